@@ -1,0 +1,43 @@
+import { join, relative, resolve } from 'node:path';
+import { compareFiles, generateNode, introspectTables, writeFiles } from '../../generate/generate.ts';
+import { loadConfig } from '../config.ts';
+import { withNode } from '../connect.ts';
+import { EXIT } from '../output.ts';
+import type { Command, GlobalArgs } from './command.ts';
+
+export const generateCommand: Command<GlobalArgs & { node?: string; out?: string; check: boolean }> = {
+  command: 'generate',
+  describe: 'write the sync objects of each node as SQL files (--check: compare instead)',
+  builder: (y) =>
+    y
+      .option('node', { type: 'string', describe: 'only this node' })
+      .option('out', { type: 'string', describe: 'output directory (default: generated/ beside the config)' })
+      .option('check', { type: 'boolean', default: false, describe: 'exit 1 when the files on disk differ from what would be generated' }),
+  async run(args) {
+    const config = loadConfig(args.config);
+    const outDir = args.out ? resolve(args.out) : config.generatedDir;
+    const nodeNames = args.node ? [args.node] : Object.keys(config.nodes);
+    let differences = 0;
+    for (const name of nodeNames) {
+      const files = await withNode(config, name, async ({ node, dialect, client }) =>
+        generateNode(config, node, dialect, await introspectTables(config, dialect, client)),
+      );
+      const dir = join(outDir, name);
+      const shown = relative(process.cwd(), dir) || '.';
+      if (args.check) {
+        const diff = compareFiles(dir, files);
+        differences += diff.length;
+        for (const d of diff) console.log(`${d.change.padEnd(8)} ${join(shown, d.fileName)}`);
+        if (diff.length === 0) console.log(`${shown}: up to date (${files.length} files)`);
+      } else {
+        const diff = writeFiles(dir, files);
+        console.log(`${shown}: ${files.length} files, ${diff.length} changed${diff.length ? ` (${diff.map((d) => `${d.change} ${d.fileName}`).join(', ')})` : ''}`);
+      }
+    }
+    if (args.check && differences > 0) {
+      console.log(`${differences} generated file(s) differ: run \`dsync generate\` and commit the result`);
+      return EXIT.differences;
+    }
+    return EXIT.ok;
+  },
+};

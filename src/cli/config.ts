@@ -1,0 +1,195 @@
+/**
+ * The config contract (DESIGN "The CLI and config contract"): a JSON file, `${VAR}`
+ * expanded from the environment, validated with zod. Every problem is one line naming
+ * the key and the fix; exit code 2 by way of ConfigError.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { DIALECT_NAMES, type DialectName } from '../core/dialect.ts';
+import { ConfigError } from '../core/errors.ts';
+
+export const CONFLICT_POLICIES = ['latest-wins', 'source-wins', 'target-wins', 'manual'] as const;
+export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
+
+const name = z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . or -');
+
+const nodeSchema = z.strictObject({
+  dialect: z.enum(DIALECT_NAMES),
+  url: z.string().min(1),
+  serverId: z.string().min(1).max(64),
+});
+
+const tableSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    name: z.string().min(1),
+    conflict: z.enum(CONFLICT_POLICIES).default('latest-wins'),
+  }),
+]);
+
+const programSchema = z.strictObject({
+  id: z.number().int().positive(),
+  type: z.enum(['transport', 'import']),
+  name: z.string().optional(),
+  from: name.optional(),
+  to: name.optional(),
+  node: name.optional(),
+  intervalSeconds: z.number().positive().default(5),
+  batchSize: z.number().int().positive().max(100_000).default(1000),
+});
+
+const configSchema = z.strictObject({
+  nodes: z.record(name, nodeSchema).refine((n) => Object.keys(n).length > 0, 'define at least one node'),
+  tables: z.array(tableSchema).min(1, 'list at least one table to synchronize'),
+  programs: z.array(programSchema).default([]),
+  http: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
+  generatedDir: z.string().optional(),
+});
+
+export interface NodeConfig {
+  name: string;
+  dialect: DialectName;
+  url: string;
+  serverId: string;
+}
+
+export interface TableConfig {
+  name: string;
+  conflict: ConflictPolicy;
+}
+
+export interface ProgramConfig {
+  id: number;
+  type: 'transport' | 'import';
+  name: string;
+  /** transport: source node; import: the node. */
+  from: string;
+  /** transport: destination node; import: the node. */
+  to: string;
+  intervalSeconds: number;
+  batchSize: number;
+}
+
+export interface Config {
+  /** Absolute path of the file, or null for configs built in code (the demo). */
+  path: string | null;
+  nodes: Record<string, NodeConfig>;
+  tables: TableConfig[];
+  programs: ProgramConfig[];
+  http: { port: number };
+  /** Absolute directory of generated SQL. */
+  generatedDir: string;
+}
+
+function expandEnv(value: unknown, path: string, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, variable: string) => {
+      const found = env[variable];
+      if (found === undefined) {
+        throw new ConfigError('config_env', `config ${path}: environment variable ${variable} is not set`, {
+          hint: `export ${variable}=… before running dsync, or write the value in the file`,
+        });
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, `${path}[${i}]`, env));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, path ? `${path}.${k}` : k, env)]));
+  }
+  return value;
+}
+
+function fail(key: string, message: string, hint?: string): never {
+  throw new ConfigError('config_invalid', `config ${key}: ${message}`, { hint });
+}
+
+/** Validates a parsed config object; `baseDir` anchors relative paths (SQLite files, generatedDir). */
+export function parseConfig(raw: unknown, baseDir: string, filePath: string | null, env = process.env): Config {
+  const result = configSchema.safeParse(expandEnv(raw, '', env));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.map(String).join('.') || '(top level)';
+    fail(key, issue.message);
+  }
+  const data = result.data;
+  const nodes: Record<string, NodeConfig> = {};
+  const serverIds = new Map<string, string>();
+  for (const [nodeName, node] of Object.entries(data.nodes)) {
+    const other = serverIds.get(node.serverId);
+    if (other) fail(`nodes.${nodeName}.serverId`, `"${node.serverId}" is also the serverId of ${other}; each node needs its own`);
+    serverIds.set(node.serverId, nodeName);
+    const url = node.dialect === 'sqlite' && node.url !== ':memory:' && !isAbsolute(node.url) ? resolve(baseDir, node.url) : node.url;
+    nodes[nodeName] = { name: nodeName, dialect: node.dialect, url, serverId: node.serverId };
+  }
+  const tables = data.tables.map((t) => (typeof t === 'string' ? { name: t, conflict: 'latest-wins' as const } : t));
+  const seenTables = new Set<string>();
+  tables.forEach((t, i) => {
+    if (seenTables.has(t.name)) fail(`tables[${i}]`, `table ${t.name} is listed twice`);
+    seenTables.add(t.name);
+  });
+  const seenIds = new Set<number>();
+  const programs = data.programs.map((p, i): ProgramConfig => {
+    const key = `programs[${i}]`;
+    if (seenIds.has(p.id)) fail(`${key}.id`, `program id ${p.id} is used twice`);
+    seenIds.add(p.id);
+    const known = (field: string, value: string | undefined) => {
+      if (!value) fail(`${key}.${field}`, `a ${p.type} program needs "${field}"`);
+      if (!nodes[value]) fail(`${key}.${field}`, `unknown node "${value}"; nodes are ${Object.keys(nodes).join(', ')}`);
+      return value;
+    };
+    if (p.type === 'transport') {
+      const from = known('from', p.from);
+      const to = known('to', p.to);
+      if (from === to) fail(`${key}.to`, 'a transport program needs two different nodes');
+      return { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
+    }
+    const node = known('node', p.node);
+    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, from: node, to: node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
+  });
+  return {
+    path: filePath,
+    nodes,
+    tables,
+    programs,
+    http: { port: data.http?.port ?? 9464 },
+    generatedDir: resolve(baseDir, data.generatedDir ?? 'generated'),
+  };
+}
+
+/** Finds and loads the config: `--config`, then DSYNC_CONFIG, then ./dsync.config.json. */
+export function loadConfig(flagPath?: string, env = process.env): Config {
+  const path = resolve(flagPath ?? env.DSYNC_CONFIG ?? 'dsync.config.json');
+  if (!existsSync(path)) {
+    throw new ConfigError('config_missing', `no config file at ${path}`, {
+      hint: 'run `dsync init` to write a starter config, or pass --config FILE',
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError('config_json', `config ${path} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'fix the JSON syntax (a trailing comma or a missing quote is the usual cause)',
+    });
+  }
+  return parseConfig(raw, dirname(path), path, env);
+}
+
+export function getNode(config: Config, nodeName: string): NodeConfig {
+  const node = config.nodes[nodeName];
+  if (!node) {
+    throw new ConfigError('unknown_node', `unknown node "${nodeName}"`, { hint: `nodes in the config: ${Object.keys(config.nodes).join(', ')}` });
+  }
+  return node;
+}
+
+export function getProgram(config: Config, id: number): ProgramConfig {
+  const program = config.programs.find((p) => p.id === id);
+  if (!program) {
+    const ids = config.programs.map((p) => p.id).join(', ') || 'none';
+    throw new ConfigError('unknown_program', `unknown program id ${id}`, { hint: `programs in the config: ${ids}` });
+  }
+  return program;
+}

@@ -1,0 +1,266 @@
+/**
+ * The canonical wire encoding (DESIGN.md "Outbox and inbox rows"): one JSON form per
+ * type family, the same whichever brand wrote it. Triggers produce it in SQL; this
+ * module produces it from driver values and from loosely written literals (seed-format
+ * commands), and compares values by it. Every failure names the column and the value.
+ */
+import { ChangeError } from './errors.ts';
+import type { ColumnSchema, TypeFamily } from './schema.ts';
+
+export type CanonicalValue = string | number | boolean | null;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** The parts of a date/time value; `offsetMinutes` is null for values without a zone. */
+export interface DateTimeParts {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  micro: number;
+  offsetMinutes: number | null;
+}
+
+const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+function invalid(column: Pick<ColumnSchema, 'name' | 'family'>, value: unknown, why: string): ChangeError {
+  const shown = typeof value === 'string' ? JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value) : String(value);
+  return new ChangeError('bad_value', `column ${column.name} (${column.family}): ${shown} ${why}`);
+}
+
+/** Integers: numbers while exact, decimal strings beyond 2^53. */
+function canonicalInteger(column: ColumnSchema, value: unknown): CanonicalValue {
+  let big: bigint;
+  if (typeof value === 'bigint') big = value;
+  else if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw invalid(column, value, 'is not a whole number');
+    big = BigInt(value);
+  } else if (typeof value === 'string' && /^\s*[-+]?\d+\s*$/.test(value)) big = BigInt(value.trim());
+  else if (typeof value === 'boolean') big = value ? 1n : 0n;
+  else throw invalid(column, value, 'is not an integer');
+  return big <= MAX_SAFE && big >= -MAX_SAFE ? Number(big) : big.toString();
+}
+
+/** Decimals travel as strings so that no digit is lost on the way. */
+function canonicalDecimal(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw invalid(column, value, 'is not a finite number');
+    return String(value);
+  }
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'string') {
+    const text = value.trim();
+    if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) return text.replace(/^\+/, '');
+    if (text === 'NaN') return text;
+  }
+  throw invalid(column, value, 'is not a decimal number');
+}
+
+function canonicalFloat(column: ColumnSchema, value: unknown): CanonicalValue {
+  const n = typeof value === 'string' ? Number(value.trim()) : typeof value === 'bigint' ? Number(value) : value;
+  if (typeof n !== 'number' || (Number.isNaN(n) && String(value).trim() !== 'NaN')) throw invalid(column, value, 'is not a number');
+  if (!Number.isFinite(n)) return String(n); // NaN, Infinity, -Infinity as strings: JSON has no such numbers
+  return n;
+}
+
+function canonicalBoolean(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (typeof value === 'boolean') return value;
+  if (value === 1 || value === 0 || value === 1n || value === 0n) return Number(value) === 1;
+  if (typeof value === 'string') {
+    const t = value.trim().toLowerCase();
+    if (['t', 'true', '1', 'y', 'yes', 'on'].includes(t)) return true;
+    if (['f', 'false', '0', 'n', 'no', 'off'].includes(t)) return false;
+  }
+  throw invalid(column, value, 'is not a boolean');
+}
+
+const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function checkDate(parts: DateTimeParts): boolean {
+  const { year, month, day } = parts;
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return day <= (month === 2 && !leap ? 28 : MONTH_DAYS[month - 1]);
+}
+
+/**
+ * Reads the date/time spellings met in practice: ISO-8601 (`T` or space, optional
+ * fraction and zone), `M/D/YYYY [h:mm[:ss] [AM|PM]]` as the seed writes them, and
+ * JavaScript Dates. Returns null when the text is none of these.
+ */
+export function parseDateTime(value: unknown): DateTimeParts | null {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) return null;
+    return {
+      year: value.getUTCFullYear(), month: value.getUTCMonth() + 1, day: value.getUTCDate(),
+      hour: value.getUTCHours(), minute: value.getUTCMinutes(), second: value.getUTCSeconds(),
+      micro: value.getUTCMilliseconds() * 1000, offsetMinutes: 0,
+    };
+  }
+  if (typeof value !== 'string') return null;
+  const text = value.trim();
+  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i.exec(text);
+  const us = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(AM|PM)?)?$/i.exec(text);
+  let parts: DateTimeParts;
+  if (iso) {
+    const [, y, mo, d, h, mi, s, f, zone] = iso;
+    let offset: number | null = null;
+    if (zone) {
+      if (zone.toUpperCase() === 'Z') offset = 0;
+      else {
+        const sign = zone.startsWith('-') ? -1 : 1;
+        const digits = zone.slice(1).replace(':', '');
+        offset = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0));
+      }
+    }
+    parts = {
+      year: Number(y), month: Number(mo), day: Number(d), hour: Number(h ?? 0), minute: Number(mi ?? 0),
+      second: Number(s ?? 0), micro: Number((f ?? '').padEnd(6, '0').slice(0, 6)), offsetMinutes: offset,
+    };
+  } else if (us) {
+    const [, mo, d, y, h, mi, s, f, ampm] = us;
+    let hour = Number(h ?? 0);
+    if (ampm) {
+      if (hour < 1 || hour > 12) return null;
+      hour = (hour % 12) + (ampm.toUpperCase() === 'PM' ? 12 : 0);
+    }
+    parts = {
+      year: Number(y), month: Number(mo), day: Number(d), hour, minute: Number(mi ?? 0), second: Number(s ?? 0),
+      micro: Number((f ?? '').padEnd(6, '0').slice(0, 6)), offsetMinutes: null,
+    };
+  } else return null;
+  // 60 is allowed for a leap second; the target brand decides whether it can hold it.
+  if (!checkDate(parts) || parts.hour > 23 || parts.minute > 59 || parts.second > 60) return null;
+  return parts;
+}
+
+/** Shifts a wall-clock value with an offset to UTC. */
+function toUtc(parts: DateTimeParts): DateTimeParts {
+  if (!parts.offsetMinutes) return { ...parts, offsetMinutes: 0 };
+  const leap = parts.second === 60 ? 1 : 0;
+  const ms = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute - parts.offsetMinutes, parts.second - leap);
+  const d = new Date(ms);
+  if (parts.year < 100) d.setUTCFullYear(d.getUTCFullYear()); // Date.UTC maps 0..99 to 1900s; years here are 4 digits
+  return {
+    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(), second: d.getUTCSeconds() + leap, micro: parts.micro, offsetMinutes: 0,
+  };
+}
+
+const formatDate = (p: DateTimeParts) => `${pad(p.year, 4)}-${pad(p.month, 2)}-${pad(p.day, 2)}`;
+const formatTime = (p: DateTimeParts) => `${pad(p.hour, 2)}:${pad(p.minute, 2)}:${pad(p.second, 2)}.${pad(p.micro, 6)}`;
+
+function canonicalTime(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (typeof value === 'string') {
+    const m = /^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(AM|PM)?(?:[+-]\d{2}(?::?\d{2})?)?$/i.exec(value.trim());
+    if (m) {
+      let hour = Number(m[1]);
+      if (m[5]) hour = (hour % 12) + (m[5].toUpperCase() === 'PM' ? 12 : 0);
+      const parts = { hour, minute: Number(m[2]), second: Number(m[3] ?? 0), micro: Number((m[4] ?? '').padEnd(6, '0').slice(0, 6)) };
+      if (parts.hour <= 24 && parts.minute <= 59 && parts.second <= 60) return formatTime(parts as DateTimeParts);
+    }
+  }
+  throw invalid(column, value, 'is not a time of day (HH:MM:SS[.ffffff])');
+}
+
+function canonicalDateTime(column: ColumnSchema, value: unknown): CanonicalValue {
+  const parts = parseDateTime(value);
+  if (!parts) throw invalid(column, value, `is not a ${column.family === 'date' ? 'date (YYYY-MM-DD)' : 'timestamp (ISO-8601)'}`);
+  if (column.family === 'date') return formatDate(parts);
+  if (column.family === 'timestamptz') {
+    // A zone-less value for a zoned column is read as UTC: the origin writes UTC.
+    const utc = toUtc(parts);
+    return `${formatDate(utc)}T${formatTime(utc)}Z`;
+  }
+  // A zone on a zone-less column: keep the wall-clock time as written (what the databases do).
+  return `${formatDate(parts)}T${formatTime(parts)}`;
+}
+
+function canonicalBinary(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (typeof value === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0) return value;
+  throw invalid(column, value, 'is not binary data (base64)');
+}
+
+function canonicalJson(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (typeof value === 'string') {
+    try {
+      JSON.parse(value);
+      return value;
+    } catch {
+      throw invalid(column, value, 'is not valid JSON');
+    }
+  }
+  return JSON.stringify(value);
+}
+
+function canonicalText(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+  throw invalid(column, value, 'is not text');
+}
+
+function canonicalUuid(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (typeof value === 'string' && /^\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$/i.test(value.trim())) {
+    const hex = value.trim().replace(/[{}-]/g, '').toLowerCase();
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+  if (value instanceof Uint8Array && value.length === 16) return canonicalUuid(column, Buffer.from(value).toString('hex'));
+  throw invalid(column, value, 'is not a UUID');
+}
+
+const BY_FAMILY: Record<TypeFamily, (column: ColumnSchema, value: unknown) => CanonicalValue> = {
+  integer: canonicalInteger,
+  bigint: canonicalInteger,
+  decimal: canonicalDecimal,
+  float: canonicalFloat,
+  boolean: canonicalBoolean,
+  text: canonicalText,
+  date: canonicalDateTime,
+  time: canonicalTime,
+  timestamp: canonicalDateTime,
+  timestamptz: canonicalDateTime,
+  binary: canonicalBinary,
+  json: canonicalJson,
+  uuid: canonicalUuid,
+};
+
+/**
+ * Brings any value (from a driver, a JSON change, or a parsed SQL literal) to the
+ * canonical form of the column's family. Throws ChangeError naming the column when
+ * the value cannot be read as that family.
+ */
+export function toCanonical(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (value === null || value === undefined) return null;
+  return BY_FAMILY[column.family](column, value);
+}
+
+/** Decimal strings compare by value: `12.50` equals `12.5`. */
+function normalizeDecimal(text: string): string {
+  if (!/^-?\d*\.?\d*$/.test(text)) return text;
+  let [int, frac = ''] = text.replace(/^-/, '').split('.');
+  int = int.replace(/^0+(?=\d)/, '') || '0';
+  frac = frac.replace(/0+$/, '');
+  const sign = text.startsWith('-') && (int !== '0' || frac !== '') ? '-' : '';
+  return `${sign}${int}${frac ? `.${frac}` : ''}`;
+}
+
+/** True when two values of the column are the same value, whatever their spelling. */
+export function sameValue(column: ColumnSchema, a: unknown, b: unknown): boolean {
+  const x = toCanonical(column, a);
+  const y = toCanonical(column, b);
+  if (x === null || y === null) return x === y;
+  if (column.family === 'decimal') return normalizeDecimal(String(x)) === normalizeDecimal(String(y));
+  if (column.family === 'float') return Number(x) === Number(y) || (Number.isNaN(Number(x)) && Number.isNaN(Number(y)));
+  if (column.family === 'json') {
+    try {
+      return JSON.stringify(JSON.parse(String(x))) === JSON.stringify(JSON.parse(String(y)));
+    } catch {
+      return x === y;
+    }
+  }
+  return x === y;
+}

@@ -1,0 +1,85 @@
+/**
+ * The port every database brand implements. The runtime, generator and migrator talk
+ * only to these interfaces; engine differences are capability flags and methods here,
+ * never `if (dialect === …)` elsewhere.
+ */
+import type { CanonicalValue } from './canonical.ts';
+import type { ColumnSchema, TableSchema } from './schema.ts';
+
+export const DIALECT_NAMES = ['postgres', 'sqlite', 'mysql', 'mssql'] as const;
+export type DialectName = (typeof DIALECT_NAMES)[number];
+
+export type Row = Record<string, unknown>;
+
+export interface QueryResult<T extends Row = Row> {
+  rows: T[];
+  /** Rows inserted, updated or deleted by a DML statement. */
+  rowCount: number;
+}
+
+/** The small connection port (DESIGN "Code layout"). One connection, not a pool. */
+export interface DbClient {
+  readonly dialect: Dialect;
+  /** One statement with bound parameters written as `dialect.sql.param(i)`. */
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+  /** A script of statements without parameters (DDL); see Dialect.splitScript for statement-wise runs. */
+  exec(script: string): Promise<void>;
+  /** Runs `fn` in a transaction; nested calls use a savepoint. Rolls back when `fn` throws. */
+  transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface DialectCapabilities {
+  /** DDL can run inside a transaction and roll back (PostgreSQL, SQLite, SQL Server; not MySQL). */
+  transactionalDdl: boolean;
+  /** A second connection can work while a first holds a write transaction (false for SQLite files under load). */
+  concurrentWriters: boolean;
+}
+
+/** Identifier and literal quoting, and the parameter placeholder. */
+export interface DialectSql {
+  ident(name: string): string;
+  /** A possibly schema-qualified table name, e.g. `public.sales_order`. */
+  table(name: string, schema?: string | null): string;
+  literal(value: string | number | boolean | null): string;
+  /** Placeholder for the 1-based parameter `index`. */
+  param(index: number): string;
+}
+
+/** What the import tells the node's triggers while it applies a change (DESIGN rule 4). */
+export interface OriginFlag {
+  serverId: string;
+  changeId: number;
+  userId: string | null;
+  updatedAt: string | null;
+}
+
+export interface Dialect {
+  readonly name: DialectName;
+  readonly capabilities: DialectCapabilities;
+  readonly sql: DialectSql;
+  /** Opens one connection. Throws ConnectionError naming `nodeName` and the fix; never the password. */
+  connect(url: string, nodeName: string): Promise<DbClient>;
+  /** Reads one table from the catalog. Throws IntrospectionError when it is missing or has no primary key. */
+  introspect(client: DbClient, table: string): Promise<TableSchema>;
+  /** True when the table (or view) exists. */
+  tableExists(client: DbClient, table: string): Promise<boolean>;
+  /**
+   * The highest id of `table` (ds_change_outbox or ds_change_inbox) at or below which
+   * every row is final: committed, or never to appear. Reading `pointer < id <= horizon`
+   * never skips a row whose transaction commits later (DESIGN rule 1).
+   */
+  readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number>;
+  /** Sets (or with null clears) the origin flag inside the current transaction of `tx`. */
+  setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>;
+  /** A canonical value as a bound parameter for `column` of this brand. Throws ChangeError when it cannot hold it. */
+  toParam(column: ColumnSchema, value: CanonicalValue): unknown;
+  /** A value as the driver returned it, in canonical encoding. */
+  fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue;
+  /** Splits a generated script into statements (dollar quotes, trigger bodies and GO lines understood). */
+  splitScript(script: string): string[];
+  /** Handlebars helpers for this brand's templates, beyond `ident` and `lit`. */
+  readonly templateHelpers: Record<string, (...args: any[]) => unknown>;
+  /** Turns a plain formatted statement through sql-formatter's language for this brand; null when the brand's objects are not formatted. */
+  readonly formatterLanguage: string | null;
+}

@@ -1,0 +1,68 @@
+/**
+ * The neutral table model: what introspection produces and what the generator,
+ * the import and verify consume. Dialect-specific details stay in `nativeType`.
+ */
+
+/** The type families that decide a column's canonical wire encoding (docs/types.md). */
+export const TYPE_FAMILIES = [
+  'integer',
+  'bigint',
+  'decimal',
+  'float',
+  'boolean',
+  'text',
+  'date',
+  'time',
+  'timestamp',
+  'timestamptz',
+  'binary',
+  'json',
+  'uuid',
+] as const;
+
+export type TypeFamily = (typeof TYPE_FAMILIES)[number];
+
+export interface ColumnSchema {
+  name: string;
+  /** The column type as the database spells it, e.g. `character varying(20)`. */
+  nativeType: string;
+  family: TypeFamily;
+  nullable: boolean;
+  /** Default expression as the catalog prints it, or null. */
+  default: string | null;
+  /** Maximum length in characters (text) or bytes (binary), when the type has one. */
+  maxLength?: number | null;
+  precision?: number | null;
+  scale?: number | null;
+  /** `always` identity columns need OVERRIDING SYSTEM VALUE (PostgreSQL) or IDENTITY_INSERT (SQL Server). */
+  identity?: 'always' | 'default' | null;
+  /** Computed by the database; never captured or written. */
+  generated?: boolean;
+}
+
+export interface TableSchema {
+  /** The name as configured (what travels in `object_table`), e.g. `sales_order`. */
+  name: string;
+  /** The schema the table lives in (PostgreSQL/SQL Server), or null. */
+  schema: string | null;
+  columns: ColumnSchema[];
+  /** Primary-key column names in key order. Never empty: a table without one cannot be synchronized. */
+  primaryKey: string[];
+}
+
+export function columnByName(table: TableSchema, name: string): ColumnSchema | undefined {
+  return table.columns.find((c) => c.name === name);
+}
+
+/** Columns that are captured and written: everything the database does not compute. */
+export function syncedColumns(table: TableSchema): ColumnSchema[] {
+  return table.columns.filter((c) => !c.generated);
+}
+
+export function primaryKeyColumns(table: TableSchema): ColumnSchema[] {
+  return table.primaryKey.map((name) => {
+    const column = columnByName(table, name);
+    if (!column) throw new Error(`primary key column ${name} is not a column of ${table.name}`);
+    return column;
+  });
+}

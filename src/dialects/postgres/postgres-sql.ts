@@ -1,0 +1,109 @@
+/**
+ * PostgreSQL quoting, parameters, value binding and the template helpers that turn a
+ * column into its canonical JSON expression inside a trigger.
+ * Identifier rules: https://www.postgresql.org/docs/current/sql-syntax-lexical.html
+ */
+import { ChangeError } from '../../core/errors.ts';
+import type { CanonicalValue } from '../../core/canonical.ts';
+import type { DialectSql } from '../../core/dialect.ts';
+import type { ColumnSchema } from '../../core/schema.ts';
+
+// Reserved words and the ones that cannot name a column unquoted (docs Appendix C).
+const KEYWORDS = new Set(
+  `all analyse analyze and any array as asc asymmetric authorization between bigint binary bit boolean both case cast char
+character check coalesce collate collation column concurrently constraint create cross current_catalog current_date
+current_role current_schema current_time current_timestamp current_user dec decimal default deferrable desc distinct do
+else end except exists extract false fetch float for foreign freeze from full grant greatest group grouping having ilike
+in initially inner inout int integer intersect interval into is isnull join lateral leading least left like limit
+localtime localtimestamp national natural nchar none normalize not notnull null nullif numeric offset on only or order
+out outer overlaps overlay placing position precision primary real references returning right row select session_user
+setof similar smallint some substring symmetric system_user table tablesample then time timestamp to trailing treat trim
+true union unique user using values varchar variadic verbose when where window with xmlattributes xmlconcat xmlelement
+xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable`.split(/\s+/),
+);
+
+export const postgresSql: DialectSql = {
+  ident(name) {
+    if (/^[a-z_][a-z0-9_]*$/.test(name) && !KEYWORDS.has(name)) return name;
+    return `"${name.replace(/"/g, '""')}"`;
+  },
+  table(name, schema) {
+    return schema ? `${this.ident(schema)}.${this.ident(name)}` : this.ident(name);
+  },
+  literal(value) {
+    if (value === null) return 'NULL';
+    if (typeof value === 'boolean') return value ? 'TRUE' : 'FALSE';
+    if (typeof value === 'number') return String(value);
+    if (value.includes('\0')) throw new Error('PostgreSQL text cannot hold a NUL character');
+    return `'${value.replace(/'/g, "''")}'`;
+  },
+  param: (index) => `$${index}`,
+};
+
+/** A canonical value as a `pg` parameter. The server converts text to the column's type and rejects what does not fit. */
+export function postgresParam(column: ColumnSchema, value: CanonicalValue): unknown {
+  if (value === null) return null;
+  switch (column.family) {
+    case 'binary':
+      return Buffer.from(String(value), 'base64');
+    case 'text':
+    case 'json':
+      if (String(value).includes('\0')) {
+        throw new ChangeError('bad_value', `column ${column.name}: PostgreSQL text cannot hold a NUL character`);
+      }
+      return value;
+    default:
+      return value;
+  }
+}
+
+const SAFE_INTEGER = '9007199254740991';
+
+/** The SQL expression that gives the canonical JSON value of `column` in row `row` (NEW or OLD), for jsonb_build_object. */
+export function postgresJsonValue(column: ColumnSchema, row: string): string {
+  const ref = `${row}.${postgresSql.ident(column.name)}`;
+  switch (column.family) {
+    case 'integer':
+    case 'boolean':
+      return ref;
+    case 'bigint':
+      return `CASE WHEN ${ref} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER} THEN to_jsonb(${ref}) ELSE to_jsonb(${ref}::text) END`;
+    case 'float':
+      return `to_jsonb(${ref})`;
+    case 'date':
+      return `to_char(${ref}, 'YYYY-MM-DD')`;
+    case 'time':
+      return `to_char(${ref}::time::interval, 'HH24:MI:SS.US')`;
+    case 'timestamp':
+      return `to_char(${ref}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
+    case 'timestamptz':
+      return `to_char(${ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+    case 'binary':
+      return `translate(encode(${ref}, 'base64'), E'\\n', '')`;
+    default:
+      return `${ref}::text`;
+  }
+}
+
+/** `jsonb_build_object(...)` of many columns, chunked under PostgreSQL's 100-argument limit. */
+export function postgresJsonObject(columns: ColumnSchema[], row: string): string {
+  const chunks: string[] = [];
+  for (let i = 0; i < columns.length; i += 40) {
+    const pairs = columns.slice(i, i + 40).map((c) => `${postgresSql.literal(c.name)}, ${postgresJsonValue(c, row)}`);
+    chunks.push(`jsonb_build_object(${pairs.join(', ')})`);
+  }
+  return chunks.length ? chunks.join(' || ') : `'{}'::jsonb`;
+}
+
+/** The key as JSON text: a scalar for a one-column key, an object for a composite one. */
+export function postgresKeyJson(keyColumns: ColumnSchema[], row: string): string {
+  if (keyColumns.length === 1) return `to_jsonb(${postgresJsonValue(keyColumns[0], row)})::text`;
+  return `(${postgresJsonObject(keyColumns, row)})::text`;
+}
+
+/** True when the column changed between OLD and NEW; json has no equality operator, so it compares text. */
+export function postgresChanged(column: ColumnSchema): string {
+  const name = postgresSql.ident(column.name);
+  const cast = column.nativeType === 'json' ? '::text' : '';
+  return `NEW.${name}${cast} IS DISTINCT FROM OLD.${name}${cast}`;
+}

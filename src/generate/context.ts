@@ -1,0 +1,83 @@
+/**
+ * What templates see. The generator builds one GenerateContext per node and one
+ * CaptureTable per synchronized table; templates read only these shapes, and reach
+ * SQL text for names and values only through the `ident`/`lit` helpers and the
+ * dialect's own helpers (templateHelpers).
+ */
+import { createHash } from 'node:crypto';
+import type { ProgramConfig } from '../cli/config.ts';
+import type { DialectName } from '../core/dialect.ts';
+import { type ColumnSchema, type TableSchema, syncedColumns } from '../core/schema.ts';
+
+export interface CaptureColumn extends ColumnSchema {
+  isKey: boolean;
+}
+
+export interface CaptureTable {
+  /** As configured and as it travels in object_table. */
+  name: string;
+  schema: string | null;
+  /** A short, safe, unique stem for trigger and function names (`ds_<safeName>_ins`). */
+  safeName: string;
+  columns: CaptureColumn[];
+  keyColumns: CaptureColumn[];
+  /** Key column names joined by commas (object_pk_attribute). */
+  keyNames: string;
+  /** Every captured column name joined by commas (object_attribute of I and D rows). */
+  columnNames: string;
+}
+
+export interface ProgramRow {
+  id: number;
+  name: string;
+  type: 'transport' | 'import';
+  source: string;
+  destination: string;
+  intervalSeconds: number;
+  batchSize: number;
+}
+
+export interface GenerateContext {
+  version: string;
+  node: { name: string; dialect: DialectName; serverId: string };
+  tables: CaptureTable[];
+  /** The programs whose ds_program_parameter row lives on this node. */
+  programs: ProgramRow[];
+}
+
+/** Lowercase letters, digits and `_`; a hash suffix when the name had to change, so stems stay unique. */
+export function safeName(name: string, maxLength = 40): string {
+  const plain = name.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 't';
+  if (plain === name && plain.length <= maxLength) return plain;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 6);
+  return `${plain.slice(0, maxLength - 7)}_${hash}`;
+}
+
+export function captureTable(schema: TableSchema): CaptureTable {
+  const columns = syncedColumns(schema).map((c) => ({ ...c, isKey: schema.primaryKey.includes(c.name) }));
+  const keyColumns = schema.primaryKey.map((k) => columns.find((c) => c.name === k)!);
+  return {
+    name: schema.name,
+    schema: schema.schema,
+    safeName: safeName(schema.name),
+    columns,
+    keyColumns,
+    keyNames: schema.primaryKey.join(','),
+    columnNames: columns.map((c) => c.name).join(','),
+  };
+}
+
+/** A transport program's row lives on its source node; an import program's on its node. */
+export function programsOnNode(programs: ProgramConfig[], nodeName: string): ProgramRow[] {
+  return programs
+    .filter((p) => p.from === nodeName)
+    .map((p) => ({
+      id: p.id,
+      name: p.name,
+      type: p.type,
+      source: p.from,
+      destination: p.to,
+      intervalSeconds: p.intervalSeconds,
+      batchSize: p.batchSize,
+    }));
+}

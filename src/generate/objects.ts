@@ -1,0 +1,34 @@
+/**
+ * The statement list: which sync objects a node gets, in apply order, and which
+ * template renders each. Capture triggers follow the config's table order.
+ */
+import type { CaptureTable } from './context.ts';
+
+export interface SyncObject {
+  /** Apply order and file-name prefix. */
+  order: number;
+  /** File stem and the object named in messages. */
+  object: string;
+  template: string;
+  /** Re-running the file is safe (CREATE OR REPLACE, upserts): apply re-applies it when it changed. */
+  replaceable: boolean;
+  table?: CaptureTable;
+}
+
+export function syncObjects(tables: CaptureTable[]): SyncObject[] {
+  return [
+    { order: 1, object: 'ds_change_outbox', template: 'outbox', replaceable: false },
+    { order: 2, object: 'ds_change_inbox', template: 'inbox', replaceable: false },
+    { order: 3, object: 'ds_program_parameter', template: 'program_parameter', replaceable: true },
+    { order: 4, object: 'ds_change_error', template: 'error', replaceable: false },
+    { order: 5, object: 'ds_change_conflict', template: 'conflict', replaceable: false },
+    { order: 6, object: 'view_recordlevel_update_datetime', template: 'view', replaceable: true },
+    ...tables.map((table, i) => ({
+      order: 101 + i,
+      object: `capture_${table.safeName}`,
+      template: 'capture',
+      replaceable: true,
+      table,
+    })),
+  ];
+}

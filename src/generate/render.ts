@@ -1,0 +1,86 @@
+/**
+ * Renders a sync object's template for one dialect and formats the result. One
+ * Handlebars environment per dialect, `noEscape` and `strict`: SQL text for names and
+ * values comes only from the `ident`/`lit` helpers and the dialect's helpers.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+import { format } from 'sql-formatter';
+import type { Dialect } from '../core/dialect.ts';
+import { TemplateError } from '../core/errors.ts';
+
+export const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
+
+export interface Renderer {
+  /** Renders `templates/<dialect>/<name>.sql.hbs` and returns its statements, each formatted. */
+  render(name: string, context: object): string[];
+}
+
+const renderers = new Map<Dialect, Renderer>();
+
+export function rendererFor(dialect: Dialect): Renderer {
+  let renderer = renderers.get(dialect);
+  if (!renderer) {
+    renderer = createRenderer(dialect);
+    renderers.set(dialect, renderer);
+  }
+  return renderer;
+}
+
+function createRenderer(dialect: Dialect): Renderer {
+  const hbs = Handlebars.create();
+  const { sql } = dialect;
+  hbs.registerHelper('ident', (name: unknown) => sql.ident(String(name)));
+  hbs.registerHelper('lit', (value: unknown) => sql.literal(value as string | number | boolean | null));
+  hbs.registerHelper('qualified', (table: { name: string; schema: string | null }) =>
+    sql.table(table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name, table.schema),
+  );
+  hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).join(''));
+  for (const [helper, fn] of Object.entries(dialect.templateHelpers)) {
+    hbs.registerHelper(helper, (...args: unknown[]) => fn(...args.slice(0, -1)));
+  }
+  const compiled = new Map<string, HandlebarsTemplateDelegate>();
+  const template = (name: string) => {
+    let found = compiled.get(name);
+    if (!found) {
+      const path = join(TEMPLATES_DIR, dialect.name, `${name}.sql.hbs`);
+      if (!existsSync(path)) {
+        throw new TemplateError('template_missing', `no ${name} template for dialect ${dialect.name} (${path})`, {
+          hint: 'the dialect does not support this object yet; this is a bug in dsync, please report it',
+        });
+      }
+      found = hbs.compile(readFileSync(path, 'utf8'), { noEscape: true, strict: true });
+      compiled.set(name, found);
+    }
+    return found;
+  };
+  return {
+    render(name, context) {
+      let text: string;
+      try {
+        text = template(name)(context);
+      } catch (error) {
+        if (error instanceof TemplateError) throw error;
+        throw new TemplateError('template_failed', `template ${dialect.name}/${name} failed: ${(error as Error).message}`, {}, { cause: error });
+      }
+      return dialect.splitScript(text).map((statement) => formatStatement(dialect, statement));
+    },
+  };
+}
+
+/**
+ * Formats plain DDL and DML with sql-formatter; statements with procedural bodies
+ * (functions, triggers) are kept as the template lays them out, since a formatter
+ * that does not know the procedural language would only make them harder to read.
+ */
+function formatStatement(dialect: Dialect, statement: string): string {
+  const procedural = /\b(FUNCTION|TRIGGER|PROCEDURE)\b/i.test(statement.split('\n').find((l) => !l.startsWith('--')) ?? '');
+  if (!dialect.formatterLanguage || procedural) return statement.trim();
+  try {
+    return format(statement, { language: dialect.formatterLanguage as 'postgresql', keywordCase: 'upper', tabWidth: 2 });
+  } catch {
+    return statement.trim();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * `dsync apply`: runs a node's generated files like a migration tool. The ledger
+ * (ds_schema_migrations: file, checksum, applied_at) makes a re-run a no-op; a file
+ * edited by hand, files that are stale against the live tables, and an applied table
+ * file whose content changed are drift, reported with the command that fixes it.
+ */
+import { join } from 'node:path';
+import type { Config, NodeConfig } from '../cli/config.ts';
+import type { DbClient, Dialect } from '../core/dialect.ts';
+import { ApplyError, DriftError, describeError } from '../core/errors.ts';
+import { compareFiles, type FileOnDisk, generateNode, introspectTables, listGeneratedFiles } from '../generate/generate.ts';
+import { rendererFor } from '../generate/render.ts';
+
+export type StepAction = 'apply' | 'reapply' | 'skip';
+
+export interface ApplyStep {
+  file: string;
+  action: StepAction;
+  statements: number;
+  /** Set after a real run. */
+  status?: 'applied' | 'skipped' | 'failed';
+  reason?: string;
+}
+
+export interface ApplyResult {
+  node: string;
+  dryRun: boolean;
+  steps: ApplyStep[];
+}
+
+type LedgerRow = {
+  file: string;
+  checksum: string;
+  applied_at: unknown;
+};
+
+async function readLedger(client: DbClient, dialect: Dialect): Promise<Map<string, LedgerRow>> {
+  for (const statement of rendererFor(dialect).render('ledger', {})) await client.exec(statement);
+  const { rows } = await client.query<LedgerRow>('SELECT file, checksum, applied_at FROM ds_schema_migrations');
+  return new Map(rows.map((r) => [r.file, r]));
+}
+
+/** Files edited by hand, or files that no longer match the live tables, stop the apply before anything runs. */
+async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, client: DbClient, dir: string, files: FileOnDisk[]) {
+  if (files.length === 0) {
+    throw new ApplyError('nothing_generated', `no generated files for node ${node.name} in ${dir}`, {
+      hint: `run \`dsync generate --node ${node.name}\` first`,
+    });
+  }
+  const edited = files.find((f) => f.declaredHash !== f.actualHash);
+  if (edited) {
+    throw new DriftError('file_edited', `drift: ${join(dir, edited.fileName)} was edited by hand (its content no longer matches its hash)`, {
+      hint: `run \`dsync generate --node ${node.name}\` to restore it; change the config or the templates instead of the file`,
+    });
+  }
+  const expected = generateNode(config, node, dialect, await introspectTables(config, dialect, client));
+  const stale = compareFiles(dir, expected);
+  if (stale.length > 0) {
+    const what = stale.map((d) => `${d.fileName} ${d.change === 'added' ? 'missing' : d.change === 'removed' ? 'no longer generated' : 'out of date'}`);
+    throw new DriftError('files_stale', `drift: generated files of node ${node.name} do not match its tables and config (${what.join('; ')})`, {
+      hint: `a synchronized table or the config changed: run \`dsync generate --node ${node.name}\`, review the diff, then \`dsync apply --node ${node.name}\``,
+    });
+  }
+}
+
+function plan(files: FileOnDisk[], ledger: Map<string, LedgerRow>, dialect: Dialect, node: NodeConfig): ApplyStep[] {
+  return files.map((file) => {
+    const applied = ledger.get(file.fileName);
+    const statements = dialect.splitScript(file.content).length;
+    if (!applied) return { file: file.fileName, action: 'apply', statements };
+    if (applied.checksum === file.actualHash) return { file: file.fileName, action: 'skip', statements };
+    if (file.replaceable) return { file: file.fileName, action: 'reapply', statements };
+    throw new DriftError('applied_changed', `drift: ${file.fileName} on node ${node.name} was applied with other content (applied ${String(applied.applied_at)})`, {
+      hint: `tables are not altered by apply: change the table by hand to match ${file.fileName}, then record it with \`DELETE FROM ds_schema_migrations WHERE file = '${file.fileName}'\` and \`dsync apply --node ${node.name}\``,
+    });
+  });
+}
+
+async function runFile(tx: DbClient, dialect: Dialect, file: FileOnDisk, node: NodeConfig) {
+  const statements = dialect.splitScript(file.content);
+  for (const [index, statement] of statements.entries()) {
+    try {
+      await tx.exec(statement);
+    } catch (error) {
+      const firstLine = statement.split('\n').find((l) => l.trim() && !l.startsWith('--')) ?? statement;
+      throw new ApplyError(
+        'statement_failed',
+        `node ${node.name}: ${file.fileName} statement ${index + 1} (${firstLine.trim().slice(0, 80)}) failed: ${describeError(error)}`,
+        {
+          hint: dialect.capabilities.transactionalDdl
+            ? 'nothing was changed; fix the cause and run apply again'
+            : 'files before this one were applied; fix the cause and run apply again',
+        },
+        { cause: error },
+      );
+    }
+  }
+  const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+  const p = (i: number) => dialect.sql.param(i);
+  await tx.query(`DELETE FROM ds_schema_migrations WHERE file = ${p(1)}`, [file.fileName]);
+  await tx.query(`INSERT INTO ds_schema_migrations (file, checksum, applied_at) VALUES (${p(1)}, ${p(2)}, ${p(3)})`, [
+    file.fileName,
+    file.actualHash,
+    now,
+  ]);
+}
+
+export async function applyNode(
+  config: Config,
+  node: NodeConfig,
+  dialect: Dialect,
+  client: DbClient,
+  options: { dryRun?: boolean } = {},
+): Promise<ApplyResult> {
+  const dir = join(config.generatedDir, node.name);
+  const files = listGeneratedFiles(dir);
+  await checkDrift(config, node, dialect, client, dir, files);
+  const ledger = await readLedger(client, dialect);
+  const steps = plan(files, ledger, dialect, node);
+  const result: ApplyResult = { node: node.name, dryRun: options.dryRun === true, steps };
+  if (options.dryRun) return result;
+  const todo = files.filter((_, i) => steps[i].action !== 'skip');
+  const runAll = async (tx: DbClient) => {
+    for (const file of todo) await runFile(tx, dialect, file, node);
+  };
+  try {
+    if (dialect.capabilities.transactionalDdl) await client.transaction(runAll);
+    else await runAll(client);
+  } catch (error) {
+    const failed = error instanceof ApplyError ? /: (\d{4}_[^ ]+\.sql)/.exec(error.message)?.[1] : undefined;
+    for (const step of steps) if (step.file === failed) Object.assign(step, { status: 'failed', reason: describeError(error) });
+    throw error;
+  }
+  for (const step of steps) step.status = step.action === 'skip' ? 'skipped' : 'applied';
+  return result;
+}
