@@ -34,6 +34,8 @@ export interface DialectCapabilities {
   transactionalDdl: boolean;
   /** A second connection can work while a first holds a write transaction (false for SQLite files under load). */
   concurrentWriters: boolean;
+  /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
+  maxParameters: number;
 }
 
 /** Identifier and literal quoting, and the parameter placeholder. */
@@ -44,6 +46,12 @@ export interface DialectSql {
   literal(value: string | number | boolean | null): string;
   /** Placeholder for the 1-based parameter `index`. */
   param(index: number): string;
+  /**
+   * A multi-row INSERT of `rowCount` rows into `table` (columns in order, parameters
+   * numbered row by row) that silently skips rows whose unique key already exists, and
+   * fails on any other error. Used for the inbox, where a resent change is a no-op.
+   */
+  insertIgnoringDuplicates(table: string, columns: readonly string[], rowCount: number): string;
 }
 
 /** What the import tells the node's triggers while it applies a change (DESIGN rule 4). */

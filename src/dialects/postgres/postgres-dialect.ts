@@ -60,7 +60,7 @@ async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
-  capabilities: { transactionalDdl: true, concurrentWriters: true },
+  capabilities: { transactionalDdl: true, concurrentWriters: true, maxParameters: 65535 },
   sql: postgresSql,
   connect: (url, nodeName) => connectPostgres(postgresDialect, url, nodeName),
   introspect: introspectPostgres,

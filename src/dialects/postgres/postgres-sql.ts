@@ -6,6 +6,7 @@
 import { ChangeError } from '../../core/errors.ts';
 import type { CanonicalValue } from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
+import { multiRowInsert } from '../../core/sql-builders.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 
 // Reserved words and the ones that cannot name a column unquoted (docs Appendix C).
@@ -38,6 +39,9 @@ export const postgresSql: DialectSql = {
     return `'${value.replace(/'/g, "''")}'`;
   },
   param: (index) => `$${index}`,
+  insertIgnoringDuplicates(table, columns, rowCount) {
+    return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
+  },
 };
 
 /** A canonical value as a `pg` parameter. The server converts text to the column's type and rejects what does not fit. */
