@@ -1,7 +1,22 @@
 import { applyCommand } from './apply.ts';
 import type { Command } from './command.ts';
+import { errorsCommand, retryCommand, skipCommand } from './errors.ts';
 import { generateCommand } from './generate.ts';
 import { initCommand } from './init.ts';
 import { introspectCommand } from './introspect.ts';
+import { importCommand, syncCommand, transportCommand } from './programs.ts';
+import { statusCommand } from './status.ts';
 
-export const commands: Command[] = [initCommand, introspectCommand, generateCommand, applyCommand];
+export const commands: Command[] = [
+  initCommand,
+  introspectCommand,
+  generateCommand,
+  applyCommand,
+  transportCommand,
+  importCommand,
+  syncCommand,
+  statusCommand,
+  errorsCommand,
+  retryCommand,
+  skipCommand,
+];

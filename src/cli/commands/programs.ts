@@ -1,0 +1,107 @@
+/** `dsync transport`, `dsync import` (one pass, or --watch at the program's interval) and `dsync sync`. */
+import type { ImportResult } from '../../runtime/import.ts';
+import { summary } from '../../runtime/import.ts';
+import { NodeSet } from '../../runtime/nodes.ts';
+import { runProgramOnce, syncAll } from '../../runtime/sync.ts';
+import type { TransportResult } from '../../runtime/transport.ts';
+import { type Config, getProgram, loadConfig } from '../config.ts';
+import { printJson } from '../output.ts';
+import type { Command, GlobalArgs } from './command.ts';
+
+export function describeRun(result: TransportResult | ImportResult): string {
+  if ('moved' in result) {
+    return `program ${result.program}: moved ${result.moved} change(s)${result.skippedEcho ? `, ${result.skippedEcho} not sent back to their origin` : ''}, pointer ${result.pointer}`;
+  }
+  return `program ${result.program}: ${summary(result)}, pointer ${result.pointer}`;
+}
+
+/** Runs `once` now and then every `seconds` until SIGINT/SIGTERM; a failed pass is reported and retried at the next tick. */
+export async function repeat(seconds: number, once: () => Promise<void>): Promise<void> {
+  let stop = false;
+  let wake: () => void = () => undefined;
+  const onSignal = () => {
+    stop = true;
+    wake();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (!stop) {
+      try {
+        await once();
+      } catch (error) {
+        console.error(`dsync: ${(error as Error).message} (next try in ${seconds}s)`);
+      }
+      if (stop) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, seconds * 1000).unref();
+      });
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function programCommand(type: 'transport' | 'import'): Command<GlobalArgs & { program: number; watch: boolean; json: boolean }> {
+  return {
+    command: type,
+    describe: type === 'transport' ? 'one pass of a transport program: outbox → destination inbox' : 'one pass of an import program: inbox → tables',
+    builder: (y) =>
+      y
+        .option('program', { type: 'number', demandOption: true, describe: 'program id from the config' })
+        .option('watch', { type: 'boolean', default: false, describe: "repeat at the program's interval until stopped" })
+        .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+    async run(args) {
+      const config: Config = loadConfig(args.config);
+      const program = getProgram(config, args.program);
+      if (program.type !== type) {
+        throw new (await import('../../core/errors.ts')).ConfigError('wrong_program_type', `program ${program.id} is a ${program.type} program`, {
+          hint: `run \`dsync ${program.type} --program ${program.id}\``,
+        });
+      }
+      const nodes = new NodeSet(config);
+      try {
+        const once = async () => {
+          const result = await runProgramOnce(config, nodes, program);
+          if (args.json) printJson(result);
+          else console.log(describeRun(result));
+        };
+        if (args.watch) await repeat(program.intervalSeconds, once);
+        else await once();
+      } finally {
+        await nodes.closeAll();
+      }
+      return 0;
+    },
+  };
+}
+
+export const transportCommand = programCommand('transport');
+export const importCommand = programCommand('import');
+
+export const syncCommand: Command<GlobalArgs & { json: boolean }> = {
+  command: 'sync',
+  describe: 'run every program, transports then imports, until nothing is left to move',
+  builder: (y) => y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+  async run(args) {
+    const config = loadConfig(args.config);
+    const nodes = new NodeSet(config);
+    try {
+      const report = await syncAll(config, nodes);
+      if (args.json) printJson(report);
+      else {
+        const moved = report.transports.reduce((n, r) => n + r.moved, 0);
+        const applied = report.imports.reduce((n, r) => n + r.applied, 0);
+        const parked = report.imports.reduce((n, r) => n + r.parked + r.waiting, 0);
+        const conflicts = report.imports.reduce((n, r) => n + r.conflicts, 0);
+        console.log(`sync: ${report.rounds} round(s), moved ${moved}, applied ${applied}, conflicts ${conflicts}, parked ${parked}`);
+        if (parked > 0) console.log('  parked changes wait for you: see `dsync errors`');
+      }
+    } finally {
+      await nodes.closeAll();
+    }
+    return 0;
+  },
+};

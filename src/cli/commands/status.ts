@@ -1,0 +1,33 @@
+import { NodeSet } from '../../runtime/nodes.ts';
+import { readStatus } from '../../runtime/status.ts';
+import { loadConfig } from '../config.ts';
+import { printJson } from '../output.ts';
+import type { Command, GlobalArgs } from './command.ts';
+
+export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
+  command: 'status',
+  describe: 'per program: pointer, backlog, last run, status; parked changes per node',
+  builder: (y) => y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+  async run(args) {
+    const config = loadConfig(args.config);
+    const nodes = new NodeSet(config);
+    try {
+      const report = await readStatus(config, nodes);
+      if (args.json) {
+        printJson(report);
+        return 0;
+      }
+      for (const p of report.programs) {
+        console.log(
+          `program ${p.id} ${p.type.padEnd(9)} ${p.name.padEnd(28)} pointer ${String(p.pointer ?? '-').padStart(8)} backlog ${String(p.backlog ?? '-').padStart(7)}  ${p.status}${p.lastRunAt ? ` at ${p.lastRunAt}` : ''}${p.message ? `: ${p.message}` : ''}`,
+        );
+      }
+      for (const n of report.parked) {
+        console.log(n.error ? `node ${n.node}: ${n.error}` : `node ${n.node}: ${n.open} parked, ${n.waiting} waiting behind them, ${n.conflicts} conflicts recorded`);
+      }
+    } finally {
+      await nodes.closeAll();
+    }
+    return 0;
+  },
+};

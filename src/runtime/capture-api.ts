@@ -1,0 +1,93 @@
+/**
+ * The application capture path the seed mentions: an app that writes its own changes
+ * calls captureChange inside its own transaction, and the row it writes is the same
+ * as a trigger's (canonical JSON, changed columns only for an update). Values are
+ * checked against the table's introspected schema first, so a typo in a column name
+ * or a value of the wrong type is an error in the app, not a parked change later.
+ */
+import { toCanonical } from '../core/canonical.ts';
+import type { Operation, ValueMap } from '../core/change.ts';
+import type { DbClient } from '../core/dialect.ts';
+import { ChangeError } from '../core/errors.ts';
+import { columnByName, type TableSchema } from '../core/schema.ts';
+import { utcNow } from './program-state.ts';
+
+export interface AppChange {
+  table: string;
+  operation: Operation;
+  /** Primary-key values: after the change for I/U, before it for D. */
+  key: Record<string, unknown>;
+  /** I: every column; U: the changed columns (new values). */
+  values?: Record<string, unknown>;
+  /** U: old values of the changed columns; D: the whole old row. */
+  oldValues?: Record<string, unknown>;
+  /** U that changed the key: the key before. */
+  keyOld?: Record<string, unknown>;
+  userId?: string;
+  note?: string;
+}
+
+export interface CaptureOptions {
+  /** The node's name (object_database) and server id (updated_by_server_id). */
+  node: { name: string; serverId: string };
+}
+
+const schemaCache = new WeakMap<DbClient, Map<string, TableSchema>>();
+
+async function tableSchema(client: DbClient, table: string): Promise<TableSchema> {
+  let cache = schemaCache.get(client);
+  if (!cache) schemaCache.set(client, (cache = new Map()));
+  let schema = cache.get(table);
+  if (!schema) {
+    schema = await client.dialect.introspect(client, table);
+    cache.set(table, schema);
+  }
+  return schema;
+}
+
+function canonical(schema: TableSchema, values: Record<string, unknown>, what: string): ValueMap {
+  const out: ValueMap = {};
+  for (const [name, value] of Object.entries(values)) {
+    const column = columnByName(schema, name);
+    if (!column || column.generated) throw new ChangeError('unknown_column', `${what}: ${name} is not a column of ${schema.name}`);
+    out[name] = toCanonical(column, value);
+  }
+  return out;
+}
+
+function keyJson(schema: TableSchema, key: Record<string, unknown>, what: string): string {
+  const canon = canonical(schema, key, what);
+  const missing = schema.primaryKey.filter((k) => canon[k] === undefined || canon[k] === null);
+  if (missing.length) throw new ChangeError('bad_key', `${what} lacks primary-key column(s) ${missing.join(', ')} of ${schema.name}`);
+  if (schema.primaryKey.length === 1) return JSON.stringify(canon[schema.primaryKey[0]]);
+  return JSON.stringify(Object.fromEntries(schema.primaryKey.map((k) => [k, canon[k]])));
+}
+
+/** Writes one outbox row for an application's change, with `client` (pass the transaction the change is made in). */
+export async function captureChange(client: DbClient, change: AppChange, options: CaptureOptions): Promise<void> {
+  const schema = await tableSchema(client, change.table);
+  const values = change.values ? canonical(schema, change.values, 'values') : null;
+  const oldValues = change.oldValues ? canonical(schema, change.oldValues, 'oldValues') : null;
+  if (change.operation !== 'D' && (!values || Object.keys(values).length === 0)) {
+    throw new ChangeError('bad_change', `an ${change.operation === 'I' ? 'insert' : 'update'} of ${change.table} needs values`);
+  }
+  const attributes = change.operation === 'U' ? Object.keys(values!) : schema.columns.filter((c) => !c.generated).map((c) => c.name);
+  const row: Record<string, unknown> = {
+    object_database: options.node.name,
+    object_table: change.table,
+    object_pk_attribute: schema.primaryKey.join(','),
+    object_attribute: attributes.join(','),
+    object_id: keyJson(schema, change.key, 'key'),
+    object_id_old: change.keyOld ? keyJson(schema, change.keyOld, 'keyOld') : null,
+    object_value: change.operation === 'D' ? null : JSON.stringify(values),
+    object_value_old: change.operation === 'I' || !oldValues ? null : JSON.stringify(oldValues),
+    object_operation: change.operation,
+    updated_by_server_id: options.node.serverId,
+    updated_by_user_id: change.userId ?? null,
+    update_datetime: utcNow(),
+    note1: change.note ?? null,
+  };
+  const names = Object.keys(row);
+  const p = client.dialect.sql.param;
+  await client.query(`INSERT INTO ds_change_outbox (${names.join(', ')}) VALUES (${names.map((_, i) => p(i + 1)).join(', ')})`, Object.values(row));
+}

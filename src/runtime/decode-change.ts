@@ -1,0 +1,85 @@
+/**
+ * Turns an inbox row into a ChangeEvent, checking it against the synchronized schema
+ * of the target: the table and every column must belong to it (DESIGN rule 7), and
+ * every value must read as its column's type. Anything else is a ChangeError that the
+ * import parks with its reason.
+ */
+import { parseDateTime, toCanonical } from '../core/canonical.ts';
+import type { ChangeEvent, InboxRow, ValueMap } from '../core/change.ts';
+import { ChangeError } from '../core/errors.ts';
+import { columnByName, type TableSchema } from '../core/schema.ts';
+import { parseSeedCommand } from './seed-command.ts';
+
+function parseJson(text: string | null, what: string): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ChangeError('bad_json', `${what} is not valid JSON: ${text.slice(0, 60)}`);
+  }
+}
+
+function valueMap(table: TableSchema, raw: unknown, what: string): ValueMap {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ChangeError('bad_json', `${what} must be a JSON object`);
+  const out: ValueMap = {};
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    const column = columnByName(table, name);
+    if (!column || column.generated) {
+      throw new ChangeError('unknown_column', `${what} names column ${name}, which is not a synchronized column of ${table.name}`);
+    }
+    out[name] = toCanonical(column, value);
+  }
+  return out;
+}
+
+/** object_id: a JSON scalar for a one-column key, an object for a composite one. */
+function keyMap(table: TableSchema, text: string | null, what: string): ValueMap {
+  const raw = parseJson(text, what);
+  const asObject =
+    table.primaryKey.length === 1 && (raw === null || typeof raw !== 'object') ? { [table.primaryKey[0]]: raw } : raw;
+  const key = valueMap(table, asObject, what);
+  const names = Object.keys(key).sort().join(',');
+  if (names !== [...table.primaryKey].sort().join(',') || Object.values(key).some((v) => v === null)) {
+    throw new ChangeError('bad_key', `${what} must give the primary key (${table.primaryKey.join(', ')}) of ${table.name}`);
+  }
+  return key;
+}
+
+/** `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) or null; origin times written by hand in other spellings are read too. */
+export function normalizeChangeTime(value: unknown): string | null {
+  const parts = parseDateTime(value instanceof Date ? value : value === null || value === undefined ? null : String(value));
+  if (!parts) return null;
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(parts.year, 4)}-${p(parts.month)}-${p(parts.day)} ${p(parts.hour)}:${p(parts.minute)}:${p(parts.second)}.${p(parts.micro, 6)}`;
+}
+
+export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSchema>): ChangeEvent {
+  const table = tables.get(row.object_table ?? '');
+  if (!table) throw new ChangeError('unknown_table', `table ${row.object_table} is not synchronized here`);
+  const origin = {
+    serverId: row.updated_by_server_id ?? '',
+    changeId: Number(row.origin_change_id),
+    userId: row.updated_by_user_id,
+    updatedAt: normalizeChangeTime(row.update_datetime),
+  };
+  const operation = row.object_operation;
+  if (operation !== 'I' && operation !== 'U' && operation !== 'D') {
+    throw new ChangeError('bad_operation', `object_operation must be I, U or D, not ${JSON.stringify(operation)}`);
+  }
+  if (row.object_operation_command !== null && row.object_operation_command.trim() !== '') {
+    const command = parseSeedCommand(row.object_operation_command, table);
+    if (command.operation !== operation) {
+      throw new ChangeError('bad_command', `object_operation is ${operation} but the command is ${command.operation === 'I' ? 'an INSERT' : command.operation === 'U' ? 'an UPDATE' : 'a DELETE'}`);
+    }
+    return { table: table.name, operation, key: command.key, keyOld: command.keyOld, values: command.values, oldValues: null, origin };
+  }
+  const key = keyMap(table, row.object_id, 'object_id');
+  const keyOld = row.object_id_old === null ? null : keyMap(table, row.object_id_old, 'object_id_old');
+  const values = operation === 'D' ? {} : valueMap(table, parseJson(row.object_value, 'object_value'), 'object_value');
+  const oldValues = operation === 'I' || row.object_value_old === null ? null : valueMap(table, parseJson(row.object_value_old, 'object_value_old'), 'object_value_old');
+  if (operation === 'I') {
+    const missing = table.primaryKey.filter((k) => values[k] === undefined);
+    if (missing.length) throw new ChangeError('bad_key', `an insert of ${table.name} lacks key column(s) ${missing.join(', ')} in object_value`);
+  }
+  return { table: table.name, operation, key, keyOld, values, oldValues, origin };
+}

@@ -1,0 +1,87 @@
+/**
+ * Parameterized row DML for one synchronized table, in any dialect: what the import
+ * runs for a change. Names come from the introspected TableSchema through the
+ * dialect's `ident`; every value is a bound parameter converted by `toParam`.
+ */
+import type { ValueMap } from '../core/change.ts';
+import type { DbClient, Dialect, Row } from '../core/dialect.ts';
+import { ChangeError } from '../core/errors.ts';
+import { type ColumnSchema, columnByName, type TableSchema } from '../core/schema.ts';
+
+function qualifiedTable(dialect: Dialect, table: TableSchema): string {
+  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
+  return dialect.sql.table(bare, table.schema);
+}
+
+function column(table: TableSchema, name: string): ColumnSchema {
+  const found = columnByName(table, name);
+  if (!found || found.generated) {
+    throw new ChangeError('unknown_column', `column ${name} is not a synchronized column of ${table.name}`);
+  }
+  return found;
+}
+
+class Params {
+  readonly values: unknown[] = [];
+  constructor(private readonly dialect: Dialect) {}
+  add(col: ColumnSchema, value: ValueMap[string]): string {
+    this.values.push(this.dialect.toParam(col, value));
+    return this.dialect.sql.param(this.values.length);
+  }
+}
+
+function whereKey(dialect: Dialect, table: TableSchema, key: ValueMap, params: Params): string {
+  return table.primaryKey
+    .map((name) => {
+      if (!(name in key) || key[name] === null) throw new ChangeError('bad_key', `change of ${table.name} lacks key column ${name}`);
+      return `${dialect.sql.ident(name)} = ${params.add(column(table, name), key[name])}`;
+    })
+    .join(' AND ');
+}
+
+export async function insertRow(client: DbClient, table: TableSchema, values: ValueMap): Promise<number> {
+  const { dialect } = client;
+  const params = new Params(dialect);
+  const names = Object.keys(values);
+  const placeholders = names.map((n) => params.add(column(table, n), values[n]));
+  const sql = `INSERT INTO ${qualifiedTable(dialect, table)} (${names.map((n) => dialect.sql.ident(n)).join(', ')}) VALUES (${placeholders.join(', ')})`;
+  return (await client.query(sql, params.values)).rowCount;
+}
+
+export async function updateRow(client: DbClient, table: TableSchema, key: ValueMap, values: ValueMap): Promise<number> {
+  const { dialect } = client;
+  const params = new Params(dialect);
+  const names = Object.keys(values);
+  if (names.length === 0) return 0;
+  const set = names.map((n) => `${dialect.sql.ident(n)} = ${params.add(column(table, n), values[n])}`).join(', ');
+  const sql = `UPDATE ${qualifiedTable(dialect, table)} SET ${set} WHERE ${whereKey(dialect, table, key, params)}`;
+  return (await client.query(sql, params.values)).rowCount;
+}
+
+export async function deleteRow(client: DbClient, table: TableSchema, key: ValueMap): Promise<number> {
+  const { dialect } = client;
+  const params = new Params(dialect);
+  const sql = `DELETE FROM ${qualifiedTable(dialect, table)} WHERE ${whereKey(dialect, table, key, params)}`;
+  return (await client.query(sql, params.values)).rowCount;
+}
+
+/** The current row by key, in canonical encoding, or null when it does not exist. */
+export async function selectRow(client: DbClient, table: TableSchema, key: ValueMap): Promise<ValueMap | null> {
+  const { dialect } = client;
+  const params = new Params(dialect);
+  const columns = table.columns.filter((c) => !c.generated);
+  const sql = `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)} WHERE ${whereKey(dialect, table, key, params)}`;
+  const { rows } = await client.query<Row>(sql, params.values);
+  if (rows.length === 0) return null;
+  return Object.fromEntries(columns.map((c) => [c.name, dialect.fromDriver(c, rows[0][c.name])]));
+}
+
+/** Every row of the table in key order, canonical: for tests, the demo and verify. */
+export async function selectAllRows(client: DbClient, table: TableSchema): Promise<ValueMap[]> {
+  const { dialect } = client;
+  const columns = table.columns.filter((c) => !c.generated);
+  const order = table.primaryKey.map((k) => dialect.sql.ident(k)).join(', ');
+  const sql = `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)} ORDER BY ${order}`;
+  const { rows } = await client.query<Row>(sql);
+  return rows.map((row) => Object.fromEntries(columns.map((c) => [c.name, dialect.fromDriver(c, row[c.name])])));
+}

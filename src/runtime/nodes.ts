@@ -1,0 +1,48 @@
+/**
+ * The open connections of one run: each node is opened once and shared by the
+ * programs that touch it, then closed together.
+ */
+import type { Config, NodeConfig } from '../cli/config.ts';
+import type { DbClient, Dialect } from '../core/dialect.ts';
+import { RuntimeError } from '../core/errors.ts';
+import { getDialect } from '../dialects/registry.ts';
+
+export interface NodeHandle {
+  node: NodeConfig;
+  dialect: Dialect;
+  client: DbClient;
+}
+
+export class NodeSet {
+  private readonly open = new Map<string, Promise<NodeHandle>>();
+
+  constructor(readonly config: Config) {}
+
+  get(name: string): Promise<NodeHandle> {
+    let handle = this.open.get(name);
+    if (!handle) {
+      const node = this.config.nodes[name];
+      handle = getDialect(node.dialect).then(async (dialect) => ({ node, dialect, client: await dialect.connect(node.url, node.name) }));
+      handle.catch(() => this.open.delete(name));
+      this.open.set(name, handle);
+    }
+    return handle;
+  }
+
+  async closeAll(): Promise<void> {
+    const handles = await Promise.allSettled(this.open.values());
+    this.open.clear();
+    for (const h of handles) if (h.status === 'fulfilled') await h.value.client.close().catch(() => undefined);
+  }
+}
+
+/** Fails with the fix when a node lacks the sync objects a program needs. */
+export async function requireSyncObjects(handle: NodeHandle, tables: string[]): Promise<void> {
+  for (const table of tables) {
+    if (!(await handle.dialect.tableExists(handle.client, table))) {
+      throw new RuntimeError('not_applied', `node ${handle.node.name}: the sync objects are not applied (${table} is missing)`, {
+        hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\``,
+      });
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/** `dsync status`: per program its pointer, backlog and last run; parked changes per node. */
+import type { Config } from '../cli/config.ts';
+import type { Row } from '../core/dialect.ts';
+import { describeError } from '../core/errors.ts';
+import type { NodeSet } from './nodes.ts';
+import { readProgramState } from './program-state.ts';
+
+export interface ProgramStatus {
+  id: number;
+  name: string;
+  type: 'transport' | 'import';
+  /** The node that holds the program's row. */
+  node: string;
+  pointer: number | null;
+  backlog: number | null;
+  lastRunAt: string | null;
+  status: string;
+  message: string | null;
+}
+
+export interface NodeParked {
+  node: string;
+  open: number | null;
+  waiting: number | null;
+  conflicts: number | null;
+  error?: string;
+}
+
+export interface StatusReport {
+  programs: ProgramStatus[];
+  parked: NodeParked[];
+}
+
+export async function readStatus(config: Config, nodes: NodeSet): Promise<StatusReport> {
+  const programs: ProgramStatus[] = [];
+  for (const program of config.programs) {
+    const base = { id: program.id, name: program.name, type: program.type, node: program.from };
+    try {
+      const handle = await nodes.get(program.from);
+      const state = await readProgramState(handle.client, program, program.from);
+      const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
+      const { rows } = await handle.client.query<Row>(`SELECT count(*) AS n FROM ${table} WHERE id > ${handle.dialect.sql.param(1)}`, [state.pointer]);
+      programs.push({ ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message: state.statusMessage });
+    } catch (error) {
+      programs.push({ ...base, pointer: null, backlog: null, lastRunAt: null, status: 'unavailable', message: describeError(error) });
+    }
+  }
+  const parked: NodeParked[] = [];
+  const importNodes = [...new Set(config.programs.filter((p) => p.type === 'import').map((p) => p.to))];
+  for (const name of importNodes) {
+    try {
+      const { client } = await nodes.get(name);
+      const { rows } = await client.query<Row>(
+        "SELECT (SELECT count(*) FROM ds_change_error WHERE status = 'open') AS open_count, (SELECT count(*) FROM ds_change_error WHERE status = 'waiting') AS waiting_count, (SELECT count(*) FROM ds_change_conflict) AS conflict_count",
+      );
+      parked.push({ node: name, open: Number(rows[0].open_count), waiting: Number(rows[0].waiting_count), conflicts: Number(rows[0].conflict_count) });
+    } catch (error) {
+      parked.push({ node: name, open: null, waiting: null, conflicts: null, error: describeError(error) });
+    }
+  }
+  return { programs, parked };
+}

@@ -1,0 +1,83 @@
+/**
+ * Transport (the seed's program 1000): outbox rows past the pointer, up to the safe
+ * horizon, into the destination's inbox in batches; then the pointer moves. A crash
+ * between the two resends the batch, which the inbox's unique origin key absorbs
+ * (DESIGN rules 1 and 3). A change is never sent to the node it came from (rule 4).
+ */
+import type { ProgramConfig } from '../cli/config.ts';
+import { CHANGE_ROW_COLUMNS } from '../core/change.ts';
+import type { Row } from '../core/dialect.ts';
+import { normalizeChangeTime } from './decode-change.ts';
+import { type NodeHandle, requireSyncObjects } from './nodes.ts';
+import { readProgramState, saveProgramState } from './program-state.ts';
+
+const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
+
+export interface TransportResult {
+  program: number;
+  /** Rows written to the inbox (resent duplicates included). */
+  moved: number;
+  /** Rows not sent because they came from the destination. */
+  skippedEcho: number;
+  pointer: number;
+  horizon: number;
+}
+
+export async function transportOnce(program: ProgramConfig, source: NodeHandle, target: NodeHandle): Promise<TransportResult> {
+  const src = source.client;
+  const state = await readProgramState(src, program, source.node.name);
+  await requireSyncObjects(target, ['ds_change_inbox']);
+  const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
+  const p = src.dialect.sql.param;
+  const select = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+  const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon };
+  const perStatement = Math.max(1, Math.floor(target.client.dialect.capabilities.maxParameters / INBOX_COLUMNS.length));
+  try {
+    let pointer = state.pointer;
+    while (pointer < horizon) {
+      const upTo = Math.min(horizon, pointer + program.batchSize);
+      const { rows } = await src.query<Row>(select, [pointer, upTo]);
+      if (rows.length === 0) {
+        // A gap of rolled-back ids: jump to the next row instead of stepping through it.
+        const next = await src.query<Row>(`SELECT min(id) AS id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
+        pointer = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
+        await saveProgramState(src, program.id, { pointer, status: 'ok', message: `moved ${result.moved}` });
+        continue;
+      }
+      const values: unknown[][] = [];
+      for (const row of rows) {
+        const origin = (row.updated_by_server_id as string | null) ?? source.node.serverId;
+        if (origin === target.node.serverId) {
+          result.skippedEcho++;
+          continue;
+        }
+        values.push(
+          INBOX_COLUMNS.map((column) => {
+            if (column === 'updated_by_server_id') return origin;
+            if (column === 'origin_change_id') return row.origin_change_id === null ? Number(row.id) : Number(row.origin_change_id);
+            if (column === 'update_datetime') return normalizeChangeTime(row.update_datetime);
+            const value = row[column];
+            return value === null || value === undefined ? null : String(value);
+          }),
+        );
+      }
+      if (values.length > 0) {
+        await target.client.transaction(async (tx) => {
+          for (let i = 0; i < values.length; i += perStatement) {
+            const chunk = values.slice(i, i + perStatement);
+            await tx.query(tx.dialect.sql.insertIgnoringDuplicates('ds_change_inbox', INBOX_COLUMNS, chunk.length), chunk.flat());
+          }
+        });
+      }
+      result.moved += values.length;
+      pointer = upTo;
+      await saveProgramState(src, program.id, { pointer, status: 'ok', message: `moved ${result.moved}` });
+    }
+    result.pointer = pointer;
+    if (pointer === state.pointer) await saveProgramState(src, program.id, { status: 'ok', message: 'nothing to move' });
+    return result;
+  } catch (error) {
+    await saveProgramState(src, program.id, { status: 'error', message: (error as Error).message }).catch(() => undefined);
+    throw error;
+  }
+}
