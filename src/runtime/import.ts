@@ -103,16 +103,21 @@ async function applyBatch(tx: DbClient, ctx: ImportContext, rows: InboxRow[], bl
       change = decodeChange(row, ctx.tables);
     } catch (error) {
       const identity = rawRowIdentity(row, ctx.tables.get(row.object_table ?? '')?.primaryKey ?? null);
-      await parkChange(tx, ctx.programId, row, identity, 'open', describeError(error), null);
-      blocked.set(identity, row.id);
-      result.parked++;
+      const blocker = blocked.get(identity);
+      if (blocker !== undefined) {
+        await parkChange(tx, ctx.programId, row, identity, 'waiting', `waits behind the parked change of inbox id ${blocker} for the same row`, blocker);
+        result.waiting++;
+      } else {
+        await parkChange(tx, ctx.programId, row, identity, 'open', describeError(error), null);
+        blocked.set(identity, row.id);
+        result.parked++;
+      }
       continue;
     }
     const { identity, old } = identities(ctx, change);
     const blocker = blocked.get(identity) ?? (old === null ? undefined : blocked.get(old));
     if (blocker !== undefined) {
       await parkChange(tx, ctx.programId, row, identity, 'waiting', `waits behind the parked change of inbox id ${blocker} for the same row`, blocker);
-      blocked.set(identity, blocker);
       result.waiting++;
       continue;
     }

@@ -1,0 +1,95 @@
+/**
+ * Two nodes with the fixture tables and sync objects, and the four programs of a
+ * two-way setup: 1000 a→b, 1001 import b, 1002 b→a, 1003 import a.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Config, parseConfig } from '../../src/cli/config.ts';
+import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
+import type { TableSchema } from '../../src/core/schema.ts';
+import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
+import { applyNode } from '../../src/migrate/apply.ts';
+import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
+import { syncAll } from '../../src/runtime/sync.ts';
+import { importOnce } from '../../src/runtime/import.ts';
+import { transportOnce } from '../../src/runtime/transport.ts';
+import { createTestDatabase, type TestDatabase } from './databases.ts';
+import { applyFixtureSchema, FIXTURES } from './fixtures.ts';
+
+export interface SyncPair {
+  config: Config;
+  nodes: NodeSet;
+  a: NodeHandle;
+  b: NodeHandle;
+  tables: { a: Record<string, TableSchema>; b: Record<string, TableSchema> };
+  /** transport a→b then import b. */
+  forward(): Promise<void>;
+  /** transport b→a then import a. */
+  backward(): Promise<void>;
+  syncAll(): ReturnType<typeof syncAll>;
+  count(client: DbClient, sql: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function createSyncPair(from: DialectName, to: DialectName, conflict = 'latest-wins'): Promise<SyncPair> {
+  const dbs: TestDatabase[] = [await createTestDatabase(from, 'dsync_a'), await createTestDatabase(to, 'dsync_b')];
+  const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-pair-'));
+  const config = parseConfig(
+    {
+      nodes: {
+        a: { dialect: from, url: dbs[0].url, serverId: 'server-a' },
+        b: { dialect: to, url: dbs[1].url, serverId: 'server-b' },
+      },
+      tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict })),
+      programs: [
+        { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize: 50 },
+        { id: 1001, type: 'import', node: 'b', batchSize: 50 },
+        { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize: 50 },
+        { id: 1003, type: 'import', node: 'a', batchSize: 50 },
+      ],
+      generatedDir,
+    },
+    FIXTURES,
+    null,
+  );
+  const nodes = new NodeSet(config);
+  const handles: NodeHandle[] = [];
+  const tables: Record<string, TableSchema>[] = [];
+  for (const name of ['a', 'b']) {
+    const handle = await nodes.get(name);
+    await applyFixtureSchema(handle.client);
+    const schemas = await introspectTables(config, handle.dialect, handle.client);
+    writeFiles(join(generatedDir, name), generateNode(config, handle.node, handle.dialect, schemas));
+    await applyNode(config, handle.node, handle.dialect, handle.client);
+    handles.push(handle);
+    tables.push(Object.fromEntries(schemas.map((s) => [s.name, s])));
+  }
+  const program = (id: number) => config.programs.find((p) => p.id === id)!;
+  const [a, b] = handles;
+  return {
+    config,
+    nodes,
+    a,
+    b,
+    tables: { a: tables[0], b: tables[1] },
+    async forward() {
+      await transportOnce(program(1000), a, b);
+      await importOnce(config, program(1001), b);
+    },
+    async backward() {
+      await transportOnce(program(1002), b, a);
+      await importOnce(config, program(1003), a);
+    },
+    syncAll: () => syncAll(config, nodes),
+    async count(client, sql) {
+      const { rows } = await client.query<Row>(sql);
+      return Number(Object.values(rows[0])[0]);
+    },
+    async close() {
+      await nodes.closeAll();
+      for (const db of dbs) await db.drop();
+      rmSync(generatedDir, { recursive: true, force: true });
+    },
+  };
+}

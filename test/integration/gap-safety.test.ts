@@ -1,0 +1,97 @@
+/**
+ * DESIGN rule 1, tried with real concurrent sessions: outbox ids are taken at insert,
+ * not commit. A transaction holding a low id that commits after a higher id was read
+ * must not be skipped; a rolled-back id must not stall the stream; and an old
+ * transaction that updates a row after a younger one's update of it committed must
+ * win at the target (commit order), not lose to it.
+ * Needs a PostgreSQL server: the embedded stand-in serves one session at a time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ValueMap } from '../../src/core/change.ts';
+import type { DbClient } from '../../src/core/dialect.ts';
+import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/dml.ts';
+import { liveDialects, postgresMode } from '../helpers/databases.ts';
+import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+
+const live = await liveDialects();
+const server = live.includes('postgres') && (await postgresMode()) === 'server';
+if (!server) console.warn('skipping gap-safety tests: they need concurrent sessions of a PostgreSQL server (the embedded PGlite serves one at a time)');
+
+const order = (id: string, description = 'd'): ValueMap => ({ order_id: id, description, quantity: 1 });
+
+describe.skipIf(!server).each(live.includes('sqlite') ? ['sqlite', 'postgres'] as const : ['postgres'] as const)('gap safety, postgres → %s', (target) => {
+  let pair: SyncPair;
+  const sessions: DbClient[] = [];
+  const session = async () => {
+    const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
+    sessions.push(c);
+    return c;
+  };
+  const ids = async () => (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id);
+
+  beforeAll(async () => {
+    pair = await createSyncPair('postgres', target);
+  });
+  afterAll(async () => {
+    for (const s of sessions) await s.close().catch(() => undefined);
+    await pair?.close();
+  });
+
+  it('delivers a low id that commits late, and is not stalled by a rollback', async () => {
+    const [t1, t2, t3] = [await session(), await session(), await session()];
+    await t1.exec('BEGIN');
+    await insertRow(t1, pair.tables.a.sales_order, order('late'));
+    await t2.exec('BEGIN');
+    await insertRow(t2, pair.tables.a.sales_order, order('early'));
+    await t2.exec('COMMIT');
+    await pair.forward();
+    expect(await ids()).not.toContain('late');
+    await t3.exec('BEGIN');
+    await insertRow(t3, pair.tables.a.sales_order, order('ghost'));
+    await t3.exec('ROLLBACK');
+    await pair.forward();
+    await t1.exec('COMMIT');
+    await pair.forward();
+    await pair.forward();
+    expect((await ids()).sort()).toEqual(['early', 'late']);
+    // The ghost's id is a hole forever: later changes still flow.
+    await insertRow(pair.a.client, pair.tables.a.sales_order, order('after'));
+    await pair.forward();
+    expect((await ids()).sort()).toEqual(['after', 'early', 'late']);
+  });
+
+  it('applies same-row changes in commit order when an old transaction writes last', async () => {
+    await insertRow(pair.a.client, pair.tables.a.sales_order, order('r', 'initial'));
+    await pair.forward();
+    const [old, young] = [await session(), await session()];
+    await old.exec('BEGIN');
+    await insertRow(old, pair.tables.a.sales_order, order('old-first-write')); // the old transaction takes its xid and an id now
+    await young.exec('BEGIN');
+    await updateRow(young, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'young' });
+    await young.exec('COMMIT');
+    await pair.forward();
+    await updateRow(old, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'old, committed last' });
+    await pair.forward();
+    await old.exec('COMMIT');
+    await pair.forward();
+    await pair.forward();
+    expect(await selectRow(pair.a.client, pair.tables.a.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });
+    expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });
+    expect(await ids()).toContain('old-first-write');
+  });
+
+  it('a transaction open across many reads holds the horizon, then everything arrives in order', async () => {
+    const holder = await session();
+    await holder.exec('BEGIN');
+    await insertRow(holder, pair.tables.a.sales_order, order('holder'));
+    for (let i = 0; i < 30; i++) {
+      await updateRow(pair.a.client, pair.tables.a.sales_order, { order_id: 'r' }, { quantity: i });
+      if (i % 10 === 0) await pair.forward();
+    }
+    await holder.exec('COMMIT');
+    await pair.forward();
+    await pair.forward();
+    expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ quantity: 29 });
+    expect(await ids()).toContain('holder');
+  });
+});
