@@ -160,7 +160,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
 
 /** Finds and loads the config: `--config`, then DSYNC_CONFIG, then ./dsync.config.json. */
 export function loadConfig(flagPath?: string, env = process.env): Config {
-  const path = resolve(flagPath ?? env.DSYNC_CONFIG ?? 'dsync.config.json');
+  const path = resolve(flagPath || env.DSYNC_CONFIG || 'dsync.config.json');
   if (!existsSync(path)) {
     throw new ConfigError('config_missing', `no config file at ${path}`, {
       hint: 'run `dsync init` to write a starter config, or pass --config FILE',

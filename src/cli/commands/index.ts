@@ -1,5 +1,6 @@
 import { applyCommand } from './apply.ts';
 import type { Command } from './command.ts';
+import { demoCommand } from './demo.ts';
 import { errorsCommand, retryCommand, skipCommand } from './errors.ts';
 import { generateCommand } from './generate.ts';
 import { initCommand } from './init.ts';
@@ -19,4 +20,5 @@ export const commands: Command[] = [
   errorsCommand,
   retryCommand,
   skipCommand,
+  demoCommand,
 ];

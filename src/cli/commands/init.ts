@@ -24,7 +24,7 @@ export const initCommand: Command<GlobalArgs & { force: boolean }> = {
   describe: 'write a starter config (dsync.config.json)',
   builder: (y) => y.option('force', { type: 'boolean', default: false, describe: 'overwrite an existing file' }),
   async run(args) {
-    const path = resolve(args.config ?? process.env.DSYNC_CONFIG ?? 'dsync.config.json');
+    const path = resolve(args.config || process.env.DSYNC_CONFIG || 'dsync.config.json');
     if (existsSync(path) && !args.force) {
       throw new ConfigError('config_exists', `${path} already exists`, { hint: 'edit it, or pass --force to replace it' });
     }
