@@ -20,13 +20,14 @@ const nodeSchema = z.strictObject({
   serverId: z.string().min(1).max(64),
 });
 
-const tableSchema = z.union([
-  z.string().min(1),
+/** A plain string is a table with the default policy. */
+const tableSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { name: value } : value),
   z.strictObject({
     name: z.string().min(1),
     conflict: z.enum(CONFLICT_POLICIES).default('latest-wins'),
   }),
-]);
+);
 
 const programSchema = z.strictObject({
   id: z.number().int().positive(),
@@ -123,7 +124,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     const url = node.dialect === 'sqlite' && node.url !== ':memory:' && !isAbsolute(node.url) ? resolve(baseDir, node.url) : node.url;
     nodes[nodeName] = { name: nodeName, dialect: node.dialect, url, serverId: node.serverId };
   }
-  const tables = data.tables.map((t) => (typeof t === 'string' ? { name: t, conflict: 'latest-wins' as const } : t));
+  const tables: TableConfig[] = data.tables;
   const seenTables = new Set<string>();
   tables.forEach((t, i) => {
     if (seenTables.has(t.name)) fail(`tables[${i}]`, `table ${t.name} is listed twice`);

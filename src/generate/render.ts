@@ -38,6 +38,7 @@ function createRenderer(dialect: Dialect): Renderer {
     sql.table(table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name, table.schema),
   );
   hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).join(''));
+  hbs.registerHelper('comment', (text: unknown) => commentText(String(text)));
   for (const [helper, fn] of Object.entries(dialect.templateHelpers)) {
     hbs.registerHelper(helper, (...args: unknown[]) => fn(...args.slice(0, -1)));
   }
@@ -68,6 +69,11 @@ function createRenderer(dialect: Dialect): Renderer {
       return dialect.splitScript(text).map((statement) => formatStatement(dialect, statement));
     },
   };
+}
+
+/** Text safe inside a `--` comment: a line break in a name cannot end the comment early. */
+export function commentText(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, '?');
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Dialect, DbClient, OriginFlag } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
-import { postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
+import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
 
 /**
  * Safe horizon by snapshot fence (DESIGN rule 1, pgq's "tick" idea): ids are taken
@@ -75,6 +75,7 @@ export const postgresDialect: Dialect = {
     jsonObject: postgresJsonObject,
     keyJson: postgresKeyJson,
     changed: postgresChanged,
+    bodyTag: postgresBodyTag,
   },
   formatterLanguage: 'postgresql',
 };

@@ -111,3 +111,15 @@ export function postgresChanged(column: ColumnSchema): string {
   const cast = column.nativeType === 'json' ? '::text' : '';
   return `NEW.${name}${cast} IS DISTINCT FROM OLD.${name}${cast}`;
 }
+
+/**
+ * A dollar-quote tag for a trigger function body that no name of the table contains,
+ * so that no column name can end the body early (`$dsync$`, else `$dsync_1$`, …).
+ */
+export function postgresBodyTag(table: { name: string; columns: ColumnSchema[] }): string {
+  const names = [table.name, ...table.columns.map((c) => c.name)];
+  for (let n = 0; ; n++) {
+    const tag = n === 0 ? '$dsync$' : `$dsync_${n}$`;
+    if (!names.some((name) => name.includes(tag))) return tag;
+  }
+}

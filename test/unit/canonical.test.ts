@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { parseDateTime, sameValue, toCanonical } from '../../src/core/canonical.ts';
+import type { ColumnSchema, TypeFamily } from '../../src/core/schema.ts';
+
+const col = (family: TypeFamily, name = 'c'): ColumnSchema => ({ name, family, nativeType: family, nullable: true, default: null });
+
+describe('toCanonical', () => {
+  it('keeps integers exact: numbers while safe, strings beyond 2^53', () => {
+    expect(toCanonical(col('bigint'), 9007199254740991n)).toBe(9007199254740991);
+    expect(toCanonical(col('bigint'), '9007199254740993')).toBe('9007199254740993');
+    expect(toCanonical(col('bigint'), -9007199254740993n)).toBe('-9007199254740993');
+    expect(toCanonical(col('integer'), ' 100 ')).toBe(100);
+    expect(() => toCanonical(col('integer'), 1.5)).toThrow(/column c \(integer\): 1.5 is not a whole number/);
+    expect(() => toCanonical(col('integer'), 'abc')).toThrow(/is not an integer/);
+  });
+
+  it('keeps decimals as strings, digits untouched', () => {
+    expect(toCanonical(col('decimal'), '12345678901234567890.123456')).toBe('12345678901234567890.123456');
+    expect(toCanonical(col('decimal'), 0.1)).toBe('0.1');
+    expect(toCanonical(col('decimal'), '+1.50')).toBe('1.50');
+    expect(() => toCanonical(col('decimal'), '1,5')).toThrow(/is not a decimal number/);
+  });
+
+  it('reads booleans from the spellings brands use', () => {
+    for (const t of [true, 1, 't', 'TRUE', 'yes', '1']) expect(toCanonical(col('boolean'), t)).toBe(true);
+    for (const f of [false, 0, 'f', 'false', 'no', '0']) expect(toCanonical(col('boolean'), f)).toBe(false);
+    expect(() => toCanonical(col('boolean'), 'maybe')).toThrow(/is not a boolean/);
+  });
+
+  it('reads dates and timestamps, the seed spelling included', () => {
+    expect(toCanonical(col('date'), '5/25/2025')).toBe('2025-05-25');
+    expect(toCanonical(col('timestamp'), '06/25/2025  10:30:00 AM')).toBe('2025-06-25T10:30:00.000000');
+    expect(toCanonical(col('timestamp'), '06/25/2025 12:05 AM')).toBe('2025-06-25T00:05:00.000000');
+    expect(toCanonical(col('timestamp'), '2025-06-25 10:30:00.5')).toBe('2025-06-25T10:30:00.500000');
+    expect(toCanonical(col('timestamp'), '1900-01-01T00:00:00.000001')).toBe('1900-01-01T00:00:00.000001');
+    expect(toCanonical(col('timestamptz'), '2025-06-25 10:30:00+02')).toBe('2025-06-25T08:30:00.000000Z');
+    expect(toCanonical(col('timestamptz'), '2025-01-01T00:30:00+01:00')).toBe('2024-12-31T23:30:00.000000Z');
+    expect(toCanonical(col('timestamptz'), '2016-12-31T23:59:60Z')).toBe('2016-12-31T23:59:60.000000Z');
+    expect(toCanonical(col('time'), '10:30')).toBe('10:30:00.000000');
+    expect(toCanonical(col('time'), '10:30:00.123456789')).toBe('10:30:00.123456');
+    expect(() => toCanonical(col('date'), '2025-02-30')).toThrow(/is not a date/);
+    expect(() => toCanonical(col('date'), '2023-02-29')).toThrow(/is not a date/);
+    expect(toCanonical(col('date'), '2024-02-29')).toBe('2024-02-29');
+    expect(() => toCanonical(col('timestamp'), 'tbd')).toThrow(/is not a timestamp/);
+  });
+
+  it('encodes binary as base64, json as its text, uuids lowercase', () => {
+    expect(toCanonical(col('binary'), Buffer.from([0, 255]))).toBe('AP8=');
+    expect(() => toCanonical(col('binary'), 'not base64!')).toThrow(/is not binary data/);
+    expect(toCanonical(col('json'), { a: 1 })).toBe('{"a":1}');
+    expect(() => toCanonical(col('json'), '{nope')).toThrow(/is not valid JSON/);
+    expect(toCanonical(col('uuid'), '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}')).toBe('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+  });
+
+  it('passes NULL through for every family', () => {
+    for (const family of ['integer', 'text', 'date', 'binary', 'json'] as TypeFamily[]) expect(toCanonical(col(family), null)).toBeNull();
+  });
+});
+
+describe('sameValue', () => {
+  it('compares by value, not spelling', () => {
+    expect(sameValue(col('decimal'), '12.50', '12.5')).toBe(true);
+    expect(sameValue(col('decimal'), '-0.0', '0')).toBe(true);
+    expect(sameValue(col('decimal'), '12.51', '12.5')).toBe(false);
+    expect(sameValue(col('json'), '{"a": 1}', '{"a":1}')).toBe(true);
+    expect(sameValue(col('timestamp'), '2025-06-25 10:30:00', '2025-06-25T10:30:00.000000')).toBe(true);
+    expect(sameValue(col('text'), 'a', 'a ')).toBe(false);
+    expect(sameValue(col('text'), null, '')).toBe(false);
+  });
+});
+
+describe('parseDateTime', () => {
+  it('rejects what is not a date', () => {
+    expect(parseDateTime('13/01/2025')).toBeNull();
+    expect(parseDateTime('2025-06-25 24:00:00')).toBeNull();
+    expect(parseDateTime(42)).toBeNull();
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/cli/config.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+
+const base = {
+  nodes: {
+    testapp1: { dialect: 'postgres', url: 'postgres://${PGUSER}@localhost:5432/testapp1', serverId: 'server1' },
+    testapp2: { dialect: 'sqlite', url: 'testapp2.db', serverId: 'server2' },
+  },
+  tables: [{ name: 'sales_order', conflict: 'latest-wins' }, 'order_line'],
+  programs: [
+    { id: 1000, type: 'transport', from: 'testapp1', to: 'testapp2', intervalSeconds: 5 },
+    { id: 1001, type: 'import', node: 'testapp2', intervalSeconds: 5 },
+  ],
+  http: { port: 9464 },
+};
+
+describe('parseConfig', () => {
+  it("accepts DESIGN.md's example, expanding ${VAR} and anchoring SQLite paths to the config's folder", () => {
+    const config = parseConfig(base, '/etc/dsync', '/etc/dsync/dsync.config.json', { PGUSER: 'app' });
+    expect(config.nodes.testapp1.url).toBe('postgres://app@localhost:5432/testapp1');
+    expect(config.nodes.testapp2.url).toBe('/etc/dsync/testapp2.db');
+    expect(config.tables).toEqual([{ name: 'sales_order', conflict: 'latest-wins' }, { name: 'order_line', conflict: 'latest-wins' }]);
+    expect(config.programs[0]).toMatchObject({ id: 1000, from: 'testapp1', to: 'testapp2', batchSize: 1000, name: 'transport testapp1 -> testapp2' });
+    expect(config.programs[1]).toMatchObject({ id: 1001, from: 'testapp2', to: 'testapp2' });
+    expect(config.generatedDir).toBe('/etc/dsync/generated');
+  });
+
+  const bad: Array<[string, (c: any) => void, RegExp]> = [
+    ['unset variable', () => undefined, /config nodes\.testapp1\.url: environment variable PGUSER is not set/],
+    ['unknown dialect', (c) => (c.nodes.testapp1.dialect = 'oracle'), /config nodes\.testapp1\.dialect:/],
+    ['unknown key', (c) => (c.nodes.testapp1.password = 'x'), /config nodes\.testapp1: .*password/i],
+    ['duplicate serverId', (c) => (c.nodes.testapp2.serverId = 'server1'), /nodes\.testapp2\.serverId: "server1" is also the serverId of testapp1/],
+    ['duplicate table', (c) => c.tables.push('sales_order'), /tables\[2\]: table sales_order is listed twice/],
+    ['bad policy', (c) => (c.tables[0].conflict = 'newest'), /tables\.0\.conflict/],
+    ['duplicate program id', (c) => (c.programs[1].id = 1000), /programs\[1\]\.id: program id 1000 is used twice/],
+    ['transport to itself', (c) => (c.programs[0].to = 'testapp1'), /programs\[0\]\.to: a transport program needs two different nodes/],
+    ['import without node', (c) => delete c.programs[1].node, /programs\[1\]\.node: a import program needs "node"/],
+    ['no tables', (c) => (c.tables = []), /config tables: list at least one table/],
+  ];
+  it.each(bad)('rejects %s with one line naming the key', (_, mutate, message) => {
+    const config = structuredClone(base);
+    mutate(config);
+    const env = _ === 'unset variable' ? {} : { PGUSER: 'app' };
+    const error = (() => {
+      try {
+        parseConfig(config, '/x', null, env);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+});
