@@ -33,9 +33,13 @@ export async function repeat(seconds: number, once: () => Promise<void>): Promis
         console.error(`dsync: ${(error as Error).message} (next try in ${seconds}s)`);
       }
       if (stop) break;
+      // A referenced timer: it is what keeps the process alive between passes.
       await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, seconds * 1000).unref();
+        const timer = setTimeout(resolve, seconds * 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
     }
   } finally {
