@@ -36,7 +36,8 @@ type LedgerRow = {
 
 async function readLedger(client: DbClient, dialect: Dialect): Promise<Map<string, LedgerRow>> {
   for (const statement of rendererFor(dialect).render('ledger', {})) await client.exec(statement);
-  const { rows } = await client.query<LedgerRow>('SELECT file, checksum, applied_at FROM ds_schema_migrations');
+  // `file` is a reserved word in T-SQL: quoted through the dialect.
+  const { rows } = await client.query<LedgerRow>(`SELECT ${dialect.sql.ident('file')}, checksum, applied_at FROM ds_schema_migrations`);
   return new Map(rows.map((r) => [r.file, r]));
 }
 
@@ -71,7 +72,7 @@ function plan(files: FileOnDisk[], ledger: Map<string, LedgerRow>, dialect: Dial
     if (applied.checksum === file.actualHash) return { file: file.fileName, action: 'skip', statements };
     if (file.replaceable) return { file: file.fileName, action: 'reapply', statements };
     throw new DriftError('applied_changed', `drift: ${file.fileName} on node ${node.name} was applied with other content (applied ${String(applied.applied_at)})`, {
-      hint: `tables are not altered by apply: change the table by hand to match ${file.fileName}, then record it with \`DELETE FROM ds_schema_migrations WHERE file = '${file.fileName}'\` and \`dsync apply --node ${node.name}\``,
+      hint: `tables are not altered by apply: change the table by hand to match ${file.fileName}, then record it with \`DELETE FROM ds_schema_migrations WHERE ${dialect.sql.ident('file')} = '${file.fileName}'\` and \`dsync apply --node ${node.name}\``,
     });
   });
 }
@@ -97,8 +98,9 @@ async function runFile(tx: DbClient, dialect: Dialect, file: FileOnDisk, node: N
   }
   const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
   const p = (i: number) => dialect.sql.param(i);
-  await tx.query(`DELETE FROM ds_schema_migrations WHERE file = ${p(1)}`, [file.fileName]);
-  await tx.query(`INSERT INTO ds_schema_migrations (file, checksum, applied_at) VALUES (${p(1)}, ${p(2)}, ${p(3)})`, [
+  const fileColumn = dialect.sql.ident('file');
+  await tx.query(`DELETE FROM ds_schema_migrations WHERE ${fileColumn} = ${p(1)}`, [file.fileName]);
+  await tx.query(`INSERT INTO ds_schema_migrations (${fileColumn}, checksum, applied_at) VALUES (${p(1)}, ${p(2)}, ${p(3)})`, [
     file.fileName,
     file.actualHash,
     now,
