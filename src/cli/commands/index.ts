@@ -6,6 +6,7 @@ import { generateCommand } from './generate.ts';
 import { initCommand } from './init.ts';
 import { introspectCommand } from './introspect.ts';
 import { importCommand, syncCommand, transportCommand } from './programs.ts';
+import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
 
 export const commands: Command[] = [
@@ -16,6 +17,7 @@ export const commands: Command[] = [
   transportCommand,
   importCommand,
   syncCommand,
+  runCommand,
   statusCommand,
   errorsCommand,
   retryCommand,

@@ -1,0 +1,133 @@
+/**
+ * `dsync run`: every program in its own loop, each with its own connections (a
+ * transaction never shares a connection with another program). A loop runs its
+ * program, runs it again at once while there is work, and otherwise sleeps its
+ * interval; an import is woken as soon as a transport of this daemon filled its inbox.
+ * SIGTERM/SIGINT (or the abort signal) stop every loop after its current pass.
+ */
+import { EventEmitter } from 'node:events';
+import type { Config, ProgramConfig } from '../cli/config.ts';
+import { describeError } from '../core/errors.ts';
+import { type ImportResult, summary } from './import.ts';
+import { NodeSet } from './nodes.ts';
+import { runProgramOnce, workDone } from './sync.ts';
+import type { TransportResult } from './transport.ts';
+
+export interface ProgramMetrics {
+  program: ProgramConfig;
+  runs: number;
+  errors: number;
+  moved: number;
+  applied: number;
+  parked: number;
+  conflicts: number;
+  pointer: number | null;
+  lastRunAt: number | null;
+  lastError: string | null;
+  lastErrorAt: number | null;
+}
+
+export interface DaemonOptions {
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+  /** Called after every pass (tests and the bench watch progress through it). */
+  onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
+}
+
+export class Daemon {
+  readonly metrics = new Map<number, ProgramMetrics>();
+  readonly startedAt = Date.now();
+  private readonly wakes = new EventEmitter();
+  private stopping = false;
+  private readonly sleepers = new Set<() => void>();
+
+  constructor(
+    readonly config: Config,
+    private readonly options: DaemonOptions = {},
+  ) {
+    this.wakes.setMaxListeners(0);
+    for (const program of config.programs) {
+      this.metrics.set(program.id, {
+        program, runs: 0, errors: 0, moved: 0, applied: 0, parked: 0, conflicts: 0, pointer: null, lastRunAt: null, lastError: null, lastErrorAt: null,
+      });
+    }
+  }
+
+  /** Runs until stopped; resolves when every loop has ended and every connection is closed. */
+  async run(): Promise<void> {
+    const onAbort = () => this.stop();
+    this.options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await Promise.all(this.config.programs.map((program) => this.loop(program)));
+    } finally {
+      this.options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  stop(): void {
+    this.stopping = true;
+    for (const wake of this.sleepers) wake();
+  }
+
+  /** Healthy while no program's latest pass failed. */
+  healthy(): boolean {
+    return [...this.metrics.values()].every((m) => m.lastErrorAt === null || (m.lastRunAt !== null && m.lastRunAt > m.lastErrorAt));
+  }
+
+  private sleep(seconds: number, wakeOn: string | null): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        if (wakeOn) this.wakes.off(wakeOn, done);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, seconds * 1000);
+      if (wakeOn) this.wakes.once(wakeOn, done);
+      this.sleepers.add(done);
+    });
+  }
+
+  private async loop(program: ProgramConfig): Promise<void> {
+    const log = this.options.log ?? (() => undefined);
+    const metrics = this.metrics.get(program.id)!;
+    const nodes = new NodeSet(this.config);
+    const wakeOn = program.type === 'import' ? `inbox:${program.to}` : null;
+    try {
+      while (!this.stopping) {
+        let busy = false;
+        try {
+          const result = await runProgramOnce(this.config, nodes, program);
+          metrics.runs++;
+          metrics.lastRunAt = Date.now();
+          metrics.pointer = result.pointer;
+          busy = workDone(result) > 0;
+          if ('moved' in result) {
+            metrics.moved += result.moved;
+            if (result.moved > 0) {
+              this.wakes.emit(`inbox:${program.to}`);
+              log(`program ${program.id}: moved ${result.moved}`);
+            }
+          } else {
+            metrics.applied += result.applied;
+            metrics.parked += result.parked + result.waiting;
+            metrics.conflicts += result.conflicts;
+            if (busy) log(`program ${program.id}: ${summary(result)}`);
+          }
+          this.options.onPass?.(metrics, result);
+        } catch (error) {
+          metrics.errors++;
+          metrics.lastError = describeError(error);
+          metrics.lastErrorAt = Date.now();
+          log(`program ${program.id}: ${metrics.lastError} (next try in ${program.intervalSeconds}s)`);
+          // A broken connection is reopened on the next pass.
+          await nodes.closeAll();
+          this.options.onPass?.(metrics, null);
+        }
+        if (!busy && !this.stopping) await this.sleep(program.intervalSeconds, wakeOn);
+      }
+    } finally {
+      await nodes.closeAll();
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * `dsync run`, the daemon, through the real binary: it moves changes without being
+ * asked, answers /healthz, /metrics and the status page, and stops cleanly on SIGTERM.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { getDialect } from '../../src/dialects/registry.ts';
+import { runCli } from '../helpers/cli.ts';
+import { ROOT } from '../helpers/fixtures.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'dsync-run-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('dsync run', () => {
+  it('syncs on its own, serves health, metrics and status, and stops on SIGTERM', async () => {
+    const urls = [join(dir, 'a.db'), join(dir, 'b.db')];
+    writeFileSync(
+      join(dir, 'dsync.config.json'),
+      JSON.stringify({
+        nodes: { a: { dialect: 'sqlite', url: urls[0], serverId: 's-a' }, b: { dialect: 'sqlite', url: urls[1], serverId: 's-b' } },
+        tables: ['sales_order'],
+        programs: [
+          { id: 1000, type: 'transport', from: 'a', to: 'b', intervalSeconds: 0.1 },
+          { id: 1001, type: 'import', node: 'b', intervalSeconds: 30 },
+          { id: 1002, type: 'transport', from: 'b', to: 'a', intervalSeconds: 0.1 },
+          { id: 1003, type: 'import', node: 'a', intervalSeconds: 30 },
+        ],
+      }),
+    );
+    const sqlite = await getDialect('sqlite');
+    const [a, b] = [await sqlite.connect(urls[0], 'a'), await sqlite.connect(urls[1], 'b')];
+    for (const c of [a, b]) await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
+    expect((await runCli(['generate'], { cwd: dir })).code).toBe(0);
+    expect((await runCli(['apply'], { cwd: dir })).code).toBe(0);
+
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), 'run', '--port', '0'], { cwd: dir });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      let base = '';
+      for (let i = 0; i < 100 && !base; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        base = /http:\/\/(127\.0\.0\.1:\d+)\//.exec(stdout)?.[1] ?? '';
+      }
+      expect(base).not.toBe('');
+      await a.exec("INSERT INTO sales_order VALUES ('r1', 'from a')");
+      await b.exec("INSERT INTO sales_order VALUES ('r2', 'from b')");
+      // The imports sleep 30 s: only the daemon's wake-up after a transport can bring these over in time.
+      let rows: unknown[][] = [[], []];
+      for (let i = 0; i < 100 && (rows[0].length < 2 || rows[1].length < 2); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        rows = [(await a.query('SELECT order_id FROM sales_order')).rows, (await b.query('SELECT order_id FROM sales_order')).rows];
+      }
+      expect(rows.map((r) => r.length)).toEqual([2, 2]);
+      const health = await fetch(`http://${base}/healthz`);
+      expect(health.status).toBe(200);
+      const metrics = await (await fetch(`http://${base}/metrics`)).text();
+      expect(metrics).toMatch(/^dsync_changes_applied_total\{program="1001",type="import"\} 1$/m);
+      expect(metrics).toMatch(/^dsync_changes_moved_total\{program="1000",type="transport"\} 1$/m);
+      expect(metrics).toMatch(/^dsync_up 1$/m);
+      const page = await (await fetch(`http://${base}/`)).text();
+      expect(page).toMatch(/<td>1001<\/td><td>import b<\/td>/);
+      expect((await fetch(`http://${base}/nope`)).status).toBe(404);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/dsync run: stopped/);
+    await a.close();
+    await b.close();
+  });
+});
