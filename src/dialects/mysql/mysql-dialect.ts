@@ -1,0 +1,180 @@
+/**
+ * The MySQL 8 / MariaDB dialect: the pieces of this folder behind the Dialect
+ * interface, plus the two runtime duties that need the engine: the safe horizon and
+ * the origin flag.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { toCanonical } from '../../core/canonical.ts';
+import type { DbClient, Dialect, OriginFlag, Row } from '../../core/dialect.ts';
+import { RuntimeError } from '../../core/errors.ts';
+import { splitSqlScript } from '../../core/sql-script.ts';
+import { connectMysql, MysqlClient } from './mysql-driver.ts';
+import { introspectMysql, mysqlTableExists } from './mysql-introspect.ts';
+import {
+  mysqlAnyChanged,
+  mysqlChanged,
+  mysqlChangedNames,
+  mysqlChangedObject,
+  mysqlFromDriver,
+  mysqlJsonObject,
+  mysqlJsonValue,
+  mysqlKeyJson,
+  mysqlParam,
+  mysqlSql,
+  mysqlTriggerName,
+} from './mysql-sql.ts';
+
+const ER_SPECIFIC_ACCESS_DENIED = 1227;
+
+/**
+ * How long to wait for a fresh INNODB_TRX: InnoDB refreshes its cache of that table only
+ * when nobody read it for 100 ms (CACHE_MIN_IDLE_TIME in trx0i_s.cc), so a reader that
+ * polls faster keeps everyone on an old list. Random waits keep two dsync readers from
+ * pinning each other.
+ */
+const FRESH_ATTEMPTS = 12;
+const freshWait = () => 120 + Math.floor(Math.random() * 180);
+
+/**
+ * The transactions open right now, as `thread:start` identities (a transaction keeps
+ * both for its life, while its trx_id changes when it starts writing), leaving out our
+ * own. information_schema.INNODB_TRX is a cache; a list is fresh only if it shows our
+ * own transaction running this very statement, which carries a one-time nonce.
+ * https://dev.mysql.com/doc/refman/8.0/en/information-schema-innodb-trx-table.html
+ */
+async function readOpenTransactions(tx: DbClient): Promise<string[]> {
+  for (let attempt = 0; attempt < FRESH_ATTEMPTS; attempt++) {
+    const nonce = randomBytes(8).toString('hex');
+    let rows: Row[];
+    try {
+      ({ rows } = await tx.query<Row>(
+        `SELECT /* dsync horizon ${nonce} */ trx_mysql_thread_id AS thread, trx_started AS started, trx_id AS id,
+                trx_query AS query, CONNECTION_ID() AS me
+         FROM information_schema.INNODB_TRX`,
+      ));
+    } catch (error) {
+      if ((error as { errno?: number }).errno !== ER_SPECIFIC_ACCESS_DENIED) throw error;
+      throw new RuntimeError('missing_privilege', 'reading the safe horizon needs the PROCESS privilege (to list open transactions in information_schema.INNODB_TRX)', {
+        hint: "GRANT PROCESS ON *.* TO 'dsync_user'@'%' (the user of this node's url)",
+      }, { cause: error });
+    }
+    const me = String(rows[0]?.me ?? '');
+    const fresh = rows.some((r) => String(r.thread) === me && String(r.query ?? '').includes(nonce));
+    if (fresh) {
+      return rows
+        .filter((r) => String(r.thread) !== me)
+        .map((r) => (Number(r.thread) === 0 ? `0:${String(r.started)}:${String(r.id)}` : `${String(r.thread)}:${String(r.started)}`));
+    }
+    await sleep(freshWait());
+  }
+  throw new RuntimeError('horizon_stale', 'information_schema.INNODB_TRX stayed stale: another session reads it more often than every 100 ms', {
+    hint: 'find the monitoring query that polls INNODB_TRX (or INNODB_LOCK_WAITS) in a tight loop and slow it down; dsync needs a fresh list of open transactions',
+  });
+}
+
+interface Fence {
+  id: number | null;
+  lastId: number;
+  /** Transactions open when lastId was read that are still open. */
+  open: string[];
+  shrank: boolean;
+}
+
+/** `a` can never pass later than `b` nor cover fewer ids: `b` is not worth keeping. */
+const covers = (a: Fence, b: Fence) => a.lastId >= b.lastId && a.open.every((t) => b.open.includes(t));
+
+/**
+ * Safe horizon by transaction fence (DESIGN rule 1). MySQL has no snapshot horizon, and
+ * AUTO_INCREMENT ids are handed out at insert: id 100 may commit after 101, or never.
+ * We read L, the highest id handed out so far (AUTO_INCREMENT - 1, read live), THEN the
+ * set S of open transactions. A transaction that took an id <= L took it before we read
+ * L, so it was open then and is in S now unless it already ended. Once every
+ * transaction of S has ended, every id <= L is final (committed or never to appear).
+ * InnoDB hands out the id before it starts a transaction whose first access is that
+ * very insert; the BEFORE INSERT trigger of the outbox and inbox reads a table first,
+ * so the transaction is listed before it holds an id (outbox.sql.hbs).
+ * Fences (L, S) not yet passed are kept in ds_change_horizon for later reads; the
+ * horizon is the highest passed L. This needs the PROCESS privilege.
+ */
+async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
+  if (table !== 'ds_change_outbox' && table !== 'ds_change_inbox') throw new Error(`no safe horizon for ${String(table)}`);
+  return client.transaction(async (tx) => {
+    // First an InnoDB read, so that our transaction is running and shows in INNODB_TRX.
+    const stored = await tx.query<Row>('SELECT id, last_id, open_transactions FROM ds_change_horizon WHERE table_name = ? ORDER BY id', [table]);
+    const counter = await tx.query<Row>(
+      'SELECT AUTO_INCREMENT AS next_id FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+      [table],
+    );
+    if (counter.rows.length === 0 || counter.rows[0].next_id === null) {
+      throw new RuntimeError('horizon_unavailable', `cannot read the id counter of ${table}`, { hint: 'run `dsync apply` for this node' });
+    }
+    const lastId = Number(counter.rows[0].next_id) - 1;
+    const open = await readOpenTransactions(tx);
+    const fences: Fence[] = stored.rows.map((r) => {
+      const was = JSON.parse(String(r.open_transactions)) as string[];
+      // Only the transactions still open matter; a fence with none left has passed.
+      const still = was.filter((t) => open.includes(t));
+      return { id: Number(r.id), lastId: Number(r.last_id), open: still, shrank: still.length < was.length };
+    });
+    fences.push({ id: null, lastId, open, shrank: false });
+    const horizon = Math.max(0, ...fences.filter((f) => f.open.length === 0).map((f) => f.lastId));
+    // Fences that can still raise the horizon, the passed one at the horizon included.
+    const keep = fences.filter((f, i) => !fences.some((g, j) => j !== i && covers(g, f) && (!covers(f, g) || j < i)));
+    for (const f of fences) {
+      if (f.id === null) continue;
+      if (!keep.includes(f)) await tx.query('DELETE FROM ds_change_horizon WHERE id = ?', [f.id]);
+      else if (f.shrank) await tx.query('UPDATE ds_change_horizon SET open_transactions = ? WHERE id = ?', [JSON.stringify(f.open), f.id]);
+    }
+    const fresh = fences[fences.length - 1];
+    if (keep.includes(fresh)) {
+      await tx.query('INSERT INTO ds_change_horizon (table_name, last_id, open_transactions) VALUES (?, ?, ?)', [table, lastId, JSON.stringify(open)]);
+    }
+    return horizon;
+  });
+}
+
+/**
+ * The origin flag in session user variables, which the triggers read. A user variable
+ * outlives the transaction, so the driver also clears them when the transaction ends.
+ * https://dev.mysql.com/doc/refman/8.0/en/user-variables.html
+ */
+async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+  const time = origin?.updatedAt
+    ? String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt))
+        .replace('T', ' ')
+        .replace(/Z$/, '')
+    : null;
+  await tx.query(
+    'SET @dsync_origin_server = ?, @dsync_origin_change_id = ?, @dsync_origin_user = ?, @dsync_origin_time = ?',
+    origin ? [origin.serverId, origin.changeId, origin.userId, time] : [null, null, null, null],
+  );
+  if (tx instanceof MysqlClient) tx.noteOrigin(origin !== null);
+}
+
+export const mysqlDialect: Dialect = {
+  name: 'mysql',
+  // DDL commits implicitly in MySQL, so apply runs file by file (transactionalDdl false).
+  capabilities: { transactionalDdl: false, concurrentWriters: true, maxParameters: 65535 },
+  sql: mysqlSql,
+  connect: (url, nodeName) => connectMysql(mysqlDialect, url, nodeName),
+  introspect: introspectMysql,
+  tableExists: mysqlTableExists,
+  readSafeHorizon,
+  setOrigin,
+  toParam: mysqlParam,
+  fromDriver: mysqlFromDriver,
+  // The session keeps backslash escapes on (see mysql-driver.ts), so the splitter reads them too.
+  splitScript: (script) => splitSqlScript(script, { delimiterDirective: true, backslashEscapes: true }),
+  templateHelpers: {
+    jsonValue: mysqlJsonValue,
+    jsonObject: mysqlJsonObject,
+    keyJson: mysqlKeyJson,
+    changed: mysqlChanged,
+    anyChanged: mysqlAnyChanged,
+    changedNames: mysqlChangedNames,
+    changedObject: mysqlChangedObject,
+    triggerName: mysqlTriggerName,
+  },
+  formatterLanguage: 'mysql',
+};

@@ -1,0 +1,224 @@
+/**
+ * MySQL 8 / MariaDB connection on `mysql2`, behind the DbClient port. Loaded only when a
+ * mysql node is used. One connection, not a pool: the origin flag lives in session
+ * variables and the horizon read needs its own transaction to stay on one session.
+ */
+import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/promise';
+import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { ConnectionError, redactUrl } from '../../core/errors.ts';
+
+/**
+ * Pinned for every session whatever the server's defaults:
+ * - STRICT_ALL_TABLES: a too-long or out-of-range value is an error, never truncated;
+ * - NO_AUTO_VALUE_ON_ZERO: an id 0 coming from another node stays 0 (as in mysqldump);
+ * - NO_BACKSLASH_ESCAPES stays off, because mysql2 escapes parameters with backslashes.
+ * Triggers keep the sql_mode they were created with, so capture runs strict too.
+ * https://dev.mysql.com/doc/refman/8.0/en/sql-mode.html
+ */
+export const SESSION_SQL_MODE =
+  'STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,NO_AUTO_VALUE_ON_ZERO';
+
+// Server error numbers we explain or act on (https://mariadb.com/kb/en/mariadb-error-code-reference/).
+const ER_DBACCESS_DENIED = 1044;
+const ER_ACCESS_DENIED = 1045;
+const ER_BAD_DB = 1049;
+const ER_HOST_NOT_PRIVILEGED = 1130;
+const ER_LOCK_DEADLOCK = 1213;
+
+/** URL query parameters passed to mysql2; anything else is a config error rather than silently ignored. */
+const URL_OPTIONS = ['ssl', 'socketPath', 'connectTimeout'] as const;
+
+/** What the clients of one connection share. */
+interface Session {
+  conn: Connection;
+  mariadb: boolean;
+  /** The origin flag was set in the current transaction: clear it when the transaction ends. */
+  originSet: boolean;
+  /** LOCK TABLES is in effect (capture files): released if a later statement fails. */
+  tablesLocked: boolean;
+  /** The server rolled the whole transaction back (deadlock): later statements of it must fail too. */
+  aborted: unknown;
+}
+
+export class MysqlClient implements DbClient {
+  private savepoints = 0;
+
+  constructor(
+    readonly dialect: Dialect,
+    private readonly session: Session,
+    private readonly depth = 0,
+  ) {}
+
+  /** True on MariaDB, false on MySQL. */
+  get mariadb(): boolean {
+    return this.session.mariadb;
+  }
+
+  /** Called by setOrigin: the variables are cleared when the transaction ends, like PostgreSQL's transaction-local settings. */
+  noteOrigin(set: boolean): void {
+    this.session.originSet = set;
+  }
+
+  async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+    const [result] = await this.run(sql, params);
+    if (Array.isArray(result)) return { rows: result as T[], rowCount: result.length };
+    const header = result as ResultSetHeader;
+    // FOUND_ROWS is off so that a skipped duplicate counts 0; an UPDATE still reports the
+    // rows it matched, like the other brands, read from the server's info text.
+    const matched = /Rows matched: (\d+)/.exec(header.info ?? '');
+    return { rows: [], rowCount: matched ? Number(matched[1]) : header.affectedRows };
+  }
+
+  /** Statement by statement (DELIMITER lines understood), so the connection never needs multipleStatements. */
+  async exec(script: string): Promise<void> {
+    for (const statement of this.dialect.splitScript(script)) await this.run(statement, undefined);
+  }
+
+  async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
+    if (this.depth > 0) {
+      const name = `ds_sp_${this.depth}_${++this.savepoints}`;
+      await this.run(`SAVEPOINT ${name}`, undefined);
+      try {
+        const result = await fn(new MysqlClient(this.dialect, this.session, this.depth + 1));
+        await this.run(`RELEASE SAVEPOINT ${name}`, undefined);
+        return result;
+      } catch (error) {
+        // After a deadlock (or a statement that commits implicitly) the savepoint is gone
+        // with the transaction: the rest of it must fail rather than run in autocommit.
+        if (!this.session.aborted) {
+          await this.run(`ROLLBACK TO SAVEPOINT ${name}`, undefined).catch(() => {
+            this.session.aborted = error;
+          });
+        }
+        throw error;
+      }
+    }
+    await this.run('START TRANSACTION', undefined);
+    try {
+      const result = await fn(new MysqlClient(this.dialect, this.session, 1));
+      if (this.session.aborted) throw this.session.aborted;
+      await this.run('COMMIT', undefined);
+      return result;
+    } catch (error) {
+      await this.session.conn.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      this.session.aborted = undefined;
+      if (this.session.originSet) {
+        this.session.originSet = false;
+        await this.session.conn
+          .query('SET @dsync_origin_server = NULL, @dsync_origin_change_id = NULL, @dsync_origin_user = NULL, @dsync_origin_time = NULL')
+          .catch(() => undefined);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.session.conn.end().catch(() => this.session.conn.destroy());
+  }
+
+  private async run(sql: string, params: readonly unknown[] | undefined) {
+    if (this.depth > 0 && this.session.aborted) {
+      throw new Error(`the transaction was already rolled back by the server: ${(this.session.aborted as Error).message}`, {
+        cause: this.session.aborted,
+      });
+    }
+    try {
+      const result = await this.session.conn.query(sql, params as unknown[] | undefined);
+      if (/^\s*LOCK\s+TABLES?\b/i.test(sql)) this.session.tablesLocked = true;
+      else if (/^\s*UNLOCK\s+TABLES?\b/i.test(sql)) this.session.tablesLocked = false;
+      return result;
+    } catch (error) {
+      if (this.depth > 0 && (error as { errno?: number }).errno === ER_LOCK_DEADLOCK) this.session.aborted = error;
+      if (this.session.tablesLocked) {
+        this.session.tablesLocked = false;
+        await this.session.conn.query('UNLOCK TABLES').catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+}
+
+/** Connection options from a `mysql://user:password@host:port/database?ssl=true` URL. */
+function connectionOptions(url: string, nodeName: string): ConnectionOptions {
+  const bad = (why: string, hint = 'write mysql://user:password@host:3306/database') =>
+    new ConnectionError('bad_url', `node ${nodeName}: ${redactUrl(url)} ${why}`, { hint: `${hint}; fix nodes.${nodeName}.url in the config`, node: nodeName });
+  let parsed: URL;
+  let database: string;
+  let user: string;
+  let password: string;
+  try {
+    parsed = new URL(url);
+    [database, user, password] = [parsed.pathname.replace(/^\//, ''), parsed.username, parsed.password].map(decodeURIComponent);
+  } catch {
+    throw bad('is not a URL');
+  }
+  if (!/^(mysql|mariadb):$/.test(parsed.protocol)) throw bad('is not a mysql:// URL');
+  if (!database) throw bad('names no database');
+  const options: ConnectionOptions = { host: parsed.hostname || 'localhost', port: parsed.port ? Number(parsed.port) : 3306, user, password, database };
+  for (const [key, value] of parsed.searchParams) {
+    if (key === 'ssl') {
+      // ssl=true: TLS with the system's CAs; or mysql2's ssl object as JSON.
+      try {
+        options.ssl = value === 'true' ? {} : value === 'false' ? undefined : JSON.parse(value);
+      } catch {
+        throw bad(`has an ssl parameter that is neither true, false nor JSON`);
+      }
+    } else if (key === 'connectTimeout') options.connectTimeout = Number(value);
+    else if (key === 'socketPath') options.socketPath = value;
+    else throw bad(`has an unknown parameter "${key}"`, `use ${URL_OPTIONS.join(', ')}`);
+  }
+  return options;
+}
+
+export async function connectMysql(dialect: Dialect, url: string, nodeName: string): Promise<MysqlClient> {
+  const options = connectionOptions(url, nodeName);
+  const { default: mysql } = await import('mysql2/promise');
+  let conn: Connection | undefined;
+  try {
+    conn = await mysql.createConnection({
+      ...options,
+      // Exact bigint and decimal values as strings; dates and JSON as the server's text,
+      // so no JavaScript Date or time-zone conversion ever touches them.
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+      jsonStrings: true,
+      multipleStatements: false,
+      flags: ['-FOUND_ROWS'],
+    });
+    await conn.query('SET NAMES utf8mb4');
+    await conn.query(`SET SESSION time_zone = '+00:00', SESSION sql_mode = '${SESSION_SQL_MODE}'`);
+    const [rows] = await conn.query('SELECT VERSION() AS version');
+    const version = String((rows as Row[])[0].version);
+    const mariadb = /mariadb/i.test(version);
+    // MySQL 8 caches information_schema.TABLES (AUTO_INCREMENT among them) for a day by
+    // default; the safe horizon needs the live value. MariaDB always reads it live.
+    // https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_information_schema_stats_expiry
+    if (!mariadb && Number(version.split('.')[0]) >= 8) await conn.query('SET SESSION information_schema_stats_expiry = 0');
+    return new MysqlClient(dialect, { conn, mariadb, originSet: false, tablesLocked: false, aborted: undefined });
+  } catch (error) {
+    conn?.destroy();
+    throw explainConnectError(error, url, nodeName);
+  }
+}
+
+function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
+  const e = error as { code?: string; errno?: number; message?: string };
+  const where = redactUrl(url);
+  const fixUrl = `fix nodes.${nodeName}.url in the config`;
+  const database = decodeURIComponent(new URL(url).pathname.slice(1));
+  const [message, hint] =
+    e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || e.code === 'EHOSTUNREACH' || e.code === 'ENOENT'
+      ? [`cannot reach MySQL/MariaDB at ${where} (${e.code})`, `start the server, or ${fixUrl}`]
+      : e.errno === ER_ACCESS_DENIED
+        ? [`MySQL/MariaDB refused the login for ${where}: ${e.message}`, `check the user and password (use \${MYSQL_PASSWORD} in the url), or ${fixUrl}`]
+        : e.errno === ER_HOST_NOT_PRIVILEGED
+          ? [`MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, `create the account for this host (CREATE USER 'user'@'host'), or ${fixUrl}`]
+          : e.errno === ER_DBACCESS_DENIED
+            ? [`MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, `GRANT ALL ON \`${database}\`.* TO the user, or ${fixUrl}`]
+            : e.errno === ER_BAD_DB
+              ? [`MySQL/MariaDB has no such database: ${where}`, `create it (CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4), or ${fixUrl}`]
+              : [`cannot connect to MySQL/MariaDB at ${where}: ${e.message ?? String(error)}`, fixUrl];
+  return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
+}
