@@ -1,0 +1,352 @@
+/**
+ * The SQL Server templates and the helpers that build a trigger's canonical JSON, checked
+ * as text (no server here): every name and value enters only inside [brackets] or N'…',
+ * hostile names cannot break out or make a GO line, server-computed columns are not
+ * captured, and the T-SQL is the 2019 dialect (no JSON_OBJECT, no IS DISTINCT FROM).
+ */
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/cli/config.ts';
+import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
+import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
+import {
+  mssqlChanged,
+  mssqlChangedJson,
+  mssqlChangedNames,
+  mssqlJsonObject,
+  mssqlJsonValue,
+  mssqlKeyJson,
+  mssqlKeyMatch,
+} from '../../src/dialects/mssql/mssql-sql.ts';
+import { captureTable, safeName } from '../../src/generate/context.ts';
+import { generateNode } from '../../src/generate/generate.ts';
+import { rendererFor } from '../../src/generate/render.ts';
+
+const col = (name: string, family: TypeFamily, nativeType: string, extra: Partial<ColumnSchema> = {}): ColumnSchema => ({
+  name,
+  family,
+  nativeType,
+  nullable: true,
+  default: null,
+  ...extra,
+});
+
+/**
+ * Walks T-SQL the way the server's lexer does for what we generate: -- and block comments,
+ * '…'/N'…' strings with '' and […] names with ]]. Returns the text outside all of them,
+ * and fails when one is left open.
+ */
+function outsideQuotes(sql: string): string {
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const two = sql.slice(i, i + 2);
+    if (two === '--') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end;
+    } else if (two === '/*') {
+      const end = sql.indexOf('*/', i + 2);
+      if (end < 0) throw new Error(`unclosed comment at ${i}`);
+      i = end + 2;
+    } else if (sql[i] === "'" || sql[i] === '[') {
+      const close = sql[i] === "'" ? "'" : ']';
+      let j = i + 1;
+      for (;;) {
+        if (j >= sql.length) throw new Error(`unclosed ${sql[i]} at ${i}: ${sql.slice(i, i + 40)}`);
+        if (sql[j] === close && sql[j + 1] === close) j += 2;
+        else if (sql[j] === close) break;
+        else j++;
+      }
+      out += sql[i] === "'" ? "''" : '[]';
+      i = j + 1;
+    } else {
+      out += sql[i++];
+    }
+  }
+  return out;
+}
+
+const HOSTILE = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'a]]b', 'tilde~col', 'semi;colon', '-- dash', '/* star', 'Mixed Case', 'select', 'emoji😀', 'GO'];
+
+const hostileTable: TableSchema = {
+  name: "it's [odd] 😀",
+  schema: 'my]schema',
+  primaryKey: ["it's", 'select'],
+  columns: [
+    ...HOSTILE.map((name) => col(name, 'text', 'nvarchar(max)', { nullable: name !== "it's" })),
+    col('select', 'integer', 'int', { nullable: false }),
+  ].filter((c, i, all) => all.findIndex((o) => o.name === c.name) === i),
+};
+
+const context = (table: TableSchema, serverId = "srv'1 😀") => ({
+  version: 'test',
+  node: { name: "node'1", dialect: 'mssql', serverId },
+  tables: [],
+  programs: [],
+  table: captureTable(table),
+});
+
+const renderCapture = (table: TableSchema, serverId?: string) => rendererFor(mssqlDialect).render('capture', context(table, serverId));
+
+describe('mssql capture with hostile names', () => {
+  const statements = renderCapture(hostileTable);
+  const sql = statements.join('\nGO\n');
+
+  it('renders three triggers, each one batch', () => {
+    expect(statements).toHaveLength(3);
+    const stem = safeName(hostileTable.name);
+    expect(stem).toMatch(/^it_s_odd_[0-9a-f]{6}$/);
+    expect(statements.map((s) => /CREATE OR ALTER TRIGGER (\S+)/.exec(s)?.[1])).toEqual(
+      ['ins', 'upd', 'del'].map((kind) => `[my]]schema].ds_${stem}_${kind}`),
+    );
+    for (const s of statements) expect(s).toContain("ON [my]]schema].[it's [odd]] 😀]");
+  });
+
+  it('puts every name and value only inside brackets or N-quotes', () => {
+    const outside = statements.map(outsideQuotes).join('\n');
+    for (const fragment of ["it's", '"hi"', '`', 'tilde~', 'semi;', 'dash', 'star', 'Mixed Case', '😀', '[odd]']) {
+      expect(outside, fragment).not.toContain(fragment);
+    }
+    expect(outside).not.toMatch(/\bselect\s*=/i); // the column "select" is always [select]
+    expect(sql).toContain("N'srv''1 😀'");
+    expect(sql).toContain("N'node''1'");
+    expect(sql).toContain('[[bracket]]]');
+    expect(sql).toContain('[a]]]]b]');
+  });
+
+  it('never has a line of its own reading GO inside a batch', () => {
+    for (const s of statements) expect(s).not.toMatch(/^\s*GO\s*;?\s*$/im);
+    expect(mssqlDialect.splitScript(sql)).toHaveLength(3);
+  });
+
+  it('writes JSON keys as JSON.stringify does, inside N-quotes', () => {
+    expect(sql).toContain(`N'{"it''s":'`);
+    expect(sql).toContain(`N',"say \\"hi\\"":'`);
+    expect(sql).toContain(`N',"emoji😀":'`);
+  });
+
+  it('refuses a name with a line break instead of generating a broken script', () => {
+    expect(() => renderCapture({ ...hostileTable, name: 'x\nGO\nDROP TABLE t' })).toThrow(/line break/);
+    expect(() => renderCapture({ ...hostileTable, schema: 'dbo', columns: [...hostileTable.columns, col('a\r\nb', 'text', 'nvarchar(10)')] })).toThrow(
+      /line break/,
+    );
+  });
+
+  it('keeps control characters of a name out of the leading comment', () => {
+    const [first] = renderCapture({ ...hostileTable, name: 'x\ty\u000bz' });
+    expect(first.split('\n')[0]).toBe('-- Capture for x?y?z: one outbox row per row change, only the changed columns for an update.');
+    expect(first).toContain("ON [my]]schema].[x\ty\u000bz]");
+  });
+});
+
+describe('mssql capture of server-computed and unusual columns', () => {
+  const table: TableSchema = {
+    name: 'orders',
+    schema: 'dbo',
+    primaryKey: ['id'],
+    columns: [
+      col('id', 'bigint', 'bigint', { nullable: false, identity: 'always' }),
+      col('total', 'decimal', 'decimal(12,2)', { generated: true }),
+      col('rv', 'text', 'timestamp', { generated: true }),
+      col('doc', 'text', 'xml'),
+      col('price', 'decimal', 'money'),
+      col('at', 'timestamp', 'datetime'),
+      col('code', 'text', 'char(3)'),
+    ],
+  };
+  const statements = renderCapture(table);
+  const sql = statements.join('\n');
+
+  it('captures identity columns but not computed or rowversion ones', () => {
+    expect(sql).toContain(`N'id,doc,price,at,code'`);
+    expect(sql).not.toMatch(/\.total\b|\.rv\b/);
+  });
+
+  it('encodes money with all four decimals, datetime at its millisecond, char without its pad, xml as text', () => {
+    expect(sql).toContain('CONVERT(nvarchar(40), i.price, 2)');
+    expect(sql).toContain('CAST(i.at AS datetime2(3))');
+    expect(sql).toContain('CAST(RTRIM(i.code) AS nvarchar(max))');
+    expect(sql).toContain('CAST(CAST(i.doc AS nvarchar(max)) AS varbinary(max))'); // xml has no `=`
+  });
+
+  it('refuses text, ntext and image, which triggers cannot read, naming the fix', () => {
+    for (const [type, modern] of [['ntext', 'nvarchar(max)'], ['text', 'varchar(max)'], ['image', 'varbinary(max)']]) {
+      const legacy = { ...table, columns: [...table.columns, col('old', type === 'image' ? 'binary' : 'text', type)] };
+      expect(() => renderCapture(legacy)).toThrow(new RegExp(`old is ${type}.*ALTER COLUMN old ${modern.replace(/[()]/g, '\\$&')}`));
+    }
+  });
+});
+
+describe('mssql JSON helpers', () => {
+  it('spells each family canonically (SQL Server 2016+ functions only)', () => {
+    const value = (family: TypeFamily, native: string) => mssqlJsonValue(col('v', family, native), 'i');
+    expect(value('integer', 'int')).toBe("CASE WHEN i.v IS NULL THEN N'null' ELSE CAST(i.v AS nvarchar(20)) END");
+    expect(value('bigint', 'bigint')).toContain('BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(i.v AS nvarchar(20)) ELSE N\'"\' + CAST(i.v AS nvarchar(20)) + N\'"\'');
+    expect(value('decimal', 'decimal(12,2)')).toContain(`N'"' + CAST(i.v AS nvarchar(50)) + N'"'`);
+    expect(value('float', 'float')).toContain('CONVERT(nvarchar(30), i.v, 3)');
+    expect(value('float', 'real')).toContain('CONVERT(nvarchar(30), CAST(i.v AS float), 3)');
+    expect(value('boolean', 'bit')).toContain("CASE WHEN i.v = 1 THEN N'true' ELSE N'false' END");
+    expect(value('date', 'date')).toContain('CONVERT(nchar(10), i.v, 23)');
+    expect(value('time', 'time(6)')).toContain("CONVERT(nchar(8), i.v, 108) + N'.' + RIGHT(N'00000' + CAST(DATEPART(microsecond, i.v) AS nvarchar(6)), 6)");
+    expect(value('timestamp', 'datetime2(6)')).toContain("CONVERT(nchar(10), i.v, 23) + N'T' + CONVERT(nchar(8), i.v, 108)");
+    expect(value('timestamptz', 'datetimeoffset(6)')).toContain("CAST(SWITCHOFFSET(i.v, N'+00:00') AS datetime2(7))");
+    expect(value('timestamptz', 'datetimeoffset(6)')).toContain(`N'Z"'`);
+    expect(value('binary', 'varbinary(max)')).toContain("FOR XML PATH(''), BINARY BASE64");
+    expect(value('uuid', 'uniqueidentifier')).toContain('LOWER(CONVERT(nchar(36), i.v))');
+    expect(value('text', 'nvarchar(max)')).toContain("REPLACE(STRING_ESCAPE(CAST(i.v AS nvarchar(max)), 'json'), N'\\/', N'/')");
+    expect(value('json', 'json')).toContain("STRING_ESCAPE(CAST(i.v AS nvarchar(max)), 'json')");
+    const all = (['integer', 'bigint', 'decimal', 'float', 'boolean', 'text', 'date', 'time', 'timestamp', 'timestamptz', 'binary', 'json', 'uuid'] as const)
+      .map((f) => value(f, f === 'text' ? 'nvarchar(10)' : f))
+      .join('\n');
+    expect(all).not.toMatch(/JSON_OBJECT|IS DISTINCT FROM|FORMAT\(|JSON_ARRAY/);
+  });
+
+  it('builds whole objects with a flat CONCAT into nvarchar(max), in column order', () => {
+    const object = mssqlJsonObject([col('a', 'integer', 'int'), col('b"c', 'text', 'nvarchar(5)')], 'd');
+    expect(object.startsWith("CONCAT(CAST(N'' AS nvarchar(max)),")).toBe(true);
+    expect(object).toContain(`N'{"a":' + CASE WHEN d.a IS NULL`);
+    expect(object).toContain(`N',"b\\"c":' + CASE WHEN d.[b"c] IS NULL`);
+    expect(object.endsWith("N'}')")).toBe(true);
+  });
+
+  it('nests CONCAT for tables wider than one CONCAT takes (254 arguments)', () => {
+    const wide = Array.from({ length: 300 }, (_, i) => col(`c${i}`, 'integer', 'int'));
+    const object = mssqlJsonObject(wide, 'i').replace(/N'(?:[^']|'')*'/g, "N''");
+    expect(object.match(/CONCAT\(/g)!.length).toBeGreaterThan(1);
+    for (const call of object.split('CONCAT(').slice(1)) {
+      let depth = 1;
+      let args = 1;
+      for (const ch of call) {
+        if (ch === '(') depth++;
+        else if (ch === ')' && --depth === 0) break;
+        else if (ch === ',' && depth === 1) args++;
+      }
+      expect(args).toBeLessThanOrEqual(254);
+    }
+  });
+
+  it('gives a scalar key for one column and an object for a composite one', () => {
+    expect(mssqlKeyJson([col('id', 'integer', 'int')], 'i')).toBe("CASE WHEN i.id IS NULL THEN N'null' ELSE CAST(i.id AS nvarchar(20)) END");
+    expect(mssqlKeyJson([col('a', 'integer', 'int'), col('b', 'integer', 'int')], 'i')).toContain(`N'{"a":'`);
+    expect(mssqlKeyMatch([col('a', 'integer', 'int'), col('Key Col', 'text', 'nvarchar(5)')], 'i', 'd')).toBe('i.a = d.a AND i.[Key Col] = d.[Key Col]');
+  });
+
+  it('detects changes NULL-safely, text and binary by their bytes (case and trailing spaces count)', () => {
+    expect(mssqlChanged(col('n', 'integer', 'int'))).toBe('(i.n <> d.n OR (i.n IS NULL AND d.n IS NOT NULL) OR (i.n IS NOT NULL AND d.n IS NULL))');
+    const text = mssqlChanged(col('t', 'text', 'nvarchar(20)'));
+    expect(text).toContain('CAST(i.t AS varbinary(max)) <> CAST(d.t AS varbinary(max))');
+    expect(text).toContain('DATALENGTH(CAST(i.t AS varbinary(max))) <> DATALENGTH(CAST(d.t AS varbinary(max)))');
+    expect(mssqlChanged(col('b', 'binary', 'varbinary(max)'))).toContain('DATALENGTH');
+    expect(mssqlChanged(col('j', 'json', 'json'))).toContain('CAST(CAST(i.j AS nvarchar(max)) AS varbinary(max))');
+  });
+
+  it('lists and encodes only the flagged columns of an update', () => {
+    const columns = [col('a', 'integer', 'int'), col("it's", 'text', 'nvarchar(5)')];
+    expect(mssqlChangedNames(columns)).toBe(
+      "STUFF(CONCAT(CAST(N'' AS nvarchar(max)),\n      CASE WHEN ch.c0 = 1 THEN N',a' ELSE N'' END,\n      CASE WHEN ch.c1 = 1 THEN N',it''s' ELSE N'' END), 1, 1, N'')",
+    );
+    const json = mssqlChangedJson(columns, 'd');
+    expect(json.startsWith("N'{' + STUFF(CONCAT(")).toBe(true);
+    expect(json).toContain(`CASE WHEN ch.c1 = 1 THEN N',"it''s":' + CASE WHEN d.[it's] IS NULL`);
+  });
+});
+
+describe('mssql update trigger', () => {
+  const table: TableSchema = {
+    name: 'order_line',
+    schema: 'dbo',
+    primaryKey: ['order_id', 'line_no'],
+    columns: [col('order_id', 'text', 'nvarchar(20)', { nullable: false }), col('line_no', 'integer', 'int', { nullable: false }), col('amount', 'decimal', 'decimal(12,2)')],
+  };
+  const update = renderCapture(table)[1];
+
+  it('pairs rows by key, and a lone moved key as an update with the old key', () => {
+    expect(update).toContain('IF UPDATE(order_id) OR UPDATE(line_no)');
+    expect(update).toContain('FROM inserted AS i JOIN deleted AS d ON i.order_id = d.order_id AND i.line_no = d.line_no');
+    expect(update).toContain('WHERE @moved_new = 1 AND @moved_old = 1');
+    expect(update).toMatch(/'U', @server/);
+  });
+
+  it('writes a delete and an insert for moved keys it cannot pair', () => {
+    expect(update).toContain('IF @moved_new + @moved_old > 0 AND NOT (@moved_new = 1 AND @moved_old = 1)');
+    expect(update).toMatch(/'D', @server[\s\S]*'I', @server/);
+  });
+
+  it('writes nothing for an update that changes nothing', () => {
+    expect(update).toContain('WHERE ch.c0 = 1 OR ch.c1 = 1 OR ch.c2 = 1;');
+  });
+
+  it('takes the origin from the session context only inside the transaction that set it', () => {
+    expect(update).toContain("IF CAST(SESSION_CONTEXT(N'dsync.origin_txn') AS bigint) = CURRENT_TRANSACTION_ID()");
+    expect(update).toContain("SELECT @server = N'srv''1 😀', @user = ORIGINAL_LOGIN(), @time = SYSUTCDATETIME(), @origin_id = NULL;");
+  });
+});
+
+describe('mssql sync objects', () => {
+  const config = parseConfig(
+    {
+      nodes: {
+        ms: { dialect: 'mssql', url: 'mssql://offline', serverId: 'ms-1' },
+        pg: { dialect: 'postgres', url: 'postgres://offline', serverId: 'pg-1' },
+      },
+      tables: ['t'],
+      programs: [
+        { id: 1000, type: 'transport', from: 'ms', to: 'pg', name: "it's ms → pg", intervalSeconds: 0.5 },
+        { id: 1003, type: 'import', node: 'ms' },
+      ],
+    },
+    '/tmp',
+    null,
+    {},
+  );
+  const schema: TableSchema = { name: 't', schema: 'dbo', primaryKey: ['id'], columns: [col('id', 'integer', 'int', { nullable: false })] };
+  const files = generateNode(config, config.nodes.ms, mssqlDialect, [schema]);
+
+  it('upserts each program with MERGE, keeping last_pointer and status', () => {
+    const file = files.find((f) => f.object === 'ds_program_parameter')!;
+    const statements = mssqlDialect.splitScript(file.content);
+    expect(statements).toHaveLength(3);
+    const merge = statements[1];
+    expect(merge).toMatch(/^-- Program 1000/);
+    expect(merge).toContain("N'it''s ms → pg'");
+    expect(merge).toContain('0.5');
+    expect(merge).toMatch(/MERGE\s+dbo\.ds_program_parameter\s+WITH\s+\(HOLDLOCK\)/);
+    const matched = merge.slice(merge.indexOf('WHEN MATCHED'), merge.indexOf('WHEN NOT MATCHED'));
+    expect(matched).not.toMatch(/last_pointer|status/);
+    expect(merge.trimEnd().endsWith(';')).toBe(true); // MERGE must end with a semicolon
+    expect(statements[2]).toContain('1003');
+  });
+
+  it('makes every statement re-runnable', () => {
+    for (const file of files) {
+      for (const statement of mssqlDialect.splitScript(file.content)) {
+        const body = statement.replace(/^--.*$/gm, '').trim();
+        expect(body, `${file.fileName}: ${body.slice(0, 60)}`).toMatch(/^(IF OBJECT_ID\(|IF NOT EXISTS \(|CREATE OR ALTER |MERGE\s)/);
+      }
+    }
+  });
+
+  it('lexes cleanly: every quote, bracket and comment closed, no GO line inside a statement', () => {
+    for (const file of files) {
+      for (const statement of mssqlDialect.splitScript(file.content)) {
+        expect(() => outsideQuotes(statement)).not.toThrow();
+        expect(statement).not.toMatch(/^\s*GO\s*;?\s*$/im);
+      }
+    }
+  });
+
+  it('dedupes the inbox with IGNORE_DUP_KEY and fences every outbox and inbox insert', () => {
+    const inbox = files.find((f) => f.object === 'ds_change_inbox')!.content;
+    expect(inbox).toMatch(/CONSTRAINT ds_change_inbox_origin UNIQUE \(updated_by_server_id, origin_change_id\)\s+WITH\s+\(IGNORE_DUP_KEY = ON\)/);
+    expect(inbox).toContain('INSTEAD OF INSERT');
+    const outbox = files.find((f) => f.object === 'ds_change_outbox')!.content;
+    expect(outbox).toContain('rv rowversion NOT NULL');
+    expect(outbox).toContain('CREATE TABLE dbo.ds_change_fence');
+    expect(outbox).toContain('PRIMARY KEY NONCLUSTERED (table_name, session_id)');
+    expect(outbox).toMatch(/INSTEAD OF INSERT AS[\s\S]*UPDATE dbo\.ds_change_fence[\s\S]*INSERT INTO dbo\.ds_change_outbox/);
+  });
+
+  it('quotes the ledger column that T-SQL reserves', () => {
+    const [ledger] = rendererFor(mssqlDialect).render('ledger', {});
+    expect(ledger).toContain('[file] nvarchar(255) NOT NULL');
+  });
+});
