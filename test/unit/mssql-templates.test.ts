@@ -14,7 +14,7 @@ import {
   mssqlChangedNames,
   mssqlJsonObject,
   mssqlJsonValue,
-  mssqlKeyJson,
+  mssqlKeyJsonExpression,
   mssqlKeyMatch,
 } from '../../src/dialects/mssql/mssql-sql.ts';
 import { captureTable, safeName } from '../../src/generate/context.ts';
@@ -225,8 +225,8 @@ describe('mssql JSON helpers', () => {
   });
 
   it('gives a scalar key for one column and an object for a composite one', () => {
-    expect(mssqlKeyJson([col('id', 'integer', 'int')], 'i')).toBe("CASE WHEN i.id IS NULL THEN N'null' ELSE CAST(i.id AS nvarchar(20)) END");
-    expect(mssqlKeyJson([col('a', 'integer', 'int'), col('b', 'integer', 'int')], 'i')).toContain(`N'{"a":'`);
+    expect(mssqlKeyJsonExpression([col('id', 'integer', 'int')], 'i')).toBe("CASE WHEN i.id IS NULL THEN N'null' ELSE CAST(i.id AS nvarchar(20)) END");
+    expect(mssqlKeyJsonExpression([col('a', 'integer', 'int'), col('b', 'integer', 'int')], 'i')).toContain(`N'{"a":'`);
     expect(mssqlKeyMatch([col('a', 'integer', 'int'), col('Key Col', 'text', 'nvarchar(5)')], 'i', 'd')).toBe('i.a = d.a AND i.[Key Col] = d.[Key Col]');
   });
 
@@ -273,6 +273,10 @@ describe('mssql update trigger', () => {
 
   it('writes nothing for an update that changes nothing', () => {
     expect(update).toContain('WHERE ch.c0 = 1 OR ch.c1 = 1 OR ch.c2 = 1;');
+  });
+
+  it('returns at once while the import has silenced capture in this transaction', () => {
+    expect(update).toContain("IF CAST(SESSION_CONTEXT(N'dsync.capture_off') AS bigint) = CURRENT_TRANSACTION_ID() RETURN;");
   });
 
   it('takes the origin from the session context only inside the transaction that set it', () => {

@@ -18,8 +18,9 @@ import {
   mssqlInSchema,
   mssqlJsonObject,
   mssqlJsonValue,
-  mssqlKeyJson,
+  mssqlKeyJsonExpression,
   mssqlKeyMatch,
+  mssqlObjectId,
   mssqlParam,
   mssqlSql,
 } from './mssql-sql.ts';
@@ -95,6 +96,19 @@ async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>
   );
 }
 
+/**
+ * Silences the capture triggers for the rest of the current transaction (the import then
+ * writes the outbox rows itself): bound to CURRENT_TRANSACTION_ID() like the origin flag,
+ * so a transaction that ends without re-enabling them leaves nothing behind.
+ */
+async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
+  await tx.query(
+    `DECLARE @txn bigint = CASE WHEN @p1 = 1 THEN CURRENT_TRANSACTION_ID() END;
+     EXEC sys.sp_set_session_context @key = N'dsync.capture_off', @value = @txn;`,
+    [silent],
+  );
+}
+
 /** Origin times are UTC: read as a zoned value, a zone-less one stays as it is. */
 const ORIGIN_TIME = { name: 'update_datetime', nativeType: 'datetime2(6)', family: 'timestamptz', nullable: true, default: null } as const;
 
@@ -108,13 +122,15 @@ export const mssqlDialect: Dialect = {
   tableExists: mssqlTableExists,
   readSafeHorizon,
   setOrigin,
+  silenceCapture,
+  keyJson: mssqlObjectId,
   toParam: mssqlParam,
   fromDriver: mssqlFromDriver,
   splitScript: (script) => splitSqlScript(script, { goBatches: true }),
   templateHelpers: {
     jsonValue: mssqlJsonValue,
     jsonObject: mssqlJsonObject,
-    keyJson: mssqlKeyJson,
+    keyJson: mssqlKeyJsonExpression,
     keyMatch: mssqlKeyMatch,
     changed: mssqlChanged,
     changedFlags: mssqlChangedFlags,

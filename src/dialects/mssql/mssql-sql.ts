@@ -8,7 +8,8 @@
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
-import type { ColumnSchema } from '../../core/schema.ts';
+import type { ValueMap } from '../../core/change.ts';
+import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
 
 const RESERVED = new Set(
   `add all alter and any as asc authorization backup begin between break browse bulk by cascade case check checkpoint
@@ -316,8 +317,60 @@ export function mssqlJsonObject(columns: ColumnSchema[], row: string): string {
 }
 
 /** The key as JSON text: a scalar for a one-column key, an object for a composite one (key order). */
-export function mssqlKeyJson(keyColumns: ColumnSchema[], row: string): string {
+export function mssqlKeyJsonExpression(keyColumns: ColumnSchema[], row: string): string {
   return keyColumns.length === 1 ? mssqlJsonValue(keyColumns[0], row) : mssqlJsonObject(keyColumns, row);
+}
+
+/** A decimal string written with the column's scale, as CAST(decimal AS nvarchar) writes it (`10.5` → `10.50`). */
+function decimalAtScale(column: ColumnSchema, text: string): string {
+  const scale = column.scale;
+  const m = /^(-?)(\d*)(?:\.(\d*))?$/.exec(text);
+  if (scale === null || scale === undefined || !m) return text;
+  const [, sign, int, frac = ''] = m;
+  if (frac.length > scale && /[1-9]/.test(frac.slice(scale))) return text; // more digits than the column holds: as given
+  const digits = frac.slice(0, scale).padEnd(scale, '0');
+  return `${sign}${int || '0'}${scale > 0 ? `.${digits}` : ''}`;
+}
+
+/** CONVERT(nvarchar, float, 3): 17 significant digits in E notation with a three-digit exponent (not verified against a server). */
+function floatStyle3(value: number): string {
+  const [mantissa, exponent] = value.toExponential(16).split('e');
+  const e = Number(exponent);
+  return `${mantissa}E${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(3, '0')}`;
+}
+
+/** One canonical value as the capture triggers spell it in JSON. */
+function triggerJson(column: ColumnSchema, value: CanonicalValue): string {
+  if (value === null) return 'null';
+  switch (column.family) {
+    case 'integer':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'bigint':
+      return typeof value === 'number' ? String(value) : JSON.stringify(String(value));
+    case 'decimal':
+      return JSON.stringify(decimalAtScale(column, String(value)));
+    case 'float':
+      return floatStyle3(Number(value));
+    case 'text':
+      return JSON.stringify(isPaddedChar(column) ? String(value).replace(/ +$/, '') : String(value));
+    default:
+      return JSON.stringify(String(value));
+  }
+}
+
+/**
+ * object_id as this brand's capture triggers write it for `key` (canonical values): a
+ * scalar for a one-column key, a compact object in key order for a composite one.
+ */
+export function mssqlObjectId(table: TableSchema, key: ValueMap): string {
+  const spell = (name: string) => {
+    const column = table.columns.find((c) => c.name === name);
+    if (!column) throw new Error(`primary key column ${name} is not a column of ${table.name}`);
+    return triggerJson(column, key[name] ?? null);
+  };
+  if (table.primaryKey.length === 1) return spell(table.primaryKey[0]);
+  return `{${table.primaryKey.map((name) => `${JSON.stringify(name)}:${spell(name)}`).join(',')}}`;
 }
 
 /** Text and binary compare by their bytes and length: `=` ignores case under CI collations and trailing spaces always. */
