@@ -4,6 +4,7 @@
  * never `if (dialect === …)` elsewhere.
  */
 import type { CanonicalValue } from './canonical.ts';
+import type { ValueMap } from './change.ts';
 import type { ColumnSchema, TableSchema } from './schema.ts';
 
 export const DIALECT_NAMES = ['postgres', 'sqlite', 'mysql', 'mssql'] as const;
@@ -52,6 +53,23 @@ export interface DialectSql {
    * fails on any other error. Used for the inbox, where a resent change is a no-op.
    */
   insertIgnoringDuplicates(table: string, columns: readonly string[], rowCount: number): string;
+  /** Appended to a SELECT that reads rows the transaction will write (` FOR UPDATE`); absent where the brand locks otherwise. */
+  forUpdate?: string;
+}
+
+/**
+ * Set-based writes, for brands that can take many rows in one statement cheaply
+ * (PostgreSQL: json_populate_recordset). Without it, the runtime writes multi-row
+ * INSERTs and one statement per updated or deleted row.
+ */
+export interface BulkWriter {
+  /** Rows of driver-ready values into a table (inbox, outbox); duplicates of a unique key skipped when asked. */
+  insertRows(tx: DbClient, table: string, columns: readonly string[], rows: unknown[][], ignoreDuplicates: boolean): Promise<void>;
+  /** Rows of canonical values into a synchronized table; every row has the same columns. */
+  insertTableRows(tx: DbClient, table: TableSchema, rows: ValueMap[]): Promise<void>;
+  /** Sets `columns` of the rows found by key; no key column is among `columns`. */
+  updateTableRows(tx: DbClient, table: TableSchema, columns: string[], rows: Array<{ key: ValueMap; values: ValueMap }>): Promise<void>;
+  deleteTableRows(tx: DbClient, table: TableSchema, keys: ValueMap[]): Promise<void>;
 }
 
 /** What the import tells the node's triggers while it applies a change (DESIGN rule 4). */
@@ -78,8 +96,18 @@ export interface Dialect {
    * never skips a row whose transaction commits later (DESIGN rule 1).
    */
   readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number>;
-  /** Sets (or with null clears) the origin flag inside the current transaction of `tx`. */
+  /** Sets (or with null clears) the origin flag inside the current transaction of `tx`: triggers then record that origin. */
   setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>;
+  /**
+   * Silences (or with false re-enables) the capture triggers for the rest of the current
+   * transaction of `tx`. The import silences them and records each applied change in the
+   * outbox itself, with its origin (DESIGN rule 4), which lets it write rows set-wise.
+   */
+  silenceCapture(tx: DbClient, silent: boolean): Promise<void>;
+  /** The key as this brand's capture triggers spell it in object_id (so the view groups one record once). */
+  keyJson(table: TableSchema, key: ValueMap): string;
+  /** Set-based writes, when the brand has a cheap form of them. */
+  readonly bulk?: BulkWriter;
   /** A canonical value as a bound parameter for `column` of this brand. Throws ChangeError when it cannot hold it. */
   toParam(column: ColumnSchema, value: CanonicalValue): unknown;
   /** A value as the driver returned it, in canonical encoding. */

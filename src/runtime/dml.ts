@@ -85,3 +85,31 @@ export async function selectAllRows(client: DbClient, table: TableSchema): Promi
   const { rows } = await client.query<Row>(sql);
   return rows.map((row) => Object.fromEntries(columns.map((c) => [c.name, dialect.fromDriver(c, row[c.name])])));
 }
+
+/**
+ * The current rows of many keys at once, canonical, keyed by `identity(key)`; locked
+ * for the transaction where the brand can (FOR UPDATE), so the plan made from them
+ * holds until commit.
+ */
+export async function fetchRows(client: DbClient, table: TableSchema, keys: ValueMap[], identity: (key: ValueMap) => string): Promise<Map<string, ValueMap>> {
+  const { dialect } = client;
+  const columns = table.columns.filter((c) => !c.generated);
+  const found = new Map<string, ValueMap>();
+  const unique = [...new Map(keys.map((k) => [identity(k), k])).values()];
+  const perQuery = Math.max(1, Math.floor((dialect.capabilities.maxParameters - 10) / table.primaryKey.length));
+  for (let i = 0; i < unique.length; i += perQuery) {
+    const chunk = unique.slice(i, i + perQuery);
+    const params = new Params(dialect);
+    const where =
+      table.primaryKey.length === 1
+        ? `${dialect.sql.ident(table.primaryKey[0])} IN (${chunk.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
+        : chunk.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
+    const sql = `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
+    const { rows } = await client.query<Row>(sql, params.values);
+    for (const row of rows) {
+      const canonical = Object.fromEntries(columns.map((c) => [c.name, dialect.fromDriver(c, row[c.name])]));
+      found.set(identity(Object.fromEntries(table.primaryKey.map((k) => [k, canonical[k]]))), canonical);
+    }
+  }
+  return found;
+}

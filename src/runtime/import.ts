@@ -1,21 +1,29 @@
 /**
  * Import (the seed's program 1001): inbox rows past the pointer, up to the safe
- * horizon, applied in id order to the node's tables in its dialect with bound
- * parameters. Each batch is one transaction that also moves the pointer (rule 3);
- * each change runs in a savepoint, so a failing one is parked (rule 6) while the
- * others go on; the origin flag tells the node's triggers where a change came from (rule 4).
+ * horizon, applied in id order to the node's tables with bound parameters. Each batch
+ * is one transaction that also moves the pointer (rule 3).
+ *
+ * Fast path: read the current rows of every key in the batch at once (locked), plan
+ * every change in memory in inbox order with the merge planner, then write the
+ * planned rows set-wise and record the applied changes in the outbox (capture
+ * triggers are silenced for the import's own writes; rule 4). If anything in that
+ * fails, the batch is rolled back and replayed change by change, each in a savepoint,
+ * so the failing change is parked with its reason and the others go on (rule 6).
  */
 import type { Config, ConflictPolicy, ProgramConfig } from '../cli/config.ts';
-import type { ChangeEvent, InboxRow } from '../core/change.ts';
+import type { ChangeEvent, InboxRow, ValueMap } from '../core/change.ts';
 import { CHANGE_ROW_COLUMNS } from '../core/change.ts';
 import type { DbClient, Row } from '../core/dialect.ts';
 import { describeError, IntrospectionError, RuntimeError } from '../core/errors.ts';
 import type { TableSchema } from '../core/schema.ts';
+import { type AppliedRecord, recordApplied } from './applied-log.ts';
 import { decodeChange } from './decode-change.ts';
-import { type Conflict, mergeChange } from './merge.ts';
+import { fetchRows, selectRow } from './dml.ts';
+import { type Conflict, keySpellings, planChange, type Version, type VersionLookup, versionOf } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from './nodes.ts';
 import { loadBlockedRows, parkChange, rawRowIdentity, recordConflict, rowIdentity } from './parking.ts';
 import { readProgramState, saveProgramState } from './program-state.ts';
+import { executeOp, executeOps, type PlannedOp } from './row-writer.ts';
 
 export interface ImportContext {
   handle: NodeHandle;
@@ -31,6 +39,8 @@ export interface ImportResult {
   conflicts: number;
   parked: number;
   waiting: number;
+  /** Batches that had to be replayed change by change. */
+  replayed: number;
   pointer: number;
   horizon: number;
 }
@@ -58,12 +68,165 @@ export function toInboxRow(row: Row): InboxRow {
   return out as InboxRow;
 }
 
+export function manualReason(conflict: Conflict): string {
+  return `conflict (${conflict.kind}${conflict.columns.length ? ` on ${conflict.columns.join(', ')}` : ''}) under the manual policy: \`dsync retry\` applies the incoming change, \`dsync skip\` keeps the local row`;
+}
+
+export function summary(r: ImportResult): string {
+  return `applied ${r.applied}, unchanged ${r.unchanged}, conflicts ${r.conflicts}, parked ${r.parked}, waiting ${r.waiting}`;
+}
+
+/** Per column, the version of its last change of this row, from this node's outbox (newest first). */
+function outboxVersions(client: DbClient, table: TableSchema, key: ValueMap): VersionLookup {
+  return async (columns) => {
+    const spellings = keySpellings(table, key);
+    const p = client.dialect.sql.param;
+    const { rows } = await client.query<Row>(
+      `SELECT object_operation, object_value, update_datetime, updated_by_server_id FROM ds_change_outbox
+       WHERE object_table = ${p(1)} AND object_id IN (${spellings.map((_, i) => p(i + 2)).join(', ')}) ORDER BY id DESC`,
+      [table.name, ...spellings],
+    );
+    const found = new Map<string, Version>();
+    for (const row of rows) {
+      const version = versionOf(row.update_datetime, row.updated_by_server_id);
+      if (!version) continue;
+      let touched: string[] = columns;
+      if (row.object_operation === 'U') {
+        try {
+          touched = Object.keys(JSON.parse(String(row.object_value)));
+        } catch {
+          touched = [];
+        }
+      }
+      for (const c of touched) if (columns.includes(c) && !found.has(c)) found.set(c, version);
+      if (found.size === columns.length) break;
+    }
+    return found;
+  };
+}
+
+const operationName = { I: 'insert', U: 'update', D: 'delete' } as const;
+
+/** Tallies of one batch, kept apart so that a replay starts from zero. */
+type Tally = Pick<ImportResult, 'applied' | 'unchanged' | 'conflicts' | 'parked' | 'waiting'>;
+const emptyTally = (): Tally => ({ applied: 0, unchanged: 0, conflicts: 0, parked: 0, waiting: 0 });
+
+interface Decoded {
+  row: InboxRow;
+  change: ChangeEvent | null;
+  error: string | null;
+  identity: string;
+  oldIdentity: string | null;
+}
+
+function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
+  return rows.map((row) => {
+    try {
+      const change = decodeChange(row, ctx.tables);
+      const pk = ctx.tables.get(change.table)!.primaryKey;
+      return { row, change, error: null, identity: rowIdentity(change.table, pk, change.key), oldIdentity: change.keyOld ? rowIdentity(change.table, pk, change.keyOld) : null };
+    } catch (error) {
+      return { row, change: null, error: describeError(error), identity: rawRowIdentity(row, ctx.tables.get(row.object_table ?? '')?.primaryKey ?? null), oldIdentity: null };
+    }
+  });
+}
+
+/** Parks a change that waits behind another of its row; returns true when it did. */
+async function parkIfBlocked(tx: DbClient, ctx: ImportContext, d: Decoded, blocked: Map<string, number>, tally: Tally): Promise<boolean> {
+  const blocker = blocked.get(d.identity) ?? (d.oldIdentity === null ? undefined : blocked.get(d.oldIdentity));
+  if (blocker === undefined) return false;
+  await parkChange(tx, ctx.programId, d.row, d.identity, 'waiting', `waits behind the parked change of inbox id ${blocker} for the same row`, blocker);
+  tally.waiting++;
+  return true;
+}
+
+async function parkFailed(tx: DbClient, ctx: ImportContext, d: Decoded, reason: string, blocked: Map<string, number>, tally: Tally): Promise<void> {
+  await parkChange(tx, ctx.programId, d.row, d.identity, 'open', reason, null);
+  blocked.set(d.identity, d.row.id);
+  tally.parked++;
+}
+
+/** The fast path: plan the whole batch in memory, then write it set-wise. Throws when any write fails. */
+async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Decoded[], blocked: Map<string, number>, tally: Tally): Promise<void> {
+  const byTable = new Map<TableSchema, ValueMap[]>();
+  for (const d of decoded) {
+    if (!d.change) continue;
+    const table = ctx.tables.get(d.change.table)!;
+    if (!byTable.has(table)) byTable.set(table, []);
+    byTable.get(table)!.push(d.change.key, ...(d.change.keyOld ? [d.change.keyOld] : []));
+  }
+  const state = new Map<string, ValueMap | null>();
+  for (const [table, keys] of byTable) {
+    const found = await fetchRows(tx, table, keys, (key) => rowIdentity(table.name, table.primaryKey, key));
+    for (const key of keys) {
+      const id = rowIdentity(table.name, table.primaryKey, key);
+      state.set(id, found.get(id) ?? null);
+    }
+  }
+  // Versions of the changes applied earlier in this batch, which are not in the outbox yet.
+  const memory = new Map<string, Map<string, Version>>();
+  const ops: PlannedOp[] = [];
+  const applied: AppliedRecord[] = [];
+  const conflicts: Array<{ d: Decoded; conflict: Conflict; policy: ConflictPolicy }> = [];
+  for (const d of decoded) {
+    if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
+    if (!d.change) {
+      await parkFailed(tx, ctx, d, d.error!, blocked, tally);
+      continue;
+    }
+    const change = d.change;
+    const table = ctx.tables.get(change.table)!;
+    const policy = ctx.policies.get(change.table) ?? 'latest-wins';
+    const lookup = d.oldIdentity ?? d.identity;
+    const fromOutbox = outboxVersions(tx, table, change.keyOld ?? change.key);
+    const versions: VersionLookup = async (columns) => {
+      const known = memory.get(lookup) ?? new Map<string, Version>();
+      const missing = columns.filter((c) => !known.has(c));
+      const found = missing.length ? await fromOutbox(missing) : new Map<string, Version>();
+      return new Map([...found, ...known]);
+    };
+    const plan = await planChange(table, policy, change, state.get(lookup) ?? null, versions);
+    if (plan.conflict) {
+      conflicts.push({ d, conflict: plan.conflict, policy });
+      tally.conflicts++;
+    }
+    if (plan.conflict?.resolution === 'parked') {
+      await parkFailed(tx, ctx, d, manualReason(plan.conflict), blocked, tally);
+      continue;
+    }
+    if (!plan.op || !plan.applied) {
+      tally.unchanged++;
+      continue;
+    }
+    ops.push({ table, identity: lookup, op: plan.op });
+    applied.push({ table, change, applied: plan.applied });
+    const after = rowIdentity(table.name, table.primaryKey, plan.applied.key);
+    state.set(lookup, after === lookup ? plan.after : null);
+    state.set(after, plan.after);
+    const version = versionOf(change.origin.updatedAt, change.origin.serverId);
+    if (version) {
+      const columns = plan.applied.operation === 'U' ? Object.keys(plan.applied.values ?? {}) : table.columns.map((c) => c.name);
+      const known = new Map(memory.get(lookup) ?? []);
+      for (const c of columns) known.set(c, version);
+      memory.set(after, known);
+    }
+    tally.applied++;
+  }
+  await tx.dialect.silenceCapture(tx, true);
+  await executeOps(tx, ops);
+  await recordApplied(tx, ctx.handle.node.name, applied);
+  await tx.dialect.silenceCapture(tx, false);
+  for (const { d, conflict, policy } of conflicts) {
+    await recordConflict(tx, ctx.programId, d.row, policy, conflict, d.identity, { values: d.change!.values, oldValues: d.change!.oldValues });
+  }
+}
+
 export type ApplyStatus = 'applied' | 'unchanged' | 'manual';
 
 /**
- * Applies one decoded change in a savepoint of `tx`, with the origin flag set, and
- * records its conflict if it met one. Throws when the change cannot be applied
- * (the savepoint is then rolled back and `tx` stays usable).
+ * Applies one decoded change in a savepoint of `tx` (the slow path, and `dsync retry`):
+ * read its row, plan, write, record it in the outbox. Throws when it cannot be applied;
+ * the savepoint is then rolled back and `tx` stays usable.
  */
 export async function applyDecoded(
   tx: DbClient,
@@ -75,69 +238,43 @@ export async function applyDecoded(
 ): Promise<{ status: ApplyStatus; conflict: Conflict | null }> {
   const table = ctx.tables.get(change.table)!;
   const policy = policyOverride ?? ctx.policies.get(change.table) ?? 'latest-wins';
-  const outcome = await tx.transaction(async (sp) => {
-    await sp.dialect.setOrigin(sp, change.origin);
-    return mergeChange(sp, table, policy, change);
+  const lookupKey = change.keyOld ?? change.key;
+  const plan = await tx.transaction(async (sp) => {
+    const planned = await planChange(table, policy, change, await selectRow(sp, table, lookupKey), outboxVersions(sp, table, lookupKey));
+    if (planned.op && planned.applied && planned.conflict?.resolution !== 'parked') {
+      await sp.dialect.silenceCapture(sp, true);
+      await executeOp(sp, table, planned.op);
+      await recordApplied(sp, ctx.handle.node.name, [{ table, change, applied: planned.applied }]);
+      await sp.dialect.silenceCapture(sp, false);
+    }
+    return planned;
   });
-  if (outcome.conflict) {
-    await recordConflict(tx, ctx.programId, row, policy, outcome.conflict, identity, { values: change.values, oldValues: change.oldValues });
+  if (plan.conflict) {
+    await recordConflict(tx, ctx.programId, row, policy, plan.conflict, identity, { values: change.values, oldValues: change.oldValues });
   }
-  if (outcome.conflict?.resolution === 'parked') return { status: 'manual', conflict: outcome.conflict };
-  return { status: outcome.changed ? 'applied' : 'unchanged', conflict: outcome.conflict };
+  if (plan.conflict?.resolution === 'parked') return { status: 'manual', conflict: plan.conflict };
+  return { status: plan.op && plan.applied ? 'applied' : 'unchanged', conflict: plan.conflict };
 }
 
-export function manualReason(conflict: Conflict): string {
-  return `conflict (${conflict.kind}${conflict.columns.length ? ` on ${conflict.columns.join(', ')}` : ''}) under the manual policy: \`dsync retry\` applies the incoming change, \`dsync skip\` keeps the local row`;
-}
-
-function identities(ctx: ImportContext, change: ChangeEvent): { identity: string; old: string | null } {
-  const pk = ctx.tables.get(change.table)!.primaryKey;
-  return { identity: rowIdentity(change.table, pk, change.key), old: change.keyOld ? rowIdentity(change.table, pk, change.keyOld) : null };
-}
-
-/** Applies a batch of inbox rows in one transaction of `tx`, parking what fails; returns the tallies. */
-async function applyBatch(tx: DbClient, ctx: ImportContext, rows: InboxRow[], blocked: Map<string, number>, result: ImportResult): Promise<void> {
-  for (const row of rows) {
-    let change: ChangeEvent;
-    try {
-      change = decodeChange(row, ctx.tables);
-    } catch (error) {
-      const identity = rawRowIdentity(row, ctx.tables.get(row.object_table ?? '')?.primaryKey ?? null);
-      const blocker = blocked.get(identity);
-      if (blocker !== undefined) {
-        await parkChange(tx, ctx.programId, row, identity, 'waiting', `waits behind the parked change of inbox id ${blocker} for the same row`, blocker);
-        result.waiting++;
-      } else {
-        await parkChange(tx, ctx.programId, row, identity, 'open', describeError(error), null);
-        blocked.set(identity, row.id);
-        result.parked++;
-      }
-      continue;
-    }
-    const { identity, old } = identities(ctx, change);
-    const blocker = blocked.get(identity) ?? (old === null ? undefined : blocked.get(old));
-    if (blocker !== undefined) {
-      await parkChange(tx, ctx.programId, row, identity, 'waiting', `waits behind the parked change of inbox id ${blocker} for the same row`, blocker);
-      result.waiting++;
+/** The slow path: change by change, each in a savepoint; a failing one is parked. */
+async function applyBatchOneByOne(tx: DbClient, ctx: ImportContext, decoded: Decoded[], blocked: Map<string, number>, tally: Tally): Promise<void> {
+  for (const d of decoded) {
+    if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
+    if (!d.change) {
+      await parkFailed(tx, ctx, d, d.error!, blocked, tally);
       continue;
     }
     try {
-      const { status, conflict } = await applyDecoded(tx, ctx, row, change, identity);
-      if (conflict) result.conflicts++;
-      if (status === 'manual') {
-        await parkChange(tx, ctx.programId, row, identity, 'open', manualReason(conflict!), null);
-        blocked.set(identity, row.id);
-        result.parked++;
-      } else if (status === 'applied') result.applied++;
-      else result.unchanged++;
+      const { status, conflict } = await applyDecoded(tx, ctx, d.row, d.change, d.identity);
+      if (conflict) tally.conflicts++;
+      if (status === 'manual') await parkFailed(tx, ctx, d, manualReason(conflict!), blocked, tally);
+      else if (status === 'applied') tally.applied++;
+      else tally.unchanged++;
     } catch (error) {
-      const op = change.operation === 'I' ? 'insert' : change.operation === 'U' ? 'update' : 'delete';
-      await parkChange(tx, ctx.programId, row, identity, 'open', `${op} of ${change.table} ${JSON.stringify(change.key)} failed: ${describeError(error)}`, null);
-      blocked.set(identity, row.id);
-      result.parked++;
+      const reason = `${operationName[d.change.operation]} of ${d.change.table} ${JSON.stringify(d.change.key)} failed: ${describeError(error)}`;
+      await parkFailed(tx, ctx, d, reason, blocked, tally);
     }
   }
-  await tx.dialect.setOrigin(tx, null);
 }
 
 export async function importOnce(config: Config, program: ProgramConfig, handle: NodeHandle): Promise<ImportResult> {
@@ -145,10 +282,9 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
   const state = await readProgramState(client, program, handle.node.name);
   const ctx = await importContext(config, handle, program.id);
   const horizon = await client.dialect.readSafeHorizon(client, 'ds_change_inbox');
-  const result: ImportResult = { program: program.id, applied: 0, unchanged: 0, conflicts: 0, parked: 0, waiting: 0, pointer: state.pointer, horizon };
+  const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: state.pointer, horizon };
   const p = client.dialect.sql.param;
   try {
-    const blocked = await loadBlockedRows(client);
     let pointer = state.pointer;
     while (pointer < horizon) {
       let upTo = Math.min(horizon, pointer + program.batchSize);
@@ -157,11 +293,27 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
         const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
         upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
       }
+      const decoded = decodeAll(ctx, rows.map(toInboxRow));
       const target = upTo;
-      await client.transaction(async (tx) => {
-        await applyBatch(tx, ctx, rows.map(toInboxRow), blocked, result);
-        await saveProgramState(tx, program.id, { pointer: target, status: 'ok', message: summary(result) });
-      });
+      const runBatch = async (planned: boolean): Promise<Tally> => {
+        const blocked = await loadBlockedRows(client);
+        const tally = emptyTally();
+        await client.transaction(async (tx) => {
+          if (planned) await applyBatchPlanned(tx, ctx, decoded, blocked, tally);
+          else await applyBatchOneByOne(tx, ctx, decoded, blocked, tally);
+          await saveProgramState(tx, program.id, { pointer: target, status: 'ok', message: summary({ ...result, ...tally }) });
+        });
+        return tally;
+      };
+      let tally: Tally;
+      try {
+        tally = await runBatch(true);
+      } catch (error) {
+        if (error instanceof RuntimeError) throw error;
+        tally = await runBatch(false);
+        result.replayed++;
+      }
+      for (const k of Object.keys(tally) as Array<keyof Tally>) result[k] += tally[k];
       pointer = target;
     }
     result.pointer = pointer;
@@ -171,8 +323,4 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
     await saveProgramState(client, program.id, { status: 'error', message: describeError(error) }).catch(() => undefined);
     throw error;
   }
-}
-
-export function summary(r: ImportResult): string {
-  return `applied ${r.applied}, unchanged ${r.unchanged}, conflicts ${r.conflicts}, parked ${r.parked}, waiting ${r.waiting}`;
 }

@@ -1,21 +1,21 @@
 /**
- * Column-level merge (DESIGN rule 5). An update carries old and new values of the
- * changed columns; a column conflicts when its current value is neither the change's
- * old value nor its new one. Non-conflicting columns always apply; conflicting ones
- * follow the table's policy. An insert of an existing key and a delete of a changed
- * or missing row are conflicts too. Every conflict is returned for ds_change_conflict.
+ * Column-level merge (DESIGN rule 5), as a planner: given a change and the current
+ * row, it decides what to write, without touching the database. An update carries
+ * old and new values of the changed columns; a column conflicts when its current
+ * value is neither the change's old value nor its new one. Non-conflicting columns
+ * always apply; conflicting ones follow the table's policy. An insert of an existing
+ * key with other values, and an update or delete of a missing or changed row, are
+ * conflicts too. Every conflict is returned for ds_change_conflict.
  *
  * latest-wins compares, per column, the change's origin time with the time of the
- * last change of that column recorded in this node's outbox (triggers record applied
- * changes with their origin time, so every node sees the same versions), then the
- * server id as tie-break: whatever the order of arrival, all nodes pick the same value.
+ * column's last change on this node (from its outbox, where applied changes keep
+ * their origin time), then the server id as tie-break: whatever the order of
+ * arrival, every node picks the same value.
  */
 import type { ConflictPolicy } from '../cli/config.ts';
 import { parseDateTime, sameValue } from '../core/canonical.ts';
-import type { ChangeEvent, ValueMap } from '../core/change.ts';
-import type { DbClient, Row } from '../core/dialect.ts';
+import type { ChangeEvent, Operation, ValueMap } from '../core/change.ts';
 import { columnByName, type TableSchema } from '../core/schema.ts';
-import { deleteRow, insertRow, selectRow, updateRow } from './dml.ts';
 
 export type ConflictKind = 'insert_exists' | 'update_missing' | 'update_changed' | 'delete_missing' | 'delete_changed';
 
@@ -27,84 +27,50 @@ export interface Conflict {
   resolution: 'applied' | 'kept' | 'parked' | 'none';
 }
 
-export interface MergeOutcome {
-  /** Rows changed in the target table. */
-  changed: boolean;
-  conflict: Conflict | null;
+export type RowOp =
+  | { kind: 'insert'; values: ValueMap }
+  | { kind: 'update'; key: ValueMap; values: ValueMap }
+  | { kind: 'delete'; key: ValueMap };
+
+/** A change as it was applied here: what this node's outbox records (DESIGN rule 4). */
+export interface AppliedChange {
+  operation: Operation;
+  key: ValueMap;
+  keyOld: ValueMap | null;
+  values: ValueMap | null;
+  oldValues: ValueMap | null;
 }
 
-interface Version {
+export interface Plan {
+  op: RowOp | null;
+  conflict: Conflict | null;
+  applied: AppliedChange | null;
+  /** The row after the change, under its key after the change (null: no row). */
+  after: ValueMap | null;
+}
+
+export interface Version {
+  /** Microseconds since the epoch (UTC). */
   time: number;
   server: string;
 }
 
-/** Every spelling a trigger may have given this key in object_id (compact or with spaces, key order as given or jsonb's). */
-export function keySpellings(table: TableSchema, key: ValueMap): string[] {
-  if (table.primaryKey.length === 1) return [JSON.stringify(key[table.primaryKey[0]])];
-  const ordered = table.primaryKey.map((k) => [k, key[k]] as const);
-  const jsonbOrder = [...ordered].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-  const spaced = (pairs: ReadonlyArray<readonly [string, unknown]>) => `{${pairs.map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}`;
-  const compact = (pairs: ReadonlyArray<readonly [string, unknown]>) => JSON.stringify(Object.fromEntries(pairs));
-  return [...new Set([compact(ordered), spaced(ordered), compact(jsonbOrder), spaced(jsonbOrder)])];
-}
+/** The version of each column's last change of this row on this node. */
+export type VersionLookup = (columns: string[]) => Promise<Map<string, Version>>;
 
-function versionOf(time: unknown, server: unknown): Version | null {
+export function versionOf(time: unknown, server: unknown): Version | null {
   const parts = parseDateTime(time === null || time === undefined ? null : String(time));
   if (!parts) return null;
   const ms = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
   return { time: ms * 1000 + parts.micro, server: String(server ?? '') };
 }
 
-/** Per column: the version of its last change on this node, from the outbox (newest first). */
-async function localVersions(client: DbClient, table: TableSchema, key: ValueMap, columns: string[]): Promise<Map<string, Version>> {
-  const spellings = keySpellings(table, key);
-  const p = client.dialect.sql.param;
-  const { rows } = await client.query<Row>(
-    `SELECT object_operation, object_value, update_datetime, updated_by_server_id FROM ds_change_outbox
-     WHERE object_table = ${p(1)} AND object_id IN (${spellings.map((_, i) => p(i + 2)).join(', ')}) ORDER BY id DESC`,
-    [table.name, ...spellings],
-  );
-  const found = new Map<string, Version>();
-  for (const row of rows) {
-    const version = versionOf(row.update_datetime, row.updated_by_server_id);
-    if (!version) continue;
-    let touched: string[] = columns;
-    if (row.object_operation === 'U') {
-      try {
-        touched = Object.keys(JSON.parse(String(row.object_value)));
-      } catch {
-        touched = [];
-      }
-    }
-    for (const c of touched) if (columns.includes(c) && !found.has(c)) found.set(c, version);
-    if (found.size === columns.length) break;
-  }
-  return found;
-}
-
-/** True when the incoming change beats the local version of the column. */
+/** True when the incoming change beats the local version of a column. */
 function incomingWins(incoming: Version | null, local: Version | undefined): boolean {
   if (!local) return true;
   if (!incoming) return false;
   if (incoming.time !== local.time) return incoming.time > local.time;
   return incoming.server > local.server;
-}
-
-/** Splits conflicting columns into the ones the incoming change wins and the ones kept local. */
-async function decide(
-  client: DbClient,
-  table: TableSchema,
-  policy: ConflictPolicy,
-  change: ChangeEvent,
-  lookupKey: ValueMap,
-  columns: string[],
-): Promise<{ win: string[]; keep: string[] }> {
-  if (policy === 'source-wins') return { win: columns, keep: [] };
-  if (policy === 'target-wins') return { win: [], keep: columns };
-  const versions = await localVersions(client, table, lookupKey, columns);
-  const incoming = versionOf(change.origin.updatedAt, change.origin.serverId);
-  const win = columns.filter((c) => incomingWins(incoming, versions.get(c)));
-  return { win, keep: columns.filter((c) => !win.includes(c)) };
 }
 
 function pick(values: ValueMap, names: string[]): ValueMap {
@@ -115,66 +81,84 @@ function differing(table: TableSchema, a: ValueMap, b: ValueMap, names: string[]
   return names.filter((n) => !sameValue(columnByName(table, n)!, a[n], b[n]));
 }
 
-/** Applies one change to its table inside the caller's transaction. A policy of `manual` returns resolution `parked` and changes nothing. */
-export async function mergeChange(client: DbClient, table: TableSchema, policy: ConflictPolicy, change: ChangeEvent): Promise<MergeOutcome> {
+/** Splits conflicting columns into the ones the incoming change wins and the ones kept local. */
+async function decide(policy: ConflictPolicy, change: ChangeEvent, columns: string[], versions: VersionLookup): Promise<string[]> {
+  if (policy === 'source-wins') return columns;
+  if (policy === 'target-wins') return [];
+  const local = await versions(columns);
+  const incoming = versionOf(change.origin.updatedAt, change.origin.serverId);
+  return columns.filter((c) => incomingWins(incoming, local.get(c)));
+}
+
+function keyOf(table: TableSchema, row: ValueMap): ValueMap {
+  return pick(row, table.primaryKey);
+}
+
+/** An update of `columns` of the current row, recorded as the change applied here. */
+function updatePlan(table: TableSchema, lookupKey: ValueMap, current: ValueMap, newValues: ValueMap, columns: string[], conflict: Conflict | null): Plan {
+  if (columns.length === 0) return { op: null, conflict, applied: null, after: current };
+  const values = pick(newValues, columns);
+  const after = { ...current, ...values };
+  const key = keyOf(table, after);
+  const keyChanged = table.primaryKey.some((k) => k in values);
+  return {
+    op: { kind: 'update', key: lookupKey, values },
+    conflict,
+    applied: { operation: 'U', key, keyOld: keyChanged ? lookupKey : null, values, oldValues: pick(current, columns) },
+    after,
+  };
+}
+
+/**
+ * Plans one change against the current row (`current`, null when there is none).
+ * A `manual` policy that meets a conflict returns resolution `parked` and no op.
+ */
+export async function planChange(table: TableSchema, policy: ConflictPolicy, change: ChangeEvent, current: ValueMap | null, versions: VersionLookup): Promise<Plan> {
   if (change.operation === 'I') {
-    const current = await selectRow(client, table, change.key);
     if (!current) {
-      await insertRow(client, table, change.values);
-      return { changed: true, conflict: null };
+      return { op: { kind: 'insert', values: change.values }, conflict: null, applied: { operation: 'I', key: change.key, keyOld: null, values: change.values, oldValues: null }, after: change.values };
     }
     const diff = differing(table, current, change.values, Object.keys(change.values));
-    if (diff.length === 0) return { changed: false, conflict: null };
-    return resolveColumns(client, table, policy, change, change.key, current, diff, 'insert_exists');
+    if (diff.length === 0) return { op: null, conflict: null, applied: null, after: current };
+    const conflict: Conflict = { kind: 'insert_exists', columns: diff, local: pick(current, diff), resolution: 'parked' };
+    if (policy === 'manual') return { op: null, conflict, applied: null, after: current };
+    const win = await decide(policy, change, diff, versions);
+    conflict.resolution = win.length > 0 ? 'applied' : 'kept';
+    return updatePlan(table, change.key, current, change.values, win, conflict);
   }
   if (change.operation === 'U') {
     const lookupKey = change.keyOld ?? change.key;
-    const current = await selectRow(client, table, lookupKey);
     if (!current) {
-      return { changed: false, conflict: { kind: 'update_missing', columns: Object.keys(change.values), local: null, resolution: policy === 'manual' ? 'parked' : 'none' } };
+      return { op: null, conflict: { kind: 'update_missing', columns: Object.keys(change.values), local: null, resolution: policy === 'manual' ? 'parked' : 'none' }, applied: null, after: null };
     }
-    const names = Object.keys(change.values);
-    const needed = differing(table, current, change.values, names);
-    const conflicting = change.oldValues === null ? [] : needed.filter((n) => n in change.oldValues! && !sameValue(columnByName(table, n)!, current[n], change.oldValues![n]));
+    const needed = differing(table, current, change.values, Object.keys(change.values));
+    const old = change.oldValues;
+    const conflicting = old === null ? [] : needed.filter((n) => n in old && !sameValue(columnByName(table, n)!, current[n], old[n]));
     const clean = needed.filter((n) => !conflicting.includes(n));
-    if (conflicting.length === 0) {
-      if (clean.length > 0) await updateRow(client, table, lookupKey, pick(change.values, clean));
-      return { changed: clean.length > 0, conflict: null };
-    }
-    return resolveColumns(client, table, policy, change, lookupKey, current, conflicting, 'update_changed', clean);
+    if (conflicting.length === 0) return updatePlan(table, lookupKey, current, change.values, clean, null);
+    const conflict: Conflict = { kind: 'update_changed', columns: conflicting, local: pick(current, conflicting), resolution: 'parked' };
+    if (policy === 'manual') return { op: null, conflict, applied: null, after: current };
+    const win = await decide(policy, change, conflicting, versions);
+    conflict.resolution = win.length > 0 ? 'applied' : 'kept';
+    return updatePlan(table, lookupKey, current, change.values, [...clean, ...win], conflict);
   }
-  const current = await selectRow(client, table, change.key);
-  if (!current) return { changed: false, conflict: { kind: 'delete_missing', columns: [], local: null, resolution: 'none' } };
+  if (!current) return { op: null, conflict: { kind: 'delete_missing', columns: [], local: null, resolution: 'none' }, applied: null, after: null };
   const diff = change.oldValues === null ? [] : differing(table, current, change.oldValues, Object.keys(change.oldValues));
-  if (diff.length === 0) {
-    await deleteRow(client, table, change.key);
-    return { changed: true, conflict: null };
-  }
-  if (policy === 'manual') return { changed: false, conflict: { kind: 'delete_changed', columns: diff, local: current, resolution: 'parked' } };
-  const { keep } = await decide(client, table, policy, change, change.key, diff);
-  if (keep.length > 0) return { changed: false, conflict: { kind: 'delete_changed', columns: diff, local: current, resolution: 'kept' } };
-  await deleteRow(client, table, change.key);
-  return { changed: true, conflict: { kind: 'delete_changed', columns: diff, local: current, resolution: 'applied' } };
+  const deletion: Plan = { op: { kind: 'delete', key: change.key }, conflict: null, applied: { operation: 'D', key: change.key, keyOld: null, values: null, oldValues: current }, after: null };
+  if (diff.length === 0) return deletion;
+  const conflict: Conflict = { kind: 'delete_changed', columns: diff, local: pick(current, diff), resolution: 'parked' };
+  if (policy === 'manual') return { op: null, conflict, applied: null, after: current };
+  const win = await decide(policy, change, diff, versions);
+  if (win.length < diff.length) return { op: null, conflict: { ...conflict, resolution: 'kept' }, applied: null, after: current };
+  return { ...deletion, conflict: { ...conflict, resolution: 'applied' } };
 }
 
-async function resolveColumns(
-  client: DbClient,
-  table: TableSchema,
-  policy: ConflictPolicy,
-  change: ChangeEvent,
-  lookupKey: ValueMap,
-  current: ValueMap,
-  conflicting: string[],
-  kind: ConflictKind,
-  clean: string[] = [],
-): Promise<MergeOutcome> {
-  const local = pick(current, conflicting);
-  if (policy === 'manual') return { changed: false, conflict: { kind, columns: conflicting, local, resolution: 'parked' } };
-  const { win } = await decide(client, table, policy, change, lookupKey, conflicting);
-  const apply = [...clean, ...win];
-  if (apply.length > 0) await updateRow(client, table, lookupKey, pick(change.values, apply));
-  return {
-    changed: apply.length > 0,
-    conflict: { kind, columns: conflicting, local, resolution: win.length === conflicting.length ? 'applied' : win.length === 0 ? 'kept' : 'applied' },
-  };
+/** Every spelling a trigger may have given this key in object_id (compact or with spaces, key order as given or jsonb's). */
+export function keySpellings(table: TableSchema, key: ValueMap): string[] {
+  if (table.primaryKey.length === 1) return [JSON.stringify(key[table.primaryKey[0]])];
+  const ordered = table.primaryKey.map((k) => [k, key[k]] as const);
+  const jsonbOrder = [...ordered].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+  const spaced = (pairs: ReadonlyArray<readonly [string, unknown]>) => `{${pairs.map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}`;
+  const compact = (pairs: ReadonlyArray<readonly [string, unknown]>) => JSON.stringify(Object.fromEntries(pairs));
+  return [...new Set([compact(ordered), spaced(ordered), compact(jsonbOrder), spaced(jsonbOrder)])];
 }

@@ -33,7 +33,6 @@ async function tryApply(tx: DbClient, ctx: ImportContext, parked: ParkedChange, 
     const change = decodeChange(row, ctx.tables);
     const identity = rowIdentity(change.table, ctx.tables.get(change.table)!.primaryKey, change.key);
     const { status, conflict } = await applyDecoded(tx, ctx, row, change, identity, resolvingManual ? 'source-wins' : undefined);
-    await tx.dialect.setOrigin(tx, null);
     return status === 'manual' ? manualReason(conflict!) : null;
   } catch (error) {
     return describeError(error);

@@ -10,6 +10,7 @@ import type { Row } from '../core/dialect.ts';
 import { normalizeChangeTime } from './decode-change.ts';
 import { type NodeHandle, requireSyncObjects } from './nodes.ts';
 import { readProgramState, saveProgramState } from './program-state.ts';
+import { writeRows } from './row-writer.ts';
 
 const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
 
@@ -31,7 +32,6 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
   const p = src.dialect.sql.param;
   const select = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon };
-  const perStatement = Math.max(1, Math.floor(target.client.dialect.capabilities.maxParameters / INBOX_COLUMNS.length));
   try {
     let pointer = state.pointer;
     while (pointer < horizon) {
@@ -61,14 +61,7 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
           }),
         );
       }
-      if (values.length > 0) {
-        await target.client.transaction(async (tx) => {
-          for (let i = 0; i < values.length; i += perStatement) {
-            const chunk = values.slice(i, i + perStatement);
-            await tx.query(tx.dialect.sql.insertIgnoringDuplicates('ds_change_inbox', INBOX_COLUMNS, chunk.length), chunk.flat());
-          }
-        });
-      }
+      if (values.length > 0) await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
       result.moved += values.length;
       pointer = upTo;
       await saveProgramState(src, program.id, { pointer, status: 'ok', message: `moved ${result.moved}` });

@@ -5,6 +5,9 @@
 import { toCanonical } from '../../core/canonical.ts';
 import type { Dialect, DbClient, OriginFlag } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
+import type { ValueMap } from '../../core/change.ts';
+import type { TableSchema } from '../../core/schema.ts';
+import { postgresBulk } from './postgres-bulk.ts';
 import { connectPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
@@ -58,6 +61,21 @@ async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>
   );
 }
 
+/** The capture functions return early while `dsync.capture` is 'off' in the transaction. */
+async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
+  await tx.query("SELECT set_config('dsync.capture', $1, true)", [silent ? 'off' : 'on']);
+}
+
+/**
+ * object_id as the triggers write it: to_jsonb(value)::text for one key column; for a
+ * composite key, jsonb's text form (keys ordered by length, then bytes; ", " and ": ").
+ */
+function keyJson(table: TableSchema, key: ValueMap): string {
+  if (table.primaryKey.length === 1) return JSON.stringify(key[table.primaryKey[0]]);
+  const names = [...table.primaryKey].sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return `{${names.map((k) => `${JSON.stringify(k)}: ${JSON.stringify(key[k])}`).join(', ')}}`;
+}
+
 export const postgresDialect: Dialect = {
   name: 'postgres',
   capabilities: { transactionalDdl: true, concurrentWriters: true, maxParameters: 65535 },
@@ -67,6 +85,9 @@ export const postgresDialect: Dialect = {
   tableExists: postgresTableExists,
   readSafeHorizon,
   setOrigin,
+  silenceCapture,
+  keyJson,
+  bulk: postgresBulk,
   toParam: postgresParam,
   fromDriver: toCanonical,
   splitScript: (script) => splitSqlScript(script, { dollarQuotes: true }),

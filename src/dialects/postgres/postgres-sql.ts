@@ -42,6 +42,7 @@ export const postgresSql: DialectSql = {
   insertIgnoringDuplicates(table, columns, rowCount) {
     return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
   },
+  forUpdate: ' FOR UPDATE',
 };
 
 /** A canonical value as a `pg` parameter. The server converts text to the column's type and rejects what does not fit. */

@@ -1,0 +1,67 @@
+/**
+ * Set-based writes on PostgreSQL: a batch travels as one JSON parameter and
+ * json_populate_recordset turns it into rows typed by the table itself, so one
+ * statement inserts, updates or deletes thousands of rows without a parameter per value.
+ * https://www.postgresql.org/docs/current/functions-json.html#FUNCTIONS-JSON-PROCESSING
+ */
+import type { ValueMap } from '../../core/change.ts';
+import type { BulkWriter, DbClient } from '../../core/dialect.ts';
+import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
+import { postgresSql } from './postgres-sql.ts';
+
+const sql = postgresSql;
+
+function tableName(table: TableSchema): string {
+  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
+  return sql.table(bare, table.schema);
+}
+
+/** A canonical value as json_populate_recordset reads it for the column's type. */
+function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
+  if (value === null) return null;
+  if (column.family === 'binary') return `\\x${Buffer.from(String(value), 'base64').toString('hex')}`;
+  if (column.family === 'json') return JSON.parse(String(value));
+  return value;
+}
+
+function jsonRows(table: TableSchema, rows: ValueMap[]): string {
+  return JSON.stringify(
+    rows.map((row) => Object.fromEntries(Object.entries(row).map(([name, value]) => [name, jsonValue(columnByName(table, name)!, value)]))),
+  );
+}
+
+const keyMatch = (table: TableSchema) => table.primaryKey.map((k) => `d.${sql.ident(k)} = s.${sql.ident(k)}`).join(' AND ');
+
+export const postgresBulk: BulkWriter = {
+  async insertRows(tx: DbClient, table, columns, rows, ignoreDuplicates) {
+    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i]])));
+    const list = columns.map((c) => sql.ident(c)).join(', ');
+    await tx.query(
+      `INSERT INTO ${sql.ident(table)} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${sql.ident(table)}, $1)${ignoreDuplicates ? ' ON CONFLICT DO NOTHING' : ''}`,
+      [JSON.stringify(objects)],
+    );
+  },
+
+  async insertTableRows(tx, table, rows) {
+    const columns = Object.keys(rows[0]);
+    const list = columns.map((c) => sql.ident(c)).join(', ');
+    const overriding = table.columns.some((c) => c.identity === 'always' && columns.includes(c.name)) ? ' OVERRIDING SYSTEM VALUE' : '';
+    const name = tableName(table);
+    await tx.query(`INSERT INTO ${name} (${list})${overriding} SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1)`, [jsonRows(table, rows)]);
+  },
+
+  async updateTableRows(tx, table, columns, rows) {
+    const name = tableName(table);
+    const set = columns.map((c) => `${sql.ident(c)} = s.${sql.ident(c)}`).join(', ');
+    const { rowCount } = await tx.query(`UPDATE ${name} AS d SET ${set} FROM json_populate_recordset(NULL::${name}, $1) AS s WHERE ${keyMatch(table)}`, [
+      jsonRows(table, rows.map((r) => ({ ...r.key, ...r.values }))),
+    ]);
+    if (rowCount !== rows.length) throw new Error(`bulk update of ${table.name} matched ${rowCount} of ${rows.length} rows`);
+  },
+
+  async deleteTableRows(tx, table, keys) {
+    const name = tableName(table);
+    const { rowCount } = await tx.query(`DELETE FROM ${name} AS d USING json_populate_recordset(NULL::${name}, $1) AS s WHERE ${keyMatch(table)}`, [jsonRows(table, keys)]);
+    if (rowCount !== keys.length) throw new Error(`bulk delete of ${table.name} matched ${rowCount} of ${keys.length} rows`);
+  },
+};

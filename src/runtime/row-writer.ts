@@ -1,0 +1,90 @@
+/**
+ * Writes planned row operations and log rows, set-wise where the dialect offers a
+ * BulkWriter. Operations on one row keep their order: they are cut into waves in
+ * which every row appears at most once, and a change of a key is a wave of its own;
+ * inside a wave, deletes go first, then updates, then inserts (so a value freed by
+ * one row can be taken by another). Any failure surfaces to the import, which then
+ * replays the batch change by change.
+ */
+import type { ValueMap } from '../core/change.ts';
+import type { DbClient } from '../core/dialect.ts';
+import { multiRowInsert } from '../core/sql-builders.ts';
+import type { TableSchema } from '../core/schema.ts';
+import { deleteRow, insertRow, updateRow } from './dml.ts';
+import type { RowOp } from './merge.ts';
+
+export interface PlannedOp {
+  table: TableSchema;
+  /** The row's identity before the operation. */
+  identity: string;
+  op: RowOp;
+}
+
+/** Rows of driver-ready values into a system table (inbox, outbox), in as few statements as the brand allows. */
+export async function writeRows(tx: DbClient, table: string, columns: readonly string[], rows: unknown[][], ignoreDuplicates = false): Promise<void> {
+  if (rows.length === 0) return;
+  if (tx.dialect.bulk) return tx.dialect.bulk.insertRows(tx, table, columns, rows, ignoreDuplicates);
+  const perStatement = Math.max(1, Math.floor(tx.dialect.capabilities.maxParameters / columns.length));
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const chunk = rows.slice(i, i + perStatement);
+    const sql = ignoreDuplicates ? tx.dialect.sql.insertIgnoringDuplicates(table, columns, chunk.length) : multiRowInsert(tx.dialect.sql, table, columns, chunk.length);
+    await tx.query(sql, chunk.flat());
+  }
+}
+
+export async function executeOp(tx: DbClient, table: TableSchema, op: RowOp): Promise<void> {
+  const expect = (n: number, what: string) => {
+    if (n !== 1) throw new Error(`${what} of ${table.name} ${JSON.stringify('key' in op ? op.key : null)} touched ${n} rows`);
+  };
+  if (op.kind === 'insert') expect(await insertRow(tx, table, op.values), 'insert');
+  else if (op.kind === 'update') expect(await updateRow(tx, table, op.key, op.values), 'update');
+  else expect(await deleteRow(tx, table, op.key), 'delete');
+}
+
+const changesKey = (table: TableSchema, op: RowOp) => op.kind === 'update' && table.primaryKey.some((k) => k in op.values);
+
+async function flushWave(tx: DbClient, wave: PlannedOp[]): Promise<void> {
+  const bulk = tx.dialect.bulk!;
+  const groups = new Map<string, PlannedOp[]>();
+  const order = { delete: 0, update: 1, insert: 2 } as const;
+  for (const entry of [...wave].sort((a, b) => order[a.op.kind] - order[b.op.kind])) {
+    const columns = entry.op.kind === 'delete' ? '' : Object.keys(entry.op.values).sort().join('\u0000');
+    const group = `${entry.op.kind}\u0000${entry.table.name}\u0000${columns}`;
+    if (!groups.has(group)) groups.set(group, []);
+    groups.get(group)!.push(entry);
+  }
+  for (const entries of groups.values()) {
+    const { table, op } = entries[0];
+    if (entries.length === 1) await executeOp(tx, table, op);
+    else if (op.kind === 'insert') await bulk.insertTableRows(tx, table, entries.map((e) => (e.op as { values: ValueMap }).values));
+    else if (op.kind === 'update') {
+      const rows = entries.map((e) => e.op as { key: ValueMap; values: ValueMap });
+      await bulk.updateTableRows(tx, table, Object.keys(op.values), rows);
+    } else await bulk.deleteTableRows(tx, table, entries.map((e) => (e.op as { key: ValueMap }).key));
+  }
+}
+
+export async function executeOps(tx: DbClient, ops: PlannedOp[]): Promise<void> {
+  if (!tx.dialect.bulk) {
+    for (const { table, op } of ops) await executeOp(tx, table, op);
+    return;
+  }
+  let wave: PlannedOp[] = [];
+  const seen = new Set<string>();
+  const flush = async () => {
+    if (wave.length) await flushWave(tx, wave);
+    wave = [];
+    seen.clear();
+  };
+  for (const entry of ops) {
+    if (changesKey(entry.table, entry.op)) {
+      await flush();
+      await executeOp(tx, entry.table, entry.op);
+      continue;
+    }
+    if (seen.has(entry.identity)) await flush();
+    wave.push(entry);
+    seen.add(entry.identity);
+  }
+  await flush();
+}
