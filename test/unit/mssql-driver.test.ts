@@ -78,7 +78,7 @@ describe('mssql URL', () => {
       requestTimeout: 0,
       connectionTimeout: 15000,
       options: { encrypt: true, trustServerCertificate: true, appName: 'dsync' },
-      pool: { min: 1, max: 1 },
+      pool: { min: 1, max: 1, acquireTimeoutMillis: 2_147_483_647 },
     });
   });
 
@@ -95,6 +95,7 @@ describe('mssql URL', () => {
     expect(config.options).toMatchObject({ instanceName: 'SQLEXPRESS', encrypt: false });
     expect(config.connectionTimeout).toBe(5000);
     expect(config.requestTimeout).toBe(60000);
+    expect(config.pool.acquireTimeoutMillis).toBe(60000);
   });
 
   it('reads an IPv6 host', () => {
@@ -271,5 +272,17 @@ describe('MssqlClient', () => {
     expect(pool.closed).toBe(false);
     await client(pool).close();
     expect(pool.closed).toBe(true);
+  });
+});
+
+describe('mssql connect, with the real driver and no server', () => {
+  it('loads mssql on demand and explains a refused connection without the password', async () => {
+    // Nothing listens on port 1 of the loopback: the real pool, config and error path run, no server needed.
+    const error = await mssqlDialect.connect('mssql://sa:Sup3r$ecret@127.0.0.1:1/db?connectTimeout=3000', 'ms1').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    const e = error as ConnectionError;
+    expect(e.message).toMatch(/^node ms1: cannot reach SQL Server at mssql:\/\/sa:\*\*\*@127\.0\.0\.1:1\/db\?connectTimeout=3000 \(ESOCKET\)$/);
+    expect(e.hint).toMatch(/start the server/);
+    expect(`${e.message} ${e.hint}`).not.toContain('Sup3r');
   });
 });

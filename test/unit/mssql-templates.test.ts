@@ -346,7 +346,7 @@ describe('mssql sync objects', () => {
     expect(outbox).toContain('rv rowversion NOT NULL');
     expect(outbox).toContain('CREATE TABLE dbo.ds_change_fence');
     expect(outbox).toContain('PRIMARY KEY NONCLUSTERED (table_name, session_id)');
-    expect(outbox).toMatch(/INSTEAD OF INSERT AS[\s\S]*UPDATE dbo\.ds_change_fence[\s\S]*INSERT INTO dbo\.ds_change_outbox/);
+    expect(outbox).toMatch(/INSTEAD OF INSERT AS[\s\S]*UPDATE dbo\.ds_change_fence WITH \(ROWLOCK\)[\s\S]*INSERT INTO dbo\.ds_change_outbox/);
   });
 
   it('quotes the ledger column that T-SQL reserves', () => {

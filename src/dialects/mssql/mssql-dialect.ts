@@ -53,6 +53,10 @@ import {
  * transactions that still sit at or above A only hold the horizon back until the oldest
  * open transaction ends (the same lag as PostgreSQL's snapshot fence), never too far.
  *
+ * The fence rows are read by a scan of their heap (INDEX(0)): its fixed-size rows never
+ * move, so a dirty scan sees every row written before it began, which a dirty index scan
+ * racing a page split would not promise.
+ *
  * The in-flight bound (rows with rv >= A, dirty read, less one) covers writers that skip
  * the fence trigger (BULK INSERT without FIRE_TRIGGERS, a disabled trigger) as far as their
  * rows are already written.
@@ -63,7 +67,7 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
     `DECLARE @last bigint = (SELECT MAX(id) FROM ${t} WITH (READUNCOMMITTED));
      DECLARE @active binary(8) = MIN_ACTIVE_ROWVERSION();
      SELECT @last AS last_id,
-       (SELECT MIN(f.last_id) FROM dbo.ds_change_fence AS f WITH (READUNCOMMITTED) WHERE f.table_name = @p1 AND f.rv >= @active) AS fenced,
+       (SELECT MIN(f.last_id) FROM dbo.ds_change_fence AS f WITH (READUNCOMMITTED, INDEX(0)) WHERE f.table_name = @p1 AND f.rv >= @active) AS fenced,
        (SELECT MIN(x.id) FROM ${t} AS x WITH (READUNCOMMITTED) WHERE x.rv >= @active) AS in_flight;`,
     [table],
   );

@@ -54,10 +54,12 @@ export interface MssqlConnectionConfig {
   connectionTimeout: number;
   requestTimeout: number;
   options: { encrypt: boolean; trustServerCertificate: boolean; instanceName?: string; appName: string };
-  pool: { min: number; max: number; idleTimeoutMillis: number };
+  pool: { min: number; max: number; idleTimeoutMillis: number; acquireTimeoutMillis: number };
 }
 
 const BOOLEAN = /^(true|false|yes|no|1|0)$/i;
+/** The longest timer Node accepts (about 24.8 days): "no timeout" for the pool. */
+const FOREVER = 2_147_483_647;
 
 /**
  * Parses our URL form into the `mssql` config. Query parameters: encrypt (default true),
@@ -94,6 +96,7 @@ export function parseMssqlUrl(url: string, nodeName: string): MssqlConnectionCon
   const known = new Set(['encrypt', 'trustServerCertificate', 'instanceName', 'connectTimeout', 'requestTimeout']);
   for (const key of parsed.searchParams.keys()) if (!known.has(key)) throw bad(`unknown parameter ${key}`);
   const instanceName = parsed.searchParams.get('instanceName') ?? undefined;
+  const requestTimeout = millis('requestTimeout', 0);
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   return {
     user: parsed.username ? decodeURIComponent(parsed.username) : undefined,
@@ -103,9 +106,10 @@ export function parseMssqlUrl(url: string, nodeName: string): MssqlConnectionCon
     port: parsed.port ? Number(parsed.port) : instanceName ? undefined : 1433,
     database: database || undefined,
     connectionTimeout: millis('connectTimeout', 15_000),
-    requestTimeout: millis('requestTimeout', 0),
+    requestTimeout,
     options: { encrypt: flag('encrypt', true), trustServerCertificate: flag('trustServerCertificate', false), instanceName, appName: 'dsync' },
-    pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 },
+    // The one connection is kept (never reaped as idle); a request queued behind a long one waits as long as a request may run.
+    pool: { min: 1, max: 1, idleTimeoutMillis: FOREVER, acquireTimeoutMillis: requestTimeout || FOREVER },
   };
 }
 
