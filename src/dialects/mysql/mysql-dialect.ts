@@ -20,6 +20,7 @@ import {
   mysqlJsonObject,
   mysqlJsonValue,
   mysqlKeyJson,
+  mysqlKeyText,
   mysqlParam,
   mysqlSql,
   mysqlTriggerName,
@@ -34,7 +35,7 @@ const ER_SPECIFIC_ACCESS_DENIED = 1227;
  * pinning each other.
  */
 const FRESH_ATTEMPTS = 12;
-const freshWait = () => 120 + Math.floor(Math.random() * 180);
+const freshWait = () => 110 + Math.floor(Math.random() * 100);
 
 /**
  * The transactions open right now, as `thread:start` identities (a transaction keeps
@@ -92,8 +93,8 @@ const covers = (a: Fence, b: Fence) => a.lastId >= b.lastId && a.open.every((t) 
  * L, so it was open then and is in S now unless it already ended. Once every
  * transaction of S has ended, every id <= L is final (committed or never to appear).
  * InnoDB hands out the id before it starts a transaction whose first access is that
- * very insert; the BEFORE INSERT trigger of the outbox and inbox reads a table first,
- * so the transaction is listed before it holds an id (outbox.sql.hbs).
+ * very insert; the BEFORE INSERT triggers of the outbox and inbox read ds_change_fence
+ * first, so the transaction is listed before it holds an id (outbox.sql.hbs).
  * Fences (L, S) not yet passed are kept in ds_change_horizon for later reads; the
  * horizon is the highest passed L. This needs the PROCESS privilege.
  */
@@ -110,6 +111,9 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
       throw new RuntimeError('horizon_unavailable', `cannot read the id counter of ${table}`, { hint: 'run `dsync apply` for this node' });
     }
     const lastId = Number(counter.rows[0].next_id) - 1;
+    // No id handed out since a passed fence: nothing to wait for (the idle case, no INNODB_TRX read).
+    const passed = stored.rows.filter((r) => String(r.open_transactions) === '[]').map((r) => Number(r.last_id));
+    if (passed.some((id) => id >= lastId)) return Math.max(...passed);
     const open = await readOpenTransactions(tx);
     const fences: Fence[] = stored.rows.map((r) => {
       const was = JSON.parse(String(r.open_transactions)) as string[];
@@ -134,22 +138,30 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
   });
 }
 
-/**
- * The origin flag in session user variables, which the triggers read. A user variable
- * outlives the transaction, so the driver also clears them when the transaction ends.
- * https://dev.mysql.com/doc/refman/8.0/en/user-variables.html
- */
+/** The triggers read user variables; the driver scopes them to the transaction. */
+function mysqlClient(tx: DbClient): MysqlClient {
+  if (!(tx instanceof MysqlClient)) throw new Error('a MySQL session flag needs a connection of the mysql dialect');
+  return tx;
+}
+
+/** The origin flag (@dsync_origin_*), which the capture triggers record instead of this node. */
 async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   const time = origin?.updatedAt
     ? String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt))
         .replace('T', ' ')
         .replace(/Z$/, '')
     : null;
-  await tx.query(
-    'SET @dsync_origin_server = ?, @dsync_origin_change_id = ?, @dsync_origin_user = ?, @dsync_origin_time = ?',
-    origin ? [origin.serverId, origin.changeId, origin.userId, time] : [null, null, null, null],
-  );
-  if (tx instanceof MysqlClient) tx.noteOrigin(origin !== null);
+  await mysqlClient(tx).setTransactionVariables({
+    dsync_origin_server: origin?.serverId ?? null,
+    dsync_origin_change_id: origin?.changeId ?? null,
+    dsync_origin_user: origin?.userId ?? null,
+    dsync_origin_time: time,
+  });
+}
+
+/** The capture triggers write nothing while @dsync_capture is 'off'. */
+async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
+  await mysqlClient(tx).setTransactionVariables({ dsync_capture: silent ? 'off' : null });
 }
 
 export const mysqlDialect: Dialect = {
@@ -162,6 +174,8 @@ export const mysqlDialect: Dialect = {
   tableExists: mysqlTableExists,
   readSafeHorizon,
   setOrigin,
+  silenceCapture,
+  keyJson: mysqlKeyText,
   toParam: mysqlParam,
   fromDriver: mysqlFromDriver,
   // The session keeps backslash escapes on (see mysql-driver.ts), so the splitter reads them too.

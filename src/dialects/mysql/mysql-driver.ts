@@ -32,8 +32,8 @@ const URL_OPTIONS = ['ssl', 'socketPath', 'connectTimeout'] as const;
 interface Session {
   conn: Connection;
   mariadb: boolean;
-  /** The origin flag was set in the current transaction: clear it when the transaction ends. */
-  originSet: boolean;
+  /** User variables set for the current transaction (origin flag, capture switch): cleared when it ends. */
+  variables: Map<string, unknown>;
   /** LOCK TABLES is in effect (capture files): released if a later statement fails. */
   tablesLocked: boolean;
   /** The server rolled the whole transaction back (deadlock): later statements of it must fail too. */
@@ -54,9 +54,29 @@ export class MysqlClient implements DbClient {
     return this.session.mariadb;
   }
 
-  /** Called by setOrigin: the variables are cleared when the transaction ends, like PostgreSQL's transaction-local settings. */
-  noteOrigin(set: boolean): void {
-    this.session.originSet = set;
+  /**
+   * Sets user variables (`@name`) for the rest of the current transaction, the way
+   * PostgreSQL's set_config(..., true) works: a savepoint rolled back restores them, and
+   * the end of the transaction clears them. A user variable itself outlives both.
+   * https://dev.mysql.com/doc/refman/8.0/en/user-variables.html
+   */
+  async setTransactionVariables(values: Record<string, unknown>): Promise<void> {
+    const names = Object.keys(values);
+    if (names.length === 0) return;
+    if (!names.every((n) => /^[a-z_]+$/.test(n))) throw new Error(`not a dsync variable name: ${names.join(', ')}`);
+    await this.run(`SET ${names.map((n) => `@${n} = ?`).join(', ')}`, Object.values(values));
+    for (const n of names) {
+      if (values[n] === null) this.session.variables.delete(n);
+      else this.session.variables.set(n, values[n]);
+    }
+  }
+
+  /** Puts the variables back as `saved` holds them (NULL for those it lacks). */
+  private async restoreVariables(saved: Map<string, unknown>): Promise<void> {
+    const names = new Set([...saved.keys(), ...this.session.variables.keys()]);
+    if (names.size === 0) return;
+    await this.session.conn.query(`SET ${[...names].map((n) => `@${n} = ?`).join(', ')}`, [...names].map((n) => saved.get(n) ?? null));
+    this.session.variables = new Map(saved);
   }
 
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
@@ -77,6 +97,7 @@ export class MysqlClient implements DbClient {
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
     if (this.depth > 0) {
       const name = `ds_sp_${this.depth}_${++this.savepoints}`;
+      const saved = new Map(this.session.variables);
       await this.run(`SAVEPOINT ${name}`, undefined);
       try {
         const result = await fn(new MysqlClient(this.dialect, this.session, this.depth + 1));
@@ -86,9 +107,12 @@ export class MysqlClient implements DbClient {
         // After a deadlock (or a statement that commits implicitly) the savepoint is gone
         // with the transaction: the rest of it must fail rather than run in autocommit.
         if (!this.session.aborted) {
-          await this.run(`ROLLBACK TO SAVEPOINT ${name}`, undefined).catch(() => {
-            this.session.aborted = error;
-          });
+          await this.run(`ROLLBACK TO SAVEPOINT ${name}`, undefined).then(
+            () => this.restoreVariables(saved),
+            () => {
+              this.session.aborted = error;
+            },
+          );
         }
         throw error;
       }
@@ -104,12 +128,7 @@ export class MysqlClient implements DbClient {
       throw error;
     } finally {
       this.session.aborted = undefined;
-      if (this.session.originSet) {
-        this.session.originSet = false;
-        await this.session.conn
-          .query('SET @dsync_origin_server = NULL, @dsync_origin_change_id = NULL, @dsync_origin_user = NULL, @dsync_origin_time = NULL')
-          .catch(() => undefined);
-      }
+      await this.restoreVariables(new Map()).catch(() => undefined);
     }
   }
 
@@ -151,7 +170,11 @@ function connectionOptions(url: string, nodeName: string): ConnectionOptions {
     parsed = new URL(url);
     [database, user, password] = [parsed.pathname.replace(/^\//, ''), parsed.username, parsed.password].map(decodeURIComponent);
   } catch {
-    throw bad('is not a URL');
+    // Not echoed: a URL that does not parse may still hold a password.
+    throw new ConnectionError('bad_url', `node ${nodeName}: the url is not a valid URL`, {
+      hint: `write mysql://user:password@host:3306/database (percent-encode special characters); fix nodes.${nodeName}.url in the config`,
+      node: nodeName,
+    });
   }
   if (!/^(mysql|mariadb):$/.test(parsed.protocol)) throw bad('is not a mysql:// URL');
   if (!database) throw bad('names no database');
@@ -196,7 +219,7 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
     // default; the safe horizon needs the live value. MariaDB always reads it live.
     // https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_information_schema_stats_expiry
     if (!mariadb && Number(version.split('.')[0]) >= 8) await conn.query('SET SESSION information_schema_stats_expiry = 0');
-    return new MysqlClient(dialect, { conn, mariadb, originSet: false, tablesLocked: false, aborted: undefined });
+    return new MysqlClient(dialect, { conn, mariadb, variables: new Map(), tablesLocked: false, aborted: undefined });
   } catch (error) {
     conn?.destroy();
     throw explainConnectError(error, url, nodeName);

@@ -10,9 +10,10 @@
  * (1.1 → 1.100000023841858), unlike the triggers' JSON; so values stay text.
  */
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
+import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
-import type { ColumnSchema } from '../../core/schema.ts';
+import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 
 /** Characters beyond the Basic Multilingual Plane (emoji and the like). */
@@ -61,6 +62,7 @@ export const mysqlSql: DialectSql = {
     const first = this.ident(columns[0]);
     return `${multiRowInsert(this, table, columns, rowCount)} ON DUPLICATE KEY UPDATE ${first} = ${first}`;
   },
+  forUpdate: ' FOR UPDATE',
 };
 
 /**
@@ -271,6 +273,30 @@ export function mysqlChangedObject(columns: ColumnSchema[], row: string): string
     (c) => `IF(${mysqlChanged(c)}, CONCAT(${mysqlSql.literal(`${JSON.stringify(c.name)}:`)}, ${mysqlJsonValue(c, row)}), NULL)`,
   );
   return `CONCAT('{', CONCAT_WS(',',\n      ${pairs.join(',\n      ')}), '}')`;
+}
+
+const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/** A JSON string as JSON_QUOTE writes it: like JSON.stringify, but \u escapes in upper-case hex. */
+function jsonQuote(text: string): string {
+  return `"${text.replace(/["\\\u0000-\u001f]/g, (ch) => SHORT_ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`)}"`;
+}
+
+/**
+ * object_id of a key exactly as the capture triggers spell it: the import writes its own
+ * outbox rows with it and finds earlier ones by it. Decimals keep the column's scale
+ * (12.5 in DECIMAL(12,2) prints as 12.50).
+ */
+export function mysqlKeyText(table: TableSchema, key: ValueMap): string {
+  const columns = primaryKeyColumns(table);
+  const texts = columns.map((column) => {
+    const value = toCanonical(column, key[column.name]);
+    if (value === null || typeof value !== 'string') return JSON.stringify(value);
+    if (column.family !== 'decimal' || !column.scale) return jsonQuote(value);
+    const [whole, fraction = ''] = plainDecimal(value).split('.');
+    return jsonQuote(`${whole}.${fraction.padEnd(column.scale, '0')}`);
+  });
+  return columns.length === 1 ? texts[0] : `{${columns.map((c, i) => `${JSON.stringify(c.name)}:${texts[i]}`).join(',')}}`;
 }
 
 /** A capture trigger's name, in the table's database when the table is qualified. */

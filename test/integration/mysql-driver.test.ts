@@ -1,0 +1,207 @@
+/**
+ * The MySQL/MariaDB driver and catalog against a live server: connection errors that
+ * name the node and the fix (never the password), the pinned session, parameters that
+ * survive quotes and backslashes, row counts, transactions with savepoints (a deadlock
+ * included), and introspection of every type family.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DbClient, Row } from '../../src/core/dialect.ts';
+import { ConnectionError, IntrospectionError } from '../../src/core/errors.ts';
+import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
+import { insertRow, selectRow } from '../../src/runtime/dml.ts';
+import { createTestDatabase, liveDialects, MYSQL_ADMIN_URL, type TestDatabase } from '../helpers/databases.ts';
+import { applyFixtureSchema } from '../helpers/fixtures.ts';
+
+const live = await liveDialects();
+
+describe.skipIf(!live.includes('mysql'))('mysql connection errors', () => {
+  const connectError = (url: string) => mysqlDialect.connect(url, 'my-node').then(() => expect.fail('connected'), (e: unknown) => e as ConnectionError);
+  const server = new URL(MYSQL_ADMIN_URL);
+
+  it('names the node and the fix, and never the password', async () => {
+    const cases: Array<[string, RegExp, RegExp]> = [
+      ['mysql://u:s3cret@127.0.0.1:1/db', /cannot reach MySQL\/MariaDB at mysql:\/\/u:\*\*\*@127\.0\.0\.1:1\/db \(ECONNREFUSED\)/, /start the server/],
+      [`mysql://dsync_nobody:s3cret@${server.host}/mysql`, /refused the login/, /check the user and password/],
+      [`mysql://${server.username}@${server.host}/dsync_no_such_db`, /has no such database/, /CREATE DATABASE `dsync_no_such_db` CHARACTER SET utf8mb4/],
+      ['mysql://u:s3cret@127.0.0.1:3306/', /names no database/, /mysql:\/\/user:password@host:3306\/database/],
+      ['mysql://u:s3cret@127.0.0.1:3306/db?multipleStatements=true', /unknown parameter "multipleStatements"/, /ssl, socketPath, connectTimeout/],
+      ['not a url s3cret', /the url is not a valid URL/, /nodes\.my-node\.url/],
+      ['mysql://u:s3%cret@127.0.0.1/db', /the url is not a valid URL/, /percent-encode/],
+    ];
+    for (const [url, message, hint] of cases) {
+      const error = await connectError(url);
+      expect(error).toBeInstanceOf(ConnectionError);
+      expect(error.message).toMatch(/^node my-node: /);
+      expect(error.message).toMatch(message);
+      expect(error.hint).toMatch(hint);
+      expect(`${error.message} ${error.hint}`).not.toContain('s3cret');
+    }
+  });
+});
+
+describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transactions', () => {
+  let db: TestDatabase;
+  let client: DbClient;
+  let other: DbClient;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('mysql');
+    client = await mysqlDialect.connect(db.url, 'mysql');
+    other = await mysqlDialect.connect(db.url, 'mysql');
+    await client.exec('CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(50), n INT);\nCREATE TABLE u (a VARCHAR(10), b INT, UNIQUE (a, b));');
+  });
+  afterAll(async () => {
+    await client?.close();
+    await other?.close();
+    await db?.drop();
+  });
+
+  it('pins UTC, strict mode with backslash escapes, and utf8mb4', async () => {
+    const { rows } = await client.query<Row>('SELECT @@session.time_zone AS tz, @@session.sql_mode AS mode, @@session.character_set_client AS cs');
+    expect(rows[0].tz).toBe('+00:00');
+    expect(String(rows[0].mode).split(',')).toEqual(expect.arrayContaining(['STRICT_ALL_TABLES', 'NO_AUTO_VALUE_ON_ZERO', 'NO_ZERO_DATE']));
+    expect(String(rows[0].mode)).not.toMatch(/NO_BACKSLASH_ESCAPES|ANSI_QUOTES/);
+    expect(rows[0].cs).toBe('utf8mb4');
+  });
+
+  it('carries quotes, backslashes, ? and emoji in values and names unchanged', async () => {
+    const nasty = `it's \\' \\\\ "q" \`b\` ? ; ~ 😀 \u0000 \n`;
+    await client.query(`INSERT INTO t (id, v) VALUES (?, ?)`, [1, nasty]);
+    const { rows } = await client.query<Row>(`SELECT v AS ${mysqlDialect.sql.ident('wh?t `x` \\')} FROM t WHERE v = ?`, [nasty]);
+    expect(rows).toEqual([{ 'wh?t `x` \\': nasty }]);
+    const literal = await client.query<Row>(`SELECT ${mysqlDialect.sql.literal(nasty)} AS v`);
+    expect(literal.rows[0].v).toBe(nasty);
+  });
+
+  it('counts rows like the other brands: matched by an update, skipped duplicates not inserted', async () => {
+    expect((await client.query('UPDATE t SET v = v WHERE id = 1')).rowCount).toBe(1);
+    const insert = (n: number) => mysqlDialect.sql.insertIgnoringDuplicates('u', ['a', 'b'], n);
+    expect((await client.query(insert(2), ['x', 1, 'x', 2])).rowCount).toBe(2);
+    expect((await client.query(insert(3), ['x', 1, 'y', 1, 'x', 2])).rowCount).toBe(1);
+    expect((await client.query(insert(1), ['x', 1])).rowCount).toBe(0);
+    // Only a duplicate is skipped: any other error still fails the statement.
+    await expect(client.query(insert(1), ['far too long for ten', 1])).rejects.toThrow(/too long/i);
+  });
+
+  it('runs a script with DELIMITER lines statement by statement', async () => {
+    await client.exec("CREATE TABLE s (id INT PRIMARY KEY);\nDELIMITER $$\nCREATE TRIGGER s_ins BEFORE INSERT ON s FOR EACH ROW BEGIN SET @s_seen = 'a;b'; END$$\nDELIMITER ;\nINSERT INTO s VALUES (1);");
+    expect((await client.query<Row>('SELECT @s_seen AS seen')).rows[0].seen).toBe('a;b');
+  });
+
+  it('nests transactions with savepoints', async () => {
+    await client.transaction(async (tx) => {
+      await tx.query('INSERT INTO t (id, n) VALUES (10, 1)');
+      await tx.transaction(async (sp) => {
+        await sp.query('INSERT INTO t (id, n) VALUES (11, 1)');
+        throw new Error('undo the savepoint');
+      }).catch(() => undefined);
+    });
+    await expect(client.transaction(async (tx) => {
+      await tx.query('INSERT INTO t (id, n) VALUES (12, 1)');
+      throw new Error('undo all');
+    })).rejects.toThrow('undo all');
+    const { rows } = await client.query<Row>('SELECT id FROM t WHERE id >= 10 ORDER BY id');
+    expect(rows.map((r) => r.id)).toEqual([10]);
+  });
+
+  it('after a deadlock the whole transaction fails, instead of going on in autocommit', async () => {
+    await client.exec('CREATE TABLE dl (id INT PRIMARY KEY, v INT)');
+    await client.query('INSERT INTO dl SELECT seq, 0 FROM seq_1_to_101');
+    // The other session holds rows 2..101 (heavier, so InnoDB picks ours as the victim).
+    await other.exec('START TRANSACTION');
+    await other.query('UPDATE dl SET v = 1 WHERE id >= 2');
+    let later: unknown = null;
+    const ours = client.transaction(async (tx) => {
+      await tx.query('UPDATE dl SET v = 2 WHERE id = 1');
+      await tx
+        .transaction(async (sp) => {
+          await sp.query('UPDATE dl SET v = 2 WHERE id = 2'); // waits for the other session, then deadlocks
+        })
+        .catch(() => undefined); // as the import does with a failing change
+      later = await tx.query('UPDATE dl SET v = 3 WHERE id = 1').catch((e: unknown) => e);
+    });
+    const outcome = ours.then(() => null, (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    await other.query('UPDATE dl SET v = 1 WHERE id = 1'); // closes the cycle
+    await other.exec('COMMIT');
+    expect(String(await outcome)).toMatch(/deadlock/i);
+    expect(String(later)).toMatch(/already rolled back by the server/);
+    const { rows } = await client.query<Row>('SELECT v FROM dl WHERE id = 1');
+    expect(rows[0].v).toBe(1); // ours left nothing behind
+  });
+});
+
+describe.skipIf(!live.includes('mysql'))('mysql introspection', () => {
+  let db: TestDatabase;
+  let client: DbClient;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('mysql');
+    client = await mysqlDialect.connect(db.url, 'mysql');
+    await applyFixtureSchema(client);
+    await client.exec(`CREATE TABLE extra (
+      id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+      flag BIT(1), bits BIT(10), kind ENUM('a', 'b') NOT NULL DEFAULT 'a', yr YEAR, note VARCHAR(10) DEFAULT 'x',
+      n INT, twice BIGINT AS (n * 2) VIRTUAL, stored_twice BIGINT AS (n * 2) STORED, fixed BINARY(4), d DATETIME
+    );
+    CREATE TABLE nokey (a INT);
+    CREATE TABLE shapes (id INT PRIMARY KEY, p POINT);
+    CREATE VIEW v_extra AS SELECT id FROM extra;`);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await db?.drop();
+  });
+
+  it('maps every fixture column to the family of its PostgreSQL twin', async () => {
+    const zoo = await mysqlDialect.introspect(client, 'type_zoo');
+    expect(Object.fromEntries(zoo.columns.map((c) => [c.name, c.family]))).toEqual({
+      id: 'integer', c_smallint: 'integer', c_int: 'integer', c_bigint: 'bigint', c_decimal: 'decimal', c_float: 'float', c_real: 'float',
+      c_bool: 'boolean', c_char: 'text', c_varchar: 'text', c_text: 'text', c_date: 'date', c_time: 'time', c_timestamp: 'timestamp',
+      c_timestamptz: 'timestamptz', c_bytea: 'binary', c_json: 'json', c_uuid: 'uuid',
+    });
+    expect(zoo).toMatchObject({ name: 'type_zoo', schema: null, primaryKey: ['id'] });
+    expect(zoo.columns.find((c) => c.name === 'c_decimal')).toMatchObject({ precision: 20, scale: 6, nullable: true, default: null });
+    expect(zoo.columns.find((c) => c.name === 'c_timestamp')).toMatchObject({ nativeType: 'datetime(6)', precision: 6 });
+    const line = await mysqlDialect.introspect(client, 'order_line');
+    expect(line.primaryKey).toEqual(['order_id', 'line_no']);
+    const odd = await mysqlDialect.introspect(client, 'Odd Names');
+    expect(odd.columns.map((c) => c.name)).toEqual(['Key Col', 'select', "it's", 'MixedCase', 'back`tick', 'tilde~col', '[bracket]', 'semi;colon']);
+  });
+
+  it('reads bits, enums, years, defaults, identity and generated columns', async () => {
+    const extra = await mysqlDialect.introspect(client, 'extra');
+    const by = Object.fromEntries(extra.columns.map((c) => [c.name, c]));
+    expect(by.id).toMatchObject({ family: 'bigint', identity: 'default', nullable: false });
+    expect(by.flag.family).toBe('boolean');
+    expect(by.bits.family).toBe('bigint');
+    expect(by.kind).toMatchObject({ family: 'text', default: "'a'" });
+    expect(by.yr.family).toBe('integer');
+    expect(by.note.default).toBe("'x'");
+    expect(by.d).toMatchObject({ family: 'timestamp', precision: 0, default: null });
+    expect([by.twice.generated, by.stored_twice.generated, by.note.generated]).toEqual([true, true, false]);
+    await insertRow(client, extra, { id: 1, flag: true, bits: 513, kind: 'b', yr: 2024, n: 4, fixed: Buffer.from('abcd').toString('base64') });
+    expect(await selectRow(client, extra, { id: 1 })).toEqual({ id: 1, flag: true, bits: 513, kind: 'b', yr: 2024, note: 'x', n: 4, fixed: 'YWJjZA==', d: null });
+  });
+
+  it('refuses a missing table, a table without a key, and spatial columns, saying what to do', async () => {
+    const failure = (name: string) => mysqlDialect.introspect(client, name).then(() => expect.fail(name), (e: unknown) => e as IntrospectionError);
+    for (const [name, code, hint] of [
+      ['no_such_table', 'table_missing', /create it first/],
+      ['Sales_Order', 'table_missing', /case-sensitive/],
+      ['v_extra', 'table_missing', /create it first/],
+      ['nokey', 'no_primary_key', /ALTER TABLE nokey ADD PRIMARY KEY/],
+      ['shapes', 'unsupported_type', /leave shapes out/],
+    ] as const) {
+      const error = await failure(name);
+      expect(error).toBeInstanceOf(IntrospectionError);
+      expect(error.code).toBe(code);
+      expect(error.hint).toMatch(hint);
+    }
+    expect(await mysqlDialect.tableExists(client, 'v_extra')).toBe(true);
+    expect(await mysqlDialect.tableExists(client, 'sales_order')).toBe(true);
+    expect(await mysqlDialect.tableExists(client, 'no_such_table')).toBe(false);
+    const qualified = await mysqlDialect.introspect(client, `${new URL(db.url).pathname.slice(1)}.sales_order`);
+    expect(qualified.schema).toBe(new URL(db.url).pathname.slice(1));
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * DESIGN rule 1 on MySQL/MariaDB, with real concurrent sessions: ids are handed out at
+ * insert, so the safe horizon must stop below an id whose transaction is still open,
+ * pass it once that transaction commits, and never wait forever on a rolled-back one.
+ * Also: a stale INNODB_TRX (someone polling it) must stop the horizon, never mislead it;
+ * and end to end through the runtime, a late commit arrives and same-row order holds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ValueMap } from '../../src/core/change.ts';
+import type { DbClient, Row } from '../../src/core/dialect.ts';
+import { RuntimeError } from '../../src/core/errors.ts';
+import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/dml.ts';
+import { liveDialects } from '../helpers/databases.ts';
+import { createSyncNode, type SyncNode } from '../helpers/sync-node.ts';
+import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+
+const live = await liveDialects();
+const mysql = live.includes('mysql');
+
+/** A hand-written outbox row (the seed's way) in `session`; returns its id. */
+async function outboxInsert(session: DbClient, note: string): Promise<number> {
+  await session.query("INSERT INTO ds_change_outbox (object_table, object_operation, note1) VALUES ('sales_order', 'I', ?)", [note]);
+  const { rows } = await session.query<Row>('SELECT LAST_INSERT_ID() AS id');
+  return Number(rows[0].id);
+}
+
+describe.skipIf(!mysql)('mysql safe horizon with concurrent sessions', () => {
+  let node: SyncNode;
+  const sessions: DbClient[] = [];
+  const session = async () => {
+    const c = await node.dialect.connect(node.db.url, 'mysql');
+    sessions.push(c);
+    return c;
+  };
+  const horizon = () => node.dialect.readSafeHorizon(node.client, 'ds_change_outbox');
+
+  beforeAll(async () => {
+    node = await createSyncNode('mysql');
+  });
+  afterAll(async () => {
+    for (const s of sessions) await s.close().catch(() => undefined);
+    await node?.close();
+  });
+
+  it('stops below an open transaction id, passes it after commit, and is not stalled by a rollback', async () => {
+    const [t1, t2, t3] = [await session(), await session(), await session()];
+    const start = await horizon();
+    await t1.exec('START TRANSACTION');
+    const n = await outboxInsert(t1, 'late');
+    const n1 = await outboxInsert(t2, 'early'); // autocommit: visible now
+    expect(n1).toBe(n + 1);
+    expect(start).toBe(n - 1);
+    const h1 = await horizon();
+    expect(h1).toBeLessThan(n);
+    expect(h1).toBe(n - 1);
+
+    await t3.exec('START TRANSACTION');
+    const ghost = await outboxInsert(t3, 'ghost');
+    await t3.exec('ROLLBACK');
+    expect(await horizon()).toBe(n - 1); // t1 still open
+
+    await t1.exec('COMMIT');
+    const h2 = await horizon();
+    expect(h2).toBeGreaterThanOrEqual(n + 1);
+    expect(h2).toBeGreaterThanOrEqual(ghost); // the rolled-back id is a hole, not a wait
+    const { rows } = await node.client.query<Row>('SELECT id, note1 FROM ds_change_outbox WHERE id >= ? AND id <= ? ORDER BY id', [n, h2]);
+    expect(rows.map((r) => r.note1)).toEqual(['late', 'early']);
+  });
+
+  it('a transaction open across many reads holds the horizon, then releases it', async () => {
+    const holder = await session();
+    await holder.exec('START TRANSACTION');
+    const held = await outboxInsert(holder, 'holder');
+    const writer = await session();
+    let last = 0;
+    for (let i = 0; i < 5; i++) {
+      last = await outboxInsert(writer, `w${i}`);
+      expect(await horizon()).toBe(held - 1);
+    }
+    await holder.exec('COMMIT');
+    expect(await horizon()).toBeGreaterThanOrEqual(last);
+    // The fences of those reads were folded away, not piled up.
+    const { rows } = await node.client.query<Row>("SELECT count(*) AS n FROM ds_change_horizon WHERE table_name = 'ds_change_outbox'");
+    expect(Number(rows[0].n)).toBeLessThanOrEqual(2);
+  });
+
+  it('an idle read answers from the passed fence without waiting', async () => {
+    await horizon();
+    const started = Date.now();
+    for (let i = 0; i < 5; i++) await horizon();
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('refuses to move when INNODB_TRX is kept stale by another reader, rather than skip an open transaction', async () => {
+    const [t1, t2, poller] = [await session(), await session(), await session()];
+    let polling = true;
+    // InnoDB refreshes the INNODB_TRX cache only after 100 ms without a read.
+    const loop = (async () => {
+      while (polling) await poller.query('SELECT count(*) FROM information_schema.INNODB_TRX');
+    })();
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      await t1.exec('START TRANSACTION');
+      const n = await outboxInsert(t1, 'unseen by the stale cache');
+      await outboxInsert(t2, 'after it');
+      const outcome = await horizon().catch((e: unknown) => e);
+      if (typeof outcome === 'number') expect(outcome).toBeLessThan(n);
+      else {
+        expect(outcome).toBeInstanceOf(RuntimeError);
+        expect((outcome as RuntimeError).code).toBe('horizon_stale');
+        expect((outcome as RuntimeError).hint).toMatch(/INNODB_TRX/);
+      }
+    } finally {
+      polling = false;
+      await loop;
+      await t1.exec('ROLLBACK');
+    }
+  });
+});
+
+describe.skipIf(!mysql || !live.includes('sqlite'))('gap safety end to end, mysql → sqlite', () => {
+  let pair: SyncPair;
+  const sessions: DbClient[] = [];
+  const session = async () => {
+    const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
+    sessions.push(c);
+    return c;
+  };
+  const order = (id: string, description = 'd'): ValueMap => ({ order_id: id, description, quantity: 1 });
+  const ids = async () => (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id);
+
+  beforeAll(async () => {
+    pair = await createSyncPair('mysql', 'sqlite');
+  });
+  afterAll(async () => {
+    for (const s of sessions) await s.close().catch(() => undefined);
+    await pair?.close();
+  });
+
+  it('delivers a low id that commits late, and is not stalled by a rollback', async () => {
+    const [t1, t2, t3] = [await session(), await session(), await session()];
+    await t1.exec('START TRANSACTION');
+    await insertRow(t1, pair.tables.a.sales_order, order('late'));
+    await insertRow(t2, pair.tables.a.sales_order, order('early'));
+    await pair.forward();
+    expect(await ids()).not.toContain('late');
+    await t3.exec('START TRANSACTION');
+    await insertRow(t3, pair.tables.a.sales_order, order('ghost'));
+    await t3.exec('ROLLBACK');
+    await t1.exec('COMMIT');
+    await pair.forward();
+
+    expect((await ids()).sort()).toEqual(['early', 'late']);
+    await insertRow(pair.a.client, pair.tables.a.sales_order, order('after'));
+    await pair.forward();
+    expect((await ids()).sort()).toEqual(['after', 'early', 'late']);
+  });
+
+  it('applies same-row changes in commit order when an old transaction writes last', async () => {
+    await insertRow(pair.a.client, pair.tables.a.sales_order, order('r', 'initial'));
+    await pair.forward();
+    const [old, young] = [await session(), await session()];
+    await old.exec('START TRANSACTION');
+    await insertRow(old, pair.tables.a.sales_order, order('old-first-write'));
+    await young.exec('START TRANSACTION');
+    await updateRow(young, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'young' });
+    await young.exec('COMMIT');
+    await pair.forward();
+    // The row lock makes the old transaction's update (and its outbox id) come after the young commit.
+    await updateRow(old, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'old, committed last' });
+    await pair.forward();
+    await old.exec('COMMIT');
+    await pair.forward();
+    expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });
+    expect(await ids()).toContain('old-first-write');
+  });
+});
