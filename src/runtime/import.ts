@@ -79,7 +79,7 @@ export function summary(r: ImportResult): string {
 /** Per column, the version of its last change of this row, from this node's outbox (newest first). */
 function outboxVersions(client: DbClient, table: TableSchema, key: ValueMap): VersionLookup {
   return async (columns) => {
-    const spellings = keySpellings(table, key);
+    const spellings = [...new Set([client.dialect.keyJson(table, key), ...keySpellings(table, key)])];
     const p = client.dialect.sql.param;
     const { rows } = await client.query<Row>(
       `SELECT object_operation, object_value, update_datetime, updated_by_server_id FROM ds_change_outbox

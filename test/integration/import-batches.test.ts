@@ -49,7 +49,7 @@ async function randomWorkload(pair: SyncPair, seed: number, steps: number) {
       rows.set(id(row), row);
     } else if (roll < 0.75) {
       const row = pickRow();
-      const values = rnd() < 0.5 ? { product: `p${i}` } : { amount: rnd() < 0.2 ? null : (rnd() * 1000).toFixed(2), product: `q${i}` };
+      const values: ValueMap = rnd() < 0.5 ? { product: `p${i}` } : { amount: rnd() < 0.2 ? null : (rnd() * 1000).toFixed(2), product: `q${i}` };
       await updateRow(pair.a.client, table, { order_id: row.order_id, line_no: row.line_no }, values);
       rows.set(id(row), { ...row, ...values });
     } else if (roll < 0.85) {
