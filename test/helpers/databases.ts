@@ -158,10 +158,33 @@ export async function liveDialects(): Promise<DialectName[]> {
   return live;
 }
 
+/** SQL Server, only where MSSQL_URL points at a server (2019 or later) whose login may create databases. */
+async function createMssql(name: string): Promise<TestDatabase> {
+  const base = process.env.MSSQL_URL;
+  if (!base) throw new Error(`SQL Server tests need MSSQL_URL (${START_HINTS.mssql})`);
+  const { mssqlDialect } = await import('../../src/dialects/mssql/mssql-dialect.ts');
+  const admin = await mssqlDialect.connect(base, 'mssql-admin');
+  await admin.exec(`CREATE DATABASE ${mssqlDialect.sql.ident(name)}`);
+  await admin.close();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    dialect: 'mssql',
+    url: url.toString(),
+    embedded: false,
+    async drop() {
+      const a = await mssqlDialect.connect(base, 'mssql-admin');
+      const db = mssqlDialect.sql.ident(name);
+      await a.exec(`IF DB_ID(${mssqlDialect.sql.literal(name)}) IS NOT NULL BEGIN ALTER DATABASE ${db} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE ${db}; END`);
+      await a.close();
+    },
+  };
+}
+
 export async function createTestDatabase(dialect: DialectName, prefix = 'dsync_t'): Promise<TestDatabase> {
   const name = uniqueName(prefix);
   if (dialect === 'postgres') return createPostgres(name);
   if (dialect === 'sqlite') return createSqlite(name);
   if (dialect === 'mysql') return createMysql(name);
-  throw new Error(`no test database factory for ${dialect} yet`);
+  return createMssql(name);
 }

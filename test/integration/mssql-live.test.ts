@@ -41,25 +41,7 @@ if (!MSSQL_URL) {
 }
 
 /** A fresh database on the MSSQL_URL server, dropped (with its sessions) afterwards. */
-async function createMssqlDatabase(prefix: string): Promise<TestDatabase> {
-  const name = uniqueName(prefix);
-  const admin = await mssqlDialect.connect(MSSQL_URL!, 'mssql-admin');
-  await admin.exec(`CREATE DATABASE ${mssqlDialect.sql.ident(name)}`);
-  await admin.close();
-  const url = new URL(MSSQL_URL!);
-  url.pathname = `/${name}`;
-  return {
-    dialect: 'mssql',
-    url: url.toString(),
-    embedded: false,
-    async drop() {
-      const a = await mssqlDialect.connect(MSSQL_URL!, 'mssql-admin');
-      const db = mssqlDialect.sql.ident(name);
-      await a.exec(`IF DB_ID(${mssqlDialect.sql.literal(name)}) IS NOT NULL BEGIN ALTER DATABASE ${db} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE ${db}; END`);
-      await a.close();
-    },
-  };
-}
+const createMssqlDatabase = (prefix: string): Promise<TestDatabase> => createTestDatabase('mssql', prefix);
 
 const ORDER: ValueMap = {
   order_id: 'ord2',
