@@ -161,7 +161,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     });
     expect(row.updated_by_user_id).toMatch(/^root@/);
     // What the driver reads back is the same canonical value.
-    expect(await selectRow(node.client, t('type_zoo'), { id: 1 })).toEqual({ ...row.object_value, c_bool: true });
+    expect(await selectRow(node.client, t('type_zoo'), { id: 1 })).toEqual({ ...(row.object_value as Row), c_bool: true });
   });
 
   it('integers around 2^53 and decimals keep every digit; booleans are true and false', async () => {

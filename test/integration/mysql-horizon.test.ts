@@ -118,7 +118,9 @@ describe.skipIf(!mysql)('mysql safe horizon with concurrent sessions', () => {
   });
 });
 
-describe.skipIf(!mysql || !live.includes('sqlite'))('gap safety end to end, mysql → sqlite', () => {
+const TARGETS = (['mysql', 'postgres'] as const).filter((d) => live.includes(d));
+
+describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (target) => {
   let pair: SyncPair;
   const sessions: DbClient[] = [];
   const session = async () => {
@@ -130,7 +132,7 @@ describe.skipIf(!mysql || !live.includes('sqlite'))('gap safety end to end, mysq
   const ids = async () => (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id);
 
   beforeAll(async () => {
-    pair = await createSyncPair('mysql', 'sqlite');
+    pair = await createSyncPair('mysql', target);
   });
   afterAll(async () => {
     for (const s of sessions) await s.close().catch(() => undefined);
@@ -149,7 +151,6 @@ describe.skipIf(!mysql || !live.includes('sqlite'))('gap safety end to end, mysq
     await t3.exec('ROLLBACK');
     await t1.exec('COMMIT');
     await pair.forward();
-
     expect((await ids()).sort()).toEqual(['early', 'late']);
     await insertRow(pair.a.client, pair.tables.a.sales_order, order('after'));
     await pair.forward();

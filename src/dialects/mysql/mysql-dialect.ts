@@ -29,45 +29,52 @@ import {
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
 /**
- * How long to wait for a fresh INNODB_TRX: InnoDB refreshes its cache of that table only
- * when nobody read it for 100 ms (CACHE_MIN_IDLE_TIME in trx0i_s.cc), so a reader that
- * polls faster keeps everyone on an old list. Random waits keep two dsync readers from
- * pinning each other.
+ * InnoDB refreshes its cache of INNODB_TRX only once nobody read it for 100 ms
+ * (CACHE_MIN_IDLE_TIME in trx0i_s.cc), so readers that poll faster keep everyone on an
+ * old list. dsync readers of one server take turns under a named lock, and one that
+ * finds the list stale waits past those 100 ms before it reads again.
+ * https://dev.mysql.com/doc/refman/8.0/en/innodb-information-schema-internal-data.html
  */
-const FRESH_ATTEMPTS = 12;
-const freshWait = () => 110 + Math.floor(Math.random() * 100);
+const TURN_LOCK = 'dsync.innodb_trx';
+const TURN_TIMEOUT_SECONDS = 10;
+const FRESH_ATTEMPTS = 25;
+const freshWait = () => 110 + Math.floor(Math.random() * 50);
 
 /**
  * The transactions open right now, as `thread:start` identities (a transaction keeps
  * both for its life, while its trx_id changes when it starts writing), leaving out our
- * own. information_schema.INNODB_TRX is a cache; a list is fresh only if it shows our
- * own transaction running this very statement, which carries a one-time nonce.
+ * own. A list is fresh only if it shows our own transaction running this very
+ * statement, which carries a one-time nonce.
  * https://dev.mysql.com/doc/refman/8.0/en/information-schema-innodb-trx-table.html
  */
 async function readOpenTransactions(tx: DbClient): Promise<string[]> {
-  for (let attempt = 0; attempt < FRESH_ATTEMPTS; attempt++) {
-    const nonce = randomBytes(8).toString('hex');
-    let rows: Row[];
-    try {
-      ({ rows } = await tx.query<Row>(
-        `SELECT /* dsync horizon ${nonce} */ trx_mysql_thread_id AS thread, trx_started AS started, trx_id AS id,
-                trx_query AS query, CONNECTION_ID() AS me
-         FROM information_schema.INNODB_TRX`,
-      ));
-    } catch (error) {
-      if ((error as { errno?: number }).errno !== ER_SPECIFIC_ACCESS_DENIED) throw error;
-      throw new RuntimeError('missing_privilege', 'reading the safe horizon needs the PROCESS privilege (to list open transactions in information_schema.INNODB_TRX)', {
-        hint: "GRANT PROCESS ON *.* TO 'dsync_user'@'%' (the user of this node's url)",
-      }, { cause: error });
+  // GET_LOCK is server-wide and outside transactions; a timeout only costs coordination, not safety.
+  await tx.query('SELECT GET_LOCK(?, ?) AS turn', [TURN_LOCK, TURN_TIMEOUT_SECONDS]);
+  try {
+    for (let attempt = 0; attempt < FRESH_ATTEMPTS; attempt++) {
+      if (attempt > 0) await sleep(freshWait());
+      const nonce = randomBytes(8).toString('hex');
+      const { rows } = await tx
+        .query<Row>(
+          `SELECT /* dsync horizon ${nonce} */ trx_mysql_thread_id AS thread, trx_started AS started, trx_id AS id,
+                  trx_query AS query, CONNECTION_ID() AS me
+           FROM information_schema.INNODB_TRX`,
+        )
+        .catch((error: unknown) => {
+          if ((error as { errno?: number }).errno !== ER_SPECIFIC_ACCESS_DENIED) throw error;
+          throw new RuntimeError('missing_privilege', 'reading the safe horizon needs the PROCESS privilege (to list open transactions in information_schema.INNODB_TRX)', {
+            hint: "GRANT PROCESS ON *.* TO 'dsync_user'@'%' (the user of this node's url)",
+          }, { cause: error });
+        });
+      const mine = rows.find((r) => String(r.query ?? '').includes(nonce));
+      if (mine) {
+        return rows
+          .filter((r) => r !== mine)
+          .map((r) => (Number(r.thread) === 0 ? `0:${String(r.started)}:${String(r.id)}` : `${String(r.thread)}:${String(r.started)}`));
+      }
     }
-    const me = String(rows[0]?.me ?? '');
-    const fresh = rows.some((r) => String(r.thread) === me && String(r.query ?? '').includes(nonce));
-    if (fresh) {
-      return rows
-        .filter((r) => String(r.thread) !== me)
-        .map((r) => (Number(r.thread) === 0 ? `0:${String(r.started)}:${String(r.id)}` : `${String(r.thread)}:${String(r.started)}`));
-    }
-    await sleep(freshWait());
+  } finally {
+    await tx.query('SELECT RELEASE_LOCK(?) AS released', [TURN_LOCK]);
   }
   throw new RuntimeError('horizon_stale', 'information_schema.INNODB_TRX stayed stale: another session reads it more often than every 100 ms', {
     hint: 'find the monitoring query that polls INNODB_TRX (or INNODB_LOCK_WAITS) in a tight loop and slow it down; dsync needs a fresh list of open transactions',
