@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { DbClient } from '../../src/core/dialect.ts';
 import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/dml.ts';
-import { liveDialects, postgresMode } from '../helpers/databases.ts';
+import { createTestDatabase, liveDialects, postgresMode } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
@@ -93,5 +93,26 @@ describe.skipIf(!server).each(live.includes('sqlite') ? ['sqlite', 'postgres'] a
     await pair.forward();
     expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ quantity: 29 });
     expect(await ids()).toContain('holder');
+  });
+
+  it('is not held back by an open write transaction elsewhere in the cluster, nor by one on another table', async () => {
+    const other = await createTestDatabase('postgres', 'dsync_busy');
+    const elsewhere = await pair.a.dialect.connect(other.url, 'busy');
+    const sameDbOtherTable = await session();
+    try {
+      await elsewhere.exec('CREATE TABLE busy (x int)');
+      await elsewhere.exec('BEGIN');
+      await elsewhere.exec('INSERT INTO busy VALUES (1)');
+      await sameDbOtherTable.exec('BEGIN');
+      await sameDbOtherTable.exec('CREATE TEMP TABLE scratch (x int); INSERT INTO scratch VALUES (1)');
+      await insertRow(pair.a.client, pair.tables.a.sales_order, order('while-busy'));
+      await pair.forward();
+      expect(await ids()).toContain('while-busy');
+    } finally {
+      await elsewhere.exec('ROLLBACK').catch(() => undefined);
+      await sameDbOtherTable.exec('ROLLBACK').catch(() => undefined);
+      await elsewhere.close();
+      await other.drop();
+    }
   });
 });

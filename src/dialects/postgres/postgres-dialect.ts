@@ -2,51 +2,56 @@
  * The PostgreSQL dialect: the pieces of this folder behind the Dialect interface,
  * plus the two runtime duties that need the engine: the safe horizon and the origin flag.
  */
-import { toCanonical } from '../../core/canonical.ts';
+import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { Dialect, DbClient, OriginFlag } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import type { ValueMap } from '../../core/change.ts';
-import type { TableSchema } from '../../core/schema.ts';
+import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
 import { postgresBulk } from './postgres-bulk.ts';
 import { connectPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
 
 /**
- * Safe horizon by snapshot fence (DESIGN rule 1, pgq's "tick" idea): ids are taken
- * at insert, so a row with a low id can commit after rows with higher ids. We note
- * the sequence's last value L, then the next transaction id X (xmax). Every id <= L
- * was taken by a transaction whose xid is < X (the outbox is written after the
- * transaction got its xid: capture triggers run after the row write, and a BEFORE
- * INSERT trigger on the outbox takes the xid before the id for hand-written rows).
- * Once the oldest running xid (xmin) is >= X, every id <= L is final. Fences not yet
- * passed are kept in ds_change_horizon and used on a later read.
- * https://www.postgresql.org/docs/current/functions-info.html#FUNCTIONS-PG-SNAPSHOT
+ * Safe horizon by writer fence (DESIGN rule 1). Ids are taken at insert, so a row with
+ * a low id can commit after rows with higher ids. Every writer of the table holds a
+ * RowExclusiveLock on it from before it takes an id (the lock is taken when its
+ * INSERT starts, the id while it runs) until its transaction ends, and pg_locks shows
+ * every holder to any role. So: read the sequence's last value L, then the writers
+ * holding the lock. If there are none, every id <= L is final. Otherwise remember
+ * (L, those writers) in ds_change_horizon: L becomes safe once none of them holds
+ * the lock any more. Unlike a snapshot xmin, this waits only for writers of this
+ * table, never for busy transactions elsewhere in the cluster.
+ * https://www.postgresql.org/docs/current/view-pg-locks.html
  */
+const TABLE_WRITERS = `
+  SELECT coalesce(array_agg(DISTINCT virtualtransaction ORDER BY virtualtransaction), '{}') AS writers
+  FROM pg_locks
+  WHERE locktype = 'relation' AND relation = $1::regclass
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
+    AND pid IS DISTINCT FROM pg_backend_pid()`;
+
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
-  const sequence = `${table}_id_seq`;
   const last = await client.query<{ last_id: string }>(
-    `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last_id FROM ${sequence}`,
+    `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last_id FROM ${table}_id_seq`,
   );
   const lastId = Number(last.rows[0].last_id);
-  // A separate statement: its snapshot is taken after the sequence was read.
-  const snap = await client.query<{ xmin: string; xmax: string }>(
-    'SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s',
-  );
-  const { xmin, xmax } = snap.rows[0];
-  if (BigInt(xmin) >= BigInt(xmax)) {
+  // A separate statement, run after the sequence was read.
+  const { rows } = await client.query<{ writers: string[] }>(TABLE_WRITERS, [table]);
+  const running = new Set(rows[0].writers);
+  if (running.size === 0) {
     await client.query('DELETE FROM ds_change_horizon WHERE table_name = $1', [table]);
     return lastId;
   }
-  await client.query('INSERT INTO ds_change_horizon (table_name, last_id, fence) VALUES ($1, $2, $3::xid8)', [table, lastId, xmax]);
-  const safe = await client.query<{ safe: string | null }>(
-    'SELECT max(last_id) AS safe FROM ds_change_horizon WHERE table_name = $1 AND fence <= $2::xid8',
-    [table, xmin],
+  await client.query('INSERT INTO ds_change_horizon (table_name, last_id, writers) VALUES ($1, $2, $3)', [table, lastId, [...running]]);
+  const fences = await client.query<{ last_id: string; writers: string[] }>(
+    'SELECT last_id, writers FROM ds_change_horizon WHERE table_name = $1 ORDER BY last_id DESC',
+    [table],
   );
-  const horizon = Number(safe.rows[0].safe ?? 0);
-  if (horizon > 0) {
-    await client.query('DELETE FROM ds_change_horizon WHERE table_name = $1 AND fence <= $2::xid8 AND last_id < $3', [table, xmin, horizon]);
-  }
+  const passed = fences.rows.find((f) => f.writers.every((w) => !running.has(w)));
+  const horizon = passed ? Number(passed.last_id) : 0;
+  if (passed) await client.query('DELETE FROM ds_change_horizon WHERE table_name = $1 AND last_id <= $2', [table, horizon]);
   return horizon;
 }
 
@@ -59,6 +64,15 @@ async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>
       ? [origin.serverId, String(origin.changeId), origin.userId ?? '', origin.updatedAt ?? '']
       : ['', '', '', ''],
   );
+}
+
+/**
+ * char(n) comes back from the driver padded with spaces, while the triggers' text cast
+ * drops the padding: read it the same way, so one value has one canonical form here.
+ */
+function fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue {
+  if (typeof raw === 'string' && column.nativeType.startsWith('character(')) return raw.replace(/ +$/, '');
+  return toCanonical(column, raw);
 }
 
 /** The capture functions return early while `dsync.capture` is 'off' in the transaction. */
@@ -89,7 +103,7 @@ export const postgresDialect: Dialect = {
   keyJson,
   bulk: postgresBulk,
   toParam: postgresParam,
-  fromDriver: toCanonical,
+  fromDriver,
   splitScript: (script) => splitSqlScript(script, { dollarQuotes: true }),
   templateHelpers: {
     jsonValue: postgresJsonValue,
