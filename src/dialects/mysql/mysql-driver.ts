@@ -31,7 +31,6 @@ const URL_OPTIONS = ['ssl', 'socketPath', 'connectTimeout'] as const;
 /** What the clients of one connection share. */
 interface Session {
   conn: Connection;
-  mariadb: boolean;
   /** User variables set for the current transaction (origin flag, capture switch): cleared when it ends. */
   variables: Map<string, unknown>;
   /** LOCK TABLES is in effect (capture files): released if a later statement fails. */
@@ -48,11 +47,6 @@ export class MysqlClient implements DbClient {
     private readonly session: Session,
     private readonly depth = 0,
   ) {}
-
-  /** True on MariaDB, false on MySQL. */
-  get mariadb(): boolean {
-    return this.session.mariadb;
-  }
 
   /**
    * Sets user variables (`@name`) for the rest of the current transaction, the way
@@ -210,16 +204,18 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
       multipleStatements: false,
       flags: ['-FOUND_ROWS'],
     });
+    // A connection the server drops while idle (wait_timeout, a restart) would otherwise
+    // raise an unhandled 'error' event; the next query reports it instead.
+    conn.on('error', () => undefined);
     await conn.query('SET NAMES utf8mb4');
     await conn.query(`SET SESSION time_zone = '+00:00', SESSION sql_mode = '${SESSION_SQL_MODE}'`);
     const [rows] = await conn.query('SELECT VERSION() AS version');
     const version = String((rows as Row[])[0].version);
-    const mariadb = /mariadb/i.test(version);
     // MySQL 8 caches information_schema.TABLES (AUTO_INCREMENT among them) for a day by
     // default; the safe horizon needs the live value. MariaDB always reads it live.
     // https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_information_schema_stats_expiry
-    if (!mariadb && Number(version.split('.')[0]) >= 8) await conn.query('SET SESSION information_schema_stats_expiry = 0');
-    return new MysqlClient(dialect, { conn, mariadb, variables: new Map(), tablesLocked: false, aborted: undefined });
+    if (!/mariadb/i.test(version) && Number(version.split('.')[0]) >= 8) await conn.query('SET SESSION information_schema_stats_expiry = 0');
+    return new MysqlClient(dialect, { conn, variables: new Map(), tablesLocked: false, aborted: undefined });
   } catch (error) {
     conn?.destroy();
     throw explainConnectError(error, url, nodeName);
