@@ -14,14 +14,14 @@ import { join } from 'node:path';
 /** Every fixture node's URL variable must be set for the config to load; the ones not used get a placeholder. */
 const PLACEHOLDERS = { DSYNC_FIXTURE_POSTGRES_URL: 'unused', DSYNC_FIXTURE_SQLITE_URL: 'unused', DSYNC_FIXTURE_MYSQL_URL: 'unused', DSYNC_FIXTURE_MSSQL_URL: 'unused' };
 
-export async function generateFixtureNode(dialect: DialectName, check: boolean): Promise<CliResult> {
+export async function generateFixtureNode(dialect: DialectName, check: boolean, outDir?: string): Promise<CliResult> {
   const db = await createTestDatabase(dialect, 'dsync_fx');
   try {
     const d = await getDialect(dialect);
     const client = await d.connect(db.url, dialect);
     await applyFixtureSchema(client);
     await client.close();
-    const args = ['generate', '--config', join(FIXTURES, 'dsync.config.json'), '--node', dialect, ...(check ? ['--check'] : [])];
+    const args = ['generate', '--config', join(FIXTURES, 'dsync.config.json'), '--node', dialect, ...(check ? ['--check'] : []), ...(outDir ? ['--out', outDir] : [])];
     return await runCli(args, { env: { ...PLACEHOLDERS, [`DSYNC_FIXTURE_${dialect.toUpperCase()}_URL`]: db.url } });
   } finally {
     await db.drop();

@@ -3,7 +3,8 @@
  * with the same `dsync generate --check` users put in their CI (exit 0 when current,
  * 1 with a summary when not).
  */
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { liveDialects } from '../helpers/databases.ts';
@@ -20,16 +21,16 @@ describe.each(dialects)('generated/%s', (dialect) => {
     expect(result.code).toBe(0);
   });
 
-  it('--check exits 1 and names the file when one differs', async () => {
-    const file = join(ROOT, 'generated', dialect, '0101_capture_sales_order.sql');
-    const original = readFileSync(file, 'utf8');
+  it('--check exits 1 and names the file when one differs (on a copy, never the committed files)', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'dsync-check-'));
     try {
-      appendFileSync(file, '-- edited\n');
-      const result = await generateFixtureNode(dialect, true);
+      cpSync(join(ROOT, 'generated', dialect), join(copy, dialect), { recursive: true });
+      appendFileSync(join(copy, dialect, '0101_capture_sales_order.sql'), '-- edited\n');
+      const result = await generateFixtureNode(dialect, true, copy);
       expect(result.code).toBe(1);
       expect(result.stdout).toMatch(/changed\s+\S*0101_capture_sales_order\.sql/);
     } finally {
-      writeFileSync(file, original);
+      rmSync(copy, { recursive: true, force: true });
     }
   });
 });
