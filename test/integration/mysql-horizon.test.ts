@@ -4,6 +4,8 @@
  * pass it once that transaction commits, and never wait forever on a rolled-back one.
  * Also: a stale INNODB_TRX (someone polling it) must stop the horizon, never mislead it;
  * and end to end through the runtime, a late commit arrives and same-row order holds.
+ * The fence waits for every transaction of the server, and other test files share the
+ * server: "passes" is therefore checked as "passes soon", never as "passes at once".
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
@@ -16,6 +18,16 @@ import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
 const mysql = live.includes('mysql');
+
+/** Polls `read` until `done` holds of its value (other sessions of the server may hold a fence for a while). */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 /** A hand-written outbox row (the seed's way) in `session`; returns its id. */
 async function outboxInsert(session: DbClient, note: string): Promise<number> {
@@ -44,23 +56,21 @@ describe.skipIf(!mysql)('mysql safe horizon with concurrent sessions', () => {
 
   it('stops below an open transaction id, passes it after commit, and is not stalled by a rollback', async () => {
     const [t1, t2, t3] = [await session(), await session(), await session()];
-    const start = await horizon();
     await t1.exec('START TRANSACTION');
     const n = await outboxInsert(t1, 'late');
     const n1 = await outboxInsert(t2, 'early'); // autocommit: visible now
     expect(n1).toBe(n + 1);
-    expect(start).toBe(n - 1);
-    const h1 = await horizon();
-    expect(h1).toBeLessThan(n);
-    expect(h1).toBe(n - 1);
+    expect(await horizon()).toBeLessThan(n);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await horizon()).toBeLessThan(n); // t1 is still open, however long
 
     await t3.exec('START TRANSACTION');
     const ghost = await outboxInsert(t3, 'ghost');
     await t3.exec('ROLLBACK');
-    expect(await horizon()).toBe(n - 1); // t1 still open
+    expect(await horizon()).toBeLessThan(n);
 
     await t1.exec('COMMIT');
-    const h2 = await horizon();
+    const h2 = await eventually(horizon, (h) => h >= ghost);
     expect(h2).toBeGreaterThanOrEqual(n + 1);
     expect(h2).toBeGreaterThanOrEqual(ghost); // the rolled-back id is a hole, not a wait
     const { rows } = await node.client.query<Row>('SELECT id, note1 FROM ds_change_outbox WHERE id >= ? AND id <= ? ORDER BY id', [n, h2]);
@@ -75,17 +85,18 @@ describe.skipIf(!mysql)('mysql safe horizon with concurrent sessions', () => {
     let last = 0;
     for (let i = 0; i < 5; i++) {
       last = await outboxInsert(writer, `w${i}`);
-      expect(await horizon()).toBe(held - 1);
+      expect(await horizon()).toBeLessThan(held);
     }
     await holder.exec('COMMIT');
-    expect(await horizon()).toBeGreaterThanOrEqual(last);
-    // The fences of those reads were folded away, not piled up.
-    const { rows } = await node.client.query<Row>("SELECT count(*) AS n FROM ds_change_horizon WHERE table_name = 'ds_change_outbox'");
-    expect(Number(rows[0].n)).toBeLessThanOrEqual(2);
+    expect(await eventually(horizon, (h) => h >= last)).toBeGreaterThanOrEqual(last);
+    // The fences of those reads were folded into the one that passed, not piled up.
+    const { rows } = await node.client.query<Row>("SELECT open_transactions AS open FROM ds_change_horizon WHERE table_name = 'ds_change_outbox'");
+    expect(rows).toEqual([{ open: '[]' }]);
   });
 
   it('an idle read answers from the passed fence without waiting', async () => {
-    await horizon();
+    const { rows } = await node.client.query<Row>('SELECT max(id) AS id FROM ds_change_outbox');
+    await eventually(horizon, (h) => h >= Number(rows[0].id));
     const started = Date.now();
     for (let i = 0; i < 5; i++) await horizon();
     expect(Date.now() - started).toBeLessThan(500);
@@ -130,6 +141,12 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
   };
   const order = (id: string, description = 'd'): ValueMap => ({ order_id: id, description, quantity: 1 });
   const ids = async () => (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id);
+  /** Forwards until `done` holds of the target's ids (a transaction elsewhere on the server may hold the fence a while). */
+  const forwardUntil = (done: (ids: unknown[]) => boolean) =>
+    eventually(async () => {
+      await pair.forward();
+      return ids();
+    }, done);
 
   beforeAll(async () => {
     pair = await createSyncPair('mysql', target);
@@ -150,16 +167,14 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
     await insertRow(t3, pair.tables.a.sales_order, order('ghost'));
     await t3.exec('ROLLBACK');
     await t1.exec('COMMIT');
-    await pair.forward();
-    expect((await ids()).sort()).toEqual(['early', 'late']);
+    expect((await forwardUntil((i) => i.includes('late'))).sort()).toEqual(['early', 'late']);
     await insertRow(pair.a.client, pair.tables.a.sales_order, order('after'));
-    await pair.forward();
-    expect((await ids()).sort()).toEqual(['after', 'early', 'late']);
+    expect((await forwardUntil((i) => i.includes('after'))).sort()).toEqual(['after', 'early', 'late']);
   });
 
   it('applies same-row changes in commit order when an old transaction writes last', async () => {
     await insertRow(pair.a.client, pair.tables.a.sales_order, order('r', 'initial'));
-    await pair.forward();
+    await forwardUntil((i) => i.includes('r'));
     const [old, young] = [await session(), await session()];
     await old.exec('START TRANSACTION');
     await insertRow(old, pair.tables.a.sales_order, order('old-first-write'));
@@ -171,7 +186,7 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
     await updateRow(old, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'old, committed last' });
     await pair.forward();
     await old.exec('COMMIT');
-    await pair.forward();
+    await forwardUntil((i) => i.includes('old-first-write'));
     expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });
     expect(await ids()).toContain('old-first-write');
   });
