@@ -12,9 +12,11 @@
  * A stored value that cannot be read as its family goes out as its own text: the import
  * rejects it with a reason rather than dsync changing it silently here.
  */
+import { toCanonical } from '../../core/canonical.ts';
+import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
-import type { ColumnSchema } from '../../core/schema.ts';
+import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
 
 // The keyword list of lang_keywords.html, plus TRUE and FALSE (special identifiers since 3.23).
 const KEYWORDS = new Set(
@@ -31,6 +33,7 @@ values view virtual when where window with without true false`.split(/\s+/),
 
 export const sqliteSql: DialectSql = {
   ident(name) {
+    if (name.includes('\0')) throw new Error('SQLite SQL text cannot hold a NUL character');
     if (/^[a-z_][a-z0-9_]*$/.test(name) && !KEYWORDS.has(name)) return name;
     return `"${name.replace(/"/g, '""')}"`;
   },
@@ -60,78 +63,88 @@ export const sqliteSql: DialectSql = {
 const SAFE_INTEGER = '9007199254740991';
 const HEX_DIGITS = "'0123456789ABCDEF'";
 const BASE64_DIGITS = "'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'";
-/** SQLite's REAL infinity (a literal beyond the double range reads as Inf). */
+/** SQLite's REAL infinity: a literal beyond the double range reads as Inf. */
 const INFINITY = '9e999';
+/** Continuation lines of a multi-line expression, indented to sit inside a trigger body. */
+const NL = '\n      ';
 
 function columnRef(column: ColumnSchema, row: string): string {
   if (row !== 'NEW' && row !== 'OLD') throw new Error(`row must be NEW or OLD, not ${row}`);
   return `${row}.${sqliteSql.ident(column.name)}`;
 }
 
-/** JSON text of a REAL or INTEGER: JSON has no infinities, so they travel as strings as canonical.ts writes them. */
-function numberJson(v: string): string {
-  return `CASE WHEN ${v} = ${INFINITY} THEN '"Infinity"' WHEN ${v} = -${INFINITY} THEN '"-Infinity"' ELSE json_quote(${v}) END`;
-}
-
 /**
- * JSON text of a non-NULL value whatever its storage class. json_quote would read a
- * BLOB as JSONB (and fail on most), so a BLOB goes out as its bytes read as text.
+ * The value as a JSON string of its text: how a value that its family cannot read
+ * travels, and how text travels. json_quote(NULL) is 'null'. The CAST matters: given a
+ * BLOB, json_quote would read it as JSONB and fail the application's write.
  */
-function fallbackJson(v: string): string {
-  return `CASE typeof(${v}) WHEN 'blob' THEN json_quote(CAST(${v} AS TEXT)) WHEN 'real' THEN ${numberJson(v)} ELSE json_quote(${v}) END`;
+function textJson(v: string): string {
+  return `json_quote(CAST(${v} AS TEXT))`;
 }
 
-/** Integers as JSON numbers while exact in a double, as strings beyond ±2^53 (canonical.ts). */
+/** Integers as JSON numbers while a double holds them exactly, as strings beyond ±2^53 (canonical.ts). */
 function integerJson(v: string): string {
-  return `CASE WHEN typeof(${v}) = 'integer' THEN CASE WHEN ${v} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER} THEN CAST(${v} AS TEXT) ELSE json_quote(CAST(${v} AS TEXT)) END ELSE ${fallbackJson(v)} END`;
+  return `CASE WHEN typeof(${v}) = 'integer' AND ${v} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER} THEN CAST(${v} AS TEXT) ELSE ${textJson(v)} END`;
+}
+
+/** JSON has no infinities: they travel as the strings canonical.ts writes. */
+function floatJson(v: string): string {
+  return `CASE WHEN typeof(${v}) IN ('integer', 'real') AND abs(${v}) < ${INFINITY} THEN json_quote(${v}) WHEN ${v} = ${INFINITY} THEN '"Infinity"' WHEN ${v} = -${INFINITY} THEN '"-Infinity"' ELSE ${textJson(v)} END`;
 }
 
 /**
  * Decimals as strings. DECIMAL columns have NUMERIC affinity, so SQLite keeps an
- * INTEGER (exact) or a REAL (about 15 significant digits); a declared scale is padded
+ * INTEGER (exact) or a REAL (about 15 significant digits); a declared scale is printed
  * as the other brands print it (12.5 in DECIMAL(20,6) is "12.500000").
  */
 function decimalJson(column: ColumnSchema, v: string): string {
   const scale = column.scale ?? 0;
-  const integer = scale > 0 ? `CAST(${v} AS TEXT) || '.${'0'.repeat(scale)}'` : `CAST(${v} AS TEXT)`;
+  const integer = scale > 0 ? `${v} || '.${'0'.repeat(scale)}'` : `CAST(${v} AS TEXT)`;
   const real = column.scale != null ? `printf('%.${scale}f', ${v})` : `CAST(${v} AS TEXT)`;
-  return `CASE typeof(${v}) WHEN 'integer' THEN json_quote(${integer}) WHEN 'real' THEN CASE WHEN abs(${v}) < ${INFINITY} THEN json_quote(${real}) ELSE ${numberJson(v)} END ELSE ${fallbackJson(v)} END`;
+  return `CASE typeof(${v}) WHEN 'integer' THEN json_quote(${integer}) WHEN 'real' THEN json_quote(${real}) ELSE ${textJson(v)} END`;
 }
 
+/** SQLite stores booleans as 1/0; 'true'/'false' written as text are read too. */
 function booleanJson(v: string): string {
-  const numeric = `typeof(${v}) IN ('integer', 'real')`;
-  return `CASE WHEN ${numeric} AND ${v} = 1 THEN 'true' WHEN ${numeric} AND ${v} = 0 THEN 'false' WHEN typeof(${v}) = 'text' AND lower(${v}) IN ('true', 't') THEN 'true' WHEN typeof(${v}) = 'text' AND lower(${v}) IN ('false', 'f') THEN 'false' ELSE ${fallbackJson(v)} END`;
+  return `CASE WHEN ${v} = 1 OR lower(${v}) IN ('true', 't') THEN 'true' WHEN ${v} = 0 OR lower(${v}) IN ('false', 'f') THEN 'false' ELSE ${textJson(v)} END`;
 }
 
+/** UUIDs in lower case; a 16-byte BLOB (a common way to store them) is spelled out. */
 function uuidJson(v: string): string {
   const hex = `lower(hex(${v}))`;
-  const dashed = [1, 9, 13, 17, 21].map((start, i) => `substr(${hex}, ${start}, ${[8, 4, 4, 4, 12][i]})`).join(` || '-' || `);
-  return `CASE WHEN typeof(${v}) = 'text' THEN json_quote(lower(${v})) WHEN typeof(${v}) = 'blob' AND length(${v}) = 16 THEN json_quote(${dashed}) ELSE ${fallbackJson(v)} END`;
+  const dashed = [[1, 8], [9, 4], [13, 4], [17, 4], [21, 12]].map(([at, n]) => `substr(${hex}, ${at}, ${n})`).join(` || '-' || `);
+  return `CASE WHEN typeof(${v}) = 'blob' AND length(${v}) = 16 THEN json_quote(${dashed}) WHEN typeof(${v}) = 'text' THEN json_quote(lower(${v})) ELSE ${textJson(v)} END`;
 }
 
-/** JSON columns travel as a JSON string holding the document's text; a JSONB blob is turned into text first. */
+/** JSON columns travel as a JSON string holding the document's text; a JSONB blob (SQLite 3.45+) is turned into text. */
 function jsonTextJson(v: string): string {
-  return `CASE WHEN typeof(${v}) = 'blob' AND json_valid(${v}, 8) THEN json_quote(json(${v})) ELSE json_quote(CAST(${v} AS TEXT)) END`;
+  return `CASE WHEN typeof(${v}) = 'blob' AND json_valid(${v}, 8) THEN json_quote(json(${v})) ELSE ${textJson(v)} END`;
 }
 
 /**
- * Base64 of the value's bytes in plain SQL (SQLite core has no base64 function, and a
- * function registered by dsync would be missing in other clients, failing their writes).
- * A recursive CTE walks hex(v) three bytes (six hex digits) at a time; the pieces are
- * joined in order by group_concat(... ORDER BY), which stays linear for large values.
+ * Base64 of the value's bytes in plain SQL: SQLite core has no base64 function, and a
+ * function registered by dsync would be missing in other clients, failing their writes.
+ * A recursive CTE walks the value three bytes at a time, keeping each group's hex digits
+ * p (substr on a BLOB is indexed by byte, so each step is cheap; the value itself never
+ * passes through a CTE column, which would copy it per row). The next level reads the
+ * group's 24 bits n from p; its LIMIT -1 stops SQLite from flattening n's expression
+ * into the four digits that use it. group_concat(... ORDER BY i) joins the pieces in
+ * order. Cost: about 0.6 s per MB of changed binary data (linear).
  */
 function base64Json(v: string): string {
+  const bytes = `CAST(${v} AS BLOB)`;
   const nibble = (k: number) => `(instr(${HEX_DIGITS}, substr(p, ${k}, 1)) - 1)`;
-  const group = `${nibble(1)} * 1048576 + ${nibble(2)} * 65536 + ${nibble(3)} * 4096 + ${nibble(4)} * 256 + ${nibble(5)} * 16 + ${nibble(6)}`;
+  const group = [1048576, 65536, 4096, 256, 16, 1].map((weight, k) => `${nibble(k + 1)} * ${weight}`).join(' + ');
   const digit = (index: string) => `substr(${BASE64_DIGITS}, ${index} + 1, 1)`;
   return [
-    `(WITH RECURSIVE ds_hex(h) AS (SELECT hex(${v})),`,
-    `  ds_at(i) AS (SELECT 1 UNION ALL SELECT i + 6 FROM ds_at, ds_hex WHERE i + 6 <= length(h))`,
-    ` SELECT json_quote(coalesce(group_concat(${digit('n / 262144')} || ${digit('(n / 4096) % 64')}`,
-    `   || CASE WHEN l > 2 THEN ${digit('(n / 64) % 64')} ELSE '=' END || CASE WHEN l > 4 THEN ${digit('n % 64')} ELSE '=' END, '' ORDER BY i), ''))`,
-    ` FROM (SELECT i, l, ${group} AS n`,
-    `   FROM (SELECT i, length(substr(h, i, 6)) AS l, substr(h, i, 6) || '0000' AS p FROM ds_at, ds_hex WHERE i <= length(h))))`,
-  ].join('\n');
+    `CASE WHEN ${v} IS NULL THEN 'null' ELSE (`,
+    `  WITH RECURSIVE ds_at(i, size, p) AS (SELECT 1, length(${bytes}), hex(substr(${bytes}, 1, 3)) || '0000'`,
+    `    UNION ALL SELECT i + 3, size, hex(substr(${bytes}, i + 3, 3)) || '0000' FROM ds_at WHERE i + 3 <= size)`,
+    `  SELECT json_quote(coalesce(group_concat(${digit('n / 262144')} || ${digit('(n / 4096) % 64')}`,
+    `      || CASE WHEN l > 1 THEN ${digit('(n / 64) % 64')} ELSE '=' END`,
+    `      || CASE WHEN l > 2 THEN ${digit('n % 64')} ELSE '=' END, '' ORDER BY i), ''))`,
+    `  FROM (SELECT i, min(size - i + 1, 3) AS l, ${group} AS n FROM ds_at WHERE i <= size LIMIT -1)) END`,
+  ].join(NL);
 }
 
 type DateTimeFamily = 'date' | 'time' | 'timestamp' | 'timestamptz';
@@ -140,103 +153,94 @@ type DateTimeFamily = 'date' | 'time' | 'timestamp' | 'timestamptz';
  * Dates, times and timestamps stored as text, in the spellings met in practice:
  * `YYYY-MM-DD`, `HH:MM[:SS[.f…]]`, the two joined by a space or `T`, optionally with a
  * zone (`Z`, `±HH`, `±HHMM`, `±HH:MM`). The text is taken apart in nested derived
- * tables (so each piece is computed once) and put together in the canonical form;
- * fractions keep up to six digits (truncated like canonical.ts). A zone is dropped for
- * zone-less families (the wall-clock time is kept, as the other brands do) and applied
- * with datetime() for timestamptz; a zone-less timestamptz is UTC. Anything else, and
- * a date that date() would have to move (2024-02-30), goes out as its text.
+ * tables (each piece computed once, innermost first) and put together in the canonical
+ * form; fractions keep six digits (truncated, as canonical.ts does). A zone is dropped
+ * for zone-less families (the wall-clock time is kept, as the other brands do) and
+ * applied with datetime() for timestamptz, where no zone means UTC. Anything else,
+ * including a date that date() would move (2024-02-30), goes out as its text.
  */
 function dateTimeJson(family: DateTimeFamily, v: string): string {
-  const dateOnly = family === 'date' ? `length(v) = 10` : 'FALSE';
-  const datePart = family === 'time' ? 'NULL' : 'substr(v, 1, 10)';
-  const timeText = family === 'time' ? 'v' : `CASE WHEN length(v) = 10 THEN '00:00:00' ELSE substr(v, 12) END`;
-  const dateOk = `d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d`;
-  const separatorOk = `(length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T'))`;
+  const hasDate = family !== 'time';
+  const dateOk = `d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T'))`;
   const timeOk = [
-    `hh GLOB '[0-2][0-9]' AND c = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]'`,
-    `(substr(rest, 1, 1) <> '.' OR length(frac) > 0)`,
+    `hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '')`,
     `(zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]')`,
   ].join(' AND ');
+  const clock = `hh || ':' || mi || ':' || ss`;
   const micro = `substr(frac || '000000', 1, 6)`;
   const offset = `CASE WHEN zone IN ('', 'Z', 'z') THEN '+00:00' WHEN length(zone) = 3 THEN zone || ':00' WHEN length(zone) = 5 THEN substr(zone, 1, 3) || ':' || substr(zone, 4, 2) ELSE zone END`;
   const [ok, result] = {
-    date: [`${dateOk} AND (${dateOnly} OR (${separatorOk} AND ${timeOk}))`, 'd'],
-    time: [timeOk, `hh || ':' || mi || ':' || ss || '.' || ${micro}`],
-    timestamp: [`${dateOk} AND ${separatorOk} AND ${timeOk}`, `d || 'T' || hh || ':' || mi || ':' || ss || '.' || ${micro}`],
-    timestamptz: [`${dateOk} AND ${separatorOk} AND ${timeOk} AND u IS NOT NULL`, `substr(u, 1, 10) || 'T' || substr(u, 12) || '.' || ${micro} || 'Z'`],
+    date: [`${dateOk} AND ${timeOk}`, 'd'],
+    time: [timeOk, `${clock} || '.' || ${micro}`],
+    timestamp: [`${dateOk} AND ${timeOk}`, `d || 'T' || ${clock} || '.' || ${micro}`],
+    timestamptz: [`${dateOk} AND ${timeOk} AND u IS NOT NULL`, `replace(u, ' ', 'T') || '.' || ${micro} || 'Z'`],
   }[family];
-  const utc = family === 'timestamptz' ? `, datetime(d || ' ' || hh || ':' || mi || ':' || ss || ${offset}) AS u` : '';
+  const utc = family === 'timestamptz' ? `, datetime(d || ' ' || ${clock} || ${offset}) AS u` : '';
   return [
-    `(SELECT CASE WHEN typeof(v) = 'text' AND ${ok} THEN json_quote(${result}) ELSE ${fallbackJson('v')} END`,
-    ` FROM (SELECT *${utc} FROM (SELECT v, d, hh, c, mi, ss, rest, substr(f, 1, n) AS frac,`,
-    `     CASE WHEN substr(rest, 1, 1) = '.' THEN ltrim(substr(f, n + 1), ' ') ELSE ltrim(rest, ' ') END AS zone`,
+    `(SELECT CASE WHEN typeof(v) = 'text' AND ${ok} THEN json_quote(${result}) ELSE ${textJson('v')} END`,
+    ` FROM (SELECT *${utc}`,
+    `  FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone`,
     `   FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n`,
-    `     FROM (SELECT *, CASE WHEN substr(rest, 1, 1) = '.' THEN substr(rest, 2) ELSE '' END AS f`,
-    `       FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS c, substr(t, 4, 2) AS mi,`,
-    `           CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,`,
-    `           CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest`,
-    `         FROM (SELECT v, ${datePart} AS d, ${timeText} AS t FROM (SELECT ${v} AS v))))))))`,
-  ].join('\n');
+    `    FROM (SELECT *, CASE WHEN rest LIKE '.%' THEN substr(rest, 2) ELSE '' END AS f`,
+    `     FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,`,
+    `        CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,`,
+    `        CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest`,
+    hasDate
+      ? `      FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT ${v} AS v))))))))`
+      : `      FROM (SELECT v, NULL AS d, v AS t FROM (SELECT ${v} AS v))))))))`,
+  ].join(NL);
 }
 
-/** The SQL expression that gives the canonical JSON text of `column` in row `row` (NEW or OLD). */
+/** The SQL expression that gives the canonical JSON text of `column` in row `row` (NEW or OLD); 'null' for NULL. */
 export function sqliteJsonValue(column: ColumnSchema, row: string): string {
   const v = columnRef(column, row);
-  let json: string;
   switch (column.family) {
     case 'integer':
     case 'bigint':
-      json = integerJson(v);
-      break;
+      return integerJson(v);
     case 'decimal':
-      json = decimalJson(column, v);
-      break;
+      return decimalJson(column, v);
     case 'float':
-      json = `CASE WHEN typeof(${v}) IN ('integer', 'real') THEN ${numberJson(v)} ELSE ${fallbackJson(v)} END`;
-      break;
+      return floatJson(v);
     case 'boolean':
-      json = booleanJson(v);
-      break;
+      return booleanJson(v);
     case 'date':
     case 'time':
     case 'timestamp':
     case 'timestamptz':
-      json = dateTimeJson(column.family, v);
-      break;
+      return dateTimeJson(column.family, v);
     case 'binary':
-      json = base64Json(v);
-      break;
+      return base64Json(v);
     case 'json':
-      json = jsonTextJson(v);
-      break;
+      return jsonTextJson(v);
     case 'uuid':
-      json = uuidJson(v);
-      break;
+      return uuidJson(v);
     default:
-      json = `json_quote(CAST(${v} AS TEXT))`;
+      return textJson(v);
   }
-  return `CASE WHEN ${v} IS NULL THEN 'null' ELSE ${json} END`;
-}
-
-/** `"name":` as a SQL literal: the JSON key is fixed at generation time. */
-function keyPrefix(column: ColumnSchema, comma: boolean): string {
-  return sqliteSql.literal(`${comma ? ',' : ''}${JSON.stringify(column.name)}:`);
 }
 
 /**
- * Joins SQL text terms with `||` in parenthesized chunks: a flat chain of n terms is an
- * expression tree n deep, and SQLite refuses trees deeper than 1000 (SQLITE_MAX_EXPR_DEPTH).
+ * Joins SQL text terms with `operator`, one per line, in parenthesized chunks: a flat
+ * chain of n terms is an expression tree n deep, and SQLite refuses trees deeper than
+ * 1000 (SQLITE_MAX_EXPR_DEPTH, https://www.sqlite.org/limits.html).
  */
-function concatChunked(terms: string[], operator = '||'): string {
+function joinChunked(terms: string[], operator: string): string {
   const chunks: string[] = [];
-  for (let i = 0; i < terms.length; i += 40) chunks.push(`(${terms.slice(i, i + 40).join(`\n    ${operator} `)})`);
-  return chunks.join(`\n    ${operator} `);
+  for (let i = 0; i < terms.length; i += 40) chunks.push(terms.slice(i, i + 40).join(`${NL}${operator} `));
+  return chunks.length === 1 ? chunks[0] : chunks.map((c) => `(${c})`).join(`${NL}${operator} `);
+}
+
+/** `,"name":` as a SQL literal: JSON keys are fixed at generation time. */
+function jsonKey(column: ColumnSchema, comma: boolean): string {
+  return sqliteSql.literal(`${comma ? ',' : ''}${JSON.stringify(column.name)}:`);
 }
 
 /** JSON object text of every column of `row`. */
 export function sqliteJsonObject(columns: ColumnSchema[], row: string): string {
   if (columns.length === 0) return `'{}'`;
-  return `'{' || ${concatChunked(columns.map((c, i) => `${keyPrefix(c, i > 0)} || ${sqliteJsonValue(c, row)}`))} || '}'`;
+  const terms = columns.map((c, i) => `${jsonKey(c, i > 0)} || ${sqliteJsonValue(c, row)}`);
+  return `'{' || ${joinChunked(terms, '||')}${NL}|| '}'`;
 }
 
 /** The key as JSON text: a scalar for a one-column key, an object for a composite one. */
@@ -246,26 +250,48 @@ export function sqliteKeyJson(keyColumns: ColumnSchema[], row: string): string {
 }
 
 /**
- * True when the column changed. `IS NOT` treats NULLs as values; BINARY collation so
- * that a column declared COLLATE NOCASE still reports 'abc' → 'ABC' as a change.
+ * True when the column changed: `IS NOT` treats NULL as a value, and BINARY collation
+ * makes 'abc' → 'ABC' a change even in a column declared COLLATE NOCASE.
  */
 export function sqliteChanged(column: ColumnSchema): string {
-  return `NEW.${sqliteSql.ident(column.name)} IS NOT OLD.${sqliteSql.ident(column.name)} COLLATE BINARY`;
+  const name = sqliteSql.ident(column.name);
+  return `NEW.${name} IS NOT OLD.${name} COLLATE BINARY`;
 }
 
-/** True when any of the columns changed (the WHEN clause of the update trigger). */
+/** True when any of the columns changed (the update trigger's WHEN clause, and "did the key change"). */
 export function sqliteAnyChanged(columns: ColumnSchema[]): string {
-  return concatChunked(columns.map(sqliteChanged), 'OR');
+  return joinChunked(columns.map(sqliteChanged), 'OR');
 }
 
 /** Comma-joined names of the changed columns (object_attribute of an update). */
 export function sqliteChangedNames(columns: ColumnSchema[]): string {
   const terms = columns.map((c) => `CASE WHEN ${sqliteChanged(c)} THEN ${sqliteSql.literal(`,${c.name}`)} ELSE '' END`);
-  return `substr(${concatChunked(terms)}, 2)`;
+  return `substr(${joinChunked(terms, '||')}, 2)`;
 }
 
 /** JSON object text of the changed columns' values in `row` (object_value / object_value_old of an update). */
 export function sqliteChangedObject(columns: ColumnSchema[], row: string): string {
-  const terms = columns.map((c) => `CASE WHEN ${sqliteChanged(c)} THEN ${keyPrefix(c, true)} || ${sqliteJsonValue(c, row)} ELSE '' END`);
-  return `'{' || substr(${concatChunked(terms)}, 2) || '}'`;
+  const terms = columns.map((c) => `CASE WHEN ${sqliteChanged(c)} THEN ${jsonKey(c, true)} || ${sqliteJsonValue(c, row)} ELSE '' END`);
+  return `'{' || substr(${joinChunked(terms, '||')}, 2) || '}'`;
+}
+
+/** A plain decimal text with its fraction padded to the column's scale, as the triggers print it ("12.5" → "12.500000"). */
+export function sqliteDecimalText(column: ColumnSchema, text: string): string {
+  if (!column.scale || !/^-?\d+(\.\d*)?$/.test(text)) return text;
+  const [whole, fraction = ''] = text.split('.');
+  return fraction.length < column.scale ? `${whole}.${fraction.padEnd(column.scale, '0')}` : text;
+}
+
+/**
+ * object_id as the capture triggers spell it: the key value's JSON for a one-column key,
+ * else `{"a":…,"b":…}` in key order without spaces. json_quote escapes strings exactly as
+ * JSON.stringify does (tested), and integers beyond 2^53 are canonical strings already.
+ */
+export function sqliteKeyText(table: TableSchema, key: ValueMap): string {
+  const columns = primaryKeyColumns(table);
+  const texts = columns.map((column) => {
+    const value = toCanonical(column, key[column.name]);
+    return JSON.stringify(column.family === 'decimal' && typeof value === 'string' ? sqliteDecimalText(column, value) : value);
+  });
+  return columns.length === 1 ? texts[0] : `{${columns.map((c, i) => `${JSON.stringify(c.name)}:${texts[i]}`).join(',')}}`;
 }

@@ -1,0 +1,179 @@
+/**
+ * The SQLite dialect: the pieces of this folder behind the Dialect interface, plus the
+ * runtime duties that need the engine (the safe horizon, the origin flag and the
+ * capture switch) and the conversions between canonical values and what SQLite stores.
+ *
+ * Stored forms. SQLite has no date, time or boolean types; dsync writes one form per
+ * family, which the capture triggers read back to the same canonical value:
+ *   boolean      1 / 0
+ *   date         'YYYY-MM-DD'
+ *   time         'HH:MM:SS.ffffff'
+ *   timestamp    'YYYY-MM-DD HH:MM:SS.ffffff'   (SQLite's datetime() spelling, with microseconds,
+ *                                               so values compare and sort with the app's own)
+ *   timestamptz  'YYYY-MM-DD HH:MM:SS.ffffffZ'  (UTC, marked)
+ *   integer      INTEGER (64 bits; beyond is refused)
+ *   binary       BLOB; json, uuid (lower case) and text as TEXT
+ *   decimal      a DECIMAL/NUMERIC column has NUMERIC affinity: SQLite keeps a whole value
+ *                that fits 64 bits as an INTEGER (exact), anything else as a REAL (a double):
+ *                15 significant digits survive, more are rounded, as they are for the
+ *                application's own writes. Declare a column TEXT to keep every digit.
+ * https://www.sqlite.org/datatype3.html
+ */
+import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
+import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
+import { ChangeError, RuntimeError } from '../../core/errors.ts';
+import type { ColumnSchema } from '../../core/schema.ts';
+import { splitSqlScript } from '../../core/sql-script.ts';
+import { connectSqlite, SqliteClient } from './sqlite-driver.ts';
+import { introspectSqlite, sqliteTableExists } from './sqlite-introspect.ts';
+import {
+  sqliteAnyChanged,
+  sqliteChangedNames,
+  sqliteChangedObject,
+  sqliteDecimalText,
+  sqliteJsonObject,
+  sqliteJsonValue,
+  sqliteKeyJson,
+  sqliteKeyText,
+  sqliteSql,
+} from './sqlite-sql.ts';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * SQLite has one writer at a time, a reader sees only committed rows, and ids are handed
+ * out under the write lock (AUTOINCREMENT: above every id ever committed). So a row that
+ * commits later always gets an id above the committed max(id): every id at or below it
+ * is final, and no fence is needed (DESIGN rule 1).
+ */
+async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
+  const { rows } = await client.query<{ horizon: number | bigint }>(`SELECT coalesce(max(id), 0) AS horizon FROM ${sqliteSql.ident(table)}`);
+  return Number(rows[0].horizon);
+}
+
+/**
+ * Writes the import's columns of ds_sync_state, which the capture triggers read. The
+ * driver clears the row before the transaction commits, so outside one it would
+ * outlive the import: refused, except for clearing.
+ */
+async function writeSyncState(tx: DbClient, set: string, values: unknown[], clearing: boolean): Promise<void> {
+  if (!(tx instanceof SqliteClient)) throw new Error('the SQLite sync state needs a connection of the sqlite dialect');
+  if (!tx.inTransaction && !clearing) {
+    throw new RuntimeError('sync_state_outside_transaction', 'the SQLite origin flag and capture switch need a transaction: outside one they would stay set', {
+      hint: 'call setOrigin and silenceCapture on the client passed to transaction(); this is a bug in dsync, please report it',
+    });
+  }
+  await tx.query(`UPDATE ds_sync_state SET ${set} WHERE id = 1`, values);
+  if (!clearing) tx.markSyncStateSet();
+}
+
+/** The origin flag the capture triggers record instead of this node (DESIGN rule 4). */
+async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+  // update_datetime's form, 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC.
+  const time = origin?.updatedAt
+    ? String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null }, origin.updatedAt))
+        .replace('T', ' ')
+        .replace(/Z$/, '')
+    : null;
+  await writeSyncState(tx, 'origin_server = ?, origin_change_id = ?, origin_user = ?, origin_time = ?', [
+    origin?.serverId ?? null,
+    origin?.changeId ?? null,
+    origin?.userId ?? null,
+    time,
+  ], origin === null);
+}
+
+/** The capture triggers write nothing while ds_sync_state.capture is 'off'. */
+async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
+  await writeSyncState(tx, 'capture = ?', [silent ? 'off' : null], !silent);
+}
+
+function invalid(column: ColumnSchema, value: CanonicalValue, why: string): ChangeError {
+  return new ChangeError('bad_value', `column ${column.name} (${column.family}): ${JSON.stringify(value)} ${why}`);
+}
+
+function toInteger(column: ColumnSchema, value: CanonicalValue): bigint {
+  const big = BigInt(String(value));
+  if (big < INT64_MIN || big > INT64_MAX) throw invalid(column, value, "does not fit SQLite's 64-bit INTEGER");
+  return big;
+}
+
+/**
+ * A whole decimal that fits 64 bits as an exact INTEGER; any other as its text, which
+ * SQLite's NUMERIC affinity turns into a REAL: rounded to a double (15 significant
+ * digits kept), exactly as the application's own writes to the column are. A value no
+ * double can hold (beyond ±1.8e308) is refused rather than stored as an infinity.
+ */
+function toDecimal(column: ColumnSchema, value: CanonicalValue): bigint | string {
+  const text = String(value);
+  const whole = /^(-?\d+)(?:\.0*)?$/.exec(text);
+  if (whole && BigInt(whole[1]) >= INT64_MIN && BigInt(whole[1]) <= INT64_MAX) return BigInt(whole[1]);
+  if (!Number.isFinite(Number(text))) throw invalid(column, value, "is beyond the range of SQLite's DECIMAL (a REAL)");
+  return text;
+}
+
+/** A canonical value as a better-sqlite3 parameter, in the stored forms listed at the top of this file. */
+function toParam(column: ColumnSchema, value: CanonicalValue): unknown {
+  if (value === null) return null;
+  const canonical = toCanonical(column, value);
+  switch (column.family) {
+    case 'integer':
+    case 'bigint':
+      return toInteger(column, canonical);
+    case 'decimal':
+      return toDecimal(column, canonical);
+    case 'boolean':
+      return canonical ? 1n : 0n;
+    case 'float': {
+      const n = Number(canonical);
+      if (Number.isNaN(n)) throw invalid(column, canonical, 'is NaN, which SQLite stores as NULL');
+      return n;
+    }
+    case 'binary':
+      return Buffer.from(String(canonical), 'base64');
+    case 'timestamp':
+    case 'timestamptz':
+      return String(canonical).replace('T', ' ');
+    default:
+      return canonical;
+  }
+}
+
+/**
+ * A stored value in canonical encoding, the way the capture triggers read it: bytes
+ * written into a binary column as text are their UTF-8 bytes, and a decimal is padded
+ * to its declared scale.
+ */
+function fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue {
+  if (raw === null || raw === undefined) return null;
+  if (column.family === 'binary' && !(raw instanceof Uint8Array)) return Buffer.from(String(raw), 'utf8').toString('base64');
+  const canonical = toCanonical(column, raw);
+  return column.family === 'decimal' && typeof canonical === 'string' ? sqliteDecimalText(column, canonical) : canonical;
+}
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  // SQLITE_MAX_VARIABLE_NUMBER is 32766 since 3.32 (https://www.sqlite.org/limits.html).
+  capabilities: { transactionalDdl: true, concurrentWriters: false, maxParameters: 32766 },
+  sql: sqliteSql,
+  connect: (url, nodeName) => connectSqlite(sqliteDialect, url, nodeName),
+  introspect: introspectSqlite,
+  tableExists: sqliteTableExists,
+  readSafeHorizon,
+  setOrigin,
+  silenceCapture,
+  keyJson: sqliteKeyText,
+  toParam,
+  fromDriver,
+  splitScript: (script) => splitSqlScript(script, { beginEndBlocks: true }),
+  templateHelpers: {
+    jsonValue: sqliteJsonValue,
+    jsonObject: sqliteJsonObject,
+    keyJson: sqliteKeyJson,
+    anyChanged: sqliteAnyChanged,
+    changedNames: sqliteChangedNames,
+    changedObject: sqliteChangedObject,
+  },
+  formatterLanguage: 'sqlite',
+};

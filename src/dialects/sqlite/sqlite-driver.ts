@@ -1,0 +1,185 @@
+/**
+ * SQLite connection on better-sqlite3 (12.x: 13 crashes on Node 20), behind the async
+ * DbClient port. Loaded only when a sqlite node is used. better-sqlite3 is synchronous;
+ * the port's promises simply wrap its calls.
+ * Settings: https://www.sqlite.org/pragma.html, https://www.sqlite.org/wal.html
+ */
+import { dirname } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { ConnectionError } from '../../core/errors.ts';
+import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+
+/** Statements kept prepared per connection; the runtime uses a few dozen distinct texts. */
+const STATEMENT_CACHE_SIZE = 200;
+
+/** State shared by a connection and the transaction clients made from it. */
+interface Connection {
+  db: BetterSqlite3.Database;
+  statements: Map<string, BetterSqlite3.Statement>;
+  savepoints: number;
+  /** Set when ds_sync_state was written (origin, silence): it is cleared before the transaction commits. */
+  syncStateSet: boolean;
+}
+
+const CLEAR_SYNC_STATE =
+  'UPDATE ds_sync_state SET origin_server = NULL, origin_change_id = NULL, origin_user = NULL, origin_time = NULL, capture = NULL';
+
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Integers come back as bigint (safeIntegers) so that none beyond 2^53 is rounded; the
+ * ones a double holds exactly become numbers again, so rows print and compare as
+ * usual (JSON.stringify cannot write a bigint).
+ */
+function readValue(value: unknown): unknown {
+  return typeof value === 'bigint' && value >= MIN_SAFE && value <= MAX_SAFE ? Number(value) : value;
+}
+
+/**
+ * better-sqlite3 binds numbers, bigints, strings, buffers and null. It binds every
+ * number as a REAL, so a whole number goes as a bigint (an INTEGER): 42 into a TEXT
+ * column is then '42', not '42.0'. Booleans are SQLite's 1/0.
+ */
+function bindValue(value: unknown): unknown {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  if (typeof value === 'boolean') return value ? 1n : 0n;
+  return value === undefined ? null : value;
+}
+
+export class SqliteClient implements DbClient {
+  constructor(
+    readonly dialect: Dialect,
+    private readonly connection: Connection,
+    private readonly depth = 0,
+  ) {}
+
+  private prepare(sql: string): BetterSqlite3.Statement {
+    const { statements, db } = this.connection;
+    let statement = statements.get(sql);
+    if (statement) {
+      statements.delete(sql); // re-insert: the Map's order is the least recently used first
+    } else {
+      statement = db.prepare(sql);
+      if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+    }
+    statements.set(sql, statement);
+    return statement;
+  }
+
+  async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+    const statement = this.prepare(sql);
+    const values = params.map(bindValue);
+    if (statement.reader) {
+      const rows = (statement.all(...values) as Row[]).map((row) => {
+        for (const key of Object.keys(row)) row[key] = readValue(row[key]);
+        return row as T;
+      });
+      return { rows, rowCount: rows.length };
+    }
+    const result = statement.run(...values);
+    return { rows: [], rowCount: Number(result.changes) };
+  }
+
+  async exec(script: string): Promise<void> {
+    this.connection.db.exec(script);
+  }
+
+  /** True while this connection is inside a transaction (writing ds_sync_state needs one). */
+  get inTransaction(): boolean {
+    return this.connection.db.inTransaction;
+  }
+
+  /** ds_sync_state was written: the outermost commit clears it first. */
+  markSyncStateSet(): void {
+    this.connection.syncStateSet = true;
+  }
+
+  async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
+    const { db } = this.connection;
+    if (this.depth > 0) {
+      const name = `ds_sp_${this.depth}_${++this.connection.savepoints}`;
+      db.exec(`SAVEPOINT ${name}`);
+      try {
+        const result = await fn(new SqliteClient(this.dialect, this.connection, this.depth + 1));
+        db.exec(`RELEASE ${name}`);
+        return result;
+      } catch (error) {
+        // ROLLBACK TO keeps the savepoint open; RELEASE closes it.
+        if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+        throw error;
+      }
+    }
+    // IMMEDIATE takes the write lock now: a deferred transaction that reads first and
+    // writes later fails with SQLITE_BUSY instead of waiting (https://www.sqlite.org/lang_transaction.html).
+    db.exec('BEGIN IMMEDIATE');
+    this.connection.syncStateSet = false;
+    try {
+      const result = await fn(new SqliteClient(this.dialect, this.connection, 1));
+      if (this.connection.syncStateSet) {
+        // PostgreSQL's set_config(..., true) ends with the transaction; this row must too:
+        // committed, it would mislabel (or silence) every later local change.
+        db.exec(CLEAR_SYNC_STATE);
+      }
+      db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      // Some errors (SQLITE_FULL, SQLITE_IOERR) have rolled back already.
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
+    } finally {
+      this.connection.syncStateSet = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.connection.db.open) this.connection.db.close();
+  }
+}
+
+export async function connectSqlite(dialect: Dialect, url: string, nodeName: string): Promise<DbClient> {
+  const { default: Database } = await import('better-sqlite3');
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    db = new Database(url);
+    db.defaultSafeIntegers(true);
+    db.pragma('busy_timeout = 5000');
+    // WAL lets readers (transport) run while the application writes; :memory: stays in memory mode.
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    // A read-only file opens without complaint (even BEGIN IMMEDIATE passes) and fails at
+    // the first write: write the header's user_version unchanged, and roll it back.
+    if (url !== ':memory:' && url !== '') {
+      const version = Number(db.pragma('user_version', { simple: true }));
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        db.exec(`PRAGMA user_version = ${version}`);
+      } finally {
+        db.exec('ROLLBACK');
+      }
+    }
+  } catch (error) {
+    if (db?.open) db.close();
+    throw explainConnectError(error, url, nodeName);
+  }
+  return new SqliteClient(dialect, { db, statements: new Map(), savepoints: 0, syncStateSet: false });
+}
+
+/** Result codes: https://www.sqlite.org/rescode.html */
+function explainConnectError(error: unknown, path: string, nodeName: string): ConnectionError {
+  const e = error as { code?: string; message?: string };
+  const code = e.code ?? '';
+  const fixUrl = `fix nodes.${nodeName}.url in the config`;
+  const [message, hint] = /directory does not exist/i.test(e.message ?? '')
+    ? [`the directory of SQLite database ${path} does not exist`, `create it (mkdir -p ${dirname(path)}), or ${fixUrl}`]
+    : code === 'SQLITE_NOTADB'
+      ? [`${path} is not an SQLite database`, `point the url at an SQLite file (a path that does not exist yet creates one), or ${fixUrl}`]
+      : code.startsWith('SQLITE_READONLY')
+        ? [`SQLite database ${path} is read-only`, `give this user write access to the file and its directory (SQLite writes -wal and -shm files beside it), or ${fixUrl}`]
+        : code.startsWith('SQLITE_CANTOPEN')
+          ? [`cannot open SQLite database ${path}`, `check that the path names a file in a writable directory, or ${fixUrl}`]
+          : code.startsWith('SQLITE_BUSY')
+            ? [`SQLite database ${path} stayed locked by another connection for 5 s`, 'finish or stop the program holding a write transaction, then retry']
+            : [`cannot open SQLite database ${path}: ${e.message ?? String(error)}`, fixUrl];
+  return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
+}

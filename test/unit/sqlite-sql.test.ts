@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
+import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
+import { sqliteTypeFacts } from '../../src/dialects/sqlite/sqlite-introspect.ts';
+import { sqliteKeyText, sqliteSql } from '../../src/dialects/sqlite/sqlite-sql.ts';
+import { captureTable } from '../../src/generate/context.ts';
+import { rendererFor } from '../../src/generate/render.ts';
+
+const HOSTILE = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'tilde~', 'semi;colon', 'back\\slash', 'Mixed Case', 'select', 'end', 'emoji😀', '-- not a comment'];
+
+const col = (family: TypeFamily, extra: Partial<ColumnSchema> = {}): ColumnSchema => ({
+  name: 'c',
+  family,
+  nativeType: family.toUpperCase(),
+  nullable: true,
+  default: null,
+  ...extra,
+});
+
+describe('sqlite quoting', () => {
+  it('leaves plain lowercase names bare and double-quotes the rest, doubling quotes', () => {
+    expect(sqliteSql.ident('sales_order')).toBe('sales_order');
+    expect(sqliteSql.ident('SalesOrder')).toBe('"SalesOrder"');
+    expect(sqliteSql.ident('say "hi"')).toBe('"say ""hi"""');
+    expect(sqliteSql.ident("it's `b` [x] ~;")).toBe('"it\'s `b` [x] ~;"');
+    expect(sqliteSql.ident('emoji😀')).toBe('"emoji😀"');
+    expect(sqliteSql.ident('1st')).toBe('"1st"');
+    expect(sqliteSql.table('t', 'main')).toBe('main.t');
+    expect(sqliteSql.table('Odd Names', null)).toBe('"Odd Names"');
+  });
+
+  it('quotes every SQLite keyword, and TRUE/FALSE', () => {
+    for (const word of ['select', 'order', 'begin', 'end', 'case', 'autoincrement', 'returning', 'window', 'true', 'false', 'rowid_no']) {
+      expect(sqliteSql.ident(word)).toBe(word === 'rowid_no' ? word : `"${word}"`);
+    }
+  });
+
+  it('writes literals with doubled single quotes, 1/0 for booleans, and refuses what SQL text cannot hold', () => {
+    expect(sqliteSql.literal("it's ~ \"q\" `b` [x] ; -- 😀 \\")).toBe("'it''s ~ \"q\" `b` [x] ; -- 😀 \\'");
+    expect(sqliteSql.literal(null)).toBe('NULL');
+    expect(sqliteSql.literal(true)).toBe('1');
+    expect(sqliteSql.literal(false)).toBe('0');
+    expect(sqliteSql.literal(-1.5)).toBe('-1.5');
+    expect(() => sqliteSql.literal(Number.POSITIVE_INFINITY)).toThrow(/no literal/);
+    expect(() => sqliteSql.literal('a\0b')).toThrow(/NUL/);
+    expect(() => sqliteSql.ident('a\0b')).toThrow(/NUL/);
+  });
+
+  it('numbers parameters in order with ? and skips duplicates with ON CONFLICT DO NOTHING (not INSERT OR IGNORE)', () => {
+    expect(sqliteSql.param(1)).toBe('?');
+    expect(sqliteSql.param(7)).toBe('?');
+    const sql = sqliteSql.insertIgnoringDuplicates('ds_change_inbox', ['a', 'order'], 2);
+    expect(sql).toBe('INSERT INTO ds_change_inbox (a, "order") VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING');
+    expect(sql).not.toMatch(/OR IGNORE/);
+  });
+});
+
+describe('sqlite declared types', () => {
+  it.each([
+    ['INTEGER', 'integer'], ['int', 'integer'], ['SMALLINT', 'integer'], ['TINYINT', 'integer'], ['BIGINT', 'bigint'], ['INT8', 'bigint'],
+    ['DECIMAL(20, 6)', 'decimal'], ['numeric(12,2)', 'decimal'], ['REAL', 'float'], ['DOUBLE PRECISION', 'float'], ['FLOAT', 'float'],
+    ['BOOLEAN', 'boolean'], ['bool', 'boolean'], ['DATE', 'date'], ['TIME', 'time'], ['DATETIME', 'timestamp'], ['TIMESTAMP', 'timestamp'],
+    ['TIMESTAMPTZ', 'timestamptz'], ['timestamp with time zone', 'timestamptz'], ['TIMESTAMP WITHOUT TIME ZONE', 'timestamp'],
+    ['BLOB', 'binary'], ['BYTEA', 'binary'], ['VARBINARY(16)', 'binary'], ['JSON', 'json'], ['JSONB', 'json'], ['UUID', 'uuid'],
+    ['TEXT', 'text'], ['VARCHAR(100)', 'text'], ['', 'text'], ['SOMETHING ELSE', 'text'],
+  ])('%s is %s', (declared, family) => {
+    expect(sqliteTypeFacts(declared).family).toBe(family);
+  });
+
+  it('reads lengths, precision and scale', () => {
+    expect(sqliteTypeFacts('VARCHAR(100)')).toEqual({ family: 'text', maxLength: 100, precision: null, scale: null });
+    expect(sqliteTypeFacts('char( 5 )').maxLength).toBe(5);
+    expect(sqliteTypeFacts('DECIMAL(20, 6)')).toEqual({ family: 'decimal', maxLength: null, precision: 20, scale: 6 });
+    expect(sqliteTypeFacts('NUMERIC(10)')).toMatchObject({ precision: 10, scale: 0 });
+    expect(sqliteTypeFacts('DECIMAL')).toMatchObject({ precision: null, scale: null });
+    expect(sqliteTypeFacts('TEXT').maxLength).toBeNull();
+  });
+});
+
+describe('sqlite values', () => {
+  const { toParam, fromDriver } = sqliteDialect;
+
+  it('binds canonical values in the documented stored forms', () => {
+    expect(toParam(col('boolean'), true)).toBe(1n);
+    expect(toParam(col('boolean'), false)).toBe(0n);
+    expect(toParam(col('bigint'), '9007199254740993')).toBe(9007199254740993n);
+    expect(toParam(col('integer'), 5)).toBe(5n);
+    expect(() => toParam(col('bigint'), '9223372036854775808')).toThrow(/64-bit/);
+    expect(toParam(col('decimal', { scale: 6 }), '12.500000')).toBe('12.500000');
+    expect(toParam(col('decimal', { scale: 6 }), '-9007199254740993.000000')).toBe(-9007199254740993n);
+    expect(toParam(col('decimal', { scale: 2 }), '7.00')).toBe(7n);
+    expect(() => toParam(col('decimal'), '1e400')).toThrow(/range/);
+    expect(toParam(col('float'), 'Infinity')).toBe(Number.POSITIVE_INFINITY);
+    expect(() => toParam(col('float'), 'NaN')).toThrow(/NULL/);
+    expect(toParam(col('binary'), Buffer.from([0, 255]).toString('base64'))).toEqual(Buffer.from([0, 255]));
+    expect(toParam(col('date'), '2024-01-02')).toBe('2024-01-02');
+    expect(toParam(col('time'), '10:11:12.000005')).toBe('10:11:12.000005');
+    expect(toParam(col('timestamp'), '2024-01-02T03:04:05.000006')).toBe('2024-01-02 03:04:05.000006');
+    expect(toParam(col('timestamptz'), '2024-01-02T03:04:05.000006Z')).toBe('2024-01-02 03:04:05.000006Z');
+    expect(toParam(col('uuid'), 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11')).toBe('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+    expect(toParam(col('text'), null)).toBeNull();
+  });
+
+  it('reads what the driver returns, bigint, Buffer and 0/1 included, as the triggers encode it', () => {
+    expect(fromDriver(col('bigint'), 9007199254740993n)).toBe('9007199254740993');
+    expect(fromDriver(col('integer'), 42)).toBe(42);
+    expect(fromDriver(col('boolean'), 1)).toBe(true);
+    expect(fromDriver(col('boolean'), 0n)).toBe(false);
+    expect(fromDriver(col('binary'), Buffer.from('hi'))).toBe(Buffer.from('hi').toString('base64'));
+    expect(fromDriver(col('binary'), 'hi')).toBe(Buffer.from('hi').toString('base64'));
+    expect(fromDriver(col('decimal', { scale: 6 }), 12.5)).toBe('12.500000');
+    expect(fromDriver(col('decimal', { scale: 2 }), 7)).toBe('7.00');
+    expect(fromDriver(col('timestamp'), '2024-01-02 03:04:05.000006')).toBe('2024-01-02T03:04:05.000006');
+    expect(fromDriver(col('timestamptz'), '2024-01-02 03:04:05.000006Z')).toBe('2024-01-02T03:04:05.000006Z');
+    expect(fromDriver(col('date'), '2024-01-02')).toBe('2024-01-02');
+    expect(fromDriver(col('json'), 123)).toBe('123');
+    expect(fromDriver(col('text'), null)).toBeNull();
+  });
+
+  it('spells keys as the triggers write object_id', () => {
+    const table: TableSchema = {
+      name: 't',
+      schema: null,
+      columns: [col('text', { name: 'a' }), col('integer', { name: 'b' }), col('decimal', { name: 'd', scale: 2 })],
+      primaryKey: ['a', 'b'],
+    };
+    expect(sqliteKeyText(table, { a: 'x"y', b: 5 })).toBe('{"a":"x\\"y","b":5}');
+    expect(sqliteKeyText({ ...table, primaryKey: ['a'] }, { a: 'ord2' })).toBe('"ord2"');
+    expect(sqliteKeyText({ ...table, primaryKey: ['b'] }, { b: '9007199254740993' })).toBe('"9007199254740993"');
+    expect(sqliteKeyText({ ...table, primaryKey: ['d'] }, { d: '10.5' })).toBe('"10.50"');
+  });
+});
+
+describe('sqlite templates', () => {
+  const render = rendererFor(sqliteDialect);
+  const hostileTable = captureTable({
+    name: 'Odd "Table" ~;\n[x]',
+    schema: null,
+    columns: HOSTILE.map((name, i) => col(i % 2 ? 'timestamp' : 'text', { name })).concat([col('integer', { name: 'id' })]),
+    primaryKey: ['id'],
+  });
+  const context = {
+    version: 'test',
+    node: { name: "n'1", dialect: 'sqlite', serverId: "srv'~" },
+    tables: [hostileTable],
+    programs: [],
+    table: hostileTable,
+  };
+
+  it('renders each trigger as one statement whatever the names hold (sanitize)', () => {
+    const statements = render.render('capture', context);
+    expect(statements.map((s) => /^(?:--[^\n]*\n)*(\w+ \w+)/.exec(s)?.[1])).toEqual([
+      'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER',
+    ]);
+    const text = statements.join('\n');
+    // The table's name reaches SQL only quoted or as a literal, and the comment line stays one line.
+    expect(text).toContain('ON "Odd ""Table"" ~;\n[x]"');
+    expect(text).toContain("'Odd \"Table\" ~;\n[x]'");
+    expect(text).toMatch(/^-- Capture for Odd "Table" ~;\?\[x\]:/);
+    for (const name of HOSTILE) {
+      expect(text).toContain(`NEW.${sqliteSql.ident(name)}`);
+      expect(text).toContain(sqliteSql.literal(`,${JSON.stringify(name)}:`));
+    }
+    expect(text).toContain("COALESCE(s.origin_server, 'srv''~')");
+    expect(statements.every((s) => !s.trimEnd().endsWith(';'))).toBe(true);
+  });
+
+  it('keeps every statement of every template apart when split again', () => {
+    for (const name of ['outbox', 'inbox', 'program_parameter', 'error', 'conflict', 'view', 'capture', 'ledger']) {
+      const statements = render.render(name, context);
+      expect(statements.length).toBeGreaterThan(0);
+      for (const statement of statements) expect(sqliteDialect.splitScript(statement)).toEqual([statement]);
+    }
+  });
+});
