@@ -96,12 +96,14 @@ export class Daemon {
     try {
       while (!this.stopping) {
         let busy = false;
+        let heldBack = false;
         try {
           const result = await runProgramOnce(this.config, nodes, program);
           metrics.runs++;
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
           busy = workDone(result) > 0;
+          heldBack = result.heldBack > 0;
           if ('moved' in result) {
             metrics.moved += result.moved;
             if (result.moved > 0) {
@@ -124,7 +126,8 @@ export class Daemon {
           await nodes.closeAll();
           this.options.onPass?.(metrics, null);
         }
-        if (!busy && !this.stopping) await this.sleep(program.intervalSeconds, wakeOn);
+        // Rows held back by an open transaction become safe when it ends: look again soon.
+        if (!busy && !this.stopping) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.05) : program.intervalSeconds, wakeOn);
       }
     } finally {
       await nodes.closeAll();

@@ -24,6 +24,7 @@ import { type NodeHandle, requireSyncObjects } from './nodes.ts';
 import { loadBlockedRows, parkChange, rawRowIdentity, recordConflict, rowIdentity } from './parking.ts';
 import { readProgramState, saveProgramState } from './program-state.ts';
 import { executeOp, executeOps, type PlannedOp } from './row-writer.ts';
+import { countAbove } from './transport.ts';
 
 export interface ImportContext {
   handle: NodeHandle;
@@ -43,6 +44,8 @@ export interface ImportResult {
   replayed: number;
   pointer: number;
   horizon: number;
+  /** Committed inbox rows above the horizon: waiting for a transport that took a lower id to end. */
+  heldBack: number;
 }
 
 /** The synchronized tables as they are on this node; a missing one stops the import with the fix. */
@@ -282,7 +285,7 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
   const state = await readProgramState(client, program, handle.node.name);
   const ctx = await importContext(config, handle, program.id);
   const horizon = await client.dialect.readSafeHorizon(client, 'ds_change_inbox');
-  const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: state.pointer, horizon };
+  const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: state.pointer, horizon, heldBack: 0 };
   const p = client.dialect.sql.param;
   try {
     let pointer = state.pointer;
@@ -317,6 +320,7 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
       pointer = target;
     }
     result.pointer = pointer;
+    result.heldBack = await countAbove(client, 'ds_change_inbox', horizon);
     if (pointer === state.pointer) await saveProgramState(client, program.id, { status: 'ok', message: 'nothing to import' });
     return result;
   } catch (error) {

@@ -20,16 +20,31 @@ export interface PlannedOp {
   op: RowOp;
 }
 
+/** Bytes of values per multi-row statement: well under MySQL's default max_allowed_packet (16 MB on MariaDB, 64 MB on MySQL 8). */
+const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
+
 /** Rows of driver-ready values into a system table (inbox, outbox), in as few statements as the brand allows. */
 export async function writeRows(tx: DbClient, table: string, columns: readonly string[], rows: unknown[][], ignoreDuplicates = false): Promise<void> {
   if (rows.length === 0) return;
   if (tx.dialect.bulk) return tx.dialect.bulk.insertRows(tx, table, columns, rows, ignoreDuplicates);
   const perStatement = Math.max(1, Math.floor(tx.dialect.capabilities.maxParameters / columns.length));
-  for (let i = 0; i < rows.length; i += perStatement) {
-    const chunk = rows.slice(i, i + perStatement);
+  const write = async (chunk: unknown[][]) => {
     const sql = ignoreDuplicates ? tx.dialect.sql.insertIgnoringDuplicates(table, columns, chunk.length) : multiRowInsert(tx.dialect.sql, table, columns, chunk.length);
     await tx.query(sql, chunk.flat());
+  };
+  let chunk: unknown[][] = [];
+  let bytes = 0;
+  for (const row of rows) {
+    const size = row.reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : v instanceof Uint8Array ? v.length : 8), 0);
+    if (chunk.length > 0 && (chunk.length >= perStatement || bytes + size > MAX_STATEMENT_BYTES)) {
+      await write(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(row);
+    bytes += size;
   }
+  if (chunk.length) await write(chunk);
 }
 
 export async function executeOp(tx: DbClient, table: TableSchema, op: RowOp): Promise<void> {

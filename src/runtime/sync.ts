@@ -9,6 +9,8 @@ import { type TransportResult, transportOnce } from './transport.ts';
 
 export interface SyncReport {
   rounds: number;
+  /** Rows still held back by a horizon when sync gave up waiting (an open transaction on a node). */
+  heldBack: number;
   transports: TransportResult[];
   imports: ImportResult[];
 }
@@ -18,25 +20,56 @@ export async function runProgramOnce(config: Config, nodes: NodeSet, program: Pr
   return importOnce(config, program, await nodes.get(program.to));
 }
 
+/**
+ * One pass that settles: when committed rows wait above a horizon (a transaction that
+ * took a lower id is still open), look again every 50 ms for up to `settleSeconds`,
+ * so that a one-shot run moves what was committed before it started. Work done by
+ * the extra looks is added up.
+ */
+export async function runProgramSettled(config: Config, nodes: NodeSet, program: ProgramConfig, settleSeconds = 5): Promise<TransportResult | ImportResult> {
+  const deadline = Date.now() + settleSeconds * 1000;
+  const first = await runProgramOnce(config, nodes, program);
+  let last = first;
+  while (last.heldBack > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    last = await runProgramOnce(config, nodes, program);
+    for (const key of ['moved', 'skippedEcho', 'applied', 'unchanged', 'conflicts', 'parked', 'waiting', 'replayed'] as const) {
+      if (key in first) (first as unknown as Record<string, number>)[key] += (last as unknown as Record<string, number>)[key];
+    }
+  }
+  return { ...first, pointer: last.pointer, horizon: last.horizon, heldBack: last.heldBack };
+}
+
 /** How much a run did: rows moved by a transport, rows consumed by an import. */
 export function workDone(result: TransportResult | ImportResult): number {
   if ('moved' in result) return result.moved + result.skippedEcho;
   return result.applied + result.unchanged + result.parked + result.waiting;
 }
 
-export async function syncAll(config: Config, nodes: NodeSet, maxRounds = 1000): Promise<SyncReport> {
+/**
+ * Rounds until one moves nothing and no committed row waits above a horizon. Rows
+ * held back by a transaction still open on a node are waited for, up to `waitSeconds`.
+ */
+export async function syncAll(config: Config, nodes: NodeSet, options: { maxRounds?: number; waitSeconds?: number } = {}): Promise<SyncReport> {
+  const { maxRounds = 1000, waitSeconds = 30 } = options;
   const ordered = [...config.programs.filter((p) => p.type === 'transport'), ...config.programs.filter((p) => p.type === 'import')];
-  const report: SyncReport = { rounds: 0, transports: [], imports: [] };
+  const report: SyncReport = { rounds: 0, heldBack: 0, transports: [], imports: [] };
+  const deadline = Date.now() + waitSeconds * 1000;
   while (report.rounds < maxRounds) {
     report.rounds++;
     let work = 0;
+    let heldBack = 0;
     for (const program of ordered) {
       const result = await runProgramOnce(config, nodes, program);
       work += workDone(result);
+      heldBack += result.heldBack;
       if ('moved' in result) report.transports.push(result);
       else report.imports.push(result);
     }
-    if (work === 0) break;
+    report.heldBack = heldBack;
+    if (work > 0) continue;
+    if (heldBack === 0 || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return report;
 }

@@ -6,7 +6,7 @@
  */
 import type { ProgramConfig } from '../cli/config.ts';
 import { CHANGE_ROW_COLUMNS } from '../core/change.ts';
-import type { Row } from '../core/dialect.ts';
+import type { DbClient, Row } from '../core/dialect.ts';
 import { normalizeChangeTime } from './decode-change.ts';
 import { type NodeHandle, requireSyncObjects } from './nodes.ts';
 import { readProgramState, saveProgramState } from './program-state.ts';
@@ -22,6 +22,14 @@ export interface TransportResult {
   skippedEcho: number;
   pointer: number;
   horizon: number;
+  /** Committed rows above the horizon: waiting for a transaction that took a lower id to end. */
+  heldBack: number;
+}
+
+/** Committed rows of `table` above `horizon`. */
+export async function countAbove(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox', horizon: number): Promise<number> {
+  const { rows } = await client.query<Row>(`SELECT count(*) AS n FROM ${table} WHERE id > ${client.dialect.sql.param(1)}`, [horizon]);
+  return Number(rows[0].n);
 }
 
 export async function transportOnce(program: ProgramConfig, source: NodeHandle, target: NodeHandle): Promise<TransportResult> {
@@ -31,7 +39,7 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
   const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
   const p = src.dialect.sql.param;
   const select = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
-  const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon };
+  const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon, heldBack: 0 };
   try {
     let pointer = state.pointer;
     while (pointer < horizon) {
@@ -67,6 +75,7 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
       await saveProgramState(src, program.id, { pointer, status: 'ok', message: `moved ${result.moved}` });
     }
     result.pointer = pointer;
+    result.heldBack = await countAbove(src, 'ds_change_outbox', horizon);
     if (pointer === state.pointer) await saveProgramState(src, program.id, { status: 'ok', message: 'nothing to move' });
     return result;
   } catch (error) {

@@ -11,9 +11,7 @@ import type { TableSchema } from '../../src/core/schema.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
 import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
-import { syncAll } from '../../src/runtime/sync.ts';
-import { importOnce } from '../../src/runtime/import.ts';
-import { transportOnce } from '../../src/runtime/transport.ts';
+import { runProgramOnce, runProgramSettled, syncAll } from '../../src/runtime/sync.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 import { applyFixtureSchema, FIXTURES } from './fixtures.ts';
 
@@ -23,8 +21,10 @@ export interface SyncPair {
   a: NodeHandle;
   b: NodeHandle;
   tables: { a: Record<string, TableSchema>; b: Record<string, TableSchema> };
-  /** transport a→b then import b. */
+  /** transport a→b then import b, each waiting briefly for rows held back by an open transaction (like the CLI). */
   forward(): Promise<void>;
+  /** One bare pass of each, which never waits: for tests that hold transactions open on purpose. */
+  forwardOnce(): Promise<void>;
   /** transport b→a then import a. */
   backward(): Promise<void>;
   syncAll(): ReturnType<typeof syncAll>;
@@ -74,12 +74,16 @@ export async function createSyncPair(from: DialectName, to: DialectName, conflic
     b,
     tables: { a: tables[0], b: tables[1] },
     async forward() {
-      await transportOnce(program(1000), a, b);
-      await importOnce(config, program(1001), b);
+      await runProgramSettled(config, nodes, program(1000));
+      await runProgramSettled(config, nodes, program(1001));
+    },
+    async forwardOnce() {
+      await runProgramOnce(config, nodes, program(1000));
+      await runProgramOnce(config, nodes, program(1001));
     },
     async backward() {
-      await transportOnce(program(1002), b, a);
-      await importOnce(config, program(1003), a);
+      await runProgramSettled(config, nodes, program(1002));
+      await runProgramSettled(config, nodes, program(1003));
     },
     syncAll: () => syncAll(config, nodes),
     async count(client, sql) {

@@ -44,37 +44,37 @@ describe.skipIf(!server).each(live.includes('sqlite') ? ['sqlite', 'postgres'] a
     await t2.exec('BEGIN');
     await insertRow(t2, pair.tables.a.sales_order, order('early'));
     await t2.exec('COMMIT');
-    await pair.forward();
+    await pair.forwardOnce();
     expect(await ids()).not.toContain('late');
     await t3.exec('BEGIN');
     await insertRow(t3, pair.tables.a.sales_order, order('ghost'));
     await t3.exec('ROLLBACK');
-    await pair.forward();
+    await pair.forwardOnce();
     await t1.exec('COMMIT');
-    await pair.forward();
-    await pair.forward();
+    await pair.forwardOnce();
+    await pair.forwardOnce();
     expect((await ids()).sort()).toEqual(['early', 'late']);
     // The ghost's id is a hole forever: later changes still flow.
     await insertRow(pair.a.client, pair.tables.a.sales_order, order('after'));
-    await pair.forward();
+    await pair.forwardOnce();
     expect((await ids()).sort()).toEqual(['after', 'early', 'late']);
   });
 
   it('applies same-row changes in commit order when an old transaction writes last', async () => {
     await insertRow(pair.a.client, pair.tables.a.sales_order, order('r', 'initial'));
-    await pair.forward();
+    await pair.forwardOnce();
     const [old, young] = [await session(), await session()];
     await old.exec('BEGIN');
     await insertRow(old, pair.tables.a.sales_order, order('old-first-write')); // the old transaction takes its xid and an id now
     await young.exec('BEGIN');
     await updateRow(young, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'young' });
     await young.exec('COMMIT');
-    await pair.forward();
+    await pair.forwardOnce();
     await updateRow(old, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'old, committed last' });
-    await pair.forward();
+    await pair.forwardOnce();
     await old.exec('COMMIT');
-    await pair.forward();
-    await pair.forward();
+    await pair.forwardOnce();
+    await pair.forwardOnce();
     expect(await selectRow(pair.a.client, pair.tables.a.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });
     expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });
     expect(await ids()).toContain('old-first-write');
@@ -86,11 +86,11 @@ describe.skipIf(!server).each(live.includes('sqlite') ? ['sqlite', 'postgres'] a
     await insertRow(holder, pair.tables.a.sales_order, order('holder'));
     for (let i = 0; i < 30; i++) {
       await updateRow(pair.a.client, pair.tables.a.sales_order, { order_id: 'r' }, { quantity: i });
-      if (i % 10 === 0) await pair.forward();
+      if (i % 10 === 0) await pair.forwardOnce();
     }
     await holder.exec('COMMIT');
-    await pair.forward();
-    await pair.forward();
+    await pair.forwardOnce();
+    await pair.forwardOnce();
     expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ quantity: 29 });
     expect(await ids()).toContain('holder');
   });
@@ -106,7 +106,7 @@ describe.skipIf(!server).each(live.includes('sqlite') ? ['sqlite', 'postgres'] a
       await sameDbOtherTable.exec('BEGIN');
       await sameDbOtherTable.exec('CREATE TEMP TABLE scratch (x int); INSERT INTO scratch VALUES (1)');
       await insertRow(pair.a.client, pair.tables.a.sales_order, order('while-busy'));
-      await pair.forward();
+      await pair.forwardOnce();
       expect(await ids()).toContain('while-busy');
     } finally {
       await elsewhere.exec('ROLLBACK').catch(() => undefined);

@@ -18,6 +18,9 @@ const PAIRS = ([
   ['postgres', 'sqlite'],
   ['sqlite', 'postgres'],
   ['postgres', 'postgres'],
+  ['postgres', 'mysql'],
+  ['mysql', 'postgres'],
+  ['mysql', 'sqlite'],
 ] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 const order = (id: string, extra: ValueMap = {}): ValueMap => ({

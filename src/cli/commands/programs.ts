@@ -2,7 +2,7 @@
 import type { ImportResult } from '../../runtime/import.ts';
 import { summary } from '../../runtime/import.ts';
 import { NodeSet } from '../../runtime/nodes.ts';
-import { runProgramOnce, syncAll } from '../../runtime/sync.ts';
+import { runProgramOnce, runProgramSettled, syncAll } from '../../runtime/sync.ts';
 import type { TransportResult } from '../../runtime/transport.ts';
 import { type Config, getProgram, loadConfig } from '../config.ts';
 import { printJson } from '../output.ts';
@@ -13,6 +13,10 @@ export function describeRun(result: TransportResult | ImportResult): string {
     return `program ${result.program}: moved ${result.moved} change(s)${result.skippedEcho ? `, ${result.skippedEcho} not sent back to their origin` : ''}, pointer ${result.pointer}`;
   }
   return `program ${result.program}: ${summary(result)}, pointer ${result.pointer}`;
+}
+
+function heldBackNote(result: TransportResult | ImportResult): string {
+  return result.heldBack > 0 ? ` (${result.heldBack} committed change(s) wait behind a transaction still open)` : '';
 }
 
 /** Runs `once` now and then every `seconds` until SIGINT/SIGTERM; a failed pass is reported and retried at the next tick. */
@@ -68,9 +72,10 @@ function programCommand(type: 'transport' | 'import'): Command<GlobalArgs & { pr
       const nodes = new NodeSet(config);
       try {
         const once = async () => {
-          const result = await runProgramOnce(config, nodes, program);
+          // A one-shot pass waits briefly for rows held back by a transaction still open; --watch simply comes back.
+          const result = args.watch ? await runProgramOnce(config, nodes, program) : await runProgramSettled(config, nodes, program);
           if (args.json) printJson(result);
-          else console.log(describeRun(result));
+          else console.log(`${describeRun(result)}${heldBackNote(result)}`);
         };
         if (args.watch) await repeat(program.intervalSeconds, once);
         else await once();
@@ -102,6 +107,7 @@ export const syncCommand: Command<GlobalArgs & { json: boolean }> = {
         const conflicts = report.imports.reduce((n, r) => n + r.conflicts, 0);
         console.log(`sync: ${report.rounds} round(s), moved ${moved}, applied ${applied}, conflicts ${conflicts}, parked ${parked}`);
         if (parked > 0) console.log('  parked changes wait for you: see `dsync errors`');
+        if (report.heldBack > 0) console.log(`  ${report.heldBack} committed change(s) still wait behind a transaction open on a node; run sync again when it ends`);
       }
     } finally {
       await nodes.closeAll();
