@@ -35,7 +35,7 @@ const ZOO: ValueMap = {
   c_smallint: -32768,
   c_int: 2147483647,
   c_bigint: '9007199254740993',
-  c_decimal: '12345678901234.123456',
+  c_decimal: '123456789.123456', // 15 significant digits: exact on every brand (SQLite keeps DECIMAL as a double)
   c_float: 0.1,
   c_real: 1.5,
   c_bool: true,

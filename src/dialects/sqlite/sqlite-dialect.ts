@@ -14,9 +14,10 @@
  *   integer      INTEGER (64 bits; beyond is refused)
  *   binary       BLOB; json, uuid (lower case) and text as TEXT
  *   decimal      a DECIMAL/NUMERIC column has NUMERIC affinity: SQLite keeps a whole value
- *                that fits 64 bits as an INTEGER (exact), anything else as a REAL (a double):
- *                15 significant digits survive, more are rounded, as they are for the
- *                application's own writes. Declare a column TEXT to keep every digit.
+ *                that fits 64 bits as an INTEGER (exact), anything else as a REAL (a double),
+ *                where 15 significant digits survive. A change with more digits would be
+ *                rounded, so it is refused (parked with the reason) rather than changed
+ *                silently. Declare a column TEXT to keep every digit.
  * https://www.sqlite.org/datatype3.html
  */
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
@@ -99,17 +100,27 @@ function toInteger(column: ColumnSchema, value: CanonicalValue): bigint {
   return big;
 }
 
+/** Significant digits of a plain decimal text: `-0012.3400` has 4. */
+function significantDigits(text: string): number {
+  const [int, frac = ''] = text.replace(/^[-+]/, '').split('.');
+  const digits = `${int}${frac.replace(/0+$/, '')}`.replace(/^0+/, '');
+  return digits.length;
+}
+
 /**
  * A whole decimal that fits 64 bits as an exact INTEGER; any other as its text, which
- * SQLite's NUMERIC affinity turns into a REAL: rounded to a double (15 significant
- * digits kept), exactly as the application's own writes to the column are. A value no
- * double can hold (beyond ±1.8e308) is refused rather than stored as an infinity.
+ * SQLite's NUMERIC affinity turns into a REAL (a double). A value with more than 15
+ * significant digits would come back rounded, and one beyond ±1.8e308 as an infinity:
+ * both are refused, so the change is parked with the reason instead of altered.
  */
 function toDecimal(column: ColumnSchema, value: CanonicalValue): bigint | string {
   const text = String(value);
   const whole = /^(-?\d+)(?:\.0*)?$/.exec(text);
   if (whole && BigInt(whole[1]) >= INT64_MIN && BigInt(whole[1]) <= INT64_MAX) return BigInt(whole[1]);
   if (!Number.isFinite(Number(text))) throw invalid(column, value, "is beyond the range of SQLite's DECIMAL (a REAL)");
+  if (/^[-+]?\d*\.?\d*$/.test(text) && significantDigits(text) > 15) {
+    throw invalid(column, value, `has ${significantDigits(text)} significant digits; SQLite keeps a DECIMAL column as an 8-byte float (15 digits), so it would change. Declare the column TEXT to keep every digit`);
+  }
   return text;
 }
 
