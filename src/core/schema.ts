@@ -50,8 +50,16 @@ export interface TableSchema {
   primaryKey: string[];
 }
 
+const columnIndex = new WeakMap<TableSchema, Map<string, ColumnSchema>>();
+
+/** The column called `name`; indexed per table, since the import asks for every value of every change. */
 export function columnByName(table: TableSchema, name: string): ColumnSchema | undefined {
-  return table.columns.find((c) => c.name === name);
+  let index = columnIndex.get(table);
+  if (!index || index.size !== table.columns.length) {
+    index = new Map(table.columns.map((c) => [c.name, c]));
+    columnIndex.set(table, index);
+  }
+  return index.get(name);
 }
 
 /** Columns that are captured and written: everything the database does not compute. */

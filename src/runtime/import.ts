@@ -166,8 +166,9 @@ async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Deco
       state.set(id, found.get(id) ?? null);
     }
   }
-  // Versions of the changes applied earlier in this batch, which are not in the outbox yet.
-  const memory = new Map<string, Map<string, Version>>();
+  // Versions of the changes applied earlier in this batch, which are not in the outbox yet:
+  // per row, the version of its last insert or delete (every column) and of later updated columns.
+  const memory = new Map<string, { all: Version | null; columns: Map<string, Version> }>();
   const ops: PlannedOp[] = [];
   const applied: AppliedRecord[] = [];
   const conflicts: Array<{ d: Decoded; conflict: Conflict; policy: ConflictPolicy }> = [];
@@ -183,10 +184,15 @@ async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Deco
     const lookup = d.oldIdentity ?? d.identity;
     const fromOutbox = outboxVersions(tx, table, change.keyOld ?? change.key);
     const versions: VersionLookup = async (columns) => {
-      const known = memory.get(lookup) ?? new Map<string, Version>();
-      const missing = columns.filter((c) => !known.has(c));
+      const known = memory.get(lookup);
+      const local = new Map<string, Version>();
+      for (const c of columns) {
+        const v = known?.columns.get(c) ?? known?.all;
+        if (v) local.set(c, v);
+      }
+      const missing = columns.filter((c) => !local.has(c));
       const found = missing.length ? await fromOutbox(missing) : new Map<string, Version>();
-      return new Map([...found, ...known]);
+      return new Map([...found, ...local]);
     };
     const plan = await planChange(table, policy, change, state.get(lookup) ?? null, versions);
     if (plan.conflict) {
@@ -208,10 +214,12 @@ async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Deco
     state.set(after, plan.after);
     const version = versionOf(change.origin.updatedAt, change.origin.serverId);
     if (version) {
-      const columns = plan.applied.operation === 'U' ? Object.keys(plan.applied.values ?? {}) : table.columns.map((c) => c.name);
-      const known = new Map(memory.get(lookup) ?? []);
-      for (const c of columns) known.set(c, version);
-      memory.set(after, known);
+      const previous = memory.get(lookup);
+      if (plan.applied.operation === 'U') {
+        const columns = new Map(previous?.columns ?? []);
+        for (const c of Object.keys(plan.applied.values ?? {})) columns.set(c, version);
+        memory.set(after, { all: previous?.all ?? null, columns });
+      } else memory.set(after, { all: version, columns: new Map() });
     }
     tally.applied++;
   }
