@@ -17,6 +17,7 @@ import { selectAllRows } from '../../src/runtime/dml.ts';
 import { runCli } from '../helpers/cli.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
+import { SEED_ORDER } from '../helpers/seed-order.ts';
 
 const live = await liveDialects();
 const PAIRS = ([
@@ -42,18 +43,7 @@ const seedStatements = (file: string, dialect: DialectName) => {
   return sql.split(/;\s*\n\s*\n/).map((s) => s.replace(/^(--[^\n]*\n)+/, '').trim()).filter(Boolean);
 };
 
-const ORD2: ValueMap = {
-  order_id: 'ord2',
-  order_type: 'wholesale',
-  description: 'old order',
-  product_type_name: 'desktop',
-  customer_id: 'c1',
-  quantity: 100,
-  order_date: '2025-05-25',
-  update_datetime: '2025-06-25T10:30:00.000000',
-  updated_by_user: 'mtp',
-  updated_by_server: 'server1',
-};
+const ORD2: ValueMap = { ...SEED_ORDER };
 
 describe.each(PAIRS)('the seed walkthrough, %s → %s', (fromDialect, toDialect) => {
   const dbs: TestDatabase[] = [];

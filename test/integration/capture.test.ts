@@ -10,21 +10,11 @@ import type { ValueMap } from '../../src/core/change.ts';
 import { deleteRow, insertRow, updateRow } from '../../src/runtime/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncNode, lastOutboxId, outboxRows, type SyncNode } from '../helpers/sync-node.ts';
+import { SEED_ORDER } from '../helpers/seed-order.ts';
 
 const dialects = (await liveDialects()).filter((d) => d !== 'mssql' || process.env.MSSQL_URL);
 
-const ORDER: ValueMap = {
-  order_id: 'ord2',
-  order_type: 'wholesale',
-  description: 'old order',
-  product_type_name: 'desktop',
-  customer_id: 'c1',
-  quantity: 100,
-  order_date: '2025-05-25',
-  update_datetime: '2025-06-25T10:30:00.000000',
-  updated_by_user: 'mtp',
-  updated_by_server: 'server1',
-};
+const ORDER: ValueMap = { ...SEED_ORDER };
 
 const HOSTILE = `it's ~ "q" \`b\` [x] ; -- \\ \\' ünïcødé 😀`;
 const BIG_TEXT = 'x'.repeat(50_000) + '😀'.repeat(12_500); // 100 KB of UTF-8

@@ -30,6 +30,7 @@ import { transportOnce } from '../../src/runtime/transport.ts';
 import { createTestDatabase, type TestDatabase, uniqueName } from '../helpers/databases.ts';
 import { applyFixtureSchema, FIXTURES, fixtureConfig, ROOT } from '../helpers/fixtures.ts';
 import { lastOutboxId, outboxRows } from '../helpers/sync-node.ts';
+import { SEED_ORDER } from '../helpers/seed-order.ts';
 
 const MSSQL_URL = process.env.MSSQL_URL;
 if (!MSSQL_URL) {
@@ -43,18 +44,7 @@ if (!MSSQL_URL) {
 /** A fresh database on the MSSQL_URL server, dropped (with its sessions) afterwards. */
 const createMssqlDatabase = (prefix: string): Promise<TestDatabase> => createTestDatabase('mssql', prefix);
 
-const ORDER: ValueMap = {
-  order_id: 'ord2',
-  order_type: 'wholesale',
-  description: 'old order',
-  product_type_name: 'desktop',
-  customer_id: 'c1',
-  quantity: 100,
-  order_date: '2025-05-25',
-  update_datetime: '2025-06-25T10:30:00.000000',
-  updated_by_user: 'mtp',
-  updated_by_server: 'server1',
-};
+const ORDER: ValueMap = { ...SEED_ORDER };
 
 const HOSTILE = `it's ~ "q" \`b\` [x] ; -- \\ \\' / ünïcødé 😀 \t\n end`;
 

@@ -19,21 +19,11 @@ import { deleteRow, insertRow, selectRow, updateRow } from '../../src/runtime/dm
 import { createTestDatabase, liveDialects } from '../helpers/databases.ts';
 import { applyFixtureSchema, fixtureConfig } from '../helpers/fixtures.ts';
 import { createSyncNode, lastOutboxId, type SyncNode } from '../helpers/sync-node.ts';
+import { SEED_ORDER } from '../helpers/seed-order.ts';
 
 const live = await liveDialects();
 
-const ORDER: ValueMap = {
-  order_id: 'ord1',
-  order_type: 'wholesale',
-  description: 'old order',
-  product_type_name: 'desktop',
-  customer_id: 'c1',
-  quantity: 100,
-  order_date: '2025-05-25',
-  update_datetime: '2025-06-25T10:30:00.000000',
-  updated_by_user: 'mtp',
-  updated_by_server: 'server1',
-};
+const ORDER: ValueMap = { ...SEED_ORDER, order_id: 'ord1' };
 const ORDER_COLUMNS = Object.keys(ORDER).join(',');
 const HOSTILE = `it's ~ "q" \`b\` [x] ; -- \\ \\' \n\t\u0001 ünïcødé 😀`;
 
