@@ -126,8 +126,8 @@ export class Daemon {
           await nodes.closeAll();
           this.options.onPass?.(metrics, null);
         }
-        // Rows held back by an open transaction become safe when it ends: look again soon.
-        if (!busy && !this.stopping) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.05) : program.intervalSeconds, wakeOn);
+        // Rows held back by an open transaction become safe when it ends: look again soon (not faster than MySQL's 100 ms list refresh).
+        if (!busy && !this.stopping) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.2) : program.intervalSeconds, wakeOn);
       }
     } finally {
       await nodes.closeAll();

@@ -22,16 +22,17 @@ export async function runProgramOnce(config: Config, nodes: NodeSet, program: Pr
 
 /**
  * One pass that settles: when committed rows wait above a horizon (a transaction that
- * took a lower id is still open), look again every 50 ms for up to `settleSeconds`,
+ * took a lower id is still open), look again every 200 ms for up to `settleSeconds`
+ * (not faster: MySQL's list of open transactions refreshes only after 100 ms unread),
  * so that a one-shot run moves what was committed before it started. Work done by
  * the extra looks is added up.
  */
-export async function runProgramSettled(config: Config, nodes: NodeSet, program: ProgramConfig, settleSeconds = 5): Promise<TransportResult | ImportResult> {
+export async function runProgramSettled(config: Config, nodes: NodeSet, program: ProgramConfig, settleSeconds = 15): Promise<TransportResult | ImportResult> {
   const deadline = Date.now() + settleSeconds * 1000;
   const first = await runProgramOnce(config, nodes, program);
   let last = first;
   while (last.heldBack > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 200));
     last = await runProgramOnce(config, nodes, program);
     for (const key of ['moved', 'skippedEcho', 'applied', 'unchanged', 'conflicts', 'parked', 'waiting', 'replayed'] as const) {
       if (key in first) (first as unknown as Record<string, number>)[key] += (last as unknown as Record<string, number>)[key];
@@ -69,7 +70,7 @@ export async function syncAll(config: Config, nodes: NodeSet, options: { maxRoun
     report.heldBack = heldBack;
     if (work > 0) continue;
     if (heldBack === 0 || Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
   return report;
 }

@@ -37,6 +37,7 @@ const ER_SPECIFIC_ACCESS_DENIED = 1227;
  */
 const TURN_LOCK = 'dsync.innodb_trx';
 const TURN_TIMEOUT_SECONDS = 10;
+const TURN_ATTEMPTS = 3;
 const FRESH_ATTEMPTS = 25;
 const freshWait = () => 110 + Math.floor(Math.random() * 50);
 
@@ -48,8 +49,18 @@ const freshWait = () => 110 + Math.floor(Math.random() * 50);
  * https://dev.mysql.com/doc/refman/8.0/en/information-schema-innodb-trx-table.html
  */
 async function readOpenTransactions(tx: DbClient): Promise<string[]> {
-  // GET_LOCK is server-wide and outside transactions; a timeout only costs coordination, not safety.
-  await tx.query('SELECT GET_LOCK(?, ?) AS turn', [TURN_LOCK, TURN_TIMEOUT_SECONDS]);
+  // GET_LOCK is server-wide and outside transactions. Reading without the turn would keep
+  // the cache stale for every reader, so a reader that cannot get it waits, then gives up.
+  let turn = false;
+  for (let attempt = 0; attempt < TURN_ATTEMPTS && !turn; attempt++) {
+    const { rows } = await tx.query<Row>('SELECT GET_LOCK(?, ?) AS turn', [TURN_LOCK, TURN_TIMEOUT_SECONDS]);
+    turn = Number(rows[0].turn) === 1;
+  }
+  if (!turn) {
+    throw new RuntimeError('horizon_busy', `no turn to read information_schema.INNODB_TRX within ${TURN_ATTEMPTS * TURN_TIMEOUT_SECONDS} s (lock ${TURN_LOCK})`, {
+      hint: 'too many dsync readers poll this server at once: raise intervalSeconds of the programs reading it',
+    });
+  }
   try {
     for (let attempt = 0; attempt < FRESH_ATTEMPTS; attempt++) {
       if (attempt > 0) await sleep(freshWait());
