@@ -8,6 +8,7 @@ import { introspectCommand } from './introspect.ts';
 import { importCommand, syncCommand, transportCommand } from './programs.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
+import { verifyCommand } from './verify.ts';
 
 export const commands: Command[] = [
   initCommand,
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   syncCommand,
   runCommand,
   statusCommand,
+  verifyCommand,
   errorsCommand,
   retryCommand,
   skipCommand,

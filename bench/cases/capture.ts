@@ -1,0 +1,90 @@
+/**
+ * Cases 1 and 2, capture overhead: the same writes on two tables of the same brand in
+ * the same run, one without dsync and one with its capture triggers; the ratio of
+ * throughputs (with ÷ without). Phases alternate between the two databases, so that a
+ * slow minute of a shared machine lands on both.
+ */
+import type { DbClient, DialectName } from '../../src/core/dialect.ts';
+import { insertGeneratedRows, updateAllRows } from '../bulk-sql.ts';
+import { createBenchSetup } from '../nodes.ts';
+import { fmt, perSecond, progress, type ResultRow, seconds, verdict } from '../report.ts';
+import { changeCount, PHASES, type PhaseTimes, phaseTimes, runPhase, type Workload } from '../workload.ts';
+
+export const BRAND: Record<DialectName, string> = { postgres: 'PostgreSQL', sqlite: 'SQLite', mysql: 'MariaDB', mssql: 'SQL Server' };
+
+const APP_TARGET: Record<DialectName, number> = { postgres: 0.75, sqlite: 0.6, mysql: 0.6, mssql: 0.6 };
+
+/**
+ * W on `plain` (no triggers) and on `captured` (dsync's triggers), phase by phase,
+ * alternating which goes first. Leaves W's backlog in `captured`'s outbox.
+ */
+export async function captureAppLike(dialect: DialectName, plain: DbClient | null, captured: DbClient, w: Workload): Promise<{ row: ResultRow | null; captured: PhaseTimes }> {
+  const ms = { plain: { insert: 0, update: 0, delete: 0 }, captured: { insert: 0, update: 0, delete: 0 } };
+  for (const [i, phase] of PHASES.entries()) {
+    const order = plain === null ? (['captured'] as const) : i % 2 === 0 ? (['plain', 'captured'] as const) : (['captured', 'plain'] as const);
+    for (const which of order) {
+      progress(`capture ${BRAND[dialect]}: W ${phase}s ${which === 'plain' ? 'without' : 'with'} triggers`);
+      ms[which][phase] = await runPhase(which === 'plain' ? plain! : captured, w, phase);
+    }
+  }
+  const withTriggers = phaseTimes(ms.captured, w);
+  if (plain === null) return { row: null, captured: withTriggers };
+  const without = phaseTimes(ms.plain, w);
+  const ratio = without.totalMs / withTriggers.totalMs;
+  const changes = changeCount(w);
+  const perPhase = PHASES.map((p) => `${p} ${fmt(ms.plain[p] / ms.captured[p], 2)}`).join(', ');
+  return {
+    captured: withTriggers,
+    row: {
+      case: '1 capture, app-like',
+      subject: BRAND[dialect],
+      measured: `${fmt(perSecond(changes, withTriggers.totalMs))} changes/s with triggers (${seconds(withTriggers.totalMs)})`,
+      baseline: `${fmt(perSecond(changes, without.totalMs))} changes/s without (${seconds(without.totalMs)})`,
+      ratio,
+      target: `≥ ${APP_TARGET[dialect]}`,
+      verdict: verdict(ratio >= APP_TARGET[dialect]),
+      note: `per phase (with ÷ without): ${perPhase}`,
+      data: { without, with: withTriggers, changes },
+    },
+  };
+}
+
+/** Case 2: one INSERT … SELECT of n rows and one UPDATE of all of them, with triggers ÷ without. */
+export async function captureBulk(dialect: DialectName, scale: number): Promise<ResultRow> {
+  const n = Math.max(1, Math.round(100_000 * scale));
+  const setup = await createBenchSetup([
+    { name: 'plain', dialect, sync: false },
+    { name: 'src', dialect, sync: true },
+  ]);
+  try {
+    const plain = (await setup.handle('plain')).client;
+    const captured = (await setup.handle('src')).client;
+    const timed = async (what: string, fn: () => Promise<void>) => {
+      progress(`bulk ${BRAND[dialect]}: ${what}`);
+      const started = performance.now();
+      await fn();
+      return performance.now() - started;
+    };
+    const insertPlain = await timed(`INSERT … SELECT of ${n} rows without triggers`, () => insertGeneratedRows(plain, 0, n));
+    const insertCaptured = await timed(`INSERT … SELECT of ${n} rows with triggers`, () => insertGeneratedRows(captured, 0, n));
+    const updateCaptured = await timed('UPDATE of every row with triggers', () => updateAllRows(captured));
+    const updatePlain = await timed('UPDATE of every row without triggers', () => updateAllRows(plain));
+    const without = insertPlain + updatePlain;
+    const withTriggers = insertCaptured + updateCaptured;
+    const ratio = without / withTriggers;
+    const rows = 2 * n;
+    return {
+      case: '2 capture, bulk',
+      subject: BRAND[dialect],
+      measured: `${fmt(perSecond(rows, withTriggers))} rows/s with triggers (${seconds(withTriggers)})`,
+      baseline: `${fmt(perSecond(rows, without))} rows/s without (${seconds(without)})`,
+      ratio,
+      target: dialect === 'postgres' ? '≥ 0.4' : 'report',
+      verdict: dialect === 'postgres' ? verdict(ratio >= 0.4) : 'INFO',
+      note: `INSERT … SELECT ${fmt(insertPlain / insertCaptured, 2)} (${seconds(insertCaptured)} vs ${seconds(insertPlain)}), UPDATE ${fmt(updatePlain / updateCaptured, 2)} (${seconds(updateCaptured)} vs ${seconds(updatePlain)})`,
+      data: { rows: n, insertPlainMs: insertPlain, insertCapturedMs: insertCaptured, updatePlainMs: updatePlain, updateCapturedMs: updateCaptured },
+    };
+  } finally {
+    await setup.close();
+  }
+}

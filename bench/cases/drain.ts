@@ -1,0 +1,128 @@
+/**
+ * Case 3, drain: W's whole backlog moved from a source's outbox into a target's table
+ * (transport + import, in a child process), against the physical baseline: the very
+ * same changes applied to a plain copy of the table on the target's brand with
+ * multi-row statements of 1,000 rows from one client. After a complete drain the
+ * target is compared with the source (src/verify), so a fast wrong drain cannot pass.
+ */
+import type { DialectName } from '../../src/core/dialect.ts';
+import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
+import { applyWorkloadMultiRow } from '../bulk-sql.ts';
+import { type DrainRun, runDrain } from '../drain-runner.ts';
+import { type BenchNodeSpec, type BenchProgram, type BenchSetup, createBenchSetup } from '../nodes.ts';
+import { fmt, perSecond, progress, type ResultRow, seconds, type Verdict, verdict } from '../report.ts';
+import type { Workload } from '../workload.ts';
+import { BRAND } from './capture.ts';
+
+export interface DrainTarget {
+  dialect: DialectName;
+  /** The synchronized target node, and the plain node of the same brand for the baseline. */
+  node: string;
+  base: string;
+  transport: number;
+  import: number;
+}
+
+/** A source node with W's backlog, its targets, and (for case 1) a plain twin of the source. */
+export interface SourceGroup {
+  source: DialectName;
+  setup: BenchSetup;
+  targets: DrainTarget[];
+  hasPlain: boolean;
+}
+
+export async function createSourceGroup(source: DialectName, targets: DialectName[], options: { batchSize: number; withPlain: boolean }): Promise<SourceGroup> {
+  const specs: BenchNodeSpec[] = [{ name: 'src', dialect: source, sync: true }];
+  if (options.withPlain) specs.unshift({ name: 'plain', dialect: source, sync: false });
+  const programs: BenchProgram[] = [];
+  const drainTargets: DrainTarget[] = targets.map((dialect, i) => {
+    const optional = dialect === 'mysql';
+    specs.push({ name: `t_${dialect}`, dialect, sync: true, optional }, { name: `base_${dialect}`, dialect, sync: false, optional });
+    const target = { dialect, node: `t_${dialect}`, base: `base_${dialect}`, transport: 1000 + 2 * i, import: 1001 + 2 * i };
+    programs.push(
+      { id: target.transport, type: 'transport', from: 'src', to: target.node, batchSize: options.batchSize },
+      { id: target.import, type: 'import', node: target.node, batchSize: options.batchSize },
+    );
+    return target;
+  });
+  const setup = await createBenchSetup(specs, programs);
+  return { source, setup, targets: drainTargets, hasPlain: options.withPlain };
+}
+
+const pairName = (group: SourceGroup, target: DrainTarget) => `${BRAND[group.source]} → ${BRAND[target.dialect]}`;
+
+function describeRun(run: DrainRun): string {
+  if (run.completed) return `${fmt(run.rate)} changes/s (${fmt(run.total)} in ${seconds(run.elapsedMs)}: transport ${seconds(run.transportMs!)}, import ${seconds(run.importMs!)})`;
+  if (run.transportMs === null) return `≈ ${fmt(run.rate)} changes/s, estimated (stopped in the transport after ${seconds(run.elapsedMs)}; the import not counted)`;
+  if (run.applied === 0) return `< ${fmt(run.total / ((run.elapsedMs || 1) / 1000))} changes/s (transport ${seconds(run.transportMs)}, then nothing applied in ${seconds(run.importMs!)})`;
+  return `≈ ${fmt(run.rate)} changes/s, estimated (transport ${seconds(run.transportMs)}, then ${fmt(run.applied)} of ${fmt(run.total)} applied in ${seconds(run.importMs!)})`;
+}
+
+/**
+ * MySQL/MariaDB's safe horizon waits for every transaction open on the server when it
+ * takes a fence, other databases' included: on a shared server, a long transaction of
+ * someone else's stalls the import. Said in the note when a MariaDB drain is stopped.
+ */
+async function openTransactionsNote(group: SourceGroup, target: DrainTarget): Promise<string> {
+  const { client } = await group.setup.handle(target.base);
+  const { rows } = await client.query(
+    'SELECT count(*) AS n, max(TIMESTAMPDIFF(SECOND, trx_started, NOW())) AS oldest FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()',
+  );
+  const n = Number(rows[0].n);
+  return n ? `${n} other transaction(s) open on the MariaDB server when stopped (oldest ${rows[0].oldest} s): the horizon waits for them` : 'no other transaction open on the MariaDB server when stopped';
+}
+
+export async function drainCase(group: SourceGroup, target: DrainTarget, w: Workload, options: { budgetSeconds: number; profileDir?: string }): Promise<ResultRow> {
+  const subject = pairName(group, target);
+  const missing = group.setup.unavailable.get(target.node) ?? group.setup.unavailable.get(target.base);
+  const isPgPg = group.source === 'postgres' && target.dialect === 'postgres';
+  const targetText = isPgPg ? '≥ 0.5 and ≥ 70,000 changes/s' : '≥ 0.5';
+  if (missing) return { case: '3 drain', subject, measured: 'not measured', baseline: '', ratio: null, target: targetText, verdict: 'SKIP', note: missing };
+  const src = await group.setup.handle('src');
+  const { rows } = await src.client.query('SELECT count(*) AS n FROM ds_change_outbox');
+  const total = Number(rows[0].n);
+  progress(`drain ${subject}: ${total} changes (budget ${options.budgetSeconds} s per phase)`);
+  const run = await runDrain({
+    setup: group.setup,
+    transportProgram: target.transport,
+    importProgram: target.import,
+    total,
+    budgetSeconds: options.budgetSeconds,
+    profileDir: options.profileDir,
+    label: `drain ${subject}`,
+  });
+  progress(`drain ${subject}: ${describeRun(run)}; baseline: multi-row statements on a plain ${BRAND[target.dialect]} table`);
+  const base = await group.setup.handle(target.base);
+  const baseline = await applyWorkloadMultiRow(base.client, w);
+  const baseRate = perSecond(baseline.changes, baseline.totalMs);
+  const ratio = run.rate / baseRate;
+  const notes: string[] = [];
+  let equal: boolean | null = null;
+  if (run.completed) {
+    const tgt = await group.setup.handle(target.node);
+    const compared = await compareTables({ client: src.client, table: group.setup.table('src') }, { client: tgt.client, table: group.setup.table(target.node) });
+    equal = !hasDifferences(compared);
+    notes.push(equal ? `target equals source (${fmt(compared.rowsA)} rows, verified)` : `TARGET DIFFERS from source: ${compared.differenceCount} rows`);
+  } else {
+    notes.push(`stopped by the budget of ${options.budgetSeconds} s per phase; rate estimated`);
+    if (target.dialect === 'mysql') notes.push(await openTransactionsNote(group, target));
+  }
+  if (run.peakRssMb !== null) notes.push(`drain process RSS ${fmt(run.startRssMb ?? 0)} MB at start, ${fmt(run.peakRssMb)} MB peak`);
+  if (run.statements) {
+    const done = run.completed ? total : run.applied;
+    notes.push(`${fmt(run.statements.total)} statements for ${fmt(done)} changes ${run.completed ? '' : 'applied when stopped '}(${done ? fmt(run.statements.perChange, 3) : '-'} per change)`);
+  }
+  let result: Verdict = verdict(ratio >= 0.5, !isPgPg || run.rate >= 70_000, equal !== false);
+  if (!run.completed && result === 'PASS') result = 'MISS';
+  return {
+    case: '3 drain',
+    subject,
+    measured: describeRun(run),
+    baseline: `${fmt(baseRate)} changes/s (multi-row, ${seconds(baseline.totalMs)})`,
+    ratio,
+    target: targetText,
+    verdict: result,
+    note: notes.join('; '),
+    data: { run, baseline, equal },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * One drain in its own process, so that its peak RSS is the drain's alone: one pass of
+ * a transport program (outbox → inbox), then one pass of the import program (inbox →
+ * table), through the library's transportOnce/importOnce. Reports events on stdout as
+ * JSON lines: ready, transported, done. Run by drain-runner.ts, never by hand.
+ */
+import { readFileSync } from 'node:fs';
+import type { Config } from '../src/cli/config.ts';
+import { getDialect } from '../src/dialects/registry.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ImportResult, importOnce } from '../src/runtime/import.ts';
+import type { NodeHandle } from '../src/runtime/nodes.ts';
+import { workDone } from '../src/runtime/sync.ts';
+import { transportOnce } from '../src/runtime/transport.ts';
+import { StatementTrace, traceClient } from './traced-client.ts';
+
+export interface DrainJob {
+  config: Config;
+  transportProgram: number;
+  importProgram: number;
+  /** Changes in the source's outbox: the drain ends when all of them are applied. */
+  total: number;
+  /** Count and time statements by shape (slightly slower). */
+  trace: boolean;
+}
+
+const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
+
+const job = JSON.parse(readFileSync(process.argv[2], 'utf8')) as DrainJob;
+const { config } = job;
+const trace = new StatementTrace();
+
+// Stopped by the runner's budget: report the statements so far, then exit normally, so
+// that --cpu-prof still writes its profile.
+process.on('SIGTERM', () => {
+  if (job.trace) emit({ event: 'stopped', statements: { total: trace.statements, top: trace.top() } });
+  process.exit(143);
+});
+const handles: NodeHandle[] = [];
+
+async function open(name: string): Promise<NodeHandle> {
+  const node = config.nodes[name];
+  const dialect = await getDialect(node.dialect);
+  const client = await dialect.connect(node.url, node.name);
+  const handle = { node, dialect, client: job.trace ? traceClient(client, trace) : client };
+  handles.push(handle);
+  return handle;
+}
+
+const transport = config.programs.find((p) => p.id === job.transportProgram)!;
+const importer = config.programs.find((p) => p.id === job.importProgram)!;
+try {
+  const source = await open(transport.from);
+  const target = await open(transport.to);
+  emit({ event: 'ready' });
+  // Passes repeat until everything has moved: a reader's safe horizon may hold back rows
+  // for a pass (a fence not yet passed), as it would under `dsync sync` or the daemon.
+  const started = performance.now();
+  let moved = 0;
+  let passes = 0;
+  while (moved < job.total) {
+    const result = await transportOnce(transport, source, target);
+    moved += workDone(result);
+    passes++;
+    if (workDone(result) === 0) await sleep(5);
+  }
+  const transported = performance.now();
+  emit({ event: 'transported', ms: transported - started, moved, passes });
+  // The sum of every pass's counts (applied, conflicts, parked, …) and the last pointer.
+  const imported: Record<string, number> = {};
+  let consumed = 0;
+  passes = 0;
+  while (consumed < moved) {
+    const result: ImportResult = await importOnce(config, importer, target);
+    for (const [k, v] of Object.entries(result)) if (typeof v === 'number') imported[k] = k === 'pointer' || k === 'horizon' || k === 'program' ? v : (imported[k] ?? 0) + v;
+    consumed += workDone(result);
+    passes++;
+    if (workDone(result) === 0) await sleep(5);
+  }
+  const finished = performance.now();
+  emit({
+    event: 'done',
+    transportMs: transported - started,
+    importMs: finished - transported,
+    moved,
+    imported,
+    importPasses: passes,
+    maxRssKb: process.resourceUsage().maxRSS,
+    statements: job.trace ? { total: trace.statements, top: trace.top() } : undefined,
+  });
+} finally {
+  for (const h of handles) await h.client.close().catch(() => undefined);
+}

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench`: the cases of issue 5, each against a baseline measured in the same
+ * run on the same machine, with absolute numbers beside every ratio. Prints the table
+ * (stdout), progress (stderr), and writes bench/results/<timestamp>.json.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DialectName } from '../src/core/dialect.ts';
+import { BRAND, captureAppLike, captureBulk } from './cases/capture.ts';
+import { createSourceGroup, drainCase } from './cases/drain.ts';
+import { latencyCase } from './cases/latency.ts';
+import { scaleCase } from './cases/scale.ts';
+import { verifyCase } from './cases/verify.ts';
+import { describeMachine, machineLines } from './machine.ts';
+import { type BenchOptions, parseOptions } from './options.ts';
+import { RESULTS_DIR } from './paths.ts';
+import { printReport, progress, type ResultRow, type RunReport, writeReport } from './report.ts';
+import { workloadW } from './workload.ts';
+
+/** Drain pairs per source brand (issue 5): PostgreSQL to PostgreSQL, SQLite and MariaDB; SQLite to PostgreSQL. */
+const DRAIN_TARGETS: Partial<Record<DialectName, DialectName[]>> = { postgres: ['postgres', 'sqlite', 'mysql'], sqlite: ['postgres'] };
+
+/** Runs `fn`, turning a failure into a row that says so, so that one broken case does not lose the others. */
+async function guarded(name: string, subject: string, fn: () => Promise<ResultRow[]>): Promise<ResultRow[]> {
+  try {
+    return await fn();
+  } catch (error) {
+    progress(`${name} ${subject} failed: ${(error as Error).stack ?? error}`);
+    return [{ case: name, subject, measured: 'failed', baseline: '', ratio: null, target: '', verdict: 'MISS', note: (error as Error).message.split('\n')[0] }];
+  }
+}
+
+async function sourceCases(source: DialectName, options: BenchOptions, available: Set<DialectName>, profileDir: string | undefined): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  const w = workloadW(options.scale);
+  const drains = options.cases.has('drain') ? (DRAIN_TARGETS[source] ?? []).filter((t) => available.has(t)) : [];
+  if (!options.cases.has('capture') && drains.length === 0) return rows;
+  progress(`${BRAND[source]}: fresh databases for W (${w.inserts} inserts, ${w.updates} updates, ${w.deletes} deletes)${drains.length ? ` and drains to ${drains.map((d) => BRAND[d]).join(', ')}` : ''}`);
+  const group = await createSourceGroup(source, drains, { batchSize: options.batchSize, withPlain: options.cases.has('capture') });
+  try {
+    const plain = group.hasPlain ? (await group.setup.handle('plain')).client : null;
+    const { row } = await captureAppLike(source, plain, (await group.setup.handle('src')).client, w);
+    if (row) rows.push(row);
+    for (const target of group.targets) {
+      rows.push(...(await guarded('3 drain', `${BRAND[source]} → ${BRAND[target.dialect]}`, async () => [await drainCase(group, target, w, { budgetSeconds: options.budgetSeconds, profileDir })])));
+    }
+  } finally {
+    await group.setup.close();
+  }
+  return rows;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    console.error(`bench: ${(error as Error).message}`);
+    return 2;
+  }
+  const startedAt = new Date().toISOString();
+  const started = performance.now();
+  const machine = await describeMachine();
+  for (const line of machineLines(machine)) progress(line);
+  if (machine.unavailable.postgres) {
+    console.error(`bench: PostgreSQL is needed for most cases: ${machine.unavailable.postgres}`);
+    return 3;
+  }
+  const available = new Set<DialectName>(['postgres', 'sqlite']);
+  if (!machine.unavailable.mysql) available.add('mysql');
+  const profileDir = options.profile ? join(RESULTS_DIR, `${startedAt.replace(/[:.]/g, '-')}-profiles`) : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+
+  const rows: ResultRow[] = [];
+  const skipped = (caseName: string, subject: string, note: string): ResultRow => ({ case: caseName, subject, measured: 'not measured', baseline: '', ratio: null, target: '', verdict: 'SKIP', note });
+  for (const source of ['postgres', 'sqlite', 'mysql'] as const) {
+    if (!available.has(source)) {
+      if (options.cases.has('capture')) rows.push(skipped('1 capture, app-like', BRAND[source], machine.unavailable[source] ?? 'unavailable'));
+      continue;
+    }
+    rows.push(...(await guarded('1 capture, app-like', BRAND[source], () => sourceCases(source, options, available, profileDir))));
+  }
+  if (options.cases.has('drain') && !available.has('mysql')) rows.push(skipped('3 drain', 'PostgreSQL → MariaDB', machine.unavailable.mysql ?? 'unavailable'));
+  if (options.cases.has('bulk')) {
+    for (const dialect of ['postgres', 'sqlite', 'mysql'] as const) {
+      if (available.has(dialect)) rows.push(...(await guarded('2 capture, bulk', BRAND[dialect], async () => [await captureBulk(dialect, options.scale)])));
+      else rows.push(skipped('2 capture, bulk', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
+    }
+  }
+  if (options.cases.has('latency')) rows.push(...(await guarded('4 latency', 'PostgreSQL → PostgreSQL', async () => [await latencyCase(options.latencyInterval)])));
+  if (options.cases.has('scale')) {
+    rows.push(...(await guarded('5 scale', 'PostgreSQL → PostgreSQL', () => scaleCase(options.scale, { batchSize: options.batchSize, budgetSeconds: options.budgetSeconds, profileDir }))));
+  }
+  if (options.cases.has('verify')) rows.push(...(await guarded('6 verify', 'PostgreSQL vs SQLite', async () => [await verifyCase(options.scale)])));
+
+  const order = (r: ResultRow) => r.case;
+  rows.sort((a, b) => order(a).localeCompare(order(b), 'en', { numeric: true }));
+  const report: RunReport = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    seconds: (performance.now() - started) / 1000,
+    options: { ...options, cases: [...options.cases] },
+    machine,
+    rows,
+  };
+  printReport(report);
+  const file = writeReport(report);
+  console.log(`\nresults: ${file}${profileDir ? `\nCPU profiles: ${profileDir}` : ''}`);
+  return 0;
+}

@@ -1,0 +1,64 @@
+/**
+ * `npm run bench [-- --scale 0.1] [--cases capture,drain] [--budget 60] [--profile]`.
+ * Each flag also reads from the environment (DSYNC_BENCH_SCALE, DSYNC_BENCH_CASES,
+ * DSYNC_BENCH_BUDGET, DSYNC_BENCH_PROFILE=1, DSYNC_BENCH_LATENCY_INTERVAL).
+ */
+import { parseArgs } from 'node:util';
+
+export const CASES = ['capture', 'bulk', 'drain', 'latency', 'scale', 'verify'] as const;
+export type CaseName = (typeof CASES)[number];
+
+export interface BenchOptions {
+  /** Multiplies every row count (1 = the issue's sizes). */
+  scale: number;
+  cases: Set<CaseName>;
+  /**
+   * Most seconds one drain may take before it is stopped and measured on what it did.
+   * A drain that meets its target finishes far inside it (220,000 changes at 70,000/s
+   * take 3 s), so the budget only shortens drains that miss anyway.
+   */
+  budgetSeconds: number;
+  /** CPU profiles and per-statement counts of the drain processes. */
+  profile: boolean;
+  /** intervalSeconds of the programs under `dsync run` in the latency case. */
+  latencyInterval: number;
+  /** Changes moved/applied per transaction in the drains (program batchSize). */
+  batchSize: number;
+}
+
+const USAGE = `usage: npm run bench -- [--scale N] [--cases ${CASES.join(',')}] [--budget SECONDS] [--batch-size N] [--latency-interval SECONDS] [--profile]`;
+
+export function parseOptions(argv: string[], env = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scale: { type: 'string' },
+      cases: { type: 'string' },
+      budget: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'latency-interval': { type: 'string' },
+      profile: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const number = (flag: string, raw: string | undefined, fallback: number) => {
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got "${raw}"\n${USAGE}`);
+    return n;
+  };
+  const caseList = (values.cases ?? env.DSYNC_BENCH_CASES ?? CASES.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
+  for (const c of caseList) if (!(CASES as readonly string[]).includes(c)) throw new Error(`unknown case "${c}"\n${USAGE}`);
+  return {
+    scale: number('scale', values.scale ?? env.DSYNC_BENCH_SCALE, 1),
+    cases: new Set(caseList as CaseName[]),
+    budgetSeconds: number('budget', values.budget ?? env.DSYNC_BENCH_BUDGET, 60),
+    batchSize: Math.round(number('batch-size', values['batch-size'] ?? env.DSYNC_BENCH_BATCH_SIZE, 10_000)),
+    latencyInterval: number('latency-interval', values['latency-interval'] ?? env.DSYNC_BENCH_LATENCY_INTERVAL, 0.05),
+    profile: values.profile ?? env.DSYNC_BENCH_PROFILE === '1',
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * A DbClient that counts and times every statement it sends, by statement shape: the
+ * profile of a drain in round trips. It wraps the real client with a Proxy, so every
+ * dialect-specific method and `instanceof` check still reach the real one.
+ */
+import type { DbClient } from '../src/core/dialect.ts';
+
+export interface StatementStats {
+  shape: string;
+  count: number;
+  ms: number;
+}
+
+export class StatementTrace {
+  private readonly byShape = new Map<string, StatementStats>();
+
+  record(sql: string, ms: number): void {
+    const shape = sql.replace(/\s+/g, ' ').replace(/\$\d+|\?/g, '?').replace(/(\(\?(, \?)*\)(, )?){2,}/g, '(…rows…)').slice(0, 90);
+    let stats = this.byShape.get(shape);
+    if (!stats) this.byShape.set(shape, (stats = { shape, count: 0, ms: 0 }));
+    stats.count++;
+    stats.ms += ms;
+  }
+
+  /** Most time first. */
+  top(n = 15): StatementStats[] {
+    return [...this.byShape.values()].sort((a, b) => b.ms - a.ms).slice(0, n).map((s) => ({ ...s, ms: Math.round(s.ms) }));
+  }
+
+  get statements(): number {
+    let n = 0;
+    for (const s of this.byShape.values()) n += s.count;
+    return n;
+  }
+}
+
+export function traceClient(client: DbClient, trace: StatementTrace): DbClient {
+  const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      trace.record(label, performance.now() - started);
+    }
+  };
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'query') return (sql: string, params?: readonly unknown[]) => timed(sql, () => target.query(sql, params));
+      if (prop === 'exec') return (script: string) => timed(script, () => target.exec(script));
+      if (prop === 'transaction') {
+        // BEGIN/COMMIT (or SAVEPOINT/RELEASE) are two more round trips, counted under one shape.
+        return <T>(fn: (tx: DbClient) => Promise<T>) => {
+          trace.record('BEGIN/SAVEPOINT … COMMIT/RELEASE (2 statements)', 0);
+          trace.record('BEGIN/SAVEPOINT … COMMIT/RELEASE (2 statements)', 0);
+          return target.transaction((tx) => fn(traceClient(tx, trace)));
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
