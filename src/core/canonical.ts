@@ -102,7 +102,8 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
   if (typeof value !== 'string') return null;
   const text = value.trim();
   const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i.exec(text);
-  const us = /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(AM|PM)?)?$/i.exec(text);
+  // The seed's M/D/YYYY spelling is tried only when the text is not ISO (the common case on the wire).
+  const us = iso ? null : /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(AM|PM)?)?$/i.exec(text);
   let parts: DateTimeParts;
   if (iso) {
     const [, y, mo, d, h, mi, s, f, zone] = iso;

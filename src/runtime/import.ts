@@ -48,8 +48,14 @@ export interface ImportResult {
   heldBack: number;
 }
 
-/** The synchronized tables as they are on this node; a missing one stops the import with the fix. */
-export async function importContext(config: Config, handle: NodeHandle, programId: number): Promise<ImportContext> {
+/**
+ * The synchronized tables as they are on this node; a missing one stops the import with
+ * the fix. Kept on the handle between passes unless `fresh` is asked (importOnce asks
+ * again when a change names a table or column the kept schema does not know).
+ */
+export async function importContext(config: Config, handle: NodeHandle, programId: number, fresh = true): Promise<ImportContext> {
+  const policies = new Map(config.tables.map((t) => [t.name, t.conflict]));
+  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies };
   await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter']);
   const tables = new Map<string, TableSchema>();
   for (const table of config.tables) {
@@ -60,7 +66,8 @@ export async function importContext(config: Config, handle: NodeHandle, programI
       throw new RuntimeError('table_missing', `node ${handle.node.name}: ${error.message}`, { hint: error.hint }, { cause: error });
     }
   }
-  return { handle, programId, tables, policies: new Map(config.tables.map((t) => [t.name, t.conflict])) };
+  handle.tables = tables;
+  return { handle, programId, tables, policies };
 }
 
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
@@ -291,7 +298,8 @@ async function applyBatchOneByOne(tx: DbClient, ctx: ImportContext, decoded: Dec
 export async function importOnce(config: Config, program: ProgramConfig, handle: NodeHandle): Promise<ImportResult> {
   const { client } = handle;
   const state = await readProgramState(client, program, handle.node.name);
-  const ctx = await importContext(config, handle, program.id);
+  let kept = handle.tables !== undefined;
+  let ctx = await importContext(config, handle, program.id, false);
   const horizon = await client.dialect.readSafeHorizon(client, 'ds_change_inbox');
   const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: state.pointer, horizon, heldBack: 0 };
   const p = client.dialect.sql.param;
@@ -304,7 +312,13 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
         const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
         upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
       }
-      const decoded = decodeAll(ctx, rows.map(toInboxRow));
+      let decoded = decodeAll(ctx, rows.map(toInboxRow));
+      if (kept && decoded.some((d) => d.error !== null && /is not synchronized here|not a synchronized column/.test(d.error))) {
+        // The kept schema may predate a new column or table: read the catalog again before parking anything.
+        ctx = await importContext(config, handle, program.id, true);
+        kept = false;
+        decoded = decodeAll(ctx, rows.map(toInboxRow));
+      }
       const target = upTo;
       const runBatch = async (planned: boolean): Promise<Tally> => {
         const blocked = await loadBlockedRows(client);
@@ -321,6 +335,12 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
         tally = await runBatch(true);
       } catch (error) {
         if (error instanceof RuntimeError) throw error;
+        if (kept) {
+          // A write failed: the schema may have changed under a long run (a table dropped stops here with the fix).
+          ctx = await importContext(config, handle, program.id, true);
+          kept = false;
+          decoded = decodeAll(ctx, rows.map(toInboxRow));
+        }
         tally = await runBatch(false);
         result.replayed++;
       }

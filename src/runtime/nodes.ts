@@ -4,6 +4,7 @@
  */
 import type { Config, NodeConfig } from '../cli/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
+import type { TableSchema } from '../core/schema.ts';
 import { RuntimeError } from '../core/errors.ts';
 import { getDialect } from '../dialects/registry.ts';
 
@@ -11,6 +12,8 @@ export interface NodeHandle {
   node: NodeConfig;
   dialect: Dialect;
   client: DbClient;
+  /** The synchronized tables as last introspected here, so a busy loop does not read the catalog every pass. */
+  tables?: Map<string, TableSchema>;
 }
 
 export class NodeSet {

@@ -144,7 +144,7 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
   /** Forwards until `done` holds of the target's ids (a transaction elsewhere on the server may hold the fence a while). */
   const forwardUntil = (done: (ids: unknown[]) => boolean) =>
     eventually(async () => {
-      await pair.forward();
+      await pair.forwardOnce();
       return ids();
     }, done);
 
@@ -161,7 +161,7 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
     await t1.exec('START TRANSACTION');
     await insertRow(t1, pair.tables.a.sales_order, order('late'));
     await insertRow(t2, pair.tables.a.sales_order, order('early'));
-    await pair.forward();
+    await pair.forwardOnce();
     expect(await ids()).not.toContain('late');
     await t3.exec('START TRANSACTION');
     await insertRow(t3, pair.tables.a.sales_order, order('ghost'));
@@ -181,10 +181,10 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
     await young.exec('START TRANSACTION');
     await updateRow(young, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'young' });
     await young.exec('COMMIT');
-    await pair.forward();
+    await pair.forwardOnce();
     // The row lock makes the old transaction's update (and its outbox id) come after the young commit.
     await updateRow(old, pair.tables.a.sales_order, { order_id: 'r' }, { description: 'old, committed last' });
-    await pair.forward();
+    await pair.forwardOnce();
     await old.exec('COMMIT');
     await forwardUntil((i) => i.includes('old-first-write'));
     expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });

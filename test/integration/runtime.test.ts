@@ -206,4 +206,20 @@ describe.each(PAIRS)('runtime %s → %s', (from, to) => {
     await pair.forward();
     expect(await selectRow(pair.b.client, t().b.sales_order, { order_id: 'k2' })).toBeNull();
   });
+
+  it('picks up a column added while the runtime kept its connections, instead of parking the change', async () => {
+    await pair.forward(); // the import has now kept b's schema
+    for (const side of [pair.a, pair.b]) await side.client.exec('ALTER TABLE sales_order ADD COLUMN late_note varchar(50)');
+    const p = pair.a.client.dialect.sql.param;
+    await pair.a.client.query(
+      `INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_id, object_value, object_attribute, object_operation, updated_by_server_id)
+       VALUES ('a', 'sales_order', 'order_id', ${p(1)}, ${p(2)}, 'order_id,late_note', 'I', 'server-a')`,
+      ['"late"', '{"order_id":"late","late_note":"added later"}'],
+    );
+    await pair.forward();
+    expect(await listParked(pair.b.client)).toEqual([]);
+    const table = await pair.b.dialect.introspect(pair.b.client, 'sales_order');
+    expect(await selectRow(pair.b.client, table, { order_id: 'late' })).toMatchObject({ late_note: 'added later' });
+  });
 });
+
