@@ -38,6 +38,8 @@ export class Daemon {
   readonly metrics = new Map<number, ProgramMetrics>();
   readonly startedAt = Date.now();
   private readonly wakes = new EventEmitter();
+  /** Wake-ups that came while their loop was busy: its next sleep returns at once instead of losing them. */
+  private readonly pendingWakes = new Set<string>();
   private stopping = false;
   private readonly sleepers = new Set<() => void>();
 
@@ -74,9 +76,16 @@ export class Daemon {
     return [...this.metrics.values()].every((m) => m.lastErrorAt === null || (m.lastRunAt !== null && m.lastRunAt > m.lastErrorAt));
   }
 
+  private wake(key: string): void {
+    this.pendingWakes.add(key);
+    this.wakes.emit(key);
+  }
+
   private sleep(seconds: number, wakeOn: string | null): Promise<void> {
+    if (wakeOn && this.pendingWakes.delete(wakeOn)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
+        if (wakeOn) this.pendingWakes.delete(wakeOn);
         clearTimeout(timer);
         if (wakeOn) this.wakes.off(wakeOn, done);
         this.sleepers.delete(done);
@@ -107,7 +116,7 @@ export class Daemon {
           if ('moved' in result) {
             metrics.moved += result.moved;
             if (result.moved > 0) {
-              this.wakes.emit(`inbox:${program.to}`);
+              this.wake(`inbox:${program.to}`);
               log(`program ${program.id}: moved ${result.moved}`);
             }
           } else {

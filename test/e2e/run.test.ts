@@ -39,6 +39,7 @@ describe('dsync run', () => {
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), 'run', '--port', '0'], { cwd: dir });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stdout += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     try {
       let base = '';
@@ -49,13 +50,14 @@ describe('dsync run', () => {
       expect(base).not.toBe('');
       await a.exec("INSERT INTO sales_order VALUES ('r1', 'from a')");
       await b.exec("INSERT INTO sales_order VALUES ('r2', 'from b')");
-      // The imports sleep 30 s: only the daemon's wake-up after a transport can bring these over in time.
+      // The imports sleep 30 s: only the daemon's wake-up after a transport can bring these over
+      // within 20 s (a generous window for a loaded machine, still short of a lost wake-up).
       let rows: unknown[][] = [[], []];
-      for (let i = 0; i < 100 && (rows[0].length < 2 || rows[1].length < 2); i++) {
+      for (let i = 0; i < 200 && (rows[0].length < 2 || rows[1].length < 2); i++) {
         await new Promise((r) => setTimeout(r, 100));
         rows = [(await a.query('SELECT order_id FROM sales_order')).rows, (await b.query('SELECT order_id FROM sales_order')).rows];
       }
-      expect(rows.map((r) => r.length)).toEqual([2, 2]);
+      expect(rows.map((r) => r.length), `daemon output:\n${stdout}`).toEqual([2, 2]);
       const health = await fetch(`http://${base}/healthz`);
       expect(health.status).toBe(200);
       const metrics = await (await fetch(`http://${base}/metrics`)).text();
