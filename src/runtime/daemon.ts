@@ -42,6 +42,8 @@ export class Daemon {
   private readonly pendingWakes = new Set<string>();
   private stopping = false;
   private readonly sleepers = new Set<() => void>();
+  /** One pass at a time per node whose brand cannot take concurrent writers (SQLite): see withWriters. */
+  private readonly nodeLocks = new Map<string, Promise<void>>();
 
   constructor(
     readonly config: Config,
@@ -97,6 +99,37 @@ export class Daemon {
     });
   }
 
+  /**
+   * Runs `fn` holding the in-process lock of every node in `names` whose brand cannot
+   * take concurrent writers. Without it, two loops of this process would hold
+   * connections to one SQLite file, and one loop's (synchronous) busy wait for the
+   * write lock would block the event loop that the other needs to reach its COMMIT.
+   */
+  private async withWriters<T>(nodes: NodeSet, names: string[], fn: () => Promise<T>): Promise<T> {
+    const exclusive: string[] = [];
+    for (const name of [...new Set(names)].sort()) {
+      if (!(await nodes.get(name)).dialect.capabilities.concurrentWriters) exclusive.push(name);
+    }
+    const releases: Array<() => void> = [];
+    try {
+      for (const name of exclusive) {
+        const previous = this.nodeLocks.get(name) ?? Promise.resolve();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        const chained = previous.then(() => held);
+        this.nodeLocks.set(name, chained);
+        await previous;
+        releases.push(() => {
+          release();
+          if (this.nodeLocks.get(name) === chained) this.nodeLocks.delete(name);
+        });
+      }
+      return await fn();
+    } finally {
+      for (const release of releases.reverse()) release();
+    }
+  }
+
   private async loop(program: ProgramConfig): Promise<void> {
     const log = this.options.log ?? (() => undefined);
     const metrics = this.metrics.get(program.id)!;
@@ -107,7 +140,7 @@ export class Daemon {
         let busy = false;
         let heldBack = false;
         try {
-          const result = await runProgramOnce(this.config, nodes, program);
+          const result = await this.withWriters(nodes, [program.from, program.to], () => runProgramOnce(this.config, nodes, program));
           metrics.runs++;
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
