@@ -130,6 +130,7 @@ export const mssqlDialect: Dialect = {
   keyJson: mssqlObjectId,
   toParam: mssqlParam,
   fromDriver: mssqlFromDriver,
+  statementEnd: '\nGO',
   splitScript: (script) => splitSqlScript(script, { goBatches: true }),
   templateHelpers: {
     jsonValue: mssqlJsonValue,
