@@ -121,7 +121,9 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     const other = serverIds.get(node.serverId);
     if (other) fail(`nodes.${nodeName}.serverId`, `"${node.serverId}" is also the serverId of ${other}; each node needs its own`);
     serverIds.set(node.serverId, nodeName);
-    const url = node.dialect === 'sqlite' && node.url !== ':memory:' && !isAbsolute(node.url) ? resolve(baseDir, node.url) : node.url;
+    // A url without a scheme is a file (SQLite): relative to the config file, not the working directory.
+    const isFile = !/^[a-z][a-z0-9+.-]*:\/\//i.test(node.url) && node.url !== ':memory:';
+    const url = isFile && !isAbsolute(node.url) ? resolve(baseDir, node.url) : node.url;
     nodes[nodeName] = { name: nodeName, dialect: node.dialect, url, serverId: node.serverId };
   }
   const tables: TableConfig[] = data.tables;
