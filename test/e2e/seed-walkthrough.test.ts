@@ -91,7 +91,9 @@ describe.each(PAIRS)('the seed walkthrough, %s → %s', (fromDialect, toDialect)
         ],
       }),
     );
-    expect((await cli('generate')).code).toBe(0);
+    const generated = await cli('generate');
+    expect(generated.stderr).toBe('');
+    expect(generated.code).toBe(0);
     const applied = await cli('apply');
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);

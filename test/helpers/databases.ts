@@ -82,7 +82,8 @@ async function createPostgres(name: string): Promise<TestDatabase> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const db = await PGlite.create();
-  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1' });
+  // Several clients (the test and the CLI it runs) may connect; PGlite still runs one query at a time.
+  const server = new PGLiteSocketServer({ db, port: 0, host: '127.0.0.1', maxConnections: 16 });
   await server.start();
   const address = (server as unknown as { server: { address(): { port: number } } }).server.address();
   return {
