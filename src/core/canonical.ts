@@ -240,7 +240,7 @@ export function toCanonical(column: ColumnSchema, value: unknown): CanonicalValu
 }
 
 /** Decimal strings compare by value: `12.50` equals `12.5`. */
-function normalizeDecimal(text: string): string {
+export function normalizeDecimal(text: string): string {
   if (!/^-?\d*\.?\d*$/.test(text)) return text;
   let [int, frac = ''] = text.replace(/^-/, '').split('.');
   int = int.replace(/^0+(?=\d)/, '') || '0';

@@ -80,6 +80,17 @@ export interface OriginFlag {
   updatedAt: string | null;
 }
 
+/**
+ * How verify reads key ranges in the same order on every brand: numbers by value, text
+ * by code point (a binary collation), so segments chosen on one side match the other.
+ */
+export interface KeyOrder {
+  /** The key column's expression, compared and sorted in code-point order. */
+  keyExpression(column: ColumnSchema): string;
+  /** Appended after ORDER BY to read at most `n` rows. */
+  limit(n: number): string;
+}
+
 export interface Dialect {
   readonly name: DialectName;
   readonly capabilities: DialectCapabilities;
@@ -108,6 +119,12 @@ export interface Dialect {
   keyJson(table: TableSchema, key: ValueMap): string;
   /** Set-based writes, when the brand has a cheap form of them. */
   readonly bulk?: BulkWriter;
+  /**
+   * How to read `table` in code-point key order. A text key whose column already sorts
+   * that way is used as it is (the primary-key index serves each range); any other gets
+   * an explicit binary collation.
+   */
+  keyOrder(client: DbClient, table: TableSchema): Promise<KeyOrder>;
   /** A canonical value as a bound parameter for `column` of this brand. Throws ChangeError when it cannot hold it. */
   toParam(column: ColumnSchema, value: CanonicalValue): unknown;
   /** A value as the driver returned it, in canonical encoding. */

@@ -4,7 +4,7 @@
  * canonical form and hashed; equal hashes mean equal rows; a differing range is drilled
  * into, row by row, for the keys that differ. Ranges are read by keyset, one at a time
  * (A's next one while B's current one), so memory holds a few segments whatever the
- * table's size. Key order is code-point order on every brand (see key-order.ts).
+ * table's size. Key order is code-point order on every brand (Dialect.keyOrder).
  */
 import { createHash } from 'node:crypto';
 import type { ValueMap } from '../core/change.ts';

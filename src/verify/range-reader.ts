@@ -6,9 +6,9 @@
  * encoded.
  */
 import type { CanonicalValue } from '../core/canonical.ts';
-import type { DbClient, Row } from '../core/dialect.ts';
+import type { DbClient, KeyOrder, Row } from '../core/dialect.ts';
 import type { ColumnSchema, TableSchema } from '../core/schema.ts';
-import { type KeyOrder, keyOrderFor } from './key-order.ts';
+
 import { driverEncoder } from './row-encoding.ts';
 
 export interface VerifySide {
@@ -47,7 +47,7 @@ export class RangeReader {
 
   /** `columnNames`: the compared columns, in the order both sides use; `keyNames`: the primary key in order. */
   static async open(side: VerifySide, columnNames: readonly string[], keyNames: readonly string[]): Promise<RangeReader> {
-    return new RangeReader(side, columnNames, keyNames, await keyOrderFor(side.client, side.table));
+    return new RangeReader(side, columnNames, keyNames, await side.client.dialect.keyOrder(side.client, side.table));
   }
 
   private constructor(

@@ -7,18 +7,9 @@
  * when their texts do, which is what lets a segment be compared by one hash. Texts are
  * self-delimiting (strings carry their length), so joined texts never collide.
  */
-import type { CanonicalValue } from '../core/canonical.ts';
+import { type CanonicalValue, normalizeDecimal } from '../core/canonical.ts';
 import type { Dialect } from '../core/dialect.ts';
 import type { ColumnSchema } from '../core/schema.ts';
-
-function normalizeDecimal(text: string): string {
-  if (!/^-?\d*\.?\d*$/.test(text)) return text;
-  let [int, frac = ''] = text.replace(/^-/, '').split('.');
-  int = int.replace(/^0+(?=\d)/, '') || '0';
-  frac = frac.replace(/0+$/, '');
-  const sign = text.startsWith('-') && (int !== '0' || frac !== '') ? '-' : '';
-  return `${sign}${int}${frac ? `.${frac}` : ''}`;
-}
 
 function sortedJson(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortedJson);

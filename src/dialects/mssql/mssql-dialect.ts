@@ -127,6 +127,11 @@ export const mssqlDialect: Dialect = {
   readSafeHorizon,
   setOrigin,
   silenceCapture,
+  // BIN2 sorts by code point (by UTF-16 code unit beyond the BMP).
+  keyOrder: async (client, _table) => ({
+    keyExpression: (c) => (c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE Latin1_General_100_BIN2` : client.dialect.sql.ident(c.name)),
+    limit: (n) => `OFFSET 0 ROWS FETCH NEXT ${n} ROWS ONLY`,
+  }),
   keyJson: mssqlObjectId,
   toParam: mssqlParam,
   fromDriver: mssqlFromDriver,

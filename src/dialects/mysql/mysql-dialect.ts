@@ -25,6 +25,7 @@ import {
   mysqlSql,
   mysqlTriggerName,
 } from './mysql-sql.ts';
+import { mysqlKeyOrder } from './mysql-key-order.ts';
 
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
@@ -193,6 +194,7 @@ export const mysqlDialect: Dialect = {
   readSafeHorizon,
   setOrigin,
   silenceCapture,
+  keyOrder: mysqlKeyOrder,
   keyJson: mysqlKeyText,
   toParam: mysqlParam,
   fromDriver: mysqlFromDriver,

@@ -11,6 +11,7 @@ import { postgresBulk } from './postgres-bulk.ts';
 import { connectPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
+import { postgresKeyOrder } from './postgres-key-order.ts';
 
 /**
  * Safe horizon by writer fence (DESIGN rule 1). Ids are taken at insert, so a row with
@@ -100,6 +101,7 @@ export const postgresDialect: Dialect = {
   readSafeHorizon,
   setOrigin,
   silenceCapture,
+  keyOrder: postgresKeyOrder,
   keyJson,
   bulk: postgresBulk,
   toParam: postgresParam,

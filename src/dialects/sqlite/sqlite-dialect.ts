@@ -174,6 +174,11 @@ export const sqliteDialect: Dialect = {
   readSafeHorizon,
   setOrigin,
   silenceCapture,
+  // BINARY is memcmp of UTF-8; SQLite still uses an index whose collation is BINARY (https://www.sqlite.org/datatype3.html#collation).
+  keyOrder: async (client, _table) => ({
+    keyExpression: (c) => (c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE BINARY` : client.dialect.sql.ident(c.name)),
+    limit: (n) => `LIMIT ${n}`,
+  }),
   keyJson: sqliteKeyText,
   toParam,
   fromDriver,
