@@ -5,13 +5,13 @@
  * JSON lines: ready, transported, done. Run by drain-runner.ts, never by hand.
  */
 import { readFileSync } from 'node:fs';
-import type { Config } from '../src/cli/config.ts';
+import type { Config, ImportProgram, TransportProgram } from '../src/config/config.ts';
 import { getDialect } from '../src/dialects/registry.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ImportResult, importOnce } from '../src/runtime/import.ts';
+import { type ImportResult, importOnce } from '../src/runtime/import/import.ts';
 import type { NodeHandle } from '../src/runtime/nodes.ts';
 import { workDone } from '../src/runtime/sync.ts';
-import { transportOnce } from '../src/runtime/transport.ts';
+import { transportOnce } from '../src/runtime/transport/transport.ts';
 import { StatementTrace, traceClient } from './traced-client.ts';
 
 export interface DrainJob {
@@ -47,8 +47,8 @@ async function open(name: string): Promise<NodeHandle> {
   return handle;
 }
 
-const transport = config.programs.find((p) => p.id === job.transportProgram)!;
-const importer = config.programs.find((p) => p.id === job.importProgram)!;
+const transport = config.programs.find((p) => p.id === job.transportProgram) as TransportProgram;
+const importer = config.programs.find((p) => p.id === job.importProgram) as ImportProgram;
 try {
   const source = await open(transport.from);
   const target = await open(transport.to);

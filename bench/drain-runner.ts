@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { programHome } from '../src/config/config.ts';
 import type { DrainJob } from './drain-child.ts';
 import type { BenchSetup } from './nodes.ts';
 import { BENCH_DIR, ROOT } from './paths.ts';
@@ -120,8 +121,8 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     peak = Math.max(peak ?? 0, rssKb(child.pid!, 'VmHWM') ?? 0) || peak;
     if (!readyAt || stopped) return;
     const elapsed = performance.now() - readyAt;
-    if (transportedAt !== null) applied = await programPointer(setup, importer.to, importer.id).catch(() => applied);
-    else movedSoFar = await programPointer(setup, transporter.from, transporter.id).catch(() => movedSoFar);
+    if (transportedAt !== null) applied = await programPointer(setup, programHome(importer), importer.id).catch(() => applied);
+    else movedSoFar = await programPointer(setup, programHome(transporter), transporter.id).catch(() => movedSoFar);
     if (performance.now() - lastReport > 15_000) {
       lastReport = performance.now();
       progress(`  ${options.label}: ${transportedAt === null ? `transport at outbox id ${movedSoFar}` : `applied ${applied}`} of ${total} after ${(elapsed / 1000).toFixed(0)} s`);
@@ -160,7 +161,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     };
   }
   if (!stopped) throw new Error(`the drain process of ${options.label} failed (exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' / ')}`);
-  applied = transportedAt === null ? 0 : await programPointer(setup, importer.to, importer.id).catch(() => applied);
+  applied = transportedAt === null ? 0 : await programPointer(setup, programHome(importer), importer.id).catch(() => applied);
   const elapsedMs = endedAt - readyAt;
   const transportMs = transportedAt === null ? null : transportedAt - readyAt;
   const importMs = transportMs === null ? null : elapsedMs - transportMs;

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Config, parseConfig } from '../src/cli/config.ts';
+import { type Config, parseConfig } from '../src/config/config.ts';
 import type { DbClient, DialectName } from '../src/core/dialect.ts';
 import type { TableSchema } from '../src/core/schema.ts';
 import { generateNode, introspectTables, writeFiles } from '../src/generate/generate.ts';

@@ -43,7 +43,7 @@ export async function latencyCase(intervalSeconds: number): Promise<ResultRow> {
     JSON.stringify({
       nodes: Object.fromEntries(Object.values(config.nodes).map((n) => [n.name, { dialect: n.dialect, url: n.url, serverId: n.serverId }])),
       tables: config.tables,
-      programs: config.programs.map((p) => (p.type === 'transport' ? { id: p.id, type: p.type, from: p.from, to: p.to, intervalSeconds: p.intervalSeconds } : { id: p.id, type: p.type, node: p.to, intervalSeconds: p.intervalSeconds })),
+      programs: config.programs.map((p) => (p.type === 'transport' ? { id: p.id, type: p.type, from: p.from, to: p.to, intervalSeconds: p.intervalSeconds } : { id: p.id, type: p.type, node: p.node, intervalSeconds: p.intervalSeconds })),
       generatedDir: config.generatedDir,
     }),
   );

@@ -1,7 +1,7 @@
 /** Opens the database of a configured node through its dialect. */
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import { getDialect } from '../dialects/registry.ts';
-import { type Config, getNode, type NodeConfig } from './config.ts';
+import { type Config, getNode, type NodeConfig } from '../config/config.ts';
 
 export interface OpenNode {
   node: NodeConfig;

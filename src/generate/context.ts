@@ -5,7 +5,7 @@
  * dialect's own helpers (templateHelpers).
  */
 import { createHash } from 'node:crypto';
-import type { ProgramConfig } from '../cli/config.ts';
+import { type ProgramConfig, programHome } from '../config/config.ts';
 import type { DialectName } from '../core/dialect.ts';
 import { type ColumnSchema, type TableSchema, syncedColumns } from '../core/schema.ts';
 
@@ -70,13 +70,13 @@ export function captureTable(schema: TableSchema): CaptureTable {
 /** A transport program's row lives on its source node; an import program's on its node. */
 export function programsOnNode(programs: ProgramConfig[], nodeName: string): ProgramRow[] {
   return programs
-    .filter((p) => p.from === nodeName)
+    .filter((p) => programHome(p) === nodeName)
     .map((p) => ({
       id: p.id,
       name: p.name,
       type: p.type,
-      source: p.from,
-      destination: p.to,
+      source: programHome(p),
+      destination: p.type === 'transport' ? p.to : p.node,
       intervalSeconds: p.intervalSeconds,
       batchSize: p.batchSize,
     }));

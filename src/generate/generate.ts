@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config, NodeConfig } from '../cli/config.ts';
+import type { Config, NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import type { TableSchema } from '../core/schema.ts';
 import { DSYNC_VERSION } from '../core/version.ts';

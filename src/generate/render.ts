@@ -6,10 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Handlebars from 'handlebars';
-import { format } from 'sql-formatter';
+import type HandlebarsType from 'handlebars';
+import type * as SqlFormatter from 'sql-formatter';
 import type { Dialect } from '../core/dialect.ts';
 import { TemplateError } from '../core/errors.ts';
+import { lazyRequire } from '../core/lazy-require.ts';
+
+const handlebars = lazyRequire<typeof HandlebarsType>('handlebars');
+const sqlFormatter = lazyRequire<typeof SqlFormatter>('sql-formatter');
 
 export const TEMPLATES_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'templates');
 
@@ -30,7 +34,7 @@ export function rendererFor(dialect: Dialect): Renderer {
 }
 
 function createRenderer(dialect: Dialect): Renderer {
-  const hbs = Handlebars.create();
+  const hbs = handlebars().create();
   const { sql } = dialect;
   hbs.registerHelper('ident', (name: unknown) => sql.ident(String(name)));
   hbs.registerHelper('lit', (value: unknown) => sql.literal(value as string | number | boolean | null));
@@ -85,7 +89,7 @@ function formatStatement(dialect: Dialect, statement: string): string {
   const procedural = /\b(FUNCTION|TRIGGER|PROCEDURE)\b/i.test(statement.split('\n').find((l) => !l.startsWith('--')) ?? '');
   if (!dialect.formatterLanguage || procedural) return statement.trim();
   try {
-    return format(statement, { language: dialect.formatterLanguage as 'postgresql', keywordCase: 'upper', tabWidth: 2 });
+    return sqlFormatter().format(statement, { language: dialect.formatterLanguage as 'postgresql', keywordCase: 'upper', tabWidth: 2 });
   } catch {
     return statement.trim();
   }

@@ -5,7 +5,7 @@
  * file whose content changed are drift, reported with the command that fixes it.
  */
 import { join } from 'node:path';
-import type { Config, NodeConfig } from '../cli/config.ts';
+import type { Config, NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import { ApplyError, DriftError, describeError } from '../core/errors.ts';
 import { compareFiles, type FileOnDisk, generateNode, introspectTables, listGeneratedFiles } from '../generate/generate.ts';

@@ -8,14 +8,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, parseConfig } from '../cli/config.ts';
+import { type Config, parseConfig } from '../config/config.ts';
 import type { ValueMap } from '../core/change.ts';
 import { generateNode, introspectTables, writeFiles } from '../generate/generate.ts';
 import { applyNode } from '../migrate/apply.ts';
-import { selectAllRows } from './dml.ts';
-import { importOnce, summary } from './import.ts';
+import { selectAllRows } from './import/dml.ts';
+import { importOnce, summary } from './import/import.ts';
 import { NodeSet } from './nodes.ts';
-import { transportOnce } from './transport.ts';
+import { transportOnce } from './transport/transport.ts';
 
 const SEED_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'seed');
 

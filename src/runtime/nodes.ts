@@ -2,7 +2,7 @@
  * The open connections of one run: each node is opened once and shared by the
  * programs that touch it, then closed together.
  */
-import type { Config, NodeConfig } from '../cli/config.ts';
+import type { Config, NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import type { TableSchema } from '../core/schema.ts';
 import { RuntimeError } from '../core/errors.ts';

@@ -2,7 +2,7 @@
  * The seed's ds_program_parameter row: the pointer users see, the status and the last
  * run. A transport program's row lives on its source node; an import program's on its node.
  */
-import type { ProgramConfig } from '../cli/config.ts';
+import type { ProgramConfig } from '../config/config.ts';
 import type { DbClient, Row } from '../core/dialect.ts';
 import { RuntimeError } from '../core/errors.ts';
 

@@ -1,5 +1,5 @@
 /** `dsync status`: per program its pointer, backlog and last run; parked changes per node. */
-import type { Config } from '../cli/config.ts';
+import { type Config, programHome } from '../config/config.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
 import type { NodeSet } from './nodes.ts';
@@ -34,10 +34,11 @@ export interface StatusReport {
 export async function readStatus(config: Config, nodes: NodeSet): Promise<StatusReport> {
   const programs: ProgramStatus[] = [];
   for (const program of config.programs) {
-    const base = { id: program.id, name: program.name, type: program.type, node: program.from };
+    const home = programHome(program);
+    const base = { id: program.id, name: program.name, type: program.type, node: home };
     try {
-      const handle = await nodes.get(program.from);
-      const state = await readProgramState(handle.client, program, program.from);
+      const handle = await nodes.get(home);
+      const state = await readProgramState(handle.client, program, home);
       const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
       const { rows } = await handle.client.query<Row>(`SELECT count(*) AS n FROM ${table} WHERE id > ${handle.dialect.sql.param(1)}`, [state.pointer]);
       programs.push({ ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message: state.statusMessage });
@@ -46,7 +47,7 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
     }
   }
   const parked: NodeParked[] = [];
-  const importNodes = [...new Set(config.programs.filter((p) => p.type === 'import').map((p) => p.to))];
+  const importNodes = [...new Set(config.programs.filter((p) => p.type === 'import').map(programHome))];
   for (const name of importNodes) {
     try {
       const { client } = await nodes.get(name);

@@ -2,10 +2,10 @@
  * `dsync sync`: every program, transports before imports, round after round until a
  * round moves nothing. Echo suppression and dedupe make this terminate in any topology.
  */
-import type { Config, ProgramConfig } from '../cli/config.ts';
-import { type ImportResult, importOnce } from './import.ts';
+import type { Config, ProgramConfig } from '../config/config.ts';
+import { type ImportResult, importOnce } from './import/import.ts';
 import type { NodeSet } from './nodes.ts';
-import { type TransportResult, transportOnce } from './transport.ts';
+import { type TransportResult, transportOnce } from './transport/transport.ts';
 
 export interface SyncReport {
   rounds: number;
@@ -17,7 +17,7 @@ export interface SyncReport {
 
 export async function runProgramOnce(config: Config, nodes: NodeSet, program: ProgramConfig): Promise<TransportResult | ImportResult> {
   if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to));
-  return importOnce(config, program, await nodes.get(program.to));
+  return importOnce(config, program, await nodes.get(program.node));
 }
 
 /**

@@ -13,7 +13,7 @@ import type { ValueMap } from '../../src/core/change.ts';
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { selectAllRows } from '../../src/runtime/dml.ts';
+import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { runCli } from '../helpers/cli.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';

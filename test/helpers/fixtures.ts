@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, parseConfig } from '../../src/cli/config.ts';
+import { type Config, parseConfig } from '../../src/config/config.ts';
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../../src/cli/config.ts';
+import type { Config } from '../../src/config/config.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
 import { type FileDifference, type GeneratedFile, generateNode, writeFiles } from '../../src/generate/generate.ts';

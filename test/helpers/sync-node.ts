@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../../src/cli/config.ts';
+import type { Config } from '../../src/config/config.ts';
 import type { DbClient, Dialect, DialectName, Row } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { getDialect } from '../../src/dialects/registry.ts';

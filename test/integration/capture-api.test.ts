@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureChange } from '../../src/index.ts';
 import { ChangeError } from '../../src/core/errors.ts';
-import { selectRow } from '../../src/runtime/dml.ts';
+import { selectRow } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 import { lastOutboxId, outboxRows } from '../helpers/sync-node.ts';

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDateTime, sameValue } from '../../src/core/canonical.ts';
 import type { ValueMap } from '../../src/core/change.ts';
-import { deleteRow, insertRow, updateRow } from '../../src/runtime/dml.ts';
+import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncNode, lastOutboxId, outboxRows, type SyncNode } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { DbClient } from '../../src/core/dialect.ts';
-import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/dml.ts';
+import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects, postgresMode } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { DialectName, Row } from '../../src/core/dialect.ts';
-import { deleteRow, insertRow, selectAllRows, updateRow } from '../../src/runtime/dml.ts';
-import type { ImportResult } from '../../src/runtime/import.ts';
+import { deleteRow, insertRow, selectAllRows, updateRow } from '../../src/runtime/import/dml.ts';
+import type { ImportResult } from '../../src/runtime/import/import.ts';
 import { runProgramSettled } from '../../src/runtime/sync.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';

@@ -15,7 +15,7 @@ import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
 import { generateNode, introspectTables, listGeneratedFiles, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
-import { deleteRow, insertRow, selectRow, updateRow } from '../../src/runtime/dml.ts';
+import { deleteRow, insertRow, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects } from '../helpers/databases.ts';
 import { applyFixtureSchema, fixtureConfig } from '../helpers/fixtures.ts';
 import { createSyncNode, lastOutboxId, type SyncNode } from '../helpers/sync-node.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { ConnectionError, IntrospectionError } from '../../src/core/errors.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
-import { insertRow, selectRow } from '../../src/runtime/dml.ts';
+import { insertRow, selectRow } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects, MYSQL_ADMIN_URL, type TestDatabase } from '../helpers/databases.ts';
 import { applyFixtureSchema } from '../helpers/fixtures.ts';
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { RuntimeError } from '../../src/core/errors.ts';
-import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/dml.ts';
+import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncNode, type SyncNode } from '../helpers/sync-node.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';

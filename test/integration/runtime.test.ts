@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { DialectName, Row } from '../../src/core/dialect.ts';
-import { deleteRow, insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/dml.ts';
-import { listParked } from '../../src/runtime/parking.ts';
-import { resolveParkedChange } from '../../src/runtime/resolve-parked.ts';
+import { deleteRow, insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
+import { listParked } from '../../src/runtime/import/parking.ts';
+import { resolveParkedChange } from '../../src/runtime/import/resolve-parked.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 

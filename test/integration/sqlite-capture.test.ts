@@ -8,12 +8,12 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/cli/config.ts';
+import { parseConfig } from '../../src/config/config.ts';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
-import { deleteRow, insertRow, updateRow } from '../../src/runtime/dml.ts';
+import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { createSyncNode, lastOutboxId, type SyncNode } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
 

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sameValue } from '../../src/core/canonical.ts';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { DialectName } from '../../src/core/dialect.ts';
-import { deleteRow, insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/dml.ts';
-import { listParked } from '../../src/runtime/parking.ts';
+import { deleteRow, insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
+import { listParked } from '../../src/runtime/import/parking.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 

@@ -9,7 +9,7 @@ import type { ColumnSchema } from '../../src/core/schema.ts';
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { deleteRow, insertRow, updateRow } from '../../src/runtime/dml.ts';
+import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
 import { comparableEncoder, driverEncoder } from '../../src/verify/row-encoding.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';

@@ -5,7 +5,7 @@
  * captured, and the T-SQL is the 2019 dialect (no JSON_OBJECT, no IS DISTINCT FROM).
  */
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/cli/config.ts';
+import { parseConfig } from '../../src/config/config.ts';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
 import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
 import {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TableSchema } from '../../src/core/schema.ts';
-import { parseSeedCommand } from '../../src/runtime/seed-command.ts';
+import { parseSeedCommand } from '../../src/runtime/import/seed-command.ts';
 
 const salesOrder: TableSchema = {
   name: 'sales_order',

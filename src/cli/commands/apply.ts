@@ -1,5 +1,5 @@
 import { applyNode } from '../../migrate/apply.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig } from '../config-file.ts';
 import { withNode } from '../connect.ts';
 import { printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';

@@ -1,16 +1,17 @@
 /** `dsync errors`, `dsync retry ID`, `dsync skip ID`: see and resolve parked changes. */
 import { ConfigError } from '../../core/errors.ts';
 import { NodeSet } from '../../runtime/nodes.ts';
-import { listParked } from '../../runtime/parking.ts';
-import { resolveParkedChange } from '../../runtime/resolve-parked.ts';
-import { type Config, getNode, loadConfig } from '../config.ts';
+import { listParked } from '../../runtime/import/parking.ts';
+import { resolveParkedChange } from '../../runtime/import/resolve-parked.ts';
+import { type Config, getNode, programHome } from '../../config/config.ts';
+import { loadConfig } from '../config-file.ts';
 import { printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 /** The node parked changes live on: --node, or the only node with an import program. */
 function importNode(config: Config, flag?: string): string {
   if (flag) return getNode(config, flag).name;
-  const nodes = [...new Set(config.programs.filter((p) => p.type === 'import').map((p) => p.to))];
+  const nodes = [...new Set(config.programs.filter((p) => p.type === 'import').map(programHome))];
   if (nodes.length === 1) return nodes[0];
   throw new ConfigError('node_needed', `parked changes live on the import nodes (${nodes.join(', ') || 'none configured'})`, { hint: 'name one with --node' });
 }

@@ -1,6 +1,6 @@
 import { join, relative, resolve } from 'node:path';
 import { compareFiles, generateNode, introspectTables, writeFiles } from '../../generate/generate.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig } from '../config-file.ts';
 import { withNode } from '../connect.ts';
 import { EXIT } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';

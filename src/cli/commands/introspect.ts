@@ -1,5 +1,5 @@
 import type { TableSchema } from '../../core/schema.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig } from '../config-file.ts';
 import { withNode } from '../connect.ts';
 import { printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';

@@ -1,10 +1,11 @@
 /** `dsync transport`, `dsync import` (one pass, or --watch at the program's interval) and `dsync sync`. */
-import type { ImportResult } from '../../runtime/import.ts';
-import { summary } from '../../runtime/import.ts';
+import type { ImportResult } from '../../runtime/import/import.ts';
+import { summary } from '../../runtime/import/import.ts';
 import { NodeSet } from '../../runtime/nodes.ts';
 import { runProgramOnce, runProgramSettled, syncAll } from '../../runtime/sync.ts';
-import type { TransportResult } from '../../runtime/transport.ts';
-import { type Config, getProgram, loadConfig } from '../config.ts';
+import type { TransportResult } from '../../runtime/transport/transport.ts';
+import { type Config, getProgram } from '../../config/config.ts';
+import { loadConfig } from '../config-file.ts';
 import { printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 

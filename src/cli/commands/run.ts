@@ -1,7 +1,7 @@
 import { ConfigError } from '../../core/errors.ts';
-import { Daemon } from '../../runtime/daemon.ts';
-import { serveDaemon } from '../../runtime/daemon-http.ts';
-import { loadConfig } from '../config.ts';
+import { Daemon } from '../../runtime/daemon/daemon.ts';
+import { serveDaemon } from '../../runtime/daemon/daemon-http.ts';
+import { loadConfig } from '../config-file.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 export const runCommand: Command<GlobalArgs & { port?: number; host: string }> = {

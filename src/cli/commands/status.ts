@@ -1,6 +1,6 @@
 import { NodeSet } from '../../runtime/nodes.ts';
 import { readStatus } from '../../runtime/status.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig } from '../config-file.ts';
 import { printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 

@@ -3,7 +3,8 @@ import { IntrospectionError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { type NodeHandle, NodeSet } from '../../runtime/nodes.ts';
 import { type CompareResult, compareTables, hasDifferences } from '../../verify/compare-tables.ts';
-import { getNode, loadConfig } from '../config.ts';
+import { getNode } from '../../config/config.ts';
+import { loadConfig } from '../config-file.ts';
 import { EXIT, printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 

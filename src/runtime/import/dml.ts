@@ -3,10 +3,10 @@
  * runs for a change. Names come from the introspected TableSchema through the
  * dialect's `ident`; every value is a bound parameter converted by `toParam`.
  */
-import type { ValueMap } from '../core/change.ts';
-import type { DbClient, Dialect, Row } from '../core/dialect.ts';
-import { ChangeError } from '../core/errors.ts';
-import { type ColumnSchema, columnByName, type TableSchema } from '../core/schema.ts';
+import type { ValueMap } from '../../core/change.ts';
+import type { DbClient, Dialect, Row } from '../../core/dialect.ts';
+import { ChangeError } from '../../core/errors.ts';
+import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
 
 function qualifiedTable(dialect: Dialect, table: TableSchema): string {
   const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;

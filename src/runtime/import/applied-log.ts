@@ -4,11 +4,11 @@
  * user and time preserved, so that a hub forwards it, transport never sends it back
  * to its origin, and latest-wins sees the right version on every node.
  */
-import type { ChangeEvent } from '../core/change.ts';
-import type { DbClient } from '../core/dialect.ts';
-import { syncedColumns, type TableSchema } from '../core/schema.ts';
+import type { ChangeEvent } from '../../core/change.ts';
+import type { DbClient } from '../../core/dialect.ts';
+import { syncedColumns, type TableSchema } from '../../core/schema.ts';
 import type { AppliedChange } from './merge.ts';
-import { utcNow } from './program-state.ts';
+import { utcNow } from '../program-state.ts';
 import { writeRows } from './row-writer.ts';
 
 const COLUMNS = [

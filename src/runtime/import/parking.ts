@@ -4,10 +4,10 @@
  * it (status `waiting`, blocked_by = the inbox id of the change they wait for) until
  * `dsync retry` or `dsync skip` resolves it.
  */
-import type { InboxRow } from '../core/change.ts';
-import type { DbClient, Row } from '../core/dialect.ts';
+import type { InboxRow } from '../../core/change.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
 import type { Conflict } from './merge.ts';
-import { utcNow } from './program-state.ts';
+import { utcNow } from '../program-state.ts';
 
 /** A row's identity across spellings: table and key values as text, in key order. */
 export function rowIdentity(table: string, primaryKey: string[] | null, key: unknown): string {

@@ -4,13 +4,13 @@
  * between the two resends the batch, which the inbox's unique origin key absorbs
  * (DESIGN rules 1 and 3). A change is never sent to the node it came from (rule 4).
  */
-import type { ProgramConfig } from '../cli/config.ts';
-import { CHANGE_ROW_COLUMNS } from '../core/change.ts';
-import type { DbClient, Row } from '../core/dialect.ts';
-import { normalizeChangeTime } from './decode-change.ts';
-import { type NodeHandle, requireSyncObjects } from './nodes.ts';
-import { readProgramState, saveProgramState } from './program-state.ts';
-import { writeRows } from './row-writer.ts';
+import type { ProgramConfig } from '../../config/config.ts';
+import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
+import { normalizeChangeTime } from '../import/decode-change.ts';
+import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
+import { readProgramState, saveProgramState } from '../program-state.ts';
+import { writeRows } from '../import/row-writer.ts';
 
 const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
 

@@ -1,52 +1,63 @@
 /**
- * The config contract (DESIGN "The CLI and config contract"): a JSON file, `${VAR}`
+ * The config contract (docs/config.md): a JSON file, `${VAR}`
  * expanded from the environment, validated with zod. Every problem is one line naming
  * the key and the fix; exit code 2 by way of ConfigError.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
+import type * as Zod from 'zod';
 import { DIALECT_NAMES, type DialectName } from '../core/dialect.ts';
 import { ConfigError } from '../core/errors.ts';
+import { lazyRequire } from '../core/lazy-require.ts';
+
+const lazyZod = lazyRequire<typeof Zod>('zod');
 
 export const CONFLICT_POLICIES = ['latest-wins', 'source-wins', 'target-wins', 'manual'] as const;
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
 
-const name = z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . or -');
+/** The zod schema of the file, built on first use (zod loads only when a config is read). */
+let builtSchema: ReturnType<typeof buildSchema> | undefined;
+function configSchema() {
+  return (builtSchema ??= buildSchema(lazyZod().z));
+}
 
-const nodeSchema = z.strictObject({
-  dialect: z.enum(DIALECT_NAMES),
-  url: z.string().min(1),
-  serverId: z.string().min(1).max(64),
-});
+function buildSchema(z: typeof Zod.z) {
+  const name = z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . or -');
 
-/** A plain string is a table with the default policy. */
-const tableSchema = z.preprocess(
-  (value) => (typeof value === 'string' ? { name: value } : value),
-  z.strictObject({
-    name: z.string().min(1),
-    conflict: z.enum(CONFLICT_POLICIES).default('latest-wins'),
-  }),
-);
+  const nodeSchema = z.strictObject({
+    dialect: z.enum(DIALECT_NAMES),
+    url: z.string().min(1),
+    serverId: z.string().min(1).max(64),
+  });
 
-const programSchema = z.strictObject({
-  id: z.number().int().positive(),
-  type: z.enum(['transport', 'import']),
-  name: z.string().optional(),
-  from: name.optional(),
-  to: name.optional(),
-  node: name.optional(),
-  intervalSeconds: z.number().positive().default(5),
-  batchSize: z.number().int().positive().max(100_000).default(1000),
-});
+  /** A plain string is a table with the default policy. */
+  const tableSchema = z.preprocess(
+    (value) => (typeof value === 'string' ? { name: value } : value),
+    z.strictObject({
+      name: z.string().min(1),
+      conflict: z.enum(CONFLICT_POLICIES).default('latest-wins'),
+    }),
+  );
 
-const configSchema = z.strictObject({
-  nodes: z.record(name, nodeSchema).refine((n) => Object.keys(n).length > 0, 'define at least one node'),
-  tables: z.array(tableSchema).min(1, 'list at least one table to synchronize'),
-  programs: z.array(programSchema).default([]),
-  http: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
-  generatedDir: z.string().optional(),
-});
+  const programSchema = z.strictObject({
+    id: z.number().int().positive(),
+    type: z.enum(['transport', 'import']),
+    name: z.string().optional(),
+    from: name.optional(),
+    to: name.optional(),
+    node: name.optional(),
+    intervalSeconds: z.number().positive().default(5),
+    batchSize: z.number().int().positive().max(100_000).default(1000),
+  });
+
+  return z.strictObject({
+    nodes: z.record(name, nodeSchema).refine((n) => Object.keys(n).length > 0, 'define at least one node'),
+    tables: z.array(tableSchema).min(1, 'list at least one table to synchronize'),
+    programs: z.array(programSchema).default([]),
+    http: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
+    generatedDir: z.string().optional(),
+  });
+}
 
 export interface NodeConfig {
   name: string;
@@ -60,16 +71,31 @@ export interface TableConfig {
   conflict: ConflictPolicy;
 }
 
-export interface ProgramConfig {
+interface ProgramBase {
   id: number;
-  type: 'transport' | 'import';
   name: string;
-  /** transport: source node; import: the node. */
-  from: string;
-  /** transport: destination node; import: the node. */
-  to: string;
   intervalSeconds: number;
   batchSize: number;
+}
+
+/** Moves outbox rows of `from` into the inbox of `to` (the seed's program 1000). */
+export interface TransportProgram extends ProgramBase {
+  type: 'transport';
+  from: string;
+  to: string;
+}
+
+/** Merges the inbox of `node` into its tables (the seed's program 1001). */
+export interface ImportProgram extends ProgramBase {
+  type: 'import';
+  node: string;
+}
+
+export type ProgramConfig = TransportProgram | ImportProgram;
+
+/** The node whose ds_program_parameter row holds the program's pointer. */
+export function programHome(program: ProgramConfig): string {
+  return program.type === 'transport' ? program.from : program.node;
 }
 
 export interface Config {
@@ -108,7 +134,7 @@ function fail(key: string, message: string, hint?: string): never {
 
 /** Validates a parsed config object; `baseDir` anchors relative paths (SQLite files, generatedDir). */
 export function parseConfig(raw: unknown, baseDir: string, filePath: string | null, env = process.env): Config {
-  const result = configSchema.safeParse(expandEnv(raw, '', env));
+  const result = configSchema().safeParse(expandEnv(raw, '', env));
   if (!result.success) {
     const issue = result.error.issues[0];
     const key = issue.path.map(String).join('.') || '(top level)';
@@ -149,7 +175,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
       return { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
     }
     const node = known('node', p.node);
-    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, from: node, to: node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
+    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
   });
   return {
     path: filePath,
@@ -161,9 +187,8 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   };
 }
 
-/** Finds and loads the config: `--config`, then DSYNC_CONFIG, then ./dsync.config.json. */
-export function loadConfig(flagPath?: string, env = process.env): Config {
-  const path = resolve(flagPath || env.DSYNC_CONFIG || 'dsync.config.json');
+/** Reads and validates the config file at `path`; relative paths in it resolve beside it. */
+export function loadConfigFile(path: string, env = process.env): Config {
   if (!existsSync(path)) {
     throw new ConfigError('config_missing', `no config file at ${path}`, {
       hint: 'run `dsync init` to write a starter config, or pass --config FILE',
@@ -177,7 +202,7 @@ export function loadConfig(flagPath?: string, env = process.env): Config {
       hint: 'fix the JSON syntax (a trailing comma or a missing quote is the usual cause)',
     });
   }
-  return parseConfig(raw, dirname(path), path, env);
+  return parseConfig(raw, dirname(resolve(path)), resolve(path), env);
 }
 
 export function getNode(config: Config, nodeName: string): NodeConfig {

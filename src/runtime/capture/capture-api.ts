@@ -5,12 +5,12 @@
  * checked against the table's introspected schema first, so a typo in a column name
  * or a value of the wrong type is an error in the app, not a parked change later.
  */
-import { toCanonical } from '../core/canonical.ts';
-import type { Operation, ValueMap } from '../core/change.ts';
-import type { DbClient } from '../core/dialect.ts';
-import { ChangeError } from '../core/errors.ts';
-import { columnByName, type TableSchema } from '../core/schema.ts';
-import { utcNow } from './program-state.ts';
+import { toCanonical } from '../../core/canonical.ts';
+import type { Operation, ValueMap } from '../../core/change.ts';
+import type { DbClient } from '../../core/dialect.ts';
+import { ChangeError } from '../../core/errors.ts';
+import { columnByName, type TableSchema } from '../../core/schema.ts';
+import { utcNow } from '../program-state.ts';
 
 export interface AppChange {
   table: string;

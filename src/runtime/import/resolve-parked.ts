@@ -3,12 +3,12 @@
  * changes of the same row that waited behind it, in order. A released change that
  * fails again becomes the new head of the queue; the rest wait behind it.
  */
-import type { Config } from '../cli/config.ts';
-import type { DbClient, Row } from '../core/dialect.ts';
-import { describeError, RuntimeError } from '../core/errors.ts';
+import type { Config } from '../../config/config.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
+import { describeError, RuntimeError } from '../../core/errors.ts';
 import { decodeChange } from './decode-change.ts';
 import { applyDecoded, type ImportContext, importContext, INBOX_SELECT, manualReason, toInboxRow } from './import.ts';
-import type { NodeHandle } from './nodes.ts';
+import type { NodeHandle } from '../nodes.ts';
 import { getParked, type ParkedChange, resolveParked, rowIdentity, waitingBehind } from './parking.ts';
 
 export interface ResolveResult {

@@ -12,10 +12,10 @@
  * their origin time), then the server id as tie-break: whatever the order of
  * arrival, every node picks the same value.
  */
-import type { ConflictPolicy } from '../cli/config.ts';
-import { parseDateTime, sameValue } from '../core/canonical.ts';
-import type { ChangeEvent, Operation, ValueMap } from '../core/change.ts';
-import { columnByName, type TableSchema } from '../core/schema.ts';
+import type { ConflictPolicy } from '../../config/config.ts';
+import { parseDateTime, sameValue } from '../../core/canonical.ts';
+import type { ChangeEvent, Operation, ValueMap } from '../../core/change.ts';
+import { columnByName, type TableSchema } from '../../core/schema.ts';
 
 export type ConflictKind = 'insert_exists' | 'update_missing' | 'update_changed' | 'delete_missing' | 'delete_changed';
 

@@ -5,14 +5,16 @@
  * WHERE of `key = literal` on exactly the primary key is accepted. The result is the
  * same change model the triggers produce, applied with bound parameters.
  */
-import pkg from 'node-sql-parser';
-import { toCanonical } from '../core/canonical.ts';
-import type { Operation, ValueMap } from '../core/change.ts';
-import { ChangeError } from '../core/errors.ts';
-import { columnByName, syncedColumns, type TableSchema } from '../core/schema.ts';
+import type * as SqlParser from 'node-sql-parser';
+import { toCanonical } from '../../core/canonical.ts';
+import type { Operation, ValueMap } from '../../core/change.ts';
+import { ChangeError } from '../../core/errors.ts';
+import { lazyRequire } from '../../core/lazy-require.ts';
+import { columnByName, syncedColumns, type TableSchema } from '../../core/schema.ts';
 
-const { Parser } = pkg;
-const parser = new Parser();
+const loadParser = lazyRequire<typeof SqlParser>('node-sql-parser');
+let parserInstance: SqlParser.Parser | undefined;
+const parser = () => (parserInstance ??= new (loadParser().Parser)());
 
 export interface SeedCommand {
   operation: Operation;
@@ -91,7 +93,7 @@ export function parseSeedCommand(command: string, table: TableSchema): SeedComma
   const sql = command.replace(/~/g, "'");
   let parsed: Node | Node[];
   try {
-    parsed = parser.astify(sql, { database: 'PostgresQL' }) as unknown as Node | Node[];
+    parsed = parser().astify(sql, { database: 'PostgresQL' }) as unknown as Node | Node[];
   } catch (error) {
     throw reject(`it is not valid SQL (${(error as Error).message.split('\n')[0].slice(0, 120)})`);
   }

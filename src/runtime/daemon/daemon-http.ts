@@ -4,8 +4,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Daemon } from './daemon.ts';
-import { NodeSet } from './nodes.ts';
-import { readStatus } from './status.ts';
+import { NodeSet } from '../nodes.ts';
+import { readStatus } from '../status.ts';
 
 function metricsText(daemon: Daemon): string {
   const lines: string[] = [];

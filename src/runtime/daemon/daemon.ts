@@ -6,12 +6,12 @@
  * SIGTERM/SIGINT (or the abort signal) stop every loop after its current pass.
  */
 import { EventEmitter } from 'node:events';
-import type { Config, ProgramConfig } from '../cli/config.ts';
-import { describeError } from '../core/errors.ts';
-import { type ImportResult, summary } from './import.ts';
-import { NodeSet } from './nodes.ts';
-import { runProgramOnce, workDone } from './sync.ts';
-import type { TransportResult } from './transport.ts';
+import type { Config, ProgramConfig, TransportProgram } from '../../config/config.ts';
+import { describeError } from '../../core/errors.ts';
+import { type ImportResult, summary } from '../import/import.ts';
+import { NodeSet } from '../nodes.ts';
+import { runProgramOnce, workDone } from '../sync.ts';
+import type { TransportResult } from '../transport/transport.ts';
 
 export interface ProgramMetrics {
   program: ProgramConfig;
@@ -134,13 +134,13 @@ export class Daemon {
     const log = this.options.log ?? (() => undefined);
     const metrics = this.metrics.get(program.id)!;
     const nodes = new NodeSet(this.config);
-    const wakeOn = program.type === 'import' ? `inbox:${program.to}` : null;
+    const wakeOn = program.type === 'import' ? `inbox:${program.node}` : null;
     try {
       while (!this.stopping) {
         let busy = false;
         let heldBack = false;
         try {
-          const result = await this.withWriters(nodes, [program.from, program.to], () => runProgramOnce(this.config, nodes, program));
+          const result = await this.withWriters(nodes, program.type === 'transport' ? [program.from, program.to] : [program.node], () => runProgramOnce(this.config, nodes, program));
           metrics.runs++;
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
@@ -149,7 +149,7 @@ export class Daemon {
           if ('moved' in result) {
             metrics.moved += result.moved;
             if (result.moved > 0) {
-              this.wake(`inbox:${program.to}`);
+              this.wake(`inbox:${(program as TransportProgram).to}`);
               log(`program ${program.id}: moved ${result.moved}`);
             }
           } else {

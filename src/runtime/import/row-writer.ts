@@ -6,10 +6,10 @@
  * one row can be taken by another). Any failure surfaces to the import, which then
  * replays the batch change by change.
  */
-import type { ValueMap } from '../core/change.ts';
-import type { DbClient } from '../core/dialect.ts';
-import { multiRowInsert } from '../core/sql-builders.ts';
-import type { TableSchema } from '../core/schema.ts';
+import type { ValueMap } from '../../core/change.ts';
+import type { DbClient } from '../../core/dialect.ts';
+import { multiRowInsert } from '../../core/sql-builders.ts';
+import type { TableSchema } from '../../core/schema.ts';
 import { deleteRow, insertRow, updateRow } from './dml.ts';
 import type { RowOp } from './merge.ts';
 

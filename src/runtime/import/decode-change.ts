@@ -4,10 +4,10 @@
  * every value must read as its column's type. Anything else is a ChangeError that the
  * import parks with its reason.
  */
-import { parseDateTime, toCanonical } from '../core/canonical.ts';
-import type { ChangeEvent, InboxRow, ValueMap } from '../core/change.ts';
-import { ChangeError } from '../core/errors.ts';
-import { columnByName, type TableSchema } from '../core/schema.ts';
+import { parseDateTime, toCanonical } from '../../core/canonical.ts';
+import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
+import { ChangeError } from '../../core/errors.ts';
+import { columnByName, type TableSchema } from '../../core/schema.ts';
 import { parseSeedCommand } from './seed-command.ts';
 
 function parseJson(text: string | null, what: string): unknown {

@@ -10,21 +10,21 @@
  * fails, the batch is rolled back and replayed change by change, each in a savepoint,
  * so the failing change is parked with its reason and the others go on (rule 6).
  */
-import type { Config, ConflictPolicy, ProgramConfig } from '../cli/config.ts';
-import type { ChangeEvent, InboxRow, ValueMap } from '../core/change.ts';
-import { CHANGE_ROW_COLUMNS } from '../core/change.ts';
-import type { DbClient, Row } from '../core/dialect.ts';
-import { describeError, IntrospectionError, RuntimeError } from '../core/errors.ts';
-import type { TableSchema } from '../core/schema.ts';
+import type { Config, ConflictPolicy, ProgramConfig } from '../../config/config.ts';
+import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
+import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
+import { describeError, IntrospectionError, RuntimeError } from '../../core/errors.ts';
+import type { TableSchema } from '../../core/schema.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
 import { decodeChange } from './decode-change.ts';
 import { fetchRows, selectRow } from './dml.ts';
 import { type Conflict, keySpellings, planChange, type Version, type VersionLookup, versionOf } from './merge.ts';
-import { type NodeHandle, requireSyncObjects } from './nodes.ts';
+import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { loadBlockedRows, parkChange, rawRowIdentity, recordConflict, rowIdentity } from './parking.ts';
-import { readProgramState, saveProgramState } from './program-state.ts';
+import { readProgramState, saveProgramState } from '../program-state.ts';
 import { executeOp, executeOps, type PlannedOp } from './row-writer.ts';
-import { countAbove } from './transport.ts';
+import { countAbove } from '../transport/transport.ts';
 
 export interface ImportContext {
   handle: NodeHandle;
