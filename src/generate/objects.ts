@@ -23,6 +23,9 @@ export function syncObjects(tables: CaptureTable[]): SyncObject[] {
     { order: 4, object: 'ds_change_error', template: 'error', replaceable: false },
     { order: 5, object: 'ds_change_conflict', template: 'conflict', replaceable: false },
     { order: 6, object: 'view_recordlevel_update_datetime', template: 'view', replaceable: true },
+    // Upgrade steps: the files above never change once released; a schema change of the
+    // sync objects is a new step here (11, 12, …), applied once through the ledger.
+    { order: 11, object: 'upgrade_row_versions', template: 'upgrade_row_versions', replaceable: false },
     ...tables.map((table, i) => ({
       order: 101 + i,
       object: `capture_${table.safeName}`,

@@ -21,7 +21,7 @@ describe('generated/mssql', () => {
     expect(compareFiles(dir, files)).toEqual([]);
   });
 
-  it('holds the six sync objects and one capture file per fixture table', () => {
+  it('holds the sync objects, the upgrade steps and one capture file per fixture table', () => {
     expect(files.map((f) => f.fileName)).toEqual([
       '0001_ds_change_outbox.sql',
       '0002_ds_change_inbox.sql',
@@ -29,6 +29,7 @@ describe('generated/mssql', () => {
       '0004_ds_change_error.sql',
       '0005_ds_change_conflict.sql',
       '0006_view_recordlevel_update_datetime.sql',
+      '0011_upgrade_row_versions.sql',
       '0101_capture_sales_order.sql',
       '0102_capture_order_line.sql',
       '0103_capture_type_zoo.sql',
