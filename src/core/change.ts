@@ -22,6 +22,12 @@ export interface ChangeEvent {
   /** Old values of the changed columns for U, the whole row for D; null when unknown (seed-format rows). */
   oldValues: ValueMap | null;
   origin: ChangeOrigin;
+  /** Causal length of the row at `key` after the change (odd: exists); null in seed-format rows (docs/convergence.md). */
+  cl: number | null;
+  /** For a key change: causal length of the old key after it (even); else null. */
+  clOld: number | null;
+  /** The change's clock (µs since the epoch, hybrid logical clock); null in seed-format rows. */
+  version: number | null;
 }
 
 /** Where and when a change first happened; preserved through every hop (DESIGN rule 4). */
@@ -49,6 +55,9 @@ export const CHANGE_ROW_COLUMNS = [
   'updated_by_user_id',
   'update_datetime',
   'note1',
+  'row_cl',
+  'row_cl_old',
+  'change_version',
 ] as const;
 
 export type ChangeRowColumn = (typeof CHANGE_ROW_COLUMNS)[number];

@@ -39,10 +39,18 @@ export class NodeSet {
   }
 }
 
-/** Fails with the fix when a node lacks the sync objects a program needs. */
+/** Tables that upgrade steps add: their absence beside an outbox means an older schema, not a missing one. */
+const UPGRADED_TABLES = ['ds_row_version'];
+
+/** Fails with the fix when a node lacks the sync objects a program needs, or has an older version of them. */
 export async function requireSyncObjects(handle: NodeHandle, tables: string[]): Promise<void> {
   for (const table of tables) {
     if (!(await handle.dialect.tableExists(handle.client, table))) {
+      if (UPGRADED_TABLES.includes(table) && (await handle.dialect.tableExists(handle.client, 'ds_change_outbox'))) {
+        throw new RuntimeError('schema_outdated', `node ${handle.node.name}: its sync objects predate this version of dsync (${table} is missing)`, {
+          hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
+        });
+      }
       throw new RuntimeError('not_applied', `node ${handle.node.name}: the sync objects are not applied (${table} is missing)`, {
         hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\``,
       });

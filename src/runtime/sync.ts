@@ -34,7 +34,7 @@ export async function runProgramSettled(config: Config, nodes: NodeSet, program:
   while (last.heldBack > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
     last = await runProgramOnce(config, nodes, program);
-    for (const key of ['moved', 'skippedEcho', 'applied', 'unchanged', 'conflicts', 'parked', 'waiting', 'replayed'] as const) {
+    for (const key of ['moved', 'skippedEcho', 'applied', 'unchanged', 'conflicts', 'parked', 'waiting', 'pending', 'replayed'] as const) {
       if (key in first) (first as unknown as Record<string, number>)[key] += (last as unknown as Record<string, number>)[key];
     }
   }
@@ -44,7 +44,7 @@ export async function runProgramSettled(config: Config, nodes: NodeSet, program:
 /** How much a run did: rows moved by a transport, rows consumed by an import. */
 export function workDone(result: TransportResult | ImportResult): number {
   if ('moved' in result) return result.moved + result.skippedEcho;
-  return result.applied + result.unchanged + result.parked + result.waiting;
+  return result.applied + result.unchanged + result.parked + result.waiting + result.pending;
 }
 
 /**

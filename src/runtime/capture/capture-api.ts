@@ -10,6 +10,8 @@ import type { Operation, ValueMap } from '../../core/change.ts';
 import type { DbClient } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { columnByName, type TableSchema } from '../../core/schema.ts';
+import { canonicalKeyText } from '../../core/canonical-key.ts';
+import { entryAfterLocalChange, readEntries, writeEntries } from '../import/version-store.ts';
 import { utcNow } from '../program-state.ts';
 
 export interface AppChange {
@@ -55,12 +57,28 @@ function canonical(schema: TableSchema, values: Record<string, unknown>, what: s
   return out;
 }
 
-function keyJson(schema: TableSchema, key: Record<string, unknown>, what: string): string {
+function keyText(schema: TableSchema, key: Record<string, unknown>, what: string): string {
   const canon = canonical(schema, key, what);
   const missing = schema.primaryKey.filter((k) => canon[k] === undefined || canon[k] === null);
   if (missing.length) throw new ChangeError('bad_key', `${what} lacks primary-key column(s) ${missing.join(', ')} of ${schema.name}`);
-  if (schema.primaryKey.length === 1) return JSON.stringify(canon[schema.primaryKey[0]]);
-  return JSON.stringify(Object.fromEntries(schema.primaryKey.map((k) => [k, canon[k]])));
+  return canonicalKeyText(schema, canon);
+}
+
+/** Moves the version store as a trigger would, and returns what the outbox row carries. */
+async function stampVersions(client: DbClient, schema: TableSchema, change: AppChange, key: string, keyOld: string | null, changed: string[], server: string) {
+  const entries = await readEntries(client, schema.name, keyOld ? [key, keyOld] : [key]);
+  const now = Date.now() * 1000;
+  if (keyOld) {
+    // A key change: the old key as a delete, the new key as an insert, one version for both.
+    const floor = Math.max(entries.get(key)?.maxVersion ?? 0, entries.get(keyOld)?.maxVersion ?? 0);
+    const removed = entryAfterLocalChange(entries.get(keyOld) ?? null, 'D', [], Math.max(now, floor + 1), server);
+    const added = entryAfterLocalChange(entries.get(key) ?? null, 'I', [], Math.max(now, floor + 1), server);
+    await writeEntries(client, [{ table: schema.name, rowKey: keyOld, entry: removed.entry }, { table: schema.name, rowKey: key, entry: added.entry }]);
+    return { row_cl: added.entry.cl, row_cl_old: removed.entry.cl, change_version: added.version.time };
+  }
+  const next = entryAfterLocalChange(entries.get(key) ?? null, change.operation, changed, now, server);
+  await writeEntries(client, [{ table: schema.name, rowKey: key, entry: next.entry }]);
+  return { row_cl: next.entry.cl, row_cl_old: null, change_version: next.version.time };
 }
 
 /** Writes one outbox row for an application's change, with `client` (pass the transaction the change is made in). */
@@ -72,13 +90,18 @@ export async function captureChange(client: DbClient, change: AppChange, options
     throw new ChangeError('bad_change', `an ${change.operation === 'I' ? 'insert' : 'update'} of ${change.table} needs values`);
   }
   const attributes = change.operation === 'U' ? Object.keys(values!) : schema.columns.filter((c) => !c.generated).map((c) => c.name);
+  const key = keyText(schema, change.key, 'key');
+  const keyOld = change.keyOld ? keyText(schema, change.keyOld, 'keyOld') : null;
+  if (keyOld !== null && schema.columns.some((c) => !c.generated && !(c.name in values!))) {
+    throw new ChangeError('bad_change', `an update of ${change.table} that changes the key needs every column of the new row in values`);
+  }
   const row: Record<string, unknown> = {
     object_database: options.node.name,
     object_table: change.table,
     object_pk_attribute: schema.primaryKey.join(','),
     object_attribute: attributes.join(','),
-    object_id: keyJson(schema, change.key, 'key'),
-    object_id_old: change.keyOld ? keyJson(schema, change.keyOld, 'keyOld') : null,
+    object_id: key,
+    object_id_old: keyOld,
     object_value: change.operation === 'D' ? null : JSON.stringify(values),
     object_value_old: change.operation === 'I' || !oldValues ? null : JSON.stringify(oldValues),
     object_operation: change.operation,
@@ -86,6 +109,7 @@ export async function captureChange(client: DbClient, change: AppChange, options
     updated_by_user_id: change.userId ?? null,
     update_datetime: utcNow(),
     note1: change.note ?? null,
+    ...(await stampVersions(client, schema, change, key, keyOld, attributes, options.node.serverId)),
   };
   const names = Object.keys(row);
   const p = client.dialect.sql.param;

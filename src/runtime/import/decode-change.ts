@@ -71,7 +71,7 @@ export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSch
     if (command.operation !== operation) {
       throw new ChangeError('bad_command', `object_operation is ${operation} but the command is ${command.operation === 'I' ? 'an INSERT' : command.operation === 'U' ? 'an UPDATE' : 'a DELETE'}`);
     }
-    return { table: table.name, operation, key: command.key, keyOld: command.keyOld, values: command.values, oldValues: null, origin };
+    return { table: table.name, operation, key: command.key, keyOld: command.keyOld, values: command.values, oldValues: null, origin, cl: null, clOld: null, version: null };
   }
   const key = keyMap(table, row.object_id, 'object_id');
   const keyOld = row.object_id_old === null ? null : keyMap(table, row.object_id_old, 'object_id_old');
@@ -81,5 +81,18 @@ export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSch
     const missing = table.primaryKey.filter((k) => values[k] === undefined);
     if (missing.length) throw new ChangeError('bad_key', `an insert of ${table.name} lacks key column(s) ${missing.join(', ')} in object_value`);
   }
-  return { table: table.name, operation, key, keyOld, values, oldValues, origin };
+  const cl = counter(row.row_cl, 'row_cl');
+  const clOld = counter(row.row_cl_old, 'row_cl_old');
+  if (cl !== null && (cl < 1 || (cl % 2 === 1) !== (operation !== 'D'))) {
+    throw new ChangeError('bad_version', `row_cl ${cl} does not fit a${operation === 'D' ? ' delete (even)' : 'n insert or update (odd)'}`);
+  }
+  return { table: table.name, operation, key, keyOld, values, oldValues, origin, cl, clOld, version: counter(row.change_version, 'change_version') };
+}
+
+/** row_cl, row_cl_old, change_version: whole numbers or NULL. */
+function counter(text: string | null, what: string): number | null {
+  if (text === null || text === '') return null;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ChangeError('bad_version', `${what} must be a whole number, not ${JSON.stringify(text)}`);
+  return n;
 }

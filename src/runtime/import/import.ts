@@ -16,14 +16,12 @@ import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, IntrospectionError, RuntimeError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
-import { type AppliedRecord, recordApplied } from './applied-log.ts';
+import { applyBatch, type BatchContext, type BatchItem, type ItemResult, pendingInboxIds } from './apply-batch.ts';
 import { decodeChange } from './decode-change.ts';
-import { fetchRows, selectRow } from './dml.ts';
-import { type Conflict, keySpellings, planChange, type Version, type VersionLookup, versionOf } from './merge.ts';
+import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { loadBlockedRows, parkChange, rawRowIdentity, recordConflict, rowIdentity } from './parking.ts';
+import { loadBlockedRows, parkChange, rawRowIdentity, rowIdentity } from './parking.ts';
 import { readProgramState, saveProgramState } from '../program-state.ts';
-import { executeOp, executeOps, type PlannedOp } from './row-writer.ts';
 import { countAbove } from '../transport/transport.ts';
 
 export interface ImportContext {
@@ -40,6 +38,8 @@ export interface ImportResult {
   conflicts: number;
   parked: number;
   waiting: number;
+  /** Updates that arrived before the insert they follow (a mesh): merged when it comes. */
+  pending: number;
   /** Batches that had to be replayed change by change. */
   replayed: number;
   pointer: number;
@@ -56,7 +56,7 @@ export interface ImportResult {
 export async function importContext(config: Config, handle: NodeHandle, programId: number, fresh = true): Promise<ImportContext> {
   const policies = new Map(config.tables.map((t) => [t.name, t.conflict]));
   if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies };
-  await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter']);
+  await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter', 'ds_row_version']);
   const tables = new Map<string, TableSchema>();
   for (const table of config.tables) {
     try {
@@ -86,40 +86,11 @@ export function summary(r: ImportResult): string {
   return `applied ${r.applied}, unchanged ${r.unchanged}, conflicts ${r.conflicts}, parked ${r.parked}, waiting ${r.waiting}`;
 }
 
-/** Per column, the version of its last change of this row, from this node's outbox (newest first). */
-function outboxVersions(client: DbClient, table: TableSchema, key: ValueMap): VersionLookup {
-  return async (columns) => {
-    const spellings = [...new Set([client.dialect.keyJson(table, key), ...keySpellings(table, key)])];
-    const p = client.dialect.sql.param;
-    const { rows } = await client.query<Row>(
-      `SELECT object_operation, object_value, update_datetime, updated_by_server_id FROM ds_change_outbox
-       WHERE object_table = ${p(1)} AND object_id IN (${spellings.map((_, i) => p(i + 2)).join(', ')}) ORDER BY id DESC`,
-      [table.name, ...spellings],
-    );
-    const found = new Map<string, Version>();
-    for (const row of rows) {
-      const version = versionOf(row.update_datetime, row.updated_by_server_id);
-      if (!version) continue;
-      let touched: string[] = columns;
-      if (row.object_operation === 'U') {
-        try {
-          touched = Object.keys(JSON.parse(String(row.object_value)));
-        } catch {
-          touched = [];
-        }
-      }
-      for (const c of touched) if (columns.includes(c) && !found.has(c)) found.set(c, version);
-      if (found.size === columns.length) break;
-    }
-    return found;
-  };
-}
-
 const operationName = { I: 'insert', U: 'update', D: 'delete' } as const;
 
 /** Tallies of one batch, kept apart so that a replay starts from zero. */
-type Tally = Pick<ImportResult, 'applied' | 'unchanged' | 'conflicts' | 'parked' | 'waiting'>;
-const emptyTally = (): Tally => ({ applied: 0, unchanged: 0, conflicts: 0, parked: 0, waiting: 0 });
+type Tally = Pick<ImportResult, 'applied' | 'unchanged' | 'conflicts' | 'parked' | 'waiting' | 'pending'>;
+const emptyTally = (): Tally => ({ applied: 0, unchanged: 0, conflicts: 0, parked: 0, waiting: 0, pending: 0 });
 
 interface Decoded {
   row: InboxRow;
@@ -141,110 +112,78 @@ function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
   });
 }
 
+function batchContext(ctx: ImportContext): BatchContext {
+  return { node: ctx.handle.node.name, programId: ctx.programId, tables: ctx.tables, policies: ctx.policies };
+}
+
+/** The pending updates of rows whose causal length has been reached, decoded from the inbox. */
+function pendingLoader(ctx: ImportContext) {
+  return async (tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>): Promise<BatchItem[]> => {
+    const ids = await pendingInboxIds(tx, rows);
+    const items: BatchItem[] = [];
+    for (const id of ids) {
+      const { rows: found } = await tx.query<Row>(`${INBOX_SELECT} WHERE id = ${tx.dialect.sql.param(1)}`, [id]);
+      if (found.length === 0) continue;
+      const [d] = decodeAll(ctx, [toInboxRow(found[0])]);
+      if (d.change) items.push({ row: d.row, change: d.change, identity: d.identity });
+    }
+    return items;
+  };
+}
+
 /** Parks a change that waits behind another of its row; returns true when it did. */
 async function parkIfBlocked(tx: DbClient, ctx: ImportContext, d: Decoded, blocked: Map<string, number>, tally: Tally): Promise<boolean> {
   const blocker = blocked.get(d.identity) ?? (d.oldIdentity === null ? undefined : blocked.get(d.oldIdentity));
   if (blocker === undefined) return false;
   await parkChange(tx, ctx.programId, d.row, d.identity, 'waiting', `waits behind the parked change of inbox id ${blocker} for the same row`, blocker);
+  if (d.oldIdentity !== null) blocked.set(d.identity, blocker);
   tally.waiting++;
   return true;
 }
 
-async function parkFailed(tx: DbClient, ctx: ImportContext, d: Decoded, reason: string, blocked: Map<string, number>, tally: Tally): Promise<void> {
+async function parkFailed(tx: DbClient, ctx: ImportContext, d: Pick<Decoded, 'row' | 'identity' | 'oldIdentity'>, reason: string, blocked: Map<string, number>, tally: Tally): Promise<void> {
   await parkChange(tx, ctx.programId, d.row, d.identity, 'open', reason, null);
   blocked.set(d.identity, d.row.id);
+  if (d.oldIdentity !== null) blocked.set(d.oldIdentity, d.row.id);
   tally.parked++;
 }
 
-/** The fast path: plan the whole batch in memory, then write it set-wise. Throws when any write fails. */
+function count(results: ItemResult[], tally: Tally): ItemResult[] {
+  const parked: ItemResult[] = [];
+  for (const r of results) {
+    if (r.plan.conflict) tally.conflicts++;
+    if (r.plan.outcome === 'applied') tally.applied++;
+    else if (r.plan.outcome === 'pending') tally.pending++;
+    else if (r.plan.outcome === 'parked') parked.push(r);
+    else tally.unchanged++;
+  }
+  return parked;
+}
+
+/** The fast path: the whole batch planned in memory and written set-wise. Throws when any write fails. */
 async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Decoded[], blocked: Map<string, number>, tally: Tally): Promise<void> {
-  const byTable = new Map<TableSchema, ValueMap[]>();
-  for (const d of decoded) {
-    if (!d.change) continue;
-    const table = ctx.tables.get(d.change.table)!;
-    if (!byTable.has(table)) byTable.set(table, []);
-    byTable.get(table)!.push(d.change.key, ...(d.change.keyOld ? [d.change.keyOld] : []));
-  }
-  const state = new Map<string, ValueMap | null>();
-  for (const [table, keys] of byTable) {
-    const found = await fetchRows(tx, table, keys, (key) => rowIdentity(table.name, table.primaryKey, key));
-    for (const key of keys) {
-      const id = rowIdentity(table.name, table.primaryKey, key);
-      state.set(id, found.get(id) ?? null);
-    }
-  }
-  // Versions of the changes applied earlier in this batch, which are not in the outbox yet:
-  // per row, the version of its last insert or delete (every column) and of later updated columns.
-  const memory = new Map<string, { all: Version | null; columns: Map<string, Version> }>();
-  const ops: PlannedOp[] = [];
-  const applied: AppliedRecord[] = [];
-  const conflicts: Array<{ d: Decoded; conflict: Conflict; policy: ConflictPolicy }> = [];
+  const items: BatchItem[] = [];
   for (const d of decoded) {
     if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
     if (!d.change) {
       await parkFailed(tx, ctx, d, d.error!, blocked, tally);
       continue;
     }
-    const change = d.change;
-    const table = ctx.tables.get(change.table)!;
-    const policy = ctx.policies.get(change.table) ?? 'latest-wins';
-    const lookup = d.oldIdentity ?? d.identity;
-    const fromOutbox = outboxVersions(tx, table, change.keyOld ?? change.key);
-    const versions: VersionLookup = async (columns) => {
-      const known = memory.get(lookup);
-      const local = new Map<string, Version>();
-      for (const c of columns) {
-        const v = known?.columns.get(c) ?? known?.all;
-        if (v) local.set(c, v);
-      }
-      const missing = columns.filter((c) => !local.has(c));
-      const found = missing.length ? await fromOutbox(missing) : new Map<string, Version>();
-      return new Map([...found, ...local]);
-    };
-    const plan = await planChange(table, policy, change, state.get(lookup) ?? null, versions);
-    if (plan.conflict) {
-      conflicts.push({ d, conflict: plan.conflict, policy });
-      tally.conflicts++;
-    }
-    if (plan.conflict?.resolution === 'parked') {
-      await parkFailed(tx, ctx, d, manualReason(plan.conflict), blocked, tally);
-      continue;
-    }
-    if (!plan.op || !plan.applied) {
-      tally.unchanged++;
-      continue;
-    }
-    ops.push({ table, identity: lookup, op: plan.op });
-    applied.push({ table, change, applied: plan.applied });
-    const after = rowIdentity(table.name, table.primaryKey, plan.applied.key);
-    state.set(lookup, after === lookup ? plan.after : null);
-    state.set(after, plan.after);
-    const version = versionOf(change.origin.updatedAt, change.origin.serverId);
-    if (version) {
-      const previous = memory.get(lookup);
-      if (plan.applied.operation === 'U') {
-        const columns = new Map(previous?.columns ?? []);
-        for (const c of Object.keys(plan.applied.values ?? {})) columns.set(c, version);
-        memory.set(after, { all: previous?.all ?? null, columns });
-      } else memory.set(after, { all: version, columns: new Map() });
-    }
-    tally.applied++;
+    items.push({ row: d.row, change: d.change, identity: d.identity });
   }
-  await tx.dialect.silenceCapture(tx, true);
-  await executeOps(tx, ops);
-  await recordApplied(tx, ctx.handle.node.name, applied);
-  await tx.dialect.silenceCapture(tx, false);
-  for (const { d, conflict, policy } of conflicts) {
-    await recordConflict(tx, ctx.programId, d.row, policy, conflict, d.identity, { values: d.change!.values, oldValues: d.change!.oldValues });
+  const outcome = await applyBatch(tx, batchContext(ctx), items, pendingLoader(ctx));
+  for (const r of count([...outcome.results, ...outcome.released], tally)) {
+    const d = decoded.find((x) => x.row.id === r.item.row.id) ?? { row: r.item.row, identity: r.item.identity, oldIdentity: null };
+    await parkFailed(tx, ctx, d, manualReason(r.plan.conflict!), blocked, tally);
   }
+  tally.pending -= outcome.released.length;
 }
 
-export type ApplyStatus = 'applied' | 'unchanged' | 'manual';
+export type ApplyStatus = 'applied' | 'unchanged' | 'manual' | 'pending';
 
 /**
- * Applies one decoded change in a savepoint of `tx` (the slow path, and `dsync retry`):
- * read its row, plan, write, record it in the outbox. Throws when it cannot be applied;
- * the savepoint is then rolled back and `tx` stays usable.
+ * Applies one decoded change in a savepoint of `tx` (the slow path, and `dsync retry`).
+ * Throws when it cannot be applied; the savepoint is then rolled back and `tx` stays usable.
  */
 export async function applyDecoded(
   tx: DbClient,
@@ -254,24 +193,10 @@ export async function applyDecoded(
   identity: string,
   policyOverride?: ConflictPolicy,
 ): Promise<{ status: ApplyStatus; conflict: Conflict | null }> {
-  const table = ctx.tables.get(change.table)!;
-  const policy = policyOverride ?? ctx.policies.get(change.table) ?? 'latest-wins';
-  const lookupKey = change.keyOld ?? change.key;
-  const plan = await tx.transaction(async (sp) => {
-    const planned = await planChange(table, policy, change, await selectRow(sp, table, lookupKey), outboxVersions(sp, table, lookupKey));
-    if (planned.op && planned.applied && planned.conflict?.resolution !== 'parked') {
-      await sp.dialect.silenceCapture(sp, true);
-      await executeOp(sp, table, planned.op);
-      await recordApplied(sp, ctx.handle.node.name, [{ table, change, applied: planned.applied }]);
-      await sp.dialect.silenceCapture(sp, false);
-    }
-    return planned;
-  });
-  if (plan.conflict) {
-    await recordConflict(tx, ctx.programId, row, policy, plan.conflict, identity, { values: change.values, oldValues: change.oldValues });
-  }
-  if (plan.conflict?.resolution === 'parked') return { status: 'manual', conflict: plan.conflict };
-  return { status: plan.op && plan.applied ? 'applied' : 'unchanged', conflict: plan.conflict };
+  const outcome = await tx.transaction((sp) => applyBatch(sp, batchContext(ctx), [{ row, change, identity }], pendingLoader(ctx), policyOverride));
+  const { plan } = outcome.results[0];
+  const status: ApplyStatus = plan.outcome === 'parked' ? 'manual' : plan.outcome === 'pending' ? 'pending' : plan.outcome === 'applied' ? 'applied' : 'unchanged';
+  return { status, conflict: plan.conflict };
 }
 
 /** The slow path: change by change, each in a savepoint; a failing one is parked. */
@@ -287,6 +212,7 @@ async function applyBatchOneByOne(tx: DbClient, ctx: ImportContext, decoded: Dec
       if (conflict) tally.conflicts++;
       if (status === 'manual') await parkFailed(tx, ctx, d, manualReason(conflict!), blocked, tally);
       else if (status === 'applied') tally.applied++;
+      else if (status === 'pending') tally.pending++;
       else tally.unchanged++;
     } catch (error) {
       const reason = `${operationName[d.change.operation]} of ${d.change.table} ${JSON.stringify(d.change.key)} failed: ${describeError(error)}`;

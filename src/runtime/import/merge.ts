@@ -1,21 +1,19 @@
 /**
- * Column-level merge (DESIGN rule 5), as a planner: given a change and the current
- * row, it decides what to write, without touching the database. An update carries
- * old and new values of the changed columns; a column conflicts when its current
- * value is neither the change's old value nor its new one. Non-conflicting columns
- * always apply; conflicting ones follow the table's policy. An insert of an existing
- * key with other values, and an update or delete of a missing or changed row, are
- * conflicts too. Every conflict is returned for ds_change_conflict.
+ * Column-level merge (guarantee 5, docs/convergence.md), as a planner: given a change
+ * and the row's state on this node (its values and its version-store entry), it
+ * decides what to write, without touching the database.
  *
- * latest-wins compares, per column, the change's origin time with the time of the
- * column's last change on this node (from its outbox, where applied changes keep
- * their origin time), then the server id as tie-break: whatever the order of
- * arrival, every node picks the same value.
+ * Row existence follows the causal length (`cl`: odd exists, even deleted; the higher
+ * wins), column values follow per-column versions (hybrid logical clock, then server
+ * id): whatever the order in which changes arrive, every node ends with the same rows
+ * and the same versions. Conflicts (a column changed here since the change's old
+ * value, an update of a deleted row, an insert of an existing key, a delete of a
+ * changed row) are returned for ds_change_conflict; the table's policy decides them.
  */
 import type { ConflictPolicy } from '../../config/config.ts';
 import { parseDateTime, sameValue } from '../../core/canonical.ts';
 import type { ChangeEvent, Operation, ValueMap } from '../../core/change.ts';
-import { columnByName, type TableSchema } from '../../core/schema.ts';
+import { columnByName, syncedColumns, type TableSchema } from '../../core/schema.ts';
 
 export type ConflictKind = 'insert_exists' | 'update_missing' | 'update_changed' | 'delete_missing' | 'delete_changed';
 
@@ -32,45 +30,82 @@ export type RowOp =
   | { kind: 'update'; key: ValueMap; values: ValueMap }
   | { kind: 'delete'; key: ValueMap };
 
-/** A change as it was applied here: what this node's outbox records (DESIGN rule 4). */
-export interface AppliedChange {
+/** A column's version: the change's clock in microseconds since the epoch, then the origin server. */
+export interface Version {
+  time: number;
+  server: string;
+}
+
+export const NO_VERSION: Version = { time: 0, server: '' };
+
+export function compareVersions(a: Version, b: Version): number {
+  if (a.time !== b.time) return a.time < b.time ? -1 : 1;
+  return a.server < b.server ? -1 : a.server > b.server ? 1 : 0;
+}
+
+/** A row's entry in ds_row_version. */
+export interface RowEntry {
+  /** Causal length: odd while the row exists, even once deleted. */
+  cl: number;
+  /** Highest version written on the row: a local change takes a higher one. */
+  maxVersion: number;
+  /** Version of the row's last insert or delete: every column not in `columns` has it. */
+  base: Version;
+  /** Columns updated since that insert. */
+  columns: Record<string, Version>;
+}
+
+/** A row on this node as the planner sees it: values (null: no row) and entry (null: none). */
+export interface RowState {
+  row: ValueMap | null;
+  entry: RowEntry | null;
+}
+
+/** The change as this node forwards it: origin kept, causal lengths and version resolved. */
+export interface Forward {
   operation: Operation;
   key: ValueMap;
   keyOld: ValueMap | null;
   values: ValueMap | null;
   oldValues: ValueMap | null;
+  cl: number;
+  clOld: number | null;
+  version: Version;
 }
+
+export type Outcome = 'applied' | 'unchanged' | 'stale' | 'pending' | 'parked';
 
 export interface Plan {
-  op: RowOp | null;
+  outcome: Outcome;
+  ops: RowOp[];
   conflict: Conflict | null;
-  applied: AppliedChange | null;
-  /** The row after the change, under its key after the change (null: no row). */
-  after: ValueMap | null;
+  /** The new state of every row the change touched (the key, and the old key of a key change). */
+  states: Array<{ key: ValueMap; state: RowState }>;
+  /** What to record in the outbox for forwarding; null when the change left nothing to tell. */
+  forward: Forward | null;
 }
 
-export interface Version {
-  /** Microseconds since the epoch (UTC). */
-  time: number;
-  server: string;
+/** The version of a change: its clock, or for seed-format rows the time it carries. */
+export function changeVersion(change: ChangeEvent, now: () => number = () => Date.now() * 1000): Version {
+  if (change.version !== null) return { time: change.version, server: change.origin.serverId };
+  return { time: timeToMicros(change.origin.updatedAt) ?? now(), server: change.origin.serverId };
 }
 
-/** The version of each column's last change of this row on this node. */
-export type VersionLookup = (columns: string[]) => Promise<Map<string, Version>>;
-
-export function versionOf(time: unknown, server: unknown): Version | null {
-  const parts = parseDateTime(time === null || time === undefined ? null : String(time));
+export function timeToMicros(time: string | null): number | null {
+  const parts = parseDateTime(time);
   if (!parts) return null;
   const ms = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
-  return { time: ms * 1000 + parts.micro, server: String(server ?? '') };
+  return ms * 1000 + parts.micro;
 }
 
-/** True when the incoming change beats the local version of a column. */
-function incomingWins(incoming: Version | null, local: Version | undefined): boolean {
-  if (!local) return true;
-  if (!incoming) return false;
-  if (incoming.time !== local.time) return incoming.time > local.time;
-  return incoming.server > local.server;
+export function localCl(state: RowState): number {
+  return state.entry?.cl ?? (state.row ? 1 : 0);
+}
+
+const isLive = (cl: number) => cl % 2 === 1;
+
+function columnVersion(entry: RowEntry | null, column: string): Version {
+  return entry?.columns[column] ?? entry?.base ?? NO_VERSION;
 }
 
 function pick(values: ValueMap, names: string[]): ValueMap {
@@ -81,84 +116,169 @@ function differing(table: TableSchema, a: ValueMap, b: ValueMap, names: string[]
   return names.filter((n) => !sameValue(columnByName(table, n)!, a[n], b[n]));
 }
 
-/** Splits conflicting columns into the ones the incoming change wins and the ones kept local. */
-async function decide(policy: ConflictPolicy, change: ChangeEvent, columns: string[], versions: VersionLookup): Promise<string[]> {
-  if (policy === 'source-wins') return columns;
-  if (policy === 'target-wins') return [];
-  const local = await versions(columns);
-  const incoming = versionOf(change.origin.updatedAt, change.origin.serverId);
-  return columns.filter((c) => incomingWins(incoming, local.get(c)));
-}
-
 function keyOf(table: TableSchema, row: ValueMap): ValueMap {
   return pick(row, table.primaryKey);
 }
 
-/** An update of `columns` of the current row, recorded as the change applied here. */
-function updatePlan(table: TableSchema, lookupKey: ValueMap, current: ValueMap, newValues: ValueMap, columns: string[], conflict: Conflict | null): Plan {
-  if (columns.length === 0) return { op: null, conflict, applied: null, after: current };
-  const values = pick(newValues, columns);
-  const after = { ...current, ...values };
-  const key = keyOf(table, after);
-  const keyChanged = table.primaryKey.some((k) => k in values);
-  return {
-    op: { kind: 'update', key: lookupKey, values },
-    conflict,
-    applied: { operation: 'U', key, keyOld: keyChanged ? lookupKey : null, values, oldValues: pick(current, columns) },
-    after,
-  };
+/** The entry of a new incarnation (an insert) or of a deletion. */
+function freshEntry(previous: RowEntry | null, cl: number, version: Version): RowEntry {
+  return { cl, maxVersion: Math.max(previous?.maxVersion ?? 0, version.time), base: version, columns: {} };
+}
+
+/** The entry after `won` columns took `version` (and the clock saw it). */
+function advanced(previous: RowEntry | null, cl: number, version: Version, won: string[]): RowEntry {
+  const columns = { ...(previous?.columns ?? {}) };
+  for (const c of won) if (compareVersions(version, columnVersion(previous, c)) > 0) columns[c] = version;
+  return { cl, maxVersion: Math.max(previous?.maxVersion ?? 0, version.time), base: previous?.base ?? NO_VERSION, columns };
+}
+
+function sameEntry(a: RowEntry | null, b: RowEntry | null): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Which of `columns` the incoming change takes under `policy`; `conflicting` are the ones changed here since its old value. */
+function winners(policy: ConflictPolicy, columns: string[], conflicting: string[], version: Version, entry: RowEntry | null): string[] {
+  if (policy === 'source-wins') return columns;
+  if (policy === 'target-wins') return columns.filter((c) => !conflicting.includes(c));
+  return columns.filter((c) => compareVersions(version, columnVersion(entry, c)) > 0);
+}
+
+interface Side {
+  ops: RowOp[];
+  conflict: Conflict | null;
+  state: RowState;
+  outcome: Outcome;
+}
+
+/** An insert (or the new key of a key change) with cl `cl` and every column in `values`. */
+function insertSide(table: TableSchema, policy: ConflictPolicy, values: ValueMap, cl: number, version: Version, here: RowState): Side {
+  const local = localCl(here);
+  const names = Object.keys(values);
+  if (cl < local) {
+    const conflict: Conflict | null = here.row ? { kind: 'insert_exists', columns: [], local: null, resolution: 'kept' } : null;
+    return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, local, NO_VERSION, []) }, outcome: 'stale' };
+  }
+  if (cl > local || !here.row) {
+    if (!here.row) return { ops: [{ kind: 'insert', values }], conflict: null, state: { row: values, entry: freshEntry(here.entry, cl, version) }, outcome: 'applied' };
+    // A newer incarnation replaces an older one that is still here (its delete has not arrived).
+    const diff = differing(table, here.row, values, names);
+    const conflict: Conflict | null = diff.length ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'applied' } : null;
+    if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
+    const ops: RowOp[] = diff.length ? [{ kind: 'update', key: keyOf(table, here.row), values: pick(values, diff) }] : [];
+    return { ops, conflict, state: { row: { ...here.row, ...values }, entry: freshEntry(here.entry, cl, version) }, outcome: diff.length ? 'applied' : 'unchanged' };
+  }
+  // The same incarnation inserted on two nodes: column by column.
+  const diff = differing(table, here.row, values, names);
+  const conflict: Conflict | null = diff.length ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'kept' } : null;
+  if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
+  const won = winners(policy, names, diff, version, here.entry);
+  const write = won.filter((c) => diff.includes(c));
+  if (conflict && write.length) conflict.resolution = 'applied';
+  const ops: RowOp[] = write.length ? [{ kind: 'update', key: keyOf(table, here.row), values: pick(values, write) }] : [];
+  return { ops, conflict, state: { row: { ...here.row, ...pick(values, write) }, entry: advanced(here.entry, cl, version, won) }, outcome: write.length ? 'applied' : 'unchanged' };
+}
+
+/** A delete (or the old key of a key change) with cl `cl`; `oldValues` are the values the origin deleted or changed. */
+function deleteSide(table: TableSchema, policy: ConflictPolicy, oldValues: ValueMap | null, cl: number, version: Version, here: RowState): Side {
+  const local = localCl(here);
+  if (cl <= local) {
+    // Already deleted, or re-inserted since: a newer incarnation wins.
+    const conflict: Conflict | null = here.row ? { kind: 'delete_changed', columns: [], local: null, resolution: 'kept' } : null;
+    return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, local, NO_VERSION, []) }, outcome: 'stale' };
+  }
+  if (!here.row) return { ops: [], conflict: null, state: { row: null, entry: freshEntry(here.entry, cl, version) }, outcome: 'unchanged' };
+  const diff = oldValues === null ? [] : differing(table, here.row, oldValues, Object.keys(oldValues));
+  const conflict: Conflict | null = diff.length ? { kind: 'delete_changed', columns: diff, local: pick(here.row, diff), resolution: 'applied' } : null;
+  if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
+  if (conflict && policy === 'target-wins') return { ops: [], conflict: { ...conflict, resolution: 'kept' }, state: here, outcome: 'unchanged' };
+  return { ops: [{ kind: 'delete', key: keyOf(table, here.row) }], conflict, state: { row: null, entry: freshEntry(here.entry, cl, version) }, outcome: 'applied' };
+}
+
+/** An update of some columns of a row whose key stays. */
+function updateSide(table: TableSchema, policy: ConflictPolicy, change: ChangeEvent, cl: number, version: Version, here: RowState): Side {
+  const local = localCl(here);
+  const names = Object.keys(change.values);
+  if (cl > local) return { ops: [], conflict: null, state: here, outcome: 'pending' };
+  if (cl < local || !here.row) {
+    // The row was deleted (or replaced) after the incarnation this update belongs to: the delete wins.
+    const conflict: Conflict = here.row
+      ? { kind: 'update_changed', columns: names, local: pick(here.row, names), resolution: 'kept' }
+      : { kind: 'update_missing', columns: names, local: null, resolution: cl < local ? 'kept' : 'none' };
+    if (policy === 'manual' && cl < local) return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
+    return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, local, NO_VERSION, []) }, outcome: 'stale' };
+  }
+  const needed = differing(table, here.row, change.values, names);
+  const old = change.oldValues;
+  const conflicting = old === null ? [] : needed.filter((n) => n in old && !sameValue(columnByName(table, n)!, here.row![n], old[n]));
+  const conflict: Conflict | null = conflicting.length ? { kind: 'update_changed', columns: conflicting, local: pick(here.row, conflicting), resolution: 'kept' } : null;
+  if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
+  const won = winners(policy, names, conflicting, version, here.entry);
+  const write = won.filter((c) => needed.includes(c));
+  if (conflict && write.some((c) => conflicting.includes(c))) conflict.resolution = 'applied';
+  const ops: RowOp[] = write.length ? [{ kind: 'update', key: keyOf(table, here.row), values: pick(change.values, write) }] : [];
+  const state = { row: { ...here.row, ...pick(change.values, write) }, entry: advanced(here.entry, cl, version, won) };
+  return { ops, conflict, state, outcome: write.length ? 'applied' : 'unchanged' };
+}
+
+/** For seed-format rows, which carry no causal length: the one that follows the row's state here. */
+function derivedCl(operation: Operation, here: RowState): number {
+  const local = localCl(here);
+  if (operation === 'I') return isLive(local) ? local : local + 1;
+  if (operation === 'D') return isLive(local) ? local + 1 : local;
+  return local;
+}
+
+function withOutcome(side: Side, states: Plan['states'], forward: Forward | null, before: RowState[]): Plan {
+  const moved = states.some(({ state }, i) => !sameEntry(state.entry, before[i].entry));
+  const tell = side.outcome === 'applied' || (side.outcome === 'unchanged' && moved);
+  return { outcome: side.outcome, ops: side.ops, conflict: side.conflict, states, forward: tell ? forward : null };
 }
 
 /**
- * Plans one change against the current row (`current`, null when there is none).
- * A `manual` policy that meets a conflict returns resolution `parked` and no op.
+ * Plans one change against the row's state here (`target`: at the change's key;
+ * `oldTarget`: at its old key, for a key change).
  */
-export async function planChange(table: TableSchema, policy: ConflictPolicy, change: ChangeEvent, current: ValueMap | null, versions: VersionLookup): Promise<Plan> {
-  if (change.operation === 'I') {
-    if (!current) {
-      return { op: { kind: 'insert', values: change.values }, conflict: null, applied: { operation: 'I', key: change.key, keyOld: null, values: change.values, oldValues: null }, after: change.values };
-    }
-    const diff = differing(table, current, change.values, Object.keys(change.values));
-    if (diff.length === 0) return { op: null, conflict: null, applied: null, after: current };
-    const conflict: Conflict = { kind: 'insert_exists', columns: diff, local: pick(current, diff), resolution: 'parked' };
-    if (policy === 'manual') return { op: null, conflict, applied: null, after: current };
-    const win = await decide(policy, change, diff, versions);
-    conflict.resolution = win.length > 0 ? 'applied' : 'kept';
-    return updatePlan(table, change.key, current, change.values, win, conflict);
+export function planChange(table: TableSchema, policy: ConflictPolicy, change: ChangeEvent, target: RowState, oldTarget?: RowState): Plan {
+  let version = changeVersion(change);
+  if (change.version === null) {
+    // A seed-format row has no clock: it is the newest change of its row when it arrives (docs/convergence.md).
+    const seen = Math.max(target.entry?.maxVersion ?? 0, oldTarget?.entry?.maxVersion ?? 0);
+    version = { time: Math.max(version.time, seen + 1), server: version.server };
   }
-  if (change.operation === 'U') {
-    const lookupKey = change.keyOld ?? change.key;
-    if (!current) {
-      return { op: null, conflict: { kind: 'update_missing', columns: Object.keys(change.values), local: null, resolution: policy === 'manual' ? 'parked' : 'none' }, applied: null, after: null };
-    }
-    const needed = differing(table, current, change.values, Object.keys(change.values));
-    const old = change.oldValues;
-    const conflicting = old === null ? [] : needed.filter((n) => n in old && !sameValue(columnByName(table, n)!, current[n], old[n]));
-    const clean = needed.filter((n) => !conflicting.includes(n));
-    if (conflicting.length === 0) return updatePlan(table, lookupKey, current, change.values, clean, null);
-    const conflict: Conflict = { kind: 'update_changed', columns: conflicting, local: pick(current, conflicting), resolution: 'parked' };
-    if (policy === 'manual') return { op: null, conflict, applied: null, after: current };
-    const win = await decide(policy, change, conflicting, versions);
-    conflict.resolution = win.length > 0 ? 'applied' : 'kept';
-    return updatePlan(table, lookupKey, current, change.values, [...clean, ...win], conflict);
-  }
-  if (!current) return { op: null, conflict: { kind: 'delete_missing', columns: [], local: null, resolution: 'none' }, applied: null, after: null };
-  const diff = change.oldValues === null ? [] : differing(table, current, change.oldValues, Object.keys(change.oldValues));
-  const deletion: Plan = { op: { kind: 'delete', key: change.key }, conflict: null, applied: { operation: 'D', key: change.key, keyOld: null, values: null, oldValues: current }, after: null };
-  if (diff.length === 0) return deletion;
-  const conflict: Conflict = { kind: 'delete_changed', columns: diff, local: pick(current, diff), resolution: 'parked' };
-  if (policy === 'manual') return { op: null, conflict, applied: null, after: current };
-  const win = await decide(policy, change, diff, versions);
-  if (win.length < diff.length) return { op: null, conflict: { ...conflict, resolution: 'kept' }, applied: null, after: current };
-  return { ...deletion, conflict: { ...conflict, resolution: 'applied' } };
+  if (change.operation === 'U' && change.keyOld) return planKeyChange(table, policy, change, version, target, oldTarget ?? { row: null, entry: null });
+  const cl = change.cl ?? derivedCl(change.operation, target);
+  const forward: Forward = { operation: change.operation, key: change.key, keyOld: null, values: change.operation === 'D' ? null : change.values, oldValues: change.oldValues, cl, clOld: null, version };
+  let side: Side;
+  if (change.operation === 'I') side = insertSide(table, policy, change.values, cl, version, target);
+  else if (change.operation === 'D') {
+    side = deleteSide(table, policy, change.oldValues, cl, version, target);
+    if (forward.oldValues === null && target.row) forward.oldValues = target.row;
+  } else side = updateSide(table, policy, change, cl, version, target);
+  return withOutcome(side, [{ key: change.key, state: side.state }], forward, [target]);
 }
 
-/** Every spelling a trigger may have given this key in object_id (compact or with spaces, key order as given or jsonb's). */
-export function keySpellings(table: TableSchema, key: ValueMap): string[] {
-  if (table.primaryKey.length === 1) return [JSON.stringify(key[table.primaryKey[0]])];
-  const ordered = table.primaryKey.map((k) => [k, key[k]] as const);
-  const jsonbOrder = [...ordered].sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
-  const spaced = (pairs: ReadonlyArray<readonly [string, unknown]>) => `{${pairs.map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}`;
-  const compact = (pairs: ReadonlyArray<readonly [string, unknown]>) => JSON.stringify(Object.fromEntries(pairs));
-  return [...new Set([compact(ordered), spaced(ordered), compact(jsonbOrder), spaced(jsonbOrder)])];
+/** A key change is a delete of the old key and an insert of the new one (docs/convergence.md). */
+function planKeyChange(table: TableSchema, policy: ConflictPolicy, change: ChangeEvent, version: Version, target: RowState, oldTarget: RowState): Plan {
+  const keyOld = change.keyOld!;
+  const complete = syncedColumns(table).every((c) => c.name in change.values);
+  const full = complete ? change.values : oldTarget.row ? { ...oldTarget.row, ...change.values } : null;
+  const clOld = change.clOld ?? derivedCl('D', oldTarget);
+  const cl = change.cl ?? derivedCl('I', target);
+  const removal = deleteSide(table, policy, null, clOld, version, oldTarget);
+  if (!full) {
+    const conflict: Conflict = { kind: 'update_missing', columns: Object.keys(change.values), local: null, resolution: 'none' };
+    return { outcome: 'stale', ops: [], conflict, states: [{ key: keyOld, state: removal.state }], forward: null };
+  }
+  const arrival = insertSide(table, policy, full, cl, version, target);
+  const forward: Forward = { operation: 'U', key: change.key, keyOld, values: full, oldValues: change.oldValues, cl, clOld, version };
+  if (removal.outcome === 'parked' || arrival.outcome === 'parked') {
+    return { outcome: 'parked', ops: [], conflict: arrival.conflict ?? removal.conflict, states: [], forward: null };
+  }
+  let ops: RowOp[] = [...removal.ops, ...arrival.ops];
+  const [del, ins] = [removal.ops[0], arrival.ops[0]];
+  // The row moves: one UPDATE of every column keeps what hangs on it (ON UPDATE CASCADE) as at the origin.
+  if (removal.ops.length === 1 && arrival.ops.length === 1 && del.kind === 'delete' && ins.kind === 'insert') ops = [{ kind: 'update', key: del.key, values: full }];
+  const outcome: Outcome = ops.length ? 'applied' : removal.outcome === 'stale' && arrival.outcome === 'stale' ? 'stale' : 'unchanged';
+  const side: Side = { ops, conflict: arrival.conflict ?? removal.conflict, state: arrival.state, outcome };
+  return withOutcome(side, [{ key: change.key, state: arrival.state }, { key: keyOld, state: removal.state }], forward, [target, oldTarget]);
 }

@@ -35,7 +35,8 @@ export async function countAbove(client: DbClient, table: 'ds_change_outbox' | '
 export async function transportOnce(program: ProgramConfig, source: NodeHandle, target: NodeHandle): Promise<TransportResult> {
   const src = source.client;
   const state = await readProgramState(src, program, source.node.name);
-  await requireSyncObjects(target, ['ds_change_inbox']);
+  await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
+  await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
   const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
   const p = src.dialect.sql.param;
   const select = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;

@@ -1,0 +1,201 @@
+/**
+ * One batch of decoded changes applied in one transaction: read the rows and their
+ * version-store entries at once (locked), plan every change in order with the merge
+ * planner against the state the earlier ones left, merge the pending updates whose
+ * insert has now arrived, then write the rows set-wise, the forwarded records, the
+ * entries and the conflicts. Both the fast path (a whole batch) and the slow path (one
+ * change in a savepoint) come through here.
+ */
+import type { ConflictPolicy } from '../../config/config.ts';
+import { canonicalKeyText } from '../../core/canonical-key.ts';
+import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
+import type { TableSchema } from '../../core/schema.ts';
+import { type AppliedRecord, recordApplied } from './applied-log.ts';
+import { fetchRows } from './dml.ts';
+import { type Conflict, localCl, type Plan, planChange, type RowState } from './merge.ts';
+import { recordConflict } from './parking.ts';
+import { executeOps, type PlannedOp } from './row-writer.ts';
+import { type EntryWrite, readEntries, writeEntries } from './version-store.ts';
+
+export interface BatchItem {
+  row: InboxRow;
+  change: ChangeEvent;
+  /** The parking identity of the row (ds_change_error.object_key). */
+  identity: string;
+}
+
+export interface ItemResult {
+  item: BatchItem;
+  plan: Plan;
+  policy: ConflictPolicy;
+}
+
+export interface BatchContext {
+  /** The node's name (object_database of forwarded records). */
+  node: string;
+  programId: number;
+  tables: Map<string, TableSchema>;
+  policies: Map<string, ConflictPolicy>;
+}
+
+const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
+
+/** The rows a batch reads and writes, with their entries, as the planning moves on. */
+class BatchState {
+  private readonly states = new Map<string, RowState>();
+  readonly touched = new Map<string, { table: TableSchema; rowKey: string; clBefore: number }>();
+
+  async load(tx: DbClient, wanted: Array<{ table: TableSchema; key: ValueMap }>): Promise<void> {
+    const byTable = new Map<TableSchema, ValueMap[]>();
+    for (const { table, key } of wanted) {
+      if (this.states.has(stateKey(table.name, canonicalKeyText(table, key)))) continue;
+      byTable.set(table, [...(byTable.get(table) ?? []), key]);
+    }
+    for (const [table, keys] of byTable) {
+      const rows = await fetchRows(tx, table, keys, (k) => canonicalKeyText(table, k));
+      const entries = await readEntries(tx, table.name, keys.map((k) => canonicalKeyText(table, k)));
+      for (const key of keys) {
+        const rowKey = canonicalKeyText(table, key);
+        this.states.set(stateKey(table.name, rowKey), { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
+      }
+    }
+  }
+
+  get(table: TableSchema, key: ValueMap): RowState {
+    return this.states.get(stateKey(table.name, canonicalKeyText(table, key)))!;
+  }
+
+  set(table: TableSchema, key: ValueMap, state: RowState): void {
+    const rowKey = canonicalKeyText(table, key);
+    const id = stateKey(table.name, rowKey);
+    if (!this.touched.has(id)) this.touched.set(id, { table, rowKey, clBefore: localCl(this.states.get(id) ?? { row: null, entry: null }) });
+    this.states.set(id, state);
+  }
+
+  entryWrites(): EntryWrite[] {
+    const out: EntryWrite[] = [];
+    for (const [id, { table, rowKey }] of this.touched) {
+      const entry = this.states.get(id)?.entry;
+      if (entry) out.push({ table: table.name, rowKey, entry });
+    }
+    return out;
+  }
+
+  /** Rows whose causal length moved in this batch: their pending updates may now merge. */
+  clMoved(): Array<{ table: TableSchema; rowKey: string; cl: number }> {
+    const out = [];
+    for (const [id, t] of this.touched) {
+      const cl = localCl(this.states.get(id)!);
+      if (cl !== t.clBefore) out.push({ table: t.table, rowKey: t.rowKey, cl });
+    }
+    return out;
+  }
+}
+
+export interface BatchOutcome {
+  results: ItemResult[];
+  /** Pending updates merged now that their insert is here. */
+  released: ItemResult[];
+}
+
+/**
+ * Plans and writes `items` in `tx`. Throws when a write fails (the caller replays one
+ * by one, or parks). Items whose plan is `parked` are returned for the caller to park.
+ * `loadPending` reads the pending updates of given rows (inbox rows), for the merge of
+ * updates that arrived before their insert.
+ */
+export async function applyBatch(
+  tx: DbClient,
+  ctx: BatchContext,
+  items: BatchItem[],
+  loadPending: (tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>) => Promise<BatchItem[]>,
+  policyOverride?: ConflictPolicy,
+): Promise<BatchOutcome> {
+  const state = new BatchState();
+  const wanted = (change: ChangeEvent) => {
+    const table = ctx.tables.get(change.table)!;
+    return [{ table, key: change.key }, ...(change.keyOld ? [{ table, key: change.keyOld }] : [])];
+  };
+  await state.load(tx, items.flatMap((i) => wanted(i.change)));
+  const ops: PlannedOp[] = [];
+  const applied: AppliedRecord[] = [];
+  const conflicts: Array<{ item: BatchItem; conflict: Conflict; policy: ConflictPolicy }> = [];
+  const pendingAdds: Array<{ item: BatchItem; rowKey: string; cl: number }> = [];
+  const pendingDone: number[] = [];
+
+  const planOne = (item: BatchItem): ItemResult => {
+    const { change } = item;
+    const table = ctx.tables.get(change.table)!;
+    const policy = policyOverride ?? ctx.policies.get(change.table) ?? 'latest-wins';
+    const plan = planChange(table, policy, change, state.get(table, change.key), change.keyOld ? state.get(table, change.keyOld) : undefined);
+    if (plan.outcome === 'parked') return { item, plan, policy };
+    for (const { key, state: next } of plan.states) state.set(table, key, next);
+    const identity = stateKey(table.name, canonicalKeyText(table, change.keyOld ?? change.key));
+    for (const op of plan.ops) ops.push({ table, identity, op });
+    if (plan.forward) applied.push({ table, change, forward: plan.forward });
+    if (plan.conflict) conflicts.push({ item, conflict: plan.conflict, policy });
+    if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: canonicalKeyText(table, change.key), cl: change.cl! });
+    return { item, plan, policy };
+  };
+
+  const results = items.map(planOne);
+  const released: ItemResult[] = [];
+  // Updates that came before their insert (a mesh): merge the ones whose row has caught up.
+  const checked = new Set<string>();
+  for (;;) {
+    const moved = state.clMoved().filter((m) => !checked.has(`${stateKey(m.table.name, m.rowKey)}\u0000${m.cl}`));
+    if (moved.length === 0) break;
+    for (const m of moved) checked.add(`${stateKey(m.table.name, m.rowKey)}\u0000${m.cl}`);
+    const waiting = [
+      ...pendingAdds.filter((p) => moved.some((m) => m.table.name === p.item.change.table && m.rowKey === p.rowKey && p.cl <= m.cl)).map((p) => p.item),
+      ...(await loadPending(tx, moved.map((m) => ({ table: m.table.name, rowKey: m.rowKey, cl: m.cl })))),
+    ];
+    const fresh = waiting.filter((w, i) => !released.some((r) => r.item.row.id === w.row.id) && waiting.findIndex((x) => x.row.id === w.row.id) === i);
+    if (fresh.length === 0) continue;
+    await state.load(tx, fresh.flatMap((i) => wanted(i.change)));
+    for (const item of fresh) {
+      const result = planOne(item);
+      if (result.plan.outcome === 'pending') continue;
+      released.push(result);
+      pendingDone.push(item.row.id);
+      const added = pendingAdds.findIndex((p) => p.item.row.id === item.row.id);
+      if (added >= 0) pendingAdds.splice(added, 1);
+    }
+    // A released update was planned again: drop its pending marker from this batch's list.
+    for (let i = pendingAdds.length - 1; i >= 0; i--) if (pendingDone.includes(pendingAdds[i].item.row.id)) pendingAdds.splice(i, 1);
+  }
+
+  await tx.dialect.silenceCapture(tx, true);
+  await executeOps(tx, ops);
+  await recordApplied(tx, ctx.node, applied);
+  await tx.dialect.silenceCapture(tx, false);
+  await writeEntries(tx, state.entryWrites());
+  await writePending(tx, pendingAdds.filter((p, i, all) => all.findIndex((q) => q.item.row.id === p.item.row.id) === i), pendingDone);
+  for (const { item, conflict, policy } of conflicts) {
+    await recordConflict(tx, ctx.programId, item.row, policy, conflict, item.identity, { values: item.change.values, oldValues: item.change.oldValues });
+  }
+  return { results, released };
+}
+
+async function writePending(tx: DbClient, adds: Array<{ item: BatchItem; rowKey: string; cl: number }>, done: number[]): Promise<void> {
+  const p = tx.dialect.sql.param;
+  for (const id of done) await tx.query(`DELETE FROM ds_change_pending WHERE inbox_id = ${p(1)}`, [id]);
+  for (const { item, rowKey, cl } of adds) {
+    await tx.query(`DELETE FROM ds_change_pending WHERE inbox_id = ${p(1)}`, [item.row.id]);
+    await tx.query(`INSERT INTO ds_change_pending (inbox_id, table_name, row_key, row_cl) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`, [
+      item.row.id, item.change.table, rowKey, cl,
+    ]);
+  }
+}
+
+/** Inbox ids of the pending updates of these rows whose causal length has been reached. */
+export async function pendingInboxIds(tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>): Promise<number[]> {
+  const p = tx.dialect.sql.param;
+  const ids: number[] = [];
+  for (const { table, rowKey, cl } of rows) {
+    const found = await tx.query<Row>(`SELECT inbox_id FROM ds_change_pending WHERE table_name = ${p(1)} AND row_key = ${p(2)} AND row_cl <= ${p(3)} ORDER BY inbox_id`, [table, rowKey, cl]);
+    ids.push(...found.rows.map((r) => Number(r.inbox_id)));
+  }
+  return ids;
+}

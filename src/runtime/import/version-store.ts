@@ -1,0 +1,105 @@
+/**
+ * The version store (ds_row_version, docs/convergence.md): per synchronized row, its
+ * causal length and the version of each column. Capture triggers keep it for local
+ * writes; the import (and captureChange) keep it for theirs, in the same transaction
+ * as the row, so that no decision depends on outbox or inbox rows that purge removes.
+ */
+import type { DbClient, Row } from '../../core/dialect.ts';
+import { NO_VERSION, type RowEntry, type Version } from './merge.ts';
+import { writeRows } from './row-writer.ts';
+
+const COLUMNS = ['table_name', 'row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'] as const;
+
+function parseColumns(text: unknown): Record<string, Version> {
+  const out: Record<string, Version> = {};
+  if (typeof text !== 'string' || text === '') return out;
+  for (const [name, pair] of Object.entries(JSON.parse(text) as Record<string, [number | string, string]>)) {
+    out[name] = { time: Number(pair[0]), server: String(pair[1]) };
+  }
+  return out;
+}
+
+export function encodeColumns(columns: Record<string, Version>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(columns).map(([name, v]) => [name, [v.time, v.server]])));
+}
+
+function toEntry(row: Row): RowEntry {
+  return {
+    cl: Number(row.cl),
+    maxVersion: Number(row.max_version),
+    base: row.base_server === null && Number(row.base_version) === 0 ? NO_VERSION : { time: Number(row.base_version), server: String(row.base_server ?? '') },
+    columns: parseColumns(row.col_versions),
+  };
+}
+
+/** Entries of `rowKeys` of one table, keyed by row key; locked for the transaction where the brand can. */
+export async function readEntries(tx: DbClient, table: string, rowKeys: string[]): Promise<Map<string, RowEntry>> {
+  const found = new Map<string, RowEntry>();
+  const unique = [...new Set(rowKeys)];
+  const p = tx.dialect.sql.param;
+  const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
+  for (let i = 0; i < unique.length; i += perQuery) {
+    const chunk = unique.slice(i, i + perQuery);
+    const { rows } = await tx.query<Row>(
+      `SELECT row_key, cl, max_version, base_version, base_server, col_versions FROM ds_row_version
+       WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})${tx.dialect.sql.forUpdate ?? ''}`,
+      [table, ...chunk],
+    );
+    for (const row of rows) found.set(String(row.row_key), toEntry(row));
+  }
+  return found;
+}
+
+export interface EntryWrite {
+  table: string;
+  rowKey: string;
+  entry: RowEntry;
+}
+
+/** Replaces the entries of these rows (the last write of a row wins). */
+export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<void> {
+  const last = new Map(writes.map((w) => [`${w.table}\u0000${w.rowKey}`, w]));
+  if (last.size === 0) return;
+  const byTable = new Map<string, string[]>();
+  for (const w of last.values()) byTable.set(w.table, [...(byTable.get(w.table) ?? []), w.rowKey]);
+  const p = tx.dialect.sql.param;
+  const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
+  for (const [table, keys] of byTable) {
+    for (let i = 0; i < keys.length; i += perQuery) {
+      const chunk = keys.slice(i, i + perQuery);
+      await tx.query(`DELETE FROM ds_row_version WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})`, [table, ...chunk]);
+    }
+  }
+  const rows = [...last.values()].map(({ table, rowKey, entry }) => [
+    table, rowKey, entry.cl, entry.maxVersion, entry.base.time, entry.base.server, encodeColumns(entry.columns),
+  ]);
+  await writeRows(tx, 'ds_row_version', COLUMNS, rows);
+}
+
+/**
+ * A local change's effect on its row's entry, as the capture triggers compute it
+ * (docs/convergence.md "Capture contract"): the version `max(now, max_version + 1)`
+ * and the causal length after the change.
+ */
+export function entryAfterLocalChange(
+  entry: RowEntry | null,
+  operation: 'I' | 'U' | 'D',
+  changed: string[],
+  nowMicros: number,
+  server: string,
+): { entry: RowEntry; version: Version } {
+  const version: Version = { time: Math.max(nowMicros, (entry?.maxVersion ?? 0) + 1), server };
+  const cl = entry?.cl ?? null;
+  if (operation === 'I') {
+    const next = cl === null ? 1 : cl % 2 === 0 ? cl + 1 : cl + 2;
+    return { entry: { cl: next, maxVersion: version.time, base: version, columns: {} }, version };
+  }
+  if (operation === 'D') {
+    const next = cl === null ? 2 : cl % 2 === 1 ? cl + 1 : cl + 2;
+    return { entry: { cl: next, maxVersion: version.time, base: version, columns: {} }, version };
+  }
+  const next = cl === null ? 1 : cl % 2 === 0 ? cl + 1 : cl;
+  const columns = { ...(entry?.columns ?? {}) };
+  for (const c of changed) columns[c] = version;
+  return { entry: { cl: next, maxVersion: version.time, base: entry?.base ?? NO_VERSION, columns }, version };
+}
