@@ -1,0 +1,184 @@
+/**
+ * The merge planner case by case (docs/convergence.md): every conflict kind under every
+ * policy, and the existence rules of the causal length, without a database.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ConflictPolicy } from '../../src/config/config.ts';
+import type { ChangeEvent, ValueMap } from '../../src/core/change.ts';
+import type { TableSchema } from '../../src/core/schema.ts';
+import { planChange, type RowEntry, type RowState } from '../../src/runtime/import/merge.ts';
+
+const table: TableSchema = {
+  name: 't',
+  schema: null,
+  primaryKey: ['id'],
+  columns: [
+    { name: 'id', nativeType: 'integer', family: 'integer', nullable: false, default: null },
+    { name: 'a', nativeType: 'text', family: 'text', nullable: true, default: null },
+    { name: 'b', nativeType: 'text', family: 'text', nullable: true, default: null },
+  ],
+};
+
+const entry = (cl: number, base: number, columns: Record<string, number> = {}): RowEntry => ({
+  cl,
+  maxVersion: Math.max(base, ...Object.values(columns)),
+  base: { time: base, server: 'here' },
+  columns: Object.fromEntries(Object.entries(columns).map(([c, t]) => [c, { time: t, server: 'here' }])),
+});
+const live = (row: ValueMap, e: RowEntry): RowState => ({ row, entry: e });
+const gone = (cl: number, at: number): RowState => ({ row: null, entry: entry(cl, at) });
+const change = (c: Partial<ChangeEvent> & Pick<ChangeEvent, 'operation' | 'cl' | 'version'>): ChangeEvent => ({
+  table: 't',
+  key: { id: 1 },
+  keyOld: null,
+  values: {},
+  oldValues: null,
+  clOld: null,
+  origin: { serverId: 'there', changeId: 7, userId: null, updatedAt: null },
+  ...c,
+});
+
+const ROW = { id: 1, a: 'x', b: 'y' };
+
+// [case, change, state here, per policy: outcome / conflict resolution / row after (undefined: as before)]
+type Expect = { outcome: string; resolution?: string | null; row?: ValueMap | null };
+const CASES: Array<[string, ChangeEvent, RowState, Record<ConflictPolicy, Expect>]> = [
+  [
+    'update of a column changed here too, incoming newer',
+    change({ operation: 'U', cl: 1, version: 300, values: { a: 'theirs' }, oldValues: { a: 'x0' } }),
+    live(ROW, entry(1, 100, { a: 200 })),
+    {
+      'latest-wins': { outcome: 'applied', resolution: 'applied', row: { ...ROW, a: 'theirs' } },
+      'source-wins': { outcome: 'applied', resolution: 'applied', row: { ...ROW, a: 'theirs' } },
+      'target-wins': { outcome: 'unchanged', resolution: 'kept', row: ROW },
+      manual: { outcome: 'parked', resolution: 'parked', row: ROW },
+    },
+  ],
+  [
+    'update of a column changed here too, incoming older',
+    change({ operation: 'U', cl: 1, version: 150, values: { a: 'theirs' }, oldValues: { a: 'x0' } }),
+    live(ROW, entry(1, 100, { a: 200 })),
+    {
+      'latest-wins': { outcome: 'unchanged', resolution: 'kept', row: ROW },
+      'source-wins': { outcome: 'applied', resolution: 'applied', row: { ...ROW, a: 'theirs' } },
+      'target-wins': { outcome: 'unchanged', resolution: 'kept', row: ROW },
+      manual: { outcome: 'parked', resolution: 'parked', row: ROW },
+    },
+  ],
+  [
+    'update of another column than the one changed here',
+    change({ operation: 'U', cl: 1, version: 150, values: { b: 'theirs' }, oldValues: { b: 'y' } }),
+    live(ROW, entry(1, 100, { a: 200 })),
+    {
+      'latest-wins': { outcome: 'applied', resolution: null, row: { ...ROW, b: 'theirs' } },
+      'source-wins': { outcome: 'applied', resolution: null, row: { ...ROW, b: 'theirs' } },
+      'target-wins': { outcome: 'applied', resolution: null, row: { ...ROW, b: 'theirs' } },
+      manual: { outcome: 'applied', resolution: null, row: { ...ROW, b: 'theirs' } },
+    },
+  ],
+  [
+    'update of a row deleted here (its delete did not see the update)',
+    change({ operation: 'U', cl: 1, version: 900, values: { a: 'theirs' }, oldValues: { a: 'x' } }),
+    gone(2, 500),
+    {
+      'latest-wins': { outcome: 'stale', resolution: 'kept', row: null },
+      'source-wins': { outcome: 'stale', resolution: 'kept', row: null },
+      'target-wins': { outcome: 'stale', resolution: 'kept', row: null },
+      manual: { outcome: 'parked', resolution: 'parked', row: null },
+    },
+  ],
+  [
+    'delete of a row changed here',
+    change({ operation: 'D', cl: 2, version: 150, oldValues: ROW }),
+    live({ ...ROW, a: 'mine' }, entry(1, 100, { a: 200 })),
+    {
+      'latest-wins': { outcome: 'applied', resolution: 'applied', row: null },
+      'source-wins': { outcome: 'applied', resolution: 'applied', row: null },
+      'target-wins': { outcome: 'unchanged', resolution: 'kept', row: { ...ROW, a: 'mine' } },
+      manual: { outcome: 'parked', resolution: 'parked', row: { ...ROW, a: 'mine' } },
+    },
+  ],
+  [
+    'delete of a row deleted here too',
+    change({ operation: 'D', cl: 2, version: 150, oldValues: ROW }),
+    gone(2, 120),
+    {
+      'latest-wins': { outcome: 'stale', resolution: null, row: null },
+      'source-wins': { outcome: 'stale', resolution: null, row: null },
+      'target-wins': { outcome: 'stale', resolution: null, row: null },
+      manual: { outcome: 'stale', resolution: null, row: null },
+    },
+  ],
+  [
+    'insert of a key inserted here with other values, incoming newer',
+    change({ operation: 'I', cl: 1, version: 300, values: { id: 1, a: 'theirs', b: 'y' } }),
+    live(ROW, entry(1, 200)),
+    {
+      'latest-wins': { outcome: 'applied', resolution: 'applied', row: { ...ROW, a: 'theirs' } },
+      'source-wins': { outcome: 'applied', resolution: 'applied', row: { ...ROW, a: 'theirs' } },
+      'target-wins': { outcome: 'unchanged', resolution: 'kept', row: ROW },
+      manual: { outcome: 'parked', resolution: 'parked', row: ROW },
+    },
+  ],
+  [
+    'insert of a deleted key (a re-insert) beats the tombstone',
+    change({ operation: 'I', cl: 3, version: 300, values: { id: 1, a: 'again', b: null } }),
+    gone(2, 200),
+    Object.fromEntries((['latest-wins', 'source-wins', 'target-wins', 'manual'] as const).map((p) => [p, { outcome: 'applied', resolution: null, row: { id: 1, a: 'again', b: null } }])) as Record<ConflictPolicy, Expect>,
+  ],
+  [
+    'late insert of an incarnation deleted since',
+    change({ operation: 'I', cl: 1, version: 100, values: ROW }),
+    gone(2, 200),
+    Object.fromEntries((['latest-wins', 'source-wins', 'target-wins', 'manual'] as const).map((p) => [p, { outcome: 'stale', resolution: null, row: null }])) as Record<ConflictPolicy, Expect>,
+  ],
+  [
+    'update that arrives before the insert it follows',
+    change({ operation: 'U', cl: 3, version: 300, values: { a: 'later' }, oldValues: { a: 'x' } }),
+    gone(2, 200),
+    Object.fromEntries((['latest-wins', 'source-wins', 'target-wins', 'manual'] as const).map((p) => [p, { outcome: 'pending', resolution: null, row: null }])) as Record<ConflictPolicy, Expect>,
+  ],
+];
+
+describe.each(CASES)('%s', (_, incoming, here, byPolicy) => {
+  it.each(Object.entries(byPolicy))('under %s', (policy, want) => {
+    const plan = planChange(table, policy as ConflictPolicy, incoming, here);
+    expect(plan.outcome).toBe(want.outcome);
+    if (want.resolution !== undefined) expect(plan.conflict?.resolution ?? null).toBe(want.resolution);
+    const after = plan.states.length ? plan.states[0].state.row : here.row;
+    if (want.row !== undefined) expect(after).toEqual(want.row);
+  });
+});
+
+describe('versions and existence', () => {
+  it('a pending update merges by version once its insert is here, whichever came first', () => {
+    const insert = change({ operation: 'I', cl: 1, version: 100, values: ROW });
+    const update = change({ operation: 'U', cl: 1, version: 200, values: { a: 'upd' }, oldValues: { a: 'x' } });
+    const empty: RowState = { row: null, entry: null };
+    expect(planChange(table, 'latest-wins', update, empty).outcome).toBe('pending');
+    const inserted = planChange(table, 'latest-wins', insert, empty).states[0].state;
+    const merged = planChange(table, 'latest-wins', update, inserted);
+    expect(merged.states[0].state.row).toEqual({ ...ROW, a: 'upd' });
+  });
+
+  it('a key change moves the row in one update, and leaves a tombstone at the old key', () => {
+    const move = change({ operation: 'U', key: { id: 2 }, keyOld: { id: 1 }, cl: 1, clOld: 2, version: 300, values: { id: 2, a: 'x', b: 'y' }, oldValues: { id: 1 } });
+    const plan = planChange(table, 'latest-wins', move, { row: null, entry: null }, live(ROW, entry(1, 100)));
+    expect(plan.ops).toEqual([{ kind: 'update', key: { id: 1 }, values: { id: 2, a: 'x', b: 'y' } }]);
+    expect(plan.states.map((s) => [s.key, s.state.row, s.state.entry?.cl])).toEqual([[{ id: 2 }, { id: 2, a: 'x', b: 'y' }, 1], [{ id: 1 }, null, 2]]);
+  });
+
+  it('a seed-format row (no clock) is the newest change of its row when it arrives', () => {
+    const seed = change({ operation: 'U', cl: null, version: null, values: { a: 'seed' }, origin: { serverId: 'there', changeId: 1, userId: null, updatedAt: '2000-01-01 00:00:00.000000' } });
+    const plan = planChange(table, 'latest-wins', seed, live(ROW, entry(1, 100, { a: 5_000_000_000_000_000 })));
+    expect(plan.states[0].state.row).toEqual({ ...ROW, a: 'seed' });
+    expect(plan.forward?.version.time).toBe(5_000_000_000_000_001);
+  });
+
+  it('versions tie-break on the server id, the same way on every node', () => {
+    const mine = live(ROW, entry(1, 100, { a: 200 }));
+    const theirs = (server: string) => change({ operation: 'U', cl: 1, version: 200, values: { a: server }, oldValues: { a: 'x0' }, origin: { serverId: server, changeId: 1, userId: null, updatedAt: null } });
+    expect(planChange(table, 'latest-wins', theirs('zzz'), mine).outcome).toBe('applied');
+    expect(planChange(table, 'latest-wins', theirs('aaa'), mine).outcome).toBe('unchanged');
+  });
+});
