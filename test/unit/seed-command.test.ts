@@ -44,6 +44,14 @@ describe("the seed's own commands", () => {
     });
   });
 
+  it("a doubled quote inside a ~…~ literal is one quote, and \\~ is a literal tilde", () => {
+    expect(parseSeedCommand("UPDATE sales_order SET description = ~it''s~ WHERE order_id = ~o''1~", salesOrder)).toEqual({
+      operation: 'U', key: { order_id: "o'1" }, keyOld: null, values: { description: "it's" },
+    });
+    expect(parseSeedCommand('UPDATE sales_order SET description = ~a\\~b \\~~ WHERE order_id = ~x~', salesOrder).values).toEqual({ description: 'a~b ~' });
+    expect(() => parseSeedCommand('UPDATE sales_order SET description = ~\uE000~ WHERE order_id = ~x~', salesOrder)).toThrow(/reserved/);
+  });
+
   it('NULL and numbers as literals', () => {
     expect(parseSeedCommand('UPDATE sales_order SET customer_id = NULL, quantity = 7 WHERE order_id = ~a~', salesOrder).values).toEqual({ customer_id: null, quantity: 7 });
   });

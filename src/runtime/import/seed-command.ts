@@ -27,10 +27,15 @@ type Node = { type?: string; value?: unknown; [k: string]: unknown };
 
 const reject = (why: string) => new ChangeError('bad_command', `object_operation_command rejected: ${why}`);
 
+/** Stands in for `\~` (a literal tilde) while `~` becomes a quote; a private-use character no command carries. */
+const LITERAL_TILDE = '\uE000';
+
 function literal(node: Node | undefined, where: string): unknown {
   switch (node?.type) {
     case 'single_quote_string':
     case 'string':
+      // The parser keeps SQL's doubled quote as written: 'it''s' is it's.
+      return String(node.value).replace(/''/g, "'").split(LITERAL_TILDE).join('~');
     case 'double_quote_string':
     case 'number':
     case 'bool':
@@ -90,7 +95,8 @@ function canonicalValues(table: TableSchema, raw: Record<string, unknown>): Valu
 }
 
 export function parseSeedCommand(command: string, table: TableSchema): SeedCommand {
-  const sql = command.replace(/~/g, "'");
+  if (command.includes(LITERAL_TILDE)) throw reject('it contains the character U+E000, which is reserved');
+  const sql = command.replace(/\\~/g, LITERAL_TILDE).replace(/~/g, "'");
   let parsed: Node | Node[];
   try {
     parsed = parser().astify(sql, { database: 'PostgresQL' }) as unknown as Node | Node[];
