@@ -50,10 +50,19 @@ function buildSchema(z: typeof Zod.z) {
     batchSize: z.number().int().positive().max(100_000).default(1000),
   });
 
+  const timing = { intervalSeconds: z.number().positive().default(5), batchSize: z.number().int().positive().max(100_000).default(1000) };
+  /** Shorthand for programs: a pair both ways, or a hub with spokes (each spoke both ways with the hub). */
+  const linkSchema = z.union([
+    z.strictObject({ between: z.tuple([name, name]), ...timing }),
+    z.strictObject({ hub: name, spokes: z.array(name).min(1), ...timing }),
+  ]);
+
   return z.strictObject({
     nodes: z.record(name, nodeSchema).refine((n) => Object.keys(n).length > 0, 'define at least one node'),
     tables: z.array(tableSchema).min(1, 'list at least one table to synchronize'),
     programs: z.array(programSchema).default([]),
+    links: z.array(linkSchema).default([]),
+    retention: z.strictObject({ purgeIntervalSeconds: z.number().positive().default(3600) }).optional(),
     http: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
     generatedDir: z.string().optional(),
   });
@@ -105,6 +114,8 @@ export interface Config {
   tables: TableConfig[];
   programs: ProgramConfig[];
   http: { port: number };
+  /** How often the daemon purges consumed outbox and inbox rows (`dsync purge`). */
+  retention: { purgeIntervalSeconds: number };
   /** Absolute directory of generated SQL. */
   generatedDir: string;
 }
@@ -177,14 +188,47 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     const node = known('node', p.node);
     return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
   });
+  programs.push(...expandLinks(data.links, programs, nodes));
   return {
     path: filePath,
     nodes,
     tables,
     programs,
     http: { port: data.http?.port ?? 9464 },
+    retention: { purgeIntervalSeconds: data.retention?.purgeIntervalSeconds ?? 3600 },
     generatedDir: resolve(baseDir, data.generatedDir ?? 'generated'),
   };
+}
+
+type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[] }) & { intervalSeconds: number; batchSize: number };
+
+/**
+ * `links` as programs, numbered after the explicit ones (from 1000 when there are none):
+ * each direction gets a transport, then its destination an import unless it has one.
+ * `{ "between": ["a", "b"] }` is the seed's 1000 (a→b), 1001 (import b), 1002 (b→a), 1003 (import a).
+ */
+function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Record<string, NodeConfig>): ProgramConfig[] {
+  const out: ProgramConfig[] = [];
+  let next = Math.max(999, ...explicit.map((p) => p.id)) + 1;
+  const all = () => [...explicit, ...out];
+  links.forEach((link, i) => {
+    const names = 'between' in link ? link.between : [link.hub, ...link.spokes];
+    for (const n of names) if (!nodes[n]) fail(`links[${i}]`, `unknown node "${n}"; nodes are ${Object.keys(nodes).join(', ')}`);
+    const pairs: Array<[string, string]> = 'between' in link ? [link.between] : link.spokes.map((s) => [link.hub, s]);
+    for (const [a, b] of pairs) {
+      if (a === b) fail(`links[${i}]`, `a link needs two different nodes, not ${a} twice`);
+      for (const [from, to] of [[a, b], [b, a]]) {
+        if (all().some((p) => p.type === 'transport' && p.from === from && p.to === to)) {
+          fail(`links[${i}]`, `transport ${from} -> ${to} is defined twice`, 'keep it in links or in programs, not both');
+        }
+        out.push({ id: next++, type: 'transport', name: `transport ${from} -> ${to}`, from, to, intervalSeconds: link.intervalSeconds, batchSize: link.batchSize });
+        if (!all().some((p) => p.type === 'import' && p.node === to)) {
+          out.push({ id: next++, type: 'import', name: `import ${to}`, node: to, intervalSeconds: link.intervalSeconds, batchSize: link.batchSize });
+        }
+      }
+    }
+  });
+  return out;
 }
 
 /** Reads and validates the config file at `path`; relative paths in it resolve beside it. */

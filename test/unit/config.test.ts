@@ -54,3 +54,23 @@ describe('parseConfig', () => {
     expect((error as Error).message).not.toContain('\n');
   });
 });
+
+describe('links', () => {
+  const nodes = { a: { dialect: 'sqlite', url: 'a.db', serverId: 'sa' }, b: { dialect: 'sqlite', url: 'b.db', serverId: 'sb' }, c: { dialect: 'sqlite', url: 'c.db', serverId: 'sc' } };
+  const ids = (config: ReturnType<typeof parseConfig>) => config.programs.map((p) => (p.type === 'transport' ? `${p.id} ${p.from}>${p.to}` : `${p.id} import ${p.node}`));
+
+  it("a pair both ways is the seed's 1000-1003", () => {
+    expect(ids(parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'] }] }, '/x', null))).toEqual(['1000 a>b', '1001 import b', '1002 b>a', '1003 import a']);
+  });
+
+  it('a hub with spokes, numbered after explicit programs, one import per node', () => {
+    const config = parseConfig({ nodes, tables: ['t'], programs: [{ id: 2000, type: 'import', node: 'a' }], links: [{ hub: 'a', spokes: ['b', 'c'], intervalSeconds: 1 }] }, '/x', null);
+    expect(ids(config)).toEqual(['2000 import a', '2001 a>b', '2002 import b', '2003 b>a', '2004 a>c', '2005 import c', '2006 c>a']);
+    expect(config.programs.every((p) => p.id === 2000 || p.intervalSeconds === 1)).toBe(true);
+  });
+
+  it('refuses an unknown node and a direction defined twice, naming the key', () => {
+    expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'zz'] }] }, '/x', null)).toThrow(/links\[0\]: unknown node "zz"/);
+    expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'] }, { hub: 'b', spokes: ['a'] }] }, '/x', null)).toThrow(/links\[1\]: transport b -> a is defined twice/);
+  });
+});

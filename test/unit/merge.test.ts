@@ -42,6 +42,7 @@ const ROW = { id: 1, a: 'x', b: 'y' };
 
 // [case, change, state here, per policy: outcome / conflict resolution / row after (undefined: as before)]
 type Expect = { outcome: string; resolution?: string | null; row?: ValueMap | null };
+const every = (want: Expect): Record<ConflictPolicy, Expect> => ({ 'latest-wins': want, 'source-wins': want, 'target-wins': want, manual: want });
 const CASES: Array<[string, ChangeEvent, RowState, Record<ConflictPolicy, Expect>]> = [
   [
     'update of a column changed here too, incoming newer',
@@ -124,19 +125,19 @@ const CASES: Array<[string, ChangeEvent, RowState, Record<ConflictPolicy, Expect
     'insert of a deleted key (a re-insert) beats the tombstone',
     change({ operation: 'I', cl: 3, version: 300, values: { id: 1, a: 'again', b: null } }),
     gone(2, 200),
-    Object.fromEntries((['latest-wins', 'source-wins', 'target-wins', 'manual'] as const).map((p) => [p, { outcome: 'applied', resolution: null, row: { id: 1, a: 'again', b: null } }])) as Record<ConflictPolicy, Expect>,
+    every({ outcome: 'applied', resolution: null, row: { id: 1, a: 'again', b: null } }),
   ],
   [
     'late insert of an incarnation deleted since',
     change({ operation: 'I', cl: 1, version: 100, values: ROW }),
     gone(2, 200),
-    Object.fromEntries((['latest-wins', 'source-wins', 'target-wins', 'manual'] as const).map((p) => [p, { outcome: 'stale', resolution: null, row: null }])) as Record<ConflictPolicy, Expect>,
+    every({ outcome: 'stale', resolution: null, row: null }),
   ],
   [
     'update that arrives before the insert it follows',
     change({ operation: 'U', cl: 3, version: 300, values: { a: 'later' }, oldValues: { a: 'x' } }),
     gone(2, 200),
-    Object.fromEntries((['latest-wins', 'source-wins', 'target-wins', 'manual'] as const).map((p) => [p, { outcome: 'pending', resolution: null, row: null }])) as Record<ConflictPolicy, Expect>,
+    every({ outcome: 'pending', resolution: null, row: null }),
   ],
 ];
 

@@ -5,7 +5,7 @@ import { errorsCommand, retryCommand, skipCommand } from './errors.ts';
 import { generateCommand } from './generate.ts';
 import { initCommand } from './init.ts';
 import { introspectCommand } from './introspect.ts';
-import { importCommand, syncCommand, transportCommand } from './programs.ts';
+import { importCommand, purgeCommand, syncCommand, transportCommand } from './programs.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
 import { verifyCommand } from './verify.ts';
@@ -18,6 +18,7 @@ export const commands: Command[] = [
   transportCommand,
   importCommand,
   syncCommand,
+  purgeCommand,
   runCommand,
   statusCommand,
   verifyCommand,

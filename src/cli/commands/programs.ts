@@ -1,10 +1,11 @@
-/** `dsync transport`, `dsync import` (one pass, or --watch at the program's interval) and `dsync sync`. */
+/** `dsync transport`, `dsync import` (one pass, or --watch at the program's interval), `dsync sync` and `dsync purge`. */
 import type { ImportResult } from '../../runtime/import/import.ts';
 import { summary } from '../../runtime/import/import.ts';
 import { NodeSet } from '../../runtime/nodes.ts';
 import { runProgramOnce, runProgramSettled, syncAll } from '../../runtime/sync.ts';
 import type { TransportResult } from '../../runtime/transport/transport.ts';
-import { type Config, getProgram } from '../../config/config.ts';
+import { type Config, getNode, getProgram } from '../../config/config.ts';
+import { purge } from '../../runtime/purge.ts';
 import { loadConfig } from '../config-file.ts';
 import { printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
@@ -110,6 +111,26 @@ export const syncCommand: Command<GlobalArgs & { json: boolean }> = {
         if (parked > 0) console.log('  parked changes wait for you: see `dsync errors`');
         if (report.heldBack > 0) console.log(`  ${report.heldBack} committed change(s) still wait behind a transaction open on a node; run sync again when it ends`);
       }
+    } finally {
+      await nodes.closeAll();
+    }
+    return 0;
+  },
+};
+
+export const purgeCommand: Command<GlobalArgs & { node?: string; json: boolean }> = {
+  command: 'purge',
+  describe: 'delete outbox rows every transport has passed and inbox rows already imported',
+  builder: (y) =>
+    y.option('node', { type: 'string', describe: 'only this node' }).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+  async run(args) {
+    const config = loadConfig(args.config);
+    if (args.node) getNode(config, args.node);
+    const nodes = new NodeSet(config);
+    try {
+      const results = await purge(config, nodes, args.node);
+      if (args.json) printJson(results);
+      else for (const r of results) console.log(`node ${r.node}: deleted ${r.outboxDeleted} outbox row(s)${r.outboxUpTo === null ? ' (no transport reads it)' : ` up to id ${r.outboxUpTo}`}, ${r.inboxDeleted} inbox row(s)${r.inboxUpTo === null ? ' (no import)' : ` up to id ${r.inboxUpTo}`}`);
     } finally {
       await nodes.closeAll();
     }

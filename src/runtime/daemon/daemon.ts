@@ -6,10 +6,11 @@
  * SIGTERM/SIGINT (or the abort signal) stop every loop after its current pass.
  */
 import { EventEmitter } from 'node:events';
-import type { Config, ProgramConfig, TransportProgram } from '../../config/config.ts';
+import { type Config, type ProgramConfig, programHome, type TransportProgram } from '../../config/config.ts';
 import { describeError } from '../../core/errors.ts';
 import { type ImportResult, summary } from '../import/import.ts';
 import { NodeSet } from '../nodes.ts';
+import { purgeNode } from '../purge.ts';
 import { runProgramOnce, workDone } from '../sync.ts';
 import type { TransportResult } from '../transport/transport.ts';
 
@@ -62,7 +63,7 @@ export class Daemon {
     const onAbort = () => this.stop();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all(this.config.programs.map((program) => this.loop(program)));
+      await Promise.all([...this.config.programs.map((program) => this.loop(program)), this.purgeLoop()]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
@@ -127,6 +128,29 @@ export class Daemon {
       return await fn();
     } finally {
       for (const release of releases.reverse()) release();
+    }
+  }
+
+  /** Retention: consumed outbox and inbox rows are purged every `retention.purgeIntervalSeconds`. */
+  private async purgeLoop(): Promise<void> {
+    const log = this.options.log ?? (() => undefined);
+    const nodes = new NodeSet(this.config);
+    try {
+      while (!this.stopping) {
+        await this.sleep(this.config.retention.purgeIntervalSeconds, null);
+        if (this.stopping) break;
+        for (const name of [...new Set(this.config.programs.map(programHome))]) {
+          try {
+            const r = await this.withWriters(nodes, [name], () => purgeNode(this.config, nodes, name));
+            if (r.outboxDeleted + r.inboxDeleted > 0) log(`purge ${name}: ${r.outboxDeleted} outbox and ${r.inboxDeleted} inbox row(s)`);
+          } catch (error) {
+            log(`purge ${name}: ${describeError(error)}`);
+            await nodes.closeAll();
+          }
+        }
+      }
+    } finally {
+      await nodes.closeAll();
     }
   }
 
