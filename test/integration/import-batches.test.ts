@@ -12,6 +12,7 @@ import type { ImportResult } from '../../src/runtime/import/import.ts';
 import { runProgramSettled } from '../../src/runtime/sync.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { random } from '../helpers/random.ts';
 
 const live = await liveDialects();
 const PAIRS = ([
@@ -22,16 +23,6 @@ const PAIRS = ([
   ['mysql', 'postgres'],
 ] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function random(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function randomWorkload(pair: SyncPair, seed: number, steps: number) {
   const rnd = random(seed);

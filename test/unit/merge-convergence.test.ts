@@ -11,6 +11,7 @@ import type { ChangeEvent, ValueMap } from '../../src/core/change.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { type Forward, planChange, type RowState } from '../../src/runtime/import/merge.ts';
 import { entryAfterLocalChange } from '../../src/runtime/import/version-store.ts';
+import { random } from '../helpers/random.ts';
 
 const table: TableSchema = {
   name: 't',
@@ -23,15 +24,6 @@ const table: TableSchema = {
   ],
 };
 
-function random(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface SimNode {
   name: string;

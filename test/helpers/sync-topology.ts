@@ -1,0 +1,98 @@
+/**
+ * Several nodes of any brands with the fixture tables and sync objects, wired by
+ * `links` (pairs, hubs) or explicit programs: the setups of the convergence suites.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Config, parseConfig } from '../../src/config/config.ts';
+import type { ConflictPolicy } from '../../src/config/config.ts';
+import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
+import type { TableSchema } from '../../src/core/schema.ts';
+import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
+import { applyNode } from '../../src/migrate/apply.ts';
+import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
+import { compareTables, type CompareResult } from '../../src/verify/compare-tables.ts';
+import { createTestDatabase, type TestDatabase } from './databases.ts';
+import { applyFixtureSchema, FIXTURES } from './fixtures.ts';
+
+export interface TopologySpec {
+  /** Node name → brand. */
+  nodes: Record<string, DialectName>;
+  links?: unknown[];
+  programs?: unknown[];
+  conflict?: ConflictPolicy;
+  batchSize?: number;
+}
+
+export interface Topology {
+  config: Config;
+  nodes: NodeSet;
+  handles: Record<string, NodeHandle>;
+  tables: Record<string, Record<string, TableSchema>>;
+  /** Every node's `table` compared with the first node's. */
+  compare(table: string): Promise<Array<{ node: string; result: CompareResult }>>;
+  count(client: DbClient, sql: string, params?: unknown[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function createTopology(spec: TopologySpec): Promise<Topology> {
+  const names = Object.keys(spec.nodes);
+  const dbs: TestDatabase[] = [];
+  const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-topo-'));
+  try {
+    for (const name of names) dbs.push(await createTestDatabase(spec.nodes[name], `dsync_${name}`));
+    const batch = spec.batchSize ?? 50;
+    const config = parseConfig(
+      {
+        nodes: Object.fromEntries(names.map((n, i) => [n, { dialect: spec.nodes[n], url: dbs[i].url, serverId: `server-${n}` }])),
+        tables: ['sales_order', 'order_line'].map((name) => ({ name, conflict: spec.conflict ?? 'latest-wins' })),
+        programs: (spec.programs ?? []).map((p) => ({ batchSize: batch, ...(p as object) })),
+        links: (spec.links ?? []).map((l) => ({ batchSize: batch, ...(l as object) })),
+        generatedDir,
+      },
+      FIXTURES,
+      null,
+    );
+    const nodes = new NodeSet(config);
+    const handles: Record<string, NodeHandle> = {};
+    const tables: Record<string, Record<string, TableSchema>> = {};
+    for (const name of names) {
+      const handle = await nodes.get(name);
+      await applyFixtureSchema(handle.client);
+      const schemas = await introspectTables(config, handle.dialect, handle.client);
+      writeFiles(join(generatedDir, name), generateNode(config, handle.node, handle.dialect, schemas));
+      await applyNode(config, handle.node, handle.dialect, handle.client);
+      handles[name] = handle;
+      tables[name] = Object.fromEntries(schemas.map((s) => [s.name, s]));
+    }
+    return {
+      config,
+      nodes,
+      handles,
+      tables,
+      async compare(table) {
+        const [first, ...rest] = names;
+        const out = [];
+        for (const name of rest) {
+          const result = await compareTables({ client: handles[first].client, table: tables[first][table] }, { client: handles[name].client, table: tables[name][table] });
+          out.push({ node: name, result });
+        }
+        return out;
+      },
+      async count(client, sql, params = []) {
+        const { rows } = await client.query<Row>(sql, params);
+        return Number(Object.values(rows[0])[0]);
+      },
+      async close() {
+        await nodes.closeAll();
+        for (const db of dbs) await db.drop();
+        rmSync(generatedDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    for (const db of dbs) await db.drop().catch(() => undefined);
+    rmSync(generatedDir, { recursive: true, force: true });
+    throw error;
+  }
+}
