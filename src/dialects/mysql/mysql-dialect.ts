@@ -102,19 +102,27 @@ function startOf(identity: string): string {
   return identity.startsWith('0:') ? rest.slice(0, rest.lastIndexOf(':')) : rest;
 }
 
+const trxIdOf = (identity: string) => identity.slice(identity.lastIndexOf(':') + 1);
+
 /**
  * Whether a transaction listed in a fence is still open. A prepared XA transaction
  * outlives its connection: listed as `thread:start` while its client was there, it
- * shows as `0:start:trx_id` once the client is gone, and only XA COMMIT or XA ROLLBACK
- * (from any session) ends it. A thread-less transaction with the same start second
- * therefore keeps it open; one started in the same second by another client only makes
- * the fence wait a little longer, never pass too early.
+ * shows as `0:start:trx_id` once the client is gone (same start), and only XA COMMIT or
+ * XA ROLLBACK (from any session) ends it. After a server restart, a recovered prepared
+ * transaction is thread-less with the same trx_id but a later start. So a member keeps
+ * open while a thread-less transaction shows that could be it: for `thread:start`, one
+ * that started in the same second or later; for `0:start:trx_id`, one with that trx_id.
+ * A thread-less transaction that is not it only makes the fence wait longer (it holds
+ * every later fence anyway until someone ends it), never pass too early.
+ * https://mariadb.com/kb/en/xa-transactions/
  */
-function stillOpen(identity: string, open: readonly string[]): boolean {
+export function stillOpen(identity: string, open: readonly string[]): boolean {
   if (open.includes(identity)) return true;
-  if (identity.startsWith('0:')) return false;
+  const detached = open.filter((t) => t.startsWith('0:'));
+  if (identity.startsWith('0:')) return detached.some((t) => trxIdOf(t) === trxIdOf(identity));
   const start = startOf(identity);
-  return open.some((t) => t.startsWith('0:') && startOf(t) === start);
+  // 'YYYY-MM-DD HH:MM:SS' (dateStrings) sorts as text.
+  return detached.some((t) => startOf(t) >= start);
 }
 
 interface Fence {
