@@ -107,6 +107,22 @@ export interface Dialect {
    * never skips a row whose transaction commits later (DESIGN rule 1).
    */
   readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number>;
+  /**
+   * The highest id `table`'s counter (sequence, AUTO_INCREMENT, sqlite_sequence) has
+   * handed out, committed or not; 0 before the first. A program's pointer above it means
+   * the counter went back (TRUNCATE, a restored backup): see checkPointer in
+   * runtime/program-state.ts. Absent where the brand cannot tell.
+   */
+  readIdCounter?(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number>;
+  /** The statement that makes `table`'s next id `value + 1` (shown in hints, never run by dsync). */
+  moveIdCounterSql?(table: 'ds_change_outbox' | 'ds_change_inbox', value: number): string;
+  /**
+   * Throws RuntimeError `sequence_cached` (with the fix) when the counters of the
+   * outbox or inbox can hand out ids in an order the safe horizon does not cover
+   * (PostgreSQL: a sequence with CACHE > 1). Missing tables are not an error here.
+   * `dsync apply` calls it; readSafeHorizon enforces the same rule.
+   */
+  checkIdCounters?(client: DbClient): Promise<void>;
   /** Sets (or with null clears) the origin flag inside the current transaction of `tx`: triggers then record that origin. */
   setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>;
   /**

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import type { Config, NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
-import { ApplyError, DriftError, describeError } from '../core/errors.ts';
+import { ApplyError, DriftError, DsyncError, describeError } from '../core/errors.ts';
 import { compareFiles, type FileOnDisk, generateNode, introspectTables, listGeneratedFiles } from '../generate/generate.ts';
 import { rendererFor } from '../generate/render.ts';
 
@@ -64,6 +64,16 @@ async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, cl
   }
 }
 
+/** Id counters the safe horizon cannot cover (a cached PostgreSQL sequence) stop the apply before anything runs. */
+async function checkIdCounters(dialect: Dialect, client: DbClient, node: NodeConfig) {
+  try {
+    await dialect.checkIdCounters?.(client);
+  } catch (error) {
+    if (!(error instanceof DsyncError)) throw error;
+    throw new ApplyError(error.code, `node ${node.name}: ${error.message}`, error.details, { cause: error });
+  }
+}
+
 function plan(files: FileOnDisk[], ledger: Map<string, LedgerRow>, dialect: Dialect, node: NodeConfig): ApplyStep[] {
   return files.map((file) => {
     const applied = ledger.get(file.fileName);
@@ -117,6 +127,7 @@ export async function applyNode(
   const dir = join(config.generatedDir, node.name);
   const files = listGeneratedFiles(dir);
   await checkDrift(config, node, dialect, client, dir, files);
+  await checkIdCounters(dialect, client, node);
   const ledger = await readLedger(client, dialect);
   const steps = plan(files, ledger, dialect, node);
   const result: ApplyResult = { node: node.name, dryRun: options.dryRun === true, steps };

@@ -56,3 +56,69 @@ export async function saveProgramState(
   params.push(programId);
   await client.query(`UPDATE ds_program_parameter SET ${set} WHERE id = ${p(params.length)}`, params);
 }
+
+/** A pointer above every id its table's counter ever handed out (see checkPointer). */
+export interface PointerAhead {
+  table: 'ds_change_outbox' | 'ds_change_inbox';
+  pointer: number;
+  /** The highest id the table's counter has handed out. */
+  counter: number;
+  /** Rows now in the table (all at or below the counter, so below the pointer: never read). */
+  rows: number;
+  /** The statements that set it right. */
+  fix: string;
+}
+
+/**
+ * The pointer only ever moves to a safe horizon, which is at or below the table's id
+ * counter; the counter never goes back by itself. A pointer above it therefore means the
+ * counter was reset (TRUNCATE … RESTART IDENTITY, MySQL's TRUNCATE, a reset
+ * sqlite_sequence, a restored backup of the table alone): every new row gets an id at
+ * or below the pointer and is never read. Null when all is well, or when the brand
+ * cannot read its counter. Once new rows carry the counter past the pointer this can
+ * no longer be seen, hence the check on every pass.
+ */
+export async function findPointerAhead(
+  client: DbClient,
+  table: 'ds_change_outbox' | 'ds_change_inbox',
+  pointer: number,
+): Promise<PointerAhead | null> {
+  const { dialect } = client;
+  if (!dialect.readIdCounter || !dialect.moveIdCounterSql) return null;
+  const counter = await dialect.readIdCounter(client, table);
+  if (pointer <= counter) return null;
+  const { rows } = await client.query<Row>(`SELECT count(*) AS n FROM ${table}`);
+  const present = Number(rows[0].n);
+  const keepPointer = dialect.moveIdCounterSql(table, pointer);
+  // Rows written since the reset are renumbered above the pointer, which keeps their order;
+  // an outbox id is also the change's id at its targets, so reusing old ids is no option.
+  const renumber = `UPDATE ${table} SET id = id + ${pointer} WHERE id <= ${counter}; ${dialect.moveIdCounterSql(table, pointer + counter)}`;
+  const fix =
+    present === 0
+      ? keepPointer
+      : `if the ${present} rows now in ${table} came after the reset (TRUNCATE): ${renumber}; if they were all read before (a restored backup): ${keepPointer}`;
+  return { table, pointer, counter, rows: present, fix };
+}
+
+/**
+ * Throws RuntimeError `pointer_ahead` with the fix when `pointer` is above `table`'s id
+ * counter (see findPointerAhead): a pass must stop there rather than idle while every
+ * new change is skipped.
+ */
+export async function checkPointer(
+  client: DbClient,
+  programId: number,
+  table: 'ds_change_outbox' | 'ds_change_inbox',
+  pointer: number,
+): Promise<void> {
+  const ahead = await findPointerAhead(client, table, pointer);
+  if (ahead) throw pointerAheadError(programId, ahead);
+}
+
+export function pointerAheadError(programId: number, ahead: PointerAhead): RuntimeError {
+  return new RuntimeError(
+    'pointer_ahead',
+    `program ${programId}: pointer ${ahead.pointer} is above the highest id ${ahead.counter} of ${ahead.table} (its id counter went back): new changes would never be read`,
+    { hint: ahead.fix, table: ahead.table, pointer: ahead.pointer, counter: ahead.counter },
+  );
+}

@@ -3,7 +3,7 @@ import { type Config, programHome } from '../config/config.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
 import type { NodeSet } from './nodes.ts';
-import { readProgramState } from './program-state.ts';
+import { findPointerAhead, type PointerAhead, pointerAheadError, readProgramState } from './program-state.ts';
 
 export interface ProgramStatus {
   id: number;
@@ -16,6 +16,8 @@ export interface ProgramStatus {
   lastRunAt: string | null;
   status: string;
   message: string | null;
+  /** The pointer is above every id its table ever handed out: new changes are never read (see checkPointer). */
+  pointerAhead?: PointerAhead;
 }
 
 export interface NodeParked {
@@ -41,7 +43,13 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
       const state = await readProgramState(handle.client, program, home);
       const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
       const { rows } = await handle.client.query<Row>(`SELECT count(*) AS n FROM ${table} WHERE id > ${handle.dialect.sql.param(1)}`, [state.pointer]);
-      programs.push({ ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message: state.statusMessage });
+      const ahead = await findPointerAhead(handle.client, table, state.pointer);
+      const entry: ProgramStatus = { ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message: state.statusMessage };
+      if (ahead) {
+        const error = pointerAheadError(program.id, ahead);
+        Object.assign(entry, { status: error.code, message: `${error.message}; fix: ${ahead.fix}`, pointerAhead: ahead });
+      }
+      programs.push(entry);
     } catch (error) {
       programs.push({ ...base, pointer: null, backlog: null, lastRunAt: null, status: 'unavailable', message: describeError(error) });
     }

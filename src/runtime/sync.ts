@@ -2,9 +2,11 @@
  * `dsync sync`: every program, transports before imports, round after round until a
  * round moves nothing. Echo suppression and dedupe make this terminate in any topology.
  */
-import type { Config, ProgramConfig } from '../config/config.ts';
+import { type Config, type ProgramConfig, programHome } from '../config/config.ts';
+import { DsyncError } from '../core/errors.ts';
 import { type ImportResult, importOnce } from './import/import.ts';
 import type { NodeSet } from './nodes.ts';
+import { checkPointer, readProgramState, saveProgramState } from './program-state.ts';
 import { type TransportResult, transportOnce } from './transport/transport.ts';
 
 export interface SyncReport {
@@ -16,8 +18,27 @@ export interface SyncReport {
 }
 
 export async function runProgramOnce(config: Config, nodes: NodeSet, program: ProgramConfig): Promise<TransportResult | ImportResult> {
+  await refusePointerAhead(nodes, program);
   if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to));
   return importOnce(config, program, await nodes.get(program.node));
+}
+
+/**
+ * A pass whose pointer is above its table's id counter would idle while every new change
+ * is skipped: it stops with `pointer_ahead` instead, recorded on the program's row.
+ * (Two small reads per pass; at home in the passes themselves, which read the pointer anyway.)
+ */
+async function refusePointerAhead(nodes: NodeSet, program: ProgramConfig): Promise<void> {
+  const home = programHome(program);
+  const { client } = await nodes.get(home);
+  const state = await readProgramState(client, program, home);
+  const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
+  try {
+    await checkPointer(client, program.id, table, state.pointer);
+  } catch (error) {
+    if (error instanceof DsyncError) await saveProgramState(client, program.id, { status: 'error', message: `${error.message}; fix: ${error.hint}` });
+    throw error;
+  }
 }
 
 /**

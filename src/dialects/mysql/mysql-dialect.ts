@@ -46,8 +46,11 @@ const freshWait = () => 110 + Math.floor(Math.random() * 50);
  * The transactions open right now, as `thread:start` identities (a transaction keeps
  * both for its life, while its trx_id changes when it starts writing), leaving out our
  * own. A list is fresh only if it shows our own transaction running this very
- * statement, which carries a one-time nonce.
+ * statement, which carries a one-time nonce. A prepared XA transaction whose client
+ * disconnected has no thread (0) but keeps its start and its trx_id (it has written):
+ * it is listed as `0:start:trx_id` until XA COMMIT or XA ROLLBACK (see stillOpen).
  * https://dev.mysql.com/doc/refman/8.0/en/information-schema-innodb-trx-table.html
+ * https://mariadb.com/kb/en/xa-transactions/
  */
 async function readOpenTransactions(tx: DbClient): Promise<string[]> {
   // GET_LOCK is server-wide and outside transactions. Reading without the turn would keep
@@ -93,6 +96,35 @@ async function readOpenTransactions(tx: DbClient): Promise<string[]> {
   });
 }
 
+/** The start time within a `thread:start` or `0:start:trx_id` identity (the start itself holds colons). */
+function startOf(identity: string): string {
+  const rest = identity.slice(identity.indexOf(':') + 1);
+  return identity.startsWith('0:') ? rest.slice(0, rest.lastIndexOf(':')) : rest;
+}
+
+const trxIdOf = (identity: string) => identity.slice(identity.lastIndexOf(':') + 1);
+
+/**
+ * Whether a transaction listed in a fence is still open. A prepared XA transaction
+ * outlives its connection: listed as `thread:start` while its client was there, it
+ * shows as `0:start:trx_id` once the client is gone (same start), and only XA COMMIT or
+ * XA ROLLBACK (from any session) ends it. After a server restart, a recovered prepared
+ * transaction is thread-less with the same trx_id but a later start. So a member keeps
+ * open while a thread-less transaction shows that could be it: for `thread:start`, one
+ * that started in the same second or later; for `0:start:trx_id`, one with that trx_id.
+ * A thread-less transaction that is not it only makes the fence wait longer (it holds
+ * every later fence anyway until someone ends it), never pass too early.
+ * https://mariadb.com/kb/en/xa-transactions/
+ */
+export function stillOpen(identity: string, open: readonly string[]): boolean {
+  if (open.includes(identity)) return true;
+  const detached = open.filter((t) => t.startsWith('0:'));
+  if (identity.startsWith('0:')) return detached.some((t) => trxIdOf(t) === trxIdOf(identity));
+  const start = startOf(identity);
+  // 'YYYY-MM-DD HH:MM:SS' (dateStrings) sorts as text.
+  return detached.some((t) => startOf(t) >= start);
+}
+
 interface Fence {
   id: number | null;
   lastId: number;
@@ -103,6 +135,24 @@ interface Fence {
 
 /** `a` can never pass later than `b` nor cover fewer ids: `b` is not worth keeping. */
 const covers = (a: Fence, b: Fence) => a.lastId >= b.lastId && a.open.every((t) => b.open.includes(t));
+
+/**
+ * The highest id handed out so far: AUTO_INCREMENT - 1, read live (the driver turns off
+ * MySQL 8's statistics cache). Every id handed out, committed or not, is at or below it:
+ * AUTO_INCREMENT moves past an id when it is handed out, whatever
+ * auto_increment_increment, auto_increment_offset or innodb_autoinc_lock_mode say.
+ * https://dev.mysql.com/doc/refman/8.0/en/innodb-auto-increment-handling.html
+ */
+async function readIdCounter(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
+  const counter = await client.query<Row>(
+    'SELECT AUTO_INCREMENT AS next_id FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+    [table],
+  );
+  if (counter.rows.length === 0 || counter.rows[0].next_id === null) {
+    throw new RuntimeError('horizon_unavailable', `cannot read the id counter of ${table}`, { hint: 'run `dsync apply` for this node' });
+  }
+  return Number(counter.rows[0].next_id) - 1;
+}
 
 /**
  * Safe horizon by transaction fence (DESIGN rule 1). MySQL has no snapshot horizon, and
@@ -121,23 +171,21 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
   if (table !== 'ds_change_outbox' && table !== 'ds_change_inbox') throw new Error(`no safe horizon for ${String(table)}`);
   return client.transaction(async (tx) => {
     // First an InnoDB read, so that our transaction is running and shows in INNODB_TRX.
-    const stored = await tx.query<Row>('SELECT id, last_id, open_transactions FROM ds_change_horizon WHERE table_name = ? ORDER BY id', [table]);
-    const counter = await tx.query<Row>(
-      'SELECT AUTO_INCREMENT AS next_id FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
-      [table],
-    );
-    if (counter.rows.length === 0 || counter.rows[0].next_id === null) {
-      throw new RuntimeError('horizon_unavailable', `cannot read the id counter of ${table}`, { hint: 'run `dsync apply` for this node' });
-    }
-    const lastId = Number(counter.rows[0].next_id) - 1;
+    const read = await tx.query<Row>('SELECT id, last_id, open_transactions FROM ds_change_horizon WHERE table_name = ? ORDER BY id', [table]);
+    const lastId = await readIdCounter(tx, table);
+    // A fence above the counter belongs to ids handed out before the counter went back
+    // (TRUNCATE, a restored backup): it says nothing about the ids handed out since.
+    const stale = read.rows.filter((r) => Number(r.last_id) > lastId);
+    for (const r of stale) await tx.query('DELETE FROM ds_change_horizon WHERE id = ?', [r.id]);
+    const stored = { rows: read.rows.filter((r) => !stale.includes(r)) };
     // No id handed out since a passed fence: nothing to wait for (the idle case, no INNODB_TRX read).
     const passed = stored.rows.filter((r) => String(r.open_transactions) === '[]').map((r) => Number(r.last_id));
-    if (passed.some((id) => id >= lastId)) return Math.max(...passed);
+    if (passed.includes(lastId)) return lastId;
     const open = await readOpenTransactions(tx);
     const fences: Fence[] = stored.rows.map((r) => {
       const was = JSON.parse(String(r.open_transactions)) as string[];
       // Only the transactions still open matter; a fence with none left has passed.
-      const still = was.filter((t) => open.includes(t));
+      const still = was.filter((t) => stillOpen(t, open));
       return { id: Number(r.id), lastId: Number(r.last_id), open: still, shrank: still.length < was.length };
     });
     fences.push({ id: null, lastId, open, shrank: false });
@@ -192,6 +240,8 @@ export const mysqlDialect: Dialect = {
   introspect: introspectMysql,
   tableExists: mysqlTableExists,
   readSafeHorizon,
+  readIdCounter,
+  moveIdCounterSql: (table, value) => `ALTER TABLE ${mysqlSql.ident(table)} AUTO_INCREMENT = ${value + 1}`,
   setOrigin,
   silenceCapture,
   keyOrder: mysqlKeyOrder,

@@ -12,6 +12,7 @@ import { connectPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
 import { postgresKeyOrder } from './postgres-key-order.ts';
+import { checkIdCounters, moveIdCounterSql, readIdCounter } from './postgres-sequence.ts';
 
 /**
  * Safe horizon by writer fence (DESIGN rule 1). Ids are taken at insert, so a row with
@@ -34,10 +35,7 @@ const TABLE_WRITERS = `
     AND pid IS DISTINCT FROM pg_backend_pid()`;
 
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
-  const last = await client.query<{ last_id: string }>(
-    `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS last_id FROM ${table}_id_seq`,
-  );
-  const lastId = Number(last.rows[0].last_id);
+  const lastId = await readIdCounter(client, table);
   // A separate statement, run after the sequence was read.
   const { rows } = await client.query<{ writers: string[] }>(TABLE_WRITERS, [table]);
   const running = new Set(rows[0].writers);
@@ -45,6 +43,9 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
     await client.query('DELETE FROM ds_change_horizon WHERE table_name = $1', [table]);
     return lastId;
   }
+  // A fence above the counter was taken before the counter went back (TRUNCATE … RESTART
+  // IDENTITY, a restored backup): it says nothing about the ids handed out since.
+  await client.query('DELETE FROM ds_change_horizon WHERE table_name = $1 AND last_id > $2', [table, lastId]);
   await client.query('INSERT INTO ds_change_horizon (table_name, last_id, writers) VALUES ($1, $2, $3)', [table, lastId, [...running]]);
   const fences = await client.query<{ last_id: string; writers: string[] }>(
     'SELECT last_id, writers FROM ds_change_horizon WHERE table_name = $1 ORDER BY last_id DESC',
@@ -99,6 +100,9 @@ export const postgresDialect: Dialect = {
   introspect: introspectPostgres,
   tableExists: postgresTableExists,
   readSafeHorizon,
+  readIdCounter,
+  moveIdCounterSql,
+  checkIdCounters,
   setOrigin,
   silenceCapture,
   keyOrder: postgresKeyOrder,

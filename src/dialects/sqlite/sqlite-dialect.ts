@@ -54,6 +54,22 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
 }
 
 /**
+ * The AUTOINCREMENT counter (sqlite_sequence): the highest id ever handed out, which a
+ * DELETE of every row keeps, unlike max(id). It goes back only when someone resets it
+ * or the file is restored. https://www.sqlite.org/autoinc.html
+ */
+async function readIdCounter(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
+  const { rows } = await client.query<{ seq: number | bigint }>(
+    `SELECT coalesce((SELECT max(seq) FROM sqlite_sequence WHERE name = ?), 0) AS seq`,
+    [table],
+  );
+  return Number(rows[0].seq);
+}
+
+const moveIdCounterSql = (table: 'ds_change_outbox' | 'ds_change_inbox', value: number) =>
+  `DELETE FROM sqlite_sequence WHERE name = '${table}'; INSERT INTO sqlite_sequence (name, seq) VALUES ('${table}', ${value})`;
+
+/**
  * Writes the import's columns of ds_sync_state, which the capture triggers read. The
  * driver clears the row before the transaction commits, so outside one it would
  * outlive the import: refused, except for clearing.
@@ -172,6 +188,8 @@ export const sqliteDialect: Dialect = {
   introspect: introspectSqlite,
   tableExists: sqliteTableExists,
   readSafeHorizon,
+  readIdCounter,
+  moveIdCounterSql,
   setOrigin,
   silenceCapture,
   // BINARY is memcmp of UTF-8; SQLite still uses an index whose collation is BINARY (https://www.sqlite.org/datatype3.html#collation).
