@@ -324,7 +324,7 @@ describe('mssql sync objects', () => {
     for (const file of files) {
       for (const statement of mssqlDialect.splitScript(file.content)) {
         const body = statement.replace(/^--.*$/gm, '').trim();
-        expect(body, `${file.fileName}: ${body.slice(0, 60)}`).toMatch(/^(IF OBJECT_ID\(|IF NOT EXISTS \(|CREATE OR ALTER |MERGE\s)/);
+        expect(body, `${file.fileName}: ${body.slice(0, 60)}`).toMatch(/^(IF OBJECT_ID\(|IF NOT EXISTS \(|IF COL_LENGTH\(|CREATE OR ALTER |MERGE\s)/);
       }
     }
   });
