@@ -172,11 +172,13 @@ async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Deco
     items.push({ row: d.row, change: d.change, identity: d.identity });
   }
   const outcome = await applyBatch(tx, batchContext(ctx), items, pendingLoader(ctx));
-  for (const r of count([...outcome.results, ...outcome.released], tally)) {
+  // A pending update merged in this same batch counts once, as what it became.
+  const released = new Set(outcome.released.map((r) => r.item.row.id));
+  const results = [...outcome.results.filter((r) => !(r.plan.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
+  for (const r of count(results, tally)) {
     const d = decoded.find((x) => x.row.id === r.item.row.id) ?? { row: r.item.row, identity: r.item.identity, oldIdentity: null };
     await parkFailed(tx, ctx, d, manualReason(r.plan.conflict!), blocked, tally);
   }
-  tally.pending -= outcome.released.length;
 }
 
 export type ApplyStatus = 'applied' | 'unchanged' | 'manual' | 'pending';
