@@ -133,6 +133,13 @@ export interface Dialect {
   silenceCapture(tx: DbClient, silent: boolean): Promise<void>;
   /** The key as this brand's capture triggers spell it in object_id (so the view groups one record once). */
   keyJson(table: TableSchema, key: ValueMap): string;
+  /**
+   * Change notifications (PostgreSQL LISTEN/NOTIFY): calls `onChange` soon after a
+   * transaction that wrote the outbox or the inbox commits, once per transaction. Its
+   * own connection; `close` ends it. Absent: the daemon polls a cheap marker (the
+   * table's highest id) instead. Present: `dsync generate` adds the objects that notify.
+   */
+  listenForChanges?(url: string, nodeName: string, onChange: (table: 'outbox' | 'inbox') => void): Promise<{ close(): Promise<void> }>;
   /** Set-based writes, when the brand has a cheap form of them. */
   readonly bulk?: BulkWriter;
   /**

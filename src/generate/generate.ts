@@ -47,7 +47,7 @@ export function generateNode(config: Config, node: NodeConfig, dialect: Dialect,
     programs: programsOnNode(config.programs, node.name),
   };
   const renderer = rendererFor(dialect);
-  return syncObjects(tables).map((object) => {
+  return syncObjects(tables, dialect).map((object) => {
     const statements = renderer.render(object.template, { ...context, table: object.table });
     const end = dialect.statementEnd ?? ';';
     const body = statements.map((statement) => `${statement}${end}\n`).join('\n');

@@ -2,6 +2,7 @@
  * The statement list: which sync objects a node gets, in apply order, and which
  * template renders each. Capture triggers follow the config's table order.
  */
+import type { Dialect } from '../core/dialect.ts';
 import type { CaptureTable } from './context.ts';
 
 export interface SyncObject {
@@ -15,7 +16,7 @@ export interface SyncObject {
   table?: CaptureTable;
 }
 
-export function syncObjects(tables: CaptureTable[]): SyncObject[] {
+export function syncObjects(tables: CaptureTable[], dialect: Pick<Dialect, 'listenForChanges'>): SyncObject[] {
   return [
     { order: 1, object: 'ds_change_outbox', template: 'outbox', replaceable: false },
     { order: 2, object: 'ds_change_inbox', template: 'inbox', replaceable: false },
@@ -26,6 +27,8 @@ export function syncObjects(tables: CaptureTable[]): SyncObject[] {
     // Upgrade steps: the files above never change once released; a schema change of the
     // sync objects is a new step here (11, 12, …), applied once through the ledger.
     { order: 11, object: 'upgrade_row_versions', template: 'upgrade_row_versions', replaceable: false },
+    // Only brands that notify: the daemon polls the others.
+    ...(dialect.listenForChanges ? [{ order: 14, object: 'upgrade_notify', template: 'upgrade_notify', replaceable: true }] : []),
     ...tables.map((table, i) => ({
       order: 101 + i,
       object: `capture_${table.safeName}`,

@@ -8,7 +8,7 @@ import { splitSqlScript } from '../../core/sql-script.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
 import { postgresBulk } from './postgres-bulk.ts';
-import { connectPostgres } from './postgres-driver.ts';
+import { connectPostgres, listenPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
 import { postgresKeyOrder } from './postgres-key-order.ts';
@@ -97,6 +97,7 @@ export const postgresDialect: Dialect = {
   capabilities: { transactionalDdl: true, concurrentWriters: true, maxParameters: 65535 },
   sql: postgresSql,
   connect: (url, nodeName) => connectPostgres(postgresDialect, url, nodeName),
+  listenForChanges: listenPostgres,
   introspect: introspectPostgres,
   tableExists: postgresTableExists,
   readSafeHorizon,

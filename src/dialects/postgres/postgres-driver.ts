@@ -99,3 +99,25 @@ function explainConnectError(error: unknown, url: string, nodeName: string): Con
             : [`cannot connect to PostgreSQL at ${where}: ${e.message ?? String(error)}`, fixUrl];
   return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
 }
+
+/** Channels the notify triggers (templates/postgres/upgrade_notify.sql.hbs) signal. */
+const CHANNELS = { dsync_outbox: 'outbox', dsync_inbox: 'inbox' } as const;
+
+/** A connection of its own that LISTENs for commits that wrote the outbox or the inbox. */
+export async function listenPostgres(url: string, nodeName: string, onChange: (table: 'outbox' | 'inbox') => void): Promise<{ close(): Promise<void> }> {
+  const { default: driver } = await import('pg');
+  const client = new driver.Client({ connectionString: url });
+  client.on('error', () => undefined); // the daemon notices a dead listener by its own passes, and polls on
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    throw explainConnectError(error, url, nodeName);
+  }
+  client.on('notification', (message) => {
+    const table = CHANNELS[message.channel as keyof typeof CHANNELS];
+    if (table) onChange(table);
+  });
+  await client.query(`LISTEN ${Object.keys(CHANNELS).join('; LISTEN ')}`);
+  return { close: () => client.end() };
+}

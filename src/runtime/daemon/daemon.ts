@@ -6,6 +6,7 @@
  * SIGTERM/SIGINT (or the abort signal) stop every loop after its current pass.
  */
 import { EventEmitter } from 'node:events';
+import type { Row } from '../../core/dialect.ts';
 import { type Config, type ProgramConfig, programHome, type TransportProgram } from '../../config/config.ts';
 import { describeError } from '../../core/errors.ts';
 import { type ImportResult, summary } from '../import/import.ts';
@@ -13,6 +14,9 @@ import { NodeSet } from '../nodes.ts';
 import { purgeNode } from '../purge.ts';
 import { runProgramOnce, workDone } from '../sync.ts';
 import type { TransportResult } from '../transport/transport.ts';
+
+/** How often a node that cannot notify is asked for its change marker. */
+const MARKER_POLL_SECONDS = 0.1;
 
 export interface ProgramMetrics {
   program: ProgramConfig;
@@ -63,7 +67,7 @@ export class Daemon {
     const onAbort = () => this.stop();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all([...this.config.programs.map((program) => this.loop(program)), this.purgeLoop()]);
+      await Promise.all([...this.config.programs.map((program) => this.loop(program)), this.purgeLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
@@ -131,6 +135,51 @@ export class Daemon {
     }
   }
 
+  /** Nodes whose outbox a transport of this daemon reads, or whose inbox an import applies. */
+  private watchedNodes(): string[] {
+    return [...new Set(this.config.programs.map(programHome))];
+  }
+
+  /**
+   * Wake on change: a commit that wrote a node's outbox wakes the transports reading it,
+   * one that wrote its inbox wakes its import, without waiting for their interval. Brands
+   * that notify (PostgreSQL LISTEN) are listened to; the others are polled with a cheap
+   * marker (the tables' highest ids) every MARKER_POLL_SECONDS.
+   */
+  private async watch(name: string): Promise<void> {
+    const log = this.options.log ?? (() => undefined);
+    const node = this.config.nodes[name];
+    const nodes = new NodeSet(this.config);
+    let listener: { close(): Promise<void> } | null = null;
+    try {
+      const { dialect } = await nodes.get(name);
+      if (dialect.listenForChanges) {
+        listener = await dialect.listenForChanges(node.url, name, (table) => this.wake(`${table}:${name}`));
+        while (!this.stopping) await this.sleep(3600, null);
+        return;
+      }
+      let last: Record<string, number | null> = {};
+      while (!this.stopping) {
+        const now: Record<string, number | null> = {};
+        await this.withWriters(nodes, [name], async () => {
+          for (const table of ['outbox', 'inbox'] as const) {
+            const { rows } = await (await nodes.get(name)).client.query<Row>(`SELECT max(id) AS id FROM ds_change_${table}`);
+            now[table] = rows[0].id === null ? null : Number(rows[0].id);
+            if (table in last && now[table] !== last[table]) this.wake(`${table}:${name}`);
+          }
+        });
+        last = now;
+        await this.sleep(MARKER_POLL_SECONDS, null);
+      }
+    } catch (error) {
+      // Without a watcher the programs still run at their interval.
+      log(`node ${name}: change watch stopped (${describeError(error)}); programs run at their interval`);
+    } finally {
+      await listener?.close().catch(() => undefined);
+      await nodes.closeAll();
+    }
+  }
+
   /** Retention: consumed outbox and inbox rows are purged every `retention.purgeIntervalSeconds`. */
   private async purgeLoop(): Promise<void> {
     const log = this.options.log ?? (() => undefined);
@@ -158,7 +207,7 @@ export class Daemon {
     const log = this.options.log ?? (() => undefined);
     const metrics = this.metrics.get(program.id)!;
     const nodes = new NodeSet(this.config);
-    const wakeOn = program.type === 'import' ? `inbox:${program.node}` : null;
+    const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
     try {
       while (!this.stopping) {
         let busy = false;
