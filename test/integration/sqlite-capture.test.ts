@@ -32,12 +32,13 @@ const nowMicros = () => Date.now() * 1000;
 
 /**
  * Raw outbox rows after `afterId`, JSON columns parsed; id, update_datetime and
- * change_version checked apart (the version is the clock's, in µs, between `since` and now).
+ * change_version checked apart (the version is the clock's, in µs, between `since` and now;
+ * a few µs more when two changes of a row fall in one millisecond: max_version + 1).
  */
 async function rawRows(client: DbClient, afterId: number, since = 0): Promise<OutboxRow[]> {
   const { rows } = await client.query<Row>('SELECT * FROM ds_change_outbox WHERE id > ? ORDER BY id', [afterId]);
   const parse = (v: unknown) => (v === null ? null : JSON.parse(String(v)));
-  const until = nowMicros();
+  const until = nowMicros() + 1000;
   return rows.map((r) => {
     expect(String(r.update_datetime)).toMatch(UTC_MICROS);
     expect(Number.isSafeInteger(r.change_version)).toBe(true);

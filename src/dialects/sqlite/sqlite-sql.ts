@@ -300,7 +300,7 @@ export function sqliteKeyJson(keyColumns: ColumnSchema[], row: string): string {
  * canonical text with it (a UUID key rewritten in upper case is the same key).
  */
 export function sqliteKeyChanged(keyColumns: ColumnSchema[]): string {
-  return `(${sqliteAnyChanged(keyColumns)})${NL}AND ${sqliteKeyJson(keyColumns, 'NEW')}${NL}IS NOT ${sqliteKeyJson(keyColumns, 'OLD')}`;
+  return `(${sqliteAnyChanged(keyColumns)})${NL}AND (${sqliteKeyJson(keyColumns, 'NEW')})${NL}IS NOT (${sqliteKeyJson(keyColumns, 'OLD')})`;
 }
 
 /**
