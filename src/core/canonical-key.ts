@@ -1,21 +1,23 @@
 /**
- * The one spelling of a row's key (docs/convergence.md "Capture contract"): what every
- * brand's triggers write in object_id, what captureChange and the import write, and the
- * version store's row_key. A one-column key is its JSON value; a composite key is a
- * compact JSON object with the key columns in primary-key order.
+ * The one spelling of a row's key (docs/convergence.md, "Capture contract"): what every
+ * brand's capture trigger writes in object_id and what ds_row_version.row_key holds,
+ * compared exactly. A one-column key is the JSON of its canonical value; a composite key
+ * is a compact JSON object with the key columns in primary-key order. Integer-family
+ * values are bare digits even beyond 2^53, where the canonical value is a string.
  */
-import type { CanonicalValue } from './canonical.ts';
+import { toCanonical } from './canonical.ts';
 import type { ValueMap } from './change.ts';
-import { columnByName, type TableSchema } from './schema.ts';
+import { type ColumnSchema, primaryKeyColumns, type TableSchema } from './schema.ts';
 
-function valueText(table: TableSchema, name: string, value: CanonicalValue | undefined): string {
-  const family = columnByName(table, name)?.family;
-  // Integers beyond 2^53 are canonical strings, but triggers print every integer as digits.
-  if ((family === 'integer' || family === 'bigint') && typeof value === 'string') return value;
-  return JSON.stringify(value ?? null);
+function keyValueText(column: ColumnSchema, value: unknown): string {
+  const canonical = toCanonical(column, value);
+  if ((column.family === 'integer' || column.family === 'bigint') && canonical !== null) return String(canonical);
+  return JSON.stringify(canonical);
 }
 
+/** `key` (column name to value) as the canonical key text of `table`. */
 export function canonicalKeyText(table: TableSchema, key: ValueMap): string {
-  if (table.primaryKey.length === 1) return valueText(table, table.primaryKey[0], key[table.primaryKey[0]]);
-  return `{${table.primaryKey.map((k) => `${JSON.stringify(k)}:${valueText(table, k, key[k])}`).join(',')}}`;
+  const columns = primaryKeyColumns(table);
+  if (columns.length === 1) return keyValueText(columns[0], key[columns[0].name]);
+  return `{${columns.map((c) => `${JSON.stringify(c.name)}:${keyValueText(c, key[c.name])}`).join(',')}}`;
 }

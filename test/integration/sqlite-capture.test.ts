@@ -5,6 +5,7 @@
  * values written by other SQLite clients, the origin flag and the import's capture
  * switch with their transaction scope, and names that need quoting.
  */
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
 import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
+import { REQUIRE_SERVERS } from '../helpers/databases.ts';
 import { createSyncNode, lastOutboxId, type SyncNode } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
 
@@ -25,12 +27,23 @@ const UTC_MICROS = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/;
 /** An outbox row with its JSON columns parsed. */
 type OutboxRow = Row & { object_value: Record<string, unknown>; object_value_old: Record<string, unknown> | null };
 
-/** Raw outbox rows after `afterId`, JSON columns parsed; id and update_datetime checked apart. */
-async function rawRows(client: DbClient, afterId: number): Promise<OutboxRow[]> {
+/** Now in µs, at SQLite's millisecond precision. */
+const nowMicros = () => Date.now() * 1000;
+
+/**
+ * Raw outbox rows after `afterId`, JSON columns parsed; id, update_datetime and
+ * change_version checked apart (the version is the clock's, in µs, between `since` and now;
+ * a few µs more when two changes of a row fall in one millisecond: max_version + 1).
+ */
+async function rawRows(client: DbClient, afterId: number, since = 0): Promise<OutboxRow[]> {
   const { rows } = await client.query<Row>('SELECT * FROM ds_change_outbox WHERE id > ? ORDER BY id', [afterId]);
   const parse = (v: unknown) => (v === null ? null : JSON.parse(String(v)));
+  const until = nowMicros() + 1000;
   return rows.map((r) => {
     expect(String(r.update_datetime)).toMatch(UTC_MICROS);
+    expect(Number.isSafeInteger(r.change_version)).toBe(true);
+    expect(Number(r.change_version)).toBeGreaterThanOrEqual(since);
+    expect(Number(r.change_version)).toBeLessThanOrEqual(until);
     return {
       ...r,
       id: undefined,
@@ -39,6 +52,7 @@ async function rawRows(client: DbClient, afterId: number): Promise<OutboxRow[]> 
       object_value: parse(r.object_value),
       object_value_old: parse(r.object_value_old),
       update_datetime: undefined,
+      change_version: undefined,
     };
   });
 }
@@ -56,6 +70,9 @@ const local = (extra: Row): Row => ({
   txn_id: null,
   id: undefined,
   update_datetime: undefined,
+  change_version: undefined,
+  row_cl: 1,
+  row_cl_old: null,
   ...extra,
 });
 
@@ -64,8 +81,9 @@ describe('sqlite capture, exact outbox rows', () => {
   const t = (name: string) => node.tables[name];
   const after = async (fn: () => Promise<unknown>) => {
     const before = await lastOutboxId(node.client);
+    const since = nowMicros() - 1000;
     await fn();
-    return rawRows(node.client, before);
+    return rawRows(node.client, before, since);
   };
 
   beforeAll(async () => {
@@ -114,13 +132,15 @@ describe('sqlite capture, exact outbox rows', () => {
     expect(await after(() => updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { order_id: 'ord2' }))).toEqual([
       local({
         object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'order_id', object_id: 'ord2', object_id_old: 'ord1',
-        object_value: { order_id: 'ord2' }, object_value_old: { order_id: 'ord1' }, object_operation: 'U',
+        object_value: { ...ORDER, order_id: 'ord2', description: 'change1', quantity: 7, customer_id: 'c9', update_datetime: '2025-06-25T10:30:00.000000' },
+        object_value_old: { order_id: 'ord1' }, object_operation: 'U', row_cl: 1, row_cl_old: 2,
       }),
     ]);
     expect(await after(() => deleteRow(node.client, t('sales_order'), { order_id: 'ord2' }))).toEqual([
       local({
         object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: ORDER_COLUMNS, object_id: 'ord2', object_operation: 'D',
-        object_value_old: { ...ORDER, order_id: 'ord2', description: 'change1', quantity: 7, customer_id: 'c9' },
+        object_value_old: { ...ORDER, order_id: 'ord2', description: 'change1', quantity: 7, customer_id: 'c9', update_datetime: '2025-06-25T10:30:00.000000' },
+        row_cl: 2,
       }),
     ]);
   });
@@ -304,5 +324,81 @@ describe('sqlite capture of names that need quoting (sanitize)', () => {
     const rows = await rawRows(node.client, before);
     expect(rows[0]).toMatchObject({ object_table: table, object_pk_attribute: 'Key;Col', object_id: 1, object_value: values, updated_by_server_id: "srv'~" });
     expect(rows[1]).toMatchObject({ object_attribute: "it's,emoji😀", object_value: { "it's": "it's", 'emoji😀': null } });
+  });
+});
+
+/**
+ * Issue 9: the triggers must load and run in every SQLite from 3.35 (the README's floor),
+ * not only in better-sqlite3's bundled one: an application that opens the file with an
+ * older SQLite (Debian 12's sqlite3 is 3.40, and so is its Python) reads every trigger
+ * when it loads the schema. The file is set up by dsync, then written by the CLI.
+ */
+describe('sqlite capture in the sqlite3 command-line shell (an older SQLite)', () => {
+  const probe = spawnSync('sqlite3', ['--version'], { encoding: 'utf8' });
+  const missing = probe.error ? 'the sqlite3 command-line shell is not installed (apt-get install -y sqlite3)' : null;
+  if (missing && !REQUIRE_SERVERS) console.warn(`skipping the sqlite3 shell suite: ${missing}`);
+  let node: SyncNode;
+
+  beforeAll(async () => {
+    if (missing) return;
+    node = await createSyncNode('sqlite');
+  });
+  afterAll(async () => node?.close());
+
+  const shell = (script: string) => {
+    const run = spawnSync('sqlite3', ['-bail', node.db.url], { input: script, encoding: 'utf8' });
+    return { status: run.status, stderr: run.stderr };
+  };
+  const order = (values: Row): Row => ({
+    order_id: null, order_type: null, description: null, product_type_name: null, customer_id: null, quantity: null,
+    order_date: null, update_datetime: null, updated_by_user: null, updated_by_server: null, ...values,
+  });
+
+  it.skipIf(missing !== null && !REQUIRE_SERVERS)('captures inserts, updates, key changes and deletes made by the shell', async () => {
+    if (missing) throw new Error(`DSYNC_REQUIRE_SERVERS is set and ${missing}`);
+    console.info(`sqlite3 shell ${probe.stdout.split(' ')[0]}`);
+    const since = nowMicros() - 1000;
+    const written = shell(`
+      INSERT INTO sales_order (order_id, quantity, description) VALUES ('cli1', 1, 'x'), ('cli2', 2, 'it''s');
+      UPDATE sales_order SET quantity = quantity + 1, description = 'y' WHERE order_id LIKE 'cli%';
+      UPDATE sales_order SET order_id = 'cli3' WHERE order_id = 'cli1';
+      DELETE FROM sales_order WHERE order_id = 'cli2';
+      INSERT INTO order_line VALUES ('o"1', 7, 'p', 10.5);
+      INSERT INTO type_zoo (id, c_bytea, c_json, c_bigint, c_float, c_date) VALUES (1, x'00ff10', '{"a":1}', 4611686018427387904, 1.5, '2024-01-02');
+      UPDATE type_zoo SET c_bytea = x'01', c_json = '[]' WHERE id = 1;
+    `);
+    expect(written).toEqual({ status: 0, stderr: '' });
+    const orderColumns = Object.keys(order({})).join(',');
+    expect(await rawRows(node.client, 0, since)).toEqual([
+      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: orderColumns, object_id: 'cli1', object_operation: 'I',
+        object_value: order({ order_id: 'cli1', quantity: 1, description: 'x' }) }),
+      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: orderColumns, object_id: 'cli2', object_operation: 'I',
+        object_value: order({ order_id: 'cli2', quantity: 2, description: "it's" }) }),
+      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'description,quantity', object_id: 'cli1', object_operation: 'U',
+        object_value: { description: 'y', quantity: 2 }, object_value_old: { description: 'x', quantity: 1 } }),
+      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'description,quantity', object_id: 'cli2', object_operation: 'U',
+        object_value: { description: 'y', quantity: 3 }, object_value_old: { description: "it's", quantity: 2 } }),
+      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'order_id', object_id: 'cli3', object_id_old: 'cli1', object_operation: 'U',
+        object_value: order({ order_id: 'cli3', quantity: 2, description: 'y' }), object_value_old: { order_id: 'cli1' }, row_cl_old: 2 }),
+      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: orderColumns, object_id: 'cli2', object_operation: 'D',
+        object_value_old: order({ order_id: 'cli2', quantity: 3, description: 'y' }), row_cl: 2 }),
+      local({ object_table: 'order_line', object_pk_attribute: 'order_id,line_no', object_attribute: 'order_id,line_no,product,amount', object_operation: 'I',
+        object_id: { order_id: 'o"1', line_no: 7 }, object_value: { order_id: 'o"1', line_no: 7, product: 'p', amount: '10.50' } }),
+      expect.objectContaining({ object_table: 'type_zoo', object_id: 1, object_operation: 'I', row_cl: 1,
+        object_value: expect.objectContaining({ c_bytea: 'AP8Q', c_json: '{"a":1}', c_bigint: '4611686018427387904', c_float: 1.5, c_date: '2024-01-02' }) }),
+      expect.objectContaining({ object_table: 'type_zoo', object_id: 1, object_operation: 'U', row_cl: 1, object_attribute: 'c_bytea,c_json',
+        object_value: { c_bytea: 'AQ==', c_json: '[]' }, object_value_old: { c_bytea: 'AP8Q', c_json: '{"a":1}' } }),
+    ]);
+    const { rows: ids } = await node.client.query<Row>("SELECT object_id FROM ds_change_outbox WHERE object_table = 'order_line'");
+    expect(ids[0].object_id).toBe('{"order_id":"o\\"1","line_no":7}');
+    const { rows: entries } = await node.client.query<Row>('SELECT table_name, row_key, cl, base_server, col_versions FROM ds_row_version ORDER BY table_name, row_key');
+    const server = '"fixture-lite"]';
+    expect(entries.map((e) => [e.table_name, e.row_key, e.cl, e.base_server, String(e.col_versions).replaceAll(/\[\d+,/g, '[')])).toEqual([
+      ['order_line', '{"order_id":"o\\"1","line_no":7}', 1, 'fixture-lite', '{}'],
+      ['sales_order', '"cli1"', 2, 'fixture-lite', '{}'],
+      ['sales_order', '"cli2"', 2, 'fixture-lite', '{}'],
+      ['sales_order', '"cli3"', 1, 'fixture-lite', '{}'],
+      ['type_zoo', '1', 1, 'fixture-lite', `{"c_bytea":[${server},"c_json":[${server}}`],
+    ]);
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
 import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
 import { sqliteTypeFacts } from '../../src/dialects/sqlite/sqlite-introspect.ts';
-import { sqliteKeyText, sqliteSql } from '../../src/dialects/sqlite/sqlite-sql.ts';
+import { sqliteSql } from '../../src/dialects/sqlite/sqlite-sql.ts';
 import { captureTable } from '../../src/generate/context.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 
@@ -124,10 +124,12 @@ describe('sqlite values', () => {
       columns: [col('text', { name: 'a' }), col('integer', { name: 'b' }), col('decimal', { name: 'd', scale: 2 })],
       primaryKey: ['a', 'b'],
     };
-    expect(sqliteKeyText(table, { a: 'x"y', b: 5 })).toBe('{"a":"x\\"y","b":5}');
-    expect(sqliteKeyText({ ...table, primaryKey: ['a'] }, { a: 'ord2' })).toBe('"ord2"');
-    expect(sqliteKeyText({ ...table, primaryKey: ['b'] }, { b: '9007199254740993' })).toBe('"9007199254740993"');
-    expect(sqliteKeyText({ ...table, primaryKey: ['d'] }, { d: '10.5' })).toBe('"10.50"');
+    const keyJson = sqliteDialect.keyJson;
+    expect(keyJson(table, { a: 'x"y', b: 5 })).toBe('{"a":"x\\"y","b":5}');
+    expect(keyJson({ ...table, primaryKey: ['a'] }, { a: 'ord2' })).toBe('"ord2"');
+    // Integers are bare digits in a key at any size (canonicalKeyText), unlike in object_value.
+    expect(keyJson({ ...table, primaryKey: ['b'] }, { b: '9007199254740993' })).toBe('9007199254740993');
+    expect(keyJson({ ...table, primaryKey: ['d'] }, { d: '10.5' })).toBe('"10.50"');
   });
 });
 
@@ -150,7 +152,7 @@ describe('sqlite templates', () => {
   it('renders each trigger as one statement whatever the names hold (sanitize)', () => {
     const statements = render.render('capture', context);
     expect(statements.map((s) => /^(?:--[^\n]*\n)*(\w+ \w+)/.exec(s)?.[1])).toEqual([
-      'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER',
+      'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER',
     ]);
     const text = statements.join('\n');
     // The table's name reaches SQL only quoted or as a literal, and the comment line stays one line.
@@ -162,6 +164,8 @@ describe('sqlite templates', () => {
       expect(text).toContain(sqliteSql.literal(`,${JSON.stringify(name)}:`));
     }
     expect(text).toContain("COALESCE(s.origin_server, 'srv''~')");
+    // The server id in col_versions: JSON inside an SQL literal.
+    expect(text).toContain(`'[' || v || ',"srv''~"]'`);
     expect(statements.every((s) => !s.trimEnd().endsWith(';'))).toBe(true);
   });
 

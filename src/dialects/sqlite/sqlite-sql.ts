@@ -12,11 +12,9 @@
  * A stored value that cannot be read as its family goes out as its own text: the import
  * rejects it with a reason rather than dsync changing it silently here.
  */
-import { toCanonical } from '../../core/canonical.ts';
-import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
-import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
+import type { ColumnSchema } from '../../core/schema.ts';
 
 // The keyword list of lang_keywords.html, plus TRUE and FALSE (special identifiers since 3.23).
 const KEYWORDS = new Set(
@@ -116,9 +114,14 @@ function uuidJson(v: string): string {
   return `CASE WHEN typeof(${v}) = 'blob' AND length(${v}) = 16 THEN json_quote(${dashed}) WHEN typeof(${v}) = 'text' THEN json_quote(lower(${v})) ELSE ${textJson(v)} END`;
 }
 
-/** JSON columns travel as a JSON string holding the document's text; a JSONB blob (SQLite 3.45+) is turned into text. */
+/**
+ * JSON columns travel as a JSON string holding the document's text. A JSONB blob
+ * (SQLite 3.45+) goes out as its bytes, like any value its family cannot read: telling
+ * JSONB apart needs json_valid(x, 8), and a two-argument json_valid in a trigger fails
+ * every write to the table on SQLite before 3.45 ("wrong number of arguments").
+ */
 function jsonTextJson(v: string): string {
-  return `CASE WHEN typeof(${v}) = 'blob' AND json_valid(${v}, 8) THEN json_quote(json(${v})) ELSE ${textJson(v)} END`;
+  return textJson(v);
 }
 
 /**
@@ -128,8 +131,11 @@ function jsonTextJson(v: string): string {
  * p (substr on a BLOB is indexed by byte, so each step is cheap; the value itself never
  * passes through a CTE column, which would copy it per row). The next level reads the
  * group's 24 bits n from p; its LIMIT -1 stops SQLite from flattening n's expression
- * into the four digits that use it. group_concat(... ORDER BY i) joins the pieces in
- * order. Cost: about 0.6 s per MB of changed binary data (linear).
+ * into the four digits that use it. The pieces are joined in order by a group_concat
+ * over a subquery ordered by i: SQLite does not flatten an ordered subquery into an
+ * aggregate, so the aggregate reads the rows in that order (group_concat(... ORDER BY)
+ * needs SQLite 3.44, and older readers of the file would fail to load its schema).
+ * Cost: about 0.6 s per MB of changed binary data (linear).
  */
 function base64Json(v: string): string {
   const bytes = `CAST(${v} AS BLOB)`;
@@ -140,10 +146,11 @@ function base64Json(v: string): string {
     `CASE WHEN ${v} IS NULL THEN 'null' ELSE (`,
     `  WITH RECURSIVE ds_at(i, size, p) AS (SELECT 1, length(${bytes}), hex(substr(${bytes}, 1, 3)) || '0000'`,
     `    UNION ALL SELECT i + 3, size, hex(substr(${bytes}, i + 3, 3)) || '0000' FROM ds_at WHERE i + 3 <= size)`,
-    `  SELECT json_quote(coalesce(group_concat(${digit('n / 262144')} || ${digit('(n / 4096) % 64')}`,
+    `  SELECT json_quote(coalesce(group_concat(piece, ''), ''))`,
+    `  FROM (SELECT ${digit('n / 262144')} || ${digit('(n / 4096) % 64')}`,
     `      || CASE WHEN l > 1 THEN ${digit('(n / 64) % 64')} ELSE '=' END`,
-    `      || CASE WHEN l > 2 THEN ${digit('n % 64')} ELSE '=' END, '' ORDER BY i), ''))`,
-    `  FROM (SELECT i, min(size - i + 1, 3) AS l, ${group} AS n FROM ds_at WHERE i <= size LIMIT -1)) END`,
+    `      || CASE WHEN l > 2 THEN ${digit('n % 64')} ELSE '=' END AS piece`,
+    `    FROM (SELECT i, min(size - i + 1, 3) AS l, ${group} AS n FROM ds_at WHERE i <= size LIMIT -1) ORDER BY i)) END`,
   ].join(NL);
 }
 
@@ -243,10 +250,75 @@ export function sqliteJsonObject(columns: ColumnSchema[], row: string): string {
   return `'{' || ${joinChunked(terms, '||')}${NL}|| '}'`;
 }
 
-/** The key as JSON text: a scalar for a one-column key, an object for a composite one. */
+/**
+ * A float as JavaScript's Number#toString spells it, which is how canonicalKeyText
+ * writes a float key: the shortest of 15, 16 or 17 significant digits that reads back
+ * as the same double, without exponent from 1e-7 to 1e21 (`100`, not SQLite's `100.0`).
+ * Exact for values of up to 16 digits; at 17, SQLite's printf may round the last digit
+ * differently from JavaScript. Infinities and non-numbers go out as floatJson writes them.
+ */
+function floatKeyJson(v: string): string {
+  const digits = (p: number) => `printf('%!.${p - 1}e', abs(v))`;
+  return [
+    `(SELECT CASE WHEN k IS NULL THEN ${floatJson('v')} WHEN v = 0 THEN '0' ELSE CASE WHEN v < 0 THEN '-' ELSE '' END || CASE`,
+    `    WHEN k <= n AND n <= 21 THEN s || substr('000000000000000000000', 1, n - k)`,
+    `    WHEN 0 < n AND n <= 21 THEN substr(s, 1, n) || '.' || substr(s, n + 1)`,
+    `    WHEN -6 < n AND n <= 0 THEN '0.' || substr('000000', 1, -n) || s`,
+    `    ELSE substr(s, 1, 1) || CASE WHEN k > 1 THEN '.' || substr(s, 2) ELSE '' END || 'e' || CASE WHEN n > 0 THEN '+' ELSE '-' END || abs(n - 1) END END`,
+    ` FROM (SELECT v, s, n, length(s) AS k`,
+    `  FROM (SELECT v, rtrim(replace(substr(m, 1, instr(m, 'e') - 1), '.', ''), '0') AS s, CAST(substr(m, instr(m, 'e') + 1) AS INTEGER) + 1 AS n`,
+    `   FROM (SELECT v, CASE WHEN typeof(v) NOT IN ('integer', 'real') OR abs(v) >= ${INFINITY} THEN NULL`,
+    `      WHEN CAST(${digits(15)} AS REAL) = abs(v) THEN ${digits(15)}`,
+    `      WHEN CAST(${digits(16)} AS REAL) = abs(v) THEN ${digits(16)} ELSE ${digits(17)} END AS m`,
+    `    FROM (SELECT ${v} AS v)))))`,
+  ].join(NL);
+}
+
+/**
+ * One key column's value as canonicalKeyText spells it: integers as bare digits at any
+ * size, floats as JavaScript writes them, anything else as in object_value.
+ */
+function keyValueJson(column: ColumnSchema, row: string): string {
+  const v = columnRef(column, row);
+  if (column.family === 'integer' || column.family === 'bigint') return `CASE WHEN typeof(${v}) = 'integer' THEN CAST(${v} AS TEXT) ELSE ${textJson(v)} END`;
+  if (column.family === 'float') return floatKeyJson(v);
+  return sqliteJsonValue(column, row);
+}
+
+/**
+ * The key as canonicalKeyText spells it (object_id, ds_row_version.row_key): a one-column
+ * key is its value's JSON, a composite key `{"a":…,"b":…}` in key order without spaces.
+ */
 export function sqliteKeyJson(keyColumns: ColumnSchema[], row: string): string {
-  if (keyColumns.length === 1) return sqliteJsonValue(keyColumns[0], row);
-  return sqliteJsonObject(keyColumns, row);
+  if (keyColumns.length === 1) return keyValueJson(keyColumns[0], row);
+  const terms = keyColumns.map((c, i) => `${jsonKey(c, i > 0)} || ${keyValueJson(c, row)}`);
+  return `'{' || ${joinChunked(terms, '||')}${NL}|| '}'`;
+}
+
+/**
+ * True when an update moved the row to another key: a key column changed and the key's
+ * canonical text with it (a UUID key rewritten in upper case is the same key).
+ */
+export function sqliteKeyChanged(keyColumns: ColumnSchema[]): string {
+  return `(${sqliteAnyChanged(keyColumns)})${NL}AND (${sqliteKeyJson(keyColumns, 'NEW')})${NL}IS NOT (${sqliteKeyJson(keyColumns, 'OLD')})`;
+}
+
+/**
+ * Now in microseconds since 1970 UTC, from SQLite's clock (milliseconds; the same value
+ * for every row of one statement). Integer arithmetic on strftime, because julianday's
+ * double is off by tens of microseconds and unixepoch('subsec') needs SQLite 3.42.
+ */
+export const sqliteNowMicros = () => `(CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000)`;
+
+/**
+ * A JSON merge patch (json_patch, RFC 7396) that sets col_versions[c] = [version, server]
+ * for each changed column c: object keys need no JSON path, whose syntax cannot hold
+ * every column name. `version` is an SQL expression; `server` the node's server id.
+ */
+export function sqliteColVersionsPatch(columns: ColumnSchema[], version: string, server: string): string {
+  const entry = `'[' || ${version} || ${sqliteSql.literal(`,${JSON.stringify(server)}]`)}`;
+  const terms = columns.map((c) => `CASE WHEN ${sqliteChanged(c)} THEN ${jsonKey(c, true)} || ${entry} ELSE '' END`);
+  return `'{' || substr(${joinChunked(terms, '||')}, 2) || '}'`;
 }
 
 /**
@@ -280,18 +352,4 @@ export function sqliteDecimalText(column: ColumnSchema, text: string): string {
   if (!column.scale || !/^-?\d+(\.\d*)?$/.test(text)) return text;
   const [whole, fraction = ''] = text.split('.');
   return fraction.length < column.scale ? `${whole}.${fraction.padEnd(column.scale, '0')}` : text;
-}
-
-/**
- * object_id as the capture triggers spell it: the key value's JSON for a one-column key,
- * else `{"a":…,"b":…}` in key order without spaces. json_quote escapes strings exactly as
- * JSON.stringify does (tested), and integers beyond 2^53 are canonical strings already.
- */
-export function sqliteKeyText(table: TableSchema, key: ValueMap): string {
-  const columns = primaryKeyColumns(table);
-  const texts = columns.map((column) => {
-    const value = toCanonical(column, key[column.name]);
-    return JSON.stringify(column.family === 'decimal' && typeof value === 'string' ? sqliteDecimalText(column, value) : value);
-  });
-  return columns.length === 1 ? texts[0] : `{${columns.map((c, i) => `${JSON.stringify(c.name)}:${texts[i]}`).join(',')}}`;
 }
