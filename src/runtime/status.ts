@@ -2,6 +2,7 @@
 import { type Config, programHome } from '../config/config.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
+import { redactSecrets } from '../core/redact.ts';
 import type { NodeSet } from './nodes.ts';
 import { readProgramState } from './program-state.ts';
 
@@ -41,7 +42,7 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
       const state = await readProgramState(handle.client, program, home);
       const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
       const { rows } = await handle.client.query<Row>(`SELECT count(*) AS n FROM ${table} WHERE id > ${handle.dialect.sql.param(1)}`, [state.pointer]);
-      programs.push({ ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message: state.statusMessage });
+      programs.push({ ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message: state.statusMessage === null ? null : redactSecrets(state.statusMessage) });
     } catch (error) {
       programs.push({ ...base, pointer: null, backlog: null, lastRunAt: null, status: 'unavailable', message: describeError(error) });
     }
