@@ -22,8 +22,12 @@ const SECRET_KEYS = [
 ];
 const KEYS = SECRET_KEYS.sort((a, b) => b.length - a.length).join('|');
 
-/** `password=value` in a query string or connection string; the value quoted ('', "", {}; a doubled quote inside) or up to `&`, `;` or a space. */
-const KEY_VALUE = new RegExp(`(^|[^A-Za-z0-9_])(${KEYS})(\\s*=\\s*)('(?:[^'\\\\]|\\\\.|'')*'|"(?:[^"\\\\]|\\\\.|"")*"|\\{(?:[^}]|\\}\\})*\\}|[^\\s;&'"]+)`, 'gi');
+/**
+ * `password=value` in a query string or connection string; the value quoted ('', "", {};
+ * a doubled quote inside), or words up to a `;` (SQL Server values may hold spaces), or
+ * up to `&`, `;` or a space.
+ */
+const KEY_VALUE = new RegExp(`(^|[^A-Za-z0-9_])(${KEYS})(\\s*=\\s*)('(?:[^'\\\\]|\\\\.|'')*'|"(?:[^"\\\\]|\\\\.|"")*"|\\{(?:[^}]|\\}\\})*\\}|[^;&'"\\s=](?:[^;&'"=\\n]*[^;&'"\\s=])?(?=;)|[^\\s;&'"]+)`, 'gi');
 /** `password: 'value'` (util.inspect) and `"password":"value"` (JSON). */
 const QUOTED_PROPERTY = new RegExp(`(^|[^A-Za-z0-9_])(["']?)(${KEYS})\\2(\\s*:\\s*)(['"])((?:\\\\.|(?!\\5)[^\\\\])*)\\5`, 'gi');
 /**
