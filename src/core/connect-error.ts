@@ -1,11 +1,10 @@
 /**
  * The one wording of a failed connection, for every dialect's driver: "node N: what
  * happened", a hint that ends with the fix of nodes.N.url, the driver's error as the cause.
- * The URL is shown redacted; DsyncError redacts the whole message and hint again, so a
- * driver message that quotes the URL or its password cannot leak it.
+ * Drivers show the URL through redactUrl; DsyncError redacts the whole message and hint
+ * again, so a driver message that quotes the URL or its password cannot leak it.
  */
 import { ConnectionError } from './errors.ts';
-import { redactUrl } from './redact.ts';
 
 /** Socket errors that mean nothing answers at that address. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOENT']);
@@ -13,9 +12,6 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNR
 export function isUnreachable(code: string | undefined): boolean {
   return code !== undefined && UNREACHABLE.has(code);
 }
-
-/** The URL as messages may show it. */
-export const shownUrl = redactUrl;
 
 export function fixUrlHint(nodeName: string): string {
   return `fix nodes.${nodeName}.url in the config`;

@@ -6,7 +6,8 @@
  * Date/time values come back as the server's ISO text, like the PostgreSQL driver's.
  * https://github.com/tediousjs/node-mssql#connection-pools
  */
-import { badUrl, connectFailed, shownUrl } from '../../core/connect-error.ts';
+import { badUrl, connectFailed } from '../../core/connect-error.ts';
+import { redactUrl } from '../../core/redact.ts';
 import type { ConnectionError } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { MssqlTypedParam, mssqlTemporalText } from './mssql-sql.ts';
@@ -70,7 +71,7 @@ const FOREVER = 2_147_483_647;
  */
 export function parseMssqlUrl(url: string, nodeName: string): MssqlConnectionConfig {
   const bad = (why: string) =>
-    badUrl(nodeName, `${why} in ${shownUrl(url)}`, `write nodes.${nodeName}.url as mssql://user:password@host:1433/database?encrypt=true&trustServerCertificate=true`);
+    badUrl(nodeName, `${why} in ${redactUrl(url)}`, `write nodes.${nodeName}.url as mssql://user:password@host:1433/database?encrypt=true&trustServerCertificate=true`);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -222,7 +223,7 @@ export async function connectMssql(dialect: Dialect, url: string, nodeName: stri
 /** mssql ConnectionError codes: https://github.com/tediousjs/node-mssql#connectionerror */
 export function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
-  const where = shownUrl(url);
+  const where = redactUrl(url);
   const message = e.message ?? String(error);
   const tls = /certificate|self[- ]signed|SSL|TLS/i.test(message);
   const [what, hint] =

@@ -5,7 +5,8 @@
  */
 import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/promise';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
-import { badUrl, connectFailed, fixUrlHint, isUnreachable, shownUrl } from '../../core/connect-error.ts';
+import { badUrl, connectFailed, fixUrlHint, isUnreachable } from '../../core/connect-error.ts';
+import { redactUrl } from '../../core/redact.ts';
 import type { ConnectionError } from '../../core/errors.ts';
 
 /**
@@ -156,7 +157,7 @@ export class MysqlClient implements DbClient {
 /** Connection options from a `mysql://user:password@host:port/database?ssl=true` URL. */
 function connectionOptions(url: string, nodeName: string): ConnectionOptions {
   const bad = (why: string, hint = 'write mysql://user:password@host:3306/database') =>
-    badUrl(nodeName, `${shownUrl(url)} ${why}`, `${hint}; ${fixUrlHint(nodeName)}`);
+    badUrl(nodeName, `${redactUrl(url)} ${why}`, `${hint}; ${fixUrlHint(nodeName)}`);
   let parsed: URL;
   let database: string;
   let user: string;
@@ -222,7 +223,7 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
 
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; errno?: number; message?: string };
-  const where = shownUrl(url);
+  const where = redactUrl(url);
   const database = decodeURIComponent(new URL(url).pathname.slice(1));
   const [message, hint] = isUnreachable(e.code)
     ? [`cannot reach MySQL/MariaDB at ${where} (${e.code})`, 'start the server']

@@ -4,7 +4,8 @@
  * in JavaScript (int8, numeric, dates, times, json) come back as the server's text.
  */
 import type pg from 'pg';
-import { connectFailed, isUnreachable, shownUrl } from '../../core/connect-error.ts';
+import { connectFailed, isUnreachable } from '../../core/connect-error.ts';
+import { redactUrl } from '../../core/redact.ts';
 import type { ConnectionError } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 
@@ -86,7 +87,7 @@ export async function connectPostgres(dialect: Dialect, url: string, nodeName: s
 
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
-  const where = shownUrl(url);
+  const where = redactUrl(url);
   const [message, hint] = isUnreachable(e.code)
     ? [`cannot reach PostgreSQL at ${where} (${e.code})`, 'start the server']
     : e.code === INVALID_PASSWORD
