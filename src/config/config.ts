@@ -9,6 +9,7 @@ import type * as Zod from 'zod';
 import { DIALECT_NAMES, type DialectName } from '../core/dialect.ts';
 import { ConfigError } from '../core/errors.ts';
 import { lazyRequire } from '../core/lazy-require.ts';
+import { rememberConfigSecrets } from '../core/redact.ts';
 
 const lazyZod = lazyRequire<typeof Zod>('zod');
 
@@ -145,7 +146,10 @@ function fail(key: string, message: string, hint?: string): never {
 
 /** Validates a parsed config object; `baseDir` anchors relative paths (SQLite files, generatedDir). */
 export function parseConfig(raw: unknown, baseDir: string, filePath: string | null, env = process.env): Config {
-  const result = configSchema().safeParse(expandEnv(raw, '', env));
+  const expanded = expandEnv(raw, '', env);
+  // Before validation: from here on no output of this process may show a node's password.
+  rememberConfigSecrets(raw, expanded, env);
+  const result = configSchema().safeParse(expanded);
   if (!result.success) {
     const issue = result.error.issues[0];
     const key = issue.path.map(String).join('.') || '(top level)';

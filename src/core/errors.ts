@@ -1,17 +1,24 @@
+import { redactSecrets } from './redact.ts';
+
 /**
  * One error type for everything dsync reports to a person. `code` is stable (tests and
  * `--json` output read it); `message` is one readable line; `hint` says what to do next.
- * The CLI maps the subclass to an exit code (see cli/exit-codes.ts).
+ * The CLI maps the subclass to an exit code (see cli/exit-codes.ts). Message and hint are
+ * redacted here, so no secret reaches a log or a report through one (the cause is redacted
+ * where it is printed).
  */
 export class DsyncError extends Error {
+  readonly details: { hint?: string; [key: string]: unknown };
+
   constructor(
     readonly code: string,
     message: string,
-    readonly details: { hint?: string; [key: string]: unknown } = {},
+    details: { hint?: string; [key: string]: unknown } = {},
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(redactSecrets(message), options);
     this.name = new.target.name;
+    this.details = details.hint === undefined ? details : { ...details, hint: redactSecrets(details.hint) };
   }
 
   get hint(): string | undefined {
@@ -40,15 +47,12 @@ export class ChangeError extends DsyncError {}
 /** The runtime cannot go on (sync objects missing, unknown program). Exit 3. */
 export class RuntimeError extends DsyncError {}
 
-/** Replaces the password in a connection URL, so that URLs can appear in messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)([^@]*)@/i, '$1***@');
-}
+/** Kept for callers that import it from here; the owner is core/redact.ts. */
+export { redactUrl } from './redact.ts';
 
-/** A short description of any thrown value, without a stack. */
+/** A short description of any thrown value, without a stack, and without secrets. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  return redactSecrets(error instanceof Error ? error.message : String(error));
 }
 
 /** A check found that what is on disk or in the database differs from what it should be. Exit 1. */

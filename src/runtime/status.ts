@@ -2,6 +2,7 @@
 import { type Config, programHome } from '../config/config.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
+import { redactSecrets } from '../core/redact.ts';
 import type { NodeSet } from './nodes.ts';
 import { findPointerAhead, type PointerAhead, pointerAheadError, readProgramState } from './program-state.ts';
 
@@ -44,7 +45,8 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
       const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
       const { rows } = await handle.client.query<Row>(`SELECT count(*) AS n FROM ${table} WHERE id > ${handle.dialect.sql.param(1)}`, [state.pointer]);
       const ahead = await findPointerAhead(handle.client, table, state.pointer);
-      const entry: ProgramStatus = { ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message: state.statusMessage };
+      const message = state.statusMessage === null ? null : redactSecrets(state.statusMessage);
+      const entry: ProgramStatus = { ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message };
       if (ahead) {
         const error = pointerAheadError(program.id, ahead);
         Object.assign(entry, { status: error.code, message: `${error.message}; fix: ${ahead.fix}`, pointerAhead: ahead });

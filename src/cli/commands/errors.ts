@@ -5,7 +5,7 @@ import { listParked } from '../../runtime/import/parking.ts';
 import { resolveParkedChange } from '../../runtime/import/resolve-parked.ts';
 import { type Config, getNode, programHome } from '../../config/config.ts';
 import { loadConfig } from '../config-file.ts';
-import { printJson } from '../output.ts';
+import { printJson, printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 /** The node parked changes live on: --node, or the only node with an import program. */
@@ -32,7 +32,7 @@ export const errorsCommand: Command<GlobalArgs & { node?: string; all: boolean; 
       const parked = await listParked((await nodes.get(name)).client, args.all);
       if (args.json) printJson(parked);
       else if (parked.length === 0) console.log(`node ${name}: no parked changes`);
-      else for (const p of parked) console.log(`${String(p.id).padStart(6)} ${p.status.padEnd(8)} ${p.table} ${p.key ?? ''} (inbox ${p.inboxId}, from ${p.originServerId}#${p.originChangeId}): ${p.reason}`);
+      else for (const p of parked) printLine(`${String(p.id).padStart(6)} ${p.status.padEnd(8)} ${p.table} ${p.key ?? ''} (inbox ${p.inboxId}, from ${p.originServerId}#${p.originChangeId}): ${p.reason}`);
     } finally {
       await nodes.closeAll();
     }

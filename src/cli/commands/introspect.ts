@@ -1,7 +1,7 @@
 import type { TableSchema } from '../../core/schema.ts';
 import { loadConfig } from '../config-file.ts';
 import { withNode } from '../connect.ts';
-import { printJson } from '../output.ts';
+import { printJson, printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 function describeTable(table: TableSchema): string {
@@ -34,7 +34,7 @@ export const introspectCommand: Command<GlobalArgs & { node: string; table?: str
       return found;
     });
     if (args.json) printJson(tables);
-    else console.log(tables.map(describeTable).join('\n\n'));
+    else printLine(tables.map(describeTable).join('\n\n'));
     return 0;
   },
 };

@@ -8,6 +8,7 @@ import { type Config, getNode, getProgram } from '../../config/config.ts';
 import { purge } from '../../runtime/purge.ts';
 import { loadConfig } from '../config-file.ts';
 import { printJson } from '../output.ts';
+import { describeError } from '../../core/errors.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 export function describeRun(result: TransportResult | ImportResult): string {
@@ -36,7 +37,7 @@ export async function repeat(seconds: number, once: () => Promise<void>): Promis
       try {
         await once();
       } catch (error) {
-        console.error(`dsync: ${(error as Error).message} (next try in ${seconds}s)`);
+        console.error(`dsync: ${describeError(error)} (next try in ${seconds}s)`);
       }
       if (stop) break;
       // A referenced timer: it is what keeps the process alive between passes.

@@ -2,6 +2,7 @@ import { ConfigError } from '../../core/errors.ts';
 import { Daemon } from '../../runtime/daemon/daemon.ts';
 import { serveDaemon } from '../../runtime/daemon/daemon-http.ts';
 import { loadConfig } from '../config-file.ts';
+import { printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 export const runCommand: Command<GlobalArgs & { port?: number; host: string }> = {
@@ -18,7 +19,7 @@ export const runCommand: Command<GlobalArgs & { port?: number; host: string }> =
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    const daemon = new Daemon(config, { signal: controller.signal, log: (line) => console.log(`${new Date().toISOString()} ${line}`) });
+    const daemon = new Daemon(config, { signal: controller.signal, log: (line) => printLine(`${new Date().toISOString()} ${line}`) });
     const port = args.port ?? config.http.port;
     const server = await serveDaemon(daemon, port, args.host).catch((error) => {
       throw new ConfigError('http_port', `cannot listen on ${args.host}:${port}: ${error.message}`, { hint: 'choose another port with --port or http.port' });

@@ -1,7 +1,7 @@
 import { NodeSet } from '../../runtime/nodes.ts';
 import { readStatus } from '../../runtime/status.ts';
 import { loadConfig } from '../config-file.ts';
-import { printJson } from '../output.ts';
+import { printJson, printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
@@ -18,12 +18,12 @@ export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
         return 0;
       }
       for (const p of report.programs) {
-        console.log(
+        printLine(
           `program ${p.id} ${p.type.padEnd(9)} ${p.name.padEnd(28)} pointer ${String(p.pointer ?? '-').padStart(8)} backlog ${String(p.backlog ?? '-').padStart(7)}  ${p.status}${p.lastRunAt ? ` at ${p.lastRunAt}` : ''}${p.message ? `: ${p.message}` : ''}`,
         );
       }
       for (const n of report.parked) {
-        console.log(n.error ? `node ${n.node}: ${n.error}` : `node ${n.node}: ${n.open} parked, ${n.waiting} waiting behind them, ${n.conflicts} conflicts recorded`);
+        printLine(n.error ? `node ${n.node}: ${n.error}` : `node ${n.node}: ${n.open} parked, ${n.waiting} waiting behind them, ${n.conflicts} conflicts recorded`);
       }
     } finally {
       await nodes.closeAll();

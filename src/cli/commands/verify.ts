@@ -5,7 +5,7 @@ import { type NodeHandle, NodeSet } from '../../runtime/nodes.ts';
 import { type CompareResult, compareTables, hasDifferences } from '../../verify/compare-tables.ts';
 import { getNode } from '../../config/config.ts';
 import { loadConfig } from '../config-file.ts';
-import { EXIT, printJson } from '../output.ts';
+import { EXIT, printJson, printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 interface VerifyArgs extends GlobalArgs {
@@ -94,7 +94,7 @@ export const verifyCommand: Command<VerifyArgs> = {
     }
     const differ = reports.some((r) => r.missingOn || hasDifferences(r.result!));
     if (args.json) printJson({ a: args.a, b: args.b, equal: !differ, tables: reports });
-    else for (const report of reports) for (const line of describe(report, args.a, args.b, args.show)) console.log(line);
+    else for (const report of reports) for (const line of describe(report, args.a, args.b, args.show)) printLine(line);
     return differ ? EXIT.differences : EXIT.ok;
   },
 };

@@ -6,7 +6,9 @@
  * Date/time values come back as the server's ISO text, like the PostgreSQL driver's.
  * https://github.com/tediousjs/node-mssql#connection-pools
  */
-import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { badUrl, connectFailed } from '../../core/connect-error.ts';
+import { redactUrl } from '../../core/redact.ts';
+import type { ConnectionError } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { MssqlTypedParam, mssqlTemporalText } from './mssql-sql.ts';
 
@@ -69,10 +71,7 @@ const FOREVER = 2_147_483_647;
  */
 export function parseMssqlUrl(url: string, nodeName: string): MssqlConnectionConfig {
   const bad = (why: string) =>
-    new ConnectionError('bad_url', `node ${nodeName}: ${why} in ${redactUrl(url)}`, {
-      hint: `write nodes.${nodeName}.url as mssql://user:password@host:1433/database?encrypt=true&trustServerCertificate=true`,
-      node: nodeName,
-    });
+    badUrl(nodeName, `${why} in ${redactUrl(url)}`, `write nodes.${nodeName}.url as mssql://user:password@host:1433/database?encrypt=true&trustServerCertificate=true`);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -225,18 +224,17 @@ export async function connectMssql(dialect: Dialect, url: string, nodeName: stri
 export function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
   const where = redactUrl(url);
-  const fixUrl = `fix nodes.${nodeName}.url in the config`;
   const message = e.message ?? String(error);
   const tls = /certificate|self[- ]signed|SSL|TLS/i.test(message);
   const [what, hint] =
     e.code === 'ELOGIN' && /Cannot open database/i.test(message)
-      ? [`SQL Server has no such database (or the login may not open it): ${where}`, `create it (CREATE DATABASE), or ${fixUrl}`]
+      ? [`SQL Server has no such database (or the login may not open it): ${where}`, 'create it (CREATE DATABASE)']
       : e.code === 'ELOGIN'
-        ? [`SQL Server refused the login for ${where}`, `check the user and password (use \${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled, or ${fixUrl}`]
+        ? [`SQL Server refused the login for ${where}`, 'check the user and password (use ${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled']
         : tls
-          ? [`TLS to SQL Server at ${where} failed: ${message}`, `add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false, or ${fixUrl}`]
+          ? [`TLS to SQL Server at ${where} failed: ${message}`, 'add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false']
           : e.code === 'ESOCKET' || e.code === 'ETIMEOUT' || e.code === 'EINSTLOOKUP'
-            ? [`cannot reach SQL Server at ${where} (${e.code})`, `start the server and check host, port (1433) and firewall, or ${fixUrl}`]
-            : [`cannot connect to SQL Server at ${where}: ${message}`, fixUrl];
-  return new ConnectionError('connect_failed', `node ${nodeName}: ${what}`, { hint, node: nodeName }, { cause: error });
+            ? [`cannot reach SQL Server at ${where} (${e.code})`, 'start the server and check host, port (1433) and firewall']
+            : [`cannot connect to SQL Server at ${where}: ${message}`, null];
+  return connectFailed(nodeName, what, hint, error);
 }

@@ -5,7 +5,9 @@
  */
 import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/promise';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
-import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { badUrl, connectFailed, fixUrlHint, isUnreachable } from '../../core/connect-error.ts';
+import { redactUrl } from '../../core/redact.ts';
+import type { ConnectionError } from '../../core/errors.ts';
 
 /**
  * Pinned for every session whatever the server's defaults:
@@ -155,7 +157,7 @@ export class MysqlClient implements DbClient {
 /** Connection options from a `mysql://user:password@host:port/database?ssl=true` URL. */
 function connectionOptions(url: string, nodeName: string): ConnectionOptions {
   const bad = (why: string, hint = 'write mysql://user:password@host:3306/database') =>
-    new ConnectionError('bad_url', `node ${nodeName}: ${redactUrl(url)} ${why}`, { hint: `${hint}; fix nodes.${nodeName}.url in the config`, node: nodeName });
+    badUrl(nodeName, `${redactUrl(url)} ${why}`, `${hint}; ${fixUrlHint(nodeName)}`);
   let parsed: URL;
   let database: string;
   let user: string;
@@ -165,10 +167,7 @@ function connectionOptions(url: string, nodeName: string): ConnectionOptions {
     [database, user, password] = [parsed.pathname.replace(/^\//, ''), parsed.username, parsed.password].map(decodeURIComponent);
   } catch {
     // Not echoed: a URL that does not parse may still hold a password.
-    throw new ConnectionError('bad_url', `node ${nodeName}: the url is not a valid URL`, {
-      hint: `write mysql://user:password@host:3306/database (percent-encode special characters); fix nodes.${nodeName}.url in the config`,
-      node: nodeName,
-    });
+    throw badUrl(nodeName, 'the url is not a valid URL', `write mysql://user:password@host:3306/database (percent-encode special characters); ${fixUrlHint(nodeName)}`);
   }
   if (!/^(mysql|mariadb):$/.test(parsed.protocol)) throw bad('is not a mysql:// URL');
   if (!database) throw bad('names no database');
@@ -225,19 +224,17 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; errno?: number; message?: string };
   const where = redactUrl(url);
-  const fixUrl = `fix nodes.${nodeName}.url in the config`;
   const database = decodeURIComponent(new URL(url).pathname.slice(1));
-  const [message, hint] =
-    e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || e.code === 'EHOSTUNREACH' || e.code === 'ENOENT'
-      ? [`cannot reach MySQL/MariaDB at ${where} (${e.code})`, `start the server, or ${fixUrl}`]
-      : e.errno === ER_ACCESS_DENIED
-        ? [`MySQL/MariaDB refused the login for ${where}: ${e.message}`, `check the user and password (use \${MYSQL_PASSWORD} in the url), or ${fixUrl}`]
-        : e.errno === ER_HOST_NOT_PRIVILEGED
-          ? [`MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, `create the account for this host (CREATE USER 'user'@'host'), or ${fixUrl}`]
-          : e.errno === ER_DBACCESS_DENIED
-            ? [`MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, `GRANT ALL ON \`${database}\`.* TO the user, or ${fixUrl}`]
-            : e.errno === ER_BAD_DB
-              ? [`MySQL/MariaDB has no such database: ${where}`, `create it (CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4), or ${fixUrl}`]
-              : [`cannot connect to MySQL/MariaDB at ${where}: ${e.message ?? String(error)}`, fixUrl];
-  return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
+  const [message, hint] = isUnreachable(e.code)
+    ? [`cannot reach MySQL/MariaDB at ${where} (${e.code})`, 'start the server']
+    : e.errno === ER_ACCESS_DENIED
+      ? [`MySQL/MariaDB refused the login for ${where}: ${e.message}`, 'check the user and password (use ${MYSQL_PASSWORD} in the url)']
+      : e.errno === ER_HOST_NOT_PRIVILEGED
+        ? [`MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, "create the account for this host (CREATE USER 'user'@'host')"]
+        : e.errno === ER_DBACCESS_DENIED
+          ? [`MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, `GRANT ALL ON \`${database}\`.* TO the user`]
+          : e.errno === ER_BAD_DB
+            ? [`MySQL/MariaDB has no such database: ${where}`, `create it (CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4)`]
+            : [`cannot connect to MySQL/MariaDB at ${where}: ${e.message ?? String(error)}`, null];
+  return connectFailed(nodeName, message, hint, error);
 }

@@ -4,7 +4,9 @@
  * in JavaScript (int8, numeric, dates, times, json) come back as the server's text.
  */
 import type pg from 'pg';
-import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { connectFailed, isUnreachable } from '../../core/connect-error.ts';
+import { redactUrl } from '../../core/redact.ts';
+import type { ConnectionError } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 
 /** OIDs read as text: int8, numeric, date, time, timestamp, timestamptz, timetz, interval, json, jsonb. */
@@ -86,18 +88,16 @@ export async function connectPostgres(dialect: Dialect, url: string, nodeName: s
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
   const where = redactUrl(url);
-  const fixUrl = `fix nodes.${nodeName}.url in the config`;
-  const [message, hint] =
-    e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || e.code === 'EHOSTUNREACH'
-      ? [`cannot reach PostgreSQL at ${where} (${e.code})`, `start the server, or ${fixUrl}`]
-      : e.code === INVALID_PASSWORD
-        ? [`PostgreSQL refused the password for ${where}`, `check the password (use \${PGPASSWORD} in the url), or ${fixUrl}`]
-        : e.code === INVALID_AUTHORIZATION
-          ? [`PostgreSQL refused the login for ${where}: ${e.message}`, `check the user and pg_hba.conf, or ${fixUrl}`]
-          : e.code === INVALID_CATALOG_NAME
-            ? [`PostgreSQL has no such database: ${where}`, `create it (createdb), or ${fixUrl}`]
-            : [`cannot connect to PostgreSQL at ${where}: ${e.message ?? String(error)}`, fixUrl];
-  return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
+  const [message, hint] = isUnreachable(e.code)
+    ? [`cannot reach PostgreSQL at ${where} (${e.code})`, 'start the server']
+    : e.code === INVALID_PASSWORD
+      ? [`PostgreSQL refused the password for ${where}`, 'check the password (use ${PGPASSWORD} in the url)']
+      : e.code === INVALID_AUTHORIZATION
+        ? [`PostgreSQL refused the login for ${where}: ${e.message}`, 'check the user and pg_hba.conf']
+        : e.code === INVALID_CATALOG_NAME
+          ? [`PostgreSQL has no such database: ${where}`, 'create it (createdb)']
+          : [`cannot connect to PostgreSQL at ${where}: ${e.message ?? String(error)}`, null];
+  return connectFailed(nodeName, message, hint, error);
 }
 
 /** Channels the notify triggers (templates/postgres/upgrade_notify.sql.hbs) signal. */

@@ -3,8 +3,10 @@
  * the Prometheus text format, and a status page for people. Loopback by default.
  */
 import { createServer, type Server } from 'node:http';
+import { describeError } from '../../core/errors.ts';
 import type { Daemon } from './daemon.ts';
 import { NodeSet } from '../nodes.ts';
+import { redactSecrets } from '../../core/redact.ts';
 import { readStatus } from '../status.ts';
 
 function metricsText(daemon: Daemon): string {
@@ -28,7 +30,8 @@ function metricsText(daemon: Daemon): string {
   return `${lines.join('\n')}\n`;
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Redacted before escaping: a secret holding & or a quote would no longer match once escaped. */
+const escapeHtml = (s: string) => redactSecrets(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 async function statusPage(daemon: Daemon): Promise<string> {
   const nodes = new NodeSet(daemon.config);
@@ -55,7 +58,7 @@ export function serveDaemon(daemon: Daemon, port: number, host = '127.0.0.1'): P
     } else if (path === '/') {
       statusPage(daemon).then(
         (html) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html),
-        (error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`status unavailable: ${String(error?.message ?? error)}\n`),
+        (error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`status unavailable: ${describeError(error)}\n`),
       );
     } else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });

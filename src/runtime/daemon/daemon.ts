@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Row } from '../../core/dialect.ts';
 import { type Config, type ProgramConfig, programHome, type TransportProgram } from '../../config/config.ts';
 import { describeError } from '../../core/errors.ts';
+import { redactSecrets } from '../../core/redact.ts';
 import { type ImportResult, summary } from '../import/import.ts';
 import { NodeSet } from '../nodes.ts';
 import { purgeNode } from '../purge.ts';
@@ -204,7 +205,7 @@ export class Daemon {
   }
 
   private async loop(program: ProgramConfig): Promise<void> {
-    const log = this.options.log ?? (() => undefined);
+    const log = (line: string) => this.options.log?.(redactSecrets(line));
     const metrics = this.metrics.get(program.id)!;
     const nodes = new NodeSet(this.config);
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
