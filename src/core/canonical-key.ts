@@ -11,6 +11,7 @@
  * - decimals by value: no exponent, no trailing fraction zeros, no `-0` (`12.50` → `"12.5"`);
  * - floats as plain decimal numbers with the shortest round-trip digits (`1e21` →
  *   `1000000000000000000000`, `1e-7` → `0.0000001`), as PostgreSQL's jsonb prints them.
+ * - fixed-length text (`char(n)`) without its trailing pad, as the triggers read it.
  * Strings escape as JSON.stringify does: `"` `\` and control characters only, the latter
  * as `\b \f \n \r \t` or lowercase `\u00xx`; everything else (non-ASCII, `/`) as is.
  */
@@ -38,9 +39,13 @@ function plainDecimal(text: string): string | null {
   return fraction ? `${whole}.${fraction}` : whole;
 }
 
+/** Fixed-length text types, as the brands' catalogs name them (PostgreSQL `character(n)`, `bpchar`; others `char(n)`, `nchar(n)`). */
+const PADDED_CHAR = /^(n?char|character|bpchar)\b(?!\s+varying)/i;
+
 /** One key value as JSON text in the canonical key spelling. */
 function keyValueText(column: ColumnSchema, value: CanonicalValue): string {
   if (value === null) throw new ChangeError('bad_key', `key column ${column.name} is NULL`);
+  if (column.family === 'text' && PADDED_CHAR.test(column.nativeType)) return JSON.stringify(String(value).replace(/ +$/, ''));
   if (column.family === 'decimal') return JSON.stringify(plainDecimal(String(value)) ?? String(value));
   if (column.family === 'float' && typeof value === 'number') {
     // JSON.stringify gives the shortest round-trip digits, sometimes with an exponent.
