@@ -39,8 +39,8 @@ describe('postgres templates with hostile names', () => {
   const statements = render(table);
 
   it('renders the same statements however the names look (a name holding $dsync$ cannot end the body)', () => {
-    expect(statements).toHaveLength(8);
-    expect(statements[1]).toMatch(/AS \$dsync_1\$/);
+    expect(statements).toHaveLength(7);
+    expect(statements[0]).toMatch(/AS \$dsync_1\$/);
   });
 
   it('puts every name in SQL only inside quotes', () => {
@@ -57,7 +57,7 @@ describe('postgres templates with hostile names', () => {
 
   it('keeps a line break in a name from ending a comment', () => {
     const rendered = render({ ...table, name: 'x\nDROP TABLE sales_order; --' });
-    expect(rendered).toHaveLength(8);
-    expect(rendered[1].split('\n')[0]).toBe('-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update.');
+    expect(rendered).toHaveLength(7);
+    expect(rendered[0].split('\n')[0]).toBe('-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update.');
   });
 });
