@@ -310,14 +310,14 @@ describe('mssql capture keeps the version store (docs/convergence.md "Capture co
 
   it('moves cl to the next odd number on insert and the next even one on delete, base = (v, server)', () => {
     expect(insert).toContain('WHEN MATCHED THEN UPDATE SET cl = r.cl + 1 + r.cl % 2');
-    expect(insert).toContain("VALUES (@table, s.row_key, 1, s.floor, s.floor, @server, N'{}')");
+    expect(insert).toContain("VALUES (@table, s.row_key, 1, s.min_version, s.min_version, @server, N'{}')");
     expect(del).toContain('WHEN MATCHED THEN UPDATE SET cl = r.cl + 2 - r.cl % 2');
-    expect(del).toContain("VALUES (@table, s.row_key, 2, s.floor, s.floor, @server, N'{}')");
+    expect(del).toContain("VALUES (@table, s.row_key, 2, s.min_version, s.min_version, @server, N'{}')");
     for (const trigger of [insert, del]) {
-      expect(trigger).toContain(`max_version = ${hlc('s.floor')}`);
-      expect(trigger).toContain(`base_version = ${hlc('s.floor')}`);
+      expect(trigger).toContain(`max_version = ${hlc('s.min_version')}`);
+      expect(trigger).toContain(`base_version = ${hlc('s.min_version')}`);
       expect(trigger).toContain("base_server = @server, col_versions = N'{}'");
-      expect(trigger).toContain('@now AS floor');
+      expect(trigger).toContain('@now AS min_version');
     }
   });
 
@@ -331,8 +331,8 @@ describe('mssql capture keeps the version store (docs/convergence.md "Capture co
   });
 
   it('turns a key change into an insert of the new key and a delete of the old one, one version for both', () => {
-    expect(update).toContain('USING (SELECT n_key AS row_key, @now AS floor FROM @pairs WHERE moved = 1) AS s');
-    expect(update).toContain('USING (SELECT p.o_key AS row_key, v.version AS floor FROM @pairs AS p JOIN @v AS v ON v.row_key = p.n_key WHERE p.moved = 1) AS s');
+    expect(update).toContain('USING (SELECT n_key AS row_key, @now AS min_version FROM @pairs WHERE moved = 1) AS s');
+    expect(update).toContain('USING (SELECT p.o_key AS row_key, v.version AS min_version FROM @pairs AS p JOIN @v AS v ON v.row_key = p.n_key WHERE p.moved = 1) AS s');
     expect(update).toContain('OUTPUT inserted.row_key, inserted.cl, inserted.max_version INTO @v_old;');
     expect(update).toMatch(/UPDATE v SET version = o\.version[\s\S]*WHERE o\.version > v\.version;/);
     expect(update).toContain('UPDATE r SET max_version = v.version, base_version = v.version');
