@@ -202,6 +202,40 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
     expect((await entry('sales_order', '"tx"'))!.colVersions).toEqual({ quantity: [rows[1].changeVersion, serverId()], description: [rows[2].changeVersion, serverId()] });
   });
 
+  it('orders two transactions that change one row concurrently: the later writer has the higher version', async () => {
+    const order = t('sales_order');
+    await insertRow(node.client, order, { ...SEED_ORDER, order_id: 'race' });
+    const node2 = node.config.nodes[dialectName];
+    const other = await node.dialect.connect(node2.url, node2.name);
+    try {
+      const before = await lastOutboxId(node.client);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let firstDone!: () => void;
+      const firstWrote = new Promise<void>((resolve) => (firstDone = resolve));
+      const first = node.client.transaction(async (tx) => {
+        await updateRow(tx, order, { order_id: 'race' }, { description: 'first' });
+        firstDone();
+        await gate; // holds the row (and its entry) until the second writer waits on it
+      });
+      await firstWrote;
+      const second = updateRow(other, order, { order_id: 'race' }, { quantity: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      release();
+      await Promise.all([first, second]);
+      const [a, b] = await outboxRows(node.client, before);
+      expect([a.values, b.values]).toEqual([{ description: 'first' }, { quantity: 2 }]);
+      expect(b.changeVersion!).toBeGreaterThan(a.changeVersion!);
+      expect((await entry('sales_order', '"race"'))!).toMatchObject({
+        cl: 1,
+        maxVersion: b.changeVersion,
+        colVersions: { description: [a.changeVersion, serverId()], quantity: [b.changeVersion, serverId()] },
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('versions every row of a statement that touches many rows', async () => {
     const n = 150;
     const ids = Array.from({ length: n }, (_, i) => `many-${String(i).padStart(3, '0')}`);
