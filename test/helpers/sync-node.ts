@@ -62,15 +62,21 @@ export interface OutboxRow {
   user: string | null;
   time: string | null;
   originChangeId: number | null;
+  /** Causal length of the row after the change, of the old key after a key change, and the change's version (docs/convergence.md). */
+  rowCl: number | null;
+  rowClOld: number | null;
+  changeVersion: number | null;
 }
 
+const numberOrNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
 const parse = (text: unknown) => (text === null || text === undefined ? null : JSON.parse(String(text)));
 
 /** Outbox rows after `afterId`, decoded. */
 export async function outboxRows(client: DbClient, afterId = 0): Promise<OutboxRow[]> {
   const { rows } = await client.query<Row>(
     `SELECT id, object_operation, object_table, object_pk_attribute, object_attribute, object_id, object_id_old,
-            object_value, object_value_old, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id
+            object_value, object_value_old, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+            row_cl, row_cl_old, change_version
      FROM ds_change_outbox WHERE id > ${client.dialect.sql.param(1)} ORDER BY id`,
     [afterId],
   );
@@ -88,6 +94,9 @@ export async function outboxRows(client: DbClient, afterId = 0): Promise<OutboxR
     user: r.updated_by_user_id as string | null,
     time: r.update_datetime === null ? null : String(r.update_datetime),
     originChangeId: r.origin_change_id === null ? null : Number(r.origin_change_id),
+    rowCl: numberOrNull(r.row_cl),
+    rowClOld: numberOrNull(r.row_cl_old),
+    changeVersion: numberOrNull(r.change_version),
   }));
 }
 

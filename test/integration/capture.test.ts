@@ -16,6 +16,9 @@ const dialects = (await liveDialects()).filter((d) => d !== 'mssql' || process.e
 
 const ORDER: ValueMap = { ...SEED_ORDER };
 
+/** Brands whose triggers follow docs/convergence.md's capture contract (row_cl, change_version, full row on a key change). */
+const CONTRACT = new Set(['postgres', 'mssql']);
+
 const HOSTILE = `it's ~ "q" \`b\` [x] ; -- \\ \\' ünïcødé 😀`;
 const BIG_TEXT = 'x'.repeat(50_000) + '😀'.repeat(12_500); // 100 KB of UTF-8
 const BYTES = Buffer.from([0, 255, 16, 39, 126, 92, 0, 1, 2, 3, 250]);
@@ -56,6 +59,7 @@ describe.each(dialects)('capture on %s', (dialectName) => {
   let node: SyncNode;
   const serverId = () => node.config.nodes[dialectName].serverId;
   const t = (name: string) => node.tables[name];
+  const versioned = CONTRACT.has(dialectName);
 
   beforeAll(async () => {
     node = await createSyncNode(dialectName);
@@ -70,6 +74,10 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     expect(row).toMatchObject({ op: 'I', table: 'sales_order', pk: 'order_id', key: 'ord2', keyOld: null, oldValues: null, server: serverId(), originChangeId: null });
     expect(row.attributes.sort()).toEqual(Object.keys(ORDER).sort());
     expectValues(node, 'sales_order', row.values, ORDER);
+    if (versioned) {
+      expect([row.rowCl, row.rowClOld]).toEqual([1, null]);
+      expect(Math.abs(row.changeVersion! - Date.now() * 1000)).toBeLessThan(120_000_000);
+    }
     const time = parseDateTime(row.time);
     expect(time, `update_datetime ${row.time}`).not.toBeNull();
     expect(Math.abs(Date.UTC(time!.year, time!.month - 1, time!.day, time!.hour, time!.minute, time!.second) - Date.now())).toBeLessThan(120_000);
@@ -88,6 +96,7 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ op: 'U', key: 'ord2', keyOld: null, values: { description: 'old order change1', quantity: 7 }, oldValues: { description: 'old order', quantity: 100 } });
     expect(rows[0].attributes.sort()).toEqual(['description', 'quantity']);
+    if (versioned) expect([rows[0].rowCl, rows[0].rowClOld]).toEqual([1, null]);
   });
 
   it('records NULL to a value and back', async () => {
@@ -107,6 +116,11 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     const rows = await outboxRows(node.client, before);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ op: 'U', key: 'ord3', keyOld: 'ord2', values: { order_id: 'ord3' }, oldValues: { order_id: 'ord2' } });
+    if (versioned) {
+      // A key change is a delete of the old key and an insert of the new one: every column of the new row.
+      expect(rows[0]).toMatchObject({ attributes: ['order_id'], rowCl: 1, rowClOld: 2 });
+      expectValues(node, 'sales_order', rows[0].values, { ...ORDER, order_id: 'ord3', description: 'old order change1', quantity: 7, customer_id: 'c9' });
+    }
   });
 
   it('records a delete with the whole old row', async () => {
@@ -115,6 +129,7 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     const rows = await outboxRows(node.client, before);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ op: 'D', key: 'ord3', values: null });
+    if (versioned) expect([rows[0].rowCl, rows[0].rowClOld]).toEqual([2, null]);
     expectValues(node, 'sales_order', rows[0].oldValues, { ...ORDER, order_id: 'ord3', description: 'old order change1', quantity: 7, customer_id: 'c9' });
   });
 
@@ -145,6 +160,17 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     const rows = await outboxRows(node.client, before);
     expect(rows[0].key).toEqual({ order_id: 'o1', line_no: 1 });
     expect(rows[1]).toMatchObject({ key: { order_id: 'o1', line_no: 2 }, keyOld: { order_id: 'o1', line_no: 1 }, values: { line_no: 2 } });
+    if (versioned) {
+      const { rows: texts } = await node.client.query<Record<string, unknown>>(
+        `SELECT object_id, object_id_old FROM ds_change_outbox WHERE id > ${node.dialect.sql.param(1)} ORDER BY id`,
+        [before],
+      );
+      expect(texts.map((r) => [r.object_id, r.object_id_old])).toEqual([
+        ['{"order_id":"o1","line_no":1}', null],
+        ['{"order_id":"o1","line_no":2}', '{"order_id":"o1","line_no":1}'],
+      ]);
+      expect(rows[1]).toMatchObject({ values: { order_id: 'o1', line_no: 2, product: 'p' }, oldValues: { line_no: 1 }, attributes: ['line_no'], rowCl: 1, rowClOld: 2 });
+    }
   });
 
   it('keeps names that need quoting exactly', async () => {

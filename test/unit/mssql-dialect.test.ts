@@ -103,17 +103,17 @@ describe('mssql object_id spelling', () => {
   const column = (name: string, family: TypeFamily, nativeType: string, scale: number | null = null): ColumnSchema => ({ name, family, nativeType, nullable: false, default: null, scale });
   const table = (...columns: ColumnSchema[]): TableSchema => ({ name: 't', schema: 'dbo', columns, primaryKey: columns.map((c) => c.name) });
 
-  it('spells a one-column key as the trigger does', () => {
+  it('spells a one-column key canonically (core/canonical-key.ts), as the trigger does', () => {
     expect(mssqlDialect.keyJson(table(column('id', 'integer', 'int')), { id: 5 })).toBe('5');
     expect(mssqlDialect.keyJson(table(column('id', 'bigint', 'bigint')), { id: '9007199254740993' })).toBe('"9007199254740993"');
     expect(mssqlDialect.keyJson(table(column('id', 'text', 'nvarchar(20)')), { id: 'a/b "c"' })).toBe('"a/b \\"c\\""');
     expect(mssqlDialect.keyJson(table(column('id', 'text', 'nchar(5)')), { id: 'ab   ' })).toBe('"ab"');
-    expect(mssqlDialect.keyJson(table(column('id', 'decimal', 'decimal(12,2)', 2)), { id: '10.5' })).toBe('"10.50"');
+    expect(mssqlDialect.keyJson(table(column('id', 'decimal', 'decimal(12,2)', 2)), { id: '10.50' })).toBe('"10.5"');
     expect(mssqlDialect.keyJson(table(column('id', 'decimal', 'decimal(12,0)', 0)), { id: '-7' })).toBe('"-7"');
     expect(mssqlDialect.keyJson(table(column('id', 'uuid', 'uniqueidentifier')), { id: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' })).toBe('"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"');
     expect(mssqlDialect.keyJson(table(column('id', 'timestamp', 'datetime2(6)')), { id: '2025-06-25T10:30:00.000000' })).toBe('"2025-06-25T10:30:00.000000"');
-    expect(mssqlDialect.keyJson(table(column('id', 'float', 'float')), { id: 0.1 })).toBe('1.0000000000000001E-001');
-    expect(mssqlDialect.keyJson(table(column('id', 'float', 'float')), { id: -1500 })).toBe('-1.5000000000000000E+003');
+    expect(mssqlDialect.keyJson(table(column('id', 'float', 'float')), { id: 0.1 })).toBe('0.1');
+    expect(mssqlDialect.keyJson(table(column('id', 'float', 'float')), { id: -1500 })).toBe('-1500');
   });
 
   it('spells a composite key as a compact object in key order', () => {

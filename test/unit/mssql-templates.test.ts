@@ -91,14 +91,15 @@ describe('mssql capture with hostile names', () => {
   const statements = renderCapture(hostileTable);
   const sql = statements.join('\nGO\n');
 
-  it('renders three triggers, each one batch', () => {
-    expect(statements).toHaveLength(3);
+  it('renders the shared column-versions function and three triggers, each one batch', () => {
+    expect(statements).toHaveLength(4);
+    expect(statements[0]).toMatch(/^-- [\s\S]*\nCREATE OR ALTER FUNCTION dbo\.ds_col_versions\(/);
     const stem = safeName(hostileTable.name);
     expect(stem).toMatch(/^it_s_odd_[0-9a-f]{6}$/);
-    expect(statements.map((s) => /CREATE OR ALTER TRIGGER (\S+)/.exec(s)?.[1])).toEqual(
+    expect(statements.slice(1).map((s) => /CREATE OR ALTER TRIGGER (\S+)/.exec(s)?.[1])).toEqual(
       ['ins', 'upd', 'del'].map((kind) => `[my]]schema].ds_${stem}_${kind}`),
     );
-    for (const s of statements) expect(s).toContain("ON [my]]schema].[it's [odd]] 😀]");
+    for (const s of statements.slice(1)) expect(s).toContain("ON [my]]schema].[it's [odd]] 😀]");
   });
 
   it('puts every name and value only inside brackets or N-quotes', () => {
@@ -115,7 +116,7 @@ describe('mssql capture with hostile names', () => {
 
   it('never has a line of its own reading GO inside a batch', () => {
     for (const s of statements) expect(s).not.toMatch(/^\s*GO\s*;?\s*$/im);
-    expect(mssqlDialect.splitScript(sql)).toHaveLength(3);
+    expect(mssqlDialect.splitScript(sql)).toHaveLength(4);
   });
 
   it('writes JSON keys as JSON.stringify does, inside N-quotes', () => {
@@ -132,7 +133,7 @@ describe('mssql capture with hostile names', () => {
   });
 
   it('keeps control characters of a name out of the leading comment', () => {
-    const [first] = renderCapture({ ...hostileTable, name: 'x\ty\u000bz' });
+    const [, first] = renderCapture({ ...hostileTable, name: 'x\ty\u000bz' });
     expect(first.split('\n')[0]).toBe('-- Capture for x?y?z: one outbox row per row change, only the changed columns for an update.');
     expect(first).toContain("ON [my]]schema].[x\ty\u000bz]");
   });
@@ -225,7 +226,7 @@ describe('mssql JSON helpers', () => {
   });
 
   it('gives a scalar key for one column and an object for a composite one', () => {
-    expect(mssqlKeyJsonExpression([col('id', 'integer', 'int')], 'i')).toBe("CASE WHEN i.id IS NULL THEN N'null' ELSE CAST(i.id AS nvarchar(20)) END");
+    expect(mssqlKeyJsonExpression([col('id', 'integer', 'int')], 'i')).toBe('CAST(i.id AS nvarchar(20))');
     expect(mssqlKeyJsonExpression([col('a', 'integer', 'int'), col('b', 'integer', 'int')], 'i')).toContain(`N'{"a":'`);
     expect(mssqlKeyMatch([col('a', 'integer', 'int'), col('Key Col', 'text', 'nvarchar(5)')], 'i', 'd')).toBe('i.a = d.a AND i.[Key Col] = d.[Key Col]');
   });
@@ -257,7 +258,7 @@ describe('mssql update trigger', () => {
     primaryKey: ['order_id', 'line_no'],
     columns: [col('order_id', 'text', 'nvarchar(20)', { nullable: false }), col('line_no', 'integer', 'int', { nullable: false }), col('amount', 'decimal', 'decimal(12,2)')],
   };
-  const update = renderCapture(table)[1];
+  const [, insert, update, del] = renderCapture(table);
 
   it('pairs rows by key, and a lone moved key as an update with the old key', () => {
     expect(update).toContain('IF UPDATE(order_id) OR UPDATE(line_no)');
@@ -282,6 +283,76 @@ describe('mssql update trigger', () => {
   it('takes the origin from the session context only inside the transaction that set it', () => {
     expect(update).toContain("IF CAST(SESSION_CONTEXT(N'dsync.origin_txn') AS bigint) = CURRENT_TRANSACTION_ID()");
     expect(update).toContain("SELECT @server = N'srv''1 😀', @user = ORIGINAL_LOGIN(), @time = SYSUTCDATETIME(), @origin_id = NULL;");
+  });
+});
+
+describe('mssql capture keeps the version store (docs/convergence.md "Capture contract")', () => {
+  const table: TableSchema = {
+    name: 'order_line',
+    schema: 'dbo',
+    primaryKey: ['order_id', 'line_no', 'price'],
+    columns: [
+      col('order_id', 'text', 'nvarchar(20)', { nullable: false }),
+      col('line_no', 'integer', 'int', { nullable: false }),
+      col('price', 'decimal', 'decimal(12,2)', { nullable: false, scale: 2 }),
+      col('amount', 'decimal', 'decimal(12,2)'),
+    ],
+  };
+  const [fn, insert, update, del] = renderCapture(table);
+  const hlc = (floor: string) => `CASE WHEN r.max_version >= ${floor} THEN r.max_version + 1 ELSE ${floor} END`;
+
+  it('takes the wall clock in microseconds since 1970 UTC in every trigger', () => {
+    for (const trigger of [insert, update, del]) {
+      expect(trigger).toContain("@now bigint = DATEDIFF_BIG(MICROSECOND, '1970-01-01', SYSUTCDATETIME())");
+      expect(trigger).toContain('MERGE dbo.ds_row_version WITH (HOLDLOCK) AS r');
+    }
+  });
+
+  it('moves cl to the next odd number on insert and the next even one on delete, base = (v, server)', () => {
+    expect(insert).toContain('WHEN MATCHED THEN UPDATE SET cl = r.cl + 1 + r.cl % 2');
+    expect(insert).toContain("VALUES (@table, s.row_key, 1, s.min_version, s.min_version, @server, N'{}')");
+    expect(del).toContain('WHEN MATCHED THEN UPDATE SET cl = r.cl + 2 - r.cl % 2');
+    expect(del).toContain("VALUES (@table, s.row_key, 2, s.min_version, s.min_version, @server, N'{}')");
+    for (const trigger of [insert, del]) {
+      expect(trigger).toContain(`max_version = ${hlc('s.min_version')}`);
+      expect(trigger).toContain(`base_version = ${hlc('s.min_version')}`);
+      expect(trigger).toContain("base_server = @server, col_versions = N'{}'");
+      expect(trigger).toContain('@now AS min_version');
+    }
+  });
+
+  it('keeps cl odd on an update and gives each changed column [v, server]; a new entry has base (0, \'\')', () => {
+    expect(update).toContain('WHEN MATCHED THEN UPDATE SET cl = r.cl + 1 - r.cl % 2');
+    expect(update).toContain(`col_versions = dbo.ds_col_versions(r.col_versions, s.cols, ${hlc('@now')}, @server)`);
+    expect(update).toContain("VALUES (@table, s.row_key, 1, @now, 0, N'', dbo.ds_col_versions(N'{}', s.cols, @now, @server))");
+    expect(update).toContain(`N'[' + STUFF(CONCAT(CAST(N'' AS nvarchar(max)),\n      CASE WHEN ch.c0 = 1 THEN N',"order_id"' ELSE N'' END`);
+    expect(fn).toContain("N'[' + CAST(@version AS nvarchar(20)) + N',\"' + STRING_ESCAPE(@server, 'json') + N'\"]'");
+    expect(fn).toContain('FROM OPENJSON(@old) AS o');
+  });
+
+  it('turns a key change into an insert of the new key and a delete of the old one, one version for both', () => {
+    expect(update).toContain('USING (SELECT n_key AS row_key, @now AS min_version FROM @pairs WHERE moved = 1) AS s');
+    expect(update).toContain('USING (SELECT p.o_key AS row_key, v.version AS min_version FROM @pairs AS p JOIN @v AS v ON v.row_key = p.n_key WHERE p.moved = 1) AS s');
+    expect(update).toContain('OUTPUT inserted.row_key, inserted.cl, inserted.max_version INTO @v_old;');
+    expect(update).toMatch(/UPDATE v SET version = o\.version[\s\S]*WHERE o\.version > v\.version;/);
+    expect(update).toContain('UPDATE r SET max_version = v.version, base_version = v.version');
+    // every column of the new row when the key text changed, the changed ones otherwise
+    expect(update).toMatch(/CASE WHEN k\.n_key = k\.o_key THEN N'\{' \+ STUFF\([\s\S]*ELSE CONCAT\(CAST\(N'' AS nvarchar\(max\)\),\n\s+N'\{"order_id":'/);
+  });
+
+  it('writes row_cl, row_cl_old and change_version into every outbox row it writes', () => {
+    const outboxInserts = [insert, update, del].join('\n').split('INSERT INTO dbo.ds_change_outbox').slice(1);
+    expect(outboxInserts).toHaveLength(5);
+    for (const statement of outboxInserts) expect(statement).toMatch(/row_cl, (row_cl_old, )?change_version\)[\s\S]*v\.cl, (o\.cl, )?v\.version/);
+    expect(update).toContain('row_cl, row_cl_old, change_version)');
+    expect(update).toContain('CASE WHEN p.moved = 1 THEN p.o_key END, p.new_json, p.old_json,');
+  });
+
+  it('spells the key canonically: compact object in key order, decimals by value; refuses a float key', () => {
+    expect(insert).toContain(`N'{"order_id":' + N'"' + REPLACE(STRING_ESCAPE(CAST(i.order_id AS nvarchar(max)), 'json'), N'\\/', N'/') + N'"'`);
+    expect(insert).toContain(`N',"price":' + N'"' + CASE WHEN CHARINDEX(N'.', CAST(i.price AS nvarchar(50))) = 0 THEN CAST(i.price AS nvarchar(50)) ELSE LEFT(`);
+    expect(insert).toContain(`REPLACE(RTRIM(REPLACE(CAST(i.price AS nvarchar(50)), N'0', N' ')), N' ', N'0')`);
+    expect(() => renderCapture({ ...table, primaryKey: ['f'], columns: [col('f', 'float', 'float', { nullable: false })] })).toThrow(/float key/);
   });
 });
 

@@ -4,6 +4,7 @@
  * origin flag. Status: generated and unit-tested; see docs/dialects/mssql.md.
  */
 import { toCanonical } from '../../core/canonical.ts';
+import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectMssql } from './mssql-driver.ts';
@@ -14,13 +15,13 @@ import {
   mssqlChangedFlags,
   mssqlChangedJson,
   mssqlChangedNames,
+  mssqlChangedNamesJson,
   mssqlFromDriver,
   mssqlInSchema,
   mssqlJsonObject,
   mssqlJsonValue,
   mssqlKeyJsonExpression,
   mssqlKeyMatch,
-  mssqlObjectId,
   mssqlParam,
   mssqlSql,
 } from './mssql-sql.ts';
@@ -132,7 +133,7 @@ export const mssqlDialect: Dialect = {
     keyExpression: (c) => (c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE Latin1_General_100_BIN2` : client.dialect.sql.ident(c.name)),
     limit: (n) => `OFFSET 0 ROWS FETCH NEXT ${n} ROWS ONLY`,
   }),
-  keyJson: mssqlObjectId,
+  keyJson: canonicalKeyText,
   toParam: mssqlParam,
   fromDriver: mssqlFromDriver,
   statementEnd: '\nGO',
@@ -146,6 +147,7 @@ export const mssqlDialect: Dialect = {
     changedFlags: mssqlChangedFlags,
     anyChanged: mssqlAnyChanged,
     changedNames: mssqlChangedNames,
+    changedNamesJson: mssqlChangedNamesJson,
     changedJson: mssqlChangedJson,
     inSchema: mssqlInSchema,
   },

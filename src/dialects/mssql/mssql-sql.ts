@@ -316,61 +316,37 @@ export function mssqlJsonObject(columns: ColumnSchema[], row: string): string {
   return concatAll([...pieces, `N'}'`]);
 }
 
-/** The key as JSON text: a scalar for a one-column key, an object for a composite one (key order). */
-export function mssqlKeyJsonExpression(keyColumns: ColumnSchema[], row: string): string {
-  return keyColumns.length === 1 ? mssqlJsonValue(keyColumns[0], row) : mssqlJsonObject(keyColumns, row);
+/**
+ * A decimal key value by value, as canonicalKeyText spells it (`12.50` → `"12.5"`):
+ * trailing fraction zeros and then a bare point dropped from the server's text.
+ */
+function decimalKeyText(column: ColumnSchema, ref: string): string {
+  const type = baseType(column);
+  const text = type === 'money' || type === 'smallmoney' ? `CONVERT(nvarchar(40), ${ref}, 2)` : `CAST(${ref} AS nvarchar(50))`;
+  const trimmed = `REPLACE(RTRIM(REPLACE(${text}, N'0', N' ')), N' ', N'0')`;
+  const noPoint = `LEFT(${trimmed}, LEN(${trimmed}) - CASE WHEN RIGHT(${trimmed}, 1) = N'.' THEN 1 ELSE 0 END)`;
+  return `N'"' + CASE WHEN CHARINDEX(N'.', ${text}) = 0 THEN ${text} ELSE ${noPoint} END + N'"'`;
 }
 
-/** A decimal string written with the column's scale, as CAST(decimal AS nvarchar) writes it (`10.5` → `10.50`). */
-function decimalAtScale(column: ColumnSchema, text: string): string {
-  const scale = column.scale;
-  const m = /^(-?)(\d*)(?:\.(\d*))?$/.exec(text);
-  if (scale === null || scale === undefined || !m) return text;
-  const [, sign, int, frac = ''] = m;
-  if (frac.length > scale && /[1-9]/.test(frac.slice(scale))) return text; // more digits than the column holds: as given
-  const digits = frac.slice(0, scale).padEnd(scale, '0');
-  return `${sign}${int || '0'}${scale > 0 ? `.${digits}` : ''}`;
-}
-
-/** CONVERT(nvarchar, float, 3): 17 significant digits in E notation with a three-digit exponent (not verified against a server). */
-function floatStyle3(value: number): string {
-  const [mantissa, exponent] = value.toExponential(16).split('e');
-  const e = Number(exponent);
-  return `${mantissa}E${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(3, '0')}`;
-}
-
-/** One canonical value as the capture triggers spell it in JSON. */
-function triggerJson(column: ColumnSchema, value: CanonicalValue): string {
-  if (value === null) return 'null';
-  switch (column.family) {
-    case 'integer':
-    case 'boolean':
-      return JSON.stringify(value);
-    case 'bigint':
-      return typeof value === 'number' ? String(value) : JSON.stringify(String(value));
-    case 'decimal':
-      return JSON.stringify(decimalAtScale(column, String(value)));
-    case 'float':
-      return floatStyle3(Number(value));
-    case 'text':
-      return JSON.stringify(isPaddedChar(column) ? String(value).replace(/ +$/, '') : String(value));
-    default:
-      return JSON.stringify(String(value));
+/** One key value in the canonical key spelling (core/canonical-key.ts); a key value is never NULL. */
+function keyValueText(column: ColumnSchema, row: string): string {
+  assertCapturable(column);
+  if (column.family === 'float') {
+    // canonicalKeyText spells floats with their shortest round-trip digits, which T-SQL cannot produce.
+    throw new Error(`key column ${column.name} is ${column.nativeType}: dsync cannot spell a float key canonically in SQL Server triggers; key the table on an exact type`);
   }
+  if (column.family === 'decimal') return decimalKeyText(column, refOf(column, row));
+  return jsonNonNull(column, refOf(column, row));
 }
 
 /**
- * object_id as this brand's capture triggers write it for `key` (canonical values): a
- * scalar for a one-column key, a compact object in key order for a composite one.
+ * The key in the canonical key spelling: the JSON value for a one-column key, a compact
+ * object in primary-key order for a composite one. canonicalKeyText is its definition.
  */
-export function mssqlObjectId(table: TableSchema, key: ValueMap): string {
-  const spell = (name: string) => {
-    const column = table.columns.find((c) => c.name === name);
-    if (!column) throw new Error(`primary key column ${name} is not a column of ${table.name}`);
-    return triggerJson(column, key[name] ?? null);
-  };
-  if (table.primaryKey.length === 1) return spell(table.primaryKey[0]);
-  return `{${table.primaryKey.map((name) => `${JSON.stringify(name)}:${spell(name)}`).join(',')}}`;
+export function mssqlKeyJsonExpression(keyColumns: ColumnSchema[], row: string): string {
+  if (keyColumns.length === 1) return keyValueText(keyColumns[0], row);
+  const pieces = keyColumns.map((c, i) => `${mssqlSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} + ${keyValueText(c, row)}`);
+  return concatAll([...pieces, `N'}'`]);
 }
 
 /** Text and binary compare by their bytes and length: `=` ignores case under CI collations and trailing spaces always. */
@@ -410,6 +386,12 @@ export function mssqlAnyChanged(columns: ColumnSchema[]): string {
 export function mssqlChangedNames(columns: ColumnSchema[]): string {
   const pieces = columns.map((c, i) => `CASE WHEN ${flag(i)} = 1 THEN ${mssqlSql.literal(`,${c.name}`)} ELSE N'' END`);
   return `STUFF(${concatAll(pieces)}, 1, 1, N'')`;
+}
+
+/** The changed column names as a JSON array (`["a","b"]`): the columns an update gives a new version. */
+export function mssqlChangedNamesJson(columns: ColumnSchema[]): string {
+  const pieces = columns.map((c, i) => `CASE WHEN ${flag(i)} = 1 THEN ${mssqlSql.literal(`,${JSON.stringify(c.name)}`)} ELSE N'' END`);
+  return `N'[' + STUFF(${concatAll(pieces)}, 1, 1, N'') + N']'`;
 }
 
 /** A JSON object of the changed columns only, from row `row` (`i` new values, `d` old values). */

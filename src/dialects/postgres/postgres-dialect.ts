@@ -5,8 +5,8 @@
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { Dialect, DbClient, OriginFlag } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
-import type { ValueMap } from '../../core/change.ts';
-import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
+import type { ColumnSchema } from '../../core/schema.ts';
+import { canonicalKeyText } from '../../core/canonical-key.ts';
 import { postgresBulk } from './postgres-bulk.ts';
 import { connectPostgres, listenPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
@@ -82,16 +82,6 @@ async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
   await tx.query("SELECT set_config('dsync.capture', $1, true)", [silent ? 'off' : 'on']);
 }
 
-/**
- * object_id as the triggers write it: to_jsonb(value)::text for one key column; for a
- * composite key, jsonb's text form (keys ordered by length, then bytes; ", " and ": ").
- */
-function keyJson(table: TableSchema, key: ValueMap): string {
-  if (table.primaryKey.length === 1) return JSON.stringify(key[table.primaryKey[0]]);
-  const names = [...table.primaryKey].sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  return `{${names.map((k) => `${JSON.stringify(k)}: ${JSON.stringify(key[k])}`).join(', ')}}`;
-}
-
 export const postgresDialect: Dialect = {
   name: 'postgres',
   capabilities: { transactionalDdl: true, concurrentWriters: true, maxParameters: 65535 },
@@ -107,7 +97,7 @@ export const postgresDialect: Dialect = {
   setOrigin,
   silenceCapture,
   keyOrder: postgresKeyOrder,
-  keyJson,
+  keyJson: canonicalKeyText,
   bulk: postgresBulk,
   toParam: postgresParam,
   fromDriver,

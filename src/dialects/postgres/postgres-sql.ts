@@ -100,10 +100,25 @@ export function postgresJsonObject(columns: ColumnSchema[], row: string): string
   return chunks.length ? chunks.join(' || ') : `'{}'::jsonb`;
 }
 
-/** The key as JSON text: a scalar for a one-column key, an object for a composite one. */
+/**
+ * One key value as canonical key text (core/canonical-key.ts): decimals by value
+ * (trim_scale: `12.50` → `"12.5"`), floats through jsonb's numeric, which prints them
+ * without exponent; everything else as its canonical JSON value.
+ */
+function postgresKeyValue(column: ColumnSchema, row: string): string {
+  const ref = `${row}.${postgresSql.ident(column.name)}`;
+  if (column.family === 'decimal') return `to_jsonb(trim_scale(${ref})::text)::text`;
+  return `to_jsonb(${postgresJsonValue(column, row)})::text`;
+}
+
+/**
+ * The key as canonical key text: the JSON value for a one-column key, a compact object
+ * in primary-key order for a composite one (not jsonb's text form, which reorders keys).
+ */
 export function postgresKeyJson(keyColumns: ColumnSchema[], row: string): string {
-  if (keyColumns.length === 1) return `to_jsonb(${postgresJsonValue(keyColumns[0], row)})::text`;
-  return `(${postgresJsonObject(keyColumns, row)})::text`;
+  if (keyColumns.length === 1) return postgresKeyValue(keyColumns[0], row);
+  const parts = keyColumns.map((c, i) => `${postgresSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} || ${postgresKeyValue(c, row)}`);
+  return `(${parts.join(' || ')} || '}')`;
 }
 
 /** True when the column changed between OLD and NEW; json has no equality operator, so it compares text. */
