@@ -111,6 +111,10 @@ describe.each(usable)('convergence: %s', (_, spec) => {
       const report = await syncAll(topology.config, topology.nodes);
       expect(report.heldBack, `seed ${seed}: rows still held back`).toBe(0);
       await checkConverged(topology, seed);
+      // The run really made changes cross: some node met a conflict (and recorded it).
+      let conflicts = 0;
+      for (const handle of Object.values(topology.handles)) conflicts += await topology.count(handle.client, 'SELECT count(*) FROM ds_change_conflict');
+      expect(conflicts, `seed ${seed}: no change ever crossed another`).toBeGreaterThan(0);
     },
     240_000,
   );
