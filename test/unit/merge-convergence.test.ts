@@ -159,7 +159,7 @@ const TOPOLOGIES: Record<string, { nodes: number; links: Array<[number, number]>
   'mesh without forwarding': { nodes: 4, links: both([[0, 1], [1, 2], [0, 2], [0, 3], [1, 3], [2, 3]]), forwarding: false },
 };
 
-const SEEDS = Number(process.env.DSYNC_CONVERGENCE_SEEDS ?? 40);
+const SEEDS = Number(process.env.DSYNC_CONVERGENCE_SIM_SEEDS ?? 40);
 
 describe.each(Object.entries(TOPOLOGIES))('simulated %s', (_, topology) => {
   it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %i: every node ends with the same rows', (seed) => {
