@@ -5,7 +5,7 @@
  * separate target connection, polling every millisecond, first sees the row.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,19 @@ import { COLUMNS, orderRow } from '../workload.ts';
 
 const SAMPLES = 50;
 const SAMPLE_TIMEOUT_MS = 10_000;
+
+/** Seconds of CPU the process has used (utime + stime from /proc/<pid>/stat), or null off Linux. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks; 100 per second on Linux
+  } catch {
+    return null;
+  }
+}
+
+/** How long the daemon is watched doing nothing: wake on change must not poll busily. */
+const IDLE_SECONDS = 60;
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
@@ -76,6 +89,14 @@ export async function latencyCase(intervalSeconds: number): Promise<ResultRow> {
       // A random pause, so that samples fall at every phase of the daemon's polling.
       await sleep(20 + Math.random() * 80);
     }
+    let idle = '';
+    if (intervalSeconds >= 1 && daemon.pid) {
+      progress(`latency: watching the idle daemon for ${IDLE_SECONDS} s`);
+      const before = cpuSeconds(daemon.pid);
+      await sleep(IDLE_SECONDS * 1000);
+      const after = cpuSeconds(daemon.pid);
+      if (before !== null && after !== null) idle = `; idle daemon used ${fmt(after - before, 2)} s of CPU in ${IDLE_SECONDS} s`;
+    }
     const sorted = [...samples].sort((x, y) => x - y);
     const [p50, p95] = [percentile(sorted, 50), percentile(sorted, 95)];
     const show = (ms: number) => (Number.isFinite(ms) ? `${fmt(ms, 1)} ms` : `> ${SAMPLE_TIMEOUT_MS / 1000} s`);
@@ -87,7 +108,7 @@ export async function latencyCase(intervalSeconds: number): Promise<ResultRow> {
       ratio: null,
       target,
       verdict: verdict(p50 <= p50Goal, p95 <= p95Goal),
-      note: `programs at intervalSeconds ${intervalSeconds}; the target is polled every 1 ms, which adds up to ~1 ms`,
+      note: `programs at intervalSeconds ${intervalSeconds}; the target is polled every 1 ms, which adds up to ~1 ms${idle}`,
       data: { samples, intervalSeconds },
     };
   } finally {
