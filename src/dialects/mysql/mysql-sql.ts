@@ -9,7 +9,7 @@
  * bind on the server, but returns FLOAT columns widened to double
  * (1.1 → 1.100000023841858), unlike the triggers' JSON; so values stay text.
  */
-import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
+import { type CanonicalValue, outsideCommonEra, toCanonical } from '../../core/canonical.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
@@ -144,8 +144,12 @@ export function mysqlParam(column: ColumnSchema, value: CanonicalValue): unknown
       checkFraction(column, micro);
       return `${clock}.${micro}`;
     }
+    case 'date':
     case 'timestamp':
     case 'timestamptz': {
+      const outside = outsideCommonEra(canonical);
+      if (outside) throw reject(column, `${outside}, which MySQL/MariaDB cannot store (dates run from 0001 to 9999, no BC, no infinity)`);
+      if (column.family === 'date') return canonical;
       // MySQL rejects the ISO `T` and `Z` in strict mode; the session time zone is UTC.
       const text = String(canonical).replace('T', ' ').replace(/Z$/, '');
       checkFraction(column, text.split('.')[1] ?? '');
