@@ -289,6 +289,41 @@ export function toCanonical(column: ColumnSchema, value: unknown): CanonicalValu
   return BY_FAMILY[column.family](column, value);
 }
 
+/**
+ * A 4-byte float column: its precision in binary digits is 24 or less (PostgreSQL
+ * `real`, SQL Server `real`; MySQL/MariaDB `FLOAT`, whose introspection reports 24).
+ */
+export function isSinglePrecision(column: Pick<ColumnSchema, 'family' | 'precision'>): boolean {
+  return column.family === 'float' && column.precision != null && column.precision <= 24;
+}
+
+/** The shortest decimal that reads back as the 4-byte float `f` (how PostgreSQL prints a `real`). */
+function shortestSingle(f: number): number {
+  for (let digits = 1; digits < 9; digits++) {
+    const n = Number(f.toPrecision(digits));
+    if (Math.fround(n) === f) return n;
+  }
+  return f;
+}
+
+/**
+ * The 4-byte float a number is when a `real` column holds it, or null when such a column
+ * would round it. A number arrives exactly when it is a 4-byte value already (a MySQL
+ * FLOAT read as a double) or the shortest decimal of one (a PostgreSQL real, `0.1`).
+ */
+export function exactSingle(n: number): number | null {
+  if (!Number.isFinite(n)) return n;
+  const f = Math.fround(n);
+  if (!Number.isFinite(f)) return null;
+  return f === n || shortestSingle(f) === n ? f : null;
+}
+
+/** Why a 4-byte float column cannot hold `n` exactly. */
+export function singleRounding(n: number): string {
+  const f = Math.fround(n);
+  return Number.isFinite(f) ? `${n} has more digits than a 4-byte float keeps (it would become ${shortestSingle(f)})` : `${n} is beyond the range of a 4-byte float`;
+}
+
 /** Decimal strings compare by value: `12.50` equals `12.5`. */
 export function normalizeDecimal(text: string): string {
   if (!/^-?\d*\.?\d*$/.test(text)) return text;
@@ -305,7 +340,11 @@ export function sameValue(column: ColumnSchema, a: unknown, b: unknown): boolean
   const y = toCanonical(column, b);
   if (x === null || y === null) return x === y;
   if (column.family === 'decimal') return normalizeDecimal(String(x)) === normalizeDecimal(String(y));
-  if (column.family === 'float') return Number(x) === Number(y) || (Number.isNaN(Number(x)) && Number.isNaN(Number(y)));
+  if (column.family === 'float') {
+    // A 4-byte column compares as 4-byte floats: `0.1` and 0.10000000149011612 are one `real`.
+    const [m, n] = isSinglePrecision(column) ? [Math.fround(Number(x)), Math.fround(Number(y))] : [Number(x), Number(y)];
+    return m === n || (Number.isNaN(m) && Number.isNaN(n));
+  }
   if (column.family === 'json') {
     try {
       return JSON.stringify(JSON.parse(String(x))) === JSON.stringify(JSON.parse(String(y)));

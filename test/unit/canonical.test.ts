@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { outsideCommonEra, parseDateTime, sameValue, toCanonical } from '../../src/core/canonical.ts';
+import { exactSingle, outsideCommonEra, parseDateTime, sameValue, singleRounding, toCanonical } from '../../src/core/canonical.ts';
 import type { ColumnSchema, TypeFamily } from '../../src/core/schema.ts';
 
 const col = (family: TypeFamily, name = 'c'): ColumnSchema => ({ name, family, nativeType: family, nullable: true, default: null });
@@ -106,6 +106,27 @@ describe('sameValue', () => {
     expect(sameValue(col('timestamp'), '2025-06-25 10:30:00', '2025-06-25T10:30:00.000000')).toBe(true);
     expect(sameValue(col('text'), 'a', 'a ')).toBe(false);
     expect(sameValue(col('text'), null, '')).toBe(false);
+  });
+});
+
+describe('4-byte floats', () => {
+  const real = { ...col('float'), nativeType: 'real', precision: 24 };
+
+  it('hold a number exactly when it is a 4-byte value or its shortest decimal, and say why not otherwise', () => {
+    expect(exactSingle(0.1)).toBe(Math.fround(0.1)); // PostgreSQL prints real 0.1f as 0.1
+    expect(exactSingle(0.10000000149011612)).toBe(Math.fround(0.1)); // MySQL FLOAT read as a double
+    expect(exactSingle(3.4028235e38)).toBe(3.4028234663852886e38); // the largest real, as PostgreSQL prints it
+    expect(exactSingle(1e-45)).toBe(1.401298464324817e-45);
+    expect(exactSingle(0.1234567890123)).toBeNull();
+    expect(exactSingle(1e39)).toBeNull();
+    expect(exactSingle(Number.NaN)).toBeNaN();
+    expect(singleRounding(0.1234567890123)).toBe('0.1234567890123 has more digits than a 4-byte float keeps (it would become 0.12345679)');
+  });
+
+  it('compare as 4-byte values in a 4-byte column, as doubles otherwise', () => {
+    expect(sameValue(real, 0.1, 0.10000000149011612)).toBe(true);
+    expect(sameValue(col('float'), 0.1, 0.10000000149011612)).toBe(false);
+    expect(sameValue(real, 0.1, 0.2)).toBe(false);
   });
 });
 

@@ -5,7 +5,7 @@
  * Identifiers: https://learn.microsoft.com/sql/relational-databases/databases/database-identifiers
  * Reserved words: https://learn.microsoft.com/sql/t-sql/language-elements/reserved-keywords-transact-sql
  */
-import { type CanonicalValue, outsideCommonEra, toCanonical } from '../../core/canonical.ts';
+import { type CanonicalValue, exactSingle, isSinglePrecision, outsideCommonEra, singleRounding, toCanonical } from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import type { ValueMap } from '../../core/change.ts';
@@ -207,7 +207,9 @@ export function mssqlParam(column: ColumnSchema, value: CanonicalValue): unknown
       if (typeof canonical !== 'number') {
         throw new ChangeError('bad_value', `column ${column.name} (float): SQL Server cannot store ${canonical}`);
       }
-      return canonical;
+      if (!isSinglePrecision(column)) return canonical;
+      if (exactSingle(canonical) === null) throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${singleRounding(canonical)}`);
+      return exactSingle(canonical);
     case 'decimal':
       if (canonical === 'NaN') throw new ChangeError('bad_value', `column ${column.name} (decimal): SQL Server cannot store NaN`);
       return canonical;

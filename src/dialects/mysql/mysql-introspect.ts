@@ -132,7 +132,12 @@ export async function introspectMysql(client: DbClient, name: string): Promise<T
         default: c.default_expr === null || (c.default_expr === 'NULL' && c.nullable === 'YES') ? null : String(c.default_expr),
         maxLength: c.max_length === null ? null : Number(c.max_length),
         // For times and timestamps: the digits of fractional seconds kept (TIME(6) → 6).
-        precision: temporal ? Number(c.datetime_precision ?? 0) : c.numeric_precision === null ? null : Number(c.numeric_precision),
+        // Floats in binary digits, as PostgreSQL and SQL Server report them (MySQL says 12 and 22 decimal digits).
+        precision: temporal
+          ? Number(c.datetime_precision ?? 0)
+          : family === 'float'
+            ? dataType === 'float' ? 24 : 53
+            : c.numeric_precision === null ? null : Number(c.numeric_precision),
         scale: c.numeric_scale === null ? null : Number(c.numeric_scale),
         identity: /\bauto_increment\b/i.test(c.extra) ? 'default' : null,
         generated: /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.test(c.extra),

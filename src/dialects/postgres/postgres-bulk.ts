@@ -7,7 +7,7 @@
 import type { ValueMap } from '../../core/change.ts';
 import type { BulkWriter, DbClient } from '../../core/dialect.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
-import { postgresDateTimeText, postgresSql } from './postgres-sql.ts';
+import { postgresParam, postgresSql } from './postgres-sql.ts';
 
 const sql = postgresSql;
 
@@ -20,6 +20,8 @@ function tableName(table: TableSchema): string {
  * A canonical value as json_populate_recordset reads it for the column's type. A json
  * column's document travels as a JSON string of its text, read back by `columnValue`:
  * json_populate_recordset would turn a document that is JSON `null` into SQL NULL.
+ * Other values go through postgresParam, so that what it refuses (a NUL in text, a
+ * number a `real` would round) fails the batch here too and is parked by the slow path.
  */
 function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
   if (value === null) return null;
@@ -28,12 +30,8 @@ function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
       return `\\x${Buffer.from(String(value), 'base64').toString('hex')}`;
     case 'json':
       return String(value);
-    case 'date':
-    case 'timestamp':
-    case 'timestamptz':
-      return postgresDateTimeText(value);
     default:
-      return value;
+      return postgresParam(column, value);
   }
 }
 

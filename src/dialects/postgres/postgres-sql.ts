@@ -4,7 +4,7 @@
  * Identifier rules: https://www.postgresql.org/docs/current/sql-syntax-lexical.html
  */
 import { ChangeError } from '../../core/errors.ts';
-import { type CanonicalValue, infiniteDateTime, parseDateTime } from '../../core/canonical.ts';
+import { type CanonicalValue, exactSingle, infiniteDateTime, isSinglePrecision, parseDateTime, singleRounding } from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
@@ -69,6 +69,11 @@ export function postgresParam(column: ColumnSchema, value: CanonicalValue): unkn
     case 'timestamp':
     case 'timestamptz':
       return postgresDateTimeText(value);
+    case 'float':
+      if (isSinglePrecision(column) && exactSingle(Number(value)) === null) {
+        throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${singleRounding(Number(value))}`);
+      }
+      return value;
     case 'binary':
       return Buffer.from(String(value), 'base64');
     case 'text':
