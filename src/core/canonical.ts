@@ -306,6 +306,12 @@ function shortestSingle(f: number): number {
   return f;
 }
 
+/** The shortest decimal of the 4-byte float nearest to `n`: one spelling per `real` value. */
+export function singleValue(n: number): number {
+  const f = Math.fround(n);
+  return Number.isFinite(f) ? shortestSingle(f) : f;
+}
+
 /**
  * The 4-byte float a number is when a `real` column holds it, or null when such a column
  * would round it. A number arrives exactly when it is a 4-byte value already (a MySQL

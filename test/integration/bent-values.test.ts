@@ -180,3 +180,28 @@ describe.runIf(withPostgres('postgres'))('a jsonb document that is JSON null, po
     ]);
   });
 });
+
+describe.runIf(live.includes('mysql') && live.includes('postgres'))('a 4-byte float, mysql → postgres', () => {
+  let pair: SyncPair;
+  beforeAll(async () => {
+    pair = await createSyncPair('mysql', 'postgres');
+  });
+  afterAll(async () => pair?.close());
+
+  it('arrives with all its digits (MySQL prints a FLOAT with 6) and verify finds both sides equal', async () => {
+    await pair.a.client.query('INSERT INTO type_zoo (id, c_real) VALUES (1, 0.1234567), (2, 3.4028234663852886e38), (3, 0.1)');
+    await pair.forward();
+    expect((await listParked(pair.b.client)).map((p) => p.reason)).toEqual([]);
+    const { rows } = await pair.b.client.query('SELECT id, c_real::text AS r FROM type_zoo ORDER BY id');
+    expect(rows).toEqual([
+      { id: 1, r: '0.1234567' },
+      { id: 2, r: '3.4028235e+38' },
+      { id: 3, r: '0.1' },
+    ]);
+    const result = await compareTables({ client: pair.a.client, table: pair.tables.a.type_zoo }, { client: pair.b.client, table: pair.tables.b.type_zoo });
+    expect(result.differences).toEqual([]);
+    await pair.b.client.query("UPDATE type_zoo SET c_real = '0.1234568' WHERE id = 1");
+    const differ = await compareTables({ client: pair.a.client, table: pair.tables.a.type_zoo }, { client: pair.b.client, table: pair.tables.b.type_zoo });
+    expect(differ.differences).toEqual([{ kind: 'changed', key: { id: 1 }, columns: ['c_real'] }]);
+  });
+});
