@@ -152,3 +152,25 @@ describe.each(UNHOLDABLE.filter((u) => live.includes(u.from) && live.includes(u.
     }
   });
 });
+
+/** Values only some brands hold: between those they arrive exactly (the rest park them, above). */
+const HELD_BY_BOTH: Array<{ from: DialectName; to: DialectName; values: ValueMap }> = [
+  { from: 'sqlite', to: 'mysql', values: { c_text: 'nul\u0000inside', c_varchar: '\u0000' } },
+  { from: 'mysql', to: 'sqlite', values: { c_text: 'nul\u0000inside', c_varchar: '\u0000' } },
+  { from: 'postgres', to: 'sqlite', values: { c_float: 'Infinity', c_real: '-Infinity' } },
+  { from: 'sqlite', to: 'postgres', values: { c_float: '-Infinity', c_real: 'Infinity' } },
+];
+
+describe.each(HELD_BY_BOTH.filter((u) => live.includes(u.from) && live.includes(u.to)))('a value only some brands hold, $from → $to', ({ from, to, values }) => {
+  it(`arrives exactly: ${JSON.stringify(values).slice(0, 50)}`, async () => {
+    const pair = await createSyncPair(from, to);
+    try {
+      await insertRow(pair.a.client, pair.tables.a.type_zoo, { id: 10, ...values });
+      await pair.forward();
+      expect((await listParked(pair.b.client)).map((p) => p.reason)).toEqual([]);
+      expectRow(pair, await selectRow(pair.b.client, pair.tables.b.type_zoo, { id: 10 }), { id: 10, ...values });
+    } finally {
+      await pair.close();
+    }
+  });
+});
