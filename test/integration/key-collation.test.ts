@@ -24,8 +24,15 @@ const MAKE_CASE_INSENSITIVE: Partial<Record<DialectName, string[]>> = {
     "CREATE COLLATION ds_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)",
     'ALTER TABLE sales_order ALTER COLUMN order_id TYPE varchar(20) COLLATE ds_ci',
   ],
+  // SQLite cannot alter a column: the same table again, its key under NOCASE.
+  sqlite: [
+    'DROP TABLE sales_order',
+    `CREATE TABLE sales_order (order_id VARCHAR(20) COLLATE NOCASE PRIMARY KEY NOT NULL, order_type VARCHAR(20), description VARCHAR(200),
+       product_type_name VARCHAR(50), customer_id VARCHAR(20), quantity INTEGER, order_date DATE, update_datetime TIMESTAMP,
+       updated_by_user VARCHAR(50), updated_by_server VARCHAR(50))`,
+  ],
 };
-const COLLATION: Partial<Record<DialectName, string>> = { mysql: 'utf8mb4_general_ci', postgres: 'ds_ci' };
+const COLLATION: Partial<Record<DialectName, string>> = { mysql: 'utf8mb4_general_ci', postgres: 'ds_ci', sqlite: 'NOCASE' };
 
 describe.each(live.filter((d) => d in MAKE_CASE_INSENSITIVE))('key collation on %s', (dialectName) => {
   let db: TestDatabase;
