@@ -11,7 +11,10 @@ export type CanonicalValue = string | number | boolean | null;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** The parts of a date/time value; `offsetMinutes` is null for values without a zone. */
+/**
+ * The parts of a date/time value; `offsetMinutes` is null for values without a zone.
+ * `year` is astronomical (ISO 8601): year 0 is 1 BC, -43 is 44 BC.
+ */
 export interface DateTimeParts {
   year: number;
   month: number;
@@ -24,6 +27,30 @@ export interface DateTimeParts {
 }
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+/**
+ * PostgreSQL's endless dates and timestamps. They travel as these two strings in the
+ * date, timestamp and timestamptz families; a brand without them parks the change.
+ */
+export type InfiniteDateTime = 'infinity' | '-infinity';
+
+/** 'infinity' or '-infinity' when the value spells one (PostgreSQL also accepts '+infinity'), else null. */
+export function infiniteDateTime(value: unknown): InfiniteDateTime | null {
+  if (typeof value !== 'string') return null;
+  const text = value.trim().toLowerCase();
+  if (text === 'infinity' || text === '+infinity') return 'infinity';
+  if (text === '-infinity') return '-infinity';
+  return null;
+}
+
+/**
+ * An ISO 8601 year: four digits for 0000…9999, a sign and at least four digits
+ * beyond (`-0043` is 44 BC, `+10000`), so text order matches time order within AD 1…9999.
+ */
+export function formatYear(year: number): string {
+  if (year < 0) return `-${pad(-year, 4)}`;
+  return year > 9999 ? `+${year}` : pad(year, 4);
+}
 
 function invalid(column: Pick<ColumnSchema, 'name' | 'family'>, value: unknown, why: string): ChangeError {
   const shown = typeof value === 'string' ? JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value) : String(value);
@@ -101,12 +128,15 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
   }
   if (typeof value !== 'string') return null;
   const text = value.trim();
-  const iso = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i.exec(text);
+  // ISO years may carry a sign and more digits; PostgreSQL writes BC years as `0044-03-15 BC`.
+  const iso = /^([+-]?\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?(\s+BC)?$/i.exec(text);
   // The seed's M/D/YYYY spelling is tried only when the text is not ISO (the common case on the wire).
   const us = iso ? null : /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(AM|PM)?)?$/i.exec(text);
   let parts: DateTimeParts;
   if (iso) {
-    const [, y, mo, d, h, mi, s, f, zone] = iso;
+    const [, y, mo, d, h, mi, s, f, zone, bc] = iso;
+    // `0000 BC` and a signed year with BC are no dates.
+    if (bc && (/^[+-]/.test(y) || Number(y) === 0)) return null;
     let offset: number | null = null;
     if (zone) {
       if (zone.toUpperCase() === 'Z') offset = 0;
@@ -117,7 +147,7 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
       }
     }
     parts = {
-      year: Number(y), month: Number(mo), day: Number(d), hour: Number(h ?? 0), minute: Number(mi ?? 0),
+      year: bc ? 1 - Number(y) : Number(y), month: Number(mo), day: Number(d), hour: Number(h ?? 0), minute: Number(mi ?? 0),
       second: Number(s ?? 0), micro: Number((f ?? '').padEnd(6, '0').slice(0, 6)), offsetMinutes: offset,
     };
   } else if (us) {
@@ -141,17 +171,35 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
 function toUtc(parts: DateTimeParts): DateTimeParts {
   if (!parts.offsetMinutes) return { ...parts, offsetMinutes: 0 };
   const leap = parts.second === 60 ? 1 : 0;
-  const ms = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute - parts.offsetMinutes, parts.second - leap);
-  const d = new Date(ms);
-  if (parts.year < 100) d.setUTCFullYear(d.getUTCFullYear()); // Date.UTC maps 0..99 to 1900s; years here are 4 digits
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0…99 as 1900…1999.
+  const d = new Date(0);
+  d.setUTCFullYear(parts.year, parts.month - 1, parts.day);
+  d.setUTCHours(parts.hour, parts.minute - parts.offsetMinutes, parts.second - leap, 0);
   return {
     year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(),
     minute: d.getUTCMinutes(), second: d.getUTCSeconds() + leap, micro: parts.micro, offsetMinutes: 0,
   };
 }
 
-const formatDate = (p: DateTimeParts) => `${pad(p.year, 4)}-${pad(p.month, 2)}-${pad(p.day, 2)}`;
+const formatDate = (p: DateTimeParts) => `${formatYear(p.year)}-${pad(p.month, 2)}-${pad(p.day, 2)}`;
 const formatTime = (p: DateTimeParts) => `${pad(p.hour, 2)}:${pad(p.minute, 2)}:${pad(p.second, 2)}.${pad(p.micro, 6)}`;
+
+/**
+ * Why a canonical date or timestamp lies outside AD 1…9999, the range of brands without
+ * eras or endless values (MySQL/MariaDB, SQL Server), or null when it lies inside.
+ * Those brands park such a change with this reason rather than store another value.
+ */
+export function outsideCommonEra(value: CanonicalValue): string | null {
+  if (typeof value !== 'string') return null;
+  const infinite = infiniteDateTime(value);
+  if (infinite) return `${infinite} is an endless date (PostgreSQL's ${infinite})`;
+  const year = /^([+-]?\d{4,})-/.exec(value);
+  if (!year) return null;
+  const n = Number(year[1]);
+  if (n <= 0) return `${value} is a date BC (ISO year ${n} is ${1 - n} BC)`;
+  if (n > 9999) return `${value} is past the year 9999`;
+  return null;
+}
 
 function canonicalTime(column: ColumnSchema, value: unknown): CanonicalValue {
   if (typeof value === 'string') {
@@ -167,6 +215,8 @@ function canonicalTime(column: ColumnSchema, value: unknown): CanonicalValue {
 }
 
 function canonicalDateTime(column: ColumnSchema, value: unknown): CanonicalValue {
+  const infinite = infiniteDateTime(value);
+  if (infinite) return infinite;
   const parts = parseDateTime(value);
   if (!parts) throw invalid(column, value, `is not a ${column.family === 'date' ? 'date (YYYY-MM-DD)' : 'timestamp (ISO-8601)'}`);
   if (column.family === 'date') return formatDate(parts);
@@ -239,6 +289,47 @@ export function toCanonical(column: ColumnSchema, value: unknown): CanonicalValu
   return BY_FAMILY[column.family](column, value);
 }
 
+/**
+ * A 4-byte float column: its precision in binary digits is 24 or less (PostgreSQL
+ * `real`, SQL Server `real`; MySQL/MariaDB `FLOAT`, whose introspection reports 24).
+ */
+export function isSinglePrecision(column: Pick<ColumnSchema, 'family' | 'precision'>): boolean {
+  return column.family === 'float' && column.precision != null && column.precision <= 24;
+}
+
+/** The shortest decimal that reads back as the 4-byte float `f` (how PostgreSQL prints a `real`). */
+function shortestSingle(f: number): number {
+  for (let digits = 1; digits < 9; digits++) {
+    const n = Number(f.toPrecision(digits));
+    if (Math.fround(n) === f) return n;
+  }
+  return f;
+}
+
+/** The shortest decimal of the 4-byte float nearest to `n`: one spelling per `real` value. */
+export function singleValue(n: number): number {
+  const f = Math.fround(n);
+  return Number.isFinite(f) ? shortestSingle(f) : f;
+}
+
+/**
+ * The 4-byte float a number is when a `real` column holds it, or null when such a column
+ * would round it. A number arrives exactly when it is a 4-byte value already (a MySQL
+ * FLOAT read as a double) or the shortest decimal of one (a PostgreSQL real, `0.1`).
+ */
+export function exactSingle(n: number): number | null {
+  if (!Number.isFinite(n)) return n;
+  const f = Math.fround(n);
+  if (!Number.isFinite(f)) return null;
+  return f === n || shortestSingle(f) === n ? f : null;
+}
+
+/** Why a 4-byte float column cannot hold `n` exactly. */
+export function singleRounding(n: number): string {
+  const f = Math.fround(n);
+  return Number.isFinite(f) ? `${n} has more digits than a 4-byte float keeps (it would become ${shortestSingle(f)})` : `${n} is beyond the range of a 4-byte float`;
+}
+
 /** Decimal strings compare by value: `12.50` equals `12.5`. */
 export function normalizeDecimal(text: string): string {
   if (!/^-?\d*\.?\d*$/.test(text)) return text;
@@ -255,7 +346,11 @@ export function sameValue(column: ColumnSchema, a: unknown, b: unknown): boolean
   const y = toCanonical(column, b);
   if (x === null || y === null) return x === y;
   if (column.family === 'decimal') return normalizeDecimal(String(x)) === normalizeDecimal(String(y));
-  if (column.family === 'float') return Number(x) === Number(y) || (Number.isNaN(Number(x)) && Number.isNaN(Number(y)));
+  if (column.family === 'float') {
+    // A 4-byte column compares as 4-byte floats: `0.1` and 0.10000000149011612 are one `real`.
+    const [m, n] = isSinglePrecision(column) ? [Math.fround(Number(x)), Math.fround(Number(y))] : [Number(x), Number(y)];
+    return m === n || (Number.isNaN(m) && Number.isNaN(n));
+  }
   if (column.family === 'json') {
     try {
       return JSON.stringify(JSON.parse(String(x))) === JSON.stringify(JSON.parse(String(y)));

@@ -55,6 +55,11 @@ export interface DialectSql {
   insertIgnoringDuplicates(table: string, columns: readonly string[], rowCount: number): string;
   /** Appended to a SELECT that reads rows the transaction will write (` FOR UPDATE`); absent where the brand locks otherwise. */
   forUpdate?: string;
+  /**
+   * The select-list item that reads `column` exactly, named as the column; absent (the
+   * quoted name) where the brand's plain read is exact. MySQL prints a FLOAT with 6 digits.
+   */
+  selectColumn?(column: ColumnSchema): string;
 }
 
 /**

@@ -38,6 +38,14 @@ export interface ColumnSchema {
   identity?: 'always' | 'default' | null;
   /** Computed by the database; never captured or written. */
   generated?: boolean;
+  /** The collation of a text column as the brand names it (`utf8mb4_general_ci`), when it reports one. */
+  collation?: string | null;
+  /**
+   * True when the collation compares case- or accent-insensitively: 'abc' and 'ABC' are
+   * one value here. In a key column, rows another node keeps apart become one row here
+   * (`dsync apply` warns; docs/types.md "Keys under a case-insensitive collation").
+   */
+  caseInsensitive?: boolean;
 }
 
 export interface TableSchema {

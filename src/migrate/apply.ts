@@ -10,6 +10,7 @@ import type { DbClient, Dialect } from '../core/dialect.ts';
 import { ApplyError, DriftError, DsyncError, describeError } from '../core/errors.ts';
 import { compareFiles, type FileOnDisk, generateNode, introspectTables, listGeneratedFiles } from '../generate/generate.ts';
 import { rendererFor } from '../generate/render.ts';
+import { primaryKeyColumns, type TableSchema } from '../core/schema.ts';
 
 export type StepAction = 'apply' | 'reapply' | 'skip';
 
@@ -26,6 +27,8 @@ export interface ApplyResult {
   node: string;
   dryRun: boolean;
   steps: ApplyStep[];
+  /** Things about the node's tables that apply does not stop for but a person should know (one line each). */
+  warnings: string[];
 }
 
 type LedgerRow = {
@@ -41,8 +44,29 @@ async function readLedger(client: DbClient, dialect: Dialect): Promise<Map<strin
   return new Map(rows.map((r) => [r.file, r]));
 }
 
-/** Files edited by hand, or files that no longer match the live tables, stop the apply before anything runs. */
-async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, client: DbClient, dir: string, files: FileOnDisk[]) {
+/**
+ * A key column that compares case- or accent-insensitively holds one row for keys that
+ * other nodes keep apart ('abc' and 'ABC'): their changes would land on one row, the
+ * later recorded as a conflict and applied over the earlier (docs/types.md).
+ */
+export function keyCollationWarnings(node: NodeConfig, schemas: TableSchema[]): string[] {
+  return schemas.flatMap((table) =>
+    primaryKeyColumns(table)
+      .filter((c) => c.caseInsensitive)
+      .map(
+        (c) =>
+          `node ${node.name}: table ${table.name}, key column ${c.name} has collation ${c.collation ?? '(unnamed)'}, which compares case- or accent-insensitively: ` +
+          `keys that differ only in case or accents ('abc', 'ABC') are one row here, so their changes from another node merge into that row ` +
+          `(recorded as conflicts and applied over each other). Give the column a binary or case- and accent-sensitive collation if other nodes can hold such keys.`,
+      ),
+  );
+}
+
+/**
+ * Files edited by hand, or files that no longer match the live tables, stop the apply
+ * before anything runs. Returns the live tables it read.
+ */
+async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, client: DbClient, dir: string, files: FileOnDisk[]): Promise<TableSchema[]> {
   if (files.length === 0) {
     throw new ApplyError('nothing_generated', `no generated files for node ${node.name} in ${dir}`, {
       hint: `run \`dsync generate --node ${node.name}\` first`,
@@ -54,7 +78,8 @@ async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, cl
       hint: `run \`dsync generate --node ${node.name}\` to restore it; change the config or the templates instead of the file`,
     });
   }
-  const expected = generateNode(config, node, dialect, await introspectTables(config, dialect, client));
+  const schemas = await introspectTables(config, dialect, client);
+  const expected = generateNode(config, node, dialect, schemas);
   const stale = compareFiles(dir, expected);
   if (stale.length > 0) {
     const what = stale.map((d) => `${d.fileName} ${d.change === 'added' ? 'missing' : d.change === 'removed' ? 'no longer generated' : 'out of date'}`);
@@ -62,6 +87,7 @@ async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, cl
       hint: `a synchronized table or the config changed: run \`dsync generate --node ${node.name}\`, review the diff, then \`dsync apply --node ${node.name}\``,
     });
   }
+  return schemas;
 }
 
 /** Id counters the safe horizon cannot cover (a cached PostgreSQL sequence) stop the apply before anything runs. */
@@ -126,11 +152,11 @@ export async function applyNode(
 ): Promise<ApplyResult> {
   const dir = join(config.generatedDir, node.name);
   const files = listGeneratedFiles(dir);
-  await checkDrift(config, node, dialect, client, dir, files);
+  const schemas = await checkDrift(config, node, dialect, client, dir, files);
   await checkIdCounters(dialect, client, node);
   const ledger = await readLedger(client, dialect);
   const steps = plan(files, ledger, dialect, node);
-  const result: ApplyResult = { node: node.name, dryRun: options.dryRun === true, steps };
+  const result: ApplyResult = { node: node.name, dryRun: options.dryRun === true, steps, warnings: keyCollationWarnings(node, schemas) };
   if (options.dryRun) return result;
   const todo = files.filter((_, i) => steps[i].action !== 'skip');
   const runAll = async (tx: DbClient) => {

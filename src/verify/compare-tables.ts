@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ValueMap } from '../core/change.ts';
+import { isSinglePrecision } from '../core/canonical.ts';
 import { syncedColumns } from '../core/schema.ts';
 import { type ComparableRow, type KeyValues, RangeReader, type VerifySide } from './range-reader.ts';
 
@@ -63,6 +64,17 @@ function segmentHash(rows: ComparableRow[]): string {
     .digest('hex');
 }
 
+/**
+ * A float column is compared as 4-byte values when either side keeps 4 bytes: a double
+ * holding what a `real` sent is the same value as that `real` (docs/types.md).
+ */
+function narrowFloats(side: VerifySide, other: VerifySide): VerifySide {
+  const single = new Set(other.table.columns.filter(isSinglePrecision).map((c) => c.name));
+  if (!side.table.columns.some((c) => c.family === 'float' && single.has(c.name) && !isSinglePrecision(c))) return side;
+  const columns = side.table.columns.map((c) => (c.family === 'float' && single.has(c.name) ? { ...c, precision: 24 } : c));
+  return { ...side, table: { ...side.table, columns } };
+}
+
 export async function compareTables(a: VerifySide, b: VerifySide, options: CompareOptions = {}): Promise<CompareResult> {
   const segmentRows = options.segmentRows ?? 1000;
   const maxListed = options.maxListed ?? 1000;
@@ -87,8 +99,8 @@ export async function compareTables(a: VerifySide, b: VerifySide, options: Compa
     differences: [],
     truncated: false,
   };
-  const readerA = await RangeReader.open(a, columns, keyNames);
-  const readerB = await RangeReader.open(b, columns, keyNames);
+  const readerA = await RangeReader.open(narrowFloats(a, b), columns, keyNames);
+  const readerB = await RangeReader.open(narrowFloats(b, a), columns, keyNames);
 
   const note = (kind: DifferenceKind, reader: RangeReader, row: ComparableRow, differing: string[] = []) => {
     result.differenceCount++;

@@ -84,7 +84,7 @@ export class RangeReader {
     const where: string[] = [];
     if (hasLo) where.push(keys.length === 1 ? `${keys[0]} > ${sql.param(++n)}` : `(${greater()})`);
     if (hasHi) where.push(keys.length === 1 ? `${keys[0]} <= ${sql.param(++n)}` : `NOT (${greater()})`);
-    text = `SELECT ${this.columns.map((c) => sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(client, table)}${
+    text = `SELECT ${this.columns.map((c) => sql.selectColumn?.(c) ?? sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(client, table)}${
       where.length ? ` WHERE ${where.join(' AND ')}` : ''
     } ORDER BY ${keys.join(', ')} ${this.order.limit(limit)}`;
     this.texts.set(cacheKey, text);

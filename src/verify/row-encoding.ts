@@ -7,7 +7,7 @@
  * when their texts do, which is what lets a segment be compared by one hash. Texts are
  * self-delimiting (strings carry their length), so joined texts never collide.
  */
-import { type CanonicalValue, normalizeDecimal } from '../core/canonical.ts';
+import { type CanonicalValue, isSinglePrecision, normalizeDecimal, singleValue } from '../core/canonical.ts';
 import type { Dialect } from '../core/dialect.ts';
 import type { ColumnSchema } from '../core/schema.ts';
 
@@ -45,7 +45,8 @@ export function comparableEncoder(column: ColumnSchema): ValueEncoder {
     case 'float':
       return (v) => {
         if (v === null) return 'N';
-        const n = Number(v);
+        // A 4-byte column's value as its shortest decimal: `0.1` and 0.10000000149011612 are one real.
+        const n = isSinglePrecision(column) ? singleValue(Number(v)) : Number(v);
         return Number.isFinite(n) ? `D${n}` : token(String(n));
       };
     case 'json':

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDateTime, sameValue, toCanonical } from '../../src/core/canonical.ts';
+import { exactSingle, outsideCommonEra, parseDateTime, sameValue, singleRounding, toCanonical } from '../../src/core/canonical.ts';
 import type { ColumnSchema, TypeFamily } from '../../src/core/schema.ts';
 
 const col = (family: TypeFamily, name = 'c'): ColumnSchema => ({ name, family, nativeType: family, nullable: true, default: null });
@@ -44,6 +44,46 @@ describe('toCanonical', () => {
     expect(() => toCanonical(col('timestamp'), 'tbd')).toThrow(/is not a timestamp/);
   });
 
+  it('keeps endless dates and timestamps as "infinity" / "-infinity" (PostgreSQL), never NULL', () => {
+    for (const family of ['date', 'timestamp', 'timestamptz'] as TypeFamily[]) {
+      expect(toCanonical(col(family), 'infinity')).toBe('infinity');
+      expect(toCanonical(col(family), '+Infinity')).toBe('infinity');
+      expect(toCanonical(col(family), '-infinity')).toBe('-infinity');
+      expect(sameValue(col(family), 'infinity', '-infinity')).toBe(false);
+    }
+    expect(() => toCanonical(col('time'), 'infinity')).toThrow(/is not a time/);
+  });
+
+  it('writes BC dates as signed ISO years (44 BC is -0043, 1 BC is 0000), reading PostgreSQL\'s "BC" spelling', () => {
+    expect(toCanonical(col('date'), '0044-03-15 BC')).toBe('-0043-03-15');
+    expect(toCanonical(col('date'), '-0043-03-15')).toBe('-0043-03-15');
+    expect(toCanonical(col('date'), '0001-12-31 BC')).toBe('0000-12-31');
+    expect(toCanonical(col('date'), '4713-01-01 BC')).toBe('-4712-01-01');
+    expect(toCanonical(col('timestamp'), '0044-03-15 12:30:00.5 BC')).toBe('-0043-03-15T12:30:00.500000');
+    expect(toCanonical(col('timestamptz'), '0044-03-15 12:30:00+00 BC')).toBe('-0043-03-15T12:30:00.000000Z');
+    expect(toCanonical(col('timestamptz'), '0001-01-01 00:30:00+01 AD'.replace(' AD', ''))).toBe('0000-12-31T23:30:00.000000Z');
+    expect(toCanonical(col('date'), '10000-01-01')).toBe('+10000-01-01');
+    expect(toCanonical(col('timestamp'), '+294276-12-31T23:59:59.999999')).toBe('+294276-12-31T23:59:59.999999');
+    // ISO year 0 (1 BC) is a leap year; 0000 BC is no year.
+    expect(toCanonical(col('date'), '0000-02-29')).toBe('0000-02-29');
+    expect(() => toCanonical(col('date'), '0000-03-15 BC')).toThrow(/is not a date/);
+    expect(() => toCanonical(col('date'), '0001-02-29')).toThrow(/is not a date/);
+    expect(sameValue(col('date'), '0044-03-15 BC', '-0043-03-15')).toBe(true);
+    expect(sameValue(col('date'), '0044-03-15', '-0043-03-15')).toBe(false);
+  });
+
+  it('shifts zoned timestamps of the years 0…99 within their own century', () => {
+    expect(toCanonical(col('timestamptz'), '0044-03-15 00:30:00+01')).toBe('0044-03-14T23:30:00.000000Z');
+  });
+
+  it('says why a date lies outside AD 1…9999 (brands without eras park it)', () => {
+    expect(outsideCommonEra('infinity')).toMatch(/endless/);
+    expect(outsideCommonEra('-0043-03-15')).toMatch(/44 BC/);
+    expect(outsideCommonEra('+10000-01-01T00:00:00.000000')).toMatch(/9999/);
+    expect(outsideCommonEra('0001-01-01')).toBeNull();
+    expect(outsideCommonEra('9999-12-31T23:59:59.999999Z')).toBeNull();
+  });
+
   it('encodes binary as base64, json as its text, uuids lowercase', () => {
     expect(toCanonical(col('binary'), Buffer.from([0, 255]))).toBe('AP8=');
     expect(() => toCanonical(col('binary'), 'not base64!')).toThrow(/is not binary data/);
@@ -66,6 +106,27 @@ describe('sameValue', () => {
     expect(sameValue(col('timestamp'), '2025-06-25 10:30:00', '2025-06-25T10:30:00.000000')).toBe(true);
     expect(sameValue(col('text'), 'a', 'a ')).toBe(false);
     expect(sameValue(col('text'), null, '')).toBe(false);
+  });
+});
+
+describe('4-byte floats', () => {
+  const real = { ...col('float'), nativeType: 'real', precision: 24 };
+
+  it('hold a number exactly when it is a 4-byte value or its shortest decimal, and say why not otherwise', () => {
+    expect(exactSingle(0.1)).toBe(Math.fround(0.1)); // PostgreSQL prints real 0.1f as 0.1
+    expect(exactSingle(0.10000000149011612)).toBe(Math.fround(0.1)); // MySQL FLOAT read as a double
+    expect(exactSingle(3.4028235e38)).toBe(3.4028234663852886e38); // the largest real, as PostgreSQL prints it
+    expect(exactSingle(1e-45)).toBe(1.401298464324817e-45);
+    expect(exactSingle(0.1234567890123)).toBeNull();
+    expect(exactSingle(1e39)).toBeNull();
+    expect(exactSingle(Number.NaN)).toBeNaN();
+    expect(singleRounding(0.1234567890123)).toBe('0.1234567890123 has more digits than a 4-byte float keeps (it would become 0.12345679)');
+  });
+
+  it('compare as 4-byte values in a 4-byte column, as doubles otherwise', () => {
+    expect(sameValue(real, 0.1, 0.10000000149011612)).toBe(true);
+    expect(sameValue(col('float'), 0.1, 0.10000000149011612)).toBe(false);
+    expect(sameValue(real, 0.1, 0.2)).toBe(false);
   });
 });
 

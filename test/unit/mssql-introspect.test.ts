@@ -124,6 +124,11 @@ describe('mssql type families', () => {
     expect(columnFromCatalog(c('a', 'float', 8, 53))).toMatchObject({ precision: 53, scale: null });
     expect(columnFromCatalog(c('a', 'datetime2', 8, 26, 6))).toMatchObject({ precision: null, scale: 6 });
     expect(columnFromCatalog(int('a'))).toMatchObject({ precision: null, scale: null, maxLength: null });
+    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'SQL_Latin1_General_CP1_CI_AS' })).toMatchObject({ collation: 'SQL_Latin1_General_CP1_CI_AS', caseInsensitive: true });
+    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'Latin1_General_100_CS_AI_SC_UTF8' })).toMatchObject({ caseInsensitive: true });
+    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'Latin1_General_100_CS_AS' })).toMatchObject({ caseInsensitive: false });
+    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'Latin1_General_BIN2' })).toMatchObject({ caseInsensitive: false });
+    expect(columnFromCatalog(int('a')).caseInsensitive).toBeUndefined();
   });
 
   it('marks identity columns (inserts need IDENTITY_INSERT) and what the server computes', () => {

@@ -150,9 +150,22 @@ describe('mssql toParam', () => {
     expect(mssqlParam(col('timestamptz', 'datetimeoffset(6)'), '2025-06-25 10:30:00+02:00')).toBe('2025-06-25T08:30:00.000000Z');
   });
 
-  it('cuts fractions to what legacy datetime and smalldatetime accept (more digits are error 241)', () => {
-    expect(mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.123456')).toBe('2025-06-25T10:30:00.123');
-    expect(mssqlParam(col('timestamp', 'smalldatetime'), '2025-06-25T10:30:00.123456')).toBe('2025-06-25T10:30:00');
+  it('cuts fractions to what legacy datetime and smalldatetime accept (more digits are error 241), refusing what they would round', () => {
+    expect(mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.123000')).toBe('2025-06-25T10:30:00.123');
+    expect(mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.007000')).toBe('2025-06-25T10:30:00.007');
+    expect(mssqlParam(col('timestamp', 'smalldatetime'), '2025-06-25T10:30:00.000000')).toBe('2025-06-25T10:30:00');
+    expect(() => mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.123456')).toThrow(/c_timestamp \(datetime\).*1\/300 s.*datetime2/);
+    expect(() => mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.125000')).toThrow(ChangeError);
+    expect(() => mssqlParam(col('timestamp', 'smalldatetime'), '2025-06-25T10:30:01.000000')).toThrow(/whole minutes/);
+  });
+
+  it('parks endless and BC dates and years past 9999, which SQL Server cannot store', () => {
+    expect(() => mssqlParam(col('date', 'date'), 'infinity')).toThrow(/c_date \(date\): infinity is an endless date.*SQL Server cannot store/);
+    expect(() => mssqlParam(col('timestamp', 'datetime2(6)'), '-infinity')).toThrow(ChangeError);
+    expect(() => mssqlParam(col('timestamptz', 'datetimeoffset(6)'), '-0043-03-15T00:00:00.000000Z')).toThrow(/44 BC/);
+    expect(() => mssqlParam(col('date', 'date'), '0000-01-01')).toThrow(/1 BC/);
+    expect(() => mssqlParam(col('date', 'date'), '+10000-01-01')).toThrow(/past the year 9999/);
+    expect(mssqlParam(col('date', 'date'), '0001-01-01')).toBe('0001-01-01');
   });
 
   it('passes text, json and uuid as strings, and NULL as null', () => {

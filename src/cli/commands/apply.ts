@@ -19,6 +19,7 @@ export const applyCommand: Command<GlobalArgs & { node?: string; dryRun: boolean
     for (const name of nodeNames) {
       const result = await withNode(config, name, ({ node, dialect, client }) => applyNode(config, node, dialect, client, { dryRun: args.dryRun }));
       results.push(result);
+      for (const warning of result.warnings) console.error(`dsync: warning: ${warning}`);
       if (args.json) continue;
       const todo = result.steps.filter((s) => s.action !== 'skip');
       console.log(`node ${name}: ${todo.length === 0 ? 'up to date, nothing to apply' : `${args.dryRun ? 'would apply' : 'applied'} ${todo.length} file(s)`}`);

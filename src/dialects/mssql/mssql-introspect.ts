@@ -36,7 +36,7 @@ const FIND_TABLE = `
 const COLUMNS = `
   SELECT c.name, CASE WHEN ty.is_user_defined = 1 AND ty.is_assembly_type = 0 THEN TYPE_NAME(c.system_type_id) ELSE ty.name END AS type_name,
          c.max_length, c.precision, c.scale, c.is_nullable, c.is_identity, c.is_computed, c.is_column_set,
-         dc.definition AS default_expr
+         dc.definition AS default_expr, c.collation_name
   FROM sys.columns AS c
   JOIN sys.types AS ty ON ty.user_type_id = c.user_type_id
   LEFT JOIN sys.default_constraints AS dc ON dc.object_id = c.default_object_id
@@ -64,6 +64,8 @@ export interface MssqlColumnRow {
   is_computed: boolean;
   is_column_set: boolean;
   default_expr: string | null;
+  /** Text columns only; absent in rows written before it was read. */
+  collation_name?: string | null;
 }
 
 /** The type as SQL Server spells it in DDL: `nvarchar(20)`, `decimal(12,2)`, `datetime2(6)`, `varbinary(max)`. */
@@ -76,6 +78,13 @@ function nativeType(row: MssqlColumnRow): string {
   if (type === 'datetime2' || type === 'time' || type === 'datetimeoffset') return `${type}(${row.scale})`;
   return type;
 }
+
+/**
+ * `_CI` (case-insensitive) or `_AI` (accent-insensitive) in a collation name:
+ * SQL_Latin1_General_CP1_CI_AS, Latin1_General_100_CI_AS_SC_UTF8. `_CS_AS`, `_BIN` and `_BIN2` are sensitive.
+ * https://learn.microsoft.com/sql/relational-databases/collations/collation-and-unicode-support
+ */
+const caseInsensitiveCollation = (name: string) => /_(CI|AI)(_|$)/i.test(name);
 
 export function columnFromCatalog(row: MssqlColumnRow): ColumnSchema {
   const type = row.type_name.toLowerCase();
@@ -95,6 +104,7 @@ export function columnFromCatalog(row: MssqlColumnRow): ColumnSchema {
     identity: row.is_identity ? 'always' : null,
     // rowversion (spelled timestamp in the catalog), computed columns and sparse column sets are the server's.
     generated: Boolean(row.is_computed) || type === 'timestamp' || type === 'rowversion' || Boolean(row.is_column_set),
+    ...(row.collation_name ? { collation: row.collation_name, caseInsensitive: caseInsensitiveCollation(row.collation_name) } : {}),
   };
 }
 

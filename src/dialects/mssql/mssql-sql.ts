@@ -5,7 +5,7 @@
  * Identifiers: https://learn.microsoft.com/sql/relational-databases/databases/database-identifiers
  * Reserved words: https://learn.microsoft.com/sql/t-sql/language-elements/reserved-keywords-transact-sql
  */
-import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
+import { type CanonicalValue, exactSingle, isSinglePrecision, outsideCommonEra, singleRounding, toCanonical } from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import type { ValueMap } from '../../core/change.ts';
@@ -164,11 +164,24 @@ export function mssqlFromDriver(column: ColumnSchema, raw: unknown): CanonicalVa
   return toCanonical(column, raw);
 }
 
-/** `YYYY-MM-DDTHH:MM:SS.ffffff` cut to what a legacy type's string conversion accepts. */
+/**
+ * `YYYY-MM-DDTHH:MM:SS.ffffff` as a legacy type's string conversion accepts it. datetime
+ * keeps milliseconds rounded to .000/.003/.007 and smalldatetime whole minutes: a value
+ * they would round is refused (parked with the reason), never stored changed.
+ * https://learn.microsoft.com/sql/t-sql/data-types/datetime-transact-sql#rounding-of-datetime-fractional-second-precision
+ */
 function legacyDateTime(column: ColumnSchema, text: string): string {
   const type = column.nativeType.toLowerCase();
-  if (type === 'datetime') return text.replace(/(\.\d{3})\d*$/, '$1'); // at most 3 fractional digits, else error 241
-  if (type === 'smalldatetime') return text.replace(/\.\d*$/, '');
+  const refuse = (why: string) => new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${text} ${why}; SQL Server would round it (use datetime2)`);
+  if (type === 'datetime') {
+    const micro = /\.(\d{6})$/.exec(text)?.[1] ?? '000000';
+    if (micro.slice(3) !== '000' || !'037'.includes(micro[2])) throw refuse('has fractional seconds that datetime does not keep (1/300 s)');
+    return text.replace(/(\.\d{3})\d*$/, '$1'); // at most 3 fractional digits, else error 241
+  }
+  if (type === 'smalldatetime') {
+    if (!/:00(\.0*)?$/.test(text)) throw refuse('has seconds, which smalldatetime does not keep (whole minutes)');
+    return text.replace(/\.\d*$/, '');
+  }
   return text;
 }
 
@@ -194,14 +207,19 @@ export function mssqlParam(column: ColumnSchema, value: CanonicalValue): unknown
       if (typeof canonical !== 'number') {
         throw new ChangeError('bad_value', `column ${column.name} (float): SQL Server cannot store ${canonical}`);
       }
-      return canonical;
+      if (!isSinglePrecision(column)) return canonical;
+      if (exactSingle(canonical) === null) throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${singleRounding(canonical)}`);
+      return exactSingle(canonical);
     case 'decimal':
       if (canonical === 'NaN') throw new ChangeError('bad_value', `column ${column.name} (decimal): SQL Server cannot store NaN`);
       return canonical;
+    case 'date':
     case 'timestamp':
-      return legacyDateTime(column, String(canonical));
-    case 'timestamptz':
-      return String(canonical);
+    case 'timestamptz': {
+      const outside = outsideCommonEra(canonical);
+      if (outside) throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${outside}, which SQL Server cannot store (dates run from 0001 to 9999, no BC, no infinity)`);
+      return column.family === 'timestamp' ? legacyDateTime(column, String(canonical)) : canonical;
+    }
     default:
       return canonical;
   }

@@ -41,7 +41,8 @@ const FIND_TABLE = `
 const COLUMNS = `
   SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,
          COLUMN_DEFAULT AS default_expr, EXTRA AS extra, CHARACTER_MAXIMUM_LENGTH AS max_length,
-         NUMERIC_PRECISION AS numeric_precision, NUMERIC_SCALE AS numeric_scale, DATETIME_PRECISION AS datetime_precision
+         NUMERIC_PRECISION AS numeric_precision, NUMERIC_SCALE AS numeric_scale, DATETIME_PRECISION AS datetime_precision,
+         COLLATION_NAME AS collation_name
   FROM information_schema.COLUMNS
   WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
   ORDER BY ORDINAL_POSITION`;
@@ -74,6 +75,14 @@ async function findTable(client: DbClient, name: string, views: boolean): Promis
   // With lower_case_table_names 1 or 2 names are case-blind, and the stored one may differ in case.
   return candidates.find((r) => r.table_name === table) ?? candidates.find((r) => Number(r.lower_case_names) !== 0) ?? null;
 }
+
+/**
+ * A collation whose name carries `_ci` (case-insensitive) or `_ai` (accent-insensitive):
+ * utf8mb4_general_ci, utf8mb4_0900_ai_ci, utf8mb4_uca1400_ai_ci, latin1_swedish_ci.
+ * `_bin`, `_cs` and `_as_cs` ones compare case-sensitively.
+ * https://dev.mysql.com/doc/refman/8.0/en/charset-collation-names.html
+ */
+const caseInsensitiveCollation = (name: string) => /_(ci|ai)(_|$)/i.test(name);
 
 function familyOf(dataType: string, columnType: string, jsonColumn: boolean): TypeFamily {
   if (jsonColumn) return 'json';
@@ -123,10 +132,16 @@ export async function introspectMysql(client: DbClient, name: string): Promise<T
         default: c.default_expr === null || (c.default_expr === 'NULL' && c.nullable === 'YES') ? null : String(c.default_expr),
         maxLength: c.max_length === null ? null : Number(c.max_length),
         // For times and timestamps: the digits of fractional seconds kept (TIME(6) → 6).
-        precision: temporal ? Number(c.datetime_precision ?? 0) : c.numeric_precision === null ? null : Number(c.numeric_precision),
+        // Floats in binary digits, as PostgreSQL and SQL Server report them (MySQL says 12 and 22 decimal digits).
+        precision: temporal
+          ? Number(c.datetime_precision ?? 0)
+          : family === 'float'
+            ? dataType === 'float' ? 24 : 53
+            : c.numeric_precision === null ? null : Number(c.numeric_precision),
         scale: c.numeric_scale === null ? null : Number(c.numeric_scale),
         identity: /\bauto_increment\b/i.test(c.extra) ? 'default' : null,
         generated: /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.test(c.extra),
+        ...(c.collation_name ? { collation: String(c.collation_name), caseInsensitive: caseInsensitiveCollation(String(c.collation_name)) } : {}),
       };
     }),
     primaryKey: key.rows.map((r) => r.name),

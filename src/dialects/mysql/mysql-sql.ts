@@ -9,7 +9,7 @@
  * bind on the server, but returns FLOAT columns widened to double
  * (1.1 → 1.100000023841858), unlike the triggers' JSON; so values stay text.
  */
-import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
+import { type CanonicalValue, exactSingle, isSinglePrecision, outsideCommonEra, singleRounding, toCanonical } from '../../core/canonical.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
@@ -63,6 +63,11 @@ export const mysqlSql: DialectSql = {
     return `${multiRowInsert(this, table, columns, rowCount)} ON DUPLICATE KEY UPDATE ${first} = ${first}`;
   },
   forUpdate: ' FOR UPDATE',
+  // A FLOAT's text form keeps 6 digits (0.1234567 reads as 0.123457); as a double it is exact.
+  selectColumn(column) {
+    const name = this.ident(column.name);
+    return isSinglePrecision(column) ? `(${name} + 0e0) AS ${name}` : name;
+  },
 };
 
 /**
@@ -135,7 +140,11 @@ export function mysqlParam(column: ColumnSchema, value: CanonicalValue): unknown
     case 'float': {
       const n = Number(canonical);
       if (!Number.isFinite(n)) throw reject(column, `${String(canonical)} cannot be stored (MySQL floats have no NaN or infinity)`);
-      return n;
+      if (!isSinglePrecision(column)) return n;
+      // The 4-byte value itself: MySQL range-checks the double it is sent (3.4028235e38 would be "out of range").
+      const single = exactSingle(n);
+      if (single === null) throw reject(column, singleRounding(n));
+      return single;
     }
     case 'boolean':
       return canonical ? 1 : 0;
@@ -144,8 +153,12 @@ export function mysqlParam(column: ColumnSchema, value: CanonicalValue): unknown
       checkFraction(column, micro);
       return `${clock}.${micro}`;
     }
+    case 'date':
     case 'timestamp':
     case 'timestamptz': {
+      const outside = outsideCommonEra(canonical);
+      if (outside) throw reject(column, `${outside}, which MySQL/MariaDB cannot store (dates run from 0001 to 9999, no BC, no infinity)`);
+      if (column.family === 'date') return canonical;
       // MySQL rejects the ISO `T` and `Z` in strict mode; the session time zone is UTC.
       const text = String(canonical).replace('T', ' ').replace(/Z$/, '');
       checkFraction(column, text.split('.')[1] ?? '');
@@ -199,8 +212,10 @@ function jsonText(column: ColumnSchema, ref: string): string {
   const value = /^bit\b/i.test(column.nativeType) ? `(${ref} + 0)` : ref;
   switch (column.family) {
     case 'integer':
-    case 'float':
       return utf8(value);
+    case 'float':
+      // A FLOAT prints with 6 digits (0.1234567 as 0.123457); as a double it prints exactly.
+      return isSinglePrecision(column) ? utf8(`(${value} + 0e0)`) : utf8(value);
     case 'bigint':
       return `IF(${value} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER}, ${utf8(value)}, ${quoted(value)})`;
     case 'boolean':

@@ -7,7 +7,7 @@
 import type { ValueMap } from '../../core/change.ts';
 import type { BulkWriter, DbClient } from '../../core/dialect.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
-import { postgresSql } from './postgres-sql.ts';
+import { postgresParam, postgresSql } from './postgres-sql.ts';
 
 const sql = postgresSql;
 
@@ -16,18 +16,36 @@ function tableName(table: TableSchema): string {
   return sql.table(bare, table.schema);
 }
 
-/** A canonical value as json_populate_recordset reads it for the column's type. */
+/**
+ * A canonical value as json_populate_recordset reads it for the column's type. A json
+ * column's document travels as a JSON string of its text, read back by `columnValue`:
+ * json_populate_recordset would turn a document that is JSON `null` into SQL NULL.
+ * Other values go through postgresParam, so that what it refuses (a NUL in text, a
+ * number a `real` would round) fails the batch here too and is parked by the slow path.
+ */
 function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
   if (value === null) return null;
-  if (column.family === 'binary') return `\\x${Buffer.from(String(value), 'base64').toString('hex')}`;
-  if (column.family === 'json') return JSON.parse(String(value));
-  return value;
+  switch (column.family) {
+    case 'binary':
+      return `\\x${Buffer.from(String(value), 'base64').toString('hex')}`;
+    case 'json':
+      return String(value);
+    default:
+      return postgresParam(column, value);
+  }
 }
 
 function jsonRows(table: TableSchema, rows: ValueMap[]): string {
   return JSON.stringify(
     rows.map((row) => Object.fromEntries(Object.entries(row).map(([name, value]) => [name, jsonValue(columnByName(table, name)!, value)]))),
   );
+}
+
+/** Column `name` of the source rows `s` as the table's type: a json document is unwrapped from its string (`jsonValue`). */
+function columnValue(table: TableSchema, name: string, s: string): string {
+  const column = columnByName(table, name)!;
+  const ref = `${s}${sql.ident(name)}`;
+  return column.family === 'json' ? `(${ref} #>> '{}')::${column.nativeType}` : ref;
 }
 
 const keyMatch = (table: TableSchema) => table.primaryKey.map((k) => `d.${sql.ident(k)} = s.${sql.ident(k)}`).join(' AND ');
@@ -47,12 +65,13 @@ export const postgresBulk: BulkWriter = {
     const list = columns.map((c) => sql.ident(c)).join(', ');
     const overriding = table.columns.some((c) => c.identity === 'always' && columns.includes(c.name)) ? ' OVERRIDING SYSTEM VALUE' : '';
     const name = tableName(table);
-    await tx.query(`INSERT INTO ${name} (${list})${overriding} SELECT ${list} FROM json_populate_recordset(NULL::${name}, $1)`, [jsonRows(table, rows)]);
+    const values = columns.map((c) => columnValue(table, c, '')).join(', ');
+    await tx.query(`INSERT INTO ${name} (${list})${overriding} SELECT ${values} FROM json_populate_recordset(NULL::${name}, $1)`, [jsonRows(table, rows)]);
   },
 
   async updateTableRows(tx, table, columns, rows) {
     const name = tableName(table);
-    const set = columns.map((c) => `${sql.ident(c)} = s.${sql.ident(c)}`).join(', ');
+    const set = columns.map((c) => `${sql.ident(c)} = ${columnValue(table, c, 's.')}`).join(', ');
     const { rowCount } = await tx.query(`UPDATE ${name} AS d SET ${set} FROM json_populate_recordset(NULL::${name}, $1) AS s WHERE ${keyMatch(table)}`, [
       jsonRows(table, rows.map((r) => ({ ...r.key, ...r.values }))),
     ]);

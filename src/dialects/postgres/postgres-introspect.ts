@@ -33,11 +33,13 @@ const COLUMNS = `
          a.attgenerated AS generated,
          information_schema._pg_char_max_length(a.atttypid, a.atttypmod) AS max_length,
          information_schema._pg_numeric_precision(a.atttypid, a.atttypmod) AS precision,
-         information_schema._pg_numeric_scale(a.atttypid, a.atttypmod) AS scale
+         information_schema._pg_numeric_scale(a.atttypid, a.atttypmod) AS scale,
+         co.collname AS collation, NOT co.collisdeterministic AS nondeterministic
   FROM pg_attribute a
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  LEFT JOIN pg_collation co ON co.oid = a.attcollation
   WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
   ORDER BY a.attnum`;
 
@@ -80,6 +82,9 @@ export async function introspectPostgres(client: DbClient, name: string): Promis
         scale: c.scale ?? null,
         identity: c.identity === 'a' ? 'always' : c.identity === 'd' ? 'default' : null,
         generated: c.generated === 's',
+        // Only a nondeterministic (ICU) collation can call two different strings equal.
+        // https://www.postgresql.org/docs/current/collation.html#COLLATION-NONDETERMINISTIC
+        ...(c.collation ? { collation: c.collation, caseInsensitive: c.nondeterministic === true } : {}),
       }),
     ),
     primaryKey: key.rows.map((r) => r.name),

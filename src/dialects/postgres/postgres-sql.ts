@@ -4,7 +4,7 @@
  * Identifier rules: https://www.postgresql.org/docs/current/sql-syntax-lexical.html
  */
 import { ChangeError } from '../../core/errors.ts';
-import type { CanonicalValue } from '../../core/canonical.ts';
+import { type CanonicalValue, exactSingle, infiniteDateTime, isSinglePrecision, parseDateTime, singleRounding } from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
@@ -45,10 +45,35 @@ export const postgresSql: DialectSql = {
   forUpdate: ' FOR UPDATE',
 };
 
+/**
+ * A canonical date or timestamp as PostgreSQL reads it. PostgreSQL knows no ISO year 0
+ * or signed years: `-0043-03-15` (44 BC) is written `0044-03-15 BC`, `+10000-01-01`
+ * without its sign; 'infinity' and '-infinity' are its own spellings.
+ * https://www.postgresql.org/docs/current/datatype-datetime.html#DATATYPE-DATETIME-SPECIAL-VALUES
+ */
+export function postgresDateTimeText(value: CanonicalValue): CanonicalValue {
+  if (typeof value !== 'string' || infiniteDateTime(value)) return value;
+  if (!/^[+-]|^0000/.test(value)) return value;
+  const parts = parseDateTime(value);
+  if (!parts) return value; // the server refuses it with its own reason
+  const rest = value.slice(value.indexOf('-', 1)).replace('T', ' ');
+  if (parts.year > 0) return `${parts.year}${rest}`;
+  return `${String(1 - parts.year).padStart(4, '0')}${rest.replace(/Z$/, '+00')} BC`;
+}
+
 /** A canonical value as a `pg` parameter. The server converts text to the column's type and rejects what does not fit. */
 export function postgresParam(column: ColumnSchema, value: CanonicalValue): unknown {
   if (value === null) return null;
   switch (column.family) {
+    case 'date':
+    case 'timestamp':
+    case 'timestamptz':
+      return postgresDateTimeText(value);
+    case 'float':
+      if (isSinglePrecision(column) && exactSingle(Number(value)) === null) {
+        throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${singleRounding(Number(value))}`);
+      }
+      return value;
     case 'binary':
       return Buffer.from(String(value), 'base64');
     case 'text':
@@ -64,6 +89,22 @@ export function postgresParam(column: ColumnSchema, value: CanonicalValue): unkn
 
 const SAFE_INTEGER = '9007199254740991';
 
+/**
+ * A date or timestamp `v` in canonical form (core/canonical.ts): to_char after the
+ * year `rest`; 'infinity' and '-infinity' as themselves (to_char gives NULL for them);
+ * an ISO year with a sign outside 1…9999 (to_char drops the era, so 44 BC, which
+ * extract reports as year -44, is written -0043, and 1 BC is 0000).
+ */
+function dateTimeJson(v: string, rest: string): string {
+  const year = `extract(year FROM ${v})::int`;
+  return [
+    `CASE WHEN ${v} >= '0001-01-01' AND ${v} < '10000-01-01' THEN to_char(${v}, 'YYYY${rest}')`,
+    `WHEN NOT isfinite(${v}) THEN ${v}::text`,
+    `WHEN ${v} < '0001-01-01' THEN CASE WHEN ${year} = -1 THEN '0000' ELSE '-' || lpad((-1 - ${year})::text, 4, '0') END || to_char(${v}, '${rest}')`,
+    `ELSE '+' || to_char(${v}, 'YYYY${rest}') END`,
+  ].join(' ');
+}
+
 /** The SQL expression that gives the canonical JSON value of `column` in row `row` (NEW or OLD), for jsonb_build_object. */
 export function postgresJsonValue(column: ColumnSchema, row: string): string {
   const ref = `${row}.${postgresSql.ident(column.name)}`;
@@ -76,13 +117,13 @@ export function postgresJsonValue(column: ColumnSchema, row: string): string {
     case 'float':
       return `to_jsonb(${ref})`;
     case 'date':
-      return `to_char(${ref}, 'YYYY-MM-DD')`;
+      return dateTimeJson(ref, '-MM-DD');
     case 'time':
       return `to_char(${ref}::time::interval, 'HH24:MI:SS.US')`;
     case 'timestamp':
-      return `to_char(${ref}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
+      return dateTimeJson(ref, '-MM-DD"T"HH24:MI:SS.US');
     case 'timestamptz':
-      return `to_char(${ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+      return dateTimeJson(`(${ref} AT TIME ZONE 'UTC')`, '-MM-DD"T"HH24:MI:SS.US"Z"');
     case 'binary':
       return `translate(encode(${ref}, 'base64'), E'\\n', '')`;
     default:

@@ -144,6 +144,35 @@ function toDecimal(column: ColumnSchema, value: CanonicalValue): bigint | string
   return text;
 }
 
+/**
+ * The column affinity of a declared type, by SQLite's rules (https://www.sqlite.org/datatype3.html#determination_of_column_affinity).
+ * JSON, UUID, STRING and other names without INT, CHAR, CLOB, TEXT, BLOB, REAL, FLOA or DOUB have NUMERIC affinity.
+ */
+function affinity(declared: string): 'integer' | 'text' | 'blob' | 'real' | 'numeric' {
+  const t = declared.toUpperCase();
+  if (t.includes('INT')) return 'integer';
+  if (t.includes('CHAR') || t.includes('CLOB') || t.includes('TEXT')) return 'text';
+  if (t.includes('BLOB') || t.trim() === '') return 'blob';
+  if (t.includes('REAL') || t.includes('FLOA') || t.includes('DOUB')) return 'real';
+  return 'numeric';
+}
+
+/** Text SQLite's numeric affinities would read as a number (spaces around it included). */
+const NUMERIC_TEXT = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
+
+/**
+ * A text or JSON value for a column whose affinity is not TEXT: SQLite stores text that
+ * looks like a number as that number ('007' as 7, '1.0' as 1, '12345678901234567890' as a
+ * double), so such text is refused unless it is a plain integer that comes back as written.
+ */
+function checkNumericAffinity(column: ColumnSchema, text: string): void {
+  const kind = affinity(column.nativeType);
+  if (kind === 'text' || kind === 'blob' || !NUMERIC_TEXT.test(text)) return;
+  const plainInteger = /^-?(0|[1-9]\d*)$/.test(text) && text !== '-0' && BigInt(text) >= INT64_MIN && BigInt(text) <= INT64_MAX;
+  if (plainInteger && kind !== 'real') return;
+  throw invalid(column, text, `would be stored as a number by SQLite (the declared type ${column.nativeType} has ${kind.toUpperCase()} affinity) and come back changed. Declare the column TEXT to keep it as written`);
+}
+
 /** A canonical value as a better-sqlite3 parameter, in the stored forms listed at the top of this file. */
 function toParam(column: ColumnSchema, value: CanonicalValue): unknown {
   if (value === null) return null;
@@ -166,6 +195,10 @@ function toParam(column: ColumnSchema, value: CanonicalValue): unknown {
     case 'timestamp':
     case 'timestamptz':
       return String(canonical).replace('T', ' ');
+    case 'text':
+    case 'json':
+      checkNumericAffinity(column, String(canonical));
+      return canonical;
     default:
       return canonical;
   }

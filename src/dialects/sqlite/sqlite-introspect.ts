@@ -45,6 +45,15 @@ const FIND_TABLE = `SELECT name FROM sqlite_schema WHERE type = 'table' AND name
 // hidden: 0 plain, 1 hidden column of a virtual table, 2 and 3 generated (virtual, stored).
 const COLUMNS = `SELECT name, type, "notnull" AS not_null, dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid`;
 
+/**
+ * The collations of the primary key's columns, read from its index (a rowid key has
+ * none, and needs none: it is an integer). SQLite reports a column's collation nowhere
+ * else. https://www.sqlite.org/pragma.html#pragma_index_xinfo
+ */
+const KEY_COLLATIONS = `
+  SELECT x.name, x.coll FROM pragma_index_list(?) AS i, pragma_index_xinfo(i.name) AS x
+  WHERE i.origin = 'pk' AND x.key = 1 AND x.cid >= 0`;
+
 export async function introspectSqlite(client: DbClient, name: string): Promise<TableSchema> {
   const found = await client.query<{ name: string }>(FIND_TABLE, [name]);
   if (found.rows.length === 0) {
@@ -62,6 +71,9 @@ export async function introspectSqlite(client: DbClient, name: string): Promise<
       hint: `dsync identifies rows by their key, and SQLite cannot add one to a table: recreate ${name} with a PRIMARY KEY`,
     });
   }
+  const collations = new Map(
+    (await client.query<{ name: string; coll: string }>(KEY_COLLATIONS, [found.rows[0].name])).rows.map((r) => [r.name, r.coll]),
+  );
   return {
     name,
     schema: null,
@@ -77,6 +89,8 @@ export async function introspectSqlite(client: DbClient, name: string): Promise<
         // An INTEGER PRIMARY KEY takes explicit values like any column: no identity handling needed.
         identity: null,
         generated: c.hidden !== 0,
+        // NOCASE folds ASCII case: 'abc' and 'ABC' are one key (https://www.sqlite.org/datatype3.html#collation).
+        ...(collations.has(c.name) ? { collation: collations.get(c.name)!, caseInsensitive: collations.get(c.name)!.toUpperCase() === 'NOCASE' } : {}),
       }),
     ),
     primaryKey: key.map((c) => c.name),
