@@ -10,10 +10,9 @@
  * (1.1 → 1.100000023841858), unlike the triggers' JSON; so values stay text.
  */
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
-import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
-import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
+import type { ColumnSchema } from '../../core/schema.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 
 /** Characters beyond the Basic Multilingual Plane (emoji and the like). */
@@ -181,125 +180,4 @@ export function mysqlFromDriver(column: ColumnSchema, raw: unknown): CanonicalVa
     return toCanonical(column, bitValue(raw));
   }
   return toCanonical(column, raw);
-}
-
-// Capture: template helpers that compute a column's canonical JSON inside a trigger.
-// MariaDB has no JSON type to cast to (JSON is LONGTEXT there) and MySQL 8 prints
-// booleans as 1/0, so the JSON text is built by hand, the same way on both.
-
-const SAFE_INTEGER = '9007199254740991';
-
-/** As utf8mb4 text, whatever the column's character set, so that pieces concatenate. */
-const utf8 = (expr: string) => `CONVERT(${expr} USING utf8mb4)`;
-const quoted = (expr: string) => `JSON_QUOTE(${utf8(expr)})`;
-
-/** JSON text of one value (utf8mb4), or NULL when the value is NULL. */
-function jsonText(column: ColumnSchema, ref: string): string {
-  // BIT(n) values are byte strings until added to a number.
-  const value = /^bit\b/i.test(column.nativeType) ? `(${ref} + 0)` : ref;
-  switch (column.family) {
-    case 'integer':
-    case 'float':
-      return utf8(value);
-    case 'bigint':
-      return `IF(${value} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER}, ${utf8(value)}, ${quoted(value)})`;
-    case 'boolean':
-      return utf8(`CASE WHEN ${value} <> 0 THEN 'true' WHEN ${value} = 0 THEN 'false' END`);
-    case 'date':
-      return quoted(`DATE_FORMAT(${ref}, '%Y-%m-%d')`);
-    case 'time':
-      return quoted(`TIME_FORMAT(${ref}, '%H:%i:%s.%f')`);
-    case 'timestamp':
-      return quoted(`DATE_FORMAT(${ref}, '%Y-%m-%dT%H:%i:%s.%f')`);
-    case 'timestamptz':
-      // UNIX_TIMESTAMP of a TIMESTAMP column is the stored UTC instant, whatever the
-      // writer's session time zone (https://mariadb.com/kb/en/unix_timestamp/).
-      return quoted(`DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(${ref}) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ')`);
-    case 'binary':
-      // TO_BASE64 breaks lines every 76 characters.
-      return quoted(`REPLACE(TO_BASE64(${ref}), CHAR(10 USING utf8mb4), '')`);
-    default:
-      return quoted(ref); // text, decimal (a string, digits kept), json (its text), uuid
-  }
-}
-
-/**
- * The canonical JSON of `column` in row `row` (NEW or OLD), never NULL. Every piece
- * gets the same explicit collation: JSON functions answer utf8mb4_bin, CONVERT the
- * default utf8mb4 collation, and CONCAT refuses to mix two implicit ones.
- */
-export function mysqlJsonValue(column: ColumnSchema, row: string): string {
-  return `COALESCE(${jsonText(column, `${row}.${mysqlSql.ident(column.name)}`)} COLLATE utf8mb4_bin, 'null')`;
-}
-
-const jsonKey = (column: ColumnSchema, first: boolean) => mysqlSql.literal(`${first ? '{' : ','}${JSON.stringify(column.name)}:`);
-
-/** A JSON object of every column of `columns`. */
-export function mysqlJsonObject(columns: ColumnSchema[], row: string): string {
-  if (columns.length === 0) return `'{}'`;
-  const pairs = columns.map((c, i) => `${jsonKey(c, i === 0)}, ${mysqlJsonValue(c, row)}`);
-  return `CONCAT(\n      ${pairs.join(',\n      ')},\n      '}')`;
-}
-
-/** The key as JSON text: a scalar for a one-column key, an object for a composite one. */
-export function mysqlKeyJson(keyColumns: ColumnSchema[], row: string): string {
-  return keyColumns.length === 1 ? mysqlJsonValue(keyColumns[0], row) : mysqlJsonObject(keyColumns, row);
-}
-
-/**
- * True when the column changed. `<=>` is NULL-safe; text is compared as bytes, since
- * under a case- or pad-insensitive collation 'a' = 'A' = 'a ' and such an edit would be lost.
- */
-export function mysqlChanged(column: ColumnSchema): string {
-  const name = mysqlSql.ident(column.name);
-  const asBytes = column.family === 'text' || column.family === 'json';
-  const side = (row: string) => (asBytes ? `CAST(${row}.${name} AS BINARY)` : `${row}.${name}`);
-  return `NOT (${side('NEW')} <=> ${side('OLD')})`;
-}
-
-/** True when any of the columns changed. */
-export function mysqlAnyChanged(columns: ColumnSchema[]): string {
-  return `(${columns.map(mysqlChanged).join('\n    OR ')})`;
-}
-
-/** Changed column names joined by commas (object_attribute of an update). */
-export function mysqlChangedNames(columns: ColumnSchema[]): string {
-  return `CONCAT_WS(',',\n      ${columns.map((c) => `IF(${mysqlChanged(c)}, ${mysqlSql.literal(c.name)}, NULL)`).join(',\n      ')})`;
-}
-
-/** A JSON object of the changed columns only, with their values in `row`. */
-export function mysqlChangedObject(columns: ColumnSchema[], row: string): string {
-  const pairs = columns.map(
-    (c) => `IF(${mysqlChanged(c)}, CONCAT(${mysqlSql.literal(`${JSON.stringify(c.name)}:`)}, ${mysqlJsonValue(c, row)}), NULL)`,
-  );
-  return `CONCAT('{', CONCAT_WS(',',\n      ${pairs.join(',\n      ')}), '}')`;
-}
-
-const SHORT_ESCAPES: Record<string, string> = { '"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-/** A JSON string as JSON_QUOTE writes it: like JSON.stringify, but \u escapes in upper-case hex. */
-function jsonQuote(text: string): string {
-  return `"${text.replace(/["\\\u0000-\u001f]/g, (ch) => SHORT_ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`)}"`;
-}
-
-/**
- * object_id of a key exactly as the capture triggers spell it: the import writes its own
- * outbox rows with it and finds earlier ones by it. Decimals keep the column's scale
- * (12.5 in DECIMAL(12,2) prints as 12.50).
- */
-export function mysqlKeyText(table: TableSchema, key: ValueMap): string {
-  const columns = primaryKeyColumns(table);
-  const texts = columns.map((column) => {
-    const value = toCanonical(column, key[column.name]);
-    if (value === null || typeof value !== 'string') return JSON.stringify(value);
-    if (column.family !== 'decimal' || !column.scale) return jsonQuote(value);
-    const [whole, fraction = ''] = plainDecimal(value).split('.');
-    return jsonQuote(`${whole}.${fraction.padEnd(column.scale, '0')}`);
-  });
-  return columns.length === 1 ? texts[0] : `{${columns.map((c, i) => `${JSON.stringify(c.name)}:${texts[i]}`).join(',')}}`;
-}
-
-/** A capture trigger's name, in the table's database when the table is qualified. */
-export function mysqlTriggerName(table: { safeName: string; schema: string | null }, suffix: string): string {
-  return mysqlSql.table(`ds_${table.safeName}_${suffix}`, table.schema);
 }
