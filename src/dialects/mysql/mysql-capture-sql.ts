@@ -140,9 +140,17 @@ export function mysqlChangedObject(columns: ColumnSchema[], row: string): string
   return `CONCAT('{', CONCAT_WS(',',\n      ${pairs.join(',\n      ')}), '}')`;
 }
 
-/** The JSON path of a column's member in ds_row_version.col_versions, as a literal. */
-export function mysqlVersionPath(column: ColumnSchema): string {
-  return mysqlSql.literal(`$.${JSON.stringify(column.name)}`);
+/**
+ * The col_versions members of an update's changed non-key columns, `{"c":[version,"server"]}`,
+ * for JSON_MERGE_PATCH (which replaces a member's array as a whole). `version` is SQL text.
+ */
+export function mysqlVersionPatch(columns: (ColumnSchema & { isKey: boolean })[], version: string, serverId: string): string {
+  const stamp = `CONCAT('[', ${version}, ${mysqlSql.literal(`,${JSON.stringify(serverId)}]`)})`;
+  const members = columns
+    .filter((c) => !c.isKey)
+    .map((c) => `IF(${mysqlChanged(c)}, CONCAT(${mysqlSql.literal(`${JSON.stringify(c.name)}:`)}, ${stamp}), NULL)`);
+  if (members.length === 0) return `'{}'`;
+  return `CONCAT('{', CONCAT_WS(',',\n          ${members.join(',\n          ')}), '}')`;
 }
 
 /** A capture trigger's name, in the table's database when the table is qualified. */

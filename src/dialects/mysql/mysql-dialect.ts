@@ -24,7 +24,7 @@ import {
   mysqlKeyJson,
   mysqlStatementEnd,
   mysqlTriggerName,
-  mysqlVersionPath,
+  mysqlVersionPatch,
 } from './mysql-capture-sql.ts';
 import { mysqlKeyOrder } from './mysql-key-order.ts';
 
@@ -216,7 +216,7 @@ export const mysqlDialect: Dialect = {
     changedNames: mysqlChangedNames,
     changedObject: mysqlChangedObject,
     triggerName: mysqlTriggerName,
-    versionPath: mysqlVersionPath,
+    versionPatch: mysqlVersionPatch,
   },
   formatterLanguage: 'mysql',
 };
