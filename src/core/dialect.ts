@@ -159,8 +159,12 @@ export interface Dialect {
   fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue;
   /** Splits a generated script into statements (dollar quotes, trigger bodies and GO lines understood). */
   splitScript(script: string): string[];
-  /** Ends each statement of a generated file: `;` by default, a `GO` line on SQL Server (batches). */
-  readonly statementEnd?: string;
+  /**
+   * Ends each statement of a generated file: `;` by default, a `GO` line on SQL Server
+   * (batches). A function returns the statement ended, when that depends on the statement:
+   * MySQL wraps a compound trigger body (`BEGIN … END`, `;` inside) in `DELIMITER` lines.
+   */
+  readonly statementEnd?: string | ((statement: string) => string);
   /** Handlebars helpers for this brand's templates, beyond `ident` and `lit`. */
   readonly templateHelpers: Record<string, (...args: any[]) => unknown>;
   /** Turns a plain formatted statement through sql-formatter's language for this brand; null when the brand's objects are not formatted. */

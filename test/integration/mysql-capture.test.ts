@@ -3,7 +3,8 @@
  * JSON parsed) for the changes and values that are hard on MySQL: case- and pad-blind
  * collations, writers in other time zones and sql_modes, TO_BASE64's line breaks,
  * integers beyond 2^53, decimals, booleans, JSON and UUID columns, the origin flag and
- * the import's capture switch with their transaction scope.
+ * the import's capture switch with their transaction scope. The version store behind
+ * row_cl and change_version is tried in mysql-row-versions.test.ts.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -39,6 +40,9 @@ async function rawRows(client: DbClient, afterId: number): Promise<Row[]> {
     object_value: parse(r.object_value),
     object_value_old: parse(r.object_value_old),
     update_datetime: undefined,
+    row_cl: r.row_cl === null ? null : Number(r.row_cl),
+    row_cl_old: r.row_cl_old === null ? null : Number(r.row_cl_old),
+    change_version: r.change_version === null ? null : Number(r.change_version),
   }));
 }
 
@@ -55,6 +59,9 @@ const local = (extra: Row): Row => ({
   txn_id: null,
   id: undefined,
   update_datetime: undefined,
+  row_cl_old: null,
+  // A version in µs of this century; mysql-row-versions.test.ts checks the clock itself.
+  change_version: expect.toSatisfy((v: number) => v > 1.7e15 && v < 4.1e15),
   ...extra,
 });
 
@@ -76,7 +83,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     const before = await lastOutboxId(node.client);
     await insertRow(node.client, t('sales_order'), ORDER);
     expect(await rawRows(node.client, before)).toEqual([
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: ORDER_COLUMNS, object_id: 'ord1', object_value: ORDER, object_operation: 'I' }),
+      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: ORDER_COLUMNS, object_id: 'ord1', object_value: ORDER, object_operation: 'I', row_cl: 1 }),
     ]);
   });
 
@@ -88,31 +95,27 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     expect(await rawRows(node.client, before)).toEqual([]);
     await updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { description: 'OLD ORDER', quantity: 7 });
     await updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { description: 'OLD ORDER ' });
-    const common = { object_table: 'sales_order', object_pk_attribute: 'order_id', object_id: 'ord1', object_operation: 'U' };
+    const common = { object_table: 'sales_order', object_pk_attribute: 'order_id', object_id: 'ord1', object_operation: 'U', row_cl: 1 };
     expect(await rawRows(node.client, before)).toEqual([
       local({ ...common, object_attribute: 'description,quantity', object_value: { description: 'OLD ORDER', quantity: 7 }, object_value_old: { description: 'old order', quantity: 100 } }),
       local({ ...common, object_attribute: 'description', object_value: { description: 'OLD ORDER ' }, object_value_old: { description: 'OLD ORDER' } }),
     ]);
   });
 
-  it('NULL to a value and back, then a key change with the old key, then a delete with the whole old row', async () => {
+  it('NULL to a value and back, then a key change with every column and the old key, then a delete with the whole old row', async () => {
     const before = await lastOutboxId(node.client);
     await updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { customer_id: null });
     await updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { customer_id: 'c9' });
     await updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { order_id: 'ord2' });
     await deleteRow(node.client, t('sales_order'), { order_id: 'ord2' });
     const common = { object_table: 'sales_order', object_pk_attribute: 'order_id' };
+    const ord2 = { ...ORDER, order_id: 'ord2', description: 'OLD ORDER ', quantity: 7, customer_id: 'c9' };
     expect(await rawRows(node.client, before)).toEqual([
-      local({ ...common, object_operation: 'U', object_id: 'ord1', object_attribute: 'customer_id', object_value: { customer_id: null }, object_value_old: { customer_id: 'c1' } }),
-      local({ ...common, object_operation: 'U', object_id: 'ord1', object_attribute: 'customer_id', object_value: { customer_id: 'c9' }, object_value_old: { customer_id: null } }),
-      local({ ...common, object_operation: 'U', object_id: 'ord2', object_id_old: 'ord1', object_attribute: 'order_id', object_value: { order_id: 'ord2' }, object_value_old: { order_id: 'ord1' } }),
-      local({
-        ...common,
-        object_operation: 'D',
-        object_id: 'ord2',
-        object_attribute: ORDER_COLUMNS,
-        object_value_old: { ...ORDER, order_id: 'ord2', description: 'OLD ORDER ', quantity: 7, customer_id: 'c9' },
-      }),
+      local({ ...common, object_operation: 'U', object_id: 'ord1', object_attribute: 'customer_id', object_value: { customer_id: null }, object_value_old: { customer_id: 'c1' }, row_cl: 1 }),
+      local({ ...common, object_operation: 'U', object_id: 'ord1', object_attribute: 'customer_id', object_value: { customer_id: 'c9' }, object_value_old: { customer_id: null }, row_cl: 1 }),
+      // A key change: a delete of ord1 (cl 2) and an insert of ord2 (cl 1) with the whole new row.
+      local({ ...common, object_operation: 'U', object_id: 'ord2', object_id_old: 'ord1', object_attribute: 'order_id', object_value: ord2, object_value_old: { order_id: 'ord1' }, row_cl: 1, row_cl_old: 2 }),
+      local({ ...common, object_operation: 'D', object_id: 'ord2', object_attribute: ORDER_COLUMNS, object_value_old: ord2, row_cl: 2 }),
     ]);
   });
 
@@ -224,7 +227,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
 describe.skipIf(!live.includes('mysql'))('generated files in the mysql client', () => {
   const hasClient = () => new Promise<boolean>((resolve) => execFile('mysql', ['--version'], (error) => resolve(!error)));
 
-  it('run as they are, without DELIMITER lines, and capture', async (context) => {
+  it('run as they are (compound trigger bodies between DELIMITER lines), and capture', async (context) => {
     if (!(await hasClient())) context.skip();
     const db = await createTestDatabase('mysql');
     const dir = mkdtempSync(join(tmpdir(), 'dsync-mysql-client-'));
@@ -253,6 +256,7 @@ describe.skipIf(!live.includes('mysql'))('generated files in the mysql client', 
           object_id: 1,
           object_value: { 'Key Col': 1, select: null, "it's": HOSTILE, MixedCase: null, 'back`tick': null, 'tilde~col': null, '[bracket]': null, 'semi;colon': ';' },
           object_operation: 'I',
+          row_cl: 1,
         }),
       ]);
     } finally {

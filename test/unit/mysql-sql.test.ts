@@ -122,21 +122,32 @@ describe('mysql templates with hostile names', () => {
     ]);
   });
 
-  it('puts every name in SQL only inside quotes or backticks, and no statement needs DELIMITER', () => {
+  it('puts every name in SQL only inside quotes or backticks; a `;` outside them only ends a line of a trigger body', () => {
     const text = statements.join('\n');
     // One pass, so that a quote inside backticks (`it's`) does not open a string.
-    const outsideQuotes = text.replace(/^\s*--.*$/gm, '').replace(/'(?:[^']|'')*'|`(?:[^`]|``)*`/g, (m) => m[0].repeat(2));
+    const unquote = (sql: string) => sql.replace(/^\s*--.*$/gm, '').replace(/'(?:[^']|'')*'|`(?:[^`]|``)*`/g, (m) => m[0].repeat(2));
+    const outsideQuotes = unquote(text);
     for (const name of HOSTILE.filter((n) => !/^[a-z_]+$/.test(n))) expect(outsideQuotes).not.toContain(name);
     expect(outsideQuotes).not.toMatch(/\bselect\b/); // the column; the keyword SELECT is upper case
-    expect(outsideQuotes).not.toContain(';');
+    expect(outsideQuotes).not.toMatch(/;(?!\n|$)/);
+    for (const statement of statements) expect(unquote(statement).includes(';')).toBe(/\bFOR EACH ROW\s+BEGIN\b/.test(statement));
     expect(text).toContain('COALESCE(@dsync_origin_server, _utf8mb4 X');
     expect(text).toContain("'node''1'");
+  });
+
+  it('wraps compound trigger bodies in DELIMITER lines that split back into the same statements', () => {
+    const end = mysqlDialect.statementEnd as (statement: string) => string;
+    const file = statements.map(end).join('\n');
+    expect(file.match(/^DELIMITER \$\$$/gm)).toHaveLength(3);
+    expect(mysqlDialect.splitScript(file)).toEqual(statements);
+    // apply hands exec one statement at a time, without its DELIMITER lines.
+    for (const statement of statements) expect(mysqlDialect.splitScript(statement)).toEqual([statement]);
   });
 
   it('keeps a line break in a name from ending a comment', () => {
     const rendered = render({ ...table, name: 'x\nDROP TABLE sales_order; --' });
     expect(rendered).toHaveLength(8);
-    expect(rendered[0].split('\n')[0]).toBe('-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update.');
+    expect(rendered[0].split('\n')[0]).toBe('-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update,');
   });
 
   it('refuses an emoji in a name with a clear message', () => {

@@ -6,25 +6,26 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toCanonical } from '../../core/canonical.ts';
+import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag, Row } from '../../core/dialect.ts';
 import { RuntimeError } from '../../core/errors.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectMysql, MysqlClient } from './mysql-driver.ts';
 import { introspectMysql, mysqlTableExists } from './mysql-introspect.ts';
+import { mysqlFromDriver, mysqlParam, mysqlSql } from './mysql-sql.ts';
 import {
+  COMPOUND_TRIGGER,
   mysqlAnyChanged,
   mysqlChanged,
   mysqlChangedNames,
   mysqlChangedObject,
-  mysqlFromDriver,
   mysqlJsonObject,
   mysqlJsonValue,
   mysqlKeyJson,
-  mysqlKeyText,
-  mysqlParam,
-  mysqlSql,
+  mysqlStatementEnd,
   mysqlTriggerName,
-} from './mysql-sql.ts';
+  mysqlVersionPatch,
+} from './mysql-capture-sql.ts';
 import { mysqlKeyOrder } from './mysql-key-order.ts';
 
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
@@ -245,11 +246,17 @@ export const mysqlDialect: Dialect = {
   setOrigin,
   silenceCapture,
   keyOrder: mysqlKeyOrder,
-  keyJson: mysqlKeyText,
+  keyJson: canonicalKeyText,
   toParam: mysqlParam,
   fromDriver: mysqlFromDriver,
   // The session keeps backslash escapes on (see mysql-driver.ts), so the splitter reads them too.
-  splitScript: (script) => splitSqlScript(script, { delimiterDirective: true, backslashEscapes: true }),
+  // Without DELIMITER lines a compound trigger can only be one statement on its own (as
+  // apply passes it to exec, already split out of its file).
+  splitScript: (script) =>
+    COMPOUND_TRIGGER.test(script) && !/^DELIMITER\b/im.test(script)
+      ? [script.trim()]
+      : splitSqlScript(script, { delimiterDirective: true, backslashEscapes: true }),
+  statementEnd: mysqlStatementEnd,
   templateHelpers: {
     jsonValue: mysqlJsonValue,
     jsonObject: mysqlJsonObject,
@@ -259,6 +266,7 @@ export const mysqlDialect: Dialect = {
     changedNames: mysqlChangedNames,
     changedObject: mysqlChangedObject,
     triggerName: mysqlTriggerName,
+    versionPatch: mysqlVersionPatch,
   },
   formatterLanguage: 'mysql',
 };

@@ -1,0 +1,166 @@
+/**
+ * Template helpers of the MySQL/MariaDB capture triggers (templates/mysql/capture.sql.hbs):
+ * a column's canonical JSON, the key's canonical text, change tests, version paths.
+ * MariaDB has no JSON type to cast to (JSON is LONGTEXT there) and MySQL 8 prints
+ * booleans as 1/0, so the JSON text is built by hand, the same way on both.
+ */
+import { isSinglePrecision } from '../../core/canonical.ts';
+import type { ColumnSchema } from '../../core/schema.ts';
+import { mysqlSql } from './mysql-sql.ts';
+
+const SAFE_INTEGER = '9007199254740991';
+
+/** As utf8mb4 text, whatever the column's character set, so that pieces concatenate. */
+const utf8 = (expr: string) => `CONVERT(${expr} USING utf8mb4)`;
+const quoted = (expr: string) => `JSON_QUOTE(${utf8(expr)})`;
+/** BIT(n) values are byte strings until added to a number. */
+const numeric = (column: ColumnSchema, ref: string) => (/^bit\b/i.test(column.nativeType) ? `(${ref} + 0)` : ref);
+
+/** JSON text of one value (utf8mb4), or NULL when the value is NULL. */
+function jsonText(column: ColumnSchema, ref: string): string {
+  const value = numeric(column, ref);
+  switch (column.family) {
+    case 'integer':
+      return utf8(value);
+    case 'float':
+      // A FLOAT prints with 6 digits (0.1234567 as 0.123457); as a double it prints exactly.
+      return isSinglePrecision(column) ? utf8(`(${value} + 0e0)`) : utf8(value);
+    case 'bigint':
+      return `IF(${value} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER}, ${utf8(value)}, ${quoted(value)})`;
+    case 'boolean':
+      return utf8(`CASE WHEN ${value} <> 0 THEN 'true' WHEN ${value} = 0 THEN 'false' END`);
+    case 'date':
+      return quoted(`DATE_FORMAT(${ref}, '%Y-%m-%d')`);
+    case 'time':
+      return quoted(`TIME_FORMAT(${ref}, '%H:%i:%s.%f')`);
+    case 'timestamp':
+      return quoted(`DATE_FORMAT(${ref}, '%Y-%m-%dT%H:%i:%s.%f')`);
+    case 'timestamptz':
+      // UNIX_TIMESTAMP of a TIMESTAMP column is the stored UTC instant, whatever the
+      // writer's session time zone (https://mariadb.com/kb/en/unix_timestamp/).
+      return quoted(`DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(${ref}) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ')`);
+    case 'binary':
+      // TO_BASE64 breaks lines every 76 characters.
+      return quoted(`REPLACE(TO_BASE64(${ref}), CHAR(10 USING utf8mb4), '')`);
+    default:
+      return quoted(ref); // text, decimal (a string, digits kept), json (its text), uuid
+  }
+}
+
+/**
+ * The canonical JSON of `column` in row `row` (NEW or OLD), never NULL. Every piece
+ * gets the same explicit collation: JSON functions answer utf8mb4_bin, CONVERT the
+ * default utf8mb4 collation, and CONCAT refuses to mix two implicit ones.
+ */
+export function mysqlJsonValue(column: ColumnSchema, row: string): string {
+  return `COALESCE(${jsonText(column, `${row}.${mysqlSql.ident(column.name)}`)} COLLATE utf8mb4_bin, 'null')`;
+}
+
+const jsonKey = (column: ColumnSchema, first: boolean) => mysqlSql.literal(`${first ? '{' : ','}${JSON.stringify(column.name)}:`);
+
+/** A JSON object of every column of `columns`. */
+export function mysqlJsonObject(columns: ColumnSchema[], row: string): string {
+  if (columns.length === 0) return `'{}'`;
+  const pairs = columns.map((c, i) => `${jsonKey(c, i === 0)}, ${mysqlJsonValue(c, row)}`);
+  return `CONCAT(\n      ${pairs.join(',\n      ')},\n      '}')`;
+}
+
+/**
+ * JSON_QUOTE escapes control characters as `\u001F`, JSON.stringify as `\u001f`. Only
+ * text holding one needs the fix: escaped backslashes (`\\`) step aside as CHAR(1),
+ * which JSON_QUOTE never leaves bare, so that `\` + `u001F` in the text stays as it is.
+ */
+const HEX_LETTER_ESCAPES = ['000b', '000e', '000f', '001a', '001b', '001c', '001d', '001e', '001f'];
+
+function jsonStringifyQuoted(expr: string): string {
+  const json = quoted(expr);
+  let fixed = `REPLACE(${json}, ${mysqlSql.literal('\\\\')}, CHAR(1 USING utf8mb4))`;
+  for (const hex of HEX_LETTER_ESCAPES) fixed = `REPLACE(${fixed}, ${mysqlSql.literal(`\\u${hex.toUpperCase()}`)}, ${mysqlSql.literal(`\\u${hex}`)})`;
+  fixed = `REPLACE(${fixed}, CHAR(1 USING utf8mb4), ${mysqlSql.literal('\\\\')})`;
+  return `IF(${utf8(expr)} REGEXP '[[:cntrl:]]', ${fixed}, ${json})`;
+}
+
+/** A key column's text in canonicalKeyText's spelling (src/core/canonical-key.ts). */
+function keyValueText(column: ColumnSchema, row: string): string {
+  const ref = `${row}.${mysqlSql.ident(column.name)}`;
+  let text: string;
+  switch (column.family) {
+    case 'decimal':
+      // DECIMAL(p, s) prints s digits after the point: 12.50 is "12.5", 12.00 is "12".
+      text = column.scale ? quoted(`TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM ${utf8(ref)}))`) : quoted(ref);
+      break;
+    case 'text':
+    case 'json':
+      text = jsonStringifyQuoted(ref);
+      break;
+    default:
+      return mysqlJsonValue(column, row);
+  }
+  return `COALESCE(${text} COLLATE utf8mb4_bin, 'null')`;
+}
+
+/**
+ * The key's canonical text (object_id, ds_row_version.row_key): a one-column key is the
+ * JSON value, a composite key a compact JSON object in primary-key order. JSON_OBJECT
+ * would reorder the members and add spaces, so the text is concatenated.
+ */
+export function mysqlKeyJson(keyColumns: ColumnSchema[], row: string): string {
+  if (keyColumns.length === 1) return keyValueText(keyColumns[0], row);
+  const pairs = keyColumns.map((c, i) => `${jsonKey(c, i === 0)}, ${keyValueText(c, row)}`);
+  return `CONCAT(\n      ${pairs.join(',\n      ')},\n      '}')`;
+}
+
+/**
+ * True when the column changed. `<=>` is NULL-safe; text is compared as bytes, since
+ * under a case- or pad-insensitive collation 'a' = 'A' = 'a ' and such an edit would be lost.
+ */
+export function mysqlChanged(column: ColumnSchema): string {
+  const name = mysqlSql.ident(column.name);
+  const asBytes = column.family === 'text' || column.family === 'json';
+  const side = (row: string) => (asBytes ? `CAST(${row}.${name} AS BINARY)` : `${row}.${name}`);
+  return `NOT (${side('NEW')} <=> ${side('OLD')})`;
+}
+
+/** True when any of the columns changed. */
+export function mysqlAnyChanged(columns: ColumnSchema[]): string {
+  return `(${columns.map(mysqlChanged).join('\n    OR ')})`;
+}
+
+/** Changed column names joined by commas (object_attribute of an update). */
+export function mysqlChangedNames(columns: ColumnSchema[]): string {
+  return `CONCAT_WS(',',\n      ${columns.map((c) => `IF(${mysqlChanged(c)}, ${mysqlSql.literal(c.name)}, NULL)`).join(',\n      ')})`;
+}
+
+/** A JSON object of the changed columns only, with their values in `row`. */
+export function mysqlChangedObject(columns: ColumnSchema[], row: string): string {
+  const pairs = columns.map(
+    (c) => `IF(${mysqlChanged(c)}, CONCAT(${mysqlSql.literal(`${JSON.stringify(c.name)}:`)}, ${mysqlJsonValue(c, row)}), NULL)`,
+  );
+  return `CONCAT('{', CONCAT_WS(',',\n      ${pairs.join(',\n      ')}), '}')`;
+}
+
+/**
+ * The col_versions members of an update's changed non-key columns, `{"c":[version,"server"]}`,
+ * for JSON_MERGE_PATCH (which replaces a member's array as a whole). `version` is SQL text.
+ */
+export function mysqlVersionPatch(columns: (ColumnSchema & { isKey: boolean })[], version: string, serverId: string): string {
+  const stamp = `CONCAT('[', ${version}, ${mysqlSql.literal(`,${JSON.stringify(serverId)}]`)})`;
+  const members = columns
+    .filter((c) => !c.isKey)
+    .map((c) => `IF(${mysqlChanged(c)}, CONCAT(${mysqlSql.literal(`${JSON.stringify(c.name)}:`)}, ${stamp}), NULL)`);
+  if (members.length === 0) return `'{}'`;
+  return `CONCAT('{', CONCAT_WS(',',\n          ${members.join(',\n          ')}), '}')`;
+}
+
+/** A capture trigger's name, in the table's database when the table is qualified. */
+export function mysqlTriggerName(table: { safeName: string; schema: string | null }, suffix: string): string {
+  return mysqlSql.table(`ds_${table.safeName}_${suffix}`, table.schema);
+}
+
+/** A trigger with a compound body (`BEGIN … END`, `;` inside). */
+export const COMPOUND_TRIGGER = /\bFOR EACH ROW\s+BEGIN\b/i;
+
+/** The mysql client reads a compound body between DELIMITER lines (so does splitSqlScript). */
+export function mysqlStatementEnd(statement: string): string {
+  return COMPOUND_TRIGGER.test(statement) ? `DELIMITER $$\n${statement}$$\nDELIMITER ;` : `${statement};`;
+}
