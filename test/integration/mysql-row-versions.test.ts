@@ -237,7 +237,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     const rows = await captured(before);
     const expected = keys.map(([table, key]) => canonicalKeyText(table, key));
     expect(rows.map((r) => r.key)).toEqual(expected);
-    expect(expected[HOSTILE_TEXTS.length]).toBe(`{"k_text":"it's \\"q\\" \`b\`","k_dec":"12.5","k_big":9223372036854775807}`);
+    expect(expected[HOSTILE_TEXTS.length]).toBe(`{"k_text":"it's \\"q\\" \`b\`","k_dec":"12.5","k_big":"9223372036854775807"}`);
     for (const [i, [table]] of keys.entries()) {
       expect(await entry(table.name, expected[i]), expected[i]).toMatchObject({ cl: 1 });
     }
