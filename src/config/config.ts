@@ -132,7 +132,12 @@ function fail(key: string, message: string, hint?: string): never {
   throw new ConfigError('config_invalid', `config ${key}: ${message}`, { hint });
 }
 
-/** Validates a parsed config object; `baseDir` anchors relative paths (SQLite files, generatedDir). */
+/**
+ * Validates a config object (the JSON of a config file, or one built in code) and
+ * expands `${VAR}` from `env` (default process.env). `baseDir` anchors relative paths
+ * (SQLite files, generatedDir, default `generated/`); `filePath` is only for messages
+ * (null for configs built in code). Invalid input throws a ConfigError.
+ */
 export function parseConfig(raw: unknown, baseDir: string, filePath: string | null, env = process.env): Config {
   const result = configSchema().safeParse(expandEnv(raw, '', env));
   if (!result.success) {
@@ -187,7 +192,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   };
 }
 
-/** Reads and validates the config file at `path`; relative paths in it resolve beside it. */
+/** Reads and validates the config file at `path` (see {@link parseConfig}); relative paths in it resolve beside it. */
 export function loadConfigFile(path: string, env = process.env): Config {
   if (!existsSync(path)) {
     throw new ConfigError('config_missing', `no config file at ${path}`, {

@@ -63,7 +63,13 @@ function keyJson(schema: TableSchema, key: Record<string, unknown>, what: string
   return JSON.stringify(Object.fromEntries(schema.primaryKey.map((k) => [k, canon[k]])));
 }
 
-/** Writes one outbox row for an application's change, with `client` (pass the transaction the change is made in). */
+/**
+ * Writes one outbox row for an application's change, with `client`: pass the
+ * transaction the change is made in, so the change and its outbox row commit
+ * together. Use it for tables without capture triggers. Values are checked against the
+ * table's schema (introspected once per client): an unknown column or a bad value
+ * throws a ChangeError before anything is written.
+ */
 export async function captureChange(client: DbClient, change: AppChange, options: CaptureOptions): Promise<void> {
   const schema = await tableSchema(client, change.table);
   const values = change.values ? canonical(schema, change.values, 'values') : null;
