@@ -21,12 +21,7 @@ export const generateCommand: Command<GlobalArgs & { node?: string; out?: string
     let differences = 0;
     for (const name of nodeNames) {
       const nodes = new NodeSet(config);
-      let result;
-      try {
-        result = await writeGenerated(config, nodes, name, { dir: outDir, check: args.check });
-      } finally {
-        await nodes.closeAll();
-      }
+      const result = await writeGenerated(config, nodes, name, { dir: outDir, check: args.check }).finally(() => nodes.closeAll());
       const { files, differences: diff } = result;
       const shown = relative(process.cwd(), result.dir) || '.';
       if (args.check) {

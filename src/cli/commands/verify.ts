@@ -53,12 +53,7 @@ export const verifyCommand: Command<VerifyArgs> = {
   async run(args) {
     const config = loadConfig(args.config);
     const nodes = new NodeSet(config);
-    let report;
-    try {
-      report = await verifyNodes(config, nodes, args.a, args.b, { table: args.table, segmentRows: args.segmentRows });
-    } finally {
-      await nodes.closeAll();
-    }
+    const report = await verifyNodes(config, nodes, args.a, args.b, { table: args.table, segmentRows: args.segmentRows }).finally(() => nodes.closeAll());
     if (args.json) printJson(report);
     else for (const table of report.tables) for (const line of describe(table, args.a, args.b, args.show)) console.log(line);
     return report.equal ? EXIT.ok : EXIT.differences;
