@@ -24,7 +24,7 @@ export interface ChangeEvent {
   origin: ChangeOrigin;
 }
 
-/** Where and when a change first happened; preserved through every hop (DESIGN rule 4). */
+/** Where and when a change first happened; preserved through every hop (guarantee 4, docs/guarantees.md). */
 export interface ChangeOrigin {
   serverId: string;
   changeId: number;

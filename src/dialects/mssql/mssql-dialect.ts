@@ -26,7 +26,7 @@ import {
 } from './mssql-sql.ts';
 
 /**
- * The safe horizon (DESIGN rule 1) with rowversion and MIN_ACTIVE_ROWVERSION(), which is
+ * The safe horizon (guarantee 1, docs/guarantees.md) with rowversion and MIN_ACTIVE_ROWVERSION(), which is
  * the lowest rowversion written by a transaction still open (or @@DBTS + 1 when none is).
  * https://learn.microsoft.com/sql/t-sql/functions/min-active-rowversion-transact-sql
  *

@@ -105,7 +105,7 @@ interface Fence {
 const covers = (a: Fence, b: Fence) => a.lastId >= b.lastId && a.open.every((t) => b.open.includes(t));
 
 /**
- * Safe horizon by transaction fence (DESIGN rule 1). MySQL has no snapshot horizon, and
+ * Safe horizon by transaction fence (guarantee 1, docs/guarantees.md). MySQL has no snapshot horizon, and
  * AUTO_INCREMENT ids are handed out at insert: id 100 may commit after 101, or never.
  * We read L, the highest id handed out so far (AUTO_INCREMENT - 1, read live), THEN the
  * set S of open transactions. A transaction that took an id <= L took it before we read

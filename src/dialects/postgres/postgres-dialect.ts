@@ -14,7 +14,7 @@ import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue
 import { postgresKeyOrder } from './postgres-key-order.ts';
 
 /**
- * Safe horizon by writer fence (DESIGN rule 1). Ids are taken at insert, so a row with
+ * Safe horizon by writer fence (guarantee 1, docs/guarantees.md). Ids are taken at insert, so a row with
  * a low id can commit after rows with higher ids. Every writer of the table holds a
  * RowExclusiveLock on it from before it takes an id (the lock is taken when its
  * INSERT starts, the id while it runs) until its transaction ends, and pg_locks shows

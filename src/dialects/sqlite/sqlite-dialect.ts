@@ -46,7 +46,7 @@ const INT64_MAX = 2n ** 63n - 1n;
  * SQLite has one writer at a time, a reader sees only committed rows, and ids are handed
  * out under the write lock (AUTOINCREMENT: above every id ever committed). So a row that
  * commits later always gets an id above the committed max(id): every id at or below it
- * is final, and no fence is needed (DESIGN rule 1).
+ * is final, and no fence is needed (guarantee 1, docs/guarantees.md).
  */
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
   const { rows } = await client.query<{ horizon: number | bigint }>(`SELECT coalesce(max(id), 0) AS horizon FROM ${sqliteSql.ident(table)}`);
@@ -69,7 +69,7 @@ async function writeSyncState(tx: DbClient, set: string, values: unknown[], clea
   if (!clearing) tx.markSyncStateSet();
 }
 
-/** The origin flag the capture triggers record instead of this node (DESIGN rule 4). */
+/** The origin flag the capture triggers record instead of this node (guarantee 4, docs/guarantees.md). */
 async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   // update_datetime's form, 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC.
   const time = origin?.updatedAt
