@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Config, NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import { ApplyError, DriftError, describeError } from '../core/errors.ts';
+import { utcNow } from '../core/utc-time.ts';
 import { compareFiles, type FileOnDisk, generateNode, introspectTables, listGeneratedFiles } from '../generate/generate.ts';
 import { rendererFor } from '../generate/render.ts';
 import type { NodeSet } from '../runtime/nodes.ts';
@@ -97,7 +98,7 @@ async function runFile(tx: DbClient, dialect: Dialect, file: FileOnDisk, node: N
       );
     }
   }
-  const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+  const now = utcNow();
   const p = (i: number) => dialect.sql.param(i);
   const fileColumn = dialect.sql.ident('file');
   await tx.query(`DELETE FROM ds_schema_migrations WHERE ${fileColumn} = ${p(1)}`, [file.fileName]);

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { toCanonical } from '../../core/canonical.ts';
 import type { DbClient, Dialect, OriginFlag, Row } from '../../core/dialect.ts';
 import { RuntimeError } from '../../core/errors.ts';
+import { sqlTimestampText } from '../../core/utc-time.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectMysql, MysqlClient } from './mysql-driver.ts';
 import { introspectMysql, mysqlTableExists } from './mysql-introspect.ts';
@@ -166,9 +167,7 @@ function mysqlClient(tx: DbClient): MysqlClient {
 /** The origin flag (@dsync_origin_*), which the capture triggers record instead of this node. */
 async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   const time = origin?.updatedAt
-    ? String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt))
-        .replace('T', ' ')
-        .replace(/Z$/, '')
+    ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt)))
     : null;
   await mysqlClient(tx).setTransactionVariables({
     dsync_origin_server: origin?.serverId ?? null,

@@ -13,6 +13,7 @@ import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
+import { sqlTimestampText } from '../../core/utc-time.ts';
 import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 
@@ -147,7 +148,7 @@ export function mysqlParam(column: ColumnSchema, value: CanonicalValue): unknown
     case 'timestamp':
     case 'timestamptz': {
       // MySQL rejects the ISO `T` and `Z` in strict mode; the session time zone is UTC.
-      const text = String(canonical).replace('T', ' ').replace(/Z$/, '');
+      const text = sqlTimestampText(String(canonical));
       checkFraction(column, text.split('.')[1] ?? '');
       return text;
     }

@@ -23,6 +23,7 @@
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
 import { ChangeError, RuntimeError } from '../../core/errors.ts';
+import { sqlTimestampText } from '../../core/utc-time.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectSqlite, SqliteClient } from './sqlite-driver.ts';
@@ -73,9 +74,7 @@ async function writeSyncState(tx: DbClient, set: string, values: unknown[], clea
 async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   // update_datetime's form, 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC.
   const time = origin?.updatedAt
-    ? String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null }, origin.updatedAt))
-        .replace('T', ' ')
-        .replace(/Z$/, '')
+    ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null }, origin.updatedAt)))
     : null;
   await writeSyncState(tx, 'origin_server = ?, origin_change_id = ?, origin_user = ?, origin_time = ?', [
     origin?.serverId ?? null,

@@ -10,7 +10,7 @@ import type { Operation, ValueMap } from '../../core/change.ts';
 import type { DbClient } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { columnByName, type TableSchema } from '../../core/schema.ts';
-import { utcNow } from '../program-state.ts';
+import { utcNow } from '../../core/utc-time.ts';
 
 export interface AppChange {
   table: string;
