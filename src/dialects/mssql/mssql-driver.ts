@@ -8,6 +8,7 @@
  */
 import { ConnectionError, redactUrl } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 import { MssqlTypedParam, mssqlTemporalText } from './mssql-sql.ts';
 
 /** The few parts of `mssql` we call (the package ships no types; @types/mssql is not a dependency). */
@@ -176,26 +177,17 @@ export class MssqlClient implements DbClient {
    * https://learn.microsoft.com/sql/t-sql/language-elements/save-transaction-transact-sql
    */
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    const inner = new MssqlClient(this.dialect, this.driver, this.pool, this.depth + 1);
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.savepoints}`; // savepoint names: at most 32 characters
-      await this.exec(`SAVE TRANSACTION ${name}`);
-      try {
-        return await fn(inner);
-      } catch (error) {
-        await this.exec(`IF XACT_STATE() = 1 ROLLBACK TRANSACTION ${name}`).catch(() => undefined);
-        throw error;
-      }
-    }
-    await this.exec('BEGIN TRANSACTION');
-    try {
-      const result = await fn(inner);
-      await this.exec('COMMIT TRANSACTION');
-      return result;
-    } catch (error) {
-      await this.exec('IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION').catch(() => undefined);
-      throw error;
-    }
+    const primitives: TransactionPrimitives = {
+      begin: () => this.exec('BEGIN TRANSACTION'),
+      commit: () => this.exec('COMMIT TRANSACTION'),
+      rollback: () => this.exec('IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION').catch(() => undefined),
+      savepoint: (name) => this.exec(`SAVE TRANSACTION ${name}`),
+      release: async () => undefined, // T-SQL has no RELEASE: a savepoint simply stays until the transaction ends
+      rollbackTo: (name) => this.exec(`IF XACT_STATE() = 1 ROLLBACK TRANSACTION ${name}`).catch(() => undefined),
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
+      fn(new MssqlClient(this.dialect, this.driver, this.pool, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/promise';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 import { ConnectionError, redactUrl } from '../../core/errors.ts';
 
 /**
@@ -89,41 +90,43 @@ export class MysqlClient implements DbClient {
   }
 
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.savepoints}`;
-      const saved = new Map(this.session.variables);
-      await this.run(`SAVEPOINT ${name}`, undefined);
-      try {
-        const result = await fn(new MysqlClient(this.dialect, this.session, this.depth + 1));
-        await this.run(`RELEASE SAVEPOINT ${name}`, undefined);
-        return result;
-      } catch (error) {
+    const { session } = this;
+    const run = async (sql: string) => {
+      await this.run(sql, undefined);
+    };
+    /** The transaction's user variables at each savepoint: rolling back to it restores them. */
+    const variablesAt = new Map<string, typeof session.variables>();
+    const primitives: TransactionPrimitives = {
+      begin: () => run('START TRANSACTION'),
+      commit: async () => {
+        if (session.aborted) throw session.aborted;
+        await run('COMMIT');
+      },
+      rollback: () => session.conn.query('ROLLBACK').then(() => undefined, () => undefined),
+      savepoint: async (name) => {
+        variablesAt.set(name, new Map(session.variables));
+        await run(`SAVEPOINT ${name}`);
+      },
+      release: (name) => run(`RELEASE SAVEPOINT ${name}`),
+      rollbackTo: async (name, error) => {
         // After a deadlock (or a statement that commits implicitly) the savepoint is gone
         // with the transaction: the rest of it must fail rather than run in autocommit.
-        if (!this.session.aborted) {
-          await this.run(`ROLLBACK TO SAVEPOINT ${name}`, undefined).then(
-            () => this.restoreVariables(saved),
-            () => {
-              this.session.aborted = error;
-            },
-          );
-        }
-        throw error;
-      }
-    }
-    await this.run('START TRANSACTION', undefined);
-    try {
-      const result = await fn(new MysqlClient(this.dialect, this.session, 1));
-      if (this.session.aborted) throw this.session.aborted;
-      await this.run('COMMIT', undefined);
-      return result;
-    } catch (error) {
-      await this.session.conn.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      this.session.aborted = undefined;
-      await this.restoreVariables(new Map()).catch(() => undefined);
-    }
+        if (session.aborted) return;
+        await run(`ROLLBACK TO SAVEPOINT ${name}`).then(
+          () => this.restoreVariables(variablesAt.get(name)!),
+          () => {
+            session.aborted = error;
+          },
+        );
+      },
+      end: async () => {
+        session.aborted = undefined;
+        await this.restoreVariables(new Map()).catch(() => undefined);
+      },
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
+      fn(new MysqlClient(this.dialect, session, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {

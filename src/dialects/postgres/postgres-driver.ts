@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { ConnectionError, redactUrl } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
 /** OIDs read as text: int8, numeric, date, time, timestamp, timestamptz, timetz, interval, json, jsonb. */
 const TEXT_OIDS = new Set([20, 1700, 1082, 1083, 1114, 1184, 1266, 1186, 114, 3802]);
@@ -34,27 +35,20 @@ export class PostgresClient implements DbClient {
   }
 
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.savepoints}`;
-      await this.client.query(`SAVEPOINT ${name}`);
-      try {
-        const result = await fn(new PostgresClient(this.dialect, this.client, this.depth + 1));
-        await this.client.query(`RELEASE SAVEPOINT ${name}`);
-        return result;
-      } catch (error) {
-        await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
-        throw error;
-      }
-    }
-    await this.client.query('BEGIN');
-    try {
-      const result = await fn(new PostgresClient(this.dialect, this.client, 1));
-      await this.client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await this.client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    const run = async (sql: string) => {
+      await this.client.query(sql);
+    };
+    const primitives: TransactionPrimitives = {
+      begin: () => run('BEGIN'),
+      commit: () => run('COMMIT'),
+      rollback: () => run('ROLLBACK').catch(() => undefined),
+      savepoint: (name) => run(`SAVEPOINT ${name}`),
+      release: (name) => run(`RELEASE SAVEPOINT ${name}`),
+      rollbackTo: (name) => run(`ROLLBACK TO SAVEPOINT ${name}`),
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
+      fn(new PostgresClient(this.dialect, this.client, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {

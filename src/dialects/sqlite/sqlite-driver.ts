@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { ConnectionError } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
 /** Statements kept prepared per connection; the runtime uses a few dozen distinct texts. */
 const STATEMENT_CACHE_SIZE = 200;
@@ -96,40 +97,42 @@ export class SqliteClient implements DbClient {
   }
 
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    const { db } = this.connection;
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.connection.savepoints}`;
-      db.exec(`SAVEPOINT ${name}`);
-      try {
-        const result = await fn(new SqliteClient(this.dialect, this.connection, this.depth + 1));
-        db.exec(`RELEASE ${name}`);
-        return result;
-      } catch (error) {
-        // ROLLBACK TO keeps the savepoint open; RELEASE closes it.
-        if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
-        throw error;
-      }
-    }
-    // IMMEDIATE takes the write lock now: a deferred transaction that reads first and
-    // writes later fails with SQLITE_BUSY instead of waiting (https://www.sqlite.org/lang_transaction.html).
-    db.exec('BEGIN IMMEDIATE');
-    this.connection.syncStateSet = false;
-    try {
-      const result = await fn(new SqliteClient(this.dialect, this.connection, 1));
-      if (this.connection.syncStateSet) {
+    const { connection } = this;
+    const { db } = connection;
+    const primitives: TransactionPrimitives = {
+      // IMMEDIATE takes the write lock now: a deferred transaction that reads first and
+      // writes later fails with SQLITE_BUSY instead of waiting (https://www.sqlite.org/lang_transaction.html).
+      begin: async () => {
+        db.exec('BEGIN IMMEDIATE');
+        connection.syncStateSet = false;
+      },
+      commit: async () => {
         // PostgreSQL's set_config(..., true) ends with the transaction; this row must too:
         // committed, it would mislabel (or silence) every later local change.
-        db.exec(CLEAR_SYNC_STATE);
-      }
-      db.exec('COMMIT');
-      return result;
-    } catch (error) {
+        if (connection.syncStateSet) db.exec(CLEAR_SYNC_STATE);
+        db.exec('COMMIT');
+      },
       // Some errors (SQLITE_FULL, SQLITE_IOERR) have rolled back already.
-      if (db.inTransaction) db.exec('ROLLBACK');
-      throw error;
-    } finally {
-      this.connection.syncStateSet = false;
-    }
+      rollback: async () => {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      },
+      savepoint: async (name) => {
+        db.exec(`SAVEPOINT ${name}`);
+      },
+      release: async (name) => {
+        db.exec(`RELEASE ${name}`);
+      },
+      // ROLLBACK TO keeps the savepoint open; RELEASE closes it.
+      rollbackTo: async (name) => {
+        if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      },
+      end: async () => {
+        connection.syncStateSet = false;
+      },
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++connection.savepoints), () =>
+      fn(new SqliteClient(this.dialect, connection, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {
