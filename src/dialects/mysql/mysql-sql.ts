@@ -16,6 +16,7 @@ import { ChangeError } from '../../core/errors.ts';
 import { sqlTimestampText } from '../../core/utc-time.ts';
 import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
+import { qualifiedName } from '../../core/table-ref.ts';
 
 /** Characters beyond the Basic Multilingual Plane (emoji and the like). */
 const OUTSIDE_BMP = /[\u{10000}-\u{10FFFF}]/u;
@@ -37,7 +38,7 @@ export const mysqlSql: DialectSql = {
     return `\`${name.replace(/`/g, '``')}\``;
   },
   table(name, schema) {
-    return schema ? `${this.ident(schema)}.${this.ident(name)}` : this.ident(name);
+    return qualifiedName((n) => this.ident(n), name, schema);
   },
   literal(value) {
     if (value === null) return 'NULL';
