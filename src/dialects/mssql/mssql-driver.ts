@@ -7,6 +7,7 @@
  * https://github.com/tediousjs/node-mssql#connection-pools
  */
 import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, unreachable } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 import { MssqlTypedParam, mssqlTemporalText } from './mssql-sql.ts';
@@ -216,19 +217,19 @@ export async function connectMssql(dialect: Dialect, url: string, nodeName: stri
 /** mssql ConnectionError codes: https://github.com/tediousjs/node-mssql#connectionerror */
 export function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
-  const where = redactUrl(url);
-  const fixUrl = `fix nodes.${nodeName}.url in the config`;
+  const target: ConnectTarget = { brand: 'SQL Server', where: redactUrl(url), nodeName };
+  const { where } = target;
   const message = e.message ?? String(error);
   const tls = /certificate|self[- ]signed|SSL|TLS/i.test(message);
-  const [what, hint] =
+  const problem: ConnectProblem | null =
     e.code === 'ELOGIN' && /Cannot open database/i.test(message)
-      ? [`SQL Server has no such database (or the login may not open it): ${where}`, `create it (CREATE DATABASE), or ${fixUrl}`]
+      ? { message: `SQL Server has no such database (or the login may not open it): ${where}`, hint: 'create it (CREATE DATABASE)' }
       : e.code === 'ELOGIN'
-        ? [`SQL Server refused the login for ${where}`, `check the user and password (use \${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled, or ${fixUrl}`]
+        ? { message: `SQL Server refused the login for ${where}`, hint: 'check the user and password (use ${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled' }
         : tls
-          ? [`TLS to SQL Server at ${where} failed: ${message}`, `add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false, or ${fixUrl}`]
+          ? { message: `TLS to SQL Server at ${where} failed: ${message}`, hint: 'add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false' }
           : e.code === 'ESOCKET' || e.code === 'ETIMEOUT' || e.code === 'EINSTLOOKUP'
-            ? [`cannot reach SQL Server at ${where} (${e.code})`, `start the server and check host, port (1433) and firewall, or ${fixUrl}`]
-            : [`cannot connect to SQL Server at ${where}: ${message}`, fixUrl];
-  return new ConnectionError('connect_failed', `node ${nodeName}: ${what}`, { hint, node: nodeName }, { cause: error });
+            ? unreachable(target, e.code, 'check host, port (1433) and firewall')
+            : null;
+  return explainCommon(error, target, problem);
 }

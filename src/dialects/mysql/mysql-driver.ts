@@ -7,6 +7,7 @@ import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/prom
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, noSuchDatabase, unreachable, UNREACHABLE_CODES } from '../../core/connect-error.ts';
 
 /**
  * Pinned for every session whatever the server's defaults:
@@ -227,20 +228,20 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
 
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; errno?: number; message?: string };
-  const where = redactUrl(url);
-  const fixUrl = `fix nodes.${nodeName}.url in the config`;
+  const target: ConnectTarget = { brand: 'MySQL/MariaDB', where: redactUrl(url), nodeName };
+  const { where } = target;
   const database = decodeURIComponent(new URL(url).pathname.slice(1));
-  const [message, hint] =
-    e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || e.code === 'EHOSTUNREACH' || e.code === 'ENOENT'
-      ? [`cannot reach MySQL/MariaDB at ${where} (${e.code})`, `start the server, or ${fixUrl}`]
+  const problem: ConnectProblem | null =
+    e.code && (UNREACHABLE_CODES.has(e.code) || e.code === 'ENOENT')
+      ? unreachable(target, e.code)
       : e.errno === ER_ACCESS_DENIED
-        ? [`MySQL/MariaDB refused the login for ${where}: ${e.message}`, `check the user and password (use \${MYSQL_PASSWORD} in the url), or ${fixUrl}`]
+        ? { message: `MySQL/MariaDB refused the login for ${where}: ${e.message}`, hint: 'check the user and password (use ${MYSQL_PASSWORD} in the url)' }
         : e.errno === ER_HOST_NOT_PRIVILEGED
-          ? [`MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, `create the account for this host (CREATE USER 'user'@'host'), or ${fixUrl}`]
+          ? { message: `MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, hint: "create the account for this host (CREATE USER 'user'@'host')" }
           : e.errno === ER_DBACCESS_DENIED
-            ? [`MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, `GRANT ALL ON \`${database}\`.* TO the user, or ${fixUrl}`]
+            ? { message: `MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, hint: `GRANT ALL ON \`${database}\`.* TO the user` }
             : e.errno === ER_BAD_DB
-              ? [`MySQL/MariaDB has no such database: ${where}`, `create it (CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4), or ${fixUrl}`]
-              : [`cannot connect to MySQL/MariaDB at ${where}: ${e.message ?? String(error)}`, fixUrl];
-  return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
+              ? noSuchDatabase(target, `CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`)
+              : null;
+  return explainCommon(error, target, problem);
 }

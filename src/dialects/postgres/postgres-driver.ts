@@ -4,7 +4,8 @@
  * in JavaScript (int8, numeric, dates, times, json) come back as the server's text.
  */
 import type pg from 'pg';
-import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { type ConnectionError, redactUrl } from '../../core/errors.ts';
+import { type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, noSuchDatabase, unreachable, UNREACHABLE_CODES } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
@@ -79,17 +80,17 @@ export async function connectPostgres(dialect: Dialect, url: string, nodeName: s
 
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
-  const where = redactUrl(url);
-  const fixUrl = `fix nodes.${nodeName}.url in the config`;
-  const [message, hint] =
-    e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'ETIMEDOUT' || e.code === 'EHOSTUNREACH'
-      ? [`cannot reach PostgreSQL at ${where} (${e.code})`, `start the server, or ${fixUrl}`]
+  const target: ConnectTarget = { brand: 'PostgreSQL', where: redactUrl(url), nodeName };
+  const { where } = target;
+  const problem: ConnectProblem | null =
+    e.code && UNREACHABLE_CODES.has(e.code)
+      ? unreachable(target, e.code)
       : e.code === INVALID_PASSWORD
-        ? [`PostgreSQL refused the password for ${where}`, `check the password (use \${PGPASSWORD} in the url), or ${fixUrl}`]
+        ? { message: `PostgreSQL refused the password for ${where}`, hint: 'check the password (use ${PGPASSWORD} in the url)' }
         : e.code === INVALID_AUTHORIZATION
-          ? [`PostgreSQL refused the login for ${where}: ${e.message}`, `check the user and pg_hba.conf, or ${fixUrl}`]
+          ? { message: `PostgreSQL refused the login for ${where}: ${e.message}`, hint: 'check the user and pg_hba.conf' }
           : e.code === INVALID_CATALOG_NAME
-            ? [`PostgreSQL has no such database: ${where}`, `create it (createdb), or ${fixUrl}`]
-            : [`cannot connect to PostgreSQL at ${where}: ${e.message ?? String(error)}`, fixUrl];
-  return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
+            ? noSuchDatabase(target, 'createdb')
+            : null;
+  return explainCommon(error, target, problem);
 }

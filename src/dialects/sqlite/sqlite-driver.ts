@@ -6,7 +6,8 @@
  */
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { ConnectionError } from '../../core/errors.ts';
+import type { ConnectionError } from '../../core/errors.ts';
+import { type ConnectProblem, explainConnectError as explainCommon } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
@@ -172,17 +173,16 @@ export async function connectSqlite(dialect: Dialect, url: string, nodeName: str
 function explainConnectError(error: unknown, path: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
   const code = e.code ?? '';
-  const fixUrl = `fix nodes.${nodeName}.url in the config`;
-  const [message, hint] = /directory does not exist/i.test(e.message ?? '')
-    ? [`the directory of SQLite database ${path} does not exist`, `create it (mkdir -p ${dirname(path)}), or ${fixUrl}`]
+  const problem: ConnectProblem = /directory does not exist/i.test(e.message ?? '')
+    ? { message: `the directory of SQLite database ${path} does not exist`, hint: `create it (mkdir -p ${dirname(path)})` }
     : code === 'SQLITE_NOTADB'
-      ? [`${path} is not an SQLite database`, `point the url at an SQLite file (a path that does not exist yet creates one), or ${fixUrl}`]
+      ? { message: `${path} is not an SQLite database`, hint: 'point the url at an SQLite file (a path that does not exist yet creates one)' }
       : code.startsWith('SQLITE_READONLY')
-        ? [`SQLite database ${path} is read-only`, `give this user write access to the file and its directory (SQLite writes -wal and -shm files beside it), or ${fixUrl}`]
+        ? { message: `SQLite database ${path} is read-only`, hint: 'give this user write access to the file and its directory (SQLite writes -wal and -shm files beside it)' }
         : code.startsWith('SQLITE_CANTOPEN')
-          ? [`cannot open SQLite database ${path}`, `check that the path names a file in a writable directory, or ${fixUrl}`]
+          ? { message: `cannot open SQLite database ${path}`, hint: 'check that the path names a file in a writable directory' }
           : code.startsWith('SQLITE_BUSY')
-            ? [`SQLite database ${path} stayed locked by another connection for 5 s`, 'finish or stop the program holding a write transaction, then retry']
-            : [`cannot open SQLite database ${path}: ${e.message ?? String(error)}`, fixUrl];
-  return new ConnectionError('connect_failed', `node ${nodeName}: ${message}`, { hint, node: nodeName }, { cause: error });
+            ? { message: `SQLite database ${path} stayed locked by another connection for 5 s`, hint: 'finish or stop the program holding a write transaction, then retry', fixUrl: false }
+            : { message: `cannot open SQLite database ${path}: ${e.message ?? String(error)}` };
+  return explainCommon(error, { brand: 'SQLite', where: path, nodeName }, problem);
 }
