@@ -107,8 +107,6 @@ export interface Dialect {
    * never skips a row whose transaction commits later (guarantee 1, docs/guarantees.md).
    */
   readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number>;
-  /** Sets (or with null clears) the origin flag inside the current transaction of `tx`: triggers then record that origin. */
-  setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>;
   /**
    * Silences (or with false re-enables) the capture triggers for the rest of the current
    * transaction of `tx`. The import silences them and records each applied change in the

@@ -85,8 +85,10 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
  * outlives transactions; PostgreSQL's set_config(…, true) does not need this).
  * https://learn.microsoft.com/sql/relational-databases/system-stored-procedures/sp-set-session-context-transact-sql
  * https://learn.microsoft.com/sql/t-sql/functions/current-transaction-id-transact-sql
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
  */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   const time = origin?.updatedAt ? String(toCanonical(ORIGIN_TIME, origin.updatedAt)).replace(/Z$/, '') : null;
   await tx.query(
     `DECLARE @txn bigint = CASE WHEN @p1 IS NULL THEN NULL ELSE CURRENT_TRANSACTION_ID() END;
@@ -125,7 +127,6 @@ export const mssqlDialect: Dialect = {
   introspect: introspectMssql,
   tableExists: mssqlTableExists,
   readSafeHorizon,
-  setOrigin,
   silenceCapture,
   // BIN2 sorts by code point (by UTF-16 code unit beyond the BMP).
   keyOrder: async (client, _table) => ({

@@ -164,8 +164,12 @@ function mysqlClient(tx: DbClient): MysqlClient {
   return tx;
 }
 
-/** The origin flag (@dsync_origin_*), which the capture triggers record instead of this node. */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+/**
+ * The origin flag (@dsync_origin_*), which the capture triggers record instead of this node.
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
+ */
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   const time = origin?.updatedAt
     ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt)))
     : null;
@@ -191,7 +195,6 @@ export const mysqlDialect: Dialect = {
   introspect: introspectMysql,
   tableExists: mysqlTableExists,
   readSafeHorizon,
-  setOrigin,
   silenceCapture,
   keyOrder: mysqlKeyOrder,
   keyJson: mysqlKeyText,

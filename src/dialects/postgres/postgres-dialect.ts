@@ -56,8 +56,12 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
   return horizon;
 }
 
-/** Transaction-local settings the capture triggers read (set_config(..., true) ends with the transaction). */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+/**
+ * Transaction-local settings the capture triggers read (set_config(..., true) ends with the transaction).
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
+ */
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   await tx.query(
     `SELECT set_config('dsync.origin_server', $1, true), set_config('dsync.origin_change_id', $2, true),
             set_config('dsync.origin_user', $3, true), set_config('dsync.origin_time', $4, true)`,
@@ -99,7 +103,6 @@ export const postgresDialect: Dialect = {
   introspect: introspectPostgres,
   tableExists: postgresTableExists,
   readSafeHorizon,
-  setOrigin,
   silenceCapture,
   keyOrder: postgresKeyOrder,
   keyJson,

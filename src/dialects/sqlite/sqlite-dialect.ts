@@ -70,8 +70,12 @@ async function writeSyncState(tx: DbClient, set: string, values: unknown[], clea
   if (!clearing) tx.markSyncStateSet();
 }
 
-/** The origin flag the capture triggers record instead of this node (guarantee 4, docs/guarantees.md). */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+/**
+ * The origin flag the capture triggers record instead of this node (guarantee 4, docs/guarantees.md).
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
+ */
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   // update_datetime's form, 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC.
   const time = origin?.updatedAt
     ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null }, origin.updatedAt)))
@@ -171,7 +175,6 @@ export const sqliteDialect: Dialect = {
   introspect: introspectSqlite,
   tableExists: sqliteTableExists,
   readSafeHorizon,
-  setOrigin,
   silenceCapture,
   // BINARY is memcmp of UTF-8; SQLite still uses an index whose collation is BINARY (https://www.sqlite.org/datatype3.html#collation).
   keyOrder: async (client, _table) => ({
