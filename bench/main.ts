@@ -10,6 +10,7 @@ import { BRAND, captureAppLike, captureBulk } from './cases/capture.ts';
 import { createSourceGroup, drainCase } from './cases/drain.ts';
 import { latencyCase } from './cases/latency.ts';
 import { scaleCase } from './cases/scale.ts';
+import { startupCase } from './cases/startup.ts';
 import { verifyCase } from './cases/verify.ts';
 import { describeMachine, machineLines } from './machine.ts';
 import { type BenchOptions, parseOptions } from './options.ts';
@@ -97,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     rows.push(...(await guarded('5 scale', 'PostgreSQL → PostgreSQL', () => scaleCase(options.scale, { batchSize: options.batchSize, budgetSeconds: options.budgetSeconds, profileDir }))));
   }
   if (options.cases.has('verify')) rows.push(...(await guarded('6 verify', 'PostgreSQL vs SQLite', async () => [await verifyCase(options.scale)])));
+  if (options.cases.has('startup')) rows.push(...(await guarded('7 startup', 'dsync CLI and library', startupCase)));
 
   const order = (r: ResultRow) => r.case;
   rows.sort((a, b) => order(a).localeCompare(order(b), 'en', { numeric: true }));

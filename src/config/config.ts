@@ -144,7 +144,12 @@ function fail(key: string, message: string, hint?: string): never {
   throw new ConfigError('config_invalid', `config ${key}: ${message}`, { hint });
 }
 
-/** Validates a parsed config object; `baseDir` anchors relative paths (SQLite files, generatedDir). */
+/**
+ * Validates a config object (the JSON of a config file, or one built in code) and
+ * expands `${VAR}` from `env` (default process.env). `baseDir` anchors relative paths
+ * (SQLite files, generatedDir, default `generated/`); `filePath` is only for messages
+ * (null for configs built in code). Invalid input throws a ConfigError.
+ */
 export function parseConfig(raw: unknown, baseDir: string, filePath: string | null, env = process.env): Config {
   const expanded = expandEnv(raw, '', env);
   // Before validation: from here on no output of this process may show a node's password.
@@ -235,8 +240,7 @@ function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Recor
   return out;
 }
 
-/** Reads and validates the config file at `path`; relative paths in it resolve beside it. */
-export function loadConfigFile(path: string, env = process.env): Config {
+/** Reads and validates the config file at `path` (see {@link parseConfig}); relative paths in it resolve beside it. */export function loadConfigFile(path: string, env = process.env): Config {
   if (!existsSync(path)) {
     throw new ConfigError('config_missing', `no config file at ${path}`, {
       hint: 'run `dsync init` to write a starter config, or pass --config FILE',

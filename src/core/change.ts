@@ -30,7 +30,7 @@ export interface ChangeEvent {
   version: number | null;
 }
 
-/** Where and when a change first happened; preserved through every hop (DESIGN rule 4). */
+/** Where and when a change first happened; preserved through every hop (guarantee 4, docs/guarantees.md). */
 export interface ChangeOrigin {
   serverId: string;
   changeId: number;

@@ -77,7 +77,7 @@ export interface BulkWriter {
   deleteTableRows(tx: DbClient, table: TableSchema, keys: ValueMap[]): Promise<void>;
 }
 
-/** What the import tells the node's triggers while it applies a change (DESIGN rule 4). */
+/** What the import tells the node's triggers while it applies a change (guarantee 4, docs/guarantees.md). */
 export interface OriginFlag {
   serverId: string;
   changeId: number;
@@ -109,7 +109,7 @@ export interface Dialect {
   /**
    * The highest id of `table` (ds_change_outbox or ds_change_inbox) at or below which
    * every row is final: committed, or never to appear. Reading `pointer < id <= horizon`
-   * never skips a row whose transaction commits later (DESIGN rule 1).
+   * never skips a row whose transaction commits later (guarantee 1, docs/guarantees.md).
    */
   readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number>;
   /**
@@ -128,12 +128,10 @@ export interface Dialect {
    * `dsync apply` calls it; readSafeHorizon enforces the same rule.
    */
   checkIdCounters?(client: DbClient): Promise<void>;
-  /** Sets (or with null clears) the origin flag inside the current transaction of `tx`: triggers then record that origin. */
-  setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void>;
   /**
    * Silences (or with false re-enables) the capture triggers for the rest of the current
    * transaction of `tx`. The import silences them and records each applied change in the
-   * outbox itself, with its origin (DESIGN rule 4), which lets it write rows set-wise.
+   * outbox itself, with its origin (guarantee 4, docs/guarantees.md), which lets it write rows set-wise.
    */
   silenceCapture(tx: DbClient, silent: boolean): Promise<void>;
   /** The key as this brand's capture triggers spell it in object_id (so the view groups one record once). */

@@ -5,10 +5,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config, NodeConfig } from '../config/config.ts';
+import { type Config, getNode, type NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import type { TableSchema } from '../core/schema.ts';
 import { DSYNC_VERSION } from '../core/version.ts';
+import type { NodeSet } from '../runtime/nodes.ts';
 import { captureTable, type GenerateContext, programsOnNode } from './context.ts';
 import { syncObjects } from './objects.ts';
 import { commentText, rendererFor } from './render.ts';
@@ -129,4 +130,34 @@ export function writeFiles(dir: string, files: GeneratedFile[]): FileDifference[
   }
   for (const file of files) writeFileSync(join(dir, file.fileName), file.content);
   return differences;
+}
+
+/**
+ * The sync-object files of one node: introspects the config's tables on that node and
+ * renders every file in memory (nothing is written). Same inputs, same bytes.
+ */
+export async function generateForNode(config: Config, nodes: NodeSet, nodeName: string): Promise<GeneratedFile[]> {
+  const { node, dialect, client } = await nodes.get(getNode(config, nodeName).name);
+  return generateNode(config, node, dialect, await introspectTables(config, dialect, client));
+}
+
+export interface GenerateResult {
+  node: string;
+  /** The node's folder: `<dir>/<node>`. */
+  dir: string;
+  files: GeneratedFile[];
+  /** With `check`: what differs on disk; otherwise what was written or removed. */
+  differences: FileDifference[];
+}
+
+/**
+ * Generates a node's files and writes them to `<dir>/<node>/` (default dir: the
+ * config's `generatedDir`), removing files that are no longer produced. With
+ * `check: true` nothing is written and `differences` lists what is out of date.
+ */
+export async function writeGenerated(config: Config, nodes: NodeSet, nodeName: string, options: { dir?: string; check?: boolean } = {}): Promise<GenerateResult> {
+  const files = await generateForNode(config, nodes, nodeName);
+  const dir = join(options.dir ?? config.generatedDir, nodeName);
+  const differences = options.check ? compareFiles(dir, files) : writeFiles(dir, files);
+  return { node: nodeName, dir, files, differences };
 }

@@ -11,6 +11,7 @@ import type * as SqlFormatter from 'sql-formatter';
 import type { Dialect } from '../core/dialect.ts';
 import { TemplateError } from '../core/errors.ts';
 import { lazyRequire } from '../core/lazy-require.ts';
+import { tableRef } from '../core/table-ref.ts';
 
 const handlebars = lazyRequire<typeof HandlebarsType>('handlebars');
 const sqlFormatter = lazyRequire<typeof SqlFormatter>('sql-formatter');
@@ -38,9 +39,7 @@ function createRenderer(dialect: Dialect): Renderer {
   const { sql } = dialect;
   hbs.registerHelper('ident', (name: unknown) => sql.ident(String(name)));
   hbs.registerHelper('lit', (value: unknown) => sql.literal(value as string | number | boolean | null));
-  hbs.registerHelper('qualified', (table: { name: string; schema: string | null }) =>
-    sql.table(table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name, table.schema),
-  );
+  hbs.registerHelper('qualified', (table: { name: string; schema: string | null }) => tableRef(sql, table));
   hbs.registerHelper('concat', (...args: unknown[]) => args.slice(0, -1).join(''));
   hbs.registerHelper('comment', (text: unknown) => commentText(String(text)));
   for (const [helper, fn] of Object.entries(dialect.templateHelpers)) {

@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import type { Config, NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import { ApplyError, DriftError, DsyncError, describeError } from '../core/errors.ts';
+import { utcNow } from '../core/utc-time.ts';
 import { compareFiles, type FileOnDisk, generateNode, introspectTables, listGeneratedFiles } from '../generate/generate.ts';
 import { rendererFor } from '../generate/render.ts';
 import { primaryKeyColumns, type TableSchema } from '../core/schema.ts';
+import type { NodeSet } from '../runtime/nodes.ts';
 
 export type StepAction = 'apply' | 'reapply' | 'skip';
 
@@ -132,7 +134,7 @@ async function runFile(tx: DbClient, dialect: Dialect, file: FileOnDisk, node: N
       );
     }
   }
-  const now = new Date().toISOString().replace('T', ' ').replace('Z', '');
+  const now = utcNow();
   const p = (i: number) => dialect.sql.param(i);
   const fileColumn = dialect.sql.ident('file');
   await tx.query(`DELETE FROM ds_schema_migrations WHERE ${fileColumn} = ${p(1)}`, [file.fileName]);
@@ -143,6 +145,14 @@ async function runFile(tx: DbClient, dialect: Dialect, file: FileOnDisk, node: N
   ]);
 }
 
+/**
+ * Applies a node's generated files (from `<config.generatedDir>/<node>/`) like a
+ * migration tool: files already in the ledger `ds_schema_migrations` with the same
+ * checksum are skipped, replaceable ones that changed are re-run, in one transaction
+ * where the brand has transactional DDL. Drift (a hand-edited file, a released file
+ * that changed, a table whose columns no longer match its triggers) throws a
+ * DriftError. `dryRun` (default false) plans without changing anything.
+ */
 export async function applyNode(
   config: Config,
   node: NodeConfig,
@@ -172,4 +182,10 @@ export async function applyNode(
   }
   for (const step of steps) step.status = step.action === 'skip' ? 'skipped' : 'applied';
   return result;
+}
+
+/** {@link applyNode} for a node of a NodeSet: `applyToNode(config, nodes, 'testapp1')`. */
+export async function applyToNode(config: Config, nodes: NodeSet, nodeName: string, options: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+  const { node, dialect, client } = await nodes.get(nodeName);
+  return applyNode(config, node, dialect, client, options);
 }

@@ -43,6 +43,7 @@ function formatTable(rows: ValueMap[], columns: string[]): string {
   return [line(columns), `    ${widths.map((w) => '-'.repeat(w)).join('-+-')}`, ...cells.map(line)].join('\n');
 }
 
+/** `dsync demo`: the seed's two-app walkthrough on two SQLite files in `dir` (default: a temp folder, removed afterwards unless `keep`). */
 export async function runDemo(options: { dir?: string; keep?: boolean; log?: (line: string) => void } = {}): Promise<DemoResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'dsync-demo-'));

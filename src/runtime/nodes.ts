@@ -2,7 +2,7 @@
  * The open connections of one run: each node is opened once and shared by the
  * programs that touch it, then closed together.
  */
-import type { Config, NodeConfig } from '../config/config.ts';
+import { type Config, getNode, type NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import type { TableSchema } from '../core/schema.ts';
 import { RuntimeError } from '../core/errors.ts';
@@ -16,15 +16,26 @@ export interface NodeHandle {
   tables?: Map<string, TableSchema>;
 }
 
+/**
+ * The nodes of a config, each opened on first use and then shared; `closeAll()`
+ * closes every connection it opened (call it in a `finally`). Nothing connects
+ * until `get` is called, so building one is free.
+ */
 export class NodeSet {
   private readonly open = new Map<string, Promise<NodeHandle>>();
 
   constructor(readonly config: Config) {}
 
+  /** The open node `name`: connects on the first call; an unknown name is a ConfigError (`unknown_node`). */
   get(name: string): Promise<NodeHandle> {
     let handle = this.open.get(name);
     if (!handle) {
-      const node = this.config.nodes[name];
+      let node: NodeConfig;
+      try {
+        node = getNode(this.config, name);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       handle = getDialect(node.dialect).then(async (dialect) => ({ node, dialect, client: await dialect.connect(node.url, node.name) }));
       handle.catch(() => this.open.delete(name));
       this.open.set(name, handle);
@@ -32,6 +43,7 @@ export class NodeSet {
     return handle;
   }
 
+  /** Closes every node opened so far (errors while closing are ignored); the set can be used again afterwards. */
   async closeAll(): Promise<void> {
     const handles = await Promise.allSettled(this.open.values());
     this.open.clear();

@@ -5,6 +5,7 @@
 import type { ProgramConfig } from '../config/config.ts';
 import type { DbClient, Row } from '../core/dialect.ts';
 import { RuntimeError } from '../core/errors.ts';
+import { utcNow } from '../core/utc-time.ts';
 
 export interface ProgramState {
   id: number;
@@ -36,9 +37,8 @@ export async function readProgramState(client: DbClient, program: ProgramConfig,
   };
 }
 
-export function utcNow(): string {
-  return new Date().toISOString().replace('T', ' ').replace('Z', '000');
-}
+// Re-exported for the import wing, which imports it from here.
+export { utcNow };
 
 /** Moves the pointer (when given) and records the run; inside the caller's transaction when `client` is one. */
 export async function saveProgramState(

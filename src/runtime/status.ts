@@ -34,6 +34,11 @@ export interface StatusReport {
   parked: NodeParked[];
 }
 
+/**
+ * `dsync status` as data: per program its pointer, backlog, last run and status, and per
+ * import node the parked changes and recorded conflicts. Read-only; a node that cannot
+ * be reached is reported in its entry, not thrown.
+ */
 export async function readStatus(config: Config, nodes: NodeSet): Promise<StatusReport> {
   const programs: ProgramStatus[] = [];
   for (const program of config.programs) {

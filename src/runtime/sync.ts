@@ -17,6 +17,7 @@ export interface SyncReport {
   imports: ImportResult[];
 }
 
+/** One pass of one program (transport or import) over the nodes of `nodes`: what `dsync transport`/`dsync import` run. */
 export async function runProgramOnce(config: Config, nodes: NodeSet, program: ProgramConfig): Promise<TransportResult | ImportResult> {
   await refusePointerAhead(nodes, program);
   if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to));
@@ -69,8 +70,11 @@ export function workDone(result: TransportResult | ImportResult): number {
 }
 
 /**
- * Rounds until one moves nothing and no committed row waits above a horizon. Rows
- * held back by a transaction still open on a node are waited for, up to `waitSeconds`.
+ * `dsync sync`: runs every program, transports then imports, round after round until a
+ * round moves nothing and no committed row waits above a horizon. Rows held back by a
+ * transaction still open on a node are waited for, up to `waitSeconds` (default 30);
+ * at most `maxRounds` rounds (default 1000). Parked changes do not stop it: they are
+ * counted in the report.
  */
 export async function syncAll(config: Config, nodes: NodeSet, options: { maxRounds?: number; waitSeconds?: number } = {}): Promise<SyncReport> {
   const { maxRounds = 1000, waitSeconds = 30 } = options;

@@ -10,6 +10,7 @@ import type { DbClient, KeyOrder, Row } from '../core/dialect.ts';
 import type { ColumnSchema, TableSchema } from '../core/schema.ts';
 
 import { driverEncoder } from './row-encoding.ts';
+import { tableRef } from '../core/table-ref.ts';
 
 export interface VerifySide {
   client: DbClient;
@@ -33,10 +34,6 @@ export interface FetchedRange {
   lastKey: KeyValues | null;
 }
 
-function qualifiedTable(client: DbClient, table: TableSchema): string {
-  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
-  return client.dialect.sql.table(bare, table.schema);
-}
 
 export class RangeReader {
   private readonly keyColumns: ColumnSchema[];
@@ -84,7 +81,7 @@ export class RangeReader {
     const where: string[] = [];
     if (hasLo) where.push(keys.length === 1 ? `${keys[0]} > ${sql.param(++n)}` : `(${greater()})`);
     if (hasHi) where.push(keys.length === 1 ? `${keys[0]} <= ${sql.param(++n)}` : `NOT (${greater()})`);
-    text = `SELECT ${this.columns.map((c) => sql.selectColumn?.(c) ?? sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(client, table)}${
+    text = `SELECT ${this.columns.map((c) => sql.selectColumn?.(c) ?? sql.ident(c.name)).join(', ')} FROM ${tableRef(client.dialect.sql, table)}${
       where.length ? ` WHERE ${where.join(' AND ')}` : ''
     } ORDER BY ${keys.join(', ')} ${this.order.limit(limit)}`;
     this.texts.set(cacheKey, text);

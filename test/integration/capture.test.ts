@@ -11,6 +11,7 @@ import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncNode, lastOutboxId, outboxRows, type SyncNode } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
+import { setOriginFlag } from '../helpers/origin-flag.ts';
 
 const dialects = (await liveDialects()).filter((d) => d !== 'mssql' || process.env.MSSQL_URL);
 
@@ -186,9 +187,9 @@ describe.each(dialects)('capture on %s', (dialectName) => {
   it('carries the origin of an applied change (the import sets the flag)', async () => {
     const before = await lastOutboxId(node.client);
     await node.client.transaction(async (tx) => {
-      await node.dialect.setOrigin(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02 03:04:05.000006' });
+      await setOriginFlag(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02 03:04:05.000006' });
       await insertRow(tx, t('sales_order'), { ...ORDER, order_id: 'from-elsewhere' });
-      await node.dialect.setOrigin(tx, null);
+      await setOriginFlag(tx, null);
     });
     await insertRow(node.client, t('sales_order'), { ...ORDER, order_id: 'local' });
     const rows = await outboxRows(node.client, before);

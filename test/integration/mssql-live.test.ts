@@ -31,6 +31,7 @@ import { createTestDatabase, type TestDatabase, uniqueName } from '../helpers/da
 import { applyFixtureSchema, FIXTURES, fixtureConfig, ROOT } from '../helpers/fixtures.ts';
 import { lastOutboxId, outboxRows } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
+import { setOriginFlag } from '../helpers/origin-flag.ts';
 
 const MSSQL_URL = process.env.MSSQL_URL;
 if (!MSSQL_URL) {
@@ -260,13 +261,13 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
     it('carries the origin of an applied change, only inside the transaction that set it', async () => {
       const before = await lastOutboxId(client);
       await client.transaction(async (tx) => {
-        await mssqlDialect.setOrigin(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02 03:04:05.000006' });
+        await setOriginFlag(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02 03:04:05.000006' });
         await insertRow(tx, t('sales_order'), { ...ORDER, order_id: 'from-elsewhere' });
       }); // the flag is not cleared on purpose: the next transaction must not see it
       await insertRow(client, t('sales_order'), { ...ORDER, order_id: 'local' });
       await client
         .transaction(async (tx) => {
-          await mssqlDialect.setOrigin(tx, { serverId: 'rolled-back', changeId: 78, userId: null, updatedAt: null });
+          await setOriginFlag(tx, { serverId: 'rolled-back', changeId: 78, userId: null, updatedAt: null });
           throw new Error('abort');
         })
         .catch(() => undefined);

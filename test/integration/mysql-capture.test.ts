@@ -21,6 +21,7 @@ import { createTestDatabase, liveDialects } from '../helpers/databases.ts';
 import { applyFixtureSchema, fixtureConfig } from '../helpers/fixtures.ts';
 import { createSyncNode, lastOutboxId, type SyncNode } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
+import { setOriginFlag } from '../helpers/origin-flag.ts';
 
 const live = await liveDialects();
 
@@ -173,7 +174,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
   it('records the origin of an applied change, and forgets it when the transaction ends', async () => {
     const before = await lastOutboxId(node.client);
     await node.client.transaction(async (tx) => {
-      await node.dialect.setOrigin(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02T03:04:05.000006Z' });
+      await setOriginFlag(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02T03:04:05.000006Z' });
       await insertRow(tx, t('order_line'), { order_id: 'o1', line_no: 1, product: 'p', amount: '10.50' });
       // no setOrigin(null): the end of the transaction clears it
     });

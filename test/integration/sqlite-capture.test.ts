@@ -18,6 +18,7 @@ import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts
 import { REQUIRE_SERVERS } from '../helpers/databases.ts';
 import { createSyncNode, lastOutboxId, type SyncNode } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
+import { setOriginFlag } from '../helpers/origin-flag.ts';
 
 const ORDER: ValueMap = { ...SEED_ORDER, order_id: 'ord1' };
 const ORDER_COLUMNS = Object.keys(ORDER).join(',');
@@ -249,7 +250,7 @@ describe('sqlite capture, exact outbox rows', () => {
   it('records the origin set inside a transaction, and clears it at commit', async () => {
     const rows = await after(async () => {
       await node.client.transaction(async (tx) => {
-        await node.dialect.setOrigin(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02T03:04:05.000006' });
+        await setOriginFlag(tx, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02T03:04:05.000006' });
         await insertRow(tx, t('sales_order'), { ...ORDER, order_id: 'from-elsewhere' });
       });
       await insertRow(node.client, t('sales_order'), { ...ORDER, order_id: 'local' });
@@ -265,13 +266,13 @@ describe('sqlite capture, exact outbox rows', () => {
   it('drops the origin with a rollback, and refuses to set it outside a transaction', async () => {
     await expect(
       node.client.transaction(async (tx) => {
-        await node.dialect.setOrigin(tx, { serverId: 'x', changeId: 1, userId: null, updatedAt: null });
+        await setOriginFlag(tx, { serverId: 'x', changeId: 1, userId: null, updatedAt: null });
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    await expect(node.dialect.setOrigin(node.client, { serverId: 'x', changeId: 1, userId: null, updatedAt: null })).rejects.toThrow(/transaction/);
+    await expect(setOriginFlag(node.client, { serverId: 'x', changeId: 1, userId: null, updatedAt: null })).rejects.toThrow(/transaction/);
     await expect(node.dialect.silenceCapture(node.client, true)).rejects.toThrow(/transaction/);
-    await node.dialect.setOrigin(node.client, null);
+    await setOriginFlag(node.client, null);
     const [row] = await after(() => insertRow(node.client, t('sales_order'), { order_id: 'after-rollback' }));
     expect(row.updated_by_server_id).toBe('fixture-lite');
   });

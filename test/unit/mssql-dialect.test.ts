@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { DbClient, QueryResult, Row } from '../../src/core/dialect.ts';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
+import { mssqlDialect, setOrigin } from '../../src/dialects/mssql/mssql-dialect.ts';
 
 function answering(row: Row): DbClient & { calls: Array<{ sql: string; params: readonly unknown[] }> } {
   const calls: Array<{ sql: string; params: readonly unknown[] }> = [];
@@ -63,7 +63,7 @@ describe('mssql safe horizon', () => {
 describe('mssql origin flag', () => {
   it('stores the origin in the session context, bound to the current transaction', async () => {
     const client = answering({});
-    await mssqlDialect.setOrigin(client, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02 03:04:05.000006' });
+    await setOrigin(client, { serverId: 'elsewhere', changeId: 77, userId: 'u1', updatedAt: '2025-01-02 03:04:05.000006' });
     const [{ sql, params }] = client.calls;
     expect(params).toEqual(['elsewhere', 77, 'u1', '2025-01-02T03:04:05.000006']);
     expect(sql).toContain('CURRENT_TRANSACTION_ID()');
@@ -75,15 +75,15 @@ describe('mssql origin flag', () => {
 
   it('reads an origin time in any spelling the decoder accepts, as UTC', async () => {
     const client = answering({});
-    await mssqlDialect.setOrigin(client, { serverId: 's', changeId: 1, userId: null, updatedAt: '06/25/2025 10:30:00 AM' });
-    await mssqlDialect.setOrigin(client, { serverId: 's', changeId: 1, userId: null, updatedAt: '2025-06-25T12:30:00+02:00' });
-    await mssqlDialect.setOrigin(client, { serverId: 's', changeId: 1, userId: null, updatedAt: null });
+    await setOrigin(client, { serverId: 's', changeId: 1, userId: null, updatedAt: '06/25/2025 10:30:00 AM' });
+    await setOrigin(client, { serverId: 's', changeId: 1, userId: null, updatedAt: '2025-06-25T12:30:00+02:00' });
+    await setOrigin(client, { serverId: 's', changeId: 1, userId: null, updatedAt: null });
     expect(client.calls.map((c) => c.params[3])).toEqual(['2025-06-25T10:30:00.000000', '2025-06-25T10:30:00.000000', null]);
   });
 
   it('clears every key with null', async () => {
     const client = answering({});
-    await mssqlDialect.setOrigin(client, null);
+    await setOrigin(client, null);
     expect(client.calls[0].params).toEqual([null, null, null, null]);
   });
 });

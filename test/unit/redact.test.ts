@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../../src/config/config.ts';
-import { connectFailed } from '../../src/core/connect-error.ts';
+import { explainConnectError } from '../../src/core/connect-error.ts';
 import { ConnectionError, describeError } from '../../src/core/errors.ts';
 import { redactSecrets, secretsIn } from '../../src/core/redact.ts';
 import { printError, printJson } from '../../src/cli/output.ts';
@@ -74,7 +74,7 @@ describe('known secrets', () => {
   it('never reach a DsyncError message or hint, describeError, nor the CLI printers', () => {
     parseConfig({ nodes: { a: { dialect: 'postgres', url: `postgres://app@db/sales?password=${SECRET}`, serverId: 'a' } }, tables: ['t'] }, '/tmp', null, {});
     const cause = new Error(`login failed with ${SECRET}`);
-    const error = connectFailed('a', `cannot connect: ${cause.message}`, `retry with ${SECRET}`, cause);
+    const error = explainConnectError(cause, { brand: 'PostgreSQL', where: 'x', nodeName: 'a' }, { message: `cannot connect: ${cause.message}`, hint: `retry with ${SECRET}` });
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error.message).toBe('node a: cannot connect: login failed with ***');
     expect(error.hint).toBe('retry with ***, or fix nodes.a.url in the config');

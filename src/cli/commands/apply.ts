@@ -1,6 +1,7 @@
-import { applyNode } from '../../migrate/apply.ts';
+import { getNode } from '../../config/config.ts';
+import { applyToNode } from '../../migrate/apply.ts';
+import { NodeSet } from '../../runtime/nodes.ts';
 import { loadConfig } from '../config-file.ts';
-import { withNode } from '../connect.ts';
 import { printJson } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
@@ -14,10 +15,12 @@ export const applyCommand: Command<GlobalArgs & { node?: string; dryRun: boolean
       .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
   async run(args) {
     const config = loadConfig(args.config);
-    const nodeNames = args.node ? [args.node] : Object.keys(config.nodes);
+    const nodeNames = args.node ? [getNode(config, args.node).name] : Object.keys(config.nodes);
     const results = [];
     for (const name of nodeNames) {
-      const result = await withNode(config, name, ({ node, dialect, client }) => applyNode(config, node, dialect, client, { dryRun: args.dryRun }));
+      // One node open at a time, closed before the next (as before the library call existed).
+      const nodes = new NodeSet(config);
+      const result = await applyToNode(config, nodes, name, { dryRun: args.dryRun }).finally(() => nodes.closeAll());
       results.push(result);
       for (const warning of result.warnings) console.error(`dsync: warning: ${warning}`);
       if (args.json) continue;

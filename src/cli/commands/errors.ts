@@ -1,20 +1,9 @@
 /** `dsync errors`, `dsync retry ID`, `dsync skip ID`: see and resolve parked changes. */
-import { ConfigError } from '../../core/errors.ts';
 import { NodeSet } from '../../runtime/nodes.ts';
-import { listParked } from '../../runtime/import/parking.ts';
-import { resolveParkedChange } from '../../runtime/import/resolve-parked.ts';
-import { type Config, getNode, programHome } from '../../config/config.ts';
+import { listParkedChanges, retryParkedChange, skipParkedChange } from '../../runtime/parked.ts';
 import { loadConfig } from '../config-file.ts';
 import { printJson, printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
-
-/** The node parked changes live on: --node, or the only node with an import program. */
-function importNode(config: Config, flag?: string): string {
-  if (flag) return getNode(config, flag).name;
-  const nodes = [...new Set(config.programs.filter((p) => p.type === 'import').map(programHome))];
-  if (nodes.length === 1) return nodes[0];
-  throw new ConfigError('node_needed', `parked changes live on the import nodes (${nodes.join(', ') || 'none configured'})`, { hint: 'name one with --node' });
-}
 
 export const errorsCommand: Command<GlobalArgs & { node?: string; all: boolean; json: boolean }> = {
   command: 'errors',
@@ -26,10 +15,9 @@ export const errorsCommand: Command<GlobalArgs & { node?: string; all: boolean; 
       .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
   async run(args) {
     const config = loadConfig(args.config);
-    const name = importNode(config, args.node);
     const nodes = new NodeSet(config);
     try {
-      const parked = await listParked((await nodes.get(name)).client, args.all);
+      const { node: name, parked } = await listParkedChanges(config, nodes, { node: args.node, all: args.all });
       if (args.json) printJson(parked);
       else if (parked.length === 0) console.log(`node ${name}: no parked changes`);
       else for (const p of parked) printLine(`${String(p.id).padStart(6)} ${p.status.padEnd(8)} ${p.table} ${p.key ?? ''} (inbox ${p.inboxId}, from ${p.originServerId}#${p.originChangeId}): ${p.reason}`);
@@ -51,10 +39,10 @@ function resolveCommand(action: 'retry' | 'skip'): Command<GlobalArgs & { id: nu
         .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
     async run(args) {
       const config = loadConfig(args.config);
-      const name = importNode(config, args.node);
       const nodes = new NodeSet(config);
       try {
-        const result = await resolveParkedChange(config, await nodes.get(name), args.id, action);
+        const resolve = action === 'retry' ? retryParkedChange : skipParkedChange;
+        const result = await resolve(config, nodes, args.id, { node: args.node });
         if (args.json) printJson(result);
         else {
           console.log(`parked change ${result.id} ${result.action}; ${result.released} waiting change(s) applied after it`);

@@ -1,7 +1,8 @@
 import { join, relative, resolve } from 'node:path';
-import { compareFiles, generateNode, introspectTables, writeFiles } from '../../generate/generate.ts';
+import { getNode } from '../../config/config.ts';
+import { writeGenerated } from '../../generate/generate.ts';
+import { NodeSet } from '../../runtime/nodes.ts';
 import { loadConfig } from '../config-file.ts';
-import { withNode } from '../connect.ts';
 import { EXIT } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
@@ -16,21 +17,18 @@ export const generateCommand: Command<GlobalArgs & { node?: string; out?: string
   async run(args) {
     const config = loadConfig(args.config);
     const outDir = args.out ? resolve(args.out) : config.generatedDir;
-    const nodeNames = args.node ? [args.node] : Object.keys(config.nodes);
+    const nodeNames = args.node ? [getNode(config, args.node).name] : Object.keys(config.nodes);
     let differences = 0;
     for (const name of nodeNames) {
-      const files = await withNode(config, name, async ({ node, dialect, client }) =>
-        generateNode(config, node, dialect, await introspectTables(config, dialect, client)),
-      );
-      const dir = join(outDir, name);
-      const shown = relative(process.cwd(), dir) || '.';
+      const nodes = new NodeSet(config);
+      const result = await writeGenerated(config, nodes, name, { dir: outDir, check: args.check }).finally(() => nodes.closeAll());
+      const { files, differences: diff } = result;
+      const shown = relative(process.cwd(), result.dir) || '.';
       if (args.check) {
-        const diff = compareFiles(dir, files);
         differences += diff.length;
         for (const d of diff) console.log(`${d.change.padEnd(8)} ${join(shown, d.fileName)}`);
         if (diff.length === 0) console.log(`${shown}: up to date (${files.length} files)`);
       } else {
-        const diff = writeFiles(dir, files);
         console.log(`${shown}: ${files.length} files, ${diff.length} changed${diff.length ? ` (${diff.map((d) => `${d.change} ${d.fileName}`).join(', ')})` : ''}`);
       }
     }

@@ -1,6 +1,4 @@
-import { ConfigError } from '../../core/errors.ts';
-import { Daemon } from '../../runtime/daemon/daemon.ts';
-import { serveDaemon } from '../../runtime/daemon/daemon-http.ts';
+import { startDaemon } from '../../runtime/daemon/start-daemon.ts';
 import { loadConfig } from '../config-file.ts';
 import { printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
@@ -14,24 +12,22 @@ export const runCommand: Command<GlobalArgs & { port?: number; host: string }> =
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'HTTP address to listen on' }),
   async run(args) {
     const config = loadConfig(args.config);
-    if (config.programs.length === 0) throw new ConfigError('no_programs', 'the config has no programs to run', { hint: 'add programs to the config' });
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    const daemon = new Daemon(config, { signal: controller.signal, log: (line) => printLine(`${new Date().toISOString()} ${line}`) });
-    const port = args.port ?? config.http.port;
-    const server = await serveDaemon(daemon, port, args.host).catch((error) => {
-      throw new ConfigError('http_port', `cannot listen on ${args.host}:${port}: ${error.message}`, { hint: 'choose another port with --port or http.port' });
-    });
-    const address = server.address();
-    console.log(`dsync run: ${config.programs.length} program(s); http://${args.host}:${typeof address === 'object' && address ? address.port : port}/ (metrics at /metrics, health at /healthz)`);
     try {
-      await daemon.run();
+      const running = await startDaemon(config, {
+        port: args.port ?? config.http.port,
+        host: args.host,
+        signal: controller.signal,
+        log: (line) => printLine(`${new Date().toISOString()} ${line}`),
+      });
+      console.log(`dsync run: ${config.programs.length} program(s); ${running.url} (metrics at /metrics, health at /healthz)`);
+      await running.done;
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      await new Promise((resolve) => server.close(resolve));
     }
     console.log('dsync run: stopped');
     return 0;

@@ -1,9 +1,7 @@
 /** `dsync verify A B [--table T]`: compares the synchronized tables of two nodes row by row; exit 1 on differences. */
-import { IntrospectionError } from '../../core/errors.ts';
-import type { TableSchema } from '../../core/schema.ts';
-import { type NodeHandle, NodeSet } from '../../runtime/nodes.ts';
-import { type CompareResult, compareTables, hasDifferences } from '../../verify/compare-tables.ts';
-import { getNode } from '../../config/config.ts';
+import { hasDifferences } from '../../verify/compare-tables.ts';
+import { type VerifyTableReport as TableReport, verifyNodes } from '../../verify/verify-nodes.ts';
+import { NodeSet } from '../../runtime/nodes.ts';
 import { loadConfig } from '../config-file.ts';
 import { EXIT, printJson, printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
@@ -15,24 +13,6 @@ interface VerifyArgs extends GlobalArgs {
   json: boolean;
   segmentRows: number;
   show: number;
-}
-
-interface TableReport {
-  table: string;
-  /** Set when the table is missing on a node (a difference) instead of compared. */
-  missingOn?: string;
-  result?: CompareResult;
-  seconds: number;
-}
-
-/** The table on one node, or null when it does not exist there. */
-async function tableOn(handle: NodeHandle, name: string): Promise<TableSchema | null> {
-  try {
-    return await handle.dialect.introspect(handle.client, name);
-  } catch (error) {
-    if (error instanceof IntrospectionError && !(await handle.dialect.tableExists(handle.client, name))) return null;
-    throw error;
-  }
 }
 
 const keyText = (key: Record<string, unknown>) => {
@@ -72,29 +52,10 @@ export const verifyCommand: Command<VerifyArgs> = {
       .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
   async run(args) {
     const config = loadConfig(args.config);
-    getNode(config, args.a);
-    getNode(config, args.b);
-    const names = args.table ? [args.table] : config.tables.map((t) => t.name);
     const nodes = new NodeSet(config);
-    const reports: TableReport[] = [];
-    try {
-      const [a, b] = [await nodes.get(args.a), await nodes.get(args.b)];
-      for (const name of names) {
-        const started = performance.now();
-        const [tableA, tableB] = [await tableOn(a, name), await tableOn(b, name)];
-        if (!tableA || !tableB) {
-          reports.push({ table: name, missingOn: [!tableA && args.a, !tableB && args.b].filter(Boolean).join(' and '), seconds: 0 });
-          continue;
-        }
-        const result = await compareTables({ client: a.client, table: tableA }, { client: b.client, table: tableB }, { segmentRows: args.segmentRows });
-        reports.push({ table: name, result, seconds: (performance.now() - started) / 1000 });
-      }
-    } finally {
-      await nodes.closeAll();
-    }
-    const differ = reports.some((r) => r.missingOn || hasDifferences(r.result!));
-    if (args.json) printJson({ a: args.a, b: args.b, equal: !differ, tables: reports });
-    else for (const report of reports) for (const line of describe(report, args.a, args.b, args.show)) printLine(line);
-    return differ ? EXIT.differences : EXIT.ok;
+    const report = await verifyNodes(config, nodes, args.a, args.b, { table: args.table, segmentRows: args.segmentRows }).finally(() => nodes.closeAll());
+    if (args.json) printJson(report);
+    else for (const table of report.tables) for (const line of describe(table, args.a, args.b, args.show)) printLine(line);
+    return report.equal ? EXIT.ok : EXIT.differences;
   },
 };

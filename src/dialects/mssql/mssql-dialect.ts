@@ -27,7 +27,7 @@ import {
 } from './mssql-sql.ts';
 
 /**
- * The safe horizon (DESIGN rule 1) with rowversion and MIN_ACTIVE_ROWVERSION(), which is
+ * The safe horizon (guarantee 1, docs/guarantees.md) with rowversion and MIN_ACTIVE_ROWVERSION(), which is
  * the lowest rowversion written by a transaction still open (or @@DBTS + 1 when none is).
  * https://learn.microsoft.com/sql/t-sql/functions/min-active-rowversion-transact-sql
  *
@@ -86,8 +86,10 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
  * outlives transactions; PostgreSQL's set_config(…, true) does not need this).
  * https://learn.microsoft.com/sql/relational-databases/system-stored-procedures/sp-set-session-context-transact-sql
  * https://learn.microsoft.com/sql/t-sql/functions/current-transaction-id-transact-sql
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
  */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   const time = origin?.updatedAt ? String(toCanonical(ORIGIN_TIME, origin.updatedAt)).replace(/Z$/, '') : null;
   await tx.query(
     `DECLARE @txn bigint = CASE WHEN @p1 IS NULL THEN NULL ELSE CURRENT_TRANSACTION_ID() END;
@@ -126,7 +128,6 @@ export const mssqlDialect: Dialect = {
   introspect: introspectMssql,
   tableExists: mssqlTableExists,
   readSafeHorizon,
-  setOrigin,
   silenceCapture,
   // BIN2 sorts by code point (by UTF-16 code unit beyond the BMP).
   keyOrder: async (client, _table) => ({

@@ -6,10 +6,10 @@
  * Date/time values come back as the server's ISO text, like the PostgreSQL driver's.
  * https://github.com/tediousjs/node-mssql#connection-pools
  */
-import { badUrl, connectFailed } from '../../core/connect-error.ts';
-import { redactUrl } from '../../core/redact.ts';
-import type { ConnectionError } from '../../core/errors.ts';
+import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { badUrl, type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, unreachable } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 import { MssqlTypedParam, mssqlTemporalText } from './mssql-sql.ts';
 
 /** The few parts of `mssql` we call (the package ships no types; @types/mssql is not a dependency). */
@@ -175,26 +175,17 @@ export class MssqlClient implements DbClient {
    * https://learn.microsoft.com/sql/t-sql/language-elements/save-transaction-transact-sql
    */
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    const inner = new MssqlClient(this.dialect, this.driver, this.pool, this.depth + 1);
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.savepoints}`; // savepoint names: at most 32 characters
-      await this.exec(`SAVE TRANSACTION ${name}`);
-      try {
-        return await fn(inner);
-      } catch (error) {
-        await this.exec(`IF XACT_STATE() = 1 ROLLBACK TRANSACTION ${name}`).catch(() => undefined);
-        throw error;
-      }
-    }
-    await this.exec('BEGIN TRANSACTION');
-    try {
-      const result = await fn(inner);
-      await this.exec('COMMIT TRANSACTION');
-      return result;
-    } catch (error) {
-      await this.exec('IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION').catch(() => undefined);
-      throw error;
-    }
+    const primitives: TransactionPrimitives = {
+      begin: () => this.exec('BEGIN TRANSACTION'),
+      commit: () => this.exec('COMMIT TRANSACTION'),
+      rollback: () => this.exec('IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION').catch(() => undefined),
+      savepoint: (name) => this.exec(`SAVE TRANSACTION ${name}`),
+      release: async () => undefined, // T-SQL has no RELEASE: a savepoint simply stays until the transaction ends
+      rollbackTo: (name) => this.exec(`IF XACT_STATE() = 1 ROLLBACK TRANSACTION ${name}`).catch(() => undefined),
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
+      fn(new MssqlClient(this.dialect, this.driver, this.pool, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {
@@ -223,18 +214,19 @@ export async function connectMssql(dialect: Dialect, url: string, nodeName: stri
 /** mssql ConnectionError codes: https://github.com/tediousjs/node-mssql#connectionerror */
 export function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
-  const where = redactUrl(url);
+  const target: ConnectTarget = { brand: 'SQL Server', where: redactUrl(url), nodeName };
+  const { where } = target;
   const message = e.message ?? String(error);
   const tls = /certificate|self[- ]signed|SSL|TLS/i.test(message);
-  const [what, hint] =
+  const problem: ConnectProblem | null =
     e.code === 'ELOGIN' && /Cannot open database/i.test(message)
-      ? [`SQL Server has no such database (or the login may not open it): ${where}`, 'create it (CREATE DATABASE)']
+      ? { message: `SQL Server has no such database (or the login may not open it): ${where}`, hint: 'create it (CREATE DATABASE)' }
       : e.code === 'ELOGIN'
-        ? [`SQL Server refused the login for ${where}`, 'check the user and password (use ${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled']
+        ? { message: `SQL Server refused the login for ${where}`, hint: 'check the user and password (use ${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled' }
         : tls
-          ? [`TLS to SQL Server at ${where} failed: ${message}`, 'add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false']
+          ? { message: `TLS to SQL Server at ${where} failed: ${message}`, hint: 'add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false' }
           : e.code === 'ESOCKET' || e.code === 'ETIMEOUT' || e.code === 'EINSTLOOKUP'
-            ? [`cannot reach SQL Server at ${where} (${e.code})`, 'start the server and check host, port (1433) and firewall']
-            : [`cannot connect to SQL Server at ${where}: ${message}`, null];
-  return connectFailed(nodeName, what, hint, error);
+            ? unreachable(target, e.code, 'check host, port (1433) and firewall')
+            : null;
+  return explainCommon(error, target, problem);
 }

@@ -10,6 +10,7 @@ import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
+import { qualifiedName } from '../../core/table-ref.ts';
 
 const RESERVED = new Set(
   `add all alter and any as asc authorization backup begin between break browse bulk by cascade case check checkpoint
@@ -44,7 +45,7 @@ export const mssqlSql: DialectSql = {
     return `[${name.replace(/]/g, ']]')}]`;
   },
   table(name, schema) {
-    return schema ? `${this.ident(schema)}.${this.ident(name)}` : this.ident(name);
+    return qualifiedName((n) => this.ident(n), name, schema);
   },
   /**
    * N'…' (UTF-16, so every character survives) with `'` doubled. NUL and line breaks are

@@ -9,6 +9,7 @@ import { toCanonical } from '../../core/canonical.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag, Row } from '../../core/dialect.ts';
 import { RuntimeError } from '../../core/errors.ts';
+import { sqlTimestampText } from '../../core/utc-time.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectMysql, MysqlClient } from './mysql-driver.ts';
 import { introspectMysql, mysqlTableExists } from './mysql-introspect.ts';
@@ -156,7 +157,7 @@ async function readIdCounter(client: DbClient, table: 'ds_change_outbox' | 'ds_c
 }
 
 /**
- * Safe horizon by transaction fence (DESIGN rule 1). MySQL has no snapshot horizon, and
+ * Safe horizon by transaction fence (guarantee 1, docs/guarantees.md). MySQL has no snapshot horizon, and
  * AUTO_INCREMENT ids are handed out at insert: id 100 may commit after 101, or never.
  * We read L, the highest id handed out so far (AUTO_INCREMENT - 1, read live), THEN the
  * set S of open transactions. A transaction that took an id <= L took it before we read
@@ -212,12 +213,14 @@ function mysqlClient(tx: DbClient): MysqlClient {
   return tx;
 }
 
-/** The origin flag (@dsync_origin_*), which the capture triggers record instead of this node. */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+/**
+ * The origin flag (@dsync_origin_*), which the capture triggers record instead of this node.
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
+ */
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   const time = origin?.updatedAt
-    ? String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt))
-        .replace('T', ' ')
-        .replace(/Z$/, '')
+    ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt)))
     : null;
   await mysqlClient(tx).setTransactionVariables({
     dsync_origin_server: origin?.serverId ?? null,
@@ -243,7 +246,6 @@ export const mysqlDialect: Dialect = {
   readSafeHorizon,
   readIdCounter,
   moveIdCounterSql: (table, value) => `ALTER TABLE ${mysqlSql.ident(table)} AUTO_INCREMENT = ${value + 1}`,
-  setOrigin,
   silenceCapture,
   keyOrder: mysqlKeyOrder,
   keyJson: canonicalKeyText,

@@ -5,9 +5,9 @@
  */
 import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/promise';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
-import { badUrl, connectFailed, fixUrlHint, isUnreachable } from '../../core/connect-error.ts';
-import { redactUrl } from '../../core/redact.ts';
-import type { ConnectionError } from '../../core/errors.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
+import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { badUrl, type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, fixUrlHint, noSuchDatabase, unreachable, UNREACHABLE_CODES } from '../../core/connect-error.ts';
 
 /**
  * Pinned for every session whatever the server's defaults:
@@ -91,41 +91,43 @@ export class MysqlClient implements DbClient {
   }
 
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.savepoints}`;
-      const saved = new Map(this.session.variables);
-      await this.run(`SAVEPOINT ${name}`, undefined);
-      try {
-        const result = await fn(new MysqlClient(this.dialect, this.session, this.depth + 1));
-        await this.run(`RELEASE SAVEPOINT ${name}`, undefined);
-        return result;
-      } catch (error) {
+    const { session } = this;
+    const run = async (sql: string) => {
+      await this.run(sql, undefined);
+    };
+    /** The transaction's user variables at each savepoint: rolling back to it restores them. */
+    const variablesAt = new Map<string, typeof session.variables>();
+    const primitives: TransactionPrimitives = {
+      begin: () => run('START TRANSACTION'),
+      commit: async () => {
+        if (session.aborted) throw session.aborted;
+        await run('COMMIT');
+      },
+      rollback: () => session.conn.query('ROLLBACK').then(() => undefined, () => undefined),
+      savepoint: async (name) => {
+        variablesAt.set(name, new Map(session.variables));
+        await run(`SAVEPOINT ${name}`);
+      },
+      release: (name) => run(`RELEASE SAVEPOINT ${name}`),
+      rollbackTo: async (name, error) => {
         // After a deadlock (or a statement that commits implicitly) the savepoint is gone
         // with the transaction: the rest of it must fail rather than run in autocommit.
-        if (!this.session.aborted) {
-          await this.run(`ROLLBACK TO SAVEPOINT ${name}`, undefined).then(
-            () => this.restoreVariables(saved),
-            () => {
-              this.session.aborted = error;
-            },
-          );
-        }
-        throw error;
-      }
-    }
-    await this.run('START TRANSACTION', undefined);
-    try {
-      const result = await fn(new MysqlClient(this.dialect, this.session, 1));
-      if (this.session.aborted) throw this.session.aborted;
-      await this.run('COMMIT', undefined);
-      return result;
-    } catch (error) {
-      await this.session.conn.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      this.session.aborted = undefined;
-      await this.restoreVariables(new Map()).catch(() => undefined);
-    }
+        if (session.aborted) return;
+        await run(`ROLLBACK TO SAVEPOINT ${name}`).then(
+          () => this.restoreVariables(variablesAt.get(name)!),
+          () => {
+            session.aborted = error;
+          },
+        );
+      },
+      end: async () => {
+        session.aborted = undefined;
+        await this.restoreVariables(new Map()).catch(() => undefined);
+      },
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
+      fn(new MysqlClient(this.dialect, session, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {
@@ -223,18 +225,20 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
 
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; errno?: number; message?: string };
-  const where = redactUrl(url);
+  const target: ConnectTarget = { brand: 'MySQL/MariaDB', where: redactUrl(url), nodeName };
+  const { where } = target;
   const database = decodeURIComponent(new URL(url).pathname.slice(1));
-  const [message, hint] = isUnreachable(e.code)
-    ? [`cannot reach MySQL/MariaDB at ${where} (${e.code})`, 'start the server']
-    : e.errno === ER_ACCESS_DENIED
-      ? [`MySQL/MariaDB refused the login for ${where}: ${e.message}`, 'check the user and password (use ${MYSQL_PASSWORD} in the url)']
-      : e.errno === ER_HOST_NOT_PRIVILEGED
-        ? [`MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, "create the account for this host (CREATE USER 'user'@'host')"]
-        : e.errno === ER_DBACCESS_DENIED
-          ? [`MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, `GRANT ALL ON \`${database}\`.* TO the user`]
-          : e.errno === ER_BAD_DB
-            ? [`MySQL/MariaDB has no such database: ${where}`, `create it (CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4)`]
-            : [`cannot connect to MySQL/MariaDB at ${where}: ${e.message ?? String(error)}`, null];
-  return connectFailed(nodeName, message, hint, error);
+  const problem: ConnectProblem | null =
+    e.code && (UNREACHABLE_CODES.has(e.code) || e.code === 'ENOENT')
+      ? unreachable(target, e.code)
+      : e.errno === ER_ACCESS_DENIED
+        ? { message: `MySQL/MariaDB refused the login for ${where}: ${e.message}`, hint: 'check the user and password (use ${MYSQL_PASSWORD} in the url)' }
+        : e.errno === ER_HOST_NOT_PRIVILEGED
+          ? { message: `MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, hint: "create the account for this host (CREATE USER 'user'@'host')" }
+          : e.errno === ER_DBACCESS_DENIED
+            ? { message: `MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, hint: `GRANT ALL ON \`${database}\`.* TO the user` }
+            : e.errno === ER_BAD_DB
+              ? noSuchDatabase(target, `CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`)
+              : null;
+  return explainCommon(error, target, problem);
 }

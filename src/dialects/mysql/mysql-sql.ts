@@ -13,8 +13,10 @@ import { type CanonicalValue, exactSingle, isSinglePrecision, outsideCommonEra, 
 import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
+import { sqlTimestampText } from '../../core/utc-time.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
+import { qualifiedName } from '../../core/table-ref.ts';
 
 /** Characters beyond the Basic Multilingual Plane (emoji and the like). */
 const OUTSIDE_BMP = /[\u{10000}-\u{10FFFF}]/u;
@@ -36,7 +38,7 @@ export const mysqlSql: DialectSql = {
     return `\`${name.replace(/`/g, '``')}\``;
   },
   table(name, schema) {
-    return schema ? `${this.ident(schema)}.${this.ident(name)}` : this.ident(name);
+    return qualifiedName((n) => this.ident(n), name, schema);
   },
   literal(value) {
     if (value === null) return 'NULL';
@@ -160,7 +162,7 @@ export function mysqlParam(column: ColumnSchema, value: CanonicalValue): unknown
       if (outside) throw reject(column, `${outside}, which MySQL/MariaDB cannot store (dates run from 0001 to 9999, no BC, no infinity)`);
       if (column.family === 'date') return canonical;
       // MySQL rejects the ISO `T` and `Z` in strict mode; the session time zone is UTC.
-      const text = String(canonical).replace('T', ' ').replace(/Z$/, '');
+      const text = sqlTimestampText(String(canonical));
       checkFraction(column, text.split('.')[1] ?? '');
       return text;
     }

@@ -8,12 +8,12 @@ import type { ValueMap } from '../../core/change.ts';
 import type { BulkWriter, DbClient } from '../../core/dialect.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
 import { postgresParam, postgresSql } from './postgres-sql.ts';
+import { tableRef } from '../../core/table-ref.ts';
 
 const sql = postgresSql;
 
 function tableName(table: TableSchema): string {
-  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
-  return sql.table(bare, table.schema);
+  return tableRef(sql, table);
 }
 
 /**

@@ -15,7 +15,7 @@ import { postgresKeyOrder } from './postgres-key-order.ts';
 import { checkIdCounters, moveIdCounterSql, readIdCounter } from './postgres-sequence.ts';
 
 /**
- * Safe horizon by writer fence (DESIGN rule 1). Ids are taken at insert, so a row with
+ * Safe horizon by writer fence (guarantee 1, docs/guarantees.md). Ids are taken at insert, so a row with
  * a low id can commit after rows with higher ids. Every writer of the table holds a
  * RowExclusiveLock on it from before it takes an id (the lock is taken when its
  * INSERT starts, the id while it runs) until its transaction ends, and pg_locks shows
@@ -57,8 +57,12 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
   return horizon;
 }
 
-/** Transaction-local settings the capture triggers read (set_config(..., true) ends with the transaction). */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+/**
+ * Transaction-local settings the capture triggers read (set_config(..., true) ends with the transaction).
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
+ */
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   await tx.query(
     `SELECT set_config('dsync.origin_server', $1, true), set_config('dsync.origin_change_id', $2, true),
             set_config('dsync.origin_user', $3, true), set_config('dsync.origin_time', $4, true)`,
@@ -94,7 +98,6 @@ export const postgresDialect: Dialect = {
   readIdCounter,
   moveIdCounterSql,
   checkIdCounters,
-  setOrigin,
   silenceCapture,
   keyOrder: postgresKeyOrder,
   keyJson: canonicalKeyText,

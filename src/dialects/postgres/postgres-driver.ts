@@ -4,10 +4,10 @@
  * in JavaScript (int8, numeric, dates, times, json) come back as the server's text.
  */
 import type pg from 'pg';
-import { connectFailed, isUnreachable } from '../../core/connect-error.ts';
-import { redactUrl } from '../../core/redact.ts';
-import type { ConnectionError } from '../../core/errors.ts';
+import { type ConnectionError, redactUrl } from '../../core/errors.ts';
+import { type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, noSuchDatabase, unreachable, UNREACHABLE_CODES } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
 /** OIDs read as text: int8, numeric, date, time, timestamp, timestamptz, timetz, interval, json, jsonb. */
 const TEXT_OIDS = new Set([20, 1700, 1082, 1083, 1114, 1184, 1266, 1186, 114, 3802]);
@@ -36,27 +36,20 @@ export class PostgresClient implements DbClient {
   }
 
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.savepoints}`;
-      await this.client.query(`SAVEPOINT ${name}`);
-      try {
-        const result = await fn(new PostgresClient(this.dialect, this.client, this.depth + 1));
-        await this.client.query(`RELEASE SAVEPOINT ${name}`);
-        return result;
-      } catch (error) {
-        await this.client.query(`ROLLBACK TO SAVEPOINT ${name}`);
-        throw error;
-      }
-    }
-    await this.client.query('BEGIN');
-    try {
-      const result = await fn(new PostgresClient(this.dialect, this.client, 1));
-      await this.client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await this.client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    const run = async (sql: string) => {
+      await this.client.query(sql);
+    };
+    const primitives: TransactionPrimitives = {
+      begin: () => run('BEGIN'),
+      commit: () => run('COMMIT'),
+      rollback: () => run('ROLLBACK').catch(() => undefined),
+      savepoint: (name) => run(`SAVEPOINT ${name}`),
+      release: (name) => run(`RELEASE SAVEPOINT ${name}`),
+      rollbackTo: (name) => run(`ROLLBACK TO SAVEPOINT ${name}`),
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
+      fn(new PostgresClient(this.dialect, this.client, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {
@@ -87,17 +80,19 @@ export async function connectPostgres(dialect: Dialect, url: string, nodeName: s
 
 function explainConnectError(error: unknown, url: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
-  const where = redactUrl(url);
-  const [message, hint] = isUnreachable(e.code)
-    ? [`cannot reach PostgreSQL at ${where} (${e.code})`, 'start the server']
-    : e.code === INVALID_PASSWORD
-      ? [`PostgreSQL refused the password for ${where}`, 'check the password (use ${PGPASSWORD} in the url)']
-      : e.code === INVALID_AUTHORIZATION
-        ? [`PostgreSQL refused the login for ${where}: ${e.message}`, 'check the user and pg_hba.conf']
-        : e.code === INVALID_CATALOG_NAME
-          ? [`PostgreSQL has no such database: ${where}`, 'create it (createdb)']
-          : [`cannot connect to PostgreSQL at ${where}: ${e.message ?? String(error)}`, null];
-  return connectFailed(nodeName, message, hint, error);
+  const target: ConnectTarget = { brand: 'PostgreSQL', where: redactUrl(url), nodeName };
+  const { where } = target;
+  const problem: ConnectProblem | null =
+    e.code && UNREACHABLE_CODES.has(e.code)
+      ? unreachable(target, e.code)
+      : e.code === INVALID_PASSWORD
+        ? { message: `PostgreSQL refused the password for ${where}`, hint: 'check the password (use ${PGPASSWORD} in the url)' }
+        : e.code === INVALID_AUTHORIZATION
+          ? { message: `PostgreSQL refused the login for ${where}: ${e.message}`, hint: 'check the user and pg_hba.conf' }
+          : e.code === INVALID_CATALOG_NAME
+            ? noSuchDatabase(target, 'createdb')
+            : null;
+  return explainCommon(error, target, problem);
 }
 
 /** Channels the notify triggers (templates/postgres/upgrade_notify.sql.hbs) signal. */

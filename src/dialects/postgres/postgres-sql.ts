@@ -8,6 +8,7 @@ import { type CanonicalValue, exactSingle, infiniteDateTime, isSinglePrecision, 
 import type { DialectSql } from '../../core/dialect.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
+import { qualifiedName } from '../../core/table-ref.ts';
 
 // Reserved words and the ones that cannot name a column unquoted (docs Appendix C).
 const KEYWORDS = new Set(
@@ -29,7 +30,7 @@ export const postgresSql: DialectSql = {
     return `"${name.replace(/"/g, '""')}"`;
   },
   table(name, schema) {
-    return schema ? `${this.ident(schema)}.${this.ident(name)}` : this.ident(name);
+    return qualifiedName((n) => this.ident(n), name, schema);
   },
   literal(value) {
     if (value === null) return 'NULL';

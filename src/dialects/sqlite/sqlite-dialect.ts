@@ -25,6 +25,7 @@ import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
 import { ChangeError, RuntimeError } from '../../core/errors.ts';
+import { sqlTimestampText } from '../../core/utc-time.ts';
 import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectSqlite, SqliteClient } from './sqlite-driver.ts';
@@ -50,7 +51,7 @@ const INT64_MAX = 2n ** 63n - 1n;
  * SQLite has one writer at a time, a reader sees only committed rows, and ids are handed
  * out under the write lock (AUTOINCREMENT: above every id ever committed). So a row that
  * commits later always gets an id above the committed max(id): every id at or below it
- * is final, and no fence is needed (DESIGN rule 1).
+ * is final, and no fence is needed (guarantee 1, docs/guarantees.md).
  */
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
   const { rows } = await client.query<{ horizon: number | bigint }>(`SELECT coalesce(max(id), 0) AS horizon FROM ${sqliteSql.ident(table)}`);
@@ -89,13 +90,15 @@ async function writeSyncState(tx: DbClient, set: string, values: unknown[], clea
   if (!clearing) tx.markSyncStateSet();
 }
 
-/** The origin flag the capture triggers record instead of this node (DESIGN rule 4). */
-async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
+/**
+ * The origin flag the capture triggers record instead of this node (guarantee 4, docs/guarantees.md).
+ * Not on the Dialect port (the import silences capture and records applied changes
+ * itself); tests set it to exercise the triggers' origin path.
+ */
+export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   // update_datetime's form, 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC.
   const time = origin?.updatedAt
-    ? String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null }, origin.updatedAt))
-        .replace('T', ' ')
-        .replace(/Z$/, '')
+    ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null }, origin.updatedAt)))
     : null;
   await writeSyncState(tx, 'origin_server = ?, origin_change_id = ?, origin_user = ?, origin_time = ?', [
     origin?.serverId ?? null,
@@ -240,7 +243,6 @@ export const sqliteDialect: Dialect = {
   readSafeHorizon,
   readIdCounter,
   moveIdCounterSql,
-  setOrigin,
   silenceCapture,
   // BINARY is memcmp of UTF-8; SQLite still uses an index whose collation is BINARY (https://www.sqlite.org/datatype3.html#collation).
   keyOrder: async (client, _table) => ({

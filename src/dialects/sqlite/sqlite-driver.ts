@@ -6,9 +6,10 @@
  */
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { connectFailed } from '../../core/connect-error.ts';
 import type { ConnectionError } from '../../core/errors.ts';
+import { type ConnectProblem, explainConnectError as explainCommon } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
 /** Statements kept prepared per connection; the runtime uses a few dozen distinct texts. */
 const STATEMENT_CACHE_SIZE = 200;
@@ -97,40 +98,42 @@ export class SqliteClient implements DbClient {
   }
 
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    const { db } = this.connection;
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.connection.savepoints}`;
-      db.exec(`SAVEPOINT ${name}`);
-      try {
-        const result = await fn(new SqliteClient(this.dialect, this.connection, this.depth + 1));
-        db.exec(`RELEASE ${name}`);
-        return result;
-      } catch (error) {
-        // ROLLBACK TO keeps the savepoint open; RELEASE closes it.
-        if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
-        throw error;
-      }
-    }
-    // IMMEDIATE takes the write lock now: a deferred transaction that reads first and
-    // writes later fails with SQLITE_BUSY instead of waiting (https://www.sqlite.org/lang_transaction.html).
-    db.exec('BEGIN IMMEDIATE');
-    this.connection.syncStateSet = false;
-    try {
-      const result = await fn(new SqliteClient(this.dialect, this.connection, 1));
-      if (this.connection.syncStateSet) {
+    const { connection } = this;
+    const { db } = connection;
+    const primitives: TransactionPrimitives = {
+      // IMMEDIATE takes the write lock now: a deferred transaction that reads first and
+      // writes later fails with SQLITE_BUSY instead of waiting (https://www.sqlite.org/lang_transaction.html).
+      begin: async () => {
+        db.exec('BEGIN IMMEDIATE');
+        connection.syncStateSet = false;
+      },
+      commit: async () => {
         // PostgreSQL's set_config(..., true) ends with the transaction; this row must too:
         // committed, it would mislabel (or silence) every later local change.
-        db.exec(CLEAR_SYNC_STATE);
-      }
-      db.exec('COMMIT');
-      return result;
-    } catch (error) {
+        if (connection.syncStateSet) db.exec(CLEAR_SYNC_STATE);
+        db.exec('COMMIT');
+      },
       // Some errors (SQLITE_FULL, SQLITE_IOERR) have rolled back already.
-      if (db.inTransaction) db.exec('ROLLBACK');
-      throw error;
-    } finally {
-      this.connection.syncStateSet = false;
-    }
+      rollback: async () => {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      },
+      savepoint: async (name) => {
+        db.exec(`SAVEPOINT ${name}`);
+      },
+      release: async (name) => {
+        db.exec(`RELEASE ${name}`);
+      },
+      // ROLLBACK TO keeps the savepoint open; RELEASE closes it.
+      rollbackTo: async (name) => {
+        if (db.inTransaction) db.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      },
+      end: async () => {
+        connection.syncStateSet = false;
+      },
+    };
+    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++connection.savepoints), () =>
+      fn(new SqliteClient(this.dialect, connection, this.depth + 1)),
+    );
   }
 
   async close(): Promise<void> {
@@ -170,17 +173,16 @@ export async function connectSqlite(dialect: Dialect, url: string, nodeName: str
 function explainConnectError(error: unknown, path: string, nodeName: string): ConnectionError {
   const e = error as { code?: string; message?: string };
   const code = e.code ?? '';
-  const busy = code.startsWith('SQLITE_BUSY');
-  const [message, hint] = /directory does not exist/i.test(e.message ?? '')
-    ? [`the directory of SQLite database ${path} does not exist`, `create it (mkdir -p ${dirname(path)})`]
+  const problem: ConnectProblem = /directory does not exist/i.test(e.message ?? '')
+    ? { message: `the directory of SQLite database ${path} does not exist`, hint: `create it (mkdir -p ${dirname(path)})` }
     : code === 'SQLITE_NOTADB'
-      ? [`${path} is not an SQLite database`, 'point the url at an SQLite file (a path that does not exist yet creates one)']
+      ? { message: `${path} is not an SQLite database`, hint: 'point the url at an SQLite file (a path that does not exist yet creates one)' }
       : code.startsWith('SQLITE_READONLY')
-        ? [`SQLite database ${path} is read-only`, 'give this user write access to the file and its directory (SQLite writes -wal and -shm files beside it)']
+        ? { message: `SQLite database ${path} is read-only`, hint: 'give this user write access to the file and its directory (SQLite writes -wal and -shm files beside it)' }
         : code.startsWith('SQLITE_CANTOPEN')
-          ? [`cannot open SQLite database ${path}`, 'check that the path names a file in a writable directory']
-          : busy
-            ? [`SQLite database ${path} stayed locked by another connection for 5 s`, 'finish or stop the program holding a write transaction, then retry']
-            : [`cannot open SQLite database ${path}: ${e.message ?? String(error)}`, null];
-  return connectFailed(nodeName, message, hint, error, !busy);
+          ? { message: `cannot open SQLite database ${path}`, hint: 'check that the path names a file in a writable directory' }
+          : code.startsWith('SQLITE_BUSY')
+            ? { message: `SQLite database ${path} stayed locked by another connection for 5 s`, hint: 'finish or stop the program holding a write transaction, then retry', fixUrl: false }
+            : { message: `cannot open SQLite database ${path}: ${e.message ?? String(error)}` };
+  return explainCommon(error, { brand: 'SQLite', where: path, nodeName }, problem);
 }

@@ -15,6 +15,7 @@
 import type { DialectSql } from '../../core/dialect.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
+import { qualifiedName } from '../../core/table-ref.ts';
 
 // The keyword list of lang_keywords.html, plus TRUE and FALSE (special identifiers since 3.23).
 const KEYWORDS = new Set(
@@ -36,7 +37,7 @@ export const sqliteSql: DialectSql = {
     return `"${name.replace(/"/g, '""')}"`;
   },
   table(name, schema) {
-    return schema ? `${this.ident(schema)}.${this.ident(name)}` : this.ident(name);
+    return qualifiedName((n) => this.ident(n), name, schema);
   },
   literal(value) {
     if (value === null) return 'NULL';

@@ -11,8 +11,8 @@ import type { DbClient } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { columnByName, type TableSchema } from '../../core/schema.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
+import { utcNow } from '../../core/utc-time.ts';
 import { entryAfterLocalChange, readEntries, writeEntries } from '../import/version-store.ts';
-import { utcNow } from '../program-state.ts';
 
 export interface AppChange {
   table: string;
@@ -81,7 +81,13 @@ async function stampVersions(client: DbClient, schema: TableSchema, change: AppC
   return { row_cl: next.entry.cl, row_cl_old: null, change_version: next.version.time };
 }
 
-/** Writes one outbox row for an application's change, with `client` (pass the transaction the change is made in). */
+/**
+ * Writes one outbox row for an application's change, with `client`: pass the
+ * transaction the change is made in, so the change and its outbox row commit
+ * together. Use it for tables without capture triggers. Values are checked against the
+ * table's schema (introspected once per client): an unknown column or a bad value
+ * throws a ChangeError before anything is written.
+ */
 export async function captureChange(client: DbClient, change: AppChange, options: CaptureOptions): Promise<void> {
   const schema = await tableSchema(client, change.table);
   const values = change.values ? canonical(schema, change.values, 'values') : null;

@@ -40,6 +40,7 @@ export interface DaemonOptions {
   onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
 }
 
+/** Runs every program of a config in its own loop until stopped; {@link startDaemon} starts one with its HTTP endpoints. */
 export class Daemon {
   readonly metrics = new Map<number, ProgramMetrics>();
   readonly startedAt = Date.now();
