@@ -208,7 +208,15 @@ describe('sqlite capture against the capture contract', () => {
  */
 describe('sqlite capture spells every key as canonicalKeyText', () => {
   const TEXTS = [`it's "q" \\ \\" \n\t\r\b\f\u0001\u001f\u007f\u2028 ünïcødé 😀 </script>`, '', ' ', '\\', '"', '{"a":1}', 'null', '0'];
-  const REALS = [1.5, 100, -0.25, 0.1, 1e21, 1e-7, 123456.789, 2.5e-300, -1e100, 1 / 3, 0.30000000000000004, 1e-6, 123e20];
+  /**
+   * Doubles in a DECIMAL key (NUMERIC affinity keeps a REAL): spelled by value without
+   * exponent. Each has at most 15 significant digits, the range the triggers spell exactly
+   * and all a DECIMAL column keeps (float keys, which need 17 at times, are refused at
+   * generation: see below). 5e-324 is subnormal: its 15-digit rounding is not its spelling.
+   */
+  const REALS = [1.5, 100, -0.25, 0.1, 1e21, 1e-7, 123456.789, 2.5e-300, -1e100, 0.333333333333333, 2e-7, 1e-6, 123e20, -0.01, 12345678.99, 1.5e308, 5e-324, -123456789.012345];
+  /** Decimals that fit NUMERIC(16, 4), so that object_value holds them unrounded (composite keys, key changes). */
+  const FITTING = [1.5, 100, -0.25, 0.1, 12345678.99, 7, -3.125, 0.0625];
   const INTEGERS = [0n, -1n, 9007199254740993n, -(2n ** 63n), 2n ** 63n - 1n];
   const BLOBS = [Buffer.alloc(0), Buffer.from([0]), Buffer.from([255, 254]), Buffer.from('abc'), Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) % 256))];
   let node: SyncNode;
@@ -217,14 +225,16 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
   beforeAll(async () => {
     node = await createSyncNode('sqlite');
     await node.client.exec(`
-      CREATE TABLE k_composite (t TEXT, i INTEGER, r REAL, b BLOB, v TEXT, PRIMARY KEY (t, i, r, b));
+      CREATE TABLE k_composite (t TEXT, i INTEGER, d NUMERIC(16, 4), b BLOB, v TEXT, PRIMARY KEY (t, i, d, b));
       CREATE TABLE k_text (t TEXT PRIMARY KEY, v TEXT);
-      CREATE TABLE k_real (r DOUBLE PRECISION PRIMARY KEY, v TEXT);
+      CREATE TABLE k_real (r NUMERIC PRIMARY KEY, v TEXT);
+      CREATE TABLE k_char (c CHAR(6) PRIMARY KEY, v TEXT);
+      CREATE TABLE k_when (d DATE, ts TIMESTAMP, tz TIMESTAMPTZ, tm TIME, v TEXT, PRIMARY KEY (d, ts, tz, tm));
       CREATE TABLE k_big (i BIGINT PRIMARY KEY, v TEXT);
       CREATE TABLE k_blob (b BLOB PRIMARY KEY, v TEXT);
       CREATE TABLE k_dec (d DECIMAL(10, 2) PRIMARY KEY, v TEXT);
       CREATE TABLE k_uuid (u UUID PRIMARY KEY, v TEXT);`);
-    const names = ['k_composite', 'k_text', 'k_real', 'k_big', 'k_blob', 'k_dec', 'k_uuid'];
+    const names = ['k_composite', 'k_text', 'k_real', 'k_big', 'k_blob', 'k_dec', 'k_uuid', 'k_char', 'k_when'];
     const config = parseConfig({ nodes: { sqlite: { dialect: 'sqlite', url: node.db.url, serverId: SERVER } }, tables: names, generatedDir: node.generatedDir }, node.generatedDir, null, {});
     writeFiles(join(node.generatedDir, 'sqlite'), generateNode(config, config.nodes.sqlite, node.dialect, await introspectTables(config, node.dialect, node.client)));
     await applyNode(config, config.nodes.sqlite, node.dialect, node.client);
@@ -254,31 +264,39 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
     for (const id of ids) expect(() => JSON.parse(id)).not.toThrow();
   }
 
-  it('text, integer, float and binary keys, alone and composite', async () => {
+  it('text, integer, decimal, char(n), date/time and binary keys, alone and composite', async () => {
     for (const t of TEXTS) await node.client.query('INSERT INTO k_text VALUES (?, ?)', [t, 'v']);
     for (const r of REALS) await node.client.query('INSERT INTO k_real VALUES (?, ?)', [r, 'v']);
     for (const i of INTEGERS) await node.client.query('INSERT INTO k_big VALUES (?, ?)', [i, 'v']);
     for (const b of BLOBS) await node.client.query('INSERT INTO k_blob VALUES (?, ?)', [b, 'v']);
-    for (const d of ['10.5', '-0.01', '7', '12345678.99']) await node.client.query('INSERT INTO k_dec VALUES (?, ?)', [d, 'v']);
+    for (const d of ['10.5', '-0.01', '7', '12345678.99', '-0', '0.10', '9007199254740993', '-9223372036854775808']) await node.client.query('INSERT INTO k_dec VALUES (?, ?)', [d, 'v']);
+    for (const c of ['ab    ', 'x', ' lead', '']) await node.client.query('INSERT INTO k_char VALUES (?, ?)', [c, 'v']);
+    const WHEN = [
+      ['2024-02-29', '2024-02-29 12:34:56.789', '2024-02-29 23:30:00+02:00', '08:00'],
+      ['1999-12-31', '1999-12-31T23:59:59', '2000-01-01 00:00:00.123456Z', '23:59:59.999999'],
+    ];
+    for (const w of WHEN) await node.client.query('INSERT INTO k_when VALUES (?, ?, ?, ?, ?)', [...w, 'v']);
     let count = 0;
     for (const [i, t] of TEXTS.entries()) {
-      await node.client.query('INSERT INTO k_composite VALUES (?, ?, ?, ?, ?)', [t, INTEGERS[i % INTEGERS.length], REALS[i], BLOBS[i % BLOBS.length], 'v']);
+      await node.client.query('INSERT INTO k_composite VALUES (?, ?, ?, ?, ?)', [t, INTEGERS[i % INTEGERS.length], FITTING[i], BLOBS[i % BLOBS.length], 'v']);
       count++;
     }
     await expectSameSpelling('k_text', TEXTS.length);
     await expectSameSpelling('k_real', REALS.length);
     await expectSameSpelling('k_big', INTEGERS.length);
     await expectSameSpelling('k_blob', BLOBS.length);
-    await expectSameSpelling('k_dec', 4);
+    await expectSameSpelling('k_dec', 8);
+    await expectSameSpelling('k_char', 4);
+    await expectSameSpelling('k_when', WHEN.length);
     await expectSameSpelling('k_composite', count);
     const { rows } = await node.client.query<Row>("SELECT object_id FROM ds_change_outbox WHERE object_table = 'k_composite' ORDER BY id LIMIT 1");
-    expect(String(rows[0].object_id)).toMatch(/^\{"t":".*","i":0,"r":1\.5,"b":""\}$/s);
+    expect(String(rows[0].object_id)).toMatch(/^\{"t":".*","i":0,"d":"1\.5","b":""\}$/s);
   });
 
   it('spells the old and the new key of a key change the same way', async () => {
     const schema = tables.k_composite;
     const before = await lastOutboxId(node.client);
-    await node.client.query("UPDATE k_composite SET t = t || '\\\"x', r = r * 2 WHERE i = 0");
+    await node.client.query("UPDATE k_composite SET t = t || '\\\"x', d = d * 2 WHERE i = 0");
     const { rows } = await node.client.query<Row>('SELECT object_id, object_id_old, object_value FROM ds_change_outbox WHERE id > ? ORDER BY id', [before]);
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
@@ -288,6 +306,13 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
       expect(row.object_id_old).toBe(canonicalKeyText(schema, old));
       expect(old.t + '\\"x').toBe(value.t);
     }
+  });
+
+  it('refuses a float key at generation rather than spell it wrong now and then', async () => {
+    await node.client.exec('CREATE TABLE k_float (r DOUBLE PRECISION PRIMARY KEY, v TEXT)');
+    const config = parseConfig({ nodes: { sqlite: { dialect: 'sqlite', url: node.db.url, serverId: SERVER } }, tables: ['k_float'], generatedDir: node.generatedDir }, node.generatedDir, null, {});
+    const schemas = await introspectTables(config, node.dialect, node.client);
+    expect(() => generateNode(config, config.nodes.sqlite, node.dialect, schemas)).toThrow(/key column r of table k_float cannot be captured on SQLite: it is DOUBLE PRECISION, a float/);
   });
 
   it('treats a UUID key rewritten in another case as the same key: an update, not a key change', async () => {

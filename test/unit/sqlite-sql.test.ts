@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { canonicalKeyText } from '../../src/core/canonical-key.ts';
+import type { ValueMap } from '../../src/core/change.ts';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
 import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
 import { sqliteTypeFacts } from '../../src/dialects/sqlite/sqlite-introspect.ts';
@@ -121,15 +123,40 @@ describe('sqlite values', () => {
     const table: TableSchema = {
       name: 't',
       schema: null,
-      columns: [col('text', { name: 'a' }), col('integer', { name: 'b' }), col('decimal', { name: 'd', scale: 2 })],
+      columns: [
+        col('text', { name: 'a' }), col('integer', { name: 'b' }), col('decimal', { name: 'd', nativeType: 'DECIMAL(10,2)', scale: 2 }),
+        col('text', { name: 'c', nativeType: 'CHAR(5)' }),
+      ],
       primaryKey: ['a', 'b'],
     };
     const keyJson = sqliteDialect.keyJson;
-    expect(keyJson(table, { a: 'x"y', b: 5 })).toBe('{"a":"x\\"y","b":5}');
-    expect(keyJson({ ...table, primaryKey: ['a'] }, { a: 'ord2' })).toBe('"ord2"');
-    // Integers are bare digits in a key at any size (canonicalKeyText), unlike in object_value.
-    expect(keyJson({ ...table, primaryKey: ['b'] }, { b: '9007199254740993' })).toBe('9007199254740993');
-    expect(keyJson({ ...table, primaryKey: ['d'] }, { d: '10.5' })).toBe('"10.50"');
+    const keys: Array<[string[], ValueMap, string]> = [
+      [['a', 'b'], { a: 'x"y', b: 5 }, '{"a":"x\\"y","b":5}'],
+      [['a'], { a: 'ord2' }, '"ord2"'],
+      // Integers beyond ±2^53 are strings in a key, as in object_value (canonicalKeyText).
+      [['b'], { b: '9007199254740993' }, '"9007199254740993"'],
+      [['b'], { b: '9007199254740991' }, '9007199254740991'],
+      // Decimals by value, never padded to the column's scale.
+      [['d'], { d: '10.50' }, '"10.5"'],
+      [['d'], { d: 7 }, '"7"'],
+      [['d'], { d: 2e-7 }, '"0.0000002"'],
+      [['c'], { c: 'ab   ' }, '"ab"'],
+    ];
+    for (const [primaryKey, key, spelled] of keys) {
+      expect(keyJson({ ...table, primaryKey }, key)).toBe(spelled);
+      expect(keyJson({ ...table, primaryKey }, key)).toBe(canonicalKeyText({ ...table, primaryKey }, key));
+    }
+  });
+
+  it('refuses a float key at generation, naming the table and the column', () => {
+    const render = rendererFor(sqliteDialect);
+    const readings: TableSchema = { name: 'readings', schema: null, columns: [col('float', { name: 'r', nativeType: 'DOUBLE' }), col('text', { name: 'v' })], primaryKey: ['r'] };
+    const floatKeyed = captureTable(readings);
+    const context = { version: 'test', node: { name: 'n', dialect: 'sqlite', serverId: 's' }, tables: [floatKeyed], programs: [], table: floatKeyed };
+    expect(() => render.render('capture', context)).toThrow(/^template sqlite\/capture failed: key column r of table readings cannot be captured on SQLite: it is DOUBLE, a float, [^\n]*$/);
+    // A float column that is not part of the key is captured as usual.
+    const valueOnly = captureTable({ ...readings, primaryKey: ['v'] });
+    expect(render.render('capture', { ...context, tables: [valueOnly], table: valueOnly }).length).toBe(8);
   });
 });
 

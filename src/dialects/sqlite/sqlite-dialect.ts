@@ -22,16 +22,20 @@
  */
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
-import type { ValueMap } from '../../core/change.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
 import { ChangeError, RuntimeError } from '../../core/errors.ts';
+<<<<<<< HEAD
 import { sqlTimestampText } from '../../core/utc-time.ts';
 import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
+=======
+import type { ColumnSchema } from '../../core/schema.ts';
+>>>>>>> sqlite-keys
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectSqlite, SqliteClient } from './sqlite-driver.ts';
 import { introspectSqlite, sqliteTableExists } from './sqlite-introspect.ts';
 import {
   sqliteAnyChanged,
+  sqliteAssertKeys,
   sqliteChangedNames,
   sqliteChangedObject,
   sqliteDecimalText,
@@ -219,19 +223,6 @@ function fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue {
   return column.family === 'decimal' && typeof canonical === 'string' ? sqliteDecimalText(column, canonical) : canonical;
 }
 
-/**
- * object_id as the capture triggers spell it: canonicalKeyText, with a decimal key value
- * padded to its column's scale first, as SQLite's triggers print it ("10.5" → "10.50").
- */
-function keyJson(table: TableSchema, key: ValueMap): string {
-  const padded: ValueMap = { ...key };
-  for (const column of primaryKeyColumns(table)) {
-    const value = column.family === 'decimal' && key[column.name] != null ? toCanonical(column, key[column.name]) : null;
-    if (typeof value === 'string') padded[column.name] = sqliteDecimalText(column, value);
-  }
-  return canonicalKeyText(table, padded);
-}
-
 export const sqliteDialect: Dialect = {
   name: 'sqlite',
   // SQLITE_MAX_VARIABLE_NUMBER is 32766 since 3.32 (https://www.sqlite.org/limits.html).
@@ -249,7 +240,8 @@ export const sqliteDialect: Dialect = {
     keyExpression: (c) => (c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE BINARY` : client.dialect.sql.ident(c.name)),
     limit: (n) => `LIMIT ${n}`,
   }),
-  keyJson,
+  // The triggers spell keys exactly as canonicalKeyText does (docs/convergence.md "Capture contract").
+  keyJson: canonicalKeyText,
   toParam,
   fromDriver,
   splitScript: (script) => splitSqlScript(script, { beginEndBlocks: true }),
@@ -257,6 +249,7 @@ export const sqliteDialect: Dialect = {
     jsonValue: sqliteJsonValue,
     jsonObject: sqliteJsonObject,
     keyJson: sqliteKeyJson,
+    assertKeys: sqliteAssertKeys,
     anyChanged: sqliteAnyChanged,
     changedNames: sqliteChangedNames,
     changedObject: sqliteChangedObject,
