@@ -24,12 +24,8 @@ import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
 import { ChangeError, RuntimeError } from '../../core/errors.ts';
-<<<<<<< HEAD
 import { sqlTimestampText } from '../../core/utc-time.ts';
-import { type ColumnSchema, primaryKeyColumns, type TableSchema } from '../../core/schema.ts';
-=======
 import type { ColumnSchema } from '../../core/schema.ts';
->>>>>>> sqlite-keys
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectSqlite, SqliteClient } from './sqlite-driver.ts';
 import { introspectSqlite, sqliteTableExists } from './sqlite-introspect.ts';
