@@ -21,7 +21,17 @@ export class NodeSet {
 
   constructor(readonly config: Config) {}
 
-  get(name: string): Promise<NodeHandle> {
+  /** The node's connection; a new one when the kept one was lost (killed, server restarted). */
+  async get(name: string): Promise<NodeHandle> {
+    const kept = this.open.get(name);
+    if (kept && (await kept.then((h) => h.client.lost === true, () => false))) {
+      this.open.delete(name);
+      await (await kept).client.close().catch(() => undefined);
+    }
+    return this.connect(name);
+  }
+
+  private connect(name: string): Promise<NodeHandle> {
     let handle = this.open.get(name);
     if (!handle) {
       const node = this.config.nodes[name];

@@ -20,6 +20,7 @@
  *                silently. Declare a column TEXT to keep every digit.
  * https://www.sqlite.org/datatype3.html
  */
+import { isSqliteTransient } from './sqlite-errors.ts';
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
 import { ChangeError, RuntimeError } from '../../core/errors.ts';
@@ -192,4 +193,5 @@ export const sqliteDialect: Dialect = {
     changedObject: sqliteChangedObject,
   },
   formatterLanguage: 'sqlite',
+  isTransient: isSqliteTransient,
 };
