@@ -6,7 +6,7 @@
  * Date/time values come back as the server's ISO text, like the PostgreSQL driver's.
  * https://github.com/tediousjs/node-mssql#connection-pools
  */
-import { ChangeError, ConnectionError, describeError, redactUrl, TransientError } from '../../core/errors.ts';
+import { ChangeError, ConnectionError, describeError, DsyncError, redactUrl, TransientError } from '../../core/errors.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { MssqlTypedParam, mssqlTemporalText } from './mssql-sql.ts';
 
@@ -183,17 +183,15 @@ export class MssqlClient implements DbClient {
       try {
         return await fn(inner);
       } catch (error) {
+        if (error instanceof DsyncError && error.code === 'transaction_doomed') throw error; // a deeper level found it
         // XACT_STATE() = -1: the error doomed the transaction (a deadlock victim, a trigger
         // under XACT_ABORT). Only a full rollback is possible, so the caller must not go on
         // with the rest of the batch as if the savepoint had undone just this part.
-        const state = await this.query<{ state: number }>('SELECT XACT_STATE() AS state').then(
+        const state = await this.query<{ state: number }>(`DECLARE @state int = XACT_STATE(); IF @state = 1 ROLLBACK TRANSACTION ${name}; SELECT @state AS state`).then(
           (r) => Number(r.rows[0]?.state),
           () => NaN,
         );
-        if (state === 1) {
-          await this.exec(`ROLLBACK TRANSACTION ${name}`);
-          throw error;
-        }
+        if (state === 1) throw error;
         // A transient cause (deadlock victim) is retried; a change that dooms it by itself
         // (a trigger's error) is named, so the import can park it without running it again.
         const message = `the SQL Server transaction can only be rolled back (XACT_STATE() = ${Number.isNaN(state) ? 'unknown' : state}): ${describeError(error)}`;
