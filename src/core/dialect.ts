@@ -28,6 +28,8 @@ export interface DbClient {
   /** Runs `fn` in a transaction; nested calls use a savepoint. Rolls back when `fn` throws. */
   transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** True once the connection is gone (killed, server restarted): the holder opens a new one. */
+  readonly lost?: boolean;
 }
 
 export interface DialectCapabilities {
@@ -163,6 +165,13 @@ export interface Dialect {
    * MySQL wraps a compound trigger body (`BEGIN … END`, `;` inside) in `DELIMITER` lines.
    */
   readonly statementEnd?: string | ((statement: string) => string);
+  /**
+   * True when `error` (or one of its causes) is transient for this brand: a deadlock,
+   * serialization failure, lock or statement timeout, lost connection or full disk. The
+   * import rolls the batch back and tries again instead of parking a good change.
+   * Decided by SQLSTATE / errno / result code, never by message text.
+   */
+  isTransient(error: unknown): boolean;
   /** Handlebars helpers for this brand's templates, beyond `ident` and `lit`. */
   readonly templateHelpers: Record<string, (...args: any[]) => unknown>;
   /** Turns a plain formatted statement through sql-formatter's language for this brand; null when the brand's objects are not formatted. */

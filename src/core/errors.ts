@@ -57,3 +57,27 @@ export function describeError(error: unknown): string {
 
 /** A check found that what is on disk or in the database differs from what it should be. Exit 1. */
 export class DriftError extends DsyncError {}
+
+/**
+ * A failure that says nothing about the data: a deadlock, a lock or statement timeout, a
+ * lost connection, a full disk. The work is rolled back and tried again later; the change
+ * is never parked for it. Exit 3 (the daemon retries on its next pass).
+ */
+export class TransientError extends DsyncError {}
+
+/**
+ * Walks an error and its causes, asking `test` of each: a driver error may arrive wrapped
+ * (a DsyncError whose cause is the driver's error, or the reverse).
+ */
+export function anyCause(error: unknown, test: (e: { code?: unknown; errno?: unknown; number?: unknown }) => boolean): boolean {
+  const seen = new Set<unknown>();
+  for (let e = error; e !== null && e !== undefined && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    if (e instanceof TransientError) return true;
+    if (test(e as { code?: unknown })) return true;
+  }
+  return false;
+}
+
+/** Node socket error codes: the connection went away under a statement (any brand). */
+export const SOCKET_ERROR_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);

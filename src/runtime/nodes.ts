@@ -26,8 +26,20 @@ export class NodeSet {
 
   constructor(readonly config: Config) {}
 
-  /** The open node `name`: connects on the first call; an unknown name is a ConfigError (`unknown_node`). */
-  get(name: string): Promise<NodeHandle> {
+  /**
+   * The open node `name`: connects on the first call, and again when the kept connection
+   * was lost (killed, server restarted); an unknown name is a ConfigError (`unknown_node`).
+   */
+  async get(name: string): Promise<NodeHandle> {
+    const kept = this.open.get(name);
+    if (kept && (await kept.then((h) => h.client.lost === true, () => false))) {
+      this.open.delete(name);
+      await (await kept).client.close().catch(() => undefined);
+    }
+    return this.connect(name);
+  }
+
+  private connect(name: string): Promise<NodeHandle> {
     let handle = this.open.get(name);
     if (!handle) {
       let node: NodeConfig;

@@ -4,7 +4,7 @@
  * transaction statements, and connection errors that name the node and never the password.
  */
 import { describe, expect, it } from 'vitest';
-import { ConnectionError } from '../../src/core/errors.ts';
+import { ChangeError, ConnectionError, TransientError } from '../../src/core/errors.ts';
 import { MssqlClient, explainConnectError, parseMssqlUrl } from '../../src/dialects/mssql/mssql-driver.ts';
 import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
 import { MssqlTypedParam } from '../../src/dialects/mssql/mssql-sql.ts';
@@ -63,6 +63,8 @@ function fakePool(answer: (sent: Sent) => unknown = () => ({ rowsAffected: [] })
   };
   return pool;
 }
+
+const xactState = (state: number) => ({ rowsAffected: [1], recordset: [{ state }] });
 
 const client = (pool: ReturnType<typeof fakePool>) => new MssqlClient(mssqlDialect, driver as never, pool as never);
 
@@ -241,7 +243,7 @@ describe('MssqlClient', () => {
   });
 
   it('rolls back to the savepoint when a nested call throws, and the whole transaction when the outer one does', async () => {
-    const pool = fakePool((s) => (s.sql === 'BOOM' ? new Error('constraint') : { rowsAffected: [] }));
+    const pool = fakePool((s) => (s.sql === 'BOOM' ? new Error('constraint') : s.sql.includes('XACT_STATE') ? xactState(1) : { rowsAffected: [] }));
     await expect(
       client(pool).transaction(async (tx) => {
         await expect(tx.transaction(async (sp) => sp.query('BOOM'))).rejects.toThrow('constraint');
@@ -253,7 +255,7 @@ describe('MssqlClient', () => {
       'BEGIN TRANSACTION',
       'SAVE TRANSACTION ds_sp_1_1',
       'BOOM',
-      'IF XACT_STATE() = 1 ROLLBACK TRANSACTION ds_sp_1_1',
+      'DECLARE @state int = XACT_STATE(); IF @state = 1 ROLLBACK TRANSACTION ds_sp_1_1; SELECT @state AS state',
       'SELECT after',
       'IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION',
     ]);
@@ -264,6 +266,42 @@ describe('MssqlClient', () => {
       s.sql === 'BOOM' ? new Error('trigger failed') : s.sql.startsWith('IF') ? new Error('no transaction') : { rowsAffected: [] },
     );
     await expect(client(pool).transaction(async (tx) => tx.transaction(async (sp) => sp.query('BOOM')))).rejects.toThrow('trigger failed');
+  });
+
+  it('throws a transient transaction_doomed when a deadlock victim is caught in a savepoint (XACT_STATE() = -1), so the replay stops', async () => {
+    const deadlock = Object.assign(new Error('chosen as deadlock victim'), { number: 1205 });
+    const pool = fakePool((s) => (s.sql === 'BOOM' ? deadlock : s.sql.includes('XACT_STATE') ? xactState(-1) : { rowsAffected: [] }));
+    let seen: unknown;
+    await expect(
+      client(pool).transaction(async (tx) => {
+        await tx.transaction(async (sp) => sp.query('BOOM')).catch((error) => {
+          seen = error;
+          throw error;
+        });
+        await tx.query('SELECT never');
+      }),
+    ).rejects.toThrow(/deadlock victim/);
+    expect(seen).toBeInstanceOf(TransientError);
+    expect(seen).toMatchObject({ code: 'transaction_doomed', cause: deadlock });
+    expect(mssqlDialect.isTransient(seen)).toBe(true);
+    expect(pool.sent.map((s) => s.sql)).not.toContain('SELECT never');
+    expect(pool.sent.at(-1)!.sql).toBe('IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION');
+  });
+
+  it('names a change that dooms the transaction by itself (a trigger error) as a non-transient transaction_doomed', async () => {
+    const trigger = Object.assign(new Error('raised in a trigger'), { number: 50000 });
+    const pool = fakePool((s) => (s.sql === 'BOOM' ? trigger : s.sql.includes('XACT_STATE') ? xactState(-1) : { rowsAffected: [] }));
+    const error = await client(pool).transaction(async (tx) => tx.transaction(async (sp) => sp.query('BOOM'))).catch((e) => e);
+    expect(error).toBeInstanceOf(ChangeError);
+    expect(error).toMatchObject({ code: 'transaction_doomed' });
+    expect(mssqlDialect.isTransient(error)).toBe(false);
+  });
+
+  it('classifies transient errors by number and code, never by text', () => {
+    for (const number of [1205, 1222, 40501, -2]) expect(mssqlDialect.isTransient(Object.assign(new Error('x'), { number }))).toBe(true);
+    expect(mssqlDialect.isTransient(Object.assign(new Error('x'), { code: 'ETIMEOUT' }))).toBe(true);
+    expect(mssqlDialect.isTransient(Object.assign(new Error('deadlock timeout'), { number: 2627 }))).toBe(false);
+    expect(mssqlDialect.isTransient(new Error('outer', { cause: Object.assign(new Error('inner'), { number: 1205 }) }))).toBe(true);
   });
 
   it('closes the pool only from the top-level client', async () => {

@@ -3,6 +3,7 @@
  * interface, plus the two runtime duties that need the engine: the safe horizon and
  * the origin flag.
  */
+import { isMysqlTransient } from './mysql-errors.ts';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toCanonical } from '../../core/canonical.ts';
@@ -271,4 +272,5 @@ export const mysqlDialect: Dialect = {
     versionPatch: mysqlVersionPatch,
   },
   formatterLanguage: 'mysql',
+  isTransient: isMysqlTransient,
 };

@@ -39,6 +39,8 @@ interface Session {
   tablesLocked: boolean;
   /** The server rolled the whole transaction back (deadlock): later statements of it must fail too. */
   aborted: unknown;
+  /** The connection failed or ended (killed, server gone): the holder opens a new one. */
+  lost: boolean;
 }
 
 export class MysqlClient implements DbClient {
@@ -130,6 +132,10 @@ export class MysqlClient implements DbClient {
     );
   }
 
+  get lost(): boolean {
+    return this.session.lost;
+  }
+
   async close(): Promise<void> {
     await this.session.conn.end().catch(() => this.session.conn.destroy());
   }
@@ -207,7 +213,13 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
     });
     // A connection the server drops while idle (wait_timeout, a restart) would otherwise
     // raise an unhandled 'error' event; the next query reports it instead.
-    conn.on('error', () => undefined);
+    const session: Session = { conn, variables: new Map(), tablesLocked: false, aborted: undefined, lost: false };
+    conn.on('error', () => {
+      session.lost = true;
+    });
+    conn.on('end', () => {
+      session.lost = true;
+    });
     await conn.query('SET NAMES utf8mb4');
     await conn.query(`SET SESSION time_zone = '+00:00', SESSION sql_mode = '${SESSION_SQL_MODE}'`);
     const [rows] = await conn.query('SELECT VERSION() AS version');
@@ -216,7 +228,7 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
     // default; the safe horizon needs the live value. MariaDB always reads it live.
     // https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_information_schema_stats_expiry
     if (!/mariadb/i.test(version) && Number(version.split('.')[0]) >= 8) await conn.query('SET SESSION information_schema_stats_expiry = 0');
-    return new MysqlClient(dialect, { conn, variables: new Map(), tablesLocked: false, aborted: undefined });
+    return new MysqlClient(dialect, session);
   } catch (error) {
     conn?.destroy();
     throw explainConnectError(error, url, nodeName);

@@ -2,6 +2,7 @@
  * The PostgreSQL dialect: the pieces of this folder behind the Dialect interface,
  * plus the two runtime duties that need the engine: the safe horizon and the origin flag.
  */
+import { isPostgresTransient } from './postgres-errors.ts';
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { Dialect, DbClient, OriginFlag } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
@@ -113,4 +114,5 @@ export const postgresDialect: Dialect = {
     bodyTag: postgresBodyTag,
   },
   formatterLanguage: 'postgresql',
+  isTransient: isPostgresTransient,
 };

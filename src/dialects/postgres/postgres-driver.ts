@@ -4,7 +4,7 @@
  * in JavaScript (int8, numeric, dates, times, json) come back as the server's text.
  */
 import type pg from 'pg';
-import { type ConnectionError, redactUrl } from '../../core/errors.ts';
+import { ConnectionError, redactUrl, TransientError } from '../../core/errors.ts';
 import { type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, noSuchDatabase, unreachable, UNREACHABLE_CODES } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
@@ -17,6 +17,14 @@ const INVALID_PASSWORD = '28P01';
 const INVALID_AUTHORIZATION = '28000';
 const INVALID_CATALOG_NAME = '3D000';
 
+/** Connections whose socket ended or failed: every later statement fails as transient. */
+const lostClients = new WeakSet<pg.Client>();
+
+export function watchConnection(client: pg.Client): void {
+  client.on('error', () => lostClients.add(client)); // a dropped idle connection surfaces on the next query instead
+  client.on('end', () => lostClients.add(client));
+}
+
 export class PostgresClient implements DbClient {
   private savepoints = 0;
 
@@ -26,30 +34,50 @@ export class PostgresClient implements DbClient {
     private readonly depth = 0,
   ) {}
 
+  get lost(): boolean {
+    return lostClients.has(this.client);
+  }
+
+  /** A statement on a connection that went away fails with the `connection_lost` code (transient), whatever pg says. */
+  private async run<T>(statement: () => Promise<T>): Promise<T> {
+    if (this.lost) throw new TransientError('connection_lost', 'the PostgreSQL connection was lost', { hint: 'the next pass reconnects' });
+    try {
+      return await statement();
+    } catch (error) {
+      if (this.lost) throw new TransientError('connection_lost', `the PostgreSQL connection was lost: ${(error as Error).message}`, { hint: 'the next pass reconnects' }, { cause: error });
+      throw error;
+    }
+  }
+
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
-    const result = await this.client.query({ text: sql, values: params as unknown[] });
+    const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[] }));
     return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
   }
 
   async exec(script: string): Promise<void> {
-    await this.client.query(script);
+    await this.run(() => this.client.query(script));
   }
 
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
     const run = async (sql: string) => {
-      await this.client.query(sql);
+      await this.run(() => this.client.query(sql));
     };
     const primitives: TransactionPrimitives = {
       begin: () => run('BEGIN'),
       commit: () => run('COMMIT'),
-      rollback: () => run('ROLLBACK').catch(() => undefined),
+      rollback: () => this.client.query('ROLLBACK').then(() => undefined, () => undefined),
       savepoint: (name) => run(`SAVEPOINT ${name}`),
       release: (name) => run(`RELEASE SAVEPOINT ${name}`),
       rollbackTo: (name) => run(`ROLLBACK TO SAVEPOINT ${name}`),
     };
-    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
-      fn(new PostgresClient(this.dialect, this.client, this.depth + 1)),
-    );
+    try {
+      return await runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
+        fn(new PostgresClient(this.dialect, this.client, this.depth + 1)),
+      );
+    } catch (error) {
+      // A savepoint that cannot be rolled back (the connection is gone): the loss is what goes up.
+      throw this.lost && !(error instanceof TransientError) ? new TransientError('connection_lost', `the PostgreSQL connection was lost: ${(error as Error).message}`, {}, { cause: error }) : error;
+    }
   }
 
   async close(): Promise<void> {
@@ -66,7 +94,7 @@ export async function connectPostgres(dialect: Dialect, url: string, nodeName: s
         TEXT_OIDS.has(oid) ? (value: string) => value : driver.types.getTypeParser(oid, format)) as typeof driver.types.getTypeParser,
     },
   });
-  client.on('error', () => undefined); // a dropped idle connection surfaces on the next query instead
+  watchConnection(client);
   try {
     await client.connect();
     // Fixed session settings: ISO dates whatever the server's default, UTC for zoned values.

@@ -20,6 +20,7 @@
  *                silently. Declare a column TEXT to keep every digit.
  * https://www.sqlite.org/datatype3.html
  */
+import { isSqliteTransient } from './sqlite-errors.ts';
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
@@ -254,4 +255,5 @@ export const sqliteDialect: Dialect = {
     nowMicros: sqliteNowMicros,
   },
   formatterLanguage: 'sqlite',
+  isTransient: isSqliteTransient,
 };

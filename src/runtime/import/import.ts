@@ -14,13 +14,13 @@ import type { Config, ConflictPolicy, ProgramConfig } from '../../config/config.
 import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
-import { describeError, IntrospectionError, RuntimeError } from '../../core/errors.ts';
+import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { applyBatch, type BatchContext, type BatchItem, type ItemResult, pendingInboxIds } from './apply-batch.ts';
 import { decodeChange } from './decode-change.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { loadBlockedRows, parkChange, rawRowIdentity, rowIdentity } from './parking.ts';
+import { loadBlockedRows, lockParking, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
 import { readProgramState, saveProgramState } from '../program-state.ts';
 import { countAbove } from '../transport/transport.ts';
 
@@ -96,6 +96,8 @@ interface Decoded {
   row: InboxRow;
   change: ChangeEvent | null;
   error: string | null;
+  /** The error code of a change that could not be decoded (ds_change_error.kind). */
+  errorCode: string | null;
   identity: string;
   oldIdentity: string | null;
 }
@@ -105,11 +107,19 @@ function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
     try {
       const change = decodeChange(row, ctx.tables);
       const pk = ctx.tables.get(change.table)!.primaryKey;
-      return { row, change, error: null, identity: rowIdentity(change.table, pk, change.key), oldIdentity: change.keyOld ? rowIdentity(change.table, pk, change.keyOld) : null };
+      return { row, change, error: null, errorCode: null, identity: rowIdentity(change.table, pk, change.key), oldIdentity: change.keyOld ? rowIdentity(change.table, pk, change.keyOld) : null };
     } catch (error) {
-      return { row, change: null, error: describeError(error), identity: rawRowIdentity(row, ctx.tables.get(row.object_table ?? '')?.primaryKey ?? null), oldIdentity: null };
+      return { row, change: null, error: describeError(error), errorCode: kindOf(error, 'decode_failed'), identity: rawRowIdentity(row, ctx.tables.get(row.object_table ?? '')?.primaryKey ?? null), oldIdentity: null };
     }
   });
+}
+
+/** The `kind` of a parked change: the DsyncError code, or the driver's error code after `fallback`. */
+export function kindOf(error: unknown, fallback: string): string {
+  if (error instanceof DsyncError) return error.code;
+  const e = error as { code?: unknown; errno?: unknown; number?: unknown } | null;
+  const driverCode = e?.code ?? e?.errno ?? e?.number;
+  return driverCode === undefined || driverCode === null ? fallback : `${fallback}:${String(driverCode)}`;
 }
 
 function batchContext(ctx: ImportContext): BatchContext {
@@ -131,20 +141,27 @@ function pendingLoader(ctx: ImportContext) {
   };
 }
 
-/** Parks a change that waits behind another of its row; returns true when it did. */
+/**
+ * Parks a change that waits behind an unresolved change of its row; returns true when it
+ * did. `blocked` maps stored row keys to the inbox id of their chain's head: a change always
+ * waits behind the head, never behind another waiting change.
+ */
 async function parkIfBlocked(tx: DbClient, ctx: ImportContext, d: Decoded, blocked: Map<string, number>, tally: Tally): Promise<boolean> {
-  const blocker = blocked.get(d.identity) ?? (d.oldIdentity === null ? undefined : blocked.get(d.oldIdentity));
-  if (blocker === undefined) return false;
-  await parkChange(tx, ctx.programId, d.row, d.identity, 'waiting', `waits behind the parked change of inbox id ${blocker} for the same row`, blocker);
-  if (d.oldIdentity !== null) blocked.set(d.identity, blocker);
+  const key = storedKey(d.identity);
+  const oldKey = d.oldIdentity === null ? null : storedKey(d.oldIdentity);
+  const head = blocked.get(key) ?? (oldKey === null ? undefined : blocked.get(oldKey));
+  if (head === undefined) return false;
+  await parkChange(tx, ctx.programId, d.row, d.identity, 'waiting', `waits behind the parked change of inbox id ${head} for the same row`, head, 'waiting');
+  // A key change moves the row: its new key waits behind the same head.
+  blocked.set(key, head);
   tally.waiting++;
   return true;
 }
 
-async function parkFailed(tx: DbClient, ctx: ImportContext, d: Pick<Decoded, 'row' | 'identity' | 'oldIdentity'>, reason: string, blocked: Map<string, number>, tally: Tally): Promise<void> {
-  await parkChange(tx, ctx.programId, d.row, d.identity, 'open', reason, null);
-  blocked.set(d.identity, d.row.id);
-  if (d.oldIdentity !== null) blocked.set(d.oldIdentity, d.row.id);
+async function parkFailed(tx: DbClient, ctx: ImportContext, d: Pick<Decoded, 'row' | 'identity' | 'oldIdentity'>, reason: string, kind: string, blocked: Map<string, number>, tally: Tally): Promise<void> {
+  await parkChange(tx, ctx.programId, d.row, d.identity, 'open', reason, null, kind);
+  blocked.set(storedKey(d.identity), d.row.id);
+  if (d.oldIdentity !== null) blocked.set(storedKey(d.oldIdentity), d.row.id);
   tally.parked++;
 }
 
@@ -166,7 +183,7 @@ async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Deco
   for (const d of decoded) {
     if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
     if (!d.change) {
-      await parkFailed(tx, ctx, d, d.error!, blocked, tally);
+      await parkFailed(tx, ctx, d, d.error!, d.errorCode ?? 'decode_failed', blocked, tally);
       continue;
     }
     items.push({ row: d.row, change: d.change, identity: d.identity });
@@ -177,7 +194,7 @@ async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Deco
   const results = [...outcome.results.filter((r) => !(r.plan.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
   for (const r of count(results, tally)) {
     const d = decoded.find((x) => x.row.id === r.item.row.id) ?? { row: r.item.row, identity: r.item.identity, oldIdentity: null };
-    await parkFailed(tx, ctx, d, manualReason(r.plan.conflict!), blocked, tally);
+    await parkFailed(tx, ctx, d, manualReason(r.plan.conflict!), 'conflict_manual', blocked, tally);
   }
 }
 
@@ -201,27 +218,48 @@ export async function applyDecoded(
   return { status, conflict: plan.conflict };
 }
 
-/** The slow path: change by change, each in a savepoint; a failing one is parked. */
-async function applyBatchOneByOne(tx: DbClient, ctx: ImportContext, decoded: Decoded[], blocked: Map<string, number>, tally: Tally): Promise<void> {
+/**
+ * The slow path: change by change, each in a savepoint; a failing one is parked. A
+ * transient failure (deadlock, timeout, lost connection) goes up instead: the batch is
+ * rolled back and tried again, a good change is never parked for it. A change that dooms
+ * the whole transaction (SQL Server) is remembered in `doomed` and goes up too: the replay
+ * that follows parks it without running it.
+ */
+async function applyBatchOneByOne(tx: DbClient, ctx: ImportContext, decoded: Decoded[], blocked: Map<string, number>, tally: Tally, doomed: Map<number, { reason: string; kind: string }>): Promise<void> {
   for (const d of decoded) {
     if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
     if (!d.change) {
-      await parkFailed(tx, ctx, d, d.error!, blocked, tally);
+      await parkFailed(tx, ctx, d, d.error!, d.errorCode ?? 'decode_failed', blocked, tally);
+      continue;
+    }
+    const known = doomed.get(d.row.id);
+    if (known) {
+      await parkFailed(tx, ctx, d, known.reason, known.kind, blocked, tally);
       continue;
     }
     try {
       const { status, conflict } = await applyDecoded(tx, ctx, d.row, d.change, d.identity);
       if (conflict) tally.conflicts++;
-      if (status === 'manual') await parkFailed(tx, ctx, d, manualReason(conflict!), blocked, tally);
+      if (status === 'manual') await parkFailed(tx, ctx, d, manualReason(conflict!), 'conflict_manual', blocked, tally);
       else if (status === 'applied') tally.applied++;
       else if (status === 'pending') tally.pending++;
       else tally.unchanged++;
     } catch (error) {
+      if (tx.dialect.isTransient(error)) throw error;
       const reason = `${operationName[d.change.operation]} of ${d.change.table} ${JSON.stringify(d.change.key)} failed: ${describeError(error)}`;
-      await parkFailed(tx, ctx, d, reason, blocked, tally);
+      if (error instanceof DsyncError && error.code === 'transaction_doomed') {
+        doomed.set(d.row.id, { reason, kind: kindOf(error.cause, 'apply_failed') });
+        throw error;
+      }
+      await parkFailed(tx, ctx, d, reason, kindOf(error, 'apply_failed'), blocked, tally);
     }
   }
 }
+
+/** Attempts of one batch within a pass when it fails for a transient reason, and the wait before each retry. */
+export const TRANSIENT_ATTEMPTS = 5;
+const backoffMs = (attempt: number) => Math.min(3000, 100 * 4 ** (attempt - 1)) * (0.75 + Math.random() / 2);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function importOnce(config: Config, program: ProgramConfig, handle: NodeHandle): Promise<ImportResult> {
   const { client } = handle;
@@ -248,29 +286,46 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
         decoded = decodeAll(ctx, rows.map(toInboxRow));
       }
       const target = upTo;
+      const doomed = new Map<number, { reason: string; kind: string }>();
       const runBatch = async (planned: boolean): Promise<Tally> => {
-        const blocked = await loadBlockedRows(client);
         const tally = emptyTally();
         await client.transaction(async (tx) => {
+          // The parked set is read under the lock `dsync retry` takes too (see lockParking).
+          await lockParking(tx, program.id);
+          const blocked = await loadBlockedRows(tx);
           if (planned) await applyBatchPlanned(tx, ctx, decoded, blocked, tally);
-          else await applyBatchOneByOne(tx, ctx, decoded, blocked, tally);
+          else await applyBatchOneByOne(tx, ctx, decoded, blocked, tally, doomed);
           await saveProgramState(tx, program.id, { pointer: target, status: 'ok', message: summary({ ...result, ...tally }) });
         });
         return tally;
       };
-      let tally: Tally;
-      try {
-        tally = await runBatch(true);
-      } catch (error) {
-        if (error instanceof RuntimeError) throw error;
-        if (kept) {
-          // A write failed: the schema may have changed under a long run (a table dropped stops here with the fix).
-          ctx = await importContext(config, handle, program.id, true);
-          kept = false;
-          decoded = decodeAll(ctx, rows.map(toInboxRow));
+      let tally: Tally | undefined;
+      let planned = true;
+      for (let attempt = 1; tally === undefined; attempt++) {
+        try {
+          tally = await runBatch(planned);
+          if (!planned) result.replayed++;
+        } catch (error) {
+          if (error instanceof RuntimeError) throw error;
+          if (client.dialect.isTransient(error)) {
+            // Rolled back; nothing is parked for it. A lost connection cannot come back within this pass.
+            if (attempt >= TRANSIENT_ATTEMPTS || client.lost) {
+              throw new TransientError('import_transient', `import program ${program.id} on node ${handle.node.name}: the batch after inbox id ${pointer} failed ${attempt} time(s) for a transient reason: ${describeError(error)}`, {
+                hint: 'nothing was parked or lost; the next pass (or the daemon) tries again',
+              }, { cause: error });
+            }
+            await sleep(backoffMs(attempt));
+            continue;
+          }
+          if (!planned && !(error instanceof DsyncError && error.code === 'transaction_doomed')) throw error;
+          if (planned && kept) {
+            // A write failed: the schema may have changed under a long run (a table dropped stops here with the fix).
+            ctx = await importContext(config, handle, program.id, true);
+            kept = false;
+            decoded = decodeAll(ctx, rows.map(toInboxRow));
+          }
+          planned = false;
         }
-        tally = await runBatch(false);
-        result.replayed++;
       }
       for (const k of Object.keys(tally) as Array<keyof Tally>) result[k] += tally[k];
       pointer = target;

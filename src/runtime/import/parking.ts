@@ -4,8 +4,10 @@
  * it (status `waiting`, blocked_by = the inbox id of the change they wait for) until
  * `dsync retry` or `dsync skip` resolves it.
  */
+import { boundedServerId, boundedText, clipText } from '../../core/bounded-text.ts';
 import type { InboxRow } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
+import { describeError } from '../../core/errors.ts';
 import type { Conflict } from './merge.ts';
 import { utcNow } from '../program-state.ts';
 
@@ -30,6 +32,17 @@ export function rawRowIdentity(row: InboxRow, primaryKey: string[] | null): stri
   return rowIdentity(row.object_table ?? '', primaryKey, key);
 }
 
+/** Longest object_key stored: the unresolved index must hold it on every brand (PostgreSQL's btree: ~2700 bytes). */
+export const OBJECT_KEY_MAX = 256;
+/** Longest reason stored; longer ones are cut with a marker. */
+export const REASON_MAX = 4000;
+
+/** The row identity as ds_change_error and ds_change_conflict store it: bounded, the same for the same row. */
+export const storedKey = (identity: string): string => boundedText(identity, OBJECT_KEY_MAX);
+
+/** The `kind` of a parked change: the error code of its failure. */
+export type ParkKind = string;
+
 export interface ParkedChange {
   id: number;
   programId: number;
@@ -41,16 +54,43 @@ export interface ParkedChange {
   status: 'open' | 'waiting' | 'retried' | 'skipped';
   blockedBy: number | null;
   reason: string;
+  kind: string | null;
   attempts: number;
   createdAt: string;
 }
 
-/** Row identities with an unresolved parked change, mapped to the inbox id they wait for. */
+/**
+ * Stored row identities with an unresolved parked change, mapped to the inbox id of the
+ * head of their chain (the `open` change every later one waits behind). Read inside the
+ * batch transaction, after `lockParking`, so a concurrent retry cannot release a chain
+ * the batch is adding to.
+ */
 export async function loadBlockedRows(client: DbClient): Promise<Map<string, number>> {
-  const { rows } = await client.query<Row>("SELECT object_key, inbox_id FROM ds_change_error WHERE status IN ('open', 'waiting') ORDER BY id");
-  return new Map(rows.filter((r) => r.object_key !== null).map((r) => [String(r.object_key), Number(r.inbox_id)]));
+  const { rows } = await client.query<Row>("SELECT object_key, inbox_id, status, blocked_by FROM ds_change_error WHERE status IN ('open', 'waiting') ORDER BY id");
+  const blocked = new Map<string, number>();
+  for (const r of rows) {
+    if (r.object_key === null) continue;
+    const head = r.status === 'open' || r.blocked_by === null ? Number(r.inbox_id) : Number(r.blocked_by);
+    if (!blocked.has(String(r.object_key)) || r.status === 'open') blocked.set(String(r.object_key), head);
+  }
+  return blocked;
 }
 
+/**
+ * Serializes the import's batches and `dsync retry`/`skip` of one import program: both
+ * take the write lock of its ds_program_parameter row first (a no-op update: a row lock on
+ * the server brands, the write lock on SQLite), so neither reads the parked set while the
+ * other is changing it.
+ */
+export async function lockParking(tx: DbClient, programId: number): Promise<void> {
+  await tx.query(`UPDATE ds_program_parameter SET last_pointer = last_pointer WHERE id = ${tx.dialect.sql.param(1)}`, [programId]);
+}
+
+/**
+ * Parks a change. Parking never stops the stream: the row is written in its own savepoint
+ * with a bounded key and reason; if even that fails (for a reason that is not transient), a
+ * minimal row (inbox id, program, kind `unparkable`) is written instead.
+ */
 export async function parkChange(
   client: DbClient,
   programId: number,
@@ -59,13 +99,27 @@ export async function parkChange(
   status: 'open' | 'waiting',
   reason: string,
   blockedBy: number | null,
+  kind: ParkKind,
 ): Promise<void> {
   const p = client.dialect.sql.param;
-  await client.query(
-    `INSERT INTO ds_change_error (program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, status, blocked_by, reason, attempts, created_at)
-     VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(p).join(', ')})`,
-    [programId, row.id, row.updated_by_server_id ?? '', row.origin_change_id ?? 0, row.object_table ?? '', identity, status, blockedBy, reason.slice(0, 4000), 1, utcNow()],
-  );
+  const insert = (tx: DbClient, values: unknown[]) =>
+    tx.query(
+      `INSERT INTO ds_change_error (program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, status, blocked_by, reason, attempts, created_at, kind)
+       VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map(p).join(', ')})`,
+      values,
+    );
+  try {
+    await client.transaction((sp) =>
+      insert(sp, [
+        programId, row.id, boundedServerId(row.updated_by_server_id ?? ''), row.origin_change_id ?? 0, clipText(row.object_table ?? '', 300),
+        storedKey(identity), status, blockedBy, clipText(reason, REASON_MAX), 1, utcNow(), boundedText(kind, 64),
+      ]),
+    );
+  } catch (error) {
+    if (client.dialect.isTransient(error)) throw error;
+    const why = `unparkable: the change could not be recorded with its details (${clipText(describeError(error), 500)}); its reason was: ${clipText(reason, 1000)}`;
+    await client.transaction((sp) => insert(sp, [programId, row.id, '', 0, '', null, status, blockedBy, why, 1, utcNow(), 'unparkable']));
+  }
 }
 
 export async function recordConflict(client: DbClient, programId: number, row: InboxRow, policy: string, conflict: Conflict, identity: string, incoming: { values: unknown; oldValues: unknown }): Promise<void> {
@@ -74,7 +128,7 @@ export async function recordConflict(client: DbClient, programId: number, row: I
     `INSERT INTO ds_change_conflict (program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, object_operation, kind, columns, local_values, incoming_values, incoming_old_values, policy, resolution, created_at)
      VALUES (${Array.from({ length: 15 }, (_, i) => p(i + 1)).join(', ')})`,
     [
-      programId, row.id, row.updated_by_server_id ?? '', row.origin_change_id ?? 0, row.object_table ?? '', identity, row.object_operation ?? '',
+      programId, row.id, boundedServerId(row.updated_by_server_id ?? ''), row.origin_change_id ?? 0, row.object_table ?? '', storedKey(identity), row.object_operation ?? '',
       conflict.kind, conflict.columns.join(','), conflict.local === null ? null : JSON.stringify(conflict.local),
       JSON.stringify(incoming.values), incoming.oldValues === null ? null : JSON.stringify(incoming.oldValues), policy, conflict.resolution, utcNow(),
     ],
@@ -86,11 +140,11 @@ function toParked(r: Row): ParkedChange {
     id: Number(r.id), programId: Number(r.program_id), inboxId: Number(r.inbox_id), originServerId: String(r.origin_server_id),
     originChangeId: Number(r.origin_change_id), table: String(r.object_table), key: (r.object_key as string | null) ?? null,
     status: r.status as ParkedChange['status'], blockedBy: r.blocked_by === null ? null : Number(r.blocked_by),
-    reason: String(r.reason), attempts: Number(r.attempts), createdAt: String(r.created_at),
+    reason: String(r.reason), kind: (r.kind as string | null) ?? null, attempts: Number(r.attempts), createdAt: String(r.created_at),
   };
 }
 
-const PARKED_COLUMNS = 'id, program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, status, blocked_by, reason, attempts, created_at';
+const PARKED_COLUMNS = 'id, program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, status, blocked_by, reason, kind, attempts, created_at';
 
 export async function listParked(client: DbClient, all = false): Promise<ParkedChange[]> {
   const where = all ? '' : " WHERE status IN ('open', 'waiting')";
@@ -103,20 +157,48 @@ export async function getParked(client: DbClient, id: number): Promise<ParkedCha
   return rows.length ? toParked(rows[0]) : null;
 }
 
-/** The changes waiting behind `inboxId`, oldest first. */
+/**
+ * The changes waiting behind the head `inboxId`, in inbox order. Chains written by older
+ * versions could point at a waiting change rather than the head: those are followed too.
+ */
 export async function waitingBehind(client: DbClient, inboxId: number): Promise<ParkedChange[]> {
-  const { rows } = await client.query<Row>(
-    `SELECT ${PARKED_COLUMNS} FROM ds_change_error WHERE status = 'waiting' AND blocked_by = ${client.dialect.sql.param(1)} ORDER BY inbox_id`,
-    [inboxId],
-  );
-  return rows.map(toParked);
+  const { rows } = await client.query<Row>(`SELECT ${PARKED_COLUMNS} FROM ds_change_error WHERE status = 'waiting' ORDER BY inbox_id`);
+  const all = rows.map(toParked);
+  const chain = new Set([inboxId]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const w of all) {
+      if (w.blockedBy !== null && chain.has(w.blockedBy) && !chain.has(w.inboxId)) {
+        chain.add(w.inboxId);
+        grew = true;
+      }
+    }
+  }
+  return all.filter((w) => w.inboxId !== inboxId && chain.has(w.inboxId));
 }
 
-export async function resolveParked(client: DbClient, id: number, status: 'retried' | 'skipped' | 'open' | 'waiting', update: { reason?: string; blockedBy?: number | null; attempt?: boolean } = {}): Promise<void> {
+/** The head (`open` change) a waiting change waits behind, following older chains to the end. */
+export async function headOf(client: DbClient, parked: ParkedChange): Promise<ParkedChange | null> {
+  const p = client.dialect.sql.param;
+  let current = parked;
+  for (let hops = 0; current.status === 'waiting' && current.blockedBy !== null && hops < 1000; hops++) {
+    const { rows } = await client.query<Row>(`SELECT ${PARKED_COLUMNS} FROM ds_change_error WHERE inbox_id = ${p(1)} AND status IN ('open', 'waiting') ORDER BY id DESC`, [current.blockedBy]);
+    if (rows.length === 0) return null;
+    current = toParked(rows[0]);
+  }
+  return current.status === 'open' ? current : null;
+}
+
+export async function resolveParked(
+  client: DbClient,
+  id: number,
+  status: 'retried' | 'skipped' | 'open' | 'waiting',
+  update: { reason?: string; kind?: string; blockedBy?: number | null; attempt?: boolean } = {},
+): Promise<void> {
   const p = client.dialect.sql.param;
   const resolved = status === 'retried' || status === 'skipped' ? utcNow() : null;
   await client.query(
-    `UPDATE ds_change_error SET status = ${p(1)}, resolved_at = ${p(2)}, reason = COALESCE(${p(3)}, reason), blocked_by = ${p(4)}, attempts = attempts + ${p(5)} WHERE id = ${p(6)}`,
-    [status, resolved, update.reason?.slice(0, 4000) ?? null, update.blockedBy ?? null, update.attempt ? 1 : 0, id],
+    `UPDATE ds_change_error SET status = ${p(1)}, resolved_at = ${p(2)}, reason = COALESCE(${p(3)}, reason), blocked_by = ${p(4)}, attempts = attempts + ${p(5)}, kind = COALESCE(${p(6)}, kind) WHERE id = ${p(7)}`,
+    [status, resolved, update.reason === undefined ? null : clipText(update.reason, REASON_MAX), update.blockedBy ?? null, update.attempt ? 1 : 0, update.kind === undefined ? null : boundedText(update.kind, 64), id],
   );
 }

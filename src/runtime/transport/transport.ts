@@ -5,6 +5,7 @@
  * (DESIGN rules 1 and 3). A change is never sent to the node it came from (rule 4).
  */
 import type { ProgramConfig } from '../../config/config.ts';
+import { boundedServerId } from '../../core/bounded-text.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { normalizeChangeTime } from '../import/decode-change.ts';
@@ -55,8 +56,10 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
       }
       const values: unknown[][] = [];
       for (const row of rows) {
-        const origin = (row.updated_by_server_id as string | null) ?? source.node.serverId;
-        if (origin === target.node.serverId) {
+        // The server id is part of the inbox's dedupe key (64 characters): a longer one is
+        // mapped to a bounded form, the same on every resend, so the resend still dedupes.
+        const origin = boundedServerId((row.updated_by_server_id as string | null) ?? source.node.serverId);
+        if (origin === boundedServerId(target.node.serverId)) {
           result.skippedEcho++;
           continue;
         }
