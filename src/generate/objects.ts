@@ -39,3 +39,10 @@ export function syncObjects(tables: CaptureTable[], dialect: Pick<Dialect, 'list
     })),
   ];
 }
+
+/** File names of the upgrade steps this version of dsync generates for a brand: a node must have applied them all. */
+export function upgradeSteps(dialect: Pick<Dialect, 'listenForChanges'>): string[] {
+  return syncObjects([], dialect)
+    .filter((o) => o.order > 10 && o.order < 100)
+    .map((o) => `${String(o.order).padStart(4, '0')}_${o.object}.sql`);
+}

@@ -3,9 +3,10 @@
  * programs that touch it, then closed together.
  */
 import { type Config, getNode, type NodeConfig } from '../config/config.ts';
-import type { DbClient, Dialect } from '../core/dialect.ts';
+import type { DbClient, Dialect, Row } from '../core/dialect.ts';
 import type { TableSchema } from '../core/schema.ts';
 import { RuntimeError } from '../core/errors.ts';
+import { upgradeSteps } from '../generate/objects.ts';
 import { getDialect } from '../dialects/registry.ts';
 
 export interface NodeHandle {
@@ -21,6 +22,9 @@ export interface NodeHandle {
  * closes every connection it opened (call it in a `finally`). Nothing connects
  * until `get` is called, so building one is free.
  */
+/** Connections whose node was found up to date (the ledger is read once per connection). */
+const upgradeChecked = new WeakSet<DbClient>();
+
 export class NodeSet {
   private readonly open = new Map<string, Promise<NodeHandle>>();
 
@@ -66,8 +70,23 @@ export class NodeSet {
 /** Tables that upgrade steps add: their absence beside an outbox means an older schema, not a missing one. */
 const UPGRADED_TABLES = ['ds_row_version'];
 
-/** Fails with the fix when a node lacks the sync objects a program needs, or has an older version of them. */
+/**
+ * Fails with the fix when a node lacks the sync objects a program needs, or has an older
+ * version of them: a table that is missing, or an upgrade step of this version of dsync
+ * that its ledger (ds_schema_migrations) does not record. Checked once per connection.
+ */
 export async function requireSyncObjects(handle: NodeHandle, tables: string[]): Promise<void> {
+  if (!upgradeChecked.has(handle.client) && (await handle.dialect.tableExists(handle.client, 'ds_schema_migrations'))) {
+    const { rows } = await handle.client.query<Row>(`SELECT ${handle.dialect.sql.ident('file')} AS f FROM ds_schema_migrations`);
+    const applied = new Set(rows.map((r) => String(r.f)));
+    const missing = upgradeSteps(handle.dialect).filter((file) => !applied.has(file));
+    if (missing.length > 0) {
+      throw new RuntimeError('schema_outdated', `node ${handle.node.name}: its sync objects predate this version of dsync (${missing.join(', ')} not applied)`, {
+        hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
+      });
+    }
+    upgradeChecked.add(handle.client);
+  }
   for (const table of tables) {
     if (!(await handle.dialect.tableExists(handle.client, table))) {
       if (UPGRADED_TABLES.includes(table) && (await handle.dialect.tableExists(handle.client, 'ds_change_outbox'))) {
