@@ -126,6 +126,7 @@ async function runFile(tx: DbClient, dialect: Dialect, file: FileOnDisk, node: N
         'statement_failed',
         `node ${node.name}: ${file.fileName} statement ${index + 1} (${firstLine.trim().slice(0, 80)}) failed: ${describeError(error)}`,
         {
+          file: file.fileName,
           hint: dialect.capabilities.transactionalDdl
             ? 'nothing was changed; fix the cause and run apply again'
             : 'files before this one were applied; fix the cause and run apply again',
@@ -176,7 +177,7 @@ export async function applyNode(
     if (dialect.capabilities.transactionalDdl) await client.transaction(runAll);
     else await runAll(client);
   } catch (error) {
-    const failed = error instanceof ApplyError ? /: (\d{4}_[^ ]+\.sql)/.exec(error.message)?.[1] : undefined;
+    const failed = error instanceof ApplyError ? error.details.file : undefined;
     for (const step of steps) if (step.file === failed) Object.assign(step, { status: 'failed', reason: describeError(error) });
     throw error;
   }

@@ -279,7 +279,7 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
         upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
       }
       let decoded = decodeAll(ctx, rows.map(toInboxRow));
-      if (kept && decoded.some((d) => d.error !== null && /is not synchronized here|not a synchronized column/.test(d.error))) {
+      if (kept && decoded.some((d) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column')) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.
         ctx = await importContext(config, handle, program.id, true);
         kept = false;

@@ -70,7 +70,7 @@ export async function resolveParkedChange(config: Config, handle: NodeHandle, id
     if (parked.status === 'waiting') await refuseWaiting(tx, node.name, parked);
     if (parked.status !== 'open') throw new RuntimeError('resolved', `parked change ${id} was already ${parked.status}`);
     if (action === 'retry') {
-      const failed = await tryApply(tx, ctx, parked, parked.kind === 'conflict_manual' || parked.reason.startsWith('conflict ('));
+      const failed = await tryApply(tx, ctx, parked, parked.kind === 'conflict_manual');
       if (failed) {
         failure = failed.reason;
         await resolveParked(tx, id, 'open', { reason: failed.reason, kind: failed.kind, attempt: true });
