@@ -133,3 +133,34 @@ describe.each(PAIRS)('convergence cases %s <-> %s', (from, to) => {
     expect(await both()).toEqual([[line({ product: 'bad', amount: '3.00' })], [line({ product: 'bad', amount: '3.00' })]]);
   });
 });
+
+describe.each(PAIRS)('manual policy %s <-> %s: a decision reaches both nodes', (from, to) => {
+  let pair: SyncPair;
+  beforeAll(async () => {
+    pair = await createSyncPair(from, to, 'manual');
+  });
+  afterAll(async () => pair?.close());
+  const key = { order_id: 'm1', line_no: 1 };
+  const line = (product: string): ValueMap => ({ ...key, product, amount: '1.00' });
+
+  it('both sides park the conflict; each takes the other side\'s value; the later decision wins on both', async () => {
+    await insertRow(pair.a.client, pair.tables.a.order_line, line('start'));
+    await pair.syncAll();
+    await updateRow(pair.a.client, pair.tables.a.order_line, key, { product: 'from a' });
+    await updateRow(pair.b.client, pair.tables.b.order_line, key, { product: 'from b' });
+    await pair.syncAll();
+    const [onA] = await listParked(pair.a.client);
+    const [onB] = await listParked(pair.b.client);
+    expect([onA?.kind, onB?.kind]).toEqual(['conflict_manual', 'conflict_manual']);
+    // Two people decide differently: on a, take b's value; later, on b, take a's value.
+    // Without decisions that travel, each node would keep the other's value.
+    await resolveParkedChange(pair.config, pair.a, onA.id, 'retry');
+    await later();
+    await resolveParkedChange(pair.config, pair.b, onB.id, 'retry');
+    await pair.syncAll();
+    const rows = async (side: 'a' | 'b') => (await selectAllRows(pair[side].client, pair.tables[side].order_line)).filter((r) => r.order_id === 'm1');
+    expect(await rows('a')).toEqual([line('from a')]);
+    expect(await rows('b')).toEqual([line('from a')]);
+    expect((await listParked(pair.a.client)).length + (await listParked(pair.b.client)).length).toBe(0);
+  });
+});

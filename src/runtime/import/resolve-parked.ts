@@ -9,6 +9,7 @@ import type { Config } from '../../config/config.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, RuntimeError } from '../../core/errors.ts';
 import { decodeChange } from './decode-change.ts';
+import { recordDecision } from './manual-decision.ts';
 import { applyDecoded, type ImportContext, importContext, INBOX_SELECT, kindOf, manualReason, toInboxRow } from './import.ts';
 import type { NodeHandle } from '../nodes.ts';
 import { getParked, headOf, lockParking, type ParkedChange, resolveParked, rowIdentity, waitingBehind } from './parking.ts';
@@ -78,6 +79,10 @@ export async function resolveParkedChange(config: Config, handle: NodeHandle, id
       }
       await resolveParked(tx, id, 'retried', { attempt: true });
     } else await resolveParked(tx, id, 'skipped');
+    if (parked.kind === 'conflict_manual') {
+      const change = decodeChange(await loadInboxRow(tx, parked.inboxId), ctx.tables);
+      await recordDecision(tx, handle, ctx.tables.get(change.table)!, change);
+    }
     const waiting = await waitingBehind(tx, parked.inboxId);
     for (const [i, next] of waiting.entries()) {
       const failed = await tryApply(tx, ctx, next, false);
