@@ -50,6 +50,7 @@ function buildSchema(z: typeof Zod.z) {
     intervalSeconds: z.number().positive().default(5),
     batchSize: z.number().int().positive().max(100_000).default(1000),
     failAfterSeconds: z.number().positive().optional(),
+    paused: z.boolean().optional(),
   });
 
   const timing = {
@@ -93,6 +94,8 @@ interface ProgramBase {
   batchSize: number;
   /** How long a program may keep failing before /healthz says 503 (default: failAfterDefault). */
   failAfterSeconds: number;
+  /** `dsync run` leaves it alone (its backlog still shows): stopping one program without editing the others. */
+  paused?: boolean;
 }
 
 /** One failed pass is not an outage: three intervals and half a minute of retries first. */
@@ -198,10 +201,10 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
       const from = known('from', p.from);
       const to = known('to', p.to);
       if (from === to) fail(`${key}.to`, 'a transport program needs two different nodes');
-      return { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds) };
+      return { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
     }
     const node = known('node', p.node);
-    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds) };
+    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
   });
   programs.push(...expandLinks(data.links, programs, nodes));
   return {

@@ -22,6 +22,7 @@ const formatLag = (s: number | null) => (s === null ? '-' : s < 120 ? `${s.toFix
 
 /** What this daemon knows of a program's passes: running fine, or failing since when and retrying when. */
 function daemonState(m: ProgramMetrics, now: number): { text: string; failing: boolean } {
+  if (m.program.paused) return { text: 'paused (config)', failing: false };
   if (m.failingSince === null) return { text: m.runs === 0 ? 'starting' : 'ok', failing: false };
   const retry = m.retryAt === null ? '' : `; next try in ${Math.max(0, (m.retryAt - now) / 1000).toFixed(1)} s`;
   return { text: `failing for ${((now - m.failingSince) / 1000).toFixed(0)} s (${m.failures} failed pass(es), ${m.lastErrorCode})${retry}`, failing: true };
@@ -58,7 +59,7 @@ async function statusPage(daemon: Daemon): Promise<string> {
     return (
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>dsync</title><style>${STYLE}</style></head><body>` +
       `<h1>dsync</h1><p class="${healthy ? 'ok' : 'bad'}">${healthy ? 'healthy' : 'a program is failing'}</p><p>up since ${iso(daemon.startedAt)} UTC; page at ${iso(now)} UTC</p>` +
-      `<h2>programs</h2><table><tr><th>id</th><th>name</th><th>type</th><th>node</th><th>pointer</th><th>backlog</th><th>lag</th><th>daemon</th><th>last run (database)</th><th>last error</th></tr>${rows}</table>` +
+      `<h2>programs</h2><table><tr><th>id</th><th>name</th><th>type</th><th>node</th><th>pointer</th><th>backlog</th><th>lag</th><th>daemon</th><th>last run (database)</th><th>message / last error</th></tr>${rows}</table>` +
       `<h2>lag, last hour</h2>${chart}<h2>parked changes</h2><ul>${parked}</ul></body></html>`
     );
   } finally {

@@ -94,7 +94,7 @@ export class Daemon {
     const onAbort = () => this.stop();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all([...this.config.programs.map((program) => this.loop(program)), this.purgeLoop(), this.sampleLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
+      await Promise.all([...this.config.programs.filter((p) => !p.paused).map((program) => this.loop(program)), this.purgeLoop(), this.sampleLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
