@@ -332,7 +332,7 @@ export class Daemon {
           this.prom.passFailed(program, (performance.now() - started) / 1000);
           this.log.warn(
             { event: 'pass_failed', ...fields, code: metrics.lastErrorCode, failures: metrics.failures, retryInSeconds: Math.round(retryIn * 100) / 100 },
-            `program ${program.id}: ${metrics.lastError} (try ${metrics.failures + 1} in ${retryIn.toFixed(1)}s)`,
+            `program ${program.id}: ${metrics.lastError} (failure ${metrics.failures} in a row; next try in ${retryIn.toFixed(1)}s)`,
           );
           // A broken connection is reopened on the next pass.
           await nodes.closeAll();
