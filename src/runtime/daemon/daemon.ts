@@ -182,32 +182,48 @@ export class Daemon {
   private async watch(name: string): Promise<void> {
     const node = this.config.nodes[name];
     const nodes = new NodeSet(this.config);
-    let listener: { close(): Promise<void> } | null = null;
+    let failures = 0;
     try {
-      const { dialect } = await nodes.get(name);
-      if (dialect.listenForChanges) {
-        listener = await dialect.listenForChanges(node.url, name, (table) => this.wake(`${table}:${name}`));
-        while (!this.stopping) await this.sleep(3600, null);
-        return;
-      }
-      let last: Record<string, number | null> = {};
       while (!this.stopping) {
-        const now: Record<string, number | null> = {};
-        await this.withWriters(nodes, [name], async () => {
-          for (const table of ['outbox', 'inbox'] as const) {
-            const { rows } = await (await nodes.get(name)).client.query<Row>(`SELECT max(id) AS id FROM ds_change_${table}`);
-            now[table] = rows[0].id === null ? null : Number(rows[0].id);
-            if (table in last && now[table] !== last[table]) this.wake(`${table}:${name}`);
+        let listener: { close(): Promise<void> } | null = null;
+        try {
+          const { dialect } = await nodes.get(name);
+          if (dialect.listenForChanges) {
+            listener = await dialect.listenForChanges(node.url, name, (table) => this.wake(`${table}:${name}`));
+            if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
+            failures = 0;
+            // A failure may have cut the LISTEN connection without a word: it is reopened when a program using this node recovers.
+            await this.sleep(3600, `relisten:${name}`);
+            continue;
           }
-        });
-        last = now;
-        await this.sleep(MARKER_POLL_SECONDS, null);
+          let last: Record<string, number | null> = {};
+          while (!this.stopping) {
+            const now: Record<string, number | null> = {};
+            await this.withWriters(nodes, [name], async () => {
+              for (const table of ['outbox', 'inbox'] as const) {
+                const { rows } = await (await nodes.get(name)).client.query<Row>(`SELECT max(id) AS id FROM ds_change_${table}`);
+                now[table] = rows[0].id === null ? null : Number(rows[0].id);
+                if (table in last && now[table] !== last[table]) this.wake(`${table}:${name}`);
+              }
+            });
+            last = now;
+            if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
+            failures = 0;
+            await this.sleep(MARKER_POLL_SECONDS, null);
+          }
+        } catch (error) {
+          // Without a watcher the programs still run at their interval; the watch is retried with backoff.
+          failures++;
+          if (failures === 1) {
+            this.log.warn({ event: 'watch_stopped', node: name, code: errorCode(error) }, `node ${name}: change watch stopped (${describeError(error)}); programs run at their interval until it resumes`);
+          }
+          await nodes.closeAll();
+          if (!this.stopping) await this.sleep(retryDelaySeconds(MARKER_POLL_SECONDS, failures), null);
+        } finally {
+          await listener?.close().catch(() => undefined);
+        }
       }
-    } catch (error) {
-      // Without a watcher the programs still run at their interval.
-      this.log.warn({ event: 'watch_stopped', node: name, code: errorCode(error) }, `node ${name}: change watch stopped (${describeError(error)}); programs run at their interval`);
     } finally {
-      await listener?.close().catch(() => undefined);
       await nodes.closeAll();
     }
   }
@@ -292,6 +308,7 @@ export class Daemon {
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
           if (metrics.failingSince !== null) {
+            for (const name of program.type === 'transport' ? [program.from, program.to] : [program.node]) this.wake(`relisten:${name}`);
             this.log.info({ event: 'recovered', ...fields, failures: metrics.failures, failedSeconds: (metrics.lastRunAt - metrics.failingSince) / 1000 }, `program ${program.id}: recovered after ${metrics.failures} failed pass(es)`);
           }
           metrics.failingSince = null;
