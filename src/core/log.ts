@@ -65,7 +65,7 @@ function compactStream(destination: NodeJS.WritableStream): Writable {
 function prettyStream(destination: NodeJS.WritableStream): NodeJS.WritableStream {
   try {
     const pretty = lazyRequire<(options: object) => NodeJS.WritableStream>('pino-pretty')();
-    return pretty({ destination, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+    return pretty({ destination, sync: true, colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true });
   } catch {
     return compactStream(destination);
   }

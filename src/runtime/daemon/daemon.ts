@@ -303,7 +303,7 @@ export class Daemon {
         const started = performance.now();
         try {
           const result = await this.withWriters(nodes, program.type === 'transport' ? [program.from, program.to] : [program.node], () => runProgramOnce(this.config, nodes, program));
-          const seconds = (performance.now() - started) / 1000;
+          const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
