@@ -30,7 +30,7 @@ function daemonState(m: ProgramMetrics, now: number): { text: string; failing: b
 
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.4em 0 .4em}
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}th{background:#f3f3f3}
-td.n{text-align:right;font-variant-numeric:tabular-nums}.ok{color:#1a7f37}.bad{color:#b42318;font-weight:600}.msg{max-width:36em;word-break:break-word;color:#555}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.ok{color:#1a7f37}.bad{color:#b42318;font-weight:600}.msg{max-width:36em;word-break:break-word;color:#555}
 .legend{margin:.3em 0 0 56px}.key{margin-right:1.2em;white-space:nowrap}.swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}`;
 
 async function statusPage(daemon: Daemon): Promise<string> {
@@ -42,7 +42,8 @@ async function statusPage(daemon: Daemon): Promise<string> {
       .map((p) => {
         const m = daemon.metrics.get(p.id)!;
         const state = daemonState(m, now);
-        const lastError = m.lastError === null ? '' : `${iso(m.lastErrorAt)}: ${m.lastError}`;
+        // The database's status message and the daemon's last error are often one text (a node that is down): shown once.
+        const lastError = m.lastError === null || p.message?.includes(m.lastError) ? '' : `${iso(m.lastErrorAt)}: ${m.lastError}`;
         return (
           `<tr><td>${p.id}</td><td>${escapeHtml(p.name)}</td><td>${p.type}</td><td>${escapeHtml(p.node)}</td>` +
           `<td class="n">${p.pointer ?? '-'}</td><td class="n backlog">${p.backlog ?? '-'}</td><td class="n">${formatLag(p.lagSeconds)}</td>` +

@@ -48,8 +48,8 @@ function niceCeiling(value: number): number {
   return 10 * power;
 }
 
-/** Axis labels: at most one decimal, none when whole (0.5 s, 1 s, 1.5 s; 2 min; 1.5 h). */
-const short = (n: number) => String(Number(n.toFixed(1)));
+/** Axis labels: no trailing zeros (0.25 s, 1 s, 1.5 s; 2 min; 1.5 h). */
+const short = (n: number) => String(Number(n.toFixed(2)));
 const formatSeconds = (s: number) => (s >= 3600 ? `${short(s / 3600)} h` : s >= 120 ? `${short(s / 60)} min` : `${short(s)} s`);
 
 export interface ChartSeries {
