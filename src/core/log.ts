@@ -95,6 +95,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
+/** A logger that hands each entry as one readable line to `write` (library callers that want lines, not JSON). */
+export function lineLogger(write: (line: string) => void): Logger {
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of String(chunk).split('\n').filter(Boolean)) write(compactLine(line));
+      done();
+    },
+  });
+  return createLogger({ format: 'json', destination });
+}
+
 /** A logger that drops everything (library use of the daemon without a log). */
 export function silentLogger(): Logger {
   return lazyPino()({ level: 'silent' });

@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { failAfterDefault, parseConfig } from '../../src/config/config.ts';
-import { compactLine, createLogger } from '../../src/core/log.ts';
+import { compactLine, createLogger, lineLogger } from '../../src/core/log.ts';
 import { rememberSecret } from '../../src/core/redact.ts';
 import { retryDelaySeconds } from '../../src/runtime/daemon/backoff.ts';
 import { Daemon } from '../../src/runtime/daemon/daemon.ts';
@@ -110,6 +110,9 @@ describe('log', () => {
     createLogger({ destination: out.destination, format: 'pretty' }).info({ event: 'moved', program: 1000, moved: 3 }, 'program 1000: moved 3');
     expect(out.text()).toMatch(/program 1000: moved 3/);
     expect(out.text()).not.toMatch(/^\{/);
+    const lines: string[] = [];
+    lineLogger((line) => lines.push(line)).warn({ event: 'pass_failed', code: 'x' }, 'at postgres://u:pw123@h/db');
+    expect(lines).toEqual([expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} WARN  at postgres:\/\/u:\*\*\*@h\/db  event=pass_failed code=x$/)]);
     expect(compactLine('{"level":"info","time":"2026-01-02T03:04:05.678Z","pid":1,"msg":"hi","event":"moved","moved":3}')).toBe('03:04:05.678 INFO  hi  event=moved moved=3');
   });
 });

@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Row } from '../../core/dialect.ts';
 import { type Config, type ProgramConfig, programHome, type TransportProgram } from '../../config/config.ts';
 import { describeError, DsyncError } from '../../core/errors.ts';
-import { type Logger, silentLogger } from '../../core/log.ts';
+import { type Logger, lineLogger, silentLogger } from '../../core/log.ts';
 import { type ImportResult, summary } from '../import/import.ts';
 import { NodeSet } from '../nodes.ts';
 import { readProgramState } from '../program-state.ts';
@@ -54,6 +54,8 @@ export interface DaemonOptions {
   signal?: AbortSignal;
   /** Structured log (core/log.ts); silent when absent. */
   logger?: Logger;
+  /** Readable lines instead of a logger (library callers); ignored when `logger` is given. */
+  log?: (line: string) => void;
   /** Called after every pass (tests and the bench watch progress through it). */
   onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
 }
@@ -79,7 +81,7 @@ export class Daemon {
     private readonly options: DaemonOptions = {},
   ) {
     this.wakes.setMaxListeners(0);
-    this.log = options.logger ?? silentLogger();
+    this.log = options.logger ?? (options.log ? lineLogger(options.log) : silentLogger());
     for (const program of config.programs) {
       this.metrics.set(program.id, {
         program, runs: 0, errors: 0, moved: 0, applied: 0, parked: 0, conflicts: 0, pointer: null, lastRunAt: null,
