@@ -94,16 +94,22 @@ describe.runIf(haveChromium)('status page in a browser', () => {
       expect(await rows.count()).toBe(5);
       for (const id of ['1000', '1001', '1002', '1003']) await expect(page.locator('td', { hasText: new RegExp(`^${id}$`) }).count()).resolves.toBe(1);
       const row1001 = page.locator('tr', { has: page.locator('td', { hasText: /^1001$/ }) });
-      expect((await row1001.locator('td.backlog').innerText()).trim()).toBe(String(backlog));
-      expect(await row1001.innerText()).toMatch(/paused/);
+      expect((await row1001.locator('td.backlog').textContent())?.trim()).toBe(String(backlog));
+      expect(await row1001.textContent()).toMatch(/paused/);
       const row1000 = page.locator('tr', { has: page.locator('td', { hasText: /^1000$/ }) });
-      expect((await row1000.locator('td.backlog').innerText()).trim()).toBe('0');
+      expect((await row1000.locator('td.backlog').textContent())?.trim()).toBe('0');
       expect(await page.locator('svg polyline, svg circle').count()).toBeGreaterThan(0);
       expect(await page.locator('text=healthy').count()).toBeGreaterThan(0);
       const shot = join(dir, 'status-page.png');
       await page.screenshot({ path: shot, fullPage: true });
       console.log(`status page screenshot: ${shot}`);
       expect(foreign).toEqual([]);
+      // `dsync status` reads the same backlog, and the lag of changes waiting since before the daemon started.
+      const status = await runCli(['status', '--json'], { cwd: dir });
+      const entry = JSON.parse(status.stdout).programs.find((p: { id: number }) => p.id === 1001);
+      expect(entry).toMatchObject({ backlog, lagSeconds: expect.any(Number) });
+      expect(entry.lagSeconds).toBeGreaterThan(0);
+      expect((await runCli(['status'], { cwd: dir })).stdout).toMatch(new RegExp(`program 1001 .* backlog +${backlog} lag +[\\d.]+s`));
     } finally {
       await browser.close();
       child.kill('SIGTERM');

@@ -112,7 +112,7 @@ describe('log', () => {
     expect(out.text()).not.toMatch(/^\{/);
     const lines: string[] = [];
     lineLogger((line) => lines.push(line)).warn({ event: 'pass_failed', code: 'x' }, 'at postgres://u:pw123@h/db');
-    expect(lines).toEqual([expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} WARN  at postgres:\/\/u:\*\*\*@h\/db  event=pass_failed code=x$/)]);
+    expect(lines).toEqual([expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}at postgres:\/\/u:\*\*\*@h\/db {2}event=pass_failed code=x$/)]);
     expect(compactLine('{"level":"info","time":"2026-01-02T03:04:05.678Z","pid":1,"msg":"hi","event":"moved","moved":3}')).toBe('03:04:05.678 INFO  hi  event=moved moved=3');
   });
 });
