@@ -49,9 +49,15 @@ function buildSchema(z: typeof Zod.z) {
     node: name.optional(),
     intervalSeconds: z.number().positive().default(5),
     batchSize: z.number().int().positive().max(100_000).default(1000),
+    failAfterSeconds: z.number().positive().optional(),
+    paused: z.boolean().optional(),
   });
 
-  const timing = { intervalSeconds: z.number().positive().default(5), batchSize: z.number().int().positive().max(100_000).default(1000) };
+  const timing = {
+    intervalSeconds: z.number().positive().default(5),
+    batchSize: z.number().int().positive().max(100_000).default(1000),
+    failAfterSeconds: z.number().positive().optional(),
+  };
   /** Shorthand for programs: a pair both ways, or a hub with spokes (each spoke both ways with the hub). */
   const linkSchema = z.union([
     z.strictObject({ between: z.tuple([name, name]), ...timing }),
@@ -64,7 +70,7 @@ function buildSchema(z: typeof Zod.z) {
     programs: z.array(programSchema).default([]),
     links: z.array(linkSchema).default([]),
     retention: z.strictObject({ purgeIntervalSeconds: z.number().positive().default(3600) }).optional(),
-    http: z.strictObject({ port: z.number().int().min(0).max(65535) }).optional(),
+    http: z.strictObject({ port: z.number().int().min(0).max(65535).optional(), host: z.string().min(1).optional() }).optional(),
     generatedDir: z.string().optional(),
   });
 }
@@ -86,7 +92,14 @@ interface ProgramBase {
   name: string;
   intervalSeconds: number;
   batchSize: number;
+  /** How long a program may keep failing before /healthz says 503 (default: failAfterDefault). */
+  failAfterSeconds: number;
+  /** `dsync run` leaves it alone (its backlog still shows): stopping one program without editing the others. */
+  paused?: boolean;
 }
+
+/** One failed pass is not an outage: three intervals and half a minute of retries first. */
+export const failAfterDefault = (intervalSeconds: number) => 3 * intervalSeconds + 30;
 
 /** Moves outbox rows of `from` into the inbox of `to` (the seed's program 1000). */
 export interface TransportProgram extends ProgramBase {
@@ -114,7 +127,8 @@ export interface Config {
   nodes: Record<string, NodeConfig>;
   tables: TableConfig[];
   programs: ProgramConfig[];
-  http: { port: number };
+  /** The daemon's HTTP server: loopback unless the config names another address. */
+  http: { port: number; host: string };
   /** How often the daemon purges consumed outbox and inbox rows (`dsync purge`). */
   retention: { purgeIntervalSeconds: number };
   /** Absolute directory of generated SQL. */
@@ -192,10 +206,10 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
       const from = known('from', p.from);
       const to = known('to', p.to);
       if (from === to) fail(`${key}.to`, 'a transport program needs two different nodes');
-      return { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
+      return { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
     }
     const node = known('node', p.node);
-    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize };
+    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
   });
   programs.push(...expandLinks(data.links, programs, nodes));
   return {
@@ -203,13 +217,13 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     nodes,
     tables,
     programs,
-    http: { port: data.http?.port ?? 9464 },
+    http: { port: data.http?.port ?? 9464, host: data.http?.host ?? '127.0.0.1' },
     retention: { purgeIntervalSeconds: data.retention?.purgeIntervalSeconds ?? 3600 },
     generatedDir: resolve(baseDir, data.generatedDir ?? 'generated'),
   };
 }
 
-type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[] }) & { intervalSeconds: number; batchSize: number };
+type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[] }) & { intervalSeconds: number; batchSize: number; failAfterSeconds?: number };
 
 /**
  * `links` as programs, numbered after the explicit ones (from 1000 when there are none):
@@ -223,6 +237,7 @@ function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Recor
   links.forEach((link, i) => {
     const names = 'between' in link ? link.between : [link.hub, ...link.spokes];
     for (const n of names) if (!nodes[n]) fail(`links[${i}]`, `unknown node "${n}"; nodes are ${Object.keys(nodes).join(', ')}`);
+    const timing = { intervalSeconds: link.intervalSeconds, batchSize: link.batchSize, failAfterSeconds: link.failAfterSeconds ?? failAfterDefault(link.intervalSeconds) };
     const pairs: Array<[string, string]> = 'between' in link ? [link.between] : link.spokes.map((s) => [link.hub, s]);
     for (const [a, b] of pairs) {
       if (a === b) fail(`links[${i}]`, `a link needs two different nodes, not ${a} twice`);
@@ -230,9 +245,9 @@ function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Recor
         if (all().some((p) => p.type === 'transport' && p.from === from && p.to === to)) {
           fail(`links[${i}]`, `transport ${from} -> ${to} is defined twice`, 'keep it in links or in programs, not both');
         }
-        out.push({ id: next++, type: 'transport', name: `transport ${from} -> ${to}`, from, to, intervalSeconds: link.intervalSeconds, batchSize: link.batchSize });
+        out.push({ id: next++, type: 'transport', name: `transport ${from} -> ${to}`, from, to, ...timing });
         if (!all().some((p) => p.type === 'import' && p.node === to)) {
-          out.push({ id: next++, type: 'import', name: `import ${to}`, node: to, intervalSeconds: link.intervalSeconds, batchSize: link.batchSize });
+          out.push({ id: next++, type: 'import', name: `import ${to}`, node: to, ...timing });
         }
       }
     }

@@ -1,9 +1,10 @@
-/** `dsync status`: per program its pointer, backlog and last run; parked changes per node. */
-import { type Config, programHome } from '../config/config.ts';
+/** `dsync status`: per program its pointer, backlog, lag and last run; parked changes per node. */
+import { type Config, type ProgramConfig, programHome } from '../config/config.ts';
+import { parseDateTime } from '../core/canonical.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
 import { redactSecrets } from '../core/redact.ts';
-import type { NodeSet } from './nodes.ts';
+import type { NodeHandle, NodeSet } from './nodes.ts';
 import { findPointerAhead, type PointerAhead, pointerAheadError, readProgramState } from './program-state.ts';
 
 export interface ProgramStatus {
@@ -14,6 +15,8 @@ export interface ProgramStatus {
   node: string;
   pointer: number | null;
   backlog: number | null;
+  /** Seconds since the oldest change past the pointer was captured (its update_datetime); 0 with no backlog. */
+  lagSeconds: number | null;
   lastRunAt: string | null;
   status: string;
   message: string | null;
@@ -39,6 +42,34 @@ export interface StatusReport {
  * import node the parked changes and recorded conflicts. Read-only; a node that cannot
  * be reached is reported in its entry, not thrown.
  */
+export interface Backlog {
+  pointer: number;
+  rows: number;
+  lagSeconds: number;
+}
+
+/** Capture times are written in UTC (the outbox default); a zone the driver adds is honoured. */
+function epochMs(value: unknown): number | null {
+  const p = parseDateTime(value);
+  if (!p) return null;
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute - (p.offsetMinutes ?? 0), p.second, Math.floor(p.micro / 1000));
+}
+
+/**
+ * The rows past a program's pointer in the table it reads (outbox for a transport, inbox
+ * for an import) and the lag: how long ago the first of them was captured.
+ */
+export async function readBacklog(handle: NodeHandle, program: ProgramConfig, pointer: number, now = Date.now()): Promise<Backlog> {
+  const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
+  const p = handle.dialect.sql.param(1);
+  const { rows } = await handle.client.query<Row>(`SELECT count(*) AS n, min(id) AS first_id FROM ${table} WHERE id > ${p}`, [pointer]);
+  const count = Number(rows[0].n);
+  if (count === 0 || rows[0].first_id === null) return { pointer, rows: 0, lagSeconds: 0 };
+  const first = await handle.client.query<Row>(`SELECT update_datetime FROM ${table} WHERE id = ${p}`, [rows[0].first_id]);
+  const captured = epochMs(first.rows[0]?.update_datetime);
+  return { pointer, rows: count, lagSeconds: captured === null ? 0 : Math.max(0, (now - captured) / 1000) };
+}
+
 export async function readStatus(config: Config, nodes: NodeSet): Promise<StatusReport> {
   const programs: ProgramStatus[] = [];
   for (const program of config.programs) {
@@ -48,31 +79,37 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
       const handle = await nodes.get(home);
       const state = await readProgramState(handle.client, program, home);
       const table = program.type === 'transport' ? 'ds_change_outbox' : 'ds_change_inbox';
-      const { rows } = await handle.client.query<Row>(`SELECT count(*) AS n FROM ${table} WHERE id > ${handle.dialect.sql.param(1)}`, [state.pointer]);
+      const backlog = await readBacklog(handle, program, state.pointer);
       const ahead = await findPointerAhead(handle.client, table, state.pointer);
       const message = state.statusMessage === null ? null : redactSecrets(state.statusMessage);
-      const entry: ProgramStatus = { ...base, pointer: state.pointer, backlog: Number(rows[0].n), lastRunAt: state.lastRunAt, status: state.status, message };
+      const entry: ProgramStatus = { ...base, pointer: state.pointer, backlog: backlog.rows, lagSeconds: round(backlog.lagSeconds), lastRunAt: state.lastRunAt, status: state.status, message };
       if (ahead) {
         const error = pointerAheadError(program.id, ahead);
         Object.assign(entry, { status: error.code, message: `${error.message}; fix: ${ahead.fix}`, pointerAhead: ahead });
       }
       programs.push(entry);
     } catch (error) {
-      programs.push({ ...base, pointer: null, backlog: null, lastRunAt: null, status: 'unavailable', message: describeError(error) });
+      programs.push({ ...base, pointer: null, backlog: null, lagSeconds: null, lastRunAt: null, status: 'unavailable', message: describeError(error) });
     }
   }
   const parked: NodeParked[] = [];
   const importNodes = [...new Set(config.programs.filter((p) => p.type === 'import').map(programHome))];
   for (const name of importNodes) {
     try {
-      const { client } = await nodes.get(name);
-      const { rows } = await client.query<Row>(
-        "SELECT (SELECT count(*) FROM ds_change_error WHERE status = 'open') AS open_count, (SELECT count(*) FROM ds_change_error WHERE status = 'waiting') AS waiting_count, (SELECT count(*) FROM ds_change_conflict) AS conflict_count",
-      );
-      parked.push({ node: name, open: Number(rows[0].open_count), waiting: Number(rows[0].waiting_count), conflicts: Number(rows[0].conflict_count) });
+      parked.push(await readParked(await nodes.get(name), name));
     } catch (error) {
       parked.push({ node: name, open: null, waiting: null, conflicts: null, error: describeError(error) });
     }
   }
   return { programs, parked };
 }
+
+/** Parked changes (open and waiting behind them) and recorded conflicts of a node an import applies to. */
+export async function readParked(handle: NodeHandle, node: string): Promise<NodeParked> {
+  const { rows } = await handle.client.query<Row>(
+    "SELECT (SELECT count(*) FROM ds_change_error WHERE status = 'open') AS open_count, (SELECT count(*) FROM ds_change_error WHERE status = 'waiting') AS waiting_count, (SELECT count(*) FROM ds_change_conflict) AS conflict_count",
+  );
+  return { node, open: Number(rows[0].open_count), waiting: Number(rows[0].waiting_count), conflicts: Number(rows[0].conflict_count) };
+}
+
+const round = (seconds: number) => Math.round(seconds * 10) / 10;

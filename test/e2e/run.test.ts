@@ -61,8 +61,8 @@ describe('dsync run', () => {
       const health = await fetch(`http://${base}/healthz`);
       expect(health.status).toBe(200);
       const metrics = await (await fetch(`http://${base}/metrics`)).text();
-      expect(metrics).toMatch(/^dsync_changes_applied_total\{program="1001",type="import"\} 1$/m);
-      expect(metrics).toMatch(/^dsync_changes_moved_total\{program="1000",type="transport"\} 1$/m);
+      expect(metrics).toMatch(/^dsync_changes_applied_total\{program="1001",type="import",node="b"\} 1$/m);
+      expect(metrics).toMatch(/^dsync_changes_moved_total\{program="1000",type="transport",node="a"\} 1$/m);
       expect(metrics).toMatch(/^dsync_up 1$/m);
       const page = await (await fetch(`http://${base}/`)).text();
       expect(page).toMatch(/<td>1001<\/td><td>import b<\/td>/);

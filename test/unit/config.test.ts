@@ -22,7 +22,7 @@ describe('parseConfig', () => {
     expect(config.nodes.testapp2.url).toBe('/etc/dsync/testapp2.db');
     expect(config.tables).toEqual([{ name: 'sales_order', conflict: 'latest-wins' }, { name: 'order_line', conflict: 'latest-wins' }]);
     expect(config.programs[0]).toMatchObject({ id: 1000, from: 'testapp1', to: 'testapp2', batchSize: 1000, name: 'transport testapp1 -> testapp2' });
-    expect(config.programs[1]).toEqual({ id: 1001, type: 'import', name: 'import testapp2', node: 'testapp2', intervalSeconds: 5, batchSize: 1000 });
+    expect(config.programs[1]).toEqual({ id: 1001, type: 'import', name: 'import testapp2', node: 'testapp2', intervalSeconds: 5, batchSize: 1000, failAfterSeconds: 45 });
     expect(config.generatedDir).toBe('/etc/dsync/generated');
   });
 

@@ -1,35 +1,36 @@
+import { createLogger, type LogFormat } from '../../core/log.ts';
 import { startDaemon } from '../../runtime/daemon/start-daemon.ts';
 import { loadConfig } from '../config-file.ts';
-import { printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
-export const runCommand: Command<GlobalArgs & { port?: number; host: string }> = {
+export const runCommand: Command<GlobalArgs & { port?: number; host?: string; logFormat: LogFormat; logLevel: string }> = {
   command: 'run',
   describe: 'the daemon: every program at its interval; /metrics, /healthz and a status page over HTTP',
   builder: (y) =>
     y
       .option('port', { type: 'number', describe: 'HTTP port (default: http.port of the config, 9464; 0 = any free port)' })
-      .option('host', { type: 'string', default: '127.0.0.1', describe: 'HTTP address to listen on' }),
+      .option('host', { type: 'string', describe: 'HTTP address to listen on (default: http.host of the config, 127.0.0.1)' })
+      .option('log-format', { choices: ['auto', 'json', 'pretty'] as const, default: 'auto' as LogFormat, describe: 'log lines: JSON, or readable (auto: readable on a terminal)' })
+      .option('log-level', { type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], describe: 'least severe level logged' }),
   async run(args) {
     const config = loadConfig(args.config);
+    const logger = createLogger({ format: args.logFormat, level: args.logLevel });
     const controller = new AbortController();
-    const stop = () => controller.abort();
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ event: 'stopping', signal }, `dsync run: ${signal}: finishing the passes in hand`);
+      controller.abort();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
-      const running = await startDaemon(config, {
-        port: args.port ?? config.http.port,
-        host: args.host,
-        signal: controller.signal,
-        log: (line) => printLine(`${new Date().toISOString()} ${line}`),
-      });
-      console.log(`dsync run: ${config.programs.length} program(s); ${running.url} (metrics at /metrics, health at /healthz)`);
+      const running = await startDaemon(config, { port: args.port ?? config.http.port, host: args.host, signal: controller.signal, logger });
+      logger.info({ event: 'started', programs: config.programs.length, url: running.url }, `dsync run: ${config.programs.length} program(s); ${running.url} (metrics at /metrics, health at /healthz)`);
       await running.done;
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
     }
-    console.log('dsync run: stopped');
+    logger.info({ event: 'stopped' }, 'dsync run: stopped');
     return 0;
   },
 };

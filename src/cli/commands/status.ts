@@ -6,7 +6,7 @@ import type { Command, GlobalArgs } from './command.ts';
 
 export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
   command: 'status',
-  describe: 'per program: pointer, backlog, last run, status; parked changes per node',
+  describe: 'per program: pointer, backlog, lag, last run, status; parked changes per node',
   builder: (y) => y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
   async run(args) {
     const config = loadConfig(args.config);
@@ -19,7 +19,7 @@ export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
       }
       for (const p of report.programs) {
         printLine(
-          `program ${p.id} ${p.type.padEnd(9)} ${p.name.padEnd(28)} pointer ${String(p.pointer ?? '-').padStart(8)} backlog ${String(p.backlog ?? '-').padStart(7)}  ${p.status}${p.lastRunAt ? ` at ${p.lastRunAt}` : ''}${p.message ? `: ${p.message}` : ''}`,
+          `program ${p.id} ${p.type.padEnd(9)} ${p.name.padEnd(28)} pointer ${String(p.pointer ?? '-').padStart(8)} backlog ${String(p.backlog ?? '-').padStart(7)} lag ${(p.lagSeconds === null ? '-' : `${p.lagSeconds.toFixed(1)}s`).padStart(8)}  ${p.status}${p.lastRunAt ? ` at ${p.lastRunAt}` : ''}${p.message ? `: ${p.message}` : ''}`,
         );
       }
       for (const n of report.parked) {

@@ -4,17 +4,24 @@
  * program, runs it again at once while there is work, and otherwise sleeps its
  * interval; an import is woken as soon as a transport of this daemon filled its inbox.
  * SIGTERM/SIGINT (or the abort signal) stop every loop after its current pass.
+ * A failing pass is retried with backoff (backoff.ts); every program keeps its own loop
+ * and connections, so one failing program never stops the others.
  */
 import { EventEmitter } from 'node:events';
 import type { Row } from '../../core/dialect.ts';
 import { type Config, type ProgramConfig, programHome, type TransportProgram } from '../../config/config.ts';
-import { describeError } from '../../core/errors.ts';
-import { redactSecrets } from '../../core/redact.ts';
+import { describeError, DsyncError } from '../../core/errors.ts';
+import { type Logger, lineLogger, silentLogger } from '../../core/log.ts';
 import { type ImportResult, summary } from '../import/import.ts';
 import { NodeSet } from '../nodes.ts';
+import { readProgramState } from '../program-state.ts';
 import { purgeNode } from '../purge.ts';
+import { readBacklog, readParked } from '../status.ts';
 import { runProgramOnce, workDone } from '../sync.ts';
 import type { TransportResult } from '../transport/transport.ts';
+import { retryDelaySeconds } from './backoff.ts';
+import { DaemonMetrics } from './daemon-metrics.ts';
+import { LagHistory, SAMPLE_SECONDS } from './lag-history.ts';
 
 /** How often a node that cannot notify is asked for its change marker. */
 const MARKER_POLL_SECONDS = 0.1;
@@ -30,11 +37,24 @@ export interface ProgramMetrics {
   pointer: number | null;
   lastRunAt: number | null;
   lastError: string | null;
+  /** The DsyncError code of the last failure ('unexpected' for anything else). */
+  lastErrorCode: string | null;
   lastErrorAt: number | null;
+  /** When the current run of failures began; null while the latest pass succeeded. */
+  failingSince: number | null;
+  /** Failures in a row (the backoff's exponent). */
+  failures: number;
+  /** When a failing program tries again. */
+  retryAt: number | null;
 }
+
+const errorCode = (error: unknown) => (error instanceof DsyncError ? error.code : 'unexpected');
 
 export interface DaemonOptions {
   signal?: AbortSignal;
+  /** Structured log (core/log.ts); silent when absent. */
+  logger?: Logger;
+  /** Readable lines instead of a logger (library callers); ignored when `logger` is given. */
   log?: (line: string) => void;
   /** Called after every pass (tests and the bench watch progress through it). */
   onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
@@ -44,6 +64,11 @@ export interface DaemonOptions {
 export class Daemon {
   readonly metrics = new Map<number, ProgramMetrics>();
   readonly startedAt = Date.now();
+  /** Prometheus metrics of this daemon (its own registry). */
+  readonly prom: DaemonMetrics;
+  /** Backlog and lag of every program over the last hour (the status page's chart). */
+  readonly history = new LagHistory();
+  private readonly log: Logger;
   private readonly wakes = new EventEmitter();
   /** Wake-ups that came while their loop was busy: its next sleep returns at once instead of losing them. */
   private readonly pendingWakes = new Set<string>();
@@ -57,11 +82,14 @@ export class Daemon {
     private readonly options: DaemonOptions = {},
   ) {
     this.wakes.setMaxListeners(0);
+    this.log = options.logger ?? (options.log ? lineLogger(options.log) : silentLogger());
     for (const program of config.programs) {
       this.metrics.set(program.id, {
-        program, runs: 0, errors: 0, moved: 0, applied: 0, parked: 0, conflicts: 0, pointer: null, lastRunAt: null, lastError: null, lastErrorAt: null,
+        program, runs: 0, errors: 0, moved: 0, applied: 0, parked: 0, conflicts: 0, pointer: null, lastRunAt: null,
+        lastError: null, lastErrorCode: null, lastErrorAt: null, failingSince: null, failures: 0, retryAt: null,
       });
     }
+    this.prom = new DaemonMetrics(config.programs, { healthy: () => this.healthy(), failingSeconds: (p) => this.failingSeconds(p.id) });
   }
 
   /** Runs until stopped; resolves when every loop has ended and every connection is closed. */
@@ -69,7 +97,7 @@ export class Daemon {
     const onAbort = () => this.stop();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all([...this.config.programs.map((program) => this.loop(program)), this.purgeLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
+      await Promise.all([...this.config.programs.filter((p) => !p.paused).map((program) => this.loop(program)), this.purgeLoop(), this.sampleLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
@@ -80,9 +108,15 @@ export class Daemon {
     for (const wake of this.sleepers) wake();
   }
 
-  /** Healthy while no program's latest pass failed. */
-  healthy(): boolean {
-    return [...this.metrics.values()].every((m) => m.lastErrorAt === null || (m.lastRunAt !== null && m.lastRunAt > m.lastErrorAt));
+  /** Healthy while no program has been failing for longer than its failAfterSeconds: one failed pass is not an outage. */
+  healthy(now = Date.now()): boolean {
+    return [...this.metrics.values()].every((m) => m.failingSince === null || now - m.failingSince <= m.program.failAfterSeconds * 1000);
+  }
+
+  /** Seconds program `id` has been failing; 0 when its latest pass succeeded. */
+  failingSeconds(id: number, now = Date.now()): number {
+    const since = this.metrics.get(id)?.failingSince ?? null;
+    return since === null ? 0 : (now - since) / 1000;
   }
 
   private wake(key: string): void {
@@ -149,42 +183,56 @@ export class Daemon {
    * marker (the tables' highest ids) every MARKER_POLL_SECONDS.
    */
   private async watch(name: string): Promise<void> {
-    const log = this.options.log ?? (() => undefined);
     const node = this.config.nodes[name];
     const nodes = new NodeSet(this.config);
-    let listener: { close(): Promise<void> } | null = null;
+    let failures = 0;
     try {
-      const { dialect } = await nodes.get(name);
-      if (dialect.listenForChanges) {
-        listener = await dialect.listenForChanges(node.url, name, (table) => this.wake(`${table}:${name}`));
-        while (!this.stopping) await this.sleep(3600, null);
-        return;
-      }
-      let last: Record<string, number | null> = {};
       while (!this.stopping) {
-        const now: Record<string, number | null> = {};
-        await this.withWriters(nodes, [name], async () => {
-          for (const table of ['outbox', 'inbox'] as const) {
-            const { rows } = await (await nodes.get(name)).client.query<Row>(`SELECT max(id) AS id FROM ds_change_${table}`);
-            now[table] = rows[0].id === null ? null : Number(rows[0].id);
-            if (table in last && now[table] !== last[table]) this.wake(`${table}:${name}`);
+        let listener: { close(): Promise<void> } | null = null;
+        try {
+          const { dialect } = await nodes.get(name);
+          if (dialect.listenForChanges) {
+            listener = await dialect.listenForChanges(node.url, name, (table) => this.wake(`${table}:${name}`));
+            if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
+            failures = 0;
+            // A failure may have cut the LISTEN connection without a word: it is reopened when a program using this node recovers.
+            await this.sleep(3600, `relisten:${name}`);
+            continue;
           }
-        });
-        last = now;
-        await this.sleep(MARKER_POLL_SECONDS, null);
+          let last: Record<string, number | null> = {};
+          while (!this.stopping) {
+            const now: Record<string, number | null> = {};
+            await this.withWriters(nodes, [name], async () => {
+              for (const table of ['outbox', 'inbox'] as const) {
+                const { rows } = await (await nodes.get(name)).client.query<Row>(`SELECT max(id) AS id FROM ds_change_${table}`);
+                now[table] = rows[0].id === null ? null : Number(rows[0].id);
+                if (table in last && now[table] !== last[table]) this.wake(`${table}:${name}`);
+              }
+            });
+            last = now;
+            if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
+            failures = 0;
+            await this.sleep(MARKER_POLL_SECONDS, null);
+          }
+        } catch (error) {
+          // Without a watcher the programs still run at their interval; the watch is retried with backoff.
+          failures++;
+          if (failures === 1) {
+            this.log.warn({ event: 'watch_stopped', node: name, code: errorCode(error) }, `node ${name}: change watch stopped (${describeError(error)}); programs run at their interval until it resumes`);
+          }
+          await nodes.closeAll();
+          if (!this.stopping) await this.sleep(retryDelaySeconds(MARKER_POLL_SECONDS, failures), null);
+        } finally {
+          await listener?.close().catch(() => undefined);
+        }
       }
-    } catch (error) {
-      // Without a watcher the programs still run at their interval.
-      log(`node ${name}: change watch stopped (${describeError(error)}); programs run at their interval`);
     } finally {
-      await listener?.close().catch(() => undefined);
       await nodes.closeAll();
     }
   }
 
   /** Retention: consumed outbox and inbox rows are purged every `retention.purgeIntervalSeconds`. */
   private async purgeLoop(): Promise<void> {
-    const log = this.options.log ?? (() => undefined);
     const nodes = new NodeSet(this.config);
     try {
       while (!this.stopping) {
@@ -193,9 +241,11 @@ export class Daemon {
         for (const name of [...new Set(this.config.programs.map(programHome))]) {
           try {
             const r = await this.withWriters(nodes, [name], () => purgeNode(this.config, nodes, name));
-            if (r.outboxDeleted + r.inboxDeleted > 0) log(`purge ${name}: ${r.outboxDeleted} outbox and ${r.inboxDeleted} inbox row(s)`);
+            if (r.outboxDeleted + r.inboxDeleted > 0) {
+              this.log.info({ event: 'purged', node: name, outboxDeleted: r.outboxDeleted, inboxDeleted: r.inboxDeleted }, `purge ${name}: ${r.outboxDeleted} outbox and ${r.inboxDeleted} inbox row(s)`);
+            }
           } catch (error) {
-            log(`purge ${name}: ${describeError(error)}`);
+            this.log.warn({ event: 'purge_failed', node: name, code: errorCode(error) }, `purge ${name}: ${describeError(error)}`);
             await nodes.closeAll();
           }
         }
@@ -205,46 +255,114 @@ export class Daemon {
     }
   }
 
+  /**
+   * Every SAMPLE_SECONDS: each program's backlog and lag (history and gauges) and each
+   * import node's parked changes. A node that does not answer leaves a gap, nothing more.
+   */
+  private async sampleLoop(): Promise<void> {
+    const nodes = new NodeSet(this.config);
+    const importNodes = [...new Set(this.config.programs.filter((p) => p.type === 'import').map(programHome))];
+    try {
+      while (!this.stopping) {
+        for (const program of this.config.programs) {
+          const home = programHome(program);
+          try {
+            const backlog = await this.withWriters(nodes, [home], async () => {
+              const handle = await nodes.get(home);
+              return readBacklog(handle, program, (await readProgramState(handle.client, program, home)).pointer);
+            });
+            this.history.add(program.id, { at: Date.now(), backlog: backlog.rows, lagSeconds: backlog.lagSeconds });
+            this.prom.sampled(program, backlog.rows, backlog.lagSeconds);
+          } catch {
+            // The program's own loop reports the failure; a broken connection is reopened next time.
+            await nodes.closeAll();
+          }
+        }
+        for (const name of importNodes) {
+          try {
+            const p = await this.withWriters(nodes, [name], async () => readParked(await nodes.get(name), name));
+            this.prom.parked(name, p.open ?? 0, p.waiting ?? 0, p.conflicts ?? 0);
+          } catch {
+            await nodes.closeAll();
+          }
+        }
+        await this.sleep(SAMPLE_SECONDS, null);
+      }
+    } finally {
+      await nodes.closeAll();
+    }
+  }
+
   private async loop(program: ProgramConfig): Promise<void> {
-    const log = (line: string) => this.options.log?.(redactSecrets(line));
     const metrics = this.metrics.get(program.id)!;
+    const fields = { program: program.id, node: programHome(program) };
     const nodes = new NodeSet(this.config);
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
     try {
       while (!this.stopping) {
         let busy = false;
         let heldBack = false;
+        let retryIn: number | null = null;
+        const started = performance.now();
         try {
           const result = await this.withWriters(nodes, program.type === 'transport' ? [program.from, program.to] : [program.node], () => runProgramOnce(this.config, nodes, program));
+          const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
+          if (metrics.failingSince !== null) {
+            for (const name of program.type === 'transport' ? [program.from, program.to] : [program.node]) this.wake(`relisten:${name}`);
+            this.log.info({ event: 'recovered', ...fields, failures: metrics.failures, failedSeconds: (metrics.lastRunAt - metrics.failingSince) / 1000 }, `program ${program.id}: recovered after ${metrics.failures} failed pass(es)`);
+          }
+          metrics.failingSince = null;
+          metrics.failures = 0;
+          metrics.retryAt = null;
           busy = workDone(result) > 0;
           heldBack = result.heldBack > 0;
           if ('moved' in result) {
             metrics.moved += result.moved;
+            this.prom.passDone(program, seconds, { pointer: result.pointer, moved: result.moved });
             if (result.moved > 0) {
               this.wake(`inbox:${(program as TransportProgram).to}`);
-              log(`program ${program.id}: moved ${result.moved}`);
+              this.log.info({ event: 'moved', ...fields, to: (program as TransportProgram).to, moved: result.moved, seconds }, `program ${program.id}: moved ${result.moved}`);
             }
           } else {
             metrics.applied += result.applied;
             metrics.parked += result.parked + result.waiting;
             metrics.conflicts += result.conflicts;
-            if (busy) log(`program ${program.id}: ${summary(result)}`);
+            this.prom.passDone(program, seconds, { pointer: result.pointer, applied: result.applied, parked: result.parked + result.waiting, conflicts: result.conflicts });
+            if (busy) {
+              this.log.info(
+                { event: 'applied', ...fields, applied: result.applied, parked: result.parked, waiting: result.waiting, conflicts: result.conflicts, seconds },
+                `program ${program.id}: ${summary(result)}`,
+              );
+            }
           }
           this.options.onPass?.(metrics, result);
         } catch (error) {
+          metrics.runs++;
           metrics.errors++;
+          metrics.failures++;
           metrics.lastError = describeError(error);
+          metrics.lastErrorCode = errorCode(error);
           metrics.lastErrorAt = Date.now();
-          log(`program ${program.id}: ${metrics.lastError} (next try in ${program.intervalSeconds}s)`);
+          metrics.failingSince ??= metrics.lastErrorAt;
+          retryIn = retryDelaySeconds(program.intervalSeconds, metrics.failures);
+          metrics.retryAt = metrics.lastErrorAt + retryIn * 1000;
+          this.prom.passFailed(program, (performance.now() - started) / 1000);
+          this.log.warn(
+            { event: 'pass_failed', ...fields, code: metrics.lastErrorCode, failures: metrics.failures, retryInSeconds: Math.round(retryIn * 100) / 100 },
+            `program ${program.id}: ${metrics.lastError} (failure ${metrics.failures} in a row; next try in ${retryIn.toFixed(1)}s)`,
+          );
           // A broken connection is reopened on the next pass.
           await nodes.closeAll();
           this.options.onPass?.(metrics, null);
         }
+        if (this.stopping) break;
+        // Backoff ignores wake-ups (a source that keeps writing must not hammer a target that is down); they wait for the next sleep.
+        if (retryIn !== null) await this.sleep(retryIn, null);
         // Rows held back by an open transaction become safe when it ends: look again soon (not faster than MySQL's 100 ms list refresh).
-        if (!busy && !this.stopping) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.2) : program.intervalSeconds, wakeOn);
+        else if (!busy) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.2) : program.intervalSeconds, wakeOn);
       }
     } finally {
       await nodes.closeAll();

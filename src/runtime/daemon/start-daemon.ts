@@ -12,7 +12,7 @@ import { serveDaemon } from './daemon-http.ts';
 export interface StartDaemonOptions extends DaemonOptions {
   /** HTTP port for /metrics, /healthz and the status page: default the config's `http.port` (9464); 0 picks a free port; null serves no HTTP. */
   port?: number | null;
-  /** HTTP address (default 127.0.0.1). */
+  /** HTTP address (default: the config's `http.host`, 127.0.0.1). */
   host?: string;
 }
 
@@ -36,7 +36,7 @@ export async function startDaemon(config: Config, options: StartDaemonOptions = 
   if (config.programs.length === 0) throw new ConfigError('no_programs', 'the config has no programs to run', { hint: 'add programs to the config' });
   const daemon = new Daemon(config, options);
   const port = options.port === undefined ? config.http.port : options.port;
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? config.http.host;
   let server: Server | null = null;
   if (port !== null) {
     server = await serveDaemon(daemon, port, host).catch((error) => {
@@ -44,7 +44,7 @@ export async function startDaemon(config: Config, options: StartDaemonOptions = 
     });
   }
   const address = server?.address();
-  const url = server ? `http://${host}:${typeof address === 'object' && address ? address.port : port}/` : null;
+  const url = server ? `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}/` : null;
   const done = daemon.run().finally(() => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined));
   return {
     daemon,
