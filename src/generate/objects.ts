@@ -26,6 +26,7 @@ export function syncObjects(tables: CaptureTable[]): SyncObject[] {
     // Upgrade steps: the files above never change once released; a schema change of the
     // sync objects is a new step here (11, 12, …), applied once through the ledger.
     { order: 11, object: 'upgrade_row_versions', template: 'upgrade_row_versions', replaceable: false },
+    { order: 13, object: 'upgrade_load', template: 'upgrade_load', replaceable: false },
     ...tables.map((table, i) => ({
       order: 101 + i,
       object: `capture_${table.safeName}`,
