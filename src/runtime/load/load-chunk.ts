@@ -14,10 +14,14 @@ import type { DbClient, Row } from '../../core/dialect.ts';
 import { columnByName, type TableSchema } from '../../core/schema.ts';
 import { RangeReader, type KeyValues } from '../../verify/range-reader.ts';
 import { updateRow } from '../import/dml.ts';
-import type { RowEntry } from '../import/merge.ts';
-import { readEntries, writeEntries, type EntryWrite } from '../import/version-store.ts';
+import { NO_VERSION, type RowEntry } from '../import/merge.ts';
+import { writeRows } from '../import/row-writer.ts';
+import { encodeColumns, readEntries, writeEntries, type EntryWrite } from '../import/version-store.ts';
 import { ClientSlot } from './client-slot.ts';
 import { type LoadPlan, planLoadRow, type Resolution } from './load-plan.ts';
+
+const ENTRY_COLUMNS = ['table_name', 'row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'];
+const NEUTRAL_ENTRY: RowEntry = { cl: 1, maxVersion: 0, base: NO_VERSION, columns: {} };
 
 /** One side of the load: a client slot, its table, and readers of the copied columns. */
 export class LoadSideReader {
@@ -64,29 +68,21 @@ export class LoadSideReader {
     return canonicalKeyText(this.table, row);
   }
 
-  keyValues(row: ValueMap): KeyValues {
-    return this.table.primaryKey.map((k) => row[k] as CanonicalValue);
+  keyMap(key: KeyValues): ValueMap {
+    return Object.fromEntries(this.table.primaryKey.map((k, i) => [k, key[i]]));
   }
 }
 
-export interface SourceChunk {
-  /** Rows with their entries (null: the row has none at the source). */
-  rows: Array<{ row: ValueMap; entry: RowEntry | null }>;
-  /** The chunk's upper key: the next chunk starts after it. Null when the table is done. */
-  hi: KeyValues | null;
-}
+/** Rows of a key range with their source entries (null: the row has none at the source). */
+export type SourceRows = Array<{ row: ValueMap; entry: RowEntry | null }>;
 
-/** Reads the chunk after `lo` from the source (keys, entries, rows: in that order, one transaction). */
-export async function readSourceChunk(source: LoadSideReader, tableName: string, lo: KeyValues | null, chunkRows: number): Promise<SourceChunk> {
+/** Reads the entries of `keys`, then the rows of lo < key <= the last of `keys`, in one source transaction. */
+async function readSourceRows(source: LoadSideReader, tableName: string, lo: KeyValues | null, keys: KeyValues[]): Promise<SourceRows> {
   return source.slot.within(async () => {
-    const keys = await source.nextKeys(lo, chunkRows);
-    if (keys.length === 0) return { rows: [], hi: null };
-    const hi = keys[keys.length - 1];
-    const texts = keys.map((k) => canonicalKeyText(source.table, Object.fromEntries(source.table.primaryKey.map((n, i) => [n, k[i]]))));
     // Not locked (the slot is lockless): the load must not hold up the source's writers.
-    const entries = await readEntries(source.slot, tableName, texts);
-    const rows = await source.rowsIn(lo, hi, chunkRows + 1);
-    return { rows: rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null })), hi };
+    const entries = await readEntries(source.slot, tableName, keys.map((k) => source.keyText(source.keyMap(k))));
+    const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
+    return rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null }));
   });
 }
 
@@ -97,27 +93,36 @@ export interface ChunkOutcome {
 }
 
 /**
- * Plans the chunk against the target's rows and entries of the same key range; with
- * `write`, writes rows (capture silenced: the source's changes reach other nodes from the
- * source) and entries in `tx`, which the caller commits with the load's state.
+ * One chunk, in the target's transaction `tx`: the target's entries of `keys` (locked)
+ * and rows of the range first, then the source's entries and rows of the range, so that
+ * every change the target's import applied before is already in what the source gives.
+ * Plans each source row against the target's; with `write`, writes rows (capture
+ * silenced: the source's changes reach other nodes from the source) and entries in `tx`,
+ * which the caller commits with the load's state.
  */
 export async function mergeChunk(
   tx: DbClient,
   target: LoadSideReader,
+  source: LoadSideReader,
   tableName: string,
   policy: ConflictPolicy,
-  chunk: SourceChunk,
   lo: KeyValues | null,
+  keys: KeyValues[],
   write: boolean,
-): Promise<ChunkOutcome> {
+): Promise<ChunkOutcome & { rows: number; written: string[] }> {
   const { table, columns } = target;
-  const texts = chunk.rows.map((r) => target.keyText(r.row));
-  const entries = await readEntries(tx, tableName, texts);
-  const here = new Map((await target.rowsIn(lo, chunk.hi!, 2000)).map((row) => [target.keyText(row), row]));
+  const hi = keys[keys.length - 1];
+  const entries = await readEntries(tx, tableName, keys.map((k) => target.keyText(target.keyMap(k))));
+  const here = new Map((await target.rowsIn(lo, hi, 2000)).map((row) => [target.keyText(row), row]));
+  const chunk = await readSourceRows(source, tableName, lo, keys);
+  const texts = chunk.map((r) => target.keyText(r.row));
+  // Keys inserted at the source since its keys were read.
+  const late = texts.filter((t) => !entries.has(t));
+  if (late.length) for (const [k, e] of await readEntries(tx, tableName, late)) entries.set(k, e);
   const plans: Array<{ row: ValueMap; plan: LoadPlan }> = [];
-  const outcome: ChunkOutcome = { inserted: 0, updated: 0, existing: [] };
-  for (let i = 0; i < chunk.rows.length; i++) {
-    const { row, entry } = chunk.rows[i];
+  const outcome = { inserted: 0, updated: 0, existing: [] as ChunkOutcome['existing'], rows: chunk.length, written: texts };
+  for (let i = 0; i < chunk.length; i++) {
+    const { row, entry } = chunk[i];
     const plan = planLoadRow(table, policy, columns, { row, entry }, { row: here.get(texts[i]) ?? null, entry: entries.get(texts[i]) ?? null });
     plans.push({ row, plan });
     if (plan.write === 'insert') outcome.inserted++;
@@ -134,11 +139,22 @@ export async function mergeChunk(
     if ((await updateRow(tx, table, key, plan.values)) !== 1) throw new Error(`load: update of ${table.name} ${JSON.stringify(key)} touched no row`);
   }
   await tx.dialect.silenceCapture(tx, false);
-  const writes: EntryWrite[] = [];
+  // Every row written gets an entry: the source's, or the neutral one (cl 1, lowest
+  // version: what the merge assumes for a row without one). An entry the target did not
+  // have is inserted, never replaced: if the import stores one for the key meanwhile (a
+  // delete that arrived before the row, which it could not see), one of the two inserts
+  // fails on the key and that side plans again with the other's row, instead of
+  // overwriting it. Entries the target had are locked since the start of `tx`.
+  const replaced: EntryWrite[] = [];
+  const added: unknown[][] = [];
   plans.forEach(({ plan }, i) => {
-    if (plan.entry) writes.push({ table: tableName, rowKey: texts[i], entry: plan.entry });
+    const entry = plan.entry ?? (plan.write !== 'none' ? NEUTRAL_ENTRY : null);
+    if (!entry) return;
+    if (entries.has(texts[i])) replaced.push({ table: tableName, rowKey: texts[i], entry });
+    else added.push([tableName, texts[i], entry.cl, entry.maxVersion, entry.base.time, entry.base.server, encodeColumns(entry.columns)]);
   });
-  await writeEntries(tx, writes);
+  await writeEntries(tx, replaced);
+  await writeRows(tx, 'ds_row_version', ENTRY_COLUMNS, added);
   return outcome;
 }
 

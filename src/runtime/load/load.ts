@@ -12,7 +12,7 @@ import type { KeyValues } from '../../verify/range-reader.ts';
 import { importContext, type ImportContext } from '../import/import.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { readProgramState } from '../program-state.ts';
-import { LoadSideReader, mergeChunk, readSourceChunk } from './load-chunk.ts';
+import { LoadSideReader, mergeChunk } from './load-chunk.ts';
 import type { Resolution } from './load-plan.ts';
 import { type LoadState, readLoadState, saveLoadState, startLoadState } from './load-state.ts';
 import { releasePending } from './release-pending.ts';
@@ -58,6 +58,7 @@ export interface LoadReport {
 }
 
 const RETRIES = 5;
+const WRITER_PAUSE_MS = 120;
 
 /** Transport programs that carry the source's outbox to the target. */
 function transportsBetween(config: Config, from: string, to: string): TransportProgram[] {
@@ -164,28 +165,29 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   for (;;) {
     const from = lo;
     const outcome = await withRetries(async () => {
-      const chunk = await readSourceChunk(reader, name, from, chunkRows);
-      if (chunk.hi === null) return null;
+      const keys = await reader.nextKeys(from, chunkRows);
+      if (keys.length === 0) return null;
+      const hi = keys[keys.length - 1];
       const merged = await writer.slot.within(async (tx) => {
-        const result = await mergeChunk(tx, writer, name, policy, chunk, from, !dryRun);
+        const result = await mergeChunk(tx, writer, reader, name, policy, from, keys, !dryRun);
         let released = 0;
         let next: LoadState | null = null;
         if (!dryRun) {
-          released = await releasePending(tx, job.ctx, name, chunk.rows.map((r) => writer.keyText(r.row)));
+          released = await releasePending(tx, job.ctx, name, result.written);
           const existing = result.existing.length;
           const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
-          next = { ...state!, lastKey: chunk.hi, rowsCopied: state!.rowsCopied + chunk.rows.length, rowsExisting: state!.rowsExisting + existing, rowsConflicting: state!.rowsConflicting + conflicting };
+          next = { ...state!, lastKey: hi, rowsCopied: state!.rowsCopied + result.rows, rowsExisting: state!.rowsExisting + existing, rowsConflicting: state!.rowsConflicting + conflicting };
           await saveLoadState(tx, source.node.name, name, next);
         }
         return { ...result, released, next };
       });
-      return { chunk, merged };
+      return { hi, merged };
     });
     if (!outcome) break;
-    const { chunk, merged } = outcome;
+    const { hi, merged } = outcome;
     // Only once the chunk committed: a rolled-back attempt must not count twice.
     if (merged.next) state = merged.next;
-    report.rowsRead += chunk.rows.length;
+    report.rowsRead += merged.rows;
     report.inserted += merged.inserted;
     report.updated += merged.updated;
     report.pendingMerged += merged.released;
@@ -193,7 +195,10 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
       report.existing[e.resolution] = (report.existing[e.resolution] ?? 0) + 1;
       if (e.resolution !== 'equal' && report.listed.length < maxListed) report.listed.push(e);
     }
-    lo = chunk.hi;
+    lo = hi;
+    // A brand with one writer at a time (SQLite) hands its lock to whoever asks first, and a
+    // waiting import polls only every 100 ms: without a pause, the load would starve it.
+    if (!target.dialect.capabilities.concurrentWriters) await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
     options.onProgress?.({ table: name, rows: done + report.rowsRead, total: Math.max(total, done + report.rowsRead) });
   }
   if (!dryRun && state) await saveLoadState(target.client, source.node.name, name, { ...state, status: 'done' });
