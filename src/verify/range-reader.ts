@@ -38,6 +38,12 @@ function qualifiedTable(client: DbClient, table: TableSchema): string {
   return client.dialect.sql.table(bare, table.schema);
 }
 
+/** Rows of the table (for progress totals). */
+export async function countRows(client: DbClient, table: TableSchema): Promise<number> {
+  const { rows } = await client.query<Row>(`SELECT count(*) AS n FROM ${qualifiedTable(client, table)}`);
+  return Number(rows[0].n);
+}
+
 export class RangeReader {
   private readonly keyColumns: ColumnSchema[];
   private readonly columns: ColumnSchema[];

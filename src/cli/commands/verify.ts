@@ -7,6 +7,7 @@ import { ConfigError, IntrospectionError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { type NodeHandle, NodeSet } from '../../runtime/nodes.ts';
 import { type CompareResult, compareTables, hasDifferences } from '../../verify/compare-tables.ts';
+import { countRows } from '../../verify/range-reader.ts';
 import { getNode } from '../../config/config.ts';
 import { planRepairs, type RepairReport, repairTable } from '../../verify/repair.ts';
 import { createProgress } from '../progress.ts';
@@ -115,11 +116,13 @@ export const verifyCommand: Command<VerifyArgs> = {
           continue;
         }
         const sides = [{ client: a.client, table: tableA }, { client: b.client, table: tableB }] as const;
+        // A bar needs a total; plain progress lines (logs) do without the extra count.
+        const total = process.stderr.isTTY ? await countRows(a.client, tableA) : 0;
         const options = {
           segmentRows: args.segmentRows,
           // A repair needs every difference, not the first thousand.
           maxListed: args.repair ? Number.POSITIVE_INFINITY : 1000,
-          onProgress: (p: { rowsA: number }) => progress.update(`verify ${name}`, p.rowsA, 0),
+          onProgress: (p: { rowsA: number }) => progress.update(`verify ${name}`, p.rowsA, total),
         };
         const result = await compareTables(sides[0], sides[1], options);
         progress.stop();

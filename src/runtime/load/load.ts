@@ -8,7 +8,7 @@ import type { Config, TransportProgram } from '../../config/config.ts';
 import type { ValueMap } from '../../core/change.ts';
 import { RuntimeError } from '../../core/errors.ts';
 import { syncedColumns, type TableSchema } from '../../core/schema.ts';
-import type { KeyValues } from '../../verify/range-reader.ts';
+import { countRows, type KeyValues } from '../../verify/range-reader.ts';
 import { importContext, type ImportContext } from '../import/import.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { readProgramState } from '../program-state.ts';
@@ -58,7 +58,8 @@ export interface LoadReport {
 }
 
 const RETRIES = 5;
-const WRITER_PAUSE_MS = 120;
+const WRITER_PAUSE_MS = 150;
+const WRITER_PAUSE_EVERY_MS = 1000;
 
 /** Transport programs that carry the source's outbox to the target. */
 function transportsBetween(config: Config, from: string, to: string): TransportProgram[] {
@@ -99,12 +100,6 @@ function copiedColumns(source: TableSchema, target: TableSchema, warnings: strin
   const missing = names.filter((n) => !onTarget.has(n));
   if (missing.length) warnings.push(`${source.name}: columns not on the target, not copied: ${missing.join(', ')}`);
   return names.filter((n) => onTarget.has(n));
-}
-
-async function countRows(handle: NodeHandle, table: TableSchema): Promise<number> {
-  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
-  const { rows } = await handle.client.query(`SELECT count(*) AS n FROM ${handle.dialect.sql.table(bare, table.schema)}`);
-  return Number(rows[0].n);
 }
 
 /** Runs `fn` again after a failure (a deadlock, a busy SQLite file, a key an import inserted meanwhile): the chunk is read afresh each time. */
@@ -159,9 +154,10 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   const columns = copiedColumns(sourceTable, targetTable, job.warnings);
   const reader = await LoadSideReader.open(source.client, sourceTable, columns, true);
   const writer = await LoadSideReader.open(target.client, targetTable, columns, false);
-  const total = await countRows(source, sourceTable);
+  const total = await countRows(source.client, sourceTable);
   const done = state && lo ? state.rowsCopied : 0;
   options.onProgress?.({ table: name, rows: done, total });
+  let lastPause = performance.now();
   for (;;) {
     const from = lo;
     const outcome = await withRetries(async () => {
@@ -197,8 +193,12 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
     }
     lo = hi;
     // A brand with one writer at a time (SQLite) hands its lock to whoever asks first, and a
-    // waiting import polls only every 100 ms: without a pause, the load would starve it.
-    if (!target.dialect.capabilities.concurrentWriters) await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
+    // waiting import polls only every 100 ms: without a pause now and then (every second of
+    // work, well inside its 5 s busy timeout), the load would starve it.
+    if (!target.dialect.capabilities.concurrentWriters && performance.now() - lastPause > WRITER_PAUSE_EVERY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
+      lastPause = performance.now();
+    }
     options.onProgress?.({ table: name, rows: done + report.rowsRead, total: Math.max(total, done + report.rowsRead) });
   }
   if (!dryRun && state) await saveLoadState(target.client, source.node.name, name, { ...state, status: 'done' });
