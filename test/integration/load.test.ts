@@ -101,6 +101,15 @@ async function expectEqual(pair: SyncPair): Promise<void> {
   expect(result.differences.slice(0, 5)).toEqual([]);
   expect(result.differenceCount).toBe(0);
   expect(result.rowsA).toBeGreaterThan(ROWS / 2);
+  if (process.env.LOAD_DEBUG) {
+    const pending = (await pair.b.client.query('SELECT * FROM ds_change_pending')).rows;
+    console.log('pending', pending);
+    for (const p of pending) {
+      console.log('inbox', (await pair.b.client.query(`SELECT id, object_id, object_operation, row_cl, change_version, object_value FROM ds_change_inbox WHERE object_id = '${p.row_key}'`)).rows);
+      console.log('b entry', (await pair.b.client.query(`SELECT * FROM ds_row_version WHERE row_key = '${p.row_key}'`)).rows);
+      console.log('a entry', (await pair.a.client.query(`SELECT * FROM ds_row_version WHERE row_key = '${p.row_key}'`)).rows);
+    }
+  }
   expect(await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_pending')).toBe(0);
 }
 
@@ -131,7 +140,7 @@ describe.each(PAIRS)('load %s → %s', (from, to) => {
     try {
       const result = await runCli(['--config', writeConfigFile(pair.config, dir), 'load', '--from', 'a', '--to', 'b', '--table', 'sales_order', '--json']);
       expect(result.stderr).not.toMatch(/error|fail/i);
-      expect(result.code).toBe(0);
+      expect(result.code, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout);
       expect(report.tables[0].status).toBe('done');
       expect(report.tables[0].rowsRead).toBeGreaterThan(ROWS / 2);
@@ -168,7 +177,7 @@ describe.each(PAIRS)('load %s → %s', (from, to) => {
       if (rows.length) resumed = Number(rows[0].rows_copied);
       const last = await runCli(args);
       expect(last.stderr).not.toMatch(/error|fail/i);
-      expect(last.code).toBe(0);
+      expect(last.code, last.stderr).toBe(0);
       if (resumed > 0) expect(last.stdout).toContain('continued after key');
       const state = await pair.b.client.query('SELECT rows_copied, status FROM ds_load_state');
       expect(state.rows[0].status).toBe('done');

@@ -57,7 +57,7 @@ export interface LoadReport {
   tables: LoadTableReport[];
 }
 
-const RETRIES = 5;
+const RETRIES = 12;
 const WRITER_PAUSE_MS = 150;
 const WRITER_PAUSE_EVERY_MS = 1000;
 
@@ -102,14 +102,18 @@ function copiedColumns(source: TableSchema, target: TableSchema, warnings: strin
   return names.filter((n) => onTarget.has(n));
 }
 
-/** Runs `fn` again after a failure (a deadlock, a busy SQLite file, a key an import inserted meanwhile): the chunk is read afresh each time. */
-async function withRetries<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+/**
+ * Runs `fn` again after a failure (a deadlock, a busy SQLite file, a key the import
+ * inserted meanwhile): the chunk is read afresh each time, and smaller, so that under a
+ * busy writer the window in which another write can meet it shrinks.
+ */
+async function withRetries<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
     try {
-      return await fn();
+      return await fn(attempt);
     } catch (error) {
-      if (error instanceof RuntimeError || attempt >= RETRIES) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      if (error instanceof RuntimeError || attempt + 1 >= RETRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100 * (attempt + 1)));
     }
   }
 }
@@ -160,8 +164,8 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   let lastPause = performance.now();
   for (;;) {
     const from = lo;
-    const outcome = await withRetries(async () => {
-      const keys = await reader.nextKeys(from, chunkRows);
+    const outcome = await withRetries(async (attempt) => {
+      const keys = await reader.nextKeys(from, Math.max(10, chunkRows >> attempt));
       if (keys.length === 0) return null;
       const hi = keys[keys.length - 1];
       const merged = await writer.slot.within(async (tx) => {
