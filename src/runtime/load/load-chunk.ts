@@ -1,10 +1,11 @@
 /**
- * One chunk of a load: read a key range of the source with the version-store entries of
- * its rows, then merge it into the target in one transaction that also moves the load's
- * state. Source order of reads (docs/onboarding.md "Why a load is safe while the source
- * takes writes"): the chunk's keys, then their entries, then the rows of that key range,
- * all in one source transaction; so an entry is never newer than the row read with it,
- * even where each statement sees its own snapshot (PostgreSQL's READ COMMITTED).
+ * One chunk of a load, in one target transaction: the target's entries (locked) and rows
+ * of a key range; then, in one source transaction, the source's entries of those keys
+ * and then its rows of the range; then the merge, written with the load's state. Why
+ * these orders (docs/onboarding.md "Why a load is safe while the source takes writes"):
+ * a source entry is never newer than the row read with it, even where each statement
+ * sees its own snapshot (PostgreSQL's READ COMMITTED), and every change the target's
+ * import applied before is already in what the source gives.
  */
 import type { ConflictPolicy } from '../../config/config.ts';
 import type { CanonicalValue } from '../../core/canonical.ts';
