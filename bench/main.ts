@@ -9,6 +9,7 @@ import type { DialectName } from '../src/core/dialect.ts';
 import { BRAND, captureAppLike, captureBulk } from './cases/capture.ts';
 import { createSourceGroup, drainCase } from './cases/drain.ts';
 import { latencyCase } from './cases/latency.ts';
+import { loadCase } from './cases/load.ts';
 import { scaleCase } from './cases/scale.ts';
 import { startupCase } from './cases/startup.ts';
 import { verifyCase } from './cases/verify.ts';
@@ -99,6 +100,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (options.cases.has('verify')) rows.push(...(await guarded('6 verify', 'PostgreSQL vs SQLite', async () => [await verifyCase(options.scale)])));
   if (options.cases.has('startup')) rows.push(...(await guarded('7 startup', 'dsync CLI and library', startupCase)));
+  if (options.cases.has('load')) rows.push(...(await guarded('7 load', 'PostgreSQL → PostgreSQL', async () => [await loadCase(options.scale)])));
 
   const order = (r: ResultRow) => r.case;
   rows.sort((a, b) => order(a).localeCompare(order(b), 'en', { numeric: true }));

@@ -28,6 +28,7 @@ export function syncObjects(tables: CaptureTable[], dialect: Pick<Dialect, 'list
     // sync objects is a new step here (11, 12, …), applied once through the ledger.
     { order: 11, object: 'upgrade_row_versions', template: 'upgrade_row_versions', replaceable: false },
     { order: 12, object: 'upgrade_parking', template: 'upgrade_parking', replaceable: false },
+    { order: 13, object: 'upgrade_load', template: 'upgrade_load', replaceable: false },
     // Only brands that notify: the daemon polls the others.
     ...(dialect.listenForChanges ? [{ order: 14, object: 'upgrade_notify', template: 'upgrade_notify', replaceable: true }] : []),
     ...tables.map((table, i) => ({

@@ -68,7 +68,7 @@ export class NodeSet {
 }
 
 /** Tables that upgrade steps add: their absence beside an outbox means an older schema, not a missing one. */
-const UPGRADED_TABLES = ['ds_row_version'];
+const UPGRADED_TABLES = ['ds_row_version', 'ds_load_state'];
 
 /**
  * Fails with the fix when a node lacks the sync objects a program needs, or has an older

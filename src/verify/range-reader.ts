@@ -35,6 +35,12 @@ export interface FetchedRange {
 }
 
 
+/** Rows of the table (for progress totals). */
+export async function countRows(client: DbClient, table: TableSchema): Promise<number> {
+  const { rows } = await client.query<Row>(`SELECT count(*) AS n FROM ${tableRef(client.dialect.sql, table)}`);
+  return Number(rows[0].n);
+}
+
 export class RangeReader {
   private readonly keyColumns: ColumnSchema[];
   private readonly columns: ColumnSchema[];

@@ -31,6 +31,7 @@ describe('generated/mssql', () => {
       '0006_view_recordlevel_update_datetime.sql',
       '0011_upgrade_row_versions.sql',
       '0012_upgrade_parking.sql',
+      '0013_upgrade_load.sql',
       '0101_capture_sales_order.sql',
       '0102_capture_order_line.sql',
       '0103_capture_type_zoo.sql',

@@ -5,6 +5,7 @@ import { errorsCommand, retryCommand, skipCommand } from './errors.ts';
 import { generateCommand } from './generate.ts';
 import { initCommand } from './init.ts';
 import { introspectCommand } from './introspect.ts';
+import { loadCommand } from './load.ts';
 import { importCommand, purgeCommand, syncCommand, transportCommand } from './programs.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   purgeCommand,
   runCommand,
   statusCommand,
+  loadCommand,
   verifyCommand,
   errorsCommand,
   retryCommand,

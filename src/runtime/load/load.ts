@@ -1,0 +1,231 @@
+/**
+ * `dsync load`: copies the rows a table already holds on one node to another, in key
+ * order and chunks, with the version-store entries of those rows, so that the changes
+ * captured while it runs merge by version whether or not the load already brought their
+ * row (docs/onboarding.md). Resumable: each chunk commits with the load's state.
+ */
+import type { Config, TransportProgram } from '../../config/config.ts';
+import type { ValueMap } from '../../core/change.ts';
+import { RuntimeError } from '../../core/errors.ts';
+import { syncedColumns, type TableSchema } from '../../core/schema.ts';
+import { countRows, type KeyValues } from '../../verify/range-reader.ts';
+import { importContext, type ImportContext } from '../import/import.ts';
+import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
+import { readProgramState } from '../program-state.ts';
+import { LoadSideReader, mergeChunk } from './load-chunk.ts';
+import type { Resolution } from './load-plan.ts';
+import { type LoadState, readLoadState, saveLoadState, startLoadState } from './load-state.ts';
+import { releasePending } from './release-pending.ts';
+
+export interface LoadOptions {
+  /** Rows per chunk (one source read, one target transaction). */
+  chunkRows?: number;
+  /** Plan only: nothing is written at the target, not even the load's state. */
+  dryRun?: boolean;
+  /** Load a table again although an earlier run finished it. */
+  restart?: boolean;
+  /** Rows already at the target listed in the report, at most (all are counted). */
+  maxListed?: number;
+  onProgress?: (progress: { table: string; rows: number; total: number }) => void;
+}
+
+export interface LoadTableReport {
+  table: string;
+  /** done: this run copied it to the end; finished-before: an earlier run did (see `restart`). */
+  status: 'done' | 'finished-before' | 'dry-run';
+  runId: string | null;
+  /** The key the run continued after, when it resumed a killed one. */
+  resumedAfter: KeyValues | null;
+  outboxPosition: number;
+  rowsRead: number;
+  inserted: number;
+  updated: number;
+  /** Rows whose key the target already had, by how each came out. */
+  existing: Partial<Record<Resolution, number>>;
+  listed: Array<{ key: ValueMap; resolution: Resolution; columns: string[] }>;
+  pendingMerged: number;
+  seconds: number;
+}
+
+export interface LoadReport {
+  from: string;
+  to: string;
+  dryRun: boolean;
+  /** Transport programs from the source to the target and their pointers when the load began. */
+  transports: Array<{ program: number; pointer: number }>;
+  warnings: string[];
+  tables: LoadTableReport[];
+}
+
+const RETRIES = 12;
+const WRITER_PAUSE_MS = 150;
+const WRITER_PAUSE_EVERY_MS = 1000;
+
+/** Transport programs that carry the source's outbox to the target. */
+function transportsBetween(config: Config, from: string, to: string): TransportProgram[] {
+  return config.programs.filter((p): p is TransportProgram => p.type === 'transport' && p.from === from && p.to === to);
+}
+
+/**
+ * Notes the source outbox position before the first row is read. Every change not in a
+ * chunk's read committed after this, so its outbox id is above the position; a transport
+ * pointer at or below it therefore still carries every such change. The pointers are read
+ * first: they only grow, and only up to a safe horizon, so a pointer above the position
+ * was moved by hand past changes that then never travel.
+ */
+async function noteOutboxPosition(config: Config, source: NodeHandle, target: NodeHandle): Promise<{ position: number; transports: LoadReport['transports'] }> {
+  const transports = [];
+  for (const program of transportsBetween(config, source.node.name, target.node.name)) {
+    transports.push({ program: program.id, pointer: (await readProgramState(source.client, program, source.node.name)).pointer });
+  }
+  const position = await source.dialect.readSafeHorizon(source.client, 'ds_change_outbox');
+  for (const t of transports) {
+    if (t.pointer > position) {
+      throw new RuntimeError('pointer_past_load', `program ${t.program}: its pointer ${t.pointer} is past the outbox position ${position} of ${source.node.name}: changes made during the load would not travel`, {
+        hint: `set the pointer back to ${position} or below (UPDATE ds_program_parameter SET last_pointer = ${position} WHERE id = ${t.program}) and load again`,
+      });
+    }
+  }
+  return { position, transports };
+}
+
+function copiedColumns(source: TableSchema, target: TableSchema, warnings: string[]): string[] {
+  if (source.primaryKey.join(',') !== target.primaryKey.join(',')) {
+    throw new RuntimeError('key_mismatch', `${source.name}: the primary keys differ (${source.primaryKey.join(', ')} on the source, ${target.primaryKey.join(', ')} on the target)`, {
+      hint: 'give the table the same primary key on both nodes, then load',
+    });
+  }
+  const onTarget = new Set(syncedColumns(target).map((c) => c.name));
+  const names = syncedColumns(source).map((c) => c.name);
+  const missing = names.filter((n) => !onTarget.has(n));
+  if (missing.length) warnings.push(`${source.name}: columns not on the target, not copied: ${missing.join(', ')}`);
+  return names.filter((n) => onTarget.has(n));
+}
+
+/**
+ * Runs `fn` again after a failure (a deadlock, a busy SQLite file, a key the import
+ * inserted meanwhile): the chunk is read afresh each time, and smaller, so that under a
+ * busy writer the window in which another write can meet it shrinks.
+ */
+async function withRetries<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (error) {
+      if (error instanceof RuntimeError || attempt + 1 >= RETRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100 * (attempt + 1)));
+    }
+  }
+}
+
+interface TableJob {
+  config: Config;
+  source: NodeHandle;
+  target: NodeHandle;
+  name: string;
+  ctx: ImportContext;
+  position: number;
+  warnings: string[];
+}
+
+async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTableReport> {
+  const { config, source, target, name } = job;
+  const started = performance.now();
+  const chunkRows = options.chunkRows ?? 1000;
+  const maxListed = options.maxListed ?? 50;
+  const dryRun = options.dryRun ?? false;
+  const policy = config.tables.find((t) => t.name === name)?.conflict ?? 'latest-wins';
+  const report: LoadTableReport = {
+    table: name, status: dryRun ? 'dry-run' : 'done', runId: null, resumedAfter: null, outboxPosition: job.position,
+    rowsRead: 0, inserted: 0, updated: 0, existing: {}, listed: [], pendingMerged: 0, seconds: 0,
+  };
+  let state: LoadState | null = await readLoadState(target.client, source.node.name, name);
+  if (state?.status === 'done' && !options.restart) {
+    return { ...report, status: 'finished-before', runId: state.runId, outboxPosition: state.outboxPosition };
+  }
+  if (!dryRun && (!state || state.status === 'done')) {
+    state = await startLoadState(target.client, source.node.name, name, new Date().toISOString().replace(/[-:]/g, '').slice(0, 15), job.position);
+  }
+  let lo: KeyValues | null = null;
+  if (state && state.status === 'running') {
+    report.runId = state.runId;
+    report.outboxPosition = state.outboxPosition;
+    lo = state.lastKey as KeyValues | null;
+    report.resumedAfter = lo;
+  }
+  const sourceTable = await source.dialect.introspect(source.client, name);
+  const targetTable = job.ctx.tables.get(name)!;
+  const columns = copiedColumns(sourceTable, targetTable, job.warnings);
+  const reader = await LoadSideReader.open(source.client, sourceTable, columns, true);
+  const writer = await LoadSideReader.open(target.client, targetTable, columns, false);
+  const total = await countRows(source.client, sourceTable);
+  const done = state && lo ? state.rowsCopied : 0;
+  options.onProgress?.({ table: name, rows: done, total });
+  let lastPause = performance.now();
+  for (;;) {
+    const from = lo;
+    const outcome = await withRetries(async (attempt) => {
+      const keys = await reader.nextKeys(from, Math.max(10, chunkRows >> attempt));
+      if (keys.length === 0) return null;
+      const hi = keys[keys.length - 1];
+      const merged = await writer.slot.within(async (tx) => {
+        const result = await mergeChunk(tx, writer, reader, name, policy, from, keys, !dryRun);
+        let released = 0;
+        let next: LoadState | null = null;
+        if (!dryRun) {
+          released = await releasePending(tx, job.ctx, name, result.written);
+          const existing = result.existing.length;
+          const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
+          next = { ...state!, lastKey: hi, rowsCopied: state!.rowsCopied + result.rows, rowsExisting: state!.rowsExisting + existing, rowsConflicting: state!.rowsConflicting + conflicting };
+          await saveLoadState(tx, source.node.name, name, next);
+        }
+        return { ...result, released, next };
+      });
+      return { hi, merged };
+    });
+    if (!outcome) break;
+    const { hi, merged } = outcome;
+    // Only once the chunk committed: a rolled-back attempt must not count twice.
+    if (merged.next) state = merged.next;
+    report.rowsRead += merged.rows;
+    report.inserted += merged.inserted;
+    report.updated += merged.updated;
+    report.pendingMerged += merged.released;
+    for (const e of merged.existing) {
+      report.existing[e.resolution] = (report.existing[e.resolution] ?? 0) + 1;
+      if (e.resolution !== 'equal' && report.listed.length < maxListed) report.listed.push(e);
+    }
+    lo = hi;
+    // A brand with one writer at a time (SQLite) hands its lock to whoever asks first, and a
+    // waiting import polls only every 100 ms: without a pause now and then (every second of
+    // work, well inside its 5 s busy timeout), the load would starve it.
+    if (!target.dialect.capabilities.concurrentWriters && performance.now() - lastPause > WRITER_PAUSE_EVERY_MS) {
+      await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
+      lastPause = performance.now();
+    }
+    options.onProgress?.({ table: name, rows: done + report.rowsRead, total: Math.max(total, done + report.rowsRead) });
+  }
+  if (!dryRun && state) await saveLoadState(target.client, source.node.name, name, { ...state, status: 'done' });
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}
+
+/** Loads `tables` (default: every synchronized table) from `source` to `target`. */
+export async function loadNodes(config: Config, source: NodeHandle, target: NodeHandle, tables: string[], options: LoadOptions = {}): Promise<LoadReport> {
+  await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
+  await requireSyncObjects(target, ['ds_row_version', 'ds_change_pending', 'ds_load_state']);
+  const importProgram = config.programs.find((p) => p.type === 'import' && p.node === target.node.name);
+  const ctx = await importContext(config, target, importProgram?.id ?? 0);
+  const { position, transports } = await noteOutboxPosition(config, source, target);
+  const report: LoadReport = { from: source.node.name, to: target.node.name, dryRun: options.dryRun ?? false, transports, warnings: [], tables: [] };
+  if (transports.length === 0) {
+    report.warnings.push(`no transport program from ${source.node.name} to ${target.node.name} in the config: changes made on ${source.node.name} during the load reach ${target.node.name} only by another path`);
+  }
+  for (const name of tables) {
+    if (!config.tables.some((t) => t.name === name)) {
+      throw new RuntimeError('table_not_synchronized', `table ${name} is not in the config's tables`, { hint: 'add it to "tables", then generate, apply and load' });
+    }
+    report.tables.push(await loadTable({ config, source, target, name, ctx, position, warnings: report.warnings }, options));
+  }
+  return report;
+}
