@@ -13,7 +13,8 @@ import { redactSecrets } from '../../core/redact.ts';
 import { type ImportResult, summary } from '../import/import.ts';
 import { NodeSet } from '../nodes.ts';
 import { purgeNode } from '../purge.ts';
-import { runProgramOnce, workDone } from '../sync.ts';
+import { programScope, runProgramOnce, workDone } from '../sync.ts';
+import type { Halves } from '../transport/nats-transport.ts';
 import type { TransportResult } from '../transport/transport.ts';
 
 /** How often a node that cannot notify is asked for its change marker. */
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   log?: (line: string) => void;
   /** Called after every pass (tests and the bench watch progress through it). */
   onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
+  /** Run only what touches this node (programScope): one daemon per site. */
+  node?: string;
 }
 
 export class Daemon {
@@ -50,6 +53,8 @@ export class Daemon {
   private readonly sleepers = new Set<() => void>();
   /** One pass at a time per node whose brand cannot take concurrent writers (SQLite): see withWriters. */
   private readonly nodeLocks = new Map<string, Promise<void>>();
+  /** The programs this daemon runs, and which halves of a NATS transport. */
+  private readonly scopes = new Map<number, Halves>();
 
   constructor(
     readonly config: Config,
@@ -57,6 +62,9 @@ export class Daemon {
   ) {
     this.wakes.setMaxListeners(0);
     for (const program of config.programs) {
+      const halves = programScope(program, options.node);
+      if (!halves) continue;
+      this.scopes.set(program.id, halves);
       this.metrics.set(program.id, {
         program, runs: 0, errors: 0, moved: 0, applied: 0, parked: 0, conflicts: 0, pointer: null, lastRunAt: null, lastError: null, lastErrorAt: null,
       });
@@ -68,7 +76,7 @@ export class Daemon {
     const onAbort = () => this.stop();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all([...this.config.programs.map((program) => this.loop(program)), this.purgeLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
+      await Promise.all([...this.programs().map((program) => this.loop(program)), this.purgeLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
@@ -136,9 +144,22 @@ export class Daemon {
     }
   }
 
-  /** Nodes whose outbox a transport of this daemon reads, or whose inbox an import applies. */
+  private programs(): ProgramConfig[] {
+    return this.config.programs.filter((p) => this.scopes.has(p.id));
+  }
+
+  /** The nodes a program's pass of this daemon writes or reads. */
+  private nodesOf(program: ProgramConfig): string[] {
+    if (program.type === 'import') return [program.node];
+    const halves = this.scopes.get(program.id)!;
+    if (!program.via) return [program.from, program.to];
+    return [...(halves.publish ? [program.from] : []), ...(halves.deliver ? [program.to] : [])];
+  }
+
+  /** Nodes whose outbox a transport of this daemon reads, or whose inbox an import applies (only the daemon's own node when scoped). */
   private watchedNodes(): string[] {
-    return [...new Set(this.config.programs.map(programHome))];
+    const homes = this.programs().map(programHome);
+    return [...new Set(this.options.node === undefined ? homes : homes.filter((n) => n === this.options.node))];
   }
 
   /**
@@ -189,7 +210,7 @@ export class Daemon {
       while (!this.stopping) {
         await this.sleep(this.config.retention.purgeIntervalSeconds, null);
         if (this.stopping) break;
-        for (const name of [...new Set(this.config.programs.map(programHome))]) {
+        for (const name of this.watchedNodes()) {
           try {
             const r = await this.withWriters(nodes, [name], () => purgeNode(this.config, nodes, name));
             if (r.outboxDeleted + r.inboxDeleted > 0) log(`purge ${name}: ${r.outboxDeleted} outbox and ${r.inboxDeleted} inbox row(s)`);
@@ -214,7 +235,7 @@ export class Daemon {
         let busy = false;
         let heldBack = false;
         try {
-          const result = await this.withWriters(nodes, program.type === 'transport' ? [program.from, program.to] : [program.node], () => runProgramOnce(this.config, nodes, program));
+          const result = await this.withWriters(nodes, this.nodesOf(program), () => runProgramOnce(this.config, nodes, program, this.scopes.get(program.id)));
           metrics.runs++;
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
