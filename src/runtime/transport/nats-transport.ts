@@ -17,7 +17,7 @@
 import type { Config, NatsSettings, TransportProgram } from '../../config/config.ts';
 import { NATS_DEFAULTS } from '../../config/config.ts';
 import type { Row } from '../../core/dialect.ts';
-import { ConnectionError, describeError, RuntimeError } from '../../core/errors.ts';
+import { ConnectionError, describeError, DsyncError, RuntimeError } from '../../core/errors.ts';
 import { redactSecrets } from '../../core/redact.ts';
 import { writeRows } from '../import/row-writer.ts';
 import { type NodeHandle, type NodeSet, requireSyncObjects } from '../nodes.ts';
@@ -160,12 +160,25 @@ export async function natsTransportOnce(
     // What a pass moved: rows into the inbox when it delivers, messages into the stream when it only publishes.
     if (!halves.deliver) result.moved = result.published;
     return result;
+  } catch (error) {
+    if (error instanceof DsyncError || !(await isNatsError(error, js))) throw error;
+    // A NATS client error (closed connection, timeout, JetStream API): one line naming where.
+    throw new ConnectionError('nats_failed', `program ${program.id}: NATS at ${redactSecrets(program.via!)}: ${redactSecrets(describeError(error))}`, {
+      hint: 'the pass is retried whole (already published or delivered changes are no-ops); check the NATS server and its JetStream',
+    }, { cause: error });
   } finally {
     await nc.close().catch(() => undefined);
   }
 }
 
 type Names = ReturnType<typeof natsNames>;
+
+/** An error of the NATS client or of JetStream (not of a database the pass also talks to). */
+async function isNatsError(error: unknown, js: Jetstream): Promise<boolean> {
+  const { errors } = await import('@nats-io/transport-node');
+  const classes: Array<abstract new (...args: never[]) => unknown> = [js.JetStreamError, js.JetStreamApiError, ...Object.values(errors)];
+  return classes.some((kind) => error instanceof kind);
+}
 
 async function publishHalf(js: Jetstream, nc: NatsConnection, names: Names, program: TransportProgram, source: NodeHandle, targetServerId: string, result: NatsTransportResult) {
   const src = source.client;
