@@ -151,8 +151,8 @@ export class Daemon {
   /** The nodes a program's pass of this daemon writes or reads. */
   private nodesOf(program: ProgramConfig): string[] {
     if (program.type === 'import') return [program.node];
-    const halves = this.scopes.get(program.id)!;
     if (!program.via) return [program.from, program.to];
+    const halves = this.scopes.get(program.id) ?? { publish: true, deliver: true };
     return [...(halves.publish ? [program.from] : []), ...(halves.deliver ? [program.to] : [])];
   }
 

@@ -12,20 +12,19 @@
  *   duplicates) and acknowledged only after that commit. A redelivery is a no-op: the
  *   inbox is unique on (updated_by_server_id, origin_change_id).
  *
- * The NATS client loads only when a program with `via` runs.
+ * The stream, its consumers and the connection: nats-stream.ts.
  */
-import type { Config, NatsSettings, TransportProgram } from '../../config/config.ts';
-import { NATS_DEFAULTS } from '../../config/config.ts';
+import type { Config, TransportProgram } from '../../config/config.ts';
 import type { Row } from '../../core/dialect.ts';
 import { ConnectionError, describeError, DsyncError, RuntimeError } from '../../core/errors.ts';
 import { redactSecrets } from '../../core/redact.ts';
 import { writeRows } from '../import/row-writer.ts';
 import { type NodeHandle, type NodeSet, requireSyncObjects } from '../nodes.ts';
 import { readProgramState, saveProgramState } from '../program-state.ts';
+import { connectNats, ensureStream, isNatsError, type Jetstream, type NatsConnection, type NatsNames, natsSettings } from './nats-stream.ts';
 import { countAbove, INBOX_COLUMNS, outboxBatchSql, toInboxValues, type TransportResult } from './transport.ts';
 
-type Jetstream = typeof import('@nats-io/jetstream');
-type NatsConnection = Awaited<ReturnType<(typeof import('@nats-io/transport-node'))['connect']>>;
+export { connectNats, natsNames, natsSettings, natsToken } from './nats-stream.ts';
 
 /** Which halves a pass runs; a daemon scoped to one node runs only its own. */
 export interface Halves {
@@ -40,96 +39,6 @@ export interface NatsTransportResult extends TransportResult {
   published: number;
   /** Messages acknowledged in the deliver half (echoes and redeliveries included). */
   delivered: number;
-}
-
-/** A name part safe as a NATS subject token and stream name: [A-Za-z0-9-] kept, every other byte `_xx`. */
-export function natsToken(name: string): string {
-  let out = '';
-  for (const byte of Buffer.from(name, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    out += /[A-Za-z0-9-]/.test(c) ? c : `_${byte.toString(16).padStart(2, '0')}`;
-  }
-  return out;
-}
-
-export function natsSettings(config: Config): NatsSettings {
-  return config.nats ?? NATS_DEFAULTS;
-}
-
-/** The stream of a source node, its subjects and the consumer of a program's destination. */
-export function natsNames(settings: NatsSettings, program: TransportProgram) {
-  const source = natsToken(program.from);
-  return {
-    stream: `${settings.streamPrefix}_${source}`,
-    subjects: `${settings.subjectPrefix}.${source}.>`,
-    subject: (table: string) => `${settings.subjectPrefix}.${source}.${natsToken(table)}`,
-    consumer: `dsync_${program.id}_${natsToken(program.to)}`,
-  };
-}
-
-/** Connects to a `via` URL; user and password (or a token) come from its userinfo. */
-export async function connectNats(via: string): Promise<NatsConnection> {
-  const url = new URL(via);
-  const { connect } = await import('@nats-io/transport-node');
-  const user = decodeURIComponent(url.username);
-  const pass = decodeURIComponent(url.password);
-  try {
-    return await connect({
-      servers: `${url.hostname}:${url.port || 4222}`,
-      ...(pass ? { user, pass } : user ? { token: user } : {}),
-      ...(url.protocol === 'tls:' ? { tls: {} } : {}),
-      name: 'dsync',
-      timeout: 5000,
-      // No reconnect: publishes buffered across a reconnect could land after a later one
-      // that got through first, reordering same-row changes. A broken pass is retried whole.
-      reconnect: false,
-    });
-  } catch (error) {
-    throw new ConnectionError('nats_connect', `cannot reach NATS at ${redactSecrets(via)}: ${redactSecrets(describeError(error))}`, {
-      hint: 'check that nats-server runs with JetStream (-js) and that the address and credentials in "via" are right',
-    }, { cause: error });
-  }
-}
-
-/** Creates the source node's stream, or brings its limits in line with the config. */
-async function ensureStream(js: Jetstream, nc: NatsConnection, settings: NatsSettings, program: TransportProgram) {
-  const names = natsNames(settings, program);
-  const jsm = await js.jetstreamManager(nc);
-  const wanted = {
-    subjects: [names.subjects],
-    storage: js.StorageType.File,
-    retention: js.RetentionPolicy.Limits,
-    discard: js.DiscardPolicy.Old,
-    max_age: Math.round(settings.maxAgeSeconds * 1e9),
-    duplicate_window: Math.round(settings.duplicateWindowSeconds * 1e9),
-    num_replicas: settings.replicas,
-  };
-  try {
-    const info = await jsm.streams.info(names.stream);
-    const c = info.config;
-    if (c.max_age !== wanted.max_age || c.duplicate_window !== wanted.duplicate_window || c.num_replicas !== wanted.num_replicas) {
-      await jsm.streams.update(names.stream, { ...c, max_age: wanted.max_age, duplicate_window: wanted.duplicate_window, num_replicas: wanted.num_replicas });
-    }
-  } catch (error) {
-    if (!(error instanceof js.JetStreamApiError) || error.code !== js.JetStreamApiCodes.StreamNotFound) throw error;
-    await jsm.streams.add({ name: names.stream, ...wanted });
-  }
-  // The consumer exists before the first publish, so no message is ever older than its reader.
-  try {
-    await jsm.consumers.info(names.stream, names.consumer);
-  } catch (error) {
-    if (!(error instanceof js.JetStreamApiError) || error.code !== js.JetStreamApiCodes.ConsumerNotFound) throw error;
-    await jsm.consumers.add(names.stream, {
-      durable_name: names.consumer,
-      description: `dsync program ${program.id}: ${program.from} -> ${program.to}`,
-      ack_policy: js.AckPolicy.Explicit,
-      deliver_policy: js.DeliverPolicy.All,
-      ack_wait: Math.round(settings.ackWaitSeconds * 1e9),
-      // One batch in flight: nothing newer is handed out while a batch waits for its ack.
-      max_ack_pending: program.batchSize,
-    });
-  }
-  return { jsm, names };
 }
 
 /** Hooks for tests (a crash injected at the two points that matter) around a deliver batch's inbox commit. */
@@ -152,7 +61,8 @@ export async function natsTransportOnce(
   const js = (await import('@nats-io/jetstream')) as Jetstream;
   const settings = natsSettings(config);
   const result: NatsTransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: 0, horizon: 0, heldBack: 0, published: 0, delivered: 0 };
-  const nc = await connectNats(program.via!);
+  const via = program.via ?? '';
+  const nc = await connectNats(via);
   try {
     const { jsm, names } = await ensureStream(js, nc, settings, program);
     if (halves.publish) await publishHalf(js, nc, names, program, await nodes.get(program.from), config.nodes[program.to].serverId, result);
@@ -163,7 +73,7 @@ export async function natsTransportOnce(
   } catch (error) {
     if (error instanceof DsyncError || !(await isNatsError(error, js))) throw error;
     // A NATS client error (closed connection, timeout, JetStream API): one line naming where.
-    throw new ConnectionError('nats_failed', `program ${program.id}: NATS at ${redactSecrets(program.via!)}: ${redactSecrets(describeError(error))}`, {
+    throw new ConnectionError('nats_failed', `program ${program.id}: NATS at ${redactSecrets(via)}: ${redactSecrets(describeError(error))}`, {
       hint: 'the pass is retried whole (already published or delivered changes are no-ops); check the NATS server and its JetStream',
     }, { cause: error });
   } finally {
@@ -171,16 +81,7 @@ export async function natsTransportOnce(
   }
 }
 
-type Names = ReturnType<typeof natsNames>;
-
-/** An error of the NATS client or of JetStream (not of a database the pass also talks to). */
-async function isNatsError(error: unknown, js: Jetstream): Promise<boolean> {
-  const { errors } = await import('@nats-io/transport-node');
-  const classes: Array<abstract new (...args: never[]) => unknown> = [js.JetStreamError, js.JetStreamApiError, ...Object.values(errors)];
-  return classes.some((kind) => error instanceof kind);
-}
-
-async function publishHalf(js: Jetstream, nc: NatsConnection, names: Names, program: TransportProgram, source: NodeHandle, targetServerId: string, result: NatsTransportResult) {
+async function publishHalf(js: Jetstream, nc: NatsConnection, names: NatsNames, program: TransportProgram, source: NodeHandle, targetServerId: string, result: NatsTransportResult) {
   const src = source.client;
   const state = await readProgramState(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox']);
@@ -244,7 +145,7 @@ async function deliverHalf(
   js: Jetstream,
   nc: NatsConnection,
   jsm: Awaited<ReturnType<Jetstream['jetstreamManager']>>,
-  names: Names,
+  names: NatsNames,
   program: TransportProgram,
   target: NodeHandle,
   result: NatsTransportResult,
@@ -276,6 +177,11 @@ async function deliverHalf(
       if (stored) replay.push(stored);
     }
     await write(inboxValuesOf(replay, target.node.serverId, result));
+  }
+  // Nothing new and nothing to hand out again: no fetch, which would wait out its expiry.
+  if (info.num_pending === 0 && info.num_ack_pending === 0) {
+    result.pointer = info.delivered.stream_seq;
+    return;
   }
   for (;;) {
     const batch = await consumer.fetch({ max_messages: program.batchSize, expires: 1000 });
