@@ -102,6 +102,13 @@ describe.skipIf(!natsUp).each(PAIRS)('transport via NATS JetStream %s → %s', (
     const back = (await runProgramOnce(pair.config, pair.nodes, program(1000))) as NatsTransportResult;
     expect(back.moved).toBe(0);
     expect(await inboxB()).toBe(await outboxAForB());
+
+    // `dsync sync` runs both halves of each via program, round after round, until nothing moves.
+    await insertRow(pair.b.client, pair.tables.b.sales_order, order('from-b'));
+    await updateRow(pair.a.client, pair.tables.a.sales_order, { order_id: 'w3' }, { description: 'synced' });
+    const report = await pair.syncAll();
+    expect(report.transports.reduce((n, r) => n + r.moved, 0)).toBe(2);
+    await expectEqual();
   });
 
   /** Runs one deliver pass of program 1000 in a child process that SIGKILLs itself before or after its inbox commit. */
