@@ -51,6 +51,7 @@ function buildSchema(z: typeof Zod.z) {
     batchSize: z.number().int().positive().max(100_000).default(1000),
     failAfterSeconds: z.number().positive().optional(),
     paused: z.boolean().optional(),
+    via: z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'use nats://HOST:PORT (or tls://HOST:PORT)').optional(),
   });
 
   const timing = {
@@ -71,6 +72,16 @@ function buildSchema(z: typeof Zod.z) {
     links: z.array(linkSchema).default([]),
     retention: z.strictObject({ purgeIntervalSeconds: z.number().positive().default(3600) }).optional(),
     http: z.strictObject({ port: z.number().int().min(0).max(65535).optional(), host: z.string().min(1).optional() }).optional(),
+    nats: z
+      .strictObject({
+        maxAgeSeconds: z.number().positive().default(NATS_DEFAULTS.maxAgeSeconds),
+        duplicateWindowSeconds: z.number().positive().default(NATS_DEFAULTS.duplicateWindowSeconds),
+        ackWaitSeconds: z.number().positive().default(NATS_DEFAULTS.ackWaitSeconds),
+        replicas: z.number().int().min(1).max(5).default(NATS_DEFAULTS.replicas),
+        streamPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ or -').default(NATS_DEFAULTS.streamPrefix),
+        subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ or -').default(NATS_DEFAULTS.subjectPrefix),
+      })
+      .optional(),
     generatedDir: z.string().optional(),
   });
 }
@@ -106,6 +117,8 @@ export interface TransportProgram extends ProgramBase {
   type: 'transport';
   from: string;
   to: string;
+  /** `nats://HOST:PORT`: through NATS JetStream in two halves (publish at `from`, deliver at `to`; docs/nats.md) instead of directly. */
+  via?: string;
 }
 
 /** Merges the inbox of `node` into its tables (the seed's program 1001). */
@@ -121,6 +134,29 @@ export function programHome(program: ProgramConfig): string {
   return program.type === 'transport' ? program.from : program.node;
 }
 
+/** JetStream settings shared by every program with `via` (docs/nats.md). */
+export interface NatsSettings {
+  /** How long the stream keeps a message (limits retention): a destination offline longer loses changes. */
+  maxAgeSeconds: number;
+  /** JetStream's Nats-Msg-Id duplicate window: a resend within it is dropped by the server. */
+  duplicateWindowSeconds: number;
+  /** A delivered message not acknowledged within this is delivered again. */
+  ackWaitSeconds: number;
+  replicas: number;
+  /** Streams are `<streamPrefix>_<source node>`; subjects `<subjectPrefix>.<source node>.<table>`. */
+  streamPrefix: string;
+  subjectPrefix: string;
+}
+
+export const NATS_DEFAULTS: NatsSettings = {
+  maxAgeSeconds: 7 * 24 * 3600,
+  duplicateWindowSeconds: 120,
+  ackWaitSeconds: 30,
+  replicas: 1,
+  streamPrefix: 'DSYNC',
+  subjectPrefix: 'dsync',
+};
+
 export interface Config {
   /** Absolute path of the file, or null for configs built in code (the demo). */
   path: string | null;
@@ -131,6 +167,8 @@ export interface Config {
   http: { port: number; host: string };
   /** How often the daemon purges consumed outbox and inbox rows (`dsync purge`). */
   retention: { purgeIntervalSeconds: number };
+  /** Absent in configs built in code: NATS_DEFAULTS apply. */
+  nats?: NatsSettings;
   /** Absolute directory of generated SQL. */
   generatedDir: string;
 }
@@ -206,8 +244,11 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
       const from = known('from', p.from);
       const to = known('to', p.to);
       if (from === to) fail(`${key}.to`, 'a transport program needs two different nodes');
-      return { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
+      const transport: TransportProgram = { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}${p.via ? ' via NATS' : ''}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
+      if (p.via) transport.via = p.via;
+      return transport;
     }
+    if (p.via) fail(`${key}.via`, 'only a transport program goes via NATS', 'move "via" to the transport program that feeds this node');
     const node = known('node', p.node);
     return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
   });
@@ -219,6 +260,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     programs,
     http: { port: data.http?.port ?? 9464, host: data.http?.host ?? '127.0.0.1' },
     retention: { purgeIntervalSeconds: data.retention?.purgeIntervalSeconds ?? 3600 },
+    nats: data.nats ?? { ...NATS_DEFAULTS },
     generatedDir: resolve(baseDir, data.generatedDir ?? 'generated'),
   };
 }

@@ -85,7 +85,7 @@ export function rememberUrlSecrets(url: string, template: string, env: NodeJS.Pr
   }
 }
 
-/** Remembers the secrets of every node URL of a config, raw (with `${VAR}`) and expanded. */
+/** Remembers the secrets of every node URL and NATS `via` URL of a config, raw (with `${VAR}`) and expanded. */
 export function rememberConfigSecrets(raw: unknown, expanded: unknown, env: NodeJS.ProcessEnv): void {
   const nodesOf = (c: unknown) => ((c && typeof c === 'object' && (c as { nodes?: unknown }).nodes) || {}) as Record<string, { url?: unknown } | undefined>;
   const templates = nodesOf(raw);
@@ -93,6 +93,15 @@ export function rememberConfigSecrets(raw: unknown, expanded: unknown, env: Node
     const template = templates[name]?.url;
     if (typeof node?.url === 'string') rememberUrlSecrets(node.url, typeof template === 'string' ? template : '', env);
   }
+  // A transport program's `via` (nats://user:password@host) holds credentials too.
+  const viasOf = (c: unknown) => {
+    const programs = c && typeof c === 'object' ? (c as { programs?: unknown }).programs : undefined;
+    return Array.isArray(programs) ? programs.map((p) => (p && typeof p === 'object' ? (p as { via?: unknown }).via : undefined)) : [];
+  };
+  const viaTemplates = viasOf(raw);
+  viasOf(expanded).forEach((via, i) => {
+    if (typeof via === 'string') rememberUrlSecrets(via, typeof viaTemplates[i] === 'string' ? (viaTemplates[i] as string) : '', env);
+  });
 }
 
 const mask = (secret: string) => (PLACEHOLDER.test(secret) ? secret : MASK);

@@ -8,6 +8,7 @@ import { type ImportResult, importOnce } from './import/import.ts';
 import type { NodeSet } from './nodes.ts';
 import { checkPointer, readProgramState, saveProgramState } from './program-state.ts';
 import { type TransportResult, transportOnce } from './transport/transport.ts';
+import type { Halves } from './transport/nats-transport.ts';
 
 export interface SyncReport {
   rounds: number;
@@ -17,9 +18,29 @@ export interface SyncReport {
   imports: ImportResult[];
 }
 
-/** One pass of one program (transport or import) over the nodes of `nodes`: what `dsync transport`/`dsync import` run. */
-export async function runProgramOnce(config: Config, nodes: NodeSet, program: ProgramConfig): Promise<TransportResult | ImportResult> {
-  await refusePointerAhead(nodes, program);
+/**
+ * The part of `program` a daemon scoped to `node` runs (`dsync run --node`), or null:
+ * an import on its node; a direct transport where it reads (its source); a NATS
+ * transport's publish half at its source and its deliver half at its destination.
+ * Without a node, all of it.
+ */
+export function programScope(program: ProgramConfig, node?: string): Halves | null {
+  if (node === undefined) return { publish: true, deliver: true };
+  if (program.type === 'import') return program.node === node ? { publish: true, deliver: true } : null;
+  if (!program.via) return program.from === node ? { publish: true, deliver: true } : null;
+  const halves = { publish: program.from === node, deliver: program.to === node };
+  return halves.publish || halves.deliver ? halves : null;
+}
+
+/** One pass of a program; for a transport `via` NATS, of the halves asked for (both by default). */
+export async function runProgramOnce(config: Config, nodes: NodeSet, program: ProgramConfig, halves?: Halves): Promise<TransportResult | ImportResult> {
+  const via = program.type === 'transport' && program.via !== undefined;
+  // A deliver-only pass need not reach the source, where the pointer lives.
+  if (!via || halves?.publish !== false) await refusePointerAhead(nodes, program);
+  if (program.type === 'transport' && program.via) {
+    const { natsTransportOnce } = await import('./transport/nats-transport.ts');
+    return natsTransportOnce(config, nodes, program, halves);
+  }
   if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to));
   return importOnce(config, program, await nodes.get(program.node));
 }
@@ -56,7 +77,7 @@ export async function runProgramSettled(config: Config, nodes: NodeSet, program:
   while (last.heldBack > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
     last = await runProgramOnce(config, nodes, program);
-    for (const key of ['moved', 'skippedEcho', 'applied', 'unchanged', 'conflicts', 'parked', 'waiting', 'pending', 'replayed'] as const) {
+    for (const key of ['moved', 'skippedEcho', 'published', 'delivered', 'applied', 'unchanged', 'conflicts', 'parked', 'waiting', 'pending', 'replayed'] as const) {
       if (key in first) (first as unknown as Record<string, number>)[key] += (last as unknown as Record<string, number>)[key];
     }
   }

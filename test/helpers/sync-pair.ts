@@ -32,7 +32,14 @@ export interface SyncPair {
   close(): Promise<void>;
 }
 
-export async function createSyncPair(from: DialectName, to: DialectName, conflict = 'latest-wins'): Promise<SyncPair> {
+/** `via` sends both transports through NATS JetStream; `nats` is the config's nats section. */
+export interface SyncPairOptions {
+  via?: string;
+  nats?: Record<string, unknown>;
+}
+
+export async function createSyncPair(from: DialectName, to: DialectName, conflict = 'latest-wins', options: SyncPairOptions = {}): Promise<SyncPair> {
+  const via = options.via ? { via: options.via } : {};
   const dbs: TestDatabase[] = [await createTestDatabase(from, 'dsync_a'), await createTestDatabase(to, 'dsync_b')];
   const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-pair-'));
   const config = parseConfig(
@@ -43,12 +50,13 @@ export async function createSyncPair(from: DialectName, to: DialectName, conflic
       },
       tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict })),
       programs: [
-        { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize: 50 },
+        { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize: 50, ...via },
         { id: 1001, type: 'import', node: 'b', batchSize: 50 },
-        { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize: 50 },
+        { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize: 50, ...via },
         { id: 1003, type: 'import', node: 'a', batchSize: 50 },
       ],
       generatedDir,
+      ...(options.nats ? { nats: options.nats } : {}),
     },
     FIXTURES,
     null,

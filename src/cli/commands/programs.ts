@@ -4,6 +4,7 @@ import { summary } from '../../runtime/import/import.ts';
 import { NodeSet } from '../../runtime/nodes.ts';
 import { runProgramOnce, runProgramSettled, syncAll } from '../../runtime/sync.ts';
 import type { TransportResult } from '../../runtime/transport/transport.ts';
+import type { NatsTransportResult } from '../../runtime/transport/nats-transport.ts';
 import { type Config, getNode, getProgram } from '../../config/config.ts';
 import { purge } from '../../runtime/purge.ts';
 import { loadConfig } from '../config-file.ts';
@@ -12,6 +13,10 @@ import { describeError } from '../../core/errors.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
 export function describeRun(result: TransportResult | ImportResult): string {
+  if ('published' in result) {
+    const r = result as NatsTransportResult;
+    return `program ${r.program}: published ${r.published} change(s) to NATS, delivered ${r.delivered} message(s), ${r.moved} into the inbox${r.skippedEcho ? `, ${r.skippedEcho} not sent back to their origin` : ''}`;
+  }
   if ('moved' in result) {
     return `program ${result.program}: moved ${result.moved} change(s)${result.skippedEcho ? `, ${result.skippedEcho} not sent back to their origin` : ''}, pointer ${result.pointer}`;
   }

@@ -17,7 +17,8 @@ import { NodeSet } from '../nodes.ts';
 import { readProgramState } from '../program-state.ts';
 import { purgeNode } from '../purge.ts';
 import { readBacklog, readParked } from '../status.ts';
-import { runProgramOnce, workDone } from '../sync.ts';
+import { programScope, runProgramOnce, workDone } from '../sync.ts';
+import type { Halves } from '../transport/nats-transport.ts';
 import type { TransportResult } from '../transport/transport.ts';
 import { retryDelaySeconds } from './backoff.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
@@ -58,6 +59,8 @@ export interface DaemonOptions {
   log?: (line: string) => void;
   /** Called after every pass (tests and the bench watch progress through it). */
   onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
+  /** Run only what touches this node (programScope): one daemon per site. */
+  node?: string;
 }
 
 /** Runs every program of a config in its own loop until stopped; {@link startDaemon} starts one with its HTTP endpoints. */
@@ -76,6 +79,8 @@ export class Daemon {
   private readonly sleepers = new Set<() => void>();
   /** One pass at a time per node whose brand cannot take concurrent writers (SQLite): see withWriters. */
   private readonly nodeLocks = new Map<string, Promise<void>>();
+  /** The programs this daemon runs, and which halves of a NATS transport. */
+  private readonly scopes = new Map<number, Halves>();
 
   constructor(
     readonly config: Config,
@@ -84,6 +89,9 @@ export class Daemon {
     this.wakes.setMaxListeners(0);
     this.log = options.logger ?? (options.log ? lineLogger(options.log) : silentLogger());
     for (const program of config.programs) {
+      const halves = programScope(program, options.node);
+      if (!halves) continue;
+      this.scopes.set(program.id, halves);
       this.metrics.set(program.id, {
         program, runs: 0, errors: 0, moved: 0, applied: 0, parked: 0, conflicts: 0, pointer: null, lastRunAt: null,
         lastError: null, lastErrorCode: null, lastErrorAt: null, failingSince: null, failures: 0, retryAt: null,
@@ -97,7 +105,7 @@ export class Daemon {
     const onAbort = () => this.stop();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all([...this.config.programs.filter((p) => !p.paused).map((program) => this.loop(program)), this.purgeLoop(), this.sampleLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
+      await Promise.all([...this.programs().filter((p) => !p.paused).map((program) => this.loop(program)), this.purgeLoop(), this.sampleLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
@@ -171,9 +179,22 @@ export class Daemon {
     }
   }
 
-  /** Nodes whose outbox a transport of this daemon reads, or whose inbox an import applies. */
+  private programs(): ProgramConfig[] {
+    return this.config.programs.filter((p) => this.scopes.has(p.id));
+  }
+
+  /** The nodes a program's pass of this daemon writes or reads. */
+  private nodesOf(program: ProgramConfig): string[] {
+    if (program.type === 'import') return [program.node];
+    if (!program.via) return [program.from, program.to];
+    const halves = this.scopes.get(program.id) ?? { publish: true, deliver: true };
+    return [...(halves.publish ? [program.from] : []), ...(halves.deliver ? [program.to] : [])];
+  }
+
+  /** Nodes whose outbox a transport of this daemon reads, or whose inbox an import applies (only the daemon's own node when scoped). */
   private watchedNodes(): string[] {
-    return [...new Set(this.config.programs.map(programHome))];
+    const homes = this.programs().map(programHome);
+    return [...new Set(this.options.node === undefined ? homes : homes.filter((n) => n === this.options.node))];
   }
 
   /**
@@ -238,7 +259,7 @@ export class Daemon {
       while (!this.stopping) {
         await this.sleep(this.config.retention.purgeIntervalSeconds, null);
         if (this.stopping) break;
-        for (const name of [...new Set(this.config.programs.map(programHome))]) {
+        for (const name of this.watchedNodes()) {
           try {
             const r = await this.withWriters(nodes, [name], () => purgeNode(this.config, nodes, name));
             if (r.outboxDeleted + r.inboxDeleted > 0) {
@@ -305,7 +326,7 @@ export class Daemon {
         let retryIn: number | null = null;
         const started = performance.now();
         try {
-          const result = await this.withWriters(nodes, program.type === 'transport' ? [program.from, program.to] : [program.node], () => runProgramOnce(this.config, nodes, program));
+          const result = await this.withWriters(nodes, this.nodesOf(program), () => runProgramOnce(this.config, nodes, program, this.scopes.get(program.id)));
           const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;
           metrics.lastRunAt = Date.now();

@@ -13,7 +13,25 @@ import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { readProgramState, saveProgramState } from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
 
-const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
+export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
+
+/** The SELECT of outbox rows in (pointer, upTo], in id order; shared with the NATS publish half. */
+export function outboxBatchSql(client: DbClient): string {
+  const p = client.dialect.sql.param;
+  return `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+}
+
+/** An outbox row as inbox values (INBOX_COLUMNS order): a row without origin came from `sourceServerId`. */
+export function toInboxValues(row: Row, sourceServerId: string): unknown[] {
+  const origin = (row.updated_by_server_id as string | null) ?? sourceServerId;
+  return INBOX_COLUMNS.map((column) => {
+    if (column === 'updated_by_server_id') return origin;
+    if (column === 'origin_change_id') return row.origin_change_id === null ? Number(row.id) : Number(row.origin_change_id);
+    if (column === 'update_datetime') return normalizeChangeTime(row.update_datetime);
+    const value = row[column];
+    return value === null || value === undefined ? null : String(value);
+  });
+}
 
 export interface TransportResult {
   program: number;
@@ -40,7 +58,7 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
   const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
   const p = src.dialect.sql.param;
-  const select = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+  const select = outboxBatchSql(src);
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon, heldBack: 0 };
   try {
     let pointer = state.pointer;
@@ -63,15 +81,7 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
           result.skippedEcho++;
           continue;
         }
-        values.push(
-          INBOX_COLUMNS.map((column) => {
-            if (column === 'updated_by_server_id') return origin;
-            if (column === 'origin_change_id') return row.origin_change_id === null ? Number(row.id) : Number(row.origin_change_id);
-            if (column === 'update_datetime') return normalizeChangeTime(row.update_datetime);
-            const value = row[column];
-            return value === null || value === undefined ? null : String(value);
-          }),
-        );
+        values.push(toInboxValues(row, source.node.serverId));
       }
       if (values.length > 0) await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
       result.moved += values.length;

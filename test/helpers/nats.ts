@@ -1,0 +1,77 @@
+/**
+ * The local NATS server for the JetStream transport tests: whether it answers, names of
+ * streams that belong to one test, their removal, and a restart of the server itself.
+ * With DSYNC_REQUIRE_SERVERS=1 a server that does not answer is a failure, not a skip.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+
+export const NATS_URL = process.env.DSYNC_NATS_URL ?? 'nats://127.0.0.1:4222';
+export const NATS_SERVER = '/usr/sbin/nats-server';
+export const NATS_START = ['--start', '--oknodo', '--background', '--exec', NATS_SERVER, '--', '-a', '127.0.0.1', '-p', '4222', '-js', '-sd', '/var/lib/nats-server', '-l', '/var/log/nats-server.log'];
+export const NATS_START_HINT = `start-stop-daemon ${NATS_START.join(' ')}`;
+
+/** True when a JetStream-enabled server answers at NATS_URL. */
+export async function natsAnswers(): Promise<boolean> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  try {
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, ''), timeout: 1000, reconnect: false });
+    try {
+      await (await jetstreamManager(nc)).getAccountInfo();
+      return true;
+    } finally {
+      await nc.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** Stream and subject prefixes no other test uses (two streams may not share subjects). */
+export function uniqueNatsSettings(extra: Record<string, unknown> = {}) {
+  const tag = randomBytes(4).toString('hex');
+  return { streamPrefix: `T${tag}`, subjectPrefix: `t${tag}`, ...extra };
+}
+
+/** Deletes every stream named with `streamPrefix` (its consumers go with it). */
+export async function deleteStreams(streamPrefix: string): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, ''), timeout: 2000 });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) if (name.startsWith(`${streamPrefix}_`)) await jsm.streams.delete(name);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Why the server cannot be restarted from here, or null when it can (root, local binary). */
+export function restartUnavailable(): string | null {
+  if (process.env.DSYNC_NATS_URL) return 'DSYNC_NATS_URL points at a server this test does not own';
+  if (process.getuid?.() !== 0) return 'restarting nats-server needs root';
+  if (!existsSync(NATS_SERVER)) return `${NATS_SERVER} is not installed`;
+  return null;
+}
+
+async function waitFor(up: boolean, seconds: number): Promise<void> {
+  const deadline = Date.now() + seconds * 1000;
+  while ((await natsAnswers()) !== up) {
+    if (Date.now() > deadline) throw new Error(`nats-server did not ${up ? 'come up' : 'stop'} within ${seconds}s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Stops the local nats-server and starts it again with the same store; resolves once it answers. */
+export async function restartNatsServer(): Promise<void> {
+  try {
+    execFileSync('pkill', ['-x', 'nats-server']);
+  } catch {
+    // not running: start it all the same
+  }
+  await waitFor(false, 20);
+  execFileSync('start-stop-daemon', NATS_START);
+  await waitFor(true, 30);
+}
