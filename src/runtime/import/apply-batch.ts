@@ -53,10 +53,8 @@ class BatchState {
       byTable.set(table, [...(byTable.get(table) ?? []), key]);
     }
     for (const [table, keys] of byTable) {
-      // Entries first (locked): a load or a trigger that writes the same key then waits for
-      // this batch, and the rows read next are the ones that go with these entries.
-      const entries = await readEntries(tx, table.name, keys.map((k) => canonicalKeyText(table, k)));
       const rows = await fetchRows(tx, table, keys, (k) => canonicalKeyText(table, k));
+      const entries = await readEntries(tx, table.name, keys.map((k) => canonicalKeyText(table, k)));
       for (const key of keys) {
         const rowKey = canonicalKeyText(table, key);
         this.states.set(stateKey(table.name, rowKey), { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
