@@ -53,6 +53,8 @@ class BatchState {
       byTable.set(table, [...(byTable.get(table) ?? []), key]);
     }
     for (const [table, keys] of byTable) {
+      // Rows first, then their entries: the order in which a capture trigger locks them
+      // (the application's write, then the entry), so the two never deadlock.
       const rows = await fetchRows(tx, table, keys, (k) => canonicalKeyText(table, k));
       const entries = await readEntries(tx, table.name, keys.map((k) => canonicalKeyText(table, k)));
       for (const key of keys) {
