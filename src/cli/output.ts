@@ -1,4 +1,4 @@
-/** How the CLI talks: one line per error with a hint, exit codes per DESIGN.md, never a password (core/redact.ts). */
+/** How the CLI talks: one line per error with a hint, exit codes per docs/guarantees.md and README, never a password (core/redact.ts). */
 import { ConfigError, DriftError, DsyncError } from '../core/errors.ts';
 import { redactSecrets } from '../core/redact.ts';
 

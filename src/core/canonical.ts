@@ -1,5 +1,5 @@
 /**
- * The canonical wire encoding (DESIGN.md "Outbox and inbox rows"): one JSON form per
+ * The canonical wire encoding (docs/concepts.md, row formats; docs/types.md): one JSON form per
  * type family, the same whichever brand wrote it. Triggers produce it in SQL; this
  * module produces it from driver values and from loosely written literals (seed-format
  * commands), and compares values by it. Every failure names the column and the value.

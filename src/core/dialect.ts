@@ -18,7 +18,7 @@ export interface QueryResult<T extends Row = Row> {
   rowCount: number;
 }
 
-/** The small connection port (DESIGN "Code layout"). One connection, not a pool. */
+/** The small connection port (docs/library.md). One connection, not a pool. */
 export interface DbClient {
   readonly dialect: Dialect;
   /** One statement with bound parameters written as `dialect.sql.param(i)`. */

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { ConfigError } from '../../core/errors.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
-/** The DESIGN.md example: a PostgreSQL node and a SQLite file, both directions. */
+/** The README example: a PostgreSQL node and a SQLite file, both directions. */
 export const STARTER_CONFIG = {
   nodes: {
     testapp1: { dialect: 'postgres', url: 'postgres://${PGUSER}@127.0.0.1:5432/testapp1', serverId: 'server1' },

@@ -134,7 +134,7 @@ export function isPaddedChar(column: Pick<ColumnSchema, 'nativeType'>): boolean 
 /**
  * tedious reads decimal, numeric and money as JavaScript numbers. Below 2^49 (about 15
  * digits with the scale) the exact decimal is recovered from the number; above, digits
- * may already be lost, so this refuses rather than guess (DESIGN: never a silent change).
+ * may already be lost, so this refuses rather than guess (docs/types.md: never a silent change).
  */
 function decimalFromNumber(column: ColumnSchema, value: number): string {
   const scale = column.scale ?? 0;
@@ -270,7 +270,7 @@ function dateTimeText(value: string): string {
 }
 
 /**
- * JSON text of a non-NULL value in the canonical encoding (DESIGN "Outbox and inbox rows").
+ * JSON text of a non-NULL value in the canonical encoding (docs/concepts.md, row formats).
  * Styles: https://learn.microsoft.com/sql/t-sql/functions/cast-and-convert-transact-sql
  */
 function jsonNonNull(column: ColumnSchema, ref: string): string {

@@ -1,6 +1,6 @@
 /**
  * Turns an inbox row into a ChangeEvent, checking it against the synchronized schema
- * of the target: the table and every column must belong to it (DESIGN rule 7), and
+ * of the target: the table and every column must belong to it (guarantee 7, docs/guarantees.md), and
  * every value must read as its column's type. Anything else is a ChangeError that the
  * import parks with its reason.
  */

@@ -6,12 +6,10 @@
 import type { ValueMap } from '../../core/change.ts';
 import type { DbClient, Dialect, Row } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
+import { tableRef } from '../../core/table-ref.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
 
-function qualifiedTable(dialect: Dialect, table: TableSchema): string {
-  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
-  return dialect.sql.table(bare, table.schema);
-}
+const qualifiedTable = (dialect: Dialect, table: TableSchema) => tableRef(dialect.sql, table);
 
 function column(table: TableSchema, name: string): ColumnSchema {
   const found = columnByName(table, name);

@@ -1,14 +1,14 @@
 /**
  * Import (the seed's program 1001): inbox rows past the pointer, up to the safe
  * horizon, applied in id order to the node's tables with bound parameters. Each batch
- * is one transaction that also moves the pointer (rule 3).
+ * is one transaction that also moves the pointer (guarantee 3, docs/guarantees.md).
  *
  * Fast path: read the current rows of every key in the batch at once (locked), plan
  * every change in memory in inbox order with the merge planner, then write the
  * planned rows set-wise and record the applied changes in the outbox (capture
- * triggers are silenced for the import's own writes; rule 4). If anything in that
+ * triggers are silenced for the import's own writes; guarantee 4). If anything in that
  * fails, the batch is rolled back and replayed change by change, each in a savepoint,
- * so the failing change is parked with its reason and the others go on (rule 6).
+ * so the failing change is parked with its reason and the others go on (guarantee 6).
  */
 import type { Config, ConflictPolicy, ProgramConfig } from '../../config/config.ts';
 import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';

@@ -1,5 +1,5 @@
 /**
- * Parked changes (DESIGN rule 6): a change that fails goes to ds_change_error with
+ * Parked changes (guarantee 6, docs/guarantees.md): a change that fails goes to ds_change_error with
  * its reason and does not stop the others; later changes of the same row wait behind
  * it (status `waiting`, blocked_by = the inbox id of the change they wait for) until
  * `dsync retry` or `dsync skip` resolves it.

@@ -2,7 +2,7 @@
  * Transport (the seed's program 1000): outbox rows past the pointer, up to the safe
  * horizon, into the destination's inbox in batches; then the pointer moves. A crash
  * between the two resends the batch, which the inbox's unique origin key absorbs
- * (DESIGN rules 1 and 3). A change is never sent to the node it came from (rule 4).
+ * (guarantees 1 and 3, docs/guarantees.md). A change is never sent to the node it came from (guarantee 4).
  */
 import type { ProgramConfig } from '../../config/config.ts';
 import { boundedServerId } from '../../core/bounded-text.ts';
