@@ -15,6 +15,10 @@ export function qualifiedName(ident: (name: string) => string, name: string, sch
  * apart, so the prefix is dropped before the schema is put back.
  */
 export function tableRef(sql: Pick<DialectSql, 'table'>, table: { name: string; schema: string | null }): string {
-  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
-  return sql.table(bare, table.schema);
+  return sql.table(bareName(table), table.schema);
+}
+
+/** The table's own name without a `schema.` prefix the config may give it. */
+export function bareName(table: { name: string }): string {
+  return table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
 }

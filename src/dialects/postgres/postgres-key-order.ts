@@ -1,6 +1,7 @@
 /** Code-point key order for verify on PostgreSQL (see KeyOrder in core/dialect.ts). */
 import type { DbClient, KeyOrder, Row } from '../../core/dialect.ts';
 import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
+import { bareName } from '../../core/table-ref.ts';
 
 const isText = (column: ColumnSchema) => column.family === 'text';
 
@@ -12,7 +13,7 @@ const PG_BINARY = /^(c|posix|ucs_basic|c\.utf-?8)$/i;
  * https://www.postgresql.org/docs/current/catalog-pg-collation.html
  */
 async function postgresNonBinaryKeys(client: DbClient, table: TableSchema): Promise<Set<string>> {
-  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
+  const bare = bareName(table);
   const { rows } = await client.query<Row>(
     `SELECT a.attname AS name, co.collname AS coll_name, co.collcollate AS coll_collate, d.datcollate AS db_collate, d.datlocprovider AS db_provider
      FROM pg_attribute a

@@ -11,6 +11,7 @@ import type { Operation, ValueMap } from '../../core/change.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { lazyRequire } from '../../core/lazy-require.ts';
 import { columnByName, syncedColumns, type TableSchema } from '../../core/schema.ts';
+import { bareName } from '../../core/table-ref.ts';
 
 const loadParser = lazyRequire<typeof SqlParser>('node-sql-parser');
 let parserInstance: SqlParser.Parser | undefined;
@@ -59,7 +60,7 @@ function checkTable(ast: Node, table: TableSchema) {
   const tables = (ast.table as Array<{ db: string | null; table: string }> | undefined) ?? [];
   if (tables.length !== 1) throw reject('it must name exactly one table');
   const { db, table: name } = tables[0];
-  const expected = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
+  const expected = bareName(table);
   const schemaOk = db === null || db === 'public' || db === table.schema;
   if (name !== expected || !schemaOk) throw reject(`it changes ${db ? `${db}.` : ''}${name}, but the row is for ${table.name}`);
 }

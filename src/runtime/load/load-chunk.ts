@@ -20,6 +20,7 @@ import { writeRows } from '../import/row-writer.ts';
 import { encodeColumns, readEntries, writeEntries, type EntryWrite } from '../import/version-store.ts';
 import { ClientSlot } from './client-slot.ts';
 import { type LoadPlan, planLoadRow, type Resolution } from './load-plan.ts';
+import { bareName } from '../../core/table-ref.ts';
 
 const ENTRY_COLUMNS = ['table_name', 'row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'];
 const NEUTRAL_ENTRY: RowEntry = { cl: 1, maxVersion: 0, base: NO_VERSION, columns: {} };
@@ -165,7 +166,7 @@ export async function insertTableRows(tx: DbClient, table: TableSchema, rows: Va
   if (dialect.bulk) return dialect.bulk.insertTableRows(tx, table, rows);
   const names = Object.keys(rows[0]);
   const columns = names.map((n) => columnByName(table, n)!);
-  const bare = table.name.includes('.') ? table.name.slice(table.name.indexOf('.') + 1) : table.name;
+  const bare = bareName(table);
   const head = `INSERT INTO ${dialect.sql.table(bare, table.schema)} (${names.map((n) => dialect.sql.ident(n)).join(', ')}) VALUES `;
   const perStatement = Math.max(1, Math.min(500, Math.floor(dialect.capabilities.maxParameters / names.length)));
   for (let i = 0; i < rows.length; i += perStatement) {
