@@ -122,3 +122,31 @@ export function pointerAheadError(programId: number, ahead: PointerAhead): Runti
     { hint: ahead.fix, table: ahead.table, pointer: ahead.pointer, counter: ahead.counter },
   );
 }
+
+/**
+ * The pointer loop, written once for every program that walks a table by id: batches of
+ * `select` (parameters: the pointer and the batch's upper id) past `pointer` up to the safe
+ * `horizon`, in id order. A gap of rolled-back ids is jumped in one step: the batch comes
+ * back empty with `upTo` just below the next row. The caller moves its pointer to `upTo`
+ * once the batch is done.
+ */
+export async function* pointerBatches(
+  client: DbClient,
+  table: 'ds_change_outbox' | 'ds_change_inbox',
+  select: string,
+  pointer: number,
+  horizon: number,
+  batchSize: number,
+): AsyncGenerator<{ rows: Row[]; upTo: number }> {
+  const p = client.dialect.sql.param;
+  while (pointer < horizon) {
+    let upTo = Math.min(horizon, pointer + batchSize);
+    const { rows } = await client.query<Row>(select, [pointer, upTo]);
+    if (rows.length === 0) {
+      const next = await client.query<Row>(`SELECT min(id) AS id FROM ${table} WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
+      upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
+    }
+    yield { rows, upTo };
+    pointer = upTo;
+  }
+}

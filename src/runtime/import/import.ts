@@ -21,7 +21,7 @@ import { decodeChange } from './decode-change.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { loadBlockedRows, lockParking, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
-import { readProgramState, saveProgramState } from '../program-state.ts';
+import { pointerBatches, readProgramState, saveProgramState } from '../program-state.ts';
 import { countAbove } from '../transport/transport.ts';
 
 export interface ImportContext {
@@ -271,13 +271,8 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
   const p = client.dialect.sql.param;
   try {
     let pointer = state.pointer;
-    while (pointer < horizon) {
-      let upTo = Math.min(horizon, pointer + program.batchSize);
-      const { rows } = await client.query<Row>(`${INBOX_SELECT} WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`, [pointer, upTo]);
-      if (rows.length === 0) {
-        const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
-        upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
-      }
+    const select = `${INBOX_SELECT} WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+    for await (const { rows, upTo } of pointerBatches(client, 'ds_change_inbox', select, pointer, horizon, program.batchSize)) {
       let decoded = decodeAll(ctx, rows.map(toInboxRow));
       if (kept && decoded.some((d) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column')) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.

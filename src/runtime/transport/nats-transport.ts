@@ -20,7 +20,7 @@ import { ConnectionError, describeError, DsyncError, RuntimeError } from '../../
 import { redactSecrets } from '../../core/redact.ts';
 import { writeRows } from '../import/row-writer.ts';
 import { type NodeHandle, type NodeSet, requireSyncObjects } from '../nodes.ts';
-import { readProgramState, saveProgramState } from '../program-state.ts';
+import { pointerBatches, readProgramState, saveProgramState } from '../program-state.ts';
 import { connectNats, ensureStream, isNatsError, type Jetstream, type NatsConnection, type NatsNames, natsSettings } from './nats-stream.ts';
 import { countAbove, INBOX_COLUMNS, outboxBatchSql, toInboxValues, type TransportResult } from './transport.ts';
 
@@ -86,21 +86,11 @@ async function publishHalf(js: Jetstream, nc: NatsConnection, names: NatsNames, 
   const state = await readProgramState(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox']);
   const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
-  const p = src.dialect.sql.param;
   const client = js.jetstream(nc);
   result.horizon = horizon;
   let pointer = state.pointer;
   try {
-    while (pointer < horizon) {
-      const upTo = Math.min(horizon, pointer + program.batchSize);
-      const { rows } = await src.query<Row>(outboxBatchSql(src), [pointer, upTo]);
-      if (rows.length === 0) {
-        // A gap of rolled-back ids: jump to the next row instead of stepping through it.
-        const next = await src.query<Row>(`SELECT min(id) AS id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
-        pointer = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
-        await saveProgramState(src, program.id, { pointer, status: 'ok', message: `published ${result.published}` });
-        continue;
-      }
+    for await (const { rows, upTo } of pointerBatches(src, 'ds_change_outbox', outboxBatchSql(src), pointer, horizon, program.batchSize)) {
       const acks: Promise<unknown>[] = [];
       for (const row of rows) {
         const values = toInboxValues(row, source.node.serverId);

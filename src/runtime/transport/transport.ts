@@ -10,7 +10,7 @@ import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { normalizeChangeTime } from '../import/decode-change.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { readProgramState, saveProgramState } from '../program-state.ts';
+import { pointerBatches, readProgramState, saveProgramState } from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
@@ -57,21 +57,11 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
   const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
-  const p = src.dialect.sql.param;
   const select = outboxBatchSql(src);
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon, heldBack: 0 };
   try {
     let pointer = state.pointer;
-    while (pointer < horizon) {
-      const upTo = Math.min(horizon, pointer + program.batchSize);
-      const { rows } = await src.query<Row>(select, [pointer, upTo]);
-      if (rows.length === 0) {
-        // A gap of rolled-back ids: jump to the next row instead of stepping through it.
-        const next = await src.query<Row>(`SELECT min(id) AS id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
-        pointer = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
-        await saveProgramState(src, program.id, { pointer, status: 'ok', message: `moved ${result.moved}` });
-        continue;
-      }
+    for await (const { rows, upTo } of pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize)) {
       const values: unknown[][] = [];
       for (const row of rows) {
         // The server id is part of the inbox's dedupe key (64 characters): a longer one is
