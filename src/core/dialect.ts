@@ -55,6 +55,13 @@ export interface DialectSql {
    * fails on any other error. Used for the inbox, where a resent change is a no-op.
    */
   insertIgnoringDuplicates(table: string, columns: readonly string[], rowCount: number): string;
+  /**
+   * Explicit values for an identity column: the text around an INSERT into `table` of
+   * `columns` that lets them in (PostgreSQL `OVERRIDING SYSTEM VALUE` after the column
+   * list for GENERATED ALWAYS; SQL Server `SET IDENTITY_INSERT … ON/OFF` around it).
+   * Absent, or empty parts: the brand takes explicit values as they are.
+   */
+  identityInsert?(table: TableSchema, columns: readonly string[]): { before?: string; afterColumns?: string; after?: string };
   /** Appended to a SELECT that reads rows the transaction will write (` FOR UPDATE`); absent where the brand locks otherwise. */
   forUpdate?: string;
   /**

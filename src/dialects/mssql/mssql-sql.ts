@@ -10,7 +10,7 @@ import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
-import { qualifiedName } from '../../core/table-ref.ts';
+import { qualifiedName, tableRef } from '../../core/table-ref.ts';
 
 const RESERVED = new Set(
   `add all alter and any as asc authorization backup begin between break browse bulk by cascade case check checkpoint
@@ -33,6 +33,13 @@ const LINE_BREAK = /[\n\r\u2028\u2029]/;
 const SPLICED = /([\0\n\r\u2028\u2029])/;
 
 export const mssqlSql: DialectSql = {
+  // An IDENTITY column takes an explicit value only under SET IDENTITY_INSERT … ON, one
+  // table per session at a time (https://learn.microsoft.com/sql/t-sql/statements/set-identity-insert-transact-sql).
+  identityInsert(table, columns) {
+    if (!table.columns.some((c) => c.identity && columns.includes(c.name))) return {};
+    const name = tableRef(mssqlSql, table);
+    return { before: `SET IDENTITY_INSERT ${name} ON; `, after: `; SET IDENTITY_INSERT ${name} OFF` };
+  },
   /**
    * Bare when plainly safe, else `[name]` with `]` doubled: the one escape brackets need.
    * A line break is refused: generated scripts are cut into batches at lines holding only

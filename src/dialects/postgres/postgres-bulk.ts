@@ -63,7 +63,7 @@ export const postgresBulk: BulkWriter = {
   async insertTableRows(tx, table, rows) {
     const columns = Object.keys(rows[0]);
     const list = columns.map((c) => sql.ident(c)).join(', ');
-    const overriding = table.columns.some((c) => c.identity === 'always' && columns.includes(c.name)) ? ' OVERRIDING SYSTEM VALUE' : '';
+    const overriding = sql.identityInsert?.(table, columns).afterColumns ?? '';
     const name = tableName(table);
     const values = columns.map((c) => columnValue(table, c, '')).join(', ');
     await tx.query(`INSERT INTO ${name} (${list})${overriding} SELECT ${values} FROM json_populate_recordset(NULL::${name}, $1)`, [jsonRows(table, rows)]);

@@ -25,6 +25,11 @@ xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable`.
 );
 
 export const postgresSql: DialectSql = {
+  // GENERATED ALWAYS AS IDENTITY refuses explicit values without it
+  // (https://www.postgresql.org/docs/current/sql-insert.html); BY DEFAULT takes them.
+  identityInsert(table, columns) {
+    return table.columns.some((c) => c.identity === 'always' && columns.includes(c.name)) ? { afterColumns: ' OVERRIDING SYSTEM VALUE' } : {};
+  },
   ident(name) {
     if (/^[a-z_][a-z0-9_]*$/.test(name) && !KEYWORDS.has(name)) return name;
     return `"${name.replace(/"/g, '""')}"`;

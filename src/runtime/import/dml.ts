@@ -42,7 +42,8 @@ export async function insertRow(client: DbClient, table: TableSchema, values: Va
   const params = new Params(dialect);
   const names = Object.keys(values);
   const placeholders = names.map((n) => params.add(column(table, n), values[n]));
-  const sql = `INSERT INTO ${qualifiedTable(dialect, table)} (${names.map((n) => dialect.sql.ident(n)).join(', ')}) VALUES (${placeholders.join(', ')})`;
+  const around = dialect.sql.identityInsert?.(table, names) ?? {};
+  const sql = `${around.before ?? ''}INSERT INTO ${qualifiedTable(dialect, table)} (${names.map((n) => dialect.sql.ident(n)).join(', ')})${around.afterColumns ?? ''} VALUES (${placeholders.join(', ')})${around.after ?? ''}`;
   return (await client.query(sql, params.values)).rowCount;
 }
 
