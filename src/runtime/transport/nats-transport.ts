@@ -14,6 +14,7 @@
  *
  * The stream, its consumers and the connection: nats-stream.ts.
  */
+import { boundedServerId } from '../../core/bounded-text.ts';
 import type { Config, TransportProgram } from '../../config/config.ts';
 import type { Row } from '../../core/dialect.ts';
 import { ConnectionError, describeError, DsyncError, RuntimeError } from '../../core/errors.ts';
@@ -95,7 +96,7 @@ async function publishHalf(js: Jetstream, nc: NatsConnection, names: NatsNames, 
       for (const row of rows) {
         const values = toInboxValues(row, source.node.serverId);
         const change = Object.fromEntries(INBOX_COLUMNS.map((column, i) => [column, values[i]]));
-        if (change.updated_by_server_id === targetServerId) {
+        if (change.updated_by_server_id === boundedServerId(targetServerId)) {
           result.skippedEcho++;
           continue;
         }
@@ -122,7 +123,7 @@ function inboxValuesOf(messages: Array<{ seq: number; json<T>(): T }>, targetSer
   for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
     const change = m.json<Record<string, unknown>>();
     // The stream is shared by every destination of this source: skip what came from ours.
-    if (change.updated_by_server_id === targetServerId) {
+    if (change.updated_by_server_id === boundedServerId(targetServerId)) {
       result.skippedEcho++;
       continue;
     }

@@ -23,7 +23,9 @@ export function outboxBatchSql(client: DbClient): string {
 
 /** An outbox row as inbox values (INBOX_COLUMNS order): a row without origin came from `sourceServerId`. */
 export function toInboxValues(row: Row, sourceServerId: string): unknown[] {
-  const origin = (row.updated_by_server_id as string | null) ?? sourceServerId;
+  // The server id is part of the inbox's dedupe key (64 characters): a longer one is
+  // mapped to a bounded form, the same on every resend, so the resend still dedupes.
+  const origin = boundedServerId((row.updated_by_server_id as string | null) ?? sourceServerId);
   return INBOX_COLUMNS.map((column) => {
     if (column === 'updated_by_server_id') return origin;
     if (column === 'origin_change_id') return row.origin_change_id === null ? Number(row.id) : Number(row.origin_change_id);
@@ -64,8 +66,6 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
     for await (const { rows, upTo } of pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize)) {
       const values: unknown[][] = [];
       for (const row of rows) {
-        // The server id is part of the inbox's dedupe key (64 characters): a longer one is
-        // mapped to a bounded form, the same on every resend, so the resend still dedupes.
         const origin = boundedServerId((row.updated_by_server_id as string | null) ?? source.node.serverId);
         if (origin === boundedServerId(target.node.serverId)) {
           result.skippedEcho++;
