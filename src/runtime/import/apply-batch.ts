@@ -113,6 +113,8 @@ export async function applyBatch(
   items: BatchItem[],
   loadPending: (tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>) => Promise<BatchItem[]>,
   policyOverride?: ConflictPolicy,
+  /** The items are pending updates taken up again: their ds_change_pending rows go once they merge. */
+  fromPending = false,
 ): Promise<BatchOutcome> {
   const state = new BatchState();
   const wanted = (change: ChangeEvent) => {
@@ -142,6 +144,7 @@ export async function applyBatch(
   };
 
   const results = items.map(planOne);
+  if (fromPending) for (const r of results) if (r.plan.outcome !== 'pending') pendingDone.push(r.item.row.id);
   const released: ItemResult[] = [];
   // Updates that came before their insert (a mesh): merge the ones whose row has caught up.
   const checked = new Set<string>();
@@ -200,4 +203,17 @@ export async function pendingInboxIds(tx: DbClient, rows: Array<{ table: string;
     ids.push(...found.rows.map((r) => Number(r.inbox_id)));
   }
   return ids;
+}
+
+/**
+ * Inbox ids of pending updates whose row has caught up (its entry's causal length reached
+ * theirs) by a write that did not go through an import batch: a `dsync load`, or an
+ * import batch that committed beside the write that brought the row. At most `limit`.
+ */
+export async function caughtUpPending(tx: DbClient, limit: number): Promise<number[]> {
+  const { rows } = await tx.query<Row>(
+    `SELECT p.inbox_id FROM ds_change_pending p JOIN ds_row_version v ON v.table_name = p.table_name AND v.row_key = p.row_key
+     WHERE v.cl >= p.row_cl ORDER BY p.inbox_id`,
+  );
+  return rows.slice(0, limit).map((r) => Number(r.inbox_id));
 }

@@ -16,7 +16,7 @@ import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
-import { applyBatch, type BatchContext, type BatchItem, type ItemResult, pendingInboxIds } from './apply-batch.ts';
+import { applyBatch, type BatchContext, type BatchItem, caughtUpPending, type ItemResult, pendingInboxIds } from './apply-batch.ts';
 import { decodeChange } from './decode-change.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
@@ -124,6 +124,26 @@ export function kindOf(error: unknown, fallback: string): string {
 
 function batchContext(ctx: ImportContext): BatchContext {
   return { node: ctx.handle.node.name, programId: ctx.programId, tables: ctx.tables, policies: ctx.policies };
+}
+
+/**
+ * Pending updates whose row arrived by another path than an import batch (a load, or a
+ * batch that committed beside it): merged at the end of the pass, so none waits for good.
+ */
+async function releaseCaughtUp(client: DbClient, ctx: ImportContext, limit: number, result: ImportResult): Promise<void> {
+  await client.transaction(async (tx) => {
+    const ids = await caughtUpPending(tx, limit);
+    if (ids.length === 0) return;
+    const items: BatchItem[] = [];
+    for (const id of ids) {
+      const { rows } = await tx.query<Row>(`${INBOX_SELECT} WHERE id = ${tx.dialect.sql.param(1)}`, [id]);
+      if (rows.length === 0) continue;
+      const [d] = decodeAll(ctx, [toInboxRow(rows[0])]);
+      if (d.change) items.push({ row: d.row, change: d.change, identity: d.identity });
+    }
+    const outcome = await applyBatch(tx, batchContext(ctx), items, pendingLoader(ctx), undefined, true);
+    for (const r of [...outcome.results, ...outcome.released]) if (r.plan.outcome === 'applied') result.applied++;
+  });
 }
 
 /** The pending updates of rows whose causal length has been reached, decoded from the inbox. */
@@ -326,6 +346,7 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
       pointer = target;
     }
     result.pointer = pointer;
+    await releaseCaughtUp(client, ctx, program.batchSize, result);
     result.heldBack = await countAbove(client, 'ds_change_inbox', horizon);
     if (pointer === state.pointer) await saveProgramState(client, program.id, { status: 'ok', message: 'nothing to import' });
     return result;

@@ -78,7 +78,12 @@ async function noteOutboxPosition(config: Config, source: NodeHandle, target: No
   for (const program of transportsBetween(config, source.node.name, target.node.name)) {
     transports.push({ program: program.id, pointer: (await readProgramState(source.client, program, source.node.name)).pointer });
   }
-  const position = await source.dialect.readSafeHorizon(source.client, 'ds_change_outbox');
+  // The safe horizon can lag behind writers still in flight (a PostgreSQL fence not yet
+  // passed reads as 0); a transport pointer only ever moved to a safe horizon, so ids at or
+  // below it are final too. Only a pointer above the id counter was moved by hand.
+  const horizon = await source.dialect.readSafeHorizon(source.client, 'ds_change_outbox');
+  const counter = source.dialect.readIdCounter ? await source.dialect.readIdCounter(source.client, 'ds_change_outbox') : Number.POSITIVE_INFINITY;
+  const position = Math.max(horizon, ...transports.filter((t) => t.pointer <= counter).map((t) => t.pointer));
   for (const t of transports) {
     if (t.pointer > position) {
       throw new RuntimeError('pointer_past_load', `program ${t.program}: its pointer ${t.pointer} is past the outbox position ${position} of ${source.node.name}: changes made during the load would not travel`, {
