@@ -12,6 +12,9 @@ import { transportOnce as transportPass } from './runtime/transport/transport.ts
 
 // Config: read a file, or validate an object built in code.
 export {
+  CAPTURE_MODES,
+  type CaptureMode,
+  captureMode,
   type Config,
   CONFLICT_POLICIES,
   type ConflictPolicy,

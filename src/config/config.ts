@@ -16,6 +16,12 @@ const lazyZod = lazyRequire<typeof Zod>('zod');
 export const CONFLICT_POLICIES = ['latest-wins', 'source-wins', 'target-wins', 'manual'] as const;
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
 
+/** How a table's changes reach the outbox (docs/capture-modes.md); query and log are reserved names, refused for now. */
+export const CAPTURE_MODES = ['trigger', 'api', 'query', 'log'] as const;
+export type CaptureModeName = (typeof CAPTURE_MODES)[number];
+/** The modes this version implements. */
+export type CaptureMode = 'trigger' | 'api';
+
 /** The zod schema of the file, built on first use (zod loads only when a config is read). */
 let builtSchema: ReturnType<typeof buildSchema> | undefined;
 function configSchema() {
@@ -29,6 +35,8 @@ function buildSchema(z: typeof Zod.z) {
     dialect: z.enum(DIALECT_NAMES),
     url: z.string().min(1),
     serverId: z.string().min(1).max(64),
+    /** Per-table override of the table's capture mode on this node. */
+    capture: z.record(z.string().min(1), z.enum(CAPTURE_MODES)).optional(),
   });
 
   /** A plain string is a table with the default policy. */
@@ -37,6 +45,7 @@ function buildSchema(z: typeof Zod.z) {
     z.strictObject({
       name: z.string().min(1),
       conflict: z.enum(CONFLICT_POLICIES).default('latest-wins'),
+      capture: z.enum(CAPTURE_MODES).default('trigger'),
     }),
   );
 
@@ -91,11 +100,15 @@ export interface NodeConfig {
   dialect: DialectName;
   url: string;
   serverId: string;
+  /** Tables whose capture mode differs on this node from the table's own (`nodes.<n>.capture`). */
+  capture?: Record<string, CaptureMode>;
 }
 
 export interface TableConfig {
   name: string;
   conflict: ConflictPolicy;
+  /** On every node unless the node overrides it; absent is trigger. */
+  capture?: CaptureMode;
 }
 
 interface ProgramBase {
@@ -224,12 +237,22 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     const url = isFile && !isAbsolute(node.url) ? resolve(baseDir, node.url) : node.url;
     nodes[nodeName] = { name: nodeName, dialect: node.dialect, url, serverId: node.serverId };
   }
-  const tables: TableConfig[] = data.tables;
   const seenTables = new Set<string>();
-  tables.forEach((t, i) => {
+  const tables: TableConfig[] = data.tables.map((t, i) => {
     if (seenTables.has(t.name)) fail(`tables[${i}]`, `table ${t.name} is listed twice`);
     seenTables.add(t.name);
+    return { name: t.name, conflict: t.conflict, capture: availableMode(`tables[${i}].capture`, t.capture) };
   });
+  for (const [nodeName, node] of Object.entries(data.nodes)) {
+    if (!node.capture) continue;
+    const overrides: Record<string, CaptureMode> = {};
+    for (const [table, mode] of Object.entries(node.capture)) {
+      const key = `nodes.${nodeName}.capture.${table}`;
+      if (!seenTables.has(table)) fail(key, `unknown table "${table}"; tables are ${[...seenTables].join(', ')}`);
+      overrides[table] = availableMode(key, mode);
+    }
+    nodes[nodeName].capture = overrides;
+  }
   const seenIds = new Set<number>();
   const programs = data.programs.map((p, i): ProgramConfig => {
     const key = `programs[${i}]`;
@@ -263,6 +286,19 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     nats: data.nats ?? { ...NATS_DEFAULTS },
     generatedDir: resolve(baseDir, data.generatedDir ?? 'generated'),
   };
+}
+
+/** query and log are in the schema so a config can name them, but there is nothing behind them yet. */
+function availableMode(key: string, mode: CaptureModeName): CaptureMode {
+  if (mode === 'trigger' || mode === 'api') return mode;
+  return fail(key, `capture mode ${mode} is not available yet; use trigger or api`, 'see docs/capture-modes.md');
+}
+
+/** A table's capture mode on a node: the node's override, else the table's mode, else trigger. */
+export function captureMode(config: Pick<Config, 'nodes' | 'tables'>, nodeName: string, tableName: string): CaptureMode {
+  const override = config.nodes[nodeName]?.capture?.[tableName];
+  if (override) return override;
+  return config.tables.find((t) => t.name === tableName)?.capture ?? 'trigger';
 }
 
 type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[] }) & { intervalSeconds: number; batchSize: number; failAfterSeconds?: number };

@@ -2,6 +2,7 @@
  * The statement list: which sync objects a node gets, in apply order, and which
  * template renders each. Capture triggers follow the config's table order.
  */
+import type { CaptureMode } from '../config/config.ts';
 import type { Dialect } from '../core/dialect.ts';
 import type { CaptureTable } from './context.ts';
 
@@ -16,7 +17,12 @@ export interface SyncObject {
   table?: CaptureTable;
 }
 
-export function syncObjects(tables: CaptureTable[], dialect: Pick<Dialect, 'listenForChanges'>): SyncObject[] {
+/**
+ * `modeOf` says how each table is captured on the node (default trigger). An api-mode
+ * table keeps its file name but gets `capture_none`, which drops the triggers: the file
+ * is replaceable, so regenerate + apply switches a table either way.
+ */
+export function syncObjects(tables: CaptureTable[], dialect: Pick<Dialect, 'listenForChanges'>, modeOf: (table: CaptureTable) => CaptureMode = () => 'trigger'): SyncObject[] {
   return [
     { order: 1, object: 'ds_change_outbox', template: 'outbox', replaceable: false },
     { order: 2, object: 'ds_change_inbox', template: 'inbox', replaceable: false },
@@ -34,7 +40,7 @@ export function syncObjects(tables: CaptureTable[], dialect: Pick<Dialect, 'list
     ...tables.map((table, i) => ({
       order: 101 + i,
       object: `capture_${table.safeName}`,
-      template: 'capture',
+      template: modeOf(table) === 'api' ? 'capture_none' : 'capture',
       replaceable: true,
       table,
     })),

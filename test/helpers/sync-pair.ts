@@ -36,6 +36,8 @@ export interface SyncPair {
 export interface SyncPairOptions {
   via?: string;
   nats?: Record<string, unknown>;
+  /** Tables node a captures in mode api (the application writes their outbox rows; no triggers there). */
+  apiTables?: string[];
 }
 
 export async function createSyncPair(from: DialectName, to: DialectName, conflict = 'latest-wins', options: SyncPairOptions = {}): Promise<SyncPair> {
@@ -45,7 +47,7 @@ export async function createSyncPair(from: DialectName, to: DialectName, conflic
   const config = parseConfig(
     {
       nodes: {
-        a: { dialect: from, url: dbs[0].url, serverId: 'server-a' },
+        a: { dialect: from, url: dbs[0].url, serverId: 'server-a', ...(options.apiTables ? { capture: Object.fromEntries(options.apiTables.map((t) => [t, 'api'])) } : {}) },
         b: { dialect: to, url: dbs[1].url, serverId: 'server-b' },
       },
       tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict })),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/config.ts';
+import { captureMode, parseConfig } from '../../src/config/config.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 
 const base = {
@@ -20,7 +20,7 @@ describe('parseConfig', () => {
     const config = parseConfig(base, '/etc/dsync', '/etc/dsync/dsync.config.json', { PGUSER: 'app' });
     expect(config.nodes.testapp1.url).toBe('postgres://app@localhost:5432/testapp1');
     expect(config.nodes.testapp2.url).toBe('/etc/dsync/testapp2.db');
-    expect(config.tables).toEqual([{ name: 'sales_order', conflict: 'latest-wins' }, { name: 'order_line', conflict: 'latest-wins' }]);
+    expect(config.tables).toEqual([{ name: 'sales_order', conflict: 'latest-wins', capture: 'trigger' }, { name: 'order_line', conflict: 'latest-wins', capture: 'trigger' }]);
     expect(config.programs[0]).toMatchObject({ id: 1000, from: 'testapp1', to: 'testapp2', batchSize: 1000, name: 'transport testapp1 -> testapp2' });
     expect(config.programs[1]).toEqual({ id: 1001, type: 'import', name: 'import testapp2', node: 'testapp2', intervalSeconds: 5, batchSize: 1000, failAfterSeconds: 45 });
     expect(config.generatedDir).toBe('/etc/dsync/generated');
@@ -37,6 +37,10 @@ describe('parseConfig', () => {
     ['transport to itself', (c) => (c.programs[0].to = 'testapp1'), /programs\[0\]\.to: a transport program needs two different nodes/],
     ['import without node', (c) => delete c.programs[1].node, /programs\[1\]\.node: a import program needs "node"/],
     ['no tables', (c) => (c.tables = []), /config tables: list at least one table/],
+    ['unknown capture mode', (c) => (c.tables[0].capture = 'cdc'), /config tables\.0\.capture:/],
+    ['capture mode query', (c) => (c.tables[0].capture = 'query'), /^config tables\[0\]\.capture: capture mode query is not available yet; use trigger or api$/],
+    ['capture mode log on a node', (c) => (c.nodes.testapp1.capture = { order_line: 'log' }), /^config nodes\.testapp1\.capture\.order_line: capture mode log is not available yet; use trigger or api$/],
+    ['a node override of an unknown table', (c) => (c.nodes.testapp2.capture = { sales_orders: 'api' }), /^config nodes\.testapp2\.capture\.sales_orders: unknown table "sales_orders"; tables are sales_order, order_line$/],
   ];
   it.each(bad)('rejects %s with one line naming the key', (_, mutate, message) => {
     const config = structuredClone(base);
@@ -52,6 +56,20 @@ describe('parseConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
+  });
+});
+
+describe('captureMode', () => {
+  it('is the table\'s mode on every node unless a node overrides it; trigger by default', () => {
+    const raw = structuredClone(base) as any;
+    raw.tables = [{ name: 'sales_order', capture: 'api' }, 'order_line'];
+    raw.nodes.testapp2.capture = { sales_order: 'trigger', order_line: 'api' };
+    const config = parseConfig(raw, '/x', null, { PGUSER: 'app' });
+    expect(captureMode(config, 'testapp1', 'sales_order')).toBe('api');
+    expect(captureMode(config, 'testapp1', 'order_line')).toBe('trigger');
+    expect(captureMode(config, 'testapp2', 'sales_order')).toBe('trigger');
+    expect(captureMode(config, 'testapp2', 'order_line')).toBe('api');
+    expect(captureMode(parseConfig(base, '/x', null, { PGUSER: 'app' }), 'testapp2', 'sales_order')).toBe('trigger');
   });
 });
 
