@@ -38,7 +38,8 @@ function brand(client: DbClient): Exclude<DialectName, 'mssql'> {
 
 /** One INSERT … SELECT of `count` rows (orderRow(first) onwards), in chunks of `chunk` rows when given (each its own statement). */
 export async function insertGeneratedRows(client: DbClient, first: number, count: number, chunk = count, table = TABLE): Promise<void> {
-  for (let at = first; at < first + count; at += chunk) await client.exec(GENERATED_ROWS[brand(client)](at, Math.min(chunk, first + count - at), table));
+  for (let at = first; at < first + count; at += chunk)
+    await client.exec(GENERATED_ROWS[brand(client)](at, Math.min(chunk, first + count - at), table));
 }
 
 /** One UPDATE of every row (a change of one column). */
@@ -69,7 +70,10 @@ function multiRowUpdate(client: DbClient, rows: number): string {
  */
 export async function applyWorkloadMultiRow(client: DbClient, w: Workload): Promise<PhaseTimes> {
   const p = client.dialect.sql.param;
-  const chunks = <T>(items: T[]) => Array.from({ length: Math.ceil(items.length / ROWS_PER_STATEMENT) }, (_, i) => items.slice(i * ROWS_PER_STATEMENT, (i + 1) * ROWS_PER_STATEMENT));
+  const chunks = <T>(items: T[]) =>
+    Array.from({ length: Math.ceil(items.length / ROWS_PER_STATEMENT) }, (_, i) =>
+      items.slice(i * ROWS_PER_STATEMENT, (i + 1) * ROWS_PER_STATEMENT),
+    );
   const timed = async (fn: () => Promise<void>) => {
     const started = performance.now();
     await fn();

@@ -84,7 +84,8 @@ async function pgAnswers(): Promise<string | null> {
 }
 
 async function mysqlAnswers(): Promise<string | null> {
-  if (!existsSync(join(ROOT, 'src', 'dialects', 'mysql', 'mysql-dialect.ts'))) return 'the mysql dialect (src/dialects/mysql/mysql-dialect.ts) does not exist yet';
+  if (!existsSync(join(ROOT, 'src', 'dialects', 'mysql', 'mysql-dialect.ts')))
+    return 'the mysql dialect (src/dialects/mysql/mysql-dialect.ts) does not exist yet';
   try {
     const mysql = await import('mysql2/promise');
     const conn = await mysql.createConnection({ uri: MYSQL_ADMIN_URL, connectTimeout: 2000 });

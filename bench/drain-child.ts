@@ -72,7 +72,8 @@ try {
   passes = 0;
   while (consumed < moved) {
     const result: ImportResult = await importOnce(config, importer, target);
-    for (const [k, v] of Object.entries(result)) if (typeof v === 'number') imported[k] = k === 'pointer' || k === 'horizon' || k === 'program' ? v : (imported[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(result))
+      if (typeof v === 'number') imported[k] = k === 'pointer' || k === 'horizon' || k === 'program' ? v : (imported[k] ?? 0) + v;
     consumed += workDone(result);
     passes++;
     if (workDone(result) === 0) await sleep(5);

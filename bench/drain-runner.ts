@@ -61,7 +61,9 @@ function rssKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | null {
 
 async function programPointer(setup: BenchSetup, nodeName: string, programId: number): Promise<number> {
   const { client } = await setup.handle(nodeName);
-  const { rows } = await client.query(`SELECT last_pointer FROM ds_program_parameter WHERE id = ${client.dialect.sql.param(1)}`, [programId]);
+  const { rows } = await client.query(`SELECT last_pointer FROM ds_program_parameter WHERE id = ${client.dialect.sql.param(1)}`, [
+    programId,
+  ]);
   return Number(rows[0]?.last_pointer ?? 0);
 }
 
@@ -70,7 +72,13 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   const importer = setup.config.programs.find((p) => p.id === options.importProgram)!;
   const dir = mkdtempSync(join(tmpdir(), 'dsync-bench-drain-'));
   const jobFile = join(dir, 'job.json');
-  const job: DrainJob = { config: setup.config, transportProgram: options.transportProgram, importProgram: options.importProgram, total, trace: Boolean(options.profileDir) };
+  const job: DrainJob = {
+    config: setup.config,
+    transportProgram: options.transportProgram,
+    importProgram: options.importProgram,
+    total,
+    trace: Boolean(options.profileDir),
+  };
   writeFileSync(jobFile, JSON.stringify(job));
   const profileName = `${options.label.replace(/[^A-Za-z0-9]+/g, '-')}.cpuprofile`;
   // DSYNC_BENCH_DRAIN_NODE_OPTIONS: flags for the drain process only (e.g. --max-old-space-size=128), for experiments.
@@ -125,7 +133,9 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     else movedSoFar = await programPointer(setup, programHome(transporter), transporter.id).catch(() => movedSoFar);
     if (performance.now() - lastReport > 15_000) {
       lastReport = performance.now();
-      progress(`  ${options.label}: ${transportedAt === null ? `transport at outbox id ${movedSoFar}` : `applied ${applied}`} of ${total} after ${(elapsed / 1000).toFixed(0)} s`);
+      progress(
+        `  ${options.label}: ${transportedAt === null ? `transport at outbox id ${movedSoFar}` : `applied ${applied}`} of ${total} after ${(elapsed / 1000).toFixed(0)} s`,
+      );
     }
     const phaseElapsed = performance.now() - (transportedAt ?? readyAt);
     if (phaseElapsed > options.budgetSeconds * 1000 && !done && !stopped) {
@@ -160,7 +170,8 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
       profile,
     };
   }
-  if (!stopped) throw new Error(`the drain process of ${options.label} failed (exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' / ')}`);
+  if (!stopped)
+    throw new Error(`the drain process of ${options.label} failed (exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' / ')}`);
   applied = transportedAt === null ? 0 : await programPointer(setup, programHome(importer), importer.id).catch(() => applied);
   const elapsedMs = endedAt - readyAt;
   const transportMs = transportedAt === null ? null : transportedAt - readyAt;
@@ -169,8 +180,12 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   // A transport stopped by the budget gives only a bound: its own time to the end, the import not counted.
   const estimatedMs =
     transportMs !== null
-      ? applied > 0 ? transportMs + (importMs! * total) / applied : Number.POSITIVE_INFINITY
-      : movedSoFar > 0 ? (elapsedMs * total) / movedSoFar : Number.POSITIVE_INFINITY;
+      ? applied > 0
+        ? transportMs + (importMs! * total) / applied
+        : Number.POSITIVE_INFINITY
+      : movedSoFar > 0
+        ? (elapsedMs * total) / movedSoFar
+        : Number.POSITIVE_INFINITY;
   return {
     completed: false,
     elapsedMs,

@@ -53,7 +53,9 @@ export async function describeMachine(): Promise<Machine> {
     memoryGb: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     postgres: unavailable.postgres ? null : (await serverVersion('postgres', PG_ADMIN_URL, 'SHOW server_version')).split(' ')[0],
-    mariadb: unavailable.mysql ? null : await serverVersion('mysql', MYSQL_ADMIN_URL, 'SELECT VERSION()').catch((e: Error) => `unknown (${e.message})`),
+    mariadb: unavailable.mysql
+      ? null
+      : await serverVersion('mysql', MYSQL_ADMIN_URL, 'SELECT VERSION()').catch((e: Error) => `unknown (${e.message})`),
     sqlite: await serverVersion('sqlite', ':memory:', 'SELECT sqlite_version()'),
     commit: commitMeasured(),
     unavailable,

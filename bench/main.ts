@@ -28,23 +28,45 @@ async function guarded(name: string, subject: string, fn: () => Promise<ResultRo
     return await fn();
   } catch (error) {
     progress(`${name} ${subject} failed: ${(error as Error).stack ?? error}`);
-    return [{ case: name, subject, measured: 'failed', baseline: '', ratio: null, target: '', verdict: 'MISS', note: (error as Error).message.split('\n')[0] }];
+    return [
+      {
+        case: name,
+        subject,
+        measured: 'failed',
+        baseline: '',
+        ratio: null,
+        target: '',
+        verdict: 'MISS',
+        note: (error as Error).message.split('\n')[0],
+      },
+    ];
   }
 }
 
-async function sourceCases(source: DialectName, options: BenchOptions, available: Set<DialectName>, profileDir: string | undefined): Promise<ResultRow[]> {
+async function sourceCases(
+  source: DialectName,
+  options: BenchOptions,
+  available: Set<DialectName>,
+  profileDir: string | undefined,
+): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   const w = workloadW(options.scale);
   const drains = options.cases.has('drain') ? (DRAIN_TARGETS[source] ?? []).filter((t) => available.has(t)) : [];
   if (!options.cases.has('capture') && drains.length === 0) return rows;
-  progress(`${BRAND[source]}: fresh databases for W (${w.inserts} inserts, ${w.updates} updates, ${w.deletes} deletes)${drains.length ? ` and drains to ${drains.map((d) => BRAND[d]).join(', ')}` : ''}`);
+  progress(
+    `${BRAND[source]}: fresh databases for W (${w.inserts} inserts, ${w.updates} updates, ${w.deletes} deletes)${drains.length ? ` and drains to ${drains.map((d) => BRAND[d]).join(', ')}` : ''}`,
+  );
   const group = await createSourceGroup(source, drains, { batchSize: options.batchSize, withPlain: options.cases.has('capture') });
   try {
     const plain = group.hasPlain ? (await group.setup.handle('plain')).client : null;
     const { row } = await captureAppLike(source, plain, (await group.setup.handle('src')).client, w);
     if (row) rows.push(row);
     for (const target of group.targets) {
-      rows.push(...(await guarded('3 drain', `${BRAND[source]} → ${BRAND[target.dialect]}`, async () => [await drainCase(group, target, w, { budgetSeconds: options.budgetSeconds, profileDir })])));
+      rows.push(
+        ...(await guarded('3 drain', `${BRAND[source]} → ${BRAND[target.dialect]}`, async () => [
+          await drainCase(group, target, w, { budgetSeconds: options.budgetSeconds, profileDir }),
+        ])),
+      );
     }
   } finally {
     await group.setup.close();
@@ -74,18 +96,30 @@ export async function main(argv: string[]): Promise<number> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
   const rows: ResultRow[] = [];
-  const skipped = (caseName: string, subject: string, note: string): ResultRow => ({ case: caseName, subject, measured: 'not measured', baseline: '', ratio: null, target: '', verdict: 'SKIP', note });
+  const skipped = (caseName: string, subject: string, note: string): ResultRow => ({
+    case: caseName,
+    subject,
+    measured: 'not measured',
+    baseline: '',
+    ratio: null,
+    target: '',
+    verdict: 'SKIP',
+    note,
+  });
   for (const source of ['postgres', 'sqlite', 'mysql'] as const) {
     if (!available.has(source)) {
-      if (options.cases.has('capture')) rows.push(skipped('1 capture, app-like', BRAND[source], machine.unavailable[source] ?? 'unavailable'));
+      if (options.cases.has('capture'))
+        rows.push(skipped('1 capture, app-like', BRAND[source], machine.unavailable[source] ?? 'unavailable'));
       continue;
     }
     rows.push(...(await guarded('1 capture, app-like', BRAND[source], () => sourceCases(source, options, available, profileDir))));
   }
-  if (options.cases.has('drain') && !available.has('mysql')) rows.push(skipped('3 drain', 'PostgreSQL → MariaDB', machine.unavailable.mysql ?? 'unavailable'));
+  if (options.cases.has('drain') && !available.has('mysql'))
+    rows.push(skipped('3 drain', 'PostgreSQL → MariaDB', machine.unavailable.mysql ?? 'unavailable'));
   if (options.cases.has('bulk')) {
     for (const dialect of ['postgres', 'sqlite', 'mysql'] as const) {
-      if (available.has(dialect)) rows.push(...(await guarded('2 capture, bulk', BRAND[dialect], async () => [await captureBulk(dialect, options.scale)])));
+      if (available.has(dialect))
+        rows.push(...(await guarded('2 capture, bulk', BRAND[dialect], async () => [await captureBulk(dialect, options.scale)])));
       else rows.push(skipped('2 capture, bulk', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
     }
   }
@@ -96,11 +130,17 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   if (options.cases.has('scale')) {
-    rows.push(...(await guarded('5 scale', 'PostgreSQL → PostgreSQL', () => scaleCase(options.scale, { batchSize: options.batchSize, budgetSeconds: options.budgetSeconds, profileDir }))));
+    rows.push(
+      ...(await guarded('5 scale', 'PostgreSQL → PostgreSQL', () =>
+        scaleCase(options.scale, { batchSize: options.batchSize, budgetSeconds: options.budgetSeconds, profileDir }),
+      )),
+    );
   }
-  if (options.cases.has('verify')) rows.push(...(await guarded('6 verify', 'PostgreSQL vs SQLite', async () => [await verifyCase(options.scale)])));
+  if (options.cases.has('verify'))
+    rows.push(...(await guarded('6 verify', 'PostgreSQL vs SQLite', async () => [await verifyCase(options.scale)])));
   if (options.cases.has('startup')) rows.push(...(await guarded('7 startup', 'dsync CLI and library', startupCase)));
-  if (options.cases.has('load')) rows.push(...(await guarded('7 load', 'PostgreSQL → PostgreSQL', async () => [await loadCase(options.scale)])));
+  if (options.cases.has('load'))
+    rows.push(...(await guarded('7 load', 'PostgreSQL → PostgreSQL', async () => [await loadCase(options.scale)])));
 
   const order = (r: ResultRow) => r.case;
   rows.sort((a, b) => order(a).localeCompare(order(b), 'en', { numeric: true }));

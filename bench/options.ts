@@ -51,7 +51,10 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${flag} must be a positive number, got "${raw}"\n${USAGE}`);
     return n;
   };
-  const caseList = (values.cases ?? env.DSYNC_BENCH_CASES ?? CASES.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
+  const caseList = (values.cases ?? env.DSYNC_BENCH_CASES ?? CASES.join(','))
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
   for (const c of caseList) if (!(CASES as readonly string[]).includes(c)) throw new Error(`unknown case "${c}"\n${USAGE}`);
   return {
     scale: number('scale', values.scale ?? env.DSYNC_BENCH_SCALE, 1),

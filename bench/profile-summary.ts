@@ -71,5 +71,12 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary | undef
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, ms: Math.round(us / 1000), pct: Math.round((1000 * us) / total) / 10 }));
-  return { file, totalMs: Math.round(total / 1000), idleMs: Math.round(idle / 1000), gcMs: Math.round(gc / 1000), functions: entries(functions), files: entries(files) };
+  return {
+    file,
+    totalMs: Math.round(total / 1000),
+    idleMs: Math.round(idle / 1000),
+    gcMs: Math.round(gc / 1000),
+    functions: entries(functions),
+    files: entries(files),
+  };
 }

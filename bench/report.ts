@@ -37,12 +37,25 @@ export const verdict = (...checks: boolean[]): Verdict => (checks.every(Boolean)
 
 function pad(cells: string[][]): string[] {
   const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i])).join(' | ').trimEnd());
+  return cells.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join(' | ')
+      .trimEnd(),
+  );
 }
 
 export function tableLines(rows: ResultRow[]): string[] {
   const header = ['case', 'subject', 'measured', 'baseline (same run)', 'ratio', 'target', 'result'];
-  const body = rows.map((r) => [r.case, r.subject, r.measured, r.baseline || '-', r.ratio === null ? '-' : fmt(r.ratio, 2), r.target, r.verdict]);
+  const body = rows.map((r) => [
+    r.case,
+    r.subject,
+    r.measured,
+    r.baseline || '-',
+    r.ratio === null ? '-' : fmt(r.ratio, 2),
+    r.target,
+    r.verdict,
+  ]);
   const lines = pad([header, ...body]);
   lines.splice(1, 0, lines[0].replace(/[^|]/g, '-'));
   const notes = rows.filter((r) => r.note).map((r) => `  ${r.case} / ${r.subject}: ${r.note}`);
@@ -55,7 +68,10 @@ export function markdownLines(rows: ResultRow[]): string[] {
   return [
     '| case | subject | measured | baseline (same run) | ratio | target | result |',
     '|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${[r.case, r.subject, r.measured, r.baseline || '-', r.ratio === null ? '-' : fmt(r.ratio, 2), r.target, r.verdict].map(esc).join(' | ')} |`),
+    ...rows.map(
+      (r) =>
+        `| ${[r.case, r.subject, r.measured, r.baseline || '-', r.ratio === null ? '-' : fmt(r.ratio, 2), r.target, r.verdict].map(esc).join(' | ')} |`,
+    ),
   ];
 }
 

@@ -15,7 +15,11 @@ export class StatementTrace {
   private readonly byShape = new Map<string, StatementStats>();
 
   record(sql: string, ms: number): void {
-    const shape = sql.replace(/\s+/g, ' ').replace(/\$\d+|\?/g, '?').replace(/(\(\?(, \?)*\)(, )?){2,}/g, '(…rows…)').slice(0, 90);
+    const shape = sql
+      .replace(/\s+/g, ' ')
+      .replace(/\$\d+|\?/g, '?')
+      .replace(/(\(\?(, \?)*\)(, )?){2,}/g, '(…rows…)')
+      .slice(0, 90);
     let stats = this.byShape.get(shape);
     if (!stats) this.byShape.set(shape, (stats = { shape, count: 0, ms: 0 }));
     stats.count++;
@@ -24,7 +28,10 @@ export class StatementTrace {
 
   /** Most time first. */
   top(n = 15): StatementStats[] {
-    return [...this.byShape.values()].sort((a, b) => b.ms - a.ms).slice(0, n).map((s) => ({ ...s, ms: Math.round(s.ms) }));
+    return [...this.byShape.values()]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, n)
+      .map((s) => ({ ...s, ms: Math.round(s.ms) }));
   }
 
   get statements(): number {

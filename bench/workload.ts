@@ -46,7 +46,18 @@ const PRODUCTS = ['desktop', 'laptop', 'tablet'];
  */
 export function orderRow(i: number): unknown[] {
   const t = new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString().replace('T', ' ').replace('Z', '');
-  return [orderId(i), i % 2 === 1 ? 'wholesale' : 'retail', `order ${i} description text`, PRODUCTS[i % 3], `c${i % 1000}`, i % 100, '2025-05-25', t, 'bench', 'app'];
+  return [
+    orderId(i),
+    i % 2 === 1 ? 'wholesale' : 'retail',
+    `order ${i} description text`,
+    PRODUCTS[i % 3],
+    `c${i % 1000}`,
+    i % 100,
+    '2025-05-25',
+    t,
+    'bench',
+    'app',
+  ];
 }
 
 /** A seeded permutation of 0..n-1 (mulberry32 + Fisher-Yates): the order keys are updated or deleted in. */
@@ -88,7 +99,12 @@ export interface PhaseTimes {
   changes: number;
 }
 
-async function inTransactions<T>(client: DbClient, items: T[], perTransaction: number, run: (tx: DbClient, item: T) => Promise<unknown>): Promise<number> {
+async function inTransactions<T>(
+  client: DbClient,
+  items: T[],
+  perTransaction: number,
+  run: (tx: DbClient, item: T) => Promise<unknown>,
+): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < items.length; i += perTransaction) {
     const chunk = items.slice(i, i + perTransaction);
@@ -109,7 +125,12 @@ export async function runPhase(client: DbClient, w: Workload, phase: Phase): Pro
   const table = sql.ident(TABLE);
   if (phase === 'insert') {
     const insert = `INSERT INTO ${table} (${COLUMNS.map((c) => sql.ident(c)).join(', ')}) VALUES (${COLUMNS.map((_, i) => p(i + 1)).join(', ')})`;
-    return inTransactions(client, Array.from({ length: w.inserts }, (_, i) => i), w.perTransaction, (tx, i) => tx.query(insert, orderRow(i)));
+    return inTransactions(
+      client,
+      Array.from({ length: w.inserts }, (_, i) => i),
+      w.perTransaction,
+      (tx, i) => tx.query(insert, orderRow(i)),
+    );
   }
   if (phase === 'update') {
     const update = `UPDATE ${table} SET ${sql.ident('quantity')} = ${p(1)} WHERE ${sql.ident('order_id')} = ${p(2)}`;
@@ -120,7 +141,13 @@ export async function runPhase(client: DbClient, w: Workload, phase: Phase): Pro
 }
 
 export function phaseTimes(ms: Record<Phase, number>, w: Workload): PhaseTimes {
-  return { insertMs: ms.insert, updateMs: ms.update, deleteMs: ms.delete, totalMs: ms.insert + ms.update + ms.delete, changes: changeCount(w) };
+  return {
+    insertMs: ms.insert,
+    updateMs: ms.update,
+    deleteMs: ms.delete,
+    totalMs: ms.insert + ms.update + ms.delete,
+    changes: changeCount(w),
+  };
 }
 
 /** Runs all of W through `client` and times each phase. */

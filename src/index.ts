@@ -36,7 +36,13 @@ export { getDialect } from './dialects/registry.ts';
 export type { ColumnSchema, TableSchema } from './core/schema.ts';
 
 // Generate and apply the sync objects (outbox, inbox, triggers, …) of a node.
-export { type FileDifference, type GeneratedFile, type GenerateResult, generateForNode as generate, writeGenerated } from './generate/generate.ts';
+export {
+  type FileDifference,
+  type GeneratedFile,
+  type GenerateResult,
+  generateForNode as generate,
+  writeGenerated,
+} from './generate/generate.ts';
 export { type ApplyResult, type ApplyStep, applyToNode as apply } from './migrate/apply.ts';
 
 // Capture from an application, in its own transaction.

@@ -18,10 +18,16 @@ const APP_TARGET: Record<DialectName, number> = { postgres: 0.75, sqlite: 0.6, m
  * W on `plain` (no triggers) and on `captured` (dsync's triggers), phase by phase,
  * alternating which goes first. Leaves W's backlog in `captured`'s outbox.
  */
-export async function captureAppLike(dialect: DialectName, plain: DbClient | null, captured: DbClient, w: Workload): Promise<{ row: ResultRow | null; captured: PhaseTimes }> {
+export async function captureAppLike(
+  dialect: DialectName,
+  plain: DbClient | null,
+  captured: DbClient,
+  w: Workload,
+): Promise<{ row: ResultRow | null; captured: PhaseTimes }> {
   const ms = { plain: { insert: 0, update: 0, delete: 0 }, captured: { insert: 0, update: 0, delete: 0 } };
   for (const [i, phase] of PHASES.entries()) {
-    const order = plain === null ? (['captured'] as const) : i % 2 === 0 ? (['plain', 'captured'] as const) : (['captured', 'plain'] as const);
+    const order =
+      plain === null ? (['captured'] as const) : i % 2 === 0 ? (['plain', 'captured'] as const) : (['captured', 'plain'] as const);
     for (const which of order) {
       progress(`capture ${BRAND[dialect]}: W ${phase}s ${which === 'plain' ? 'without' : 'with'} triggers`);
       ms[which][phase] = await runPhase(which === 'plain' ? plain! : captured, w, phase);
@@ -82,7 +88,13 @@ export async function captureBulk(dialect: DialectName, scale: number): Promise<
       target: dialect === 'postgres' ? '≥ 0.4' : 'report',
       verdict: dialect === 'postgres' ? verdict(ratio >= 0.4) : 'INFO',
       note: `INSERT … SELECT ${fmt(insertPlain / insertCaptured, 2)} (${seconds(insertCaptured)} vs ${seconds(insertPlain)}), UPDATE ${fmt(updatePlain / updateCaptured, 2)} (${seconds(updateCaptured)} vs ${seconds(updatePlain)})`,
-      data: { rows: n, insertPlainMs: insertPlain, insertCapturedMs: insertCaptured, updatePlainMs: updatePlain, updateCapturedMs: updateCaptured },
+      data: {
+        rows: n,
+        insertPlainMs: insertPlain,
+        insertCapturedMs: insertCaptured,
+        updatePlainMs: updatePlain,
+        updateCapturedMs: updateCaptured,
+      },
     };
   } finally {
     await setup.close();

@@ -31,7 +31,11 @@ export interface SourceGroup {
   hasPlain: boolean;
 }
 
-export async function createSourceGroup(source: DialectName, targets: DialectName[], options: { batchSize: number; withPlain: boolean }): Promise<SourceGroup> {
+export async function createSourceGroup(
+  source: DialectName,
+  targets: DialectName[],
+  options: { batchSize: number; withPlain: boolean },
+): Promise<SourceGroup> {
   const specs: BenchNodeSpec[] = [{ name: 'src', dialect: source, sync: true }];
   if (options.withPlain) specs.unshift({ name: 'plain', dialect: source, sync: false });
   const programs: BenchProgram[] = [];
@@ -52,9 +56,12 @@ export async function createSourceGroup(source: DialectName, targets: DialectNam
 const pairName = (group: SourceGroup, target: DrainTarget) => `${BRAND[group.source]} → ${BRAND[target.dialect]}`;
 
 function describeRun(run: DrainRun): string {
-  if (run.completed) return `${fmt(run.rate)} changes/s (${fmt(run.total)} in ${seconds(run.elapsedMs)}: transport ${seconds(run.transportMs!)}, import ${seconds(run.importMs!)})`;
-  if (run.transportMs === null) return `≈ ${fmt(run.rate)} changes/s, estimated (stopped in the transport after ${seconds(run.elapsedMs)}; the import not counted)`;
-  if (run.applied === 0) return `< ${fmt(run.total / ((run.elapsedMs || 1) / 1000))} changes/s (transport ${seconds(run.transportMs)}, then nothing applied in ${seconds(run.importMs!)})`;
+  if (run.completed)
+    return `${fmt(run.rate)} changes/s (${fmt(run.total)} in ${seconds(run.elapsedMs)}: transport ${seconds(run.transportMs!)}, import ${seconds(run.importMs!)})`;
+  if (run.transportMs === null)
+    return `≈ ${fmt(run.rate)} changes/s, estimated (stopped in the transport after ${seconds(run.elapsedMs)}; the import not counted)`;
+  if (run.applied === 0)
+    return `< ${fmt(run.total / ((run.elapsedMs || 1) / 1000))} changes/s (transport ${seconds(run.transportMs)}, then nothing applied in ${seconds(run.importMs!)})`;
   return `≈ ${fmt(run.rate)} changes/s, estimated (transport ${seconds(run.transportMs)}, then ${fmt(run.applied)} of ${fmt(run.total)} applied in ${seconds(run.importMs!)})`;
 }
 
@@ -69,15 +76,32 @@ async function openTransactionsNote(group: SourceGroup, target: DrainTarget): Pr
     'SELECT count(*) AS n, max(TIMESTAMPDIFF(SECOND, trx_started, NOW())) AS oldest FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id <> CONNECTION_ID()',
   );
   const n = Number(rows[0].n);
-  return n ? `${n} other transaction(s) open on the MariaDB server when stopped (oldest ${rows[0].oldest} s): the horizon waits for them` : 'no other transaction open on the MariaDB server when stopped';
+  return n
+    ? `${n} other transaction(s) open on the MariaDB server when stopped (oldest ${rows[0].oldest} s): the horizon waits for them`
+    : 'no other transaction open on the MariaDB server when stopped';
 }
 
-export async function drainCase(group: SourceGroup, target: DrainTarget, w: Workload, options: { budgetSeconds: number; profileDir?: string }): Promise<ResultRow> {
+export async function drainCase(
+  group: SourceGroup,
+  target: DrainTarget,
+  w: Workload,
+  options: { budgetSeconds: number; profileDir?: string },
+): Promise<ResultRow> {
   const subject = pairName(group, target);
   const missing = group.setup.unavailable.get(target.node) ?? group.setup.unavailable.get(target.base);
   const isPgPg = group.source === 'postgres' && target.dialect === 'postgres';
   const targetText = isPgPg ? '≥ 0.5 and ≥ 70,000 changes/s' : '≥ 0.5';
-  if (missing) return { case: '3 drain', subject, measured: 'not measured', baseline: '', ratio: null, target: targetText, verdict: 'SKIP', note: missing };
+  if (missing)
+    return {
+      case: '3 drain',
+      subject,
+      measured: 'not measured',
+      baseline: '',
+      ratio: null,
+      target: targetText,
+      verdict: 'SKIP',
+      note: missing,
+    };
   const src = await group.setup.handle('src');
   const { rows } = await src.client.query('SELECT count(*) AS n FROM ds_change_outbox');
   const total = Number(rows[0].n);
@@ -100,9 +124,16 @@ export async function drainCase(group: SourceGroup, target: DrainTarget, w: Work
   let equal: boolean | null = null;
   if (run.completed) {
     const tgt = await group.setup.handle(target.node);
-    const compared = await compareTables({ client: src.client, table: group.setup.table('src') }, { client: tgt.client, table: group.setup.table(target.node) });
+    const compared = await compareTables(
+      { client: src.client, table: group.setup.table('src') },
+      { client: tgt.client, table: group.setup.table(target.node) },
+    );
     equal = !hasDifferences(compared);
-    notes.push(equal ? `target equals source (${fmt(compared.rowsA)} rows, verified)` : `TARGET DIFFERS from source: ${compared.differenceCount} rows`);
+    notes.push(
+      equal
+        ? `target equals source (${fmt(compared.rowsA)} rows, verified)`
+        : `TARGET DIFFERS from source: ${compared.differenceCount} rows`,
+    );
   } else {
     notes.push(`stopped by the budget of ${options.budgetSeconds} s per phase; rate estimated`);
     if (target.dialect === 'mysql') notes.push(await openTransactionsNote(group, target));
@@ -110,7 +141,9 @@ export async function drainCase(group: SourceGroup, target: DrainTarget, w: Work
   if (run.peakRssMb !== null) notes.push(`drain process RSS ${fmt(run.startRssMb ?? 0)} MB at start, ${fmt(run.peakRssMb)} MB peak`);
   if (run.statements) {
     const done = run.completed ? total : run.applied;
-    notes.push(`${fmt(run.statements.total)} statements for ${fmt(done)} changes ${run.completed ? '' : 'applied when stopped '}(${done ? fmt(run.statements.perChange, 3) : '-'} per change)`);
+    notes.push(
+      `${fmt(run.statements.total)} statements for ${fmt(done)} changes ${run.completed ? '' : 'applied when stopped '}(${done ? fmt(run.statements.perChange, 3) : '-'} per change)`,
+    );
   }
   let result: Verdict = verdict(ratio >= 0.5, !isPgPg || run.rate >= 70_000, equal !== false);
   if (!run.completed && result === 'PASS') result = 'MISS';

@@ -55,11 +55,18 @@ export async function latencyCase(intervalSeconds: number): Promise<ResultRow> {
     JSON.stringify({
       nodes: Object.fromEntries(Object.values(config.nodes).map((n) => [n.name, { dialect: n.dialect, url: n.url, serverId: n.serverId }])),
       tables: config.tables,
-      programs: config.programs.map((p) => (p.type === 'transport' ? { id: p.id, type: p.type, from: p.from, to: p.to, intervalSeconds: p.intervalSeconds } : { id: p.id, type: p.type, node: p.node, intervalSeconds: p.intervalSeconds })),
+      programs: config.programs.map((p) =>
+        p.type === 'transport'
+          ? { id: p.id, type: p.type, from: p.from, to: p.to, intervalSeconds: p.intervalSeconds }
+          : { id: p.id, type: p.type, node: p.node, intervalSeconds: p.intervalSeconds },
+      ),
       generatedDir: config.generatedDir,
     }),
   );
-  const daemon = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', configFile, 'run', '--port', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const daemon = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', configFile, 'run', '--port', '0'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   daemon.stdout.on('data', (c) => (output += c));
   daemon.stderr.on('data', (c) => (output += c));
@@ -75,7 +82,8 @@ export async function latencyCase(intervalSeconds: number): Promise<ResultRow> {
       await src.query(insert, row);
       const committed = performance.now();
       while (performance.now() - committed < SAMPLE_TIMEOUT_MS) {
-        if (daemon.exitCode !== null) throw new Error(`dsync run exited (${daemon.exitCode}): ${output.trim().split('\n').slice(-3).join(' / ')}`);
+        if (daemon.exitCode !== null)
+          throw new Error(`dsync run exited (${daemon.exitCode}): ${output.trim().split('\n').slice(-3).join(' / ')}`);
         if (await visible(String(row[0]))) return performance.now() - committed;
         await sleep(1);
       }

@@ -68,7 +68,9 @@ export async function loadCase(scale: number): Promise<ResultRow> {
       ratio: baseRate > 0 ? rate / baseRate : null,
       target: '≥ 0.5 × baseline',
       verdict: verdict(rate >= 0.5 * baseRate, ok),
-      note: ok ? `${CHUNK}-row chunks, entries and resumable state included` : `UNEXPECTED: loaded ${loaded}, copied ${copied}, target holds ${rows[0].n}`,
+      note: ok
+        ? `${CHUNK}-row chunks, entries and resumable state included`
+        : `UNEXPECTED: loaded ${loaded}, copied ${copied}, target holds ${rows[0].n}`,
       data: { rows: n, loadMs, baseMs },
     };
   } finally {

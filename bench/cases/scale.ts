@@ -25,7 +25,15 @@ async function drainBacklog(n: number, options: { batchSize: number; budgetSecon
   try {
     progress(`scale: writing a backlog of ${fmt(n)} inserts through the triggers`);
     await insertGeneratedRows((await setup.handle('src')).client, 0, n, 100_000);
-    return await runDrain({ setup, transportProgram: 1000, importProgram: 1001, total: n, budgetSeconds: options.budgetSeconds, profileDir: options.profileDir, label: `scale ${fmt(n)}` });
+    return await runDrain({
+      setup,
+      transportProgram: 1000,
+      importProgram: 1001,
+      total: n,
+      budgetSeconds: options.budgetSeconds,
+      profileDir: options.profileDir,
+      label: `scale ${fmt(n)}`,
+    });
   } finally {
     await setup.close();
   }
@@ -34,7 +42,10 @@ async function drainBacklog(n: number, options: { batchSize: number; budgetSecon
 const describe = (run: DrainRun) =>
   `${run.estimated ? '≈ ' : ''}${fmt(run.rate)} changes/s${run.estimated ? ' est.' : ''} (${run.completed ? `${fmt(run.total)} in ${seconds(run.elapsedMs)}` : `${fmt(run.applied)} of ${fmt(run.total)} applied when stopped`})`;
 
-export async function scaleCase(scale: number, options: { batchSize: number; budgetSeconds: number; profileDir?: string }): Promise<ResultRow[]> {
+export async function scaleCase(
+  scale: number,
+  options: { batchSize: number; budgetSeconds: number; profileDir?: string },
+): Promise<ResultRow[]> {
   const small = Math.max(1000, Math.round(100_000 * scale));
   const large = 10 * small;
   const runSmall = await drainBacklog(small, options);

@@ -29,7 +29,10 @@ function timed(args: string[], cwd: string): number {
 }
 
 const CONFIG = {
-  nodes: { app1: { dialect: 'sqlite', url: 'app1.db', serverId: 'server1' }, app2: { dialect: 'sqlite', url: 'app2.db', serverId: 'server2' } },
+  nodes: {
+    app1: { dialect: 'sqlite', url: 'app1.db', serverId: 'server1' },
+    app2: { dialect: 'sqlite', url: 'app2.db', serverId: 'server2' },
+  },
   tables: ['sales_order'],
   programs: [
     { id: 1000, type: 'transport', from: 'app1', to: 'app2' },
@@ -57,7 +60,9 @@ async function prepare(dir: string): Promise<void> {
   const nodes = new NodeSet(config);
   try {
     for (const name of Object.keys(CONFIG.nodes)) {
-      await (await nodes.get(name)).client.exec('CREATE TABLE sales_order (order_id varchar(20) PRIMARY KEY, description varchar(200), quantity integer)');
+      await (await nodes.get(name)).client.exec(
+        'CREATE TABLE sales_order (order_id varchar(20) PRIMARY KEY, description varchar(200), quantity integer)',
+      );
       await writeGenerated(config, nodes, name);
       await apply(config, nodes, name);
     }
@@ -81,7 +86,6 @@ function row(subject: string, ms: number[], bare: number[], target: number, unit
     verdict: value <= targetValue ? 'PASS' : 'MISS',
     note: `load average ${fmt(loadavg()[0], 1)} at the end: on a busy machine compare the ratio to bare node`,
     data: { runs: ms, bare, unit: unit === 's' ? 'ms' : 'bytes' },
-
   };
 }
 

@@ -88,19 +88,23 @@ async function probe(dialect: DialectName, rows: number): Promise<void> {
     const best = new Map<string, { insert: number; update: number }>();
     for (const [round, order] of [tables, [...tables].reverse()].entries()) {
       for (const name of order) {
-        const insert = (await timed(() => insertGeneratedRows(client, round * rows, rows, rows, table(name)))) * 1000 / rows;
+        const insert = ((await timed(() => insertGeneratedRows(client, round * rows, rows, rows, table(name)))) * 1000) / rows;
         // The UPDATE touches every row of the table: rows in round one, twice as many in round two.
-        const update = (await timed(() => updateAllRows(client, table(name)))) * 1000 / ((round + 1) * rows);
+        const update = ((await timed(() => updateAllRows(client, table(name)))) * 1000) / ((round + 1) * rows);
         const prev = best.get(name);
         best.set(name, { insert: Math.min(insert, prev?.insert ?? Infinity), update: Math.min(update, prev?.update ?? Infinity) });
       }
     }
     const plain = best.get('plain')!;
     console.log(`\n${dialect}: INSERT … SELECT of ${fmt(rows)} rows, then one UPDATE of every row`);
-    console.log(`${'table'.padEnd(40)} ${'insert µs/row'.padStart(14)} ${'update µs/row'.padStart(14)} ${'× plain (ins/upd)'.padStart(20)}`);
+    console.log(
+      `${'table'.padEnd(40)} ${'insert µs/row'.padStart(14)} ${'update µs/row'.padStart(14)} ${'× plain (ins/upd)'.padStart(20)}`,
+    );
     for (const name of tables) {
       const b = best.get(name)!;
-      console.log(`${name.padEnd(40)} ${fmt(b.insert, 2).padStart(14)} ${fmt(b.update, 2).padStart(14)} ${`${fmt(b.insert / plain.insert, 1)} / ${fmt(b.update / plain.update, 1)}`.padStart(20)}`);
+      console.log(
+        `${name.padEnd(40)} ${fmt(b.insert, 2).padStart(14)} ${fmt(b.update, 2).padStart(14)} ${`${fmt(b.insert / plain.insert, 1)} / ${fmt(b.update / plain.update, 1)}`.padStart(20)}`,
+      );
     }
   } finally {
     await setup.close();

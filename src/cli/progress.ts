@@ -25,7 +25,10 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
         if (!bar || label !== current) {
           bar?.stop();
           const { SingleBar: Bar, Presets } = lazyProgress();
-          bar = new Bar({ stream, format: '{label} [{bar}] {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}', hideCursor: true }, Presets.shades_classic);
+          bar = new Bar(
+            { stream, format: '{label} [{bar}] {value}/{total} rows | {rate} rows/s | ETA {eta_formatted}', hideCursor: true },
+            Presets.shades_classic,
+          );
           bar.start(Math.max(total, rows), rows, { label, rate: 0 });
           current = label;
           (bar as SingleBar & { startedAt?: number }).startedAt = Date.now();

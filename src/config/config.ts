@@ -29,7 +29,10 @@ function configSchema() {
 }
 
 function buildSchema(z: typeof Zod.z) {
-  const name = z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . or -');
+  const name = z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . or -');
 
   const nodeSchema = z.strictObject({
     dialect: z.enum(DIALECT_NAMES),
@@ -60,7 +63,10 @@ function buildSchema(z: typeof Zod.z) {
     batchSize: z.number().int().positive().max(100_000).default(1000),
     failAfterSeconds: z.number().positive().optional(),
     paused: z.boolean().optional(),
-    via: z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'use nats://HOST:PORT (or tls://HOST:PORT)').optional(),
+    via: z
+      .string()
+      .regex(/^(nats|tls):\/\/[^\s]+$/, 'use nats://HOST:PORT (or tls://HOST:PORT)')
+      .optional(),
   });
 
   const timing = {
@@ -87,8 +93,14 @@ function buildSchema(z: typeof Zod.z) {
         duplicateWindowSeconds: z.number().positive().default(NATS_DEFAULTS.duplicateWindowSeconds),
         ackWaitSeconds: z.number().positive().default(NATS_DEFAULTS.ackWaitSeconds),
         replicas: z.number().int().min(1).max(5).default(NATS_DEFAULTS.replicas),
-        streamPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ or -').default(NATS_DEFAULTS.streamPrefix),
-        subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ or -').default(NATS_DEFAULTS.subjectPrefix),
+        streamPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ or -')
+          .default(NATS_DEFAULTS.streamPrefix),
+        subjectPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, _ or -')
+          .default(NATS_DEFAULTS.subjectPrefix),
       })
       .optional(),
     generatedDir: z.string().optional(),
@@ -267,13 +279,32 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
       const from = known('from', p.from);
       const to = known('to', p.to);
       if (from === to) fail(`${key}.to`, 'a transport program needs two different nodes');
-      const transport: TransportProgram = { id: p.id, type: p.type, name: p.name ?? `transport ${from} -> ${to}${p.via ? ' via NATS' : ''}`, from, to, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
+      const transport: TransportProgram = {
+        id: p.id,
+        type: p.type,
+        name: p.name ?? `transport ${from} -> ${to}${p.via ? ' via NATS' : ''}`,
+        from,
+        to,
+        intervalSeconds: p.intervalSeconds,
+        batchSize: p.batchSize,
+        failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds),
+        ...(p.paused ? { paused: true } : {}),
+      };
       if (p.via) transport.via = p.via;
       return transport;
     }
     if (p.via) fail(`${key}.via`, 'only a transport program goes via NATS', 'move "via" to the transport program that feeds this node');
     const node = known('node', p.node);
-    return { id: p.id, type: p.type, name: p.name ?? `import ${node}`, node, intervalSeconds: p.intervalSeconds, batchSize: p.batchSize, failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds), ...(p.paused ? { paused: true } : {}) };
+    return {
+      id: p.id,
+      type: p.type,
+      name: p.name ?? `import ${node}`,
+      node,
+      intervalSeconds: p.intervalSeconds,
+      batchSize: p.batchSize,
+      failAfterSeconds: p.failAfterSeconds ?? failAfterDefault(p.intervalSeconds),
+      ...(p.paused ? { paused: true } : {}),
+    };
   });
   programs.push(...expandLinks(data.links, programs, nodes));
   return {
@@ -301,7 +332,11 @@ export function captureMode(config: Pick<Config, 'nodes' | 'tables'>, nodeName: 
   return config.tables.find((t) => t.name === tableName)?.capture ?? 'trigger';
 }
 
-type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[] }) & { intervalSeconds: number; batchSize: number; failAfterSeconds?: number };
+type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[] }) & {
+  intervalSeconds: number;
+  batchSize: number;
+  failAfterSeconds?: number;
+};
 
 /**
  * `links` as programs, numbered after the explicit ones (from 1000 when there are none):
@@ -315,11 +350,18 @@ function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Recor
   links.forEach((link, i) => {
     const names = 'between' in link ? link.between : [link.hub, ...link.spokes];
     for (const n of names) if (!nodes[n]) fail(`links[${i}]`, `unknown node "${n}"; nodes are ${Object.keys(nodes).join(', ')}`);
-    const timing = { intervalSeconds: link.intervalSeconds, batchSize: link.batchSize, failAfterSeconds: link.failAfterSeconds ?? failAfterDefault(link.intervalSeconds) };
+    const timing = {
+      intervalSeconds: link.intervalSeconds,
+      batchSize: link.batchSize,
+      failAfterSeconds: link.failAfterSeconds ?? failAfterDefault(link.intervalSeconds),
+    };
     const pairs: Array<[string, string]> = 'between' in link ? [link.between] : link.spokes.map((s) => [link.hub, s]);
     for (const [a, b] of pairs) {
       if (a === b) fail(`links[${i}]`, `a link needs two different nodes, not ${a} twice`);
-      for (const [from, to] of [[a, b], [b, a]]) {
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ]) {
         if (all().some((p) => p.type === 'transport' && p.from === from && p.to === to)) {
           fail(`links[${i}]`, `transport ${from} -> ${to} is defined twice`, 'keep it in links or in programs, not both');
         }
@@ -333,7 +375,10 @@ function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Recor
   return out;
 }
 
-/** Reads and validates the config file at `path` (see {@link parseConfig}); relative paths in it resolve beside it. */export function loadConfigFile(path: string, env = process.env): Config {
+/** Reads and validates the config file at `path` (see {@link parseConfig}); relative paths in it resolve beside it. */ export function loadConfigFile(
+  path: string,
+  env = process.env,
+): Config {
   if (!existsSync(path)) {
     throw new ConfigError('config_missing', `no config file at ${path}`, {
       hint: 'run `dsync init` to write a starter config, or pass --config FILE',
@@ -353,7 +398,9 @@ function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Recor
 export function getNode(config: Config, nodeName: string): NodeConfig {
   const node = config.nodes[nodeName];
   if (!node) {
-    throw new ConfigError('unknown_node', `unknown node "${nodeName}"`, { hint: `nodes in the config: ${Object.keys(config.nodes).join(', ')}` });
+    throw new ConfigError('unknown_node', `unknown node "${nodeName}"`, {
+      hint: `nodes in the config: ${Object.keys(config.nodes).join(', ')}`,
+    });
   }
   return node;
 }

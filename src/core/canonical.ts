@@ -121,15 +121,21 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) return null;
     return {
-      year: value.getUTCFullYear(), month: value.getUTCMonth() + 1, day: value.getUTCDate(),
-      hour: value.getUTCHours(), minute: value.getUTCMinutes(), second: value.getUTCSeconds(),
-      micro: value.getUTCMilliseconds() * 1000, offsetMinutes: 0,
+      year: value.getUTCFullYear(),
+      month: value.getUTCMonth() + 1,
+      day: value.getUTCDate(),
+      hour: value.getUTCHours(),
+      minute: value.getUTCMinutes(),
+      second: value.getUTCSeconds(),
+      micro: value.getUTCMilliseconds() * 1000,
+      offsetMinutes: 0,
     };
   }
   if (typeof value !== 'string') return null;
   const text = value.trim();
   // ISO years may carry a sign and more digits; PostgreSQL writes BC years as `0044-03-15 BC`.
-  const iso = /^([+-]?\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?(\s+BC)?$/i.exec(text);
+  const iso =
+    /^([+-]?\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?)?(\s+BC)?$/i.exec(text);
   // The seed's M/D/YYYY spelling is tried only when the text is not ISO (the common case on the wire).
   const us = iso ? null : /^(\d{1,2})\/(\d{1,2})\/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?\s*(AM|PM)?)?$/i.exec(text);
   let parts: DateTimeParts;
@@ -147,8 +153,14 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
       }
     }
     parts = {
-      year: bc ? 1 - Number(y) : Number(y), month: Number(mo), day: Number(d), hour: Number(h ?? 0), minute: Number(mi ?? 0),
-      second: Number(s ?? 0), micro: Number((f ?? '').padEnd(6, '0').slice(0, 6)), offsetMinutes: offset,
+      year: bc ? 1 - Number(y) : Number(y),
+      month: Number(mo),
+      day: Number(d),
+      hour: Number(h ?? 0),
+      minute: Number(mi ?? 0),
+      second: Number(s ?? 0),
+      micro: Number((f ?? '').padEnd(6, '0').slice(0, 6)),
+      offsetMinutes: offset,
     };
   } else if (us) {
     const [, mo, d, y, h, mi, s, f, ampm] = us;
@@ -158,8 +170,14 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
       hour = (hour % 12) + (ampm.toUpperCase() === 'PM' ? 12 : 0);
     }
     parts = {
-      year: Number(y), month: Number(mo), day: Number(d), hour, minute: Number(mi ?? 0), second: Number(s ?? 0),
-      micro: Number((f ?? '').padEnd(6, '0').slice(0, 6)), offsetMinutes: null,
+      year: Number(y),
+      month: Number(mo),
+      day: Number(d),
+      hour,
+      minute: Number(mi ?? 0),
+      second: Number(s ?? 0),
+      micro: Number((f ?? '').padEnd(6, '0').slice(0, 6)),
+      offsetMinutes: null,
     };
   } else return null;
   // 60 is allowed for a leap second; the target brand decides whether it can hold it.
@@ -176,8 +194,14 @@ function toUtc(parts: DateTimeParts): DateTimeParts {
   d.setUTCFullYear(parts.year, parts.month - 1, parts.day);
   d.setUTCHours(parts.hour, parts.minute - parts.offsetMinutes, parts.second - leap, 0);
   return {
-    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(),
-    minute: d.getUTCMinutes(), second: d.getUTCSeconds() + leap, micro: parts.micro, offsetMinutes: 0,
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds() + leap,
+    micro: parts.micro,
+    offsetMinutes: 0,
   };
 }
 
@@ -327,7 +351,9 @@ export function exactSingle(n: number): number | null {
 /** Why a 4-byte float column cannot hold `n` exactly. */
 export function singleRounding(n: number): string {
   const f = Math.fround(n);
-  return Number.isFinite(f) ? `${n} has more digits than a 4-byte float keeps (it would become ${shortestSingle(f)})` : `${n} is beyond the range of a 4-byte float`;
+  return Number.isFinite(f)
+    ? `${n} has more digits than a 4-byte float keeps (it would become ${shortestSingle(f)})`
+    : `${n} is beyond the range of a 4-byte float`;
 }
 
 /** Decimal strings compare by value: `12.50` equals `12.5`. */

@@ -40,7 +40,12 @@ export function explainConnectError(error: unknown, target: ConnectTarget, probl
   const detail = (error as { message?: string } | null)?.message ?? String(error);
   const { message, hint, fixUrl = true } = problem ?? { message: `cannot connect to ${target.brand} at ${target.where}: ${detail}` };
   const fullHint = !fixUrl ? hint : hint ? `${hint}, or ${fix}` : fix;
-  return new ConnectionError('connect_failed', `node ${target.nodeName}: ${message}`, { hint: fullHint, node: target.nodeName }, { cause: error });
+  return new ConnectionError(
+    'connect_failed',
+    `node ${target.nodeName}: ${message}`,
+    { hint: fullHint, node: target.nodeName },
+    { cause: error },
+  );
 }
 
 /** A URL dsync cannot use: `message` says why (the URL in it redacted), `hint` shows the right form. */

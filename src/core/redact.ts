@@ -17,8 +17,23 @@ const MASK = '***';
 
 /** Parameter names whose value is a secret (lower case; matched case-insensitively). */
 const SECRET_KEYS = [
-  'password', 'passwd', 'pwd', 'pass', 'passphrase', 'sslpassword', 'sslkey', 'secret', 'client_secret',
-  'token', 'access_token', 'auth_token', 'api_key', 'apikey', 'access_key', 'secret_key', 'private_key',
+  'password',
+  'passwd',
+  'pwd',
+  'pass',
+  'passphrase',
+  'sslpassword',
+  'sslkey',
+  'secret',
+  'client_secret',
+  'token',
+  'access_token',
+  'auth_token',
+  'api_key',
+  'apikey',
+  'access_key',
+  'secret_key',
+  'private_key',
 ];
 const KEYS = SECRET_KEYS.sort((a, b) => b.length - a.length).join('|');
 
@@ -27,7 +42,10 @@ const KEYS = SECRET_KEYS.sort((a, b) => b.length - a.length).join('|');
  * a doubled quote inside), or words up to a `;` (SQL Server values may hold spaces), or
  * up to `&`, `;` or a space.
  */
-const KEY_VALUE = new RegExp(`(^|[^A-Za-z0-9_])(${KEYS})(\\s*=\\s*)('(?:[^'\\\\]|\\\\.|'')*'|"(?:[^"\\\\]|\\\\.|"")*"|\\{(?:[^}]|\\}\\})*\\}|[^;&'"\\s=](?:[^;&'"=\\n]*[^;&'"\\s=])?(?=;)|[^\\s;&'"]+)`, 'gi');
+const KEY_VALUE = new RegExp(
+  `(^|[^A-Za-z0-9_])(${KEYS})(\\s*=\\s*)('(?:[^'\\\\]|\\\\.|'')*'|"(?:[^"\\\\]|\\\\.|"")*"|\\{(?:[^}]|\\}\\})*\\}|[^;&'"\\s=](?:[^;&'"=\\n]*[^;&'"\\s=])?(?=;)|[^\\s;&'"]+)`,
+  'gi',
+);
 /** `password: 'value'` (util.inspect) and `"password":"value"` (JSON). */
 const QUOTED_PROPERTY = new RegExp(`(^|[^A-Za-z0-9_])(["']?)(${KEYS})\\2(\\s*:\\s*)(['"])((?:\\\\.|(?!\\5)[^\\\\])*)\\5`, 'gi');
 /**
@@ -87,7 +105,8 @@ export function rememberUrlSecrets(url: string, template: string, env: NodeJS.Pr
 
 /** Remembers the secrets of every node URL and NATS `via` URL of a config, raw (with `${VAR}`) and expanded. */
 export function rememberConfigSecrets(raw: unknown, expanded: unknown, env: NodeJS.ProcessEnv): void {
-  const nodesOf = (c: unknown) => ((c && typeof c === 'object' && (c as { nodes?: unknown }).nodes) || {}) as Record<string, { url?: unknown } | undefined>;
+  const nodesOf = (c: unknown) =>
+    ((c && typeof c === 'object' && (c as { nodes?: unknown }).nodes) || {}) as Record<string, { url?: unknown } | undefined>;
   const templates = nodesOf(raw);
   for (const [name, node] of Object.entries(nodesOf(expanded))) {
     const template = templates[name]?.url;
@@ -112,10 +131,13 @@ export function redactSecrets(text: string): string {
   for (const secret of knownSorted) if (out.includes(secret)) out = out.split(secret).join(MASK);
   return out
     .replace(KEY_VALUE, (_, before: string, key: string, eq: string, value: string) => `${before}${key}${eq}${mask(unquote(value))}`)
-    .replace(QUOTED_PROPERTY, (_, before: string, q: string, key: string, colon: string, vq: string, value: string) => `${before}${q}${key}${q}${colon}${vq}${mask(value)}${vq}`)
+    .replace(
+      QUOTED_PROPERTY,
+      (_, before: string, q: string, key: string, colon: string, vq: string, value: string) =>
+        `${before}${q}${key}${q}${colon}${vq}${mask(value)}${vq}`,
+    )
     .replace(USERINFO, (_, scheme: string, user: string, password: string) => `${scheme}${user}:${mask(password)}@`);
 }
 
 /** A connection URL fit for a message: the same masking, named for what callers hold. */
 export const redactUrl = redactSecrets;
-

@@ -29,7 +29,12 @@ export function savepointName(depth: number, n: number): string {
  * Runs `body` in a transaction at nesting `depth` (0 = none open yet): a real
  * transaction at depth 0, a savepoint named `name()` below it.
  */
-export async function runTransaction<T>(primitives: TransactionPrimitives, depth: number, name: () => string, body: () => Promise<T>): Promise<T> {
+export async function runTransaction<T>(
+  primitives: TransactionPrimitives,
+  depth: number,
+  name: () => string,
+  body: () => Promise<T>,
+): Promise<T> {
   if (depth > 0) {
     const savepoint = name();
     await primitives.savepoint(savepoint);

@@ -47,7 +47,11 @@ export interface GenerateContext {
 
 /** Lowercase letters, digits and `_`; a hash suffix when the name had to change, so stems stay unique. */
 export function safeName(name: string, maxLength = 40): string {
-  const plain = name.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '') || 't';
+  const plain =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9_]+/g, '_')
+      .replace(/^_+|_+$/g, '') || 't';
   if (plain === name && plain.length <= maxLength) return plain;
   const hash = createHash('sha256').update(name).digest('hex').slice(0, 6);
   return `${plain.slice(0, maxLength - 7)}_${hash}`;

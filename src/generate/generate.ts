@@ -155,7 +155,12 @@ export interface GenerateResult {
  * config's `generatedDir`), removing files that are no longer produced. With
  * `check: true` nothing is written and `differences` lists what is out of date.
  */
-export async function writeGenerated(config: Config, nodes: NodeSet, nodeName: string, options: { dir?: string; check?: boolean } = {}): Promise<GenerateResult> {
+export async function writeGenerated(
+  config: Config,
+  nodes: NodeSet,
+  nodeName: string,
+  options: { dir?: string; check?: boolean } = {},
+): Promise<GenerateResult> {
   const files = await generateForNode(config, nodes, nodeName);
   const dir = join(options.dir ?? config.generatedDir, nodeName);
   const differences = options.check ? compareFiles(dir, files) : writeFiles(dir, files);

@@ -22,7 +22,11 @@ export interface SyncObject {
  * table keeps its file name but gets `capture_none`, which drops the triggers: the file
  * is replaceable, so regenerate + apply switches a table either way.
  */
-export function syncObjects(tables: CaptureTable[], dialect: Pick<Dialect, 'listenForChanges'>, modeOf: (table: CaptureTable) => CaptureMode = () => 'trigger'): SyncObject[] {
+export function syncObjects(
+  tables: CaptureTable[],
+  dialect: Pick<Dialect, 'listenForChanges'>,
+  modeOf: (table: CaptureTable) => CaptureMode = () => 'trigger',
+): SyncObject[] {
   return [
     { order: 1, object: 'ds_change_outbox', template: 'outbox', replaceable: false },
     { order: 2, object: 'ds_change_inbox', template: 'inbox', replaceable: false },

@@ -67,7 +67,12 @@ function createRenderer(dialect: Dialect): Renderer {
         text = template(name)(context);
       } catch (error) {
         if (error instanceof TemplateError) throw error;
-        throw new TemplateError('template_failed', `template ${dialect.name}/${name} failed: ${(error as Error).message}`, {}, { cause: error });
+        throw new TemplateError(
+          'template_failed',
+          `template ${dialect.name}/${name} failed: ${(error as Error).message}`,
+          {},
+          { cause: error },
+        );
       }
       return dialect.splitScript(text).map((statement) => formatStatement(dialect, statement));
     },

@@ -68,7 +68,14 @@ export function keyCollationWarnings(node: NodeConfig, schemas: TableSchema[]): 
  * Files edited by hand, or files that no longer match the live tables, stop the apply
  * before anything runs. Returns the live tables it read.
  */
-async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, client: DbClient, dir: string, files: FileOnDisk[]): Promise<TableSchema[]> {
+async function checkDrift(
+  config: Config,
+  node: NodeConfig,
+  dialect: Dialect,
+  client: DbClient,
+  dir: string,
+  files: FileOnDisk[],
+): Promise<TableSchema[]> {
   if (files.length === 0) {
     throw new ApplyError('nothing_generated', `no generated files for node ${node.name} in ${dir}`, {
       hint: `run \`dsync generate --node ${node.name}\` first`,
@@ -76,18 +83,28 @@ async function checkDrift(config: Config, node: NodeConfig, dialect: Dialect, cl
   }
   const edited = files.find((f) => f.declaredHash !== f.actualHash);
   if (edited) {
-    throw new DriftError('file_edited', `drift: ${join(dir, edited.fileName)} was edited by hand (its content no longer matches its hash)`, {
-      hint: `run \`dsync generate --node ${node.name}\` to restore it; change the config or the templates instead of the file`,
-    });
+    throw new DriftError(
+      'file_edited',
+      `drift: ${join(dir, edited.fileName)} was edited by hand (its content no longer matches its hash)`,
+      {
+        hint: `run \`dsync generate --node ${node.name}\` to restore it; change the config or the templates instead of the file`,
+      },
+    );
   }
   const schemas = await introspectTables(config, dialect, client);
   const expected = generateNode(config, node, dialect, schemas);
   const stale = compareFiles(dir, expected);
   if (stale.length > 0) {
-    const what = stale.map((d) => `${d.fileName} ${d.change === 'added' ? 'missing' : d.change === 'removed' ? 'no longer generated' : 'out of date'}`);
-    throw new DriftError('files_stale', `drift: generated files of node ${node.name} do not match its tables and config (${what.join('; ')})`, {
-      hint: `a synchronized table or the config changed: run \`dsync generate --node ${node.name}\`, review the diff, then \`dsync apply --node ${node.name}\``,
-    });
+    const what = stale.map(
+      (d) => `${d.fileName} ${d.change === 'added' ? 'missing' : d.change === 'removed' ? 'no longer generated' : 'out of date'}`,
+    );
+    throw new DriftError(
+      'files_stale',
+      `drift: generated files of node ${node.name} do not match its tables and config (${what.join('; ')})`,
+      {
+        hint: `a synchronized table or the config changed: run \`dsync generate --node ${node.name}\`, review the diff, then \`dsync apply --node ${node.name}\``,
+      },
+    );
   }
   return schemas;
 }
@@ -109,9 +126,13 @@ function plan(files: FileOnDisk[], ledger: Map<string, LedgerRow>, dialect: Dial
     if (!applied) return { file: file.fileName, action: 'apply', statements };
     if (applied.checksum === file.actualHash) return { file: file.fileName, action: 'skip', statements };
     if (file.replaceable) return { file: file.fileName, action: 'reapply', statements };
-    throw new DriftError('applied_changed', `drift: ${file.fileName} on node ${node.name} was applied with other content (applied ${String(applied.applied_at)})`, {
-      hint: `tables are not altered by apply: change the table by hand to match ${file.fileName}, then record it with \`DELETE FROM ds_schema_migrations WHERE ${dialect.sql.ident('file')} = '${file.fileName}'\` and \`dsync apply --node ${node.name}\``,
-    });
+    throw new DriftError(
+      'applied_changed',
+      `drift: ${file.fileName} on node ${node.name} was applied with other content (applied ${String(applied.applied_at)})`,
+      {
+        hint: `tables are not altered by apply: change the table by hand to match ${file.fileName}, then record it with \`DELETE FROM ds_schema_migrations WHERE ${dialect.sql.ident('file')} = '${file.fileName}'\` and \`dsync apply --node ${node.name}\``,
+      },
+    );
   });
 }
 
@@ -186,7 +207,12 @@ export async function applyNode(
 }
 
 /** {@link applyNode} for a node of a NodeSet: `applyToNode(config, nodes, 'testapp1')`. */
-export async function applyToNode(config: Config, nodes: NodeSet, nodeName: string, options: { dryRun?: boolean } = {}): Promise<ApplyResult> {
+export async function applyToNode(
+  config: Config,
+  nodes: NodeSet,
+  nodeName: string,
+  options: { dryRun?: boolean } = {},
+): Promise<ApplyResult> {
   const { node, dialect, client } = await nodes.get(nodeName);
   return applyNode(config, node, dialect, client, options);
 }

@@ -25,7 +25,10 @@ const STEPS: Array<{ title: string; sql: string }> = [
     title: 'insert one row in sales_order (testapp1)',
     sql: "INSERT INTO sales_order(order_id, order_type, description, product_type_name, customer_id, quantity, order_date, update_datetime, updated_by_user, updated_by_server) VALUES ('ord2','wholesale','old order','desktop','c1','100','5/25/2025','06/25/2025  10:30:00 AM','mtp','server1')",
   },
-  { title: 'update one column in sales_order (testapp1)', sql: "UPDATE sales_order set description='old order change1' where order_id='ord2'" },
+  {
+    title: 'update one column in sales_order (testapp1)',
+    sql: "UPDATE sales_order set description='old order change1' where order_id='ord2'",
+  },
   { title: 'delete the row in sales_order (testapp1)', sql: "delete from sales_order where order_id='ord2'" },
 ];
 
@@ -76,7 +79,9 @@ export async function runDemo(options: { dir?: string; keep?: boolean; log?: (li
       const files = generateNode(config, handle.node, handle.dialect, await introspectTables(config, handle.dialect, handle.client));
       writeFiles(join(config.generatedDir, handle.node.name), files);
       const applied = await applyNode(config, handle.node, handle.dialect, handle.client);
-      log(`setup ${handle.node.name}: created sales_order, generated and applied ${applied.steps.length} sync object files (outbox, inbox, program parameters, errors, conflicts, view, capture triggers)`);
+      log(
+        `setup ${handle.node.name}: created sales_order, generated and applied ${applied.steps.length} sync object files (outbox, inbox, program parameters, errors, conflicts, view, capture triggers)`,
+      );
     }
     const table1 = await app1.dialect.introspect(app1.client, 'sales_order');
     const table2 = await app2.dialect.introspect(app2.client, 'sales_order');

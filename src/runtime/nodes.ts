@@ -36,7 +36,13 @@ export class NodeSet {
    */
   async get(name: string): Promise<NodeHandle> {
     const kept = this.open.get(name);
-    if (kept && (await kept.then((h) => h.client.lost === true, () => false))) {
+    if (
+      kept &&
+      (await kept.then(
+        (h) => h.client.lost === true,
+        () => false,
+      ))
+    ) {
       this.open.delete(name);
       await (await kept).client.close().catch(() => undefined);
     }
@@ -81,18 +87,26 @@ export async function requireSyncObjects(handle: NodeHandle, tables: string[]): 
     const applied = new Set(rows.map((r) => String(r.f)));
     const missing = upgradeSteps(handle.dialect).filter((file) => !applied.has(file));
     if (missing.length > 0) {
-      throw new RuntimeError('schema_outdated', `node ${handle.node.name}: its sync objects predate this version of dsync (${missing.join(', ')} not applied)`, {
-        hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
-      });
+      throw new RuntimeError(
+        'schema_outdated',
+        `node ${handle.node.name}: its sync objects predate this version of dsync (${missing.join(', ')} not applied)`,
+        {
+          hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
+        },
+      );
     }
     upgradeChecked.add(handle.client);
   }
   for (const table of tables) {
     if (!(await handle.dialect.tableExists(handle.client, table))) {
       if (UPGRADED_TABLES.includes(table) && (await handle.dialect.tableExists(handle.client, 'ds_change_outbox'))) {
-        throw new RuntimeError('schema_outdated', `node ${handle.node.name}: its sync objects predate this version of dsync (${table} is missing)`, {
-          hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
-        });
+        throw new RuntimeError(
+          'schema_outdated',
+          `node ${handle.node.name}: its sync objects predate this version of dsync (${table} is missing)`,
+          {
+            hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
+          },
+        );
       }
       throw new RuntimeError('not_applied', `node ${handle.node.name}: the sync objects are not applied (${table} is missing)`, {
         hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\``,

@@ -21,11 +21,17 @@ export function parkedChangeNode(config: Config, node?: string): string {
   if (node) return getNode(config, node).name;
   const nodes = [...new Set(config.programs.filter((p) => p.type === 'import').map(programHome))];
   if (nodes.length === 1) return nodes[0];
-  throw new ConfigError('node_needed', `parked changes live on the import nodes (${nodes.join(', ') || 'none configured'})`, { hint: 'name one with --node' });
+  throw new ConfigError('node_needed', `parked changes live on the import nodes (${nodes.join(', ') || 'none configured'})`, {
+    hint: 'name one with --node',
+  });
 }
 
 /** Parked changes of a node, oldest first: failed ones (`open`) and those `waiting` behind them; `all: true` (default false) adds resolved ones. */
-export async function listParkedChanges(config: Config, nodes: NodeSet, options: ParkedOptions & { all?: boolean } = {}): Promise<{ node: string; parked: ParkedChange[] }> {
+export async function listParkedChanges(
+  config: Config,
+  nodes: NodeSet,
+  options: ParkedOptions & { all?: boolean } = {},
+): Promise<{ node: string; parked: ParkedChange[] }> {
   const node = parkedChangeNode(config, options.node);
   return { node, parked: await listParked((await nodes.get(node)).client, options.all ?? false) };
 }

@@ -18,9 +18,13 @@ export interface ProgramState {
 /** Fails with the fix when the sync objects or the program's row are missing on the node. */
 export async function readProgramState(client: DbClient, program: ProgramConfig, nodeName: string): Promise<ProgramState> {
   const notApplied = () =>
-    new RuntimeError('not_applied', `node ${nodeName}: the sync objects are not applied (no ds_program_parameter row for program ${program.id})`, {
-      hint: `run \`dsync generate --node ${nodeName}\` and \`dsync apply --node ${nodeName}\``,
-    });
+    new RuntimeError(
+      'not_applied',
+      `node ${nodeName}: the sync objects are not applied (no ds_program_parameter row for program ${program.id})`,
+      {
+        hint: `run \`dsync generate --node ${nodeName}\` and \`dsync apply --node ${nodeName}\``,
+      },
+    );
   if (!(await client.dialect.tableExists(client, 'ds_program_parameter'))) throw notApplied();
   const { rows } = await client.query<Row>(
     `SELECT id, last_pointer, status, status_message, last_run_at FROM ds_program_parameter WHERE id = ${client.dialect.sql.param(1)}`,

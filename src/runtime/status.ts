@@ -82,14 +82,30 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
       const backlog = await readBacklog(handle, program, state.pointer);
       const ahead = await findPointerAhead(handle.client, table, state.pointer);
       const message = state.statusMessage === null ? null : redactSecrets(state.statusMessage);
-      const entry: ProgramStatus = { ...base, pointer: state.pointer, backlog: backlog.rows, lagSeconds: round(backlog.lagSeconds), lastRunAt: state.lastRunAt, status: state.status, message };
+      const entry: ProgramStatus = {
+        ...base,
+        pointer: state.pointer,
+        backlog: backlog.rows,
+        lagSeconds: round(backlog.lagSeconds),
+        lastRunAt: state.lastRunAt,
+        status: state.status,
+        message,
+      };
       if (ahead) {
         const error = pointerAheadError(program.id, ahead);
         Object.assign(entry, { status: error.code, message: `${error.message}; fix: ${ahead.fix}`, pointerAhead: ahead });
       }
       programs.push(entry);
     } catch (error) {
-      programs.push({ ...base, pointer: null, backlog: null, lagSeconds: null, lastRunAt: null, status: 'unavailable', message: describeError(error) });
+      programs.push({
+        ...base,
+        pointer: null,
+        backlog: null,
+        lagSeconds: null,
+        lastRunAt: null,
+        status: 'unavailable',
+        message: describeError(error),
+      });
     }
   }
   const parked: NodeParked[] = [];

@@ -33,7 +33,12 @@ export function programScope(program: ProgramConfig, node?: string): Halves | nu
 }
 
 /** One pass of a program; for a transport `via` NATS, of the halves asked for (both by default). */
-export async function runProgramOnce(config: Config, nodes: NodeSet, program: ProgramConfig, halves?: Halves): Promise<TransportResult | ImportResult> {
+export async function runProgramOnce(
+  config: Config,
+  nodes: NodeSet,
+  program: ProgramConfig,
+  halves?: Halves,
+): Promise<TransportResult | ImportResult> {
   const via = program.type === 'transport' && program.via !== undefined;
   // A deliver-only pass need not reach the source, where the pointer lives.
   if (!via || halves?.publish !== false) await refusePointerAhead(nodes, program);
@@ -58,7 +63,8 @@ async function refusePointerAhead(nodes: NodeSet, program: ProgramConfig): Promi
   try {
     await checkPointer(client, program.id, table, state.pointer);
   } catch (error) {
-    if (error instanceof DsyncError) await saveProgramState(client, program.id, { status: 'error', message: `${error.message}; fix: ${error.hint}` });
+    if (error instanceof DsyncError)
+      await saveProgramState(client, program.id, { status: 'error', message: `${error.message}; fix: ${error.hint}` });
     throw error;
   }
 }
@@ -70,14 +76,31 @@ async function refusePointerAhead(nodes: NodeSet, program: ProgramConfig): Promi
  * so that a one-shot run moves what was committed before it started. Work done by
  * the extra looks is added up.
  */
-export async function runProgramSettled(config: Config, nodes: NodeSet, program: ProgramConfig, settleSeconds = 15): Promise<TransportResult | ImportResult> {
+export async function runProgramSettled(
+  config: Config,
+  nodes: NodeSet,
+  program: ProgramConfig,
+  settleSeconds = 15,
+): Promise<TransportResult | ImportResult> {
   const deadline = Date.now() + settleSeconds * 1000;
   const first = await runProgramOnce(config, nodes, program);
   let last = first;
   while (last.heldBack > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
     last = await runProgramOnce(config, nodes, program);
-    for (const key of ['moved', 'skippedEcho', 'published', 'delivered', 'applied', 'unchanged', 'conflicts', 'parked', 'waiting', 'pending', 'replayed'] as const) {
+    for (const key of [
+      'moved',
+      'skippedEcho',
+      'published',
+      'delivered',
+      'applied',
+      'unchanged',
+      'conflicts',
+      'parked',
+      'waiting',
+      'pending',
+      'replayed',
+    ] as const) {
       if (key in first) (first as unknown as Record<string, number>)[key] += (last as unknown as Record<string, number>)[key];
     }
   }
@@ -97,7 +120,11 @@ export function workDone(result: TransportResult | ImportResult): number {
  * at most `maxRounds` rounds (default 1000). Parked changes do not stop it: they are
  * counted in the report.
  */
-export async function syncAll(config: Config, nodes: NodeSet, options: { maxRounds?: number; waitSeconds?: number } = {}): Promise<SyncReport> {
+export async function syncAll(
+  config: Config,
+  nodes: NodeSet,
+  options: { maxRounds?: number; waitSeconds?: number } = {},
+): Promise<SyncReport> {
   const { maxRounds = 1000, waitSeconds = 30 } = options;
   const ordered = [...config.programs.filter((p) => p.type === 'transport'), ...config.programs.filter((p) => p.type === 'import')];
   const report: SyncReport = { rounds: 0, heldBack: 0, transports: [], imports: [] };

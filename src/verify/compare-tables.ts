@@ -81,7 +81,9 @@ export async function compareTables(a: VerifySide, b: VerifySide, options: Compa
   if (!Number.isInteger(segmentRows) || segmentRows < 1) throw new Error(`segmentRows must be a positive integer, got ${segmentRows}`);
   const keyNames = a.table.primaryKey;
   if (keyNames.join(',') !== b.table.primaryKey.join(',')) {
-    throw new Error(`${a.table.name}: the primary keys differ (${keyNames.join(', ')} on one side, ${b.table.primaryKey.join(', ')} on the other)`);
+    throw new Error(
+      `${a.table.name}: the primary keys differ (${keyNames.join(', ')} on one side, ${b.table.primaryKey.join(', ')} on the other)`,
+    );
   }
   const namesA = syncedColumns(a.table).map((c) => c.name);
   const namesB = new Set(syncedColumns(b.table).map((c) => c.name));
@@ -124,7 +126,12 @@ export async function compareTables(a: VerifySide, b: VerifySide, options: Compa
       onB.delete(rowA.keyText);
       if (rowA.text === rowB.text) continue;
       const [textsA, textsB] = [readerA.columnTexts(rowA), readerB.columnTexts(rowB)];
-      note('changed', readerA, rowA, columns.filter((_, i) => textsA[i] !== textsB[i]));
+      note(
+        'changed',
+        readerA,
+        rowA,
+        columns.filter((_, i) => textsA[i] !== textsB[i]),
+      );
     }
     for (const rowB of onB.values()) note('extra', readerB, rowB);
   };

@@ -34,7 +34,6 @@ export interface FetchedRange {
   lastKey: KeyValues | null;
 }
 
-
 /** Rows of the table (for progress totals). */
 export async function countRows(client: DbClient, table: TableSchema): Promise<number> {
   const { rows } = await client.query<Row>(`SELECT count(*) AS n FROM ${tableRef(client.dialect.sql, table)}`);

@@ -46,7 +46,13 @@ async function tableOn(handle: NodeHandle, name: string): Promise<TableSchema | 
  * first, rows only where a segment differs). Read-only; `equal` is false when a table
  * differs or is missing on a node.
  */
-export async function verifyNodes(config: Config, nodes: NodeSet, a: string, b: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyNodes(
+  config: Config,
+  nodes: NodeSet,
+  a: string,
+  b: string,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
   getNode(config, a);
   getNode(config, b);
   const names = options.table ? [options.table] : config.tables.map((t) => t.name);
@@ -59,7 +65,11 @@ export async function verifyNodes(config: Config, nodes: NodeSet, a: string, b: 
       tables.push({ table: name, missingOn: [!tableA && a, !tableB && b].filter(Boolean).join(' and '), seconds: 0 });
       continue;
     }
-    const result = await compareTables({ client: handleA.client, table: tableA }, { client: handleB.client, table: tableB }, { segmentRows: options.segmentRows ?? 1000 });
+    const result = await compareTables(
+      { client: handleA.client, table: tableA },
+      { client: handleB.client, table: tableB },
+      { segmentRows: options.segmentRows ?? 1000 },
+    );
     tables.push({ table: name, result, seconds: (performance.now() - started) / 1000 });
   }
   return { a, b, equal: !tables.some((t) => t.missingOn || hasDifferences(t.result!)), tables };

@@ -20,7 +20,11 @@ const writeConfig = (config: unknown, name = 'dsync.config.json') => {
   return join(dir, name);
 };
 const cli = (...args: string[]) => runCli(args, { cwd: dir, env: { DSYNC_CONFIG: '' } });
-const oneLine = (stderr: string) => stderr.trim().split('\n').filter((l) => !l.startsWith('  hint:'));
+const oneLine = (stderr: string) =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('  hint:'));
 
 const sqliteNodes = (a: string, b: string) => ({
   nodes: { testapp1: { dialect: 'sqlite', url: a, serverId: 'server1' }, testapp2: { dialect: 'sqlite', url: b, serverId: 'server2' } },
@@ -96,7 +100,9 @@ describe('runtime errors exit 3 with the node and the fix', () => {
     writeConfig(sqliteNodes(join(dir, 'a.db'), join(dir, 'b.db')));
     const r = await cli('transport', '--program', '1000');
     expect(r.code).toBe(3);
-    expect(oneLine(r.stderr)).toEqual(['dsync: node testapp1: the sync objects are not applied (no ds_program_parameter row for program 1000)']);
+    expect(oneLine(r.stderr)).toEqual([
+      'dsync: node testapp1: the sync objects are not applied (no ds_program_parameter row for program 1000)',
+    ]);
     expect(r.stderr).toMatch(/hint: run `dsync generate --node testapp1` and `dsync apply --node testapp1`/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
@@ -121,17 +127,27 @@ describe('runtime errors exit 3 with the node and the fix', () => {
   });
 
   it('an unreachable PostgreSQL server, without the password', async () => {
-    writeConfig({ ...sqliteNodes('a.db', 'b.db'), nodes: { testapp1: { dialect: 'postgres', url: 'postgres://app:S3cretPw@127.0.0.1:1/testapp1', serverId: 's1' } }, programs: [] });
+    writeConfig({
+      ...sqliteNodes('a.db', 'b.db'),
+      nodes: { testapp1: { dialect: 'postgres', url: 'postgres://app:S3cretPw@127.0.0.1:1/testapp1', serverId: 's1' } },
+      programs: [],
+    });
     const r = await cli('introspect', 'testapp1');
     expect(r.code).toBe(3);
-    expect(oneLine(r.stderr)).toEqual(['dsync: node testapp1: cannot reach PostgreSQL at postgres://app:***@127.0.0.1:1/testapp1 (ECONNREFUSED)']);
+    expect(oneLine(r.stderr)).toEqual([
+      'dsync: node testapp1: cannot reach PostgreSQL at postgres://app:***@127.0.0.1:1/testapp1 (ECONNREFUSED)',
+    ]);
     expect(r.stderr).toMatch(/hint: start the server, or fix nodes\.testapp1\.url/);
     const verbose = await cli('introspect', 'testapp1', '--verbose');
     expect(verbose.stderr).not.toContain('S3cretPw');
   });
 
   it.skipIf(!pgServer)('a login PostgreSQL refuses, without the password', async () => {
-    writeConfig({ ...sqliteNodes('a.db', 'b.db'), nodes: { testapp1: { dialect: 'postgres', url: 'postgres://no_such_role_dsync:S3cretPw@127.0.0.1:5432/postgres', serverId: 's1' } }, programs: [] });
+    writeConfig({
+      ...sqliteNodes('a.db', 'b.db'),
+      nodes: { testapp1: { dialect: 'postgres', url: 'postgres://no_such_role_dsync:S3cretPw@127.0.0.1:5432/postgres', serverId: 's1' } },
+      programs: [],
+    });
     const r = await cli('introspect', 'testapp1', '--verbose');
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/node testapp1: PostgreSQL refused the login/);
@@ -139,7 +155,11 @@ describe('runtime errors exit 3 with the node and the fix', () => {
   });
 
   it.skipIf(!live.includes('mysql'))('a wrong MySQL password, without the password', async () => {
-    writeConfig({ ...sqliteNodes('a.db', 'b.db'), nodes: { testapp1: { dialect: 'mysql', url: 'mysql://root:WrongPw123@127.0.0.1:3306/mysql', serverId: 's1' } }, programs: [] });
+    writeConfig({
+      ...sqliteNodes('a.db', 'b.db'),
+      nodes: { testapp1: { dialect: 'mysql', url: 'mysql://root:WrongPw123@127.0.0.1:3306/mysql', serverId: 's1' } },
+      programs: [],
+    });
     const r = await cli('introspect', 'testapp1', '--verbose');
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/node testapp1/);
@@ -147,7 +167,11 @@ describe('runtime errors exit 3 with the node and the fix', () => {
   });
 
   it.skipIf(!pgServer)('a database that does not exist', async () => {
-    writeConfig({ ...sqliteNodes('a.db', 'b.db'), nodes: { testapp1: { dialect: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/dsync_no_such_db', serverId: 's1' } }, programs: [] });
+    writeConfig({
+      ...sqliteNodes('a.db', 'b.db'),
+      nodes: { testapp1: { dialect: 'postgres', url: 'postgres://postgres@127.0.0.1:5432/dsync_no_such_db', serverId: 's1' } },
+      programs: [],
+    });
     const r = await cli('introspect', 'testapp1');
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/PostgreSQL has no such database/);
@@ -168,4 +192,3 @@ describe('init', () => {
     expect(again.stderr).toMatch(/already exists/);
   });
 });
-

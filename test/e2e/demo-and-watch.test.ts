@@ -30,7 +30,9 @@ describe('dsync demo', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.match(/✓ testapp2 matches testapp1/g)).toHaveLength(3);
-    expect(r.stdout).toMatch(/step 1: insert[\s\S]*ord2\s+\| wholesale\s+\| old order[\s\S]*step 2[\s\S]*old order change1[\s\S]*step 3[\s\S]*\(no rows\)/);
+    expect(r.stdout).toMatch(
+      /step 1: insert[\s\S]*ord2\s+\| wholesale\s+\| old order[\s\S]*step 2[\s\S]*old order change1[\s\S]*step 3[\s\S]*\(no rows\)/,
+    );
     expect(r.stdout).toMatch(/all steps in sync/);
   });
 });
@@ -65,7 +67,9 @@ describe('--watch', () => {
     expect((await runCli(['generate'], { cwd: dir })).code).toBe(0);
     expect((await runCli(['apply'], { cwd: dir })).code).toBe(0);
     const children = ['transport', 'import'].map((command) =>
-      spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), command, '--program', command === 'transport' ? '1000' : '1001', '--watch'], { cwd: dir }),
+      spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), command, '--program', command === 'transport' ? '1000' : '1001', '--watch'], {
+        cwd: dir,
+      }),
     );
     const exits = children.map((c) => new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code))));
     try {

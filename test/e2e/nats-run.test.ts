@@ -71,7 +71,10 @@ describe.skipIf(!natsUp)('dsync via NATS', () => {
         await new Promise((r) => setTimeout(r, 100));
         rows = [(await a.query('SELECT order_id FROM sales_order')).rows, (await b.query('SELECT order_id FROM sales_order')).rows];
       }
-      expect(rows.map((r) => r.length), daemons.map((d) => d.out.text).join('\n---\n')).toEqual([3, 3]);
+      expect(
+        rows.map((r) => r.length),
+        daemons.map((d) => d.out.text).join('\n---\n'),
+      ).toEqual([3, 3]);
       expect(daemons[0].out.text).toMatch(/dsync run: 3 program\(s\) at node a/);
     } finally {
       for (const d of daemons) d.child.kill('SIGTERM');

@@ -26,7 +26,11 @@ const cleanEnv = () => Object.fromEntries(Object.entries(process.env).filter(([k
 
 function run(command: string, args: string[], cwd: string, timeoutMs = 120_000) {
   const result = spawnSync(command, args, { cwd, env: cleanEnv(), encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
-  return { code: result.status ?? -1, stdout: result.stdout ?? '', stderr: `${result.stderr ?? ''}${result.error ? String(result.error) : ''}` };
+  return {
+    code: result.status ?? -1,
+    stdout: result.stdout ?? '',
+    stderr: `${result.stderr ?? ''}${result.error ? String(result.error) : ''}`,
+  };
 }
 
 function must(result: ReturnType<typeof run>, what: string) {
@@ -65,7 +69,15 @@ afterAll(() => {
 
 describe('the packed package', () => {
   it('ships the build, its declarations, the binary and the templates, and no tests or sources', () => {
-    for (const file of ['package.json', 'bin/dsync.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'templates/sqlite/outbox.sql.hbs', 'README.md']) {
+    for (const file of [
+      'package.json',
+      'bin/dsync.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'templates/sqlite/outbox.sql.hbs',
+      'README.md',
+    ]) {
       expect(packed, file).toContain(file);
     }
     expect(packed.filter((f) => f.startsWith('test/') || f.startsWith('src/') || f.startsWith('bench/'))).toEqual([]);
@@ -73,7 +85,13 @@ describe('the packed package', () => {
 
   it('points types, main, exports and bin at files it ships (TypeScript would quietly fall back past a wrong types path)', () => {
     const manifest = JSON.parse(readFileSync(join(project, 'node_modules', 'dsync', 'package.json'), 'utf8'));
-    const targets = [manifest.main, manifest.types, manifest.exports['.'].types, manifest.exports['.'].import, ...Object.values(manifest.bin)];
+    const targets = [
+      manifest.main,
+      manifest.types,
+      manifest.exports['.'].types,
+      manifest.exports['.'].import,
+      ...Object.values(manifest.bin),
+    ];
     for (const target of targets) expect(packed, String(target)).toContain(String(target).replace(/^\.\//, ''));
   });
 
@@ -84,7 +102,10 @@ describe('the packed package', () => {
     expect(report).toEqual({
       version: version(ROOT),
       applied: [true, true],
-      rows: [{ id: 1, name: 'pen', qty: 3 }, { id: 2, name: 'ink', qty: 5 }],
+      rows: [
+        { id: 1, name: 'pen', qty: 3 },
+        { id: 2, name: 'ink', qty: 5 },
+      ],
       synced: { moved: 2, applied: 2 },
       verifyEqual: false,
       status: ['transport 0', 'import 0'],

@@ -19,12 +19,14 @@ import { createTestDatabase, PG_ADMIN_URL, postgresMode, type TestDatabase } fro
 import { ROOT } from '../helpers/fixtures.ts';
 
 const server = (await postgresMode()) === 'server';
-if (!server) console.warn('run-faults: skipped, it needs a PostgreSQL server (blocking a database is not possible on the embedded stand-in)');
+if (!server)
+  console.warn('run-faults: skipped, it needs a PostgreSQL server (blocking a database is not possible on the embedded stand-in)');
 const dir = mkdtempSync(join(tmpdir(), 'dsync-faults-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const metricValue = (text: string, name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+const metricValue = (text: string, name: string, labels: string) =>
+  Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 async function admin(sql: string): Promise<void> {
   const { default: pg } = await import('pg');
@@ -45,7 +47,10 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
     writeFileSync(
       config,
       JSON.stringify({
-        nodes: { a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' }, b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' } },
+        nodes: {
+          a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' },
+          b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' },
+        },
         tables: ['sales_order'],
         links: [{ between: ['a', 'b'], intervalSeconds: 0.5, failAfterSeconds: 2 }],
         generatedDir: join(dir, 'generated'),
@@ -58,7 +63,11 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
     expect((await runCli(['--config', config, 'generate'])).code).toBe(0);
     expect((await runCli(['--config', config, 'apply'])).code).toBe(0);
 
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', config, 'run', '--port', '0', '--log-format', 'json'], { cwd: dir });
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'dsync.js'), '--config', config, 'run', '--port', '0', '--log-format', 'json'],
+      { cwd: dir },
+    );
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -130,7 +139,10 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
       for (let i = 0; i < 40 && (await fetch(`http://${base}/healthz`)).status !== 200; i++) await sleep(250);
       expect((await fetch(`http://${base}/healthz`)).status).toBe(200);
       expect(exitCode, 'the daemon must not exit on a database outage').toBeNull();
-      const events = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event?: string; program?: number; code?: string });
+      const events = output
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { event?: string; program?: number; code?: string });
       expect(events.some((e) => e.event === 'pass_failed' && e.program === 1001 && e.code)).toBe(true);
       expect(events.some((e) => e.event === 'recovered' && e.program === 1001)).toBe(true);
     } finally {
@@ -151,7 +163,10 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
     writeFileSync(
       config,
       JSON.stringify({
-        nodes: { a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' }, b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' } },
+        nodes: {
+          a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' },
+          b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' },
+        },
         tables: ['sales_order'],
         links: [{ between: ['a', 'b'], intervalSeconds: 0.2, batchSize: 50 }],
         generatedDir: join(dir, 'generated-term'),
@@ -160,7 +175,8 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
     const d = await getDialect('postgres');
     const [a, b] = [await d.connect(dbs[0].url, 'a'), await d.connect(dbs[1].url, 'b')];
     try {
-      for (const c of [a, b]) await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
+      for (const c of [a, b])
+        await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
       expect((await runCli(['--config', config, 'generate'])).code).toBe(0);
       expect((await runCli(['--config', config, 'apply'])).code).toBe(0);
       await a.exec("INSERT INTO sales_order SELECT 't' || g, 'row ' || g FROM generate_series(1, 3000) g");
@@ -187,7 +203,9 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
       const table = await d.introspect(a, 'sales_order');
       expect(hasDifferences(await compareTables({ client: a, table }, { client: b, table }))).toBe(false);
       const count = async (c: DbClient, sql: string) => Number(Object.values((await c.query<Row>(sql)).rows[0])[0]);
-      expect(await count(b, "SELECT count(*) FROM ds_change_inbox WHERE updated_by_server_id = 's-a'")).toBe(await count(a, "SELECT count(*) FROM ds_change_outbox WHERE updated_by_server_id = 's-a'"));
+      expect(await count(b, "SELECT count(*) FROM ds_change_inbox WHERE updated_by_server_id = 's-a'")).toBe(
+        await count(a, "SELECT count(*) FROM ds_change_outbox WHERE updated_by_server_id = 's-a'"),
+      );
     } finally {
       await a.close();
       await b.close();

@@ -57,7 +57,10 @@ describe('dsync run', () => {
         await new Promise((r) => setTimeout(r, 100));
         rows = [(await a.query('SELECT order_id FROM sales_order')).rows, (await b.query('SELECT order_id FROM sales_order')).rows];
       }
-      expect(rows.map((r) => r.length), `daemon output:\n${stdout}`).toEqual([2, 2]);
+      expect(
+        rows.map((r) => r.length),
+        `daemon output:\n${stdout}`,
+      ).toEqual([2, 2]);
       const health = await fetch(`http://${base}/healthz`);
       expect(health.status).toBe(200);
       const metrics = await (await fetch(`http://${base}/metrics`)).text();

@@ -125,7 +125,10 @@ describe.each(['postgres', 'mysql', 'mssql', 'sqlite'] as DialectName[])('%s: a 
     expect((await cli('errors', '--node', 'hub')).code).toBe(0);
     expect((await cli('init', '--config', join(dir, 'init.json'))).code).toBe(0);
     for (const [i, name] of names.entries()) {
-      const [transport, generate] = await Promise.all([cli('transport', '--program', String(100 + i), '--verbose'), cli('generate', '--node', name, '--verbose')]);
+      const [transport, generate] = await Promise.all([
+        cli('transport', '--program', String(100 + i), '--verbose'),
+        cli('generate', '--node', name, '--verbose'),
+      ]);
       expect(transport.code, transport.stderr).toBe(3);
       // Where the connection fails, the error names the node and the fix.
       const connects = (dialect === 'postgres' && !name.startsWith('down_')) || (dialect === 'sqlite' && name === 'query');
@@ -140,7 +143,10 @@ describe.each(['postgres', 'mysql', 'mssql', 'sqlite'] as DialectName[])('%s: a 
       expect(imported.code).toBe(3);
     }
 
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), 'run', '--port', '0'], { cwd: dir, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), 'run', '--port', '0'], {
+      cwd: dir,
+      env: { ...process.env, ...env },
+    });
     let log = '';
     child.stdout.on('data', (d) => (log += d));
     child.stderr.on('data', (d) => (log += d));
@@ -153,7 +159,8 @@ describe.each(['postgres', 'mysql', 'mssql', 'sqlite'] as DialectName[])('%s: a 
       }
       expect(base, log).not.toBe('');
       // Every program fails its first pass; wait until each has said so in the log.
-      for (let i = 0; i < 200 && (log.match(/next try in/g) ?? []).length < names.length * 2; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 200 && (log.match(/next try in/g) ?? []).length < names.length * 2; i++)
+        await new Promise((r) => setTimeout(r, 100));
       expect((log.match(/next try in/g) ?? []).length, log).toBeGreaterThanOrEqual(names.length * 2);
       for (const path of ['/', '/metrics', '/healthz']) {
         const response = await fetch(`http://${base}${path}`);

@@ -29,7 +29,9 @@ const seedStatements = (file: string) =>
     .filter(Boolean);
 
 const triggerCount = async (client: DbClient) => {
-  const { rows } = await client.query<Row>("SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = 'public.sales_order'::regclass AND NOT tgisinternal");
+  const { rows } = await client.query<Row>(
+    "SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = 'public.sales_order'::regclass AND NOT tgisinternal",
+  );
   return Number(rows[0].n);
 };
 
@@ -43,7 +45,10 @@ describe.runIf(live.includes('postgres'))('the seed walkthrough in capture mode 
 
   const cli = (...args: string[]) => runCli(args, { cwd: dir });
   const move = async () => {
-    for (const args of [['transport', '--program', '1000'], ['import', '--program', '1001']]) {
+    for (const args of [
+      ['transport', '--program', '1000'],
+      ['import', '--program', '1001'],
+    ]) {
       const r = await cli(...args);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -55,7 +60,10 @@ describe.runIf(live.includes('postgres'))('the seed walkthrough in capture mode 
     dir = mkdtempSync(join(tmpdir(), 'dsync-seed-api-'));
     dbs.push(await createTestDatabase('postgres', 'dsync_seedapi1'), await createTestDatabase('postgres', 'dsync_seedapi2'));
     const dialect = await getDialect('postgres');
-    for (const [db, name] of [[dbs[0], 'testapp1'], [dbs[1], 'testapp2']] as const) {
+    for (const [db, name] of [
+      [dbs[0], 'testapp1'],
+      [dbs[1], 'testapp2'],
+    ] as const) {
       const client = await dialect.connect(db.url, name);
       clients.push(client);
       for (const s of dialect.splitScript(readFileSync(join(FIXTURES, 'seed', 'sales_order.postgres.sql'), 'utf8'))) await client.exec(s);

@@ -20,15 +20,17 @@ import { FIXTURES } from '../helpers/fixtures.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
 
 const live = await liveDialects();
-const PAIRS = ([
-  ['postgres', 'postgres'],
-  ['postgres', 'sqlite'],
-  ['sqlite', 'postgres'],
-  ['mysql', 'postgres'],
-  ['postgres', 'mysql'],
-  ['mysql', 'sqlite'],
-  ['sqlite', 'mysql'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'postgres'],
+    ['postgres', 'sqlite'],
+    ['sqlite', 'postgres'],
+    ['mysql', 'postgres'],
+    ['postgres', 'mysql'],
+    ['mysql', 'sqlite'],
+    ['sqlite', 'mysql'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 /**
  * The seed's statements for a brand: verbatim on PostgreSQL; without the `public.`
@@ -39,8 +41,12 @@ const PAIRS = ([
 const seedStatements = (file: string, dialect: DialectName) => {
   const text = readFileSync(join(FIXTURES, 'seed', file), 'utf8');
   let sql = dialect === 'postgres' ? text : text.replaceAll('public.', '');
-  if (dialect === 'mysql') sql = sql.replaceAll("'5/25/2025'", "'2025-05-25'").replaceAll("'06/25/2025  10:30:00 AM'", "'2025-06-25 10:30:00'");
-  return sql.split(/;\s*\n\s*\n/).map((s) => s.replace(/^(--[^\n]*\n)+/, '').trim()).filter(Boolean);
+  if (dialect === 'mysql')
+    sql = sql.replaceAll("'5/25/2025'", "'2025-05-25'").replaceAll("'06/25/2025  10:30:00 AM'", "'2025-06-25 10:30:00'");
+  return sql
+    .split(/;\s*\n\s*\n/)
+    .map((s) => s.replace(/^(--[^\n]*\n)+/, '').trim())
+    .filter(Boolean);
 };
 
 const ORD2: ValueMap = { ...SEED_ORDER };
@@ -70,11 +76,15 @@ describe.each(PAIRS)('the seed walkthrough, %s → %s', (fromDialect, toDialect)
     dir = mkdtempSync(join(tmpdir(), 'dsync-seed-'));
     const [db1, db2] = [await createTestDatabase(fromDialect, 'dsync_seed1'), await createTestDatabase(toDialect, 'dsync_seed2')];
     dbs.push(db1, db2);
-    for (const [db, name] of [[db1, 'testapp1'], [db2, 'testapp2']] as const) {
+    for (const [db, name] of [
+      [db1, 'testapp1'],
+      [db2, 'testapp2'],
+    ] as const) {
       const dialect = await getDialect(db.dialect);
       const client = await dialect.connect(db.url, name);
       clients.push(client);
-      for (const s of dialect.splitScript(readFileSync(join(FIXTURES, 'seed', `sales_order.${db.dialect}.sql`), 'utf8'))) await client.exec(s);
+      for (const s of dialect.splitScript(readFileSync(join(FIXTURES, 'seed', `sales_order.${db.dialect}.sql`), 'utf8')))
+        await client.exec(s);
     }
     [app1, app2] = clients;
     writeFileSync(

@@ -63,7 +63,16 @@ describe.runIf(haveChromium)('status page in a browser', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       let base = '';
@@ -92,7 +101,8 @@ describe.runIf(haveChromium)('status page in a browser', () => {
       expect(response?.status()).toBe(200);
       const rows = page.locator('table tr');
       expect(await rows.count()).toBe(5);
-      for (const id of ['1000', '1001', '1002', '1003']) await expect(page.locator('td', { hasText: new RegExp(`^${id}$`) }).count()).resolves.toBe(1);
+      for (const id of ['1000', '1001', '1002', '1003'])
+        await expect(page.locator('td', { hasText: new RegExp(`^${id}$`) }).count()).resolves.toBe(1);
       const row1001 = page.locator('tr', { has: page.locator('td', { hasText: /^1001$/ }) });
       expect((await row1001.locator('td.backlog').textContent())?.trim()).toBe(String(backlog));
       expect(await row1001.textContent()).toMatch(/paused/);

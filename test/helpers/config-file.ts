@@ -8,7 +8,12 @@ export function writeConfigFile(config: Config, dir: string): string {
   const raw = {
     nodes: Object.fromEntries(Object.values(config.nodes).map((n) => [n.name, { dialect: n.dialect, url: n.url, serverId: n.serverId }])),
     tables: config.tables,
-    programs: config.programs.map((p) => ({ id: p.id, type: p.type, batchSize: p.batchSize, ...(p.type === 'transport' ? { from: p.from, to: p.to } : { node: p.node }) })),
+    programs: config.programs.map((p) => ({
+      id: p.id,
+      type: p.type,
+      batchSize: p.batchSize,
+      ...(p.type === 'transport' ? { from: p.from, to: p.to } : { node: p.node }),
+    })),
     generatedDir: config.generatedDir,
   };
   writeFileSync(path, JSON.stringify(raw, null, 2));

@@ -176,7 +176,9 @@ async function createMssql(name: string): Promise<TestDatabase> {
     async drop() {
       const a = await mssqlDialect.connect(base, 'mssql-admin');
       const db = mssqlDialect.sql.ident(name);
-      await a.exec(`IF DB_ID(${mssqlDialect.sql.literal(name)}) IS NOT NULL BEGIN ALTER DATABASE ${db} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE ${db}; END`);
+      await a.exec(
+        `IF DB_ID(${mssqlDialect.sql.literal(name)}) IS NOT NULL BEGIN ALTER DATABASE ${db} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE ${db}; END`,
+      );
       await a.close();
     },
   };

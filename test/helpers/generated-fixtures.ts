@@ -12,7 +12,12 @@ import { applyFixtureSchema, FIXTURES } from './fixtures.ts';
 import { join } from 'node:path';
 
 /** Every fixture node's URL variable must be set for the config to load; the ones not used get a placeholder. */
-const PLACEHOLDERS = { DSYNC_FIXTURE_POSTGRES_URL: 'unused', DSYNC_FIXTURE_SQLITE_URL: 'unused', DSYNC_FIXTURE_MYSQL_URL: 'unused', DSYNC_FIXTURE_MSSQL_URL: 'unused' };
+const PLACEHOLDERS = {
+  DSYNC_FIXTURE_POSTGRES_URL: 'unused',
+  DSYNC_FIXTURE_SQLITE_URL: 'unused',
+  DSYNC_FIXTURE_MYSQL_URL: 'unused',
+  DSYNC_FIXTURE_MSSQL_URL: 'unused',
+};
 
 export async function generateFixtureNode(dialect: DialectName, check: boolean, outDir?: string): Promise<CliResult> {
   const db = await createTestDatabase(dialect, 'dsync_fx');
@@ -21,7 +26,15 @@ export async function generateFixtureNode(dialect: DialectName, check: boolean, 
     const client = await d.connect(db.url, dialect);
     await applyFixtureSchema(client);
     await client.close();
-    const args = ['generate', '--config', join(FIXTURES, 'dsync.config.json'), '--node', dialect, ...(check ? ['--check'] : []), ...(outDir ? ['--out', outDir] : [])];
+    const args = [
+      'generate',
+      '--config',
+      join(FIXTURES, 'dsync.config.json'),
+      '--node',
+      dialect,
+      ...(check ? ['--check'] : []),
+      ...(outDir ? ['--out', outDir] : []),
+    ];
     return await runCli(args, { env: { ...PLACEHOLDERS, [`DSYNC_FIXTURE_${dialect.toUpperCase()}_URL`]: db.url } });
   } finally {
     await db.drop();

@@ -12,5 +12,11 @@ import { natsTransportOnce } from '../../src/runtime/transport/nats-transport.ts
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Config;
 const program = config.programs.find((p) => p.id === Number(process.argv[3])) as TransportProgram;
 const die = () => process.kill(process.pid, 'SIGKILL');
-await natsTransportOnce(config, new NodeSet(config), program, { publish: false, deliver: true }, process.argv[4] === 'before' ? { beforeInboxCommit: die } : { afterInboxCommit: die });
+await natsTransportOnce(
+  config,
+  new NodeSet(config),
+  program,
+  { publish: false, deliver: true },
+  process.argv[4] === 'before' ? { beforeInboxCommit: die } : { afterInboxCommit: die },
+);
 console.log('deliver pass ended without being killed');

@@ -9,7 +9,23 @@ import { randomBytes } from 'node:crypto';
 
 export const NATS_URL = process.env.DSYNC_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const NATS_SERVER = '/usr/sbin/nats-server';
-export const NATS_START = ['--start', '--oknodo', '--background', '--exec', NATS_SERVER, '--', '-a', '127.0.0.1', '-p', '4222', '-js', '-sd', '/var/lib/nats-server', '-l', '/var/log/nats-server.log'];
+export const NATS_START = [
+  '--start',
+  '--oknodo',
+  '--background',
+  '--exec',
+  NATS_SERVER,
+  '--',
+  '-a',
+  '127.0.0.1',
+  '-p',
+  '4222',
+  '-js',
+  '-sd',
+  '/var/lib/nats-server',
+  '-l',
+  '/var/log/nats-server.log',
+];
 export const NATS_START_HINT = `start-stop-daemon ${NATS_START.join(' ')}`;
 
 /** True when a JetStream-enabled server answers at NATS_URL. */

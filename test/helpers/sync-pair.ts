@@ -40,14 +40,24 @@ export interface SyncPairOptions {
   apiTables?: string[];
 }
 
-export async function createSyncPair(from: DialectName, to: DialectName, conflict = 'latest-wins', options: SyncPairOptions = {}): Promise<SyncPair> {
+export async function createSyncPair(
+  from: DialectName,
+  to: DialectName,
+  conflict = 'latest-wins',
+  options: SyncPairOptions = {},
+): Promise<SyncPair> {
   const via = options.via ? { via: options.via } : {};
   const dbs: TestDatabase[] = [await createTestDatabase(from, 'dsync_a'), await createTestDatabase(to, 'dsync_b')];
   const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-pair-'));
   const config = parseConfig(
     {
       nodes: {
-        a: { dialect: from, url: dbs[0].url, serverId: 'server-a', ...(options.apiTables ? { capture: Object.fromEntries(options.apiTables.map((t) => [t, 'api'])) } : {}) },
+        a: {
+          dialect: from,
+          url: dbs[0].url,
+          serverId: 'server-a',
+          ...(options.apiTables ? { capture: Object.fromEntries(options.apiTables.map((t) => [t, 'api'])) } : {}),
+        },
         b: { dialect: to, url: dbs[1].url, serverId: 'server-b' },
       },
       tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict })),

@@ -75,7 +75,10 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
         const [first, ...rest] = names;
         const out = [];
         for (const name of rest) {
-          const result = await compareTables({ client: handles[first].client, table: tables[first][table] }, { client: handles[name].client, table: tables[name][table] });
+          const result = await compareTables(
+            { client: handles[first].client, table: tables[first][table] },
+            { client: handles[name].client, table: tables[name][table] },
+          );
           out.push({ node: name, result });
         }
         return out;

@@ -17,14 +17,27 @@ import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 const live = await liveDialects();
 const SEED = Number(process.env.DSYNC_SEED ?? 20261130);
 const OPS = 120;
-const PAIRS = ([
-  ['postgres', 'sqlite'],
-  ['sqlite', 'postgres'],
-  ['mysql', 'postgres'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['sqlite', 'postgres'],
+    ['mysql', 'postgres'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 type Values = Record<string, string | number | null>;
-const ORDER_COLUMNS = ['order_id', 'order_type', 'description', 'product_type_name', 'customer_id', 'quantity', 'order_date', 'update_datetime', 'updated_by_user', 'updated_by_server'];
+const ORDER_COLUMNS = [
+  'order_id',
+  'order_type',
+  'description',
+  'product_type_name',
+  'customer_id',
+  'quantity',
+  'order_date',
+  'update_datetime',
+  'updated_by_user',
+  'updated_by_server',
+];
 
 interface Write {
   table: 'sales_order' | 'order_line';
@@ -52,7 +65,13 @@ function workload(seed: number): Array<Write | 'sync'> {
       const roll = next();
       if (!row) {
         const values: Values = Object.fromEntries(ORDER_COLUMNS.map((c) => [c, null]));
-        Object.assign(values, { order_id: id, order_type: pick(['retail', 'wholesale']), description: `d${counter}`, customer_id: `c${counter % 5}`, quantity: counter });
+        Object.assign(values, {
+          order_id: id,
+          order_type: pick(['retail', 'wholesale']),
+          description: `d${counter}`,
+          customer_id: `c${counter % 5}`,
+          quantity: counter,
+        });
         orders.set(id, values);
         out.push({ table: 'sales_order', operation: 'I', key: { order_id: id }, values: { ...values } });
       } else if (roll < 0.55) {
@@ -70,7 +89,14 @@ function workload(seed: number): Array<Write | 'sync'> {
         const values = { ...row, order_id: newId, description: `k${counter}` };
         orders.delete(id);
         orders.set(newId, values);
-        out.push({ table: 'sales_order', operation: 'U', key: { order_id: newId }, keyOld: { order_id: id }, values: { ...values }, oldValues: { order_id: id, description: row.description } });
+        out.push({
+          table: 'sales_order',
+          operation: 'U',
+          key: { order_id: newId },
+          keyOld: { order_id: id },
+          values: { ...values },
+          oldValues: { order_id: id, description: row.description },
+        });
       }
     } else {
       const key = { order_id: `o${Math.floor(next() * 4)}`, line_no: 1 + Math.floor(next() * 3) };
@@ -97,16 +123,25 @@ function workload(seed: number): Array<Write | 'sync'> {
 /** The application's row write: the same SQL in both modes, bound values. */
 async function writeRow(client: DbClient, w: Write): Promise<void> {
   const p = client.dialect.sql.param;
-  const where = (key: Values, from: number) => Object.keys(key).map((k, i) => `${k} = ${p(from + i)}`).join(' AND ');
+  const where = (key: Values, from: number) =>
+    Object.keys(key)
+      .map((k, i) => `${k} = ${p(from + i)}`)
+      .join(' AND ');
   if (w.operation === 'I') {
     const names = Object.keys(w.values!);
-    await client.query(`INSERT INTO ${w.table} (${names.join(', ')}) VALUES (${names.map((_, i) => p(i + 1)).join(', ')})`, Object.values(w.values!));
+    await client.query(
+      `INSERT INTO ${w.table} (${names.join(', ')}) VALUES (${names.map((_, i) => p(i + 1)).join(', ')})`,
+      Object.values(w.values!),
+    );
   } else if (w.operation === 'D') {
     await client.query(`DELETE FROM ${w.table} WHERE ${where(w.key, 1)}`, Object.values(w.key));
   } else {
     const names = Object.keys(w.values!);
     const key = w.keyOld ?? w.key;
-    await client.query(`UPDATE ${w.table} SET ${names.map((n, i) => `${n} = ${p(i + 1)}`).join(', ')} WHERE ${where(key, names.length + 1)}`, [...Object.values(w.values!), ...Object.values(key)]);
+    await client.query(
+      `UPDATE ${w.table} SET ${names.map((n, i) => `${n} = ${p(i + 1)}`).join(', ')} WHERE ${where(key, names.length + 1)}`,
+      [...Object.values(w.values!), ...Object.values(key)],
+    );
   }
 }
 

@@ -87,7 +87,9 @@ describe.each(dialects)('apply on %s', (dialectName) => {
     expect(error.message).toMatch(/0101_capture_sales_order\.sql out of date/);
     await generate();
     const result = await applyNode(config, node, dialect, client);
-    expect(result.steps.filter((s) => s.action !== 'skip').map((s) => [s.file, s.action])).toEqual([['0101_capture_sales_order.sql', 'reapply']]);
+    expect(result.steps.filter((s) => s.action !== 'skip').map((s) => [s.file, s.action])).toEqual([
+      ['0101_capture_sales_order.sql', 'reapply'],
+    ]);
     const before = await lastOutboxId(client);
     const table = await dialect.introspect(client, 'sales_order');
     await insertRow(client, table, { order_id: 'n1', note: 'new column' });
@@ -105,7 +107,11 @@ describe.each(dialects)('apply on %s', (dialectName) => {
       expect(await dialect.tableExists(client, 'ds_change_outbox')).toBe(false);
       expect(await ledger()).toEqual([]);
     } else {
-      expect((await ledger()).map((r) => r.file)).toEqual(['0001_ds_change_outbox.sql', '0002_ds_change_inbox.sql', '0003_ds_program_parameter.sql']);
+      expect((await ledger()).map((r) => r.file)).toEqual([
+        '0001_ds_change_outbox.sql',
+        '0002_ds_change_inbox.sql',
+        '0003_ds_program_parameter.sql',
+      ]);
     }
   });
 
@@ -116,4 +122,3 @@ describe.each(dialects)('apply on %s', (dialectName) => {
     expect(error.hint).toMatch(/dsync generate --node/);
   });
 });
-

@@ -45,7 +45,9 @@ async function insertDates(client: DbClient) {
 }
 
 async function pgTexts(client: DbClient): Promise<Row[]> {
-  const { rows } = await client.query('SELECT id, c_date::text AS d, c_timestamp::text AS t, c_timestamptz::text AS tz FROM type_zoo ORDER BY id');
+  const { rows } = await client.query(
+    'SELECT id, c_date::text AS d, c_timestamp::text AS t, c_timestamptz::text AS tz FROM type_zoo ORDER BY id',
+  );
   return rows;
 }
 
@@ -61,7 +63,12 @@ describe.runIf(withPostgres('postgres'))('endless and BC dates, postgres → pos
     await pair.forward();
     expect((await listParked(pair.b.client)).map((p) => p.reason)).toEqual([]);
     expect(await pgTexts(pair.b.client)).toEqual(await pgTexts(pair.a.client));
-    expect((await pgTexts(pair.b.client))[2]).toEqual({ id: 3, d: '0044-03-15 BC', t: '0044-03-15 12:30:00.123456 BC', tz: '0044-03-15 12:30:00.123456+00 BC' });
+    expect((await pgTexts(pair.b.client))[2]).toEqual({
+      id: 3,
+      d: '0044-03-15 BC',
+      t: '0044-03-15 12:30:00.123456 BC',
+      tz: '0044-03-15 12:30:00.123456+00 BC',
+    });
 
     // Two rows in one statement (bulk update), then one alone (single-row update).
     await pair.a.client.query("UPDATE type_zoo SET c_date = '0100-02-28 BC', c_timestamp = '-infinity' WHERE id IN (1, 2)");
@@ -102,13 +109,25 @@ describe.runIf(withPostgres('sqlite'))('endless and BC dates, postgres ↔ sqlit
     expect((await listParked(pair.b.client)).map((p) => p.reason)).toEqual([]);
     for (const d of DATES) {
       const row = await selectRow(pair.b.client, pair.tables.b.type_zoo, { id: d.id });
-      expect(COLUMNS.map((c) => row![c]), `row ${d.id}`).toEqual(d.canonical);
+      expect(
+        COLUMNS.map((c) => row![c]),
+        `row ${d.id}`,
+      ).toEqual(d.canonical);
     }
     const stored = await pair.b.client.query('SELECT c_date, c_timestamp, c_timestamptz FROM type_zoo WHERE id = 3');
-    expect(stored.rows[0]).toEqual({ c_date: '-0043-03-15', c_timestamp: '-0043-03-15 12:30:00.123456', c_timestamptz: '-0043-03-15 12:30:00.123456Z' });
+    expect(stored.rows[0]).toEqual({
+      c_date: '-0043-03-15',
+      c_timestamp: '-0043-03-15 12:30:00.123456',
+      c_timestamptz: '-0043-03-15 12:30:00.123456Z',
+    });
 
     // Written at SQLite, read back at PostgreSQL.
-    await updateRow(pair.b.client, pair.tables.b.type_zoo, { id: 1 }, { c_date: '-0099-02-28', c_timestamp: '-infinity', c_timestamptz: '0000-06-01T00:00:00.000000Z' });
+    await updateRow(
+      pair.b.client,
+      pair.tables.b.type_zoo,
+      { id: 1 },
+      { c_date: '-0099-02-28', c_timestamp: '-infinity', c_timestamptz: '0000-06-01T00:00:00.000000Z' },
+    );
     await pair.backward();
     expect((await listParked(pair.a.client)).map((p) => p.reason)).toEqual([]);
     expect((await pgTexts(pair.a.client))[0]).toEqual({ id: 1, d: '0100-02-28 BC', t: '-infinity', tz: '0001-06-01 00:00:00+00 BC' });
@@ -150,7 +169,11 @@ describe.runIf(withPostgres('postgres'))('a jsonb document that is JSON null, po
   afterAll(async () => pair?.close());
 
   const kinds = async (client: DbClient) =>
-    (await client.query("SELECT id, CASE WHEN c_json IS NULL THEN 'SQL NULL' ELSE jsonb_typeof(c_json) END AS kind FROM type_zoo ORDER BY id")).rows;
+    (
+      await client.query(
+        "SELECT id, CASE WHEN c_json IS NULL THEN 'SQL NULL' ELSE jsonb_typeof(c_json) END AS kind FROM type_zoo ORDER BY id",
+      )
+    ).rows;
 
   it('stays the JSON value null, in a batch and alone, on insert and update', async () => {
     await pair.a.client.query("INSERT INTO type_zoo (id, c_json) VALUES (1, 'null'), (2, 'null'), (3, NULL)");
@@ -198,10 +221,16 @@ describe.runIf(live.includes('mysql') && live.includes('postgres'))('a 4-byte fl
       { id: 2, r: '3.4028235e+38' },
       { id: 3, r: '0.1' },
     ]);
-    const result = await compareTables({ client: pair.a.client, table: pair.tables.a.type_zoo }, { client: pair.b.client, table: pair.tables.b.type_zoo });
+    const result = await compareTables(
+      { client: pair.a.client, table: pair.tables.a.type_zoo },
+      { client: pair.b.client, table: pair.tables.b.type_zoo },
+    );
     expect(result.differences).toEqual([]);
     await pair.b.client.query("UPDATE type_zoo SET c_real = '0.1234568' WHERE id = 1");
-    const differ = await compareTables({ client: pair.a.client, table: pair.tables.a.type_zoo }, { client: pair.b.client, table: pair.tables.b.type_zoo });
+    const differ = await compareTables(
+      { client: pair.a.client, table: pair.tables.a.type_zoo },
+      { client: pair.b.client, table: pair.tables.b.type_zoo },
+    );
     expect(differ.differences).toEqual([{ kind: 'changed', key: { id: 1 }, columns: ['c_real'] }]);
   });
 });

@@ -25,11 +25,38 @@ describe.each(sources)('captureChange on %s', (from) => {
   it('writes the same row a trigger would, inside the caller transaction, and it arrives', async () => {
     const before = await lastOutboxId(pair.a.client);
     await pair.a.client.transaction(async (tx) => {
-      await captureChange(tx, { table: 'order_line', operation: 'I', key: { order_id: 'app', line_no: 1 }, values: { order_id: 'app', line_no: 1, product: "it's ~", amount: 12.5 }, userId: 'app-user' }, { node });
+      await captureChange(
+        tx,
+        {
+          table: 'order_line',
+          operation: 'I',
+          key: { order_id: 'app', line_no: 1 },
+          values: { order_id: 'app', line_no: 1, product: "it's ~", amount: 12.5 },
+          userId: 'app-user',
+        },
+        { node },
+      );
     });
     const [row] = await outboxRows(pair.a.client, before);
-    expect(row).toMatchObject({ op: 'I', table: 'order_line', key: { order_id: 'app', line_no: 1 }, values: { order_id: 'app', line_no: 1, product: "it's ~", amount: '12.5' }, server: 'server-a', user: 'app-user' });
-    await captureChange(pair.a.client, { table: 'order_line', operation: 'U', key: { order_id: 'app', line_no: 1 }, values: { product: 'new' }, oldValues: { product: "it's ~" } }, { node });
+    expect(row).toMatchObject({
+      op: 'I',
+      table: 'order_line',
+      key: { order_id: 'app', line_no: 1 },
+      values: { order_id: 'app', line_no: 1, product: "it's ~", amount: '12.5' },
+      server: 'server-a',
+      user: 'app-user',
+    });
+    await captureChange(
+      pair.a.client,
+      {
+        table: 'order_line',
+        operation: 'U',
+        key: { order_id: 'app', line_no: 1 },
+        values: { product: 'new' },
+        oldValues: { product: "it's ~" },
+      },
+      { node },
+    );
     await pair.forward();
     expect(await selectRow(pair.b.client, pair.tables.b.order_line, { order_id: 'app', line_no: 1 })).toMatchObject({ product: 'new' });
   });
@@ -38,7 +65,11 @@ describe.each(sources)('captureChange on %s', (from) => {
     const before = await lastOutboxId(pair.a.client);
     await pair.a.client
       .transaction(async (tx) => {
-        await captureChange(tx, { table: 'order_line', operation: 'D', key: { order_id: 'app', line_no: 1 }, oldValues: { order_id: 'app', line_no: 1 } }, { node });
+        await captureChange(
+          tx,
+          { table: 'order_line', operation: 'D', key: { order_id: 'app', line_no: 1 }, oldValues: { order_id: 'app', line_no: 1 } },
+          { node },
+        );
         throw new Error('the app changes its mind');
       })
       .catch(() => undefined);
@@ -47,9 +78,18 @@ describe.each(sources)('captureChange on %s', (from) => {
 
   it('rejects an unknown column, a missing key and a bad value with a clear error', async () => {
     const bad = [
-      [{ table: 'order_line', operation: 'U', key: { order_id: 'app', line_no: 1 }, values: { nope: 1 } }, /nope is not a column of order_line/],
-      [{ table: 'order_line', operation: 'U', key: { order_id: 'app' }, values: { product: 'x' } }, /lacks primary-key column\(s\) line_no/],
-      [{ table: 'order_line', operation: 'U', key: { order_id: 'app', line_no: 'one' }, values: { product: 'x' } }, /line_no \(integer\): "one" is not an integer/],
+      [
+        { table: 'order_line', operation: 'U', key: { order_id: 'app', line_no: 1 }, values: { nope: 1 } },
+        /nope is not a column of order_line/,
+      ],
+      [
+        { table: 'order_line', operation: 'U', key: { order_id: 'app' }, values: { product: 'x' } },
+        /lacks primary-key column\(s\) line_no/,
+      ],
+      [
+        { table: 'order_line', operation: 'U', key: { order_id: 'app', line_no: 'one' }, values: { product: 'x' } },
+        /line_no \(integer\): "one" is not an integer/,
+      ],
       [{ table: 'order_line', operation: 'I', key: { order_id: 'app', line_no: 1 } }, /needs values/],
     ] as const;
     for (const [change, message] of bad) {

@@ -25,7 +25,11 @@ describe.each(brands)('switching sales_order between trigger and api capture, %s
   let generatedDir: string;
   const configFor = (capture: 'trigger' | 'api'): Config =>
     parseConfig(
-      { nodes: { a: { dialect: brand, url: db.url, serverId: 'server-a' } }, tables: [{ name: 'sales_order', capture }, 'order_line'], generatedDir },
+      {
+        nodes: { a: { dialect: brand, url: db.url, serverId: 'server-a' } },
+        tables: [{ name: 'sales_order', capture }, 'order_line'],
+        generatedDir,
+      },
       FIXTURES,
       null,
     );

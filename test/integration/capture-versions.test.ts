@@ -41,10 +41,58 @@ const HOSTILE_TEXTS = [
 ];
 
 const HOSTILE_KEYS: ValueMap[] = [
-  { k_text: HOSTILE_TEXTS[0], k_dec: '12.500000', k_float: 1e21, k_real: 0.1, k_date: '1969-07-20', k_ts: '2025-06-25T10:30:00.500001', k_tz: '2025-06-25T08:30:00.000000Z', k_uuid: 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', k_big: '9007199254740993', k_bool: true, k_char: 'ab' },
-  { k_text: HOSTILE_TEXTS[1], k_dec: '-0.000001', k_float: 1e-7, k_real: 1.5, k_date: '2000-02-29', k_ts: '1900-01-01T00:00:00.000000', k_tz: '1999-12-31T23:59:59.999999Z', k_uuid: '00000000-0000-0000-0000-000000000000', k_big: -5, k_bool: false, k_char: 'abcd' },
-  { k_text: HOSTILE_TEXTS[2], k_dec: '100', k_float: 0.30000000000000004, k_real: -2.5, k_date: '2025-01-01', k_ts: '2025-01-01T00:00:00.000000', k_tz: '2025-01-01T00:00:00.000000Z', k_uuid: 'ffffffff-ffff-ffff-ffff-ffffffffffff', k_big: '-9223372036854775808', k_bool: true, k_char: 'x' },
-  { k_text: HOSTILE_TEXTS[3], k_dec: '0.000000', k_float: -0, k_real: 1e30, k_date: '0001-01-01', k_ts: '2025-06-25T10:30:00.000000', k_tz: '2025-06-25T10:30:00.000000Z', k_uuid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', k_big: 9007199254740991, k_bool: false, k_char: ' y' },
+  {
+    k_text: HOSTILE_TEXTS[0],
+    k_dec: '12.500000',
+    k_float: 1e21,
+    k_real: 0.1,
+    k_date: '1969-07-20',
+    k_ts: '2025-06-25T10:30:00.500001',
+    k_tz: '2025-06-25T08:30:00.000000Z',
+    k_uuid: 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
+    k_big: '9007199254740993',
+    k_bool: true,
+    k_char: 'ab',
+  },
+  {
+    k_text: HOSTILE_TEXTS[1],
+    k_dec: '-0.000001',
+    k_float: 1e-7,
+    k_real: 1.5,
+    k_date: '2000-02-29',
+    k_ts: '1900-01-01T00:00:00.000000',
+    k_tz: '1999-12-31T23:59:59.999999Z',
+    k_uuid: '00000000-0000-0000-0000-000000000000',
+    k_big: -5,
+    k_bool: false,
+    k_char: 'abcd',
+  },
+  {
+    k_text: HOSTILE_TEXTS[2],
+    k_dec: '100',
+    k_float: 0.30000000000000004,
+    k_real: -2.5,
+    k_date: '2025-01-01',
+    k_ts: '2025-01-01T00:00:00.000000',
+    k_tz: '2025-01-01T00:00:00.000000Z',
+    k_uuid: 'ffffffff-ffff-ffff-ffff-ffffffffffff',
+    k_big: '-9223372036854775808',
+    k_bool: true,
+    k_char: 'x',
+  },
+  {
+    k_text: HOSTILE_TEXTS[3],
+    k_dec: '0.000000',
+    k_float: -0,
+    k_real: 1e30,
+    k_date: '0001-01-01',
+    k_ts: '2025-06-25T10:30:00.000000',
+    k_tz: '2025-06-25T10:30:00.000000Z',
+    k_uuid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    k_big: 9007199254740991,
+    k_bool: false,
+    k_char: ' y',
+  },
 ];
 
 interface Entry {
@@ -80,7 +128,11 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
   }
 
   async function setMaxVersion(table: string, rowKey: string, version: number) {
-    await node.client.query(`UPDATE ds_row_version SET max_version = ${p(1)} WHERE table_name = ${p(2)} AND row_key = ${p(3)}`, [version, table, rowKey]);
+    await node.client.query(`UPDATE ds_row_version SET max_version = ${p(1)} WHERE table_name = ${p(2)} AND row_key = ${p(3)}`, [
+      version,
+      table,
+      rowKey,
+    ]);
   }
 
   beforeAll(async () => {
@@ -123,8 +175,20 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
 
     // Both keys' entries carry the key change's one version as their base, with no column versions.
     const last = versions[5];
-    expect(await entry('sales_order', '"cl1"')).toEqual({ cl: 5, maxVersion: last, baseVersion: last, baseServer: serverId(), colVersions: {} });
-    expect(await entry('sales_order', '"cl2"')).toEqual({ cl: 2, maxVersion: last, baseVersion: last, baseServer: serverId(), colVersions: {} });
+    expect(await entry('sales_order', '"cl1"')).toEqual({
+      cl: 5,
+      maxVersion: last,
+      baseVersion: last,
+      baseServer: serverId(),
+      colVersions: {},
+    });
+    expect(await entry('sales_order', '"cl2"')).toEqual({
+      cl: 2,
+      maxVersion: last,
+      baseVersion: last,
+      baseServer: serverId(),
+      colVersions: {},
+    });
   });
 
   it('keeps a version per updated column', async () => {
@@ -154,7 +218,13 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
     await updateRow(node.client, order, { order_id: 'cv' }, { quantity: 3 });
     const [u3] = await outboxRows(node.client, u2.id);
     expect(u3.rowCl).toBe(1);
-    expect(await entry('sales_order', '"cv"')).toEqual({ cl: 1, maxVersion: u3.changeVersion, baseVersion: 0, baseServer: '', colVersions: { quantity: [u3.changeVersion, s] } });
+    expect(await entry('sales_order', '"cv"')).toEqual({
+      cl: 1,
+      maxVersion: u3.changeVersion,
+      baseVersion: 0,
+      baseServer: '',
+      colVersions: { quantity: [u3.changeVersion, s] },
+    });
   });
 
   it('runs the hybrid clock past an entry that is ahead of the wall clock', async () => {
@@ -199,7 +269,10 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
     expect(rows).toHaveLength(3);
     expect(rows[1].changeVersion!).toBeGreaterThan(rows[0].changeVersion!);
     expect(rows[2].changeVersion!).toBeGreaterThan(rows[1].changeVersion!);
-    expect((await entry('sales_order', '"tx"'))!.colVersions).toEqual({ quantity: [rows[1].changeVersion, serverId()], description: [rows[2].changeVersion, serverId()] });
+    expect((await entry('sales_order', '"tx"'))!.colVersions).toEqual({
+      quantity: [rows[1].changeVersion, serverId()],
+      description: [rows[2].changeVersion, serverId()],
+    });
   });
 
   it('orders two transactions that change one row concurrently: the later writer has the higher version', async () => {
@@ -259,8 +332,14 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
   it('spells composite and hostile keys exactly as canonicalKeyText does', async () => {
     await node.client.exec(HOSTILE_TABLE[dialectName]!);
     const schema: TableSchema = await node.dialect.introspect(node.client, 'hostile_key');
-    const context = { version: DSYNC_VERSION, node: { name: dialectName, dialect: dialectName, serverId: serverId() }, tables: [], programs: [] };
-    for (const statement of rendererFor(node.dialect).render('capture', { ...context, table: captureTable(schema) })) await node.client.exec(statement);
+    const context = {
+      version: DSYNC_VERSION,
+      node: { name: dialectName, dialect: dialectName, serverId: serverId() },
+      tables: [],
+      programs: [],
+    };
+    for (const statement of rendererFor(node.dialect).render('capture', { ...context, table: captureTable(schema) }))
+      await node.client.exec(statement);
 
     const before = await lastOutboxId(node.client);
     for (const key of HOSTILE_KEYS) await insertRow(node.client, schema, { ...key, note: 'n' });
@@ -276,7 +355,12 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
     // The version store holds the same text, and so does the key as the import reads it back from the table.
     for (const row of texts) expect((await entry('hostile_key', String(row.object_id)))?.cl).toBe(1);
     const { rows: stored } = await node.client.query<Row>('SELECT * FROM hostile_key');
-    const readBack = stored.map((r) => node.dialect.keyJson(schema, Object.fromEntries(schema.primaryKey.map((k) => [k, node.dialect.fromDriver(schema.columns.find((c) => c.name === k)!, r[k])]))));
+    const readBack = stored.map((r) =>
+      node.dialect.keyJson(
+        schema,
+        Object.fromEntries(schema.primaryKey.map((k) => [k, node.dialect.fromDriver(schema.columns.find((c) => c.name === k)!, r[k])])),
+      ),
+    );
     expect(readBack.sort()).toEqual(texts.map((r) => String(r.object_id)).sort());
 
     // An update in place and a key change of a hostile row keep the spelling.
@@ -288,15 +372,18 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
       `SELECT object_id, object_id_old, row_cl, row_cl_old FROM ds_change_outbox WHERE id > ${p(1)} ORDER BY id`,
       [rows[rows.length - 1].id],
     );
-    expect(after.map((r) => [r.object_id, r.object_id_old, Number(r.row_cl), r.row_cl_old === null ? null : Number(r.row_cl_old)])).toEqual([
-      [canonicalKeyText(schema, first), null, 1, null],
-      [canonicalKeyText(schema, moved), canonicalKeyText(schema, first), 1, 2],
-    ]);
+    expect(after.map((r) => [r.object_id, r.object_id_old, Number(r.row_cl), r.row_cl_old === null ? null : Number(r.row_cl_old)])).toEqual(
+      [
+        [canonicalKeyText(schema, first), null, 1, null],
+        [canonicalKeyText(schema, moved), canonicalKeyText(schema, first), 1, 2],
+      ],
+    );
   });
 
-  it('still runs the seed\'s literal SQL, and its hand-written outbox rows carry no versions', async () => {
+  it("still runs the seed's literal SQL, and its hand-written outbox rows carry no versions", async () => {
     const run = async (file: string) => {
-      for (const statement of node.dialect.splitScript(readFileSync(join(FIXTURES, 'seed', file), 'utf8'))) await node.client.exec(statement);
+      for (const statement of node.dialect.splitScript(readFileSync(join(FIXTURES, 'seed', file), 'utf8')))
+        await node.client.exec(statement);
     };
     const before = await lastOutboxId(node.client);
     await run('steps.sql');

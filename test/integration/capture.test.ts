@@ -51,8 +51,11 @@ function expectValues(node: SyncNode, table: string, actual: Record<string, unkn
   expect(Object.keys(actual!).sort()).toEqual(Object.keys(expected).sort());
   for (const [name, value] of Object.entries(expected)) {
     const column = node.tables[table].columns.find((c) => c.name === name)!;
-    const ok = sameValue(column, actual![name], value) && (column.family === 'decimal' || column.family === 'json' || column.family === 'float' ? true : actual![name] === value);
-    if (!ok) expect.fail(`${table}.${name}: got ${JSON.stringify(actual![name])?.slice(0, 80)}, want ${JSON.stringify(value)?.slice(0, 80)}`);
+    const ok =
+      sameValue(column, actual![name], value) &&
+      (column.family === 'decimal' || column.family === 'json' || column.family === 'float' ? true : actual![name] === value);
+    if (!ok)
+      expect.fail(`${table}.${name}: got ${JSON.stringify(actual![name])?.slice(0, 80)}, want ${JSON.stringify(value)?.slice(0, 80)}`);
   }
 }
 
@@ -72,7 +75,16 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     await insertRow(node.client, t('sales_order'), ORDER);
     const [row, ...rest] = await outboxRows(node.client, before);
     expect(rest).toEqual([]);
-    expect(row).toMatchObject({ op: 'I', table: 'sales_order', pk: 'order_id', key: 'ord2', keyOld: null, oldValues: null, server: serverId(), originChangeId: null });
+    expect(row).toMatchObject({
+      op: 'I',
+      table: 'sales_order',
+      pk: 'order_id',
+      key: 'ord2',
+      keyOld: null,
+      oldValues: null,
+      server: serverId(),
+      originChangeId: null,
+    });
     expect(row.attributes.sort()).toEqual(Object.keys(ORDER).sort());
     expectValues(node, 'sales_order', row.values, ORDER);
     if (versioned) {
@@ -81,7 +93,9 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     }
     const time = parseDateTime(row.time);
     expect(time, `update_datetime ${row.time}`).not.toBeNull();
-    expect(Math.abs(Date.UTC(time!.year, time!.month - 1, time!.day, time!.hour, time!.minute, time!.second) - Date.now())).toBeLessThan(120_000);
+    expect(Math.abs(Date.UTC(time!.year, time!.month - 1, time!.day, time!.hour, time!.minute, time!.second) - Date.now())).toBeLessThan(
+      120_000,
+    );
   });
 
   it('writes no row for an update that changes nothing', async () => {
@@ -92,10 +106,21 @@ describe.each(dialects)('capture on %s', (dialectName) => {
 
   it('records only the changed columns of an update, with their old values', async () => {
     const before = await lastOutboxId(node.client);
-    await updateRow(node.client, t('sales_order'), { order_id: 'ord2' }, { description: 'old order change1', quantity: 7, order_type: 'wholesale' });
+    await updateRow(
+      node.client,
+      t('sales_order'),
+      { order_id: 'ord2' },
+      { description: 'old order change1', quantity: 7, order_type: 'wholesale' },
+    );
     const rows = await outboxRows(node.client, before);
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ op: 'U', key: 'ord2', keyOld: null, values: { description: 'old order change1', quantity: 7 }, oldValues: { description: 'old order', quantity: 100 } });
+    expect(rows[0]).toMatchObject({
+      op: 'U',
+      key: 'ord2',
+      keyOld: null,
+      values: { description: 'old order change1', quantity: 7 },
+      oldValues: { description: 'old order', quantity: 100 },
+    });
     expect(rows[0].attributes.sort()).toEqual(['description', 'quantity']);
     if (versioned) expect([rows[0].rowCl, rows[0].rowClOld]).toEqual([1, null]);
   });
@@ -120,7 +145,13 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     if (versioned) {
       // A key change is a delete of the old key and an insert of the new one: every column of the new row.
       expect(rows[0]).toMatchObject({ attributes: ['order_id'], rowCl: 1, rowClOld: 2 });
-      expectValues(node, 'sales_order', rows[0].values, { ...ORDER, order_id: 'ord3', description: 'old order change1', quantity: 7, customer_id: 'c9' });
+      expectValues(node, 'sales_order', rows[0].values, {
+        ...ORDER,
+        order_id: 'ord3',
+        description: 'old order change1',
+        quantity: 7,
+        customer_id: 'c9',
+      });
     }
   });
 
@@ -131,7 +162,13 @@ describe.each(dialects)('capture on %s', (dialectName) => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ op: 'D', key: 'ord3', values: null });
     if (versioned) expect([rows[0].rowCl, rows[0].rowClOld]).toEqual([2, null]);
-    expectValues(node, 'sales_order', rows[0].oldValues, { ...ORDER, order_id: 'ord3', description: 'old order change1', quantity: 7, customer_id: 'c9' });
+    expectValues(node, 'sales_order', rows[0].oldValues, {
+      ...ORDER,
+      order_id: 'ord3',
+      description: 'old order change1',
+      quantity: 7,
+      customer_id: 'c9',
+    });
   });
 
   it('encodes every type family canonically, edge values included', async () => {
@@ -144,14 +181,28 @@ describe.each(dialects)('capture on %s', (dialectName) => {
 
   it('records type changes and NULLs of every family on update', async () => {
     const before = await lastOutboxId(node.client);
-    const nulls = Object.fromEntries(Object.keys(ZOO).filter((k) => k !== 'id').map((k) => [k, null]));
+    const nulls = Object.fromEntries(
+      Object.keys(ZOO)
+        .filter((k) => k !== 'id')
+        .map((k) => [k, null]),
+    );
     await updateRow(node.client, t('type_zoo'), { id: 1 }, nulls);
-    await updateRow(node.client, t('type_zoo'), { id: 1 }, { c_bool: false, c_decimal: '-0.000001', c_bigint: '-9007199254740993', c_timestamp: '1900-01-01T00:00:00.000000' });
+    await updateRow(
+      node.client,
+      t('type_zoo'),
+      { id: 1 },
+      { c_bool: false, c_decimal: '-0.000001', c_bigint: '-9007199254740993', c_timestamp: '1900-01-01T00:00:00.000000' },
+    );
     const rows = await outboxRows(node.client, before);
     expect(rows).toHaveLength(2);
     expect(rows[0].values).toEqual(nulls);
     expectValues(node, 'type_zoo', rows[0].oldValues, Object.fromEntries(Object.entries(ZOO).filter(([k]) => k !== 'id')));
-    expectValues(node, 'type_zoo', rows[1].values, { c_bool: false, c_decimal: '-0.000001', c_bigint: '-9007199254740993', c_timestamp: '1900-01-01T00:00:00.000000' });
+    expectValues(node, 'type_zoo', rows[1].values, {
+      c_bool: false,
+      c_decimal: '-0.000001',
+      c_bigint: '-9007199254740993',
+      c_timestamp: '1900-01-01T00:00:00.000000',
+    });
   });
 
   it('handles a composite key', async () => {
@@ -170,13 +221,28 @@ describe.each(dialects)('capture on %s', (dialectName) => {
         ['{"order_id":"o1","line_no":1}', null],
         ['{"order_id":"o1","line_no":2}', '{"order_id":"o1","line_no":1}'],
       ]);
-      expect(rows[1]).toMatchObject({ values: { order_id: 'o1', line_no: 2, product: 'p' }, oldValues: { line_no: 1 }, attributes: ['line_no'], rowCl: 1, rowClOld: 2 });
+      expect(rows[1]).toMatchObject({
+        values: { order_id: 'o1', line_no: 2, product: 'p' },
+        oldValues: { line_no: 1 },
+        attributes: ['line_no'],
+        rowCl: 1,
+        rowClOld: 2,
+      });
     }
   });
 
   it('keeps names that need quoting exactly', async () => {
     const before = await lastOutboxId(node.client);
-    const odd: ValueMap = { 'Key Col': 5, select: HOSTILE, "it's": 'a', MixedCase: 'b', 'back`tick': 'c', 'tilde~col': '~~', '[bracket]': ']', 'semi;colon': ';' };
+    const odd: ValueMap = {
+      'Key Col': 5,
+      select: HOSTILE,
+      "it's": 'a',
+      MixedCase: 'b',
+      'back`tick': 'c',
+      'tilde~col': '~~',
+      '[bracket]': ']',
+      'semi;colon': ';',
+    };
     await insertRow(node.client, t('Odd Names'), odd);
     await updateRow(node.client, t('Odd Names'), { 'Key Col': 5 }, { "it's": "it's" });
     const rows = await outboxRows(node.client, before);

@@ -13,7 +13,12 @@ import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
-const PAIRS = ([['postgres', 'sqlite'], ['postgres', 'mysql']] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['postgres', 'mysql'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 /** Clocks are read in microseconds on PostgreSQL and MariaDB but in milliseconds on SQLite: a "later" change waits a little. */
 const later = () => new Promise((resolve) => setTimeout(resolve, 5));
@@ -21,7 +26,13 @@ const later = () => new Promise((resolve) => setTimeout(resolve, 5));
 describe.each(PAIRS)('convergence cases %s <-> %s', (from, to) => {
   let pair: SyncPair;
   let n = 0;
-  const line = (values: Partial<ValueMap> = {}): ValueMap => ({ order_id: `c${n}`, line_no: 1, product: 'start', amount: '1.00', ...values });
+  const line = (values: Partial<ValueMap> = {}): ValueMap => ({
+    order_id: `c${n}`,
+    line_no: 1,
+    product: 'start',
+    amount: '1.00',
+    ...values,
+  });
   const key = () => ({ order_id: `c${n}`, line_no: 1 });
   const rowsOf = async (side: 'a' | 'b') =>
     (await selectAllRows(pair[side].client, pair.tables[side].order_line)).filter((r) => String(r.order_id) === `c${n}`);
@@ -143,7 +154,7 @@ describe.each(PAIRS)('manual policy %s <-> %s: a decision reaches both nodes', (
   const key = { order_id: 'm1', line_no: 1 };
   const line = (product: string): ValueMap => ({ ...key, product, amount: '1.00' });
 
-  it('both sides park the conflict; each takes the other side\'s value; the later decision wins on both', async () => {
+  it("both sides park the conflict; each takes the other side's value; the later decision wins on both", async () => {
     await insertRow(pair.a.client, pair.tables.a.order_line, line('start'));
     await pair.syncAll();
     await updateRow(pair.a.client, pair.tables.a.order_line, key, { product: 'from a' });
@@ -158,7 +169,8 @@ describe.each(PAIRS)('manual policy %s <-> %s: a decision reaches both nodes', (
     await later();
     await resolveParkedChange(pair.config, pair.b, onB.id, 'retry');
     await pair.syncAll();
-    const rows = async (side: 'a' | 'b') => (await selectAllRows(pair[side].client, pair.tables[side].order_line)).filter((r) => r.order_id === 'm1');
+    const rows = async (side: 'a' | 'b') =>
+      (await selectAllRows(pair[side].client, pair.tables[side].order_line)).filter((r) => r.order_id === 'm1');
     expect(await rows('a')).toEqual([line('from a')]);
     expect(await rows('b')).toEqual([line('from a')]);
     expect((await listParked(pair.a.client)).length + (await listParked(pair.b.client)).length).toBe(0);

@@ -23,7 +23,10 @@ const OPS_PER_NODE = Number(process.env.DSYNC_CONVERGENCE_OPS ?? 100);
 
 const TOPOLOGIES: Array<[string, TopologySpec]> = [
   ['PostgreSQL <-> SQLite', { nodes: { a: 'postgres', b: 'sqlite' }, links: [{ between: ['a', 'b'] }] }],
-  ['hub PostgreSQL, spokes SQLite and MariaDB', { nodes: { hub: 'postgres', s1: 'sqlite', s2: 'mysql' }, links: [{ hub: 'hub', spokes: ['s1', 's2'] }] }],
+  [
+    'hub PostgreSQL, spokes SQLite and MariaDB',
+    { nodes: { hub: 'postgres', s1: 'sqlite', s2: 'mysql' }, links: [{ hub: 'hub', spokes: ['s1', 's2'] }] },
+  ],
   [
     'ring PostgreSQL -> SQLite -> MariaDB -> PostgreSQL',
     {
@@ -38,7 +41,13 @@ const TOPOLOGIES: Array<[string, TopologySpec]> = [
       ],
     },
   ],
-  ['mesh of PostgreSQL, SQLite and MariaDB', { nodes: { a: 'postgres', b: 'sqlite', c: 'mysql' }, links: [{ between: ['a', 'b'] }, { between: ['b', 'c'] }, { between: ['a', 'c'] }] }],
+  [
+    'mesh of PostgreSQL, SQLite and MariaDB',
+    {
+      nodes: { a: 'postgres', b: 'sqlite', c: 'mysql' },
+      links: [{ between: ['a', 'b'] }, { between: ['b', 'c'] }, { between: ['a', 'c'] }],
+    },
+  ],
 ];
 
 const usable = TOPOLOGIES.filter(([, spec]) => Object.values(spec.nodes).every((d) => live.includes(d as DialectName)));
@@ -53,7 +62,10 @@ async function randomChange(topology: Topology, node: string, rnd: () => number,
     if (roll < 0.35) {
       await insertRow(client, table, { ...key, product: `${node}-p${step}`, amount: (rnd() * 100).toFixed(2) });
     } else if (roll < 0.7) {
-      const values: ValueMap = rnd() < 0.5 ? { product: `${node}-u${step}` } : { product: `${node}-v${step}`, amount: rnd() < 0.2 ? null : (rnd() * 100).toFixed(2) };
+      const values: ValueMap =
+        rnd() < 0.5
+          ? { product: `${node}-u${step}` }
+          : { product: `${node}-v${step}`, amount: rnd() < 0.2 ? null : (rnd() * 100).toFixed(2) };
       await updateRow(client, table, key, values);
     } else if (roll < 0.8) {
       await updateRow(client, table, key, { line_no: 5 + Math.floor(rnd() * 3) });
@@ -79,12 +91,18 @@ async function checkConverged(topology: Topology, seed: number): Promise<void> {
   for (const [name, handle] of Object.entries(topology.handles)) {
     const { client, node } = handle;
     const p = client.dialect.sql.param;
-    expect(await topology.count(client, `SELECT count(*) FROM ds_change_inbox WHERE updated_by_server_id = ${p(1)}`, [node.serverId]), `seed ${seed}: ${name} received its own change`).toBe(0);
+    expect(
+      await topology.count(client, `SELECT count(*) FROM ds_change_inbox WHERE updated_by_server_id = ${p(1)}`, [node.serverId]),
+      `seed ${seed}: ${name} received its own change`,
+    ).toBe(0);
     const { rows } = await client.query<Row>(
       `SELECT updated_by_server_id AS s, origin_change_id AS c, count(*) AS n FROM ds_change_outbox WHERE origin_change_id IS NOT NULL GROUP BY updated_by_server_id, origin_change_id HAVING count(*) > 1`,
     );
     expect(rows, `seed ${seed}: ${name} recorded a change twice`).toEqual([]);
-    expect(await topology.count(client, "SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')"), `seed ${seed}: ${name} parked a change`).toBe(0);
+    expect(
+      await topology.count(client, "SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')"),
+      `seed ${seed}: ${name} parked a change`,
+    ).toBe(0);
     expect(await topology.count(client, 'SELECT count(*) FROM ds_change_pending'), `seed ${seed}: ${name} kept a pending update`).toBe(0);
   }
 }
@@ -113,7 +131,8 @@ describe.each(usable)('convergence: %s', (_, spec) => {
       await checkConverged(topology, seed);
       // The run really made changes cross: some node met a conflict (and recorded it).
       let conflicts = 0;
-      for (const handle of Object.values(topology.handles)) conflicts += await topology.count(handle.client, 'SELECT count(*) FROM ds_change_conflict');
+      for (const handle of Object.values(topology.handles))
+        conflicts += await topology.count(handle.client, 'SELECT count(*) FROM ds_change_conflict');
       expect(conflicts, `seed ${seed}: no change ever crossed another`).toBeGreaterThan(0);
     },
     240_000,

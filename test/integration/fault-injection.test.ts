@@ -26,11 +26,13 @@ import { random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
-const PAIRS = ([
-  ['postgres', 'mysql'],
-  ['mysql', 'postgres'],
-  ['sqlite', 'postgres'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'mysql'],
+    ['mysql', 'postgres'],
+    ['sqlite', 'postgres'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 const SECONDS = Number(process.env.DSYNC_FAULT_SECONDS ?? 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -73,7 +75,9 @@ async function killImportConnections(killer: DbClient, keep: DbClient[]): Promis
   } else if (killer.dialect.name === 'mysql') {
     const mine: number[] = [];
     for (const c of keep) mine.push(Number((await c.query<Row>('SELECT CONNECTION_ID() AS id')).rows[0].id));
-    const { rows } = await killer.query<Row>('SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()');
+    const { rows } = await killer.query<Row>(
+      'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()',
+    );
     for (const r of rows) if (!mine.includes(Number(r.id))) await killer.query(`KILL ${Number(r.id)}`).catch(() => undefined);
   }
 }
@@ -99,7 +103,11 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
       const killer = (await killerNodes.get('b')).client;
       await installRejecter(p.b.client);
       const configPath = join(dir, 'dsync.config.json');
-      const node = (name: 'a' | 'b') => ({ dialect: p.config.nodes[name].dialect, url: p.config.nodes[name].url, serverId: p.config.nodes[name].serverId });
+      const node = (name: 'a' | 'b') => ({
+        dialect: p.config.nodes[name].dialect,
+        url: p.config.nodes[name].url,
+        serverId: p.config.nodes[name].serverId,
+      });
       writeFileSync(
         configPath,
         JSON.stringify({
@@ -121,7 +129,12 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
           const existing = [...rows.values()];
           const roll = rnd();
           if (existing.length < 5 || roll < 0.35) {
-            const row = { order_id: `o${Math.floor(rnd() * 6)}`, line_no: Math.floor(rnd() * 20), product: `p${i}`, amount: (rnd() * 1000).toFixed(2) };
+            const row = {
+              order_id: `o${Math.floor(rnd() * 6)}`,
+              line_no: Math.floor(rnd() * 20),
+              product: `p${i}`,
+              amount: (rnd() * 1000).toFixed(2),
+            };
             const id = `${row.order_id}/${row.line_no}`;
             if (rows.has(id)) continue;
             await insertRow(p.a.client, table, row);
@@ -153,11 +166,13 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
       let [runs, kills, connectionKills, retried] = [0, 0, 0, 0];
       while (Date.now() < deadline) {
         const roll = rnd();
-        if (roll < 0.15) await p.b.client.query(`INSERT INTO ds_test_block (order_id) VALUES ('o${Math.floor(rnd() * 6)}')`).catch(() => undefined);
+        if (roll < 0.15)
+          await p.b.client.query(`INSERT INTO ds_test_block (order_id) VALUES ('o${Math.floor(rnd() * 6)}')`).catch(() => undefined);
         else if (roll < 0.25) await p.b.client.query('DELETE FROM ds_test_block');
         // Most runs are killed at a random moment; the others may finish (a long one is cut at 8 s).
         const killAfter = rnd() < 0.7 ? Math.floor(100 + rnd() * 1500) : 8000;
-        const connectionKill = rnd() < 0.5 ? sleep(Math.floor(50 + rnd() * 600)).then(() => killImportConnections(killer, [p.b.client])) : null;
+        const connectionKill =
+          rnd() < 0.5 ? sleep(Math.floor(50 + rnd() * 600)).then(() => killImportConnections(killer, [p.b.client])) : null;
         const code = await runSync(killAfter);
         await connectionKill;
         runs++;
@@ -178,7 +193,9 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
         for (const head of heads) await resolveParkedChange(p.config, await p.nodes.get('b'), head.id, 'retry');
         retried += heads.length;
       }
-      console.log(`fault injection ${from} → ${to}: ${label}, ${writes} writes, ${runs} sync runs, ${kills} SIGKILLed, ${connectionKills} connection kills, ${retried} parked changes retried`);
+      console.log(
+        `fault injection ${from} → ${to}: ${label}, ${writes} writes, ${runs} sync runs, ${kills} SIGKILLed, ${connectionKills} connection kills, ${retried} parked changes retried`,
+      );
       const b = (await p.nodes.get('b')).client;
       expect(await listParked(b), label).toEqual([]);
       const compared = await compareTables({ client: p.a.client, table }, { client: b, table: p.tables.b.order_line });

@@ -55,7 +55,8 @@ describe.skipIf(!mysql)('mysql: a prepared XA transaction whose client left', ()
     return c;
   };
   const horizon = () => pair.a.dialect.readSafeHorizon(pair.a.client, 'ds_change_outbox');
-  const insert = (s: DbClient, id: string) => s.query('INSERT INTO sales_order (order_id, description, quantity) VALUES (?, ?, 1)', [id, id]);
+  const insert = (s: DbClient, id: string) =>
+    s.query('INSERT INTO sales_order (order_id, description, quantity) VALUES (?, ?, 1)', [id, id]);
 
   /**
    * Session A: XA START, a captured insert, XA END, XA PREPARE, a horizon read while A's
@@ -106,10 +107,13 @@ describe.skipIf(!mysql)('mysql: a prepared XA transaction whose client left', ()
 
     const other = await session();
     await other.exec(`XA COMMIT '${xid}'`);
-    const ids = await until(async () => {
-      await pair.forwardOnce();
-      return targetIds(pair);
-    }, (v) => v.includes('xa1') && v.includes('after-xa1'));
+    const ids = await until(
+      async () => {
+        await pair.forwardOnce();
+        return targetIds(pair);
+      },
+      (v) => v.includes('xa1') && v.includes('after-xa1'),
+    );
     expect(ids).toEqual(expect.arrayContaining(['xa1', 'after-xa1']));
   });
 
@@ -123,10 +127,13 @@ describe.skipIf(!mysql)('mysql: a prepared XA transaction whose client left', ()
     }
     const other = await session();
     await other.exec(`XA ROLLBACK '${xid}'`);
-    const ids = await until(async () => {
-      await pair.forwardOnce();
-      return targetIds(pair);
-    }, (v) => v.includes('after-xa2'));
+    const ids = await until(
+      async () => {
+        await pair.forwardOnce();
+        return targetIds(pair);
+      },
+      (v) => v.includes('after-xa2'),
+    );
     expect(ids).toContain('after-xa2');
     expect(ids).not.toContain('xa2');
   });
@@ -141,7 +148,10 @@ describe.skipIf(!pgServer)('postgres: an id sequence with CACHE > 1', () => {
     return c;
   };
   const insertOutbox = async (s: DbClient, note: string) => {
-    const { rows } = await s.query<Row>("INSERT INTO ds_change_outbox (object_table, object_operation, note1) VALUES ('sales_order', 'I', $1) RETURNING id", [note]);
+    const { rows } = await s.query<Row>(
+      "INSERT INTO ds_change_outbox (object_table, object_operation, note1) VALUES ('sales_order', 'I', $1) RETURNING id",
+      [note],
+    );
     return Number(rows[0].id);
   };
 
@@ -190,7 +200,9 @@ describe.skipIf(!pgServer)('postgres: an id sequence with CACHE > 1', () => {
   it('refuses a cached inbox sequence as well', async () => {
     await pair.a.client.exec('ALTER SEQUENCE ds_change_inbox_id_seq CACHE 5');
     try {
-      expect(codeOf(await pair.a.dialect.readSafeHorizon(pair.a.client, 'ds_change_inbox').catch((e: unknown) => e))).toBe('sequence_cached');
+      expect(codeOf(await pair.a.dialect.readSafeHorizon(pair.a.client, 'ds_change_inbox').catch((e: unknown) => e))).toBe(
+        'sequence_cached',
+      );
       expect(codeOf(await pair.a.dialect.checkIdCounters!(pair.a.client).catch((e: unknown) => e))).toBe('sequence_cached');
     } finally {
       await pair.a.client.exec('ALTER SEQUENCE ds_change_inbox_id_seq CACHE 1');
@@ -217,7 +229,11 @@ const POINTER_SOURCES = (['postgres', 'sqlite', 'mysql'] as const).filter((d) =>
 describe.each(POINTER_SOURCES)('%s: a pointer above the id counter', (source) => {
   let pair: SyncPair;
   const transport = () => pair.config.programs.find((p) => p.id === 1000)!;
-  const insert = (id: string) => pair.a.client.query(`INSERT INTO sales_order (order_id, description, quantity) VALUES (${[1, 2, 3].map(pair.a.dialect.sql.param).join(', ')})`, [id, id, 1]);
+  const insert = (id: string) =>
+    pair.a.client.query(
+      `INSERT INTO sales_order (order_id, description, quantity) VALUES (${[1, 2, 3].map(pair.a.dialect.sql.param).join(', ')})`,
+      [id, id, 1],
+    );
 
   beforeAll(async () => {
     pair = await createSyncPair(source, target);
@@ -228,10 +244,13 @@ describe.each(POINTER_SOURCES)('%s: a pointer above the id counter', (source) =>
 
   it('is reported by status and stops the pass, and the fix it names delivers the new changes', async () => {
     for (const id of ['p1', 'p2', 'p3']) await insert(id);
-    await until(async () => {
-      await pair.forward();
-      return targetIds(pair);
-    }, (v) => v.length === 3);
+    await until(
+      async () => {
+        await pair.forward();
+        return targetIds(pair);
+      },
+      (v) => v.length === 3,
+    );
     const pointer = (await readProgramState(pair.a.client, transport(), 'a')).pointer;
     expect(pointer).toBeGreaterThanOrEqual(3);
     expect((await readStatus(pair.config, pair.nodes)).programs.find((p) => p.id === 1000)?.pointerAhead).toBeUndefined();
@@ -254,22 +273,32 @@ describe.each(POINTER_SOURCES)('%s: a pointer above the id counter', (source) =>
     for (const sql of renumberStatements(status.pointerAhead!.fix)) await pair.a.client.exec(sql);
     expect(await findPointerAhead(pair.a.client, 'ds_change_outbox', pointer)).toBeNull();
     await insert('p5');
-    const ids = await until(async () => {
-      await pair.forward();
-      return targetIds(pair);
-    }, (v) => v.includes('p4') && v.includes('p5'));
+    const ids = await until(
+      async () => {
+        await pair.forward();
+        return targetIds(pair);
+      },
+      (v) => v.includes('p4') && v.includes('p5'),
+    );
     expect(ids).toEqual(expect.arrayContaining(['p1', 'p2', 'p3', 'p4', 'p5']));
   });
 
   it('the same for an import whose inbox was truncated', async () => {
     const importer = pair.config.programs.find((p) => p.id === 1003)!;
     const idsAtA = async () => (await selectAllRows(pair.a.client, pair.tables.a.sales_order)).map((r) => r.order_id);
-    const insertAtB = (id: string) => pair.b.client.query(`INSERT INTO sales_order (order_id, description, quantity) VALUES (${[1, 2, 3].map(pair.b.dialect.sql.param).join(', ')})`, [id, id, 1]);
+    const insertAtB = (id: string) =>
+      pair.b.client.query(
+        `INSERT INTO sales_order (order_id, description, quantity) VALUES (${[1, 2, 3].map(pair.b.dialect.sql.param).join(', ')})`,
+        [id, id, 1],
+      );
     for (const id of ['q1', 'q2']) await insertAtB(id);
-    await until(async () => {
-      await pair.backward();
-      return idsAtA();
-    }, (v) => v.includes('q1') && v.includes('q2'));
+    await until(
+      async () => {
+        await pair.backward();
+        return idsAtA();
+      },
+      (v) => v.includes('q1') && v.includes('q2'),
+    );
     const pointer = (await readProgramState(pair.a.client, importer, 'a')).pointer;
     expect(pointer).toBeGreaterThanOrEqual(2);
 
@@ -282,10 +311,13 @@ describe.each(POINTER_SOURCES)('%s: a pointer above the id counter', (source) =>
     expect(status.pointerAhead).toMatchObject({ table: 'ds_change_inbox', pointer, counter: 1, rows: 1 });
 
     for (const sql of renumberStatements(status.pointerAhead!.fix)) await pair.a.client.exec(sql);
-    const ids = await until(async () => {
-      await pair.backward();
-      return idsAtA();
-    }, (v) => v.includes('q3'));
+    const ids = await until(
+      async () => {
+        await pair.backward();
+        return idsAtA();
+      },
+      (v) => v.includes('q3'),
+    );
     expect(ids).toContain('q3');
   });
 });

@@ -28,7 +28,14 @@ const DDL: Partial<Record<DialectName, string>> = {
   mysql: 'CREATE TABLE ident_t (id BIGINT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40))',
 };
 
-const PAIRS = ([['postgres', 'postgres'], ['sqlite', 'postgres'], ['postgres', 'mysql'], ['mysql', 'postgres']] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'postgres'],
+    ['sqlite', 'postgres'],
+    ['postgres', 'mysql'],
+    ['mysql', 'postgres'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 describe.each(PAIRS)('identity columns %s -> %s', (from, to) => {
   it('arrive with the origin values, one row alone and several in a batch', async () => {
@@ -48,7 +55,10 @@ describe.each(PAIRS)('identity columns %s -> %s', (from, to) => {
       for (const name of ['a', 'b']) {
         const h = await nodes.get(name);
         await h.client.exec(DDL[h.dialect.name]!);
-        writeFiles(join(config.generatedDir, name), generateNode(config, h.node, h.dialect, await introspectTables(config, h.dialect, h.client)));
+        writeFiles(
+          join(config.generatedDir, name),
+          generateNode(config, h.node, h.dialect, await introspectTables(config, h.dialect, h.client)),
+        );
         await applyNode(config, h.node, h.dialect, h.client);
       }
       const [a, b] = [await nodes.get('a'), await nodes.get('b')];
@@ -56,7 +66,8 @@ describe.each(PAIRS)('identity columns %s -> %s', (from, to) => {
       for (const note of ['x', 'y', 'z']) await a.client.exec(`INSERT INTO ident_t (note) VALUES ('${note}')`);
       await a.client.exec("DELETE FROM ident_t WHERE note IN ('x', 'y')");
       await syncAll(config, nodes);
-      const ids = async (client: typeof a.client) => (await client.query<Row>('SELECT id, note FROM ident_t ORDER BY id')).rows.map((r) => [Number(r.id), r.note]);
+      const ids = async (client: typeof a.client) =>
+        (await client.query<Row>('SELECT id, note FROM ident_t ORDER BY id')).rows.map((r) => [Number(r.id), r.note]);
       expect(await ids(b.client)).toEqual(await ids(a.client));
       for (const note of ['p', 'q', 'r', 's']) await a.client.exec(`INSERT INTO ident_t (note) VALUES ('${note}')`);
       await syncAll(config, nodes);
@@ -80,7 +91,10 @@ describe('SQL Server identity inserts (generated SQL only)', () => {
     ],
   };
   it('wraps an insert of the identity column in SET IDENTITY_INSERT, and only then', () => {
-    expect(mssqlSql.identityInsert!(table, ['id', 'note'])).toEqual({ before: 'SET IDENTITY_INSERT dbo.ident_t ON; ', after: '; SET IDENTITY_INSERT dbo.ident_t OFF' });
+    expect(mssqlSql.identityInsert!(table, ['id', 'note'])).toEqual({
+      before: 'SET IDENTITY_INSERT dbo.ident_t ON; ',
+      after: '; SET IDENTITY_INSERT dbo.ident_t OFF',
+    });
     expect(mssqlSql.identityInsert!(table, ['note'])).toEqual({});
   });
 });

@@ -15,14 +15,15 @@ import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 import { random } from '../helpers/random.ts';
 
 const live = await liveDialects();
-const PAIRS = ([
-  ['postgres', 'postgres'],
-  ['postgres', 'sqlite'],
-  ['sqlite', 'postgres'],
-  ['postgres', 'mysql'],
-  ['mysql', 'postgres'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
-
+const PAIRS = (
+  [
+    ['postgres', 'postgres'],
+    ['postgres', 'sqlite'],
+    ['sqlite', 'postgres'],
+    ['postgres', 'mysql'],
+    ['mysql', 'postgres'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 async function randomWorkload(pair: SyncPair, seed: number, steps: number) {
   const rnd = random(seed);
@@ -34,13 +35,19 @@ async function randomWorkload(pair: SyncPair, seed: number, steps: number) {
     const pickRow = () => existing[Math.floor(rnd() * existing.length)];
     const roll = rnd();
     if (existing.length < 5 || roll < 0.3) {
-      const row = { order_id: `s${seed}o${Math.floor(rnd() * 8)}`, line_no: Math.floor(rnd() * 8), product: `p${i}`, amount: (rnd() * 1000).toFixed(2) };
+      const row = {
+        order_id: `s${seed}o${Math.floor(rnd() * 8)}`,
+        line_no: Math.floor(rnd() * 8),
+        product: `p${i}`,
+        amount: (rnd() * 1000).toFixed(2),
+      };
       if (rows.has(id(row))) continue;
       await insertRow(pair.a.client, table, row);
       rows.set(id(row), row);
     } else if (roll < 0.75) {
       const row = pickRow();
-      const values: ValueMap = rnd() < 0.5 ? { product: `p${i}` } : { amount: rnd() < 0.2 ? null : (rnd() * 1000).toFixed(2), product: `q${i}` };
+      const values: ValueMap =
+        rnd() < 0.5 ? { product: `p${i}` } : { amount: rnd() < 0.2 ? null : (rnd() * 1000).toFixed(2), product: `q${i}` };
       await updateRow(pair.a.client, table, { order_id: row.order_id, line_no: row.line_no }, values);
       rows.set(id(row), { ...row, ...values });
     } else if (roll < 0.85) {
@@ -62,7 +69,8 @@ describe.each(PAIRS)('batched import %s → %s', (from, to) => {
   const program = (id: number, batchSize: number) => ({ ...pair.config.programs.find((p) => p.id === id)!, batchSize });
   // Settled passes, as the CLI runs them: rows a busy server holds back briefly still arrive.
   const transport = () => runProgramSettled(pair.config, pair.nodes, program(1000, 100_000));
-  const importBatches = async (batchSize: number) => (await runProgramSettled(pair.config, pair.nodes, program(1001, batchSize))) as ImportResult;
+  const importBatches = async (batchSize: number) =>
+    (await runProgramSettled(pair.config, pair.nodes, program(1001, batchSize))) as ImportResult;
 
   beforeAll(async () => {
     pair = await createSyncPair(from, to);
@@ -79,7 +87,9 @@ describe.each(PAIRS)('batched import %s → %s', (from, to) => {
     const result = await importBatches(batchSize);
     expect(result.replayed).toBe(0);
     expect(result.parked + result.waiting).toBe(0);
-    expect(await selectAllRows(pair.b.client, pair.tables.b.order_line)).toEqual(await selectAllRows(pair.a.client, pair.tables.a.order_line));
+    expect(await selectAllRows(pair.b.client, pair.tables.b.order_line)).toEqual(
+      await selectAllRows(pair.a.client, pair.tables.a.order_line),
+    );
   });
 
   it('records applied changes in the outbox as its own triggers spell them, with the origin', async () => {
@@ -91,7 +101,10 @@ describe.each(PAIRS)('batched import %s → %s', (from, to) => {
     );
     expect(rows).toHaveLength(2);
     expect(rows[0].object_id).toBe(rows[1].object_id);
-    expect(rows.map((r) => [r.updated_by_server_id, r.origin_change_id === null])).toEqual([['server-a', false], ['server-b', true]]);
+    expect(rows.map((r) => [r.updated_by_server_id, r.origin_change_id === null])).toEqual([
+      ['server-a', false],
+      ['server-b', true],
+    ]);
   });
 
   it('replays a batch change by change when a write fails, with the same end state', async () => {
@@ -108,6 +121,9 @@ describe.each(PAIRS)('batched import %s → %s', (from, to) => {
     expect(result.replayed).toBe(1);
     expect([result.applied, result.parked]).toEqual([2, 1]);
     const rows = await selectAllRows(pair.b.client, pair.tables.b.order_line);
-    expect(rows.filter((r) => r.order_id === 'rp').map((r) => [r.line_no, r.product])).toEqual([[1, 'x'], [2, 'y']]);
+    expect(rows.filter((r) => r.order_id === 'rp').map((r) => [r.line_no, r.product])).toEqual([
+      [1, 'x'],
+      [2, 'y'],
+    ]);
   });
 });

@@ -41,7 +41,8 @@ describe.each(live.filter((d) => d in MAKE_CASE_INSENSITIVE))('key collation on 
   let dialect: Dialect;
   let client: DbClient;
   let node: NodeConfig;
-  const generate = async () => writeFiles(join(dir, node.name), generateNode(config, node, dialect, await introspectTables(config, dialect, client)));
+  const generate = async () =>
+    writeFiles(join(dir, node.name), generateNode(config, node, dialect, await introspectTables(config, dialect, client)));
 
   beforeEach(async () => {
     db = await createTestDatabase(dialectName);
@@ -72,7 +73,9 @@ describe.each(live.filter((d) => d in MAKE_CASE_INSENSITIVE))('key collation on 
     expect(result.steps.every((s) => s.status === 'applied')).toBe(true);
     expect(result.warnings).toHaveLength(1);
     expect(result.warnings[0]).toMatch(
-      new RegExp(`^node ${dialectName}: table sales_order, key column order_id has collation ${COLLATION[dialectName]}, which compares case- or accent-insensitively: .*'abc', 'ABC'.* one row here`),
+      new RegExp(
+        `^node ${dialectName}: table sales_order, key column order_id has collation ${COLLATION[dialectName]}, which compares case- or accent-insensitively: .*'abc', 'ABC'.* one row here`,
+      ),
     );
   });
 });

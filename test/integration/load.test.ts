@@ -29,10 +29,12 @@ import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const ROWS = Number(process.env.LOAD_ROWS ?? 20_000);
 const live = await liveDialects();
-const PAIRS = ([
-  ['postgres', 'sqlite'],
-  ['mysql', 'postgres'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['mysql', 'postgres'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 const keyOf = (n: number) => `L${String(n).padStart(7, '0')}`;
 const order = (id: string, i: number): ValueMap => ({
@@ -88,13 +90,31 @@ function startWriter(client: DbClient, table: TableSchema, seed: number) {
 
 async function expectEqual(pair: SyncPair): Promise<void> {
   await pair.syncAll();
-  const result = await compareTables({ client: pair.a.client, table: pair.tables.a.sales_order }, { client: pair.b.client, table: pair.tables.b.sales_order });
+  const result = await compareTables(
+    { client: pair.a.client, table: pair.tables.a.sales_order },
+    { client: pair.b.client, table: pair.tables.b.sales_order },
+  );
   if (process.env.LOAD_DEBUG && result.differences.length) {
     const key = JSON.stringify(result.differences[0].key.order_id);
-    for (const [n, c] of [['a', pair.a.client], ['b', pair.b.client]] as const) {
+    for (const [n, c] of [
+      ['a', pair.a.client],
+      ['b', pair.b.client],
+    ] as const) {
       console.log(n, 'version', (await c.query(`SELECT * FROM ds_row_version WHERE row_key = '${key}'`)).rows);
-      console.log(n, 'outbox', (await c.query(`SELECT id, object_operation, row_cl, change_version, updated_by_server_id FROM ds_change_outbox WHERE object_id = '${key}'`)).rows);
-      console.log(n, 'inbox', (await c.query(`SELECT id, object_operation, row_cl, change_version FROM ds_change_inbox WHERE object_id = '${key}'`)).rows);
+      console.log(
+        n,
+        'outbox',
+        (
+          await c.query(
+            `SELECT id, object_operation, row_cl, change_version, updated_by_server_id FROM ds_change_outbox WHERE object_id = '${key}'`,
+          )
+        ).rows,
+      );
+      console.log(
+        n,
+        'inbox',
+        (await c.query(`SELECT id, object_operation, row_cl, change_version FROM ds_change_inbox WHERE object_id = '${key}'`)).rows,
+      );
       console.log(n, 'errors', (await c.query(`SELECT * FROM ds_change_error`)).rows.slice(0, 3));
     }
   }
@@ -105,7 +125,14 @@ async function expectEqual(pair: SyncPair): Promise<void> {
     const pending = (await pair.b.client.query('SELECT * FROM ds_change_pending')).rows;
     console.log('pending', pending);
     for (const p of pending) {
-      console.log('inbox', (await pair.b.client.query(`SELECT id, object_id, object_operation, row_cl, change_version, object_value FROM ds_change_inbox WHERE object_id = '${p.row_key}'`)).rows);
+      console.log(
+        'inbox',
+        (
+          await pair.b.client.query(
+            `SELECT id, object_id, object_operation, row_cl, change_version, object_value FROM ds_change_inbox WHERE object_id = '${p.row_key}'`,
+          )
+        ).rows,
+      );
       console.log('b entry', (await pair.b.client.query(`SELECT * FROM ds_row_version WHERE row_key = '${p.row_key}'`)).rows);
       console.log('a entry', (await pair.a.client.query(`SELECT * FROM ds_row_version WHERE row_key = '${p.row_key}'`)).rows);
     }
@@ -138,7 +165,18 @@ describe.each(PAIRS)('load %s → %s', (from, to) => {
     // synchronously, so an import waiting in this process would also stall a load here.
     const dir = mkdtempSync(join(tmpdir(), 'dsync-load-'));
     try {
-      const result = await runCli(['--config', writeConfigFile(pair.config, dir), 'load', '--from', 'a', '--to', 'b', '--table', 'sales_order', '--json']);
+      const result = await runCli([
+        '--config',
+        writeConfigFile(pair.config, dir),
+        'load',
+        '--from',
+        'a',
+        '--to',
+        'b',
+        '--table',
+        'sales_order',
+        '--json',
+      ]);
       expect(result.stderr).not.toMatch(/error|fail/i);
       expect(result.code, result.stderr).toBe(0);
       const report = JSON.parse(result.stdout);

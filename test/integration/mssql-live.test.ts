@@ -77,7 +77,8 @@ function expectValues(table: TableSchema, actual: Record<string, unknown> | null
     const column = table.columns.find((c) => c.name === name)!;
     const exact = !['decimal', 'json', 'float'].includes(column.family);
     const ok = sameValue(column, actual![name], value) && (!exact || actual![name] === value);
-    if (!ok) expect.fail(`${table.name}.${name}: got ${JSON.stringify(actual![name])?.slice(0, 80)}, want ${JSON.stringify(value)?.slice(0, 80)}`);
+    if (!ok)
+      expect.fail(`${table.name}.${name}: got ${JSON.stringify(actual![name])?.slice(0, 80)}, want ${JSON.stringify(value)?.slice(0, 80)}`);
   }
 }
 
@@ -127,7 +128,14 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
       expect(first.steps.every((s) => s.status === 'applied')).toBe(true);
       const second = await applyNode(config, config.nodes.mssql, mssqlDialect, client);
       expect(second.steps.every((s) => s.status === 'skipped')).toBe(true);
-      for (const table of ['ds_change_outbox', 'ds_change_inbox', 'ds_program_parameter', 'ds_change_error', 'ds_change_conflict', 'view_recordlevel_update_datetime']) {
+      for (const table of [
+        'ds_change_outbox',
+        'ds_change_inbox',
+        'ds_program_parameter',
+        'ds_change_error',
+        'ds_change_conflict',
+        'view_recordlevel_update_datetime',
+      ]) {
         expect(await mssqlDialect.tableExists(client, table), table).toBe(true);
       }
     });
@@ -141,12 +149,23 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
       await insertRow(client, t('sales_order'), ORDER);
       const rows = await outboxRows(client, before);
       expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ op: 'I', table: 'sales_order', pk: 'order_id', key: 'ord2', keyOld: null, oldValues: null, server: 'fixture-ms', originChangeId: null });
+      expect(rows[0]).toMatchObject({
+        op: 'I',
+        table: 'sales_order',
+        pk: 'order_id',
+        key: 'ord2',
+        keyOld: null,
+        oldValues: null,
+        server: 'fixture-ms',
+        originChangeId: null,
+      });
       expect(rows[0].user).toBeTruthy();
       expect(rows[0].attributes.sort()).toEqual(Object.keys(ORDER).sort());
       expectValues(t('sales_order'), rows[0].values, ORDER);
       const time = parseDateTime(rows[0].time)!;
-      expect(Math.abs(Date.UTC(time.year, time.month - 1, time.day, time.hour, time.minute, time.second) - Date.now())).toBeLessThan(120_000);
+      expect(Math.abs(Date.UTC(time.year, time.month - 1, time.day, time.hour, time.minute, time.second) - Date.now())).toBeLessThan(
+        120_000,
+      );
     });
 
     it('writes no row for an update that changes nothing', async () => {
@@ -161,7 +180,13 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
       await updateRow(client, t('sales_order'), { order_id: 'ord2' }, { description: 'OLD ORDER ' });
       const rows = await outboxRows(client, before);
       expect(rows).toHaveLength(2);
-      expect(rows[0]).toMatchObject({ op: 'U', key: 'ord2', keyOld: null, values: { description: 'OLD ORDER', quantity: 7 }, oldValues: { description: 'old order', quantity: 100 } });
+      expect(rows[0]).toMatchObject({
+        op: 'U',
+        key: 'ord2',
+        keyOld: null,
+        values: { description: 'OLD ORDER', quantity: 7 },
+        oldValues: { description: 'old order', quantity: 100 },
+      });
       expect(rows[0].attributes.sort()).toEqual(['description', 'quantity']);
       expect(rows[1]).toMatchObject({ values: { description: 'OLD ORDER ' }, oldValues: { description: 'OLD ORDER' } });
     });
@@ -182,7 +207,13 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
       await updateRow(client, t('sales_order'), { order_id: 'ord2' }, { order_id: 'ord3' });
       const rows = await outboxRows(client, before);
       expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ op: 'U', key: 'ord3', keyOld: 'ord2', values: { order_id: 'ord3' }, oldValues: { order_id: 'ord2' } });
+      expect(rows[0]).toMatchObject({
+        op: 'U',
+        key: 'ord3',
+        keyOld: 'ord2',
+        values: { order_id: 'ord3' },
+        oldValues: { order_id: 'ord2' },
+      });
     });
 
     it('records a delete with the whole old row', async () => {
@@ -191,7 +222,13 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
       const rows = await outboxRows(client, before);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ op: 'D', key: 'ord3', values: null });
-      expectValues(t('sales_order'), rows[0].oldValues, { ...ORDER, order_id: 'ord3', description: 'OLD ORDER ', quantity: 7, customer_id: 'c9' });
+      expectValues(t('sales_order'), rows[0].oldValues, {
+        ...ORDER,
+        order_id: 'ord3',
+        description: 'OLD ORDER ',
+        quantity: 7,
+        customer_id: 'c9',
+      });
     });
 
     it('writes one row per row for a multi-row statement, and a delete plus an insert for keys it cannot pair', async () => {
@@ -228,14 +265,28 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
 
     it('records type changes and NULLs of every family on update', async () => {
       const before = await lastOutboxId(client);
-      const nulls = Object.fromEntries(Object.keys(ZOO).filter((k) => k !== 'id').map((k) => [k, null]));
+      const nulls = Object.fromEntries(
+        Object.keys(ZOO)
+          .filter((k) => k !== 'id')
+          .map((k) => [k, null]),
+      );
       await updateRow(client, t('type_zoo'), { id: 1 }, nulls);
-      await updateRow(client, t('type_zoo'), { id: 1 }, { c_bool: false, c_decimal: '-0.000001', c_bigint: '-9007199254740993', c_timestamp: '1900-01-01T00:00:00.000000' });
+      await updateRow(
+        client,
+        t('type_zoo'),
+        { id: 1 },
+        { c_bool: false, c_decimal: '-0.000001', c_bigint: '-9007199254740993', c_timestamp: '1900-01-01T00:00:00.000000' },
+      );
       const rows = await outboxRows(client, before);
       expect(rows).toHaveLength(2);
       expect(rows[0].values).toEqual(nulls);
       expectValues(t('type_zoo'), rows[0].oldValues, Object.fromEntries(Object.entries(ZOO).filter(([k]) => k !== 'id')));
-      expectValues(t('type_zoo'), rows[1].values, { c_bool: false, c_decimal: '-0.000001', c_bigint: '-9007199254740993', c_timestamp: '1900-01-01T00:00:00.000000' });
+      expectValues(t('type_zoo'), rows[1].values, {
+        c_bool: false,
+        c_decimal: '-0.000001',
+        c_bigint: '-9007199254740993',
+        c_timestamp: '1900-01-01T00:00:00.000000',
+      });
     });
 
     it('handles a composite key', async () => {
@@ -245,12 +296,25 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
       const rows = await outboxRows(client, before);
       expect(rows[0].key).toEqual({ order_id: 'o1', line_no: 1 });
       expect(rows[0].values).toMatchObject({ amount: '10.50' });
-      expect(rows[1]).toMatchObject({ key: { order_id: 'o1', line_no: 2 }, keyOld: { order_id: 'o1', line_no: 1 }, values: { line_no: 2 } });
+      expect(rows[1]).toMatchObject({
+        key: { order_id: 'o1', line_no: 2 },
+        keyOld: { order_id: 'o1', line_no: 1 },
+        values: { line_no: 2 },
+      });
     });
 
     it('keeps names that need quoting exactly', async () => {
       const before = await lastOutboxId(client);
-      const odd: ValueMap = { 'Key Col': 5, select: HOSTILE, "it's": 'a', MixedCase: 'b', 'back`tick': 'c', 'tilde~col': '~~', '[bracket]': ']', 'semi;colon': ';' };
+      const odd: ValueMap = {
+        'Key Col': 5,
+        select: HOSTILE,
+        "it's": 'a',
+        MixedCase: 'b',
+        'back`tick': 'c',
+        'tilde~col': '~~',
+        '[bracket]': ']',
+        'semi;colon': ';',
+      };
       await insertRow(client, t('Odd Names'), odd);
       await updateRow(client, t('Odd Names'), { 'Key Col': 5 }, { "it's": "it's" });
       const rows = await outboxRows(client, before);
@@ -318,11 +382,20 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
     const columns = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
     const change = (server: string, id: number) =>
       columns.map((c) =>
-        c === 'origin_change_id' ? id : c === 'updated_by_server_id' ? server : c === 'object_operation' ? 'I' : c === 'object_table' ? 'sales_order' : null,
+        c === 'origin_change_id'
+          ? id
+          : c === 'updated_by_server_id'
+            ? server
+            : c === 'object_operation'
+              ? 'I'
+              : c === 'object_table'
+                ? 'sales_order'
+                : null,
       );
 
     it('skips resent changes, within one statement and across statements, and keeps the rest', async () => {
-      const insert = (rows: unknown[][]) => client.query(mssqlDialect.sql.insertIgnoringDuplicates('ds_change_inbox', columns, rows.length), rows.flat());
+      const insert = (rows: unknown[][]) =>
+        client.query(mssqlDialect.sql.insertIgnoringDuplicates('ds_change_inbox', columns, rows.length), rows.flat());
       await insert([change('s1', 1), change('s1', 2), change('s1', 1)]);
       await insert([change('s1', 2), change('s2', 1)]);
       const { rows } = await client.query<Row>('SELECT updated_by_server_id AS s, origin_change_id AS id FROM ds_change_inbox ORDER BY id');
@@ -335,7 +408,9 @@ describe.skipIf(!MSSQL_URL)('SQL Server live (MSSQL_URL)', () => {
       const [early, late, reader] = [await session(), await session(), await session()];
       await late.exec('BEGIN TRANSACTION');
       await insertRow(late, tables.sales_order, { order_id: 'h-late', quantity: 1 });
-      const lateId = Number((await late.query<Row>("SELECT MAX(id) AS id FROM ds_change_outbox WHERE object_id = N'\"h-late\"'")).rows[0].id);
+      const lateId = Number(
+        (await late.query<Row>('SELECT MAX(id) AS id FROM ds_change_outbox WHERE object_id = N\'"h-late"\'')).rows[0].id,
+      );
       await insertRow(early, tables.sales_order, { order_id: 'h-early', quantity: 1 });
       const earlyId = await lastOutboxId(early);
       expect(earlyId).toBeGreaterThan(lateId);

@@ -84,7 +84,15 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     const before = await lastOutboxId(node.client);
     await insertRow(node.client, t('sales_order'), ORDER);
     expect(await rawRows(node.client, before)).toEqual([
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: ORDER_COLUMNS, object_id: 'ord1', object_value: ORDER, object_operation: 'I', row_cl: 1 }),
+      local({
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: ORDER_COLUMNS,
+        object_id: 'ord1',
+        object_value: ORDER,
+        object_operation: 'I',
+        row_cl: 1,
+      }),
     ]);
   });
 
@@ -98,8 +106,18 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     await updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { description: 'OLD ORDER ' });
     const common = { object_table: 'sales_order', object_pk_attribute: 'order_id', object_id: 'ord1', object_operation: 'U', row_cl: 1 };
     expect(await rawRows(node.client, before)).toEqual([
-      local({ ...common, object_attribute: 'description,quantity', object_value: { description: 'OLD ORDER', quantity: 7 }, object_value_old: { description: 'old order', quantity: 100 } }),
-      local({ ...common, object_attribute: 'description', object_value: { description: 'OLD ORDER ' }, object_value_old: { description: 'OLD ORDER' } }),
+      local({
+        ...common,
+        object_attribute: 'description,quantity',
+        object_value: { description: 'OLD ORDER', quantity: 7 },
+        object_value_old: { description: 'old order', quantity: 100 },
+      }),
+      local({
+        ...common,
+        object_attribute: 'description',
+        object_value: { description: 'OLD ORDER ' },
+        object_value_old: { description: 'OLD ORDER' },
+      }),
     ]);
   });
 
@@ -112,10 +130,36 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     const common = { object_table: 'sales_order', object_pk_attribute: 'order_id' };
     const ord2 = { ...ORDER, order_id: 'ord2', description: 'OLD ORDER ', quantity: 7, customer_id: 'c9' };
     expect(await rawRows(node.client, before)).toEqual([
-      local({ ...common, object_operation: 'U', object_id: 'ord1', object_attribute: 'customer_id', object_value: { customer_id: null }, object_value_old: { customer_id: 'c1' }, row_cl: 1 }),
-      local({ ...common, object_operation: 'U', object_id: 'ord1', object_attribute: 'customer_id', object_value: { customer_id: 'c9' }, object_value_old: { customer_id: null }, row_cl: 1 }),
+      local({
+        ...common,
+        object_operation: 'U',
+        object_id: 'ord1',
+        object_attribute: 'customer_id',
+        object_value: { customer_id: null },
+        object_value_old: { customer_id: 'c1' },
+        row_cl: 1,
+      }),
+      local({
+        ...common,
+        object_operation: 'U',
+        object_id: 'ord1',
+        object_attribute: 'customer_id',
+        object_value: { customer_id: 'c9' },
+        object_value_old: { customer_id: null },
+        row_cl: 1,
+      }),
       // A key change: a delete of ord1 (cl 2) and an insert of ord2 (cl 1) with the whole new row.
-      local({ ...common, object_operation: 'U', object_id: 'ord2', object_id_old: 'ord1', object_attribute: 'order_id', object_value: ord2, object_value_old: { order_id: 'ord1' }, row_cl: 1, row_cl_old: 2 }),
+      local({
+        ...common,
+        object_operation: 'U',
+        object_id: 'ord2',
+        object_id_old: 'ord1',
+        object_attribute: 'order_id',
+        object_value: ord2,
+        object_value_old: { order_id: 'ord1' },
+        row_cl: 1,
+        row_cl_old: 2,
+      }),
       local({ ...common, object_operation: 'D', object_id: 'ord2', object_attribute: ORDER_COLUMNS, object_value_old: ord2, row_cl: 2 }),
     ]);
   });
@@ -160,7 +204,11 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
 
   it('integers around 2^53 and decimals keep every digit; booleans are true and false', async () => {
     const before = await lastOutboxId(node.client);
-    for (const [c_bigint, c_bool] of [['9007199254740991', false], ['9007199254740992', true], ['-9007199254740993', null]] as const) {
+    for (const [c_bigint, c_bool] of [
+      ['9007199254740991', false],
+      ['9007199254740992', true],
+      ['-9007199254740993', null],
+    ] as const) {
       await updateRow(node.client, t('type_zoo'), { id: 1 }, { c_bigint, c_bool, c_decimal: '12345678901234.123456' });
     }
     const values = (await rawRows(node.client, before)).map((r) => r.object_value);
@@ -179,9 +227,22 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
       // no setOrigin(null): the end of the transaction clears it
     });
     await insertRow(node.client, t('order_line'), { order_id: 'o1', line_no: 2, product: 'q', amount: null });
-    const { rows } = await node.client.query<Row>('SELECT object_id, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id FROM ds_change_outbox WHERE id > ? ORDER BY id', [before]);
-    expect(rows[0]).toEqual({ object_id: '{"order_id":"o1","line_no":1}', updated_by_server_id: 'elsewhere', updated_by_user_id: 'u1', update_datetime: '2025-01-02 03:04:05.000006', origin_change_id: '77' });
-    expect(rows[1]).toMatchObject({ object_id: '{"order_id":"o1","line_no":2}', updated_by_server_id: 'fixture-my', origin_change_id: null });
+    const { rows } = await node.client.query<Row>(
+      'SELECT object_id, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id FROM ds_change_outbox WHERE id > ? ORDER BY id',
+      [before],
+    );
+    expect(rows[0]).toEqual({
+      object_id: '{"order_id":"o1","line_no":1}',
+      updated_by_server_id: 'elsewhere',
+      updated_by_user_id: 'u1',
+      update_datetime: '2025-01-02 03:04:05.000006',
+      origin_change_id: '77',
+    });
+    expect(rows[1]).toMatchObject({
+      object_id: '{"order_id":"o1","line_no":2}',
+      updated_by_server_id: 'fixture-my',
+      origin_change_id: null,
+    });
   });
 
   it('writes nothing while the import silences capture; a rolled-back savepoint restores the switch', async () => {
@@ -189,10 +250,12 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     await node.client.transaction(async (tx) => {
       await node.dialect.silenceCapture(tx, true);
       await updateRow(tx, t('order_line'), { order_id: 'o1', line_no: 1 }, { product: 'silent' });
-      await tx.transaction(async (sp) => {
-        await node.dialect.silenceCapture(sp, false);
-        throw new Error('roll the savepoint back');
-      }).catch(() => undefined);
+      await tx
+        .transaction(async (sp) => {
+          await node.dialect.silenceCapture(sp, false);
+          throw new Error('roll the savepoint back');
+        })
+        .catch(() => undefined);
       await updateRow(tx, t('order_line'), { order_id: 'o1', line_no: 1 }, { product: 'still silent' });
       await node.dialect.silenceCapture(tx, false);
       await updateRow(tx, t('order_line'), { order_id: 'o1', line_no: 1 }, { product: 'heard' });
@@ -208,14 +271,19 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, exact outbox rows', () 
     await insertRow(node.client, t('order_line'), { ...key, product: 'p', amount: '1' });
     await insertRow(node.client, t('sales_order'), { order_id: 'tab\there\u001f' });
     const { rows } = await node.client.query<Row>('SELECT object_id FROM ds_change_outbox WHERE id > ? ORDER BY id', [before]);
-    expect(rows.map((r) => r.object_id)).toEqual([node.dialect.keyJson(t('order_line'), key), node.dialect.keyJson(t('sales_order'), { order_id: 'tab\there\u001f' })]);
+    expect(rows.map((r) => r.object_id)).toEqual([
+      node.dialect.keyJson(t('order_line'), key),
+      node.dialect.keyJson(t('sales_order'), { order_id: 'tab\there\u001f' }),
+    ]);
   });
 
   it('refuses values the column cannot hold, rather than truncate or round them', async () => {
     await expect(insertRow(node.client, t('sales_order'), { order_id: 'x'.repeat(21) })).rejects.toThrow(/too long/i);
     await expect(insertRow(node.client, t('type_zoo'), { id: 2, c_smallint: 40000 })).rejects.toThrow(/out of range/i);
     await expect(insertRow(node.client, t('type_zoo'), { id: 2, c_decimal: '1.0000001' })).rejects.toThrow(/decimal places/);
-    await expect(insertRow(node.client, t('type_zoo'), { id: 2, c_timestamptz: '2040-01-01T00:00:00Z' })).rejects.toThrow(/Incorrect datetime/i);
+    await expect(insertRow(node.client, t('type_zoo'), { id: 2, c_timestamptz: '2040-01-01T00:00:00Z' })).rejects.toThrow(
+      /Incorrect datetime/i,
+    );
     expect(await selectRow(node.client, t('type_zoo'), { id: 2 })).toBeNull();
   });
 
@@ -242,7 +310,16 @@ describe.skipIf(!live.includes('mysql'))('generated files in the mysql client', 
       const url = new URL(db.url);
       for (const file of listGeneratedFiles(join(dir, 'mysql'))) {
         const stderr = await new Promise<string>((resolve) => {
-          const args = ['-h', url.hostname, '-P', url.port || '3306', '-u', url.username, '--default-character-set=utf8mb4', url.pathname.slice(1)];
+          const args = [
+            '-h',
+            url.hostname,
+            '-P',
+            url.port || '3306',
+            '-u',
+            url.username,
+            '--default-character-set=utf8mb4',
+            url.pathname.slice(1),
+          ];
           const child = execFile('mysql', args, (_error, _out, err) => resolve(`${file.fileName}: ${err}`));
           child.stdin!.end(file.content);
         });
@@ -253,9 +330,18 @@ describe.skipIf(!live.includes('mysql'))('generated files in the mysql client', 
         local({
           object_table: 'Odd Names',
           object_pk_attribute: 'Key Col',
-          object_attribute: 'Key Col,select,it\'s,MixedCase,back`tick,tilde~col,[bracket],semi;colon',
+          object_attribute: "Key Col,select,it's,MixedCase,back`tick,tilde~col,[bracket],semi;colon",
           object_id: 1,
-          object_value: { 'Key Col': 1, select: null, "it's": HOSTILE, MixedCase: null, 'back`tick': null, 'tilde~col': null, '[bracket]': null, 'semi;colon': ';' },
+          object_value: {
+            'Key Col': 1,
+            select: null,
+            "it's": HOSTILE,
+            MixedCase: null,
+            'back`tick': null,
+            'tilde~col': null,
+            '[bracket]': null,
+            'semi;colon': ';',
+          },
           object_operation: 'I',
           row_cl: 1,
         }),

@@ -15,16 +15,32 @@ import { applyFixtureSchema } from '../helpers/fixtures.ts';
 const live = await liveDialects();
 
 describe.skipIf(!live.includes('mysql'))('mysql connection errors', () => {
-  const connectError = (url: string) => mysqlDialect.connect(url, 'my-node').then(() => expect.fail('connected'), (e: unknown) => e as ConnectionError);
+  const connectError = (url: string) =>
+    mysqlDialect.connect(url, 'my-node').then(
+      () => expect.fail('connected'),
+      (e: unknown) => e as ConnectionError,
+    );
   const server = new URL(MYSQL_ADMIN_URL);
 
   it('names the node and the fix, and never the password', async () => {
     const cases: Array<[string, RegExp, RegExp]> = [
-      ['mysql://u:s3cret@127.0.0.1:1/db', /cannot reach MySQL\/MariaDB at mysql:\/\/u:\*\*\*@127\.0\.0\.1:1\/db \(ECONNREFUSED\)/, /start the server/],
+      [
+        'mysql://u:s3cret@127.0.0.1:1/db',
+        /cannot reach MySQL\/MariaDB at mysql:\/\/u:\*\*\*@127\.0\.0\.1:1\/db \(ECONNREFUSED\)/,
+        /start the server/,
+      ],
       [`mysql://dsync_nobody:s3cret@${server.host}/mysql`, /refused the login/, /check the user and password/],
-      [`mysql://${server.username}@${server.host}/dsync_no_such_db`, /has no such database/, /CREATE DATABASE `dsync_no_such_db` CHARACTER SET utf8mb4/],
+      [
+        `mysql://${server.username}@${server.host}/dsync_no_such_db`,
+        /has no such database/,
+        /CREATE DATABASE `dsync_no_such_db` CHARACTER SET utf8mb4/,
+      ],
       ['mysql://u:s3cret@127.0.0.1:3306/', /names no database/, /mysql:\/\/user:password@host:3306\/database/],
-      ['mysql://u:s3cret@127.0.0.1:3306/db?multipleStatements=true', /unknown parameter "multipleStatements"/, /ssl, socketPath, connectTimeout/],
+      [
+        'mysql://u:s3cret@127.0.0.1:3306/db?multipleStatements=true',
+        /unknown parameter "multipleStatements"/,
+        /ssl, socketPath, connectTimeout/,
+      ],
       ['not a url s3cret', /the url is not a valid URL/, /nodes\.my-node\.url/],
       ['mysql://u:s3%cret@127.0.0.1/db', /the url is not a valid URL/, /percent-encode/],
     ];
@@ -57,7 +73,9 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
   });
 
   it('pins UTC, strict mode with backslash escapes, and utf8mb4', async () => {
-    const { rows } = await client.query<Row>('SELECT @@session.time_zone AS tz, @@session.sql_mode AS mode, @@session.character_set_client AS cs');
+    const { rows } = await client.query<Row>(
+      'SELECT @@session.time_zone AS tz, @@session.sql_mode AS mode, @@session.character_set_client AS cs',
+    );
     expect(rows[0].tz).toBe('+00:00');
     expect(String(rows[0].mode).split(',')).toEqual(expect.arrayContaining(['STRICT_ALL_TABLES', 'NO_AUTO_VALUE_ON_ZERO', 'NO_ZERO_DATE']));
     expect(String(rows[0].mode)).not.toMatch(/NO_BACKSLASH_ESCAPES|ANSI_QUOTES/);
@@ -84,22 +102,28 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
   });
 
   it('runs a script with DELIMITER lines statement by statement', async () => {
-    await client.exec("CREATE TABLE s (id INT PRIMARY KEY);\nDELIMITER $$\nCREATE TRIGGER s_ins BEFORE INSERT ON s FOR EACH ROW BEGIN SET @s_seen = 'a;b'; END$$\nDELIMITER ;\nINSERT INTO s VALUES (1);");
+    await client.exec(
+      "CREATE TABLE s (id INT PRIMARY KEY);\nDELIMITER $$\nCREATE TRIGGER s_ins BEFORE INSERT ON s FOR EACH ROW BEGIN SET @s_seen = 'a;b'; END$$\nDELIMITER ;\nINSERT INTO s VALUES (1);",
+    );
     expect((await client.query<Row>('SELECT @s_seen AS seen')).rows[0].seen).toBe('a;b');
   });
 
   it('nests transactions with savepoints', async () => {
     await client.transaction(async (tx) => {
       await tx.query('INSERT INTO t (id, n) VALUES (10, 1)');
-      await tx.transaction(async (sp) => {
-        await sp.query('INSERT INTO t (id, n) VALUES (11, 1)');
-        throw new Error('undo the savepoint');
-      }).catch(() => undefined);
+      await tx
+        .transaction(async (sp) => {
+          await sp.query('INSERT INTO t (id, n) VALUES (11, 1)');
+          throw new Error('undo the savepoint');
+        })
+        .catch(() => undefined);
     });
-    await expect(client.transaction(async (tx) => {
-      await tx.query('INSERT INTO t (id, n) VALUES (12, 1)');
-      throw new Error('undo all');
-    })).rejects.toThrow('undo all');
+    await expect(
+      client.transaction(async (tx) => {
+        await tx.query('INSERT INTO t (id, n) VALUES (12, 1)');
+        throw new Error('undo all');
+      }),
+    ).rejects.toThrow('undo all');
     const { rows } = await client.query<Row>('SELECT id FROM t WHERE id >= 10 ORDER BY id');
     expect(rows.map((r) => r.id)).toEqual([10]);
   });
@@ -120,7 +144,10 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
         .catch(() => undefined); // as the import does with a failing change
       later = await tx.query('UPDATE dl SET v = 3 WHERE id = 1').catch((e: unknown) => e);
     });
-    const outcome = ours.then(() => null, (e: unknown) => e);
+    const outcome = ours.then(
+      () => null,
+      (e: unknown) => e,
+    );
     await new Promise((r) => setTimeout(r, 300));
     await other.query('UPDATE dl SET v = 1 WHERE id = 1'); // closes the cycle
     await other.exec('COMMIT');
@@ -156,9 +183,24 @@ describe.skipIf(!live.includes('mysql'))('mysql introspection', () => {
   it('maps every fixture column to the family of its PostgreSQL twin', async () => {
     const zoo = await mysqlDialect.introspect(client, 'type_zoo');
     expect(Object.fromEntries(zoo.columns.map((c) => [c.name, c.family]))).toEqual({
-      id: 'integer', c_smallint: 'integer', c_int: 'integer', c_bigint: 'bigint', c_decimal: 'decimal', c_float: 'float', c_real: 'float',
-      c_bool: 'boolean', c_char: 'text', c_varchar: 'text', c_text: 'text', c_date: 'date', c_time: 'time', c_timestamp: 'timestamp',
-      c_timestamptz: 'timestamptz', c_bytea: 'binary', c_json: 'json', c_uuid: 'uuid',
+      id: 'integer',
+      c_smallint: 'integer',
+      c_int: 'integer',
+      c_bigint: 'bigint',
+      c_decimal: 'decimal',
+      c_float: 'float',
+      c_real: 'float',
+      c_bool: 'boolean',
+      c_char: 'text',
+      c_varchar: 'text',
+      c_text: 'text',
+      c_date: 'date',
+      c_time: 'time',
+      c_timestamp: 'timestamp',
+      c_timestamptz: 'timestamptz',
+      c_bytea: 'binary',
+      c_json: 'json',
+      c_uuid: 'uuid',
     });
     expect(zoo).toMatchObject({ name: 'type_zoo', schema: null, primaryKey: ['id'] });
     expect(zoo.columns.find((c) => c.name === 'c_decimal')).toMatchObject({ precision: 20, scale: 6, nullable: true, default: null });
@@ -166,7 +208,16 @@ describe.skipIf(!live.includes('mysql'))('mysql introspection', () => {
     const line = await mysqlDialect.introspect(client, 'order_line');
     expect(line.primaryKey).toEqual(['order_id', 'line_no']);
     const odd = await mysqlDialect.introspect(client, 'Odd Names');
-    expect(odd.columns.map((c) => c.name)).toEqual(['Key Col', 'select', "it's", 'MixedCase', 'back`tick', 'tilde~col', '[bracket]', 'semi;colon']);
+    expect(odd.columns.map((c) => c.name)).toEqual([
+      'Key Col',
+      'select',
+      "it's",
+      'MixedCase',
+      'back`tick',
+      'tilde~col',
+      '[bracket]',
+      'semi;colon',
+    ]);
   });
 
   it('reads bits, enums, years, defaults, identity and generated columns', async () => {
@@ -180,12 +231,34 @@ describe.skipIf(!live.includes('mysql'))('mysql introspection', () => {
     expect(by.note.default).toBe("'x'");
     expect(by.d).toMatchObject({ family: 'timestamp', precision: 0, default: null });
     expect([by.twice.generated, by.stored_twice.generated, by.note.generated]).toEqual([true, true, false]);
-    await insertRow(client, extra, { id: 1, flag: true, bits: 513, kind: 'b', yr: 2024, n: 4, fixed: Buffer.from('abcd').toString('base64') });
-    expect(await selectRow(client, extra, { id: 1 })).toEqual({ id: 1, flag: true, bits: 513, kind: 'b', yr: 2024, note: 'x', n: 4, fixed: 'YWJjZA==', d: null });
+    await insertRow(client, extra, {
+      id: 1,
+      flag: true,
+      bits: 513,
+      kind: 'b',
+      yr: 2024,
+      n: 4,
+      fixed: Buffer.from('abcd').toString('base64'),
+    });
+    expect(await selectRow(client, extra, { id: 1 })).toEqual({
+      id: 1,
+      flag: true,
+      bits: 513,
+      kind: 'b',
+      yr: 2024,
+      note: 'x',
+      n: 4,
+      fixed: 'YWJjZA==',
+      d: null,
+    });
   });
 
   it('refuses a missing table, a table without a key, and spatial columns, saying what to do', async () => {
-    const failure = (name: string) => mysqlDialect.introspect(client, name).then(() => expect.fail(name), (e: unknown) => e as IntrospectionError);
+    const failure = (name: string) =>
+      mysqlDialect.introspect(client, name).then(
+        () => expect.fail(name),
+        (e: unknown) => e as IntrospectionError,
+      );
     for (const [name, code, hint] of [
       ['no_such_table', 'table_missing', /create it first/],
       ['Sales_Order', 'table_missing', /case-sensitive/],

@@ -90,7 +90,9 @@ describe.skipIf(!mysql)('mysql safe horizon with concurrent sessions', () => {
     await holder.exec('COMMIT');
     expect(await eventually(horizon, (h) => h >= last)).toBeGreaterThanOrEqual(last);
     // The fences of those reads were folded into the one that passed, not piled up.
-    const { rows } = await node.client.query<Row>("SELECT open_transactions AS open FROM ds_change_horizon WHERE table_name = 'ds_change_outbox'");
+    const { rows } = await node.client.query<Row>(
+      "SELECT open_transactions AS open FROM ds_change_horizon WHERE table_name = 'ds_change_outbox'",
+    );
     expect(rows).toEqual([{ open: '[]' }]);
   });
 
@@ -187,7 +189,9 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
     await pair.forwardOnce();
     await old.exec('COMMIT');
     await forwardUntil((i) => i.includes('old-first-write'));
-    expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({ description: 'old, committed last' });
+    expect(await selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: 'r' })).toMatchObject({
+      description: 'old, committed last',
+    });
     expect(await ids()).toContain('old-first-write');
   });
 });

@@ -52,7 +52,13 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     );
     if (rows.length === 0) return null;
     const r = rows[0];
-    return { cl: Number(r.cl), max_version: Number(r.max_version), base_version: Number(r.base_version), base_server: String(r.base_server), col_versions: JSON.parse(String(r.col_versions)) };
+    return {
+      cl: Number(r.cl),
+      max_version: Number(r.max_version),
+      base_version: Number(r.base_version),
+      base_server: String(r.base_server),
+      col_versions: JSON.parse(String(r.col_versions)),
+    };
   }
 
   async function captured(afterId: number): Promise<Captured[]> {
@@ -108,13 +114,25 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     expect(rows[5].version).toBeLessThan(micros() + 2_000_000);
     // The key change: both entries have its one version as base and max, no column versions.
     const change = rows[4].version;
-    expect(await entry('sales_order', '"cl1b"')).toEqual({ cl: 1, max_version: change, base_version: change, base_server: SERVER, col_versions: {} });
-    expect(await entry('sales_order', '"cl1"')).toEqual({ cl: 5, max_version: rows[5].version, base_version: rows[5].version, base_server: SERVER, col_versions: {} });
+    expect(await entry('sales_order', '"cl1b"')).toEqual({
+      cl: 1,
+      max_version: change,
+      base_version: change,
+      base_server: SERVER,
+      col_versions: {},
+    });
+    expect(await entry('sales_order', '"cl1"')).toEqual({
+      cl: 5,
+      max_version: rows[5].version,
+      base_version: rows[5].version,
+      base_server: SERVER,
+      col_versions: {},
+    });
     expect(rows[4].value).toMatchObject({ order_id: 'cl1b', quantity: 3, description: null });
     expect(Object.keys(rows[4].value!)).toEqual(so.columns.map((c) => c.name));
   });
 
-  it('column versions: each changed column gets the update\'s version; base stays the insert\'s', async () => {
+  it("column versions: each changed column gets the update's version; base stays the insert's", async () => {
     const so = t('sales_order');
     const before = await lastOutboxId(node.client);
     await insertRow(node.client, so, { order_id: 'cv1', quantity: 1, description: 'a' });
@@ -133,7 +151,13 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     // A delete clears the column versions into a new base.
     await deleteRow(node.client, so, { order_id: 'cv1' });
     const [del] = await captured(before + 3);
-    expect(await entry('sales_order', '"cv1"')).toEqual({ cl: 2, max_version: del.version, base_version: del.version, base_server: SERVER, col_versions: {} });
+    expect(await entry('sales_order', '"cv1"')).toEqual({
+      cl: 2,
+      max_version: del.version,
+      base_version: del.version,
+      base_server: SERVER,
+      col_versions: {},
+    });
   });
 
   it('an update of a row with no entry, or with a deleted one, starts or revives it', async () => {
@@ -150,15 +174,31 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     await updateRow(node.client, so, { order_id: 'ne2' }, { quantity: 2 });
     const [u1, u2] = await captured(before);
     expect([u1.cl, u2.cl]).toEqual([1, 3]);
-    expect(await entry('sales_order', '"ne1"')).toEqual({ cl: 1, max_version: u1.version, base_version: 0, base_server: '', col_versions: { quantity: [u1.version, SERVER] } });
-    expect(await entry('sales_order', '"ne2"')).toEqual({ cl: 3, max_version: u2.version, base_version: 5, base_server: 'elsewhere', col_versions: { quantity: [u2.version, SERVER] } });
+    expect(await entry('sales_order', '"ne1"')).toEqual({
+      cl: 1,
+      max_version: u1.version,
+      base_version: 0,
+      base_server: '',
+      col_versions: { quantity: [u1.version, SERVER] },
+    });
+    expect(await entry('sales_order', '"ne2"')).toEqual({
+      cl: 3,
+      max_version: u2.version,
+      base_version: 5,
+      base_server: 'elsewhere',
+      col_versions: { quantity: [u2.version, SERVER] },
+    });
   });
 
   it('the hybrid clock: a version seen far in the future is passed by one; the session time zone does not count', async () => {
     const so = t('sales_order');
     await insertRow(node.client, so, { order_id: 'hlc1', quantity: 1 });
     const future = micros() + 3600 * 1_000_000 * 24 * 365; // a year ahead: a node whose clock runs fast
-    await node.client.query('UPDATE ds_row_version SET max_version = ? WHERE table_name = ? AND row_key = ?', [future, 'sales_order', '"hlc1"']);
+    await node.client.query('UPDATE ds_row_version SET max_version = ? WHERE table_name = ? AND row_key = ?', [
+      future,
+      'sales_order',
+      '"hlc1"',
+    ]);
     const before = await lastOutboxId(node.client);
     await updateRow(node.client, so, { order_id: 'hlc1' }, { quantity: 2 });
     await updateRow(node.client, so, { order_id: 'hlc1' }, { order_id: 'hlc2' });
@@ -170,7 +210,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
       await other.exec(`SET time_zone = '${zone}'`);
       const from = micros();
       await insertRow(other, so, { order_id: `tz ${zone}` });
-      const [row] = await captured(await lastOutboxId(node.client) - 1);
+      const [row] = await captured((await lastOutboxId(node.client)) - 1);
       expect(row.version, zone).toBeGreaterThanOrEqual(from - 1_000_000);
       expect(row.version, zone).toBeLessThanOrEqual(micros() + 1_000_000);
     }
@@ -191,10 +231,19 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
       await insertRow(tx, so, { order_id: 'tx2' });
     });
     const rows = await captured(before);
-    expect(rows.map((r) => [r.key, r.cl])).toEqual([['"tx1"', 1], ['"tx1"', 1], ['"tx2"', 1], ['"tx2"', 2], ['"tx2"', 3]]);
+    expect(rows.map((r) => [r.key, r.cl])).toEqual([
+      ['"tx1"', 1],
+      ['"tx1"', 1],
+      ['"tx2"', 1],
+      ['"tx2"', 2],
+      ['"tx2"', 3],
+    ]);
     expect(rows[1].version).toBeGreaterThan(rows[0].version);
     expect(rows[4].version).toBeGreaterThan(rows[3].version);
-    expect((await entry('sales_order', '"tx1"'))!.col_versions).toEqual({ quantity: [rows[1].version, SERVER], description: [rows[1].version, SERVER] });
+    expect((await entry('sales_order', '"tx1"'))!.col_versions).toEqual({
+      quantity: [rows[1].version, SERVER],
+      description: [rows[1].version, SERVER],
+    });
   });
 
   it('one statement over many rows: an entry and a version per row', async () => {
@@ -206,7 +255,9 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     const rows = await captured(before);
     expect(rows.length).toBe(2 * n);
     expect(rows.every((r) => r.cl === 1)).toBe(true);
-    const { rows: entries } = await node.client.query<Row>("SELECT row_key, cl, max_version, col_versions FROM ds_row_version WHERE table_name = 'sales_order' AND row_key LIKE '\"many%'");
+    const { rows: entries } = await node.client.query<Row>(
+      "SELECT row_key, cl, max_version, col_versions FROM ds_row_version WHERE table_name = 'sales_order' AND row_key LIKE '\"many%'",
+    );
     expect(entries.length).toBe(n);
     const updates = new Map(rows.slice(n).map((r) => [r.key, r.version]));
     for (const e of entries) {
@@ -230,7 +281,14 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     const hk = t('hostile_key');
     const keys: [TableSchema, ValueMap][] = [
       ...HOSTILE_TEXTS.map((text): [TableSchema, ValueMap] => [so, { order_id: text.slice(0, 20) }]),
-      ...HOSTILE_TEXTS.map((text, i): [TableSchema, ValueMap] => [hk, { k_text: text, k_dec: ['12.500', '0.000', '-1.250', '100.000', '7', '0.001', '-0.5'][i], k_big: [9223372036854775807n.toString(), '-9007199254740993', 0, 42, -1, '9007199254740992', 1][i] }]),
+      ...HOSTILE_TEXTS.map((text, i): [TableSchema, ValueMap] => [
+        hk,
+        {
+          k_text: text,
+          k_dec: ['12.500', '0.000', '-1.250', '100.000', '7', '0.001', '-0.5'][i],
+          k_big: [9223372036854775807n.toString(), '-9007199254740993', 0, 42, -1, '9007199254740992', 1][i],
+        },
+      ]),
     ];
     const before = await lastOutboxId(node.client);
     for (const [table, key] of keys) await insertRow(node.client, table, key);
@@ -247,7 +305,12 @@ describe.skipIf(!live.includes('mysql'))('mysql capture, the version store (ds_r
     await updateRow(node.client, hk, first, { k_dec: '12.25' });
     await deleteRow(node.client, hk, { ...first, k_dec: '12.25' });
     const [change, del] = await captured(afterInserts);
-    expect([change.key, change.keyOld, change.cl, change.clOld]).toEqual([canonicalKeyText(hk, { ...first, k_dec: '12.250' }), expected[HOSTILE_TEXTS.length], 1, 2]);
+    expect([change.key, change.keyOld, change.cl, change.clOld]).toEqual([
+      canonicalKeyText(hk, { ...first, k_dec: '12.250' }),
+      expected[HOSTILE_TEXTS.length],
+      1,
+      2,
+    ]);
     expect(del.key).toBe(change.key);
   });
 

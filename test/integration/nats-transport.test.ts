@@ -19,7 +19,15 @@ import { connectNats, type NatsTransportResult, natsNames, natsSettings } from '
 import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
 import { liveDialects, REQUIRE_SERVERS } from '../helpers/databases.ts';
 import { ROOT } from '../helpers/fixtures.ts';
-import { deleteStreams, NATS_START_HINT, NATS_URL, natsAnswers, restartNatsServer, restartUnavailable, uniqueNatsSettings } from '../helpers/nats.ts';
+import {
+  deleteStreams,
+  NATS_START_HINT,
+  NATS_URL,
+  natsAnswers,
+  restartNatsServer,
+  restartUnavailable,
+  uniqueNatsSettings,
+} from '../helpers/nats.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
@@ -28,10 +36,12 @@ if (!natsUp) {
   if (REQUIRE_SERVERS) throw new Error(`NATS (JetStream) does not answer at ${NATS_URL}; start it: ${NATS_START_HINT}`);
   console.warn(`skipping the NATS transport suite: no JetStream server at ${NATS_URL} (start it: ${NATS_START_HINT})`);
 }
-const PAIRS = ([
-  ['postgres', 'sqlite'],
-  ['sqlite', 'postgres'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['sqlite', 'postgres'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 const cannotRestart = restartUnavailable();
 if (cannotRestart) console.warn(`skipping the NATS restart test: ${cannotRestart}`);
 
@@ -54,14 +64,23 @@ describe.skipIf(!natsUp).each(PAIRS)('transport via NATS JetStream %s → %s', (
   const ackWaitSeconds = 4;
   const settings = uniqueNatsSettings({ ackWaitSeconds });
   const program = (id: number) => pair.config.programs.find((p) => p.id === id)! as TransportProgram;
-  const publish = (id = 1000) => runProgramOnce(pair.config, pair.nodes, program(id), { publish: true, deliver: false }) as Promise<NatsTransportResult>;
-  const deliver = (id = 1000) => runProgramOnce(pair.config, pair.nodes, program(id), { publish: false, deliver: true }) as Promise<NatsTransportResult>;
+  const publish = (id = 1000) =>
+    runProgramOnce(pair.config, pair.nodes, program(id), { publish: true, deliver: false }) as Promise<NatsTransportResult>;
+  const deliver = (id = 1000) =>
+    runProgramOnce(pair.config, pair.nodes, program(id), { publish: false, deliver: true }) as Promise<NatsTransportResult>;
   const importB = () => runProgramOnce(pair.config, pair.nodes, pair.config.programs.find((p) => p.id === 1001)!);
   const inboxB = () => pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_inbox');
   /** a's outbox rows that b should get: all but the changes that came from b. */
-  const outboxAForB = () => pair.count(pair.a.client, "SELECT count(*) FROM ds_change_outbox WHERE updated_by_server_id IS NULL OR updated_by_server_id <> 'server-b'");
+  const outboxAForB = () =>
+    pair.count(
+      pair.a.client,
+      "SELECT count(*) FROM ds_change_outbox WHERE updated_by_server_id IS NULL OR updated_by_server_id <> 'server-b'",
+    );
   const expectEqual = async (table = 'sales_order') => {
-    const result = await compareTables({ client: pair.a.client, table: pair.tables.a[table] }, { client: pair.b.client, table: pair.tables.b[table] });
+    const result = await compareTables(
+      { client: pair.a.client, table: pair.tables.a[table] },
+      { client: pair.b.client, table: pair.tables.b[table] },
+    );
     expect(hasDifferences(result), JSON.stringify(result.differences?.slice?.(0, 3))).toBe(false);
   };
   const insertOrders = async (prefix: string, n: number) => {
@@ -118,7 +137,9 @@ describe.skipIf(!natsUp).each(PAIRS)('transport via NATS JetStream %s → %s', (
       writeFileSync(join(dir, 'config.json'), JSON.stringify(pair.config));
       const killed = await new Promise<{ signal: string | null; output: string }>((resolve) => {
         const args = ['--import', 'tsx', join(ROOT, 'test/helpers/nats-deliver-and-die.ts'), join(dir, 'config.json'), '1000', when];
-        execFile(process.execPath, args, { cwd: ROOT }, (error, stdout, stderr) => resolve({ signal: (error as { signal?: string } | null)?.signal ?? null, output: stderr + stdout }));
+        execFile(process.execPath, args, { cwd: ROOT }, (error, stdout, stderr) =>
+          resolve({ signal: (error as { signal?: string } | null)?.signal ?? null, output: stderr + stdout }),
+        );
       });
       expect(killed.signal, killed.output).toBe('SIGKILL');
     } finally {
@@ -139,7 +160,9 @@ describe.skipIf(!natsUp).each(PAIRS)('transport via NATS JetStream %s → %s', (
   };
 
   const inboxOps = async (id: string) => {
-    const { rows } = await pair.b.client.query<{ op: string }>(`SELECT object_operation AS op FROM ds_change_inbox WHERE object_id LIKE '%${id}%' ORDER BY id`);
+    const { rows } = await pair.b.client.query<{ op: string }>(
+      `SELECT object_operation AS op FROM ds_change_inbox WHERE object_id LIKE '%${id}%' ORDER BY id`,
+    );
     return rows.map((r) => r.op);
   };
 

@@ -224,7 +224,9 @@ describe.skipIf(!live.includes('sqlite') || !live.includes('mysql'))('transport 
     const rowOf = (id: string) => selectRow(pair.b.client, pair.tables.b.sales_order, { order_id: id });
     expect(await rowOf('long-ids')).toMatchObject({ description: 'hand' });
     expect(await rowOf('after-ids')).toMatchObject({ description: 'd' });
-    const { rows } = await pair.b.client.query<Row>("SELECT updated_by_user_id, updated_by_server_id FROM ds_change_inbox WHERE object_id = 'long-ids'");
+    const { rows } = await pair.b.client.query<Row>(
+      "SELECT updated_by_user_id, updated_by_server_id FROM ds_change_inbox WHERE object_id = 'long-ids'",
+    );
     expect(String(rows[0].updated_by_user_id)).toBe(user);
     expect(String(rows[0].updated_by_server_id).length).toBeLessThanOrEqual(64);
     const inbox = await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_inbox');

@@ -14,14 +14,16 @@ import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
-const PAIRS = ([
-  ['postgres', 'sqlite'],
-  ['sqlite', 'postgres'],
-  ['postgres', 'postgres'],
-  ['postgres', 'mysql'],
-  ['mysql', 'postgres'],
-  ['mysql', 'sqlite'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['sqlite', 'postgres'],
+    ['postgres', 'postgres'],
+    ['postgres', 'mysql'],
+    ['mysql', 'postgres'],
+    ['mysql', 'sqlite'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 const order = (id: string, extra: ValueMap = {}): ValueMap => ({
   order_id: id,
@@ -63,7 +65,8 @@ describe.each(PAIRS)('runtime %s → %s', (from, to) => {
     await pair.forward();
     const arrived = await selectAllRows(pair.b.client, t().b.sales_order);
     expect(arrived.filter((r) => String(r.order_id).startsWith('q')).map((r) => r.description)).toEqual(nasty);
-    for (const [i, text] of nasty.entries()) await updateRow(pair.b.client, t().b.sales_order, { order_id: `q${i}` }, { customer_id: text });
+    for (const [i, text] of nasty.entries())
+      await updateRow(pair.b.client, t().b.sales_order, { order_id: `q${i}` }, { customer_id: text });
     await pair.backward();
     const back = await selectAllRows(pair.a.client, t().a.sales_order);
     expect(back.filter((r) => String(r.order_id).startsWith('q')).map((r) => r.customer_id)).toEqual(nasty);
@@ -77,7 +80,7 @@ describe.each(PAIRS)('runtime %s → %s', (from, to) => {
     expect(report.transports.filter((r) => r.program === 1002).reduce((n, r) => n + r.skippedEcho, 0)).toBeGreaterThanOrEqual(1);
     expect(await pair.count(pair.a.client, 'SELECT count(*) FROM ds_change_inbox')).toBe(before);
     // b recorded the applied change with its true origin
-    const { rows } = await pair.b.client.query<Row>("SELECT updated_by_server_id FROM ds_change_outbox WHERE object_id = '\"echo\"'");
+    const { rows } = await pair.b.client.query<Row>('SELECT updated_by_server_id FROM ds_change_outbox WHERE object_id = \'"echo"\'');
     expect(rows.map((r) => r.updated_by_server_id)).toEqual(['server-a']);
   });
 
@@ -94,7 +97,8 @@ describe.each(PAIRS)('runtime %s → %s', (from, to) => {
       'drop table sales_order',
       'INSERT INTO sales_order(order_id, nope) VALUES (~h1~, ~x~)',
     ];
-    for (const command of hostile) await handWrittenRow(pair, command.startsWith('INSERT') ? 'I' : command.startsWith('UPDATE') ? 'U' : 'D', 'h1', command);
+    for (const command of hostile)
+      await handWrittenRow(pair, command.startsWith('INSERT') ? 'I' : command.startsWith('UPDATE') ? 'U' : 'D', 'h1', command);
     await insertRow(pair.a.client, t().a.sales_order, order('h2'));
     await pair.forward();
     const rows = await selectAllRows(pair.b.client, t().b.sales_order);
@@ -175,7 +179,10 @@ describe.each(PAIRS)('runtime %s → %s', (from, to) => {
     const conflictsBefore = await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_conflict');
     await pair.syncAll();
     for (const side of [pair.a, pair.b]) {
-      expect(await selectRow(side.client, (side === pair.a ? t().a : t().b).sales_order, { order_id: 'm1' })).toMatchObject({ description: 'from a', quantity: 42 });
+      expect(await selectRow(side.client, (side === pair.a ? t().a : t().b).sales_order, { order_id: 'm1' })).toMatchObject({
+        description: 'from a',
+        quantity: 42,
+      });
     }
     expect(await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_conflict')).toBe(conflictsBefore);
   });
@@ -191,7 +198,9 @@ describe.each(PAIRS)('runtime %s → %s', (from, to) => {
     const onB = await selectRow(pair.b.client, t().b.sales_order, { order_id: 'm2' });
     expect(onA).toEqual(onB);
     expect(onA).toMatchObject({ description: 'newer, from b' });
-    const conflicts = await pair.b.client.query<Row>("SELECT kind, columns, resolution FROM ds_change_conflict WHERE object_key LIKE '%m2%'");
+    const conflicts = await pair.b.client.query<Row>(
+      "SELECT kind, columns, resolution FROM ds_change_conflict WHERE object_key LIKE '%m2%'",
+    );
     expect(conflicts.rows).toEqual([{ kind: 'update_changed', columns: 'description', resolution: 'kept' }]);
   });
 
@@ -222,4 +231,3 @@ describe.each(PAIRS)('runtime %s → %s', (from, to) => {
     expect(await selectRow(pair.b.client, table, { order_id: 'late' })).toMatchObject({ late_note: 'added later' });
   });
 });
-

@@ -52,7 +52,10 @@ describe('sqlite capture against the capture contract', () => {
 
   /** The version store entry of `rowKey` (canonical key text), or null. */
   const entry = async (table: string, rowKey: string): Promise<Entry | null> => {
-    const { rows } = await run('SELECT cl, max_version, base_version, base_server, col_versions FROM ds_row_version WHERE table_name = ? AND row_key = ?', [table, rowKey]);
+    const { rows } = await run(
+      'SELECT cl, max_version, base_version, base_server, col_versions FROM ds_row_version WHERE table_name = ? AND row_key = ?',
+      [table, rowKey],
+    );
     if (rows.length === 0) return null;
     return { ...(rows[0] as unknown as Entry), col_versions: JSON.parse(String(rows[0].col_versions)) };
   };
@@ -67,13 +70,18 @@ describe('sqlite capture against the capture contract', () => {
       [before],
     );
     return rows.map((r) => ({
-      op: String(r.object_operation), key: String(r.object_id), keyOld: r.object_id_old as string | null, cl: Number(r.row_cl),
-      clOld: r.row_cl_old === null ? null : Number(r.row_cl_old), version: Number(r.change_version), attributes: String(r.object_attribute),
+      op: String(r.object_operation),
+      key: String(r.object_id),
+      keyOld: r.object_id_old as string | null,
+      cl: Number(r.row_cl),
+      clOld: r.row_cl_old === null ? null : Number(r.row_cl_old),
+      version: Number(r.change_version),
+      attributes: String(r.object_attribute),
       values: r.object_value === null ? null : JSON.parse(String(r.object_value)),
     }));
   };
 
-  it('counts a row\'s lives in cl: insert, delete, re-insert, update, key change there and back, replace, delete', async () => {
+  it("counts a row's lives in cl: insert, delete, re-insert, update, key change there and back, replace, delete", async () => {
     const steps: Array<[string, Partial<Change>]> = [
       ["INSERT INTO sales_order (order_id, quantity) VALUES ('life', 1)", { op: 'I', key: '"life"', cl: 1, clOld: null }],
       ["DELETE FROM sales_order WHERE order_id = 'life'", { op: 'D', key: '"life"', cl: 2 }],
@@ -94,9 +102,16 @@ describe('sqlite capture against the capture contract', () => {
       last = change.version;
       const now = await entry('sales_order', change.key);
       expect(now).toMatchObject({ cl: change.cl, max_version: change.version });
-      if (change.op !== 'U' || change.keyOld !== null) expect(now).toMatchObject({ base_version: change.version, base_server: SERVER, col_versions: {} });
+      if (change.op !== 'U' || change.keyOld !== null)
+        expect(now).toMatchObject({ base_version: change.version, base_server: SERVER, col_versions: {} });
       if (change.keyOld !== null) {
-        expect(await entry('sales_order', change.keyOld)).toEqual({ cl: change.clOld, max_version: change.version, base_version: change.version, base_server: SERVER, col_versions: {} });
+        expect(await entry('sales_order', change.keyOld)).toEqual({
+          cl: change.clOld,
+          max_version: change.version,
+          base_version: change.version,
+          base_server: SERVER,
+          col_versions: {},
+        });
       }
     }
   });
@@ -106,22 +121,41 @@ describe('sqlite capture against the capture contract', () => {
     const [u1] = await changes(() => run("UPDATE sales_order SET quantity = 2, description = 'b' WHERE order_id = 'cv'"));
     expect(u1.attributes).toBe('description,quantity');
     expect(await entry('sales_order', '"cv"')).toEqual({
-      cl: 1, max_version: u1.version, base_version: insert.version, base_server: SERVER,
+      cl: 1,
+      max_version: u1.version,
+      base_version: insert.version,
+      base_server: SERVER,
       col_versions: { description: [u1.version, SERVER], quantity: [u1.version, SERVER] },
     });
-    const [u2] = await changes(() => run("UPDATE sales_order SET quantity = 3, customer_id = 'c', description = NULL WHERE order_id = 'cv'"));
+    const [u2] = await changes(() =>
+      run("UPDATE sales_order SET quantity = 3, customer_id = 'c', description = NULL WHERE order_id = 'cv'"),
+    );
     expect(await changes(() => run("UPDATE sales_order SET quantity = 3 WHERE order_id = 'cv'"))).toEqual([]);
     const [u3] = await changes(() => run("UPDATE sales_order SET order_type = 'x' WHERE order_id = 'cv'"));
     expect(u2.version).toBeGreaterThan(u1.version);
     expect(await entry('sales_order', '"cv"')).toEqual({
-      cl: 1, max_version: u3.version, base_version: insert.version, base_server: SERVER,
-      col_versions: { description: [u2.version, SERVER], quantity: [u2.version, SERVER], customer_id: [u2.version, SERVER], order_type: [u3.version, SERVER] },
+      cl: 1,
+      max_version: u3.version,
+      base_version: insert.version,
+      base_server: SERVER,
+      col_versions: {
+        description: [u2.version, SERVER],
+        quantity: [u2.version, SERVER],
+        customer_id: [u2.version, SERVER],
+        order_type: [u3.version, SERVER],
+      },
     });
-    const { rows } = await run("SELECT col_versions FROM ds_row_version WHERE row_key = '\"cv\"'");
+    const { rows } = await run('SELECT col_versions FROM ds_row_version WHERE row_key = \'"cv"\'');
     expect(String(rows[0].col_versions)).not.toMatch(/\s/);
     await run("DELETE FROM sales_order WHERE order_id = 'cv'");
     const [again] = await changes(() => run("INSERT INTO sales_order (order_id) VALUES ('cv')"));
-    expect(await entry('sales_order', '"cv"')).toEqual({ cl: 3, max_version: again.version, base_version: again.version, base_server: SERVER, col_versions: {} });
+    expect(await entry('sales_order', '"cv"')).toEqual({
+      cl: 3,
+      max_version: again.version,
+      base_version: again.version,
+      base_server: SERVER,
+      col_versions: {},
+    });
   });
 
   it('gives a row first seen by an update (inserted while capture was silenced) cl 1 and base (0, "")', async () => {
@@ -132,13 +166,23 @@ describe('sqlite capture against the capture contract', () => {
     expect(await entry('sales_order', '"unseen"')).toBeNull();
     const [u] = await changes(() => run("UPDATE sales_order SET quantity = 1 WHERE order_id = 'unseen'"));
     expect(u).toMatchObject({ op: 'U', cl: 1 });
-    expect(await entry('sales_order', '"unseen"')).toEqual({ cl: 1, max_version: u.version, base_version: 0, base_server: '', col_versions: { quantity: [u.version, SERVER] } });
+    expect(await entry('sales_order', '"unseen"')).toEqual({
+      cl: 1,
+      max_version: u.version,
+      base_version: 0,
+      base_server: '',
+      col_versions: { quantity: [u.version, SERVER] },
+    });
   });
 
   it('versions columns whose names need quoting in JSON', async () => {
     await run(`INSERT INTO "Odd Names" ("Key Col") VALUES (1)`);
     const [u] = await changes(() => run(`UPDATE "Odd Names" SET "it's" = 'x', "back\`tick" = 'y', "[bracket]" = 'z' WHERE "Key Col" = 1`));
-    expect((await entry('Odd Names', '1'))!.col_versions).toEqual({ "it's": [u.version, SERVER], 'back`tick': [u.version, SERVER], '[bracket]': [u.version, SERVER] });
+    expect((await entry('Odd Names', '1'))!.col_versions).toEqual({
+      "it's": [u.version, SERVER],
+      'back`tick': [u.version, SERVER],
+      '[bracket]': [u.version, SERVER],
+    });
   });
 
   it('runs the clock past a version from the future (hybrid logical clock)', async () => {
@@ -149,7 +193,13 @@ describe('sqlite capture against the capture contract', () => {
     const [u2] = await changes(() => run("UPDATE sales_order SET quantity = 2 WHERE order_id = 'hlc'"));
     const [d] = await changes(() => run("DELETE FROM sales_order WHERE order_id = 'hlc'"));
     expect([u1.version, u2.version, d.version]).toEqual([future + 1, future + 2, future + 3]);
-    expect(await entry('sales_order', '"hlc"')).toEqual({ cl: 2, max_version: future + 3, base_version: future + 3, base_server: SERVER, col_versions: {} });
+    expect(await entry('sales_order', '"hlc"')).toEqual({
+      cl: 2,
+      max_version: future + 3,
+      base_version: future + 3,
+      base_server: SERVER,
+      col_versions: {},
+    });
 
     // A key change onto a key whose tombstone is from the future: one v above both entries.
     await run("INSERT INTO sales_order (order_id) VALUES ('hlc-a')");
@@ -157,23 +207,37 @@ describe('sqlite capture against the capture contract', () => {
     const [k] = await changes(() => run("UPDATE sales_order SET order_id = 'hlc-b' WHERE order_id = 'hlc-a'"));
     expect(k).toMatchObject({ key: '"hlc-b"', keyOld: '"hlc-a"', cl: 3, clOld: 2, version: future + 51 });
     expect(await entry('sales_order', '"hlc-a"')).toMatchObject({ cl: 2, max_version: future + 51, base_version: future + 51 });
-    expect(await entry('sales_order', '"hlc-b"')).toEqual({ cl: 3, max_version: future + 51, base_version: future + 51, base_server: SERVER, col_versions: {} });
+    expect(await entry('sales_order', '"hlc-b"')).toEqual({
+      cl: 3,
+      max_version: future + 51,
+      base_version: future + 51,
+      base_server: SERVER,
+      col_versions: {},
+    });
     // And the old key's entry from the future lifts the new key's version just the same.
     const [back] = await changes(() => run("UPDATE sales_order SET order_id = 'hlc-c' WHERE order_id = 'hlc-b'"));
     expect(back).toMatchObject({ key: '"hlc-c"', cl: 1, clOld: 4, version: future + 52 });
   });
 
-  it('moves each row\'s own entry when one statement touches many rows', async () => {
+  it("moves each row's own entry when one statement touches many rows", async () => {
     const n = 60;
     const inserted = await changes(() =>
-      run(`WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ${n}) INSERT INTO sales_order (order_id, quantity) SELECT 'm' || n, n FROM i`),
+      run(
+        `WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ${n}) INSERT INTO sales_order (order_id, quantity) SELECT 'm' || n, n FROM i`,
+      ),
     );
     expect(inserted.map((c) => [c.op, c.key, c.cl])).toEqual(Array.from({ length: n }, (_, i) => ['I', `"m${i + 1}"`, 1]));
-    const updated = await changes(() => run("UPDATE sales_order SET quantity = quantity * 10, description = 'many' WHERE order_id LIKE 'm%'"));
+    const updated = await changes(() =>
+      run("UPDATE sales_order SET quantity = quantity * 10, description = 'many' WHERE order_id LIKE 'm%'"),
+    );
     expect(updated).toHaveLength(n);
     for (const u of updated) {
       const e = await entry('sales_order', u.key);
-      expect(e).toMatchObject({ cl: 1, max_version: u.version, col_versions: { quantity: [u.version, SERVER], description: [u.version, SERVER] } });
+      expect(e).toMatchObject({
+        cl: 1,
+        max_version: u.version,
+        col_versions: { quantity: [u.version, SERVER], description: [u.version, SERVER] },
+      });
     }
     const moved = await changes(() => run("UPDATE sales_order SET order_id = order_id || '-x' WHERE order_id LIKE 'm%'"));
     expect(moved).toHaveLength(n);
@@ -185,7 +249,9 @@ describe('sqlite capture against the capture contract', () => {
     }
     const deleted = await changes(() => run("DELETE FROM sales_order WHERE order_id LIKE 'm%-x'"));
     expect(deleted.map((d) => [d.op, d.cl])).toEqual(Array.from({ length: n }, () => ['D', 2]));
-    const { rows } = await run("SELECT count(*) AS live FROM ds_row_version WHERE table_name = 'sales_order' AND row_key LIKE '\"m%' AND cl % 2 = 1");
+    const { rows } = await run(
+      "SELECT count(*) AS live FROM ds_row_version WHERE table_name = 'sales_order' AND row_key LIKE '\"m%' AND cl % 2 = 1",
+    );
     expect(rows[0].live).toBe(0);
   });
 
@@ -214,11 +280,20 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
    * and all a DECIMAL column keeps (float keys, which need 17 at times, are refused at
    * generation: see below). 5e-324 is subnormal: its 15-digit rounding is not its spelling.
    */
-  const REALS = [1.5, 100, -0.25, 0.1, 1e21, 1e-7, 123456.789, 2.5e-300, -1e100, 0.333333333333333, 2e-7, 1e-6, 123e20, -0.01, 12345678.99, 1.5e308, 5e-324, -123456789.012345];
+  const REALS = [
+    1.5, 100, -0.25, 0.1, 1e21, 1e-7, 123456.789, 2.5e-300, -1e100, 0.333333333333333, 2e-7, 1e-6, 123e20, -0.01, 12345678.99, 1.5e308,
+    5e-324, -123456789.012345,
+  ];
   /** Decimals that fit NUMERIC(16, 4), so that object_value holds them unrounded (composite keys, key changes). */
   const FITTING = [1.5, 100, -0.25, 0.1, 12345678.99, 7, -3.125, 0.0625];
   const INTEGERS = [0n, -1n, 9007199254740993n, -(2n ** 63n), 2n ** 63n - 1n];
-  const BLOBS = [Buffer.alloc(0), Buffer.from([0]), Buffer.from([255, 254]), Buffer.from('abc'), Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) % 256))];
+  const BLOBS = [
+    Buffer.alloc(0),
+    Buffer.from([0]),
+    Buffer.from([255, 254]),
+    Buffer.from('abc'),
+    Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) % 256)),
+  ];
   let node: SyncNode;
   let tables: Record<string, TableSchema>;
 
@@ -235,8 +310,16 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
       CREATE TABLE k_dec (d DECIMAL(10, 2) PRIMARY KEY, v TEXT);
       CREATE TABLE k_uuid (u UUID PRIMARY KEY, v TEXT);`);
     const names = ['k_composite', 'k_text', 'k_real', 'k_big', 'k_blob', 'k_dec', 'k_uuid', 'k_char', 'k_when'];
-    const config = parseConfig({ nodes: { sqlite: { dialect: 'sqlite', url: node.db.url, serverId: SERVER } }, tables: names, generatedDir: node.generatedDir }, node.generatedDir, null, {});
-    writeFiles(join(node.generatedDir, 'sqlite'), generateNode(config, config.nodes.sqlite, node.dialect, await introspectTables(config, node.dialect, node.client)));
+    const config = parseConfig(
+      { nodes: { sqlite: { dialect: 'sqlite', url: node.db.url, serverId: SERVER } }, tables: names, generatedDir: node.generatedDir },
+      node.generatedDir,
+      null,
+      {},
+    );
+    writeFiles(
+      join(node.generatedDir, 'sqlite'),
+      generateNode(config, config.nodes.sqlite, node.dialect, await introspectTables(config, node.dialect, node.client)),
+    );
     await applyNode(config, config.nodes.sqlite, node.dialect, node.client);
     tables = Object.fromEntries((await introspectTables(config, node.dialect, node.client)).map((t) => [t.name, t]));
   });
@@ -246,10 +329,17 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
   async function spellings(table: string) {
     const schema = tables[table];
     const { rows } = await node.client.query<Row>(`SELECT * FROM ${table} ORDER BY rowid`);
-    const { rows: ids } = await node.client.query<Row>(`SELECT object_id FROM ds_change_outbox WHERE object_table = ? AND object_operation = 'I' ORDER BY id`, [table]);
-    const { rows: entries } = await node.client.query<Row>(`SELECT row_key FROM ds_row_version WHERE table_name = ? ORDER BY row_key`, [table]);
+    const { rows: ids } = await node.client.query<Row>(
+      `SELECT object_id FROM ds_change_outbox WHERE object_table = ? AND object_operation = 'I' ORDER BY id`,
+      [table],
+    );
+    const { rows: entries } = await node.client.query<Row>(`SELECT row_key FROM ds_row_version WHERE table_name = ? ORDER BY row_key`, [
+      table,
+    ]);
     const ts = rows.map((row) => {
-      const key: ValueMap = Object.fromEntries(schema.primaryKey.map((k) => [k, node.dialect.fromDriver(schema.columns.find((c) => c.name === k)!, row[k])]));
+      const key: ValueMap = Object.fromEntries(
+        schema.primaryKey.map((k) => [k, node.dialect.fromDriver(schema.columns.find((c) => c.name === k)!, row[k])]),
+      );
       expect(node.dialect.keyJson(schema, key)).toBe(canonicalKeyText(schema, key));
       return canonicalKeyText(schema, key);
     });
@@ -260,7 +350,7 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
     const { ts, ids, entries } = await spellings(table);
     expect(ts).toHaveLength(count);
     expect(ids).toEqual(ts);
-    expect(entries).toEqual([...ts].sort((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b)))));
+    expect(entries).toEqual([...ts].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
     for (const id of ids) expect(() => JSON.parse(id)).not.toThrow();
   }
 
@@ -269,7 +359,8 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
     for (const r of REALS) await node.client.query('INSERT INTO k_real VALUES (?, ?)', [r, 'v']);
     for (const i of INTEGERS) await node.client.query('INSERT INTO k_big VALUES (?, ?)', [i, 'v']);
     for (const b of BLOBS) await node.client.query('INSERT INTO k_blob VALUES (?, ?)', [b, 'v']);
-    for (const d of ['10.5', '-0.01', '7', '12345678.99', '-0', '0.10', '9007199254740993', '-9223372036854775808']) await node.client.query('INSERT INTO k_dec VALUES (?, ?)', [d, 'v']);
+    for (const d of ['10.5', '-0.01', '7', '12345678.99', '-0', '0.10', '9007199254740993', '-9223372036854775808'])
+      await node.client.query('INSERT INTO k_dec VALUES (?, ?)', [d, 'v']);
     for (const c of ['ab    ', 'x', ' lead', '']) await node.client.query('INSERT INTO k_char VALUES (?, ?)', [c, 'v']);
     const WHEN = [
       ['2024-02-29', '2024-02-29 12:34:56.789', '2024-02-29 23:30:00+02:00', '08:00'],
@@ -278,7 +369,13 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
     for (const w of WHEN) await node.client.query('INSERT INTO k_when VALUES (?, ?, ?, ?, ?)', [...w, 'v']);
     let count = 0;
     for (const [i, t] of TEXTS.entries()) {
-      await node.client.query('INSERT INTO k_composite VALUES (?, ?, ?, ?, ?)', [t, INTEGERS[i % INTEGERS.length], FITTING[i], BLOBS[i % BLOBS.length], 'v']);
+      await node.client.query('INSERT INTO k_composite VALUES (?, ?, ?, ?, ?)', [
+        t,
+        INTEGERS[i % INTEGERS.length],
+        FITTING[i],
+        BLOBS[i % BLOBS.length],
+        'v',
+      ]);
       count++;
     }
     await expectSameSpelling('k_text', TEXTS.length);
@@ -289,7 +386,9 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
     await expectSameSpelling('k_char', 4);
     await expectSameSpelling('k_when', WHEN.length);
     await expectSameSpelling('k_composite', count);
-    const { rows } = await node.client.query<Row>("SELECT object_id FROM ds_change_outbox WHERE object_table = 'k_composite' ORDER BY id LIMIT 1");
+    const { rows } = await node.client.query<Row>(
+      "SELECT object_id FROM ds_change_outbox WHERE object_table = 'k_composite' ORDER BY id LIMIT 1",
+    );
     expect(String(rows[0].object_id)).toMatch(/^\{"t":".*","i":0,"d":"1\.5","b":""\}$/s);
   });
 
@@ -297,7 +396,10 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
     const schema = tables.k_composite;
     const before = await lastOutboxId(node.client);
     await node.client.query("UPDATE k_composite SET t = t || '\\\"x', d = d * 2 WHERE i = 0");
-    const { rows } = await node.client.query<Row>('SELECT object_id, object_id_old, object_value FROM ds_change_outbox WHERE id > ? ORDER BY id', [before]);
+    const { rows } = await node.client.query<Row>(
+      'SELECT object_id, object_id_old, object_value FROM ds_change_outbox WHERE id > ? ORDER BY id',
+      [before],
+    );
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) {
       const value = JSON.parse(String(row.object_value)) as ValueMap;
@@ -310,23 +412,42 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
 
   it('refuses a float key at generation rather than spell it wrong now and then', async () => {
     await node.client.exec('CREATE TABLE k_float (r DOUBLE PRECISION PRIMARY KEY, v TEXT)');
-    const config = parseConfig({ nodes: { sqlite: { dialect: 'sqlite', url: node.db.url, serverId: SERVER } }, tables: ['k_float'], generatedDir: node.generatedDir }, node.generatedDir, null, {});
+    const config = parseConfig(
+      {
+        nodes: { sqlite: { dialect: 'sqlite', url: node.db.url, serverId: SERVER } },
+        tables: ['k_float'],
+        generatedDir: node.generatedDir,
+      },
+      node.generatedDir,
+      null,
+      {},
+    );
     const schemas = await introspectTables(config, node.dialect, node.client);
-    expect(() => generateNode(config, config.nodes.sqlite, node.dialect, schemas)).toThrow(/key column r of table k_float cannot be captured on SQLite: it is DOUBLE PRECISION, a float/);
+    expect(() => generateNode(config, config.nodes.sqlite, node.dialect, schemas)).toThrow(
+      /key column r of table k_float cannot be captured on SQLite: it is DOUBLE PRECISION, a float/,
+    );
   });
 
   it('treats a UUID key rewritten in another case as the same key: an update, not a key change', async () => {
     await node.client.query("INSERT INTO k_uuid VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'v')");
     const before = await lastOutboxId(node.client);
     await node.client.query('UPDATE k_uuid SET u = lower(u)');
-    const { rows } = await node.client.query<Row>('SELECT object_id, object_id_old, object_attribute, row_cl, row_cl_old FROM ds_change_outbox WHERE id > ?', [before]);
-    expect(rows).toEqual([{ object_id: '"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"', object_id_old: null, object_attribute: 'u', row_cl: 1, row_cl_old: null }]);
+    const { rows } = await node.client.query<Row>(
+      'SELECT object_id, object_id_old, object_attribute, row_cl, row_cl_old FROM ds_change_outbox WHERE id > ?',
+      [before],
+    );
+    expect(rows).toEqual([
+      { object_id: '"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"', object_id_old: null, object_attribute: 'u', row_cl: 1, row_cl_old: null },
+    ]);
   });
 
   it('spells keys the same in the sqlite3 shell (an older SQLite) when it is installed', async (context) => {
     if (spawnSync('sqlite3', ['--version']).error) {
-      if (REQUIRE_SERVERS) throw new Error('DSYNC_REQUIRE_SERVERS is set and the sqlite3 command-line shell is not installed (apt-get install -y sqlite3)');
-      console.warn('skipping the sqlite3 shell key spellings: the sqlite3 command-line shell is not installed (apt-get install -y sqlite3)');
+      if (REQUIRE_SERVERS)
+        throw new Error('DSYNC_REQUIRE_SERVERS is set and the sqlite3 command-line shell is not installed (apt-get install -y sqlite3)');
+      console.warn(
+        'skipping the sqlite3 shell key spellings: the sqlite3 command-line shell is not installed (apt-get install -y sqlite3)',
+      );
       context.skip();
     }
     await node.client.query('DELETE FROM k_real');
@@ -335,7 +456,10 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
     const shell = spawnSync('sqlite3', ['-bail', node.db.url], { input: sql, encoding: 'utf8' });
     expect(shell.stderr).toBe('');
     const { ts } = await spellings('k_real');
-    const { rows } = await node.client.query<Row>("SELECT object_id FROM ds_change_outbox WHERE id > ? AND object_operation = 'I' ORDER BY id", [before]);
+    const { rows } = await node.client.query<Row>(
+      "SELECT object_id FROM ds_change_outbox WHERE id > ? AND object_operation = 'I' ORDER BY id",
+      [before],
+    );
     expect(rows.map((r) => r.object_id)).toEqual(ts);
   });
 });

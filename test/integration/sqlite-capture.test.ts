@@ -101,19 +101,34 @@ describe('sqlite capture, exact outbox rows', () => {
   it('records an insert with every column', async () => {
     expect(await after(() => insertRow(node.client, t('sales_order'), ORDER))).toEqual([
       local({
-        object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: ORDER_COLUMNS, object_id: 'ord1',
-        object_value: { ...ORDER, update_datetime: '2025-06-25T10:30:00.000000' }, object_operation: 'I',
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: ORDER_COLUMNS,
+        object_id: 'ord1',
+        object_value: { ...ORDER, update_datetime: '2025-06-25T10:30:00.000000' },
+        object_operation: 'I',
       }),
     ]);
   });
 
   it('writes nothing for an update that changes nothing, and only the changed columns otherwise', async () => {
-    expect(await after(() => updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { description: 'old order', quantity: 100 }))).toEqual([]);
+    expect(
+      await after(() => updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { description: 'old order', quantity: 100 })),
+    ).toEqual([]);
     expect(await after(() => node.client.query("UPDATE sales_order SET quantity = quantity WHERE order_id = 'ord1'"))).toEqual([]);
-    expect(await after(() => updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { description: 'change1', quantity: 7, order_type: 'wholesale' }))).toEqual([
+    expect(
+      await after(() =>
+        updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { description: 'change1', quantity: 7, order_type: 'wholesale' }),
+      ),
+    ).toEqual([
       local({
-        object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'description,quantity', object_id: 'ord1',
-        object_value: { description: 'change1', quantity: 7 }, object_value_old: { description: 'old order', quantity: 100 }, object_operation: 'U',
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: 'description,quantity',
+        object_id: 'ord1',
+        object_value: { description: 'change1', quantity: 7 },
+        object_value_old: { description: 'old order', quantity: 100 },
+        object_operation: 'U',
       }),
     ]);
   });
@@ -132,15 +147,40 @@ describe('sqlite capture, exact outbox rows', () => {
   it('records a key change with the old key, and a delete with the whole old row', async () => {
     expect(await after(() => updateRow(node.client, t('sales_order'), { order_id: 'ord1' }, { order_id: 'ord2' }))).toEqual([
       local({
-        object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'order_id', object_id: 'ord2', object_id_old: 'ord1',
-        object_value: { ...ORDER, order_id: 'ord2', description: 'change1', quantity: 7, customer_id: 'c9', update_datetime: '2025-06-25T10:30:00.000000' },
-        object_value_old: { order_id: 'ord1' }, object_operation: 'U', row_cl: 1, row_cl_old: 2,
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: 'order_id',
+        object_id: 'ord2',
+        object_id_old: 'ord1',
+        object_value: {
+          ...ORDER,
+          order_id: 'ord2',
+          description: 'change1',
+          quantity: 7,
+          customer_id: 'c9',
+          update_datetime: '2025-06-25T10:30:00.000000',
+        },
+        object_value_old: { order_id: 'ord1' },
+        object_operation: 'U',
+        row_cl: 1,
+        row_cl_old: 2,
       }),
     ]);
     expect(await after(() => deleteRow(node.client, t('sales_order'), { order_id: 'ord2' }))).toEqual([
       local({
-        object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: ORDER_COLUMNS, object_id: 'ord2', object_operation: 'D',
-        object_value_old: { ...ORDER, order_id: 'ord2', description: 'change1', quantity: 7, customer_id: 'c9', update_datetime: '2025-06-25T10:30:00.000000' },
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: ORDER_COLUMNS,
+        object_id: 'ord2',
+        object_operation: 'D',
+        object_value_old: {
+          ...ORDER,
+          order_id: 'ord2',
+          description: 'change1',
+          quantity: 7,
+          customer_id: 'c9',
+          update_datetime: '2025-06-25T10:30:00.000000',
+        },
         row_cl: 2,
       }),
     ]);
@@ -153,12 +193,23 @@ describe('sqlite capture, exact outbox rows', () => {
     expect(row.object_value.c_varchar).toBe(HOSTILE);
     expect(row.object_value.c_char).toBe('');
     const [upd] = await after(() => updateRow(node.client, t('type_zoo'), { id: 1 }, { c_varchar: 'ABC' }));
-    expect(upd).toMatchObject({ object_attribute: 'c_varchar', object_value: { c_varchar: 'ABC' }, object_value_old: { c_varchar: HOSTILE } });
+    expect(upd).toMatchObject({
+      object_attribute: 'c_varchar',
+      object_value: { c_varchar: 'ABC' },
+      object_value_old: { c_varchar: HOSTILE },
+    });
   });
 
   it('encodes binary as base64, in SQL, for every length and byte', async () => {
-    const cases = [Buffer.alloc(0), Buffer.from([0]), Buffer.from([0, 1]), Buffer.from([255, 254, 253]), Buffer.from([1, 2, 3, 4]),
-      Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from('x'.repeat(100_003))];
+    const cases = [
+      Buffer.alloc(0),
+      Buffer.from([0]),
+      Buffer.from([0, 1]),
+      Buffer.from([255, 254, 253]),
+      Buffer.from([1, 2, 3, 4]),
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+      Buffer.from('x'.repeat(100_003)),
+    ];
     for (const [i, bytes] of cases.entries()) {
       const [row] = await after(() => insertRow(node.client, t('type_zoo'), { id: 100 + i, c_bytea: bytes.toString('base64') }));
       expect(row.object_value.c_bytea).toBe(bytes.toString('base64'));
@@ -169,22 +220,45 @@ describe('sqlite capture, exact outbox rows', () => {
 
   it('encodes numbers, booleans, decimals and big integers canonically', async () => {
     const values: ValueMap = {
-      id: 2, c_smallint: -32768, c_int: 2147483647, c_bigint: '9007199254740993', c_decimal: '-0.000001', c_float: 0.30000000000000004,
-      c_real: -1.7976931348623157e308, c_bool: true,
+      id: 2,
+      c_smallint: -32768,
+      c_int: 2147483647,
+      c_bigint: '9007199254740993',
+      c_decimal: '-0.000001',
+      c_float: 0.30000000000000004,
+      c_real: -1.7976931348623157e308,
+      c_bool: true,
     };
     const [row] = await after(() => insertRow(node.client, t('type_zoo'), values));
     expect(row.object_value).toMatchObject({ ...values, c_decimal: '-0.000001' });
-    const [upd] = await after(() => updateRow(node.client, t('type_zoo'), { id: 2 }, { c_bigint: '-9223372036854775808', c_decimal: '12345.5', c_bool: false, c_float: 'Infinity' }));
+    const [upd] = await after(() =>
+      updateRow(
+        node.client,
+        t('type_zoo'),
+        { id: 2 },
+        { c_bigint: '-9223372036854775808', c_decimal: '12345.5', c_bool: false, c_float: 'Infinity' },
+      ),
+    );
     expect(upd.object_value).toEqual({ c_bigint: '-9223372036854775808', c_decimal: '12345.500000', c_bool: false, c_float: 'Infinity' });
-    expect(upd.object_value_old).toEqual({ c_bigint: '9007199254740993', c_decimal: '-0.000001', c_bool: true, c_float: 0.30000000000000004 });
+    expect(upd.object_value_old).toEqual({
+      c_bigint: '9007199254740993',
+      c_decimal: '-0.000001',
+      c_bool: true,
+      c_float: 0.30000000000000004,
+    });
     const [safe] = await after(() => updateRow(node.client, t('type_zoo'), { id: 2 }, { c_bigint: 9007199254740991, c_decimal: '7' }));
     expect(safe.object_value).toEqual({ c_bigint: 9007199254740991, c_decimal: '7.000000' });
   });
 
   it('encodes dates, times, timestamps, JSON and UUIDs canonically', async () => {
     const values: ValueMap = {
-      id: 3, c_date: '1969-07-20', c_time: '20:17:40.000001', c_timestamp: '2025-06-25T10:30:00.500001', c_timestamptz: '2016-12-31T23:59:59.999999Z',
-      c_json: '{"a":[1,2.5,"x",null,true]}', c_uuid: 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
+      id: 3,
+      c_date: '1969-07-20',
+      c_time: '20:17:40.000001',
+      c_timestamp: '2025-06-25T10:30:00.500001',
+      c_timestamptz: '2016-12-31T23:59:59.999999Z',
+      c_json: '{"a":[1,2.5,"x",null,true]}',
+      c_uuid: 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
     };
     const [row] = await after(() => insertRow(node.client, t('type_zoo'), values));
     expect(row.object_value).toMatchObject({ ...values, c_uuid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' });
@@ -224,12 +298,21 @@ describe('sqlite capture, exact outbox rows', () => {
   it('captures writes of any SQLite client: the triggers need no function of dsync', async () => {
     const other = new Database(node.db.url);
     try {
-      other.prepare('INSERT INTO type_zoo (id, c_bytea, c_bool, c_bigint) VALUES (?, ?, ?, ?)').run(300, Buffer.from([9, 8, 7, 6]), 1, 2n ** 62n);
+      other
+        .prepare('INSERT INTO type_zoo (id, c_bytea, c_bool, c_bigint) VALUES (?, ?, ?, ?)')
+        .run(300, Buffer.from([9, 8, 7, 6]), 1, 2n ** 62n);
     } finally {
       other.close();
     }
-    const { rows } = await node.client.query<Row>('SELECT object_value FROM ds_change_outbox WHERE id = (SELECT max(id) FROM ds_change_outbox)');
-    expect(JSON.parse(String(rows[0].object_value))).toMatchObject({ id: 300, c_bytea: 'CQgHBg==', c_bool: true, c_bigint: String(2n ** 62n) });
+    const { rows } = await node.client.query<Row>(
+      'SELECT object_value FROM ds_change_outbox WHERE id = (SELECT max(id) FROM ds_change_outbox)',
+    );
+    expect(JSON.parse(String(rows[0].object_value))).toMatchObject({
+      id: 300,
+      c_bytea: 'CQgHBg==',
+      c_bool: true,
+      c_bigint: String(2n ** 62n),
+    });
   });
 
   it('handles a composite key, and keyJson spells object_id as the triggers do', async () => {
@@ -238,8 +321,14 @@ describe('sqlite capture, exact outbox rows', () => {
       await updateRow(node.client, t('order_line'), { order_id: 'o"1', line_no: 1 }, { line_no: 2 });
     });
     expect(rows[0]).toMatchObject({ object_id: { order_id: 'o"1', line_no: 1 }, object_value: { amount: '10.50' } });
-    expect(rows[1]).toMatchObject({ object_id: { order_id: 'o"1', line_no: 2 }, object_id_old: { order_id: 'o"1', line_no: 1 }, object_value: { line_no: 2 } });
-    const { rows: ids } = await node.client.query<Row>('SELECT object_id FROM ds_change_outbox WHERE object_table = ? ORDER BY id', ['order_line']);
+    expect(rows[1]).toMatchObject({
+      object_id: { order_id: 'o"1', line_no: 2 },
+      object_id_old: { order_id: 'o"1', line_no: 1 },
+      object_value: { line_no: 2 },
+    });
+    const { rows: ids } = await node.client.query<Row>('SELECT object_id FROM ds_change_outbox WHERE object_table = ? ORDER BY id', [
+      'order_line',
+    ]);
     expect(ids.at(-1)!.object_id).toBe(node.dialect.keyJson(t('order_line'), { order_id: 'o"1', line_no: 2 }));
     const [hostile] = await after(() => insertRow(node.client, t('sales_order'), { order_id: HOSTILE }));
     const { rows: last } = await node.client.query<Row>('SELECT object_id FROM ds_change_outbox ORDER BY id DESC LIMIT 1');
@@ -255,11 +344,25 @@ describe('sqlite capture, exact outbox rows', () => {
       });
       await insertRow(node.client, t('sales_order'), { ...ORDER, order_id: 'local' });
     });
-    expect(rows[0]).toMatchObject({ object_id: 'from-elsewhere', updated_by_server_id: 'elsewhere', origin_change_id: 77, updated_by_user_id: 'u1' });
-    const { rows: times } = await node.client.query<Row>("SELECT update_datetime FROM ds_change_outbox WHERE object_id = '\"from-elsewhere\"'");
+    expect(rows[0]).toMatchObject({
+      object_id: 'from-elsewhere',
+      updated_by_server_id: 'elsewhere',
+      origin_change_id: 77,
+      updated_by_user_id: 'u1',
+    });
+    const { rows: times } = await node.client.query<Row>(
+      'SELECT update_datetime FROM ds_change_outbox WHERE object_id = \'"from-elsewhere"\'',
+    );
     expect(times[0].update_datetime).toBe('2025-01-02 03:04:05.000006');
-    expect(rows[1]).toMatchObject({ object_id: 'local', updated_by_server_id: 'fixture-lite', origin_change_id: null, updated_by_user_id: null });
-    const state = await node.client.query<Row>('SELECT origin_server, origin_change_id, origin_user, origin_time, capture FROM ds_sync_state');
+    expect(rows[1]).toMatchObject({
+      object_id: 'local',
+      updated_by_server_id: 'fixture-lite',
+      origin_change_id: null,
+      updated_by_user_id: null,
+    });
+    const state = await node.client.query<Row>(
+      'SELECT origin_server, origin_change_id, origin_user, origin_time, capture FROM ds_sync_state',
+    );
     expect(state.rows).toEqual([{ origin_server: null, origin_change_id: null, origin_user: null, origin_time: null, capture: null }]);
   });
 
@@ -288,15 +391,32 @@ describe('sqlite capture, exact outbox rows', () => {
     });
     expect(rows).toEqual([
       local({
-        object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'quantity', object_id: 'silent',
-        object_value: { quantity: 2 }, object_value_old: { quantity: 1 }, object_operation: 'U',
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: 'quantity',
+        object_id: 'silent',
+        object_value: { quantity: 2 },
+        object_value_old: { quantity: 1 },
+        object_operation: 'U',
       }),
     ]);
   });
 });
 
 describe('sqlite capture of names that need quoting (sanitize)', () => {
-  const NAMES = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'tilde~', 'semi;colon', 'back\\slash', 'Mixed Case', 'select', 'end', 'emoji😀'];
+  const NAMES = [
+    "it's",
+    'say "hi"',
+    'back`tick',
+    '[bracket]',
+    'tilde~',
+    'semi;colon',
+    'back\\slash',
+    'Mixed Case',
+    'select',
+    'end',
+    'emoji😀',
+  ];
   let node: SyncNode;
 
   beforeAll(async () => {
@@ -307,7 +427,9 @@ describe('sqlite capture of names that need quoting (sanitize)', () => {
   it('creates, captures and keeps every name exactly', async () => {
     const { ident } = node.dialect.sql;
     const table = 'Tricky "T" ~;😀';
-    await node.client.exec(`CREATE TABLE ${ident(table)} (${ident('Key;Col')} INTEGER PRIMARY KEY, ${NAMES.map((n) => `${ident(n)} TEXT`).join(', ')})`);
+    await node.client.exec(
+      `CREATE TABLE ${ident(table)} (${ident('Key;Col')} INTEGER PRIMARY KEY, ${NAMES.map((n) => `${ident(n)} TEXT`).join(', ')})`,
+    );
     const raw = {
       nodes: { sqlite: { dialect: 'sqlite', url: node.db.url, serverId: "srv'~" } },
       tables: [table],
@@ -315,7 +437,10 @@ describe('sqlite capture of names that need quoting (sanitize)', () => {
     };
     const config = parseConfig(raw, node.generatedDir, null, {});
     const dialectNode = config.nodes.sqlite;
-    writeFiles(join(node.generatedDir, 'sqlite'), generateNode(config, dialectNode, node.dialect, await introspectTables(config, node.dialect, node.client)));
+    writeFiles(
+      join(node.generatedDir, 'sqlite'),
+      generateNode(config, dialectNode, node.dialect, await introspectTables(config, node.dialect, node.client)),
+    );
     await applyNode(config, dialectNode, node.dialect, node.client);
     const [schema] = await introspectTables(config, node.dialect, node.client);
     const values: ValueMap = Object.fromEntries([['Key;Col', 1], ...NAMES.map((n) => [n, `${n}=${n}'"`])]);
@@ -323,7 +448,13 @@ describe('sqlite capture of names that need quoting (sanitize)', () => {
     await insertRow(node.client, schema, values);
     await updateRow(node.client, schema, { 'Key;Col': 1 }, { 'emoji😀': null, "it's": "it's" });
     const rows = await rawRows(node.client, before);
-    expect(rows[0]).toMatchObject({ object_table: table, object_pk_attribute: 'Key;Col', object_id: 1, object_value: values, updated_by_server_id: "srv'~" });
+    expect(rows[0]).toMatchObject({
+      object_table: table,
+      object_pk_attribute: 'Key;Col',
+      object_id: 1,
+      object_value: values,
+      updated_by_server_id: "srv'~",
+    });
     expect(rows[1]).toMatchObject({ object_attribute: "it's,emoji😀", object_value: { "it's": "it's", 'emoji😀': null } });
   });
 });
@@ -351,8 +482,17 @@ describe('sqlite capture in the sqlite3 command-line shell (an older SQLite)', (
     return { status: run.status, stderr: run.stderr };
   };
   const order = (values: Row): Row => ({
-    order_id: null, order_type: null, description: null, product_type_name: null, customer_id: null, quantity: null,
-    order_date: null, update_datetime: null, updated_by_user: null, updated_by_server: null, ...values,
+    order_id: null,
+    order_type: null,
+    description: null,
+    product_type_name: null,
+    customer_id: null,
+    quantity: null,
+    order_date: null,
+    update_datetime: null,
+    updated_by_user: null,
+    updated_by_server: null,
+    ...values,
   });
 
   it.skipIf(missing !== null && !REQUIRE_SERVERS)('captures inserts, updates, key changes and deletes made by the shell', async () => {
@@ -371,28 +511,96 @@ describe('sqlite capture in the sqlite3 command-line shell (an older SQLite)', (
     expect(written).toEqual({ status: 0, stderr: '' });
     const orderColumns = Object.keys(order({})).join(',');
     expect(await rawRows(node.client, 0, since)).toEqual([
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: orderColumns, object_id: 'cli1', object_operation: 'I',
-        object_value: order({ order_id: 'cli1', quantity: 1, description: 'x' }) }),
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: orderColumns, object_id: 'cli2', object_operation: 'I',
-        object_value: order({ order_id: 'cli2', quantity: 2, description: "it's" }) }),
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'description,quantity', object_id: 'cli1', object_operation: 'U',
-        object_value: { description: 'y', quantity: 2 }, object_value_old: { description: 'x', quantity: 1 } }),
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'description,quantity', object_id: 'cli2', object_operation: 'U',
-        object_value: { description: 'y', quantity: 3 }, object_value_old: { description: "it's", quantity: 2 } }),
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: 'order_id', object_id: 'cli3', object_id_old: 'cli1', object_operation: 'U',
-        object_value: order({ order_id: 'cli3', quantity: 2, description: 'y' }), object_value_old: { order_id: 'cli1' }, row_cl_old: 2 }),
-      local({ object_table: 'sales_order', object_pk_attribute: 'order_id', object_attribute: orderColumns, object_id: 'cli2', object_operation: 'D',
-        object_value_old: order({ order_id: 'cli2', quantity: 3, description: 'y' }), row_cl: 2 }),
-      local({ object_table: 'order_line', object_pk_attribute: 'order_id,line_no', object_attribute: 'order_id,line_no,product,amount', object_operation: 'I',
-        object_id: { order_id: 'o"1', line_no: 7 }, object_value: { order_id: 'o"1', line_no: 7, product: 'p', amount: '10.50' } }),
-      expect.objectContaining({ object_table: 'type_zoo', object_id: 1, object_operation: 'I', row_cl: 1,
-        object_value: expect.objectContaining({ c_bytea: 'AP8Q', c_json: '{"a":1}', c_bigint: '4611686018427387904', c_float: 1.5, c_date: '2024-01-02' }) }),
-      expect.objectContaining({ object_table: 'type_zoo', object_id: 1, object_operation: 'U', row_cl: 1, object_attribute: 'c_bytea,c_json',
-        object_value: { c_bytea: 'AQ==', c_json: '[]' }, object_value_old: { c_bytea: 'AP8Q', c_json: '{"a":1}' } }),
+      local({
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: orderColumns,
+        object_id: 'cli1',
+        object_operation: 'I',
+        object_value: order({ order_id: 'cli1', quantity: 1, description: 'x' }),
+      }),
+      local({
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: orderColumns,
+        object_id: 'cli2',
+        object_operation: 'I',
+        object_value: order({ order_id: 'cli2', quantity: 2, description: "it's" }),
+      }),
+      local({
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: 'description,quantity',
+        object_id: 'cli1',
+        object_operation: 'U',
+        object_value: { description: 'y', quantity: 2 },
+        object_value_old: { description: 'x', quantity: 1 },
+      }),
+      local({
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: 'description,quantity',
+        object_id: 'cli2',
+        object_operation: 'U',
+        object_value: { description: 'y', quantity: 3 },
+        object_value_old: { description: "it's", quantity: 2 },
+      }),
+      local({
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: 'order_id',
+        object_id: 'cli3',
+        object_id_old: 'cli1',
+        object_operation: 'U',
+        object_value: order({ order_id: 'cli3', quantity: 2, description: 'y' }),
+        object_value_old: { order_id: 'cli1' },
+        row_cl_old: 2,
+      }),
+      local({
+        object_table: 'sales_order',
+        object_pk_attribute: 'order_id',
+        object_attribute: orderColumns,
+        object_id: 'cli2',
+        object_operation: 'D',
+        object_value_old: order({ order_id: 'cli2', quantity: 3, description: 'y' }),
+        row_cl: 2,
+      }),
+      local({
+        object_table: 'order_line',
+        object_pk_attribute: 'order_id,line_no',
+        object_attribute: 'order_id,line_no,product,amount',
+        object_operation: 'I',
+        object_id: { order_id: 'o"1', line_no: 7 },
+        object_value: { order_id: 'o"1', line_no: 7, product: 'p', amount: '10.50' },
+      }),
+      expect.objectContaining({
+        object_table: 'type_zoo',
+        object_id: 1,
+        object_operation: 'I',
+        row_cl: 1,
+        object_value: expect.objectContaining({
+          c_bytea: 'AP8Q',
+          c_json: '{"a":1}',
+          c_bigint: '4611686018427387904',
+          c_float: 1.5,
+          c_date: '2024-01-02',
+        }),
+      }),
+      expect.objectContaining({
+        object_table: 'type_zoo',
+        object_id: 1,
+        object_operation: 'U',
+        row_cl: 1,
+        object_attribute: 'c_bytea,c_json',
+        object_value: { c_bytea: 'AQ==', c_json: '[]' },
+        object_value_old: { c_bytea: 'AP8Q', c_json: '{"a":1}' },
+      }),
     ]);
     const { rows: ids } = await node.client.query<Row>("SELECT object_id FROM ds_change_outbox WHERE object_table = 'order_line'");
     expect(ids[0].object_id).toBe('{"order_id":"o\\"1","line_no":7}');
-    const { rows: entries } = await node.client.query<Row>('SELECT table_name, row_key, cl, base_server, col_versions FROM ds_row_version ORDER BY table_name, row_key');
+    const { rows: entries } = await node.client.query<Row>(
+      'SELECT table_name, row_key, cl, base_server, col_versions FROM ds_row_version ORDER BY table_name, row_key',
+    );
     const server = '"fixture-lite"]';
     expect(entries.map((e) => [e.table_name, e.row_key, e.cl, e.base_server, String(e.col_versions).replaceAll(/\[\d+,/g, '[')])).toEqual([
       ['order_line', '{"order_id":"o\\"1","line_no":7}', 1, 'fixture-lite', '{}'],

@@ -67,7 +67,9 @@ describe('sqlite client', () => {
   let client: DbClient;
   beforeAll(async () => {
     client = await sqliteDialect.connect(join(dir, 'client.db'), 'lite1');
-    await client.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v, s TEXT); CREATE TABLE ds_change_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, x)');
+    await client.exec(
+      'CREATE TABLE t (id INTEGER PRIMARY KEY, v, s TEXT); CREATE TABLE ds_change_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, x)',
+    );
   });
   afterAll(async () => client.close());
 
@@ -130,9 +132,24 @@ describe('sqlite introspection', () => {
     const zoo = await sqliteDialect.introspect(client, 'type_zoo');
     expect(zoo.primaryKey).toEqual(['id']);
     expect(Object.fromEntries(zoo.columns.map((c) => [c.name, c.family]))).toEqual({
-      id: 'integer', c_smallint: 'integer', c_int: 'integer', c_bigint: 'bigint', c_decimal: 'decimal', c_float: 'float', c_real: 'float',
-      c_bool: 'boolean', c_char: 'text', c_varchar: 'text', c_text: 'text', c_date: 'date', c_time: 'time', c_timestamp: 'timestamp',
-      c_timestamptz: 'timestamptz', c_bytea: 'binary', c_json: 'json', c_uuid: 'uuid',
+      id: 'integer',
+      c_smallint: 'integer',
+      c_int: 'integer',
+      c_bigint: 'bigint',
+      c_decimal: 'decimal',
+      c_float: 'float',
+      c_real: 'float',
+      c_bool: 'boolean',
+      c_char: 'text',
+      c_varchar: 'text',
+      c_text: 'text',
+      c_date: 'date',
+      c_time: 'time',
+      c_timestamp: 'timestamp',
+      c_timestamptz: 'timestamptz',
+      c_bytea: 'binary',
+      c_json: 'json',
+      c_uuid: 'uuid',
     });
     expect(zoo.columns.find((c) => c.name === 'c_decimal')).toMatchObject({ nativeType: 'DECIMAL(20, 6)', precision: 20, scale: 6 });
     expect(zoo.columns.find((c) => c.name === 'c_varchar')).toMatchObject({ maxLength: 100, nullable: true });
@@ -140,7 +157,16 @@ describe('sqlite introspection', () => {
     expect(line).toMatchObject({ name: 'order_line', schema: null, primaryKey: ['order_id', 'line_no'] });
     expect(line.columns.map((c) => c.nullable)).toEqual([false, false, false, true]);
     const odd = await sqliteDialect.introspect(client, 'Odd Names');
-    expect(odd.columns.map((c) => c.name)).toEqual(['Key Col', 'select', "it's", 'MixedCase', 'back`tick', 'tilde~col', '[bracket]', 'semi;colon']);
+    expect(odd.columns.map((c) => c.name)).toEqual([
+      'Key Col',
+      'select',
+      "it's",
+      'MixedCase',
+      'back`tick',
+      'tilde~col',
+      '[bracket]',
+      'semi;colon',
+    ]);
   });
 
   it('marks generated columns, and reads key order and WITHOUT ROWID tables', async () => {
@@ -149,11 +175,19 @@ describe('sqlite introspection', () => {
     const gen = await sqliteDialect.introspect(client, 'GEN');
     expect(gen.name).toBe('GEN');
     expect(gen.primaryKey).toEqual(['a', 'b']);
-    expect(gen.columns.map((c) => [c.name, c.generated])).toEqual([['b', false], ['a', false], ['doubled', true], ['stored', true]]);
+    expect(gen.columns.map((c) => [c.name, c.generated])).toEqual([
+      ['b', false],
+      ['a', false],
+      ['doubled', true],
+      ['stored', true],
+    ]);
   });
 
   it('refuses a missing table and a table without a primary key, with a hint', async () => {
-    await expect(sqliteDialect.introspect(client, 'nope')).rejects.toMatchObject({ code: 'table_missing', message: 'table nope does not exist' });
+    await expect(sqliteDialect.introspect(client, 'nope')).rejects.toMatchObject({
+      code: 'table_missing',
+      message: 'table nope does not exist',
+    });
     await client.exec('CREATE TABLE keyless (a TEXT)');
     const error = await sqliteDialect.introspect(client, 'keyless').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IntrospectionError);

@@ -20,11 +20,13 @@ import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
-const PAIRS = ([
-  ['postgres', 'sqlite'],
-  ['mysql', 'postgres'],
-  ['sqlite', 'mysql'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['mysql', 'postgres'],
+    ['sqlite', 'mysql'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 const order = (id: string, i: number): ValueMap => ({
   order_id: id,

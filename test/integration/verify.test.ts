@@ -16,13 +16,15 @@ import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/
 import { applyFixtureSchema } from '../helpers/fixtures.ts';
 
 const live = await liveDialects();
-const PAIRS = ([
-  ['postgres', 'sqlite'],
-  ['sqlite', 'postgres'],
-  ['postgres', 'postgres'],
-  ['postgres', 'mysql'],
-  ['mysql', 'sqlite'],
-] as Array<[DialectName, DialectName]>).filter(([a, b]) => live.includes(a) && live.includes(b));
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['sqlite', 'postgres'],
+    ['postgres', 'postgres'],
+    ['postgres', 'mysql'],
+    ['mysql', 'sqlite'],
+  ] as Array<[DialectName, DialectName]>
+).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 /** Keys that sort differently under a linguistic collation than by code point. */
 const KEYS = ['A-1', 'a-1', 'B', '_x', 'Z', 'é', 'e', 'ord10', 'ord2', '😀', '~'];
@@ -83,7 +85,9 @@ describe.each(PAIRS)('verify %s vs %s', (from, to) => {
   let b: Side;
   const side = (s: Side, table: string) => ({ client: s.client, table: s.tables[table] });
   const keysOf = (differences: Array<{ kind: string; key: ValueMap; columns: string[] }>) =>
-    differences.map((d) => ({ kind: d.kind, key: d.key, columns: d.columns })).sort((x, y) => JSON.stringify(x.key).localeCompare(JSON.stringify(y.key)));
+    differences
+      .map((d) => ({ kind: d.kind, key: d.key, columns: d.columns }))
+      .sort((x, y) => JSON.stringify(x.key).localeCompare(JSON.stringify(y.key)));
 
   beforeAll(async () => {
     [a, b] = [await openSide(from), await openSide(to)];
@@ -92,7 +96,12 @@ describe.each(PAIRS)('verify %s vs %s', (from, to) => {
       for (let i = 0; i < 40; i++) await insertRow(s.client, s.tables.sales_order, order(`o${String(i).padStart(4, '0')}`, i));
       for (const [i, id] of ['o1', 'o2', 'o10'].entries()) {
         for (let line = 1; line <= 4; line++) {
-          await insertRow(s.client, s.tables.order_line, { order_id: id, line_no: line * (i + 1), product: `p${line}`, amount: `${line}.50` });
+          await insertRow(s.client, s.tables.order_line, {
+            order_id: id,
+            line_no: line * (i + 1),
+            product: `p${line}`,
+            amount: `${line}.50`,
+          });
         }
       }
       await insertRow(s.client, s.tables.type_zoo, ZOO);
@@ -171,7 +180,9 @@ describe.each(PAIRS)('verify %s vs %s', (from, to) => {
   });
 
   it('lists at most maxListed differences and counts the rest', async () => {
-    const result = await compareTables(side(a, 'sales_order'), side(b, 'order_line'), { segmentRows: 5, maxListed: 3 }).catch((e: Error) => e);
+    const result = await compareTables(side(a, 'sales_order'), side(b, 'order_line'), { segmentRows: 5, maxListed: 3 }).catch(
+      (e: Error) => e,
+    );
     // Different keys: refused rather than compared.
     expect(result).toBeInstanceOf(Error);
     const t = b.tables.sales_order;
@@ -182,19 +193,36 @@ describe.each(PAIRS)('verify %s vs %s', (from, to) => {
       expect(capped.differenceCount).toBe(5);
       expect(capped.truncated).toBe(true);
     } finally {
-      for (let i = 0; i < 5; i++) await updateRow(b.client, t, { order_id: `o${String(i).padStart(4, '0')}` }, { description: order('', i).description });
+      for (let i = 0; i < 5; i++)
+        await updateRow(b.client, t, { order_id: `o${String(i).padStart(4, '0')}` }, { description: order('', i).description });
     }
   });
 });
 
 describe('row encoding', () => {
-  const column = (family: ColumnSchema['family'], nativeType: string = family): ColumnSchema => ({ name: 'c', nativeType, family, nullable: true, default: null });
+  const column = (family: ColumnSchema['family'], nativeType: string = family): ColumnSchema => ({
+    name: 'c',
+    nativeType,
+    family,
+    nullable: true,
+    default: null,
+  });
 
   it('gives driver dates and timestamps the same text on the fast path as through fromDriver', async () => {
     const dialect = await getDialect('postgres');
     const samples: Array<[ColumnSchema, unknown[]]> = [
       [column('date'), ['2025-05-25', '1969-07-20', '0001-01-01', '2024-02-29', '2025-12-31', null]],
-      [column('timestamp'), ['2025-06-25 10:30:00', '2025-06-25 10:30:00.5', '2025-06-25T10:30:00.123456', '1900-01-01 00:00:00.000001', '2025-06-25 10:30', null]],
+      [
+        column('timestamp'),
+        [
+          '2025-06-25 10:30:00',
+          '2025-06-25 10:30:00.5',
+          '2025-06-25T10:30:00.123456',
+          '1900-01-01 00:00:00.000001',
+          '2025-06-25 10:30',
+          null,
+        ],
+      ],
     ];
     for (const [c, values] of samples) {
       const fast = driverEncoder(dialect, c);
@@ -222,7 +250,9 @@ describe.runIf(live.includes('postgres') && live.includes('sqlite'))('verify wit
     const pgClient = await (await getDialect('postgres')).connect(pg.url, 'verify-pg');
     const liteClient = await (await getDialect('sqlite')).connect(lite.url, 'verify-lite');
     try {
-      const { rows } = await pgClient.query("SELECT collname FROM pg_collation WHERE collname IN ('en-x-icu', 'en_US.utf8', 'en_US') ORDER BY collname LIMIT 1");
+      const { rows } = await pgClient.query(
+        "SELECT collname FROM pg_collation WHERE collname IN ('en-x-icu', 'en_US.utf8', 'en_US') ORDER BY collname LIMIT 1",
+      );
       if (rows.length === 0) return; // no linguistic collation on this server: nothing to try
       await pgClient.exec(`CREATE TABLE coll_keys (k varchar(20) COLLATE "${String(rows[0].collname)}" PRIMARY KEY, v integer)`);
       await liteClient.exec('CREATE TABLE coll_keys (k VARCHAR(20) PRIMARY KEY NOT NULL, v INTEGER)');

@@ -30,21 +30,56 @@ describe('canonicalKeyText', () => {
 
   it('spells decimals by value', () => {
     const t = table(column('d', 'decimal'));
-    for (const [given, text] of [['12.50', '"12.5"'], [12.5, '"12.5"'], ['100', '"100"'], ['100.000', '"100"'], ['-0.00', '"0"'], ['+007.10', '"7.1"'], ['1.5e3', '"1500"'], ['-2.50e-2', '"-0.025"'], ['.5', '"0.5"'], ['NaN', '"NaN"']] as const) {
+    for (const [given, text] of [
+      ['12.50', '"12.5"'],
+      [12.5, '"12.5"'],
+      ['100', '"100"'],
+      ['100.000', '"100"'],
+      ['-0.00', '"0"'],
+      ['+007.10', '"7.1"'],
+      ['1.5e3', '"1500"'],
+      ['-2.50e-2', '"-0.025"'],
+      ['.5', '"0.5"'],
+      ['NaN', '"NaN"'],
+    ] as const) {
       expect(canonicalKeyText(t, { d: given }), String(given)).toBe(text);
     }
   });
 
   it('spells floats as plain numbers with the shortest round-trip digits', () => {
     const t = table(column('f', 'float'));
-    for (const [given, text] of [[1e21, '1000000000000000000000'], [1e-7, '0.0000001'], [0.1, '0.1'], [-0, '0'], ['1.5', '1.5'], [0.30000000000000004, '0.30000000000000004'], [-1.25e-10, '-0.000000000125'], ['NaN', '"NaN"'], ['Infinity', '"Infinity"']] as const) {
+    for (const [given, text] of [
+      [1e21, '1000000000000000000000'],
+      [1e-7, '0.0000001'],
+      [0.1, '0.1'],
+      [-0, '0'],
+      ['1.5', '1.5'],
+      [0.30000000000000004, '0.30000000000000004'],
+      [-1.25e-10, '-0.000000000125'],
+      ['NaN', '"NaN"'],
+      ['Infinity', '"Infinity"'],
+    ] as const) {
       expect(canonicalKeyText(t, { f: given }), String(given)).toBe(text);
     }
   });
 
   it('spells dates, times, uuids and booleans canonically', () => {
-    const t = table(column('d', 'date'), column('ts', 'timestamp'), column('tz', 'timestamptz'), column('u', 'uuid'), column('b', 'boolean'));
-    expect(canonicalKeyText(t, { d: '5/25/2025', ts: '2025-06-25 10:30:00', tz: '2025-06-25T10:30:00+02:00', u: '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}', b: 't' })).toBe(
+    const t = table(
+      column('d', 'date'),
+      column('ts', 'timestamp'),
+      column('tz', 'timestamptz'),
+      column('u', 'uuid'),
+      column('b', 'boolean'),
+    );
+    expect(
+      canonicalKeyText(t, {
+        d: '5/25/2025',
+        ts: '2025-06-25 10:30:00',
+        tz: '2025-06-25T10:30:00+02:00',
+        u: '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}',
+        b: 't',
+      }),
+    ).toBe(
       '{"d":"2025-05-25","ts":"2025-06-25T10:30:00.000000","tz":"2025-06-25T08:30:00.000000Z","u":"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11","b":true}',
     );
   });

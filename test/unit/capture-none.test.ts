@@ -27,13 +27,27 @@ describe.each(dialects)('capture_none on %s', (_, dialect, schema) => {
     primaryKey: ['id'],
     columns: [
       { name: 'id', family: 'integer', nativeType: 'integer', nullable: false, default: null },
-      { name: 'note', family: 'text', nativeType: dialect === mssqlDialect ? 'nvarchar' : 'text', nullable: true, default: null, ...(dialect === mssqlDialect ? { length: 100 } : {}) },
+      {
+        name: 'note',
+        family: 'text',
+        nativeType: dialect === mssqlDialect ? 'nvarchar' : 'text',
+        nullable: true,
+        default: null,
+        ...(dialect === mssqlDialect ? { length: 100 } : {}),
+      },
     ] as TableSchema['columns'],
   };
   const render = (template: string, t = table) =>
-    rendererFor(dialect).render(template, { version: 'test', node: { name: 'n1', dialect: dialect.name, serverId: 's1' }, tables: [], programs: [], table: captureTable(t) });
+    rendererFor(dialect).render(template, {
+      version: 'test',
+      node: { name: 'n1', dialect: dialect.name, serverId: 's1' },
+      tables: [],
+      programs: [],
+      table: captureTable(t),
+    });
   const code = (statements: string[]) => statements.map((s) => s.replace(/^\s*--.*$/gm, '').trim());
-  const triggerNames = (statements: string[], pattern: RegExp) => [...new Set(code(statements).flatMap((s) => [...s.matchAll(pattern)].map((m) => m[1])))].sort();
+  const triggerNames = (statements: string[], pattern: RegExp) =>
+    [...new Set(code(statements).flatMap((s) => [...s.matchAll(pattern)].map((m) => m[1])))].sort();
 
   it('drops every trigger the capture template creates, and creates nothing', () => {
     const created = triggerNames(render('capture'), /CREATE\s+(?:OR\s+ALTER\s+)?TRIGGER\s+(\S+)\s+(?:AFTER|ON)\b/gi);
@@ -56,8 +70,16 @@ describe.each(dialects)('capture_none on %s', (_, dialect, schema) => {
 describe('capture_none on postgres', () => {
   it('drops the trigger function too', () => {
     const none = rendererFor(postgresDialect).render('capture_none', {
-      version: 'test', node: { name: 'n1', dialect: 'postgres', serverId: 's1' }, tables: [], programs: [],
-      table: captureTable({ name: 'sales_order', schema: 'public', primaryKey: ['id'], columns: [{ name: 'id', family: 'integer', nativeType: 'integer', nullable: false, default: null }] } as TableSchema),
+      version: 'test',
+      node: { name: 'n1', dialect: 'postgres', serverId: 's1' },
+      tables: [],
+      programs: [],
+      table: captureTable({
+        name: 'sales_order',
+        schema: 'public',
+        primaryKey: ['id'],
+        columns: [{ name: 'id', family: 'integer', nativeType: 'integer', nullable: false, default: null }],
+      } as TableSchema),
     });
     expect(none.at(-1)).toMatch(/DROP FUNCTION IF EXISTS ds_capture_sales_order\(\)$/);
   });

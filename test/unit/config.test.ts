@@ -20,9 +20,26 @@ describe('parseConfig', () => {
     const config = parseConfig(base, '/etc/dsync', '/etc/dsync/dsync.config.json', { PGUSER: 'app' });
     expect(config.nodes.testapp1.url).toBe('postgres://app@localhost:5432/testapp1');
     expect(config.nodes.testapp2.url).toBe('/etc/dsync/testapp2.db');
-    expect(config.tables).toEqual([{ name: 'sales_order', conflict: 'latest-wins', capture: 'trigger' }, { name: 'order_line', conflict: 'latest-wins', capture: 'trigger' }]);
-    expect(config.programs[0]).toMatchObject({ id: 1000, from: 'testapp1', to: 'testapp2', batchSize: 1000, name: 'transport testapp1 -> testapp2' });
-    expect(config.programs[1]).toEqual({ id: 1001, type: 'import', name: 'import testapp2', node: 'testapp2', intervalSeconds: 5, batchSize: 1000, failAfterSeconds: 45 });
+    expect(config.tables).toEqual([
+      { name: 'sales_order', conflict: 'latest-wins', capture: 'trigger' },
+      { name: 'order_line', conflict: 'latest-wins', capture: 'trigger' },
+    ]);
+    expect(config.programs[0]).toMatchObject({
+      id: 1000,
+      from: 'testapp1',
+      to: 'testapp2',
+      batchSize: 1000,
+      name: 'transport testapp1 -> testapp2',
+    });
+    expect(config.programs[1]).toEqual({
+      id: 1001,
+      type: 'import',
+      name: 'import testapp2',
+      node: 'testapp2',
+      intervalSeconds: 5,
+      batchSize: 1000,
+      failAfterSeconds: 45,
+    });
     expect(config.generatedDir).toBe('/etc/dsync/generated');
   });
 
@@ -30,7 +47,11 @@ describe('parseConfig', () => {
     ['unset variable', () => undefined, /config nodes\.testapp1\.url: environment variable PGUSER is not set/],
     ['unknown dialect', (c) => (c.nodes.testapp1.dialect = 'oracle'), /config nodes\.testapp1\.dialect:/],
     ['unknown key', (c) => (c.nodes.testapp1.password = 'x'), /config nodes\.testapp1: .*password/i],
-    ['duplicate serverId', (c) => (c.nodes.testapp2.serverId = 'server1'), /nodes\.testapp2\.serverId: "server1" is also the serverId of testapp1/],
+    [
+      'duplicate serverId',
+      (c) => (c.nodes.testapp2.serverId = 'server1'),
+      /nodes\.testapp2\.serverId: "server1" is also the serverId of testapp1/,
+    ],
     ['duplicate table', (c) => c.tables.push('sales_order'), /tables\[2\]: table sales_order is listed twice/],
     ['bad policy', (c) => (c.tables[0].conflict = 'newest'), /tables\.0\.conflict/],
     ['duplicate program id', (c) => (c.programs[1].id = 1000), /programs\[1\]\.id: program id 1000 is used twice/],
@@ -38,9 +59,21 @@ describe('parseConfig', () => {
     ['import without node', (c) => delete c.programs[1].node, /programs\[1\]\.node: a import program needs "node"/],
     ['no tables', (c) => (c.tables = []), /config tables: list at least one table/],
     ['unknown capture mode', (c) => (c.tables[0].capture = 'cdc'), /config tables\.0\.capture:/],
-    ['capture mode query', (c) => (c.tables[0].capture = 'query'), /^config tables\[0\]\.capture: capture mode query is not available yet; use trigger or api$/],
-    ['capture mode log on a node', (c) => (c.nodes.testapp1.capture = { order_line: 'log' }), /^config nodes\.testapp1\.capture\.order_line: capture mode log is not available yet; use trigger or api$/],
-    ['a node override of an unknown table', (c) => (c.nodes.testapp2.capture = { sales_orders: 'api' }), /^config nodes\.testapp2\.capture\.sales_orders: unknown table "sales_orders"; tables are sales_order, order_line$/],
+    [
+      'capture mode query',
+      (c) => (c.tables[0].capture = 'query'),
+      /^config tables\[0\]\.capture: capture mode query is not available yet; use trigger or api$/,
+    ],
+    [
+      'capture mode log on a node',
+      (c) => (c.nodes.testapp1.capture = { order_line: 'log' }),
+      /^config nodes\.testapp1\.capture\.order_line: capture mode log is not available yet; use trigger or api$/,
+    ],
+    [
+      'a node override of an unknown table',
+      (c) => (c.nodes.testapp2.capture = { sales_orders: 'api' }),
+      /^config nodes\.testapp2\.capture\.sales_orders: unknown table "sales_orders"; tables are sales_order, order_line$/,
+    ],
   ];
   it.each(bad)('rejects %s with one line naming the key', (_, mutate, message) => {
     const config = structuredClone(base);
@@ -60,7 +93,7 @@ describe('parseConfig', () => {
 });
 
 describe('captureMode', () => {
-  it('is the table\'s mode on every node unless a node overrides it; trigger by default', () => {
+  it("is the table's mode on every node unless a node overrides it; trigger by default", () => {
     const raw = structuredClone(base) as any;
     raw.tables = [{ name: 'sales_order', capture: 'api' }, 'order_line'];
     raw.nodes.testapp2.capture = { sales_order: 'trigger', order_line: 'api' };
@@ -74,21 +107,44 @@ describe('captureMode', () => {
 });
 
 describe('links', () => {
-  const nodes = { a: { dialect: 'sqlite', url: 'a.db', serverId: 'sa' }, b: { dialect: 'sqlite', url: 'b.db', serverId: 'sb' }, c: { dialect: 'sqlite', url: 'c.db', serverId: 'sc' } };
-  const ids = (config: ReturnType<typeof parseConfig>) => config.programs.map((p) => (p.type === 'transport' ? `${p.id} ${p.from}>${p.to}` : `${p.id} import ${p.node}`));
+  const nodes = {
+    a: { dialect: 'sqlite', url: 'a.db', serverId: 'sa' },
+    b: { dialect: 'sqlite', url: 'b.db', serverId: 'sb' },
+    c: { dialect: 'sqlite', url: 'c.db', serverId: 'sc' },
+  };
+  const ids = (config: ReturnType<typeof parseConfig>) =>
+    config.programs.map((p) => (p.type === 'transport' ? `${p.id} ${p.from}>${p.to}` : `${p.id} import ${p.node}`));
 
   it("a pair both ways is the seed's 1000-1003", () => {
-    expect(ids(parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'] }] }, '/x', null))).toEqual(['1000 a>b', '1001 import b', '1002 b>a', '1003 import a']);
+    expect(ids(parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'] }] }, '/x', null))).toEqual([
+      '1000 a>b',
+      '1001 import b',
+      '1002 b>a',
+      '1003 import a',
+    ]);
   });
 
   it('a hub with spokes, numbered after explicit programs, one import per node', () => {
-    const config = parseConfig({ nodes, tables: ['t'], programs: [{ id: 2000, type: 'import', node: 'a' }], links: [{ hub: 'a', spokes: ['b', 'c'], intervalSeconds: 1 }] }, '/x', null);
+    const config = parseConfig(
+      {
+        nodes,
+        tables: ['t'],
+        programs: [{ id: 2000, type: 'import', node: 'a' }],
+        links: [{ hub: 'a', spokes: ['b', 'c'], intervalSeconds: 1 }],
+      },
+      '/x',
+      null,
+    );
     expect(ids(config)).toEqual(['2000 import a', '2001 a>b', '2002 import b', '2003 b>a', '2004 a>c', '2005 import c', '2006 c>a']);
     expect(config.programs.every((p) => p.id === 2000 || p.intervalSeconds === 1)).toBe(true);
   });
 
   it('refuses an unknown node and a direction defined twice, naming the key', () => {
-    expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'zz'] }] }, '/x', null)).toThrow(/links\[0\]: unknown node "zz"/);
-    expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'] }, { hub: 'b', spokes: ['a'] }] }, '/x', null)).toThrow(/links\[1\]: transport b -> a is defined twice/);
+    expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'zz'] }] }, '/x', null)).toThrow(
+      /links\[0\]: unknown node "zz"/,
+    );
+    expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'] }, { hub: 'b', spokes: ['a'] }] }, '/x', null)).toThrow(
+      /links\[1\]: transport b -> a is defined twice/,
+    );
   });
 });

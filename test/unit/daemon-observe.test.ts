@@ -15,7 +15,10 @@ import { lagChartSvg, LagHistory } from '../../src/runtime/daemon/lag-history.ts
 const config = (extra: object = {}) =>
   parseConfig(
     {
-      nodes: { a: { dialect: 'sqlite', url: '/tmp/never-a.db', serverId: 'a' }, b: { dialect: 'sqlite', url: '/tmp/never-b.db', serverId: 'b' } },
+      nodes: {
+        a: { dialect: 'sqlite', url: '/tmp/never-a.db', serverId: 'a' },
+        b: { dialect: 'sqlite', url: '/tmp/never-b.db', serverId: 'b' },
+      },
       tables: ['t'],
       programs: [
         { id: 1000, type: 'transport', from: 'a', to: 'b', intervalSeconds: 2, ...extra },
@@ -73,7 +76,14 @@ describe('lag chart', () => {
     const history = new LagHistory(60_000);
     for (let t = 0; t <= 120_000; t += 10_000) history.add(1, { at: t, backlog: t / 1000, lagSeconds: t / 10_000 });
     expect(history.of(1).map((s) => s.at)).toEqual([60_000, 70_000, 80_000, 90_000, 100_000, 110_000, 120_000]);
-    const svg = lagChartSvg([{ label: 'import <b>', samples: history.of(1) }, { label: 'none', samples: [] }], 120_000, 60_000);
+    const svg = lagChartSvg(
+      [
+        { label: 'import <b>', samples: history.of(1) },
+        { label: 'none', samples: [] },
+      ],
+      120_000,
+      60_000,
+    );
     expect(svg).toContain('<polyline');
     expect(svg).toContain('import &#60;b&#62;');
     expect(svg).not.toContain('<b>');
@@ -98,21 +108,38 @@ describe('log', () => {
     rememberSecret('s3cr3t-pw');
     const out = capture();
     const log = createLogger({ destination: out.destination, format: 'json' });
-    log.warn({ event: 'pass_failed', program: 1000, node: 'a', code: 'connect_failed', detail: 'postgres://u:hunter22@h/db' }, 'cannot connect: password s3cr3t-pw refused');
+    log.warn(
+      { event: 'pass_failed', program: 1000, node: 'a', code: 'connect_failed', detail: 'postgres://u:hunter22@h/db' },
+      'cannot connect: password s3cr3t-pw refused',
+    );
     const entry = JSON.parse(out.text().trim());
-    expect(entry).toMatchObject({ level: 'warn', event: 'pass_failed', program: 1000, node: 'a', code: 'connect_failed', detail: 'postgres://u:***@h/db' });
+    expect(entry).toMatchObject({
+      level: 'warn',
+      event: 'pass_failed',
+      program: 1000,
+      node: 'a',
+      code: 'connect_failed',
+      detail: 'postgres://u:***@h/db',
+    });
     expect(entry.msg).toBe('cannot connect: password *** refused');
     expect(out.text()).not.toMatch(/hunter22|s3cr3t/);
   });
 
   it('renders a readable line when asked (pretty, or the compact fallback)', () => {
     const out = capture();
-    createLogger({ destination: out.destination, format: 'pretty' }).info({ event: 'moved', program: 1000, moved: 3 }, 'program 1000: moved 3');
+    createLogger({ destination: out.destination, format: 'pretty' }).info(
+      { event: 'moved', program: 1000, moved: 3 },
+      'program 1000: moved 3',
+    );
     expect(out.text()).toMatch(/program 1000: moved 3/);
     expect(out.text()).not.toMatch(/^\{/);
     const lines: string[] = [];
     lineLogger((line) => lines.push(line)).warn({ event: 'pass_failed', code: 'x' }, 'at postgres://u:pw123@h/db');
-    expect(lines).toEqual([expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}at postgres:\/\/u:\*\*\*@h\/db {2}event=pass_failed code=x$/)]);
-    expect(compactLine('{"level":"info","time":"2026-01-02T03:04:05.678Z","pid":1,"msg":"hi","event":"moved","moved":3}')).toBe('03:04:05.678 INFO  hi  event=moved moved=3');
+    expect(lines).toEqual([
+      expect.stringMatching(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}at postgres:\/\/u:\*\*\*@h\/db {2}event=pass_failed code=x$/),
+    ]);
+    expect(compactLine('{"level":"info","time":"2026-01-02T03:04:05.678Z","pid":1,"msg":"hi","event":"moved","moved":3}')).toBe(
+      '03:04:05.678 INFO  hi  event=moved moved=3',
+    );
   });
 });

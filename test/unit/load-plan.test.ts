@@ -26,9 +26,16 @@ const entry = (cl: number, base: number, columns: Record<string, number> = {}, s
 
 describe('planLoadRow', () => {
   it('inserts a row the target lacks, with the source entry (none when the source has none)', () => {
-    expect(planLoadRow(table, 'latest-wins', columns, { row: row('x', 'y'), entry: null }, { row: null, entry: null })).toMatchObject({ write: 'insert', entry: null, existing: null });
+    expect(planLoadRow(table, 'latest-wins', columns, { row: row('x', 'y'), entry: null }, { row: null, entry: null })).toMatchObject({
+      write: 'insert',
+      entry: null,
+      existing: null,
+    });
     const e = entry(1, 10);
-    expect(planLoadRow(table, 'latest-wins', columns, { row: row('x', 'y'), entry: e }, { row: null, entry: null })).toMatchObject({ write: 'insert', entry: e });
+    expect(planLoadRow(table, 'latest-wins', columns, { row: row('x', 'y'), entry: e }, { row: null, entry: null })).toMatchObject({
+      write: 'insert',
+      entry: e,
+    });
   });
 
   it('leaves a key deleted at the target after this incarnation deleted', () => {
@@ -42,7 +49,13 @@ describe('planLoadRow', () => {
   });
 
   it('latest-wins: per column, the higher version; a tie goes to the source', () => {
-    const plan = planLoadRow(table, 'latest-wins', columns, { row: row('src-a', 'src-b'), entry: entry(1, 10, { a: 30 }) }, { row: row('tgt-a', 'tgt-b'), entry: entry(1, 10, { b: 40 }) });
+    const plan = planLoadRow(
+      table,
+      'latest-wins',
+      columns,
+      { row: row('src-a', 'src-b'), entry: entry(1, 10, { a: 30 }) },
+      { row: row('tgt-a', 'tgt-b'), entry: entry(1, 10, { b: 40 }) },
+    );
     expect(plan.write).toBe('update');
     expect(plan.values).toEqual({ a: 'src-a' });
     expect(plan.existing).toEqual({ resolution: 'merged', columns: ['a', 'b'] });
@@ -52,17 +65,39 @@ describe('planLoadRow', () => {
   });
 
   it('a higher causal length wins the whole row', () => {
-    const newer = planLoadRow(table, 'target-wins', columns, { row: row('s', 's'), entry: entry(3, 5) }, { row: row('t', 't'), entry: entry(1, 50) });
+    const newer = planLoadRow(
+      table,
+      'target-wins',
+      columns,
+      { row: row('s', 's'), entry: entry(3, 5) },
+      { row: row('t', 't'), entry: entry(1, 50) },
+    );
     expect(newer).toMatchObject({ write: 'update', existing: { resolution: 'source' } });
-    const older = planLoadRow(table, 'source-wins', columns, { row: row('s', 's'), entry: entry(1, 50) }, { row: row('t', 't'), entry: entry(3, 5) });
+    const older = planLoadRow(
+      table,
+      'source-wins',
+      columns,
+      { row: row('s', 's'), entry: entry(1, 50) },
+      { row: row('t', 't'), entry: entry(3, 5) },
+    );
     expect(older).toMatchObject({ write: 'none', existing: { resolution: 'target' } });
   });
 
   it('target-wins keeps, manual keeps and reports, source-wins takes', () => {
     const s = { row: row('s', null), entry: entry(1, 5) };
     const t = { row: row('t', null), entry: entry(1, 50) };
-    expect(planLoadRow(table, 'target-wins', columns, s, t)).toMatchObject({ write: 'none', existing: { resolution: 'target', columns: ['a'] } });
-    expect(planLoadRow(table, 'manual', columns, s, t)).toMatchObject({ write: 'none', existing: { resolution: 'manual', columns: ['a'] } });
-    expect(planLoadRow(table, 'source-wins', columns, s, t)).toMatchObject({ write: 'update', values: { a: 's' }, existing: { resolution: 'source' } });
+    expect(planLoadRow(table, 'target-wins', columns, s, t)).toMatchObject({
+      write: 'none',
+      existing: { resolution: 'target', columns: ['a'] },
+    });
+    expect(planLoadRow(table, 'manual', columns, s, t)).toMatchObject({
+      write: 'none',
+      existing: { resolution: 'manual', columns: ['a'] },
+    });
+    expect(planLoadRow(table, 'source-wins', columns, s, t)).toMatchObject({
+      write: 'update',
+      values: { a: 's' },
+      existing: { resolution: 'source' },
+    });
   });
 });

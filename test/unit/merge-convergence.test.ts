@@ -24,7 +24,6 @@ const table: TableSchema = {
   ],
 };
 
-
 interface SimNode {
   name: string;
   rows: Map<string, RowState>;
@@ -43,7 +42,14 @@ const keyText = (id: number) => canonicalKeyText(table, { id });
 function simulate(seed: number, nodeCount: number, links: Array<[number, number]>, steps: number, forwarding = true) {
   const rnd = random(seed);
   let clock = 1_000_000;
-  const nodes: SimNode[] = Array.from({ length: nodeCount }, (_, i) => ({ name: `n${i}`, rows: new Map(), outbox: [], seen: new Set(), pending: [], skew: Math.floor(rnd() * 2000) - 1000 }));
+  const nodes: SimNode[] = Array.from({ length: nodeCount }, (_, i) => ({
+    name: `n${i}`,
+    rows: new Map(),
+    outbox: [],
+    seen: new Set(),
+    pending: [],
+    skew: Math.floor(rnd() * 2000) - 1000,
+  }));
   const cursors = new Map(links.map(([f, t]) => [`${f}>${t}`, 0]));
   const state = (n: SimNode, id: number): RowState => n.rows.get(keyText(id)) ?? { row: null, entry: null };
 
@@ -80,16 +86,40 @@ function simulate(seed: number, nodeCount: number, links: Array<[number, number]
       const values = { ...here.row, id: to };
       n.rows.set(keyText(id), { row: null, entry: removed.entry });
       n.rows.set(keyText(to), { row: values, entry: added.entry });
-      emit({ operation: 'U', key: { id: to }, keyOld: { id }, values, oldValues: { id }, cl: added.entry.cl, clOld: removed.entry.cl, version: added.version.time });
+      emit({
+        operation: 'U',
+        key: { id: to },
+        keyOld: { id },
+        values,
+        oldValues: { id },
+        cl: added.entry.cl,
+        clOld: removed.entry.cl,
+        version: added.version.time,
+      });
     } else {
       const { entry, version } = entryAfterLocalChange(here.entry, 'D', [], now, n.name);
       n.rows.set(keyText(id), { row: null, entry });
-      emit({ operation: 'D', key: { id }, keyOld: null, values: {}, oldValues: here.row, cl: entry.cl, clOld: null, version: version.time });
+      emit({
+        operation: 'D',
+        key: { id },
+        keyOld: null,
+        values: {},
+        oldValues: here.row,
+        cl: entry.cl,
+        clOld: null,
+        version: version.time,
+      });
     }
   }
 
   function apply(n: SimNode, change: ChangeEvent): boolean {
-    const plan = planChange(table, 'latest-wins', change, state(n, change.key.id as number), change.keyOld ? state(n, change.keyOld.id as number) : undefined);
+    const plan = planChange(
+      table,
+      'latest-wins',
+      change,
+      state(n, change.key.id as number),
+      change.keyOld ? state(n, change.keyOld.id as number) : undefined,
+    );
     if (plan.outcome === 'pending') return false;
     if (plan.outcome === 'stale') stats.stale++;
     for (const { key, state: next } of plan.states) n.rows.set(keyText(key.id as number), next);
@@ -142,21 +172,80 @@ function simulate(seed: number, nodeCount: number, links: Array<[number, number]
 }
 
 function fromForward(f: Forward, change: ChangeEvent): ChangeEvent {
-  return { table: 't', operation: f.operation, key: f.key, keyOld: f.keyOld, values: f.values ?? {}, oldValues: f.oldValues, origin: change.origin, cl: f.cl, clOld: f.clOld, version: f.version.time };
+  return {
+    table: 't',
+    operation: f.operation,
+    key: f.key,
+    keyOld: f.keyOld,
+    values: f.values ?? {},
+    oldValues: f.oldValues,
+    origin: change.origin,
+    cl: f.cl,
+    clOld: f.clOld,
+    version: f.version.time,
+  };
 }
 
 const liveRows = (n: SimNode) =>
-  [...n.rows.entries()].filter(([, s]) => s.row).map(([k, s]) => [k, s.row]).sort(([a], [b]) => String(a).localeCompare(String(b)));
+  [...n.rows.entries()]
+    .filter(([, s]) => s.row)
+    .map(([k, s]) => [k, s.row])
+    .sort(([a], [b]) => String(a).localeCompare(String(b)));
 
-const both = (pairs: Array<[number, number]>): Array<[number, number]> => pairs.flatMap(([a, b]) => [[a, b], [b, a]] as Array<[number, number]>);
+const both = (pairs: Array<[number, number]>): Array<[number, number]> =>
+  pairs.flatMap(
+    ([a, b]) =>
+      [
+        [a, b],
+        [b, a],
+      ] as Array<[number, number]>,
+  );
 const TOPOLOGIES: Record<string, { nodes: number; links: Array<[number, number]>; forwarding?: boolean }> = {
   pair: { nodes: 2, links: both([[0, 1]]) },
-  'hub and spokes': { nodes: 4, links: both([[0, 1], [0, 2], [0, 3]]) },
-  chain: { nodes: 3, links: both([[0, 1], [1, 2]]) },
-  ring: { nodes: 3, links: [[0, 1], [1, 2], [2, 0]] },
-  mesh: { nodes: 3, links: both([[0, 1], [1, 2], [0, 2]]) },
+  'hub and spokes': {
+    nodes: 4,
+    links: both([
+      [0, 1],
+      [0, 2],
+      [0, 3],
+    ]),
+  },
+  chain: {
+    nodes: 3,
+    links: both([
+      [0, 1],
+      [1, 2],
+    ]),
+  },
+  ring: {
+    nodes: 3,
+    links: [
+      [0, 1],
+      [1, 2],
+      [2, 0],
+    ],
+  },
+  mesh: {
+    nodes: 3,
+    links: both([
+      [0, 1],
+      [1, 2],
+      [0, 2],
+    ]),
+  },
   // Each node sends only its own changes: an update can overtake the insert it follows.
-  'mesh without forwarding': { nodes: 4, links: both([[0, 1], [1, 2], [0, 2], [0, 3], [1, 3], [2, 3]]), forwarding: false },
+  'mesh without forwarding': {
+    nodes: 4,
+    links: both([
+      [0, 1],
+      [1, 2],
+      [0, 2],
+      [0, 3],
+      [1, 3],
+      [2, 3],
+    ]),
+    forwarding: false,
+  },
 };
 
 const SEEDS = Number(process.env.DSYNC_CONVERGENCE_SIM_SEEDS ?? 40);

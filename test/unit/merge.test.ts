@@ -42,7 +42,12 @@ const ROW = { id: 1, a: 'x', b: 'y' };
 
 // [case, change, state here, per policy: outcome / conflict resolution / row after (undefined: as before)]
 type Expect = { outcome: string; resolution?: string | null; row?: ValueMap | null };
-const every = (want: Expect): Record<ConflictPolicy, Expect> => ({ 'latest-wins': want, 'source-wins': want, 'target-wins': want, manual: want });
+const every = (want: Expect): Record<ConflictPolicy, Expect> => ({
+  'latest-wins': want,
+  'source-wins': want,
+  'target-wins': want,
+  manual: want,
+});
 const CASES: Array<[string, ChangeEvent, RowState, Record<ConflictPolicy, Expect>]> = [
   [
     'update of a column changed here too, incoming newer',
@@ -163,14 +168,32 @@ describe('versions and existence', () => {
   });
 
   it('a key change moves the row in one update, and leaves a tombstone at the old key', () => {
-    const move = change({ operation: 'U', key: { id: 2 }, keyOld: { id: 1 }, cl: 1, clOld: 2, version: 300, values: { id: 2, a: 'x', b: 'y' }, oldValues: { id: 1 } });
+    const move = change({
+      operation: 'U',
+      key: { id: 2 },
+      keyOld: { id: 1 },
+      cl: 1,
+      clOld: 2,
+      version: 300,
+      values: { id: 2, a: 'x', b: 'y' },
+      oldValues: { id: 1 },
+    });
     const plan = planChange(table, 'latest-wins', move, { row: null, entry: null }, live(ROW, entry(1, 100)));
     expect(plan.ops).toEqual([{ kind: 'update', key: { id: 1 }, values: { id: 2, a: 'x', b: 'y' } }]);
-    expect(plan.states.map((s) => [s.key, s.state.row, s.state.entry?.cl])).toEqual([[{ id: 2 }, { id: 2, a: 'x', b: 'y' }, 1], [{ id: 1 }, null, 2]]);
+    expect(plan.states.map((s) => [s.key, s.state.row, s.state.entry?.cl])).toEqual([
+      [{ id: 2 }, { id: 2, a: 'x', b: 'y' }, 1],
+      [{ id: 1 }, null, 2],
+    ]);
   });
 
   it('a seed-format row (no clock) is the newest change of its row when it arrives', () => {
-    const seed = change({ operation: 'U', cl: null, version: null, values: { a: 'seed' }, origin: { serverId: 'there', changeId: 1, userId: null, updatedAt: '2000-01-01 00:00:00.000000' } });
+    const seed = change({
+      operation: 'U',
+      cl: null,
+      version: null,
+      values: { a: 'seed' },
+      origin: { serverId: 'there', changeId: 1, userId: null, updatedAt: '2000-01-01 00:00:00.000000' },
+    });
     const plan = planChange(table, 'latest-wins', seed, live(ROW, entry(1, 100, { a: 5_000_000_000_000_000 })));
     expect(plan.states[0].state.row).toEqual({ ...ROW, a: 'seed' });
     expect(plan.forward?.version.time).toBe(5_000_000_000_000_001);
@@ -178,7 +201,15 @@ describe('versions and existence', () => {
 
   it('versions tie-break on the server id, the same way on every node', () => {
     const mine = live(ROW, entry(1, 100, { a: 200 }));
-    const theirs = (server: string) => change({ operation: 'U', cl: 1, version: 200, values: { a: server }, oldValues: { a: 'x0' }, origin: { serverId: server, changeId: 1, userId: null, updatedAt: null } });
+    const theirs = (server: string) =>
+      change({
+        operation: 'U',
+        cl: 1,
+        version: 200,
+        values: { a: server },
+        oldValues: { a: 'x0' },
+        origin: { serverId: server, changeId: 1, userId: null, updatedAt: null },
+      });
     expect(planChange(table, 'latest-wins', theirs('zzz'), mine).outcome).toBe('applied');
     expect(planChange(table, 'latest-wins', theirs('aaa'), mine).outcome).toBe('unchanged');
   });

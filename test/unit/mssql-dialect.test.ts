@@ -100,8 +100,20 @@ describe('mssql capture silence', () => {
 });
 
 describe('mssql object_id spelling', () => {
-  const column = (name: string, family: TypeFamily, nativeType: string, scale: number | null = null): ColumnSchema => ({ name, family, nativeType, nullable: false, default: null, scale });
-  const table = (...columns: ColumnSchema[]): TableSchema => ({ name: 't', schema: 'dbo', columns, primaryKey: columns.map((c) => c.name) });
+  const column = (name: string, family: TypeFamily, nativeType: string, scale: number | null = null): ColumnSchema => ({
+    name,
+    family,
+    nativeType,
+    nullable: false,
+    default: null,
+    scale,
+  });
+  const table = (...columns: ColumnSchema[]): TableSchema => ({
+    name: 't',
+    schema: 'dbo',
+    columns,
+    primaryKey: columns.map((c) => c.name),
+  });
 
   it('spells a one-column key canonically (core/canonical-key.ts), as the trigger does', () => {
     expect(mssqlDialect.keyJson(table(column('id', 'integer', 'int')), { id: 5 })).toBe('5');
@@ -110,8 +122,12 @@ describe('mssql object_id spelling', () => {
     expect(mssqlDialect.keyJson(table(column('id', 'text', 'nchar(5)')), { id: 'ab   ' })).toBe('"ab"');
     expect(mssqlDialect.keyJson(table(column('id', 'decimal', 'decimal(12,2)', 2)), { id: '10.50' })).toBe('"10.5"');
     expect(mssqlDialect.keyJson(table(column('id', 'decimal', 'decimal(12,0)', 0)), { id: '-7' })).toBe('"-7"');
-    expect(mssqlDialect.keyJson(table(column('id', 'uuid', 'uniqueidentifier')), { id: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' })).toBe('"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"');
-    expect(mssqlDialect.keyJson(table(column('id', 'timestamp', 'datetime2(6)')), { id: '2025-06-25T10:30:00.000000' })).toBe('"2025-06-25T10:30:00.000000"');
+    expect(mssqlDialect.keyJson(table(column('id', 'uuid', 'uniqueidentifier')), { id: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' })).toBe(
+      '"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"',
+    );
+    expect(mssqlDialect.keyJson(table(column('id', 'timestamp', 'datetime2(6)')), { id: '2025-06-25T10:30:00.000000' })).toBe(
+      '"2025-06-25T10:30:00.000000"',
+    );
     expect(mssqlDialect.keyJson(table(column('id', 'float', 'float')), { id: 0.1 })).toBe('0.1');
     expect(mssqlDialect.keyJson(table(column('id', 'float', 'float')), { id: -1500 })).toBe('-1500');
   });
@@ -134,7 +150,8 @@ describe('mssql dialect', () => {
   });
 
   it('splits scripts on GO lines only', () => {
-    const script = "-- header\nCREATE TABLE a (x int);\nGO\n\nCREATE OR ALTER TRIGGER t ON a AFTER INSERT AS\nBEGIN\n  SELECT N'GO;';\nEND\ngo\n";
+    const script =
+      "-- header\nCREATE TABLE a (x int);\nGO\n\nCREATE OR ALTER TRIGGER t ON a AFTER INSERT AS\nBEGIN\n  SELECT N'GO;';\nEND\ngo\n";
     expect(mssqlDialect.splitScript(script)).toEqual([
       '-- header\nCREATE TABLE a (x int);',
       "CREATE OR ALTER TRIGGER t ON a AFTER INSERT AS\nBEGIN\n  SELECT N'GO;';\nEND",
@@ -142,7 +159,9 @@ describe('mssql dialect', () => {
   });
 
   it('loads the driver only on connect (nothing imported at module load)', async () => {
-    const source = await import('node:fs').then((fs) => fs.readFileSync(new URL('../../src/dialects/mssql/mssql-driver.ts', import.meta.url), 'utf8'));
+    const source = await import('node:fs').then((fs) =>
+      fs.readFileSync(new URL('../../src/dialects/mssql/mssql-driver.ts', import.meta.url), 'utf8'),
+    );
     expect(source).not.toMatch(/^import .* from 'mssql'/m);
     expect(source).toContain('await import(specifier)');
   });

@@ -206,9 +206,23 @@ describe('MssqlClient', () => {
   it("returns rows with date/time values as the server's ISO text, and the statement's own row count", async () => {
     // As mssql returns it: the column metadata is a non-enumerable property of the recordset.
     const rows = Object.defineProperty(
-      [{ id: '9007199254740993', at: Object.defineProperty(new Date('2025-06-25T10:30:00.123Z'), 'nanosecondsDelta', { value: 0.0004 }), d: new Date('2025-06-25T00:00:00Z'), n: 'x' }],
+      [
+        {
+          id: '9007199254740993',
+          at: Object.defineProperty(new Date('2025-06-25T10:30:00.123Z'), 'nanosecondsDelta', { value: 0.0004 }),
+          d: new Date('2025-06-25T00:00:00Z'),
+          n: 'x',
+        },
+      ],
       'columns',
-      { value: { id: { type: { declaration: 'bigint' } }, at: { type: { declaration: 'datetime2' } }, d: { type: { declaration: 'date' } }, n: { type: { declaration: 'nvarchar' } } } },
+      {
+        value: {
+          id: { type: { declaration: 'bigint' } },
+          at: { type: { declaration: 'datetime2' } },
+          d: { type: { declaration: 'date' } },
+          n: { type: { declaration: 'nvarchar' } },
+        },
+      },
     );
     const pool = fakePool(() => ({ recordset: rows, rowsAffected: [3, 1] }));
     const result = await client(pool).query('SELECT …');
@@ -243,7 +257,9 @@ describe('MssqlClient', () => {
   });
 
   it('rolls back to the savepoint when a nested call throws, and the whole transaction when the outer one does', async () => {
-    const pool = fakePool((s) => (s.sql === 'BOOM' ? new Error('constraint') : s.sql.includes('XACT_STATE') ? xactState(1) : { rowsAffected: [] }));
+    const pool = fakePool((s) =>
+      s.sql === 'BOOM' ? new Error('constraint') : s.sql.includes('XACT_STATE') ? xactState(1) : { rowsAffected: [] },
+    );
     await expect(
       client(pool).transaction(async (tx) => {
         await expect(tx.transaction(async (sp) => sp.query('BOOM'))).rejects.toThrow('constraint');
@@ -274,10 +290,12 @@ describe('MssqlClient', () => {
     let seen: unknown;
     await expect(
       client(pool).transaction(async (tx) => {
-        await tx.transaction(async (sp) => sp.query('BOOM')).catch((error) => {
-          seen = error;
-          throw error;
-        });
+        await tx
+          .transaction(async (sp) => sp.query('BOOM'))
+          .catch((error) => {
+            seen = error;
+            throw error;
+          });
         await tx.query('SELECT never');
       }),
     ).rejects.toThrow(/deadlock victim/);
@@ -291,7 +309,9 @@ describe('MssqlClient', () => {
   it('names a change that dooms the transaction by itself (a trigger error) as a non-transient transaction_doomed', async () => {
     const trigger = Object.assign(new Error('raised in a trigger'), { number: 50000 });
     const pool = fakePool((s) => (s.sql === 'BOOM' ? trigger : s.sql.includes('XACT_STATE') ? xactState(-1) : { rowsAffected: [] }));
-    const error = await client(pool).transaction(async (tx) => tx.transaction(async (sp) => sp.query('BOOM'))).catch((e) => e);
+    const error = await client(pool)
+      .transaction(async (tx) => tx.transaction(async (sp) => sp.query('BOOM')))
+      .catch((e) => e);
     expect(error).toBeInstanceOf(ChangeError);
     expect(error).toMatchObject({ code: 'transaction_doomed' });
     expect(mssqlDialect.isTransient(error)).toBe(false);
@@ -319,7 +339,9 @@ describe('mssql connect, with the real driver and no server', () => {
     const error = await mssqlDialect.connect('mssql://sa:Sup3r$ecret@127.0.0.1:1/db?connectTimeout=3000', 'ms1').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     const e = error as ConnectionError;
-    expect(e.message).toMatch(/^node ms1: cannot reach SQL Server at mssql:\/\/sa:\*\*\*@127\.0\.0\.1:1\/db\?connectTimeout=3000 \(ESOCKET\)$/);
+    expect(e.message).toMatch(
+      /^node ms1: cannot reach SQL Server at mssql:\/\/sa:\*\*\*@127\.0\.0\.1:1\/db\?connectTimeout=3000 \(ESOCKET\)$/,
+    );
     expect(e.hint).toMatch(/start the server/);
     expect(`${e.message} ${e.hint}`).not.toContain('Sup3r');
   });

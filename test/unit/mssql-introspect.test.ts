@@ -15,7 +15,15 @@ import { columnFromCatalog, introspectMssql, type MssqlColumnRow, mssqlTableExis
 import { FIXTURES } from '../helpers/fixtures.ts';
 
 /** A sys.columns row: type, max_length in bytes, precision, scale, nullable. */
-const c = (name: string, type: string, maxLength: number, precision = 0, scale = 0, nullable = true, extra: Partial<MssqlColumnRow> = {}): MssqlColumnRow => ({
+const c = (
+  name: string,
+  type: string,
+  maxLength: number,
+  precision = 0,
+  scale = 0,
+  nullable = true,
+  extra: Partial<MssqlColumnRow> = {},
+): MssqlColumnRow => ({
   name,
   type_name: type,
   max_length: maxLength,
@@ -35,8 +43,16 @@ const int = (name: string, nullable = true) => c(name, 'int', 4, 10, 0, nullable
 const CATALOG: Record<string, { columns: MssqlColumnRow[]; key: string[] }> = {
   sales_order: {
     columns: [
-      nv('order_id', 20, false), nv('order_type', 20), nv('description', 200), nv('product_type_name', 50), nv('customer_id', 20),
-      int('quantity'), c('order_date', 'date', 3, 10), c('update_datetime', 'datetime2', 8, 26, 6), nv('updated_by_user', 50), nv('updated_by_server', 50),
+      nv('order_id', 20, false),
+      nv('order_type', 20),
+      nv('description', 200),
+      nv('product_type_name', 50),
+      nv('customer_id', 20),
+      int('quantity'),
+      c('order_date', 'date', 3, 10),
+      c('update_datetime', 'datetime2', 8, 26, 6),
+      nv('updated_by_user', 50),
+      nv('updated_by_server', 50),
     ],
     key: ['order_id'],
   },
@@ -46,15 +62,32 @@ const CATALOG: Record<string, { columns: MssqlColumnRow[]; key: string[] }> = {
   },
   type_zoo: {
     columns: [
-      int('id', false), c('c_smallint', 'smallint', 2, 5), int('c_int'), c('c_bigint', 'bigint', 8, 19), c('c_decimal', 'decimal', 13, 20, 6),
-      c('c_float', 'float', 8, 53), c('c_real', 'real', 4, 24), c('c_bool', 'bit', 1, 1), c('c_char', 'nchar', 10), nv('c_varchar', 100),
-      nv('c_text', -1), c('c_date', 'date', 3, 10), c('c_time', 'time', 5, 15, 6), c('c_timestamp', 'datetime2', 8, 26, 6),
-      c('c_timestamptz', 'datetimeoffset', 10, 33, 6), c('c_bytea', 'varbinary', -1), nv('c_json', -1), c('c_uuid', 'uniqueidentifier', 16),
+      int('id', false),
+      c('c_smallint', 'smallint', 2, 5),
+      int('c_int'),
+      c('c_bigint', 'bigint', 8, 19),
+      c('c_decimal', 'decimal', 13, 20, 6),
+      c('c_float', 'float', 8, 53),
+      c('c_real', 'real', 4, 24),
+      c('c_bool', 'bit', 1, 1),
+      c('c_char', 'nchar', 10),
+      nv('c_varchar', 100),
+      nv('c_text', -1),
+      c('c_date', 'date', 3, 10),
+      c('c_time', 'time', 5, 15, 6),
+      c('c_timestamp', 'datetime2', 8, 26, 6),
+      c('c_timestamptz', 'datetimeoffset', 10, 33, 6),
+      c('c_bytea', 'varbinary', -1),
+      nv('c_json', -1),
+      c('c_uuid', 'uniqueidentifier', 16),
     ],
     key: ['id'],
   },
   'Odd Names': {
-    columns: [int('Key Col', false), ...['select', "it's", 'MixedCase', 'back`tick', 'tilde~col', '[bracket]', 'semi;colon'].map((n) => nv(n, -1))],
+    columns: [
+      int('Key Col', false),
+      ...['select', "it's", 'MixedCase', 'back`tick', 'tilde~col', '[bracket]', 'semi;colon'].map((n) => nv(n, -1)),
+    ],
     key: ['Key Col'],
   },
 };
@@ -86,15 +119,42 @@ function catalogClient(catalog = CATALOG, schemaName = 'dbo'): DbClient & { call
 }
 
 describe('mssql type families', () => {
-  const family = (type: string, maxLength = 8, precision = 0, scale = 0) => columnFromCatalog(c('x', type, maxLength, precision, scale)).family;
+  const family = (type: string, maxLength = 8, precision = 0, scale = 0) =>
+    columnFromCatalog(c('x', type, maxLength, precision, scale)).family;
 
   it('maps every common SQL Server type to its family', () => {
     const expected: Record<string, string> = {
-      tinyint: 'integer', smallint: 'integer', int: 'integer', bigint: 'bigint', decimal: 'decimal', numeric: 'decimal', money: 'decimal',
-      smallmoney: 'decimal', float: 'float', real: 'float', bit: 'boolean', char: 'text', varchar: 'text', nchar: 'text', nvarchar: 'text',
-      text: 'text', ntext: 'text', date: 'date', time: 'time', datetime: 'timestamp', datetime2: 'timestamp', smalldatetime: 'timestamp',
-      datetimeoffset: 'timestamptz', binary: 'binary', varbinary: 'binary', image: 'binary', uniqueidentifier: 'uuid', json: 'json',
-      xml: 'text', sql_variant: 'text', hierarchyid: 'text',
+      tinyint: 'integer',
+      smallint: 'integer',
+      int: 'integer',
+      bigint: 'bigint',
+      decimal: 'decimal',
+      numeric: 'decimal',
+      money: 'decimal',
+      smallmoney: 'decimal',
+      float: 'float',
+      real: 'float',
+      bit: 'boolean',
+      char: 'text',
+      varchar: 'text',
+      nchar: 'text',
+      nvarchar: 'text',
+      text: 'text',
+      ntext: 'text',
+      date: 'date',
+      time: 'time',
+      datetime: 'timestamp',
+      datetime2: 'timestamp',
+      smalldatetime: 'timestamp',
+      datetimeoffset: 'timestamptz',
+      binary: 'binary',
+      varbinary: 'binary',
+      image: 'binary',
+      uniqueidentifier: 'uuid',
+      json: 'json',
+      xml: 'text',
+      sql_variant: 'text',
+      hierarchyid: 'text',
     };
     for (const [type, fam] of Object.entries(expected)) expect(family(type), type).toBe(fam);
   });
@@ -124,19 +184,31 @@ describe('mssql type families', () => {
     expect(columnFromCatalog(c('a', 'float', 8, 53))).toMatchObject({ precision: 53, scale: null });
     expect(columnFromCatalog(c('a', 'datetime2', 8, 26, 6))).toMatchObject({ precision: null, scale: 6 });
     expect(columnFromCatalog(int('a'))).toMatchObject({ precision: null, scale: null, maxLength: null });
-    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'SQL_Latin1_General_CP1_CI_AS' })).toMatchObject({ collation: 'SQL_Latin1_General_CP1_CI_AS', caseInsensitive: true });
-    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'Latin1_General_100_CS_AI_SC_UTF8' })).toMatchObject({ caseInsensitive: true });
+    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'SQL_Latin1_General_CP1_CI_AS' })).toMatchObject({
+      collation: 'SQL_Latin1_General_CP1_CI_AS',
+      caseInsensitive: true,
+    });
+    expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'Latin1_General_100_CS_AI_SC_UTF8' })).toMatchObject({
+      caseInsensitive: true,
+    });
     expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'Latin1_General_100_CS_AS' })).toMatchObject({ caseInsensitive: false });
     expect(columnFromCatalog({ ...nv('a', 20), collation_name: 'Latin1_General_BIN2' })).toMatchObject({ caseInsensitive: false });
     expect(columnFromCatalog(int('a')).caseInsensitive).toBeUndefined();
   });
 
   it('marks identity columns (inserts need IDENTITY_INSERT) and what the server computes', () => {
-    expect(columnFromCatalog(c('id', 'bigint', 8, 19, 0, false, { is_identity: true }))).toMatchObject({ identity: 'always', generated: false });
+    expect(columnFromCatalog(c('id', 'bigint', 8, 19, 0, false, { is_identity: true }))).toMatchObject({
+      identity: 'always',
+      generated: false,
+    });
     expect(columnFromCatalog(c('total', 'decimal', 9, 12, 2, true, { is_computed: true }))).toMatchObject({ generated: true });
     expect(columnFromCatalog(c('rv', 'timestamp', 8, 0, 0, false))).toMatchObject({ generated: true, family: 'text' });
     expect(columnFromCatalog(c('sparse', 'xml', -1, 0, 0, true, { is_column_set: true }))).toMatchObject({ generated: true });
-    expect(columnFromCatalog(c('d', 'int', 4, 10, 0, true, { default_expr: '((0))' }))).toMatchObject({ default: '((0))', identity: null, generated: false });
+    expect(columnFromCatalog(c('d', 'int', 4, 10, 0, true, { default_expr: '((0))' }))).toMatchObject({
+      default: '((0))',
+      identity: null,
+      generated: false,
+    });
   });
 });
 

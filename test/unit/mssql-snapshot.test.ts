@@ -59,7 +59,9 @@ describe('generated/mssql', () => {
     let parsed = 0;
     for (const file of files) {
       for (const statement of file.content.match(/INSERT INTO dbo\.ds_change_(?:outbox|inbox) \([\s\S]*?;\n/g) ?? []) {
-        const sql = statement.replace(/\[(?:[^\]]|\]\])*\]/g, (name) => (name.includes(']]') ? '[bracketed]' : name)).replace(/, BINARY BASE64/g, '');
+        const sql = statement
+          .replace(/\[(?:[^\]]|\]\])*\]/g, (name) => (name.includes(']]') ? '[bracketed]' : name))
+          .replace(/, BINARY BASE64/g, '');
         expect(() => parser.astify(sql, { database: 'transactsql' }), `${file.fileName}: ${sql.slice(0, 80)}`).not.toThrow();
         parsed++;
       }

@@ -25,7 +25,8 @@ const col = (family: TypeFamily, nativeType: string, extra: Partial<ColumnSchema
 });
 
 /** A tedious Date: UTC instant plus the sub-millisecond part in seconds. */
-const tediousDate = (iso: string, nanosecondsDelta = 0) => Object.defineProperty(new Date(iso), 'nanosecondsDelta', { value: nanosecondsDelta });
+const tediousDate = (iso: string, nanosecondsDelta = 0) =>
+  Object.defineProperty(new Date(iso), 'nanosecondsDelta', { value: nanosecondsDelta });
 
 describe('mssql identifiers', () => {
   it('leaves plain names bare and brackets the rest, doubling ]', () => {
@@ -68,7 +69,7 @@ describe('mssql identifiers', () => {
 
 describe('mssql literals', () => {
   it("writes N'…' with ' doubled, and nothing else escaped", () => {
-    expect(mssqlSql.literal("it's ~ \\ \" ` [x] ; -- 😀")).toBe("N'it''s ~ \\ \" ` [x] ; -- 😀'");
+    expect(mssqlSql.literal('it\'s ~ \\ " ` [x] ; -- 😀')).toBe("N'it''s ~ \\ \" ` [x] ; -- 😀'");
     expect(mssqlSql.literal('')).toBe("N''");
     expect(mssqlSql.literal("''")).toBe("N''''''");
   });
@@ -154,13 +155,17 @@ describe('mssql toParam', () => {
     expect(mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.123000')).toBe('2025-06-25T10:30:00.123');
     expect(mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.007000')).toBe('2025-06-25T10:30:00.007');
     expect(mssqlParam(col('timestamp', 'smalldatetime'), '2025-06-25T10:30:00.000000')).toBe('2025-06-25T10:30:00');
-    expect(() => mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.123456')).toThrow(/c_timestamp \(datetime\).*1\/300 s.*datetime2/);
+    expect(() => mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.123456')).toThrow(
+      /c_timestamp \(datetime\).*1\/300 s.*datetime2/,
+    );
     expect(() => mssqlParam(col('timestamp', 'datetime'), '2025-06-25T10:30:00.125000')).toThrow(ChangeError);
     expect(() => mssqlParam(col('timestamp', 'smalldatetime'), '2025-06-25T10:30:01.000000')).toThrow(/whole minutes/);
   });
 
   it('parks endless and BC dates and years past 9999, which SQL Server cannot store', () => {
-    expect(() => mssqlParam(col('date', 'date'), 'infinity')).toThrow(/c_date \(date\): infinity is an endless date.*SQL Server cannot store/);
+    expect(() => mssqlParam(col('date', 'date'), 'infinity')).toThrow(
+      /c_date \(date\): infinity is an endless date.*SQL Server cannot store/,
+    );
     expect(() => mssqlParam(col('timestamp', 'datetime2(6)'), '-infinity')).toThrow(ChangeError);
     expect(() => mssqlParam(col('timestamptz', 'datetimeoffset(6)'), '-0043-03-15T00:00:00.000000Z')).toThrow(/44 BC/);
     expect(() => mssqlParam(col('date', 'date'), '0000-01-01')).toThrow(/1 BC/);
@@ -172,7 +177,9 @@ describe('mssql toParam', () => {
     expect(mssqlParam(col('text', 'nvarchar(max)'), "it's 😀")).toBe("it's 😀");
     expect(mssqlParam(col('text', 'nvarchar(10)'), 12)).toBe('12');
     expect(mssqlParam(col('json', 'json'), '{"a":1}')).toBe('{"a":1}');
-    expect(mssqlParam(col('uuid', 'uniqueidentifier'), '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}')).toBe('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+    expect(mssqlParam(col('uuid', 'uniqueidentifier'), '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}')).toBe(
+      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    );
     expect(mssqlParam(col('text', 'nvarchar(10)'), null)).toBeNull();
     expect(mssqlParam(col('integer', 'int'), null)).toBeNull();
   });
@@ -205,7 +212,7 @@ describe('mssql temporal text (driver rows)', () => {
 
 describe('mssql fromDriver', () => {
   it('reads tedious Dates per family, UTC for datetimeoffset', () => {
-    const value = tediousDate('2025-06-25T08:30:00.500Z', 0.0000010);
+    const value = tediousDate('2025-06-25T08:30:00.500Z', 0.000001);
     expect(mssqlFromDriver(col('timestamp', 'datetime2(6)'), value)).toBe('2025-06-25T08:30:00.500001');
     expect(mssqlFromDriver(col('timestamptz', 'datetimeoffset(6)'), value)).toBe('2025-06-25T08:30:00.500001Z');
     expect(mssqlFromDriver(col('date', 'date'), tediousDate('2025-06-25T00:00:00Z'))).toBe('2025-06-25');
@@ -214,7 +221,9 @@ describe('mssql fromDriver', () => {
 
   it('reads the driver text of date/time values (what MssqlClient rows hold)', () => {
     expect(mssqlFromDriver(col('timestamp', 'datetime2(6)'), '2025-06-25 10:30:00.123456')).toBe('2025-06-25T10:30:00.123456');
-    expect(mssqlFromDriver(col('timestamptz', 'datetimeoffset(6)'), '2025-06-25 08:30:00.000000+00:00')).toBe('2025-06-25T08:30:00.000000Z');
+    expect(mssqlFromDriver(col('timestamptz', 'datetimeoffset(6)'), '2025-06-25 08:30:00.000000+00:00')).toBe(
+      '2025-06-25T08:30:00.000000Z',
+    );
     expect(mssqlFromDriver(col('time', 'time(6)'), '10:30:00.123456')).toBe('10:30:00.123456');
   });
 
@@ -236,7 +245,9 @@ describe('mssql fromDriver', () => {
     expect(mssqlFromDriver(col('bigint', 'bigint'), '42')).toBe(42);
     expect(mssqlFromDriver(col('boolean', 'bit'), false)).toBe(false);
     expect(mssqlFromDriver(col('binary', 'varbinary(max)'), Buffer.from([0, 255]))).toBe('AP8=');
-    expect(mssqlFromDriver(col('uuid', 'uniqueidentifier'), 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11')).toBe('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+    expect(mssqlFromDriver(col('uuid', 'uniqueidentifier'), 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11')).toBe(
+      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    );
     expect(mssqlFromDriver(col('float', 'real'), 0.10000000149011612)).toBe(0.10000000149011612);
     expect(mssqlFromDriver(col('integer', 'int'), null)).toBeNull();
   });

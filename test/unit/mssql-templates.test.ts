@@ -65,7 +65,21 @@ function outsideQuotes(sql: string): string {
   return out;
 }
 
-const HOSTILE = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'a]]b', 'tilde~col', 'semi;colon', '-- dash', '/* star', 'Mixed Case', 'select', 'emoji😀', 'GO'];
+const HOSTILE = [
+  "it's",
+  'say "hi"',
+  'back`tick',
+  '[bracket]',
+  'a]]b',
+  'tilde~col',
+  'semi;colon',
+  '-- dash',
+  '/* star',
+  'Mixed Case',
+  'select',
+  'emoji😀',
+  'GO',
+];
 
 const hostileTable: TableSchema = {
   name: "it's [odd] 😀",
@@ -127,15 +141,15 @@ describe('mssql capture with hostile names', () => {
 
   it('refuses a name with a line break instead of generating a broken script', () => {
     expect(() => renderCapture({ ...hostileTable, name: 'x\nGO\nDROP TABLE t' })).toThrow(/line break/);
-    expect(() => renderCapture({ ...hostileTable, schema: 'dbo', columns: [...hostileTable.columns, col('a\r\nb', 'text', 'nvarchar(10)')] })).toThrow(
-      /line break/,
-    );
+    expect(() =>
+      renderCapture({ ...hostileTable, schema: 'dbo', columns: [...hostileTable.columns, col('a\r\nb', 'text', 'nvarchar(10)')] }),
+    ).toThrow(/line break/);
   });
 
   it('keeps control characters of a name out of the leading comment', () => {
     const [, first] = renderCapture({ ...hostileTable, name: 'x\ty\u000bz' });
     expect(first.split('\n')[0]).toBe('-- Capture for x?y?z: one outbox row per row change, only the changed columns for an update.');
-    expect(first).toContain("ON [my]]schema].[x\ty\u000bz]");
+    expect(first).toContain('ON [my]]schema].[x\ty\u000bz]');
   });
 });
 
@@ -170,7 +184,11 @@ describe('mssql capture of server-computed and unusual columns', () => {
   });
 
   it('refuses text, ntext and image, which triggers cannot read, naming the fix', () => {
-    for (const [type, modern] of [['ntext', 'nvarchar(max)'], ['text', 'varchar(max)'], ['image', 'varbinary(max)']]) {
+    for (const [type, modern] of [
+      ['ntext', 'nvarchar(max)'],
+      ['text', 'varchar(max)'],
+      ['image', 'varbinary(max)'],
+    ]) {
       const legacy = { ...table, columns: [...table.columns, col('old', type === 'image' ? 'binary' : 'text', type)] };
       expect(() => renderCapture(legacy)).toThrow(new RegExp(`old is ${type}.*ALTER COLUMN old ${modern.replace(/[()]/g, '\\$&')}`));
     }
@@ -181,13 +199,17 @@ describe('mssql JSON helpers', () => {
   it('spells each family canonically (SQL Server 2016+ functions only)', () => {
     const value = (family: TypeFamily, native: string) => mssqlJsonValue(col('v', family, native), 'i');
     expect(value('integer', 'int')).toBe("CASE WHEN i.v IS NULL THEN N'null' ELSE CAST(i.v AS nvarchar(20)) END");
-    expect(value('bigint', 'bigint')).toContain('BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(i.v AS nvarchar(20)) ELSE N\'"\' + CAST(i.v AS nvarchar(20)) + N\'"\'');
+    expect(value('bigint', 'bigint')).toContain(
+      "BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(i.v AS nvarchar(20)) ELSE N'\"' + CAST(i.v AS nvarchar(20)) + N'\"'",
+    );
     expect(value('decimal', 'decimal(12,2)')).toContain(`N'"' + CAST(i.v AS nvarchar(50)) + N'"'`);
     expect(value('float', 'float')).toContain('CONVERT(nvarchar(30), i.v, 3)');
     expect(value('float', 'real')).toContain('CONVERT(nvarchar(30), CAST(i.v AS float), 3)');
     expect(value('boolean', 'bit')).toContain("CASE WHEN i.v = 1 THEN N'true' ELSE N'false' END");
     expect(value('date', 'date')).toContain('CONVERT(nchar(10), i.v, 23)');
-    expect(value('time', 'time(6)')).toContain("CONVERT(nchar(8), i.v, 108) + N'.' + RIGHT(N'00000' + CAST(DATEPART(microsecond, i.v) AS nvarchar(6)), 6)");
+    expect(value('time', 'time(6)')).toContain(
+      "CONVERT(nchar(8), i.v, 108) + N'.' + RIGHT(N'00000' + CAST(DATEPART(microsecond, i.v) AS nvarchar(6)), 6)",
+    );
     expect(value('timestamp', 'datetime2(6)')).toContain("CONVERT(nchar(10), i.v, 23) + N'T' + CONVERT(nchar(8), i.v, 108)");
     expect(value('timestamptz', 'datetimeoffset(6)')).toContain("CAST(SWITCHOFFSET(i.v, N'+00:00') AS datetime2(7))");
     expect(value('timestamptz', 'datetimeoffset(6)')).toContain(`N'Z"'`);
@@ -195,7 +217,23 @@ describe('mssql JSON helpers', () => {
     expect(value('uuid', 'uniqueidentifier')).toContain('LOWER(CONVERT(nchar(36), i.v))');
     expect(value('text', 'nvarchar(max)')).toContain("REPLACE(STRING_ESCAPE(CAST(i.v AS nvarchar(max)), 'json'), N'\\/', N'/')");
     expect(value('json', 'json')).toContain("STRING_ESCAPE(CAST(i.v AS nvarchar(max)), 'json')");
-    const all = (['integer', 'bigint', 'decimal', 'float', 'boolean', 'text', 'date', 'time', 'timestamp', 'timestamptz', 'binary', 'json', 'uuid'] as const)
+    const all = (
+      [
+        'integer',
+        'bigint',
+        'decimal',
+        'float',
+        'boolean',
+        'text',
+        'date',
+        'time',
+        'timestamp',
+        'timestamptz',
+        'binary',
+        'json',
+        'uuid',
+      ] as const
+    )
       .map((f) => value(f, f === 'text' ? 'nvarchar(10)' : f))
       .join('\n');
     expect(all).not.toMatch(/JSON_OBJECT|IS DISTINCT FROM|FORMAT\(|JSON_ARRAY/);
@@ -228,11 +266,15 @@ describe('mssql JSON helpers', () => {
   it('gives a scalar key for one column and an object for a composite one', () => {
     expect(mssqlKeyJsonExpression([col('id', 'integer', 'int')], 'i')).toBe('CAST(i.id AS nvarchar(20))');
     expect(mssqlKeyJsonExpression([col('a', 'integer', 'int'), col('b', 'integer', 'int')], 'i')).toContain(`N'{"a":'`);
-    expect(mssqlKeyMatch([col('a', 'integer', 'int'), col('Key Col', 'text', 'nvarchar(5)')], 'i', 'd')).toBe('i.a = d.a AND i.[Key Col] = d.[Key Col]');
+    expect(mssqlKeyMatch([col('a', 'integer', 'int'), col('Key Col', 'text', 'nvarchar(5)')], 'i', 'd')).toBe(
+      'i.a = d.a AND i.[Key Col] = d.[Key Col]',
+    );
   });
 
   it('detects changes NULL-safely, text and binary by their bytes (case and trailing spaces count)', () => {
-    expect(mssqlChanged(col('n', 'integer', 'int'))).toBe('(i.n <> d.n OR (i.n IS NULL AND d.n IS NOT NULL) OR (i.n IS NOT NULL AND d.n IS NULL))');
+    expect(mssqlChanged(col('n', 'integer', 'int'))).toBe(
+      '(i.n <> d.n OR (i.n IS NULL AND d.n IS NOT NULL) OR (i.n IS NOT NULL AND d.n IS NULL))',
+    );
     const text = mssqlChanged(col('t', 'text', 'nvarchar(20)'));
     expect(text).toContain('CAST(i.t AS varbinary(max)) <> CAST(d.t AS varbinary(max))');
     expect(text).toContain('DATALENGTH(CAST(i.t AS varbinary(max))) <> DATALENGTH(CAST(d.t AS varbinary(max)))');
@@ -256,7 +298,11 @@ describe('mssql update trigger', () => {
     name: 'order_line',
     schema: 'dbo',
     primaryKey: ['order_id', 'line_no'],
-    columns: [col('order_id', 'text', 'nvarchar(20)', { nullable: false }), col('line_no', 'integer', 'int', { nullable: false }), col('amount', 'decimal', 'decimal(12,2)')],
+    columns: [
+      col('order_id', 'text', 'nvarchar(20)', { nullable: false }),
+      col('line_no', 'integer', 'int', { nullable: false }),
+      col('amount', 'decimal', 'decimal(12,2)'),
+    ],
   };
   const [, insert, update, del] = renderCapture(table);
 
@@ -321,7 +367,7 @@ describe('mssql capture keeps the version store (docs/convergence.md "Capture co
     }
   });
 
-  it('keeps cl odd on an update and gives each changed column [v, server]; a new entry has base (0, \'\')', () => {
+  it("keeps cl odd on an update and gives each changed column [v, server]; a new entry has base (0, '')", () => {
     expect(update).toContain('WHEN MATCHED THEN UPDATE SET cl = r.cl + 1 - r.cl % 2');
     expect(update).toContain(`col_versions = dbo.ds_col_versions(r.col_versions, s.cols, ${hlc('@now')}, @server)`);
     expect(update).toContain("VALUES (@table, s.row_key, 1, @now, 0, N'', dbo.ds_col_versions(N'{}', s.cols, @now, @server))");
@@ -332,27 +378,38 @@ describe('mssql capture keeps the version store (docs/convergence.md "Capture co
 
   it('turns a key change into an insert of the new key and a delete of the old one, one version for both', () => {
     expect(update).toContain('USING (SELECT n_key AS row_key, @now AS min_version FROM @pairs WHERE moved = 1) AS s');
-    expect(update).toContain('USING (SELECT p.o_key AS row_key, v.version AS min_version FROM @pairs AS p JOIN @v AS v ON v.row_key = p.n_key WHERE p.moved = 1) AS s');
+    expect(update).toContain(
+      'USING (SELECT p.o_key AS row_key, v.version AS min_version FROM @pairs AS p JOIN @v AS v ON v.row_key = p.n_key WHERE p.moved = 1) AS s',
+    );
     expect(update).toContain('OUTPUT inserted.row_key, inserted.cl, inserted.max_version INTO @v_old;');
     expect(update).toMatch(/UPDATE v SET version = o\.version[\s\S]*WHERE o\.version > v\.version;/);
     expect(update).toContain('UPDATE r SET max_version = v.version, base_version = v.version');
     // every column of the new row when the key text changed, the changed ones otherwise
-    expect(update).toMatch(/CASE WHEN k\.n_key = k\.o_key THEN N'\{' \+ STUFF\([\s\S]*ELSE CONCAT\(CAST\(N'' AS nvarchar\(max\)\),\n\s+N'\{"order_id":'/);
+    expect(update).toMatch(
+      /CASE WHEN k\.n_key = k\.o_key THEN N'\{' \+ STUFF\([\s\S]*ELSE CONCAT\(CAST\(N'' AS nvarchar\(max\)\),\n\s+N'\{"order_id":'/,
+    );
   });
 
   it('writes row_cl, row_cl_old and change_version into every outbox row it writes', () => {
     const outboxInserts = [insert, update, del].join('\n').split('INSERT INTO dbo.ds_change_outbox').slice(1);
     expect(outboxInserts).toHaveLength(5);
-    for (const statement of outboxInserts) expect(statement).toMatch(/row_cl, (row_cl_old, )?change_version\)[\s\S]*v\.cl, (o\.cl, )?v\.version/);
+    for (const statement of outboxInserts)
+      expect(statement).toMatch(/row_cl, (row_cl_old, )?change_version\)[\s\S]*v\.cl, (o\.cl, )?v\.version/);
     expect(update).toContain('row_cl, row_cl_old, change_version)');
     expect(update).toContain('CASE WHEN p.moved = 1 THEN p.o_key END, p.new_json, p.old_json,');
   });
 
   it('spells the key canonically: compact object in key order, decimals by value; refuses a float key', () => {
-    expect(insert).toContain(`N'{"order_id":' + N'"' + REPLACE(STRING_ESCAPE(CAST(i.order_id AS nvarchar(max)), 'json'), N'\\/', N'/') + N'"'`);
-    expect(insert).toContain(`N',"price":' + N'"' + CASE WHEN CHARINDEX(N'.', CAST(i.price AS nvarchar(50))) = 0 THEN CAST(i.price AS nvarchar(50)) ELSE LEFT(`);
+    expect(insert).toContain(
+      `N'{"order_id":' + N'"' + REPLACE(STRING_ESCAPE(CAST(i.order_id AS nvarchar(max)), 'json'), N'\\/', N'/') + N'"'`,
+    );
+    expect(insert).toContain(
+      `N',"price":' + N'"' + CASE WHEN CHARINDEX(N'.', CAST(i.price AS nvarchar(50))) = 0 THEN CAST(i.price AS nvarchar(50)) ELSE LEFT(`,
+    );
     expect(insert).toContain(`REPLACE(RTRIM(REPLACE(CAST(i.price AS nvarchar(50)), N'0', N' ')), N' ', N'0')`);
-    expect(() => renderCapture({ ...table, primaryKey: ['f'], columns: [col('f', 'float', 'float', { nullable: false })] })).toThrow(/float key/);
+    expect(() => renderCapture({ ...table, primaryKey: ['f'], columns: [col('f', 'float', 'float', { nullable: false })] })).toThrow(
+      /float key/,
+    );
   });
 });
 
@@ -395,7 +452,9 @@ describe('mssql sync objects', () => {
     for (const file of files) {
       for (const statement of mssqlDialect.splitScript(file.content)) {
         const body = statement.replace(/^--.*$/gm, '').trim();
-        expect(body, `${file.fileName}: ${body.slice(0, 60)}`).toMatch(/^(IF OBJECT_ID\(|IF NOT EXISTS \(|IF COL_LENGTH\(|CREATE OR ALTER |MERGE\s)/);
+        expect(body, `${file.fileName}: ${body.slice(0, 60)}`).toMatch(
+          /^(IF OBJECT_ID\(|IF NOT EXISTS \(|IF COL_LENGTH\(|CREATE OR ALTER |MERGE\s)/,
+        );
       }
     }
   });
@@ -411,13 +470,17 @@ describe('mssql sync objects', () => {
 
   it('dedupes the inbox with IGNORE_DUP_KEY and fences every outbox and inbox insert', () => {
     const inbox = files.find((f) => f.object === 'ds_change_inbox')!.content;
-    expect(inbox).toMatch(/CONSTRAINT ds_change_inbox_origin UNIQUE \(updated_by_server_id, origin_change_id\)\s+WITH\s+\(IGNORE_DUP_KEY = ON\)/);
+    expect(inbox).toMatch(
+      /CONSTRAINT ds_change_inbox_origin UNIQUE \(updated_by_server_id, origin_change_id\)\s+WITH\s+\(IGNORE_DUP_KEY = ON\)/,
+    );
     expect(inbox).toContain('INSTEAD OF INSERT');
     const outbox = files.find((f) => f.object === 'ds_change_outbox')!.content;
     expect(outbox).toContain('rv rowversion NOT NULL');
     expect(outbox).toContain('CREATE TABLE dbo.ds_change_fence');
     expect(outbox).toContain('PRIMARY KEY NONCLUSTERED (table_name, session_id)');
-    expect(outbox).toMatch(/INSTEAD OF INSERT AS[\s\S]*UPDATE dbo\.ds_change_fence WITH \(ROWLOCK\)[\s\S]*INSERT INTO dbo\.ds_change_outbox/);
+    expect(outbox).toMatch(
+      /INSTEAD OF INSERT AS[\s\S]*UPDATE dbo\.ds_change_fence WITH \(ROWLOCK\)[\s\S]*INSERT INTO dbo\.ds_change_outbox/,
+    );
   });
 
   it('quotes the ledger column that T-SQL reserves', () => {

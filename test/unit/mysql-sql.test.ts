@@ -5,7 +5,19 @@ import { MysqlExactNumber, mysqlFromDriver, mysqlParam, mysqlSql } from '../../s
 import { captureTable } from '../../src/generate/context.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 
-const HOSTILE = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'tilde~', 'semi;colon', 'back\\slash', 'Mixed Case', 'select', 'what?', 'ünï'];
+const HOSTILE = [
+  "it's",
+  'say "hi"',
+  'back`tick',
+  '[bracket]',
+  'tilde~',
+  'semi;colon',
+  'back\\slash',
+  'Mixed Case',
+  'select',
+  'what?',
+  'ünï',
+];
 
 const col = (family: TypeFamily, nativeType: string, extra: Partial<ColumnSchema> = {}): ColumnSchema => ({
   name: 'c',
@@ -30,7 +42,7 @@ describe('mysql quoting', () => {
     expect(mysqlSql.ident('snow☃')).toBe('`snow☃`');
   });
   it('doubles single quotes, and writes text holding a backslash or NUL as hex that no sql_mode reads differently', () => {
-    expect(mysqlSql.literal("it's ~ \"q\" `b` [x] ; 😀")).toBe("'it''s ~ \"q\" `b` [x] ; 😀'");
+    expect(mysqlSql.literal('it\'s ~ "q" `b` [x] ; 😀')).toBe("'it''s ~ \"q\" `b` [x] ; 😀'");
     expect(mysqlSql.literal('a\\b')).toBe("_utf8mb4 X'615C62'");
     expect(mysqlSql.literal("\\'")).toBe("_utf8mb4 X'5C27'");
     expect(mysqlSql.literal('a\0b')).toBe("_utf8mb4 X'610062'");
@@ -48,11 +60,11 @@ describe('mysql quoting', () => {
     expect(sql).not.toMatch(/IGNORE/);
   });
   it('splits scripts with DELIMITER lines and backslash escapes', () => {
-    expect(mysqlDialect.splitScript("SELECT 'a\\';b';\nDELIMITER $$\nCREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @x = 1; END$$\nDELIMITER ;\nSELECT 2;")).toEqual([
-      "SELECT 'a\\';b'",
-      'CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @x = 1; END',
-      'SELECT 2',
-    ]);
+    expect(
+      mysqlDialect.splitScript(
+        "SELECT 'a\\';b';\nDELIMITER $$\nCREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @x = 1; END$$\nDELIMITER ;\nSELECT 2;",
+      ),
+    ).toEqual(["SELECT 'a\\';b'", 'CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW BEGIN SET @x = 1; END', 'SELECT 2']);
   });
 });
 
@@ -76,7 +88,9 @@ describe('mysql parameters', () => {
   });
   it('writes dates and times the way strict MySQL accepts them: no T, no Z, timestamptz in UTC', () => {
     expect(mysqlParam(col('timestamp', 'datetime(6)', { precision: 6 }), '2025-06-25T10:30:00.500001')).toBe('2025-06-25 10:30:00.500001');
-    expect(mysqlParam(col('timestamptz', 'timestamp(6)', { precision: 6 }), '2025-06-25T10:30:00+02:00')).toBe('2025-06-25 08:30:00.000000');
+    expect(mysqlParam(col('timestamptz', 'timestamp(6)', { precision: 6 }), '2025-06-25T10:30:00+02:00')).toBe(
+      '2025-06-25 08:30:00.000000',
+    );
     expect(mysqlParam(col('timestamp', 'datetime', { precision: 0 }), '2025-06-25T10:30:00')).toBe('2025-06-25 10:30:00.000000');
     expect(mysqlParam(col('time', 'time(6)', { precision: 6 }), '10:30:00.123456')).toBe('10:30:00.123456');
     expect(mysqlParam(col('date', 'date'), '1969-07-20')).toBe('1969-07-20');
@@ -117,8 +131,24 @@ describe('mysql templates with hostile names', () => {
   it('renders lock, three triggers with their drops, unlock', () => {
     expect(statements).toHaveLength(8);
     expect(statements[0]).toMatch(/^LOCK TABLES `it's "odd"` WRITE$/m);
-    expect(statements.map((s) => s.split('\n').filter((l) => !l.startsWith('--'))[0].split(' ').slice(0, 2).join(' '))).toEqual([
-      'LOCK TABLES', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'UNLOCK TABLES',
+    expect(
+      statements.map((s) =>
+        s
+          .split('\n')
+          .filter((l) => !l.startsWith('--'))[0]
+          .split(' ')
+          .slice(0, 2)
+          .join(' '),
+      ),
+    ).toEqual([
+      'LOCK TABLES',
+      'DROP TRIGGER',
+      'CREATE TRIGGER',
+      'DROP TRIGGER',
+      'CREATE TRIGGER',
+      'DROP TRIGGER',
+      'CREATE TRIGGER',
+      'UNLOCK TABLES',
     ]);
   });
 
@@ -147,12 +177,17 @@ describe('mysql templates with hostile names', () => {
   it('keeps a line break in a name from ending a comment', () => {
     const rendered = render({ ...table, name: 'x\nDROP TABLE sales_order; --' });
     expect(rendered).toHaveLength(8);
-    expect(rendered[0].split('\n')[0]).toBe('-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update,');
+    expect(rendered[0].split('\n')[0]).toBe(
+      '-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update,',
+    );
   });
 
   it('refuses an emoji in a name with a clear message', () => {
-    expect(() => render({ ...table, columns: [...table.columns, { name: 'smile😀', family: 'text', nativeType: 'text', nullable: true, default: null }] })).toThrow(
-      /Basic Multilingual Plane/,
-    );
+    expect(() =>
+      render({
+        ...table,
+        columns: [...table.columns, { name: 'smile😀', family: 'text', nativeType: 'text', nullable: true, default: null }],
+      }),
+    ).toThrow(/Basic Multilingual Plane/);
   });
 });

@@ -21,16 +21,32 @@ const raw = (programs: unknown[], extra: Record<string, unknown> = {}) => ({
 
 describe('NATS transport config', () => {
   it('reads via with ${VAR} credentials and the nats defaults; the password never prints', () => {
-    const config = parseConfig(raw([{ id: 1000, type: 'transport', from: 'site.one', to: 'two', via: 'nats://dsync:${NATS_PASS}@nats.example:4222' }]), '/etc/dsync', null, { NATS_PASS: 'n4ts-Secret' });
+    const config = parseConfig(
+      raw([{ id: 1000, type: 'transport', from: 'site.one', to: 'two', via: 'nats://dsync:${NATS_PASS}@nats.example:4222' }]),
+      '/etc/dsync',
+      null,
+      { NATS_PASS: 'n4ts-Secret' },
+    );
     const program = config.programs[0] as TransportProgram;
     expect(program.via).toBe('nats://dsync:n4ts-Secret@nats.example:4222');
-    expect(natsSettings(config)).toEqual({ maxAgeSeconds: 604800, duplicateWindowSeconds: 120, ackWaitSeconds: 30, replicas: 1, streamPrefix: 'DSYNC', subjectPrefix: 'dsync' });
+    expect(natsSettings(config)).toEqual({
+      maxAgeSeconds: 604800,
+      duplicateWindowSeconds: 120,
+      ackWaitSeconds: 30,
+      replicas: 1,
+      streamPrefix: 'DSYNC',
+      subjectPrefix: 'dsync',
+    });
     expect(redactSecrets(`cannot reach ${program.via}: n4ts-Secret rejected`)).not.toContain('n4ts-Secret');
   });
 
   it('refuses via on an import and a via that is not a NATS URL', () => {
-    expect(() => parseConfig(raw([{ id: 1001, type: 'import', node: 'two', via: 'nats://h:4222' }]), '/', null)).toThrow(/programs\[0\]\.via: only a transport program/);
-    expect(() => parseConfig(raw([{ id: 1000, type: 'transport', from: 'site.one', to: 'two', via: 'http://h:4222' }]), '/', null)).toThrow(/programs\.0\.via: use nats:\/\/HOST:PORT/);
+    expect(() => parseConfig(raw([{ id: 1001, type: 'import', node: 'two', via: 'nats://h:4222' }]), '/', null)).toThrow(
+      /programs\[0\]\.via: only a transport program/,
+    );
+    expect(() => parseConfig(raw([{ id: 1000, type: 'transport', from: 'site.one', to: 'two', via: 'http://h:4222' }]), '/', null)).toThrow(
+      /programs\.0\.via: use nats:\/\/HOST:PORT/,
+    );
     expect(() => parseConfig(raw([], { nats: { streamPrefix: 'a.b' } }), '/', null)).toThrow(/nats\.streamPrefix/);
   });
 
@@ -40,7 +56,13 @@ describe('NATS transport config', () => {
     // `_` is escaped too, so distinct names never meet.
     expect(natsToken('a_2eb')).toBe('a_5f2eb');
     expect(natsToken('tä>*')).toBe('t_c3_a4_3e_2a');
-    const config = parseConfig(raw([{ id: 1000, type: 'transport', from: 'site.one', to: 'two', via: 'nats://h:4222' }], { nats: { streamPrefix: 'X', subjectPrefix: 'x' } }), '/', null);
+    const config = parseConfig(
+      raw([{ id: 1000, type: 'transport', from: 'site.one', to: 'two', via: 'nats://h:4222' }], {
+        nats: { streamPrefix: 'X', subjectPrefix: 'x' },
+      }),
+      '/',
+      null,
+    );
     const names = natsNames(natsSettings(config), config.programs[0] as TransportProgram);
     expect(names).toMatchObject({ stream: 'X_site_2eone', subjects: 'x.site_2eone.>', consumer: 'dsync_1000_two' });
     expect(names.subject('Odd Names')).toBe('x.site_2eone.Odd_20Names');

@@ -58,6 +58,8 @@ describe('postgres templates with hostile names', () => {
   it('keeps a line break in a name from ending a comment', () => {
     const rendered = render({ ...table, name: 'x\nDROP TABLE sales_order; --' });
     expect(rendered).toHaveLength(7);
-    expect(rendered[0].split('\n')[0]).toBe('-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update.');
+    expect(rendered[0].split('\n')[0]).toBe(
+      '-- Capture for x?DROP TABLE sales_order; --: one outbox row per row change, only changed columns for an update.',
+    );
   });
 });

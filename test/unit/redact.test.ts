@@ -20,12 +20,24 @@ describe('masking by position (no secret known yet)', () => {
     ['userinfo with / in the password', 'postgres://app:p/ss@db/sales (ECONNREFUSED)', 'postgres://app:***@db/sales (ECONNREFUSED)'],
     ['?password=', `postgres://app@db/sales?password=${SECRET}&sslmode=require`, 'postgres://app@db/sales?password=***&sslmode=require'],
     ['userinfo and ?password= together', `mssql://sa:${SECRET}@db/sales?password=${SECRET}`, 'mssql://sa:***@db/sales?password=***'],
-    ['pwd, passwd, sslpassword, sslkey', 'x://h/d?pwd=a1b2&passwd=c3d4&sslpassword=e5f6&sslkey=/etc/k.pem', 'x://h/d?pwd=***&passwd=***&sslpassword=***&sslkey=***'],
-    ['a SQL Server connection string', 'Server=db;User Id=sa;Password=Pa55 w0rd;Encrypt=true', 'Server=db;User Id=sa;Password=***;Encrypt=true'],
+    [
+      'pwd, passwd, sslpassword, sslkey',
+      'x://h/d?pwd=a1b2&passwd=c3d4&sslpassword=e5f6&sslkey=/etc/k.pem',
+      'x://h/d?pwd=***&passwd=***&sslpassword=***&sslkey=***',
+    ],
+    [
+      'a SQL Server connection string',
+      'Server=db;User Id=sa;Password=Pa55 w0rd;Encrypt=true',
+      'Server=db;User Id=sa;Password=***;Encrypt=true',
+    ],
     ['a base64 password', 'Server=db;Pwd=YWJj==;Encrypt=true', 'Server=db;Pwd=***;Encrypt=true'],
     ['a braced SQL Server password', 'Server=db;Password={a;b}}c};Encrypt=true', 'Server=db;Password=***;Encrypt=true'],
     ['a quoted keyword/value password', "host=db password='it''s secret' user=app", 'host=db password=*** user=app'],
-    ['a config printed by util.inspect', "{ server: 'db', password: 'Pa55-w0rd', user: 'sa' }", "{ server: 'db', password: '***', user: 'sa' }"],
+    [
+      'a config printed by util.inspect',
+      "{ server: 'db', password: 'Pa55-w0rd', user: 'sa' }",
+      "{ server: 'db', password: '***', user: 'sa' }",
+    ],
     ['a config printed as JSON', '{"user":"sa","password":"Pa55-w0rd"}', '{"user":"sa","password":"***"}'],
   ])('%s', (_what, text, expected) => {
     expect(redactSecrets(text)).toBe(expected);
@@ -37,7 +49,7 @@ describe('masking by position (no secret known yet)', () => {
       'postgres://db:5432/sales',
       'write mysql://user:password@host:3306/database',
       'use ${PGPASSWORD} in the url: postgres://app:${PGPASSWORD}@db/sales',
-      'MySQL refused: Access denied for user \'app\'@\'localhost\' (using password: YES)',
+      "MySQL refused: Access denied for user 'app'@'localhost' (using password: YES)",
     ]) {
       expect(redactSecrets(text)).toBe(text);
     }
@@ -72,9 +84,18 @@ describe('known secrets', () => {
   });
 
   it('never reach a DsyncError message or hint, describeError, nor the CLI printers', () => {
-    parseConfig({ nodes: { a: { dialect: 'postgres', url: `postgres://app@db/sales?password=${SECRET}`, serverId: 'a' } }, tables: ['t'] }, '/tmp', null, {});
+    parseConfig(
+      { nodes: { a: { dialect: 'postgres', url: `postgres://app@db/sales?password=${SECRET}`, serverId: 'a' } }, tables: ['t'] },
+      '/tmp',
+      null,
+      {},
+    );
     const cause = new Error(`login failed with ${SECRET}`);
-    const error = explainConnectError(cause, { brand: 'PostgreSQL', where: 'x', nodeName: 'a' }, { message: `cannot connect: ${cause.message}`, hint: `retry with ${SECRET}` });
+    const error = explainConnectError(
+      cause,
+      { brand: 'PostgreSQL', where: 'x', nodeName: 'a' },
+      { message: `cannot connect: ${cause.message}`, hint: `retry with ${SECRET}` },
+    );
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error.message).toBe('node a: cannot connect: login failed with ***');
     expect(error.hint).toBe('retry with ***, or fix nodes.a.url in the config');

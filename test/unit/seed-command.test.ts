@@ -7,8 +7,16 @@ const salesOrder: TableSchema = {
   schema: 'public',
   primaryKey: ['order_id'],
   columns: [
-    ['order_id', 'text'], ['order_type', 'text'], ['description', 'text'], ['product_type_name', 'text'], ['customer_id', 'text'],
-    ['quantity', 'integer'], ['order_date', 'date'], ['update_datetime', 'timestamp'], ['updated_by_user', 'text'], ['updated_by_server', 'text'],
+    ['order_id', 'text'],
+    ['order_type', 'text'],
+    ['description', 'text'],
+    ['product_type_name', 'text'],
+    ['customer_id', 'text'],
+    ['quantity', 'integer'],
+    ['order_date', 'date'],
+    ['update_datetime', 'timestamp'],
+    ['updated_by_user', 'text'],
+    ['updated_by_server', 'text'],
   ].map(([name, family]) => ({ name, family: family as 'text', nativeType: family, nullable: name !== 'order_id', default: null })),
 };
 
@@ -23,37 +31,62 @@ describe("the seed's own commands", () => {
       key: { order_id: 'ord2' },
       keyOld: null,
       values: {
-        order_id: 'ord2', order_type: 'wholesale', description: 'old order', product_type_name: 'desktop', customer_id: 'c1', quantity: 100,
-        order_date: '2025-05-25', update_datetime: '2025-06-25T10:30:00.000000', updated_by_user: 'mtp', updated_by_server: 'server1',
+        order_id: 'ord2',
+        order_type: 'wholesale',
+        description: 'old order',
+        product_type_name: 'desktop',
+        customer_id: 'c1',
+        quantity: 100,
+        order_date: '2025-05-25',
+        update_datetime: '2025-06-25T10:30:00.000000',
+        updated_by_user: 'mtp',
+        updated_by_server: 'server1',
       },
     });
   });
 
   it('update and delete', () => {
     expect(parseSeedCommand('UPDATE sales_order set description=~old order change~ where order_id=~ord2~', salesOrder)).toEqual({
-      operation: 'U', key: { order_id: 'ord2' }, keyOld: null, values: { description: 'old order change' },
+      operation: 'U',
+      key: { order_id: 'ord2' },
+      keyOld: null,
+      values: { description: 'old order change' },
     });
     expect(parseSeedCommand('delete from sales_order where order_id=~ord2~', salesOrder)).toEqual({
-      operation: 'D', key: { order_id: 'ord2' }, keyOld: null, values: {},
+      operation: 'D',
+      key: { order_id: 'ord2' },
+      keyOld: null,
+      values: {},
     });
   });
 
   it('a key change', () => {
     expect(parseSeedCommand("UPDATE sales_order SET order_id='ord3', quantity=-5 WHERE order_id='ord2'", salesOrder)).toEqual({
-      operation: 'U', key: { order_id: 'ord3' }, keyOld: { order_id: 'ord2' }, values: { order_id: 'ord3', quantity: -5 },
+      operation: 'U',
+      key: { order_id: 'ord3' },
+      keyOld: { order_id: 'ord2' },
+      values: { order_id: 'ord3', quantity: -5 },
     });
   });
 
-  it("a doubled quote inside a ~…~ literal is one quote, and \\~ is a literal tilde", () => {
+  it('a doubled quote inside a ~…~ literal is one quote, and \\~ is a literal tilde', () => {
     expect(parseSeedCommand("UPDATE sales_order SET description = ~it''s~ WHERE order_id = ~o''1~", salesOrder)).toEqual({
-      operation: 'U', key: { order_id: "o'1" }, keyOld: null, values: { description: "it's" },
+      operation: 'U',
+      key: { order_id: "o'1" },
+      keyOld: null,
+      values: { description: "it's" },
     });
-    expect(parseSeedCommand('UPDATE sales_order SET description = ~a\\~b \\~~ WHERE order_id = ~x~', salesOrder).values).toEqual({ description: 'a~b ~' });
+    expect(parseSeedCommand('UPDATE sales_order SET description = ~a\\~b \\~~ WHERE order_id = ~x~', salesOrder).values).toEqual({
+      description: 'a~b ~',
+    });
     expect(() => parseSeedCommand('UPDATE sales_order SET description = ~\uE000~ WHERE order_id = ~x~', salesOrder)).toThrow(/reserved/);
   });
 
   it('NULL and numbers as literals', () => {
-    expect(parseSeedCommand('UPDATE sales_order SET customer_id = NULL, quantity = 7 WHERE order_id = ~a~', salesOrder).values).toEqual({ customer_id: null, quantity: 7 });
+    expect(parseSeedCommand('UPDATE sales_order SET customer_id = NULL, quantity = 7 WHERE order_id = ~a~', salesOrder).values).toEqual({
+      customer_id: null,
+      quantity: 7,
+    });
   });
 });
 

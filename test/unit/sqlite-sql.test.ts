@@ -8,7 +8,20 @@ import { sqliteSql } from '../../src/dialects/sqlite/sqlite-sql.ts';
 import { captureTable } from '../../src/generate/context.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 
-const HOSTILE = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'tilde~', 'semi;colon', 'back\\slash', 'Mixed Case', 'select', 'end', 'emoji😀', '-- not a comment'];
+const HOSTILE = [
+  "it's",
+  'say "hi"',
+  'back`tick',
+  '[bracket]',
+  'tilde~',
+  'semi;colon',
+  'back\\slash',
+  'Mixed Case',
+  'select',
+  'end',
+  'emoji😀',
+  '-- not a comment',
+];
 
 const col = (family: TypeFamily, extra: Partial<ColumnSchema> = {}): ColumnSchema => ({
   name: 'c',
@@ -38,7 +51,7 @@ describe('sqlite quoting', () => {
   });
 
   it('writes literals with doubled single quotes, 1/0 for booleans, and refuses what SQL text cannot hold', () => {
-    expect(sqliteSql.literal("it's ~ \"q\" `b` [x] ; -- 😀 \\")).toBe("'it''s ~ \"q\" `b` [x] ; -- 😀 \\'");
+    expect(sqliteSql.literal('it\'s ~ "q" `b` [x] ; -- 😀 \\')).toBe("'it''s ~ \"q\" `b` [x] ; -- 😀 \\'");
     expect(sqliteSql.literal(null)).toBe('NULL');
     expect(sqliteSql.literal(true)).toBe('1');
     expect(sqliteSql.literal(false)).toBe('0');
@@ -59,12 +72,36 @@ describe('sqlite quoting', () => {
 
 describe('sqlite declared types', () => {
   it.each([
-    ['INTEGER', 'integer'], ['int', 'integer'], ['SMALLINT', 'integer'], ['TINYINT', 'integer'], ['BIGINT', 'bigint'], ['INT8', 'bigint'],
-    ['DECIMAL(20, 6)', 'decimal'], ['numeric(12,2)', 'decimal'], ['REAL', 'float'], ['DOUBLE PRECISION', 'float'], ['FLOAT', 'float'],
-    ['BOOLEAN', 'boolean'], ['bool', 'boolean'], ['DATE', 'date'], ['TIME', 'time'], ['DATETIME', 'timestamp'], ['TIMESTAMP', 'timestamp'],
-    ['TIMESTAMPTZ', 'timestamptz'], ['timestamp with time zone', 'timestamptz'], ['TIMESTAMP WITHOUT TIME ZONE', 'timestamp'],
-    ['BLOB', 'binary'], ['BYTEA', 'binary'], ['VARBINARY(16)', 'binary'], ['JSON', 'json'], ['JSONB', 'json'], ['UUID', 'uuid'],
-    ['TEXT', 'text'], ['VARCHAR(100)', 'text'], ['', 'text'], ['SOMETHING ELSE', 'text'],
+    ['INTEGER', 'integer'],
+    ['int', 'integer'],
+    ['SMALLINT', 'integer'],
+    ['TINYINT', 'integer'],
+    ['BIGINT', 'bigint'],
+    ['INT8', 'bigint'],
+    ['DECIMAL(20, 6)', 'decimal'],
+    ['numeric(12,2)', 'decimal'],
+    ['REAL', 'float'],
+    ['DOUBLE PRECISION', 'float'],
+    ['FLOAT', 'float'],
+    ['BOOLEAN', 'boolean'],
+    ['bool', 'boolean'],
+    ['DATE', 'date'],
+    ['TIME', 'time'],
+    ['DATETIME', 'timestamp'],
+    ['TIMESTAMP', 'timestamp'],
+    ['TIMESTAMPTZ', 'timestamptz'],
+    ['timestamp with time zone', 'timestamptz'],
+    ['TIMESTAMP WITHOUT TIME ZONE', 'timestamp'],
+    ['BLOB', 'binary'],
+    ['BYTEA', 'binary'],
+    ['VARBINARY(16)', 'binary'],
+    ['JSON', 'json'],
+    ['JSONB', 'json'],
+    ['UUID', 'uuid'],
+    ['TEXT', 'text'],
+    ['VARCHAR(100)', 'text'],
+    ['', 'text'],
+    ['SOMETHING ELSE', 'text'],
   ])('%s is %s', (declared, family) => {
     expect(sqliteTypeFacts(declared).family).toBe(family);
   });
@@ -124,7 +161,9 @@ describe('sqlite values', () => {
       name: 't',
       schema: null,
       columns: [
-        col('text', { name: 'a' }), col('integer', { name: 'b' }), col('decimal', { name: 'd', nativeType: 'DECIMAL(10,2)', scale: 2 }),
+        col('text', { name: 'a' }),
+        col('integer', { name: 'b' }),
+        col('decimal', { name: 'd', nativeType: 'DECIMAL(10,2)', scale: 2 }),
         col('text', { name: 'c', nativeType: 'CHAR(5)' }),
       ],
       primaryKey: ['a', 'b'],
@@ -150,10 +189,23 @@ describe('sqlite values', () => {
 
   it('refuses a float key at generation, naming the table and the column', () => {
     const render = rendererFor(sqliteDialect);
-    const readings: TableSchema = { name: 'readings', schema: null, columns: [col('float', { name: 'r', nativeType: 'DOUBLE' }), col('text', { name: 'v' })], primaryKey: ['r'] };
+    const readings: TableSchema = {
+      name: 'readings',
+      schema: null,
+      columns: [col('float', { name: 'r', nativeType: 'DOUBLE' }), col('text', { name: 'v' })],
+      primaryKey: ['r'],
+    };
     const floatKeyed = captureTable(readings);
-    const context = { version: 'test', node: { name: 'n', dialect: 'sqlite', serverId: 's' }, tables: [floatKeyed], programs: [], table: floatKeyed };
-    expect(() => render.render('capture', context)).toThrow(/^template sqlite\/capture failed: key column r of table readings cannot be captured on SQLite: it is DOUBLE, a float, [^\n]*$/);
+    const context = {
+      version: 'test',
+      node: { name: 'n', dialect: 'sqlite', serverId: 's' },
+      tables: [floatKeyed],
+      programs: [],
+      table: floatKeyed,
+    };
+    expect(() => render.render('capture', context)).toThrow(
+      /^template sqlite\/capture failed: key column r of table readings cannot be captured on SQLite: it is DOUBLE, a float, [^\n]*$/,
+    );
     // A float column that is not part of the key is captured as usual.
     const valueOnly = captureTable({ ...readings, primaryKey: ['v'] });
     expect(render.render('capture', { ...context, tables: [valueOnly], table: valueOnly }).length).toBe(8);
@@ -179,12 +231,19 @@ describe('sqlite templates', () => {
   it('renders each trigger as one statement whatever the names hold (sanitize)', () => {
     const statements = render.render('capture', context);
     expect(statements.map((s) => /^(?:--[^\n]*\n)*(\w+ \w+)/.exec(s)?.[1])).toEqual([
-      'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER', 'DROP TRIGGER', 'CREATE TRIGGER',
+      'DROP TRIGGER',
+      'CREATE TRIGGER',
+      'DROP TRIGGER',
+      'CREATE TRIGGER',
+      'DROP TRIGGER',
+      'CREATE TRIGGER',
+      'DROP TRIGGER',
+      'CREATE TRIGGER',
     ]);
     const text = statements.join('\n');
     // The table's name reaches SQL only quoted or as a literal, and the comment line stays one line.
     expect(text).toContain('ON "Odd ""Table"" ~;\n[x]"');
-    expect(text).toContain("'Odd \"Table\" ~;\n[x]'");
+    expect(text).toContain('\'Odd "Table" ~;\n[x]\'');
     expect(text).toMatch(/^-- Capture for Odd "Table" ~;\?\[x\]:/);
     for (const name of HOSTILE) {
       expect(text).toContain(`NEW.${sqliteSql.ident(name)}`);

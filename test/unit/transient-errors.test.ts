@@ -13,19 +13,25 @@ const err = (fields: Record<string, unknown>, message = 'x') => Object.assign(ne
 
 describe('isTransient', () => {
   it('PostgreSQL: by SQLSTATE', () => {
-    for (const code of ['40001', '40P01', '55P03', '57014', '53100', '08006', '08003', '57P01']) expect(postgresDialect.isTransient(err({ code })), code).toBe(true);
-    for (const code of ['23505', '23502', '22001', 'P0001', '42P01']) expect(postgresDialect.isTransient(err({ code }, 'deadlock detected')), code).toBe(false);
+    for (const code of ['40001', '40P01', '55P03', '57014', '53100', '08006', '08003', '57P01'])
+      expect(postgresDialect.isTransient(err({ code })), code).toBe(true);
+    for (const code of ['23505', '23502', '22001', 'P0001', '42P01'])
+      expect(postgresDialect.isTransient(err({ code }, 'deadlock detected')), code).toBe(false);
   });
 
   it('MySQL/MariaDB: by errno and mysql2 code', () => {
-    for (const errno of [1205, 1213, 1040, 2006, 2013, 1021, 1114, 1927]) expect(mysqlDialect.isTransient(err({ errno })), String(errno)).toBe(true);
+    for (const errno of [1205, 1213, 1040, 2006, 2013, 1021, 1114, 1927])
+      expect(mysqlDialect.isTransient(err({ errno })), String(errno)).toBe(true);
     expect(mysqlDialect.isTransient(err({ code: 'PROTOCOL_CONNECTION_LOST' }))).toBe(true);
-    for (const errno of [1062, 1406, 1048, 1644]) expect(mysqlDialect.isTransient(err({ errno }, 'Lock wait timeout')), String(errno)).toBe(false);
+    for (const errno of [1062, 1406, 1048, 1644])
+      expect(mysqlDialect.isTransient(err({ errno }, 'Lock wait timeout')), String(errno)).toBe(false);
   });
 
   it('SQLite: by result code, extended codes included', () => {
-    for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR_WRITE']) expect(sqliteDialect.isTransient(err({ code })), code).toBe(true);
-    for (const code of ['SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_CONSTRAINT_NOTNULL', 'SQLITE_ERROR']) expect(sqliteDialect.isTransient(err({ code }, 'database is locked')), code).toBe(false);
+    for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR_WRITE'])
+      expect(sqliteDialect.isTransient(err({ code })), code).toBe(true);
+    for (const code of ['SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_CONSTRAINT_NOTNULL', 'SQLITE_ERROR'])
+      expect(sqliteDialect.isTransient(err({ code }, 'database is locked')), code).toBe(false);
   });
 
   it('looks through causes, and a TransientError is transient on every brand', () => {

@@ -25,7 +25,9 @@ export const applyCommand: Command<GlobalArgs & { node?: string; dryRun: boolean
       for (const warning of result.warnings) console.error(`dsync: warning: ${warning}`);
       if (args.json) continue;
       const todo = result.steps.filter((s) => s.action !== 'skip');
-      console.log(`node ${name}: ${todo.length === 0 ? 'up to date, nothing to apply' : `${args.dryRun ? 'would apply' : 'applied'} ${todo.length} file(s)`}`);
+      console.log(
+        `node ${name}: ${todo.length === 0 ? 'up to date, nothing to apply' : `${args.dryRun ? 'would apply' : 'applied'} ${todo.length} file(s)`}`,
+      );
       for (const step of todo) console.log(`  ${step.action.padEnd(7)} ${step.file} (${step.statements} statements)`);
     }
     if (args.json) printJson(results);

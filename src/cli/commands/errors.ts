@@ -20,7 +20,11 @@ export const errorsCommand: Command<GlobalArgs & { node?: string; all: boolean; 
       const { node: name, parked } = await listParkedChanges(config, nodes, { node: args.node, all: args.all });
       if (args.json) printJson(parked);
       else if (parked.length === 0) console.log(`node ${name}: no parked changes`);
-      else for (const p of parked) printLine(`${String(p.id).padStart(6)} ${p.status.padEnd(8)} ${p.table} ${p.key ?? ''} (inbox ${p.inboxId}, from ${p.originServerId}#${p.originChangeId}): ${p.reason}`);
+      else
+        for (const p of parked)
+          printLine(
+            `${String(p.id).padStart(6)} ${p.status.padEnd(8)} ${p.table} ${p.key ?? ''} (inbox ${p.inboxId}, from ${p.originServerId}#${p.originChangeId}): ${p.reason}`,
+          );
     } finally {
       await nodes.closeAll();
     }
@@ -31,7 +35,10 @@ export const errorsCommand: Command<GlobalArgs & { node?: string; all: boolean; 
 function resolveCommand(action: 'retry' | 'skip'): Command<GlobalArgs & { id: number; node?: string; json: boolean }> {
   return {
     command: `${action} <id>`,
-    describe: action === 'retry' ? 'apply a parked change again, then the changes waiting behind it' : 'drop a parked change, then apply the changes waiting behind it',
+    describe:
+      action === 'retry'
+        ? 'apply a parked change again, then the changes waiting behind it'
+        : 'drop a parked change, then apply the changes waiting behind it',
     builder: (y) =>
       y
         .positional('id', { type: 'number', describe: 'id from `dsync errors`' })
@@ -46,7 +53,8 @@ function resolveCommand(action: 'retry' | 'skip'): Command<GlobalArgs & { id: nu
         if (args.json) printJson(result);
         else {
           console.log(`parked change ${result.id} ${result.action}; ${result.released} waiting change(s) applied after it`);
-          if (result.newlyParked !== null) console.log(`  waiting change ${result.newlyParked} failed and is now parked: see \`dsync errors\``);
+          if (result.newlyParked !== null)
+            console.log(`  waiting change ${result.newlyParked} failed and is now parked: see \`dsync errors\``);
         }
       } finally {
         await nodes.closeAll();

@@ -29,7 +29,9 @@ export const generateCommand: Command<GlobalArgs & { node?: string; out?: string
         for (const d of diff) console.log(`${d.change.padEnd(8)} ${join(shown, d.fileName)}`);
         if (diff.length === 0) console.log(`${shown}: up to date (${files.length} files)`);
       } else {
-        console.log(`${shown}: ${files.length} files, ${diff.length} changed${diff.length ? ` (${diff.map((d) => `${d.change} ${d.fileName}`).join(', ')})` : ''}`);
+        console.log(
+          `${shown}: ${files.length} files, ${diff.length} changed${diff.length ? ` (${diff.map((d) => `${d.change} ${d.fileName}`).join(', ')})` : ''}`,
+        );
       }
     }
     if (args.check && differences > 0) {

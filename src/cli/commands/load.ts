@@ -38,9 +38,13 @@ function describe(report: LoadReport, t: LoadTableReport, show: number): string[
   const verb = t.status === 'dry-run' ? 'would insert' : 'inserted';
   const resumed = t.resumedAfter ? `, continued after key ${JSON.stringify(t.resumedAfter)}` : '';
   const rate = t.seconds > 0 ? Math.round(t.rowsRead / t.seconds) : t.rowsRead;
-  const lines = [`${t.table}: ${t.rowsRead} row(s) read from ${report.from}; ${verb} ${t.inserted}, ${t.status === 'dry-run' ? 'would update' : 'updated'} ${t.updated} on ${report.to} (${t.seconds.toFixed(1)} s, ${rate} rows/s${resumed})`];
-  for (const [resolution, n] of Object.entries(t.existing)) lines.push(`  ${n} row(s) already on ${report.to}: ${RESOLUTION_TEXT[resolution as keyof typeof RESOLUTION_TEXT]}`);
-  for (const e of t.listed.slice(0, show)) lines.push(`  ${keyText(e.key)}  ${e.resolution}${e.columns.length ? `: ${e.columns.join(', ')}` : ''}`);
+  const lines = [
+    `${t.table}: ${t.rowsRead} row(s) read from ${report.from}; ${verb} ${t.inserted}, ${t.status === 'dry-run' ? 'would update' : 'updated'} ${t.updated} on ${report.to} (${t.seconds.toFixed(1)} s, ${rate} rows/s${resumed})`,
+  ];
+  for (const [resolution, n] of Object.entries(t.existing))
+    lines.push(`  ${n} row(s) already on ${report.to}: ${RESOLUTION_TEXT[resolution as keyof typeof RESOLUTION_TEXT]}`);
+  for (const e of t.listed.slice(0, show))
+    lines.push(`  ${keyText(e.key)}  ${e.resolution}${e.columns.length ? `: ${e.columns.join(', ')}` : ''}`);
   if (t.pendingMerged) lines.push(`  ${t.pendingMerged} update(s) that were waiting for these rows merged`);
   return lines;
 }
@@ -62,8 +66,12 @@ export const loadCommand: Command<LoadArgs> = {
     const config = loadConfig(args.config);
     getNode(config, args.from);
     getNode(config, args.to);
-    if (args.from === args.to) throw new ConfigError('same_node', 'load: --from and --to name the same node', { hint: 'name two different nodes' });
-    if (!Number.isInteger(args.chunkRows) || args.chunkRows < 1) throw new ConfigError('bad_option', `--chunk-rows must be a positive integer, got ${args.chunkRows}`, { hint: 'e.g. --chunk-rows 1000' });
+    if (args.from === args.to)
+      throw new ConfigError('same_node', 'load: --from and --to name the same node', { hint: 'name two different nodes' });
+    if (!Number.isInteger(args.chunkRows) || args.chunkRows < 1)
+      throw new ConfigError('bad_option', `--chunk-rows must be a positive integer, got ${args.chunkRows}`, {
+        hint: 'e.g. --chunk-rows 1000',
+      });
     const names = args.table ? [args.table] : config.tables.map((t) => t.name);
     const nodes = new NodeSet(config);
     const progress = createProgress();

@@ -63,7 +63,10 @@ export async function repeat(seconds: number, once: () => Promise<void>): Promis
 function programCommand(type: 'transport' | 'import'): Command<GlobalArgs & { program: number; watch: boolean; json: boolean }> {
   return {
     command: type,
-    describe: type === 'transport' ? 'one pass of a transport program: outbox → destination inbox' : 'one pass of an import program: inbox → tables',
+    describe:
+      type === 'transport'
+        ? 'one pass of a transport program: outbox → destination inbox'
+        : 'one pass of an import program: inbox → tables',
     builder: (y) =>
       y
         .option('program', { type: 'number', demandOption: true, describe: 'program id from the config' })
@@ -73,9 +76,13 @@ function programCommand(type: 'transport' | 'import'): Command<GlobalArgs & { pr
       const config: Config = loadConfig(args.config);
       const program = getProgram(config, args.program);
       if (program.type !== type) {
-        throw new (await import('../../core/errors.ts')).ConfigError('wrong_program_type', `program ${program.id} is a ${program.type} program`, {
-          hint: `run \`dsync ${program.type} --program ${program.id}\``,
-        });
+        throw new (await import('../../core/errors.ts')).ConfigError(
+          'wrong_program_type',
+          `program ${program.id} is a ${program.type} program`,
+          {
+            hint: `run \`dsync ${program.type} --program ${program.id}\``,
+          },
+        );
       }
       const nodes = new NodeSet(config);
       try {
@@ -115,7 +122,10 @@ export const syncCommand: Command<GlobalArgs & { json: boolean }> = {
         const conflicts = report.imports.reduce((n, r) => n + r.conflicts, 0);
         console.log(`sync: ${report.rounds} round(s), moved ${moved}, applied ${applied}, conflicts ${conflicts}, parked ${parked}`);
         if (parked > 0) console.log('  parked changes wait for you: see `dsync errors`');
-        if (report.heldBack > 0) console.log(`  ${report.heldBack} committed change(s) still wait behind a transaction open on a node; run sync again when it ends`);
+        if (report.heldBack > 0)
+          console.log(
+            `  ${report.heldBack} committed change(s) still wait behind a transaction open on a node; run sync again when it ends`,
+          );
       }
     } finally {
       await nodes.closeAll();
@@ -128,7 +138,9 @@ export const purgeCommand: Command<GlobalArgs & { node?: string; json: boolean }
   command: 'purge',
   describe: 'delete outbox rows every transport has passed and inbox rows already imported',
   builder: (y) =>
-    y.option('node', { type: 'string', describe: 'only this node' }).option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
+    y
+      .option('node', { type: 'string', describe: 'only this node' })
+      .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
   async run(args) {
     const config = loadConfig(args.config);
     if (args.node) getNode(config, args.node);
@@ -136,7 +148,11 @@ export const purgeCommand: Command<GlobalArgs & { node?: string; json: boolean }
     try {
       const results = await purge(config, nodes, args.node);
       if (args.json) printJson(results);
-      else for (const r of results) console.log(`node ${r.node}: deleted ${r.outboxDeleted} outbox row(s)${r.outboxUpTo === null ? ' (no transport reads it)' : ` up to id ${r.outboxUpTo}`}, ${r.inboxDeleted} inbox row(s)${r.inboxUpTo === null ? ' (no import)' : ` up to id ${r.inboxUpTo}`}`);
+      else
+        for (const r of results)
+          console.log(
+            `node ${r.node}: deleted ${r.outboxDeleted} outbox row(s)${r.outboxUpTo === null ? ' (no transport reads it)' : ` up to id ${r.outboxUpTo}`}, ${r.inboxDeleted} inbox row(s)${r.inboxUpTo === null ? ' (no import)' : ` up to id ${r.inboxUpTo}`}`,
+          );
     } finally {
       await nodes.closeAll();
     }

@@ -23,7 +23,11 @@ export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
         );
       }
       for (const n of report.parked) {
-        printLine(n.error ? `node ${n.node}: ${n.error}` : `node ${n.node}: ${n.open} parked, ${n.waiting} waiting behind them, ${n.conflicts} conflicts recorded`);
+        printLine(
+          n.error
+            ? `node ${n.node}: ${n.error}`
+            : `node ${n.node}: ${n.open} parked, ${n.waiting} waiting behind them, ${n.conflicts} conflicts recorded`,
+        );
       }
     } finally {
       await nodes.closeAll();

@@ -77,8 +77,12 @@ function describe(report: TableReport, a: string, b: string, show: number): stri
       }
       if (actions.length > show) lines.push(`  … and ${actions.length - show} more`);
     } else {
-      lines.push(`  repaired ${repaired} row(s) on ${b} as its own changes (forwarded like any change)${skipped ? `; ${skipped} skipped: changed on ${a} meanwhile` : ''}`);
-      lines.push(hasDifferences(report.after) ? `  after repair: ${report.after.differenceCount} row(s) still differ` : '  after repair: equal');
+      lines.push(
+        `  repaired ${repaired} row(s) on ${b} as its own changes (forwarded like any change)${skipped ? `; ${skipped} skipped: changed on ${a} meanwhile` : ''}`,
+      );
+      lines.push(
+        hasDifferences(report.after) ? `  after repair: ${report.after.differenceCount} row(s) still differ` : '  after repair: equal',
+      );
     }
   }
   return lines;
@@ -95,13 +99,18 @@ export const verifyCommand: Command<VerifyArgs> = {
       .option('segment-rows', { type: 'number', default: 1000, describe: 'rows per compared segment' })
       .option('show', { type: 'number', default: 20, describe: 'differing keys listed per table' })
       .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' })
-      .option('repair', { type: 'boolean', default: false, describe: 'make <b> equal to <a>: each difference written at <b> as its own change' })
+      .option('repair', {
+        type: 'boolean',
+        default: false,
+        describe: 'make <b> equal to <a>: each difference written at <b> as its own change',
+      })
       .option('dry-run', { type: 'boolean', default: false, describe: 'with --repair: list what it would change' }),
   async run(args) {
     const config = loadConfig(args.config);
     getNode(config, args.a);
     getNode(config, args.b);
-    if (args.dryRun && !args.repair) throw new ConfigError('bad_option', '--dry-run goes with --repair', { hint: 'dsync verify A B --repair --dry-run' });
+    if (args.dryRun && !args.repair)
+      throw new ConfigError('bad_option', '--dry-run goes with --repair', { hint: 'dsync verify A B --repair --dry-run' });
     const names = args.table ? [args.table] : config.tables.map((t) => t.name);
     const nodes = new NodeSet(config);
     const reports: TableReport[] = [];
@@ -115,7 +124,10 @@ export const verifyCommand: Command<VerifyArgs> = {
           reports.push({ table: name, missingOn: [!tableA && args.a, !tableB && args.b].filter(Boolean).join(' and '), seconds: 0 });
           continue;
         }
-        const sides = [{ client: a.client, table: tableA }, { client: b.client, table: tableB }] as const;
+        const sides = [
+          { client: a.client, table: tableA },
+          { client: b.client, table: tableB },
+        ] as const;
         // A bar needs a total; plain progress lines (logs) do without the extra count.
         const total = process.stderr.isTTY ? await countRows(a.client, tableA) : 0;
         const options = {

@@ -65,7 +65,11 @@ import {
  */
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
   const t = `dbo.${mssqlSql.ident(table)}`;
-  const { rows } = await client.query<{ last_id: string | number | null; fenced: string | number | null; in_flight: string | number | null }>(
+  const { rows } = await client.query<{
+    last_id: string | number | null;
+    fenced: string | number | null;
+    in_flight: string | number | null;
+  }>(
     `DECLARE @last bigint = (SELECT MAX(id) FROM ${t} WITH (READUNCOMMITTED));
      DECLARE @active binary(8) = MIN_ACTIVE_ROWVERSION();
      SELECT @last AS last_id,
@@ -132,7 +136,8 @@ export const mssqlDialect: Dialect = {
   silenceCapture,
   // BIN2 sorts by code point (by UTF-16 code unit beyond the BMP).
   keyOrder: async (client, _table) => ({
-    keyExpression: (c) => (c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE Latin1_General_100_BIN2` : client.dialect.sql.ident(c.name)),
+    keyExpression: (c) =>
+      c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE Latin1_General_100_BIN2` : client.dialect.sql.ident(c.name),
     limit: (n) => `OFFSET 0 ROWS FETCH NEXT ${n} ROWS ONLY`,
   }),
   keyJson: canonicalKeyText,

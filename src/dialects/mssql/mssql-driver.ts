@@ -7,7 +7,13 @@
  * https://github.com/tediousjs/node-mssql#connection-pools
  */
 import { ChangeError, ConnectionError, describeError, DsyncError, redactUrl, TransientError } from '../../core/errors.ts';
-import { badUrl, type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, unreachable } from '../../core/connect-error.ts';
+import {
+  badUrl,
+  type ConnectProblem,
+  type ConnectTarget,
+  explainConnectError as explainCommon,
+  unreachable,
+} from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 import { MssqlTypedParam, mssqlTemporalText } from './mssql-sql.ts';
@@ -71,7 +77,11 @@ const FOREVER = 2_147_483_647;
  */
 export function parseMssqlUrl(url: string, nodeName: string): MssqlConnectionConfig {
   const bad = (why: string) =>
-    badUrl(nodeName, `${why} in ${redactUrl(url)}`, `write nodes.${nodeName}.url as mssql://user:password@host:1433/database?encrypt=true&trustServerCertificate=true`);
+    badUrl(
+      nodeName,
+      `${why} in ${redactUrl(url)}`,
+      `write nodes.${nodeName}.url as mssql://user:password@host:1433/database?encrypt=true&trustServerCertificate=true`,
+    );
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -106,7 +116,12 @@ export function parseMssqlUrl(url: string, nodeName: string): MssqlConnectionCon
     database: database || undefined,
     connectionTimeout: millis('connectTimeout', 15_000),
     requestTimeout,
-    options: { encrypt: flag('encrypt', true), trustServerCertificate: flag('trustServerCertificate', false), instanceName, appName: 'dsync' },
+    options: {
+      encrypt: flag('encrypt', true),
+      trustServerCertificate: flag('trustServerCertificate', false),
+      instanceName,
+      appName: 'dsync',
+    },
     // The one connection is kept (never reaped as idle); a request queued behind a long one waits as long as a request may run.
     pool: { min: 1, max: 1, idleTimeoutMillis: FOREVER, acquireTimeoutMillis: requestTimeout || FOREVER },
   };
@@ -186,7 +201,9 @@ export class MssqlClient implements DbClient {
         // XACT_STATE() = -1: the error doomed the transaction (a deadlock victim, a trigger
         // under XACT_ABORT). Only a full rollback is possible, so the caller must not go on
         // with the rest of the batch as if the savepoint had undone just this part.
-        const state = await this.query<{ state: number }>(`DECLARE @state int = XACT_STATE(); IF @state = 1 ROLLBACK TRANSACTION ${name}; SELECT @state AS state`).then(
+        const state = await this.query<{ state: number }>(
+          `DECLARE @state int = XACT_STATE(); IF @state = 1 ROLLBACK TRANSACTION ${name}; SELECT @state AS state`,
+        ).then(
           (r) => Number(r.rows[0]?.state),
           () => NaN,
         );
@@ -243,9 +260,15 @@ export function explainConnectError(error: unknown, url: string, nodeName: strin
     e.code === 'ELOGIN' && /Cannot open database/i.test(message)
       ? { message: `SQL Server has no such database (or the login may not open it): ${where}`, hint: 'create it (CREATE DATABASE)' }
       : e.code === 'ELOGIN'
-        ? { message: `SQL Server refused the login for ${where}`, hint: 'check the user and password (use ${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled' }
+        ? {
+            message: `SQL Server refused the login for ${where}`,
+            hint: 'check the user and password (use ${MSSQL_PASSWORD} in the url) and that SQL authentication is enabled',
+          }
         : tls
-          ? { message: `TLS to SQL Server at ${where} failed: ${message}`, hint: 'add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false' }
+          ? {
+              message: `TLS to SQL Server at ${where} failed: ${message}`,
+              hint: 'add ?trustServerCertificate=true for a self-signed certificate (test servers), or ?encrypt=false',
+            }
           : e.code === 'ESOCKET' || e.code === 'ETIMEOUT' || e.code === 'EINSTLOOKUP'
             ? unreachable(target, e.code, 'check host, port (1433) and firewall')
             : null;

@@ -19,9 +19,23 @@ export const REQUEST_TIMEOUT = 'ETIMEOUT';
 /** tedious/mssql codes for a lost or closed connection. */
 export const CONNECTION_CODES = ['ESOCKET', 'ECONNCLOSED', 'ECONNRESET'];
 
-const TRANSIENT_NUMBERS = new Set([DEADLOCK_VICTIM, LOCK_REQUEST_TIMEOUT, LOG_FULL, FILEGROUP_FULL, SERVICE_BUSY, DATABASE_UNAVAILABLE, RESOURCE_LIMIT, RESOURCE_LIMIT_MIN, SNAPSHOT_CONFLICT, -2]);
+const TRANSIENT_NUMBERS = new Set([
+  DEADLOCK_VICTIM,
+  LOCK_REQUEST_TIMEOUT,
+  LOG_FULL,
+  FILEGROUP_FULL,
+  SERVICE_BUSY,
+  DATABASE_UNAVAILABLE,
+  RESOURCE_LIMIT,
+  RESOURCE_LIMIT_MIN,
+  SNAPSHOT_CONFLICT,
+  -2,
+]);
 const TRANSIENT_CODES = new Set([REQUEST_TIMEOUT, ...CONNECTION_CODES, ...SOCKET_ERROR_CODES]);
 
 export function isMssqlTransient(error: unknown): boolean {
-  return anyCause(error, (e) => (typeof e.number === 'number' && TRANSIENT_NUMBERS.has(e.number)) || (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)));
+  return anyCause(
+    error,
+    (e) => (typeof e.number === 'number' && TRANSIENT_NUMBERS.has(e.number)) || (typeof e.code === 'string' && TRANSIENT_CODES.has(e.code)),
+  );
 }

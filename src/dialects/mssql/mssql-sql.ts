@@ -5,7 +5,14 @@
  * Identifiers: https://learn.microsoft.com/sql/relational-databases/databases/database-identifiers
  * Reserved words: https://learn.microsoft.com/sql/t-sql/language-elements/reserved-keywords-transact-sql
  */
-import { type CanonicalValue, exactSingle, isSinglePrecision, outsideCommonEra, singleRounding, toCanonical } from '../../core/canonical.ts';
+import {
+  type CanonicalValue,
+  exactSingle,
+  isSinglePrecision,
+  outsideCommonEra,
+  singleRounding,
+  toCanonical,
+} from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import type { ValueMap } from '../../core/change.ts';
@@ -153,7 +160,9 @@ function decimalFromNumber(column: ColumnSchema, value: number): string {
       { hint: 'values with more than 15 significant digits are read exactly only through CONVERT(varchar(50), column)' },
     );
   }
-  const digits = BigInt(Math.round(scaled)).toString().padStart(scale + 1, '0');
+  const digits = BigInt(Math.round(scaled))
+    .toString()
+    .padStart(scale + 1, '0');
   const int = digits.slice(0, digits.length - scale);
   const sign = value < 0 && /[1-9]/.test(digits) ? '-' : '';
   return scale > 0 ? `${sign}${int}.${digits.slice(int.length)}` : `${sign}${int}`;
@@ -180,7 +189,8 @@ export function mssqlFromDriver(column: ColumnSchema, raw: unknown): CanonicalVa
  */
 function legacyDateTime(column: ColumnSchema, text: string): string {
   const type = column.nativeType.toLowerCase();
-  const refuse = (why: string) => new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${text} ${why}; SQL Server would round it (use datetime2)`);
+  const refuse = (why: string) =>
+    new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${text} ${why}; SQL Server would round it (use datetime2)`);
   if (type === 'datetime') {
     const micro = /\.(\d{6})$/.exec(text)?.[1] ?? '000000';
     if (micro.slice(3) !== '000' || !'037'.includes(micro[2])) throw refuse('has fractional seconds that datetime does not keep (1/300 s)');
@@ -216,7 +226,8 @@ export function mssqlParam(column: ColumnSchema, value: CanonicalValue): unknown
         throw new ChangeError('bad_value', `column ${column.name} (float): SQL Server cannot store ${canonical}`);
       }
       if (!isSinglePrecision(column)) return canonical;
-      if (exactSingle(canonical) === null) throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${singleRounding(canonical)}`);
+      if (exactSingle(canonical) === null)
+        throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${singleRounding(canonical)}`);
       return exactSingle(canonical);
     case 'decimal':
       if (canonical === 'NaN') throw new ChangeError('bad_value', `column ${column.name} (decimal): SQL Server cannot store NaN`);
@@ -225,7 +236,11 @@ export function mssqlParam(column: ColumnSchema, value: CanonicalValue): unknown
     case 'timestamp':
     case 'timestamptz': {
       const outside = outsideCommonEra(canonical);
-      if (outside) throw new ChangeError('bad_value', `column ${column.name} (${column.nativeType}): ${outside}, which SQL Server cannot store (dates run from 0001 to 9999, no BC, no infinity)`);
+      if (outside)
+        throw new ChangeError(
+          'bad_value',
+          `column ${column.name} (${column.nativeType}): ${outside}, which SQL Server cannot store (dates run from 0001 to 9999, no BC, no infinity)`,
+        );
       return column.family === 'timestamp' ? legacyDateTime(column, String(canonical)) : canonical;
     }
     default:
@@ -289,7 +304,9 @@ function jsonNonNull(column: ColumnSchema, ref: string): string {
       return `CASE WHEN ${ref} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER} THEN CAST(${ref} AS nvarchar(20)) ELSE N'"' + CAST(${ref} AS nvarchar(20)) + N'"' END`;
     case 'decimal':
       // money's default style keeps 2 decimals; style 2 keeps all 4.
-      return type === 'money' || type === 'smallmoney' ? `N'"' + CONVERT(nvarchar(40), ${ref}, 2) + N'"'` : `N'"' + CAST(${ref} AS nvarchar(50)) + N'"'`;
+      return type === 'money' || type === 'smallmoney'
+        ? `N'"' + CONVERT(nvarchar(40), ${ref}, 2) + N'"'`
+        : `N'"' + CAST(${ref} AS nvarchar(50)) + N'"'`;
     case 'float':
       // Style 3: 17 significant digits, every float to a distinct string (lossless); a valid JSON number.
       // A real goes through float first: its exact value, the number tedious reads for it.
@@ -328,7 +345,8 @@ export function mssqlJsonValue(column: ColumnSchema, row: string): string {
  * result from being cut at 4000 characters.
  */
 function concatAll(pieces: string[]): string {
-  if (pieces.length <= 200) return `CONCAT(CAST(N'' AS nvarchar(max)),
+  if (pieces.length <= 200)
+    return `CONCAT(CAST(N'' AS nvarchar(max)),
       ${pieces.join(',\n      ')})`;
   const chunks: string[] = [];
   for (let i = 0; i < pieces.length; i += 200) chunks.push(concatAll(pieces.slice(i, i + 200)));
@@ -338,7 +356,9 @@ function concatAll(pieces: string[]): string {
 /** A JSON object of every column, as nvarchar(max). */
 export function mssqlJsonObject(columns: ColumnSchema[], row: string): string {
   if (columns.length === 0) return `CAST(N'{}' AS nvarchar(max))`;
-  const pieces = columns.map((c, i) => `${mssqlSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} + ${mssqlJsonValue(c, row)}`);
+  const pieces = columns.map(
+    (c, i) => `${mssqlSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} + ${mssqlJsonValue(c, row)}`,
+  );
   return concatAll([...pieces, `N'}'`]);
 }
 
@@ -359,7 +379,9 @@ function keyValueText(column: ColumnSchema, row: string): string {
   assertCapturable(column);
   if (column.family === 'float') {
     // canonicalKeyText spells floats with their shortest round-trip digits, which T-SQL cannot produce.
-    throw new Error(`key column ${column.name} is ${column.nativeType}: dsync cannot spell a float key canonically in SQL Server triggers; key the table on an exact type`);
+    throw new Error(
+      `key column ${column.name} is ${column.nativeType}: dsync cannot spell a float key canonically in SQL Server triggers; key the table on an exact type`,
+    );
   }
   if (column.family === 'decimal') return decimalKeyText(column, refOf(column, row));
   return jsonNonNull(column, refOf(column, row));
@@ -371,7 +393,9 @@ function keyValueText(column: ColumnSchema, row: string): string {
  */
 export function mssqlKeyJsonExpression(keyColumns: ColumnSchema[], row: string): string {
   if (keyColumns.length === 1) return keyValueText(keyColumns[0], row);
-  const pieces = keyColumns.map((c, i) => `${mssqlSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} + ${keyValueText(c, row)}`);
+  const pieces = keyColumns.map(
+    (c, i) => `${mssqlSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} + ${keyValueText(c, row)}`,
+  );
   return concatAll([...pieces, `N'}'`]);
 }
 

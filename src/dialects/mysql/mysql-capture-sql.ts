@@ -38,7 +38,9 @@ function jsonText(column: ColumnSchema, ref: string): string {
     case 'timestamptz':
       // UNIX_TIMESTAMP of a TIMESTAMP column is the stored UTC instant, whatever the
       // writer's session time zone (https://mariadb.com/kb/en/unix_timestamp/).
-      return quoted(`DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(${ref}) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ')`);
+      return quoted(
+        `DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(${ref}) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ')`,
+      );
     case 'binary':
       // TO_BASE64 breaks lines every 76 characters.
       return quoted(`REPLACE(TO_BASE64(${ref}), CHAR(10 USING utf8mb4), '')`);
@@ -75,7 +77,8 @@ const HEX_LETTER_ESCAPES = ['000b', '000e', '000f', '001a', '001b', '001c', '001
 function jsonStringifyQuoted(expr: string): string {
   const json = quoted(expr);
   let fixed = `REPLACE(${json}, ${mysqlSql.literal('\\\\')}, CHAR(1 USING utf8mb4))`;
-  for (const hex of HEX_LETTER_ESCAPES) fixed = `REPLACE(${fixed}, ${mysqlSql.literal(`\\u${hex.toUpperCase()}`)}, ${mysqlSql.literal(`\\u${hex}`)})`;
+  for (const hex of HEX_LETTER_ESCAPES)
+    fixed = `REPLACE(${fixed}, ${mysqlSql.literal(`\\u${hex.toUpperCase()}`)}, ${mysqlSql.literal(`\\u${hex}`)})`;
   fixed = `REPLACE(${fixed}, CHAR(1 USING utf8mb4), ${mysqlSql.literal('\\\\')})`;
   return `IF(${utf8(expr)} REGEXP '[[:cntrl:]]', ${fixed}, ${json})`;
 }

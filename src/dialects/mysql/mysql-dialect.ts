@@ -64,9 +64,13 @@ async function readOpenTransactions(tx: DbClient): Promise<string[]> {
     turn = Number(rows[0].turn) === 1;
   }
   if (!turn) {
-    throw new RuntimeError('horizon_busy', `no turn to read information_schema.INNODB_TRX within ${TURN_ATTEMPTS * TURN_TIMEOUT_SECONDS} s (lock ${TURN_LOCK})`, {
-      hint: 'too many dsync readers poll this server at once: raise intervalSeconds of the programs reading it',
-    });
+    throw new RuntimeError(
+      'horizon_busy',
+      `no turn to read information_schema.INNODB_TRX within ${TURN_ATTEMPTS * TURN_TIMEOUT_SECONDS} s (lock ${TURN_LOCK})`,
+      {
+        hint: 'too many dsync readers poll this server at once: raise intervalSeconds of the programs reading it',
+      },
+    );
   }
   try {
     for (let attempt = 0; attempt < FRESH_ATTEMPTS; attempt++) {
@@ -80,9 +84,14 @@ async function readOpenTransactions(tx: DbClient): Promise<string[]> {
         )
         .catch((error: unknown) => {
           if ((error as { errno?: number }).errno !== ER_SPECIFIC_ACCESS_DENIED) throw error;
-          throw new RuntimeError('missing_privilege', 'reading the safe horizon needs the PROCESS privilege (to list open transactions in information_schema.INNODB_TRX)', {
-            hint: "GRANT PROCESS ON *.* TO 'dsync_user'@'%' (the user of this node's url)",
-          }, { cause: error });
+          throw new RuntimeError(
+            'missing_privilege',
+            'reading the safe horizon needs the PROCESS privilege (to list open transactions in information_schema.INNODB_TRX)',
+            {
+              hint: "GRANT PROCESS ON *.* TO 'dsync_user'@'%' (the user of this node's url)",
+            },
+            { cause: error },
+          );
         });
       const mine = rows.find((r) => String(r.query ?? '').includes(nonce));
       if (mine) {
@@ -94,9 +103,13 @@ async function readOpenTransactions(tx: DbClient): Promise<string[]> {
   } finally {
     await tx.query('SELECT RELEASE_LOCK(?) AS released', [TURN_LOCK]);
   }
-  throw new RuntimeError('horizon_stale', 'information_schema.INNODB_TRX stayed stale: another session reads it more often than every 100 ms', {
-    hint: 'find the monitoring query that polls INNODB_TRX (or INNODB_LOCK_WAITS) in a tight loop and slow it down; dsync needs a fresh list of open transactions',
-  });
+  throw new RuntimeError(
+    'horizon_stale',
+    'information_schema.INNODB_TRX stayed stale: another session reads it more often than every 100 ms',
+    {
+      hint: 'find the monitoring query that polls INNODB_TRX (or INNODB_LOCK_WAITS) in a tight loop and slow it down; dsync needs a fresh list of open transactions',
+    },
+  );
 }
 
 /** The start time within a `thread:start` or `0:start:trx_id` identity (the start itself holds colons). */
@@ -174,7 +187,9 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
   if (table !== 'ds_change_outbox' && table !== 'ds_change_inbox') throw new Error(`no safe horizon for ${String(table)}`);
   return client.transaction(async (tx) => {
     // First an InnoDB read, so that our transaction is running and shows in INNODB_TRX.
-    const read = await tx.query<Row>('SELECT id, last_id, open_transactions FROM ds_change_horizon WHERE table_name = ? ORDER BY id', [table]);
+    const read = await tx.query<Row>('SELECT id, last_id, open_transactions FROM ds_change_horizon WHERE table_name = ? ORDER BY id', [
+      table,
+    ]);
     const lastId = await readIdCounter(tx, table);
     // A fence above the counter belongs to ids handed out before the counter went back
     // (TRUNCATE, a restored backup): it says nothing about the ids handed out since.
@@ -202,7 +217,11 @@ async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds
     }
     const fresh = fences[fences.length - 1];
     if (keep.includes(fresh)) {
-      await tx.query('INSERT INTO ds_change_horizon (table_name, last_id, open_transactions) VALUES (?, ?, ?)', [table, lastId, JSON.stringify(open)]);
+      await tx.query('INSERT INTO ds_change_horizon (table_name, last_id, open_transactions) VALUES (?, ?, ?)', [
+        table,
+        lastId,
+        JSON.stringify(open),
+      ]);
     }
     return horizon;
   });
@@ -221,7 +240,14 @@ function mysqlClient(tx: DbClient): MysqlClient {
  */
 export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   const time = origin?.updatedAt
-    ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null }, origin.updatedAt)))
+    ? sqlTimestampText(
+        String(
+          toCanonical(
+            { name: 'update_datetime', family: 'timestamptz', nativeType: 'datetime(6)', nullable: true, default: null },
+            origin.updatedAt,
+          ),
+        ),
+      )
     : null;
   await mysqlClient(tx).setTransactionVariables({
     dsync_origin_server: origin?.serverId ?? null,

@@ -7,7 +7,16 @@ import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/prom
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 import { ConnectionError, redactUrl } from '../../core/errors.ts';
-import { badUrl, type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, fixUrlHint, noSuchDatabase, unreachable, UNREACHABLE_CODES } from '../../core/connect-error.ts';
+import {
+  badUrl,
+  type ConnectProblem,
+  type ConnectTarget,
+  explainConnectError as explainCommon,
+  fixUrlHint,
+  noSuchDatabase,
+  unreachable,
+  UNREACHABLE_CODES,
+} from '../../core/connect-error.ts';
 
 /**
  * Pinned for every session whatever the server's defaults:
@@ -73,7 +82,10 @@ export class MysqlClient implements DbClient {
   private async restoreVariables(saved: Map<string, unknown>): Promise<void> {
     const names = new Set([...saved.keys(), ...this.session.variables.keys()]);
     if (names.size === 0) return;
-    await this.session.conn.query(`SET ${[...names].map((n) => `@${n} = ?`).join(', ')}`, [...names].map((n) => saved.get(n) ?? null));
+    await this.session.conn.query(
+      `SET ${[...names].map((n) => `@${n} = ?`).join(', ')}`,
+      [...names].map((n) => saved.get(n) ?? null),
+    );
     this.session.variables = new Map(saved);
   }
 
@@ -105,7 +117,11 @@ export class MysqlClient implements DbClient {
         if (session.aborted) throw session.aborted;
         await run('COMMIT');
       },
-      rollback: () => session.conn.query('ROLLBACK').then(() => undefined, () => undefined),
+      rollback: () =>
+        session.conn.query('ROLLBACK').then(
+          () => undefined,
+          () => undefined,
+        ),
       savepoint: async (name) => {
         variablesAt.set(name, new Map(session.variables));
         await run(`SAVEPOINT ${name}`);
@@ -127,8 +143,11 @@ export class MysqlClient implements DbClient {
         await this.restoreVariables(new Map()).catch(() => undefined);
       },
     };
-    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
-      fn(new MysqlClient(this.dialect, session, this.depth + 1)),
+    return runTransaction(
+      primitives,
+      this.depth,
+      () => savepointName(this.depth, ++this.savepoints),
+      () => fn(new MysqlClient(this.dialect, session, this.depth + 1)),
     );
   }
 
@@ -175,11 +194,21 @@ function connectionOptions(url: string, nodeName: string): ConnectionOptions {
     [database, user, password] = [parsed.pathname.replace(/^\//, ''), parsed.username, parsed.password].map(decodeURIComponent);
   } catch {
     // Not echoed: a URL that does not parse may still hold a password.
-    throw badUrl(nodeName, 'the url is not a valid URL', `write mysql://user:password@host:3306/database (percent-encode special characters); ${fixUrlHint(nodeName)}`);
+    throw badUrl(
+      nodeName,
+      'the url is not a valid URL',
+      `write mysql://user:password@host:3306/database (percent-encode special characters); ${fixUrlHint(nodeName)}`,
+    );
   }
   if (!/^(mysql|mariadb):$/.test(parsed.protocol)) throw bad('is not a mysql:// URL');
   if (!database) throw bad('names no database');
-  const options: ConnectionOptions = { host: parsed.hostname || 'localhost', port: parsed.port ? Number(parsed.port) : 3306, user, password, database };
+  const options: ConnectionOptions = {
+    host: parsed.hostname || 'localhost',
+    port: parsed.port ? Number(parsed.port) : 3306,
+    user,
+    password,
+    database,
+  };
   for (const [key, value] of parsed.searchParams) {
     if (key === 'ssl') {
       // ssl=true: TLS with the system's CAs; or mysql2's ssl object as JSON.
@@ -227,7 +256,8 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
     // MySQL 8 caches information_schema.TABLES (AUTO_INCREMENT among them) for a day by
     // default; the safe horizon needs the live value. MariaDB always reads it live.
     // https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_information_schema_stats_expiry
-    if (!/mariadb/i.test(version) && Number(version.split('.')[0]) >= 8) await conn.query('SET SESSION information_schema_stats_expiry = 0');
+    if (!/mariadb/i.test(version) && Number(version.split('.')[0]) >= 8)
+      await conn.query('SET SESSION information_schema_stats_expiry = 0');
     return new MysqlClient(dialect, session);
   } catch (error) {
     conn?.destroy();
@@ -244,11 +274,20 @@ function explainConnectError(error: unknown, url: string, nodeName: string): Con
     e.code && (UNREACHABLE_CODES.has(e.code) || e.code === 'ENOENT')
       ? unreachable(target, e.code)
       : e.errno === ER_ACCESS_DENIED
-        ? { message: `MySQL/MariaDB refused the login for ${where}: ${e.message}`, hint: 'check the user and password (use ${MYSQL_PASSWORD} in the url)' }
+        ? {
+            message: `MySQL/MariaDB refused the login for ${where}: ${e.message}`,
+            hint: 'check the user and password (use ${MYSQL_PASSWORD} in the url)',
+          }
         : e.errno === ER_HOST_NOT_PRIVILEGED
-          ? { message: `MySQL/MariaDB does not accept this host for ${where}: ${e.message}`, hint: "create the account for this host (CREATE USER 'user'@'host')" }
+          ? {
+              message: `MySQL/MariaDB does not accept this host for ${where}: ${e.message}`,
+              hint: "create the account for this host (CREATE USER 'user'@'host')",
+            }
           : e.errno === ER_DBACCESS_DENIED
-            ? { message: `MySQL/MariaDB denies the user access to database ${database}: ${e.message}`, hint: `GRANT ALL ON \`${database}\`.* TO the user` }
+            ? {
+                message: `MySQL/MariaDB denies the user access to database ${database}: ${e.message}`,
+                hint: `GRANT ALL ON \`${database}\`.* TO the user`,
+              }
             : e.errno === ER_BAD_DB
               ? noSuchDatabase(target, `CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`)
               : null;

@@ -9,20 +9,57 @@ import { IntrospectionError } from '../../core/errors.ts';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../core/schema.ts';
 
 const FAMILY_BY_TYPE: Record<string, TypeFamily> = {
-  tinyint: 'integer', smallint: 'integer', mediumint: 'integer', int: 'integer', integer: 'integer', year: 'integer',
-  bigint: 'bigint', decimal: 'decimal', numeric: 'decimal', float: 'float', double: 'float', real: 'float',
-  bool: 'boolean', boolean: 'boolean',
-  char: 'text', varchar: 'text', tinytext: 'text', text: 'text', mediumtext: 'text', longtext: 'text', enum: 'text', set: 'text',
-  inet4: 'text', inet6: 'text',
-  date: 'date', time: 'time', datetime: 'timestamp',
+  tinyint: 'integer',
+  smallint: 'integer',
+  mediumint: 'integer',
+  int: 'integer',
+  integer: 'integer',
+  year: 'integer',
+  bigint: 'bigint',
+  decimal: 'decimal',
+  numeric: 'decimal',
+  float: 'float',
+  double: 'float',
+  real: 'float',
+  bool: 'boolean',
+  boolean: 'boolean',
+  char: 'text',
+  varchar: 'text',
+  tinytext: 'text',
+  text: 'text',
+  mediumtext: 'text',
+  longtext: 'text',
+  enum: 'text',
+  set: 'text',
+  inet4: 'text',
+  inet6: 'text',
+  date: 'date',
+  time: 'time',
+  datetime: 'timestamp',
   // TIMESTAMP is stored in UTC and shown in the session's zone: an instant, like timestamptz.
   timestamp: 'timestamptz',
-  binary: 'binary', varbinary: 'binary', tinyblob: 'binary', blob: 'binary', mediumblob: 'binary', longblob: 'binary',
-  json: 'json', uuid: 'uuid',
+  binary: 'binary',
+  varbinary: 'binary',
+  tinyblob: 'binary',
+  blob: 'binary',
+  mediumblob: 'binary',
+  longblob: 'binary',
+  json: 'json',
+  uuid: 'uuid',
 };
 
 /** Spatial values travel as WKB bytes with an SRID prefix that no other brand reads. */
-const UNSUPPORTED = new Set(['geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection', 'geomcollection']);
+const UNSUPPORTED = new Set([
+  'geometry',
+  'point',
+  'linestring',
+  'polygon',
+  'multipoint',
+  'multilinestring',
+  'multipolygon',
+  'geometrycollection',
+  'geomcollection',
+]);
 
 /** `database.table` or `table` (then the connection's database). */
 function splitName(name: string): { schema: string | null; table: string } {
@@ -109,7 +146,8 @@ export async function introspectMysql(client: DbClient, name: string): Promise<T
   }
   const mariadb = (await client.query<{ v: string }>('SELECT VERSION() AS v')).rows[0].v.toLowerCase().includes('mariadb');
   const jsonChecks = mariadb ? (await client.query<{ name: string; clause: string }>(MARIADB_JSON_CHECKS, where)).rows : [];
-  const isJson = (column: string) => jsonChecks.some((c) => c.name === column && c.clause.replace(/\s/g, '') === `json_valid(\`${column.replace(/`/g, '``')}\`)`);
+  const isJson = (column: string) =>
+    jsonChecks.some((c) => c.name === column && c.clause.replace(/\s/g, '') === `json_valid(\`${column.replace(/`/g, '``')}\`)`);
   return {
     name,
     schema: splitName(name).schema,
@@ -117,9 +155,13 @@ export async function introspectMysql(client: DbClient, name: string): Promise<T
       const dataType = String(c.data_type).toLowerCase();
       const columnType = String(c.column_type).toLowerCase();
       if (UNSUPPORTED.has(dataType)) {
-        throw new IntrospectionError('unsupported_type', `column ${c.name} of ${name} has the spatial type ${dataType}, which dsync cannot carry`, {
-          hint: `leave ${name} out of "tables", or store the value as WKT text or WKB bytes`,
-        });
+        throw new IntrospectionError(
+          'unsupported_type',
+          `column ${c.name} of ${name} has the spatial type ${dataType}, which dsync cannot carry`,
+          {
+            hint: `leave ${name} out of "tables", or store the value as WKT text or WKB bytes`,
+          },
+        );
       }
       const family = familyOf(dataType, columnType, isJson(c.name));
       const temporal = family === 'time' || family === 'timestamp' || family === 'timestamptz';
@@ -136,12 +178,18 @@ export async function introspectMysql(client: DbClient, name: string): Promise<T
         precision: temporal
           ? Number(c.datetime_precision ?? 0)
           : family === 'float'
-            ? dataType === 'float' ? 24 : 53
-            : c.numeric_precision === null ? null : Number(c.numeric_precision),
+            ? dataType === 'float'
+              ? 24
+              : 53
+            : c.numeric_precision === null
+              ? null
+              : Number(c.numeric_precision),
         scale: c.numeric_scale === null ? null : Number(c.numeric_scale),
         identity: /\bauto_increment\b/i.test(c.extra) ? 'default' : null,
         generated: /\b(VIRTUAL|STORED|PERSISTENT) GENERATED\b/i.test(c.extra),
-        ...(c.collation_name ? { collation: String(c.collation_name), caseInsensitive: caseInsensitiveCollation(String(c.collation_name)) } : {}),
+        ...(c.collation_name
+          ? { collation: String(c.collation_name), caseInsensitive: caseInsensitiveCollation(String(c.collation_name)) }
+          : {}),
       };
     }),
     primaryKey: key.rows.map((r) => r.name),

@@ -19,7 +19,8 @@ export async function mysqlKeyOrder(client: DbClient, table: TableSchema): Promi
   const { sql } = client.dialect;
   const nonBinary = await mysqlNonBinaryKeys(client, table);
   return {
-    keyExpression: (c) => (isText(c) && nonBinary.has(c.name) ? `CONVERT(${sql.ident(c.name)} USING utf8mb4) COLLATE utf8mb4_bin` : sql.ident(c.name)),
+    keyExpression: (c) =>
+      isText(c) && nonBinary.has(c.name) ? `CONVERT(${sql.ident(c.name)} USING utf8mb4) COLLATE utf8mb4_bin` : sql.ident(c.name),
     limit: (n) => `LIMIT ${n}`,
   };
 }

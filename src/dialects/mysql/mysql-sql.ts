@@ -9,7 +9,14 @@
  * bind on the server, but returns FLOAT columns widened to double
  * (1.1 → 1.100000023841858), unlike the triggers' JSON; so values stay text.
  */
-import { type CanonicalValue, exactSingle, isSinglePrecision, outsideCommonEra, singleRounding, toCanonical } from '../../core/canonical.ts';
+import {
+  type CanonicalValue,
+  exactSingle,
+  isSinglePrecision,
+  outsideCommonEra,
+  singleRounding,
+  toCanonical,
+} from '../../core/canonical.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
@@ -33,7 +40,10 @@ export const mysqlSql: DialectSql = {
     if (OUTSIDE_BMP.test(name)) {
       // https://dev.mysql.com/doc/refman/8.0/en/identifiers.html: "identifiers ... are
       // limited to characters in the Basic Multilingual Plane"; MariaDB answers error 1300.
-      throw new ChangeError('bad_name', `MySQL/MariaDB names cannot hold characters beyond the Basic Multilingual Plane (such as emoji): ${JSON.stringify(name)}`);
+      throw new ChangeError(
+        'bad_name',
+        `MySQL/MariaDB names cannot hold characters beyond the Basic Multilingual Plane (such as emoji): ${JSON.stringify(name)}`,
+      );
     }
     return `\`${name.replace(/`/g, '``')}\``;
   },

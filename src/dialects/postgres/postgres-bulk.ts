@@ -66,21 +66,32 @@ export const postgresBulk: BulkWriter = {
     const overriding = sql.identityInsert?.(table, columns).afterColumns ?? '';
     const name = tableName(table);
     const values = columns.map((c) => columnValue(table, c, '')).join(', ');
-    await tx.query(`INSERT INTO ${name} (${list})${overriding} SELECT ${values} FROM json_populate_recordset(NULL::${name}, $1)`, [jsonRows(table, rows)]);
+    await tx.query(`INSERT INTO ${name} (${list})${overriding} SELECT ${values} FROM json_populate_recordset(NULL::${name}, $1)`, [
+      jsonRows(table, rows),
+    ]);
   },
 
   async updateTableRows(tx, table, columns, rows) {
     const name = tableName(table);
     const set = columns.map((c) => `${sql.ident(c)} = ${columnValue(table, c, 's.')}`).join(', ');
-    const { rowCount } = await tx.query(`UPDATE ${name} AS d SET ${set} FROM json_populate_recordset(NULL::${name}, $1) AS s WHERE ${keyMatch(table)}`, [
-      jsonRows(table, rows.map((r) => ({ ...r.key, ...r.values }))),
-    ]);
+    const { rowCount } = await tx.query(
+      `UPDATE ${name} AS d SET ${set} FROM json_populate_recordset(NULL::${name}, $1) AS s WHERE ${keyMatch(table)}`,
+      [
+        jsonRows(
+          table,
+          rows.map((r) => ({ ...r.key, ...r.values })),
+        ),
+      ],
+    );
     if (rowCount !== rows.length) throw new Error(`bulk update of ${table.name} matched ${rowCount} of ${rows.length} rows`);
   },
 
   async deleteTableRows(tx, table, keys) {
     const name = tableName(table);
-    const { rowCount } = await tx.query(`DELETE FROM ${name} AS d USING json_populate_recordset(NULL::${name}, $1) AS s WHERE ${keyMatch(table)}`, [jsonRows(table, keys)]);
+    const { rowCount } = await tx.query(
+      `DELETE FROM ${name} AS d USING json_populate_recordset(NULL::${name}, $1) AS s WHERE ${keyMatch(table)}`,
+      [jsonRows(table, keys)],
+    );
     if (rowCount !== keys.length) throw new Error(`bulk delete of ${table.name} matched ${rowCount} of ${keys.length} rows`);
   },
 };

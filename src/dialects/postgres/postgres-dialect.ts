@@ -11,7 +11,15 @@ import { canonicalKeyText } from '../../core/canonical-key.ts';
 import { postgresBulk } from './postgres-bulk.ts';
 import { connectPostgres, listenPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
-import { postgresBodyTag, postgresChanged, postgresJsonObject, postgresJsonValue, postgresKeyJson, postgresParam, postgresSql } from './postgres-sql.ts';
+import {
+  postgresBodyTag,
+  postgresChanged,
+  postgresJsonObject,
+  postgresJsonValue,
+  postgresKeyJson,
+  postgresParam,
+  postgresSql,
+} from './postgres-sql.ts';
 import { postgresKeyOrder } from './postgres-key-order.ts';
 import { checkIdCounters, moveIdCounterSql, readIdCounter } from './postgres-sequence.ts';
 
@@ -67,9 +75,7 @@ export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promis
   await tx.query(
     `SELECT set_config('dsync.origin_server', $1, true), set_config('dsync.origin_change_id', $2, true),
             set_config('dsync.origin_user', $3, true), set_config('dsync.origin_time', $4, true)`,
-    origin
-      ? [origin.serverId, String(origin.changeId), origin.userId ?? '', origin.updatedAt ?? '']
-      : ['', '', '', ''],
+    origin ? [origin.serverId, String(origin.changeId), origin.userId ?? '', origin.updatedAt ?? ''] : ['', '', '', ''],
   );
 }
 

@@ -5,7 +5,14 @@
  */
 import type pg from 'pg';
 import { ConnectionError, redactUrl, TransientError } from '../../core/errors.ts';
-import { type ConnectProblem, type ConnectTarget, explainConnectError as explainCommon, noSuchDatabase, unreachable, UNREACHABLE_CODES } from '../../core/connect-error.ts';
+import {
+  type ConnectProblem,
+  type ConnectTarget,
+  explainConnectError as explainCommon,
+  noSuchDatabase,
+  unreachable,
+  UNREACHABLE_CODES,
+} from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
@@ -44,7 +51,13 @@ export class PostgresClient implements DbClient {
     try {
       return await statement();
     } catch (error) {
-      if (this.lost) throw new TransientError('connection_lost', `the PostgreSQL connection was lost: ${(error as Error).message}`, { hint: 'the next pass reconnects' }, { cause: error });
+      if (this.lost)
+        throw new TransientError(
+          'connection_lost',
+          `the PostgreSQL connection was lost: ${(error as Error).message}`,
+          { hint: 'the next pass reconnects' },
+          { cause: error },
+        );
       throw error;
     }
   }
@@ -65,18 +78,27 @@ export class PostgresClient implements DbClient {
     const primitives: TransactionPrimitives = {
       begin: () => run('BEGIN'),
       commit: () => run('COMMIT'),
-      rollback: () => this.client.query('ROLLBACK').then(() => undefined, () => undefined),
+      rollback: () =>
+        this.client.query('ROLLBACK').then(
+          () => undefined,
+          () => undefined,
+        ),
       savepoint: (name) => run(`SAVEPOINT ${name}`),
       release: (name) => run(`RELEASE SAVEPOINT ${name}`),
       rollbackTo: (name) => run(`ROLLBACK TO SAVEPOINT ${name}`),
     };
     try {
-      return await runTransaction(primitives, this.depth, () => savepointName(this.depth, ++this.savepoints), () =>
-        fn(new PostgresClient(this.dialect, this.client, this.depth + 1)),
+      return await runTransaction(
+        primitives,
+        this.depth,
+        () => savepointName(this.depth, ++this.savepoints),
+        () => fn(new PostgresClient(this.dialect, this.client, this.depth + 1)),
       );
     } catch (error) {
       // A savepoint that cannot be rolled back (the connection is gone): the loss is what goes up.
-      throw this.lost && !(error instanceof TransientError) ? new TransientError('connection_lost', `the PostgreSQL connection was lost: ${(error as Error).message}`, {}, { cause: error }) : error;
+      throw this.lost && !(error instanceof TransientError)
+        ? new TransientError('connection_lost', `the PostgreSQL connection was lost: ${(error as Error).message}`, {}, { cause: error })
+        : error;
     }
   }
 
@@ -127,7 +149,11 @@ function explainConnectError(error: unknown, url: string, nodeName: string): Con
 const CHANNELS = { dsync_outbox: 'outbox', dsync_inbox: 'inbox' } as const;
 
 /** A connection of its own that LISTENs for commits that wrote the outbox or the inbox. */
-export async function listenPostgres(url: string, nodeName: string, onChange: (table: 'outbox' | 'inbox') => void): Promise<{ close(): Promise<void> }> {
+export async function listenPostgres(
+  url: string,
+  nodeName: string,
+  onChange: (table: 'outbox' | 'inbox') => void,
+): Promise<{ close(): Promise<void> }> {
   const { default: driver } = await import('pg');
   const client = new driver.Client({ connectionString: url });
   client.on('error', () => undefined); // the daemon notices a dead listener by its own passes, and polls on

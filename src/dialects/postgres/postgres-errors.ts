@@ -19,10 +19,24 @@ export const CANNOT_CONNECT_NOW = '57P03';
 export const CONNECTION_EXCEPTION_CLASS = '08';
 
 const TRANSIENT = new Set([
-  SERIALIZATION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, QUERY_CANCELED, OUT_OF_MEMORY, DISK_FULL,
-  INSUFFICIENT_RESOURCES, TOO_MANY_CONNECTIONS, ADMIN_SHUTDOWN, CRASH_SHUTDOWN, CANNOT_CONNECT_NOW,
+  SERIALIZATION_FAILURE,
+  DEADLOCK_DETECTED,
+  LOCK_NOT_AVAILABLE,
+  QUERY_CANCELED,
+  OUT_OF_MEMORY,
+  DISK_FULL,
+  INSUFFICIENT_RESOURCES,
+  TOO_MANY_CONNECTIONS,
+  ADMIN_SHUTDOWN,
+  CRASH_SHUTDOWN,
+  CANNOT_CONNECT_NOW,
 ]);
 
 export function isPostgresTransient(error: unknown): boolean {
-  return anyCause(error, (e) => typeof e.code === 'string' && (TRANSIENT.has(e.code) || e.code.startsWith(CONNECTION_EXCEPTION_CLASS) && e.code.length === 5 || SOCKET_ERROR_CODES.has(e.code)));
+  return anyCause(
+    error,
+    (e) =>
+      typeof e.code === 'string' &&
+      (TRANSIENT.has(e.code) || (e.code.startsWith(CONNECTION_EXCEPTION_CLASS) && e.code.length === 5) || SOCKET_ERROR_CODES.has(e.code)),
+  );
 }

@@ -7,9 +7,22 @@ import type { DbClient } from '../../core/dialect.ts';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../core/schema.ts';
 
 const FAMILY_BY_TYPE: Record<string, TypeFamily> = {
-  int2: 'integer', int4: 'integer', int8: 'bigint', numeric: 'decimal', float4: 'float', float8: 'float',
-  bool: 'boolean', date: 'date', time: 'time', timetz: 'time', timestamp: 'timestamp', timestamptz: 'timestamptz',
-  bytea: 'binary', json: 'json', jsonb: 'json', uuid: 'uuid',
+  int2: 'integer',
+  int4: 'integer',
+  int8: 'bigint',
+  numeric: 'decimal',
+  float4: 'float',
+  float8: 'float',
+  bool: 'boolean',
+  date: 'date',
+  time: 'time',
+  timetz: 'time',
+  timestamp: 'timestamp',
+  timestamptz: 'timestamptz',
+  bytea: 'binary',
+  json: 'json',
+  jsonb: 'json',
+  uuid: 'uuid',
 };
 
 /** `schema.table` or `table` (then the first schema on the search_path that has it). */

@@ -40,5 +40,8 @@ async function postgresNonBinaryKeys(client: DbClient, table: TableSchema): Prom
 export async function postgresKeyOrder(client: DbClient, table: TableSchema): Promise<KeyOrder> {
   const { sql } = client.dialect;
   const nonBinary = await postgresNonBinaryKeys(client, table);
-  return { keyExpression: (c) => (isText(c) && nonBinary.has(c.name) ? `${sql.ident(c.name)} COLLATE "C"` : sql.ident(c.name)), limit: (n) => `LIMIT ${n}` };
+  return {
+    keyExpression: (c) => (isText(c) && nonBinary.has(c.name) ? `${sql.ident(c.name)} COLLATE "C"` : sql.ident(c.name)),
+    limit: (n) => `LIMIT ${n}`,
+  };
 }

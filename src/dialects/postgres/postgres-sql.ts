@@ -4,7 +4,14 @@
  * Identifier rules: https://www.postgresql.org/docs/current/sql-syntax-lexical.html
  */
 import { ChangeError } from '../../core/errors.ts';
-import { type CanonicalValue, exactSingle, infiniteDateTime, isSinglePrecision, parseDateTime, singleRounding } from '../../core/canonical.ts';
+import {
+  type CanonicalValue,
+  exactSingle,
+  infiniteDateTime,
+  isSinglePrecision,
+  parseDateTime,
+  singleRounding,
+} from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { multiRowInsert } from '../../core/sql-builders.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
@@ -28,7 +35,9 @@ export const postgresSql: DialectSql = {
   // GENERATED ALWAYS AS IDENTITY refuses explicit values without it
   // (https://www.postgresql.org/docs/current/sql-insert.html); BY DEFAULT takes them.
   identityInsert(table, columns) {
-    return table.columns.some((c) => c.identity === 'always' && columns.includes(c.name)) ? { afterColumns: ' OVERRIDING SYSTEM VALUE' } : {};
+    return table.columns.some((c) => c.identity === 'always' && columns.includes(c.name))
+      ? { afterColumns: ' OVERRIDING SYSTEM VALUE' }
+      : {};
   },
   ident(name) {
     if (/^[a-z_][a-z0-9_]*$/.test(name) && !KEYWORDS.has(name)) return name;
@@ -164,7 +173,9 @@ function postgresKeyValue(column: ColumnSchema, row: string): string {
  */
 export function postgresKeyJson(keyColumns: ColumnSchema[], row: string): string {
   if (keyColumns.length === 1) return postgresKeyValue(keyColumns[0], row);
-  const parts = keyColumns.map((c, i) => `${postgresSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} || ${postgresKeyValue(c, row)}`);
+  const parts = keyColumns.map(
+    (c, i) => `${postgresSql.literal(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`)} || ${postgresKeyValue(c, row)}`,
+  );
   return `(${parts.join(' || ')} || '}')`;
 }
 

@@ -55,7 +55,9 @@ const INT64_MAX = 2n ** 63n - 1n;
  * is final, and no fence is needed (guarantee 1, docs/guarantees.md).
  */
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
-  const { rows } = await client.query<{ horizon: number | bigint }>(`SELECT coalesce(max(id), 0) AS horizon FROM ${sqliteSql.ident(table)}`);
+  const { rows } = await client.query<{ horizon: number | bigint }>(
+    `SELECT coalesce(max(id), 0) AS horizon FROM ${sqliteSql.ident(table)}`,
+  );
   return Number(rows[0].horizon);
 }
 
@@ -83,9 +85,13 @@ const moveIdCounterSql = (table: 'ds_change_outbox' | 'ds_change_inbox', value: 
 async function writeSyncState(tx: DbClient, set: string, values: unknown[], clearing: boolean): Promise<void> {
   if (!(tx instanceof SqliteClient)) throw new Error('the SQLite sync state needs a connection of the sqlite dialect');
   if (!tx.inTransaction && !clearing) {
-    throw new RuntimeError('sync_state_outside_transaction', 'the SQLite origin flag and capture switch need a transaction: outside one they would stay set', {
-      hint: 'call setOrigin and silenceCapture on the client passed to transaction(); this is a bug in dsync, please report it',
-    });
+    throw new RuntimeError(
+      'sync_state_outside_transaction',
+      'the SQLite origin flag and capture switch need a transaction: outside one they would stay set',
+      {
+        hint: 'call setOrigin and silenceCapture on the client passed to transaction(); this is a bug in dsync, please report it',
+      },
+    );
   }
   await tx.query(`UPDATE ds_sync_state SET ${set} WHERE id = 1`, values);
   if (!clearing) tx.markSyncStateSet();
@@ -99,14 +105,21 @@ async function writeSyncState(tx: DbClient, set: string, values: unknown[], clea
 export async function setOrigin(tx: DbClient, origin: OriginFlag | null): Promise<void> {
   // update_datetime's form, 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC.
   const time = origin?.updatedAt
-    ? sqlTimestampText(String(toCanonical({ name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null }, origin.updatedAt)))
+    ? sqlTimestampText(
+        String(
+          toCanonical(
+            { name: 'update_datetime', family: 'timestamptz', nativeType: 'TEXT', nullable: true, default: null },
+            origin.updatedAt,
+          ),
+        ),
+      )
     : null;
-  await writeSyncState(tx, 'origin_server = ?, origin_change_id = ?, origin_user = ?, origin_time = ?', [
-    origin?.serverId ?? null,
-    origin?.changeId ?? null,
-    origin?.userId ?? null,
-    time,
-  ], origin === null);
+  await writeSyncState(
+    tx,
+    'origin_server = ?, origin_change_id = ?, origin_user = ?, origin_time = ?',
+    [origin?.serverId ?? null, origin?.changeId ?? null, origin?.userId ?? null, time],
+    origin === null,
+  );
 }
 
 /** The capture triggers write nothing while ds_sync_state.capture is 'off'. */
@@ -143,7 +156,11 @@ function toDecimal(column: ColumnSchema, value: CanonicalValue): bigint | string
   if (whole && BigInt(whole[1]) >= INT64_MIN && BigInt(whole[1]) <= INT64_MAX) return BigInt(whole[1]);
   if (!Number.isFinite(Number(text))) throw invalid(column, value, "is beyond the range of SQLite's DECIMAL (a REAL)");
   if (/^[-+]?\d*\.?\d*$/.test(text) && significantDigits(text) > 15) {
-    throw invalid(column, value, `has ${significantDigits(text)} significant digits; SQLite keeps a DECIMAL column as an 8-byte float (15 digits), so it would change. Declare the column TEXT to keep every digit`);
+    throw invalid(
+      column,
+      value,
+      `has ${significantDigits(text)} significant digits; SQLite keeps a DECIMAL column as an 8-byte float (15 digits), so it would change. Declare the column TEXT to keep every digit`,
+    );
   }
   return text;
 }
@@ -174,7 +191,11 @@ function checkNumericAffinity(column: ColumnSchema, text: string): void {
   if (kind === 'text' || kind === 'blob' || !NUMERIC_TEXT.test(text)) return;
   const plainInteger = /^-?(0|[1-9]\d*)$/.test(text) && text !== '-0' && BigInt(text) >= INT64_MIN && BigInt(text) <= INT64_MAX;
   if (plainInteger && kind !== 'real') return;
-  throw invalid(column, text, `would be stored as a number by SQLite (the declared type ${column.nativeType} has ${kind.toUpperCase()} affinity) and come back changed. Declare the column TEXT to keep it as written`);
+  throw invalid(
+    column,
+    text,
+    `would be stored as a number by SQLite (the declared type ${column.nativeType} has ${kind.toUpperCase()} affinity) and come back changed. Declare the column TEXT to keep it as written`,
+  );
 }
 
 /** A canonical value as a better-sqlite3 parameter, in the stored forms listed at the top of this file. */

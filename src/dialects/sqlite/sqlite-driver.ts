@@ -131,8 +131,11 @@ export class SqliteClient implements DbClient {
         connection.syncStateSet = false;
       },
     };
-    return runTransaction(primitives, this.depth, () => savepointName(this.depth, ++connection.savepoints), () =>
-      fn(new SqliteClient(this.dialect, connection, this.depth + 1)),
+    return runTransaction(
+      primitives,
+      this.depth,
+      () => savepointName(this.depth, ++connection.savepoints),
+      () => fn(new SqliteClient(this.dialect, connection, this.depth + 1)),
     );
   }
 
@@ -176,13 +179,23 @@ function explainConnectError(error: unknown, path: string, nodeName: string): Co
   const problem: ConnectProblem = /directory does not exist/i.test(e.message ?? '')
     ? { message: `the directory of SQLite database ${path} does not exist`, hint: `create it (mkdir -p ${dirname(path)})` }
     : code === 'SQLITE_NOTADB'
-      ? { message: `${path} is not an SQLite database`, hint: 'point the url at an SQLite file (a path that does not exist yet creates one)' }
+      ? {
+          message: `${path} is not an SQLite database`,
+          hint: 'point the url at an SQLite file (a path that does not exist yet creates one)',
+        }
       : code.startsWith('SQLITE_READONLY')
-        ? { message: `SQLite database ${path} is read-only`, hint: 'give this user write access to the file and its directory (SQLite writes -wal and -shm files beside it)' }
+        ? {
+            message: `SQLite database ${path} is read-only`,
+            hint: 'give this user write access to the file and its directory (SQLite writes -wal and -shm files beside it)',
+          }
         : code.startsWith('SQLITE_CANTOPEN')
           ? { message: `cannot open SQLite database ${path}`, hint: 'check that the path names a file in a writable directory' }
           : code.startsWith('SQLITE_BUSY')
-            ? { message: `SQLite database ${path} stayed locked by another connection for 5 s`, hint: 'finish or stop the program holding a write transaction, then retry', fixUrl: false }
+            ? {
+                message: `SQLite database ${path} stayed locked by another connection for 5 s`,
+                hint: 'finish or stop the program holding a write transaction, then retry',
+                fixUrl: false,
+              }
             : { message: `cannot open SQLite database ${path}: ${e.message ?? String(error)}` };
   return explainCommon(error, { brand: 'SQLite', where: path, nodeName }, problem);
 }

@@ -14,5 +14,8 @@ export const SQLITE_INTERRUPT = 'SQLITE_INTERRUPT';
 const TRANSIENT = [SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_INTERRUPT];
 
 export function isSqliteTransient(error: unknown): boolean {
-  return anyCause(error, (e) => typeof e.code === 'string' && TRANSIENT.some((c) => e.code === c || (e.code as string).startsWith(`${c}_`)));
+  return anyCause(
+    error,
+    (e) => typeof e.code === 'string' && TRANSIENT.some((c) => e.code === c || (e.code as string).startsWith(`${c}_`)),
+  );
 }

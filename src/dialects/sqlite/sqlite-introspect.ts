@@ -11,16 +11,45 @@ import type { ColumnSchema, TableSchema, TypeFamily } from '../../core/schema.ts
 
 /** Base type names (upper case, without the parenthesized size) and their family. */
 const FAMILY_BY_TYPE: Record<string, TypeFamily> = {
-  INT: 'integer', INTEGER: 'integer', SMALLINT: 'integer', TINYINT: 'integer', MEDIUMINT: 'integer', INT2: 'integer',
-  INT4: 'integer', BIGINT: 'bigint', INT8: 'bigint', 'UNSIGNED BIG INT': 'bigint',
-  DECIMAL: 'decimal', NUMERIC: 'decimal', NUMBER: 'decimal',
-  REAL: 'float', DOUBLE: 'float', 'DOUBLE PRECISION': 'float', FLOAT: 'float', FLOAT4: 'float', FLOAT8: 'float',
-  BOOL: 'boolean', BOOLEAN: 'boolean',
-  DATE: 'date', TIME: 'time', 'TIME WITHOUT TIME ZONE': 'time', TIMETZ: 'time', 'TIME WITH TIME ZONE': 'time',
-  DATETIME: 'timestamp', TIMESTAMP: 'timestamp', 'TIMESTAMP WITHOUT TIME ZONE': 'timestamp',
-  TIMESTAMPTZ: 'timestamptz', 'TIMESTAMP WITH TIME ZONE': 'timestamptz', DATETIMEOFFSET: 'timestamptz',
-  BLOB: 'binary', BYTEA: 'binary', BINARY: 'binary', VARBINARY: 'binary',
-  JSON: 'json', JSONB: 'json', UUID: 'uuid',
+  INT: 'integer',
+  INTEGER: 'integer',
+  SMALLINT: 'integer',
+  TINYINT: 'integer',
+  MEDIUMINT: 'integer',
+  INT2: 'integer',
+  INT4: 'integer',
+  BIGINT: 'bigint',
+  INT8: 'bigint',
+  'UNSIGNED BIG INT': 'bigint',
+  DECIMAL: 'decimal',
+  NUMERIC: 'decimal',
+  NUMBER: 'decimal',
+  REAL: 'float',
+  DOUBLE: 'float',
+  'DOUBLE PRECISION': 'float',
+  FLOAT: 'float',
+  FLOAT4: 'float',
+  FLOAT8: 'float',
+  BOOL: 'boolean',
+  BOOLEAN: 'boolean',
+  DATE: 'date',
+  TIME: 'time',
+  'TIME WITHOUT TIME ZONE': 'time',
+  TIMETZ: 'time',
+  'TIME WITH TIME ZONE': 'time',
+  DATETIME: 'timestamp',
+  TIMESTAMP: 'timestamp',
+  'TIMESTAMP WITHOUT TIME ZONE': 'timestamp',
+  TIMESTAMPTZ: 'timestamptz',
+  'TIMESTAMP WITH TIME ZONE': 'timestamptz',
+  DATETIMEOFFSET: 'timestamptz',
+  BLOB: 'binary',
+  BYTEA: 'binary',
+  BINARY: 'binary',
+  VARBINARY: 'binary',
+  JSON: 'json',
+  JSONB: 'json',
+  UUID: 'uuid',
 };
 
 const LENGTH_TYPES = /^(VARCHAR|CHAR|CHARACTER|CHARACTER VARYING|NCHAR|NVARCHAR|NATIVE CHARACTER|VARYING CHARACTER|BINARY|VARBINARY)$/;
@@ -61,10 +90,14 @@ export async function introspectSqlite(client: DbClient, name: string): Promise<
       hint: 'create it first, or correct its name in "tables" of the config',
     });
   }
-  const { rows } = await client.query<{ name: string; type: string; not_null: number; dflt_value: string | null; pk: number; hidden: number }>(
-    COLUMNS,
-    [found.rows[0].name],
-  );
+  const { rows } = await client.query<{
+    name: string;
+    type: string;
+    not_null: number;
+    dflt_value: string | null;
+    pk: number;
+    hidden: number;
+  }>(COLUMNS, [found.rows[0].name]);
   const key = rows.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk);
   if (key.length === 0) {
     throw new IntrospectionError('no_primary_key', `table ${name} has no primary key`, {
@@ -90,7 +123,9 @@ export async function introspectSqlite(client: DbClient, name: string): Promise<
         identity: null,
         generated: c.hidden !== 0,
         // NOCASE folds ASCII case: 'abc' and 'ABC' are one key (https://www.sqlite.org/datatype3.html#collation).
-        ...(collations.has(c.name) ? { collation: collations.get(c.name)!, caseInsensitive: collations.get(c.name)!.toUpperCase() === 'NOCASE' } : {}),
+        ...(collations.has(c.name)
+          ? { collation: collations.get(c.name)!, caseInsensitive: collations.get(c.name)!.toUpperCase() === 'NOCASE' }
+          : {}),
       }),
     ),
     primaryKey: key.map((c) => c.name),

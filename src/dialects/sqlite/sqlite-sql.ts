@@ -113,7 +113,15 @@ function booleanJson(v: string): string {
 /** UUIDs in lower case; a 16-byte BLOB (a common way to store them) is spelled out. */
 function uuidJson(v: string): string {
   const hex = `lower(hex(${v}))`;
-  const dashed = [[1, 8], [9, 4], [13, 4], [17, 4], [21, 12]].map(([at, n]) => `substr(${hex}, ${at}, ${n})`).join(` || '-' || `);
+  const dashed = [
+    [1, 8],
+    [9, 4],
+    [13, 4],
+    [17, 4],
+    [21, 12],
+  ]
+    .map(([at, n]) => `substr(${hex}, ${at}, ${n})`)
+    .join(` || '-' || `);
   return `CASE WHEN typeof(${v}) = 'blob' AND length(${v}) = 16 THEN json_quote(${dashed}) WHEN typeof(${v}) = 'text' THEN json_quote(lower(${v})) ELSE ${textJson(v)} END`;
 }
 
@@ -357,7 +365,8 @@ export function sqliteKeyChanged(keyColumns: ColumnSchema[]): string {
  * for every row of one statement). Integer arithmetic on strftime, because julianday's
  * double is off by tens of microseconds and unixepoch('subsec') needs SQLite 3.42.
  */
-export const sqliteNowMicros = () => `(CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000)`;
+export const sqliteNowMicros = () =>
+  `(CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000)`;
 
 /**
  * A JSON merge patch (json_patch, RFC 7396) that sets col_versions[c] = [version, server]

@@ -65,7 +65,15 @@ function keyText(schema: TableSchema, key: Record<string, unknown>, what: string
 }
 
 /** Moves the version store as a trigger would, and returns what the outbox row carries. */
-async function stampVersions(client: DbClient, schema: TableSchema, change: AppChange, key: string, keyOld: string | null, changed: string[], server: string) {
+async function stampVersions(
+  client: DbClient,
+  schema: TableSchema,
+  change: AppChange,
+  key: string,
+  keyOld: string | null,
+  changed: string[],
+  server: string,
+) {
   const entries = await readEntries(client, schema.name, keyOld ? [key, keyOld] : [key]);
   const now = Date.now() * 1000;
   if (keyOld) {
@@ -73,7 +81,10 @@ async function stampVersions(client: DbClient, schema: TableSchema, change: AppC
     const floor = Math.max(entries.get(key)?.maxVersion ?? 0, entries.get(keyOld)?.maxVersion ?? 0);
     const removed = entryAfterLocalChange(entries.get(keyOld) ?? null, 'D', [], Math.max(now, floor + 1), server);
     const added = entryAfterLocalChange(entries.get(key) ?? null, 'I', [], Math.max(now, floor + 1), server);
-    await writeEntries(client, [{ table: schema.name, rowKey: keyOld, entry: removed.entry }, { table: schema.name, rowKey: key, entry: added.entry }]);
+    await writeEntries(client, [
+      { table: schema.name, rowKey: keyOld, entry: removed.entry },
+      { table: schema.name, rowKey: key, entry: added.entry },
+    ]);
     return { row_cl: added.entry.cl, row_cl_old: removed.entry.cl, change_version: added.version.time };
   }
   const next = entryAfterLocalChange(entries.get(key) ?? null, change.operation, changed, now, server);
@@ -119,5 +130,8 @@ export async function captureChange(client: DbClient, change: AppChange, options
   };
   const names = Object.keys(row);
   const p = client.dialect.sql.param;
-  await client.query(`INSERT INTO ds_change_outbox (${names.join(', ')}) VALUES (${names.map((_, i) => p(i + 1)).join(', ')})`, Object.values(row));
+  await client.query(
+    `INSERT INTO ds_change_outbox (${names.join(', ')}) VALUES (${names.map((_, i) => p(i + 1)).join(', ')})`,
+    Object.values(row),
+  );
 }

@@ -18,14 +18,18 @@ const escapeHtml = (s: string) => redactSecrets(s).replace(/[&<>"']/g, (c) => `&
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19));
 
-const formatLag = (s: number | null) => (s === null ? '-' : s < 120 ? `${s.toFixed(1)} s` : s < 7200 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(1)} h`);
+const formatLag = (s: number | null) =>
+  s === null ? '-' : s < 120 ? `${s.toFixed(1)} s` : s < 7200 ? `${(s / 60).toFixed(1)} min` : `${(s / 3600).toFixed(1)} h`;
 
 /** What this daemon knows of a program's passes: running fine, or failing since when and retrying when. */
 function daemonState(m: ProgramMetrics, now: number): { text: string; failing: boolean } {
   if (m.program.paused) return { text: 'paused (config)', failing: false };
   if (m.failingSince === null) return { text: m.runs === 0 ? 'starting' : 'ok', failing: false };
   const retry = m.retryAt === null ? '' : `; next try in ${Math.max(0, (m.retryAt - now) / 1000).toFixed(1)} s`;
-  return { text: `failing for ${((now - m.failingSince) / 1000).toFixed(0)} s (${m.failures} failed pass(es), ${m.lastErrorCode})${retry}`, failing: true };
+  return {
+    text: `failing for ${((now - m.failingSince) / 1000).toFixed(0)} s (${m.failures} failed pass(es), ${m.lastErrorCode})${retry}`,
+    failing: true,
+  };
 }
 
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}h1{font-size:1.4em;margin:0 0 .3em}h2{font-size:1.1em;margin:1.4em 0 .4em}
@@ -53,9 +57,15 @@ async function statusPage(daemon: Daemon): Promise<string> {
       })
       .join('');
     const parked = report.parked
-      .map((n) => `<li>${escapeHtml(n.node)}: ${n.error ? escapeHtml(n.error) : `${n.open} parked, ${n.waiting} waiting, ${n.conflicts} conflicts`}</li>`)
+      .map(
+        (n) =>
+          `<li>${escapeHtml(n.node)}: ${n.error ? escapeHtml(n.error) : `${n.open} parked, ${n.waiting} waiting, ${n.conflicts} conflicts`}</li>`,
+      )
       .join('');
-    const chart = lagChartSvg(daemon.config.programs.map((p) => ({ label: `${p.id} ${p.name}`, samples: daemon.history.of(p.id) })), now);
+    const chart = lagChartSvg(
+      daemon.config.programs.map((p) => ({ label: `${p.id} ${p.name}`, samples: daemon.history.of(p.id) })),
+      now,
+    );
     const healthy = daemon.healthy(now);
     return (
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10"><title>dsync</title><style>${STYLE}</style></head><body>` +
@@ -73,7 +83,10 @@ function healthText(daemon: Daemon): { ok: boolean; text: string } {
   const ok = daemon.healthy(now);
   const failing = [...daemon.metrics.values()]
     .filter((m) => m.failingSince !== null)
-    .map((m) => `program ${m.program.id}: failing for ${((now - m.failingSince!) / 1000).toFixed(0)} s (limit ${m.program.failAfterSeconds} s): ${m.lastErrorCode}`);
+    .map(
+      (m) =>
+        `program ${m.program.id}: failing for ${((now - m.failingSince!) / 1000).toFixed(0)} s (limit ${m.program.failAfterSeconds} s): ${m.lastErrorCode}`,
+    );
   return { ok, text: `${[ok ? 'ok' : 'failing', ...failing].join('\n')}\n` };
 }
 

@@ -13,7 +13,11 @@ const lazyProm = lazyRequire<typeof PromClient>('prom-client');
 const PROGRAM_LABELS = ['program', 'type', 'node'] as const;
 type ProgramLabels = Record<(typeof PROGRAM_LABELS)[number], string>;
 
-export const programLabels = (program: ProgramConfig): ProgramLabels => ({ program: String(program.id), type: program.type, node: programHome(program) });
+export const programLabels = (program: ProgramConfig): ProgramLabels => ({
+  program: String(program.id),
+  type: program.type,
+  node: programHome(program),
+});
 
 /** What the gauges read at scrape time. */
 export interface MetricsSource {
@@ -44,32 +48,51 @@ export class DaemonMetrics {
     const registry = (this.registry = new prom.Registry());
     const labelNames = [...PROGRAM_LABELS];
     const counter = (name: string, help: string) => new prom.Counter({ name, help, labelNames, registers: [registry] });
-    const gauge = (name: string, help: string, names: string[] = labelNames) => new prom.Gauge({ name, help, labelNames: names, registers: [registry] });
+    const gauge = (name: string, help: string, names: string[] = labelNames) =>
+      new prom.Gauge({ name, help, labelNames: names, registers: [registry] });
     this.runs = counter('dsync_program_runs_total', 'Passes run (successful or not).');
     this.errors = counter('dsync_program_errors_total', 'Passes that failed (each is retried with backoff).');
     this.moved = counter('dsync_changes_moved_total', 'Changes written to an inbox by a transport program.');
     this.applied = counter('dsync_changes_applied_total', 'Changes applied by an import program.');
-    this.parkedChanges = counter('dsync_changes_parked_total', 'Changes an import program parked (ds_change_error) or held waiting behind a parked one.');
+    this.parkedChanges = counter(
+      'dsync_changes_parked_total',
+      'Changes an import program parked (ds_change_error) or held waiting behind a parked one.',
+    );
     this.conflictsMet = counter('dsync_conflicts_total', 'Conflicts an import program met.');
     this.passSeconds = new prom.Histogram({
-      name: 'dsync_pass_duration_seconds', help: 'Duration of a pass.', labelNames, registers: [registry],
+      name: 'dsync_pass_duration_seconds',
+      help: 'Duration of a pass.',
+      labelNames,
+      registers: [registry],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     });
     this.lastPassSeconds = gauge('dsync_last_pass_duration_seconds', 'Duration of the latest pass.');
     this.pointer = gauge('dsync_program_pointer', "The program's pointer (last outbox/inbox id it handled).");
     this.lastRun = gauge('dsync_program_last_run_seconds', 'Unix time of the last successful pass.');
-    this.backlog = gauge('dsync_backlog_rows', 'Rows past the pointer: outbox rows not yet sent (transport), inbox rows not yet applied (import). Sampled.');
+    this.backlog = gauge(
+      'dsync_backlog_rows',
+      'Rows past the pointer: outbox rows not yet sent (transport), inbox rows not yet applied (import). Sampled.',
+    );
     this.lag = gauge('dsync_lag_seconds', 'Seconds since the oldest change past the pointer was captured; 0 with no backlog. Sampled.');
-    this.parkedOpen = gauge('dsync_parked_changes', 'Rows of ds_change_error on a node, by status (open: parked; waiting: behind a parked change). Sampled.', ['node', 'status']);
+    this.parkedOpen = gauge(
+      'dsync_parked_changes',
+      'Rows of ds_change_error on a node, by status (open: parked; waiting: behind a parked change). Sampled.',
+      ['node', 'status'],
+    );
     this.conflictsRecorded = gauge('dsync_conflicts_recorded', 'Rows of ds_change_conflict on a node. Sampled.', ['node']);
     new prom.Gauge({
-      name: 'dsync_program_failing_seconds', help: 'How long the program has been failing; 0 when its latest pass succeeded.', labelNames, registers: [registry],
+      name: 'dsync_program_failing_seconds',
+      help: 'How long the program has been failing; 0 when its latest pass succeeded.',
+      labelNames,
+      registers: [registry],
       collect() {
         for (const program of programs) this.set(programLabels(program), source.failingSeconds(program));
       },
     });
     new prom.Gauge({
-      name: 'dsync_up', help: '1 while no program has been failing past its failAfterSeconds (the /healthz verdict).', registers: [registry],
+      name: 'dsync_up',
+      help: '1 while no program has been failing past its failAfterSeconds (the /healthz verdict).',
+      registers: [registry],
       collect() {
         this.set(source.healthy() ? 1 : 0);
       },
@@ -84,7 +107,11 @@ export class DaemonMetrics {
     }
   }
 
-  passDone(program: ProgramConfig, seconds: number, counts: { moved?: number; applied?: number; parked?: number; conflicts?: number; pointer: number | null }): void {
+  passDone(
+    program: ProgramConfig,
+    seconds: number,
+    counts: { moved?: number; applied?: number; parked?: number; conflicts?: number; pointer: number | null },
+  ): void {
     const labels = programLabels(program);
     this.runs.inc(labels);
     this.passSeconds.observe(labels, seconds);

@@ -93,8 +93,21 @@ export class Daemon {
       if (!halves) continue;
       this.scopes.set(program.id, halves);
       this.metrics.set(program.id, {
-        program, runs: 0, errors: 0, moved: 0, applied: 0, parked: 0, conflicts: 0, pointer: null, lastRunAt: null,
-        lastError: null, lastErrorCode: null, lastErrorAt: null, failingSince: null, failures: 0, retryAt: null,
+        program,
+        runs: 0,
+        errors: 0,
+        moved: 0,
+        applied: 0,
+        parked: 0,
+        conflicts: 0,
+        pointer: null,
+        lastRunAt: null,
+        lastError: null,
+        lastErrorCode: null,
+        lastErrorAt: null,
+        failingSince: null,
+        failures: 0,
+        retryAt: null,
       });
     }
     this.prom = new DaemonMetrics(config.programs, { healthy: () => this.healthy(), failingSeconds: (p) => this.failingSeconds(p.id) });
@@ -105,7 +118,14 @@ export class Daemon {
     const onAbort = () => this.stop();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await Promise.all([...this.programs().filter((p) => !p.paused).map((program) => this.loop(program)), this.purgeLoop(), this.sampleLoop(), ...this.watchedNodes().map((n) => this.watch(n))]);
+      await Promise.all([
+        ...this.programs()
+          .filter((p) => !p.paused)
+          .map((program) => this.loop(program)),
+        this.purgeLoop(),
+        this.sampleLoop(),
+        ...this.watchedNodes().map((n) => this.watch(n)),
+      ]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
     }
@@ -239,7 +259,10 @@ export class Daemon {
           // Without a watcher the programs still run at their interval; the watch is retried with backoff.
           failures++;
           if (failures === 1) {
-            this.log.warn({ event: 'watch_stopped', node: name, code: errorCode(error) }, `node ${name}: change watch stopped (${describeError(error)}); programs run at their interval until it resumes`);
+            this.log.warn(
+              { event: 'watch_stopped', node: name, code: errorCode(error) },
+              `node ${name}: change watch stopped (${describeError(error)}); programs run at their interval until it resumes`,
+            );
           }
           await nodes.closeAll();
           if (!this.stopping) await this.sleep(retryDelaySeconds(MARKER_POLL_SECONDS, failures), null);
@@ -263,7 +286,10 @@ export class Daemon {
           try {
             const r = await this.withWriters(nodes, [name], () => purgeNode(this.config, nodes, name));
             if (r.outboxDeleted + r.inboxDeleted > 0) {
-              this.log.info({ event: 'purged', node: name, outboxDeleted: r.outboxDeleted, inboxDeleted: r.inboxDeleted }, `purge ${name}: ${r.outboxDeleted} outbox and ${r.inboxDeleted} inbox row(s)`);
+              this.log.info(
+                { event: 'purged', node: name, outboxDeleted: r.outboxDeleted, inboxDeleted: r.inboxDeleted },
+                `purge ${name}: ${r.outboxDeleted} outbox and ${r.inboxDeleted} inbox row(s)`,
+              );
             }
           } catch (error) {
             this.log.warn({ event: 'purge_failed', node: name, code: errorCode(error) }, `purge ${name}: ${describeError(error)}`);
@@ -326,14 +352,24 @@ export class Daemon {
         let retryIn: number | null = null;
         const started = performance.now();
         try {
-          const result = await this.withWriters(nodes, this.nodesOf(program), () => runProgramOnce(this.config, nodes, program, this.scopes.get(program.id)));
+          const result = await this.withWriters(nodes, this.nodesOf(program), () =>
+            runProgramOnce(this.config, nodes, program, this.scopes.get(program.id)),
+          );
           const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;
           metrics.lastRunAt = Date.now();
           metrics.pointer = result.pointer;
           if (metrics.failingSince !== null) {
             for (const name of program.type === 'transport' ? [program.from, program.to] : [program.node]) this.wake(`relisten:${name}`);
-            this.log.info({ event: 'recovered', ...fields, failures: metrics.failures, failedSeconds: (metrics.lastRunAt - metrics.failingSince) / 1000 }, `program ${program.id}: recovered after ${metrics.failures} failed pass(es)`);
+            this.log.info(
+              {
+                event: 'recovered',
+                ...fields,
+                failures: metrics.failures,
+                failedSeconds: (metrics.lastRunAt - metrics.failingSince) / 1000,
+              },
+              `program ${program.id}: recovered after ${metrics.failures} failed pass(es)`,
+            );
           }
           metrics.failingSince = null;
           metrics.failures = 0;
@@ -345,16 +381,32 @@ export class Daemon {
             this.prom.passDone(program, seconds, { pointer: result.pointer, moved: result.moved });
             if (result.moved > 0) {
               this.wake(`inbox:${(program as TransportProgram).to}`);
-              this.log.info({ event: 'moved', ...fields, to: (program as TransportProgram).to, moved: result.moved, seconds }, `program ${program.id}: moved ${result.moved}`);
+              this.log.info(
+                { event: 'moved', ...fields, to: (program as TransportProgram).to, moved: result.moved, seconds },
+                `program ${program.id}: moved ${result.moved}`,
+              );
             }
           } else {
             metrics.applied += result.applied;
             metrics.parked += result.parked + result.waiting;
             metrics.conflicts += result.conflicts;
-            this.prom.passDone(program, seconds, { pointer: result.pointer, applied: result.applied, parked: result.parked + result.waiting, conflicts: result.conflicts });
+            this.prom.passDone(program, seconds, {
+              pointer: result.pointer,
+              applied: result.applied,
+              parked: result.parked + result.waiting,
+              conflicts: result.conflicts,
+            });
             if (busy) {
               this.log.info(
-                { event: 'applied', ...fields, applied: result.applied, parked: result.parked, waiting: result.waiting, conflicts: result.conflicts, seconds },
+                {
+                  event: 'applied',
+                  ...fields,
+                  applied: result.applied,
+                  parked: result.parked,
+                  waiting: result.waiting,
+                  conflicts: result.conflicts,
+                  seconds,
+                },
                 `program ${program.id}: ${summary(result)}`,
               );
             }
@@ -372,7 +424,13 @@ export class Daemon {
           metrics.retryAt = metrics.lastErrorAt + retryIn * 1000;
           this.prom.passFailed(program, (performance.now() - started) / 1000);
           this.log.warn(
-            { event: 'pass_failed', ...fields, code: metrics.lastErrorCode, failures: metrics.failures, retryInSeconds: Math.round(retryIn * 100) / 100 },
+            {
+              event: 'pass_failed',
+              ...fields,
+              code: metrics.lastErrorCode,
+              failures: metrics.failures,
+              retryInSeconds: Math.round(retryIn * 100) / 100,
+            },
             `program ${program.id}: ${metrics.lastError} (failure ${metrics.failures} in a row; next try in ${retryIn.toFixed(1)}s)`,
           );
           // A broken connection is reopened on the next pass.

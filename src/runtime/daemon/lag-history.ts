@@ -69,7 +69,7 @@ export function lagChartSvg(series: ChartSeries[], now = Date.now(), windowMs = 
   const plotH = height - top - bottom;
   const start = now - windowMs;
   const maxLag = niceCeiling(Math.max(0, ...series.flatMap((s) => s.samples.map((p) => p.lagSeconds))));
-  const x = (at: number) => left + (Math.max(at, start) - start) / windowMs * plotW;
+  const x = (at: number) => left + ((Math.max(at, start) - start) / windowMs) * plotW;
   const y = (lag: number) => top + plotH - (lag / maxLag) * plotH;
   const parts: string[] = [];
   for (let i = 0; i <= 4; i++) {
@@ -87,10 +87,16 @@ export function lagChartSvg(series: ChartSeries[], now = Date.now(), windowMs = 
   series.forEach((s, i) => {
     const colour = PALETTE[i % PALETTE.length];
     const points = s.samples.filter((p) => p.at >= start).map((p) => `${x(p.at).toFixed(1)},${y(p.lagSeconds).toFixed(1)}`);
-    if (points.length === 1) parts.push(`<circle cx="${points[0].split(',')[0]}" cy="${points[0].split(',')[1]}" r="2.5" fill="${colour}"/>`);
-    else if (points.length > 1) parts.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.join(' ')}"><title>${esc(s.label)}</title></polyline>`);
+    if (points.length === 1)
+      parts.push(`<circle cx="${points[0].split(',')[0]}" cy="${points[0].split(',')[1]}" r="2.5" fill="${colour}"/>`);
+    else if (points.length > 1)
+      parts.push(
+        `<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.join(' ')}"><title>${esc(s.label)}</title></polyline>`,
+      );
   });
-  const empty = series.every((s) => s.samples.length === 0) ? `<text x="${left + plotW / 2}" y="${top + plotH / 2}" text-anchor="middle" fill="#777">no samples yet (one every ${SAMPLE_SECONDS} s)</text>` : '';
+  const empty = series.every((s) => s.samples.length === 0)
+    ? `<text x="${left + plotW / 2}" y="${top + plotH / 2}" text-anchor="middle" fill="#777">no samples yet (one every ${SAMPLE_SECONDS} s)</text>`
+    : '';
   const legend = series
     .map((s, i) => `<span class="key"><span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span>${esc(s.label)}</span>`)
     .join(' ');

@@ -33,18 +33,26 @@ export interface RunningDaemon {
  * Stop it with `stop()` or the `signal` option.
  */
 export async function startDaemon(config: Config, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
-  if (config.programs.length === 0) throw new ConfigError('no_programs', 'the config has no programs to run', { hint: 'add programs to the config' });
+  if (config.programs.length === 0)
+    throw new ConfigError('no_programs', 'the config has no programs to run', { hint: 'add programs to the config' });
   const daemon = new Daemon(config, options);
   const port = options.port === undefined ? config.http.port : options.port;
   const host = options.host ?? config.http.host;
   let server: Server | null = null;
   if (port !== null) {
     server = await serveDaemon(daemon, port, host).catch((error) => {
-      throw new ConfigError('http_port', `cannot listen on ${host}:${port}: ${error.message}`, { hint: 'choose another port with --port or http.port' }, { cause: error });
+      throw new ConfigError(
+        'http_port',
+        `cannot listen on ${host}:${port}: ${error.message}`,
+        { hint: 'choose another port with --port or http.port' },
+        { cause: error },
+      );
     });
   }
   const address = server?.address();
-  const url = server ? `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}/` : null;
+  const url = server
+    ? `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}/`
+    : null;
   const done = daemon.run().finally(() => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined));
   return {
     daemon,

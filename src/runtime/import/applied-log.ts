@@ -13,9 +13,22 @@ import type { Forward } from './merge.ts';
 import { writeRows } from './row-writer.ts';
 
 const COLUMNS = [
-  'object_database', 'object_table', 'object_pk_attribute', 'object_attribute', 'object_id', 'object_id_old', 'object_value',
-  'object_value_old', 'object_operation', 'updated_by_server_id', 'updated_by_user_id', 'update_datetime', 'origin_change_id',
-  'row_cl', 'row_cl_old', 'change_version',
+  'object_database',
+  'object_table',
+  'object_pk_attribute',
+  'object_attribute',
+  'object_id',
+  'object_id_old',
+  'object_value',
+  'object_value_old',
+  'object_operation',
+  'updated_by_server_id',
+  'updated_by_user_id',
+  'update_datetime',
+  'origin_change_id',
+  'row_cl',
+  'row_cl_old',
+  'change_version',
 ] as const;
 
 export interface AppliedRecord {
@@ -25,7 +38,8 @@ export interface AppliedRecord {
 }
 
 export function appliedRow(nodeName: string, { table, change, forward }: AppliedRecord): unknown[] {
-  const attributes = forward.operation === 'U' && !forward.keyOld ? Object.keys(forward.values ?? {}) : syncedColumns(table).map((c) => c.name);
+  const attributes =
+    forward.operation === 'U' && !forward.keyOld ? Object.keys(forward.values ?? {}) : syncedColumns(table).map((c) => c.name);
   return [
     nodeName,
     table.name,
@@ -47,5 +61,10 @@ export function appliedRow(nodeName: string, { table, change, forward }: Applied
 }
 
 export async function recordApplied(tx: DbClient, nodeName: string, records: AppliedRecord[]): Promise<void> {
-  await writeRows(tx, 'ds_change_outbox', COLUMNS, records.map((r) => appliedRow(nodeName, r)));
+  await writeRows(
+    tx,
+    'ds_change_outbox',
+    COLUMNS,
+    records.map((r) => appliedRow(nodeName, r)),
+  );
 }

@@ -56,7 +56,11 @@ class BatchState {
       // Rows first, then their entries: the order in which a capture trigger locks them
       // (the application's write, then the entry), so the two never deadlock.
       const rows = await fetchRows(tx, table, keys, (k) => canonicalKeyText(table, k));
-      const entries = await readEntries(tx, table.name, keys.map((k) => canonicalKeyText(table, k)));
+      const entries = await readEntries(
+        tx,
+        table.name,
+        keys.map((k) => canonicalKeyText(table, k)),
+      );
       for (const key of keys) {
         const rowKey = canonicalKeyText(table, key);
         this.states.set(stateKey(table.name, rowKey), { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
@@ -71,7 +75,8 @@ class BatchState {
   set(table: TableSchema, key: ValueMap, state: RowState): void {
     const rowKey = canonicalKeyText(table, key);
     const id = stateKey(table.name, rowKey);
-    if (!this.touched.has(id)) this.touched.set(id, { table, rowKey, clBefore: localCl(this.states.get(id) ?? { row: null, entry: null }) });
+    if (!this.touched.has(id))
+      this.touched.set(id, { table, rowKey, clBefore: localCl(this.states.get(id) ?? { row: null, entry: null }) });
     this.states.set(id, state);
   }
 
@@ -121,7 +126,10 @@ export async function applyBatch(
     const table = ctx.tables.get(change.table)!;
     return [{ table, key: change.key }, ...(change.keyOld ? [{ table, key: change.keyOld }] : [])];
   };
-  await state.load(tx, items.flatMap((i) => wanted(i.change)));
+  await state.load(
+    tx,
+    items.flatMap((i) => wanted(i.change)),
+  );
   const ops: PlannedOp[] = [];
   const applied: AppliedRecord[] = [];
   const conflicts: Array<{ item: BatchItem; conflict: Conflict; policy: ConflictPolicy }> = [];
@@ -132,7 +140,13 @@ export async function applyBatch(
     const { change } = item;
     const table = ctx.tables.get(change.table)!;
     const policy = policyOverride ?? ctx.policies.get(change.table) ?? 'latest-wins';
-    const plan = planChange(table, policy, change, state.get(table, change.key), change.keyOld ? state.get(table, change.keyOld) : undefined);
+    const plan = planChange(
+      table,
+      policy,
+      change,
+      state.get(table, change.key),
+      change.keyOld ? state.get(table, change.keyOld) : undefined,
+    );
     if (plan.outcome === 'parked') return { item, plan, policy };
     for (const { key, state: next } of plan.states) state.set(table, key, next);
     const identity = stateKey(table.name, canonicalKeyText(table, change.keyOld ?? change.key));
@@ -153,12 +167,22 @@ export async function applyBatch(
     if (moved.length === 0) break;
     for (const m of moved) checked.add(`${stateKey(m.table.name, m.rowKey)}\u0000${m.cl}`);
     const waiting = [
-      ...pendingAdds.filter((p) => moved.some((m) => m.table.name === p.item.change.table && m.rowKey === p.rowKey && p.cl <= m.cl)).map((p) => p.item),
-      ...(await loadPending(tx, moved.map((m) => ({ table: m.table.name, rowKey: m.rowKey, cl: m.cl })))),
+      ...pendingAdds
+        .filter((p) => moved.some((m) => m.table.name === p.item.change.table && m.rowKey === p.rowKey && p.cl <= m.cl))
+        .map((p) => p.item),
+      ...(await loadPending(
+        tx,
+        moved.map((m) => ({ table: m.table.name, rowKey: m.rowKey, cl: m.cl })),
+      )),
     ];
-    const fresh = waiting.filter((w, i) => !released.some((r) => r.item.row.id === w.row.id) && waiting.findIndex((x) => x.row.id === w.row.id) === i);
+    const fresh = waiting.filter(
+      (w, i) => !released.some((r) => r.item.row.id === w.row.id) && waiting.findIndex((x) => x.row.id === w.row.id) === i,
+    );
     if (fresh.length === 0) continue;
-    await state.load(tx, fresh.flatMap((i) => wanted(i.change)));
+    await state.load(
+      tx,
+      fresh.flatMap((i) => wanted(i.change)),
+    );
     for (const item of fresh) {
       const result = planOne(item);
       if (result.plan.outcome === 'pending') continue;
@@ -176,9 +200,16 @@ export async function applyBatch(
   await recordApplied(tx, ctx.node, applied);
   await tx.dialect.silenceCapture(tx, false);
   await writeEntries(tx, state.entryWrites());
-  await writePending(tx, pendingAdds.filter((p, i, all) => all.findIndex((q) => q.item.row.id === p.item.row.id) === i), pendingDone);
+  await writePending(
+    tx,
+    pendingAdds.filter((p, i, all) => all.findIndex((q) => q.item.row.id === p.item.row.id) === i),
+    pendingDone,
+  );
   for (const { item, conflict, policy } of conflicts) {
-    await recordConflict(tx, ctx.programId, item.row, policy, conflict, item.identity, { values: item.change.values, oldValues: item.change.oldValues });
+    await recordConflict(tx, ctx.programId, item.row, policy, conflict, item.identity, {
+      values: item.change.values,
+      oldValues: item.change.oldValues,
+    });
   }
   return { results, released };
 }
@@ -189,7 +220,10 @@ async function writePending(tx: DbClient, adds: Array<{ item: BatchItem; rowKey:
   for (const { item, rowKey, cl } of adds) {
     await tx.query(`DELETE FROM ds_change_pending WHERE inbox_id = ${p(1)}`, [item.row.id]);
     await tx.query(`INSERT INTO ds_change_pending (inbox_id, table_name, row_key, row_cl) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`, [
-      item.row.id, item.change.table, rowKey, cl,
+      item.row.id,
+      item.change.table,
+      rowKey,
+      cl,
     ]);
   }
 }
@@ -199,7 +233,10 @@ export async function pendingInboxIds(tx: DbClient, rows: Array<{ table: string;
   const p = tx.dialect.sql.param;
   const ids: number[] = [];
   for (const { table, rowKey, cl } of rows) {
-    const found = await tx.query<Row>(`SELECT inbox_id FROM ds_change_pending WHERE table_name = ${p(1)} AND row_key = ${p(2)} AND row_cl <= ${p(3)} ORDER BY inbox_id`, [table, rowKey, cl]);
+    const found = await tx.query<Row>(
+      `SELECT inbox_id FROM ds_change_pending WHERE table_name = ${p(1)} AND row_key = ${p(2)} AND row_cl <= ${p(3)} ORDER BY inbox_id`,
+      [table, rowKey, cl],
+    );
     ids.push(...found.rows.map((r) => Number(r.inbox_id)));
   }
   return ids;

@@ -35,8 +35,7 @@ function valueMap(table: TableSchema, raw: unknown, what: string): ValueMap {
 /** object_id: a JSON scalar for a one-column key, an object for a composite one. */
 function keyMap(table: TableSchema, text: string | null, what: string): ValueMap {
   const raw = parseJson(text, what);
-  const asObject =
-    table.primaryKey.length === 1 && (raw === null || typeof raw !== 'object') ? { [table.primaryKey[0]]: raw } : raw;
+  const asObject = table.primaryKey.length === 1 && (raw === null || typeof raw !== 'object') ? { [table.primaryKey[0]]: raw } : raw;
   const key = valueMap(table, asObject, what);
   const names = Object.keys(key).sort().join(',');
   if (names !== [...table.primaryKey].sort().join(',') || Object.values(key).some((v) => v === null)) {
@@ -69,30 +68,60 @@ export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSch
   if (row.object_operation_command !== null && row.object_operation_command.trim() !== '') {
     const command = parseSeedCommand(row.object_operation_command, table);
     if (command.operation !== operation) {
-      throw new ChangeError('bad_command', `object_operation is ${operation} but the command is ${command.operation === 'I' ? 'an INSERT' : command.operation === 'U' ? 'an UPDATE' : 'a DELETE'}`);
+      throw new ChangeError(
+        'bad_command',
+        `object_operation is ${operation} but the command is ${command.operation === 'I' ? 'an INSERT' : command.operation === 'U' ? 'an UPDATE' : 'a DELETE'}`,
+      );
     }
-    return { table: table.name, operation, key: command.key, keyOld: command.keyOld, values: command.values, oldValues: null, origin, cl: null, clOld: null, version: null };
+    return {
+      table: table.name,
+      operation,
+      key: command.key,
+      keyOld: command.keyOld,
+      values: command.values,
+      oldValues: null,
+      origin,
+      cl: null,
+      clOld: null,
+      version: null,
+    };
   }
   const key = keyMap(table, row.object_id, 'object_id');
   const keyOld = row.object_id_old === null ? null : keyMap(table, row.object_id_old, 'object_id_old');
   const values = operation === 'D' ? {} : valueMap(table, parseJson(row.object_value, 'object_value'), 'object_value');
-  const oldValues = operation === 'I' || row.object_value_old === null ? null : valueMap(table, parseJson(row.object_value_old, 'object_value_old'), 'object_value_old');
+  const oldValues =
+    operation === 'I' || row.object_value_old === null
+      ? null
+      : valueMap(table, parseJson(row.object_value_old, 'object_value_old'), 'object_value_old');
   if (operation === 'I') {
     const missing = table.primaryKey.filter((k) => values[k] === undefined);
-    if (missing.length) throw new ChangeError('bad_key', `an insert of ${table.name} lacks key column(s) ${missing.join(', ')} in object_value`);
+    if (missing.length)
+      throw new ChangeError('bad_key', `an insert of ${table.name} lacks key column(s) ${missing.join(', ')} in object_value`);
   }
   const cl = counter(row.row_cl, 'row_cl');
   const clOld = counter(row.row_cl_old, 'row_cl_old');
   if (cl !== null && (cl < 1 || (cl % 2 === 1) !== (operation !== 'D'))) {
     throw new ChangeError('bad_version', `row_cl ${cl} does not fit a${operation === 'D' ? ' delete (even)' : 'n insert or update (odd)'}`);
   }
-  return { table: table.name, operation, key, keyOld, values, oldValues, origin, cl, clOld, version: counter(row.change_version, 'change_version') };
+  return {
+    table: table.name,
+    operation,
+    key,
+    keyOld,
+    values,
+    oldValues,
+    origin,
+    cl,
+    clOld,
+    version: counter(row.change_version, 'change_version'),
+  };
 }
 
 /** row_cl, row_cl_old, change_version: whole numbers or NULL. */
 function counter(text: string | null, what: string): number | null {
   if (text === null || text === '') return null;
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) throw new ChangeError('bad_version', `${what} must be a whole number, not ${JSON.stringify(text)}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new ChangeError('bad_version', `${what} must be a whole number, not ${JSON.stringify(text)}`);
   return n;
 }

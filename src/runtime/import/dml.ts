@@ -90,7 +90,12 @@ export async function selectAllRows(client: DbClient, table: TableSchema): Promi
  * for the transaction where the brand can (FOR UPDATE), so the plan made from them
  * holds until commit.
  */
-export async function fetchRows(client: DbClient, table: TableSchema, keys: ValueMap[], identity: (key: ValueMap) => string): Promise<Map<string, ValueMap>> {
+export async function fetchRows(
+  client: DbClient,
+  table: TableSchema,
+  keys: ValueMap[],
+  identity: (key: ValueMap) => string,
+): Promise<Map<string, ValueMap>> {
   const { dialect } = client;
   const columns = table.columns.filter((c) => !c.generated);
   const found = new Map<string, ValueMap>();

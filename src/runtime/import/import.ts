@@ -107,9 +107,23 @@ function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
     try {
       const change = decodeChange(row, ctx.tables);
       const pk = ctx.tables.get(change.table)!.primaryKey;
-      return { row, change, error: null, errorCode: null, identity: rowIdentity(change.table, pk, change.key), oldIdentity: change.keyOld ? rowIdentity(change.table, pk, change.keyOld) : null };
+      return {
+        row,
+        change,
+        error: null,
+        errorCode: null,
+        identity: rowIdentity(change.table, pk, change.key),
+        oldIdentity: change.keyOld ? rowIdentity(change.table, pk, change.keyOld) : null,
+      };
     } catch (error) {
-      return { row, change: null, error: describeError(error), errorCode: kindOf(error, 'decode_failed'), identity: rawRowIdentity(row, ctx.tables.get(row.object_table ?? '')?.primaryKey ?? null), oldIdentity: null };
+      return {
+        row,
+        change: null,
+        error: describeError(error),
+        errorCode: kindOf(error, 'decode_failed'),
+        identity: rawRowIdentity(row, ctx.tables.get(row.object_table ?? '')?.primaryKey ?? null),
+        oldIdentity: null,
+      };
     }
   });
 }
@@ -171,14 +185,31 @@ async function parkIfBlocked(tx: DbClient, ctx: ImportContext, d: Decoded, block
   const oldKey = d.oldIdentity === null ? null : storedKey(d.oldIdentity);
   const head = blocked.get(key) ?? (oldKey === null ? undefined : blocked.get(oldKey));
   if (head === undefined) return false;
-  await parkChange(tx, ctx.programId, d.row, d.identity, 'waiting', `waits behind the parked change of inbox id ${head} for the same row`, head, 'waiting');
+  await parkChange(
+    tx,
+    ctx.programId,
+    d.row,
+    d.identity,
+    'waiting',
+    `waits behind the parked change of inbox id ${head} for the same row`,
+    head,
+    'waiting',
+  );
   // A key change moves the row: its new key waits behind the same head.
   blocked.set(key, head);
   tally.waiting++;
   return true;
 }
 
-async function parkFailed(tx: DbClient, ctx: ImportContext, d: Pick<Decoded, 'row' | 'identity' | 'oldIdentity'>, reason: string, kind: string, blocked: Map<string, number>, tally: Tally): Promise<void> {
+async function parkFailed(
+  tx: DbClient,
+  ctx: ImportContext,
+  d: Pick<Decoded, 'row' | 'identity' | 'oldIdentity'>,
+  reason: string,
+  kind: string,
+  blocked: Map<string, number>,
+  tally: Tally,
+): Promise<void> {
   await parkChange(tx, ctx.programId, d.row, d.identity, 'open', reason, null, kind);
   blocked.set(storedKey(d.identity), d.row.id);
   if (d.oldIdentity !== null) blocked.set(storedKey(d.oldIdentity), d.row.id);
@@ -198,7 +229,13 @@ function count(results: ItemResult[], tally: Tally): ItemResult[] {
 }
 
 /** The fast path: the whole batch planned in memory and written set-wise. Throws when any write fails. */
-async function applyBatchPlanned(tx: DbClient, ctx: ImportContext, decoded: Decoded[], blocked: Map<string, number>, tally: Tally): Promise<void> {
+async function applyBatchPlanned(
+  tx: DbClient,
+  ctx: ImportContext,
+  decoded: Decoded[],
+  blocked: Map<string, number>,
+  tally: Tally,
+): Promise<void> {
   const items: BatchItem[] = [];
   for (const d of decoded) {
     if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
@@ -232,9 +269,12 @@ export async function applyDecoded(
   identity: string,
   policyOverride?: ConflictPolicy,
 ): Promise<{ status: ApplyStatus; conflict: Conflict | null }> {
-  const outcome = await tx.transaction((sp) => applyBatch(sp, batchContext(ctx), [{ row, change, identity }], pendingLoader(ctx), policyOverride));
+  const outcome = await tx.transaction((sp) =>
+    applyBatch(sp, batchContext(ctx), [{ row, change, identity }], pendingLoader(ctx), policyOverride),
+  );
   const { plan } = outcome.results[0];
-  const status: ApplyStatus = plan.outcome === 'parked' ? 'manual' : plan.outcome === 'pending' ? 'pending' : plan.outcome === 'applied' ? 'applied' : 'unchanged';
+  const status: ApplyStatus =
+    plan.outcome === 'parked' ? 'manual' : plan.outcome === 'pending' ? 'pending' : plan.outcome === 'applied' ? 'applied' : 'unchanged';
   return { status, conflict: plan.conflict };
 }
 
@@ -245,7 +285,14 @@ export async function applyDecoded(
  * the whole transaction (SQL Server) is remembered in `doomed` and goes up too: the replay
  * that follows parks it without running it.
  */
-async function applyBatchOneByOne(tx: DbClient, ctx: ImportContext, decoded: Decoded[], blocked: Map<string, number>, tally: Tally, doomed: Map<number, { reason: string; kind: string }>): Promise<void> {
+async function applyBatchOneByOne(
+  tx: DbClient,
+  ctx: ImportContext,
+  decoded: Decoded[],
+  blocked: Map<string, number>,
+  tally: Tally,
+  doomed: Map<number, { reason: string; kind: string }>,
+): Promise<void> {
   for (const d of decoded) {
     if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
     if (!d.change) {
@@ -325,9 +372,14 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
           if (client.dialect.isTransient(error)) {
             // Rolled back; nothing is parked for it. A lost connection cannot come back within this pass.
             if (attempt >= TRANSIENT_ATTEMPTS || client.lost) {
-              throw new TransientError('import_transient', `import program ${program.id} on node ${handle.node.name}: the batch after inbox id ${pointer} failed ${attempt} time(s) for a transient reason: ${describeError(error)}`, {
-                hint: 'nothing was parked or lost; the next pass (or the daemon) tries again',
-              }, { cause: error });
+              throw new TransientError(
+                'import_transient',
+                `import program ${program.id} on node ${handle.node.name}: the batch after inbox id ${pointer} failed ${attempt} time(s) for a transient reason: ${describeError(error)}`,
+                {
+                  hint: 'nothing was parked or lost; the next pass (or the daemon) tries again',
+                },
+                { cause: error },
+              );
             }
             await sleep(backoffMs(attempt));
             continue;

@@ -159,27 +159,55 @@ function insertSide(table: TableSchema, policy: ConflictPolicy, values: ValueMap
     return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, local, NO_VERSION, []) }, outcome: 'stale' };
   }
   if (cl > local || !here.row) {
-    if (!here.row) return { ops: [{ kind: 'insert', values }], conflict: null, state: { row: values, entry: freshEntry(here.entry, cl, version) }, outcome: 'applied' };
+    if (!here.row)
+      return {
+        ops: [{ kind: 'insert', values }],
+        conflict: null,
+        state: { row: values, entry: freshEntry(here.entry, cl, version) },
+        outcome: 'applied',
+      };
     // A newer incarnation replaces an older one that is still here (its delete has not arrived).
     const diff = differing(table, here.row, values, names);
-    const conflict: Conflict | null = diff.length ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'applied' } : null;
-    if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
+    const conflict: Conflict | null = diff.length
+      ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'applied' }
+      : null;
+    if (conflict && policy === 'manual')
+      return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
     const ops: RowOp[] = diff.length ? [{ kind: 'update', key: keyOf(table, here.row), values: pick(values, diff) }] : [];
-    return { ops, conflict, state: { row: { ...here.row, ...values }, entry: freshEntry(here.entry, cl, version) }, outcome: diff.length ? 'applied' : 'unchanged' };
+    return {
+      ops,
+      conflict,
+      state: { row: { ...here.row, ...values }, entry: freshEntry(here.entry, cl, version) },
+      outcome: diff.length ? 'applied' : 'unchanged',
+    };
   }
   // The same incarnation inserted on two nodes: column by column.
   const diff = differing(table, here.row, values, names);
-  const conflict: Conflict | null = diff.length ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'kept' } : null;
+  const conflict: Conflict | null = diff.length
+    ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'kept' }
+    : null;
   if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
   const won = winners(policy, names, diff, version, here.entry);
   const write = won.filter((c) => diff.includes(c));
   if (conflict && write.length) conflict.resolution = 'applied';
   const ops: RowOp[] = write.length ? [{ kind: 'update', key: keyOf(table, here.row), values: pick(values, write) }] : [];
-  return { ops, conflict, state: { row: { ...here.row, ...pick(values, write) }, entry: advanced(here.entry, cl, version, won) }, outcome: write.length ? 'applied' : 'unchanged' };
+  return {
+    ops,
+    conflict,
+    state: { row: { ...here.row, ...pick(values, write) }, entry: advanced(here.entry, cl, version, won) },
+    outcome: write.length ? 'applied' : 'unchanged',
+  };
 }
 
 /** A delete (or the old key of a key change) with cl `cl`; `oldValues` are the values the origin deleted or changed. */
-function deleteSide(table: TableSchema, policy: ConflictPolicy, oldValues: ValueMap | null, cl: number, version: Version, here: RowState): Side {
+function deleteSide(
+  table: TableSchema,
+  policy: ConflictPolicy,
+  oldValues: ValueMap | null,
+  cl: number,
+  version: Version,
+  here: RowState,
+): Side {
   const local = localCl(here);
   if (cl <= local) {
     // Already deleted, or re-inserted since: a newer incarnation wins.
@@ -188,10 +216,18 @@ function deleteSide(table: TableSchema, policy: ConflictPolicy, oldValues: Value
   }
   if (!here.row) return { ops: [], conflict: null, state: { row: null, entry: freshEntry(here.entry, cl, version) }, outcome: 'unchanged' };
   const diff = oldValues === null ? [] : differing(table, here.row, oldValues, Object.keys(oldValues));
-  const conflict: Conflict | null = diff.length ? { kind: 'delete_changed', columns: diff, local: pick(here.row, diff), resolution: 'applied' } : null;
+  const conflict: Conflict | null = diff.length
+    ? { kind: 'delete_changed', columns: diff, local: pick(here.row, diff), resolution: 'applied' }
+    : null;
   if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
-  if (conflict && policy === 'target-wins') return { ops: [], conflict: { ...conflict, resolution: 'kept' }, state: here, outcome: 'unchanged' };
-  return { ops: [{ kind: 'delete', key: keyOf(table, here.row) }], conflict, state: { row: null, entry: freshEntry(here.entry, cl, version) }, outcome: 'applied' };
+  if (conflict && policy === 'target-wins')
+    return { ops: [], conflict: { ...conflict, resolution: 'kept' }, state: here, outcome: 'unchanged' };
+  return {
+    ops: [{ kind: 'delete', key: keyOf(table, here.row) }],
+    conflict,
+    state: { row: null, entry: freshEntry(here.entry, cl, version) },
+    outcome: 'applied',
+  };
 }
 
 /** An update of some columns of a row whose key stays. */
@@ -204,13 +240,16 @@ function updateSide(table: TableSchema, policy: ConflictPolicy, change: ChangeEv
     const conflict: Conflict = here.row
       ? { kind: 'update_changed', columns: names, local: pick(here.row, names), resolution: 'kept' }
       : { kind: 'update_missing', columns: names, local: null, resolution: cl < local ? 'kept' : 'none' };
-    if (policy === 'manual' && cl < local) return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
+    if (policy === 'manual' && cl < local)
+      return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
     return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, local, NO_VERSION, []) }, outcome: 'stale' };
   }
   const needed = differing(table, here.row, change.values, names);
   const old = change.oldValues;
   const conflicting = old === null ? [] : needed.filter((n) => n in old && !sameValue(columnByName(table, n)!, here.row![n], old[n]));
-  const conflict: Conflict | null = conflicting.length ? { kind: 'update_changed', columns: conflicting, local: pick(here.row, conflicting), resolution: 'kept' } : null;
+  const conflict: Conflict | null = conflicting.length
+    ? { kind: 'update_changed', columns: conflicting, local: pick(here.row, conflicting), resolution: 'kept' }
+    : null;
   if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
   const won = winners(policy, names, conflicting, version, here.entry);
   const write = won.filter((c) => needed.includes(c));
@@ -245,9 +284,19 @@ export function planChange(table: TableSchema, policy: ConflictPolicy, change: C
     const seen = Math.max(target.entry?.maxVersion ?? 0, oldTarget?.entry?.maxVersion ?? 0);
     version = { time: Math.max(version.time, seen + 1), server: version.server };
   }
-  if (change.operation === 'U' && change.keyOld) return planKeyChange(table, policy, change, version, target, oldTarget ?? { row: null, entry: null });
+  if (change.operation === 'U' && change.keyOld)
+    return planKeyChange(table, policy, change, version, target, oldTarget ?? { row: null, entry: null });
   const cl = change.cl ?? derivedCl(change.operation, target);
-  const forward: Forward = { operation: change.operation, key: change.key, keyOld: null, values: change.operation === 'D' ? null : change.values, oldValues: change.oldValues, cl, clOld: null, version };
+  const forward: Forward = {
+    operation: change.operation,
+    key: change.key,
+    keyOld: null,
+    values: change.operation === 'D' ? null : change.values,
+    oldValues: change.oldValues,
+    cl,
+    clOld: null,
+    version,
+  };
   let side: Side;
   if (change.operation === 'I') side = insertSide(table, policy, change.values, cl, version, target);
   else if (change.operation === 'D') {
@@ -258,7 +307,14 @@ export function planChange(table: TableSchema, policy: ConflictPolicy, change: C
 }
 
 /** A key change is a delete of the old key and an insert of the new one (docs/convergence.md). */
-function planKeyChange(table: TableSchema, policy: ConflictPolicy, change: ChangeEvent, version: Version, target: RowState, oldTarget: RowState): Plan {
+function planKeyChange(
+  table: TableSchema,
+  policy: ConflictPolicy,
+  change: ChangeEvent,
+  version: Version,
+  target: RowState,
+  oldTarget: RowState,
+): Plan {
   const keyOld = change.keyOld!;
   const complete = syncedColumns(table).every((c) => c.name in change.values);
   const full = complete ? change.values : oldTarget.row ? { ...oldTarget.row, ...change.values } : null;
@@ -277,8 +333,17 @@ function planKeyChange(table: TableSchema, policy: ConflictPolicy, change: Chang
   let ops: RowOp[] = [...removal.ops, ...arrival.ops];
   const [del, ins] = [removal.ops[0], arrival.ops[0]];
   // The row moves: one UPDATE of every column keeps what hangs on it (ON UPDATE CASCADE) as at the origin.
-  if (removal.ops.length === 1 && arrival.ops.length === 1 && del.kind === 'delete' && ins.kind === 'insert') ops = [{ kind: 'update', key: del.key, values: full }];
+  if (removal.ops.length === 1 && arrival.ops.length === 1 && del.kind === 'delete' && ins.kind === 'insert')
+    ops = [{ kind: 'update', key: del.key, values: full }];
   const outcome: Outcome = ops.length ? 'applied' : removal.outcome === 'stale' && arrival.outcome === 'stale' ? 'stale' : 'unchanged';
   const side: Side = { ops, conflict: arrival.conflict ?? removal.conflict, state: arrival.state, outcome };
-  return withOutcome(side, [{ key: change.key, state: arrival.state }, { key: keyOld, state: removal.state }], forward, [target, oldTarget]);
+  return withOutcome(
+    side,
+    [
+      { key: change.key, state: arrival.state },
+      { key: keyOld, state: removal.state },
+    ],
+    forward,
+    [target, oldTarget],
+  );
 }

@@ -66,7 +66,9 @@ export interface ParkedChange {
  * the batch is adding to.
  */
 export async function loadBlockedRows(client: DbClient): Promise<Map<string, number>> {
-  const { rows } = await client.query<Row>("SELECT object_key, inbox_id, status, blocked_by FROM ds_change_error WHERE status IN ('open', 'waiting') ORDER BY id");
+  const { rows } = await client.query<Row>(
+    "SELECT object_key, inbox_id, status, blocked_by FROM ds_change_error WHERE status IN ('open', 'waiting') ORDER BY id",
+  );
   const blocked = new Map<string, number>();
   for (const r of rows) {
     if (r.object_key === null) continue;
@@ -111,8 +113,18 @@ export async function parkChange(
   try {
     await client.transaction((sp) =>
       insert(sp, [
-        programId, row.id, boundedServerId(row.updated_by_server_id ?? ''), row.origin_change_id ?? 0, clipText(row.object_table ?? '', 300),
-        storedKey(identity), status, blockedBy, clipText(reason, REASON_MAX), 1, utcNow(), boundedText(kind, 64),
+        programId,
+        row.id,
+        boundedServerId(row.updated_by_server_id ?? ''),
+        row.origin_change_id ?? 0,
+        clipText(row.object_table ?? '', 300),
+        storedKey(identity),
+        status,
+        blockedBy,
+        clipText(reason, REASON_MAX),
+        1,
+        utcNow(),
+        boundedText(kind, 64),
       ]),
     );
   } catch (error) {
@@ -122,29 +134,59 @@ export async function parkChange(
   }
 }
 
-export async function recordConflict(client: DbClient, programId: number, row: InboxRow, policy: string, conflict: Conflict, identity: string, incoming: { values: unknown; oldValues: unknown }): Promise<void> {
+export async function recordConflict(
+  client: DbClient,
+  programId: number,
+  row: InboxRow,
+  policy: string,
+  conflict: Conflict,
+  identity: string,
+  incoming: { values: unknown; oldValues: unknown },
+): Promise<void> {
   const p = client.dialect.sql.param;
   await client.query(
     `INSERT INTO ds_change_conflict (program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, object_operation, kind, columns, local_values, incoming_values, incoming_old_values, policy, resolution, created_at)
      VALUES (${Array.from({ length: 15 }, (_, i) => p(i + 1)).join(', ')})`,
     [
-      programId, row.id, boundedServerId(row.updated_by_server_id ?? ''), row.origin_change_id ?? 0, row.object_table ?? '', storedKey(identity), row.object_operation ?? '',
-      conflict.kind, conflict.columns.join(','), conflict.local === null ? null : JSON.stringify(conflict.local),
-      JSON.stringify(incoming.values), incoming.oldValues === null ? null : JSON.stringify(incoming.oldValues), policy, conflict.resolution, utcNow(),
+      programId,
+      row.id,
+      boundedServerId(row.updated_by_server_id ?? ''),
+      row.origin_change_id ?? 0,
+      row.object_table ?? '',
+      storedKey(identity),
+      row.object_operation ?? '',
+      conflict.kind,
+      conflict.columns.join(','),
+      conflict.local === null ? null : JSON.stringify(conflict.local),
+      JSON.stringify(incoming.values),
+      incoming.oldValues === null ? null : JSON.stringify(incoming.oldValues),
+      policy,
+      conflict.resolution,
+      utcNow(),
     ],
   );
 }
 
 function toParked(r: Row): ParkedChange {
   return {
-    id: Number(r.id), programId: Number(r.program_id), inboxId: Number(r.inbox_id), originServerId: String(r.origin_server_id),
-    originChangeId: Number(r.origin_change_id), table: String(r.object_table), key: (r.object_key as string | null) ?? null,
-    status: r.status as ParkedChange['status'], blockedBy: r.blocked_by === null ? null : Number(r.blocked_by),
-    reason: String(r.reason), kind: (r.kind as string | null) ?? null, attempts: Number(r.attempts), createdAt: String(r.created_at),
+    id: Number(r.id),
+    programId: Number(r.program_id),
+    inboxId: Number(r.inbox_id),
+    originServerId: String(r.origin_server_id),
+    originChangeId: Number(r.origin_change_id),
+    table: String(r.object_table),
+    key: (r.object_key as string | null) ?? null,
+    status: r.status as ParkedChange['status'],
+    blockedBy: r.blocked_by === null ? null : Number(r.blocked_by),
+    reason: String(r.reason),
+    kind: (r.kind as string | null) ?? null,
+    attempts: Number(r.attempts),
+    createdAt: String(r.created_at),
   };
 }
 
-const PARKED_COLUMNS = 'id, program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, status, blocked_by, reason, kind, attempts, created_at';
+const PARKED_COLUMNS =
+  'id, program_id, inbox_id, origin_server_id, origin_change_id, object_table, object_key, status, blocked_by, reason, kind, attempts, created_at';
 
 export async function listParked(client: DbClient, all = false): Promise<ParkedChange[]> {
   const where = all ? '' : " WHERE status IN ('open', 'waiting')";
@@ -182,7 +224,10 @@ export async function headOf(client: DbClient, parked: ParkedChange): Promise<Pa
   const p = client.dialect.sql.param;
   let current = parked;
   for (let hops = 0; current.status === 'waiting' && current.blockedBy !== null && hops < 1000; hops++) {
-    const { rows } = await client.query<Row>(`SELECT ${PARKED_COLUMNS} FROM ds_change_error WHERE inbox_id = ${p(1)} AND status IN ('open', 'waiting') ORDER BY id DESC`, [current.blockedBy]);
+    const { rows } = await client.query<Row>(
+      `SELECT ${PARKED_COLUMNS} FROM ds_change_error WHERE inbox_id = ${p(1)} AND status IN ('open', 'waiting') ORDER BY id DESC`,
+      [current.blockedBy],
+    );
     if (rows.length === 0) return null;
     current = toParked(rows[0]);
   }
@@ -199,6 +244,14 @@ export async function resolveParked(
   const resolved = status === 'retried' || status === 'skipped' ? utcNow() : null;
   await client.query(
     `UPDATE ds_change_error SET status = ${p(1)}, resolved_at = ${p(2)}, reason = COALESCE(${p(3)}, reason), blocked_by = ${p(4)}, attempts = attempts + ${p(5)}, kind = COALESCE(${p(6)}, kind) WHERE id = ${p(7)}`,
-    [status, resolved, update.reason === undefined ? null : clipText(update.reason, REASON_MAX), update.blockedBy ?? null, update.attempt ? 1 : 0, update.kind === undefined ? null : boundedText(update.kind, 64), id],
+    [
+      status,
+      resolved,
+      update.reason === undefined ? null : clipText(update.reason, REASON_MAX),
+      update.blockedBy ?? null,
+      update.attempt ? 1 : 0,
+      update.kind === undefined ? null : boundedText(update.kind, 64),
+      id,
+    ],
   );
 }

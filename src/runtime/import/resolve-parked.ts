@@ -25,7 +25,8 @@ export interface ResolveResult {
 
 async function loadInboxRow(client: DbClient, inboxId: number) {
   const { rows } = await client.query<Row>(`${INBOX_SELECT} WHERE id = ${client.dialect.sql.param(1)}`, [inboxId]);
-  if (rows.length === 0) throw new RuntimeError('inbox_row_missing', `inbox row ${inboxId} is gone`, { hint: 'the parked change cannot be retried; skip it' });
+  if (rows.length === 0)
+    throw new RuntimeError('inbox_row_missing', `inbox row ${inboxId} is gone`, { hint: 'the parked change cannot be retried; skip it' });
   return toInboxRow(rows[0]);
 }
 
@@ -33,7 +34,12 @@ async function loadInboxRow(client: DbClient, inboxId: number) {
  * Applies a parked change in a savepoint; returns the failure (reason and kind) or null.
  * A transient failure is thrown: the whole retry rolls back and nothing is marked.
  */
-async function tryApply(tx: DbClient, ctx: ImportContext, parked: ParkedChange, resolvingManual: boolean): Promise<{ reason: string; kind: string } | null> {
+async function tryApply(
+  tx: DbClient,
+  ctx: ImportContext,
+  parked: ParkedChange,
+  resolvingManual: boolean,
+): Promise<{ reason: string; kind: string } | null> {
   const row = await loadInboxRow(tx, parked.inboxId);
   try {
     const change = decodeChange(row, ctx.tables);
@@ -49,16 +55,30 @@ async function tryApply(tx: DbClient, ctx: ImportContext, parked: ParkedChange, 
 async function refuseWaiting(client: DbClient, node: string, parked: ParkedChange): Promise<never> {
   const head = await headOf(client, parked);
   const which = head ? `parked change ${head.id} (inbox id ${head.inboxId})` : `inbox id ${parked.blockedBy}`;
-  throw new RuntimeError('waiting', `parked change ${parked.id} waits behind ${which} for the same row; resolve that one first and this one follows`, {
-    hint: head ? `\`dsync retry ${head.id} --node ${node}\` or \`dsync skip ${head.id} --node ${node}\`` : `see \`dsync errors --node ${node}\``,
-    head: head?.id ?? null,
-  });
+  throw new RuntimeError(
+    'waiting',
+    `parked change ${parked.id} waits behind ${which} for the same row; resolve that one first and this one follows`,
+    {
+      hint: head
+        ? `\`dsync retry ${head.id} --node ${node}\` or \`dsync skip ${head.id} --node ${node}\``
+        : `see \`dsync errors --node ${node}\``,
+      head: head?.id ?? null,
+    },
+  );
 }
 
-export async function resolveParkedChange(config: Config, handle: NodeHandle, id: number, action: 'retry' | 'skip'): Promise<ResolveResult> {
+export async function resolveParkedChange(
+  config: Config,
+  handle: NodeHandle,
+  id: number,
+  action: 'retry' | 'skip',
+): Promise<ResolveResult> {
   const { client, node } = handle;
   const first = await getParked(client, id);
-  if (!first) throw new RuntimeError('not_parked', `node ${node.name} has no parked change ${id}`, { hint: `list them with \`dsync errors --node ${node.name}\`` });
+  if (!first)
+    throw new RuntimeError('not_parked', `node ${node.name} has no parked change ${id}`, {
+      hint: `list them with \`dsync errors --node ${node.name}\``,
+    });
   if (first.status === 'waiting') await refuseWaiting(client, node.name, first);
   if (first.status !== 'open') throw new RuntimeError('resolved', `parked change ${id} was already ${first.status}`);
   const ctx = await importContext(config, handle, first.programId);
@@ -98,7 +118,9 @@ export async function resolveParkedChange(config: Config, handle: NodeHandle, id
     }
   });
   if (failure) {
-    throw new RuntimeError('retry_failed', `parked change ${id} failed again: ${failure}`, { hint: `fix the cause and retry, or \`dsync skip ${id} --node ${node.name}\`` });
+    throw new RuntimeError('retry_failed', `parked change ${id} failed again: ${failure}`, {
+      hint: `fix the cause and retry, or \`dsync skip ${id} --node ${node.name}\``,
+    });
   }
   return result;
 }

@@ -24,18 +24,29 @@ export interface PlannedOp {
 const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 
 /** Rows of driver-ready values into a system table (inbox, outbox), in as few statements as the brand allows. */
-export async function writeRows(tx: DbClient, table: string, columns: readonly string[], rows: unknown[][], ignoreDuplicates = false): Promise<void> {
+export async function writeRows(
+  tx: DbClient,
+  table: string,
+  columns: readonly string[],
+  rows: unknown[][],
+  ignoreDuplicates = false,
+): Promise<void> {
   if (rows.length === 0) return;
   if (tx.dialect.bulk) return tx.dialect.bulk.insertRows(tx, table, columns, rows, ignoreDuplicates);
   const perStatement = Math.max(1, Math.floor(tx.dialect.capabilities.maxParameters / columns.length));
   const write = async (chunk: unknown[][]) => {
-    const sql = ignoreDuplicates ? tx.dialect.sql.insertIgnoringDuplicates(table, columns, chunk.length) : multiRowInsert(tx.dialect.sql, table, columns, chunk.length);
+    const sql = ignoreDuplicates
+      ? tx.dialect.sql.insertIgnoringDuplicates(table, columns, chunk.length)
+      : multiRowInsert(tx.dialect.sql, table, columns, chunk.length);
     await tx.query(sql, chunk.flat());
   };
   let chunk: unknown[][] = [];
   let bytes = 0;
   for (const row of rows) {
-    const size = row.reduce<number>((n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : v instanceof Uint8Array ? v.length : 8), 0);
+    const size = row.reduce<number>(
+      (n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : v instanceof Uint8Array ? v.length : 8),
+      0,
+    );
     if (chunk.length > 0 && (chunk.length >= perStatement || bytes + size > MAX_STATEMENT_BYTES)) {
       await write(chunk);
       chunk = [];
@@ -71,11 +82,21 @@ async function flushWave(tx: DbClient, wave: PlannedOp[]): Promise<void> {
   for (const entries of groups.values()) {
     const { table, op } = entries[0];
     if (entries.length === 1) await executeOp(tx, table, op);
-    else if (op.kind === 'insert') await bulk.insertTableRows(tx, table, entries.map((e) => (e.op as { values: ValueMap }).values));
+    else if (op.kind === 'insert')
+      await bulk.insertTableRows(
+        tx,
+        table,
+        entries.map((e) => (e.op as { values: ValueMap }).values),
+      );
     else if (op.kind === 'update') {
       const rows = entries.map((e) => e.op as { key: ValueMap; values: ValueMap });
       await bulk.updateTableRows(tx, table, Object.keys(op.values), rows);
-    } else await bulk.deleteTableRows(tx, table, entries.map((e) => (e.op as { key: ValueMap }).key));
+    } else
+      await bulk.deleteTableRows(
+        tx,
+        table,
+        entries.map((e) => (e.op as { key: ValueMap }).key),
+      );
   }
 }
 

@@ -43,7 +43,9 @@ function literal(node: Node | undefined, where: string): unknown {
     case 'null':
       return node.value;
     default:
-      throw reject(`${where} must be a literal value, not ${node?.type ?? 'nothing'} (functions, subqueries and column references are not accepted)`);
+      throw reject(
+        `${where} must be a literal value, not ${node?.type ?? 'nothing'} (functions, subqueries and column references are not accepted)`,
+      );
   }
 }
 
@@ -111,7 +113,8 @@ export function parseSeedCommand(command: string, table: TableSchema): SeedComma
   if (ast.type === 'insert') {
     checkTable(ast, table);
     const rows = (ast.values as { values?: Array<{ value: Node[] }> } | undefined)?.values;
-    if (!Array.isArray(rows) || rows.length !== 1) throw reject('an INSERT must carry exactly one VALUES row (INSERT … SELECT is not accepted)');
+    if (!Array.isArray(rows) || rows.length !== 1)
+      throw reject('an INSERT must carry exactly one VALUES row (INSERT … SELECT is not accepted)');
     if (ast.conflict || ast.returning) throw reject('ON CONFLICT and RETURNING are not accepted');
     const names = ast.columns ? (ast.columns as Node[]).map(columnName) : syncedColumns(table).map((c) => c.name);
     const row = rows[0].value;

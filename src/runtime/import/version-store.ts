@@ -27,7 +27,10 @@ function toEntry(row: Row): RowEntry {
   return {
     cl: Number(row.cl),
     maxVersion: Number(row.max_version),
-    base: row.base_server === null && Number(row.base_version) === 0 ? NO_VERSION : { time: Number(row.base_version), server: String(row.base_server ?? '') },
+    base:
+      row.base_server === null && Number(row.base_version) === 0
+        ? NO_VERSION
+        : { time: Number(row.base_version), server: String(row.base_server ?? '') },
     columns: parseColumns(row.col_versions),
   };
 }
@@ -67,11 +70,20 @@ export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<
   for (const [table, keys] of byTable) {
     for (let i = 0; i < keys.length; i += perQuery) {
       const chunk = keys.slice(i, i + perQuery);
-      await tx.query(`DELETE FROM ds_row_version WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})`, [table, ...chunk]);
+      await tx.query(`DELETE FROM ds_row_version WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})`, [
+        table,
+        ...chunk,
+      ]);
     }
   }
   const rows = [...last.values()].map(({ table, rowKey, entry }) => [
-    table, rowKey, entry.cl, entry.maxVersion, entry.base.time, entry.base.server, encodeColumns(entry.columns),
+    table,
+    rowKey,
+    entry.cl,
+    entry.maxVersion,
+    entry.base.time,
+    entry.base.server,
+    encodeColumns(entry.columns),
   ]);
   await writeRows(tx, 'ds_row_version', COLUMNS, rows);
 }

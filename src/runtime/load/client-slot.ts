@@ -9,9 +9,14 @@ export class ClientSlot implements DbClient {
   readonly dialect: Dialect;
 
   /** `lockless`: reads never lock (a load must not hold up the source's writers), so `forUpdate` is dropped. */
-  constructor(private readonly base: DbClient, lockless = false) {
+  constructor(
+    private readonly base: DbClient,
+    lockless = false,
+  ) {
     this.current = base;
-    this.dialect = lockless ? Object.create(base.dialect, { sql: { value: Object.create(base.dialect.sql, { forUpdate: { value: '' } }) } }) : base.dialect;
+    this.dialect = lockless
+      ? Object.create(base.dialect, { sql: { value: Object.create(base.dialect.sql, { forUpdate: { value: '' } }) } })
+      : base.dialect;
   }
 
   /** Runs `fn` in a transaction of the base client (passed as is: dialect methods want the real one), with this slot forwarding to it. */

@@ -38,7 +38,13 @@ export class LoadSideReader {
   static async open(client: DbClient, table: TableSchema, columns: string[], lockless: boolean): Promise<LoadSideReader> {
     const slot = new ClientSlot(client, lockless);
     const side = { client: slot, table };
-    return new LoadSideReader(slot, table, columns, await RangeReader.open(side, table.primaryKey, table.primaryKey), await RangeReader.open(side, columns, table.primaryKey));
+    return new LoadSideReader(
+      slot,
+      table,
+      columns,
+      await RangeReader.open(side, table.primaryKey, table.primaryKey),
+      await RangeReader.open(side, columns, table.primaryKey),
+    );
   }
 
   /** The next `limit` keys after `lo`. */
@@ -82,7 +88,11 @@ export type SourceRows = Array<{ row: ValueMap; entry: RowEntry | null }>;
 async function readSourceRows(source: LoadSideReader, tableName: string, lo: KeyValues | null, keys: KeyValues[]): Promise<SourceRows> {
   return source.slot.within(async () => {
     // Not locked (the slot is lockless): the load must not hold up the source's writers.
-    const entries = await readEntries(source.slot, tableName, keys.map((k) => source.keyText(source.keyMap(k))));
+    const entries = await readEntries(
+      source.slot,
+      tableName,
+      keys.map((k) => source.keyText(source.keyMap(k))),
+    );
     const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
     return rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null }));
   });
@@ -114,7 +124,11 @@ export async function mergeChunk(
 ): Promise<ChunkOutcome & { rows: number; written: string[] }> {
   const { table, columns } = target;
   const hi = keys[keys.length - 1];
-  const entries = await readEntries(tx, tableName, keys.map((k) => target.keyText(target.keyMap(k))));
+  const entries = await readEntries(
+    tx,
+    tableName,
+    keys.map((k) => target.keyText(target.keyMap(k))),
+  );
   const here = new Map((await target.rowsIn(lo, hi, 2000)).map((row) => [target.keyText(row), row]));
   const chunk = await readSourceRows(source, tableName, lo, keys);
   const texts = chunk.map((r) => target.keyText(r.row));
@@ -125,7 +139,13 @@ export async function mergeChunk(
   const outcome = { inserted: 0, updated: 0, existing: [] as ChunkOutcome['existing'], rows: chunk.length, written: texts };
   for (let i = 0; i < chunk.length; i++) {
     const { row, entry } = chunk[i];
-    const plan = planLoadRow(table, policy, columns, { row, entry }, { row: here.get(texts[i]) ?? null, entry: entries.get(texts[i]) ?? null });
+    const plan = planLoadRow(
+      table,
+      policy,
+      columns,
+      { row, entry },
+      { row: here.get(texts[i]) ?? null, entry: entries.get(texts[i]) ?? null },
+    );
     plans.push({ row, plan });
     if (plan.write === 'insert') outcome.inserted++;
     if (plan.write === 'update') outcome.updated++;
@@ -138,7 +158,8 @@ export async function mergeChunk(
   for (const { row, plan } of plans) {
     if (plan.write !== 'update') continue;
     const key = Object.fromEntries(table.primaryKey.map((k) => [k, row[k]]));
-    if ((await updateRow(tx, table, key, plan.values)) !== 1) throw new Error(`load: update of ${table.name} ${JSON.stringify(key)} touched no row`);
+    if ((await updateRow(tx, table, key, plan.values)) !== 1)
+      throw new Error(`load: update of ${table.name} ${JSON.stringify(key)} touched no row`);
   }
   await tx.dialect.silenceCapture(tx, false);
   // Every row written gets an entry: the source's, or the neutral one (cl 1, lowest

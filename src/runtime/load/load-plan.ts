@@ -40,7 +40,13 @@ const maxVersion = (a: Version, b: Version) => (compareVersions(a, b) >= 0 ? a :
  * The entry of a row whose columns came from both sides: each column keeps the version of
  * the side it was taken from, so a change made later on either node still compares right.
  */
-export function mergedEntry(columns: string[], cl: number, source: RowEntry | null, target: RowEntry | null, fromSource: (c: string) => boolean): RowEntry | null {
+export function mergedEntry(
+  columns: string[],
+  cl: number,
+  source: RowEntry | null,
+  target: RowEntry | null,
+  fromSource: (c: string) => boolean,
+): RowEntry | null {
   if (!source && !target) return null;
   const base = maxVersion(source?.base ?? NO_VERSION, target?.base ?? NO_VERSION);
   const versions: Record<string, Version> = {};
@@ -52,16 +58,33 @@ export function mergedEntry(columns: string[], cl: number, source: RowEntry | nu
 }
 
 /** `columns`: the columns copied (synchronized on both sides); `values` of the source row hold all of them. */
-export function planLoadRow(table: TableSchema, policy: ConflictPolicy, columns: string[], source: LoadSide & { row: ValueMap }, target: LoadSide): LoadPlan {
+export function planLoadRow(
+  table: TableSchema,
+  policy: ConflictPolicy,
+  columns: string[],
+  source: LoadSide & { row: ValueMap },
+  target: LoadSide,
+): LoadPlan {
   const sourceCl = source.entry?.cl ?? 1;
   const targetCl = target.entry?.cl ?? (target.row ? 1 : 0);
   if (!target.row) {
     // A tombstone with a higher causal length: the row was deleted at the target after this incarnation.
-    if (target.entry && targetCl > sourceCl) return { write: 'none', values: {}, entry: null, existing: { resolution: 'deleted-at-target', columns: [] } };
-    return { write: 'insert', values: source.row, entry: source.entry, existing: target.entry ? { resolution: 'source', columns: [] } : null };
+    if (target.entry && targetCl > sourceCl)
+      return { write: 'none', values: {}, entry: null, existing: { resolution: 'deleted-at-target', columns: [] } };
+    return {
+      write: 'insert',
+      values: source.row,
+      entry: source.entry,
+      existing: target.entry ? { resolution: 'source', columns: [] } : null,
+    };
   }
   const differing = columns.filter((c) => !sameValue(columnByName(table, c)!, source.row[c], target.row![c]));
-  const keep = (resolution: Resolution): LoadPlan => ({ write: 'none', values: {}, entry: null, existing: { resolution, columns: differing } });
+  const keep = (resolution: Resolution): LoadPlan => ({
+    write: 'none',
+    values: {},
+    entry: null,
+    existing: { resolution, columns: differing },
+  });
   const take = (names: string[], entry: RowEntry | null, resolution: Resolution): LoadPlan => ({
     write: names.length ? 'update' : 'none',
     values: Object.fromEntries(names.map((c) => [c, source.row[c]])),
@@ -72,12 +95,19 @@ export function planLoadRow(table: TableSchema, policy: ConflictPolicy, columns:
   if (sourceCl < targetCl) return keep(differing.length ? 'target' : 'equal');
   if (policy === 'manual') {
     // Equal rows need no person; differing ones are kept and reported for one.
-    return differing.length ? keep('manual') : take([], mergedEntry(columns, sourceCl, source.entry, target.entry, () => true), 'equal');
+    return differing.length
+      ? keep('manual')
+      : take(
+          [],
+          mergedEntry(columns, sourceCl, source.entry, target.entry, () => true),
+          'equal',
+        );
   }
   if (policy === 'target-wins') return keep(differing.length ? 'target' : 'equal');
   // latest-wins: per column, the higher version; a tie (two rows that never changed
   // since the triggers came) goes to the source, which is what a load is for.
-  const fromSource = (c: string) => policy === 'source-wins' || compareVersions(columnVersion(source.entry, c), columnVersion(target.entry, c)) >= 0;
+  const fromSource = (c: string) =>
+    policy === 'source-wins' || compareVersions(columnVersion(source.entry, c), columnVersion(target.entry, c)) >= 0;
   const won = differing.filter(fromSource);
   const entry = mergedEntry(columns, sourceCl, source.entry, target.entry, fromSource);
   const resolution: Resolution = won.length === differing.length ? 'source' : won.length === 0 ? 'target' : 'merged';

@@ -39,7 +39,13 @@ export async function readLoadState(client: DbClient, source: string, table: str
 }
 
 /** Starts a run (replacing a finished one). */
-export async function startLoadState(client: DbClient, source: string, table: string, runId: string, outboxPosition: number): Promise<LoadState> {
+export async function startLoadState(
+  client: DbClient,
+  source: string,
+  table: string,
+  runId: string,
+  outboxPosition: number,
+): Promise<LoadState> {
   const p = client.dialect.sql.param;
   await client.transaction(async (tx) => {
     await tx.query(`DELETE FROM ds_load_state WHERE source_node = ${p(1)} AND table_name = ${p(2)}`, [source, table]);
@@ -58,12 +64,26 @@ export async function saveLoadState(tx: DbClient, source: string, table: string,
   const { rowCount } = await tx.query(
     `UPDATE ds_load_state SET status = ${p(1)}, last_key = ${p(2)}, rows_copied = ${p(3)}, rows_existing = ${p(4)}, rows_conflicting = ${p(5)}, updated_at = ${p(6)}
      WHERE source_node = ${p(7)} AND table_name = ${p(8)} AND run_id = ${p(9)}`,
-    [state.status, state.lastKey === null ? null : JSON.stringify(state.lastKey), state.rowsCopied, state.rowsExisting, state.rowsConflicting, utcNow(), source, table, state.runId],
+    [
+      state.status,
+      state.lastKey === null ? null : JSON.stringify(state.lastKey),
+      state.rowsCopied,
+      state.rowsExisting,
+      state.rowsConflicting,
+      utcNow(),
+      source,
+      table,
+      state.runId,
+    ],
   );
   // Another load of the same table took over the row: this one must not go on writing.
   if (rowCount !== 1) {
-    throw new RuntimeError('load_replaced', `load of ${table} from ${source}: run ${state.runId} was replaced by another load of the same table`, {
-      hint: 'run one load per source and table at a time; the other run goes on',
-    });
+    throw new RuntimeError(
+      'load_replaced',
+      `load of ${table} from ${source}: run ${state.runId} was replaced by another load of the same table`,
+      {
+        hint: 'run one load per source and table at a time; the other run goes on',
+      },
+    );
   }
 }

@@ -73,7 +73,11 @@ function transportsBetween(config: Config, from: string, to: string): TransportP
  * first: they only grow, and only up to a safe horizon, so a pointer above the position
  * was moved by hand past changes that then never travel.
  */
-async function noteOutboxPosition(config: Config, source: NodeHandle, target: NodeHandle): Promise<{ position: number; transports: LoadReport['transports'] }> {
+async function noteOutboxPosition(
+  config: Config,
+  source: NodeHandle,
+  target: NodeHandle,
+): Promise<{ position: number; transports: LoadReport['transports'] }> {
   const transports = [];
   for (const program of transportsBetween(config, source.node.name, target.node.name)) {
     transports.push({ program: program.id, pointer: (await readProgramState(source.client, program, source.node.name)).pointer });
@@ -82,13 +86,19 @@ async function noteOutboxPosition(config: Config, source: NodeHandle, target: No
   // passed reads as 0); a transport pointer only ever moved to a safe horizon, so ids at or
   // below it are final too. Only a pointer above the id counter was moved by hand.
   const horizon = await source.dialect.readSafeHorizon(source.client, 'ds_change_outbox');
-  const counter = source.dialect.readIdCounter ? await source.dialect.readIdCounter(source.client, 'ds_change_outbox') : Number.POSITIVE_INFINITY;
+  const counter = source.dialect.readIdCounter
+    ? await source.dialect.readIdCounter(source.client, 'ds_change_outbox')
+    : Number.POSITIVE_INFINITY;
   const position = Math.max(horizon, ...transports.filter((t) => t.pointer <= counter).map((t) => t.pointer));
   for (const t of transports) {
     if (t.pointer > position) {
-      throw new RuntimeError('pointer_past_load', `program ${t.program}: its pointer ${t.pointer} is past the outbox position ${position} of ${source.node.name}: changes made during the load would not travel`, {
-        hint: `set the pointer back to ${position} or below (UPDATE ds_program_parameter SET last_pointer = ${position} WHERE id = ${t.program}) and load again`,
-      });
+      throw new RuntimeError(
+        'pointer_past_load',
+        `program ${t.program}: its pointer ${t.pointer} is past the outbox position ${position} of ${source.node.name}: changes made during the load would not travel`,
+        {
+          hint: `set the pointer back to ${position} or below (UPDATE ds_program_parameter SET last_pointer = ${position} WHERE id = ${t.program}) and load again`,
+        },
+      );
     }
   }
   return { position, transports };
@@ -96,9 +106,13 @@ async function noteOutboxPosition(config: Config, source: NodeHandle, target: No
 
 function copiedColumns(source: TableSchema, target: TableSchema, warnings: string[]): string[] {
   if (source.primaryKey.join(',') !== target.primaryKey.join(',')) {
-    throw new RuntimeError('key_mismatch', `${source.name}: the primary keys differ (${source.primaryKey.join(', ')} on the source, ${target.primaryKey.join(', ')} on the target)`, {
-      hint: 'give the table the same primary key on both nodes, then load',
-    });
+    throw new RuntimeError(
+      'key_mismatch',
+      `${source.name}: the primary keys differ (${source.primaryKey.join(', ')} on the source, ${target.primaryKey.join(', ')} on the target)`,
+      {
+        hint: 'give the table the same primary key on both nodes, then load',
+      },
+    );
   }
   const onTarget = new Set(syncedColumns(target).map((c) => c.name));
   const names = syncedColumns(source).map((c) => c.name);
@@ -141,15 +155,31 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   const dryRun = options.dryRun ?? false;
   const policy = config.tables.find((t) => t.name === name)?.conflict ?? 'latest-wins';
   const report: LoadTableReport = {
-    table: name, status: dryRun ? 'dry-run' : 'done', runId: null, resumedAfter: null, outboxPosition: job.position,
-    rowsRead: 0, inserted: 0, updated: 0, existing: {}, listed: [], pendingMerged: 0, seconds: 0,
+    table: name,
+    status: dryRun ? 'dry-run' : 'done',
+    runId: null,
+    resumedAfter: null,
+    outboxPosition: job.position,
+    rowsRead: 0,
+    inserted: 0,
+    updated: 0,
+    existing: {},
+    listed: [],
+    pendingMerged: 0,
+    seconds: 0,
   };
   let state: LoadState | null = await readLoadState(target.client, source.node.name, name);
   if (state?.status === 'done' && !options.restart) {
     return { ...report, status: 'finished-before', runId: state.runId, outboxPosition: state.outboxPosition };
   }
   if (!dryRun && (!state || state.status === 'done')) {
-    state = await startLoadState(target.client, source.node.name, name, new Date().toISOString().replace(/[-:]/g, '').slice(0, 15), job.position);
+    state = await startLoadState(
+      target.client,
+      source.node.name,
+      name,
+      new Date().toISOString().replace(/[-:]/g, '').slice(0, 15),
+      job.position,
+    );
   }
   let lo: KeyValues | null = null;
   if (state && state.status === 'running') {
@@ -181,7 +211,13 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
           released = await releasePending(tx, job.ctx, name, result.written);
           const existing = result.existing.length;
           const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
-          next = { ...state!, lastKey: hi, rowsCopied: state!.rowsCopied + result.rows, rowsExisting: state!.rowsExisting + existing, rowsConflicting: state!.rowsConflicting + conflicting };
+          next = {
+            ...state!,
+            lastKey: hi,
+            rowsCopied: state!.rowsCopied + result.rows,
+            rowsExisting: state!.rowsExisting + existing,
+            rowsConflicting: state!.rowsConflicting + conflicting,
+          };
           await saveLoadState(tx, source.node.name, name, next);
         }
         return { ...result, released, next };
@@ -216,19 +252,36 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
 }
 
 /** Loads `tables` (default: every synchronized table) from `source` to `target`. */
-export async function loadNodes(config: Config, source: NodeHandle, target: NodeHandle, tables: string[], options: LoadOptions = {}): Promise<LoadReport> {
+export async function loadNodes(
+  config: Config,
+  source: NodeHandle,
+  target: NodeHandle,
+  tables: string[],
+  options: LoadOptions = {},
+): Promise<LoadReport> {
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_row_version', 'ds_change_pending', 'ds_load_state']);
   const importProgram = config.programs.find((p) => p.type === 'import' && p.node === target.node.name);
   const ctx = await importContext(config, target, importProgram?.id ?? 0);
   const { position, transports } = await noteOutboxPosition(config, source, target);
-  const report: LoadReport = { from: source.node.name, to: target.node.name, dryRun: options.dryRun ?? false, transports, warnings: [], tables: [] };
+  const report: LoadReport = {
+    from: source.node.name,
+    to: target.node.name,
+    dryRun: options.dryRun ?? false,
+    transports,
+    warnings: [],
+    tables: [],
+  };
   if (transports.length === 0) {
-    report.warnings.push(`no transport program from ${source.node.name} to ${target.node.name} in the config: changes made on ${source.node.name} during the load reach ${target.node.name} only by another path`);
+    report.warnings.push(
+      `no transport program from ${source.node.name} to ${target.node.name} in the config: changes made on ${source.node.name} during the load reach ${target.node.name} only by another path`,
+    );
   }
   for (const name of tables) {
     if (!config.tables.some((t) => t.name === name)) {
-      throw new RuntimeError('table_not_synchronized', `table ${name} is not in the config's tables`, { hint: 'add it to "tables", then generate, apply and load' });
+      throw new RuntimeError('table_not_synchronized', `table ${name} is not in the config's tables`, {
+        hint: 'add it to "tables", then generate, apply and load',
+      });
     }
     report.tables.push(await loadTable({ config, source, target, name, ctx, position, warnings: report.warnings }, options));
   }

@@ -9,7 +9,7 @@ import { ConnectionError, describeError } from '../../core/errors.ts';
 import { redactSecrets } from '../../core/redact.ts';
 
 export type Jetstream = typeof import('@nats-io/jetstream');
-export type NatsConnection = Awaited<ReturnType<(typeof import('@nats-io/transport-node'))['connect']>>;
+export type NatsConnection = Awaited<ReturnType<typeof import('@nats-io/transport-node')['connect']>>;
 export type NatsNames = ReturnType<typeof natsNames>;
 
 /** A name part safe as a NATS subject token and stream name: [A-Za-z0-9-] kept, every other byte `_xx`. */
@@ -55,9 +55,14 @@ export async function connectNats(via: string): Promise<NatsConnection> {
       reconnect: false,
     });
   } catch (error) {
-    throw new ConnectionError('nats_connect', `cannot reach NATS at ${redactSecrets(via)}: ${redactSecrets(describeError(error))}`, {
-      hint: 'check that nats-server runs with JetStream (-js) and that the address and credentials in "via" are right',
-    }, { cause: error });
+    throw new ConnectionError(
+      'nats_connect',
+      `cannot reach NATS at ${redactSecrets(via)}: ${redactSecrets(describeError(error))}`,
+      {
+        hint: 'check that nats-server runs with JetStream (-js) and that the address and credentials in "via" are right',
+      },
+      { cause: error },
+    );
   }
 }
 
@@ -78,7 +83,12 @@ export async function ensureStream(js: Jetstream, nc: NatsConnection, settings: 
     const info = await jsm.streams.info(names.stream);
     const c = info.config;
     if (c.max_age !== wanted.max_age || c.duplicate_window !== wanted.duplicate_window || c.num_replicas !== wanted.num_replicas) {
-      await jsm.streams.update(names.stream, { ...c, max_age: wanted.max_age, duplicate_window: wanted.duplicate_window, num_replicas: wanted.num_replicas });
+      await jsm.streams.update(names.stream, {
+        ...c,
+        max_age: wanted.max_age,
+        duplicate_window: wanted.duplicate_window,
+        num_replicas: wanted.num_replicas,
+      });
     }
   } catch (error) {
     if (!(error instanceof js.JetStreamApiError) || error.code !== js.JetStreamApiCodes.StreamNotFound) throw error;

@@ -22,7 +22,15 @@ import { redactSecrets } from '../../core/redact.ts';
 import { writeRows } from '../import/row-writer.ts';
 import { type NodeHandle, type NodeSet, requireSyncObjects } from '../nodes.ts';
 import { pointerBatches, readProgramState, saveProgramState } from '../program-state.ts';
-import { connectNats, ensureStream, isNatsError, type Jetstream, type NatsConnection, type NatsNames, natsSettings } from './nats-stream.ts';
+import {
+  connectNats,
+  ensureStream,
+  isNatsError,
+  type Jetstream,
+  type NatsConnection,
+  type NatsNames,
+  natsSettings,
+} from './nats-stream.ts';
 import { countAbove, INBOX_COLUMNS, outboxBatchSql, toInboxValues, type TransportResult } from './transport.ts';
 
 export { connectNats, natsNames, natsSettings, natsToken } from './nats-stream.ts';
@@ -61,7 +69,16 @@ export async function natsTransportOnce(
 ): Promise<NatsTransportResult> {
   const js = (await import('@nats-io/jetstream')) as Jetstream;
   const settings = natsSettings(config);
-  const result: NatsTransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: 0, horizon: 0, heldBack: 0, published: 0, delivered: 0 };
+  const result: NatsTransportResult = {
+    program: program.id,
+    moved: 0,
+    skippedEcho: 0,
+    pointer: 0,
+    horizon: 0,
+    heldBack: 0,
+    published: 0,
+    delivered: 0,
+  };
   const via = program.via ?? '';
   const nc = await connectNats(via);
   try {
@@ -74,15 +91,28 @@ export async function natsTransportOnce(
   } catch (error) {
     if (error instanceof DsyncError || !(await isNatsError(error, js))) throw error;
     // A NATS client error (closed connection, timeout, JetStream API): one line naming where.
-    throw new ConnectionError('nats_failed', `program ${program.id}: NATS at ${redactSecrets(via)}: ${redactSecrets(describeError(error))}`, {
-      hint: 'the pass is retried whole (already published or delivered changes are no-ops); check the NATS server and its JetStream',
-    }, { cause: error });
+    throw new ConnectionError(
+      'nats_failed',
+      `program ${program.id}: NATS at ${redactSecrets(via)}: ${redactSecrets(describeError(error))}`,
+      {
+        hint: 'the pass is retried whole (already published or delivered changes are no-ops); check the NATS server and its JetStream',
+      },
+      { cause: error },
+    );
   } finally {
     await nc.close().catch(() => undefined);
   }
 }
 
-async function publishHalf(js: Jetstream, nc: NatsConnection, names: NatsNames, program: TransportProgram, source: NodeHandle, targetServerId: string, result: NatsTransportResult) {
+async function publishHalf(
+  js: Jetstream,
+  nc: NatsConnection,
+  names: NatsNames,
+  program: TransportProgram,
+  source: NodeHandle,
+  targetServerId: string,
+  result: NatsTransportResult,
+) {
   const src = source.client;
   const state = await readProgramState(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox']);
@@ -101,7 +131,11 @@ async function publishHalf(js: Jetstream, nc: NatsConnection, names: NatsNames, 
           continue;
         }
         // In id order on one connection: the stream stores them in that order.
-        acks.push(client.publish(names.subject(String(change.object_table)), JSON.stringify(change), { msgID: `${change.updated_by_server_id}:${change.origin_change_id}` }));
+        acks.push(
+          client.publish(names.subject(String(change.object_table)), JSON.stringify(change), {
+            msgID: `${change.updated_by_server_id}:${change.origin_change_id}`,
+          }),
+        );
       }
       await Promise.all(acks);
       result.published += acks.length;
@@ -154,7 +188,9 @@ async function deliverHalf(
     throw new RuntimeError(
       'nats_expired',
       `program ${program.id}: stream ${names.stream} dropped messages ${info.delivered.stream_seq + 1}..${stream.state.first_seq - 1} (older than nats.maxAgeSeconds) before ${program.to} read them`,
-      { hint: `the destination was offline longer than the stream keeps messages: run \`dsync verify\` and repair ${program.to}, then raise nats.maxAgeSeconds` },
+      {
+        hint: `the destination was offline longer than the stream keeps messages: run \`dsync verify\` and repair ${program.to}, then raise nats.maxAgeSeconds`,
+      },
     );
   }
   // Messages handed to a pass that died before its acks come back only after ack_wait;
