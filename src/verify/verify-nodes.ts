@@ -32,7 +32,7 @@ export interface VerifyOptions {
 }
 
 /** The table on one node, or null when it does not exist there. */
-async function tableOn(handle: NodeHandle, name: string): Promise<TableSchema | null> {
+export async function tableOn(handle: NodeHandle, name: string): Promise<TableSchema | null> {
   try {
     return await handle.dialect.introspect(handle.client, name);
   } catch (error) {

@@ -3,12 +3,12 @@
  * two nodes row by row; exit 1 on differences. `--repair` makes B equal to A through B's
  * normal change path (src/verify/repair.ts) and compares again.
  */
-import { ConfigError, IntrospectionError } from '../../core/errors.ts';
-import type { TableSchema } from '../../core/schema.ts';
-import { type NodeHandle, NodeSet } from '../../runtime/nodes.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { NodeSet } from '../../runtime/nodes.ts';
 import { type CompareResult, compareTables, hasDifferences } from '../../verify/compare-tables.ts';
 import { countRows } from '../../verify/range-reader.ts';
 import { getNode } from '../../config/config.ts';
+import { tableOn } from '../../verify/verify-nodes.ts';
 import { planRepairs, type RepairReport, repairTable } from '../../verify/repair.ts';
 import { createProgress } from '../progress.ts';
 import { loadConfig } from '../config-file.ts';
@@ -35,16 +35,6 @@ interface TableReport {
   /** With --repair: what was (or on a dry run, would be) written at B, and the compare after it. */
   repair?: RepairReport;
   after?: CompareResult;
-}
-
-/** The table on one node, or null when it does not exist there. */
-async function tableOn(handle: NodeHandle, name: string): Promise<TableSchema | null> {
-  try {
-    return await handle.dialect.introspect(handle.client, name);
-  } catch (error) {
-    if (error instanceof IntrospectionError && !(await handle.dialect.tableExists(handle.client, name))) return null;
-    throw error;
-  }
 }
 
 const keyText = (key: Record<string, unknown>) => {
