@@ -190,40 +190,41 @@ export class MssqlClient implements DbClient {
    * https://learn.microsoft.com/sql/t-sql/language-elements/save-transaction-transact-sql
    */
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
-    const inner = new MssqlClient(this.dialect, this.driver, this.pool, this.depth + 1);
-    if (this.depth > 0) {
-      const name = `ds_sp_${this.depth}_${++this.savepoints}`; // savepoint names: at most 32 characters
-      await this.exec(`SAVE TRANSACTION ${name}`);
-      try {
-        return await fn(inner);
-      } catch (error) {
-        if (error instanceof DsyncError && error.code === 'transaction_doomed') throw error; // a deeper level found it
-        // XACT_STATE() = -1: the error doomed the transaction (a deadlock victim, a trigger
-        // under XACT_ABORT). Only a full rollback is possible, so the caller must not go on
-        // with the rest of the batch as if the savepoint had undone just this part.
-        const state = await this.query<{ state: number }>(
-          `DECLARE @state int = XACT_STATE(); IF @state = 1 ROLLBACK TRANSACTION ${name}; SELECT @state AS state`,
-        ).then(
-          (r) => Number(r.rows[0]?.state),
-          () => NaN,
-        );
-        if (state === 1) throw error;
-        // A transient cause (deadlock victim) is retried; a change that dooms it by itself
-        // (a trigger's error) is named, so the import can park it without running it again.
-        const message = `the SQL Server transaction can only be rolled back (XACT_STATE() = ${Number.isNaN(state) ? 'unknown' : state}): ${describeError(error)}`;
-        const Doomed = this.dialect.isTransient(error) ? TransientError : ChangeError;
-        throw new Doomed('transaction_doomed', message, { hint: 'the whole batch is rolled back and tried again' }, { cause: error });
-      }
-    }
-    await this.exec('BEGIN TRANSACTION');
-    try {
-      const result = await fn(inner);
-      await this.exec('COMMIT TRANSACTION');
-      return result;
-    } catch (error) {
-      await this.exec('IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION').catch(() => undefined);
-      throw error;
-    }
+    const primitives: TransactionPrimitives = {
+      begin: () => this.exec('BEGIN TRANSACTION'),
+      commit: () => this.exec('COMMIT TRANSACTION'),
+      rollback: () => this.exec('IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION').catch(() => undefined),
+      savepoint: (name) => this.exec(`SAVE TRANSACTION ${name}`),
+      release: async () => undefined, // T-SQL has no RELEASE: a savepoint simply stays until the transaction ends
+      rollbackTo: (name, error) => this.rollbackToSavepoint(name, error),
+    };
+    return runTransaction(
+      primitives,
+      this.depth,
+      () => savepointName(this.depth, ++this.savepoints),
+      () => fn(new MssqlClient(this.dialect, this.driver, this.pool, this.depth + 1)),
+    );
+  }
+
+  /**
+   * XACT_STATE() = -1: the error doomed the transaction (a deadlock victim, a trigger under
+   * XACT_ABORT). Only a full rollback is possible, so the caller must not go on with the
+   * rest of the batch as if the savepoint had undone just this part: throw instead.
+   */
+  private async rollbackToSavepoint(name: string, error: unknown): Promise<void> {
+    if (error instanceof DsyncError && error.code === 'transaction_doomed') throw error; // a deeper level found it
+    const state = await this.query<{ state: number }>(
+      `DECLARE @state int = XACT_STATE(); IF @state = 1 ROLLBACK TRANSACTION ${name}; SELECT @state AS state`,
+    ).then(
+      (r) => Number(r.rows[0]?.state),
+      () => NaN,
+    );
+    if (state === 1) return;
+    // A transient cause (deadlock victim) is retried; a change that dooms it by itself
+    // (a trigger's error) is named, so the import can park it without running it again.
+    const message = `the SQL Server transaction can only be rolled back (XACT_STATE() = ${Number.isNaN(state) ? 'unknown' : state}): ${describeError(error)}`;
+    const Doomed = this.dialect.isTransient(error) ? TransientError : ChangeError;
+    throw new Doomed('transaction_doomed', message, { hint: 'the whole batch is rolled back and tried again' }, { cause: error });
   }
 
   async close(): Promise<void> {
