@@ -24,6 +24,8 @@ export interface NodeHandle {
  */
 /** Connections whose node was found up to date (the ledger is read once per connection). */
 const upgradeChecked = new WeakSet<DbClient>();
+/** Sync tables already found on a connection. */
+const tablesFound = new WeakMap<DbClient, Set<string>>();
 
 export class NodeSet {
   private readonly open = new Map<string, Promise<NodeHandle>>();
@@ -97,20 +99,27 @@ export async function requireSyncObjects(handle: NodeHandle, tables: string[]): 
     }
     upgradeChecked.add(handle.client);
   }
+  // A table found once on a connection is not looked up again on it: a busy loop pays
+  // for the catalog once (a table dropped later fails the statement that needs it).
+  let found = tablesFound.get(handle.client);
+  if (!found) tablesFound.set(handle.client, (found = new Set()));
   for (const table of tables) {
-    if (!(await handle.dialect.tableExists(handle.client, table))) {
-      if (UPGRADED_TABLES.includes(table) && (await handle.dialect.tableExists(handle.client, 'ds_change_outbox'))) {
-        throw new RuntimeError(
-          'schema_outdated',
-          `node ${handle.node.name}: its sync objects predate this version of dsync (${table} is missing)`,
-          {
-            hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
-          },
-        );
-      }
-      throw new RuntimeError('not_applied', `node ${handle.node.name}: the sync objects are not applied (${table} is missing)`, {
-        hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\``,
-      });
+    if (found.has(table)) continue;
+    if (await handle.dialect.tableExists(handle.client, table)) {
+      found.add(table);
+      continue;
     }
+    if (UPGRADED_TABLES.includes(table) && (await handle.dialect.tableExists(handle.client, 'ds_change_outbox'))) {
+      throw new RuntimeError(
+        'schema_outdated',
+        `node ${handle.node.name}: its sync objects predate this version of dsync (${table} is missing)`,
+        {
+          hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\` to upgrade them; nothing is lost`,
+        },
+      );
+    }
+    throw new RuntimeError('not_applied', `node ${handle.node.name}: the sync objects are not applied (${table} is missing)`, {
+      hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\``,
+    });
   }
 }
