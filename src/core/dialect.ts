@@ -64,6 +64,8 @@ export interface DialectSql {
   identityInsert?(table: TableSchema, columns: readonly string[]): { before?: string; afterColumns?: string; after?: string };
   /** Appended to a SELECT that reads rows the transaction will write (` FOR UPDATE`); absent where the brand locks otherwise. */
   forUpdate?: string;
+  /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */
+  lockHint?: string;
   /**
    * The select-list item that reads `column` exactly, named as the column; absent (the
    * quoted name) where the brand's plain read is exact. MySQL prints a FLOAT with 6 digits.

@@ -260,3 +260,33 @@ describe('mssql fromDriver', () => {
     expect(mssqlFromDriver(col('text', 'nvarchar(5)'), 'ab  ')).toBe('ab  ');
   });
 });
+
+describe('row locks on the reads that plan a write', () => {
+  it('fetchRows and the version store read with UPDLOCK, ROWLOCK on SQL Server', async () => {
+    const { fetchRows } = await import('../../src/runtime/import/dml.ts');
+    const { readEntries } = await import('../../src/runtime/import/version-store.ts');
+    const { mssqlDialect } = await import('../../src/dialects/mssql/mssql-dialect.ts');
+    const seen: string[] = [];
+    // No SQL Server here: a client that records the statements it is given.
+    const client = {
+      dialect: mssqlDialect,
+      async query(sql: string) {
+        seen.push(sql);
+        return { rows: [], rowCount: 0 };
+      },
+      exec: async () => undefined,
+      transaction: async () => undefined,
+      close: async () => undefined,
+    } as never;
+    const table = {
+      name: 'sales_order',
+      schema: 'dbo',
+      primaryKey: ['order_id'],
+      columns: [{ name: 'order_id', nativeType: 'nvarchar(20)', family: 'text', nullable: false, default: null }],
+    } as never;
+    await fetchRows(client, table, [{ order_id: 'a' }], (k) => String(k.order_id));
+    await readEntries(client, 'sales_order', ['"a"']);
+    expect(seen[0]).toMatch(/FROM dbo\.sales_order WITH \(UPDLOCK, ROWLOCK\) WHERE/);
+    expect(seen[1]).toMatch(/FROM ds_row_version WITH \(UPDLOCK, ROWLOCK\)\s+WHERE/);
+  });
+});

@@ -40,6 +40,9 @@ const LINE_BREAK = /[\n\r\u2028\u2029]/;
 const SPLICED = /([\0\n\r\u2028\u2029])/;
 
 export const mssqlSql: DialectSql = {
+  // Rows the import plans a write from are locked until commit, as FOR UPDATE does
+  // elsewhere (https://learn.microsoft.com/sql/t-sql/queries/hints-transact-sql-table).
+  lockHint: ' WITH (UPDLOCK, ROWLOCK)',
   // An IDENTITY column takes an explicit value only under SET IDENTITY_INSERT … ON, one
   // table per session at a time (https://learn.microsoft.com/sql/t-sql/statements/set-identity-insert-transact-sql).
   identityInsert(table, columns) {

@@ -108,7 +108,7 @@ export async function fetchRows(
       table.primaryKey.length === 1
         ? `${dialect.sql.ident(table.primaryKey[0])} IN (${chunk.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
         : chunk.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
-    const sql = `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
+    const sql = `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)}${dialect.sql.lockHint ?? ''} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
     const { rows } = await client.query<Row>(sql, params.values);
     for (const row of rows) {
       const canonical = Object.fromEntries(columns.map((c) => [c.name, dialect.fromDriver(c, row[c.name])]));

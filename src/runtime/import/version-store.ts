@@ -44,7 +44,7 @@ export async function readEntries(tx: DbClient, table: string, rowKeys: string[]
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);
     const { rows } = await tx.query<Row>(
-      `SELECT row_key, cl, max_version, base_version, base_server, col_versions FROM ds_row_version
+      `SELECT row_key, cl, max_version, base_version, base_server, col_versions FROM ds_row_version${tx.dialect.sql.lockHint ?? ''}
        WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})${tx.dialect.sql.forUpdate ?? ''}`,
       [table, ...chunk],
     );

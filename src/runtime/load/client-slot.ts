@@ -8,14 +8,16 @@ export class ClientSlot implements DbClient {
   private current: DbClient;
   readonly dialect: Dialect;
 
-  /** `lockless`: reads never lock (a load must not hold up the source's writers), so `forUpdate` is dropped. */
+  /** `lockless`: reads never lock (a load must not hold up the source's writers), so `forUpdate` and `lockHint` are dropped. */
   constructor(
     private readonly base: DbClient,
     lockless = false,
   ) {
     this.current = base;
     this.dialect = lockless
-      ? Object.create(base.dialect, { sql: { value: Object.create(base.dialect.sql, { forUpdate: { value: '' } }) } })
+      ? Object.create(base.dialect, {
+          sql: { value: Object.create(base.dialect.sql, { forUpdate: { value: '' }, lockHint: { value: '' } }) },
+        })
       : base.dialect;
   }
 
