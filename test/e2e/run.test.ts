@@ -1,15 +1,9 @@
-/**
- * `dsync run`, the daemon, through the real binary: it moves changes without being
- * asked, answers /healthz, /metrics and the status page, and stops cleanly on SIGTERM.
- */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { runCli } from '../helpers/cli.ts';
-import { ROOT } from '../helpers/fixtures.ts';
+import { runCli, spawnDaemon } from '../helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'dsync-run-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,17 +30,10 @@ describe('dsync run', () => {
     expect((await runCli(['generate'], { cwd: dir })).code).toBe(0);
     expect((await runCli(['apply'], { cwd: dir })).code).toBe(0);
 
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), 'run', '--port', '0'], { cwd: dir });
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stdout += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const daemon = spawnDaemon(['run', '--port', '0'], dir);
+    let exit: number | null = null;
     try {
-      let base = '';
-      for (let i = 0; i < 100 && !base; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        base = /http:\/\/(127\.0\.0\.1:\d+)\//.exec(stdout)?.[1] ?? '';
-      }
+      const base = await daemon.address();
       expect(base).not.toBe('');
       await a.exec("INSERT INTO sales_order VALUES ('r1', 'from a')");
       await b.exec("INSERT INTO sales_order VALUES ('r2', 'from b')");
@@ -59,7 +46,7 @@ describe('dsync run', () => {
       }
       expect(
         rows.map((r) => r.length),
-        `daemon output:\n${stdout}`,
+        `daemon output:\n${daemon.output()}`,
       ).toEqual([2, 2]);
       const health = await fetch(`http://${base}/healthz`);
       expect(health.status).toBe(200);
@@ -71,10 +58,10 @@ describe('dsync run', () => {
       expect(page).toMatch(/<td>1001<\/td><td>import b<\/td>/);
       expect((await fetch(`http://${base}/nope`)).status).toBe(404);
     } finally {
-      child.kill('SIGTERM');
+      exit = await daemon.stop();
     }
-    expect(await exited).toBe(0);
-    expect(stdout).toMatch(/dsync run: stopped/);
+    expect(exit).toBe(0);
+    expect(daemon.output()).toMatch(/dsync run: stopped/);
     await a.close();
     await b.close();
   });

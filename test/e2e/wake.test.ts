@@ -1,19 +1,11 @@
-/**
- * Wake on change: under `dsync run` with every interval at 60 s, a change committed on
- * a node reaches the other in far less than an interval — PostgreSQL notifies, other
- * brands are polled with a cheap marker. Functional only: the latency goal is measured
- * by `npm run bench`, never asserted here.
- */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, spawnDaemon } from '../helpers/cli.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
-import { ROOT } from '../helpers/fixtures.ts';
 
 const live = await liveDialects();
 const dir = mkdtempSync(join(tmpdir(), 'dsync-wake-'));
@@ -37,13 +29,9 @@ describe.each((['postgres', 'sqlite', 'mysql'] as DialectName[]).filter((d) => l
     for (const c of [a, b]) await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
     expect((await runCli(['--config', config, 'generate'])).code).toBe(0);
     expect((await runCli(['--config', config, 'apply'])).code).toBe(0);
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', config, 'run', '--port', '0'], { cwd: dir });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const daemon = spawnDaemon(['--config', config, 'run', '--port', '0'], dir);
     try {
-      for (let i = 0; i < 100 && !/http:\/\/127\.0\.0\.1:\d+\//.test(output); i++) await new Promise((r) => setTimeout(r, 100));
+      await daemon.address();
       // Every loop has run its first pass and gone to sleep for 60 s.
       await new Promise((r) => setTimeout(r, 2000));
       await a.exec("INSERT INTO sales_order VALUES ('w1', 'woken')");
@@ -53,10 +41,9 @@ describe.each((['postgres', 'sqlite', 'mysql'] as DialectName[]).filter((d) => l
         await new Promise((r) => setTimeout(r, 50));
         found = (await b.query("SELECT order_id FROM sales_order WHERE order_id = 'w1'")).rows.length;
       }
-      expect(found, `daemon output:\n${output}`).toBe(1);
+      expect(found, `daemon output:\n${daemon.output()}`).toBe(1);
     } finally {
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      expect(await daemon.stop()).toBe(0);
       await a.close();
       await b.close();
       for (const db of dbs) await db.drop();

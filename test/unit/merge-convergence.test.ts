@@ -8,21 +8,12 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalKeyText } from '../../src/core/canonical-key.ts';
 import type { ChangeEvent, ValueMap } from '../../src/core/change.ts';
-import type { TableSchema } from '../../src/core/schema.ts';
 import { type Forward, planChange, type RowState } from '../../src/runtime/import/merge.ts';
 import { entryAfterLocalChange } from '../../src/runtime/import/version-store.ts';
 import { random } from '../helpers/random.ts';
+import { mergeTable } from '../helpers/merge-table.ts';
 
-const table: TableSchema = {
-  name: 't',
-  schema: null,
-  primaryKey: ['id'],
-  columns: [
-    { name: 'id', nativeType: 'integer', family: 'integer', nullable: false, default: null },
-    { name: 'a', nativeType: 'text', family: 'text', nullable: true, default: null },
-    { name: 'b', nativeType: 'text', family: 'text', nullable: true, default: null },
-  ],
-};
+const table = mergeTable;
 
 interface SimNode {
   name: string;

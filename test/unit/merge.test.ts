@@ -5,19 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ConflictPolicy } from '../../src/config/config.ts';
 import type { ChangeEvent, ValueMap } from '../../src/core/change.ts';
-import type { TableSchema } from '../../src/core/schema.ts';
 import { planChange, type RowEntry, type RowState } from '../../src/runtime/import/merge.ts';
+import { mergeTable } from '../helpers/merge-table.ts';
 
-const table: TableSchema = {
-  name: 't',
-  schema: null,
-  primaryKey: ['id'],
-  columns: [
-    { name: 'id', nativeType: 'integer', family: 'integer', nullable: false, default: null },
-    { name: 'a', nativeType: 'text', family: 'text', nullable: true, default: null },
-    { name: 'b', nativeType: 'text', family: 'text', nullable: true, default: null },
-  ],
-};
+const table = mergeTable;
 
 const entry = (cl: number, base: number, columns: Record<string, number> = {}): RowEntry => ({
   cl,

@@ -148,13 +148,7 @@ async function releaseCaughtUp(client: DbClient, ctx: ImportContext, limit: numb
   await client.transaction(async (tx) => {
     const ids = await caughtUpPending(tx, limit);
     if (ids.length === 0) return;
-    const items: BatchItem[] = [];
-    for (const id of ids) {
-      const { rows } = await tx.query<Row>(`${INBOX_SELECT} WHERE id = ${tx.dialect.sql.param(1)}`, [id]);
-      if (rows.length === 0) continue;
-      const [d] = decodeAll(ctx, [toInboxRow(rows[0])]);
-      if (d.change) items.push({ row: d.row, change: d.change, identity: d.identity });
-    }
+    const items = await inboxItems(tx, ctx, ids);
     const outcome = await applyBatch(tx, batchContext(ctx), items, pendingLoader(ctx), undefined, true);
     for (const r of [...outcome.results, ...outcome.released]) if (r.plan.outcome === 'applied') result.applied++;
   });
@@ -162,17 +156,20 @@ async function releaseCaughtUp(client: DbClient, ctx: ImportContext, limit: numb
 
 /** The pending updates of rows whose causal length has been reached, decoded from the inbox. */
 function pendingLoader(ctx: ImportContext) {
-  return async (tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>): Promise<BatchItem[]> => {
-    const ids = await pendingInboxIds(tx, rows);
-    const items: BatchItem[] = [];
-    for (const id of ids) {
-      const { rows: found } = await tx.query<Row>(`${INBOX_SELECT} WHERE id = ${tx.dialect.sql.param(1)}`, [id]);
-      if (found.length === 0) continue;
-      const [d] = decodeAll(ctx, [toInboxRow(found[0])]);
-      if (d.change) items.push({ row: d.row, change: d.change, identity: d.identity });
-    }
-    return items;
-  };
+  return async (tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>): Promise<BatchItem[]> =>
+    inboxItems(tx, ctx, await pendingInboxIds(tx, rows));
+}
+
+/** Inbox rows by id, decoded into batch items (a row gone or undecodable is left out: it was parked when it came). */
+async function inboxItems(tx: DbClient, ctx: ImportContext, ids: number[]): Promise<BatchItem[]> {
+  const items: BatchItem[] = [];
+  for (const id of ids) {
+    const { rows } = await tx.query<Row>(`${INBOX_SELECT} WHERE id = ${tx.dialect.sql.param(1)}`, [id]);
+    if (rows.length === 0) continue;
+    const [d] = decodeAll(ctx, [toInboxRow(rows[0])]);
+    if (d.change) items.push({ row: d.row, change: d.change, identity: d.identity });
+  }
+  return items;
 }
 
 /**
