@@ -44,6 +44,7 @@ export {
   writeGenerated,
 } from './generate/generate.ts';
 export { type ApplyResult, type ApplyStep, applyToNode as apply } from './migrate/apply.ts';
+export { type ColumnChanges, type NodePlan, type PlannedFile, planForNode as plan, type TableDrift } from './migrate/drift.ts';
 
 // Capture from an application, in its own transaction.
 export { type AppChange, type CaptureOptions, captureChange } from './runtime/capture/capture-api.ts';
@@ -72,7 +73,7 @@ export const transportOnce: typeof transportPass = transportPass;
 export const importOnce: typeof importPass = importPass;
 
 // Status, verify, parked changes.
-export { type NodeParked, type ProgramStatus, readStatus, type StatusReport } from './runtime/status.ts';
+export { type NodeDrift, type NodeParked, type ProgramStatus, readDrift, readStatus, type StatusReport } from './runtime/status.ts';
 export { type VerifyOptions, type VerifyReport, type VerifyTableReport, verifyNodes as verify } from './verify/verify-nodes.ts';
 export type { CompareResult, RowDifference } from './verify/compare-tables.ts';
 export {
@@ -81,6 +82,8 @@ export {
   type ParkedOptions,
   parkedChangeNode,
   type ResolveResult,
+  type RetryAllResult,
+  retryAllParkedChanges,
   retryParkedChange,
   skipParkedChange,
 } from './runtime/parked.ts';

@@ -13,6 +13,7 @@ import { compareFiles, type FileOnDisk, generateNode, introspectTables, listGene
 import { rendererFor } from '../generate/render.ts';
 import { primaryKeyColumns, type TableSchema } from '../core/schema.ts';
 import type { NodeSet } from '../runtime/nodes.ts';
+import { columnChanges, describeColumnChanges, tableOfCapture } from './drift.ts';
 
 export type StepAction = 'apply' | 'reapply' | 'skip';
 
@@ -95,14 +96,21 @@ async function checkDrift(
   const expected = generateNode(config, node, dialect, schemas);
   const stale = compareFiles(dir, expected);
   if (stale.length > 0) {
-    const what = stale.map(
-      (d) => `${d.fileName} ${d.change === 'added' ? 'missing' : d.change === 'removed' ? 'no longer generated' : 'out of date'}`,
-    );
+    const onDisk = new Map(files.map((f) => [f.fileName, f]));
+    const fresh = new Map(expected.map((f) => [f.fileName, f]));
+    const what = stale.map((d) => {
+      if (d.change !== 'changed') return `${d.fileName} ${d.change === 'added' ? 'missing' : 'no longer generated'}`;
+      // A capture file: name the table's column changes since the file on disk was generated.
+      const before = onDisk.get(d.fileName)?.columns;
+      const after = fresh.get(d.fileName)?.columns;
+      const columns = before && after ? describeColumnChanges(columnChanges(before, after)) : null;
+      return `${d.fileName} out of date${columns ? ` (table ${tableOfCapture(fresh.get(d.fileName)!)}: ${columns})` : ''}`;
+    });
     throw new DriftError(
       'files_stale',
       `drift: generated files of node ${node.name} do not match its tables and config (${what.join('; ')})`,
       {
-        hint: `a synchronized table or the config changed: run \`dsync generate --node ${node.name}\`, review the diff, then \`dsync apply --node ${node.name}\``,
+        hint: `a synchronized table or the config changed: run \`dsync generate --node ${node.name}\`, review the diff, then \`dsync apply --node ${node.name}\` (\`dsync plan\` shows what would change)`,
       },
     );
   }

@@ -4,6 +4,7 @@ import { parseDateTime } from '../core/canonical.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
 import { redactSecrets } from '../core/redact.ts';
+import { planForNode, type TableDrift } from '../migrate/drift.ts';
 import type { NodeHandle, NodeSet } from './nodes.ts';
 import { findPointerAhead, type PointerAhead, pointerAheadError, readProgramState } from './program-state.ts';
 
@@ -32,9 +33,18 @@ export interface NodeParked {
   error?: string;
 }
 
+/** Per node, the synchronized tables whose applied capture triggers no longer match the live table (src/migrate/drift.ts). */
+export interface NodeDrift {
+  node: string;
+  tables: TableDrift[];
+  error?: string;
+}
+
 export interface StatusReport {
   programs: ProgramStatus[];
   parked: NodeParked[];
+  /** With `{ schema: true }` (the CLI's `dsync status`): drift per node. */
+  drift?: NodeDrift[];
 }
 
 /**
@@ -70,7 +80,7 @@ export async function readBacklog(handle: NodeHandle, program: ProgramConfig, po
   return { pointer, rows: count, lagSeconds: captured === null ? 0 : Math.max(0, (now - captured) / 1000) };
 }
 
-export async function readStatus(config: Config, nodes: NodeSet): Promise<StatusReport> {
+export async function readStatus(config: Config, nodes: NodeSet, options: { schema?: boolean } = {}): Promise<StatusReport> {
   const programs: ProgramStatus[] = [];
   for (const program of config.programs) {
     const home = programHome(program);
@@ -117,7 +127,25 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
       parked.push({ node: name, open: null, waiting: null, conflicts: null, error: describeError(error) });
     }
   }
-  return { programs, parked };
+  if (!options.schema) return { programs, parked };
+  return { programs, parked, drift: await readDrift(config, nodes) };
+}
+
+/**
+ * Schema drift of every node: a table changed (columns added, dropped, retyped) since its
+ * capture triggers were applied. Reads the catalog, the generated files and the ledger;
+ * changes nothing. A node never applied, or that cannot be reached, says so in its entry.
+ */
+export async function readDrift(config: Config, nodes: NodeSet): Promise<NodeDrift[]> {
+  const out: NodeDrift[] = [];
+  for (const name of Object.keys(config.nodes)) {
+    try {
+      out.push({ node: name, tables: (await planForNode(config, nodes, name)).drift });
+    } catch (error) {
+      out.push({ node: name, tables: [], error: describeError(error) });
+    }
+  }
+  return out;
 }
 
 /** Parked changes (open and waiting behind them) and recorded conflicts of a node an import applies to. */

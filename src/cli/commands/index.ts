@@ -6,6 +6,7 @@ import { generateCommand } from './generate.ts';
 import { initCommand } from './init.ts';
 import { introspectCommand } from './introspect.ts';
 import { loadCommand } from './load.ts';
+import { planCommand } from './plan.ts';
 import { importCommand, purgeCommand, syncCommand, transportCommand } from './programs.ts';
 import { runCommand } from './run.ts';
 import { statusCommand } from './status.ts';
@@ -16,6 +17,7 @@ export const commands: Command[] = [
   introspectCommand,
   generateCommand,
   applyCommand,
+  planCommand,
   transportCommand,
   importCommand,
   syncCommand,

@@ -12,7 +12,7 @@ export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
     const config = loadConfig(args.config);
     const nodes = new NodeSet(config);
     try {
-      const report = await readStatus(config, nodes);
+      const report = await readStatus(config, nodes, { schema: true });
       if (args.json) {
         printJson(report);
         return 0;
@@ -28,6 +28,12 @@ export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
             ? `node ${n.node}: ${n.error}`
             : `node ${n.node}: ${n.open} parked, ${n.waiting} waiting behind them, ${n.conflicts} conflicts recorded`,
         );
+      }
+      for (const n of report.drift ?? []) {
+        if (n.error) printLine(`node ${n.node}: schema not checked: ${n.error}`);
+        for (const t of n.tables) {
+          printLine(`node ${n.node}: drift: table ${t.table}: capture triggers out of date (${t.summary}); fix: ${t.fix}`);
+        }
       }
     } finally {
       await nodes.closeAll();

@@ -24,8 +24,20 @@ function valueMap(table: TableSchema, raw: unknown, what: string): ValueMap {
   const out: ValueMap = {};
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
     const column = columnByName(table, name);
-    if (!column || column.generated) {
-      throw new ChangeError('unknown_column', `${what} names column ${name}, which is not a synchronized column of ${table.name}`);
+    if (column?.generated) {
+      throw new ChangeError(
+        'unknown_column',
+        `${what} names column ${name}, which is not a synchronized column of ${table.name} (it is computed here)`,
+      );
+    }
+    if (!column) {
+      // A schema change in flight (docs/onboarding.md "Changing a synchronized table"): parked, never guessed or dropped.
+      throw new ChangeError(
+        'unknown_column',
+        `${what} names column ${name}, which is not a synchronized column of ${table.name}: table ${table.name} has no column ${name} on this node ` +
+          `(added at the origin and not yet here, or dropped here). Fix: add column ${name} to ${table.name} on this node, ` +
+          `run \`dsync generate && dsync apply\`, then \`dsync retry ID\` (ids: \`dsync errors\`); or \`dsync skip ID\` if the column is gone for good`,
+      );
     }
     out[name] = toCanonical(column, value);
   }
