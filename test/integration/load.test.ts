@@ -28,6 +28,11 @@ import { random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const ROWS = Number(process.env.LOAD_ROWS ?? 20_000);
+/** Rows and rounds of kill -9 per pair in the kill test (LOAD_KILL_ROWS, LOAD_KILL_ROUNDS). */
+const KILL_ROWS = Number(process.env.LOAD_KILL_ROWS ?? 20_000);
+const KILL_ROUNDS = Number(process.env.LOAD_KILL_ROUNDS ?? 3);
+/** Per test: seeding and loading scale with the rows; a loaded two-core machine runs several suites at once. */
+const timeoutFor = (rows: number) => Math.max(180_000, rows * 6);
 const live = await liveDialects();
 const PAIRS = (
   [
@@ -88,7 +93,7 @@ function startWriter(client: DbClient, table: TableSchema, seed: number) {
   };
 }
 
-async function expectEqual(pair: SyncPair): Promise<void> {
+async function expectEqual(pair: SyncPair, rows: number): Promise<void> {
   await pair.syncAll();
   const result = await compareTables(
     { client: pair.a.client, table: pair.tables.a.sales_order },
@@ -120,7 +125,7 @@ async function expectEqual(pair: SyncPair): Promise<void> {
   }
   expect(result.differences.slice(0, 5)).toEqual([]);
   expect(result.differenceCount).toBe(0);
-  expect(result.rowsA).toBeGreaterThan(ROWS / 2);
+  expect(result.rowsA).toBeGreaterThan(rows / 2);
   if (process.env.LOAD_DEBUG) {
     const pending = (await pair.b.client.query('SELECT * FROM ds_change_pending')).rows;
     console.log('pending', pending);
@@ -140,95 +145,115 @@ async function expectEqual(pair: SyncPair): Promise<void> {
   expect(await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_pending')).toBe(0);
 }
 
+/** Rows the load committed so far at the target (0 before its first chunk). */
+async function copiedRows(pair: SyncPair): Promise<number> {
+  const { rows } = await pair.b.client.query('SELECT rows_copied FROM ds_load_state');
+  return rows.length ? Number(rows[0].rows_copied) : 0;
+}
+
 describe.each(PAIRS)('load %s → %s', (from, to) => {
   const pairs: SyncPair[] = [];
   afterAll(async () => {
     for (const pair of pairs) await pair.close();
   });
 
-  it(`copies ${ROWS} pre-trigger rows while the source takes writes; then sync: equal`, async () => {
-    const pair = await createSyncPair(from, to);
-    pairs.push(pair);
-    await seedBeforeTriggers(pair.a.client, pair.tables.a.sales_order, ROWS);
-    const dialect = await getDialect(from);
-    const writerClient = await dialect.connect(pair.config.nodes.a.url, 'writer');
-    const writer = startWriter(writerClient, pair.tables.a.sales_order, 7);
-    // The programs run too: some updates of pre-trigger rows reach b before the load brings the row.
-    let loading = true;
-    const programs = (async () => {
-      while (loading) {
-        await pair.forwardOnce();
-        await new Promise((resolve) => setTimeout(resolve, 50));
+  it(
+    `copies ${ROWS} pre-trigger rows while the source takes writes; then sync: equal`,
+    async () => {
+      const pair = await createSyncPair(from, to);
+      pairs.push(pair);
+      await seedBeforeTriggers(pair.a.client, pair.tables.a.sales_order, ROWS);
+      const dialect = await getDialect(from);
+      const writerClient = await dialect.connect(pair.config.nodes.a.url, 'writer');
+      const writer = startWriter(writerClient, pair.tables.a.sales_order, 7);
+      // The programs run too: some updates of pre-trigger rows reach b before the load brings the row.
+      let loading = true;
+      const programs = (async () => {
+        while (loading) {
+          await pair.forwardOnce();
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+      // The load runs in its own process, as users run it: better-sqlite3 waits for a lock
+      // synchronously, so an import waiting in this process would also stall a load here.
+      const dir = mkdtempSync(join(tmpdir(), 'dsync-load-'));
+      try {
+        const result = await runCli([
+          '--config',
+          writeConfigFile(pair.config, dir),
+          'load',
+          '--from',
+          'a',
+          '--to',
+          'b',
+          '--table',
+          'sales_order',
+          '--json',
+        ]);
+        expect(result.stderr).not.toMatch(/error|fail/i);
+        expect(result.code, result.stderr).toBe(0);
+        const report = JSON.parse(result.stdout);
+        expect(report.tables[0].status).toBe('done');
+        expect(report.tables[0].rowsRead).toBeGreaterThan(ROWS / 2);
+      } finally {
+        loading = false;
+        await programs;
+        const ops = await writer.stop();
+        expect(ops).toBeGreaterThan(10);
+        await writerClient.close();
+        rmSync(dir, { recursive: true, force: true });
       }
-    })();
-    // The load runs in its own process, as users run it: better-sqlite3 waits for a lock
-    // synchronously, so an import waiting in this process would also stall a load here.
-    const dir = mkdtempSync(join(tmpdir(), 'dsync-load-'));
-    try {
-      const result = await runCli([
-        '--config',
-        writeConfigFile(pair.config, dir),
-        'load',
-        '--from',
-        'a',
-        '--to',
-        'b',
-        '--table',
-        'sales_order',
-        '--json',
-      ]);
-      expect(result.stderr).not.toMatch(/error|fail/i);
-      expect(result.code, result.stderr).toBe(0);
-      const report = JSON.parse(result.stdout);
-      expect(report.tables[0].status).toBe('done');
-      expect(report.tables[0].rowsRead).toBeGreaterThan(ROWS / 2);
-    } finally {
-      loading = false;
-      await programs;
-      const ops = await writer.stop();
-      expect(ops).toBeGreaterThan(10);
-      await writerClient.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
-    await expectEqual(pair);
-  });
+      await expectEqual(pair, ROWS);
+    },
+    timeoutFor(ROWS),
+  );
 
-  it('continues after kill -9 at random moments; equal, each row copied once', async () => {
-    if (from !== PAIRS[0][0] || to !== PAIRS[0][1]) return; // one pair is enough for the CLI rounds
-    const pair = await createSyncPair(from, to);
-    pairs.push(pair);
-    await seedBeforeTriggers(pair.a.client, pair.tables.a.sales_order, ROWS);
-    const dir = mkdtempSync(join(tmpdir(), 'dsync-load-'));
-    try {
-      const config = writeConfigFile(pair.config, dir);
-      const args = ['--config', config, 'load', '--from', 'a', '--to', 'b', '--table', 'sales_order', '--chunk-rows', '500'];
-      const rnd = random(20261130);
-      let resumed = 0;
-      for (let round = 0; round < 3; round++) {
-        const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), ...args], { stdio: 'ignore' });
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        await new Promise((resolve) => setTimeout(resolve, 300 + Math.floor(rnd() * 1200)));
-        child.kill('SIGKILL');
-        await exited;
+  it(
+    `continues after kill -9 at ${KILL_ROUNDS} random moments (${KILL_ROWS} rows); equal, each row copied once`,
+    async () => {
+      const pair = await createSyncPair(from, to);
+      pairs.push(pair);
+      await seedBeforeTriggers(pair.a.client, pair.tables.a.sales_order, KILL_ROWS);
+      const dir = mkdtempSync(join(tmpdir(), 'dsync-load-'));
+      try {
+        const config = writeConfigFile(pair.config, dir);
+        const args = ['--config', config, 'load', '--from', 'a', '--to', 'b', '--table', 'sales_order', '--chunk-rows', '500'];
+        const rnd = random(20261130);
+        let resumed = 0;
+        for (let round = 0; round < KILL_ROUNDS; round++) {
+          const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), ...args], { stdio: 'ignore' });
+          let running = true;
+          const exited = new Promise((resolve) => child.once('exit', resolve)).finally(() => (running = false));
+          // Killed while it copies (not while the process starts, which is slow on a loaded machine):
+          // after this round's first committed chunk, at a seeded random moment.
+          const before = await copiedRows(pair);
+          for (let waited = 0; running && waited < 60_000 && (await copiedRows(pair)) <= before; waited += 50) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.floor(rnd() * 600)));
+          child.kill('SIGKILL');
+          await exited;
+        }
+        const { rows } = await pair.b.client.query('SELECT rows_copied, status FROM ds_load_state');
+        // A round may have finished before its kill came (a fast machine): then the rerun finds it done.
+        const finished = rows.length > 0 && rows[0].status === 'done';
+        if (rows.length) resumed = Number(rows[0].rows_copied);
+        const last = await runCli(args);
+        expect(last.stderr).not.toMatch(/error|fail/i);
+        expect(last.code, last.stderr).toBe(0);
+        if (resumed > 0) expect(last.stdout).toContain(finished ? 'loaded before' : 'continued after key');
+        const state = await pair.b.client.query('SELECT rows_copied, status FROM ds_load_state');
+        expect(state.rows[0].status).toBe('done');
+        // Every row copied exactly once over all the runs: no chunk counted (or written) twice.
+        expect(Number(state.rows[0].rows_copied)).toBe(KILL_ROWS);
+        expect(await pair.count(pair.b.client, 'SELECT count(*) FROM sales_order')).toBe(KILL_ROWS);
+        const again = await runCli(args);
+        expect(again.stdout).toContain('loaded before');
+        await expectEqual(pair, KILL_ROWS);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
-      const { rows } = await pair.b.client.query('SELECT rows_copied, status FROM ds_load_state');
-      // A round may have finished before its kill came (a fast machine): then the rerun finds it done.
-      const finished = rows.length > 0 && rows[0].status === 'done';
-      if (rows.length) resumed = Number(rows[0].rows_copied);
-      const last = await runCli(args);
-      expect(last.stderr).not.toMatch(/error|fail/i);
-      expect(last.code, last.stderr).toBe(0);
-      if (resumed > 0) expect(last.stdout).toContain(finished ? 'loaded before' : 'continued after key');
-      const state = await pair.b.client.query('SELECT rows_copied, status FROM ds_load_state');
-      expect(state.rows[0].status).toBe('done');
-      // Every row copied exactly once over all the runs: no chunk counted (or written) twice.
-      expect(Number(state.rows[0].rows_copied)).toBe(ROWS);
-      expect(await pair.count(pair.b.client, 'SELECT count(*) FROM sales_order')).toBe(ROWS);
-      const again = await runCli(args);
-      expect(again.stdout).toContain('loaded before');
-      await expectEqual(pair);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+    timeoutFor(KILL_ROWS * 2),
+  );
 });
