@@ -78,13 +78,10 @@ type LedgerEntry = { file: string; checksum: string };
 
 /** The ledger as it is, without creating it (a node never applied has none: every file is to apply). */
 export async function readLedgerReadOnly(client: DbClient, dialect: Dialect): Promise<Map<string, LedgerEntry> | null> {
-  try {
-    const { rows } = await client.query<Row>(`SELECT ${dialect.sql.ident('file')} AS file, checksum FROM ds_schema_migrations`);
-    return new Map(rows.map((r) => [String(r.file), { file: String(r.file), checksum: String(r.checksum) }]));
-  } catch (error) {
-    if (dialect.isTransient(error)) throw error;
-    return null;
-  }
+  if (!(await dialect.tableExists(client, 'ds_schema_migrations'))) return null;
+  // `file` is a reserved word in T-SQL: quoted through the dialect.
+  const { rows } = await client.query<Row>(`SELECT ${dialect.sql.ident('file')} AS f, checksum FROM ds_schema_migrations`);
+  return new Map(rows.map((r) => [String(r.f), { file: String(r.f), checksum: String(r.checksum) }]));
 }
 
 /** Column changes from `before` (what the triggers were generated from) to `after` (the live table). */
