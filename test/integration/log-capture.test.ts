@@ -13,6 +13,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
@@ -209,24 +210,34 @@ describe.runIf(haveServer)('capture mode log on PostgreSQL', () => {
          const config = JSON.parse(${JSON.stringify(`${readFileSync(configFile, 'utf8')}`)});
          const nodes = new NodeSet(config);
          const handle = await nodes.get('a');
-         for (;;) await captureLogPass(config, handle, { batchMessages: 3 });`,
+         for (;;) {
+           await captureLogPass(config, handle, { batchMessages: 100 });
+           process.stdout.write('pass\\n');
+         }`,
       );
       const startChild = () => {
-        const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), script], {
-          stdio: ['ignore', 'ignore', 'pipe'],
-        });
+        // tsx as a loader, not its CLI (which runs the script in a grandchild that SIGKILL would miss).
+        const loader = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+        const child = spawn(process.execPath, ['--import', loader, script], { stdio: ['ignore', 'pipe', 'pipe'] });
         let stderr = '';
         child.stderr?.on('data', (chunk) => (stderr += chunk));
+        const passed = new Promise<void>((resolve) => {
+          child.stdout?.on('data', () => resolve());
+          child.once('exit', () => resolve());
+        });
         child.on('exit', (code, signal) => {
           if (signal !== 'SIGKILL') console.error(`capture child ended with ${code ?? signal}: ${stderr}`);
         });
         children.push(child);
-        return child;
+        return { child, passed };
       };
       // The writer: unique descriptions, so each change is recognisable in the outbox; some transactions of several rows.
       let written = 0;
       const expected = new Map<string, number>();
-      const write = async (n: number) => {
+      const progress: number[] = [];
+      const write = async (n: number, pause = 10) => {
+        // An application's pace, not a flood: the passes should catch up now and then.
+        await new Promise((resolve) => setTimeout(resolve, pause));
         await pair.a.client.transaction(async (tx) => {
           for (let i = 0; i < n; i++) {
             const id = `k${written % 40}`;
@@ -239,15 +250,27 @@ describe.runIf(haveServer)('capture mode log on PostgreSQL', () => {
         });
       };
       for (let round = 0; round < 6; round++) {
-        const child = startChild();
-        const until = Date.now() + 1500 + next() * 2500;
+        const { child, passed } = startChild();
+        // Writes while it starts, then a random while of writes during its passes, then SIGKILL.
+        let started = false;
+        passed.then(() => (started = true));
+        while (!started) await write(1 + Math.floor(next() * 3), 100);
+        const until = Date.now() + next() * 1500;
         while (Date.now() < until) await write(1 + Math.floor(next() * 3));
         child.kill('SIGKILL');
         await new Promise((resolve) => child.once('exit', resolve));
+        progress.push(await pair.count(pair.a.client, 'SELECT count(*) FROM ds_change_outbox'));
       }
       await write(2);
-      const last = await captureLogPass(pair.config, pair.a);
+      // A killed child's server session may still hold the slot's lock until its statement ends.
+      let last = await captureLogPass(pair.config, pair.a);
+      for (let i = 0; last.busy && i < 150; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        last = await captureLogPass(pair.config, pair.a);
+      }
       expect(last.busy).toBe(false);
+      // The children did capture between kills (else this test would prove little).
+      expect(progress.some((n) => n > 0)).toBe(true);
       const { rows } = await pair.a.client.query<Row>(
         "SELECT object_value::jsonb ->> 'description' AS d, count(*)::int AS n FROM ds_change_outbox GROUP BY 1",
       );

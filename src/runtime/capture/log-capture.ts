@@ -165,7 +165,14 @@ export async function captureLogPass(config: Config, handle: NodeHandle, options
     const batch = options.batchMessages ?? 2000;
     for (;;) {
       const transactions = await log.read(client, state.slot, target, batch);
-      if (transactions.length === 0) break;
+      if (transactions.length === 0) {
+        // Nothing committed before the target is left: the slot need not keep the WAL up to it.
+        if (state.confirmedLsn === null || log.parsePosition(result.confirmed ?? state.confirmedLsn) < target) {
+          await log.confirm(client, state.slot, target);
+          result.confirmed = log.formatPosition(target);
+        }
+        break;
+      }
       await writeBatch(client, node, state.slot, tables, transactions, result);
       const end = transactions[transactions.length - 1].endLsn;
       await log.confirm(client, state.slot, end);
