@@ -4,6 +4,7 @@ import { parseDateTime } from '../core/canonical.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
 import { redactSecrets } from '../core/redact.ts';
+import { logCaptureNodes } from './capture/capture-pass.ts';
 import type { NodeHandle, NodeSet } from './nodes.ts';
 import { findPointerAhead, type PointerAhead, pointerAheadError, readProgramState } from './program-state.ts';
 
@@ -32,9 +33,22 @@ export interface NodeParked {
   error?: string;
 }
 
+/** A node with tables in capture mode log: its replication slot and the WAL it holds back (docs/capture-modes.md#log). */
+export interface LogSlotStatus {
+  node: string;
+  slot: string | null;
+  /** Where the last capture pass confirmed the slot to. */
+  confirmedLsn: string | null;
+  /** Bytes of WAL the server keeps for the slot (pg_current_wal_lsn() - confirmed_flush_lsn): grows while no pass runs. */
+  retainedBytes: number | null;
+  error?: string;
+}
+
 export interface StatusReport {
   programs: ProgramStatus[];
   parked: NodeParked[];
+  /** Only when some node has tables in capture mode log. */
+  logCapture?: LogSlotStatus[];
 }
 
 /**
@@ -117,7 +131,23 @@ export async function readStatus(config: Config, nodes: NodeSet): Promise<Status
       parked.push({ node: name, open: null, waiting: null, conflicts: null, error: describeError(error) });
     }
   }
-  return { programs, parked };
+  const logNodes = logCaptureNodes(config);
+  if (logNodes.length === 0) return { programs, parked };
+  const logCapture: LogSlotStatus[] = [];
+  for (const name of logNodes) {
+    try {
+      const handle = await nodes.get(name);
+      const state = await handle.dialect.changeLog?.slotState(handle.client, name);
+      logCapture.push(
+        state
+          ? { node: name, slot: state.slot, confirmedLsn: state.confirmedLsn, retainedBytes: state.retainedBytes }
+          : { node: name, slot: null, confirmedLsn: null, retainedBytes: null, error: 'no replication slot: run dsync apply' },
+      );
+    } catch (error) {
+      logCapture.push({ node: name, slot: null, confirmedLsn: null, retainedBytes: null, error: describeError(error) });
+    }
+  }
+  return { programs, parked, logCapture };
 }
 
 /** Parked changes (open and waiting behind them) and recorded conflicts of a node an import applies to. */

@@ -127,7 +127,9 @@ describe.runIf(haveServer)('capture mode log on PostgreSQL', () => {
           await cli('sync');
           seen.push(await selectAllRows(app2, table2));
         }
-        return { seen, outbox: await outboxRows(app1) };
+        const status = JSON.parse(await cli('status', '--json'));
+        const text = await cli('status');
+        return { seen, outbox: await outboxRows(app1), logCapture: status.logCapture, text };
       } finally {
         for (const c of clients) await c.close().catch(() => undefined);
         rmSync(dir, { recursive: true, force: true });
@@ -141,6 +143,19 @@ describe.runIf(haveServer)('capture mode log on PostgreSQL', () => {
       expect(byLog.seen).toEqual(byTrigger.seen);
       expect(byLog.outbox.map((r) => r.object_operation)).toEqual(['I', 'U', 'D']);
       expect(byLog.outbox).toEqual(byTrigger.outbox);
+      // dsync status: the slot and the WAL it holds back (a pass just ran: little).
+      expect(byLog.logCapture).toEqual([
+        {
+          node: 'testapp1',
+          slot: expect.stringMatching(/^dsync_testapp1_/),
+          confirmedLsn: expect.any(String),
+          retainedBytes: expect.any(Number),
+        },
+      ]);
+      expect(byLog.text).toMatch(
+        /node testapp1: capture mode log, slot dsync_testapp1_\w+ confirmed to [0-9A-F]+\/[0-9A-F]+, retains [\d.]+ kB of WAL/,
+      );
+      expect(byTrigger.logCapture).toBeUndefined();
     }, 120_000);
   });
 
