@@ -17,7 +17,9 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
+import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { captureLogPass } from '../../src/index.ts';
+import { applyNode } from '../../src/migrate/apply.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { workload, writeRow } from '../helpers/capture-workload.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -303,6 +305,57 @@ describe.runIf(haveServer)('capture mode log on PostgreSQL', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);
+
+  it('trigger → log while the application writes: every write is captured once, by a trigger or by the log', async () => {
+    const pair = await createSyncPair('postgres', 'postgres', 'latest-wins', {
+      databases: [await privateDatabase('sw_a'), await privateDatabase('sw_b')],
+    });
+    const writer = await pair.a.dialect.connect(pair.config.nodes.a.url, 'a');
+    try {
+      let written = 0;
+      let stop = false;
+      const writes = (async () => {
+        while (!stop) {
+          const n = ++written;
+          await writer.query('INSERT INTO sales_order (order_id, description, quantity) VALUES ($1, $2, 1)', [`s${n}`, `w${n}`]);
+          if (n > 1) await writer.query('UPDATE sales_order SET description = $1 WHERE order_id = $2', [`u${n}`, `s${n - 1}`]);
+        }
+      })();
+      while (written < 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      // apply creates the slot before its transaction; writes between that and the capture file's lock are in the
+      // slot and captured by the triggers. The publication gets the table only in apply's transaction, which hides
+      // them, unless the table is in it already (left from an earlier log period: 0100 is not generated when a node
+      // has no log-mode table left). Both on purpose, and a wide window: the log must skip what the triggers had.
+      await pair.a.dialect.changeLog!.ensureSlot(pair.a.client, 'a');
+      await pair.a.client.exec('ALTER PUBLICATION ds_log_capture ADD TABLE sales_order');
+      const atSlot = written;
+      while (written < atSlot + 10) await new Promise((resolve) => setTimeout(resolve, 20));
+      // The switch: regenerate node a with sales_order in mode log and apply, the writer going on.
+      const config = {
+        ...pair.config,
+        nodes: { ...pair.config.nodes, a: { ...pair.config.nodes.a, capture: { sales_order: 'log' as const } } },
+      };
+      const schemas = await introspectTables(config, pair.a.dialect, pair.a.client);
+      writeFiles(join(config.generatedDir, 'a'), generateNode(config, config.nodes.a, pair.a.dialect, schemas));
+      await applyNode(config, config.nodes.a, pair.a.dialect, pair.a.client);
+      const atSwitch = written;
+      while (written < atSwitch + 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      stop = true;
+      await writes;
+      await captureLogPass(config, pair.a);
+      const { rows } = await pair.a.client.query<Row>(
+        "SELECT object_value::jsonb ->> 'description' AS d, count(*)::int AS n FROM ds_change_outbox GROUP BY 1 ORDER BY 1",
+      );
+      const expected = new Map<string, number>();
+      for (let n = 1; n <= written; n++) expected.set(`w${n}`, 1);
+      for (let n = 2; n <= written; n++) expected.set(`u${n}`, 1);
+      expect(new Map(rows.map((r) => [String(r.d), Number(r.n)]))).toEqual(expected);
+      expect(await pair.count(pair.a.client, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ds_sales_order_%'")).toBe(0);
+    } finally {
+      await writer.close();
+      await pair.close();
+    }
+  }, 120_000);
 
   it('two-way: what the import writes into a log-mode table is not captured again', async () => {
     const pair = await logPair(['sales_order']);
