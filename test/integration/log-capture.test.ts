@@ -158,7 +158,7 @@ describe.runIf(haveServer)('capture mode log on PostgreSQL', () => {
         /node testapp1: capture mode log, slot dsync_testapp1_\w+ confirmed to [0-9A-F]+\/[0-9A-F]+, retains [\d.]+ kB of WAL/,
       );
       expect(byTrigger.logCapture).toBeUndefined();
-    }, 120_000);
+    }, 300_000);
   });
 
   it(`seed ${SEED}: a random workload gives the same rows in mode log as in trigger mode, one outbox row per change`, async () => {
