@@ -52,6 +52,7 @@ export { type AppChange, type CaptureOptions, captureChange } from './runtime/ca
 // Run the programs: one pass, everything until done, or the daemon.
 export type { ImportResult } from './runtime/import/import.ts';
 export type { TransportResult } from './runtime/transport/transport.ts';
+export { captureLogPass, type LogCaptureOptions, type LogCaptureResult } from './runtime/capture/log-capture.ts';
 export { runProgramOnce, type SyncReport, syncAll, syncAll as sync } from './runtime/sync.ts';
 export { Daemon, type DaemonOptions, type ProgramMetrics } from './runtime/daemon/daemon.ts';
 export { type RunningDaemon, type StartDaemonOptions, startDaemon } from './runtime/daemon/start-daemon.ts';

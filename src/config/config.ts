@@ -16,11 +16,11 @@ const lazyZod = lazyRequire<typeof Zod>('zod');
 export const CONFLICT_POLICIES = ['latest-wins', 'source-wins', 'target-wins', 'manual'] as const;
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
 
-/** How a table's changes reach the outbox (docs/capture-modes.md); query and log are reserved names, refused for now. */
+/** How a table's changes reach the outbox (docs/capture-modes.md); query is a reserved name, refused for now. */
 export const CAPTURE_MODES = ['trigger', 'api', 'query', 'log'] as const;
 export type CaptureModeName = (typeof CAPTURE_MODES)[number];
 /** The modes this version implements. */
-export type CaptureMode = 'trigger' | 'api';
+export type CaptureMode = 'trigger' | 'api' | 'log';
 
 /** The zod schema of the file, built on first use (zod loads only when a config is read). */
 let builtSchema: ReturnType<typeof buildSchema> | undefined;
@@ -265,6 +265,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     }
     nodes[nodeName].capture = overrides;
   }
+  checkLogCapture(nodes, tables);
   const seenIds = new Set<number>();
   const programs = data.programs.map((p, i): ProgramConfig => {
     const key = `programs[${i}]`;
@@ -319,10 +320,29 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   };
 }
 
-/** query and log are in the schema so a config can name them, but there is nothing behind them yet. */
+/** query is in the schema so a config can name it, but there is nothing behind it yet. */
 function availableMode(key: string, mode: CaptureModeName): CaptureMode {
-  if (mode === 'trigger' || mode === 'api') return mode;
+  if (mode === 'trigger' || mode === 'api' || mode === 'log') return mode;
   return fail(key, `capture mode ${mode} is not available yet; use trigger or api`, 'see docs/capture-modes.md');
+}
+
+/** Brands whose change log dsync reads (capture mode log, docs/capture-modes.md#log). */
+const LOG_CAPTURE_DIALECTS: readonly DialectName[] = ['postgres'];
+
+/** Mode log reads PostgreSQL's logical decoding: a node of another brand keeps its triggers for that table. */
+function checkLogCapture(nodes: Record<string, NodeConfig>, tables: TableConfig[]): void {
+  for (const node of Object.values(nodes)) {
+    if (LOG_CAPTURE_DIALECTS.includes(node.dialect)) continue;
+    for (const [i, table] of tables.entries()) {
+      if (captureMode({ nodes, tables }, node.name, table.name) !== 'log') continue;
+      const key = node.capture?.[table.name] ? `nodes.${node.name}.capture.${table.name}` : `tables[${i}].capture`;
+      fail(
+        key,
+        `capture mode log reads PostgreSQL's change log, and node ${node.name} is ${node.dialect}; set "nodes.${node.name}.capture": { "${table.name}": "trigger" } (or api) for it`,
+        'see docs/capture-modes.md#log',
+      );
+    }
+  }
 }
 
 /** A table's capture mode on a node: the node's override, else the table's mode, else trigger. */

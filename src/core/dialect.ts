@@ -3,6 +3,7 @@
  * only to these interfaces; engine differences are capability flags and methods here,
  * never `if (dialect === …)` elsewhere.
  */
+import type { ChangeLogReader } from './change-log.ts';
 import type { CanonicalValue } from './canonical.ts';
 import type { ValueMap } from './change.ts';
 import type { ColumnSchema, TableSchema } from './schema.ts';
@@ -154,6 +155,12 @@ export interface Dialect {
    * table's highest id) instead. Present: `dsync generate` adds the objects that notify.
    */
   listenForChanges?(url: string, nodeName: string, onChange: (table: 'outbox' | 'inbox') => void): Promise<{ close(): Promise<void> }>;
+  /**
+   * Capture mode log (docs/capture-modes.md#log): the brand's change log can be read
+   * instead of triggers. Present: `dsync generate` adds the state tables and, for a node
+   * with log-mode tables, the publication; the pass is runtime/capture/log-capture.ts.
+   */
+  readonly changeLog?: ChangeLogReader;
   /** Set-based writes, when the brand has a cheap form of them. */
   readonly bulk?: BulkWriter;
   /**

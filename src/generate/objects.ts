@@ -15,18 +15,28 @@ export interface SyncObject {
   /** Re-running the file is safe (CREATE OR REPLACE, upserts): apply re-applies it when it changed. */
   replaceable: boolean;
   table?: CaptureTable;
+  /** The tables a node-level object lists (the log publication). */
+  tables?: CaptureTable[];
+}
+
+/** api: no triggers; log: no triggers, and the table joins the change log's publication. */
+function captureTemplate(mode: CaptureMode, dialect: Pick<Dialect, 'changeLog'>): string {
+  if (mode === 'trigger') return 'capture';
+  return mode === 'log' && dialect.changeLog ? 'capture_log' : 'capture_none';
 }
 
 /**
  * `modeOf` says how each table is captured on the node (default trigger). An api-mode
  * table keeps its file name but gets `capture_none`, which drops the triggers: the file
- * is replaceable, so regenerate + apply switches a table either way.
+ * is replaceable, so regenerate + apply switches a table either way. A log-mode table
+ * gets `capture_log` (no triggers, the old row in the log) and the node `log_publication`.
  */
 export function syncObjects(
   tables: CaptureTable[],
-  dialect: Pick<Dialect, 'listenForChanges'>,
+  dialect: Pick<Dialect, 'listenForChanges' | 'changeLog'>,
   modeOf: (table: CaptureTable) => CaptureMode = () => 'trigger',
 ): SyncObject[] {
+  const logTables = dialect.changeLog ? tables.filter((t) => modeOf(t) === 'log') : [];
   return [
     { order: 1, object: 'ds_change_outbox', template: 'outbox', replaceable: false },
     { order: 2, object: 'ds_change_inbox', template: 'inbox', replaceable: false },
@@ -41,10 +51,16 @@ export function syncObjects(
     { order: 13, object: 'upgrade_load', template: 'upgrade_load', replaceable: false },
     // Only brands that notify: the daemon polls the others.
     ...(dialect.listenForChanges ? [{ order: 14, object: 'upgrade_notify', template: 'upgrade_notify', replaceable: true }] : []),
+    // Only brands whose change log dsync reads (capture mode log): its state tables.
+    ...(dialect.changeLog ? [{ order: 16, object: 'upgrade_log_capture', template: 'upgrade_log_capture', replaceable: false }] : []),
+    // A node with log-mode tables: the publication the capture pass reads, listing exactly them.
+    ...(logTables.length > 0
+      ? [{ order: 100, object: 'log_publication', template: 'log_publication', replaceable: true, tables: logTables }]
+      : []),
     ...tables.map((table, i) => ({
       order: 101 + i,
       object: `capture_${table.safeName}`,
-      template: modeOf(table) === 'api' ? 'capture_none' : 'capture',
+      template: captureTemplate(modeOf(table), dialect),
       replaceable: true,
       table,
     })),
@@ -52,7 +68,7 @@ export function syncObjects(
 }
 
 /** File names of the upgrade steps this version of dsync generates for a brand: a node must have applied them all. */
-export function upgradeSteps(dialect: Pick<Dialect, 'listenForChanges'>): string[] {
+export function upgradeSteps(dialect: Pick<Dialect, 'listenForChanges' | 'changeLog'>): string[] {
   return syncObjects([], dialect)
     .filter((o) => o.order > 10 && o.order < 100)
     .map((o) => `${String(o.order).padStart(4, '0')}_${o.object}.sql`);

@@ -5,7 +5,7 @@
  * file whose content changed are drift, reported with the command that fixes it.
  */
 import { join } from 'node:path';
-import type { Config, NodeConfig } from '../config/config.ts';
+import { captureMode, type Config, type NodeConfig } from '../config/config.ts';
 import type { DbClient, Dialect } from '../core/dialect.ts';
 import { ApplyError, DriftError, DsyncError, describeError } from '../core/errors.ts';
 import { utcNow } from '../core/utc-time.ts';
@@ -198,6 +198,7 @@ export async function applyNode(
   const steps = plan(files, ledger, dialect, node);
   const result: ApplyResult = { node: node.name, dryRun: options.dryRun === true, steps, warnings: keyCollationWarnings(node, schemas) };
   if (options.dryRun) return result;
+  await ensureLogSlot(config, node, dialect, client);
   const todo = files.filter((_, i) => steps[i].action !== 'skip');
   const runAll = async (tx: DbClient) => {
     for (const file of todo) await runFile(tx, dialect, file, node);
@@ -212,6 +213,22 @@ export async function applyNode(
   }
   for (const step of steps) step.status = step.action === 'skip' ? 'skipped' : 'applied';
   return result;
+}
+
+/**
+ * A node with log-mode tables gets its replication slot before the transaction that drops
+ * their triggers: the slot holds every change from before that commit, and the capture
+ * files record where the triggers stopped (docs/capture-modes.md#log). Kept on every apply,
+ * so a dropped slot comes back (what was written without one is not in it: dsync verify).
+ */
+async function ensureLogSlot(config: Config, node: NodeConfig, dialect: Dialect, client: DbClient): Promise<void> {
+  if (!dialect.changeLog || !config.tables.some((t) => captureMode(config, node.name, t.name) === 'log')) return;
+  try {
+    await dialect.changeLog.ensureSlot(client, node.name);
+  } catch (error) {
+    if (!(error instanceof DsyncError)) throw error;
+    throw new ApplyError(error.code, error.message, error.details, { cause: error });
+  }
 }
 
 /** {@link applyNode} for a node of a NodeSet: `applyToNode(config, nodes, 'testapp1')`. */

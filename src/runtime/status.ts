@@ -5,6 +5,7 @@ import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
 import { redactSecrets } from '../core/redact.ts';
 import { planForNode, type TableDrift } from '../migrate/drift.ts';
+import { logCaptureNodes } from './capture/capture-pass.ts';
 import type { NodeHandle, NodeSet } from './nodes.ts';
 import { findPointerAhead, type PointerAhead, pointerAheadError, readProgramState } from './program-state.ts';
 
@@ -40,11 +41,24 @@ export interface NodeDrift {
   error?: string;
 }
 
+/** A node with tables in capture mode log: its replication slot and the WAL it holds back (docs/capture-modes.md#log). */
+export interface LogSlotStatus {
+  node: string;
+  slot: string | null;
+  /** Where the last capture pass confirmed the slot to. */
+  confirmedLsn: string | null;
+  /** Bytes of WAL the server keeps for the slot (pg_current_wal_lsn() - confirmed_flush_lsn): grows while no pass runs. */
+  retainedBytes: number | null;
+  error?: string;
+}
+
 export interface StatusReport {
   programs: ProgramStatus[];
   parked: NodeParked[];
   /** With `{ schema: true }` (the CLI's `dsync status`): drift per node. */
   drift?: NodeDrift[];
+  /** Only when some node has tables in capture mode log. */
+  logCapture?: LogSlotStatus[];
 }
 
 /**
@@ -127,8 +141,30 @@ export async function readStatus(config: Config, nodes: NodeSet, options: { sche
       parked.push({ node: name, open: null, waiting: null, conflicts: null, error: describeError(error) });
     }
   }
-  if (!options.schema) return { programs, parked };
-  return { programs, parked, drift: await readDrift(config, nodes) };
+  const report: StatusReport = { programs, parked };
+  const logNodes = logCaptureNodes(config);
+  if (logNodes.length > 0) report.logCapture = await readLogCapture(nodes, logNodes);
+  if (options.schema) report.drift = await readDrift(config, nodes);
+  return report;
+}
+
+/** The replication slot of every node with tables in capture mode log. */
+async function readLogCapture(nodes: NodeSet, logNodes: string[]): Promise<LogSlotStatus[]> {
+  const logCapture: LogSlotStatus[] = [];
+  for (const name of logNodes) {
+    try {
+      const handle = await nodes.get(name);
+      const state = await handle.dialect.changeLog?.slotState(handle.client, name);
+      logCapture.push(
+        state
+          ? { node: name, slot: state.slot, confirmedLsn: state.confirmedLsn, retainedBytes: state.retainedBytes }
+          : { node: name, slot: null, confirmedLsn: null, retainedBytes: null, error: 'no replication slot: run dsync apply' },
+      );
+    } catch (error) {
+      logCapture.push({ node: name, slot: null, confirmedLsn: null, retainedBytes: null, error: describeError(error) });
+    }
+  }
+  return logCapture;
 }
 
 /**

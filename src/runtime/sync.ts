@@ -5,6 +5,8 @@
 import { type Config, type ProgramConfig, programHome } from '../config/config.ts';
 import { DsyncError } from '../core/errors.ts';
 import { type ImportResult, importOnce } from './import/import.ts';
+import { capturePasses } from './capture/capture-pass.ts';
+import type { LogCaptureResult } from './capture/log-capture.ts';
 import type { NodeSet } from './nodes.ts';
 import { checkPointer, readProgramState, saveProgramState } from './program-state.ts';
 import { type TransportResult, transportOnce } from './transport/transport.ts';
@@ -16,6 +18,8 @@ export interface SyncReport {
   heldBack: number;
   transports: TransportResult[];
   imports: ImportResult[];
+  /** Capture passes of nodes with tables in mode log (docs/capture-modes.md#log). */
+  captures: LogCaptureResult[];
 }
 
 /**
@@ -127,12 +131,16 @@ export async function syncAll(
 ): Promise<SyncReport> {
   const { maxRounds = 1000, waitSeconds = 30 } = options;
   const ordered = [...config.programs.filter((p) => p.type === 'transport'), ...config.programs.filter((p) => p.type === 'import')];
-  const report: SyncReport = { rounds: 0, heldBack: 0, transports: [], imports: [] };
+  const report: SyncReport = { rounds: 0, heldBack: 0, transports: [], imports: [], captures: [] };
   const deadline = Date.now() + waitSeconds * 1000;
   while (report.rounds < maxRounds) {
     report.rounds++;
     let work = 0;
     let heldBack = 0;
+    for (const capture of await capturePasses(config, nodes)) {
+      work += capture.transactions;
+      report.captures.push(capture);
+    }
     for (const program of ordered) {
       const result = await runProgramOnce(config, nodes, program);
       work += workDone(result);

@@ -38,6 +38,10 @@ export interface SyncPairOptions {
   nats?: Record<string, unknown>;
   /** Tables node a captures in mode api (the application writes their outbox rows; no triggers there). */
   apiTables?: string[];
+  /** Tables node a captures in mode log (a PostgreSQL node with wal_level=logical: see private-postgres.ts). */
+  logTables?: string[];
+  /** Databases to use instead of fresh ones on the shared servers (their drop() runs at close). */
+  databases?: [TestDatabase, TestDatabase];
 }
 
 export async function createSyncPair(
@@ -47,7 +51,11 @@ export async function createSyncPair(
   options: SyncPairOptions = {},
 ): Promise<SyncPair> {
   const via = options.via ? { via: options.via } : {};
-  const dbs: TestDatabase[] = [await createTestDatabase(from, 'dsync_a'), await createTestDatabase(to, 'dsync_b')];
+  const dbs: TestDatabase[] = options.databases ?? [await createTestDatabase(from, 'dsync_a'), await createTestDatabase(to, 'dsync_b')];
+  const modes = {
+    ...Object.fromEntries((options.apiTables ?? []).map((t) => [t, 'api'])),
+    ...Object.fromEntries((options.logTables ?? []).map((t) => [t, 'log'])),
+  };
   const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-pair-'));
   const config = parseConfig(
     {
@@ -56,7 +64,7 @@ export async function createSyncPair(
           dialect: from,
           url: dbs[0].url,
           serverId: 'server-a',
-          ...(options.apiTables ? { capture: Object.fromEntries(options.apiTables.map((t) => [t, 'api'])) } : {}),
+          ...(Object.keys(modes).length > 0 ? { capture: modes } : {}),
         },
         b: { dialect: to, url: dbs[1].url, serverId: 'server-b' },
       },

@@ -65,9 +65,14 @@ describe('parseConfig', () => {
       /^config tables\[0\]\.capture: capture mode query is not available yet; use trigger or api$/,
     ],
     [
-      'capture mode log on a node',
-      (c) => (c.nodes.testapp1.capture = { order_line: 'log' }),
-      /^config nodes\.testapp1\.capture\.order_line: capture mode log is not available yet; use trigger or api$/,
+      'capture mode log on a node that is not PostgreSQL',
+      (c) => (c.nodes.testapp2.capture = { order_line: 'log' }),
+      /^config nodes\.testapp2\.capture\.order_line: capture mode log reads PostgreSQL's change log, and node testapp2 is sqlite; set "nodes\.testapp2\.capture": \{ "order_line": "trigger" \} \(or api\) for it$/,
+    ],
+    [
+      'capture mode log on a table with a node that is not PostgreSQL',
+      (c) => (c.tables[1] = { name: 'order_line', capture: 'log' }),
+      /^config tables\[1\]\.capture: capture mode log reads PostgreSQL's change log, and node testapp2 is sqlite; /,
     ],
     [
       'a node override of an unknown table',
@@ -103,6 +108,8 @@ describe('captureMode', () => {
     expect(captureMode(config, 'testapp2', 'sales_order')).toBe('trigger');
     expect(captureMode(config, 'testapp2', 'order_line')).toBe('api');
     expect(captureMode(parseConfig(base, '/x', null, { PGUSER: 'app' }), 'testapp2', 'sales_order')).toBe('trigger');
+    raw.nodes.testapp1.capture = { order_line: 'log' };
+    expect(captureMode(parseConfig(raw, '/x', null, { PGUSER: 'app' }), 'testapp1', 'order_line')).toBe('log');
   });
 });
 

@@ -4,6 +4,12 @@ import { loadConfig } from '../config-file.ts';
 import { printJson, printLine } from '../output.ts';
 import type { Command, GlobalArgs } from './command.ts';
 
+function formatBytes(bytes: number | null): string {
+  if (bytes === null) return '-';
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} kB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
 export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
   command: 'status',
   describe: 'per program: pointer, backlog, lag, last run, status; parked changes per node',
@@ -34,6 +40,13 @@ export const statusCommand: Command<GlobalArgs & { json: boolean }> = {
         for (const t of n.tables) {
           printLine(`node ${n.node}: drift: table ${t.table}: capture triggers out of date (${t.summary}); fix: ${t.fix}`);
         }
+      }
+      for (const l of report.logCapture ?? []) {
+        printLine(
+          l.error
+            ? `node ${l.node}: capture mode log: ${l.error}`
+            : `node ${l.node}: capture mode log, slot ${l.slot} confirmed to ${l.confirmedLsn ?? '-'}, retains ${formatBytes(l.retainedBytes)} of WAL`,
+        );
       }
     } finally {
       await nodes.closeAll();

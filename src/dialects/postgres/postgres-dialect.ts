@@ -9,6 +9,8 @@ import { splitSqlScript } from '../../core/sql-script.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import { postgresBulk } from './postgres-bulk.ts';
+import { confirmLog, currentLsn, ensureLogSlot, IMPORT_MESSAGE_PREFIX, readLog, readSlotState } from './postgres-change-log.ts';
+import { formatLsn, parseLsn } from './postgres-pgoutput.ts';
 import { connectPostgres, listenPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import {
@@ -88,9 +90,19 @@ function fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue {
   return toCanonical(column, raw);
 }
 
-/** The capture functions return early while `dsync.capture` is 'off' in the transaction. */
+/**
+ * The capture functions return early while `dsync.capture` is 'off' in the transaction.
+ * Silencing also leaves a transactional logical decoding message in the WAL: the log
+ * capture pass skips every transaction that carries one (its writes are dsync's own,
+ * recorded by the import itself; docs/capture-modes.md#log). No privilege beyond the
+ * default is needed, and a rolled-back savepoint takes its message with it.
+ */
 async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
-  await tx.query("SELECT set_config('dsync.capture', $1, true)", [silent ? 'off' : 'on']);
+  if (silent) {
+    await tx.query("SELECT set_config('dsync.capture', 'off', true), pg_logical_emit_message(true, $1, '')", [IMPORT_MESSAGE_PREFIX]);
+  } else {
+    await tx.query("SELECT set_config('dsync.capture', 'on', true)");
+  }
 }
 
 export const postgresDialect: Dialect = {
@@ -99,6 +111,15 @@ export const postgresDialect: Dialect = {
   sql: postgresSql,
   connect: (url, nodeName) => connectPostgres(postgresDialect, url, nodeName),
   listenForChanges: listenPostgres,
+  changeLog: {
+    ensureSlot: ensureLogSlot,
+    slotState: readSlotState,
+    currentPosition: currentLsn,
+    read: readLog,
+    confirm: confirmLog,
+    parsePosition: parseLsn,
+    formatPosition: formatLsn,
+  },
   introspect: introspectPostgres,
   tableExists: postgresTableExists,
   readSafeHorizon,

@@ -4,7 +4,7 @@
  * in JavaScript (int8, numeric, dates, times, json) come back as the server's text.
  */
 import type pg from 'pg';
-import { ConnectionError, redactUrl, TransientError } from '../../core/errors.ts';
+import { type ConnectionError, redactUrl, TransientError } from '../../core/errors.ts';
 import {
   type ConnectProblem,
   type ConnectTarget,
@@ -18,6 +18,15 @@ import { runTransaction, savepointName, type TransactionPrimitives } from '../..
 
 /** OIDs read as text: int8, numeric, date, time, timestamp, timestamptz, timetz, interval, json, jsonb. */
 const TEXT_OIDS = new Set([20, 1700, 1082, 1083, 1114, 1184, 1266, 1186, 114, 3802]);
+
+/**
+ * A value in PostgreSQL's text output (logical decoding hands them out so) as this driver
+ * returns it from a SELECT on a dsync connection: one value, one canonical form either way.
+ */
+export async function postgresTextParser(): Promise<(oid: number, text: string) => unknown> {
+  const { default: driver } = await import('pg');
+  return (oid, text) => (TEXT_OIDS.has(oid) ? text : driver.types.getTypeParser(oid, 'text')(text));
+}
 
 // SQLSTATE codes we explain to people (https://www.postgresql.org/docs/current/errcodes-appendix.html)
 const INVALID_PASSWORD = '28P01';

@@ -11,7 +11,7 @@ import type { DbClient } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { columnByName, type TableSchema } from '../../core/schema.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
-import { utcNow } from '../../core/utc-time.ts';
+import { utcNow, utcTimestamp } from '../../core/utc-time.ts';
 import { entryAfterLocalChange, readEntries, writeEntries } from '../import/version-store.ts';
 
 export interface AppChange {
@@ -27,6 +27,8 @@ export interface AppChange {
   keyOld?: Record<string, unknown>;
   userId?: string;
   note?: string;
+  /** When the change happened, microseconds since 1970 UTC (default now): the log capture pass passes the commit time. */
+  atMicros?: number;
 }
 
 export interface CaptureOptions {
@@ -75,7 +77,7 @@ async function stampVersions(
   server: string,
 ) {
   const entries = await readEntries(client, schema.name, keyOld ? [key, keyOld] : [key]);
-  const now = Date.now() * 1000;
+  const now = change.atMicros ?? Date.now() * 1000;
   if (keyOld) {
     // A key change: the old key as a delete, the new key as an insert, one version for both.
     const floor = Math.max(entries.get(key)?.maxVersion ?? 0, entries.get(keyOld)?.maxVersion ?? 0);
@@ -106,7 +108,9 @@ export async function captureChange(client: DbClient, change: AppChange, options
   if (change.operation !== 'D' && (!values || Object.keys(values).length === 0)) {
     throw new ChangeError('bad_change', `an ${change.operation === 'I' ? 'insert' : 'update'} of ${change.table} needs values`);
   }
-  const attributes = change.operation === 'U' ? Object.keys(values!) : schema.columns.filter((c) => !c.generated).map((c) => c.name);
+  // An update's changed columns; a key change carries the whole new row, and its old values say what changed (as a trigger's).
+  const changedOf = change.keyOld && oldValues ? oldValues : values!;
+  const attributes = change.operation === 'U' ? Object.keys(changedOf) : schema.columns.filter((c) => !c.generated).map((c) => c.name);
   const key = keyText(schema, change.key, 'key');
   const keyOld = change.keyOld ? keyText(schema, change.keyOld, 'keyOld') : null;
   if (keyOld !== null && schema.columns.some((c) => !c.generated && !(c.name in values!))) {
@@ -124,7 +128,7 @@ export async function captureChange(client: DbClient, change: AppChange, options
     object_operation: change.operation,
     updated_by_server_id: options.node.serverId,
     updated_by_user_id: change.userId ?? null,
-    update_datetime: utcNow(),
+    update_datetime: change.atMicros === undefined ? utcNow() : utcTimestamp(new Date(Math.floor(change.atMicros / 1000))),
     note1: change.note ?? null,
     ...(await stampVersions(client, schema, change, key, keyOld, attributes, options.node.serverId)),
   };

@@ -1,0 +1,232 @@
+/**
+ * Capture mode log (docs/capture-modes.md#log): one pass reads the node's replication
+ * slot up to the log's end as it was when the pass started, and writes one outbox row per
+ * row change of the node's log-mode tables, through captureChange, so the rows are the
+ * triggers' rows (canonical JSON, only the changed columns of an update, ds_row_version
+ * moved). Source transactions are written in commit order, a batch of them per outbox
+ * transaction.
+ *
+ * Never lost, never twice (guarantee 3): the slot is confirmed only after the outbox
+ * commit, and the outbox transaction records the last source commit it wrote in
+ * ds_log_capture_state; a pass that died between the two reads the same transactions again
+ * and skips those at or below that mark. Transactions dsync wrote itself (the import, a
+ * load: they silence capture, which marks them in the log) are skipped: the import records
+ * its changes in the outbox itself (guarantee 4).
+ */
+import { captureMode, type Config } from '../../config/config.ts';
+import type { LogRowChange, LogTransaction } from '../../core/change-log.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
+import { RuntimeError } from '../../core/errors.ts';
+import type { TableSchema } from '../../core/schema.ts';
+import { utcNow } from '../../core/utc-time.ts';
+import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
+import { type AppChange, captureChange } from './capture-api.ts';
+
+export interface LogCaptureResult {
+  node: string;
+  slot: string;
+  /** Source transactions read from the slot (including those skipped). */
+  transactions: number;
+  /** Outbox rows written. */
+  captured: number;
+  /** dsync's own transactions (import, load) passed over. */
+  skippedOwn: number;
+  /** Transactions already in the outbox from a pass that died before it confirmed the slot. */
+  skippedWritten: number;
+  /** Where the pass stopped reading: the log's end when it started. */
+  target: string;
+  /** Where the slot is confirmed to now. */
+  confirmed: string | null;
+  /** Another pass held the node's slot: this one did nothing. */
+  busy: boolean;
+}
+
+export interface LogCaptureOptions {
+  /** Messages read per batch (one outbox transaction per batch); default 2000. */
+  batchMessages?: number;
+}
+
+interface LogTable {
+  schema: TableSchema;
+  /** Changes committed at or below this position were captured by triggers (or by nobody). */
+  since: bigint;
+}
+
+/** The log-mode tables of a node, by `schema.table` as the log names them. */
+async function logTables(config: Config, handle: NodeHandle, parse: (text: string) => bigint): Promise<Map<string, LogTable>> {
+  const names = config.tables.filter((t) => captureMode(config, handle.node.name, t.name) === 'log').map((t) => t.name);
+  const { rows } = await handle.client.query<Row>('SELECT table_name, since_lsn FROM ds_log_capture_table');
+  const since = new Map(rows.map((r) => [String(r.table_name), parse(String(r.since_lsn))]));
+  const tables = new Map<string, LogTable>();
+  for (const name of names) {
+    const at = since.get(name);
+    if (at === undefined) {
+      throw new RuntimeError(
+        'log_table_not_applied',
+        `node ${handle.node.name}: table ${name} is in capture mode log, but its capture file is not applied`,
+        {
+          hint: `run \`dsync generate --node ${handle.node.name}\` and \`dsync apply --node ${handle.node.name}\``,
+        },
+      );
+    }
+    const schema = await handle.dialect.introspect(handle.client, name);
+    const bare = name.includes('.') ? name.slice(name.indexOf('.') + 1) : name;
+    tables.set(`${schema.schema ?? 'public'}.${bare}`, { schema, since: at });
+  }
+  return tables;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function pick(row: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  return Object.fromEntries(names.map((n) => [n, row[n]]));
+}
+
+/** A row change as captureChange takes it; null for an update that changed nothing (a trigger writes nothing then). */
+function appChange(node: string, table: TableSchema, change: LogRowChange, atMicros: number): AppChange | null {
+  const columns = table.columns.filter((c) => !c.generated).map((c) => c.name);
+  const key = table.primaryKey;
+  if (change.operation === 'I') {
+    return { table: table.name, operation: 'I', key: pick(change.newRow!, key), values: pick(change.newRow!, columns), atMicros };
+  }
+  if (!change.oldRow) {
+    throw new RuntimeError(
+      'log_no_old_row',
+      `node ${node}: the log has no old row for an ${change.operation === 'U' ? 'update' : 'delete'} of ${table.name}`,
+      {
+        hint: `its replica identity is not FULL: run \`dsync apply --node ${node}\` (0101_capture_… sets it), or ALTER TABLE ${table.name} REPLICA IDENTITY FULL`,
+      },
+    );
+  }
+  if (change.operation === 'D') {
+    return { table: table.name, operation: 'D', key: pick(change.oldRow, key), oldValues: pick(change.oldRow, columns), atMicros };
+  }
+  const changed = columns.filter((c) => !sameValue(change.oldRow![c], change.newRow![c]));
+  if (changed.length === 0) return null;
+  const keyChanged = key.some((k) => !sameValue(change.oldRow![k], change.newRow![k]));
+  return {
+    table: table.name,
+    operation: 'U',
+    key: pick(change.newRow!, key),
+    keyOld: keyChanged ? pick(change.oldRow, key) : undefined,
+    // A key change carries every column of the new row, as the triggers' does.
+    values: pick(change.newRow!, keyChanged ? columns : changed),
+    oldValues: pick(change.oldRow, changed),
+    atMicros,
+  };
+}
+
+/**
+ * One capture pass of a node's log-mode tables: reads the slot up to the log's end as it
+ * is now, writes the outbox, confirms the slot, and returns. `dsync capture --node N`,
+ * `dsync sync` and `dsync run` call it; the node must have been applied with its tables in
+ * mode log (that creates the slot and the publication).
+ */
+export async function captureLogPass(config: Config, handle: NodeHandle, options: LogCaptureOptions = {}): Promise<LogCaptureResult> {
+  const { node, client, dialect } = handle;
+  const log = dialect.changeLog;
+  if (!log) {
+    throw new RuntimeError(
+      'log_capture_unsupported',
+      `node ${node.name}: capture mode log reads PostgreSQL's change log, and this node is ${dialect.name}`,
+      {
+        hint: 'use capture mode trigger or api for it; see docs/capture-modes.md#log',
+      },
+    );
+  }
+  await requireSyncObjects(handle, ['ds_change_outbox', 'ds_row_version', 'ds_log_capture_state', 'ds_log_capture_table']);
+  const state = await log.slotState(client, node.name);
+  if (!state) {
+    throw new RuntimeError('log_slot_missing', `node ${node.name}: its replication slot for capture mode log does not exist`, {
+      hint: `run \`dsync apply --node ${node.name}\` to create it; changes written while it was missing are not in the log: check with \`dsync verify\``,
+    });
+  }
+  const result: LogCaptureResult = {
+    node: node.name,
+    slot: state.slot,
+    transactions: 0,
+    captured: 0,
+    skippedOwn: 0,
+    skippedWritten: 0,
+    target: state.currentLsn,
+    confirmed: state.confirmedLsn,
+    busy: false,
+  };
+  // One pass per slot at a time (the daemon and a `dsync capture` may overlap): a session lock, gone with the session.
+  const locked = await client.query<Row>("SELECT pg_try_advisory_lock(hashtext('dsync.log_capture'), hashtext($1)) AS ok", [state.slot]);
+  if (locked.rows[0].ok !== true) return { ...result, busy: true };
+  try {
+    const tables = await logTables(config, handle, log.parsePosition);
+    const target = await log.currentPosition(client);
+    result.target = log.formatPosition(target);
+    const batch = options.batchMessages ?? 2000;
+    for (;;) {
+      const transactions = await log.read(client, state.slot, target, batch);
+      if (transactions.length === 0) {
+        // Nothing committed before the target is left: the slot need not keep the WAL up to it.
+        if (state.confirmedLsn === null || log.parsePosition(result.confirmed ?? state.confirmedLsn) < target) {
+          await log.confirm(client, state.slot, target);
+          result.confirmed = log.formatPosition(target);
+        }
+        break;
+      }
+      await writeBatch(client, node, state.slot, tables, transactions, result);
+      const end = transactions[transactions.length - 1].endLsn;
+      await log.confirm(client, state.slot, end);
+      result.confirmed = log.formatPosition(end);
+      if (end >= target) break;
+    }
+  } finally {
+    await client.query("SELECT pg_advisory_unlock(hashtext('dsync.log_capture'), hashtext($1))", [state.slot]).catch(() => undefined);
+  }
+  return result;
+}
+
+/** One outbox transaction: the batch's changes and the mark of the last source commit written. */
+async function writeBatch(
+  client: DbClient,
+  node: { name: string; serverId: string },
+  slot: string,
+  tables: Map<string, LogTable>,
+  transactions: LogTransaction[],
+  result: LogCaptureResult,
+): Promise<void> {
+  const log = client.dialect.changeLog!;
+  await client.transaction(async (tx) => {
+    const found = await tx.query<Row>('SELECT written_lsn FROM ds_log_capture_state WHERE slot_name = $1 FOR UPDATE', [slot]);
+    const written = found.rows.length > 0 ? log.parsePosition(String(found.rows[0].written_lsn)) : -1n;
+    let last = written;
+    let captured = 0;
+    for (const txn of transactions) {
+      result.transactions++;
+      if (txn.commitLsn <= written) {
+        result.skippedWritten++;
+        continue;
+      }
+      last = txn.commitLsn;
+      if (txn.own) {
+        result.skippedOwn++;
+        continue;
+      }
+      for (const change of txn.changes) {
+        const table = tables.get(`${change.schema}.${change.table}`);
+        // A table of the publication that is no longer in mode log here, or a change from before the log took over.
+        if (!table || txn.commitLsn <= table.since) continue;
+        const app = appChange(node.name, table.schema, change, txn.commitMicros);
+        if (!app) continue;
+        await captureChange(tx, app, { node });
+        captured++;
+      }
+    }
+    if (last === written) return;
+    await tx.query(
+      `INSERT INTO ds_log_capture_state (slot_name, written_lsn, updated_at) VALUES ($1, $2, $3)
+       ON CONFLICT (slot_name) DO UPDATE SET written_lsn = EXCLUDED.written_lsn, updated_at = EXCLUDED.updated_at`,
+      [slot, log.formatPosition(last), utcNow()],
+    );
+    result.captured += captured;
+  });
+}
