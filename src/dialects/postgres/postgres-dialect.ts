@@ -99,7 +99,11 @@ function fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue {
  */
 async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
   if (silent) {
-    await tx.query("SELECT set_config('dsync.capture', 'off', true), pg_logical_emit_message(true, $1, '')", [IMPORT_MESSAGE_PREFIX]);
+    // The mark that log-mode capture skips; only a server that decodes its WAL gets it.
+    await tx.query(
+      "SELECT set_config('dsync.capture', 'off', true), CASE WHEN current_setting('wal_level') = 'logical' THEN pg_logical_emit_message(true, $1, '') END",
+      [IMPORT_MESSAGE_PREFIX],
+    );
   } else {
     await tx.query("SELECT set_config('dsync.capture', 'on', true)");
   }
