@@ -12,8 +12,13 @@ import { postgresBulk } from './postgres-bulk.ts';
 import { connectPostgres, listenPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import {
+  postgresAnyChanged,
   postgresBodyTag,
   postgresChanged,
+  postgresChangedNames,
+  postgresChangedObject,
+  postgresChangedStamps,
+  postgresKeyChanged,
   postgresJsonObject,
   postgresJsonValue,
   postgresKeyJson,
@@ -117,6 +122,11 @@ export const postgresDialect: Dialect = {
     jsonObject: postgresJsonObject,
     keyJson: postgresKeyJson,
     changed: postgresChanged,
+    keyChanged: postgresKeyChanged,
+    anyChanged: postgresAnyChanged,
+    changedObject: postgresChangedObject,
+    changedStamps: postgresChangedStamps,
+    changedNames: postgresChangedNames,
     bodyTag: postgresBodyTag,
   },
   formatterLanguage: 'postgresql',
