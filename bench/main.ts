@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DialectName } from '../src/core/dialect.ts';
 import { BRAND, captureAppLike, captureBulk } from './cases/capture.ts';
+import { capturePsqlScript } from './cases/capture-psql.ts';
 import { createSourceGroup, drainCase } from './cases/drain.ts';
 import { latencyCase } from './cases/latency.ts';
 import { loadCase } from './cases/load.ts';
@@ -113,6 +114,10 @@ export async function main(argv: string[]): Promise<number> {
       continue;
     }
     rows.push(...(await guarded('1 capture, app-like', BRAND[source], () => sourceCases(source, options, available, profileDir))));
+    if (source === 'postgres' && options.cases.has('capture'))
+      rows.push(
+        ...(await guarded('1 capture, psql script', BRAND[source], async () => [await capturePsqlScript(workloadW(options.scale))])),
+      );
   }
   if (options.cases.has('drain') && !available.has('mysql'))
     rows.push(skipped('3 drain', 'PostgreSQL → MariaDB', machine.unavailable.mysql ?? 'unavailable'));

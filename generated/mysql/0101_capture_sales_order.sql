@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["order_type","varchar(20)"],["description","varchar(200)"],["product_type_name","varchar(50)"],["customer_id","varchar(20)"],["quantity","int(11)"],["order_date","date"],["update_datetime","datetime(6)"],["updated_by_user","varchar(50)"],["updated_by_server","varchar(50)"]]
--- dsync:content-hash sha256:c23d0acec91ed2d6963d7168becadb2001f1fe3de8d16804886404a97bfd2f9d
+-- dsync:content-hash sha256:f0bedaf3e8c1bdb5f67995713c5c9b67f5c4dfee48c00013e205d20e583899f6
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -11,9 +11,11 @@
 -- Each trigger locks its entry by writing it first: a locking read of a missing key would lock
 -- the gap before it, and two sessions inserting new rows would deadlock on each other's gap.
 -- Insert and delete write the whole entry with INSERT … ON DUPLICATE KEY UPDATE (each column
--- assigned after its last use, so the old values count whatever the sql_mode), then read it
--- back (in a MariaDB 10.11 trigger ROW_COUNT() said 1 for an updated entry too); an update
--- the same way, merging its changed columns' versions into col_versions. A key change writes
+-- assigned after its last use, so the old values count whatever the sql_mode); the entry's new
+-- cl and version come back through @dsync_cl and @dsync_version, which the update branch
+-- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
+-- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
+-- row); an update the same way, merging its changed columns' versions into col_versions. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -33,13 +35,13 @@ BEGIN
     SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
+    SET @dsync_cl = 1, @dsync_version = dsync_version;
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
     VALUES ('sales_order', dsync_key, 1, dsync_version, dsync_version, 'fixture-my', '{}')
-    ON DUPLICATE KEY UPDATE cl = cl + IF(cl % 2 = 0, 1, 2),
+    ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
       base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = GREATEST(dsync_version, max_version + 1);
-    SELECT cl, max_version INTO dsync_cl, dsync_version FROM ds_row_version
-    WHERE table_name = 'sales_order' AND row_key = dsync_key;
+      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -108,6 +110,7 @@ BEGIN
     ELSE
       -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
       -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
+      SET @dsync_cl = 1, @dsync_version = dsync_version;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('sales_order', dsync_key, 1, dsync_version, 0, '', CONCAT('{', CONCAT_WS(',',
           IF(NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)), CONCAT('"order_type":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
@@ -119,7 +122,7 @@ BEGIN
           IF(NOT (NEW.`update_datetime` <=> OLD.`update_datetime`), CONCAT('"update_datetime":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)), CONCAT('"updated_by_user":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)), CONCAT('"updated_by_server":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL)), '}'))
-      ON DUPLICATE KEY UPDATE cl = cl + IF(cl % 2 = 0, 1, 0),
+      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
         col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', CONCAT_WS(',',
           IF(NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)), CONCAT('"order_type":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY)), CONCAT('"description":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
@@ -130,9 +133,8 @@ BEGIN
           IF(NOT (NEW.`update_datetime` <=> OLD.`update_datetime`), CONCAT('"update_datetime":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)), CONCAT('"updated_by_user":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)), CONCAT('"updated_by_server":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL)), '}')),
-        max_version = GREATEST(dsync_version, max_version + 1);
-      SELECT cl, max_version INTO dsync_cl, dsync_version FROM ds_row_version
-      WHERE table_name = 'sales_order' AND row_key = dsync_key;
+        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
     END IF;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -204,13 +206,13 @@ BEGIN
     SET dsync_key = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
+    SET @dsync_cl = 2, @dsync_version = dsync_version;
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
     VALUES ('sales_order', dsync_key, 2, dsync_version, dsync_version, 'fixture-my', '{}')
-    ON DUPLICATE KEY UPDATE cl = cl + IF(cl % 2 = 1, 1, 2),
+    ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
       base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = GREATEST(dsync_version, max_version + 1);
-    SELECT cl, max_version INTO dsync_cl, dsync_version FROM ds_row_version
-    WHERE table_name = 'sales_order' AND row_key = dsync_key;
+      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)

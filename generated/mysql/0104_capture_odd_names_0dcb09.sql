@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","int(11)"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:e7021635facd93a1b8f5564562c8ccaea0e5eb6dd8f00790e699d355469ec05d
+-- dsync:content-hash sha256:ba67705d9601300d6ffb5e814cc7278cb931b288778862d55c21156bc198338a
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -11,9 +11,11 @@
 -- Each trigger locks its entry by writing it first: a locking read of a missing key would lock
 -- the gap before it, and two sessions inserting new rows would deadlock on each other's gap.
 -- Insert and delete write the whole entry with INSERT … ON DUPLICATE KEY UPDATE (each column
--- assigned after its last use, so the old values count whatever the sql_mode), then read it
--- back (in a MariaDB 10.11 trigger ROW_COUNT() said 1 for an updated entry too); an update
--- the same way, merging its changed columns' versions into col_versions. A key change writes
+-- assigned after its last use, so the old values count whatever the sql_mode); the entry's new
+-- cl and version come back through @dsync_cl and @dsync_version, which the update branch
+-- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
+-- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
+-- row); an update the same way, merging its changed columns' versions into col_versions. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -33,13 +35,13 @@ BEGIN
     SET dsync_key = COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
+    SET @dsync_cl = 1, @dsync_version = dsync_version;
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
     VALUES ('Odd Names', dsync_key, 1, dsync_version, dsync_version, 'fixture-my', '{}')
-    ON DUPLICATE KEY UPDATE cl = cl + IF(cl % 2 = 0, 1, 2),
+    ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
       base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = GREATEST(dsync_version, max_version + 1);
-    SELECT cl, max_version INTO dsync_cl, dsync_version FROM ds_row_version
-    WHERE table_name = 'Odd Names' AND row_key = dsync_key;
+      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -104,6 +106,7 @@ BEGIN
     ELSE
       -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
       -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
+      SET @dsync_cl = 1, @dsync_version = dsync_version;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('Odd Names', dsync_key, 1, dsync_version, 0, '', CONCAT('{', CONCAT_WS(',',
           IF(NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)), CONCAT('"select":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
@@ -113,7 +116,7 @@ BEGIN
           IF(NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)), CONCAT('"tilde~col":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)), CONCAT('"[bracket]":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)), CONCAT('"semi;colon":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL)), '}'))
-      ON DUPLICATE KEY UPDATE cl = cl + IF(cl % 2 = 0, 1, 0),
+      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
         col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', CONCAT_WS(',',
           IF(NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)), CONCAT('"select":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY)), CONCAT('"it''s":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
@@ -122,9 +125,8 @@ BEGIN
           IF(NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)), CONCAT('"tilde~col":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)), CONCAT('"[bracket]":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
           IF(NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)), CONCAT('"semi;colon":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL)), '}')),
-        max_version = GREATEST(dsync_version, max_version + 1);
-      SELECT cl, max_version INTO dsync_cl, dsync_version FROM ds_row_version
-      WHERE table_name = 'Odd Names' AND row_key = dsync_key;
+        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
     END IF;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -188,13 +190,13 @@ BEGIN
     SET dsync_key = COALESCE(CONVERT(OLD.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
+    SET @dsync_cl = 2, @dsync_version = dsync_version;
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
     VALUES ('Odd Names', dsync_key, 2, dsync_version, dsync_version, 'fixture-my', '{}')
-    ON DUPLICATE KEY UPDATE cl = cl + IF(cl % 2 = 1, 1, 2),
+    ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
       base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = GREATEST(dsync_version, max_version + 1);
-    SELECT cl, max_version INTO dsync_cl, dsync_version FROM ds_row_version
-    WHERE table_name = 'Odd Names' AND row_key = dsync_key;
+      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)

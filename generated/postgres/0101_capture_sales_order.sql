@@ -2,12 +2,15 @@
 -- node: postgres (postgres), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["order_type","character varying(20)"],["description","character varying(200)"],["product_type_name","character varying(50)"],["customer_id","character varying(20)"],["quantity","integer"],["order_date","date"],["update_datetime","timestamp without time zone"],["updated_by_user","character varying(50)"],["updated_by_server","character varying(50)"]]
--- dsync:content-hash sha256:c86372cfceacc35da068f57aca9808b0bf534657a3162270bd90304c802f560b
+-- dsync:content-hash sha256:34e859c18ee949dca75d54c5231a2bfdfc4c0c54c86694edd40b3af5fe014573
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
 -- column versions) is kept in the same transaction (docs/convergence.md "Capture contract").
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
+-- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
+-- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
+-- but for key changes.
 CREATE OR REPLACE FUNCTION ds_capture_sales_order() RETURNS trigger
 LANGUAGE plpgsql AS $dsync$
 DECLARE
@@ -16,18 +19,18 @@ DECLARE
   v_user text;
   v_time timestamp;
   v_origin_id bigint;
-  v_cols text[] := '{}';
-  v_new jsonb := '{}';
-  v_old jsonb := '{}';
   v_now bigint;
+  v_stamp jsonb;
+  v_count bigint;
+  v_pair record;
+  v_n record;
+  v_o record;
   v_key text;
   v_key_old text;
   v_cl bigint;
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
-  v_patch jsonb := '{}';
-  v_col text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -44,120 +47,93 @@ BEGIN
     v_origin_id := nullif(current_setting('dsync.origin_change_id', true), '')::bigint;
   END IF;
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
+  -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
   IF TG_OP = 'INSERT' THEN
-    v_key := to_jsonb(NEW.order_id::text)::text;
-    -- One upsert reads, locks and writes the entry: cl to the next odd number, base = (v, server).
+    -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('sales_order', v_key, 1, v_now, v_now, v_server, '{}')
+    SELECT 'sales_order', to_jsonb(n.order_id::text)::text, 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
+    -- Each row reads back its entry (locked by the upsert above) by key; the LATERAL … OFFSET 0
+    -- keeps the plan a nested loop over the transition table, so outbox ids follow its row order.
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', v_key,
-      (jsonb_build_object('order_id', NEW.order_id::text, 'order_type', NEW.order_type::text, 'description', NEW.description::text, 'product_type_name', NEW.product_type_name::text, 'customer_id', NEW.customer_id::text, 'quantity', NEW.quantity, 'order_date', CASE WHEN NEW.order_date >= '0001-01-01' AND NEW.order_date < '10000-01-01' THEN to_char(NEW.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(NEW.order_date) THEN NEW.order_date::text WHEN NEW.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.order_date)::int)::text, 4, '0') END || to_char(NEW.order_date, '-MM-DD') ELSE '+' || to_char(NEW.order_date, 'YYYY-MM-DD') END, 'update_datetime', CASE WHEN NEW.update_datetime >= '0001-01-01' AND NEW.update_datetime < '10000-01-01' THEN to_char(NEW.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(NEW.update_datetime) THEN NEW.update_datetime::text WHEN NEW.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.update_datetime)::int)::text, 4, '0') END || to_char(NEW.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(NEW.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'updated_by_user', NEW.updated_by_user::text, 'updated_by_server', NEW.updated_by_server::text))::text, 'I', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', r.row_key,
+      (jsonb_build_object('order_id', n.order_id::text, 'order_type', n.order_type::text, 'description', n.description::text, 'product_type_name', n.product_type_name::text, 'customer_id', n.customer_id::text, 'quantity', n.quantity, 'order_date', CASE WHEN n.order_date >= '0001-01-01' AND n.order_date < '10000-01-01' THEN to_char(n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(n.order_date) THEN n.order_date::text WHEN n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.order_date)::int)::text, 4, '0') END || to_char(n.order_date, '-MM-DD') ELSE '+' || to_char(n.order_date, 'YYYY-MM-DD') END, 'update_datetime', CASE WHEN n.update_datetime >= '0001-01-01' AND n.update_datetime < '10000-01-01' THEN to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(n.update_datetime) THEN n.update_datetime::text WHEN n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.update_datetime)::int)::text, 4, '0') END || to_char(n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'updated_by_user', n.updated_by_user::text, 'updated_by_server', n.updated_by_server::text))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r;
   ELSIF TG_OP = 'DELETE' THEN
-    v_key := to_jsonb(OLD.order_id::text)::text;
     -- cl to the next even number (a tombstone), base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('sales_order', v_key, 2, v_now, v_now, v_server, '{}')
+    SELECT 'sales_order', to_jsonb(o.order_id::text)::text, 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', v_key,
-      (jsonb_build_object('order_id', OLD.order_id::text, 'order_type', OLD.order_type::text, 'description', OLD.description::text, 'product_type_name', OLD.product_type_name::text, 'customer_id', OLD.customer_id::text, 'quantity', OLD.quantity, 'order_date', CASE WHEN OLD.order_date >= '0001-01-01' AND OLD.order_date < '10000-01-01' THEN to_char(OLD.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(OLD.order_date) THEN OLD.order_date::text WHEN OLD.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.order_date)::int)::text, 4, '0') END || to_char(OLD.order_date, '-MM-DD') ELSE '+' || to_char(OLD.order_date, 'YYYY-MM-DD') END, 'update_datetime', CASE WHEN OLD.update_datetime >= '0001-01-01' AND OLD.update_datetime < '10000-01-01' THEN to_char(OLD.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(OLD.update_datetime) THEN OLD.update_datetime::text WHEN OLD.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.update_datetime)::int)::text, 4, '0') END || to_char(OLD.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(OLD.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'updated_by_user', OLD.updated_by_user::text, 'updated_by_server', OLD.updated_by_server::text))::text, 'D', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', r.row_key,
+      (jsonb_build_object('order_id', o.order_id::text, 'order_type', o.order_type::text, 'description', o.description::text, 'product_type_name', o.product_type_name::text, 'customer_id', o.customer_id::text, 'quantity', o.quantity, 'order_date', CASE WHEN o.order_date >= '0001-01-01' AND o.order_date < '10000-01-01' THEN to_char(o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(o.order_date) THEN o.order_date::text WHEN o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.order_date)::int)::text, 4, '0') END || to_char(o.order_date, '-MM-DD') ELSE '+' || to_char(o.order_date, 'YYYY-MM-DD') END, 'update_datetime', CASE WHEN o.update_datetime >= '0001-01-01' AND o.update_datetime < '10000-01-01' THEN to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(o.update_datetime) THEN o.update_datetime::text WHEN o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.update_datetime)::int)::text, 4, '0') END || to_char(o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'updated_by_user', o.updated_by_user::text, 'updated_by_server', o.updated_by_server::text))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'sales_order' AND e.row_key = to_jsonb(o.order_id::text)::text OFFSET 0) AS r;
   ELSE
-    IF NEW.order_id IS DISTINCT FROM OLD.order_id THEN
-      v_cols := v_cols || 'order_id'::text;
-      v_new := v_new || jsonb_build_object('order_id', NEW.order_id::text);
-      v_old := v_old || jsonb_build_object('order_id', OLD.order_id::text);
-      v_patch := v_patch || jsonb_build_object('order_id', jsonb_build_array(v_now, v_server));
+    -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
+    -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
+    -- in that order. Rows that keep their key, set-based: only changed columns, cl stays odd,
+    -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
+    -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
+    v_stamp := jsonb_build_array(v_now, v_server);
+    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+    SELECT 'sales_order', to_jsonb(n.order_id::text)::text, 1, v_now, 0, '',
+      (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN jsonb_build_object('order_type', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.description IS DISTINCT FROM o.description THEN jsonb_build_object('description', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN jsonb_build_object('product_type_name', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN jsonb_build_object('customer_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN jsonb_build_object('quantity', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN jsonb_build_object('order_date', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN jsonb_build_object('update_datetime', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN jsonb_build_object('updated_by_user', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN jsonb_build_object('updated_by_server', v_stamp) ELSE '{}'::jsonb END)::text
+    FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+    JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+    WHERE NOT (n.order_id IS DISTINCT FROM o.order_id) AND (n.order_id IS DISTINCT FROM o.order_id OR n.order_type IS DISTINCT FROM o.order_type OR n.description IS DISTINCT FROM o.description OR n.product_type_name IS DISTINCT FROM o.product_type_name OR n.customer_id IS DISTINCT FROM o.customer_id OR n.quantity IS DISTINCT FROM o.quantity OR n.order_date IS DISTINCT FROM o.order_date OR n.update_datetime IS DISTINCT FROM o.update_datetime OR n.updated_by_user IS DISTINCT FROM o.updated_by_user OR n.updated_by_server IS DISTINCT FROM o.updated_by_server)
+    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+      max_version = greatest(v_now, r.max_version + 1),
+      col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+        ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+              FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count > 0 THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'sales_order', 'order_id', concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN 'order_id' END, CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN 'order_type' END, CASE WHEN n.description IS DISTINCT FROM o.description THEN 'description' END, CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN 'product_type_name' END, CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN 'customer_id' END, CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN 'quantity' END, CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN 'order_date' END, CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN 'update_datetime' END, CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN 'updated_by_user' END, CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN 'updated_by_server' END), r.row_key,
+        (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', n.order_id::text) ELSE '{}'::jsonb END || CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN jsonb_build_object('order_type', n.order_type::text) ELSE '{}'::jsonb END || CASE WHEN n.description IS DISTINCT FROM o.description THEN jsonb_build_object('description', n.description::text) ELSE '{}'::jsonb END || CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN jsonb_build_object('product_type_name', n.product_type_name::text) ELSE '{}'::jsonb END || CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN jsonb_build_object('customer_id', n.customer_id::text) ELSE '{}'::jsonb END || CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN jsonb_build_object('quantity', n.quantity) ELSE '{}'::jsonb END || CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN jsonb_build_object('order_date', CASE WHEN n.order_date >= '0001-01-01' AND n.order_date < '10000-01-01' THEN to_char(n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(n.order_date) THEN n.order_date::text WHEN n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.order_date)::int)::text, 4, '0') END || to_char(n.order_date, '-MM-DD') ELSE '+' || to_char(n.order_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN jsonb_build_object('update_datetime', CASE WHEN n.update_datetime >= '0001-01-01' AND n.update_datetime < '10000-01-01' THEN to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(n.update_datetime) THEN n.update_datetime::text WHEN n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.update_datetime)::int)::text, 4, '0') END || to_char(n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN jsonb_build_object('updated_by_user', n.updated_by_user::text) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN jsonb_build_object('updated_by_server', n.updated_by_server::text) ELSE '{}'::jsonb END)::text, (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN jsonb_build_object('order_type', o.order_type::text) ELSE '{}'::jsonb END || CASE WHEN n.description IS DISTINCT FROM o.description THEN jsonb_build_object('description', o.description::text) ELSE '{}'::jsonb END || CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN jsonb_build_object('product_type_name', o.product_type_name::text) ELSE '{}'::jsonb END || CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN jsonb_build_object('customer_id', o.customer_id::text) ELSE '{}'::jsonb END || CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN jsonb_build_object('quantity', o.quantity) ELSE '{}'::jsonb END || CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN jsonb_build_object('order_date', CASE WHEN o.order_date >= '0001-01-01' AND o.order_date < '10000-01-01' THEN to_char(o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(o.order_date) THEN o.order_date::text WHEN o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.order_date)::int)::text, 4, '0') END || to_char(o.order_date, '-MM-DD') ELSE '+' || to_char(o.order_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN jsonb_build_object('update_datetime', CASE WHEN o.update_datetime >= '0001-01-01' AND o.update_datetime < '10000-01-01' THEN to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(o.update_datetime) THEN o.update_datetime::text WHEN o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.update_datetime)::int)::text, 4, '0') END || to_char(o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN jsonb_build_object('updated_by_user', o.updated_by_user::text) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN jsonb_build_object('updated_by_server', o.updated_by_server::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+      FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
+      LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+        WHERE e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r
+      WHERE NOT (n.order_id IS DISTINCT FROM o.order_id) AND (n.order_id IS DISTINCT FROM o.order_id OR n.order_type IS DISTINCT FROM o.order_type OR n.description IS DISTINCT FROM o.description OR n.product_type_name IS DISTINCT FROM o.product_type_name OR n.customer_id IS DISTINCT FROM o.customer_id OR n.quantity IS DISTINCT FROM o.quantity OR n.order_date IS DISTINCT FROM o.order_date OR n.update_datetime IS DISTINCT FROM o.update_datetime OR n.updated_by_user IS DISTINCT FROM o.updated_by_user OR n.updated_by_server IS DISTINCT FROM o.updated_by_server)
+      ORDER BY n.ds_ord;
     END IF;
-    IF NEW.order_type IS DISTINCT FROM OLD.order_type THEN
-      v_cols := v_cols || 'order_type'::text;
-      v_new := v_new || jsonb_build_object('order_type', NEW.order_type::text);
-      v_old := v_old || jsonb_build_object('order_type', OLD.order_type::text);
-      v_patch := v_patch || jsonb_build_object('order_type', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.description IS DISTINCT FROM OLD.description THEN
-      v_cols := v_cols || 'description'::text;
-      v_new := v_new || jsonb_build_object('description', NEW.description::text);
-      v_old := v_old || jsonb_build_object('description', OLD.description::text);
-      v_patch := v_patch || jsonb_build_object('description', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.product_type_name IS DISTINCT FROM OLD.product_type_name THEN
-      v_cols := v_cols || 'product_type_name'::text;
-      v_new := v_new || jsonb_build_object('product_type_name', NEW.product_type_name::text);
-      v_old := v_old || jsonb_build_object('product_type_name', OLD.product_type_name::text);
-      v_patch := v_patch || jsonb_build_object('product_type_name', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.customer_id IS DISTINCT FROM OLD.customer_id THEN
-      v_cols := v_cols || 'customer_id'::text;
-      v_new := v_new || jsonb_build_object('customer_id', NEW.customer_id::text);
-      v_old := v_old || jsonb_build_object('customer_id', OLD.customer_id::text);
-      v_patch := v_patch || jsonb_build_object('customer_id', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.quantity IS DISTINCT FROM OLD.quantity THEN
-      v_cols := v_cols || 'quantity'::text;
-      v_new := v_new || jsonb_build_object('quantity', NEW.quantity);
-      v_old := v_old || jsonb_build_object('quantity', OLD.quantity);
-      v_patch := v_patch || jsonb_build_object('quantity', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.order_date IS DISTINCT FROM OLD.order_date THEN
-      v_cols := v_cols || 'order_date'::text;
-      v_new := v_new || jsonb_build_object('order_date', CASE WHEN NEW.order_date >= '0001-01-01' AND NEW.order_date < '10000-01-01' THEN to_char(NEW.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(NEW.order_date) THEN NEW.order_date::text WHEN NEW.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.order_date)::int)::text, 4, '0') END || to_char(NEW.order_date, '-MM-DD') ELSE '+' || to_char(NEW.order_date, 'YYYY-MM-DD') END);
-      v_old := v_old || jsonb_build_object('order_date', CASE WHEN OLD.order_date >= '0001-01-01' AND OLD.order_date < '10000-01-01' THEN to_char(OLD.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(OLD.order_date) THEN OLD.order_date::text WHEN OLD.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.order_date)::int)::text, 4, '0') END || to_char(OLD.order_date, '-MM-DD') ELSE '+' || to_char(OLD.order_date, 'YYYY-MM-DD') END);
-      v_patch := v_patch || jsonb_build_object('order_date', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.update_datetime IS DISTINCT FROM OLD.update_datetime THEN
-      v_cols := v_cols || 'update_datetime'::text;
-      v_new := v_new || jsonb_build_object('update_datetime', CASE WHEN NEW.update_datetime >= '0001-01-01' AND NEW.update_datetime < '10000-01-01' THEN to_char(NEW.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(NEW.update_datetime) THEN NEW.update_datetime::text WHEN NEW.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.update_datetime)::int)::text, 4, '0') END || to_char(NEW.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(NEW.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END);
-      v_old := v_old || jsonb_build_object('update_datetime', CASE WHEN OLD.update_datetime >= '0001-01-01' AND OLD.update_datetime < '10000-01-01' THEN to_char(OLD.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(OLD.update_datetime) THEN OLD.update_datetime::text WHEN OLD.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.update_datetime)::int)::text, 4, '0') END || to_char(OLD.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(OLD.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END);
-      v_patch := v_patch || jsonb_build_object('update_datetime', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.updated_by_user IS DISTINCT FROM OLD.updated_by_user THEN
-      v_cols := v_cols || 'updated_by_user'::text;
-      v_new := v_new || jsonb_build_object('updated_by_user', NEW.updated_by_user::text);
-      v_old := v_old || jsonb_build_object('updated_by_user', OLD.updated_by_user::text);
-      v_patch := v_patch || jsonb_build_object('updated_by_user', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.updated_by_server IS DISTINCT FROM OLD.updated_by_server THEN
-      v_cols := v_cols || 'updated_by_server'::text;
-      v_new := v_new || jsonb_build_object('updated_by_server', NEW.updated_by_server::text);
-      v_old := v_old || jsonb_build_object('updated_by_server', OLD.updated_by_server::text);
-      v_patch := v_patch || jsonb_build_object('updated_by_server', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF cardinality(v_cols) = 0 THEN
-      RETURN NULL;
-    END IF;
-    v_key := to_jsonb(NEW.order_id::text)::text;
-    v_key_old := to_jsonb(OLD.order_id::text)::text;
-    IF v_key = v_key_old THEN
-      v_key_old := NULL;
-      -- Same row: cl stays odd; each changed column gets [v, server]. A new entry's base is (0, '').
-      -- v_patch holds [now, server] per changed column: right unless the entry was ahead of the clock.
-      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('sales_order', v_key, 1, v_now, 0, '', v_patch::text)
-      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
-        max_version = greatest(v_now, r.max_version + 1), col_versions = (r.col_versions::jsonb || v_patch)::text
-      RETURNING cl, max_version INTO v_cl, v_version;
-      IF v_version <> v_now THEN
-        v_patch := '{}';
-        FOREACH v_col IN ARRAY v_cols LOOP
-          v_patch := v_patch || jsonb_build_object(v_col, jsonb_build_array(v_version, v_server));
-        END LOOP;
-        UPDATE ds_row_version SET col_versions = (col_versions::jsonb || v_patch)::text
-        WHERE table_name = 'sales_order' AND row_key = v_key;
-      END IF;
-    ELSE
-      -- A key change: an insert of the new key and a delete of the old one, one version for both.
+    -- Rows that moved to another key, one by one: an insert of the new key and a delete of the
+    -- old one, one version for both, every column of the new row in object_value. (A key can
+    -- be one row's old key and another's new key in the same statement.)
+    FOR v_pair IN
+      SELECT nn.n, oo.o
+      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
+      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.n).order_id IS DISTINCT FROM (oo.o).order_id)
+      ORDER BY nn.ord
+    LOOP
+      v_n := v_pair.n;
+      v_o := v_pair.o;
+      v_key := to_jsonb(v_n.order_id::text)::text;
+      v_key_old := to_jsonb(v_o.order_id::text)::text;
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('sales_order', v_key, 1, v_now, v_now, v_server, '{}')
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
@@ -176,13 +152,13 @@ BEGIN
         UPDATE ds_row_version SET max_version = v_version, base_version = v_version
         WHERE table_name = 'sales_order' AND row_key = v_key;
       END IF;
-      v_new := jsonb_build_object('order_id', NEW.order_id::text, 'order_type', NEW.order_type::text, 'description', NEW.description::text, 'product_type_name', NEW.product_type_name::text, 'customer_id', NEW.customer_id::text, 'quantity', NEW.quantity, 'order_date', CASE WHEN NEW.order_date >= '0001-01-01' AND NEW.order_date < '10000-01-01' THEN to_char(NEW.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(NEW.order_date) THEN NEW.order_date::text WHEN NEW.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.order_date)::int)::text, 4, '0') END || to_char(NEW.order_date, '-MM-DD') ELSE '+' || to_char(NEW.order_date, 'YYYY-MM-DD') END, 'update_datetime', CASE WHEN NEW.update_datetime >= '0001-01-01' AND NEW.update_datetime < '10000-01-01' THEN to_char(NEW.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(NEW.update_datetime) THEN NEW.update_datetime::text WHEN NEW.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.update_datetime)::int)::text, 4, '0') END || to_char(NEW.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(NEW.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'updated_by_user', NEW.updated_by_user::text, 'updated_by_server', NEW.updated_by_server::text);
-    END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('postgres', 'sales_order', 'order_id', array_to_string(v_cols, ','), v_key,
-      v_key_old, v_new::text, v_old::text, 'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+      VALUES ('postgres', 'sales_order', 'order_id', concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN 'order_id' END, CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN 'order_type' END, CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN 'description' END, CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN 'product_type_name' END, CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN 'customer_id' END, CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN 'quantity' END, CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN 'order_date' END, CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN 'update_datetime' END, CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN 'updated_by_user' END, CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN 'updated_by_server' END), v_key,
+        v_key_old, (jsonb_build_object('order_id', v_n.order_id::text, 'order_type', v_n.order_type::text, 'description', v_n.description::text, 'product_type_name', v_n.product_type_name::text, 'customer_id', v_n.customer_id::text, 'quantity', v_n.quantity, 'order_date', CASE WHEN v_n.order_date >= '0001-01-01' AND v_n.order_date < '10000-01-01' THEN to_char(v_n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.order_date) THEN v_n.order_date::text WHEN v_n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.order_date)::int)::text, 4, '0') END || to_char(v_n.order_date, '-MM-DD') ELSE '+' || to_char(v_n.order_date, 'YYYY-MM-DD') END, 'update_datetime', CASE WHEN v_n.update_datetime >= '0001-01-01' AND v_n.update_datetime < '10000-01-01' THEN to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.update_datetime) THEN v_n.update_datetime::text WHEN v_n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.update_datetime)::int)::text, 4, '0') END || to_char(v_n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'updated_by_user', v_n.updated_by_user::text, 'updated_by_server', v_n.updated_by_server::text))::text, (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN jsonb_build_object('order_type', v_o.order_type::text) ELSE '{}'::jsonb END || CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN jsonb_build_object('description', v_o.description::text) ELSE '{}'::jsonb END || CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN jsonb_build_object('product_type_name', v_o.product_type_name::text) ELSE '{}'::jsonb END || CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN jsonb_build_object('customer_id', v_o.customer_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN jsonb_build_object('quantity', v_o.quantity) ELSE '{}'::jsonb END || CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN jsonb_build_object('order_date', CASE WHEN v_o.order_date >= '0001-01-01' AND v_o.order_date < '10000-01-01' THEN to_char(v_o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_o.order_date) THEN v_o.order_date::text WHEN v_o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.order_date)::int)::text, 4, '0') END || to_char(v_o.order_date, '-MM-DD') ELSE '+' || to_char(v_o.order_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN jsonb_build_object('update_datetime', CASE WHEN v_o.update_datetime >= '0001-01-01' AND v_o.update_datetime < '10000-01-01' THEN to_char(v_o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_o.update_datetime) THEN v_o.update_datetime::text WHEN v_o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.update_datetime)::int)::text, 4, '0') END || to_char(v_o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN jsonb_build_object('updated_by_user', v_o.updated_by_user::text) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN jsonb_build_object('updated_by_server', v_o.updated_by_server::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+    END LOOP;
   END IF;
   RETURN NULL;
 END
@@ -191,14 +167,17 @@ $dsync$;
 DROP TRIGGER IF EXISTS ds_sales_order_ins ON public.sales_order;
 
 CREATE TRIGGER ds_sales_order_ins AFTER INSERT ON public.sales_order
-FOR EACH ROW EXECUTE FUNCTION ds_capture_sales_order();
+REFERENCING NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_sales_order();
 
 DROP TRIGGER IF EXISTS ds_sales_order_upd ON public.sales_order;
 
 CREATE TRIGGER ds_sales_order_upd AFTER UPDATE ON public.sales_order
-FOR EACH ROW EXECUTE FUNCTION ds_capture_sales_order();
+REFERENCING OLD TABLE AS ds_old NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_sales_order();
 
 DROP TRIGGER IF EXISTS ds_sales_order_del ON public.sales_order;
 
 CREATE TRIGGER ds_sales_order_del AFTER DELETE ON public.sales_order
-FOR EACH ROW EXECUTE FUNCTION ds_capture_sales_order();
+REFERENCING OLD TABLE AS ds_old
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_sales_order();

@@ -2,12 +2,15 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:31773701b21374e6f4f40064c210ef58865fa658d7f5a4e3681c935d87081cb4
+-- dsync:content-hash sha256:73fb38b40125ad2140625a4764f579a9e78f60834f1fe3aaf22b222847aad290
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
 -- column versions) is kept in the same transaction (docs/convergence.md "Capture contract").
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
+-- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
+-- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
+-- but for key changes.
 CREATE OR REPLACE FUNCTION ds_capture_order_line() RETURNS trigger
 LANGUAGE plpgsql AS $dsync$
 DECLARE
@@ -16,18 +19,18 @@ DECLARE
   v_user text;
   v_time timestamp;
   v_origin_id bigint;
-  v_cols text[] := '{}';
-  v_new jsonb := '{}';
-  v_old jsonb := '{}';
   v_now bigint;
+  v_stamp jsonb;
+  v_count bigint;
+  v_pair record;
+  v_n record;
+  v_o record;
   v_key text;
   v_key_old text;
   v_cl bigint;
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
-  v_patch jsonb := '{}';
-  v_col text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -44,84 +47,93 @@ BEGIN
     v_origin_id := nullif(current_setting('dsync.origin_change_id', true), '')::bigint;
   END IF;
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
+  -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
   IF TG_OP = 'INSERT' THEN
-    v_key := ('{"order_id":' || to_jsonb(NEW.order_id::text)::text || ',"line_no":' || to_jsonb(NEW.line_no)::text || '}');
-    -- One upsert reads, locks and writes the entry: cl to the next odd number, base = (v, server).
+    -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('order_line', v_key, 1, v_now, v_now, v_server, '{}')
+    SELECT 'order_line', ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'), 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
+    -- Each row reads back its entry (locked by the upsert above) by key; the LATERAL … OFFSET 0
+    -- keeps the plan a nested loop over the transition table, so outbox ids follow its row order.
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', v_key,
-      (jsonb_build_object('order_id', NEW.order_id::text, 'line_no', NEW.line_no, 'product', NEW.product::text, 'amount', NEW.amount::text))::text, 'I', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', r.row_key,
+      (jsonb_build_object('order_id', n.order_id::text, 'line_no', n.line_no, 'product', n.product::text, 'amount', n.amount::text))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r;
   ELSIF TG_OP = 'DELETE' THEN
-    v_key := ('{"order_id":' || to_jsonb(OLD.order_id::text)::text || ',"line_no":' || to_jsonb(OLD.line_no)::text || '}');
     -- cl to the next even number (a tombstone), base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('order_line', v_key, 2, v_now, v_now, v_server, '{}')
+    SELECT 'order_line', ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}'), 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', v_key,
-      (jsonb_build_object('order_id', OLD.order_id::text, 'line_no', OLD.line_no, 'product', OLD.product::text, 'amount', OLD.amount::text))::text, 'D', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', r.row_key,
+      (jsonb_build_object('order_id', o.order_id::text, 'line_no', o.line_no, 'product', o.product::text, 'amount', o.amount::text))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}') OFFSET 0) AS r;
   ELSE
-    IF NEW.order_id IS DISTINCT FROM OLD.order_id THEN
-      v_cols := v_cols || 'order_id'::text;
-      v_new := v_new || jsonb_build_object('order_id', NEW.order_id::text);
-      v_old := v_old || jsonb_build_object('order_id', OLD.order_id::text);
-      v_patch := v_patch || jsonb_build_object('order_id', jsonb_build_array(v_now, v_server));
+    -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
+    -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
+    -- in that order. Rows that keep their key, set-based: only changed columns, cl stays odd,
+    -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
+    -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
+    v_stamp := jsonb_build_array(v_now, v_server);
+    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+    SELECT 'order_line', ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'), 1, v_now, 0, '',
+      (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN jsonb_build_object('line_no', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.product IS DISTINCT FROM o.product THEN jsonb_build_object('product', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.amount IS DISTINCT FROM o.amount THEN jsonb_build_object('amount', v_stamp) ELSE '{}'::jsonb END)::text
+    FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+    JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+    WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
+    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+      max_version = greatest(v_now, r.max_version + 1),
+      col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+        ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+              FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count > 0 THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'order_line', 'order_id,line_no', concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN 'order_id' END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN 'line_no' END, CASE WHEN n.product IS DISTINCT FROM o.product THEN 'product' END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN 'amount' END), r.row_key,
+        (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', n.order_id::text) ELSE '{}'::jsonb END || CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN jsonb_build_object('line_no', n.line_no) ELSE '{}'::jsonb END || CASE WHEN n.product IS DISTINCT FROM o.product THEN jsonb_build_object('product', n.product::text) ELSE '{}'::jsonb END || CASE WHEN n.amount IS DISTINCT FROM o.amount THEN jsonb_build_object('amount', n.amount::text) ELSE '{}'::jsonb END)::text, (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN jsonb_build_object('line_no', o.line_no) ELSE '{}'::jsonb END || CASE WHEN n.product IS DISTINCT FROM o.product THEN jsonb_build_object('product', o.product::text) ELSE '{}'::jsonb END || CASE WHEN n.amount IS DISTINCT FROM o.amount THEN jsonb_build_object('amount', o.amount::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+      FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
+      LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+        WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r
+      WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
+      ORDER BY n.ds_ord;
     END IF;
-    IF NEW.line_no IS DISTINCT FROM OLD.line_no THEN
-      v_cols := v_cols || 'line_no'::text;
-      v_new := v_new || jsonb_build_object('line_no', NEW.line_no);
-      v_old := v_old || jsonb_build_object('line_no', OLD.line_no);
-      v_patch := v_patch || jsonb_build_object('line_no', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.product IS DISTINCT FROM OLD.product THEN
-      v_cols := v_cols || 'product'::text;
-      v_new := v_new || jsonb_build_object('product', NEW.product::text);
-      v_old := v_old || jsonb_build_object('product', OLD.product::text);
-      v_patch := v_patch || jsonb_build_object('product', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.amount IS DISTINCT FROM OLD.amount THEN
-      v_cols := v_cols || 'amount'::text;
-      v_new := v_new || jsonb_build_object('amount', NEW.amount::text);
-      v_old := v_old || jsonb_build_object('amount', OLD.amount::text);
-      v_patch := v_patch || jsonb_build_object('amount', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF cardinality(v_cols) = 0 THEN
-      RETURN NULL;
-    END IF;
-    v_key := ('{"order_id":' || to_jsonb(NEW.order_id::text)::text || ',"line_no":' || to_jsonb(NEW.line_no)::text || '}');
-    v_key_old := ('{"order_id":' || to_jsonb(OLD.order_id::text)::text || ',"line_no":' || to_jsonb(OLD.line_no)::text || '}');
-    IF v_key = v_key_old THEN
-      v_key_old := NULL;
-      -- Same row: cl stays odd; each changed column gets [v, server]. A new entry's base is (0, '').
-      -- v_patch holds [now, server] per changed column: right unless the entry was ahead of the clock.
-      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('order_line', v_key, 1, v_now, 0, '', v_patch::text)
-      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
-        max_version = greatest(v_now, r.max_version + 1), col_versions = (r.col_versions::jsonb || v_patch)::text
-      RETURNING cl, max_version INTO v_cl, v_version;
-      IF v_version <> v_now THEN
-        v_patch := '{}';
-        FOREACH v_col IN ARRAY v_cols LOOP
-          v_patch := v_patch || jsonb_build_object(v_col, jsonb_build_array(v_version, v_server));
-        END LOOP;
-        UPDATE ds_row_version SET col_versions = (col_versions::jsonb || v_patch)::text
-        WHERE table_name = 'order_line' AND row_key = v_key;
-      END IF;
-    ELSE
-      -- A key change: an insert of the new key and a delete of the old one, one version for both.
+    -- Rows that moved to another key, one by one: an insert of the new key and a delete of the
+    -- old one, one version for both, every column of the new row in object_value. (A key can
+    -- be one row's old key and another's new key in the same statement.)
+    FOR v_pair IN
+      SELECT nn.n, oo.o
+      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
+      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.n).order_id IS DISTINCT FROM (oo.o).order_id OR (nn.n).line_no IS DISTINCT FROM (oo.o).line_no)
+      ORDER BY nn.ord
+    LOOP
+      v_n := v_pair.n;
+      v_o := v_pair.o;
+      v_key := ('{"order_id":' || to_jsonb(v_n.order_id::text)::text || ',"line_no":' || to_jsonb(v_n.line_no)::text || '}');
+      v_key_old := ('{"order_id":' || to_jsonb(v_o.order_id::text)::text || ',"line_no":' || to_jsonb(v_o.line_no)::text || '}');
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('order_line', v_key, 1, v_now, v_now, v_server, '{}')
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
@@ -140,13 +152,13 @@ BEGIN
         UPDATE ds_row_version SET max_version = v_version, base_version = v_version
         WHERE table_name = 'order_line' AND row_key = v_key;
       END IF;
-      v_new := jsonb_build_object('order_id', NEW.order_id::text, 'line_no', NEW.line_no, 'product', NEW.product::text, 'amount', NEW.amount::text);
-    END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('postgres', 'order_line', 'order_id,line_no', array_to_string(v_cols, ','), v_key,
-      v_key_old, v_new::text, v_old::text, 'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+      VALUES ('postgres', 'order_line', 'order_id,line_no', concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN 'order_id' END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN 'line_no' END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN 'product' END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN 'amount' END), v_key,
+        v_key_old, (jsonb_build_object('order_id', v_n.order_id::text, 'line_no', v_n.line_no, 'product', v_n.product::text, 'amount', v_n.amount::text))::text, (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_o.line_no) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_o.product::text) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_o.amount::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+    END LOOP;
   END IF;
   RETURN NULL;
 END
@@ -155,14 +167,17 @@ $dsync$;
 DROP TRIGGER IF EXISTS ds_order_line_ins ON public.order_line;
 
 CREATE TRIGGER ds_order_line_ins AFTER INSERT ON public.order_line
-FOR EACH ROW EXECUTE FUNCTION ds_capture_order_line();
+REFERENCING NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_order_line();
 
 DROP TRIGGER IF EXISTS ds_order_line_upd ON public.order_line;
 
 CREATE TRIGGER ds_order_line_upd AFTER UPDATE ON public.order_line
-FOR EACH ROW EXECUTE FUNCTION ds_capture_order_line();
+REFERENCING OLD TABLE AS ds_old NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_order_line();
 
 DROP TRIGGER IF EXISTS ds_order_line_del ON public.order_line;
 
 CREATE TRIGGER ds_order_line_del AFTER DELETE ON public.order_line
-FOR EACH ROW EXECUTE FUNCTION ds_capture_order_line();
+REFERENCING OLD TABLE AS ds_old
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_order_line();

@@ -2,12 +2,15 @@
 -- node: postgres (postgres), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","integer"],["c_smallint","smallint"],["c_int","integer"],["c_bigint","bigint"],["c_decimal","numeric(20,6)"],["c_float","double precision"],["c_real","real"],["c_bool","boolean"],["c_char","character(5)"],["c_varchar","character varying(100)"],["c_text","text"],["c_date","date"],["c_time","time(6) without time zone"],["c_timestamp","timestamp(6) without time zone"],["c_timestamptz","timestamp(6) with time zone"],["c_bytea","bytea"],["c_json","jsonb"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:ba78d5ed9ff29bc97e95a8953a57ab819335b8930fcddfd55a0e3caf5041ec84
+-- dsync:content-hash sha256:c1b902bd88d3e7c1b7d813e5bda3f7bef1ef1bb89abf3c7d48a1aca619a2e870
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
 -- column versions) is kept in the same transaction (docs/convergence.md "Capture contract").
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
+-- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
+-- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
+-- but for key changes.
 CREATE OR REPLACE FUNCTION ds_capture_type_zoo() RETURNS trigger
 LANGUAGE plpgsql AS $dsync$
 DECLARE
@@ -16,18 +19,18 @@ DECLARE
   v_user text;
   v_time timestamp;
   v_origin_id bigint;
-  v_cols text[] := '{}';
-  v_new jsonb := '{}';
-  v_old jsonb := '{}';
   v_now bigint;
+  v_stamp jsonb;
+  v_count bigint;
+  v_pair record;
+  v_n record;
+  v_o record;
   v_key text;
   v_key_old text;
   v_cl bigint;
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
-  v_patch jsonb := '{}';
-  v_col text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -44,168 +47,93 @@ BEGIN
     v_origin_id := nullif(current_setting('dsync.origin_change_id', true), '')::bigint;
   END IF;
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
+  -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
   IF TG_OP = 'INSERT' THEN
-    v_key := to_jsonb(NEW.id)::text;
-    -- One upsert reads, locks and writes the entry: cl to the next odd number, base = (v, server).
+    -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('type_zoo', v_key, 1, v_now, v_now, v_server, '{}')
+    SELECT 'type_zoo', to_jsonb(n.id)::text, 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
+    -- Each row reads back its entry (locked by the upsert above) by key; the LATERAL … OFFSET 0
+    -- keeps the plan a nested loop over the transition table, so outbox ids follow its row order.
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid', v_key,
-      (jsonb_build_object('id', NEW.id, 'c_smallint', NEW.c_smallint, 'c_int', NEW.c_int, 'c_bigint', CASE WHEN NEW.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(NEW.c_bigint) ELSE to_jsonb(NEW.c_bigint::text) END, 'c_decimal', NEW.c_decimal::text, 'c_float', to_jsonb(NEW.c_float), 'c_real', to_jsonb(NEW.c_real), 'c_bool', NEW.c_bool, 'c_char', NEW.c_char::text, 'c_varchar', NEW.c_varchar::text, 'c_text', NEW.c_text::text, 'c_date', CASE WHEN NEW.c_date >= '0001-01-01' AND NEW.c_date < '10000-01-01' THEN to_char(NEW.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(NEW.c_date) THEN NEW.c_date::text WHEN NEW.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.c_date)::int)::text, 4, '0') END || to_char(NEW.c_date, '-MM-DD') ELSE '+' || to_char(NEW.c_date, 'YYYY-MM-DD') END, 'c_time', to_char(NEW.c_time::time::interval, 'HH24:MI:SS.US'), 'c_timestamp', CASE WHEN NEW.c_timestamp >= '0001-01-01' AND NEW.c_timestamp < '10000-01-01' THEN to_char(NEW.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(NEW.c_timestamp) THEN NEW.c_timestamp::text WHEN NEW.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.c_timestamp)::int)::text, 4, '0') END || to_char(NEW.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(NEW.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'c_timestamptz', CASE WHEN (NEW.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (NEW.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((NEW.c_timestamptz AT TIME ZONE 'UTC')) THEN (NEW.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (NEW.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (NEW.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (NEW.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END, 'c_bytea', translate(encode(NEW.c_bytea, 'base64'), E'\n', ''), 'c_json', NEW.c_json::text, 'c_uuid', NEW.c_uuid::text))::text, 'I', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid', r.row_key,
+      (jsonb_build_object('id', n.id, 'c_smallint', n.c_smallint, 'c_int', n.c_int, 'c_bigint', CASE WHEN n.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(n.c_bigint) ELSE to_jsonb(n.c_bigint::text) END, 'c_decimal', n.c_decimal::text, 'c_float', to_jsonb(n.c_float), 'c_real', to_jsonb(n.c_real), 'c_bool', n.c_bool, 'c_char', n.c_char::text, 'c_varchar', n.c_varchar::text, 'c_text', n.c_text::text, 'c_date', CASE WHEN n.c_date >= '0001-01-01' AND n.c_date < '10000-01-01' THEN to_char(n.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(n.c_date) THEN n.c_date::text WHEN n.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM n.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.c_date)::int)::text, 4, '0') END || to_char(n.c_date, '-MM-DD') ELSE '+' || to_char(n.c_date, 'YYYY-MM-DD') END, 'c_time', to_char(n.c_time::time::interval, 'HH24:MI:SS.US'), 'c_timestamp', CASE WHEN n.c_timestamp >= '0001-01-01' AND n.c_timestamp < '10000-01-01' THEN to_char(n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(n.c_timestamp) THEN n.c_timestamp::text WHEN n.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM n.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.c_timestamp)::int)::text, 4, '0') END || to_char(n.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'c_timestamptz', CASE WHEN (n.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (n.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((n.c_timestamptz AT TIME ZONE 'UTC')) THEN (n.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (n.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (n.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (n.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((n.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END, 'c_bytea', translate(encode(n.c_bytea, 'base64'), E'\n', ''), 'c_json', n.c_json::text, 'c_uuid', n.c_uuid::text))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'type_zoo' AND e.row_key = to_jsonb(n.id)::text OFFSET 0) AS r;
   ELSIF TG_OP = 'DELETE' THEN
-    v_key := to_jsonb(OLD.id)::text;
     -- cl to the next even number (a tombstone), base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('type_zoo', v_key, 2, v_now, v_now, v_server, '{}')
+    SELECT 'type_zoo', to_jsonb(o.id)::text, 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid', v_key,
-      (jsonb_build_object('id', OLD.id, 'c_smallint', OLD.c_smallint, 'c_int', OLD.c_int, 'c_bigint', CASE WHEN OLD.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(OLD.c_bigint) ELSE to_jsonb(OLD.c_bigint::text) END, 'c_decimal', OLD.c_decimal::text, 'c_float', to_jsonb(OLD.c_float), 'c_real', to_jsonb(OLD.c_real), 'c_bool', OLD.c_bool, 'c_char', OLD.c_char::text, 'c_varchar', OLD.c_varchar::text, 'c_text', OLD.c_text::text, 'c_date', CASE WHEN OLD.c_date >= '0001-01-01' AND OLD.c_date < '10000-01-01' THEN to_char(OLD.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(OLD.c_date) THEN OLD.c_date::text WHEN OLD.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.c_date)::int)::text, 4, '0') END || to_char(OLD.c_date, '-MM-DD') ELSE '+' || to_char(OLD.c_date, 'YYYY-MM-DD') END, 'c_time', to_char(OLD.c_time::time::interval, 'HH24:MI:SS.US'), 'c_timestamp', CASE WHEN OLD.c_timestamp >= '0001-01-01' AND OLD.c_timestamp < '10000-01-01' THEN to_char(OLD.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(OLD.c_timestamp) THEN OLD.c_timestamp::text WHEN OLD.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.c_timestamp)::int)::text, 4, '0') END || to_char(OLD.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(OLD.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'c_timestamptz', CASE WHEN (OLD.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (OLD.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((OLD.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((OLD.c_timestamptz AT TIME ZONE 'UTC')) THEN (OLD.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (OLD.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (OLD.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (OLD.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((OLD.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((OLD.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END, 'c_bytea', translate(encode(OLD.c_bytea, 'base64'), E'\n', ''), 'c_json', OLD.c_json::text, 'c_uuid', OLD.c_uuid::text))::text, 'D', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid', r.row_key,
+      (jsonb_build_object('id', o.id, 'c_smallint', o.c_smallint, 'c_int', o.c_int, 'c_bigint', CASE WHEN o.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(o.c_bigint) ELSE to_jsonb(o.c_bigint::text) END, 'c_decimal', o.c_decimal::text, 'c_float', to_jsonb(o.c_float), 'c_real', to_jsonb(o.c_real), 'c_bool', o.c_bool, 'c_char', o.c_char::text, 'c_varchar', o.c_varchar::text, 'c_text', o.c_text::text, 'c_date', CASE WHEN o.c_date >= '0001-01-01' AND o.c_date < '10000-01-01' THEN to_char(o.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(o.c_date) THEN o.c_date::text WHEN o.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM o.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.c_date)::int)::text, 4, '0') END || to_char(o.c_date, '-MM-DD') ELSE '+' || to_char(o.c_date, 'YYYY-MM-DD') END, 'c_time', to_char(o.c_time::time::interval, 'HH24:MI:SS.US'), 'c_timestamp', CASE WHEN o.c_timestamp >= '0001-01-01' AND o.c_timestamp < '10000-01-01' THEN to_char(o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(o.c_timestamp) THEN o.c_timestamp::text WHEN o.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM o.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.c_timestamp)::int)::text, 4, '0') END || to_char(o.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'c_timestamptz', CASE WHEN (o.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (o.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((o.c_timestamptz AT TIME ZONE 'UTC')) THEN (o.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (o.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (o.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (o.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((o.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END, 'c_bytea', translate(encode(o.c_bytea, 'base64'), E'\n', ''), 'c_json', o.c_json::text, 'c_uuid', o.c_uuid::text))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'type_zoo' AND e.row_key = to_jsonb(o.id)::text OFFSET 0) AS r;
   ELSE
-    IF NEW.id IS DISTINCT FROM OLD.id THEN
-      v_cols := v_cols || 'id'::text;
-      v_new := v_new || jsonb_build_object('id', NEW.id);
-      v_old := v_old || jsonb_build_object('id', OLD.id);
-      v_patch := v_patch || jsonb_build_object('id', jsonb_build_array(v_now, v_server));
+    -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
+    -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
+    -- in that order. Rows that keep their key, set-based: only changed columns, cl stays odd,
+    -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
+    -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
+    v_stamp := jsonb_build_array(v_now, v_server);
+    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+    SELECT 'type_zoo', to_jsonb(n.id)::text, 1, v_now, 0, '',
+      (CASE WHEN n.id IS DISTINCT FROM o.id THEN jsonb_build_object('id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_smallint IS DISTINCT FROM o.c_smallint THEN jsonb_build_object('c_smallint', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_int IS DISTINCT FROM o.c_int THEN jsonb_build_object('c_int', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_bigint IS DISTINCT FROM o.c_bigint THEN jsonb_build_object('c_bigint', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_decimal IS DISTINCT FROM o.c_decimal THEN jsonb_build_object('c_decimal', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_float IS DISTINCT FROM o.c_float THEN jsonb_build_object('c_float', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_real IS DISTINCT FROM o.c_real THEN jsonb_build_object('c_real', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_bool IS DISTINCT FROM o.c_bool THEN jsonb_build_object('c_bool', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_char IS DISTINCT FROM o.c_char THEN jsonb_build_object('c_char', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_varchar IS DISTINCT FROM o.c_varchar THEN jsonb_build_object('c_varchar', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_text IS DISTINCT FROM o.c_text THEN jsonb_build_object('c_text', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_date IS DISTINCT FROM o.c_date THEN jsonb_build_object('c_date', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_time IS DISTINCT FROM o.c_time THEN jsonb_build_object('c_time', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_timestamp IS DISTINCT FROM o.c_timestamp THEN jsonb_build_object('c_timestamp', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_timestamptz IS DISTINCT FROM o.c_timestamptz THEN jsonb_build_object('c_timestamptz', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_bytea IS DISTINCT FROM o.c_bytea THEN jsonb_build_object('c_bytea', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_json IS DISTINCT FROM o.c_json THEN jsonb_build_object('c_json', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.c_uuid IS DISTINCT FROM o.c_uuid THEN jsonb_build_object('c_uuid', v_stamp) ELSE '{}'::jsonb END)::text
+    FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+    JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+    WHERE NOT (n.id IS DISTINCT FROM o.id) AND (n.id IS DISTINCT FROM o.id OR n.c_smallint IS DISTINCT FROM o.c_smallint OR n.c_int IS DISTINCT FROM o.c_int OR n.c_bigint IS DISTINCT FROM o.c_bigint OR n.c_decimal IS DISTINCT FROM o.c_decimal OR n.c_float IS DISTINCT FROM o.c_float OR n.c_real IS DISTINCT FROM o.c_real OR n.c_bool IS DISTINCT FROM o.c_bool OR n.c_char IS DISTINCT FROM o.c_char OR n.c_varchar IS DISTINCT FROM o.c_varchar OR n.c_text IS DISTINCT FROM o.c_text OR n.c_date IS DISTINCT FROM o.c_date OR n.c_time IS DISTINCT FROM o.c_time OR n.c_timestamp IS DISTINCT FROM o.c_timestamp OR n.c_timestamptz IS DISTINCT FROM o.c_timestamptz OR n.c_bytea IS DISTINCT FROM o.c_bytea OR n.c_json IS DISTINCT FROM o.c_json OR n.c_uuid IS DISTINCT FROM o.c_uuid)
+    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+      max_version = greatest(v_now, r.max_version + 1),
+      col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+        ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+              FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count > 0 THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'type_zoo', 'id', concat_ws(',', CASE WHEN n.id IS DISTINCT FROM o.id THEN 'id' END, CASE WHEN n.c_smallint IS DISTINCT FROM o.c_smallint THEN 'c_smallint' END, CASE WHEN n.c_int IS DISTINCT FROM o.c_int THEN 'c_int' END, CASE WHEN n.c_bigint IS DISTINCT FROM o.c_bigint THEN 'c_bigint' END, CASE WHEN n.c_decimal IS DISTINCT FROM o.c_decimal THEN 'c_decimal' END, CASE WHEN n.c_float IS DISTINCT FROM o.c_float THEN 'c_float' END, CASE WHEN n.c_real IS DISTINCT FROM o.c_real THEN 'c_real' END, CASE WHEN n.c_bool IS DISTINCT FROM o.c_bool THEN 'c_bool' END, CASE WHEN n.c_char IS DISTINCT FROM o.c_char THEN 'c_char' END, CASE WHEN n.c_varchar IS DISTINCT FROM o.c_varchar THEN 'c_varchar' END, CASE WHEN n.c_text IS DISTINCT FROM o.c_text THEN 'c_text' END, CASE WHEN n.c_date IS DISTINCT FROM o.c_date THEN 'c_date' END, CASE WHEN n.c_time IS DISTINCT FROM o.c_time THEN 'c_time' END, CASE WHEN n.c_timestamp IS DISTINCT FROM o.c_timestamp THEN 'c_timestamp' END, CASE WHEN n.c_timestamptz IS DISTINCT FROM o.c_timestamptz THEN 'c_timestamptz' END, CASE WHEN n.c_bytea IS DISTINCT FROM o.c_bytea THEN 'c_bytea' END, CASE WHEN n.c_json IS DISTINCT FROM o.c_json THEN 'c_json' END, CASE WHEN n.c_uuid IS DISTINCT FROM o.c_uuid THEN 'c_uuid' END), r.row_key,
+        (CASE WHEN n.id IS DISTINCT FROM o.id THEN jsonb_build_object('id', n.id) ELSE '{}'::jsonb END || CASE WHEN n.c_smallint IS DISTINCT FROM o.c_smallint THEN jsonb_build_object('c_smallint', n.c_smallint) ELSE '{}'::jsonb END || CASE WHEN n.c_int IS DISTINCT FROM o.c_int THEN jsonb_build_object('c_int', n.c_int) ELSE '{}'::jsonb END || CASE WHEN n.c_bigint IS DISTINCT FROM o.c_bigint THEN jsonb_build_object('c_bigint', CASE WHEN n.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(n.c_bigint) ELSE to_jsonb(n.c_bigint::text) END) ELSE '{}'::jsonb END || CASE WHEN n.c_decimal IS DISTINCT FROM o.c_decimal THEN jsonb_build_object('c_decimal', n.c_decimal::text) ELSE '{}'::jsonb END || CASE WHEN n.c_float IS DISTINCT FROM o.c_float THEN jsonb_build_object('c_float', to_jsonb(n.c_float)) ELSE '{}'::jsonb END || CASE WHEN n.c_real IS DISTINCT FROM o.c_real THEN jsonb_build_object('c_real', to_jsonb(n.c_real)) ELSE '{}'::jsonb END || CASE WHEN n.c_bool IS DISTINCT FROM o.c_bool THEN jsonb_build_object('c_bool', n.c_bool) ELSE '{}'::jsonb END || CASE WHEN n.c_char IS DISTINCT FROM o.c_char THEN jsonb_build_object('c_char', n.c_char::text) ELSE '{}'::jsonb END || CASE WHEN n.c_varchar IS DISTINCT FROM o.c_varchar THEN jsonb_build_object('c_varchar', n.c_varchar::text) ELSE '{}'::jsonb END || CASE WHEN n.c_text IS DISTINCT FROM o.c_text THEN jsonb_build_object('c_text', n.c_text::text) ELSE '{}'::jsonb END || CASE WHEN n.c_date IS DISTINCT FROM o.c_date THEN jsonb_build_object('c_date', CASE WHEN n.c_date >= '0001-01-01' AND n.c_date < '10000-01-01' THEN to_char(n.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(n.c_date) THEN n.c_date::text WHEN n.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM n.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.c_date)::int)::text, 4, '0') END || to_char(n.c_date, '-MM-DD') ELSE '+' || to_char(n.c_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN n.c_time IS DISTINCT FROM o.c_time THEN jsonb_build_object('c_time', to_char(n.c_time::time::interval, 'HH24:MI:SS.US')) ELSE '{}'::jsonb END || CASE WHEN n.c_timestamp IS DISTINCT FROM o.c_timestamp THEN jsonb_build_object('c_timestamp', CASE WHEN n.c_timestamp >= '0001-01-01' AND n.c_timestamp < '10000-01-01' THEN to_char(n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(n.c_timestamp) THEN n.c_timestamp::text WHEN n.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM n.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.c_timestamp)::int)::text, 4, '0') END || to_char(n.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN n.c_timestamptz IS DISTINCT FROM o.c_timestamptz THEN jsonb_build_object('c_timestamptz', CASE WHEN (n.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (n.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((n.c_timestamptz AT TIME ZONE 'UTC')) THEN (n.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (n.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (n.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (n.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((n.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END) ELSE '{}'::jsonb END || CASE WHEN n.c_bytea IS DISTINCT FROM o.c_bytea THEN jsonb_build_object('c_bytea', translate(encode(n.c_bytea, 'base64'), E'\n', '')) ELSE '{}'::jsonb END || CASE WHEN n.c_json IS DISTINCT FROM o.c_json THEN jsonb_build_object('c_json', n.c_json::text) ELSE '{}'::jsonb END || CASE WHEN n.c_uuid IS DISTINCT FROM o.c_uuid THEN jsonb_build_object('c_uuid', n.c_uuid::text) ELSE '{}'::jsonb END)::text, (CASE WHEN n.id IS DISTINCT FROM o.id THEN jsonb_build_object('id', o.id) ELSE '{}'::jsonb END || CASE WHEN n.c_smallint IS DISTINCT FROM o.c_smallint THEN jsonb_build_object('c_smallint', o.c_smallint) ELSE '{}'::jsonb END || CASE WHEN n.c_int IS DISTINCT FROM o.c_int THEN jsonb_build_object('c_int', o.c_int) ELSE '{}'::jsonb END || CASE WHEN n.c_bigint IS DISTINCT FROM o.c_bigint THEN jsonb_build_object('c_bigint', CASE WHEN o.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(o.c_bigint) ELSE to_jsonb(o.c_bigint::text) END) ELSE '{}'::jsonb END || CASE WHEN n.c_decimal IS DISTINCT FROM o.c_decimal THEN jsonb_build_object('c_decimal', o.c_decimal::text) ELSE '{}'::jsonb END || CASE WHEN n.c_float IS DISTINCT FROM o.c_float THEN jsonb_build_object('c_float', to_jsonb(o.c_float)) ELSE '{}'::jsonb END || CASE WHEN n.c_real IS DISTINCT FROM o.c_real THEN jsonb_build_object('c_real', to_jsonb(o.c_real)) ELSE '{}'::jsonb END || CASE WHEN n.c_bool IS DISTINCT FROM o.c_bool THEN jsonb_build_object('c_bool', o.c_bool) ELSE '{}'::jsonb END || CASE WHEN n.c_char IS DISTINCT FROM o.c_char THEN jsonb_build_object('c_char', o.c_char::text) ELSE '{}'::jsonb END || CASE WHEN n.c_varchar IS DISTINCT FROM o.c_varchar THEN jsonb_build_object('c_varchar', o.c_varchar::text) ELSE '{}'::jsonb END || CASE WHEN n.c_text IS DISTINCT FROM o.c_text THEN jsonb_build_object('c_text', o.c_text::text) ELSE '{}'::jsonb END || CASE WHEN n.c_date IS DISTINCT FROM o.c_date THEN jsonb_build_object('c_date', CASE WHEN o.c_date >= '0001-01-01' AND o.c_date < '10000-01-01' THEN to_char(o.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(o.c_date) THEN o.c_date::text WHEN o.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM o.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.c_date)::int)::text, 4, '0') END || to_char(o.c_date, '-MM-DD') ELSE '+' || to_char(o.c_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN n.c_time IS DISTINCT FROM o.c_time THEN jsonb_build_object('c_time', to_char(o.c_time::time::interval, 'HH24:MI:SS.US')) ELSE '{}'::jsonb END || CASE WHEN n.c_timestamp IS DISTINCT FROM o.c_timestamp THEN jsonb_build_object('c_timestamp', CASE WHEN o.c_timestamp >= '0001-01-01' AND o.c_timestamp < '10000-01-01' THEN to_char(o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(o.c_timestamp) THEN o.c_timestamp::text WHEN o.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM o.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.c_timestamp)::int)::text, 4, '0') END || to_char(o.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN n.c_timestamptz IS DISTINCT FROM o.c_timestamptz THEN jsonb_build_object('c_timestamptz', CASE WHEN (o.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (o.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((o.c_timestamptz AT TIME ZONE 'UTC')) THEN (o.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (o.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (o.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (o.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((o.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END) ELSE '{}'::jsonb END || CASE WHEN n.c_bytea IS DISTINCT FROM o.c_bytea THEN jsonb_build_object('c_bytea', translate(encode(o.c_bytea, 'base64'), E'\n', '')) ELSE '{}'::jsonb END || CASE WHEN n.c_json IS DISTINCT FROM o.c_json THEN jsonb_build_object('c_json', o.c_json::text) ELSE '{}'::jsonb END || CASE WHEN n.c_uuid IS DISTINCT FROM o.c_uuid THEN jsonb_build_object('c_uuid', o.c_uuid::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+      FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
+      LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+        WHERE e.table_name = 'type_zoo' AND e.row_key = to_jsonb(n.id)::text OFFSET 0) AS r
+      WHERE NOT (n.id IS DISTINCT FROM o.id) AND (n.id IS DISTINCT FROM o.id OR n.c_smallint IS DISTINCT FROM o.c_smallint OR n.c_int IS DISTINCT FROM o.c_int OR n.c_bigint IS DISTINCT FROM o.c_bigint OR n.c_decimal IS DISTINCT FROM o.c_decimal OR n.c_float IS DISTINCT FROM o.c_float OR n.c_real IS DISTINCT FROM o.c_real OR n.c_bool IS DISTINCT FROM o.c_bool OR n.c_char IS DISTINCT FROM o.c_char OR n.c_varchar IS DISTINCT FROM o.c_varchar OR n.c_text IS DISTINCT FROM o.c_text OR n.c_date IS DISTINCT FROM o.c_date OR n.c_time IS DISTINCT FROM o.c_time OR n.c_timestamp IS DISTINCT FROM o.c_timestamp OR n.c_timestamptz IS DISTINCT FROM o.c_timestamptz OR n.c_bytea IS DISTINCT FROM o.c_bytea OR n.c_json IS DISTINCT FROM o.c_json OR n.c_uuid IS DISTINCT FROM o.c_uuid)
+      ORDER BY n.ds_ord;
     END IF;
-    IF NEW.c_smallint IS DISTINCT FROM OLD.c_smallint THEN
-      v_cols := v_cols || 'c_smallint'::text;
-      v_new := v_new || jsonb_build_object('c_smallint', NEW.c_smallint);
-      v_old := v_old || jsonb_build_object('c_smallint', OLD.c_smallint);
-      v_patch := v_patch || jsonb_build_object('c_smallint', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_int IS DISTINCT FROM OLD.c_int THEN
-      v_cols := v_cols || 'c_int'::text;
-      v_new := v_new || jsonb_build_object('c_int', NEW.c_int);
-      v_old := v_old || jsonb_build_object('c_int', OLD.c_int);
-      v_patch := v_patch || jsonb_build_object('c_int', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_bigint IS DISTINCT FROM OLD.c_bigint THEN
-      v_cols := v_cols || 'c_bigint'::text;
-      v_new := v_new || jsonb_build_object('c_bigint', CASE WHEN NEW.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(NEW.c_bigint) ELSE to_jsonb(NEW.c_bigint::text) END);
-      v_old := v_old || jsonb_build_object('c_bigint', CASE WHEN OLD.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(OLD.c_bigint) ELSE to_jsonb(OLD.c_bigint::text) END);
-      v_patch := v_patch || jsonb_build_object('c_bigint', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_decimal IS DISTINCT FROM OLD.c_decimal THEN
-      v_cols := v_cols || 'c_decimal'::text;
-      v_new := v_new || jsonb_build_object('c_decimal', NEW.c_decimal::text);
-      v_old := v_old || jsonb_build_object('c_decimal', OLD.c_decimal::text);
-      v_patch := v_patch || jsonb_build_object('c_decimal', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_float IS DISTINCT FROM OLD.c_float THEN
-      v_cols := v_cols || 'c_float'::text;
-      v_new := v_new || jsonb_build_object('c_float', to_jsonb(NEW.c_float));
-      v_old := v_old || jsonb_build_object('c_float', to_jsonb(OLD.c_float));
-      v_patch := v_patch || jsonb_build_object('c_float', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_real IS DISTINCT FROM OLD.c_real THEN
-      v_cols := v_cols || 'c_real'::text;
-      v_new := v_new || jsonb_build_object('c_real', to_jsonb(NEW.c_real));
-      v_old := v_old || jsonb_build_object('c_real', to_jsonb(OLD.c_real));
-      v_patch := v_patch || jsonb_build_object('c_real', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_bool IS DISTINCT FROM OLD.c_bool THEN
-      v_cols := v_cols || 'c_bool'::text;
-      v_new := v_new || jsonb_build_object('c_bool', NEW.c_bool);
-      v_old := v_old || jsonb_build_object('c_bool', OLD.c_bool);
-      v_patch := v_patch || jsonb_build_object('c_bool', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_char IS DISTINCT FROM OLD.c_char THEN
-      v_cols := v_cols || 'c_char'::text;
-      v_new := v_new || jsonb_build_object('c_char', NEW.c_char::text);
-      v_old := v_old || jsonb_build_object('c_char', OLD.c_char::text);
-      v_patch := v_patch || jsonb_build_object('c_char', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_varchar IS DISTINCT FROM OLD.c_varchar THEN
-      v_cols := v_cols || 'c_varchar'::text;
-      v_new := v_new || jsonb_build_object('c_varchar', NEW.c_varchar::text);
-      v_old := v_old || jsonb_build_object('c_varchar', OLD.c_varchar::text);
-      v_patch := v_patch || jsonb_build_object('c_varchar', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_text IS DISTINCT FROM OLD.c_text THEN
-      v_cols := v_cols || 'c_text'::text;
-      v_new := v_new || jsonb_build_object('c_text', NEW.c_text::text);
-      v_old := v_old || jsonb_build_object('c_text', OLD.c_text::text);
-      v_patch := v_patch || jsonb_build_object('c_text', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_date IS DISTINCT FROM OLD.c_date THEN
-      v_cols := v_cols || 'c_date'::text;
-      v_new := v_new || jsonb_build_object('c_date', CASE WHEN NEW.c_date >= '0001-01-01' AND NEW.c_date < '10000-01-01' THEN to_char(NEW.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(NEW.c_date) THEN NEW.c_date::text WHEN NEW.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.c_date)::int)::text, 4, '0') END || to_char(NEW.c_date, '-MM-DD') ELSE '+' || to_char(NEW.c_date, 'YYYY-MM-DD') END);
-      v_old := v_old || jsonb_build_object('c_date', CASE WHEN OLD.c_date >= '0001-01-01' AND OLD.c_date < '10000-01-01' THEN to_char(OLD.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(OLD.c_date) THEN OLD.c_date::text WHEN OLD.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.c_date)::int)::text, 4, '0') END || to_char(OLD.c_date, '-MM-DD') ELSE '+' || to_char(OLD.c_date, 'YYYY-MM-DD') END);
-      v_patch := v_patch || jsonb_build_object('c_date', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_time IS DISTINCT FROM OLD.c_time THEN
-      v_cols := v_cols || 'c_time'::text;
-      v_new := v_new || jsonb_build_object('c_time', to_char(NEW.c_time::time::interval, 'HH24:MI:SS.US'));
-      v_old := v_old || jsonb_build_object('c_time', to_char(OLD.c_time::time::interval, 'HH24:MI:SS.US'));
-      v_patch := v_patch || jsonb_build_object('c_time', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_timestamp IS DISTINCT FROM OLD.c_timestamp THEN
-      v_cols := v_cols || 'c_timestamp'::text;
-      v_new := v_new || jsonb_build_object('c_timestamp', CASE WHEN NEW.c_timestamp >= '0001-01-01' AND NEW.c_timestamp < '10000-01-01' THEN to_char(NEW.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(NEW.c_timestamp) THEN NEW.c_timestamp::text WHEN NEW.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.c_timestamp)::int)::text, 4, '0') END || to_char(NEW.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(NEW.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END);
-      v_old := v_old || jsonb_build_object('c_timestamp', CASE WHEN OLD.c_timestamp >= '0001-01-01' AND OLD.c_timestamp < '10000-01-01' THEN to_char(OLD.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(OLD.c_timestamp) THEN OLD.c_timestamp::text WHEN OLD.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM OLD.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM OLD.c_timestamp)::int)::text, 4, '0') END || to_char(OLD.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(OLD.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END);
-      v_patch := v_patch || jsonb_build_object('c_timestamp', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_timestamptz IS DISTINCT FROM OLD.c_timestamptz THEN
-      v_cols := v_cols || 'c_timestamptz'::text;
-      v_new := v_new || jsonb_build_object('c_timestamptz', CASE WHEN (NEW.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (NEW.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((NEW.c_timestamptz AT TIME ZONE 'UTC')) THEN (NEW.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (NEW.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (NEW.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (NEW.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END);
-      v_old := v_old || jsonb_build_object('c_timestamptz', CASE WHEN (OLD.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (OLD.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((OLD.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((OLD.c_timestamptz AT TIME ZONE 'UTC')) THEN (OLD.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (OLD.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (OLD.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (OLD.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((OLD.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((OLD.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END);
-      v_patch := v_patch || jsonb_build_object('c_timestamptz', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_bytea IS DISTINCT FROM OLD.c_bytea THEN
-      v_cols := v_cols || 'c_bytea'::text;
-      v_new := v_new || jsonb_build_object('c_bytea', translate(encode(NEW.c_bytea, 'base64'), E'\n', ''));
-      v_old := v_old || jsonb_build_object('c_bytea', translate(encode(OLD.c_bytea, 'base64'), E'\n', ''));
-      v_patch := v_patch || jsonb_build_object('c_bytea', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_json IS DISTINCT FROM OLD.c_json THEN
-      v_cols := v_cols || 'c_json'::text;
-      v_new := v_new || jsonb_build_object('c_json', NEW.c_json::text);
-      v_old := v_old || jsonb_build_object('c_json', OLD.c_json::text);
-      v_patch := v_patch || jsonb_build_object('c_json', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW.c_uuid IS DISTINCT FROM OLD.c_uuid THEN
-      v_cols := v_cols || 'c_uuid'::text;
-      v_new := v_new || jsonb_build_object('c_uuid', NEW.c_uuid::text);
-      v_old := v_old || jsonb_build_object('c_uuid', OLD.c_uuid::text);
-      v_patch := v_patch || jsonb_build_object('c_uuid', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF cardinality(v_cols) = 0 THEN
-      RETURN NULL;
-    END IF;
-    v_key := to_jsonb(NEW.id)::text;
-    v_key_old := to_jsonb(OLD.id)::text;
-    IF v_key = v_key_old THEN
-      v_key_old := NULL;
-      -- Same row: cl stays odd; each changed column gets [v, server]. A new entry's base is (0, '').
-      -- v_patch holds [now, server] per changed column: right unless the entry was ahead of the clock.
-      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('type_zoo', v_key, 1, v_now, 0, '', v_patch::text)
-      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
-        max_version = greatest(v_now, r.max_version + 1), col_versions = (r.col_versions::jsonb || v_patch)::text
-      RETURNING cl, max_version INTO v_cl, v_version;
-      IF v_version <> v_now THEN
-        v_patch := '{}';
-        FOREACH v_col IN ARRAY v_cols LOOP
-          v_patch := v_patch || jsonb_build_object(v_col, jsonb_build_array(v_version, v_server));
-        END LOOP;
-        UPDATE ds_row_version SET col_versions = (col_versions::jsonb || v_patch)::text
-        WHERE table_name = 'type_zoo' AND row_key = v_key;
-      END IF;
-    ELSE
-      -- A key change: an insert of the new key and a delete of the old one, one version for both.
+    -- Rows that moved to another key, one by one: an insert of the new key and a delete of the
+    -- old one, one version for both, every column of the new row in object_value. (A key can
+    -- be one row's old key and another's new key in the same statement.)
+    FOR v_pair IN
+      SELECT nn.n, oo.o
+      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
+      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.n).id IS DISTINCT FROM (oo.o).id)
+      ORDER BY nn.ord
+    LOOP
+      v_n := v_pair.n;
+      v_o := v_pair.o;
+      v_key := to_jsonb(v_n.id)::text;
+      v_key_old := to_jsonb(v_o.id)::text;
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('type_zoo', v_key, 1, v_now, v_now, v_server, '{}')
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
@@ -224,13 +152,13 @@ BEGIN
         UPDATE ds_row_version SET max_version = v_version, base_version = v_version
         WHERE table_name = 'type_zoo' AND row_key = v_key;
       END IF;
-      v_new := jsonb_build_object('id', NEW.id, 'c_smallint', NEW.c_smallint, 'c_int', NEW.c_int, 'c_bigint', CASE WHEN NEW.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(NEW.c_bigint) ELSE to_jsonb(NEW.c_bigint::text) END, 'c_decimal', NEW.c_decimal::text, 'c_float', to_jsonb(NEW.c_float), 'c_real', to_jsonb(NEW.c_real), 'c_bool', NEW.c_bool, 'c_char', NEW.c_char::text, 'c_varchar', NEW.c_varchar::text, 'c_text', NEW.c_text::text, 'c_date', CASE WHEN NEW.c_date >= '0001-01-01' AND NEW.c_date < '10000-01-01' THEN to_char(NEW.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(NEW.c_date) THEN NEW.c_date::text WHEN NEW.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.c_date)::int)::text, 4, '0') END || to_char(NEW.c_date, '-MM-DD') ELSE '+' || to_char(NEW.c_date, 'YYYY-MM-DD') END, 'c_time', to_char(NEW.c_time::time::interval, 'HH24:MI:SS.US'), 'c_timestamp', CASE WHEN NEW.c_timestamp >= '0001-01-01' AND NEW.c_timestamp < '10000-01-01' THEN to_char(NEW.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(NEW.c_timestamp) THEN NEW.c_timestamp::text WHEN NEW.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM NEW.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM NEW.c_timestamp)::int)::text, 4, '0') END || to_char(NEW.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(NEW.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'c_timestamptz', CASE WHEN (NEW.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (NEW.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((NEW.c_timestamptz AT TIME ZONE 'UTC')) THEN (NEW.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (NEW.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (NEW.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (NEW.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((NEW.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END, 'c_bytea', translate(encode(NEW.c_bytea, 'base64'), E'\n', ''), 'c_json', NEW.c_json::text, 'c_uuid', NEW.c_uuid::text);
-    END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('postgres', 'type_zoo', 'id', array_to_string(v_cols, ','), v_key,
-      v_key_old, v_new::text, v_old::text, 'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+      VALUES ('postgres', 'type_zoo', 'id', concat_ws(',', CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN 'id' END, CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN 'c_smallint' END, CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN 'c_int' END, CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN 'c_bigint' END, CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN 'c_decimal' END, CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN 'c_float' END, CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN 'c_real' END, CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN 'c_bool' END, CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN 'c_char' END, CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN 'c_varchar' END, CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN 'c_text' END, CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN 'c_date' END, CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN 'c_time' END, CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN 'c_timestamp' END, CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN 'c_timestamptz' END, CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN 'c_bytea' END, CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN 'c_json' END, CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN 'c_uuid' END), v_key,
+        v_key_old, (jsonb_build_object('id', v_n.id, 'c_smallint', v_n.c_smallint, 'c_int', v_n.c_int, 'c_bigint', CASE WHEN v_n.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(v_n.c_bigint) ELSE to_jsonb(v_n.c_bigint::text) END, 'c_decimal', v_n.c_decimal::text, 'c_float', to_jsonb(v_n.c_float), 'c_real', to_jsonb(v_n.c_real), 'c_bool', v_n.c_bool, 'c_char', v_n.c_char::text, 'c_varchar', v_n.c_varchar::text, 'c_text', v_n.c_text::text, 'c_date', CASE WHEN v_n.c_date >= '0001-01-01' AND v_n.c_date < '10000-01-01' THEN to_char(v_n.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.c_date) THEN v_n.c_date::text WHEN v_n.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_date)::int)::text, 4, '0') END || to_char(v_n.c_date, '-MM-DD') ELSE '+' || to_char(v_n.c_date, 'YYYY-MM-DD') END, 'c_time', to_char(v_n.c_time::time::interval, 'HH24:MI:SS.US'), 'c_timestamp', CASE WHEN v_n.c_timestamp >= '0001-01-01' AND v_n.c_timestamp < '10000-01-01' THEN to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.c_timestamp) THEN v_n.c_timestamp::text WHEN v_n.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_timestamp)::int)::text, 4, '0') END || to_char(v_n.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'c_timestamptz', CASE WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (v_n.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((v_n.c_timestamptz AT TIME ZONE 'UTC')) THEN (v_n.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END, 'c_bytea', translate(encode(v_n.c_bytea, 'base64'), E'\n', ''), 'c_json', v_n.c_json::text, 'c_uuid', v_n.c_uuid::text))::text, (CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN jsonb_build_object('id', v_o.id) ELSE '{}'::jsonb END || CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN jsonb_build_object('c_smallint', v_o.c_smallint) ELSE '{}'::jsonb END || CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN jsonb_build_object('c_int', v_o.c_int) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN jsonb_build_object('c_bigint', CASE WHEN v_o.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(v_o.c_bigint) ELSE to_jsonb(v_o.c_bigint::text) END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN jsonb_build_object('c_decimal', v_o.c_decimal::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN jsonb_build_object('c_float', to_jsonb(v_o.c_float)) ELSE '{}'::jsonb END || CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN jsonb_build_object('c_real', to_jsonb(v_o.c_real)) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN jsonb_build_object('c_bool', v_o.c_bool) ELSE '{}'::jsonb END || CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN jsonb_build_object('c_char', v_o.c_char::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN jsonb_build_object('c_varchar', v_o.c_varchar::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN jsonb_build_object('c_text', v_o.c_text::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN jsonb_build_object('c_date', CASE WHEN v_o.c_date >= '0001-01-01' AND v_o.c_date < '10000-01-01' THEN to_char(v_o.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_o.c_date) THEN v_o.c_date::text WHEN v_o.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.c_date)::int)::text, 4, '0') END || to_char(v_o.c_date, '-MM-DD') ELSE '+' || to_char(v_o.c_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN jsonb_build_object('c_time', to_char(v_o.c_time::time::interval, 'HH24:MI:SS.US')) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN jsonb_build_object('c_timestamp', CASE WHEN v_o.c_timestamp >= '0001-01-01' AND v_o.c_timestamp < '10000-01-01' THEN to_char(v_o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_o.c_timestamp) THEN v_o.c_timestamp::text WHEN v_o.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.c_timestamp)::int)::text, 4, '0') END || to_char(v_o.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN jsonb_build_object('c_timestamptz', CASE WHEN (v_o.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (v_o.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((v_o.c_timestamptz AT TIME ZONE 'UTC')) THEN (v_o.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (v_o.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (v_o.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (v_o.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN jsonb_build_object('c_bytea', translate(encode(v_o.c_bytea, 'base64'), E'\n', '')) ELSE '{}'::jsonb END || CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN jsonb_build_object('c_json', v_o.c_json::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN jsonb_build_object('c_uuid', v_o.c_uuid::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+    END LOOP;
   END IF;
   RETURN NULL;
 END
@@ -239,14 +167,17 @@ $dsync$;
 DROP TRIGGER IF EXISTS ds_type_zoo_ins ON public.type_zoo;
 
 CREATE TRIGGER ds_type_zoo_ins AFTER INSERT ON public.type_zoo
-FOR EACH ROW EXECUTE FUNCTION ds_capture_type_zoo();
+REFERENCING NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_type_zoo();
 
 DROP TRIGGER IF EXISTS ds_type_zoo_upd ON public.type_zoo;
 
 CREATE TRIGGER ds_type_zoo_upd AFTER UPDATE ON public.type_zoo
-FOR EACH ROW EXECUTE FUNCTION ds_capture_type_zoo();
+REFERENCING OLD TABLE AS ds_old NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_type_zoo();
 
 DROP TRIGGER IF EXISTS ds_type_zoo_del ON public.type_zoo;
 
 CREATE TRIGGER ds_type_zoo_del AFTER DELETE ON public.type_zoo
-FOR EACH ROW EXECUTE FUNCTION ds_capture_type_zoo();
+REFERENCING OLD TABLE AS ds_old
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_type_zoo();

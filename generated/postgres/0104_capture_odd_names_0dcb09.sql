@@ -2,12 +2,15 @@
 -- node: postgres (postgres), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","integer"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:edd0501d0d6a18d873aa846be24f791e677d8de25039cb1a8916a2b510cb4041
+-- dsync:content-hash sha256:8a2268274815b8a2ee94ab32417f6db5042bfff375b4cf27b57760d1c5afe4e9
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
 -- column versions) is kept in the same transaction (docs/convergence.md "Capture contract").
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
+-- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
+-- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
+-- but for key changes.
 CREATE OR REPLACE FUNCTION ds_capture_odd_names_0dcb09() RETURNS trigger
 LANGUAGE plpgsql AS $dsync$
 DECLARE
@@ -16,18 +19,18 @@ DECLARE
   v_user text;
   v_time timestamp;
   v_origin_id bigint;
-  v_cols text[] := '{}';
-  v_new jsonb := '{}';
-  v_old jsonb := '{}';
   v_now bigint;
+  v_stamp jsonb;
+  v_count bigint;
+  v_pair record;
+  v_n record;
+  v_o record;
   v_key text;
   v_key_old text;
   v_cl bigint;
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
-  v_patch jsonb := '{}';
-  v_col text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -44,108 +47,93 @@ BEGIN
     v_origin_id := nullif(current_setting('dsync.origin_change_id', true), '')::bigint;
   END IF;
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
+  -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
   IF TG_OP = 'INSERT' THEN
-    v_key := to_jsonb(NEW."Key Col")::text;
-    -- One upsert reads, locks and writes the entry: cl to the next odd number, base = (v, server).
+    -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('Odd Names', v_key, 1, v_now, v_now, v_server, '{}')
+    SELECT 'Odd Names', to_jsonb(n."Key Col")::text, 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
+    -- Each row reads back its entry (locked by the upsert above) by key; the LATERAL … OFFSET 0
+    -- keeps the plan a nested loop over the transition table, so outbox ids follow its row order.
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', v_key,
-      (jsonb_build_object('Key Col', NEW."Key Col", 'select', NEW."select"::text, 'it''s', NEW."it's"::text, 'MixedCase', NEW."MixedCase"::text, 'back`tick', NEW."back`tick"::text, 'tilde~col', NEW."tilde~col"::text, '[bracket]', NEW."[bracket]"::text, 'semi;colon', NEW."semi;colon"::text))::text, 'I', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', r.row_key,
+      (jsonb_build_object('Key Col', n."Key Col", 'select', n."select"::text, 'it''s', n."it's"::text, 'MixedCase', n."MixedCase"::text, 'back`tick', n."back`tick"::text, 'tilde~col', n."tilde~col"::text, '[bracket]', n."[bracket]"::text, 'semi;colon', n."semi;colon"::text))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r;
   ELSIF TG_OP = 'DELETE' THEN
-    v_key := to_jsonb(OLD."Key Col")::text;
     -- cl to the next even number (a tombstone), base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('Odd Names', v_key, 2, v_now, v_now, v_server, '{}')
+    SELECT 'Odd Names', to_jsonb(o."Key Col")::text, 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
       max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}'
-    RETURNING cl, max_version INTO v_cl, v_version;
+      base_server = v_server, col_versions = '{}';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+      RETURN NULL;
+    END IF;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    VALUES ('postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', v_key,
-      (jsonb_build_object('Key Col', OLD."Key Col", 'select', OLD."select"::text, 'it''s', OLD."it's"::text, 'MixedCase', OLD."MixedCase"::text, 'back`tick', OLD."back`tick"::text, 'tilde~col', OLD."tilde~col"::text, '[bracket]', OLD."[bracket]"::text, 'semi;colon', OLD."semi;colon"::text))::text, 'D', v_server, v_user, v_time, v_origin_id, v_cl, v_version);
+    SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', r.row_key,
+      (jsonb_build_object('Key Col', o."Key Col", 'select', o."select"::text, 'it''s', o."it's"::text, 'MixedCase', o."MixedCase"::text, 'back`tick', o."back`tick"::text, 'tilde~col', o."tilde~col"::text, '[bracket]', o."[bracket]"::text, 'semi;colon', o."semi;colon"::text))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+    FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+      WHERE e.table_name = 'Odd Names' AND e.row_key = to_jsonb(o."Key Col")::text OFFSET 0) AS r;
   ELSE
-    IF NEW."Key Col" IS DISTINCT FROM OLD."Key Col" THEN
-      v_cols := v_cols || 'Key Col'::text;
-      v_new := v_new || jsonb_build_object('Key Col', NEW."Key Col");
-      v_old := v_old || jsonb_build_object('Key Col', OLD."Key Col");
-      v_patch := v_patch || jsonb_build_object('Key Col', jsonb_build_array(v_now, v_server));
+    -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
+    -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
+    -- in that order. Rows that keep their key, set-based: only changed columns, cl stays odd,
+    -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
+    -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
+    v_stamp := jsonb_build_array(v_now, v_server);
+    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+    SELECT 'Odd Names', to_jsonb(n."Key Col")::text, 1, v_now, 0, '',
+      (CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN jsonb_build_object('Key Col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."select" IS DISTINCT FROM o."select" THEN jsonb_build_object('select', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN jsonb_build_object('it''s', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN jsonb_build_object('MixedCase', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN jsonb_build_object('back`tick', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN jsonb_build_object('tilde~col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN jsonb_build_object('[bracket]', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN jsonb_build_object('semi;colon', v_stamp) ELSE '{}'::jsonb END)::text
+    FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+    JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+    WHERE NOT (n."Key Col" IS DISTINCT FROM o."Key Col") AND (n."Key Col" IS DISTINCT FROM o."Key Col" OR n."select" IS DISTINCT FROM o."select" OR n."it's" IS DISTINCT FROM o."it's" OR n."MixedCase" IS DISTINCT FROM o."MixedCase" OR n."back`tick" IS DISTINCT FROM o."back`tick" OR n."tilde~col" IS DISTINCT FROM o."tilde~col" OR n."[bracket]" IS DISTINCT FROM o."[bracket]" OR n."semi;colon" IS DISTINCT FROM o."semi;colon")
+    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+      max_version = greatest(v_now, r.max_version + 1),
+      col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+        ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+              FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count > 0 THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'Odd Names', 'Key Col', concat_ws(',', CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN 'Key Col' END, CASE WHEN n."select" IS DISTINCT FROM o."select" THEN 'select' END, CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN 'it''s' END, CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN 'MixedCase' END, CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN 'back`tick' END, CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN 'tilde~col' END, CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN '[bracket]' END, CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN 'semi;colon' END), r.row_key,
+        (CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN jsonb_build_object('Key Col', n."Key Col") ELSE '{}'::jsonb END || CASE WHEN n."select" IS DISTINCT FROM o."select" THEN jsonb_build_object('select', n."select"::text) ELSE '{}'::jsonb END || CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN jsonb_build_object('it''s', n."it's"::text) ELSE '{}'::jsonb END || CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN jsonb_build_object('MixedCase', n."MixedCase"::text) ELSE '{}'::jsonb END || CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN jsonb_build_object('back`tick', n."back`tick"::text) ELSE '{}'::jsonb END || CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN jsonb_build_object('tilde~col', n."tilde~col"::text) ELSE '{}'::jsonb END || CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN jsonb_build_object('[bracket]', n."[bracket]"::text) ELSE '{}'::jsonb END || CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN jsonb_build_object('semi;colon', n."semi;colon"::text) ELSE '{}'::jsonb END)::text, (CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN jsonb_build_object('Key Col', o."Key Col") ELSE '{}'::jsonb END || CASE WHEN n."select" IS DISTINCT FROM o."select" THEN jsonb_build_object('select', o."select"::text) ELSE '{}'::jsonb END || CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN jsonb_build_object('it''s', o."it's"::text) ELSE '{}'::jsonb END || CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN jsonb_build_object('MixedCase', o."MixedCase"::text) ELSE '{}'::jsonb END || CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN jsonb_build_object('back`tick', o."back`tick"::text) ELSE '{}'::jsonb END || CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN jsonb_build_object('tilde~col', o."tilde~col"::text) ELSE '{}'::jsonb END || CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN jsonb_build_object('[bracket]', o."[bracket]"::text) ELSE '{}'::jsonb END || CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN jsonb_build_object('semi;colon', o."semi;colon"::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+      FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
+      LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
+        WHERE e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r
+      WHERE NOT (n."Key Col" IS DISTINCT FROM o."Key Col") AND (n."Key Col" IS DISTINCT FROM o."Key Col" OR n."select" IS DISTINCT FROM o."select" OR n."it's" IS DISTINCT FROM o."it's" OR n."MixedCase" IS DISTINCT FROM o."MixedCase" OR n."back`tick" IS DISTINCT FROM o."back`tick" OR n."tilde~col" IS DISTINCT FROM o."tilde~col" OR n."[bracket]" IS DISTINCT FROM o."[bracket]" OR n."semi;colon" IS DISTINCT FROM o."semi;colon")
+      ORDER BY n.ds_ord;
     END IF;
-    IF NEW."select" IS DISTINCT FROM OLD."select" THEN
-      v_cols := v_cols || 'select'::text;
-      v_new := v_new || jsonb_build_object('select', NEW."select"::text);
-      v_old := v_old || jsonb_build_object('select', OLD."select"::text);
-      v_patch := v_patch || jsonb_build_object('select', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW."it's" IS DISTINCT FROM OLD."it's" THEN
-      v_cols := v_cols || 'it''s'::text;
-      v_new := v_new || jsonb_build_object('it''s', NEW."it's"::text);
-      v_old := v_old || jsonb_build_object('it''s', OLD."it's"::text);
-      v_patch := v_patch || jsonb_build_object('it''s', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW."MixedCase" IS DISTINCT FROM OLD."MixedCase" THEN
-      v_cols := v_cols || 'MixedCase'::text;
-      v_new := v_new || jsonb_build_object('MixedCase', NEW."MixedCase"::text);
-      v_old := v_old || jsonb_build_object('MixedCase', OLD."MixedCase"::text);
-      v_patch := v_patch || jsonb_build_object('MixedCase', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW."back`tick" IS DISTINCT FROM OLD."back`tick" THEN
-      v_cols := v_cols || 'back`tick'::text;
-      v_new := v_new || jsonb_build_object('back`tick', NEW."back`tick"::text);
-      v_old := v_old || jsonb_build_object('back`tick', OLD."back`tick"::text);
-      v_patch := v_patch || jsonb_build_object('back`tick', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW."tilde~col" IS DISTINCT FROM OLD."tilde~col" THEN
-      v_cols := v_cols || 'tilde~col'::text;
-      v_new := v_new || jsonb_build_object('tilde~col', NEW."tilde~col"::text);
-      v_old := v_old || jsonb_build_object('tilde~col', OLD."tilde~col"::text);
-      v_patch := v_patch || jsonb_build_object('tilde~col', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW."[bracket]" IS DISTINCT FROM OLD."[bracket]" THEN
-      v_cols := v_cols || '[bracket]'::text;
-      v_new := v_new || jsonb_build_object('[bracket]', NEW."[bracket]"::text);
-      v_old := v_old || jsonb_build_object('[bracket]', OLD."[bracket]"::text);
-      v_patch := v_patch || jsonb_build_object('[bracket]', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF NEW."semi;colon" IS DISTINCT FROM OLD."semi;colon" THEN
-      v_cols := v_cols || 'semi;colon'::text;
-      v_new := v_new || jsonb_build_object('semi;colon', NEW."semi;colon"::text);
-      v_old := v_old || jsonb_build_object('semi;colon', OLD."semi;colon"::text);
-      v_patch := v_patch || jsonb_build_object('semi;colon', jsonb_build_array(v_now, v_server));
-    END IF;
-    IF cardinality(v_cols) = 0 THEN
-      RETURN NULL;
-    END IF;
-    v_key := to_jsonb(NEW."Key Col")::text;
-    v_key_old := to_jsonb(OLD."Key Col")::text;
-    IF v_key = v_key_old THEN
-      v_key_old := NULL;
-      -- Same row: cl stays odd; each changed column gets [v, server]. A new entry's base is (0, '').
-      -- v_patch holds [now, server] per changed column: right unless the entry was ahead of the clock.
-      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('Odd Names', v_key, 1, v_now, 0, '', v_patch::text)
-      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
-        max_version = greatest(v_now, r.max_version + 1), col_versions = (r.col_versions::jsonb || v_patch)::text
-      RETURNING cl, max_version INTO v_cl, v_version;
-      IF v_version <> v_now THEN
-        v_patch := '{}';
-        FOREACH v_col IN ARRAY v_cols LOOP
-          v_patch := v_patch || jsonb_build_object(v_col, jsonb_build_array(v_version, v_server));
-        END LOOP;
-        UPDATE ds_row_version SET col_versions = (col_versions::jsonb || v_patch)::text
-        WHERE table_name = 'Odd Names' AND row_key = v_key;
-      END IF;
-    ELSE
-      -- A key change: an insert of the new key and a delete of the old one, one version for both.
+    -- Rows that moved to another key, one by one: an insert of the new key and a delete of the
+    -- old one, one version for both, every column of the new row in object_value. (A key can
+    -- be one row's old key and another's new key in the same statement.)
+    FOR v_pair IN
+      SELECT nn.n, oo.o
+      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
+      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.n)."Key Col" IS DISTINCT FROM (oo.o)."Key Col")
+      ORDER BY nn.ord
+    LOOP
+      v_n := v_pair.n;
+      v_o := v_pair.o;
+      v_key := to_jsonb(v_n."Key Col")::text;
+      v_key_old := to_jsonb(v_o."Key Col")::text;
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('Odd Names', v_key, 1, v_now, v_now, v_server, '{}')
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
@@ -164,13 +152,13 @@ BEGIN
         UPDATE ds_row_version SET max_version = v_version, base_version = v_version
         WHERE table_name = 'Odd Names' AND row_key = v_key;
       END IF;
-      v_new := jsonb_build_object('Key Col', NEW."Key Col", 'select', NEW."select"::text, 'it''s', NEW."it's"::text, 'MixedCase', NEW."MixedCase"::text, 'back`tick', NEW."back`tick"::text, 'tilde~col', NEW."tilde~col"::text, '[bracket]', NEW."[bracket]"::text, 'semi;colon', NEW."semi;colon"::text);
-    END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('postgres', 'Odd Names', 'Key Col', array_to_string(v_cols, ','), v_key,
-      v_key_old, v_new::text, v_old::text, 'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+      VALUES ('postgres', 'Odd Names', 'Key Col', concat_ws(',', CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN 'Key Col' END, CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN 'select' END, CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN 'it''s' END, CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN 'MixedCase' END, CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN 'back`tick' END, CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN 'tilde~col' END, CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN '[bracket]' END, CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN 'semi;colon' END), v_key,
+        v_key_old, (jsonb_build_object('Key Col', v_n."Key Col", 'select', v_n."select"::text, 'it''s', v_n."it's"::text, 'MixedCase', v_n."MixedCase"::text, 'back`tick', v_n."back`tick"::text, 'tilde~col', v_n."tilde~col"::text, '[bracket]', v_n."[bracket]"::text, 'semi;colon', v_n."semi;colon"::text))::text, (CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN jsonb_build_object('Key Col', v_o."Key Col") ELSE '{}'::jsonb END || CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN jsonb_build_object('select', v_o."select"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN jsonb_build_object('it''s', v_o."it's"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN jsonb_build_object('MixedCase', v_o."MixedCase"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN jsonb_build_object('back`tick', v_o."back`tick"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN jsonb_build_object('tilde~col', v_o."tilde~col"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN jsonb_build_object('[bracket]', v_o."[bracket]"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN jsonb_build_object('semi;colon', v_o."semi;colon"::text) ELSE '{}'::jsonb END)::text,
+        'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+    END LOOP;
   END IF;
   RETURN NULL;
 END
@@ -179,14 +167,17 @@ $dsync$;
 DROP TRIGGER IF EXISTS ds_odd_names_0dcb09_ins ON public."Odd Names";
 
 CREATE TRIGGER ds_odd_names_0dcb09_ins AFTER INSERT ON public."Odd Names"
-FOR EACH ROW EXECUTE FUNCTION ds_capture_odd_names_0dcb09();
+REFERENCING NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_odd_names_0dcb09();
 
 DROP TRIGGER IF EXISTS ds_odd_names_0dcb09_upd ON public."Odd Names";
 
 CREATE TRIGGER ds_odd_names_0dcb09_upd AFTER UPDATE ON public."Odd Names"
-FOR EACH ROW EXECUTE FUNCTION ds_capture_odd_names_0dcb09();
+REFERENCING OLD TABLE AS ds_old NEW TABLE AS ds_new
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_odd_names_0dcb09();
 
 DROP TRIGGER IF EXISTS ds_odd_names_0dcb09_del ON public."Odd Names";
 
 CREATE TRIGGER ds_odd_names_0dcb09_del AFTER DELETE ON public."Odd Names"
-FOR EACH ROW EXECUTE FUNCTION ds_capture_odd_names_0dcb09();
+REFERENCING OLD TABLE AS ds_old
+FOR EACH STATEMENT EXECUTE FUNCTION ds_capture_odd_names_0dcb09();

@@ -56,6 +56,11 @@ export interface TableSchema {
   columns: ColumnSchema[];
   /** Primary-key column names in key order. Never empty: a table without one cannot be synchronized. */
   primaryKey: string[];
+  /**
+   * PostgreSQL: the table is partitioned, a partition, or an inheritance parent or child, so
+   * rows reach it through statements that name another table. Absent elsewhere.
+   */
+  inherits?: boolean;
 }
 
 const columnIndex = new WeakMap<TableSchema, Map<string, ColumnSchema>>();

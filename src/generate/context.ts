@@ -25,6 +25,11 @@ export interface CaptureTable {
   keyNames: string;
   /** Every captured column name joined by commas (object_attribute of I and D rows). */
   columnNames: string;
+  /**
+   * Capture with row-level triggers where a brand's statement-level ones would miss writes:
+   * a partitioned PostgreSQL table or one in an inheritance tree (TableSchema.inherits).
+   */
+  rowTriggers: boolean;
 }
 
 export interface ProgramRow {
@@ -68,6 +73,7 @@ export function captureTable(schema: TableSchema): CaptureTable {
     keyColumns,
     keyNames: schema.primaryKey.join(','),
     columnNames: columns.map((c) => c.name).join(','),
+    rowTriggers: schema.inherits === true,
   };
 }
 

@@ -329,6 +329,52 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
     }
   });
 
+  it('captures a key change and in-place updates made by one statement, each row as its own change', async () => {
+    const ids = ['mv-1', 'mv-2', 'mv-3'];
+    await node.client.query(`INSERT INTO sales_order (order_id, quantity) VALUES ${ids.map((_, i) => `(${p(i + 1)}, 1)`).join(', ')}`, ids);
+    const before = await lastOutboxId(node.client);
+    // An update that changes nothing writes nothing, even over many rows.
+    await node.client.query(`UPDATE sales_order SET quantity = quantity WHERE order_id LIKE 'mv-%'`);
+    expect(await outboxRows(node.client, before)).toEqual([]);
+    await node.client.query(
+      `UPDATE sales_order SET order_id = CASE WHEN order_id = 'mv-2' THEN 'mv-2b' ELSE order_id END, quantity = quantity + 1
+       WHERE order_id LIKE 'mv-%'`,
+    );
+    const rows = await outboxRows(node.client, before);
+    expect(rows).toHaveLength(3);
+    const byKey = new Map(rows.map((r) => [String(r.key), r]));
+    expect([...byKey.keys()].sort()).toEqual(['mv-1', 'mv-2b', 'mv-3']);
+    for (const key of ['mv-1', 'mv-3']) {
+      const r = byKey.get(key)!;
+      expect([r.op, r.keyOld, r.attributes, r.values, r.oldValues, r.rowCl, r.rowClOld]).toEqual([
+        'U',
+        null,
+        ['quantity'],
+        { quantity: 2 },
+        { quantity: 1 },
+        1,
+        null,
+      ]);
+      expect((await entry('sales_order', JSON.stringify(key)))!.colVersions).toEqual({ quantity: [r.changeVersion, serverId()] });
+    }
+    const moved = byKey.get('mv-2b')!;
+    expect([moved.op, moved.keyOld, moved.attributes.sort(), moved.oldValues, moved.rowCl, moved.rowClOld]).toEqual([
+      'U',
+      'mv-2',
+      ['order_id', 'quantity'],
+      { order_id: 'mv-2', quantity: 1 },
+      1,
+      2,
+    ]);
+    expect(moved.values).toMatchObject({ order_id: 'mv-2b', quantity: 2 });
+    expect(await entry('sales_order', '"mv-2"')).toMatchObject({ cl: 2, maxVersion: moved.changeVersion });
+    expect(await entry('sales_order', '"mv-2b"')).toMatchObject({ cl: 1, maxVersion: moved.changeVersion });
+    // Nothing matched: nothing written.
+    const after = await lastOutboxId(node.client);
+    await node.client.query(`DELETE FROM sales_order WHERE order_id = 'no-such-row'`);
+    expect(await outboxRows(node.client, after)).toEqual([]);
+  });
+
   it('spells composite and hostile keys exactly as canonicalKeyText does', async () => {
     await node.client.exec(HOSTILE_TABLE[dialectName]!);
     const schema: TableSchema = await node.dialect.introspect(node.client, 'hostile_key');

@@ -14,8 +14,13 @@ import { formatLsn, parseLsn } from './postgres-pgoutput.ts';
 import { connectPostgres, listenPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
 import {
+  postgresAnyChanged,
   postgresBodyTag,
   postgresChanged,
+  postgresChangedNames,
+  postgresChangedObject,
+  postgresChangedStamps,
+  postgresKeyChanged,
   postgresJsonObject,
   postgresJsonValue,
   postgresKeyJson,
@@ -142,6 +147,11 @@ export const postgresDialect: Dialect = {
     jsonObject: postgresJsonObject,
     keyJson: postgresKeyJson,
     changed: postgresChanged,
+    keyChanged: postgresKeyChanged,
+    anyChanged: postgresAnyChanged,
+    changedObject: postgresChangedObject,
+    changedStamps: postgresChangedStamps,
+    changedNames: postgresChangedNames,
     bodyTag: postgresBodyTag,
   },
   formatterLanguage: 'postgresql',

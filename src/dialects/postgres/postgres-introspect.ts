@@ -32,7 +32,9 @@ function splitName(name: string): { schema: string | null; table: string } {
 }
 
 const FIND_TABLE = `
-  SELECT c.oid, n.nspname AS schema
+  SELECT c.oid, n.nspname AS schema,
+         c.relkind = 'p' OR c.relispartition OR EXISTS (SELECT FROM pg_inherits i WHERE i.inhrelid = c.oid OR i.inhparent = c.oid)
+           AS inherits
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relname = $1 AND c.relkind IN ('r', 'p')
     AND (n.nspname = $2 OR ($2::text IS NULL AND n.nspname = ANY (current_schemas(false))))
@@ -66,7 +68,7 @@ const PRIMARY_KEY = `
 
 export async function introspectPostgres(client: DbClient, name: string): Promise<TableSchema> {
   const { schema, table } = splitName(name);
-  const found = await client.query<{ oid: number; schema: string }>(FIND_TABLE, [table, schema]);
+  const found = await client.query<{ oid: number; schema: string; inherits: boolean }>(FIND_TABLE, [table, schema]);
   if (found.rows.length === 0) {
     throw new IntrospectionError('table_missing', `table ${name} does not exist`, {
       hint: 'create it first, or correct its name in "tables" of the config',
@@ -101,6 +103,9 @@ export async function introspectPostgres(client: DbClient, name: string): Promis
       }),
     ),
     primaryKey: key.rows.map((r) => r.name),
+    // Statement-level capture would miss rows written through another table of the tree.
+    // https://www.postgresql.org/docs/current/sql-createtrigger.html (transition tables, partitions)
+    ...(found.rows[0].inherits ? { inherits: true } : {}),
   };
 }
 

@@ -180,10 +180,55 @@ export function postgresKeyJson(keyColumns: ColumnSchema[], row: string): string
 }
 
 /** True when the column changed between OLD and NEW; json has no equality operator, so it compares text. */
-export function postgresChanged(column: ColumnSchema): string {
+export function postgresChanged(column: ColumnSchema, row = 'NEW', old = 'OLD'): string {
   const name = postgresSql.ident(column.name);
   const cast = column.nativeType === 'json' ? '::text' : '';
-  return `NEW.${name}${cast} IS DISTINCT FROM OLD.${name}${cast}`;
+  return `${row}.${name}${cast} IS DISTINCT FROM ${old}.${name}${cast}`;
+}
+
+/** True when any of `columns` differs between rows `row` and `old`. */
+export function postgresAnyChanged(columns: ColumnSchema[], row: string, old: string): string {
+  return columns.map((c) => postgresChanged(c, row, old)).join(' OR ');
+}
+
+/** True when any key column differs between rows `row` and `old` (a key change). */
+export function postgresKeyChanged(keyColumns: ColumnSchema[], row: string, old: string): string {
+  return `(${keyColumns.map((c) => postgresChanged(c, row, old)).join(' OR ')})`;
+}
+
+/**
+ * The changed columns of one pair of rows, each as `CASE WHEN changed THEN … ELSE '{}' END`,
+ * joined by `||` (jsonb's concatenation returns the other operand as is when one is empty).
+ * `value` gives the object for a changed column: its new or old value, or its version stamp.
+ */
+function changedParts(columns: ColumnSchema[], row: string, old: string, value: (c: ColumnSchema) => string): string {
+  if (columns.length === 0) return `'{}'::jsonb`;
+  return columns
+    .map(
+      (c) =>
+        `CASE WHEN ${postgresChanged(c, row, old)} THEN jsonb_build_object(${postgresSql.literal(c.name)}, ${value(c)}) ELSE '{}'::jsonb END`,
+    )
+    .join(' || ');
+}
+
+/** The changed columns' values in row `side` (row or old) as one jsonb object. */
+export function postgresChangedObject(columns: ColumnSchema[], row: string, old: string, side: string): string {
+  return changedParts(columns, row, old, (c) => postgresJsonValue(c, side));
+}
+
+/** `{column: stamp}` for each changed column, `stamp` a jsonb expression ([version, server]). */
+export function postgresChangedStamps(columns: ColumnSchema[], row: string, old: string, stamp: string): string {
+  return changedParts(columns, row, old, () => stamp);
+}
+
+/** The changed column names joined by commas (object_attribute of an update), '' when none changed. */
+export function postgresChangedNames(columns: ColumnSchema[], row: string, old: string): string {
+  const names = columns.map((c) => `CASE WHEN ${postgresChanged(c, row, old)} THEN ${postgresSql.literal(c.name)} END`);
+  if (names.length <= 90) return `concat_ws(',', ${names.join(', ')})`;
+  // Under PostgreSQL's 100-argument limit: chunks, each NULL when none of its columns changed.
+  const chunks: string[] = [];
+  for (let i = 0; i < names.length; i += 90) chunks.push(`nullif(concat_ws(',', ${names.slice(i, i + 90).join(', ')}), '')`);
+  return `concat_ws(',', ${chunks.join(', ')})`;
 }
 
 /**

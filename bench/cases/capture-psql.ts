@@ -1,0 +1,87 @@
+/**
+ * Case 1 on PostgreSQL, psql-script variant: W written as one SQL script per phase
+ * (literal values, simple protocol, BEGIN … COMMIT around every 1,000 statements) and run
+ * by `psql -X -q -f`, as the peers' published numbers were measured; with and without
+ * dsync's triggers on fresh databases, phases alternating which goes first. The client
+ * costs next to nothing here, so the ratio shows the triggers' own cost more plainly than
+ * the bound-parameter variant (node-postgres, one round trip per statement).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createBenchSetup, TABLE } from '../nodes.ts';
+import { fmt, perSecond, progress, type ResultRow, seconds, verdict } from '../report.ts';
+import { COLUMNS, changeCount, deletePlan, orderRow, PHASES, type Phase, updatePlan, type Workload } from '../workload.ts';
+
+const run = promisify(execFile);
+
+/** W's slowdown target on PostgreSQL in a psql script (issue 13): at most 1.3, a ratio of 1 / 1.3. */
+const TARGET = 1 / 1.3;
+
+const literal = (v: unknown) => (typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
+
+function statements(w: Workload, phase: Phase): string[] {
+  if (phase === 'insert')
+    return Array.from(
+      { length: w.inserts },
+      (_, i) => `INSERT INTO ${TABLE} (${COLUMNS.join(', ')}) VALUES (${orderRow(i).map(literal).join(', ')});`,
+    );
+  if (phase === 'update') return updatePlan(w).map(([key, q]) => `UPDATE ${TABLE} SET quantity = ${q} WHERE order_id = ${literal(key)};`);
+  return deletePlan(w).map((key) => `DELETE FROM ${TABLE} WHERE order_id = ${literal(key)};`);
+}
+
+/** The phase as a script: `perTransaction` statements per BEGIN … COMMIT. */
+function script(w: Workload, phase: Phase): string {
+  const all = statements(w, phase);
+  const out: string[] = ['\\set ON_ERROR_STOP on'];
+  for (let i = 0; i < all.length; i += w.perTransaction) out.push('BEGIN;', ...all.slice(i, i + w.perTransaction), 'COMMIT;');
+  return `${out.join('\n')}\n`;
+}
+
+async function psql(url: string, file: string): Promise<number> {
+  const started = performance.now();
+  await run('psql', ['-X', '-q', '-f', file, url], { maxBuffer: 16 * 1024 * 1024 });
+  return performance.now() - started;
+}
+
+export async function capturePsqlScript(w: Workload): Promise<ResultRow> {
+  const dir = mkdtempSync(join(tmpdir(), 'dsync-bench-psql-'));
+  const setup = await createBenchSetup([
+    { name: 'plain', dialect: 'postgres', sync: false },
+    { name: 'src', dialect: 'postgres', sync: true },
+  ]);
+  try {
+    const url = (name: string) => setup.config.nodes[name].url;
+    const ms = { plain: { insert: 0, update: 0, delete: 0 }, src: { insert: 0, update: 0, delete: 0 } };
+    for (const [i, phase] of PHASES.entries()) {
+      const file = join(dir, `${phase}.sql`);
+      writeFileSync(file, script(w, phase));
+      for (const which of i % 2 === 0 ? (['plain', 'src'] as const) : (['src', 'plain'] as const)) {
+        progress(`capture PostgreSQL (psql script): W ${phase}s ${which === 'plain' ? 'without' : 'with'} triggers`);
+        ms[which][phase] = await psql(url(which), file);
+      }
+    }
+    const total = (m: Record<Phase, number>) => m.insert + m.update + m.delete;
+    const without = total(ms.plain);
+    const withTriggers = total(ms.src);
+    const ratio = without / withTriggers;
+    const changes = changeCount(w);
+    const perPhase = PHASES.map((p) => `${p} ${fmt(ms.plain[p] / ms.src[p], 2)}`).join(', ');
+    return {
+      case: '1 capture, psql script',
+      subject: 'PostgreSQL',
+      measured: `${fmt(perSecond(changes, withTriggers))} changes/s with triggers (${seconds(withTriggers)})`,
+      baseline: `${fmt(perSecond(changes, without))} changes/s without (${seconds(without)})`,
+      ratio,
+      target: `≥ ${fmt(TARGET, 2)} (slowdown ≤ 1.3)`,
+      verdict: verdict(ratio >= TARGET),
+      note: `slowdown ${fmt(withTriggers / without, 2)}; per phase (with ÷ without): ${perPhase}`,
+      data: { withoutMs: ms.plain, withMs: ms.src, changes },
+    };
+  } finally {
+    await setup.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
