@@ -66,18 +66,27 @@ try {
   traceNodes(nodes);
   const src = (await setup.handle('src')).client;
   const insert = `INSERT INTO sales_order (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})`;
+  const pairs: number[] = [];
   for (let round = 0; round < rounds; round++) {
     await src.query(insert, orderRow(8_000_000 + round));
+    let pair = 0;
     for (const program of config.programs) {
       log.length = 0;
       const started = performance.now();
       await runProgramOnce(config, nodes, program);
       const total = performance.now() - started;
+      pair += total;
       if (round === rounds - 1 || round === 0) {
         console.log(`\n== round ${round}: program ${program.id} (${program.type}): ${log.length} statements, ${total.toFixed(1)} ms`);
         for (const s of log) console.log(`${s.ms.toFixed(2).padStart(7)} ms  ${s.sql}`);
       } else console.log(`round ${round}: program ${program.id}: ${log.length} statements, ${total.toFixed(1)} ms`);
     }
+    if (round > 0) pairs.push(pair);
+  }
+  pairs.sort((x, y) => x - y);
+  if (pairs.length > 0) {
+    const at = (q: number) => pairs[Math.min(pairs.length - 1, Math.ceil(q * pairs.length) - 1)].toFixed(1);
+    console.log(`\npass pair (transport + import, warm rounds): median ${at(0.5)} ms, p95 ${at(0.95)} ms, min ${pairs[0].toFixed(1)} ms`);
   }
   await nodes.closeAll();
 } finally {
