@@ -52,6 +52,7 @@ function buildSchema(z: typeof Zod.z) {
     }),
   );
 
+  const natsUrl = z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'use nats://HOST:PORT (or tls://HOST:PORT)');
   const programSchema = z.strictObject({
     id: z.number().int().positive(),
     type: z.enum(['transport', 'import']),
@@ -63,16 +64,15 @@ function buildSchema(z: typeof Zod.z) {
     batchSize: z.number().int().positive().max(100_000).default(1000),
     failAfterSeconds: z.number().positive().optional(),
     paused: z.boolean().optional(),
-    via: z
-      .string()
-      .regex(/^(nats|tls):\/\/[^\s]+$/, 'use nats://HOST:PORT (or tls://HOST:PORT)')
-      .optional(),
+    via: natsUrl.optional(),
   });
 
   const timing = {
     intervalSeconds: z.number().positive().default(5),
     batchSize: z.number().int().positive().max(100_000).default(1000),
     failAfterSeconds: z.number().positive().optional(),
+    /** Both transports of the link go through NATS JetStream (docs/nats.md). */
+    via: natsUrl.optional(),
   };
   /** Shorthand for programs: a pair both ways, or a hub with spokes (each spoke both ways with the hub). */
   const linkSchema = z.union([
@@ -356,6 +356,7 @@ type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[
   intervalSeconds: number;
   batchSize: number;
   failAfterSeconds?: number;
+  via?: string;
 };
 
 /**
@@ -385,7 +386,15 @@ function expandLinks(links: LinkEntry[], explicit: ProgramConfig[], nodes: Recor
         if (all().some((p) => p.type === 'transport' && p.from === from && p.to === to)) {
           fail(`links[${i}]`, `transport ${from} -> ${to} is defined twice`, 'keep it in links or in programs, not both');
         }
-        out.push({ id: next++, type: 'transport', name: `transport ${from} -> ${to}`, from, to, ...timing });
+        out.push({
+          id: next++,
+          type: 'transport',
+          name: `transport ${from} -> ${to}${link.via ? ' via NATS' : ''}`,
+          from,
+          to,
+          ...timing,
+          ...(link.via ? { via: link.via } : {}),
+        });
         if (!all().some((p) => p.type === 'import' && p.node === to)) {
           out.push({ id: next++, type: 'import', name: `import ${to}`, node: to, ...timing });
         }

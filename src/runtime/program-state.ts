@@ -15,6 +15,9 @@ export interface ProgramState {
   lastRunAt: string | null;
 }
 
+/** Connections on which ds_program_parameter was found: a busy loop looks it up once (a missing row still fails). */
+const parameterTableFound = new WeakSet<DbClient>();
+
 /** Fails with the fix when the sync objects or the program's row are missing on the node. */
 export async function readProgramState(client: DbClient, program: ProgramConfig, nodeName: string): Promise<ProgramState> {
   const notApplied = () =>
@@ -25,7 +28,10 @@ export async function readProgramState(client: DbClient, program: ProgramConfig,
         hint: `run \`dsync generate --node ${nodeName}\` and \`dsync apply --node ${nodeName}\``,
       },
     );
-  if (!(await client.dialect.tableExists(client, 'ds_program_parameter'))) throw notApplied();
+  if (!parameterTableFound.has(client)) {
+    if (!(await client.dialect.tableExists(client, 'ds_program_parameter'))) throw notApplied();
+    parameterTableFound.add(client);
+  }
   const { rows } = await client.query<Row>(
     `SELECT id, last_pointer, status, status_message, last_run_at FROM ds_program_parameter WHERE id = ${client.dialect.sql.param(1)}`,
     [program.id],
@@ -117,6 +123,28 @@ export async function checkPointer(
 ): Promise<void> {
   const ahead = await findPointerAhead(client, table, pointer);
   if (ahead) throw pointerAheadError(programId, ahead);
+}
+
+/**
+ * Stops a pass whose pointer is above its table's id counter (findPointerAhead), recording
+ * the fix on the program's row. A pointer at or below the pass's safe horizon is below the
+ * counter too (a horizon never passes the counter), so the usual pass pays no read for it.
+ */
+export async function refusePointerAhead(
+  client: DbClient,
+  programId: number,
+  table: 'ds_change_outbox' | 'ds_change_inbox',
+  pointer: number,
+  horizon: number,
+): Promise<void> {
+  if (pointer <= horizon) return;
+  try {
+    await checkPointer(client, programId, table, pointer);
+  } catch (error) {
+    if (error instanceof RuntimeError)
+      await saveProgramState(client, programId, { status: 'error', message: `${error.message}; fix: ${error.hint}` });
+    throw error;
+  }
 }
 
 export function pointerAheadError(programId: number, ahead: PointerAhead): RuntimeError {

@@ -36,21 +36,25 @@ export function programScope(program: ProgramConfig, node?: string): Halves | nu
   return halves.publish || halves.deliver ? halves : null;
 }
 
-/** One pass of a program; for a transport `via` NATS, of the halves asked for (both by default). */
+/**
+ * One pass of a program; for a transport `via` NATS, of the halves asked for (both by
+ * default). `onMoved`: called when a direct transport's inbox write committed (transportOnce).
+ */
 export async function runProgramOnce(
   config: Config,
   nodes: NodeSet,
   program: ProgramConfig,
   halves?: Halves,
+  onMoved?: () => void,
 ): Promise<TransportResult | ImportResult> {
-  const via = program.type === 'transport' && program.via !== undefined;
-  // A deliver-only pass need not reach the source, where the pointer lives.
-  if (!via || halves?.publish !== false) await refusePointerAhead(nodes, program);
+  // Direct transports and imports check their pointer against the horizon they read (refusePointerAhead);
+  // a deliver-only pass need not reach the source, where the pointer lives.
   if (program.type === 'transport' && program.via) {
+    if (halves?.publish !== false) await refuseViaPointerAhead(nodes, program);
     const { natsTransportOnce } = await import('./transport/nats-transport.ts');
     return natsTransportOnce(config, nodes, program, halves);
   }
-  if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to));
+  if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to), onMoved);
   return importOnce(config, program, await nodes.get(program.node));
 }
 
@@ -59,7 +63,7 @@ export async function runProgramOnce(
  * is skipped: it stops with `pointer_ahead` instead, recorded on the program's row.
  * (Two small reads per pass; at home in the passes themselves, which read the pointer anyway.)
  */
-async function refusePointerAhead(nodes: NodeSet, program: ProgramConfig): Promise<void> {
+async function refuseViaPointerAhead(nodes: NodeSet, program: ProgramConfig): Promise<void> {
   const home = programHome(program);
   const { client } = await nodes.get(home);
   const state = await readProgramState(client, program, home);

@@ -91,3 +91,76 @@ export async function restartNatsServer(): Promise<void> {
   execFileSync('start-stop-daemon', NATS_START);
   await waitFor(true, 30);
 }
+
+export interface PrivateNats {
+  url: string;
+  /** Stops the server (SIGTERM, by its pid) and starts it again on the same port and store; resolves once it answers. */
+  restart(): Promise<void>;
+  /** Stops the server and removes its store. */
+  destroy(): Promise<void>;
+}
+
+/** Whether a JetStream server answers at `url`. */
+async function answersAt(url: string): Promise<boolean> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  try {
+    const nc = await connect({ servers: url.replace(/^nats:\/\//, ''), timeout: 1000, reconnect: false });
+    try {
+      await (await jetstreamManager(nc)).getAccountInfo();
+      return true;
+    } finally {
+      await nc.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A nats-server of a test's own (JetStream, a free loopback port, a temporary store), so
+ * that a test can restart it without disturbing the shared server other tests use.
+ * Null when the binary is not installed.
+ */
+export async function startPrivateNats(): Promise<PrivateNats | null> {
+  if (!existsSync(NATS_SERVER)) return null;
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { freePort } = await import('./private-postgres.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'dsync-nats-'));
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  let child: import('node:child_process').ChildProcess | null = null;
+  const waitUntil = async (up: boolean) => {
+    for (const deadline = Date.now() + 30_000; (await answersAt(url)) !== up; ) {
+      if (Date.now() > deadline) throw new Error(`private nats-server at ${url} did not ${up ? 'come up' : 'stop'} within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  const start = async () => {
+    child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+    await waitUntil(true);
+  };
+  const stop = async () => {
+    const running = child;
+    child = null;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGTERM');
+    await exited;
+  };
+  await start();
+  return {
+    url,
+    async restart() {
+      await stop();
+      await start();
+    },
+    async destroy() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

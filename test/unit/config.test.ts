@@ -146,6 +146,19 @@ describe('links', () => {
     expect(config.programs.every((p) => p.id === 2000 || p.intervalSeconds === 1)).toBe(true);
   });
 
+  it('a link with via sends both of its transports through NATS, the others stay direct', () => {
+    const config = parseConfig(
+      { nodes, tables: ['t'], links: [{ between: ['a', 'b'] }, { between: ['b', 'c'], via: 'nats://127.0.0.1:4222' }] },
+      '/x',
+      null,
+    );
+    const via = config.programs.flatMap((p) => (p.type === 'transport' ? [`${p.from}>${p.to} ${p.via ?? 'direct'}`] : []));
+    expect(via).toEqual(['a>b direct', 'b>a direct', 'b>c nats://127.0.0.1:4222', 'c>b nats://127.0.0.1:4222']);
+    expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'], via: 'http://x' }] }, '/x', null)).toThrow(
+      /use nats:\/\/HOST:PORT/,
+    );
+  });
+
   it('refuses an unknown node and a direction defined twice, naming the key', () => {
     expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'zz'] }] }, '/x', null)).toThrow(
       /links\[0\]: unknown node "zz"/,

@@ -52,13 +52,17 @@ const TABLE_WRITERS = `
 
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
   const lastId = await readIdCounter(client, table);
-  // A separate statement, run after the sequence was read.
-  const { rows } = await client.query<{ writers: string[] }>(TABLE_WRITERS, [table]);
+  // A separate statement, run after the sequence was read. With no writer, every fence is
+  // passed: the same statement drops them (a data-modifying WITH runs whether read or not),
+  // which saves the usual pass a round trip.
+  const { rows } = await client.query<{ writers: string[] }>(
+    `WITH w AS (${TABLE_WRITERS}),
+     passed AS (DELETE FROM ds_change_horizon WHERE table_name = $2 AND (SELECT cardinality(writers) FROM w) = 0)
+     SELECT writers FROM w`,
+    [table, table],
+  );
   const running = new Set(rows[0].writers);
-  if (running.size === 0) {
-    await client.query('DELETE FROM ds_change_horizon WHERE table_name = $1', [table]);
-    return lastId;
-  }
+  if (running.size === 0) return lastId;
   // A fence above the counter was taken before the counter went back (TRUNCATE … RESTART
   // IDENTITY, a restored backup): it says nothing about the ids handed out since.
   await client.query('DELETE FROM ds_change_horizon WHERE table_name = $1 AND last_id > $2', [table, lastId]);

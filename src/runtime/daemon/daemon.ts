@@ -345,6 +345,8 @@ export class Daemon {
     const fields = { program: program.id, node: programHome(program) };
     const nodes = new NodeSet(this.config);
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
+    // A direct transport wakes its destination's import as soon as the inbox write commits, not at the end of its pass.
+    const onMoved = program.type === 'transport' ? () => this.wake(`inbox:${program.to}`) : undefined;
     try {
       while (!this.stopping) {
         let busy = false;
@@ -353,7 +355,7 @@ export class Daemon {
         const started = performance.now();
         try {
           const result = await this.withWriters(nodes, this.nodesOf(program), () =>
-            runProgramOnce(this.config, nodes, program, this.scopes.get(program.id)),
+            runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved),
           );
           const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;

@@ -10,7 +10,7 @@ import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { normalizeChangeTime } from '../import/decode-change.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { pointerBatches, readProgramState, saveProgramState } from '../program-state.ts';
+import { pointerBatches, readProgramState, refusePointerAhead, saveProgramState } from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
@@ -53,12 +53,23 @@ export async function countAbove(client: DbClient, table: 'ds_change_outbox' | '
   return Number(rows[0].n);
 }
 
-export async function transportOnce(program: ProgramConfig, source: NodeHandle, target: NodeHandle): Promise<TransportResult> {
+/**
+ * One pass. `onMoved` is called after each commit that wrote the destination's inbox,
+ * before the pointer is saved: the daemon wakes the destination's import there rather
+ * than at the end of the pass.
+ */
+export async function transportOnce(
+  program: ProgramConfig,
+  source: NodeHandle,
+  target: NodeHandle,
+  onMoved?: () => void,
+): Promise<TransportResult> {
   const src = source.client;
   const state = await readProgramState(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
   const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
+  await refusePointerAhead(src, program.id, 'ds_change_outbox', state.pointer, horizon);
   const select = outboxBatchSql(src);
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon, heldBack: 0 };
   try {
@@ -73,7 +84,12 @@ export async function transportOnce(program: ProgramConfig, source: NodeHandle, 
         }
         values.push(toInboxValues(row, source.node.serverId));
       }
-      if (values.length > 0) await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
+      if (values.length > 0) {
+        // One row is one INSERT, atomic by itself: no BEGIN and COMMIT round trips for a change that comes alone.
+        if (values.length === 1) await writeRows(target.client, 'ds_change_inbox', INBOX_COLUMNS, values, true);
+        else await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
+        onMoved?.();
+      }
       result.moved += values.length;
       pointer = upTo;
       await saveProgramState(src, program.id, { pointer, status: 'ok', message: `moved ${result.moved}` });
