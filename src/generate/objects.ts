@@ -18,9 +18,9 @@ export interface SyncObject {
 }
 
 /**
- * `modeOf` says how each table is captured on the node (default trigger). An api-mode
- * table keeps its file name but gets `capture_none`, which drops the triggers: the file
- * is replaceable, so regenerate + apply switches a table either way.
+ * `modeOf` says how each table is captured on the node (default trigger). A table in
+ * mode api or query keeps its file name but gets `capture_none`, which drops the
+ * triggers: the file is replaceable, so regenerate + apply switches a table either way.
  */
 export function syncObjects(
   tables: CaptureTable[],
@@ -41,10 +41,11 @@ export function syncObjects(
     { order: 13, object: 'upgrade_load', template: 'upgrade_load', replaceable: false },
     // Only brands that notify: the daemon polls the others.
     ...(dialect.listenForChanges ? [{ order: 14, object: 'upgrade_notify', template: 'upgrade_notify', replaceable: true }] : []),
+    { order: 15, object: 'upgrade_query_capture', template: 'upgrade_query_capture', replaceable: false },
     ...tables.map((table, i) => ({
       order: 101 + i,
       object: `capture_${table.safeName}`,
-      template: modeOf(table) === 'api' ? 'capture_none' : 'capture',
+      template: modeOf(table) === 'trigger' ? 'capture' : 'capture_none',
       replaceable: true,
       table,
     })),

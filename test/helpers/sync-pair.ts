@@ -38,6 +38,10 @@ export interface SyncPairOptions {
   nats?: Record<string, unknown>;
   /** Tables node a captures in mode api (the application writes their outbox rows; no triggers there). */
   apiTables?: string[];
+  /** Tables node a captures in mode query (capture passes read them; no triggers there). */
+  queryTables?: string[];
+  /** Extra keys of table entries (e.g. `deleteScanEvery`), by table name. */
+  tableSettings?: Record<string, Record<string, unknown>>;
 }
 
 export async function createSyncPair(
@@ -56,11 +60,18 @@ export async function createSyncPair(
           dialect: from,
           url: dbs[0].url,
           serverId: 'server-a',
-          ...(options.apiTables ? { capture: Object.fromEntries(options.apiTables.map((t) => [t, 'api'])) } : {}),
+          ...(options.apiTables || options.queryTables
+            ? {
+                capture: Object.fromEntries([
+                  ...(options.apiTables ?? []).map((t) => [t, 'api']),
+                  ...(options.queryTables ?? []).map((t) => [t, 'query']),
+                ]),
+              }
+            : {}),
         },
         b: { dialect: to, url: dbs[1].url, serverId: 'server-b' },
       },
-      tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict })),
+      tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict, ...options.tableSettings?.[name] })),
       programs: [
         { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize: 50, ...via },
         { id: 1001, type: 'import', node: 'b', batchSize: 50 },

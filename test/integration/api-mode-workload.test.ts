@@ -7,12 +7,12 @@
  * times (and the source's), and in mode api the outbox holds exactly one row per change.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
+import type { DialectName } from '../../src/core/dialect.ts';
 import { captureChange } from '../../src/index.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
-import { random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { workload, writeRow } from '../helpers/workload.ts';
 
 const live = await liveDialects();
 const SEED = Number(process.env.DSYNC_SEED ?? 20261130);
@@ -25,126 +25,6 @@ const PAIRS = (
   ] as Array<[DialectName, DialectName]>
 ).filter(([a, b]) => live.includes(a) && live.includes(b));
 
-type Values = Record<string, string | number | null>;
-const ORDER_COLUMNS = [
-  'order_id',
-  'order_type',
-  'description',
-  'product_type_name',
-  'customer_id',
-  'quantity',
-  'order_date',
-  'update_datetime',
-  'updated_by_user',
-  'updated_by_server',
-];
-
-interface Write {
-  table: 'sales_order' | 'order_line';
-  operation: 'I' | 'U' | 'D';
-  key: Values;
-  keyOld?: Values;
-  values?: Values;
-  oldValues?: Values;
-}
-
-/** The workload as a list of writes, from the seed alone: both runs replay the same list. */
-function workload(seed: number): Array<Write | 'sync'> {
-  const next = random(seed);
-  const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)];
-  const orders = new Map<string, Values>();
-  const lines = new Map<string, Values>();
-  const out: Array<Write | 'sync'> = [];
-  let counter = 0;
-  for (let i = 0; i < OPS; i++) {
-    counter++;
-    if (next() < 0.1) out.push('sync');
-    if (next() < 0.6) {
-      const id = `o${Math.floor(next() * 12)}`;
-      const row = orders.get(id);
-      const roll = next();
-      if (!row) {
-        const values: Values = Object.fromEntries(ORDER_COLUMNS.map((c) => [c, null]));
-        Object.assign(values, {
-          order_id: id,
-          order_type: pick(['retail', 'wholesale']),
-          description: `d${counter}`,
-          customer_id: `c${counter % 5}`,
-          quantity: counter,
-        });
-        orders.set(id, values);
-        out.push({ table: 'sales_order', operation: 'I', key: { order_id: id }, values: { ...values } });
-      } else if (roll < 0.55) {
-        const columns = ['description', 'customer_id', 'quantity', 'order_type'].filter(() => next() < 0.5);
-        if (columns.length === 0) columns.push('description');
-        const values: Values = Object.fromEntries(columns.map((c) => [c, c === 'quantity' ? 1000 + counter : `${c[0]}${counter}`]));
-        const oldValues: Values = Object.fromEntries(columns.map((c) => [c, row[c]]));
-        Object.assign(row, values);
-        out.push({ table: 'sales_order', operation: 'U', key: { order_id: id }, values, oldValues });
-      } else if (roll < 0.8) {
-        orders.delete(id);
-        out.push({ table: 'sales_order', operation: 'D', key: { order_id: id }, oldValues: { ...row } });
-      } else {
-        const newId = `o${12 + counter}`;
-        const values = { ...row, order_id: newId, description: `k${counter}` };
-        orders.delete(id);
-        orders.set(newId, values);
-        out.push({
-          table: 'sales_order',
-          operation: 'U',
-          key: { order_id: newId },
-          keyOld: { order_id: id },
-          values: { ...values },
-          oldValues: { order_id: id, description: row.description },
-        });
-      }
-    } else {
-      const key = { order_id: `o${Math.floor(next() * 4)}`, line_no: 1 + Math.floor(next() * 3) };
-      const id = JSON.stringify(key);
-      const row = lines.get(id);
-      if (!row) {
-        const values = { ...key, product: `p${counter}`, amount: `${counter}.25` };
-        lines.set(id, values);
-        out.push({ table: 'order_line', operation: 'I', key, values: { ...values } });
-      } else if (next() < 0.6) {
-        const values = { amount: `${counter}.5` };
-        out.push({ table: 'order_line', operation: 'U', key, values, oldValues: { amount: row.amount } });
-        Object.assign(row, values);
-      } else {
-        lines.delete(id);
-        out.push({ table: 'order_line', operation: 'D', key, oldValues: { ...row } });
-      }
-    }
-  }
-  out.push('sync');
-  return out;
-}
-
-/** The application's row write: the same SQL in both modes, bound values. */
-async function writeRow(client: DbClient, w: Write): Promise<void> {
-  const p = client.dialect.sql.param;
-  const where = (key: Values, from: number) =>
-    Object.keys(key)
-      .map((k, i) => `${k} = ${p(from + i)}`)
-      .join(' AND ');
-  if (w.operation === 'I') {
-    const names = Object.keys(w.values!);
-    await client.query(
-      `INSERT INTO ${w.table} (${names.join(', ')}) VALUES (${names.map((_, i) => p(i + 1)).join(', ')})`,
-      Object.values(w.values!),
-    );
-  } else if (w.operation === 'D') {
-    await client.query(`DELETE FROM ${w.table} WHERE ${where(w.key, 1)}`, Object.values(w.key));
-  } else {
-    const names = Object.keys(w.values!);
-    const key = w.keyOld ?? w.key;
-    await client.query(
-      `UPDATE ${w.table} SET ${names.map((n, i) => `${n} = ${p(i + 1)}`).join(', ')} WHERE ${where(key, names.length + 1)}`,
-      [...Object.values(w.values!), ...Object.values(key)],
-    );
-  }
-}
-
 describe.each(PAIRS)('a random workload in capture mode api and in trigger mode, %s → %s', (from, to) => {
   const pairs: SyncPair[] = [];
   afterAll(async () => {
@@ -156,7 +36,7 @@ describe.each(PAIRS)('a random workload in capture mode api and in trigger mode,
     pairs.push(pair);
     const node = { name: 'a', serverId: 'server-a' };
     let changes = 0;
-    for (const step of workload(SEED)) {
+    for (const step of workload(SEED, OPS)) {
       if (step === 'sync') {
         await pair.forward();
         continue;

@@ -60,15 +60,16 @@ describe('parseConfig', () => {
     ['no tables', (c) => (c.tables = []), /config tables: list at least one table/],
     ['unknown capture mode', (c) => (c.tables[0].capture = 'cdc'), /config tables\.0\.capture:/],
     [
-      'capture mode query',
-      (c) => (c.tables[0].capture = 'query'),
-      /^config tables\[0\]\.capture: capture mode query is not available yet; use trigger or api$/,
+      'capture mode log',
+      (c) => (c.tables[0].capture = 'log'),
+      /^config tables\[0\]\.capture: capture mode log is not available yet; use trigger, api or query$/,
     ],
     [
       'capture mode log on a node',
       (c) => (c.nodes.testapp1.capture = { order_line: 'log' }),
-      /^config nodes\.testapp1\.capture\.order_line: capture mode log is not available yet; use trigger or api$/,
+      /^config nodes\.testapp1\.capture\.order_line: capture mode log is not available yet; use trigger, api or query$/,
     ],
+    ['a bad overlap', (c) => (c.tables[0] = { name: 'sales_order', overlapSeconds: -1 }), /config tables\.0\.overlapSeconds:/],
     [
       'a node override of an unknown table',
       (c) => (c.nodes.testapp2.capture = { sales_orders: 'api' }),

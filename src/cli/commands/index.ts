@@ -1,4 +1,5 @@
 import { applyCommand } from './apply.ts';
+import { captureCommand } from './capture.ts';
 import type { Command } from './command.ts';
 import { demoCommand } from './demo.ts';
 import { errorsCommand, retryCommand, skipCommand } from './errors.ts';
@@ -16,6 +17,7 @@ export const commands: Command[] = [
   introspectCommand,
   generateCommand,
   applyCommand,
+  captureCommand,
   transportCommand,
   importCommand,
   syncCommand,

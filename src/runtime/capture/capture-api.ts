@@ -32,6 +32,8 @@ export interface AppChange {
 export interface CaptureOptions {
   /** The node's name (object_database) and server id (updated_by_server_id). */
   node: { name: string; serverId: string };
+  /** The table's schema when the caller has it (the query capture pass): saves introspecting it per transaction. */
+  schema?: TableSchema;
 }
 
 const schemaCache = new WeakMap<DbClient, Map<string, TableSchema>>();
@@ -100,7 +102,7 @@ async function stampVersions(
  * throws a ChangeError before anything is written.
  */
 export async function captureChange(client: DbClient, change: AppChange, options: CaptureOptions): Promise<void> {
-  const schema = await tableSchema(client, change.table);
+  const schema = options.schema?.name === change.table ? options.schema : await tableSchema(client, change.table);
   const values = change.values ? canonical(schema, change.values, 'values') : null;
   const oldValues = change.oldValues ? canonical(schema, change.oldValues, 'oldValues') : null;
   if (change.operation !== 'D' && (!values || Object.keys(values).length === 0)) {

@@ -1,0 +1,74 @@
+/**
+ * `dsync capture`: one capture pass over the tables of a node whose changes no trigger
+ * and no application writes, but dsync itself reads (docs/capture-modes.md): mode query
+ * here. One branch per mode; `dsync sync` and `dsync run` call the same pass.
+ */
+import { captureMode, type CaptureMode, type Config, getNode, queryCaptureSettings } from '../../config/config.ts';
+import { ConfigError } from '../../core/errors.ts';
+import type { NodeSet } from '../nodes.ts';
+import { type QueryCaptureOptions, type QueryCaptureResult, queryCapturePass } from './query-capture.ts';
+
+/** The modes whose changes a capture pass reads. */
+const PASS_MODES: readonly CaptureMode[] = ['query'];
+
+export interface CapturePassOptions {
+  /** Only this table (it must be in a pass mode on the node). */
+  table?: string;
+  /** Look for deletes now (mode query: the whole-table scan), whatever the schedule. */
+  deletes?: boolean;
+  /** Passed to the query pass (tests). */
+  query?: Pick<QueryCaptureOptions, 'batchRows' | 'afterOutbox'>;
+}
+
+export type CaptureResult = { node: string; mode: 'query' } & QueryCaptureResult;
+
+/** The tables of `nodeName` that a capture pass reads, with their mode, in config order. */
+export function passCaptured(config: Pick<Config, 'nodes' | 'tables'>, nodeName: string): Array<{ table: string; mode: CaptureMode }> {
+  return config.tables
+    .map((t) => ({ table: t.name, mode: captureMode(config, nodeName, t.name) }))
+    .filter((t) => PASS_MODES.includes(t.mode));
+}
+
+/** Rows a pass wrote to the outbox. */
+export const captured = (r: CaptureResult) => r.inserted + r.updated + r.deleted;
+
+/** One capture pass over the pass-captured tables of `nodeName` (or only `options.table`). */
+export async function capturePass(
+  config: Config,
+  nodes: NodeSet,
+  nodeName: string,
+  options: CapturePassOptions = {},
+): Promise<CaptureResult[]> {
+  getNode(config, nodeName);
+  let tables = passCaptured(config, nodeName);
+  if (options.table !== undefined) {
+    tables = tables.filter((t) => t.table === options.table);
+    if (tables.length === 0) {
+      const mode = config.tables.some((t) => t.name === options.table) ? captureMode(config, nodeName, options.table) : null;
+      throw new ConfigError(
+        'not_pass_captured',
+        mode === null
+          ? `table ${options.table} is not in the config's tables`
+          : `table ${options.table} is in capture mode ${mode} on node ${nodeName}; a capture pass reads only tables in mode ${PASS_MODES.join(' or ')}`,
+        { hint: 'see docs/capture-modes.md' },
+      );
+    }
+  }
+  const results: CaptureResult[] = [];
+  if (tables.length === 0) return results;
+  const handle = await nodes.get(nodeName);
+  for (const { table, mode } of tables) {
+    switch (mode) {
+      case 'query':
+        results.push({
+          node: nodeName,
+          mode,
+          ...(await queryCapturePass(handle, table, queryCaptureSettings(config, table), { ...options.query, deletes: options.deletes })),
+        });
+        break;
+      default:
+        throw new Error(`capture mode ${mode} has no capture pass`);
+    }
+  }
+  return results;
+}
