@@ -258,6 +258,23 @@ async function scanTable(pass: Pass, batchRows: number): Promise<void> {
   }
 }
 
+const schemas = new WeakMap<DbClient, Map<string, TableSchema>>();
+
+/**
+ * The table as introspected on this connection: read again on every scan pass (the slow
+ * schedule), so a column added to the table is captured from the next scan on.
+ */
+async function tableSchema(handle: NodeHandle, name: string, fresh: boolean): Promise<TableSchema> {
+  let cache = schemas.get(handle.client);
+  if (!cache) schemas.set(handle.client, (cache = new Map()));
+  let table = fresh ? undefined : cache.get(name);
+  if (!table) {
+    table = await handle.dialect.introspect(handle.client, name);
+    cache.set(name, table);
+  }
+  return table;
+}
+
 /**
  * One query capture pass over `table` of `handle`'s node. The first pass (no watermark
  * yet) reads the whole table: every row it has not seen is captured as an insert.
@@ -269,7 +286,16 @@ export async function queryCapturePass(
   options: QueryCaptureOptions = {},
 ): Promise<QueryCaptureResult> {
   await requireSyncObjects(handle, ['ds_change_outbox', 'ds_row_version', 'ds_capture_shadow', 'ds_capture_watermark']);
-  const table = await handle.dialect.introspect(handle.client, tableName);
+  const batchRows = options.batchRows ?? 500;
+  await ensureWatermark(handle.client, tableName);
+  const { rows } = await handle.client.query<Row>(
+    `SELECT watermark, passes FROM ds_capture_watermark WHERE table_name = ${handle.dialect.sql.param(1)}`,
+    [tableName],
+  );
+  const watermark = rows[0].watermark == null ? null : String(rows[0].watermark);
+  const passes = Number(rows[0].passes) + 1;
+  const scan = watermark === null || options.deletes === true || passes % settings.deleteScanEvery === 0;
+  const table = await tableSchema(handle, tableName, scan);
   const updateColumn = requireUpdateTimeColumn(table, settings.updateTimeColumn, handle.node.name);
   const columns = syncedColumns(table);
   const pass: Pass = {
@@ -281,20 +307,11 @@ export async function queryCapturePass(
     options,
     result: { table: tableName, inserted: 0, updated: 0, deleted: 0, read: 0, scanned: false, watermark: null },
   };
-  const batchRows = options.batchRows ?? 500;
-  await ensureWatermark(handle.client, tableName);
-  const { rows } = await handle.client.query<Row>(
-    `SELECT watermark, passes FROM ds_capture_watermark WHERE table_name = ${handle.dialect.sql.param(1)}`,
-    [tableName],
-  );
-  const watermark = rows[0].watermark == null ? null : String(rows[0].watermark);
-  const passes = Number(rows[0].passes) + 1;
   pass.result.watermark = watermark;
   if (watermark !== null) {
     const keys = await windowKeys(pass, timeMinus(watermark, settings.overlapSeconds, updateColumn.family));
     for (let i = 0; i < keys.length; i += batchRows) await captureKeys(pass, keys.slice(i, i + batchRows));
   }
-  const scan = watermark === null || options.deletes === true || passes % settings.deleteScanEvery === 0;
   if (scan) await scanTable(pass, batchRows);
   pass.result.scanned = scan;
   const { sql } = handle.dialect;
