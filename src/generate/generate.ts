@@ -58,11 +58,14 @@ export function generateNode(config: Config, node: NodeConfig, dialect: Dialect,
   };
   const renderer = rendererFor(dialect);
   return syncObjects(tables, dialect, modeOf).map((object) => {
-    const statements = renderer.render(object.template, {
-      ...context,
-      table: object.table,
-      queryCapture: object.table !== undefined && modeOf(object.table) === 'query',
-    });
+    const queryCapture = object.table !== undefined && modeOf(object.table) === 'query';
+    const objectContext = { ...context, table: object.table, queryCapture };
+    const statements = [
+      ...renderer.render(object.template, objectContext),
+      // The view again, after every upgrade step: PostgreSQL's 0012 re-creates 0006's view as
+      // it was, which on a new database would hide the query-mode tables' rows (docs/capture-modes.md#query).
+      ...(queryCapture ? renderer.render('view', objectContext) : []),
+    ];
     const end = dialect.statementEnd ?? ';';
     const body = statements.map((statement) => (typeof end === 'string' ? `${statement}${end}\n` : `${end(statement)}\n`)).join('\n');
     const hash = contentHash(body);

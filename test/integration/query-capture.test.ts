@@ -7,8 +7,10 @@
  * table without the column is refused at generate and at capture. Then a seeded random
  * workload in mode query ends with the same target rows as in trigger mode.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig, queryCaptureSettings } from '../../src/config/config.ts';
+import { type Config, parseConfig, queryCaptureSettings } from '../../src/config/config.ts';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import { generateNode } from '../../src/generate/generate.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
@@ -16,6 +18,7 @@ import { queryCapturePass, timeMinus } from '../../src/runtime/capture/query-cap
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
+import { generateMssqlOffline, mssqlFixtureConfig } from '../helpers/mssql-offline.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 import { type Write, workload, writeRow } from '../helpers/workload.ts';
 
@@ -36,6 +39,25 @@ const outboxRows = async (client: DbClient) =>
       'SELECT object_operation, object_id, object_attribute, object_value, object_value_old, origin_change_id, row_cl FROM ds_change_outbox ORDER BY id',
     )
   ).rows;
+
+describe('generated SQL in capture mode query (SQL Server offline)', () => {
+  it("drops the triggers, adds the upgrade step, and reads the view's time from the table", () => {
+    const raw = mssqlFixtureConfig();
+    const config: Config = { ...raw, nodes: { ...raw.nodes, mssql: { ...raw.nodes.mssql, capture: { sales_order: 'query' } } } };
+    const files = generateMssqlOffline(config);
+    const capture = files.find((f) => f.object === 'capture_sales_order')!.content;
+    expect(capture).toContain('no capture triggers (query capture) of sales_order');
+    expect(capture).not.toMatch(/CREATE\s+(OR\s+ALTER\s+)?TRIGGER/i);
+    expect(capture).toMatch(/DROP TRIGGER IF EXISTS/);
+    const view = files.find((f) => f.object === 'view_recordlevel_update_datetime')!.content;
+    expect(view).toMatch(/WHERE\s+object_table NOT IN \(N?'sales_order'\)/);
+    expect(view).toMatch(/CAST\(s\.\[?update_datetime\]? AS datetime2\(6\)\)/);
+    expect(files.some((f) => f.fileName === '0015_upgrade_query_capture.sql')).toBe(true);
+    // Other tables keep their triggers and their files as committed.
+    const committed = readFileSync(join(raw.generatedDir, 'mssql', '0102_capture_order_line.sql'), 'utf8');
+    expect(files.find((f) => f.fileName === '0102_capture_order_line.sql')!.content).toBe(committed);
+  });
+});
 
 describe('timeMinus', () => {
   it('moves a canonical time back, keeping its shape', () => {
@@ -107,6 +129,16 @@ describe.each(PAIRS)('capture mode query, %s → %s', (from, to) => {
     await pair.forward();
     expect(await selectAllRows(pair.b.client, pair.tables.b.sales_order)).toEqual(await selectAllRows(a, pair.tables.a.sales_order));
     expect(await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_error')).toBe(0);
+
+    // The view takes sales_order's records from the table itself: one per row, with its own time.
+    const { rows: view } = await a.query<Row>(
+      "SELECT object_id, last_update_datetime, last_operation FROM view_recordlevel_update_datetime WHERE object_table = 'sales_order' ORDER BY object_id",
+    );
+    expect(view.map((r) => r.object_id)).toEqual(['"q2"', '"q3"']);
+    expect(
+      pair.a.dialect.fromDriver(pair.tables.a.sales_order.columns.find((c) => c.name === 'update_datetime')!, view[1].last_update_datetime),
+    ).toBe('2020-01-01T00:00:00.000000');
+    expect(view.map((r) => r.last_operation)).toEqual(['U', 'I']);
   });
 
   it('does not send back what the import wrote, and still captures a local change beside it', async () => {
