@@ -16,6 +16,7 @@ import { generateNode } from '../../src/generate/generate.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { queryCapturePass, timeMinus } from '../../src/runtime/capture/query-capture.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
+import { loadNodes } from '../../src/runtime/load/load.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
 import { generateMssqlOffline, mssqlFixtureConfig } from '../helpers/mssql-offline.ts';
@@ -187,6 +188,21 @@ describe.each(PAIRS)('capture mode query, %s → %s', (from, to) => {
     const result = await queryCapturePass(pair.a, 'sales_order', settings);
     expect(result.updated).toBe(1);
     expect((await outboxRows(a)).length).toBe(before + 1);
+  });
+
+  it('does not send back the rows a load brought', async () => {
+    const b = pair.b.client;
+    const q = pair.b.dialect.sql.param;
+    // Rows b holds that a never had: as before they were synchronized (b's outbox rows dropped).
+    await b.query(`INSERT INTO sales_order (order_id, description, update_datetime) VALUES (${q(1)}, ${q(2)}, ${q(3)})`, [
+      'l1',
+      'loaded',
+      '2033-01-01 00:00:00',
+    ]);
+    await b.query('DELETE FROM ds_change_outbox WHERE object_id = \'"l1"\'');
+    await loadNodes(pair.config, pair.b, pair.a, ['sales_order']);
+    expect((await selectAllRows(pair.a.client, pair.tables.a.sales_order)).some((r) => r.order_id === 'l1')).toBe(true);
+    expect(sum(await capture(true))).toEqual({ inserted: 0, updated: 0, deleted: 0 });
   });
 
   it('refuses a table without the update-time column, at generate and at capture', async () => {

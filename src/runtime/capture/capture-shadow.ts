@@ -159,3 +159,28 @@ export async function shadowImportWrites(tx: DbClient, ops: PlannedOp[], queryTa
     await writeShadow(tx, table.name, writes);
   }
 }
+
+/**
+ * `dsync load` into a query-mode table: the rows of a chunk (by row key) that have no
+ * shadow entry get one, as the load left them, in the chunk's transaction. A load's writes
+ * are never captured in any mode (they come from the source), so the next scan must not
+ * send them back as inserts. Rows the shadow knows keep their entries.
+ */
+export async function shadowLoadedRows(tx: DbClient, table: TableSchema, rowKeys: string[], updateColumn: string): Promise<void> {
+  if (rowKeys.length === 0) return;
+  const known = await readShadow(tx, table.name, rowKeys);
+  const missing = rowKeys.filter((k) => !known.has(k)).map((k) => parseRowKey(table, k));
+  const rows = await fetchRows(tx, table, missing, (k) => canonicalKeyText(table, k));
+  await writeShadow(
+    tx,
+    table.name,
+    [...rows.values()].map((row) => shadowOf(table, row, updateColumn)),
+  );
+}
+
+/** A row key (canonicalKeyText) back to key values. */
+function parseRowKey(table: TableSchema, rowKey: string): ValueMap {
+  const parsed = JSON.parse(rowKey) as ValueMap[string] | ValueMap;
+  if (table.primaryKey.length === 1) return { [table.primaryKey[0]]: parsed as ValueMap[string] };
+  return parsed as ValueMap;
+}
