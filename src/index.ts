@@ -46,7 +46,8 @@ export {
 export { type ApplyResult, type ApplyStep, applyToNode as apply } from './migrate/apply.ts';
 
 // Capture from an application, in its own transaction.
-export { type AppChange, type CaptureOptions, captureChange } from './runtime/capture/capture-api.ts';
+export { type AppChange, type CaptureOptions, captureChange, captureChanges } from './runtime/capture/capture-api.ts';
+export { type CapturePassOptions, type CaptureResult, capturePass } from './runtime/capture/capture-pass.ts';
 
 // Run the programs: one pass, everything until done, or the daemon.
 export type { ImportResult } from './runtime/import/import.ts';

@@ -16,6 +16,7 @@ import { generateNode } from '../../src/generate/generate.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { queryCapturePass, timeMinus } from '../../src/runtime/capture/query-capture.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
+import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { loadNodes } from '../../src/runtime/load/load.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
@@ -204,6 +205,31 @@ describe.each(PAIRS)('capture mode query, %s → %s', (from, to) => {
     expect((await selectAllRows(pair.a.client, pair.tables.a.sales_order)).some((r) => r.order_id === 'l1')).toBe(true);
     expect(sum(await capture(true))).toEqual({ inserted: 0, updated: 0, deleted: 0 });
   });
+
+  it('dsync run captures the table at its interval and delivers the change', async () => {
+    const a = pair.a.client;
+    await a.query(`INSERT INTO sales_order (order_id, description, update_datetime) VALUES (${p(1)}, ${p(2)}, ${p(3)})`, [
+      'r1',
+      'by the daemon',
+      '2034-01-01 00:00:00',
+    ]);
+    const stop = new AbortController();
+    const daemon = new Daemon(pair.config, { signal: stop.signal });
+    const running = daemon.run();
+    try {
+      // Waits for the row (no time is asserted; the deadline only ends a broken run).
+      const deadline = Date.now() + 120_000;
+      let arrived = false;
+      while (!arrived && Date.now() < deadline) {
+        arrived = (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).some((r) => r.order_id === 'r1');
+        if (!arrived) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(arrived).toBe(true);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  }, 180_000);
 
   it('refuses a table without the update-time column, at generate and at capture', async () => {
     const config = parseConfig({ ...structuredCloneConfig(pair), tables: [{ name: 'order_line', capture: 'query' }] }, FIXTURES, null);

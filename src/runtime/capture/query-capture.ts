@@ -22,7 +22,7 @@ import { RangeReader } from '../../verify/range-reader.ts';
 import { fetchRows } from '../import/dml.ts';
 import type { NodeHandle } from '../nodes.ts';
 import { requireSyncObjects } from '../nodes.ts';
-import { type AppChange, captureChange } from './capture-api.ts';
+import { type AppChange, captureChanges } from './capture-api.ts';
 import { dropShadow, readShadow, type ShadowEntry, shadowOf, toEntry, writeShadow } from './capture-shadow.ts';
 import { requireUpdateTimeColumn } from './update-time.ts';
 import { utcNow } from '../../core/utc-time.ts';
@@ -130,6 +130,7 @@ async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
     const writes: ShadowEntry[] = [];
     const gone: string[] = [];
     let watermark = mark.watermark;
+    const changes: AppChange[] = [];
     for (const text of texts) {
       const row = rows.get(text);
       const before = shadow.get(text);
@@ -168,8 +169,9 @@ async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
         gone.push(text);
         counts.deleted++;
       }
-      if (change) await captureChange(tx, change, { node, schema: table });
+      if (change) changes.push(change);
     }
+    await captureChanges(tx, changes, { node, schema: table });
     await pass.options.afterOutbox?.(tx);
     await dropShadow(tx, table.name, gone);
     await writeShadow(tx, table.name, writes);
