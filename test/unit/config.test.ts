@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { captureMode, parseConfig } from '../../src/config/config.ts';
+import { captureMode, parseConfig, queryCaptureSettings } from '../../src/config/config.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 
 const base = {
@@ -104,6 +104,21 @@ describe('captureMode', () => {
     expect(captureMode(config, 'testapp2', 'sales_order')).toBe('trigger');
     expect(captureMode(config, 'testapp2', 'order_line')).toBe('api');
     expect(captureMode(parseConfig(base, '/x', null, { PGUSER: 'app' }), 'testapp2', 'sales_order')).toBe('trigger');
+  });
+
+  it('takes mode query, on a table or a node, with the query keys and their defaults', () => {
+    const raw = structuredClone(base) as any;
+    raw.tables = [{ name: 'sales_order', capture: 'query', updateTimeColumn: 'changed_at', overlapSeconds: 5 }, 'order_line'];
+    raw.nodes.testapp2.capture = { order_line: 'query' };
+    const config = parseConfig(raw, '/x', null, { PGUSER: 'app' });
+    expect(captureMode(config, 'testapp1', 'sales_order')).toBe('query');
+    expect(captureMode(config, 'testapp2', 'order_line')).toBe('query');
+    expect(queryCaptureSettings(config, 'sales_order')).toEqual({ updateTimeColumn: 'changed_at', overlapSeconds: 5, deleteScanEvery: 10 });
+    expect(queryCaptureSettings(config, 'order_line')).toEqual({
+      updateTimeColumn: 'update_datetime',
+      overlapSeconds: 60,
+      deleteScanEvery: 10,
+    });
   });
 });
 
