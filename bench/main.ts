@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DialectName } from '../src/core/dialect.ts';
-import { BRAND, captureAppLike, captureBulk } from './cases/capture.ts';
+import { BRAND, captureAppLike, captureBulk, captureQuery } from './cases/capture.ts';
 import { capturePsqlScript } from './cases/capture-psql.ts';
 import { createSourceGroup, drainCase } from './cases/drain.ts';
 import { latencyCase } from './cases/latency.ts';
@@ -126,6 +126,13 @@ export async function main(argv: string[]): Promise<number> {
       if (available.has(dialect))
         rows.push(...(await guarded('2 capture, bulk', BRAND[dialect], async () => [await captureBulk(dialect, options.scale)])));
       else rows.push(skipped('2 capture, bulk', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
+    }
+  }
+  if (options.cases.has('query')) {
+    for (const dialect of ['postgres', 'sqlite', 'mysql'] as const) {
+      if (available.has(dialect))
+        rows.push(...(await guarded('2q capture, query mode', BRAND[dialect], async () => [await captureQuery(dialect, options.scale)])));
+      else rows.push(skipped('2q capture, query mode', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
     }
   }
   if (options.cases.has('latency')) {

@@ -24,6 +24,8 @@ export interface BenchNodeSpec {
   sync: boolean;
   /** A node whose setup fails is left out with the reason (setup.unavailable) instead of failing the case. */
   optional?: boolean;
+  /** sales_order's capture mode on this node (default trigger). */
+  capture?: 'query';
 }
 
 export interface BenchProgram {
@@ -70,7 +72,12 @@ export async function createBenchSetup(specs: BenchNodeSpec[], programs: BenchPr
     for (const spec of specs) dbs.push(await createBenchDatabase(spec.dialect, spec.name));
     const config = parseConfig(
       {
-        nodes: Object.fromEntries(specs.map((s, i) => [s.name, { dialect: s.dialect, url: dbs[i].url, serverId: `bench-${s.name}` }])),
+        nodes: Object.fromEntries(
+          specs.map((s, i) => [
+            s.name,
+            { dialect: s.dialect, url: dbs[i].url, serverId: `bench-${s.name}`, ...(s.capture ? { capture: { [TABLE]: s.capture } } : {}) },
+          ]),
+        ),
         tables: [{ name: TABLE, conflict: 'latest-wins' }],
         programs,
         generatedDir,

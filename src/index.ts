@@ -47,7 +47,8 @@ export { type ApplyResult, type ApplyStep, applyToNode as apply } from './migrat
 export { type ColumnChanges, type NodePlan, type PlannedFile, planForNode as plan, type TableDrift } from './migrate/drift.ts';
 
 // Capture from an application, in its own transaction.
-export { type AppChange, type CaptureOptions, captureChange } from './runtime/capture/capture-api.ts';
+export { type AppChange, type CaptureOptions, captureChange, captureChanges } from './runtime/capture/capture-api.ts';
+export { type CapturePassOptions, type CaptureResult, capturePass } from './runtime/capture/capture-pass.ts';
 
 // Run the programs: one pass, everything until done, or the daemon.
 export type { ImportResult } from './runtime/import/import.ts';

@@ -16,11 +16,19 @@ const lazyZod = lazyRequire<typeof Zod>('zod');
 export const CONFLICT_POLICIES = ['latest-wins', 'source-wins', 'target-wins', 'manual'] as const;
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
 
-/** How a table's changes reach the outbox (docs/capture-modes.md); query is a reserved name, refused for now. */
+/** How a table's changes reach the outbox (docs/capture-modes.md). */
 export const CAPTURE_MODES = ['trigger', 'api', 'query', 'log'] as const;
-export type CaptureModeName = (typeof CAPTURE_MODES)[number];
-/** The modes this version implements. */
-export type CaptureMode = 'trigger' | 'api' | 'log';
+export type CaptureMode = (typeof CAPTURE_MODES)[number];
+
+/** Defaults of a query-mode table's keys (docs/capture-modes.md#query). */
+export const QUERY_CAPTURE_DEFAULTS = {
+  /** The table's own column that the application sets on every insert and update. */
+  updateTimeColumn: 'update_datetime',
+  /** A pass re-reads rows this far below the newest update time it saw: commits that land out of time order. */
+  overlapSeconds: 60,
+  /** Every Nth pass also scans the whole table against its shadow: deletes, and updates the time window missed. */
+  deleteScanEvery: 10,
+} as const;
 
 /** The zod schema of the file, built on first use (zod loads only when a config is read). */
 let builtSchema: ReturnType<typeof buildSchema> | undefined;
@@ -49,6 +57,9 @@ function buildSchema(z: typeof Zod.z) {
       name: z.string().min(1),
       conflict: z.enum(CONFLICT_POLICIES).default('latest-wins'),
       capture: z.enum(CAPTURE_MODES).default('trigger'),
+      updateTimeColumn: z.string().min(1).optional(),
+      overlapSeconds: z.number().nonnegative().optional(),
+      deleteScanEvery: z.number().int().positive().optional(),
     }),
   );
 
@@ -121,6 +132,12 @@ export interface TableConfig {
   conflict: ConflictPolicy;
   /** On every node unless the node overrides it; absent is trigger. */
   capture?: CaptureMode;
+  /** Capture mode query: the column holding each row's last update time (default `update_datetime`). */
+  updateTimeColumn?: string;
+  /** Capture mode query: how far below its watermark a pass reads again (default 60 s). */
+  overlapSeconds?: number;
+  /** Capture mode query: every Nth pass also looks for deletes (default 10). */
+  deleteScanEvery?: number;
 }
 
 interface ProgramBase {
@@ -253,7 +270,14 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   const tables: TableConfig[] = data.tables.map((t, i) => {
     if (seenTables.has(t.name)) fail(`tables[${i}]`, `table ${t.name} is listed twice`);
     seenTables.add(t.name);
-    return { name: t.name, conflict: t.conflict, capture: availableMode(`tables[${i}].capture`, t.capture) };
+    return {
+      name: t.name,
+      conflict: t.conflict,
+      capture: t.capture,
+      ...(t.updateTimeColumn === undefined ? {} : { updateTimeColumn: t.updateTimeColumn }),
+      ...(t.overlapSeconds === undefined ? {} : { overlapSeconds: t.overlapSeconds }),
+      ...(t.deleteScanEvery === undefined ? {} : { deleteScanEvery: t.deleteScanEvery }),
+    };
   });
   for (const [nodeName, node] of Object.entries(data.nodes)) {
     if (!node.capture) continue;
@@ -261,7 +285,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     for (const [table, mode] of Object.entries(node.capture)) {
       const key = `nodes.${nodeName}.capture.${table}`;
       if (!seenTables.has(table)) fail(key, `unknown table "${table}"; tables are ${[...seenTables].join(', ')}`);
-      overrides[table] = availableMode(key, mode);
+      overrides[table] = mode;
     }
     nodes[nodeName].capture = overrides;
   }
@@ -320,12 +344,6 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   };
 }
 
-/** query is in the schema so a config can name it, but there is nothing behind it yet. */
-function availableMode(key: string, mode: CaptureModeName): CaptureMode {
-  if (mode === 'trigger' || mode === 'api' || mode === 'log') return mode;
-  return fail(key, `capture mode ${mode} is not available yet; use trigger or api`, 'see docs/capture-modes.md');
-}
-
 /** Brands whose change log dsync reads (capture mode log, docs/capture-modes.md#log). */
 const LOG_CAPTURE_DIALECTS: readonly DialectName[] = ['postgres'];
 
@@ -350,6 +368,16 @@ export function captureMode(config: Pick<Config, 'nodes' | 'tables'>, nodeName: 
   const override = config.nodes[nodeName]?.capture?.[tableName];
   if (override) return override;
   return config.tables.find((t) => t.name === tableName)?.capture ?? 'trigger';
+}
+
+/** A query-mode table's settings, defaults filled in. */
+export function queryCaptureSettings(config: Pick<Config, 'tables'>, tableName: string) {
+  const table = config.tables.find((t) => t.name === tableName);
+  return {
+    updateTimeColumn: table?.updateTimeColumn ?? QUERY_CAPTURE_DEFAULTS.updateTimeColumn,
+    overlapSeconds: table?.overlapSeconds ?? QUERY_CAPTURE_DEFAULTS.overlapSeconds,
+    deleteScanEvery: table?.deleteScanEvery ?? QUERY_CAPTURE_DEFAULTS.deleteScanEvery,
+  };
 }
 
 type LinkEntry = ({ between: [string, string] } | { hub: string; spokes: string[] }) & {

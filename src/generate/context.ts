@@ -46,6 +46,8 @@ export interface GenerateContext {
   version: string;
   node: { name: string; dialect: DialectName; serverId: string };
   tables: CaptureTable[];
+  /** Tables in capture mode query, with their update-time column (the view reads their time from it). */
+  queryTables: Array<CaptureTable & { updateColumn: { name: string; zoned: boolean } }>;
   /** The programs whose ds_program_parameter row lives on this node. */
   programs: ProgramRow[];
 }

@@ -26,10 +26,11 @@ function captureTemplate(mode: CaptureMode, dialect: Pick<Dialect, 'changeLog'>)
 }
 
 /**
- * `modeOf` says how each table is captured on the node (default trigger). An api-mode
- * table keeps its file name but gets `capture_none`, which drops the triggers: the file
- * is replaceable, so regenerate + apply switches a table either way. A log-mode table
- * gets `capture_log` (no triggers, the old row in the log) and the node `log_publication`.
+ * `modeOf` says how each table is captured on the node (default trigger). A table in
+ * mode api or query keeps its file name but gets `capture_none`, which drops the
+ * triggers: the file is replaceable, so regenerate + apply switches a table either way.
+ * A log-mode table gets `capture_log` (no triggers, the old row in the log) and the node
+ * `log_publication`.
  */
 export function syncObjects(
   tables: CaptureTable[],
@@ -51,6 +52,7 @@ export function syncObjects(
     { order: 13, object: 'upgrade_load', template: 'upgrade_load', replaceable: false },
     // Only brands that notify: the daemon polls the others.
     ...(dialect.listenForChanges ? [{ order: 14, object: 'upgrade_notify', template: 'upgrade_notify', replaceable: true }] : []),
+    { order: 15, object: 'upgrade_query_capture', template: 'upgrade_query_capture', replaceable: false },
     // Only brands whose change log dsync reads (capture mode log): its state tables.
     ...(dialect.changeLog ? [{ order: 16, object: 'upgrade_log_capture', template: 'upgrade_log_capture', replaceable: false }] : []),
     // A node with log-mode tables: the publication the capture pass reads, listing exactly them.

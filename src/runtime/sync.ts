@@ -4,9 +4,8 @@
  */
 import { type Config, type ProgramConfig, programHome } from '../config/config.ts';
 import { DsyncError } from '../core/errors.ts';
+import { type CaptureResult, capturePass, captured, passCaptured } from './capture/capture-pass.ts';
 import { type ImportResult, importOnce } from './import/import.ts';
-import { capturePasses } from './capture/capture-pass.ts';
-import type { LogCaptureResult } from './capture/log-capture.ts';
 import type { NodeSet } from './nodes.ts';
 import { checkPointer, readProgramState, saveProgramState } from './program-state.ts';
 import { type TransportResult, transportOnce } from './transport/transport.ts';
@@ -14,12 +13,12 @@ import type { Halves } from './transport/nats-transport.ts';
 
 export interface SyncReport {
   rounds: number;
+  /** Capture passes over tables in capture mode query or log (per node and round). */
+  captures: CaptureResult[];
   /** Rows still held back by a horizon when sync gave up waiting (an open transaction on a node). */
   heldBack: number;
   transports: TransportResult[];
   imports: ImportResult[];
-  /** Capture passes of nodes with tables in mode log (docs/capture-modes.md#log). */
-  captures: LogCaptureResult[];
 }
 
 /**
@@ -122,7 +121,8 @@ export function workDone(result: TransportResult | ImportResult): number {
 }
 
 /**
- * `dsync sync`: runs every program, transports then imports, round after round until a
+ * `dsync sync`: runs a capture pass on every node with tables in capture mode query, then
+ * every program, transports then imports, round after round until a
  * round moves nothing and no committed row waits above a horizon. Rows held back by a
  * transaction still open on a node are waited for, up to `waitSeconds` (default 30);
  * at most `maxRounds` rounds (default 1000). Parked changes do not stop it: they are
@@ -135,15 +135,17 @@ export async function syncAll(
 ): Promise<SyncReport> {
   const { maxRounds = 1000, waitSeconds = 30 } = options;
   const ordered = [...config.programs.filter((p) => p.type === 'transport'), ...config.programs.filter((p) => p.type === 'import')];
-  const report: SyncReport = { rounds: 0, heldBack: 0, transports: [], imports: [], captures: [] };
+  const report: SyncReport = { rounds: 0, captures: [], heldBack: 0, transports: [], imports: [] };
+  const captureNodes = Object.keys(config.nodes).filter((n) => passCaptured(config, n).length > 0);
   const deadline = Date.now() + waitSeconds * 1000;
   while (report.rounds < maxRounds) {
     report.rounds++;
     let work = 0;
     let heldBack = 0;
-    for (const capture of await capturePasses(config, nodes)) {
-      work += capture.transactions;
-      report.captures.push(capture);
+    for (const node of captureNodes) {
+      const results = await capturePass(config, nodes, node);
+      for (const r of results) work += captured(r);
+      report.captures.push(...results);
     }
     for (const program of ordered) {
       const result = await runProgramOnce(config, nodes, program);

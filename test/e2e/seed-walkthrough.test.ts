@@ -17,7 +17,7 @@ import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { runCli } from '../helpers/cli.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
-import { SEED_ORDER } from '../helpers/seed-order.ts';
+import { SEED_ORDER, seedStatements } from '../helpers/seed-order.ts';
 
 const live = await liveDialects();
 const PAIRS = (
@@ -31,23 +31,6 @@ const PAIRS = (
     ['sqlite', 'mysql'],
   ] as Array<[DialectName, DialectName]>
 ).filter(([a, b]) => live.includes(a) && live.includes(b));
-
-/**
- * The seed's statements for a brand: verbatim on PostgreSQL; without the `public.`
- * prefix elsewhere; and on MySQL, whose strict mode refuses `MM/DD/YYYY hh:mm AM` in
- * real DATE/DATETIME columns, those two literals in ISO form (the same ones inside a
- * `~`-quoted command stay as the seed wrote them: the import parses them).
- */
-const seedStatements = (file: string, dialect: DialectName) => {
-  const text = readFileSync(join(FIXTURES, 'seed', file), 'utf8');
-  let sql = dialect === 'postgres' ? text : text.replaceAll('public.', '');
-  if (dialect === 'mysql')
-    sql = sql.replaceAll("'5/25/2025'", "'2025-05-25'").replaceAll("'06/25/2025  10:30:00 AM'", "'2025-06-25 10:30:00'");
-  return sql
-    .split(/;\s*\n\s*\n/)
-    .map((s) => s.replace(/^(--[^\n]*\n)+/, '').trim())
-    .filter(Boolean);
-};
 
 const ORD2: ValueMap = { ...SEED_ORDER };
 

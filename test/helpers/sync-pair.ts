@@ -42,6 +42,10 @@ export interface SyncPairOptions {
   logTables?: string[];
   /** Databases to use instead of fresh ones on the shared servers (their drop() runs at close). */
   databases?: [TestDatabase, TestDatabase];
+  /** Tables node a captures in mode query (capture passes read them; no triggers there). */
+  queryTables?: string[];
+  /** Extra keys of table entries (e.g. `deleteScanEvery`), by table name. */
+  tableSettings?: Record<string, Record<string, unknown>>;
 }
 
 export async function createSyncPair(
@@ -55,6 +59,7 @@ export async function createSyncPair(
   const modes = {
     ...Object.fromEntries((options.apiTables ?? []).map((t) => [t, 'api'])),
     ...Object.fromEntries((options.logTables ?? []).map((t) => [t, 'log'])),
+    ...Object.fromEntries((options.queryTables ?? []).map((t) => [t, 'query'])),
   };
   const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-pair-'));
   const config = parseConfig(
@@ -68,7 +73,7 @@ export async function createSyncPair(
         },
         b: { dialect: to, url: dbs[1].url, serverId: 'server-b' },
       },
-      tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict })),
+      tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict, ...options.tableSettings?.[name] })),
       programs: [
         { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize: 50, ...via },
         { id: 1001, type: 'import', node: 'b', batchSize: 50 },

@@ -11,11 +11,12 @@ import type { DialectName } from '../../src/core/dialect.ts';
 import { captureChange } from '../../src/index.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
-import { workload, writeRow } from '../helpers/capture-workload.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { workload, writeRow } from '../helpers/workload.ts';
 
 const live = await liveDialects();
 const SEED = Number(process.env.DSYNC_SEED ?? 20261130);
+const OPS = 120;
 const PAIRS = (
   [
     ['postgres', 'sqlite'],
@@ -35,7 +36,7 @@ describe.each(PAIRS)('a random workload in capture mode api and in trigger mode,
     pairs.push(pair);
     const node = { name: 'a', serverId: 'server-a' };
     let changes = 0;
-    for (const step of workload(SEED)) {
+    for (const step of workload(SEED, OPS)) {
       if (step === 'sync') {
         await pair.forward();
         continue;

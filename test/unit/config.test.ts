@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { captureMode, parseConfig } from '../../src/config/config.ts';
+import { captureMode, parseConfig, queryCaptureSettings } from '../../src/config/config.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 
 const base = {
@@ -60,11 +60,6 @@ describe('parseConfig', () => {
     ['no tables', (c) => (c.tables = []), /config tables: list at least one table/],
     ['unknown capture mode', (c) => (c.tables[0].capture = 'cdc'), /config tables\.0\.capture:/],
     [
-      'capture mode query',
-      (c) => (c.tables[0].capture = 'query'),
-      /^config tables\[0\]\.capture: capture mode query is not available yet; use trigger or api$/,
-    ],
-    [
       'capture mode log on a node that is not PostgreSQL',
       (c) => (c.nodes.testapp2.capture = { order_line: 'log' }),
       /^config nodes\.testapp2\.capture\.order_line: capture mode log reads PostgreSQL's change log, and node testapp2 is sqlite; set "nodes\.testapp2\.capture": \{ "order_line": "trigger" \} \(or api\) for it$/,
@@ -74,6 +69,7 @@ describe('parseConfig', () => {
       (c) => (c.tables[1] = { name: 'order_line', capture: 'log' }),
       /^config tables\[1\]\.capture: capture mode log reads PostgreSQL's change log, and node testapp2 is sqlite; /,
     ],
+    ['a bad overlap', (c) => (c.tables[0] = { name: 'sales_order', overlapSeconds: -1 }), /config tables\.0\.overlapSeconds:/],
     [
       'a node override of an unknown table',
       (c) => (c.nodes.testapp2.capture = { sales_orders: 'api' }),
@@ -110,6 +106,21 @@ describe('captureMode', () => {
     expect(captureMode(parseConfig(base, '/x', null, { PGUSER: 'app' }), 'testapp2', 'sales_order')).toBe('trigger');
     raw.nodes.testapp1.capture = { order_line: 'log' };
     expect(captureMode(parseConfig(raw, '/x', null, { PGUSER: 'app' }), 'testapp1', 'order_line')).toBe('log');
+  });
+
+  it('takes mode query, on a table or a node, with the query keys and their defaults', () => {
+    const raw = structuredClone(base) as any;
+    raw.tables = [{ name: 'sales_order', capture: 'query', updateTimeColumn: 'changed_at', overlapSeconds: 5 }, 'order_line'];
+    raw.nodes.testapp2.capture = { order_line: 'query' };
+    const config = parseConfig(raw, '/x', null, { PGUSER: 'app' });
+    expect(captureMode(config, 'testapp1', 'sales_order')).toBe('query');
+    expect(captureMode(config, 'testapp2', 'order_line')).toBe('query');
+    expect(queryCaptureSettings(config, 'sales_order')).toEqual({ updateTimeColumn: 'changed_at', overlapSeconds: 5, deleteScanEvery: 10 });
+    expect(queryCaptureSettings(config, 'order_line')).toEqual({
+      updateTimeColumn: 'update_datetime',
+      overlapSeconds: 60,
+      deleteScanEvery: 10,
+    });
   });
 });
 

@@ -32,6 +32,7 @@ describe('generated/mssql', () => {
       '0011_upgrade_row_versions.sql',
       '0012_upgrade_parking.sql',
       '0013_upgrade_load.sql',
+      '0015_upgrade_query_capture.sql',
       '0101_capture_sales_order.sql',
       '0102_capture_order_line.sql',
       '0103_capture_type_zoo.sql',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
-import { MysqlExactNumber, mysqlFromDriver, mysqlParam, mysqlSql } from '../../src/dialects/mysql/mysql-sql.ts';
+import { type MysqlExactNumber, mysqlFromDriver, mysqlParam, mysqlSql } from '../../src/dialects/mysql/mysql-sql.ts';
 import { captureTable } from '../../src/generate/context.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 

@@ -1,4 +1,5 @@
 import { applyCommand } from './apply.ts';
+import { captureCommand } from './capture.ts';
 import type { Command } from './command.ts';
 import { demoCommand } from './demo.ts';
 import { errorsCommand, retryCommand, skipCommand } from './errors.ts';
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   generateCommand,
   applyCommand,
   planCommand,
+  captureCommand,
   transportCommand,
   importCommand,
   syncCommand,

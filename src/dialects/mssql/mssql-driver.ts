@@ -6,7 +6,7 @@
  * Date/time values come back as the server's ISO text, like the PostgreSQL driver's.
  * https://github.com/tediousjs/node-mssql#connection-pools
  */
-import { ChangeError, ConnectionError, describeError, DsyncError, redactUrl, TransientError } from '../../core/errors.ts';
+import { ChangeError, type ConnectionError, describeError, DsyncError, redactUrl, TransientError } from '../../core/errors.ts';
 import {
   badUrl,
   type ConnectProblem,

@@ -6,7 +6,7 @@
 import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/promise';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
-import { ConnectionError, redactUrl } from '../../core/errors.ts';
+import { type ConnectionError, redactUrl } from '../../core/errors.ts';
 import {
   badUrl,
   type ConnectProblem,

@@ -12,7 +12,9 @@ import { ChangeError } from '../../core/errors.ts';
 import { columnByName, type TableSchema } from '../../core/schema.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import { utcNow, utcTimestamp } from '../../core/utc-time.ts';
-import { entryAfterLocalChange, readEntries, writeEntries } from '../import/version-store.ts';
+import type { RowEntry } from '../import/merge.ts';
+import { writeRows } from '../import/row-writer.ts';
+import { type EntryWrite, entryAfterLocalChange, readEntries, writeEntries } from '../import/version-store.ts';
 
 export interface AppChange {
   table: string;
@@ -34,6 +36,8 @@ export interface AppChange {
 export interface CaptureOptions {
   /** The node's name (object_database) and server id (updated_by_server_id). */
   node: { name: string; serverId: string };
+  /** The table's schema when the caller has it (the query capture pass): saves introspecting it per transaction. */
+  schema?: TableSchema;
 }
 
 const schemaCache = new WeakMap<DbClient, Map<string, TableSchema>>();
@@ -66,33 +70,69 @@ function keyText(schema: TableSchema, key: Record<string, unknown>, what: string
   return canonicalKeyText(schema, canon);
 }
 
-/** Moves the version store as a trigger would, and returns what the outbox row carries. */
-async function stampVersions(
-  client: DbClient,
-  schema: TableSchema,
-  change: AppChange,
-  key: string,
-  keyOld: string | null,
-  changed: string[],
-  server: string,
-) {
-  const entries = await readEntries(client, schema.name, keyOld ? [key, keyOld] : [key]);
-  const now = change.atMicros ?? Date.now() * 1000;
-  if (keyOld) {
-    // A key change: the old key as a delete, the new key as an insert, one version for both.
-    const floor = Math.max(entries.get(key)?.maxVersion ?? 0, entries.get(keyOld)?.maxVersion ?? 0);
-    const removed = entryAfterLocalChange(entries.get(keyOld) ?? null, 'D', [], Math.max(now, floor + 1), server);
-    const added = entryAfterLocalChange(entries.get(key) ?? null, 'I', [], Math.max(now, floor + 1), server);
-    await writeEntries(client, [
-      { table: schema.name, rowKey: keyOld, entry: removed.entry },
-      { table: schema.name, rowKey: key, entry: added.entry },
-    ]);
-    return { row_cl: added.entry.cl, row_cl_old: removed.entry.cl, change_version: added.version.time };
+/** Entries of the rows a set of changes touches, kept current as each change is stamped, then written at once. */
+class VersionStamps {
+  private readonly entries = new Map<string, Map<string, RowEntry | null>>();
+  private readonly writes: EntryWrite[] = [];
+
+  async load(client: DbClient, table: string, rowKeys: string[]): Promise<void> {
+    let known = this.entries.get(table);
+    if (!known) this.entries.set(table, (known = new Map()));
+    const missing = [...new Set(rowKeys)].filter((k) => !known.has(k));
+    if (missing.length === 0) return;
+    const found = await readEntries(client, table, missing);
+    for (const k of missing) known.set(k, found.get(k) ?? null);
   }
-  const next = entryAfterLocalChange(entries.get(key) ?? null, change.operation, changed, now, server);
-  await writeEntries(client, [{ table: schema.name, rowKey: key, entry: next.entry }]);
-  return { row_cl: next.entry.cl, row_cl_old: null, change_version: next.version.time };
+
+  private get(table: string, rowKey: string): RowEntry | null {
+    return this.entries.get(table)?.get(rowKey) ?? null;
+  }
+
+  private set(table: string, rowKey: string, entry: RowEntry): void {
+    this.entries.get(table)!.set(rowKey, entry);
+    this.writes.push({ table, rowKey, entry });
+  }
+
+  /** Moves the entries as a trigger would, and returns what the outbox row carries. */
+  stamp(table: string, operation: Operation, key: string, keyOld: string | null, changed: string[], server: string, atMicros?: number) {
+    const now = atMicros ?? Date.now() * 1000;
+    if (keyOld) {
+      // A key change: the old key as a delete, the new key as an insert, one version for both.
+      const floor = Math.max(this.get(table, key)?.maxVersion ?? 0, this.get(table, keyOld)?.maxVersion ?? 0);
+      const removed = entryAfterLocalChange(this.get(table, keyOld), 'D', [], Math.max(now, floor + 1), server);
+      const added = entryAfterLocalChange(this.get(table, key), 'I', [], Math.max(now, floor + 1), server);
+      this.set(table, keyOld, removed.entry);
+      this.set(table, key, added.entry);
+      return { row_cl: added.entry.cl, row_cl_old: removed.entry.cl, change_version: added.version.time };
+    }
+    const next = entryAfterLocalChange(this.get(table, key), operation, changed, now, server);
+    this.set(table, key, next.entry);
+    return { row_cl: next.entry.cl, row_cl_old: null, change_version: next.version.time };
+  }
+
+  flush(client: DbClient): Promise<void> {
+    return writeEntries(client, this.writes);
+  }
 }
+
+const OUTBOX_COLUMNS = [
+  'object_database',
+  'object_table',
+  'object_pk_attribute',
+  'object_attribute',
+  'object_id',
+  'object_id_old',
+  'object_value',
+  'object_value_old',
+  'object_operation',
+  'updated_by_server_id',
+  'updated_by_user_id',
+  'update_datetime',
+  'note1',
+  'row_cl',
+  'row_cl_old',
+  'change_version',
+] as const;
 
 /**
  * Writes one outbox row for an application's change, with `client`: pass the
@@ -102,40 +142,59 @@ async function stampVersions(
  * throws a ChangeError before anything is written.
  */
 export async function captureChange(client: DbClient, change: AppChange, options: CaptureOptions): Promise<void> {
-  const schema = await tableSchema(client, change.table);
-  const values = change.values ? canonical(schema, change.values, 'values') : null;
-  const oldValues = change.oldValues ? canonical(schema, change.oldValues, 'oldValues') : null;
-  if (change.operation !== 'D' && (!values || Object.keys(values).length === 0)) {
-    throw new ChangeError('bad_change', `an ${change.operation === 'I' ? 'insert' : 'update'} of ${change.table} needs values`);
+  await captureChanges(client, [change], options);
+}
+
+/**
+ * {@link captureChange} for several changes, in their order, with one read and one write
+ * of the version store and one outbox statement where the brand allows: the same rows as
+ * one call per change. Every change is checked before anything is written.
+ */
+export async function captureChanges(client: DbClient, changes: AppChange[], options: CaptureOptions): Promise<void> {
+  if (changes.length === 0) return;
+  const prepared = [];
+  for (const change of changes) {
+    const schema = options.schema?.name === change.table ? options.schema : await tableSchema(client, change.table);
+    const values = change.values ? canonical(schema, change.values, 'values') : null;
+    const oldValues = change.oldValues ? canonical(schema, change.oldValues, 'oldValues') : null;
+    if (change.operation !== 'D' && (!values || Object.keys(values).length === 0)) {
+      throw new ChangeError('bad_change', `an ${change.operation === 'I' ? 'insert' : 'update'} of ${change.table} needs values`);
+    }
+    // An update's changed columns; a key change carries the whole new row, and its old values say what changed (as a trigger's).
+    const changedOf = change.keyOld && oldValues ? oldValues : values!;
+    const attributes = change.operation === 'U' ? Object.keys(changedOf) : schema.columns.filter((c) => !c.generated).map((c) => c.name);
+    const key = keyText(schema, change.key, 'key');
+    const keyOld = change.keyOld ? keyText(schema, change.keyOld, 'keyOld') : null;
+    if (keyOld !== null && schema.columns.some((c) => !c.generated && !(c.name in values!))) {
+      throw new ChangeError('bad_change', `an update of ${change.table} that changes the key needs every column of the new row in values`);
+    }
+    prepared.push({ change, schema, values, oldValues, attributes, key, keyOld });
   }
-  // An update's changed columns; a key change carries the whole new row, and its old values say what changed (as a trigger's).
-  const changedOf = change.keyOld && oldValues ? oldValues : values!;
-  const attributes = change.operation === 'U' ? Object.keys(changedOf) : schema.columns.filter((c) => !c.generated).map((c) => c.name);
-  const key = keyText(schema, change.key, 'key');
-  const keyOld = change.keyOld ? keyText(schema, change.keyOld, 'keyOld') : null;
-  if (keyOld !== null && schema.columns.some((c) => !c.generated && !(c.name in values!))) {
-    throw new ChangeError('bad_change', `an update of ${change.table} that changes the key needs every column of the new row in values`);
-  }
-  const row: Record<string, unknown> = {
-    object_database: options.node.name,
-    object_table: change.table,
-    object_pk_attribute: schema.primaryKey.join(','),
-    object_attribute: attributes.join(','),
-    object_id: key,
-    object_id_old: keyOld,
-    object_value: change.operation === 'D' ? null : JSON.stringify(values),
-    object_value_old: change.operation === 'I' || !oldValues ? null : JSON.stringify(oldValues),
-    object_operation: change.operation,
-    updated_by_server_id: options.node.serverId,
-    updated_by_user_id: change.userId ?? null,
-    update_datetime: change.atMicros === undefined ? utcNow() : utcTimestamp(new Date(Math.floor(change.atMicros / 1000))),
-    note1: change.note ?? null,
-    ...(await stampVersions(client, schema, change, key, keyOld, attributes, options.node.serverId)),
-  };
-  const names = Object.keys(row);
-  const p = client.dialect.sql.param;
-  await client.query(
-    `INSERT INTO ds_change_outbox (${names.join(', ')}) VALUES (${names.map((_, i) => p(i + 1)).join(', ')})`,
-    Object.values(row),
-  );
+  const stamps = new VersionStamps();
+  const byTable = new Map<string, string[]>();
+  for (const p of prepared) byTable.set(p.schema.name, [...(byTable.get(p.schema.name) ?? []), p.key, ...(p.keyOld ? [p.keyOld] : [])]);
+  for (const [table, keys] of byTable) await stamps.load(client, table, keys);
+  const rows = prepared.map(({ change, schema, values, oldValues, attributes, key, keyOld }) => {
+    const versions = stamps.stamp(schema.name, change.operation, key, keyOld, attributes, options.node.serverId, change.atMicros);
+    return [
+      options.node.name,
+      change.table,
+      schema.primaryKey.join(','),
+      attributes.join(','),
+      key,
+      keyOld,
+      change.operation === 'D' ? null : JSON.stringify(values),
+      change.operation === 'I' || !oldValues ? null : JSON.stringify(oldValues),
+      change.operation,
+      options.node.serverId,
+      change.userId ?? null,
+      change.atMicros === undefined ? utcNow() : utcTimestamp(new Date(Math.floor(change.atMicros / 1000))),
+      change.note ?? null,
+      versions.row_cl,
+      versions.row_cl_old,
+      versions.change_version,
+    ];
+  });
+  await stamps.flush(client);
+  await writeRows(client, 'ds_change_outbox', OUTBOX_COLUMNS, rows);
 }

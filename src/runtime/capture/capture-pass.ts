@@ -1,23 +1,84 @@
 /**
- * Capture passes of the modes that need one (docs/capture-modes.md): trigger and api
- * capture as the writes happen; log reads the node's change log when a pass runs.
- * `dsync sync` runs them before its transports, each round.
+ * `dsync capture`: one capture pass over the tables of a node whose changes no trigger
+ * and no application writes, but dsync itself reads (docs/capture-modes.md): mode query
+ * here. One branch per mode; `dsync sync` and `dsync run` call the same pass.
  */
-import { captureMode, type Config } from '../../config/config.ts';
+import { captureMode, type CaptureMode, type Config, getNode, queryCaptureSettings } from '../../config/config.ts';
+import { ConfigError } from '../../core/errors.ts';
 import type { NodeSet } from '../nodes.ts';
 import { captureLogPass, type LogCaptureResult } from './log-capture.ts';
+import { type QueryCaptureOptions, type QueryCaptureResult, queryCapturePass } from './query-capture.ts';
 
-/** Nodes with at least one table in mode log. */
-export function logCaptureNodes(config: Config): string[] {
+/** The modes whose changes a capture pass reads. */
+const PASS_MODES: readonly CaptureMode[] = ['query', 'log'];
+
+export interface CapturePassOptions {
+  /** Only this table (it must be in a pass mode on the node). */
+  table?: string;
+  /** Look for deletes now (mode query: the whole-table scan), whatever the schedule. */
+  deletes?: boolean;
+  /** Passed to the query pass (tests). */
+  query?: Pick<QueryCaptureOptions, 'batchRows' | 'afterOutbox'>;
+}
+
+export type CaptureResult = ({ node: string; mode: 'query' } & QueryCaptureResult) | ({ mode: 'log' } & LogCaptureResult);
+
+/** The tables of `nodeName` that a capture pass reads, with their mode, in config order. */
+export function passCaptured(config: Pick<Config, 'nodes' | 'tables'>, nodeName: string): Array<{ table: string; mode: CaptureMode }> {
+  return config.tables
+    .map((t) => ({ table: t.name, mode: captureMode(config, nodeName, t.name) }))
+    .filter((t) => PASS_MODES.includes(t.mode));
+}
+
+/** Nodes with at least one table in mode log (they have a replication slot). */
+export function logCaptureNodes(config: Pick<Config, 'nodes' | 'tables'>): string[] {
   return Object.keys(config.nodes).filter((node) => config.tables.some((t) => captureMode(config, node, t.name) === 'log'));
 }
 
-/** One pass of every node that needs one (or of `only`). */
-export async function capturePasses(config: Config, nodes: NodeSet, only?: string): Promise<LogCaptureResult[]> {
-  const results: LogCaptureResult[] = [];
-  for (const node of logCaptureNodes(config)) {
-    if (only !== undefined && node !== only) continue;
-    results.push(await captureLogPass(config, await nodes.get(node)));
+/** Rows a pass wrote to the outbox. */
+export const captured = (r: CaptureResult) => (r.mode === 'log' ? r.captured : r.inserted + r.updated + r.deleted);
+
+/** One capture pass over the pass-captured tables of `nodeName` (or only `options.table`). */
+export async function capturePass(
+  config: Config,
+  nodes: NodeSet,
+  nodeName: string,
+  options: CapturePassOptions = {},
+): Promise<CaptureResult[]> {
+  getNode(config, nodeName);
+  let tables = passCaptured(config, nodeName);
+  if (options.table !== undefined) {
+    tables = tables.filter((t) => t.table === options.table);
+    if (tables.length === 0) {
+      const mode = config.tables.some((t) => t.name === options.table) ? captureMode(config, nodeName, options.table) : null;
+      throw new ConfigError(
+        'not_pass_captured',
+        mode === null
+          ? `table ${options.table} is not in the config's tables`
+          : `table ${options.table} is in capture mode ${mode} on node ${nodeName}; a capture pass reads only tables in mode ${PASS_MODES.join(' or ')}`,
+        { hint: 'see docs/capture-modes.md' },
+      );
+    }
+  }
+  const results: CaptureResult[] = [];
+  if (tables.length === 0) return results;
+  const handle = await nodes.get(nodeName);
+  // The change log holds every log table of the node: one read for all of them.
+  if (tables.some((t) => t.mode === 'log')) results.push({ mode: 'log', ...(await captureLogPass(config, handle)) });
+  for (const { table, mode } of tables) {
+    switch (mode) {
+      case 'log':
+        break;
+      case 'query':
+        results.push({
+          node: nodeName,
+          mode,
+          ...(await queryCapturePass(handle, table, queryCaptureSettings(config, table), { ...options.query, deletes: options.deletes })),
+        });
+        break;
+      default:
+        throw new Error(`capture mode ${mode} has no capture pass`);
+    }
   }
   return results;
 }

@@ -1,7 +1,7 @@
 /**
  * Capture mode log (docs/capture-modes.md#log): one pass reads the node's replication
  * slot up to the log's end as it was when the pass started, and writes one outbox row per
- * row change of the node's log-mode tables, through captureChange, so the rows are the
+ * row change of the node's log-mode tables, through captureChanges, so the rows are the
  * triggers' rows (canonical JSON, only the changed columns of an update, ds_row_version
  * moved). Source transactions are written in commit order, a batch of them per outbox
  * transaction.
@@ -20,7 +20,7 @@ import { RuntimeError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { utcNow } from '../../core/utc-time.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { type AppChange, captureChange } from './capture-api.ts';
+import { type AppChange, captureChanges } from './capture-api.ts';
 
 export interface LogCaptureResult {
   node: string;
@@ -200,6 +200,7 @@ async function writeBatch(
     const written = found.rows.length > 0 ? log.parsePosition(String(found.rows[0].written_lsn)) : -1n;
     let last = written;
     let captured = 0;
+    const batch: AppChange[] = [];
     for (const txn of transactions) {
       result.transactions++;
       if (txn.commitLsn <= written) {
@@ -216,11 +217,12 @@ async function writeBatch(
         // A table of the publication that is no longer in mode log here, or a change from before the log took over.
         if (!table || txn.commitLsn <= table.since) continue;
         const app = appChange(node.name, table.schema, change, txn.commitMicros);
-        if (!app) continue;
-        await captureChange(tx, app, { node });
-        captured++;
+        if (app) batch.push(app);
       }
     }
+    // One version-store read and write and one outbox statement for the batch, in commit order.
+    await captureChanges(tx, batch, { node });
+    captured += batch.length;
     if (last === written) return;
     await tx.query(
       `INSERT INTO ds_log_capture_state (slot_name, written_lsn, updated_at) VALUES ($1, $2, $3)

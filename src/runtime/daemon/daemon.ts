@@ -12,6 +12,7 @@ import type { Row } from '../../core/dialect.ts';
 import { type Config, type ProgramConfig, programHome, type TransportProgram } from '../../config/config.ts';
 import { describeError, DsyncError } from '../../core/errors.ts';
 import { type Logger, lineLogger, silentLogger } from '../../core/log.ts';
+import { capturePass, captured, passCaptured } from '../capture/capture-pass.ts';
 import { type ImportResult, summary } from '../import/import.ts';
 import { NodeSet } from '../nodes.ts';
 import { readProgramState } from '../program-state.ts';
@@ -124,6 +125,7 @@ export class Daemon {
           .map((program) => this.loop(program)),
         this.purgeLoop(),
         this.sampleLoop(),
+        ...this.captureNodes().map((n) => this.captureLoop(n)),
         ...this.watchedNodes().map((n) => this.watch(n)),
       ]);
     } finally {
@@ -269,6 +271,50 @@ export class Daemon {
         } finally {
           await listener?.close().catch(() => undefined);
         }
+      }
+    } finally {
+      await nodes.closeAll();
+    }
+  }
+
+  /** Nodes in this daemon's scope with tables in capture mode query. */
+  private captureNodes(): string[] {
+    return Object.keys(this.config.nodes).filter(
+      (n) => (this.options.node === undefined || this.options.node === n) && passCaptured(this.config, n).length > 0,
+    );
+  }
+
+  /**
+   * Capture mode query: a capture pass over the node's tables at the interval of the
+   * fastest transport reading the node (5 s without one); again at once while it finds
+   * changes. A failure is logged and retried with backoff; the passes keep their state in
+   * the database, so a retry continues where the failed one stopped.
+   */
+  private async captureLoop(name: string): Promise<void> {
+    const nodes = new NodeSet(this.config);
+    const intervals = this.config.programs.filter((p) => p.type === 'transport' && p.from === name).map((p) => p.intervalSeconds);
+    const interval = intervals.length ? Math.min(...intervals) : 5;
+    let failures = 0;
+    try {
+      while (!this.stopping) {
+        let busy = false;
+        try {
+          const results = await this.withWriters(nodes, [name], () => capturePass(this.config, nodes, name));
+          const count = results.reduce((n, r) => n + captured(r), 0);
+          busy = count > 0;
+          if (busy) {
+            this.wake(`outbox:${name}`);
+            this.log.info({ event: 'captured', node: name, captured: count }, `capture ${name}: ${count} change(s)`);
+          }
+          failures = 0;
+        } catch (error) {
+          failures++;
+          this.log.warn({ event: 'capture_failed', node: name, code: errorCode(error) }, `capture ${name}: ${describeError(error)}`);
+          await nodes.closeAll();
+        }
+        if (this.stopping) break;
+        if (failures > 0) await this.sleep(retryDelaySeconds(interval, failures), null);
+        else if (!busy) await this.sleep(interval, null);
       }
     } finally {
       await nodes.closeAll();

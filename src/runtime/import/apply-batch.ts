@@ -11,6 +11,7 @@ import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import type { TableSchema } from '../../core/schema.ts';
+import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
 import { fetchRows } from './dml.ts';
 import { type Conflict, localCl, type Plan, planChange, type RowState } from './merge.ts';
@@ -37,6 +38,8 @@ export interface BatchContext {
   programId: number;
   tables: Map<string, TableSchema>;
   policies: Map<string, ConflictPolicy>;
+  /** Tables in capture mode query on this node → their update-time column: their shadow follows the import's writes. */
+  queryTables?: ReadonlyMap<string, string>;
 }
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
@@ -199,6 +202,8 @@ export async function applyBatch(
   await executeOps(tx, ops);
   await recordApplied(tx, ctx.node, applied);
   await tx.dialect.silenceCapture(tx, false);
+  // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
+  if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
   await writeEntries(tx, state.entryWrites());
   await writePending(
     tx,

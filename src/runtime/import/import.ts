@@ -10,7 +10,7 @@
  * fails, the batch is rolled back and replayed change by change, each in a savepoint,
  * so the failing change is parked with its reason and the others go on (guarantee 6).
  */
-import type { Config, ConflictPolicy, ProgramConfig } from '../../config/config.ts';
+import { captureMode, type Config, type ConflictPolicy, type ProgramConfig, queryCaptureSettings } from '../../config/config.ts';
 import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
@@ -29,6 +29,8 @@ export interface ImportContext {
   programId: number;
   tables: Map<string, TableSchema>;
   policies: Map<string, ConflictPolicy>;
+  /** Tables in capture mode query on this node → their update-time column. */
+  queryTables: Map<string, string>;
 }
 
 export interface ImportResult {
@@ -55,7 +57,12 @@ export interface ImportResult {
  */
 export async function importContext(config: Config, handle: NodeHandle, programId: number, fresh = true): Promise<ImportContext> {
   const policies = new Map(config.tables.map((t) => [t.name, t.conflict]));
-  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies };
+  const queryTables = new Map(
+    config.tables
+      .filter((t) => captureMode(config, handle.node.name, t.name) === 'query')
+      .map((t) => [t.name, queryCaptureSettings(config, t.name).updateTimeColumn]),
+  );
+  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables };
   await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter', 'ds_row_version']);
   const tables = new Map<string, TableSchema>();
   for (const table of config.tables) {
@@ -67,7 +74,7 @@ export async function importContext(config: Config, handle: NodeHandle, programI
     }
   }
   handle.tables = tables;
-  return { handle, programId, tables, policies };
+  return { handle, programId, tables, policies, queryTables };
 }
 
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
@@ -137,7 +144,7 @@ export function kindOf(error: unknown, fallback: string): string {
 }
 
 function batchContext(ctx: ImportContext): BatchContext {
-  return { node: ctx.handle.node.name, programId: ctx.programId, tables: ctx.tables, policies: ctx.policies };
+  return { node: ctx.handle.node.name, programId: ctx.programId, tables: ctx.tables, policies: ctx.policies, queryTables: ctx.queryTables };
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ValueMap } from '../../core/change.ts';
 import { RuntimeError } from '../../core/errors.ts';
 import { syncedColumns, type TableSchema } from '../../core/schema.ts';
 import { countRows, type KeyValues } from '../../verify/range-reader.ts';
+import { shadowLoadedRows } from '../capture/capture-shadow.ts';
 import { importContext, type ImportContext } from '../import/import.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { readProgramState } from '../program-state.ts';
@@ -209,6 +210,8 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
         let next: LoadState | null = null;
         if (!dryRun) {
           released = await releasePending(tx, job.ctx, name, result.written);
+          const updateColumn = job.ctx.queryTables.get(name);
+          if (updateColumn !== undefined) await shadowLoadedRows(tx, targetTable, result.written, updateColumn);
           const existing = result.existing.length;
           const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
           next = {

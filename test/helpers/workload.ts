@@ -1,14 +1,13 @@
 /**
- * A seeded random workload of inserts, updates, deletes and key changes on the fixture
- * tables sales_order and order_line, as a list of writes (the same list for the same
- * seed), and the application's row write for each: the capture-mode tests replay one list
- * under two modes and compare.
+ * A seeded random workload of inserts, updates, deletes and key changes on the fixture's
+ * sales_order and order_line, as a list of application writes with sync points: the
+ * capture-mode tests replay one list in two modes and compare the rows that result.
  */
 import type { DbClient } from '../../src/core/dialect.ts';
 import { random } from './random.ts';
 
 export type Values = Record<string, string | number | null>;
-const ORDER_COLUMNS = [
+export const ORDER_COLUMNS = [
   'order_id',
   'order_type',
   'description',
@@ -31,14 +30,14 @@ export interface Write {
 }
 
 /** The workload as a list of writes, from the seed alone: both runs replay the same list. */
-export function workload(seed: number, ops = 120): Array<Write | 'sync'> {
+export function workload(seed: number, OPS: number): Array<Write | 'sync'> {
   const next = random(seed);
   const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)];
   const orders = new Map<string, Values>();
   const lines = new Map<string, Values>();
   const out: Array<Write | 'sync'> = [];
   let counter = 0;
-  for (let i = 0; i < ops; i++) {
+  for (let i = 0; i < OPS; i++) {
     counter++;
     if (next() < 0.1) out.push('sync');
     if (next() < 0.6) {
