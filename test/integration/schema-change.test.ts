@@ -196,6 +196,46 @@ describe.each(PAIRS)('schema change %s ↔ %s', (from, to) => {
     const tableA = await pair.a.dialect.introspect(pair.a.client, 'sales_order');
     const tableB = await pair.b.dialect.introspect(pair.b.client, 'sales_order');
     const result = await compareTables({ client: pair.a.client, table: tableA }, { client: pair.b.client, table: tableB });
+    if (process.env.SCHEMA_DEBUG && result.differences.length) {
+      const key = JSON.stringify(result.differences[0].key.order_id);
+      for (const [n, c] of [
+        ['a', pair.a.client],
+        ['b', pair.b.client],
+      ] as const) {
+        console.log(
+          n,
+          'row',
+          (await c.query(`SELECT order_id, note, quantity FROM sales_order WHERE order_id = ${key.replace(/"/g, "'")}`)).rows,
+        );
+        console.log(
+          n,
+          'outbox',
+          (
+            await c.query(
+              `SELECT id, object_operation, object_value, row_cl, change_version FROM ds_change_outbox WHERE object_id = '${key}' ORDER BY id`,
+            )
+          ).rows,
+        );
+        console.log(
+          n,
+          'inbox',
+          (
+            await c.query(
+              `SELECT id, object_operation, object_value, row_cl, change_version FROM ds_change_inbox WHERE object_id = '${key}' ORDER BY id`,
+            )
+          ).rows,
+        );
+        console.log(
+          n,
+          'errors',
+          (
+            await c.query(
+              `SELECT inbox_id, status, kind FROM ds_change_error WHERE object_key LIKE '%${result.differences[0].key.order_id}"]'`,
+            )
+          ).rows,
+        );
+      }
+    }
     expect(result.differences.slice(0, 5), `seed ${SEED}`).toEqual([]);
     expect(result.differenceCount, `seed ${SEED}`).toBe(0);
     expect(result.rowsA).toBeGreaterThan(10);
