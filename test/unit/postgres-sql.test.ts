@@ -5,7 +5,7 @@ import { postgresSql } from '../../src/dialects/postgres/postgres-sql.ts';
 import { captureTable } from '../../src/generate/context.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 
-const HOSTILE = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'tilde~', 'semi;colon', 'dollar$dsync$x', 'Mixed Case', 'select', 'emoji😀'];
+const HOSTILE = ["it's", 'say "hi"', 'back`tick', '[bracket]', 'tilde~', 'semi;colon', 'dollar$dsync$x', 'Mixed Case', 'grant', 'emoji😀'];
 
 describe('postgres quoting', () => {
   it('quotes identifiers only when needed, doubling double quotes', () => {
@@ -50,7 +50,8 @@ describe('postgres templates with hostile names', () => {
       .replace(/'(?:[^']|'')*'/g, "''")
       .replace(/"(?:[^"]|"")*"/g, '""');
     for (const name of HOSTILE.filter((n) => !/^[a-z_]+$/.test(n))) expect(outsideQuotes).not.toContain(name);
-    expect(outsideQuotes).not.toMatch(/\bselect\b/i);
+    // A reserved word as a column name (one the triggers never use as a keyword) stays quoted.
+    expect(outsideQuotes).not.toMatch(/\bgrant\b/i);
     expect(statements.join('\n')).toContain("'srv''1'");
     expect(statements.join('\n')).toContain('"it\'s ""odd"""');
   });
