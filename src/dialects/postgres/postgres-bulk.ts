@@ -56,7 +56,7 @@ function columnValue(table: TableSchema, name: string, s: string): string {
 
 /** A connection that can COPY (PostgresClient; a wrapper such as the bench's tracer may not). */
 interface CopyClient extends DbClient {
-  copyFrom(sql: string, data: string): Promise<number>;
+  copyFrom(sql: string, data: Iterable<string>): Promise<number>;
 }
 
 const canCopy = (tx: DbClient): tx is CopyClient => typeof (tx as Partial<CopyClient>).copyFrom === 'function';
@@ -77,14 +77,24 @@ function copyField(value: unknown): string {
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 const escapeCopy = (c: string) => COPY_ESCAPES[c];
 
-function copyText(rows: readonly (readonly unknown[])[]): string {
-  let out = '';
-  for (const row of rows) {
-    for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + copyField(row[i]);
-    out += '\n';
+/** Rows per piece of COPY text: a piece is made when the socket can take it. */
+const COPY_PIECE_ROWS = 500;
+
+/** The rows in COPY's text format, a few hundred at a time; `convert` turns a row into its values as it goes. */
+function* copyText<R>(rows: readonly R[], convert: (row: R) => readonly unknown[]): Generator<string> {
+  for (let start = 0; start < rows.length; start += COPY_PIECE_ROWS) {
+    let out = '';
+    const end = Math.min(rows.length, start + COPY_PIECE_ROWS);
+    for (let r = start; r < end; r++) {
+      const row = convert(rows[r]);
+      for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + copyField(row[i]);
+      out += '\n';
+    }
+    yield out;
   }
-  return out;
 }
+
+const asIs = (row: readonly unknown[]) => row;
 
 const copySql = (name: string, columns: readonly string[]) => `COPY ${name} (${columns.map((c) => sql.ident(c)).join(', ')}) FROM STDIN`;
 
@@ -93,13 +103,12 @@ const keyMatch = (table: TableSchema) => table.primaryKey.map((k) => `d.${sql.id
 export const postgresBulk: BulkWriter = {
   async insertRows(tx: DbClient, table, columns, rows, ignoreDuplicates) {
     if (canCopy(tx)) {
-      const data = copyText(rows);
       if (!ignoreDuplicates) {
-        await tx.copyFrom(copySql(sql.ident(table), columns), data);
+        await tx.copyFrom(copySql(sql.ident(table), columns), copyText(rows, asIs));
         return;
       }
       try {
-        await tx.transaction((sp) => (sp as CopyClient).copyFrom(copySql(sql.ident(table), columns), data));
+        await tx.transaction((sp) => (sp as CopyClient).copyFrom(copySql(sql.ident(table), columns), copyText(rows, asIs)));
         return;
       } catch (error) {
         if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
@@ -129,13 +138,12 @@ export const postgresBulk: BulkWriter = {
     const schemas = columns.map((c) => columnByName(table, c)!);
     // COPY takes an always-identity column's value without OVERRIDING SYSTEM VALUE; keep such tables on the statement that says it.
     if (canCopy(tx) && !schemas.some((c) => c.identity === 'always')) {
-      const values = rows.map((row) =>
+      const values = (row: ValueMap) =>
         schemas.map((c) => {
           const v = postgresParam(c, row[c.name]);
           return c.family === 'json' && v !== null ? String(v) : v;
-        }),
-      );
-      await tx.copyFrom(copySql(tableName(table), columns), copyText(values));
+        });
+      await tx.copyFrom(copySql(tableName(table), columns), copyText(rows, values));
       return;
     }
     const list = columns.map((c) => sql.ident(c)).join(', ');
