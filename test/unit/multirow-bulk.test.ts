@@ -120,7 +120,7 @@ describe('MariaDB and SQLite multi-row statements', () => {
       [{ key: { order_id: 1, line: 1 }, values: { quantity: 5 } }],
     );
     expect(seen[0].sql).toBe(
-      'WITH s (order_id, line, quantity) AS (VALUES (?, ?, ?)) UPDATE sales_order AS d SET quantity = s.quantity FROM s WHERE d.order_id = s.order_id AND d.line = s.line',
+      'WITH ds_rows (order_id, line, quantity) AS (VALUES (?, ?, ?)) UPDATE sales_order AS d SET quantity = ds_rows.quantity FROM ds_rows WHERE d.order_id = ds_rows.order_id AND d.line = ds_rows.line',
     );
     const del = recorder(sqliteDialect, (_sql, params) => params.length / 2);
     await sqliteDialect.bulk!.deleteTableRows(del.client, table(null, ['order_id', 'line']), [{ order_id: 1, line: 2 }]);

@@ -21,9 +21,10 @@ export function sqliteBulk(toParam: (column: ColumnSchema, value: CanonicalValue
     toParam,
     updateFrom(table: TableSchema, set, rowCount) {
       const names = [...table.primaryKey, ...set];
-      const match = table.primaryKey.map((k) => `d.${sql.ident(k)} = s.${sql.ident(k)}`).join(' AND ');
-      const assign = set.map((c) => `${sql.ident(c)} = s.${sql.ident(c)}`).join(', ');
-      return `WITH s (${names.map((n) => sql.ident(n)).join(', ')}) AS (VALUES ${paramTuples(sql, names.length, rowCount)}) UPDATE ${tableRef(sql, table)} AS d SET ${assign} FROM s WHERE ${match}`;
+      const match = table.primaryKey.map((k) => `d.${sql.ident(k)} = ds_rows.${sql.ident(k)}`).join(' AND ');
+      const assign = set.map((c) => `${sql.ident(c)} = ds_rows.${sql.ident(c)}`).join(', ');
+      // The CTE's name cannot be taken for a user table's: dsync reserves the ds_ prefix.
+      return `WITH ds_rows (${names.map((n) => sql.ident(n)).join(', ')}) AS (VALUES ${paramTuples(sql, names.length, rowCount)}) UPDATE ${tableRef(sql, table)} AS d SET ${assign} FROM ds_rows WHERE ${match}`;
     },
     onDuplicate(columns, key) {
       const set = columns.filter((c) => !key.includes(c)).map((c) => `${sql.ident(c)} = excluded.${sql.ident(c)}`);
