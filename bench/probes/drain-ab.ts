@@ -32,7 +32,8 @@ for (const pair of pairs) {
     await updateAllRows(src.client);
     const t0 = performance.now();
     let moved = 0;
-    for (let pass = 0; moved < 2 * n && pass < 50; pass++) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
+    for (let pass = 0; moved < 2 * n && pass < 50; pass++)
+      moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
     const t1 = performance.now();
     let applied = 0;
     for (let pass = 0; applied < 2 * n && pass < 50; pass++) {
