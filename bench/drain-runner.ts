@@ -5,7 +5,7 @@
  * what it did (transport time plus the import's rate so far), and marked as estimated.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { programHome } from '../src/config/config.ts';
@@ -48,6 +48,37 @@ export interface DrainRun {
   profile?: ProfileSummary;
 }
 
+let bundled: string | null = null;
+
+/**
+ * The drain child as plain JavaScript, bundled once per run by esbuild (what tsx uses
+ * inside), drivers left to node_modules: the drain then runs the way the compiled
+ * package runs, without tsx's loader and its in-process compiler (~100 MB of RSS).
+ * DSYNC_BENCH_DRAIN_TSX=1 runs the TypeScript through tsx instead.
+ */
+async function drainChildScript(): Promise<string[]> {
+  if (process.env.DSYNC_BENCH_DRAIN_TSX === '1') return ['--import', 'tsx', join(BENCH_DIR, 'drain-child.ts')];
+  if (!bundled) {
+    const { build } = await import('esbuild');
+    const dir = join(BENCH_DIR, 'results');
+    mkdirSync(dir, { recursive: true });
+    bundled = join(dir, `.drain-child-${process.pid}.mjs`);
+    await build({
+      entryPoints: [join(BENCH_DIR, 'drain-child.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      outfile: bundled,
+      logLevel: 'error',
+    });
+    const file = bundled;
+    process.on('exit', () => rmSync(file, { force: true }));
+  }
+  return [bundled];
+}
+
 /** VmHWM (peak) or VmRSS (now) of a process, in kB (Linux). */
 function rssKb(pid: number, field: 'VmHWM' | 'VmRSS'): number | null {
   try {
@@ -84,10 +115,8 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   // DSYNC_BENCH_DRAIN_NODE_OPTIONS: flags for the drain process only (e.g. --max-old-space-size=128), for experiments.
   const nodeArgs = [
     ...(process.env.DSYNC_BENCH_DRAIN_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean),
-    '--import',
-    'tsx',
     ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${profileName}`] : []),
-    join(BENCH_DIR, 'drain-child.ts'),
+    ...(await drainChildScript()),
     jobFile,
   ];
   const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

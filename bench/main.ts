@@ -20,8 +20,12 @@ import { RESULTS_DIR } from './paths.ts';
 import { printReport, progress, type ResultRow, type RunReport, writeReport } from './report.ts';
 import { workloadW } from './workload.ts';
 
-/** Drain pairs per source brand (issue 5): PostgreSQL to PostgreSQL, SQLite and MariaDB; SQLite to PostgreSQL. */
-const DRAIN_TARGETS: Partial<Record<DialectName, DialectName[]>> = { postgres: ['postgres', 'sqlite', 'mysql'], sqlite: ['postgres'] };
+/** Drain pairs per source brand (issues 5, 13): PostgreSQL to PostgreSQL, SQLite and MariaDB; SQLite and MariaDB to PostgreSQL. */
+const DRAIN_TARGETS: Partial<Record<DialectName, DialectName[]>> = {
+  postgres: ['postgres', 'sqlite', 'mysql'],
+  sqlite: ['postgres'],
+  mysql: ['postgres'],
+};
 
 /** Runs `fn`, turning a failure into a row that says so, so that one broken case does not lose the others. */
 async function guarded(name: string, subject: string, fn: () => Promise<ResultRow[]>): Promise<ResultRow[]> {

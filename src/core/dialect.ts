@@ -82,6 +82,12 @@ export interface DialectSql {
 export interface BulkWriter {
   /** Rows of driver-ready values into a table (inbox, outbox); duplicates of a unique key skipped when asked. */
   insertRows(tx: DbClient, table: string, columns: readonly string[], rows: unknown[][], ignoreDuplicates: boolean): Promise<void>;
+  /**
+   * Rows of driver-ready values into a system table whose unique key is `key`: a row whose
+   * key exists replaces the other columns (one write instead of a delete and an insert).
+   * Absent: the runtime deletes the keys and inserts.
+   */
+  upsertRows?(tx: DbClient, table: string, columns: readonly string[], key: readonly string[], rows: unknown[][]): Promise<void>;
   /** Rows of canonical values into a synchronized table; every row has the same columns. */
   insertTableRows(tx: DbClient, table: TableSchema, rows: ValueMap[]): Promise<void>;
   /** Sets `columns` of the rows found by key; no key column is among `columns`. */

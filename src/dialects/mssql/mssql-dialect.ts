@@ -9,6 +9,7 @@ import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectMssql } from './mssql-driver.ts';
+import { mssqlBulk } from './mssql-bulk.ts';
 import { introspectMssql, mssqlTableExists } from './mssql-introspect.ts';
 import {
   mssqlAnyChanged,
@@ -142,6 +143,7 @@ export const mssqlDialect: Dialect = {
   }),
   keyJson: canonicalKeyText,
   toParam: mssqlParam,
+  bulk: mssqlBulk,
   fromDriver: mssqlFromDriver,
   statementEnd: '\nGO',
   splitScript: (script) => splitSqlScript(script, { goBatches: true }),

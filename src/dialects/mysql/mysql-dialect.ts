@@ -29,6 +29,7 @@ import {
   mysqlVersionPatch,
 } from './mysql-capture-sql.ts';
 import { mysqlKeyOrder } from './mysql-key-order.ts';
+import { mysqlBulk } from './mysql-bulk.ts';
 
 const ER_SPECIFIC_ACCESS_DENIED = 1227;
 
@@ -277,6 +278,7 @@ export const mysqlDialect: Dialect = {
   keyOrder: mysqlKeyOrder,
   keyJson: canonicalKeyText,
   toParam: mysqlParam,
+  bulk: mysqlBulk,
   fromDriver: mysqlFromDriver,
   // The session keeps backslash escapes on (see mysql-driver.ts), so the splitter reads them too.
   // Without DELIMITER lines a compound trigger can only be one statement on its own (as

@@ -80,6 +80,64 @@ export class PostgresClient implements DbClient {
     await this.run(() => this.client.query(script));
   }
 
+  /**
+   * `COPY … FROM STDIN` (`sql`) fed with `data`, pieces of COPY's text format made one
+   * after the other as the socket takes them (so a batch is never one large string in
+   * memory): the fastest way into a table (postgres-bulk.ts). Returns the rows copied. A
+   * bare protocol-level Submittable, as pg-copy-streams does it.
+   * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-COPY
+   */
+  copyFrom(sql: string, data: Iterable<string>): Promise<number> {
+    interface CopyConnection {
+      sendCopyFromChunk(b: Buffer): void;
+      endCopyFrom(): void;
+      sendCopyFail(message: string): void;
+      stream: NodeJS.WritableStream & { writableNeedDrain?: boolean };
+    }
+    /** A value that could not be written: what the COPY fails with, rather than the server's "COPY from stdin failed". */
+    let refused: unknown = null;
+    /** The server ended the COPY (an error): the rest of the data is not sent. */
+    let ended = false;
+    const pump = async (connection: CopyConnection) => {
+      try {
+        for (const piece of data) {
+          if (ended) return;
+          connection.sendCopyFromChunk(Buffer.from(piece, 'utf8'));
+          if (connection.stream.writableNeedDrain) await new Promise((resolve) => connection.stream.once('drain', resolve));
+        }
+        connection.endCopyFrom();
+      } catch (error) {
+        refused = error;
+        connection.sendCopyFail(error instanceof Error ? error.message : String(error));
+      }
+    };
+    return this.run(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          let copied = 0;
+          const submittable = {
+            submit: (connection: { query(text: string): void }) => connection.query(sql),
+            handleCopyInResponse: (connection: CopyConnection) => void pump(connection),
+            handleCommandComplete: (msg: { text?: string }) => {
+              copied = Number(/(\d+)$/.exec(msg.text ?? '')?.[1] ?? 0);
+            },
+            // As pg's own Query: an error settles at once (a lost connection sends no ReadyForQuery).
+            handleError: (error: unknown) => {
+              ended = true;
+              reject(refused ?? error);
+            },
+            handleReadyForQuery: () => resolve(copied),
+            handleRowDescription: () => undefined,
+            handleDataRow: () => undefined,
+            handleEmptyQuery: () => undefined,
+            handleCopyData: () => undefined,
+            handlePortalSuspended: () => undefined,
+          };
+          this.client.query(submittable as unknown as pg.Submittable);
+        }),
+    );
+  }
+
   async transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T> {
     const run = async (sql: string) => {
       await this.run(() => this.client.query(sql));

@@ -29,6 +29,7 @@ import { sqlTimestampText } from '../../core/utc-time.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectSqlite, SqliteClient } from './sqlite-driver.ts';
+import { sqliteBulk } from './sqlite-bulk.ts';
 import { introspectSqlite, sqliteTableExists } from './sqlite-introspect.ts';
 import {
   sqliteAnyChanged,
@@ -261,6 +262,7 @@ export const sqliteDialect: Dialect = {
   // The triggers spell keys exactly as canonicalKeyText does (docs/convergence.md "Capture contract").
   keyJson: canonicalKeyText,
   toParam,
+  bulk: sqliteBulk(toParam),
   fromDriver,
   splitScript: (script) => splitSqlScript(script, { beginEndBlocks: true }),
   templateHelpers: {

@@ -40,6 +40,8 @@ export interface BatchContext {
   policies: Map<string, ConflictPolicy>;
   /** Tables in capture mode query on this node → their update-time column: their shadow follows the import's writes. */
   queryTables?: ReadonlyMap<string, string>;
+  /** Record applied changes in the outbox for forwarding (the node has a transport program of its own). */
+  forwards: boolean;
 }
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
@@ -154,7 +156,7 @@ export async function applyBatch(
     for (const { key, state: next } of plan.states) state.set(table, key, next);
     const identity = stateKey(table.name, canonicalKeyText(table, change.keyOld ?? change.key));
     for (const op of plan.ops) ops.push({ table, identity, op });
-    if (plan.forward) applied.push({ table, change, forward: plan.forward });
+    if (plan.forward && ctx.forwards) applied.push({ table, change, forward: plan.forward });
     if (plan.conflict) conflicts.push({ item, conflict: plan.conflict, policy });
     if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: canonicalKeyText(table, change.key), cl: change.cl! });
     return { item, plan, policy };
@@ -233,18 +235,33 @@ async function writePending(tx: DbClient, adds: Array<{ item: BatchItem; rowKey:
   }
 }
 
-/** Inbox ids of the pending updates of these rows whose causal length has been reached. */
+/** Inbox ids of the pending updates of these rows whose causal length has been reached, read a table's keys at a time. */
 export async function pendingInboxIds(tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>): Promise<number[]> {
+  if (rows.length === 0) return [];
+  // Most batches have nothing pending anywhere: one look at the table's smallest id (its primary key) says so.
+  const any = await tx.query<Row>('SELECT min(inbox_id) AS m FROM ds_change_pending');
+  if (any.rows[0]?.m === null || any.rows[0]?.m === undefined) return [];
   const p = tx.dialect.sql.param;
-  const ids: number[] = [];
+  const reached = new Map<string, number>();
+  const byTable = new Map<string, string[]>();
   for (const { table, rowKey, cl } of rows) {
-    const found = await tx.query<Row>(
-      `SELECT inbox_id FROM ds_change_pending WHERE table_name = ${p(1)} AND row_key = ${p(2)} AND row_cl <= ${p(3)} ORDER BY inbox_id`,
-      [table, rowKey, cl],
-    );
-    ids.push(...found.rows.map((r) => Number(r.inbox_id)));
+    const id = stateKey(table, rowKey);
+    if (!reached.has(id)) byTable.set(table, [...(byTable.get(table) ?? []), rowKey]);
+    reached.set(id, Math.max(reached.get(id) ?? 0, cl));
   }
-  return ids;
+  const ids: number[] = [];
+  const perQuery = Math.max(1, Math.min(5000, tx.dialect.capabilities.maxParameters - 10));
+  for (const [table, keys] of byTable) {
+    for (let i = 0; i < keys.length; i += perQuery) {
+      const chunk = keys.slice(i, i + perQuery);
+      const found = await tx.query<Row>(
+        `SELECT inbox_id, row_key, row_cl FROM ds_change_pending WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})`,
+        [table, ...chunk],
+      );
+      for (const r of found.rows) if (Number(r.row_cl) <= reached.get(stateKey(table, String(r.row_key)))!) ids.push(Number(r.inbox_id));
+    }
+  }
+  return ids.sort((a, b) => a - b);
 }
 
 /**

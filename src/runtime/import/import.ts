@@ -31,6 +31,12 @@ export interface ImportContext {
   policies: Map<string, ConflictPolicy>;
   /** Tables in capture mode query on this node → their update-time column. */
   queryTables: Map<string, string>;
+  /**
+   * The node has a transport program of its own: what the import applies is recorded in
+   * its outbox to be forwarded (a hub). Without one nobody would read that record, and
+   * it is not written (docs/performance.md).
+   */
+  forwards: boolean;
 }
 
 export interface ImportResult {
@@ -62,7 +68,8 @@ export async function importContext(config: Config, handle: NodeHandle, programI
       .filter((t) => captureMode(config, handle.node.name, t.name) === 'query')
       .map((t) => [t.name, queryCaptureSettings(config, t.name).updateTimeColumn]),
   );
-  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables };
+  const forwards = config.programs.some((p) => p.type === 'transport' && p.from === handle.node.name);
+  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables, forwards };
   await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter', 'ds_row_version']);
   const tables = new Map<string, TableSchema>();
   for (const table of config.tables) {
@@ -74,7 +81,7 @@ export async function importContext(config: Config, handle: NodeHandle, programI
     }
   }
   handle.tables = tables;
-  return { handle, programId, tables, policies, queryTables };
+  return { handle, programId, tables, policies, queryTables, forwards };
 }
 
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
@@ -144,7 +151,14 @@ export function kindOf(error: unknown, fallback: string): string {
 }
 
 function batchContext(ctx: ImportContext): BatchContext {
-  return { node: ctx.handle.node.name, programId: ctx.programId, tables: ctx.tables, policies: ctx.policies, queryTables: ctx.queryTables };
+  return {
+    node: ctx.handle.node.name,
+    programId: ctx.programId,
+    tables: ctx.tables,
+    policies: ctx.policies,
+    queryTables: ctx.queryTables,
+    forwards: ctx.forwards,
+  };
 }
 
 /**
@@ -169,14 +183,16 @@ function pendingLoader(ctx: ImportContext) {
     inboxItems(tx, ctx, await pendingInboxIds(tx, rows));
 }
 
-/** Inbox rows by id, decoded into batch items (a row gone or undecodable is left out: it was parked when it came). */
+/** Inbox rows by id, decoded into batch items, in id order (a row gone or undecodable is left out: it was parked when it came). */
 async function inboxItems(tx: DbClient, ctx: ImportContext, ids: number[]): Promise<BatchItem[]> {
   const items: BatchItem[] = [];
-  for (const id of ids) {
-    const { rows } = await tx.query<Row>(`${INBOX_SELECT} WHERE id = ${tx.dialect.sql.param(1)}`, [id]);
-    if (rows.length === 0) continue;
-    const [d] = decodeAll(ctx, [toInboxRow(rows[0])]);
-    if (d.change) items.push({ row: d.row, change: d.change, identity: d.identity });
+  const p = tx.dialect.sql.param;
+  const perQuery = Math.max(1, Math.min(5000, tx.dialect.capabilities.maxParameters - 10));
+  const unique = [...new Set(ids)].sort((a, b) => a - b);
+  for (let i = 0; i < unique.length; i += perQuery) {
+    const chunk = unique.slice(i, i + perQuery);
+    const { rows } = await tx.query<Row>(`${INBOX_SELECT} WHERE id IN (${chunk.map((_, j) => p(j + 1)).join(', ')}) ORDER BY id`, chunk);
+    for (const d of decodeAll(ctx, rows.map(toInboxRow))) if (d.change) items.push({ row: d.row, change: d.change, identity: d.identity });
   }
   return items;
 }

@@ -63,6 +63,17 @@ export interface EntryWrite {
 export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<void> {
   const last = new Map(writes.map((w) => [`${w.table}\u0000${w.rowKey}`, w]));
   if (last.size === 0) return;
+  const rows = [...last.values()].map(({ table, rowKey, entry }) => [
+    table,
+    rowKey,
+    entry.cl,
+    entry.maxVersion,
+    entry.base.time,
+    entry.base.server,
+    encodeColumns(entry.columns),
+  ]);
+  // One write per entry where the brand can upsert; else the old ones go first.
+  if (tx.dialect.bulk?.upsertRows) return tx.dialect.bulk.upsertRows(tx, 'ds_row_version', COLUMNS, ['table_name', 'row_key'], rows);
   const byTable = new Map<string, string[]>();
   for (const w of last.values()) byTable.set(w.table, [...(byTable.get(w.table) ?? []), w.rowKey]);
   const p = tx.dialect.sql.param;
@@ -76,15 +87,6 @@ export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<
       ]);
     }
   }
-  const rows = [...last.values()].map(({ table, rowKey, entry }) => [
-    table,
-    rowKey,
-    entry.cl,
-    entry.maxVersion,
-    entry.base.time,
-    entry.base.server,
-    encodeColumns(entry.columns),
-  ]);
   await writeRows(tx, 'ds_row_version', COLUMNS, rows);
 }
 

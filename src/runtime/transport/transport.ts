@@ -54,6 +54,28 @@ export async function countAbove(client: DbClient, table: 'ds_change_outbox' | '
 }
 
 /**
+ * The batches of `batches`, the next one read while the caller writes the current one:
+ * source and destination are two connections, so the read and the write overlap. At
+ * most two batches are held at once.
+ */
+export async function* readAhead<T>(batches: AsyncGenerator<T>): AsyncGenerator<T> {
+  let next = batches.next();
+  try {
+    for (;;) {
+      const current = await next;
+      if (current.done) return;
+      next = batches.next();
+      // A failed read ahead surfaces when it is awaited, not as an unhandled rejection meanwhile.
+      next.catch(() => undefined);
+      yield current.value;
+    }
+  } finally {
+    await next.catch(() => undefined);
+    await batches.return(undefined);
+  }
+}
+
+/**
  * One pass. `onMoved` is called after each commit that wrote the destination's inbox,
  * before the pointer is saved: the daemon wakes the destination's import there rather
  * than at the end of the pass.
@@ -74,7 +96,7 @@ export async function transportOnce(
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon, heldBack: 0 };
   try {
     let pointer = state.pointer;
-    for await (const { rows, upTo } of pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize)) {
+    for await (const { rows, upTo } of readAhead(pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize))) {
       const values: unknown[][] = [];
       for (const row of rows) {
         const origin = boundedServerId((row.updated_by_server_id as string | null) ?? source.node.serverId);

@@ -1,0 +1,51 @@
+/**
+ * Probe: a backlog of N inserts, then an UPDATE of every row (2N changes, written by
+ * INSERT … SELECT and one UPDATE through the triggers), moved from a source to a target
+ * by transportOnce and importOnce, timed per phase, for the pairs asked:
+ * `npx tsx bench/probes/drain-ab.ts [N] [postgres>postgres,postgres>sqlite,…]`. Run from
+ * two trees at once (before and after a change), it compares them under one load.
+ */
+import type { DialectName } from '../../src/core/dialect.ts';
+import { importOnce } from '../../src/runtime/import/import.ts';
+import { transportOnce } from '../../src/runtime/transport/transport.ts';
+import { insertGeneratedRows, updateAllRows } from '../bulk-sql.ts';
+import { createBenchSetup } from '../nodes.ts';
+
+const n = Number(process.argv[2] ?? 20000);
+const pairs = (process.argv[3] ?? 'postgres>postgres,postgres>sqlite,postgres>mysql,sqlite>postgres,mysql>postgres').split(',');
+for (const pair of pairs) {
+  const [from, to] = pair.split('>') as [DialectName, DialectName];
+  const setup = await createBenchSetup(
+    [
+      { name: 'src', dialect: from, sync: true },
+      { name: 'tgt', dialect: to, sync: true },
+    ],
+    [
+      { id: 1000, type: 'transport', from: 'src', to: 'tgt', batchSize: 10000 },
+      { id: 1001, type: 'import', node: 'tgt', batchSize: 10000 },
+    ],
+  );
+  try {
+    const src = await setup.handle('src');
+    const tgt = await setup.handle('tgt');
+    await insertGeneratedRows(src.client, 0, n, 10000);
+    await updateAllRows(src.client);
+    const t0 = performance.now();
+    let moved = 0;
+    for (let pass = 0; moved < 2 * n && pass < 50; pass++)
+      moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
+    const t1 = performance.now();
+    let applied = 0;
+    for (let pass = 0; applied < 2 * n && pass < 50; pass++) {
+      const r = await importOnce(setup.config, setup.config.programs[1] as never, tgt);
+      applied += r.applied + r.unchanged;
+    }
+    const t2 = performance.now();
+    const rate = (2 * n) / ((t2 - t0) / 1000);
+    console.log(
+      `${pair}: ${2 * n} changes, transport ${((t1 - t0) / 1000).toFixed(1)} s, import ${((t2 - t1) / 1000).toFixed(1)} s, ${rate.toFixed(0)} changes/s`,
+    );
+  } finally {
+    await setup.close();
+  }
+}
