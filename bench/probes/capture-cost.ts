@@ -8,7 +8,7 @@
  *
  *   npx tsx bench/probes/capture-cost.ts [rows=100000] [postgres,sqlite,mysql]
  */
-import type { DbClient, DialectName } from '../../src/core/dialect.ts';
+import type { DialectName } from '../../src/core/dialect.ts';
 import { insertGeneratedRows, updateAllRows } from '../bulk-sql.ts';
 import { unavailableReason } from '../databases.ts';
 import { createBenchSetup, salesOrderDdl } from '../nodes.ts';
@@ -17,7 +17,7 @@ import { COLUMNS } from '../workload.ts';
 
 type Variants = Record<string, string[]>;
 
-const cols = COLUMNS.join(', ');
+const _cols = COLUMNS.join(', ');
 
 /** Extra tables (LIKE sales_order) with their triggers; 'dsync' is sales_order with the generated triggers, 'plain' has none. */
 const VARIANTS: Partial<Record<DialectName, Variants>> = {

@@ -27,7 +27,7 @@ import { deleteRow, insertRow, selectAllRows, updateRow } from '../../src/runtim
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
-import { createTestDatabase, type TestDatabase, uniqueName } from '../helpers/databases.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/databases.ts';
 import { applyFixtureSchema, FIXTURES, fixtureConfig, ROOT } from '../helpers/fixtures.ts';
 import { lastOutboxId, outboxRows } from '../helpers/sync-node.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';

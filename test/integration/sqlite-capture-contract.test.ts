@@ -406,7 +406,7 @@ describe('sqlite capture spells every key as canonicalKeyText', () => {
       expect(row.object_id).toBe(canonicalKeyText(schema, value));
       const old = JSON.parse(String(row.object_id_old)) as ValueMap;
       expect(row.object_id_old).toBe(canonicalKeyText(schema, old));
-      expect(old.t + '\\"x').toBe(value.t);
+      expect(`${old.t}\\"x`).toBe(value.t);
     }
   });
 

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
-import { getDialect } from '../../src/dialects/registry.ts';
 import { generateNode, introspectTables, readGeneratedFile, writeFiles } from '../../src/generate/generate.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 import { applyNode } from '../../src/migrate/apply.ts';

@@ -15,8 +15,7 @@ import {
 } from '../../core/canonical.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
-import type { ValueMap } from '../../core/change.ts';
-import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
+import type { ColumnSchema } from '../../core/schema.ts';
 import { qualifiedName, tableRef } from '../../core/table-ref.ts';
 
 const RESERVED = new Set(

@@ -17,7 +17,6 @@ import {
   singleRounding,
   toCanonical,
 } from '../../core/canonical.ts';
-import type { ValueMap } from '../../core/change.ts';
 import type { DialectSql } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { sqlTimestampText } from '../../core/utc-time.ts';

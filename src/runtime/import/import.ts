@@ -11,7 +11,7 @@
  * so the failing change is parked with its reason and the others go on (guarantee 6).
  */
 import { captureMode, type Config, type ConflictPolicy, type ProgramConfig, queryCaptureSettings } from '../../config/config.ts';
-import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
+import type { ChangeEvent, InboxRow } from '../../core/change.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';

@@ -16,7 +16,6 @@
  */
 import { boundedServerId } from '../../core/bounded-text.ts';
 import type { Config, TransportProgram } from '../../config/config.ts';
-import type { Row } from '../../core/dialect.ts';
 import { ConnectionError, describeError, DsyncError, RuntimeError } from '../../core/errors.ts';
 import { redactSecrets } from '../../core/redact.ts';
 import { writeRows } from '../import/row-writer.ts';
