@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DialectName } from '../src/core/dialect.ts';
 import { BRAND, captureAppLike, captureBulk, captureQuery } from './cases/capture.ts';
+import { captureLog } from './cases/capture-log.ts';
 import { capturePsqlScript } from './cases/capture-psql.ts';
 import { createSourceGroup, drainCase } from './cases/drain.ts';
 import { latencyCase } from './cases/latency.ts';
@@ -19,6 +20,7 @@ import { type BenchOptions, parseOptions } from './options.ts';
 import { RESULTS_DIR } from './paths.ts';
 import { printReport, progress, type ResultRow, type RunReport, writeReport } from './report.ts';
 import { workloadW } from './workload.ts';
+import { postgresBinDir } from '../test/helpers/private-postgres.ts';
 
 /** Drain pairs per source brand (issues 5, 13): PostgreSQL to PostgreSQL, SQLite and MariaDB; SQLite and MariaDB to PostgreSQL. */
 const DRAIN_TARGETS: Partial<Record<DialectName, DialectName[]>> = {
@@ -138,6 +140,18 @@ export async function main(argv: string[]): Promise<number> {
         rows.push(...(await guarded('2q capture, query mode', BRAND[dialect], async () => [await captureQuery(dialect, options.scale)])));
       else rows.push(skipped('2q capture, query mode', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
     }
+  }
+  if (options.cases.has('log')) {
+    // Mode log needs wal_level=logical, which the shared server does not have: a private cluster, from the server binaries.
+    if (postgresBinDir()) rows.push(...(await guarded('2l capture, log mode (W slowdown)', 'PostgreSQL', () => captureLog(options.scale))));
+    else
+      rows.push(
+        skipped(
+          '2l capture, log mode (W slowdown)',
+          'PostgreSQL',
+          'needs the PostgreSQL server binaries (initdb) for a cluster with wal_level=logical',
+        ),
+      );
   }
   if (options.cases.has('latency')) {
     // At the production interval (wake on change carries it) and at the short poll the first wave measured.
