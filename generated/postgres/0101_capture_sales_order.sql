@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["order_type","character varying(20)"],["description","character varying(200)"],["product_type_name","character varying(50)"],["customer_id","character varying(20)"],["quantity","integer"],["order_date","date"],["update_datetime","timestamp without time zone"],["updated_by_user","character varying(50)"],["updated_by_server","character varying(50)"]]
--- dsync:content-hash sha256:34e859c18ee949dca75d54c5231a2bfdfc4c0c54c86694edd40b3af5fe014573
+-- dsync:content-hash sha256:130437235229f5ae3abf646910350929a4aaaadcb81e515252f88cc31b001a37
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -124,10 +124,10 @@ BEGIN
     -- old one, one version for both, every column of the new row in object_value. (A key can
     -- be one row's old key and another's new key in the same statement.)
     FOR v_pair IN
-      SELECT nn.n, oo.o
-      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
-      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
-      WHERE ((nn.n).order_id IS DISTINCT FROM (oo.o).order_id)
+      SELECT nn.ds_new_row AS n, oo.ds_old_row AS o
+      FROM (SELECT ds_new_row, row_number() OVER () AS ord FROM ds_new AS ds_new_row) AS nn
+      JOIN (SELECT ds_old_row, row_number() OVER () AS ord FROM ds_old AS ds_old_row) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.ds_new_row).order_id IS DISTINCT FROM (oo.ds_old_row).order_id)
       ORDER BY nn.ord
     LOOP
       v_n := v_pair.n;

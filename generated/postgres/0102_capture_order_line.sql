@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:73fb38b40125ad2140625a4764f579a9e78f60834f1fe3aaf22b222847aad290
+-- dsync:content-hash sha256:4d7dcf4cf217bb433ffdc1594128eb9126b315a209a3a39a18743e7d304ceede
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -124,10 +124,10 @@ BEGIN
     -- old one, one version for both, every column of the new row in object_value. (A key can
     -- be one row's old key and another's new key in the same statement.)
     FOR v_pair IN
-      SELECT nn.n, oo.o
-      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
-      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
-      WHERE ((nn.n).order_id IS DISTINCT FROM (oo.o).order_id OR (nn.n).line_no IS DISTINCT FROM (oo.o).line_no)
+      SELECT nn.ds_new_row AS n, oo.ds_old_row AS o
+      FROM (SELECT ds_new_row, row_number() OVER () AS ord FROM ds_new AS ds_new_row) AS nn
+      JOIN (SELECT ds_old_row, row_number() OVER () AS ord FROM ds_old AS ds_old_row) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.ds_new_row).order_id IS DISTINCT FROM (oo.ds_old_row).order_id OR (nn.ds_new_row).line_no IS DISTINCT FROM (oo.ds_old_row).line_no)
       ORDER BY nn.ord
     LOOP
       v_n := v_pair.n;

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","integer"],["c_smallint","smallint"],["c_int","integer"],["c_bigint","bigint"],["c_decimal","numeric(20,6)"],["c_float","double precision"],["c_real","real"],["c_bool","boolean"],["c_char","character(5)"],["c_varchar","character varying(100)"],["c_text","text"],["c_date","date"],["c_time","time(6) without time zone"],["c_timestamp","timestamp(6) without time zone"],["c_timestamptz","timestamp(6) with time zone"],["c_bytea","bytea"],["c_json","jsonb"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:c1b902bd88d3e7c1b7d813e5bda3f7bef1ef1bb89abf3c7d48a1aca619a2e870
+-- dsync:content-hash sha256:7262abc7cef9c19e083bab9f13c739db91a78808ec2b7ede69ff2b4d4798e174
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -124,10 +124,10 @@ BEGIN
     -- old one, one version for both, every column of the new row in object_value. (A key can
     -- be one row's old key and another's new key in the same statement.)
     FOR v_pair IN
-      SELECT nn.n, oo.o
-      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
-      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
-      WHERE ((nn.n).id IS DISTINCT FROM (oo.o).id)
+      SELECT nn.ds_new_row AS n, oo.ds_old_row AS o
+      FROM (SELECT ds_new_row, row_number() OVER () AS ord FROM ds_new AS ds_new_row) AS nn
+      JOIN (SELECT ds_old_row, row_number() OVER () AS ord FROM ds_old AS ds_old_row) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.ds_new_row).id IS DISTINCT FROM (oo.ds_old_row).id)
       ORDER BY nn.ord
     LOOP
       v_n := v_pair.n;

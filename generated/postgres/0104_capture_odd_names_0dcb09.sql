@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","integer"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:8a2268274815b8a2ee94ab32417f6db5042bfff375b4cf27b57760d1c5afe4e9
+-- dsync:content-hash sha256:fd31ec26d676e95ee21ade0cd639c22b0d7c1b34287a227e3d811784f75574a6
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -124,10 +124,10 @@ BEGIN
     -- old one, one version for both, every column of the new row in object_value. (A key can
     -- be one row's old key and another's new key in the same statement.)
     FOR v_pair IN
-      SELECT nn.n, oo.o
-      FROM (SELECT n, row_number() OVER () AS ord FROM ds_new AS n) AS nn
-      JOIN (SELECT o, row_number() OVER () AS ord FROM ds_old AS o) AS oo ON oo.ord = nn.ord
-      WHERE ((nn.n)."Key Col" IS DISTINCT FROM (oo.o)."Key Col")
+      SELECT nn.ds_new_row AS n, oo.ds_old_row AS o
+      FROM (SELECT ds_new_row, row_number() OVER () AS ord FROM ds_new AS ds_new_row) AS nn
+      JOIN (SELECT ds_old_row, row_number() OVER () AS ord FROM ds_old AS ds_old_row) AS oo ON oo.ord = nn.ord
+      WHERE ((nn.ds_new_row)."Key Col" IS DISTINCT FROM (oo.ds_old_row)."Key Col")
       ORDER BY nn.ord
     LOOP
       v_n := v_pair.n;

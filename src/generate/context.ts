@@ -30,6 +30,14 @@ export interface CaptureTable {
    * a partitioned PostgreSQL table or one in an inheritance tree (TableSchema.inherits).
    */
   rowTriggers: boolean;
+  /**
+   * Aliases for a whole new and old row in the statement-level triggers' SQL: a bare alias
+   * means the whole row only when no column has its name, so these avoid every column's.
+   */
+  rowAlias: string;
+  oldAlias: string;
+  /** The row-number column the triggers add beside a row's columns. */
+  ordAlias: string;
 }
 
 export interface ProgramRow {
@@ -64,7 +72,15 @@ export function safeName(name: string, maxLength = 40): string {
   return `${plain.slice(0, maxLength - 7)}_${hash}`;
 }
 
+/** `base`, or `base` with the first number that makes it differ from every name in `taken` (case-folded, as unquoted SQL names are). */
+function freeAlias(base: string, taken: Set<string>): string {
+  let alias = base;
+  for (let i = 1; taken.has(alias); i++) alias = `${base}${i}`;
+  return alias;
+}
+
 export function captureTable(schema: TableSchema): CaptureTable {
+  const taken = new Set(schema.columns.map((c) => c.name.toLowerCase()));
   const columns = syncedColumns(schema).map((c) => ({ ...c, isKey: schema.primaryKey.includes(c.name) }));
   const keyColumns = schema.primaryKey.map((k) => columns.find((c) => c.name === k)!);
   return {
@@ -76,6 +92,9 @@ export function captureTable(schema: TableSchema): CaptureTable {
     keyNames: schema.primaryKey.join(','),
     columnNames: columns.map((c) => c.name).join(','),
     rowTriggers: schema.inherits === true,
+    rowAlias: freeAlias('ds_new_row', taken),
+    oldAlias: freeAlias('ds_old_row', taken),
+    ordAlias: freeAlias('ds_ord', taken),
   };
 }
 

@@ -375,6 +375,36 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
     expect(await outboxRows(node.client, after)).toEqual([]);
   });
 
+  it('captures a table whose columns are named like the triggers own aliases (n, o, ds_ord, ds_new_row, ds_old_row)', async () => {
+    await node.client.exec(
+      'CREATE TABLE alias_names (n integer PRIMARY KEY, o text, ds_ord integer, ds_new_row text, ds_old_row text, ds_new_row1 text)',
+    );
+    const schema: TableSchema = await node.dialect.introspect(node.client, 'alias_names');
+    const context = {
+      version: DSYNC_VERSION,
+      node: { name: dialectName, dialect: dialectName, serverId: serverId() },
+      tables: [],
+      programs: [],
+    };
+    for (const statement of rendererFor(node.dialect).render('capture', { ...context, table: captureTable(schema) }))
+      await node.client.exec(statement);
+    const before = await lastOutboxId(node.client);
+    await node.client.exec("INSERT INTO alias_names VALUES (1, 'a', 10, 'x', 'y', 'z'), (2, 'b', 20, 'x', 'y', 'z')");
+    // In place and a key change in one statement, then a delete.
+    await node.client.exec("UPDATE alias_names SET n = CASE WHEN n = 2 THEN 3 ELSE n END, o = o || '!', ds_ord = ds_ord + 1");
+    await node.client.exec('DELETE FROM alias_names WHERE n = 1');
+    const rows = await outboxRows(node.client, before);
+    expect(rows.map((r) => [r.op, r.key, r.keyOld])).toEqual([
+      ['I', 1, null],
+      ['I', 2, null],
+      ['U', 1, null],
+      ['U', 3, 2],
+      ['D', 1, null],
+    ]);
+    expect(rows[2].values).toEqual({ o: 'a!', ds_ord: 11 });
+    expect(rows[3].values).toEqual({ n: 3, o: 'b!', ds_ord: 21, ds_new_row: 'x', ds_old_row: 'y', ds_new_row1: 'z' });
+  });
+
   it('spells composite and hostile keys exactly as canonicalKeyText does', async () => {
     await node.client.exec(HOSTILE_TABLE[dialectName]!);
     const schema: TableSchema = await node.dialect.introspect(node.client, 'hostile_key');
