@@ -90,7 +90,9 @@ export async function drainCase(
   const subject = pairName(group, target);
   const missing = group.setup.unavailable.get(target.node) ?? group.setup.unavailable.get(target.base);
   const isPgPg = group.source === 'postgres' && target.dialect === 'postgres';
-  const targetText = isPgPg ? '≥ 0.5 and ≥ 70,000 changes/s' : '≥ 0.5';
+  // Issue 13: PostgreSQL → PostgreSQL as fast as a well-written multi-row client; every other pair half of its own.
+  const minRatio = isPgPg ? 1.0 : 0.5;
+  const targetText = `≥ ${minRatio.toFixed(1)}`;
   if (missing)
     return {
       case: '3 drain',
@@ -145,7 +147,7 @@ export async function drainCase(
       `${fmt(run.statements.total)} statements for ${fmt(done)} changes ${run.completed ? '' : 'applied when stopped '}(${done ? fmt(run.statements.perChange, 3) : '-'} per change)`,
     );
   }
-  let result: Verdict = verdict(ratio >= 0.5, !isPgPg || run.rate >= 70_000, equal !== false);
+  let result: Verdict = verdict(ratio >= minRatio, equal !== false);
   if (!run.completed && result === 'PASS') result = 'MISS';
   return {
     case: '3 drain',
