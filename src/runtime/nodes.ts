@@ -15,6 +15,8 @@ export interface NodeHandle {
   client: DbClient;
   /** The synchronized tables as last introspected here, so a busy loop does not read the catalog every pass. */
   tables?: Map<string, TableSchema>;
+  /** The ledger as it was when `tables` was read (see ledgerStamp in import.ts): a `dsync apply` since changes it. */
+  tablesStamp?: string;
 }
 
 /**

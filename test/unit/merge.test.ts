@@ -177,6 +177,32 @@ describe('versions and existence', () => {
     ]);
   });
 
+  it('a winning insert that does not name a column (added on one node first) leaves it NULL, as its origin has it', () => {
+    // Node A has column b and inserted key 1 at 100 with b = 'mine'; node B, without b yet, inserted key 1 at 200.
+    const atA = live({ id: 1, a: 'x', b: 'mine' }, entry(1, 100));
+    const fromB = change({ operation: 'I', cl: 1, version: 200, values: { id: 1, a: 'y' } });
+    const planA = planChange(table, 'latest-wins', fromB, atA);
+    expect(planA.ops).toEqual([{ kind: 'update', key: { id: 1 }, values: { a: 'y', b: null } }]);
+    expect(planA.states[0].state.row).toEqual({ id: 1, a: 'y', b: null });
+    // At B, once b is added (NULL in the row B inserted), A's older insert loses every column: the same row.
+    const atB = live({ id: 1, a: 'y', b: null }, entry(1, 200));
+    const fromA = change({ operation: 'I', cl: 1, version: 100, values: { id: 1, a: 'x', b: 'mine' } });
+    const planB = planChange(table, 'latest-wins', fromA, atB);
+    expect(planB.ops).toEqual([]);
+    expect(planB.states[0].state.row).toEqual(planA.states[0].state.row);
+    expect(planA.states[0].state.entry?.columns.b).toEqual({ time: 200, server: 'there' });
+    // A newer incarnation replacing one still here does the same; an older insert loses and changes nothing.
+    const reborn = planChange(table, 'latest-wins', { ...fromB, cl: 3 }, atA);
+    expect(reborn.states[0].state.row).toEqual({ id: 1, a: 'y', b: null });
+    expect(planChange(table, 'latest-wins', { ...fromB, version: 50 }, atA).ops).toEqual([]);
+    // A new row takes only what the insert names (the database fills the rest); a column with a default is left alone.
+    expect(planChange(table, 'latest-wins', fromB, { row: null, entry: null }).ops).toEqual([
+      { kind: 'insert', values: { id: 1, a: 'y' } },
+    ]);
+    const withDefault = { ...table, columns: table.columns.map((c) => (c.name === 'b' ? { ...c, default: "'d'" } : c)) };
+    expect(planChange(withDefault, 'latest-wins', fromB, atA).ops).toEqual([{ kind: 'update', key: { id: 1 }, values: { a: 'y' } }]);
+  });
+
   it('a seed-format row (no clock) is the newest change of its row when it arrives', () => {
     const seed = change({
       operation: 'U',

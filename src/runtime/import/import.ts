@@ -71,6 +71,8 @@ export async function importContext(config: Config, handle: NodeHandle, programI
   const forwards = config.programs.some((p) => p.type === 'transport' && p.from === handle.node.name);
   if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables, forwards };
   await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter', 'ds_row_version']);
+  // Read before the catalog: an apply that lands between the two is seen by the next pass.
+  const stamp = await ledgerStamp(handle.client);
   const tables = new Map<string, TableSchema>();
   for (const table of config.tables) {
     try {
@@ -81,7 +83,25 @@ export async function importContext(config: Config, handle: NodeHandle, programI
     }
   }
   handle.tables = tables;
+  handle.tablesStamp = stamp;
   return { handle, programId, tables, policies, queryTables, forwards };
+}
+
+/**
+ * A stamp of the node's ledger (ds_schema_migrations): `dsync apply` after a table changed
+ * (the documented way to change a synchronized table) rewrites its capture file's entry, so
+ * the stamp moves and the import reads the tables again (one small query per pass with work).
+ */
+export async function ledgerStamp(client: DbClient): Promise<string> {
+  try {
+    const { rows } = await client.query<Row>('SELECT count(*) AS n, max(applied_at) AS at FROM ds_schema_migrations');
+    const at = rows[0]?.at;
+    return `${String(rows[0]?.n)}/${at instanceof Date ? at.toISOString() : String(at)}`;
+  } catch (error) {
+    if (client.dialect.isTransient(error)) throw error;
+    // No ledger (sync objects made without `dsync apply`): nothing to watch.
+    return 'none';
+  }
 }
 
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
@@ -354,6 +374,8 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
   const { client } = handle;
   const state = await readProgramState(client, program, handle.node.name);
   let kept = handle.tables !== undefined;
+  // The ledger is looked at once per pass, and only when there is something to import.
+  let watch = kept;
   let ctx = await importContext(config, handle, program.id, false);
   const horizon = await client.dialect.readSafeHorizon(client, 'ds_change_inbox');
   await refusePointerAhead(client, program.id, 'ds_change_inbox', state.pointer, horizon);
@@ -363,6 +385,14 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
     let pointer = state.pointer;
     const select = `${INBOX_SELECT} WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
     for await (const { rows, upTo } of pointerBatches(client, 'ds_change_inbox', select, pointer, horizon, program.batchSize)) {
+      if (watch) {
+        watch = false;
+        if ((await ledgerStamp(client)) !== handle.tablesStamp) {
+          // `dsync apply` ran here since the tables were read (a column added): a winning insert must know every column.
+          ctx = await importContext(config, handle, program.id, true);
+          kept = false;
+        }
+      }
       let decoded = decodeAll(ctx, rows.map(toInboxRow));
       if (kept && decoded.some((d) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column')) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.

@@ -150,9 +150,24 @@ interface Side {
   outcome: Outcome;
 }
 
+/**
+ * An insert carries the whole row as its origin had it. A synced column it does not name
+ * was not there yet (a column added on one node first): at the origin the row holds the
+ * column's NULL at the insert's version once the column is added, so when the insert wins
+ * a row that is already here, every such nullable column without a default becomes NULL
+ * here too, and both nodes end equal (docs/onboarding.md "Changing a synchronized table").
+ * A column with a default (or NOT NULL) is left as it is: its value at the origin is the
+ * default the ALTER gave it, which the planner cannot evaluate (a limit, same place).
+ */
+function withAbsentColumns(table: TableSchema, values: ValueMap): ValueMap {
+  const absent = syncedColumns(table).filter((c) => !(c.name in values) && c.nullable && c.default === null && !c.identity);
+  return absent.length ? { ...Object.fromEntries(absent.map((c) => [c.name, null])), ...values } : values;
+}
+
 /** An insert (or the new key of a key change) with cl `cl` and every column in `values`. */
-function insertSide(table: TableSchema, policy: ConflictPolicy, values: ValueMap, cl: number, version: Version, here: RowState): Side {
+function insertSide(table: TableSchema, policy: ConflictPolicy, named: ValueMap, cl: number, version: Version, here: RowState): Side {
   const local = localCl(here);
+  const values = here.row ? withAbsentColumns(table, named) : named;
   const names = Object.keys(values);
   if (cl < local) {
     const conflict: Conflict | null = here.row ? { kind: 'insert_exists', columns: [], local: null, resolution: 'kept' } : null;
