@@ -17,7 +17,6 @@ import { COLUMNS } from '../workload.ts';
 
 type Variants = Record<string, string[]>;
 
-
 /** Extra tables (LIKE sales_order) with their triggers; 'dsync' is sales_order with the generated triggers, 'plain' has none. */
 const VARIANTS: Partial<Record<DialectName, Variants>> = {
   postgres: {
