@@ -49,7 +49,7 @@ const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
 /** The rows a batch reads and writes, with their entries, as the planning moves on. */
 class BatchState {
   private readonly states = new Map<string, RowState>();
-  readonly touched = new Map<string, { table: TableSchema; rowKey: string; clBefore: number }>();
+  readonly touched = new Map<string, { table: TableSchema; rowKey: string; clBefore: number; hadEntry: boolean }>();
 
   async load(tx: DbClient, wanted: Array<{ table: TableSchema; key: ValueMap }>): Promise<void> {
     const byTable = new Map<TableSchema, ValueMap[]>();
@@ -80,16 +80,18 @@ class BatchState {
   set(table: TableSchema, key: ValueMap, state: RowState): void {
     const rowKey = canonicalKeyText(table, key);
     const id = stateKey(table.name, rowKey);
-    if (!this.touched.has(id))
-      this.touched.set(id, { table, rowKey, clBefore: localCl(this.states.get(id) ?? { row: null, entry: null }) });
+    if (!this.touched.has(id)) {
+      const before = this.states.get(id) ?? { row: null, entry: null };
+      this.touched.set(id, { table, rowKey, clBefore: localCl(before), hadEntry: before.entry !== null });
+    }
     this.states.set(id, state);
   }
 
   entryWrites(): EntryWrite[] {
     const out: EntryWrite[] = [];
-    for (const [id, { table, rowKey }] of this.touched) {
+    for (const [id, { table, rowKey, hadEntry }] of this.touched) {
       const entry = this.states.get(id)?.entry;
-      if (entry) out.push({ table: table.name, rowKey, entry });
+      if (entry) out.push({ table: table.name, rowKey, entry, isNew: !hadEntry });
     }
     return out;
   }

@@ -57,21 +57,36 @@ export interface EntryWrite {
   table: string;
   rowKey: string;
   entry: RowEntry;
+  /**
+   * The row had no entry when the writer read it: the entry is inserted, never upserted,
+   * so that a concurrent writer that stored one meanwhile (a load's chunk, another import)
+   * makes this write fail on the key and the batch plan again, instead of one overwriting
+   * the other's decision (docs/onboarding.md "Why a load is safe").
+   */
+  isNew?: boolean;
 }
 
-/** Replaces the entries of these rows (the last write of a row wins). */
+const entryRow = ({ table, rowKey, entry }: EntryWrite) => [
+  table,
+  rowKey,
+  entry.cl,
+  entry.maxVersion,
+  entry.base.time,
+  entry.base.server,
+  encodeColumns(entry.columns),
+];
+
+/** Replaces the entries of these rows (the last write of a row wins); new entries are inserted (see EntryWrite.isNew). */
 export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<void> {
   const last = new Map(writes.map((w) => [`${w.table}\u0000${w.rowKey}`, w]));
   if (last.size === 0) return;
-  const rows = [...last.values()].map(({ table, rowKey, entry }) => [
-    table,
-    rowKey,
-    entry.cl,
-    entry.maxVersion,
-    entry.base.time,
-    entry.base.server,
-    encodeColumns(entry.columns),
-  ]);
+  const fresh = [...last.values()].filter((w) => w.isNew);
+  if (fresh.length > 0) {
+    await writeRows(tx, 'ds_row_version', COLUMNS, fresh.map(entryRow));
+    for (const w of fresh) last.delete(`${w.table}\u0000${w.rowKey}`);
+    if (last.size === 0) return;
+  }
+  const rows = [...last.values()].map(entryRow);
   // One write per entry where the brand can upsert; else the old ones go first.
   if (tx.dialect.bulk?.upsertRows) return tx.dialect.bulk.upsertRows(tx, 'ds_row_version', COLUMNS, ['table_name', 'row_key'], rows);
   const byTable = new Map<string, string[]>();
