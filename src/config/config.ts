@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type * as Zod from 'zod';
 import { DIALECT_NAMES, type DialectName } from '../core/dialect.ts';
 import { ConfigError } from '../core/errors.ts';
+import { CHANGE_LOG_DIALECTS } from '../dialects/change-log-brands.ts';
 import { lazyRequire } from '../core/lazy-require.ts';
 import { rememberConfigSecrets } from '../core/redact.ts';
 
@@ -344,13 +345,10 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   };
 }
 
-/** Brands whose change log dsync reads (capture mode log, docs/capture-modes.md#log). */
-const LOG_CAPTURE_DIALECTS: readonly DialectName[] = ['postgres'];
-
 /** Mode log reads PostgreSQL's logical decoding: a node of another brand keeps its triggers for that table. */
 function checkLogCapture(nodes: Record<string, NodeConfig>, tables: TableConfig[]): void {
   for (const node of Object.values(nodes)) {
-    if (LOG_CAPTURE_DIALECTS.includes(node.dialect)) continue;
+    if (CHANGE_LOG_DIALECTS.includes(node.dialect)) continue;
     for (const [i, table] of tables.entries()) {
       if (captureMode({ nodes, tables }, node.name, table.name) !== 'log') continue;
       const key = node.capture?.[table.name] ? `nodes.${node.name}.capture.${table.name}` : `tables[${i}].capture`;

@@ -62,6 +62,12 @@ export const CHANGE_ROW_COLUMNS = [
 
 export type ChangeRowColumn = (typeof CHANGE_ROW_COLUMNS)[number];
 
+/**
+ * The columns dsync fills when it writes a change row itself (captureChanges; the applied
+ * record, which puts origin_change_id where note1 stands): all but the seed's command.
+ */
+export const WRITTEN_CHANGE_COLUMNS = CHANGE_ROW_COLUMNS.filter((c) => c !== 'object_operation_command');
+
 /** One row as it sits in an outbox or inbox; text columns as text, update_datetime canonical. */
 export type ChangeRow = { [K in ChangeRowColumn]: string | null } & {
   id: number;

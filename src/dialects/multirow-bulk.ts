@@ -11,11 +11,8 @@ import type { ValueMap } from '../core/change.ts';
 import type { BulkWriter, DbClient, DialectSql } from '../core/dialect.ts';
 import { ChangeError } from '../core/errors.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../core/schema.ts';
-import { multiRowInsert } from '../core/sql-builders.ts';
+import { inChunks, multiRowInsert } from '../core/sql-builders.ts';
 import { tableRef } from '../core/table-ref.ts';
-
-/** Bytes of values per statement: well under MySQL's default max_allowed_packet (16 MB on MariaDB, 64 MB on MySQL 8). */
-const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 
 /** The brand's spelling of the two statements that join a table to a set of rows. */
 export interface RowSetSql {
@@ -33,30 +30,6 @@ export interface RowSetSql {
   deleteComposite(table: TableSchema, rowCount: number): string;
   /** What follows a multi-row INSERT to replace the non-key `columns` of a row whose `key` exists; absent: no upsert. */
   onDuplicate?(columns: readonly string[], key: readonly string[]): string;
-}
-
-function sizeOf(value: unknown): number {
-  if (typeof value === 'string') return value.length * 3;
-  if (value instanceof Uint8Array) return value.length * 2;
-  return 16;
-}
-
-/** Cuts `rows` into chunks of at most `maxRows` rows and MAX_STATEMENT_BYTES; each chunk is written before the next is cut. */
-async function inChunks(rows: unknown[][], maxRows: number, write: (chunk: unknown[][]) => Promise<void>): Promise<void> {
-  let chunk: unknown[][] = [];
-  let bytes = 0;
-  for (const row of rows) {
-    let size = 0;
-    for (const v of row) size += sizeOf(v);
-    if (chunk.length > 0 && (chunk.length >= maxRows || bytes + size > MAX_STATEMENT_BYTES)) {
-      await write(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(row);
-    bytes += size;
-  }
-  if (chunk.length) await write(chunk);
 }
 
 function synced(table: TableSchema, name: string): ColumnSchema {

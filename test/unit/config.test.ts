@@ -179,3 +179,13 @@ describe('links', () => {
     );
   });
 });
+
+describe('capture mode log brands', () => {
+  it('are exactly the dialects with a change-log port', async () => {
+    const { DIALECT_NAMES } = await import('../../src/core/dialect.ts');
+    const { getDialect } = await import('../../src/dialects/registry.ts');
+    const { CHANGE_LOG_DIALECTS } = await import('../../src/dialects/change-log-brands.ts');
+    for (const name of DIALECT_NAMES)
+      expect(CHANGE_LOG_DIALECTS.includes(name), name).toBe((await getDialect(name)).changeLog !== undefined);
+  });
+});

@@ -6,7 +6,7 @@
  * or a value of the wrong type is an error in the app, not a parked change later.
  */
 import { toCanonical } from '../../core/canonical.ts';
-import type { Operation, ValueMap } from '../../core/change.ts';
+import { type Operation, type ValueMap, WRITTEN_CHANGE_COLUMNS } from '../../core/change.ts';
 import type { DbClient } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { columnByName, type TableSchema } from '../../core/schema.ts';
@@ -115,25 +115,6 @@ class VersionStamps {
   }
 }
 
-const OUTBOX_COLUMNS = [
-  'object_database',
-  'object_table',
-  'object_pk_attribute',
-  'object_attribute',
-  'object_id',
-  'object_id_old',
-  'object_value',
-  'object_value_old',
-  'object_operation',
-  'updated_by_server_id',
-  'updated_by_user_id',
-  'update_datetime',
-  'note1',
-  'row_cl',
-  'row_cl_old',
-  'change_version',
-] as const;
-
 /**
  * Writes one outbox row for an application's change, with `client`: pass the
  * transaction the change is made in, so the change and its outbox row commit
@@ -196,5 +177,5 @@ export async function captureChanges(client: DbClient, changes: AppChange[], opt
     ];
   });
   await stamps.flush(client);
-  await writeRows(client, 'ds_change_outbox', OUTBOX_COLUMNS, rows);
+  await writeRows(client, 'ds_change_outbox', WRITTEN_CHANGE_COLUMNS, rows);
 }

@@ -5,31 +5,15 @@
  * transport never sends it back to its origin.
  */
 import { canonicalKeyText } from '../../core/canonical-key.ts';
-import type { ChangeEvent } from '../../core/change.ts';
+import { type ChangeEvent, WRITTEN_CHANGE_COLUMNS } from '../../core/change.ts';
 import type { DbClient } from '../../core/dialect.ts';
 import { syncedColumns, type TableSchema } from '../../core/schema.ts';
 import { utcNow } from '../program-state.ts';
 import type { Forward } from './merge.ts';
 import { writeRows } from './row-writer.ts';
 
-const COLUMNS = [
-  'object_database',
-  'object_table',
-  'object_pk_attribute',
-  'object_attribute',
-  'object_id',
-  'object_id_old',
-  'object_value',
-  'object_value_old',
-  'object_operation',
-  'updated_by_server_id',
-  'updated_by_user_id',
-  'update_datetime',
-  'origin_change_id',
-  'row_cl',
-  'row_cl_old',
-  'change_version',
-] as const;
+/** The applied record's columns: a change row's, with the change's origin id where note1 stands. */
+const COLUMNS = WRITTEN_CHANGE_COLUMNS.map((c) => (c === 'note1' ? 'origin_change_id' : c));
 
 export interface AppliedRecord {
   table: TableSchema;

@@ -8,7 +8,7 @@
  */
 import type { ValueMap } from '../../core/change.ts';
 import type { DbClient } from '../../core/dialect.ts';
-import { multiRowInsert } from '../../core/sql-builders.ts';
+import { inChunks, multiRowInsert } from '../../core/sql-builders.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { deleteRow, insertRow, updateRow } from './dml.ts';
 import type { RowOp } from './merge.ts';
@@ -19,9 +19,6 @@ export interface PlannedOp {
   identity: string;
   op: RowOp;
 }
-
-/** Bytes of values per multi-row statement: well under MySQL's default max_allowed_packet (16 MB on MariaDB, 64 MB on MySQL 8). */
-const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 
 /** Rows of driver-ready values into a system table (inbox, outbox), in as few statements as the brand allows. */
 export async function writeRows(
@@ -34,28 +31,12 @@ export async function writeRows(
   if (rows.length === 0) return;
   if (tx.dialect.bulk) return tx.dialect.bulk.insertRows(tx, table, columns, rows, ignoreDuplicates);
   const perStatement = Math.max(1, Math.floor(tx.dialect.capabilities.maxParameters / columns.length));
-  const write = async (chunk: unknown[][]) => {
+  await inChunks(rows, perStatement, async (chunk) => {
     const sql = ignoreDuplicates
       ? tx.dialect.sql.insertIgnoringDuplicates(table, columns, chunk.length)
       : multiRowInsert(tx.dialect.sql, table, columns, chunk.length);
     await tx.query(sql, chunk.flat());
-  };
-  let chunk: unknown[][] = [];
-  let bytes = 0;
-  for (const row of rows) {
-    const size = row.reduce<number>(
-      (n, v) => n + (typeof v === 'string' ? Buffer.byteLength(v) : v instanceof Uint8Array ? v.length : 8),
-      0,
-    );
-    if (chunk.length > 0 && (chunk.length >= perStatement || bytes + size > MAX_STATEMENT_BYTES)) {
-      await write(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(row);
-    bytes += size;
-  }
-  if (chunk.length) await write(chunk);
+  });
 }
 
 export async function executeOp(tx: DbClient, table: TableSchema, op: RowOp): Promise<void> {
