@@ -54,4 +54,11 @@ export interface ChangeLogReader {
   confirm(client: DbClient, slot: string, position: bigint): Promise<void>;
   parsePosition(text: string): bigint;
   formatPosition(position: bigint): string;
+  /** Takes the node's one-pass-at-a-time lock for `slot` on this session; false when another pass holds it. */
+  tryLockPass(client: DbClient, slot: string): Promise<boolean>;
+  unlockPass(client: DbClient, slot: string): Promise<void>;
+  /** In the outbox transaction: the last source commit written for `slot` (locked until commit), -1 when none. */
+  readWritten(tx: DbClient, slot: string): Promise<bigint>;
+  /** In the outbox transaction: records `position` as the last source commit written for `slot`. */
+  recordWritten(tx: DbClient, slot: string, position: bigint, at: string): Promise<void>;
 }

@@ -197,3 +197,26 @@ export async function confirmLog(client: DbClient, slot: string, lsn: bigint): P
 }
 
 const BPCHAR_OID = 1042;
+
+// One pass per slot at a time (the daemon and a `dsync capture` may overlap): a session lock, gone with the session.
+export async function tryLockPass(client: DbClient, slot: string): Promise<boolean> {
+  const { rows } = await client.query<Row>("SELECT pg_try_advisory_lock(hashtext('dsync.log_capture'), hashtext($1)) AS ok", [slot]);
+  return rows[0].ok === true;
+}
+
+export async function unlockPass(client: DbClient, slot: string): Promise<void> {
+  await client.query("SELECT pg_advisory_unlock(hashtext('dsync.log_capture'), hashtext($1))", [slot]);
+}
+
+export async function readWritten(tx: DbClient, slot: string): Promise<bigint> {
+  const { rows } = await tx.query<Row>('SELECT written_lsn FROM ds_log_capture_state WHERE slot_name = $1 FOR UPDATE', [slot]);
+  return rows.length > 0 ? parseLsn(String(rows[0].written_lsn)) : -1n;
+}
+
+export async function recordWritten(tx: DbClient, slot: string, lsn: bigint, at: string): Promise<void> {
+  await tx.query(
+    `INSERT INTO ds_log_capture_state (slot_name, written_lsn, updated_at) VALUES ($1, $2, $3)
+     ON CONFLICT (slot_name) DO UPDATE SET written_lsn = EXCLUDED.written_lsn, updated_at = EXCLUDED.updated_at`,
+    [slot, formatLsn(lsn), at],
+  );
+}

@@ -9,7 +9,18 @@ import { splitSqlScript } from '../../core/sql-script.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import { postgresBulk } from './postgres-bulk.ts';
-import { confirmLog, currentLsn, ensureLogSlot, IMPORT_MESSAGE_PREFIX, readLog, readSlotState } from './postgres-change-log.ts';
+import {
+  confirmLog,
+  currentLsn,
+  ensureLogSlot,
+  IMPORT_MESSAGE_PREFIX,
+  readLog,
+  readSlotState,
+  readWritten,
+  recordWritten,
+  tryLockPass,
+  unlockPass,
+} from './postgres-change-log.ts';
 import { formatLsn, parseLsn } from './postgres-pgoutput.ts';
 import { connectPostgres, listenPostgres } from './postgres-driver.ts';
 import { introspectPostgres, postgresTableExists } from './postgres-introspect.ts';
@@ -132,6 +143,10 @@ export const postgresDialect: Dialect = {
     confirm: confirmLog,
     parsePosition: parseLsn,
     formatPosition: formatLsn,
+    tryLockPass,
+    unlockPass,
+    readWritten,
+    recordWritten,
   },
   introspect: introspectPostgres,
   tableExists: postgresTableExists,

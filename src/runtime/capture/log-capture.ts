@@ -155,9 +155,8 @@ export async function captureLogPass(config: Config, handle: NodeHandle, options
     confirmed: state.confirmedLsn,
     busy: false,
   };
-  // One pass per slot at a time (the daemon and a `dsync capture` may overlap): a session lock, gone with the session.
-  const locked = await client.query<Row>("SELECT pg_try_advisory_lock(hashtext('dsync.log_capture'), hashtext($1)) AS ok", [state.slot]);
-  if (locked.rows[0].ok !== true) return { ...result, busy: true };
+  // One pass per slot at a time (the daemon and a `dsync capture` may overlap).
+  if (!(await log.tryLockPass(client, state.slot))) return { ...result, busy: true };
   try {
     const tables = await logTables(config, handle, log.parsePosition);
     const target = await log.currentPosition(client);
@@ -180,7 +179,7 @@ export async function captureLogPass(config: Config, handle: NodeHandle, options
       if (end >= target) break;
     }
   } finally {
-    await client.query("SELECT pg_advisory_unlock(hashtext('dsync.log_capture'), hashtext($1))", [state.slot]).catch(() => undefined);
+    await log.unlockPass(client, state.slot).catch(() => undefined);
   }
   return result;
 }
@@ -196,8 +195,7 @@ async function writeBatch(
 ): Promise<void> {
   const log = client.dialect.changeLog!;
   await client.transaction(async (tx) => {
-    const found = await tx.query<Row>('SELECT written_lsn FROM ds_log_capture_state WHERE slot_name = $1 FOR UPDATE', [slot]);
-    const written = found.rows.length > 0 ? log.parsePosition(String(found.rows[0].written_lsn)) : -1n;
+    const written = await log.readWritten(tx, slot);
     let last = written;
     let captured = 0;
     const batch: AppChange[] = [];
@@ -224,11 +222,7 @@ async function writeBatch(
     await captureChanges(tx, batch, { node });
     captured += batch.length;
     if (last === written) return;
-    await tx.query(
-      `INSERT INTO ds_log_capture_state (slot_name, written_lsn, updated_at) VALUES ($1, $2, $3)
-       ON CONFLICT (slot_name) DO UPDATE SET written_lsn = EXCLUDED.written_lsn, updated_at = EXCLUDED.updated_at`,
-      [slot, log.formatPosition(last), utcNow()],
-    );
+    await log.recordWritten(tx, slot, last, utcNow());
     result.captured += captured;
   });
 }
