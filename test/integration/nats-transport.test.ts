@@ -231,7 +231,8 @@ describe.skipIf(!natsUp).each(PAIRS)('transport via NATS JetStream %s → %s', (
     await new Promise((resolve) => setTimeout(resolve, 30));
     await restartNatsServer();
     const outcome = await inflight;
-    if (outcome !== 'finished') expect((outcome as DsyncError).code, String(outcome)).toBe('nats_failed');
+    // A pass that lost the server mid-publish fails with nats_failed; one that connected just as it went down, with nats_connect.
+    if (outcome !== 'finished') expect(['nats_failed', 'nats_connect'], String(outcome)).toContain((outcome as DsyncError).code);
     await insertOrders('r3-', 40);
     // The first passes after the restart may still fail while JetStream recovers: retried, as the daemon does.
     const retry = async <T>(fn: () => Promise<T>): Promise<T> => {
