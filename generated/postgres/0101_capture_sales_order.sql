@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["order_type","character varying(20)"],["description","character varying(200)"],["product_type_name","character varying(50)"],["customer_id","character varying(20)"],["quantity","integer"],["order_date","date"],["update_datetime","timestamp without time zone"],["updated_by_user","character varying(50)"],["updated_by_server","character varying(50)"]]
--- dsync:content-hash sha256:130437235229f5ae3abf646910350929a4aaaadcb81e515252f88cc31b001a37
+-- dsync:content-hash sha256:2f6f682c38d3b396ab45a68237545424d1ecb119a74537157f1c18482ba946d9
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -11,8 +11,15 @@
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
 -- but for key changes.
+-- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
+-- times, planned for the transition tables' size at that moment; after a run of one-row statements
+-- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
+-- (minutes instead of a second). With nested loops off the pairing is a hash or merge join at any
+-- size; the version-store lookups are LATERAL … OFFSET 0 subqueries, nested loops by construction.
+-- JIT is off: the disabled-path cost would push every plan past jit_above_cost, and compiling took
+-- more than it saved even for 100,000 rows (docs/performance.md, "Capture").
 CREATE OR REPLACE FUNCTION ds_capture_sales_order() RETURNS trigger
-LANGUAGE plpgsql AS $dsync$
+LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $dsync$
 DECLARE
   v_origin text := nullif(current_setting('dsync.origin_server', true), '');
   v_server text;

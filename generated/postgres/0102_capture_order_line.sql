@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:4d7dcf4cf217bb433ffdc1594128eb9126b315a209a3a39a18743e7d304ceede
+-- dsync:content-hash sha256:c91dabd91ff7e3ac07ec69a3111959ec5eccb7f96dc666c8f1e6362bb8b30b00
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -11,8 +11,15 @@
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
 -- but for key changes.
+-- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
+-- times, planned for the transition tables' size at that moment; after a run of one-row statements
+-- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
+-- (minutes instead of a second). With nested loops off the pairing is a hash or merge join at any
+-- size; the version-store lookups are LATERAL … OFFSET 0 subqueries, nested loops by construction.
+-- JIT is off: the disabled-path cost would push every plan past jit_above_cost, and compiling took
+-- more than it saved even for 100,000 rows (docs/performance.md, "Capture").
 CREATE OR REPLACE FUNCTION ds_capture_order_line() RETURNS trigger
-LANGUAGE plpgsql AS $dsync$
+LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $dsync$
 DECLARE
   v_origin text := nullif(current_setting('dsync.origin_server', true), '');
   v_server text;

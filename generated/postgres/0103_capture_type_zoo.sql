@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","integer"],["c_smallint","smallint"],["c_int","integer"],["c_bigint","bigint"],["c_decimal","numeric(20,6)"],["c_float","double precision"],["c_real","real"],["c_bool","boolean"],["c_char","character(5)"],["c_varchar","character varying(100)"],["c_text","text"],["c_date","date"],["c_time","time(6) without time zone"],["c_timestamp","timestamp(6) without time zone"],["c_timestamptz","timestamp(6) with time zone"],["c_bytea","bytea"],["c_json","jsonb"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:7262abc7cef9c19e083bab9f13c739db91a78808ec2b7ede69ff2b4d4798e174
+-- dsync:content-hash sha256:74b14a03f22efbf122e8ddd41df17181daf5028a906cec2bdc8630696a251e7a
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -11,8 +11,15 @@
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
 -- but for key changes.
+-- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
+-- times, planned for the transition tables' size at that moment; after a run of one-row statements
+-- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
+-- (minutes instead of a second). With nested loops off the pairing is a hash or merge join at any
+-- size; the version-store lookups are LATERAL … OFFSET 0 subqueries, nested loops by construction.
+-- JIT is off: the disabled-path cost would push every plan past jit_above_cost, and compiling took
+-- more than it saved even for 100,000 rows (docs/performance.md, "Capture").
 CREATE OR REPLACE FUNCTION ds_capture_type_zoo() RETURNS trigger
-LANGUAGE plpgsql AS $dsync$
+LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $dsync$
 DECLARE
   v_origin text := nullif(current_setting('dsync.origin_server', true), '');
   v_server text;

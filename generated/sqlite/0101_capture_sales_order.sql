@@ -2,7 +2,7 @@
 -- node: sqlite (sqlite), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["order_type","VARCHAR(20)"],["description","VARCHAR(200)"],["product_type_name","VARCHAR(50)"],["customer_id","VARCHAR(20)"],["quantity","INTEGER"],["order_date","DATE"],["update_datetime","TIMESTAMP"],["updated_by_user","VARCHAR(50)"],["updated_by_server","VARCHAR(50)"]]
--- dsync:content-hash sha256:2137afe3dff7ffb4720008bfc1c349bad77b22c76020a45520d0de8c9d7ec141
+-- dsync:content-hash sha256:283ca9888e7a9c78575b620db6431d27200356dc2a371917c7c6e762c27d8af3
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
@@ -44,7 +44,7 @@ BEGIN
       || ',"product_type_name":' || json_quote(CAST(NEW.product_type_name AS TEXT))
       || ',"customer_id":' || json_quote(CAST(NEW.customer_id AS TEXT))
       || ',"quantity":' || CASE WHEN typeof(NEW.quantity) = 'integer' AND NEW.quantity BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.quantity AS TEXT) ELSE json_quote(CAST(NEW.quantity AS TEXT)) END
-      || ',"order_date":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
+      || ',"order_date":' || CASE WHEN typeof(NEW.order_date) = 'text' AND length(NEW.order_date) = 10 AND NEW.order_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(NEW.order_date) = NEW.order_date THEN json_quote(NEW.order_date) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -52,8 +52,8 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.order_date AS v))))))))
-      || ',"update_datetime":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.order_date AS v)))))))) END
+      || ',"update_datetime":' || CASE WHEN typeof(NEW.update_datetime) = 'text' AND (length(NEW.update_datetime) = 19 AND NEW.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9]' OR length(NEW.update_datetime) = 26 AND NEW.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]') AND date(substr(NEW.update_datetime, 1, 10)) = substr(NEW.update_datetime, 1, 10) THEN json_quote(substr(NEW.update_datetime, 1, 10) || 'T' || substr(NEW.update_datetime || '.000000', 12, 15)) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -61,7 +61,7 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.update_datetime AS v))))))))
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.update_datetime AS v)))))))) END
       || ',"updated_by_user":' || json_quote(CAST(NEW.updated_by_user AS TEXT))
       || ',"updated_by_server":' || json_quote(CAST(NEW.updated_by_server AS TEXT))
       || '}',
@@ -136,7 +136,7 @@ BEGIN
       || CASE WHEN NEW.product_type_name IS NOT OLD.product_type_name COLLATE BINARY THEN ',"product_type_name":' || json_quote(CAST(NEW.product_type_name AS TEXT)) ELSE '' END
       || CASE WHEN NEW.customer_id IS NOT OLD.customer_id COLLATE BINARY THEN ',"customer_id":' || json_quote(CAST(NEW.customer_id AS TEXT)) ELSE '' END
       || CASE WHEN NEW.quantity IS NOT OLD.quantity COLLATE BINARY THEN ',"quantity":' || CASE WHEN typeof(NEW.quantity) = 'integer' AND NEW.quantity BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.quantity AS TEXT) ELSE json_quote(CAST(NEW.quantity AS TEXT)) END ELSE '' END
-      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
+      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || CASE WHEN typeof(NEW.order_date) = 'text' AND length(NEW.order_date) = 10 AND NEW.order_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(NEW.order_date) = NEW.order_date THEN json_quote(NEW.order_date) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -144,8 +144,8 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.order_date AS v)))))))) ELSE '' END
-      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.order_date AS v)))))))) END ELSE '' END
+      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || CASE WHEN typeof(NEW.update_datetime) = 'text' AND (length(NEW.update_datetime) = 19 AND NEW.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9]' OR length(NEW.update_datetime) = 26 AND NEW.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]') AND date(substr(NEW.update_datetime, 1, 10)) = substr(NEW.update_datetime, 1, 10) THEN json_quote(substr(NEW.update_datetime, 1, 10) || 'T' || substr(NEW.update_datetime || '.000000', 12, 15)) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -153,7 +153,7 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.update_datetime AS v)))))))) ELSE '' END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.update_datetime AS v)))))))) END ELSE '' END
       || CASE WHEN NEW.updated_by_user IS NOT OLD.updated_by_user COLLATE BINARY THEN ',"updated_by_user":' || json_quote(CAST(NEW.updated_by_user AS TEXT)) ELSE '' END
       || CASE WHEN NEW.updated_by_server IS NOT OLD.updated_by_server COLLATE BINARY THEN ',"updated_by_server":' || json_quote(CAST(NEW.updated_by_server AS TEXT)) ELSE '' END, 2) || '}',
     '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || json_quote(CAST(OLD.order_id AS TEXT)) ELSE '' END
@@ -162,7 +162,7 @@ BEGIN
       || CASE WHEN NEW.product_type_name IS NOT OLD.product_type_name COLLATE BINARY THEN ',"product_type_name":' || json_quote(CAST(OLD.product_type_name AS TEXT)) ELSE '' END
       || CASE WHEN NEW.customer_id IS NOT OLD.customer_id COLLATE BINARY THEN ',"customer_id":' || json_quote(CAST(OLD.customer_id AS TEXT)) ELSE '' END
       || CASE WHEN NEW.quantity IS NOT OLD.quantity COLLATE BINARY THEN ',"quantity":' || CASE WHEN typeof(OLD.quantity) = 'integer' AND OLD.quantity BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.quantity AS TEXT) ELSE json_quote(CAST(OLD.quantity AS TEXT)) END ELSE '' END
-      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
+      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || CASE WHEN typeof(OLD.order_date) = 'text' AND length(OLD.order_date) = 10 AND OLD.order_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(OLD.order_date) = OLD.order_date THEN json_quote(OLD.order_date) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -170,8 +170,8 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.order_date AS v)))))))) ELSE '' END
-      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.order_date AS v)))))))) END ELSE '' END
+      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || CASE WHEN typeof(OLD.update_datetime) = 'text' AND (length(OLD.update_datetime) = 19 AND OLD.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9]' OR length(OLD.update_datetime) = 26 AND OLD.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]') AND date(substr(OLD.update_datetime, 1, 10)) = substr(OLD.update_datetime, 1, 10) THEN json_quote(substr(OLD.update_datetime, 1, 10) || 'T' || substr(OLD.update_datetime || '.000000', 12, 15)) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -179,7 +179,7 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.update_datetime AS v)))))))) ELSE '' END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.update_datetime AS v)))))))) END ELSE '' END
       || CASE WHEN NEW.updated_by_user IS NOT OLD.updated_by_user COLLATE BINARY THEN ',"updated_by_user":' || json_quote(CAST(OLD.updated_by_user AS TEXT)) ELSE '' END
       || CASE WHEN NEW.updated_by_server IS NOT OLD.updated_by_server COLLATE BINARY THEN ',"updated_by_server":' || json_quote(CAST(OLD.updated_by_server AS TEXT)) ELSE '' END, 2) || '}',
     'U', COALESCE(s.origin_server, 'fixture-lite'), s.origin_user,
@@ -249,7 +249,7 @@ BEGIN
       || ',"product_type_name":' || json_quote(CAST(NEW.product_type_name AS TEXT))
       || ',"customer_id":' || json_quote(CAST(NEW.customer_id AS TEXT))
       || ',"quantity":' || CASE WHEN typeof(NEW.quantity) = 'integer' AND NEW.quantity BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.quantity AS TEXT) ELSE json_quote(CAST(NEW.quantity AS TEXT)) END
-      || ',"order_date":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
+      || ',"order_date":' || CASE WHEN typeof(NEW.order_date) = 'text' AND length(NEW.order_date) = 10 AND NEW.order_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(NEW.order_date) = NEW.order_date THEN json_quote(NEW.order_date) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -257,8 +257,8 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.order_date AS v))))))))
-      || ',"update_datetime":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.order_date AS v)))))))) END
+      || ',"update_datetime":' || CASE WHEN typeof(NEW.update_datetime) = 'text' AND (length(NEW.update_datetime) = 19 AND NEW.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9]' OR length(NEW.update_datetime) = 26 AND NEW.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]') AND date(substr(NEW.update_datetime, 1, 10)) = substr(NEW.update_datetime, 1, 10) THEN json_quote(substr(NEW.update_datetime, 1, 10) || 'T' || substr(NEW.update_datetime || '.000000', 12, 15)) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -266,7 +266,7 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.update_datetime AS v))))))))
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT NEW.update_datetime AS v)))))))) END
       || ',"updated_by_user":' || json_quote(CAST(NEW.updated_by_user AS TEXT))
       || ',"updated_by_server":' || json_quote(CAST(NEW.updated_by_server AS TEXT))
       || '}',
@@ -276,7 +276,7 @@ BEGIN
       || CASE WHEN NEW.product_type_name IS NOT OLD.product_type_name COLLATE BINARY THEN ',"product_type_name":' || json_quote(CAST(OLD.product_type_name AS TEXT)) ELSE '' END
       || CASE WHEN NEW.customer_id IS NOT OLD.customer_id COLLATE BINARY THEN ',"customer_id":' || json_quote(CAST(OLD.customer_id AS TEXT)) ELSE '' END
       || CASE WHEN NEW.quantity IS NOT OLD.quantity COLLATE BINARY THEN ',"quantity":' || CASE WHEN typeof(OLD.quantity) = 'integer' AND OLD.quantity BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.quantity AS TEXT) ELSE json_quote(CAST(OLD.quantity AS TEXT)) END ELSE '' END
-      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
+      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || CASE WHEN typeof(OLD.order_date) = 'text' AND length(OLD.order_date) = 10 AND OLD.order_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(OLD.order_date) = OLD.order_date THEN json_quote(OLD.order_date) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -284,8 +284,8 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.order_date AS v)))))))) ELSE '' END
-      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.order_date AS v)))))))) END ELSE '' END
+      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || CASE WHEN typeof(OLD.update_datetime) = 'text' AND (length(OLD.update_datetime) = 19 AND OLD.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9]' OR length(OLD.update_datetime) = 26 AND OLD.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]') AND date(substr(OLD.update_datetime, 1, 10)) = substr(OLD.update_datetime, 1, 10) THEN json_quote(substr(OLD.update_datetime, 1, 10) || 'T' || substr(OLD.update_datetime || '.000000', 12, 15)) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -293,7 +293,7 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.update_datetime AS v)))))))) ELSE '' END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.update_datetime AS v)))))))) END ELSE '' END
       || CASE WHEN NEW.updated_by_user IS NOT OLD.updated_by_user COLLATE BINARY THEN ',"updated_by_user":' || json_quote(CAST(OLD.updated_by_user AS TEXT)) ELSE '' END
       || CASE WHEN NEW.updated_by_server IS NOT OLD.updated_by_server COLLATE BINARY THEN ',"updated_by_server":' || json_quote(CAST(OLD.updated_by_server AS TEXT)) ELSE '' END, 2) || '}',
     'U', COALESCE(s.origin_server, 'fixture-lite'), s.origin_user,
@@ -333,7 +333,7 @@ BEGIN
       || ',"product_type_name":' || json_quote(CAST(OLD.product_type_name AS TEXT))
       || ',"customer_id":' || json_quote(CAST(OLD.customer_id AS TEXT))
       || ',"quantity":' || CASE WHEN typeof(OLD.quantity) = 'integer' AND OLD.quantity BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.quantity AS TEXT) ELSE json_quote(CAST(OLD.quantity AS TEXT)) END
-      || ',"order_date":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
+      || ',"order_date":' || CASE WHEN typeof(OLD.order_date) = 'text' AND length(OLD.order_date) = 10 AND OLD.order_date GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(OLD.order_date) = OLD.order_date THEN json_quote(OLD.order_date) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -341,8 +341,8 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.order_date AS v))))))))
-      || ',"update_datetime":' || (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.order_date AS v)))))))) END
+      || ',"update_datetime":' || CASE WHEN typeof(OLD.update_datetime) = 'text' AND (length(OLD.update_datetime) = 19 AND OLD.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9]' OR length(OLD.update_datetime) = 26 AND OLD.update_datetime GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9][ T][0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]') AND date(substr(OLD.update_datetime, 1, 10)) = substr(OLD.update_datetime, 1, 10) THEN json_quote(substr(OLD.update_datetime, 1, 10) || 'T' || substr(OLD.update_datetime || '.000000', 12, 15)) ELSE (SELECT CASE WHEN typeof(v) = 'text' AND d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T')) AND hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '') AND (zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]') THEN json_quote(d || 'T' || hh || ':' || mi || ':' || ss || '.' || substr(frac || '000000', 1, 6)) ELSE json_quote(CAST(v AS TEXT)) END
        FROM (SELECT *
         FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone
          FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n
@@ -350,7 +350,7 @@ BEGIN
            FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,
               CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest
-            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.update_datetime AS v))))))))
+            FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT OLD.update_datetime AS v)))))))) END
       || ',"updated_by_user":' || json_quote(CAST(OLD.updated_by_user AS TEXT))
       || ',"updated_by_server":' || json_quote(CAST(OLD.updated_by_server AS TEXT))
       || '}',

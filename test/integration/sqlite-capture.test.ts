@@ -288,6 +288,17 @@ describe('sqlite capture, exact outbox rows', () => {
       ['c_bool', 2, '2'],
       ['c_int', 1.5, '1.5'],
       ['c_decimal', 'abc', 'abc'],
+      // The spellings the fast path takes (one GLOB, then substr), and its edges, which fall to the full parse.
+      ['c_timestamp', '2024-01-02T03:04:05', '2024-01-02T03:04:05.000000'],
+      ['c_timestamp', '2024-01-02 03:04:05.123456', '2024-01-02T03:04:05.123456'],
+      ['c_timestamp', '2024-02-30 03:04:05.123456', '2024-02-30 03:04:05.123456'],
+      ['c_timestamp', '2024-01-02 03:04:05.12345', '2024-01-02T03:04:05.123450'],
+      ['c_timestamp', '2024-01-02 03:04:05Z', '2024-01-02T03:04:05.000000'],
+      ['c_date', '2024-01-02', '2024-01-02'],
+      ['c_date', '2024-02-30', '2024-02-30'],
+      ['c_time', '10:11:12', '10:11:12.000000'],
+      ['c_time', '10:11:12.654321', '10:11:12.654321'],
+      ['c_time', '10:71:12', '10:71:12'],
     ];
     for (const [i, [column, written, wanted]] of cases.entries()) {
       const [row] = await after(() => node.client.query(`INSERT INTO type_zoo (id, ${column}) VALUES (?, ?)`, [200 + i, written]));

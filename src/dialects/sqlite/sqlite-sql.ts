@@ -194,7 +194,7 @@ function dateTimeJson(family: DateTimeFamily, v: string): string {
     timestamptz: [`${dateOk} AND ${timeOk} AND u IS NOT NULL`, `replace(u, ' ', 'T') || '.' || ${micro} || 'Z'`],
   }[family];
   const utc = family === 'timestamptz' ? `, datetime(d || ' ' || ${clock} || ${offset}) AS u` : '';
-  return [
+  const parsed = [
     `(SELECT CASE WHEN typeof(v) = 'text' AND ${ok} THEN json_quote(${result}) ELSE ${textJson('v')} END`,
     ` FROM (SELECT *${utc}`,
     `  FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone`,
@@ -207,6 +207,44 @@ function dateTimeJson(family: DateTimeFamily, v: string): string {
       ? `      FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT ${v} AS v))))))))`
       : `      FROM (SELECT v, NULL AS d, v AS t FROM (SELECT ${v} AS v))))))))`,
   ].join(NL);
+  const fast = dateTimeFastPath(family, v);
+  return fast ? `CASE WHEN ${fast.when} THEN ${fast.value} ELSE ${parsed} END` : parsed;
+}
+
+const D4 = '[0-9][0-9][0-9][0-9]';
+const D2 = '[0-9][0-9]';
+const DATE_GLOB = `${D4}-${D2}-${D2}`;
+const CLOCK_GLOB = '[0-2][0-9]:[0-5][0-9]:[0-6][0-9]';
+
+/**
+ * The spellings almost every row holds, recognized by one GLOB and turned canonical by
+ * substr, before the general parse above (a nested sub-select per value, which cost
+ * SQLite's triggers most of their time, docs/performance.md): `YYYY-MM-DD`,
+ * `HH:MM:SS[.ffffff]`, `YYYY-MM-DD[ T]HH:MM:SS[.ffffff]`. Each is a case the parse accepts,
+ * and the result is what the parse gives for it; anything else (a zone, other fraction
+ * lengths, a date date() would move) takes the parse. timestamptz has no fast path.
+ */
+function dateTimeFastPath(family: DateTimeFamily, v: string): { when: string; value: string } | null {
+  const text = `typeof(${v}) = 'text'`;
+  const dateOk = (d: string) => `date(${d}) = ${d}`;
+  switch (family) {
+    case 'date':
+      return { when: `${text} AND length(${v}) = 10 AND ${v} GLOB '${DATE_GLOB}' AND ${dateOk(v)}`, value: `json_quote(${v})` };
+    case 'time':
+      return {
+        when: `${text} AND (length(${v}) = 8 AND ${v} GLOB '${CLOCK_GLOB}' OR length(${v}) = 15 AND ${v} GLOB '${CLOCK_GLOB}.[0-9][0-9][0-9][0-9][0-9][0-9]')`,
+        value: `json_quote(substr(${v} || '.000000', 1, 15))`,
+      };
+    case 'timestamp': {
+      const stamp = `${DATE_GLOB}[ T]${CLOCK_GLOB}`;
+      return {
+        when: `${text} AND (length(${v}) = 19 AND ${v} GLOB '${stamp}' OR length(${v}) = 26 AND ${v} GLOB '${stamp}.[0-9][0-9][0-9][0-9][0-9][0-9]') AND ${dateOk(`substr(${v}, 1, 10)`)}`,
+        value: `json_quote(substr(${v}, 1, 10) || 'T' || substr(${v} || '.000000', 12, 15))`,
+      };
+    }
+    default:
+      return null;
+  }
 }
 
 /** The SQL expression that gives the canonical JSON text of `column` in row `row` (NEW or OLD); 'null' for NULL. */
