@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { boundHeap, DRAIN_HEAP_FLAGS } from '../../src/runtime/heap.ts';
 
 describe('boundHeap', () => {
-  it('sets both flags by default', () => {
+  it('sets the flags by default', () => {
     expect(boundHeap({}, [])).toEqual([...DRAIN_HEAP_FLAGS]);
   });
 
@@ -12,7 +12,8 @@ describe('boundHeap', () => {
   });
 
   it('keeps a flag the user gave on the command line or in NODE_OPTIONS (either spelling)', () => {
-    expect(boundHeap({}, ['--semi-space-growth-factor=2'])).toEqual(['--heap-growing-percent=10']);
-    expect(boundHeap({ NODE_OPTIONS: '--max-old-space-size=512 --heap_growing_percent=50' }, [])).toEqual(['--semi-space-growth-factor=1']);
+    expect(boundHeap({}, ['--heap-growing-percent=50'])).toEqual([]);
+    expect(boundHeap({ NODE_OPTIONS: '--max-old-space-size=512 --heap_growing_percent=50' }, [])).toEqual([]);
+    expect(boundHeap({ NODE_OPTIONS: '--max-old-space-size=512' }, ['--stack-size=2000'])).toEqual(['--heap-growing-percent=10']);
   });
 });
