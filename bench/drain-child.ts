@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config, ImportProgram, TransportProgram } from '../src/config/config.ts';
 import { getDialect } from '../src/dialects/registry.ts';
+import { boundHeap } from '../src/runtime/heap.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImportResult, importOnce } from '../src/runtime/import/import.ts';
 import type { NodeHandle } from '../src/runtime/nodes.ts';
@@ -24,6 +25,9 @@ export interface DrainJob {
   trace: boolean;
 }
 
+// The heap settings of `dsync run`/`sync`/`transport`/`import` (src/runtime/heap.ts), so that
+// the peak RSS measured here is what those commands would reach; DSYNC_V8_DEFAULTS=1 compares.
+const heapFlags = boundHeap();
 const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8')) as DrainJob;
@@ -52,7 +56,7 @@ const importer = config.programs.find((p) => p.id === job.importProgram) as Impo
 try {
   const source = await open(transport.from);
   const target = await open(transport.to);
-  emit({ event: 'ready' });
+  emit({ event: 'ready', heapFlags });
   // Passes repeat until everything has moved: a reader's safe horizon may hold back rows
   // for a pass (a fence not yet passed), as it would under `dsync sync` or the daemon.
   const started = performance.now();

@@ -44,6 +44,8 @@ export interface DrainRun {
   peakRssMb: number | null;
   /** RSS when the drain started: Node, tsx's loader and the loaded modules, connections open. */
   startRssMb: number | null;
+  /** V8 flags the drain process set for itself (src/runtime/heap.ts, as `dsync run`/`sync` do). */
+  heapFlags: string[];
   statements?: { total: number; perChange: number; top: StatementStats[] };
   profile?: ProfileSummary;
 }
@@ -124,6 +126,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   child.stderr.on('data', (chunk) => (stderr += chunk));
   let readyAt = 0;
   let startRss: number | null = null;
+  let heapFlags: string[] = [];
   let transportedAt: number | null = null;
   let done: Record<string, any> | null = null;
   let stoppedStatements: { total: number; top: StatementStats[] } | undefined;
@@ -138,6 +141,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
       if (event.event === 'ready') {
         readyAt = performance.now();
         startRss = rssKb(child.pid!, 'VmRSS');
+        heapFlags = (event.heapFlags as string[] | undefined) ?? [];
       }
       if (event.event === 'transported') {
         transportedAt = performance.now();
@@ -195,6 +199,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
       estimated: false,
       peakRssMb: Math.max(result.maxRssKb, peak ?? 0) / 1024,
       startRssMb: startRss === null ? null : startRss / 1024,
+      heapFlags,
       statements: statements ? { ...statements, perChange: statements.total / Math.max(1, total) } : undefined,
       profile,
     };
@@ -226,6 +231,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     estimated: true,
     peakRssMb: peak === null ? null : peak / 1024,
     startRssMb: startRss === null ? null : startRss / 1024,
+    heapFlags,
     // Per change of what was applied by then (the transport's statements included).
     statements: stoppedStatements ? { ...stoppedStatements, perChange: stoppedStatements.total / Math.max(1, applied) } : undefined,
     profile,

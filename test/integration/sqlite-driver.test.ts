@@ -82,6 +82,22 @@ describe('sqlite client', () => {
     ]);
   });
 
+  it('builds rows as better-sqlite3 would: a repeated name keeps its last value, __proto__ is an own column', async () => {
+    const { rows } = await client.query<Row>('SELECT 1 AS a, 2 AS a, 3 AS "__proto__", NULL AS n, x\'00ff\' AS b');
+    expect(rows).toHaveLength(1);
+    expect(Object.keys(rows[0])).toEqual(['a', '__proto__', 'n', 'b']);
+    expect(rows[0].a).toBe(2);
+    expect(Object.getOwnPropertyDescriptor(rows[0], '__proto__')?.value).toBe(3);
+    expect(Object.getPrototypeOf(rows[0])).toBe(Object.prototype);
+    expect(rows[0].n).toBeNull();
+    expect(rows[0].b).toEqual(Buffer.from([0, 255]));
+    // A statement that returns rows only sometimes (RETURNING) is a reader too.
+    expect((await client.query('INSERT INTO t (id, v, s) VALUES (?, ?, ?) RETURNING id, s', [3, 0, 'r'])).rows).toEqual([
+      { id: 3, s: 'r' },
+    ]);
+    expect((await client.query('DELETE FROM t WHERE id = ? RETURNING id', [3])).rows).toEqual([{ id: 3 }]);
+  });
+
   it('counts changed rows and reuses prepared statements', async () => {
     expect((await client.query('UPDATE t SET s = ? WHERE id > ?', ['x', 0])).rowCount).toBe(2);
     for (let i = 0; i < 250; i++) expect((await client.query(`SELECT ${i} AS n`)).rows[0].n).toBe(i);

@@ -1,6 +1,7 @@
 /** `dsync transport`, `dsync import` (one pass, or --watch at the program's interval), `dsync sync` and `dsync purge`. */
 import type { ImportResult } from '../../runtime/import/import.ts';
 import { summary } from '../../runtime/import/import.ts';
+import { boundHeap } from '../../runtime/heap.ts';
 import { NodeSet } from '../../runtime/nodes.ts';
 import { runProgramOnce, runProgramSettled, syncAll } from '../../runtime/sync.ts';
 import type { TransportResult } from '../../runtime/transport/transport.ts';
@@ -73,6 +74,7 @@ function programCommand(type: 'transport' | 'import'): Command<GlobalArgs & { pr
         .option('watch', { type: 'boolean', default: false, describe: "repeat at the program's interval until stopped" })
         .option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
     async run(args) {
+      boundHeap();
       const config: Config = loadConfig(args.config);
       const program = getProgram(config, args.program);
       if (program.type !== type) {
@@ -110,6 +112,7 @@ export const syncCommand: Command<GlobalArgs & { json: boolean }> = {
   describe: 'run every program, transports then imports, until nothing is left to move',
   builder: (y) => y.option('json', { type: 'boolean', default: false, describe: 'machine-readable output' }),
   async run(args) {
+    boundHeap();
     const config = loadConfig(args.config);
     const nodes = new NodeSet(config);
     try {

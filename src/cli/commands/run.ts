@@ -1,6 +1,7 @@
 import { getNode } from '../../config/config.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { createLogger, type LogFormat } from '../../core/log.ts';
+import { boundHeap } from '../../runtime/heap.ts';
 import { startDaemon } from '../../runtime/daemon/start-daemon.ts';
 import { programScope } from '../../runtime/sync.ts';
 import { loadConfig } from '../config-file.ts';
@@ -29,6 +30,7 @@ export const runCommand: Command<GlobalArgs & { port?: number; host?: string; no
         describe: 'least severe level logged',
       }),
   async run(args) {
+    boundHeap();
     const config = loadConfig(args.config);
     if (args.node !== undefined) getNode(config, args.node);
     const count = config.programs.filter((p) => programScope(p, args.node)).length;

@@ -55,7 +55,10 @@ class BatchState {
     const byTable = new Map<TableSchema, ValueMap[]>();
     for (const { table, key } of wanted) {
       if (this.states.has(stateKey(table.name, canonicalKeyText(table, key)))) continue;
-      byTable.set(table, [...(byTable.get(table) ?? []), key]);
+      // Appended in place: copying the list for every key made a batch of n keys cost n²/2 copies (and as much garbage).
+      const keys = byTable.get(table);
+      if (keys) keys.push(key);
+      else byTable.set(table, [key]);
     }
     for (const [table, keys] of byTable) {
       // Rows first, then their entries: the order in which a capture trigger locks them
@@ -248,7 +251,11 @@ export async function pendingInboxIds(tx: DbClient, rows: Array<{ table: string;
   const byTable = new Map<string, string[]>();
   for (const { table, rowKey, cl } of rows) {
     const id = stateKey(table, rowKey);
-    if (!reached.has(id)) byTable.set(table, [...(byTable.get(table) ?? []), rowKey]);
+    if (!reached.has(id)) {
+      const keys = byTable.get(table);
+      if (keys) keys.push(rowKey);
+      else byTable.set(table, [rowKey]);
+    }
     reached.set(id, Math.max(reached.get(id) ?? 0, cl));
   }
   const ids: number[] = [];

@@ -90,7 +90,11 @@ export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<
   // One write per entry where the brand can upsert; else the old ones go first.
   if (tx.dialect.bulk?.upsertRows) return tx.dialect.bulk.upsertRows(tx, 'ds_row_version', COLUMNS, ['table_name', 'row_key'], rows);
   const byTable = new Map<string, string[]>();
-  for (const w of last.values()) byTable.set(w.table, [...(byTable.get(w.table) ?? []), w.rowKey]);
+  for (const w of last.values()) {
+    const keys = byTable.get(w.table);
+    if (keys) keys.push(w.rowKey);
+    else byTable.set(w.table, [w.rowKey]);
+  }
   const p = tx.dialect.sql.param;
   const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
   for (const [table, keys] of byTable) {
