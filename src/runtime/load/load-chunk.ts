@@ -84,18 +84,21 @@ export class LoadSideReader {
 /** Rows of a key range with their source entries (null: the row has none at the source). */
 export type SourceRows = Array<{ row: ValueMap; entry: RowEntry | null }>;
 
-/** Reads the entries of `keys`, then the rows of lo < key <= the last of `keys`, in one source transaction. */
+/**
+ * Reads the entries of `keys`, then the rows of lo < key <= the last of `keys`. Two
+ * statements, each with its own snapshot on brands that take one per statement: the
+ * order alone makes an entry never newer than the row read with it (a transaction around
+ * them would add two round trips and hold nothing more).
+ */
 async function readSourceRows(source: LoadSideReader, tableName: string, lo: KeyValues | null, keys: KeyValues[]): Promise<SourceRows> {
-  return source.slot.within(async () => {
-    // Not locked (the slot is lockless): the load must not hold up the source's writers.
-    const entries = await readEntries(
-      source.slot,
-      tableName,
-      keys.map((k) => source.keyText(source.keyMap(k))),
-    );
-    const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
-    return rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null }));
-  });
+  // Not locked (the slot is lockless): the load must not hold up the source's writers.
+  const entries = await readEntries(
+    source.slot,
+    tableName,
+    keys.map((k) => source.keyText(source.keyMap(k))),
+  );
+  const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
+  return rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null }));
 }
 
 export interface ChunkOutcome {
@@ -121,19 +124,18 @@ export async function mergeChunk(
   lo: KeyValues | null,
   keys: KeyValues[],
   write: boolean,
+  onSourceRead?: () => void,
 ): Promise<ChunkOutcome & { rows: number; written: string[] }> {
   const { table, columns } = target;
   const hi = keys[keys.length - 1];
-  const entries = await readEntries(
-    tx,
-    tableName,
-    keys.map((k) => target.keyText(target.keyMap(k))),
-  );
+  const asked = new Set(keys.map((k) => target.keyText(target.keyMap(k))));
+  const entries = await readEntries(tx, tableName, [...asked]);
   const here = new Map((await target.rowsIn(lo, hi, 2000)).map((row) => [target.keyText(row), row]));
   const chunk = await readSourceRows(source, tableName, lo, keys);
+  onSourceRead?.();
   const texts = chunk.map((r) => target.keyText(r.row));
-  // Keys inserted at the source since its keys were read.
-  const late = texts.filter((t) => !entries.has(t));
+  // Keys inserted at the source since its keys were read (a key asked for and not found has no entry).
+  const late = texts.filter((t) => !asked.has(t));
   if (late.length) for (const [k, e] of await readEntries(tx, tableName, late)) entries.set(k, e);
   const plans: Array<{ row: ValueMap; plan: LoadPlan }> = [];
   const outcome = { inserted: 0, updated: 0, existing: [] as ChunkOutcome['existing'], rows: chunk.length, written: texts };

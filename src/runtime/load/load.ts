@@ -198,56 +198,76 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   const done = state && lo ? state.rowsCopied : 0;
   options.onProgress?.({ table: name, rows: done, total });
   let lastPause = performance.now();
-  for (;;) {
-    const from = lo;
-    const outcome = await withRetries(async (attempt) => {
-      const keys = await reader.nextKeys(from, Math.max(10, chunkRows >> attempt));
-      if (keys.length === 0) return null;
-      const hi = keys[keys.length - 1];
-      const merged = await writer.slot.within(async (tx) => {
-        const result = await mergeChunk(tx, writer, reader, name, policy, from, keys, !dryRun);
-        let released = 0;
-        let next: LoadState | null = null;
-        if (!dryRun) {
-          released = await releasePending(tx, job.ctx, name, result.written);
-          const updateColumn = job.ctx.queryTables.get(name);
-          if (updateColumn !== undefined) await shadowLoadedRows(tx, targetTable, result.written, updateColumn);
-          const existing = result.existing.length;
-          const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
-          next = {
-            ...state!,
-            lastKey: hi,
-            rowsCopied: state!.rowsCopied + result.rows,
-            rowsExisting: state!.rowsExisting + existing,
-            rowsConflicting: state!.rowsConflicting + conflicting,
-          };
-          await saveLoadState(tx, source.node.name, name, next);
-        }
-        return { ...result, released, next };
+  // The next chunk's keys, read on the source while the target writes this chunk (the
+  // source connection is idle then). Only a hint of where the next chunk ends: rows and
+  // entries are read afresh in the chunk. Awaited before the source is used again.
+  let ahead: { from: KeyValues; keys: Promise<KeyValues[]> } | null = null;
+  const settle = async () => {
+    const pending = ahead;
+    ahead = null;
+    await pending?.keys.catch(() => undefined);
+  };
+  try {
+    for (;;) {
+      const from = lo;
+      const outcome = await withRetries(async (attempt) => {
+        const prefetched = attempt === 0 && ahead !== null && ahead.from === from ? ahead.keys : null;
+        if (!prefetched) await settle();
+        ahead = null;
+        const keys = await (prefetched ?? reader.nextKeys(from, Math.max(10, chunkRows >> attempt)));
+        if (keys.length === 0) return null;
+        const hi = keys[keys.length - 1];
+        const readAhead = () => {
+          ahead = { from: hi, keys: reader.nextKeys(hi, chunkRows) };
+          ahead.keys.catch(() => undefined);
+        };
+        const merged = await writer.slot.within(async (tx) => {
+          const result = await mergeChunk(tx, writer, reader, name, policy, from, keys, !dryRun, readAhead);
+          let released = 0;
+          let next: LoadState | null = null;
+          if (!dryRun) {
+            released = await releasePending(tx, job.ctx, name, result.written);
+            const updateColumn = job.ctx.queryTables.get(name);
+            if (updateColumn !== undefined) await shadowLoadedRows(tx, targetTable, result.written, updateColumn);
+            const existing = result.existing.length;
+            const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
+            next = {
+              ...state!,
+              lastKey: hi,
+              rowsCopied: state!.rowsCopied + result.rows,
+              rowsExisting: state!.rowsExisting + existing,
+              rowsConflicting: state!.rowsConflicting + conflicting,
+            };
+            await saveLoadState(tx, source.node.name, name, next);
+          }
+          return { ...result, released, next };
+        });
+        return { hi, merged };
       });
-      return { hi, merged };
-    });
-    if (!outcome) break;
-    const { hi, merged } = outcome;
-    // Only once the chunk committed: a rolled-back attempt must not count twice.
-    if (merged.next) state = merged.next;
-    report.rowsRead += merged.rows;
-    report.inserted += merged.inserted;
-    report.updated += merged.updated;
-    report.pendingMerged += merged.released;
-    for (const e of merged.existing) {
-      report.existing[e.resolution] = (report.existing[e.resolution] ?? 0) + 1;
-      if (e.resolution !== 'equal' && report.listed.length < maxListed) report.listed.push(e);
+      if (!outcome) break;
+      const { hi, merged } = outcome;
+      // Only once the chunk committed: a rolled-back attempt must not count twice.
+      if (merged.next) state = merged.next;
+      report.rowsRead += merged.rows;
+      report.inserted += merged.inserted;
+      report.updated += merged.updated;
+      report.pendingMerged += merged.released;
+      for (const e of merged.existing) {
+        report.existing[e.resolution] = (report.existing[e.resolution] ?? 0) + 1;
+        if (e.resolution !== 'equal' && report.listed.length < maxListed) report.listed.push(e);
+      }
+      lo = hi;
+      // A brand with one writer at a time (SQLite) hands its lock to whoever asks first, and a
+      // waiting import polls only every 100 ms: without a pause now and then (every second of
+      // work, well inside its 5 s busy timeout), the load would starve it.
+      if (!target.dialect.capabilities.concurrentWriters && performance.now() - lastPause > WRITER_PAUSE_EVERY_MS) {
+        await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
+        lastPause = performance.now();
+      }
+      options.onProgress?.({ table: name, rows: done + report.rowsRead, total: Math.max(total, done + report.rowsRead) });
     }
-    lo = hi;
-    // A brand with one writer at a time (SQLite) hands its lock to whoever asks first, and a
-    // waiting import polls only every 100 ms: without a pause now and then (every second of
-    // work, well inside its 5 s busy timeout), the load would starve it.
-    if (!target.dialect.capabilities.concurrentWriters && performance.now() - lastPause > WRITER_PAUSE_EVERY_MS) {
-      await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
-      lastPause = performance.now();
-    }
-    options.onProgress?.({ table: name, rows: done + report.rowsRead, total: Math.max(total, done + report.rowsRead) });
+  } finally {
+    await settle();
   }
   if (!dryRun && state) await saveLoadState(target.client, source.node.name, name, { ...state, status: 'done' });
   report.seconds = (performance.now() - started) / 1000;
