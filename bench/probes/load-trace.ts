@@ -74,20 +74,27 @@ try {
     const copyMs = performance.now() - started;
     const copyCpu = process.cpuUsage(copyCpu0);
 
-    await tgt.client.exec('TRUNCATE sales_order; DELETE FROM ds_row_version; DELETE FROM ds_load_state');
+    const loads: string[] = [];
+    const entryReads: number[] = [];
     const loadTrace = new StatementTrace();
     const targetTrace = new StatementTrace();
-    const s = { ...src, client: traceClient(src.client, loadTrace) };
-    const entryReads: number[] = [];
-    const t = { ...tgt, client: traceClient(timeEntryReads(tgt.client, entryReads), targetTrace) };
-    started = performance.now();
-    const cpu0 = process.cpuUsage();
-    await loadNodes(setup.config, s, t, ['sales_order'], { chunkRows: CHUNK });
-    const cpu = process.cpuUsage(cpu0);
-    const loadMs = performance.now() - started;
+    let loadMs = 0;
+    let cpu = { user: 0, system: 0 };
+    for (const noOverlap of process.env.OVERLAP === 'both' ? [false, true] : [process.env.OVERLAP === 'no']) {
+      await tgt.client.exec('TRUNCATE sales_order; DELETE FROM ds_row_version; DELETE FROM ds_load_state');
+      entryReads.length = 0;
+      const s = { ...src, client: traceClient(src.client, loadTrace) };
+      const t = { ...tgt, client: traceClient(timeEntryReads(tgt.client, entryReads), targetTrace) };
+      started = performance.now();
+      const cpu0 = process.cpuUsage();
+      await loadNodes(setup.config, s, t, ['sales_order'], { chunkRows: CHUNK, noOverlap });
+      cpu = process.cpuUsage(cpu0);
+      loadMs = performance.now() - started;
+      loads.push(`${noOverlap ? 'one chunk at a time' : 'overlapped'} ${loadMs.toFixed(0)} ms (ratio ${(copyMs / loadMs).toFixed(2)})`);
+    }
     const sum = (tr: StatementTrace) => tr.top(100).reduce((a, x) => a + x.ms, 0);
     console.log(
-      `round ${round}: copy ${copyMs.toFixed(0)} ms (${copyTrace.statements} statements, ${sum(copyTrace)} ms in them, cpu ${((copyCpu.user + copyCpu.system) / 1000).toFixed(0)} ms); load ${loadMs.toFixed(0)} ms (${loadTrace.statements + targetTrace.statements} statements, ${sum(loadTrace) + sum(targetTrace)} ms in them, cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms); ratio ${(copyMs / loadMs).toFixed(2)}`,
+      `round ${round}: copy ${copyMs.toFixed(0)} ms (${copyTrace.statements} statements, ${sum(copyTrace)} ms in them, cpu ${((copyCpu.user + copyCpu.system) / 1000).toFixed(0)} ms); load ${loads.join(', ')}; last: ${loadTrace.statements + targetTrace.statements} statements traced (the overlap's second connection is not), cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms`,
     );
     const tenth = Math.ceil(entryReads.length / 10);
     const means = [];

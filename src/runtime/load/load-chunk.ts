@@ -27,6 +27,9 @@ const NEUTRAL_ENTRY: RowEntry = { cl: 1, maxVersion: 0, base: NO_VERSION, column
 
 /** One side of the load: a client slot, its table, and readers of the copied columns. */
 export class LoadSideReader {
+  /** The table has had version entries on this side (see readSourceRows). */
+  entriesSeen = false;
+
   private constructor(
     readonly slot: ClientSlot,
     readonly table: TableSchema,
@@ -81,6 +84,15 @@ export class LoadSideReader {
   }
 }
 
+/** Whether `systemTable` (ds_row_version, ds_change_pending) holds any row of table `tableName`: one index probe. */
+export async function anyRowFor(client: DbClient, systemTable: string, tableName: string): Promise<boolean> {
+  const { rows } = await client.query<Row>(
+    `SELECT CASE WHEN EXISTS (SELECT 1 FROM ${systemTable} WHERE table_name = ${client.dialect.sql.param(1)}) THEN 1 ELSE 0 END AS found`,
+    [tableName],
+  );
+  return Number(rows[0].found) === 1;
+}
+
 /** Rows of a key range with their source entries (null: the row has none at the source). */
 export type SourceRows = Array<{ row: ValueMap; entry: RowEntry | null }>;
 
@@ -91,12 +103,17 @@ export type SourceRows = Array<{ row: ValueMap; entry: RowEntry | null }>;
  * them would add two round trips and hold nothing more).
  */
 async function readSourceRows(source: LoadSideReader, tableName: string, lo: KeyValues | null, keys: KeyValues[]): Promise<SourceRows> {
+  // A table whose rows all predate the triggers has no entries until its first change:
+  // one probe says so instead of a look-up of every key (until one is seen; then by key).
+  if (!source.entriesSeen) source.entriesSeen = await anyRowFor(source.slot, 'ds_row_version', tableName);
   // Not locked (the slot is lockless): the load must not hold up the source's writers.
-  const entries = await readEntries(
-    source.slot,
-    tableName,
-    keys.map((k) => source.keyText(source.keyMap(k))),
-  );
+  const entries = source.entriesSeen
+    ? await readEntries(
+        source.slot,
+        tableName,
+        keys.map((k) => source.keyText(source.keyMap(k))),
+      )
+    : new Map<string, RowEntry>();
   const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
   return rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null }));
 }
