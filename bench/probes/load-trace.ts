@@ -6,6 +6,8 @@
  *
  *   npx tsx bench/probes/load-trace.ts [rows] [rounds]
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { DbClient } from '../../src/core/dialect.ts';
 import { insertTableRows } from '../../src/runtime/load/load-chunk.ts';
 import { loadNodes } from '../../src/runtime/load/load.ts';
@@ -87,7 +89,18 @@ try {
       const t = { ...tgt, client: traceClient(timeEntryReads(tgt.client, entryReads), targetTrace) };
       started = performance.now();
       const cpu0 = process.cpuUsage();
+      const profiler = process.env.PROFILE ? new Session() : null;
+      if (profiler) {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      }
       await loadNodes(setup.config, s, t, ['sales_order'], { chunkRows: CHUNK, noOverlap });
+      if (profiler) {
+        const { profile } = await profiler.post('Profiler.stop');
+        writeFileSync(process.env.PROFILE!, JSON.stringify(profile));
+        profiler.disconnect();
+      }
       cpu = process.cpuUsage(cpu0);
       loadMs = performance.now() - started;
       loads.push(`${noOverlap ? 'one chunk at a time' : 'overlapped'} ${loadMs.toFixed(0)} ms (ratio ${(copyMs / loadMs).toFixed(2)})`);

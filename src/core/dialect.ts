@@ -44,6 +44,8 @@ export interface DialectCapabilities {
    * READ, its default). `dsync load` then writes one chunk at a time.
    */
   lockingReadLocksGaps?: boolean;
+  /** Capture silenced in a transaction comes back on by itself when it ends (PostgreSQL: a transaction-local setting). */
+  silenceEndsWithTransaction?: boolean;
   /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
   maxParameters: number;
 }

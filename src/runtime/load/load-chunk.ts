@@ -115,7 +115,7 @@ async function readSourceRows(source: LoadSideReader, tableName: string, lo: Key
       )
     : new Map<string, RowEntry>();
   const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
-  return rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null }));
+  return rows.map((row) => ({ row, entry: entries.size ? (entries.get(source.keyText(row)) ?? null) : null }));
 }
 
 export interface ChunkOutcome {
@@ -180,7 +180,9 @@ export async function mergeChunk(
     if ((await updateRow(tx, table, key, plan.values)) !== 1)
       throw new Error(`load: update of ${table.name} ${JSON.stringify(key)} touched no row`);
   }
-  await tx.dialect.silenceCapture(tx, false);
+  // Left silenced where that ends with the transaction: what the chunk writes after this
+  // (entries, the state; waiting updates go through the import, which silences itself) has no triggers.
+  if (!tx.dialect.capabilities.silenceEndsWithTransaction) await tx.dialect.silenceCapture(tx, false);
   // Every row written gets an entry: the source's, or the neutral one (cl 1, lowest
   // version: what the merge assumes for a row without one). An entry the target did not
   // have is inserted, never replaced: if the import stores one for the key meanwhile (a
