@@ -1,7 +1,7 @@
 /**
  * One chunk of a load, in one target transaction: the target's entries (locked) and rows
- * of a key range; then, in one source transaction, the source's entries of those keys
- * and then its rows of the range; then the merge, written with the load's state. Why
+ * of a key range; then the source's entries of those keys and then its rows of the range
+ * (two statements, in that order); then the merge, written with the load's state. Why
  * these orders (docs/onboarding.md "Why a load is safe while the source takes writes"):
  * a source entry is never newer than the row read with it, even where each statement
  * sees its own snapshot (PostgreSQL's READ COMMITTED), and every change the target's
