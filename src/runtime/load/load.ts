@@ -368,14 +368,13 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
         if (failure) break;
       }
       if (earlier) {
+        // Committed or not: a chunk after a failed one fails at its wait, one after a failed
+        // key read may well have committed and counts.
         try {
-          if (failure) await earlier.done.catch(() => undefined);
-          else {
-            account(await earlier.done);
-            lastChunkMs = performance.now() - earlier.started;
-          }
+          account(await earlier.done);
+          lastChunkMs = performance.now() - earlier.started;
         } catch (error) {
-          failure = error;
+          failure ??= error;
         }
       }
       if (!failure) break;
