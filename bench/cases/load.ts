@@ -2,9 +2,11 @@
  * Case 7, load: `dsync load` of 100,000 rows that predate the triggers (written with
  * capture silenced), PostgreSQL to PostgreSQL, through src/runtime/load (what the CLI
  * runs), against a same-run baseline: the same rows read in the same 1,000-row keyset
- * chunks and written to a plain table with the same set-based INSERT
- * (json_populate_recordset), one transaction per chunk, without version entries, load
- * state or merge. The ratio is what onboarding safety costs over a bare copy.
+ * chunks (the load's default `--chunk-rows` too) and written to a plain table with the
+ * same bulk writer (COPY on PostgreSQL), one transaction per chunk, without version
+ * entries, load state or merge. The ratio is what onboarding safety costs over a bare
+ * copy. The load may use a second target connection (two chunks at a time); the copy
+ * is one connection per side, as a bare copy is.
  */
 import type { DbClient } from '../../src/core/dialect.ts';
 import { insertTableRows } from '../../src/runtime/load/load-chunk.ts';

@@ -38,6 +38,14 @@ export interface DialectCapabilities {
   transactionalDdl: boolean;
   /** A second connection can work while a first holds a write transaction (false for SQLite files under load). */
   concurrentWriters: boolean;
+  /**
+   * A locking read of a key that is not there locks the gap around it, so that another
+   * transaction's insert of a neighbouring key waits (MySQL/MariaDB InnoDB under REPEATABLE
+   * READ, its default). `dsync load` then writes one chunk at a time.
+   */
+  lockingReadLocksGaps?: boolean;
+  /** Capture silenced in a transaction comes back on by itself when it ends (PostgreSQL: a transaction-local setting). */
+  silenceEndsWithTransaction?: boolean;
   /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
   maxParameters: number;
 }

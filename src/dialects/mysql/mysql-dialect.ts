@@ -266,7 +266,7 @@ async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
 export const mysqlDialect: Dialect = {
   name: 'mysql',
   // DDL commits implicitly in MySQL, so apply runs file by file (transactionalDdl false).
-  capabilities: { transactionalDdl: false, concurrentWriters: true, maxParameters: 65535 },
+  capabilities: { transactionalDdl: false, concurrentWriters: true, lockingReadLocksGaps: true, maxParameters: 65535 },
   sql: mysqlSql,
   connect: (url, nodeName) => connectMysql(mysqlDialect, url, nodeName),
   introspect: introspectMysql,

@@ -131,7 +131,7 @@ async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
-  capabilities: { transactionalDdl: true, concurrentWriters: true, maxParameters: 65535 },
+  capabilities: { transactionalDdl: true, concurrentWriters: true, silenceEndsWithTransaction: true, maxParameters: 65535 },
   sql: postgresSql,
   connect: (url, nodeName) => connectPostgres(postgresDialect, url, nodeName),
   listenForChanges: listenPostgres,

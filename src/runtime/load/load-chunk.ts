@@ -1,7 +1,7 @@
 /**
  * One chunk of a load, in one target transaction: the target's entries (locked) and rows
- * of a key range; then, in one source transaction, the source's entries of those keys
- * and then its rows of the range; then the merge, written with the load's state. Why
+ * of a key range; then the source's entries of those keys and then its rows of the range
+ * (two statements, in that order); then the merge, written with the load's state. Why
  * these orders (docs/onboarding.md "Why a load is safe while the source takes writes"):
  * a source entry is never newer than the row read with it, even where each statement
  * sees its own snapshot (PostgreSQL's READ COMMITTED), and every change the target's
@@ -27,6 +27,9 @@ const NEUTRAL_ENTRY: RowEntry = { cl: 1, maxVersion: 0, base: NO_VERSION, column
 
 /** One side of the load: a client slot, its table, and readers of the copied columns. */
 export class LoadSideReader {
+  /** The table has had version entries on this side (see readSourceRows). */
+  entriesSeen = false;
+
   private constructor(
     readonly slot: ClientSlot,
     readonly table: TableSchema,
@@ -81,21 +84,38 @@ export class LoadSideReader {
   }
 }
 
+/** Whether `systemTable` (ds_row_version, ds_change_pending) holds any row of table `tableName`: one index probe. */
+export async function anyRowFor(client: DbClient, systemTable: string, tableName: string): Promise<boolean> {
+  const { rows } = await client.query<Row>(
+    `SELECT CASE WHEN EXISTS (SELECT 1 FROM ${systemTable} WHERE table_name = ${client.dialect.sql.param(1)}) THEN 1 ELSE 0 END AS found`,
+    [tableName],
+  );
+  return Number(rows[0].found) === 1;
+}
+
 /** Rows of a key range with their source entries (null: the row has none at the source). */
 export type SourceRows = Array<{ row: ValueMap; entry: RowEntry | null }>;
 
-/** Reads the entries of `keys`, then the rows of lo < key <= the last of `keys`, in one source transaction. */
+/**
+ * Reads the entries of `keys`, then the rows of lo < key <= the last of `keys`. Two
+ * statements, each with its own snapshot on brands that take one per statement: the
+ * order alone makes an entry never newer than the row read with it (a transaction around
+ * them would add two round trips and hold nothing more).
+ */
 async function readSourceRows(source: LoadSideReader, tableName: string, lo: KeyValues | null, keys: KeyValues[]): Promise<SourceRows> {
-  return source.slot.within(async () => {
-    // Not locked (the slot is lockless): the load must not hold up the source's writers.
-    const entries = await readEntries(
-      source.slot,
-      tableName,
-      keys.map((k) => source.keyText(source.keyMap(k))),
-    );
-    const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
-    return rows.map((row) => ({ row, entry: entries.get(source.keyText(row)) ?? null }));
-  });
+  // A table whose rows all predate the triggers has no entries until its first change:
+  // one probe says so instead of a look-up of every key (until one is seen; then by key).
+  if (!source.entriesSeen) source.entriesSeen = await anyRowFor(source.slot, 'ds_row_version', tableName);
+  // Not locked (the slot is lockless): the load must not hold up the source's writers.
+  const entries = source.entriesSeen
+    ? await readEntries(
+        source.slot,
+        tableName,
+        keys.map((k) => source.keyText(source.keyMap(k))),
+      )
+    : new Map<string, RowEntry>();
+  const rows = await source.rowsIn(lo, keys[keys.length - 1], keys.length + 1);
+  return rows.map((row) => ({ row, entry: entries.size ? (entries.get(source.keyText(row)) ?? null) : null }));
 }
 
 export interface ChunkOutcome {
@@ -121,19 +141,18 @@ export async function mergeChunk(
   lo: KeyValues | null,
   keys: KeyValues[],
   write: boolean,
+  onSourceRead?: () => void,
 ): Promise<ChunkOutcome & { rows: number; written: string[] }> {
   const { table, columns } = target;
   const hi = keys[keys.length - 1];
-  const entries = await readEntries(
-    tx,
-    tableName,
-    keys.map((k) => target.keyText(target.keyMap(k))),
-  );
+  const asked = new Set(keys.map((k) => target.keyText(target.keyMap(k))));
+  const entries = await readEntries(tx, tableName, [...asked]);
   const here = new Map((await target.rowsIn(lo, hi, 2000)).map((row) => [target.keyText(row), row]));
   const chunk = await readSourceRows(source, tableName, lo, keys);
+  onSourceRead?.();
   const texts = chunk.map((r) => target.keyText(r.row));
-  // Keys inserted at the source since its keys were read.
-  const late = texts.filter((t) => !entries.has(t));
+  // Keys inserted at the source since its keys were read (a key asked for and not found has no entry).
+  const late = texts.filter((t) => !asked.has(t));
   if (late.length) for (const [k, e] of await readEntries(tx, tableName, late)) entries.set(k, e);
   const plans: Array<{ row: ValueMap; plan: LoadPlan }> = [];
   const outcome = { inserted: 0, updated: 0, existing: [] as ChunkOutcome['existing'], rows: chunk.length, written: texts };
@@ -161,7 +180,9 @@ export async function mergeChunk(
     if ((await updateRow(tx, table, key, plan.values)) !== 1)
       throw new Error(`load: update of ${table.name} ${JSON.stringify(key)} touched no row`);
   }
-  await tx.dialect.silenceCapture(tx, false);
+  // Left silenced where that ends with the transaction: what the chunk writes after this
+  // (entries, the state; waiting updates go through the import, which silences itself) has no triggers.
+  if (!tx.dialect.capabilities.silenceEndsWithTransaction) await tx.dialect.silenceCapture(tx, false);
   // Every row written gets an entry: the source's, or the neutral one (cl 1, lowest
   // version: what the merge assumes for a row without one). An entry the target did not
   // have is inserted, never replaced: if the import stores one for the key meanwhile (a

@@ -28,6 +28,8 @@ export interface LoadOptions {
   /** Rows already at the target listed in the report, at most (all are counted). */
   maxListed?: number;
   onProgress?: (progress: { table: string; rows: number; total: number }) => void;
+  /** One chunk at a time even where the target takes a second writer (see loadTable). */
+  noOverlap?: boolean;
 }
 
 export interface LoadTableReport {
@@ -59,6 +61,27 @@ export interface LoadReport {
 }
 
 const RETRIES = 12;
+/** How long a chunk waits for the chunk before it to commit before it gives up: at least this, … */
+const GATE_MIN_MS = 2000;
+/** … or this many times the last chunk's time. */
+const GATE_FACTOR = 5;
+
+/** What a committed chunk did. */
+type ChunkDone = Awaited<ReturnType<typeof mergeChunk>> & { released: number; next: LoadState | null; hi: KeyValues };
+
+/** The state `earlier` committed, or a failure when it failed or took longer than `ms`. */
+async function gate(earlier: Promise<ChunkDone>, ms: number): Promise<LoadState> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`load: the chunk before did not commit within ${Math.round(ms)} ms`)), ms);
+  });
+  try {
+    const done = await Promise.race([earlier, late]);
+    return done.next!;
+  } finally {
+    clearTimeout(timer);
+  }
+}
 const WRITER_PAUSE_MS = 150;
 const WRITER_PAUSE_EVERY_MS = 1000;
 
@@ -198,38 +221,68 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   const done = state && lo ? state.rowsCopied : 0;
   options.onProgress?.({ table: name, rows: done, total });
   let lastPause = performance.now();
-  for (;;) {
-    const from = lo;
-    const outcome = await withRetries(async (attempt) => {
-      const keys = await reader.nextKeys(from, Math.max(10, chunkRows >> attempt));
-      if (keys.length === 0) return null;
-      const hi = keys[keys.length - 1];
-      const merged = await writer.slot.within(async (tx) => {
-        const result = await mergeChunk(tx, writer, reader, name, policy, from, keys, !dryRun);
-        let released = 0;
-        let next: LoadState | null = null;
-        if (!dryRun) {
-          released = await releasePending(tx, job.ctx, name, result.written);
-          const updateColumn = job.ctx.queryTables.get(name);
-          if (updateColumn !== undefined) await shadowLoadedRows(tx, targetTable, result.written, updateColumn);
-          const existing = result.existing.length;
-          const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
-          next = {
-            ...state!,
-            lastKey: hi,
-            rowsCopied: state!.rowsCopied + result.rows,
-            rowsExisting: state!.rowsExisting + existing,
-            rowsConflicting: state!.rowsConflicting + conflicting,
-          };
-          await saveLoadState(tx, source.node.name, name, next);
-        }
-        return { ...result, released, next };
+  // The next chunk's keys, read on the source while the target writes this chunk (the
+  // source connection is idle then). Only a hint of where the next chunk ends: rows and
+  // entries are read afresh in the chunk. Awaited before the source is used again.
+  let ahead: { from: KeyValues; keys: Promise<KeyValues[]> } | null = null;
+  const settle = async () => {
+    const pending = ahead;
+    ahead = null;
+    await pending?.keys.catch(() => undefined);
+  };
+  const takeKeys = async (from: KeyValues | null, limit: number, fresh: boolean): Promise<KeyValues[]> => {
+    const prefetched = !fresh && ahead !== null && ahead.from === from ? ahead.keys : null;
+    if (!prefetched) await settle();
+    ahead = null;
+    return prefetched ?? reader.nextKeys(from, limit);
+  };
+  const readAhead = (hi: KeyValues) => {
+    ahead = { from: hi, keys: reader.nextKeys(hi, chunkRows) };
+    ahead.keys.catch(() => undefined);
+  };
+
+  /**
+   * One chunk in a transaction of `side`: the merge, then (after `previous` committed, when
+   * given: the state moves in key order) the waiting updates, the shadow and the state.
+   * `onRead` is called once the chunk has read the source.
+   */
+  const runChunk = (
+    side: LoadSideReader,
+    from: KeyValues | null,
+    keys: KeyValues[],
+    previous: (() => Promise<LoadState>) | null,
+    onRead: () => void,
+  ): Promise<ChunkDone> => {
+    const hi = keys[keys.length - 1];
+    return side.slot.within(async (tx) => {
+      const result = await mergeChunk(tx, side, reader, name, policy, from, keys, !dryRun, () => {
+        readAhead(hi);
+        onRead();
       });
-      return { hi, merged };
+      let released = 0;
+      let next: LoadState | null = null;
+      if (!dryRun) {
+        const base = previous ? await previous() : state!;
+        released = await releasePending(tx, job.ctx, name, result.written);
+        const updateColumn = job.ctx.queryTables.get(name);
+        if (updateColumn !== undefined) await shadowLoadedRows(tx, targetTable, result.written, updateColumn);
+        const existing = result.existing.length;
+        const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
+        next = {
+          ...base,
+          lastKey: hi,
+          rowsCopied: base.rowsCopied + result.rows,
+          rowsExisting: base.rowsExisting + existing,
+          rowsConflicting: base.rowsConflicting + conflicting,
+        };
+        await saveLoadState(tx, source.node.name, name, next);
+      }
+      return { ...result, released, next, hi };
     });
-    if (!outcome) break;
-    const { hi, merged } = outcome;
-    // Only once the chunk committed: a rolled-back attempt must not count twice.
+  };
+
+  /** Counts a committed chunk (only then: a rolled-back attempt must not count twice). */
+  const account = (merged: ChunkDone) => {
     if (merged.next) state = merged.next;
     report.rowsRead += merged.rows;
     report.inserted += merged.inserted;
@@ -239,15 +292,101 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
       report.existing[e.resolution] = (report.existing[e.resolution] ?? 0) + 1;
       if (e.resolution !== 'equal' && report.listed.length < maxListed) report.listed.push(e);
     }
-    lo = hi;
-    // A brand with one writer at a time (SQLite) hands its lock to whoever asks first, and a
-    // waiting import polls only every 100 ms: without a pause now and then (every second of
-    // work, well inside its 5 s busy timeout), the load would starve it.
-    if (!target.dialect.capabilities.concurrentWriters && performance.now() - lastPause > WRITER_PAUSE_EVERY_MS) {
-      await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
-      lastPause = performance.now();
-    }
+    lo = merged.hi;
     options.onProgress?.({ table: name, rows: done + report.rowsRead, total: Math.max(total, done + report.rowsRead) });
+  };
+
+  // Where the target takes a second writer, two chunks overlap on two connections: one
+  // reads (the target's entries, locked, and rows of its range, then the source) while the
+  // other writes. Their ranges are disjoint; each keeps the read order of a chunk alone;
+  // the later one waits for the earlier to commit before it moves the state, and gives up
+  // (is rolled back and done again) when that takes long: a wait in this process that the
+  // database cannot see must not close a deadlock with an import waiting on its locks.
+  // Not where a locking read of an absent key locks the gap around it (MySQL): the two
+  // chunks' entries interleave in the version store's key order and would block each other.
+  const caps = target.dialect.capabilities;
+  const overlap = !dryRun && caps.concurrentWriters && !caps.lockingReadLocksGaps && !options.noOverlap;
+  const second = overlap ? await target.dialect.connect(target.node.url, target.node.name) : null;
+  const sides = second ? [writer, await LoadSideReader.open(second, targetTable, columns, false)] : [writer];
+  let sequential = !second;
+  let lastChunkMs = 0;
+  try {
+    for (;;) {
+      if (sequential) {
+        const from = lo;
+        const chunkStarted = performance.now();
+        const merged = await withRetries(async (attempt) => {
+          const keys = await takeKeys(from, Math.max(10, chunkRows >> attempt), attempt > 0);
+          if (keys.length === 0) return null;
+          return runChunk(writer, from, keys, null, () => undefined);
+        });
+        if (!merged) break;
+        lastChunkMs = performance.now() - chunkStarted;
+        account(merged);
+        sequential = !second;
+        // A brand with one writer at a time (SQLite) hands its lock to whoever asks first, and a
+        // waiting import polls only every 100 ms: without a pause now and then (every second of
+        // work, well inside its 5 s busy timeout), the load would starve it.
+        if (!caps.concurrentWriters && performance.now() - lastPause > WRITER_PAUSE_EVERY_MS) {
+          await new Promise((resolve) => setTimeout(resolve, WRITER_PAUSE_MS));
+          lastPause = performance.now();
+        }
+        continue;
+      }
+      // Two chunks at a time: `earlier` (read, writing or committing) and the one started here.
+      let earlier: { hi: KeyValues; done: Promise<ChunkDone>; started: number } | null = null;
+      let turn = 0;
+      let failure: unknown = null;
+      for (;;) {
+        const from: KeyValues | null = earlier ? earlier.hi : lo;
+        let keys: KeyValues[];
+        try {
+          keys = await takeKeys(from, chunkRows, false);
+        } catch (error) {
+          failure = error;
+          break;
+        }
+        if (keys.length === 0) break;
+        const before = earlier;
+        const previous = before ? () => gate(before.done, Math.max(GATE_MIN_MS, GATE_FACTOR * lastChunkMs)) : null;
+        let read!: () => void;
+        const sourceRead = new Promise<void>((resolve) => (read = resolve));
+        const started = performance.now();
+        const running = runChunk(sides[turn++ % sides.length], from, keys, previous, () => read());
+        // Failed before it read the source: the source is free too.
+        running.then(read, read);
+        await sourceRead;
+        if (before) {
+          try {
+            account(await before.done);
+            lastChunkMs = performance.now() - before.started;
+          } catch (error) {
+            failure = error;
+          }
+        }
+        earlier = { hi: keys[keys.length - 1], done: running, started };
+        if (failure) break;
+      }
+      if (earlier) {
+        // Committed or not: a chunk after a failed one fails at its wait, one after a failed
+        // key read may well have committed and counts.
+        try {
+          account(await earlier.done);
+          lastChunkMs = performance.now() - earlier.started;
+        } catch (error) {
+          failure ??= error;
+        }
+      }
+      if (!failure) break;
+      // A chunk failed (and the one after it with it): what committed is counted; on from
+      // there one chunk alone, with the retries of a chunk alone, then two at a time again.
+      if (failure instanceof RuntimeError) throw failure;
+      await settle();
+      sequential = true;
+    }
+  } finally {
+    await settle();
+    await second?.close();
   }
   if (!dryRun && state) await saveLoadState(target.client, source.node.name, name, { ...state, status: 'done' });
   report.seconds = (performance.now() - started) / 1000;
