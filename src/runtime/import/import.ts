@@ -245,6 +245,7 @@ async function inboxItems(tx: DbClient, ctx: ImportContext, ids: number[]): Prom
  * waits behind the head, never behind another waiting change.
  */
 async function parkIfBlocked(tx: DbClient, ctx: ImportContext, d: Decoded, blocked: Map<string, number>, tally: Tally): Promise<boolean> {
+  if (blocked.size === 0) return false;
   const key = storedKey(d.identity);
   const oldKey = d.oldIdentity === null ? null : storedKey(d.oldIdentity);
   const head = blocked.get(key) ?? (oldKey === null ? undefined : blocked.get(oldKey));
