@@ -3,7 +3,8 @@
  * INSERT … SELECT and one UPDATE through the triggers), moved from a source to a target
  * by transportOnce and importOnce, timed per phase, for the pairs asked:
  * `npx tsx bench/probes/drain-ab.ts [N] [postgres>postgres,postgres>sqlite,…]`. Run from
- * two trees at once (before and after a change), it compares them under one load.
+ * two trees at once (before and after a change), it compares them under one load; the
+ * CPU seconds of each phase (this process's own work) move less with the load than the times.
  */
 import type { DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
@@ -30,20 +31,25 @@ for (const pair of pairs) {
     const tgt = await setup.handle('tgt');
     await insertGeneratedRows(src.client, 0, n, 10000);
     await updateAllRows(src.client);
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     let moved = 0;
     for (let pass = 0; moved < 2 * n && pass < 50; pass++)
       moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
     const t1 = performance.now();
+    const c1 = process.cpuUsage();
     let applied = 0;
     for (let pass = 0; applied < 2 * n && pass < 50; pass++) {
       const r = await importOnce(setup.config, setup.config.programs[1] as never, tgt);
       applied += r.applied + r.unchanged;
     }
     const t2 = performance.now();
+    const c2 = process.cpuUsage();
     const rate = (2 * n) / ((t2 - t0) / 1000);
+    // This process's own CPU per phase (user + system): steadier than the times on a shared machine.
+    const cpu = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => ((b.user - a.user + b.system - a.system) / 1e6).toFixed(2);
     console.log(
-      `${pair}: ${2 * n} changes, transport ${((t1 - t0) / 1000).toFixed(1)} s, import ${((t2 - t1) / 1000).toFixed(1)} s, ${rate.toFixed(0)} changes/s`,
+      `${pair}: ${2 * n} changes, transport ${((t1 - t0) / 1000).toFixed(1)} s (CPU ${cpu(c0, c1)} s), import ${((t2 - t1) / 1000).toFixed(1)} s (CPU ${cpu(c1, c2)} s), ${rate.toFixed(0)} changes/s`,
     );
   } finally {
     await setup.close();

@@ -18,7 +18,7 @@
 import { type CanonicalValue, toCanonical } from './canonical.ts';
 import type { ValueMap } from './change.ts';
 import { ChangeError } from './errors.ts';
-import { type ColumnSchema, type TableSchema, primaryKeyColumns } from './schema.ts';
+import { type ColumnSchema, columnByName, type TableSchema, primaryKeyColumns } from './schema.ts';
 
 /** A decimal number written without exponent: `1.5e3` → `1500`, `-2.50e-2` → `-0.025`. */
 function plainDecimal(text: string): string | null {
@@ -56,6 +56,12 @@ function keyValueText(column: ColumnSchema, value: CanonicalValue): string {
 
 /** The key of `table` in `key` (any spelling a column accepts) as its canonical text. */
 export function canonicalKeyText(table: TableSchema, key: ValueMap): string {
+  if (table.primaryKey.length === 1) {
+    // The common one-column key, spelled without the list and closure below.
+    const name = table.primaryKey[0];
+    const column = columnByName(table, name);
+    if (column && name in key) return keyValueText(column, toCanonical(column, key[name]));
+  }
   const columns = primaryKeyColumns(table);
   const spell = (column: ColumnSchema) => {
     if (!(column.name in key)) throw new ChangeError('bad_key', `the key of ${table.name} lacks ${column.name}`);

@@ -37,6 +37,9 @@ export type InfiniteDateTime = 'infinity' | '-infinity';
 /** 'infinity' or '-infinity' when the value spells one (PostgreSQL also accepts '+infinity'), else null. */
 export function infiniteDateTime(value: unknown): InfiniteDateTime | null {
   if (typeof value !== 'string') return null;
+  // A value that starts with a digit is no such word (the common case: a date, read without allocating).
+  const first = value.charCodeAt(0);
+  if (first >= 48 && first <= 57) return null;
   const text = value.trim().toLowerCase();
   if (text === 'infinity' || text === '+infinity') return 'infinity';
   if (text === '-infinity') return '-infinity';
@@ -60,6 +63,8 @@ function invalid(column: Pick<ColumnSchema, 'name' | 'family'>, value: unknown, 
 /** Integers: numbers while exact, decimal strings beyond 2^53. */
 function canonicalInteger(column: ColumnSchema, value: unknown): CanonicalValue {
   let big: bigint;
+  // The common case: a number already exact (-0 is read as 0, as BigInt reads it).
+  if (Number.isSafeInteger(value)) return value === 0 ? 0 : (value as number);
   if (typeof value === 'bigint') big = value;
   else if (typeof value === 'number') {
     if (!Number.isInteger(value)) throw invalid(column, value, 'is not a whole number');
@@ -185,6 +190,61 @@ export function parseDateTime(value: unknown): DateTimeParts | null {
   return parts;
 }
 
+const digitsAt = (text: string, start: number, end: number): number => {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+};
+
+/**
+ * The wire's own spellings of a date or timestamp, read without a regular expression or
+ * an intermediate object: `YYYY-MM-DD`, optionally `T` or a space and `HH:MM:SS`, an
+ * optional fraction of 1…9 digits and an optional zero offset (`Z`, `+00`, `+00:00`).
+ * Returns the date (`sep` null) or `date sep HH:MM:SS.ffffff`, the very text when it is
+ * spelled so already, or null for any other spelling (parseDateTime then decides): the
+ * same result as parseDateTime and formatting, for the values that travel most.
+ */
+export function plainDateTime(text: string, sep: 'T' | ' ' | null): string | null {
+  const n = text.length;
+  if (n < 10 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return null;
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 7);
+  const day = digitsAt(text, 8, 10);
+  if (year < 0 || month < 1 || month > 12 || day < 1) return null;
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  if (day > (month === 2 && !leap ? 28 : MONTH_DAYS[month - 1])) return null;
+  if (n === 10) return sep === null ? text : `${text}${sep}00:00:00.000000`;
+  if (n < 19) return null;
+  const s = text.charCodeAt(10);
+  if ((s !== 84 && s !== 32) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return null;
+  const hour = digitsAt(text, 11, 13);
+  const minute = digitsAt(text, 14, 16);
+  const second = digitsAt(text, 17, 19);
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return null;
+  let end = 19;
+  let fraction = '000000';
+  if (end < n && text.charCodeAt(end) === 46) {
+    let j = end + 1;
+    while (j < n && text.charCodeAt(j) >= 48 && text.charCodeAt(j) <= 57) j++;
+    const count = j - end - 1;
+    if (count < 1 || count > 9) return null;
+    fraction = count === 6 ? text.slice(end + 1, j) : `${text.slice(end + 1, j)}00000`.slice(0, 6);
+    end = j;
+  }
+  const zoned = end < n;
+  if (zoned) {
+    const zone = n - end === 1 ? text[end] : text.slice(end);
+    if (zone !== 'Z' && zone !== '+00' && zone !== '+00:00') return null;
+  }
+  if (sep === null) return text.slice(0, 10);
+  if (!zoned && n === 26 && s === sep.charCodeAt(0)) return text;
+  return `${text.slice(0, 10)}${sep}${text.slice(11, 19)}.${fraction}`;
+}
+
 /** Shifts a wall-clock value with an offset to UTC. */
 function toUtc(parts: DateTimeParts): DateTimeParts {
   if (!parts.offsetMinutes) return { ...parts, offsetMinutes: 0 };
@@ -239,6 +299,11 @@ function canonicalTime(column: ColumnSchema, value: unknown): CanonicalValue {
 }
 
 function canonicalDateTime(column: ColumnSchema, value: unknown): CanonicalValue {
+  if (typeof value === 'string') {
+    // A zero offset on a zone-less column is dropped, as below; a timestamptz value keeps its trailing Z.
+    const plain = plainDateTime(value, column.family === 'date' ? null : 'T');
+    if (plain !== null) return column.family === 'timestamptz' ? `${plain}Z` : plain;
+  }
   const infinite = infiniteDateTime(value);
   if (infinite) return infinite;
   const parts = parseDateTime(value);

@@ -65,14 +65,19 @@ export interface TableSchema {
 
 const columnIndex = new WeakMap<TableSchema, Map<string, ColumnSchema>>();
 
-/** The column called `name`; indexed per table, since the import asks for every value of every change. */
-export function columnByName(table: TableSchema, name: string): ColumnSchema | undefined {
+/** The table's columns by name, indexed once per table (a caller with many names asks for it once). */
+export function columnMap(table: TableSchema): ReadonlyMap<string, ColumnSchema> {
   let index = columnIndex.get(table);
   if (!index || index.size !== table.columns.length) {
     index = new Map(table.columns.map((c) => [c.name, c]));
     columnIndex.set(table, index);
   }
-  return index.get(name);
+  return index;
+}
+
+/** The column called `name`; indexed per table, since the import asks for every value of every change. */
+export function columnByName(table: TableSchema, name: string): ColumnSchema | undefined {
+  return columnMap(table).get(name);
 }
 
 /** Columns that are captured and written: everything the database does not compute. */

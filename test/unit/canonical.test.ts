@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { exactSingle, outsideCommonEra, parseDateTime, sameValue, singleRounding, toCanonical } from '../../src/core/canonical.ts';
+import {
+  exactSingle,
+  outsideCommonEra,
+  parseDateTime,
+  plainDateTime,
+  sameValue,
+  singleRounding,
+  toCanonical,
+} from '../../src/core/canonical.ts';
 import type { ColumnSchema, TypeFamily } from '../../src/core/schema.ts';
 
 const col = (family: TypeFamily, name = 'c'): ColumnSchema => ({ name, family, nativeType: family, nullable: true, default: null });
@@ -135,5 +143,67 @@ describe('parseDateTime', () => {
     expect(parseDateTime('13/01/2025')).toBeNull();
     expect(parseDateTime('2025-06-25 24:00:00')).toBeNull();
     expect(parseDateTime(42)).toBeNull();
+  });
+});
+
+describe('plainDateTime (the fast reader of the wire spellings)', () => {
+  const p2 = (n: number, w = 2) => String(n).padStart(w, '0');
+  /** What parseDateTime and the canonical formatting make of `text`, for a zero or absent offset. */
+  const reference = (text: string, sep: 'T' | ' ' | null): string | null => {
+    const parts = parseDateTime(text);
+    if (!parts) return null;
+    const date = `${p2(parts.year, 4)}-${p2(parts.month)}-${p2(parts.day)}`;
+    if (sep === null) return date;
+    return `${date}${sep}${p2(parts.hour)}:${p2(parts.minute)}:${p2(parts.second)}.${p2(parts.micro, 6)}`;
+  };
+
+  it('reads the spellings that travel most, the canonical one as the very text', () => {
+    const canonical = '2025-01-01T00:00:01.000000';
+    expect(plainDateTime(canonical, 'T')).toBe(canonical);
+    expect(plainDateTime('2025-01-01 00:00:01', ' ')).toBe('2025-01-01 00:00:01.000000');
+    expect(plainDateTime('2025-01-01 00:00:01.5', 'T')).toBe('2025-01-01T00:00:01.500000');
+    expect(plainDateTime('2025-01-01 00:00:01.123456789+00', 'T')).toBe('2025-01-01T00:00:01.123456');
+    expect(plainDateTime('2024-02-29', null)).toBe('2024-02-29');
+    expect(plainDateTime('2024-02-29', 'T')).toBe('2024-02-29T00:00:00.000000');
+    expect(toCanonical(col('timestamptz'), '2025-01-01 00:00:01+00')).toBe('2025-01-01T00:00:01.000000Z');
+    expect(toCanonical(col('timestamptz'), '2025-01-01 02:00:01+02')).toBe('2025-01-01T00:00:01.000000Z');
+    for (const other of [
+      '2023-02-29',
+      '2025-13-01',
+      '2025-01-01 24:00:00',
+      '2025-01-01T10:00:00+02',
+      ' 2025-01-01',
+      '+2025-01-01',
+      '2025-01-01 10:00',
+    ])
+      expect(plainDateTime(other, 'T')).toBeNull();
+  });
+
+  it('agrees with parseDateTime on every text it reads (randomized)', () => {
+    const seed = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 1_000_000);
+    console.log(`plainDateTime randomized: seed ${seed} (DSYNC_TEST_SEED=${seed} repeats it)`);
+    let s = seed >>> 0;
+    const random = () => {
+      s = (s * 1664525 + 1013904223) >>> 0;
+      return s / 4294967296;
+    };
+    const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+    const num = (max: number, w: number) => String(Math.floor(random() * max)).padStart(w, '0');
+    let read = 0;
+    for (let i = 0; i < 20000; i++) {
+      const date = `${pick([num(10000, 4), '0000', '2024', '1900', '2000', num(100, 3)])}-${pick([num(14, 2), '02', '12'])}-${pick([num(32, 2), '29', '28', '31', '30'])}`;
+      const time = pick(['', `${pick(['T', ' ', 't', '  '])}${num(26, 2)}:${num(61, 2)}:${pick([num(62, 2), '60'])}`]);
+      const fraction = time ? pick(['', '', `.${'123456789'.slice(0, Math.floor(random() * 11))}`]) : '';
+      const zone = time ? pick(['', '', 'Z', 'z', '+00', '+00:00', '-00', '+02', '-05:30', ' ', ' BC']) : pick(['', ' BC', ' ']);
+      const text = `${date}${time}${fraction}${zone}`;
+      for (const sep of ['T', ' ', null] as const) {
+        const plain = plainDateTime(text, sep);
+        if (plain === null) continue;
+        read++;
+        expect(parseDateTime(text)?.offsetMinutes ?? 0, text).toBe(0);
+        expect(plain, text).toBe(reference(text, sep));
+      }
+    }
+    expect(read).toBeGreaterThan(1000);
   });
 });

@@ -41,10 +41,49 @@ function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
   }
 }
 
-function jsonRows(table: TableSchema, rows: ValueMap[]): string {
-  return JSON.stringify(
-    rows.map((row) => Object.fromEntries(Object.entries(row).map(([name, value]) => [name, jsonValue(columnByName(table, name)!, value)]))),
-  );
+/** The fields of `row` as JSON object members (`"name":value,…`), each value through jsonValue; `skip` names members given already. */
+function jsonMembers(table: TableSchema, row: ValueMap, skip?: ValueMap): string {
+  let out = '';
+  for (const name in row) {
+    if (skip !== undefined && name in skip) continue;
+    const value = jsonValue(columnByName(table, name)!, row[name]);
+    if (value !== undefined) out += `${out ? ',' : ''}${JSON.stringify(name)}:${JSON.stringify(value)}`;
+  }
+  return out;
+}
+
+/**
+ * The rows as the JSON array json_populate_recordset reads (what JSON.stringify makes of
+ * them), written out directly rather than through an object per row; a row of `rows` is
+ * joined with its `more` (a key with its values), whose members win.
+ */
+function jsonRows(table: TableSchema, rows: readonly ValueMap[], more?: readonly ValueMap[]): string {
+  let out = '';
+  for (let i = 0; i < rows.length; i++) {
+    let members = jsonMembers(table, rows[i], more?.[i]);
+    if (more) {
+      const extra = jsonMembers(table, more[i]);
+      members = members && extra ? `${members},${extra}` : members || extra;
+    }
+    out += `${i ? ',' : ''}{${members}}`;
+  }
+  return `[${out}]`;
+}
+
+/** Rows of values in `columns` order as json_populate_recordset's JSON array. */
+function jsonArrayRows(columns: readonly string[], rows: readonly unknown[][]): string {
+  const names = columns.map((c) => `${JSON.stringify(c)}:`);
+  let out = '';
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    let members = '';
+    for (let i = 0; i < names.length; i++) {
+      const text = JSON.stringify(row[i]);
+      if (text !== undefined) members += `${members ? ',' : ''}${names[i]}${text}`;
+    }
+    out += `${r ? ',' : ''}{${members}}`;
+  }
+  return `[${out}]`;
 }
 
 /** Column `name` of the source rows `s` as the table's type: a json document is unwrapped from its string (`jsonValue`). */
@@ -118,21 +157,19 @@ export const postgresBulk: BulkWriter = {
         // A resend: the rows already here are skipped by the statement below.
       }
     }
-    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i]])));
     const list = columns.map((c) => sql.ident(c)).join(', ');
     await tx.query(
       `INSERT INTO ${sql.ident(table)} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${sql.ident(table)}, $1)${ignoreDuplicates ? ' ON CONFLICT DO NOTHING' : ''}`,
-      [JSON.stringify(objects)],
+      [jsonArrayRows(columns, rows)],
     );
   },
 
   async upsertRows(tx, table, columns, key, rows) {
-    const objects = rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i]])));
     const list = columns.map((c) => sql.ident(c)).join(', ');
     const set = columns.filter((c) => !key.includes(c)).map((c) => `${sql.ident(c)} = EXCLUDED.${sql.ident(c)}`);
     await tx.query(
       `INSERT INTO ${sql.ident(table)} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${sql.ident(table)}, $1) ON CONFLICT (${key.map((k) => sql.ident(k)).join(', ')}) DO UPDATE SET ${set.join(', ')}`,
-      [JSON.stringify(objects)],
+      [jsonArrayRows(columns, rows)],
     );
   },
 
@@ -166,7 +203,8 @@ export const postgresBulk: BulkWriter = {
       [
         jsonRows(
           table,
-          rows.map((r) => ({ ...r.key, ...r.values })),
+          rows.map((r) => r.key),
+          rows.map((r) => r.values),
         ),
       ],
     );

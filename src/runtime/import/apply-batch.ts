@@ -46,65 +46,101 @@ export interface BatchContext {
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
 
+interface KeyText {
+  table: TableSchema;
+  rowKey: string;
+  /** The row's id in the batch: table and row key. */
+  id: string;
+}
+
+interface Touched {
+  id: string;
+  table: TableSchema;
+  rowKey: string;
+  clBefore: number;
+  hadEntry: boolean;
+}
+
 /** The rows a batch reads and writes, with their entries, as the planning moves on. */
 class BatchState {
   private readonly states = new Map<string, RowState>();
-  readonly touched = new Map<string, { table: TableSchema; rowKey: string; clBefore: number; hadEntry: boolean }>();
+  readonly touched = new Map<string, Touched>();
+  /**
+   * Each key object's canonical text, spelled once: a batch asks for it several times per
+   * change (read, plan, write), and spelling a key is not free. A plain map that lives as
+   * long as the batch (a WeakMap costs the collector more).
+   */
+  private readonly keyTexts = new Map<ValueMap, KeyText>();
 
-  async load(tx: DbClient, wanted: Array<{ table: TableSchema; key: ValueMap }>): Promise<void> {
+  keyText(table: TableSchema, key: ValueMap): KeyText {
+    let known = this.keyTexts.get(key);
+    if (known === undefined || known.table !== table) {
+      const rowKey = canonicalKeyText(table, key);
+      known = { table, rowKey, id: stateKey(table.name, rowKey) };
+      this.keyTexts.set(key, known);
+    }
+    return known;
+  }
+
+  async load(tx: DbClient, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): Promise<void> {
     const byTable = new Map<TableSchema, ValueMap[]>();
-    for (const { table, key } of wanted) {
-      if (this.states.has(stateKey(table.name, canonicalKeyText(table, key)))) continue;
-      // Appended in place: copying the list for every key made a batch of n keys cost n²/2 copies (and as much garbage).
+    const wanted = new Set<string>();
+    const want = (table: TableSchema, key: ValueMap) => {
+      const { id } = this.keyText(table, key);
+      if (this.states.has(id) || wanted.has(id)) return;
+      wanted.add(id);
       const keys = byTable.get(table);
       if (keys) keys.push(key);
       else byTable.set(table, [key]);
+    };
+    for (const { change } of items) {
+      const table = tables.get(change.table)!;
+      want(table, change.key);
+      if (change.keyOld) want(table, change.keyOld);
     }
     for (const [table, keys] of byTable) {
       // Rows first, then their entries: the order in which a capture trigger locks them
       // (the application's write, then the entry), so the two never deadlock.
       const rows = await fetchRows(tx, table, keys, (k) => canonicalKeyText(table, k));
-      const entries = await readEntries(
-        tx,
-        table.name,
-        keys.map((k) => canonicalKeyText(table, k)),
-      );
-      for (const key of keys) {
-        const rowKey = canonicalKeyText(table, key);
-        this.states.set(stateKey(table.name, rowKey), { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
+      const rowKeys = keys.map((k) => this.keyText(table, k).rowKey);
+      const entries = await readEntries(tx, table.name, rowKeys);
+      for (let i = 0; i < keys.length; i++) {
+        const rowKey = rowKeys[i];
+        this.states.set(this.keyText(table, keys[i]).id, { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
       }
     }
   }
 
   get(table: TableSchema, key: ValueMap): RowState {
-    return this.states.get(stateKey(table.name, canonicalKeyText(table, key)))!;
+    return this.states.get(this.keyText(table, key).id)!;
   }
 
   set(table: TableSchema, key: ValueMap, state: RowState): void {
-    const rowKey = canonicalKeyText(table, key);
-    const id = stateKey(table.name, rowKey);
+    const { rowKey, id } = this.keyText(table, key);
     if (!this.touched.has(id)) {
       const before = this.states.get(id) ?? { row: null, entry: null };
-      this.touched.set(id, { table, rowKey, clBefore: localCl(before), hadEntry: before.entry !== null });
+      this.touched.set(id, { id, table, rowKey, clBefore: localCl(before), hadEntry: before.entry !== null });
     }
     this.states.set(id, state);
   }
 
   entryWrites(): EntryWrite[] {
     const out: EntryWrite[] = [];
-    for (const [id, { table, rowKey, hadEntry }] of this.touched) {
+    for (const { id, table, rowKey, hadEntry } of this.touched.values()) {
       const entry = this.states.get(id)?.entry;
       if (entry) out.push({ table: table.name, rowKey, entry, isNew: !hadEntry });
     }
     return out;
   }
 
-  /** Rows whose causal length moved in this batch: their pending updates may now merge. */
-  clMoved(): Array<{ table: TableSchema; rowKey: string; cl: number }> {
+  /** Rows whose causal length moved in this batch and is not in `checked` yet (state id → cl): their pending updates may now merge. */
+  clMoved(checked: Map<string, number>): Array<{ table: TableSchema; rowKey: string; cl: number }> {
     const out = [];
-    for (const [id, t] of this.touched) {
-      const cl = localCl(this.states.get(id)!);
-      if (cl !== t.clBefore) out.push({ table: t.table, rowKey: t.rowKey, cl });
+    for (const t of this.touched.values()) {
+      const cl = localCl(this.states.get(t.id)!);
+      if (cl === t.clBefore || checked.get(t.id) === cl) continue;
+      checked.set(t.id, cl);
+      out.push({ table: t.table, rowKey: t.rowKey, cl });
     }
     return out;
   }
@@ -132,14 +168,7 @@ export async function applyBatch(
   fromPending = false,
 ): Promise<BatchOutcome> {
   const state = new BatchState();
-  const wanted = (change: ChangeEvent) => {
-    const table = ctx.tables.get(change.table)!;
-    return [{ table, key: change.key }, ...(change.keyOld ? [{ table, key: change.keyOld }] : [])];
-  };
-  await state.load(
-    tx,
-    items.flatMap((i) => wanted(i.change)),
-  );
+  await state.load(tx, items, ctx.tables);
   const ops: PlannedOp[] = [];
   const applied: AppliedRecord[] = [];
   const conflicts: Array<{ item: BatchItem; conflict: Conflict; policy: ConflictPolicy }> = [];
@@ -159,11 +188,11 @@ export async function applyBatch(
     );
     if (plan.outcome === 'parked') return { item, plan, policy };
     for (const { key, state: next } of plan.states) state.set(table, key, next);
-    const identity = stateKey(table.name, canonicalKeyText(table, change.keyOld ?? change.key));
+    const identity = state.keyText(table, change.keyOld ?? change.key).id;
     for (const op of plan.ops) ops.push({ table, identity, op });
     if (plan.forward && ctx.forwards) applied.push({ table, change, forward: plan.forward });
     if (plan.conflict) conflicts.push({ item, conflict: plan.conflict, policy });
-    if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: canonicalKeyText(table, change.key), cl: change.cl! });
+    if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: state.keyText(table, change.key).rowKey, cl: change.cl! });
     return { item, plan, policy };
   };
 
@@ -171,38 +200,40 @@ export async function applyBatch(
   if (fromPending) for (const r of results) if (r.plan.outcome !== 'pending') pendingDone.push(r.item.row.id);
   const released: ItemResult[] = [];
   // Updates that came before their insert (a mesh): merge the ones whose row has caught up.
-  const checked = new Set<string>();
+  const checked = new Map<string, number>();
+  const releasedIds = new Set<number>();
   for (;;) {
-    const moved = state.clMoved().filter((m) => !checked.has(`${stateKey(m.table.name, m.rowKey)}\u0000${m.cl}`));
+    const moved = state.clMoved(checked);
     if (moved.length === 0) break;
-    for (const m of moved) checked.add(`${stateKey(m.table.name, m.rowKey)}\u0000${m.cl}`);
+    const reached = new Map<string, number>();
+    for (const m of moved) reached.set(stateKey(m.table.name, m.rowKey), m.cl);
     const waiting = [
-      ...pendingAdds
-        .filter((p) => moved.some((m) => m.table.name === p.item.change.table && m.rowKey === p.rowKey && p.cl <= m.cl))
-        .map((p) => p.item),
+      ...pendingAdds.filter((p) => p.cl <= (reached.get(stateKey(p.item.change.table, p.rowKey)) ?? 0)).map((p) => p.item),
       ...(await loadPending(
         tx,
         moved.map((m) => ({ table: m.table.name, rowKey: m.rowKey, cl: m.cl })),
       )),
     ];
-    const fresh = waiting.filter(
-      (w, i) => !released.some((r) => r.item.row.id === w.row.id) && waiting.findIndex((x) => x.row.id === w.row.id) === i,
-    );
+    const taken = new Set<number>();
+    const fresh = waiting.filter((w) => {
+      if (releasedIds.has(w.row.id) || taken.has(w.row.id)) return false;
+      taken.add(w.row.id);
+      return true;
+    });
     if (fresh.length === 0) continue;
-    await state.load(
-      tx,
-      fresh.flatMap((i) => wanted(i.change)),
-    );
+    await state.load(tx, fresh, ctx.tables);
     for (const item of fresh) {
       const result = planOne(item);
       if (result.plan.outcome === 'pending') continue;
       released.push(result);
+      releasedIds.add(item.row.id);
       pendingDone.push(item.row.id);
       const added = pendingAdds.findIndex((p) => p.item.row.id === item.row.id);
       if (added >= 0) pendingAdds.splice(added, 1);
     }
     // A released update was planned again: drop its pending marker from this batch's list.
-    for (let i = pendingAdds.length - 1; i >= 0; i--) if (pendingDone.includes(pendingAdds[i].item.row.id)) pendingAdds.splice(i, 1);
+    const done = new Set(pendingDone);
+    for (let i = pendingAdds.length - 1; i >= 0; i--) if (done.has(pendingAdds[i].item.row.id)) pendingAdds.splice(i, 1);
   }
 
   await tx.dialect.silenceCapture(tx, true);

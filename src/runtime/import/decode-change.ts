@@ -4,10 +4,10 @@
  * every value must read as its column's type. Anything else is a ChangeError that the
  * import parks with its reason.
  */
-import { parseDateTime, toCanonical } from '../../core/canonical.ts';
+import { parseDateTime, plainDateTime, toCanonical } from '../../core/canonical.ts';
 import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
 import { ChangeError } from '../../core/errors.ts';
-import { columnByName, type TableSchema } from '../../core/schema.ts';
+import { columnMap, type TableSchema } from '../../core/schema.ts';
 import { parseSeedCommand } from './seed-command.ts';
 
 function parseJson(text: string | null, what: string): unknown {
@@ -22,8 +22,11 @@ function parseJson(text: string | null, what: string): unknown {
 function valueMap(table: TableSchema, raw: unknown, what: string): ValueMap {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ChangeError('bad_json', `${what} must be a JSON object`);
   const out: ValueMap = {};
-  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
-    const column = columnByName(table, name);
+  const values = raw as Record<string, unknown>;
+  const columns = columnMap(table);
+  for (const name in values) {
+    const value = values[name];
+    const column = columns.get(name);
     if (column?.generated) {
       throw new ChangeError(
         'unknown_column',
@@ -49,8 +52,10 @@ function keyMap(table: TableSchema, text: string | null, what: string): ValueMap
   const raw = parseJson(text, what);
   const asObject = table.primaryKey.length === 1 && (raw === null || typeof raw !== 'object') ? { [table.primaryKey[0]]: raw } : raw;
   const key = valueMap(table, asObject, what);
-  const names = Object.keys(key).sort().join(',');
-  if (names !== [...table.primaryKey].sort().join(',') || Object.values(key).some((v) => v === null)) {
+  // Exactly the key's columns, none NULL (the names of a JSON object are distinct).
+  let named = 0;
+  for (const _ in key) named++;
+  if (named !== table.primaryKey.length || table.primaryKey.some((k) => key[k] === null || key[k] === undefined)) {
     throw new ChangeError('bad_key', `${what} must give the primary key (${table.primaryKey.join(', ')}) of ${table.name}`);
   }
   return key;
@@ -58,6 +63,10 @@ function keyMap(table: TableSchema, text: string | null, what: string): ValueMap
 
 /** `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) or null; origin times written by hand in other spellings are read too. */
 export function normalizeChangeTime(value: unknown): string | null {
+  if (typeof value === 'string') {
+    const plain = plainDateTime(value, ' ');
+    if (plain !== null) return plain;
+  }
   const parts = parseDateTime(value instanceof Date ? value : value === null || value === undefined ? null : String(value));
   if (!parts) return null;
   const p = (n: number, w = 2) => String(n).padStart(w, '0');

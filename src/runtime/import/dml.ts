@@ -86,7 +86,8 @@ export async function selectAllRows(client: DbClient, table: TableSchema): Promi
 }
 
 /**
- * The current rows of many keys at once, canonical, keyed by `identity(key)`; locked
+ * The current rows of many keys at once, canonical, keyed by `identity(key)` (which reads
+ * only the key's columns: a found row is passed to it whole); locked
  * for the transaction where the brand can (FOR UPDATE), so the plan made from them
  * holds until commit.
  */
@@ -99,7 +100,15 @@ export async function fetchRows(
   const { dialect } = client;
   const columns = table.columns.filter((c) => !c.generated);
   const found = new Map<string, ValueMap>();
-  const unique = [...new Map(keys.map((k) => [identity(k), k])).values()];
+  const unique: ValueMap[] = [];
+  const seen = new Set<string>();
+  for (const k of keys) {
+    const id = identity(k);
+    if (!seen.has(id)) {
+      seen.add(id);
+      unique.push(k);
+    }
+  }
   const perQuery = Math.max(1, Math.floor((dialect.capabilities.maxParameters - 10) / table.primaryKey.length));
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);
@@ -111,8 +120,9 @@ export async function fetchRows(
     const sql = `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)}${dialect.sql.lockHint ?? ''} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
     const { rows } = await client.query<Row>(sql, params.values);
     for (const row of rows) {
-      const canonical = Object.fromEntries(columns.map((c) => [c.name, dialect.fromDriver(c, row[c.name])]));
-      found.set(identity(Object.fromEntries(table.primaryKey.map((k) => [k, canonical[k]]))), canonical);
+      const canonical: ValueMap = {};
+      for (const c of columns) canonical[c.name] = dialect.fromDriver(c, row[c.name]);
+      found.set(identity(canonical), canonical);
     }
   }
   return found;

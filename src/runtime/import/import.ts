@@ -106,10 +106,32 @@ export async function ledgerStamp(client: DbClient): Promise<string> {
 
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
 
+const text = (value: unknown): string | null =>
+  typeof value === 'string' ? value : value === null || value === undefined ? null : String(value);
+
+/** An inbox row as read by INBOX_SELECT: written out as one literal, so every row has one shape (a loop of assignments makes a slow dictionary of each). */
 export function toInboxRow(row: Row): InboxRow {
-  const out: Record<string, unknown> = { id: Number(row.id), origin_change_id: Number(row.origin_change_id) };
-  for (const column of CHANGE_ROW_COLUMNS) out[column] = row[column] === null || row[column] === undefined ? null : String(row[column]);
-  return out as InboxRow;
+  return {
+    id: Number(row.id),
+    origin_change_id: Number(row.origin_change_id),
+    object_database: text(row.object_database),
+    object_table: text(row.object_table),
+    object_pk_attribute: text(row.object_pk_attribute),
+    object_attribute: text(row.object_attribute),
+    object_id: text(row.object_id),
+    object_id_old: text(row.object_id_old),
+    object_value: text(row.object_value),
+    object_value_old: text(row.object_value_old),
+    object_operation: text(row.object_operation),
+    object_operation_command: text(row.object_operation_command),
+    updated_by_server_id: text(row.updated_by_server_id),
+    updated_by_user_id: text(row.updated_by_user_id),
+    update_datetime: text(row.update_datetime),
+    note1: text(row.note1),
+    row_cl: text(row.row_cl),
+    row_cl_old: text(row.row_cl_old),
+    change_version: text(row.change_version),
+  } satisfies Record<'id' | 'origin_change_id' | (typeof CHANGE_ROW_COLUMNS)[number], unknown>;
 }
 
 export function manualReason(conflict: Conflict): string {
@@ -223,6 +245,7 @@ async function inboxItems(tx: DbClient, ctx: ImportContext, ids: number[]): Prom
  * waits behind the head, never behind another waiting change.
  */
 async function parkIfBlocked(tx: DbClient, ctx: ImportContext, d: Decoded, blocked: Map<string, number>, tally: Tally): Promise<boolean> {
+  if (blocked.size === 0) return false;
   const key = storedKey(d.identity);
   const oldKey = d.oldIdentity === null ? null : storedKey(d.oldIdentity);
   const head = blocked.get(key) ?? (oldKey === null ? undefined : blocked.get(oldKey));

@@ -13,13 +13,16 @@ import { utcNow } from '../program-state.ts';
 
 /** A row's identity across spellings: table and key values as text, in key order. */
 export function rowIdentity(table: string, primaryKey: string[] | null, key: unknown): string {
-  let values: unknown[];
+  // The JSON array [table, ...values as text], written out without building it (once per change).
+  let out = JSON.stringify(table);
   if (key !== null && typeof key === 'object' && !Array.isArray(key)) {
     const map = key as Record<string, unknown>;
-    values = (primaryKey ?? Object.keys(map).sort()).map((k) => map[k]);
-  } else values = [key];
-  return JSON.stringify([table, ...values.map((v) => (v === null || v === undefined ? null : String(v)))]);
+    for (const k of primaryKey ?? Object.keys(map).sort()) out += `,${identityValue(map[k])}`;
+  } else out += `,${identityValue(key)}`;
+  return `[${out}]`;
 }
+
+const identityValue = (v: unknown) => (v === null || v === undefined ? 'null' : JSON.stringify(String(v)));
 
 /** The identity of a raw inbox row that could not be decoded, as best it can be read. */
 export function rawRowIdentity(row: InboxRow, primaryKey: string[] | null): string {

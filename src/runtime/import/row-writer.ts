@@ -50,15 +50,30 @@ export async function executeOp(tx: DbClient, table: TableSchema, op: RowOp): Pr
 
 const changesKey = (table: TableSchema, op: RowOp) => op.kind === 'update' && table.primaryKey.some((k) => k in op.values);
 
+/** The names of `values`, sorted, as one text (a group of one statement shape); `sorted` remembers the spellings seen. */
+function columnsOf(values: ValueMap, sorted: Map<string, string>): string {
+  const names = Object.keys(values);
+  if (names.length === 1) return names[0];
+  // The changes of one table name their columns in one order nearly always: sort each order once.
+  const seen = names.join('\u0000');
+  let out = sorted.get(seen);
+  if (out === undefined) sorted.set(seen, (out = names.sort().join('\u0000')));
+  return out;
+}
+
 async function flushWave(tx: DbClient, wave: PlannedOp[]): Promise<void> {
   const bulk = tx.dialect.bulk!;
   const groups = new Map<string, PlannedOp[]>();
-  const order = { delete: 0, update: 1, insert: 2 } as const;
-  for (const entry of [...wave].sort((a, b) => order[a.op.kind] - order[b.op.kind])) {
-    const columns = entry.op.kind === 'delete' ? '' : Object.keys(entry.op.values).sort().join('\u0000');
-    const group = `${entry.op.kind}\u0000${entry.table.name}\u0000${columns}`;
-    if (!groups.has(group)) groups.set(group, []);
-    groups.get(group)!.push(entry);
+  const sorted = new Map<string, string>();
+  // Deletes, then updates, then inserts, each kind in wave order.
+  for (const kind of ['delete', 'update', 'insert'] as const) {
+    for (const entry of wave) {
+      if (entry.op.kind !== kind) continue;
+      const group = `${kind}\u0000${entry.table.name}\u0000${entry.op.kind === 'delete' ? '' : columnsOf(entry.op.values, sorted)}`;
+      const members = groups.get(group);
+      if (members) members.push(entry);
+      else groups.set(group, [entry]);
+    }
   }
   for (const entries of groups.values()) {
     const { table, op } = entries[0];

@@ -13,14 +13,22 @@ const COLUMNS = ['table_name', 'row_key', 'cl', 'max_version', 'base_version', '
 function parseColumns(text: unknown): Record<string, Version> {
   const out: Record<string, Version> = {};
   if (typeof text !== 'string' || text === '') return out;
-  for (const [name, pair] of Object.entries(JSON.parse(text) as Record<string, [number | string, string]>)) {
+  const pairs = JSON.parse(text) as Record<string, [number | string, string]>;
+  for (const name in pairs) {
+    const pair = pairs[name];
     out[name] = { time: Number(pair[0]), server: String(pair[1]) };
   }
   return out;
 }
 
+/** `{"column":[time,"server"],…}`: what JSON.stringify makes of the pairs, written without building them. */
 export function encodeColumns(columns: Record<string, Version>): string {
-  return JSON.stringify(Object.fromEntries(Object.entries(columns).map(([name, v]) => [name, [v.time, v.server]])));
+  let out = '';
+  for (const name in columns) {
+    const v = columns[name];
+    out += `${out ? ',' : ''}${JSON.stringify(name)}:[${JSON.stringify(v.time)},${JSON.stringify(v.server)}]`;
+  }
+  return `{${out}}`;
 }
 
 function toEntry(row: Row): RowEntry {
@@ -78,7 +86,8 @@ const entryRow = ({ table, rowKey, entry }: EntryWrite) => [
 
 /** Replaces the entries of these rows (the last write of a row wins); new entries are inserted (see EntryWrite.isNew). */
 export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<void> {
-  const last = new Map(writes.map((w) => [`${w.table}\u0000${w.rowKey}`, w]));
+  const last = new Map<string, EntryWrite>();
+  for (const w of writes) last.set(`${w.table}\u0000${w.rowKey}`, w);
   if (last.size === 0) return;
   const fresh = [...last.values()].filter((w) => w.isNew);
   if (fresh.length > 0) {
