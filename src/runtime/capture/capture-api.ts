@@ -153,7 +153,13 @@ export async function captureChanges(client: DbClient, changes: AppChange[], opt
   }
   const stamps = new VersionStamps();
   const byTable = new Map<string, string[]>();
-  for (const p of prepared) byTable.set(p.schema.name, [...(byTable.get(p.schema.name) ?? []), p.key, ...(p.keyOld ? [p.keyOld] : [])]);
+  for (const p of prepared) {
+    // Appended in place: copying the list per change made a batch of n changes cost n²/2 copies.
+    let keys = byTable.get(p.schema.name);
+    if (!keys) byTable.set(p.schema.name, (keys = []));
+    keys.push(p.key);
+    if (p.keyOld) keys.push(p.keyOld);
+  }
   for (const [table, keys] of byTable) await stamps.load(client, table, keys);
   const rows = prepared.map(({ change, schema, values, oldValues, attributes, key, keyOld }) => {
     const versions = stamps.stamp(schema.name, change.operation, key, keyOld, attributes, options.node.serverId, change.atMicros);
