@@ -400,9 +400,11 @@ export class Daemon {
         let retryIn: number | null = null;
         const started = performance.now();
         try {
-          const result = await this.withWriters(nodes, this.nodesOf(program), () =>
-            runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved),
-          );
+          const result = await this.withWriters(nodes, this.nodesOf(program), () => {
+            // A wake-up that came before this pass reads its table is answered by it: only one that comes later makes another pass.
+            this.pendingWakes.delete(wakeOn);
+            return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved);
+          });
           const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;
           metrics.lastRunAt = Date.now();
