@@ -157,6 +157,15 @@ export interface Dialect {
    * which the next pass applies again (docs/performance.md "Latency"). Others ignore it.
    */
   silenceCapture(tx: DbClient, silent: boolean, options?: { lazyCommit?: boolean }): Promise<void>;
+  /**
+   * Lazy commits for the connections of a daemon's direct transport (NodeSet's `lazyCommits`):
+   * `relax` makes a connection's commits stop waiting for the disk; `flush` returns once every
+   * commit it made is on disk. The transport flushes the destination after writing its inbox
+   * and before moving its pointer, so the import is woken without waiting for the disk, and a
+   * crash of the destination before the flush leaves the pointer where the rows are sent
+   * again (docs/performance.md "Latency"). Absent: commits wait for the disk as usual.
+   */
+  lazyCommits?: { relax(client: DbClient): Promise<void>; flush(client: DbClient): Promise<void> };
   /** The key as this brand's capture triggers spell it in object_id (so the view groups one record once). */
   keyJson(table: TableSchema, key: ValueMap): string;
   /**

@@ -136,6 +136,22 @@ async function silenceCapture(tx: DbClient, silent: boolean, options: { lazyComm
   }
 }
 
+/**
+ * synchronous_commit off for the session; the flush is a commit that waits: a transaction
+ * with an id that wrote WAL (a non-transactional logical message, which log capture ignores)
+ * commits with synchronous_commit on, which flushes the WAL up to its commit record, so
+ * every earlier commit of the cluster too. (A transaction that wrote no WAL would not wait.)
+ * https://www.postgresql.org/docs/current/wal-async-commit.html
+ */
+const postgresLazyCommits = {
+  relax: (client: DbClient) => client.exec('SET synchronous_commit = off'),
+  flush: async (client: DbClient) => {
+    await client.query(
+      "SELECT set_config('synchronous_commit', 'on', true), txid_current(), pg_logical_emit_message(false, 'dsync.flush', '')",
+    );
+  },
+};
+
 export const postgresDialect: Dialect = {
   name: 'postgres',
   capabilities: { transactionalDdl: true, concurrentWriters: true, maxParameters: 65535 },
@@ -162,6 +178,7 @@ export const postgresDialect: Dialect = {
   moveIdCounterSql,
   checkIdCounters,
   silenceCapture,
+  lazyCommits: postgresLazyCommits,
   keyOrder: postgresKeyOrder,
   keyJson: canonicalKeyText,
   bulk: postgresBulk,

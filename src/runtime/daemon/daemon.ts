@@ -389,7 +389,8 @@ export class Daemon {
   private async loop(program: ProgramConfig): Promise<void> {
     const metrics = this.metrics.get(program.id)!;
     const fields = { program: program.id, node: programHome(program) };
-    const nodes = new NodeSet(this.config);
+    // A direct transport's commits do not wait for the disk: it flushes its destination before moving its pointer (transportOnce).
+    const nodes = new NodeSet(this.config, { lazyCommits: program.type === 'transport' && !program.via });
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
     // A direct transport wakes its destination's import as soon as the inbox write commits, not at the end of its pass.
     const onMoved = program.type === 'transport' ? () => this.wake(`inbox:${program.to}`) : undefined;

@@ -119,6 +119,8 @@ export async function transportOnce(
         if (values.length === 1) await writeRows(target.client, 'ds_change_inbox', INBOX_COLUMNS, values, true);
         else await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
         onMoved?.();
+        // Lazy commits: the rows are on the destination's disk before the pointer says they were sent.
+        if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
       }
       result.moved += values.length;
       // Another writer moved the pointer during the pass: what was sent is absorbed by the inbox's dedupe; the next pass reads the row.
