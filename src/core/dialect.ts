@@ -158,8 +158,22 @@ export interface Dialect {
    * Silences (or with false re-enables) the capture triggers for the rest of the current
    * transaction of `tx`. The import silences them and records each applied change in the
    * outbox itself, with its origin (guarantee 4, docs/guarantees.md), which lets it write rows set-wise.
+   * `lazyCommit` (with silent): the transaction's commit need not wait until it is on disk,
+   * where the brand lets one transaction say so (PostgreSQL's synchronous_commit); the
+   * import's batch asks for it: it applies rows the inbox holds durably and moves its
+   * pointer in the same transaction, so a crash that loses the commit loses the whole batch,
+   * which the next pass applies again (docs/performance.md "Latency"). Others ignore it.
    */
-  silenceCapture(tx: DbClient, silent: boolean): Promise<void>;
+  silenceCapture(tx: DbClient, silent: boolean, options?: { lazyCommit?: boolean }): Promise<void>;
+  /**
+   * Lazy commits for the connections of a daemon's direct transport (NodeSet's `lazyCommits`):
+   * `relax` makes a connection's commits stop waiting for the disk; `flush` returns once every
+   * commit it made is on disk. The transport flushes the destination after writing its inbox
+   * and before moving its pointer, so the import is woken without waiting for the disk, and a
+   * crash of the destination before the flush leaves the pointer where the rows are sent
+   * again (docs/performance.md "Latency"). Absent: commits wait for the disk as usual.
+   */
+  lazyCommits?: { relax(client: DbClient): Promise<void>; flush(client: DbClient): Promise<void> };
   /** The key as this brand's capture triggers spell it in object_id (so the view groups one record once). */
   keyJson(table: TableSchema, key: ValueMap): string;
   /**

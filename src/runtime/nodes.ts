@@ -17,6 +17,8 @@ export interface NodeHandle {
   tables?: Map<string, TableSchema>;
   /** The ledger as it was when `tables` was read (see ledgerStamp in import.ts): a `dsync apply` since changes it. */
   tablesStamp?: string;
+  /** Its commits do not wait for the disk (Dialect.lazyCommits): a writer must flush before anything relies on them. */
+  lazyCommits?: boolean;
 }
 
 /**
@@ -32,7 +34,15 @@ const tablesFound = new WeakMap<DbClient, Set<string>>();
 export class NodeSet {
   private readonly open = new Map<string, Promise<NodeHandle>>();
 
-  constructor(readonly config: Config) {}
+  /**
+   * `lazyCommits`: the connections' commits do not wait for the disk where the brand allows
+   * (Dialect.lazyCommits). Only for a daemon's direct transport, which flushes its
+   * destination before it moves its pointer.
+   */
+  constructor(
+    readonly config: Config,
+    private readonly options: { lazyCommits?: boolean } = {},
+  ) {}
 
   /**
    * The open node `name`: connects on the first call, and again when the kept connection
@@ -62,7 +72,17 @@ export class NodeSet {
       } catch (error) {
         return Promise.reject(error);
       }
-      handle = getDialect(node.dialect).then(async (dialect) => ({ node, dialect, client: await dialect.connect(node.url, node.name) }));
+      handle = getDialect(node.dialect).then(async (dialect) => {
+        const client = await dialect.connect(node.url, node.name);
+        if (!this.options.lazyCommits || !dialect.lazyCommits) return { node, dialect, client };
+        try {
+          await dialect.lazyCommits.relax(client);
+        } catch (error) {
+          await client.close().catch(() => undefined);
+          throw error;
+        }
+        return { node, dialect, client, lazyCommits: true };
+      });
       handle.catch(() => this.open.delete(name));
       this.open.set(name, handle);
     }

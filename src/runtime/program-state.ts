@@ -50,21 +50,78 @@ export async function readProgramState(client: DbClient, program: ProgramConfig,
 // Re-exported for the import wing, which imports it from here.
 export { utcNow };
 
-/** Moves the pointer (when given) and records the run; inside the caller's transaction when `client` is one. */
+/**
+ * Pointers as a connection last read or stored them, per program: a daemon's pass starts
+ * from the kept one instead of reading its row again (one round trip per pass). Another
+ * writer may move the pointer meanwhile (a manual `dsync import`, a second daemon, a person
+ * setting it back), so every write of a kept pointer is a compare-and-set on it
+ * (`expect`): when it finds another value, the kept one is forgotten and the next pass
+ * reads the row. Only committed values are kept (see keepPointer).
+ */
+const keptPointers = new WeakMap<DbClient, Map<number, number>>();
+
+/** The program's pointer: the one kept on this connection, else read from its row (readProgramState). */
+export async function programPointer(client: DbClient, program: ProgramConfig, nodeName: string): Promise<number> {
+  const kept = keptPointers.get(client)?.get(program.id);
+  if (kept !== undefined) return kept;
+  const { pointer } = await readProgramState(client, program, nodeName);
+  keepPointer(client, program.id, pointer);
+  return pointer;
+}
+
+/** Keeps `pointer` as program `programId`'s on `client`: a value read, or written by a statement that has committed. */
+export function keepPointer(client: DbClient, programId: number, pointer: number): void {
+  let kept = keptPointers.get(client);
+  if (!kept) keptPointers.set(client, (kept = new Map()));
+  kept.set(programId, pointer);
+}
+
+/** Forgets the kept pointer (another writer moved it): the next pass reads the row. */
+export function forgetPointer(client: DbClient, programId: number): void {
+  keptPointers.get(client)?.delete(programId);
+}
+
+/**
+ * Moves the pointer (when given) and records the run; inside the caller's transaction when
+ * `client` is one. With `expect`, only while the stored pointer is `expect` (a compare-and-set,
+ * see keptPointers); returns whether the row was written.
+ */
 export async function saveProgramState(
   client: DbClient,
   programId: number,
-  update: { pointer?: number; status: string; message: string | null },
-): Promise<void> {
+  update: { pointer?: number; status: string; message: string | null; expect?: number },
+): Promise<boolean> {
   const p = client.dialect.sql.param;
   const params: unknown[] = [update.status, update.message?.slice(0, 2000) ?? null, utcNow()];
   let set = `status = ${p(1)}, status_message = ${p(2)}, last_run_at = ${p(3)}`;
   if (update.pointer !== undefined) {
     params.push(update.pointer);
-    set += `, last_pointer = ${p(4)}`;
+    set += `, last_pointer = ${p(params.length)}`;
   }
   params.push(programId);
-  await client.query(`UPDATE ds_program_parameter SET ${set} WHERE id = ${p(params.length)}`, params);
+  let where = `id = ${p(params.length)}`;
+  if (update.expect !== undefined) {
+    params.push(update.expect);
+    where += ` AND last_pointer = ${p(params.length)}`;
+  }
+  const { rowCount } = await client.query(`UPDATE ds_program_parameter SET ${set} WHERE ${where}`, params);
+  return update.expect === undefined || rowCount > 0;
+}
+
+/**
+ * saveProgramState with the kept pointer as `expect`, outside a transaction: keeps the new
+ * pointer when the row was written, forgets the kept one when another writer had moved it.
+ */
+export async function saveKeptProgramState(
+  client: DbClient,
+  programId: number,
+  expect: number,
+  update: { pointer?: number; status: string; message: string | null },
+): Promise<boolean> {
+  const written = await saveProgramState(client, programId, { ...update, expect });
+  if (written) keepPointer(client, programId, update.pointer ?? expect);
+  else forgetPointer(client, programId);
+  return written;
 }
 
 /** A pointer above every id its table's counter ever handed out (see checkPointer). */
@@ -145,6 +202,13 @@ export async function refusePointerAhead(
       await saveProgramState(client, programId, { status: 'error', message: `${error.message}; fix: ${error.hint}` });
     throw error;
   }
+}
+
+/** Thrown inside a pass when another writer moved the pointer it began from (see keptPointers): the pass is begun again. */
+export function pointerMovedError(programId: number, expected: number): RuntimeError {
+  return new RuntimeError('pointer_moved', `program ${programId}: the pointer is no longer ${expected} (another pass moved it)`, {
+    hint: 'the pass begins again from the stored pointer',
+  });
 }
 
 export function pointerAheadError(programId: number, ahead: PointerAhead): RuntimeError {

@@ -39,7 +39,7 @@ import {
   postgresSql,
 } from './postgres-sql.ts';
 import { postgresKeyOrder } from './postgres-key-order.ts';
-import { checkIdCounters, moveIdCounterSql, readIdCounter } from './postgres-sequence.ts';
+import { checkedLastId, checkIdCounters, moveIdCounterSql, readIdCounter, sequenceOf, sequenceReadSql } from './postgres-sequence.ts';
 
 /**
  * Safe horizon by writer fence (guarantee 1, docs/guarantees.md). Ids are taken at insert, so a row with
@@ -53,25 +53,28 @@ import { checkIdCounters, moveIdCounterSql, readIdCounter } from './postgres-seq
  * table, never for busy transactions elsewhere in the cluster.
  * https://www.postgresql.org/docs/current/view-pg-locks.html
  */
-const TABLE_WRITERS = `
+const tableWriters = (tableParam: string) => `
   SELECT coalesce(array_agg(DISTINCT virtualtransaction ORDER BY virtualtransaction), '{}') AS writers
   FROM pg_locks
-  WHERE locktype = 'relation' AND relation = $1::regclass
+  WHERE locktype = 'relation' AND relation = ${tableParam}::regclass
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
     AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
     AND pid IS DISTINCT FROM pg_backend_pid()`;
 
 async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
-  const lastId = await readIdCounter(client, table);
-  // A separate statement, run after the sequence was read. With no writer, every fence is
-  // passed: the same statement drops them (a data-modifying WITH runs whether read or not),
-  // which saves the usual pass a round trip.
-  const { rows } = await client.query<{ writers: string[] }>(
-    `WITH w AS (${TABLE_WRITERS}),
-     passed AS (DELETE FROM ds_change_horizon WHERE table_name = $2 AND (SELECT cardinality(writers) FROM w) = 0)
-     SELECT writers FROM w`,
-    [table, table],
+  // One round trip: the sequence is read first, and the writers only after it, because their
+  // subquery is correlated to the sequence's row (a SubPlan runs once that row exists; an
+  // uncorrelated one could run first, and a writer that took its lock and id in between would
+  // be missed). With no writer, every fence is passed: the same statement drops them (a
+  // data-modifying WITH runs whether read or not).
+  const { rows } = await client.query<{ last_id: string; cache: string; writers: string[] }>(
+    `WITH s AS MATERIALIZED (${sequenceReadSql(table)}),
+     w AS MATERIALIZED (SELECT s.last_id, s.cache, (${tableWriters('$2')} AND s.last_id IS NOT NULL) AS writers FROM s),
+     passed AS (DELETE FROM ds_change_horizon WHERE table_name = $3 AND (SELECT cardinality(writers) FROM w) = 0)
+     SELECT last_id, cache, writers FROM w`,
+    [sequenceOf(table), table, table],
   );
+  const lastId = checkedLastId(table, rows[0]);
   const running = new Set(rows[0].writers);
   if (running.size === 0) return lastId;
   // A fence above the counter was taken before the counter went back (TRUNCATE … RESTART
@@ -117,17 +120,37 @@ function fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue {
  * recorded by the import itself; docs/capture-modes.md#log). No privilege beyond the
  * default is needed, and a rolled-back savepoint takes its message with it.
  */
-async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
+async function silenceCapture(tx: DbClient, silent: boolean, options: { lazyCommit?: boolean } = {}): Promise<void> {
   if (silent) {
-    // The mark that log-mode capture skips; only a server that decodes its WAL gets it.
+    // The mark that log-mode capture skips; only a server that decodes its WAL gets it. A lazy
+    // commit does not wait for the WAL flush, as a logical replication subscriber's apply does:
+    // a later commit that waits flushes it too, as the WAL is written in order.
+    // https://www.postgresql.org/docs/current/wal-async-commit.html
     await tx.query(
-      "SELECT set_config('dsync.capture', 'off', true), CASE WHEN current_setting('wal_level') = 'logical' THEN pg_logical_emit_message(true, $1, '') END",
+      `SELECT set_config('dsync.capture', 'off', true),${options.lazyCommit ? " set_config('synchronous_commit', 'off', true)," : ''}
+              CASE WHEN current_setting('wal_level') = 'logical' THEN pg_logical_emit_message(true, $1, '') END`,
       [IMPORT_MESSAGE_PREFIX],
     );
   } else {
     await tx.query("SELECT set_config('dsync.capture', 'on', true)");
   }
 }
+
+/**
+ * synchronous_commit off for the session; the flush is a commit that waits: a transaction
+ * with an id that wrote WAL (a non-transactional logical message, which log capture ignores)
+ * commits with synchronous_commit on, which flushes the WAL up to its commit record, so
+ * every earlier commit of the cluster too. (A transaction that wrote no WAL would not wait.)
+ * https://www.postgresql.org/docs/current/wal-async-commit.html
+ */
+const postgresLazyCommits = {
+  relax: (client: DbClient) => client.exec('SET synchronous_commit = off'),
+  flush: async (client: DbClient) => {
+    await client.query(
+      "SELECT set_config('synchronous_commit', 'on', true), txid_current(), pg_logical_emit_message(false, 'dsync.flush', '')",
+    );
+  },
+};
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
@@ -155,6 +178,7 @@ export const postgresDialect: Dialect = {
   moveIdCounterSql,
   checkIdCounters,
   silenceCapture,
+  lazyCommits: postgresLazyCommits,
   keyOrder: postgresKeyOrder,
   keyJson: canonicalKeyText,
   bulk: postgresBulk,

@@ -12,7 +12,7 @@ import { postgresSql } from './postgres-sql.ts';
 
 type IdTable = 'ds_change_outbox' | 'ds_change_inbox';
 
-const sequenceOf = (table: IdTable) => `${table}_id_seq`;
+export const sequenceOf = (table: IdTable) => `${table}_id_seq`;
 
 export function sequenceCachedError(sequence: string, cache: number): RuntimeError {
   return new RuntimeError(
@@ -24,22 +24,26 @@ export function sequenceCachedError(sequence: string, cache: number): RuntimeErr
   );
 }
 
+/** The SELECT of the sequence's last value (0 before the first) and its cache; parameter 1 is the sequence's name. */
+export const sequenceReadSql = (table: IdTable) =>
+  `SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS last_id, p.seqcache AS cache
+     FROM ${postgresSql.ident(sequenceOf(table))} AS s, pg_sequence AS p WHERE p.seqrelid = $1::regclass`;
+
 /** The sequence's last value (0 before the first) and its cache, in one read. */
 export async function readSequence(client: DbClient, table: IdTable): Promise<{ lastId: number; cache: number }> {
-  const sequence = sequenceOf(table);
-  const { rows } = await client.query<{ last_id: string; cache: string }>(
-    `SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS last_id, p.seqcache AS cache
-     FROM ${postgresSql.ident(sequence)} AS s, pg_sequence AS p WHERE p.seqrelid = $1::regclass`,
-    [sequence],
-  );
+  const { rows } = await client.query<{ last_id: string; cache: string }>(sequenceReadSql(table), [sequenceOf(table)]);
   return { lastId: Number(rows[0].last_id), cache: Number(rows[0].cache) };
+}
+
+/** The last value of a sequence read (SEQUENCE_READ), refusing a cached sequence (see sequenceCachedError). */
+export function checkedLastId(table: IdTable, row: { last_id: string | number; cache: string | number }): number {
+  if (Number(row.cache) > 1) throw sequenceCachedError(sequenceOf(table), Number(row.cache));
+  return Number(row.last_id);
 }
 
 /** The last value, refusing a cached sequence (the reader checks on every read: the same statement, no extra cost). */
 export async function readIdCounter(client: DbClient, table: IdTable): Promise<number> {
-  const { lastId, cache } = await readSequence(client, table);
-  if (cache > 1) throw sequenceCachedError(sequenceOf(table), cache);
-  return lastId;
+  return checkedLastId(table, await readSequence(client, table).then(({ lastId, cache }) => ({ last_id: lastId, cache })));
 }
 
 /** For `dsync apply`: both sequences, when they exist. */

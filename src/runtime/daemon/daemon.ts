@@ -82,6 +82,8 @@ export class Daemon {
   private readonly nodeLocks = new Map<string, Promise<void>>();
   /** The programs this daemon runs, and which halves of a NATS transport. */
   private readonly scopes = new Map<number, Halves>();
+  /** Nodes whose commits this daemon hears (LISTEN is open), and since when: a commit after that wakes its programs. */
+  private readonly listening = new Map<string, number>();
 
   constructor(
     readonly config: Config,
@@ -236,6 +238,7 @@ export class Daemon {
           const { dialect } = await nodes.get(name);
           if (dialect.listenForChanges) {
             listener = await dialect.listenForChanges(node.url, name, (table) => this.wake(`${table}:${name}`));
+            this.listening.set(name, performance.now());
             if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
             failures = 0;
             // A failure may have cut the LISTEN connection without a word: it is reopened when a program using this node recovers.
@@ -269,6 +272,7 @@ export class Daemon {
           await nodes.closeAll();
           if (!this.stopping) await this.sleep(retryDelaySeconds(MARKER_POLL_SECONDS, failures), null);
         } finally {
+          this.listening.delete(name);
           await listener?.close().catch(() => undefined);
         }
       }
@@ -389,20 +393,25 @@ export class Daemon {
   private async loop(program: ProgramConfig): Promise<void> {
     const metrics = this.metrics.get(program.id)!;
     const fields = { program: program.id, node: programHome(program) };
-    const nodes = new NodeSet(this.config);
+    // A direct transport's commits do not wait for the disk: it flushes its destination before moving its pointer (transportOnce).
+    const nodes = new NodeSet(this.config, { lazyCommits: program.type === 'transport' && !program.via });
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
     // A direct transport wakes its destination's import as soon as the inbox write commits, not at the end of its pass.
     const onMoved = program.type === 'transport' ? () => this.wake(`inbox:${program.to}`) : undefined;
     try {
       while (!this.stopping) {
         let busy = false;
+        /** Busy, but nothing can be waiting that would not wake it (see drained). */
+        let quiet = false;
         let heldBack = false;
         let retryIn: number | null = null;
         const started = performance.now();
         try {
-          const result = await this.withWriters(nodes, this.nodesOf(program), () =>
-            runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved),
-          );
+          const result = await this.withWriters(nodes, this.nodesOf(program), () => {
+            // A wake-up that came before this pass reads its table is answered by it: only one that comes later makes another pass.
+            this.pendingWakes.delete(wakeOn);
+            return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved);
+          });
           const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;
           metrics.lastRunAt = Date.now();
@@ -422,8 +431,12 @@ export class Daemon {
           metrics.failingSince = null;
           metrics.failures = 0;
           metrics.retryAt = null;
-          busy = workDone(result) > 0;
           heldBack = result.heldBack > 0;
+          // A pass that read up to its horizon, with nothing held back, on a node that is heard: what was committed
+          // after it started has woken it already (pendingWakes), so it runs again only then, not at once.
+          const drained = !heldBack && result.pointer >= result.horizon && !(program.type === 'transport' && program.via);
+          busy = workDone(result) > 0;
+          quiet = busy && drained && (this.listening.get(programHome(program)) ?? Number.POSITIVE_INFINITY) <= started;
           if ('moved' in result) {
             metrics.moved += result.moved;
             this.prom.passDone(program, seconds, { pointer: result.pointer, moved: result.moved });
@@ -489,7 +502,7 @@ export class Daemon {
         // Backoff ignores wake-ups (a source that keeps writing must not hammer a target that is down); they wait for the next sleep.
         if (retryIn !== null) await this.sleep(retryIn, null);
         // Rows held back by an open transaction become safe when it ends: look again soon (not faster than MySQL's 100 ms list refresh).
-        else if (!busy) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.2) : program.intervalSeconds, wakeOn);
+        else if (!busy || quiet) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.2) : program.intervalSeconds, wakeOn);
       }
     } finally {
       await nodes.closeAll();

@@ -21,7 +21,16 @@ import { decodeChange } from './decode-change.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { loadBlockedRows, lockParking, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
-import { pointerBatches, readProgramState, refusePointerAhead, saveProgramState } from '../program-state.ts';
+import {
+  forgetPointer,
+  keepPointer,
+  pointerBatches,
+  pointerMovedError,
+  programPointer,
+  refusePointerAhead,
+  saveKeptProgramState,
+  saveProgramState,
+} from '../program-state.ts';
 import { countAbove } from '../transport/transport.ts';
 
 export interface ImportContext {
@@ -94,14 +103,22 @@ export async function importContext(config: Config, handle: NodeHandle, programI
  */
 export async function ledgerStamp(client: DbClient): Promise<string> {
   try {
-    const { rows } = await client.query<Row>('SELECT count(*) AS n, max(applied_at) AS at FROM ds_schema_migrations');
-    const at = rows[0]?.at;
-    return `${String(rows[0]?.n)}/${at instanceof Date ? at.toISOString() : String(at)}`;
+    const { rows } = await client.query<Row>('SELECT count(*) AS ds_ledger_n, max(applied_at) AS ds_ledger_at FROM ds_schema_migrations');
+    return stampOf(rows[0]);
   } catch (error) {
     if (client.dialect.isTransient(error)) throw error;
     // No ledger (sync objects made without `dsync apply`): nothing to watch.
     return 'none';
   }
+}
+
+/** ledgerStamp's two values as columns of another SELECT (the import's batch read). */
+const LEDGER_STAMP_COLUMNS =
+  '(SELECT count(*) FROM ds_schema_migrations) AS ds_ledger_n, (SELECT max(applied_at) FROM ds_schema_migrations) AS ds_ledger_at';
+
+function stampOf(row: Row | undefined): string {
+  const at = row?.ds_ledger_at;
+  return `${String(row?.ds_ledger_n)}/${at instanceof Date ? at.toISOString() : String(at)}`;
 }
 
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
@@ -219,10 +236,10 @@ async function releaseCaughtUp(client: DbClient, ctx: ImportContext, limit: numb
   });
 }
 
-/** The pending updates of rows whose causal length has been reached, decoded from the inbox. */
-function pendingLoader(ctx: ImportContext) {
+/** The pending updates of rows whose causal length has been reached, decoded from the inbox (`anyPending`: see pendingInboxIds). */
+function pendingLoader(ctx: ImportContext, anyPending?: boolean) {
   return async (tx: DbClient, rows: Array<{ table: string; rowKey: string; cl: number }>): Promise<BatchItem[]> =>
-    inboxItems(tx, ctx, await pendingInboxIds(tx, rows));
+    inboxItems(tx, ctx, await pendingInboxIds(tx, rows, anyPending));
 }
 
 /** Inbox rows by id, decoded into batch items, in id order (a row gone or undecodable is left out: it was parked when it came). */
@@ -298,7 +315,7 @@ async function applyBatchPlanned(
   tx: DbClient,
   ctx: ImportContext,
   decoded: Decoded[],
-  blocked: Map<string, number>,
+  { blocked, anyPending }: { blocked: Map<string, number>; anyPending: boolean },
   tally: Tally,
 ): Promise<void> {
   const items: BatchItem[] = [];
@@ -310,7 +327,13 @@ async function applyBatchPlanned(
     }
     items.push({ row: d.row, change: d.change, identity: d.identity });
   }
-  const outcome = await applyBatch(tx, batchContext(ctx), items, pendingLoader(ctx));
+  // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
+  const outcome = await applyBatch(
+    tx,
+    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true },
+    items,
+    pendingLoader(ctx, anyPending),
+  );
   // A pending update merged in this same batch counts once, as what it became.
   const released = new Set(outcome.released.map((r) => r.item.row.id));
   const results = [...outcome.results.filter((r) => !(r.plan.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
@@ -393,24 +416,48 @@ export const TRANSIENT_ATTEMPTS = 5;
 const backoffMs = (attempt: number) => Math.min(3000, 100 * 4 ** (attempt - 1)) * (0.75 + Math.random() / 2);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Passes begun again in a row because another import moved the pointer (pointer_moved) before giving up. */
+const POINTER_MOVED_ATTEMPTS = 3;
+
+/**
+ * One import pass. It starts from the pointer kept from the last pass on this connection
+ * (program-state.ts keptPointers) and moves it by compare-and-set in each batch's
+ * transaction: when another import (a manual `dsync import`, a second daemon) moved it
+ * meanwhile, the batch is rolled back and the pass begins again from the stored pointer.
+ */
 export async function importOnce(config: Config, program: ProgramConfig, handle: NodeHandle): Promise<ImportResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await importPass(config, program, handle);
+    } catch (error) {
+      forgetPointer(handle.client, program.id);
+      if (!(error instanceof RuntimeError && error.code === 'pointer_moved') || attempt >= POINTER_MOVED_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function importPass(config: Config, program: ProgramConfig, handle: NodeHandle): Promise<ImportResult> {
   const { client } = handle;
-  const state = await readProgramState(client, program, handle.node.name);
+  const start = await programPointer(client, program, handle.node.name);
   let kept = handle.tables !== undefined;
   // The ledger is looked at once per pass, and only when there is something to import.
   let watch = kept;
   let ctx = await importContext(config, handle, program.id, false);
   const horizon = await client.dialect.readSafeHorizon(client, 'ds_change_inbox');
-  await refusePointerAhead(client, program.id, 'ds_change_inbox', state.pointer, horizon);
-  const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: state.pointer, horizon, heldBack: 0 };
+  await refusePointerAhead(client, program.id, 'ds_change_inbox', start, horizon);
+  const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: start, horizon, heldBack: 0 };
   const p = client.dialect.sql.param;
   try {
-    let pointer = state.pointer;
-    const select = `${INBOX_SELECT} WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+    let pointer = start;
+    // With a ledger, the batch's read brings its stamp along (ledgerStamp): no round trip of its own.
+    const withStamp = watch && handle.tablesStamp !== 'none';
+    const columns = `id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''}`;
+    const select = `SELECT ${columns} FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
     for await (const { rows, upTo } of pointerBatches(client, 'ds_change_inbox', select, pointer, horizon, program.batchSize)) {
       if (watch) {
         watch = false;
-        if ((await ledgerStamp(client)) !== handle.tablesStamp) {
+        const stamp = withStamp && rows.length > 0 ? stampOf(rows[0]) : await ledgerStamp(client);
+        if (stamp !== handle.tablesStamp) {
           // `dsync apply` ran here since the tables were read (a column added): a winning insert must know every column.
           ctx = await importContext(config, handle, program.id, true);
           kept = false;
@@ -423,17 +470,17 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
         kept = false;
         decoded = decodeAll(ctx, rows.map(toInboxRow));
       }
-      const target = upTo;
+      const [from, target] = [pointer, upTo];
       const doomed = new Map<number, { reason: string; kind: string }>();
       const runBatch = async (planned: boolean): Promise<Tally> => {
         const tally = emptyTally();
         await client.transaction(async (tx) => {
           // The parked set is read under the lock `dsync retry` takes too (see lockParking); the
           // same statement moves the pointer, in the batch's transaction (its summary is saved after the pass).
-          await lockParking(tx, program.id, target);
-          const blocked = await loadBlockedRows(tx);
-          if (planned) await applyBatchPlanned(tx, ctx, decoded, blocked, tally);
-          else await applyBatchOneByOne(tx, ctx, decoded, blocked, tally, doomed);
+          if (!(await lockParking(tx, program.id, { from, to: target }))) throw pointerMovedError(program.id, from);
+          const parked = await loadBlockedRows(tx);
+          if (planned) await applyBatchPlanned(tx, ctx, decoded, parked, tally);
+          else await applyBatchOneByOne(tx, ctx, decoded, parked.blocked, tally, doomed);
         });
         return tally;
       };
@@ -472,17 +519,19 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
       }
       for (const k of Object.keys(tally) as Array<keyof Tally>) result[k] += tally[k];
       pointer = target;
+      keepPointer(client, program.id, pointer);
     }
     result.pointer = pointer;
     await releaseCaughtUp(client, ctx, program.batchSize, result);
     result.heldBack = await countAbove(client, 'ds_change_inbox', horizon);
-    await saveProgramState(client, program.id, {
+    await saveKeptProgramState(client, program.id, pointer, {
       status: 'ok',
-      message: pointer === state.pointer ? 'nothing to import' : summary(result),
+      message: pointer === start ? 'nothing to import' : summary(result),
     });
     return result;
   } catch (error) {
-    await saveProgramState(client, program.id, { status: 'error', message: describeError(error) }).catch(() => undefined);
+    if (!(error instanceof RuntimeError && error.code === 'pointer_moved'))
+      await saveProgramState(client, program.id, { status: 'error', message: describeError(error) }).catch(() => undefined);
     throw error;
   }
 }

@@ -66,19 +66,24 @@ export interface ParkedChange {
  * Stored row identities with an unresolved parked change, mapped to the inbox id of the
  * head of their chain (the `open` change every later one waits behind). Read inside the
  * batch transaction, after `lockParking`, so a concurrent retry cannot release a chain
- * the batch is adding to.
+ * the batch is adding to. The same statement says whether any update waits in
+ * ds_change_pending (`anyPending`): most batches have none and skip looking for them
+ * (pendingInboxIds), without a round trip of their own.
  */
-export async function loadBlockedRows(client: DbClient): Promise<Map<string, number>> {
+export async function loadBlockedRows(client: DbClient): Promise<{ blocked: Map<string, number>; anyPending: boolean }> {
+  // The one-row derived table makes the statement return a row (the pending look) when nothing is parked.
   const { rows } = await client.query<Row>(
-    "SELECT object_key, inbox_id, status, blocked_by FROM ds_change_error WHERE status IN ('open', 'waiting') ORDER BY id",
+    `SELECT e.object_key, e.inbox_id, e.status, e.blocked_by, (SELECT min(inbox_id) FROM ds_change_pending) AS pending_min
+     FROM (SELECT 1 AS one) d LEFT JOIN ds_change_error e ON e.status IN ('open', 'waiting') ORDER BY e.id`,
   );
   const blocked = new Map<string, number>();
+  const anyPending = rows.length > 0 && rows[0].pending_min !== null && rows[0].pending_min !== undefined;
   for (const r of rows) {
-    if (r.object_key === null) continue;
+    if (r.object_key === null || r.object_key === undefined) continue;
     const head = r.status === 'open' || r.blocked_by === null ? Number(r.inbox_id) : Number(r.blocked_by);
     if (!blocked.has(String(r.object_key)) || r.status === 'open') blocked.set(String(r.object_key), head);
   }
-  return blocked;
+  return { blocked, anyPending };
 }
 
 /**
@@ -87,19 +92,19 @@ export async function loadBlockedRows(client: DbClient): Promise<Map<string, num
  * the server brands, the write lock on SQLite), so neither reads the parked set while the
  * other is changing it.
  */
-export async function lockParking(tx: DbClient, programId: number, movePointerTo?: number): Promise<void> {
+export async function lockParking(tx: DbClient, programId: number, move?: { from: number; to: number }): Promise<boolean> {
   const p = tx.dialect.sql.param;
-  if (movePointerTo === undefined) {
+  if (move === undefined) {
     await tx.query(`UPDATE ds_program_parameter SET last_pointer = last_pointer WHERE id = ${p(1)}`, [programId]);
-    return;
+    return true;
   }
-  // An import batch moves its pointer with the same statement (one round trip less before its commit).
-  await tx.query(`UPDATE ds_program_parameter SET last_pointer = ${p(1)}, status = ${p(2)}, last_run_at = ${p(3)} WHERE id = ${p(4)}`, [
-    movePointerTo,
-    'ok',
-    utcNow(),
-    programId,
-  ]);
+  // An import batch moves its pointer with the same statement (one round trip less before its commit),
+  // from where the batch began only: 0 rows means another import moved it first (the batch is given up).
+  const { rowCount } = await tx.query(
+    `UPDATE ds_program_parameter SET last_pointer = ${p(1)}, status = ${p(2)}, last_run_at = ${p(3)} WHERE id = ${p(4)} AND last_pointer = ${p(5)}`,
+    [move.to, 'ok', utcNow(), programId, move.from],
+  );
+  return rowCount > 0;
 }
 
 /**

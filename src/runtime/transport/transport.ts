@@ -10,7 +10,14 @@ import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { normalizeChangeTime } from '../import/decode-change.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { pointerBatches, readProgramState, refusePointerAhead, saveProgramState } from '../program-state.ts';
+import {
+  forgetPointer,
+  pointerBatches,
+  programPointer,
+  refusePointerAhead,
+  saveKeptProgramState,
+  saveProgramState,
+} from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
@@ -87,15 +94,16 @@ export async function transportOnce(
   onMoved?: () => void,
 ): Promise<TransportResult> {
   const src = source.client;
-  const state = await readProgramState(src, program, source.node.name);
+  // The pointer kept from the last pass (a compare-and-set moves it: see keptPointers), else read.
+  const start = await programPointer(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
   const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
-  await refusePointerAhead(src, program.id, 'ds_change_outbox', state.pointer, horizon);
+  await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
   const select = outboxBatchSql(src);
-  const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: state.pointer, horizon, heldBack: 0 };
+  const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: start, horizon, heldBack: 0 };
   try {
-    let pointer = state.pointer;
+    let pointer = start;
     for await (const { rows, upTo } of readAhead(pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize))) {
       const values: unknown[][] = [];
       for (const row of rows) {
@@ -111,16 +119,20 @@ export async function transportOnce(
         if (values.length === 1) await writeRows(target.client, 'ds_change_inbox', INBOX_COLUMNS, values, true);
         else await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
         onMoved?.();
+        // Lazy commits: the rows are on the destination's disk before the pointer says they were sent.
+        if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
       }
       result.moved += values.length;
+      // Another writer moved the pointer during the pass: what was sent is absorbed by the inbox's dedupe; the next pass reads the row.
+      if (!(await saveKeptProgramState(src, program.id, pointer, { pointer: upTo, status: 'ok', message: `moved ${result.moved}` }))) break;
       pointer = upTo;
-      await saveProgramState(src, program.id, { pointer, status: 'ok', message: `moved ${result.moved}` });
     }
     result.pointer = pointer;
     result.heldBack = await countAbove(src, 'ds_change_outbox', horizon);
-    if (pointer === state.pointer) await saveProgramState(src, program.id, { status: 'ok', message: 'nothing to move' });
+    if (pointer === start) await saveKeptProgramState(src, program.id, start, { status: 'ok', message: 'nothing to move' });
     return result;
   } catch (error) {
+    forgetPointer(src, program.id);
     await saveProgramState(src, program.id, { status: 'error', message: (error as Error).message }).catch(() => undefined);
     throw error;
   }
