@@ -9,28 +9,14 @@
 import type { DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
-import { insertGeneratedRows, updateAllRows } from '../bulk-sql.ts';
-import { createBenchSetup } from '../nodes.ts';
+import { createDrainPair } from '../drain-pair.ts';
 
 const n = Number(process.argv[2] ?? 20000);
 const pairs = (process.argv[3] ?? 'postgres>postgres,postgres>sqlite,postgres>mysql,sqlite>postgres,mysql>postgres').split(',');
 for (const pair of pairs) {
   const [from, to] = pair.split('>') as [DialectName, DialectName];
-  const setup = await createBenchSetup(
-    [
-      { name: 'src', dialect: from, sync: true },
-      { name: 'tgt', dialect: to, sync: true },
-    ],
-    [
-      { id: 1000, type: 'transport', from: 'src', to: 'tgt', batchSize: 10000 },
-      { id: 1001, type: 'import', node: 'tgt', batchSize: 10000 },
-    ],
-  );
+  const { setup, src, tgt } = await createDrainPair(from, to, n);
   try {
-    const src = await setup.handle('src');
-    const tgt = await setup.handle('tgt');
-    await insertGeneratedRows(src.client, 0, n, 10000);
-    await updateAllRows(src.client);
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     let moved = 0;
