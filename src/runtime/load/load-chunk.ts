@@ -29,6 +29,12 @@ const NEUTRAL_ENTRY: RowEntry = { cl: 1, maxVersion: 0, base: NO_VERSION, column
 export class LoadSideReader {
   /** The table has had version entries on this side (see readSourceRows). */
   entriesSeen = false;
+  /**
+   * The table had no entry on this side when last probed, and no rows were read since (set
+   * by probeEntries): the next rows read may take that probe for theirs. Any probe before
+   * the rows read keeps an entry never newer than its row (no entry is the oldest).
+   */
+  private probedNone = false;
 
   private constructor(
     readonly slot: ClientSlot,
@@ -54,6 +60,18 @@ export class LoadSideReader {
   async nextKeys(lo: KeyValues | null, limit: number): Promise<KeyValues[]> {
     const { rows } = await this.keys.fetch(lo, null, limit);
     return rows.map((r) => this.keys.keyOf(r));
+  }
+
+  /** Whether the table has had entries on this side; probes (one index probe) until one is seen. */
+  async probeEntries(tableName: string, ahead = false): Promise<boolean> {
+    if (this.entriesSeen) return true;
+    if (this.probedNone && !ahead) {
+      this.probedNone = false;
+      return false;
+    }
+    this.entriesSeen = await anyRowFor(this.slot, 'ds_row_version', tableName);
+    this.probedNone = ahead && !this.entriesSeen;
+    return this.entriesSeen;
   }
 
   /** Every row of lo < key <= hi, in canonical values, a few chunks at a time. */
@@ -105,9 +123,9 @@ export type SourceRows = Array<{ row: ValueMap; entry: RowEntry | null }>;
 async function readSourceRows(source: LoadSideReader, tableName: string, lo: KeyValues | null, keys: KeyValues[]): Promise<SourceRows> {
   // A table whose rows all predate the triggers has no entries until its first change:
   // one probe says so instead of a look-up of every key (until one is seen; then by key).
-  if (!source.entriesSeen) source.entriesSeen = await anyRowFor(source.slot, 'ds_row_version', tableName);
+  // (Probed with the keys read ahead, when they were: see LoadSideReader.probeEntries.)
   // Not locked (the slot is lockless): the load must not hold up the source's writers.
-  const entries = source.entriesSeen
+  const entries = (await source.probeEntries(tableName))
     ? await readEntries(
         source.slot,
         tableName,
@@ -142,17 +160,34 @@ export async function mergeChunk(
   keys: KeyValues[],
   write: boolean,
   onSourceRead?: () => void,
+  insertsProve = false,
 ): Promise<ChunkOutcome & { rows: number; written: string[] }> {
   const { table, columns } = target;
   const hi = keys[keys.length - 1];
-  const asked = new Set(keys.map((k) => target.keyText(target.keyMap(k))));
-  const entries = await readEntries(tx, tableName, [...asked]);
-  const here = new Map((await target.rowsIn(lo, hi, 2000)).map((row) => [target.keyText(row), row]));
+  // With `insertsProve` (the target had no entry of the table when the load began, and no
+  // chunk of it failed since), the target's rows of the range are read first: when there
+  // are none, every source row is an insert with an inserted entry, and an entry the target
+  // holds for one of its keys all the same (an import's, stored since the load began: a
+  // tombstone, or a row deleted since) makes the INSERT of that entry fail on the key, as
+  // in the entry-race rule: the chunk is rolled back and done again with the look-up
+  // (the caller clears `insertsProve` on any failure). No entry is read, none is replaced.
+  let entries = new Map<string, RowEntry>();
+  let here = new Map<string, ValueMap>();
+  let asked = new Set<string>();
+  let looked = true;
+  const firstRows = write && insertsProve ? await target.rowsIn(lo, hi, 2000) : null;
+  if (firstRows && firstRows.length === 0) looked = false;
+  else {
+    asked = new Set(keys.map((k) => target.keyText(target.keyMap(k))));
+    entries = await readEntries(tx, tableName, [...asked]);
+    // Read after the entries (locked): a row whose entry is locked does not change under the chunk.
+    here = new Map((await target.rowsIn(lo, hi, 2000)).map((row) => [target.keyText(row), row]));
+  }
   const chunk = await readSourceRows(source, tableName, lo, keys);
   onSourceRead?.();
   const texts = chunk.map((r) => target.keyText(r.row));
   // Keys inserted at the source since its keys were read (a key asked for and not found has no entry).
-  const late = texts.filter((t) => !asked.has(t));
+  const late = looked ? texts.filter((t) => !asked.has(t)) : [];
   if (late.length) for (const [k, e] of await readEntries(tx, tableName, late)) entries.set(k, e);
   const plans: Array<{ row: ValueMap; plan: LoadPlan }> = [];
   const outcome = { inserted: 0, updated: 0, existing: [] as ChunkOutcome['existing'], rows: chunk.length, written: texts };

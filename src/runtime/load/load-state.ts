@@ -58,12 +58,27 @@ export async function startLoadState(
   return { runId, status: 'running', lastKey: null, outboxPosition, rowsCopied: 0, rowsExisting: 0, rowsConflicting: 0 };
 }
 
-/** Records a committed chunk (inside its transaction) or the end of the run. */
-export async function saveLoadState(tx: DbClient, source: string, table: string, state: LoadState): Promise<void> {
+/**
+ * Records a committed chunk (inside its transaction) or the end of the run. With
+ * `probePending`, on PostgreSQL, the same statement also says whether ds_change_pending
+ * holds any update of the table (true/false; undefined where it was not asked: probe apart).
+ */
+export async function saveLoadState(
+  tx: DbClient,
+  source: string,
+  table: string,
+  state: LoadState,
+  probePending = false,
+): Promise<boolean | undefined> {
   const p = tx.dialect.sql.param;
-  const { rowCount } = await tx.query(
-    `UPDATE ds_load_state SET status = ${p(1)}, last_key = ${p(2)}, rows_copied = ${p(3)}, rows_existing = ${p(4)}, rows_conflicting = ${p(5)}, updated_at = ${p(6)}
-     WHERE source_node = ${p(7)} AND table_name = ${p(8)} AND run_id = ${p(9)}`,
+  const update = `UPDATE ds_load_state SET status = ${p(1)}, last_key = ${p(2)}, rows_copied = ${p(3)}, rows_existing = ${p(4)}, rows_conflicting = ${p(5)}, updated_at = ${p(6)}
+     WHERE source_node = ${p(7)} AND table_name = ${p(8)} AND run_id = ${p(9)}`;
+  const folded = probePending && tx.dialect.name === 'postgres';
+  const result = await tx.query<Row>(
+    folded
+      ? `WITH u AS (${update} RETURNING 1)
+         SELECT (SELECT count(*) FROM u) AS updated, CASE WHEN EXISTS (SELECT 1 FROM ds_change_pending WHERE table_name = ${p(8)}) THEN 1 ELSE 0 END AS pending`
+      : update,
     [
       state.status,
       state.lastKey === null ? null : JSON.stringify(state.lastKey),
@@ -76,6 +91,7 @@ export async function saveLoadState(tx: DbClient, source: string, table: string,
       state.runId,
     ],
   );
+  const rowCount = folded ? Number(result.rows[0].updated) : result.rowCount;
   // Another load of the same table took over the row: this one must not go on writing.
   if (rowCount !== 1) {
     throw new RuntimeError(
@@ -86,4 +102,5 @@ export async function saveLoadState(tx: DbClient, source: string, table: string,
       },
     );
   }
+  return folded ? Number(result.rows[0].pending) === 1 : undefined;
 }

@@ -13,7 +13,7 @@ import { shadowLoadedRows } from '../capture/capture-shadow.ts';
 import { importContext, type ImportContext } from '../import/import.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { readProgramState } from '../program-state.ts';
-import { LoadSideReader, mergeChunk } from './load-chunk.ts';
+import { anyRowFor, LoadSideReader, mergeChunk } from './load-chunk.ts';
 import type { Resolution } from './load-plan.ts';
 import { type LoadState, readLoadState, saveLoadState, startLoadState } from './load-state.ts';
 import { releasePending } from './release-pending.ts';
@@ -218,6 +218,12 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   const reader = await LoadSideReader.open(source.client, sourceTable, columns, true);
   const writer = await LoadSideReader.open(target.client, targetTable, columns, false);
   const total = await countRows(source.client, sourceTable);
+  // Whether the target had no entry of the table before the first chunk (see mergeChunk):
+  // then a chunk whose range holds no target row needs no look-up of entries. Not where a
+  // locking read of an absent key locks the gap around it (MySQL): there the look-up also
+  // holds an import's insert of the key back, which this keeps as it was.
+  let insertsProve =
+    !dryRun && !target.dialect.capabilities.lockingReadLocksGaps && !(await anyRowFor(target.client, 'ds_row_version', name));
   const done = state && lo ? state.rowsCopied : 0;
   options.onProgress?.({ table: name, rows: done, total });
   let lastPause = performance.now();
@@ -237,7 +243,12 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
     return prefetched ?? reader.nextKeys(from, limit);
   };
   const readAhead = (hi: KeyValues) => {
-    ahead = { from: hi, keys: reader.nextKeys(hi, chunkRows) };
+    // With the keys, while the source is idle, the probe for entries the next rows read takes.
+    const keys = reader.nextKeys(hi, chunkRows).then(async (k) => {
+      await reader.probeEntries(name, true);
+      return k;
+    });
+    ahead = { from: hi, keys };
     ahead.keys.catch(() => undefined);
   };
 
@@ -254,18 +265,26 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
     onRead: () => void,
   ): Promise<ChunkDone> => {
     const hi = keys[keys.length - 1];
-    return side.slot.within(async (tx) => {
-      const result = await mergeChunk(tx, side, reader, name, policy, from, keys, !dryRun, () => {
-        readAhead(hi);
-        onRead();
-      });
+    const attempt = side.slot.within(async (tx) => {
+      const result = await mergeChunk(
+        tx,
+        side,
+        reader,
+        name,
+        policy,
+        from,
+        keys,
+        !dryRun,
+        () => {
+          readAhead(hi);
+          onRead();
+        },
+        insertsProve,
+      );
       let released = 0;
       let next: LoadState | null = null;
       if (!dryRun) {
         const base = previous ? await previous() : state!;
-        released = await releasePending(tx, job.ctx, name, result.written);
-        const updateColumn = job.ctx.queryTables.get(name);
-        if (updateColumn !== undefined) await shadowLoadedRows(tx, targetTable, result.written, updateColumn);
         const existing = result.existing.length;
         const conflicting = result.existing.filter((e) => e.resolution !== 'equal').length;
         next = {
@@ -275,10 +294,20 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
           rowsExisting: base.rowsExisting + existing,
           rowsConflicting: base.rowsConflicting + conflicting,
         };
-        await saveLoadState(tx, source.node.name, name, next);
+        // The state and (on PostgreSQL, in the same statement) whether any update waits; the
+        // waiting updates of the chunk's keys then merge in the same transaction.
+        const pending = await saveLoadState(tx, source.node.name, name, next, result.written.length > 0);
+        released = await releasePending(tx, job.ctx, name, result.written, pending);
+        const updateColumn = job.ctx.queryTables.get(name);
+        if (updateColumn !== undefined) await shadowLoadedRows(tx, targetTable, result.written, updateColumn);
       }
       return { ...result, released, next, hi };
     });
+    // A failure may be an entry the target held for a key of a range without rows: look up from now on.
+    attempt.catch(() => {
+      insertsProve = false;
+    });
+    return attempt;
   };
 
   /** Counts a committed chunk (only then: a rolled-back attempt must not count twice). */

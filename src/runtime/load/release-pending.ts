@@ -12,10 +12,19 @@ import { decodeChange } from '../import/decode-change.ts';
 import { rowIdentity } from '../import/parking.ts';
 import { anyRowFor } from './load-chunk.ts';
 
-/** Merges the pending updates of `rowKeys` of one table; returns how many were merged. */
-export async function releasePending(tx: DbClient, ctx: ImportContext, tableName: string, rowKeys: string[]): Promise<number> {
+/**
+ * Merges the pending updates of `rowKeys` of one table; returns how many were merged.
+ * `any`: whether the table has any, when the caller has already asked in this transaction.
+ */
+export async function releasePending(
+  tx: DbClient,
+  ctx: ImportContext,
+  tableName: string,
+  rowKeys: string[],
+  any?: boolean,
+): Promise<number> {
   // Nearly always none: one probe instead of a look-up of every key.
-  if (rowKeys.length === 0 || !(await anyRowFor(tx, 'ds_change_pending', tableName))) return 0;
+  if (rowKeys.length === 0 || !(any ?? (await anyRowFor(tx, 'ds_change_pending', tableName)))) return 0;
   const p = tx.dialect.sql.param;
   const perQuery = Math.max(1, Math.min(1000, tx.dialect.capabilities.maxParameters - 10));
   const ids: number[] = [];
