@@ -79,6 +79,12 @@ export interface DialectSql {
    * The import then reads its rows and their version entries in one round trip.
    */
   lockedReadsInOneStatement?: boolean;
+  /**
+   * The driver sends a transaction's BEGIN with its first statement when that statement has no
+   * parameters (PostgreSQL: one simple query): a statement that opens a transaction on the
+   * import's path spells its values as literals to save the round trip.
+   */
+  beginRidesFirstStatement?: boolean;
   /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */
   lockHint?: string;
   /**

@@ -59,6 +59,7 @@ export const postgresSql: DialectSql = {
   },
   forUpdate: ' FOR UPDATE',
   lockedReadsInOneStatement: true,
+  beginRidesFirstStatement: true,
 };
 
 /**
