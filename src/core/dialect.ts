@@ -73,6 +73,18 @@ export interface DialectSql {
   identityInsert?(table: TableSchema, columns: readonly string[]): { before?: string; afterColumns?: string; after?: string };
   /** Appended to a SELECT that reads rows the transaction will write (` FOR UPDATE`); absent where the brand locks otherwise. */
   forUpdate?: string;
+  /**
+   * Two such SELECTs (each with forUpdate) can run in one statement, locking in order: the
+   * first's rows before the second's (PostgreSQL: MATERIALIZED CTEs read by a UNION ALL).
+   * The import then reads its rows and their version entries in one round trip.
+   */
+  lockedReadsInOneStatement?: boolean;
+  /**
+   * The driver sends a transaction's BEGIN with its first statement when that statement has no
+   * parameters (PostgreSQL: one simple query): a statement that opens a transaction on the
+   * import's path spells its values as literals to save the round trip.
+   */
+  beginRidesFirstStatement?: boolean;
   /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */
   lockHint?: string;
   /**

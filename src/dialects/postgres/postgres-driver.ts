@@ -41,6 +41,11 @@ export function watchConnection(client: pg.Client): void {
   client.on('end', () => lostClients.add(client));
 }
 
+/** An outermost transaction whose BEGIN is not sent yet: it goes with the first statement (PostgresClient.transaction). */
+interface PendingBegin {
+  pending: boolean;
+}
+
 export class PostgresClient implements DbClient {
   private savepoints = 0;
 
@@ -48,7 +53,15 @@ export class PostgresClient implements DbClient {
     readonly dialect: Dialect,
     private readonly client: pg.Client,
     private readonly depth = 0,
+    private readonly begin: PendingBegin | null = null,
   ) {}
+
+  /** Sends the transaction's BEGIN if it has not gone yet (before a statement that cannot carry it). */
+  private async sendBegin(): Promise<void> {
+    if (!this.begin?.pending) return;
+    this.begin.pending = false;
+    await this.run(() => this.client.query('BEGIN'));
+  }
 
   get lost(): boolean {
     return lostClients.has(this.client);
@@ -72,11 +85,21 @@ export class PostgresClient implements DbClient {
   }
 
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+    if (this.begin?.pending && params.length === 0) {
+      // The transaction's first statement, without parameters: BEGIN goes in the same simple query
+      // (one round trip; the block stays open after it, https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT).
+      this.begin.pending = false;
+      const results = (await this.run(() => this.client.query(`BEGIN;\n${sql}`))) as unknown as pg.QueryResult[];
+      const result = results[results.length - 1];
+      return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+    }
+    await this.sendBegin();
     const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[] }));
     return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
   }
 
   async exec(script: string): Promise<void> {
+    await this.sendBegin();
     await this.run(() => this.client.query(script));
   }
 
@@ -87,7 +110,12 @@ export class PostgresClient implements DbClient {
    * bare protocol-level Submittable, as pg-copy-streams does it.
    * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-COPY
    */
-  copyFrom(sql: string, data: Iterable<string>): Promise<number> {
+  async copyFrom(sql: string, data: Iterable<string>): Promise<number> {
+    await this.sendBegin();
+    return this.copyFromStarted(sql, data);
+  }
+
+  private copyFromStarted(sql: string, data: Iterable<string>): Promise<number> {
     interface CopyConnection {
       sendCopyFromChunk(b: Buffer): void;
       endCopyFrom(): void;
@@ -142,15 +170,31 @@ export class PostgresClient implements DbClient {
     const run = async (sql: string) => {
       await this.run(() => this.client.query(sql));
     };
+    // The outermost BEGIN waits for the first statement and goes with it where it can (query):
+    // a transaction's round trip less. One that ran nothing sends neither BEGIN nor COMMIT.
+    const begin: PendingBegin = { pending: false };
     const primitives: TransactionPrimitives = {
-      begin: () => run('BEGIN'),
-      commit: () => run('COMMIT'),
-      rollback: () =>
-        this.client.query('ROLLBACK').then(
+      begin: async () => {
+        begin.pending = true;
+      },
+      commit: async () => {
+        if (begin.pending) begin.pending = false;
+        else await run('COMMIT');
+      },
+      rollback: () => {
+        if (begin.pending) {
+          begin.pending = false;
+          return Promise.resolve();
+        }
+        return this.client.query('ROLLBACK').then(
           () => undefined,
           () => undefined,
-        ),
-      savepoint: (name) => run(`SAVEPOINT ${name}`),
+        );
+      },
+      savepoint: async (name) => {
+        await this.sendBegin();
+        await run(`SAVEPOINT ${name}`);
+      },
       release: (name) => run(`RELEASE SAVEPOINT ${name}`),
       rollbackTo: (name) => run(`ROLLBACK TO SAVEPOINT ${name}`),
     };
@@ -159,7 +203,7 @@ export class PostgresClient implements DbClient {
         primitives,
         this.depth,
         () => savepointName(this.depth, ++this.savepoints),
-        () => fn(new PostgresClient(this.dialect, this.client, this.depth + 1)),
+        () => fn(new PostgresClient(this.dialect, this.client, this.depth + 1, this.depth === 0 ? begin : this.begin)),
       );
     } catch (error) {
       // A savepoint that cannot be rolled back (the connection is gone): the loss is what goes up.

@@ -58,6 +58,8 @@ export const postgresSql: DialectSql = {
     return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
   },
   forUpdate: ' FOR UPDATE',
+  lockedReadsInOneStatement: true,
+  beginRidesFirstStatement: true,
 };
 
 /**

@@ -13,11 +13,11 @@ import type { DbClient, Row } from '../../core/dialect.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
-import { fetchRows } from './dml.ts';
+import { fetchRows, fetchRowsWithEntries } from './dml.ts';
 import { type Conflict, localCl, type Plan, planChange, type RowState } from './merge.ts';
 import { recordConflict } from './parking.ts';
 import { executeOps, type PlannedOp } from './row-writer.ts';
-import { type EntryWrite, readEntries, writeEntries } from './version-store.ts';
+import { type EntryWrite, entriesFromRows, readEntries, writeEntries } from './version-store.ts';
 
 export interface BatchItem {
   row: InboxRow;
@@ -109,9 +109,12 @@ class BatchState {
     for (const [table, keys] of byTable) {
       // Rows first, then their entries: the order in which a capture trigger locks them
       // (the application's write, then the entry), so the two never deadlock.
-      const rows = await fetchRows(tx, table, keys, (k) => canonicalKeyText(table, k));
+      // In one statement where the brand can, in that order (fetchRowsWithEntries).
+      const identity = (k: ValueMap) => canonicalKeyText(table, k);
       const rowKeys = keys.map((k) => this.keyText(table, k).rowKey);
-      const entries = await readEntries(tx, table.name, rowKeys);
+      const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys);
+      const rows = both ? both.rows : await fetchRows(tx, table, keys, identity);
+      const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys);
       for (let i = 0; i < keys.length; i++) {
         const rowKey = rowKeys[i];
         this.states.set(this.keyText(table, keys[i]).id, { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });

@@ -113,17 +113,92 @@ export async function fetchRows(
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);
     const params = new Params(dialect);
-    const where =
-      table.primaryKey.length === 1
-        ? `${dialect.sql.ident(table.primaryKey[0])} IN (${chunk.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
-        : chunk.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
-    const sql = `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)}${dialect.sql.lockHint ?? ''} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
-    const { rows } = await client.query<Row>(sql, params.values);
-    for (const row of rows) {
-      const canonical: ValueMap = {};
-      for (const c of columns) canonical[c.name] = dialect.fromDriver(c, row[c.name]);
-      found.set(identity(canonical), canonical);
-    }
+    const { rows } = await client.query<Row>(lockedRowsSelect(dialect, table, chunk, params), params.values);
+    for (const row of rows) addCanonical(dialect, columns, row, identity, found);
   }
   return found;
+}
+
+function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[], params: Params): string {
+  const columns = table.columns.filter((c) => !c.generated);
+  const where =
+    table.primaryKey.length === 1
+      ? `${dialect.sql.ident(table.primaryKey[0])} IN (${keys.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
+      : keys.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
+  return `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)}${dialect.sql.lockHint ?? ''} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
+}
+
+function addCanonical(
+  dialect: Dialect,
+  columns: readonly ColumnSchema[],
+  row: Row,
+  identity: (key: ValueMap) => string,
+  found: Map<string, ValueMap>,
+): void {
+  const canonical: ValueMap = {};
+  for (const c of columns) canonical[c.name] = dialect.fromDriver(c, row[c.name]);
+  found.set(identity(canonical), canonical);
+}
+
+/** The version-store columns fetchRowsWithEntries reads, under names no synchronized column has (see there). */
+const ENTRY_COLUMNS = ['row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'] as const;
+const entryAlias = (name: string) => `ds$entry_${name}`;
+
+/**
+ * fetchRows and the rows' version-store entries (ds_row_version, read as version-store.ts
+ * does) in one statement, one round trip less on the import's path, where the brand can
+ * lock both in order in one statement (SqlDialect.lockedReadsInOneStatement: PostgreSQL).
+ * The rows are locked first, then the entries, as a capture trigger locks them (the
+ * application's write, then the entry) and as the two-statement read did, so the two never
+ * deadlock: each read is a MATERIALIZED CTE with FOR UPDATE, and the UNION ALL reads the
+ * rows' branch to its end before it starts the entries' one (a plain, never parallel
+ * Append: locking clauses rule out parallel plans). Undefined where the brand cannot, or
+ * the keys do not fit one statement: the caller reads in two.
+ */
+export async function fetchRowsWithEntries(
+  client: DbClient,
+  table: TableSchema,
+  keys: ValueMap[],
+  identity: (key: ValueMap) => string,
+  rowKeys: string[],
+): Promise<{ rows: Map<string, ValueMap>; entries: Row[] } | undefined> {
+  const { dialect } = client;
+  if (!dialect.sql.lockedReadsInOneStatement || keys.length === 0) return undefined;
+  const columns = table.columns.filter((c) => !c.generated);
+  if (columns.length === 0 || columns.some((c) => c.name.startsWith('ds$'))) return undefined;
+  const unique: ValueMap[] = [];
+  const seen = new Set<string>();
+  for (const k of keys) {
+    const id = identity(k);
+    if (!seen.has(id)) {
+      seen.add(id);
+      unique.push(k);
+    }
+  }
+  const uniqueRowKeys = [...new Set(rowKeys)];
+  if (unique.length * table.primaryKey.length + uniqueRowKeys.length + 1 > dialect.capabilities.maxParameters - 10) return undefined;
+  const params = new Params(dialect);
+  const rowsSql = lockedRowsSelect(dialect, table, unique, params);
+  const p = dialect.sql.param;
+  const first = params.values.length + 1;
+  params.values.push(table.name, ...uniqueRowKeys);
+  const ident = dialect.sql.ident;
+  const entriesSql = `SELECT ${ENTRY_COLUMNS.join(', ')} FROM ds_row_version WHERE table_name = ${p(first)} AND row_key IN (${uniqueRowKeys
+    .map((_, j) => p(first + j + 1))
+    .join(', ')}) FOR UPDATE`;
+  const rowCols = columns.map((c) => ident(c.name));
+  const sql = `WITH r AS MATERIALIZED (${rowsSql}), e AS MATERIALIZED (${entriesSql})
+SELECT FALSE AS ${ident('ds$entry')}, ${rowCols.map((c) => `r.${c}`).join(', ')}, ${ENTRY_COLUMNS.map((c) => `NULL AS ${ident(entryAlias(c))}`).join(', ')} FROM r
+UNION ALL SELECT TRUE, ${rowCols.map((c) => `r.${c}`).join(', ')}, ${ENTRY_COLUMNS.map((c) => `e.${c}`).join(', ')} FROM e LEFT JOIN r ON FALSE`;
+  const { rows } = await client.query<Row>(sql, params.values);
+  const found = new Map<string, ValueMap>();
+  const entries: Row[] = [];
+  for (const row of rows) {
+    if (row['ds$entry'] === true) {
+      const entry: Row = {};
+      for (const c of ENTRY_COLUMNS) entry[c] = row[entryAlias(c)];
+      entries.push(entry);
+    } else addCanonical(dialect, columns, row, identity, found);
+  }
+  return { rows: found, entries };
 }

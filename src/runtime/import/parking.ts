@@ -100,9 +100,12 @@ export async function lockParking(tx: DbClient, programId: number, move?: { from
   }
   // An import batch moves its pointer with the same statement (one round trip less before its commit),
   // from where the batch began only: 0 rows means another import moved it first (the batch is given up).
+  const values = [move.to, 'ok', utcNow(), programId, move.from];
+  // Where BEGIN can ride with it, the values are literals (numbers, 'ok' and a UTC timestamp: nothing to escape but quotes).
+  const v = tx.dialect.sql.beginRidesFirstStatement ? (i: number) => tx.dialect.sql.literal(values[i - 1]) : p;
   const { rowCount } = await tx.query(
-    `UPDATE ds_program_parameter SET last_pointer = ${p(1)}, status = ${p(2)}, last_run_at = ${p(3)} WHERE id = ${p(4)} AND last_pointer = ${p(5)}`,
-    [move.to, 'ok', utcNow(), programId, move.from],
+    `UPDATE ds_program_parameter SET last_pointer = ${v(1)}, status = ${v(2)}, last_run_at = ${v(3)} WHERE id = ${v(4)} AND last_pointer = ${v(5)}`,
+    tx.dialect.sql.beginRidesFirstStatement ? [] : values,
   );
   return rowCount > 0;
 }

@@ -43,6 +43,13 @@ function toEntry(row: Row): RowEntry {
   };
 }
 
+/** Entries from ds_row_version rows read elsewhere (dml.ts fetchRowsWithEntries), keyed by row key. */
+export function entriesFromRows(rows: readonly Row[]): Map<string, RowEntry> {
+  const found = new Map<string, RowEntry>();
+  for (const row of rows) found.set(String(row.row_key), toEntry(row));
+  return found;
+}
+
 /** Entries of `rowKeys` of one table, keyed by row key; locked for the transaction where the brand can. */
 export async function readEntries(tx: DbClient, table: string, rowKeys: string[]): Promise<Map<string, RowEntry>> {
   const found = new Map<string, RowEntry>();
