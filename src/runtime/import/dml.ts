@@ -100,6 +100,19 @@ export async function fetchRows(
   const { dialect } = client;
   const columns = table.columns.filter((c) => !c.generated);
   const found = new Map<string, ValueMap>();
+  const unique = uniqueKeys(keys, identity);
+  const perQuery = Math.max(1, Math.floor((dialect.capabilities.maxParameters - 10) / table.primaryKey.length));
+  for (let i = 0; i < unique.length; i += perQuery) {
+    const chunk = unique.slice(i, i + perQuery);
+    const params = new Params(dialect);
+    const { rows } = await client.query<Row>(lockedRowsSelect(dialect, table, chunk, params), params.values);
+    for (const row of rows) addCanonical(dialect, columns, row, identity, found);
+  }
+  return found;
+}
+
+/** The keys with each identity once, in their first order. */
+function uniqueKeys(keys: ValueMap[], identity: (key: ValueMap) => string): ValueMap[] {
   const unique: ValueMap[] = [];
   const seen = new Set<string>();
   for (const k of keys) {
@@ -109,14 +122,7 @@ export async function fetchRows(
       unique.push(k);
     }
   }
-  const perQuery = Math.max(1, Math.floor((dialect.capabilities.maxParameters - 10) / table.primaryKey.length));
-  for (let i = 0; i < unique.length; i += perQuery) {
-    const chunk = unique.slice(i, i + perQuery);
-    const params = new Params(dialect);
-    const { rows } = await client.query<Row>(lockedRowsSelect(dialect, table, chunk, params), params.values);
-    for (const row of rows) addCanonical(dialect, columns, row, identity, found);
-  }
-  return found;
+  return unique;
 }
 
 function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[], params: Params): string {
@@ -166,15 +172,7 @@ export async function fetchRowsWithEntries(
   if (!dialect.sql.lockedReadsInOneStatement || keys.length === 0) return undefined;
   const columns = table.columns.filter((c) => !c.generated);
   if (columns.length === 0 || columns.some((c) => c.name.startsWith('ds$'))) return undefined;
-  const unique: ValueMap[] = [];
-  const seen = new Set<string>();
-  for (const k of keys) {
-    const id = identity(k);
-    if (!seen.has(id)) {
-      seen.add(id);
-      unique.push(k);
-    }
-  }
+  const unique = uniqueKeys(keys, identity);
   const uniqueRowKeys = [...new Set(rowKeys)];
   if (unique.length * table.primaryKey.length + uniqueRowKeys.length + 1 > dialect.capabilities.maxParameters - 10) return undefined;
   const params = new Params(dialect);
