@@ -304,7 +304,7 @@ describe('mssql update trigger', () => {
       col('amount', 'decimal', 'decimal(12,2)'),
     ],
   };
-  const [, insert, update, del] = renderCapture(table);
+  const [, , update] = renderCapture(table);
 
   it('pairs rows by key, and a lone moved key as an update with the old key', () => {
     expect(update).toContain('IF UPDATE(order_id) OR UPDATE(line_no)');

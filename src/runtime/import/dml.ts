@@ -192,7 +192,7 @@ UNION ALL SELECT TRUE, ${rowCols.map((c) => `r.${c}`).join(', ')}, ${ENTRY_COLUM
   const found = new Map<string, ValueMap>();
   const entries: Row[] = [];
   for (const row of rows) {
-    if (row['ds$entry'] === true) {
+    if (row.ds$entry === true) {
       const entry: Row = {};
       for (const c of ENTRY_COLUMNS) entry[c] = row[entryAlias(c)];
       entries.push(entry);
