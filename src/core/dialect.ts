@@ -46,6 +46,8 @@ export interface DialectCapabilities {
   lockingReadLocksGaps?: boolean;
   /** Capture silenced in a transaction comes back on by itself when it ends (PostgreSQL: a transaction-local setting). */
   silenceEndsWithTransaction?: boolean;
+  /** An UPDATE may run inside `WITH u AS (UPDATE … RETURNING …)` and a SELECT in the same statement read its rows (PostgreSQL): one round trip for a write and a probe. */
+  writableCte?: boolean;
   /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
   maxParameters: number;
 }

@@ -60,7 +60,7 @@ export async function startLoadState(
 
 /**
  * Records a committed chunk (inside its transaction) or the end of the run. With
- * `probePending`, on PostgreSQL, the same statement also says whether ds_change_pending
+ * `probePending`, where the brand has writable CTEs (capability `writableCte`), the same statement also says whether ds_change_pending
  * holds any update of the table (true/false; undefined where it was not asked: probe apart).
  */
 export async function saveLoadState(
@@ -73,7 +73,7 @@ export async function saveLoadState(
   const p = tx.dialect.sql.param;
   const update = `UPDATE ds_load_state SET status = ${p(1)}, last_key = ${p(2)}, rows_copied = ${p(3)}, rows_existing = ${p(4)}, rows_conflicting = ${p(5)}, updated_at = ${p(6)}
      WHERE source_node = ${p(7)} AND table_name = ${p(8)} AND run_id = ${p(9)}`;
-  const folded = probePending && tx.dialect.name === 'postgres';
+  const folded = probePending && tx.dialect.capabilities.writableCte === true;
   const result = await tx.query<Row>(
     folded
       ? `WITH u AS (${update} RETURNING 1)
