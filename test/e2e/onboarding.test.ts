@@ -34,6 +34,7 @@ import { runCli } from '../helpers/cli.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { FIXTURES } from '../helpers/fixtures.ts';
 import { random } from '../helpers/random.ts';
+import { numberedOrder } from '../helpers/seed-order.ts';
 
 const ROWS = Number(process.env.ONBOARD_ROWS ?? 2_000);
 const OPS = Number(process.env.ONBOARD_OPS ?? 150);
@@ -48,18 +49,7 @@ const PAIRS = (
 ).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 const oldKey = (n: number) => `old${String(n).padStart(6, '0')}`;
-const row = (id: string, i: number): ValueMap => ({
-  order_id: id,
-  order_type: i % 2 ? 'wholesale' : 'retail',
-  description: `order ${i} it's ~`,
-  product_type_name: 'desktop',
-  customer_id: `c${i % 100}`,
-  quantity: i,
-  order_date: '2025-05-25',
-  update_datetime: null,
-  updated_by_user: null,
-  updated_by_server: null,
-});
+const row = numberedOrder;
 
 /** Rows by key whose values differ from the model's (or that one side lacks), at most `max`. */
 function differences(actual: ValueMap[], model: Map<string, ValueMap>, max = 5): unknown[] {

@@ -18,6 +18,20 @@ export const SEED_ORDER: Readonly<ValueMap> = Object.freeze({
   updated_by_server: 'server1',
 });
 
+/** A generated sales_order row numbered i (a quote and a `~` in its description by default), in canonical values. */
+export const numberedOrder = (id: string, i: number, description = `order ${i} it's ~`): ValueMap => ({
+  order_id: id,
+  order_type: i % 2 ? 'wholesale' : 'retail',
+  description,
+  product_type_name: 'desktop',
+  customer_id: `c${i % 100}`,
+  quantity: i,
+  order_date: '2025-05-25',
+  update_datetime: null,
+  updated_by_user: null,
+  updated_by_server: null,
+});
+
 /**
  * The seed's statements for a brand: verbatim on PostgreSQL; without the `public.`
  * prefix elsewhere; and on MySQL, whose strict mode refuses `MM/DD/YYYY hh:mm AM` in

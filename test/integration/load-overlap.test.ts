@@ -9,7 +9,6 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalKeyText } from '../../src/core/canonical-key.ts';
-import type { ValueMap } from '../../src/core/change.ts';
 import type { DbClient } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { insertTableRows } from '../../src/runtime/load/load-chunk.ts';
@@ -17,22 +16,12 @@ import { loadNodes } from '../../src/runtime/load/load.ts';
 import { compareTables } from '../../src/verify/compare-tables.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { numberedOrder } from '../helpers/seed-order.ts';
 
 const ROWS = 3000;
 const live = await liveDialects();
 const keyOf = (n: number) => `L${String(n).padStart(7, '0')}`;
-const order = (i: number): ValueMap => ({
-  order_id: keyOf(i),
-  order_type: i % 2 ? 'wholesale' : 'retail',
-  description: `order ${i}`,
-  product_type_name: 'desktop',
-  customer_id: `c${i % 100}`,
-  quantity: i,
-  order_date: '2025-05-25',
-  update_datetime: null,
-  updated_by_user: null,
-  updated_by_server: null,
-});
+const order = (i: number) => numberedOrder(keyOf(i), i, `order ${i}`);
 
 async function seedBeforeTriggers(client: DbClient, table: TableSchema): Promise<void> {
   await client.transaction(async (tx) => {

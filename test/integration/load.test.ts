@@ -15,7 +15,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ValueMap } from '../../src/core/change.ts';
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
@@ -28,6 +27,7 @@ import { liveDialects } from '../helpers/databases.ts';
 import { ROOT } from '../helpers/fixtures.ts';
 import { random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { numberedOrder } from '../helpers/seed-order.ts';
 
 const ROWS = Number(process.env.LOAD_ROWS ?? 20_000);
 /** Rows and rounds of kill -9 per pair in the kill test (LOAD_KILL_ROWS, LOAD_KILL_ROUNDS). */
@@ -44,18 +44,7 @@ const PAIRS = (
 ).filter(([a, b]) => live.includes(a) && live.includes(b));
 
 const keyOf = (n: number) => `L${String(n).padStart(7, '0')}`;
-const order = (id: string, i: number): ValueMap => ({
-  order_id: id,
-  order_type: i % 2 ? 'wholesale' : 'retail',
-  description: `order ${i} it's ~`,
-  product_type_name: 'desktop',
-  customer_id: `c${i % 100}`,
-  quantity: i,
-  order_date: '2025-05-25',
-  update_datetime: null,
-  updated_by_user: null,
-  updated_by_server: null,
-});
+const order = numberedOrder;
 
 /** Rows that were there before the triggers: written with capture silenced, so no outbox row and no version entry. */
 async function seedBeforeTriggers(client: DbClient, table: TableSchema, count: number): Promise<void> {
