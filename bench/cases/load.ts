@@ -51,7 +51,12 @@ export async function loadCase(scale: number): Promise<ResultRow> {
   };
 }
 
-async function loadRound(n: number, order: 'copy first' | 'load first'): Promise<Round> {
+/**
+ * Three PostgreSQL nodes for a load: src holding `n` rows that predate the triggers
+ * (written with capture silenced), tgt synchronized and empty, base a plain database
+ * for the bare copy. Shared with bench/probes/load-trace.ts.
+ */
+export async function createLoadSetup(n: number) {
   const setup = await createBenchSetup(
     [
       { name: 'src', dialect: 'postgres', sync: true },
@@ -62,14 +67,23 @@ async function loadRound(n: number, order: 'copy first' | 'load first'): Promise
   );
   try {
     const [src, tgt, base] = [await setup.handle('src'), await setup.handle('tgt'), await setup.handle('base')];
-    progress(`load: ${fmt(n)} rows in PostgreSQL, written with capture silenced (they predate the triggers); ${order}`);
     await src.client.transaction(async (tx: DbClient) => {
       await tx.dialect.silenceCapture(tx, true);
       await insertGeneratedRows(tx, 0, n, 50_000);
       await tx.dialect.silenceCapture(tx, false);
     });
     await src.client.exec('VACUUM ANALYZE sales_order');
+    return { setup, src, tgt, base };
+  } catch (error) {
+    await setup.close();
+    throw error;
+  }
+}
 
+async function loadRound(n: number, order: 'copy first' | 'load first'): Promise<Round> {
+  progress(`load: ${fmt(n)} rows in PostgreSQL, written with capture silenced (they predate the triggers); ${order}`);
+  const { setup, src, tgt, base } = await createLoadSetup(n);
+  try {
     const copy = async () => {
       const table = setup.table('src');
       const columns = table.columns.map((c) => c.name);

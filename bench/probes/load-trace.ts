@@ -12,8 +12,7 @@ import type { DbClient } from '../../src/core/dialect.ts';
 import { insertTableRows } from '../../src/runtime/load/load-chunk.ts';
 import { loadNodes } from '../../src/runtime/load/load.ts';
 import { RangeReader } from '../../src/verify/range-reader.ts';
-import { insertGeneratedRows } from '../bulk-sql.ts';
-import { createBenchSetup } from '../nodes.ts';
+import { createLoadSetup } from '../cases/load.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
 
 /** Times the target's entry reads in order (does the read slow down as the target fills?). */
@@ -40,22 +39,8 @@ const n = Number(process.argv[2] ?? 20_000);
 const rounds = Number(process.argv[3] ?? 2);
 const CHUNK = Number(process.env.CHUNK ?? 1000);
 
-const setup = await createBenchSetup(
-  [
-    { name: 'src', dialect: 'postgres', sync: true },
-    { name: 'tgt', dialect: 'postgres', sync: true },
-    { name: 'base', dialect: 'postgres', sync: false },
-  ],
-  [{ id: 1000, type: 'transport', from: 'src', to: 'tgt' }],
-);
+const { setup, src, tgt, base } = await createLoadSetup(n);
 try {
-  const [src, tgt, base] = [await setup.handle('src'), await setup.handle('tgt'), await setup.handle('base')];
-  await src.client.transaction(async (tx: DbClient) => {
-    await tx.dialect.silenceCapture(tx, true);
-    await insertGeneratedRows(tx, 0, n, 50_000);
-    await tx.dialect.silenceCapture(tx, false);
-  });
-  await src.client.exec('VACUUM ANALYZE sales_order');
   const table = setup.table('src');
   const columns = table.columns.map((c) => c.name);
   for (let round = 0; round < rounds; round++) {
