@@ -76,11 +76,17 @@ export interface DialectSql {
   /** Appended to a SELECT that reads rows the transaction will write (` FOR UPDATE`); absent where the brand locks otherwise. */
   forUpdate?: string;
   /**
-   * Two such SELECTs (each with forUpdate) can run in one statement, locking in order: the
-   * first's rows before the second's (PostgreSQL: MATERIALIZED CTEs read by a UNION ALL).
-   * The import then reads its rows and their version entries in one round trip.
+   * Two locked SELECTs (each with forUpdate) as one statement that locks in order, the
+   * first's rows before the second's (PostgreSQL: MATERIALIZED CTEs read by a UNION ALL);
+   * each result row says which read it came from in the boolean column `marker` (true: the
+   * second), the other read's columns NULL. The import then reads its rows and their
+   * version entries in one round trip. Absent where the brand cannot.
    */
-  lockedReadsInOneStatement?: boolean;
+  lockedReadsInOneStatement?(
+    first: { sql: string; columns: readonly string[] },
+    second: { sql: string; columns: ReadonlyArray<{ name: string; alias: string }> },
+    marker: string,
+  ): string;
   /**
    * The driver sends a transaction's BEGIN with its first statement when that statement has no
    * parameters (PostgreSQL: one simple query): a statement that opens a transaction on the

@@ -58,7 +58,15 @@ export const postgresSql: DialectSql = {
     return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
   },
   forUpdate: ' FOR UPDATE',
-  lockedReadsInOneStatement: true,
+  // Each read is a MATERIALIZED CTE with its FOR UPDATE, and the UNION ALL reads the first
+  // branch to its end before it starts the second (a plain Append, never parallel: locking
+  // clauses rule out parallel plans), so the first's rows are locked before the second's.
+  lockedReadsInOneStatement(first, second, marker) {
+    const rows = first.columns.map((c) => `r.${c}`).join(', ');
+    return `WITH r AS MATERIALIZED (${first.sql}), e AS MATERIALIZED (${second.sql})
+SELECT FALSE AS ${marker}, ${rows}, ${second.columns.map((c) => `NULL AS ${c.alias}`).join(', ')} FROM r
+UNION ALL SELECT TRUE, ${rows}, ${second.columns.map((c) => `e.${c.name}`).join(', ')} FROM e LEFT JOIN r ON FALSE`;
+  },
   beginRidesFirstStatement: true,
 };
 

@@ -156,10 +156,9 @@ const entryAlias = (name: string) => `ds$entry_${name}`;
  * lock both in order in one statement (SqlDialect.lockedReadsInOneStatement: PostgreSQL).
  * The rows are locked first, then the entries, as a capture trigger locks them (the
  * application's write, then the entry) and as the two-statement read did, so the two never
- * deadlock: each read is a MATERIALIZED CTE with FOR UPDATE, and the UNION ALL reads the
- * rows' branch to its end before it starts the entries' one (a plain, never parallel
- * Append: locking clauses rule out parallel plans). Undefined where the brand cannot, or
- * the keys do not fit one statement: the caller reads in two.
+ * deadlock (how the brand keeps that order: see its lockedReadsInOneStatement).
+ * Undefined where the brand cannot, or the keys do not fit one statement: the caller reads
+ * in two.
  */
 export async function fetchRowsWithEntries(
   client: DbClient,
@@ -184,10 +183,11 @@ export async function fetchRowsWithEntries(
   const entriesSql = `SELECT ${ENTRY_COLUMNS.join(', ')} FROM ds_row_version WHERE table_name = ${p(first)} AND row_key IN (${uniqueRowKeys
     .map((_, j) => p(first + j + 1))
     .join(', ')}) FOR UPDATE`;
-  const rowCols = columns.map((c) => ident(c.name));
-  const sql = `WITH r AS MATERIALIZED (${rowsSql}), e AS MATERIALIZED (${entriesSql})
-SELECT FALSE AS ${ident('ds$entry')}, ${rowCols.map((c) => `r.${c}`).join(', ')}, ${ENTRY_COLUMNS.map((c) => `NULL AS ${ident(entryAlias(c))}`).join(', ')} FROM r
-UNION ALL SELECT TRUE, ${rowCols.map((c) => `r.${c}`).join(', ')}, ${ENTRY_COLUMNS.map((c) => `e.${c}`).join(', ')} FROM e LEFT JOIN r ON FALSE`;
+  const sql = dialect.sql.lockedReadsInOneStatement(
+    { sql: rowsSql, columns: columns.map((c) => ident(c.name)) },
+    { sql: entriesSql, columns: ENTRY_COLUMNS.map((c) => ({ name: c, alias: ident(entryAlias(c)) })) },
+    ident('ds$entry'),
+  );
   const { rows } = await client.query<Row>(sql, params.values);
   const found = new Map<string, ValueMap>();
   const entries: Row[] = [];
