@@ -46,8 +46,6 @@ export interface DialectCapabilities {
   lockingReadLocksGaps?: boolean;
   /** Capture silenced in a transaction comes back on by itself when it ends (PostgreSQL: a transaction-local setting). */
   silenceEndsWithTransaction?: boolean;
-  /** An UPDATE may run inside `WITH u AS (UPDATE … RETURNING …)` and a SELECT in the same statement read its rows (PostgreSQL): one round trip for a write and a probe. */
-  writableCte?: boolean;
   /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
   maxParameters: number;
 }
@@ -82,6 +80,12 @@ export interface DialectSql {
    * second), the other read's columns NULL. The import then reads its rows and their
    * version entries in one round trip. Absent where the brand cannot.
    */
+  /**
+   * An UPDATE and a one-value SELECT as one statement returning one row: `updated` (the rows
+   * the UPDATE changed) and `probe` (the SELECT's value) (PostgreSQL: a writable CTE). One
+   * round trip for a write and a probe. Absent where the brand cannot.
+   */
+  updateWithProbe?(update: string, probe: string): string;
   lockedReadsInOneStatement?(
     first: { sql: string; columns: readonly string[] },
     second: { sql: string; columns: ReadonlyArray<{ name: string; alias: string }> },

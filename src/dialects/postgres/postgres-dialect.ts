@@ -154,13 +154,7 @@ const postgresLazyCommits = {
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
-  capabilities: {
-    transactionalDdl: true,
-    concurrentWriters: true,
-    silenceEndsWithTransaction: true,
-    writableCte: true,
-    maxParameters: 65535,
-  },
+  capabilities: { transactionalDdl: true, concurrentWriters: true, silenceEndsWithTransaction: true, maxParameters: 65535 },
   sql: postgresSql,
   connect: (url, nodeName) => connectPostgres(postgresDialect, url, nodeName),
   listenForChanges: listenPostgres,

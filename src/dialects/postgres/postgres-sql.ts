@@ -58,6 +58,7 @@ export const postgresSql: DialectSql = {
     return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
   },
   forUpdate: ' FOR UPDATE',
+  updateWithProbe: (update, probe) => `WITH u AS (${update} RETURNING 1) SELECT (SELECT count(*) FROM u) AS updated, (${probe}) AS probe`,
   // Each read is a MATERIALIZED CTE with its FOR UPDATE, and the UNION ALL reads the first
   // branch to its end before it starts the second (a plain Append, never parallel: locking
   // clauses rule out parallel plans), so the first's rows are locked before the second's.

@@ -60,7 +60,7 @@ export async function startLoadState(
 
 /**
  * Records a committed chunk (inside its transaction) or the end of the run. With
- * `probePending`, where the brand has writable CTEs (capability `writableCte`), the same statement also says whether ds_change_pending
+ * `probePending`, where the brand can (SqlDialect.updateWithProbe), the same statement also says whether ds_change_pending
  * holds any update of the table (true/false; undefined where it was not asked: probe apart).
  */
 export async function saveLoadState(
@@ -73,12 +73,10 @@ export async function saveLoadState(
   const p = tx.dialect.sql.param;
   const update = `UPDATE ds_load_state SET status = ${p(1)}, last_key = ${p(2)}, rows_copied = ${p(3)}, rows_existing = ${p(4)}, rows_conflicting = ${p(5)}, updated_at = ${p(6)}
      WHERE source_node = ${p(7)} AND table_name = ${p(8)} AND run_id = ${p(9)}`;
-  const folded = probePending && tx.dialect.capabilities.writableCte === true;
+  const withProbe = probePending ? tx.dialect.sql.updateWithProbe : undefined;
+  const folded = withProbe !== undefined;
   const result = await tx.query<Row>(
-    folded
-      ? `WITH u AS (${update} RETURNING 1)
-         SELECT (SELECT count(*) FROM u) AS updated, CASE WHEN EXISTS (SELECT 1 FROM ds_change_pending WHERE table_name = ${p(8)}) THEN 1 ELSE 0 END AS pending`
-      : update,
+    folded ? withProbe(update, `CASE WHEN EXISTS (SELECT 1 FROM ds_change_pending WHERE table_name = ${p(8)}) THEN 1 ELSE 0 END`) : update,
     [
       state.status,
       state.lastKey === null ? null : JSON.stringify(state.lastKey),
@@ -102,5 +100,5 @@ export async function saveLoadState(
       },
     );
   }
-  return folded ? Number(result.rows[0].pending) === 1 : undefined;
+  return folded ? Number(result.rows[0].probe) === 1 : undefined;
 }
