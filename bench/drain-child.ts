@@ -1,8 +1,9 @@
 /**
- * One drain in its own process, so that its peak RSS is the drain's alone: one pass of
- * a transport program (outbox → inbox), then one pass of the import program (inbox →
- * table), through the library's transportOnce/importOnce. Reports events on stdout as
- * JSON lines: ready, transported, done. Run by drain-runner.ts, never by hand.
+ * One drain in its own process, so that its peak RSS is the drain's alone: passes of a
+ * transport program (outbox → inbox), then passes of the import program (inbox →
+ * table), through the library's transportOnce/importOnce; or both loops at once on
+ * their own connections, as `dsync run` runs them (`concurrent`). Reports events on
+ * stdout as JSON lines: ready, transported, done. Run by drain-runner.ts, never by hand.
  */
 import { readFileSync } from 'node:fs';
 import type { Config, ImportProgram, TransportProgram } from '../src/config/config.ts';
@@ -23,6 +24,11 @@ export interface DrainJob {
   total: number;
   /** Count and time statements by shape (slightly slower). */
   trace: boolean;
+  /**
+   * Run the transport and the import at the same time, each on its own connections, as
+   * `dsync run` does; otherwise one after the other (the import starts on a full inbox).
+   */
+  concurrent: boolean;
 }
 
 // The heap settings of `dsync run`/`sync`/`transport`/`import` (src/runtime/heap.ts), so that
@@ -53,34 +59,59 @@ async function open(name: string): Promise<NodeHandle> {
 
 const transport = config.programs.find((p) => p.id === job.transportProgram) as TransportProgram;
 const importer = config.programs.find((p) => p.id === job.importProgram) as ImportProgram;
+/** Passes of one program until `enough` says its work is done; a pass that moved nothing waits 5 ms. */
+async function passesUntil(pass: () => Promise<number>, enough: () => boolean): Promise<number> {
+  let passes = 0;
+  while (!enough()) {
+    const moved = await pass();
+    passes++;
+    if (moved === 0) await sleep(5);
+  }
+  return passes;
+}
+
 try {
   const source = await open(transport.from);
   const target = await open(transport.to);
+  // Concurrent: the import has its own connection, as in the daemon.
+  const importTarget = job.concurrent ? await open(transport.to) : target;
   emit({ event: 'ready', heapFlags });
+  const started = performance.now();
+  let transported = 0;
+  let moved = 0;
   // Passes repeat until everything has moved: a reader's safe horizon may hold back rows
   // for a pass (a fence not yet passed), as it would under `dsync sync` or the daemon.
-  const started = performance.now();
-  let moved = 0;
-  let passes = 0;
-  while (moved < job.total) {
-    const result = await transportOnce(transport, source, target);
-    moved += workDone(result);
-    passes++;
-    if (workDone(result) === 0) await sleep(5);
-  }
-  const transported = performance.now();
-  emit({ event: 'transported', ms: transported - started, moved, passes });
+  const transportLoop = async () => {
+    const passes = await passesUntil(
+      async () => {
+        const result = await transportOnce(transport, source, target);
+        moved += workDone(result);
+        return workDone(result);
+      },
+      () => moved >= job.total,
+    );
+    transported = performance.now();
+    emit({ event: 'transported', ms: transported - started, moved, passes });
+  };
   // The sum of every pass's counts (applied, conflicts, parked, …) and the last pointer.
   const imported: Record<string, number> = {};
   let consumed = 0;
-  passes = 0;
-  while (consumed < moved) {
-    const result: ImportResult = await importOnce(config, importer, target);
-    for (const [k, v] of Object.entries(result))
-      if (typeof v === 'number') imported[k] = k === 'pointer' || k === 'horizon' || k === 'program' ? v : (imported[k] ?? 0) + v;
-    consumed += workDone(result);
-    passes++;
-    if (workDone(result) === 0) await sleep(5);
+  const importLoop = () =>
+    passesUntil(
+      async () => {
+        const result: ImportResult = await importOnce(config, importer, importTarget);
+        for (const [k, v] of Object.entries(result))
+          if (typeof v === 'number') imported[k] = k === 'pointer' || k === 'horizon' || k === 'program' ? v : (imported[k] ?? 0) + v;
+        consumed += workDone(result);
+        return workDone(result);
+      },
+      () => consumed >= job.total,
+    );
+  let importPasses: number;
+  if (job.concurrent) [, importPasses] = await Promise.all([transportLoop(), importLoop()]);
+  else {
+    await transportLoop();
+    importPasses = await importLoop();
   }
   const finished = performance.now();
   emit({
@@ -89,7 +120,7 @@ try {
     importMs: finished - transported,
     moved,
     imported,
-    importPasses: passes,
+    importPasses,
     maxRssKb: process.resourceUsage().maxRSS,
     statements: job.trace ? { total: trace.statements, top: trace.top() } : undefined,
   });

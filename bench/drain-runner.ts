@@ -27,6 +27,8 @@ export interface DrainOptions {
   /** Count statements by shape and write a CPU profile into this directory. */
   profileDir?: string;
   label: string;
+  /** Transport and import at the same time, as `dsync run` runs them (drain-child.ts). */
+  concurrent?: boolean;
 }
 
 export interface DrainRun {
@@ -35,6 +37,8 @@ export interface DrainRun {
   elapsedMs: number;
   transportMs: number | null;
   importMs: number | null;
+  /** Import passes it took (many small ones when the import runs beside the transport). */
+  importPasses?: number;
   /** Changes applied at the target (the import's pointer when stopped). */
   applied: number;
   total: number;
@@ -111,6 +115,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     importProgram: options.importProgram,
     total,
     trace: Boolean(options.profileDir),
+    concurrent: Boolean(options.concurrent),
   };
   writeFileSync(jobFile, JSON.stringify(job));
   const profileName = `${options.label.replace(/[^A-Za-z0-9]+/g, '-')}.cpuprofile`;
@@ -193,6 +198,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
       elapsedMs,
       transportMs: result.transportMs,
       importMs: result.importMs,
+      importPasses: result.importPasses,
       applied: total,
       total,
       rate: (total * 1000) / elapsedMs,

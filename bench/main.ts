@@ -9,7 +9,7 @@ import type { DialectName } from '../src/core/dialect.ts';
 import { BRAND, captureAppLike, captureBulk, captureQuery } from './cases/capture.ts';
 import { captureLog } from './cases/capture-log.ts';
 import { capturePsqlScript } from './cases/capture-psql.ts';
-import { createSourceGroup, drainCase } from './cases/drain.ts';
+import { createSourceGroup, type DrainSpec, drainCase, pairName } from './cases/drain.ts';
 import { latencyCase } from './cases/latency.ts';
 import { loadCase } from './cases/load.ts';
 import { scaleCase } from './cases/scale.ts';
@@ -23,10 +23,12 @@ import { workloadW } from './workload.ts';
 import { postgresBinDir } from '../test/helpers/private-postgres.ts';
 
 /** Drain pairs per source brand (issues 5, 13): PostgreSQL to PostgreSQL, SQLite and MariaDB; SQLite and MariaDB to PostgreSQL. */
-const DRAIN_TARGETS: Partial<Record<DialectName, DialectName[]>> = {
-  postgres: ['postgres', 'sqlite', 'mysql'],
-  sqlite: ['postgres'],
-  mysql: ['postgres'],
+// PostgreSQL → PostgreSQL also as `dsync run` drains (transport and import at once), the
+// way the peer benchmark (../shared/peer-bench) times every system's backlog drain.
+const DRAIN_TARGETS: Partial<Record<DialectName, DrainSpec[]>> = {
+  postgres: [{ dialect: 'postgres' }, { dialect: 'postgres', concurrent: true }, { dialect: 'sqlite' }, { dialect: 'mysql' }],
+  sqlite: [{ dialect: 'postgres' }],
+  mysql: [{ dialect: 'postgres' }],
 };
 
 /** Runs `fn`, turning a failure into a row that says so, so that one broken case does not lose the others. */
@@ -58,10 +60,10 @@ async function sourceCases(
 ): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   const w = workloadW(options.scale);
-  const drains = options.cases.has('drain') ? (DRAIN_TARGETS[source] ?? []).filter((t) => available.has(t)) : [];
+  const drains = options.cases.has('drain') ? (DRAIN_TARGETS[source] ?? []).filter((t) => available.has(t.dialect)) : [];
   if (!options.cases.has('capture') && drains.length === 0) return rows;
   progress(
-    `${BRAND[source]}: fresh databases for W (${w.inserts} inserts, ${w.updates} updates, ${w.deletes} deletes)${drains.length ? ` and drains to ${drains.map((d) => BRAND[d]).join(', ')}` : ''}`,
+    `${BRAND[source]}: fresh databases for W (${w.inserts} inserts, ${w.updates} updates, ${w.deletes} deletes)${drains.length ? ` and drains to ${drains.map((d) => pairName(source, d).slice(BRAND[source].length + 3)).join(', ')}` : ''}`,
   );
   const group = await createSourceGroup(source, drains, { batchSize: options.batchSize, withPlain: options.cases.has('capture') });
   try {
@@ -70,7 +72,7 @@ async function sourceCases(
     if (row) rows.push(row);
     for (const target of group.targets) {
       rows.push(
-        ...(await guarded('3 drain', `${BRAND[source]} → ${BRAND[target.dialect]}`, async () => [
+        ...(await guarded('3 drain', pairName(source, target), async () => [
           await drainCase(group, target, w, { budgetSeconds: options.budgetSeconds, profileDir }),
         ])),
       );

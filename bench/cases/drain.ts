@@ -14,8 +14,13 @@ import { fmt, perSecond, progress, type ResultRow, seconds, type Verdict, verdic
 import type { Workload } from '../workload.ts';
 import { BRAND } from './capture.ts';
 
-export interface DrainTarget {
+/** A drain to run: the target's brand, and whether transport and import run at once (as `dsync run`). */
+export interface DrainSpec {
   dialect: DialectName;
+  concurrent?: boolean;
+}
+
+export interface DrainTarget extends Required<DrainSpec> {
   /** The synchronized target node, and the plain node of the same brand for the baseline. */
   node: string;
   base: string;
@@ -33,16 +38,18 @@ export interface SourceGroup {
 
 export async function createSourceGroup(
   source: DialectName,
-  targets: DialectName[],
+  targets: DrainSpec[],
   options: { batchSize: number; withPlain: boolean },
 ): Promise<SourceGroup> {
   const specs: BenchNodeSpec[] = [{ name: 'src', dialect: source, sync: true }];
   if (options.withPlain) specs.unshift({ name: 'plain', dialect: source, sync: false });
   const programs: BenchProgram[] = [];
-  const drainTargets: DrainTarget[] = targets.map((dialect, i) => {
+  const drainTargets: DrainTarget[] = targets.map(({ dialect, concurrent = false }, i) => {
     const optional = dialect === 'mysql';
-    specs.push({ name: `t_${dialect}`, dialect, sync: true, optional }, { name: `base_${dialect}`, dialect, sync: false, optional });
-    const target = { dialect, node: `t_${dialect}`, base: `base_${dialect}`, transport: 1000 + 2 * i, import: 1001 + 2 * i };
+    // Each drain has its own target and its own plain twin for the baseline.
+    const suffix = `${dialect}${concurrent ? '_run' : ''}`;
+    specs.push({ name: `t_${suffix}`, dialect, sync: true, optional }, { name: `base_${suffix}`, dialect, sync: false, optional });
+    const target = { dialect, concurrent, node: `t_${suffix}`, base: `base_${suffix}`, transport: 1000 + 2 * i, import: 1001 + 2 * i };
     programs.push(
       { id: target.transport, type: 'transport', from: 'src', to: target.node, batchSize: options.batchSize },
       { id: target.import, type: 'import', node: target.node, batchSize: options.batchSize },
@@ -53,9 +60,12 @@ export async function createSourceGroup(
   return { source, setup, targets: drainTargets, hasPlain: options.withPlain };
 }
 
-const pairName = (group: SourceGroup, target: DrainTarget) => `${BRAND[group.source]} → ${BRAND[target.dialect]}`;
+export const pairName = (source: DialectName, target: DrainSpec) =>
+  `${BRAND[source]} → ${BRAND[target.dialect]}${target.concurrent ? ', transport and import at once (as dsync run)' : ''}`;
 
-function describeRun(run: DrainRun): string {
+function describeRun(run: DrainRun, concurrent: boolean): string {
+  if (run.completed && concurrent)
+    return `${fmt(run.rate)} changes/s (${fmt(run.total)} in ${seconds(run.elapsedMs)}: the transport done after ${seconds(run.transportMs!)}, the import ${seconds(run.importMs!)} later)`;
   if (run.completed)
     return `${fmt(run.rate)} changes/s (${fmt(run.total)} in ${seconds(run.elapsedMs)}: transport ${seconds(run.transportMs!)}, import ${seconds(run.importMs!)})`;
   if (run.transportMs === null)
@@ -87,7 +97,7 @@ export async function drainCase(
   w: Workload,
   options: { budgetSeconds: number; profileDir?: string },
 ): Promise<ResultRow> {
-  const subject = pairName(group, target);
+  const subject = pairName(group.source, target);
   const missing = group.setup.unavailable.get(target.node) ?? group.setup.unavailable.get(target.base);
   const isPgPg = group.source === 'postgres' && target.dialect === 'postgres';
   // Issue 13: PostgreSQL → PostgreSQL as fast as a well-written multi-row client; every other pair half of its own.
@@ -116,8 +126,11 @@ export async function drainCase(
     budgetSeconds: options.budgetSeconds,
     profileDir: options.profileDir,
     label: `drain ${subject}`,
+    concurrent: target.concurrent,
   });
-  progress(`drain ${subject}: ${describeRun(run)}; baseline: multi-row statements on a plain ${BRAND[target.dialect]} table`);
+  progress(
+    `drain ${subject}: ${describeRun(run, target.concurrent)}; baseline: multi-row statements on a plain ${BRAND[target.dialect]} table`,
+  );
   const base = await group.setup.handle(target.base);
   const baseline = await applyWorkloadMultiRow(base.client, w);
   const baseRate = perSecond(baseline.changes, baseline.totalMs);
@@ -140,6 +153,7 @@ export async function drainCase(
     notes.push(`stopped by the budget of ${options.budgetSeconds} s per phase; rate estimated`);
     if (target.dialect === 'mysql') notes.push(await openTransactionsNote(group, target));
   }
+  if (run.importPasses !== undefined) notes.push(`${fmt(run.importPasses)} import passes`);
   if (run.peakRssMb !== null) notes.push(`drain process RSS ${fmt(run.startRssMb ?? 0)} MB at start, ${fmt(run.peakRssMb)} MB peak`);
   if (run.statements) {
     const done = run.completed ? total : run.applied;
@@ -152,7 +166,7 @@ export async function drainCase(
   return {
     case: '3 drain',
     subject,
-    measured: describeRun(run),
+    measured: describeRun(run, target.concurrent),
     baseline: `${fmt(baseRate)} changes/s (multi-row, ${seconds(baseline.totalMs)})`,
     ratio,
     target: targetText,
