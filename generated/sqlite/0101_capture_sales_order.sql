@@ -2,15 +2,16 @@
 -- node: sqlite (sqlite), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["order_type","VARCHAR(20)"],["description","VARCHAR(200)"],["product_type_name","VARCHAR(50)"],["customer_id","VARCHAR(20)"],["quantity","INTEGER"],["order_date","DATE"],["update_datetime","TIMESTAMP"],["updated_by_user","VARCHAR(50)"],["updated_by_server","VARCHAR(50)"]]
--- dsync:content-hash sha256:e08c2ed86e0f26878466b238351add9da148a50714183b39fdf5f93b57bc6a6f
+-- dsync:content-hash sha256:40549b71f188df4e1d3ef9025120b151d6c6836c39e34056a38d7a99019ecf34
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
 -- contract"): v = max(now in µs, max_version + 1), the causal length cl and the column
 -- versions, computed from the existing entry inside ON CONFLICT … DO UPDATE (one lookup of
 -- the key instead of a LEFT JOIN before the conflict check); then writes the outbox row,
--- reading cl and v back from that entry (a trigger has no variables). Every read is keyed by the row's key, so a statement that touches
--- many rows moves each row's entry once, in turn.
+-- reading cl and v back from that entry (a trigger has no variables). Every read is keyed
+-- by the row's key, so a statement that touches many rows moves each row's entry once, in
+-- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
 -- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
@@ -24,7 +25,7 @@ CREATE TRIGGER ds_sales_order_ins AFTER INSERT ON sales_order
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, k.v, k.v, 'fixture-lite', '{}'
+  SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, v, v, 'fixture-lite', '{}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'
@@ -92,17 +93,17 @@ WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
       IS NOT (json_quote(CAST(OLD.order_id AS TEXT))))
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, k.v, 0, '',
-    '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.order_type IS NOT OLD.order_type COLLATE BINARY THEN ',"order_type":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.description IS NOT OLD.description COLLATE BINARY THEN ',"description":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.product_type_name IS NOT OLD.product_type_name COLLATE BINARY THEN ',"product_type_name":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.customer_id IS NOT OLD.customer_id COLLATE BINARY THEN ',"customer_id":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.quantity IS NOT OLD.quantity COLLATE BINARY THEN ',"quantity":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.updated_by_user IS NOT OLD.updated_by_user COLLATE BINARY THEN ',"updated_by_user":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.updated_by_server IS NOT OLD.updated_by_server COLLATE BINARY THEN ',"updated_by_server":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
+  SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, v, 0, '',
+    '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.order_type IS NOT OLD.order_type COLLATE BINARY THEN ',"order_type":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.description IS NOT OLD.description COLLATE BINARY THEN ',"description":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.product_type_name IS NOT OLD.product_type_name COLLATE BINARY THEN ',"product_type_name":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.customer_id IS NOT OLD.customer_id COLLATE BINARY THEN ',"customer_id":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.quantity IS NOT OLD.quantity COLLATE BINARY THEN ',"quantity":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.updated_by_user IS NOT OLD.updated_by_user COLLATE BINARY THEN ',"updated_by_user":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.updated_by_server IS NOT OLD.updated_by_server COLLATE BINARY THEN ',"updated_by_server":' || '[' || v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'
@@ -317,7 +318,7 @@ CREATE TRIGGER ds_sales_order_del AFTER DELETE ON sales_order
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'sales_order', json_quote(CAST(OLD.order_id AS TEXT)), 2, k.v, k.v, 'fixture-lite', '{}'
+  SELECT 'sales_order', json_quote(CAST(OLD.order_id AS TEXT)), 2, v, v, 'fixture-lite', '{}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'

@@ -2,15 +2,16 @@
 -- node: sqlite (sqlite), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["line_no","INTEGER"],["product","VARCHAR(50)"],["amount","DECIMAL(12, 2)"]]
--- dsync:content-hash sha256:73ed17299eb030860a1662e99058c36ff9d9f3825c27b405eceaf476bdd0adba
+-- dsync:content-hash sha256:d37d811ddb007f0051baa83afc2afcc84c5218dcf27e2969dff3f8eb74e4bf82
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
 -- contract"): v = max(now in µs, max_version + 1), the causal length cl and the column
 -- versions, computed from the existing entry inside ON CONFLICT … DO UPDATE (one lookup of
 -- the key instead of a LEFT JOIN before the conflict check); then writes the outbox row,
--- reading cl and v back from that entry (a trigger has no variables). Every read is keyed by the row's key, so a statement that touches
--- many rows moves each row's entry once, in turn.
+-- reading cl and v back from that entry (a trigger has no variables). Every read is keyed
+-- by the row's key, so a statement that touches many rows moves each row's entry once, in
+-- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
 -- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
@@ -26,7 +27,7 @@ BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(NEW.line_no) = 'integer' AND NEW.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.line_no AS TEXT) ELSE json_quote(CAST(NEW.line_no AS TEXT)) END
-      || '}', 1, k.v, k.v, 'fixture-lite', '{}'
+      || '}', 1, v, v, 'fixture-lite', '{}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'
@@ -75,11 +76,11 @@ BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(NEW.line_no) = 'integer' AND NEW.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.line_no AS TEXT) ELSE json_quote(CAST(NEW.line_no AS TEXT)) END
-      || '}', 1, k.v, 0, '',
-    '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.line_no IS NOT OLD.line_no COLLATE BINARY THEN ',"line_no":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.product IS NOT OLD.product COLLATE BINARY THEN ',"product":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW.amount IS NOT OLD.amount COLLATE BINARY THEN ',"amount":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
+      || '}', 1, v, 0, '',
+    '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.line_no IS NOT OLD.line_no COLLATE BINARY THEN ',"line_no":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.product IS NOT OLD.product COLLATE BINARY THEN ',"product":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.amount IS NOT OLD.amount COLLATE BINARY THEN ',"amount":' || '[' || v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'
@@ -209,7 +210,7 @@ BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(OLD.line_no) = 'integer' AND OLD.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.line_no AS TEXT) ELSE json_quote(CAST(OLD.line_no AS TEXT)) END
-      || '}', 2, k.v, k.v, 'fixture-lite', '{}'
+      || '}', 2, v, v, 'fixture-lite', '{}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'

@@ -2,15 +2,16 @@
 -- node: sqlite (sqlite), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","INTEGER"],["select","TEXT"],["it's","TEXT"],["MixedCase","TEXT"],["back`tick","TEXT"],["tilde~col","TEXT"],["[bracket]","TEXT"],["semi;colon","TEXT"]]
--- dsync:content-hash sha256:de87d795d0dd267d724e52436f1516d72d99e79174d1dbe4e997e5dddcc249a2
+-- dsync:content-hash sha256:8f5ae5d071fa698b91de080c3ae3ec5fdd26404094f33ce5ead066209a77af30
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
 -- contract"): v = max(now in µs, max_version + 1), the causal length cl and the column
 -- versions, computed from the existing entry inside ON CONFLICT … DO UPDATE (one lookup of
 -- the key instead of a LEFT JOIN before the conflict check); then writes the outbox row,
--- reading cl and v back from that entry (a trigger has no variables). Every read is keyed by the row's key, so a statement that touches
--- many rows moves each row's entry once, in turn.
+-- reading cl and v back from that entry (a trigger has no variables). Every read is keyed
+-- by the row's key, so a statement that touches many rows moves each row's entry once, in
+-- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
 -- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
@@ -24,7 +25,7 @@ CREATE TRIGGER ds_odd_names_0dcb09_ins AFTER INSERT ON "Odd Names"
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, k.v, k.v, 'fixture-lite', '{}'
+  SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, v, v, 'fixture-lite', '{}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'
@@ -72,15 +73,15 @@ WHEN (NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY
       IS NOT (CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END))
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, k.v, 0, '',
-    '{' || substr(CASE WHEN NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY THEN ',"Key Col":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW."select" IS NOT OLD."select" COLLATE BINARY THEN ',"select":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW."it's" IS NOT OLD."it's" COLLATE BINARY THEN ',"it''s":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW."MixedCase" IS NOT OLD."MixedCase" COLLATE BINARY THEN ',"MixedCase":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW."back`tick" IS NOT OLD."back`tick" COLLATE BINARY THEN ',"back`tick":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW."tilde~col" IS NOT OLD."tilde~col" COLLATE BINARY THEN ',"tilde~col":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW."[bracket]" IS NOT OLD."[bracket]" COLLATE BINARY THEN ',"[bracket]":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END
-      || CASE WHEN NEW."semi;colon" IS NOT OLD."semi;colon" COLLATE BINARY THEN ',"semi;colon":' || '[' || k.v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
+  SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, v, 0, '',
+    '{' || substr(CASE WHEN NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY THEN ',"Key Col":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."select" IS NOT OLD."select" COLLATE BINARY THEN ',"select":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."it's" IS NOT OLD."it's" COLLATE BINARY THEN ',"it''s":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."MixedCase" IS NOT OLD."MixedCase" COLLATE BINARY THEN ',"MixedCase":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."back`tick" IS NOT OLD."back`tick" COLLATE BINARY THEN ',"back`tick":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."tilde~col" IS NOT OLD."tilde~col" COLLATE BINARY THEN ',"tilde~col":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."[bracket]" IS NOT OLD."[bracket]" COLLATE BINARY THEN ',"[bracket]":' || '[' || v || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."semi;colon" IS NOT OLD."semi;colon" COLLATE BINARY THEN ',"semi;colon":' || '[' || v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'
@@ -217,7 +218,7 @@ CREATE TRIGGER ds_odd_names_0dcb09_del AFTER DELETE ON "Odd Names"
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'Odd Names', CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END, 2, k.v, k.v, 'fixture-lite', '{}'
+  SELECT 'Odd Names', CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END, 2, v, v, 'fixture-lite', '{}'
   FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
   LEFT JOIN ds_sync_state AS s ON s.id = 1
   WHERE s.capture IS NOT 'off'
