@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["order_type","varchar(20)"],["description","varchar(200)"],["product_type_name","varchar(50)"],["customer_id","varchar(20)"],["quantity","int(11)"],["order_date","date"],["update_datetime","datetime(6)"],["updated_by_user","varchar(50)"],["updated_by_server","varchar(50)"]]
--- dsync:content-hash sha256:326e5345e6ed829596b92131dc6f5c83b10034a2448004da0909a8df56ac8b0a
+-- dsync:content-hash sha256:1760fc26112e809e77ff1c9dbbd2d6ca14f0252170b395fc3bcc6c53a6bf417b
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -32,7 +32,10 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
-    SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
     SET @dsync_cl = 1, @dsync_version = dsync_version;
@@ -150,11 +153,17 @@ BEGIN
     END IF;
   END IF;
   IF dsync_names IS NOT NULL THEN
-    SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     IF (NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY))) THEN
       -- Both entries locked (written as "no entry" when missing) and read, then written.
+      SET dsync_key_old = COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key_old, _utf8mb4 X'5C75') > 0 THEN
       SET dsync_key_old = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('sales_order', dsync_key, 0, 0, 0, '', '{}'), ('sales_order', dsync_key_old, 0, 0, 0, '', '{}')
       ON DUPLICATE KEY UPDATE cl = cl;
@@ -213,7 +222,10 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
-    SET dsync_key = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
     SET @dsync_cl = 2, @dsync_version = dsync_version;

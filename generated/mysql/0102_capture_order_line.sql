@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["line_no","int(11)"],["product","varchar(50)"],["amount","decimal(12,2)"]]
--- dsync:content-hash sha256:e8fc02dbbee5f1936d5b25fdbbf88d547d52ed8c92d9cc7443f2ff7b89b227fd
+-- dsync:content-hash sha256:26243cc41c41c01b06adb54f1351cbce335d7e11581988196a8b2482099f0503
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -33,9 +33,15 @@ BEGIN
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
     SET dsync_key = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
     SET @dsync_cl = 1, @dsync_version = dsync_version;
@@ -111,17 +117,29 @@ BEGIN
   END IF;
   IF dsync_names IS NOT NULL THEN
     SET dsync_key = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     IF (NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY))
     OR NOT (NEW.`line_no` <=> OLD.`line_no`)) THEN
       -- Both entries locked (written as "no entry" when missing) and read, then written.
       SET dsync_key_old = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key_old, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key_old = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('order_line', dsync_key, 0, 0, 0, '', '{}'), ('order_line', dsync_key_old, 0, 0, 0, '', '{}')
       ON DUPLICATE KEY UPDATE cl = cl;
@@ -175,9 +193,15 @@ BEGIN
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
     SET dsync_key = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
     SET @dsync_cl = 2, @dsync_version = dsync_version;

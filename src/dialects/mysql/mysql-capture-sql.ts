@@ -83,8 +83,11 @@ function jsonStringifyQuoted(expr: string): string {
   return `IF(${utf8(expr)} REGEXP '[[:cntrl:]]', ${fixed}, ${json})`;
 }
 
-/** A key column's text in canonicalKeyText's spelling (src/core/canonical-key.ts). */
-function keyValueText(column: ColumnSchema, row: string): string {
+/**
+ * A key column's text in canonicalKeyText's spelling (src/core/canonical-key.ts). `plain`
+ * leaves out the control-character fix of text (see mysqlKeySteps for when that is exact).
+ */
+function keyValueText(column: ColumnSchema, row: string, plain = false): string {
   const ref = `${row}.${mysqlSql.ident(column.name)}`;
   let text: string;
   switch (column.family) {
@@ -94,7 +97,7 @@ function keyValueText(column: ColumnSchema, row: string): string {
       break;
     case 'text':
     case 'json':
-      text = jsonStringifyQuoted(ref);
+      text = plain ? quoted(ref) : jsonStringifyQuoted(ref);
       break;
     default:
       return mysqlJsonValue(column, row);
@@ -107,10 +110,24 @@ function keyValueText(column: ColumnSchema, row: string): string {
  * JSON value, a composite key a compact JSON object in primary-key order. JSON_OBJECT
  * would reorder the members and add spaces, so the text is concatenated.
  */
-export function mysqlKeyJson(keyColumns: ColumnSchema[], row: string): string {
-  if (keyColumns.length === 1) return keyValueText(keyColumns[0], row);
-  const pairs = keyColumns.map((c, i) => `${jsonKey(c, i === 0)}, ${keyValueText(c, row)}`);
+export function mysqlKeyJson(keyColumns: ColumnSchema[], row: string, plain = false): string {
+  if (keyColumns.length === 1) return keyValueText(keyColumns[0], row, plain);
+  const pairs = keyColumns.map((c, i) => `${jsonKey(c, i === 0)}, ${keyValueText(c, row, plain)}`);
   return `CONCAT(\n      ${pairs.join(',\n      ')},\n      '}')`;
+}
+
+/**
+ * Trigger steps that set `variable` to the key's canonical text. MariaDB resolves the whole
+ * of a statement's expression on every row, so the control-character fix of a text key
+ * (eleven REPLACEs behind a REGEXP) is a step of its own, taken only when the plain JSON_QUOTE
+ * text holds `\u`: JSON_QUOTE writes a control character as `\uXXXX` (or as `\n`, `\t`…,
+ * which the fix leaves alone), and text without one comes out of the fix unchanged, so the
+ * result is the one expression's whatever the text.
+ */
+export function mysqlKeySteps(variable: string, keyColumns: ColumnSchema[], row: string): string {
+  const set = `SET ${variable} = ${mysqlKeyJson(keyColumns, row, true)};`;
+  if (!keyColumns.some((c) => c.family === 'text' || c.family === 'json')) return set;
+  return `${set}\n    IF INSTR(${variable}, ${mysqlSql.literal('\\u')}) > 0 THEN\n      SET ${variable} = ${mysqlKeyJson(keyColumns, row)};\n    END IF;`;
 }
 
 /**
