@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["order_type","varchar(20)"],["description","varchar(200)"],["product_type_name","varchar(50)"],["customer_id","varchar(20)"],["quantity","int(11)"],["order_date","date"],["update_datetime","datetime(6)"],["updated_by_user","varchar(50)"],["updated_by_server","varchar(50)"]]
--- dsync:content-hash sha256:f0bedaf3e8c1bdb5f67995713c5c9b67f5c4dfee48c00013e205d20e583899f6
+-- dsync:content-hash sha256:1760fc26112e809e77ff1c9dbbd2d6ca14f0252170b395fc3bcc6c53a6bf417b
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -32,7 +32,10 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
-    SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
     SET @dsync_cl = 1, @dsync_version = dsync_version;
@@ -79,21 +82,88 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_cl_old BIGINT;
   DECLARE dsync_version BIGINT;
-  IF NOT (@dsync_capture <=> 'off') AND (NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY))
-    OR NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY))
-    OR NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY))
-    OR NOT (CAST(NEW.`product_type_name` AS BINARY) <=> CAST(OLD.`product_type_name` AS BINARY))
-    OR NOT (CAST(NEW.`customer_id` AS BINARY) <=> CAST(OLD.`customer_id` AS BINARY))
-    OR NOT (NEW.`quantity` <=> OLD.`quantity`)
-    OR NOT (NEW.`order_date` <=> OLD.`order_date`)
-    OR NOT (NEW.`update_datetime` <=> OLD.`update_datetime`)
-    OR NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY))
-    OR NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY))) THEN
-    SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+  -- The changed columns' names, new and old values, and version-stamp members, each
+  -- member with a leading comma; built column by column below.
+  DECLARE dsync_names MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  DECLARE dsync_new LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  IF NOT (@dsync_capture <=> 'off') THEN
+    -- Each column is tested once, and only a changed one's values are built (MariaDB
+    -- resolves a statement's whole expression on every row, taken branches or not).
+    IF NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'order_id'),
+        dsync_new = CONCAT(dsync_new, ',"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'));
+    END IF;
+    IF NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'order_type'),
+        dsync_new = CONCAT(dsync_new, ',"order_type":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_type` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"order_type":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_type` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"order_type":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'description'),
+        dsync_new = CONCAT(dsync_new, ',"description":', COALESCE(JSON_QUOTE(CONVERT(NEW.`description` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"description":', COALESCE(JSON_QUOTE(CONVERT(OLD.`description` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"description":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`product_type_name` AS BINARY) <=> CAST(OLD.`product_type_name` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'product_type_name'),
+        dsync_new = CONCAT(dsync_new, ',"product_type_name":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product_type_name` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"product_type_name":', COALESCE(JSON_QUOTE(CONVERT(OLD.`product_type_name` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"product_type_name":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`customer_id` AS BINARY) <=> CAST(OLD.`customer_id` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'customer_id'),
+        dsync_new = CONCAT(dsync_new, ',"customer_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`customer_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"customer_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`customer_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"customer_id":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`quantity` <=> OLD.`quantity`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'quantity'),
+        dsync_new = CONCAT(dsync_new, ',"quantity":', COALESCE(CONVERT(NEW.`quantity` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"quantity":', COALESCE(CONVERT(OLD.`quantity` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"quantity":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`order_date` <=> OLD.`order_date`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'order_date'),
+        dsync_new = CONCAT(dsync_new, ',"order_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`order_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"order_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`order_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"order_date":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`update_datetime` <=> OLD.`update_datetime`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'update_datetime'),
+        dsync_new = CONCAT(dsync_new, ',"update_datetime":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`update_datetime`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"update_datetime":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`update_datetime`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"update_datetime":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'updated_by_user'),
+        dsync_new = CONCAT(dsync_new, ',"updated_by_user":', COALESCE(JSON_QUOTE(CONVERT(NEW.`updated_by_user` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"updated_by_user":', COALESCE(JSON_QUOTE(CONVERT(OLD.`updated_by_user` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"updated_by_user":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'updated_by_server'),
+        dsync_new = CONCAT(dsync_new, ',"updated_by_server":', COALESCE(JSON_QUOTE(CONVERT(NEW.`updated_by_server` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"updated_by_server":', COALESCE(JSON_QUOTE(CONVERT(OLD.`updated_by_server` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"updated_by_server":', CHAR(1 USING utf8mb4));
+    END IF;
+  END IF;
+  IF dsync_names IS NOT NULL THEN
+    SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     IF (NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY))) THEN
       -- Both entries locked (written as "no entry" when missing) and read, then written.
+      SET dsync_key_old = COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key_old, _utf8mb4 X'5C75') > 0 THEN
       SET dsync_key_old = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('sales_order', dsync_key, 0, 0, 0, '', '{}'), ('sales_order', dsync_key_old, 0, 0, 0, '', '{}')
       ON DUPLICATE KEY UPDATE cl = cl;
@@ -107,64 +177,7 @@ BEGIN
       UPDATE ds_row_version SET cl = IF(row_key = dsync_key, dsync_cl, dsync_cl_old), max_version = dsync_version,
         base_version = dsync_version, base_server = 'fixture-my', col_versions = '{}'
       WHERE table_name = 'sales_order' AND row_key IN (dsync_key, dsync_key_old);
-    ELSE
-      -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
-      -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
-      SET @dsync_cl = 1, @dsync_version = dsync_version;
-      INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('sales_order', dsync_key, 1, dsync_version, 0, '', CONCAT('{', CONCAT_WS(',',
-          IF(NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)), CONCAT('"order_type":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY)), CONCAT('"description":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`product_type_name` AS BINARY) <=> CAST(OLD.`product_type_name` AS BINARY)), CONCAT('"product_type_name":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`customer_id` AS BINARY) <=> CAST(OLD.`customer_id` AS BINARY)), CONCAT('"customer_id":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`quantity` <=> OLD.`quantity`), CONCAT('"quantity":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`order_date` <=> OLD.`order_date`), CONCAT('"order_date":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`update_datetime` <=> OLD.`update_datetime`), CONCAT('"update_datetime":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)), CONCAT('"updated_by_user":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)), CONCAT('"updated_by_server":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL)), '}'))
-      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
-        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', CONCAT_WS(',',
-          IF(NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)), CONCAT('"order_type":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY)), CONCAT('"description":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`product_type_name` AS BINARY) <=> CAST(OLD.`product_type_name` AS BINARY)), CONCAT('"product_type_name":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`customer_id` AS BINARY) <=> CAST(OLD.`customer_id` AS BINARY)), CONCAT('"customer_id":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`quantity` <=> OLD.`quantity`), CONCAT('"quantity":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`order_date` <=> OLD.`order_date`), CONCAT('"order_date":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`update_datetime` <=> OLD.`update_datetime`), CONCAT('"update_datetime":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)), CONCAT('"updated_by_user":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)), CONCAT('"updated_by_server":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL)), '}')),
-        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
-    END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('mysql', 'sales_order', 'order_id',
-      CONCAT_WS(',',
-      IF(NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)), 'order_id', NULL),
-      IF(NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)), 'order_type', NULL),
-      IF(NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY)), 'description', NULL),
-      IF(NOT (CAST(NEW.`product_type_name` AS BINARY) <=> CAST(OLD.`product_type_name` AS BINARY)), 'product_type_name', NULL),
-      IF(NOT (CAST(NEW.`customer_id` AS BINARY) <=> CAST(OLD.`customer_id` AS BINARY)), 'customer_id', NULL),
-      IF(NOT (NEW.`quantity` <=> OLD.`quantity`), 'quantity', NULL),
-      IF(NOT (NEW.`order_date` <=> OLD.`order_date`), 'order_date', NULL),
-      IF(NOT (NEW.`update_datetime` <=> OLD.`update_datetime`), 'update_datetime', NULL),
-      IF(NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)), 'updated_by_user', NULL),
-      IF(NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)), 'updated_by_server', NULL)),
-      dsync_key,
-      dsync_key_old,
-      IF(dsync_key_old IS NULL, CONCAT('{', CONCAT_WS(',',
-      IF(NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)), CONCAT('"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)), CONCAT('"order_type":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_type` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY)), CONCAT('"description":', COALESCE(JSON_QUOTE(CONVERT(NEW.`description` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`product_type_name` AS BINARY) <=> CAST(OLD.`product_type_name` AS BINARY)), CONCAT('"product_type_name":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product_type_name` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`customer_id` AS BINARY) <=> CAST(OLD.`customer_id` AS BINARY)), CONCAT('"customer_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`customer_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`quantity` <=> OLD.`quantity`), CONCAT('"quantity":', COALESCE(CONVERT(NEW.`quantity` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`order_date` <=> OLD.`order_date`), CONCAT('"order_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`order_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`update_datetime` <=> OLD.`update_datetime`), CONCAT('"update_datetime":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`update_datetime`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)), CONCAT('"updated_by_user":', COALESCE(JSON_QUOTE(CONVERT(NEW.`updated_by_user` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)), CONCAT('"updated_by_server":', COALESCE(JSON_QUOTE(CONVERT(NEW.`updated_by_server` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
-        CONCAT(
+      SET dsync_value = CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"order_type":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_type` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"description":', COALESCE(JSON_QUOTE(CONVERT(NEW.`description` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
@@ -175,18 +188,24 @@ BEGIN
       ',"update_datetime":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`update_datetime`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"updated_by_user":', COALESCE(JSON_QUOTE(CONVERT(NEW.`updated_by_user` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"updated_by_server":', COALESCE(JSON_QUOTE(CONVERT(NEW.`updated_by_server` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      '}')),
-      CONCAT('{', CONCAT_WS(',',
-      IF(NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)), CONCAT('"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`order_type` AS BINARY) <=> CAST(OLD.`order_type` AS BINARY)), CONCAT('"order_type":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_type` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`description` AS BINARY) <=> CAST(OLD.`description` AS BINARY)), CONCAT('"description":', COALESCE(JSON_QUOTE(CONVERT(OLD.`description` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`product_type_name` AS BINARY) <=> CAST(OLD.`product_type_name` AS BINARY)), CONCAT('"product_type_name":', COALESCE(JSON_QUOTE(CONVERT(OLD.`product_type_name` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`customer_id` AS BINARY) <=> CAST(OLD.`customer_id` AS BINARY)), CONCAT('"customer_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`customer_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`quantity` <=> OLD.`quantity`), CONCAT('"quantity":', COALESCE(CONVERT(OLD.`quantity` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`order_date` <=> OLD.`order_date`), CONCAT('"order_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`order_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`update_datetime` <=> OLD.`update_datetime`), CONCAT('"update_datetime":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`update_datetime`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`updated_by_user` AS BINARY) <=> CAST(OLD.`updated_by_user` AS BINARY)), CONCAT('"updated_by_user":', COALESCE(JSON_QUOTE(CONVERT(OLD.`updated_by_user` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`updated_by_server` AS BINARY) <=> CAST(OLD.`updated_by_server` AS BINARY)), CONCAT('"updated_by_server":', COALESCE(JSON_QUOTE(CONVERT(OLD.`updated_by_server` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
+      '}');
+    ELSE
+      -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
+      -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
+      SET @dsync_cl = 1, @dsync_version = dsync_version;
+      INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      VALUES ('sales_order', dsync_key, 1, dsync_version, 0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', dsync_version, ',"fixture-my"]')), 2), '}'))
+      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
+        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
+        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      SET dsync_value = CONCAT('{', SUBSTRING(dsync_new, 2), '}');
+    END IF;
+    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+    VALUES ('mysql', 'sales_order', 'order_id', dsync_names, dsync_key, dsync_key_old,
+      dsync_value, CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
       'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);
@@ -203,7 +222,10 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
-    SET dsync_key = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
     SET @dsync_cl = 2, @dsync_version = dsync_version;

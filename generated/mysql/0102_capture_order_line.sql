@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["line_no","int(11)"],["product","varchar(50)"],["amount","decimal(12,2)"]]
--- dsync:content-hash sha256:c69389aefea08eaa43361b9fa37359da76938fc8b9fd5b9e045c90494b95aa11
+-- dsync:content-hash sha256:26243cc41c41c01b06adb54f1351cbce335d7e11581988196a8b2482099f0503
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -33,9 +33,15 @@ BEGIN
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
     SET dsync_key = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
     SET @dsync_cl = 1, @dsync_version = dsync_version;
@@ -76,22 +82,64 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_cl_old BIGINT;
   DECLARE dsync_version BIGINT;
-  IF NOT (@dsync_capture <=> 'off') AND (NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY))
-    OR NOT (NEW.`line_no` <=> OLD.`line_no`)
-    OR NOT (CAST(NEW.`product` AS BINARY) <=> CAST(OLD.`product` AS BINARY))
-    OR NOT (NEW.`amount` <=> OLD.`amount`)) THEN
+  -- The changed columns' names, new and old values, and version-stamp members, each
+  -- member with a leading comma; built column by column below.
+  DECLARE dsync_names MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  DECLARE dsync_new LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  IF NOT (@dsync_capture <=> 'off') THEN
+    -- Each column is tested once, and only a changed one's values are built (MariaDB
+    -- resolves a statement's whole expression on every row, taken branches or not).
+    IF NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'order_id'),
+        dsync_new = CONCAT(dsync_new, ',"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'));
+    END IF;
+    IF NOT (NEW.`line_no` <=> OLD.`line_no`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'line_no'),
+        dsync_new = CONCAT(dsync_new, ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'));
+    END IF;
+    IF NOT (CAST(NEW.`product` AS BINARY) <=> CAST(OLD.`product` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'product'),
+        dsync_new = CONCAT(dsync_new, ',"product":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"product":', COALESCE(JSON_QUOTE(CONVERT(OLD.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"product":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`amount` <=> OLD.`amount`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'amount'),
+        dsync_new = CONCAT(dsync_new, ',"amount":', COALESCE(JSON_QUOTE(CONVERT(NEW.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"amount":', COALESCE(JSON_QUOTE(CONVERT(OLD.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"amount":', CHAR(1 USING utf8mb4));
+    END IF;
+  END IF;
+  IF dsync_names IS NOT NULL THEN
     SET dsync_key = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     IF (NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY))
     OR NOT (NEW.`line_no` <=> OLD.`line_no`)) THEN
       -- Both entries locked (written as "no entry" when missing) and read, then written.
       SET dsync_key_old = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key_old, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key_old = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       VALUES ('order_line', dsync_key, 0, 0, 0, '', '{}'), ('order_line', dsync_key_old, 0, 0, 0, '', '{}')
       ON DUPLICATE KEY UPDATE cl = cl;
@@ -105,48 +153,29 @@ BEGIN
       UPDATE ds_row_version SET cl = IF(row_key = dsync_key, dsync_cl, dsync_cl_old), max_version = dsync_version,
         base_version = dsync_version, base_server = 'fixture-my', col_versions = '{}'
       WHERE table_name = 'order_line' AND row_key IN (dsync_key, dsync_key_old);
+      SET dsync_value = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"product":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"amount":', COALESCE(JSON_QUOTE(CONVERT(NEW.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      '}');
     ELSE
       -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
       -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
       SET @dsync_cl = 1, @dsync_version = dsync_version;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('order_line', dsync_key, 1, dsync_version, 0, '', CONCAT('{', CONCAT_WS(',',
-          IF(NOT (CAST(NEW.`product` AS BINARY) <=> CAST(OLD.`product` AS BINARY)), CONCAT('"product":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`amount` <=> OLD.`amount`), CONCAT('"amount":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL)), '}'))
+      VALUES ('order_line', dsync_key, 1, dsync_version, 0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', dsync_version, ',"fixture-my"]')), 2), '}'))
       ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
-        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', CONCAT_WS(',',
-          IF(NOT (CAST(NEW.`product` AS BINARY) <=> CAST(OLD.`product` AS BINARY)), CONCAT('"product":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`amount` <=> OLD.`amount`), CONCAT('"amount":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL)), '}')),
+        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
         max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
       SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      SET dsync_value = CONCAT('{', SUBSTRING(dsync_new, 2), '}');
     END IF;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
       update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('mysql', 'order_line', 'order_id,line_no',
-      CONCAT_WS(',',
-      IF(NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)), 'order_id', NULL),
-      IF(NOT (NEW.`line_no` <=> OLD.`line_no`), 'line_no', NULL),
-      IF(NOT (CAST(NEW.`product` AS BINARY) <=> CAST(OLD.`product` AS BINARY)), 'product', NULL),
-      IF(NOT (NEW.`amount` <=> OLD.`amount`), 'amount', NULL)),
-      dsync_key,
-      dsync_key_old,
-      IF(dsync_key_old IS NULL, CONCAT('{', CONCAT_WS(',',
-      IF(NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)), CONCAT('"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`line_no` <=> OLD.`line_no`), CONCAT('"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`product` AS BINARY) <=> CAST(OLD.`product` AS BINARY)), CONCAT('"product":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`amount` <=> OLD.`amount`), CONCAT('"amount":', COALESCE(JSON_QUOTE(CONVERT(NEW.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
-        CONCAT(
-      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
-      ',"product":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      ',"amount":', COALESCE(JSON_QUOTE(CONVERT(NEW.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      '}')),
-      CONCAT('{', CONCAT_WS(',',
-      IF(NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)), CONCAT('"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`line_no` <=> OLD.`line_no`), CONCAT('"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`product` AS BINARY) <=> CAST(OLD.`product` AS BINARY)), CONCAT('"product":', COALESCE(JSON_QUOTE(CONVERT(OLD.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`amount` <=> OLD.`amount`), CONCAT('"amount":', COALESCE(JSON_QUOTE(CONVERT(OLD.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
+    VALUES ('mysql', 'order_line', 'order_id,line_no', dsync_names, dsync_key, dsync_key_old,
+      dsync_value, CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
       'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);
@@ -164,9 +193,15 @@ BEGIN
   DECLARE dsync_version BIGINT;
   IF NOT (@dsync_capture <=> 'off') THEN
     SET dsync_key = CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      '}');
+    IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
+      SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
+    END IF;
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
     SET @dsync_cl = 2, @dsync_version = dsync_version;

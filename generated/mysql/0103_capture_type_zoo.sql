@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","int(11)"],["c_smallint","smallint(6)"],["c_int","int(11)"],["c_bigint","bigint(20)"],["c_decimal","decimal(20,6)"],["c_float","double"],["c_real","float"],["c_bool","tinyint(1)"],["c_char","char(5)"],["c_varchar","varchar(100)"],["c_text","longtext"],["c_date","date"],["c_time","time(6)"],["c_timestamp","datetime(6)"],["c_timestamptz","timestamp(6)"],["c_bytea","longblob"],["c_json","longtext"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:70145a0615a6997ca6cc4edfc859168e3e872c453b57822dfff15499fdbcc5f0
+-- dsync:content-hash sha256:805d0a4622901b0148d0038a0f74cdde72f054bf811cedff9551bf18840abfdd
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -87,24 +87,125 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_cl_old BIGINT;
   DECLARE dsync_version BIGINT;
-  IF NOT (@dsync_capture <=> 'off') AND (NOT (NEW.`id` <=> OLD.`id`)
-    OR NOT (NEW.`c_smallint` <=> OLD.`c_smallint`)
-    OR NOT (NEW.`c_int` <=> OLD.`c_int`)
-    OR NOT (NEW.`c_bigint` <=> OLD.`c_bigint`)
-    OR NOT (NEW.`c_decimal` <=> OLD.`c_decimal`)
-    OR NOT (NEW.`c_float` <=> OLD.`c_float`)
-    OR NOT (NEW.`c_real` <=> OLD.`c_real`)
-    OR NOT (NEW.`c_bool` <=> OLD.`c_bool`)
-    OR NOT (CAST(NEW.`c_char` AS BINARY) <=> CAST(OLD.`c_char` AS BINARY))
-    OR NOT (CAST(NEW.`c_varchar` AS BINARY) <=> CAST(OLD.`c_varchar` AS BINARY))
-    OR NOT (CAST(NEW.`c_text` AS BINARY) <=> CAST(OLD.`c_text` AS BINARY))
-    OR NOT (NEW.`c_date` <=> OLD.`c_date`)
-    OR NOT (NEW.`c_time` <=> OLD.`c_time`)
-    OR NOT (NEW.`c_timestamp` <=> OLD.`c_timestamp`)
-    OR NOT (NEW.`c_timestamptz` <=> OLD.`c_timestamptz`)
-    OR NOT (NEW.`c_bytea` <=> OLD.`c_bytea`)
-    OR NOT (CAST(NEW.`c_json` AS BINARY) <=> CAST(OLD.`c_json` AS BINARY))
-    OR NOT (NEW.`c_uuid` <=> OLD.`c_uuid`)) THEN
+  -- The changed columns' names, new and old values, and version-stamp members, each
+  -- member with a leading comma; built column by column below.
+  DECLARE dsync_names MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  DECLARE dsync_new LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  IF NOT (@dsync_capture <=> 'off') THEN
+    -- Each column is tested once, and only a changed one's values are built (MariaDB
+    -- resolves a statement's whole expression on every row, taken branches or not).
+    IF NOT (NEW.`id` <=> OLD.`id`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'id'),
+        dsync_new = CONCAT(dsync_new, ',"id":', COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"id":', COALESCE(CONVERT(OLD.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null'));
+    END IF;
+    IF NOT (NEW.`c_smallint` <=> OLD.`c_smallint`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_smallint'),
+        dsync_new = CONCAT(dsync_new, ',"c_smallint":', COALESCE(CONVERT(NEW.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_smallint":', COALESCE(CONVERT(OLD.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_smallint":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_int` <=> OLD.`c_int`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_int'),
+        dsync_new = CONCAT(dsync_new, ',"c_int":', COALESCE(CONVERT(NEW.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_int":', COALESCE(CONVERT(OLD.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_int":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_bigint` <=> OLD.`c_bigint`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_bigint'),
+        dsync_new = CONCAT(dsync_new, ',"c_bigint":', COALESCE(IF(NEW.`c_bigint` BETWEEN -9007199254740991 AND 9007199254740991, CONVERT(NEW.`c_bigint` USING utf8mb4), JSON_QUOTE(CONVERT(NEW.`c_bigint` USING utf8mb4))) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_bigint":', COALESCE(IF(OLD.`c_bigint` BETWEEN -9007199254740991 AND 9007199254740991, CONVERT(OLD.`c_bigint` USING utf8mb4), JSON_QUOTE(CONVERT(OLD.`c_bigint` USING utf8mb4))) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_bigint":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_decimal` <=> OLD.`c_decimal`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_decimal'),
+        dsync_new = CONCAT(dsync_new, ',"c_decimal":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_decimal` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_decimal":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_decimal` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_decimal":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_float` <=> OLD.`c_float`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_float'),
+        dsync_new = CONCAT(dsync_new, ',"c_float":', COALESCE(CONVERT(NEW.`c_float` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_float":', COALESCE(CONVERT(OLD.`c_float` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_float":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_real` <=> OLD.`c_real`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_real'),
+        dsync_new = CONCAT(dsync_new, ',"c_real":', COALESCE(CONVERT((NEW.`c_real` + 0e0) USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_real":', COALESCE(CONVERT((OLD.`c_real` + 0e0) USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_real":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_bool` <=> OLD.`c_bool`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_bool'),
+        dsync_new = CONCAT(dsync_new, ',"c_bool":', COALESCE(CONVERT(CASE WHEN NEW.`c_bool` <> 0 THEN 'true' WHEN NEW.`c_bool` = 0 THEN 'false' END USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_bool":', COALESCE(CONVERT(CASE WHEN OLD.`c_bool` <> 0 THEN 'true' WHEN OLD.`c_bool` = 0 THEN 'false' END USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_bool":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`c_char` AS BINARY) <=> CAST(OLD.`c_char` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_char'),
+        dsync_new = CONCAT(dsync_new, ',"c_char":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_char` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_char":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_char` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_char":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`c_varchar` AS BINARY) <=> CAST(OLD.`c_varchar` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_varchar'),
+        dsync_new = CONCAT(dsync_new, ',"c_varchar":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_varchar` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_varchar":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_varchar` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_varchar":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`c_text` AS BINARY) <=> CAST(OLD.`c_text` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_text'),
+        dsync_new = CONCAT(dsync_new, ',"c_text":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_text` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_text":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_text` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_text":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_date` <=> OLD.`c_date`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_date'),
+        dsync_new = CONCAT(dsync_new, ',"c_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`c_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`c_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_date":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_time` <=> OLD.`c_time`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_time'),
+        dsync_new = CONCAT(dsync_new, ',"c_time":', COALESCE(JSON_QUOTE(CONVERT(TIME_FORMAT(NEW.`c_time`, '%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_time":', COALESCE(JSON_QUOTE(CONVERT(TIME_FORMAT(OLD.`c_time`, '%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_time":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_timestamp` <=> OLD.`c_timestamp`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_timestamp'),
+        dsync_new = CONCAT(dsync_new, ',"c_timestamp":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`c_timestamp`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_timestamp":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`c_timestamp`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_timestamp":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_timestamptz` <=> OLD.`c_timestamptz`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_timestamptz'),
+        dsync_new = CONCAT(dsync_new, ',"c_timestamptz":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(NEW.`c_timestamptz`) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_timestamptz":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(OLD.`c_timestamptz`) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_timestamptz":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_bytea` <=> OLD.`c_bytea`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_bytea'),
+        dsync_new = CONCAT(dsync_new, ',"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(NEW.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(OLD.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_bytea":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`c_json` AS BINARY) <=> CAST(OLD.`c_json` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_json'),
+        dsync_new = CONCAT(dsync_new, ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_json":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (NEW.`c_uuid` <=> OLD.`c_uuid`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'c_uuid'),
+        dsync_new = CONCAT(dsync_new, ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"c_uuid":', CHAR(1 USING utf8mb4));
+    END IF;
+  END IF;
+  IF dsync_names IS NOT NULL THEN
     SET dsync_key = COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     IF (NOT (NEW.`id` <=> OLD.`id`)) THEN
@@ -123,96 +224,7 @@ BEGIN
       UPDATE ds_row_version SET cl = IF(row_key = dsync_key, dsync_cl, dsync_cl_old), max_version = dsync_version,
         base_version = dsync_version, base_server = 'fixture-my', col_versions = '{}'
       WHERE table_name = 'type_zoo' AND row_key IN (dsync_key, dsync_key_old);
-    ELSE
-      -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
-      -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
-      SET @dsync_cl = 1, @dsync_version = dsync_version;
-      INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('type_zoo', dsync_key, 1, dsync_version, 0, '', CONCAT('{', CONCAT_WS(',',
-          IF(NOT (NEW.`c_smallint` <=> OLD.`c_smallint`), CONCAT('"c_smallint":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_int` <=> OLD.`c_int`), CONCAT('"c_int":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_bigint` <=> OLD.`c_bigint`), CONCAT('"c_bigint":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_decimal` <=> OLD.`c_decimal`), CONCAT('"c_decimal":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_float` <=> OLD.`c_float`), CONCAT('"c_float":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_real` <=> OLD.`c_real`), CONCAT('"c_real":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_bool` <=> OLD.`c_bool`), CONCAT('"c_bool":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_char` AS BINARY) <=> CAST(OLD.`c_char` AS BINARY)), CONCAT('"c_char":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_varchar` AS BINARY) <=> CAST(OLD.`c_varchar` AS BINARY)), CONCAT('"c_varchar":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_text` AS BINARY) <=> CAST(OLD.`c_text` AS BINARY)), CONCAT('"c_text":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_date` <=> OLD.`c_date`), CONCAT('"c_date":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_time` <=> OLD.`c_time`), CONCAT('"c_time":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_timestamp` <=> OLD.`c_timestamp`), CONCAT('"c_timestamp":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_timestamptz` <=> OLD.`c_timestamptz`), CONCAT('"c_timestamptz":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_bytea` <=> OLD.`c_bytea`), CONCAT('"c_bytea":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_json` AS BINARY) <=> CAST(OLD.`c_json` AS BINARY)), CONCAT('"c_json":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_uuid` <=> OLD.`c_uuid`), CONCAT('"c_uuid":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL)), '}'))
-      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
-        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', CONCAT_WS(',',
-          IF(NOT (NEW.`c_smallint` <=> OLD.`c_smallint`), CONCAT('"c_smallint":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_int` <=> OLD.`c_int`), CONCAT('"c_int":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_bigint` <=> OLD.`c_bigint`), CONCAT('"c_bigint":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_decimal` <=> OLD.`c_decimal`), CONCAT('"c_decimal":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_float` <=> OLD.`c_float`), CONCAT('"c_float":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_real` <=> OLD.`c_real`), CONCAT('"c_real":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_bool` <=> OLD.`c_bool`), CONCAT('"c_bool":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_char` AS BINARY) <=> CAST(OLD.`c_char` AS BINARY)), CONCAT('"c_char":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_varchar` AS BINARY) <=> CAST(OLD.`c_varchar` AS BINARY)), CONCAT('"c_varchar":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_text` AS BINARY) <=> CAST(OLD.`c_text` AS BINARY)), CONCAT('"c_text":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_date` <=> OLD.`c_date`), CONCAT('"c_date":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_time` <=> OLD.`c_time`), CONCAT('"c_time":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_timestamp` <=> OLD.`c_timestamp`), CONCAT('"c_timestamp":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_timestamptz` <=> OLD.`c_timestamptz`), CONCAT('"c_timestamptz":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_bytea` <=> OLD.`c_bytea`), CONCAT('"c_bytea":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`c_json` AS BINARY) <=> CAST(OLD.`c_json` AS BINARY)), CONCAT('"c_json":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (NEW.`c_uuid` <=> OLD.`c_uuid`), CONCAT('"c_uuid":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL)), '}')),
-        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
-    END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('mysql', 'type_zoo', 'id',
-      CONCAT_WS(',',
-      IF(NOT (NEW.`id` <=> OLD.`id`), 'id', NULL),
-      IF(NOT (NEW.`c_smallint` <=> OLD.`c_smallint`), 'c_smallint', NULL),
-      IF(NOT (NEW.`c_int` <=> OLD.`c_int`), 'c_int', NULL),
-      IF(NOT (NEW.`c_bigint` <=> OLD.`c_bigint`), 'c_bigint', NULL),
-      IF(NOT (NEW.`c_decimal` <=> OLD.`c_decimal`), 'c_decimal', NULL),
-      IF(NOT (NEW.`c_float` <=> OLD.`c_float`), 'c_float', NULL),
-      IF(NOT (NEW.`c_real` <=> OLD.`c_real`), 'c_real', NULL),
-      IF(NOT (NEW.`c_bool` <=> OLD.`c_bool`), 'c_bool', NULL),
-      IF(NOT (CAST(NEW.`c_char` AS BINARY) <=> CAST(OLD.`c_char` AS BINARY)), 'c_char', NULL),
-      IF(NOT (CAST(NEW.`c_varchar` AS BINARY) <=> CAST(OLD.`c_varchar` AS BINARY)), 'c_varchar', NULL),
-      IF(NOT (CAST(NEW.`c_text` AS BINARY) <=> CAST(OLD.`c_text` AS BINARY)), 'c_text', NULL),
-      IF(NOT (NEW.`c_date` <=> OLD.`c_date`), 'c_date', NULL),
-      IF(NOT (NEW.`c_time` <=> OLD.`c_time`), 'c_time', NULL),
-      IF(NOT (NEW.`c_timestamp` <=> OLD.`c_timestamp`), 'c_timestamp', NULL),
-      IF(NOT (NEW.`c_timestamptz` <=> OLD.`c_timestamptz`), 'c_timestamptz', NULL),
-      IF(NOT (NEW.`c_bytea` <=> OLD.`c_bytea`), 'c_bytea', NULL),
-      IF(NOT (CAST(NEW.`c_json` AS BINARY) <=> CAST(OLD.`c_json` AS BINARY)), 'c_json', NULL),
-      IF(NOT (NEW.`c_uuid` <=> OLD.`c_uuid`), 'c_uuid', NULL)),
-      dsync_key,
-      dsync_key_old,
-      IF(dsync_key_old IS NULL, CONCAT('{', CONCAT_WS(',',
-      IF(NOT (NEW.`id` <=> OLD.`id`), CONCAT('"id":', COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_smallint` <=> OLD.`c_smallint`), CONCAT('"c_smallint":', COALESCE(CONVERT(NEW.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_int` <=> OLD.`c_int`), CONCAT('"c_int":', COALESCE(CONVERT(NEW.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_bigint` <=> OLD.`c_bigint`), CONCAT('"c_bigint":', COALESCE(IF(NEW.`c_bigint` BETWEEN -9007199254740991 AND 9007199254740991, CONVERT(NEW.`c_bigint` USING utf8mb4), JSON_QUOTE(CONVERT(NEW.`c_bigint` USING utf8mb4))) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_decimal` <=> OLD.`c_decimal`), CONCAT('"c_decimal":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_decimal` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_float` <=> OLD.`c_float`), CONCAT('"c_float":', COALESCE(CONVERT(NEW.`c_float` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_real` <=> OLD.`c_real`), CONCAT('"c_real":', COALESCE(CONVERT((NEW.`c_real` + 0e0) USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_bool` <=> OLD.`c_bool`), CONCAT('"c_bool":', COALESCE(CONVERT(CASE WHEN NEW.`c_bool` <> 0 THEN 'true' WHEN NEW.`c_bool` = 0 THEN 'false' END USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_char` AS BINARY) <=> CAST(OLD.`c_char` AS BINARY)), CONCAT('"c_char":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_char` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_varchar` AS BINARY) <=> CAST(OLD.`c_varchar` AS BINARY)), CONCAT('"c_varchar":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_varchar` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_text` AS BINARY) <=> CAST(OLD.`c_text` AS BINARY)), CONCAT('"c_text":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_text` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_date` <=> OLD.`c_date`), CONCAT('"c_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`c_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_time` <=> OLD.`c_time`), CONCAT('"c_time":', COALESCE(JSON_QUOTE(CONVERT(TIME_FORMAT(NEW.`c_time`, '%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_timestamp` <=> OLD.`c_timestamp`), CONCAT('"c_timestamp":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`c_timestamp`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_timestamptz` <=> OLD.`c_timestamptz`), CONCAT('"c_timestamptz":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(NEW.`c_timestamptz`) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_bytea` <=> OLD.`c_bytea`), CONCAT('"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(NEW.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_json` AS BINARY) <=> CAST(OLD.`c_json` AS BINARY)), CONCAT('"c_json":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_uuid` <=> OLD.`c_uuid`), CONCAT('"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
-        CONCAT(
+      SET dsync_value = CONCAT(
       '{"id":', COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_smallint":', COALESCE(CONVERT(NEW.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_int":', COALESCE(CONVERT(NEW.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -231,26 +243,24 @@ BEGIN
       ',"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(NEW.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      '}')),
-      CONCAT('{', CONCAT_WS(',',
-      IF(NOT (NEW.`id` <=> OLD.`id`), CONCAT('"id":', COALESCE(CONVERT(OLD.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_smallint` <=> OLD.`c_smallint`), CONCAT('"c_smallint":', COALESCE(CONVERT(OLD.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_int` <=> OLD.`c_int`), CONCAT('"c_int":', COALESCE(CONVERT(OLD.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_bigint` <=> OLD.`c_bigint`), CONCAT('"c_bigint":', COALESCE(IF(OLD.`c_bigint` BETWEEN -9007199254740991 AND 9007199254740991, CONVERT(OLD.`c_bigint` USING utf8mb4), JSON_QUOTE(CONVERT(OLD.`c_bigint` USING utf8mb4))) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_decimal` <=> OLD.`c_decimal`), CONCAT('"c_decimal":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_decimal` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_float` <=> OLD.`c_float`), CONCAT('"c_float":', COALESCE(CONVERT(OLD.`c_float` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_real` <=> OLD.`c_real`), CONCAT('"c_real":', COALESCE(CONVERT((OLD.`c_real` + 0e0) USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_bool` <=> OLD.`c_bool`), CONCAT('"c_bool":', COALESCE(CONVERT(CASE WHEN OLD.`c_bool` <> 0 THEN 'true' WHEN OLD.`c_bool` = 0 THEN 'false' END USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_char` AS BINARY) <=> CAST(OLD.`c_char` AS BINARY)), CONCAT('"c_char":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_char` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_varchar` AS BINARY) <=> CAST(OLD.`c_varchar` AS BINARY)), CONCAT('"c_varchar":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_varchar` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_text` AS BINARY) <=> CAST(OLD.`c_text` AS BINARY)), CONCAT('"c_text":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_text` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_date` <=> OLD.`c_date`), CONCAT('"c_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`c_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_time` <=> OLD.`c_time`), CONCAT('"c_time":', COALESCE(JSON_QUOTE(CONVERT(TIME_FORMAT(OLD.`c_time`, '%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_timestamp` <=> OLD.`c_timestamp`), CONCAT('"c_timestamp":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`c_timestamp`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_timestamptz` <=> OLD.`c_timestamptz`), CONCAT('"c_timestamptz":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(OLD.`c_timestamptz`) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_bytea` <=> OLD.`c_bytea`), CONCAT('"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(OLD.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`c_json` AS BINARY) <=> CAST(OLD.`c_json` AS BINARY)), CONCAT('"c_json":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (NEW.`c_uuid` <=> OLD.`c_uuid`), CONCAT('"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
+      '}');
+    ELSE
+      -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
+      -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
+      SET @dsync_cl = 1, @dsync_version = dsync_version;
+      INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      VALUES ('type_zoo', dsync_key, 1, dsync_version, 0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', dsync_version, ',"fixture-my"]')), 2), '}'))
+      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
+        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
+        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      SET dsync_value = CONCAT('{', SUBSTRING(dsync_new, 2), '}');
+    END IF;
+    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+    VALUES ('mysql', 'type_zoo', 'id', dsync_names, dsync_key, dsync_key_old,
+      dsync_value, CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
       'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);

@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","int(11)"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:ba67705d9601300d6ffb5e814cc7278cb931b288778862d55c21156bc198338a
+-- dsync:content-hash sha256:da92f4ad24973ad015c7777913c58e52b4b3b9a5f8649f825794a94a422f75f9
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -77,14 +77,65 @@ BEGIN
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_cl_old BIGINT;
   DECLARE dsync_version BIGINT;
-  IF NOT (@dsync_capture <=> 'off') AND (NOT (NEW.`Key Col` <=> OLD.`Key Col`)
-    OR NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY))
-    OR NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY))
-    OR NOT (CAST(NEW.`MixedCase` AS BINARY) <=> CAST(OLD.`MixedCase` AS BINARY))
-    OR NOT (CAST(NEW.`back``tick` AS BINARY) <=> CAST(OLD.`back``tick` AS BINARY))
-    OR NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY))
-    OR NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY))
-    OR NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY))) THEN
+  -- The changed columns' names, new and old values, and version-stamp members, each
+  -- member with a leading comma; built column by column below.
+  DECLARE dsync_names MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  DECLARE dsync_new LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
+  DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+  IF NOT (@dsync_capture <=> 'off') THEN
+    -- Each column is tested once, and only a changed one's values are built (MariaDB
+    -- resolves a statement's whole expression on every row, taken branches or not).
+    IF NOT (NEW.`Key Col` <=> OLD.`Key Col`) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'Key Col'),
+        dsync_new = CONCAT(dsync_new, ',"Key Col":', COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"Key Col":', COALESCE(CONVERT(OLD.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null'));
+    END IF;
+    IF NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'select'),
+        dsync_new = CONCAT(dsync_new, ',"select":', COALESCE(JSON_QUOTE(CONVERT(NEW.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"select":', COALESCE(JSON_QUOTE(CONVERT(OLD.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"select":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'it''s'),
+        dsync_new = CONCAT(dsync_new, ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(NEW.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(OLD.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"it''s":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`MixedCase` AS BINARY) <=> CAST(OLD.`MixedCase` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'MixedCase'),
+        dsync_new = CONCAT(dsync_new, ',"MixedCase":', COALESCE(JSON_QUOTE(CONVERT(NEW.`MixedCase` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"MixedCase":', COALESCE(JSON_QUOTE(CONVERT(OLD.`MixedCase` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"MixedCase":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`back``tick` AS BINARY) <=> CAST(OLD.`back``tick` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'back`tick'),
+        dsync_new = CONCAT(dsync_new, ',"back`tick":', COALESCE(JSON_QUOTE(CONVERT(NEW.`back``tick` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"back`tick":', COALESCE(JSON_QUOTE(CONVERT(OLD.`back``tick` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"back`tick":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'tilde~col'),
+        dsync_new = CONCAT(dsync_new, ',"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(NEW.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(OLD.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"tilde~col":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, '[bracket]'),
+        dsync_new = CONCAT(dsync_new, ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(NEW.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(OLD.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"[bracket]":', CHAR(1 USING utf8mb4));
+    END IF;
+    IF NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)) THEN
+      SET dsync_names = CONCAT_WS(',', dsync_names, 'semi;colon'),
+        dsync_new = CONCAT(dsync_new, ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(NEW.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_old = CONCAT(dsync_old, ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(OLD.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
+        dsync_patch = CONCAT(dsync_patch, ',"semi;colon":', CHAR(1 USING utf8mb4));
+    END IF;
+  END IF;
+  IF dsync_names IS NOT NULL THEN
     SET dsync_key = COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     IF (NOT (NEW.`Key Col` <=> OLD.`Key Col`)) THEN
@@ -103,56 +154,7 @@ BEGIN
       UPDATE ds_row_version SET cl = IF(row_key = dsync_key, dsync_cl, dsync_cl_old), max_version = dsync_version,
         base_version = dsync_version, base_server = 'fixture-my', col_versions = '{}'
       WHERE table_name = 'Odd Names' AND row_key IN (dsync_key, dsync_key_old);
-    ELSE
-      -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
-      -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
-      SET @dsync_cl = 1, @dsync_version = dsync_version;
-      INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('Odd Names', dsync_key, 1, dsync_version, 0, '', CONCAT('{', CONCAT_WS(',',
-          IF(NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)), CONCAT('"select":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY)), CONCAT('"it''s":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`MixedCase` AS BINARY) <=> CAST(OLD.`MixedCase` AS BINARY)), CONCAT('"MixedCase":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`back``tick` AS BINARY) <=> CAST(OLD.`back``tick` AS BINARY)), CONCAT('"back`tick":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)), CONCAT('"tilde~col":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)), CONCAT('"[bracket]":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)), CONCAT('"semi;colon":', CONCAT('[', dsync_version, ',"fixture-my"]')), NULL)), '}'))
-      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
-        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', CONCAT_WS(',',
-          IF(NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)), CONCAT('"select":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY)), CONCAT('"it''s":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`MixedCase` AS BINARY) <=> CAST(OLD.`MixedCase` AS BINARY)), CONCAT('"MixedCase":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`back``tick` AS BINARY) <=> CAST(OLD.`back``tick` AS BINARY)), CONCAT('"back`tick":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)), CONCAT('"tilde~col":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)), CONCAT('"[bracket]":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL),
-          IF(NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)), CONCAT('"semi;colon":', CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), NULL)), '}')),
-        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
-    END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('mysql', 'Odd Names', 'Key Col',
-      CONCAT_WS(',',
-      IF(NOT (NEW.`Key Col` <=> OLD.`Key Col`), 'Key Col', NULL),
-      IF(NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)), 'select', NULL),
-      IF(NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY)), 'it''s', NULL),
-      IF(NOT (CAST(NEW.`MixedCase` AS BINARY) <=> CAST(OLD.`MixedCase` AS BINARY)), 'MixedCase', NULL),
-      IF(NOT (CAST(NEW.`back``tick` AS BINARY) <=> CAST(OLD.`back``tick` AS BINARY)), 'back`tick', NULL),
-      IF(NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)), 'tilde~col', NULL),
-      IF(NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)), '[bracket]', NULL),
-      IF(NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)), 'semi;colon', NULL)),
-      dsync_key,
-      dsync_key_old,
-      IF(dsync_key_old IS NULL, CONCAT('{', CONCAT_WS(',',
-      IF(NOT (NEW.`Key Col` <=> OLD.`Key Col`), CONCAT('"Key Col":', COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)), CONCAT('"select":', COALESCE(JSON_QUOTE(CONVERT(NEW.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY)), CONCAT('"it''s":', COALESCE(JSON_QUOTE(CONVERT(NEW.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`MixedCase` AS BINARY) <=> CAST(OLD.`MixedCase` AS BINARY)), CONCAT('"MixedCase":', COALESCE(JSON_QUOTE(CONVERT(NEW.`MixedCase` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`back``tick` AS BINARY) <=> CAST(OLD.`back``tick` AS BINARY)), CONCAT('"back`tick":', COALESCE(JSON_QUOTE(CONVERT(NEW.`back``tick` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)), CONCAT('"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(NEW.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)), CONCAT('"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(NEW.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)), CONCAT('"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(NEW.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
-        CONCAT(
+      SET dsync_value = CONCAT(
       '{"Key Col":', COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"select":', COALESCE(JSON_QUOTE(CONVERT(NEW.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(NEW.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
@@ -161,16 +163,24 @@ BEGIN
       ',"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(NEW.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(NEW.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(NEW.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      '}')),
-      CONCAT('{', CONCAT_WS(',',
-      IF(NOT (NEW.`Key Col` <=> OLD.`Key Col`), CONCAT('"Key Col":', COALESCE(CONVERT(OLD.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`select` AS BINARY) <=> CAST(OLD.`select` AS BINARY)), CONCAT('"select":', COALESCE(JSON_QUOTE(CONVERT(OLD.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`it's` AS BINARY) <=> CAST(OLD.`it's` AS BINARY)), CONCAT('"it''s":', COALESCE(JSON_QUOTE(CONVERT(OLD.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`MixedCase` AS BINARY) <=> CAST(OLD.`MixedCase` AS BINARY)), CONCAT('"MixedCase":', COALESCE(JSON_QUOTE(CONVERT(OLD.`MixedCase` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`back``tick` AS BINARY) <=> CAST(OLD.`back``tick` AS BINARY)), CONCAT('"back`tick":', COALESCE(JSON_QUOTE(CONVERT(OLD.`back``tick` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`tilde~col` AS BINARY) <=> CAST(OLD.`tilde~col` AS BINARY)), CONCAT('"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(OLD.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`[bracket]` AS BINARY) <=> CAST(OLD.`[bracket]` AS BINARY)), CONCAT('"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(OLD.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL),
-      IF(NOT (CAST(NEW.`semi;colon` AS BINARY) <=> CAST(OLD.`semi;colon` AS BINARY)), CONCAT('"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(OLD.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')), NULL)), '}'),
+      '}');
+    ELSE
+      -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
+      -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
+      SET @dsync_cl = 1, @dsync_version = dsync_version;
+      INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      VALUES ('Odd Names', dsync_key, 1, dsync_version, 0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', dsync_version, ',"fixture-my"]')), 2), '}'))
+      ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
+        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
+        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
+      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      SET dsync_value = CONCAT('{', SUBSTRING(dsync_new, 2), '}');
+    END IF;
+    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+    VALUES ('mysql', 'Odd Names', 'Key Col', dsync_names, dsync_key, dsync_key_old,
+      dsync_value, CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
       'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);

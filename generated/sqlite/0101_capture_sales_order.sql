@@ -2,14 +2,16 @@
 -- node: sqlite (sqlite), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["order_type","VARCHAR(20)"],["description","VARCHAR(200)"],["product_type_name","VARCHAR(50)"],["customer_id","VARCHAR(20)"],["quantity","INTEGER"],["order_date","DATE"],["update_datetime","TIMESTAMP"],["updated_by_user","VARCHAR(50)"],["updated_by_server","VARCHAR(50)"]]
--- dsync:content-hash sha256:283ca9888e7a9c78575b620db6431d27200356dc2a371917c7c6e762c27d8af3
+-- dsync:content-hash sha256:40549b71f188df4e1d3ef9025120b151d6c6836c39e34056a38d7a99019ecf34
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
 -- contract"): v = max(now in µs, max_version + 1), the causal length cl and the column
--- versions; then writes the outbox row, reading cl and v back from that entry (a trigger
--- has no variables). Every read is keyed by the row's key, so a statement that touches
--- many rows moves each row's entry once, in turn.
+-- versions, computed from the existing entry inside ON CONFLICT … DO UPDATE (one lookup of
+-- the key instead of a LEFT JOIN before the conflict check); then writes the outbox row,
+-- reading cl and v back from that entry (a trigger has no variables). Every read is keyed
+-- by the row's key, so a statement that touches many rows moves each row's entry once, in
+-- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
 -- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
@@ -23,16 +25,13 @@ CREATE TRIGGER ds_sales_order_ins AFTER INSERT ON sales_order
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'sales_order', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT json_quote(CAST(NEW.order_id AS TEXT)) AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'sales_order' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+  SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
@@ -94,7 +93,7 @@ WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
       IS NOT (json_quote(CAST(OLD.order_id AS TEXT))))
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'sales_order', row_key, cl, v, 0, '',
+  SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, v, 0, '',
     '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.order_type IS NOT OLD.order_type COLLATE BINARY THEN ',"order_type":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.description IS NOT OLD.description COLLATE BINARY THEN ',"description":' || '[' || v || ',"fixture-lite"]' ELSE '' END
@@ -105,15 +104,22 @@ BEGIN
       || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.updated_by_user IS NOT OLD.updated_by_user COLLATE BINARY THEN ',"updated_by_user":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.updated_by_server IS NOT OLD.updated_by_server COLLATE BINARY THEN ',"updated_by_server":' || '[' || v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT json_quote(CAST(NEW.order_id AS TEXT)) AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'sales_order' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    col_versions = json_patch(ds_row_version.col_versions, excluded.col_versions);
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl END,
+    max_version = max(excluded.max_version, max_version + 1),
+    col_versions = json_patch(col_versions, CASE WHEN max_version < excluded.max_version THEN excluded.col_versions
+      ELSE '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.order_type IS NOT OLD.order_type COLLATE BINARY THEN ',"order_type":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.description IS NOT OLD.description COLLATE BINARY THEN ',"description":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.product_type_name IS NOT OLD.product_type_name COLLATE BINARY THEN ',"product_type_name":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.customer_id IS NOT OLD.customer_id COLLATE BINARY THEN ',"customer_id":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.quantity IS NOT OLD.quantity COLLATE BINARY THEN ',"quantity":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.order_date IS NOT OLD.order_date COLLATE BINARY THEN ',"order_date":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.update_datetime IS NOT OLD.update_datetime COLLATE BINARY THEN ',"update_datetime":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.updated_by_user IS NOT OLD.updated_by_user COLLATE BINARY THEN ',"updated_by_user":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.updated_by_server IS NOT OLD.updated_by_server COLLATE BINARY THEN ',"updated_by_server":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END, 2) || '}' END);
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -312,16 +318,13 @@ CREATE TRIGGER ds_sales_order_del AFTER DELETE ON sales_order
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'sales_order', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 2 WHEN e.cl % 2 = 1 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT json_quote(CAST(OLD.order_id AS TEXT)) AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'sales_order' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+  SELECT 'sales_order', json_quote(CAST(OLD.order_id AS TEXT)), 2, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 1 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,

@@ -2,14 +2,16 @@
 -- node: sqlite (sqlite), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["line_no","INTEGER"],["product","VARCHAR(50)"],["amount","DECIMAL(12, 2)"]]
--- dsync:content-hash sha256:25d4e144ecfa216b1fca9b5bf8af196da056d1c5032eec66a5b64ad104ce455c
+-- dsync:content-hash sha256:d37d811ddb007f0051baa83afc2afcc84c5218dcf27e2969dff3f8eb74e4bf82
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
 -- contract"): v = max(now in µs, max_version + 1), the causal length cl and the column
--- versions; then writes the outbox row, reading cl and v back from that entry (a trigger
--- has no variables). Every read is keyed by the row's key, so a statement that touches
--- many rows moves each row's entry once, in turn.
+-- versions, computed from the existing entry inside ON CONFLICT … DO UPDATE (one lookup of
+-- the key instead of a LEFT JOIN before the conflict check); then writes the outbox row,
+-- reading cl and v back from that entry (a trigger has no variables). Every read is keyed
+-- by the row's key, so a statement that touches many rows moves each row's entry once, in
+-- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
 -- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
@@ -23,18 +25,15 @@ CREATE TRIGGER ds_order_line_ins AFTER INSERT ON order_line
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'order_line', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
+  SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(NEW.line_no) = 'integer' AND NEW.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.line_no AS TEXT) ELSE json_quote(CAST(NEW.line_no AS TEXT)) END
-      || '}' AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'order_line' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+      || '}', 1, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
@@ -75,22 +74,23 @@ WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
       || '}'))
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'order_line', row_key, cl, v, 0, '',
+  SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
+      || ',"line_no":' || CASE WHEN typeof(NEW.line_no) = 'integer' AND NEW.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.line_no AS TEXT) ELSE json_quote(CAST(NEW.line_no AS TEXT)) END
+      || '}', 1, v, 0, '',
     '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.line_no IS NOT OLD.line_no COLLATE BINARY THEN ',"line_no":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.product IS NOT OLD.product COLLATE BINARY THEN ',"product":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.amount IS NOT OLD.amount COLLATE BINARY THEN ',"amount":' || '[' || v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
-      || ',"line_no":' || CASE WHEN typeof(NEW.line_no) = 'integer' AND NEW.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.line_no AS TEXT) ELSE json_quote(CAST(NEW.line_no AS TEXT)) END
-      || '}' AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'order_line' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    col_versions = json_patch(ds_row_version.col_versions, excluded.col_versions);
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl END,
+    max_version = max(excluded.max_version, max_version + 1),
+    col_versions = json_patch(col_versions, CASE WHEN max_version < excluded.max_version THEN excluded.col_versions
+      ELSE '{' || substr(CASE WHEN NEW.order_id IS NOT OLD.order_id COLLATE BINARY THEN ',"order_id":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.line_no IS NOT OLD.line_no COLLATE BINARY THEN ',"line_no":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.product IS NOT OLD.product COLLATE BINARY THEN ',"product":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.amount IS NOT OLD.amount COLLATE BINARY THEN ',"amount":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END, 2) || '}' END);
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -208,18 +208,15 @@ CREATE TRIGGER ds_order_line_del AFTER DELETE ON order_line
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'order_line', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 2 WHEN e.cl % 2 = 1 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT '{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))
+  SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(OLD.line_no) = 'integer' AND OLD.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.line_no AS TEXT) ELSE json_quote(CAST(OLD.line_no AS TEXT)) END
-      || '}' AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'order_line' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+      || '}', 2, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 1 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,

@@ -2,14 +2,16 @@
 -- node: sqlite (sqlite), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","INTEGER"],["c_smallint","SMALLINT"],["c_int","INTEGER"],["c_bigint","BIGINT"],["c_decimal","DECIMAL(20, 6)"],["c_float","DOUBLE PRECISION"],["c_real","REAL"],["c_bool","BOOLEAN"],["c_char","CHAR(5)"],["c_varchar","VARCHAR(100)"],["c_text","TEXT"],["c_date","DATE"],["c_time","TIME"],["c_timestamp","TIMESTAMP"],["c_timestamptz","TIMESTAMPTZ"],["c_bytea","BLOB"],["c_json","JSON"],["c_uuid","UUID"]]
--- dsync:content-hash sha256:d12f857c62bc847db0deebc528a997fb2872f8f59408a1c6a8565ace15e4e394
+-- dsync:content-hash sha256:aa433e7d083c6d9dcc71c45670ca3d85457e2afdf282ff357e70edf3eb2ded99
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
 -- contract"): v = max(now in µs, max_version + 1), the causal length cl and the column
--- versions; then writes the outbox row, reading cl and v back from that entry (a trigger
--- has no variables). Every read is keyed by the row's key, so a statement that touches
--- many rows moves each row's entry once, in turn.
+-- versions, computed from the existing entry inside ON CONFLICT … DO UPDATE (one lookup of
+-- the key instead of a LEFT JOIN before the conflict check); then writes the outbox row,
+-- reading cl and v back from that entry (a trigger has no variables). Every read is keyed
+-- by the row's key, so a statement that touches many rows moves each row's entry once, in
+-- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
 -- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
@@ -23,16 +25,13 @@ CREATE TRIGGER ds_type_zoo_ins AFTER INSERT ON type_zoo
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'type_zoo', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'type_zoo' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+  SELECT 'type_zoo', CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END, 1, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
@@ -133,7 +132,7 @@ WHEN (NEW.id IS NOT OLD.id COLLATE BINARY
       IS NOT (CASE WHEN typeof(OLD.id) = 'integer' AND OLD.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.id AS TEXT) ELSE json_quote(CAST(OLD.id AS TEXT)) END))
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'type_zoo', row_key, cl, v, 0, '',
+  SELECT 'type_zoo', CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END, 1, v, 0, '',
     '{' || substr(CASE WHEN NEW.id IS NOT OLD.id COLLATE BINARY THEN ',"id":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.c_smallint IS NOT OLD.c_smallint COLLATE BINARY THEN ',"c_smallint":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.c_int IS NOT OLD.c_int COLLATE BINARY THEN ',"c_int":' || '[' || v || ',"fixture-lite"]' ELSE '' END
@@ -152,15 +151,30 @@ BEGIN
       || CASE WHEN NEW.c_bytea IS NOT OLD.c_bytea COLLATE BINARY THEN ',"c_bytea":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.c_json IS NOT OLD.c_json COLLATE BINARY THEN ',"c_json":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW.c_uuid IS NOT OLD.c_uuid COLLATE BINARY THEN ',"c_uuid":' || '[' || v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'type_zoo' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    col_versions = json_patch(ds_row_version.col_versions, excluded.col_versions);
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl END,
+    max_version = max(excluded.max_version, max_version + 1),
+    col_versions = json_patch(col_versions, CASE WHEN max_version < excluded.max_version THEN excluded.col_versions
+      ELSE '{' || substr(CASE WHEN NEW.id IS NOT OLD.id COLLATE BINARY THEN ',"id":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_smallint IS NOT OLD.c_smallint COLLATE BINARY THEN ',"c_smallint":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_int IS NOT OLD.c_int COLLATE BINARY THEN ',"c_int":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_bigint IS NOT OLD.c_bigint COLLATE BINARY THEN ',"c_bigint":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_decimal IS NOT OLD.c_decimal COLLATE BINARY THEN ',"c_decimal":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_float IS NOT OLD.c_float COLLATE BINARY THEN ',"c_float":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_real IS NOT OLD.c_real COLLATE BINARY THEN ',"c_real":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_bool IS NOT OLD.c_bool COLLATE BINARY THEN ',"c_bool":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_char IS NOT OLD.c_char COLLATE BINARY THEN ',"c_char":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_varchar IS NOT OLD.c_varchar COLLATE BINARY THEN ',"c_varchar":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_text IS NOT OLD.c_text COLLATE BINARY THEN ',"c_text":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_date IS NOT OLD.c_date COLLATE BINARY THEN ',"c_date":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_time IS NOT OLD.c_time COLLATE BINARY THEN ',"c_time":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_timestamp IS NOT OLD.c_timestamp COLLATE BINARY THEN ',"c_timestamp":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_timestamptz IS NOT OLD.c_timestamptz COLLATE BINARY THEN ',"c_timestamptz":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_bytea IS NOT OLD.c_bytea COLLATE BINARY THEN ',"c_bytea":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_json IS NOT OLD.c_json COLLATE BINARY THEN ',"c_json":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW.c_uuid IS NOT OLD.c_uuid COLLATE BINARY THEN ',"c_uuid":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END, 2) || '}' END);
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -499,16 +513,13 @@ CREATE TRIGGER ds_type_zoo_del AFTER DELETE ON type_zoo
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'type_zoo', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 2 WHEN e.cl % 2 = 1 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT CASE WHEN typeof(OLD.id) = 'integer' AND OLD.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.id AS TEXT) ELSE json_quote(CAST(OLD.id AS TEXT)) END AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'type_zoo' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+  SELECT 'type_zoo', CASE WHEN typeof(OLD.id) = 'integer' AND OLD.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.id AS TEXT) ELSE json_quote(CAST(OLD.id AS TEXT)) END, 2, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 1 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,

@@ -2,14 +2,16 @@
 -- node: sqlite (sqlite), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","INTEGER"],["select","TEXT"],["it's","TEXT"],["MixedCase","TEXT"],["back`tick","TEXT"],["tilde~col","TEXT"],["[bracket]","TEXT"],["semi;colon","TEXT"]]
--- dsync:content-hash sha256:9d808e6a11976c452f2910f6d0f7d7260cd44b76d3c89d388a6609a099ac6e8b
+-- dsync:content-hash sha256:8f5ae5d071fa698b91de080c3ae3ec5fdd26404094f33ce5ead066209a77af30
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
 -- contract"): v = max(now in µs, max_version + 1), the causal length cl and the column
--- versions; then writes the outbox row, reading cl and v back from that entry (a trigger
--- has no variables). Every read is keyed by the row's key, so a statement that touches
--- many rows moves each row's entry once, in turn.
+-- versions, computed from the existing entry inside ON CONFLICT … DO UPDATE (one lookup of
+-- the key instead of a LEFT JOIN before the conflict check); then writes the outbox row,
+-- reading cl and v back from that entry (a trigger has no variables). Every read is keyed
+-- by the row's key, so a statement that touches many rows moves each row's entry once, in
+-- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
 -- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
@@ -23,16 +25,13 @@ CREATE TRIGGER ds_odd_names_0dcb09_ins AFTER INSERT ON "Odd Names"
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'Odd Names', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'Odd Names' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+  SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
@@ -74,7 +73,7 @@ WHEN (NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY
       IS NOT (CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END))
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'Odd Names', row_key, cl, v, 0, '',
+  SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, v, 0, '',
     '{' || substr(CASE WHEN NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY THEN ',"Key Col":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW."select" IS NOT OLD."select" COLLATE BINARY THEN ',"select":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW."it's" IS NOT OLD."it's" COLLATE BINARY THEN ',"it''s":' || '[' || v || ',"fixture-lite"]' ELSE '' END
@@ -83,15 +82,20 @@ BEGIN
       || CASE WHEN NEW."tilde~col" IS NOT OLD."tilde~col" COLLATE BINARY THEN ',"tilde~col":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW."[bracket]" IS NOT OLD."[bracket]" COLLATE BINARY THEN ',"[bracket]":' || '[' || v || ',"fixture-lite"]' ELSE '' END
       || CASE WHEN NEW."semi;colon" IS NOT OLD."semi;colon" COLLATE BINARY THEN ',"semi;colon":' || '[' || v || ',"fixture-lite"]' ELSE '' END, 2) || '}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 1 WHEN e.cl % 2 = 0 THEN e.cl + 1 ELSE e.cl END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'Odd Names' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    col_versions = json_patch(ds_row_version.col_versions, excluded.col_versions);
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 0 THEN cl + 1 ELSE cl END,
+    max_version = max(excluded.max_version, max_version + 1),
+    col_versions = json_patch(col_versions, CASE WHEN max_version < excluded.max_version THEN excluded.col_versions
+      ELSE '{' || substr(CASE WHEN NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY THEN ',"Key Col":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."select" IS NOT OLD."select" COLLATE BINARY THEN ',"select":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."it's" IS NOT OLD."it's" COLLATE BINARY THEN ',"it''s":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."MixedCase" IS NOT OLD."MixedCase" COLLATE BINARY THEN ',"MixedCase":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."back`tick" IS NOT OLD."back`tick" COLLATE BINARY THEN ',"back`tick":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."tilde~col" IS NOT OLD."tilde~col" COLLATE BINARY THEN ',"tilde~col":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."[bracket]" IS NOT OLD."[bracket]" COLLATE BINARY THEN ',"[bracket]":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END
+      || CASE WHEN NEW."semi;colon" IS NOT OLD."semi;colon" COLLATE BINARY THEN ',"semi;colon":' || '[' || (max_version + 1) || ',"fixture-lite"]' ELSE '' END, 2) || '}' END);
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -214,16 +218,13 @@ CREATE TRIGGER ds_odd_names_0dcb09_del AFTER DELETE ON "Odd Names"
 FOR EACH ROW
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-  SELECT 'Odd Names', row_key, cl, v, v, 'fixture-lite', '{}'
-  FROM (SELECT k.row_key, CASE WHEN e.cl IS NULL THEN 2 WHEN e.cl % 2 = 1 THEN e.cl + 1 ELSE e.cl + 2 END AS cl,
-      max((CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000), coalesce(e.max_version, 0) + 1) AS v
-    FROM (SELECT CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END AS row_key) AS k
-    LEFT JOIN ds_row_version AS e ON e.table_name = 'Odd Names' AND e.row_key = k.row_key
-    LEFT JOIN ds_sync_state AS s ON s.id = 1
-    WHERE s.capture IS NOT 'off')
-  WHERE true
-  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
-    base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions;
+  SELECT 'Odd Names', CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END, 2, v, v, 'fixture-lite', '{}'
+  FROM (SELECT (CAST(strftime('%s', 'now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f', 'now'), 4) AS INTEGER) * 1000) AS v) AS k
+  LEFT JOIN ds_sync_state AS s ON s.id = 1
+  WHERE s.capture IS NOT 'off'
+  ON CONFLICT (table_name, row_key) DO UPDATE SET cl = CASE WHEN cl % 2 = 1 THEN cl + 1 ELSE cl + 2 END,
+    max_version = max(excluded.max_version, max_version + 1), base_version = max(excluded.max_version, max_version + 1),
+    base_server = excluded.base_server, col_versions = '{}';
 
   INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
     object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,

@@ -191,3 +191,24 @@ describe('mysql templates with hostile names', () => {
     ).toThrow(/Basic Multilingual Plane/);
   });
 });
+
+describe('mysql update trigger pieces', () => {
+  const key = { ...col('text', 'varchar(20)'), name: 'k', isKey: true };
+  const qty = { ...col('integer', 'int'), name: 'q', isKey: false };
+  const steps = mysqlDialect.templateHelpers.changedColumnSteps([key, qty]) as string;
+
+  it('tests each column once, in its own step, and gives only non-key columns a version stamp', () => {
+    expect(steps.match(/<=>/g)).toHaveLength(2);
+    expect(steps.match(/\bIF NOT \(/g)).toHaveLength(2);
+    expect(steps.match(/dsync_patch = /g)).toHaveLength(1);
+    expect(steps).toContain(`dsync_patch = CONCAT(dsync_patch, ',"q":', CHAR(1 USING utf8mb4))`);
+  });
+
+  it('fixes a text key only in a step taken when its plain JSON text holds \\u; a number key has no such step', () => {
+    const text = mysqlDialect.templateHelpers.keySteps('dsync_key', [key], 'NEW') as string;
+    expect(text.split('\n')[0]).not.toContain('REGEXP');
+    expect(text).toMatch(/IF INSTR\(dsync_key, _utf8mb4 X'5C75'\) > 0 THEN\n\s+SET dsync_key = .*REGEXP/);
+    const number = mysqlDialect.templateHelpers.keySteps('dsync_key', [{ ...qty, isKey: true }], 'NEW') as string;
+    expect(number).not.toContain('IF ');
+  });
+});

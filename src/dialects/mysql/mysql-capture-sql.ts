@@ -83,8 +83,11 @@ function jsonStringifyQuoted(expr: string): string {
   return `IF(${utf8(expr)} REGEXP '[[:cntrl:]]', ${fixed}, ${json})`;
 }
 
-/** A key column's text in canonicalKeyText's spelling (src/core/canonical-key.ts). */
-function keyValueText(column: ColumnSchema, row: string): string {
+/**
+ * A key column's text in canonicalKeyText's spelling (src/core/canonical-key.ts). `plain`
+ * leaves out the control-character fix of text (see mysqlKeySteps for when that is exact).
+ */
+function keyValueText(column: ColumnSchema, row: string, plain = false): string {
   const ref = `${row}.${mysqlSql.ident(column.name)}`;
   let text: string;
   switch (column.family) {
@@ -94,7 +97,7 @@ function keyValueText(column: ColumnSchema, row: string): string {
       break;
     case 'text':
     case 'json':
-      text = jsonStringifyQuoted(ref);
+      text = plain ? quoted(ref) : jsonStringifyQuoted(ref);
       break;
     default:
       return mysqlJsonValue(column, row);
@@ -107,10 +110,24 @@ function keyValueText(column: ColumnSchema, row: string): string {
  * JSON value, a composite key a compact JSON object in primary-key order. JSON_OBJECT
  * would reorder the members and add spaces, so the text is concatenated.
  */
-export function mysqlKeyJson(keyColumns: ColumnSchema[], row: string): string {
-  if (keyColumns.length === 1) return keyValueText(keyColumns[0], row);
-  const pairs = keyColumns.map((c, i) => `${jsonKey(c, i === 0)}, ${keyValueText(c, row)}`);
+export function mysqlKeyJson(keyColumns: ColumnSchema[], row: string, plain = false): string {
+  if (keyColumns.length === 1) return keyValueText(keyColumns[0], row, plain);
+  const pairs = keyColumns.map((c, i) => `${jsonKey(c, i === 0)}, ${keyValueText(c, row, plain)}`);
   return `CONCAT(\n      ${pairs.join(',\n      ')},\n      '}')`;
+}
+
+/**
+ * Trigger steps that set `variable` to the key's canonical text. MariaDB resolves the whole
+ * of a statement's expression on every row, so the control-character fix of a text key
+ * (eleven REPLACEs behind a REGEXP) is a step of its own, taken only when the plain JSON_QUOTE
+ * text holds `\u`: JSON_QUOTE writes a control character as `\uXXXX` (or as `\n`, `\t`…,
+ * which the fix leaves alone), and text without one comes out of the fix unchanged, so the
+ * result is the one expression's whatever the text.
+ */
+export function mysqlKeySteps(variable: string, keyColumns: ColumnSchema[], row: string): string {
+  const set = `SET ${variable} = ${mysqlKeyJson(keyColumns, row, true)};`;
+  if (!keyColumns.some((c) => c.family === 'text' || c.family === 'json')) return set;
+  return `${set}\n    IF INSTR(${variable}, ${mysqlSql.literal('\\u')}) > 0 THEN\n      SET ${variable} = ${mysqlKeyJson(keyColumns, row)};\n    END IF;`;
 }
 
 /**
@@ -129,30 +146,46 @@ export function mysqlAnyChanged(columns: ColumnSchema[]): string {
   return `(${columns.map(mysqlChanged).join('\n    OR ')})`;
 }
 
-/** Changed column names joined by commas (object_attribute of an update). */
-export function mysqlChangedNames(columns: ColumnSchema[]): string {
-  return `CONCAT_WS(',',\n      ${columns.map((c) => `IF(${mysqlChanged(c)}, ${mysqlSql.literal(c.name)}, NULL)`).join(',\n      ')})`;
-}
+/** Stands for a stamp in dsync_patch: JSON.stringify escapes CHAR(1) in a name, so it occurs nowhere else. */
+const STAMP_PLACEHOLDER = 'CHAR(1 USING utf8mb4)';
 
-/** A JSON object of the changed columns only, with their values in `row`. */
-export function mysqlChangedObject(columns: ColumnSchema[], row: string): string {
-  const pairs = columns.map(
-    (c) => `IF(${mysqlChanged(c)}, CONCAT(${mysqlSql.literal(`${JSON.stringify(c.name)}:`)}, ${mysqlJsonValue(c, row)}), NULL)`,
-  );
-  return `CONCAT('{', CONCAT_WS(',',\n      ${pairs.join(',\n      ')}), '}')`;
+/**
+ * The update trigger's per-column steps, one `IF changed THEN SET … END IF` per column: a
+ * changed column appends its name, its new and old values and (not a key column) a
+ * placeholder for its version stamp to the variables dsync_names, dsync_new, dsync_old and
+ * dsync_patch. MariaDB resolves every expression of a trigger statement anew on each row
+ * (fix_fields: names, types, collations), whether or not its branch is taken, so one big
+ * expression that tests every column costs per row what all its columns cost; these steps
+ * make a row pay for the columns that changed (docs/performance.md, "Capture").
+ */
+export function mysqlChangedColumnSteps(columns: (ColumnSchema & { isKey: boolean })[]): string {
+  return columns
+    .map((c) => {
+      const member = mysqlSql.literal(`,${JSON.stringify(c.name)}:`);
+      const sets = [
+        `dsync_names = CONCAT_WS(',', dsync_names, ${mysqlSql.literal(c.name)})`,
+        `dsync_new = CONCAT(dsync_new, ${member}, ${mysqlJsonValue(c, 'NEW')})`,
+        `dsync_old = CONCAT(dsync_old, ${member}, ${mysqlJsonValue(c, 'OLD')})`,
+        ...(c.isKey ? [] : [`dsync_patch = CONCAT(dsync_patch, ${member}, ${STAMP_PLACEHOLDER})`]),
+      ];
+      return `IF ${mysqlChanged(c)} THEN\n      SET ${sets.join(',\n        ')};\n    END IF;`;
+    })
+    .join('\n    ');
 }
 
 /**
  * The col_versions members of an update's changed non-key columns, `{"c":[version,"server"]}`,
- * for JSON_MERGE_PATCH (which replaces a member's array as a whole). `version` is SQL text.
+ * from dsync_patch (mysqlChangedColumnSteps), for JSON_MERGE_PATCH (which replaces a
+ * member's array as a whole). `version` is SQL text.
  */
-export function mysqlVersionPatch(columns: (ColumnSchema & { isKey: boolean })[], version: string, serverId: string): string {
+export function mysqlVersionStamps(version: string, serverId: string): string {
   const stamp = `CONCAT('[', ${version}, ${mysqlSql.literal(`,${JSON.stringify(serverId)}]`)})`;
-  const members = columns
-    .filter((c) => !c.isKey)
-    .map((c) => `IF(${mysqlChanged(c)}, CONCAT(${mysqlSql.literal(`${JSON.stringify(c.name)}:`)}, ${stamp}), NULL)`);
-  if (members.length === 0) return `'{}'`;
-  return `CONCAT('{', CONCAT_WS(',',\n          ${members.join(',\n          ')}), '}')`;
+  return `CONCAT('{', SUBSTRING(REPLACE(dsync_patch, ${STAMP_PLACEHOLDER}, ${stamp}), 2), '}')`;
+}
+
+/** A JSON object from members each written with a leading comma (dsync_new, dsync_old). */
+export function mysqlMembersObject(members: string): string {
+  return `CONCAT('{', SUBSTRING(${members}, 2), '}')`;
 }
 
 /** A capture trigger's name, in the table's database when the table is qualified. */
