@@ -98,6 +98,21 @@ export class PostgresClient implements DbClient {
     return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
   }
 
+  /**
+   * The statements as one simple query: one round trip (BEGIN rides along when it is
+   * pending). Each statement plans and runs after the one before has ended, and in READ
+   * COMMITTED takes its own snapshot; outside a transaction block they form one implicit
+   * transaction. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT
+   */
+  async queryMany(statements: readonly string[]): Promise<QueryResult[]> {
+    const begin = this.begin?.pending === true;
+    if (begin) this.begin!.pending = false;
+    const text = (begin ? ['BEGIN', ...statements] : statements).join(';\n');
+    const sent = (await this.run(() => this.client.query(text))) as unknown as pg.QueryResult | pg.QueryResult[];
+    const results = (Array.isArray(sent) ? sent : [sent]).slice(begin ? 1 : 0);
+    return results.map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
+  }
+
   async exec(script: string): Promise<void> {
     await this.sendBegin();
     await this.run(() => this.client.query(script));
