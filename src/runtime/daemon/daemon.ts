@@ -65,6 +65,8 @@ export interface DaemonOptions {
   onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
   /** Run only what touches this node (programScope): one daemon per site. */
   node?: string;
+  /** The longest a direct transport waits for the pass of the import it woke before its own tail (default 50 ms; see afterNextPass). */
+  passWaitMs?: number;
 }
 
 /** Runs every program of a config in its own loop until stopped; {@link startDaemon} starts one with its HTTP endpoints. */
@@ -165,7 +167,7 @@ export class Daemon {
   }
 
   /**
-   * Resolves when the next pass of the loop that `key` wakes has ended, or after PASS_WAIT_MS;
+   * Resolves when the next pass of the loop that `key` wakes has ended, or after passWaitMs;
    * at once when no loop of this daemon answers `key` now. Call it before the wake-up, so the
    * pass it answers is one that starts after it.
    */
@@ -180,7 +182,7 @@ export class Daemon {
         own.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, PASS_WAIT_MS);
+      const timer = setTimeout(done, this.options.passWaitMs ?? PASS_WAIT_MS);
       own.add(done);
     });
   }
