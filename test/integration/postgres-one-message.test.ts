@@ -99,7 +99,9 @@ describe.skipIf(!server)('postgres: several statements in one round trip', () =>
     );
     const begun = b.transaction(async (tx) => {
       const result = await beginImportBatch(tx, 1001, { from: pointer, to: pointer }, { lazyCommit: true });
-      const settings = await tx.query<Row>("SELECT current_setting('dsync.capture') AS capture, current_setting('synchronous_commit') AS sc");
+      const settings = await tx.query<Row>(
+        "SELECT current_setting('dsync.capture') AS capture, current_setting('synchronous_commit') AS sc",
+      );
       return { result, settings: settings.rows[0] };
     });
     await sleep(200);

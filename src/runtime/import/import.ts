@@ -447,7 +447,8 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
   // With a ledger, the batch's read brings its stamp along (ledgerStamp): no round trip of its own.
   const withStamp = watch && handle.tablesStamp !== 'none';
   const columns = `id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''}`;
-  const batchSelect = (after: string, upTo: string) => `SELECT ${columns} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
+  const batchSelect = (after: string, upTo: string) =>
+    `SELECT ${columns} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
   // The first batch comes with the horizon where the brand reads both in one round trip.
   const { horizon, rows: first } = await readHorizonAndBatch(client, 'ds_change_inbox', batchSelect, start, program.batchSize);
   await refusePointerAhead(client, program.id, 'ds_change_inbox', start, horizon);
