@@ -56,6 +56,9 @@ export function traceClient(client: DbClient, trace: StatementTrace): DbClient {
       const copy = (target as { copyFrom?: (sql: string, data: Iterable<string>) => Promise<number> }).copyFrom;
       if (prop === 'copyFrom' && copy) return (sql: string, data: Iterable<string>) => timed(sql, () => copy.call(target, sql, data));
       if (prop === 'exec') return (script: string) => timed(script, () => target.exec(script));
+      if (prop === 'queryMany' && target.queryMany)
+        return (statements: readonly string[]) =>
+          timed(`[${statements.length} in one round trip] ${statements.join('; ')}`, () => target.queryMany!(statements));
       if (prop === 'transaction') {
         // BEGIN/COMMIT (or SAVEPOINT/RELEASE) are two more round trips, counted under one shape.
         return <T>(fn: (tx: DbClient) => Promise<T>) => {

@@ -32,6 +32,9 @@ function traced(client: DbClient, who: string): DbClient {
     get(target, prop, receiver) {
       if (prop === 'query') return (sql: string, params?: readonly unknown[]) => timed(sql, () => target.query(sql, params));
       if (prop === 'exec') return (script: string) => timed(script, () => target.exec(script));
+      if (prop === 'queryMany' && target.queryMany)
+        return (statements: readonly string[]) =>
+          timed(`[${statements.length}] ${statements.join('; ')}`, () => target.queryMany!(statements));
       if (prop === 'transaction')
         return <T>(fn: (tx: DbClient) => Promise<T>) => timed('-- transaction', () => target.transaction((tx) => fn(traced(tx, who))));
       const value = Reflect.get(target, prop, receiver);

@@ -26,6 +26,13 @@ export interface DbClient {
   query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
   /** A script of statements without parameters (DDL); see Dialect.splitScript for statement-wise runs. */
   exec(script: string): Promise<void>;
+  /**
+   * Statements without parameters in one round trip, their results in order; absent where the
+   * driver cannot. Each runs as it would sent alone after the one before (in a transaction, as
+   * its next statements), except that outside a transaction they commit or fail together.
+   * PostgreSQL: one simple query (in READ COMMITTED every statement takes a fresh snapshot).
+   */
+  queryMany?(statements: readonly string[]): Promise<QueryResult[]>;
   /** Runs `fn` in a transaction; nested calls use a savepoint. Rolls back when `fn` throws. */
   transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -163,6 +170,22 @@ export interface Dialect {
    */
   readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number>;
   /**
+   * readSafeHorizon and the first batch of the pointer loop (runtime/program-state.ts
+   * pointerBatches) in one round trip: `select(after, upTo)` is the batch's SELECT with its
+   * bounds as SQL expressions, read for (pointer, min(horizon, pointer + batchSize)]. The
+   * read must not share the horizon's snapshot (a writer that commits between the two would
+   * be skipped for good): the brand runs it as a statement of its own after the horizon's.
+   * `rows` null: the batch was not read (a writer still runs, see readSafeHorizon), the caller
+   * reads it. Absent where the brand cannot.
+   */
+  readSafeHorizonWithBatch?(
+    client: DbClient,
+    table: 'ds_change_outbox' | 'ds_change_inbox',
+    select: (after: string, upTo: string) => string,
+    pointer: number,
+    batchSize: number,
+  ): Promise<{ horizon: number; rows: Row[] | null }>;
+  /**
    * The highest id `table`'s counter (sequence, AUTO_INCREMENT, sqlite_sequence) has
    * handed out, committed or not; 0 before the first. A program's pointer above it means
    * the counter went back (TRUNCATE, a restored backup): see checkPointer in
@@ -189,6 +212,12 @@ export interface Dialect {
    * which the next pass applies again (docs/performance.md "Latency"). Others ignore it.
    */
   silenceCapture(tx: DbClient, silent: boolean, options?: { lazyCommit?: boolean }): Promise<void>;
+  /**
+   * The statement silenceCapture(tx, true, options) sends, without parameters, for a message
+   * of several statements (DbClient.queryMany): the import sends it with its batch's first
+   * statements. Absent where silencing is more than one statement or needs parameters.
+   */
+  silenceCaptureStatement?(options?: { lazyCommit?: boolean }): string;
   /**
    * Lazy commits for the connections of a daemon's direct transport (NodeSet's `lazyCommits`):
    * `relax` makes a connection's commits stop waiting for the disk; `flush` returns once every

@@ -224,7 +224,7 @@ export function pointerAheadError(programId: number, ahead: PointerAhead): Runti
  * `select` (parameters: the pointer and the batch's upper id) past `pointer` up to the safe
  * `horizon`, in id order. A gap of rolled-back ids is jumped in one step: the batch comes
  * back empty with `upTo` just below the next row. The caller moves its pointer to `upTo`
- * once the batch is done.
+ * once the batch is done. `first`: the first batch's rows, read already (readHorizonAndBatch).
  */
 export async function* pointerBatches(
   client: DbClient,
@@ -233,11 +233,13 @@ export async function* pointerBatches(
   pointer: number,
   horizon: number,
   batchSize: number,
+  first: Row[] | null = null,
 ): AsyncGenerator<{ rows: Row[]; upTo: number }> {
   const p = client.dialect.sql.param;
   while (pointer < horizon) {
     let upTo = Math.min(horizon, pointer + batchSize);
-    const { rows } = await client.query<Row>(select, [pointer, upTo]);
+    const rows = first ?? (await client.query<Row>(select, [pointer, upTo])).rows;
+    first = null;
     if (rows.length === 0) {
       const next = await client.query<Row>(`SELECT min(id) AS id FROM ${table} WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);
       upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
@@ -245,4 +247,21 @@ export async function* pointerBatches(
     yield { rows, upTo };
     pointer = upTo;
   }
+}
+
+/**
+ * The safe horizon of `table`, and the pointer loop's first batch when the brand reads both in
+ * one round trip (Dialect.readSafeHorizonWithBatch; `rows` null otherwise): pass them on to
+ * pointerBatches. `select(after, upTo)` is the batch's SELECT with its bounds as SQL.
+ */
+export async function readHorizonAndBatch(
+  client: DbClient,
+  table: 'ds_change_outbox' | 'ds_change_inbox',
+  select: (after: string, upTo: string) => string,
+  pointer: number,
+  batchSize: number,
+): Promise<{ horizon: number; rows: Row[] | null }> {
+  const { dialect } = client;
+  if (dialect.readSafeHorizonWithBatch) return dialect.readSafeHorizonWithBatch(client, table, select, pointer, batchSize);
+  return { horizon: await dialect.readSafeHorizon(client, table), rows: null };
 }

@@ -37,14 +37,14 @@ export function programScope(program: ProgramConfig, node?: string): Halves | nu
 
 /**
  * One pass of a program; for a transport `via` NATS, of the halves asked for (both by
- * default). `onMoved`: called when a direct transport's inbox write committed (transportOnce).
+ * default). `onMoved`: called when a direct transport's inbox write committed (transportOnce, which awaits it).
  */
 export async function runProgramOnce(
   config: Config,
   nodes: NodeSet,
   program: ProgramConfig,
   halves?: Halves,
-  onMoved?: () => void,
+  onMoved?: (moved: { last: boolean }) => Promise<void> | void,
 ): Promise<TransportResult | ImportResult> {
   // Direct transports and imports check their pointer against the horizon they read (refusePointerAhead);
   // a deliver-only pass need not reach the source, where the pointer lives.

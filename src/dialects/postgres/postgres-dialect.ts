@@ -4,7 +4,7 @@
  */
 import { isPostgresTransient } from './postgres-errors.ts';
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
-import type { Dialect, DbClient, OriginFlag } from '../../core/dialect.ts';
+import type { Dialect, DbClient, OriginFlag, Row } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
@@ -61,21 +61,75 @@ const tableWriters = (tableParam: string) => `
     AND mode IN ('RowExclusiveLock', 'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock')
     AND pid IS DISTINCT FROM pg_backend_pid()`;
 
-async function readSafeHorizon(client: DbClient, table: 'ds_change_outbox' | 'ds_change_inbox'): Promise<number> {
-  // One round trip: the sequence is read first, and the writers only after it, because their
-  // subquery is correlated to the sequence's row (a SubPlan runs once that row exists; an
-  // uncorrelated one could run first, and a writer that took its lock and id in between would
-  // be missed). With no writer, every fence is passed: the same statement drops them (a
-  // data-modifying WITH runs whether read or not).
-  const { rows } = await client.query<{ last_id: string; cache: string; writers: string[] }>(
-    `WITH s AS MATERIALIZED (${sequenceReadSql(table)}),
-     w AS MATERIALIZED (SELECT s.last_id, s.cache, (${tableWriters('$2')} AND s.last_id IS NOT NULL) AS writers FROM s),
-     passed AS (DELETE FROM ds_change_horizon WHERE table_name = $3 AND (SELECT cardinality(writers) FROM w) = 0)
-     SELECT last_id, cache, writers FROM w`,
-    [sequenceOf(table), table, table],
-  );
-  const lastId = checkedLastId(table, rows[0]);
-  const running = new Set(rows[0].writers);
+/**
+ * The horizon's one statement. The sequence is read first, and the writers only after it,
+ * because their subquery is correlated to the sequence's row (a SubPlan runs once that row
+ * exists; an uncorrelated one could run first, and a writer that took its lock and id in
+ * between would be missed). With no writer, every fence is passed: the same statement drops
+ * them (a data-modifying WITH runs whether read or not). `extra`: more of the last SELECT's list.
+ */
+const horizonSql = (table: IdTable, args: { sequence: string; relation: string; table: string }, extra = '') =>
+  `WITH s AS MATERIALIZED (${sequenceReadSql(table, args.sequence)}),
+     w AS MATERIALIZED (SELECT s.last_id, s.cache, (${tableWriters(args.relation)} AND s.last_id IS NOT NULL) AS writers FROM s),
+     passed AS (DELETE FROM ds_change_horizon WHERE table_name = ${args.table} AND (SELECT cardinality(writers) FROM w) = 0)
+     SELECT last_id, cache, writers${extra} FROM w`;
+
+type HorizonRow = { last_id: string; cache: string; writers: string[] };
+type IdTable = 'ds_change_outbox' | 'ds_change_inbox';
+
+async function readSafeHorizon(client: DbClient, table: IdTable): Promise<number> {
+  const { rows } = await client.query<HorizonRow>(horizonSql(table, { sequence: '$1', relation: '$2', table: '$3' }), [
+    sequenceOf(table),
+    table,
+    table,
+  ]);
+  return horizonFrom(client, table, rows[0]);
+}
+
+/** The setting through which the horizon's statement hands its value to the batch read after it (readSafeHorizonWithBatch). */
+const HORIZON_SETTING = 'dsync.horizon';
+
+/**
+ * readSafeHorizon and the first batch in one simple query of two statements (Dialect). The
+ * horizon's statement leaves the value the read may go up to in a transaction-local setting
+ * (the two form one implicit transaction), and the read, a statement of its own, takes its
+ * snapshot after the horizon's statement has ended (READ COMMITTED takes one per statement:
+ * https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED), as a
+ * second round trip's would: every id at or below the horizon whose writer held no lock when
+ * pg_locks was read committed before it. Where a writer still runs (the fences decide) or the
+ * session does not read committed (one snapshot for both), the read gets an empty range and
+ * `rows` is null.
+ */
+async function readSafeHorizonWithBatch(
+  client: DbClient,
+  table: IdTable,
+  select: (after: string, upTo: string) => string,
+  pointer: number,
+  batchSize: number,
+): Promise<{ horizon: number; rows: Row[] | null }> {
+  if (!client.queryMany || !Number.isSafeInteger(pointer) || !Number.isSafeInteger(pointer + batchSize)) {
+    return { horizon: await readSafeHorizon(client, table), rows: null };
+  }
+  const readCommitted = "current_setting('transaction_isolation') = 'read committed'";
+  const usable = `cardinality(writers) = 0 AND cache <= 1 AND ${readCommitted}`;
+  const [horizon, batch] = await client.queryMany([
+    horizonSql(
+      table,
+      { sequence: postgresSql.literal(sequenceOf(table)), relation: postgresSql.literal(table), table: postgresSql.literal(table) },
+      `, ${readCommitted} AS read_committed,
+        set_config('${HORIZON_SETTING}', (CASE WHEN ${usable} THEN last_id ELSE ${pointer} END)::text, true)`,
+    ),
+    select(String(pointer), `least(current_setting('${HORIZON_SETTING}')::bigint, ${pointer + batchSize})`),
+  ]);
+  const row = horizon.rows[0] as HorizonRow & { read_committed: boolean };
+  const value = await horizonFrom(client, table, row);
+  return { horizon: value, rows: row.writers.length === 0 && row.read_committed ? batch.rows : null };
+}
+
+/** The horizon from its statement's row: its last id when no writer runs, else what the fences say. */
+async function horizonFrom(client: DbClient, table: IdTable, row: HorizonRow): Promise<number> {
+  const lastId = checkedLastId(table, row);
+  const running = new Set(row.writers);
   if (running.size === 0) return lastId;
   // A fence above the counter was taken before the counter went back (TRUNCATE … RESTART
   // IDENTITY, a restored backup): it says nothing about the ids handed out since.
@@ -122,19 +176,21 @@ function fromDriver(column: ColumnSchema, raw: unknown): CanonicalValue {
  */
 async function silenceCapture(tx: DbClient, silent: boolean, options: { lazyCommit?: boolean } = {}): Promise<void> {
   if (silent) {
-    // The mark that log-mode capture skips; only a server that decodes its WAL gets it. A lazy
-    // commit does not wait for the WAL flush, as a logical replication subscriber's apply does:
-    // a later commit that waits flushes it too, as the WAL is written in order.
-    // https://www.postgresql.org/docs/current/wal-async-commit.html
-    await tx.query(
-      `SELECT set_config('dsync.capture', 'off', true),${options.lazyCommit ? " set_config('synchronous_commit', 'off', true)," : ''}
-              CASE WHEN current_setting('wal_level') = 'logical' THEN pg_logical_emit_message(true, $1, '') END`,
-      [IMPORT_MESSAGE_PREFIX],
-    );
+    await tx.query(silenceCaptureSql(options, '$1'), [IMPORT_MESSAGE_PREFIX]);
   } else {
     await tx.query("SELECT set_config('dsync.capture', 'on', true)");
   }
 }
+
+/**
+ * The mark that log-mode capture skips; only a server that decodes its WAL gets it. A lazy
+ * commit does not wait for the WAL flush, as a logical replication subscriber's apply does:
+ * a later commit that waits flushes it too, as the WAL is written in order.
+ * https://www.postgresql.org/docs/current/wal-async-commit.html
+ */
+const silenceCaptureSql = (options: { lazyCommit?: boolean }, prefix: string) =>
+  `SELECT set_config('dsync.capture', 'off', true),${options.lazyCommit ? " set_config('synchronous_commit', 'off', true)," : ''}
+              CASE WHEN current_setting('wal_level') = 'logical' THEN pg_logical_emit_message(true, ${prefix}, '') END`;
 
 /**
  * synchronous_commit off for the session; the flush is a commit that waits: a transaction
@@ -174,10 +230,12 @@ export const postgresDialect: Dialect = {
   introspect: introspectPostgres,
   tableExists: postgresTableExists,
   readSafeHorizon,
+  readSafeHorizonWithBatch,
   readIdCounter,
   moveIdCounterSql,
   checkIdCounters,
   silenceCapture,
+  silenceCaptureStatement: (options = {}) => silenceCaptureSql(options, postgresSql.literal(IMPORT_MESSAGE_PREFIX)),
   lazyCommits: postgresLazyCommits,
   keyOrder: postgresKeyOrder,
   keyJson: canonicalKeyText,

@@ -41,6 +41,45 @@ export function watchConnection(client: pg.Client): void {
   client.on('end', () => lostClients.add(client));
 }
 
+/** A cached plan whose result columns changed (ALTER TABLE … TYPE since the statement was prepared). */
+const CACHED_PLAN_CHANGED = '0A000';
+
+/** Named statements on one connection at most; beyond, statements go unnamed (parsed and planned each time). */
+const MAX_NAMED = 256;
+
+/**
+ * Parameterized statements a connection sends again and again are named (prepared once per
+ * connection: parsed and planned once; https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY):
+ * a text gets its name the second time it is seen, so one-off texts (a batch of unusual size)
+ * do not pile up on the server. Planning the import's locked read of rows and entries costs more
+ * than running it. Session state, like the connection's other settings (dsync needs session pooling).
+ */
+class StatementNames {
+  private readonly names = new Map<string, string>();
+  private readonly seenOnce = new Set<string>();
+  private next = 0;
+
+  nameOf(text: string): string | undefined {
+    const known = this.names.get(text);
+    if (known !== undefined) return known;
+    if (this.seenOnce.delete(text) && this.names.size < MAX_NAMED) {
+      const name = `ds_${++this.next}`;
+      this.names.set(text, name);
+      return name;
+    }
+    if (this.seenOnce.size >= 4 * MAX_NAMED) this.seenOnce.clear();
+    this.seenOnce.add(text);
+    return undefined;
+  }
+
+  /** The statement's plan cannot serve any more (CACHED_PLAN_CHANGED): the text goes unnamed, then gets a new name. */
+  forget(text: string): void {
+    this.names.delete(text);
+  }
+}
+
+const statementNames = new WeakMap<pg.Client, StatementNames>();
+
 /** An outermost transaction whose BEGIN is not sent yet: it goes with the first statement (PostgresClient.transaction). */
 interface PendingBegin {
   pending: boolean;
@@ -94,8 +133,31 @@ export class PostgresClient implements DbClient {
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     }
     await this.sendBegin();
-    const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[] }));
-    return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+    let names = statementNames.get(this.client);
+    if (!names) statementNames.set(this.client, (names = new StatementNames()));
+    const name = params.length > 0 ? names.nameOf(sql) : undefined;
+    try {
+      const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[], ...(name ? { name } : {}) }));
+      return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+    } catch (error) {
+      if (name && (error as { code?: string }).code === CACHED_PLAN_CHANGED) names.forget(sql);
+      throw error;
+    }
+  }
+
+  /**
+   * The statements as one simple query: one round trip (BEGIN rides along when it is
+   * pending). Each statement plans and runs after the one before has ended, and in READ
+   * COMMITTED takes its own snapshot; outside a transaction block they form one implicit
+   * transaction. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT
+   */
+  async queryMany(statements: readonly string[]): Promise<QueryResult[]> {
+    const begin = this.begin?.pending === true;
+    if (begin) this.begin!.pending = false;
+    const text = (begin ? ['BEGIN', ...statements] : statements).join(';\n');
+    const sent = (await this.run(() => this.client.query(text))) as unknown as pg.QueryResult | pg.QueryResult[];
+    const results = (Array.isArray(sent) ? sent : [sent]).slice(begin ? 1 : 0);
+    return results.map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
   }
 
   async exec(script: string): Promise<void> {

@@ -24,10 +24,10 @@ export function sequenceCachedError(sequence: string, cache: number): RuntimeErr
   );
 }
 
-/** The SELECT of the sequence's last value (0 before the first) and its cache; parameter 1 is the sequence's name. */
-export const sequenceReadSql = (table: IdTable) =>
+/** The SELECT of the sequence's last value (0 before the first) and its cache; `name` is the sequence's name as SQL (parameter 1 unless given). */
+export const sequenceReadSql = (table: IdTable, name = '$1') =>
   `SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END AS last_id, p.seqcache AS cache
-     FROM ${postgresSql.ident(sequenceOf(table))} AS s, pg_sequence AS p WHERE p.seqrelid = $1::regclass`;
+     FROM ${postgresSql.ident(sequenceOf(table))} AS s, pg_sequence AS p WHERE p.seqrelid = ${name}::regclass`;
 
 /** The sequence's last value (0 before the first) and its cache, in one read. */
 export async function readSequence(client: DbClient, table: IdTable): Promise<{ lastId: number; cache: number }> {

@@ -28,6 +28,9 @@ import { LagHistory, SAMPLE_SECONDS } from './lag-history.ts';
 /** How often a node that cannot notify is asked for its change marker. */
 const MARKER_POLL_SECONDS = 0.1;
 
+/** The longest a direct transport waits for the pass of the import it woke before it finishes its own (afterNextPass). */
+const PASS_WAIT_MS = 50;
+
 export interface ProgramMetrics {
   program: ProgramConfig;
   runs: number;
@@ -62,6 +65,8 @@ export interface DaemonOptions {
   onPass?: (metrics: ProgramMetrics, result: TransportResult | ImportResult | null) => void;
   /** Run only what touches this node (programScope): one daemon per site. */
   node?: string;
+  /** The longest a direct transport waits for the pass of the import it woke before its own tail (default 50 ms; see afterNextPass). */
+  passWaitMs?: number;
 }
 
 /** Runs every program of a config in its own loop until stopped; {@link startDaemon} starts one with its HTTP endpoints. */
@@ -84,6 +89,10 @@ export class Daemon {
   private readonly scopes = new Map<number, Halves>();
   /** Nodes whose commits this daemon hears (LISTEN is open), and since when: a commit after that wakes its programs. */
   private readonly listening = new Map<string, number>();
+  /** Wake keys of the import loops that answer a wake-up with a pass (running, latest pass not failed): see afterNextPass. */
+  private readonly answering = new Set<string>();
+  /** Who waits for the end of the next pass of a loop, by its wake key (afterNextPass). */
+  private readonly passWaiters = new Map<string, Set<() => void>>();
 
   constructor(
     readonly config: Config,
@@ -138,6 +147,7 @@ export class Daemon {
   stop(): void {
     this.stopping = true;
     for (const wake of this.sleepers) wake();
+    for (const waiters of this.passWaiters.values()) for (const done of waiters) done();
   }
 
   /** Healthy while no program has been failing for longer than its failAfterSeconds: one failed pass is not an outage. */
@@ -154,6 +164,34 @@ export class Daemon {
   private wake(key: string): void {
     this.pendingWakes.add(key);
     this.wakes.emit(key);
+  }
+
+  /**
+   * Resolves when the next pass of the loop that `key` wakes has ended, or after passWaitMs;
+   * at once when no loop of this daemon answers `key` now. Call it before the wake-up, so the
+   * pass it answers is one that starts after it.
+   */
+  private afterNextPass(key: string): Promise<void> {
+    if (this.stopping || !this.answering.has(key)) return Promise.resolve();
+    let waiters = this.passWaiters.get(key);
+    if (!waiters) this.passWaiters.set(key, (waiters = new Set()));
+    const own = waiters;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        own.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.passWaitMs ?? PASS_WAIT_MS);
+      own.add(done);
+    });
+  }
+
+  /** The waiters a pass that starts now answers (afterNextPass): it calls them when it ends. */
+  private takePassWaiters(key: string): Set<() => void> | undefined {
+    const waiters = this.passWaiters.get(key);
+    this.passWaiters.delete(key);
+    return waiters;
   }
 
   private sleep(seconds: number, wakeOn: string | null): Promise<void> {
@@ -396,8 +434,19 @@ export class Daemon {
     // A direct transport's commits do not wait for the disk: it flushes its destination before moving its pointer (transportOnce).
     const nodes = new NodeSet(this.config, { lazyCommits: program.type === 'transport' && !program.via });
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
-    // A direct transport wakes its destination's import as soon as the inbox write commits, not at the end of its pass.
-    const onMoved = program.type === 'transport' ? () => this.wake(`inbox:${program.to}`) : undefined;
+    // A direct transport wakes its destination's import as soon as the inbox write commits, not at the end of its pass;
+    // after its pass's last batch it lets that import's pass run before its own tail (flush, pointer save, held-back count),
+    // unless the import could not run beside it anyway (a node lock this pass holds: SQLite).
+    const onMoved =
+      program.type === 'transport'
+        ? ({ last }: { last: boolean }) => {
+            const key = `inbox:${program.to}`;
+            const ended = last && !this.nodeLocks.has(program.to) ? this.afterNextPass(key) : undefined;
+            this.wake(key);
+            return ended;
+          }
+        : undefined;
+    if (program.type === 'import') this.answering.add(wakeOn);
     try {
       while (!this.stopping) {
         let busy = false;
@@ -406,12 +455,17 @@ export class Daemon {
         let heldBack = false;
         let retryIn: number | null = null;
         const started = performance.now();
+        let answered: Set<() => void> | undefined;
         try {
           const result = await this.withWriters(nodes, this.nodesOf(program), () => {
             // A wake-up that came before this pass reads its table is answered by it: only one that comes later makes another pass.
             this.pendingWakes.delete(wakeOn);
+            answered = this.takePassWaiters(wakeOn);
             return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved);
+          }).finally(() => {
+            for (const done of answered ?? []) done();
           });
+          if (program.type === 'import') this.answering.add(wakeOn);
           const seconds = Math.round(performance.now() - started) / 1000;
           metrics.runs++;
           metrics.lastRunAt = Date.now();
@@ -441,7 +495,8 @@ export class Daemon {
             metrics.moved += result.moved;
             this.prom.passDone(program, seconds, { pointer: result.pointer, moved: result.moved });
             if (result.moved > 0) {
-              this.wake(`inbox:${(program as TransportProgram).to}`);
+              // A direct transport woke it already (onMoved): once more would only make an idle pass.
+              if ((program as TransportProgram).via) this.wake(`inbox:${(program as TransportProgram).to}`);
               this.log.info(
                 { event: 'moved', ...fields, to: (program as TransportProgram).to, moved: result.moved, seconds },
                 `program ${program.id}: moved ${result.moved}`,
@@ -474,6 +529,7 @@ export class Daemon {
           }
           this.options.onPass?.(metrics, result);
         } catch (error) {
+          this.answering.delete(wakeOn);
           metrics.runs++;
           metrics.errors++;
           metrics.failures++;
@@ -505,6 +561,8 @@ export class Daemon {
         else if (!busy || quiet) await this.sleep(heldBack ? Math.min(program.intervalSeconds, 0.2) : program.intervalSeconds, wakeOn);
       }
     } finally {
+      if (program.type === 'import') this.answering.delete(wakeOn);
+      for (const done of this.takePassWaiters(wakeOn) ?? []) done();
       await nodes.closeAll();
     }
   }

@@ -50,6 +50,8 @@ export interface BatchContext {
   silencedToEnd?: boolean;
   /** The commit need not wait for the disk (Dialect.silenceCapture's lazyCommit): an import batch's own transaction. */
   lazyCommit?: boolean;
+  /** Capture is silenced already, to the transaction's end (beginImportBatch): the batch does not silence it again. */
+  silenced?: boolean;
 }
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
@@ -247,7 +249,7 @@ export async function applyBatch(
     for (let i = pendingAdds.length - 1; i >= 0; i--) if (done.has(pendingAdds[i].item.row.id)) pendingAdds.splice(i, 1);
   }
 
-  await tx.dialect.silenceCapture(tx, true, { lazyCommit: ctx.lazyCommit });
+  if (!ctx.silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: ctx.lazyCommit });
   await executeOps(tx, ops);
   await recordApplied(tx, ctx.node, applied);
   if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);

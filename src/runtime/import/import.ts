@@ -20,13 +20,14 @@ import { applyBatch, type BatchContext, type BatchItem, caughtUpPending, type It
 import { decodeChange } from './decode-change.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { loadBlockedRows, lockParking, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
+import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
 import {
   forgetPointer,
   keepPointer,
   pointerBatches,
   pointerMovedError,
   programPointer,
+  readHorizonAndBatch,
   refusePointerAhead,
   saveKeptProgramState,
   saveProgramState,
@@ -315,7 +316,7 @@ async function applyBatchPlanned(
   tx: DbClient,
   ctx: ImportContext,
   decoded: Decoded[],
-  { blocked, anyPending }: { blocked: Map<string, number>; anyPending: boolean },
+  { blocked, anyPending, silenced }: { blocked: Map<string, number>; anyPending: boolean; silenced: boolean },
   tally: Tally,
 ): Promise<void> {
   const items: BatchItem[] = [];
@@ -330,7 +331,7 @@ async function applyBatchPlanned(
   // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
   const outcome = await applyBatch(
     tx,
-    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true },
+    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, silenced },
     items,
     pendingLoader(ctx, anyPending),
   );
@@ -443,17 +444,20 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
   // The ledger is looked at once per pass, and only when there is something to import.
   let watch = kept;
   let ctx = await importContext(config, handle, program.id, false);
-  const horizon = await client.dialect.readSafeHorizon(client, 'ds_change_inbox');
+  // With a ledger, the batch's read brings its stamp along (ledgerStamp): no round trip of its own.
+  const withStamp = watch && handle.tablesStamp !== 'none';
+  const columns = `id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''}`;
+  const batchSelect = (after: string, upTo: string) =>
+    `SELECT ${columns} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
+  // The first batch comes with the horizon where the brand reads both in one round trip.
+  const { horizon, rows: first } = await readHorizonAndBatch(client, 'ds_change_inbox', batchSelect, start, program.batchSize);
   await refusePointerAhead(client, program.id, 'ds_change_inbox', start, horizon);
   const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: start, horizon, heldBack: 0 };
   const p = client.dialect.sql.param;
   try {
     let pointer = start;
-    // With a ledger, the batch's read brings its stamp along (ledgerStamp): no round trip of its own.
-    const withStamp = watch && handle.tablesStamp !== 'none';
-    const columns = `id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''}`;
-    const select = `SELECT ${columns} FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
-    for await (const { rows, upTo } of pointerBatches(client, 'ds_change_inbox', select, pointer, horizon, program.batchSize)) {
+    const select = batchSelect(p(1), p(2));
+    for await (const { rows, upTo } of pointerBatches(client, 'ds_change_inbox', select, pointer, horizon, program.batchSize, first)) {
       if (watch) {
         watch = false;
         const stamp = withStamp && rows.length > 0 ? stampOf(rows[0]) : await ledgerStamp(client);
@@ -477,9 +481,11 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
         await client.transaction(async (tx) => {
           // The parked set is read under the lock `dsync retry` takes too (see lockParking); the
           // same statement moves the pointer, in the batch's transaction (its summary is saved after the pass).
-          if (!(await lockParking(tx, program.id, { from, to: target }))) throw pointerMovedError(program.id, from);
-          const parked = await loadBlockedRows(tx);
-          if (planned) await applyBatchPlanned(tx, ctx, decoded, parked, tally);
+          // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
+          const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true });
+          if (!begun.moved) throw pointerMovedError(program.id, from);
+          const { parked } = begun;
+          if (planned) await applyBatchPlanned(tx, ctx, decoded, { ...parked, silenced: begun.silenced }, tally);
           else await applyBatchOneByOne(tx, ctx, decoded, parked.blocked, tally, doomed);
         });
         return tally;

@@ -70,12 +70,20 @@ export interface ParkedChange {
  * ds_change_pending (`anyPending`): most batches have none and skip looking for them
  * (pendingInboxIds), without a round trip of their own.
  */
-export async function loadBlockedRows(client: DbClient): Promise<{ blocked: Map<string, number>; anyPending: boolean }> {
-  // The one-row derived table makes the statement return a row (the pending look) when nothing is parked.
-  const { rows } = await client.query<Row>(
-    `SELECT e.object_key, e.inbox_id, e.status, e.blocked_by, (SELECT min(inbox_id) FROM ds_change_pending) AS pending_min
-     FROM (SELECT 1 AS one) d LEFT JOIN ds_change_error e ON e.status IN ('open', 'waiting') ORDER BY e.id`,
-  );
+export async function loadBlockedRows(client: DbClient): Promise<ParkedSet> {
+  return parkedSet((await client.query<Row>(BLOCKED_ROWS_SQL)).rows);
+}
+
+export interface ParkedSet {
+  blocked: Map<string, number>;
+  anyPending: boolean;
+}
+
+// The one-row derived table makes the statement return a row (the pending look) when nothing is parked.
+const BLOCKED_ROWS_SQL = `SELECT e.object_key, e.inbox_id, e.status, e.blocked_by, (SELECT min(inbox_id) FROM ds_change_pending) AS pending_min
+     FROM (SELECT 1 AS one) d LEFT JOIN ds_change_error e ON e.status IN ('open', 'waiting') ORDER BY e.id`;
+
+function parkedSet(rows: Row[]): ParkedSet {
   const blocked = new Map<string, number>();
   const anyPending = rows.length > 0 && rows[0].pending_min !== null && rows[0].pending_min !== undefined;
   for (const r of rows) {
@@ -98,16 +106,48 @@ export async function lockParking(tx: DbClient, programId: number, move?: { from
     await tx.query(`UPDATE ds_program_parameter SET last_pointer = last_pointer WHERE id = ${p(1)}`, [programId]);
     return true;
   }
-  // An import batch moves its pointer with the same statement (one round trip less before its commit),
-  // from where the batch began only: 0 rows means another import moved it first (the batch is given up).
-  const values = [move.to, 'ok', utcNow(), programId, move.from];
-  // Where BEGIN can ride with it, the values are literals (numbers, 'ok' and a UTC timestamp: nothing to escape but quotes).
-  const v = tx.dialect.sql.beginRidesFirstStatement ? (i: number) => tx.dialect.sql.literal(values[i - 1]) : p;
-  const { rowCount } = await tx.query(
-    `UPDATE ds_program_parameter SET last_pointer = ${v(1)}, status = ${v(2)}, last_run_at = ${v(3)} WHERE id = ${v(4)} AND last_pointer = ${v(5)}`,
-    tx.dialect.sql.beginRidesFirstStatement ? [] : values,
-  );
+  // Where BEGIN can ride with it, the values are literals.
+  const literal = tx.dialect.sql.beginRidesFirstStatement === true;
+  const { rowCount } = await tx.query(movePointerSql(tx, programId, move, literal), literal ? [] : movePointerValues(programId, move));
   return rowCount > 0;
+}
+
+/**
+ * An import batch moves its pointer with its parking lock (one round trip less before its commit),
+ * from where the batch began only: 0 rows means another import moved it first (the batch is given up).
+ * `literal`: the values spelled as literals (numbers, 'ok' and a UTC timestamp: nothing to escape but quotes).
+ */
+function movePointerSql(tx: DbClient, programId: number, move: { from: number; to: number }, literal: boolean): string {
+  const values = movePointerValues(programId, move);
+  const v = literal ? (i: number) => tx.dialect.sql.literal(values[i - 1]) : tx.dialect.sql.param;
+  return `UPDATE ds_program_parameter SET last_pointer = ${v(1)}, status = ${v(2)}, last_run_at = ${v(3)} WHERE id = ${v(4)} AND last_pointer = ${v(5)}`;
+}
+
+const movePointerValues = (programId: number, move: { from: number; to: number }) => [move.to, 'ok', utcNow(), programId, move.from];
+
+/**
+ * An import batch's first statements: the parking lock that moves the pointer (lockParking),
+ * then the parked set read under it (loadBlockedRows, a statement of its own: its snapshot
+ * is taken once the lock is held). Where the driver sends several statements in one round trip
+ * (DbClient.queryMany) and the brand silences capture in one statement without parameters
+ * (Dialect.silenceCaptureStatement), one round trip that also silences capture (with
+ * `silence`'s options) for the whole transaction first: `silenced` then says the batch need
+ * not silence it again. Nothing the batch writes before its rows is captured (parked changes
+ * go to dsync's own tables). `moved` false: another import moved the pointer first.
+ */
+export async function beginImportBatch(
+  tx: DbClient,
+  programId: number,
+  move: { from: number; to: number },
+  silence: { lazyCommit?: boolean },
+): Promise<{ moved: boolean; parked: ParkedSet; silenced: boolean }> {
+  const silenceSql = tx.dialect.silenceCaptureStatement?.(silence);
+  if (!tx.queryMany || silenceSql === undefined) {
+    const moved = await lockParking(tx, programId, move);
+    return { moved, parked: moved ? await loadBlockedRows(tx) : { blocked: new Map(), anyPending: false }, silenced: false };
+  }
+  const [, pointer, parked] = await tx.queryMany([silenceSql, movePointerSql(tx, programId, move, true), BLOCKED_ROWS_SQL]);
+  return { moved: pointer.rowCount > 0, parked: parkedSet(parked.rows), silenced: true };
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   forgetPointer,
   pointerBatches,
   programPointer,
+  readHorizonAndBatch,
   refusePointerAhead,
   saveKeptProgramState,
   saveProgramState,
@@ -22,10 +23,14 @@ import { writeRows } from '../import/row-writer.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
 
+/** The SELECT of outbox rows in (after, upTo], in id order (both SQL expressions). */
+const outboxBatchSelect = (after: string, upTo: string) =>
+  `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
+
 /** The SELECT of outbox rows in (pointer, upTo], in id order; shared with the NATS publish half. */
 export function outboxBatchSql(client: DbClient): string {
   const p = client.dialect.sql.param;
-  return `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_outbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+  return outboxBatchSelect(p(1), p(2));
 }
 
 /** An outbox row as inbox values (INBOX_COLUMNS order): a row without origin came from `sourceServerId`. */
@@ -85,26 +90,31 @@ export async function* readAhead<T>(batches: AsyncGenerator<T>): AsyncGenerator<
 /**
  * One pass. `onMoved` is called after each commit that wrote the destination's inbox,
  * before the pointer is saved: the daemon wakes the destination's import there rather
- * than at the end of the pass.
+ * than at the end of the pass. After the pass's last batch (`last`), the rest of the pass
+ * (the flush, the pointer, the held-back count) waits for what it returns: the daemon lets
+ * the import it woke run its pass first, so the two do not compete for the CPU. The pointer
+ * still moves only after the flush; it moves later, which only widens what a crash resends.
  */
 export async function transportOnce(
   program: ProgramConfig,
   source: NodeHandle,
   target: NodeHandle,
-  onMoved?: () => void,
+  onMoved?: (moved: { last: boolean }) => Promise<void> | void,
 ): Promise<TransportResult> {
   const src = source.client;
   // The pointer kept from the last pass (a compare-and-set moves it: see keptPointers), else read.
   const start = await programPointer(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
-  const horizon = await src.dialect.readSafeHorizon(src, 'ds_change_outbox');
+  // The first batch comes with the horizon where the brand reads both in one round trip.
+  const { horizon, rows: first } = await readHorizonAndBatch(src, 'ds_change_outbox', outboxBatchSelect, start, program.batchSize);
   await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
   const select = outboxBatchSql(src);
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: start, horizon, heldBack: 0 };
   try {
     let pointer = start;
-    for await (const { rows, upTo } of readAhead(pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize))) {
+    const batches = pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize, first);
+    for await (const { rows, upTo } of readAhead(batches)) {
       const values: unknown[][] = [];
       for (const row of rows) {
         const origin = boundedServerId((row.updated_by_server_id as string | null) ?? source.node.serverId);
@@ -118,7 +128,7 @@ export async function transportOnce(
         // One row is one INSERT, atomic by itself: no BEGIN and COMMIT round trips for a change that comes alone.
         if (values.length === 1) await writeRows(target.client, 'ds_change_inbox', INBOX_COLUMNS, values, true);
         else await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
-        onMoved?.();
+        await onMoved?.({ last: upTo >= horizon });
         // Lazy commits: the rows are on the destination's disk before the pointer says they were sent.
         if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
       }

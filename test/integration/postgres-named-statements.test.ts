@@ -1,0 +1,60 @@
+/**
+ * The PostgreSQL driver names a parameterized statement the second time a connection sends it
+ * (a prepared statement: parsed and planned once; postgres-driver.ts StatementNames). Here: the
+ * name is used from then on, a rolled-back transaction does not lose it, and a statement whose
+ * result columns changed type under it (ALTER TABLE … TYPE) fails at most once, then runs again.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DbClient, Row } from '../../src/core/dialect.ts';
+import { getDialect } from '../../src/dialects/registry.ts';
+import { createTestDatabase, liveDialects, postgresMode, type TestDatabase } from '../helpers/databases.ts';
+
+const live = (await liveDialects()).includes('postgres') && (await postgresMode()) === 'server';
+
+describe.runIf(live)('postgres: named statements', () => {
+  let db: TestDatabase;
+  let client: DbClient;
+  const prepared = async () =>
+    (await client.query<Row>('SELECT statement FROM pg_prepared_statements ORDER BY name')).rows.map((r) => String(r.statement));
+  beforeAll(async () => {
+    db = await createTestDatabase('postgres');
+    client = await (await getDialect('postgres')).connect(db.url, 'a');
+    await client.exec("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, '10'), (2, '20')");
+  });
+  afterAll(async () => {
+    await client?.close();
+    await db?.drop();
+  });
+
+  it('names a statement the second time it is sent, and keeps it through a rollback', async () => {
+    const read = 'SELECT id, v FROM t WHERE id = $1';
+    expect((await client.query<Row>(read, [1])).rows).toEqual([{ id: 1, v: '10' }]);
+    expect(await prepared()).toEqual([]);
+    expect((await client.query<Row>(read, [2])).rows).toEqual([{ id: 2, v: '20' }]);
+    expect(await prepared()).toEqual([read]);
+    await expect(
+      client.transaction(async (tx) => {
+        expect((await tx.query<Row>(read, [1])).rows).toEqual([{ id: 1, v: '10' }]);
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect((await client.query<Row>(read, [2])).rows).toEqual([{ id: 2, v: '20' }]);
+    expect(await prepared()).toEqual([read]);
+  });
+
+  it('a statement whose result changed type fails at most once, then runs again', async () => {
+    const read = 'SELECT id, v FROM t WHERE id > $1 ORDER BY id';
+    await client.query(read, [0]);
+    await client.query(read, [0]);
+    await client.exec('ALTER TABLE t ALTER COLUMN v TYPE int USING v::int');
+    const first = await client.query<Row>(read, [0]).then(
+      (r) => r.rows,
+      (error: { code?: string }) => error.code,
+    );
+    if (typeof first === 'string') expect(first).toBe('0A000');
+    expect((await client.query<Row>(read, [0])).rows).toEqual([
+      { id: 1, v: 10 },
+      { id: 2, v: 20 },
+    ]);
+  });
+});

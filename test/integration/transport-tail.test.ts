@@ -1,0 +1,85 @@
+/**
+ * Under `dsync run`, a direct transport wakes its destination's import as soon as the inbox
+ * write commits, then lets that import's pass run before its own tail (the flush, the pointer
+ * save, the held-back count), so the two do not compete for the CPU (daemon.ts afterNextPass).
+ * Here the import is held up by a lock: the transport's pass must not end, nor its pointer
+ * move, before the import's pass has ended; then both finish. Needs a PostgreSQL server
+ * (two sessions at once).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DbClient, Row } from '../../src/core/dialect.ts';
+import { Daemon } from '../../src/runtime/daemon/daemon.ts';
+import { insertRow, selectAllRows } from '../../src/runtime/import/dml.ts';
+import { liveDialects, postgresMode } from '../helpers/databases.ts';
+import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+
+const live = await liveDialects();
+const server = live.includes('postgres') && (await postgresMode()) === 'server';
+if (!server) console.warn('skipping transport-tail tests: they need concurrent sessions of a PostgreSQL server');
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+describe.skipIf(!server)('daemon: the transport finishes after the import it woke', () => {
+  let pair: SyncPair;
+  let blocker: DbClient | undefined;
+  beforeAll(async () => {
+    pair = await createSyncPair('postgres', 'postgres');
+  });
+  afterAll(async () => {
+    await blocker?.close().catch(() => undefined);
+    await pair?.close();
+  });
+
+  it("the transport's pass ends, and its pointer moves, only after the woken import's pass", async () => {
+    const passes: Array<{ program: number; moved: number; applied: number }> = [];
+    const stop = new AbortController();
+    const daemon = new Daemon(pair.config, {
+      signal: stop.signal,
+      passWaitMs: 60_000,
+      onPass: (metrics, result) =>
+        passes.push({
+          program: metrics.program.id,
+          moved: result && 'moved' in result ? result.moved : 0,
+          applied: result && 'applied' in result ? result.applied : 0,
+        }),
+    });
+    const running = daemon.run();
+    const transportPointer = async () =>
+      Number((await pair.a.client.query<Row>('SELECT last_pointer FROM ds_program_parameter WHERE id = 1000')).rows[0].last_pointer);
+    try {
+      expect(await until(() => [1000, 1001].every((id) => passes.some((p) => p.program === id)))).toBe(true);
+      const pointerBefore = await transportPointer();
+      // Hold the import's parking lock: its next pass waits for it.
+      blocker = await pair.b.dialect.connect(pair.b.node.url, 'b');
+      await blocker.exec('BEGIN');
+      await blocker.query('SELECT id FROM ds_program_parameter WHERE id = 1001 FOR UPDATE');
+      await insertRow(pair.a.client, pair.tables.a.sales_order, { order_id: 'tail', description: 'tail', quantity: 1 });
+      // The inbox has the row (the import was woken), yet the transport's pass has not ended.
+      expect(await until(async () => (await pair.count(pair.b.client, 'SELECT count(*) AS n FROM ds_change_inbox')) > 0)).toBe(true);
+      await sleep(500);
+      expect(passes.filter((p) => p.program === 1000 && p.moved > 0)).toEqual([]);
+      expect(await transportPointer()).toBe(pointerBefore);
+      await blocker.exec('COMMIT');
+      expect(await until(() => passes.some((p) => p.program === 1000 && p.moved > 0))).toBe(true);
+      const applied = passes.findIndex((p) => p.program === 1001 && p.applied > 0);
+      const moved = passes.findIndex((p) => p.program === 1000 && p.moved > 0);
+      expect(applied).toBeGreaterThanOrEqual(0);
+      expect(applied).toBeLessThan(moved);
+      expect(await transportPointer()).toBeGreaterThan(pointerBefore);
+      expect((await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id)).toContain('tail');
+    } finally {
+      await blocker?.exec('ROLLBACK').catch(() => undefined);
+      stop.abort();
+      await running;
+    }
+  }, 120_000);
+});
