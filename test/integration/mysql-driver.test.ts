@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { ConnectionError, IntrospectionError } from '../../src/core/errors.ts';
+import { mysqlBulk } from '../../src/dialects/mysql/mysql-bulk.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
 import { insertRow, selectRow } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects, MYSQL_ADMIN_URL, type TestDatabase } from '../helpers/databases.ts';
@@ -126,6 +127,33 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
     ).rejects.toThrow('undo all');
     const { rows } = await client.query<Row>('SELECT id FROM t WHERE id >= 10 ORDER BY id');
     expect(rows.map((r) => r.id)).toEqual([10]);
+  });
+
+  it('writes many rows by LOAD DATA LOCAL exactly, and by INSERT where LOAD DATA would skip or bend a row', async () => {
+    await client.exec('CREATE TABLE w (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k VARCHAR(10) NOT NULL UNIQUE, v LONGTEXT, n BIGINT)');
+    const loads = async () => Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
+    const nasty = ['a\tb', 'line\nnext\r', '\\N', '\\', 'NULL', '', '😀 é', '\u0000z', 'it\'s "q"', null];
+    const rows = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => [
+        `k${from + i}`,
+        nasty[(from + i) % nasty.length],
+        from + i === 7 ? 2 ** 53 - 1 : 100 - (from + i),
+      ]);
+    const read = async () => (await client.query<Row>('SELECT k, v, n FROM w ORDER BY id')).rows.map((r) => [r.k, r.v, Number(r.n)]);
+    const write = (batch: unknown[][], ignoreDuplicates: boolean) =>
+      client.transaction((tx) => mysqlBulk.insertRows(tx, 'w', ['k', 'v', 'n'], batch, ignoreDuplicates));
+
+    const before = await loads();
+    await write(rows(0, 100), false);
+    expect(await loads()).toBe(before + 1);
+    expect(await read()).toEqual(rows(0, 100));
+    // A resend with new rows: LOAD DATA would skip the duplicates with a warning; INSERT skips them.
+    await write(rows(50, 100), true);
+    expect(await read()).toEqual(rows(0, 150));
+    // A duplicate that is not to be skipped, a value too long: the statement fails, nothing of the batch stays.
+    await expect(write(rows(140, 70), false)).rejects.toThrow(/duplicate/i);
+    await expect(write([...rows(150, 70), ['far too long', 'x', 1]], true)).rejects.toThrow(/too long/i);
+    expect(await read()).toEqual(rows(0, 150));
   });
 
   it('after a deadlock the whole transaction fails, instead of going on in autocommit', async () => {
