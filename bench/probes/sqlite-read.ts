@@ -13,7 +13,9 @@ try {
   let moved = 0;
   while (moved < 2 * n) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
   const db = (tgt.client as unknown as { connection: { db: import('better-sqlite3').Database } }).connection.db;
-  const { rows } = await tgt.client.query<{ c: string }>("SELECT group_concat(name, ', ') AS c FROM pragma_table_info('ds_change_inbox') WHERE name <> 'received_at'");
+  const { rows } = await tgt.client.query<{ c: string }>(
+    "SELECT group_concat(name, ', ') AS c FROM pragma_table_info('ds_change_inbox') WHERE name <> 'received_at'",
+  );
   const sql = `SELECT ${rows[0].c} FROM ds_change_inbox WHERE id > ? AND id <= ? ORDER BY id`;
   const variants: Record<string, () => unknown> = {
     client: () => tgt.client.query(sql, [0, 10000]),

@@ -19,7 +19,13 @@ const n = Number(process.argv[2] ?? 10000);
 /** MariaDB's own CPU seconds (every thread), when the server runs on this machine: statements' server time by shape. */
 const serverPid = (() => {
   try {
-    return Number(execSync('pgrep -o mariadbd', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()) || null;
+    return (
+      Number(
+        execSync('pgrep -o mariadbd', { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      ) || null
+    );
   } catch {
     return null;
   }

@@ -2,7 +2,7 @@
 -- node: sqlite (sqlite), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["line_no","INTEGER"],["product","VARCHAR(50)"],["amount","DECIMAL(12, 2)"]]
--- dsync:content-hash sha256:25d4e144ecfa216b1fca9b5bf8af196da056d1c5032eec66a5b64ad104ce455c
+-- dsync:content-hash sha256:ba0d568efce0c1c40a0fd14fee61d565a11136015772d9b2559ed76e8c6a8432
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
@@ -12,7 +12,10 @@
 -- many rows moves each row's entry once, in turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
--- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
+-- LEFT JOIN keeps the change even if someone deleted the state row. Each trigger's WHEN
+-- skips its body at once while capture is silenced (the import writes thousands of rows a
+-- statement: the body's own filters would still compute each row's key first); a missing
+-- state row reads as NULL there too, and captures. `dsync apply` runs this
 -- file in one transaction holding the write lock, so no row is written between a DROP and
 -- its CREATE. Nothing here needs SQLite newer than 3.35: older readers of the file load
 -- every trigger when they open it.
@@ -21,6 +24,7 @@ DROP TRIGGER IF EXISTS ds_order_line_ins;
 -- An insert: cl to the next odd number (1 for a new key), base = (v, this server).
 CREATE TRIGGER ds_order_line_ins AFTER INSERT ON order_line
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', row_key, cl, v, v, 'fixture-lite', '{}'
@@ -73,6 +77,7 @@ WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
       IS NOT ('{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(OLD.line_no) = 'integer' AND OLD.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.line_no AS TEXT) ELSE json_quote(CAST(OLD.line_no AS TEXT)) END
       || '}'))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', row_key, cl, v, 0, '',
@@ -126,14 +131,15 @@ DROP TRIGGER IF EXISTS ds_order_line_key;
 -- of the new row in object_value, and the old key's cl in row_cl_old.
 CREATE TRIGGER ds_order_line_key AFTER UPDATE ON order_line
 FOR EACH ROW
-WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
+WHEN ((NEW.order_id IS NOT OLD.order_id COLLATE BINARY
       OR NEW.line_no IS NOT OLD.line_no COLLATE BINARY)
       AND ('{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(NEW.line_no) = 'integer' AND NEW.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.line_no AS TEXT) ELSE json_quote(CAST(NEW.line_no AS TEXT)) END
       || '}')
       IS NOT ('{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(OLD.line_no) = 'integer' AND OLD.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.line_no AS TEXT) ELSE json_quote(CAST(OLD.line_no AS TEXT)) END
-      || '}')
+      || '}'))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', row_key, cl, v, v, 'fixture-lite', '{}'
@@ -206,6 +212,7 @@ DROP TRIGGER IF EXISTS ds_order_line_del;
 -- A delete: cl to the next even number (2 for a key never seen), base = (v, this server).
 CREATE TRIGGER ds_order_line_del AFTER DELETE ON order_line
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', row_key, cl, v, v, 'fixture-lite', '{}'
