@@ -160,6 +160,32 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
     expect(await read()).toEqual(rows(0, 150));
   });
 
+  it('upserts version-store rows by LOAD DATA LOCAL … REPLACE, and by INSERT … ON DUPLICATE KEY UPDATE where it would bend a row', async () => {
+    // A stand-in with the version store's name and key (this database has no sync objects).
+    await client.exec(
+      'CREATE TABLE ds_row_version (table_name VARCHAR(64) NOT NULL, row_key VARCHAR(700) NOT NULL, cl BIGINT NOT NULL, base_server VARCHAR(8) NOT NULL, col_versions LONGTEXT NOT NULL, PRIMARY KEY (table_name, row_key))',
+    );
+    const columns = ['table_name', 'row_key', 'cl', 'base_server', 'col_versions'];
+    const entries = (from: number, count: number, cl: number) =>
+      Array.from({ length: count }, (_, i) => ['t', `["k\\t${from + i}"]`, cl, 'srv', `{"c": [${from + i}, "s\\n"]}`]);
+    const upsert = (rows: unknown[][]) =>
+      client.transaction((tx) => mysqlBulk.upsertRows!(tx, 'ds_row_version', columns, ['table_name', 'row_key'], rows));
+    const read = async () =>
+      (
+        await client.query<Row>('SELECT table_name, row_key, cl, base_server, col_versions FROM ds_row_version ORDER BY cl, row_key')
+      ).rows.map((r) => [r.table_name, r.row_key, Number(r.cl), r.base_server, r.col_versions]);
+    const loads = async () => Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
+    const before = await loads();
+    await upsert(entries(0, 100, 1));
+    await upsert(entries(50, 100, 3));
+    expect(await loads()).toBe(before + 2);
+    const sorted = (rows: unknown[][]) => rows.sort((a, b) => Number(a[2]) - Number(b[2]) || String(a[1]).localeCompare(String(b[1])));
+    expect(await read()).toEqual(sorted([...entries(0, 50, 1), ...entries(50, 100, 3)]));
+    // A value too long: LOAD DATA would cut it with a warning; the upsert fails and nothing of the batch stays.
+    await expect(upsert([...entries(0, 80, 5), ['t', 'x', 5, 'far too long', '{}']])).rejects.toThrow(/too long/i);
+    expect(await read()).toEqual(sorted([...entries(0, 50, 1), ...entries(50, 100, 3)]));
+  });
+
   it("writes a table's new rows by LOAD DATA LOCAL exactly as INSERT writes them, every type family", async () => {
     const columns = `id INT PRIMARY KEY, c_smallint SMALLINT, c_bigint BIGINT, c_decimal DECIMAL(20, 6), c_float DOUBLE, c_real FLOAT,
       c_bool BOOLEAN, c_char CHAR(5), c_text LONGTEXT, c_date DATE, c_time TIME(6), c_timestamp DATETIME(6),

@@ -99,17 +99,17 @@ class LoadNotClean extends Error {}
  * INSERT them, which skips duplicates or fails as asked.
  * https://mariadb.com/kb/en/load-data-infile/#duplicate-unique-key-handling
  */
-async function loadRows(tx: LoadClient, into: string, columns: readonly string[], rows: unknown[][]): Promise<boolean> {
+async function loadRows(tx: LoadClient, into: string, columns: readonly string[], rows: unknown[][], replace = false): Promise<boolean> {
   // Outside a transaction the savepoint would be a transaction of its own: INSERT, as asked.
   if (!tx.inTransaction) return false;
   for (const row of rows) if (!row.every(loadable)) return false;
   // The default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'.
-  const text = `LOAD DATA LOCAL INFILE 'dsync-rows' INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
+  const text = `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
   try {
     return await tx.transaction(async (sp) => {
       const result = await (sp as LoadClient).loadData(text, loadText(rows));
       if (result === null) return false;
-      if (result.warnings > 0 || result.rows !== rows.length) throw new LoadNotClean();
+      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows.length) throw new LoadNotClean();
       return true;
     });
   } catch (error) {
@@ -146,6 +146,23 @@ export const mysqlBulk: BulkWriter = {
     )
       return;
     await multiRow.insertRows(tx, table, columns, rows, ignoreDuplicates);
+  },
+
+  /**
+   * REPLACE of a row whose primary key exists is an update in place when the table has no
+   * other unique key, no foreign key and no delete trigger (the version store): every
+   * column is given, so it is the upsert's write.
+   * https://mariadb.com/kb/en/replace/
+   */
+  async upsertRows(tx, table, columns, key, rows) {
+    if (
+      rows.length >= LOAD_MIN_ROWS &&
+      LOAD_SYSTEM_TABLES.has(table) &&
+      canLoad(tx) &&
+      (await loadRows(tx, sql.ident(table), columns, rows, true))
+    )
+      return;
+    await multiRow.upsertRows!(tx, table, columns, key, rows);
   },
 
   async insertTableRows(tx, table, rows) {
