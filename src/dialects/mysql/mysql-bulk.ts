@@ -1,7 +1,8 @@
 /**
- * Set-based writes on MySQL/MariaDB: rows into system tables (the transport's inbox) by
- * LOAD DATA LOCAL where the server allows it, else multi-row INSERTs; an UPDATE joined to
- * a derived table of the rows (`SELECT … UNION ALL SELECT …`), a DELETE by key list or join.
+ * Set-based writes on MySQL/MariaDB: new rows (the transport's inbox, the version store,
+ * a synchronized table's inserts) by LOAD DATA LOCAL where the server allows it and the
+ * rows go in unchanged, else multi-row INSERTs; an UPDATE joined to a derived table of
+ * the rows (`SELECT … UNION ALL SELECT …`), a DELETE by key list or join.
  * Not INSERT … ON DUPLICATE KEY UPDATE: in strict mode it fails on a NOT NULL column
  * without a default that the update does not set, and it could match another unique key.
  * https://mariadb.com/kb/en/update/#multiple-table-syntax
@@ -93,10 +94,10 @@ function* loadText(rows: readonly unknown[][]): Generator<string> {
 class LoadNotClean extends Error {}
 
 /**
- * The rows by LOAD DATA LOCAL into `into` (a quoted table name), in a savepoint: true when every row went in as it is
- * (no warning: LOCAL makes a duplicate, a value too long or a bad date a warning and
- * writes or skips the row anyway). Otherwise nothing stays written and false says to
- * INSERT them, which skips duplicates or fails as asked.
+ * The rows by LOAD DATA LOCAL into `into` (a quoted table name), in a savepoint: true
+ * when every row went in as it is (no warning: LOCAL makes a duplicate, a value too long
+ * or a bad date a warning and writes or skips the row anyway). Otherwise nothing stays
+ * written and false says to INSERT them, which skips duplicates or fails as asked.
  * https://mariadb.com/kb/en/load-data-infile/#duplicate-unique-key-handling
  */
 async function loadRows(tx: LoadClient, into: string, columns: readonly string[], rows: unknown[][], replace = false): Promise<boolean> {
