@@ -55,6 +55,8 @@ export function traceClient(client: DbClient, trace: StatementTrace): DbClient {
       if (prop === 'query') return (sql: string, params?: readonly unknown[]) => timed(sql, () => target.query(sql, params));
       const copy = (target as { copyFrom?: (sql: string, data: Iterable<string>) => Promise<number> }).copyFrom;
       if (prop === 'copyFrom' && copy) return (sql: string, data: Iterable<string>) => timed(sql, () => copy.call(target, sql, data));
+      const load = (target as { loadData?: (sql: string, data: Iterable<string>) => Promise<unknown> }).loadData;
+      if (prop === 'loadData' && load) return (sql: string, data: Iterable<string>) => timed(sql, () => load.call(target, sql, data));
       if (prop === 'exec') return (script: string) => timed(script, () => target.exec(script));
       if (prop === 'queryMany' && target.queryMany)
         return (statements: readonly string[]) =>

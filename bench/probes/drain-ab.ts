@@ -6,17 +6,40 @@
  * two trees at once (before and after a change), it compares them under one load; the
  * CPU seconds of each phase (this process's own work) move less with the load than the times.
  */
+import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
 
 const n = Number(process.argv[2] ?? 20000);
+
+/** MariaDB's own CPU seconds (every thread) when it runs on this machine, else null: a pair with a MariaDB side prints it per phase. */
+const mariadbPid = (() => {
+  try {
+    return (
+      Number(
+        execSync('pgrep -o mariadbd', { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      ) || null
+    );
+  } catch {
+    return null;
+  }
+})();
+const mariadbCpu = () => {
+  if (!mariadbPid) return 0;
+  const f = readFileSync(`/proc/${mariadbPid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
 const pairs = (process.argv[3] ?? 'postgres>postgres,postgres>sqlite,postgres>mysql,sqlite>postgres,mysql>postgres').split(',');
 for (const pair of pairs) {
   const [from, to] = pair.split('>') as [DialectName, DialectName];
   const { setup, src, tgt } = await createDrainPair(from, to, n);
   try {
+    const s0 = mariadbCpu();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     let moved = 0;
@@ -24,6 +47,7 @@ for (const pair of pairs) {
       moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
     const t1 = performance.now();
     const c1 = process.cpuUsage();
+    const s1 = mariadbCpu();
     let applied = 0;
     for (let pass = 0; applied < 2 * n && pass < 50; pass++) {
       const r = await importOnce(setup.config, setup.config.programs[1] as never, tgt);
@@ -31,11 +55,13 @@ for (const pair of pairs) {
     }
     const t2 = performance.now();
     const c2 = process.cpuUsage();
+    const s2 = mariadbCpu();
     const rate = (2 * n) / ((t2 - t0) / 1000);
     // This process's own CPU per phase (user + system): steadier than the times on a shared machine.
     const cpu = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => ((b.user - a.user + b.system - a.system) / 1e6).toFixed(2);
+    const server = mariadbPid && pair.includes('mysql') ? `; mariadbd CPU ${(s1 - s0).toFixed(2)} s, ${(s2 - s1).toFixed(2)} s` : '';
     console.log(
-      `${pair}: ${2 * n} changes, transport ${((t1 - t0) / 1000).toFixed(1)} s (CPU ${cpu(c0, c1)} s), import ${((t2 - t1) / 1000).toFixed(1)} s (CPU ${cpu(c1, c2)} s), ${rate.toFixed(0)} changes/s`,
+      `${pair}: ${2 * n} changes, transport ${((t1 - t0) / 1000).toFixed(1)} s (CPU ${cpu(c0, c1)} s), import ${((t2 - t1) / 1000).toFixed(1)} s (CPU ${cpu(c1, c2)} s), ${rate.toFixed(0)} changes/s${server}`,
     );
   } finally {
     await setup.close();

@@ -2,23 +2,76 @@
  * Probe: where a drain's time goes at the target. A backlog of N inserts and an UPDATE of
  * every row (2N changes) moved by transportOnce and applied by importOnce, the target's
  * client traced by statement shape, each phase timed:
- * `npx tsx bench/probes/target-trace.ts [N] [postgres>sqlite,postgres>mysql]`.
+ * `npx tsx bench/probes/target-trace.ts [N] [postgres>sqlite,postgres>mysql]`. On a MariaDB target
+ * whose server runs on this machine, each shape also shows mariadbd's CPU time (all its threads,
+ * /proc, 10 ms ticks) while it ran.
  */
-import type { DialectName } from '../../src/core/dialect.ts';
+import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
 
 const n = Number(process.argv[2] ?? 10000);
+
+/** MariaDB's own CPU seconds (every thread), when the server runs on this machine: statements' server time by shape. */
+const serverPid = (() => {
+  try {
+    return (
+      Number(
+        execSync('pgrep -o mariadbd', { stdio: ['ignore', 'pipe', 'ignore'] })
+          .toString()
+          .trim(),
+      ) || null
+    );
+  } catch {
+    return null;
+  }
+})();
+const serverCpu = () => {
+  const f = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+const serverTrace = new StatementTrace();
+function serverTimed(client: DbClient): DbClient {
+  if (!serverPid || client.dialect.name !== 'mysql') return client;
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'query' || prop === 'loadData')
+        return async (sql: string, arg: never) => {
+          const s0 = serverCpu();
+          try {
+            return await (target as never as Record<string, (a: string, b: never) => Promise<unknown>>)[prop](sql, arg);
+          } finally {
+            serverTrace.record(sql, serverCpu() - s0);
+          }
+        };
+      if (prop === 'transaction') return <T>(fn: (tx: DbClient) => Promise<T>) => target.transaction((tx) => fn(serverTimed(tx)));
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 const pairs = (process.argv[3] ?? 'postgres>sqlite,postgres>mysql').split(',');
 for (const pair of pairs) {
   const [from, to] = pair.split('>') as [DialectName, DialectName];
   const { setup, src, tgt } = await createDrainPair(from, to, n);
   try {
+    // Probe only: NO_CAPTURE=1 drops the target table's capture triggers, to see what they cost the import.
+    if (process.env.NO_CAPTURE) {
+      const { rows } = await tgt.client.query<{ name: string }>(
+        tgt.dialect.name === 'sqlite'
+          ? "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'sales_order'"
+          : "SELECT TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'sales_order'",
+      );
+      for (const r of rows) await tgt.client.exec(`DROP TRIGGER ${tgt.dialect.sql.ident(r.name)}`);
+    }
     for (const phase of ['transport', 'import'] as const) {
       const trace = new StatementTrace();
-      const traced = { ...tgt, client: traceClient(tgt.client, trace) };
+      const traced = { ...tgt, client: traceClient(serverTimed(tgt.client), trace) };
+      const before = new Map(serverTrace.top(100).map((x) => [x.shape, x.ms]));
       const t0 = performance.now();
       let done = 0;
       for (let pass = 0; done < 2 * n && pass < 50; pass++) {
@@ -31,7 +84,11 @@ for (const pair of pairs) {
       const ms = performance.now() - t0;
       const stmtMs = trace.top(100).reduce((s, x) => s + x.ms, 0);
       console.log(`${pair} ${phase}: ${2 * n} changes in ${(ms / 1000).toFixed(2)} s; target statements ${(stmtMs / 1000).toFixed(2)} s`);
-      for (const s of trace.top(8)) console.log(`  ${String(s.ms).padStart(6)} ms ${String(s.count).padStart(4)}× ${s.shape}`);
+      const server = new Map(serverTrace.top(100).map((x) => [x.shape, x.ms - (before.get(x.shape) ?? 0)]));
+      for (const s of trace.top(8)) {
+        const cpu = server.has(s.shape) ? ` (server CPU ${String(server.get(s.shape)).padStart(5)} ms)` : '';
+        console.log(`  ${String(s.ms).padStart(6)} ms${cpu} ${String(s.count).padStart(4)}× ${s.shape}`);
+      }
     }
   } finally {
     await setup.close();

@@ -2,7 +2,7 @@
 -- node: sqlite (sqlite), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["order_type","VARCHAR(20)"],["description","VARCHAR(200)"],["product_type_name","VARCHAR(50)"],["customer_id","VARCHAR(20)"],["quantity","INTEGER"],["order_date","DATE"],["update_datetime","TIMESTAMP"],["updated_by_user","VARCHAR(50)"],["updated_by_server","VARCHAR(50)"]]
--- dsync:content-hash sha256:40549b71f188df4e1d3ef9025120b151d6c6836c39e34056a38d7a99019ecf34
+-- dsync:content-hash sha256:6439cfcbf31049b6b6973a641efe945424d62d6e25f2ccfa0885a1e81e2b27c7
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
@@ -14,7 +14,10 @@
 -- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
--- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
+-- LEFT JOIN keeps the change even if someone deleted the state row. Each trigger's WHEN
+-- skips its body at once while capture is silenced (the import writes thousands of rows a
+-- statement: the body's own filters would still compute each row's key first); a missing
+-- state row reads as NULL there too, and captures. `dsync apply` runs this
 -- file in one transaction holding the write lock, so no row is written between a DROP and
 -- its CREATE. Nothing here needs SQLite newer than 3.35: older readers of the file load
 -- every trigger when they open it.
@@ -23,6 +26,7 @@ DROP TRIGGER IF EXISTS ds_sales_order_ins;
 -- An insert: cl to the next odd number (1 for a new key), base = (v, this server).
 CREATE TRIGGER ds_sales_order_ins AFTER INSERT ON sales_order
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, v, v, 'fixture-lite', '{}'
@@ -91,6 +95,7 @@ WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
   AND NOT ((NEW.order_id IS NOT OLD.order_id COLLATE BINARY)
       AND (json_quote(CAST(NEW.order_id AS TEXT)))
       IS NOT (json_quote(CAST(OLD.order_id AS TEXT))))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'sales_order', json_quote(CAST(NEW.order_id AS TEXT)), 1, v, 0, '',
@@ -203,9 +208,10 @@ DROP TRIGGER IF EXISTS ds_sales_order_key;
 -- of the new row in object_value, and the old key's cl in row_cl_old.
 CREATE TRIGGER ds_sales_order_key AFTER UPDATE ON sales_order
 FOR EACH ROW
-WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY)
+WHEN ((NEW.order_id IS NOT OLD.order_id COLLATE BINARY)
       AND (json_quote(CAST(NEW.order_id AS TEXT)))
-      IS NOT (json_quote(CAST(OLD.order_id AS TEXT)))
+      IS NOT (json_quote(CAST(OLD.order_id AS TEXT))))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'sales_order', row_key, cl, v, v, 'fixture-lite', '{}'
@@ -316,6 +322,7 @@ DROP TRIGGER IF EXISTS ds_sales_order_del;
 -- A delete: cl to the next even number (2 for a key never seen), base = (v, this server).
 CREATE TRIGGER ds_sales_order_del AFTER DELETE ON sales_order
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'sales_order', json_quote(CAST(OLD.order_id AS TEXT)), 2, v, v, 'fixture-lite', '{}'

@@ -2,7 +2,7 @@
 -- node: sqlite (sqlite), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","VARCHAR(20)"],["line_no","INTEGER"],["product","VARCHAR(50)"],["amount","DECIMAL(12, 2)"]]
--- dsync:content-hash sha256:d37d811ddb007f0051baa83afc2afcc84c5218dcf27e2969dff3f8eb74e4bf82
+-- dsync:content-hash sha256:f9eca7f48be91f6e3e271e7cfa7c8d37a161c8f3ae4c3c92e4398203b231eb93
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
@@ -14,7 +14,10 @@
 -- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
--- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
+-- LEFT JOIN keeps the change even if someone deleted the state row. Each trigger's WHEN
+-- skips its body at once while capture is silenced (the import writes thousands of rows a
+-- statement: the body's own filters would still compute each row's key first); a missing
+-- state row reads as NULL there too, and captures. `dsync apply` runs this
 -- file in one transaction holding the write lock, so no row is written between a DROP and
 -- its CREATE. Nothing here needs SQLite newer than 3.35: older readers of the file load
 -- every trigger when they open it.
@@ -23,6 +26,7 @@ DROP TRIGGER IF EXISTS ds_order_line_ins;
 -- An insert: cl to the next odd number (1 for a new key), base = (v, this server).
 CREATE TRIGGER ds_order_line_ins AFTER INSERT ON order_line
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
@@ -72,6 +76,7 @@ WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
       IS NOT ('{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(OLD.line_no) = 'integer' AND OLD.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.line_no AS TEXT) ELSE json_quote(CAST(OLD.line_no AS TEXT)) END
       || '}'))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
@@ -126,14 +131,15 @@ DROP TRIGGER IF EXISTS ds_order_line_key;
 -- of the new row in object_value, and the old key's cl in row_cl_old.
 CREATE TRIGGER ds_order_line_key AFTER UPDATE ON order_line
 FOR EACH ROW
-WHEN (NEW.order_id IS NOT OLD.order_id COLLATE BINARY
+WHEN ((NEW.order_id IS NOT OLD.order_id COLLATE BINARY
       OR NEW.line_no IS NOT OLD.line_no COLLATE BINARY)
       AND ('{' || '"order_id":' || json_quote(CAST(NEW.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(NEW.line_no) = 'integer' AND NEW.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.line_no AS TEXT) ELSE json_quote(CAST(NEW.line_no AS TEXT)) END
       || '}')
       IS NOT ('{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))
       || ',"line_no":' || CASE WHEN typeof(OLD.line_no) = 'integer' AND OLD.line_no BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.line_no AS TEXT) ELSE json_quote(CAST(OLD.line_no AS TEXT)) END
-      || '}')
+      || '}'))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', row_key, cl, v, v, 'fixture-lite', '{}'
@@ -206,6 +212,7 @@ DROP TRIGGER IF EXISTS ds_order_line_del;
 -- A delete: cl to the next even number (2 for a key never seen), base = (v, this server).
 CREATE TRIGGER ds_order_line_del AFTER DELETE ON order_line
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'order_line', '{' || '"order_id":' || json_quote(CAST(OLD.order_id AS TEXT))

@@ -2,7 +2,7 @@
 -- node: sqlite (sqlite), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","INTEGER"],["c_smallint","SMALLINT"],["c_int","INTEGER"],["c_bigint","BIGINT"],["c_decimal","DECIMAL(20, 6)"],["c_float","DOUBLE PRECISION"],["c_real","REAL"],["c_bool","BOOLEAN"],["c_char","CHAR(5)"],["c_varchar","VARCHAR(100)"],["c_text","TEXT"],["c_date","DATE"],["c_time","TIME"],["c_timestamp","TIMESTAMP"],["c_timestamptz","TIMESTAMPTZ"],["c_bytea","BLOB"],["c_json","JSON"],["c_uuid","UUID"]]
--- dsync:content-hash sha256:aa433e7d083c6d9dcc71c45670ca3d85457e2afdf282ff357e70edf3eb2ded99
+-- dsync:content-hash sha256:d500181e705220d1b93b7ebb4aeef082468837734d7b65fee69e8c3ccac23319
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
@@ -14,7 +14,10 @@
 -- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
--- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
+-- LEFT JOIN keeps the change even if someone deleted the state row. Each trigger's WHEN
+-- skips its body at once while capture is silenced (the import writes thousands of rows a
+-- statement: the body's own filters would still compute each row's key first); a missing
+-- state row reads as NULL there too, and captures. `dsync apply` runs this
 -- file in one transaction holding the write lock, so no row is written between a DROP and
 -- its CREATE. Nothing here needs SQLite newer than 3.35: older readers of the file load
 -- every trigger when they open it.
@@ -23,6 +26,7 @@ DROP TRIGGER IF EXISTS ds_type_zoo_ins;
 -- An insert: cl to the next odd number (1 for a new key), base = (v, this server).
 CREATE TRIGGER ds_type_zoo_ins AFTER INSERT ON type_zoo
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'type_zoo', CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END, 1, v, v, 'fixture-lite', '{}'
@@ -130,6 +134,7 @@ WHEN (NEW.id IS NOT OLD.id COLLATE BINARY
   AND NOT ((NEW.id IS NOT OLD.id COLLATE BINARY)
       AND (CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END)
       IS NOT (CASE WHEN typeof(OLD.id) = 'integer' AND OLD.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.id AS TEXT) ELSE json_quote(CAST(OLD.id AS TEXT)) END))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'type_zoo', CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END, 1, v, 0, '',
@@ -328,9 +333,10 @@ DROP TRIGGER IF EXISTS ds_type_zoo_key;
 -- of the new row in object_value, and the old key's cl in row_cl_old.
 CREATE TRIGGER ds_type_zoo_key AFTER UPDATE ON type_zoo
 FOR EACH ROW
-WHEN (NEW.id IS NOT OLD.id COLLATE BINARY)
+WHEN ((NEW.id IS NOT OLD.id COLLATE BINARY)
       AND (CASE WHEN typeof(NEW.id) = 'integer' AND NEW.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW.id AS TEXT) ELSE json_quote(CAST(NEW.id AS TEXT)) END)
-      IS NOT (CASE WHEN typeof(OLD.id) = 'integer' AND OLD.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.id AS TEXT) ELSE json_quote(CAST(OLD.id AS TEXT)) END)
+      IS NOT (CASE WHEN typeof(OLD.id) = 'integer' AND OLD.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.id AS TEXT) ELSE json_quote(CAST(OLD.id AS TEXT)) END))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'type_zoo', row_key, cl, v, v, 'fixture-lite', '{}'
@@ -511,6 +517,7 @@ DROP TRIGGER IF EXISTS ds_type_zoo_del;
 -- A delete: cl to the next even number (2 for a key never seen), base = (v, this server).
 CREATE TRIGGER ds_type_zoo_del AFTER DELETE ON type_zoo
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'type_zoo', CASE WHEN typeof(OLD.id) = 'integer' AND OLD.id BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD.id AS TEXT) ELSE json_quote(CAST(OLD.id AS TEXT)) END, 2, v, v, 'fixture-lite', '{}'

@@ -2,7 +2,7 @@
 -- node: sqlite (sqlite), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","INTEGER"],["select","TEXT"],["it's","TEXT"],["MixedCase","TEXT"],["back`tick","TEXT"],["tilde~col","TEXT"],["[bracket]","TEXT"],["semi;colon","TEXT"]]
--- dsync:content-hash sha256:8f5ae5d071fa698b91de080c3ae3ec5fdd26404094f33ce5ead066209a77af30
+-- dsync:content-hash sha256:523025437c67378b49e92e682ac0742e079d2c2bd152165d3b5bc622d048b0f3
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- Each trigger first moves the row's entry in ds_row_version (docs/convergence.md, "Capture
@@ -14,7 +14,10 @@
 -- turn.
 -- Inside the import, ds_sync_state names the change's true origin (DESIGN rule 4), or
 -- silences capture while the import records its writes (and their versions) itself. The
--- LEFT JOIN keeps the change even if someone deleted the state row. `dsync apply` runs this
+-- LEFT JOIN keeps the change even if someone deleted the state row. Each trigger's WHEN
+-- skips its body at once while capture is silenced (the import writes thousands of rows a
+-- statement: the body's own filters would still compute each row's key first); a missing
+-- state row reads as NULL there too, and captures. `dsync apply` runs this
 -- file in one transaction holding the write lock, so no row is written between a DROP and
 -- its CREATE. Nothing here needs SQLite newer than 3.35: older readers of the file load
 -- every trigger when they open it.
@@ -23,6 +26,7 @@ DROP TRIGGER IF EXISTS ds_odd_names_0dcb09_ins;
 -- An insert: cl to the next odd number (1 for a new key), base = (v, this server).
 CREATE TRIGGER ds_odd_names_0dcb09_ins AFTER INSERT ON "Odd Names"
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, v, v, 'fixture-lite', '{}'
@@ -71,6 +75,7 @@ WHEN (NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY
   AND NOT ((NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY)
       AND (CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END)
       IS NOT (CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'Odd Names', CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END, 1, v, 0, '',
@@ -141,9 +146,10 @@ DROP TRIGGER IF EXISTS ds_odd_names_0dcb09_key;
 -- of the new row in object_value, and the old key's cl in row_cl_old.
 CREATE TRIGGER ds_odd_names_0dcb09_key AFTER UPDATE ON "Odd Names"
 FOR EACH ROW
-WHEN (NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY)
+WHEN ((NEW."Key Col" IS NOT OLD."Key Col" COLLATE BINARY)
       AND (CASE WHEN typeof(NEW."Key Col") = 'integer' AND NEW."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(NEW."Key Col" AS TEXT) ELSE json_quote(CAST(NEW."Key Col" AS TEXT)) END)
-      IS NOT (CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END)
+      IS NOT (CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END))
+  AND (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'Odd Names', row_key, cl, v, v, 'fixture-lite', '{}'
@@ -216,6 +222,7 @@ DROP TRIGGER IF EXISTS ds_odd_names_0dcb09_del;
 -- A delete: cl to the next even number (2 for a key never seen), base = (v, this server).
 CREATE TRIGGER ds_odd_names_0dcb09_del AFTER DELETE ON "Odd Names"
 FOR EACH ROW
+WHEN (SELECT capture FROM ds_sync_state WHERE id = 1) IS NOT 'off'
 BEGIN
   INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
   SELECT 'Odd Names', CASE WHEN typeof(OLD."Key Col") = 'integer' AND OLD."Key Col" BETWEEN -9007199254740991 AND 9007199254740991 THEN CAST(OLD."Key Col" AS TEXT) ELSE json_quote(CAST(OLD."Key Col" AS TEXT)) END, 2, v, v, 'fixture-lite', '{}'

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { ConnectionError, IntrospectionError } from '../../src/core/errors.ts';
+import { mysqlBulk } from '../../src/dialects/mysql/mysql-bulk.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
 import { insertRow, selectRow } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects, MYSQL_ADMIN_URL, type TestDatabase } from '../helpers/databases.ts';
@@ -126,6 +127,107 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
     ).rejects.toThrow('undo all');
     const { rows } = await client.query<Row>('SELECT id FROM t WHERE id >= 10 ORDER BY id');
     expect(rows.map((r) => r.id)).toEqual([10]);
+  });
+
+  it('writes many rows by LOAD DATA LOCAL exactly, and by INSERT where LOAD DATA would skip or bend a row', async () => {
+    // A stand-in with the inbox's name (this database has no sync objects): LOAD DATA is used for the inbox, not for the outbox.
+    await client.exec(
+      'CREATE TABLE ds_change_inbox (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k VARCHAR(10) NOT NULL UNIQUE, v LONGTEXT, n BIGINT)',
+    );
+    const loads = async () => Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
+    const nasty = ['a\tb', 'line\nnext\r', '\\N', '\\', 'NULL', '', '😀 é', '\u0000z', 'it\'s "q"', null];
+    const rows = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => [
+        `k${from + i}`,
+        nasty[(from + i) % nasty.length],
+        from + i === 7 ? 2 ** 53 - 1 : 100 - (from + i),
+      ]);
+    const read = async () =>
+      (await client.query<Row>('SELECT k, v, n FROM ds_change_inbox ORDER BY id')).rows.map((r) => [r.k, r.v, Number(r.n)]);
+    const write = (batch: unknown[][], ignoreDuplicates: boolean) =>
+      client.transaction((tx) => mysqlBulk.insertRows(tx, 'ds_change_inbox', ['k', 'v', 'n'], batch, ignoreDuplicates));
+
+    const before = await loads();
+    await write(rows(0, 100), false);
+    expect(await loads()).toBe(before + 1);
+    expect(await read()).toEqual(rows(0, 100));
+    // A resend with new rows: LOAD DATA would skip the duplicates with a warning; INSERT skips them.
+    await write(rows(50, 100), true);
+    expect(await read()).toEqual(rows(0, 150));
+    // A duplicate that is not to be skipped, a value too long: the statement fails, nothing of the batch stays.
+    await expect(write(rows(140, 70), false)).rejects.toThrow(/duplicate/i);
+    await expect(write([...rows(150, 70), ['far too long', 'x', 1]], true)).rejects.toThrow(/too long/i);
+    expect(await read()).toEqual(rows(0, 150));
+  });
+
+  it('upserts version-store rows by LOAD DATA LOCAL … REPLACE, and by INSERT … ON DUPLICATE KEY UPDATE where it would bend a row', async () => {
+    // A stand-in with the version store's name and key (this database has no sync objects).
+    await client.exec(
+      'CREATE TABLE ds_row_version (table_name VARCHAR(64) NOT NULL, row_key VARCHAR(700) NOT NULL, cl BIGINT NOT NULL, base_server VARCHAR(8) NOT NULL, col_versions LONGTEXT NOT NULL, PRIMARY KEY (table_name, row_key))',
+    );
+    const columns = ['table_name', 'row_key', 'cl', 'base_server', 'col_versions'];
+    const entries = (from: number, count: number, cl: number) =>
+      Array.from({ length: count }, (_, i) => ['t', `["k\\t${from + i}"]`, cl, 'srv', `{"c": [${from + i}, "s\\n"]}`]);
+    const upsert = (rows: unknown[][]) =>
+      client.transaction((tx) => mysqlBulk.upsertRows!(tx, 'ds_row_version', columns, ['table_name', 'row_key'], rows));
+    const read = async () =>
+      (
+        await client.query<Row>('SELECT table_name, row_key, cl, base_server, col_versions FROM ds_row_version ORDER BY cl, row_key')
+      ).rows.map((r) => [r.table_name, r.row_key, Number(r.cl), r.base_server, r.col_versions]);
+    const loads = async () => Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
+    const before = await loads();
+    await upsert(entries(0, 100, 1));
+    await upsert(entries(50, 100, 3));
+    expect(await loads()).toBe(before + 2);
+    const sorted = (rows: unknown[][]) => rows.sort((a, b) => Number(a[2]) - Number(b[2]) || String(a[1]).localeCompare(String(b[1])));
+    expect(await read()).toEqual(sorted([...entries(0, 50, 1), ...entries(50, 100, 3)]));
+    // A value too long: LOAD DATA would cut it with a warning; the upsert fails and nothing of the batch stays.
+    await expect(upsert([...entries(0, 80, 5), ['t', 'x', 5, 'far too long', '{}']])).rejects.toThrow(/too long/i);
+    expect(await read()).toEqual(sorted([...entries(0, 50, 1), ...entries(50, 100, 3)]));
+  });
+
+  it("writes a table's new rows by LOAD DATA LOCAL exactly as INSERT writes them, every type family", async () => {
+    const columns = `id INT PRIMARY KEY, c_smallint SMALLINT, c_bigint BIGINT, c_decimal DECIMAL(20, 6), c_float DOUBLE, c_real FLOAT,
+      c_bool BOOLEAN, c_char CHAR(5), c_text LONGTEXT, c_date DATE, c_time TIME(6), c_timestamp DATETIME(6),
+      c_timestamptz TIMESTAMP(6) NULL, c_json JSON, c_uuid UUID`;
+    await client.exec(`CREATE TABLE zoo_load (${columns});\nCREATE TABLE zoo_insert (${columns});`);
+    const [loadTable, insertTable] = await Promise.all([
+      mysqlDialect.introspect(client, 'zoo_load'),
+      mysqlDialect.introspect(client, 'zoo_insert'),
+    ]);
+    const texts = ['a\tb', 'x\ny\r', '\\N', '\\', 'NULL', '', '😀', "it's", null];
+    const rows = Array.from({ length: 90 }, (_, i) => ({
+      id: i,
+      c_smallint: i % 2 ? -32768 : 32767,
+      c_bigint: i % 3 ? '9223372036854775807' : -(2 ** 53) + 1,
+      c_decimal: i % 2 ? '12345678901234.123456' : '-0.000001',
+      c_float: i % 2 ? 0.1 + i : 1.7976931348623157e308,
+      c_real: i % 2 ? 0.5 : 3.4028234663852886e38,
+      c_bool: i % 2 === 0,
+      c_char: texts[i % texts.length]?.slice(0, 5) ?? null,
+      c_text: texts[i % texts.length],
+      c_date: i % 2 ? '0001-01-01' : '9999-12-31',
+      c_time: i % 2 ? '23:59:59.999999' : '00:00:00.000001',
+      c_timestamp: '2025-02-28T23:59:59.123456',
+      c_timestamptz: '2025-06-30T12:00:00.000001Z',
+      c_json: i % 2 ? '{"a": [1, "\\t"]}' : null,
+      c_uuid: i % 2 ? '123e4567-e89b-12d3-a456-426614174000' : null,
+    }));
+    const loadsBefore = Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
+    await client.transaction((tx) => mysqlBulk.insertTableRows(tx, loadTable, rows));
+    expect(Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value)).toBe(loadsBefore + 1);
+    await client.transaction(async (tx) => {
+      for (const row of rows) await insertRow(tx, insertTable, row);
+    });
+    const read = async (table: string) => (await client.query<Row>(`SELECT * FROM ${table} ORDER BY id`)).rows;
+    expect(await read('zoo_load')).toEqual(await read('zoo_insert'));
+    // A key that exists: the LOAD is undone and the INSERT fails, leaving nothing of the batch.
+    await expect(
+      client.transaction((tx) =>
+        mysqlBulk.insertTableRows(tx, loadTable, [...rows.slice(0, 80).map((r) => ({ ...r, id: r.id + 1000 })), rows[0]]),
+      ),
+    ).rejects.toThrow(/duplicate/i);
+    expect((await read('zoo_load')).length).toBe(90);
   });
 
   it('after a deadlock the whole transaction fails, instead of going on in autocommit', async () => {

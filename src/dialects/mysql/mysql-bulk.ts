@@ -1,14 +1,19 @@
 /**
- * Set-based writes on MySQL/MariaDB: multi-row INSERTs, an UPDATE joined to a derived
- * table of the rows (`SELECT … UNION ALL SELECT …`), a DELETE by key list or join.
+ * Set-based writes on MySQL/MariaDB: new rows (the transport's inbox, the version store,
+ * a synchronized table's inserts) by LOAD DATA LOCAL where the server allows it and the
+ * rows go in unchanged, else multi-row INSERTs; an UPDATE joined to a derived table of
+ * the rows (`SELECT … UNION ALL SELECT …`), a DELETE by key list or join.
  * Not INSERT … ON DUPLICATE KEY UPDATE: in strict mode it fails on a NOT NULL column
  * without a default that the update does not set, and it could match another unique key.
  * https://mariadb.com/kb/en/update/#multiple-table-syntax
  */
-import type { TableSchema } from '../../core/schema.ts';
+import type { ValueMap } from '../../core/change.ts';
+import type { BulkWriter, DbClient } from '../../core/dialect.ts';
+import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
 import { tableRef } from '../../core/table-ref.ts';
 import { multiRowBulk } from '../multirow-bulk.ts';
-import { mysqlParam, mysqlSql } from './mysql-sql.ts';
+import type { LoadResult } from './mysql-driver.ts';
+import { MysqlExactNumber, mysqlParam, mysqlSql } from './mysql-sql.ts';
 
 const sql = mysqlSql;
 
@@ -21,7 +26,7 @@ function derivedRows(names: string[], rowCount: number): string {
 
 const keyMatch = (table: TableSchema) => table.primaryKey.map((k) => `d.${sql.ident(k)} = s.${sql.ident(k)}`).join(' AND ');
 
-export const mysqlBulk = multiRowBulk({
+const multiRow = multiRowBulk({
   sql,
   maxParameters: 65535,
   maxRows: 2000,
@@ -39,3 +44,138 @@ export const mysqlBulk = multiRowBulk({
     return `DELETE d FROM ${tableRef(sql, table)} AS d JOIN (${derivedRows(table.primaryKey, rowCount)}) AS s ON ${keyMatch(table)}`;
   },
 });
+
+/** A connection that can LOAD DATA LOCAL (MysqlClient; a wrapper such as the bench's tracer may not). */
+interface LoadClient extends DbClient {
+  readonly inTransaction: boolean;
+  loadData(sql: string, data: Iterable<string>): Promise<LoadResult | null>;
+}
+
+const canLoad = (tx: DbClient): tx is LoadClient => typeof (tx as Partial<LoadClient>).loadData === 'function';
+
+/** Below this many rows one INSERT is as few round trips as LOAD DATA with its savepoint. */
+const LOAD_MIN_ROWS = 64;
+/** Rows per piece of the file: a piece is a packet, made while the server reads the previous ones. */
+const LOAD_PIECE_ROWS = 500;
+
+/** What a field of the file can hold as text, read as an INSERT would read it; anything else (bytes) goes by INSERT. */
+const loadable = (v: unknown) =>
+  v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || v instanceof MysqlExactNumber;
+
+const LOAD_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r', '\0': '\\0' };
+const escapeLoad = (c: string) => LOAD_ESCAPES[c];
+
+/**
+ * One field in LOAD DATA's default format (fields by tab, lines by newline, escapes by
+ * backslash): `\N` for NULL, the characters that end a field or line escaped. A number is
+ * its shortest round-trip text, as mysql2 writes it into an INSERT.
+ */
+function loadField(value: unknown): string {
+  if (value === null) return '\\N';
+  if (typeof value === 'string') return /[\\\t\n\r\0]/.test(value) ? value.replace(/[\\\t\n\r\0]/g, escapeLoad) : value;
+  if (value instanceof MysqlExactNumber) return value.text;
+  return String(value);
+}
+
+function* loadText(rows: readonly unknown[][]): Generator<string> {
+  for (let start = 0; start < rows.length; start += LOAD_PIECE_ROWS) {
+    let out = '';
+    const end = Math.min(rows.length, start + LOAD_PIECE_ROWS);
+    for (let r = start; r < end; r++) {
+      const row = rows[r];
+      for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + loadField(row[i]);
+      out += '\n';
+    }
+    yield out;
+  }
+}
+
+/** Thrown inside the savepoint to undo a LOAD DATA that skipped or bent a row. */
+class LoadNotClean extends Error {}
+
+/**
+ * The rows by LOAD DATA LOCAL into `into` (a quoted table name), in a savepoint: true
+ * when every row went in as it is (no warning: LOCAL makes a duplicate, a value too long
+ * or a bad date a warning and writes or skips the row anyway). Otherwise nothing stays
+ * written and false says to INSERT them, which skips duplicates or fails as asked.
+ * https://mariadb.com/kb/en/load-data-infile/#duplicate-unique-key-handling
+ */
+async function loadRows(tx: LoadClient, into: string, columns: readonly string[], rows: unknown[][], replace = false): Promise<boolean> {
+  // Outside a transaction the savepoint would be a transaction of its own: INSERT, as asked.
+  if (!tx.inTransaction) return false;
+  for (const row of rows) if (!row.every(loadable)) return false;
+  // The default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'.
+  const text = `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
+  try {
+    return await tx.transaction(async (sp) => {
+      const result = await (sp as LoadClient).loadData(text, loadText(rows));
+      if (result === null) return false;
+      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows.length) throw new LoadNotClean();
+      return true;
+    });
+  } catch (error) {
+    if (error instanceof LoadNotClean) return false;
+    throw error;
+  }
+}
+
+/**
+ * Tables whose rows may go by LOAD DATA. Not the outbox: the application's capture
+ * triggers write it, and LOAD DATA holds the table's AUTO-INC lock for the whole statement
+ * (innodb_autoinc_lock_mode 1, MariaDB's default), where a multi-row INSERT takes it only
+ * while it counts its ids. The inbox has an AUTO_INCREMENT id too, but only transports write it.
+ * https://mariadb.com/kb/en/auto_increment-handling-in-innodb/
+ */
+const LOAD_SYSTEM_TABLES = new Set(['ds_change_inbox', 'ds_row_version']);
+
+/**
+ * A synchronized table whose new rows may go by LOAD DATA: none of its columns is
+ * AUTO_INCREMENT (the lock above, which the application's inserts would wait for), nor a
+ * BIT (LOAD DATA reads a field into a BIT column as bytes: '5' would be 0x35, without a warning).
+ * https://mariadb.com/kb/en/load-data-infile/#description
+ */
+const loadableTable = (table: TableSchema) => table.columns.every((c) => !c.identity && !/^bit\b/i.test(c.nativeType));
+
+export const mysqlBulk: BulkWriter = {
+  ...multiRow,
+  async insertRows(tx, table, columns, rows, ignoreDuplicates) {
+    if (
+      rows.length >= LOAD_MIN_ROWS &&
+      LOAD_SYSTEM_TABLES.has(table) &&
+      canLoad(tx) &&
+      (await loadRows(tx, sql.ident(table), columns, rows))
+    )
+      return;
+    await multiRow.insertRows(tx, table, columns, rows, ignoreDuplicates);
+  },
+
+  /**
+   * REPLACE of a row whose primary key exists is an update in place when the table has no
+   * other unique key, no foreign key and no delete trigger (the version store): every
+   * column is given, so it is the upsert's write.
+   * https://mariadb.com/kb/en/replace/
+   */
+  async upsertRows(tx, table, columns, key, rows) {
+    if (
+      rows.length >= LOAD_MIN_ROWS &&
+      LOAD_SYSTEM_TABLES.has(table) &&
+      canLoad(tx) &&
+      (await loadRows(tx, sql.ident(table), columns, rows, true))
+    )
+      return;
+    await multiRow.upsertRows!(tx, table, columns, key, rows);
+  },
+
+  async insertTableRows(tx, table, rows) {
+    if (rows.length >= LOAD_MIN_ROWS && loadableTable(table) && canLoad(tx)) {
+      const names = Object.keys(rows[0]);
+      const columns = names.map((n) => columnByName(table, n));
+      // An unknown or generated column: the INSERT path names the error.
+      if (columns.every((c): c is ColumnSchema => c !== undefined && !c.generated)) {
+        const values = rows.map((row: ValueMap) => columns.map((c) => mysqlParam(c, row[c.name])));
+        if (await loadRows(tx, tableRef(sql, table), names, values)) return;
+      }
+    }
+    await multiRow.insertTableRows(tx, table, rows);
+  },
+};

@@ -3,6 +3,7 @@
  * mysql node is used. One connection, not a pool: the origin flag lives in session
  * variables and the horizon read needs its own transaction to stay on one session.
  */
+import { Readable } from 'node:stream';
 import type { Connection, ConnectionOptions, ResultSetHeader } from 'mysql2/promise';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
@@ -35,6 +36,9 @@ const ER_ACCESS_DENIED = 1045;
 const ER_BAD_DB = 1049;
 const ER_HOST_NOT_PRIVILEGED = 1130;
 const ER_LOCK_DEADLOCK = 1213;
+/** LOAD DATA LOCAL refused: by the server (local_infile off; MariaDB, MySQL 5.7) or as MySQL 8 says it. */
+const ER_NOT_ALLOWED_COMMAND = 1148;
+const ER_CLIENT_LOCAL_FILES_DISABLED = 3948;
 
 /** URL query parameters passed to mysql2; anything else is a config error rather than silently ignored. */
 const URL_OPTIONS = ['ssl', 'socketPath', 'connectTimeout'] as const;
@@ -50,6 +54,17 @@ interface Session {
   aborted: unknown;
   /** The connection failed or ended (killed, server gone): the holder opens a new one. */
   lost: boolean;
+  /** The server refused LOAD DATA LOCAL once: not tried again on this connection. */
+  localInfileRefused: boolean;
+}
+
+/** What LOAD DATA reports: the lines it read, and its warnings (each a value bent or a row skipped). */
+export interface LoadResult {
+  /** Lines of the file read (the server's "Records: n"); a replaced row counts once. */
+  records: number;
+  /** Lines not written (a duplicate without REPLACE). */
+  skipped: number;
+  warnings: number;
 }
 
 export class MysqlClient implements DbClient {
@@ -97,6 +112,37 @@ export class MysqlClient implements DbClient {
     // rows it matched, like the other brands, read from the server's info text.
     const matched = /Rows matched: (\d+)/.exec(header.info ?? '');
     return { rows: [], rowCount: matched ? Number(matched[1]) : header.affectedRows };
+  }
+
+  /** True inside a transaction of this client (a savepoint can be taken). */
+  get inTransaction(): boolean {
+    return this.depth > 0;
+  }
+
+  /**
+   * `LOAD DATA LOCAL INFILE …` with `data` as the file, sent piece by piece as it is made
+   * (mysql2's infileStreamFactory: the file name in `sql` is never opened). Only inside a
+   * transaction: LOCAL turns every error (a duplicate key, a value too long) into a warning
+   * and a skipped or bent row, so the caller checks the result and rolls back to its
+   * savepoint. Null when local files are refused (local_infile off): remembered, and the
+   * caller writes by INSERT.
+   * https://mariadb.com/kb/en/load-data-infile/#load-data-local-infile
+   */
+  async loadData(sql: string, data: Iterable<string>): Promise<LoadResult | null> {
+    if (this.depth === 0) throw new Error('LOAD DATA LOCAL runs only inside a transaction');
+    if (this.session.localInfileRefused) return null;
+    try {
+      const [result] = await this.run(sql, undefined, () => Readable.from(utf8Pieces(data)));
+      const header = result as ResultSetHeader;
+      // The counts LOAD DATA reports are in its info text only ("Records: 3  Deleted: 0  Skipped: 0  Warnings: 0").
+      const count = (name: string) => Number(new RegExp(`${name}: (\\d+)`).exec(header.info ?? '')?.[1] ?? Number.NaN);
+      return { records: count('Records'), skipped: count('Skipped'), warnings: header.warningStatus };
+    } catch (error) {
+      const errno = (error as { errno?: number }).errno;
+      if (errno !== ER_NOT_ALLOWED_COMMAND && errno !== ER_CLIENT_LOCAL_FILES_DISABLED) throw error;
+      this.session.localInfileRefused = true;
+      return null;
+    }
   }
 
   /** Statement by statement (DELIMITER lines understood), so the connection never needs multipleStatements. */
@@ -159,14 +205,16 @@ export class MysqlClient implements DbClient {
     await this.session.conn.end().catch(() => this.session.conn.destroy());
   }
 
-  private async run(sql: string, params: readonly unknown[] | undefined) {
+  private async run(sql: string, params: readonly unknown[] | undefined, infileStreamFactory?: () => Readable) {
     if (this.depth > 0 && this.session.aborted) {
       throw new Error(`the transaction was already rolled back by the server: ${(this.session.aborted as Error).message}`, {
         cause: this.session.aborted,
       });
     }
     try {
-      const result = await this.session.conn.query(sql, params as unknown[] | undefined);
+      const result = infileStreamFactory
+        ? await this.session.conn.query({ sql, infileStreamFactory })
+        : await this.session.conn.query(sql, params as unknown[] | undefined);
       if (/^\s*LOCK\s+TABLES?\b/i.test(sql)) this.session.tablesLocked = true;
       else if (/^\s*UNLOCK\s+TABLES?\b/i.test(sql)) this.session.tablesLocked = false;
       return result;
@@ -179,6 +227,10 @@ export class MysqlClient implements DbClient {
       throw error;
     }
   }
+}
+
+function* utf8Pieces(data: Iterable<string>): Generator<Buffer> {
+  for (const piece of data) yield Buffer.from(piece, 'utf8');
 }
 
 /** Connection options from a `mysql://user:password@host:port/database?ssl=true` URL. */
@@ -242,7 +294,14 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
     });
     // A connection the server drops while idle (wait_timeout, a restart) would otherwise
     // raise an unhandled 'error' event; the next query reports it instead.
-    const session: Session = { conn, variables: new Map(), tablesLocked: false, aborted: undefined, lost: false };
+    const session: Session = {
+      conn,
+      variables: new Map(),
+      tablesLocked: false,
+      aborted: undefined,
+      lost: false,
+      localInfileRefused: false,
+    };
     conn.on('error', () => {
       session.lost = true;
     });
