@@ -13,7 +13,7 @@
 import { captureMode, type Config, type ConflictPolicy, type ProgramConfig, queryCaptureSettings } from '../../config/config.ts';
 import type { ChangeEvent, InboxRow } from '../../core/change.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
-import type { DbClient, Row } from '../../core/dialect.ts';
+import { type DbClient, queryArrays, type Row } from '../../core/dialect.ts';
 import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { applyBatch, type BatchContext, type BatchItem, caughtUpPending, type ItemResult, pendingInboxIds } from './apply-batch.ts';
@@ -24,7 +24,6 @@ import { loadBlockedRows, lockParking, parkChange, rawRowIdentity, rowIdentity, 
 import {
   forgetPointer,
   keepPointer,
-  pointerBatches,
   pointerMovedError,
   programPointer,
   refusePointerAhead,
@@ -149,6 +148,104 @@ export function toInboxRow(row: Row): InboxRow {
     row_cl_old: text(row.row_cl_old),
     change_version: text(row.change_version),
   } satisfies Record<'id' | 'origin_change_id' | (typeof CHANGE_ROW_COLUMNS)[number], unknown>;
+}
+
+/**
+ * The inbox columns a batch of the import reads (INBOX_SELECT's but object_database,
+ * object_pk_attribute, object_attribute and note1, which nothing of the import reads),
+ * as arrays (DbClient.queryArrays): 10,000 rows of 19 named fields per batch were the
+ * driver's largest cost and garbage of the import (docs/performance.md).
+ */
+const BATCH_COLUMNS = [
+  'id',
+  'origin_change_id',
+  'object_table',
+  'object_id',
+  'object_id_old',
+  'object_value',
+  'object_value_old',
+  'object_operation',
+  'object_operation_command',
+  'updated_by_server_id',
+  'updated_by_user_id',
+  'update_datetime',
+  'row_cl',
+  'row_cl_old',
+  'change_version',
+] as const;
+
+/** An inbox row as read in BATCH_COLUMNS order; the columns not read are null. One literal, as toInboxRow. */
+function batchInboxRow(v: readonly unknown[]): InboxRow {
+  return {
+    id: Number(v[0]),
+    origin_change_id: Number(v[1]),
+    object_database: null,
+    object_table: text(v[2]),
+    object_pk_attribute: null,
+    object_attribute: null,
+    object_id: text(v[3]),
+    object_id_old: text(v[4]),
+    object_value: text(v[5]),
+    object_value_old: text(v[6]),
+    object_operation: text(v[7]),
+    object_operation_command: text(v[8]),
+    updated_by_server_id: text(v[9]),
+    updated_by_user_id: text(v[10]),
+    update_datetime: text(v[11]),
+    note1: null,
+    row_cl: text(v[12]),
+    row_cl_old: text(v[13]),
+    change_version: text(v[14]),
+  };
+}
+
+/**
+ * The inbox in batches from `pointer` up to `horizon`, as pointerBatches reads them, each
+ * batch's rows as InboxRows, `stamp` the ledger's when the first batch brought it. The
+ * next batch's read is sent as soon as a batch is handed out, so it goes on the connection
+ * ahead of that batch's transaction: the server reads it while this process decodes and
+ * plans (the inbox below the horizon does not change under an import).
+ */
+async function* inboxBatches(
+  client: DbClient,
+  pointer: number,
+  horizon: number,
+  batchSize: number,
+  withStamp: boolean,
+): AsyncGenerator<{ rows: InboxRow[]; upTo: number; stamp: string | null }> {
+  const p = client.dialect.sql.param;
+  const columns = BATCH_COLUMNS.join(', ');
+  const where = `FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+  const read = (from: number, upTo: number, stamp: boolean) => {
+    const names: string[] = stamp ? [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'] : [...BATCH_COLUMNS];
+    const sql = `SELECT ${columns}${stamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} ${where}`;
+    const rows = queryArrays(client, sql, [from, upTo], names);
+    rows.catch(() => undefined); // read ahead: its failure goes up where it is awaited, if it is
+    return rows;
+  };
+  let first = withStamp;
+  let ahead: Promise<unknown[][]> | null = null;
+  while (pointer < horizon) {
+    let upTo = Math.min(horizon, pointer + batchSize);
+    const raw = await (ahead ?? read(pointer, upTo, first));
+    ahead = null;
+    const stamp =
+      first && raw.length > 0
+        ? stampOf({ ds_ledger_n: raw[0][BATCH_COLUMNS.length], ds_ledger_at: raw[0][BATCH_COLUMNS.length + 1] })
+        : null;
+    first = false;
+    if (raw.length === 0) {
+      const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [
+        upTo,
+        horizon,
+      ]);
+      upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
+    } else if (upTo < horizon) ahead = read(upTo, Math.min(horizon, upTo + batchSize), false);
+    const rows = new Array<InboxRow>(raw.length);
+    for (let i = 0; i < raw.length; i++) rows[i] = batchInboxRow(raw[i]);
+    yield { rows, upTo, stamp };
+    pointer = upTo;
+  }
 }
 
 export function manualReason(conflict: Conflict): string {
@@ -446,29 +543,26 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
   const horizon = await client.dialect.readSafeHorizon(client, 'ds_change_inbox');
   await refusePointerAhead(client, program.id, 'ds_change_inbox', start, horizon);
   const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: start, horizon, heldBack: 0 };
-  const p = client.dialect.sql.param;
   try {
     let pointer = start;
-    // With a ledger, the batch's read brings its stamp along (ledgerStamp): no round trip of its own.
+    // With a ledger, the first batch's read brings its stamp along (ledgerStamp): no round trip of its own.
     const withStamp = watch && handle.tablesStamp !== 'none';
-    const columns = `id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''}`;
-    const select = `SELECT ${columns} FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
-    for await (const { rows, upTo } of pointerBatches(client, 'ds_change_inbox', select, pointer, horizon, program.batchSize)) {
+    for await (const { rows, upTo, stamp: read } of inboxBatches(client, pointer, horizon, program.batchSize, withStamp)) {
       if (watch) {
         watch = false;
-        const stamp = withStamp && rows.length > 0 ? stampOf(rows[0]) : await ledgerStamp(client);
+        const stamp = read ?? (await ledgerStamp(client));
         if (stamp !== handle.tablesStamp) {
           // `dsync apply` ran here since the tables were read (a column added): a winning insert must know every column.
           ctx = await importContext(config, handle, program.id, true);
           kept = false;
         }
       }
-      let decoded = decodeAll(ctx, rows.map(toInboxRow));
+      let decoded = decodeAll(ctx, rows);
       if (kept && decoded.some((d) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column')) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.
         ctx = await importContext(config, handle, program.id, true);
         kept = false;
-        decoded = decodeAll(ctx, rows.map(toInboxRow));
+        decoded = decodeAll(ctx, rows);
       }
       const [from, target] = [pointer, upTo];
       const doomed = new Map<number, { reason: string; kind: string }>();
@@ -512,7 +606,7 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
             // A write failed: the schema may have changed under a long run (a table dropped stops here with the fix).
             ctx = await importContext(config, handle, program.id, true);
             kept = false;
-            decoded = decodeAll(ctx, rows.map(toInboxRow));
+            decoded = decodeAll(ctx, rows);
           }
           planned = false;
         }
