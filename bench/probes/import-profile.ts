@@ -27,6 +27,8 @@ try {
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
+  // HEAP=1: where the import allocates (sampled), by function, printed after the profile.
+  if (process.env.HEAP) await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let applied = 0;
@@ -37,6 +39,18 @@ try {
   const t1 = performance.now();
   const c1 = process.cpuUsage();
   const { profile } = await session.post('Profiler.stop');
+  if (process.env.HEAP) {
+    const { profile: heap } = await session.post('HeapProfiler.stopSampling');
+    const bySelf = new Map<string, number>();
+    type HeapNode = { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: HeapNode[] };
+    const walk = (node: HeapNode) => {
+      const name = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').slice(-2).join('/')}:${node.callFrame.lineNumber}`;
+      bySelf.set(name, (bySelf.get(name) ?? 0) + node.selfSize);
+      for (const c of node.children) walk(c);
+    };
+    walk(heap.head as HeapNode);
+    for (const [name, size] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`heap ${(size / 1e6).toFixed(1).padStart(7)} MB ${name}`);
+  }
   writeFileSync(out, JSON.stringify(profile));
   console.log(`import ${((t1 - t0) / 1000).toFixed(2)} s, CPU ${((c1.user - c0.user + c1.system - c0.system) / 1e6).toFixed(2)} s`);
   const s = summarizeProfile(out, 40)!;

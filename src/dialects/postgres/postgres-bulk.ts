@@ -41,49 +41,58 @@ function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
   }
 }
 
-/** The fields of `row` as JSON object members (`"name":value,…`), each value through jsonValue; `skip` names members given already. */
-function jsonMembers(table: TableSchema, row: ValueMap, skip?: ValueMap): string {
-  let out = '';
+/** The fields of `row` as JSON object members (`"name":value,…`) pushed onto `parts`, each value through jsonValue; `skip` names members given already. Returns whether it pushed any. */
+function jsonMembers(parts: string[], table: TableSchema, row: ValueMap, skip: ValueMap | undefined, first: boolean): boolean {
   for (const name in row) {
     if (skip !== undefined && name in skip) continue;
     const value = jsonValue(columnByName(table, name)!, row[name]);
-    if (value !== undefined) out += `${out ? ',' : ''}${JSON.stringify(name)}:${JSON.stringify(value)}`;
+    if (value === undefined) continue;
+    parts.push(first ? '' : ',', JSON.stringify(name), ':', JSON.stringify(value));
+    first = false;
   }
-  return out;
+  return !first;
 }
 
 /**
  * The rows as the JSON array json_populate_recordset reads (what JSON.stringify makes of
- * them), written out directly rather than through an object per row; a row of `rows` is
- * joined with its `more` (a key with its values), whose members win.
+ * them), written out directly rather than through an object per row, its pieces joined
+ * once; a row of `rows` is joined with its `more` (a key with its values), whose members win.
  */
 function jsonRows(table: TableSchema, rows: readonly ValueMap[], more?: readonly ValueMap[]): string {
-  let out = '';
+  const parts: string[] = ['['];
   for (let i = 0; i < rows.length; i++) {
-    let members = jsonMembers(table, rows[i], more?.[i]);
-    if (more) {
-      const extra = jsonMembers(table, more[i]);
-      members = members && extra ? `${members},${extra}` : members || extra;
-    }
-    out += `${i ? ',' : ''}{${members}}`;
+    parts.push(i ? ',{' : '{');
+    const any = jsonMembers(parts, table, rows[i], more?.[i], true);
+    if (more) jsonMembers(parts, table, more[i], undefined, !any);
+    parts.push('}');
   }
-  return `[${out}]`;
+  parts.push(']');
+  return parts.join('');
 }
 
-/** Rows of values in `columns` order as json_populate_recordset's JSON array. */
+/**
+ * Rows of values in `columns` order as json_populate_recordset's JSON array. The pieces
+ * are gathered in one array and joined once: a `+=` per member made some twenty short-lived
+ * strings per row, a large share of the import's garbage (docs/performance.md).
+ */
 function jsonArrayRows(columns: readonly string[], rows: readonly unknown[][]): string {
   const names = columns.map((c) => `${JSON.stringify(c)}:`);
-  let out = '';
+  const parts: string[] = ['['];
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
-    let members = '';
+    parts.push(r ? ',{' : '{');
+    let first = true;
     for (let i = 0; i < names.length; i++) {
-      const text = JSON.stringify(row[i]);
-      if (text !== undefined) members += `${members ? ',' : ''}${names[i]}${text}`;
+      const value = row[i];
+      const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : JSON.stringify(value);
+      if (text === undefined) continue;
+      parts.push(first ? names[i] : `,${names[i]}`, text);
+      first = false;
     }
-    out += `${r ? ',' : ''}{${members}}`;
+    parts.push('}');
   }
-  return `[${out}]`;
+  parts.push(']');
+  return parts.join('');
 }
 
 /** Column `name` of the source rows `s` as the table's type: a json document is unwrapped from its string (`jsonValue`). */
@@ -122,14 +131,14 @@ const COPY_PIECE_ROWS = 500;
 /** The rows in COPY's text format, a few hundred at a time; `convert` turns a row into its values as it goes. */
 function* copyText<R>(rows: readonly R[], convert: (row: R) => readonly unknown[]): Generator<string> {
   for (let start = 0; start < rows.length; start += COPY_PIECE_ROWS) {
-    let out = '';
+    // Gathered in one array and joined once (see jsonArrayRows).
+    const parts: string[] = [];
     const end = Math.min(rows.length, start + COPY_PIECE_ROWS);
     for (let r = start; r < end; r++) {
       const row = convert(rows[r]);
-      for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + copyField(row[i]);
-      out += '\n';
+      for (let i = 0; i < row.length; i++) parts.push(copyField(row[i]), i === row.length - 1 ? '\n' : '\t');
     }
-    yield out;
+    yield parts.join('');
   }
 }
 

@@ -4,7 +4,7 @@
  * dialect's `ident`; every value is a bound parameter converted by `toParam`.
  */
 import type { ValueMap } from '../../core/change.ts';
-import type { DbClient, Dialect, Row } from '../../core/dialect.ts';
+import { type DbClient, type Dialect, queryArrays, type Row } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { tableRef } from '../../core/table-ref.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
@@ -188,15 +188,27 @@ export async function fetchRowsWithEntries(
     { sql: entriesSql, columns: ENTRY_COLUMNS.map((c) => ({ name: c, alias: ident(entryAlias(c)) })) },
     ident('ds$entry'),
   );
-  const { rows } = await client.query<Row>(sql, params.values);
+  // As arrays (DbClient.queryArrays): the marker, the row's columns, then the entry's.
+  const names = ['ds$entry', ...columns.map((c) => c.name), ...ENTRY_COLUMNS.map(entryAlias)];
+  const rows = await queryArrays(client, sql, params.values, names);
   const found = new Map<string, ValueMap>();
   const entries: Row[] = [];
+  const at = 1 + columns.length;
   for (const row of rows) {
-    if (row.ds$entry === true) {
-      const entry: Row = {};
-      for (const c of ENTRY_COLUMNS) entry[c] = row[entryAlias(c)];
-      entries.push(entry);
-    } else addCanonical(dialect, columns, row, identity, found);
+    if (row[0] === true) {
+      entries.push({
+        row_key: row[at],
+        cl: row[at + 1],
+        max_version: row[at + 2],
+        base_version: row[at + 3],
+        base_server: row[at + 4],
+        col_versions: row[at + 5],
+      } satisfies Record<(typeof ENTRY_COLUMNS)[number], unknown>);
+    } else {
+      const canonical: ValueMap = {};
+      for (let i = 0; i < columns.length; i++) canonical[columns[i].name] = dialect.fromDriver(columns[i], row[1 + i]);
+      found.set(identity(canonical), canonical);
+    }
   }
   return { rows: found, entries };
 }

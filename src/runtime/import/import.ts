@@ -199,36 +199,51 @@ function batchInboxRow(v: readonly unknown[]): InboxRow {
   };
 }
 
+/** A batch of the inbox as inboxBatches hands it out. */
+interface InboxBatch<T> {
+  rows: InboxRow[];
+  upTo: number;
+  /** The ledger's stamp, when the first batch brought it. */
+  stamp: string | null;
+  /** What `prepare` made of a batch read ahead, while the batch before it was written; null for a batch not read ahead. */
+  prepared: Promise<T> | null;
+}
+
 /**
  * The inbox in batches from `pointer` up to `horizon`, as pointerBatches reads them, each
- * batch's rows as InboxRows, `stamp` the ledger's when the first batch brought it. The
- * next batch's read is sent as soon as a batch is handed out, so it goes on the connection
- * ahead of that batch's transaction: the server reads it while this process decodes and
- * plans (the inbox below the horizon does not change under an import).
+ * batch's rows as InboxRows. The next batch's read is sent as soon as a batch is handed out,
+ * so it goes on the connection ahead of that batch's transaction (the inbox below the
+ * horizon does not change under an import), and once its rows are here, `prepare` (the
+ * decoding) works on them in the gaps while this batch's statements run on the server.
  */
-async function* inboxBatches(
+async function* inboxBatches<T>(
   client: DbClient,
   pointer: number,
   horizon: number,
   batchSize: number,
   withStamp: boolean,
-): AsyncGenerator<{ rows: InboxRow[]; upTo: number; stamp: string | null }> {
+  prepare: (rows: InboxRow[]) => Promise<T>,
+): AsyncGenerator<InboxBatch<T>> {
   const p = client.dialect.sql.param;
   const columns = BATCH_COLUMNS.join(', ');
   const where = `FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
   const read = (from: number, upTo: number, stamp: boolean) => {
     const names: string[] = stamp ? [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'] : [...BATCH_COLUMNS];
     const sql = `SELECT ${columns}${stamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} ${where}`;
-    const rows = queryArrays(client, sql, [from, upTo], names);
-    rows.catch(() => undefined); // read ahead: its failure goes up where it is awaited, if it is
+    return queryArrays(client, sql, [from, upTo], names);
+  };
+  const asRows = (raw: unknown[][]) => {
+    const rows = new Array<InboxRow>(raw.length);
+    for (let i = 0; i < raw.length; i++) rows[i] = batchInboxRow(raw[i]);
     return rows;
   };
   let first = withStamp;
-  let ahead: Promise<unknown[][]> | null = null;
+  let ahead: Promise<{ raw: unknown[][]; rows: InboxRow[]; prepared: Promise<T> }> | null = null;
   while (pointer < horizon) {
     let upTo = Math.min(horizon, pointer + batchSize);
-    const raw = await (ahead ?? read(pointer, upTo, first));
+    const got = ahead ? await ahead : null;
     ahead = null;
+    const raw = got ? got.raw : await read(pointer, upTo, first);
     const stamp =
       first && raw.length > 0
         ? stampOf({ ds_ledger_n: raw[0][BATCH_COLUMNS.length], ds_ledger_at: raw[0][BATCH_COLUMNS.length + 1] })
@@ -240,10 +255,16 @@ async function* inboxBatches(
         horizon,
       ]);
       upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
-    } else if (upTo < horizon) ahead = read(upTo, Math.min(horizon, upTo + batchSize), false);
-    const rows = new Array<InboxRow>(raw.length);
-    for (let i = 0; i < raw.length; i++) rows[i] = batchInboxRow(raw[i]);
-    yield { rows, upTo, stamp };
+    } else if (upTo < horizon) {
+      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false).then((rawAhead) => {
+        const rows = asRows(rawAhead);
+        const prepared = prepare(rows);
+        prepared.catch(() => undefined); // awaited with the batch, or dropped with the pass
+        return { raw: rawAhead, rows, prepared };
+      });
+      ahead.catch(() => undefined); // its failure goes up where it is awaited, if it is
+    }
+    yield { rows: got ? got.rows : asRows(raw), upTo, stamp, prepared: got ? got.prepared : null };
     pointer = upTo;
   }
 }
@@ -270,6 +291,23 @@ interface Decoded {
   errorCode: string | null;
   identity: string;
   oldIdentity: string | null;
+}
+
+/** Rows decoded between two looks at the event loop by decodeInGaps: a few milliseconds of work. */
+const DECODE_SLICE = 256;
+
+/**
+ * decodeAll a slice at a time, letting the event loop run between slices: started while
+ * the batch before is written, it uses the time this process would spend waiting for the
+ * server, and a statement's answer waits at most one slice.
+ */
+async function decodeInGaps(ctx: ImportContext, rows: InboxRow[]): Promise<Decoded[]> {
+  const out: Decoded[] = [];
+  for (let i = 0; i < rows.length; i += DECODE_SLICE) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const d of decodeAll(ctx, rows.slice(i, i + DECODE_SLICE))) out.push(d);
+  }
+  return out;
 }
 
 function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
@@ -433,7 +471,10 @@ async function applyBatchPlanned(
   );
   // A pending update merged in this same batch counts once, as what it became.
   const released = new Set(outcome.released.map((r) => r.item.row.id));
-  const results = [...outcome.results.filter((r) => !(r.plan.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
+  const results =
+    released.size === 0
+      ? outcome.results
+      : [...outcome.results.filter((r) => !(r.plan.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
   for (const r of count(results, tally)) {
     const d = decoded.find((x) => x.row.id === r.item.row.id) ?? { row: r.item.row, identity: r.item.identity, oldIdentity: null };
     await parkFailed(tx, ctx, d, manualReason(r.plan.conflict!), 'conflict_manual', blocked, tally);
@@ -547,7 +588,19 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
     let pointer = start;
     // With a ledger, the first batch's read brings its stamp along (ledgerStamp): no round trip of its own.
     const withStamp = watch && handle.tablesStamp !== 'none';
-    for await (const { rows, upTo, stamp: read } of inboxBatches(client, pointer, horizon, program.batchSize, withStamp)) {
+    // A batch read ahead is decoded early, with the context of that moment (checked below).
+    const decodeAhead = async (rows: InboxRow[]) => {
+      const used = ctx;
+      return { used, decoded: await decodeInGaps(used, rows) };
+    };
+    for await (const { rows, upTo, stamp: read, prepared } of inboxBatches(
+      client,
+      pointer,
+      horizon,
+      program.batchSize,
+      withStamp,
+      decodeAhead,
+    )) {
       if (watch) {
         watch = false;
         const stamp = read ?? (await ledgerStamp(client));
@@ -557,7 +610,8 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
           kept = false;
         }
       }
-      let decoded = decodeAll(ctx, rows);
+      const early = prepared ? await prepared : null;
+      let decoded = early?.used === ctx ? early.decoded : decodeAll(ctx, rows);
       if (kept && decoded.some((d) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column')) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.
         ctx = await importContext(config, handle, program.id, true);
