@@ -50,6 +50,12 @@ export interface BatchContext {
   silencedToEnd?: boolean;
   /** The commit need not wait for the disk (Dialect.silenceCapture's lazyCommit): an import batch's own transaction. */
   lazyCommit?: boolean;
+  /**
+   * ds_change_pending was seen empty in this transaction before the batch (loadBlockedRows):
+   * with no pending update of its own either, the batch has nothing to release and skips
+   * looking (most batches).
+   */
+  nothingPending?: boolean;
 }
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
@@ -112,7 +118,8 @@ class BatchState {
       // In one statement where the brand can, in that order (fetchRowsWithEntries).
       const identity = (k: ValueMap) => canonicalKeyText(table, k);
       const rowKeys = keys.map((k) => this.keyText(table, k).rowKey);
-      const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys);
+      // The keys are distinct (`wanted`): the read need not sort out repeats.
+      const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys, true);
       const rows = both ? both.rows : await fetchRows(tx, table, keys, identity);
       const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys);
       for (let i = 0; i < keys.length; i++) {
@@ -214,6 +221,7 @@ export async function applyBatch(
   const checked = new Map<string, number>();
   const releasedIds = new Set<number>();
   for (;;) {
+    if (ctx.nothingPending && pendingAdds.length === 0) break;
     const moved = state.clMoved(checked);
     if (moved.length === 0) break;
     const reached = new Map<string, number>();
@@ -253,7 +261,7 @@ export async function applyBatch(
   if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
   // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
   if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
-  await writeEntries(tx, state.entryWrites());
+  await writeEntries(tx, state.entryWrites(), true);
   await writePending(
     tx,
     pendingAdds.filter((p, i, all) => all.findIndex((q) => q.item.row.id === p.item.row.id) === i),

@@ -166,13 +166,15 @@ export async function fetchRowsWithEntries(
   keys: ValueMap[],
   identity: (key: ValueMap) => string,
   rowKeys: string[],
+  /** The keys (and row keys) are known to be distinct: not sorted out again. */
+  distinct = false,
 ): Promise<{ rows: Map<string, ValueMap>; entries: Row[] } | undefined> {
   const { dialect } = client;
   if (!dialect.sql.lockedReadsInOneStatement || keys.length === 0) return undefined;
   const columns = table.columns.filter((c) => !c.generated);
   if (columns.length === 0 || columns.some((c) => c.name.startsWith('ds$'))) return undefined;
-  const unique = uniqueKeys(keys, identity);
-  const uniqueRowKeys = [...new Set(rowKeys)];
+  const unique = distinct ? keys : uniqueKeys(keys, identity);
+  const uniqueRowKeys = distinct ? rowKeys : [...new Set(rowKeys)];
   if (unique.length * table.primaryKey.length + uniqueRowKeys.length + 1 > dialect.capabilities.maxParameters - 10) return undefined;
   const params = new Params(dialect);
   const rowsSql = lockedRowsSelect(dialect, table, unique, params);

@@ -465,7 +465,7 @@ async function applyBatchPlanned(
   // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
   const outcome = await applyBatch(
     tx,
-    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true },
+    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, nothingPending: !anyPending },
     items,
     pendingLoader(ctx, anyPending),
   );
