@@ -238,18 +238,21 @@ async function* inboxBatches<T>(
     return rows;
   };
   let first = withStamp;
-  let ahead: Promise<{ raw: unknown[][]; rows: InboxRow[]; prepared: Promise<T> }> | null = null;
+  // A batch read ahead is kept as InboxRows only (the driver's arrays would live as long as the batch).
+  let ahead: Promise<{ rows: InboxRow[]; prepared: Promise<T> }> | null = null;
   while (pointer < horizon) {
     let upTo = Math.min(horizon, pointer + batchSize);
     const got = ahead ? await ahead : null;
     ahead = null;
-    const raw = got ? got.raw : await read(pointer, upTo, first);
+    let raw = got ? null : await read(pointer, upTo, first);
     const stamp =
-      first && raw.length > 0
+      first && raw !== null && raw.length > 0
         ? stampOf({ ds_ledger_n: raw[0][BATCH_COLUMNS.length], ds_ledger_at: raw[0][BATCH_COLUMNS.length + 1] })
         : null;
     first = false;
-    if (raw.length === 0) {
+    const rows = got ? got.rows : asRows(raw!);
+    raw = null;
+    if (rows.length === 0) {
       const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [
         upTo,
         horizon,
@@ -260,11 +263,11 @@ async function* inboxBatches<T>(
         const rows = asRows(rawAhead);
         const prepared = prepare(rows);
         prepared.catch(() => undefined); // awaited with the batch, or dropped with the pass
-        return { raw: rawAhead, rows, prepared };
+        return { rows, prepared };
       });
       ahead.catch(() => undefined); // its failure goes up where it is awaited, if it is
     }
-    yield { rows: got ? got.rows : asRows(raw), upTo, stamp, prepared: got ? got.prepared : null };
+    yield { rows, upTo, stamp, prepared: got ? got.prepared : null };
     pointer = upTo;
   }
 }
@@ -460,7 +463,7 @@ async function applyBatchPlanned(
       await parkFailed(tx, ctx, d, d.error!, d.errorCode ?? 'decode_failed', blocked, tally);
       continue;
     }
-    items.push({ row: d.row, change: d.change, identity: d.identity });
+    items.push(d as BatchItem); // its change is there: a BatchItem as it is, no copy per change
   }
   // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
   const outcome = await applyBatch(
