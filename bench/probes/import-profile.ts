@@ -49,7 +49,10 @@ try {
       for (const c of node.children) walk(c);
     };
     walk(heap.head as HeapNode);
-    for (const [name, size] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`heap ${(size / 1e6).toFixed(1).padStart(7)} MB ${name}`);
+    let sum = 0;
+    for (const v of bySelf.values()) sum += v;
+    console.log(`heap allocated in all: ${(sum / 1e6).toFixed(0)} MB`);
+    for (const [name, size] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`heap ${(size / 1e6).toFixed(1).padStart(7)} MB ${name}`);
   }
   writeFileSync(out, JSON.stringify(profile));
   console.log(`import ${((t1 - t0) / 1000).toFixed(2)} s, CPU ${((c1.user - c0.user + c1.system - c0.system) / 1e6).toFixed(2)} s`);

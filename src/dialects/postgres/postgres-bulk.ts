@@ -41,58 +41,49 @@ function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
   }
 }
 
-/** The fields of `row` as JSON object members (`"name":value,…`) pushed onto `parts`, each value through jsonValue; `skip` names members given already. Returns whether it pushed any. */
-function jsonMembers(parts: string[], table: TableSchema, row: ValueMap, skip: ValueMap | undefined, first: boolean): boolean {
+/** The fields of `row` as JSON object members (`"name":value,…`), each value through jsonValue; `skip` names members given already. */
+function jsonMembers(table: TableSchema, row: ValueMap, skip?: ValueMap): string {
+  let out = '';
   for (const name in row) {
     if (skip !== undefined && name in skip) continue;
     const value = jsonValue(columnByName(table, name)!, row[name]);
-    if (value === undefined) continue;
-    parts.push(first ? '' : ',', JSON.stringify(name), ':', JSON.stringify(value));
-    first = false;
+    if (value !== undefined) out += `${out ? ',' : ''}${JSON.stringify(name)}:${JSON.stringify(value)}`;
   }
-  return !first;
+  return out;
 }
 
 /**
  * The rows as the JSON array json_populate_recordset reads (what JSON.stringify makes of
- * them), written out directly rather than through an object per row, its pieces joined
- * once; a row of `rows` is joined with its `more` (a key with its values), whose members win.
+ * them), written out directly rather than through an object per row; a row of `rows` is
+ * joined with its `more` (a key with its values), whose members win.
  */
 function jsonRows(table: TableSchema, rows: readonly ValueMap[], more?: readonly ValueMap[]): string {
-  const parts: string[] = ['['];
+  let out = '';
   for (let i = 0; i < rows.length; i++) {
-    parts.push(i ? ',{' : '{');
-    const any = jsonMembers(parts, table, rows[i], more?.[i], true);
-    if (more) jsonMembers(parts, table, more[i], undefined, !any);
-    parts.push('}');
+    let members = jsonMembers(table, rows[i], more?.[i]);
+    if (more) {
+      const extra = jsonMembers(table, more[i]);
+      members = members && extra ? `${members},${extra}` : members || extra;
+    }
+    out += `${i ? ',' : ''}{${members}}`;
   }
-  parts.push(']');
-  return parts.join('');
+  return `[${out}]`;
 }
 
-/**
- * Rows of values in `columns` order as json_populate_recordset's JSON array. The pieces
- * are gathered in one array and joined once: a `+=` per member made some twenty short-lived
- * strings per row, a large share of the import's garbage (docs/performance.md).
- */
+/** Rows of values in `columns` order as json_populate_recordset's JSON array. */
 function jsonArrayRows(columns: readonly string[], rows: readonly unknown[][]): string {
   const names = columns.map((c) => `${JSON.stringify(c)}:`);
-  const parts: string[] = ['['];
+  let out = '';
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
-    parts.push(r ? ',{' : '{');
-    let first = true;
+    let members = '';
     for (let i = 0; i < names.length; i++) {
-      const value = row[i];
-      const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : JSON.stringify(value);
-      if (text === undefined) continue;
-      parts.push(first ? names[i] : `,${names[i]}`, text);
-      first = false;
+      const text = JSON.stringify(row[i]);
+      if (text !== undefined) members += `${members ? ',' : ''}${names[i]}${text}`;
     }
-    parts.push('}');
+    out += `${r ? ',' : ''}{${members}}`;
   }
-  parts.push(']');
-  return parts.join('');
+  return `[${out}]`;
 }
 
 /** Column `name` of the source rows `s` as the table's type: a json document is unwrapped from its string (`jsonValue`). */
@@ -131,14 +122,14 @@ const COPY_PIECE_ROWS = 500;
 /** The rows in COPY's text format, a few hundred at a time; `convert` turns a row into its values as it goes. */
 function* copyText<R>(rows: readonly R[], convert: (row: R) => readonly unknown[]): Generator<string> {
   for (let start = 0; start < rows.length; start += COPY_PIECE_ROWS) {
-    // Gathered in one array and joined once (see jsonArrayRows).
-    const parts: string[] = [];
+    let out = '';
     const end = Math.min(rows.length, start + COPY_PIECE_ROWS);
     for (let r = start; r < end; r++) {
       const row = convert(rows[r]);
-      for (let i = 0; i < row.length; i++) parts.push(copyField(row[i]), i === row.length - 1 ? '\n' : '\t');
+      for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + copyField(row[i]);
+      out += '\n';
     }
-    yield parts.join('');
+    yield out;
   }
 }
 
