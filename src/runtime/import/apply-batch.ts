@@ -14,7 +14,7 @@ import type { TableSchema } from '../../core/schema.ts';
 import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
 import { fetchRows, fetchRowsWithEntries } from './dml.ts';
-import { type Conflict, localCl, type Plan, planChange, type RowState } from './merge.ts';
+import { type Conflict, localCl, type Outcome, planChange, type RowState } from './merge.ts';
 import { recordConflict } from './parking.ts';
 import { executeOps, type PlannedOp } from './row-writer.ts';
 import { type EntryWrite, entriesFromRows, readEntries, writeEntries } from './version-store.ts';
@@ -26,9 +26,15 @@ export interface BatchItem {
   identity: string;
 }
 
+/**
+ * What became of one item: its plan's outcome and conflict only, so that the plan (its
+ * states, ops and forward record, kept where they are used) is garbage as soon as it is
+ * taken in, not kept alive with the batch's results.
+ */
 export interface ItemResult {
   item: BatchItem;
-  plan: Plan;
+  outcome: Outcome;
+  conflict: Conflict | null;
   policy: ConflictPolicy;
 }
 
@@ -204,18 +210,18 @@ export async function applyBatch(
       state.get(table, change.key),
       change.keyOld ? state.get(table, change.keyOld) : undefined,
     );
-    if (plan.outcome === 'parked') return { item, plan, policy };
+    if (plan.outcome === 'parked') return { item, outcome: plan.outcome, conflict: plan.conflict, policy };
     for (const { key, state: next } of plan.states) state.set(table, key, next);
     const identity = state.keyText(table, change.keyOld ?? change.key).id;
     for (const op of plan.ops) ops.push({ table, identity, op });
     if (plan.forward && ctx.forwards) applied.push({ table, change, forward: plan.forward });
     if (plan.conflict) conflicts.push({ item, conflict: plan.conflict, policy });
     if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: state.keyText(table, change.key).rowKey, cl: change.cl! });
-    return { item, plan, policy };
+    return { item, outcome: plan.outcome, conflict: plan.conflict, policy };
   };
 
   const results = items.map(planOne);
-  if (fromPending) for (const r of results) if (r.plan.outcome !== 'pending') pendingDone.push(r.item.row.id);
+  if (fromPending) for (const r of results) if (r.outcome !== 'pending') pendingDone.push(r.item.row.id);
   const released: ItemResult[] = [];
   // Updates that came before their insert (a mesh): merge the ones whose row has caught up.
   const checked = new Map<string, number>();
@@ -243,7 +249,7 @@ export async function applyBatch(
     await state.load(tx, fresh, ctx.tables);
     for (const item of fresh) {
       const result = planOne(item);
-      if (result.plan.outcome === 'pending') continue;
+      if (result.outcome === 'pending') continue;
       released.push(result);
       releasedIds.add(item.row.id);
       pendingDone.push(item.row.id);

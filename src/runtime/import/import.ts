@@ -370,7 +370,7 @@ async function releaseCaughtUp(client: DbClient, ctx: ImportContext, limit: numb
     if (ids.length === 0) return;
     const items = await inboxItems(tx, ctx, ids);
     const outcome = await applyBatch(tx, batchContext(ctx), items, pendingLoader(ctx), undefined, true);
-    for (const r of [...outcome.results, ...outcome.released]) if (r.plan.outcome === 'applied') result.applied++;
+    for (const r of [...outcome.results, ...outcome.released]) if (r.outcome === 'applied') result.applied++;
   });
 }
 
@@ -439,10 +439,10 @@ async function parkFailed(
 function count(results: ItemResult[], tally: Tally): ItemResult[] {
   const parked: ItemResult[] = [];
   for (const r of results) {
-    if (r.plan.conflict) tally.conflicts++;
-    if (r.plan.outcome === 'applied') tally.applied++;
-    else if (r.plan.outcome === 'pending') tally.pending++;
-    else if (r.plan.outcome === 'parked') parked.push(r);
+    if (r.conflict) tally.conflicts++;
+    if (r.outcome === 'applied') tally.applied++;
+    else if (r.outcome === 'pending') tally.pending++;
+    else if (r.outcome === 'parked') parked.push(r);
     else tally.unchanged++;
   }
   return parked;
@@ -477,10 +477,10 @@ async function applyBatchPlanned(
   const results =
     released.size === 0
       ? outcome.results
-      : [...outcome.results.filter((r) => !(r.plan.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
+      : [...outcome.results.filter((r) => !(r.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
   for (const r of count(results, tally)) {
     const d = decoded.find((x) => x.row.id === r.item.row.id) ?? { row: r.item.row, identity: r.item.identity, oldIdentity: null };
-    await parkFailed(tx, ctx, d, manualReason(r.plan.conflict!), 'conflict_manual', blocked, tally);
+    await parkFailed(tx, ctx, d, manualReason(r.conflict!), 'conflict_manual', blocked, tally);
   }
 }
 
@@ -501,7 +501,7 @@ export async function applyDecoded(
   const outcome = await tx.transaction((sp) =>
     applyBatch(sp, batchContext(ctx), [{ row, change, identity }], pendingLoader(ctx), policyOverride),
   );
-  const { plan } = outcome.results[0];
+  const plan = outcome.results[0];
   const status: ApplyStatus =
     plan.outcome === 'parked' ? 'manual' : plan.outcome === 'pending' ? 'pending' : plan.outcome === 'applied' ? 'applied' : 'unchanged';
   return { status, conflict: plan.conflict };
