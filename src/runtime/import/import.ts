@@ -13,11 +13,12 @@
 import { captureMode, type Config, type ConflictPolicy, type ProgramConfig, queryCaptureSettings } from '../../config/config.ts';
 import type { ChangeEvent, InboxRow } from '../../core/change.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
-import { type DbClient, queryArrays, type Row } from '../../core/dialect.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { applyBatch, type BatchContext, type BatchItem, caughtUpPending, type ItemResult, pendingInboxIds } from './apply-batch.ts';
 import { decodeChange } from './decode-change.ts';
+import { inboxBatches, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { loadBlockedRows, lockParking, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
@@ -111,19 +112,7 @@ export async function ledgerStamp(client: DbClient): Promise<string> {
   }
 }
 
-/** ledgerStamp's two values as columns of another SELECT (the import's batch read). */
-const LEDGER_STAMP_COLUMNS =
-  '(SELECT count(*) FROM ds_schema_migrations) AS ds_ledger_n, (SELECT max(applied_at) FROM ds_schema_migrations) AS ds_ledger_at';
-
-function stampOf(row: Row | undefined): string {
-  const at = row?.ds_ledger_at;
-  return `${String(row?.ds_ledger_n)}/${at instanceof Date ? at.toISOString() : String(at)}`;
-}
-
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
-
-const text = (value: unknown): string | null =>
-  typeof value === 'string' ? value : value === null || value === undefined ? null : String(value);
 
 /** An inbox row as read by INBOX_SELECT: written out as one literal, so every row has one shape (a loop of assignments makes a slow dictionary of each). */
 export function toInboxRow(row: Row): InboxRow {
@@ -148,128 +137,6 @@ export function toInboxRow(row: Row): InboxRow {
     row_cl_old: text(row.row_cl_old),
     change_version: text(row.change_version),
   } satisfies Record<'id' | 'origin_change_id' | (typeof CHANGE_ROW_COLUMNS)[number], unknown>;
-}
-
-/**
- * The inbox columns a batch of the import reads (INBOX_SELECT's but object_database,
- * object_pk_attribute, object_attribute and note1, which nothing of the import reads),
- * as arrays (DbClient.queryArrays): 10,000 rows of 19 named fields per batch were the
- * driver's largest cost and garbage of the import (docs/performance.md).
- */
-const BATCH_COLUMNS = [
-  'id',
-  'origin_change_id',
-  'object_table',
-  'object_id',
-  'object_id_old',
-  'object_value',
-  'object_value_old',
-  'object_operation',
-  'object_operation_command',
-  'updated_by_server_id',
-  'updated_by_user_id',
-  'update_datetime',
-  'row_cl',
-  'row_cl_old',
-  'change_version',
-] as const;
-
-/** An inbox row as read in BATCH_COLUMNS order; the columns not read are null. One literal, as toInboxRow. */
-function batchInboxRow(v: readonly unknown[]): InboxRow {
-  return {
-    id: Number(v[0]),
-    origin_change_id: Number(v[1]),
-    object_database: null,
-    object_table: text(v[2]),
-    object_pk_attribute: null,
-    object_attribute: null,
-    object_id: text(v[3]),
-    object_id_old: text(v[4]),
-    object_value: text(v[5]),
-    object_value_old: text(v[6]),
-    object_operation: text(v[7]),
-    object_operation_command: text(v[8]),
-    updated_by_server_id: text(v[9]),
-    updated_by_user_id: text(v[10]),
-    update_datetime: text(v[11]),
-    note1: null,
-    row_cl: text(v[12]),
-    row_cl_old: text(v[13]),
-    change_version: text(v[14]),
-  };
-}
-
-/** A batch of the inbox as inboxBatches hands it out. */
-interface InboxBatch<T> {
-  rows: InboxRow[];
-  upTo: number;
-  /** The ledger's stamp, when the first batch brought it. */
-  stamp: string | null;
-  /** What `prepare` made of a batch read ahead, while the batch before it was written; null for a batch not read ahead. */
-  prepared: Promise<T> | null;
-}
-
-/**
- * The inbox in batches from `pointer` up to `horizon`, as pointerBatches reads them, each
- * batch's rows as InboxRows. The next batch's read is sent as soon as a batch is handed out,
- * so it goes on the connection ahead of that batch's transaction (the inbox below the
- * horizon does not change under an import), and once its rows are here, `prepare` (the
- * decoding) works on them in the gaps while this batch's statements run on the server.
- */
-async function* inboxBatches<T>(
-  client: DbClient,
-  pointer: number,
-  horizon: number,
-  batchSize: number,
-  withStamp: boolean,
-  prepare: (rows: InboxRow[]) => Promise<T>,
-): AsyncGenerator<InboxBatch<T>> {
-  const p = client.dialect.sql.param;
-  const columns = BATCH_COLUMNS.join(', ');
-  const where = `FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
-  const read = (from: number, upTo: number, stamp: boolean) => {
-    const names: string[] = stamp ? [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'] : [...BATCH_COLUMNS];
-    const sql = `SELECT ${columns}${stamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} ${where}`;
-    return queryArrays(client, sql, [from, upTo], names);
-  };
-  const asRows = (raw: unknown[][]) => {
-    const rows = new Array<InboxRow>(raw.length);
-    for (let i = 0; i < raw.length; i++) rows[i] = batchInboxRow(raw[i]);
-    return rows;
-  };
-  let first = withStamp;
-  // A batch read ahead is kept as InboxRows only (the driver's arrays would live as long as the batch).
-  let ahead: Promise<{ rows: InboxRow[]; prepared: Promise<T> }> | null = null;
-  while (pointer < horizon) {
-    let upTo = Math.min(horizon, pointer + batchSize);
-    const got = ahead ? await ahead : null;
-    ahead = null;
-    let raw = got ? null : await read(pointer, upTo, first);
-    const stamp =
-      first && raw !== null && raw.length > 0
-        ? stampOf({ ds_ledger_n: raw[0][BATCH_COLUMNS.length], ds_ledger_at: raw[0][BATCH_COLUMNS.length + 1] })
-        : null;
-    first = false;
-    const rows = got ? got.rows : asRows(raw!);
-    raw = null;
-    if (rows.length === 0) {
-      const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [
-        upTo,
-        horizon,
-      ]);
-      upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
-    } else if (upTo < horizon) {
-      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false).then((rawAhead) => {
-        const rows = asRows(rawAhead);
-        const prepared = prepare(rows);
-        prepared.catch(() => undefined); // awaited with the batch, or dropped with the pass
-        return { rows, prepared };
-      });
-      ahead.catch(() => undefined); // its failure goes up where it is awaited, if it is
-    }
-    yield { rows, upTo, stamp, prepared: got ? got.prepared : null };
-    pointer = upTo;
-  }
 }
 
 export function manualReason(conflict: Conflict): string {
