@@ -28,7 +28,12 @@ try {
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
   // HEAP=1: where the import allocates (sampled), by function, printed after the profile.
-  if (process.env.HEAP) await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  if (process.env.HEAP)
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 16384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let applied = 0;
@@ -52,7 +57,8 @@ try {
     let sum = 0;
     for (const v of bySelf.values()) sum += v;
     console.log(`heap allocated in all: ${(sum / 1e6).toFixed(0)} MB`);
-    for (const [name, size] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`heap ${(size / 1e6).toFixed(1).padStart(7)} MB ${name}`);
+    for (const [name, size] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 40))
+      console.log(`heap ${(size / 1e6).toFixed(1).padStart(7)} MB ${name}`);
   }
   writeFileSync(out, JSON.stringify(profile));
   console.log(`import ${((t1 - t0) / 1000).toFixed(2)} s, CPU ${((c1.user - c0.user + c1.system - c0.system) / 1e6).toFixed(2)} s`);
