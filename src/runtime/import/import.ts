@@ -368,10 +368,10 @@ export async function applyDecoded(
   const outcome = await tx.transaction((sp) =>
     applyBatch(sp, batchContext(ctx), [{ row, change, identity }], pendingLoader(ctx), policyOverride),
   );
-  const plan = outcome.results[0];
+  const { outcome: planned, conflict } = outcome.results[0];
   const status: ApplyStatus =
-    plan.outcome === 'parked' ? 'manual' : plan.outcome === 'pending' ? 'pending' : plan.outcome === 'applied' ? 'applied' : 'unchanged';
-  return { status, conflict: plan.conflict };
+    planned === 'parked' ? 'manual' : planned === 'pending' ? 'pending' : planned === 'applied' ? 'applied' : 'unchanged';
+  return { status, conflict };
 }
 
 /**
