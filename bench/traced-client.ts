@@ -53,6 +53,8 @@ export function traceClient(client: DbClient, trace: StatementTrace): DbClient {
   return new Proxy(client, {
     get(target, prop, receiver) {
       if (prop === 'query') return (sql: string, params?: readonly unknown[]) => timed(sql, () => target.query(sql, params));
+      if (prop === 'queryArrays' && target.queryArrays)
+        return (sql: string, params?: readonly unknown[]) => timed(sql, () => target.queryArrays!(sql, params));
       const copy = (target as { copyFrom?: (sql: string, data: Iterable<string>) => Promise<number> }).copyFrom;
       if (prop === 'copyFrom' && copy) return (sql: string, data: Iterable<string>) => timed(sql, () => copy.call(target, sql, data));
       const load = (target as { loadData?: (sql: string, data: Iterable<string>) => Promise<unknown> }).loadData;

@@ -160,6 +160,13 @@ export class PostgresClient implements DbClient {
     return results.map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
   }
 
+  /** Rows as arrays (pg's `rowMode: 'array'`): no object per row. BEGIN goes on its own here (arrays of a multi-statement query are not worth it). */
+  async queryArrays(sql: string, params: readonly unknown[] = []): Promise<unknown[][]> {
+    await this.sendBegin();
+    const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[], rowMode: 'array' }));
+    return result.rows as unknown[][];
+  }
+
   async exec(script: string): Promise<void> {
     await this.sendBegin();
     await this.run(() => this.client.query(script));

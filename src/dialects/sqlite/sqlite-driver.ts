@@ -109,6 +109,15 @@ export class SqliteClient implements DbClient {
     return { rows: [], rowCount: Number(result.changes) };
   }
 
+  /** Rows as better-sqlite3's raw arrays (a reader), without the object per row of `query`. */
+  async queryArrays(sql: string, params: readonly unknown[] = []): Promise<unknown[][]> {
+    const { statement, columns } = this.prepare(sql);
+    const values = params.map(bindValue);
+    if (columns) return statement.all(...values) as unknown[][];
+    statement.run(...values);
+    return [];
+  }
+
   async exec(script: string): Promise<void> {
     this.connection.db.exec(script);
   }

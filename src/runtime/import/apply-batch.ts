@@ -14,7 +14,7 @@ import type { TableSchema } from '../../core/schema.ts';
 import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
 import { fetchRows, fetchRowsWithEntries } from './dml.ts';
-import { type Conflict, localCl, type Plan, planChange, type RowState } from './merge.ts';
+import { type Conflict, localCl, type Outcome, planChange, type RowState } from './merge.ts';
 import { recordConflict } from './parking.ts';
 import { executeOps, type PlannedOp } from './row-writer.ts';
 import { type EntryWrite, entriesFromRows, readEntries, writeEntries } from './version-store.ts';
@@ -26,9 +26,15 @@ export interface BatchItem {
   identity: string;
 }
 
+/**
+ * What became of one item: its plan's outcome and conflict only, so that the plan (its
+ * states, ops and forward record, kept where they are used) is garbage as soon as it is
+ * taken in, not kept alive with the batch's results.
+ */
 export interface ItemResult {
   item: BatchItem;
-  plan: Plan;
+  outcome: Outcome;
+  conflict: Conflict | null;
   policy: ConflictPolicy;
 }
 
@@ -52,6 +58,12 @@ export interface BatchContext {
   lazyCommit?: boolean;
   /** Capture is silenced already, to the transaction's end (beginImportBatch): the batch does not silence it again. */
   silenced?: boolean;
+  /**
+   * ds_change_pending was seen empty in this transaction before the batch (loadBlockedRows):
+   * with no pending update of its own either, the batch has nothing to release and skips
+   * looking (most batches).
+   */
+  nothingPending?: boolean;
 }
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
@@ -114,7 +126,8 @@ class BatchState {
       // In one statement where the brand can, in that order (fetchRowsWithEntries).
       const identity = (k: ValueMap) => canonicalKeyText(table, k);
       const rowKeys = keys.map((k) => this.keyText(table, k).rowKey);
-      const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys);
+      // The keys are distinct (`wanted`): the read need not sort out repeats.
+      const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys, true);
       const rows = both ? both.rows : await fetchRows(tx, table, keys, identity);
       const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys);
       for (let i = 0; i < keys.length; i++) {
@@ -199,23 +212,24 @@ export async function applyBatch(
       state.get(table, change.key),
       change.keyOld ? state.get(table, change.keyOld) : undefined,
     );
-    if (plan.outcome === 'parked') return { item, plan, policy };
+    if (plan.outcome === 'parked') return { item, outcome: plan.outcome, conflict: plan.conflict, policy };
     for (const { key, state: next } of plan.states) state.set(table, key, next);
     const identity = state.keyText(table, change.keyOld ?? change.key).id;
     for (const op of plan.ops) ops.push({ table, identity, op });
     if (plan.forward && ctx.forwards) applied.push({ table, change, forward: plan.forward });
     if (plan.conflict) conflicts.push({ item, conflict: plan.conflict, policy });
     if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: state.keyText(table, change.key).rowKey, cl: change.cl! });
-    return { item, plan, policy };
+    return { item, outcome: plan.outcome, conflict: plan.conflict, policy };
   };
 
   const results = items.map(planOne);
-  if (fromPending) for (const r of results) if (r.plan.outcome !== 'pending') pendingDone.push(r.item.row.id);
+  if (fromPending) for (const r of results) if (r.outcome !== 'pending') pendingDone.push(r.item.row.id);
   const released: ItemResult[] = [];
   // Updates that came before their insert (a mesh): merge the ones whose row has caught up.
   const checked = new Map<string, number>();
   const releasedIds = new Set<number>();
   for (;;) {
+    if (ctx.nothingPending && pendingAdds.length === 0) break;
     const moved = state.clMoved(checked);
     if (moved.length === 0) break;
     const reached = new Map<string, number>();
@@ -237,7 +251,7 @@ export async function applyBatch(
     await state.load(tx, fresh, ctx.tables);
     for (const item of fresh) {
       const result = planOne(item);
-      if (result.plan.outcome === 'pending') continue;
+      if (result.outcome === 'pending') continue;
       released.push(result);
       releasedIds.add(item.row.id);
       pendingDone.push(item.row.id);
@@ -255,7 +269,7 @@ export async function applyBatch(
   if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
   // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
   if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
-  await writeEntries(tx, state.entryWrites());
+  await writeEntries(tx, state.entryWrites(), true);
   await writePending(
     tx,
     pendingAdds.filter((p, i, all) => all.findIndex((q) => q.item.row.id === p.item.row.id) === i),

@@ -19,10 +19,15 @@ function parseJson(text: string | null, what: string): unknown {
   }
 }
 
+/**
+ * The values of a JSON object, each read as its column's type. `raw` is the object just
+ * made by JSON.parse and owned here: its values are made canonical in place (its members
+ * keep their order), not copied into a second object per change.
+ */
 function valueMap(table: TableSchema, raw: unknown, what: string): ValueMap {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ChangeError('bad_json', `${what} must be a JSON object`);
-  const out: ValueMap = {};
   const values = raw as Record<string, unknown>;
+  const out = values as ValueMap;
   const columns = columnMap(table);
   for (const name in values) {
     const value = values[name];
@@ -42,7 +47,8 @@ function valueMap(table: TableSchema, raw: unknown, what: string): ValueMap {
           `run \`dsync generate && dsync apply\`, then \`dsync retry ID\` (ids: \`dsync errors\`); or \`dsync skip ID\` if the column is gone for good`,
       );
     }
-    out[name] = toCanonical(column, value);
+    const canonical = toCanonical(column, value);
+    if (canonical !== value) out[name] = canonical;
   }
   return out;
 }

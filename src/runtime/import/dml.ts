@@ -4,7 +4,7 @@
  * dialect's `ident`; every value is a bound parameter converted by `toParam`.
  */
 import type { ValueMap } from '../../core/change.ts';
-import type { DbClient, Dialect, Row } from '../../core/dialect.ts';
+import { type DbClient, type Dialect, queryArrays, type Row } from '../../core/dialect.ts';
 import { ChangeError } from '../../core/errors.ts';
 import { tableRef } from '../../core/table-ref.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
@@ -166,13 +166,15 @@ export async function fetchRowsWithEntries(
   keys: ValueMap[],
   identity: (key: ValueMap) => string,
   rowKeys: string[],
+  /** The keys (and row keys) are known to be distinct: not sorted out again. */
+  distinct = false,
 ): Promise<{ rows: Map<string, ValueMap>; entries: Row[] } | undefined> {
   const { dialect } = client;
   if (!dialect.sql.lockedReadsInOneStatement || keys.length === 0) return undefined;
   const columns = table.columns.filter((c) => !c.generated);
   if (columns.length === 0 || columns.some((c) => c.name.startsWith('ds$'))) return undefined;
-  const unique = uniqueKeys(keys, identity);
-  const uniqueRowKeys = [...new Set(rowKeys)];
+  const unique = distinct ? keys : uniqueKeys(keys, identity);
+  const uniqueRowKeys = distinct ? rowKeys : [...new Set(rowKeys)];
   if (unique.length * table.primaryKey.length + uniqueRowKeys.length + 1 > dialect.capabilities.maxParameters - 10) return undefined;
   const params = new Params(dialect);
   const rowsSql = lockedRowsSelect(dialect, table, unique, params);
@@ -188,15 +190,27 @@ export async function fetchRowsWithEntries(
     { sql: entriesSql, columns: ENTRY_COLUMNS.map((c) => ({ name: c, alias: ident(entryAlias(c)) })) },
     ident('ds$entry'),
   );
-  const { rows } = await client.query<Row>(sql, params.values);
+  // As arrays (DbClient.queryArrays): the marker, the row's columns, then the entry's.
+  const names = ['ds$entry', ...columns.map((c) => c.name), ...ENTRY_COLUMNS.map(entryAlias)];
+  const rows = await queryArrays(client, sql, params.values, names);
   const found = new Map<string, ValueMap>();
   const entries: Row[] = [];
+  const at = 1 + columns.length;
   for (const row of rows) {
-    if (row.ds$entry === true) {
-      const entry: Row = {};
-      for (const c of ENTRY_COLUMNS) entry[c] = row[entryAlias(c)];
-      entries.push(entry);
-    } else addCanonical(dialect, columns, row, identity, found);
+    if (row[0] === true) {
+      entries.push({
+        row_key: row[at],
+        cl: row[at + 1],
+        max_version: row[at + 2],
+        base_version: row[at + 3],
+        base_server: row[at + 4],
+        col_versions: row[at + 5],
+      } satisfies Record<(typeof ENTRY_COLUMNS)[number], unknown>);
+    } else {
+      const canonical: ValueMap = {};
+      for (let i = 0; i < columns.length; i++) canonical[columns[i].name] = dialect.fromDriver(columns[i], row[1 + i]);
+      found.set(identity(canonical), canonical);
+    }
   }
   return { rows: found, entries };
 }

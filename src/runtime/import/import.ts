@@ -18,13 +18,13 @@ import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientE
 import type { TableSchema } from '../../core/schema.ts';
 import { applyBatch, type BatchContext, type BatchItem, caughtUpPending, type ItemResult, pendingInboxIds } from './apply-batch.ts';
 import { decodeChange } from './decode-change.ts';
+import { inboxBatchSelect, inboxBatches, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
 import {
   forgetPointer,
   keepPointer,
-  pointerBatches,
   pointerMovedError,
   programPointer,
   readHorizonAndBatch,
@@ -113,19 +113,7 @@ export async function ledgerStamp(client: DbClient): Promise<string> {
   }
 }
 
-/** ledgerStamp's two values as columns of another SELECT (the import's batch read). */
-const LEDGER_STAMP_COLUMNS =
-  '(SELECT count(*) FROM ds_schema_migrations) AS ds_ledger_n, (SELECT max(applied_at) FROM ds_schema_migrations) AS ds_ledger_at';
-
-function stampOf(row: Row | undefined): string {
-  const at = row?.ds_ledger_at;
-  return `${String(row?.ds_ledger_n)}/${at instanceof Date ? at.toISOString() : String(at)}`;
-}
-
 export const INBOX_SELECT = `SELECT id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id FROM ds_change_inbox`;
-
-const text = (value: unknown): string | null =>
-  typeof value === 'string' ? value : value === null || value === undefined ? null : String(value);
 
 /** An inbox row as read by INBOX_SELECT: written out as one literal, so every row has one shape (a loop of assignments makes a slow dictionary of each). */
 export function toInboxRow(row: Row): InboxRow {
@@ -174,6 +162,23 @@ interface Decoded {
   errorCode: string | null;
   identity: string;
   oldIdentity: string | null;
+}
+
+/** Rows decoded between two looks at the event loop by decodeInGaps: a few milliseconds of work. */
+const DECODE_SLICE = 256;
+
+/**
+ * decodeAll a slice at a time, letting the event loop run between slices: started while
+ * the batch before is written, it uses the time this process would spend waiting for the
+ * server, and a statement's answer waits at most one slice.
+ */
+async function decodeInGaps(ctx: ImportContext, rows: InboxRow[]): Promise<Decoded[]> {
+  const out: Decoded[] = [];
+  for (let i = 0; i < rows.length; i += DECODE_SLICE) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const d of decodeAll(ctx, rows.slice(i, i + DECODE_SLICE))) out.push(d);
+  }
+  return out;
 }
 
 function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
@@ -233,7 +238,7 @@ async function releaseCaughtUp(client: DbClient, ctx: ImportContext, limit: numb
     if (ids.length === 0) return;
     const items = await inboxItems(tx, ctx, ids);
     const outcome = await applyBatch(tx, batchContext(ctx), items, pendingLoader(ctx), undefined, true);
-    for (const r of [...outcome.results, ...outcome.released]) if (r.plan.outcome === 'applied') result.applied++;
+    for (const r of [...outcome.results, ...outcome.released]) if (r.outcome === 'applied') result.applied++;
   });
 }
 
@@ -302,10 +307,10 @@ async function parkFailed(
 function count(results: ItemResult[], tally: Tally): ItemResult[] {
   const parked: ItemResult[] = [];
   for (const r of results) {
-    if (r.plan.conflict) tally.conflicts++;
-    if (r.plan.outcome === 'applied') tally.applied++;
-    else if (r.plan.outcome === 'pending') tally.pending++;
-    else if (r.plan.outcome === 'parked') parked.push(r);
+    if (r.conflict) tally.conflicts++;
+    if (r.outcome === 'applied') tally.applied++;
+    else if (r.outcome === 'pending') tally.pending++;
+    else if (r.outcome === 'parked') parked.push(r);
     else tally.unchanged++;
   }
   return parked;
@@ -326,21 +331,24 @@ async function applyBatchPlanned(
       await parkFailed(tx, ctx, d, d.error!, d.errorCode ?? 'decode_failed', blocked, tally);
       continue;
     }
-    items.push({ row: d.row, change: d.change, identity: d.identity });
+    items.push(d as BatchItem); // its change is there: a BatchItem as it is, no copy per change
   }
   // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
   const outcome = await applyBatch(
     tx,
-    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, silenced },
+    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, silenced, nothingPending: !anyPending },
     items,
     pendingLoader(ctx, anyPending),
   );
   // A pending update merged in this same batch counts once, as what it became.
   const released = new Set(outcome.released.map((r) => r.item.row.id));
-  const results = [...outcome.results.filter((r) => !(r.plan.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
+  const results =
+    released.size === 0
+      ? outcome.results
+      : [...outcome.results.filter((r) => !(r.outcome === 'pending' && released.has(r.item.row.id))), ...outcome.released];
   for (const r of count(results, tally)) {
     const d = decoded.find((x) => x.row.id === r.item.row.id) ?? { row: r.item.row, identity: r.item.identity, oldIdentity: null };
-    await parkFailed(tx, ctx, d, manualReason(r.plan.conflict!), 'conflict_manual', blocked, tally);
+    await parkFailed(tx, ctx, d, manualReason(r.conflict!), 'conflict_manual', blocked, tally);
   }
 }
 
@@ -361,10 +369,10 @@ export async function applyDecoded(
   const outcome = await tx.transaction((sp) =>
     applyBatch(sp, batchContext(ctx), [{ row, change, identity }], pendingLoader(ctx), policyOverride),
   );
-  const { plan } = outcome.results[0];
+  const { outcome: planned, conflict } = outcome.results[0];
   const status: ApplyStatus =
-    plan.outcome === 'parked' ? 'manual' : plan.outcome === 'pending' ? 'pending' : plan.outcome === 'applied' ? 'applied' : 'unchanged';
-  return { status, conflict: plan.conflict };
+    planned === 'parked' ? 'manual' : planned === 'pending' ? 'pending' : planned === 'applied' ? 'applied' : 'unchanged';
+  return { status, conflict };
 }
 
 /**
@@ -444,35 +452,50 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
   // The ledger is looked at once per pass, and only when there is something to import.
   let watch = kept;
   let ctx = await importContext(config, handle, program.id, false);
-  // With a ledger, the batch's read brings its stamp along (ledgerStamp): no round trip of its own.
+  // With a ledger, the first batch's read brings its stamp along (ledgerStamp): no round trip of its own.
   const withStamp = watch && handle.tablesStamp !== 'none';
-  const columns = `id, ${CHANGE_ROW_COLUMNS.join(', ')}, origin_change_id${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''}`;
-  const batchSelect = (after: string, upTo: string) =>
-    `SELECT ${columns} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
   // The first batch comes with the horizon where the brand reads both in one round trip.
-  const { horizon, rows: first } = await readHorizonAndBatch(client, 'ds_change_inbox', batchSelect, start, program.batchSize);
+  const { horizon, rows: first } = await readHorizonAndBatch(
+    client,
+    'ds_change_inbox',
+    inboxBatchSelect(withStamp),
+    start,
+    program.batchSize,
+  );
   await refusePointerAhead(client, program.id, 'ds_change_inbox', start, horizon);
   const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: start, horizon, heldBack: 0 };
-  const p = client.dialect.sql.param;
   try {
     let pointer = start;
-    const select = batchSelect(p(1), p(2));
-    for await (const { rows, upTo } of pointerBatches(client, 'ds_change_inbox', select, pointer, horizon, program.batchSize, first)) {
+    // A batch read ahead is decoded early, with the context of that moment (checked below).
+    const decodeAhead = async (rows: InboxRow[]) => {
+      const used = ctx;
+      return { used, decoded: await decodeInGaps(used, rows) };
+    };
+    for await (const { rows, upTo, stamp: read, prepared } of inboxBatches(
+      client,
+      pointer,
+      horizon,
+      program.batchSize,
+      withStamp,
+      decodeAhead,
+      first,
+    )) {
       if (watch) {
         watch = false;
-        const stamp = withStamp && rows.length > 0 ? stampOf(rows[0]) : await ledgerStamp(client);
+        const stamp = read ?? (await ledgerStamp(client));
         if (stamp !== handle.tablesStamp) {
           // `dsync apply` ran here since the tables were read (a column added): a winning insert must know every column.
           ctx = await importContext(config, handle, program.id, true);
           kept = false;
         }
       }
-      let decoded = decodeAll(ctx, rows.map(toInboxRow));
+      const early = prepared ? await prepared : null;
+      let decoded = early?.used === ctx ? early.decoded : decodeAll(ctx, rows);
       if (kept && decoded.some((d) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column')) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.
         ctx = await importContext(config, handle, program.id, true);
         kept = false;
-        decoded = decodeAll(ctx, rows.map(toInboxRow));
+        decoded = decodeAll(ctx, rows);
       }
       const [from, target] = [pointer, upTo];
       const doomed = new Map<number, { reason: string; kind: string }>();
@@ -518,7 +541,7 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
             // A write failed: the schema may have changed under a long run (a table dropped stops here with the fix).
             ctx = await importContext(config, handle, program.id, true);
             kept = false;
-            decoded = decodeAll(ctx, rows.map(toInboxRow));
+            decoded = decodeAll(ctx, rows);
           }
           planned = false;
         }

@@ -288,9 +288,13 @@ function updateSide(table: TableSchema, policy: ConflictPolicy, change: ChangeEv
   const won = winners(policy, names, conflicting, version, here.entry);
   const write = won.filter((c) => needed.includes(c));
   if (conflict && write.some((c) => conflicting.includes(c))) conflict.resolution = 'applied';
-  const ops: RowOp[] = write.length ? [{ kind: 'update', key: keyOf(table, here.row), values: pick(change.values, write) }] : [];
-  const state = { row: { ...here.row, ...pick(change.values, write) }, entry: advanced(here.entry, cl, version, won) };
-  return { ops, conflict, state, outcome: write.length ? 'applied' : 'unchanged' };
+  if (write.length === 0)
+    return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, cl, version, won) }, outcome: 'unchanged' };
+  // The values written, picked once: the op and the row after it share them (neither is changed afterwards).
+  const values = pick(change.values, write);
+  const ops: RowOp[] = [{ kind: 'update', key: keyOf(table, here.row), values }];
+  const state = { row: { ...here.row, ...values }, entry: advanced(here.entry, cl, version, won) };
+  return { ops, conflict, state, outcome: 'applied' };
 }
 
 /** For seed-format rows, which carry no causal length: the one that follows the row's state here. */

@@ -91,22 +91,30 @@ const entryRow = ({ table, rowKey, entry }: EntryWrite) => [
   encodeColumns(entry.columns),
 ];
 
-/** Replaces the entries of these rows (the last write of a row wins); new entries are inserted (see EntryWrite.isNew). */
-export async function writeEntries(tx: DbClient, writes: EntryWrite[]): Promise<void> {
-  const last = new Map<string, EntryWrite>();
-  for (const w of writes) last.set(`${w.table}\u0000${w.rowKey}`, w);
-  if (last.size === 0) return;
-  const fresh = [...last.values()].filter((w) => w.isNew);
-  if (fresh.length > 0) {
-    await writeRows(tx, 'ds_row_version', COLUMNS, fresh.map(entryRow));
-    for (const w of fresh) last.delete(`${w.table}\u0000${w.rowKey}`);
-    if (last.size === 0) return;
+/**
+ * Replaces the entries of these rows (the last write of a row wins); new entries are
+ * inserted (see EntryWrite.isNew). `distinct`: no row is written twice in `writes` (an import
+ * batch's, one per row it touched), so they are not sorted out again.
+ */
+export async function writeEntries(tx: DbClient, writes: EntryWrite[], distinct = false): Promise<void> {
+  let all = writes;
+  if (!distinct) {
+    const last = new Map<string, EntryWrite>();
+    for (const w of writes) last.set(`${w.table}\u0000${w.rowKey}`, w);
+    all = [...last.values()];
   }
-  const rows = [...last.values()].map(entryRow);
+  if (all.length === 0) return;
+  const fresh: EntryWrite[] = [];
+  const replaced: EntryWrite[] = [];
+  for (const w of all) (w.isNew ? fresh : replaced).push(w);
+  if (fresh.length > 0) await writeRows(tx, 'ds_row_version', COLUMNS, fresh.map(entryRow));
+  if (replaced.length === 0) return;
+  const last = replaced;
+  const rows = last.map(entryRow);
   // One write per entry where the brand can upsert; else the old ones go first.
   if (tx.dialect.bulk?.upsertRows) return tx.dialect.bulk.upsertRows(tx, 'ds_row_version', COLUMNS, ['table_name', 'row_key'], rows);
   const byTable = new Map<string, string[]>();
-  for (const w of last.values()) {
+  for (const w of last) {
     const keys = byTable.get(w.table);
     if (keys) keys.push(w.rowKey);
     else byTable.set(w.table, [w.rowKey]);

@@ -1,0 +1,155 @@
+/**
+ * The import's read of the inbox, batch after batch: only the columns the import uses, as
+ * arrays, the next batch read ahead of the current batch's transaction and prepared
+ * (decoded) while that batch's statements run on the server.
+ */
+import type { InboxRow } from '../../core/change.ts';
+import { type DbClient, queryArrays, type Row } from '../../core/dialect.ts';
+
+/** ledgerStamp's two values as columns of another SELECT (the import's batch read). */
+export const LEDGER_STAMP_COLUMNS =
+  '(SELECT count(*) FROM ds_schema_migrations) AS ds_ledger_n, (SELECT max(applied_at) FROM ds_schema_migrations) AS ds_ledger_at';
+
+export function stampOf(row: Row | undefined): string {
+  const at = row?.ds_ledger_at;
+  return `${String(row?.ds_ledger_n)}/${at instanceof Date ? at.toISOString() : String(at)}`;
+}
+
+/** An inbox value as text (a driver may return a number or a Date for some columns). */
+export const text = (value: unknown): string | null =>
+  typeof value === 'string' ? value : value === null || value === undefined ? null : String(value);
+
+/**
+ * The inbox columns a batch of the import reads (INBOX_SELECT's but object_database,
+ * object_pk_attribute, object_attribute and note1, which nothing of the import reads),
+ * as arrays (DbClient.queryArrays): 10,000 rows of 19 named fields per batch were the
+ * a large part of the driver's work and of the import's garbage (docs/performance.md).
+ */
+const BATCH_COLUMNS = [
+  'id',
+  'origin_change_id',
+  'object_table',
+  'object_id',
+  'object_id_old',
+  'object_value',
+  'object_value_old',
+  'object_operation',
+  'object_operation_command',
+  'updated_by_server_id',
+  'updated_by_user_id',
+  'update_datetime',
+  'row_cl',
+  'row_cl_old',
+  'change_version',
+] as const;
+
+/** An inbox row as read in BATCH_COLUMNS order; the columns not read are null. One literal, as toInboxRow. */
+function batchInboxRow(v: readonly unknown[]): InboxRow {
+  return {
+    id: Number(v[0]),
+    origin_change_id: Number(v[1]),
+    object_database: null,
+    object_table: text(v[2]),
+    object_pk_attribute: null,
+    object_attribute: null,
+    object_id: text(v[3]),
+    object_id_old: text(v[4]),
+    object_value: text(v[5]),
+    object_value_old: text(v[6]),
+    object_operation: text(v[7]),
+    object_operation_command: text(v[8]),
+    updated_by_server_id: text(v[9]),
+    updated_by_user_id: text(v[10]),
+    update_datetime: text(v[11]),
+    note1: null,
+    row_cl: text(v[12]),
+    row_cl_old: text(v[13]),
+    change_version: text(v[14]),
+  };
+}
+
+/** A row of inboxBatchSelect read as an object, as the arrays queryArrays returns. */
+const rowValues = (row: Row): unknown[] => [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'].map((c) => row[c]);
+
+/** A batch of the inbox as inboxBatches hands it out. */
+export interface InboxBatch<T> {
+  rows: InboxRow[];
+  upTo: number;
+  /** The ledger's stamp, when the first batch brought it. */
+  stamp: string | null;
+  /** What `prepare` made of a batch read ahead, while the batch before it was written; null for a batch not read ahead. */
+  prepared: Promise<T> | null;
+}
+
+/**
+ * The SELECT of one batch of the inbox (BATCH_COLUMNS, and the ledger's stamp when `withStamp`),
+ * its bounds given as SQL: what inboxBatches reads, and what readHorizonAndBatch reads as the
+ * first batch where the brand reads it with the horizon.
+ */
+export const inboxBatchSelect =
+  (withStamp: boolean) =>
+  (after: string, upTo: string): string =>
+    `SELECT ${BATCH_COLUMNS.join(', ')}${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
+
+/**
+ * The inbox in batches from `pointer` up to `horizon`, as pointerBatches reads them, each
+ * batch's rows as InboxRows. The next batch's read is sent as soon as a batch is handed out,
+ * so it goes on the connection ahead of that batch's transaction (the inbox below the
+ * horizon does not change under an import), and once its rows are here, `prepare` (the
+ * decoding) works on them in the gaps while this batch's statements run on the server.
+ */
+export async function* inboxBatches<T>(
+  client: DbClient,
+  pointer: number,
+  horizon: number,
+  batchSize: number,
+  withStamp: boolean,
+  prepare: (rows: InboxRow[]) => Promise<T>,
+  first: Row[] | null = null,
+): AsyncGenerator<InboxBatch<T>> {
+  const p = client.dialect.sql.param;
+  const read = (from: number, upTo: number, stamp: boolean) => {
+    const names: string[] = stamp ? [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'] : [...BATCH_COLUMNS];
+    return queryArrays(client, inboxBatchSelect(stamp)(p(1), p(2)), [from, upTo], names);
+  };
+  const asRows = (raw: unknown[][]) => {
+    const rows = new Array<InboxRow>(raw.length);
+    for (let i = 0; i < raw.length; i++) rows[i] = batchInboxRow(raw[i]);
+    return rows;
+  };
+  let stampFirst = withStamp;
+  // A batch read ahead is kept as InboxRows only (the driver's arrays would live as long as the batch).
+  let ahead: Promise<{ rows: InboxRow[]; prepared: Promise<T> }> | null = null;
+  while (pointer < horizon) {
+    let upTo = Math.min(horizon, pointer + batchSize);
+    const got = ahead ? await ahead : null;
+    ahead = null;
+    // The first batch may have come with the horizon (inboxBatchSelect's columns, as objects).
+    let raw = got ? null : first ? first.map(rowValues) : await read(pointer, upTo, stampFirst);
+    first = null;
+    const stamp =
+      stampFirst && raw !== null && raw.length > 0
+        ? stampOf({ ds_ledger_n: raw[0][BATCH_COLUMNS.length], ds_ledger_at: raw[0][BATCH_COLUMNS.length + 1] })
+        : null;
+    stampFirst = false;
+    const rows = got ? got.rows : asRows(raw!);
+    raw = null;
+    if (rows.length === 0) {
+      const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [
+        upTo,
+        horizon,
+      ]);
+      upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
+    } else if (upTo < horizon) {
+      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false).then((rawAhead) => {
+        const rows = asRows(rawAhead);
+        const prepared = prepare(rows);
+        prepared.catch(() => undefined); // awaited with the batch, or dropped with the pass
+        return { rows, prepared };
+      });
+      ahead.catch(() => undefined); // its failure goes up where it is awaited, if it is
+    }
+    yield { rows, upTo, stamp, prepared: got ? got.prepared : null };
+    pointer = upTo;
+  }
+}

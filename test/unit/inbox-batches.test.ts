@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import type { DbClient, Row } from '../../src/core/dialect.ts';
+import { postgresDialect } from '../../src/dialects/postgres/postgres-dialect.ts';
+import { inboxBatches } from '../../src/runtime/import/inbox-batches.ts';
+
+/** A client that answers the import's inbox reads from `ids` (an inbox with holes), recording them; arrays by queryArrays. */
+function fakeInbox(ids: number[]) {
+  const log: string[] = [];
+  const rowOf = (id: number, stamp: boolean) => {
+    const row: unknown[] = [String(id), String(1000 + id), 't', `"k${id}"`, null, '{}', null, 'I', null, 's1', null, null, '1', null, '7'];
+    return stamp ? [...row, 3, 'at'] : row;
+  };
+  const client = {
+    dialect: postgresDialect,
+    async queryArrays(sql: string, params: readonly unknown[] = []) {
+      const [from, to] = params as number[];
+      log.push(`read ${from}..${to}${sql.includes('ds_ledger_n') ? ' +stamp' : ''}`);
+      return ids.filter((id) => id > from && id <= to).map((id) => rowOf(id, sql.includes('ds_ledger_n')));
+    },
+    async query(_sql: string, params: readonly unknown[] = []) {
+      const [from, to] = params as number[];
+      log.push(`min ${from}..${to}`);
+      const above = ids.filter((id) => id > from && id <= to);
+      return { rows: [{ id: above.length ? Math.min(...above) : null }] as Row[], rowCount: 1 };
+    },
+  } as unknown as DbClient;
+  return { client, log };
+}
+
+describe('inboxBatches', () => {
+  it('hands out every row once, in order, across holes, with the next batch read ahead and prepared', async () => {
+    const ids = [1, 2, 3, 4, 5, 40, 41, 90];
+    const { client, log } = fakeInbox(ids);
+    const prepared: number[][] = [];
+    const seen: Array<{ ids: number[]; upTo: number; stamp: string | null; ahead: number[] | null }> = [];
+    for await (const batch of inboxBatches(client, 0, 95, 3, true, async (rows) => {
+      prepared.push(rows.map((r) => r.id));
+      return rows.map((r) => r.id);
+    })) {
+      seen.push({
+        ids: batch.rows.map((r) => r.id),
+        upTo: batch.upTo,
+        stamp: batch.stamp,
+        ahead: batch.prepared ? await batch.prepared : null,
+      });
+    }
+    expect(seen.flatMap((b) => b.ids)).toEqual(ids);
+    // The first batch brings the ledger stamp; a batch read ahead comes prepared, with its own rows.
+    expect(seen[0]).toEqual({ ids: [1, 2, 3], upTo: 3, stamp: '3/at', ahead: null });
+    for (const b of seen) if (b.ahead) expect(b.ahead).toEqual(b.ids);
+    expect(seen.filter((b) => b.ahead).length).toBeGreaterThan(0);
+    // Each range is read once; an empty one moves on to the next row there is.
+    expect(new Set(log.filter((l) => l.startsWith('read'))).size).toBe(log.filter((l) => l.startsWith('read')).length);
+    expect(seen.at(-1)!.upTo).toBe(95);
+    for (let i = 1; i < seen.length; i++) expect(seen[i].upTo).toBeGreaterThan(seen[i - 1].upTo);
+    // Rows as the import reads them: numbers for ids, the columns not read as null.
+    const first = (await (async () => {
+      for await (const b of inboxBatches(client, 0, 95, 3, false, async () => null)) return b.rows[0];
+    })())!;
+    expect(first).toMatchObject({
+      id: 1,
+      origin_change_id: 1001,
+      object_table: 't',
+      object_id: '"k1"',
+      object_database: null,
+      note1: null,
+      change_version: '7',
+    });
+  });
+
+  it('reads nothing past the horizon and nothing at all when the pointer is there', async () => {
+    const { client, log } = fakeInbox([1, 2, 3]);
+    const got: number[] = [];
+    for await (const b of inboxBatches(client, 0, 2, 10, false, async () => null)) got.push(...b.rows.map((r) => r.id));
+    expect(got).toEqual([1, 2]);
+    expect(log).toEqual(['read 0..2']);
+    const none = fakeInbox([1]);
+    for await (const _ of inboxBatches(none.client, 5, 5, 10, false, async () => null)) expect.unreachable();
+    expect(none.log).toEqual([]);
+  });
+});
