@@ -1,5 +1,6 @@
 /** What the numbers were measured on: printed with the results and kept in the JSON. */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { DialectName } from '../src/core/dialect.ts';
 import { getDialect } from '../src/dialects/registry.ts';
@@ -69,4 +70,27 @@ export function machineLines(m: Machine): string[] {
     `databases: PostgreSQL ${m.postgres ?? '-'}, MariaDB ${m.mariadb ?? '-'}, SQLite ${m.sqlite} (better-sqlite3, in process)`,
     ...Object.entries(m.unavailable).map(([d, why]) => `  not benchmarked: ${d}: ${why}`),
   ];
+}
+
+/**
+ * The MariaDB server's own CPU seconds (every thread), read from /proc, when it runs on this
+ * machine; null when it does not (a remote server, another OS). For probes that price a
+ * statement's server-side work beside the client's.
+ */
+export function mariadbCpuSeconds(): (() => number) | null {
+  let pid: number;
+  try {
+    pid = Number(
+      execFileSync('pgrep', ['-o', 'mariadbd'], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim(),
+    );
+  } catch {
+    return null;
+  }
+  if (!pid) return null;
+  return () => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
 }

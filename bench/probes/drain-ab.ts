@@ -6,34 +6,18 @@
  * two trees at once (before and after a change), it compares them under one load; the
  * CPU seconds of each phase (this process's own work) move less with the load than the times.
  */
-import { execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
+import { mariadbCpuSeconds } from '../machine.ts';
 
 const n = Number(process.argv[2] ?? 20000);
 
-/** MariaDB's own CPU seconds (every thread) when it runs on this machine, else null: a pair with a MariaDB side prints it per phase. */
-const mariadbPid = (() => {
-  try {
-    return (
-      Number(
-        execSync('pgrep -o mariadbd', { stdio: ['ignore', 'pipe', 'ignore'] })
-          .toString()
-          .trim(),
-      ) || null
-    );
-  } catch {
-    return null;
-  }
-})();
-const mariadbCpu = () => {
-  if (!mariadbPid) return 0;
-  const f = readFileSync(`/proc/${mariadbPid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
+/** MariaDB's own CPU seconds when it runs on this machine: a pair with a MariaDB side prints it per phase. */
+const mariadbCpuOrNull = mariadbCpuSeconds();
+const mariadbPid = mariadbCpuOrNull !== null;
+const mariadbCpu = () => mariadbCpuOrNull?.() ?? 0;
 const pairs = (process.argv[3] ?? 'postgres>postgres,postgres>sqlite,postgres>mysql,sqlite>postgres,mysql>postgres').split(',');
 for (const pair of pairs) {
   const [from, to] = pair.split('>') as [DialectName, DialectName];

@@ -6,34 +6,19 @@
  * whose server runs on this machine, each shape also shows mariadbd's CPU time (all its threads,
  * /proc, 10 ms ticks) while it ran.
  */
-import { execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
+import { mariadbCpuSeconds } from '../machine.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
 
 const n = Number(process.argv[2] ?? 10000);
 
-/** MariaDB's own CPU seconds (every thread), when the server runs on this machine: statements' server time by shape. */
-const serverPid = (() => {
-  try {
-    return (
-      Number(
-        execSync('pgrep -o mariadbd', { stdio: ['ignore', 'pipe', 'ignore'] })
-          .toString()
-          .trim(),
-      ) || null
-    );
-  } catch {
-    return null;
-  }
-})();
-const serverCpu = () => {
-  const f = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-};
+/** MariaDB's own CPU, in milliseconds, when the server runs on this machine: statements' server time by shape. */
+const mariadbCpu = mariadbCpuSeconds();
+const serverPid = mariadbCpu !== null;
+const serverCpu = () => mariadbCpu!() * 1000;
 const serverTrace = new StatementTrace();
 function serverTimed(client: DbClient): DbClient {
   if (!serverPid || client.dialect.name !== 'mysql') return client;
