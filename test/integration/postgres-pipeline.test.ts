@@ -10,7 +10,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { pipeline } from '../../src/dialects/postgres/postgres-driver.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
+import { insertRow, selectAllRows } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects, postgresMode, type TestDatabase } from '../helpers/databases.ts';
+import { createSyncPair } from '../helpers/sync-pair.ts';
+
+/** Runs `fn`, returning the texts pg's Client.query got meanwhile (a Submittable as `[submittable]`). */
+async function sentDuring(fn: () => Promise<void>): Promise<string[]> {
+  const query = pg.Client.prototype.query;
+  const texts: string[] = [];
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    const q = args[0] as { text?: string; submit?: unknown } | string;
+    texts.push(typeof q === 'string' ? q : (q.text ?? (q.submit ? '[submittable]' : '?')));
+    return (query as (...a: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
+  try {
+    await fn();
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+  return texts;
+}
 
 const live = (await liveDialects()).includes('postgres') && (await postgresMode()) === 'server';
 
@@ -85,10 +104,14 @@ describe.runIf(live)('postgres: pipelined statements', () => {
   });
 
   it('writes deferred to the COMMIT go with it; a second write that fails rolls all of it back with its SQLSTATE', async () => {
-    await client.transaction(async (tx) => {
-      tx.defer!('INSERT INTO dst (id, c_text) VALUES ($1, $2)', [10, 'ten'], 1);
-      tx.defer!('INSERT INTO dst (id, c_text) VALUES ($1, $2)', [11, 'eleven'], 1);
-    });
+    // One round trip for BEGIN, both writes and the COMMIT: one message exchange on the connection.
+    const sent = await sentDuring(() =>
+      client.transaction(async (tx) => {
+        tx.defer!('INSERT INTO dst (id, c_text) VALUES ($1, $2)', [10, 'ten'], 1);
+        tx.defer!('INSERT INTO dst (id, c_text) VALUES ($1, $2)', [11, 'eleven'], 1);
+      }),
+    );
+    expect(sent).toEqual(['[submittable]']);
     expect((await client.query<Row>('SELECT id, c_text FROM dst ORDER BY id')).rows).toEqual([
       { id: 10, c_text: 'ten' },
       { id: 11, c_text: 'eleven' },
@@ -137,5 +160,22 @@ describe.runIf(live)('postgres: pipelined statements', () => {
         .catch(() => undefined);
     });
     expect((await client.query<Row>('SELECT id FROM dst WHERE id >= 20 ORDER BY id')).rows).toEqual([{ id: 20 }]);
+  });
+
+  it("the import's fast path sends its row write, entry write and COMMIT in one round trip", async () => {
+    const pair = await createSyncPair('postgres', 'postgres');
+    try {
+      await insertRow(pair.a.client, pair.tables.a.order_line, { order_id: 'piped', line_no: 1, product: 'x', amount: '1.00' });
+      const sent = await sentDuring(() => pair.forward());
+      expect(await selectAllRows(pair.b.client, pair.tables.b.order_line)).toEqual(
+        await selectAllRows(pair.a.client, pair.tables.a.order_line),
+      );
+      // No COMMIT of its own, nor a lone write of the row or its entry: they went in a pipeline.
+      const importWrites = sent.filter((t) => t === 'COMMIT' || /^INSERT INTO (public\.)?"?order_line|^INSERT INTO "?ds_row_version/.test(t));
+      expect(importWrites).toEqual([]);
+      expect(sent).toContain('[submittable]');
+    } finally {
+      await pair.close();
+    }
   });
 });

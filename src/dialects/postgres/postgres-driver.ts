@@ -90,6 +90,14 @@ interface PendingBegin {
   deferred: PipelinedStatement[];
 }
 
+/** What a transaction still has to send (its BEGIN, its deferred writes), then `after`: taken, so sent once. */
+function takePending(state: PendingBegin, ...after: PipelinedStatement[]): PipelinedStatement[] {
+  const statements = [...(state.pending ? [{ text: 'BEGIN', values: [] }] : []), ...state.deferred, ...after];
+  state.pending = false;
+  state.deferred = [];
+  return statements;
+}
+
 /** One statement of a pipeline: its text and bound parameters. */
 export interface PipelinedStatement {
   text: string;
@@ -199,9 +207,7 @@ export class PostgresClient implements DbClient {
       await this.run(() => this.client.query('BEGIN'));
       return null;
     }
-    const statements = [...(begin.pending ? [{ text: 'BEGIN', values: [] }] : []), ...begin.deferred, ...(statement ? [statement] : [])];
-    begin.pending = false;
-    begin.deferred = [];
+    const statements = statement ? takePending(begin, statement) : takePending(begin);
     const results = await this.run(() => pipeline(this.client, statements));
     return statement ? results[results.length - 1] : null;
   }
@@ -375,9 +381,7 @@ export class PostgresClient implements DbClient {
       },
       commit: async () => {
         if (begin.deferred.length > 0) {
-          const statements = [...(begin.pending ? [{ text: 'BEGIN', values: [] }] : []), ...begin.deferred, { text: 'COMMIT', values: [] }];
-          begin.pending = false;
-          begin.deferred = [];
+          const statements = takePending(begin, { text: 'COMMIT', values: [] });
           await this.run(() => pipeline(this.client, statements));
         } else if (begin.pending) begin.pending = false;
         else await run('COMMIT');
