@@ -40,6 +40,16 @@ export interface DbClient {
    * PostgreSQL: one simple query (in READ COMMITTED every statement takes a fresh snapshot).
    */
   queryMany?(statements: readonly string[]): Promise<QueryResult[]>;
+  /**
+   * Inside a transaction, sends the write `sql` later instead of now: with the connection's next
+   * statement, or with the COMMIT, in one round trip with its parameters bound. `rows`: the
+   * number of rows it must touch, else it fails (on the server: a COMMIT sent after it does not
+   * happen). Its failure is thrown by the statement (or commit) that carried it, and the
+   * transaction is lost then: only work that is rolled back whole on any failure may defer (an
+   * import batch's fast path). Absent where the driver cannot pipeline. PostgreSQL: the extended
+   * protocol's pipelining, one Sync for all.
+   */
+  defer?(sql: string, params: readonly unknown[], rows?: number): void;
   /** Runs `fn` in a transaction; nested calls use a savepoint. Rolls back when `fn` throws. */
   transaction<T>(fn: (tx: DbClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -80,9 +80,109 @@ class StatementNames {
 
 const statementNames = new WeakMap<pg.Client, StatementNames>();
 
-/** An outermost transaction whose BEGIN is not sent yet: it goes with the first statement (PostgresClient.transaction). */
+/**
+ * An outermost transaction's state on the client side: its BEGIN not sent yet (it goes with the
+ * first statement, PostgresClient.transaction), and writes deferred to the next statement
+ * (PostgresClient.defer).
+ */
 interface PendingBegin {
   pending: boolean;
+  deferred: PipelinedStatement[];
+}
+
+/** What a transaction still has to send (its BEGIN, its deferred writes), then `after`: taken, so sent once. */
+function takePending(state: PendingBegin, ...after: PipelinedStatement[]): PipelinedStatement[] {
+  const statements = [...(state.pending ? [{ text: 'BEGIN', values: [] }] : []), ...state.deferred, ...after];
+  state.pending = false;
+  state.deferred = [];
+  return statements;
+}
+
+/** One statement of a pipeline: its text and bound parameters. */
+export interface PipelinedStatement {
+  text: string;
+  values: readonly unknown[];
+}
+
+/**
+ * Statements in one round trip with their parameters bound: Parse, Bind, Describe and Execute
+ * of each, one Sync at the end (the extended protocol's pipelining,
+ * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-PIPELINING). node-pg
+ * sends one statement per Sync, so this is a Submittable of its own, as COPY's is. The results
+ * come in order, parsed by the client's type parsers as pg's own Result parses them. The first
+ * error ends it (the server skips the rest to the Sync; inside a transaction block, the block is
+ * aborted) and is what the promise rejects with. Statements are unnamed (parsed and planned each time).
+ */
+export async function pipeline(client: pg.Client, statements: readonly PipelinedStatement[]): Promise<pg.QueryResult[]> {
+  const { default: driver } = await import('pg');
+  // pg's own mapping of a parameter to the protocol's text (Date, Buffer, arrays, JSON), as its Query binds them.
+  const { prepareValue } = (driver as unknown as { utils: { prepareValue(v: unknown): unknown } }).utils;
+  // Values are turned into the protocol's text first: one that cannot be (a cyclic object) fails before anything is sent.
+  const bound = statements.map((s) => ({ text: s.text, values: s.values.map((v) => prepareValue(v)) }));
+  const types = { getTypeParser: (oid: number, format?: string) => client.getTypeParser(oid, format as 'text') };
+  interface PipelineConnection {
+    parse(m: { text: string; name: string; types: unknown[] }): void;
+    bind(m: { portal: string; statement: string; values: unknown[] }): void;
+    describe(m: { type: 'P'; name: string }): void;
+    execute(m: { portal: string; rows: number }): void;
+    sync(): void;
+    stream: { cork?(): void; uncork?(): void };
+  }
+  return new Promise<pg.QueryResult[]>((resolve, reject) => {
+    type PgResult = pg.QueryResult & { addFields(f: unknown[]): void; addCommandComplete(m: unknown): void; parseRow(f: unknown[]): unknown; addRow(r: unknown): void };
+    const newResult = () => new (driver.Result as unknown as new (rowMode: undefined, types: unknown) => PgResult)(undefined, types);
+    const results: PgResult[] = [];
+    let current = newResult();
+    let failed = false;
+    const submittable = {
+      submit: (connection: PipelineConnection) => {
+        connection.stream.cork?.();
+        try {
+          for (const s of bound) {
+            connection.parse({ text: s.text, name: '', types: [] });
+            connection.bind({ portal: '', statement: '', values: s.values });
+            connection.describe({ type: 'P', name: '' });
+            connection.execute({ portal: '', rows: 0 });
+          }
+          connection.sync();
+        } finally {
+          connection.stream.uncork?.();
+        }
+      },
+      handleRowDescription: (msg: { fields: unknown[] }) => current.addFields(msg.fields),
+      handleDataRow: (msg: { fields: unknown[] }) => current.addRow(current.parseRow(msg.fields)),
+      handleCommandComplete: (msg: unknown) => {
+        current.addCommandComplete(msg);
+        results.push(current);
+        current = newResult();
+      },
+      handleEmptyQuery: () => {
+        results.push(current);
+        current = newResult();
+      },
+      // As pg's own Query: an error settles at once (a lost connection sends no ReadyForQuery).
+      handleError: (error: unknown) => {
+        failed = true;
+        reject(error);
+      },
+      handleReadyForQuery: () => {
+        if (!failed) resolve(results);
+      },
+      handlePortalSuspended: () => undefined,
+      handleCopyInResponse: (connection: { sendCopyFail(m: string): void }) => connection.sendCopyFail('no COPY in a pipeline'),
+      handleCopyData: () => undefined,
+    };
+    client.query(submittable as unknown as pg.Submittable);
+  });
+}
+
+/**
+ * A deferred write that must touch `rows` rows, checked by the server: a count that differs
+ * fails the statement (a cast of the explanation to int, SQLSTATE 22P02), so that a COMMIT sent
+ * after it in the same pipeline does not happen.
+ */
+function checkedWrite(sql: string, rows: number): string {
+  return `WITH ds_written AS (${sql} RETURNING 1) SELECT CASE WHEN count(*) = ${rows} THEN 0 ELSE ('dsync: the write touched ' || count(*) || ' rows, not ${rows}')::int END FROM ds_written`;
 }
 
 export class PostgresClient implements DbClient {
@@ -95,11 +195,36 @@ export class PostgresClient implements DbClient {
     private readonly begin: PendingBegin | null = null,
   ) {}
 
-  /** Sends the transaction's BEGIN if it has not gone yet (before a statement that cannot carry it). */
+  /**
+   * Sends the transaction's BEGIN if it has not gone yet and the deferred writes, with
+   * `statement` when given, in one round trip; returns the results of `statement` (or null).
+   */
+  private async sendPending(statement?: PipelinedStatement): Promise<pg.QueryResult | null> {
+    const begin = this.begin;
+    if (!begin || (!begin.pending && begin.deferred.length === 0)) return null;
+    if (begin.deferred.length === 0 && !statement) {
+      begin.pending = false;
+      await this.run(() => this.client.query('BEGIN'));
+      return null;
+    }
+    const statements = statement ? takePending(begin, statement) : takePending(begin);
+    const results = await this.run(() => pipeline(this.client, statements));
+    return statement ? results[results.length - 1] : null;
+  }
+
+  /** Sends the transaction's BEGIN and deferred writes if they have not gone yet (before a statement that cannot carry them). */
   private async sendBegin(): Promise<void> {
-    if (!this.begin?.pending) return;
-    this.begin.pending = false;
-    await this.run(() => this.client.query('BEGIN'));
+    await this.sendPending();
+  }
+
+  /**
+   * Sends `sql` with the connection's next statement (or the COMMIT) in one pipeline, instead of
+   * now (DbClient.defer). Only inside a transaction: its failure aborts the transaction, and the
+   * statement that carried it throws.
+   */
+  defer(sql: string, params: readonly unknown[], rows?: number): void {
+    if (!this.begin) throw new Error('DbClient.defer outside a transaction');
+    this.begin.deferred.push({ text: rows === undefined ? sql : checkedWrite(sql, rows), values: params });
   }
 
   get lost(): boolean {
@@ -124,6 +249,11 @@ export class PostgresClient implements DbClient {
   }
 
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<T>> {
+    if (this.begin && this.begin.deferred.length > 0) {
+      // Deferred writes go first, this statement after them, in one round trip.
+      const result = (await this.sendPending({ text: sql, values: params }))!;
+      return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
+    }
     if (this.begin?.pending && params.length === 0) {
       // The transaction's first statement, without parameters: BEGIN goes in the same simple query
       // (one round trip; the block stays open after it, https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT).
@@ -152,6 +282,7 @@ export class PostgresClient implements DbClient {
    * transaction. https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-MULTI-STATEMENT
    */
   async queryMany(statements: readonly string[]): Promise<QueryResult[]> {
+    if (this.begin && this.begin.deferred.length > 0) await this.sendPending();
     const begin = this.begin?.pending === true;
     if (begin) this.begin!.pending = false;
     const text = (begin ? ['BEGIN', ...statements] : statements).join(';\n');
@@ -241,16 +372,22 @@ export class PostgresClient implements DbClient {
     };
     // The outermost BEGIN waits for the first statement and goes with it where it can (query):
     // a transaction's round trip less. One that ran nothing sends neither BEGIN nor COMMIT.
-    const begin: PendingBegin = { pending: false };
+    // Writes deferred to the end (defer) go in one round trip with the COMMIT.
+    const begin: PendingBegin = { pending: false, deferred: [] };
     const primitives: TransactionPrimitives = {
       begin: async () => {
         begin.pending = true;
+        begin.deferred = [];
       },
       commit: async () => {
-        if (begin.pending) begin.pending = false;
+        if (begin.deferred.length > 0) {
+          const statements = takePending(begin, { text: 'COMMIT', values: [] });
+          await this.run(() => pipeline(this.client, statements));
+        } else if (begin.pending) begin.pending = false;
         else await run('COMMIT');
       },
       rollback: () => {
+        begin.deferred = [];
         if (begin.pending) {
           begin.pending = false;
           return Promise.resolve();
@@ -264,8 +401,16 @@ export class PostgresClient implements DbClient {
         await this.sendBegin();
         await run(`SAVEPOINT ${name}`);
       },
-      release: (name) => run(`RELEASE SAVEPOINT ${name}`),
-      rollbackTo: (name) => run(`ROLLBACK TO SAVEPOINT ${name}`),
+      // A savepoint's deferred writes are sent by its end at the latest (an error is its own), or dropped with it:
+      // the savepoint's start sent those before it.
+      release: async (name) => {
+        await this.sendBegin();
+        await run(`RELEASE SAVEPOINT ${name}`);
+      },
+      rollbackTo: (name) => {
+        if (this.begin) this.begin.deferred = [];
+        return run(`ROLLBACK TO SAVEPOINT ${name}`);
+      },
     };
     try {
       return await runTransaction(

@@ -64,6 +64,33 @@ export interface BatchContext {
    * looking (most batches).
    */
   nothingPending?: boolean;
+  /**
+   * Any failure rolls the whole transaction back (the fast path): a small batch's row and entry
+   * writes may be deferred (DbClient.defer) to go with the next statement or the COMMIT, in one
+   * round trip.
+   */
+  deferWrites?: boolean;
+}
+
+/**
+ * Above this many changes a batch writes now: its set-wise writes use COPY there (postgres-bulk's
+ * COPY_MIN_ROWS), and a round trip is a small part of its time.
+ */
+const DEFER_AT_MOST = 63;
+
+/** `tx` for writes whose results are not read (the entries): each statement is deferred (DbClient.defer), its result empty. */
+function deferring(tx: DbClient): DbClient {
+  const refuse = () => Promise.reject(new Error('only statements can be deferred'));
+  return {
+    dialect: tx.dialect,
+    query: async (sql, params = []) => {
+      tx.defer!(sql, params);
+      return { rows: [], rowCount: 0 };
+    },
+    exec: refuse,
+    transaction: refuse,
+    close: refuse,
+  };
 }
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
@@ -264,12 +291,13 @@ export async function applyBatch(
   }
 
   if (!ctx.silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: ctx.lazyCommit });
-  await executeOps(tx, ops);
+  const defer = ctx.deferWrites === true && tx.defer !== undefined && items.length <= DEFER_AT_MOST;
+  await executeOps(tx, ops, defer);
   await recordApplied(tx, ctx.node, applied);
   if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
   // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
   if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
-  await writeEntries(tx, state.entryWrites(), true);
+  await writeEntries(defer ? deferring(tx) : tx, state.entryWrites(), true);
   await writePending(
     tx,
     pendingAdds.filter((p, i, all) => all.findIndex((q) => q.item.row.id === p.item.row.id) === i),

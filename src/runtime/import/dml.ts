@@ -37,31 +37,50 @@ function whereKey(dialect: Dialect, table: TableSchema, key: ValueMap, params: P
     .join(' AND ');
 }
 
-export async function insertRow(client: DbClient, table: TableSchema, values: ValueMap): Promise<number> {
-  const { dialect } = client;
+/** A statement with its bound parameters. */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+export function insertRowStatement(dialect: Dialect, table: TableSchema, values: ValueMap): Statement {
   const params = new Params(dialect);
   const names = Object.keys(values);
   const placeholders = names.map((n) => params.add(column(table, n), values[n]));
   const around = dialect.sql.identityInsert?.(table, names) ?? {};
   const sql = `${around.before ?? ''}INSERT INTO ${qualifiedTable(dialect, table)} (${names.map((n) => dialect.sql.ident(n)).join(', ')})${around.afterColumns ?? ''} VALUES (${placeholders.join(', ')})${around.after ?? ''}`;
-  return (await client.query(sql, params.values)).rowCount;
+  return { sql, params: params.values };
+}
+
+/** Null when there is nothing to set. */
+export function updateRowStatement(dialect: Dialect, table: TableSchema, key: ValueMap, values: ValueMap): Statement | null {
+  const params = new Params(dialect);
+  const names = Object.keys(values);
+  if (names.length === 0) return null;
+  const set = names.map((n) => `${dialect.sql.ident(n)} = ${params.add(column(table, n), values[n])}`).join(', ');
+  const sql = `UPDATE ${qualifiedTable(dialect, table)} SET ${set} WHERE ${whereKey(dialect, table, key, params)}`;
+  return { sql, params: params.values };
+}
+
+export function deleteRowStatement(dialect: Dialect, table: TableSchema, key: ValueMap): Statement {
+  const params = new Params(dialect);
+  const sql = `DELETE FROM ${qualifiedTable(dialect, table)} WHERE ${whereKey(dialect, table, key, params)}`;
+  return { sql, params: params.values };
+}
+
+export async function insertRow(client: DbClient, table: TableSchema, values: ValueMap): Promise<number> {
+  const { sql, params } = insertRowStatement(client.dialect, table, values);
+  return (await client.query(sql, params)).rowCount;
 }
 
 export async function updateRow(client: DbClient, table: TableSchema, key: ValueMap, values: ValueMap): Promise<number> {
-  const { dialect } = client;
-  const params = new Params(dialect);
-  const names = Object.keys(values);
-  if (names.length === 0) return 0;
-  const set = names.map((n) => `${dialect.sql.ident(n)} = ${params.add(column(table, n), values[n])}`).join(', ');
-  const sql = `UPDATE ${qualifiedTable(dialect, table)} SET ${set} WHERE ${whereKey(dialect, table, key, params)}`;
-  return (await client.query(sql, params.values)).rowCount;
+  const statement = updateRowStatement(client.dialect, table, key, values);
+  return statement ? (await client.query(statement.sql, statement.params)).rowCount : 0;
 }
 
 export async function deleteRow(client: DbClient, table: TableSchema, key: ValueMap): Promise<number> {
-  const { dialect } = client;
-  const params = new Params(dialect);
-  const sql = `DELETE FROM ${qualifiedTable(dialect, table)} WHERE ${whereKey(dialect, table, key, params)}`;
-  return (await client.query(sql, params.values)).rowCount;
+  const { sql, params } = deleteRowStatement(client.dialect, table, key);
+  return (await client.query(sql, params)).rowCount;
 }
 
 /** The current row by key, in canonical encoding, or null when it does not exist. */

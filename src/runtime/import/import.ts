@@ -336,7 +336,7 @@ async function applyBatchPlanned(
   // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
   const outcome = await applyBatch(
     tx,
-    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, silenced, nothingPending: !anyPending },
+    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, silenced, nothingPending: !anyPending, deferWrites: true },
     items,
     pendingLoader(ctx, anyPending),
   );

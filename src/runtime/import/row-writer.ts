@@ -10,7 +10,7 @@ import type { ValueMap } from '../../core/change.ts';
 import type { DbClient } from '../../core/dialect.ts';
 import { inChunks, multiRowInsert } from '../../core/sql-builders.ts';
 import type { TableSchema } from '../../core/schema.ts';
-import { deleteRow, insertRow, updateRow } from './dml.ts';
+import { deleteRowStatement, insertRowStatement, updateRowStatement } from './dml.ts';
 import type { RowOp } from './merge.ts';
 
 export interface PlannedOp {
@@ -39,13 +39,20 @@ export async function writeRows(
   });
 }
 
-export async function executeOp(tx: DbClient, table: TableSchema, op: RowOp): Promise<void> {
-  const expect = (n: number, what: string) => {
-    if (n !== 1) throw new Error(`${what} of ${table.name} ${JSON.stringify('key' in op ? op.key : null)} touched ${n} rows`);
-  };
-  if (op.kind === 'insert') expect(await insertRow(tx, table, op.values), 'insert');
-  else if (op.kind === 'update') expect(await updateRow(tx, table, op.key, op.values), 'update');
-  else expect(await deleteRow(tx, table, op.key), 'delete');
+/**
+ * One row's operation, which must touch that one row. `defer`: sent later where the driver can
+ * (DbClient.defer, which checks the count on the server), else now.
+ */
+export async function executeOp(tx: DbClient, table: TableSchema, op: RowOp, defer = false): Promise<void> {
+  const statement =
+    op.kind === 'insert'
+      ? insertRowStatement(tx.dialect, table, op.values)
+      : op.kind === 'update'
+        ? updateRowStatement(tx.dialect, table, op.key, op.values)
+        : deleteRowStatement(tx.dialect, table, op.key);
+  if (statement && defer && tx.defer) return tx.defer(statement.sql, statement.params, 1);
+  const n = statement ? (await tx.query(statement.sql, statement.params)).rowCount : 0;
+  if (n !== 1) throw new Error(`${op.kind} of ${table.name} ${JSON.stringify('key' in op ? op.key : null)} touched ${n} rows`);
 }
 
 const changesKey = (table: TableSchema, op: RowOp) => op.kind === 'update' && table.primaryKey.some((k) => k in op.values);
@@ -61,7 +68,7 @@ function columnsOf(values: ValueMap, sorted: Map<string, string>): string {
   return out;
 }
 
-async function flushWave(tx: DbClient, wave: PlannedOp[]): Promise<void> {
+async function flushWave(tx: DbClient, wave: PlannedOp[], defer: boolean): Promise<void> {
   const bulk = tx.dialect.bulk!;
   const groups = new Map<string, PlannedOp[]>();
   const sorted = new Map<string, string>();
@@ -77,7 +84,7 @@ async function flushWave(tx: DbClient, wave: PlannedOp[]): Promise<void> {
   }
   for (const entries of groups.values()) {
     const { table, op } = entries[0];
-    if (entries.length === 1) await executeOp(tx, table, op);
+    if (entries.length === 1) await executeOp(tx, table, op, defer);
     else if (op.kind === 'insert')
       await bulk.insertTableRows(
         tx,
@@ -96,22 +103,23 @@ async function flushWave(tx: DbClient, wave: PlannedOp[]): Promise<void> {
   }
 }
 
-export async function executeOps(tx: DbClient, ops: PlannedOp[]): Promise<void> {
+/** `defer`: single-row operations are deferred where the driver can (executeOp); set-wise ones run now. */
+export async function executeOps(tx: DbClient, ops: PlannedOp[], defer = false): Promise<void> {
   if (!tx.dialect.bulk) {
-    for (const { table, op } of ops) await executeOp(tx, table, op);
+    for (const { table, op } of ops) await executeOp(tx, table, op, defer);
     return;
   }
   let wave: PlannedOp[] = [];
   const seen = new Set<string>();
   const flush = async () => {
-    if (wave.length) await flushWave(tx, wave);
+    if (wave.length) await flushWave(tx, wave, defer);
     wave = [];
     seen.clear();
   };
   for (const entry of ops) {
     if (changesKey(entry.table, entry.op)) {
       await flush();
-      await executeOp(tx, entry.table, entry.op);
+      await executeOp(tx, entry.table, entry.op, defer);
       continue;
     }
     if (seen.has(entry.identity)) await flush();
