@@ -70,7 +70,10 @@ describe.runIf(live)('postgres: pipelined statements', () => {
       { text: 'SELECT * FROM src WHERE id = $1', values: [2] },
       { text: 'SELECT * FROM src WHERE id <> $1 ORDER BY id', values: [2] },
       { text: 'UPDATE src SET c_int = c_int WHERE id >= $1', values: [2] },
-      { text: 'SELECT $1::int AS a, $2::text AS b, $3::bytea AS c, $4::timestamptz AS d', values: [7, null, Buffer.from([0, 255]), new Date(0)] },
+      {
+        text: 'SELECT $1::int AS a, $2::text AS b, $3::bytea AS c, $4::timestamptz AS d',
+        values: [7, null, Buffer.from([0, 255]), new Date(0)],
+      },
     ];
     const piped = await pipeline(raw, statements);
     expect(piped).toHaveLength(4);
@@ -90,7 +93,12 @@ describe.runIf(live)('postgres: pipelined statements', () => {
     const names = Object.keys(rows[0]);
     const insert = `INSERT INTO dst (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})`;
     const seen = await client.transaction(async (tx) => {
-      for (const row of rows) tx.defer!(insert, names.map((n) => row[n]), 1);
+      for (const row of rows)
+        tx.defer!(
+          insert,
+          names.map((n) => row[n]),
+          1,
+        );
       return (await tx.query<Row>('SELECT * FROM dst WHERE id > $1 ORDER BY id', [0])).rows;
     });
     expect(seen).toEqual(rows);
@@ -171,7 +179,9 @@ describe.runIf(live)('postgres: pipelined statements', () => {
         await selectAllRows(pair.a.client, pair.tables.a.order_line),
       );
       // No COMMIT of its own, nor a lone write of the row or its entry: they went in a pipeline.
-      const importWrites = sent.filter((t) => t === 'COMMIT' || /^INSERT INTO (public\.)?"?order_line|^INSERT INTO "?ds_row_version/.test(t));
+      const importWrites = sent.filter(
+        (t) => t === 'COMMIT' || /^INSERT INTO (public\.)?"?order_line|^INSERT INTO "?ds_row_version/.test(t),
+      );
       expect(importWrites).toEqual([]);
       expect(sent).toContain('[submittable]');
     } finally {

@@ -129,7 +129,12 @@ export async function pipeline(client: pg.Client, statements: readonly Pipelined
     stream: { cork?(): void; uncork?(): void };
   }
   return new Promise<pg.QueryResult[]>((resolve, reject) => {
-    type PgResult = pg.QueryResult & { addFields(f: unknown[]): void; addCommandComplete(m: unknown): void; parseRow(f: unknown[]): unknown; addRow(r: unknown): void };
+    type PgResult = pg.QueryResult & {
+      addFields(f: unknown[]): void;
+      addCommandComplete(m: unknown): void;
+      parseRow(f: unknown[]): unknown;
+      addRow(r: unknown): void;
+    };
     const newResult = () => new (driver.Result as unknown as new (rowMode: undefined, types: unknown) => PgResult)(undefined, types);
     const results: PgResult[] = [];
     let current = newResult();
