@@ -3,7 +3,7 @@
  * streams that belong to one test, their removal, and a restart of the server itself.
  * With DSYNC_REQUIRE_SERVERS=1 a server that does not answer is a failure, not a skip.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
@@ -80,15 +80,39 @@ async function waitFor(up: boolean, seconds: number): Promise<void> {
   }
 }
 
+/** The store folders of the tests' private servers start with this (startPrivateNats). */
+const PRIVATE_STORE = 'dsync-nats-';
+
+/**
+ * Pids of the nats-servers that are not a test's private one: a restart of the shared server
+ * must not stop the private server of a test file that runs beside it (three-node-run).
+ */
+function sharedNatsPids(): number[] {
+  let listing: string;
+  try {
+    listing = execFileSync('pgrep', ['-a', '-x', 'nats-server']).toString();
+  } catch {
+    return []; // none running
+  }
+  return listing
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.includes(PRIVATE_STORE))
+    .map((line) => Number(line.trim().split(' ')[0]));
+}
+
 /** Stops the local nats-server and starts it again with the same store; resolves once it answers. */
 export async function restartNatsServer(): Promise<void> {
-  try {
-    execFileSync('pkill', ['-x', 'nats-server']);
-  } catch {
-    // not running: start it all the same
+  for (const pid of sharedNatsPids()) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone already: start it all the same
+    }
   }
   await waitFor(false, 20);
-  execFileSync('start-stop-daemon', NATS_START);
+  // Started by itself, not by start-stop-daemon: `--exec` would take a test's private
+  // nats-server for this one ("already running") and start nothing.
+  spawn(NATS_SERVER, NATS_START.slice(NATS_START.indexOf('--') + 1), { detached: true, stdio: 'ignore' }).unref();
   await waitFor(true, 30);
 }
 
@@ -124,12 +148,11 @@ async function answersAt(url: string): Promise<boolean> {
  */
 export async function startPrivateNats(): Promise<PrivateNats | null> {
   if (!existsSync(NATS_SERVER)) return null;
-  const { spawn } = await import('node:child_process');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const { freePort } = await import('./private-postgres.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'dsync-nats-'));
+  const dir = mkdtempSync(join(tmpdir(), PRIVATE_STORE));
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
   let child: import('node:child_process').ChildProcess | null = null;
