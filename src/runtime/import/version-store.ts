@@ -109,12 +109,11 @@ export async function writeEntries(tx: DbClient, writes: EntryWrite[], distinct 
   for (const w of all) (w.isNew ? fresh : replaced).push(w);
   if (fresh.length > 0) await writeRows(tx, 'ds_row_version', COLUMNS, fresh.map(entryRow));
   if (replaced.length === 0) return;
-  const last = replaced;
-  const rows = last.map(entryRow);
+  const rows = replaced.map(entryRow);
   // One write per entry where the brand can upsert; else the old ones go first.
   if (tx.dialect.bulk?.upsertRows) return tx.dialect.bulk.upsertRows(tx, 'ds_row_version', COLUMNS, ['table_name', 'row_key'], rows);
   const byTable = new Map<string, string[]>();
-  for (const w of last) {
+  for (const w of replaced) {
     const keys = byTable.get(w.table);
     if (keys) keys.push(w.rowKey);
     else byTable.set(w.table, [w.rowKey]);
