@@ -130,3 +130,22 @@ export async function createSyncPair(
     },
   };
 }
+
+/**
+ * Sessions a test opens beside a node's own connection (concurrent writers, fences):
+ * `session` connects one with `connect`, `closeAll` closes every one still open (afterAll).
+ */
+export function extraSessions(connect: () => Promise<DbClient>) {
+  const open: DbClient[] = [];
+  return {
+    open,
+    session: async () => {
+      const c = await connect();
+      open.push(c);
+      return c;
+    },
+    closeAll: async () => {
+      for (const s of open.splice(0)) await s.close().catch(() => undefined);
+    },
+  };
+}

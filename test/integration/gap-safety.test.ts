@@ -8,10 +8,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
-import type { DbClient } from '../../src/core/dialect.ts';
 import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects, postgresMode } from '../helpers/databases.ts';
-import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { createSyncPair, type SyncPair, extraSessions } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
 const server = live.includes('postgres') && (await postgresMode()) === 'server';
@@ -26,19 +25,15 @@ describe.skipIf(!server).each(live.includes('sqlite') ? (['sqlite', 'postgres'] 
   'gap safety, postgres → %s',
   (target) => {
     let pair: SyncPair;
-    const sessions: DbClient[] = [];
-    const session = async () => {
-      const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
-      sessions.push(c);
-      return c;
-    };
+    const sessions = extraSessions(() => pair.a.dialect.connect(pair.a.node.url, 'a'));
+    const session = sessions.session;
     const ids = async () => (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id);
 
     beforeAll(async () => {
       pair = await createSyncPair('postgres', target);
     });
     afterAll(async () => {
-      for (const s of sessions) await s.close().catch(() => undefined);
+      await sessions.closeAll();
       await pair?.close();
     });
 

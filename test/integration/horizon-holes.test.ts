@@ -17,7 +17,7 @@ import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { checkPointer, findPointerAhead, readProgramState } from '../../src/runtime/program-state.ts';
 import { readStatus } from '../../src/runtime/status.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
-import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { createSyncPair, type SyncPair, extraSessions } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
 const mysql = live.includes('mysql');
@@ -47,13 +47,9 @@ async function targetIds(pair: SyncPair): Promise<unknown[]> {
 
 describe.skipIf(!mysql)('mysql: a prepared XA transaction whose client left', () => {
   let pair: SyncPair;
-  const sessions: DbClient[] = [];
+  const sessions = extraSessions(() => pair.a.dialect.connect(pair.a.node.url, 'a'));
   const xids: string[] = [];
-  const session = async () => {
-    const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
-    sessions.push(c);
-    return c;
-  };
+  const session = sessions.session;
   const horizon = () => pair.a.dialect.readSafeHorizon(pair.a.client, 'ds_change_outbox');
   const insert = (s: DbClient, id: string) =>
     s.query('INSERT INTO sales_order (order_id, description, quantity) VALUES (?, ?, 1)', [id, id]);
@@ -85,7 +81,7 @@ describe.skipIf(!mysql)('mysql: a prepared XA transaction whose client left', ()
     const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
     for (const xid of xids) await c.exec(`XA ROLLBACK '${xid}'`).catch(() => undefined);
     await c.close();
-    for (const s of sessions) await s.close().catch(() => undefined);
+    await sessions.closeAll();
     await pair?.close();
   });
 
@@ -141,12 +137,8 @@ describe.skipIf(!mysql)('mysql: a prepared XA transaction whose client left', ()
 
 describe.skipIf(!pgServer)('postgres: an id sequence with CACHE > 1', () => {
   let pair: SyncPair;
-  const sessions: DbClient[] = [];
-  const session = async () => {
-    const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
-    sessions.push(c);
-    return c;
-  };
+  const sessions = extraSessions(() => pair.a.dialect.connect(pair.a.node.url, 'a'));
+  const session = sessions.session;
   const insertOutbox = async (s: DbClient, note: string) => {
     const { rows } = await s.query<Row>(
       "INSERT INTO ds_change_outbox (object_table, object_operation, note1) VALUES ('sales_order', 'I', $1) RETURNING id",
@@ -159,7 +151,7 @@ describe.skipIf(!pgServer)('postgres: an id sequence with CACHE > 1', () => {
     pair = await createSyncPair('postgres', target);
   });
   afterAll(async () => {
-    for (const s of sessions) await s.close().catch(() => undefined);
+    await sessions.closeAll();
     await pair?.close();
   });
 
@@ -190,7 +182,7 @@ describe.skipIf(!pgServer)('postgres: an id sequence with CACHE > 1', () => {
     expect(codeOf(applied)).toBe('sequence_cached');
 
     await pair.a.client.exec('ALTER SEQUENCE ds_change_outbox_id_seq CACHE 1');
-    for (const s of sessions.splice(0)) await s.close(); // they hand out their cached ids until they reconnect
+    for (const s of sessions.open.splice(0)) await s.close(); // they hand out their cached ids until they reconnect
     await applyNode(pair.config, node, pair.a.dialect, pair.a.client);
     await pair.forward();
     const { rows: inbox } = await pair.b.client.query<Row>('SELECT note1 FROM ds_change_inbox ORDER BY origin_change_id');

@@ -14,7 +14,7 @@ import { RuntimeError } from '../../src/core/errors.ts';
 import { insertRow, selectAllRows, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncNode, type SyncNode } from '../helpers/sync-node.ts';
-import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { createSyncPair, type SyncPair, extraSessions } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
 const mysql = live.includes('mysql');
@@ -38,19 +38,15 @@ async function outboxInsert(session: DbClient, note: string): Promise<number> {
 
 describe.skipIf(!mysql)('mysql safe horizon with concurrent sessions', () => {
   let node: SyncNode;
-  const sessions: DbClient[] = [];
-  const session = async () => {
-    const c = await node.dialect.connect(node.db.url, 'mysql');
-    sessions.push(c);
-    return c;
-  };
+  const sessions = extraSessions(() => node.dialect.connect(node.db.url, 'mysql'));
+  const session = sessions.session;
   const horizon = () => node.dialect.readSafeHorizon(node.client, 'ds_change_outbox');
 
   beforeAll(async () => {
     node = await createSyncNode('mysql');
   });
   afterAll(async () => {
-    for (const s of sessions) await s.close().catch(() => undefined);
+    await sessions.closeAll();
     await node?.close();
   });
 
@@ -135,12 +131,8 @@ const TARGETS = (['mysql', 'postgres'] as const).filter((d) => live.includes(d))
 
 describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (target) => {
   let pair: SyncPair;
-  const sessions: DbClient[] = [];
-  const session = async () => {
-    const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
-    sessions.push(c);
-    return c;
-  };
+  const sessions = extraSessions(() => pair.a.dialect.connect(pair.a.node.url, 'a'));
+  const session = sessions.session;
   const order = (id: string, description = 'd'): ValueMap => ({ order_id: id, description, quantity: 1 });
   const ids = async () => (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id);
   /** Forwards until `done` holds of the target's ids (a transaction elsewhere on the server may hold the fence a while). */
@@ -154,7 +146,7 @@ describe.skipIf(!mysql).each(TARGETS)('gap safety end to end, mysql → %s', (ta
     pair = await createSyncPair('mysql', target);
   });
   afterAll(async () => {
-    for (const s of sessions) await s.close().catch(() => undefined);
+    await sessions.closeAll();
     await pair?.close();
   });
 

@@ -14,7 +14,7 @@ import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { insertRow } from '../../src/runtime/import/dml.ts';
 import { beginImportBatch, lockParking } from '../../src/runtime/import/parking.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
-import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { createSyncPair, type SyncPair, extraSessions } from '../helpers/sync-pair.ts';
 
 const live = await liveDialects();
 const server = live.includes('postgres') && (await postgresMode()) === 'server';
@@ -24,12 +24,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(!server)('postgres: several statements in one round trip', () => {
   let pair: SyncPair;
-  const sessions: DbClient[] = [];
-  const session = async () => {
-    const c = await pair.a.dialect.connect(pair.a.node.url, 'a');
-    sessions.push(c);
-    return c;
-  };
+  const sessions = extraSessions(() => pair.a.dialect.connect(pair.a.node.url, 'a'));
+  const session = sessions.session;
   const select = (after: string, upTo: string) => `SELECT id FROM ds_change_outbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
   const order = (id: string) => ({ order_id: id, description: id, quantity: 1 });
   const outboxIds = async () =>
@@ -39,7 +35,7 @@ describe.skipIf(!server)('postgres: several statements in one round trip', () =>
     pair = await createSyncPair('postgres', 'postgres');
   });
   afterAll(async () => {
-    for (const s of sessions) await s.close().catch(() => undefined);
+    await sessions.closeAll();
     await pair?.close();
   });
 
@@ -90,7 +86,7 @@ describe.skipIf(!server)('postgres: several statements in one round trip', () =>
     const pointer = Number((await b.query<Row>('SELECT last_pointer FROM ds_program_parameter WHERE id = 1001')).rows[0].last_pointer);
     // A `dsync retry` holds the parking lock and parks a row; the batch's message waits for the lock.
     const retry = await pair.b.dialect.connect(pair.b.node.url, 'b');
-    sessions.push(retry);
+    sessions.open.push(retry);
     await retry.exec('BEGIN');
     await lockParking(retry, 1001);
     await retry.query(
