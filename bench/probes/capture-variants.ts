@@ -4,8 +4,8 @@
  * INSERT … SELECT and UPDATE: each variant is a capture script for sales_order (the
  * generated 0101_capture_sales_order.sql of some template revision), applied in turn to
  * the same database, rounds alternating the order. On PostgreSQL the backend's own CPU
- * time (/proc/<pid>/stat) is reported next to wall time: on a shared machine it is the
- * steadier of the two. Not a benchmark case: evidence for docs/performance.md.
+ * time (/proc/<pid>/stat) is reported next to wall time, on SQLite (in process) this
+ * process's own CPU: on a shared machine it is the steadier of the two. Not a benchmark case: evidence for docs/performance.md.
  *
  *   npx tsx bench/probes/capture-variants.ts DIALECT N ROUNDS name=file.sql [name=file.sql …]
  *   (name=- is the table without triggers)
@@ -26,7 +26,12 @@ const variants = variantArgs.map((arg) => {
 });
 const w: Workload = { inserts: n, updates: n, deletes: Math.round(n / 5), perTransaction: 1000 };
 
+/** The backend's CPU on PostgreSQL; on SQLite (in process) this process's own. */
 function backendCpuMs(pid: number | null): number {
+  if (dialect === 'sqlite') {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  }
   if (pid === null) return 0;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
@@ -60,7 +65,12 @@ async function reset(client: DbClient, script: string | null): Promise<void> {
 const setup = await createBenchSetup([{ name: 'src', dialect, sync: true }]);
 try {
   const { client } = await setup.handle('src');
-  const pid = dialect === 'postgres' ? Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid) : null;
+  const pid =
+    dialect === 'sqlite'
+      ? process.pid
+      : dialect === 'postgres'
+        ? Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid)
+        : null;
   type Times = Record<Phase | 'bulk insert' | 'bulk update', { wall: number; cpu: number }>;
   const best = new Map<string, Times>();
   const keep = (name: string, what: keyof Times, wall: number, cpu: number) => {

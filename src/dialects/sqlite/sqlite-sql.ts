@@ -170,78 +170,122 @@ type DateTimeFamily = 'date' | 'time' | 'timestamp' | 'timestamptz';
 /**
  * Dates, times and timestamps stored as text, in the spellings met in practice:
  * `YYYY-MM-DD`, `HH:MM[:SS[.f…]]`, the two joined by a space or `T`, optionally with a
- * zone (`Z`, `±HH`, `±HHMM`, `±HH:MM`). The text is taken apart in nested derived
- * tables (each piece computed once, innermost first) and put together in the canonical
- * form; fractions keep six digits (truncated, as canonical.ts does). A zone is dropped
- * for zone-less families (the wall-clock time is kept, as the other brands do) and
+ * zone (`Z`, `±HH`, `±HHMM`, `±HH:MM`, after optional spaces), put together in the
+ * canonical form; fractions keep six digits (truncated, as canonical.ts does). A zone is
+ * dropped for zone-less families (the wall-clock time is kept, as the other brands do) and
  * applied with datetime() for timestamptz, where no zone means UTC. Anything else,
  * including a date that date() would move (2024-02-30), goes out as its text.
+ *
+ * The common spellings take the fast path below; the rest are taken apart in three one-row
+ * sub-selects, each computing its pieces once from the one inside it: the clock starts at
+ * `o` (11 after a date and its separator, 0 for a time); `hm` is hours and minutes, `ss`
+ * the seconds ('00' when absent), `r` what follows them; a fraction is the digits after a
+ * dot starting `r`, `tail` what follows those digits (or all of `r`), the zone is `tail`
+ * without leading spaces and `off` the zone as ±HH:MM. Every piece is a substr of the value,
+ * so only the value's text up to a NUL character is read.
+ *
+ * Written for a small trigger program: SQLite sets up and clears every register of a
+ * trigger's program on each row, whichever branch runs (docs/performance.md). A function
+ * call inside a trigger takes registers of its own for good whenever one of its arguments
+ * is constant (NEW.x counts as one), and a sub-select that SQLite flattens becomes one deep
+ * expression again. So the innermost sub-select reads the value as column `v`, each level's
+ * LIMIT keeps SQLite from flattening it into the next, and every literal argument is made
+ * non-constant by that row's `z` (0) or `e` (''): the calls then share temporary registers.
+ * Only the program's size depends on this, not the result.
  */
-function dateTimeJson(family: DateTimeFamily, v: string): string {
-  const hasDate = family !== 'time';
-  const dateOk = `d GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]' AND date(d) = d AND (length(v) = 10 OR substr(v, 11, 1) IN (' ', 'T'))`;
+function dateTimeJson(family: DateTimeFamily, value: string): string {
+  const num = (x: number | string) => `z + ${x}`;
+  const str = (x: string) => `e || '${x}'`;
+  const o = family === 'time' ? 0 : 11;
+  const at = (i: number, n?: number) => `substr(v, ${num(o + i)}${n === undefined ? '' : `, ${num(n)}`})`;
+  const seconds = `${at(6, 1)} = ':'`;
+  const dot = `substr(r, ${num(1)}, ${num(1)}) = '.'`;
+  const zone = 'ltrim(tail)';
+  const off = `CASE WHEN ${zone} IN ('', 'Z', 'z') THEN '+00:00' WHEN length(${zone}) = 3 THEN ${zone} || ':00' WHEN length(${zone}) = 5 THEN substr(${zone}, ${num(1)}, ${num(3)}) || ':' || substr(${zone}, ${num(4)}, ${num(2)}) ELSE ${zone} END`;
+  const micro = `CASE WHEN dot THEN substr(substr(r, ${num(2)}, length(r) - 1 - length(tail)) || '000000', ${num(1)}, ${num(6)}) ELSE '000000' END`;
   const timeOk = [
-    `hh GLOB '[0-2][0-9]' AND colon = ':' AND mi GLOB '[0-5][0-9]' AND ss GLOB '[0-6][0-9]' AND (rest NOT LIKE '.%' OR frac <> '')`,
-    `(zone IN ('', 'Z', 'z') OR zone GLOB '[+-][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9][0-9][0-9]' OR zone GLOB '[+-][0-9][0-9]:[0-9][0-9]')`,
+    `hm GLOB ${str('[0-2][0-9]:[0-5][0-9]')}`,
+    `ss GLOB ${str('[0-6][0-9]')}`,
+    `(NOT dot OR substr(r, ${num(2)}, ${num(1)}) GLOB ${str('[0-9]')})`,
+    `${off} GLOB ${str('[+-][0-9][0-9]:[0-9][0-9]')}`,
   ].join(' AND ');
-  const clock = `hh || ':' || mi || ':' || ss`;
-  const micro = `substr(frac || '000000', 1, 6)`;
-  const offset = `CASE WHEN zone IN ('', 'Z', 'z') THEN '+00:00' WHEN length(zone) = 3 THEN zone || ':00' WHEN length(zone) = 5 THEN substr(zone, 1, 3) || ':' || substr(zone, 4, 2) ELSE zone END`;
-  const [ok, result] = {
-    date: [`${dateOk} AND ${timeOk}`, 'd'],
-    time: [timeOk, `${clock} || '.' || ${micro}`],
-    timestamp: [`${dateOk} AND ${timeOk}`, `d || 'T' || ${clock} || '.' || ${micro}`],
-    timestamptz: [`${dateOk} AND ${timeOk} AND u IS NOT NULL`, `replace(u, ' ', 'T') || '.' || ${micro} || 'Z'`],
-  }[family];
-  const utc = family === 'timestamptz' ? `, datetime(d || ' ' || ${clock} || ${offset}) AS u` : '';
-  const parsed = [
-    `(SELECT CASE WHEN typeof(v) = 'text' AND ${ok} THEN json_quote(${result}) ELSE ${textJson('v')} END`,
-    ` FROM (SELECT *${utc}`,
-    `  FROM (SELECT *, substr(f, 1, n) AS frac, CASE WHEN rest LIKE '.%' THEN ltrim(substr(f, n + 1)) ELSE ltrim(rest) END AS zone`,
-    `   FROM (SELECT *, length(f) - length(ltrim(f, '0123456789')) AS n`,
-    `    FROM (SELECT *, CASE WHEN rest LIKE '.%' THEN substr(rest, 2) ELSE '' END AS f`,
-    `     FROM (SELECT v, d, substr(t, 1, 2) AS hh, substr(t, 3, 1) AS colon, substr(t, 4, 2) AS mi,`,
-    `        CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 7, 2) ELSE '00' END AS ss,`,
-    `        CASE WHEN substr(t, 6, 1) = ':' THEN substr(t, 9) ELSE substr(t, 6) END AS rest`,
-    hasDate
-      ? `      FROM (SELECT v, substr(v, 1, 10) AS d, CASE WHEN length(v) = 10 THEN '00:00' ELSE substr(v, 12) END AS t FROM (SELECT ${v} AS v))))))))`
-      : `      FROM (SELECT v, NULL AS d, v AS t FROM (SELECT ${v} AS v))))))))`,
+  const clock = `hm || ':' || ss`;
+  const cases: string[] = [];
+  const parsed = (ok: string, result: string) => cases.push(`WHEN ${ok} THEN json_quote(${result})`);
+  if (family === 'time') {
+    parsed(timeOk, `${clock} || '.' || ${micro}`);
+  } else {
+    const d = `substr(v, ${num(1)}, ${num(10)})`;
+    const dateOk = `${d} GLOB ${str(DATE_GLOB)} AND date(${d}) = ${d}`;
+    // A date alone reads as midnight.
+    const whole = `length(v) = 10 AND ${dateOk}`;
+    const timed = `${dateOk} AND substr(v, ${num(11)}, ${num(1)}) IN (' ', 'T') AND ${timeOk}`;
+    if (family === 'date') {
+      parsed(whole, d);
+      parsed(timed, d);
+    } else if (family === 'timestamp') {
+      parsed(whole, `${d} || 'T00:00:00.000000'`);
+      parsed(timed, `${d} || 'T' || ${clock} || '.' || ${micro}`);
+    } else {
+      const midnight = `datetime(${d} || ' 00:00:00+00:00')`;
+      const utc = `datetime(${d} || ' ' || ${clock} || ${off})`;
+      parsed(`${whole} AND ${midnight} IS NOT NULL`, `replace(${midnight}, ${str(' ')}, ${str('T')}) || '.000000Z'`);
+      parsed(`${timed} AND ${utc} IS NOT NULL`, `replace(${utc}, ${str(' ')}, ${str('T')}) || '.' || ${micro} || 'Z'`);
+    }
+  }
+  const general = [
+    `(SELECT CASE WHEN typeof(v) = 'text' THEN CASE`,
+    `  ${cases.join(`${NL}  `)}`,
+    `  ELSE ${textJson('v')} END ELSE ${textJson('v')} END`,
+    ` FROM (SELECT v, z, e, hm, ss, r, ${dot} AS dot,`,
+    `    CASE WHEN ${dot} THEN ltrim(substr(r, ${num(2)}), ${str('0123456789')}) ELSE r END AS tail`,
+    `  FROM (SELECT v, z, e, ${at(1, 5)} AS hm, CASE WHEN ${seconds} THEN ${at(7, 2)} ELSE '00' END AS ss,`,
+    `      substr(v, ${num(`CASE WHEN ${seconds} THEN ${o + 9} ELSE ${o + 6} END`)}) AS r`,
+    `   FROM (SELECT ${value} AS v, 0 AS z, '' AS e LIMIT 1) LIMIT 1) LIMIT 1))`,
   ].join(NL);
-  const fast = dateTimeFastPath(family, v);
-  return fast ? `CASE WHEN ${fast.when} THEN ${fast.value} ELSE ${parsed} END` : parsed;
+  const fast = dateTimeFastPath(family, value);
+  return fast ? `CASE WHEN ${fast.when} THEN ${fast.value} ELSE ${general} END` : general;
 }
 
 const D4 = '[0-9][0-9][0-9][0-9]';
 const D2 = '[0-9][0-9]';
 const DATE_GLOB = `${D4}-${D2}-${D2}`;
 const CLOCK_GLOB = '[0-2][0-9]:[0-5][0-9]:[0-6][0-9]';
+/** `.` and one to six digits, by length: the fraction spellings the fast path takes. */
+const FRACTION_GLOBS = [1, 2, 3, 4, 5, 6].map((d) => `.${'[0-9]'.repeat(d)}`);
 
 /**
- * The spellings almost every row holds, recognized by one GLOB and turned canonical by
- * substr, before the general parse above (a nested sub-select per value, which cost
- * SQLite's triggers most of their time, docs/performance.md): `YYYY-MM-DD`,
- * `HH:MM:SS[.ffffff]`, `YYYY-MM-DD[ T]HH:MM:SS[.ffffff]`. Each is a case the parse accepts,
- * and the result is what the parse gives for it; anything else (a zone, other fraction
- * lengths, a date date() would move) takes the parse. timestamptz has no fast path.
+ * The spellings almost every row holds, recognized by one GLOB for their length and turned
+ * canonical by substr, before the general expression above: `YYYY-MM-DD`,
+ * `HH:MM:SS[.f]` and `YYYY-MM-DD[ T]HH:MM:SS[.f]` with one to six fraction digits (the
+ * fraction padded with the zeros of `.000000` its length leaves over). Each is a case the
+ * general expression accepts, and the result is what it gives; anything else (a zone, more
+ * fraction digits, a date date() would move) takes the general expression. timestamptz has
+ * no fast path.
  */
 function dateTimeFastPath(family: DateTimeFamily, v: string): { when: string; value: string } | null {
   const text = `typeof(${v}) = 'text'`;
   const dateOk = (d: string) => `date(${d}) = ${d}`;
+  // A clock, then nothing or a fraction, by the value's length: `CASE length(v) WHEN …`.
+  const byLength = (clockAt: number, prefix: string) =>
+    [
+      `CASE length(${v}) WHEN ${clockAt + 7} THEN ${v} GLOB '${prefix}'`,
+      ...FRACTION_GLOBS.map((g, i) => `WHEN ${clockAt + 9 + i} THEN ${v} GLOB '${prefix}${g}'`),
+      'ELSE 0 END',
+    ].join(' ');
   switch (family) {
     case 'date':
       return { when: `${text} AND length(${v}) = 10 AND ${v} GLOB '${DATE_GLOB}' AND ${dateOk(v)}`, value: `json_quote(${v})` };
     case 'time':
       return {
-        when: `${text} AND (length(${v}) = 8 AND ${v} GLOB '${CLOCK_GLOB}' OR length(${v}) = 15 AND ${v} GLOB '${CLOCK_GLOB}.[0-9][0-9][0-9][0-9][0-9][0-9]')`,
-        value: `json_quote(substr(${v} || '.000000', 1, 15))`,
+        when: `${text} AND ${byLength(1, CLOCK_GLOB)}`,
+        value: `json_quote(substr(${v}, 1, 15) || substr('.000000', length(${v}) - 7))`,
       };
-    case 'timestamp': {
-      const stamp = `${DATE_GLOB}[ T]${CLOCK_GLOB}`;
+    case 'timestamp':
       return {
-        when: `${text} AND (length(${v}) = 19 AND ${v} GLOB '${stamp}' OR length(${v}) = 26 AND ${v} GLOB '${stamp}.[0-9][0-9][0-9][0-9][0-9][0-9]') AND ${dateOk(`substr(${v}, 1, 10)`)}`,
-        value: `json_quote(substr(${v}, 1, 10) || 'T' || substr(${v} || '.000000', 12, 15))`,
+        when: `${text} AND ${byLength(12, `${DATE_GLOB}[ T]${CLOCK_GLOB}`)} AND ${dateOk(`substr(${v}, 1, 10)`)}`,
+        value: `json_quote(substr(${v}, 1, 10) || 'T' || substr(${v}, 12) || substr('.000000', length(${v}) - 18))`,
       };
-    }
     default:
       return null;
   }
