@@ -347,6 +347,22 @@ describe('sqlite capture, exact outbox rows', () => {
     expect(last[0].object_id).toBe(node.dialect.keyJson(t('sales_order'), { order_id: HOSTILE }));
   });
 
+  it('records a key change made through the rowid, which names no key column', async () => {
+    await node.client.exec("INSERT INTO type_zoo (id, c_text) VALUES (400, 'r')");
+    const rows = await after(async () => {
+      await node.client.exec('UPDATE type_zoo SET rowid = 401 WHERE id = 400');
+      await node.client.exec('UPDATE type_zoo SET OID = 402 WHERE id = 401');
+      await node.client.exec("UPDATE type_zoo SET _rowid_ = 403, c_text = 's' WHERE id = 402");
+      await node.client.exec("UPDATE type_zoo SET c_text = 't' WHERE id = 403");
+    });
+    expect(rows.map((r) => [r.object_operation, r.object_id_old, r.object_id, r.object_value.id, r.object_value.c_text])).toEqual([
+      ['U', 400, 401, 401, 'r'],
+      ['U', 401, 402, 402, 'r'],
+      ['U', 402, 403, 403, 's'],
+      ['U', null, 403, undefined, 't'],
+    ]);
+  });
+
   it('records the origin set inside a transaction, and clears it at commit', async () => {
     const rows = await after(async () => {
       await node.client.transaction(async (tx) => {
