@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:1de376b285a6e9b73f67bfd3a5004b1f52472633ba6d1b67565d6f0d327d9c75
+-- dsync:content-hash sha256:95f96ce3642bf90ddadd2725256526038b9abbebd8b1261e0d43eb4892bcd2ae
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -10,7 +10,7 @@
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
--- but for key changes; a statement of one row takes a shorter path of its own (below).
+-- but for key changes; an INSERT or UPDATE of one row takes a shorter path of its own (below).
 -- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
 -- times, planned for the transition tables' size at that moment; after a run of one-row statements
 -- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
@@ -60,12 +60,13 @@ BEGIN
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
   -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
-  -- A statement of one row (what applications send) takes a path of its own: one small query
-  -- reads the row, its key, JSON and version stamps are PL/pgSQL expressions (whose executor
-  -- state PL/pgSQL keeps for the whole transaction), and one statement writes the entry and the
-  -- outbox row, with the same values as the set-based queries below would. Those would have
-  -- their executor state, every column's expressions included, set up anew for each statement
-  -- (docs/performance.md, "Capture"). c counts at most two rows: 2 means "more than one".
+  -- An INSERT or UPDATE of one row (what applications send) takes a path of its own: one small
+  -- query reads the row, its key, JSON and version stamps are PL/pgSQL expressions (whose
+  -- executor state PL/pgSQL keeps for the whole transaction), and one statement writes the entry
+  -- and the outbox row, with the same values as the set-based queries below would. Those would
+  -- have their executor state, every column's expressions included, set up anew for each
+  -- statement (docs/performance.md, "Capture"). c counts at most two rows: 2 means "more than
+  -- one". A DELETE gained nothing measurable from such a path (two queries either way) and has none.
   IF TG_OP = 'INSERT' THEN
     SELECT nn.ds_new_row AS n, count(*) OVER () AS c INTO v_pair
     FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
@@ -91,32 +92,7 @@ BEGIN
       FROM e;
       RETURN NULL;
     END IF;
-  ELSIF TG_OP = 'DELETE' THEN
-    SELECT oo.ds_old_row AS o, count(*) OVER () AS c INTO v_pair
-    FROM (SELECT ds_old_row FROM ds_old AS ds_old_row LIMIT 2) AS oo LIMIT 1;
-    IF NOT FOUND THEN
-      RETURN NULL;
-    END IF;
-    IF v_pair.c = 1 THEN
-      v_o := v_pair.o;
-      v_key := ('{"order_id":' || to_jsonb(v_o.order_id::text)::text || ',"line_no":' || to_jsonb(v_o.line_no)::text || '}');
-      v_value_old := (jsonb_build_object('order_id', v_o.order_id::text, 'line_no', v_o.line_no, 'product', v_o.product::text, 'amount', v_o.amount::text))::text;
-      WITH e AS (
-        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-        VALUES ('order_line', v_key, 2, v_now, v_now, v_server, '{}')
-        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
-          max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-          base_server = v_server, col_versions = '{}'
-        RETURNING cl, max_version)
-      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-        object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
-        row_cl, change_version)
-      SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', v_key,
-        v_value_old, 'D', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
-      FROM e;
-      RETURN NULL;
-    END IF;
-  ELSE
+  ELSIF TG_OP = 'UPDATE' THEN
     SELECT nn.ds_new_row AS n, (SELECT ds_old_row FROM ds_old AS ds_old_row LIMIT 1) AS o,
       count(*) OVER () AS c INTO v_pair
     FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
