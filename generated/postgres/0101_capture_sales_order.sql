@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["order_type","character varying(20)"],["description","character varying(200)"],["product_type_name","character varying(50)"],["customer_id","character varying(20)"],["quantity","integer"],["order_date","date"],["update_datetime","timestamp without time zone"],["updated_by_user","character varying(50)"],["updated_by_server","character varying(50)"]]
--- dsync:content-hash sha256:2f6f682c38d3b396ab45a68237545424d1ecb119a74537157f1c18482ba946d9
+-- dsync:content-hash sha256:c4d6b26f2479eb92e18af11867b4128f068a23c1cc75974ba2f127bb80289662
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -10,7 +10,7 @@
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
--- but for key changes.
+-- but for key changes; an INSERT or UPDATE of one row takes a shorter path of its own (below).
 -- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
 -- times, planned for the transition tables' size at that moment; after a run of one-row statements
 -- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
@@ -38,6 +38,10 @@ DECLARE
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
+  v_cols text;
+  v_value text;
+  v_value_old text;
+  v_patch text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -56,6 +60,76 @@ BEGIN
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
   -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+  -- An INSERT or UPDATE of one row (what applications send) takes a path of its own: one small
+  -- query reads the row, its key, JSON and version stamps are PL/pgSQL expressions (whose
+  -- executor state PL/pgSQL keeps for the whole transaction), and one statement writes the entry
+  -- and the outbox row, with the same values as the set-based queries below would. Those would
+  -- have their executor state, every column's expressions included, set up anew for each
+  -- statement (docs/performance.md, "Capture"). c counts at most two rows: 2 means "more than
+  -- one". A DELETE gained nothing measurable from such a path (two queries either way) and has none.
+  IF TG_OP = 'INSERT' THEN
+    SELECT nn.ds_new_row AS n, count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    IF v_pair.c = 1 THEN
+      v_n := v_pair.n;
+      v_key := to_jsonb(v_n.order_id::text)::text;
+      v_value := (jsonb_build_object('order_id', v_n.order_id::text, 'order_type', v_n.order_type::text, 'description', v_n.description::text, 'product_type_name', v_n.product_type_name::text, 'customer_id', v_n.customer_id::text, 'quantity', v_n.quantity, 'order_date', CASE WHEN v_n.order_date >= '0001-01-01' AND v_n.order_date < '10000-01-01' THEN to_char(v_n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.order_date) THEN v_n.order_date::text WHEN v_n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.order_date)::int)::text, 4, '0') END || to_char(v_n.order_date, '-MM-DD') ELSE '+' || to_char(v_n.order_date, 'YYYY-MM-DD') END, 'update_datetime', CASE WHEN v_n.update_datetime >= '0001-01-01' AND v_n.update_datetime < '10000-01-01' THEN to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.update_datetime) THEN v_n.update_datetime::text WHEN v_n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.update_datetime)::int)::text, 4, '0') END || to_char(v_n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'updated_by_user', v_n.updated_by_user::text, 'updated_by_server', v_n.updated_by_server::text))::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('sales_order', v_key, 1, v_now, v_now, v_server, '{}')
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+          base_server = v_server, col_versions = '{}'
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', v_key,
+        v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  ELSIF TG_OP = 'UPDATE' THEN
+    SELECT nn.ds_new_row AS n, (SELECT ds_old_row FROM ds_old AS ds_old_row LIMIT 1) AS o,
+      count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    v_n := v_pair.n;
+    v_o := v_pair.o;
+    -- A row that kept its key (a key change takes the set-based way below, rare as it is).
+    IF v_pair.c = 1 AND NOT (v_n.order_id IS DISTINCT FROM v_o.order_id) THEN
+      v_cols := concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN 'order_id' END, CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN 'order_type' END, CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN 'description' END, CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN 'product_type_name' END, CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN 'customer_id' END, CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN 'quantity' END, CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN 'order_date' END, CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN 'update_datetime' END, CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN 'updated_by_user' END, CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN 'updated_by_server' END);
+      IF v_cols = '' THEN
+        RETURN NULL;
+      END IF;
+      v_key := to_jsonb(v_n.order_id::text)::text;
+      v_stamp := jsonb_build_array(v_now, v_server);
+      v_patch := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN jsonb_build_object('order_type', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN jsonb_build_object('description', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN jsonb_build_object('product_type_name', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN jsonb_build_object('customer_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN jsonb_build_object('quantity', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN jsonb_build_object('order_date', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN jsonb_build_object('update_datetime', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN jsonb_build_object('updated_by_user', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN jsonb_build_object('updated_by_server', v_stamp) ELSE '{}'::jsonb END)::text;
+      v_value := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_n.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN jsonb_build_object('order_type', v_n.order_type::text) ELSE '{}'::jsonb END || CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN jsonb_build_object('description', v_n.description::text) ELSE '{}'::jsonb END || CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN jsonb_build_object('product_type_name', v_n.product_type_name::text) ELSE '{}'::jsonb END || CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN jsonb_build_object('customer_id', v_n.customer_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN jsonb_build_object('quantity', v_n.quantity) ELSE '{}'::jsonb END || CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN jsonb_build_object('order_date', CASE WHEN v_n.order_date >= '0001-01-01' AND v_n.order_date < '10000-01-01' THEN to_char(v_n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.order_date) THEN v_n.order_date::text WHEN v_n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.order_date)::int)::text, 4, '0') END || to_char(v_n.order_date, '-MM-DD') ELSE '+' || to_char(v_n.order_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN jsonb_build_object('update_datetime', CASE WHEN v_n.update_datetime >= '0001-01-01' AND v_n.update_datetime < '10000-01-01' THEN to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.update_datetime) THEN v_n.update_datetime::text WHEN v_n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.update_datetime)::int)::text, 4, '0') END || to_char(v_n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN jsonb_build_object('updated_by_user', v_n.updated_by_user::text) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN jsonb_build_object('updated_by_server', v_n.updated_by_server::text) ELSE '{}'::jsonb END)::text;
+      v_value_old := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN jsonb_build_object('order_type', v_o.order_type::text) ELSE '{}'::jsonb END || CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN jsonb_build_object('description', v_o.description::text) ELSE '{}'::jsonb END || CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN jsonb_build_object('product_type_name', v_o.product_type_name::text) ELSE '{}'::jsonb END || CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN jsonb_build_object('customer_id', v_o.customer_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN jsonb_build_object('quantity', v_o.quantity) ELSE '{}'::jsonb END || CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN jsonb_build_object('order_date', CASE WHEN v_o.order_date >= '0001-01-01' AND v_o.order_date < '10000-01-01' THEN to_char(v_o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_o.order_date) THEN v_o.order_date::text WHEN v_o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.order_date)::int)::text, 4, '0') END || to_char(v_o.order_date, '-MM-DD') ELSE '+' || to_char(v_o.order_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN jsonb_build_object('update_datetime', CASE WHEN v_o.update_datetime >= '0001-01-01' AND v_o.update_datetime < '10000-01-01' THEN to_char(v_o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_o.update_datetime) THEN v_o.update_datetime::text WHEN v_o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.update_datetime)::int)::text, 4, '0') END || to_char(v_o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN jsonb_build_object('updated_by_user', v_o.updated_by_user::text) ELSE '{}'::jsonb END || CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN jsonb_build_object('updated_by_server', v_o.updated_by_server::text) ELSE '{}'::jsonb END)::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('sales_order', v_key, 1, v_now, 0, '', v_patch)
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1),
+          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'sales_order', 'order_id', v_cols, v_key,
+        v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)

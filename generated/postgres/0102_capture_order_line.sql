@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:c91dabd91ff7e3ac07ec69a3111959ec5eccb7f96dc666c8f1e6362bb8b30b00
+-- dsync:content-hash sha256:95f96ce3642bf90ddadd2725256526038b9abbebd8b1261e0d43eb4892bcd2ae
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -10,7 +10,7 @@
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
--- but for key changes.
+-- but for key changes; an INSERT or UPDATE of one row takes a shorter path of its own (below).
 -- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
 -- times, planned for the transition tables' size at that moment; after a run of one-row statements
 -- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
@@ -38,6 +38,10 @@ DECLARE
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
+  v_cols text;
+  v_value text;
+  v_value_old text;
+  v_patch text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -56,6 +60,76 @@ BEGIN
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
   -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+  -- An INSERT or UPDATE of one row (what applications send) takes a path of its own: one small
+  -- query reads the row, its key, JSON and version stamps are PL/pgSQL expressions (whose
+  -- executor state PL/pgSQL keeps for the whole transaction), and one statement writes the entry
+  -- and the outbox row, with the same values as the set-based queries below would. Those would
+  -- have their executor state, every column's expressions included, set up anew for each
+  -- statement (docs/performance.md, "Capture"). c counts at most two rows: 2 means "more than
+  -- one". A DELETE gained nothing measurable from such a path (two queries either way) and has none.
+  IF TG_OP = 'INSERT' THEN
+    SELECT nn.ds_new_row AS n, count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    IF v_pair.c = 1 THEN
+      v_n := v_pair.n;
+      v_key := ('{"order_id":' || to_jsonb(v_n.order_id::text)::text || ',"line_no":' || to_jsonb(v_n.line_no)::text || '}');
+      v_value := (jsonb_build_object('order_id', v_n.order_id::text, 'line_no', v_n.line_no, 'product', v_n.product::text, 'amount', v_n.amount::text))::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('order_line', v_key, 1, v_now, v_now, v_server, '{}')
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+          base_server = v_server, col_versions = '{}'
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', v_key,
+        v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  ELSIF TG_OP = 'UPDATE' THEN
+    SELECT nn.ds_new_row AS n, (SELECT ds_old_row FROM ds_old AS ds_old_row LIMIT 1) AS o,
+      count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    v_n := v_pair.n;
+    v_o := v_pair.o;
+    -- A row that kept its key (a key change takes the set-based way below, rare as it is).
+    IF v_pair.c = 1 AND NOT (v_n.order_id IS DISTINCT FROM v_o.order_id OR v_n.line_no IS DISTINCT FROM v_o.line_no) THEN
+      v_cols := concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN 'order_id' END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN 'line_no' END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN 'product' END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN 'amount' END);
+      IF v_cols = '' THEN
+        RETURN NULL;
+      END IF;
+      v_key := ('{"order_id":' || to_jsonb(v_n.order_id::text)::text || ',"line_no":' || to_jsonb(v_n.line_no)::text || '}');
+      v_stamp := jsonb_build_array(v_now, v_server);
+      v_patch := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_stamp) ELSE '{}'::jsonb END)::text;
+      v_value := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_n.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_n.line_no) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_n.product::text) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_n.amount::text) ELSE '{}'::jsonb END)::text;
+      v_value_old := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_o.line_no) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_o.product::text) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_o.amount::text) ELSE '{}'::jsonb END)::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('order_line', v_key, 1, v_now, 0, '', v_patch)
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1),
+          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'order_line', 'order_id,line_no', v_cols, v_key,
+        v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","integer"],["c_smallint","smallint"],["c_int","integer"],["c_bigint","bigint"],["c_decimal","numeric(20,6)"],["c_float","double precision"],["c_real","real"],["c_bool","boolean"],["c_char","character(5)"],["c_varchar","character varying(100)"],["c_text","text"],["c_date","date"],["c_time","time(6) without time zone"],["c_timestamp","timestamp(6) without time zone"],["c_timestamptz","timestamp(6) with time zone"],["c_bytea","bytea"],["c_json","jsonb"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:74b14a03f22efbf122e8ddd41df17181daf5028a906cec2bdc8630696a251e7a
+-- dsync:content-hash sha256:ba9c8933f400ee5dd33de1d08f64378017ab9db5563e38e5fd6fe4ca018a98fb
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -10,7 +10,7 @@
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
--- but for key changes.
+-- but for key changes; an INSERT or UPDATE of one row takes a shorter path of its own (below).
 -- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
 -- times, planned for the transition tables' size at that moment; after a run of one-row statements
 -- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
@@ -38,6 +38,10 @@ DECLARE
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
+  v_cols text;
+  v_value text;
+  v_value_old text;
+  v_patch text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -56,6 +60,76 @@ BEGIN
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
   -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+  -- An INSERT or UPDATE of one row (what applications send) takes a path of its own: one small
+  -- query reads the row, its key, JSON and version stamps are PL/pgSQL expressions (whose
+  -- executor state PL/pgSQL keeps for the whole transaction), and one statement writes the entry
+  -- and the outbox row, with the same values as the set-based queries below would. Those would
+  -- have their executor state, every column's expressions included, set up anew for each
+  -- statement (docs/performance.md, "Capture"). c counts at most two rows: 2 means "more than
+  -- one". A DELETE gained nothing measurable from such a path (two queries either way) and has none.
+  IF TG_OP = 'INSERT' THEN
+    SELECT nn.ds_new_row AS n, count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    IF v_pair.c = 1 THEN
+      v_n := v_pair.n;
+      v_key := to_jsonb(v_n.id)::text;
+      v_value := (jsonb_build_object('id', v_n.id, 'c_smallint', v_n.c_smallint, 'c_int', v_n.c_int, 'c_bigint', CASE WHEN v_n.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(v_n.c_bigint) ELSE to_jsonb(v_n.c_bigint::text) END, 'c_decimal', v_n.c_decimal::text, 'c_float', to_jsonb(v_n.c_float), 'c_real', to_jsonb(v_n.c_real), 'c_bool', v_n.c_bool, 'c_char', v_n.c_char::text, 'c_varchar', v_n.c_varchar::text, 'c_text', v_n.c_text::text, 'c_date', CASE WHEN v_n.c_date >= '0001-01-01' AND v_n.c_date < '10000-01-01' THEN to_char(v_n.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.c_date) THEN v_n.c_date::text WHEN v_n.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_date)::int)::text, 4, '0') END || to_char(v_n.c_date, '-MM-DD') ELSE '+' || to_char(v_n.c_date, 'YYYY-MM-DD') END, 'c_time', to_char(v_n.c_time::time::interval, 'HH24:MI:SS.US'), 'c_timestamp', CASE WHEN v_n.c_timestamp >= '0001-01-01' AND v_n.c_timestamp < '10000-01-01' THEN to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.c_timestamp) THEN v_n.c_timestamp::text WHEN v_n.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_timestamp)::int)::text, 4, '0') END || to_char(v_n.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END, 'c_timestamptz', CASE WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (v_n.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((v_n.c_timestamptz AT TIME ZONE 'UTC')) THEN (v_n.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END, 'c_bytea', translate(encode(v_n.c_bytea, 'base64'), E'\n', ''), 'c_json', v_n.c_json::text, 'c_uuid', v_n.c_uuid::text))::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('type_zoo', v_key, 1, v_now, v_now, v_server, '{}')
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+          base_server = v_server, col_versions = '{}'
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      SELECT 'postgres', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid', v_key,
+        v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  ELSIF TG_OP = 'UPDATE' THEN
+    SELECT nn.ds_new_row AS n, (SELECT ds_old_row FROM ds_old AS ds_old_row LIMIT 1) AS o,
+      count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    v_n := v_pair.n;
+    v_o := v_pair.o;
+    -- A row that kept its key (a key change takes the set-based way below, rare as it is).
+    IF v_pair.c = 1 AND NOT (v_n.id IS DISTINCT FROM v_o.id) THEN
+      v_cols := concat_ws(',', CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN 'id' END, CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN 'c_smallint' END, CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN 'c_int' END, CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN 'c_bigint' END, CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN 'c_decimal' END, CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN 'c_float' END, CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN 'c_real' END, CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN 'c_bool' END, CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN 'c_char' END, CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN 'c_varchar' END, CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN 'c_text' END, CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN 'c_date' END, CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN 'c_time' END, CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN 'c_timestamp' END, CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN 'c_timestamptz' END, CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN 'c_bytea' END, CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN 'c_json' END, CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN 'c_uuid' END);
+      IF v_cols = '' THEN
+        RETURN NULL;
+      END IF;
+      v_key := to_jsonb(v_n.id)::text;
+      v_stamp := jsonb_build_array(v_now, v_server);
+      v_patch := (CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN jsonb_build_object('id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN jsonb_build_object('c_smallint', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN jsonb_build_object('c_int', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN jsonb_build_object('c_bigint', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN jsonb_build_object('c_decimal', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN jsonb_build_object('c_float', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN jsonb_build_object('c_real', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN jsonb_build_object('c_bool', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN jsonb_build_object('c_char', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN jsonb_build_object('c_varchar', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN jsonb_build_object('c_text', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN jsonb_build_object('c_date', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN jsonb_build_object('c_time', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN jsonb_build_object('c_timestamp', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN jsonb_build_object('c_timestamptz', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN jsonb_build_object('c_bytea', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN jsonb_build_object('c_json', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN jsonb_build_object('c_uuid', v_stamp) ELSE '{}'::jsonb END)::text;
+      v_value := (CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN jsonb_build_object('id', v_n.id) ELSE '{}'::jsonb END || CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN jsonb_build_object('c_smallint', v_n.c_smallint) ELSE '{}'::jsonb END || CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN jsonb_build_object('c_int', v_n.c_int) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN jsonb_build_object('c_bigint', CASE WHEN v_n.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(v_n.c_bigint) ELSE to_jsonb(v_n.c_bigint::text) END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN jsonb_build_object('c_decimal', v_n.c_decimal::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN jsonb_build_object('c_float', to_jsonb(v_n.c_float)) ELSE '{}'::jsonb END || CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN jsonb_build_object('c_real', to_jsonb(v_n.c_real)) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN jsonb_build_object('c_bool', v_n.c_bool) ELSE '{}'::jsonb END || CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN jsonb_build_object('c_char', v_n.c_char::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN jsonb_build_object('c_varchar', v_n.c_varchar::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN jsonb_build_object('c_text', v_n.c_text::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN jsonb_build_object('c_date', CASE WHEN v_n.c_date >= '0001-01-01' AND v_n.c_date < '10000-01-01' THEN to_char(v_n.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.c_date) THEN v_n.c_date::text WHEN v_n.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_date)::int)::text, 4, '0') END || to_char(v_n.c_date, '-MM-DD') ELSE '+' || to_char(v_n.c_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN jsonb_build_object('c_time', to_char(v_n.c_time::time::interval, 'HH24:MI:SS.US')) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN jsonb_build_object('c_timestamp', CASE WHEN v_n.c_timestamp >= '0001-01-01' AND v_n.c_timestamp < '10000-01-01' THEN to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.c_timestamp) THEN v_n.c_timestamp::text WHEN v_n.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_timestamp)::int)::text, 4, '0') END || to_char(v_n.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN jsonb_build_object('c_timestamptz', CASE WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (v_n.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((v_n.c_timestamptz AT TIME ZONE 'UTC')) THEN (v_n.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN jsonb_build_object('c_bytea', translate(encode(v_n.c_bytea, 'base64'), E'\n', '')) ELSE '{}'::jsonb END || CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN jsonb_build_object('c_json', v_n.c_json::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN jsonb_build_object('c_uuid', v_n.c_uuid::text) ELSE '{}'::jsonb END)::text;
+      v_value_old := (CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN jsonb_build_object('id', v_o.id) ELSE '{}'::jsonb END || CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN jsonb_build_object('c_smallint', v_o.c_smallint) ELSE '{}'::jsonb END || CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN jsonb_build_object('c_int', v_o.c_int) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN jsonb_build_object('c_bigint', CASE WHEN v_o.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN to_jsonb(v_o.c_bigint) ELSE to_jsonb(v_o.c_bigint::text) END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN jsonb_build_object('c_decimal', v_o.c_decimal::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN jsonb_build_object('c_float', to_jsonb(v_o.c_float)) ELSE '{}'::jsonb END || CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN jsonb_build_object('c_real', to_jsonb(v_o.c_real)) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN jsonb_build_object('c_bool', v_o.c_bool) ELSE '{}'::jsonb END || CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN jsonb_build_object('c_char', v_o.c_char::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN jsonb_build_object('c_varchar', v_o.c_varchar::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN jsonb_build_object('c_text', v_o.c_text::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN jsonb_build_object('c_date', CASE WHEN v_o.c_date >= '0001-01-01' AND v_o.c_date < '10000-01-01' THEN to_char(v_o.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_o.c_date) THEN v_o.c_date::text WHEN v_o.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.c_date)::int)::text, 4, '0') END || to_char(v_o.c_date, '-MM-DD') ELSE '+' || to_char(v_o.c_date, 'YYYY-MM-DD') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN jsonb_build_object('c_time', to_char(v_o.c_time::time::interval, 'HH24:MI:SS.US')) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN jsonb_build_object('c_timestamp', CASE WHEN v_o.c_timestamp >= '0001-01-01' AND v_o.c_timestamp < '10000-01-01' THEN to_char(v_o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_o.c_timestamp) THEN v_o.c_timestamp::text WHEN v_o.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.c_timestamp)::int)::text, 4, '0') END || to_char(v_o.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN jsonb_build_object('c_timestamptz', CASE WHEN (v_o.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (v_o.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((v_o.c_timestamptz AT TIME ZONE 'UTC')) THEN (v_o.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (v_o.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (v_o.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (v_o.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END) ELSE '{}'::jsonb END || CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN jsonb_build_object('c_bytea', translate(encode(v_o.c_bytea, 'base64'), E'\n', '')) ELSE '{}'::jsonb END || CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN jsonb_build_object('c_json', v_o.c_json::text) ELSE '{}'::jsonb END || CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN jsonb_build_object('c_uuid', v_o.c_uuid::text) ELSE '{}'::jsonb END)::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('type_zoo', v_key, 1, v_now, 0, '', v_patch)
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1),
+          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'type_zoo', 'id', v_cols, v_key,
+        v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","integer"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:50d31702aa1eaf63a7689c197d14e41ad53b72e04c408f8c784694b6936fee20
+-- dsync:content-hash sha256:ea6619cf3d4b19d25503c91979c483cf777e4014afb7bec6fedc48f65a2b825f
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -10,7 +10,7 @@
 -- Inside the import the origin flag (dsync.origin_*) keeps the change's true origin (DESIGN rule 4).
 -- Statement-level triggers over transition tables (docs/performance.md, "Capture"): one version-store
 -- upsert and one outbox INSERT … SELECT per statement, each row's JSON built once, no row-by-row code
--- but for key changes.
+-- but for key changes; an INSERT or UPDATE of one row takes a shorter path of its own (below).
 -- The function's own settings: PL/pgSQL keeps a generic plan for each query once it has run a few
 -- times, planned for the transition tables' size at that moment; after a run of one-row statements
 -- that plan joins ds_new and ds_old by nested loop, quadratic in a later statement of 100,000 rows
@@ -38,6 +38,10 @@ DECLARE
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
+  v_cols text;
+  v_value text;
+  v_value_old text;
+  v_patch text;
 BEGIN
   -- The import silences capture for its own writes and records them itself.
   IF current_setting('dsync.capture', true) = 'off' THEN
@@ -56,6 +60,76 @@ BEGIN
   -- The hybrid clock's wall part: microseconds since 1970 UTC, now (not the transaction's start).
   -- Every row of the statement reads it once; an entry ahead of it gets max_version + 1.
   v_now := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+  -- An INSERT or UPDATE of one row (what applications send) takes a path of its own: one small
+  -- query reads the row, its key, JSON and version stamps are PL/pgSQL expressions (whose
+  -- executor state PL/pgSQL keeps for the whole transaction), and one statement writes the entry
+  -- and the outbox row, with the same values as the set-based queries below would. Those would
+  -- have their executor state, every column's expressions included, set up anew for each
+  -- statement (docs/performance.md, "Capture"). c counts at most two rows: 2 means "more than
+  -- one". A DELETE gained nothing measurable from such a path (two queries either way) and has none.
+  IF TG_OP = 'INSERT' THEN
+    SELECT nn.ds_new_row AS n, count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    IF v_pair.c = 1 THEN
+      v_n := v_pair.n;
+      v_key := to_jsonb(v_n."Key Col")::text;
+      v_value := (jsonb_build_object('Key Col', v_n."Key Col", 'select', v_n."select"::text, 'it''s', v_n."it's"::text, 'MixedCase', v_n."MixedCase"::text, 'back`tick', v_n."back`tick"::text, 'tilde~col', v_n."tilde~col"::text, '[bracket]', v_n."[bracket]"::text, 'semi;colon', v_n."semi;colon"::text))::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('Odd Names', v_key, 1, v_now, v_now, v_server, '{}')
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+          base_server = v_server, col_versions = '{}'
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', v_key,
+        v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  ELSIF TG_OP = 'UPDATE' THEN
+    SELECT nn.ds_new_row AS n, (SELECT ds_old_row FROM ds_old AS ds_old_row LIMIT 1) AS o,
+      count(*) OVER () AS c INTO v_pair
+    FROM (SELECT ds_new_row FROM ds_new AS ds_new_row LIMIT 2) AS nn LIMIT 1;
+    IF NOT FOUND THEN
+      RETURN NULL;
+    END IF;
+    v_n := v_pair.n;
+    v_o := v_pair.o;
+    -- A row that kept its key (a key change takes the set-based way below, rare as it is).
+    IF v_pair.c = 1 AND NOT (v_n."Key Col" IS DISTINCT FROM v_o."Key Col") THEN
+      v_cols := concat_ws(',', CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN 'Key Col' END, CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN 'select' END, CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN 'it''s' END, CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN 'MixedCase' END, CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN 'back`tick' END, CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN 'tilde~col' END, CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN '[bracket]' END, CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN 'semi;colon' END);
+      IF v_cols = '' THEN
+        RETURN NULL;
+      END IF;
+      v_key := to_jsonb(v_n."Key Col")::text;
+      v_stamp := jsonb_build_array(v_now, v_server);
+      v_patch := (CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN jsonb_build_object('Key Col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN jsonb_build_object('select', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN jsonb_build_object('it''s', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN jsonb_build_object('MixedCase', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN jsonb_build_object('back`tick', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN jsonb_build_object('tilde~col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN jsonb_build_object('[bracket]', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN jsonb_build_object('semi;colon', v_stamp) ELSE '{}'::jsonb END)::text;
+      v_value := (CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN jsonb_build_object('Key Col', v_n."Key Col") ELSE '{}'::jsonb END || CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN jsonb_build_object('select', v_n."select"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN jsonb_build_object('it''s', v_n."it's"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN jsonb_build_object('MixedCase', v_n."MixedCase"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN jsonb_build_object('back`tick', v_n."back`tick"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN jsonb_build_object('tilde~col', v_n."tilde~col"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN jsonb_build_object('[bracket]', v_n."[bracket]"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN jsonb_build_object('semi;colon', v_n."semi;colon"::text) ELSE '{}'::jsonb END)::text;
+      v_value_old := (CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN jsonb_build_object('Key Col', v_o."Key Col") ELSE '{}'::jsonb END || CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN jsonb_build_object('select', v_o."select"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN jsonb_build_object('it''s', v_o."it's"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN jsonb_build_object('MixedCase', v_o."MixedCase"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN jsonb_build_object('back`tick', v_o."back`tick"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN jsonb_build_object('tilde~col', v_o."tilde~col"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN jsonb_build_object('[bracket]', v_o."[bracket]"::text) ELSE '{}'::jsonb END || CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN jsonb_build_object('semi;colon', v_o."semi;colon"::text) ELSE '{}'::jsonb END)::text;
+      WITH e AS (
+        INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+        VALUES ('Odd Names', v_key, 1, v_now, 0, '', v_patch)
+        ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+          max_version = greatest(v_now, r.max_version + 1),
+          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        RETURNING cl, max_version)
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, change_version)
+      SELECT 'postgres', 'Odd Names', 'Key Col', v_cols, v_key,
+        v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
+      FROM e;
+      RETURN NULL;
+    END IF;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     -- cl to the next odd number, base = (v, server).
     INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)

@@ -329,6 +329,56 @@ describe.each(dialects)('capture versions on %s', (dialectName) => {
     }
   });
 
+  it('writes the same change for a statement of one row as for a statement of several', async () => {
+    // PostgreSQL's capture takes a path of its own for one-row statements; a row changed alone
+    // and its twin changed beside another row must give the same outbox row and entry.
+    const future = 4_102_444_800_000_000; // entries ahead of the wall clock, so versions are known
+    const cols = '(order_id, order_type, description, customer_id, quantity, order_date, update_datetime)';
+    const values = (key: string) => `('${key}', 'retail', 'it''s "x"', NULL, 7, '0044-03-15 BC', '2025-01-01 12:00:00.5')`;
+    const pairs = async (before: number) => {
+      const rows = await outboxRows(node.client, before);
+      const one = rows.filter((r) => JSON.stringify(r.key ?? r.keyOld).includes('alone'));
+      const twin = rows.filter((r) => JSON.stringify(r.key ?? r.keyOld).includes('twin-a'));
+      expect([one.length, twin.length, rows.length]).toEqual([1, 1, 3]);
+      // Everything but the id, the key and the transaction's time.
+      const strip = ({ id, key, time, values, oldValues, ...rest }: (typeof rows)[number]) => ({
+        ...rest,
+        values: values && { ...(values as object), order_id: undefined },
+        oldValues: oldValues && { ...(oldValues as object), order_id: undefined },
+      });
+      return [strip(one[0]), strip(twin[0])];
+    };
+    let before = await lastOutboxId(node.client);
+    await node.client.query(`INSERT INTO sales_order ${cols} VALUES ${values('alone')}`);
+    await node.client.query(`INSERT INTO sales_order ${cols} VALUES ${values('twin-a')}, ${values('twin-b')}`);
+    const [insOne, insTwin] = await pairs(before);
+    expect(insOne).toEqual({ ...insTwin, changeVersion: insOne.changeVersion });
+    expect(insOne).toMatchObject({ op: 'I', rowCl: 1 });
+
+    for (const key of ['"alone"', '"twin-a"', '"twin-b"']) await setMaxVersion('sales_order', key, future);
+    before = await lastOutboxId(node.client);
+    const set = "SET quantity = quantity + 1, description = NULL, order_date = '2025-05-25'";
+    await node.client.query(`UPDATE sales_order ${set} WHERE order_id = 'alone'`);
+    await node.client.query(`UPDATE sales_order ${set} WHERE order_id IN ('twin-a', 'twin-b')`);
+    const [updOne, updTwin] = await pairs(before);
+    expect(updOne).toEqual(updTwin);
+    expect(updOne).toMatchObject({ op: 'U', rowCl: 1, changeVersion: future + 1 });
+    expect(updOne.attributes.sort()).toEqual(['description', 'order_date', 'quantity']);
+    // The bases differ by the two inserts' times only.
+    const { baseVersion: _one, ...entryOne } = (await entry('sales_order', '"alone"'))!;
+    const { baseVersion: _twin, ...entryTwin } = (await entry('sales_order', '"twin-a"'))!;
+    expect(entryOne).toEqual(entryTwin);
+    expect(Object.keys(entryOne.colVersions).sort()).toEqual(['description', 'order_date', 'quantity']);
+
+    before = await lastOutboxId(node.client);
+    await node.client.query(`DELETE FROM sales_order WHERE order_id = 'alone'`);
+    await node.client.query(`DELETE FROM sales_order WHERE order_id IN ('twin-a', 'twin-b')`);
+    const [delOne, delTwin] = await pairs(before);
+    expect(delOne).toEqual(delTwin);
+    expect(delOne).toMatchObject({ op: 'D', rowCl: 2, changeVersion: future + 2 });
+    expect((await entry('sales_order', '"alone"'))!).toEqual((await entry('sales_order', '"twin-a"'))!);
+  });
+
   it('captures a key change and in-place updates made by one statement, each row as its own change', async () => {
     const ids = ['mv-1', 'mv-2', 'mv-3'];
     await node.client.query(`INSERT INTO sales_order (order_id, quantity) VALUES ${ids.map((_, i) => `(${p(i + 1)}, 1)`).join(', ')}`, ids);

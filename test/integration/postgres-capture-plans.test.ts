@@ -1,7 +1,7 @@
 /**
  * PostgreSQL's capture function keeps the plans of its queries between statements
  * (PL/pgSQL caches a generic plan once a query has run a few times), planned for the
- * transition tables' size at that moment. After one-row statements, that plan must not pair
+ * transition tables' size at that moment. After one- and two-row statements, that plan must not pair
  * a later bulk statement's old and new transition tables by a nested loop without an index
  * (quadratic in its rows: docs/performance.md, "Capture, issue 13 continued"). The plans are
  * read from auto_explain (JSON, nested statements), not timed: every nested loop of the
@@ -50,9 +50,15 @@ describe.runIf(live)('postgres capture plans after one-row statements', () => {
     await session.query(
       "INSERT INTO sales_order (order_id, quantity) SELECT 'p' || lpad(g::text, 5, '0'), g FROM generate_series(1, 300) AS g",
     );
-    // Past PL/pgSQL's five custom plans: the generic plans are made for one-row transition tables.
-    for (let i = 1; i <= 10; i++)
-      await session.query('UPDATE sales_order SET quantity = -$1::int WHERE order_id = $2', [i, `p${String(i).padStart(5, '0')}`]);
+    // Past PL/pgSQL's five custom plans: the generic plans are made for tiny transition tables.
+    // A one-row statement that keeps its key takes the capture's one-row path; a one-row key
+    // change and a two-row statement take its set-based queries.
+    const key = (i: number) => `p${String(i).padStart(5, '0')}`;
+    for (let i = 1; i <= 10; i++) {
+      await session.query('UPDATE sales_order SET quantity = -$1::int WHERE order_id = $2', [i, key(i)]);
+      await session.query('UPDATE sales_order SET order_id = $1 WHERE order_id = $2', [`q${key(i + 10)}`, key(i + 10)]);
+      await session.query('UPDATE sales_order SET quantity = -$1::int WHERE order_id IN ($2, $3)', [i, key(i + 20), key(i + 30)]);
+    }
     try {
       await session.query("LOAD 'auto_explain'");
     } catch (error) {
