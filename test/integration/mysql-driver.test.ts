@@ -134,6 +134,9 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
     await client.exec(
       'CREATE TABLE ds_change_inbox (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k VARCHAR(10) NOT NULL UNIQUE, v LONGTEXT, n BIGINT)',
     );
+    // The writer reads the fence once per transaction (mysql-bulk.ts): its table too.
+    await client.exec('CREATE TABLE ds_change_fence (id INT NOT NULL PRIMARY KEY) ENGINE = InnoDB');
+    await client.exec('INSERT INTO ds_change_fence (id) VALUES (1)');
     const loads = async () => Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
     const nasty = ['a\tb', 'line\nnext\r', '\\N', '\\', 'NULL', '', '😀 é', '\u0000z', 'it\'s "q"', null];
     const rows = (from: number, count: number) =>

@@ -136,9 +136,37 @@ const LOAD_SYSTEM_TABLES = new Set(['ds_change_inbox', 'ds_row_version']);
  */
 const loadableTable = (table: TableSchema) => table.columns.every((c) => !c.identity && !/^bit\b/i.test(c.nativeType));
 
+/** A connection that keeps user variables for its transaction (MysqlClient). */
+interface FenceClient extends DbClient {
+  readonly inTransaction: boolean;
+  transactionVariable(name: string): unknown;
+  setTransactionVariables(values: Record<string, unknown>): Promise<void>;
+}
+
+const canFence = (tx: DbClient): tx is FenceClient => typeof (tx as Partial<FenceClient>).transactionVariable === 'function';
+
+/** The tables whose BEFORE INSERT trigger reads ds_change_fence for each row unless @dsync_fenced is set. */
+const FENCED_TABLES = new Set(['ds_change_outbox', 'ds_change_inbox']);
+
+/**
+ * Reads ds_change_fence once for the transaction, as the outbox's and inbox's fence
+ * triggers would for each row, and says so in @dsync_fenced: the triggers (upgrade step
+ * 17) then skip their read. The read lists the transaction in INNODB_TRX before it holds
+ * an id (readSafeHorizon, mysql-dialect.ts). The driver clears the variable when the
+ * transaction ends and restores it when a savepoint taken before it is rolled back,
+ * so it never speaks for a transaction that did not read. Outside a transaction the
+ * triggers read as before.
+ */
+async function fenceTransaction(tx: DbClient): Promise<void> {
+  if (!canFence(tx) || !tx.inTransaction || tx.transactionVariable('dsync_fenced') !== undefined) return;
+  await tx.query('SELECT COUNT(*) AS n FROM ds_change_fence WHERE id = 1 LOCK IN SHARE MODE');
+  await tx.setTransactionVariables({ dsync_fenced: 1 });
+}
+
 export const mysqlBulk: BulkWriter = {
   ...multiRow,
   async insertRows(tx, table, columns, rows, ignoreDuplicates) {
+    if (FENCED_TABLES.has(table)) await fenceTransaction(tx);
     if (
       rows.length >= LOAD_MIN_ROWS &&
       LOAD_SYSTEM_TABLES.has(table) &&
