@@ -17,6 +17,7 @@ import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { generateNode, introspectTables, readGeneratedFile, writeFiles } from '../../src/generate/generate.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
+import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { writeRows } from '../../src/runtime/import/row-writer.ts';
 import { NodeSet, requireSyncObjects } from '../../src/runtime/nodes.ts';
 import { liveDialects } from '../helpers/databases.ts';
@@ -96,6 +97,35 @@ describe.skipIf(!mysql)('mysql: the id fence once per transaction', () => {
         expect(await fenceHeld(probe)).toBe(true);
       } finally {
         await writer.exec('ROLLBACK');
+      }
+    }
+  });
+
+  it("capture's outbox rows skip the read (their transaction wrote its version entry first) and leave nothing for a later transaction", async () => {
+    const probe = await sessions.session();
+    const app = await sessions.session();
+    const table = node.tables.sales_order;
+    const before = Number((await app.query<Row>('SELECT COUNT(*) AS n FROM ds_change_outbox')).rows[0].n);
+    await app.transaction(async (tx) => {
+      await insertRow(tx, table, { order_id: 'fence1', description: 'captured', quantity: 1 });
+      await updateRow(tx, table, { order_id: 'fence1' }, { description: 'changed' });
+      // The capture triggers' outbox rows took the version they left: nothing remains set.
+      expect((await tx.query<Row>('SELECT @dsync_version AS v')).rows[0].v).toBeNull();
+    });
+    await app.transaction((tx) => deleteRow(tx, table, { order_id: 'fence1' }));
+    expect((await app.query<Row>('SELECT @dsync_version AS v')).rows[0].v).toBeNull();
+    const { rows } = await app.query<Row>('SELECT object_operation AS op FROM ds_change_outbox ORDER BY id');
+    expect(rows.slice(before).map((r) => r.op)).toEqual(['I', 'U', 'D']);
+    // A hand-written row in the app session's next transaction, with or without a version, reads the fence.
+    for (const version of [null, 12345]) {
+      await app.exec('START TRANSACTION');
+      try {
+        await app.query("INSERT INTO ds_change_outbox (object_table, object_operation, change_version) VALUES ('sales_order', 'I', ?)", [
+          version,
+        ]);
+        expect(await fenceHeld(probe)).toBe(true);
+      } finally {
+        await app.exec('ROLLBACK');
       }
     }
   });
