@@ -70,6 +70,12 @@ export interface DialectCapabilities {
   lockingReadLocksGaps?: boolean;
   /** Capture silenced in a transaction comes back on by itself when it ends (PostgreSQL: a transaction-local setting). */
   silenceEndsWithTransaction?: boolean;
+  /**
+   * The outbox's and inbox's BEFORE INSERT triggers make an inserting transaction visible to
+   * the horizon before it takes an id (MySQL/MariaDB: a read of ds_change_fence); upgrade
+   * step 17 lets a writer that did that once in its transaction skip it per row.
+   */
+  transactionFence?: boolean;
   /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
   maxParameters: number;
 }

@@ -34,7 +34,7 @@ function captureTemplate(mode: CaptureMode, dialect: Pick<Dialect, 'changeLog'>)
  */
 export function syncObjects(
   tables: CaptureTable[],
-  dialect: Pick<Dialect, 'listenForChanges' | 'changeLog'>,
+  dialect: Pick<Dialect, 'listenForChanges' | 'changeLog' | 'capabilities'>,
   modeOf: (table: CaptureTable) => CaptureMode = () => 'trigger',
 ): SyncObject[] {
   const logTables = dialect.changeLog ? tables.filter((t) => modeOf(t) === 'log') : [];
@@ -55,6 +55,10 @@ export function syncObjects(
     { order: 15, object: 'upgrade_query_capture', template: 'upgrade_query_capture', replaceable: false },
     // Only brands whose change log dsync reads (capture mode log): its state tables.
     ...(dialect.changeLog ? [{ order: 16, object: 'upgrade_log_capture', template: 'upgrade_log_capture', replaceable: false }] : []),
+    // Only brands whose outbox and inbox fence each inserting transaction (MySQL/MariaDB): once per transaction.
+    ...(dialect.capabilities.transactionFence
+      ? [{ order: 17, object: 'upgrade_fence_per_transaction', template: 'upgrade_fence_per_transaction', replaceable: false }]
+      : []),
     // A node with log-mode tables: the publication the capture pass reads, listing exactly them.
     ...(logTables.length > 0
       ? [{ order: 100, object: 'log_publication', template: 'log_publication', replaceable: true, tables: logTables }]
@@ -70,7 +74,7 @@ export function syncObjects(
 }
 
 /** File names of the upgrade steps this version of dsync generates for a brand: a node must have applied them all. */
-export function upgradeSteps(dialect: Pick<Dialect, 'listenForChanges' | 'changeLog'>): string[] {
+export function upgradeSteps(dialect: Pick<Dialect, 'listenForChanges' | 'changeLog' | 'capabilities'>): string[] {
   return syncObjects([], dialect)
     .filter((o) => o.order > 10 && o.order < 100)
     .map((o) => `${String(o.order).padStart(4, '0')}_${o.object}.sql`);

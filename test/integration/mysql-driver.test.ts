@@ -9,7 +9,7 @@ import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { ConnectionError, IntrospectionError } from '../../src/core/errors.ts';
 import { mysqlBulk } from '../../src/dialects/mysql/mysql-bulk.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
-import { insertRow, selectRow } from '../../src/runtime/import/dml.ts';
+import { insertRow, selectRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { createTestDatabase, liveDialects, MYSQL_ADMIN_URL, type TestDatabase } from '../helpers/databases.ts';
 import { applyFixtureSchema } from '../helpers/fixtures.ts';
 
@@ -134,6 +134,9 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
     await client.exec(
       'CREATE TABLE ds_change_inbox (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k VARCHAR(10) NOT NULL UNIQUE, v LONGTEXT, n BIGINT)',
     );
+    // The writer reads the fence once per transaction (mysql-bulk.ts): its table too.
+    await client.exec('CREATE TABLE ds_change_fence (id INT NOT NULL PRIMARY KEY) ENGINE = InnoDB');
+    await client.exec('INSERT INTO ds_change_fence (id) VALUES (1)');
     const loads = async () => Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
     const nasty = ['a\tb', 'line\nnext\r', '\\N', '\\', 'NULL', '', '😀 é', '\u0000z', 'it\'s "q"', null];
     const rows = (from: number, count: number) =>
@@ -228,6 +231,30 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
       ),
     ).rejects.toThrow(/duplicate/i);
     expect((await read('zoo_load')).length).toBe(90);
+
+    // Updates: by LOAD DATA into a temporary table and UPDATE … JOIN on one table, row by row on the other.
+    const changed = rows.map((r, i) => ({ ...rows[(i + 1) % rows.length], id: r.id }));
+    const set = Object.keys(rows[0]).filter((c) => c !== 'id');
+    const updates = changed.map(({ id, ...values }) => ({ key: { id }, values }));
+    const loadsBeforeUpdate = Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value);
+    await client.transaction((tx) => mysqlBulk.updateTableRows(tx, loadTable, set, updates));
+    expect(Number((await client.query<Row>("SHOW SESSION STATUS LIKE 'Com_load'")).rows[0].Value)).toBe(loadsBeforeUpdate + 1);
+    await client.transaction(async (tx) => {
+      for (const u of updates) await updateRow(tx, insertTable, u.key, u.values);
+    });
+    expect(await read('zoo_load')).toEqual(await read('zoo_insert'));
+    expect((await read('zoo_load')).map((r) => r.c_text)).toEqual(changed.map((r) => r.c_text));
+    // A key that is not there: the update fails whole (the count is checked), nothing of it stays.
+    const missing = [
+      ...updates.slice(0, 80).map((u) => ({ ...u, values: { ...u.values, c_text: 'no' } })),
+      { key: { id: 5000 }, values: updates[0].values },
+    ];
+    await expect(client.transaction((tx) => mysqlBulk.updateTableRows(tx, loadTable, set, missing))).rejects.toThrow(/matched 80 of 81/);
+    expect(await read('zoo_load')).toEqual(await read('zoo_insert'));
+    // A value LOAD DATA would bend (too long for CHAR(5)): the derived table's UPDATE fails on it instead.
+    const bent = updates.slice(0, 80).map((u, i) => ({ ...u, values: { ...u.values, c_char: i === 40 ? 'far too long' : 'ok' } }));
+    await expect(client.transaction((tx) => mysqlBulk.updateTableRows(tx, loadTable, set, bent))).rejects.toThrow(/too long/i);
+    expect(await read('zoo_load')).toEqual(await read('zoo_insert'));
   });
 
   it('after a deadlock the whole transaction fails, instead of going on in autocommit', async () => {

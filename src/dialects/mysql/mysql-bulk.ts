@@ -136,9 +136,75 @@ const LOAD_SYSTEM_TABLES = new Set(['ds_change_inbox', 'ds_row_version']);
  */
 const loadableTable = (table: TableSchema) => table.columns.every((c) => !c.identity && !/^bit\b/i.test(c.nativeType));
 
+/** The scratch table of a set-wise UPDATE (a temporary table: one per session, dropped after each use). */
+const UPDATE_ROWS = sql.ident('ds_update_rows');
+/** CREATE TEMPORARY TABLE refused inside a transaction (MySQL with enforce_gtid_consistency): the derived table then. */
+const ER_GTID_UNSAFE_TEMPORARY = new Set([1786, 1787]);
+
+/**
+ * The rows' keys and new values by LOAD DATA into a temporary table with the target's
+ * column types and its key as primary key, then one `UPDATE … JOIN` of it: per 20,000 rows
+ * about a third less of the server's work than the derived table of `SELECT ? … UNION ALL`
+ * blocks (docs/performance.md). A temporary table's CREATE and DROP do not end the transaction.
+ * False when LOAD DATA would bend a value or the server refuses: the caller updates from
+ * the derived table, which fails as it should.
+ * https://mariadb.com/kb/en/create-table/#create-select
+ */
+async function updateByLoad(tx: LoadClient, table: TableSchema, columns: readonly string[], values: unknown[][]): Promise<boolean> {
+  const names = [...table.primaryKey, ...columns].map((n) => sql.ident(n));
+  const target = tableRef(sql, table);
+  await tx.query(`DROP TEMPORARY TABLE IF EXISTS ${UPDATE_ROWS}`);
+  try {
+    await tx.query(
+      `CREATE TEMPORARY TABLE ${UPDATE_ROWS} (PRIMARY KEY (${names.slice(0, table.primaryKey.length).join(', ')})) ENGINE = InnoDB SELECT ${names.join(', ')} FROM ${target} LIMIT 0`,
+    );
+  } catch (error) {
+    if (ER_GTID_UNSAFE_TEMPORARY.has((error as { errno?: number }).errno ?? 0)) return false;
+    throw error;
+  }
+  try {
+    if (!(await loadRows(tx, UPDATE_ROWS, [...table.primaryKey, ...columns], values))) return false;
+    const assign = columns.map((c) => `d.${sql.ident(c)} = s.${sql.ident(c)}`).join(', ');
+    const { rowCount } = await tx.query(`UPDATE ${target} AS d JOIN ${UPDATE_ROWS} AS s ON ${keyMatch(table)} SET ${assign}`);
+    if (rowCount !== values.length) throw new Error(`bulk update of ${table.name} matched ${rowCount} of ${values.length} rows`);
+    return true;
+  } finally {
+    // After a deadlock the transaction is gone and this fails too: the next use drops it first.
+    await tx.query(`DROP TEMPORARY TABLE IF EXISTS ${UPDATE_ROWS}`).catch(() => undefined);
+  }
+}
+
+/** A connection that keeps user variables for its transaction (MysqlClient). */
+interface FenceClient extends DbClient {
+  readonly inTransaction: boolean;
+  transactionVariable(name: string): unknown;
+  setTransactionVariables(values: Record<string, unknown>): Promise<void>;
+}
+
+const canFence = (tx: DbClient): tx is FenceClient => typeof (tx as Partial<FenceClient>).transactionVariable === 'function';
+
+/** The tables whose BEFORE INSERT trigger reads ds_change_fence for each row unless @dsync_fenced is set. */
+const FENCED_TABLES = new Set(['ds_change_outbox', 'ds_change_inbox']);
+
+/**
+ * Reads ds_change_fence once for the transaction, as the outbox's and inbox's fence
+ * triggers would for each row, and says so in @dsync_fenced: the triggers (upgrade step
+ * 17) then skip their read. The read lists the transaction in INNODB_TRX before it holds
+ * an id (readSafeHorizon, mysql-dialect.ts). The driver clears the variable when the
+ * transaction ends and restores it when a savepoint taken before it is rolled back,
+ * so it never speaks for a transaction that did not read. Outside a transaction the
+ * triggers read as before.
+ */
+async function fenceTransaction(tx: DbClient): Promise<void> {
+  if (!canFence(tx) || !tx.inTransaction || tx.transactionVariable('dsync_fenced') !== undefined) return;
+  await tx.query('SELECT COUNT(*) AS n FROM ds_change_fence WHERE id = 1 LOCK IN SHARE MODE');
+  await tx.setTransactionVariables({ dsync_fenced: 1 });
+}
+
 export const mysqlBulk: BulkWriter = {
   ...multiRow,
   async insertRows(tx, table, columns, rows, ignoreDuplicates) {
+    if (FENCED_TABLES.has(table)) await fenceTransaction(tx);
     if (
       rows.length >= LOAD_MIN_ROWS &&
       LOAD_SYSTEM_TABLES.has(table) &&
@@ -164,6 +230,25 @@ export const mysqlBulk: BulkWriter = {
     )
       return;
     await multiRow.upsertRows!(tx, table, columns, key, rows);
+  },
+
+  async updateTableRows(tx, table, columns, rows) {
+    if (rows.length >= LOAD_MIN_ROWS && canLoad(tx) && tx.inTransaction) {
+      const keys = table.primaryKey.map((n) => columnByName(table, n));
+      const set = columns.map((n) => columnByName(table, n));
+      // An unknown or generated column, a BIT (see loadableTable), a missing key value: the derived table's path.
+      if (
+        [...keys, ...set].every((c): c is ColumnSchema => c !== undefined && !c.generated && !/^bit\b/i.test(c.nativeType)) &&
+        rows.every((r) => keys.every((k) => r.key[k!.name] !== undefined && r.key[k!.name] !== null))
+      ) {
+        const values = rows.map((r) => [
+          ...keys.map((k) => mysqlParam(k!, r.key[k!.name])),
+          ...set.map((c) => mysqlParam(c!, r.values[c!.name])),
+        ]);
+        if (await updateByLoad(tx, table, columns, values)) return;
+      }
+    }
+    await multiRow.updateTableRows(tx, table, columns, rows);
   },
 
   async insertTableRows(tx, table, rows) {

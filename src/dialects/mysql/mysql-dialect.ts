@@ -181,7 +181,8 @@ async function readIdCounter(client: DbClient, table: 'ds_change_outbox' | 'ds_c
  * transaction of S has ended, every id <= L is final (committed or never to appear).
  * InnoDB hands out the id before it starts a transaction whose first access is that
  * very insert; the BEFORE INSERT triggers of the outbox and inbox read ds_change_fence
- * first, so the transaction is listed before it holds an id (outbox.sql.hbs).
+ * first, so the transaction is listed before it holds an id (outbox.sql.hbs); dsync's own
+ * set-wise writes read it once per transaction instead (mysql-bulk.ts, upgrade step 17).
  * Fences (L, S) not yet passed are kept in ds_change_horizon for later reads; the
  * horizon is the highest passed L. This needs the PROCESS privilege.
  */
@@ -267,7 +268,13 @@ async function silenceCapture(tx: DbClient, silent: boolean): Promise<void> {
 export const mysqlDialect: Dialect = {
   name: 'mysql',
   // DDL commits implicitly in MySQL, so apply runs file by file (transactionalDdl false).
-  capabilities: { transactionalDdl: false, concurrentWriters: true, lockingReadLocksGaps: true, maxParameters: 65535 },
+  capabilities: {
+    transactionalDdl: false,
+    concurrentWriters: true,
+    lockingReadLocksGaps: true,
+    transactionFence: true,
+    maxParameters: 65535,
+  },
   sql: mysqlSql,
   connect: (url, nodeName) => connectMysql(mysqlDialect, url, nodeName),
   introspect: introspectMysql,

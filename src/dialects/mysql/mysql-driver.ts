@@ -93,6 +93,11 @@ export class MysqlClient implements DbClient {
     }
   }
 
+  /** A variable set by setTransactionVariables for the current transaction (undefined when not set or cleared). */
+  transactionVariable(name: string): unknown {
+    return this.depth > 0 ? this.session.variables.get(name) : undefined;
+  }
+
   /** Puts the variables back as `saved` holds them (NULL for those it lacks). */
   private async restoreVariables(saved: Map<string, unknown>): Promise<void> {
     const names = new Set([...saved.keys(), ...this.session.variables.keys()]);
