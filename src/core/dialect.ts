@@ -89,6 +89,12 @@ export interface DialectSql {
    */
   insertIgnoringDuplicates(table: string, columns: readonly string[], rowCount: number): string;
   /**
+   * insertIgnoringDuplicates that returns the rows it inserted (not the skipped duplicates), their
+   * `returning` columns as a SELECT of the table reads them (PostgreSQL: RETURNING). Absent where
+   * the brand cannot: the daemon's transport then hands nothing to its import (transportOnce).
+   */
+  insertIgnoringDuplicatesReturning?(table: string, columns: readonly string[], rowCount: number, returning: readonly string[]): string;
+  /**
    * Explicit values for an identity column: the text around an INSERT into `table` of
    * `columns` that lets them in (PostgreSQL `OVERRIDING SYSTEM VALUE` after the column
    * list for GENERATED ALWAYS; SQL Server `SET IDENTITY_INSERT … ON/OFF` around it).
