@@ -41,6 +41,13 @@ export interface DbClient {
    */
   queryMany?(statements: readonly string[]): Promise<QueryResult[]>;
   /**
+   * Statements with bound parameters in one round trip, their results in order, each run as it
+   * would sent alone after the one before; inside a transaction they go with its pending BEGIN
+   * and deferred writes (defer), and the first failure loses the transaction. Absent where the
+   * driver cannot pipeline. PostgreSQL: the extended protocol's pipelining, one Sync for all.
+   */
+  queryPipelined?(statements: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<QueryResult[]>;
+  /**
    * Inside a transaction, sends the write `sql` later instead of now: with the connection's next
    * statement, or with the COMMIT, in one round trip with its parameters bound. `rows`: the
    * number of rows it must touch, else it fails (on the server: a COMMIT sent after it does not

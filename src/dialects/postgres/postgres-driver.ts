@@ -296,6 +296,14 @@ export class PostgresClient implements DbClient {
     return results.map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
   }
 
+  /** Statements with parameters in one pipeline (DbClient.queryPipelined), after the transaction's pending BEGIN and deferred writes. */
+  async queryPipelined(statements: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<QueryResult[]> {
+    const own = statements.map((s) => ({ text: s.sql, values: s.params }));
+    const all = this.begin ? takePending(this.begin, ...own) : own;
+    const results = await this.run(() => pipeline(this.client, all));
+    return results.slice(results.length - own.length).map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
+  }
+
   /** Rows as arrays (pg's `rowMode: 'array'`): no object per row. BEGIN goes on its own here (arrays of a multi-statement query are not worth it). */
   async queryArrays(sql: string, params: readonly unknown[] = []): Promise<unknown[][]> {
     await this.sendBegin();

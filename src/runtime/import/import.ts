@@ -16,7 +16,16 @@ import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
-import { applyBatch, type BatchContext, type BatchItem, caughtUpPending, type ItemResult, pendingInboxIds } from './apply-batch.ts';
+import {
+  applyBatch,
+  type BatchContext,
+  type BatchItem,
+  caughtUpPending,
+  type ItemResult,
+  pendingInboxIds,
+  type ReadAhead,
+  readAhead,
+} from './apply-batch.ts';
 import { decodeChange } from './decode-change.ts';
 import { inboxBatchSelect, inboxBatches, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
@@ -321,7 +330,12 @@ async function applyBatchPlanned(
   tx: DbClient,
   ctx: ImportContext,
   decoded: Decoded[],
-  { blocked, anyPending, silenced }: { blocked: Map<string, number>; anyPending: boolean; silenced: boolean },
+  {
+    blocked,
+    anyPending,
+    silenced,
+    ahead,
+  }: { blocked: Map<string, number>; anyPending: boolean; silenced: boolean; ahead: ReadAhead | undefined },
   tally: Tally,
 ): Promise<void> {
   const items: BatchItem[] = [];
@@ -336,7 +350,15 @@ async function applyBatchPlanned(
   // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
   const outcome = await applyBatch(
     tx,
-    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, silenced, nothingPending: !anyPending, deferWrites: true },
+    {
+      ...batchContext(ctx),
+      silencedToEnd: true,
+      lazyCommit: true,
+      silenced,
+      nothingPending: !anyPending,
+      deferWrites: true,
+      readAhead: ahead,
+    },
     items,
     pendingLoader(ctx, anyPending),
   );
@@ -424,6 +446,9 @@ async function applyBatchOneByOne(
 export const TRANSIENT_ATTEMPTS = 5;
 const backoffMs = (attempt: number) => Math.min(3000, 100 * 4 ** (attempt - 1)) * (0.75 + Math.random() / 2);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Most changes of a batch whose rows and entries are read with its first statements (readAhead): a change that comes alone, or a few. */
+const READ_AHEAD_AT_MOST = 63;
 
 /** Passes begun again in a row because another import moved the pointer (pointer_moved) before giving up. */
 const POINTER_MOVED_ATTEMPTS = 3;
@@ -529,11 +554,24 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
           // The parked set is read under the lock `dsync retry` takes too (see lockParking); the
           // same statement moves the pointer, in the batch's transaction (its summary is saved after the pass).
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
-          const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch);
+          // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
+          const ahead =
+            planned && tx.queryPipelined && decoded.length <= READ_AHEAD_AT_MOST
+              ? readAhead(tx.dialect, decoded.filter((d) => d.change !== null) as BatchItem[], ctx.tables)
+              : null;
+          const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch, ahead?.statements);
           if (!begun.moved) throw pointerMovedError(program.id, from);
           if (begun.stamp !== undefined && begun.stamp !== handle.tablesStamp) throw new LedgerMoved();
+          if (begun.following) ahead!.take(begun.following);
           const { parked } = begun;
-          if (planned) await applyBatchPlanned(tx, ctx, decoded, { ...parked, silenced: begun.silenced }, tally);
+          if (planned)
+            await applyBatchPlanned(
+              tx,
+              ctx,
+              decoded,
+              { ...parked, silenced: begun.silenced, ahead: begun.following ? ahead! : undefined },
+              tally,
+            );
           else await applyBatchOneByOne(tx, ctx, decoded, parked.blocked, tally, doomed);
         });
         return tally;

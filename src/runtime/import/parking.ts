@@ -6,7 +6,7 @@
  */
 import { boundedServerId, boundedText, clipText } from '../../core/bounded-text.ts';
 import type { InboxRow } from '../../core/change.ts';
-import type { DbClient, Row } from '../../core/dialect.ts';
+import type { DbClient, QueryResult, Row } from '../../core/dialect.ts';
 import { describeError } from '../../core/errors.ts';
 import type { Conflict } from './merge.ts';
 import { utcNow } from '../program-state.ts';
@@ -139,6 +139,9 @@ const movePointerValues = (programId: number, move: { from: number; to: number }
  * go to dsync's own tables). `moved` false: another import moved the pointer first.
  * `withStamp`: the parked set's read brings the ledger's stamp along (`stamp`; see ledgerStamp in
  * import.ts), for a batch whose rows were not read with it (rows handed over by a transport).
+ * `following`: statements with parameters that follow in the same round trip where the driver pipelines
+ * (DbClient.queryPipelined; the batch's reads, apply-batch.ts readAhead): their results are `following`,
+ * absent where they were not sent (the caller runs them itself).
  */
 export async function beginImportBatch(
   tx: DbClient,
@@ -146,9 +149,22 @@ export async function beginImportBatch(
   move: { from: number; to: number },
   silence: { lazyCommit?: boolean },
   withStamp = false,
-): Promise<{ moved: boolean; parked: ParkedSet; silenced: boolean; stamp?: string }> {
+  following: ReadonlyArray<{ sql: string; params: readonly unknown[] }> = [],
+): Promise<{ moved: boolean; parked: ParkedSet; silenced: boolean; stamp?: string; following?: QueryResult[] }> {
   const silenceSql = tx.dialect.silenceCaptureStatement?.(silence);
   const stamp = (rows: Row[]) => (withStamp ? { stamp: stampOf(rows[0]) } : {});
+  if (following.length > 0 && tx.queryPipelined && silenceSql !== undefined) {
+    const first = [silenceSql, movePointerSql(tx, programId, move, true), blockedRowsSql(withStamp)];
+    const results = await tx.queryPipelined([...first.map((sql) => ({ sql, params: [] })), ...following]);
+    const [, pointer, parked] = results;
+    return {
+      moved: pointer.rowCount > 0,
+      parked: parkedSet(parked.rows),
+      silenced: true,
+      ...stamp(parked.rows),
+      following: results.slice(first.length),
+    };
+  }
   if (!tx.queryMany || silenceSql === undefined) {
     const moved = await lockParking(tx, programId, move);
     if (!moved) return { moved, parked: { blocked: new Map(), anyPending: false }, silenced: false };
