@@ -111,8 +111,8 @@ export interface PipelinedStatement {
  * sends one statement per Sync, so this is a Submittable of its own, as COPY's is. The results
  * come in order, parsed by the client's type parsers as pg's own Result parses them. The first
  * error ends it (the server skips the rest to the Sync; inside a transaction block, the block is
- * aborted) and is what the promise rejects with. A statement with parameters is named as `query`
- * names it (StatementNames: parsed and planned once per connection, shared with pg's own prepared
+ * aborted) and is what the promise rejects with. A statement (but BEGIN and COMMIT) is named as `query`
+ * names one with parameters (StatementNames: parsed and planned once per connection, shared with pg's own prepared
  * statements); a name counts as prepared once its pipeline succeeded. After a failure, the texts
  * first named in it, and the one that failed with CACHED_PLAN_CHANGED, get new names next time.
  */
@@ -127,7 +127,8 @@ export async function pipeline(client: pg.Client, statements: readonly Pipelined
   const bound = statements.map((s) => ({
     text: s.text,
     values: s.values.map((v) => prepareValue(v)),
-    name: s.values.length > 0 ? known.nameOf(s.text) : undefined,
+    // Statements without parameters too (the import's parked-set read comes again and again): not BEGIN and COMMIT.
+    name: s.text === 'BEGIN' || s.text === 'COMMIT' ? undefined : known.nameOf(s.text),
   }));
   /** Named statements this pipeline parses (their names count once it has succeeded). */
   const fresh: typeof bound = [];

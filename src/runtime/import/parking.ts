@@ -154,8 +154,13 @@ export async function beginImportBatch(
   const silenceSql = tx.dialect.silenceCaptureStatement?.(silence);
   const stamp = (rows: Row[]) => (withStamp ? { stamp: stampOf(rows[0]) } : {});
   if (following.length > 0 && tx.queryPipelined && silenceSql !== undefined) {
-    const first = [silenceSql, movePointerSql(tx, programId, move, true), blockedRowsSql(withStamp)];
-    const results = await tx.queryPipelined([...first.map((sql) => ({ sql, params: [] })), ...following]);
+    // With bound values here: each text is the same every time, planned once per connection (the driver names it).
+    const first = [
+      { sql: silenceSql, params: [] },
+      { sql: movePointerSql(tx, programId, move, false), params: movePointerValues(programId, move) },
+      { sql: blockedRowsSql(withStamp), params: [] },
+    ];
+    const results = await tx.queryPipelined([...first, ...following]);
     const [, pointer, parked] = results;
     return {
       moved: pointer.rowCount > 0,
