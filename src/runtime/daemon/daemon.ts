@@ -199,9 +199,9 @@ export class Daemon {
    */
   private handOver(key: string, rows: Row[]): void {
     const kept = this.handed.get(key);
-    const last = kept?.length ? Number(kept[kept.length - 1].id) : Number.NaN;
-    const ids = rows.map((r) => Number(r.id));
-    const follows = kept !== undefined && Math.min(...ids) === last + 1 && kept.length + rows.length <= HANDED_AT_MOST;
+    const last = kept?.length ? Math.max(...kept.map((r) => Number(r.id))) : Number.NaN;
+    const follows =
+      kept !== undefined && Math.min(...rows.map((r) => Number(r.id))) === last + 1 && kept.length + rows.length <= HANDED_AT_MOST;
     this.handed.set(key, follows ? [...kept, ...rows] : rows);
   }
 
