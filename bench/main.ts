@@ -158,7 +158,11 @@ export async function main(argv: string[]): Promise<number> {
   if (options.cases.has('latency')) {
     // At the production interval (wake on change carries it) and at the short poll the first wave measured.
     for (const interval of [...new Set([1, options.latencyInterval])]) {
-      rows.push(...(await guarded('4 latency', 'PostgreSQL → PostgreSQL', async () => [await latencyCase(interval)])));
+      rows.push(
+        ...(await guarded('4 latency', 'PostgreSQL → PostgreSQL', async () => [
+          await latencyCase(interval, { watch: options.latencyWatch, idleSeconds: options.latencyIdleSeconds }),
+        ])),
+      );
     }
   }
   if (options.cases.has('scale')) {

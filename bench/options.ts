@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --scale 0.1] [--cases capture,drain] [--budget 60] [--profile]`.
  * Each flag also reads from the environment (DSYNC_BENCH_SCALE, DSYNC_BENCH_CASES,
- * DSYNC_BENCH_BUDGET, DSYNC_BENCH_PROFILE=1, DSYNC_BENCH_LATENCY_INTERVAL).
+ * DSYNC_BENCH_BUDGET, DSYNC_BENCH_PROFILE=1, DSYNC_BENCH_LATENCY_INTERVAL, DSYNC_BENCH_LATENCY_WATCH,
+ * DSYNC_BENCH_LATENCY_IDLE).
  */
 import { parseArgs } from 'node:util';
 
@@ -22,11 +23,18 @@ export interface BenchOptions {
   profile: boolean;
   /** intervalSeconds of the programs under `dsync run` in the latency case. */
   latencyInterval: number;
+  /**
+   * How the latency case sees the change at the target: `notify` (a trigger on the target table
+   * notifies at commit, a connection LISTENs) or `poll` (a connection looks every millisecond).
+   */
+  latencyWatch: 'notify' | 'poll';
+  /** Seconds the latency case watches the idle daemon's CPU after its samples (0: not watched). */
+  latencyIdleSeconds: number;
   /** Changes moved/applied per transaction in the drains (program batchSize). */
   batchSize: number;
 }
 
-const USAGE = `usage: npm run bench -- [--scale N] [--cases ${CASES.join(',')}] [--budget SECONDS] [--batch-size N] [--latency-interval SECONDS] [--profile]`;
+const USAGE = `usage: npm run bench -- [--scale N] [--cases ${CASES.join(',')}] [--budget SECONDS] [--batch-size N] [--latency-interval SECONDS] [--latency-watch notify|poll] [--latency-idle SECONDS] [--profile]`;
 
 export function parseOptions(argv: string[], env = process.env): BenchOptions {
   const { values } = parseArgs({
@@ -37,6 +45,8 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
       budget: { type: 'string' },
       'batch-size': { type: 'string' },
       'latency-interval': { type: 'string' },
+      'latency-watch': { type: 'string' },
+      'latency-idle': { type: 'string' },
       profile: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -55,6 +65,10 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
     .split(',')
     .map((c) => c.trim())
     .filter(Boolean);
+  const watch = values['latency-watch'] ?? env.DSYNC_BENCH_LATENCY_WATCH ?? 'notify';
+  if (watch !== 'notify' && watch !== 'poll') throw new Error(`--latency-watch must be notify or poll, got "${watch}"\n${USAGE}`);
+  const idle = values['latency-idle'] ?? env.DSYNC_BENCH_LATENCY_IDLE ?? '60';
+  if (!(Number(idle) >= 0)) throw new Error(`--latency-idle must be a number of seconds (0 or more), got "${idle}"\n${USAGE}`);
   for (const c of caseList) if (!(CASES as readonly string[]).includes(c)) throw new Error(`unknown case "${c}"\n${USAGE}`);
   return {
     scale: number('scale', values.scale ?? env.DSYNC_BENCH_SCALE, 1),
@@ -62,6 +76,8 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
     budgetSeconds: number('budget', values.budget ?? env.DSYNC_BENCH_BUDGET, 60),
     batchSize: Math.round(number('batch-size', values['batch-size'] ?? env.DSYNC_BENCH_BATCH_SIZE, 10_000)),
     latencyInterval: number('latency-interval', values['latency-interval'] ?? env.DSYNC_BENCH_LATENCY_INTERVAL, 0.05),
+    latencyWatch: watch,
+    latencyIdleSeconds: Number(idle),
     profile: values.profile ?? env.DSYNC_BENCH_PROFILE === '1',
   };
 }

@@ -41,6 +41,13 @@ export interface DbClient {
    */
   queryMany?(statements: readonly string[]): Promise<QueryResult[]>;
   /**
+   * Statements with bound parameters in one round trip, their results in order, each run as it
+   * would sent alone after the one before; inside a transaction they go with its pending BEGIN
+   * and deferred writes (defer), and the first failure loses the transaction. Absent where the
+   * driver cannot pipeline. PostgreSQL: the extended protocol's pipelining, one Sync for all.
+   */
+  queryPipelined?(statements: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<QueryResult[]>;
+  /**
    * Inside a transaction, sends the write `sql` later instead of now: with the connection's next
    * statement, or with the COMMIT, in one round trip with its parameters bound. `rows`: the
    * number of rows it must touch, else it fails (on the server: a COMMIT sent after it does not
@@ -94,6 +101,12 @@ export interface DialectSql {
    * fails on any other error. Used for the inbox, where a resent change is a no-op.
    */
   insertIgnoringDuplicates(table: string, columns: readonly string[], rowCount: number): string;
+  /**
+   * insertIgnoringDuplicates that returns the rows it inserted (not the skipped duplicates), their
+   * `returning` columns as a SELECT of the table reads them (PostgreSQL: RETURNING). Absent where
+   * the brand cannot: the daemon's transport then hands nothing to its import (transportOnce).
+   */
+  insertIgnoringDuplicatesReturning?(table: string, columns: readonly string[], rowCount: number, returning: readonly string[]): string;
   /**
    * Explicit values for an identity column: the text around an INSERT into `table` of
    * `columns` that lets them in (PostgreSQL `OVERRIDING SYSTEM VALUE` after the column

@@ -3,12 +3,13 @@
  * round moves nothing. Echo suppression and dedupe make this terminate in any topology.
  */
 import { type Config, type ProgramConfig, programHome } from '../config/config.ts';
+import type { Row } from '../core/dialect.ts';
 import { DsyncError } from '../core/errors.ts';
 import { type CaptureResult, capturePass, captured, passCaptured } from './capture/capture-pass.ts';
 import { type ImportResult, importOnce } from './import/import.ts';
 import type { NodeSet } from './nodes.ts';
 import { checkPointer, readProgramState, saveProgramState } from './program-state.ts';
-import { type TransportResult, transportOnce } from './transport/transport.ts';
+import { type MovedBatch, type TransportResult, transportOnce } from './transport/transport.ts';
 import type { Halves } from './transport/nats-transport.ts';
 
 export interface SyncReport {
@@ -44,7 +45,9 @@ export async function runProgramOnce(
   nodes: NodeSet,
   program: ProgramConfig,
   halves?: Halves,
-  onMoved?: (moved: { last: boolean }) => Promise<void> | void,
+  onMoved?: (moved: MovedBatch) => Promise<void> | void,
+  /** Inbox rows a transport of the daemon handed to this import (importOnce's `handed`). */
+  handed?: Row[],
 ): Promise<TransportResult | ImportResult> {
   // Direct transports and imports check their pointer against the horizon they read (refusePointerAhead);
   // a deliver-only pass need not reach the source, where the pointer lives.
@@ -54,7 +57,7 @@ export async function runProgramOnce(
     return natsTransportOnce(config, nodes, program, halves);
   }
   if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to), onMoved);
-  return importOnce(config, program, await nodes.get(program.node));
+  return importOnce(config, program, await nodes.get(program.node), handed);
 }
 
 /**

@@ -170,6 +170,28 @@ describe.runIf(live)('postgres: pipelined statements', () => {
     expect((await client.query<Row>('SELECT id FROM dst WHERE id >= 20 ORDER BY id')).rows).toEqual([{ id: 20 }]);
   });
 
+  it('statements with parameters are named once per connection: twice in one pipeline, after a failed one, and after query', async () => {
+    const send = client.queryPipelined!.bind(client);
+    const read = { sql: 'SELECT c_int FROM src WHERE id = $1', params: [2] };
+    const failing = { sql: 'SELECT 1 / $1::int AS x', params: [0] };
+    // Named at the second sighting; a pipeline that fails after naming a text must leave no name that cannot be used.
+    for (let i = 0; i < 3; i++) {
+      await expect(send([read, read, failing])).rejects.toMatchObject({ code: '22012' });
+      const results = await send([read, read]);
+      expect(results.map((r) => r.rows)).toEqual([[{ c_int: 2147483647 }], [{ c_int: 2147483647 }]]);
+    }
+    const other = { sql: 'SELECT c_text FROM src WHERE id = $1', params: [2] };
+    await client.query(other.sql, other.params);
+    await client.query(other.sql, other.params);
+    expect((await send([other]))[0].rows).toEqual([{ c_text: 'trailing   ' }]);
+    // The server holds them as prepared statements of this session.
+    const named = await client.query<Row>('SELECT count(*) AS n FROM pg_prepared_statements WHERE statement IN ($1, $2)', [
+      read.sql,
+      other.sql,
+    ]);
+    expect(Number(named.rows[0].n)).toBeGreaterThanOrEqual(2);
+  });
+
   it("the import's fast path sends its row write, entry write and COMMIT in one round trip", async () => {
     const pair = await createSyncPair('postgres', 'postgres');
     try {

@@ -111,14 +111,27 @@ export interface PipelinedStatement {
  * sends one statement per Sync, so this is a Submittable of its own, as COPY's is. The results
  * come in order, parsed by the client's type parsers as pg's own Result parses them. The first
  * error ends it (the server skips the rest to the Sync; inside a transaction block, the block is
- * aborted) and is what the promise rejects with. Statements are unnamed (parsed and planned each time).
+ * aborted) and is what the promise rejects with. A statement (but BEGIN and COMMIT) is named as `query`
+ * names one with parameters (StatementNames: parsed and planned once per connection, shared with pg's own prepared
+ * statements); a name counts as prepared once its pipeline succeeded. After a failure, the texts
+ * first named in it, and the one that failed with CACHED_PLAN_CHANGED, get new names next time.
  */
 export async function pipeline(client: pg.Client, statements: readonly PipelinedStatement[]): Promise<pg.QueryResult[]> {
   const { default: driver } = await import('pg');
   // pg's own mapping of a parameter to the protocol's text (Date, Buffer, arrays, JSON), as its Query binds them.
   const { prepareValue } = (driver as unknown as { utils: { prepareValue(v: unknown): unknown } }).utils;
   // Values are turned into the protocol's text first: one that cannot be (a cyclic object) fails before anything is sent.
-  const bound = statements.map((s) => ({ text: s.text, values: s.values.map((v) => prepareValue(v)) }));
+  let names = statementNames.get(client);
+  if (!names) statementNames.set(client, (names = new StatementNames()));
+  const known = names;
+  const bound = statements.map((s) => ({
+    text: s.text,
+    values: s.values.map((v) => prepareValue(v)),
+    // Statements without parameters too (the import's parked-set read comes again and again): not BEGIN and COMMIT.
+    name: s.text === 'BEGIN' || s.text === 'COMMIT' ? undefined : known.nameOf(s.text),
+  }));
+  /** Named statements this pipeline parses (their names count once it has succeeded). */
+  const fresh: typeof bound = [];
   const types = { getTypeParser: (oid: number, format?: string) => client.getTypeParser(oid, format as 'text') };
   interface PipelineConnection {
     parse(m: { text: string; name: string; types: unknown[] }): void;
@@ -127,7 +140,9 @@ export async function pipeline(client: pg.Client, statements: readonly Pipelined
     execute(m: { portal: string; rows: number }): void;
     sync(): void;
     stream: { cork?(): void; uncork?(): void };
+    parsedStatements: Record<string, string>;
   }
+  let parsedBy: PipelineConnection | null = null;
   return new Promise<pg.QueryResult[]>((resolve, reject) => {
     type PgResult = pg.QueryResult & {
       addFields(f: unknown[]): void;
@@ -141,11 +156,16 @@ export async function pipeline(client: pg.Client, statements: readonly Pipelined
     let failed = false;
     const submittable = {
       submit: (connection: PipelineConnection) => {
+        parsedBy = connection;
         connection.stream.cork?.();
         try {
           for (const s of bound) {
-            connection.parse({ text: s.text, name: '', types: [] });
-            connection.bind({ portal: '', statement: '', values: s.values });
+            // A text twice in one pipeline is parsed once.
+            if (s.name === undefined || (connection.parsedStatements[s.name] === undefined && !fresh.some((f) => f.name === s.name))) {
+              connection.parse({ text: s.text, name: s.name ?? '', types: [] });
+              if (s.name !== undefined) fresh.push(s);
+            }
+            connection.bind({ portal: '', statement: s.name ?? '', values: s.values });
             connection.describe({ type: 'P', name: '' });
             connection.execute({ portal: '', rows: 0 });
           }
@@ -168,10 +188,15 @@ export async function pipeline(client: pg.Client, statements: readonly Pipelined
       // As pg's own Query: an error settles at once (a lost connection sends no ReadyForQuery).
       handleError: (error: unknown) => {
         failed = true;
+        for (const s of fresh) known.forget(s.text);
+        const failing = bound[results.length];
+        if (failing?.name !== undefined && (error as { code?: string }).code === CACHED_PLAN_CHANGED) known.forget(failing.text);
         reject(error);
       },
       handleReadyForQuery: () => {
-        if (!failed) resolve(results);
+        if (failed) return;
+        for (const s of fresh) if (parsedBy) parsedBy.parsedStatements[s.name!] = s.text;
+        resolve(results);
       },
       handlePortalSuspended: () => undefined,
       handleCopyInResponse: (connection: { sendCopyFail(m: string): void }) => connection.sendCopyFail('no COPY in a pipeline'),
@@ -294,6 +319,14 @@ export class PostgresClient implements DbClient {
     const sent = (await this.run(() => this.client.query(text))) as unknown as pg.QueryResult | pg.QueryResult[];
     const results = (Array.isArray(sent) ? sent : [sent]).slice(begin ? 1 : 0);
     return results.map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
+  }
+
+  /** Statements with parameters in one pipeline (DbClient.queryPipelined), after the transaction's pending BEGIN and deferred writes. */
+  async queryPipelined(statements: ReadonlyArray<{ sql: string; params: readonly unknown[] }>): Promise<QueryResult[]> {
+    const own = statements.map((s) => ({ text: s.sql, values: s.params }));
+    const all = this.begin ? takePending(this.begin, ...own) : own;
+    const results = await this.run(() => pipeline(this.client, all));
+    return results.slice(results.length - own.length).map((r) => ({ rows: r.rows, rowCount: r.rowCount ?? 0 }));
   }
 
   /** Rows as arrays (pg's `rowMode: 'array'`): no object per row. BEGIN goes on its own here (arrays of a multi-statement query are not worth it). */

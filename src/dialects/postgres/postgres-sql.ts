@@ -57,6 +57,9 @@ export const postgresSql: DialectSql = {
   insertIgnoringDuplicates(table, columns, rowCount) {
     return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
   },
+  insertIgnoringDuplicatesReturning(table, columns, rowCount, returning) {
+    return `${this.insertIgnoringDuplicates(table, columns, rowCount)} RETURNING ${returning.map((c) => this.ident(c)).join(', ')}`;
+  },
   forUpdate: ' FOR UPDATE',
   updateWithProbe: (update, probe) => `WITH u AS (${update} RETURNING 1) SELECT (SELECT count(*) FROM u) AS updated, (${probe}) AS probe`,
   // Each read is a MATERIALIZED CTE with its FOR UPDATE, and the UNION ALL reads the first

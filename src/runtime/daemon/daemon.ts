@@ -20,7 +20,7 @@ import { purgeNode } from '../purge.ts';
 import { readBacklog, readParked } from '../status.ts';
 import { programScope, runProgramOnce, workDone } from '../sync.ts';
 import type { Halves } from '../transport/nats-transport.ts';
-import type { TransportResult } from '../transport/transport.ts';
+import type { MovedBatch, TransportResult } from '../transport/transport.ts';
 import { retryDelaySeconds } from './backoff.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { LagHistory, SAMPLE_SECONDS } from './lag-history.ts';
@@ -30,6 +30,9 @@ const MARKER_POLL_SECONDS = 0.1;
 
 /** The longest a direct transport waits for the pass of the import it woke before it finishes its own (afterNextPass). */
 const PASS_WAIT_MS = 50;
+
+/** Most inbox rows kept for an import's next pass (handOver): more are read from the inbox as always. */
+const HANDED_AT_MOST = 1000;
 
 export interface ProgramMetrics {
   program: ProgramConfig;
@@ -93,6 +96,8 @@ export class Daemon {
   private readonly answering = new Set<string>();
   /** Who waits for the end of the next pass of a loop, by its wake key (afterNextPass). */
   private readonly passWaiters = new Map<string, Set<() => void>>();
+  /** Inbox rows a direct transport of this daemon inserted, for the next pass of the import they wake, by its wake key (handOver). */
+  private readonly handed = new Map<string, Row[]>();
 
   constructor(
     readonly config: Config,
@@ -185,6 +190,19 @@ export class Daemon {
       const timer = setTimeout(done, this.options.passWaitMs ?? PASS_WAIT_MS);
       own.add(done);
     });
+  }
+
+  /**
+   * Keeps the inbox rows a transport just inserted and committed for the next pass of the import
+   * that `key` wakes, which starts from them when they follow its pointer (importOnce's `handed`).
+   * Rows that follow the ones kept are added to them; others replace them (the import checks).
+   */
+  private handOver(key: string, rows: Row[]): void {
+    const kept = this.handed.get(key);
+    const last = kept?.length ? Math.max(...kept.map((r) => Number(r.id))) : Number.NaN;
+    const follows =
+      kept !== undefined && Math.min(...rows.map((r) => Number(r.id))) === last + 1 && kept.length + rows.length <= HANDED_AT_MOST;
+    this.handed.set(key, follows ? [...kept, ...rows] : rows);
   }
 
   /** The waiters a pass that starts now answers (afterNextPass): it calls them when it ends. */
@@ -439,9 +457,10 @@ export class Daemon {
     // unless the import could not run beside it anyway (a node lock this pass holds: SQLite).
     const onMoved =
       program.type === 'transport'
-        ? ({ last }: { last: boolean }) => {
+        ? ({ last, rows }: MovedBatch) => {
             const key = `inbox:${program.to}`;
             const ended = last && !this.nodeLocks.has(program.to) ? this.afterNextPass(key) : undefined;
+            if (rows?.length) this.handOver(key, rows);
             this.wake(key);
             return ended;
           }
@@ -461,7 +480,10 @@ export class Daemon {
             // A wake-up that came before this pass reads its table is answered by it: only one that comes later makes another pass.
             this.pendingWakes.delete(wakeOn);
             answered = this.takePassWaiters(wakeOn);
-            return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved);
+            // Rows handed over before this pass reads anything are its to start from (the import checks that they follow its pointer).
+            const handed = this.handed.get(wakeOn);
+            this.handed.delete(wakeOn);
+            return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved, handed);
           }).finally(() => {
             for (const done of answered ?? []) done();
           });

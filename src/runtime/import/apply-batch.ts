@@ -9,11 +9,11 @@
 import type { ConflictPolicy } from '../../config/config.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
-import type { DbClient, Row } from '../../core/dialect.ts';
+import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
-import { fetchRows, fetchRowsWithEntries } from './dml.ts';
+import { fetchRows, fetchRowsWithEntries, type RowsWithEntriesRead, rowsWithEntriesRead } from './dml.ts';
 import { type Conflict, localCl, type Outcome, planChange, type RowState } from './merge.ts';
 import { recordConflict } from './parking.ts';
 import { executeOps, type PlannedOp } from './row-writer.ts';
@@ -70,6 +70,8 @@ export interface BatchContext {
    * round trip.
    */
   deferWrites?: boolean;
+  /** The batch's rows and entries read already, with its first statements (readAhead; taken). */
+  readAhead?: ReadAhead;
 }
 
 /**
@@ -111,7 +113,7 @@ interface Touched {
 }
 
 /** The rows a batch reads and writes, with their entries, as the planning moves on. */
-class BatchState {
+export class BatchState {
   private readonly states = new Map<string, RowState>();
   readonly touched = new Map<string, Touched>();
   /**
@@ -131,7 +133,11 @@ class BatchState {
     return known;
   }
 
-  async load(tx: DbClient, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): Promise<void> {
+  /** The keys of `items` (and their old keys) whose rows are not read yet, by table, distinct. */
+  unread(
+    items: readonly BatchItem[],
+    tables: ReadonlyMap<string, TableSchema>,
+  ): Array<{ table: TableSchema; keys: ValueMap[]; rowKeys: string[] }> {
     const byTable = new Map<TableSchema, ValueMap[]>();
     const wanted = new Set<string>();
     const want = (table: TableSchema, key: ValueMap) => {
@@ -147,20 +153,34 @@ class BatchState {
       want(table, change.key);
       if (change.keyOld) want(table, change.keyOld);
     }
-    for (const [table, keys] of byTable) {
+    return [...byTable].map(([table, keys]) => ({ table, keys, rowKeys: keys.map((k) => this.keyText(table, k).rowKey) }));
+  }
+
+  /** What was read of `keys` (rows and entries by row key). */
+  fill(
+    table: TableSchema,
+    keys: ValueMap[],
+    rowKeys: string[],
+    rows: Map<string, ValueMap>,
+    entries: Map<string, RowState['entry']>,
+  ): void {
+    for (let i = 0; i < keys.length; i++) {
+      const rowKey = rowKeys[i];
+      this.states.set(this.keyText(table, keys[i]).id, { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
+    }
+  }
+
+  async load(tx: DbClient, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): Promise<void> {
+    for (const { table, keys, rowKeys } of this.unread(items, tables)) {
       // Rows first, then their entries: the order in which a capture trigger locks them
       // (the application's write, then the entry), so the two never deadlock.
       // In one statement where the brand can, in that order (fetchRowsWithEntries).
       const identity = (k: ValueMap) => canonicalKeyText(table, k);
-      const rowKeys = keys.map((k) => this.keyText(table, k).rowKey);
-      // The keys are distinct (`wanted`): the read need not sort out repeats.
+      // The keys are distinct (unread): the read need not sort out repeats.
       const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys, true);
       const rows = both ? both.rows : await fetchRows(tx, table, keys, identity);
       const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys);
-      for (let i = 0; i < keys.length; i++) {
-        const rowKey = rowKeys[i];
-        this.states.set(this.keyText(table, keys[i]).id, { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
-      }
+      this.fill(table, keys, rowKeys, rows, entries);
     }
   }
 
@@ -199,6 +219,41 @@ class BatchState {
   }
 }
 
+/**
+ * A batch's locked reads of its rows and entries (fetchRowsWithEntries' statements), made before
+ * its transaction has sent anything, so that they go with its first statements in one round trip
+ * (beginImportBatch): send `statements` in that order, give their results to `take`, and applyBatch
+ * (BatchContext.readAhead) starts from what they read. The reads lock in the order applyBatch's
+ * own would. Null where a table's read takes two statements.
+ */
+export interface ReadAhead {
+  statements: Array<{ sql: string; params: unknown[] }>;
+  take(results: readonly QueryResult[]): void;
+  readonly state: BatchState;
+}
+
+export function readAhead(dialect: Dialect, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): ReadAhead | null {
+  const state = new BatchState();
+  const reads: Array<{ table: TableSchema; keys: ValueMap[]; rowKeys: string[]; read: RowsWithEntriesRead }> = [];
+  for (const { table, keys, rowKeys } of state.unread(items, tables)) {
+    const read = rowsWithEntriesRead(dialect, table, keys, (k) => canonicalKeyText(table, k), rowKeys, true);
+    if (!read) return null;
+    reads.push({ table, keys, rowKeys, read });
+  }
+  return {
+    statements: reads.map(({ read }) => ({ sql: read.sql, params: read.params })),
+    state,
+    take(results) {
+      for (let i = 0; i < reads.length; i++) {
+        const { table, keys, rowKeys, read } = reads[i];
+        const arrays = results[i].rows.map((row) => read.names.map((n) => row[n]));
+        const both = read.parse(arrays);
+        state.fill(table, keys, rowKeys, both.rows, entriesFromRows(both.entries));
+      }
+    },
+  };
+}
+
 export interface BatchOutcome {
   results: ItemResult[];
   /** Pending updates merged now that their insert is here. */
@@ -220,7 +275,7 @@ export async function applyBatch(
   /** The items are pending updates taken up again: their ds_change_pending rows go once they merge. */
   fromPending = false,
 ): Promise<BatchOutcome> {
-  const state = new BatchState();
+  const state = ctx.readAhead?.state ?? new BatchState();
   await state.load(tx, items, ctx.tables);
   const ops: PlannedOp[] = [];
   const applied: AppliedRecord[] = [];

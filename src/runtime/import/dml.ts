@@ -188,7 +188,28 @@ export async function fetchRowsWithEntries(
   /** The keys (and row keys) are known to be distinct: not sorted out again. */
   distinct = false,
 ): Promise<{ rows: Map<string, ValueMap>; entries: Row[] } | undefined> {
-  const { dialect } = client;
+  const read = rowsWithEntriesRead(client.dialect, table, keys, identity, rowKeys, distinct);
+  if (!read) return undefined;
+  return read.parse(await queryArrays(client, read.sql, read.params, read.names));
+}
+
+/** fetchRowsWithEntries' statement, and how its rows (as arrays of `names`) are read: to be sent by itself, or with others. */
+export interface RowsWithEntriesRead {
+  sql: string;
+  params: unknown[];
+  names: string[];
+  parse(rows: unknown[][]): { rows: Map<string, ValueMap>; entries: Row[] };
+}
+
+/** fetchRowsWithEntries' statement without sending it; undefined where it reads in two. */
+export function rowsWithEntriesRead(
+  dialect: Dialect,
+  table: TableSchema,
+  keys: ValueMap[],
+  identity: (key: ValueMap) => string,
+  rowKeys: string[],
+  distinct = false,
+): RowsWithEntriesRead | undefined {
   if (!dialect.sql.lockedReadsInOneStatement || keys.length === 0) return undefined;
   const columns = table.columns.filter((c) => !c.generated);
   if (columns.length === 0 || columns.some((c) => c.name.startsWith('ds$'))) return undefined;
@@ -211,7 +232,15 @@ export async function fetchRowsWithEntries(
   );
   // As arrays (DbClient.queryArrays): the marker, the row's columns, then the entry's.
   const names = ['ds$entry', ...columns.map((c) => c.name), ...ENTRY_COLUMNS.map(entryAlias)];
-  const rows = await queryArrays(client, sql, params.values, names);
+  return { sql, params: params.values, names, parse: (rows) => rowsAndEntries(dialect, columns, identity, rows) };
+}
+
+function rowsAndEntries(
+  dialect: Dialect,
+  columns: ColumnSchema[],
+  identity: (key: ValueMap) => string,
+  rows: unknown[][],
+): { rows: Map<string, ValueMap>; entries: Row[] } {
   const found = new Map<string, ValueMap>();
   const entries: Row[] = [];
   const at = 1 + columns.length;

@@ -16,7 +16,16 @@ import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
-import { applyBatch, type BatchContext, type BatchItem, caughtUpPending, type ItemResult, pendingInboxIds } from './apply-batch.ts';
+import {
+  applyBatch,
+  type BatchContext,
+  type BatchItem,
+  caughtUpPending,
+  type ItemResult,
+  pendingInboxIds,
+  type ReadAhead,
+  readAhead,
+} from './apply-batch.ts';
 import { decodeChange } from './decode-change.ts';
 import { inboxBatchSelect, inboxBatches, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
@@ -321,7 +330,12 @@ async function applyBatchPlanned(
   tx: DbClient,
   ctx: ImportContext,
   decoded: Decoded[],
-  { blocked, anyPending, silenced }: { blocked: Map<string, number>; anyPending: boolean; silenced: boolean },
+  {
+    blocked,
+    anyPending,
+    silenced,
+    ahead,
+  }: { blocked: Map<string, number>; anyPending: boolean; silenced: boolean; ahead: ReadAhead | undefined },
   tally: Tally,
 ): Promise<void> {
   const items: BatchItem[] = [];
@@ -336,7 +350,15 @@ async function applyBatchPlanned(
   // One applyBatch for the whole batch: it writes ds_change_pending only after its last look there, so the look at the start holds.
   const outcome = await applyBatch(
     tx,
-    { ...batchContext(ctx), silencedToEnd: true, lazyCommit: true, silenced, nothingPending: !anyPending, deferWrites: true },
+    {
+      ...batchContext(ctx),
+      silencedToEnd: true,
+      lazyCommit: true,
+      silenced,
+      nothingPending: !anyPending,
+      deferWrites: true,
+      readAhead: ahead,
+    },
     items,
     pendingLoader(ctx, anyPending),
   );
@@ -425,6 +447,9 @@ export const TRANSIENT_ATTEMPTS = 5;
 const backoffMs = (attempt: number) => Math.min(3000, 100 * 4 ** (attempt - 1)) * (0.75 + Math.random() / 2);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Most changes of a batch whose rows and entries are read with its first statements (readAhead): a change that comes alone, or a few. */
+const READ_AHEAD_AT_MOST = 63;
+
 /** Passes begun again in a row because another import moved the pointer (pointer_moved) before giving up. */
 const POINTER_MOVED_ATTEMPTS = 3;
 
@@ -433,11 +458,20 @@ const POINTER_MOVED_ATTEMPTS = 3;
  * (program-state.ts keptPointers) and moves it by compare-and-set in each batch's
  * transaction: when another import (a manual `dsync import`, a second daemon) moved it
  * meanwhile, the batch is rolled back and the pass begins again from the stored pointer.
+ *
+ * `handed`: inbox rows a transport of the daemon has just inserted and committed, as the import's
+ * batch read returns them (transportOnce's MovedBatch). When their ids are exactly the ones after
+ * the pass's pointer (pointer + 1, pointer + 2, …), they are every inbox row up to the last of
+ * them, all committed: no writer can still commit a row with an id among them (an id is one row),
+ * so the last is a safe horizon, and the pass applies them without reading the horizon and the
+ * batch (one round trip less). Otherwise they are ignored and the pass reads as always. The
+ * pointer still moves by compare-and-set: a pointer moved meanwhile ends the batch as always.
  */
-export async function importOnce(config: Config, program: ProgramConfig, handle: NodeHandle): Promise<ImportResult> {
+export async function importOnce(config: Config, program: ProgramConfig, handle: NodeHandle, handed?: Row[]): Promise<ImportResult> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await importPass(config, program, handle);
+      // The rows are for the pass's first try: a pass begun again reads (the check in importPass would refuse them anyway).
+      return await importPass(config, program, handle, attempt === 1 ? handed : undefined);
     } catch (error) {
       forgetPointer(handle.client, program.id);
       if (!(error instanceof RuntimeError && error.code === 'pointer_moved') || attempt >= POINTER_MOVED_ATTEMPTS) throw error;
@@ -445,7 +479,21 @@ export async function importOnce(config: Config, program: ProgramConfig, handle:
   }
 }
 
-async function importPass(config: Config, program: ProgramConfig, handle: NodeHandle): Promise<ImportResult> {
+/**
+ * `handed` when it is the inbox rows right after `pointer`, every id from pointer + 1 on, at most
+ * a batch (see importOnce); in id order. Null otherwise.
+ */
+export function handedBatch(handed: Row[] | undefined, pointer: number, batchSize: number): Row[] | null {
+  if (!handed || handed.length === 0 || handed.length > batchSize) return null;
+  const rows = [...handed].sort((a, b) => Number(a.id) - Number(b.id));
+  for (let i = 0; i < rows.length; i++) if (Number(rows[i].id) !== pointer + 1 + i) return null;
+  return rows;
+}
+
+/** The ledger's stamp moved since the tables were read (seen in a batch's transaction): the batch is rolled back and decoded again. */
+class LedgerMoved extends Error {}
+
+async function importPass(config: Config, program: ProgramConfig, handle: NodeHandle, handed?: Row[]): Promise<ImportResult> {
   const { client } = handle;
   const start = await programPointer(client, program, handle.node.name);
   let kept = handle.tables !== undefined;
@@ -454,14 +502,15 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
   let ctx = await importContext(config, handle, program.id, false);
   // With a ledger, the first batch's read brings its stamp along (ledgerStamp): no round trip of its own.
   const withStamp = watch && handle.tablesStamp !== 'none';
-  // The first batch comes with the horizon where the brand reads both in one round trip.
-  const { horizon, rows: first } = await readHorizonAndBatch(
-    client,
-    'ds_change_inbox',
-    inboxBatchSelect(withStamp),
-    start,
-    program.batchSize,
-  );
+  const given = handedBatch(handed, start, program.batchSize);
+  // Rows handed over were read without the stamp: the first batch's transaction reads it with the parked set, and a
+  // stamp that moved rolls the batch back (LedgerMoved) before anything is written.
+  let stampInBatch = given !== null && withStamp;
+  if (stampInBatch) watch = false;
+  // The first batch comes with the horizon where the brand reads both in one round trip; rows handed over are their own horizon.
+  const { horizon, rows: first } = given
+    ? { horizon: start + given.length, rows: given }
+    : await readHorizonAndBatch(client, 'ds_change_inbox', inboxBatchSelect(withStamp), start, program.batchSize);
   await refusePointerAhead(client, program.id, 'ds_change_inbox', start, horizon);
   const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: start, horizon, heldBack: 0 };
   try {
@@ -505,10 +554,24 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
           // The parked set is read under the lock `dsync retry` takes too (see lockParking); the
           // same statement moves the pointer, in the batch's transaction (its summary is saved after the pass).
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
-          const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true });
+          // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
+          const ahead =
+            planned && tx.queryPipelined && decoded.length <= READ_AHEAD_AT_MOST
+              ? readAhead(tx.dialect, decoded.filter((d) => d.change !== null) as BatchItem[], ctx.tables)
+              : null;
+          const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch, ahead?.statements);
           if (!begun.moved) throw pointerMovedError(program.id, from);
+          if (begun.stamp !== undefined && begun.stamp !== handle.tablesStamp) throw new LedgerMoved();
+          if (begun.following) ahead!.take(begun.following);
           const { parked } = begun;
-          if (planned) await applyBatchPlanned(tx, ctx, decoded, { ...parked, silenced: begun.silenced }, tally);
+          if (planned)
+            await applyBatchPlanned(
+              tx,
+              ctx,
+              decoded,
+              { ...parked, silenced: begun.silenced, ahead: begun.following ? ahead! : undefined },
+              tally,
+            );
           else await applyBatchOneByOne(tx, ctx, decoded, parked.blocked, tally, doomed);
         });
         return tally;
@@ -520,6 +583,14 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
           tally = await runBatch(planned);
           if (!planned) result.replayed++;
         } catch (error) {
+          if (error instanceof LedgerMoved) {
+            // `dsync apply` ran since the tables were read: read them again and decode the batch with them (as `watch` does).
+            ctx = await importContext(config, handle, program.id, true);
+            kept = false;
+            decoded = decodeAll(ctx, rows);
+            stampInBatch = false;
+            continue;
+          }
           if (error instanceof RuntimeError) throw error;
           if (client.dialect.isTransient(error)) {
             // Rolled back; nothing is parked for it. A lost connection cannot come back within this pass.
@@ -548,6 +619,7 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
       }
       for (const k of Object.keys(tally) as Array<keyof Tally>) result[k] += tally[k];
       pointer = target;
+      stampInBatch = false;
       keepPointer(client, program.id, pointer);
     }
     result.pointer = pointer;

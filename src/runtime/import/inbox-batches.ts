@@ -25,7 +25,7 @@ export const text = (value: unknown): string | null =>
  * as arrays (DbClient.queryArrays): 10,000 rows of 19 named fields per batch were the
  * a large part of the driver's work and of the import's garbage (docs/performance.md).
  */
-const BATCH_COLUMNS = [
+export const BATCH_COLUMNS = [
   'id',
   'origin_change_id',
   'object_table',

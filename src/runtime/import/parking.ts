@@ -6,10 +6,11 @@
  */
 import { boundedServerId, boundedText, clipText } from '../../core/bounded-text.ts';
 import type { InboxRow } from '../../core/change.ts';
-import type { DbClient, Row } from '../../core/dialect.ts';
+import type { DbClient, QueryResult, Row } from '../../core/dialect.ts';
 import { describeError } from '../../core/errors.ts';
 import type { Conflict } from './merge.ts';
 import { utcNow } from '../program-state.ts';
+import { LEDGER_STAMP_COLUMNS, stampOf } from './inbox-batches.ts';
 
 /** A row's identity across spellings: table and key values as text, in key order. */
 export function rowIdentity(table: string, primaryKey: string[] | null, key: unknown): string {
@@ -71,7 +72,7 @@ export interface ParkedChange {
  * (pendingInboxIds), without a round trip of their own.
  */
 export async function loadBlockedRows(client: DbClient): Promise<ParkedSet> {
-  return parkedSet((await client.query<Row>(BLOCKED_ROWS_SQL)).rows);
+  return parkedSet((await client.query<Row>(blockedRowsSql(false))).rows);
 }
 
 export interface ParkedSet {
@@ -80,7 +81,9 @@ export interface ParkedSet {
 }
 
 // The one-row derived table makes the statement return a row (the pending look) when nothing is parked.
-const BLOCKED_ROWS_SQL = `SELECT e.object_key, e.inbox_id, e.status, e.blocked_by, (SELECT min(inbox_id) FROM ds_change_pending) AS pending_min
+// `withStamp`: every row carries the ledger's stamp too (LEDGER_STAMP_COLUMNS; see beginImportBatch).
+const blockedRowsSql = (withStamp: boolean) =>
+  `SELECT e.object_key, e.inbox_id, e.status, e.blocked_by, (SELECT min(inbox_id) FROM ds_change_pending) AS pending_min${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''}
      FROM (SELECT 1 AS one) d LEFT JOIN ds_change_error e ON e.status IN ('open', 'waiting') ORDER BY e.id`;
 
 function parkedSet(rows: Row[]): ParkedSet {
@@ -134,20 +137,47 @@ const movePointerValues = (programId: number, move: { from: number; to: number }
  * `silence`'s options) for the whole transaction first: `silenced` then says the batch need
  * not silence it again. Nothing the batch writes before its rows is captured (parked changes
  * go to dsync's own tables). `moved` false: another import moved the pointer first.
+ * `withStamp`: the parked set's read brings the ledger's stamp along (`stamp`; see ledgerStamp in
+ * import.ts), for a batch whose rows were not read with it (rows handed over by a transport).
+ * `following`: statements with parameters that follow in the same round trip where the driver pipelines
+ * (DbClient.queryPipelined; the batch's reads, apply-batch.ts readAhead): their results are `following`,
+ * absent where they were not sent (the caller runs them itself).
  */
 export async function beginImportBatch(
   tx: DbClient,
   programId: number,
   move: { from: number; to: number },
   silence: { lazyCommit?: boolean },
-): Promise<{ moved: boolean; parked: ParkedSet; silenced: boolean }> {
+  withStamp = false,
+  following: ReadonlyArray<{ sql: string; params: readonly unknown[] }> = [],
+): Promise<{ moved: boolean; parked: ParkedSet; silenced: boolean; stamp?: string; following?: QueryResult[] }> {
   const silenceSql = tx.dialect.silenceCaptureStatement?.(silence);
+  const stamp = (rows: Row[]) => (withStamp ? { stamp: stampOf(rows[0]) } : {});
+  if (following.length > 0 && tx.queryPipelined && silenceSql !== undefined) {
+    // With bound values here: each text is the same every time, planned once per connection (the driver names it).
+    const first = [
+      { sql: silenceSql, params: [] },
+      { sql: movePointerSql(tx, programId, move, false), params: movePointerValues(programId, move) },
+      { sql: blockedRowsSql(withStamp), params: [] },
+    ];
+    const results = await tx.queryPipelined([...first, ...following]);
+    const [, pointer, parked] = results;
+    return {
+      moved: pointer.rowCount > 0,
+      parked: parkedSet(parked.rows),
+      silenced: true,
+      ...stamp(parked.rows),
+      following: results.slice(first.length),
+    };
+  }
   if (!tx.queryMany || silenceSql === undefined) {
     const moved = await lockParking(tx, programId, move);
-    return { moved, parked: moved ? await loadBlockedRows(tx) : { blocked: new Map(), anyPending: false }, silenced: false };
+    if (!moved) return { moved, parked: { blocked: new Map(), anyPending: false }, silenced: false };
+    const { rows } = await tx.query<Row>(blockedRowsSql(withStamp));
+    return { moved, parked: parkedSet(rows), silenced: false, ...stamp(rows) };
   }
-  const [, pointer, parked] = await tx.queryMany([silenceSql, movePointerSql(tx, programId, move, true), BLOCKED_ROWS_SQL]);
-  return { moved: pointer.rowCount > 0, parked: parkedSet(parked.rows), silenced: true };
+  const [, pointer, parked] = await tx.queryMany([silenceSql, movePointerSql(tx, programId, move, true), blockedRowsSql(withStamp)]);
+  return { moved: pointer.rowCount > 0, parked: parkedSet(parked.rows), silenced: true, ...stamp(parked.rows) };
 }
 
 /**

@@ -9,6 +9,7 @@ import { boundedServerId } from '../../core/bounded-text.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { normalizeChangeTime } from '../import/decode-change.ts';
+import { BATCH_COLUMNS } from '../import/inbox-batches.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import {
   forgetPointer,
@@ -45,6 +46,21 @@ export function toInboxValues(row: Row, sourceServerId: string): unknown[] {
     const value = row[column];
     return value === null || value === undefined ? null : String(value);
   });
+}
+
+/** Most rows of a batch handed to the import the transport wakes (transportOnce's onMoved): a change that comes alone, or a few. */
+const HAND_OVER_AT_MOST = 64;
+
+/**
+ * What a direct transport tells the daemon after a commit that wrote the destination's inbox:
+ * whether it was the pass's last batch, and the inbox rows that commit inserted (their import's
+ * batch columns as the inbox reads them; not the resent duplicates it skipped), where the brand
+ * returns them and the batch is small: the import it wakes may start from them (importOnce's
+ * `handed`).
+ */
+export interface MovedBatch {
+  last: boolean;
+  rows?: Row[];
 }
 
 export interface TransportResult {
@@ -99,7 +115,7 @@ export async function transportOnce(
   program: ProgramConfig,
   source: NodeHandle,
   target: NodeHandle,
-  onMoved?: (moved: { last: boolean }) => Promise<void> | void,
+  onMoved?: (moved: MovedBatch) => Promise<void> | void,
 ): Promise<TransportResult> {
   const src = source.client;
   // The pointer kept from the last pass (a compare-and-set moves it: see keptPointers), else read.
@@ -125,10 +141,18 @@ export async function transportOnce(
         values.push(toInboxValues(row, source.node.serverId));
       }
       if (values.length > 0) {
+        // A small batch's inserted rows come back for the import this transport wakes (MovedBatch).
+        const returning =
+          onMoved && values.length <= HAND_OVER_AT_MOST
+            ? target.dialect.sql.insertIgnoringDuplicatesReturning?.('ds_change_inbox', INBOX_COLUMNS, values.length, BATCH_COLUMNS)
+            : undefined;
+        const write = async (c: DbClient): Promise<Row[] | undefined> => {
+          if (returning === undefined) return void (await writeRows(c, 'ds_change_inbox', INBOX_COLUMNS, values, true));
+          return (await c.query<Row>(returning, values.flat())).rows;
+        };
         // One row is one INSERT, atomic by itself: no BEGIN and COMMIT round trips for a change that comes alone.
-        if (values.length === 1) await writeRows(target.client, 'ds_change_inbox', INBOX_COLUMNS, values, true);
-        else await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true));
-        await onMoved?.({ last: upTo >= horizon });
+        const inserted = values.length === 1 ? await write(target.client) : await target.client.transaction(write);
+        await onMoved?.({ last: upTo >= horizon, rows: inserted });
         // Lazy commits: the rows are on the destination's disk before the pointer says they were sent.
         if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
       }
