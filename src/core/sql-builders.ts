@@ -4,9 +4,13 @@
  */
 import type { DialectSql } from './dialect.ts';
 
-/** Texts made per dialect, by a key naming everything they were made from; emptied when full. */
+/**
+ * Texts made per dialect, by a key naming everything they were made from, least recently
+ * used first. A batch's last chunk has a new row count each time: those are the texts that
+ * go, the full chunks' shapes stay. At most ~64 × 60 KB of text per dialect.
+ */
 const madeTexts = new WeakMap<DialectSql, Map<string, string>>();
-const MADE_TEXTS_KEPT = 256;
+const MADE_TEXTS_KEPT = 64;
 
 /**
  * A statement text made once per dialect and key: a bulk writer sends the same shape (say
@@ -19,10 +23,10 @@ export function madeText(sql: DialectSql, key: string, make: () => string): stri
   if (!texts) madeTexts.set(sql, (texts = new Map()));
   let text = texts.get(key);
   if (text === undefined) {
-    if (texts.size >= MADE_TEXTS_KEPT) texts.clear();
     text = make();
-    texts.set(key, text);
-  }
+    if (texts.size >= MADE_TEXTS_KEPT) texts.delete(texts.keys().next().value!);
+  } else texts.delete(key);
+  texts.set(key, text);
   return text;
 }
 

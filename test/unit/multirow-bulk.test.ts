@@ -8,6 +8,7 @@ import type { DbClient, Dialect } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
+import { paramTuples } from '../../src/dialects/multirow-bulk.ts';
 import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
 
 function recorder(dialect: Dialect, matched?: (sql: string, params: readonly unknown[]) => number) {
@@ -181,5 +182,15 @@ describe('MariaDB and SQLite multi-row statements', () => {
       ['INSERT INTO ds_change_inbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2]],
       ['INSERT INTO ds_change_outbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2]],
     ]);
+  });
+
+  it('row-set texts stay right for any row count, past the number of texts kept', () => {
+    for (let round = 0; round < 2; round++)
+      for (let rows = 1; rows <= 150; rows++) {
+        const text = paramTuples(sqliteDialect.sql, 2, rows);
+        expect(text).toBe(Array.from({ length: rows }, () => '(?, ?)').join(', '));
+      }
+    expect(paramTuples(mssqlDialect.sql, 2, 2)).toBe('(@p1, @p2), (@p3, @p4)');
+    expect(paramTuples(sqliteDialect.sql, 3, 1)).toBe('(?, ?, ?)');
   });
 });
