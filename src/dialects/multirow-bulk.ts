@@ -11,7 +11,7 @@ import type { ValueMap } from '../core/change.ts';
 import type { BulkWriter, DbClient, DialectSql } from '../core/dialect.ts';
 import { ChangeError } from '../core/errors.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../core/schema.ts';
-import { inChunks, multiRowInsert } from '../core/sql-builders.ts';
+import { flatRows, inChunks, madeText, multiRowInsert } from '../core/sql-builders.ts';
 import { tableRef } from '../core/table-ref.ts';
 
 /** The brand's spelling of the two statements that join a table to a set of rows. */
@@ -56,7 +56,7 @@ export function multiRowBulk(d: RowSetSql): BulkWriter {
         const text = ignoreDuplicates
           ? sql.insertIgnoringDuplicates(table, columns, chunk.length)
           : multiRowInsert(sql, table, columns, chunk.length);
-        await tx.query(text, chunk.flat());
+        await tx.query(text, flatRows(chunk));
       });
     },
 
@@ -64,7 +64,7 @@ export function multiRowBulk(d: RowSetSql): BulkWriter {
       ? async (tx, table, columns, key, rows) => {
           const tail = d.onDuplicate!(columns, key);
           await inChunks(rows, perStatement(d, columns.length), async (chunk) => {
-            await tx.query(`${multiRowInsert(sql, table, columns, chunk.length)} ${tail}`, chunk.flat());
+            await tx.query(`${multiRowInsert(sql, table, columns, chunk.length)} ${tail}`, flatRows(chunk));
           });
         }
       : undefined,
@@ -77,7 +77,7 @@ export function multiRowBulk(d: RowSetSql): BulkWriter {
       const values = rows.map((row) => columns.map((c) => d.toParam(c, row[c.name])));
       await inChunks(values, perStatement(d, names.length), async (chunk) => {
         const text = `${around.before ?? ''}INSERT INTO ${tableRef(sql, table)} (${list})${around.afterColumns ?? ''} VALUES ${paramTuples(sql, names.length, chunk.length)}${around.after ?? ''}`;
-        await tx.query(text, chunk.flat());
+        await tx.query(text, flatRows(chunk));
       });
     },
 
@@ -85,7 +85,7 @@ export function multiRowBulk(d: RowSetSql): BulkWriter {
       const set = columns.map((n) => synced(table, n));
       const values = rows.map((r) => [...keyParams(d, table, r.key), ...set.map((c) => d.toParam(c, r.values[c.name]))]);
       await inChunks(values, perStatement(d, table.primaryKey.length + columns.length), async (chunk) => {
-        const { rowCount } = await tx.query(d.updateFrom(table, columns, chunk.length), chunk.flat());
+        const { rowCount } = await tx.query(d.updateFrom(table, columns, chunk.length), flatRows(chunk));
         if (rowCount !== chunk.length) throw new Error(`bulk update of ${table.name} matched ${rowCount} of ${chunk.length} rows`);
       });
     },
@@ -97,7 +97,7 @@ export function multiRowBulk(d: RowSetSql): BulkWriter {
         const text = single
           ? `DELETE FROM ${tableRef(sql, table)} WHERE ${sql.ident(table.primaryKey[0])} IN (${chunk.map((_, i) => sql.param(i + 1)).join(', ')})`
           : d.deleteComposite(table, chunk.length);
-        const { rowCount } = await tx.query(text, chunk.flat());
+        const { rowCount } = await tx.query(text, flatRows(chunk));
         if (rowCount !== chunk.length) throw new Error(`bulk delete of ${table.name} matched ${rowCount} of ${chunk.length} rows`);
       });
     },
@@ -106,12 +106,14 @@ export function multiRowBulk(d: RowSetSql): BulkWriter {
 
 /** `(p1, p2), (p3, p4)`: `rowCount` tuples of `width` parameters, numbered row by row. */
 export function paramTuples(sql: DialectSql, width: number, rowCount: number): string {
-  const tuples: string[] = [];
-  let n = 0;
-  for (let r = 0; r < rowCount; r++) {
-    const row: string[] = [];
-    for (let c = 0; c < width; c++) row.push(sql.param(++n));
-    tuples.push(`(${row.join(', ')})`);
-  }
-  return tuples.join(', ');
+  return madeText(sql, `tuples\0${width}\0${rowCount}`, () => {
+    const tuples: string[] = [];
+    let n = 0;
+    for (let r = 0; r < rowCount; r++) {
+      const row: string[] = [];
+      for (let c = 0; c < width; c++) row.push(sql.param(++n));
+      tuples.push(`(${row.join(', ')})`);
+    }
+    return tuples.join(', ');
+  });
 }

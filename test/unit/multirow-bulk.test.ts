@@ -8,6 +8,7 @@ import type { DbClient, Dialect } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
+import { paramTuples } from '../../src/dialects/multirow-bulk.ts';
 import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
 
 function recorder(dialect: Dialect, matched?: (sql: string, params: readonly unknown[]) => number) {
@@ -125,5 +126,71 @@ describe('MariaDB and SQLite multi-row statements', () => {
     const del = recorder(sqliteDialect, (_sql, params) => params.length / 2);
     await sqliteDialect.bulk!.deleteTableRows(del.client, table(null, ['order_id', 'line']), [{ order_id: 1, line: 2 }]);
     expect(del.seen[0].sql).toBe('DELETE FROM sales_order WHERE (order_id, line) IN (VALUES (?, ?))');
+  });
+
+  it('SQLite statement texts made once per shape never serve another shape (table, schema, key, columns, rows)', async () => {
+    const { client, seen } = recorder(sqliteDialect, (_sql, params) => params.length / 3);
+    const update = (t: TableSchema, set: string[], n: number) =>
+      sqliteDialect.bulk!.updateTableRows(
+        client,
+        t,
+        set,
+        Array.from({ length: n }, (_, i) => ({ key: { order_id: i, line: i }, values: { quantity: i, note: `n${i}` } })),
+      );
+    await update(table(null, ['order_id', 'line']), ['quantity'], 2);
+    await update(table(null, ['order_id', 'line']), ['quantity'], 2);
+    await update(table(null, ['order_id', 'line']), ['quantity'], 3);
+    await update(table(null, ['order_id', 'line']), ['note'], 2);
+    await update(table('main', ['order_id', 'line']), ['quantity'], 2);
+    expect(seen.map((s) => s.sql)).toEqual([
+      'WITH ds_rows (order_id, line, quantity) AS (VALUES (?, ?, ?), (?, ?, ?)) UPDATE sales_order AS d SET quantity = ds_rows.quantity FROM ds_rows WHERE d.order_id = ds_rows.order_id AND d.line = ds_rows.line',
+      'WITH ds_rows (order_id, line, quantity) AS (VALUES (?, ?, ?), (?, ?, ?)) UPDATE sales_order AS d SET quantity = ds_rows.quantity FROM ds_rows WHERE d.order_id = ds_rows.order_id AND d.line = ds_rows.line',
+      'WITH ds_rows (order_id, line, quantity) AS (VALUES (?, ?, ?), (?, ?, ?), (?, ?, ?)) UPDATE sales_order AS d SET quantity = ds_rows.quantity FROM ds_rows WHERE d.order_id = ds_rows.order_id AND d.line = ds_rows.line',
+      'WITH ds_rows (order_id, line, note) AS (VALUES (?, ?, ?), (?, ?, ?)) UPDATE sales_order AS d SET note = ds_rows.note FROM ds_rows WHERE d.order_id = ds_rows.order_id AND d.line = ds_rows.line',
+      'WITH ds_rows (order_id, line, quantity) AS (VALUES (?, ?, ?), (?, ?, ?)) UPDATE main.sales_order AS d SET quantity = ds_rows.quantity FROM ds_rows WHERE d.order_id = ds_rows.order_id AND d.line = ds_rows.line',
+    ]);
+    // The parameters, flattened row by row, are each call's own.
+    expect(seen[2].params).toEqual([0n, 0n, 0n, 1n, 1n, 1n, 2n, 2n, 2n]);
+    expect(seen[3].params).toEqual([0n, 0n, 'n0', 1n, 1n, 'n1']);
+
+    const ins = recorder(sqliteDialect);
+    await sqliteDialect.bulk!.insertRows(
+      ins.client,
+      'ds_change_inbox',
+      ['a', 'b'],
+      [
+        ['x', 1],
+        ['y', null],
+      ],
+      true,
+    );
+    await sqliteDialect.bulk!.insertRows(
+      ins.client,
+      'ds_change_inbox',
+      ['a', 'b'],
+      [
+        ['x', 1],
+        ['y', null],
+      ],
+      false,
+    );
+    await sqliteDialect.bulk!.insertRows(ins.client, 'ds_change_inbox', ['a', 'c'], [['z', 2]], true);
+    await sqliteDialect.bulk!.insertRows(ins.client, 'ds_change_outbox', ['a', 'c'], [['z', 2]], true);
+    expect(ins.seen.map((s) => [s.sql, s.params])).toEqual([
+      ['INSERT INTO ds_change_inbox (a, b) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING', ['x', 1, 'y', null]],
+      ['INSERT INTO ds_change_inbox (a, b) VALUES (?, ?), (?, ?)', ['x', 1, 'y', null]],
+      ['INSERT INTO ds_change_inbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2]],
+      ['INSERT INTO ds_change_outbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2]],
+    ]);
+  });
+
+  it('row-set texts stay right for any row count, past the number of texts kept', () => {
+    for (let round = 0; round < 2; round++)
+      for (let rows = 1; rows <= 150; rows++) {
+        const text = paramTuples(sqliteDialect.sql, 2, rows);
+        expect(text).toBe(Array.from({ length: rows }, () => '(?, ?)').join(', '));
+      }
+    expect(paramTuples(mssqlDialect.sql, 2, 2)).toBe('(@p1, @p2), (@p3, @p4)');
+    expect(paramTuples(sqliteDialect.sql, 3, 1)).toBe('(?, ?, ?)');
   });
 });

@@ -6,12 +6,22 @@
  */
 import type { CanonicalValue } from '../../core/canonical.ts';
 import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
+import { madeText } from '../../core/sql-builders.ts';
 import { tableRef } from '../../core/table-ref.ts';
 import type { BulkWriter } from '../../core/dialect.ts';
 import { multiRowBulk, paramTuples } from '../multirow-bulk.ts';
 import { sqliteSql } from './sqlite-sql.ts';
 
 const sql = sqliteSql;
+
+/** `WITH ds_rows (…) AS (VALUES …) UPDATE … FROM ds_rows`: `rowCount` rows of key columns then `set` columns. */
+function updateFrom(table: TableSchema, set: readonly string[], rowCount: number): string {
+  const names = [...table.primaryKey, ...set];
+  const match = table.primaryKey.map((k) => `d.${sql.ident(k)} = ds_rows.${sql.ident(k)}`).join(' AND ');
+  const assign = set.map((c) => `${sql.ident(c)} = ds_rows.${sql.ident(c)}`).join(', ');
+  // The CTE's name cannot be taken for a user table's: dsync reserves the ds_ prefix.
+  return `WITH ds_rows (${names.map((n) => sql.ident(n)).join(', ')}) AS (VALUES ${paramTuples(sql, names.length, rowCount)}) UPDATE ${tableRef(sql, table)} AS d SET ${assign} FROM ds_rows WHERE ${match}`;
+}
 
 export function sqliteBulk(toParam: (column: ColumnSchema, value: CanonicalValue) => unknown): BulkWriter {
   return multiRowBulk({
@@ -20,11 +30,9 @@ export function sqliteBulk(toParam: (column: ColumnSchema, value: CanonicalValue
     maxRows: 1000,
     toParam,
     updateFrom(table: TableSchema, set, rowCount) {
-      const names = [...table.primaryKey, ...set];
-      const match = table.primaryKey.map((k) => `d.${sql.ident(k)} = ds_rows.${sql.ident(k)}`).join(' AND ');
-      const assign = set.map((c) => `${sql.ident(c)} = ds_rows.${sql.ident(c)}`).join(', ');
-      // The CTE's name cannot be taken for a user table's: dsync reserves the ds_ prefix.
-      return `WITH ds_rows (${names.map((n) => sql.ident(n)).join(', ')}) AS (VALUES ${paramTuples(sql, names.length, rowCount)}) UPDATE ${tableRef(sql, table)} AS d SET ${assign} FROM ds_rows WHERE ${match}`;
+      // The same shape comes chunk after chunk: made once (madeText).
+      const key = `update\0${table.schema ?? ''}\0${table.name}\0${table.primaryKey.join('\0')}\0\0${set.join('\0')}\0${rowCount}`;
+      return madeText(sql, key, () => updateFrom(table, set, rowCount));
     },
     onDuplicate(columns, key) {
       const set = columns.filter((c) => !key.includes(c)).map((c) => `${sql.ident(c)} = excluded.${sql.ident(c)}`);

@@ -13,7 +13,7 @@
  * rejects it with a reason rather than dsync changing it silently here.
  */
 import type { DialectSql } from '../../core/dialect.ts';
-import { multiRowInsert } from '../../core/sql-builders.ts';
+import { madeText, multiRowInsert } from '../../core/sql-builders.ts';
 import type { ColumnSchema } from '../../core/schema.ts';
 import { qualifiedName } from '../../core/table-ref.ts';
 
@@ -55,7 +55,11 @@ export const sqliteSql: DialectSql = {
   param: () => '?',
   insertIgnoringDuplicates(table, columns, rowCount) {
     // Not INSERT OR IGNORE: that would also swallow NOT NULL and CHECK failures.
-    return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
+    return madeText(
+      this,
+      `ignore\0${table}\0${columns.join('\0')}\0${rowCount}`,
+      () => `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`,
+    );
   },
 };
 
