@@ -35,6 +35,14 @@ function traced(client: DbClient, who: string): DbClient {
       if (prop === 'queryMany' && target.queryMany)
         return (statements: readonly string[]) =>
           timed(`[${statements.length}] ${statements.join('; ')}`, () => target.queryMany!(statements));
+      if (prop === 'queryPipelined' && target.queryPipelined)
+        return (statements: ReadonlyArray<{ sql: string; params: readonly unknown[] }>) =>
+          timed(`[pipeline ${statements.length}] ${statements.map((s) => s.sql).join('; ')}`, () => target.queryPipelined!(statements));
+      if (prop === 'defer' && target.defer)
+        return (sql: string, params: readonly unknown[], rows?: number) => {
+          mark(`${who} deferred ${sql.replace(/\s+/g, ' ').slice(0, 60)}`);
+          target.defer!(sql, params, rows);
+        };
       if (prop === 'transaction')
         return <T>(fn: (tx: DbClient) => Promise<T>) => timed('-- transaction', () => target.transaction((tx) => fn(traced(tx, who))));
       const value = Reflect.get(target, prop, receiver);
