@@ -48,6 +48,16 @@ const CACHED_PLAN_CHANGED = '0A000';
 const MAX_NAMED = 256;
 
 /**
+ * Statements with more parameters are never named. After five runs PostgreSQL may keep a generic
+ * plan, estimated without the values. For `table_name = $1 AND row_key IN ($2, …)` with 64 or more
+ * keys, that plan scans every entry of the table and filters the list: 118 ms for 64 keys and
+ * 814 ms for 1,000 in a 40,000-entry store, where the custom plan takes under a millisecond. With
+ * 16 keys the generic plan still probes the index. The load and the import's large batches send
+ * such lists; a change that comes alone sends one key (docs/performance.md, "8. Load").
+ */
+const MAX_NAMED_PARAMETERS = 16;
+
+/**
  * Parameterized statements a connection sends again and again are named (prepared once per
  * connection: parsed and planned once; https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY):
  * a text gets its name the second time it is seen, so one-off texts (a batch of unusual size)
@@ -59,7 +69,8 @@ class StatementNames {
   private readonly seenOnce = new Set<string>();
   private next = 0;
 
-  nameOf(text: string): string | undefined {
+  nameOf(text: string, parameterCount: number): string | undefined {
+    if (parameterCount > MAX_NAMED_PARAMETERS) return undefined;
     const known = this.names.get(text);
     if (known !== undefined) return known;
     if (this.seenOnce.delete(text) && this.names.size < MAX_NAMED) {
@@ -128,7 +139,7 @@ export async function pipeline(client: pg.Client, statements: readonly Pipelined
     text: s.text,
     values: s.values.map((v) => prepareValue(v)),
     // Statements without parameters too (the import's parked-set read comes again and again): not BEGIN and COMMIT.
-    name: s.text === 'BEGIN' || s.text === 'COMMIT' ? undefined : known.nameOf(s.text),
+    name: s.text === 'BEGIN' || s.text === 'COMMIT' ? undefined : known.nameOf(s.text, s.values.length),
   }));
   /** Named statements this pipeline parses (their names count once it has succeeded). */
   const fresh: typeof bound = [];
@@ -295,7 +306,7 @@ export class PostgresClient implements DbClient {
     await this.sendBegin();
     let names = statementNames.get(this.client);
     if (!names) statementNames.set(this.client, (names = new StatementNames()));
-    const name = params.length > 0 ? names.nameOf(sql) : undefined;
+    const name = params.length > 0 ? names.nameOf(sql, params.length) : undefined;
     try {
       const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[], ...(name ? { name } : {}) }));
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
