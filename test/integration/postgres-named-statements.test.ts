@@ -2,7 +2,9 @@
  * The PostgreSQL driver names a parameterized statement the second time a connection sends it
  * (a prepared statement: parsed and planned once; postgres-driver.ts StatementNames). Here: the
  * name is used from then on, a rolled-back transaction does not lose it, and a statement whose
- * result columns changed type under it (ALTER TABLE … TYPE) fails at most once, then runs again.
+ * result columns changed type under it (ALTER TABLE … TYPE) fails at most once, then runs again;
+ * a statement with more than 16 parameters (a long key list, whose generic plan would scan the
+ * whole table) is never named, sent alone or in a pipeline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
@@ -56,5 +58,26 @@ describe.runIf(live)('postgres: named statements', () => {
       { id: 1, v: 10 },
       { id: 2, v: 20 },
     ]);
+  });
+
+  it('never names a statement of more than 16 parameters, alone or pipelined; 16 are named', async () => {
+    const inList = (n: number) =>
+      `SELECT id FROM t WHERE id IN (${Array.from({ length: n }, (_, i) => `$${i + 1}`).join(', ')}) ORDER BY id`;
+    const keys = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+    const long = inList(17);
+    const short = inList(16);
+    for (let round = 0; round < 7; round++) {
+      expect((await client.query<Row>(long, keys(17))).rows).toEqual([{ id: 1 }, { id: 2 }]);
+      expect((await client.query<Row>(short, keys(16))).rows).toEqual([{ id: 1 }, { id: 2 }]);
+    }
+    const pipelinedLong = `${inList(40)} -- pipelined`;
+    for (let round = 0; round < 7; round++) {
+      const [result] = await client.transaction((tx) => tx.queryPipelined!([{ sql: pipelinedLong, params: keys(40) }]));
+      expect(result.rows).toEqual([{ id: 1 }, { id: 2 }]);
+    }
+    const named = await prepared();
+    expect(named).toContain(short);
+    expect(named).not.toContain(long);
+    expect(named).not.toContain(pipelinedLong);
   });
 });
