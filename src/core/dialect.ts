@@ -168,6 +168,26 @@ export interface BulkWriter {
   /** Sets `columns` of the rows found by key; no key column is among `columns`. */
   updateTableRows(tx: DbClient, table: TableSchema, columns: string[], rows: Array<{ key: ValueMap; values: ValueMap }>): Promise<void>;
   deleteTableRows(tx: DbClient, table: TableSchema, keys: ValueMap[]): Promise<void>;
+  /**
+   * `SELECT columns FROM table WHERE fixed.column = fixed.value AND keyColumn IN (keys)` of a
+   * system table whose primary key is (fixed.column, keyColumn), with forUpdate when `lock`,
+   * for key lists the brand reads faster another way (MariaDB: the keys in a temporary
+   * table, joined). It must lock what the IN list locks: each row found, and where the
+   * brand's locking reads lock gaps (lockingReadLocksGaps), the gap of each key not found,
+   * so that another transaction's insert of that key waits. Undefined: not done here (few
+   * keys, the connection cannot); the caller reads by IN list. Absent: always the IN list.
+   */
+  selectByKeys?(
+    tx: DbClient,
+    read: {
+      table: string;
+      columns: readonly string[];
+      fixed: { column: string; value: string };
+      keyColumn: string;
+      keys: readonly string[];
+      lock: boolean;
+    },
+  ): Promise<Row[] | undefined>;
 }
 
 /** What the import tells the node's triggers while it applies a change (guarantee 4, docs/guarantees.md). */

@@ -8,7 +8,7 @@
  * https://mariadb.com/kb/en/update/#multiple-table-syntax
  */
 import type { ValueMap } from '../../core/change.ts';
-import type { BulkWriter, DbClient } from '../../core/dialect.ts';
+import type { BulkWriter, DbClient, Row } from '../../core/dialect.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
 import { tableRef } from '../../core/table-ref.ts';
 import { multiRowBulk } from '../multirow-bulk.ts';
@@ -174,6 +174,54 @@ async function updateByLoad(tx: LoadClient, table: TableSchema, columns: readonl
   }
 }
 
+/** The scratch table of a keyed read (selectByKeys; a temporary table, dropped after each use). */
+const READ_KEYS = sql.ident('ds_read_keys');
+
+/**
+ * selectByKeys on MariaDB: the keys by LOAD DATA into a temporary table with the key
+ * column's type and collation and the key as primary key, then one join of it to the table,
+ * the temporary table first (STRAIGHT_JOIN): each key is one look-up of the primary key,
+ * in key order as the IN list's range scan goes, so the two lock in the same order. For
+ * 10,000 keys of ds_row_version the IN list costs the server 65–536 ms, the load and the
+ * join 35–90 ms (docs/performance.md). What it locks, as the IN list's look-ups do under
+ * REPEATABLE READ: each row found (FOR UPDATE), and for a key not found the gap before the
+ * next row, so an insert of that key waits (mysql-locked-read.test.ts).
+ * Undefined (the caller's IN list) when LOAD DATA would bend a key (too long, a duplicate
+ * under the collation), local files are refused, or the server refuses the temporary table.
+ * https://mariadb.com/kb/en/innodb-lock-modes/#gap-locks
+ */
+async function selectByLoadedKeys(
+  tx: LoadClient,
+  read: Parameters<NonNullable<BulkWriter['selectByKeys']>>[1],
+): Promise<Row[] | undefined> {
+  const key = sql.ident(read.keyColumn);
+  await tx.query(`DROP TEMPORARY TABLE IF EXISTS ${READ_KEYS}`);
+  try {
+    await tx.query(
+      `CREATE TEMPORARY TABLE ${READ_KEYS} (PRIMARY KEY (${key})) ENGINE = InnoDB SELECT ${key} FROM ${sql.ident(read.table)} LIMIT 0`,
+    );
+  } catch (error) {
+    if (ER_GTID_UNSAFE_TEMPORARY.has((error as { errno?: number }).errno ?? 0)) return undefined;
+    throw error;
+  }
+  try {
+    // No savepoint: a bent load leaves rows only in this session's scratch table, dropped below.
+    const loaded = await tx.loadData(
+      `LOAD DATA LOCAL INFILE 'dsync-rows' INTO TABLE ${READ_KEYS} CHARACTER SET utf8mb4 (${key})`,
+      loadText(read.keys.map((k) => [k])),
+    );
+    if (loaded === null || loaded.warnings > 0 || loaded.skipped !== 0 || loaded.records !== read.keys.length) return undefined;
+    const { rows } = await tx.query<Row>(
+      `SELECT STRAIGHT_JOIN ${read.columns.map((c) => `v.${sql.ident(c)}`).join(', ')} FROM ${READ_KEYS} AS k JOIN ${sql.ident(read.table)} AS v ON v.${sql.ident(read.fixed.column)} = ? AND v.${key} = k.${key}${read.lock ? ' FOR UPDATE' : ''}`,
+      [read.fixed.value],
+    );
+    return rows;
+  } finally {
+    // After a deadlock the transaction is gone and this fails too: the next use drops it first.
+    await tx.query(`DROP TEMPORARY TABLE IF EXISTS ${READ_KEYS}`).catch(() => undefined);
+  }
+}
+
 /** A connection that keeps user variables for its transaction (MysqlClient). */
 interface FenceClient extends DbClient {
   readonly inTransaction: boolean;
@@ -249,6 +297,12 @@ export const mysqlBulk: BulkWriter = {
       }
     }
     await multiRow.updateTableRows(tx, table, columns, rows);
+  },
+
+  async selectByKeys(tx, read) {
+    // Below LOAD_MIN_ROWS keys the IN list is one round trip against five.
+    if (read.keys.length < LOAD_MIN_ROWS || !canLoad(tx) || !tx.inTransaction) return undefined;
+    return selectByLoadedKeys(tx, read);
   },
 
   async insertTableRows(tx, table, rows) {

@@ -50,19 +50,38 @@ export function entriesFromRows(rows: readonly Row[]): Map<string, RowEntry> {
   return found;
 }
 
-/** Entries of `rowKeys` of one table, keyed by row key; locked for the transaction where the brand can. */
+const READ_COLUMNS = ['row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'] as const;
+
+/**
+ * Entries of `rowKeys` of one table, keyed by row key; locked for the transaction where the
+ * brand can, with the gaps of keys that have none where its locking reads lock gaps (a
+ * load relies on that: docs/onboarding.md "Why a load is safe"). Many keys go the brand's
+ * faster way where it has one (BulkWriter.selectByKeys), which locks the same.
+ */
 export async function readEntries(tx: DbClient, table: string, rowKeys: string[]): Promise<Map<string, RowEntry>> {
   const found = new Map<string, RowEntry>();
   const unique = [...new Set(rowKeys)];
-  const p = tx.dialect.sql.param;
-  const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
+  const { sql, capabilities, bulk } = tx.dialect;
+  const p = sql.param;
+  const perQuery = Math.max(1, capabilities.maxParameters - 10);
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);
-    const { rows } = await tx.query<Row>(
-      `SELECT row_key, cl, max_version, base_version, base_server, col_versions FROM ds_row_version${tx.dialect.sql.lockHint ?? ''}
-       WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})${tx.dialect.sql.forUpdate ?? ''}`,
-      [table, ...chunk],
-    );
+    const rows =
+      (await bulk?.selectByKeys?.(tx, {
+        table: 'ds_row_version',
+        columns: READ_COLUMNS,
+        fixed: { column: 'table_name', value: table },
+        keyColumn: 'row_key',
+        keys: chunk,
+        lock: Boolean(sql.forUpdate),
+      })) ??
+      (
+        await tx.query<Row>(
+          `SELECT ${READ_COLUMNS.join(', ')} FROM ds_row_version${sql.lockHint ?? ''}
+       WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})${sql.forUpdate ?? ''}`,
+          [table, ...chunk],
+        )
+      ).rows;
     for (const row of rows) found.set(String(row.row_key), toEntry(row));
   }
   return found;

@@ -1,0 +1,189 @@
+/**
+ * The version store's locked read on MySQL/MariaDB (readEntries), as the import and a load's
+ * chunk make it: many keys go by a temporary table joined to ds_row_version
+ * (BulkWriter.selectByKeys), few by the IN list. What could break: the join locking less
+ * than the IN list. A load is safe only because the locked read also locks the gap of each
+ * key that has no entry, so a concurrent insert of that entry (an import's, a capture
+ * trigger's) waits for the chunk's commit (docs/onboarding.md "Why a load is safe"). Tried
+ * from a second session with a lock wait timeout of (nearly) nothing: inserting an asked
+ * key that has no entry and updating an asked entry must both time out, for the join and
+ * for the IN list; updating an entry not asked must not (the probe can tell). Keys and
+ * entries are drawn from a printed seed. Also: both paths read the same entries, and keys
+ * LOAD DATA would bend (too long, equal under the PAD SPACE collation) go by the IN list.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DbClient } from '../../src/core/dialect.ts';
+import { readEntries } from '../../src/runtime/import/version-store.ts';
+import { liveDialects } from '../helpers/databases.ts';
+import { random } from '../helpers/random.ts';
+import { createSyncNode, type SyncNode } from '../helpers/sync-node.ts';
+import { extraSessions } from '../helpers/sync-pair.ts';
+
+const live = await liveDialects();
+const mysql = live.includes('mysql');
+
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+const ER_NO_SUCH_TABLE = 1146;
+const TABLE = 'sales_order';
+
+/** `client` with every statement's text recorded, and optionally a dialect whose BulkWriter has no selectByKeys (the IN list). */
+function recorded(client: DbClient, sent: string[], inList = false): DbClient {
+  const dialect = inList
+    ? Object.create(client.dialect, { bulk: { value: { ...client.dialect.bulk, selectByKeys: undefined } } })
+    : client.dialect;
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'dialect') return dialect;
+      if (prop === 'query' || prop === 'loadData')
+        return (sql: string, arg: never) => {
+          sent.push(sql);
+          return (target as never as Record<string, (a: string, b: never) => Promise<unknown>>)[prop](sql, arg);
+        };
+      if (prop === 'transaction')
+        return <T>(fn: (tx: DbClient) => Promise<T>) => target.transaction((tx) => fn(recorded(tx, sent, inList)));
+      const value = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+/** The statement's error number, or null when it ran. */
+const errnoOf = (p: Promise<unknown>) =>
+  p.then(
+    () => null,
+    (e: { errno?: number }) => e.errno ?? -1,
+  );
+
+const entry = (table: string, key: string) => [table, key, 1, 1000, 1000, 'seed', '{}'];
+
+describe.skipIf(!mysql)('mysql: the version store locked read', () => {
+  let node: SyncNode;
+  const sessions = extraSessions(() => node.dialect.connect(node.db.url, 'mysql'));
+  const seed = Number(process.env.DSYNC_SEED ?? Date.now() % 1_000_000);
+  const rand = random(seed);
+  const keyName = (i: number) => `k${String(i).padStart(4, '0')}`;
+  /** Keys k0000…k0599; about half have an entry of sales_order, and another table's entries lie after them. */
+  const stored = new Set<string>();
+
+  beforeAll(async () => {
+    console.log(`mysql-locked-read seed ${seed} (DSYNC_SEED=${seed} replays it)`);
+    node = await createSyncNode('mysql');
+    for (let i = 0; i < 600; i++) if (rand() < 0.5) stored.add(keyName(i));
+    const rows = [...[...stored].map((k) => entry(TABLE, k)), entry('zz_other', 'a'), entry('zz_other', 'b')];
+    await node.client.query(
+      `INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions) VALUES ${rows
+        .map(() => '(?, ?, ?, ?, ?, ?, ?)')
+        .join(', ')}`,
+      rows.flat(),
+    );
+  });
+  afterAll(async () => {
+    await sessions.closeAll();
+    await node?.close();
+  });
+
+  /** A second session whose lock waits end (nearly) at once, each probe in a transaction rolled back. */
+  async function prober() {
+    const probe = await sessions.session();
+    // 0 is "no wait" on MariaDB; MySQL takes 1 s at least.
+    await probe.query('SET SESSION innodb_lock_wait_timeout = 0');
+    const attempt = (sql: string, params: unknown[]) =>
+      errnoOf(
+        probe
+          .transaction(async (tx) => {
+            await tx.query(sql, params);
+            throw new Error('roll back');
+          })
+          .catch((e: { errno?: number }) => {
+            if (e.errno === undefined) return;
+            throw e;
+          }),
+      );
+    return {
+      insert: (key: string) =>
+        attempt(
+          'INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          entry(TABLE, key),
+        ),
+      update: (key: string) => attempt('UPDATE ds_row_version SET cl = cl + 2 WHERE table_name = ? AND row_key = ?', [TABLE, key]),
+    };
+  }
+
+  const pick = <T>(from: T[], n: number) => {
+    const pool = [...from];
+    const out: T[] = [];
+    while (out.length < n && pool.length) out.push(pool.splice(Math.floor(rand() * pool.length), 1)[0]);
+    return out;
+  };
+
+  it.each([
+    ['the temporary table joined', false, 200, 'STRAIGHT_JOIN'],
+    ['the IN list, many keys', true, 200, ' IN ('],
+    ['the IN list, few keys', false, 20, ' IN ('],
+  ])('%s locks each asked entry and the gap of each asked key without one', async (_, inList, count, shape) => {
+    const asked = pick(
+      Array.from({ length: 600 }, (_, i) => keyName(i)),
+      count,
+    );
+    // Always one asked key past the last entry of the table: its gap runs into another table's entries.
+    const last = keyName(599);
+    if (!stored.has(last) && !asked.includes(last)) asked.push(last);
+    const missing = asked.filter((k) => !stored.has(k));
+    const present = asked.filter((k) => stored.has(k));
+    const probe = await prober();
+    const reader = await sessions.session();
+    const sent: string[] = [];
+    await recorded(reader, sent, inList).transaction(async (tx) => {
+      const found = await readEntries(tx, TABLE, asked);
+      expect([...found.keys()].sort()).toEqual(present.sort());
+      expect(sent.some((s) => s.includes('ds_row_version') && s.includes(shape))).toBe(true);
+      for (const key of pick(missing, 6)) expect({ key, insert: await probe.insert(key) }).toEqual({ key, insert: ER_LOCK_WAIT_TIMEOUT });
+      for (const key of pick(present, 4)) expect({ key, update: await probe.update(key) }).toEqual({ key, update: ER_LOCK_WAIT_TIMEOUT });
+      // The probe can succeed: an entry not asked is not locked by the look-ups (the join's; the
+      // IN list's plan may scan more).
+      if (!inList && count >= 64) {
+        const free = [...stored].filter((k) => !asked.includes(k));
+        for (const key of pick(free, 3)) expect({ key, update: await probe.update(key) }).toEqual({ key, update: null });
+      }
+    });
+    // Committed: nothing is held any more.
+    for (const key of pick(missing, 2)) expect(await probe.insert(key)).toBeNull();
+  });
+
+  it('reads the same entries both ways, and keys LOAD DATA would bend by the IN list', async () => {
+    const odd = ['tab\there', 'line\nbreak', 'back\\slash', '\\N', 'ünïcødé ☃', 'quote\'"`', '', 'x'.repeat(700)];
+    await node.client.query(
+      `INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions) VALUES ${odd
+        .map(() => '(?, ?, ?, ?, ?, ?, ?)')
+        .join(', ')}`,
+      odd.flatMap((k, i) => [TABLE, k, 2 * i + 1, 5000 + i, 4000 + i, `s${i}`, JSON.stringify({ c: [i, 'x'] })]),
+    );
+    const cases: Array<[string, string[], string]> = [
+      ['odd keys', [...odd, ...Array.from({ length: 100 }, (_, i) => keyName(i))], 'STRAIGHT_JOIN'],
+      ['a key too long for the column', [...odd, 'y'.repeat(701), ...Array.from({ length: 100 }, (_, i) => keyName(i))], ' IN ('],
+      ['two keys equal under PAD SPACE', [...odd, 'pad', 'pad ', ...Array.from({ length: 100 }, (_, i) => keyName(i))], ' IN ('],
+    ];
+    for (const [name, keys, shape] of cases) {
+      const viaJoin: string[] = [];
+      const viaList: string[] = [];
+      const join = await recorded(node.client, viaJoin).transaction((tx) => readEntries(tx, TABLE, keys));
+      const list = await recorded(node.client, viaList, true).transaction((tx) => readEntries(tx, TABLE, keys));
+      expect({ name, entries: [...join].sort() }).toEqual({ name, entries: [...list].sort() });
+      expect({
+        name,
+        read: viaJoin
+          .filter((s) => s.includes('ds_row_version'))
+          .at(-1)
+          ?.includes(shape),
+      }).toEqual({ name, read: true });
+      expect(join.get('\\N')).toEqual({
+        cl: 7,
+        maxVersion: 5003,
+        base: { time: 4003, server: 's3' },
+        columns: { c: { time: 3, server: 'x' } },
+      });
+    }
+    // The scratch table (this session's) is gone after each read.
+    expect(await errnoOf(node.client.query('SELECT 1 FROM ds_read_keys'))).toBe(ER_NO_SUCH_TABLE);
+  });
+});
