@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import type { DialectName } from '../src/core/dialect.ts';
+import type { DbClient, DialectName, Row } from '../src/core/dialect.ts';
 import { getDialect } from '../src/dialects/registry.ts';
 import { MYSQL_ADMIN_URL, PG_ADMIN_URL, unavailableReason } from './databases.ts';
 import { ROOT } from './paths.ts';
@@ -91,6 +91,29 @@ export function mariadbCpuSeconds(): (() => number) | null {
   if (!pid) return null;
   return () => {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+}
+
+/**
+ * The CPU seconds of one MariaDB session's own server thread (one-thread-per-connection,
+ * MariaDB's default; PROCESSLIST's TID, MariaDB 10.5+), read from /proc: the server's work
+ * for that connection's statements alone, which other sessions of a shared server (another
+ * bench, a test suite) do not move. Not InnoDB's background threads (purge, page flushing).
+ * Null when the server is not on this machine or does not say.
+ * https://mariadb.com/kb/en/information-schema-processlist-table/
+ */
+export async function mariadbSessionCpuSeconds(client: DbClient): Promise<(() => number) | null> {
+  if (client.dialect.name !== 'mysql' || mariadbCpuSeconds() === null) return null;
+  const pid = execFileSync('pgrep', ['-o', 'mariadbd']).toString().trim();
+  const { rows } = await client
+    .query<Row>('SELECT TID AS tid FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()')
+    .catch(() => ({ rows: [] as Row[] }));
+  const tid = rows[0]?.tid;
+  if (tid === undefined || tid === null) return null;
+  const path = `/proc/${pid}/task/${Number(tid)}/stat`;
+  return () => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
   };
 }

@@ -10,7 +10,7 @@ import type { DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
-import { mariadbCpuSeconds } from '../machine.ts';
+import { mariadbCpuSeconds, mariadbSessionCpuSeconds } from '../machine.ts';
 
 const n = Number(process.argv[2] ?? 20000);
 
@@ -23,6 +23,9 @@ for (const pair of pairs) {
   const [from, to] = pair.split('>') as [DialectName, DialectName];
   const { setup, src, tgt } = await createDrainPair(from, to, n);
   try {
+    // The target session's own server thread, where the target is MariaDB: what other sessions do not move.
+    const sessionCpu = (await mariadbSessionCpuSeconds(tgt.client)) ?? (() => 0);
+    const g0 = sessionCpu();
     const s0 = mariadbCpu();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -32,6 +35,7 @@ for (const pair of pairs) {
     const t1 = performance.now();
     const c1 = process.cpuUsage();
     const s1 = mariadbCpu();
+    const g1 = sessionCpu();
     let applied = 0;
     for (let pass = 0; applied < 2 * n && pass < 50; pass++) {
       const r = await importOnce(setup.config, setup.config.programs[1] as never, tgt);
@@ -40,10 +44,14 @@ for (const pair of pairs) {
     const t2 = performance.now();
     const c2 = process.cpuUsage();
     const s2 = mariadbCpu();
+    const g2 = sessionCpu();
     const rate = (2 * n) / ((t2 - t0) / 1000);
     // This process's own CPU per phase (user + system): steadier than the times on a shared machine.
     const cpu = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage) => ((b.user - a.user + b.system - a.system) / 1e6).toFixed(2);
-    const server = mariadbPid && pair.includes('mysql') ? `; mariadbd CPU ${(s1 - s0).toFixed(2)} s, ${(s2 - s1).toFixed(2)} s` : '';
+    const session =
+      tgt.dialect.name === 'mysql' && g2 > 0 ? ` (the target session's thread ${(g1 - g0).toFixed(2)} s, ${(g2 - g1).toFixed(2)} s)` : '';
+    const server =
+      mariadbPid && pair.includes('mysql') ? `; mariadbd CPU ${(s1 - s0).toFixed(2)} s, ${(s2 - s1).toFixed(2)} s${session}` : '';
     console.log(
       `${pair}: ${2 * n} changes, transport ${((t1 - t0) / 1000).toFixed(1)} s (CPU ${cpu(c0, c1)} s), import ${((t2 - t1) / 1000).toFixed(1)} s (CPU ${cpu(c1, c2)} s), ${rate.toFixed(0)} changes/s${server}`,
     );

@@ -3,14 +3,15 @@
  * every row (2N changes) moved by transportOnce and applied by importOnce, the target's
  * client traced by statement shape, each phase timed:
  * `npx tsx bench/probes/target-trace.ts [N] [postgres>sqlite,postgres>mysql]`. On a MariaDB target
- * whose server runs on this machine, each shape also shows mariadbd's CPU time (all its threads,
- * /proc, 10 ms ticks) while it ran.
+ * whose server runs on this machine, each shape also shows the server's CPU time while it ran
+ * (/proc, 10 ms ticks): the target session's own thread where the server says which it is
+ * (other sessions of a shared server do not count), else all of mariadbd's threads.
  */
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
-import { mariadbCpuSeconds } from '../machine.ts';
+import { mariadbCpuSeconds, mariadbSessionCpuSeconds } from '../machine.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
 
 const n = Number(process.argv[2] ?? 10000);
@@ -18,7 +19,8 @@ const n = Number(process.argv[2] ?? 10000);
 /** MariaDB's own CPU, in milliseconds, when the server runs on this machine: statements' server time by shape. */
 const mariadbCpu = mariadbCpuSeconds();
 const serverPid = mariadbCpu !== null;
-const serverCpu = () => mariadbCpu!() * 1000;
+let sessionCpu: (() => number) | null = null;
+const serverCpu = () => (sessionCpu ?? mariadbCpu!)() * 1000;
 const serverTrace = new StatementTrace();
 function serverTimed(client: DbClient): DbClient {
   if (!serverPid || client.dialect.name !== 'mysql') return client;
@@ -43,6 +45,7 @@ const pairs = (process.argv[3] ?? 'postgres>sqlite,postgres>mysql').split(',');
 for (const pair of pairs) {
   const [from, to] = pair.split('>') as [DialectName, DialectName];
   const { setup, src, tgt } = await createDrainPair(from, to, n);
+  sessionCpu = await mariadbSessionCpuSeconds(tgt.client);
   try {
     // Probe only: NO_CAPTURE=1 drops the target table's capture triggers, to see what they cost the import.
     if (process.env.NO_CAPTURE) {
