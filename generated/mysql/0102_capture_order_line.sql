@@ -2,12 +2,14 @@
 -- node: mysql (mysql), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["line_no","int(11)"],["product","varchar(50)"],["amount","decimal(12,2)"]]
--- dsync:content-hash sha256:26243cc41c41c01b06adb54f1351cbce335d7e11581988196a8b2482099f0503
+-- dsync:content-hash sha256:06be9a63d9ec2cb923b9e9e8d9a9539d46ee2abc440f00790c0e00f862b9d799
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
 -- The origin flag (@dsync_origin_*) keeps an applied change's true origin (DESIGN rule 4);
--- while the import silences capture (@dsync_capture = 'off') it records its writes itself.
+-- while the import silences capture (@dsync_capture = 'off') it records its writes itself, and
+-- each trigger does nothing: its declarations are in a block entered only when capture is on
+-- (each DECLARE is a step per row; the silenced update trigger cost the import's UPDATE ~9 µs per row).
 -- Each trigger locks its entry by writing it first: a locking read of a missing key would lock
 -- the gap before it, and two sessions inserting new rows would deadlock on each other's gap.
 -- Insert and delete write the whole entry with INSERT … ON DUPLICATE KEY UPDATE (each column
@@ -28,10 +30,10 @@ DROP TRIGGER IF EXISTS `ds_order_line_ins`;
 DELIMITER $$
 CREATE TRIGGER `ds_order_line_ins` AFTER INSERT ON `order_line` FOR EACH ROW
 BEGIN
+  IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_version BIGINT;
-  IF NOT (@dsync_capture <=> 'off') THEN
     SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -65,7 +67,7 @@ BEGIN
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END IF;
+  END; END IF;
 END$$
 DELIMITER ;
 
@@ -77,6 +79,7 @@ DELIMITER $$
 -- column of the new row in object_value.
 CREATE TRIGGER `ds_order_line_upd` AFTER UPDATE ON `order_line` FOR EACH ROW
 BEGIN
+  IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
   DECLARE dsync_key_old TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
   DECLARE dsync_cl BIGINT;
@@ -89,7 +92,6 @@ BEGIN
   DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  IF NOT (@dsync_capture <=> 'off') THEN
     -- Each column is tested once, and only a changed one's values are built (MariaDB
     -- resolves a statement's whole expression on every row, taken branches or not).
     IF NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)) THEN
@@ -114,7 +116,6 @@ BEGIN
         dsync_old = CONCAT(dsync_old, ',"amount":', COALESCE(JSON_QUOTE(CONVERT(OLD.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null')),
         dsync_patch = CONCAT(dsync_patch, ',"amount":', CHAR(1 USING utf8mb4));
     END IF;
-  END IF;
   IF dsync_names IS NOT NULL THEN
     SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
@@ -180,6 +181,7 @@ BEGIN
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);
   END IF;
+  END; END IF;
 END$$
 DELIMITER ;
 
@@ -188,10 +190,10 @@ DROP TRIGGER IF EXISTS `ds_order_line_del`;
 DELIMITER $$
 CREATE TRIGGER `ds_order_line_del` AFTER DELETE ON `order_line` FOR EACH ROW
 BEGIN
+  IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
   DECLARE dsync_cl BIGINT;
   DECLARE dsync_version BIGINT;
-  IF NOT (@dsync_capture <=> 'off') THEN
     SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -225,7 +227,7 @@ BEGIN
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END IF;
+  END; END IF;
 END$$
 DELIMITER ;
 
