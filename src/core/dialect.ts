@@ -171,8 +171,8 @@ export interface BulkWriter {
   /**
    * `SELECT columns FROM table WHERE fixed.column = fixed.value AND keyColumn IN (keys)` of a
    * system table whose primary key is (fixed.column, keyColumn), with forUpdate when `lock`,
-   * for key lists the brand reads faster another way (MariaDB: the keys in a temporary
-   * table, joined). It must lock what the IN list locks: each row found, and where the
+   * for key lists the brand reads faster another way (MariaDB: the keys as a table value
+   * constructor, joined). It must lock what the IN list locks: each row found, and where the
    * brand's locking reads lock gaps (lockingReadLocksGaps), the gap of each key not found,
    * so that another transaction's insert of that key waits. Undefined: not done here (few
    * keys, the connection cannot); the caller reads by IN list. Absent: always the IN list.

@@ -56,6 +56,8 @@ interface Session {
   lost: boolean;
   /** The server refused LOAD DATA LOCAL once: not tried again on this connection. */
   localInfileRefused: boolean;
+  /** The server reads `VALUES (…), (…)` as a table (MariaDB 10.3.3+; MySQL spells it `VALUES ROW(…)`). */
+  tableValues: boolean;
 }
 
 /** What LOAD DATA reports: the lines it read, and its warnings (each a value bent or a row skipped). */
@@ -117,6 +119,14 @@ export class MysqlClient implements DbClient {
     // rows it matched, like the other brands, read from the server's info text.
     const matched = /Rows matched: (\d+)/.exec(header.info ?? '');
     return { rows: [], rowCount: matched ? Number(matched[1]) : header.affectedRows };
+  }
+
+  /**
+   * The server reads `VALUES (…), (…)` as a table (a table value constructor): MariaDB
+   * 10.3.3 and later. https://mariadb.com/kb/en/table-value-constructors/
+   */
+  get tableValues(): boolean {
+    return this.session.tableValues;
   }
 
   /** True inside a transaction of this client (a savepoint can be taken). */
@@ -306,6 +316,7 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
       aborted: undefined,
       lost: false,
       localInfileRefused: false,
+      tableValues: false,
     };
     conn.on('error', () => {
       session.lost = true;
@@ -317,6 +328,8 @@ export async function connectMysql(dialect: Dialect, url: string, nodeName: stri
     await conn.query(`SET SESSION time_zone = '+00:00', SESSION sql_mode = '${SESSION_SQL_MODE}'`);
     const [rows] = await conn.query('SELECT VERSION() AS version');
     const version = String((rows as Row[])[0].version);
+    const [major, minor, patch] = version.split(/[.-]/).map(Number);
+    session.tableValues = /mariadb/i.test(version) && major * 1e6 + minor * 1e3 + patch >= 10_003_003;
     // MySQL 8 caches information_schema.TABLES (AUTO_INCREMENT among them) for a day by
     // default; the safe horizon needs the live value. MariaDB always reads it live.
     // https://dev.mysql.com/doc/refman/8.0/en/server-system-variables.html#sysvar_information_schema_stats_expiry
