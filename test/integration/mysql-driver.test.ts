@@ -92,6 +92,16 @@ describe.skipIf(!live.includes('mysql'))('mysql session, parameters and transact
     expect(literal.rows[0].v).toBe(nasty);
   });
 
+  it('reads rows as arrays with the values query gives, in select-list order, duplicate names kept', async () => {
+    await client.query('INSERT INTO t (id, v, n) VALUES (?, ?, ?), (?, ?, ?)', [71, 'x', null, 72, 'y\u0000😀', 5]);
+    const sql = 'SELECT id, v, n, v, 9007199254740993 AS big, CAST(1.50 AS DECIMAL(5,2)) AS d FROM t WHERE id IN (?, ?) ORDER BY id';
+    const arrays = await client.queryArrays!(sql, [71, 72]);
+    const { rows } = await client.query<Row>(sql, [71, 72]);
+    expect(arrays).toEqual(rows.map((r) => [r.id, r.v, r.n, r.v, r.big, r.d]));
+    expect(arrays[1]).toEqual([72, 'y\u0000😀', 5, 'y\u0000😀', '9007199254740993', '1.50']);
+    await client.query('DELETE FROM t WHERE id IN (71, 72)');
+  });
+
   it('counts rows like the other brands: matched by an update, skipped duplicates not inserted', async () => {
     expect((await client.query('UPDATE t SET v = v WHERE id = 1')).rowCount).toBe(1);
     const insert = (n: number) => mysqlDialect.sql.insertIgnoringDuplicates('u', ['a', 'b'], n);
