@@ -26,7 +26,7 @@ function serverTimed(client: DbClient): DbClient {
   if (!serverPid || client.dialect.name !== 'mysql') return client;
   return new Proxy(client, {
     get(target, prop, receiver) {
-      if (prop === 'query' || prop === 'loadData')
+      if (prop === 'query' || prop === 'queryArrays' || prop === 'loadData')
         return async (sql: string, arg: never) => {
           const s0 = serverCpu();
           try {
