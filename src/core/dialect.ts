@@ -22,6 +22,8 @@ export interface QueryResult<T extends Row = Row> {
 /** The small connection port (docs/library.md). One connection, not a pool. */
 export interface DbClient {
   readonly dialect: Dialect;
+  /** The server's id of this connection's session, where the brand has one (PostgreSQL: its backend's process id). */
+  readonly sessionId?: number;
   /** One statement with bound parameters written as `dialect.sql.param(i)`. */
   query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
   /**
@@ -208,7 +210,8 @@ export interface Dialect {
   /**
    * readSafeHorizon and the first batch of the pointer loop (runtime/program-state.ts
    * pointerBatches) in one round trip: `select(after, upTo)` is the batch's SELECT with its
-   * bounds as SQL expressions, read for (pointer, min(horizon, pointer + batchSize)]. The
+   * bounds as SQL expressions (which may be bound parameters: `select` binds none of its own),
+   * read for (pointer, min(horizon, pointer + batchSize)]. The
    * read must not share the horizon's snapshot (a writer that commits between the two would
    * be skipped for good): the brand runs it as a statement of its own after the horizon's.
    * `rows` null: the batch was not read (a writer still runs, see readSafeHorizon), the caller
@@ -270,8 +273,13 @@ export interface Dialect {
    * transaction that wrote the outbox or the inbox commits, once per transaction. Its
    * own connection; `close` ends it. Absent: the daemon polls a cheap marker (the
    * table's highest id) instead. Present: `dsync generate` adds the objects that notify.
+   * `session`: the committing session, where the brand says (DbClient.sessionId).
    */
-  listenForChanges?(url: string, nodeName: string, onChange: (table: 'outbox' | 'inbox') => void): Promise<{ close(): Promise<void> }>;
+  listenForChanges?(
+    url: string,
+    nodeName: string,
+    onChange: (table: 'outbox' | 'inbox', session?: number) => void,
+  ): Promise<{ close(): Promise<void> }>;
   /**
    * Capture mode log (docs/capture-modes.md#log): the brand's change log can be read
    * instead of triggers. Present: `dsync generate` adds the state tables and, for a node
