@@ -197,6 +197,18 @@ describe.skipIf(!server)('rows handed from the transport to the import, postgres
     expect([await quantity('send-4'), await quantity('send-5')]).toEqual([4, 5]);
   }, 60_000);
 
+  it('rows being sent that another importer applied first are not applied again', async () => {
+    await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-7', 7)");
+    const [batch] = await transportSending();
+    const first = (await importOnce(pair.config, program(1001), await other.get('b'))) as ImportResult;
+    expect(first.applied).toBe(1);
+    await pair.b.client.exec("UPDATE sales_order SET quantity = 70 WHERE order_id = 'send-7'");
+    const again = await importB(undefined, batch);
+    expect({ applied: again.applied, pointer: again.pointer }).toEqual({ applied: 0, pointer: first.pointer });
+    expect(await quantity('send-7')).toBe(70);
+  }, 60_000);
+
   it('a write that failed gives nothing to apply: the import reads the inbox as always', async () => {
     const { pointer } = await importB();
     await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-6', 6)");

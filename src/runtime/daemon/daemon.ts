@@ -99,11 +99,11 @@ export class Daemon {
   /** Inbox rows a direct transport of this daemon inserted, for the next pass of the import they wake, by its wake key (handOver). */
   private readonly handed = new Map<string, Row[]>();
   /**
-   * Inbox writes a direct transport of this daemon has sent, for the import they wake, by its wake
-   * key (onSending): a pass that starts before the write returns takes it (`taken`) and begins its
-   * batch meanwhile; `ended` is the end of that pass (afterNextPass).
+   * An inbox write a direct transport of this daemon has sent, for the import it wakes, by its
+   * wake key (onSending; one at a time): a pass that starts before the write returns takes it
+   * (`taken`) and begins its batch meanwhile; `ended` is the end of that pass (afterNextPass).
    */
-  private readonly sendings = new Map<string, { batch: SendingBatch; taken: boolean; ended: Promise<void> }>();
+  private readonly sendings = new Map<string, { program: number; batch: SendingBatch; taken: boolean; ended: Promise<void> }>();
   /** Sessions of this daemon's direct transports in a pass, as `node:session`, on the nodes whose inbox they write (heard). */
   private readonly inboxWriters = new Set<string>();
 
@@ -488,9 +488,9 @@ export class Daemon {
       program.type === 'transport'
         ? ({ last, rows }: MovedBatch) => {
             const key = `inbox:${program.to}`;
-            const sent = this.sendings.get(key);
-            this.sendings.delete(key);
-            // A pass that took the write is applying these rows (or reads them): it needs no wake-up and no rows.
+            const sent = this.sendings.get(key)?.program === program.id ? this.sendings.get(key) : undefined;
+            if (sent) this.sendings.delete(key);
+            // A pass that took the write applies these rows, or reads the inbox once the write has returned: no wake-up, no rows.
             if (sent?.taken) return last ? sent.ended : undefined;
             const ended = last && !this.nodeLocks.has(program.to) ? this.afterNextPass(key) : undefined;
             if (rows?.length) this.handOver(key, rows);
@@ -502,8 +502,8 @@ export class Daemon {
     const onSending = direct
       ? (batch: SendingBatch) => {
           const key = `inbox:${direct.to}`;
-          if (!this.answering.has(key) || this.handed.has(key) || this.nodeLocks.has(direct.to)) return;
-          this.sendings.set(key, { batch, taken: false, ended: this.afterNextPass(key) });
+          if (!this.answering.has(key) || this.handed.has(key) || this.sendings.has(key) || this.nodeLocks.has(direct.to)) return;
+          this.sendings.set(key, { program: direct.id, batch, taken: false, ended: this.afterNextPass(key) });
           this.wake(key);
         }
       : undefined;
@@ -605,7 +605,7 @@ export class Daemon {
         } catch (error) {
           // Its commits in the inbox woke nothing while it ran (heard): the import looks now. A write it sent is not coming.
           if (direct) {
-            this.sendings.delete(`inbox:${direct.to}`);
+            if (this.sendings.get(`inbox:${direct.to}`)?.program === direct.id) this.sendings.delete(`inbox:${direct.to}`);
             this.wake(`inbox:${direct.to}`);
           }
           this.answering.delete(wakeOn);

@@ -486,6 +486,9 @@ export async function importOnce(
       }
       forgetPointer(handle.client, program.id);
       if (!(error instanceof RuntimeError && error.code === 'pointer_moved') || attempt >= POINTER_MOVED_ATTEMPTS) throw error;
+      // The pass begins again by reading the inbox: after a write it took (`sending`) has returned, so that it reads that too.
+      if (sending) await sending.inserted;
+      sending = undefined;
     }
   }
 }
