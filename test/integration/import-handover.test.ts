@@ -197,6 +197,15 @@ describe.skipIf(!server)('rows handed from the transport to the import, postgres
     expect([await quantity('send-4'), await quantity('send-5')]).toEqual([4, 5]);
   }, 60_000);
 
+  it('a write that never returns holds the import a few seconds at most: it then reads the inbox', async () => {
+    await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-8', 8)");
+    const [batch] = await transportSending();
+    const result = await importB(undefined, { rows: batch.rows, inserted: new Promise(() => undefined) });
+    expect(result.applied).toBe(1);
+    expect(await quantity('send-8')).toBe(8);
+  }, 60_000);
+
   it('rows being sent that another importer applied first are not applied again', async () => {
     await importB();
     await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-7', 7)");

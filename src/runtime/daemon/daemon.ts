@@ -34,6 +34,15 @@ const PASS_WAIT_MS = 50;
 /** Most inbox rows kept for an import's next pass (handOver): more are read from the inbox as always. */
 const HANDED_AT_MOST = 1000;
 
+/** An inbox write a direct transport has sent, offered to the import it wakes (Daemon.sendings). */
+interface OfferedWrite {
+  program: number;
+  batch: SendingBatch;
+  taken: boolean;
+  ended: Promise<void>;
+  passEnded: boolean;
+}
+
 export interface ProgramMetrics {
   program: ProgramConfig;
   runs: number;
@@ -101,9 +110,10 @@ export class Daemon {
   /**
    * An inbox write a direct transport of this daemon has sent, for the import it wakes, by its
    * wake key (onSending; one at a time): a pass that starts before the write returns takes it
-   * (`taken`) and begins its batch meanwhile; `ended` is the end of that pass (afterNextPass).
+   * (`taken`) and begins its batch meanwhile; `ended` is the end of that pass (afterNextPass),
+   * `passEnded` says it came before the write returned (the write is then handed over as always).
    */
-  private readonly sendings = new Map<string, { program: number; batch: SendingBatch; taken: boolean; ended: Promise<void> }>();
+  private readonly sendings = new Map<string, OfferedWrite>();
   /** Sessions of this daemon's direct transports in a pass, as `node:session`, on the nodes whose inbox they write (heard). */
   private readonly inboxWriters = new Set<string>();
 
@@ -491,7 +501,7 @@ export class Daemon {
             const sent = this.sendings.get(key)?.program === program.id ? this.sendings.get(key) : undefined;
             if (sent) this.sendings.delete(key);
             // A pass that took the write applies these rows, or reads the inbox once the write has returned: no wake-up, no rows.
-            if (sent?.taken) return last ? sent.ended : undefined;
+            if (sent?.taken && !sent.passEnded) return last ? sent.ended : undefined;
             const ended = last && !this.nodeLocks.has(program.to) ? this.afterNextPass(key) : undefined;
             if (rows?.length) this.handOver(key, rows);
             this.wake(key);
@@ -503,7 +513,7 @@ export class Daemon {
       ? (batch: SendingBatch) => {
           const key = `inbox:${direct.to}`;
           if (!this.answering.has(key) || this.handed.has(key) || this.sendings.has(key) || this.nodeLocks.has(direct.to)) return;
-          this.sendings.set(key, { program: direct.id, batch, taken: false, ended: this.afterNextPass(key) });
+          this.sendings.set(key, { program: direct.id, batch, taken: false, ended: this.afterNextPass(key), passEnded: false });
           this.wake(key);
         }
       : undefined;
@@ -518,6 +528,7 @@ export class Daemon {
         const started = performance.now();
         let answered: Set<() => void> | undefined;
         let writer: string | undefined;
+        let sent: OfferedWrite | undefined;
         try {
           const result = await this.withWriters(nodes, this.nodesOf(program), async () => {
             // A wake-up that came before this pass reads its table is answered by it: only one that comes later makes another pass.
@@ -526,7 +537,7 @@ export class Daemon {
             // Rows handed over before this pass reads anything are its to start from (the import checks that they follow its pointer).
             const handed = this.handed.get(wakeOn);
             this.handed.delete(wakeOn);
-            const sent = handed ? undefined : this.sendings.get(wakeOn);
+            sent = handed ? undefined : this.sendings.get(wakeOn);
             if (sent) sent.taken = true;
             if (direct) writer = this.inboxWriter(direct.to, (await nodes.get(direct.to)).client);
             return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), {
@@ -538,6 +549,7 @@ export class Daemon {
           }).finally(() => {
             for (const done of answered ?? []) done();
             if (writer) this.inboxWriters.delete(writer);
+            if (sent) sent.passEnded = true;
           });
           if (program.type === 'import') this.answering.add(wakeOn);
           const seconds = Math.round(performance.now() - started) / 1000;

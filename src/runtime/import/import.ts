@@ -487,7 +487,7 @@ export async function importOnce(
       forgetPointer(handle.client, program.id);
       if (!(error instanceof RuntimeError && error.code === 'pointer_moved') || attempt >= POINTER_MOVED_ATTEMPTS) throw error;
       // The pass begins again by reading the inbox: after a write it took (`sending`) has returned, so that it reads that too.
-      if (sending) await sending.inserted;
+      if (sending) await writeReturned(sending);
       sending = undefined;
     }
   }
@@ -523,6 +523,18 @@ class SendingMissed extends Error {
   }
 }
 
+/** The longest an import waits for the inbox write it took (SendingBatch) before it reads the inbox instead: its locks are held meanwhile. */
+const SENDING_WAIT_MS = 5000;
+
+/** What the write returned, or undefined after SENDING_WAIT_MS: a write stuck on a lost connection does not hold the import. */
+function writeReturned(sending: SendingBatch): Promise<Row[] | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), SENDING_WAIT_MS);
+  });
+  return Promise.race([sending.inserted, late]).finally(() => clearTimeout(timer));
+}
+
 /** The same inbox value as the import reads it (the change time in any spelling the server gives it). */
 const sameInboxValue = (column: string, a: unknown, b: unknown): boolean =>
   column === 'update_datetime'
@@ -535,7 +547,7 @@ const sameInboxValue = (column: string, a: unknown, b: unknown): boolean =>
  * Throws SendingMissed otherwise.
  */
 async function confirmSending(sending: SendingBatch, foreseen: readonly Row[]): Promise<void> {
-  const inserted = await sending.inserted;
+  const inserted = await writeReturned(sending);
   const rows = inserted ? [...inserted].sort((a, b) => Number(a.id) - Number(b.id)) : [];
   const same =
     rows.length === foreseen.length &&
