@@ -466,6 +466,12 @@ const POINTER_MOVED_ATTEMPTS = 3;
  * so the last is a safe horizon, and the pass applies them without reading the horizon and the
  * batch (one round trip less). Otherwise they are ignored and the pass reads as always. The
  * pointer still moves by compare-and-set: a pointer moved meanwhile ends the batch as always.
+ *
+ * `sending`: an inbox write a transport of the daemon has sent and not yet seen return
+ * (SendingBatch). The pass takes its rows as the ones right after its pointer (sendingBatch) and
+ * begins their batch at once, beside the write; before the batch writes anything, the rows the
+ * write returned must be exactly those (confirmSending), else it is rolled back and the pass
+ * begins again from them (the `handed` check) or reads.
  */
 export async function importOnce(
   config: Config,
