@@ -43,7 +43,7 @@ function trickyKeys(rnd: () => number, count: number): string[] {
 describe.each(PAIRS)('bulk import with keys as an array %s → %s', (from, to) => {
   let pair: SyncPair;
   const program = (id: number, batchSize: number) => ({ ...pair.config.programs.find((p) => p.id === id)!, batchSize });
-  // One import batch of up to 1,000 changes: far above the 63 keys from which the keys go as an array.
+  // One import batch of up to 1,000 changes: above the 126 keys from which the keys go as an array (ARRAY_KEYS_ABOVE).
   const forward = async () => {
     await runProgramSettled(pair.config, pair.nodes, program(1000, 100_000));
     return (await runProgramSettled(pair.config, pair.nodes, program(1001, 1000))) as ImportResult;
@@ -63,9 +63,9 @@ describe.each(PAIRS)('bulk import with keys as an array %s → %s', (from, to) =
     const rnd = random(SEED);
     const orders = pair.tables.a.sales_order;
     const zoo = pair.tables.a.type_zoo;
-    const keys = trickyKeys(rnd, 150);
+    const keys = trickyKeys(rnd, 200);
     const ids = new Set<number>([2147483647, -2147483648, 0, -1, 1]);
-    while (ids.size < 100) ids.add(Math.floor((rnd() - 0.5) * 2 ** 32));
+    while (ids.size < 200) ids.add(Math.floor((rnd() - 0.5) * 2 ** 32));
     for (const [i, key] of keys.entries())
       await insertRow(pair.a.client, orders, { order_id: key, description: `d${i}`, quantity: i, order_type: 'retail' });
     for (const id of ids) await insertRow(pair.a.client, zoo, { id, c_int: id % 1000, c_text: `t${id}` });

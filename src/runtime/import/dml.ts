@@ -147,10 +147,12 @@ function uniqueKeys(keys: ValueMap[], identity: (key: ValueMap) => string): Valu
 /**
  * Above this many keys a read names them in one array parameter where the brand can
  * (DialectSql.inArray): 10,000 keys as 10,000 parameters cost the client their binding and the
- * server their parsing (docs/performance.md). At or below it (a small batch) the statement stays
- * as it was, a list of parameters.
+ * server their parsing (docs/performance.md). At or below it the statement stays a list of
+ * parameters: a small batch (at most 63 changes, readAhead's, each with a key and perhaps an old
+ * key) never reaches it. The generic plan of `= ANY($n)` (a statement of few parameters is named)
+ * is an index scan, checked with plan_cache_mode = force_generic_plan.
  */
-export const ARRAY_KEYS_ABOVE = 63;
+export const ARRAY_KEYS_ABOVE = 126;
 
 /** Key families whose values go into an array parameter exactly as they go alone (text, whole numbers). */
 const ARRAY_FAMILIES: ReadonlySet<string> = new Set(['text', 'integer', 'bigint']);
