@@ -142,6 +142,13 @@ export interface DialectSql {
    * import's path spells its values as literals to save the round trip.
    */
   beginRidesFirstStatement?: boolean;
+  /**
+   * `expr` equal to one of the elements of the array parameter `param` (PostgreSQL `= ANY($n)`,
+   * the array's type inferred by the server from `expr`; the driver sends a JS array): a long
+   * key list as one parameter, which client and server handle faster than thousands of them
+   * (docs/performance.md, "Issue 13, the PostgreSQL target's bulk import"). Absent where the brand has none.
+   */
+  inArray?(expr: string, param: string): string;
   /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */
   lockHint?: string;
   /**
