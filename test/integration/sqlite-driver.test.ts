@@ -51,12 +51,14 @@ describe('sqlite connection', () => {
     expect(error.hint).toMatch(/write access/);
   });
 
-  it('opens :memory:, with WAL on files, foreign keys on and a busy timeout', async () => {
+  it('opens :memory:, with WAL on files, commits on the disk (synchronous FULL), foreign keys on and a busy timeout', async () => {
     const memory = await sqliteDialect.connect(':memory:', 'lite1');
     expect((await memory.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await memory.close();
     const client = await sqliteDialect.connect(join(dir, 'settings.db'), 'lite1');
     expect((await client.query('PRAGMA journal_mode')).rows).toEqual([{ journal_mode: 'wal' }]);
+    // FULL (2), not the NORMAL better-sqlite3's build gives WAL connections by default.
+    expect((await client.query('PRAGMA synchronous')).rows).toEqual([{ synchronous: 2 }]);
     expect((await client.query('PRAGMA foreign_keys')).rows).toEqual([{ foreign_keys: 1 }]);
     expect((await client.query('PRAGMA busy_timeout')).rows).toEqual([{ timeout: 5000 }]);
     await client.close();

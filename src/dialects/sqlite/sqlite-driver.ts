@@ -188,6 +188,9 @@ export async function connectSqlite(dialect: Dialect, url: string, nodeName: str
     db.pragma('busy_timeout = 5000');
     // WAL lets readers (transport) run while the application writes; :memory: stays in memory mode.
     db.pragma('journal_mode = WAL');
+    // Every commit on the disk before it returns: better-sqlite3 builds SQLite with WAL commits at NORMAL
+    // (SQLITE_DEFAULT_WAL_SYNCHRONOUS=1), where a power loss can take back inbox rows whose source pointer has moved on.
+    db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     // A read-only file opens without complaint (even BEGIN IMMEDIATE passes) and fails at
     // the first write: write the header's user_version unchanged, and roll it back.
