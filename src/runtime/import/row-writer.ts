@@ -57,29 +57,63 @@ export async function executeOp(tx: DbClient, table: TableSchema, op: RowOp, def
 
 const changesKey = (table: TableSchema, op: RowOp) => op.kind === 'update' && table.primaryKey.some((k) => k in op.values);
 
-/** The names of `values`, sorted, as one text (a group of one statement shape); `sorted` remembers the spellings seen. */
-function columnsOf(values: ValueMap, sorted: Map<string, string>): string {
-  const names = Object.keys(values);
-  if (names.length === 1) return names[0];
-  // The changes of one table name their columns in one order nearly always: sort each order once.
-  const seen = names.join('\u0000');
-  let out = sorted.get(seen);
-  if (out === undefined) sorted.set(seen, (out = names.sort().join('\u0000')));
-  return out;
+/** `values` names exactly `names`, in that order (for…in allocates nothing; anything else it yields makes it false). */
+function namesAre(values: ValueMap, names: readonly string[]): boolean {
+  let i = 0;
+  for (const name in values) if (names[i++] !== name) return false;
+  return i === names.length;
+}
+
+/**
+ * The names of `values`, sorted, as one text (a group of one statement shape). The changes of
+ * one table name their columns in one order nearly always: each order is sorted once, and a
+ * row that names the same columns as the row before costs no list and no text.
+ */
+class ColumnTexts {
+  private readonly sorted = new Map<string, string>();
+  private last: string[] | null = null;
+  private lastText = '';
+
+  of(values: ValueMap): string {
+    if (this.last !== null && namesAre(values, this.last)) return this.lastText;
+    const names = Object.keys(values);
+    let out: string | undefined;
+    if (names.length === 1) out = names[0];
+    else {
+      const seen = names.join('\u0000');
+      out = this.sorted.get(seen);
+      if (out === undefined) this.sorted.set(seen, (out = [...names].sort().join('\u0000')));
+    }
+    this.last = names;
+    this.lastText = out;
+    return out;
+  }
 }
 
 async function flushWave(tx: DbClient, wave: PlannedOp[], defer: boolean): Promise<void> {
   const bulk = tx.dialect.bulk!;
   const groups = new Map<string, PlannedOp[]>();
-  const sorted = new Map<string, string>();
+  const columns = new ColumnTexts();
   // Deletes, then updates, then inserts, each kind in wave order.
   for (const kind of ['delete', 'update', 'insert'] as const) {
+    // Most entries join the group of the entry before them: found without a group text.
+    let lastTable: TableSchema | null = null;
+    let lastColumns = '';
+    let lastMembers: PlannedOp[] = [];
     for (const entry of wave) {
       if (entry.op.kind !== kind) continue;
-      const group = `${kind}\u0000${entry.table.name}\u0000${entry.op.kind === 'delete' ? '' : columnsOf(entry.op.values, sorted)}`;
-      const members = groups.get(group);
+      const names = entry.op.kind === 'delete' ? '' : columns.of(entry.op.values);
+      if (entry.table === lastTable && names === lastColumns) {
+        lastMembers.push(entry);
+        continue;
+      }
+      const group = `${kind}\u0000${entry.table.name}\u0000${names}`;
+      let members = groups.get(group);
       if (members) members.push(entry);
-      else groups.set(group, [entry]);
+      else groups.set(group, (members = [entry]));
+      lastTable = entry.table;
+      lastColumns = names;
+      lastMembers = members;
     }
   }
   for (const entries of groups.values()) {
