@@ -67,9 +67,10 @@ function bindValues(params: readonly unknown[]): readonly unknown[] {
     const bound = bindValue(value);
     if (values === null) {
       if (bound === value) continue;
-      values = params.slice(0, i);
+      values = new Array<unknown>(params.length);
+      for (let j = 0; j < i; j++) values[j] = params[j];
     }
-    values.push(bound);
+    values[i] = bound;
   }
   return values ?? params;
 }
