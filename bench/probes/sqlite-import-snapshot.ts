@@ -9,7 +9,8 @@
  *   npx tsx bench/probes/sqlite-import-snapshot.ts make DIR [scale=0.3]
  *   npx tsx bench/probes/sqlite-import-snapshot.ts run DIR [rounds=3] [pragma …]
  *
- * Run `run` from each tree in turn on the same DIR to compare them (docs/performance.md).
+ * Run `run` from each tree in turn on the same DIR to compare them, or, warmer and from a build,
+ * `node bench/probes/sqlite-import-run.mjs TREE DIR` (docs/performance.md).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
