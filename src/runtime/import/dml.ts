@@ -115,11 +115,13 @@ export async function fetchRows(
   table: TableSchema,
   keys: ValueMap[],
   identity: (key: ValueMap) => string,
+  /** The keys are known to be distinct (an import batch's unread keys): not sorted out again. */
+  distinct = false,
 ): Promise<Map<string, ValueMap>> {
   const { dialect } = client;
   const columns = table.columns.filter((c) => !c.generated);
   const found = new Map<string, ValueMap>();
-  const unique = uniqueKeys(keys, identity);
+  const unique = distinct ? keys : uniqueKeys(keys, identity);
   const perQuery = Math.max(1, Math.floor((dialect.capabilities.maxParameters - 10) / table.primaryKey.length));
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);

@@ -51,9 +51,15 @@ export function entriesFromRows(rows: readonly Row[]): Map<string, RowEntry> {
 }
 
 /** Entries of `rowKeys` of one table, keyed by row key; locked for the transaction where the brand can. */
-export async function readEntries(tx: DbClient, table: string, rowKeys: string[]): Promise<Map<string, RowEntry>> {
+export async function readEntries(
+  tx: DbClient,
+  table: string,
+  rowKeys: string[],
+  /** The row keys are known to be distinct (an import batch's unread keys): not sorted out again. */
+  distinct = false,
+): Promise<Map<string, RowEntry>> {
   const found = new Map<string, RowEntry>();
-  const unique = [...new Set(rowKeys)];
+  const unique = distinct ? rowKeys : [...new Set(rowKeys)];
   const p = tx.dialect.sql.param;
   const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
   for (let i = 0; i < unique.length; i += perQuery) {
