@@ -160,7 +160,11 @@ export async function main(argv: string[]): Promise<number> {
     for (const interval of [...new Set([1, options.latencyInterval])]) {
       rows.push(
         ...(await guarded('4 latency', 'PostgreSQL → PostgreSQL', async () => [
-          await latencyCase(interval, { watch: options.latencyWatch, idleSeconds: options.latencyIdleSeconds }),
+          await latencyCase(interval, {
+            watch: options.latencyWatch,
+            idleSeconds: options.latencyIdleSeconds,
+            samples: options.latencySamples,
+          }),
         ])),
       );
     }

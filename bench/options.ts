@@ -30,11 +30,13 @@ export interface BenchOptions {
   latencyWatch: 'notify' | 'poll';
   /** Seconds the latency case watches the idle daemon's CPU after its samples (0: not watched). */
   latencyIdleSeconds: number;
+  /** Changes the latency case times, each committed alone. */
+  latencySamples: number;
   /** Changes moved/applied per transaction in the drains (program batchSize). */
   batchSize: number;
 }
 
-const USAGE = `usage: npm run bench -- [--scale N] [--cases ${CASES.join(',')}] [--budget SECONDS] [--batch-size N] [--latency-interval SECONDS] [--latency-watch notify|poll] [--latency-idle SECONDS] [--profile]`;
+const USAGE = `usage: npm run bench -- [--scale N] [--cases ${CASES.join(',')}] [--budget SECONDS] [--batch-size N] [--latency-interval SECONDS] [--latency-watch notify|poll] [--latency-idle SECONDS] [--latency-samples N] [--profile]`;
 
 export function parseOptions(argv: string[], env = process.env): BenchOptions {
   const { values } = parseArgs({
@@ -47,6 +49,7 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
       'latency-interval': { type: 'string' },
       'latency-watch': { type: 'string' },
       'latency-idle': { type: 'string' },
+      'latency-samples': { type: 'string' },
       profile: { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -78,6 +81,7 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
     latencyInterval: number('latency-interval', values['latency-interval'] ?? env.DSYNC_BENCH_LATENCY_INTERVAL, 0.05),
     latencyWatch: watch,
     latencyIdleSeconds: Number(idle),
+    latencySamples: Math.round(number('latency-samples', values['latency-samples'] ?? env.DSYNC_BENCH_LATENCY_SAMPLES, 50)),
     profile: values.profile ?? env.DSYNC_BENCH_PROFILE === '1',
   };
 }

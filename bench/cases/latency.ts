@@ -18,7 +18,6 @@ import { ROOT } from '../paths.ts';
 import { fmt, progress, type ResultRow, verdict } from '../report.ts';
 import { COLUMNS, orderRow } from '../workload.ts';
 
-const SAMPLES = 50;
 const SAMPLE_TIMEOUT_MS = 10_000;
 
 /** Seconds of CPU the process has used (utime + stime from /proc/<pid>/stat), or null off Linux. */
@@ -44,11 +43,14 @@ export interface LatencyOptions {
   watch?: 'notify' | 'poll';
   /** Seconds the idle daemon's CPU is watched after the samples (default 60; 0: not watched). */
   idleSeconds?: number;
+  /** Changes timed (default 50). */
+  samples?: number;
 }
 
 export async function latencyCase(intervalSeconds: number, options: LatencyOptions = {}): Promise<ResultRow> {
   const watch = options.watch ?? 'notify';
   const idleSeconds = options.idleSeconds ?? IDLE_SECONDS;
+  const count = options.samples ?? 50;
   const subject = 'PostgreSQL → PostgreSQL, dsync run';
   // Wake on change makes the interval an upper bound: the goal holds at a production interval (1 s).
   const target = intervalSeconds >= 1 ? 'p50 ≤ 5 ms, p95 ≤ 20 ms' : 'p50 ≤ 15 ms, p95 ≤ 50 ms';
@@ -79,10 +81,22 @@ export async function latencyCase(intervalSeconds: number, options: LatencyOptio
       generatedDir: config.generatedDir,
     }),
   );
-  const daemon = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', configFile, 'run', '--port', '0'], {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const daemon = spawn(
+    process.execPath,
+    [
+      ...(process.env.DSYNC_BENCH_DAEMON_NODE_OPTIONS?.split(' ').filter(Boolean) ?? []),
+      join(ROOT, 'bin', 'dsync.js'),
+      '--config',
+      configFile,
+      'run',
+      '--port',
+      '0',
+    ],
+    {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   daemon.stdout.on('data', (c) => (output += c));
   daemon.stderr.on('data', (c) => (output += c));
@@ -153,7 +167,7 @@ export async function latencyCase(intervalSeconds: number, options: LatencyOptio
     progress(`latency: dsync run started (interval ${intervalSeconds} s); one warm-up change`);
     await sample(-1);
     const samples: number[] = [];
-    for (let i = 0; i < SAMPLES; i++) {
+    for (let i = 0; i < count; i++) {
       samples.push(await sample(i));
       // A random pause, so that samples fall at every phase of the daemon's polling.
       await sleep(20 + Math.random() * 80);
@@ -172,7 +186,7 @@ export async function latencyCase(intervalSeconds: number, options: LatencyOptio
     return {
       case: '4 latency',
       subject,
-      measured: `p50 ${show(p50)}, p95 ${show(p95)} (${SAMPLES} samples, min ${show(sorted[0])}, max ${show(sorted[sorted.length - 1])})`,
+      measured: `p50 ${show(p50)}, p95 ${show(p95)} (${count} samples, min ${show(sorted[0])}, max ${show(sorted[sorted.length - 1])})`,
       baseline: '',
       ratio: null,
       target,

@@ -22,6 +22,8 @@ export interface QueryResult<T extends Row = Row> {
 /** The small connection port (docs/library.md). One connection, not a pool. */
 export interface DbClient {
   readonly dialect: Dialect;
+  /** The server's id of this connection's session, where the brand has one (PostgreSQL: its backend's process id). */
+  readonly sessionId?: number;
   /** One statement with bound parameters written as `dialect.sql.param(i)`. */
   query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
   /**
@@ -140,6 +142,13 @@ export interface DialectSql {
    * import's path spells its values as literals to save the round trip.
    */
   beginRidesFirstStatement?: boolean;
+  /**
+   * `expr` equal to one of the elements of the array parameter `param` (PostgreSQL `= ANY($n)`,
+   * the array's type inferred by the server from `expr`; the driver sends a JS array): a long
+   * key list as one parameter, which client and server handle faster than thousands of them
+   * (docs/performance.md, "Issue 13, the PostgreSQL target's bulk import"). Absent where the brand has none.
+   */
+  inArray?(expr: string, param: string): string;
   /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */
   lockHint?: string;
   /**
@@ -228,7 +237,8 @@ export interface Dialect {
   /**
    * readSafeHorizon and the first batch of the pointer loop (runtime/program-state.ts
    * pointerBatches) in one round trip: `select(after, upTo)` is the batch's SELECT with its
-   * bounds as SQL expressions, read for (pointer, min(horizon, pointer + batchSize)]. The
+   * bounds as SQL expressions (which may be bound parameters: `select` binds none of its own),
+   * read for (pointer, min(horizon, pointer + batchSize)]. The
    * read must not share the horizon's snapshot (a writer that commits between the two would
    * be skipped for good): the brand runs it as a statement of its own after the horizon's.
    * `rows` null: the batch was not read (a writer still runs, see readSafeHorizon), the caller
@@ -290,8 +300,13 @@ export interface Dialect {
    * transaction that wrote the outbox or the inbox commits, once per transaction. Its
    * own connection; `close` ends it. Absent: the daemon polls a cheap marker (the
    * table's highest id) instead. Present: `dsync generate` adds the objects that notify.
+   * `session`: the committing session, where the brand says (DbClient.sessionId).
    */
-  listenForChanges?(url: string, nodeName: string, onChange: (table: 'outbox' | 'inbox') => void): Promise<{ close(): Promise<void> }>;
+  listenForChanges?(
+    url: string,
+    nodeName: string,
+    onChange: (table: 'outbox' | 'inbox', session?: number) => void,
+  ): Promise<{ close(): Promise<void> }>;
   /**
    * Capture mode log (docs/capture-modes.md#log): the brand's change log can be read
    * instead of triggers. Present: `dsync generate` adds the state tables and, for a node

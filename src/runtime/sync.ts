@@ -9,7 +9,7 @@ import { type CaptureResult, capturePass, captured, passCaptured } from './captu
 import { type ImportResult, importOnce } from './import/import.ts';
 import type { NodeSet } from './nodes.ts';
 import { checkPointer, readProgramState, saveProgramState } from './program-state.ts';
-import { type MovedBatch, type TransportResult, transportOnce } from './transport/transport.ts';
+import { type MovedBatch, type SendingBatch, type TransportResult, transportOnce } from './transport/transport.ts';
 import type { Halves } from './transport/nats-transport.ts';
 
 export interface SyncReport {
@@ -36,18 +36,25 @@ export function programScope(program: ProgramConfig, node?: string): Halves | nu
   return halves.publish || halves.deliver ? halves : null;
 }
 
-/**
- * One pass of a program; for a transport `via` NATS, of the halves asked for (both by
- * default). `onMoved`: called when a direct transport's inbox write committed (transportOnce, which awaits it).
- */
+/** What the daemon passes from a direct transport to the import it wakes. */
+export interface HandOver {
+  /** Called when a direct transport's inbox write committed (transportOnce, which awaits it). */
+  onMoved?: (moved: MovedBatch) => Promise<void> | void;
+  /** Called when a direct transport has sent a small batch's inbox write (transportOnce). */
+  onSending?: (sending: SendingBatch) => void;
+  /** Inbox rows a transport of the daemon handed to this import (importOnce's `handed`). */
+  handed?: Row[];
+  /** An inbox write a transport of the daemon has sent for this import (importOnce's `sending`). */
+  sending?: SendingBatch;
+}
+
+/** One pass of a program; for a transport `via` NATS, of the halves asked for (both by default). */
 export async function runProgramOnce(
   config: Config,
   nodes: NodeSet,
   program: ProgramConfig,
   halves?: Halves,
-  onMoved?: (moved: MovedBatch) => Promise<void> | void,
-  /** Inbox rows a transport of the daemon handed to this import (importOnce's `handed`). */
-  handed?: Row[],
+  handOver: HandOver = {},
 ): Promise<TransportResult | ImportResult> {
   // Direct transports and imports check their pointer against the horizon they read (refusePointerAhead);
   // a deliver-only pass need not reach the source, where the pointer lives.
@@ -56,8 +63,9 @@ export async function runProgramOnce(
     const { natsTransportOnce } = await import('./transport/nats-transport.ts');
     return natsTransportOnce(config, nodes, program, halves);
   }
-  if (program.type === 'transport') return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to), onMoved);
-  return importOnce(config, program, await nodes.get(program.node), handed);
+  if (program.type === 'transport')
+    return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to), handOver.onMoved, handOver.onSending);
+  return importOnce(config, program, await nodes.get(program.node), handOver.handed, handOver.sending);
 }
 
 /**

@@ -4,13 +4,16 @@
  * reading the horizon and the batch. They may be used only when they are every id right after
  * the import's pointer; here a lower id still being written by another session, a pointer moved
  * by another importer, a hole in the ids and a ledger that moved (`dsync apply`) try to break it.
+ * The import may also begin its batch from the rows the transport is sending (SendingBatch,
+ * importOnce's `sending`) before the write returns: rows foreseen with another value, ids the
+ * write did not give them, and a write that failed try to break that.
  * Needs a PostgreSQL server (concurrent sessions; PostgreSQL returns the inserted rows).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row } from '../../src/core/dialect.ts';
-import { handedBatch, type ImportResult, importOnce, ledgerStamp } from '../../src/runtime/import/import.ts';
+import { handedBatch, type ImportResult, importOnce, ledgerStamp, sendingBatch } from '../../src/runtime/import/import.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
-import { INBOX_COLUMNS, transportOnce } from '../../src/runtime/transport/transport.ts';
+import { INBOX_COLUMNS, type SendingBatch, transportOnce } from '../../src/runtime/transport/transport.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
 import { createSyncPair, extraSessions, type SyncPair } from '../helpers/sync-pair.ts';
 
@@ -31,6 +34,24 @@ describe('unit: handedBatch', () => {
   });
 });
 
+describe('unit: sendingBatch', () => {
+  const sending = (n: number): SendingBatch => ({
+    rows: Array.from({ length: n }, (_, i) => ({ object_id: `k${i}` })),
+    inserted: Promise.resolve(undefined),
+  });
+  it('numbers the rows being sent from the pointer on, in their order', () => {
+    expect(sendingBatch(sending(2), 10, 50)).toEqual([
+      { object_id: 'k0', id: '11' },
+      { object_id: 'k1', id: '12' },
+    ]);
+  });
+  it('refuses none, or more than a batch', () => {
+    expect(sendingBatch(sending(0), 10, 50)).toBeNull();
+    expect(sendingBatch(sending(3), 10, 2)).toBeNull();
+    expect(sendingBatch(undefined, 10, 50)).toBeNull();
+  });
+});
+
 describe.skipIf(!server)('rows handed from the transport to the import, postgres → postgres', () => {
   let pair: SyncPair;
   let other: NodeSet;
@@ -44,8 +65,23 @@ describe.skipIf(!server)('rows handed from the transport to the import, postgres
     });
     return handed;
   };
-  const importB = async (handed?: Row[] | null) =>
-    importOnce(pair.config, program(1001), await pair.nodes.get('b'), handed ?? undefined) as Promise<ImportResult>;
+  const importB = async (handed?: Row[] | null, sending?: SendingBatch) =>
+    importOnce(pair.config, program(1001), await pair.nodes.get('b'), handed ?? undefined, sending) as Promise<ImportResult>;
+  /** One transport pass a → b that tells what it sends (onSending) and calls `sent` with it at once, before its write returns. */
+  const transportSending = async (sent: (batch: SendingBatch) => void = () => undefined): Promise<SendingBatch[]> => {
+    const batches: SendingBatch[] = [];
+    await transportOnce(
+      program(1000),
+      await pair.nodes.get('a'),
+      await pair.nodes.get('b'),
+      () => undefined,
+      (batch) => {
+        batches.push(batch);
+        sent(batch);
+      },
+    );
+    return batches;
+  };
   const quantity = (id: string) => pair.count(pair.b.client, `SELECT quantity FROM sales_order WHERE order_id = '${id}'`);
 
   beforeAll(async () => {
@@ -119,6 +155,77 @@ describe.skipIf(!server)('rows handed from the transport to the import, postgres
       pointer: first.pointer,
     });
     expect(await quantity('hand-3')).toBe(30);
+  }, 60_000);
+
+  it('an import may begin its batch while the inbox write is on its way, and applies what it wrote', async () => {
+    await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-1', 5), ('send-2', 6)");
+    let begun: Promise<ImportResult> | undefined;
+    // The import on its own connection, as under the daemon (the transport's is busy with the write).
+    const batches = await transportSending((batch) => {
+      begun = other.get('b').then((b) => importOnce(pair.config, program(1001), b, undefined, batch) as Promise<ImportResult>);
+    });
+    expect(batches).toHaveLength(1);
+    const result = await begun!;
+    const inserted = (await batches[0].inserted)!;
+    expect(result.applied).toBe(2);
+    expect(result.pointer).toBe(Math.max(...inserted.map((r) => Number(r.id))));
+    expect([await quantity('send-1'), await quantity('send-2')]).toEqual([5, 6]);
+  }, 60_000);
+
+  it('rows foreseen that differ from what the write returned are not applied as foreseen', async () => {
+    await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-3', 3)");
+    const [batch] = await transportSending();
+    // What the import would take for the row: the same key and id, another value.
+    const bent = { ...batch, rows: batch.rows.map((r) => ({ ...r, object_value: String(r.object_value).replace('3', '333') })) };
+    expect(bent.rows[0].object_value).not.toBe(batch.rows[0].object_value);
+    const result = await importB(undefined, bent);
+    expect(result.applied).toBe(1);
+    expect(await quantity('send-3')).toBe(3);
+  }, 60_000);
+
+  it('rows foreseen right after the pointer that the write put further on wait for the row before them', async () => {
+    const { pointer } = await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-4', 4)");
+    await transport(); // into the inbox, not imported: the next row's id is pointer + 2
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-5', 5)");
+    const [batch] = await transportSending();
+    expect((await batch.inserted)!.map((r) => Number(r.id))).toEqual([pointer + 2]);
+    const result = await importB(undefined, batch);
+    expect({ applied: result.applied, pointer: result.pointer }).toEqual({ applied: 2, pointer: pointer + 2 });
+    expect([await quantity('send-4'), await quantity('send-5')]).toEqual([4, 5]);
+  }, 60_000);
+
+  it('a write that never returns holds the import a few seconds at most: it then reads the inbox', async () => {
+    await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-8', 8)");
+    const [batch] = await transportSending();
+    const result = await importB(undefined, { rows: batch.rows, inserted: new Promise(() => undefined) });
+    expect(result.applied).toBe(1);
+    expect(await quantity('send-8')).toBe(8);
+  }, 60_000);
+
+  it('rows being sent that another importer applied first are not applied again', async () => {
+    await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-7', 7)");
+    const [batch] = await transportSending();
+    const first = (await importOnce(pair.config, program(1001), await other.get('b'))) as ImportResult;
+    expect(first.applied).toBe(1);
+    await pair.b.client.exec("UPDATE sales_order SET quantity = 70 WHERE order_id = 'send-7'");
+    const again = await importB(undefined, batch);
+    expect({ applied: again.applied, pointer: again.pointer }).toEqual({ applied: 0, pointer: first.pointer });
+    expect(await quantity('send-7')).toBe(70);
+  }, 60_000);
+
+  it('a write that failed gives nothing to apply: the import reads the inbox as always', async () => {
+    const { pointer } = await importB();
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('send-6', 6)");
+    const [batch] = await transportSending();
+    await pair.b.client.exec(`DELETE FROM ds_change_inbox WHERE id > ${pointer}`);
+    const result = await importB(undefined, { rows: batch.rows, inserted: Promise.resolve(undefined) });
+    expect(result.applied).toBe(0);
+    expect(await pair.count(pair.b.client, "SELECT count(*) FROM sales_order WHERE order_id = 'send-6'")).toBe(0);
   }, 60_000);
 
   it('a ledger that moved since the tables were read is seen by a pass that starts from rows handed over', async () => {

@@ -1,9 +1,10 @@
 /**
  * Several statements in one round trip (DbClient.queryMany, PostgreSQL's simple query) on the
  * import's and the transport's path, and what makes each safe:
- * - every statement of the message takes its own snapshot (READ COMMITTED), so a read sent
- *   after the safe horizon's statement sees what committed before it began, as a second round
- *   trip would (readSafeHorizonWithBatch); a writer still holding an id is not read past, and
+ * - every statement of the message (a simple query, or a pipeline of bound statements) takes its
+ *   own snapshot (READ COMMITTED), so a read sent after the safe horizon's statement sees what
+ *   committed before it began, as a second round trip would (readSafeHorizonWithBatch, a
+ *   pipeline); a writer still holding an id is not read past, and
  *   a session that does not read committed gets no batch from it;
  * - an import batch's parked set, read in the message that takes the parking lock, is read
  *   after the lock is held: a `dsync retry` that held it and parked a row is seen (beginImportBatch).
@@ -45,6 +46,19 @@ describe.skipIf(!server)('postgres: several statements in one round trip', () =>
     const message = reader.queryMany!(['SELECT pg_sleep(0.5)', 'SELECT count(*) AS n FROM snap']);
     await sleep(150);
     await writer.query('INSERT INTO snap VALUES (1)');
+    const [, counted] = await message;
+    expect(Number(counted.rows[0].n)).toBe(1);
+  });
+
+  it('so does each statement of a pipeline (the horizon and the first batch go as one)', async () => {
+    const [reader, writer] = [await session(), await session()];
+    await reader.exec('CREATE TABLE IF NOT EXISTS snap_pipelined (id int)');
+    const message = reader.queryPipelined!([
+      { sql: 'SELECT pg_sleep($1::float8)', params: [0.5] },
+      { sql: 'SELECT count(*) AS n FROM snap_pipelined WHERE id = $1', params: [1] },
+    ]);
+    await sleep(150);
+    await writer.query('INSERT INTO snap_pipelined VALUES (1)');
     const [, counted] = await message;
     expect(Number(counted.rows[0].n)).toBe(1);
   });

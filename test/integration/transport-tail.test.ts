@@ -3,8 +3,9 @@
  * write commits, then lets that import's pass run before its own tail (the flush, the pointer
  * save, the held-back count), so the two do not compete for the CPU (daemon.ts afterNextPass).
  * Here the import is held up by a lock: the transport's pass must not end, nor its pointer
- * move, before the import's pass has ended; then both finish. Needs a PostgreSQL server
- * (two sessions at once).
+ * move, before the import's pass has ended; then both finish. And the inbox commit, which the
+ * daemon also hears (LISTEN), wakes no second pass of that import (Daemon.heard). Needs a
+ * PostgreSQL server (two sessions at once).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
@@ -78,6 +79,41 @@ describe.skipIf(!server)('daemon: the transport finishes after the import it wok
       expect((await selectAllRows(pair.b.client, pair.tables.b.sales_order)).map((r) => r.order_id)).toContain('tail');
     } finally {
       await blocker?.exec('ROLLBACK').catch(() => undefined);
+      stop.abort();
+      await running;
+    }
+  }, 120_000);
+
+  it("a change that comes alone costs its import one pass: the transport's own inbox commit wakes nothing more", async () => {
+    // Programs that sleep a minute: every pass below is a wake-up's.
+    const config = { ...pair.config, programs: pair.config.programs.map((p) => ({ ...p, intervalSeconds: 60 })) };
+    const imports: number[] = [];
+    const stop = new AbortController();
+    const daemon = new Daemon(config, {
+      signal: stop.signal,
+      onPass: (metrics, result) => {
+        if (metrics.program.id === 1001 && result && 'applied' in result) imports.push(result.applied);
+      },
+    });
+    const running = daemon.run();
+    const changes = 8;
+    try {
+      expect(await until(() => imports.length > 0)).toBe(true);
+      await sleep(300);
+      const before = imports.length;
+      for (let i = 0; i < changes; i++) {
+        await insertRow(pair.a.client, pair.tables.a.sales_order, { order_id: `alone-${i}`, description: 'alone', quantity: i });
+        const arrived = until(
+          async () => (await pair.count(pair.b.client, `SELECT count(*) AS n FROM sales_order WHERE order_id = 'alone-${i}'`)) === 1,
+        );
+        expect(await arrived).toBe(true);
+        await sleep(100);
+      }
+      const passes = imports.slice(before);
+      expect(passes.reduce((n, applied) => n + applied, 0)).toBe(changes);
+      // Woken by its own inbox commit as well, the import made an idle pass (or a reading one) for nearly every change.
+      expect(passes.filter((applied) => applied === 0).length).toBeLessThanOrEqual(changes / 4);
+    } finally {
       stop.abort();
       await running;
     }

@@ -140,6 +140,31 @@ describe('sqlite values', () => {
     expect(toParam(col('text'), null)).toBeNull();
   });
 
+  it('binds whole numbers as the same bigint whether they come as numbers or as text', () => {
+    for (const n of [0, -0, 1, -1, 42, 2 ** 31, -(2 ** 31) - 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER]) {
+      expect(toParam(col('integer'), n)).toBe(BigInt(String(n)));
+      expect(toParam(col('bigint'), String(n))).toBe(BigInt(String(n)));
+    }
+    expect(toParam(col('bigint'), '9007199254740992')).toBe(9007199254740992n);
+    expect(toParam(col('bigint'), '-9223372036854775808')).toBe(-(2n ** 63n));
+  });
+
+  it('refuses text a numeric affinity would change, column by declared type, asked again and again', () => {
+    const declared = (nativeType: string): ColumnSchema => ({ ...col('text'), nativeType });
+    // Alternating declared types: the affinity of one is never taken for the other's.
+    for (let round = 0; round < 3; round++) {
+      expect(toParam(declared('VARCHAR(10)'), '007')).toBe('007');
+      expect(() => toParam(declared('NUMERIC'), '007')).toThrow(/NUMERIC affinity/);
+      expect(toParam(declared('NUMERIC'), '7')).toBe('7');
+      expect(() => toParam(declared('real'), '7')).toThrow(/REAL affinity/);
+      expect(toParam(declared('text'), '1.0')).toBe('1.0');
+      expect(() => toParam(declared('Int'), '1.0')).toThrow(/INTEGER affinity/);
+      expect(toParam(declared(''), '1.0')).toBe('1.0');
+      expect(toParam(declared('CLOB'), ' 12 ')).toBe(' 12 ');
+      expect(() => toParam(declared('JSON'), ' 12 ')).toThrow(/NUMERIC affinity/);
+    }
+  });
+
   it('reads what the driver returns, bigint, Buffer and 0/1 included, as the triggers encode it', () => {
     expect(fromDriver(col('bigint'), 9007199254740993n)).toBe('9007199254740993');
     expect(fromDriver(col('integer'), 42)).toBe(42);

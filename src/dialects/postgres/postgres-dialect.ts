@@ -90,10 +90,12 @@ async function readSafeHorizon(client: DbClient, table: IdTable): Promise<number
 const HORIZON_SETTING = 'dsync.horizon';
 
 /**
- * readSafeHorizon and the first batch in one simple query of two statements (Dialect). The
+ * readSafeHorizon and the first batch in one pipeline of two statements (Dialect). The
  * horizon's statement leaves the value the read may go up to in a transaction-local setting
- * (the two form one implicit transaction), and the read, a statement of its own, takes its
- * snapshot after the horizon's statement has ended (READ COMMITTED takes one per statement:
+ * (before their one Sync the two form one implicit transaction:
+ * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-PIPELINING), and the
+ * read, a statement of its own, takes its snapshot after the horizon's statement has ended (READ
+ * COMMITTED takes one per statement:
  * https://www.postgresql.org/docs/current/transaction-iso.html#XACT-READ-COMMITTED), as a
  * second round trip's would: every id at or below the horizon whose writer held no lock when
  * pg_locks was read committed before it. Where a writer still runs (the fences decide) or the
@@ -107,19 +109,26 @@ async function readSafeHorizonWithBatch(
   pointer: number,
   batchSize: number,
 ): Promise<{ horizon: number; rows: Row[] | null }> {
-  if (!client.queryMany || !Number.isSafeInteger(pointer) || !Number.isSafeInteger(pointer + batchSize)) {
+  if (!client.queryPipelined || !Number.isSafeInteger(pointer) || !Number.isSafeInteger(pointer + batchSize)) {
     return { horizon: await readSafeHorizon(client, table), rows: null };
   }
   const readCommitted = "current_setting('transaction_isolation') = 'read committed'";
   const usable = `cardinality(writers) = 0 AND cache <= 1 AND ${readCommitted}`;
-  const [horizon, batch] = await client.queryMany([
-    horizonSql(
-      table,
-      { sequence: postgresSql.literal(sequenceOf(table)), relation: postgresSql.literal(table), table: postgresSql.literal(table) },
-      `, ${readCommitted} AS read_committed,
-        set_config('${HORIZON_SETTING}', (CASE WHEN ${usable} THEN last_id ELSE ${pointer} END)::text, true)`,
-    ),
-    select(String(pointer), `least(current_setting('${HORIZON_SETTING}')::bigint, ${pointer + batchSize})`),
+  // Bound values, so that both texts stay the same from pass to pass and are planned once per connection.
+  const [horizon, batch] = await client.queryPipelined([
+    {
+      sql: horizonSql(
+        table,
+        { sequence: postgresSql.literal(sequenceOf(table)), relation: postgresSql.literal(table), table: postgresSql.literal(table) },
+        `, ${readCommitted} AS read_committed,
+        set_config('${HORIZON_SETTING}', (CASE WHEN ${usable} THEN last_id ELSE $1::bigint END)::text, true)`,
+      ),
+      params: [pointer],
+    },
+    {
+      sql: select('$1::bigint', `least(current_setting('${HORIZON_SETTING}')::bigint, $2::bigint)`),
+      params: [pointer, pointer + batchSize],
+    },
   ]);
   const row = horizon.rows[0] as HorizonRow & { read_committed: boolean };
   const value = await horizonFrom(client, table, row);

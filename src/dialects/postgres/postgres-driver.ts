@@ -236,6 +236,11 @@ export class PostgresClient implements DbClient {
     private readonly begin: PendingBegin | null = null,
   ) {}
 
+  get sessionId(): number | undefined {
+    // pg sets it from the server's BackendKeyData; its type declarations leave it out.
+    return (this.client as pg.Client & { processID?: number | null }).processID ?? undefined;
+  }
+
   /**
    * Sends the transaction's BEGIN if it has not gone yet and the deferred writes, with
    * `statement` when given, in one round trip; returns the results of `statement` (or null).
@@ -526,7 +531,7 @@ const CHANNELS = { dsync_outbox: 'outbox', dsync_inbox: 'inbox' } as const;
 export async function listenPostgres(
   url: string,
   nodeName: string,
-  onChange: (table: 'outbox' | 'inbox') => void,
+  onChange: (table: 'outbox' | 'inbox', session?: number) => void,
 ): Promise<{ close(): Promise<void> }> {
   const { default: driver } = await import('pg');
   const client = new driver.Client({ connectionString: url });
@@ -539,7 +544,7 @@ export async function listenPostgres(
   }
   client.on('notification', (message) => {
     const table = CHANNELS[message.channel as keyof typeof CHANNELS];
-    if (table) onChange(table);
+    if (table) onChange(table, message.processId);
   });
   await client.query(`LISTEN ${Object.keys(CHANNELS).join('; LISTEN ')}`);
   return { close: () => client.end() };

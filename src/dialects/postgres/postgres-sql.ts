@@ -72,6 +72,8 @@ SELECT FALSE AS ${marker}, ${rows}, ${second.columns.map((c) => `NULL AS ${c.ali
 UNION ALL SELECT TRUE, ${rows}, ${second.columns.map((c) => `e.${c.name}`).join(', ')} FROM e LEFT JOIN r ON FALSE`;
   },
   beginRidesFirstStatement: true,
+  // https://www.postgresql.org/docs/current/functions-comparisons.html#FUNCTIONS-COMPARISONS-ANY-SOME
+  inArray: (expr, param) => `${expr} = ANY(${param})`,
 };
 
 /**

@@ -133,6 +133,8 @@ function invalid(column: ColumnSchema, value: CanonicalValue, why: string): Chan
 }
 
 function toInteger(column: ColumnSchema, value: CanonicalValue): bigint {
+  // A safe integer (most of them) goes straight to its bigint, without a text between.
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
   const big = BigInt(String(value));
   if (big < INT64_MIN || big > INT64_MAX) throw invalid(column, value, "does not fit SQLite's 64-bit INTEGER");
   return big;
@@ -170,13 +172,27 @@ function toDecimal(column: ColumnSchema, value: CanonicalValue): bigint | string
  * The column affinity of a declared type, by SQLite's rules (https://www.sqlite.org/datatype3.html#determination_of_column_affinity).
  * JSON, UUID, STRING and other names without INT, CHAR, CLOB, TEXT, BLOB, REAL, FLOA or DOUB have NUMERIC affinity.
  */
-function affinity(declared: string): 'integer' | 'text' | 'blob' | 'real' | 'numeric' {
+type Affinity = 'integer' | 'text' | 'blob' | 'real' | 'numeric';
+
+function affinityOf(declared: string): Affinity {
   const t = declared.toUpperCase();
   if (t.includes('INT')) return 'integer';
   if (t.includes('CHAR') || t.includes('CLOB') || t.includes('TEXT')) return 'text';
   if (t.includes('BLOB') || t.trim() === '') return 'blob';
   if (t.includes('REAL') || t.includes('FLOA') || t.includes('DOUB')) return 'real';
   return 'numeric';
+}
+
+/** Affinities by declared type, worked out once: toParam asks for each text value it binds. */
+const affinities = new Map<string, Affinity>();
+
+function affinity(declared: string): Affinity {
+  let kind = affinities.get(declared);
+  if (kind === undefined) {
+    kind = affinityOf(declared);
+    affinities.set(declared, kind);
+  }
+  return kind;
 }
 
 /** Text SQLite's numeric affinities would read as a number (spaces around it included). */

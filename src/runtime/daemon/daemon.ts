@@ -8,7 +8,7 @@
  * and connections, so one failing program never stops the others.
  */
 import { EventEmitter } from 'node:events';
-import type { Row } from '../../core/dialect.ts';
+import type { DbClient, Row } from '../../core/dialect.ts';
 import { type Config, type ProgramConfig, programHome, type TransportProgram } from '../../config/config.ts';
 import { describeError, DsyncError } from '../../core/errors.ts';
 import { type Logger, lineLogger, silentLogger } from '../../core/log.ts';
@@ -20,7 +20,7 @@ import { purgeNode } from '../purge.ts';
 import { readBacklog, readParked } from '../status.ts';
 import { programScope, runProgramOnce, workDone } from '../sync.ts';
 import type { Halves } from '../transport/nats-transport.ts';
-import type { MovedBatch, TransportResult } from '../transport/transport.ts';
+import type { MovedBatch, SendingBatch, TransportResult } from '../transport/transport.ts';
 import { retryDelaySeconds } from './backoff.ts';
 import { DaemonMetrics } from './daemon-metrics.ts';
 import { LagHistory, SAMPLE_SECONDS } from './lag-history.ts';
@@ -33,6 +33,15 @@ const PASS_WAIT_MS = 50;
 
 /** Most inbox rows kept for an import's next pass (handOver): more are read from the inbox as always. */
 const HANDED_AT_MOST = 1000;
+
+/** An inbox write a direct transport has sent, offered to the import it wakes (Daemon.sendings). */
+interface OfferedWrite {
+  program: number;
+  batch: SendingBatch;
+  taken: boolean;
+  ended: Promise<void>;
+  passEnded: boolean;
+}
 
 export interface ProgramMetrics {
   program: ProgramConfig;
@@ -98,6 +107,15 @@ export class Daemon {
   private readonly passWaiters = new Map<string, Set<() => void>>();
   /** Inbox rows a direct transport of this daemon inserted, for the next pass of the import they wake, by its wake key (handOver). */
   private readonly handed = new Map<string, Row[]>();
+  /**
+   * An inbox write a direct transport of this daemon has sent, for the import it wakes, by its
+   * wake key (onSending; one at a time): a pass that starts before the write returns takes it
+   * (`taken`) and begins its batch meanwhile; `ended` is the end of that pass (afterNextPass),
+   * `passEnded` says it came before the write returned (the write is then handed over as always).
+   */
+  private readonly sendings = new Map<string, OfferedWrite>();
+  /** Sessions of this daemon's direct transports in a pass, as `node:session`, on the nodes whose inbox they write (heard). */
+  private readonly inboxWriters = new Set<string>();
 
   constructor(
     readonly config: Config,
@@ -166,6 +184,17 @@ export class Daemon {
     return since === null ? 0 : (now - since) / 1000;
   }
 
+  /**
+   * A commit heard on node `name`. One that a direct transport of this daemon made in the inbox
+   * during its pass wakes nothing: the transport wakes that import itself, with the rows, when
+   * its write has returned (onMoved), or when its pass fails. Waking it here as well would start
+   * a pass without the rows, often before the write's answer is back, or an idle one after it.
+   */
+  private heard(name: string, table: 'outbox' | 'inbox', session: number | undefined): void {
+    if (table === 'inbox' && session !== undefined && this.inboxWriters.has(`${name}:${session}`)) return;
+    this.wake(`${table}:${name}`);
+  }
+
   private wake(key: string): void {
     this.pendingWakes.add(key);
     this.wakes.emit(key);
@@ -203,6 +232,14 @@ export class Daemon {
     const follows =
       kept !== undefined && Math.min(...rows.map((r) => Number(r.id))) === last + 1 && kept.length + rows.length <= HANDED_AT_MOST;
     this.handed.set(key, follows ? [...kept, ...rows] : rows);
+  }
+
+  /** Registers the session of `client`, a direct transport's connection to `node`, as writing its inbox (heard); the key to delete. */
+  private inboxWriter(node: string, client: DbClient): string | undefined {
+    if (client.sessionId === undefined) return undefined;
+    const key = `${node}:${client.sessionId}`;
+    this.inboxWriters.add(key);
+    return key;
   }
 
   /** The waiters a pass that starts now answers (afterNextPass): it calls them when it ends. */
@@ -293,7 +330,7 @@ export class Daemon {
         try {
           const { dialect } = await nodes.get(name);
           if (dialect.listenForChanges) {
-            listener = await dialect.listenForChanges(node.url, name, (table) => this.wake(`${table}:${name}`));
+            listener = await dialect.listenForChanges(node.url, name, (table, session) => this.heard(name, table, session));
             this.listening.set(name, performance.now());
             if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
             failures = 0;
@@ -449,8 +486,10 @@ export class Daemon {
   private async loop(program: ProgramConfig): Promise<void> {
     const metrics = this.metrics.get(program.id)!;
     const fields = { program: program.id, node: programHome(program) };
+    /** A direct transport: its commits in the destination's inbox are heard as its own (inboxWriter). */
+    const direct = program.type === 'transport' && !program.via ? program : undefined;
     // A direct transport's commits do not wait for the disk: it flushes its destination before moving its pointer (transportOnce).
-    const nodes = new NodeSet(this.config, { lazyCommits: program.type === 'transport' && !program.via });
+    const nodes = new NodeSet(this.config, { lazyCommits: direct !== undefined });
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
     // A direct transport wakes its destination's import as soon as the inbox write commits, not at the end of its pass;
     // after its pass's last batch it lets that import's pass run before its own tail (flush, pointer save, held-back count),
@@ -459,12 +498,25 @@ export class Daemon {
       program.type === 'transport'
         ? ({ last, rows }: MovedBatch) => {
             const key = `inbox:${program.to}`;
+            const sent = this.sendings.get(key)?.program === program.id ? this.sendings.get(key) : undefined;
+            if (sent) this.sendings.delete(key);
+            // A pass that took the write applies these rows, or reads the inbox once the write has returned: no wake-up, no rows.
+            if (sent?.taken && !sent.passEnded) return last ? sent.ended : undefined;
             const ended = last && !this.nodeLocks.has(program.to) ? this.afterNextPass(key) : undefined;
             if (rows?.length) this.handOver(key, rows);
             this.wake(key);
             return ended;
           }
         : undefined;
+    // The import of the destination may begin its batch while the write is on its way, when it is idle and would read nothing else first.
+    const onSending = direct
+      ? (batch: SendingBatch) => {
+          const key = `inbox:${direct.to}`;
+          if (!this.answering.has(key) || this.handed.has(key) || this.sendings.has(key) || this.nodeLocks.has(direct.to)) return;
+          this.sendings.set(key, { program: direct.id, batch, taken: false, ended: this.afterNextPass(key), passEnded: false });
+          this.wake(key);
+        }
+      : undefined;
     if (program.type === 'import') this.answering.add(wakeOn);
     try {
       while (!this.stopping) {
@@ -475,17 +527,29 @@ export class Daemon {
         let retryIn: number | null = null;
         const started = performance.now();
         let answered: Set<() => void> | undefined;
+        let writer: string | undefined;
+        let sent: OfferedWrite | undefined;
         try {
-          const result = await this.withWriters(nodes, this.nodesOf(program), () => {
+          const result = await this.withWriters(nodes, this.nodesOf(program), async () => {
             // A wake-up that came before this pass reads its table is answered by it: only one that comes later makes another pass.
             this.pendingWakes.delete(wakeOn);
             answered = this.takePassWaiters(wakeOn);
             // Rows handed over before this pass reads anything are its to start from (the import checks that they follow its pointer).
             const handed = this.handed.get(wakeOn);
             this.handed.delete(wakeOn);
-            return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), onMoved, handed);
+            sent = handed ? undefined : this.sendings.get(wakeOn);
+            if (sent) sent.taken = true;
+            if (direct) writer = this.inboxWriter(direct.to, (await nodes.get(direct.to)).client);
+            return runProgramOnce(this.config, nodes, program, this.scopes.get(program.id), {
+              onMoved,
+              onSending,
+              handed,
+              sending: sent?.batch,
+            });
           }).finally(() => {
             for (const done of answered ?? []) done();
+            if (writer) this.inboxWriters.delete(writer);
+            if (sent) sent.passEnded = true;
           });
           if (program.type === 'import') this.answering.add(wakeOn);
           const seconds = Math.round(performance.now() - started) / 1000;
@@ -551,6 +615,11 @@ export class Daemon {
           }
           this.options.onPass?.(metrics, result);
         } catch (error) {
+          // Its commits in the inbox woke nothing while it ran (heard): the import looks now. A write it sent is not coming.
+          if (direct) {
+            if (this.sendings.get(`inbox:${direct.to}`)?.program === direct.id) this.sendings.delete(`inbox:${direct.to}`);
+            this.wake(`inbox:${direct.to}`);
+          }
           this.answering.delete(wakeOn);
           metrics.runs++;
           metrics.errors++;

@@ -178,8 +178,8 @@ export class BatchState {
       const identity = (k: ValueMap) => canonicalKeyText(table, k);
       // The keys are distinct (unread): the read need not sort out repeats.
       const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys, true);
-      const rows = both ? both.rows : await fetchRows(tx, table, keys, identity);
-      const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys);
+      const rows = both ? both.rows : await fetchRows(tx, table, keys, identity, true);
+      const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys, true);
       this.fill(table, keys, rowKeys, rows, entries);
     }
   }

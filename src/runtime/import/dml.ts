@@ -115,11 +115,13 @@ export async function fetchRows(
   table: TableSchema,
   keys: ValueMap[],
   identity: (key: ValueMap) => string,
+  /** The keys are known to be distinct (an import batch's unread keys): not sorted out again. */
+  distinct = false,
 ): Promise<Map<string, ValueMap>> {
   const { dialect } = client;
   const columns = table.columns.filter((c) => !c.generated);
   const found = new Map<string, ValueMap>();
-  const unique = uniqueKeys(keys, identity);
+  const unique = distinct ? keys : uniqueKeys(keys, identity);
   const perQuery = Math.max(1, Math.floor((dialect.capabilities.maxParameters - 10) / table.primaryKey.length));
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);
@@ -144,10 +146,43 @@ function uniqueKeys(keys: ValueMap[], identity: (key: ValueMap) => string): Valu
   return unique;
 }
 
+/**
+ * Above this many keys a read names them in one array parameter where the brand can
+ * (DialectSql.inArray): 10,000 keys as 10,000 parameters cost the client their binding and the
+ * server their parsing (docs/performance.md). At or below it the statement stays a list of
+ * parameters: a small batch (at most 63 changes, readAhead's, each with a key and perhaps an old
+ * key) never reaches it. The generic plan of `= ANY($n)` (a statement of few parameters is named)
+ * is an index scan, checked with plan_cache_mode = force_generic_plan.
+ */
+export const ARRAY_KEYS_ABOVE = 126;
+
+/** Key families whose values go into an array parameter exactly as they go alone (text, whole numbers). */
+const ARRAY_FAMILIES: ReadonlySet<string> = new Set(['text', 'integer', 'bigint']);
+
+/** The key column whose `count` keys a read names in one array parameter, or null where they stay a list of parameters. */
+function arrayKeyColumn(dialect: Dialect, table: TableSchema, count: number): ColumnSchema | null {
+  if (!dialect.sql.inArray || count <= ARRAY_KEYS_ABOVE || table.primaryKey.length !== 1) return null;
+  const col = column(table, table.primaryKey[0]);
+  return ARRAY_FAMILIES.has(col.family) ? col : null;
+}
+
 function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[], params: Params): string {
   const columns = table.columns.filter((c) => !c.generated);
-  const where =
-    table.primaryKey.length === 1
+  const arrayColumn = arrayKeyColumn(dialect, table, keys.length);
+  if (arrayColumn) {
+    // Each value converted as params.add would, the array as one parameter.
+    const values = new Array<unknown>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const value = keys[i][arrayColumn.name];
+      if (value === null || value === undefined)
+        throw new ChangeError('bad_key', `change of ${table.name} lacks key column ${arrayColumn.name}`);
+      values[i] = dialect.toParam(arrayColumn, value);
+    }
+    params.values.push(values);
+  }
+  const where = arrayColumn
+    ? dialect.sql.inArray!(dialect.sql.ident(arrayColumn.name), dialect.sql.param(params.values.length))
+    : table.primaryKey.length === 1
       ? `${dialect.sql.ident(table.primaryKey[0])} IN (${keys.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
       : keys.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
   return `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)}${dialect.sql.lockHint ?? ''} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
@@ -215,16 +250,24 @@ export function rowsWithEntriesRead(
   if (columns.length === 0 || columns.some((c) => c.name.startsWith('ds$'))) return undefined;
   const unique = distinct ? keys : uniqueKeys(keys, identity);
   const uniqueRowKeys = distinct ? rowKeys : [...new Set(rowKeys)];
-  if (unique.length * table.primaryKey.length + uniqueRowKeys.length + 1 > dialect.capabilities.maxParameters - 10) return undefined;
+  const entryArray = dialect.sql.inArray !== undefined && uniqueRowKeys.length > ARRAY_KEYS_ABOVE;
+  const rowParameters = arrayKeyColumn(dialect, table, unique.length) ? 1 : unique.length * table.primaryKey.length;
+  if (rowParameters + 1 + (entryArray ? 1 : uniqueRowKeys.length) > dialect.capabilities.maxParameters - 10) return undefined;
   const params = new Params(dialect);
   const rowsSql = lockedRowsSelect(dialect, table, unique, params);
   const p = dialect.sql.param;
   const first = params.values.length + 1;
-  params.values.push(table.name, ...uniqueRowKeys);
+  params.values.push(table.name);
   const ident = dialect.sql.ident;
-  const entriesSql = `SELECT ${ENTRY_COLUMNS.join(', ')} FROM ds_row_version WHERE table_name = ${p(first)} AND row_key IN (${uniqueRowKeys
-    .map((_, j) => p(first + j + 1))
-    .join(', ')}) FOR UPDATE`;
+  let inKeys: string;
+  if (entryArray) {
+    params.values.push(uniqueRowKeys);
+    inKeys = dialect.sql.inArray!('row_key', p(first + 1));
+  } else {
+    params.values.push(...uniqueRowKeys);
+    inKeys = `row_key IN (${uniqueRowKeys.map((_, j) => p(first + j + 1)).join(', ')})`;
+  }
+  const entriesSql = `SELECT ${ENTRY_COLUMNS.join(', ')} FROM ds_row_version WHERE table_name = ${p(first)} AND ${inKeys} FOR UPDATE`;
   const sql = dialect.sql.lockedReadsInOneStatement(
     { sql: rowsSql, columns: columns.map((c) => ident(c.name)) },
     { sql: entriesSql, columns: ENTRY_COLUMNS.map((c) => ({ name: c, alias: ident(entryAlias(c)) })) },

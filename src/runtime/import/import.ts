@@ -26,8 +26,8 @@ import {
   type ReadAhead,
   readAhead,
 } from './apply-batch.ts';
-import { decodeChange } from './decode-change.ts';
-import { inboxBatchSelect, inboxBatches, stampOf, text } from './inbox-batches.ts';
+import { decodeChange, normalizeChangeTime } from './decode-change.ts';
+import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
@@ -41,7 +41,7 @@ import {
   saveKeptProgramState,
   saveProgramState,
 } from '../program-state.ts';
-import { countAbove } from '../transport/transport.ts';
+import { countAbove, type SendingBatch } from '../transport/transport.ts';
 
 export interface ImportContext {
   handle: NodeHandle;
@@ -340,7 +340,8 @@ async function applyBatchPlanned(
 ): Promise<void> {
   const items: BatchItem[] = [];
   for (const d of decoded) {
-    if (await parkIfBlocked(tx, ctx, d, blocked, tally)) continue;
+    // Most batches have nothing parked: no await per change for that (10,000 of them in a large batch).
+    if (blocked.size > 0 && (await parkIfBlocked(tx, ctx, d, blocked, tally))) continue;
     if (!d.change) {
       await parkFailed(tx, ctx, d, d.error!, d.errorCode ?? 'decode_failed', blocked, tally);
       continue;
@@ -466,15 +467,35 @@ const POINTER_MOVED_ATTEMPTS = 3;
  * so the last is a safe horizon, and the pass applies them without reading the horizon and the
  * batch (one round trip less). Otherwise they are ignored and the pass reads as always. The
  * pointer still moves by compare-and-set: a pointer moved meanwhile ends the batch as always.
+ *
+ * `sending`: an inbox write a transport of the daemon has sent and not yet seen return
+ * (SendingBatch). The pass takes its rows as the ones right after its pointer (sendingBatch) and
+ * begins their batch at once, beside the write; before the batch writes anything, the rows the
+ * write returned must be exactly those (confirmSending), else it is rolled back and the pass
+ * begins again from them (the `handed` check) or reads.
  */
-export async function importOnce(config: Config, program: ProgramConfig, handle: NodeHandle, handed?: Row[]): Promise<ImportResult> {
+export async function importOnce(
+  config: Config,
+  program: ProgramConfig,
+  handle: NodeHandle,
+  handed?: Row[],
+  sending?: SendingBatch,
+): Promise<ImportResult> {
   for (let attempt = 1; ; attempt++) {
     try {
       // The rows are for the pass's first try: a pass begun again reads (the check in importPass would refuse them anyway).
-      return await importPass(config, program, handle, attempt === 1 ? handed : undefined);
+      return await importPass(config, program, handle, attempt === 1 ? handed : undefined, attempt === 1 ? sending : undefined);
     } catch (error) {
+      if (error instanceof SendingMissed) {
+        // Rolled back before anything was written: the pass begins again from the rows the write returned (or reads).
+        [handed, sending, attempt] = [error.inserted, undefined, 0];
+        continue;
+      }
       forgetPointer(handle.client, program.id);
       if (!(error instanceof RuntimeError && error.code === 'pointer_moved') || attempt >= POINTER_MOVED_ATTEMPTS) throw error;
+      // The pass begins again by reading the inbox: after a write it took (`sending`) has returned, so that it reads that too.
+      if (sending) await writeReturned(sending);
+      sending = undefined;
     }
   }
 }
@@ -493,7 +514,61 @@ export function handedBatch(handed: Row[] | undefined, pointer: number, batchSiz
 /** The ledger's stamp moved since the tables were read (seen in a batch's transaction): the batch is rolled back and decoded again. */
 class LedgerMoved extends Error {}
 
-async function importPass(config: Config, program: ProgramConfig, handle: NodeHandle, handed?: Row[]): Promise<ImportResult> {
+/**
+ * `sending`'s rows with the ids they get when they are the inbox rows right after `pointer`
+ * (see importOnce), at most a batch; null otherwise.
+ */
+export function sendingBatch(sending: SendingBatch | undefined, pointer: number, batchSize: number): Row[] | null {
+  if (!sending || sending.rows.length === 0 || sending.rows.length > batchSize) return null;
+  return sending.rows.map((row, i) => ({ ...row, id: String(pointer + 1 + i) }));
+}
+
+/** A batch begun from rows being sent (sendingBatch) that the write did not give as foreseen: rolled back, begun again from `inserted`. */
+class SendingMissed extends Error {
+  constructor(readonly inserted: Row[] | undefined) {
+    super('the inbox write did not return the rows foreseen');
+  }
+}
+
+/** The longest an import waits for the inbox write it took (SendingBatch) before it reads the inbox instead: its locks are held meanwhile. */
+const SENDING_WAIT_MS = 5000;
+
+/** What the write returned, or undefined after SENDING_WAIT_MS: a write stuck on a lost connection does not hold the import. */
+function writeReturned(sending: SendingBatch): Promise<Row[] | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), SENDING_WAIT_MS);
+  });
+  return Promise.race([sending.inserted, late]).finally(() => clearTimeout(timer));
+}
+
+/** The same inbox value as the import reads it (the change time in any spelling the server gives it). */
+const sameInboxValue = (column: string, a: unknown, b: unknown): boolean =>
+  column === 'update_datetime'
+    ? normalizeChangeTime(a) === normalizeChangeTime(b)
+    : (a === null || a === undefined ? null : String(a)) === (b === null || b === undefined ? null : String(b));
+
+/**
+ * The rows the write returned, when they are `foreseen` (sendingBatch): the same ids and every
+ * batch column the same, so that what was decoded and read for the foreseen rows holds for them.
+ * Throws SendingMissed otherwise.
+ */
+async function confirmSending(sending: SendingBatch, foreseen: readonly Row[]): Promise<void> {
+  const inserted = await writeReturned(sending);
+  const rows = inserted ? [...inserted].sort((a, b) => Number(a.id) - Number(b.id)) : [];
+  const same =
+    rows.length === foreseen.length &&
+    rows.every((row, i) => BATCH_COLUMNS.every((column) => sameInboxValue(column, row[column], foreseen[i][column])));
+  if (!same) throw new SendingMissed(inserted);
+}
+
+async function importPass(
+  config: Config,
+  program: ProgramConfig,
+  handle: NodeHandle,
+  handed?: Row[],
+  sending?: SendingBatch,
+): Promise<ImportResult> {
   const { client } = handle;
   const start = await programPointer(client, program, handle.node.name);
   let kept = handle.tables !== undefined;
@@ -502,7 +577,10 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
   let ctx = await importContext(config, handle, program.id, false);
   // With a ledger, the first batch's read brings its stamp along (ledgerStamp): no round trip of its own.
   const withStamp = watch && handle.tablesStamp !== 'none';
-  const given = handedBatch(handed, start, program.batchSize);
+  const received = handedBatch(handed, start, program.batchSize);
+  // Rows still being written are taken as they will be; the batch's transaction checks them before it writes (confirmSending).
+  let foreseen = received ? null : sendingBatch(sending, start, program.batchSize);
+  const given = received ?? foreseen;
   // Rows handed over were read without the stamp: the first batch's transaction reads it with the parked set, and a
   // stamp that moved rolls the batch back (LedgerMoved) before anything is written.
   let stampInBatch = given !== null && withStamp;
@@ -563,6 +641,7 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
           if (!begun.moved) throw pointerMovedError(program.id, from);
           if (begun.stamp !== undefined && begun.stamp !== handle.tablesStamp) throw new LedgerMoved();
           if (begun.following) ahead!.take(begun.following);
+          if (foreseen) await confirmSending(sending!, foreseen);
           const { parked } = begun;
           if (planned)
             await applyBatchPlanned(
@@ -583,6 +662,7 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
           tally = await runBatch(planned);
           if (!planned) result.replayed++;
         } catch (error) {
+          if (error instanceof SendingMissed) throw error;
           if (error instanceof LedgerMoved) {
             // `dsync apply` ran since the tables were read: read them again and decode the batch with them (as `watch` does).
             ctx = await importContext(config, handle, program.id, true);
@@ -620,6 +700,7 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
       for (const k of Object.keys(tally) as Array<keyof Tally>) result[k] += tally[k];
       pointer = target;
       stampInBatch = false;
+      foreseen = null;
       keepPointer(client, program.id, pointer);
     }
     result.pointer = pointer;
@@ -631,7 +712,7 @@ async function importPass(config: Config, program: ProgramConfig, handle: NodeHa
     });
     return result;
   } catch (error) {
-    if (!(error instanceof RuntimeError && error.code === 'pointer_moved'))
+    if (!(error instanceof RuntimeError && error.code === 'pointer_moved') && !(error instanceof SendingMissed))
       await saveProgramState(client, program.id, { status: 'error', message: describeError(error) }).catch(() => undefined);
     throw error;
   }

@@ -58,9 +58,15 @@ const READ_COLUMNS = ['row_key', 'cl', 'max_version', 'base_version', 'base_serv
  * load relies on that: docs/onboarding.md "Why a load is safe"). Many keys go the brand's
  * faster way where it has one (BulkWriter.selectByKeys), which locks the same.
  */
-export async function readEntries(tx: DbClient, table: string, rowKeys: string[]): Promise<Map<string, RowEntry>> {
+export async function readEntries(
+  tx: DbClient,
+  table: string,
+  rowKeys: string[],
+  /** The row keys are known to be distinct (an import batch's unread keys): not sorted out again. */
+  distinct = false,
+): Promise<Map<string, RowEntry>> {
   const found = new Map<string, RowEntry>();
-  const unique = [...new Set(rowKeys)];
+  const unique = distinct ? rowKeys : [...new Set(rowKeys)];
   const { sql, capabilities, bulk } = tx.dialect;
   const p = sql.param;
   const perQuery = Math.max(1, capabilities.maxParameters - 10);

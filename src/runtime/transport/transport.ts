@@ -63,6 +63,29 @@ export interface MovedBatch {
   rows?: Row[];
 }
 
+/**
+ * What a direct transport tells the daemon before it writes a small batch to the destination's
+ * inbox where the brand returns the inserted rows (transportOnce's onSending): the rows as the
+ * inbox will hold them but for their ids (inboxRowsOf), and the rows the write returns once it
+ * has committed (undefined when it failed). The import it wakes may begin its batch's
+ * transaction meanwhile (importOnce's `sending`).
+ */
+export interface SendingBatch {
+  rows: Row[];
+  inserted: Promise<Row[] | undefined>;
+}
+
+/** Inbox values (INBOX_COLUMNS order, toInboxValues) as the import's batch columns would read them back, without the id. */
+export function inboxRowsOf(values: readonly unknown[][]): Row[] {
+  return values.map((v) => {
+    const row: Row = {};
+    INBOX_COLUMNS.forEach((column, i) => {
+      row[column] = v[i] === null || v[i] === undefined ? null : String(v[i]);
+    });
+    return row;
+  });
+}
+
 export interface TransportResult {
   program: number;
   /** Rows written to the inbox (resent duplicates included). */
@@ -104,7 +127,8 @@ export async function* readAhead<T>(batches: AsyncGenerator<T>): AsyncGenerator<
 }
 
 /**
- * One pass. `onMoved` is called after each commit that wrote the destination's inbox,
+ * One pass. `onSending` is called when a small batch's inbox write has been sent (SendingBatch),
+ * `onMoved` after each commit that wrote the destination's inbox,
  * before the pointer is saved: the daemon wakes the destination's import there rather
  * than at the end of the pass. After the pass's last batch (`last`), the rest of the pass
  * (the flush, the pointer, the held-back count) waits for what it returns: the daemon lets
@@ -116,6 +140,7 @@ export async function transportOnce(
   source: NodeHandle,
   target: NodeHandle,
   onMoved?: (moved: MovedBatch) => Promise<void> | void,
+  onSending?: (sending: SendingBatch) => void,
 ): Promise<TransportResult> {
   const src = source.client;
   // The pointer kept from the last pass (a compare-and-set moves it: see keptPointers), else read.
@@ -151,7 +176,9 @@ export async function transportOnce(
           return (await c.query<Row>(returning, values.flat())).rows;
         };
         // One row is one INSERT, atomic by itself: no BEGIN and COMMIT round trips for a change that comes alone.
-        const inserted = values.length === 1 ? await write(target.client) : await target.client.transaction(write);
+        const writing = values.length === 1 ? write(target.client) : target.client.transaction(write);
+        if (returning !== undefined) onSending?.({ rows: inboxRowsOf(values), inserted: writing.catch(() => undefined) });
+        const inserted = await writing;
         await onMoved?.({ last: upTo >= horizon, rows: inserted });
         // Lazy commits: the rows are on the destination's disk before the pointer says they were sent.
         if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);

@@ -1,0 +1,63 @@
+/**
+ * Probe: the import's CPU on a PostgreSQL target, its own process and the server's. The
+ * drain-ab workload (N inserts, then an UPDATE of every row) plus a DELETE of every fifth
+ * row (as W), moved by transportOnce, then imported; printed: the import's wall time, this
+ * process's CPU seconds (process.cpuUsage) and the target connection's backend CPU seconds
+ * (/proc/<pid>/stat of pg_backend_pid(), a server on this machine), `TRACE=1` adds the
+ * statements by shape: `npx tsx bench/probes/import-cpu.ts [N] [postgres>postgres] [rounds]`.
+ * Run from two trees one after the other, alternating, to compare them under one load.
+ */
+import { readFileSync } from 'node:fs';
+import type { DialectName } from '../../src/core/dialect.ts';
+import { importOnce } from '../../src/runtime/import/import.ts';
+import { transportOnce } from '../../src/runtime/transport/transport.ts';
+import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
+import { createDrainPair } from '../drain-pair.ts';
+import { TABLE } from '../nodes.ts';
+import { StatementTrace, traceClient } from '../traced-client.ts';
+
+const n = Number(process.argv[2] ?? 20000);
+const [from, to] = (process.argv[3] ?? 'postgres>postgres').split('>') as [DialectName, DialectName];
+if (to !== 'postgres') throw new Error('import-cpu measures a PostgreSQL target');
+
+/** A backend's CPU seconds (user + system) from /proc (clock ticks of 1/100 s). */
+const backendCpu = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
+const { setup, src, tgt } = await createDrainPair(from, to, n);
+try {
+  await src.client.exec(`DELETE FROM ${TABLE} WHERE quantity % 5 = 0`);
+  const total = Number((await src.client.query('SELECT count(*) AS n FROM ds_change_outbox')).rows[0].n);
+  let moved = 0;
+  for (let pass = 0; moved < total && pass < 50; pass++) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
+  const pid = Number((await tgt.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  const trace = new StatementTrace();
+  // TRACE=1: statements by shape, timed; TRACE=cpu: by the backend's CPU during each (10 ms ticks).
+  const clock = process.env.TRACE === 'cpu' ? () => backendCpu(pid) * 1000 : undefined;
+  const target = process.env.TRACE ? { ...tgt, client: traceClient(tgt.client, trace, clock) } : tgt;
+  const s0 = backendCpu(pid);
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  let done = 0;
+  for (let pass = 0; done < total && pass < 50; pass++) {
+    const r = await importOnce(setup.config, setup.config.programs[1] as never, target);
+    done += r.applied + r.unchanged + r.parked + r.waiting;
+  }
+  const t1 = performance.now();
+  const c1 = process.cpuUsage();
+  const s1 = backendCpu(pid);
+  const compared = await compareTables(
+    { client: src.client, table: setup.table('src') },
+    { client: tgt.client, table: setup.table('tgt') },
+  );
+  const cpu = (c1.user - c0.user + c1.system - c0.system) / 1e6;
+  console.log(
+    `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s, backend CPU ${(s1 - s0).toFixed(2)} s, ` +
+      `both ${(cpu + s1 - s0).toFixed(2)} s; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+  );
+  if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
+} finally {
+  await setup.close();
+}
