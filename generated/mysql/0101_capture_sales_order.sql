@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["order_type","varchar(20)"],["description","varchar(200)"],["product_type_name","varchar(50)"],["customer_id","varchar(20)"],["quantity","int(11)"],["order_date","date"],["update_datetime","datetime(6)"],["updated_by_user","varchar(50)"],["updated_by_server","varchar(50)"]]
--- dsync:content-hash sha256:fa6513939b35dc04fba4aa1270e3a50177607059f135b656bcb5522920b26090
+-- dsync:content-hash sha256:029de66fb3476028d282850b6f0f0c2acc5a6c06aaff2d124b552d91b21c6708
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -67,7 +67,8 @@ BEGIN
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -211,7 +212,8 @@ BEGIN
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);
   END IF;
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -257,7 +259,8 @@ BEGIN
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 

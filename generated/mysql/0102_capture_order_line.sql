@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["line_no","int(11)"],["product","varchar(50)"],["amount","decimal(12,2)"]]
--- dsync:content-hash sha256:06be9a63d9ec2cb923b9e9e8d9a9539d46ee2abc440f00790c0e00f862b9d799
+-- dsync:content-hash sha256:c892f9bb02ae9f2628ed81a6f5a8d18d3aa2371ae5bd0e4100cbfcdb61ad4c1b
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -67,7 +67,8 @@ BEGIN
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -181,7 +182,8 @@ BEGIN
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);
   END IF;
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -227,7 +229,8 @@ BEGIN
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 

@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","int(11)"],["c_smallint","smallint(6)"],["c_int","int(11)"],["c_bigint","bigint(20)"],["c_decimal","decimal(20,6)"],["c_float","double"],["c_real","float"],["c_bool","tinyint(1)"],["c_char","char(5)"],["c_varchar","varchar(100)"],["c_text","longtext"],["c_date","date"],["c_time","time(6)"],["c_timestamp","datetime(6)"],["c_timestamptz","timestamp(6)"],["c_bytea","longblob"],["c_json","longtext"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:6a690ea702308b00d095d61486c62d51e3c1636c1d4d04f73964f2108e8d3040
+-- dsync:content-hash sha256:b5fc1a4807558fcdfebbf46c27828dfb3c3c73730441875b79173f7d5f28ec58
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -72,7 +72,8 @@ BEGIN
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -266,7 +267,8 @@ BEGIN
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);
   END IF;
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -317,7 +319,8 @@ BEGIN
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 

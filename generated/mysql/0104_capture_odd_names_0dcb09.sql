@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","int(11)"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:8eafc48b4e5a5c46ea7720280c8df63905749b328fe32d864d082dba680d13f2
+-- dsync:content-hash sha256:901d6406a6bdc0db13466f4636072ab50553dbb69a69634e5bfea2857fb8ac24
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -62,7 +62,8 @@ BEGIN
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -186,7 +187,8 @@ BEGIN
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_cl_old, dsync_version);
   END IF;
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
@@ -227,7 +229,8 @@ BEGIN
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
       dsync_cl, dsync_version);
-  END; END IF;
+  END;
+  END IF;
 END$$
 DELIMITER ;
 
