@@ -201,7 +201,8 @@ function addCanonical(
 }
 
 /** The version-store columns fetchRowsWithEntries reads, under names no synchronized column has (see there). */
-const ENTRY_COLUMNS = ['row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'] as const;
+/** The columns of a version entry the import reads (readEntries, rowsWithEntriesRead). */
+export const ENTRY_COLUMNS = ['row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'] as const;
 const entryAlias = (name: string) => `ds$entry_${name}`;
 
 /**

@@ -5,6 +5,7 @@
  * as the row, so that no decision depends on outbox or inbox rows that purge removes.
  */
 import type { DbClient, Row } from '../../core/dialect.ts';
+import { ENTRY_COLUMNS } from './dml.ts';
 import { NO_VERSION, type RowEntry, type Version } from './merge.ts';
 import { writeRows } from './row-writer.ts';
 
@@ -50,8 +51,6 @@ export function entriesFromRows(rows: readonly Row[]): Map<string, RowEntry> {
   return found;
 }
 
-const READ_COLUMNS = ['row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'] as const;
-
 /**
  * Entries of `rowKeys` of one table, keyed by row key; locked for the transaction where the
  * brand can, with the gaps of keys that have none where its locking reads lock gaps (a
@@ -75,7 +74,7 @@ export async function readEntries(
     const rows =
       (await bulk?.selectByKeys?.(tx, {
         table: 'ds_row_version',
-        columns: READ_COLUMNS,
+        columns: ENTRY_COLUMNS,
         fixed: { column: 'table_name', value: table },
         keyColumn: 'row_key',
         keys: chunk,
@@ -83,7 +82,7 @@ export async function readEntries(
       })) ??
       (
         await tx.query<Row>(
-          `SELECT ${READ_COLUMNS.join(', ')} FROM ds_row_version${sql.lockHint ?? ''}
+          `SELECT ${ENTRY_COLUMNS.join(', ')} FROM ds_row_version${sql.lockHint ?? ''}
        WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})${sql.forUpdate ?? ''}`,
           [table, ...chunk],
         )
