@@ -1,0 +1,192 @@
+/**
+ * The SQLite half of the engine-merge probe (engine-merge.ts): one import batch of inbox rows
+ * applied by SQLite itself from the JSON it already holds, for the common case only. A batch
+ * that is not wholly common (guard) is left to the client path, untouched.
+ *
+ * The common case, every row of the batch: the synchronized table, no seed command, no key
+ * change, causal length and version present; no key twice in the batch; an insert of an
+ * absent row (its entry, if any, not ahead) naming every column, typed; an update of a present
+ * row of the same incarnation whose every named column is newer than its version here and
+ * either holds the change's old value or its new one already (no conflict); a delete whose
+ * causal length is ahead of the row's and whose old values are the row's (no conflict).
+ * Values are stored in the forms sqlite-dialect.ts's toParam gives them (text, integer and
+ * date as the JSON has them, a timestamp with a space for its `T`); only the families of the
+ * seed's sales_order are spelled (text, integer, date, timestamp).
+ */
+import type { DbClient } from '../../src/core/dialect.ts';
+import type { ColumnSchema, TableSchema } from '../../src/core/schema.ts';
+
+const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+/** A JSON path to a member, quoted: `'$."name"'`. */
+const path = (name: string) => `'$.${JSON.stringify(name).replace(/'/g, "''")}'`;
+
+/** The stored form of a JSON value (json_extract's result) of `column`. */
+function stored(column: ColumnSchema, value: string): string {
+  switch (column.family) {
+    case 'text':
+    case 'integer':
+    case 'bigint':
+    case 'date':
+      return value;
+    case 'timestamp':
+    case 'timestamptz':
+      return `replace(${value}, 'T', ' ')`;
+    default:
+      throw new Error(`engine-merge probe: family ${column.family} of ${column.name} is not spelled`);
+  }
+}
+
+/** True when `json`'s member `column` (present) reads as the column's type, as decodeChange + toParam would take it. */
+function typed(column: ColumnSchema, json: string): string {
+  const t = `json_type(${json}, ${path(column.name)})`;
+  const x = `json_extract(${json}, ${path(column.name)})`;
+  switch (column.family) {
+    case 'text':
+      return `${t} IN ('text', 'null')`;
+    case 'integer':
+    case 'bigint':
+      return `${t} IN ('integer', 'null')`;
+    case 'date':
+      return `(${t} = 'null' OR (${t} = 'text' AND date(${x}) IS ${x}))`;
+    case 'timestamp':
+    case 'timestamptz':
+      // Only the spelling the capture triggers give (six fraction digits, no zone); anything else goes to the client path.
+      return `(${t} = 'null' OR (${t} = 'text' AND ${x} GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]' AND datetime(${x}) IS NOT NULL))`;
+    default:
+      throw new Error(`engine-merge probe: family ${column.family} of ${column.name} is not spelled`);
+  }
+}
+
+export interface EngineMergeSql {
+  /** Statements run once per connection, outside any transaction (temporary tables em_batch and em_entry). */
+  setup: string[];
+  /** Reads the inbox rows of ids ? to ? into em_batch (emptied before). */
+  stage: string;
+  /** (id, prev): the staged rows whose key came before in the batch, and the id of that change. */
+  repeats: string;
+  /** Counts (bad, parked, pending) for the staged ids ? to ?: any above 0 sends them to the client path. */
+  guard: string;
+  /** The writes of the staged ids ? to ? (each statement with a `?` pair but the first, which empties em_entry). */
+  writes: string[];
+}
+
+/**
+ * Ids lo..hi cut where a key comes again (repeats' pairs): within a part no row comes twice, so
+ * set-wise writes keep each row's order; the parts go in id order, each seeing the one before.
+ */
+export function parts(lo: number, hi: number, repeats: Array<{ id: number; prev: number }>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let start = lo;
+  for (const { id, prev } of repeats)
+    if (prev >= start) {
+      out.push([start, id - 1]);
+      start = id;
+    }
+  out.push([start, hi]);
+  return out;
+}
+
+/** One batch by the engine: staged, cut, each part guarded then written. Null, or why a part goes to the client path (in the probe: stops). */
+export async function applyStaged(
+  tx: DbClient,
+  m: EngineMergeSql,
+  lo: number,
+  hi: number,
+  /** Milliseconds by statement (the first words of its text), when asked. */
+  times?: Map<string, number>,
+): Promise<{ why: string | null; parts: number }> {
+  const run = async (sql: string, params: unknown[] = []) => {
+    const t0 = performance.now();
+    const result = await tx.query(sql, params);
+    if (times) {
+      const shape = sql.replace(/\s+/g, ' ').slice(0, 40);
+      times.set(shape, (times.get(shape) ?? 0) + performance.now() - t0);
+    }
+    return result;
+  };
+  await run('DELETE FROM em_batch');
+  await run(m.stage, [lo, hi]);
+  const repeats = (await run(m.repeats)).rows.map((r) => ({ id: Number(r.id), prev: Number(r.prev) }));
+  const cut = parts(lo, hi, repeats);
+  for (const [a, b] of cut) {
+    const g = (await run(m.guard, [a, b])).rows[0];
+    const why = ['bad', 'parked', 'pending'].filter((k) => Number(g[k]) > 0).map((k) => `${k} ${g[k]}`);
+    if (why.length) return { why: `ids ${a}..${b}: ${why.join(', ')}`, parts: cut.length };
+    for (const sql of m.writes) await run(sql, sql.includes('?') ? [a, b] : []);
+  }
+  return { why: null, parts: cut.length };
+}
+
+export function sqliteEngineMerge(table: TableSchema): EngineMergeSql {
+  if (table.primaryKey.length !== 1) throw new Error('engine-merge probe: one-column keys only');
+  const columns = table.columns.filter((c) => !c.generated);
+  const pk = columns.find((c) => c.name === table.primaryKey[0])!;
+  if (pk.family !== 'text') throw new Error('engine-merge probe: a text key only');
+  const others = columns.filter((c) => c !== pk);
+  const T = q(table.name);
+  const name = `'${table.name.replace(/'/g, "''")}'`;
+  const has = (json: string, c: ColumnSchema) => `json_type(${json}, ${path(c.name)}) IS NOT NULL`;
+  const value = (json: string, c: ColumnSchema) => stored(c, `json_extract(${json}, ${path(c.name)})`);
+  // Every member of `json` is a synchronized column, read as its type.
+  const known = (json: string) =>
+    `(SELECT count(*) FROM json_each(${json})) = (${columns.map((c) => `(${has(json, c)})`).join(' + ')}) AND ${columns.map((c) => `(NOT ${has(json, c)} OR ${typed(c, json)})`).join(' AND ')}`;
+  const newer = (c: ColumnSchema) =>
+    `(b.ver > coalesce(json_extract(e.col_versions, '$.${JSON.stringify(c.name).replace(/'/g, "''")}[0]'), e.base_version, 0) OR (b.ver = coalesce(json_extract(e.col_versions, '$.${JSON.stringify(c.name).replace(/'/g, "''")}[0]'), e.base_version, 0) AND b.srv > coalesce(json_extract(e.col_versions, '$.${JSON.stringify(c.name).replace(/'/g, "''")}[1]'), e.base_server, '')))`;
+  const pkT = `t.${q(pk.name)}`;
+  const common = `b.tbl = ${name} AND b.cmd IS NULL AND b.id_old IS NULL AND b.cl IS NOT NULL AND b.ver IS NOT NULL
+    AND json_valid(b.oid) AND json_type(b.oid, '$') = 'text' AND b.row_key = json_quote(b.k)`;
+  const insertOk = `b.cl % 2 = 1 AND ${pkT} IS NULL AND (e.cl IS NULL OR e.cl <= b.cl)
+    AND json_valid(b.v) AND json_type(b.v) = 'object' AND ${columns.map((c) => has('b.v', c)).join(' AND ')} AND ${known('b.v')}
+    AND json_extract(b.v, ${path(pk.name)}) IS b.k`;
+  const updateOk = `b.cl % 2 = 1 AND ${pkT} IS NOT NULL AND coalesce(e.cl, 1) = b.cl
+    AND json_valid(b.v) AND json_type(b.v) = 'object' AND NOT ${has('b.v', pk)} AND ${known('b.v')}
+    AND (b.o IS NULL OR (json_valid(b.o) AND json_type(b.o) = 'object' AND ${known('b.o')}))
+    AND ${others.map((c) => `(NOT ${has('b.v', c)} OR (${newer(c)} AND (b.o IS NULL OR NOT ${has('b.o', c)} OR t.${q(c.name)} IS ${value('b.v', c)} OR t.${q(c.name)} IS ${value('b.o', c)})))`).join(' AND ')}`;
+  const deleteOk = `b.cl % 2 = 0 AND coalesce(e.cl, CASE WHEN ${pkT} IS NULL THEN 0 ELSE 1 END) < b.cl
+    AND (b.o IS NULL OR (json_valid(b.o) AND json_type(b.o) = 'object' AND ${known('b.o')}
+      AND (${pkT} IS NULL OR (${columns.map((c) => `(NOT ${has('b.o', c)} OR t.${q(c.name)} IS ${value('b.o', c)})`).join(' AND ')}))))`;
+  const guard = `SELECT
+      (SELECT count(*) FROM em_batch b
+         LEFT JOIN ${T} t ON ${pkT} = b.k
+         LEFT JOIN ds_row_version e ON e.table_name = ${name} AND e.row_key = b.row_key
+       WHERE b.id BETWEEN ? AND ? AND NOT coalesce((${common} AND CASE b.op WHEN 'I' THEN ${insertOk} WHEN 'U' THEN ${updateOk} WHEN 'D' THEN ${deleteOk} ELSE 0 END), 0)) AS bad,
+      (SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')) AS parked,
+      (SELECT count(*) FROM ds_change_pending) AS pending`;
+  // The entry after each change (merge.ts freshEntry for inserts and deletes, advanced for updates: every named column takes the version).
+  let versions = `coalesce(e.col_versions, '{}')`;
+  for (const c of others)
+    versions = `CASE WHEN ${has('b.v', c)} THEN json_set(${versions}, ${path(c.name)}, json_array(b.ver, b.srv)) ELSE ${versions} END`;
+  const stage = `INSERT INTO em_batch (id, op, tbl, cmd, oid, id_old, row_key, k, cl, ver, srv, v, o)
+     SELECT id, object_operation, object_table, object_operation_command, object_id, object_id_old, object_id,
+       CASE WHEN json_valid(object_id) THEN json_extract(object_id, '$') END, row_cl, change_version, updated_by_server_id, object_value, object_value_old
+     FROM ds_change_inbox WHERE id BETWEEN ? AND ?`;
+  const writes = [
+    'DELETE FROM em_entry',
+    `INSERT INTO em_entry (row_key, cl, max_version, base_version, base_server, col_versions)
+     SELECT b.row_key, CASE WHEN b.op = 'U' THEN coalesce(e.cl, 1) ELSE b.cl END, max(coalesce(e.max_version, 0), b.ver),
+       CASE WHEN b.op = 'U' THEN coalesce(e.base_version, 0) ELSE b.ver END,
+       CASE WHEN b.op = 'U' THEN coalesce(e.base_server, '') ELSE b.srv END,
+       CASE WHEN b.op = 'U' THEN ${versions} ELSE '{}' END
+     FROM em_batch b LEFT JOIN ds_row_version e ON e.table_name = ${name} AND e.row_key = b.row_key WHERE b.id BETWEEN ? AND ?`,
+    // Deletes, then updates, then inserts (row-writer.ts's wave order; no key comes twice).
+    `DELETE FROM ${T} WHERE ${q(pk.name)} IN (SELECT k FROM em_batch WHERE op = 'D' AND id BETWEEN ? AND ?)`,
+    `UPDATE ${T} AS t SET ${others.map((c) => `${q(c.name)} = CASE WHEN ${has('b.v', c)} THEN ${value('b.v', c)} ELSE t.${q(c.name)} END`).join(', ')}
+     FROM em_batch b WHERE b.op = 'U' AND ${pkT} = b.k AND b.id BETWEEN ? AND ?`,
+    `INSERT INTO ${T} (${columns.map((c) => q(c.name)).join(', ')}) SELECT ${columns.map((c) => value('b.v', c)).join(', ')} FROM em_batch b WHERE b.op = 'I' AND b.id BETWEEN ? AND ? ORDER BY b.id`,
+    `INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+     SELECT ${name}, row_key, cl, max_version, base_version, base_server, col_versions FROM em_entry WHERE true
+     ON CONFLICT (table_name, row_key) DO UPDATE SET cl = excluded.cl, max_version = excluded.max_version,
+       base_version = excluded.base_version, base_server = excluded.base_server, col_versions = excluded.col_versions`,
+  ];
+  return {
+    setup: [
+      `CREATE TEMP TABLE IF NOT EXISTS em_batch (id INTEGER PRIMARY KEY, op TEXT, tbl TEXT, cmd TEXT, oid TEXT, id_old TEXT, row_key TEXT, k TEXT,
+         cl INTEGER, ver INTEGER, srv TEXT, v TEXT, o TEXT)`,
+      'CREATE TEMP TABLE IF NOT EXISTS em_entry (row_key TEXT PRIMARY KEY, cl INTEGER, max_version INTEGER, base_version INTEGER, base_server TEXT, col_versions TEXT)',
+    ],
+    stage,
+    repeats: `SELECT id, prev FROM (SELECT id, lag(id) OVER (PARTITION BY k ORDER BY id) AS prev FROM em_batch) r WHERE prev IS NOT NULL ORDER BY id`,
+    guard,
+    writes,
+  };
+}
