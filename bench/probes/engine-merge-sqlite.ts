@@ -36,10 +36,8 @@ function stored(column: ColumnSchema, value: string): string {
   }
 }
 
-/** True when `json`'s member `column` (present) reads as the column's type, as decodeChange + toParam would take it. */
-function typed(column: ColumnSchema, json: string): string {
-  const t = `json_type(${json}, ${path(column.name)})`;
-  const x = `json_extract(${json}, ${path(column.name)})`;
+/** True when a member of `column` (its json_each type `t` and value `x`) reads as the column's type, as decodeChange + toParam would take it. */
+function typed(column: ColumnSchema, t: string, x: string): string {
   switch (column.family) {
     case 'text':
       return `${t} IN ('text', 'null')`;
@@ -127,24 +125,34 @@ export function sqliteEngineMerge(table: TableSchema): EngineMergeSql {
   const name = `'${table.name.replace(/'/g, "''")}'`;
   const has = (json: string, c: ColumnSchema) => `json_type(${json}, ${path(c.name)}) IS NOT NULL`;
   const value = (json: string, c: ColumnSchema) => stored(c, `json_extract(${json}, ${path(c.name)})`);
-  // Every member of `json` is a synchronized column, read as its type.
-  const known = (json: string) =>
-    `(SELECT count(*) FROM json_each(${json})) = (${columns.map((c) => `(${has(json, c)})`).join(' + ')}) AND ${columns.map((c) => `(NOT ${has(json, c)} OR ${typed(c, json)})`).join(' AND ')}`;
+  const lit = (text: string) => `'${text.replace(/'/g, "''")}'`;
+  const colPath = (c: ColumnSchema, i: number) => lit(`$.${JSON.stringify(c.name)}[${i}]`);
+  const colTime = (c: ColumnSchema) => `coalesce(json_extract(e.col_versions, ${colPath(c, 0)}), e.base_version, 0)`;
   const newer = (c: ColumnSchema) =>
-    `(b.ver > coalesce(json_extract(e.col_versions, '$.${JSON.stringify(c.name).replace(/'/g, "''")}[0]'), e.base_version, 0) OR (b.ver = coalesce(json_extract(e.col_versions, '$.${JSON.stringify(c.name).replace(/'/g, "''")}[0]'), e.base_version, 0) AND b.srv > coalesce(json_extract(e.col_versions, '$.${JSON.stringify(c.name).replace(/'/g, "''")}[1]'), e.base_server, '')))`;
+    `(b.ver > ${colTime(c)} OR (b.ver = ${colTime(c)} AND b.srv > coalesce(json_extract(e.col_versions, ${colPath(c, 1)}), e.base_server, '')))`;
+  /** A CASE on a json_each member's key: `each(c)` for a column's member, false for any other name. */
+  const byMember = (cols: ColumnSchema[], each: (c: ColumnSchema) => string) =>
+    `CASE j.key ${cols.map((c) => `WHEN ${lit(c.name)} THEN ${each(c)}`).join(' ')} ELSE 0 END`;
+  // Its member count when every member of `json` is a distinct synchronized column read as its type, else -1: one walk of the object.
+  const shape = (json: string) =>
+    `(SELECT CASE WHEN count(*) = count(DISTINCT j.key) AND count(*) = total(${byMember(columns, (c) => typed(c, 'j.type', 'j.value'))}) THEN count(*) ELSE -1 END
+      FROM json_each(${json}) j)`;
   const pkT = `t.${q(pk.name)}`;
   const common = `b.tbl = ${name} AND b.cmd IS NULL AND b.id_old IS NULL AND b.cl IS NOT NULL AND b.ver IS NOT NULL
     AND json_valid(b.oid) AND json_type(b.oid, '$') = 'text' AND b.row_key = json_quote(b.k)`;
+  const oldOk = `((b.o IS NULL AND b.obad = 0) OR (json_type(b.o) = 'object' AND ${shape('b.o')} >= 0))`;
   const insertOk = `b.cl % 2 = 1 AND ${pkT} IS NULL AND (e.cl IS NULL OR e.cl <= b.cl)
-    AND json_valid(b.v) AND json_type(b.v) = 'object' AND ${columns.map((c) => has('b.v', c)).join(' AND ')} AND ${known('b.v')}
-    AND json_extract(b.v, ${path(pk.name)}) IS b.k`;
+    AND b.v IS NOT NULL AND json_type(b.v) = 'object' AND ${shape('b.v')} = ${columns.length} AND json_extract(b.v, ${path(pk.name)}) IS b.k`;
+  // Each named column newer here, and holding its old value or its new one already (no conflict).
   const updateOk = `b.cl % 2 = 1 AND ${pkT} IS NOT NULL AND coalesce(e.cl, 1) = b.cl
-    AND json_valid(b.v) AND json_type(b.v) = 'object' AND NOT ${has('b.v', pk)} AND ${known('b.v')}
-    AND (b.o IS NULL OR (json_valid(b.o) AND json_type(b.o) = 'object' AND ${known('b.o')}))
-    AND ${others.map((c) => `(NOT ${has('b.v', c)} OR (${newer(c)} AND (b.o IS NULL OR NOT ${has('b.o', c)} OR t.${q(c.name)} IS ${value('b.v', c)} OR t.${q(c.name)} IS ${value('b.o', c)})))`).join(' AND ')}`;
-  const deleteOk = `b.cl % 2 = 0 AND coalesce(e.cl, CASE WHEN ${pkT} IS NULL THEN 0 ELSE 1 END) < b.cl
-    AND (b.o IS NULL OR (json_valid(b.o) AND json_type(b.o) = 'object' AND ${known('b.o')}
-      AND (${pkT} IS NULL OR (${columns.map((c) => `(NOT ${has('b.o', c)} OR t.${q(c.name)} IS ${value('b.o', c)})`).join(' AND ')}))))`;
+    AND b.v IS NOT NULL AND json_type(b.v) = 'object' AND ${shape('b.v')} > 0 AND ${oldOk}
+    AND NOT EXISTS (SELECT 1 FROM json_each(b.v) j WHERE NOT ${byMember(
+      others,
+      (c) =>
+        `${newer(c)} AND (t.${q(c.name)} IS ${stored(c, 'j.value')} OR json_type(b.o, ${path(c.name)}) IS NULL OR t.${q(c.name)} IS ${stored(c, `json_extract(b.o, ${path(c.name)})`)})`,
+    )})`;
+  const deleteOk = `b.cl % 2 = 0 AND coalesce(e.cl, CASE WHEN ${pkT} IS NULL THEN 0 ELSE 1 END) < b.cl AND ${oldOk}
+    AND (${pkT} IS NULL OR b.o IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(b.o) j WHERE NOT ${byMember(columns, (c) => `t.${q(c.name)} IS ${stored(c, 'j.value')}`)}))`;
   const guard = `SELECT
       (SELECT count(*) FROM em_batch b
          LEFT JOIN ${T} t ON ${pkT} = b.k
@@ -156,9 +164,11 @@ export function sqliteEngineMerge(table: TableSchema): EngineMergeSql {
   let versions = `coalesce(e.col_versions, '{}')`;
   for (const c of others)
     versions = `CASE WHEN ${has('b.v', c)} THEN json_set(${versions}, ${path(c.name)}, json_array(b.ver, b.srv)) ELSE ${versions} END`;
-  const stage = `INSERT INTO em_batch (id, op, tbl, cmd, oid, id_old, row_key, k, cl, ver, srv, v, o)
+  const stage = `INSERT INTO em_batch (id, op, tbl, cmd, oid, id_old, row_key, k, cl, ver, srv, v, o, obad)
      SELECT id, object_operation, object_table, object_operation_command, object_id, object_id_old, object_id,
-       CASE WHEN json_valid(object_id) THEN json_extract(object_id, '$') END, row_cl, change_version, updated_by_server_id, object_value, object_value_old
+       CASE WHEN json_valid(object_id) THEN json_extract(object_id, '$') END, row_cl, change_version, updated_by_server_id,
+       CASE WHEN json_valid(object_value) THEN jsonb(object_value) END, CASE WHEN json_valid(object_value_old) THEN jsonb(object_value_old) END,
+       object_value_old IS NOT NULL AND NOT json_valid(object_value_old)
      FROM ds_change_inbox WHERE id BETWEEN ? AND ?`;
   const writes = [
     'DELETE FROM em_entry',
@@ -181,7 +191,7 @@ export function sqliteEngineMerge(table: TableSchema): EngineMergeSql {
   return {
     setup: [
       `CREATE TEMP TABLE IF NOT EXISTS em_batch (id INTEGER PRIMARY KEY, op TEXT, tbl TEXT, cmd TEXT, oid TEXT, id_old TEXT, row_key TEXT, k TEXT,
-         cl INTEGER, ver INTEGER, srv TEXT, v TEXT, o TEXT)`,
+         cl INTEGER, ver INTEGER, srv TEXT, v BLOB, o BLOB, obad INTEGER)`,
       'CREATE TEMP TABLE IF NOT EXISTS em_entry (row_key TEXT PRIMARY KEY, cl INTEGER, max_version INTEGER, base_version INTEGER, base_server TEXT, col_versions TEXT)',
     ],
     stage,
