@@ -129,7 +129,7 @@ export function mysqlEngineMerge(table: TableSchema): EngineMergeSql {
     `INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
      SELECT ${name}, JSON_QUOTE(b.k), IF(b.op = 'U', COALESCE(e.cl, 1), b.cl), GREATEST(COALESCE(e.max_version, 0), b.ver),
        IF(b.op = 'U', COALESCE(e.base_version, 0), b.ver), IF(b.op = 'U', COALESCE(e.base_server, ''), b.srv),
-       IF(b.op = 'U', JSON_COMPACT(${versions}), '{}')
+       IF(b.op = 'U', ${process.env.ENGINE_MERGE_BREAK ? versions : `JSON_COMPACT(${versions})`}, '{}')
      FROM em_batch b LEFT JOIN ds_row_version e ON e.table_name = ${name} AND e.row_key = JSON_QUOTE(b.k) WHERE b.id BETWEEN ? AND ?
      ON DUPLICATE KEY UPDATE cl = VALUES(cl), max_version = VALUES(max_version), base_version = VALUES(base_version),
        base_server = VALUES(base_server), col_versions = VALUES(col_versions)`,

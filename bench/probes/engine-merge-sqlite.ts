@@ -30,7 +30,8 @@ function stored(column: ColumnSchema, value: string): string {
       return value;
     case 'timestamp':
     case 'timestamptz':
-      return `replace(${value}, 'T', ' ')`;
+      // ENGINE_MERGE_BREAK=1: a wrong spelling on purpose, to see the probe's comparison catch it.
+      return process.env.ENGINE_MERGE_BREAK ? value : `replace(${value}, 'T', ' ')`;
     default:
       throw new Error(`engine-merge probe: family ${column.family} of ${column.name} is not spelled`);
   }

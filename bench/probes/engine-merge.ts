@@ -104,6 +104,53 @@ try {
   const table = setup.table('tgt');
   const merge = to === 'sqlite' ? sqliteEngineMerge(table) : mysqlEngineMerge(table);
   for (const sql of merge.setup) await tgt.client.exec(sql);
+  if (process.env.ENGINE_MERGE_PERTURB) {
+    // The guard's refusals: each case changes the target or one inbox row, runs the engine path, and puts the row back.
+    const ident = tgt.dialect.sql.ident;
+    const firstUpdate = Number((await tgt.client.query("SELECT min(id) AS m FROM ds_change_inbox WHERE object_operation = 'U'")).rows[0].m);
+    const cases: Array<[string, string]> = [
+      ['a local row with the key of the first insert', `INSERT INTO ${ident(TABLE)} (order_id, quantity) VALUES ('o0000000', 5)`],
+      [
+        'an unknown member in the first insert',
+        `UPDATE ds_change_inbox SET object_value = REPLACE(object_value, '"quantity"', '"nope": 1, "quantity"') WHERE id = 1`,
+      ],
+      [
+        'seven fraction digits in a timestamp',
+        `UPDATE ds_change_inbox SET object_value = REPLACE(object_value, '.000000"', '.0000001"') WHERE id = 1`,
+      ],
+      ['a number for a text column', `UPDATE ds_change_inbox SET object_value = REPLACE(object_value, '"bench"', '7') WHERE id = 1`],
+      ['an impossible date', `UPDATE ds_change_inbox SET object_value = REPLACE(object_value, '2025-05-25', '2025-02-30') WHERE id = 1`],
+      [
+        'a conflict: the old value of an update is not the row',
+        `UPDATE ds_change_inbox SET object_value_old = '{"quantity": 99999}' WHERE id = ${firstUpdate}`,
+      ],
+      ['an update older than the insert', `UPDATE ds_change_inbox SET change_version = 1 WHERE id = ${firstUpdate}`],
+      ['a key change', `UPDATE ds_change_inbox SET object_id_old = '"x"' WHERE id = ${firstUpdate}`],
+    ];
+    const saved = (await tgt.client.query(`SELECT * FROM ds_change_inbox WHERE id IN (1, ${firstUpdate})`)).rows;
+    for (const [what, sql] of cases) {
+      await reset(tgt.client);
+      await tgt.client.transaction(async (tx) => {
+        await tx.dialect.silenceCapture(tx, true);
+        await tx.query(sql);
+        await tx.dialect.silenceCapture(tx, false);
+      });
+      let outcome = 'NOT REFUSED';
+      try {
+        await engineMerge(tgt.client, merge, horizon);
+      } catch (error) {
+        outcome = `refused: ${(error as Error).message.split('\n')[0].slice(0, 160)}`;
+      }
+      console.log(`${what}: ${outcome}`);
+      for (const row of saved) {
+        const cols = ['object_value', 'object_value_old', 'change_version', 'object_id_old'];
+        await tgt.client.query(
+          `UPDATE ds_change_inbox SET ${cols.map((c, i) => `${c} = ${tgt.dialect.sql.param(i + 1)}`).join(', ')} WHERE id = ${tgt.dialect.sql.param(5)}`,
+          [...cols.map((c) => row[c]), row.id],
+        );
+      }
+    }
+  }
   const serverCpu = mariadbCpuSeconds();
   const sessionCpu = to === 'mysql' ? await mariadbSessionCpuSeconds(tgt.client) : null;
   let reference: Awaited<ReturnType<typeof fingerprint>> | null = null;
