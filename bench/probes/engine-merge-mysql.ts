@@ -124,7 +124,7 @@ export function mysqlEngineMerge(table: TableSchema): EngineMergeSql {
        JSON_TABLE(COALESCE(i.object_value, '{}'), '$' COLUMNS (${jsonColumns()})) jv,
        JSON_TABLE(COALESCE(i.object_value_old, '{}'), '$' COLUMNS (${jsonColumns()})) jo
      WHERE i.id BETWEEN ? AND ?`;
-  const writes = [
+  const writes: EngineMergeSql['writes'] = [
     // Straight into the version store from a read of it (MariaDB materializes the SELECT first).
     `INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
      SELECT ${name}, JSON_QUOTE(b.k), IF(b.op = 'U', COALESCE(e.cl, 1), b.cl), GREATEST(COALESCE(e.max_version, 0), b.ver),
