@@ -181,7 +181,7 @@ function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[]
     params.values.push(values);
   }
   const where = arrayColumn
-    ? dialect.sql.inArray!(dialect.sql.ident(arrayColumn.name), dialect.sql.param(params.values.length))
+    ? dialect.sql.inArray!(dialect.sql.ident(arrayColumn.name), dialect.sql.param(params.values.length), arrayColumn)
     : table.primaryKey.length === 1
       ? `${dialect.sql.ident(table.primaryKey[0])} IN (${keys.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
       : keys.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
