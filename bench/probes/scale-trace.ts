@@ -222,6 +222,10 @@ try {
   );
   for (const phase of ['transport', 'import'] as const) {
     const of = batches.filter((b) => b.phase === phase);
+    const total = (f: (b: Batch) => number) => (of.reduce((s, b) => s + f(b), 0) / 1000).toFixed(1);
+    console.log(
+      `${phase} CPU s: node ${total((b) => b.nodeCpuMs)} srcBE ${total((b) => b.srcCpuMs)} tgtBE ${total((b) => b.tgtCpuMs)}; checkpoints ${total((b) => b.server.checkpoints * 1000)}, buffers written by backends ${total((b) => b.server.buffers_backend * 1000)}, by checkpoints ${total((b) => b.server.buffers_checkpoint * 1000)}`,
+    );
     const tenth = Math.max(1, Math.floor(of.length / 10));
     for (const [label, part] of [
       ['first tenth', of.slice(0, tenth)],

@@ -151,8 +151,9 @@ function uniqueKeys(keys: ValueMap[], identity: (key: ValueMap) => string): Valu
  * (DialectSql.inArray): 10,000 keys as 10,000 parameters cost the client their binding and the
  * server their parsing (docs/performance.md). At or below it the statement stays a list of
  * parameters: a small batch (at most 63 changes, readAhead's, each with a key and perhaps an old
- * key) never reaches it. The generic plan of `= ANY($n)` (a statement of few parameters is named)
- * is an index scan, checked with plan_cache_mode = force_generic_plan.
+ * key) never reaches it. The array is planned as the generic plan of `= ANY($n)` is (a statement
+ * of few parameters is named): an index scan, whatever the table's size and statistics
+ * (DialectSql.inArray; test/integration/postgres-key-array-plans.test.ts).
  */
 export const ARRAY_KEYS_ABOVE = 126;
 
