@@ -21,7 +21,8 @@ import { boundHeap } from '../../src/runtime/heap.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import type { NodeHandle } from '../../src/runtime/nodes.ts';
 import { workDone } from '../../src/runtime/sync.ts';
-import { transportOnce } from '../../src/runtime/transport/transport.ts';
+import { inboxBatchSelect } from '../../src/runtime/import/inbox-batches.ts';
+import { outboxBatchSql, transportOnce } from '../../src/runtime/transport/transport.ts';
 import { insertGeneratedRows } from '../bulk-sql.ts';
 import { createBenchSetup } from '../nodes.ts';
 
@@ -151,12 +152,15 @@ try {
     const inboxPointer = Number(
       (await tgtAdmin.query<{ p: string }>('SELECT last_pointer AS p FROM ds_program_parameter WHERE id = 1001')).rows[0].p,
     );
-    for (const [client, sql] of [
-      [srcAdmin, `SELECT * FROM ds_change_outbox WHERE id > ${outboxPointer} AND id <= ${outboxPointer + batchSize} ORDER BY id`],
-      [tgtAdmin, `SELECT * FROM ds_change_inbox WHERE id > ${inboxPointer} AND id <= ${inboxPointer + batchSize} ORDER BY id`],
+    // The transport's and the import's batch reads as they are sent, and with a LIMIT of the batch's size (a no-op: ids are unique).
+    for (const [client, sql, params] of [
+      [srcAdmin, outboxBatchSql(srcAdmin), [outboxPointer, outboxPointer + batchSize]],
+      [tgtAdmin, inboxBatchSelect(false)('$1', '$2'), [inboxPointer, inboxPointer + batchSize]],
     ] as const) {
-      const { rows } = await client.query<Record<string, string>>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`);
-      console.log(`-- ${label}: ${sql.slice(0, 60)}…\n${rows.map((r) => Object.values(r)[0]).join('\n')}`);
+      for (const variant of [sql, `${sql} LIMIT ${batchSize}`]) {
+        const { rows } = await client.query<Record<string, string>>(`EXPLAIN (ANALYZE, BUFFERS) ${variant}`, [...params]);
+        console.log(`-- ${label}: ${variant.slice(0, 40)}…${variant.slice(-60)}\n${rows.map((r) => Object.values(r)[0]).join('\n')}`);
+      }
     }
   };
 
