@@ -201,17 +201,47 @@ try {
     const { rows } = await tgtAdmin.query<Record<string, string>>(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, params);
     console.log(`-- import batch ${index}: the locked read\n${rows.map((r) => Object.values(r)[0]).join('\n')}`);
   };
+  // The server's own processes (CPU), the bytes the two backends made the kernel write to storage or read from it
+  // (/proc/<pid>/io write_bytes, read_bytes: page-cache misses), and the WAL written, per phase: the I/O a drain
+  // pays that no statement shows.
+  const helpers = (
+    await srcAdmin.query<{ pid: number; backend_type: string }>(
+      "SELECT pid, backend_type FROM pg_stat_activity WHERE backend_type IN ('checkpointer', 'background writer', 'walwriter')",
+    )
+  ).rows;
+  const ioOf = (pid: number, field: string) =>
+    Number(new RegExp(`${field}: (\\d+)`).exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  const serverSnapshot = () => ({
+    ...Object.fromEntries(helpers.map((h) => [`${h.backend_type} CPU s`, backendCpuMs(h.pid) / 1000])),
+    'source backend MB read': ioOf(src.pid, 'read_bytes') / 1e6,
+    'source backend MB written': ioOf(src.pid, 'write_bytes') / 1e6,
+    'target backend MB read': ioOf(tgt.pid, 'read_bytes') / 1e6,
+    'target backend MB written': ioOf(tgt.pid, 'write_bytes') / 1e6,
+  });
   const runPhase = async (name: 'transport' | 'import', pass: () => Promise<number>) => {
     phase = name;
     index = 0;
     await explainAt(`${name} start`);
     let done = 0;
+    const before: Record<string, number> = serverSnapshot();
+    const lsn = async () => String((await srcAdmin.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l);
+    const wal0 = await lsn();
     begin();
     while (done < n) {
       const moved = await pass();
       done += moved;
       if (moved === 0) await new Promise((r) => setTimeout(r, 5));
     }
+    const after: Record<string, number> = serverSnapshot();
+    const wal = Number(
+      (await srcAdmin.query<{ b: string }>('SELECT pg_wal_lsn_diff($1::text::pg_lsn, $2::text::pg_lsn) AS b', [await lsn(), wal0])).rows[0]
+        .b,
+    );
+    console.log(
+      `${name} server: ${Object.keys(after)
+        .map((k) => `${k} ${(after[k] - before[k]).toFixed(1)}`)
+        .join(', ')}, WAL MB ${(wal / 1e6).toFixed(0)} (cluster-wide)`,
+    );
     await explainAt(`${name} end`);
   };
   const oneTransportBatch = async () => workDone(await transportOnce(transport, src.handle, tgt.handle));
