@@ -147,8 +147,11 @@ export interface DialectSql {
    * the array's type inferred by the server from `expr`; the driver sends a JS array): a long
    * key list as one parameter, which client and server handle faster than thousands of them
    * (docs/performance.md, "Issue 13, the PostgreSQL target's bulk import"). Absent where the brand has none.
+   * `column`: the column `expr` reads, as introspected (its type decides the array's); absent for
+   * the version store's row_key (text). The read must find each key by the index whatever the
+   * table's size and statistics (docs/performance.md, "2026-12-01, branch scale").
    */
-  inArray?(expr: string, param: string): string;
+  inArray?(expr: string, param: string, column?: ColumnSchema): string;
   /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */
   lockHint?: string;
   /**

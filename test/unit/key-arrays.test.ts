@@ -36,8 +36,8 @@ describe('rows and entries read with keys as an array', () => {
 
   it('names the keys and row keys in two array parameters above ARRAY_KEYS_ABOVE keys', () => {
     const r = read(text, keys(ARRAY_KEYS_ABOVE + 1));
-    expect(r.sql).toContain('WHERE id = ANY($1)');
-    expect(r.sql).toContain('row_key = ANY($3)');
+    expect(r.sql).toContain('WHERE id = ANY(ARRAY(SELECT unnest($1::text[])))');
+    expect(r.sql).toContain('row_key = ANY(ARRAY(SELECT unnest($3::text[])))');
     expect(r.params).toHaveLength(3);
     expect(r.params[0]).toEqual(keys(ARRAY_KEYS_ABOVE + 1).map((k) => k.id));
     expect(r.params[1]).toBe('t');
@@ -59,7 +59,30 @@ describe('rows and entries read with keys as an array', () => {
       );
       const r = read(t, many);
       expect(r.sql).not.toMatch(/WHERE (id|a) = ANY/);
-      expect(r.sql).toMatch(/row_key = ANY\(\$\d+\)/);
+      expect(r.sql).toMatch(/row_key = ANY\(ARRAY\(SELECT unnest\(\$\d+::text\[\]\)\)\)/);
+    }
+  });
+
+  // The array goes in through a sub-SELECT, typed as the server would infer it for `= ANY($n)`:
+  // never with a length (a varchar(20) cast would cut a longer key, a bare character one to one letter).
+  it('types the array as the server infers it, and leaves a type it cannot name as a plain array parameter', () => {
+    const many = (family: ColumnSchema['family']) =>
+      Array.from({ length: ARRAY_KEYS_ABOVE + 1 }, (_, i): ValueMap => ({ id: family === 'text' ? `k${i}` : String(i) }));
+    const cases: Array<[ColumnSchema['family'], string, string | null]> = [
+      ['text', 'text', 'text'],
+      ['text', 'character varying(20)', 'text'],
+      ['text', 'character varying', 'text'],
+      ['text', 'character(10)', 'bpchar'],
+      ['integer', 'smallint', 'smallint'],
+      ['integer', 'integer', 'integer'],
+      ['bigint', 'bigint', 'bigint'],
+      ['text', 'citext', null],
+      ['text', 'mood', null],
+    ];
+    for (const [family, nativeType, element] of cases) {
+      const r = read(table([col('id', family, nativeType)]), many(family));
+      if (element === null) expect(r.sql, nativeType).toContain('WHERE id = ANY($1)');
+      else expect(r.sql, nativeType).toContain(`WHERE id = ANY(ARRAY(SELECT unnest($1::${element}[])))`);
     }
   });
 });

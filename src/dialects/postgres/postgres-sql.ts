@@ -72,9 +72,33 @@ SELECT FALSE AS ${marker}, ${rows}, ${second.columns.map((c) => `NULL AS ${c.ali
 UNION ALL SELECT TRUE, ${rows}, ${second.columns.map((c) => `e.${c.name}`).join(', ')} FROM e LEFT JOIN r ON FALSE`;
   },
   beginRidesFirstStatement: true,
-  // https://www.postgresql.org/docs/current/functions-comparisons.html#FUNCTIONS-COMPARISONS-ANY-SOME
-  inArray: (expr, param) => `${expr} = ANY(${param})`,
+  // The array goes in through a sub-SELECT (an InitPlan), whose value the planner does not see:
+  // given the array itself, a custom plan knows it holds 10,000 keys and, with the statistics a
+  // table has before anything analyzed it (or after it grew), reads the whole table (a Seq Scan
+  // of the rows; of the version store, every entry of the table by the key's first column): a
+  // batch then costs as much as the table is large. Unseen, the array is planned as a few keys:
+  // one index probe per key, as the generic plan is (docs/performance.md, "2026-12-01, branch scale").
+  inArray: (expr, param, column) => {
+    const element = column === undefined ? 'text' : arrayElementType(column);
+    // https://www.postgresql.org/docs/current/functions-comparisons.html#FUNCTIONS-COMPARISONS-ANY-SOME
+    if (element === null) return `${expr} = ANY(${param})`;
+    return `${expr} = ANY(ARRAY(SELECT unnest(${param}::${element}[])))`;
+  },
 };
+
+/**
+ * The element type of a key array that inArray can hide from the planner (see there): the type
+ * the server infers for `expr = ANY($n)` itself, without a length (a cast to varchar(20) would cut
+ * a longer key to a row it is not, to character without one to its first character). Null for
+ * other types (enums, citext, domains, …): their array stays a plain parameter.
+ */
+function arrayElementType(column: ColumnSchema): string | null {
+  const type = column.nativeType.toLowerCase();
+  if (type === 'text' || /^character varying(\(\d+\))?$/.test(type)) return 'text';
+  if (/^character(\(\d+\))?$/.test(type)) return 'bpchar';
+  if (type === 'smallint' || type === 'integer' || type === 'bigint') return type;
+  return null;
+}
 
 /**
  * A canonical date or timestamp as PostgreSQL reads it. PostgreSQL knows no ISO year 0

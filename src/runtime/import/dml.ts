@@ -151,8 +151,9 @@ function uniqueKeys(keys: ValueMap[], identity: (key: ValueMap) => string): Valu
  * (DialectSql.inArray): 10,000 keys as 10,000 parameters cost the client their binding and the
  * server their parsing (docs/performance.md). At or below it the statement stays a list of
  * parameters: a small batch (at most 63 changes, readAhead's, each with a key and perhaps an old
- * key) never reaches it. The generic plan of `= ANY($n)` (a statement of few parameters is named)
- * is an index scan, checked with plan_cache_mode = force_generic_plan.
+ * key) never reaches it. The array is planned as the generic plan of `= ANY($n)` is (a statement
+ * of few parameters is named): an index scan, whatever the table's size and statistics
+ * (DialectSql.inArray; test/integration/postgres-key-array-plans.test.ts).
  */
 export const ARRAY_KEYS_ABOVE = 126;
 
@@ -181,7 +182,7 @@ function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[]
     params.values.push(values);
   }
   const where = arrayColumn
-    ? dialect.sql.inArray!(dialect.sql.ident(arrayColumn.name), dialect.sql.param(params.values.length))
+    ? dialect.sql.inArray!(dialect.sql.ident(arrayColumn.name), dialect.sql.param(params.values.length), arrayColumn)
     : table.primaryKey.length === 1
       ? `${dialect.sql.ident(table.primaryKey[0])} IN (${keys.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
       : keys.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
