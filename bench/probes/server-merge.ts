@@ -40,14 +40,14 @@ try {
       await tx.query("SELECT set_config('dsync.capture', 'off', true), set_config('synchronous_commit', 'off', true)");
       await tx.query('UPDATE ds_program_parameter SET last_pointer = $1 WHERE id = 1001 AND last_pointer = $2', [to, from]);
       const b0 = backendCpu(pid);
-      await tx.query(statements.lock, [from, to]);
+      await tx.query(statements.lock, [from, to, '{}']);
       const b1 = backendCpu(pid);
       if (process.env.EXPLAIN && Number(process.env.EXPLAIN) === from) {
-        const plan = await tx.query(`EXPLAIN (ANALYZE, COSTS OFF) ${statements.merge}`, [from, to]);
+        const plan = await tx.query(`EXPLAIN (ANALYZE, COSTS OFF) ${statements.merge}`, [from, to, '{}']);
         console.log(plan.rows.map((r) => r['QUERY PLAN']).join('\n'));
         throw new Error('explained');
       }
-      const { rows } = await tx.query(statements.merge, [from, to]);
+      const { rows } = await tx.query(statements.merge, [from, to, '{}']);
       taken += (rows[0].applied as unknown[]).length;
       if (process.env.TRACE)
         console.log(

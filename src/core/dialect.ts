@@ -222,14 +222,15 @@ export interface KeyOrder {
  * Applies, in `tx`, the changes of one table among the inbox rows with ids in (from, to] that the
  * merge planner (runtime/import/merge.ts) would apply with no conflict and no forwarded record, and
  * writes what the planner would write for them (rows and version-store entries); the others are
- * left untouched for the planner. Capture must be silenced. Returns the inbox ids it applied, in
+ * left untouched for the planner, and so are the rows `exclude` names (inbox ids: changes that wait
+ * behind a parked change of their row). Capture must be silenced. Returns the inbox ids it applied, in
  * id order. Throws when a statement fails (a value it cannot read, a constraint): the caller rolls
  * back to a savepoint and leaves the batch to the planner. `supports` false: no change of the
  * table is ever taken (a column type whose values the server would not read as the client does).
  */
 export interface ServerMerge {
   supports(table: TableSchema): boolean;
-  apply(tx: DbClient, table: TableSchema, range: { from: number; to: number }): Promise<number[]>;
+  apply(tx: DbClient, table: TableSchema, range: { from: number; to: number }, exclude: readonly number[]): Promise<number[]>;
 }
 
 export interface Dialect {

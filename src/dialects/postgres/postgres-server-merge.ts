@@ -86,9 +86,9 @@ function canonicalMember(column: ColumnSchema, j: string): string {
 }
 
 export interface ServerMergeStatements {
-  /** Locks the rows, then the entries, of every key of the batch's changes of this table (the planner's read order). $1, $2: the id range (from, to]. */
+  /** Locks the rows, then the entries, of every key of the batch's changes of this table (the planner's read order). $1, $2: the id range (from, to]; $3: inbox ids left out. */
   lock: string;
-  /** Decides and writes; returns one row `applied` (the inbox ids it applied, an array). $1, $2: the id range. */
+  /** Decides and writes; returns one row `applied` (the inbox ids it applied, an array). $1, $2, $3: as `lock`. */
   merge: string;
 }
 
@@ -121,7 +121,7 @@ export function serverMergeStatements(table: TableSchema): ServerMergeStatements
       : `(${rk} ~ '^-?[1-9][0-9]{0,14}$|^0$')`;
   const batch = `SELECT i.id, i.object_id AS rk, i.object_id_old, i.object_operation AS op, i.object_operation_command AS cmd,
       i.row_cl AS cl, i.change_version AS ver, i.updated_by_server_id AS srv, i.object_value, i.object_value_old
-    FROM ds_change_inbox i WHERE i.id > $1 AND i.id <= $2 AND i.object_table = ${name}`;
+    FROM ds_change_inbox i WHERE i.id > $1 AND i.id <= $2 AND i.object_table = ${name} AND i.id <> ALL ($3::bigint[])`;
   const lock = `WITH b AS (${batch}),
   r AS MATERIALIZED (SELECT 1 FROM ${t} t WHERE t.${id(pk)} IN (SELECT ${keyIn('b.rk')} FROM b
       UNION SELECT ${keyIn('b.object_id_old')} FROM b) FOR UPDATE OF t),
@@ -208,11 +208,12 @@ function statementsFor(table: TableSchema): ServerMergeStatements | null {
 
 export const postgresServerMerge: ServerMerge = {
   supports: (table) => statementsFor(table) !== null,
-  async apply(tx, table, { from, to }) {
+  async apply(tx, table, { from, to }, exclude) {
     const statements = statementsFor(table);
     if (statements === null) return [];
-    await tx.query(statements.lock, [from, to]);
-    const { rows } = await tx.query<Row>(statements.merge, [from, to]);
+    const params = [from, to, `{${exclude.join(',')}}`];
+    await tx.query(statements.lock, params);
+    const { rows } = await tx.query<Row>(statements.merge, params);
     return (rows[0].applied as Array<string | number>).map(Number);
   },
 };

@@ -656,10 +656,19 @@ async function importPass(
           }
           let silenced = begun.silenced;
           let taken = new Set<number>();
-          if (serverMergeMay(tx.dialect, ctx, rows.length) && parked.blocked.size === 0 && !parked.anyPending) {
+          if (serverMergeMay(tx.dialect, ctx, rows.length) && !parked.anyPending) {
             if (!silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: true });
             silenced = true;
-            taken = await mergeOnServer(tx, ctx, new Set(rows.map((r) => r.object_table ?? '')), { from, to: target });
+            // Changes of a row with a parked change wait behind it: the planner parks them (parkIfBlocked).
+            const waits =
+              parked.blocked.size === 0
+                ? []
+                : rows
+                    .filter((r) =>
+                      parked.blocked.has(storedKey(rawRowIdentity(r, ctx.tables.get(r.object_table ?? '')?.primaryKey ?? null))),
+                    )
+                    .map((r) => r.id);
+            taken = await mergeOnServer(tx, ctx, new Set(rows.map((r) => r.object_table ?? '')), { from, to: target }, waits);
             tally.applied += taken.size;
           }
           const left = taken.size === 0 ? rows : rows.filter((r) => !taken.has(r.id));

@@ -7,8 +7,8 @@
  *
  * Used only where nothing the planner does besides writing rows and entries can concern them:
  * no forwarding (the node has no transport of its own: the applied record is not written), no
- * parked change of the program (a change could wait behind one), no pending update (an insert
- * could release one), no query-mode shadow for the table. The server takes no change whose row
+ * pending update (an insert could release one), no query-mode shadow for the table; a change of a
+ * row with a parked change waits behind it (the planner's), `exclude`. The server takes no change whose row
  * another change of the batch touches, so same-row order stays the planner's. Any failure rolls
  * the server's part back and leaves the whole batch to the planner. `DSYNC_SERVER_MERGE=off`
  * turns it off (the tests compare both).
@@ -33,8 +33,8 @@ export function serverMergeMay(dialect: DbClient['dialect'], scope: ServerMergeS
 }
 
 /**
- * Merges the common case of the inbox rows with ids in (from, to] of the tables `tableNames` names
- * on the server, in a savepoint of `tx` (capture silenced by the caller); returns the inbox ids it
+ * Merges the common case of the inbox rows with ids in (from, to] of the tables `tableNames` names,
+ * but `exclude`, on the server, in a savepoint of `tx` (capture silenced by the caller); returns the inbox ids it
  * applied, none when it failed (rolled back: the planner does all).
  */
 export async function mergeOnServer(
@@ -42,6 +42,7 @@ export async function mergeOnServer(
   scope: ServerMergeScope,
   tableNames: ReadonlySet<string>,
   range: { from: number; to: number },
+  exclude: readonly number[],
 ): Promise<Set<number>> {
   const merge = tx.dialect.serverMerge!;
   const tables = [...scope.tables.values()].filter((t) => tableNames.has(t.name) && !scope.queryTables?.has(t.name) && merge.supports(t));
@@ -49,10 +50,11 @@ export async function mergeOnServer(
   if (tables.length === 0) return taken;
   try {
     await tx.transaction(async (sp) => {
-      for (const table of tables) for (const id of await merge.apply(sp, table, range)) taken.add(id);
+      for (const table of tables) for (const id of await merge.apply(sp, table, range, exclude)) taken.add(id);
     });
   } catch (error) {
     if (tx.dialect.isTransient(error)) throw error;
+    if (process.env.DSYNC_SERVER_MERGE_DEBUG) console.error("server merge failed:", error);
     taken.clear();
   }
   return taken;
