@@ -28,7 +28,7 @@ import { random } from '../helpers/random.ts';
 
 const live = (await liveDialects()).includes('postgres');
 const SEED = Number(process.env.DSYNC_SERVER_MERGE_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const ROUNDS = Number(process.env.DSYNC_SERVER_MERGE_ROUNDS ?? 4);
+const ROUNDS = Number(process.env.DSYNC_SERVER_MERGE_ROUNDS ?? 6);
 const POLICIES = ['latest-wins', 'source-wins', 'target-wins', 'manual'] as const;
 
 /** Texts that are awkward somewhere: quotes, backslashes, JSON escapes, non-ASCII, an astral character, spaces. */
@@ -183,7 +183,7 @@ describe.skipIf(!live)(`the server's merge gives what the planner gives (seed ${
           ? 1000 + ++made
           : Math.floor(rnd() * 40);
     const r = rnd();
-    if (keys.length === 0 || r < (local ? 0.2 : 0.35)) {
+    if (keys.length === 0 || r < (local ? 0.1 : 0.35)) {
       const values = { [key]: fresh, ...columns() };
       await client.exec(
         `INSERT INTO ${ident(table)} (${Object.keys(values).map(ident).join(', ')}) VALUES (${Object.values(values).map(lit).join(', ')}) ON CONFLICT DO NOTHING`,
