@@ -54,7 +54,7 @@ export async function mergeOnServer(
     });
   } catch (error) {
     if (tx.dialect.isTransient(error)) throw error;
-    if (process.env.DSYNC_SERVER_MERGE_DEBUG) console.error("server merge failed:", error);
+    // A value the table cannot read, a constraint: rolled back, the planner does the batch (and parks what fails).
     taken.clear();
   }
   return taken;
