@@ -63,7 +63,7 @@ function baseType(column: ColumnSchema): string | null {
  * True when JSON object `j` holds only canonical spellings (canonical.ts, as the capture triggers
  * spell them) of the values decoded from it as a row of the table, `r`: the client reads such a
  * change to the same values (decode-change.ts), and no value was rounded or cut by the column's
- * type. Most members are compared at once with the row as jsonb (`to_jsonb(r)`: text, booleans,
+ * type, and no member outside `columns` (the schema the import read). Most members are compared at once with the row as jsonb (`to_jsonb(r)`: text, booleans,
  * integers and dates spell as canonically there); decimals (canonically strings) and timestamps
  * (canonically with six fraction digits) one by one. A year beyond 9999 or before 1, an integer
  * beyond 2^53 (which the client reads as a double), a number for a decimal, another spelling of a
@@ -73,6 +73,8 @@ function baseType(column: ColumnSchema): string | null {
 function canonicalCheck(columns: ColumnSchema[], j: string, r: string): string {
   const apart = columns.filter((c) => c.family === 'decimal' || c.family === 'timestamp');
   const checks = [
+    // Only columns the import knows: `r` has the table's columns as they are now, which may be more (one just added).
+    `${j} - ARRAY[${columns.map((c) => lit(c.name)).join(', ')}]::text[] = '{}'::jsonb`,
     apart.length === 0 ? `${j} <@ to_jsonb(${r})` : `(${j} - ARRAY[${apart.map((c) => lit(c.name)).join(', ')}]::text[]) <@ to_jsonb(${r})`,
   ];
   for (const c of columns) {
