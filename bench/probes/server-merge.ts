@@ -4,10 +4,11 @@
  * 10,000-change inbox batch applied by the two statements of postgres-server-merge.ts alone (lock,
  * then decide and write set-wise), in one transaction with the pointer, capture silenced as the
  * import does. Printed as import-cpu.ts prints (wall, this process's CPU, the backend's CPU) with
- * how many changes the statements took: `npx tsx bench/probes/server-merge.ts [N]`. Compare with
+ * how many changes the statements took: `npx tsx bench/probes/server-merge.ts [N] [sqlite>postgres]`. Compare with
  * `npx tsx bench/probes/import-cpu.ts N` run alternately.
  */
 import { readFileSync } from 'node:fs';
+import type { DialectName } from '../../src/core/dialect.ts';
 import { serverMergeStatements } from '../../src/dialects/postgres/postgres-server-merge.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
@@ -15,12 +16,13 @@ import { createDrainPair } from '../drain-pair.ts';
 import { TABLE } from '../nodes.ts';
 
 const n = Number(process.argv[2] ?? 20000);
+const from = (process.argv[3] ?? 'postgres>postgres').split('>')[0] as DialectName;
 const backendCpu = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
 
-const { setup, src, tgt } = await createDrainPair('postgres', 'postgres', n);
+const { setup, src, tgt } = await createDrainPair(from, 'postgres', n);
 try {
   await src.client.exec(`DELETE FROM ${TABLE} WHERE quantity % 5 = 0`);
   const total = Number((await src.client.query('SELECT count(*) AS n FROM ds_change_outbox')).rows[0].n);
