@@ -170,7 +170,7 @@ SELECT (SELECT count(*) FROM r) AS rows, (SELECT count(*) FROM e) AS entries`;
       AND b.ver BETWEEN 0 AND 9007199254740991 AND b.cl % 2 = CASE WHEN b.op = 'D' THEN 0 ELSE 1 END
       AND b.op IN ('I', 'U', 'D') AND b.rk IS NOT NULL AND b.rk NOT IN (SELECT k FROM twice)),
   j AS MATERIALIZED (SELECT j0.*, ${decoded('j0.v')} AS nr, ${decoded('j0.o')} AS orow FROM j0 WHERE j0.k IS NOT NULL),
-  -- Every member of each JSON object names a column and is spelled canonically (see canonicalJson).
+  -- Every member of each JSON object names a column the import knows and spells canonically what was decoded (canonicalCheck).
   c AS MATERIALIZED (
     SELECT j.* FROM j
     WHERE (j.v IS NULL OR (jsonb_typeof(j.v) = 'object' AND ${canonicalCheck(columns, 'j.v', 'j.nr')}))

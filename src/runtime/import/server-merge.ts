@@ -8,10 +8,10 @@
  * Used only where nothing the planner does besides writing rows and entries can concern them:
  * no forwarding (the node has no transport of its own: the applied record is not written), no
  * pending update (an insert could release one), no query-mode shadow for the table; a change of a
- * row with a parked change waits behind it (the planner's), `exclude`. The server takes no change whose row
- * another change of the batch touches, so same-row order stays the planner's. Any failure rolls
- * the server's part back and leaves the whole batch to the planner. `DSYNC_SERVER_MERGE=off`
- * turns it off (the tests compare both).
+ * row with a parked change waits behind it (the planner's), `exclude`. The server takes no change
+ * whose row another change of the batch touches, so same-row order stays the planner's. Any failure rolls
+ * the server's part back and leaves the whole batch to the planner. Off unless
+ * `DSYNC_SERVER_MERGE=on` (turnedOn; the tests compare both).
  */
 import type { DbClient } from '../../core/dialect.ts';
 import type { TableSchema } from '../../core/schema.ts';
@@ -25,11 +25,16 @@ export interface ServerMergeScope {
   queryTables?: ReadonlyMap<string, string>;
 }
 
-const turnedOff = () => process.env.DSYNC_SERVER_MERGE === 'off';
+/**
+ * Off unless `DSYNC_SERVER_MERGE=on`: it costs less CPU in all, but moves work from dsync's process to
+ * the database server, and with a core to spare the import takes longer, not less (docs/performance.md,
+ * 2026-12-01): the planner's decoding ran beside the server's writes, the server's merge runs alone.
+ */
+const turnedOn = () => process.env.DSYNC_SERVER_MERGE === 'on';
 
 /** The batch may be merged by the server as far as the node and its size go (the parked set is looked at in the transaction). */
 export function serverMergeMay(dialect: DbClient['dialect'], scope: ServerMergeScope, size: number): boolean {
-  return dialect.serverMerge !== undefined && !scope.forwards && size >= SERVER_MERGE_AT_LEAST && !turnedOff();
+  return dialect.serverMerge !== undefined && !scope.forwards && size >= SERVER_MERGE_AT_LEAST && turnedOn();
 }
 
 /**
