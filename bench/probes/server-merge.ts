@@ -5,7 +5,7 @@
  * then decide and write set-wise), in one transaction with the pointer, capture silenced as the
  * import does. Printed as import-cpu.ts prints (wall, this process's CPU, the backend's CPU) with
  * how many changes the statements took: `npx tsx bench/probes/server-merge.ts [N] [sqlite>postgres]`. Compare with
- * `npx tsx bench/probes/import-cpu.ts N` run alternately.
+ * `DSYNC_SERVER_MERGE=on npx tsx bench/probes/import-cpu.ts N` (the import with it) or without (the planner alone), alternately.
  */
 import { readFileSync } from 'node:fs';
 import type { DialectName } from '../../src/core/dialect.ts';
