@@ -221,6 +221,21 @@ export interface KeyOrder {
   limit(n: number): string;
 }
 
+/**
+ * Applies, in `tx`, the changes of one table among the inbox rows with ids in (from, to] that the
+ * merge planner (runtime/import/merge.ts) would apply with no conflict and no forwarded record, and
+ * writes what the planner would write for them (rows and version-store entries); the others are
+ * left untouched for the planner, and so are the rows `exclude` names (inbox ids: changes that wait
+ * behind a parked change of their row). Capture must be silenced. Returns the inbox ids it applied, in
+ * id order. Throws when a statement fails (a value it cannot read, a constraint): the caller rolls
+ * back to a savepoint and leaves the batch to the planner. `supports` false: no change of the
+ * table is ever taken (a column type whose values the server would not read as the client does).
+ */
+export interface ServerMerge {
+  supports(table: TableSchema): boolean;
+  apply(tx: DbClient, table: TableSchema, range: { from: number; to: number }, exclude: readonly number[]): Promise<number[]>;
+}
+
 export interface Dialect {
   readonly name: DialectName;
   readonly capabilities: DialectCapabilities;
@@ -318,6 +333,11 @@ export interface Dialect {
   readonly changeLog?: ChangeLogReader;
   /** Set-based writes, when the brand has a cheap form of them. */
   readonly bulk?: BulkWriter;
+  /**
+   * The import's common case merged by the server from the inbox rows it holds
+   * (runtime/import/server-merge.ts, docs/performance.md): absent, the planner merges every change.
+   */
+  readonly serverMerge?: ServerMerge;
   /**
    * How to read `table` in code-point key order. A text key whose column already sorts
    * that way is used as it is (the primary-key index serves each range); any other gets

@@ -2,6 +2,7 @@
  * The PostgreSQL dialect: the pieces of this folder behind the Dialect interface,
  * plus the two runtime duties that need the engine: the safe horizon and the origin flag.
  */
+import { postgresServerMerge } from './postgres-server-merge.ts';
 import { isPostgresTransient } from './postgres-errors.ts';
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { Dialect, DbClient, OriginFlag, Row } from '../../core/dialect.ts';
@@ -249,6 +250,7 @@ export const postgresDialect: Dialect = {
   keyOrder: postgresKeyOrder,
   keyJson: canonicalKeyText,
   bulk: postgresBulk,
+  serverMerge: postgresServerMerge,
   toParam: postgresParam,
   fromDriver,
   splitScript: (script) => splitSqlScript(script, { dollarQuotes: true }),

@@ -27,6 +27,7 @@ import {
   readAhead,
 } from './apply-batch.ts';
 import { decodeChange, normalizeChangeTime } from './decode-change.ts';
+import { mergeOnServer, serverMergeMay } from './server-merge.ts';
 import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
@@ -172,6 +173,9 @@ interface Decoded {
   identity: string;
   oldIdentity: string | null;
 }
+
+/** A change naming a table or column the kept schema does not know (it may predate them). */
+const unknownName = (d: Decoded) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column';
 
 /** Rows decoded between two looks at the event loop by decodeInGaps: a few milliseconds of work. */
 const DECODE_SLICE = 256;
@@ -596,7 +600,8 @@ async function importPass(
     // A batch read ahead is decoded early, with the context of that moment (checked below).
     const decodeAhead = async (rows: InboxRow[]) => {
       const used = ctx;
-      return { used, decoded: await decodeInGaps(used, rows) };
+      // A batch the server may merge is decoded once it is known which of its changes the server left (mergeOnServer).
+      return { used, decoded: serverMergeMay(client.dialect, used, rows.length) ? null : await decodeInGaps(used, rows) };
     };
     for await (const { rows, upTo, stamp: read, prepared } of inboxBatches(
       client,
@@ -617,8 +622,9 @@ async function importPass(
         }
       }
       const early = prepared ? await prepared : null;
-      let decoded = early?.used === ctx ? early.decoded : decodeAll(ctx, rows);
-      if (kept && decoded.some((d) => d.errorCode === 'unknown_table' || d.errorCode === 'unknown_column')) {
+      let decoded: Decoded[] | null =
+        early?.used === ctx ? early.decoded : serverMergeMay(client.dialect, ctx, rows.length) ? null : decodeAll(ctx, rows);
+      if (kept && decoded?.some(unknownName)) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.
         ctx = await importContext(config, handle, program.id, true);
         kept = false;
@@ -634,8 +640,8 @@ async function importPass(
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
           // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
           const ahead =
-            planned && tx.queryPipelined && decoded.length <= READ_AHEAD_AT_MOST
-              ? readAhead(tx.dialect, decoded.filter((d) => d.change !== null) as BatchItem[], ctx.tables)
+            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST
+              ? readAhead(tx.dialect, (decoded ??= decodeAll(ctx, rows)).filter((d) => d.change !== null) as BatchItem[], ctx.tables)
               : null;
           const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch, ahead?.statements);
           if (!begun.moved) throw pointerMovedError(program.id, from);
@@ -643,15 +649,37 @@ async function importPass(
           if (begun.following) ahead!.take(begun.following);
           if (foreseen) await confirmSending(sending!, foreseen);
           const { parked } = begun;
-          if (planned)
-            await applyBatchPlanned(
-              tx,
-              ctx,
-              decoded,
-              { ...parked, silenced: begun.silenced, ahead: begun.following ? ahead! : undefined },
-              tally,
-            );
-          else await applyBatchOneByOne(tx, ctx, decoded, parked.blocked, tally, doomed);
+          if (!planned) {
+            decoded ??= decodeAll(ctx, rows);
+            await applyBatchOneByOne(tx, ctx, decoded, parked.blocked, tally, doomed);
+            return;
+          }
+          let silenced = begun.silenced;
+          let taken = new Set<number>();
+          if (serverMergeMay(tx.dialect, ctx, rows.length) && !parked.anyPending) {
+            if (!silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: true });
+            silenced = true;
+            // Changes of a row with a parked change wait behind it: the planner parks them (parkIfBlocked).
+            const waits =
+              parked.blocked.size === 0
+                ? []
+                : rows
+                    .filter((r) =>
+                      parked.blocked.has(storedKey(rawRowIdentity(r, ctx.tables.get(r.object_table ?? '')?.primaryKey ?? null))),
+                    )
+                    .map((r) => r.id);
+            taken = await mergeOnServer(tx, ctx, new Set(rows.map((r) => r.object_table ?? '')), { from, to: target }, waits);
+            tally.applied += taken.size;
+          }
+          const left = taken.size === 0 ? rows : rows.filter((r) => !taken.has(r.id));
+          let rest: Decoded[];
+          if (decoded !== null) rest = taken.size === 0 ? decoded : decoded.filter((d) => !taken.has(d.row.id));
+          else {
+            rest = decodeAll(ctx, left);
+            // As above for a batch decoded early: the kept schema may predate a new column or table (rolled back, read again).
+            if (kept && rest.some(unknownName)) throw new LedgerMoved();
+          }
+          await applyBatchPlanned(tx, ctx, rest, { ...parked, silenced, ahead: begun.following ? ahead! : undefined }, tally);
         });
         return tally;
       };
