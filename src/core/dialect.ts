@@ -232,6 +232,12 @@ export interface KeyOrder {
  * table is ever taken (a column type whose values the server would not read as the client does).
  */
 export interface ServerMerge {
+  /**
+   * Whether the import uses it unless `DSYNC_SERVER_MERGE` says `on` or `off`: true where the
+   * server is dsync's own process (SQLite), so the merge only saves time; false where it moves the
+   * work to another process and a batch may take longer for it (docs/performance.md, 2026-12-01).
+   */
+  readonly byDefault: boolean;
   supports(table: TableSchema): boolean;
   apply(tx: DbClient, table: TableSchema, range: { from: number; to: number }, exclude: readonly number[]): Promise<number[]>;
 }

@@ -214,6 +214,8 @@ function statementsFor(table: TableSchema): ServerMergeStatements | null {
 }
 
 export const postgresServerMerge: ServerMerge = {
+  // The backend merges alone what the client decoded beside its writes: less CPU in all, not a shorter drain.
+  byDefault: false,
   supports: (table) => statementsFor(table) !== null,
   async apply(tx, table, { from, to }, exclude) {
     const statements = statementsFor(table);

@@ -10,10 +10,11 @@
  * pending update (an insert could release one), no query-mode shadow for the table; a change of a
  * row with a parked change waits behind it (the planner's), `exclude`. The server takes no change
  * whose row another change of the batch touches, so same-row order stays the planner's. Any failure rolls
- * the server's part back and leaves the whole batch to the planner. Off unless
- * `DSYNC_SERVER_MERGE=on` (turnedOn; the tests compare both).
+ * the server's part back and leaves the whole batch to the planner. Used where the brand's
+ * `byDefault` says so, unless `DSYNC_SERVER_MERGE` is `on` or `off` (turnedOn; the tests compare both).
  */
-import type { DbClient } from '../../core/dialect.ts';
+import type { DbClient, ServerMerge } from '../../core/dialect.ts';
+import { ConfigError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 
 /** Fewer changes than this are the planner's alone (a small batch reads ahead and defers its writes; little to gain). */
@@ -26,15 +27,24 @@ export interface ServerMergeScope {
 }
 
 /**
- * Off unless `DSYNC_SERVER_MERGE=on`: it costs less CPU in all, but moves work from dsync's process to
- * the database server, and with a core to spare the import takes longer, not less (docs/performance.md,
+ * `DSYNC_SERVER_MERGE=on|off`, else the brand's choice (ServerMerge.byDefault). On a database
+ * server of its own the merge costs less CPU in all but moves the work from dsync's process to the
+ * server, and with a core to spare the import takes longer, not less (docs/performance.md,
  * 2026-12-01): the planner's decoding ran beside the server's writes, the server's merge runs alone.
  */
-const turnedOn = () => process.env.DSYNC_SERVER_MERGE === 'on';
+function turnedOn(merge: ServerMerge): boolean {
+  const said = process.env.DSYNC_SERVER_MERGE;
+  if (said === undefined || said === '') return merge.byDefault;
+  if (said === 'on' || said === 'off') return said === 'on';
+  throw new ConfigError('bad_environment', `DSYNC_SERVER_MERGE is "${said}"`, {
+    hint: "set it to on or off, or unset it for each brand's default",
+  });
+}
 
 /** The batch may be merged by the server as far as the node and its size go (the parked set is looked at in the transaction). */
 export function serverMergeMay(dialect: DbClient['dialect'], scope: ServerMergeScope, size: number): boolean {
-  return dialect.serverMerge !== undefined && !scope.forwards && size >= SERVER_MERGE_AT_LEAST && turnedOn();
+  const merge = dialect.serverMerge;
+  return merge !== undefined && !scope.forwards && size >= SERVER_MERGE_AT_LEAST && turnedOn(merge);
 }
 
 /**
