@@ -411,7 +411,7 @@ describe.skipIf(!live)(`SQLite's merge gives what the planner gives (seed ${SEED
           const server = await state((await copyNodes.get('b')).client);
           for (const part of Object.keys(planner)) expect(server[part], `round ${round}: ${part}`).toEqual(planner[part]);
           console.log(
-            `round ${round}: ${n} changes, ${hand} by hand, ${locals} local, SQLite merged ${taken - before}; parked ${(planner.parked as unknown[]).length}, conflicts ${(planner.conflicts as unknown[]).length}`,
+            `round ${round}: ${n} changes, ${hand} by hand, ${locals} local, SQLite merged ${taken - before}; parked ${(planner.parked as unknown[]).length}, conflicts ${(planner.conflicts as unknown[]).length}, pending ${(planner.pending as unknown[]).length} (none: SQLite may merge)`,
           );
         } finally {
           await copyNodes.closeAll();

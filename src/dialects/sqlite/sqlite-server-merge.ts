@@ -122,7 +122,7 @@ interface Statements {
 }
 
 const SETUP = [
-  `CREATE TEMP TABLE IF NOT EXISTS ds_sm_take (id INTEGER PRIMARY KEY, op TEXT, k, rk TEXT, v BLOB, shape TEXT,
+  `CREATE TEMP TABLE IF NOT EXISTS ds_sm_take (id INTEGER NOT NULL, op TEXT, k, rk TEXT, v BLOB, shape TEXT,
      cl INTEGER, max_version INTEGER, base_version INTEGER, base_server TEXT, col_versions TEXT)`,
   'DELETE FROM temp.ds_sm_take',
 ];
@@ -154,7 +154,8 @@ function statements(table: TableSchema): Statements | null {
       CASE WHEN object_value IS NOT NULL AND ${plainJson('object_value')} THEN jsonb(object_value) END AS v,
       CASE WHEN object_value_old IS NOT NULL AND ${plainJson('object_value_old')} THEN jsonb(object_value_old) END AS o,
       object_value_old IS NULL AS no_old
-    FROM ds_change_inbox WHERE id > ? AND id <= ? AND object_table = ${name} AND id NOT IN (SELECT value FROM json_each(?))`;
+    FROM ds_change_inbox WHERE id > ? AND id <= ? AND object_table = ${name} AND id NOT IN (SELECT value FROM json_each(?))
+    ORDER BY ${textKey ? 'object_id' : 'CAST(object_id AS INTEGER)'}`;
   /** A CASE on a json_each member's name: `each(c)` for a column's member, 0 for any other name. */
   const byMember = (cols: ColumnSchema[], each: (c: ColumnSchema) => string) =>
     `CASE j.key ${cols.map((c) => `WHEN ${lit(c.name)} THEN ${each(c)}`).join(' ')} ELSE 0 END`;
