@@ -30,6 +30,7 @@ import type { ColumnSchema } from '../../core/schema.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
 import { connectSqlite, SqliteClient } from './sqlite-driver.ts';
 import { sqliteBulk } from './sqlite-bulk.ts';
+import { sqliteServerMerge } from './sqlite-server-merge.ts';
 import { introspectSqlite, sqliteTableExists } from './sqlite-introspect.ts';
 import {
   sqliteAnyChanged,
@@ -295,4 +296,5 @@ export const sqliteDialect: Dialect = {
   },
   formatterLanguage: 'sqlite',
   isTransient: isSqliteTransient,
+  serverMerge: sqliteServerMerge,
 };
