@@ -6,7 +6,7 @@
  * the client. Everything else is left for the planner: the statements apply a change only when
  * every condition below holds, and the planner would then write exactly the same rows and entries.
  *
- * A change is taken when it is a trigger change (a clock, a causal length, no seed command) of this
+ * A change is taken when it is a trigger change (a clock, a causal length, no old causal length, no seed command) of this
  * table, its key's spelling is the canonical one (canonical-key.ts, as the triggers spell it), its
  * key and old key occur in no other change of the batch (so same-row order is the planner's), it
  * names only the table's columns and every value reads here as the client would read it (checked
@@ -125,7 +125,7 @@ export function serverMergeStatements(table: TableSchema): ServerMergeStatements
       ? `(jsonb_typeof(${rk}::jsonb) = 'string' AND to_jsonb(${rk}::jsonb #>> '{}')::text = ${rk})`
       : `(${rk} ~ '^-?[1-9][0-9]{0,14}$|^0$')`;
   const batch = `SELECT i.id, i.object_id AS rk, i.object_id_old, i.object_operation AS op, i.object_operation_command AS cmd,
-      i.row_cl AS cl, i.change_version AS ver, i.updated_by_server_id AS srv, i.object_value, i.object_value_old
+      i.row_cl AS cl, i.row_cl_old AS clo, i.change_version AS ver, i.updated_by_server_id AS srv, i.object_value, i.object_value_old
     FROM ds_change_inbox i WHERE i.id > $1 AND i.id <= $2 AND i.object_table = ${name} AND i.id <> ALL ($3::bigint[])`;
   const lock = `WITH b AS (${batch}),
   r AS MATERIALIZED (SELECT 1 FROM ${t} t WHERE t.${id(pk)} IN (SELECT ${keyIn('b.rk')} FROM b
@@ -166,7 +166,7 @@ SELECT (SELECT count(*) FROM r) AS rows, (SELECT count(*) FROM e) AS entries`;
     SELECT b.id, b.op, b.rk, b.cl, b.ver, b.srv, ${keyIn('b.rk')} AS k,
       CASE WHEN b.op <> 'D' THEN b.object_value::jsonb END AS v, b.object_value_old::jsonb AS o
     FROM b
-    WHERE (SELECT ok FROM whole) AND (SELECT ok FROM alone) AND b.object_id_old IS NULL AND b.cl BETWEEN 1 AND 9007199254740991
+    WHERE (SELECT ok FROM whole) AND (SELECT ok FROM alone) AND b.object_id_old IS NULL AND b.clo IS NULL AND b.cl BETWEEN 1 AND 9007199254740991
       AND b.ver BETWEEN 0 AND 9007199254740991 AND b.cl % 2 = CASE WHEN b.op = 'D' THEN 0 ELSE 1 END
       AND b.op IN ('I', 'U', 'D') AND b.rk IS NOT NULL AND b.rk NOT IN (SELECT k FROM twice)),
   j AS MATERIALIZED (SELECT j0.*, ${decoded('j0.v')} AS nr, ${decoded('j0.o')} AS orow FROM j0 WHERE j0.k IS NOT NULL),
