@@ -21,12 +21,12 @@ import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { sqliteServerMerge } from '../../src/dialects/sqlite/sqlite-server-merge.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
-import { importOnce } from '../../src/runtime/import/import.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { applyFixtureSchema, FIXTURES } from '../helpers/fixtures.ts';
 import { random } from '../helpers/random.ts';
+import { importAllAtB } from '../helpers/server-merge.ts';
 
 const live = (await liveDialects()).includes('postgres') && (await liveDialects()).includes('sqlite');
 const SEED = Number(process.env.DSYNC_SERVER_MERGE_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -367,21 +367,6 @@ describe.skipIf(!live)(`SQLite's merge gives what the planner gives (seed ${SEED
     return out;
   }
 
-  async function importAll(c: Config, set: NodeSet, serverMerge: boolean): Promise<void> {
-    const before = process.env.DSYNC_SERVER_MERGE;
-    process.env.DSYNC_SERVER_MERGE = serverMerge ? 'on' : 'off';
-    try {
-      const handle = await set.get('b');
-      for (let pass = 0; pass < 20; pass++) {
-        const r = await importOnce(c, program(c, 1001), handle);
-        if (r.pointer >= r.horizon && r.heldBack === 0) break;
-      }
-    } finally {
-      if (before === undefined) delete process.env.DSYNC_SERVER_MERGE;
-      else process.env.DSYNC_SERVER_MERGE = before;
-    }
-  }
-
   it('gives the same tables, entries, conflicts and parked changes in every round', async () => {
     try {
       for (let round = 0; round < ROUNDS; round++) {
@@ -404,9 +389,9 @@ describe.skipIf(!live)(`SQLite's merge gives what the planner gives (seed ${SEED
         const copyNodes = new NodeSet(copyConfig);
         try {
           nodes = new NodeSet(config);
-          await importAll(config, nodes, false);
+          await importAllAtB(config, nodes, false);
           const before = taken;
-          await importAll(copyConfig, copyNodes, true);
+          await importAllAtB(copyConfig, copyNodes, true);
           const planner = await state((await nodes.get('b')).client);
           const server = await state((await copyNodes.get('b')).client);
           for (const part of Object.keys(planner)) expect(server[part], `round ${round}: ${part}`).toEqual(planner[part]);

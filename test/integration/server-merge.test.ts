@@ -19,12 +19,12 @@ import { postgresDialect } from '../../src/dialects/postgres/postgres-dialect.ts
 import { postgresServerMerge } from '../../src/dialects/postgres/postgres-server-merge.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
-import { importOnce } from '../../src/runtime/import/import.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { applyFixtureSchema, FIXTURES } from '../helpers/fixtures.ts';
 import { random } from '../helpers/random.ts';
+import { importAllAtB } from '../helpers/server-merge.ts';
 
 const live = (await liveDialects()).includes('postgres');
 const SEED = Number(process.env.DSYNC_SERVER_MERGE_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -255,21 +255,6 @@ describe.skipIf(!live)(`the server's merge gives what the planner gives (seed ${
     return out;
   }
 
-  async function importAll(c: Config, set: NodeSet, serverMerge: boolean): Promise<void> {
-    const before = process.env.DSYNC_SERVER_MERGE;
-    process.env.DSYNC_SERVER_MERGE = serverMerge ? 'on' : 'off';
-    try {
-      const handle = await set.get('b');
-      for (let pass = 0; pass < 20; pass++) {
-        const r = await importOnce(c, program(c, 1001), handle);
-        if (r.pointer >= r.horizon && r.heldBack === 0) break;
-      }
-    } finally {
-      if (before === undefined) delete process.env.DSYNC_SERVER_MERGE;
-      else process.env.DSYNC_SERVER_MERGE = before;
-    }
-  }
-
   it('gives the same tables, entries, conflicts and parked changes in every round', async () => {
     try {
       for (let round = 0; round < ROUNDS; round++) {
@@ -292,9 +277,9 @@ describe.skipIf(!live)(`the server's merge gives what the planner gives (seed ${
         const copyNodes = new NodeSet(copyConfig);
         try {
           nodes = new NodeSet(config);
-          await importAll(config, nodes, false);
+          await importAllAtB(config, nodes, false);
           const before = taken;
-          await importAll(copyConfig, copyNodes, true);
+          await importAllAtB(copyConfig, copyNodes, true);
           const planner = await state((await nodes.get('b')).client);
           const server = await state((await copyNodes.get('b')).client);
           for (const part of Object.keys(planner)) expect(server[part], `round ${round}: ${part}`).toEqual(planner[part]);
@@ -318,7 +303,7 @@ describe.skipIf(!live)(`the server's merge gives what the planner gives (seed ${
     // import still holds the table as it read it, and the server's row type already has the column.
     const a = await nodes.get('a');
     const b = await nodes.get('b');
-    await importAll(config, nodes, true); // b's import holds the table as it is now
+    await importAllAtB(config, nodes, true); // b's import holds the table as it is now
     for (const client of [a.client, b.client]) await client.exec('ALTER TABLE sales_order ADD COLUMN late_note text');
     const schemas = await introspectTables(config, a.dialect, a.client);
     writeFiles(join(generatedDir, 'a'), generateNode(config, a.node, a.dialect, schemas));
@@ -328,7 +313,7 @@ describe.skipIf(!live)(`the server's merge gives what the planner gives (seed ${
     );
     for (let pass = 0; pass < 20; pass++) if ((await transportOnce(program(config, 1000), a, b)).moved === 0) break;
     const before = taken;
-    await importAll(config, nodes, true);
+    await importAllAtB(config, nodes, true);
     const notes = async (client: DbClient) =>
       (await client.query<Row>("SELECT order_id, late_note FROM sales_order WHERE order_id LIKE 'late%' ORDER BY order_id")).rows;
     expect(await notes(b.client)).toEqual(await notes(a.client));
