@@ -47,7 +47,13 @@ export async function introspectTables(config: Config, dialect: Dialect, client:
   return schemas;
 }
 
-export function generateNode(config: Config, node: NodeConfig, dialect: Dialect, schemas: TableSchema[]): GeneratedFile[] {
+export function generateNode(
+  config: Config,
+  node: NodeConfig,
+  dialect: Dialect,
+  schemas: TableSchema[],
+  options: { tablesOnly?: boolean } = {},
+): GeneratedFile[] {
   const tables = schemas.map(captureTable);
   const modeOf = (table: { name: string }) => captureMode(config, node.name, table.name);
   const queryTables = schemas
@@ -64,7 +70,9 @@ export function generateNode(config: Config, node: NodeConfig, dialect: Dialect,
     programs: programsOnNode(config.programs, node.name),
   };
   const renderer = rendererFor(dialect);
-  return syncObjects(tables, dialect, modeOf).map((object) => {
+  const objects = syncObjects(tables, dialect, modeOf);
+  // `tablesOnly`: each table's own file, no shared objects (drift reads only those; the rest costs the formatter's time).
+  return (options.tablesOnly ? objects.filter((object) => object.table !== undefined) : objects).map((object) => {
     const queryCapture = object.table !== undefined && modeOf(object.table) === 'query';
     const objectContext = { ...context, table: object.table, queryCapture, logTables: object.tables ?? [] };
     const statements = [

@@ -175,6 +175,18 @@ export async function planNode(config: Config, node: NodeConfig, dialect: Dialec
   return { node: node.name, dir, files, drift, pending };
 }
 
+/**
+ * The drift of a node's synchronized tables alone, as {@link planNode} finds it: renders only
+ * each table's capture file, so that `dsync status` does not format every shared object.
+ */
+export async function driftOfNode(config: Config, nodes: NodeSet, nodeName: string): Promise<TableDrift[]> {
+  const { node, dialect, client } = await nodes.get(nodeName);
+  const fresh = generateNode(config, node, dialect, await introspectTables(config, dialect, client), { tablesOnly: true });
+  const onDisk = new Map(listGeneratedFiles(join(config.generatedDir, node.name)).map((f) => [f.fileName, f]));
+  const ledger = (await readLedgerReadOnly(client, dialect)) ?? new Map<string, LedgerEntry>();
+  return fresh.flatMap((file) => captureDrift(node.name, file, onDisk.get(file.fileName), ledger.get(file.fileName)) ?? []);
+}
+
 /** {@link planNode} for a node of a NodeSet. */
 export async function planForNode(config: Config, nodes: NodeSet, nodeName: string): Promise<NodePlan> {
   const { node, dialect, client } = await nodes.get(nodeName);

@@ -4,7 +4,7 @@ import { parseDateTime } from '../core/canonical.ts';
 import type { Row } from '../core/dialect.ts';
 import { describeError } from '../core/errors.ts';
 import { redactSecrets } from '../core/redact.ts';
-import { planForNode, type TableDrift } from '../migrate/drift.ts';
+import { driftOfNode, type TableDrift } from '../migrate/drift.ts';
 import { logCaptureNodes } from './capture/capture-pass.ts';
 import type { NodeHandle, NodeSet } from './nodes.ts';
 import { findPointerAhead, type PointerAhead, pointerAheadError, readProgramState } from './program-state.ts';
@@ -176,7 +176,7 @@ export async function readDrift(config: Config, nodes: NodeSet): Promise<NodeDri
   const out: NodeDrift[] = [];
   for (const name of Object.keys(config.nodes)) {
     try {
-      out.push({ node: name, tables: (await planForNode(config, nodes, name)).drift });
+      out.push({ node: name, tables: await driftOfNode(config, nodes, name) });
     } catch (error) {
       out.push({ node: name, tables: [], error: describeError(error) });
     }

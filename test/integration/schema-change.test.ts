@@ -20,7 +20,7 @@ import type { DialectName } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
-import { planForNode } from '../../src/migrate/drift.ts';
+import { driftOfNode, planForNode } from '../../src/migrate/drift.ts';
 import { listParked } from '../../src/runtime/import/parking.ts';
 import { skipParkedChange } from '../../src/runtime/parked.ts';
 import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
@@ -139,6 +139,9 @@ describe.each(PAIRS)('schema change %s ↔ %s', (from, to) => {
       ['sales_order', { added: ['note'], dropped: [], retyped: [] }],
     ]);
     expect((await planForNode(pair.config, pair.nodes, 'b')).pending).toBe(false);
+    // `dsync status` renders only the capture files: the same drift as the whole plan's.
+    for (const node of ['a', 'b'])
+      expect(await driftOfNode(pair.config, pair.nodes, node)).toEqual((await planForNode(pair.config, pair.nodes, node)).drift);
     const status = await cli('status');
     expect(status.stdout).toMatch(/node a: drift: table sales_order: capture triggers out of date \(column note added\)/);
     const refused = await cli('apply', '--node', 'a');
