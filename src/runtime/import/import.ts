@@ -28,7 +28,7 @@ import {
 } from './apply-batch.ts';
 import { decodeChange, normalizeChangeTime } from './decode-change.ts';
 import { mergeOnServer, serverMergeMay } from './server-merge.ts';
-import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, stampOf, text } from './inbox-batches.ts';
+import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, inboxRowsOf, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
@@ -546,6 +546,8 @@ function writeReturned(sending: SendingBatch): Promise<Row[] | undefined> {
   return Promise.race([sending.inserted, late]).finally(() => clearTimeout(timer));
 }
 
+const idsOf = (rows: readonly InboxRow[]): number[] => rows.map((r) => r.id);
+
 /** The same inbox value as the import reads it (the change time in any spelling the server gives it). */
 const sameInboxValue = (column: string, a: unknown, b: unknown): boolean =>
   column === 'update_datetime'
@@ -603,15 +605,21 @@ async function importPass(
       // A batch the server may merge is decoded once it is known which of its changes the server left (mergeOnServer).
       return { used, decoded: serverMergeMay(client.dialect, used, rows.length) ? null : await decodeInGaps(used, rows) };
     };
-    for await (const { rows, upTo, stamp: read, prepared } of inboxBatches(
-      client,
-      pointer,
-      horizon,
-      program.batchSize,
-      withStamp,
-      decodeAhead,
-      first,
+    // A batch the server may merge is read light (ids, tables, keys): the rows it leaves are read whole after the merge.
+    for await (const batch of inboxBatches(client, pointer, horizon, program.batchSize, withStamp, decodeAhead, first, () =>
+      serverMergeMay(client.dialect, ctx, Number.POSITIVE_INFINITY),
     )) {
+      const { upTo, stamp: read, prepared } = batch;
+      let { rows, light } = batch;
+      const range = { from: pointer, to: upTo };
+      /** The batch's rows read whole where they were read light (once; `on` the transaction's client inside it). */
+      const whole = async (on: DbClient): Promise<InboxRow[]> => {
+        if (light) {
+          rows = await inboxRowsOf(on, idsOf(rows), range);
+          light = false;
+        }
+        return rows;
+      };
       if (watch) {
         watch = false;
         const stamp = read ?? (await ledgerStamp(client));
@@ -623,12 +631,12 @@ async function importPass(
       }
       const early = prepared ? await prepared : null;
       let decoded: Decoded[] | null =
-        early?.used === ctx ? early.decoded : serverMergeMay(client.dialect, ctx, rows.length) ? null : decodeAll(ctx, rows);
+        early?.used === ctx ? early.decoded : serverMergeMay(client.dialect, ctx, rows.length) ? null : decodeAll(ctx, await whole(client));
       if (kept && decoded?.some(unknownName)) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.
         ctx = await importContext(config, handle, program.id, true);
         kept = false;
-        decoded = decodeAll(ctx, rows);
+        decoded = decodeAll(ctx, await whole(client));
       }
       const [from, target] = [pointer, upTo];
       const doomed = new Map<number, { reason: string; kind: string }>();
@@ -650,7 +658,7 @@ async function importPass(
           if (foreseen) await confirmSending(sending!, foreseen);
           const { parked } = begun;
           if (!planned) {
-            decoded ??= decodeAll(ctx, rows);
+            decoded ??= decodeAll(ctx, await whole(tx));
             await applyBatchOneByOne(tx, ctx, decoded, parked.blocked, tally, doomed);
             return;
           }
@@ -671,10 +679,12 @@ async function importPass(
             taken = await mergeOnServer(tx, ctx, new Set(rows.map((r) => r.object_table ?? '')), { from, to: target }, waits);
             tally.applied += taken.size;
           }
-          const left = taken.size === 0 ? rows : rows.filter((r) => !taken.has(r.id));
           let rest: Decoded[];
           if (decoded !== null) rest = taken.size === 0 ? decoded : decoded.filter((d) => !taken.has(d.row.id));
           else {
+            // Only the rows the server left are read whole (all of them when it took none: kept for a replay).
+            const others = taken.size === 0 ? null : rows.filter((r) => !taken.has(r.id));
+            const left = others === null ? await whole(tx) : light ? await inboxRowsOf(tx, idsOf(others)) : others;
             rest = decodeAll(ctx, left);
             // As above for a batch decoded early: the kept schema may predate a new column or table (rolled back, read again).
             if (kept && rest.some(unknownName)) throw new LedgerMoved();
@@ -695,7 +705,7 @@ async function importPass(
             // `dsync apply` ran since the tables were read: read them again and decode the batch with them (as `watch` does).
             ctx = await importContext(config, handle, program.id, true);
             kept = false;
-            decoded = decodeAll(ctx, rows);
+            decoded = decodeAll(ctx, await whole(client));
             stampInBatch = false;
             continue;
           }
@@ -720,7 +730,7 @@ async function importPass(
             // A write failed: the schema may have changed under a long run (a table dropped stops here with the fix).
             ctx = await importContext(config, handle, program.id, true);
             kept = false;
-            decoded = decodeAll(ctx, rows);
+            decoded = decodeAll(ctx, await whole(client));
           }
           planned = false;
         }

@@ -5,6 +5,7 @@
  */
 import type { InboxRow } from '../../core/change.ts';
 import { type DbClient, queryArrays, type Row } from '../../core/dialect.ts';
+import { RuntimeError } from '../../core/errors.ts';
 
 /** ledgerStamp's two values as columns of another SELECT (the import's batch read). */
 export const LEDGER_STAMP_COLUMNS =
@@ -68,6 +69,69 @@ function batchInboxRow(v: readonly unknown[]): InboxRow {
   };
 }
 
+/**
+ * The inbox columns of a batch the server may merge (`light`): what the import looks at before
+ * the merge (the tables, the rows a parked change blocks). The rows the merge leaves are read
+ * whole in the batch's transaction (inboxRowsOf): a batch the merge takes is neither read nor
+ * decoded here, payloads included.
+ */
+export const LIGHT_COLUMNS = ['id', 'object_table', 'object_id'] as const;
+
+/** An inbox row as read in LIGHT_COLUMNS order; every other column null (the batch is `light`). */
+function lightInboxRow(v: readonly unknown[]): InboxRow {
+  return {
+    id: Number(v[0]),
+    origin_change_id: 0,
+    object_database: null,
+    object_table: text(v[1]),
+    object_pk_attribute: null,
+    object_attribute: null,
+    object_id: text(v[2]),
+    object_id_old: null,
+    object_value: null,
+    object_value_old: null,
+    object_operation: null,
+    object_operation_command: null,
+    updated_by_server_id: null,
+    updated_by_user_id: null,
+    update_datetime: null,
+    note1: null,
+    row_cl: null,
+    row_cl_old: null,
+    change_version: null,
+  };
+}
+
+/** Inbox ids per statement of inboxRowsOf (an IN list of integer literals). */
+const IDS_PER_READ = 1000;
+
+/**
+ * The whole inbox rows (BATCH_COLUMNS) of `ids` (a light batch's, ascending, or those the merge
+ * left of it), in that order; by one range read where they are all of the batch's `range`. The
+ * inbox below the horizon does not change under an import: a row not found is a fault, not a
+ * change skipped.
+ */
+export async function inboxRowsOf(client: DbClient, ids: readonly number[], range?: { from: number; to: number }): Promise<InboxRow[]> {
+  const rows: InboxRow[] = [];
+  if (range) {
+    const p = client.dialect.sql.param;
+    for (const v of await queryArrays(client, inboxBatchSelect(false)(p(1), p(2)), [range.from, range.to], BATCH_COLUMNS))
+      rows.push(batchInboxRow(v));
+  }
+  for (let i = 0; !range && i < ids.length; i += IDS_PER_READ) {
+    const some = ids.slice(i, i + IDS_PER_READ);
+    const sql = `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_inbox WHERE id IN (${some.map((id) => String(Math.trunc(id))).join(', ')}) ORDER BY id`;
+    for (const v of await queryArrays(client, sql, [], BATCH_COLUMNS)) rows.push(batchInboxRow(v));
+  }
+  if (rows.length !== ids.length || rows.some((r, i) => r.id !== ids[i]))
+    throw new RuntimeError(
+      'inbox_changed',
+      `the inbox rows of ids ${ids[0]}..${ids[ids.length - 1]} read again are not those of the batch (${rows.length} of ${ids.length} found)`,
+      { hint: 'something deleted or rewrote inbox rows below the horizon during an import; run the import again' },
+    );
+  return rows;
+}
+
 /** A row of inboxBatchSelect read as an object, as the arrays queryArrays returns. */
 const rowValues = (row: Row): unknown[] => [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'].map((c) => row[c]);
 
@@ -77,8 +141,10 @@ export interface InboxBatch<T> {
   upTo: number;
   /** The ledger's stamp, when the first batch brought it. */
   stamp: string | null;
-  /** What `prepare` made of a batch read ahead, while the batch before it was written; null for a batch not read ahead. */
+  /** What `prepare` made of a batch read ahead, while the batch before it was written; null for a batch not read ahead or light. */
   prepared: Promise<T> | null;
+  /** The rows hold LIGHT_COLUMNS only (inboxRowsOf reads them whole). */
+  light: boolean;
 }
 
 /**
@@ -97,6 +163,8 @@ export const inboxBatchSelect =
  * so it goes on the connection ahead of that batch's transaction (the inbox below the
  * horizon does not change under an import), and once its rows are here, `prepare` (the
  * decoding) works on them in the gaps while this batch's statements run on the server.
+ * A batch read when `light()` says so (the server may merge it) holds LIGHT_COLUMNS only and is
+ * not prepared; the first batch given (`first`) is whole.
  */
 export async function* inboxBatches<T>(
   client: DbClient,
@@ -106,33 +174,38 @@ export async function* inboxBatches<T>(
   withStamp: boolean,
   prepare: (rows: InboxRow[]) => Promise<T>,
   first: Row[] | null = null,
+  light: () => boolean = () => false,
 ): AsyncGenerator<InboxBatch<T>> {
   const p = client.dialect.sql.param;
-  const read = (from: number, upTo: number, stamp: boolean) => {
-    const names: string[] = stamp ? [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'] : [...BATCH_COLUMNS];
-    return queryArrays(client, inboxBatchSelect(stamp)(p(1), p(2)), [from, upTo], names);
+  const read = (from: number, upTo: number, stamp: boolean, lightly: boolean) => {
+    const columns = lightly ? LIGHT_COLUMNS : BATCH_COLUMNS;
+    const names: string[] = stamp ? [...columns, 'ds_ledger_n', 'ds_ledger_at'] : [...columns];
+    const sql = lightly
+      ? `SELECT ${columns.join(', ')}${stamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`
+      : inboxBatchSelect(stamp)(p(1), p(2));
+    return queryArrays(client, sql, [from, upTo], names);
   };
-  const asRows = (raw: unknown[][]) => {
+  const asRows = (raw: unknown[][], lightly: boolean) => {
     const rows = new Array<InboxRow>(raw.length);
-    for (let i = 0; i < raw.length; i++) rows[i] = batchInboxRow(raw[i]);
+    for (let i = 0; i < raw.length; i++) rows[i] = lightly ? lightInboxRow(raw[i]) : batchInboxRow(raw[i]);
     return rows;
   };
   let stampFirst = withStamp;
   // A batch read ahead is kept as InboxRows only (the driver's arrays would live as long as the batch).
-  let ahead: Promise<{ rows: InboxRow[]; prepared: Promise<T> }> | null = null;
+  let ahead: Promise<{ rows: InboxRow[]; prepared: Promise<T> | null; lightly: boolean }> | null = null;
   while (pointer < horizon) {
     let upTo = Math.min(horizon, pointer + batchSize);
     const got = ahead ? await ahead : null;
     ahead = null;
     // The first batch may have come with the horizon (inboxBatchSelect's columns, as objects).
-    let raw = got ? null : first ? first.map(rowValues) : await read(pointer, upTo, stampFirst);
+    const lightly = got ? got.lightly : first === null && light();
+    let raw = got ? null : first ? first.map(rowValues) : await read(pointer, upTo, stampFirst, lightly);
     first = null;
+    const width = lightly ? LIGHT_COLUMNS.length : BATCH_COLUMNS.length;
     const stamp =
-      stampFirst && raw !== null && raw.length > 0
-        ? stampOf({ ds_ledger_n: raw[0][BATCH_COLUMNS.length], ds_ledger_at: raw[0][BATCH_COLUMNS.length + 1] })
-        : null;
+      stampFirst && raw !== null && raw.length > 0 ? stampOf({ ds_ledger_n: raw[0][width], ds_ledger_at: raw[0][width + 1] }) : null;
     stampFirst = false;
-    const rows = got ? got.rows : asRows(raw!);
+    const rows = got ? got.rows : asRows(raw!, lightly);
     raw = null;
     if (rows.length === 0) {
       const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [
@@ -141,15 +214,16 @@ export async function* inboxBatches<T>(
       ]);
       upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
     } else if (upTo < horizon) {
-      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false).then((rawAhead) => {
-        const rows = asRows(rawAhead);
-        const prepared = prepare(rows);
-        prepared.catch(() => undefined); // awaited with the batch, or dropped with the pass
-        return { rows, prepared };
+      const lightAhead = light();
+      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false, lightAhead).then((rawAhead) => {
+        const rows = asRows(rawAhead, lightAhead);
+        const prepared = lightAhead ? null : prepare(rows);
+        prepared?.catch(() => undefined); // awaited with the batch, or dropped with the pass
+        return { rows, prepared, lightly: lightAhead };
       });
       ahead.catch(() => undefined); // its failure goes up where it is awaited, if it is
     }
-    yield { rows, upTo, stamp, prepared: got ? got.prepared : null };
+    yield { rows, upTo, stamp, prepared: got ? got.prepared : null, light: lightly };
     pointer = upTo;
   }
 }
