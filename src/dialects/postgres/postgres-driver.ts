@@ -413,11 +413,26 @@ export class PostgresClient implements DbClient {
 
   private copyFromStarted(sql: string, data: Iterable<string | Buffer>): Promise<number> {
     interface CopyConnection {
-      sendCopyFromChunk(b: Buffer): void;
       endCopyFrom(): void;
       sendCopyFail(message: string): void;
-      stream: NodeJS.WritableStream & { writableNeedDrain?: boolean };
+      stream: NodeJS.WritableStream & { writableNeedDrain?: boolean; writable?: boolean; cork?(): void; uncork?(): void };
     }
+    /**
+     * One CopyData message: its 5-byte header, then `bytes` as they are, written to the socket
+     * as pg's own sendCopyFromChunk does, without the serializer's copy of them into a new buffer.
+     * https://www.postgresql.org/docs/current/protocol-message-formats.html (CopyData)
+     */
+    const sendCopyData = (connection: CopyConnection, bytes: Buffer) => {
+      const { stream } = connection;
+      if (stream.writable === false) return;
+      const header = Buffer.allocUnsafe(5);
+      header[0] = 0x64;
+      header.writeUInt32BE(4 + bytes.length, 1);
+      stream.cork?.();
+      stream.write(header);
+      stream.write(bytes);
+      stream.uncork?.();
+    };
     /** A value that could not be written: what the COPY fails with, rather than the server's "COPY from stdin failed". */
     let refused: unknown = null;
     /** The server ended the COPY (an error): the rest of the data is not sent. */
@@ -426,7 +441,7 @@ export class PostgresClient implements DbClient {
       try {
         for (const piece of data) {
           if (ended) return;
-          connection.sendCopyFromChunk(typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);
+          sendCopyData(connection, typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);
           if (connection.stream.writableNeedDrain) await new Promise((resolve) => connection.stream.once('drain', resolve));
         }
         connection.endCopyFrom();
