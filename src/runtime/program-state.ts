@@ -225,20 +225,25 @@ export function pointerAheadError(programId: number, ahead: PointerAhead): Runti
  * `horizon`, in id order. A gap of rolled-back ids is jumped in one step: the batch comes
  * back empty with `upTo` just below the next row. The caller moves its pointer to `upTo`
  * once the batch is done. `first`: the first batch's rows, read already (readHorizonAndBatch).
+ * `select` may instead be a function that reads the batch (after, upTo) in a form of its own.
  */
-export async function* pointerBatches(
+export async function* pointerBatches<B extends { length: number } = Row[]>(
   client: DbClient,
   table: 'ds_change_outbox' | 'ds_change_inbox',
-  select: string,
+  select: string | ((after: number, upTo: number) => Promise<B>),
   pointer: number,
   horizon: number,
   batchSize: number,
-  first: Row[] | null = null,
-): AsyncGenerator<{ rows: Row[]; upTo: number }> {
+  first: B | null = null,
+): AsyncGenerator<{ rows: B; upTo: number }> {
   const p = client.dialect.sql.param;
   while (pointer < horizon) {
     let upTo = Math.min(horizon, pointer + batchSize);
-    const rows = first ?? (await client.query<Row>(select, [pointer, upTo])).rows;
+    const rows =
+      first ??
+      (typeof select === 'string'
+        ? ((await client.query<Row>(select, [pointer, upTo])).rows as unknown as B)
+        : await select(pointer, upTo));
     first = null;
     if (rows.length === 0) {
       const next = await client.query<Row>(`SELECT min(id) AS id FROM ${table} WHERE id > ${p(1)} AND id <= ${p(2)}`, [upTo, horizon]);

@@ -358,24 +358,81 @@ export class PostgresClient implements DbClient {
   }
 
   /**
-   * `COPY … FROM STDIN` (`sql`) fed with `data`, pieces of COPY's text format made one
+   * `COPY … FROM STDIN` (`sql`) fed with `data`, pieces of COPY's text format (text, or its UTF-8 bytes) made one
    * after the other as the socket takes them (so a batch is never one large string in
    * memory): the fastest way into a table (postgres-bulk.ts). Returns the rows copied. A
    * bare protocol-level Submittable, as pg-copy-streams does it.
    * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-COPY
    */
-  async copyFrom(sql: string, data: Iterable<string>): Promise<number> {
+  async copyFrom(sql: string, data: Iterable<string | Buffer>): Promise<number> {
     await this.sendBegin();
     return this.copyFromStarted(sql, data);
   }
 
-  private copyFromStarted(sql: string, data: Iterable<string>): Promise<number> {
+  /**
+   * `COPY … TO STDOUT` (`sql`): each CopyData message's bytes (COPY's text format, as the
+   * server sends them; PostgreSQL sends a row per message) handed to `onData` as it
+   * arrives, without a JavaScript value per field. The bytes are the driver's buffer, valid
+   * only during the call. Returns the rows copied; a throw of `onData` fails the COPY once
+   * the server has ended it. As pg-copy-streams' copy-to does it.
+   * https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-COPY
+   */
+  async copyTo(sql: string, onData: (bytes: Buffer) => void): Promise<number> {
+    await this.sendBegin();
+    return this.run(
+      () =>
+        new Promise<number>((resolve, reject) => {
+          let copied = 0;
+          let refused: unknown = null;
+          const submittable = {
+            submit: (connection: { query(text: string): void }) => connection.query(sql),
+            handleCopyData: (msg: { chunk: Buffer }) => {
+              if (refused !== null) return;
+              try {
+                onData(msg.chunk);
+              } catch (error) {
+                refused = error;
+              }
+            },
+            handleCommandComplete: (msg: { text?: string }) => {
+              copied = Number(/(\d+)$/.exec(msg.text ?? '')?.[1] ?? 0);
+            },
+            // As pg's own Query: an error settles at once (a lost connection sends no ReadyForQuery).
+            handleError: (error: unknown) => reject(error),
+            handleReadyForQuery: () => (refused !== null ? reject(refused) : resolve(copied)),
+            handleCopyInResponse: (connection: { sendCopyFail(m: string): void }) => connection.sendCopyFail('not a COPY FROM'),
+            handleRowDescription: () => undefined,
+            handleDataRow: () => undefined,
+            handleEmptyQuery: () => undefined,
+            handlePortalSuspended: () => undefined,
+          };
+          this.client.query(submittable as unknown as pg.Submittable);
+        }),
+    );
+  }
+
+  private copyFromStarted(sql: string, data: Iterable<string | Buffer>): Promise<number> {
     interface CopyConnection {
-      sendCopyFromChunk(b: Buffer): void;
       endCopyFrom(): void;
       sendCopyFail(message: string): void;
-      stream: NodeJS.WritableStream & { writableNeedDrain?: boolean };
+      stream: NodeJS.WritableStream & { writableNeedDrain?: boolean; writable?: boolean; cork?(): void; uncork?(): void };
     }
+    /**
+     * One CopyData message: its 5-byte header, then `bytes` as they are, written to the socket
+     * as pg's own sendCopyFromChunk does, without the serializer's copy of them into a new buffer.
+     * https://www.postgresql.org/docs/current/protocol-message-formats.html (CopyData)
+     */
+    const sendCopyData = (connection: CopyConnection, bytes: Buffer) => {
+      const { stream } = connection;
+      if (stream.writable === false) return;
+      const header = Buffer.allocUnsafe(5);
+      header[0] = 0x64;
+      header.writeUInt32BE(4 + bytes.length, 1);
+      stream.cork?.();
+      stream.write(header);
+      stream.write(bytes);
+      stream.uncork?.();
+    };
     /** A value that could not be written: what the COPY fails with, rather than the server's "COPY from stdin failed". */
     let refused: unknown = null;
     /** The server ended the COPY (an error): the rest of the data is not sent. */
@@ -384,7 +441,7 @@ export class PostgresClient implements DbClient {
       try {
         for (const piece of data) {
           if (ended) return;
-          connection.sendCopyFromChunk(Buffer.from(piece, 'utf8'));
+          sendCopyData(connection, typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);
           if (connection.stream.writableNeedDrain) await new Promise((resolve) => connection.stream.once('drain', resolve));
         }
         connection.endCopyFrom();

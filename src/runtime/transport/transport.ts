@@ -21,6 +21,15 @@ import {
   saveProgramState,
 } from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
+import {
+  type CopyBatch,
+  type CopyInClient,
+  canCopyIn,
+  canCopyOut,
+  copyBatchValues,
+  type CopyOutClient,
+  OutboxCopyReader,
+} from './outbox-copy.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
 
@@ -126,6 +135,40 @@ export async function* readAhead<T>(batches: AsyncGenerator<T>): AsyncGenerator<
   }
 }
 
+/** Outbox rows in (after, upTo] as inbox rows in COPY's text format (outbox-copy.ts). */
+async function readOutboxCopy(
+  client: CopyOutClient,
+  after: number,
+  upTo: number,
+  sourceServerId: string,
+  targetServerId: string,
+): Promise<CopyBatch> {
+  const reader = new OutboxCopyReader(sourceServerId, targetServerId);
+  // Bounds as literals (COPY takes no parameters): integers from the pointer loop.
+  if (!Number.isSafeInteger(after) || !Number.isSafeInteger(upTo))
+    throw new Error(`outbox batch bounds ${after}, ${upTo} are not integers`);
+  await client.copyTo(`COPY (${outboxBatchSelect(String(after), String(upTo))}) TO STDOUT`, (bytes) => reader.add(bytes));
+  return reader.finish();
+}
+
+const INBOX_COPY = `COPY ds_change_inbox (${INBOX_COLUMNS.join(', ')}) FROM STDIN`;
+
+/**
+ * A COPY batch into the inbox: one COPY, atomic by itself (no BEGIN, savepoint or COMMIT). A
+ * resent change fails it on the inbox's unique origin key; the batch is then written by the
+ * path that skips the rows already there (guarantee 3, docs/guarantees.md).
+ */
+async function writeInboxCopy(client: CopyInClient, batch: CopyBatch): Promise<void> {
+  try {
+    await client.copyFrom(INBOX_COPY, batch.text);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+    await client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, copyBatchValues(batch.text), true));
+  }
+}
+
+const UNIQUE_VIOLATION = '23505';
+
 /**
  * One pass. `onSending` is called when a small batch's inbox write has been sent (SendingBatch),
  * `onMoved` after each commit that wrote the destination's inbox,
@@ -150,22 +193,41 @@ export async function transportOnce(
   // The first batch comes with the horizon where the brand reads both in one round trip.
   const { horizon, rows: first } = await readHorizonAndBatch(src, 'ds_change_outbox', outboxBatchSelect, start, program.batchSize);
   await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
-  const select = outboxBatchSql(src);
+  // Batches after the first as COPY text end to end where both sides can (outbox-copy.ts).
+  const copyOut = canCopyOut(src) && canCopyIn(target.client) ? src : null;
+  const select = copyOut
+    ? (after: number, upTo: number) => readOutboxCopy(copyOut, after, upTo, source.node.serverId, target.node.serverId)
+    : outboxBatchSql(src);
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: start, horizon, heldBack: 0 };
   try {
     let pointer = start;
-    const batches = pointerBatches(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize, first);
-    for await (const { rows, upTo } of readAhead(batches)) {
-      const values: unknown[][] = [];
-      for (const row of rows) {
-        const origin = boundedServerId((row.updated_by_server_id as string | null) ?? source.node.serverId);
-        if (origin === boundedServerId(target.node.serverId)) {
-          result.skippedEcho++;
-          continue;
+    const batches = pointerBatches<Row[] | CopyBatch>(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize, first);
+    for await (const { rows: batch, upTo } of readAhead(batches)) {
+      let values: unknown[][] = [];
+      let copy: CopyBatch | null = null;
+      if (!Array.isArray(batch)) {
+        result.skippedEcho += batch.skippedEcho;
+        // A batch handed to the import, or bytes that are not UTF-8, take the path that binds values.
+        if (batch.utf8 && !(onMoved && batch.rows <= HAND_OVER_AT_MOST)) copy = batch;
+        else
+          values = batch.utf8
+            ? copyBatchValues(batch.text)
+            : copyBatchValues(batch.text.map((piece) => Buffer.from(piece.toString('utf8'))));
+      } else
+        for (const row of batch) {
+          const origin = boundedServerId((row.updated_by_server_id as string | null) ?? source.node.serverId);
+          if (origin === boundedServerId(target.node.serverId)) {
+            result.skippedEcho++;
+            continue;
+          }
+          values.push(toInboxValues(row, source.node.serverId));
         }
-        values.push(toInboxValues(row, source.node.serverId));
-      }
-      if (values.length > 0) {
+      const count = copy ? copy.rows : values.length;
+      if (copy && count > 0) {
+        await writeInboxCopy(target.client as CopyInClient, copy);
+        await onMoved?.({ last: upTo >= horizon });
+        if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
+      } else if (values.length > 0) {
         // A small batch's inserted rows come back for the import this transport wakes (MovedBatch).
         const returning =
           onMoved && values.length <= HAND_OVER_AT_MOST
@@ -183,7 +245,7 @@ export async function transportOnce(
         // Lazy commits: the rows are on the destination's disk before the pointer says they were sent.
         if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
       }
-      result.moved += values.length;
+      result.moved += count;
       // Another writer moved the pointer during the pass: what was sent is absorbed by the inbox's dedupe; the next pass reads the row.
       if (!(await saveKeptProgramState(src, program.id, pointer, { pointer: upTo, status: 'ok', message: `moved ${result.moved}` }))) break;
       pointer = upTo;
