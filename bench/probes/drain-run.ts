@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import type { ImportProgram, TransportProgram } from '../../src/config/config.ts';
 import { Daemon } from '../../src/runtime/daemon/daemon.ts';
+import { NodeSet } from '../../src/runtime/nodes.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { workDone } from '../../src/runtime/sync.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
@@ -126,16 +127,19 @@ for (let round = 0; round < rounds; round++)
       await daemon.run();
     } else {
       // The import's own connection in `conc`, as drain-child.ts opens it.
-      const tgt2 = mode === 'conc' ? { ...tgt, client: await tgt.dialect.connect(tgt.node.url, tgt.node.name) } : tgt;
+      const tgt2 = mode !== 'seq' ? { ...tgt, client: await tgt.dialect.connect(tgt.node.url, tgt.node.name) } : tgt;
       let moved = 0;
       let consumed = 0;
       const until = async (pass: () => Promise<number>, enough: () => boolean) => {
         while (!enough()) if ((await pass()) === 0) await sleep(5);
       };
+      // conc-fresh, conc-lazy: the transport on fresh connections, with lazy commits as the daemon opens them (NodeSet lazyCommits).
+      const lazy = mode.startsWith('conc-') ? new NodeSet(setup.config, { lazyCommits: mode === 'conc-lazy' }) : null;
+      const [tsrc, ttgt] = lazy ? [await lazy.get('src'), await lazy.get('tgt')] : [src, tgt];
       const tl = () =>
         until(
           async () => {
-            const w = workDone(await transportOnce(transport, src, tgt));
+            const w = workDone(await transportOnce(transport, tsrc, ttgt));
             moved += w;
             return w;
           },
@@ -161,7 +165,7 @@ for (let round = 0; round < rounds; round++)
           });
           w.once('error', reject);
         });
-      if (mode === 'conc') await Promise.all([tl(), il()]);
+      if (mode.startsWith('conc')) await Promise.all([tl(), il()]);
       else if (mode === 'split') await Promise.all([worker(), il()]);
       else {
         await tl();
@@ -169,6 +173,7 @@ for (let round = 0; round < rounds; round++)
       }
       tDone = performance.now();
       if (tgt2 !== tgt) await tgt2.client.close();
+      await lazy?.closeAll();
     }
     const c1 = process.cpuUsage();
     const mainThread = threadCpu();
