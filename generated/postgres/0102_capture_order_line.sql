@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:95f96ce3642bf90ddadd2725256526038b9abbebd8b1261e0d43eb4892bcd2ae
+-- dsync:content-hash sha256:82e74e36b7ea7d168a2f59f568c6ab8345ab262853b40b402aeb9340e76e0bb7
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -76,7 +76,7 @@ BEGIN
     IF v_pair.c = 1 THEN
       v_n := v_pair.n;
       v_key := ('{"order_id":' || to_jsonb(v_n.order_id::text)::text || ',"line_no":' || to_jsonb(v_n.line_no)::text || '}');
-      v_value := (jsonb_build_object('order_id', v_n.order_id::text, 'line_no', v_n.line_no, 'product', v_n.product::text, 'amount', v_n.amount::text))::text;
+      v_value := (('{' || '"order_id":' || coalesce(to_json(v_n.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(v_n.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(v_n.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(v_n.amount::text)::text, 'null') || '}'))::text;
       WITH e AS (
         INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
         VALUES ('order_line', v_key, 1, v_now, v_now, v_server, '{}')
@@ -110,8 +110,8 @@ BEGIN
       v_key := ('{"order_id":' || to_jsonb(v_n.order_id::text)::text || ',"line_no":' || to_jsonb(v_n.line_no)::text || '}');
       v_stamp := jsonb_build_array(v_now, v_server);
       v_patch := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_stamp) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_stamp) ELSE '{}'::jsonb END)::text;
-      v_value := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_n.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_n.line_no) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_n.product::text) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_n.amount::text) ELSE '{}'::jsonb END)::text;
-      v_value_old := (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_o.line_no) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_o.product::text) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_o.amount::text) ELSE '{}'::jsonb END)::text;
+      v_value := (('{' || concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN '"order_id":' || coalesce(to_json(v_n.order_id::text)::text, 'null') END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN '"line_no":' || coalesce(v_n.line_no::text, 'null') END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN '"product":' || coalesce(to_json(v_n.product::text)::text, 'null') END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN '"amount":' || coalesce(to_json(v_n.amount::text)::text, 'null') END) || '}'))::text;
+      v_value_old := (('{' || concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN '"order_id":' || coalesce(to_json(v_o.order_id::text)::text, 'null') END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN '"line_no":' || coalesce(v_o.line_no::text, 'null') END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN '"product":' || coalesce(to_json(v_o.product::text)::text, 'null') END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN '"amount":' || coalesce(to_json(v_o.amount::text)::text, 'null') END) || '}'))::text;
       WITH e AS (
         INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
         VALUES ('order_line', v_key, 1, v_now, 0, '', v_patch)
@@ -147,7 +147,7 @@ BEGIN
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
     SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', r.row_key,
-      (jsonb_build_object('order_id', n.order_id::text, 'line_no', n.line_no, 'product', n.product::text, 'amount', n.amount::text))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+      (('{' || '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(n.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(n.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(n.amount::text)::text, 'null') || '}'))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
     FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
       WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r;
   ELSIF TG_OP = 'DELETE' THEN
@@ -165,7 +165,7 @@ BEGIN
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
     SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', r.row_key,
-      (jsonb_build_object('order_id', o.order_id::text, 'line_no', o.line_no, 'product', o.product::text, 'amount', o.amount::text))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+      (('{' || '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(o.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(o.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(o.amount::text)::text, 'null') || '}'))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
     FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
       WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}') OFFSET 0) AS r;
   ELSE
@@ -192,7 +192,7 @@ BEGIN
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
         update_datetime, origin_change_id, row_cl, change_version)
       SELECT 'postgres', 'order_line', 'order_id,line_no', concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN 'order_id' END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN 'line_no' END, CASE WHEN n.product IS DISTINCT FROM o.product THEN 'product' END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN 'amount' END), r.row_key,
-        (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', n.order_id::text) ELSE '{}'::jsonb END || CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN jsonb_build_object('line_no', n.line_no) ELSE '{}'::jsonb END || CASE WHEN n.product IS DISTINCT FROM o.product THEN jsonb_build_object('product', n.product::text) ELSE '{}'::jsonb END || CASE WHEN n.amount IS DISTINCT FROM o.amount THEN jsonb_build_object('amount', n.amount::text) ELSE '{}'::jsonb END)::text, (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN jsonb_build_object('line_no', o.line_no) ELSE '{}'::jsonb END || CASE WHEN n.product IS DISTINCT FROM o.product THEN jsonb_build_object('product', o.product::text) ELSE '{}'::jsonb END || CASE WHEN n.amount IS DISTINCT FROM o.amount THEN jsonb_build_object('amount', o.amount::text) ELSE '{}'::jsonb END)::text,
+        (('{' || concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN '"line_no":' || coalesce(n.line_no::text, 'null') END, CASE WHEN n.product IS DISTINCT FROM o.product THEN '"product":' || coalesce(to_json(n.product::text)::text, 'null') END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN '"amount":' || coalesce(to_json(n.amount::text)::text, 'null') END) || '}'))::text, (('{' || concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN '"line_no":' || coalesce(o.line_no::text, 'null') END, CASE WHEN n.product IS DISTINCT FROM o.product THEN '"product":' || coalesce(to_json(o.product::text)::text, 'null') END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN '"amount":' || coalesce(to_json(o.amount::text)::text, 'null') END) || '}'))::text,
         'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
       FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
       JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
@@ -200,6 +200,10 @@ BEGIN
         WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r
       WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
       ORDER BY n.ds_ord;
+    END IF;
+    -- Every row kept its key and changed (a bulk UPDATE's usual case): no key change to look for.
+    IF v_count = (SELECT count(*) FROM ds_new) THEN
+      RETURN NULL;
     END IF;
     -- Rows that moved to another key, one by one: an insert of the new key and a delete of the
     -- old one, one version for both, every column of the new row in object_value. (A key can
@@ -237,7 +241,7 @@ BEGIN
         object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
         update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
       VALUES ('postgres', 'order_line', 'order_id,line_no', concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN 'order_id' END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN 'line_no' END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN 'product' END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN 'amount' END), v_key,
-        v_key_old, (jsonb_build_object('order_id', v_n.order_id::text, 'line_no', v_n.line_no, 'product', v_n.product::text, 'amount', v_n.amount::text))::text, (CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN jsonb_build_object('order_id', v_o.order_id::text) ELSE '{}'::jsonb END || CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN jsonb_build_object('line_no', v_o.line_no) ELSE '{}'::jsonb END || CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN jsonb_build_object('product', v_o.product::text) ELSE '{}'::jsonb END || CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN jsonb_build_object('amount', v_o.amount::text) ELSE '{}'::jsonb END)::text,
+        v_key_old, (('{' || '"order_id":' || coalesce(to_json(v_n.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(v_n.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(v_n.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(v_n.amount::text)::text, 'null') || '}'))::text, (('{' || concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN '"order_id":' || coalesce(to_json(v_o.order_id::text)::text, 'null') END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN '"line_no":' || coalesce(v_o.line_no::text, 'null') END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN '"product":' || coalesce(to_json(v_o.product::text)::text, 'null') END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN '"amount":' || coalesce(to_json(v_o.amount::text)::text, 'null') END) || '}'))::text,
         'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
     END LOOP;
   END IF;

@@ -186,14 +186,38 @@ export function postgresJsonValue(column: ColumnSchema, row: string): string {
   }
 }
 
-/** `jsonb_build_object(...)` of many columns, chunked under PostgreSQL's 100-argument limit. */
-export function postgresJsonObject(columns: ColumnSchema[], row: string): string {
-  const chunks: string[] = [];
-  for (let i = 0; i < columns.length; i += 40) {
-    const pairs = columns.slice(i, i + 40).map((c) => `${postgresSql.literal(c.name)}, ${postgresJsonValue(c, row)}`);
-    chunks.push(`jsonb_build_object(${pairs.join(', ')})`);
+/**
+ * The canonical JSON value of `column` in row `row` as JSON text, `null` for NULL: the value of
+ * postgresJsonValue written out by the cheapest function that gives the same JSON (a number's
+ * own text, to_json for a string). Built as text because jsonb_build_object costs more than
+ * the row write it goes with: it looks up each argument's type output on every call, sorts
+ * the keys and prints the jsonb again (docs/performance.md, "Capture").
+ */
+function postgresJsonText(column: ColumnSchema, row: string): string {
+  const ref = `${row}.${postgresSql.ident(column.name)}`;
+  switch (column.family) {
+    case 'integer':
+    case 'boolean':
+      return `coalesce(${ref}::text, 'null')`;
+    case 'bigint':
+      return `coalesce(CASE WHEN ${ref} BETWEEN -${SAFE_INTEGER} AND ${SAFE_INTEGER} THEN ${ref}::text ELSE '"' || ${ref}::text || '"' END, 'null')`;
+    case 'float':
+      return `coalesce((${postgresJsonValue(column, row)})::text, 'null')`;
+    default:
+      return `coalesce(to_json(${postgresJsonValue(column, row)})::text, 'null')`;
   }
-  return chunks.length ? chunks.join(' || ') : `'{}'::jsonb`;
+}
+
+/** `"name":` as an SQL literal, the name written as JSON writes it. */
+function jsonMemberName(column: ColumnSchema): string {
+  return postgresSql.literal(`${JSON.stringify(column.name)}:`);
+}
+
+/** The row's columns as one JSON object, as text (`{"a":1,"b":"x"}`, in column order). */
+export function postgresJsonObject(columns: ColumnSchema[], row: string): string {
+  if (columns.length === 0) return `'{}'`;
+  const members = columns.map((c, i) => `${i === 0 ? "'{' || " : "',' || "}${jsonMemberName(c)} || ${postgresJsonText(c, row)}`);
+  return `(${members.join(' || ')} || '}')`;
 }
 
 /**
@@ -251,9 +275,16 @@ function changedParts(columns: ColumnSchema[], row: string, old: string, value: 
     .join(' || ');
 }
 
-/** The changed columns' values in row `side` (row or old) as one jsonb object. */
+/**
+ * The changed columns' values in row `side` (row or old) as one JSON object, as text: each
+ * member `CASE WHEN changed THEN … END`, joined by concat_ws, which skips NULLs (chunked under
+ * PostgreSQL's 100-argument limit like postgresChangedNames).
+ */
 export function postgresChangedObject(columns: ColumnSchema[], row: string, old: string, side: string): string {
-  return changedParts(columns, row, old, (c) => postgresJsonValue(c, side));
+  const members = columns.map(
+    (c) => `CASE WHEN ${postgresChanged(c, row, old)} THEN ${jsonMemberName(c)} || ${postgresJsonText(c, side)} END`,
+  );
+  return `('{' || ${commaList(members)} || '}')`;
 }
 
 /** `{column: stamp}` for each changed column, `stamp` a jsonb expression ([version, server]). */
@@ -263,11 +294,15 @@ export function postgresChangedStamps(columns: ColumnSchema[], row: string, old:
 
 /** The changed column names joined by commas (object_attribute of an update), '' when none changed. */
 export function postgresChangedNames(columns: ColumnSchema[], row: string, old: string): string {
-  const names = columns.map((c) => `CASE WHEN ${postgresChanged(c, row, old)} THEN ${postgresSql.literal(c.name)} END`);
-  if (names.length <= 90) return `concat_ws(',', ${names.join(', ')})`;
-  // Under PostgreSQL's 100-argument limit: chunks, each NULL when none of its columns changed.
+  return commaList(columns.map((c) => `CASE WHEN ${postgresChanged(c, row, old)} THEN ${postgresSql.literal(c.name)} END`));
+}
+
+/** `concat_ws(',', …)` of text expressions that may be NULL (left out), '' when all are. */
+function commaList(items: string[]): string {
+  if (items.length <= 90) return `concat_ws(',', ${items.join(', ')})`;
+  // Under PostgreSQL's 100-argument limit: chunks, each NULL when all of its items are.
   const chunks: string[] = [];
-  for (let i = 0; i < names.length; i += 90) chunks.push(`nullif(concat_ws(',', ${names.slice(i, i + 90).join(', ')}), '')`);
+  for (let i = 0; i < items.length; i += 90) chunks.push(`nullif(concat_ws(',', ${items.slice(i, i + 90).join(', ')}), '')`);
   return `concat_ws(',', ${chunks.join(', ')})`;
 }
 
