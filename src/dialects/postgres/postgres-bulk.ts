@@ -47,9 +47,20 @@ function jsonMembers(table: TableSchema, row: ValueMap, skip?: ValueMap): string
   for (const name in row) {
     if (skip !== undefined && name in skip) continue;
     const value = jsonValue(columnByName(table, name)!, row[name]);
-    if (value !== undefined) out += `${out ? ',' : ''}${JSON.stringify(name)}:${JSON.stringify(value)}`;
+    if (value !== undefined) out += `${out ? ',' : ''}${memberName(name)}${JSON.stringify(value)}`;
   }
   return out;
+}
+
+/** `"name":`, spelled once per column name (a batch spells the same few for each of its rows). */
+const memberNames = new Map<string, string>();
+function memberName(name: string): string {
+  let spelled = memberNames.get(name);
+  if (spelled === undefined) {
+    spelled = `${JSON.stringify(name)}:`;
+    if (memberNames.size < 10_000) memberNames.set(name, spelled);
+  }
+  return spelled;
 }
 
 /**
@@ -121,15 +132,19 @@ const COPY_PIECE_ROWS = 500;
 
 /** The rows in COPY's text format, a few hundred at a time; `convert` turns a row into its values as it goes. */
 function* copyText<R>(rows: readonly R[], convert: (row: R) => readonly unknown[]): Generator<string> {
+  // A piece is its lines joined once: appending to one growing text made a chain of pieces to flatten.
+  const lines: string[] = [];
   for (let start = 0; start < rows.length; start += COPY_PIECE_ROWS) {
-    let out = '';
+    lines.length = 0;
     const end = Math.min(rows.length, start + COPY_PIECE_ROWS);
     for (let r = start; r < end; r++) {
       const row = convert(rows[r]);
-      for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + copyField(row[i]);
-      out += '\n';
+      let line = row.length ? copyField(row[0]) : '';
+      for (let i = 1; i < row.length; i++) line += `\t${copyField(row[i])}`;
+      lines.push(line);
     }
-    yield out;
+    lines.push('');
+    yield lines.join('\n');
   }
 }
 
