@@ -187,7 +187,6 @@ function withAbsentColumns(table: TableSchema, values: ValueMap): ValueMap {
 function insertSide(table: TableSchema, policy: ConflictPolicy, named: ValueMap, cl: number, version: Version, here: RowState): Side {
   const local = localCl(here);
   const values = here.row ? withAbsentColumns(table, named) : named;
-  const names = Object.keys(values);
   if (cl < local) {
     const conflict: Conflict | null = here.row ? { kind: 'insert_exists', columns: [], local: null, resolution: 'kept' } : null;
     return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, local, NO_VERSION, []) }, outcome: 'stale' };
@@ -201,6 +200,7 @@ function insertSide(table: TableSchema, policy: ConflictPolicy, named: ValueMap,
         outcome: 'applied',
       };
     // A newer incarnation replaces an older one that is still here (its delete has not arrived).
+    const names = Object.keys(values);
     const diff = differing(table, here.row, values, names);
     const conflict: Conflict | null = diff.length
       ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'applied' }
@@ -216,6 +216,7 @@ function insertSide(table: TableSchema, policy: ConflictPolicy, named: ValueMap,
     };
   }
   // The same incarnation inserted on two nodes: column by column.
+  const names = Object.keys(values);
   const diff = differing(table, here.row, values, names);
   const conflict: Conflict | null = diff.length
     ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'kept' }
