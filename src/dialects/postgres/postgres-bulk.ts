@@ -154,19 +154,20 @@ const COPY_PIECE_ROWS = 500;
 
 /** The rows in COPY's text format, a few hundred at a time; `convert` turns a row into its values as it goes. */
 function* copyText<R>(rows: readonly R[], convert: (row: R) => readonly unknown[]): Generator<string> {
-  // A piece is its lines joined once: appending to one growing text made a chain of pieces to flatten.
-  const lines: string[] = [];
+  // A piece is its fields and separators joined once: appending to a growing text made a chain of pieces to flatten.
+  const parts: string[] = [];
   for (let start = 0; start < rows.length; start += COPY_PIECE_ROWS) {
-    lines.length = 0;
+    parts.length = 0;
     const end = Math.min(rows.length, start + COPY_PIECE_ROWS);
     for (let r = start; r < end; r++) {
       const row = convert(rows[r]);
-      let line = row.length ? copyField(row[0]) : '';
-      for (let i = 1; i < row.length; i++) line += `\t${copyField(row[i])}`;
-      lines.push(line);
+      for (let i = 0; i < row.length; i++) {
+        if (i) parts.push('\t');
+        parts.push(copyField(row[i]));
+      }
+      parts.push('\n');
     }
-    lines.push('');
-    yield lines.join('\n');
+    yield parts.join('');
   }
 }
 
