@@ -41,49 +41,82 @@ function jsonValue(column: ColumnSchema, value: ValueMap[string]): unknown {
   }
 }
 
-/** The fields of `row` as JSON object members (`"name":value,…`), each value through jsonValue; `skip` names members given already. */
-function jsonMembers(table: TableSchema, row: ValueMap, skip?: ValueMap): string {
-  let out = '';
+/**
+ * The fields of `row` as JSON object members (`"name":value,…`) pushed onto `parts`, an object's
+ * text begun with its `{`; each value through jsonValue; `skip` names members given already.
+ */
+function pushMembers(parts: string[], table: TableSchema, row: ValueMap, skip?: ValueMap): void {
   for (const name in row) {
     if (skip !== undefined && name in skip) continue;
     const value = jsonValue(columnByName(table, name)!, row[name]);
-    if (value !== undefined) out += `${out ? ',' : ''}${JSON.stringify(name)}:${JSON.stringify(value)}`;
+    if (value === undefined) continue;
+    if (parts.length > 1) parts.push(',');
+    parts.push(memberName(name), JSON.stringify(value));
   }
-  return out;
+}
+
+/** `"name":`, spelled once per column name (a batch spells the same few for each of its rows). */
+const memberNames = new Map<string, string>();
+function memberName(name: string): string {
+  let spelled = memberNames.get(name);
+  if (spelled === undefined) {
+    spelled = `${JSON.stringify(name)}:`;
+    if (memberNames.size < 10_000) memberNames.set(name, spelled);
+  }
+  return spelled;
 }
 
 /**
  * The rows as the JSON array json_populate_recordset reads (what JSON.stringify makes of
  * them), written out directly rather than through an object per row; a row of `rows` is
- * joined with its `more` (a key with its values), whose members win.
+ * joined with its `more` (a key with its values), whose members win. Each object's text is
+ * its parts joined once (appending to one growing text made a chain of pieces to flatten).
  */
 function jsonRows(table: TableSchema, rows: readonly ValueMap[], more?: readonly ValueMap[]): string {
-  let out = '';
+  const objects = new Array<string>(rows.length);
+  const parts: string[] = [];
   for (let i = 0; i < rows.length; i++) {
-    let members = jsonMembers(table, rows[i], more?.[i]);
-    if (more) {
-      const extra = jsonMembers(table, more[i]);
-      members = members && extra ? `${members},${extra}` : members || extra;
-    }
-    out += `${i ? ',' : ''}{${members}}`;
+    parts.length = 0;
+    parts.push('{');
+    pushMembers(parts, table, rows[i], more?.[i]);
+    if (more) pushMembers(parts, table, more[i]);
+    parts.push('}');
+    objects[i] = parts.join('');
   }
-  return `[${out}]`;
+  return `[${objects.join(',')}]`;
 }
 
-/** Rows of values in `columns` order as json_populate_recordset's JSON array. */
+/**
+ * Rows of values in `columns` order as json_populate_recordset's JSON array. A text value the
+ * row before had in the same column (a table's name, a server's) is spelled once.
+ */
 function jsonArrayRows(columns: readonly string[], rows: readonly unknown[][]): string {
   const names = columns.map((c) => `${JSON.stringify(c)}:`);
-  let out = '';
+  const lastValue = new Array<unknown>(names.length).fill(undefined);
+  const lastText = new Array<string | undefined>(names.length).fill(undefined);
+  const objects = new Array<string>(rows.length);
+  const parts: string[] = [];
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
-    let members = '';
+    parts.length = 0;
+    parts.push('{');
     for (let i = 0; i < names.length; i++) {
-      const text = JSON.stringify(row[i]);
-      if (text !== undefined) members += `${members ? ',' : ''}${names[i]}${text}`;
+      const value = row[i];
+      let text: string | undefined;
+      if (typeof value === 'string' && value === lastValue[i]) text = lastText[i];
+      else {
+        text = JSON.stringify(value);
+        lastValue[i] = value;
+        lastText[i] = text;
+      }
+      if (text === undefined) continue;
+      if (parts.length > 1) parts.push(',');
+      parts.push(names[i], text);
     }
-    out += `${r ? ',' : ''}{${members}}`;
+    parts.push('}');
+    objects[r] = parts.join('');
   }
-  return `[${out}]`;
+  return `[${objects.join(',')}]`;
 }
 
 /** Column `name` of the source rows `s` as the table's type: a json document is unwrapped from its string (`jsonValue`). */
@@ -121,15 +154,20 @@ const COPY_PIECE_ROWS = 500;
 
 /** The rows in COPY's text format, a few hundred at a time; `convert` turns a row into its values as it goes. */
 function* copyText<R>(rows: readonly R[], convert: (row: R) => readonly unknown[]): Generator<string> {
+  // A piece is its fields and separators joined once: appending to a growing text made a chain of pieces to flatten.
+  const parts: string[] = [];
   for (let start = 0; start < rows.length; start += COPY_PIECE_ROWS) {
-    let out = '';
+    parts.length = 0;
     const end = Math.min(rows.length, start + COPY_PIECE_ROWS);
     for (let r = start; r < end; r++) {
       const row = convert(rows[r]);
-      for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + copyField(row[i]);
-      out += '\n';
+      for (let i = 0; i < row.length; i++) {
+        if (i) parts.push('\t');
+        parts.push(copyField(row[i]));
+      }
+      parts.push('\n');
     }
-    yield out;
+    yield parts.join('');
   }
 }
 

@@ -109,6 +109,45 @@ function takePending(state: PendingBegin, ...after: PipelinedStatement[]): Pipel
   return statements;
 }
 
+/**
+ * A parameter that is a flat array of texts and numbers as the literal pg's arrayString makes of
+ * it (`{"a","b\"c",NULL}`), its elements joined once: pg appends them one by one, and the import's
+ * key arrays (thousands of keys, DialectSql.inArray) made that a large part of its garbage. Any
+ * other array (nested, of Buffers, Dates, booleans) is left to pg.
+ */
+export function arrayLiteral(values: readonly unknown[]): string | null {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    let text: string;
+    if (typeof v === 'string') text = v;
+    else if (typeof v === 'number' || typeof v === 'bigint') text = v.toString();
+    else if (v === null || v === undefined) {
+      parts[i] = 'NULL';
+      continue;
+    } else return null;
+    parts[i] = `"${ESCAPED_IN_ARRAY.test(text) ? text.replace(ESCAPED_IN_ARRAYS, '\\$&') : text}"`;
+  }
+  return `{${parts.join(',')}}`;
+}
+
+const ESCAPED_IN_ARRAY = /[\\"]/;
+const ESCAPED_IN_ARRAYS = /[\\"]/g;
+
+/** `params` with each flat array of texts and numbers as its literal (arrayLiteral); the same array when there is none. */
+function withArrayLiterals(params: readonly unknown[]): readonly unknown[] {
+  let out: unknown[] | null = null;
+  for (let i = 0; i < params.length; i++) {
+    const v = params[i];
+    if (!Array.isArray(v)) continue;
+    const text = arrayLiteral(v);
+    if (text === null) continue;
+    out ??= params.slice();
+    out[i] = text;
+  }
+  return out ?? params;
+}
+
 /** One statement of a pipeline: its text and bound parameters. */
 export interface PipelinedStatement {
   text: string;
@@ -313,7 +352,8 @@ export class PostgresClient implements DbClient {
     if (!names) statementNames.set(this.client, (names = new StatementNames()));
     const name = params.length > 0 ? names.nameOf(sql, params.length) : undefined;
     try {
-      const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[], ...(name ? { name } : {}) }));
+      const values = withArrayLiterals(params) as unknown[];
+      const result = await this.run(() => this.client.query({ text: sql, values, ...(name ? { name } : {}) }));
       return { rows: result.rows as T[], rowCount: result.rowCount ?? 0 };
     } catch (error) {
       if (name && (error as { code?: string }).code === CACHED_PLAN_CHANGED) names.forget(sql);
@@ -348,7 +388,8 @@ export class PostgresClient implements DbClient {
   /** Rows as arrays (pg's `rowMode: 'array'`): no object per row. BEGIN goes on its own here (arrays of a multi-statement query are not worth it). */
   async queryArrays(sql: string, params: readonly unknown[] = []): Promise<unknown[][]> {
     await this.sendBegin();
-    const result = await this.run(() => this.client.query({ text: sql, values: params as unknown[], rowMode: 'array' }));
+    const values = withArrayLiterals(params) as unknown[];
+    const result = await this.run(() => this.client.query({ text: sql, values, rowMode: 'array' }));
     return result.rows as unknown[][];
   }
 

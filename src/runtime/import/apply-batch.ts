@@ -104,6 +104,14 @@ interface KeyText {
   id: string;
 }
 
+/** Keys of one table whose rows are not read yet (BatchState.unread), with their row keys and ids, in one order. */
+interface Unread {
+  table: TableSchema;
+  keys: ValueMap[];
+  rowKeys: string[];
+  ids: string[];
+}
+
 interface Touched {
   id: string;
   table: TableSchema;
@@ -133,45 +141,40 @@ export class BatchState {
     return known;
   }
 
-  /** The keys of `items` (and their old keys) whose rows are not read yet, by table, distinct. */
-  unread(
-    items: readonly BatchItem[],
-    tables: ReadonlyMap<string, TableSchema>,
-  ): Array<{ table: TableSchema; keys: ValueMap[]; rowKeys: string[] }> {
-    const byTable = new Map<TableSchema, ValueMap[]>();
+  /** The keys of `items` (and their old keys) whose rows are not read yet, by table, distinct, with their texts. */
+  unread(items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): Unread[] {
+    const byTable = new Map<TableSchema, Unread>();
     const wanted = new Set<string>();
     const want = (table: TableSchema, key: ValueMap) => {
-      const { id } = this.keyText(table, key);
+      const { id, rowKey } = this.keyText(table, key);
       if (this.states.has(id) || wanted.has(id)) return;
       wanted.add(id);
-      const keys = byTable.get(table);
-      if (keys) keys.push(key);
-      else byTable.set(table, [key]);
+      const some = byTable.get(table);
+      if (some) {
+        some.keys.push(key);
+        some.rowKeys.push(rowKey);
+        some.ids.push(id);
+      } else byTable.set(table, { table, keys: [key], rowKeys: [rowKey], ids: [id] });
     };
     for (const { change } of items) {
       const table = tables.get(change.table)!;
       want(table, change.key);
       if (change.keyOld) want(table, change.keyOld);
     }
-    return [...byTable].map(([table, keys]) => ({ table, keys, rowKeys: keys.map((k) => this.keyText(table, k).rowKey) }));
+    return [...byTable.values()];
   }
 
-  /** What was read of `keys` (rows and entries by row key). */
-  fill(
-    table: TableSchema,
-    keys: ValueMap[],
-    rowKeys: string[],
-    rows: Map<string, ValueMap>,
-    entries: Map<string, RowState['entry']>,
-  ): void {
-    for (let i = 0; i < keys.length; i++) {
+  /** What was read of the keys of `unread` (rows and entries by row key). */
+  fill({ rowKeys, ids }: Unread, rows: Map<string, ValueMap>, entries: Map<string, RowState['entry']>): void {
+    for (let i = 0; i < rowKeys.length; i++) {
       const rowKey = rowKeys[i];
-      this.states.set(this.keyText(table, keys[i]).id, { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
+      this.states.set(ids[i], { row: rows.get(rowKey) ?? null, entry: entries.get(rowKey) ?? null });
     }
   }
 
   async load(tx: DbClient, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): Promise<void> {
-    for (const { table, keys, rowKeys } of this.unread(items, tables)) {
+    for (const unread of this.unread(items, tables)) {
+      const { table, keys, rowKeys } = unread;
       // Rows first, then their entries: the order in which a capture trigger locks them
       // (the application's write, then the entry), so the two never deadlock.
       // In one statement where the brand can, in that order (fetchRowsWithEntries).
@@ -180,16 +183,17 @@ export class BatchState {
       const both = await fetchRowsWithEntries(tx, table, keys, identity, rowKeys, true);
       const rows = both ? both.rows : await fetchRows(tx, table, keys, identity, true);
       const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys, true);
-      this.fill(table, keys, rowKeys, rows, entries);
+      this.fill(unread, rows, entries);
     }
   }
 
-  get(table: TableSchema, key: ValueMap): RowState {
-    return this.states.get(this.keyText(table, key).id)!;
+  /** The state of a row, by its key's texts (keyText). */
+  stateOf({ id }: KeyText): RowState {
+    return this.states.get(id)!;
   }
 
-  set(table: TableSchema, key: ValueMap, state: RowState): void {
-    const { rowKey, id } = this.keyText(table, key);
+  /** The row's state after a change, by its key's texts (keyText). */
+  setState({ table, rowKey, id }: KeyText, state: RowState): void {
     if (!this.touched.has(id)) {
       const before = this.states.get(id) ?? { row: null, entry: null };
       this.touched.set(id, { id, table, rowKey, clBefore: localCl(before), hadEntry: before.entry !== null });
@@ -234,21 +238,22 @@ export interface ReadAhead {
 
 export function readAhead(dialect: Dialect, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): ReadAhead | null {
   const state = new BatchState();
-  const reads: Array<{ table: TableSchema; keys: ValueMap[]; rowKeys: string[]; read: RowsWithEntriesRead }> = [];
-  for (const { table, keys, rowKeys } of state.unread(items, tables)) {
+  const reads: Array<{ unread: Unread; read: RowsWithEntriesRead }> = [];
+  for (const unread of state.unread(items, tables)) {
+    const { table, keys, rowKeys } = unread;
     const read = rowsWithEntriesRead(dialect, table, keys, (k) => canonicalKeyText(table, k), rowKeys, true);
     if (!read) return null;
-    reads.push({ table, keys, rowKeys, read });
+    reads.push({ unread, read });
   }
   return {
     statements: reads.map(({ read }) => ({ sql: read.sql, params: read.params })),
     state,
     take(results) {
       for (let i = 0; i < reads.length; i++) {
-        const { table, keys, rowKeys, read } = reads[i];
+        const { unread, read } = reads[i];
         const arrays = results[i].rows.map((row) => read.names.map((n) => row[n]));
         const both = read.parse(arrays);
-        state.fill(table, keys, rowKeys, both.rows, entriesFromRows(both.entries));
+        state.fill(unread, both.rows, entriesFromRows(both.entries));
       }
     },
   };
@@ -287,20 +292,18 @@ export async function applyBatch(
     const { change } = item;
     const table = ctx.tables.get(change.table)!;
     const policy = policyOverride ?? ctx.policies.get(change.table) ?? 'latest-wins';
-    const plan = planChange(
-      table,
-      policy,
-      change,
-      state.get(table, change.key),
-      change.keyOld ? state.get(table, change.keyOld) : undefined,
-    );
+    // The key's texts looked up once per change, not once per use.
+    const at = state.keyText(table, change.key);
+    const atOld = change.keyOld ? state.keyText(table, change.keyOld) : null;
+    const plan = planChange(table, policy, change, state.stateOf(at), atOld ? state.stateOf(atOld) : undefined);
     if (plan.outcome === 'parked') return { item, outcome: plan.outcome, conflict: plan.conflict, policy };
-    for (const { key, state: next } of plan.states) state.set(table, key, next);
-    const identity = state.keyText(table, change.keyOld ?? change.key).id;
+    for (const { key, state: next } of plan.states)
+      state.setState(key === change.key ? at : key === change.keyOld && atOld ? atOld : state.keyText(table, key), next);
+    const identity = (atOld ?? at).id;
     for (const op of plan.ops) ops.push({ table, identity, op });
     if (plan.forward && ctx.forwards) applied.push({ table, change, forward: plan.forward });
     if (plan.conflict) conflicts.push({ item, conflict: plan.conflict, policy });
-    if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: state.keyText(table, change.key).rowKey, cl: change.cl! });
+    if (plan.outcome === 'pending') pendingAdds.push({ item, rowKey: at.rowKey, cl: change.cl! });
     return { item, outcome: plan.outcome, conflict: plan.conflict, policy };
   };
 

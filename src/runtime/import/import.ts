@@ -170,8 +170,33 @@ interface Decoded {
   error: string | null;
   /** The error code of a change that could not be decoded (ds_change_error.kind). */
   errorCode: string | null;
-  identity: string;
-  oldIdentity: string | null;
+  readonly identity: string;
+  readonly oldIdentity: string | null;
+}
+
+/**
+ * A change decoded: its row identities (parking's, rowIdentity) are spelled when first asked
+ * for, which only a parked, waiting or conflicting change is: not two strings per change.
+ */
+class DecodedChange implements Decoded {
+  readonly error = null;
+  readonly errorCode = null;
+  private spelled: string | undefined = undefined;
+  private spelledOld: string | null | undefined = undefined;
+  constructor(
+    readonly row: InboxRow,
+    readonly change: ChangeEvent,
+    private readonly primaryKey: string[],
+  ) {}
+  get identity(): string {
+    if (this.spelled === undefined) this.spelled = rowIdentity(this.change.table, this.primaryKey, this.change.key);
+    return this.spelled;
+  }
+  get oldIdentity(): string | null {
+    if (this.spelledOld === undefined)
+      this.spelledOld = this.change.keyOld ? rowIdentity(this.change.table, this.primaryKey, this.change.keyOld) : null;
+    return this.spelledOld;
+  }
 }
 
 /** A change naming a table or column the kept schema does not know (it may predate them). */
@@ -198,15 +223,7 @@ function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
   return rows.map((row) => {
     try {
       const change = decodeChange(row, ctx.tables);
-      const pk = ctx.tables.get(change.table)!.primaryKey;
-      return {
-        row,
-        change,
-        error: null,
-        errorCode: null,
-        identity: rowIdentity(change.table, pk, change.key),
-        oldIdentity: change.keyOld ? rowIdentity(change.table, pk, change.keyOld) : null,
-      };
+      return new DecodedChange(row, change, ctx.tables.get(change.table)!.primaryKey);
     } catch (error) {
       return {
         row,

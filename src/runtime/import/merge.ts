@@ -187,7 +187,6 @@ function withAbsentColumns(table: TableSchema, values: ValueMap): ValueMap {
 function insertSide(table: TableSchema, policy: ConflictPolicy, named: ValueMap, cl: number, version: Version, here: RowState): Side {
   const local = localCl(here);
   const values = here.row ? withAbsentColumns(table, named) : named;
-  const names = Object.keys(values);
   if (cl < local) {
     const conflict: Conflict | null = here.row ? { kind: 'insert_exists', columns: [], local: null, resolution: 'kept' } : null;
     return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, local, NO_VERSION, []) }, outcome: 'stale' };
@@ -201,6 +200,7 @@ function insertSide(table: TableSchema, policy: ConflictPolicy, named: ValueMap,
         outcome: 'applied',
       };
     // A newer incarnation replaces an older one that is still here (its delete has not arrived).
+    const names = Object.keys(values);
     const diff = differing(table, here.row, values, names);
     const conflict: Conflict | null = diff.length
       ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'applied' }
@@ -216,6 +216,7 @@ function insertSide(table: TableSchema, policy: ConflictPolicy, named: ValueMap,
     };
   }
   // The same incarnation inserted on two nodes: column by column.
+  const names = Object.keys(values);
   const diff = differing(table, here.row, values, names);
   const conflict: Conflict | null = diff.length
     ? { kind: 'insert_exists', columns: diff, local: pick(here.row, diff), resolution: 'kept' }
@@ -286,12 +287,14 @@ function updateSide(table: TableSchema, policy: ConflictPolicy, change: ChangeEv
     : null;
   if (conflict && policy === 'manual') return { ops: [], conflict: { ...conflict, resolution: 'parked' }, state: here, outcome: 'parked' };
   const won = winners(policy, names, conflicting, version, here.entry);
-  const write = won.filter((c) => needed.includes(c));
+  // Every column needed (the common update): the winners are the columns written, in their order.
+  const write = needed.length === names.length ? won : won.filter((c) => needed.includes(c));
   if (conflict && write.some((c) => conflicting.includes(c))) conflict.resolution = 'applied';
   if (write.length === 0)
     return { ops: [], conflict, state: { row: here.row, entry: advanced(here.entry, cl, version, won) }, outcome: 'unchanged' };
-  // The values written, picked once: the op and the row after it share them (neither is changed afterwards).
-  const values = pick(change.values, write);
+  // The values written, picked once: the op and the row after it share them (neither is changed afterwards);
+  // all of the change's values are its own object (which nothing changes either), not a copy.
+  const values = write.length === names.length ? change.values : pick(change.values, write);
   const ops: RowOp[] = [{ kind: 'update', key: keyOf(table, here.row), values }];
   const state = { row: { ...here.row, ...values }, entry: advanced(here.entry, cl, version, won) };
   return { ops, conflict, state, outcome: 'applied' };
@@ -306,8 +309,9 @@ function derivedCl(operation: Operation, here: RowState): number {
 }
 
 function withOutcome(side: Side, states: Plan['states'], forward: Forward | null, before: RowState[]): Plan {
-  const moved = states.some(({ state }, i) => !sameEntry(state.entry, before[i].entry));
-  const tell = side.outcome === 'applied' || (side.outcome === 'unchanged' && moved);
+  // Whether an entry moved matters only to a change that left its row unchanged (compared only then).
+  const tell =
+    side.outcome === 'applied' || (side.outcome === 'unchanged' && states.some(({ state }, i) => !sameEntry(state.entry, before[i].entry)));
   return { outcome: side.outcome, ops: side.ops, conflict: side.conflict, states, forward: tell ? forward : null };
 }
 

@@ -13,7 +13,8 @@ const COLUMNS = ['table_name', 'row_key', 'cl', 'max_version', 'base_version', '
 
 function parseColumns(text: unknown): Record<string, Version> {
   const out: Record<string, Version> = {};
-  if (typeof text !== 'string' || text === '') return out;
+  // An entry with no column updated since its insert (most): nothing to parse.
+  if (typeof text !== 'string' || text === '' || text === '{}') return out;
   const pairs = JSON.parse(text) as Record<string, [number | string, string]>;
   for (const name in pairs) {
     const pair = pairs[name];
