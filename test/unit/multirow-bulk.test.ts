@@ -154,6 +154,8 @@ describe('MariaDB and SQLite multi-row statements', () => {
     expect(seen[3].params).toEqual([0n, 0n, 'n0', 1n, 1n, 'n1']);
 
     const ins = recorder(sqliteDialect);
+    // Inside a transaction (SQLite's insertRows opens one for several statements outside).
+    Object.assign(ins.client, { inTransaction: true });
     await sqliteDialect.bulk!.insertRows(
       ins.client,
       'ds_change_inbox',
@@ -176,11 +178,12 @@ describe('MariaDB and SQLite multi-row statements', () => {
     );
     await sqliteDialect.bulk!.insertRows(ins.client, 'ds_change_inbox', ['a', 'c'], [['z', 2]], true);
     await sqliteDialect.bulk!.insertRows(ins.client, 'ds_change_outbox', ['a', 'c'], [['z', 2]], true);
+    // Integers bound as SQLite binds them (bigints): the driver copies no parameter list.
     expect(ins.seen.map((s) => [s.sql, s.params])).toEqual([
-      ['INSERT INTO ds_change_inbox (a, b) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING', ['x', 1, 'y', null]],
-      ['INSERT INTO ds_change_inbox (a, b) VALUES (?, ?), (?, ?)', ['x', 1, 'y', null]],
-      ['INSERT INTO ds_change_inbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2]],
-      ['INSERT INTO ds_change_outbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2]],
+      ['INSERT INTO ds_change_inbox (a, b) VALUES (?, ?), (?, ?) ON CONFLICT DO NOTHING', ['x', 1n, 'y', null]],
+      ['INSERT INTO ds_change_inbox (a, b) VALUES (?, ?), (?, ?)', ['x', 1n, 'y', null]],
+      ['INSERT INTO ds_change_inbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2n]],
+      ['INSERT INTO ds_change_outbox (a, c) VALUES (?, ?) ON CONFLICT DO NOTHING', ['z', 2n]],
     ]);
   });
 

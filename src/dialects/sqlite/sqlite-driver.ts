@@ -49,7 +49,7 @@ function readValue(value: unknown): unknown {
  * number as a REAL, so a whole number goes as a bigint (an INTEGER): 42 into a TEXT
  * column is then '42', not '42.0'. Booleans are SQLite's 1/0.
  */
-function bindValue(value: unknown): unknown {
+export function bindValue(value: unknown): unknown {
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
   if (typeof value === 'boolean') return value ? 1n : 0n;
   return value === undefined ? null : value;
