@@ -18,11 +18,11 @@ import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const server = (await liveDialects()).includes('postgres') && (await postgresMode()) === 'server';
 
-/** The client without copyTo: the transport then reads rows through the driver, as before the COPY path. */
+/** The client without copyQueryOut: the transport then reads rows through the driver, as before the COPY path. */
 const withoutCopyOut = (client: DbClient): DbClient =>
   new Proxy(client, {
     get(target, prop, receiver) {
-      if (prop === 'copyTo') return undefined;
+      if (prop === 'copyQueryOut') return undefined;
       const value = Reflect.get(target, prop, receiver);
       return typeof value === 'function' ? value.bind(target) : value;
     },

@@ -15,16 +15,17 @@ import { normalizeChangeTime } from '../import/decode-change.ts';
 
 /** A connection that can COPY a query's rows out (PostgresClient). */
 export interface CopyOutClient extends DbClient {
-  copyTo(sql: string, onData: (bytes: Buffer) => void): Promise<number>;
+  copyQueryOut(select: string, onData: (bytes: Buffer) => void): Promise<number>;
 }
 
 /** A connection that can COPY rows in (PostgresClient). */
 export interface CopyInClient extends DbClient {
-  copyFrom(sql: string, data: Iterable<string | Buffer>): Promise<number>;
+  copyRowsIn(table: string, columns: readonly string[], data: Iterable<string | Buffer>): Promise<number>;
 }
 
-export const canCopyOut = (client: DbClient): client is CopyOutClient => typeof (client as Partial<CopyOutClient>).copyTo === 'function';
-export const canCopyIn = (client: DbClient): client is CopyInClient => typeof (client as Partial<CopyInClient>).copyFrom === 'function';
+export const canCopyOut = (client: DbClient): client is CopyOutClient =>
+  typeof (client as Partial<CopyOutClient>).copyQueryOut === 'function';
+export const canCopyIn = (client: DbClient): client is CopyInClient => typeof (client as Partial<CopyInClient>).copyRowsIn === 'function';
 
 /** Fields of a row of the outbox batch's SELECT (outboxBatchSelect): id, CHANGE_ROW_COLUMNS, origin_change_id. */
 const FIELDS = CHANGE_ROW_COLUMNS.length + 2;

@@ -147,11 +147,9 @@ async function readOutboxCopy(
   // Bounds as literals (COPY takes no parameters): integers from the pointer loop.
   if (!Number.isSafeInteger(after) || !Number.isSafeInteger(upTo))
     throw new Error(`outbox batch bounds ${after}, ${upTo} are not integers`);
-  await client.copyTo(`COPY (${outboxBatchSelect(String(after), String(upTo))}) TO STDOUT`, (bytes) => reader.add(bytes));
+  await client.copyQueryOut(outboxBatchSelect(String(after), String(upTo)), (bytes) => reader.add(bytes));
   return reader.finish();
 }
-
-const INBOX_COPY = `COPY ds_change_inbox (${INBOX_COLUMNS.join(', ')}) FROM STDIN`;
 
 /**
  * A COPY batch into the inbox: one COPY, atomic by itself (no BEGIN, savepoint or COMMIT). A
@@ -160,7 +158,7 @@ const INBOX_COPY = `COPY ds_change_inbox (${INBOX_COLUMNS.join(', ')}) FROM STDI
  */
 async function writeInboxCopy(client: CopyInClient, batch: CopyBatch): Promise<void> {
   try {
-    await client.copyFrom(INBOX_COPY, batch.text);
+    await client.copyRowsIn('ds_change_inbox', INBOX_COLUMNS, batch.text);
   } catch (error) {
     if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
     await client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, copyBatchValues(batch.text), true));
