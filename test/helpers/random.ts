@@ -8,3 +8,40 @@ export function random(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Pieces of text that formats and drivers treat specially: COPY's escapes and end marker,
+ * control characters, quotes, non-BMP characters, `\N`.
+ */
+export const ODD_TEXT = [
+  '\t',
+  '\n',
+  '\r',
+  '\\',
+  '\\N',
+  '\b',
+  '\f',
+  '\v',
+  '\u0001',
+  '\u007f',
+  '"',
+  "'",
+  '~',
+  'é',
+  '中',
+  '😀',
+  '\u{10FFFF}',
+  ' ',
+  'N',
+  '\\\\t',
+  '\\.',
+];
+
+/** Up to `max` pieces, each an odd one (ODD_TEXT) or a lower-case letter. */
+export function oddText(next: () => number, max: number): string {
+  let s = '';
+  const n = Math.floor(next() * max);
+  for (let i = 0; i < n; i++)
+    s += next() < 0.5 ? ODD_TEXT[Math.floor(next() * ODD_TEXT.length)] : String.fromCharCode(97 + Math.floor(next() * 26));
+  return s;
+}

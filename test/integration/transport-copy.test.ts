@@ -13,7 +13,7 @@ import type { NodeHandle } from '../../src/runtime/nodes.ts';
 import { forgetPointer } from '../../src/runtime/program-state.ts';
 import { INBOX_COLUMNS, transportOnce } from '../../src/runtime/transport/transport.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
-import { random } from '../helpers/random.ts';
+import { oddText, random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 
 const server = (await liveDialects()).includes('postgres') && (await postgresMode()) === 'server';
@@ -28,36 +28,7 @@ const withoutCopyOut = (client: DbClient): DbClient =>
     },
   });
 
-const ODD = [
-  '\t',
-  '\n',
-  '\r',
-  '\\',
-  '\\N',
-  '\b',
-  '\f',
-  '\v',
-  '\u0001',
-  '\u007f',
-  '"',
-  "'",
-  '~',
-  'é',
-  '中',
-  '😀',
-  '\u{10FFFF}',
-  ' ',
-  'N',
-  '\\\\t',
-  '\\.',
-];
-
-function text(next: () => number, max = 16): string {
-  let s = '';
-  const n = Math.floor(next() * max);
-  for (let i = 0; i < n; i++) s += next() < 0.5 ? ODD[Math.floor(next() * ODD.length)] : String.fromCharCode(97 + Math.floor(next() * 26));
-  return s;
-}
+const text = (next: () => number, max = 16) => oddText(next, max);
 
 describe.skipIf(!server)('transport by COPY, postgres → postgres', () => {
   let pair: SyncPair;
@@ -68,26 +39,7 @@ describe.skipIf(!server)('transport by COPY, postgres → postgres', () => {
     pair = await createSyncPair('postgres', 'postgres');
     console.log(`transport COPY randomized: seed ${seed} (DSYNC_TEST_SEED=${seed} repeats it)`);
     const next = random(seed);
-    const columns = [
-      'object_database',
-      'object_table',
-      'object_pk_attribute',
-      'object_attribute',
-      'object_id',
-      'object_id_old',
-      'object_value',
-      'object_value_old',
-      'object_operation',
-      'object_operation_command',
-      'updated_by_server_id',
-      'updated_by_user_id',
-      'update_datetime',
-      'note1',
-      'row_cl',
-      'row_cl_old',
-      'change_version',
-      'origin_change_id',
-    ];
+    const columns = INBOX_COLUMNS;
     const servers = [null, null, 'server-a', 'server-b', 'other', 'tab\there\\and\nline', `${'x'.repeat(60)}😀😀`, '😀'.repeat(40)];
     const times = ['2026-12-01 03:04:05.123456', '2026-12-01 03:04:05.12', '2026-12-01 03:04:05', '1999-02-28 23:59:59.000001', 'infinity'];
     const values: unknown[] = [];

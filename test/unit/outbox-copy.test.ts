@@ -9,41 +9,13 @@ import { CHANGE_ROW_COLUMNS } from '../../src/core/change.ts';
 import type { Row } from '../../src/core/dialect.ts';
 import { copyBatchValues, copyFieldText, copyFieldValue, OutboxCopyReader } from '../../src/runtime/transport/outbox-copy.ts';
 import { toInboxValues } from '../../src/runtime/transport/transport.ts';
-import { random } from '../helpers/random.ts';
+import { oddText, random } from '../helpers/random.ts';
 
 /** A value as PostgreSQL's COPY TO writes a text field (CopyAttributeOutText): these six control characters and backslash escaped. */
 const COPY_OUT: Record<string, string> = { '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
 const copyOut = (v: string | null) => (v === null ? '\\N' : v.replace(/[\\\b\f\n\r\t\v]/g, (c) => COPY_OUT[c]));
 
-const ODD = [
-  '\t',
-  '\n',
-  '\r',
-  '\\',
-  '\\N',
-  '\b',
-  '\f',
-  '\v',
-  '\u0001',
-  '"',
-  "'",
-  '~',
-  'é',
-  '中',
-  '😀',
-  '\u{10FFFF}',
-  ' ',
-  '',
-  'N',
-  '\\\\t',
-];
-
-function text(next: () => number, max = 12): string {
-  let s = '';
-  const n = Math.floor(next() * max);
-  for (let i = 0; i < n; i++) s += next() < 0.5 ? ODD[Math.floor(next() * ODD.length)] : String.fromCharCode(97 + Math.floor(next() * 26));
-  return s;
-}
+const text = (next: () => number, max = 12) => oddText(next, max);
 
 function outboxRow(next: () => number, id: number): Row {
   const row: Row = { id: String(id) };
