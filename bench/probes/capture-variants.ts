@@ -4,7 +4,7 @@
  * INSERT … SELECT and UPDATE: each variant is a capture script for sales_order (the
  * generated 0101_capture_sales_order.sql of some template revision), applied in turn to
  * the same database, rounds alternating the order. On PostgreSQL the backend's own CPU
- * time (/proc/<pid>/stat) is reported next to wall time, on SQLite (in process) this
+ * time (/proc/<pid>/stat; on MariaDB the session's server thread) is reported next to wall time, on SQLite (in process) this
  * process's own CPU: on a shared machine it is the steadier of the two. Not a benchmark case: evidence for docs/performance.md.
  *
  *   npx tsx bench/probes/capture-variants.ts DIALECT N ROUNDS name=file.sql [name=file.sql …]
@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import { insertGeneratedRows, updateAllRows } from '../bulk-sql.ts';
+import { mariadbSessionCpuSeconds } from '../machine.ts';
 import { createBenchSetup, TABLE } from '../nodes.ts';
 import { fmt } from '../report.ts';
 import { PHASES, type Phase, runPhase, type Workload } from '../workload.ts';
@@ -26,8 +27,10 @@ const variants = variantArgs.map((arg) => {
 });
 const w: Workload = { inserts: n, updates: n, deletes: Math.round(n / 5), perTransaction: 1000 };
 
-/** The backend's CPU on PostgreSQL; on SQLite (in process) this process's own. */
+/** The backend's CPU on PostgreSQL, the session's server thread on MariaDB; on SQLite (in process) this process's own. */
+let mariadbSession: (() => number) | null = null;
 function backendCpuMs(pid: number | null): number {
+  if (mariadbSession) return mariadbSession() * 1000;
   if (dialect === 'sqlite') {
     const c = process.cpuUsage();
     return (c.user + c.system) / 1000;
@@ -70,7 +73,9 @@ try {
       ? process.pid
       : dialect === 'postgres'
         ? Number((await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid)
-        : null;
+        : (mariadbSession = await mariadbSessionCpuSeconds(client)) === null
+          ? null
+          : 0;
   type Times = Record<Phase | 'bulk insert' | 'bulk update', { wall: number; cpu: number }>;
   const best = new Map<string, Times>();
   const keep = (name: string, what: keyof Times, wall: number, cpu: number) => {
@@ -102,13 +107,13 @@ try {
   }
   const cols = [...PHASES, 'bulk insert', 'bulk update'] as const;
   console.log(`\n${dialect}: W with ${n} inserts, ${n} updates, ${w.deletes} deletes; bulk ${n * 5} rows; best of ${rounds}`);
-  console.log(`µs per change, wall${pid ? ' / backend CPU' : ''}`);
+  console.log(`µs per change, wall${pid !== null ? ' / backend CPU' : ''}`);
   console.log(['variant'.padEnd(24), ...cols.map((c) => c.padStart(18))].join(''));
   for (const v of variants) {
     const t = best.get(v.name)!;
     const rowsOf = (c: (typeof cols)[number]) => (c === 'insert' || c === 'update' ? n : c === 'delete' ? w.deletes : n * 5);
     const cell = (c: (typeof cols)[number]) =>
-      `${fmt((t[c].wall * 1000) / rowsOf(c), 1)}${pid ? ` / ${fmt((t[c].cpu * 1000) / rowsOf(c), 1)}` : ''}`.padStart(18);
+      `${fmt((t[c].wall * 1000) / rowsOf(c), 1)}${pid !== null ? ` / ${fmt((t[c].cpu * 1000) / rowsOf(c), 1)}` : ''}`.padStart(18);
     console.log([v.name.padEnd(24), ...cols.map(cell)].join(''));
   }
 } finally {

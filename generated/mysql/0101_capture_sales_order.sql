@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["order_type","varchar(20)"],["description","varchar(200)"],["product_type_name","varchar(50)"],["customer_id","varchar(20)"],["quantity","int(11)"],["order_date","date"],["update_datetime","datetime(6)"],["updated_by_user","varchar(50)"],["updated_by_server","varchar(50)"]]
--- dsync:content-hash sha256:029de66fb3476028d282850b6f0f0c2acc5a6c06aaff2d124b552d91b21c6708
+-- dsync:content-hash sha256:e48a85d23912769027a03bb24b60890876688d510def4f1092c81afedf7a81a5
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -17,7 +17,9 @@
 -- cl and version come back through @dsync_cl and @dsync_version, which the update branch
 -- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
 -- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
--- row); an update the same way, merging its changed columns' versions into col_versions. A key change writes
+-- row), and go straight into the outbox row (their local copies were five more steps per row, each
+-- DECLARE and SET being one); an update the same way, merging its changed columns' versions
+-- into col_versions. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -32,21 +34,17 @@ CREATE TRIGGER `ds_sales_order_ins` AFTER INSERT ON `sales_order` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_version BIGINT;
     SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
     IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
       SET dsync_key = COALESCE(IF(CONVERT(NEW.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
     END IF;
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
-    SET @dsync_cl = 1, @dsync_version = dsync_version;
+    SET @dsync_cl = 1, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('sales_order', dsync_key, 1, dsync_version, dsync_version, 'fixture-my', '{}')
+    VALUES ('sales_order', dsync_key, 1, @dsync_version, @dsync_version, 'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
-      base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
+      max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -66,7 +64,7 @@ BEGIN
       '}'),
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_version);
+      @dsync_cl, @dsync_version);
   END;
   END IF;
 END$$
@@ -224,21 +222,17 @@ CREATE TRIGGER `ds_sales_order_del` AFTER DELETE ON `sales_order` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_version BIGINT;
     SET dsync_key = COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null');
     IF INSTR(dsync_key, _utf8mb4 X'5C75') > 0 THEN
       SET dsync_key = COALESCE(IF(CONVERT(OLD.`order_id` USING utf8mb4) REGEXP '[[:cntrl:]]', REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)), _utf8mb4 X'5C5C', CHAR(1 USING utf8mb4)), _utf8mb4 X'5C7530303042', _utf8mb4 X'5C7530303062'), _utf8mb4 X'5C7530303045', _utf8mb4 X'5C7530303065'), _utf8mb4 X'5C7530303046', _utf8mb4 X'5C7530303066'), _utf8mb4 X'5C7530303141', _utf8mb4 X'5C7530303161'), _utf8mb4 X'5C7530303142', _utf8mb4 X'5C7530303162'), _utf8mb4 X'5C7530303143', _utf8mb4 X'5C7530303163'), _utf8mb4 X'5C7530303144', _utf8mb4 X'5C7530303164'), _utf8mb4 X'5C7530303145', _utf8mb4 X'5C7530303165'), _utf8mb4 X'5C7530303146', _utf8mb4 X'5C7530303166'), CHAR(1 USING utf8mb4), _utf8mb4 X'5C5C'), JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4))) COLLATE utf8mb4_bin, 'null');
     END IF;
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
-    SET @dsync_cl = 2, @dsync_version = dsync_version;
+    SET @dsync_cl = 2, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('sales_order', dsync_key, 2, dsync_version, dsync_version, 'fixture-my', '{}')
+    VALUES ('sales_order', dsync_key, 2, @dsync_version, @dsync_version, 'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
-      base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
+      max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -258,7 +252,7 @@ BEGIN
       '}'),
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_version);
+      @dsync_cl, @dsync_version);
   END;
   END IF;
 END$$

@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["line_no","int(11)"],["product","varchar(50)"],["amount","decimal(12,2)"]]
--- dsync:content-hash sha256:c892f9bb02ae9f2628ed81a6f5a8d18d3aa2371ae5bd0e4100cbfcdb61ad4c1b
+-- dsync:content-hash sha256:5927b3611acda54983db11ae965ec7a80d2151acb649c43b5efa38452b15ef7c
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -17,7 +17,9 @@
 -- cl and version come back through @dsync_cl and @dsync_version, which the update branch
 -- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
 -- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
--- row); an update the same way, merging its changed columns' versions into col_versions. A key change writes
+-- row), and go straight into the outbox row (their local copies were five more steps per row, each
+-- DECLARE and SET being one); an update the same way, merging its changed columns' versions
+-- into col_versions. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -32,8 +34,6 @@ CREATE TRIGGER `ds_order_line_ins` AFTER INSERT ON `order_line` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_version BIGINT;
     SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -44,15 +44,13 @@ BEGIN
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
     END IF;
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
-    SET @dsync_cl = 1, @dsync_version = dsync_version;
+    SET @dsync_cl = 1, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('order_line', dsync_key, 1, dsync_version, dsync_version, 'fixture-my', '{}')
+    VALUES ('order_line', dsync_key, 1, @dsync_version, @dsync_version, 'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
-      base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
+      max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -66,7 +64,7 @@ BEGIN
       '}'),
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_version);
+      @dsync_cl, @dsync_version);
   END;
   END IF;
 END$$
@@ -194,8 +192,6 @@ CREATE TRIGGER `ds_order_line_del` AFTER DELETE ON `order_line` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_version BIGINT;
     SET dsync_key = CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -206,15 +202,13 @@ BEGIN
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
     END IF;
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
-    SET @dsync_cl = 2, @dsync_version = dsync_version;
+    SET @dsync_cl = 2, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('order_line', dsync_key, 2, dsync_version, dsync_version, 'fixture-my', '{}')
+    VALUES ('order_line', dsync_key, 2, @dsync_version, @dsync_version, 'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
-      base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
+      max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -228,7 +222,7 @@ BEGIN
       '}'),
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_version);
+      @dsync_cl, @dsync_version);
   END;
   END IF;
 END$$

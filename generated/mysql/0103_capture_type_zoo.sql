@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","int(11)"],["c_smallint","smallint(6)"],["c_int","int(11)"],["c_bigint","bigint(20)"],["c_decimal","decimal(20,6)"],["c_float","double"],["c_real","float"],["c_bool","tinyint(1)"],["c_char","char(5)"],["c_varchar","varchar(100)"],["c_text","longtext"],["c_date","date"],["c_time","time(6)"],["c_timestamp","datetime(6)"],["c_timestamptz","timestamp(6)"],["c_bytea","longblob"],["c_json","longtext"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:b5fc1a4807558fcdfebbf46c27828dfb3c3c73730441875b79173f7d5f28ec58
+-- dsync:content-hash sha256:5331bc972985213ed3e6443606f44d32636c828e46dd7da121d3b8570aa0fd98
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -17,7 +17,9 @@
 -- cl and version come back through @dsync_cl and @dsync_version, which the update branch
 -- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
 -- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
--- row); an update the same way, merging its changed columns' versions into col_versions. A key change writes
+-- row), and go straight into the outbox row (their local copies were five more steps per row, each
+-- DECLARE and SET being one); an update the same way, merging its changed columns' versions
+-- into col_versions. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -32,18 +34,14 @@ CREATE TRIGGER `ds_type_zoo_ins` AFTER INSERT ON `type_zoo` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_version BIGINT;
     SET dsync_key = COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- An insert makes the causal length odd: the next odd number.
-    SET @dsync_cl = 1, @dsync_version = dsync_version;
+    SET @dsync_cl = 1, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('type_zoo', dsync_key, 1, dsync_version, dsync_version, 'fixture-my', '{}')
+    VALUES ('type_zoo', dsync_key, 1, @dsync_version, @dsync_version, 'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
-      base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
+      max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -71,7 +69,7 @@ BEGIN
       '}'),
       'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_version);
+      @dsync_cl, @dsync_version);
   END;
   END IF;
 END$$
@@ -279,18 +277,14 @@ CREATE TRIGGER `ds_type_zoo_del` AFTER DELETE ON `type_zoo` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_version BIGINT;
     SET dsync_key = COALESCE(CONVERT(OLD.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
-    SET @dsync_cl = 2, @dsync_version = dsync_version;
+    SET @dsync_cl = 2, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('type_zoo', dsync_key, 2, dsync_version, dsync_version, 'fixture-my', '{}')
+    VALUES ('type_zoo', dsync_key, 2, @dsync_version, @dsync_version, 'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
-      base_version = GREATEST(dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
-      max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-    SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
+      base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
+      max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
@@ -318,7 +312,7 @@ BEGIN
       '}'),
       'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
       COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_version);
+      @dsync_cl, @dsync_version);
   END;
   END IF;
 END$$
