@@ -46,6 +46,8 @@ export interface CopyBatch {
   skippedEcho: number;
   /** Pieces of whole rows. */
   text: Buffer[];
+  /** The buffers `text` is cut from (recycleCopyBatch). */
+  backing: Buffer[];
   /** False when the bytes are not UTF-8 (a SQL_ASCII database): the caller takes the driver's path, which decodes them. */
   utf8: boolean;
 }
@@ -73,16 +75,41 @@ export function copyFieldValue(bytes: Buffer, start: number, end: number): strin
 /** Most bytes a row of the inbox's COPY text has beyond its outbox row's: a replaced origin server and change time, escaped. */
 const ROW_GROWTH = 512;
 
+/** A piece's size. */
+const PIECE = 1 << 18;
+
+/**
+ * Pieces of batches already written, for the next batches: a batch's bytes live outside V8's heap,
+ * and V8 frees such memory only when a collection comes, which a transport that makes few objects
+ * seldom calls for; new pieces per batch raised a 1,000,000-change drain's peak RSS by 25–30 MB
+ * (docs/performance.md). At most 8 MB kept.
+ */
+const SPARE: Buffer[] = [];
+const SPARE_MAX = 32;
+
+/**
+ * Gives a batch's pieces back for reuse, once its bytes are written and nothing reads them again
+ * (the COPY into the inbox has completed: the server had every byte). The batch is empty after.
+ */
+export function recycleCopyBatch(batch: CopyBatch): void {
+  for (const buffer of batch.backing) if (buffer.length === PIECE && SPARE.length < SPARE_MAX) SPARE.push(buffer);
+  batch.backing = [];
+  batch.text = [];
+}
+
 /** Bytes in pieces of 256 KiB or more, each a run of whole rows: no copy of what is written so far when it grows. */
 class Pieces {
   readonly done: Buffer[] = [];
-  buffer = Buffer.allocUnsafe(0);
+  /** The whole buffers `done` is cut from, for recycleCopyBatch. */
+  readonly backing: Buffer[] = [];
+  buffer: Buffer = Buffer.allocUnsafe(0);
   length = 0;
   /** Room for a row of at most `n` bytes, in the current piece or a new one. */
   row(n: number): void {
     if (this.length + n <= this.buffer.length) return;
     if (this.length > 0) this.done.push(this.buffer.subarray(0, this.length));
-    this.buffer = Buffer.allocUnsafe(Math.max(1 << 18, n));
+    this.buffer = n <= PIECE ? (SPARE.pop() ?? Buffer.allocUnsafe(PIECE)) : Buffer.allocUnsafe(n);
+    this.backing.push(this.buffer);
     this.length = 0;
   }
   /** Bytes [start, end) of `from`: a short run by a loop (Buffer.copy costs a view object per call). */
@@ -208,7 +235,8 @@ export class OutboxCopyReader {
   finish(): CopyBatch {
     if (this.rest !== null) throw new Error('COPY of ds_change_outbox ended inside a row');
     const text = this.out.finish();
-    return { length: this.read, rows: this.rows, skippedEcho: this.skippedEcho, text, utf8: text.every((piece) => isUtf8(piece)) };
+    const backing = this.out.backing;
+    return { length: this.read, rows: this.rows, skippedEcho: this.skippedEcho, text, backing, utf8: text.every((piece) => isUtf8(piece)) };
   }
 }
 

@@ -29,6 +29,7 @@ import {
   copyBatchValues,
   type CopyOutClient,
   OutboxCopyReader,
+  recycleCopyBatch,
 } from './outbox-copy.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
@@ -223,6 +224,7 @@ export async function transportOnce(
       const count = copy ? copy.rows : values.length;
       if (copy && count > 0) {
         await writeInboxCopy(target.client as CopyInClient, copy);
+        recycleCopyBatch(copy);
         await onMoved?.({ last: upTo >= horizon });
         if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
       } else if (values.length > 0) {
