@@ -153,9 +153,9 @@ export interface InboxBatch<T> {
  * first batch where the brand reads it with the horizon.
  */
 export const inboxBatchSelect =
-  (withStamp: boolean) =>
+  (withStamp: boolean, columns: readonly string[] = BATCH_COLUMNS) =>
   (after: string, upTo: string): string =>
-    `SELECT ${BATCH_COLUMNS.join(', ')}${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
+    `SELECT ${columns.join(', ')}${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
 
 /**
  * The inbox in batches from `pointer` up to `horizon`, as pointerBatches reads them, each
@@ -180,10 +180,7 @@ export async function* inboxBatches<T>(
   const read = (from: number, upTo: number, stamp: boolean, lightly: boolean) => {
     const columns = lightly ? LIGHT_COLUMNS : BATCH_COLUMNS;
     const names: string[] = stamp ? [...columns, 'ds_ledger_n', 'ds_ledger_at'] : [...columns];
-    const sql = lightly
-      ? `SELECT ${columns.join(', ')}${stamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`
-      : inboxBatchSelect(stamp)(p(1), p(2));
-    return queryArrays(client, sql, [from, upTo], names);
+    return queryArrays(client, inboxBatchSelect(stamp, columns)(p(1), p(2)), [from, upTo], names);
   };
   const asRows = (raw: unknown[][], lightly: boolean) => {
     const rows = new Array<InboxRow>(raw.length);
