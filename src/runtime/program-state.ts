@@ -211,6 +211,16 @@ export function pointerMovedError(programId: number, expected: number): RuntimeE
   });
 }
 
+/** importOnce gave up: another import kept moving the pointer under `attempts` passes begun again. */
+export function pointerContendedError(programId: number, attempts: number, cause: unknown): RuntimeError {
+  return new RuntimeError(
+    'pointer_moved',
+    `program ${programId}: another import kept moving the pointer (${attempts} passes begun again); it is applying this inbox, and nothing was applied twice`,
+    { hint: 'run one importer per program (stop the other daemon or `dsync import`), or run this one again' },
+    { cause },
+  );
+}
+
 export function pointerAheadError(programId: number, ahead: PointerAhead): RuntimeError {
   return new RuntimeError(
     'pointer_ahead',

@@ -8,6 +8,7 @@
  * PostgreSQL server (two sessions at once).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/config.ts';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { insertRow, selectAllRows } from '../../src/runtime/import/dml.ts';
@@ -30,6 +31,16 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000)
     await sleep(20);
   }
   return true;
+}
+
+/** One `dsync import` of program 1001 into node b, on a connection of its own. */
+async function importBeside(config: Config) {
+  const own = new NodeSet(config);
+  try {
+    return await importOnce(config, config.programs.find((p) => p.id === 1001)!, await own.get('b'));
+  } finally {
+    await own.closeAll();
+  }
 }
 
 describe.skipIf(!server)('daemon: the transport finishes after the import it woke', () => {
@@ -129,7 +140,6 @@ describe.skipIf(!server)('daemon: the transport finishes after the import it wok
     console.log(`daemon handover: seed ${seed} (replay: DSYNC_HANDOVER_SEED=${seed})`);
     const rand = random(seed);
     const config = { ...pair.config, programs: pair.config.programs.map((p) => ({ ...p, intervalSeconds: 60 })) };
-    const other = new NodeSet(config);
     const stop = new AbortController();
     const running = new Daemon(config, { signal: stop.signal }).run();
     const rows = async (client: DbClient) =>
@@ -148,7 +158,8 @@ describe.skipIf(!server)('daemon: the transport finishes after the import it wok
           else if (rand() < 0.25) await src.query('DELETE FROM sales_order WHERE order_id = $1', [id]);
           else await src.query('UPDATE sales_order SET quantity = $1 WHERE order_id = $2', [quantity, id]);
         }
-        if (rand() < 0.15) others.push(importOnce(config, config.programs.find((p) => p.id === 1001)!, await other.get('b')));
+        // A second importer has its own connection, as a `dsync import` beside the daemon does.
+        if (rand() < 0.15) others.push(importBeside(config));
         await sleep(Math.floor(rand() * 30));
       }
       await Promise.all(others);
@@ -161,7 +172,6 @@ describe.skipIf(!server)('daemon: the transport finishes after the import it wok
     } finally {
       stop.abort();
       await running;
-      await other.closeAll();
     }
   }, 180_000);
 });

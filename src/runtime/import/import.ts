@@ -35,6 +35,7 @@ import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } 
 import {
   forgetPointer,
   keepPointer,
+  pointerContendedError,
   pointerMovedError,
   programPointer,
   readHorizonAndBatch,
@@ -472,8 +473,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Most changes of a batch whose rows and entries are read with its first statements (readAhead): a change that comes alone, or a few. */
 const READ_AHEAD_AT_MOST = 63;
 
-/** Passes begun again in a row because another import moved the pointer (pointer_moved) before giving up. */
-const POINTER_MOVED_ATTEMPTS = 3;
+/**
+ * Passes begun again in a row because another import moved the pointer (pointer_moved) before giving
+ * up, each after a random pause of up to POINTER_MOVED_PAUSE_MS × its number, so that two importers
+ * that keep meeting drift apart.
+ */
+const POINTER_MOVED_ATTEMPTS = 8;
+const POINTER_MOVED_PAUSE_MS = 20;
 
 /**
  * One import pass. It starts from the pointer kept from the last pass on this connection
@@ -513,7 +519,9 @@ export async function importOnce(
         continue;
       }
       forgetPointer(handle.client, program.id);
-      if (!(error instanceof RuntimeError && error.code === 'pointer_moved') || attempt >= POINTER_MOVED_ATTEMPTS) throw error;
+      if (!(error instanceof RuntimeError && error.code === 'pointer_moved')) throw error;
+      if (attempt >= POINTER_MOVED_ATTEMPTS) throw pointerContendedError(program.id, attempt, error);
+      await sleep(Math.random() * POINTER_MOVED_PAUSE_MS * attempt);
       // The pass begins again by reading the inbox: after a write it took (`sending`) has returned, so that it reads that too.
       if (sending) await writeReturned(sending);
       sending = undefined;
