@@ -13,6 +13,7 @@ import { type ColumnSchema, columnByName, type TableSchema } from '../../core/sc
 import { tableRef } from '../../core/table-ref.ts';
 import { multiRowBulk } from '../multirow-bulk.ts';
 import type { LoadResult } from './mysql-driver.ts';
+import { loadDataText } from './mysql-load-text.ts';
 import { MysqlExactNumber, mysqlParam, mysqlSql } from './mysql-sql.ts';
 
 const sql = mysqlSql;
@@ -48,7 +49,7 @@ const multiRow = multiRowBulk({
 /** A connection that can LOAD DATA LOCAL (MysqlClient; a wrapper such as the bench's tracer may not). */
 interface LoadClient extends DbClient {
   readonly inTransaction: boolean;
-  loadData(sql: string, data: Iterable<string>): Promise<LoadResult | null>;
+  loadData(sql: string, data: Iterable<string | Buffer>): Promise<LoadResult | null>;
 }
 
 const canLoad = (tx: DbClient): tx is LoadClient => typeof (tx as Partial<LoadClient>).loadData === 'function';
@@ -104,13 +105,31 @@ async function loadRows(tx: LoadClient, into: string, columns: readonly string[]
   // Outside a transaction the savepoint would be a transaction of its own: INSERT, as asked.
   if (!tx.inTransaction) return false;
   for (const row of rows) if (!row.every(loadable)) return false;
-  // The default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'.
-  const text = `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
+  return loadClean(tx, loadStatement(into, columns, replace), () => loadText(rows), rows.length);
+}
+
+/** LOAD DATA LOCAL of `columns` into `into` (a quoted table name), in the default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'. */
+const loadStatement = (into: string, columns: readonly string[], replace = false) =>
+  `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
+
+/**
+ * `statement` with the file `data()`, in a transaction of `client` (a savepoint inside one), after
+ * the fence of a transaction of its own (`fence`): true when every one of the `rows` lines went in
+ * as it is, else nothing stays written.
+ */
+async function loadClean(
+  client: LoadClient,
+  statement: string,
+  data: () => Iterable<string | Buffer>,
+  rows: number,
+  fence = false,
+): Promise<boolean> {
   try {
-    return await tx.transaction(async (sp) => {
-      const result = await (sp as LoadClient).loadData(text, loadText(rows));
+    return await client.transaction(async (tx) => {
+      if (fence) await fenceTransaction(tx);
+      const result = await (tx as LoadClient).loadData(statement, data());
       if (result === null) return false;
-      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows.length) throw new LoadNotClean();
+      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows) throw new LoadNotClean();
       return true;
     });
   } catch (error) {
@@ -232,6 +251,16 @@ async function fenceTransaction(tx: DbClient): Promise<void> {
 
 export const mysqlBulk: BulkWriter = {
   ...multiRow,
+  /**
+   * The transport's COPY text by LOAD DATA LOCAL (mysql-load-text.ts), in a transaction of its
+   * own: a resent change (LOCAL skips a duplicate with a warning), a bent value or a refusal of
+   * local files leaves nothing written, and the caller writes the rows by insertRows.
+   */
+  async insertCopyText(client, table, columns, text, rows) {
+    if (rows < LOAD_MIN_ROWS || !LOAD_SYSTEM_TABLES.has(table) || !canLoad(client)) return false;
+    return loadClean(client, loadStatement(sql.ident(table), columns), () => loadDataText(text), rows, FENCED_TABLES.has(table));
+  },
+
   async insertRows(tx, table, columns, rows, ignoreDuplicates) {
     if (FENCED_TABLES.has(table)) await fenceTransaction(tx);
     if (
