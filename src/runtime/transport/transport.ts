@@ -175,11 +175,21 @@ export async function transportOnce(
   const start = await programPointer(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
-  // The first batch comes with the horizon where the brand reads both in one round trip.
-  const { horizon, rows: first } = await readHorizonAndBatch(src, 'ds_change_outbox', outboxBatchSelect, start, program.batchSize);
-  await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
-  // Batches after the first as COPY text where the source can COPY out and the destination take its text (outbox-copy.ts).
+  // Batches as COPY text where the source can COPY out and the destination take its text (outbox-copy.ts).
   const copyOut = canCopyOut(src) && target.dialect.bulk?.insertCopyText ? src : null;
+  // The first batch comes with the horizon where the brand reads both in one round trip. With COPY,
+  // only a small one (the daemon hands it to the import, HAND_OVER_AT_MOST): a larger one is read
+  // again by COPY, which costs the client less than the driver's rows (docs/performance.md). A COPY
+  // source reads LIMIT.
+  const { horizon, rows: read } = await readHorizonAndBatch(
+    src,
+    'ds_change_outbox',
+    copyOut ? (after, upTo) => `${outboxBatchSelect(after, upTo)} LIMIT ${HAND_OVER_AT_MOST + 1}` : outboxBatchSelect,
+    start,
+    program.batchSize,
+  );
+  const first = copyOut && read !== null && read.length > HAND_OVER_AT_MOST ? null : read;
+  await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
   const select = copyOut
     ? (after: number, upTo: number) => readOutboxCopy(copyOut, after, upTo, source.node.serverId, target.node.serverId)
     : outboxBatchSql(src);
