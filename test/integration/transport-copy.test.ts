@@ -155,4 +155,30 @@ for (const { to, rows, batch, resendBatch } of TARGETS)
       expect(resent.moved).toBe(rows - copied.skippedEcho);
       expect({ seed, rows: await inbox() }).toEqual({ seed, rows: byDriver });
     }, 120_000);
+
+    it.runIf(to === 'mysql')(
+      'fails a batch with a value the load would bend, as the driver path does, and writes none of it',
+      async () => {
+        const { rows: top } = await pair.a.client.query<Row>('SELECT max(id) AS id FROM ds_change_outbox');
+        const after = async (client: DbClient): Promise<ProgramConfig> => {
+          await client.query('UPDATE ds_program_parameter SET last_pointer = $1 WHERE id = 1000', [top[0].id]);
+          forgetPointer(client, 1000);
+          return { ...pair.config.programs.find((p) => p.id === 1000)!, batchSize: 500 };
+        };
+        // 100 new changes, one with a user id longer than the column (narrowed here for the test): LOAD DATA LOCAL would cut it with a warning.
+        await pair.b.client.query('ALTER TABLE ds_change_inbox MODIFY COLUMN updated_by_user_id VARCHAR(128)');
+        await pair.a.client.query(
+          `INSERT INTO ds_change_outbox (object_table, object_operation, updated_by_server_id, updated_by_user_id, origin_change_id)
+         SELECT 'sales_order', 'I', 'bent', CASE WHEN g = 50 THEN repeat('u', 129) ELSE 'u' END, g FROM generate_series(1, 100) AS g`,
+        );
+        await pair.b.client.query('DELETE FROM ds_change_inbox');
+        const counts = counted();
+        await expect(transportOnce(await after(pair.a.client), pair.a, counts.target)).rejects.toThrow(/too long/i);
+        expect(counts.counts).toEqual({ copied: 0, refused: 1 });
+        const driver = withoutCopyOut(pair.a.client);
+        await expect(transportOnce(await after(driver), handle(pair.a, driver), pair.b)).rejects.toThrow(/too long/i);
+        expect(await inbox()).toEqual([]);
+      },
+      60_000,
+    );
   });
