@@ -147,11 +147,10 @@ export class MysqlClient implements DbClient {
   /**
    * `LOAD DATA LOCAL INFILE …` with `data` as the file (text, or bytes sent as they are), sent
    * piece by piece as it is made (mysql2's infileStreamFactory: the file name in `sql` is never
-   * opened). Only inside a
-   * transaction: LOCAL turns every error (a duplicate key, a value too long) into a warning
-   * and a skipped or bent row, so the caller checks the result and rolls back to its
-   * savepoint. Null when local files are refused (local_infile off): remembered, and the
-   * caller writes by INSERT.
+   * opened). Only inside a transaction: LOCAL turns every error (a duplicate key, a value too
+   * long) into a warning and a skipped or bent row, so the caller checks the result and rolls
+   * back (its savepoint or transaction). Null when local files are refused (local_infile off):
+   * remembered, and the caller writes by INSERT.
    * https://mariadb.com/kb/en/load-data-infile/#load-data-local-infile
    */
   async loadData(sql: string, data: Iterable<string | Buffer>): Promise<LoadResult | null> {

@@ -5,8 +5,9 @@
  * escapes) but for the escapes read: COPY TO writes `\b \f \n \r \t \v` and `\\`; LOAD DATA
  * reads `\0 \b \n \r \t \Z \N` and any other `\c` as the letter `c`, so `\f` and `\v` would
  * become `f` and `v`. Those two go as the control characters they stand for, which LOAD DATA
- * reads as they are (only tab, newline and the backslash end or start something there); every
- * other byte is passed on.
+ * reads as they are (in its default format only tab, newline and backslash mean something);
+ * every other byte is passed on. Bytes that are not UTF-8 never come here (CopyBatch.utf8), and a
+ * value the load would bend is a warning that undoes the batch (mysql-bulk.ts insertCopyText).
  * https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2
  * https://mariadb.com/kb/en/load-data-infile/ (the escapes: dev.mysql.com/doc/refman/8.0/en/load-data.html#load-data-field-line-handling)
  */
