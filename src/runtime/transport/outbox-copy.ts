@@ -190,7 +190,8 @@ export class OutboxCopyReader {
     const starts = this.starts;
     let field = 0;
     starts[0] = start;
-    for (let i = start; i < end; i++) if (bytes[i] === TAB && ++field < FIELDS) starts[field] = i + 1;
+    // The tabs by indexOf (a native scan): a fifth less of the reader's CPU than a loop over every byte (outbox-copy-cpu.ts).
+    for (let i = bytes.indexOf(TAB, start); i >= 0 && i < end; i = bytes.indexOf(TAB, i + 1)) if (++field < FIELDS) starts[field] = i + 1;
     if (field !== FIELDS - 1) throw new Error(`COPY of ds_change_outbox: a row of ${field + 1} fields, not ${FIELDS}`);
     starts[FIELDS] = end + 1;
     this.read++;
