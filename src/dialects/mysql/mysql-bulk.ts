@@ -105,29 +105,39 @@ async function loadRows(tx: LoadClient, into: string, columns: readonly string[]
   // Outside a transaction the savepoint would be a transaction of its own: INSERT, as asked.
   if (!tx.inTransaction) return false;
   for (const row of rows) if (!row.every(loadable)) return false;
-  return loadClean(tx, loadStatement(into, columns, replace), () => loadText(rows), rows.length);
+  // The default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'.
+  const text = `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
+  try {
+    return await tx.transaction(async (sp) => {
+      const result = await (sp as LoadClient).loadData(text, loadText(rows));
+      if (result === null) return false;
+      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows.length) throw new LoadNotClean();
+      return true;
+    });
+  } catch (error) {
+    if (error instanceof LoadNotClean) return false;
+    throw error;
+  }
 }
 
-/** LOAD DATA LOCAL of `columns` into `into` (a quoted table name), in the default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'. */
-const loadStatement = (into: string, columns: readonly string[], replace = false) =>
-  `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
-
 /**
- * `statement` with the file `data()`, in a transaction of `client` (a savepoint inside one), after
- * the fence of a transaction of its own (`fence`): true when every one of the `rows` lines went in
- * as it is, else nothing stays written.
+ * `rows` lines of COPY text (the transport's, mysql-load-text.ts) by LOAD DATA LOCAL into the
+ * system table `table`, in a transaction of `client` after the fence read where the table has a
+ * fence trigger: true when every line went in as it is, else nothing stays written. The statement
+ * and the checks are loadRows' (which runs inside the caller's transaction, in a savepoint).
  */
-async function loadClean(
+async function loadCopyText(
   client: LoadClient,
-  statement: string,
-  data: () => Iterable<string | Buffer>,
+  table: string,
+  columns: readonly string[],
+  text: readonly Buffer[],
   rows: number,
-  fence = false,
 ): Promise<boolean> {
+  const statement = `LOAD DATA LOCAL INFILE 'dsync-rows' INTO TABLE ${sql.ident(table)} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
   try {
     return await client.transaction(async (tx) => {
-      if (fence) await fenceTransaction(tx);
-      const result = await (tx as LoadClient).loadData(statement, data());
+      if (FENCED_TABLES.has(table)) await fenceTransaction(tx);
+      const result = await (tx as LoadClient).loadData(statement, loadDataText(text));
       if (result === null) return false;
       if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows) throw new LoadNotClean();
       return true;
@@ -258,7 +268,7 @@ export const mysqlBulk: BulkWriter = {
    */
   async insertCopyText(client, table, columns, text, rows) {
     if (rows < LOAD_MIN_ROWS || !LOAD_SYSTEM_TABLES.has(table) || !canLoad(client)) return false;
-    return loadClean(client, loadStatement(sql.ident(table), columns), () => loadDataText(text), rows, FENCED_TABLES.has(table));
+    return loadCopyText(client, table, columns, text, rows);
   },
 
   async insertRows(tx, table, columns, rows, ignoreDuplicates) {
