@@ -3,7 +3,7 @@
  * `npx tsx bench/probes/mysql-inbox-write.ts [N] [methods]`: 2N outbox rows of a PostgreSQL
  * source (N inserts, N updates), written 3 times per method into the target's emptied
  * inbox in transactions of 10,000, timed (wall, this process's CPU, mariadbd's CPU from
- * /proc). Methods: `current` (writeRows, the brand's bulk writer), `text` / `plain`
+ * /proc, and the target session's own thread). Methods: `current` (writeRows, the brand's bulk writer), `text` / `plain`
  * (multi-row INSERT text, with / without ON DUPLICATE KEY UPDATE; `text:4000` rows per
  * statement), `load` (a hand-made LOAD DATA LOCAL). TRIGGER='<body>' or TRIGGER=none
  * replaces the inbox's fence trigger (FENCE=1 reads the fence and sets @ds_fenced first).
@@ -14,6 +14,7 @@ import { INBOX_COLUMNS, outboxBatchSql, toInboxValues } from '../../src/runtime/
 import { writeRows } from '../../src/runtime/import/row-writer.ts';
 import { Readable } from 'node:stream';
 import { createDrainPair } from '../drain-pair.ts';
+import { mariadbSessionCpuSeconds } from '../machine.ts';
 
 type Conn = { query(o: unknown, v?: unknown): Promise<[{ affectedRows: number; warningStatus: number }]> };
 const conn = (client: unknown) => (client as { session: { conn: Conn } }).session.conn;
@@ -64,6 +65,8 @@ const serverCpu = () => {
   const f = readFileSync(`/proc/${serverPid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 };
+/** The target session's own server thread: what other sessions of a shared server do not move. */
+const sessionCpu = (await mariadbSessionCpuSeconds(tgt.client)) ?? (() => 0);
 try {
   const { rows } = await src.client.query(outboxBatchSql(src.client), [0, 1e12]);
   const values = rows.map((r) => toInboxValues(r, src.node.serverId));
@@ -79,6 +82,7 @@ try {
     for (const method of methods) {
       await tgt.client.exec('TRUNCATE TABLE ds_change_inbox');
       const s0 = serverCpu();
+      const g0 = sessionCpu();
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let at = 0; at < values.length; at += 10000) {
@@ -88,8 +92,9 @@ try {
       const ms = performance.now() - t0;
       const c = process.cpuUsage(c0);
       const s = serverCpu() - s0;
+      const g = sessionCpu() - g0;
       console.log(
-        `${method}: ${ms.toFixed(0)} ms, client CPU ${((c.user + c.system) / 1e3).toFixed(0)} ms, server CPU ${(s * 1000).toFixed(0)} ms`,
+        `${method}: ${ms.toFixed(0)} ms, client CPU ${((c.user + c.system) / 1e3).toFixed(0)} ms, server CPU ${(s * 1000).toFixed(0)} ms (the session's thread ${(g * 1000).toFixed(0)} ms)`,
       );
     }
   }

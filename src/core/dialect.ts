@@ -175,6 +175,18 @@ export interface BulkWriter {
    * Absent: the runtime deletes the keys and inserts.
    */
   upsertRows?(tx: DbClient, table: string, columns: readonly string[], key: readonly string[], rows: unknown[][]): Promise<void>;
+  /**
+   * `rows` rows given as COPY text (PostgreSQL's text format: fields by tab, rows by newline,
+   * backslash escapes, `\N` for NULL; whole rows per piece, UTF-8) into a system table whose
+   * unique key must refuse duplicates, as one atomic write of its own (the caller holds no
+   * transaction): the transport's batches read by COPY pass through without a value made per
+   * field (runtime/transport/outbox-copy.ts). True when every row went in as it is. False when
+   * nothing stays written: a row's unique key exists (a resend), the brand's load would bend a
+   * value, the connection cannot, or the batch is too small to pay; the caller then makes values
+   * and writes them by insertRows, which skips the duplicates (guarantee 3, docs/guarantees.md).
+   * The pieces are not changed. Absent: the caller always makes values.
+   */
+  insertCopyText?(client: DbClient, table: string, columns: readonly string[], text: readonly Buffer[], rows: number): Promise<boolean>;
   /** Rows of canonical values into a synchronized table; every row has the same columns. */
   insertTableRows(tx: DbClient, table: TableSchema, rows: ValueMap[]): Promise<void>;
   /** Sets `columns` of the rows found by key; no key column is among `columns`. */

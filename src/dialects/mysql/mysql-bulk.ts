@@ -13,6 +13,7 @@ import { type ColumnSchema, columnByName, type TableSchema } from '../../core/sc
 import { tableRef } from '../../core/table-ref.ts';
 import { multiRowBulk } from '../multirow-bulk.ts';
 import type { LoadResult } from './mysql-driver.ts';
+import { loadDataText } from './mysql-load-text.ts';
 import { MysqlExactNumber, mysqlParam, mysqlSql } from './mysql-sql.ts';
 
 const sql = mysqlSql;
@@ -48,7 +49,7 @@ const multiRow = multiRowBulk({
 /** A connection that can LOAD DATA LOCAL (MysqlClient; a wrapper such as the bench's tracer may not). */
 interface LoadClient extends DbClient {
   readonly inTransaction: boolean;
-  loadData(sql: string, data: Iterable<string>): Promise<LoadResult | null>;
+  loadData(sql: string, data: Iterable<string | Buffer>): Promise<LoadResult | null>;
 }
 
 const canLoad = (tx: DbClient): tx is LoadClient => typeof (tx as Partial<LoadClient>).loadData === 'function';
@@ -111,6 +112,34 @@ async function loadRows(tx: LoadClient, into: string, columns: readonly string[]
       const result = await (sp as LoadClient).loadData(text, loadText(rows));
       if (result === null) return false;
       if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows.length) throw new LoadNotClean();
+      return true;
+    });
+  } catch (error) {
+    if (error instanceof LoadNotClean) return false;
+    throw error;
+  }
+}
+
+/**
+ * `rows` lines of COPY text (the transport's, mysql-load-text.ts) by LOAD DATA LOCAL into the
+ * system table `table`, in a transaction of `client` after the fence read where the table has a
+ * fence trigger: true when every line went in as it is, else nothing stays written. The statement
+ * and the checks are loadRows' (which runs inside the caller's transaction, in a savepoint).
+ */
+async function loadCopyText(
+  client: LoadClient,
+  table: string,
+  columns: readonly string[],
+  text: readonly Buffer[],
+  rows: number,
+): Promise<boolean> {
+  const statement = `LOAD DATA LOCAL INFILE 'dsync-rows' INTO TABLE ${sql.ident(table)} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
+  try {
+    return await client.transaction(async (tx) => {
+      if (FENCED_TABLES.has(table)) await fenceTransaction(tx);
+      const result = await (tx as LoadClient).loadData(statement, loadDataText(text));
+      if (result === null) return false;
+      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows) throw new LoadNotClean();
       return true;
     });
   } catch (error) {
@@ -232,6 +261,16 @@ async function fenceTransaction(tx: DbClient): Promise<void> {
 
 export const mysqlBulk: BulkWriter = {
   ...multiRow,
+  /**
+   * The transport's COPY text by LOAD DATA LOCAL (mysql-load-text.ts), in a transaction of its
+   * own: a resent change (LOCAL skips a duplicate with a warning), a bent value or a refusal of
+   * local files leaves nothing written, and the caller writes the rows by insertRows.
+   */
+  async insertCopyText(client, table, columns, text, rows) {
+    if (rows < LOAD_MIN_ROWS || !LOAD_SYSTEM_TABLES.has(table) || !canLoad(client)) return false;
+    return loadCopyText(client, table, columns, text, rows);
+  },
+
   async insertRows(tx, table, columns, rows, ignoreDuplicates) {
     if (FENCED_TABLES.has(table)) await fenceTransaction(tx);
     if (

@@ -145,15 +145,15 @@ export class MysqlClient implements DbClient {
   }
 
   /**
-   * `LOAD DATA LOCAL INFILE …` with `data` as the file, sent piece by piece as it is made
-   * (mysql2's infileStreamFactory: the file name in `sql` is never opened). Only inside a
-   * transaction: LOCAL turns every error (a duplicate key, a value too long) into a warning
-   * and a skipped or bent row, so the caller checks the result and rolls back to its
-   * savepoint. Null when local files are refused (local_infile off): remembered, and the
-   * caller writes by INSERT.
+   * `LOAD DATA LOCAL INFILE …` with `data` as the file (text, or bytes sent as they are), sent
+   * piece by piece as it is made (mysql2's infileStreamFactory: the file name in `sql` is never
+   * opened). Only inside a transaction: LOCAL turns every error (a duplicate key, a value too
+   * long) into a warning and a skipped or bent row, so the caller checks the result and rolls
+   * back (its savepoint or transaction). Null when local files are refused (local_infile off):
+   * remembered, and the caller writes by INSERT.
    * https://mariadb.com/kb/en/load-data-infile/#load-data-local-infile
    */
-  async loadData(sql: string, data: Iterable<string>): Promise<LoadResult | null> {
+  async loadData(sql: string, data: Iterable<string | Buffer>): Promise<LoadResult | null> {
     if (this.depth === 0) throw new Error('LOAD DATA LOCAL runs only inside a transaction');
     if (this.session.localInfileRefused) return null;
     try {
@@ -256,8 +256,8 @@ export class MysqlClient implements DbClient {
   }
 }
 
-function* utf8Pieces(data: Iterable<string>): Generator<Buffer> {
-  for (const piece of data) yield Buffer.from(piece, 'utf8');
+function* utf8Pieces(data: Iterable<string | Buffer>): Generator<Buffer> {
+  for (const piece of data) yield typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
 }
 
 /** Connection options from a `mysql://user:password@host:port/database?ssl=true` URL. */

@@ -128,7 +128,7 @@ function columnValue(table: TableSchema, name: string, s: string): string {
 
 /** A connection that can COPY (PostgresClient; a wrapper such as the bench's tracer may not). */
 interface CopyClient extends DbClient {
-  copyFrom(sql: string, data: Iterable<string>): Promise<number>;
+  copyFrom(sql: string, data: Iterable<string | Buffer>): Promise<number>;
 }
 
 const canCopy = (tx: DbClient): tx is CopyClient => typeof (tx as Partial<CopyClient>).copyFrom === 'function';
@@ -181,6 +181,21 @@ const keyMatch = (table: TableSchema) => table.primaryKey.map((k) => `d.${sql.id
 const COPY_MIN_ROWS = 64;
 
 export const postgresBulk: BulkWriter = {
+  /**
+   * The transport's COPY text by one COPY, atomic by itself (no BEGIN, savepoint or COMMIT: one
+   * round trip); a resent change fails it on the unique key.
+   */
+  async insertCopyText(client, table, columns, text) {
+    if (!canCopy(client)) return false;
+    try {
+      await client.copyFrom(copySql(sql.ident(table), columns), text);
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+      return false;
+    }
+  },
+
   async insertRows(tx: DbClient, table, columns, rows, ignoreDuplicates) {
     if (canCopy(tx) && rows.length >= COPY_MIN_ROWS) {
       if (!ignoreDuplicates) {

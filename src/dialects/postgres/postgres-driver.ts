@@ -415,11 +415,6 @@ export class PostgresClient implements DbClient {
     return this.copyTo(`COPY (${select}) TO STDOUT`, onData);
   }
 
-  /** Rows in COPY's text format into one of dsync's own tables (its names, which need no quoting), through {@link copyFrom}. */
-  copyRowsIn(table: string, columns: readonly string[], data: Iterable<string | Buffer>): Promise<number> {
-    return this.copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`, data);
-  }
-
   /**
    * `COPY … TO STDOUT` (`sql`): each CopyData message's bytes (COPY's text format, as the
    * server sends them; PostgreSQL sends a row per message) handed to `onData` as it

@@ -1,10 +1,11 @@
 /**
- * The transport's batch as COPY text end to end, where the source can `COPY … TO STDOUT` and
- * the destination can `COPY … FROM STDIN` (PostgreSQL on both sides): the outbox rows are read
- * in COPY's text format and written out in it, each field's bytes passed on as they came.
- * Only what the transport decides on is read as text (the origin server, the change time, the
- * ids); no JavaScript value is made per field, and the values arrive byte for byte as the
- * driver's path would write them (outbox-copy.test.ts compares the two).
+ * The transport's batch as COPY text end to end, where the source can `COPY … TO STDOUT`
+ * (PostgreSQL) and the destination's brand takes that text (BulkWriter.insertCopyText:
+ * PostgreSQL's `COPY … FROM STDIN`, MariaDB's LOAD DATA after a byte-wise translation): the
+ * outbox rows are read in COPY's text format and written out in it, each field's bytes passed
+ * on as they came. Only what the transport decides on is read as text (the origin server, the
+ * change time, the ids); no JavaScript value is made per field, and the values arrive byte for
+ * byte as the driver's path would write them (outbox-copy.test.ts, transport-copy.test.ts).
  * https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2 (text format)
  */
 import { isUtf8 } from 'node:buffer';
@@ -18,14 +19,8 @@ export interface CopyOutClient extends DbClient {
   copyQueryOut(select: string, onData: (bytes: Buffer) => void): Promise<number>;
 }
 
-/** A connection that can COPY rows in (PostgresClient). */
-export interface CopyInClient extends DbClient {
-  copyRowsIn(table: string, columns: readonly string[], data: Iterable<string | Buffer>): Promise<number>;
-}
-
 export const canCopyOut = (client: DbClient): client is CopyOutClient =>
   typeof (client as Partial<CopyOutClient>).copyQueryOut === 'function';
-export const canCopyIn = (client: DbClient): client is CopyInClient => typeof (client as Partial<CopyInClient>).copyRowsIn === 'function';
 
 /** Fields of a row of the outbox batch's SELECT (outboxBatchSelect): id, CHANGE_ROW_COLUMNS, origin_change_id. */
 const FIELDS = CHANGE_ROW_COLUMNS.length + 2;
@@ -195,7 +190,8 @@ export class OutboxCopyReader {
     const starts = this.starts;
     let field = 0;
     starts[0] = start;
-    for (let i = start; i < end; i++) if (bytes[i] === TAB && ++field < FIELDS) starts[field] = i + 1;
+    // The tabs by indexOf (a native scan): a fifth less of the reader's CPU than a loop over every byte (outbox-copy-cpu.ts).
+    for (let i = bytes.indexOf(TAB, start); i >= 0 && i < end; i = bytes.indexOf(TAB, i + 1)) if (++field < FIELDS) starts[field] = i + 1;
     if (field !== FIELDS - 1) throw new Error(`COPY of ds_change_outbox: a row of ${field + 1} fields, not ${FIELDS}`);
     starts[FIELDS] = end + 1;
     this.read++;

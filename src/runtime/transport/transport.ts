@@ -21,16 +21,7 @@ import {
   saveProgramState,
 } from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
-import {
-  type CopyBatch,
-  type CopyInClient,
-  canCopyIn,
-  canCopyOut,
-  copyBatchValues,
-  type CopyOutClient,
-  OutboxCopyReader,
-  recycleCopyBatch,
-} from './outbox-copy.ts';
+import { type CopyBatch, canCopyOut, copyBatchValues, type CopyOutClient, OutboxCopyReader, recycleCopyBatch } from './outbox-copy.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
 
@@ -153,20 +144,15 @@ async function readOutboxCopy(
 }
 
 /**
- * A COPY batch into the inbox: one COPY, atomic by itself (no BEGIN, savepoint or COMMIT). A
- * resent change fails it on the inbox's unique origin key; the batch is then written by the
- * path that skips the rows already there (guarantee 3, docs/guarantees.md).
+ * A COPY batch into the inbox as the destination's brand takes the text (BulkWriter.insertCopyText),
+ * atomic by itself. When it writes nothing (a resent change refused by the inbox's unique origin
+ * key, a value its load would bend, a small batch), the batch is written by the path that binds
+ * values and skips the rows already there (guarantee 3, docs/guarantees.md).
  */
-async function writeInboxCopy(client: CopyInClient, batch: CopyBatch): Promise<void> {
-  try {
-    await client.copyRowsIn('ds_change_inbox', INBOX_COLUMNS, batch.text);
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
-    await client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, copyBatchValues(batch.text), true));
-  }
+async function writeInboxCopy(target: NodeHandle, batch: CopyBatch): Promise<void> {
+  const copied = await target.dialect.bulk?.insertCopyText?.(target.client, 'ds_change_inbox', INBOX_COLUMNS, batch.text, batch.rows);
+  if (!copied) await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, copyBatchValues(batch.text), true));
 }
-
-const UNIQUE_VIOLATION = '23505';
 
 /**
  * One pass. `onSending` is called when a small batch's inbox write has been sent (SendingBatch),
@@ -189,11 +175,21 @@ export async function transportOnce(
   const start = await programPointer(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
-  // The first batch comes with the horizon where the brand reads both in one round trip.
-  const { horizon, rows: first } = await readHorizonAndBatch(src, 'ds_change_outbox', outboxBatchSelect, start, program.batchSize);
+  // Batches as COPY text where the source can COPY out and the destination take its text (outbox-copy.ts).
+  const copyOut = canCopyOut(src) && target.dialect.bulk?.insertCopyText ? src : null;
+  // The first batch comes with the horizon where the brand reads both in one round trip. With COPY,
+  // only a small one (the daemon hands it to the import, HAND_OVER_AT_MOST): a larger one is read
+  // again by COPY, which costs the client less than the driver's rows (docs/performance.md). LIMIT:
+  // the brands that can COPY out read it.
+  const { horizon, rows: read } = await readHorizonAndBatch(
+    src,
+    'ds_change_outbox',
+    copyOut ? (after, upTo) => `${outboxBatchSelect(after, upTo)} LIMIT ${HAND_OVER_AT_MOST + 1}` : outboxBatchSelect,
+    start,
+    program.batchSize,
+  );
+  const first = copyOut && read !== null && read.length > HAND_OVER_AT_MOST ? null : read;
   await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
-  // Batches after the first as COPY text end to end where both sides can (outbox-copy.ts).
-  const copyOut = canCopyOut(src) && canCopyIn(target.client) ? src : null;
   const select = copyOut
     ? (after: number, upTo: number) => readOutboxCopy(copyOut, after, upTo, source.node.serverId, target.node.serverId)
     : outboxBatchSql(src);
@@ -223,7 +219,7 @@ export async function transportOnce(
         }
       const count = copy ? copy.rows : values.length;
       if (copy && count > 0) {
-        await writeInboxCopy(target.client as CopyInClient, copy);
+        await writeInboxCopy(target, copy);
         recycleCopyBatch(copy);
         await onMoved?.({ last: upTo >= horizon });
         if (target.lazyCommits) await target.dialect.lazyCommits?.flush(target.client);
