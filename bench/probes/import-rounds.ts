@@ -6,9 +6,12 @@
  * transport and the set-up are paid once, so rounds from two trees run in turn compare the
  * import alone: `npx tsx bench/probes/import-rounds.ts [N] [postgres>mysql] [R]`.
  * PROFILE=out.cpuprofile: the last round under the V8 profiler (warm code, unlike import-profile.ts).
+ * Each round also gives the collector's pauses (count and milliseconds, minor and major): the
+ * number of scavenges follows what the import allocates, and moves little with the machine's load.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { forgetPointer } from '../../src/runtime/program-state.ts';
@@ -34,6 +37,27 @@ async function reset(client: DbClient): Promise<void> {
   forgetPointer(client, IMPORT_ID);
 }
 
+/** The collector's pauses since the last take: minor (scavenges) and major, count and milliseconds. */
+const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    // detail.kind: 1 minor (scavenge), 2 major, 4 incremental marking, 8 weak callbacks.
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === 1) {
+      gc.minor++;
+      gc.minorMs += e.duration;
+    } else {
+      gc.major++;
+      gc.majorMs += e.duration;
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
+const takeGc = () => {
+  const out = `GC minor ${gc.minor} (${gc.minorMs.toFixed(0)} ms), other ${gc.major} (${gc.majorMs.toFixed(0)} ms)`;
+  Object.assign(gc, { minor: 0, minorMs: 0, major: 0, majorMs: 0 });
+  return out;
+};
+
 const { setup, src, tgt } = await createDrainPair(from, to, n);
 try {
   let moved = 0;
@@ -44,6 +68,8 @@ try {
   const walls: number[] = [];
   for (let round = 0; round < rounds; round++) {
     if (round > 0) await reset(tgt.client);
+    await new Promise((resolve) => setImmediate(resolve));
+    takeGc();
     const session = process.env.PROFILE && round === rounds - 1 ? new Session() : null;
     if (session) {
       session.connect();
@@ -64,7 +90,7 @@ try {
     servers.push(sessionCpu() - g0);
     walls.push((performance.now() - t0) / 1000);
     console.log(
-      `round ${round}: ${applied} changes, import ${walls[round].toFixed(2)} s, CPU ${cpus[round].toFixed(2)} s, session thread ${servers[round].toFixed(2)} s`,
+      `round ${round}: ${applied} changes, import ${walls[round].toFixed(2)} s, CPU ${cpus[round].toFixed(2)} s, session thread ${servers[round].toFixed(2)} s, ${takeGc()}`,
     );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)].toFixed(2);
