@@ -33,7 +33,7 @@ function recorded(client: DbClient, sent: string[], inList = false): DbClient {
   return new Proxy(client, {
     get(target, prop) {
       if (prop === 'dialect') return dialect;
-      if (prop === 'query' || prop === 'loadData')
+      if (prop === 'query' || prop === 'queryArrays' || prop === 'loadData')
         return (sql: string, arg: never) => {
           sent.push(sql);
           return (target as never as Record<string, (a: string, b: never) => Promise<unknown>>)[prop](sql, arg);

@@ -7,8 +7,7 @@
  * without a default that the update does not set, and it could match another unique key.
  * https://mariadb.com/kb/en/update/#multiple-table-syntax
  */
-import type { ValueMap } from '../../core/change.ts';
-import type { BulkWriter, DbClient, Row } from '../../core/dialect.ts';
+import { type BulkWriter, type DbClient, queryArrays } from '../../core/dialect.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
 import { tableRef } from '../../core/table-ref.ts';
 import { multiRowBulk } from '../multirow-bulk.ts';
@@ -78,16 +77,33 @@ function loadField(value: unknown): string {
   return String(value);
 }
 
-function* loadText(rows: readonly unknown[][]): Generator<string> {
-  for (let start = 0; start < rows.length; start += LOAD_PIECE_ROWS) {
-    let out = '';
-    const end = Math.min(rows.length, start + LOAD_PIECE_ROWS);
-    for (let r = start; r < end; r++) {
-      const row = rows[r];
-      for (let i = 0; i < row.length; i++) out += (i ? '\t' : '') + loadField(row[i]);
-      out += '\n';
+/**
+ * The lines of the file, one per row, each made as its row's values are: the fields in a
+ * reused array joined once, so that a row is one flat string, not a chain of pieces (the
+ * import's LOAD text was a sixth of its garbage that way, docs/performance.md). `field(r, i)`
+ * is row r's value of column i, driver-ready; null when one is not loadable (the caller
+ * then INSERTs).
+ */
+function loadLines(rowCount: number, width: number, field: (r: number, i: number) => unknown): string[] | null {
+  const lines = new Array<string>(rowCount);
+  const fields = new Array<string>(width);
+  for (let r = 0; r < rowCount; r++) {
+    for (let i = 0; i < width; i++) {
+      const value = field(r, i);
+      if (!loadable(value)) return null;
+      fields[i] = loadField(value);
     }
-    yield out;
+    lines[r] = fields.join('\t');
+  }
+  return lines;
+}
+
+/** The file in pieces of LOAD_PIECE_ROWS lines, each line ended by a newline. */
+function* loadText(lines: readonly string[]): Generator<string> {
+  for (let start = 0; start < lines.length; start += LOAD_PIECE_ROWS) {
+    const piece = lines.slice(start, start + LOAD_PIECE_ROWS);
+    piece.push('');
+    yield piece.join('\n');
   }
 }
 
@@ -101,17 +117,22 @@ class LoadNotClean extends Error {}
  * written and false says to INSERT them, which skips duplicates or fails as asked.
  * https://mariadb.com/kb/en/load-data-infile/#duplicate-unique-key-handling
  */
-async function loadRows(tx: LoadClient, into: string, columns: readonly string[], rows: unknown[][], replace = false): Promise<boolean> {
+async function loadRows(
+  tx: LoadClient,
+  into: string,
+  columns: readonly string[],
+  lines: readonly string[] | null,
+  replace = false,
+): Promise<boolean> {
   // Outside a transaction the savepoint would be a transaction of its own: INSERT, as asked.
-  if (!tx.inTransaction) return false;
-  for (const row of rows) if (!row.every(loadable)) return false;
+  if (!tx.inTransaction || lines === null) return false;
   // The default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'.
   const text = `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
   try {
     return await tx.transaction(async (sp) => {
-      const result = await (sp as LoadClient).loadData(text, loadText(rows));
+      const result = await (sp as LoadClient).loadData(text, loadText(lines));
       if (result === null) return false;
-      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows.length) throw new LoadNotClean();
+      if (result.warnings > 0 || result.skipped !== 0 || result.records !== lines.length) throw new LoadNotClean();
       return true;
     });
   } catch (error) {
@@ -179,7 +200,7 @@ const ER_GTID_UNSAFE_TEMPORARY = new Set([1786, 1787]);
  * the derived table, which fails as it should.
  * https://mariadb.com/kb/en/create-table/#create-select
  */
-async function updateByLoad(tx: LoadClient, table: TableSchema, columns: readonly string[], values: unknown[][]): Promise<boolean> {
+async function updateByLoad(tx: LoadClient, table: TableSchema, columns: readonly string[], lines: readonly string[]): Promise<boolean> {
   const names = [...table.primaryKey, ...columns].map((n) => sql.ident(n));
   const target = tableRef(sql, table);
   await tx.query(`DROP TEMPORARY TABLE IF EXISTS ${UPDATE_ROWS}`);
@@ -192,10 +213,10 @@ async function updateByLoad(tx: LoadClient, table: TableSchema, columns: readonl
     throw error;
   }
   try {
-    if (!(await loadRows(tx, UPDATE_ROWS, [...table.primaryKey, ...columns], values))) return false;
+    if (!(await loadRows(tx, UPDATE_ROWS, [...table.primaryKey, ...columns], lines))) return false;
     const assign = columns.map((c) => `d.${sql.ident(c)} = s.${sql.ident(c)}`).join(', ');
     const { rowCount } = await tx.query(`UPDATE ${target} AS d JOIN ${UPDATE_ROWS} AS s ON ${keyMatch(table)} SET ${assign}`);
-    if (rowCount !== values.length) throw new Error(`bulk update of ${table.name} matched ${rowCount} of ${values.length} rows`);
+    if (rowCount !== lines.length) throw new Error(`bulk update of ${table.name} matched ${rowCount} of ${lines.length} rows`);
     return true;
   } finally {
     // After a deadlock the transaction is gone and this fails too: the next use drops it first.
@@ -222,14 +243,15 @@ const hasTableValues = (tx: DbClient): tx is TableValuesClient => (tx as Partial
  * https://mariadb.com/kb/en/table-value-constructors/
  * https://mariadb.com/kb/en/innodb-lock-modes/#gap-locks
  */
-async function selectByTableValues(tx: DbClient, read: Parameters<NonNullable<BulkWriter['selectByKeys']>>[1]): Promise<Row[]> {
+async function selectByTableValues(tx: DbClient, read: Parameters<NonNullable<BulkWriter['selectByKeys']>>[1]): Promise<unknown[][]> {
   const key = sql.ident(read.keyColumn);
   const keys = [...read.keys].sort();
-  const { rows } = await tx.query<Row>(
+  return queryArrays(
+    tx,
     `WITH k (${key}) AS (VALUES ${keys.map(() => '(?)').join(', ')}) SELECT STRAIGHT_JOIN ${read.columns.map((c) => `v.${sql.ident(c)}`).join(', ')} FROM k JOIN ${sql.ident(read.table)} AS v ON v.${sql.ident(read.fixed.column)} = ? AND v.${key} = k.${key}${read.lock ? ' FOR UPDATE' : ''}`,
     [...keys, read.fixed.value],
+    read.columns,
   );
-  return rows;
 }
 
 /** A connection that keeps user variables for its transaction (MysqlClient). */
@@ -277,7 +299,12 @@ export const mysqlBulk: BulkWriter = {
       rows.length >= LOAD_MIN_ROWS &&
       LOAD_SYSTEM_TABLES.has(table) &&
       canLoad(tx) &&
-      (await loadRows(tx, sql.ident(table), columns, rows))
+      (await loadRows(
+        tx,
+        sql.ident(table),
+        columns,
+        loadLines(rows.length, columns.length, (r, i) => rows[r][i]),
+      ))
     )
       return;
     await multiRow.insertRows(tx, table, columns, rows, ignoreDuplicates);
@@ -294,7 +321,13 @@ export const mysqlBulk: BulkWriter = {
       rows.length >= LOAD_MIN_ROWS &&
       LOAD_SYSTEM_TABLES.has(table) &&
       canLoad(tx) &&
-      (await loadRows(tx, sql.ident(table), columns, rows, true))
+      (await loadRows(
+        tx,
+        sql.ident(table),
+        columns,
+        loadLines(rows.length, columns.length, (r, i) => rows[r][i]),
+        true,
+      ))
     )
       return;
     await multiRow.upsertRows!(tx, table, columns, key, rows);
@@ -309,11 +342,11 @@ export const mysqlBulk: BulkWriter = {
         [...keys, ...set].every((c): c is ColumnSchema => c !== undefined && !c.generated && !/^bit\b/i.test(c.nativeType)) &&
         rows.every((r) => keys.every((k) => r.key[k!.name] !== undefined && r.key[k!.name] !== null))
       ) {
-        const values = rows.map((r) => [
-          ...keys.map((k) => mysqlParam(k!, r.key[k!.name])),
-          ...set.map((c) => mysqlParam(c!, r.values[c!.name])),
-        ]);
-        if (await updateByLoad(tx, table, columns, values)) return;
+        const n = keys.length;
+        const lines = loadLines(rows.length, n + set.length, (r, i) =>
+          i < n ? mysqlParam(keys[i]!, rows[r].key[keys[i]!.name]) : mysqlParam(set[i - n]!, rows[r].values[set[i - n]!.name]),
+        );
+        if (lines !== null && (await updateByLoad(tx, table, columns, lines))) return;
       }
     }
     await multiRow.updateTableRows(tx, table, columns, rows);
@@ -331,8 +364,8 @@ export const mysqlBulk: BulkWriter = {
       const columns = names.map((n) => columnByName(table, n));
       // An unknown or generated column: the INSERT path names the error.
       if (columns.every((c): c is ColumnSchema => c !== undefined && !c.generated)) {
-        const values = rows.map((row: ValueMap) => columns.map((c) => mysqlParam(c, row[c.name])));
-        if (await loadRows(tx, tableRef(sql, table), names, values)) return;
+        const lines = loadLines(rows.length, columns.length, (r, i) => mysqlParam(columns[i], rows[r][columns[i].name]));
+        if (await loadRows(tx, tableRef(sql, table), names, lines)) return;
       }
     }
     await multiRow.insertTableRows(tx, table, rows);

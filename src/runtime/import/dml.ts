@@ -123,10 +123,12 @@ export async function fetchRows(
   const found = new Map<string, ValueMap>();
   const unique = distinct ? keys : uniqueKeys(keys, identity);
   const perQuery = Math.max(1, Math.floor((dialect.capabilities.maxParameters - 10) / table.primaryKey.length));
+  const names = columns.map((c) => c.name);
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);
     const params = new Params(dialect);
-    const { rows } = await client.query<Row>(lockedRowsSelect(dialect, table, chunk, params), params.values);
+    // As arrays (DbClient.queryArrays): a batch's 10,000 rows are made into canonical objects here anyway.
+    const rows = await queryArrays(client, lockedRowsSelect(dialect, table, chunk, params), params.values, names);
     for (const row of rows) addCanonical(dialect, columns, row, identity, found);
   }
   return found;
@@ -189,15 +191,16 @@ function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[]
   return `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)}${dialect.sql.lockHint ?? ''} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
 }
 
+/** A row read as an array of `columns`' values, canonical, keyed by its identity. */
 function addCanonical(
   dialect: Dialect,
   columns: readonly ColumnSchema[],
-  row: Row,
+  row: readonly unknown[],
   identity: (key: ValueMap) => string,
   found: Map<string, ValueMap>,
 ): void {
   const canonical: ValueMap = {};
-  for (const c of columns) canonical[c.name] = dialect.fromDriver(c, row[c.name]);
+  for (let i = 0; i < columns.length; i++) canonical[columns[i].name] = dialect.fromDriver(columns[i], row[i]);
   found.set(identity(canonical), canonical);
 }
 

@@ -33,17 +33,17 @@ export function encodeColumns(columns: Record<string, Version>): string {
   return `{${out}}`;
 }
 
-function toEntry(row: Row): RowEntry {
+/** An entry from its columns as read (ENTRY_COLUMNS but row_key). */
+function entryOf(cl: unknown, maxVersion: unknown, baseVersion: unknown, baseServer: unknown, colVersions: unknown): RowEntry {
   return {
-    cl: Number(row.cl),
-    maxVersion: Number(row.max_version),
-    base:
-      row.base_server === null && Number(row.base_version) === 0
-        ? NO_VERSION
-        : { time: Number(row.base_version), server: String(row.base_server ?? '') },
-    columns: parseColumns(row.col_versions),
+    cl: Number(cl),
+    maxVersion: Number(maxVersion),
+    base: baseServer === null && Number(baseVersion) === 0 ? NO_VERSION : { time: Number(baseVersion), server: String(baseServer ?? '') },
+    columns: parseColumns(colVersions),
   };
 }
+
+const toEntry = (row: Row): RowEntry => entryOf(row.cl, row.max_version, row.base_version, row.base_server, row.col_versions);
 
 /** Entries from ds_row_version rows read elsewhere (dml.ts fetchRowsWithEntries), keyed by row key. */
 export function entriesFromRows(rows: readonly Row[]): Map<string, RowEntry> {
@@ -72,22 +72,23 @@ export async function readEntries(
   const perQuery = Math.max(1, capabilities.maxParameters - 10);
   for (let i = 0; i < unique.length; i += perQuery) {
     const chunk = unique.slice(i, i + perQuery);
-    const rows =
-      (await bulk?.selectByKeys?.(tx, {
-        table: 'ds_row_version',
-        columns: ENTRY_COLUMNS,
-        fixed: { column: 'table_name', value: table },
-        keyColumn: 'row_key',
-        keys: chunk,
-        lock: Boolean(sql.forUpdate),
-      })) ??
-      (
-        await tx.query<Row>(
-          `SELECT ${ENTRY_COLUMNS.join(', ')} FROM ds_row_version${sql.lockHint ?? ''}
+    const arrays = await bulk?.selectByKeys?.(tx, {
+      table: 'ds_row_version',
+      columns: ENTRY_COLUMNS,
+      fixed: { column: 'table_name', value: table },
+      keyColumn: 'row_key',
+      keys: chunk,
+      lock: Boolean(sql.forUpdate),
+    });
+    if (arrays) {
+      for (const v of arrays) found.set(String(v[0]), entryOf(v[1], v[2], v[3], v[4], v[5]));
+      continue;
+    }
+    const { rows } = await tx.query<Row>(
+      `SELECT ${ENTRY_COLUMNS.join(', ')} FROM ds_row_version${sql.lockHint ?? ''}
        WHERE table_name = ${p(1)} AND row_key IN (${chunk.map((_, j) => p(j + 2)).join(', ')})${sql.forUpdate ?? ''}`,
-          [table, ...chunk],
-        )
-      ).rows;
+      [table, ...chunk],
+    );
     for (const row of rows) found.set(String(row.row_key), toEntry(row));
   }
   return found;
