@@ -110,6 +110,17 @@ function* loadText(lines: readonly string[]): Generator<string> {
 /** Thrown inside the savepoint to undo a LOAD DATA that skipped or bent a row. */
 class LoadNotClean extends Error {}
 
+/** LOAD DATA LOCAL of `columns` into `into` (a quoted table name), in the default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'. */
+const loadStatement = (into: string, columns: readonly string[], replace = false) =>
+  `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
+
+/** A load's result: false when the connection could not load (null), LoadNotClean when it skipped, bent or lost a row of `expected`. */
+function loadedClean(result: Awaited<ReturnType<LoadClient['loadData']>>, expected: number): boolean {
+  if (result === null) return false;
+  if (result.warnings > 0 || result.skipped !== 0 || result.records !== expected) throw new LoadNotClean();
+  return true;
+}
+
 /**
  * The rows by LOAD DATA LOCAL into `into` (a quoted table name), in a savepoint: true
  * when every row went in as it is (no warning: LOCAL makes a duplicate, a value too long
@@ -126,15 +137,10 @@ async function loadRows(
 ): Promise<boolean> {
   // Outside a transaction the savepoint would be a transaction of its own: INSERT, as asked.
   if (!tx.inTransaction || lines === null) return false;
-  // The default format: FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n'.
-  const text = `LOAD DATA LOCAL INFILE 'dsync-rows'${replace ? ' REPLACE' : ''} INTO TABLE ${into} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
   try {
-    return await tx.transaction(async (sp) => {
-      const result = await (sp as LoadClient).loadData(text, loadText(lines));
-      if (result === null) return false;
-      if (result.warnings > 0 || result.skipped !== 0 || result.records !== lines.length) throw new LoadNotClean();
-      return true;
-    });
+    return await tx.transaction(async (sp) =>
+      loadedClean(await (sp as LoadClient).loadData(loadStatement(into, columns, replace), loadText(lines)), lines.length),
+    );
   } catch (error) {
     if (error instanceof LoadNotClean) return false;
     throw error;
@@ -144,8 +150,8 @@ async function loadRows(
 /**
  * `rows` lines of COPY text (the transport's, mysql-load-text.ts) by LOAD DATA LOCAL into the
  * system table `table`, in a transaction of `client` after the fence read where the table has a
- * fence trigger: true when every line went in as it is, else nothing stays written. The statement
- * and the checks are loadRows' (which runs inside the caller's transaction, in a savepoint).
+ * fence trigger: true when every line went in as it is, else nothing stays written (loadRows'
+ * statement and checks, in a transaction of its own instead of the caller's savepoint).
  */
 async function loadCopyText(
   client: LoadClient,
@@ -154,14 +160,10 @@ async function loadCopyText(
   text: readonly Buffer[],
   rows: number,
 ): Promise<boolean> {
-  const statement = `LOAD DATA LOCAL INFILE 'dsync-rows' INTO TABLE ${sql.ident(table)} CHARACTER SET utf8mb4 (${columns.map((c) => sql.ident(c)).join(', ')})`;
   try {
     return await client.transaction(async (tx) => {
       if (FENCED_TABLES.has(table)) await fenceTransaction(tx);
-      const result = await (tx as LoadClient).loadData(statement, loadDataText(text));
-      if (result === null) return false;
-      if (result.warnings > 0 || result.skipped !== 0 || result.records !== rows) throw new LoadNotClean();
-      return true;
+      return loadedClean(await (tx as LoadClient).loadData(loadStatement(sql.ident(table), columns), loadDataText(text)), rows);
     });
   } catch (error) {
     if (error instanceof LoadNotClean) return false;
