@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["order_type","character varying(20)"],["description","character varying(200)"],["product_type_name","character varying(50)"],["customer_id","character varying(20)"],["quantity","integer"],["order_date","date"],["update_datetime","timestamp without time zone"],["updated_by_user","character varying(50)"],["updated_by_server","character varying(50)"]]
--- dsync:content-hash sha256:cc7778e4b5d8e84cf3197d0577e2a02a31e92934300e4b4fae53670c5275b123
+-- dsync:content-hash sha256:f2b7d7d3a964d3eede162777273d4873e3e04fab16a583c04a9e014ef47c5a92
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -120,9 +120,10 @@ BEGIN
         VALUES ('sales_order', v_key, 1, v_now, 0, '', v_patch)
         ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
           max_version = greatest(v_now, r.max_version + 1),
-          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+          col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+            ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+              ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                    FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
         RETURNING cl, max_version)
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -192,7 +193,10 @@ BEGIN
     -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
     -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
     -- The outbox rows take the entries' cl and version as for an INSERT (an entry's cl changes
-    -- only on a delete and re-insert, so the rows of one UPDATE usually share it).
+    -- only on a delete and re-insert, so the rows of one UPDATE usually share it). An entry whose
+    -- col_versions is still {} (the row's first update since its insert) takes the stamps as they
+    -- are: the text the jsonb merge would print, without parsing both sides (here and in the
+    -- one-row path above).
     v_stamp := jsonb_build_array(v_now, v_server);
     WITH e AS (
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
@@ -203,9 +207,10 @@ BEGIN
       WHERE NOT (n.order_id IS DISTINCT FROM o.order_id) AND (n.order_id IS DISTINCT FROM o.order_id OR n.order_type IS DISTINCT FROM o.order_type OR n.description IS DISTINCT FROM o.description OR n.product_type_name IS DISTINCT FROM o.product_type_name OR n.customer_id IS DISTINCT FROM o.customer_id OR n.quantity IS DISTINCT FROM o.quantity OR n.order_date IS DISTINCT FROM o.order_date OR n.update_datetime IS DISTINCT FROM o.update_datetime OR n.updated_by_user IS DISTINCT FROM o.updated_by_user OR n.updated_by_server IS DISTINCT FROM o.updated_by_server)
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
         max_version = greatest(v_now, r.max_version + 1),
-        col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-          ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+          ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
       RETURNING cl, max_version)
     SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
     INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;

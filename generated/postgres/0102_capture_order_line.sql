@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:8aad67866a86e60ee3e9ae31df807dbcf7a5073c7f348ad9f1fe52855efe9265
+-- dsync:content-hash sha256:0198d462add038e9e776b8544e3ef57ed37eadf162b52a643da6a6078f5f9ca0
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -120,9 +120,10 @@ BEGIN
         VALUES ('order_line', v_key, 1, v_now, 0, '', v_patch)
         ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
           max_version = greatest(v_now, r.max_version + 1),
-          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+          col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+            ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+              ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                    FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
         RETURNING cl, max_version)
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -192,7 +193,10 @@ BEGIN
     -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
     -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
     -- The outbox rows take the entries' cl and version as for an INSERT (an entry's cl changes
-    -- only on a delete and re-insert, so the rows of one UPDATE usually share it).
+    -- only on a delete and re-insert, so the rows of one UPDATE usually share it). An entry whose
+    -- col_versions is still {} (the row's first update since its insert) takes the stamps as they
+    -- are: the text the jsonb merge would print, without parsing both sides (here and in the
+    -- one-row path above).
     v_stamp := jsonb_build_array(v_now, v_server);
     WITH e AS (
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
@@ -203,9 +207,10 @@ BEGIN
       WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
         max_version = greatest(v_now, r.max_version + 1),
-        col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-          ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+          ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
       RETURNING cl, max_version)
     SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
     INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;

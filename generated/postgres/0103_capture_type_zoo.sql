@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","integer"],["c_smallint","smallint"],["c_int","integer"],["c_bigint","bigint"],["c_decimal","numeric(20,6)"],["c_float","double precision"],["c_real","real"],["c_bool","boolean"],["c_char","character(5)"],["c_varchar","character varying(100)"],["c_text","text"],["c_date","date"],["c_time","time(6) without time zone"],["c_timestamp","timestamp(6) without time zone"],["c_timestamptz","timestamp(6) with time zone"],["c_bytea","bytea"],["c_json","jsonb"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:6c16ae610f97e21a72cb7b2c0299a6c2597dbaf38d1c0b07251688d6c10bd13b
+-- dsync:content-hash sha256:bf67952c6837fb07e246d2b7a4f37a7081ca4787334da7c2810064a6ae7c7bc1
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -120,9 +120,10 @@ BEGIN
         VALUES ('type_zoo', v_key, 1, v_now, 0, '', v_patch)
         ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
           max_version = greatest(v_now, r.max_version + 1),
-          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+          col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+            ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+              ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                    FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
         RETURNING cl, max_version)
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -192,7 +193,10 @@ BEGIN
     -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
     -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
     -- The outbox rows take the entries' cl and version as for an INSERT (an entry's cl changes
-    -- only on a delete and re-insert, so the rows of one UPDATE usually share it).
+    -- only on a delete and re-insert, so the rows of one UPDATE usually share it). An entry whose
+    -- col_versions is still {} (the row's first update since its insert) takes the stamps as they
+    -- are: the text the jsonb merge would print, without parsing both sides (here and in the
+    -- one-row path above).
     v_stamp := jsonb_build_array(v_now, v_server);
     WITH e AS (
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
@@ -203,9 +207,10 @@ BEGIN
       WHERE NOT (n.id IS DISTINCT FROM o.id) AND (n.id IS DISTINCT FROM o.id OR n.c_smallint IS DISTINCT FROM o.c_smallint OR n.c_int IS DISTINCT FROM o.c_int OR n.c_bigint IS DISTINCT FROM o.c_bigint OR n.c_decimal IS DISTINCT FROM o.c_decimal OR n.c_float IS DISTINCT FROM o.c_float OR n.c_real IS DISTINCT FROM o.c_real OR n.c_bool IS DISTINCT FROM o.c_bool OR n.c_char IS DISTINCT FROM o.c_char OR n.c_varchar IS DISTINCT FROM o.c_varchar OR n.c_text IS DISTINCT FROM o.c_text OR n.c_date IS DISTINCT FROM o.c_date OR n.c_time IS DISTINCT FROM o.c_time OR n.c_timestamp IS DISTINCT FROM o.c_timestamp OR n.c_timestamptz IS DISTINCT FROM o.c_timestamptz OR n.c_bytea IS DISTINCT FROM o.c_bytea OR n.c_json IS DISTINCT FROM o.c_json OR n.c_uuid IS DISTINCT FROM o.c_uuid)
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
         max_version = greatest(v_now, r.max_version + 1),
-        col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-          ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+          ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
       RETURNING cl, max_version)
     SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
     INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","integer"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:f24ee4b29381bd4070e990c1239b68471b55716e08f528c0a1e5185a6114ee71
+-- dsync:content-hash sha256:e31e777baa60c3ae599c1e4797da31e940cabe5421e9c64661d9d9e38cd2226f
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -120,9 +120,10 @@ BEGIN
         VALUES ('Odd Names', v_key, 1, v_now, 0, '', v_patch)
         ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
           max_version = greatest(v_now, r.max_version + 1),
-          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+          col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+            ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+              ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                    FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
         RETURNING cl, max_version)
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -192,7 +193,10 @@ BEGIN
     -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
     -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
     -- The outbox rows take the entries' cl and version as for an INSERT (an entry's cl changes
-    -- only on a delete and re-insert, so the rows of one UPDATE usually share it).
+    -- only on a delete and re-insert, so the rows of one UPDATE usually share it). An entry whose
+    -- col_versions is still {} (the row's first update since its insert) takes the stamps as they
+    -- are: the text the jsonb merge would print, without parsing both sides (here and in the
+    -- one-row path above).
     v_stamp := jsonb_build_array(v_now, v_server);
     WITH e AS (
       INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
@@ -203,9 +207,10 @@ BEGIN
       WHERE NOT (n."Key Col" IS DISTINCT FROM o."Key Col") AND (n."Key Col" IS DISTINCT FROM o."Key Col" OR n."select" IS DISTINCT FROM o."select" OR n."it's" IS DISTINCT FROM o."it's" OR n."MixedCase" IS DISTINCT FROM o."MixedCase" OR n."back`tick" IS DISTINCT FROM o."back`tick" OR n."tilde~col" IS DISTINCT FROM o."tilde~col" OR n."[bracket]" IS DISTINCT FROM o."[bracket]" OR n."semi;colon" IS DISTINCT FROM o."semi;colon")
       ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
         max_version = greatest(v_now, r.max_version + 1),
-        col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-          ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+        col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+          ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
       RETURNING cl, max_version)
     SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
     INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;

@@ -7,8 +7,10 @@
  * seeded random multi-row INSERTs, UPDATEs (some rows unchanged) and DELETEs over a small key
  * pool, with entries pushed ahead of the clock and keys deleted and re-inserted so that some
  * statements' entries differ and some agree; after every statement each of its outbox rows must
- * carry its entry's cl and version, in the statement's row order, one per changed row. The seed
- * is printed; DSYNC_TEST_SEED=<seed> replays it.
+ * carry its entry's cl and version, in the statement's row order, one per changed row, and each
+ * entry's col_versions must be its stamps so far (an update of an entry whose col_versions is {}
+ * writes the update's stamps as they are, without the jsonb merge). The seed is printed;
+ * DSYNC_TEST_SEED=<seed> replays it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row } from '../../src/core/dialect.ts';
@@ -40,6 +42,9 @@ describe.runIf(live)('postgres capture: outbox rows without the entry read-back'
     };
     const pool = Array.from({ length: 30 }, (_, i) => `u-${String(i).padStart(2, '0')}`);
     const present = new Set<string>();
+    // Each key's col_versions as the contract has it: {} after an insert or delete, then each changed
+    // column stamped [version, server] by every update.
+    const stamps = new Map<string, Record<string, [number, string]>>();
     const seen = { alike: 0, mixed: 0 };
 
     for (let step = 0; step < STEPS; step++) {
@@ -87,16 +92,32 @@ describe.runIf(live)('postgres capture: outbox rows without the entry read-back'
       if (expected.op === 'I') expect(rows.map((r) => r.key)).toEqual(expected.keys);
       else expect(rows.map((r) => String(r.key)).sort()).toEqual([...expected.keys].sort());
       const { rows: entries } = await node.client.query<Row>(
-        `SELECT row_key, cl, max_version FROM ds_row_version WHERE table_name = 'sales_order' AND row_key = ANY($1)`,
+        `SELECT row_key, cl, max_version, col_versions FROM ds_row_version WHERE table_name = 'sales_order' AND row_key = ANY($1)`,
         [rows.map((r) => JSON.stringify(r.key))],
       );
       const byKey = new Map(entries.map((e) => [String(e.row_key), [Number(e.cl), Number(e.max_version)]]));
-      for (const r of rows) expect([r.rowCl, r.changeVersion], `step ${step} ${r.op} ${r.key}`).toEqual(byKey.get(JSON.stringify(r.key)));
+      const colVersions = new Map(
+        entries.map((e) => {
+          const parsed = JSON.parse(String(e.col_versions)) as Record<string, [unknown, string]>;
+          return [String(e.row_key), Object.fromEntries(Object.entries(parsed).map(([c, [v, srv]]) => [c, [Number(v), srv]]))];
+        }),
+      );
+      for (const r of rows) {
+        expect([r.rowCl, r.changeVersion], `step ${step} ${r.op} ${r.key}`).toEqual(byKey.get(JSON.stringify(r.key)));
+        const before = r.op === 'U' ? (stamps.get(String(r.key)) ?? {}) : {};
+        stamps.set(String(r.key), r.op === 'U' ? { ...before, description: [r.changeVersion!, r.server!] } : {});
+        expect(colVersions.get(JSON.stringify(r.key)), `step ${step} ${r.op} ${r.key} col_versions`).toEqual(stamps.get(String(r.key)));
+      }
       if (rows.length > 1) {
         const alike = new Set(rows.map((r) => `${r.rowCl}/${r.changeVersion}`)).size === 1;
         seen[alike ? 'alike' : 'mixed']++;
       }
     }
+    // col_versions keeps jsonb's own spelling, whichever way the update wrote it.
+    const { rows: spelled } = await node.client.query<Row>(
+      `SELECT count(*) AS n FROM ds_row_version WHERE table_name = 'sales_order' AND col_versions <> col_versions::jsonb::text`,
+    );
+    expect(Number(spelled[0].n)).toBe(0);
     // Both paths were taken often enough to mean something.
     expect(seen.alike).toBeGreaterThan(5);
     expect(seen.mixed).toBeGreaterThan(5);
