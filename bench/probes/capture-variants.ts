@@ -36,6 +36,8 @@ function backendCpuMs(pid: number | null): number {
     return (c.user + c.system) / 1000;
   }
   if (pid === null) return 0;
+  // schedstat's first field is the task's time on a CPU in ns (stat's utime/stime tick every 10 ms).
+  if (dialect === 'postgres') return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["order_type","character varying(20)"],["description","character varying(200)"],["product_type_name","character varying(50)"],["customer_id","character varying(20)"],["quantity","integer"],["order_date","date"],["update_datetime","timestamp without time zone"],["updated_by_user","character varying(50)"],["updated_by_server","character varying(50)"]]
--- dsync:content-hash sha256:0f95c8c464a72f91001294636e93baa5650c90b93ea966a2cc9ee64359037277
+-- dsync:content-hash sha256:f2b7d7d3a964d3eede162777273d4873e3e04fab16a583c04a9e014ef47c5a92
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -38,6 +38,9 @@ DECLARE
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
+  v_cl_max bigint;
+  v_version_max bigint;
+  v_mixed boolean;
   v_cols text;
   v_value text;
   v_value_old text;
@@ -117,9 +120,10 @@ BEGIN
         VALUES ('sales_order', v_key, 1, v_now, 0, '', v_patch)
         ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
           max_version = greatest(v_now, r.max_version + 1),
-          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+          col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+            ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+              ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                    FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
         RETURNING cl, max_version)
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -131,73 +135,97 @@ BEGIN
     END IF;
   END IF;
   IF TG_OP = 'INSERT' THEN
-    -- cl to the next odd number, base = (v, server).
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'sales_order', to_jsonb(n.order_id::text)::text, 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- cl to the next odd number, base = (v, server). The upsert hands back the range of the cl and
+    -- version it wrote (see v_mixed below).
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'sales_order', to_jsonb(n.order_id::text)::text, 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+        base_server = v_server, col_versions = '{}'
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count = 0 THEN
       RETURN NULL;
     END IF;
-    -- Each row reads back its entry (locked by the upsert above) by key; the LATERAL … OFFSET 0
-    -- keeps the plan a nested loop over the transition table, so outbox ids follow its row order.
+    -- When every entry came out with the same cl and version (new keys: cl 1 at v_now, a bulk
+    -- INSERT's usual case), each outbox row takes those two values. Only when they differ does
+    -- each row read back its entry (locked by the upsert above) by key: the LATERAL's v_mixed is
+    -- a one-time filter, so it costs no index probe otherwise. The LATERAL … OFFSET 0 keeps the
+    -- plan a nested loop over the transition table, so outbox ids follow its row order.
+    v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', r.row_key,
-      (('{' || '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') || ',' || '"order_type":' || coalesce(to_json(n.order_type::text)::text, 'null') || ',' || '"description":' || coalesce(to_json(n.description::text)::text, 'null') || ',' || '"product_type_name":' || coalesce(to_json(n.product_type_name::text)::text, 'null') || ',' || '"customer_id":' || coalesce(to_json(n.customer_id::text)::text, 'null') || ',' || '"quantity":' || coalesce(n.quantity::text, 'null') || ',' || '"order_date":' || coalesce(to_json(CASE WHEN n.order_date >= '0001-01-01' AND n.order_date < '10000-01-01' THEN to_char(n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(n.order_date) THEN n.order_date::text WHEN n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.order_date)::int)::text, 4, '0') END || to_char(n.order_date, '-MM-DD') ELSE '+' || to_char(n.order_date, 'YYYY-MM-DD') END)::text, 'null') || ',' || '"update_datetime":' || coalesce(to_json(CASE WHEN n.update_datetime >= '0001-01-01' AND n.update_datetime < '10000-01-01' THEN to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(n.update_datetime) THEN n.update_datetime::text WHEN n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.update_datetime)::int)::text, 4, '0') END || to_char(n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') || ',' || '"updated_by_user":' || coalesce(to_json(n.updated_by_user::text)::text, 'null') || ',' || '"updated_by_server":' || coalesce(to_json(n.updated_by_server::text)::text, 'null') || '}'))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
-    FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-      WHERE e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r;
+    SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', to_jsonb(n.order_id::text)::text,
+      (('{' || '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') || ',' || '"order_type":' || coalesce(to_json(n.order_type::text)::text, 'null') || ',' || '"description":' || coalesce(to_json(n.description::text)::text, 'null') || ',' || '"product_type_name":' || coalesce(to_json(n.product_type_name::text)::text, 'null') || ',' || '"customer_id":' || coalesce(to_json(n.customer_id::text)::text, 'null') || ',' || '"quantity":' || coalesce(n.quantity::text, 'null') || ',' || '"order_date":' || coalesce(to_json(CASE WHEN n.order_date >= '0001-01-01' AND n.order_date < '10000-01-01' THEN to_char(n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(n.order_date) THEN n.order_date::text WHEN n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.order_date)::int)::text, 4, '0') END || to_char(n.order_date, '-MM-DD') ELSE '+' || to_char(n.order_date, 'YYYY-MM-DD') END)::text, 'null') || ',' || '"update_datetime":' || coalesce(to_json(CASE WHEN n.update_datetime >= '0001-01-01' AND n.update_datetime < '10000-01-01' THEN to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(n.update_datetime) THEN n.update_datetime::text WHEN n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.update_datetime)::int)::text, 4, '0') END || to_char(n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') || ',' || '"updated_by_user":' || coalesce(to_json(n.updated_by_user::text)::text, 'null') || ',' || '"updated_by_server":' || coalesce(to_json(n.updated_by_server::text)::text, 'null') || '}'))::text, 'I', v_server, v_user, v_time, v_origin_id,
+      coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
+    FROM ds_new AS n LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+      WHERE v_mixed AND e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r ON true;
   ELSIF TG_OP = 'DELETE' THEN
-    -- cl to the next even number (a tombstone), base = (v, server).
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'sales_order', to_jsonb(o.order_id::text)::text, 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- cl to the next even number (a tombstone), base = (v, server); the outbox rows as for an INSERT.
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'sales_order', to_jsonb(o.order_id::text)::text, 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+        base_server = v_server, col_versions = '{}'
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count = 0 THEN
       RETURN NULL;
     END IF;
+    v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', r.row_key,
-      (('{' || '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') || ',' || '"order_type":' || coalesce(to_json(o.order_type::text)::text, 'null') || ',' || '"description":' || coalesce(to_json(o.description::text)::text, 'null') || ',' || '"product_type_name":' || coalesce(to_json(o.product_type_name::text)::text, 'null') || ',' || '"customer_id":' || coalesce(to_json(o.customer_id::text)::text, 'null') || ',' || '"quantity":' || coalesce(o.quantity::text, 'null') || ',' || '"order_date":' || coalesce(to_json(CASE WHEN o.order_date >= '0001-01-01' AND o.order_date < '10000-01-01' THEN to_char(o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(o.order_date) THEN o.order_date::text WHEN o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.order_date)::int)::text, 4, '0') END || to_char(o.order_date, '-MM-DD') ELSE '+' || to_char(o.order_date, 'YYYY-MM-DD') END)::text, 'null') || ',' || '"update_datetime":' || coalesce(to_json(CASE WHEN o.update_datetime >= '0001-01-01' AND o.update_datetime < '10000-01-01' THEN to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(o.update_datetime) THEN o.update_datetime::text WHEN o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.update_datetime)::int)::text, 4, '0') END || to_char(o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') || ',' || '"updated_by_user":' || coalesce(to_json(o.updated_by_user::text)::text, 'null') || ',' || '"updated_by_server":' || coalesce(to_json(o.updated_by_server::text)::text, 'null') || '}'))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
-    FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-      WHERE e.table_name = 'sales_order' AND e.row_key = to_jsonb(o.order_id::text)::text OFFSET 0) AS r;
+    SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', to_jsonb(o.order_id::text)::text,
+      (('{' || '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') || ',' || '"order_type":' || coalesce(to_json(o.order_type::text)::text, 'null') || ',' || '"description":' || coalesce(to_json(o.description::text)::text, 'null') || ',' || '"product_type_name":' || coalesce(to_json(o.product_type_name::text)::text, 'null') || ',' || '"customer_id":' || coalesce(to_json(o.customer_id::text)::text, 'null') || ',' || '"quantity":' || coalesce(o.quantity::text, 'null') || ',' || '"order_date":' || coalesce(to_json(CASE WHEN o.order_date >= '0001-01-01' AND o.order_date < '10000-01-01' THEN to_char(o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(o.order_date) THEN o.order_date::text WHEN o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.order_date)::int)::text, 4, '0') END || to_char(o.order_date, '-MM-DD') ELSE '+' || to_char(o.order_date, 'YYYY-MM-DD') END)::text, 'null') || ',' || '"update_datetime":' || coalesce(to_json(CASE WHEN o.update_datetime >= '0001-01-01' AND o.update_datetime < '10000-01-01' THEN to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(o.update_datetime) THEN o.update_datetime::text WHEN o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.update_datetime)::int)::text, 4, '0') END || to_char(o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') || ',' || '"updated_by_user":' || coalesce(to_json(o.updated_by_user::text)::text, 'null') || ',' || '"updated_by_server":' || coalesce(to_json(o.updated_by_server::text)::text, 'null') || '}'))::text, 'D', v_server, v_user, v_time, v_origin_id,
+      coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
+    FROM ds_old AS o LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+      WHERE v_mixed AND e.table_name = 'sales_order' AND e.row_key = to_jsonb(o.order_id::text)::text OFFSET 0) AS r ON true;
   ELSE
     -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
     -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
     -- in that order. Rows that keep their key, set-based: only changed columns, cl stays odd,
     -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
     -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
+    -- The outbox rows take the entries' cl and version as for an INSERT (an entry's cl changes
+    -- only on a delete and re-insert, so the rows of one UPDATE usually share it). An entry whose
+    -- col_versions is still {} (the row's first update since its insert) takes the stamps as they
+    -- are: the text the jsonb merge would print, without parsing both sides (here and in the
+    -- one-row path above).
     v_stamp := jsonb_build_array(v_now, v_server);
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'sales_order', to_jsonb(n.order_id::text)::text, 1, v_now, 0, '',
-      (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN jsonb_build_object('order_type', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.description IS DISTINCT FROM o.description THEN jsonb_build_object('description', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN jsonb_build_object('product_type_name', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN jsonb_build_object('customer_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN jsonb_build_object('quantity', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN jsonb_build_object('order_date', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN jsonb_build_object('update_datetime', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN jsonb_build_object('updated_by_user', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN jsonb_build_object('updated_by_server', v_stamp) ELSE '{}'::jsonb END)::text
-    FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
-    JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
-    WHERE NOT (n.order_id IS DISTINCT FROM o.order_id) AND (n.order_id IS DISTINCT FROM o.order_id OR n.order_type IS DISTINCT FROM o.order_type OR n.description IS DISTINCT FROM o.description OR n.product_type_name IS DISTINCT FROM o.product_type_name OR n.customer_id IS DISTINCT FROM o.customer_id OR n.quantity IS DISTINCT FROM o.quantity OR n.order_date IS DISTINCT FROM o.order_date OR n.update_datetime IS DISTINCT FROM o.update_datetime OR n.updated_by_user IS DISTINCT FROM o.updated_by_user OR n.updated_by_server IS DISTINCT FROM o.updated_by_server)
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1),
-      col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-        ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-              FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'sales_order', to_jsonb(n.order_id::text)::text, 1, v_now, 0, '',
+        (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN jsonb_build_object('order_type', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.description IS DISTINCT FROM o.description THEN jsonb_build_object('description', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN jsonb_build_object('product_type_name', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN jsonb_build_object('customer_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN jsonb_build_object('quantity', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN jsonb_build_object('order_date', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN jsonb_build_object('update_datetime', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN jsonb_build_object('updated_by_user', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN jsonb_build_object('updated_by_server', v_stamp) ELSE '{}'::jsonb END)::text
+      FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+      WHERE NOT (n.order_id IS DISTINCT FROM o.order_id) AND (n.order_id IS DISTINCT FROM o.order_id OR n.order_type IS DISTINCT FROM o.order_type OR n.description IS DISTINCT FROM o.description OR n.product_type_name IS DISTINCT FROM o.product_type_name OR n.customer_id IS DISTINCT FROM o.customer_id OR n.quantity IS DISTINCT FROM o.quantity OR n.order_date IS DISTINCT FROM o.order_date OR n.update_datetime IS DISTINCT FROM o.update_datetime OR n.updated_by_user IS DISTINCT FROM o.updated_by_user OR n.updated_by_server IS DISTINCT FROM o.updated_by_server)
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1),
+        col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+          ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count > 0 THEN
+      v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
         update_datetime, origin_change_id, row_cl, change_version)
-      SELECT 'postgres', 'sales_order', 'order_id', concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN 'order_id' END, CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN 'order_type' END, CASE WHEN n.description IS DISTINCT FROM o.description THEN 'description' END, CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN 'product_type_name' END, CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN 'customer_id' END, CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN 'quantity' END, CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN 'order_date' END, CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN 'update_datetime' END, CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN 'updated_by_user' END, CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN 'updated_by_server' END), r.row_key,
+      SELECT 'postgres', 'sales_order', 'order_id', concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN 'order_id' END, CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN 'order_type' END, CASE WHEN n.description IS DISTINCT FROM o.description THEN 'description' END, CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN 'product_type_name' END, CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN 'customer_id' END, CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN 'quantity' END, CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN 'order_date' END, CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN 'update_datetime' END, CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN 'updated_by_user' END, CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN 'updated_by_server' END), to_jsonb(n.order_id::text)::text,
         (('{' || concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') END, CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN '"order_type":' || coalesce(to_json(n.order_type::text)::text, 'null') END, CASE WHEN n.description IS DISTINCT FROM o.description THEN '"description":' || coalesce(to_json(n.description::text)::text, 'null') END, CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN '"product_type_name":' || coalesce(to_json(n.product_type_name::text)::text, 'null') END, CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN '"customer_id":' || coalesce(to_json(n.customer_id::text)::text, 'null') END, CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN '"quantity":' || coalesce(n.quantity::text, 'null') END, CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN '"order_date":' || coalesce(to_json(CASE WHEN n.order_date >= '0001-01-01' AND n.order_date < '10000-01-01' THEN to_char(n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(n.order_date) THEN n.order_date::text WHEN n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.order_date)::int)::text, 4, '0') END || to_char(n.order_date, '-MM-DD') ELSE '+' || to_char(n.order_date, 'YYYY-MM-DD') END)::text, 'null') END, CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN '"update_datetime":' || coalesce(to_json(CASE WHEN n.update_datetime >= '0001-01-01' AND n.update_datetime < '10000-01-01' THEN to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(n.update_datetime) THEN n.update_datetime::text WHEN n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM n.update_datetime)::int)::text, 4, '0') END || to_char(n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') END, CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN '"updated_by_user":' || coalesce(to_json(n.updated_by_user::text)::text, 'null') END, CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN '"updated_by_server":' || coalesce(to_json(n.updated_by_server::text)::text, 'null') END) || '}'))::text, (('{' || concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') END, CASE WHEN n.order_type IS DISTINCT FROM o.order_type THEN '"order_type":' || coalesce(to_json(o.order_type::text)::text, 'null') END, CASE WHEN n.description IS DISTINCT FROM o.description THEN '"description":' || coalesce(to_json(o.description::text)::text, 'null') END, CASE WHEN n.product_type_name IS DISTINCT FROM o.product_type_name THEN '"product_type_name":' || coalesce(to_json(o.product_type_name::text)::text, 'null') END, CASE WHEN n.customer_id IS DISTINCT FROM o.customer_id THEN '"customer_id":' || coalesce(to_json(o.customer_id::text)::text, 'null') END, CASE WHEN n.quantity IS DISTINCT FROM o.quantity THEN '"quantity":' || coalesce(o.quantity::text, 'null') END, CASE WHEN n.order_date IS DISTINCT FROM o.order_date THEN '"order_date":' || coalesce(to_json(CASE WHEN o.order_date >= '0001-01-01' AND o.order_date < '10000-01-01' THEN to_char(o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(o.order_date) THEN o.order_date::text WHEN o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.order_date)::int)::text, 4, '0') END || to_char(o.order_date, '-MM-DD') ELSE '+' || to_char(o.order_date, 'YYYY-MM-DD') END)::text, 'null') END, CASE WHEN n.update_datetime IS DISTINCT FROM o.update_datetime THEN '"update_datetime":' || coalesce(to_json(CASE WHEN o.update_datetime >= '0001-01-01' AND o.update_datetime < '10000-01-01' THEN to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(o.update_datetime) THEN o.update_datetime::text WHEN o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM o.update_datetime)::int)::text, 4, '0') END || to_char(o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') END, CASE WHEN n.updated_by_user IS DISTINCT FROM o.updated_by_user THEN '"updated_by_user":' || coalesce(to_json(o.updated_by_user::text)::text, 'null') END, CASE WHEN n.updated_by_server IS DISTINCT FROM o.updated_by_server THEN '"updated_by_server":' || coalesce(to_json(o.updated_by_server::text)::text, 'null') END) || '}'))::text,
-        'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+        'U', v_server, v_user, v_time, v_origin_id, coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
       FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
-      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
-      LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-        WHERE e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+      LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+        WHERE v_mixed AND e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r ON true
       WHERE NOT (n.order_id IS DISTINCT FROM o.order_id) AND (n.order_id IS DISTINCT FROM o.order_id OR n.order_type IS DISTINCT FROM o.order_type OR n.description IS DISTINCT FROM o.description OR n.product_type_name IS DISTINCT FROM o.product_type_name OR n.customer_id IS DISTINCT FROM o.customer_id OR n.quantity IS DISTINCT FROM o.quantity OR n.order_date IS DISTINCT FROM o.order_date OR n.update_datetime IS DISTINCT FROM o.update_datetime OR n.updated_by_user IS DISTINCT FROM o.updated_by_user OR n.updated_by_server IS DISTINCT FROM o.updated_by_server)
       ORDER BY n.ds_ord;
     END IF;

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:82e74e36b7ea7d168a2f59f568c6ab8345ab262853b40b402aeb9340e76e0bb7
+-- dsync:content-hash sha256:0198d462add038e9e776b8544e3ef57ed37eadf162b52a643da6a6078f5f9ca0
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -38,6 +38,9 @@ DECLARE
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
+  v_cl_max bigint;
+  v_version_max bigint;
+  v_mixed boolean;
   v_cols text;
   v_value text;
   v_value_old text;
@@ -117,9 +120,10 @@ BEGIN
         VALUES ('order_line', v_key, 1, v_now, 0, '', v_patch)
         ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
           max_version = greatest(v_now, r.max_version + 1),
-          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+          col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+            ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+              ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                    FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
         RETURNING cl, max_version)
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -131,73 +135,97 @@ BEGIN
     END IF;
   END IF;
   IF TG_OP = 'INSERT' THEN
-    -- cl to the next odd number, base = (v, server).
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'order_line', ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'), 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- cl to the next odd number, base = (v, server). The upsert hands back the range of the cl and
+    -- version it wrote (see v_mixed below).
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'order_line', ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'), 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+        base_server = v_server, col_versions = '{}'
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count = 0 THEN
       RETURN NULL;
     END IF;
-    -- Each row reads back its entry (locked by the upsert above) by key; the LATERAL … OFFSET 0
-    -- keeps the plan a nested loop over the transition table, so outbox ids follow its row order.
+    -- When every entry came out with the same cl and version (new keys: cl 1 at v_now, a bulk
+    -- INSERT's usual case), each outbox row takes those two values. Only when they differ does
+    -- each row read back its entry (locked by the upsert above) by key: the LATERAL's v_mixed is
+    -- a one-time filter, so it costs no index probe otherwise. The LATERAL … OFFSET 0 keeps the
+    -- plan a nested loop over the transition table, so outbox ids follow its row order.
+    v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', r.row_key,
-      (('{' || '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(n.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(n.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(n.amount::text)::text, 'null') || '}'))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
-    FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-      WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r;
+    SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'),
+      (('{' || '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(n.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(n.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(n.amount::text)::text, 'null') || '}'))::text, 'I', v_server, v_user, v_time, v_origin_id,
+      coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
+    FROM ds_new AS n LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+      WHERE v_mixed AND e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r ON true;
   ELSIF TG_OP = 'DELETE' THEN
-    -- cl to the next even number (a tombstone), base = (v, server).
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'order_line', ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}'), 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- cl to the next even number (a tombstone), base = (v, server); the outbox rows as for an INSERT.
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'order_line', ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}'), 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+        base_server = v_server, col_versions = '{}'
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count = 0 THEN
       RETURN NULL;
     END IF;
+    v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', r.row_key,
-      (('{' || '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(o.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(o.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(o.amount::text)::text, 'null') || '}'))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
-    FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-      WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}') OFFSET 0) AS r;
+    SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}'),
+      (('{' || '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(o.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(o.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(o.amount::text)::text, 'null') || '}'))::text, 'D', v_server, v_user, v_time, v_origin_id,
+      coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
+    FROM ds_old AS o LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+      WHERE v_mixed AND e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}') OFFSET 0) AS r ON true;
   ELSE
     -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
     -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
     -- in that order. Rows that keep their key, set-based: only changed columns, cl stays odd,
     -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
     -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
+    -- The outbox rows take the entries' cl and version as for an INSERT (an entry's cl changes
+    -- only on a delete and re-insert, so the rows of one UPDATE usually share it). An entry whose
+    -- col_versions is still {} (the row's first update since its insert) takes the stamps as they
+    -- are: the text the jsonb merge would print, without parsing both sides (here and in the
+    -- one-row path above).
     v_stamp := jsonb_build_array(v_now, v_server);
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'order_line', ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'), 1, v_now, 0, '',
-      (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN jsonb_build_object('line_no', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.product IS DISTINCT FROM o.product THEN jsonb_build_object('product', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.amount IS DISTINCT FROM o.amount THEN jsonb_build_object('amount', v_stamp) ELSE '{}'::jsonb END)::text
-    FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
-    JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
-    WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1),
-      col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-        ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-              FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'order_line', ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'), 1, v_now, 0, '',
+        (CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN jsonb_build_object('order_id', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN jsonb_build_object('line_no', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.product IS DISTINCT FROM o.product THEN jsonb_build_object('product', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n.amount IS DISTINCT FROM o.amount THEN jsonb_build_object('amount', v_stamp) ELSE '{}'::jsonb END)::text
+      FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+      WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1),
+        col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+          ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count > 0 THEN
+      v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
         update_datetime, origin_change_id, row_cl, change_version)
-      SELECT 'postgres', 'order_line', 'order_id,line_no', concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN 'order_id' END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN 'line_no' END, CASE WHEN n.product IS DISTINCT FROM o.product THEN 'product' END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN 'amount' END), r.row_key,
+      SELECT 'postgres', 'order_line', 'order_id,line_no', concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN 'order_id' END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN 'line_no' END, CASE WHEN n.product IS DISTINCT FROM o.product THEN 'product' END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN 'amount' END), ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}'),
         (('{' || concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN '"order_id":' || coalesce(to_json(n.order_id::text)::text, 'null') END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN '"line_no":' || coalesce(n.line_no::text, 'null') END, CASE WHEN n.product IS DISTINCT FROM o.product THEN '"product":' || coalesce(to_json(n.product::text)::text, 'null') END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN '"amount":' || coalesce(to_json(n.amount::text)::text, 'null') END) || '}'))::text, (('{' || concat_ws(',', CASE WHEN n.order_id IS DISTINCT FROM o.order_id THEN '"order_id":' || coalesce(to_json(o.order_id::text)::text, 'null') END, CASE WHEN n.line_no IS DISTINCT FROM o.line_no THEN '"line_no":' || coalesce(o.line_no::text, 'null') END, CASE WHEN n.product IS DISTINCT FROM o.product THEN '"product":' || coalesce(to_json(o.product::text)::text, 'null') END, CASE WHEN n.amount IS DISTINCT FROM o.amount THEN '"amount":' || coalesce(to_json(o.amount::text)::text, 'null') END) || '}'))::text,
-        'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+        'U', v_server, v_user, v_time, v_origin_id, coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
       FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
-      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
-      LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-        WHERE e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+      LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+        WHERE v_mixed AND e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r ON true
       WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
       ORDER BY n.ds_ord;
     END IF;

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","integer"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:5aa78ce7f168a0d9e8678c6bf93d910ee1fd8f3f752bd344daaed81e0567cfba
+-- dsync:content-hash sha256:e31e777baa60c3ae599c1e4797da31e940cabe5421e9c64661d9d9e38cd2226f
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -38,6 +38,9 @@ DECLARE
   v_cl_old bigint;
   v_version bigint;
   v_version_old bigint;
+  v_cl_max bigint;
+  v_version_max bigint;
+  v_mixed boolean;
   v_cols text;
   v_value text;
   v_value_old text;
@@ -117,9 +120,10 @@ BEGIN
         VALUES ('Odd Names', v_key, 1, v_now, 0, '', v_patch)
         ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
           max_version = greatest(v_now, r.max_version + 1),
-          col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text
+          col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+            ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+              ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                    FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
         RETURNING cl, max_version)
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
@@ -131,73 +135,97 @@ BEGIN
     END IF;
   END IF;
   IF TG_OP = 'INSERT' THEN
-    -- cl to the next odd number, base = (v, server).
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'Odd Names', to_jsonb(n."Key Col")::text, 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- cl to the next odd number, base = (v, server). The upsert hands back the range of the cl and
+    -- version it wrote (see v_mixed below).
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'Odd Names', to_jsonb(n."Key Col")::text, 1, v_now, v_now, v_server, '{}' FROM ds_new AS n
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 + r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+        base_server = v_server, col_versions = '{}'
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count = 0 THEN
       RETURN NULL;
     END IF;
-    -- Each row reads back its entry (locked by the upsert above) by key; the LATERAL … OFFSET 0
-    -- keeps the plan a nested loop over the transition table, so outbox ids follow its row order.
+    -- When every entry came out with the same cl and version (new keys: cl 1 at v_now, a bulk
+    -- INSERT's usual case), each outbox row takes those two values. Only when they differ does
+    -- each row read back its entry (locked by the upsert above) by key: the LATERAL's v_mixed is
+    -- a one-time filter, so it costs no index probe otherwise. The LATERAL … OFFSET 0 keeps the
+    -- plan a nested loop over the transition table, so outbox ids follow its row order.
+    v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', r.row_key,
-      (('{' || '"Key Col":' || coalesce(n."Key Col"::text, 'null') || ',' || '"select":' || coalesce(to_json(n."select"::text)::text, 'null') || ',' || '"it''s":' || coalesce(to_json(n."it's"::text)::text, 'null') || ',' || '"MixedCase":' || coalesce(to_json(n."MixedCase"::text)::text, 'null') || ',' || '"back`tick":' || coalesce(to_json(n."back`tick"::text)::text, 'null') || ',' || '"tilde~col":' || coalesce(to_json(n."tilde~col"::text)::text, 'null') || ',' || '"[bracket]":' || coalesce(to_json(n."[bracket]"::text)::text, 'null') || ',' || '"semi;colon":' || coalesce(to_json(n."semi;colon"::text)::text, 'null') || '}'))::text, 'I', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
-    FROM ds_new AS n, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-      WHERE e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r;
+    SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', to_jsonb(n."Key Col")::text,
+      (('{' || '"Key Col":' || coalesce(n."Key Col"::text, 'null') || ',' || '"select":' || coalesce(to_json(n."select"::text)::text, 'null') || ',' || '"it''s":' || coalesce(to_json(n."it's"::text)::text, 'null') || ',' || '"MixedCase":' || coalesce(to_json(n."MixedCase"::text)::text, 'null') || ',' || '"back`tick":' || coalesce(to_json(n."back`tick"::text)::text, 'null') || ',' || '"tilde~col":' || coalesce(to_json(n."tilde~col"::text)::text, 'null') || ',' || '"[bracket]":' || coalesce(to_json(n."[bracket]"::text)::text, 'null') || ',' || '"semi;colon":' || coalesce(to_json(n."semi;colon"::text)::text, 'null') || '}'))::text, 'I', v_server, v_user, v_time, v_origin_id,
+      coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
+    FROM ds_new AS n LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+      WHERE v_mixed AND e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r ON true;
   ELSIF TG_OP = 'DELETE' THEN
-    -- cl to the next even number (a tombstone), base = (v, server).
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'Odd Names', to_jsonb(o."Key Col")::text, 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
-      base_server = v_server, col_versions = '{}';
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    -- cl to the next even number (a tombstone), base = (v, server); the outbox rows as for an INSERT.
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'Odd Names', to_jsonb(o."Key Col")::text, 2, v_now, v_now, v_server, '{}' FROM ds_old AS o
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 2 - r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1), base_version = greatest(v_now, r.max_version + 1),
+        base_server = v_server, col_versions = '{}'
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count = 0 THEN
       RETURN NULL;
     END IF;
+    v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
     INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
       object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
       row_cl, change_version)
-    SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', r.row_key,
-      (('{' || '"Key Col":' || coalesce(o."Key Col"::text, 'null') || ',' || '"select":' || coalesce(to_json(o."select"::text)::text, 'null') || ',' || '"it''s":' || coalesce(to_json(o."it's"::text)::text, 'null') || ',' || '"MixedCase":' || coalesce(to_json(o."MixedCase"::text)::text, 'null') || ',' || '"back`tick":' || coalesce(to_json(o."back`tick"::text)::text, 'null') || ',' || '"tilde~col":' || coalesce(to_json(o."tilde~col"::text)::text, 'null') || ',' || '"[bracket]":' || coalesce(to_json(o."[bracket]"::text)::text, 'null') || ',' || '"semi;colon":' || coalesce(to_json(o."semi;colon"::text)::text, 'null') || '}'))::text, 'D', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
-    FROM ds_old AS o, LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-      WHERE e.table_name = 'Odd Names' AND e.row_key = to_jsonb(o."Key Col")::text OFFSET 0) AS r;
+    SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', to_jsonb(o."Key Col")::text,
+      (('{' || '"Key Col":' || coalesce(o."Key Col"::text, 'null') || ',' || '"select":' || coalesce(to_json(o."select"::text)::text, 'null') || ',' || '"it''s":' || coalesce(to_json(o."it's"::text)::text, 'null') || ',' || '"MixedCase":' || coalesce(to_json(o."MixedCase"::text)::text, 'null') || ',' || '"back`tick":' || coalesce(to_json(o."back`tick"::text)::text, 'null') || ',' || '"tilde~col":' || coalesce(to_json(o."tilde~col"::text)::text, 'null') || ',' || '"[bracket]":' || coalesce(to_json(o."[bracket]"::text)::text, 'null') || ',' || '"semi;colon":' || coalesce(to_json(o."semi;colon"::text)::text, 'null') || '}'))::text, 'D', v_server, v_user, v_time, v_origin_id,
+      coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
+    FROM ds_old AS o LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+      WHERE v_mixed AND e.table_name = 'Odd Names' AND e.row_key = to_jsonb(o."Key Col")::text OFFSET 0) AS r ON true;
   ELSE
     -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
     -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
     -- in that order. Rows that keep their key, set-based: only changed columns, cl stays odd,
     -- each changed column gets [v, server] in col_versions (a new entry's base is (0, '')); an
     -- entry ahead of the clock gets the stamps with its own v. Rows that changed nothing write nothing.
+    -- The outbox rows take the entries' cl and version as for an INSERT (an entry's cl changes
+    -- only on a delete and re-insert, so the rows of one UPDATE usually share it). An entry whose
+    -- col_versions is still {} (the row's first update since its insert) takes the stamps as they
+    -- are: the text the jsonb merge would print, without parsing both sides (here and in the
+    -- one-row path above).
     v_stamp := jsonb_build_array(v_now, v_server);
-    INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    SELECT 'Odd Names', to_jsonb(n."Key Col")::text, 1, v_now, 0, '',
-      (CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN jsonb_build_object('Key Col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."select" IS DISTINCT FROM o."select" THEN jsonb_build_object('select', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN jsonb_build_object('it''s', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN jsonb_build_object('MixedCase', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN jsonb_build_object('back`tick', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN jsonb_build_object('tilde~col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN jsonb_build_object('[bracket]', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN jsonb_build_object('semi;colon', v_stamp) ELSE '{}'::jsonb END)::text
-    FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
-    JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
-    WHERE NOT (n."Key Col" IS DISTINCT FROM o."Key Col") AND (n."Key Col" IS DISTINCT FROM o."Key Col" OR n."select" IS DISTINCT FROM o."select" OR n."it's" IS DISTINCT FROM o."it's" OR n."MixedCase" IS DISTINCT FROM o."MixedCase" OR n."back`tick" IS DISTINCT FROM o."back`tick" OR n."tilde~col" IS DISTINCT FROM o."tilde~col" OR n."[bracket]" IS DISTINCT FROM o."[bracket]" OR n."semi;colon" IS DISTINCT FROM o."semi;colon")
-    ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
-      max_version = greatest(v_now, r.max_version + 1),
-      col_versions = (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
-        ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
-              FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
+    WITH e AS (
+      INSERT INTO ds_row_version AS r (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
+      SELECT 'Odd Names', to_jsonb(n."Key Col")::text, 1, v_now, 0, '',
+        (CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN jsonb_build_object('Key Col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."select" IS DISTINCT FROM o."select" THEN jsonb_build_object('select', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN jsonb_build_object('it''s', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN jsonb_build_object('MixedCase', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN jsonb_build_object('back`tick', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN jsonb_build_object('tilde~col', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN jsonb_build_object('[bracket]', v_stamp) ELSE '{}'::jsonb END || CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN jsonb_build_object('semi;colon', v_stamp) ELSE '{}'::jsonb END)::text
+      FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+      WHERE NOT (n."Key Col" IS DISTINCT FROM o."Key Col") AND (n."Key Col" IS DISTINCT FROM o."Key Col" OR n."select" IS DISTINCT FROM o."select" OR n."it's" IS DISTINCT FROM o."it's" OR n."MixedCase" IS DISTINCT FROM o."MixedCase" OR n."back`tick" IS DISTINCT FROM o."back`tick" OR n."tilde~col" IS DISTINCT FROM o."tilde~col" OR n."[bracket]" IS DISTINCT FROM o."[bracket]" OR n."semi;colon" IS DISTINCT FROM o."semi;colon")
+      ON CONFLICT (table_name, row_key) DO UPDATE SET cl = r.cl + 1 - r.cl % 2,
+        max_version = greatest(v_now, r.max_version + 1),
+        col_versions = CASE WHEN r.col_versions = '{}' AND r.max_version < v_now THEN excluded.col_versions
+          ELSE (r.col_versions::jsonb || CASE WHEN r.max_version < v_now THEN excluded.col_versions::jsonb
+            ELSE (SELECT jsonb_object_agg(c, jsonb_build_array(r.max_version + 1, v_server))
+                  FROM jsonb_object_keys(excluded.col_versions::jsonb) AS c) END)::text END
+      RETURNING cl, max_version)
+    SELECT count(*), min(cl), max(cl), min(max_version), max(max_version)
+    INTO v_count, v_cl, v_cl_max, v_version, v_version_max FROM e;
     IF v_count > 0 THEN
+      v_mixed := v_cl <> v_cl_max OR v_version <> v_version_max;
       INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
         object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
         update_datetime, origin_change_id, row_cl, change_version)
-      SELECT 'postgres', 'Odd Names', 'Key Col', concat_ws(',', CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN 'Key Col' END, CASE WHEN n."select" IS DISTINCT FROM o."select" THEN 'select' END, CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN 'it''s' END, CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN 'MixedCase' END, CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN 'back`tick' END, CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN 'tilde~col' END, CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN '[bracket]' END, CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN 'semi;colon' END), r.row_key,
+      SELECT 'postgres', 'Odd Names', 'Key Col', concat_ws(',', CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN 'Key Col' END, CASE WHEN n."select" IS DISTINCT FROM o."select" THEN 'select' END, CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN 'it''s' END, CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN 'MixedCase' END, CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN 'back`tick' END, CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN 'tilde~col' END, CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN '[bracket]' END, CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN 'semi;colon' END), to_jsonb(n."Key Col")::text,
         (('{' || concat_ws(',', CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN '"Key Col":' || coalesce(n."Key Col"::text, 'null') END, CASE WHEN n."select" IS DISTINCT FROM o."select" THEN '"select":' || coalesce(to_json(n."select"::text)::text, 'null') END, CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN '"it''s":' || coalesce(to_json(n."it's"::text)::text, 'null') END, CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN '"MixedCase":' || coalesce(to_json(n."MixedCase"::text)::text, 'null') END, CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN '"back`tick":' || coalesce(to_json(n."back`tick"::text)::text, 'null') END, CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN '"tilde~col":' || coalesce(to_json(n."tilde~col"::text)::text, 'null') END, CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN '"[bracket]":' || coalesce(to_json(n."[bracket]"::text)::text, 'null') END, CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN '"semi;colon":' || coalesce(to_json(n."semi;colon"::text)::text, 'null') END) || '}'))::text, (('{' || concat_ws(',', CASE WHEN n."Key Col" IS DISTINCT FROM o."Key Col" THEN '"Key Col":' || coalesce(o."Key Col"::text, 'null') END, CASE WHEN n."select" IS DISTINCT FROM o."select" THEN '"select":' || coalesce(to_json(o."select"::text)::text, 'null') END, CASE WHEN n."it's" IS DISTINCT FROM o."it's" THEN '"it''s":' || coalesce(to_json(o."it's"::text)::text, 'null') END, CASE WHEN n."MixedCase" IS DISTINCT FROM o."MixedCase" THEN '"MixedCase":' || coalesce(to_json(o."MixedCase"::text)::text, 'null') END, CASE WHEN n."back`tick" IS DISTINCT FROM o."back`tick" THEN '"back`tick":' || coalesce(to_json(o."back`tick"::text)::text, 'null') END, CASE WHEN n."tilde~col" IS DISTINCT FROM o."tilde~col" THEN '"tilde~col":' || coalesce(to_json(o."tilde~col"::text)::text, 'null') END, CASE WHEN n."[bracket]" IS DISTINCT FROM o."[bracket]" THEN '"[bracket]":' || coalesce(to_json(o."[bracket]"::text)::text, 'null') END, CASE WHEN n."semi;colon" IS DISTINCT FROM o."semi;colon" THEN '"semi;colon":' || coalesce(to_json(o."semi;colon"::text)::text, 'null') END) || '}'))::text,
-        'U', v_server, v_user, v_time, v_origin_id, r.cl, r.max_version
+        'U', v_server, v_user, v_time, v_origin_id, coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
       FROM (SELECT *, row_number() OVER () AS ds_ord FROM ds_new) AS n
-      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord,
-      LATERAL (SELECT e.row_key, e.cl, e.max_version FROM ds_row_version AS e
-        WHERE e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r
+      JOIN (SELECT *, row_number() OVER () AS ds_ord FROM ds_old) AS o ON o.ds_ord = n.ds_ord
+      LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
+        WHERE v_mixed AND e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r ON true
       WHERE NOT (n."Key Col" IS DISTINCT FROM o."Key Col") AND (n."Key Col" IS DISTINCT FROM o."Key Col" OR n."select" IS DISTINCT FROM o."select" OR n."it's" IS DISTINCT FROM o."it's" OR n."MixedCase" IS DISTINCT FROM o."MixedCase" OR n."back`tick" IS DISTINCT FROM o."back`tick" OR n."tilde~col" IS DISTINCT FROM o."tilde~col" OR n."[bracket]" IS DISTINCT FROM o."[bracket]" OR n."semi;colon" IS DISTINCT FROM o."semi;colon")
       ORDER BY n.ds_ord;
     END IF;
