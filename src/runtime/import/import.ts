@@ -381,6 +381,7 @@ async function applyBatchPlanned(
       nothingPending: !anyPending,
       deferWrites: true,
       readAhead: ahead,
+      overlapWrites: true,
     },
     items,
     pendingLoader(ctx, anyPending),
