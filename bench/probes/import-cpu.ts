@@ -7,7 +7,9 @@
  * statements by shape: `npx tsx bench/probes/import-cpu.ts [N] [postgres>postgres] [rounds]`.
  * Run from two trees one after the other, alternating, to compare them under one load.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
@@ -33,6 +35,14 @@ try {
   let moved = 0;
   for (let pass = 0; moved < total && pass < 50; pass++) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
   const pid = Number((await tgt.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  // NICE=-10 (as root): this process and its backend ahead of others' work during the import, so that
+  // the wall time on a shared machine says more about the import than about the load.
+  if (process.env.NICE) for (const p of [process.pid, pid]) setPriority(p, Number(process.env.NICE));
+  // RT=1 (as root): both under SCHED_FIFO during the import (the kernel still leaves others 5 % of each second):
+  // where other work shares the cores by autogroup, a nice value does not reach across groups, a real-time class does.
+  const realTime = (p: number, priority: number) =>
+    execFileSync('chrt', ['-a', '-p', ...(priority ? ['-f', String(priority)] : ['-o', '0']), String(p)]);
+  if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 10);
   const trace = new StatementTrace();
   // TRACE=1: statements by shape, timed; TRACE=cpu: by the backend's CPU during each (10 ms ticks).
   const clock = process.env.TRACE === 'cpu' ? () => backendCpu(pid) * 1000 : undefined;
@@ -48,6 +58,7 @@ try {
   const t1 = performance.now();
   const c1 = process.cpuUsage();
   const s1 = backendCpu(pid);
+  if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 0);
   const compared = await compareTables(
     { client: src.client, table: setup.table('src') },
     { client: tgt.client, table: setup.table('tgt') },

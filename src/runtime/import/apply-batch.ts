@@ -72,12 +72,6 @@ export interface BatchContext {
   deferWrites?: boolean;
   /** The batch's rows and entries read already, with its first statements (readAhead; taken). */
   readAhead?: ReadAhead;
-  /**
-   * A large batch's row writes may start while the rest of it is planned (planInSlices): the whole
-   * transaction rolls back on any failure (the fast path), so a write that fails early only wastes
-   * the planning after it.
-   */
-  overlapWrites?: boolean;
 }
 
 /**
@@ -85,17 +79,6 @@ export interface BatchContext {
  * COPY_MIN_ROWS), and a round trip is a small part of its time.
  */
 const DEFER_AT_MOST = 63;
-
-/**
- * Changes planned between two looks at the event loop when a batch's planning and its row writes
- * overlap (planInSlices); a slice's row operations are written as one set (its own waves).
- * `DSYNC_PLAN_SLICE` sets another size (0: a batch planned whole, then written), for the seeded
- * comparison of the two (test/integration/import-plan-slices.test.ts) and for measuring.
- */
-function planSlice(): number {
-  const n = Number(process.env.DSYNC_PLAN_SLICE ?? 2000);
-  return Number.isSafeInteger(n) && n > 0 ? n : Number.POSITIVE_INFINITY;
-}
 
 /** `tx` for writes whose results are not read (the entries): each statement is deferred (DbClient.defer), its result empty. */
 function deferring(tx: DbClient): DbClient {
@@ -324,12 +307,7 @@ export async function applyBatch(
     return { item, outcome: plan.outcome, conflict: plan.conflict, policy };
   };
 
-  // A large batch is planned a slice at a time where the driver keeps statements in flight (queryPipelined): the
-  // server writes the rows of one slice while this process plans the next (planInSlices).
-  const slice = planSlice();
-  const overlap = ctx.overlapWrites === true && tx.queryPipelined !== undefined && tx.dialect.bulk !== undefined && items.length > slice;
-  if (overlap && !ctx.silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: ctx.lazyCommit });
-  const { results, written } = overlap ? await planInSlices(tx, items, slice, planOne, ops) : { results: items.map(planOne), written: 0 };
+  const results = items.map(planOne);
   if (fromPending) for (const r of results) if (r.outcome !== 'pending') pendingDone.push(r.item.row.id);
   const released: ItemResult[] = [];
   // Updates that came before their insert (a mesh): merge the ones whose row has caught up.
@@ -370,10 +348,9 @@ export async function applyBatch(
     for (let i = pendingAdds.length - 1; i >= 0; i--) if (done.has(pendingAdds[i].item.row.id)) pendingAdds.splice(i, 1);
   }
 
-  if (!ctx.silenced && !overlap) await tx.dialect.silenceCapture(tx, true, { lazyCommit: ctx.lazyCommit });
+  if (!ctx.silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: ctx.lazyCommit });
   const defer = ctx.deferWrites === true && tx.defer !== undefined && items.length <= DEFER_AT_MOST;
-  // What planInSlices has not written (released pending updates' operations; all of them when it did not run).
-  await executeOps(tx, written === 0 ? ops : ops.slice(written), defer);
+  await executeOps(tx, ops, defer);
   await recordApplied(tx, ctx.node, applied);
   if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
   // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
@@ -391,40 +368,6 @@ export async function applyBatch(
     });
   }
   return { results, released };
-}
-
-/**
- * `items` planned `slice` at a time (planSlice), each slice's row operations (what `planOne` pushed onto
- * `ops`) written in order after the slice before's, without waiting for them before planning the
- * next slice: the server's writes and this process's planning overlap (the connection runs one
- * statement at a time, in the order given, so a row's operations keep their order). A slice is its
- * own set of waves (executeOps), as a batch is. Returns when every write has ended; the first
- * failure is thrown then. `written`: how many of `ops` went.
- */
-async function planInSlices(
-  tx: DbClient,
-  items: readonly BatchItem[],
-  slice: number,
-  planOne: (item: BatchItem) => ItemResult,
-  ops: PlannedOp[],
-): Promise<{ results: ItemResult[]; written: number }> {
-  const results = new Array<ItemResult>(items.length);
-  let writing: Promise<void> = Promise.resolve();
-  let written = 0;
-  for (let start = 0; start < items.length; start += slice) {
-    const end = Math.min(items.length, start + slice);
-    for (let i = start; i < end; i++) results[i] = planOne(items[i]);
-    if (ops.length > written) {
-      const planned = ops.slice(written);
-      written = ops.length;
-      writing = writing.then(() => executeOps(tx, planned));
-      writing.catch(() => undefined); // thrown below, once the planning is done
-    }
-    // The event loop runs here: a write that has ended lets the next one go.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-  await writing;
-  return { results, written };
 }
 
 async function writePending(tx: DbClient, adds: Array<{ item: BatchItem; rowKey: string; cl: number }>, done: number[]): Promise<void> {

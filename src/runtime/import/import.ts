@@ -381,7 +381,6 @@ async function applyBatchPlanned(
       nothingPending: !anyPending,
       deferWrites: true,
       readAhead: ahead,
-      overlapWrites: true,
     },
     items,
     pendingLoader(ctx, anyPending),
