@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { DialectName } from '../../src/core/dialect.ts';
+import { boundHeap } from '../../src/runtime/heap.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
@@ -19,6 +20,8 @@ import { TABLE } from '../nodes.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
 
 const n = Number(process.argv[2] ?? 20000);
+// HEAP_FLAGS=1: the heap settings of the commands that move changes (src/runtime/heap.ts), as the bench's drain runs with.
+if (process.env.HEAP_FLAGS) boundHeap();
 const [from, to] = (process.argv[3] ?? 'postgres>postgres').split('>') as [DialectName, DialectName];
 if (to !== 'postgres') throw new Error('import-cpu measures a PostgreSQL target');
 
