@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { boundHeap } from '../../src/runtime/heap.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
@@ -20,8 +21,10 @@ import { TABLE } from '../nodes.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
 
 const n = Number(process.argv[2] ?? 20000);
-// HEAP_FLAGS=1: the heap settings of the commands that move changes (src/runtime/heap.ts), as the bench's drain runs with.
+// HEAP_FLAGS=1: the heap settings of the commands that move changes (src/runtime/heap.ts), as the bench's drain runs with;
+// GROWING=<percent>: --heap-growing-percent at that instead.
 if (process.env.HEAP_FLAGS) boundHeap();
+if (process.env.GROWING) setFlagsFromString(`--heap-growing-percent=${process.env.GROWING}`);
 const [from, to] = (process.argv[3] ?? 'postgres>postgres').split('>') as [DialectName, DialectName];
 if (to !== 'postgres') throw new Error('import-cpu measures a PostgreSQL target');
 
@@ -69,7 +72,7 @@ try {
   const cpu = (c1.user - c0.user + c1.system - c0.system) / 1e6;
   console.log(
     `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s, backend CPU ${(s1 - s0).toFixed(2)} s, ` +
-      `both ${(cpu + s1 - s0).toFixed(2)} s; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+      `both ${(cpu + s1 - s0).toFixed(2)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
   );
   if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
 } finally {
