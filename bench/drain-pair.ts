@@ -15,7 +15,8 @@ export async function createDrainPair(from: DialectName, to: DialectName, n: num
     ],
     [
       { id: 1000, type: 'transport', from: 'src', to: 'tgt', batchSize: 10000 },
-      { id: 1001, type: 'import', node: 'tgt', batchSize: 10000 },
+      // DSYNC_PROBE_IMPORT_BATCH: the import's batch size (what a batch's size does to its CPU and wall).
+      { id: 1001, type: 'import', node: 'tgt', batchSize: Number(process.env.DSYNC_PROBE_IMPORT_BATCH ?? 10000) },
     ],
   );
   try {

@@ -7,8 +7,12 @@
  * statements by shape: `npx tsx bench/probes/import-cpu.ts [N] [postgres>postgres] [rounds]`.
  * Run from two trees one after the other, alternating, to compare them under one load.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
+import { boundHeap } from '../../src/runtime/heap.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
@@ -17,6 +21,10 @@ import { TABLE } from '../nodes.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
 
 const n = Number(process.argv[2] ?? 20000);
+// HEAP_FLAGS=1: the heap settings of the commands that move changes (src/runtime/heap.ts), as the bench's drain runs with;
+// GROWING=<percent>: --heap-growing-percent at that instead.
+if (process.env.HEAP_FLAGS) boundHeap();
+if (process.env.GROWING) setFlagsFromString(`--heap-growing-percent=${process.env.GROWING}`);
 const [from, to] = (process.argv[3] ?? 'postgres>postgres').split('>') as [DialectName, DialectName];
 if (to !== 'postgres') throw new Error('import-cpu measures a PostgreSQL target');
 
@@ -33,6 +41,14 @@ try {
   let moved = 0;
   for (let pass = 0; moved < total && pass < 50; pass++) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
   const pid = Number((await tgt.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
+  // NICE=-10 (as root): this process and its backend ahead of others' work during the import, so that
+  // the wall time on a shared machine says more about the import than about the load.
+  if (process.env.NICE) for (const p of [process.pid, pid]) setPriority(p, Number(process.env.NICE));
+  // RT=1 (as root): both under SCHED_FIFO during the import (the kernel still leaves others 5 % of each second):
+  // where other work shares the cores by autogroup, a nice value does not reach across groups, a real-time class does.
+  const realTime = (p: number, priority: number) =>
+    execFileSync('chrt', ['-a', '-p', ...(priority ? ['-f', String(priority)] : ['-o', '0']), String(p)]);
+  if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 10);
   const trace = new StatementTrace();
   // TRACE=1: statements by shape, timed; TRACE=cpu: by the backend's CPU during each (10 ms ticks).
   const clock = process.env.TRACE === 'cpu' ? () => backendCpu(pid) * 1000 : undefined;
@@ -48,6 +64,7 @@ try {
   const t1 = performance.now();
   const c1 = process.cpuUsage();
   const s1 = backendCpu(pid);
+  if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 0);
   const compared = await compareTables(
     { client: src.client, table: setup.table('src') },
     { client: tgt.client, table: setup.table('tgt') },
@@ -55,7 +72,7 @@ try {
   const cpu = (c1.user - c0.user + c1.system - c0.system) / 1e6;
   console.log(
     `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s, backend CPU ${(s1 - s0).toFixed(2)} s, ` +
-      `both ${(cpu + s1 - s0).toFixed(2)} s; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+      `both ${(cpu + s1 - s0).toFixed(2)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
   );
   if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
 } finally {

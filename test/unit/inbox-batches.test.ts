@@ -68,6 +68,44 @@ describe('inboxBatches', () => {
     });
   });
 
+  it('takes a first batch given with the horizon from its holder, and empties the holder (the pass does not keep it)', async () => {
+    const { client, log } = fakeInbox([1, 2, 3, 4, 5]);
+    const asObject = (id: number): Row => ({
+      id: String(id),
+      origin_change_id: String(1000 + id),
+      object_table: 't',
+      object_id: `"k${id}"`,
+      object_id_old: null,
+      object_value: '{}',
+      object_value_old: null,
+      object_operation: 'I',
+      object_operation_command: null,
+      updated_by_server_id: 's1',
+      updated_by_user_id: null,
+      update_datetime: null,
+      row_cl: '1',
+      row_cl_old: null,
+      change_version: '7',
+      ds_ledger_n: 3,
+      ds_ledger_at: 'at',
+    });
+    const first: { rows: Row[] | null } = { rows: [1, 2, 3].map(asObject) };
+    const seen: number[][] = [];
+    const held: Array<Row[] | null> = [];
+    for await (const b of inboxBatches(client, 0, 5, 3, true, async () => null, first)) {
+      seen.push(b.rows.map((r) => r.id));
+      held.push(first.rows);
+      if (seen.length === 1) expect(b).toMatchObject({ upTo: 3, stamp: '3/at' });
+    }
+    expect(seen).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
+    expect(held).toEqual([null, null]);
+    // The given batch is not read again; the next one is read (ahead).
+    expect(log).toEqual(['read 3..5']);
+  });
+
   it('reads nothing past the horizon and nothing at all when the pointer is there', async () => {
     const { client, log } = fakeInbox([1, 2, 3]);
     const got: number[] = [];

@@ -617,9 +617,11 @@ async function importPass(
   let stampInBatch = given !== null && withStamp;
   if (stampInBatch) watch = false;
   // The first batch comes with the horizon where the brand reads both in one round trip; rows handed over are their own horizon.
-  const { horizon, rows: first } = given
+  // `first` is a holder inboxBatches empties once it has taken the rows (they are not kept in this frame for the pass).
+  const first: { horizon: number; rows: Row[] | null } = given
     ? { horizon: start + given.length, rows: given }
     : await readHorizonAndBatch(client, 'ds_change_inbox', inboxBatchSelect(withStamp), start, program.batchSize);
+  const { horizon } = first;
   await refusePointerAhead(client, program.id, 'ds_change_inbox', start, horizon);
   const result: ImportResult = { program: program.id, ...emptyTally(), replayed: 0, pointer: start, horizon, heldBack: 0 };
   try {

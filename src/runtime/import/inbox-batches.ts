@@ -164,7 +164,10 @@ export const inboxBatchSelect =
  * horizon does not change under an import), and once its rows are here, `prepare` (the
  * decoding) works on them in the gaps while this batch's statements run on the server.
  * A batch read when `light()` says so (the server may merge it) holds LIGHT_COLUMNS only and is
- * not prepared; the first batch given (`first`) is whole.
+ * not prepared; the first batch given (`first.rows`) is whole. `first` is a holder the generator
+ * empties once it has taken the rows: a suspended generator keeps its parameters' registers, so
+ * rows passed as a parameter (10,000 row objects) stayed alive for the whole pass (a heap snapshot
+ * mid-import, bench/probes/import-live-heap.ts).
  */
 export async function* inboxBatches<T>(
   client: DbClient,
@@ -173,7 +176,7 @@ export async function* inboxBatches<T>(
   batchSize: number,
   withStamp: boolean,
   prepare: (rows: InboxRow[]) => Promise<T>,
-  first: Row[] | null = null,
+  first: { rows: Row[] | null } = { rows: null },
   light: () => boolean = () => false,
 ): AsyncGenerator<InboxBatch<T>> {
   const p = client.dialect.sql.param;
@@ -195,9 +198,9 @@ export async function* inboxBatches<T>(
     const got = ahead ? await ahead : null;
     ahead = null;
     // The first batch may have come with the horizon (inboxBatchSelect's columns, as objects).
-    const lightly = got ? got.lightly : first === null && light();
-    let raw = got ? null : first ? first.map(rowValues) : await read(pointer, upTo, stampFirst, lightly);
-    first = null;
+    const lightly = got ? got.lightly : first.rows === null && light();
+    let raw = got ? null : first.rows ? first.rows.map(rowValues) : await read(pointer, upTo, stampFirst, lightly);
+    first.rows = null;
     const width = lightly ? LIGHT_COLUMNS.length : BATCH_COLUMNS.length;
     const stamp =
       stampFirst && raw !== null && raw.length > 0 ? stampOf({ ds_ledger_n: raw[0][width], ds_ledger_at: raw[0][width + 1] }) : null;
