@@ -31,7 +31,7 @@
  * own are not merged here.
  * https://www.sqlite.org/json1.html#jeach, https://www.sqlite.org/datatype3.html
  */
-import { type DbClient, queryArrays, type Row, type ServerMerge } from '../../core/dialect.ts';
+import type { DbClient, Row, ServerMerge } from '../../core/dialect.ts';
 import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
 import { sqliteSql } from './sqlite-sql.ts';
 
@@ -254,7 +254,8 @@ export const sqliteServerMerge: ServerMerge = {
     const shapes = await tx.query<Row>("SELECT DISTINCT shape FROM temp.ds_sm_take WHERE op = 'U'");
     for (const { shape } of shapes.rows) await tx.query(s.update(String(shape)), [shape]);
     await tx.query(s.inserts);
-    // As arrays: a batch's ids are not made into 10,000 row objects.
-    return (await queryArrays(tx, 'SELECT id FROM temp.ds_sm_take ORDER BY id', [], ['id'])).map((v) => Number(v[0]));
+    // One JSON text: a batch's ids are neither sorted nor made into 10,000 values by the driver (the caller keeps a Set).
+    const { rows } = await tx.query<Row>('SELECT json_group_array(id) AS ids FROM temp.ds_sm_take');
+    return JSON.parse(String(rows[0].ids)) as number[];
   },
 };
