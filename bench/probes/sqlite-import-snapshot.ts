@@ -9,6 +9,8 @@
  *   npx tsx bench/probes/sqlite-import-snapshot.ts make DIR [scale=0.3]
  *   npx tsx bench/probes/sqlite-import-snapshot.ts run DIR [rounds=3] [pragma …]
  *
+ * `TRACE=1` with `run`: the import's statements by shape, timed by this process's CPU (SQLite's included).
+ *
  * Run `run` from each tree in turn on the same DIR to compare them, or, warmer and from a build,
  * `node bench/probes/sqlite-import-run.mjs TREE DIR` (docs/performance.md).
  */
@@ -19,6 +21,7 @@ import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createBenchSetup } from '../nodes.ts';
+import { StatementTrace, traceClient } from '../traced-client.ts';
 import { changeCount, PHASES, runPhase, workloadW } from '../workload.ts';
 
 const [mode, dir, arg3, ...pragmas] = process.argv.slice(2);
@@ -59,8 +62,14 @@ if (mode === 'make') {
     for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) rmSync(f);
     copyFileSync(join(dir, 'target.db'), file);
     const node = { ...config.nodes.tgt, url: file };
-    const client = await sqliteDialect.connect(file, node.name);
-    for (const p of pragmas) await client.exec(`PRAGMA ${p}`);
+    const connected = await sqliteDialect.connect(file, node.name);
+    for (const p of pragmas) await connected.exec(`PRAGMA ${p}`);
+    const trace = new StatementTrace();
+    const cpuMs = () => {
+      const c = process.cpuUsage();
+      return (c.user + c.system) / 1000;
+    };
+    const client = process.env.TRACE ? traceClient(connected, trace, cpuMs) : connected;
     const run = { ...config, nodes: { ...config.nodes, tgt: node } };
     try {
       const c0 = process.cpuUsage();
@@ -74,6 +83,8 @@ if (mode === 'make') {
       console.log(
         `import ${applied} changes: CPU ${((c.user + c.system) / 1e6).toFixed(2)} s (user ${(c.user / 1e6).toFixed(2)}, system ${(c.system / 1e6).toFixed(2)}), wall ${((performance.now() - t0) / 1000).toFixed(2)} s`,
       );
+      if (process.env.TRACE)
+        for (const s of trace.top(12)) console.log(`  ${String(s.ms).padStart(6)} ms CPU ${String(s.count).padStart(5)}×  ${s.shape}`);
     } finally {
       await client.close();
       for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) rmSync(f);

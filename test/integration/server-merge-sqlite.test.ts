@@ -5,7 +5,7 @@
  * writes random changes at a (inserts, updates of a few columns, deletes, key changes, several
  * changes of one row, NULLs, awkward values), moves them to b's inbox, adds hand-spelled inbox
  * rows that a trigger would not write (another precision of a timestamp, 2025-02-30, numbers for
- * text, integers beyond 2^53 as JSON numbers, escaped NUL and surrogates, unknown and repeated
+ * text, integers beyond 2^53 as JSON numbers, escaped NUL and surrogates, unknown and repeated (new and old)
  * members, JSON5, odd counters, now and then a key spelled otherwise), makes random local changes
  * at b (conflicts), then copies b's file and imports the original with the server's merge off and
  * the copy with it on. Tables (each value with its storage class), version entries (byte for
@@ -358,6 +358,7 @@ describe.skipIf(!live)(`SQLite's merge gives what the planner gives (seed ${SEED
       else if (weird < 0.14) cl = op === 'D' ? 3 : 2;
       else if (weird < 0.17) cl = '1';
       else if (weird < 0.2) value = '[1]';
+      else if (weird < 0.23) old = old && `${old.slice(0, -1)},"quantity":7}`; // a repeated member among the old values
       await client.query(
         `INSERT INTO ds_change_inbox (object_table, object_id, object_value, object_value_old, object_operation,
            updated_by_server_id, origin_change_id, row_cl, row_cl_old, change_version)

@@ -31,11 +31,13 @@
  * own are not merged here.
  * https://www.sqlite.org/json1.html#jeach, https://www.sqlite.org/datatype3.html
  */
-import { type DbClient, queryArrays, type Row, type ServerMerge } from '../../core/dialect.ts';
+import type { DbClient, Row, ServerMerge } from '../../core/dialect.ts';
 import type { ColumnSchema, TableSchema } from '../../core/schema.ts';
 import { sqliteSql } from './sqlite-sql.ts';
 
 const MAX_SAFE = '9007199254740991';
+/** Columns a walk counts by bits (`walk` in statements): 2^51 is the highest bit a double's sum keeps exact. */
+const BITS = 52;
 const q = (name: string) => sqliteSql.ident(name);
 const lit = (text: string) => `'${text.replace(/'/g, "''")}'`;
 /** A JSON path to a member: `'$."name"'` (names needing a JSON escape are not merged here). */
@@ -140,6 +142,8 @@ function statements(table: TableSchema): Statements | null {
     if (pk.collation && pk.collation.toUpperCase() !== 'BINARY') return null;
   } else if (pk.family !== 'integer' && pk.family !== 'bigint') return null;
   const others = columns.filter((c) => c !== pk);
+  /** A column's bit for the walks (`walk`): 2^(its place in the table). */
+  const bit = (c: ColumnSchema) => String(2 ** columns.indexOf(c));
   const T = q(table.name);
   const name = lit(table.name);
   const pkT = `t.${q(pk.name)}`;
@@ -156,12 +160,23 @@ function statements(table: TableSchema): Statements | null {
       object_value_old IS NULL AS no_old
     FROM ds_change_inbox WHERE id > ? AND id <= ? AND object_table = ${name} AND id NOT IN (SELECT value FROM json_each(?))
     ORDER BY ${textKey ? 'object_id' : 'CAST(object_id AS INTEGER)'}`;
-  /** A CASE on a json_each member's name: `each(c)` for a column's member, 0 for any other name. */
-  const byMember = (cols: ColumnSchema[], each: (c: ColumnSchema) => string) =>
-    `CASE j.key ${cols.map((c) => `WHEN ${lit(c.name)} THEN ${each(c)}`).join(' ')} ELSE 0 END`;
-  /** One walk of object `x`: at least `least` members, each a distinct one of `cols` for which `each` holds. */
-  const walk = (x: string, cols: ColumnSchema[], each: (c: ColumnSchema) => string, least: number) =>
-    `(json_type(${x}) = 'object' AND (SELECT count(*) >= ${least} AND count(*) = count(DISTINCT j.key) AND count(*) = total(${byMember(cols, each)}) FROM json_each(${x}) j))`;
+  /** A CASE on a json_each member's name: `each(c)` (1 or 0) times `weight(c)` for a column's member, 0 for any other name. */
+  const byMember = (cols: ColumnSchema[], each: (c: ColumnSchema) => string, weight: (c: ColumnSchema) => string) =>
+    `CASE j.key ${cols.map((c) => `WHEN ${lit(c.name)} THEN (${each(c)}) * ${weight(c)}`).join(' ')} ELSE 0 END`;
+  /**
+   * One walk of object `x`: at least `least` members, each a distinct one of `cols` for which `each` holds.
+   * Up to 52 columns, each member that holds adds its column's bit (2^i, exact in total()'s double), and the sum
+   * has as many bits set as the object has members only when every member held and no column came twice (a
+   * column counted twice carries into another bit): no temporary b-tree per object as count(DISTINCT) builds.
+   */
+  const walk = (x: string, cols: ColumnSchema[], each: (c: ColumnSchema) => string, least: number) => {
+    if (columns.length > BITS) {
+      return `(json_type(${x}) = 'object' AND (SELECT count(*) >= ${least} AND count(*) = count(DISTINCT j.key) AND count(*) = total(${byMember(cols, each, () => '1')}) FROM json_each(${x}) j))`;
+    }
+    const bits = columns.map((_, i) => `((s >> ${i}) & 1)`).join(' + ');
+    return `(json_type(${x}) = 'object' AND (SELECT n >= ${least} AND s < ${2 ** columns.length} AND ${bits} = n
+      FROM (SELECT count(*) AS n, CAST(total(${byMember(cols, each, bit)}) AS INTEGER) AS s FROM json_each(${x}) j)))`;
+  };
   const member = (c: ColumnSchema) => typed(c, 'j.type', 'j.value');
   const same = (c: ColumnSchema, x: string) => `t.${q(c.name)} IS ${x} COLLATE BINARY`;
   const colPath = (c: ColumnSchema, i: number) => lit(`$."${c.name}"[${i}]`);
@@ -254,7 +269,8 @@ export const sqliteServerMerge: ServerMerge = {
     const shapes = await tx.query<Row>("SELECT DISTINCT shape FROM temp.ds_sm_take WHERE op = 'U'");
     for (const { shape } of shapes.rows) await tx.query(s.update(String(shape)), [shape]);
     await tx.query(s.inserts);
-    // As arrays: a batch's ids are not made into 10,000 row objects.
-    return (await queryArrays(tx, 'SELECT id FROM temp.ds_sm_take ORDER BY id', [], ['id'])).map((v) => Number(v[0]));
+    // One JSON text: a batch's ids are neither sorted nor made into 10,000 values by the driver (the caller keeps a Set).
+    const { rows } = await tx.query<Row>('SELECT json_group_array(id) AS ids FROM temp.ds_sm_take');
+    return JSON.parse(String(rows[0].ids)) as number[];
   },
 };

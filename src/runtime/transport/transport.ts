@@ -7,7 +7,7 @@
 import type { ProgramConfig } from '../../config/config.ts';
 import { boundedServerId } from '../../core/bounded-text.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
-import type { DbClient, Row } from '../../core/dialect.ts';
+import { type DbClient, queryArrays, type Row } from '../../core/dialect.ts';
 import { normalizeChangeTime } from '../import/decode-change.ts';
 import { BATCH_COLUMNS } from '../import/inbox-batches.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
@@ -35,18 +35,35 @@ export function outboxBatchSql(client: DbClient): string {
   return outboxBatchSelect(p(1), p(2));
 }
 
-/** An outbox row as inbox values (INBOX_COLUMNS order): a row without origin came from `sourceServerId`. */
-export function toInboxValues(row: Row, sourceServerId: string): unknown[] {
+/** The columns of outboxBatchSelect, in order: the id, then INBOX_COLUMNS. */
+const OUTBOX_BATCH_COLUMNS = ['id', ...INBOX_COLUMNS] as const;
+const SERVER_AT = INBOX_COLUMNS.indexOf('updated_by_server_id');
+const TIME_AT = INBOX_COLUMNS.indexOf('update_datetime');
+const ORIGIN_AT = INBOX_COLUMNS.indexOf('origin_change_id');
+
+/**
+ * An outbox row as inbox values (INBOX_COLUMNS order) from its values in OUTBOX_BATCH_COLUMNS order
+ * (the driver's array rows: no object per row): a row without origin came from `sourceServerId`.
+ */
+export function inboxValuesOf(row: readonly unknown[], sourceServerId: string): unknown[] {
+  const out = new Array<unknown>(INBOX_COLUMNS.length);
+  for (let i = 0; i < out.length; i++) {
+    const value = row[i + 1];
+    out[i] = value === null || value === undefined ? null : String(value);
+  }
   // The server id is part of the inbox's dedupe key (64 characters): a longer one is
   // mapped to a bounded form, the same on every resend, so the resend still dedupes.
-  const origin = boundedServerId((row.updated_by_server_id as string | null) ?? sourceServerId);
-  return INBOX_COLUMNS.map((column) => {
-    if (column === 'updated_by_server_id') return origin;
-    if (column === 'origin_change_id') return row.origin_change_id === null ? Number(row.id) : Number(row.origin_change_id);
-    if (column === 'update_datetime') return normalizeChangeTime(row.update_datetime);
-    const value = row[column];
-    return value === null || value === undefined ? null : String(value);
-  });
+  out[SERVER_AT] = boundedServerId((row[SERVER_AT + 1] as string | null | undefined) ?? sourceServerId);
+  const origin = row[ORIGIN_AT + 1];
+  out[ORIGIN_AT] = origin === null ? Number(row[0]) : Number(origin);
+  out[TIME_AT] = normalizeChangeTime(row[TIME_AT + 1]);
+  return out;
+}
+
+/** An outbox row (an object of OUTBOX_BATCH_COLUMNS) as inbox values (INBOX_COLUMNS order): inboxValuesOf. */
+export function toInboxValues(row: Row, sourceServerId: string): unknown[] {
+  const values = OUTBOX_BATCH_COLUMNS.map((column) => row[column]);
+  return inboxValuesOf(values, sourceServerId);
 }
 
 /** Most rows of a batch handed to the import the transport wakes (transportOnce's onMoved): a change that comes alone, or a few. */
@@ -190,13 +207,24 @@ export async function transportOnce(
   );
   const first = copyOut && read !== null && read.length > HAND_OVER_AT_MOST ? null : read;
   await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
+  const sql = outboxBatchSql(src);
+  // Else as arrays (queryArrays): no object per outbox row.
   const select = copyOut
     ? (after: number, upTo: number) => readOutboxCopy(copyOut, after, upTo, source.node.serverId, target.node.serverId)
-    : outboxBatchSql(src);
+    : (after: number, upTo: number) => queryArrays(src, sql, [after, upTo], OUTBOX_BATCH_COLUMNS);
+  const echo = boundedServerId(target.node.serverId);
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: start, horizon, heldBack: 0 };
   try {
     let pointer = start;
-    const batches = pointerBatches<Row[] | CopyBatch>(src, 'ds_change_outbox', select, pointer, horizon, program.batchSize, first);
+    const batches = pointerBatches<Row[] | unknown[][] | CopyBatch>(
+      src,
+      'ds_change_outbox',
+      select,
+      pointer,
+      horizon,
+      program.batchSize,
+      first,
+    );
     for await (const { rows: batch, upTo } of readAhead(batches)) {
       let values: unknown[][] = [];
       let copy: CopyBatch | null = null;
@@ -210,12 +238,13 @@ export async function transportOnce(
             : copyBatchValues(batch.text.map((piece) => Buffer.from(piece.toString('utf8'))));
       } else
         for (const row of batch) {
-          const origin = boundedServerId((row.updated_by_server_id as string | null) ?? source.node.serverId);
-          if (origin === boundedServerId(target.node.serverId)) {
+          // Arrays, or objects where the first batch came with the horizon.
+          const inbox = Array.isArray(row) ? inboxValuesOf(row, source.node.serverId) : toInboxValues(row, source.node.serverId);
+          if (inbox[SERVER_AT] === echo) {
             result.skippedEcho++;
             continue;
           }
-          values.push(toInboxValues(row, source.node.serverId));
+          values.push(inbox);
         }
       const count = copy ? copy.rows : values.length;
       if (copy && count > 0) {
