@@ -1,6 +1,23 @@
-import type { DialectName } from '../src/core/dialect.ts';
+import type { DbClient, DialectName } from '../src/core/dialect.ts';
+import { forgetPointer } from '../src/runtime/program-state.ts';
 import { insertGeneratedRows, updateAllRows } from './bulk-sql.ts';
-import { createBenchSetup } from './nodes.ts';
+import { createBenchSetup, TABLE } from './nodes.ts';
+
+/**
+ * A probe's target as it was after the transport: an empty table, no entries, the pointer of
+ * import `importId` at 0 (capture silenced, so nothing is captured). The inbox stays, so that
+ * the import can run again from it.
+ */
+export async function resetTarget(client: DbClient, importId: number): Promise<void> {
+  await client.transaction(async (tx) => {
+    await tx.dialect.silenceCapture(tx, true);
+    for (const t of [TABLE, 'ds_row_version', 'ds_change_conflict', 'ds_change_error', 'ds_change_pending', 'ds_change_outbox'])
+      await tx.query(`DELETE FROM ${tx.dialect.sql.ident(t)}`);
+    await tx.query(`UPDATE ds_program_parameter SET last_pointer = 0 WHERE id = ${importId}`);
+    await tx.dialect.silenceCapture(tx, false);
+  });
+  forgetPointer(client, importId);
+}
 
 /**
  * A source and a target of the given brands with a transport (1000) and an import (1001)

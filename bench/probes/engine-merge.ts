@@ -15,9 +15,9 @@
 import { readFileSync } from 'node:fs';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
-import { forgetPointer } from '../../src/runtime/program-state.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { mariadbCpuSeconds, mariadbSessionCpuSeconds } from '../machine.ts';
+import { resetTarget } from '../drain-pair.ts';
 import { createBenchSetup, TABLE } from '../nodes.ts';
 import { changeCount, PHASES, runPhase, workloadW } from '../workload.ts';
 import { applyStaged, type EngineMergeSql, sqliteEngineMerge } from './engine-merge-sqlite.ts';
@@ -44,18 +44,6 @@ const setup = await createBenchSetup(
     { id: IMPORT_ID, type: 'import', node: 'tgt', batchSize: BATCH },
   ],
 );
-
-/** The target as it was after the transport: an empty table, no entries, the pointer at 0 (capture silenced, so nothing is captured). */
-async function reset(client: DbClient): Promise<void> {
-  await client.transaction(async (tx) => {
-    await tx.dialect.silenceCapture(tx, true);
-    for (const t of [TABLE, 'ds_row_version', 'ds_change_conflict', 'ds_change_error', 'ds_change_pending', 'ds_change_outbox'])
-      await tx.query(`DELETE FROM ${tx.dialect.sql.ident(t)}`);
-    await tx.query(`UPDATE ds_program_parameter SET last_pointer = 0 WHERE id = ${IMPORT_ID}`);
-    await tx.dialect.silenceCapture(tx, false);
-  });
-  forgetPointer(client, IMPORT_ID);
-}
 
 /** Every row and entry, with SQLite's storage classes: what the two paths must leave alike. */
 async function fingerprint(client: DbClient): Promise<{ rows: string[]; entries: string[]; other: string }> {
@@ -129,7 +117,7 @@ try {
     ];
     const saved = (await tgt.client.query(`SELECT * FROM ds_change_inbox WHERE id IN (1, ${firstUpdate})`)).rows;
     for (const [what, sql] of cases) {
-      await reset(tgt.client);
+      await resetTarget(tgt.client, IMPORT_ID);
       await tgt.client.transaction(async (tx) => {
         await tx.dialect.silenceCapture(tx, true);
         await tx.query(sql);
@@ -157,7 +145,7 @@ try {
   const sums = { client: { cpu: 0, wall: 0, server: 0, session: 0 }, engine: { cpu: 0, wall: 0, server: 0, session: 0 } };
   for (let round = 0; round < rounds; round++) {
     for (const path of round % 2 === 0 ? (['client', 'engine'] as const) : (['engine', 'client'] as const)) {
-      await reset(tgt.client);
+      await resetTarget(tgt.client, IMPORT_ID);
       const s0 = serverCpu?.() ?? 0;
       const g0 = sessionCpu?.() ?? 0;
       const c0 = process.cpuUsage();

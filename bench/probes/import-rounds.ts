@@ -12,30 +12,16 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
-import type { DbClient, DialectName } from '../../src/core/dialect.ts';
+import type { DialectName } from '../../src/core/dialect.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
-import { forgetPointer } from '../../src/runtime/program-state.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
-import { createDrainPair } from '../drain-pair.ts';
+import { createDrainPair, resetTarget } from '../drain-pair.ts';
 import { mariadbSessionCpuSeconds } from '../machine.ts';
-import { TABLE } from '../nodes.ts';
 
 const n = Number(process.argv[2] ?? 50000);
 const [from, to] = (process.argv[3] ?? 'postgres>mysql').split('>') as [DialectName, DialectName];
 const rounds = Number(process.argv[4] ?? 5);
 const IMPORT_ID = 1001;
-
-/** The target as it was after the transport: an empty table, no entries, the pointer at 0. */
-async function reset(client: DbClient): Promise<void> {
-  await client.transaction(async (tx) => {
-    await tx.dialect.silenceCapture(tx, true);
-    for (const t of [TABLE, 'ds_row_version', 'ds_change_conflict', 'ds_change_error', 'ds_change_pending', 'ds_change_outbox'])
-      await tx.query(`DELETE FROM ${tx.dialect.sql.ident(t)}`);
-    await tx.query(`UPDATE ds_program_parameter SET last_pointer = 0 WHERE id = ${IMPORT_ID}`);
-    await tx.dialect.silenceCapture(tx, false);
-  });
-  forgetPointer(client, IMPORT_ID);
-}
 
 /** The collector's pauses since the last take: minor (scavenges) and major, count and milliseconds. */
 const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
@@ -67,7 +53,7 @@ try {
   const servers: number[] = [];
   const walls: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    if (round > 0) await reset(tgt.client);
+    if (round > 0) await resetTarget(tgt.client, IMPORT_ID);
     await new Promise((resolve) => setImmediate(resolve));
     takeGc();
     const session = process.env.PROFILE && round === rounds - 1 ? new Session() : null;
