@@ -102,7 +102,7 @@ function lightInboxRow(v: readonly unknown[]): InboxRow {
   };
 }
 
-/** Inbox ids per statement of inboxRowsOf (an IN list of integer literals). */
+/** Inbox ids per statement of inboxRowsOf (an IN list of bound ids). */
 const IDS_PER_READ = 1000;
 
 /**
@@ -120,8 +120,9 @@ export async function inboxRowsOf(client: DbClient, ids: readonly number[], rang
   }
   for (let i = 0; !range && i < ids.length; i += IDS_PER_READ) {
     const some = ids.slice(i, i + IDS_PER_READ);
-    const sql = `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_inbox WHERE id IN (${some.map((id) => String(Math.trunc(id))).join(', ')}) ORDER BY id`;
-    for (const v of await queryArrays(client, sql, [], BATCH_COLUMNS)) rows.push(batchInboxRow(v));
+    const p = client.dialect.sql.param;
+    const sql = `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_inbox WHERE id IN (${some.map((_, k) => p(k + 1)).join(', ')}) ORDER BY id`;
+    for (const v of await queryArrays(client, sql, some, BATCH_COLUMNS)) rows.push(batchInboxRow(v));
   }
   if (rows.length !== ids.length || rows.some((r, i) => r.id !== ids[i]))
     throw new RuntimeError(
