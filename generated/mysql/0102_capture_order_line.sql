@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","varchar(20)"],["line_no","int(11)"],["product","varchar(50)"],["amount","decimal(12,2)"]]
--- dsync:content-hash sha256:5927b3611acda54983db11ae965ec7a80d2151acb649c43b5efa38452b15ef7c
+-- dsync:content-hash sha256:2768d819f34385817d24b0f71ed1ca234a94d809294127344a691118bb7369b6
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -14,12 +14,15 @@
 -- the gap before it, and two sessions inserting new rows would deadlock on each other's gap.
 -- Insert and delete write the whole entry with INSERT … ON DUPLICATE KEY UPDATE (each column
 -- assigned after its last use, so the old values count whatever the sql_mode); the entry's new
--- cl and version come back through @dsync_cl and @dsync_version, which the update branch
--- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
--- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
--- row), and go straight into the outbox row (their local copies were five more steps per row, each
--- DECLARE and SET being one); an update the same way, merging its changed columns' versions
--- into col_versions. A key change writes
+-- cl and version come back through @dsync_cl and @dsync_version, which the VALUES list sets
+-- for a new entry and the update branch sets again (in a MariaDB 10.11 trigger ROW_COUNT() said
+-- 1 for an updated entry too; a read-back SELECT was one more statement per row), and go
+-- straight into the outbox row: each DECLARE, SET and IF is a step per row, and a SET of a user
+-- variable is a whole statement (docs/performance.md, "Issue 13, MariaDB capture: fewer steps").
+-- An update the same way, merging its changed columns' versions into col_versions.
+-- Without an origin flag (a local writer) the outbox row names this node, the session's user
+-- and the columns' defaults (update_datetime UTC_TIMESTAMP(6), origin_change_id NULL), so the
+-- common row resolves none of the flag's variables. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -45,26 +48,40 @@ BEGIN
       '}');
     END IF;
     -- An insert makes the causal length odd: the next odd number.
-    SET @dsync_cl = 1, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('order_line', dsync_key, 1, @dsync_version, @dsync_version, 'fixture-my', '{}')
+    VALUES ('order_line', dsync_key, (@dsync_cl := 1), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))), @dsync_version,
+      'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
       base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
       max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
-      row_cl, change_version)
-    VALUES ('mysql', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount',
-      dsync_key,
-      CONCAT(
+    IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+      VALUES ('mysql', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount',
+        dsync_key,
+        CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"product":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"amount":', COALESCE(JSON_QUOTE(CONVERT(NEW.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       '}'),
-      'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      @dsync_cl, @dsync_version);
+        'I', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+    ELSE
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      VALUES ('mysql', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount',
+        dsync_key,
+        CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"product":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"amount":', COALESCE(JSON_QUOTE(CONVERT(NEW.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      '}'),
+        'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        @dsync_cl, @dsync_version);
+    END IF;
   END;
   END IF;
 END$$
@@ -80,17 +97,12 @@ CREATE TRIGGER `ds_order_line_upd` AFTER UPDATE ON `order_line` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_key_old TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_cl_old BIGINT;
-  DECLARE dsync_version BIGINT;
   -- The changed columns' names, new and old values, and version-stamp members, each
   -- member with a leading comma; built column by column below.
   DECLARE dsync_names MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
   DECLARE dsync_new LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
-  DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
     -- Each column is tested once, and only a changed one's values are built (MariaDB
     -- resolves a statement's whole expression on every row, taken branches or not).
     IF NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY)) THEN
@@ -126,9 +138,13 @@ BEGIN
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       '}');
     END IF;
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     IF (NOT (CAST(NEW.`order_id` AS BINARY) <=> CAST(OLD.`order_id` AS BINARY))
-    OR NOT (NEW.`line_no` <=> OLD.`line_no`)) THEN
+    OR NOT (NEW.`line_no` <=> OLD.`line_no`)) THEN BEGIN
+      -- The key change's own variables, declared (a step each) only on this path.
+      DECLARE dsync_key_old TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+      DECLARE dsync_cl BIGINT;
+      DECLARE dsync_cl_old BIGINT;
+      DECLARE dsync_version BIGINT DEFAULT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
       -- Both entries locked (written as "no entry" when missing) and read, then written.
       SET dsync_key_old = CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
@@ -153,32 +169,46 @@ BEGIN
       UPDATE ds_row_version SET cl = IF(row_key = dsync_key, dsync_cl, dsync_cl_old), max_version = dsync_version,
         base_version = dsync_version, base_server = 'fixture-my', col_versions = '{}'
       WHERE table_name = 'order_line' AND row_key IN (dsync_key, dsync_key_old);
-      SET dsync_value = CONCAT(
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+      VALUES ('mysql', 'order_line', 'order_id,line_no', dsync_names, dsync_key, dsync_key_old,
+        CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(NEW.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(NEW.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"product":', COALESCE(JSON_QUOTE(CONVERT(NEW.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"amount":', COALESCE(JSON_QUOTE(CONVERT(NEW.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      '}');
+      '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+        'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        dsync_cl, dsync_cl_old, dsync_version);
+    END;
     ELSE
       -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
       -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
-      SET @dsync_cl = 1, @dsync_version = dsync_version;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('order_line', dsync_key, 1, dsync_version, 0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', dsync_version, ',"fixture-my"]')), 2), '}'))
+      VALUES ('order_line', dsync_key, (@dsync_cl := 1), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))),
+        0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', @dsync_version, ',"fixture-my"]')), 2), '}'))
       ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
-        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
-        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
-      SET dsync_value = CONCAT('{', SUBSTRING(dsync_new, 2), '}');
+        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(@dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
+        max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
+      IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+        INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+          object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+        VALUES ('mysql', 'order_line', 'order_id,line_no', dsync_names, dsync_key,
+          CONCAT('{', SUBSTRING(dsync_new, 2), '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+          'U', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+      ELSE
+        INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+          object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+          update_datetime, origin_change_id, row_cl, change_version)
+        VALUES ('mysql', 'order_line', 'order_id,line_no', dsync_names, dsync_key,
+          CONCAT('{', SUBSTRING(dsync_new, 2), '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+          'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+          COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+          @dsync_cl, @dsync_version);
+      END IF;
     END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('mysql', 'order_line', 'order_id,line_no', dsync_names, dsync_key, dsync_key_old,
-      dsync_value, CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
-      'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_cl_old, dsync_version);
   END IF;
   END;
   END IF;
@@ -203,26 +233,40 @@ BEGIN
       '}');
     END IF;
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
-    SET @dsync_cl = 2, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('order_line', dsync_key, 2, @dsync_version, @dsync_version, 'fixture-my', '{}')
+    VALUES ('order_line', dsync_key, (@dsync_cl := 2), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))), @dsync_version,
+      'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
       base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
       max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
-      row_cl, change_version)
-    VALUES ('mysql', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount',
-      dsync_key,
-      CONCAT(
+    IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value_old, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+      VALUES ('mysql', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount',
+        dsync_key,
+        CONCAT(
       '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"product":', COALESCE(JSON_QUOTE(CONVERT(OLD.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"amount":', COALESCE(JSON_QUOTE(CONVERT(OLD.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       '}'),
-      'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      @dsync_cl, @dsync_version);
+        'D', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+    ELSE
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      VALUES ('mysql', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount',
+        dsync_key,
+        CONCAT(
+      '{"order_id":', COALESCE(JSON_QUOTE(CONVERT(OLD.`order_id` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"line_no":', COALESCE(CONVERT(OLD.`line_no` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"product":', COALESCE(JSON_QUOTE(CONVERT(OLD.`product` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"amount":', COALESCE(JSON_QUOTE(CONVERT(OLD.`amount` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      '}'),
+        'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        @dsync_cl, @dsync_version);
+    END IF;
   END;
   END IF;
 END$$

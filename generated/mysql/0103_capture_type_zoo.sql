@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","int(11)"],["c_smallint","smallint(6)"],["c_int","int(11)"],["c_bigint","bigint(20)"],["c_decimal","decimal(20,6)"],["c_float","double"],["c_real","float"],["c_bool","tinyint(1)"],["c_char","char(5)"],["c_varchar","varchar(100)"],["c_text","longtext"],["c_date","date"],["c_time","time(6)"],["c_timestamp","datetime(6)"],["c_timestamptz","timestamp(6)"],["c_bytea","longblob"],["c_json","longtext"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:5331bc972985213ed3e6443606f44d32636c828e46dd7da121d3b8570aa0fd98
+-- dsync:content-hash sha256:3f643227078f0110a1d951a9e6fb666f0595a61ba7e21671914efeefa07731b8
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -14,12 +14,15 @@
 -- the gap before it, and two sessions inserting new rows would deadlock on each other's gap.
 -- Insert and delete write the whole entry with INSERT … ON DUPLICATE KEY UPDATE (each column
 -- assigned after its last use, so the old values count whatever the sql_mode); the entry's new
--- cl and version come back through @dsync_cl and @dsync_version, which the update branch
--- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
--- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
--- row), and go straight into the outbox row (their local copies were five more steps per row, each
--- DECLARE and SET being one); an update the same way, merging its changed columns' versions
--- into col_versions. A key change writes
+-- cl and version come back through @dsync_cl and @dsync_version, which the VALUES list sets
+-- for a new entry and the update branch sets again (in a MariaDB 10.11 trigger ROW_COUNT() said
+-- 1 for an updated entry too; a read-back SELECT was one more statement per row), and go
+-- straight into the outbox row: each DECLARE, SET and IF is a step per row, and a SET of a user
+-- variable is a whole statement (docs/performance.md, "Issue 13, MariaDB capture: fewer steps").
+-- An update the same way, merging its changed columns' versions into col_versions.
+-- Without an origin flag (a local writer) the outbox row names this node, the session's user
+-- and the columns' defaults (update_datetime UTC_TIMESTAMP(6), origin_change_id NULL), so the
+-- common row resolves none of the flag's variables. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -36,18 +39,18 @@ BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
     SET dsync_key = COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     -- An insert makes the causal length odd: the next odd number.
-    SET @dsync_cl = 1, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('type_zoo', dsync_key, 1, @dsync_version, @dsync_version, 'fixture-my', '{}')
+    VALUES ('type_zoo', dsync_key, (@dsync_cl := 1), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))), @dsync_version,
+      'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
       base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
       max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
-      row_cl, change_version)
-    VALUES ('mysql', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid',
-      dsync_key,
-      CONCAT(
+    IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+      VALUES ('mysql', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid',
+        dsync_key,
+        CONCAT(
       '{"id":', COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_smallint":', COALESCE(CONVERT(NEW.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_int":', COALESCE(CONVERT(NEW.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -67,9 +70,37 @@ BEGIN
       ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       '}'),
-      'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      @dsync_cl, @dsync_version);
+        'I', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+    ELSE
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      VALUES ('mysql', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid',
+        dsync_key,
+        CONCAT(
+      '{"id":', COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_smallint":', COALESCE(CONVERT(NEW.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_int":', COALESCE(CONVERT(NEW.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_bigint":', COALESCE(IF(NEW.`c_bigint` BETWEEN -9007199254740991 AND 9007199254740991, CONVERT(NEW.`c_bigint` USING utf8mb4), JSON_QUOTE(CONVERT(NEW.`c_bigint` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
+      ',"c_decimal":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_decimal` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_float":', COALESCE(CONVERT(NEW.`c_float` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_real":', COALESCE(CONVERT((NEW.`c_real` + 0e0) USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_bool":', COALESCE(CONVERT(CASE WHEN NEW.`c_bool` <> 0 THEN 'true' WHEN NEW.`c_bool` = 0 THEN 'false' END USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_char":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_char` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_varchar":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_varchar` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_text":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_text` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`c_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_time":', COALESCE(JSON_QUOTE(CONVERT(TIME_FORMAT(NEW.`c_time`, '%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_timestamp":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(NEW.`c_timestamp`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_timestamptz":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(NEW.`c_timestamptz`) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(NEW.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      '}'),
+        'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        @dsync_cl, @dsync_version);
+    END IF;
   END;
   END IF;
 END$$
@@ -85,17 +116,12 @@ CREATE TRIGGER `ds_type_zoo_upd` AFTER UPDATE ON `type_zoo` FOR EACH ROW
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_key_old TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_cl_old BIGINT;
-  DECLARE dsync_version BIGINT;
   -- The changed columns' names, new and old values, and version-stamp members, each
   -- member with a leading comma; built column by column below.
   DECLARE dsync_names MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
   DECLARE dsync_new LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
-  DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
     -- Each column is tested once, and only a changed one's values are built (MariaDB
     -- resolves a statement's whole expression on every row, taken branches or not).
     IF NOT (NEW.`id` <=> OLD.`id`) THEN
@@ -207,8 +233,12 @@ BEGIN
     END IF;
   IF dsync_names IS NOT NULL THEN
     SET dsync_key = COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
-    IF (NOT (NEW.`id` <=> OLD.`id`)) THEN
+    IF (NOT (NEW.`id` <=> OLD.`id`)) THEN BEGIN
+      -- The key change's own variables, declared (a step each) only on this path.
+      DECLARE dsync_key_old TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+      DECLARE dsync_cl BIGINT;
+      DECLARE dsync_cl_old BIGINT;
+      DECLARE dsync_version BIGINT DEFAULT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
       -- Both entries locked (written as "no entry" when missing) and read, then written.
       SET dsync_key_old = COALESCE(CONVERT(OLD.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
@@ -224,7 +254,11 @@ BEGIN
       UPDATE ds_row_version SET cl = IF(row_key = dsync_key, dsync_cl, dsync_cl_old), max_version = dsync_version,
         base_version = dsync_version, base_server = 'fixture-my', col_versions = '{}'
       WHERE table_name = 'type_zoo' AND row_key IN (dsync_key, dsync_key_old);
-      SET dsync_value = CONCAT(
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+      VALUES ('mysql', 'type_zoo', 'id', dsync_names, dsync_key, dsync_key_old,
+        CONCAT(
       '{"id":', COALESCE(CONVERT(NEW.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_smallint":', COALESCE(CONVERT(NEW.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_int":', COALESCE(CONVERT(NEW.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -243,27 +277,37 @@ BEGIN
       ',"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(NEW.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(NEW.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      '}');
+      '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+        'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        dsync_cl, dsync_cl_old, dsync_version);
+    END;
     ELSE
       -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
       -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
-      SET @dsync_cl = 1, @dsync_version = dsync_version;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('type_zoo', dsync_key, 1, dsync_version, 0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', dsync_version, ',"fixture-my"]')), 2), '}'))
+      VALUES ('type_zoo', dsync_key, (@dsync_cl := 1), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))),
+        0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', @dsync_version, ',"fixture-my"]')), 2), '}'))
       ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
-        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
-        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
-      SET dsync_value = CONCAT('{', SUBSTRING(dsync_new, 2), '}');
+        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(@dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
+        max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
+      IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+        INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+          object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+        VALUES ('mysql', 'type_zoo', 'id', dsync_names, dsync_key,
+          CONCAT('{', SUBSTRING(dsync_new, 2), '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+          'U', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+      ELSE
+        INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+          object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+          update_datetime, origin_change_id, row_cl, change_version)
+        VALUES ('mysql', 'type_zoo', 'id', dsync_names, dsync_key,
+          CONCAT('{', SUBSTRING(dsync_new, 2), '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+          'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+          COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+          @dsync_cl, @dsync_version);
+      END IF;
     END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('mysql', 'type_zoo', 'id', dsync_names, dsync_key, dsync_key_old,
-      dsync_value, CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
-      'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_cl_old, dsync_version);
   END IF;
   END;
   END IF;
@@ -279,18 +323,18 @@ BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
     SET dsync_key = COALESCE(CONVERT(OLD.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
-    SET @dsync_cl = 2, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('type_zoo', dsync_key, 2, @dsync_version, @dsync_version, 'fixture-my', '{}')
+    VALUES ('type_zoo', dsync_key, (@dsync_cl := 2), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))), @dsync_version,
+      'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
       base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
       max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
-      row_cl, change_version)
-    VALUES ('mysql', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid',
-      dsync_key,
-      CONCAT(
+    IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value_old, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+      VALUES ('mysql', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid',
+        dsync_key,
+        CONCAT(
       '{"id":', COALESCE(CONVERT(OLD.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_smallint":', COALESCE(CONVERT(OLD.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"c_int":', COALESCE(CONVERT(OLD.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
@@ -310,9 +354,37 @@ BEGIN
       ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       '}'),
-      'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      @dsync_cl, @dsync_version);
+        'D', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+    ELSE
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      VALUES ('mysql', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid',
+        dsync_key,
+        CONCAT(
+      '{"id":', COALESCE(CONVERT(OLD.`id` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_smallint":', COALESCE(CONVERT(OLD.`c_smallint` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_int":', COALESCE(CONVERT(OLD.`c_int` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_bigint":', COALESCE(IF(OLD.`c_bigint` BETWEEN -9007199254740991 AND 9007199254740991, CONVERT(OLD.`c_bigint` USING utf8mb4), JSON_QUOTE(CONVERT(OLD.`c_bigint` USING utf8mb4))) COLLATE utf8mb4_bin, 'null'),
+      ',"c_decimal":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_decimal` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_float":', COALESCE(CONVERT(OLD.`c_float` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_real":', COALESCE(CONVERT((OLD.`c_real` + 0e0) USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_bool":', COALESCE(CONVERT(CASE WHEN OLD.`c_bool` <> 0 THEN 'true' WHEN OLD.`c_bool` = 0 THEN 'false' END USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"c_char":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_char` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_varchar":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_varchar` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_text":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_text` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_date":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`c_date`, '%Y-%m-%d') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_time":', COALESCE(JSON_QUOTE(CONVERT(TIME_FORMAT(OLD.`c_time`, '%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_timestamp":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(OLD.`c_timestamp`, '%Y-%m-%dT%H:%i:%s.%f') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_timestamptz":', COALESCE(JSON_QUOTE(CONVERT(DATE_FORMAT(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(OLD.`c_timestamptz`) * 1000000), CAST('1970-01-01' AS DATETIME(6))), '%Y-%m-%dT%H:%i:%s.%fZ') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_bytea":', COALESCE(JSON_QUOTE(CONVERT(REPLACE(TO_BASE64(OLD.`c_bytea`), CHAR(10 USING utf8mb4), '') USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_json":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_json` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"c_uuid":', COALESCE(JSON_QUOTE(CONVERT(OLD.`c_uuid` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      '}'),
+        'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        @dsync_cl, @dsync_version);
+    END IF;
   END;
   END IF;
 END$$

@@ -2,7 +2,7 @@
 -- node: mysql (mysql), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","int(11)"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:4e35ed6bb4828bd9e3c1c635c9a1e3ec53a75f2b0aea3f1cd0d90c917655e241
+-- dsync:content-hash sha256:b3ddb6eaa8396b554cbbe164164fb88d4a25501ff9fe7bf25e20963a25f5d458
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update,
 -- and the row's entry in the version store ds_row_version (docs/convergence.md, "Capture contract").
@@ -14,12 +14,15 @@
 -- the gap before it, and two sessions inserting new rows would deadlock on each other's gap.
 -- Insert and delete write the whole entry with INSERT … ON DUPLICATE KEY UPDATE (each column
 -- assigned after its last use, so the old values count whatever the sql_mode); the entry's new
--- cl and version come back through @dsync_cl and @dsync_version, which the update branch
--- assigns and which otherwise keep the values of a new entry (in a MariaDB 10.11 trigger
--- ROW_COUNT() said 1 for an updated entry too; a read-back SELECT was one more statement per
--- row), and go straight into the outbox row (their local copies were five more steps per row, each
--- DECLARE and SET being one); an update the same way, merging its changed columns' versions
--- into col_versions. A key change writes
+-- cl and version come back through @dsync_cl and @dsync_version, which the VALUES list sets
+-- for a new entry and the update branch sets again (in a MariaDB 10.11 trigger ROW_COUNT() said
+-- 1 for an updated entry too; a read-back SELECT was one more statement per row), and go
+-- straight into the outbox row: each DECLARE, SET and IF is a step per row, and a SET of a user
+-- variable is a whole statement (docs/performance.md, "Issue 13, MariaDB capture: fewer steps").
+-- An update the same way, merging its changed columns' versions into col_versions.
+-- Without an origin flag (a local writer) the outbox row names this node, the session's user
+-- and the columns' defaults (update_datetime UTC_TIMESTAMP(6), origin_change_id NULL), so the
+-- common row resolves none of the flag's variables. A key change writes
 -- both entries as cl 0 and version 0 ("no entry") when missing, reads them with SELECT …
 -- FOR UPDATE, and writes them back with one version above both.
 -- Versions are microseconds since 1970 UTC from UTC_TIMESTAMP, whatever the session's time_zone.
@@ -36,18 +39,18 @@ BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
     SET dsync_key = COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     -- An insert makes the causal length odd: the next odd number.
-    SET @dsync_cl = 1, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('Odd Names', dsync_key, 1, @dsync_version, @dsync_version, 'fixture-my', '{}')
+    VALUES ('Odd Names', dsync_key, (@dsync_cl := 1), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))), @dsync_version,
+      'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 2)),
       base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
       max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
-      row_cl, change_version)
-    VALUES ('mysql', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon',
-      dsync_key,
-      CONCAT(
+    IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+      VALUES ('mysql', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon',
+        dsync_key,
+        CONCAT(
       '{"Key Col":', COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"select":', COALESCE(JSON_QUOTE(CONVERT(NEW.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(NEW.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
@@ -57,9 +60,27 @@ BEGIN
       ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(NEW.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(NEW.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       '}'),
-      'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      @dsync_cl, @dsync_version);
+        'I', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+    ELSE
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      VALUES ('mysql', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon',
+        dsync_key,
+        CONCAT(
+      '{"Key Col":', COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"select":', COALESCE(JSON_QUOTE(CONVERT(NEW.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(NEW.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"MixedCase":', COALESCE(JSON_QUOTE(CONVERT(NEW.`MixedCase` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"back`tick":', COALESCE(JSON_QUOTE(CONVERT(NEW.`back``tick` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(NEW.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(NEW.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(NEW.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      '}'),
+        'I', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        @dsync_cl, @dsync_version);
+    END IF;
   END;
   END IF;
 END$$
@@ -75,17 +96,12 @@ CREATE TRIGGER `ds_odd_names_0dcb09_upd` AFTER UPDATE ON `Odd Names` FOR EACH RO
 BEGIN
   IF NOT (@dsync_capture <=> 'off') THEN BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_key_old TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-  DECLARE dsync_cl BIGINT;
-  DECLARE dsync_cl_old BIGINT;
-  DECLARE dsync_version BIGINT;
   -- The changed columns' names, new and old values, and version-stamp members, each
   -- member with a leading comma; built column by column below.
   DECLARE dsync_names MEDIUMTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
   DECLARE dsync_new LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_old LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
   DECLARE dsync_patch LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT '';
-  DECLARE dsync_value LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
     -- Each column is tested once, and only a changed one's values are built (MariaDB
     -- resolves a statement's whole expression on every row, taken branches or not).
     IF NOT (NEW.`Key Col` <=> OLD.`Key Col`) THEN
@@ -137,8 +153,12 @@ BEGIN
     END IF;
   IF dsync_names IS NOT NULL THEN
     SET dsync_key = COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
-    SET dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
-    IF (NOT (NEW.`Key Col` <=> OLD.`Key Col`)) THEN
+    IF (NOT (NEW.`Key Col` <=> OLD.`Key Col`)) THEN BEGIN
+      -- The key change's own variables, declared (a step each) only on this path.
+      DECLARE dsync_key_old TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+      DECLARE dsync_cl BIGINT;
+      DECLARE dsync_cl_old BIGINT;
+      DECLARE dsync_version BIGINT DEFAULT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
       -- Both entries locked (written as "no entry" when missing) and read, then written.
       SET dsync_key_old = COALESCE(CONVERT(OLD.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
@@ -154,7 +174,11 @@ BEGIN
       UPDATE ds_row_version SET cl = IF(row_key = dsync_key, dsync_cl, dsync_cl_old), max_version = dsync_version,
         base_version = dsync_version, base_server = 'fixture-my', col_versions = '{}'
       WHERE table_name = 'Odd Names' AND row_key IN (dsync_key, dsync_key_old);
-      SET dsync_value = CONCAT(
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+        update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
+      VALUES ('mysql', 'Odd Names', 'Key Col', dsync_names, dsync_key, dsync_key_old,
+        CONCAT(
       '{"Key Col":', COALESCE(CONVERT(NEW.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"select":', COALESCE(JSON_QUOTE(CONVERT(NEW.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(NEW.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
@@ -163,27 +187,37 @@ BEGIN
       ',"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(NEW.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(NEW.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(NEW.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
-      '}');
+      '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+        'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        dsync_cl, dsync_cl_old, dsync_version);
+    END;
     ELSE
       -- The row exists: a missing or even (deleted) entry moves to the next odd causal length;
       -- each changed column gets [version, server] in col_versions, a new entry base (0, '').
-      SET @dsync_cl = 1, @dsync_version = dsync_version;
       INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-      VALUES ('Odd Names', dsync_key, 1, dsync_version, 0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', dsync_version, ',"fixture-my"]')), 2), '}'))
+      VALUES ('Odd Names', dsync_key, (@dsync_cl := 1), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))),
+        0, '', CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', @dsync_version, ',"fixture-my"]')), 2), '}'))
       ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 0, 1, 0)),
-        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
-        max_version = (@dsync_version := GREATEST(dsync_version, max_version + 1));
-      SET dsync_cl = @dsync_cl, dsync_version = @dsync_version;
-      SET dsync_value = CONCAT('{', SUBSTRING(dsync_new, 2), '}');
+        col_versions = JSON_MERGE_PATCH(col_versions, CONCAT('{', SUBSTRING(REPLACE(dsync_patch, CHAR(1 USING utf8mb4), CONCAT('[', GREATEST(@dsync_version, max_version + 1), ',"fixture-my"]')), 2), '}')),
+        max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
+      IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+        INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+          object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+        VALUES ('mysql', 'Odd Names', 'Key Col', dsync_names, dsync_key,
+          CONCAT('{', SUBSTRING(dsync_new, 2), '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+          'U', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+      ELSE
+        INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+          object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
+          update_datetime, origin_change_id, row_cl, change_version)
+        VALUES ('mysql', 'Odd Names', 'Key Col', dsync_names, dsync_key,
+          CONCAT('{', SUBSTRING(dsync_new, 2), '}'), CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
+          'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+          COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+          @dsync_cl, @dsync_version);
+      END IF;
     END IF;
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_id_old, object_value, object_value_old, object_operation, updated_by_server_id, updated_by_user_id,
-      update_datetime, origin_change_id, row_cl, row_cl_old, change_version)
-    VALUES ('mysql', 'Odd Names', 'Key Col', dsync_names, dsync_key, dsync_key_old,
-      dsync_value, CONCAT('{', SUBSTRING(dsync_old, 2), '}'),
-      'U', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      dsync_cl, dsync_cl_old, dsync_version);
   END IF;
   END;
   END IF;
@@ -199,18 +233,18 @@ BEGIN
   DECLARE dsync_key TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
     SET dsync_key = COALESCE(CONVERT(OLD.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null');
     -- A delete makes the causal length even: the next even number (the entry stays, a tombstone).
-    SET @dsync_cl = 2, @dsync_version = TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6));
     INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
-    VALUES ('Odd Names', dsync_key, 2, @dsync_version, @dsync_version, 'fixture-my', '{}')
+    VALUES ('Odd Names', dsync_key, (@dsync_cl := 2), (@dsync_version := TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))), @dsync_version,
+      'fixture-my', '{}')
     ON DUPLICATE KEY UPDATE cl = (@dsync_cl := cl + IF(cl % 2 = 1, 1, 2)),
       base_version = GREATEST(@dsync_version, max_version + 1), base_server = 'fixture-my', col_versions = '{}',
       max_version = (@dsync_version := GREATEST(@dsync_version, max_version + 1));
-    INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
-      object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
-      row_cl, change_version)
-    VALUES ('mysql', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon',
-      dsync_key,
-      CONCAT(
+    IF @dsync_origin_server IS NULL AND @dsync_origin_time IS NULL AND @dsync_origin_change_id IS NULL THEN
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value_old, object_operation, updated_by_server_id, updated_by_user_id, row_cl, change_version)
+      VALUES ('mysql', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon',
+        dsync_key,
+        CONCAT(
       '{"Key Col":', COALESCE(CONVERT(OLD.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
       ',"select":', COALESCE(JSON_QUOTE(CONVERT(OLD.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(OLD.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
@@ -220,9 +254,27 @@ BEGIN
       ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(OLD.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(OLD.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
       '}'),
-      'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
-      COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
-      @dsync_cl, @dsync_version);
+        'D', 'fixture-my', LEFT(USER(), 128), @dsync_cl, @dsync_version);
+    ELSE
+      INSERT INTO ds_change_outbox (object_database, object_table, object_pk_attribute, object_attribute, object_id,
+        object_value_old, object_operation, updated_by_server_id, updated_by_user_id, update_datetime, origin_change_id,
+        row_cl, change_version)
+      VALUES ('mysql', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon',
+        dsync_key,
+        CONCAT(
+      '{"Key Col":', COALESCE(CONVERT(OLD.`Key Col` USING utf8mb4) COLLATE utf8mb4_bin, 'null'),
+      ',"select":', COALESCE(JSON_QUOTE(CONVERT(OLD.`select` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"it''s":', COALESCE(JSON_QUOTE(CONVERT(OLD.`it's` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"MixedCase":', COALESCE(JSON_QUOTE(CONVERT(OLD.`MixedCase` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"back`tick":', COALESCE(JSON_QUOTE(CONVERT(OLD.`back``tick` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"tilde~col":', COALESCE(JSON_QUOTE(CONVERT(OLD.`tilde~col` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"[bracket]":', COALESCE(JSON_QUOTE(CONVERT(OLD.`[bracket]` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      ',"semi;colon":', COALESCE(JSON_QUOTE(CONVERT(OLD.`semi;colon` USING utf8mb4)) COLLATE utf8mb4_bin, 'null'),
+      '}'),
+        'D', COALESCE(@dsync_origin_server, 'fixture-my'), IF(@dsync_origin_server IS NULL, LEFT(USER(), 128), @dsync_origin_user),
+        COALESCE(@dsync_origin_time, UTC_TIMESTAMP(6)), @dsync_origin_change_id,
+        @dsync_cl, @dsync_version);
+    END IF;
   END;
   END IF;
 END$$
