@@ -10,7 +10,7 @@
  * Run from two trees one after the other, alternating, to compare them under one load.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -54,6 +54,14 @@ const backendCpu = (pid: number, file = `/proc/${pid}/stat`) => {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
 
+/** Every thread of this process by name (comm) and id, and its CPU seconds so far (THREADS=1 prints those that worked). */
+const threadCpus = () => {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task'))
+    out.set(`${readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}#${tid}`, backendCpu(Number(tid), `/proc/self/task/${tid}/stat`));
+  return out;
+};
+
 /** This process's main thread's CPU seconds (its task's stat, whose id is the process's). */
 const mainCpu = () => backendCpu(process.pid, `/proc/self/task/${process.pid}/stat`);
 
@@ -78,6 +86,7 @@ try {
   const target = process.env.TRACE ? { ...tgt, client: traceClient(tgt.client, trace, clock) } : tgt;
   const s0 = backendCpu(pid);
   const m0 = mainCpu();
+  const t0s = threadCpus();
   Object.assign(gc, { minor: 0, minorMs: 0, major: 0, majorMs: 0 });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -89,6 +98,7 @@ try {
   const t1 = performance.now();
   const c1 = process.cpuUsage();
   const m1 = mainCpu();
+  const t1s = threadCpus();
   const s1 = backendCpu(pid);
   const gcs = `GC minor ${gc.minor} (${gc.minorMs.toFixed(0)} ms), other ${gc.major} (${gc.majorMs.toFixed(0)} ms)`;
   if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 0);
@@ -101,6 +111,14 @@ try {
     `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s (main thread ${(m1 - m0).toFixed(2)} s), backend CPU ${(s1 - s0).toFixed(2)} s, ` +
       `both ${(cpu + s1 - s0).toFixed(2)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB, ${gcs}; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
   );
+  if (process.env.THREADS)
+    console.log(
+      `  threads: ${[...t1s]
+        .map(([name, cpu]) => [name, cpu - (t0s.get(name) ?? 0)] as const)
+        .filter(([, cpu]) => cpu > 0)
+        .map(([name, cpu]) => `${name} ${cpu.toFixed(2)} s`)
+        .join(', ')}`,
+    );
   if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
 } finally {
   await setup.close();

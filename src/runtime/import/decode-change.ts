@@ -67,19 +67,11 @@ function keyMap(table: TableSchema, text: string | null, what: string): ValueMap
   return key;
 }
 
-/** The last origin time normalizeChangeTime read as a string, and what it gave: a batch's changes mostly share one. */
-let lastTime: { text: string; plain: string } | null = null;
-
 /** `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) or null; origin times written by hand in other spellings are read too. */
 export function normalizeChangeTime(value: unknown): string | null {
   if (typeof value === 'string') {
-    // The same text as the change before gives the same string (one kept per run of changes, not one per change).
-    if (lastTime !== null && value === lastTime.text) return lastTime.plain;
     const plain = plainDateTime(value, ' ');
-    if (plain !== null) {
-      lastTime = { text: value, plain };
-      return plain;
-    }
+    if (plain !== null) return plain;
   }
   const parts = parseDateTime(value instanceof Date ? value : value === null || value === undefined ? null : String(value));
   if (!parts) return null;

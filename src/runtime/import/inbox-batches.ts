@@ -44,48 +44,28 @@ export const BATCH_COLUMNS = [
   'change_version',
 ] as const;
 
-/**
- * The last text of the columns (by BATCH_COLUMNS index) whose text most rows repeat from the row
- * before: table, operation, command, server, user, time, counters (one statement's changes share
- * them). A read's rows keep the first row's string of a run instead of one string per row: the
- * driver still makes each one, but it dies young; kept, they were ~200 bytes of every row alive in
- * a batch (bench/probes/import-live-heap.ts), bytes that each full collection under the drain's heap
- * settings (src/runtime/heap.ts) marks again. One per read of rows.
- */
-type LastTexts = Array<string | null>;
-const noTexts = (): LastTexts => new Array<string | null>(BATCH_COLUMNS.length).fill(null);
-
-/** `value`, or the equal string of the row before in column `i` (the same text: nothing of the row changes). */
-function again(last: LastTexts, i: number, value: unknown): string | null {
-  const t = text(value);
-  const before = last[i];
-  if (t !== null && t === before) return before;
-  last[i] = t;
-  return t;
-}
-
 /** An inbox row as read in BATCH_COLUMNS order; the columns not read are null. One literal, as toInboxRow. */
-function batchInboxRow(v: readonly unknown[], last: LastTexts): InboxRow {
+function batchInboxRow(v: readonly unknown[]): InboxRow {
   return {
     id: Number(v[0]),
     origin_change_id: Number(v[1]),
     object_database: null,
-    object_table: again(last, 2, v[2]),
+    object_table: text(v[2]),
     object_pk_attribute: null,
     object_attribute: null,
     object_id: text(v[3]),
     object_id_old: text(v[4]),
     object_value: text(v[5]),
     object_value_old: text(v[6]),
-    object_operation: again(last, 7, v[7]),
-    object_operation_command: again(last, 8, v[8]),
-    updated_by_server_id: again(last, 9, v[9]),
-    updated_by_user_id: again(last, 10, v[10]),
-    update_datetime: again(last, 11, v[11]),
+    object_operation: text(v[7]),
+    object_operation_command: text(v[8]),
+    updated_by_server_id: text(v[9]),
+    updated_by_user_id: text(v[10]),
+    update_datetime: text(v[11]),
     note1: null,
-    row_cl: again(last, 12, v[12]),
-    row_cl_old: again(last, 13, v[13]),
-    change_version: again(last, 14, v[14]),
+    row_cl: text(v[12]),
+    row_cl_old: text(v[13]),
+    change_version: text(v[14]),
   };
 }
 
@@ -133,17 +113,16 @@ const IDS_PER_READ = 1000;
  */
 export async function inboxRowsOf(client: DbClient, ids: readonly number[], range?: { from: number; to: number }): Promise<InboxRow[]> {
   const rows: InboxRow[] = [];
-  const last = noTexts();
   if (range) {
     const p = client.dialect.sql.param;
     for (const v of await queryArrays(client, inboxBatchSelect(false)(p(1), p(2)), [range.from, range.to], BATCH_COLUMNS))
-      rows.push(batchInboxRow(v, last));
+      rows.push(batchInboxRow(v));
   }
   for (let i = 0; !range && i < ids.length; i += IDS_PER_READ) {
     const some = ids.slice(i, i + IDS_PER_READ);
     const p = client.dialect.sql.param;
     const sql = `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_inbox WHERE id IN (${some.map((_, k) => p(k + 1)).join(', ')}) ORDER BY id`;
-    for (const v of await queryArrays(client, sql, some, BATCH_COLUMNS)) rows.push(batchInboxRow(v, last));
+    for (const v of await queryArrays(client, sql, some, BATCH_COLUMNS)) rows.push(batchInboxRow(v));
   }
   if (rows.length !== ids.length || rows.some((r, i) => r.id !== ids[i]))
     throw new RuntimeError(
@@ -209,8 +188,7 @@ export async function* inboxBatches<T>(
   };
   const asRows = (raw: unknown[][], lightly: boolean) => {
     const rows = new Array<InboxRow>(raw.length);
-    const last = noTexts();
-    for (let i = 0; i < raw.length; i++) rows[i] = lightly ? lightInboxRow(raw[i]) : batchInboxRow(raw[i], last);
+    for (let i = 0; i < raw.length; i++) rows[i] = lightly ? lightInboxRow(raw[i]) : batchInboxRow(raw[i]);
     return rows;
   };
   let stampFirst = withStamp;
