@@ -5,11 +5,14 @@
  * process's CPU seconds (process.cpuUsage) and the target connection's backend CPU seconds
  * (/proc/<pid>/stat of pg_backend_pid(), a server on this machine), `TRACE=1` adds the
  * statements by shape: `npx tsx bench/probes/import-cpu.ts [N] [postgres>postgres] [rounds]`.
+ * Also printed: the main thread's CPU (/proc/self/task/<pid>/stat: the process's CPU less V8's
+ * helper threads, its concurrent marking among them) and the collector's pauses during the import.
  * Run from two trees one after the other, alternating, to compare them under one load.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { boundHeap } from '../../src/runtime/heap.ts';
@@ -25,14 +28,42 @@ const n = Number(process.argv[2] ?? 20000);
 // GROWING=<percent>: --heap-growing-percent at that instead.
 if (process.env.HEAP_FLAGS) boundHeap();
 if (process.env.GROWING) setFlagsFromString(`--heap-growing-percent=${process.env.GROWING}`);
+// V8_FLAGS='--a --b': more V8 flags set at start (those V8 reads at each collection take effect).
+for (const flag of (process.env.V8_FLAGS ?? '').split(/\s+/).filter(Boolean)) setFlagsFromString(flag);
+
+/** The collector's pauses: minor (scavenges) and the others (major, incremental marking steps), count and milliseconds. */
+const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === 1) {
+      gc.minor++;
+      gc.minorMs += e.duration;
+    } else {
+      gc.major++;
+      gc.majorMs += e.duration;
+    }
+  }
+}).observe({ entryTypes: ['gc'] });
 const [from, to] = (process.argv[3] ?? 'postgres>postgres').split('>') as [DialectName, DialectName];
 if (to !== 'postgres') throw new Error('import-cpu measures a PostgreSQL target');
 
 /** A backend's CPU seconds (user + system) from /proc (clock ticks of 1/100 s). */
-const backendCpu = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+const backendCpu = (pid: number, file = `/proc/${pid}/stat`) => {
+  const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
+
+/** Every thread of this process by name (comm) and id, and its CPU seconds so far (THREADS=1 prints those that worked). */
+const threadCpus = () => {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task'))
+    out.set(`${readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}#${tid}`, backendCpu(Number(tid), `/proc/self/task/${tid}/stat`));
+  return out;
+};
+
+/** This process's main thread's CPU seconds (its task's stat, whose id is the process's). */
+const mainCpu = () => backendCpu(process.pid, `/proc/self/task/${process.pid}/stat`);
 
 const { setup, src, tgt } = await createDrainPair(from, to, n);
 try {
@@ -54,6 +85,9 @@ try {
   const clock = process.env.TRACE === 'cpu' ? () => backendCpu(pid) * 1000 : undefined;
   const target = process.env.TRACE ? { ...tgt, client: traceClient(tgt.client, trace, clock) } : tgt;
   const s0 = backendCpu(pid);
+  const m0 = mainCpu();
+  const t0s = threadCpus();
+  Object.assign(gc, { minor: 0, minorMs: 0, major: 0, majorMs: 0 });
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let done = 0;
@@ -63,7 +97,10 @@ try {
   }
   const t1 = performance.now();
   const c1 = process.cpuUsage();
+  const m1 = mainCpu();
+  const t1s = threadCpus();
   const s1 = backendCpu(pid);
+  const gcs = `GC minor ${gc.minor} (${gc.minorMs.toFixed(0)} ms), other ${gc.major} (${gc.majorMs.toFixed(0)} ms)`;
   if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 0);
   const compared = await compareTables(
     { client: src.client, table: setup.table('src') },
@@ -71,9 +108,17 @@ try {
   );
   const cpu = (c1.user - c0.user + c1.system - c0.system) / 1e6;
   console.log(
-    `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s, backend CPU ${(s1 - s0).toFixed(2)} s, ` +
-      `both ${(cpu + s1 - s0).toFixed(2)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
+    `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s (main thread ${(m1 - m0).toFixed(2)} s), backend CPU ${(s1 - s0).toFixed(2)} s, ` +
+      `both ${(cpu + s1 - s0).toFixed(2)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB, ${gcs}; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
   );
+  if (process.env.THREADS)
+    console.log(
+      `  threads: ${[...t1s]
+        .map(([name, cpu]) => [name, cpu - (t0s.get(name) ?? 0)] as const)
+        .filter(([, cpu]) => cpu > 0)
+        .map(([name, cpu]) => `${name} ${cpu.toFixed(2)} s`)
+        .join(', ')}`,
+    );
   if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
 } finally {
   await setup.close();

@@ -8,11 +8,15 @@
  * PROFILE=out.cpuprofile: the last round under the V8 profiler (warm code, unlike import-profile.ts).
  * Each round also gives the collector's pauses (count and milliseconds, minor and major): the
  * number of scavenges follows what the import allocates, and moves little with the machine's load.
+ * HEAP_FLAGS=1: the heap settings of the commands that move changes (src/runtime/heap.ts), as the
+ * bench's drain runs with; V8_FLAGS='--a --b': more V8 flags (those read at each collection take effect).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
+import { boundHeap } from '../../src/runtime/heap.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair, resetTarget } from '../drain-pair.ts';
@@ -22,6 +26,8 @@ const n = Number(process.argv[2] ?? 50000);
 const [from, to] = (process.argv[3] ?? 'postgres>mysql').split('>') as [DialectName, DialectName];
 const rounds = Number(process.argv[4] ?? 5);
 const IMPORT_ID = 1001;
+if (process.env.HEAP_FLAGS) boundHeap();
+for (const flag of (process.env.V8_FLAGS ?? '').split(/\s+/).filter(Boolean)) setFlagsFromString(flag);
 
 /** The collector's pauses since the last take: minor (scavenges) and major, count and milliseconds. */
 const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
