@@ -6,13 +6,13 @@
  * holds one), but with Node's defaults V8 lets its old generation grow by up to 100 % of
  * what survived each full GC before it collects again, and a drain allocates fast: a
  * 100,000-change drain peaked at 302–314 MB of RSS while a 1,000-change one stayed near
- * 150 MB. `--heap-growing-percent=30` lets the old generation grow by 30 % instead
- * (10 % first: 173 MB at 100,000 changes; 30 %: 172–173 MB at 1M, docs/performance.md). V8 grows
- * the limit by at least 8 MB plus the young generation's 16 MB whatever the percent, so with
- * the import's 45–65 MB live heap 10 % (4.5–6.5 MB) sat under that floor and collected every
- * ~24 MB of promotion; 30 % moves the step to 13–20 MB: a quarter fewer full collections and
- * ~16 % less import CPU on PostgreSQL → PostgreSQL ("Issue 13, the import's live heap under
- * the drain's heap flag").
+ * 150 MB. `--heap-growing-percent=10` lets the old generation grow by 10 % instead
+ * (173 MB at 100,000 changes, 1M measured in docs/performance.md), for about the same
+ * share of time in GC (25 % in both profiles). V8 grows the limit by at least 8 MB plus the
+ * young generation whatever the percent, so with the import's 45–65 MB live heap anything
+ * under ~15 % collects as 10 % does. 30 % cut a probe's import CPU by ~16 % (fewer full
+ * collections) but not the bench's drain time, in alternation, and raised the 1M peak by
+ * 4–14 MB: not kept ("Issue 13, the import's live heap under the drain's heap flag").
  *
  * Not set, and why: a cap (`--max-old-space-size`) would make a batch that needs more
  * memory fail instead of slowing down, and V8 reads it only at start-up (as it does
@@ -20,11 +20,11 @@
  * (the young generation kept at 1 MB) brought the peak to 130 MB but doubled the time in
  * GC (53 % of the drain). `--heap-growing-percent` is read by V8 at each full GC, so
  * setting it after start-up takes effect. `DSYNC_V8_DEFAULTS=1` leaves V8's defaults; a
- * flag given in NODE_OPTIONS or on node's command line wins over this one.
+ * flag given on node's command line wins over this one (Node refuses this flag in NODE_OPTIONS).
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const DRAIN_HEAP_FLAGS = ['--heap-growing-percent=30'] as const;
+export const DRAIN_HEAP_FLAGS = ['--heap-growing-percent=10'] as const;
 
 /** The flags set (none when V8's defaults were asked for, or each one the user gave already). */
 export function boundHeap(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string[] {

@@ -14,6 +14,6 @@ describe('boundHeap', () => {
   it('keeps a flag the user gave on the command line or in NODE_OPTIONS (either spelling)', () => {
     expect(boundHeap({}, ['--heap-growing-percent=50'])).toEqual([]);
     expect(boundHeap({ NODE_OPTIONS: '--max-old-space-size=512 --heap_growing_percent=50' }, [])).toEqual([]);
-    expect(boundHeap({ NODE_OPTIONS: '--max-old-space-size=512' }, ['--stack-size=2000'])).toEqual(['--heap-growing-percent=30']);
+    expect(boundHeap({ NODE_OPTIONS: '--max-old-space-size=512' }, ['--stack-size=2000'])).toEqual(['--heap-growing-percent=10']);
   });
 });
