@@ -12,39 +12,22 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
-import { boundHeap } from '../../src/runtime/heap.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
 import { createDrainPair } from '../drain-pair.ts';
 import { TABLE } from '../nodes.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
+import { countGcPauses, probeHeapFlags } from './gc-pauses.ts';
 
 const n = Number(process.argv[2] ?? 20000);
 // HEAP_FLAGS=1: the heap settings of the commands that move changes (src/runtime/heap.ts), as the bench's drain runs with;
 // GROWING=<percent>: --heap-growing-percent at that instead.
-if (process.env.HEAP_FLAGS) boundHeap();
+probeHeapFlags();
 if (process.env.GROWING) setFlagsFromString(`--heap-growing-percent=${process.env.GROWING}`);
-// V8_FLAGS='--a --b': more V8 flags set at start (those V8 reads at each collection take effect).
-for (const flag of (process.env.V8_FLAGS ?? '').split(/\s+/).filter(Boolean)) setFlagsFromString(flag);
-
-/** The collector's pauses: minor (scavenges) and the others (major, incremental marking steps), count and milliseconds. */
-const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-    if (kind === 1) {
-      gc.minor++;
-      gc.minorMs += e.duration;
-    } else {
-      gc.major++;
-      gc.majorMs += e.duration;
-    }
-  }
-}).observe({ entryTypes: ['gc'] });
+const gc = countGcPauses();
 const [from, to] = (process.argv[3] ?? 'postgres>postgres').split('>') as [DialectName, DialectName];
 if (to !== 'postgres') throw new Error('import-cpu measures a PostgreSQL target');
 
@@ -100,7 +83,7 @@ try {
   const m1 = mainCpu();
   const t1s = threadCpus();
   const s1 = backendCpu(pid);
-  const gcs = `GC minor ${gc.minor} (${gc.minorMs.toFixed(0)} ms), other ${gc.major} (${gc.majorMs.toFixed(0)} ms)`;
+  const gcs = gc.take();
   if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 0);
   const compared = await compareTables(
     { client: src.client, table: setup.table('src') },

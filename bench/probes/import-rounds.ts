@@ -13,42 +13,19 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { PerformanceObserver } from 'node:perf_hooks';
-import { setFlagsFromString } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
-import { boundHeap } from '../../src/runtime/heap.ts';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair, resetTarget } from '../drain-pair.ts';
 import { mariadbSessionCpuSeconds } from '../machine.ts';
+import { countGcPauses, probeHeapFlags } from './gc-pauses.ts';
 
 const n = Number(process.argv[2] ?? 50000);
 const [from, to] = (process.argv[3] ?? 'postgres>mysql').split('>') as [DialectName, DialectName];
 const rounds = Number(process.argv[4] ?? 5);
 const IMPORT_ID = 1001;
-if (process.env.HEAP_FLAGS) boundHeap();
-for (const flag of (process.env.V8_FLAGS ?? '').split(/\s+/).filter(Boolean)) setFlagsFromString(flag);
-
-/** The collector's pauses since the last take: minor (scavenges) and major, count and milliseconds. */
-const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 };
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    // detail.kind: 1 minor (scavenge), 2 major, 4 incremental marking, 8 weak callbacks.
-    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-    if (kind === 1) {
-      gc.minor++;
-      gc.minorMs += e.duration;
-    } else {
-      gc.major++;
-      gc.majorMs += e.duration;
-    }
-  }
-}).observe({ entryTypes: ['gc'] });
-const takeGc = () => {
-  const out = `GC minor ${gc.minor} (${gc.minorMs.toFixed(0)} ms), other ${gc.major} (${gc.majorMs.toFixed(0)} ms)`;
-  Object.assign(gc, { minor: 0, minorMs: 0, major: 0, majorMs: 0 });
-  return out;
-};
+probeHeapFlags();
+const gc = countGcPauses();
 
 const { setup, src, tgt } = await createDrainPair(from, to, n);
 try {
@@ -61,7 +38,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     if (round > 0) await resetTarget(tgt.client, IMPORT_ID);
     await new Promise((resolve) => setImmediate(resolve));
-    takeGc();
+    gc.take();
     const session = process.env.PROFILE && round === rounds - 1 ? new Session() : null;
     if (session) {
       session.connect();
@@ -82,7 +59,7 @@ try {
     servers.push(sessionCpu() - g0);
     walls.push((performance.now() - t0) / 1000);
     console.log(
-      `round ${round}: ${applied} changes, import ${walls[round].toFixed(2)} s, CPU ${cpus[round].toFixed(2)} s, session thread ${servers[round].toFixed(2)} s, ${takeGc()}`,
+      `round ${round}: ${applied} changes, import ${walls[round].toFixed(2)} s, CPU ${cpus[round].toFixed(2)} s, session thread ${servers[round].toFixed(2)} s, ${gc.take()}`,
     );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)].toFixed(2);
