@@ -6,7 +6,8 @@
  * where the second stopped. The same for a transport whose pointer a person set back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImportResult } from '../../src/runtime/import/import.ts';
+import { RuntimeError } from '../../src/core/errors.ts';
+import { type ImportResult, importOnce } from '../../src/runtime/import/import.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { runProgramSettled } from '../../src/runtime/sync.ts';
 import type { TransportResult } from '../../src/runtime/transport/transport.ts';
@@ -66,5 +67,41 @@ describe.each(targets)('a pointer moved by another pass, postgres → %s', (to) 
     const again = (await runProgramSettled(pair.config, pair.nodes, program(1000))) as TransportResult;
     expect(again.pointer).toBe(before.pointer);
     expect(await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_inbox')).toBe(before.pointer);
+  }, 60_000);
+});
+
+describe.skipIf(!targets.includes('postgres'))('an import that loses every compare-and-set, postgres → postgres', () => {
+  let pair: SyncPair;
+  beforeAll(async () => {
+    pair = await createSyncPair('postgres', 'postgres');
+  });
+  afterAll(async () => {
+    await pair?.close();
+  });
+
+  it('begins again, then stops with pointer_moved naming the program, having applied nothing', async () => {
+    const program = (id: number) => pair.config.programs.find((p) => p.id === id)!;
+    await pair.a.client.exec("INSERT INTO sales_order (order_id, quantity) VALUES ('lost-1', 1), ('lost-2', 2)");
+    await runProgramSettled(pair.config, pair.nodes, program(1000));
+    // Another importer that always wins: every move of the import's pointer finds it "moved" (0 rows updated).
+    await pair.b.client.exec(`CREATE FUNCTION ds_test_hold_pointer() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.id = 1001 AND NEW.last_pointer <> OLD.last_pointer THEN RETURN NULL; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER ds_test_hold_pointer BEFORE UPDATE ON ds_program_parameter FOR EACH ROW EXECUTE FUNCTION ds_test_hold_pointer()`);
+    const handle = await pair.nodes.get('b');
+    const refused = await importOnce(pair.config, program(1001), handle).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(RuntimeError);
+    expect((refused as RuntimeError).code).toBe('pointer_moved');
+    expect((refused as RuntimeError).message).toMatch(/^program 1001: another import kept moving the pointer \(8 passes begun again\)/);
+    expect(await pair.count(pair.b.client, "SELECT count(*) FROM sales_order WHERE order_id LIKE 'lost-%'")).toBe(0);
+    expect(await pair.count(pair.b.client, 'SELECT last_pointer FROM ds_program_parameter WHERE id = 1001')).toBe(0);
+
+    // The other importer gone, the next pass applies both changes once.
+    await pair.b.client.exec('DROP TRIGGER ds_test_hold_pointer ON ds_program_parameter; DROP FUNCTION ds_test_hold_pointer()');
+    const after = (await runProgramSettled(pair.config, pair.nodes, program(1001))) as ImportResult;
+    expect(after.applied).toBe(2);
+    expect(await pair.count(pair.b.client, "SELECT count(*) FROM sales_order WHERE order_id LIKE 'lost-%'")).toBe(2);
   }, 60_000);
 });
