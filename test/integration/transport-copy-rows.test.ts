@@ -5,7 +5,7 @@
  * binds values writes (the destination without insertCopyText). The outbox holds changes the
  * capture triggers wrote for rows of every type family (NULLs included), and rows written by hand
  * with odd text in every column (tabs, line ends, backslashes, `\f` `\v` and other control
- * characters, `\N` as text, non-BMP text, texts of up to ~6,000 characters), long, missing and echoed
+ * characters, `\N` as text, non-BMP text, texts of thousands of characters), long, missing and echoed
  * origins, times in several spellings; a resend over half of the inbox is refused by the COPY and
  * absorbed by the values path (guarantee 3). Seeded: the seed is printed, DSYNC_TEST_SEED repeats a run.
  */
