@@ -28,8 +28,8 @@ const SERVER = 1 + CHANGE_ROW_COLUMNS.indexOf('updated_by_server_id');
 const TIME = 1 + CHANGE_ROW_COLUMNS.indexOf('update_datetime');
 const ORIGIN = FIELDS - 1;
 
-const TAB = 9;
-const NEWLINE = 10;
+export const TAB = 9;
+export const NEWLINE = 10;
 const BACKSLASH = 92;
 
 /** A batch of outbox rows as inbox rows in COPY's text format (INBOX_COLUMNS order). */
@@ -93,7 +93,7 @@ export function recycleCopyBatch(batch: CopyBatch): void {
 }
 
 /** Bytes in pieces of 256 KiB or more, each a run of whole rows: no copy of what is written so far when it grows. */
-class Pieces {
+export class Pieces {
   readonly done: Buffer[] = [];
   /** The whole buffers `done` is cut from, for recycleCopyBatch. */
   readonly backing: Buffer[] = [];

@@ -21,6 +21,7 @@ import {
   saveProgramState,
 } from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
+import { CopyTextWriter } from './copy-text-writer.ts';
 import { type CopyBatch, canCopyOut, copyBatchValues, type CopyOutClient, OutboxCopyReader, recycleCopyBatch } from './outbox-copy.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
@@ -46,7 +47,11 @@ const ORIGIN_AT = INBOX_COLUMNS.indexOf('origin_change_id');
  * (the driver's array rows: no object per row): a row without origin came from `sourceServerId`.
  */
 export function inboxValuesOf(row: readonly unknown[], sourceServerId: string): unknown[] {
-  const out = new Array<unknown>(INBOX_COLUMNS.length);
+  return inboxValuesInto(row, sourceServerId, new Array<unknown>(INBOX_COLUMNS.length));
+}
+
+/** inboxValuesOf into `out` (INBOX_COLUMNS.length long), which it returns: one array for a whole batch (outboxRowsAsCopy). */
+function inboxValuesInto(row: readonly unknown[], sourceServerId: string, out: unknown[]): unknown[] {
   for (let i = 0; i < out.length; i++) {
     const value = row[i + 1];
     out[i] = value === null || value === undefined ? null : String(value);
@@ -64,6 +69,24 @@ export function inboxValuesOf(row: readonly unknown[], sourceServerId: string): 
 export function toInboxValues(row: Row, sourceServerId: string): unknown[] {
   const values = OUTBOX_BATCH_COLUMNS.map((column) => row[column]);
   return inboxValuesOf(values, sourceServerId);
+}
+
+/**
+ * Outbox rows (the driver's arrays, OUTBOX_BATCH_COLUMNS order) as inbox rows in COPY's text format
+ * (copy-text-writer.ts), rows from `targetServerId` skipped (guarantee 4): the values are
+ * inboxValuesOf's, so the destination gets the bytes the path that binds them would send.
+ */
+function outboxRowsAsCopy(rows: readonly unknown[][], sourceServerId: string, echo: string): CopyBatch {
+  const writer = new CopyTextWriter();
+  const values = new Array<unknown>(INBOX_COLUMNS.length);
+  let skippedEcho = 0;
+  for (const row of rows) {
+    inboxValuesInto(row, sourceServerId, values);
+    if (values[SERVER_AT] === echo) skippedEcho++;
+    else writer.row(values);
+  }
+  const { text, backing } = writer.finish();
+  return { length: rows.length, rows: rows.length - skippedEcho, skippedEcho, text, backing, utf8: true };
 }
 
 /** Most rows of a batch handed to the import the transport wakes (transportOnce's onMoved): a change that comes alone, or a few. */
@@ -208,11 +231,19 @@ export async function transportOnce(
   const first = copyOut && read !== null && read.length > HAND_OVER_AT_MOST ? null : read;
   await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
   const sql = outboxBatchSql(src);
-  // Else as arrays (queryArrays): no object per outbox row.
+  const echo = boundedServerId(target.node.serverId);
+  // Else as arrays (queryArrays): no object per outbox row; into a destination that takes COPY text,
+  // made into that text as they come (outboxRowsAsCopy), but for a batch handed to the import.
+  const copyIn = !copyOut && target.dialect.bulk?.insertCopyText !== undefined;
+  const readArrays = (after: number, upTo: number) => queryArrays(src, sql, [after, upTo], OUTBOX_BATCH_COLUMNS);
   const select = copyOut
     ? (after: number, upTo: number) => readOutboxCopy(copyOut, after, upTo, source.node.serverId, target.node.serverId)
-    : (after: number, upTo: number) => queryArrays(src, sql, [after, upTo], OUTBOX_BATCH_COLUMNS);
-  const echo = boundedServerId(target.node.serverId);
+    : copyIn
+      ? async (after: number, upTo: number) => {
+          const rows = await readArrays(after, upTo);
+          return onMoved && rows.length <= HAND_OVER_AT_MOST ? rows : outboxRowsAsCopy(rows, source.node.serverId, echo);
+        }
+      : readArrays;
   const result: TransportResult = { program: program.id, moved: 0, skippedEcho: 0, pointer: start, horizon, heldBack: 0 };
   try {
     let pointer = start;
