@@ -6,6 +6,7 @@
 import type { InboxRow } from '../../core/change.ts';
 import { type DbClient, queryArrays, type Row } from '../../core/dialect.ts';
 import { RuntimeError } from '../../core/errors.ts';
+import { readInboxCopy } from './inbox-copy.ts';
 
 /** ledgerStamp's two values as columns of another SELECT (the import's batch read). */
 export const LEDGER_STAMP_COLUMNS =
@@ -191,6 +192,9 @@ export async function* inboxBatches<T>(
     for (let i = 0; i < raw.length; i++) rows[i] = lightly ? lightInboxRow(raw[i]) : batchInboxRow(raw[i]);
     return rows;
   };
+  // A whole batch without the stamp: by COPY where the connection can (inbox-copy.ts), else through the driver's arrays.
+  const readRows = async (from: number, upTo: number, lightly: boolean) =>
+    (lightly ? null : await readInboxCopy(client, from, upTo)) ?? asRows(await read(from, upTo, false, lightly), lightly);
   let stampFirst = withStamp;
   // A batch read ahead is kept as InboxRows only (the driver's arrays would live as long as the batch).
   let ahead: Promise<{ rows: InboxRow[]; prepared: Promise<T> | null; lightly: boolean }> | null = null;
@@ -200,13 +204,13 @@ export async function* inboxBatches<T>(
     ahead = null;
     // The first batch may have come with the horizon (inboxBatchSelect's columns, as objects).
     const lightly = got ? got.lightly : first.rows === null && light();
-    let raw = got ? null : first.rows ? first.rows.map(rowValues) : await read(pointer, upTo, stampFirst, lightly);
+    let raw = got ? null : first.rows ? first.rows.map(rowValues) : stampFirst ? await read(pointer, upTo, true, lightly) : null;
     first.rows = null;
     const width = lightly ? LIGHT_COLUMNS.length : BATCH_COLUMNS.length;
     const stamp =
       stampFirst && raw !== null && raw.length > 0 ? stampOf({ ds_ledger_n: raw[0][width], ds_ledger_at: raw[0][width + 1] }) : null;
     stampFirst = false;
-    const rows = got ? got.rows : asRows(raw!, lightly);
+    const rows = got ? got.rows : raw ? asRows(raw, lightly) : await readRows(pointer, upTo, lightly);
     raw = null;
     if (rows.length === 0) {
       const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [
@@ -216,8 +220,7 @@ export async function* inboxBatches<T>(
       upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
     } else if (upTo < horizon) {
       const lightAhead = light();
-      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false, lightAhead).then((rawAhead) => {
-        const rows = asRows(rawAhead, lightAhead);
+      ahead = readRows(upTo, Math.min(horizon, upTo + batchSize), lightAhead).then((rows) => {
         const prepared = lightAhead ? null : prepare(rows);
         prepared?.catch(() => undefined); // awaited with the batch, or dropped with the pass
         return { rows, prepared, lightly: lightAhead };
