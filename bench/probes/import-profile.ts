@@ -12,6 +12,10 @@ import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
 import { summarizeProfile } from '../profile-summary.ts';
 import { StatementTrace, traceClient } from '../traced-client.ts';
+import { probeHeapFlags } from './gc-pauses.ts';
+
+// HEAP_FLAGS=1: the drain's heap settings (src/runtime/heap.ts).
+probeHeapFlags();
 
 const n = Number(process.argv[2] ?? 20000);
 const [from, to] = (process.argv[3] ?? 'postgres>postgres').split('>') as [DialectName, DialectName];
@@ -27,12 +31,13 @@ try {
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
-  // HEAP=1: where the import allocates (sampled), by function, printed after the profile.
+  // HEAP=1: where the import allocates (sampled), by function, printed after the profile; HEAP=promoted: see below.
   if (process.env.HEAP)
     await session.post('HeapProfiler.startSampling', {
       samplingInterval: 16384,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      // HEAP=promoted: only what outlives the young generation (what the full collections then mark and free).
+      includeObjectsCollectedByMinorGC: process.env.HEAP !== 'promoted',
     });
   const c0 = process.cpuUsage();
   const t0 = performance.now();

@@ -226,13 +226,14 @@ export function plainDateTime(text: string, sep: 'T' | ' ' | null): string | nul
   const second = digitsAt(text, 17, 19);
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return null;
   let end = 19;
-  let fraction = '000000';
+  // The fraction's digits are [19 + 1, fractionEnd); spelled only when the text is not returned as it is.
+  let fractionEnd = end;
   if (end < n && text.charCodeAt(end) === 46) {
     let j = end + 1;
     while (j < n && text.charCodeAt(j) >= 48 && text.charCodeAt(j) <= 57) j++;
     const count = j - end - 1;
     if (count < 1 || count > 9) return null;
-    fraction = count === 6 ? text.slice(end + 1, j) : `${text.slice(end + 1, j)}00000`.slice(0, 6);
+    fractionEnd = j;
     end = j;
   }
   const zoned = end < n;
@@ -242,6 +243,8 @@ export function plainDateTime(text: string, sep: 'T' | ' ' | null): string | nul
   }
   if (sep === null) return text.slice(0, 10);
   if (!zoned && n === 26 && s === sep.charCodeAt(0)) return text;
+  const count = fractionEnd - 20;
+  const fraction = count <= 0 ? '000000' : count === 6 ? text.slice(20, fractionEnd) : `${text.slice(20, fractionEnd)}00000`.slice(0, 6);
   return `${text.slice(0, 10)}${sep}${text.slice(11, 19)}.${fraction}`;
 }
 

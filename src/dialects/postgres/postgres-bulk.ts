@@ -13,7 +13,7 @@
 import type { ValueMap } from '../../core/change.ts';
 import type { BulkWriter, DbClient } from '../../core/dialect.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
-import { postgresParam, postgresSql } from './postgres-sql.ts';
+import { bracketed, postgresParam, postgresSql } from './postgres-sql.ts';
 import { tableRef } from '../../core/table-ref.ts';
 
 const sql = postgresSql;
@@ -73,7 +73,7 @@ function memberName(name: string): string {
  * its parts joined once (appending to one growing text made a chain of pieces to flatten).
  */
 function jsonRows(table: TableSchema, rows: readonly ValueMap[], more?: readonly ValueMap[]): string {
-  const objects = new Array<string>(rows.length);
+  const objects = new JsonObjects();
   const parts: string[] = [];
   for (let i = 0; i < rows.length; i++) {
     parts.length = 0;
@@ -81,9 +81,35 @@ function jsonRows(table: TableSchema, rows: readonly ValueMap[], more?: readonly
     pushMembers(parts, table, rows[i], more?.[i]);
     if (more) pushMembers(parts, table, more[i]);
     parts.push('}');
-    objects[i] = parts.join('');
+    objects.add(parts.join(''));
   }
-  return `[${objects.join(',')}]`;
+  return objects.array();
+}
+
+/** Objects per piece of a JSON array's text (JsonObjects). */
+const JSON_PIECE_OBJECTS = 256;
+
+/**
+ * A JSON array's text, its objects' texts joined a few hundred at a time: the texts of a whole
+ * batch's objects (10,000, each a few hundred bytes) kept until one join outlived the young
+ * generation and were promoted with the batch; a piece's lives only until its join.
+ */
+class JsonObjects {
+  private readonly pieces: string[] = [];
+  private readonly objects: string[] = [];
+  add(object: string): void {
+    this.objects.push(object);
+    if (this.objects.length === JSON_PIECE_OBJECTS) {
+      this.pieces.push(this.objects.join(','));
+      this.objects.length = 0;
+    }
+  }
+  /** `[`, the objects joined by commas, `]`: one flat text. */
+  array(): string {
+    if (this.objects.length > 0) this.pieces.push(this.objects.join(','));
+    this.objects.length = 0;
+    return bracketed(this.pieces, '[', ']');
+  }
 }
 
 /**
@@ -94,7 +120,7 @@ function jsonArrayRows(columns: readonly string[], rows: readonly unknown[][]): 
   const names = columns.map((c) => `${JSON.stringify(c)}:`);
   const lastValue = new Array<unknown>(names.length).fill(undefined);
   const lastText = new Array<string | undefined>(names.length).fill(undefined);
-  const objects = new Array<string>(rows.length);
+  const objects = new JsonObjects();
   const parts: string[] = [];
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r];
@@ -114,9 +140,9 @@ function jsonArrayRows(columns: readonly string[], rows: readonly unknown[][]): 
       parts.push(names[i], text);
     }
     parts.push('}');
-    objects[r] = parts.join('');
+    objects.add(parts.join(''));
   }
-  return `[${objects.join(',')}]`;
+  return objects.array();
 }
 
 /** Column `name` of the source rows `s` as the table's type: a json document is unwrapped from its string (`jsonValue`). */

@@ -14,6 +14,7 @@ import {
   UNREACHABLE_CODES,
 } from '../../core/connect-error.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { bracketed } from './postgres-sql.ts';
 import { runTransaction, savepointName, type TransactionPrimitives } from '../../core/transaction.ts';
 
 /** OIDs read as text: int8, numeric, date, time, timestamp, timestamptz, timetz, interval, json, jsonb. */
@@ -128,7 +129,7 @@ export function arrayLiteral(values: readonly unknown[]): string | null {
     } else return null;
     parts[i] = `"${ESCAPED_IN_ARRAY.test(text) ? text.replace(ESCAPED_IN_ARRAYS, '\\$&') : text}"`;
   }
-  return `{${parts.join(',')}}`;
+  return bracketed(parts, '{', '}');
 }
 
 const ESCAPED_IN_ARRAY = /[\\"]/;

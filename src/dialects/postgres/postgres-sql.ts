@@ -317,3 +317,15 @@ export function postgresBodyTag(table: { name: string; columns: ColumnSchema[] }
     if (!names.some((name) => name.includes(tag))) return tag;
   }
 }
+
+/**
+ * `open` + the pieces joined by commas + `close`, as one flat text: the brackets go on the first
+ * and last piece before the join. Around a joined text they made a chain of two pieces, which the
+ * driver flattened into a second copy of the whole (a batch's parameter, megabytes, promoted).
+ */
+export function bracketed(pieces: string[], open: string, close: string): string {
+  if (pieces.length === 0) return open + close;
+  pieces[0] = open + pieces[0];
+  pieces[pieces.length - 1] += close;
+  return pieces.join(',');
+}

@@ -61,6 +61,25 @@ export interface RowState {
   entry: RowEntry | null;
 }
 
+/**
+ * A row's state after an applied update: the row before with the values written over it. The
+ * whole row (a copy of every column, ~480 bytes a change that lived as long as the batch) is
+ * spelled only when something reads it: a later change of the same row in the batch, or a
+ * delete's forwarded record. Neither object it is made of changes after planning.
+ */
+class UpdatedState implements RowState {
+  private merged: ValueMap | null = null;
+  constructor(
+    private readonly before: ValueMap,
+    private readonly values: ValueMap,
+    readonly entry: RowEntry | null,
+  ) {}
+  get row(): ValueMap {
+    if (this.merged === null) this.merged = { ...this.before, ...this.values };
+    return this.merged;
+  }
+}
+
 /** The change as this node forwards it: origin kept, causal lengths and version resolved. */
 export interface Forward {
   operation: Operation;
@@ -296,7 +315,7 @@ function updateSide(table: TableSchema, policy: ConflictPolicy, change: ChangeEv
   // all of the change's values are its own object (which nothing changes either), not a copy.
   const values = write.length === names.length ? change.values : pick(change.values, write);
   const ops: RowOp[] = [{ kind: 'update', key: keyOf(table, here.row), values }];
-  const state = { row: { ...here.row, ...values }, entry: advanced(here.entry, cl, version, won) };
+  const state = new UpdatedState(here.row, values, advanced(here.entry, cl, version, won));
   return { ops, conflict, state, outcome: 'applied' };
 }
 

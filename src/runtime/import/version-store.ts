@@ -25,6 +25,12 @@ function parseColumns(text: unknown): Record<string, Version> {
 
 /** `{"column":[time,"server"],…}`: what JSON.stringify makes of the pairs, written without building them. */
 export function encodeColumns(columns: Record<string, Version>): string {
+  // An entry with no column stamp (every inserted row's): one shared text, not a new one per entry.
+  for (const _ in columns) return encodeSome(columns);
+  return '{}';
+}
+
+function encodeSome(columns: Record<string, Version>): string {
   let out = '';
   for (const name in columns) {
     const v = columns[name];
