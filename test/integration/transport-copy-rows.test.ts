@@ -12,11 +12,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgramConfig } from '../../src/config/config.ts';
 import type { ValueMap } from '../../src/core/change.ts';
-import type { BulkWriter, DialectName, Row } from '../../src/core/dialect.ts';
+import type { DialectName, Row } from '../../src/core/dialect.ts';
 import { insertRow } from '../../src/runtime/import/dml.ts';
 import type { NodeHandle } from '../../src/runtime/nodes.ts';
 import { forgetPointer } from '../../src/runtime/program-state.ts';
 import { INBOX_COLUMNS, transportOnce } from '../../src/runtime/transport/transport.ts';
+import { boundTarget, countedTarget } from '../helpers/copy-text-target.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { oddText, random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
@@ -158,22 +159,8 @@ for (const [from, to] of PAIRS)
       return sum;
     };
     const inbox = async (): Promise<Row[]> => (await pair.b.client.query<Row>(INBOX_READS[to]!)).rows;
-    /** The destination, counting the batches its brand took as COPY text and those it handed back. */
-    const counted = (): { target: NodeHandle; counts: { copied: number; refused: number } } => {
-      const bulk = pair.b.dialect.bulk!;
-      const counts = { copied: 0, refused: 0 };
-      const insertCopyText: BulkWriter['insertCopyText'] = async (...args) => {
-        const copied = await bulk.insertCopyText!(...args);
-        counts[copied ? 'copied' : 'refused']++;
-        return copied;
-      };
-      return { target: { ...pair.b, dialect: { ...pair.b.dialect, bulk: { ...bulk, insertCopyText } } }, counts };
-    };
-    /** The destination as before this path: values bound (insertRows). */
-    const bound = (): NodeHandle => {
-      const { insertCopyText: _, ...bulk } = pair.b.dialect.bulk!;
-      return { ...pair.b, dialect: { ...pair.b.dialect, bulk } };
-    };
+    const counted = () => countedTarget(pair.b);
+    const bound = () => boundTarget(pair.b);
 
     it('writes the inbox byte for byte as the values path does, echoes skipped, a resend absorbed', async () => {
       const copy = counted();

@@ -9,10 +9,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgramConfig } from '../../src/config/config.ts';
-import type { BulkWriter, DbClient, DialectName, Row } from '../../src/core/dialect.ts';
+import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import type { NodeHandle } from '../../src/runtime/nodes.ts';
 import { forgetPointer } from '../../src/runtime/program-state.ts';
 import { INBOX_COLUMNS, transportOnce } from '../../src/runtime/transport/transport.ts';
+import { boundTarget, countedTarget } from '../helpers/copy-text-target.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
 import { oddText, random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
@@ -117,22 +118,8 @@ for (const { to, rows, batch, resendBatch } of TARGETS)
     };
     const inbox = async (): Promise<Row[]> => (await pair.b.client.query<Row>(INBOX_READS[to]!)).rows;
     const handle = (h: NodeHandle, client: DbClient): NodeHandle => ({ ...h, client });
-    /** The destination without insertCopyText: rows read by the driver are bound as values (outboxRowsAsCopy is not taken either). */
-    const bound = (): NodeHandle => {
-      const { insertCopyText: _, ...bulk } = pair.b.dialect.bulk!;
-      return { ...pair.b, dialect: { ...pair.b.dialect, bulk } };
-    };
-    /** The destination, counting the batches its brand took as COPY text and those it handed back. */
-    const counted = () => {
-      const bulk = pair.b.dialect.bulk!;
-      const counts = { copied: 0, refused: 0 };
-      const insertCopyText: BulkWriter['insertCopyText'] = async (...args) => {
-        const copied = await bulk.insertCopyText!(...args);
-        counts[copied ? 'copied' : 'refused']++;
-        return copied;
-      };
-      return { target: { ...pair.b, dialect: { ...pair.b.dialect, bulk: { ...bulk, insertCopyText } } }, counts };
-    };
+    const bound = () => boundTarget(pair.b);
+    const counted = () => countedTarget(pair.b);
 
     it('writes the inbox byte for byte as the driver path does, echoes skipped, a resend absorbed', async () => {
       // The first batch of a pass is read with the horizon (the driver path), the others by COPY.
