@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of sales_order
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["order_type","character varying(20)"],["description","character varying(200)"],["product_type_name","character varying(50)"],["customer_id","character varying(20)"],["quantity","integer"],["order_date","date"],["update_datetime","timestamp without time zone"],["updated_by_user","character varying(50)"],["updated_by_server","character varying(50)"]]
--- dsync:content-hash sha256:f2b7d7d3a964d3eede162777273d4873e3e04fab16a583c04a9e014ef47c5a92
+-- dsync:content-hash sha256:1a8c08f98cc1cd88371a87b4d6e95436be158cf4315501e2fc607ba3d0a4871a
 
 -- Capture for sales_order: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -17,7 +17,9 @@
 -- (minutes instead of a second). With nested loops off the pairing is a hash or merge join at any
 -- size; the version-store lookups are LATERAL … OFFSET 0 subqueries, nested loops by construction.
 -- JIT is off: the disabled-path cost would push every plan past jit_above_cost, and compiling took
--- more than it saved even for 100,000 rows (docs/performance.md, "Capture").
+-- more than it saved even for 100,000 rows (docs/performance.md, "Capture"). Every path that writes
+-- outbox rows wakes the daemon with pg_notify('dsync_outbox'), folded into one notification at commit:
+-- the outbox has no notify trigger (upgrade_notify: it cost a nested PL/pgSQL call per statement).
 CREATE OR REPLACE FUNCTION ds_capture_sales_order() RETURNS trigger
 LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $dsync$
 DECLARE
@@ -93,6 +95,7 @@ BEGIN
       SELECT 'postgres', 'sales_order', 'order_id', 'order_id,order_type,description,product_type_name,customer_id,quantity,order_date,update_datetime,updated_by_user,updated_by_server', v_key,
         v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   ELSIF TG_OP = 'UPDATE' THEN
@@ -131,6 +134,7 @@ BEGIN
       SELECT 'postgres', 'sales_order', 'order_id', v_cols, v_key,
         v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   END IF;
@@ -163,6 +167,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_new AS n LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSIF TG_OP = 'DELETE' THEN
     -- cl to the next even number (a tombstone), base = (v, server); the outbox rows as for an INSERT.
     WITH e AS (
@@ -186,6 +191,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_old AS o LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'sales_order' AND e.row_key = to_jsonb(o.order_id::text)::text OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSE
     -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
     -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
@@ -228,6 +234,7 @@ BEGIN
         WHERE v_mixed AND e.table_name = 'sales_order' AND e.row_key = to_jsonb(n.order_id::text)::text OFFSET 0) AS r ON true
       WHERE NOT (n.order_id IS DISTINCT FROM o.order_id) AND (n.order_id IS DISTINCT FROM o.order_id OR n.order_type IS DISTINCT FROM o.order_type OR n.description IS DISTINCT FROM o.description OR n.product_type_name IS DISTINCT FROM o.product_type_name OR n.customer_id IS DISTINCT FROM o.customer_id OR n.quantity IS DISTINCT FROM o.quantity OR n.order_date IS DISTINCT FROM o.order_date OR n.update_datetime IS DISTINCT FROM o.update_datetime OR n.updated_by_user IS DISTINCT FROM o.updated_by_user OR n.updated_by_server IS DISTINCT FROM o.updated_by_server)
       ORDER BY n.ds_ord;
+      PERFORM pg_notify('dsync_outbox', '');
     END IF;
     -- Every row kept its key and changed (a bulk UPDATE's usual case): no key change to look for.
     IF v_count = (SELECT count(*) FROM ds_new) THEN
@@ -271,6 +278,7 @@ BEGIN
       VALUES ('postgres', 'sales_order', 'order_id', concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN 'order_id' END, CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN 'order_type' END, CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN 'description' END, CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN 'product_type_name' END, CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN 'customer_id' END, CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN 'quantity' END, CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN 'order_date' END, CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN 'update_datetime' END, CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN 'updated_by_user' END, CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN 'updated_by_server' END), v_key,
         v_key_old, (('{' || '"order_id":' || coalesce(to_json(v_n.order_id::text)::text, 'null') || ',' || '"order_type":' || coalesce(to_json(v_n.order_type::text)::text, 'null') || ',' || '"description":' || coalesce(to_json(v_n.description::text)::text, 'null') || ',' || '"product_type_name":' || coalesce(to_json(v_n.product_type_name::text)::text, 'null') || ',' || '"customer_id":' || coalesce(to_json(v_n.customer_id::text)::text, 'null') || ',' || '"quantity":' || coalesce(v_n.quantity::text, 'null') || ',' || '"order_date":' || coalesce(to_json(CASE WHEN v_n.order_date >= '0001-01-01' AND v_n.order_date < '10000-01-01' THEN to_char(v_n.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.order_date) THEN v_n.order_date::text WHEN v_n.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.order_date)::int)::text, 4, '0') END || to_char(v_n.order_date, '-MM-DD') ELSE '+' || to_char(v_n.order_date, 'YYYY-MM-DD') END)::text, 'null') || ',' || '"update_datetime":' || coalesce(to_json(CASE WHEN v_n.update_datetime >= '0001-01-01' AND v_n.update_datetime < '10000-01-01' THEN to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.update_datetime) THEN v_n.update_datetime::text WHEN v_n.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.update_datetime)::int)::text, 4, '0') END || to_char(v_n.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') || ',' || '"updated_by_user":' || coalesce(to_json(v_n.updated_by_user::text)::text, 'null') || ',' || '"updated_by_server":' || coalesce(to_json(v_n.updated_by_server::text)::text, 'null') || '}'))::text, (('{' || concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN '"order_id":' || coalesce(to_json(v_o.order_id::text)::text, 'null') END, CASE WHEN v_n.order_type IS DISTINCT FROM v_o.order_type THEN '"order_type":' || coalesce(to_json(v_o.order_type::text)::text, 'null') END, CASE WHEN v_n.description IS DISTINCT FROM v_o.description THEN '"description":' || coalesce(to_json(v_o.description::text)::text, 'null') END, CASE WHEN v_n.product_type_name IS DISTINCT FROM v_o.product_type_name THEN '"product_type_name":' || coalesce(to_json(v_o.product_type_name::text)::text, 'null') END, CASE WHEN v_n.customer_id IS DISTINCT FROM v_o.customer_id THEN '"customer_id":' || coalesce(to_json(v_o.customer_id::text)::text, 'null') END, CASE WHEN v_n.quantity IS DISTINCT FROM v_o.quantity THEN '"quantity":' || coalesce(v_o.quantity::text, 'null') END, CASE WHEN v_n.order_date IS DISTINCT FROM v_o.order_date THEN '"order_date":' || coalesce(to_json(CASE WHEN v_o.order_date >= '0001-01-01' AND v_o.order_date < '10000-01-01' THEN to_char(v_o.order_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_o.order_date) THEN v_o.order_date::text WHEN v_o.order_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.order_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.order_date)::int)::text, 4, '0') END || to_char(v_o.order_date, '-MM-DD') ELSE '+' || to_char(v_o.order_date, 'YYYY-MM-DD') END)::text, 'null') END, CASE WHEN v_n.update_datetime IS DISTINCT FROM v_o.update_datetime THEN '"update_datetime":' || coalesce(to_json(CASE WHEN v_o.update_datetime >= '0001-01-01' AND v_o.update_datetime < '10000-01-01' THEN to_char(v_o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_o.update_datetime) THEN v_o.update_datetime::text WHEN v_o.update_datetime < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.update_datetime)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.update_datetime)::int)::text, 4, '0') END || to_char(v_o.update_datetime, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_o.update_datetime, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') END, CASE WHEN v_n.updated_by_user IS DISTINCT FROM v_o.updated_by_user THEN '"updated_by_user":' || coalesce(to_json(v_o.updated_by_user::text)::text, 'null') END, CASE WHEN v_n.updated_by_server IS DISTINCT FROM v_o.updated_by_server THEN '"updated_by_server":' || coalesce(to_json(v_o.updated_by_server::text)::text, 'null') END) || '}'))::text,
         'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      PERFORM pg_notify('dsync_outbox', '');
     END LOOP;
   END IF;
   RETURN NULL;

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of order_line
 -- dsync:replaceable yes
 -- dsync:columns [["order_id","character varying(20)"],["line_no","integer"],["product","character varying(50)"],["amount","numeric(12,2)"]]
--- dsync:content-hash sha256:0198d462add038e9e776b8544e3ef57ed37eadf162b52a643da6a6078f5f9ca0
+-- dsync:content-hash sha256:d6831acfadc98a0296d5c861b52581004d206a4bea39e88a610fd9020a775942
 
 -- Capture for order_line: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -17,7 +17,9 @@
 -- (minutes instead of a second). With nested loops off the pairing is a hash or merge join at any
 -- size; the version-store lookups are LATERAL … OFFSET 0 subqueries, nested loops by construction.
 -- JIT is off: the disabled-path cost would push every plan past jit_above_cost, and compiling took
--- more than it saved even for 100,000 rows (docs/performance.md, "Capture").
+-- more than it saved even for 100,000 rows (docs/performance.md, "Capture"). Every path that writes
+-- outbox rows wakes the daemon with pg_notify('dsync_outbox'), folded into one notification at commit:
+-- the outbox has no notify trigger (upgrade_notify: it cost a nested PL/pgSQL call per statement).
 CREATE OR REPLACE FUNCTION ds_capture_order_line() RETURNS trigger
 LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $dsync$
 DECLARE
@@ -93,6 +95,7 @@ BEGIN
       SELECT 'postgres', 'order_line', 'order_id,line_no', 'order_id,line_no,product,amount', v_key,
         v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   ELSIF TG_OP = 'UPDATE' THEN
@@ -131,6 +134,7 @@ BEGIN
       SELECT 'postgres', 'order_line', 'order_id,line_no', v_cols, v_key,
         v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   END IF;
@@ -163,6 +167,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_new AS n LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSIF TG_OP = 'DELETE' THEN
     -- cl to the next even number (a tombstone), base = (v, server); the outbox rows as for an INSERT.
     WITH e AS (
@@ -186,6 +191,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_old AS o LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(o.order_id::text)::text || ',"line_no":' || to_jsonb(o.line_no)::text || '}') OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSE
     -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
     -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
@@ -228,6 +234,7 @@ BEGIN
         WHERE v_mixed AND e.table_name = 'order_line' AND e.row_key = ('{"order_id":' || to_jsonb(n.order_id::text)::text || ',"line_no":' || to_jsonb(n.line_no)::text || '}') OFFSET 0) AS r ON true
       WHERE NOT (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no) AND (n.order_id IS DISTINCT FROM o.order_id OR n.line_no IS DISTINCT FROM o.line_no OR n.product IS DISTINCT FROM o.product OR n.amount IS DISTINCT FROM o.amount)
       ORDER BY n.ds_ord;
+      PERFORM pg_notify('dsync_outbox', '');
     END IF;
     -- Every row kept its key and changed (a bulk UPDATE's usual case): no key change to look for.
     IF v_count = (SELECT count(*) FROM ds_new) THEN
@@ -271,6 +278,7 @@ BEGIN
       VALUES ('postgres', 'order_line', 'order_id,line_no', concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN 'order_id' END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN 'line_no' END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN 'product' END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN 'amount' END), v_key,
         v_key_old, (('{' || '"order_id":' || coalesce(to_json(v_n.order_id::text)::text, 'null') || ',' || '"line_no":' || coalesce(v_n.line_no::text, 'null') || ',' || '"product":' || coalesce(to_json(v_n.product::text)::text, 'null') || ',' || '"amount":' || coalesce(to_json(v_n.amount::text)::text, 'null') || '}'))::text, (('{' || concat_ws(',', CASE WHEN v_n.order_id IS DISTINCT FROM v_o.order_id THEN '"order_id":' || coalesce(to_json(v_o.order_id::text)::text, 'null') END, CASE WHEN v_n.line_no IS DISTINCT FROM v_o.line_no THEN '"line_no":' || coalesce(v_o.line_no::text, 'null') END, CASE WHEN v_n.product IS DISTINCT FROM v_o.product THEN '"product":' || coalesce(to_json(v_o.product::text)::text, 'null') END, CASE WHEN v_n.amount IS DISTINCT FROM v_o.amount THEN '"amount":' || coalesce(to_json(v_o.amount::text)::text, 'null') END) || '}'))::text,
         'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      PERFORM pg_notify('dsync_outbox', '');
     END LOOP;
   END IF;
   RETURN NULL;

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of type_zoo
 -- dsync:replaceable yes
 -- dsync:columns [["id","integer"],["c_smallint","smallint"],["c_int","integer"],["c_bigint","bigint"],["c_decimal","numeric(20,6)"],["c_float","double precision"],["c_real","real"],["c_bool","boolean"],["c_char","character(5)"],["c_varchar","character varying(100)"],["c_text","text"],["c_date","date"],["c_time","time(6) without time zone"],["c_timestamp","timestamp(6) without time zone"],["c_timestamptz","timestamp(6) with time zone"],["c_bytea","bytea"],["c_json","jsonb"],["c_uuid","uuid"]]
--- dsync:content-hash sha256:bf67952c6837fb07e246d2b7a4f37a7081ca4787334da7c2810064a6ae7c7bc1
+-- dsync:content-hash sha256:01981406f068aa3b708f43949d93917d0470c2d6efe3d22a0d720a7062e47126
 
 -- Capture for type_zoo: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -17,7 +17,9 @@
 -- (minutes instead of a second). With nested loops off the pairing is a hash or merge join at any
 -- size; the version-store lookups are LATERAL … OFFSET 0 subqueries, nested loops by construction.
 -- JIT is off: the disabled-path cost would push every plan past jit_above_cost, and compiling took
--- more than it saved even for 100,000 rows (docs/performance.md, "Capture").
+-- more than it saved even for 100,000 rows (docs/performance.md, "Capture"). Every path that writes
+-- outbox rows wakes the daemon with pg_notify('dsync_outbox'), folded into one notification at commit:
+-- the outbox has no notify trigger (upgrade_notify: it cost a nested PL/pgSQL call per statement).
 CREATE OR REPLACE FUNCTION ds_capture_type_zoo() RETURNS trigger
 LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $dsync$
 DECLARE
@@ -93,6 +95,7 @@ BEGIN
       SELECT 'postgres', 'type_zoo', 'id', 'id,c_smallint,c_int,c_bigint,c_decimal,c_float,c_real,c_bool,c_char,c_varchar,c_text,c_date,c_time,c_timestamp,c_timestamptz,c_bytea,c_json,c_uuid', v_key,
         v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   ELSIF TG_OP = 'UPDATE' THEN
@@ -131,6 +134,7 @@ BEGIN
       SELECT 'postgres', 'type_zoo', 'id', v_cols, v_key,
         v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   END IF;
@@ -163,6 +167,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_new AS n LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'type_zoo' AND e.row_key = to_jsonb(n.id)::text OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSIF TG_OP = 'DELETE' THEN
     -- cl to the next even number (a tombstone), base = (v, server); the outbox rows as for an INSERT.
     WITH e AS (
@@ -186,6 +191,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_old AS o LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'type_zoo' AND e.row_key = to_jsonb(o.id)::text OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSE
     -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
     -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
@@ -228,6 +234,7 @@ BEGIN
         WHERE v_mixed AND e.table_name = 'type_zoo' AND e.row_key = to_jsonb(n.id)::text OFFSET 0) AS r ON true
       WHERE NOT (n.id IS DISTINCT FROM o.id) AND (n.id IS DISTINCT FROM o.id OR n.c_smallint IS DISTINCT FROM o.c_smallint OR n.c_int IS DISTINCT FROM o.c_int OR n.c_bigint IS DISTINCT FROM o.c_bigint OR n.c_decimal IS DISTINCT FROM o.c_decimal OR n.c_float IS DISTINCT FROM o.c_float OR n.c_real IS DISTINCT FROM o.c_real OR n.c_bool IS DISTINCT FROM o.c_bool OR n.c_char IS DISTINCT FROM o.c_char OR n.c_varchar IS DISTINCT FROM o.c_varchar OR n.c_text IS DISTINCT FROM o.c_text OR n.c_date IS DISTINCT FROM o.c_date OR n.c_time IS DISTINCT FROM o.c_time OR n.c_timestamp IS DISTINCT FROM o.c_timestamp OR n.c_timestamptz IS DISTINCT FROM o.c_timestamptz OR n.c_bytea IS DISTINCT FROM o.c_bytea OR n.c_json IS DISTINCT FROM o.c_json OR n.c_uuid IS DISTINCT FROM o.c_uuid)
       ORDER BY n.ds_ord;
+      PERFORM pg_notify('dsync_outbox', '');
     END IF;
     -- Every row kept its key and changed (a bulk UPDATE's usual case): no key change to look for.
     IF v_count = (SELECT count(*) FROM ds_new) THEN
@@ -271,6 +278,7 @@ BEGIN
       VALUES ('postgres', 'type_zoo', 'id', concat_ws(',', CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN 'id' END, CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN 'c_smallint' END, CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN 'c_int' END, CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN 'c_bigint' END, CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN 'c_decimal' END, CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN 'c_float' END, CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN 'c_real' END, CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN 'c_bool' END, CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN 'c_char' END, CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN 'c_varchar' END, CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN 'c_text' END, CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN 'c_date' END, CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN 'c_time' END, CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN 'c_timestamp' END, CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN 'c_timestamptz' END, CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN 'c_bytea' END, CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN 'c_json' END, CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN 'c_uuid' END), v_key,
         v_key_old, (('{' || '"id":' || coalesce(v_n.id::text, 'null') || ',' || '"c_smallint":' || coalesce(v_n.c_smallint::text, 'null') || ',' || '"c_int":' || coalesce(v_n.c_int::text, 'null') || ',' || '"c_bigint":' || coalesce(CASE WHEN v_n.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN v_n.c_bigint::text ELSE '"' || v_n.c_bigint::text || '"' END, 'null') || ',' || '"c_decimal":' || coalesce(to_json(v_n.c_decimal::text)::text, 'null') || ',' || '"c_float":' || coalesce((to_jsonb(v_n.c_float))::text, 'null') || ',' || '"c_real":' || coalesce((to_jsonb(v_n.c_real))::text, 'null') || ',' || '"c_bool":' || coalesce(v_n.c_bool::text, 'null') || ',' || '"c_char":' || coalesce(to_json(v_n.c_char::text)::text, 'null') || ',' || '"c_varchar":' || coalesce(to_json(v_n.c_varchar::text)::text, 'null') || ',' || '"c_text":' || coalesce(to_json(v_n.c_text::text)::text, 'null') || ',' || '"c_date":' || coalesce(to_json(CASE WHEN v_n.c_date >= '0001-01-01' AND v_n.c_date < '10000-01-01' THEN to_char(v_n.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_n.c_date) THEN v_n.c_date::text WHEN v_n.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_date)::int)::text, 4, '0') END || to_char(v_n.c_date, '-MM-DD') ELSE '+' || to_char(v_n.c_date, 'YYYY-MM-DD') END)::text, 'null') || ',' || '"c_time":' || coalesce(to_json(to_char(v_n.c_time::time::interval, 'HH24:MI:SS.US'))::text, 'null') || ',' || '"c_timestamp":' || coalesce(to_json(CASE WHEN v_n.c_timestamp >= '0001-01-01' AND v_n.c_timestamp < '10000-01-01' THEN to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_n.c_timestamp) THEN v_n.c_timestamp::text WHEN v_n.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM v_n.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_n.c_timestamp)::int)::text, 4, '0') END || to_char(v_n.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_n.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') || ',' || '"c_timestamptz":' || coalesce(to_json(CASE WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (v_n.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((v_n.c_timestamptz AT TIME ZONE 'UTC')) THEN (v_n.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (v_n.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (v_n.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((v_n.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END)::text, 'null') || ',' || '"c_bytea":' || coalesce(to_json(translate(encode(v_n.c_bytea, 'base64'), E'\n', ''))::text, 'null') || ',' || '"c_json":' || coalesce(to_json(v_n.c_json::text)::text, 'null') || ',' || '"c_uuid":' || coalesce(to_json(v_n.c_uuid::text)::text, 'null') || '}'))::text, (('{' || concat_ws(',', CASE WHEN v_n.id IS DISTINCT FROM v_o.id THEN '"id":' || coalesce(v_o.id::text, 'null') END, CASE WHEN v_n.c_smallint IS DISTINCT FROM v_o.c_smallint THEN '"c_smallint":' || coalesce(v_o.c_smallint::text, 'null') END, CASE WHEN v_n.c_int IS DISTINCT FROM v_o.c_int THEN '"c_int":' || coalesce(v_o.c_int::text, 'null') END, CASE WHEN v_n.c_bigint IS DISTINCT FROM v_o.c_bigint THEN '"c_bigint":' || coalesce(CASE WHEN v_o.c_bigint BETWEEN -9007199254740991 AND 9007199254740991 THEN v_o.c_bigint::text ELSE '"' || v_o.c_bigint::text || '"' END, 'null') END, CASE WHEN v_n.c_decimal IS DISTINCT FROM v_o.c_decimal THEN '"c_decimal":' || coalesce(to_json(v_o.c_decimal::text)::text, 'null') END, CASE WHEN v_n.c_float IS DISTINCT FROM v_o.c_float THEN '"c_float":' || coalesce((to_jsonb(v_o.c_float))::text, 'null') END, CASE WHEN v_n.c_real IS DISTINCT FROM v_o.c_real THEN '"c_real":' || coalesce((to_jsonb(v_o.c_real))::text, 'null') END, CASE WHEN v_n.c_bool IS DISTINCT FROM v_o.c_bool THEN '"c_bool":' || coalesce(v_o.c_bool::text, 'null') END, CASE WHEN v_n.c_char IS DISTINCT FROM v_o.c_char THEN '"c_char":' || coalesce(to_json(v_o.c_char::text)::text, 'null') END, CASE WHEN v_n.c_varchar IS DISTINCT FROM v_o.c_varchar THEN '"c_varchar":' || coalesce(to_json(v_o.c_varchar::text)::text, 'null') END, CASE WHEN v_n.c_text IS DISTINCT FROM v_o.c_text THEN '"c_text":' || coalesce(to_json(v_o.c_text::text)::text, 'null') END, CASE WHEN v_n.c_date IS DISTINCT FROM v_o.c_date THEN '"c_date":' || coalesce(to_json(CASE WHEN v_o.c_date >= '0001-01-01' AND v_o.c_date < '10000-01-01' THEN to_char(v_o.c_date, 'YYYY-MM-DD') WHEN NOT isfinite(v_o.c_date) THEN v_o.c_date::text WHEN v_o.c_date < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.c_date)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.c_date)::int)::text, 4, '0') END || to_char(v_o.c_date, '-MM-DD') ELSE '+' || to_char(v_o.c_date, 'YYYY-MM-DD') END)::text, 'null') END, CASE WHEN v_n.c_time IS DISTINCT FROM v_o.c_time THEN '"c_time":' || coalesce(to_json(to_char(v_o.c_time::time::interval, 'HH24:MI:SS.US'))::text, 'null') END, CASE WHEN v_n.c_timestamp IS DISTINCT FROM v_o.c_timestamp THEN '"c_timestamp":' || coalesce(to_json(CASE WHEN v_o.c_timestamp >= '0001-01-01' AND v_o.c_timestamp < '10000-01-01' THEN to_char(v_o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') WHEN NOT isfinite(v_o.c_timestamp) THEN v_o.c_timestamp::text WHEN v_o.c_timestamp < '0001-01-01' THEN CASE WHEN extract(year FROM v_o.c_timestamp)::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM v_o.c_timestamp)::int)::text, 4, '0') END || to_char(v_o.c_timestamp, '-MM-DD"T"HH24:MI:SS.US') ELSE '+' || to_char(v_o.c_timestamp, 'YYYY-MM-DD"T"HH24:MI:SS.US') END)::text, 'null') END, CASE WHEN v_n.c_timestamptz IS DISTINCT FROM v_o.c_timestamptz THEN '"c_timestamptz":' || coalesce(to_json(CASE WHEN (v_o.c_timestamptz AT TIME ZONE 'UTC') >= '0001-01-01' AND (v_o.c_timestamptz AT TIME ZONE 'UTC') < '10000-01-01' THEN to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') WHEN NOT isfinite((v_o.c_timestamptz AT TIME ZONE 'UTC')) THEN (v_o.c_timestamptz AT TIME ZONE 'UTC')::text WHEN (v_o.c_timestamptz AT TIME ZONE 'UTC') < '0001-01-01' THEN CASE WHEN extract(year FROM (v_o.c_timestamptz AT TIME ZONE 'UTC'))::int = -1 THEN '0000' ELSE '-' || lpad((-1 - extract(year FROM (v_o.c_timestamptz AT TIME ZONE 'UTC'))::int)::text, 4, '0') END || to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), '-MM-DD"T"HH24:MI:SS.US"Z"') ELSE '+' || to_char((v_o.c_timestamptz AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END)::text, 'null') END, CASE WHEN v_n.c_bytea IS DISTINCT FROM v_o.c_bytea THEN '"c_bytea":' || coalesce(to_json(translate(encode(v_o.c_bytea, 'base64'), E'\n', ''))::text, 'null') END, CASE WHEN v_n.c_json IS DISTINCT FROM v_o.c_json THEN '"c_json":' || coalesce(to_json(v_o.c_json::text)::text, 'null') END, CASE WHEN v_n.c_uuid IS DISTINCT FROM v_o.c_uuid THEN '"c_uuid":' || coalesce(to_json(v_o.c_uuid::text)::text, 'null') END) || '}'))::text,
         'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      PERFORM pg_notify('dsync_outbox', '');
     END LOOP;
   END IF;
   RETURN NULL;

@@ -2,7 +2,7 @@
 -- node: postgres (postgres), object: capture triggers of Odd Names
 -- dsync:replaceable yes
 -- dsync:columns [["Key Col","integer"],["select","text"],["it's","text"],["MixedCase","text"],["back`tick","text"],["tilde~col","text"],["[bracket]","text"],["semi;colon","text"]]
--- dsync:content-hash sha256:e31e777baa60c3ae599c1e4797da31e940cabe5421e9c64661d9d9e38cd2226f
+-- dsync:content-hash sha256:04a52b8ae81372ceb74b34c1d03acbb5a821c67f9a1a32d9621b341c9b54a561
 
 -- Capture for Odd Names: one outbox row per row change, only changed columns for an update.
 -- A key change carries every column of the new row. The row's entry in ds_row_version (causal length,
@@ -17,7 +17,9 @@
 -- (minutes instead of a second). With nested loops off the pairing is a hash or merge join at any
 -- size; the version-store lookups are LATERAL … OFFSET 0 subqueries, nested loops by construction.
 -- JIT is off: the disabled-path cost would push every plan past jit_above_cost, and compiling took
--- more than it saved even for 100,000 rows (docs/performance.md, "Capture").
+-- more than it saved even for 100,000 rows (docs/performance.md, "Capture"). Every path that writes
+-- outbox rows wakes the daemon with pg_notify('dsync_outbox'), folded into one notification at commit:
+-- the outbox has no notify trigger (upgrade_notify: it cost a nested PL/pgSQL call per statement).
 CREATE OR REPLACE FUNCTION ds_capture_odd_names_0dcb09() RETURNS trigger
 LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $dsync$
 DECLARE
@@ -93,6 +95,7 @@ BEGIN
       SELECT 'postgres', 'Odd Names', 'Key Col', 'Key Col,select,it''s,MixedCase,back`tick,tilde~col,[bracket],semi;colon', v_key,
         v_value, 'I', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   ELSIF TG_OP = 'UPDATE' THEN
@@ -131,6 +134,7 @@ BEGIN
       SELECT 'postgres', 'Odd Names', 'Key Col', v_cols, v_key,
         v_value, v_value_old, 'U', v_server, v_user, v_time, v_origin_id, e.cl, e.max_version
       FROM e;
+      PERFORM pg_notify('dsync_outbox', '');
       RETURN NULL;
     END IF;
   END IF;
@@ -163,6 +167,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_new AS n LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSIF TG_OP = 'DELETE' THEN
     -- cl to the next even number (a tombstone), base = (v, server); the outbox rows as for an INSERT.
     WITH e AS (
@@ -186,6 +191,7 @@ BEGIN
       coalesce(r.cl, v_cl), coalesce(r.max_version, v_version)
     FROM ds_old AS o LEFT JOIN LATERAL (SELECT e.cl, e.max_version FROM ds_row_version AS e
       WHERE v_mixed AND e.table_name = 'Odd Names' AND e.row_key = to_jsonb(o."Key Col")::text OFFSET 0) AS r ON true;
+    PERFORM pg_notify('dsync_outbox', '');
   ELSE
     -- Old and new images pair up by position: PostgreSQL appends both images of a row to the two
     -- transition tables together (AfterTriggerSaveEvent in trigger.c), and a scan returns them
@@ -228,6 +234,7 @@ BEGIN
         WHERE v_mixed AND e.table_name = 'Odd Names' AND e.row_key = to_jsonb(n."Key Col")::text OFFSET 0) AS r ON true
       WHERE NOT (n."Key Col" IS DISTINCT FROM o."Key Col") AND (n."Key Col" IS DISTINCT FROM o."Key Col" OR n."select" IS DISTINCT FROM o."select" OR n."it's" IS DISTINCT FROM o."it's" OR n."MixedCase" IS DISTINCT FROM o."MixedCase" OR n."back`tick" IS DISTINCT FROM o."back`tick" OR n."tilde~col" IS DISTINCT FROM o."tilde~col" OR n."[bracket]" IS DISTINCT FROM o."[bracket]" OR n."semi;colon" IS DISTINCT FROM o."semi;colon")
       ORDER BY n.ds_ord;
+      PERFORM pg_notify('dsync_outbox', '');
     END IF;
     -- Every row kept its key and changed (a bulk UPDATE's usual case): no key change to look for.
     IF v_count = (SELECT count(*) FROM ds_new) THEN
@@ -271,6 +278,7 @@ BEGIN
       VALUES ('postgres', 'Odd Names', 'Key Col', concat_ws(',', CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN 'Key Col' END, CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN 'select' END, CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN 'it''s' END, CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN 'MixedCase' END, CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN 'back`tick' END, CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN 'tilde~col' END, CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN '[bracket]' END, CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN 'semi;colon' END), v_key,
         v_key_old, (('{' || '"Key Col":' || coalesce(v_n."Key Col"::text, 'null') || ',' || '"select":' || coalesce(to_json(v_n."select"::text)::text, 'null') || ',' || '"it''s":' || coalesce(to_json(v_n."it's"::text)::text, 'null') || ',' || '"MixedCase":' || coalesce(to_json(v_n."MixedCase"::text)::text, 'null') || ',' || '"back`tick":' || coalesce(to_json(v_n."back`tick"::text)::text, 'null') || ',' || '"tilde~col":' || coalesce(to_json(v_n."tilde~col"::text)::text, 'null') || ',' || '"[bracket]":' || coalesce(to_json(v_n."[bracket]"::text)::text, 'null') || ',' || '"semi;colon":' || coalesce(to_json(v_n."semi;colon"::text)::text, 'null') || '}'))::text, (('{' || concat_ws(',', CASE WHEN v_n."Key Col" IS DISTINCT FROM v_o."Key Col" THEN '"Key Col":' || coalesce(v_o."Key Col"::text, 'null') END, CASE WHEN v_n."select" IS DISTINCT FROM v_o."select" THEN '"select":' || coalesce(to_json(v_o."select"::text)::text, 'null') END, CASE WHEN v_n."it's" IS DISTINCT FROM v_o."it's" THEN '"it''s":' || coalesce(to_json(v_o."it's"::text)::text, 'null') END, CASE WHEN v_n."MixedCase" IS DISTINCT FROM v_o."MixedCase" THEN '"MixedCase":' || coalesce(to_json(v_o."MixedCase"::text)::text, 'null') END, CASE WHEN v_n."back`tick" IS DISTINCT FROM v_o."back`tick" THEN '"back`tick":' || coalesce(to_json(v_o."back`tick"::text)::text, 'null') END, CASE WHEN v_n."tilde~col" IS DISTINCT FROM v_o."tilde~col" THEN '"tilde~col":' || coalesce(to_json(v_o."tilde~col"::text)::text, 'null') END, CASE WHEN v_n."[bracket]" IS DISTINCT FROM v_o."[bracket]" THEN '"[bracket]":' || coalesce(to_json(v_o."[bracket]"::text)::text, 'null') END, CASE WHEN v_n."semi;colon" IS DISTINCT FROM v_o."semi;colon" THEN '"semi;colon":' || coalesce(to_json(v_o."semi;colon"::text)::text, 'null') END) || '}'))::text,
         'U', v_server, v_user, v_time, v_origin_id, v_cl, v_cl_old, v_version);
+      PERFORM pg_notify('dsync_outbox', '');
     END LOOP;
   END IF;
   RETURN NULL;

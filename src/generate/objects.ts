@@ -59,6 +59,11 @@ export function syncObjects(
     ...(dialect.capabilities.transactionFence
       ? [{ order: 17, object: 'upgrade_fence_per_transaction', template: 'upgrade_fence_per_transaction', replaceable: false }]
       : []),
+    // Only brands that notify (PostgreSQL): the outbox's operation check by a domain, the version store's
+    // fillfactor; the capture function sends the outbox's notification itself (upgrade_notify).
+    ...(dialect.listenForChanges
+      ? [{ order: 18, object: 'upgrade_capture_per_statement', template: 'upgrade_capture_per_statement', replaceable: false }]
+      : []),
     // A node with log-mode tables: the publication the capture pass reads, listing exactly them.
     ...(logTables.length > 0
       ? [{ order: 100, object: 'log_publication', template: 'log_publication', replaceable: true, tables: logTables }]

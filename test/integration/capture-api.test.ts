@@ -91,6 +91,10 @@ describe.each(sources)('captureChange on %s', (from) => {
         /line_no \(integer\): "one" is not an integer/,
       ],
       [{ table: 'order_line', operation: 'I', key: { order_id: 'app', line_no: 1 } }, /needs values/],
+      [
+        { table: 'order_line', operation: 'X', key: { order_id: 'app', line_no: 1 }, values: { product: 'x' } },
+        /order_line \{"order_id":"app","line_no":1\}: operation must be 'I', 'U' or 'D', not "X"/,
+      ],
     ] as const;
     for (const [change, message] of bad) {
       const error = await captureChange(pair.a.client, change as never, { node }).catch((e) => e);

@@ -18,6 +18,7 @@ import { insertRow, selectAllRows, updateRow } from '../../src/runtime/import/dm
 import { NodeSet, requireSyncObjects } from '../../src/runtime/nodes.ts';
 import { createTestDatabase, liveDialects } from '../helpers/databases.ts';
 import { applyFixtureSchema, FIXTURES, fixtureConfig } from '../helpers/fixtures.ts';
+import { random } from '../helpers/random.ts';
 
 const live = await liveDialects();
 const dir = mkdtempSync(join(tmpdir(), 'dsync-upgrade-'));
@@ -90,6 +91,44 @@ describe.each((['postgres', 'sqlite', 'mysql'] as DialectName[]).filter((d) => l
         const last = (await fresh.client.query<Row>('SELECT row_cl, change_version FROM ds_change_outbox ORDER BY id DESC')).rows[0];
         expect(Number(last.row_cl)).toBe(1);
         expect(Number(last.change_version)).toBeGreaterThan(0);
+
+        if (dialect === 'postgres') {
+          // A fresh install of the current files ends with the very objects the upgrade left.
+          const other = await createTestDatabase(dialect, 'dsync_fr');
+          const freshConfig = fixtureConfig({ [dialect]: other.url }, join(dir, `${dialect}-fresh`));
+          const freshNodes = new NodeSet(freshConfig);
+          try {
+            const f = await freshNodes.get(dialect);
+            await applyFixtureSchema(f.client);
+            const freshSchemas = await introspectTables(freshConfig, f.dialect, f.client);
+            writeFiles(join(freshConfig.generatedDir, dialect), generateNode(freshConfig, f.node, f.dialect, freshSchemas));
+            await applyNode(freshConfig, f.node, f.dialect, f.client);
+            const upgraded = await postgresSyncObjects(fresh.client);
+            expect(upgraded.join('\n')).toMatch(/object_operation ds_change_operation NOT NULL/);
+            expect(upgraded.join('\n')).toMatch(/ds_row_version .*fillfactor=50/);
+            expect(await postgresSyncObjects(f.client)).toEqual(upgraded);
+          } finally {
+            await freshNodes.closeAll();
+            await other.drop();
+          }
+          // Step 18: the outbox still refuses an operation other than I, U or D, and says which (seeded random characters).
+          const seed = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 1_000_000);
+          const next = random(seed);
+          const pool = ['I', 'U', 'D', 'i', 'u', 'd', 'X', ' ', '-', 'Ü', '\t', '0'];
+          for (let i = 0; i < 24; i++) {
+            const op = pool[Math.floor(next() * pool.length)];
+            const outcome = await fresh.client
+              .transaction(async (tx) => {
+                await tx.query("INSERT INTO ds_change_outbox (object_table, object_operation) VALUES ('sales_order', $1)", [op]);
+                throw new Error('written');
+              })
+              .catch((e: unknown) => String((e as Error).message));
+            const expected = ['I', 'U', 'D'].includes(op)
+              ? /^written$/
+              : /object_operation must be I \(insert\), U \(update\) or D \(delete\)/;
+            expect(outcome, `seed ${seed}: operation ${JSON.stringify(op)}`).toMatch(expected);
+          }
+        }
       } finally {
         await nodes.closeAll();
         await db.drop();
@@ -97,3 +136,35 @@ describe.each((['postgres', 'sqlite', 'mysql'] as DialectName[]).filter((d) => l
     });
   },
 );
+
+/**
+ * What dsync made on a PostgreSQL node, as comparable lines: its tables' columns (type, null, default),
+ * constraints, triggers and storage options, its functions, views and domains.
+ */
+async function postgresSyncObjects(client: DbClient): Promise<string[]> {
+  const { rows } = await client.query<Row>(`
+    SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') AS line
+      FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+      WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'v') AND (c.relname LIKE 'ds\\_%' OR c.relname LIKE 'view\\_%')
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+      WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text LIKE 'ds\\_%'
+    UNION ALL
+    SELECT 'domain ' || t.typname || ' ' || format_type(t.typbasetype, t.typtypmod) || ' ' || coalesce(co.conname || ' ' || pg_get_constraintdef(co.oid), '')
+      FROM pg_type t LEFT JOIN pg_constraint co ON co.contypid = t.oid
+      WHERE t.typnamespace = 'public'::regnamespace AND t.typtype = 'd'
+    UNION ALL
+    SELECT 'trigger ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid::regclass::text LIKE 'ds\\_%'
+    UNION ALL
+    SELECT 'options ' || relname || ' ' || array_to_string(reloptions, ',') FROM pg_class
+      WHERE relnamespace = 'public'::regnamespace AND relname LIKE 'ds\\_%' AND reloptions IS NOT NULL
+    UNION ALL
+    SELECT 'view ' || relname || ' ' || pg_get_viewdef(oid) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'v'
+    UNION ALL
+    SELECT 'function ' || proname || ' ' || md5(prosrc) || ' ' || coalesce(array_to_string(proconfig, ','), '') FROM pg_proc
+      WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'ds\\_%'
+    ORDER BY 1`);
+  return rows.map((r) => String(r.line));
+}

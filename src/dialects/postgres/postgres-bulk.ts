@@ -203,6 +203,14 @@ const copySql = (name: string, columns: readonly string[]) => `COPY ${name} (${c
 
 const keyMatch = (table: TableSchema) => table.primaryKey.map((k) => `d.${sql.ident(k)} = s.${sql.ident(k)}`).join(' AND ');
 
+/**
+ * The outbox has no notify trigger (templates/postgres/upgrade_notify.sql.hbs): each writer wakes the
+ * daemon itself (LISTEN dsync_outbox in postgres-driver.ts), the capture functions in SQL and dsync's
+ * own writers (library, query and log capture, the import's applied record) here. PostgreSQL sends it
+ * at commit, once per transaction however often it is called.
+ */
+const NOTIFY_OUTBOX = "pg_notify('dsync_outbox', '')";
+
 /** Below this many rows one INSERT … SELECT is fewer round trips than COPY (with its savepoint when duplicates are skipped). */
 const COPY_MIN_ROWS = 64;
 
@@ -223,13 +231,16 @@ export const postgresBulk: BulkWriter = {
   },
 
   async insertRows(tx: DbClient, table, columns, rows, ignoreDuplicates) {
+    const notify = table === 'ds_change_outbox';
     if (canCopy(tx) && rows.length >= COPY_MIN_ROWS) {
       if (!ignoreDuplicates) {
         await tx.copyFrom(copySql(sql.ident(table), columns), copyText(rows, asIs));
+        if (notify) await tx.query(`SELECT ${NOTIFY_OUTBOX}`);
         return;
       }
       try {
         await tx.transaction((sp) => (sp as CopyClient).copyFrom(copySql(sql.ident(table), columns), copyText(rows, asIs)));
+        if (notify) await tx.query(`SELECT ${NOTIFY_OUTBOX}`);
         return;
       } catch (error) {
         if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
@@ -237,10 +248,9 @@ export const postgresBulk: BulkWriter = {
       }
     }
     const list = columns.map((c) => sql.ident(c)).join(', ');
-    await tx.query(
-      `INSERT INTO ${sql.ident(table)} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${sql.ident(table)}, $1)${ignoreDuplicates ? ' ON CONFLICT DO NOTHING' : ''}`,
-      [jsonArrayRows(columns, rows)],
-    );
+    const insert = `INSERT INTO ${sql.ident(table)} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${sql.ident(table)}, $1)${ignoreDuplicates ? ' ON CONFLICT DO NOTHING' : ''}`;
+    // The outbox's rows and the notification in one statement: one round trip.
+    await tx.query(notify ? `WITH w AS (${insert}) SELECT ${NOTIFY_OUTBOX}` : insert, [jsonArrayRows(columns, rows)]);
   },
 
   async upsertRows(tx, table, columns, key, rows) {

@@ -135,6 +135,13 @@ export async function captureChanges(client: DbClient, changes: AppChange[], opt
   if (changes.length === 0) return;
   const prepared = [];
   for (const change of changes) {
+    // The outbox refuses any other operation too (a domain on PostgreSQL), without naming the change.
+    if (change.operation !== 'I' && change.operation !== 'U' && change.operation !== 'D') {
+      throw new ChangeError(
+        'bad_change',
+        `a change of ${change.table} ${JSON.stringify(change.key)}: operation must be 'I', 'U' or 'D', not ${JSON.stringify(change.operation)}`,
+      );
+    }
     const schema = options.schema?.name === change.table ? options.schema : await tableSchema(client, change.table);
     const values = change.values ? canonical(schema, change.values, 'values') : null;
     const oldValues = change.oldValues ? canonical(schema, change.oldValues, 'oldValues') : null;
