@@ -107,6 +107,20 @@ describe.each((['postgres', 'sqlite', 'mysql'] as DialectName[]).filter((d) => l
             expect(upgraded.join('\n')).toMatch(/object_operation ds_change_operation NOT NULL/);
             expect(upgraded.join('\n')).toMatch(/ds_row_version .*fillfactor=50/);
             expect(await postgresSyncObjects(f.client)).toEqual(upgraded);
+
+            // Step 18 drops and re-creates the view that reads the column: what was granted on it survives.
+            // The fresh node is put back as it stood before step 18, with a grant, and the step runs again.
+            const view = "'view_recordlevel_update_datetime'::regclass";
+            const definition = String((await f.client.query<Row>(`SELECT pg_get_viewdef(${view}) AS d`)).rows[0].d);
+            await f.client.query('DROP VIEW view_recordlevel_update_datetime');
+            await f.client.query('ALTER TABLE ds_change_outbox ALTER COLUMN object_operation TYPE varchar(1)');
+            await f.client.query('DROP DOMAIN ds_change_operation');
+            await f.client.query(`CREATE VIEW view_recordlevel_update_datetime AS ${definition}`);
+            await f.client.query('GRANT SELECT ON view_recordlevel_update_datetime TO PUBLIC');
+            const step18 = readdirSync(join(freshConfig.generatedDir, dialect)).find((n) => n.startsWith('0018_'))!;
+            await f.client.query(readFileSync(join(freshConfig.generatedDir, dialect, step18), 'utf8'));
+            const acl = (await f.client.query<Row>(`SELECT relacl::text AS acl FROM pg_class WHERE oid = ${view}`)).rows[0].acl;
+            expect(String(acl)).toMatch(/(^|[{,])=r\//);
           } finally {
             await freshNodes.closeAll();
             await other.drop();
