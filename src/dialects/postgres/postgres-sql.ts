@@ -322,6 +322,7 @@ export function postgresBodyTag(table: { name: string; columns: ColumnSchema[] }
  * `open` + the pieces joined by commas + `close`, as one flat text: the brackets go on the first
  * and last piece before the join. Around a joined text they made a chain of two pieces, which the
  * driver flattened into a second copy of the whole (a batch's parameter, megabytes, promoted).
+ * It changes `pieces` (its first and last element): pass an array made for this call.
  */
 export function bracketed(pieces: string[], open: string, close: string): string {
   if (pieces.length === 0) return open + close;
