@@ -49,6 +49,8 @@ function buildSchema(z: typeof Zod.z) {
     serverId: z.string().min(1).max(64),
     /** Per-table override of the table's capture mode on this node. */
     capture: z.record(z.string().min(1), z.enum(CAPTURE_MODES)).optional(),
+    /** The node only sends: its capture keeps no version store, and nothing is sent to it. */
+    sendOnly: z.boolean().optional(),
   });
 
   /** A plain string is a table with the default policy. */
@@ -126,6 +128,12 @@ export interface NodeConfig {
   serverId: string;
   /** Tables whose capture mode differs on this node from the table's own (`nodes.<n>.capture`). */
   capture?: Record<string, CaptureMode>;
+  /**
+   * The node only sends (`nodes.<n>.sendOnly`): its capture writes no version entries and its outbox rows carry
+   * no causal length or clock, so each arrives as the newest change of its row (docs/convergence.md#send-only-nodes).
+   * No program sends to it or imports into it.
+   */
+  sendOnly?: boolean;
 }
 
 export interface TableConfig {
@@ -265,7 +273,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     // A url without a scheme is a file (SQLite): relative to the config file, not the working directory.
     const isFile = !/^[a-z][a-z0-9+.-]*:\/\//i.test(node.url) && node.url !== ':memory:';
     const url = isFile && !isAbsolute(node.url) ? resolve(baseDir, node.url) : node.url;
-    nodes[nodeName] = { name: nodeName, dialect: node.dialect, url, serverId: node.serverId };
+    nodes[nodeName] = { name: nodeName, dialect: node.dialect, url, serverId: node.serverId, ...(node.sendOnly ? { sendOnly: true } : {}) };
   }
   const seenTables = new Set<string>();
   const tables: TableConfig[] = data.tables.map((t, i) => {
@@ -333,6 +341,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     };
   });
   programs.push(...expandLinks(data.links, programs, nodes));
+  checkSendOnly(nodes, programs, data.programs.length);
   return {
     path: filePath,
     nodes,
@@ -343,6 +352,20 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     nats: data.nats ?? { ...NATS_DEFAULTS },
     generatedDir: resolve(baseDir, data.generatedDir ?? 'generated'),
   };
+}
+
+/** A send-only node's capture keeps no versions: a change merged into it could not be ordered against its own (docs/convergence.md#send-only-nodes). */
+function checkSendOnly(nodes: Record<string, NodeConfig>, programs: ProgramConfig[], listed: number): void {
+  for (const [i, program] of programs.entries()) {
+    const into = program.type === 'transport' ? program.to : program.node;
+    if (!nodes[into].sendOnly) continue;
+    const key = i < listed ? `programs[${i}]` : 'links';
+    fail(
+      key,
+      `${program.type === 'transport' ? 'transport program' : 'import program'} ${program.id} ${program.type === 'transport' ? 'sends to' : 'imports into'} node ${into}, which is sendOnly; remove the program (or link), or remove "sendOnly" from nodes.${into}, regenerate and apply`,
+      'a node that receives keeps versions: see docs/convergence.md#send-only-nodes',
+    );
+  }
 }
 
 /** Mode log reads PostgreSQL's logical decoding: a node of another brand keeps its triggers for that table. */

@@ -52,7 +52,8 @@ export interface ProgramRow {
 
 export interface GenerateContext {
   version: string;
-  node: { name: string; dialect: DialectName; serverId: string };
+  /** `sendOnly`: the capture writes no version entries, and its outbox rows no row_cl, row_cl_old or change_version. */
+  node: { name: string; dialect: DialectName; serverId: string; sendOnly: boolean };
   tables: CaptureTable[];
   /** Tables in capture mode query, with their update-time column (the view reads their time from it). */
   queryTables: Array<CaptureTable & { updateColumn: { name: string; zoned: boolean } }>;

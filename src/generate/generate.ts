@@ -64,7 +64,7 @@ export function generateNode(
     });
   const context: GenerateContext = {
     version: DSYNC_VERSION,
-    node: { name: node.name, dialect: node.dialect, serverId: node.serverId },
+    node: { name: node.name, dialect: node.dialect, serverId: node.serverId, sendOnly: node.sendOnly === true },
     tables,
     queryTables,
     programs: programsOnNode(config.programs, node.name),
