@@ -71,6 +71,20 @@ describe('parseConfig', () => {
     ],
     ['a bad overlap', (c) => (c.tables[0] = { name: 'sales_order', overlapSeconds: -1 }), /config tables\.0\.overlapSeconds:/],
     [
+      'a transport to a send-only node',
+      (c) => (c.nodes.testapp2.sendOnly = true),
+      /^config programs\[0\]: transport program 1000 sends to node testapp2, which is sendOnly; remove the program \(or link\), or remove "sendOnly" from nodes\.testapp2, regenerate and apply$/,
+    ],
+    [
+      'an import into a send-only node',
+      (c) => {
+        c.nodes.testapp2.sendOnly = true;
+        c.programs.shift();
+      },
+      /^config programs\[0\]: import program 1001 imports into node testapp2, which is sendOnly; /,
+    ],
+    ['a sendOnly that is not a boolean', (c) => (c.nodes.testapp1.sendOnly = 'yes'), /^config nodes\.testapp1\.sendOnly: /],
+    [
       'a node override of an unknown table',
       (c) => (c.nodes.testapp2.capture = { sales_orders: 'api' }),
       /^config nodes\.testapp2\.capture\.sales_orders: unknown table "sales_orders"; tables are sales_order, order_line$/,
@@ -168,6 +182,19 @@ describe('links', () => {
     expect(() => parseConfig({ nodes, tables: ['t'], links: [{ between: ['a', 'b'], via: 'http://x' }] }, '/x', null)).toThrow(
       /use nats:\/\/HOST:PORT/,
     );
+  });
+
+  it('a send-only node may feed a link-less peer, and no link may lead into it', () => {
+    const oneWay = parseConfig(
+      { nodes: { ...nodes, a: { ...nodes.a, sendOnly: true } }, tables: ['t'], programs: [{ id: 1, type: 'transport', from: 'a', to: 'b' }] },
+      '/x',
+      null,
+    );
+    expect(oneWay.nodes.a.sendOnly).toBe(true);
+    expect(oneWay.nodes.b.sendOnly).toBeUndefined();
+    expect(() =>
+      parseConfig({ nodes: { ...nodes, c: { ...nodes.c, sendOnly: true } }, tables: ['t'], links: [{ hub: 'a', spokes: ['b', 'c'] }] }, '/x', null),
+    ).toThrow(/^config links: transport program 1004 sends to node c, which is sendOnly; /);
   });
 
   it('refuses an unknown node and a direction defined twice, naming the key', () => {

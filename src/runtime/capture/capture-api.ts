@@ -34,8 +34,11 @@ export interface AppChange {
 }
 
 export interface CaptureOptions {
-  /** The node's name (object_database) and server id (updated_by_server_id). */
-  node: { name: string; serverId: string };
+  /**
+   * The node's name (object_database) and server id (updated_by_server_id); `sendOnly` (its config's): no version
+   * entries, and the outbox rows carry no causal length or clock, as its triggers' (docs/convergence.md#send-only-nodes).
+   */
+  node: { name: string; serverId: string; sendOnly?: boolean };
   /** The table's schema when the caller has it (the query capture pass): saves introspecting it per transaction. */
   schema?: TableSchema;
 }
@@ -115,6 +118,9 @@ class VersionStamps {
   }
 }
 
+/** What a send-only node's outbox row carries instead of versions: each arrives as the newest change of its row. */
+const UNVERSIONED = { row_cl: null, row_cl_old: null, change_version: null };
+
 /**
  * Writes one outbox row for an application's change, with `client`: pass the
  * transaction the change is made in, so the change and its outbox row commit
@@ -158,7 +164,7 @@ export async function captureChanges(client: DbClient, changes: AppChange[], opt
     }
     prepared.push({ change, schema, values, oldValues, attributes, key, keyOld });
   }
-  const stamps = new VersionStamps();
+  const stamps = options.node.sendOnly ? null : new VersionStamps();
   const byTable = new Map<string, string[]>();
   for (const p of prepared) {
     // Appended in place: copying the list per change made a batch of n changes cost n²/2 copies.
@@ -167,9 +173,9 @@ export async function captureChanges(client: DbClient, changes: AppChange[], opt
     keys.push(p.key);
     if (p.keyOld) keys.push(p.keyOld);
   }
-  for (const [table, keys] of byTable) await stamps.load(client, table, keys);
+  if (stamps) for (const [table, keys] of byTable) await stamps.load(client, table, keys);
   const rows = prepared.map(({ change, schema, values, oldValues, attributes, key, keyOld }) => {
-    const versions = stamps.stamp(schema.name, change.operation, key, keyOld, attributes, options.node.serverId, change.atMicros);
+    const versions = stamps?.stamp(schema.name, change.operation, key, keyOld, attributes, options.node.serverId, change.atMicros) ?? UNVERSIONED;
     return [
       options.node.name,
       change.table,
@@ -189,6 +195,6 @@ export async function captureChanges(client: DbClient, changes: AppChange[], opt
       versions.change_version,
     ];
   });
-  await stamps.flush(client);
+  await stamps?.flush(client);
   await writeRows(client, 'ds_change_outbox', WRITTEN_CHANGE_COLUMNS, rows);
 }

@@ -20,7 +20,7 @@ import { RuntimeError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { utcNow } from '../../core/utc-time.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
-import { type AppChange, captureChanges } from './capture-api.ts';
+import { type AppChange, type CaptureOptions, captureChanges } from './capture-api.ts';
 
 export interface LogCaptureResult {
   node: string;
@@ -187,7 +187,7 @@ export async function captureLogPass(config: Config, handle: NodeHandle, options
 /** One outbox transaction: the batch's changes and the mark of the last source commit written. */
 async function writeBatch(
   client: DbClient,
-  node: { name: string; serverId: string },
+  node: CaptureOptions['node'],
   slot: string,
   tables: Map<string, LogTable>,
   transactions: LogTransaction[],

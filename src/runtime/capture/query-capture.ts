@@ -119,7 +119,7 @@ const pick = (row: ValueMap, names: readonly string[]): ValueMap => Object.fromE
 async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
   const { handle, table, columns, encoders, updateColumn, result } = pass;
   const keyText = (k: ValueMap) => canonicalKeyText(table, k);
-  const node = { name: handle.node.name, serverId: handle.node.serverId };
+  const node = { name: handle.node.name, serverId: handle.node.serverId, sendOnly: handle.node.sendOnly };
   await inTransaction(handle.client, async (tx) => {
     const mark = await lockWatermark(tx, table.name);
     // Rows first, then their shadow: the order the import locks them in (rows, then its own stores).
