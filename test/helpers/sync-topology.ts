@@ -23,6 +23,8 @@ export interface TopologySpec {
   programs?: unknown[];
   conflict?: ConflictPolicy;
   batchSize?: number;
+  /** Nodes that only send (`nodes.<n>.sendOnly`). */
+  sendOnly?: string[];
 }
 
 export interface Topology {
@@ -45,7 +47,12 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
     const batch = spec.batchSize ?? 50;
     const config = parseConfig(
       {
-        nodes: Object.fromEntries(names.map((n, i) => [n, { dialect: spec.nodes[n], url: dbs[i].url, serverId: `server-${n}` }])),
+        nodes: Object.fromEntries(
+          names.map((n, i) => [
+            n,
+            { dialect: spec.nodes[n], url: dbs[i].url, serverId: `server-${n}`, ...(spec.sendOnly?.includes(n) ? { sendOnly: true } : {}) },
+          ]),
+        ),
         tables: ['sales_order', 'order_line'].map((name) => ({ name, conflict: spec.conflict ?? 'latest-wins' })),
         programs: (spec.programs ?? []).map((p) => ({ batchSize: batch, ...(p as object) })),
         links: (spec.links ?? []).map((l) => ({ batchSize: batch, ...(l as object) })),

@@ -1,0 +1,163 @@
+/**
+ * A send-only node (docs/convergence.md#send-only-nodes) keeps no version store, and its
+ * outbox rows carry no causal length or clock; what it sends must still arrive whole.
+ * Seeded random changes, single-row and set-wise, keys reused after deletes and changed,
+ * on real databases of three brands:
+ * - a chain s → t → u (s send-only, t forwarding), each brand in each place once: t and u
+ *   must end equal to s;
+ * - s → h, with h and p two-way: s, h and p all write; h and p must converge.
+ * Neither may leave a change parked or pending. DSYNC_SEND_ONLY_SEEDS runs more seeds.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DialectName, Row } from '../../src/core/dialect.ts';
+import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
+import { runProgramOnce, syncAll } from '../../src/runtime/sync.ts';
+import { liveDialects } from '../helpers/databases.ts';
+import { random } from '../helpers/random.ts';
+import { createTopology, type Topology, type TopologySpec } from '../helpers/sync-topology.ts';
+
+const live = await liveDialects();
+const SEEDS = Number(process.env.DSYNC_SEND_ONLY_SEEDS ?? 2);
+const OPS = 150;
+
+const chain = (s: DialectName, t: DialectName, u: DialectName): [string, TopologySpec] => [
+  `chain ${s} -> ${t} -> ${u}`,
+  {
+    nodes: { s, t, u },
+    sendOnly: ['s'],
+    programs: [
+      { id: 1000, type: 'transport', from: 's', to: 't' },
+      { id: 1001, type: 'import', node: 't' },
+      { id: 1002, type: 'transport', from: 't', to: 'u' },
+      { id: 1003, type: 'import', node: 'u' },
+    ],
+  },
+];
+const CHAINS = [chain('postgres', 'sqlite', 'mysql'), chain('sqlite', 'mysql', 'postgres'), chain('mysql', 'postgres', 'sqlite')];
+const HUB: [string, TopologySpec] = [
+  'send-only SQLite -> PostgreSQL hub <-> MariaDB',
+  {
+    nodes: { h: 'postgres', p: 'mysql', s: 'sqlite' },
+    sendOnly: ['s'],
+    programs: [{ id: 900, type: 'transport', from: 's', to: 'h' }],
+    links: [{ between: ['h', 'p'] }],
+  },
+];
+const usable = (list: Array<[string, TopologySpec]>) => list.filter(([, spec]) => Object.values(spec.nodes).every((d) => live.includes(d)));
+
+/** One random change on `node`: a row's insert, update, key change or delete, or a set-wise UPDATE or DELETE of one order. */
+async function randomChange(topology: Topology, node: string, rnd: () => number, step: number): Promise<void> {
+  const { client } = topology.handles[node];
+  const table = topology.tables[node].order_line;
+  const order = `o${Math.floor(rnd() * 4)}`;
+  const key = { order_id: order, line_no: Math.floor(rnd() * 5) };
+  const p = client.dialect.sql.param;
+  const roll = rnd();
+  try {
+    if (roll < 0.35) await insertRow(client, table, { ...key, product: `${node}-p${step}`, amount: (rnd() * 100).toFixed(2) });
+    else if (roll < 0.6)
+      await updateRow(
+        client,
+        table,
+        key,
+        rnd() < 0.5 ? { product: `${node}-u${step}` } : { amount: rnd() < 0.2 ? null : (rnd() * 100).toFixed(2) },
+      );
+    else if (roll < 0.7) await updateRow(client, table, key, { line_no: 5 + Math.floor(rnd() * 3) });
+    else if (roll < 0.8)
+      await client.exec(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)}`, [`${node}-set${step}`, order]);
+    else if (roll < 0.85) await client.exec(`DELETE FROM order_line WHERE order_id = ${p(1)}`, [order]);
+    else await deleteRow(client, table, key);
+  } catch {
+    // A duplicate key, or a key change onto a taken key: the application would get the same error.
+  }
+}
+
+async function count(topology: Topology, node: string, sql: string): Promise<number> {
+  return topology.count(topology.handles[node].client, sql);
+}
+
+/** Nothing parked or pending on any node; the send-only node wrote no entry and no versions. */
+async function checkClean(topology: Topology, seed: number): Promise<void> {
+  for (const name of Object.keys(topology.handles)) {
+    expect(
+      await count(topology, name, "SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')"),
+      `seed ${seed}: ${name} parked a change`,
+    ).toBe(0);
+    expect(await count(topology, name, 'SELECT count(*) FROM ds_change_pending'), `seed ${seed}: ${name} kept a pending update`).toBe(0);
+  }
+  expect(await count(topology, 's', 'SELECT count(*) FROM ds_row_version'), `seed ${seed}: the send-only node kept versions`).toBe(0);
+  const { rows } = await topology.handles.s.client.query<Row>(
+    'SELECT count(*) AS n, count(row_cl) AS cl, count(row_cl_old) AS cl_old, count(change_version) AS v FROM ds_change_outbox',
+  );
+  expect(
+    rows.map((r) => [Number(r.n) > 0, Number(r.cl), Number(r.cl_old), Number(r.v)]),
+    `seed ${seed}: the send-only node's outbox`,
+  ).toEqual([[true, 0, 0, 0]]);
+}
+
+async function randomPasses(topology: Topology, rnd: () => number): Promise<void> {
+  for (const program of topology.config.programs) if (rnd() < 0.5) await runProgramOnce(topology.config, topology.nodes, program);
+}
+
+describe('send-only nodes', () => {
+  let topology: Topology | undefined;
+  afterEach(async () => {
+    await topology?.close();
+    topology = undefined;
+  });
+  const seeds = Array.from({ length: SEEDS }, (_, i) => i + 1);
+
+  describe.each(usable(CHAINS))('%s', (_, spec) => {
+    it.each(seeds)(
+      'seed %i: what the send-only node writes arrives whole, forwarded too',
+      async (seed) => {
+        topology = await createTopology(spec);
+        const rnd = random(seed * 104_729);
+        for (let step = 0; step < OPS; step++) {
+          await randomChange(topology, 's', rnd, step);
+          if (step % 20 === 19) await randomPasses(topology, rnd);
+        }
+        const report = await syncAll(topology.config, topology.nodes);
+        expect(report.heldBack, `seed ${seed}: rows still held back`).toBe(0);
+        for (const { node, result } of await topology.compare('order_line')) {
+          expect(result.differences, `seed ${seed}: ${node} differs from s`).toEqual([]);
+          expect(result.differenceCount, `seed ${seed}: ${node}`).toBe(0);
+        }
+        expect(await count(topology, 's', 'SELECT count(*) FROM order_line'), `seed ${seed}: the run left no rows`).toBeGreaterThan(0);
+        await checkClean(topology, seed);
+      },
+      240_000,
+    );
+  });
+
+  describe.each(usable([HUB]))('%s', (_, spec) => {
+    it.each(seeds)(
+      'seed %i: the two-way pair converges while the send-only node feeds one side',
+      async (seed) => {
+        topology = await createTopology(spec);
+        const rnd = random(seed * 7_757);
+        const writers = ['s', 'h', 'p'];
+        for (let step = 0; step < OPS * 2; step++) {
+          await randomChange(topology, writers[Math.floor(rnd() * writers.length)], rnd, step);
+          if (step % 20 === 19) await randomPasses(topology, rnd);
+        }
+        const report = await syncAll(topology.config, topology.nodes);
+        expect(report.heldBack, `seed ${seed}: rows still held back`).toBe(0);
+        const [peer] = await topology.compare('order_line');
+        expect(peer.node).toBe('p');
+        expect(peer.result.differences, `seed ${seed}: p differs from h`).toEqual([]);
+        expect(peer.result.differenceCount, `seed ${seed}`).toBe(0);
+        expect(
+          await count(topology, 'h', "SELECT count(*) FROM ds_change_inbox WHERE updated_by_server_id = 'server-s'"),
+          `seed ${seed}`,
+        ).toBeGreaterThan(0);
+        expect(
+          await count(topology, 'p', "SELECT count(*) FROM ds_change_inbox WHERE updated_by_server_id = 'server-s'"),
+          `seed ${seed}: nothing of s's was forwarded`,
+        ).toBeGreaterThan(0);
+        await checkClean(topology, seed);
+      },
+      240_000,
+    );
+  });
+});
