@@ -68,8 +68,8 @@ async function sourceCases(
   const group = await createSourceGroup(source, drains, { batchSize: options.batchSize, withPlain: options.cases.has('capture') });
   try {
     const plain = group.hasPlain ? (await group.setup.handle('plain')).client : null;
-    const { row } = await captureAppLike(source, plain, (await group.setup.handle('src')).client, w);
-    if (row) rows.push(row);
+    const sendOnly = group.hasPlain ? (await group.setup.handle('so')).client : null;
+    rows.push(...(await captureAppLike(source, plain, (await group.setup.handle('src')).client, w, sendOnly)).rows);
     for (const target of group.targets) {
       rows.push(
         ...(await guarded('3 drain', pairName(source, target), async () => [
@@ -123,16 +123,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     rows.push(...(await guarded('1 capture, app-like', BRAND[source], () => sourceCases(source, options, available, profileDir))));
     if (source === 'postgres' && options.cases.has('capture'))
-      rows.push(
-        ...(await guarded('1 capture, psql script', BRAND[source], async () => [await capturePsqlScript(workloadW(options.scale))])),
-      );
+      rows.push(...(await guarded('1 capture, psql script', BRAND[source], () => capturePsqlScript(workloadW(options.scale)))));
   }
   if (options.cases.has('drain') && !available.has('mysql'))
     rows.push(skipped('3 drain', 'PostgreSQL → MariaDB', machine.unavailable.mysql ?? 'unavailable'));
   if (options.cases.has('bulk')) {
     for (const dialect of ['postgres', 'sqlite', 'mysql'] as const) {
       if (available.has(dialect))
-        rows.push(...(await guarded('2 capture, bulk', BRAND[dialect], async () => [await captureBulk(dialect, options.scale)])));
+        rows.push(...(await guarded('2 capture, bulk', BRAND[dialect], () => captureBulk(dialect, options.scale))));
       else rows.push(skipped('2 capture, bulk', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
     }
   }

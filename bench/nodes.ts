@@ -26,6 +26,8 @@ export interface BenchNodeSpec {
   optional?: boolean;
   /** sales_order's capture mode on this node (default trigger). */
   capture?: 'query';
+  /** The node only sends (`nodes.<n>.sendOnly`): its capture keeps no version store. */
+  sendOnly?: boolean;
 }
 
 export interface BenchProgram {
@@ -75,7 +77,13 @@ export async function createBenchSetup(specs: BenchNodeSpec[], programs: BenchPr
         nodes: Object.fromEntries(
           specs.map((s, i) => [
             s.name,
-            { dialect: s.dialect, url: dbs[i].url, serverId: `bench-${s.name}`, ...(s.capture ? { capture: { [TABLE]: s.capture } } : {}) },
+            {
+              dialect: s.dialect,
+              url: dbs[i].url,
+              serverId: `bench-${s.name}`,
+              ...(s.capture ? { capture: { [TABLE]: s.capture } } : {}),
+              ...(s.sendOnly ? { sendOnly: true } : {}),
+            },
           ]),
         ),
         tables: [{ name: TABLE, conflict: 'latest-wins' }],

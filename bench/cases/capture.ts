@@ -16,60 +16,81 @@ export const BRAND: Record<DialectName, string> = { postgres: 'PostgreSQL', sqli
 /** Throughput ratio targets of W through a driver with bound parameters (issue 13). */
 const APP_TARGET: Record<DialectName, number> = { postgres: 0.85, sqlite: 0.7, mysql: 0.7, mssql: 0.7 };
 
+/** The databases W runs on in case 1: without dsync, with its triggers, and with a send-only node's triggers. */
+const APP_KINDS = ['plain', 'captured', 'sendOnly'] as const;
+type AppKind = (typeof APP_KINDS)[number];
+const APP_LABEL: Record<AppKind, string> = {
+  plain: 'without triggers',
+  captured: 'with triggers',
+  sendOnly: "with a send-only node's triggers",
+};
+
 /**
- * W on `plain` (no triggers) and on `captured` (dsync's triggers), phase by phase,
- * alternating which goes first. Leaves W's backlog in `captured`'s outbox.
+ * W on `plain` (no triggers), on `captured` (dsync's triggers) and on `sendOnly` (the triggers of a
+ * node that only sends: no version store), phase by phase, each phase in a rotated order so that
+ * none always goes first. Leaves W's backlog in `captured`'s outbox. Rows: `captured` ÷ `plain`,
+ * and `sendOnly` ÷ `plain` when that node is given.
  */
 export async function captureAppLike(
   dialect: DialectName,
   plain: DbClient | null,
   captured: DbClient,
   w: Workload,
-): Promise<{ row: ResultRow | null; captured: PhaseTimes }> {
-  const ms = { plain: { insert: 0, update: 0, delete: 0 }, captured: { insert: 0, update: 0, delete: 0 } };
+  sendOnly: DbClient | null = null,
+): Promise<{ rows: ResultRow[]; captured: PhaseTimes }> {
+  const clients: Record<AppKind, DbClient | null> = { plain, captured, sendOnly };
+  const kinds = APP_KINDS.filter((k) => clients[k] !== null);
+  const ms = Object.fromEntries(kinds.map((k) => [k, { insert: 0, update: 0, delete: 0 }])) as Record<
+    AppKind,
+    Record<(typeof PHASES)[number], number>
+  >;
   // The application's writes at better-sqlite3's own WAL setting (NORMAL), as this case always ran them: dsync's
   // connections commit at FULL, and an fsync per commit on both sides would measure the disk, not the triggers.
-  if (dialect === 'sqlite') for (const client of [plain, captured]) await client?.exec('PRAGMA synchronous = NORMAL');
+  if (dialect === 'sqlite') for (const k of kinds) await clients[k]!.exec('PRAGMA synchronous = NORMAL');
   for (const [i, phase] of PHASES.entries()) {
-    const order =
-      plain === null ? (['captured'] as const) : i % 2 === 0 ? (['plain', 'captured'] as const) : (['captured', 'plain'] as const);
-    for (const which of order) {
-      progress(`capture ${BRAND[dialect]}: W ${phase}s ${which === 'plain' ? 'without' : 'with'} triggers`);
-      ms[which][phase] = await runPhase(which === 'plain' ? plain! : captured, w, phase);
+    for (const which of [...kinds.slice(i % kinds.length), ...kinds.slice(0, i % kinds.length)]) {
+      progress(`capture ${BRAND[dialect]}: W ${phase}s ${APP_LABEL[which]}`);
+      ms[which][phase] = await runPhase(clients[which]!, w, phase);
     }
   }
   const withTriggers = phaseTimes(ms.captured, w);
-  if (plain === null) return { row: null, captured: withTriggers };
+  if (plain === null) return { rows: [], captured: withTriggers };
   const without = phaseTimes(ms.plain, w);
-  const ratio = without.totalMs / withTriggers.totalMs;
   const changes = changeCount(w);
-  const perPhase = PHASES.map((p) => `${p} ${fmt(ms.plain[p] / ms.captured[p], 2)}`).join(', ');
-  return {
-    captured: withTriggers,
-    row: {
-      case: '1 capture, app-like',
+  const row = (kind: 'captured' | 'sendOnly', caseName: string): ResultRow => {
+    const times = phaseTimes(ms[kind], w);
+    const ratio = without.totalMs / times.totalMs;
+    return {
+      case: caseName,
       subject: BRAND[dialect],
-      measured: `${fmt(perSecond(changes, withTriggers.totalMs))} changes/s with triggers (${seconds(withTriggers.totalMs)})`,
+      measured: `${fmt(perSecond(changes, times.totalMs))} changes/s ${APP_LABEL[kind]} (${seconds(times.totalMs)})`,
       baseline: `${fmt(perSecond(changes, without.totalMs))} changes/s without (${seconds(without.totalMs)})`,
       ratio,
       target: `≥ ${APP_TARGET[dialect]}`,
       verdict: verdict(ratio >= APP_TARGET[dialect]),
-      note: `per phase (with ÷ without): ${perPhase}`,
-      data: { without, with: withTriggers, changes },
-    },
+      note: `per phase (with ÷ without): ${PHASES.map((p) => `${p} ${fmt(ms.plain[p] / ms[kind][p], 2)}`).join(', ')}`,
+      data: { without, with: times, changes },
+    };
   };
+  const rows = [row('captured', '1 capture, app-like')];
+  if (sendOnly) rows.push(row('sendOnly', '1 capture, app-like, send-only node'));
+  return { captured: withTriggers, rows };
 }
 
-/** Case 2: one INSERT … SELECT of n rows and one UPDATE of all of them, with triggers ÷ without. */
-export async function captureBulk(dialect: DialectName, scale: number): Promise<ResultRow> {
+/**
+ * Case 2: one INSERT … SELECT of n rows and one UPDATE of all of them, with triggers ÷ without; and the
+ * same on a send-only node (no version store). The captured tables take turns going first.
+ */
+export async function captureBulk(dialect: DialectName, scale: number): Promise<ResultRow[]> {
   const n = Math.max(1, Math.round(100_000 * scale));
   const setup = await createBenchSetup([
     { name: 'plain', dialect, sync: false },
     { name: 'src', dialect, sync: true },
+    { name: 'so', dialect, sync: true, sendOnly: true },
   ]);
   try {
-    const plain = (await setup.handle('plain')).client;
-    const captured = (await setup.handle('src')).client;
+    const client = async (name: string) => (await setup.handle(name)).client;
+    const [plain, captured, sendOnly] = [await client('plain'), await client('src'), await client('so')];
     const timed = async (what: string, fn: () => Promise<void>) => {
       progress(`bulk ${BRAND[dialect]}: ${what}`);
       const started = performance.now();
@@ -78,29 +99,29 @@ export async function captureBulk(dialect: DialectName, scale: number): Promise<
     };
     const insertPlain = await timed(`INSERT … SELECT of ${n} rows without triggers`, () => insertGeneratedRows(plain, 0, n));
     const insertCaptured = await timed(`INSERT … SELECT of ${n} rows with triggers`, () => insertGeneratedRows(captured, 0, n));
+    const insertSendOnly = await timed(`INSERT … SELECT of ${n} rows, send-only node`, () => insertGeneratedRows(sendOnly, 0, n));
+    const updateSendOnly = await timed('UPDATE of every row, send-only node', () => updateAllRows(sendOnly));
     const updateCaptured = await timed('UPDATE of every row with triggers', () => updateAllRows(captured));
     const updatePlain = await timed('UPDATE of every row without triggers', () => updateAllRows(plain));
     const without = insertPlain + updatePlain;
-    const withTriggers = insertCaptured + updateCaptured;
-    const ratio = without / withTriggers;
-    const rows = 2 * n;
-    return {
-      case: '2 capture, bulk',
-      subject: BRAND[dialect],
-      measured: `${fmt(perSecond(rows, withTriggers))} rows/s with triggers (${seconds(withTriggers)})`,
-      baseline: `${fmt(perSecond(rows, without))} rows/s without (${seconds(without)})`,
-      ratio,
-      target: dialect === 'postgres' ? '≥ 0.4' : 'report',
-      verdict: dialect === 'postgres' ? verdict(ratio >= 0.4) : 'INFO',
-      note: `INSERT … SELECT ${fmt(insertPlain / insertCaptured, 2)} (${seconds(insertCaptured)} vs ${seconds(insertPlain)}), UPDATE ${fmt(updatePlain / updateCaptured, 2)} (${seconds(updateCaptured)} vs ${seconds(updatePlain)})`,
-      data: {
-        rows: n,
-        insertPlainMs: insertPlain,
-        insertCapturedMs: insertCaptured,
-        updatePlainMs: updatePlain,
-        updateCapturedMs: updateCaptured,
-      },
+    const row = (caseName: string, label: string, insertMs: number, updateMs: number): ResultRow => {
+      const ratio = without / (insertMs + updateMs);
+      return {
+        case: caseName,
+        subject: BRAND[dialect],
+        measured: `${fmt(perSecond(2 * n, insertMs + updateMs))} rows/s ${label} (${seconds(insertMs + updateMs)})`,
+        baseline: `${fmt(perSecond(2 * n, without))} rows/s without (${seconds(without)})`,
+        ratio,
+        target: dialect === 'postgres' ? '≥ 0.4' : 'report',
+        verdict: dialect === 'postgres' ? verdict(ratio >= 0.4) : 'INFO',
+        note: `INSERT … SELECT ${fmt(insertPlain / insertMs, 2)} (${seconds(insertMs)} vs ${seconds(insertPlain)}), UPDATE ${fmt(updatePlain / updateMs, 2)} (${seconds(updateMs)} vs ${seconds(updatePlain)})`,
+        data: { rows: n, insertPlainMs: insertPlain, insertCapturedMs: insertMs, updatePlainMs: updatePlain, updateCapturedMs: updateMs },
+      };
     };
+    return [
+      row('2 capture, bulk', 'with triggers', insertCaptured, updateCaptured),
+      row('2 capture, bulk, send-only node', "with a send-only node's triggers", insertSendOnly, updateSendOnly),
+    ];
   } finally {
     await setup.close();
   }

@@ -42,7 +42,9 @@ export async function createSourceGroup(
   options: { batchSize: number; withPlain: boolean },
 ): Promise<SourceGroup> {
   const specs: BenchNodeSpec[] = [{ name: 'src', dialect: source, sync: true }];
-  if (options.withPlain) specs.unshift({ name: 'plain', dialect: source, sync: false });
+  // Case 1's other two databases: W without dsync, and W on a node that only sends.
+  if (options.withPlain)
+    specs.unshift({ name: 'plain', dialect: source, sync: false }, { name: 'so', dialect: source, sync: true, sendOnly: true });
   const programs: BenchProgram[] = [];
   const drainTargets: DrainTarget[] = targets.map(({ dialect, concurrent = false }, i) => {
     const optional = dialect === 'mysql';

@@ -64,8 +64,8 @@ async function randomChange(topology: Topology, node: string, rnd: () => number,
       );
     else if (roll < 0.7) await updateRow(client, table, key, { line_no: 5 + Math.floor(rnd() * 3) });
     else if (roll < 0.8)
-      await client.exec(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)}`, [`${node}-set${step}`, order]);
-    else if (roll < 0.85) await client.exec(`DELETE FROM order_line WHERE order_id = ${p(1)}`, [order]);
+      await client.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)}`, [`${node}-set${step}`, order]);
+    else if (roll < 0.85) await client.query(`DELETE FROM order_line WHERE order_id = ${p(1)}`, [order]);
     else await deleteRow(client, table, key);
   } catch {
     // A duplicate key, or a key change onto a taken key: the application would get the same error.

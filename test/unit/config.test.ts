@@ -186,14 +186,22 @@ describe('links', () => {
 
   it('a send-only node may feed a link-less peer, and no link may lead into it', () => {
     const oneWay = parseConfig(
-      { nodes: { ...nodes, a: { ...nodes.a, sendOnly: true } }, tables: ['t'], programs: [{ id: 1, type: 'transport', from: 'a', to: 'b' }] },
+      {
+        nodes: { ...nodes, a: { ...nodes.a, sendOnly: true } },
+        tables: ['t'],
+        programs: [{ id: 1, type: 'transport', from: 'a', to: 'b' }],
+      },
       '/x',
       null,
     );
     expect(oneWay.nodes.a.sendOnly).toBe(true);
     expect(oneWay.nodes.b.sendOnly).toBeUndefined();
     expect(() =>
-      parseConfig({ nodes: { ...nodes, c: { ...nodes.c, sendOnly: true } }, tables: ['t'], links: [{ hub: 'a', spokes: ['b', 'c'] }] }, '/x', null),
+      parseConfig(
+        { nodes: { ...nodes, c: { ...nodes.c, sendOnly: true } }, tables: ['t'], links: [{ hub: 'a', spokes: ['b', 'c'] }] },
+        '/x',
+        null,
+      ),
     ).toThrow(/^config links: transport program 1004 sends to node c, which is sendOnly; /);
   });
 

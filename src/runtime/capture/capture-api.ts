@@ -175,7 +175,8 @@ export async function captureChanges(client: DbClient, changes: AppChange[], opt
   }
   if (stamps) for (const [table, keys] of byTable) await stamps.load(client, table, keys);
   const rows = prepared.map(({ change, schema, values, oldValues, attributes, key, keyOld }) => {
-    const versions = stamps?.stamp(schema.name, change.operation, key, keyOld, attributes, options.node.serverId, change.atMicros) ?? UNVERSIONED;
+    const versions =
+      stamps?.stamp(schema.name, change.operation, key, keyOld, attributes, options.node.serverId, change.atMicros) ?? UNVERSIONED;
     return [
       options.node.name,
       change.table,
