@@ -97,6 +97,8 @@ export interface DialectSql {
   literal(value: string | number | boolean | null): string;
   /** Placeholder for the 1-based parameter `index`. */
   param(index: number): string;
+  /** Appended after ORDER BY to read at most `n` rows. */
+  limit(n: number): string;
   /**
    * A multi-row INSERT of `rowCount` rows into `table` (columns in order, parameters
    * numbered row by row) that silently skips rows whose unique key already exists, and
@@ -231,8 +233,6 @@ export interface OriginFlag {
 export interface KeyOrder {
   /** The key column's expression, compared and sorted in code-point order. */
   keyExpression(column: ColumnSchema): string;
-  /** Appended after ORDER BY to read at most `n` rows. */
-  limit(n: number): string;
 }
 
 /**

@@ -88,7 +88,7 @@ export class RangeReader {
     if (hasHi) where.push(keys.length === 1 ? `${keys[0]} <= ${sql.param(++n)}` : `NOT (${greater()})`);
     text = `SELECT ${this.columns.map((c) => sql.selectColumn?.(c) ?? sql.ident(c.name)).join(', ')} FROM ${tableRef(client.dialect.sql, table)}${
       where.length ? ` WHERE ${where.join(' AND ')}` : ''
-    } ORDER BY ${keys.join(', ')} ${this.order.limit(limit)}`;
+    } ORDER BY ${keys.join(', ')} ${sql.limit(limit)}`;
     this.texts.set(cacheKey, text);
     return text;
   }

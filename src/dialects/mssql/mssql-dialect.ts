@@ -139,7 +139,6 @@ export const mssqlDialect: Dialect = {
   keyOrder: async (client, _table) => ({
     keyExpression: (c) =>
       c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE Latin1_General_100_BIN2` : client.dialect.sql.ident(c.name),
-    limit: (n) => `OFFSET 0 ROWS FETCH NEXT ${n} ROWS ONLY`,
   }),
   keyJson: canonicalKeyText,
   toParam: mssqlParam,

@@ -82,6 +82,7 @@ export const mssqlSql: DialectSql = {
     return parts.length === 1 ? parts[0] : `(${parts.join(' + ')})`;
   },
   param: (index) => `@p${index}`,
+  limit: (n) => `OFFSET 0 ROWS FETCH NEXT ${n} ROWS ONLY`,
   /**
    * `INSERT … SELECT … FROM (VALUES …)`: a derived VALUES table has no 1000-row limit.
    * Duplicates are skipped by the target's unique index, which must be IGNORE_DUP_KEY = ON

@@ -21,6 +21,5 @@ export async function mysqlKeyOrder(client: DbClient, table: TableSchema): Promi
   return {
     keyExpression: (c) =>
       isText(c) && nonBinary.has(c.name) ? `CONVERT(${sql.ident(c.name)} USING utf8mb4) COLLATE utf8mb4_bin` : sql.ident(c.name),
-    limit: (n) => `LIMIT ${n}`,
   };
 }

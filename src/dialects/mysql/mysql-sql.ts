@@ -64,6 +64,7 @@ export const mysqlSql: DialectSql = {
     return `'${value.replace(/'/g, "''")}'`;
   },
   param: () => '?',
+  limit: (n) => `LIMIT ${n}`,
   /**
    * `ON DUPLICATE KEY UPDATE c = c` skips exactly the rows whose unique key exists and
    * still fails on every other error; `INSERT IGNORE` would also turn a too-long value or

@@ -42,6 +42,5 @@ export async function postgresKeyOrder(client: DbClient, table: TableSchema): Pr
   const nonBinary = await postgresNonBinaryKeys(client, table);
   return {
     keyExpression: (c) => (isText(c) && nonBinary.has(c.name) ? `${sql.ident(c.name)} COLLATE "C"` : sql.ident(c.name)),
-    limit: (n) => `LIMIT ${n}`,
   };
 }

@@ -54,6 +54,7 @@ export const postgresSql: DialectSql = {
     return `'${value.replace(/'/g, "''")}'`;
   },
   param: (index) => `$${index}`,
+  limit: (n) => `LIMIT ${n}`,
   insertIgnoringDuplicates(table, columns, rowCount) {
     return `${multiRowInsert(this, table, columns, rowCount)} ON CONFLICT DO NOTHING`;
   },

@@ -274,7 +274,6 @@ export const sqliteDialect: Dialect = {
   // BINARY is memcmp of UTF-8; SQLite still uses an index whose collation is BINARY (https://www.sqlite.org/datatype3.html#collation).
   keyOrder: async (client, _table) => ({
     keyExpression: (c) => (c.family === 'text' ? `${client.dialect.sql.ident(c.name)} COLLATE BINARY` : client.dialect.sql.ident(c.name)),
-    limit: (n) => `LIMIT ${n}`,
   }),
   // The triggers spell keys exactly as canonicalKeyText does (docs/convergence.md "Capture contract").
   keyJson: canonicalKeyText,

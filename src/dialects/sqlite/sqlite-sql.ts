@@ -53,6 +53,7 @@ export const sqliteSql: DialectSql = {
   // Anonymous `?`: better-sqlite3 binds an array by position, and numbered `?NNN`
   // placeholders would not bind from a plain array. Callers number parameters in order.
   param: () => '?',
+  limit: (n) => `LIMIT ${n}`,
   insertIgnoringDuplicates(table, columns, rowCount) {
     // Not INSERT OR IGNORE: that would also swallow NOT NULL and CHECK failures.
     return madeText(

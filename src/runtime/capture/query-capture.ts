@@ -246,7 +246,7 @@ async function scanTable(pass: Pass, batchRows: number): Promise<void> {
     const { rows }: { rows: Row[] } = await handle.client.query<Row>(
       `SELECT row_key, update_time, row_values FROM ds_capture_shadow WHERE table_name = ${sql.param(1)}${
         after === null ? '' : ` AND row_key > ${sql.param(2)}`
-      } ORDER BY row_key ${order.limit(batchRows)}`,
+      } ORDER BY row_key ${sql.limit(batchRows)}`,
       after === null ? [table.name] : [table.name, after],
     );
     if (rows.length === 0) break;

@@ -219,12 +219,11 @@ export async function transportOnce(
   const copyOut = canCopyOut(src) && target.dialect.bulk?.insertCopyText ? src : null;
   // The first batch comes with the horizon where the brand reads both in one round trip. With COPY,
   // only a small one (the daemon hands it to the import, HAND_OVER_AT_MOST): a larger one is read
-  // again by COPY, which costs the client less than the driver's rows (docs/performance.md). LIMIT:
-  // the brands that can COPY out read it.
+  // again by COPY, which costs the client less than the driver's rows (docs/performance.md).
   const { horizon, rows: read } = await readHorizonAndBatch(
     src,
     'ds_change_outbox',
-    copyOut ? (after, upTo) => `${outboxBatchSelect(after, upTo)} LIMIT ${HAND_OVER_AT_MOST + 1}` : outboxBatchSelect,
+    copyOut ? (after, upTo) => `${outboxBatchSelect(after, upTo)} ${src.dialect.sql.limit(HAND_OVER_AT_MOST + 1)}` : outboxBatchSelect,
     start,
     program.batchSize,
   );
