@@ -5,6 +5,7 @@
  * captured, and the T-SQL is the 2019 dialect (no JSON_OBJECT, no IS DISTINCT FROM).
  */
 import { describe, expect, it } from 'vitest';
+import { Parser } from 'node-sql-parser';
 import { parseConfig } from '../../src/config/config.ts';
 import type { ColumnSchema, TableSchema, TypeFamily } from '../../src/core/schema.ts';
 import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
@@ -18,8 +19,9 @@ import {
   mssqlKeyMatch,
 } from '../../src/dialects/mssql/mssql-sql.ts';
 import { captureTable, safeName } from '../../src/generate/context.ts';
-import { generateNode } from '../../src/generate/generate.ts';
+import { compareFiles, type GeneratedFile, generateNode } from '../../src/generate/generate.ts';
 import { rendererFor } from '../../src/generate/render.ts';
+import { generateMssqlOffline, mssqlFixtureConfig, mssqlFixtureSchemas, mssqlGeneratedDir } from '../helpers/mssql-offline.ts';
 
 const col = (name: string, family: TypeFamily, nativeType: string, extra: Partial<ColumnSchema> = {}): ColumnSchema => ({
   name,
@@ -486,5 +488,123 @@ describe('mssql sync objects', () => {
   it('quotes the ledger column that T-SQL reserves', () => {
     const [ledger] = rendererFor(mssqlDialect).render('ledger', {});
     expect(ledger).toContain('[file] nvarchar(255) NOT NULL');
+  });
+});
+
+describe('mssql capture on a send-only node (nodes.<n>.sendOnly, issue 13)', () => {
+  const normalConfig = mssqlFixtureConfig();
+  const normal = generateMssqlOffline(normalConfig);
+  const sendOnlyConfig = { ...normalConfig, nodes: { mssql: { ...normalConfig.nodes.mssql, sendOnly: true } } };
+  const sendOnly = generateNode(sendOnlyConfig, sendOnlyConfig.nodes.mssql, mssqlDialect, mssqlFixtureSchemas());
+  const captures = (files: GeneratedFile[]) => files.filter((f) => /^01\d\d_capture_/.test(f.fileName));
+  const outboxInserts = (sql: string) => sql.match(/INSERT INTO dbo\.ds_change_outbox \([\s\S]*?;\n/g) ?? [];
+  const columnList = (insert: string) =>
+    /^INSERT INTO dbo\.ds_change_outbox \(([^)]*)\)/
+      .exec(insert)![1]
+      .split(',')
+      .map((c) => c.trim());
+  const VERSION_COLUMNS = ['row_cl', 'row_cl_old', 'change_version'];
+
+  it('is accepted by the config for a node with no program into it', () => {
+    const config = parseConfig(
+      {
+        nodes: {
+          ms: { dialect: 'mssql', url: 'mssql://offline', serverId: 'ms-1', sendOnly: true },
+          pg: { dialect: 'postgres', url: 'postgres://offline', serverId: 'pg-1' },
+        },
+        tables: ['t'],
+        programs: [
+          { id: 1, type: 'transport', from: 'ms', to: 'pg' },
+          { id: 2, type: 'import', node: 'pg' },
+        ],
+      },
+      '/tmp',
+      null,
+      {},
+    );
+    expect(config.nodes.ms.sendOnly).toBe(true);
+  });
+
+  it('changes only the capture files; a node that is not send-only renders as before', () => {
+    expect(sendOnly.map((f) => f.fileName)).toEqual(normal.map((f) => f.fileName));
+    for (const [i, file] of sendOnly.entries()) {
+      if (/^01\d\d_capture_/.test(file.fileName)) expect(file.content, file.fileName).not.toBe(normal[i].content);
+      else expect(file.content, file.fileName).toBe(normal[i].content);
+    }
+    expect(compareFiles(mssqlGeneratedDir(normalConfig), normal)).toEqual([]);
+  });
+
+  it('keeps no version store: no ds_row_version, no ds_col_versions, one batch per trigger', () => {
+    for (const file of captures(sendOnly)) {
+      expect(file.content, file.fileName).not.toMatch(/ds_row_version|ds_col_versions|@now|@v\b|MERGE/);
+      const statements = mssqlDialect.splitScript(file.content);
+      expect(statements.map((s) => /CREATE OR ALTER TRIGGER \S+_(\w+) ON/.exec(s)?.[1])).toEqual(['ins', 'upd', 'del']);
+      for (const s of statements) {
+        expect(s.replace(/^--.*$/gm, '').trim()).toMatch(/^CREATE OR ALTER TRIGGER /);
+        expect(() => outsideQuotes(s)).not.toThrow();
+        expect(s).not.toMatch(/^\s*GO\s*;?\s*$/im);
+      }
+    }
+  });
+
+  it('writes the outbox rows of the normal capture with row_cl, row_cl_old and change_version left NULL', () => {
+    for (const [i, file] of captures(sendOnly).entries()) {
+      const lean = outboxInserts(file.content);
+      const full = outboxInserts(captures(normal)[i].content);
+      expect(lean, file.fileName).toHaveLength(5);
+      expect(lean.map(columnList)).toEqual(full.map((insert) => columnList(insert).filter((c) => !VERSION_COLUMNS.includes(c))));
+      const operations = (inserts: string[]) =>
+        inserts.map((insert) => /'([IUD])', @server, @user, ISNULL\(@time, SYSUTCDATETIME\(\)\), @origin_id/.exec(insert)?.[1]);
+      expect(operations(lean)).toEqual(['I', 'U', 'D', 'I', 'D']);
+      expect(operations(lean)).toEqual(operations(full));
+      // the origin flag is read as in the normal capture, only within the transaction that set it
+      expect(file.content.match(/IF CAST\(SESSION_CONTEXT\(N'dsync\.origin_txn'\) AS bigint\) = CURRENT_TRANSACTION_ID\(\)/g)).toHaveLength(
+        3,
+      );
+      expect(
+        file.content.match(/IF CAST\(SESSION_CONTEXT\(N'dsync\.capture_off'\) AS bigint\) = CURRENT_TRANSACTION_ID\(\) RETURN;/g),
+      ).toHaveLength(3);
+    }
+  });
+
+  it('carries the old key and every new column on a key change, the changed ones otherwise (as the normal update trigger)', () => {
+    const update = mssqlDialect.splitScript(captures(sendOnly)[1].content)[1];
+    // key text compared byte for byte: a key equal only under a case-insensitive collation is a key change
+    expect(update).toContain('k.n_key, CASE WHEN k.n_key <> k.o_key COLLATE Latin1_General_100_BIN2 THEN k.o_key END,');
+    expect(update).toMatch(
+      /CASE WHEN k\.n_key = k\.o_key COLLATE Latin1_General_100_BIN2 THEN N'\{' \+ STUFF\([\s\S]*ELSE CONCAT\(CAST\(N'' AS nvarchar\(max\)\),\n\s+N'\{"order_id":'/,
+    );
+    expect(update).toContain('WHERE @moved_new = 1 AND @moved_old = 1');
+    expect(update).toContain('IF @moved_new + @moved_old > 0 AND NOT (@moved_new = 1 AND @moved_old = 1)');
+    expect(update).toContain('WHERE ch.c0 = 1 OR ch.c1 = 1 OR ch.c2 = 1 OR ch.c3 = 1;');
+  });
+
+  it("writes outbox inserts that a T-SQL grammar parses (node-sql-parser's)", () => {
+    const parser = new Parser();
+    let parsed = 0;
+    for (const file of captures(sendOnly)) {
+      for (const statement of outboxInserts(file.content)) {
+        const sql = statement
+          .replace(/\[(?:[^\]]|\]\])*\]/g, (name) => (name.includes(']]') ? '[bracketed]' : name))
+          .replace(/, BINARY BASE64/g, '');
+        expect(() => parser.astify(sql, { database: 'transactsql' }), `${file.fileName}: ${sql.slice(0, 80)}`).not.toThrow();
+        parsed++;
+      }
+    }
+    expect(parsed).toBe(4 * 5);
+  });
+
+  it('puts every hostile name and value only inside brackets or N-quotes', () => {
+    const statements = rendererFor(mssqlDialect).render('capture', {
+      ...context(hostileTable),
+      node: { name: "node'1", dialect: 'mssql', serverId: "srv'1 😀", sendOnly: true },
+    });
+    expect(statements).toHaveLength(3);
+    const outside = statements.map(outsideQuotes).join('\n');
+    for (const fragment of ["it's", '"hi"', '`', 'tilde~', 'semi;', 'dash', 'star', 'Mixed Case', '😀', '[odd]']) {
+      expect(outside, fragment).not.toContain(fragment);
+    }
+    expect(statements.join('\n')).toContain("N'srv''1 😀'");
+    expect(mssqlDialect.splitScript(statements.join('\nGO\n'))).toHaveLength(3);
   });
 });
