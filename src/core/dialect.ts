@@ -85,6 +85,11 @@ export interface DialectCapabilities {
    * step 17 lets a writer that did that once in its transaction skip it per row.
    */
   transactionFence?: boolean;
+  /**
+   * The outbox's and inbox's INSTEAD OF INSERT triggers write the inserted rows themselves (SQL Server's
+   * fence); upgrade step 19 makes them copy the version columns of step 11 too.
+   */
+  insteadOfInsertFence?: boolean;
   /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
   maxParameters: number;
 }

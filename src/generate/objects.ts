@@ -64,6 +64,10 @@ export function syncObjects(
     ...(dialect.listenForChanges
       ? [{ order: 18, object: 'upgrade_capture_per_statement', template: 'upgrade_capture_per_statement', replaceable: false }]
       : []),
+    // Only brands whose fence triggers write the inserted rows themselves (SQL Server): the version columns too.
+    ...(dialect.capabilities.insteadOfInsertFence
+      ? [{ order: 19, object: 'upgrade_fence_versions', template: 'upgrade_fence_versions', replaceable: false }]
+      : []),
     // A node with log-mode tables: the publication the capture pass reads, listing exactly them.
     ...(logTables.length > 0
       ? [{ order: 100, object: 'log_publication', template: 'log_publication', replaceable: true, tables: logTables }]

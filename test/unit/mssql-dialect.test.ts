@@ -145,7 +145,12 @@ describe('mssql dialect', () => {
 
   it('declares transactional DDL and a parameter limit with headroom under 2100', () => {
     expect(mssqlDialect.name).toBe('mssql');
-    expect(mssqlDialect.capabilities).toEqual({ transactionalDdl: true, concurrentWriters: true, maxParameters: 2000 });
+    expect(mssqlDialect.capabilities).toEqual({
+      transactionalDdl: true,
+      concurrentWriters: true,
+      insteadOfInsertFence: true,
+      maxParameters: 2000,
+    });
     expect(mssqlDialect.formatterLanguage).toBe('transactsql');
   });
 

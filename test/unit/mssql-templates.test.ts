@@ -485,6 +485,33 @@ describe('mssql sync objects', () => {
     );
   });
 
+  it('has each fence trigger, as the last file to define it leaves it, copy every column of its table (issue 13: step 19)', () => {
+    for (const table of ['ds_change_outbox', 'ds_change_inbox']) {
+      const created = files.find((f) => f.object === table)!.content;
+      const columns = new Set(
+        [
+          ...(new RegExp(`CREATE TABLE dbo\\.${table} \\(([\\s\\S]*?)\\n\\);`).exec(created)?.[1] ?? '').matchAll(
+            /^\s+([a-z_0-9]+) [a-z]/gm,
+          ),
+        ].map((m) => m[1]),
+      );
+      for (const file of files)
+        for (const added of file.content.matchAll(new RegExp(`ALTER TABLE dbo\\.${table}\\s+ADD ([^;]*);`, 'g')))
+          for (const column of added[1].split(',')) columns.add(column.trim().split(' ')[0]);
+      // The identity and the rowversion are the server's to write.
+      columns.delete('id');
+      columns.delete('rv');
+      const fences = files.filter((f) => f.content.includes(`TRIGGER dbo.${table}_fence`));
+      const last = fences[fences.length - 1].content.split(`TRIGGER dbo.${table}_fence`)[1];
+      const copied = /INSERT INTO dbo\.ds_change_(?:outbox|inbox) \(([^)]*)\)/
+        .exec(last)![1]
+        .split(',')
+        .map((c) => c.trim());
+      expect(columns.has('row_cl') && columns.has('origin_change_id'), table).toBe(true);
+      expect(new Set(copied), `${table}: ${fences[fences.length - 1].fileName}`).toEqual(columns);
+    }
+  });
+
   it('quotes the ledger column that T-SQL reserves', () => {
     const [ledger] = rendererFor(mssqlDialect).render('ledger', {});
     expect(ledger).toContain('[file] nvarchar(255) NOT NULL');

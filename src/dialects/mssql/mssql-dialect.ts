@@ -128,7 +128,7 @@ const ORIGIN_TIME = { name: 'update_datetime', nativeType: 'datetime2(6)', famil
 export const mssqlDialect: Dialect = {
   name: 'mssql',
   // 2100 parameters per request; 100 kept for headroom (https://learn.microsoft.com/sql/sql-server/maximum-capacity-specifications-for-sql-server).
-  capabilities: { transactionalDdl: true, concurrentWriters: true, maxParameters: 2000 },
+  capabilities: { transactionalDdl: true, concurrentWriters: true, insteadOfInsertFence: true, maxParameters: 2000 },
   sql: mssqlSql,
   connect: (url, nodeName) => connectMssql(mssqlDialect, url, nodeName),
   introspect: introspectMssql,
