@@ -157,8 +157,9 @@ const STAMP_PLACEHOLDER = 'CHAR(1 USING utf8mb4)';
  * (fix_fields: names, types, collations), whether or not its branch is taken, so one big
  * expression that tests every column costs per row what all its columns cost; these steps
  * make a row pay for the columns that changed (docs/performance.md, "Capture").
+ * `stamps` false (a send-only node's capture, which keeps no versions): no dsync_patch.
  */
-export function mysqlChangedColumnSteps(columns: (ColumnSchema & { isKey: boolean })[]): string {
+export function mysqlChangedColumnSteps(columns: (ColumnSchema & { isKey: boolean })[], stamps = true): string {
   return columns
     .map((c) => {
       const member = mysqlSql.literal(`,${JSON.stringify(c.name)}:`);
@@ -166,7 +167,7 @@ export function mysqlChangedColumnSteps(columns: (ColumnSchema & { isKey: boolea
         `dsync_names = CONCAT_WS(',', dsync_names, ${mysqlSql.literal(c.name)})`,
         `dsync_new = CONCAT(dsync_new, ${member}, ${mysqlJsonValue(c, 'NEW')})`,
         `dsync_old = CONCAT(dsync_old, ${member}, ${mysqlJsonValue(c, 'OLD')})`,
-        ...(c.isKey ? [] : [`dsync_patch = CONCAT(dsync_patch, ${member}, ${STAMP_PLACEHOLDER})`]),
+        ...(c.isKey || !stamps ? [] : [`dsync_patch = CONCAT(dsync_patch, ${member}, ${STAMP_PLACEHOLDER})`]),
       ];
       return `IF ${mysqlChanged(c)} THEN\n      SET ${sets.join(',\n        ')};\n    END IF;`;
     })
