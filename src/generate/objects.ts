@@ -68,6 +68,10 @@ export function syncObjects(
     ...(dialect.capabilities.insteadOfInsertFence
       ? [{ order: 19, object: 'upgrade_fence_versions', template: 'upgrade_fence_versions', replaceable: false }]
       : []),
+    // Only brands whose outbox fence is a BEFORE INSERT trigger (MySQL/MariaDB): a send-only node's capture rows skip its read too.
+    ...(dialect.capabilities.transactionFence
+      ? [{ order: 20, object: 'upgrade_fence_send_only', template: 'upgrade_fence_send_only', replaceable: false }]
+      : []),
     // A node with log-mode tables: the publication the capture pass reads, listing exactly them.
     ...(logTables.length > 0
       ? [{ order: 100, object: 'log_publication', template: 'log_publication', replaceable: true, tables: logTables }]

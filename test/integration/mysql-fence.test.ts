@@ -157,7 +157,7 @@ describe.skipIf(!mysql)('mysql: upgrade of a step-16 node to the fence once per 
     await node?.close();
   });
 
-  it('refuses the node with the fix, runs only step 17, keeps the rows and ids, and replaces both triggers', async () => {
+  it('refuses the node with the fix, runs only steps 17 and 20, keeps the rows and ids, and replaces both triggers', async () => {
     const { client, config } = node;
     const nodeConfig = config.nodes.mysql;
     const dir = join(node.generatedDir, nodeConfig.name);
@@ -172,8 +172,10 @@ describe.skipIf(!mysql)('mysql: upgrade of a step-16 node to the fence once per 
     for (const t of tables) await client.exec(`DROP TABLE ${node.dialect.sql.ident(String(t.t))}`);
     for (const statement of rendererFor(node.dialect).render('ledger', {})) await client.exec(statement);
     const files = readdirSync(dir).sort();
-    expect(files.filter((f) => f.startsWith('0017_'))).toEqual(['0017_upgrade_fence_per_transaction.sql']);
-    for (const name of files.filter((f) => !f.startsWith('0017_'))) {
+    // The steps after 16 that touch the fence triggers: 17 and 20 (a send-only node's capture rows).
+    const later = ['0017_upgrade_fence_per_transaction.sql', '0020_upgrade_fence_send_only.sql'];
+    expect(files.filter((f) => /^00(1[7-9]|[2-9]\d)_/.test(f))).toEqual(later);
+    for (const name of files.filter((f) => !later.includes(f))) {
       const file = readGeneratedFile(name, readFileSync(join(dir, name), 'utf8'));
       for (const statement of node.dialect.splitScript(file.content)) await client.exec(statement);
       await client.query('INSERT INTO ds_schema_migrations (file, checksum, applied_at) VALUES (?, ?, UTC_TIMESTAMP(6))', [
@@ -201,9 +203,7 @@ describe.skipIf(!mysql)('mysql: upgrade of a step-16 node to the fence once per 
       writeFiles(dir, generateNode(config, nodeConfig, node.dialect, schemas));
       const result = await applyNode(config, nodeConfig, node.dialect, client);
       const ran = result.steps.filter((s) => s.action !== 'skip').map((s) => s.file);
-      expect(ran.filter((f) => !/^01\d\d_capture_|^0003_ds_program_parameter|^0006_view/.test(f))).toEqual([
-        '0017_upgrade_fence_per_transaction.sql',
-      ]);
+      expect(ran.filter((f) => !/^01\d\d_capture_|^0003_ds_program_parameter|^0006_view/.test(f))).toEqual(later);
       await nodes.closeAll();
       await expect(requireSyncObjects(await nodes.get('mysql'), ['ds_change_inbox'])).resolves.toBeUndefined();
     } finally {
@@ -213,6 +213,9 @@ describe.skipIf(!mysql)('mysql: upgrade of a step-16 node to the fence once per 
     const bodies = await triggerBodies(client);
     expect(bodies).toHaveLength(2);
     expect(bodies.every((b) => b.includes('@dsync_fenced') && b.includes('ds_change_fence'))).toBe(true);
+    // The outbox's (second by name) is step 20's; the inbox's, step 17's.
+    expect(bodies[1]).toContain('SET NEW.change_version = NULL');
+    expect(bodies[0]).not.toContain('change_version');
     // The ids go on above the old ones (LOAD DATA reserved a block of them: not +1).
     await client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX, rowsOf(3), true));
     const { rows } = await client.query<Row>('SELECT id FROM ds_change_inbox ORDER BY id');

@@ -371,8 +371,15 @@ describe.skipIf(!live.includes('mysql'))('mysql capture on a send-only node', ()
       expect(new Set(rows.map((r) => r.t))).toEqual(new Set(TABLES));
       expect(rows).toHaveLength(TABLES.length * 3);
       for (const { body } of rows) {
-        const versions = /ds_row_version|@dsync_cl\b|@dsync_version\b|dsync_patch/.test(String(body));
+        const versions = /ds_row_version|@dsync_cl\b|dsync_patch/.test(String(body));
         expect(versions).toBe(name === 'normal');
+        // The send-only rows' only use of @dsync_version: the mark the fence trigger takes (upgrade step 20).
+        if (name === 'sender')
+          expect(
+            String(body)
+              .match(/@dsync_version\b[^;]*/g)
+              ?.every((use) => use.startsWith('@dsync_version := -1)')),
+          ).toBe(true);
       }
     }
   });
@@ -424,7 +431,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture on a send-only node', ()
     }
   });
 
-  it("a send-only capture's outbox row reads the fence (its change_version is NULL) and leaves no version set", async () => {
+  it("a send-only capture's outbox row skips the fence read (upgrade step 20), stays below the horizon while open, and stores no version", async () => {
     const app = await sessions.session();
     const probe = await sessions.session();
     const fenceHeld = () =>
@@ -432,15 +439,39 @@ describe.skipIf(!live.includes('mysql'))('mysql capture on a send-only node', ()
         const outcome = await tx.query('SELECT id FROM ds_change_fence WHERE id = 1 FOR UPDATE NOWAIT').catch((e: unknown) => e);
         return outcome instanceof Error;
       });
-    expect(await fenceHeld()).toBe(false);
+    const lastId = async () => Number((await probe.query<Row>('SELECT MAX(id) AS id FROM ds_change_outbox')).rows[0].id ?? 0);
+    const before = await lastId();
     await app.transaction(async (tx) => {
       await tx.query("INSERT INTO sales_order (order_id, quantity) VALUES ('fence1', 1)");
-      expect(await fenceHeld()).toBe(true);
       await tx.query("UPDATE sales_order SET quantity = 2 WHERE order_id = 'fence1'");
+      // The transaction wrote sales_order's row before its outbox rows took ids: the horizon waits for it without the fence.
+      expect(await fenceHeld()).toBe(false);
+      expect(await probe.dialect.readSafeHorizon(probe, 'ds_change_outbox')).toBeLessThanOrEqual(before);
       await tx.query("DELETE FROM sales_order WHERE order_id = 'fence1'");
     });
-    expect(await fenceHeld()).toBe(false);
+    expect(await probe.dialect.readSafeHorizon(probe, 'ds_change_outbox')).toBe(before + 3);
+    const { rows: written } = await app.query<Row>(
+      'SELECT object_operation AS op, change_version AS v FROM ds_change_outbox WHERE id > ? ORDER BY id',
+      [before],
+    );
+    expect(written).toEqual([
+      { op: 'I', v: null },
+      { op: 'U', v: null },
+      { op: 'D', v: null },
+    ]);
     const { rows } = await app.query<Row>('SELECT @dsync_version AS v, @dsync_cl AS cl');
     expect(rows[0]).toEqual({ v: null, cl: null });
+    // A hand-written row in the app session's next transaction reads the fence, with a version of -1 too.
+    for (const version of [null, -1]) {
+      await app.exec('START TRANSACTION');
+      try {
+        await app.query("INSERT INTO ds_change_outbox (object_table, object_operation, change_version) VALUES ('sales_order', 'I', ?)", [
+          version,
+        ]);
+        expect(await fenceHeld(), `a hand-written row with change_version ${version}`).toBe(true);
+      } finally {
+        await app.exec('ROLLBACK');
+      }
+    }
   });
 });

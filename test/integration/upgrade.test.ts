@@ -70,7 +70,7 @@ describe.each((['postgres', 'sqlite', 'mysql'] as DialectName[]).filter((d) => l
         const ran = result.steps.filter((s) => s.action !== 'skip').map((s) => s.file);
         // Only upgrade steps and replaceable files (program rows, capture triggers) run again; released tables are never re-created.
         expect(
-          ran.every((f) => /^00(1\d)_upgrade_|^01\d\d_capture_|^0003_ds_program_parameter/.test(f)),
+          ran.every((f) => /^00([12]\d)_upgrade_|^01\d\d_capture_|^0003_ds_program_parameter/.test(f)),
           ran.join(', '),
         ).toBe(true);
         expect(ran.some((f) => f.startsWith('0011_upgrade_row_versions'))).toBe(true);
