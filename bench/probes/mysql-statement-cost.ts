@@ -4,7 +4,7 @@
  * one database per variant, the variants taking turns transaction by transaction (the order
  * rotating), so that load from other processes falls on all of them alike. Each variant is a
  * script run on its database after its sales_order triggers are dropped and the outbox's fence
- * trigger is put back as step 17 left it (so a variant may replace either). Reports µs per
+ * trigger is put back as step 20 left it (so a variant may replace either). Reports µs per
  * statement of each session's server thread on a CPU (schedstat, nanoseconds: stat's utime and
  * stime tick every 10 ms), median and best over the rounds. Not a benchmark case: evidence for
  * docs/performance.md ("Issue 13, MariaDB capture: what a single-row statement costs").
@@ -26,9 +26,11 @@ const variants = variantArgs.map((arg) => {
   return { name, scripts: files === '-' ? [] : files.split('+').map((f) => readFileSync(f.trim(), 'utf8')) };
 });
 const w: Workload = { inserts: n, updates: n, deletes: Math.round(n / 5), perTransaction: 1000 };
-const FENCE_17 =
-  'CREATE TRIGGER ds_change_outbox_fence BEFORE INSERT ON ds_change_outbox FOR EACH ROW BEGIN IF @dsync_fenced IS NULL THEN ' +
-  'IF NEW.change_version = @dsync_version THEN SET @dsync_version = NULL; ELSE DO (SELECT COUNT(*) FROM ds_change_fence WHERE id = 1); END IF; END IF; END';
+/** The outbox's fence trigger as upgrade step 20 leaves it (templates/mysql/upgrade_fence_send_only.sql.hbs). */
+const FENCE =
+  'CREATE TRIGGER ds_change_outbox_fence BEFORE INSERT ON ds_change_outbox FOR EACH ROW BEGIN IF NEW.change_version = @dsync_version THEN ' +
+  'SET @dsync_version = NULL; IF NEW.change_version = -1 THEN SET NEW.change_version = NULL; END IF; ' +
+  'ELSEIF @dsync_fenced IS NULL THEN DO (SELECT COUNT(*) FROM ds_change_fence WHERE id = 1); END IF; END';
 
 async function reset(client: DbClient, scripts: string[]): Promise<void> {
   const { rows } = await client.query<{ TRIGGER_NAME: string }>(
@@ -36,7 +38,7 @@ async function reset(client: DbClient, scripts: string[]): Promise<void> {
   );
   for (const r of rows) await client.exec(`DROP TRIGGER ${client.dialect.sql.ident(r.TRIGGER_NAME)}`);
   await client.exec('DROP TRIGGER IF EXISTS ds_change_outbox_fence');
-  await client.exec(FENCE_17);
+  await client.exec(FENCE);
   for (const t of [TABLE, 'ds_row_version', 'ds_change_outbox']) await client.exec(`DELETE FROM ${client.dialect.sql.ident(t)}`);
   for (const script of scripts) for (const statement of client.dialect.splitScript(script)) await client.exec(statement);
 }

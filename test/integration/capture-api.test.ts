@@ -4,12 +4,14 @@
  * the app describes wrongly fails in the app, not later at the target.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { captureChange } from '../../src/index.ts';
+import { type AppChange, captureChange, captureChanges } from '../../src/index.ts';
+import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { ChangeError } from '../../src/core/errors.ts';
 import { selectRow } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
-import { lastOutboxId, outboxRows } from '../helpers/sync-node.ts';
+import { random } from '../helpers/random.ts';
+import { lastOutboxId, type OutboxRow, outboxRows } from '../helpers/sync-node.ts';
 
 const live = await liveDialects();
 const sources = (['postgres', 'sqlite'] as const).filter((d) => live.includes(d));
@@ -76,6 +78,45 @@ describe.each(sources)('captureChange on %s', (from) => {
     expect(await outboxRows(pair.a.client, before)).toEqual([]);
   });
 
+  it('on a send-only node writes the same rows without versions, and no version entry (docs/convergence.md#send-only-nodes)', async () => {
+    const rnd = random(4242);
+    const changes: AppChange[] = [];
+    for (let i = 0; i < 40; i++) {
+      const key = { order_id: `so${Math.floor(rnd() * 5)}`, line_no: 1 };
+      const roll = rnd();
+      if (roll < 0.4) changes.push({ table: 'order_line', operation: 'I', key, values: { ...key, product: `p${i}`, amount: i } });
+      else if (roll < 0.8)
+        changes.push({ table: 'order_line', operation: 'U', key, values: { product: `u${i}` }, oldValues: { product: `p${i}` } });
+      else if (roll < 0.9)
+        changes.push({
+          table: 'order_line',
+          operation: 'U',
+          key: { ...key, line_no: 2 },
+          keyOld: key,
+          values: { ...key, line_no: 2, product: `k${i}`, amount: 1 },
+          oldValues: { line_no: 1 },
+        });
+      else changes.push({ table: 'order_line', operation: 'D', key, oldValues: { ...key, product: `p${i}` } });
+    }
+    const write = async (sendOnly: boolean) => {
+      const before = await lastOutboxId(pair.a.client);
+      const entries = await countOf(pair.a.client, 'SELECT count(*) AS n FROM ds_row_version');
+      await pair.a.client.transaction((tx) => captureChanges(tx, changes, { node: { ...node, sendOnly } }));
+      return {
+        rows: await outboxRows(pair.a.client, before),
+        entries: (await countOf(pair.a.client, 'SELECT count(*) AS n FROM ds_row_version')) - entries,
+      };
+    };
+    const kept = await write(false);
+    const sent = await write(true);
+    expect(kept.entries).toBeGreaterThan(0);
+    expect(sent.entries).toBe(0);
+    expect(sent.rows.every((r) => r.rowCl === null && r.rowClOld === null && r.changeVersion === null)).toBe(true);
+    expect(kept.rows.every((r) => r.rowCl !== null && r.changeVersion !== null)).toBe(true);
+    const apart = (r: OutboxRow) => ({ ...r, id: 0, time: null, rowCl: null, rowClOld: null, changeVersion: null });
+    expect(sent.rows.map(apart)).toEqual(kept.rows.map(apart));
+  });
+
   it('rejects an unknown column, a missing key and a bad value with a clear error', async () => {
     const bad = [
       [
@@ -103,3 +144,8 @@ describe.each(sources)('captureChange on %s', (from) => {
     }
   });
 });
+
+async function countOf(client: DbClient, sql: string): Promise<number> {
+  const { rows } = await client.query<Row>(sql);
+  return Number(rows[0].n);
+}
