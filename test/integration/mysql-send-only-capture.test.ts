@@ -19,6 +19,7 @@ import { applyNode } from '../../src/migrate/apply.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { applyFixtureSchema, FIXTURES } from '../helpers/fixtures.ts';
+import { ZOO_COLUMNS, zooValue } from '../helpers/mysql-zoo.ts';
 import { oddText, random } from '../helpers/random.ts';
 import { extraSessions } from '../helpers/sync-pair.ts';
 
@@ -39,70 +40,6 @@ interface Op {
   origin: Origin | null;
   /** Seconds since 1970 for SET timestamp (the triggers' UTC_TIMESTAMP and the outbox default). */
   at: number;
-}
-
-const ZOO = [
-  'c_smallint',
-  'c_int',
-  'c_bigint',
-  'c_decimal',
-  'c_float',
-  'c_real',
-  'c_bool',
-  'c_char',
-  'c_varchar',
-  'c_text',
-  'c_date',
-  'c_time',
-  'c_timestamp',
-  'c_timestamptz',
-  'c_bytea',
-  'c_json',
-  'c_uuid',
-];
-
-function zooValue(next: () => number, column: string): unknown {
-  if (next() < 0.2) return null;
-  const int = (n: number) => Math.floor(next() * n);
-  const two = (n: number) => String(n).padStart(2, '0');
-  const stamp = (from: number) =>
-    `${from + int(50)}-${two(1 + int(12))}-${two(1 + int(28))} ${two(int(24))}:${two(int(60))}:${two(int(60))}.${String(int(1e6)).padStart(6, '0')}`;
-  switch (column) {
-    case 'c_smallint':
-      return int(65536) - 32768;
-    case 'c_int':
-      return int(2 ** 31) - 2 ** 30;
-    case 'c_bigint':
-      return String(BigInt(int(2 ** 31)) * BigInt(int(2 ** 31)) * (next() < 0.5 ? -1n : 1n));
-    case 'c_decimal':
-      return `${next() < 0.5 ? '-' : ''}${int(1e9)}.${String(int(1e6)).padStart(6, '0')}`;
-    case 'c_float':
-      return next() < 0.3 ? 0.1 : (next() - 0.5) * 10 ** int(30);
-    case 'c_real':
-      return [1.5, -0.25, 0.1, 1e10][int(4)];
-    case 'c_bool':
-      return int(2);
-    case 'c_char':
-      return ['ab', 'A', 'x y', '中文', ''][int(5)];
-    case 'c_varchar':
-      return oddText(next, 20);
-    case 'c_text':
-      return next() < 0.1 ? 'y'.repeat(int(3000)) : oddText(next, 40);
-    case 'c_date':
-      return `${1900 + int(200)}-${two(1 + int(12))}-${two(1 + int(28))}`;
-    case 'c_time':
-      return `${two(int(24))}:${two(int(60))}:${two(int(60))}.${String(int(1e6)).padStart(6, '0')}`;
-    case 'c_timestamp':
-      return stamp(1970);
-    case 'c_timestamptz':
-      return stamp(1980);
-    case 'c_bytea':
-      return Buffer.from(Array.from({ length: int(60) }, () => int(256)));
-    case 'c_json':
-      return JSON.stringify({ a: int(10), s: oddText(next, 5) });
-    default:
-      return ['a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '00000000-0000-0000-0000-000000000000'][int(2)];
-  }
 }
 
 /** The seeded run, as batches: a batch of several statements runs as one transaction. */
@@ -146,14 +83,14 @@ function plan(seed: number, count: number): Op[][] {
       if (r < 0.3 || zoo.size === 0) {
         // One to three rows in one statement.
         const ids = Array.from({ length: 1 + int(3) }, () => fresh(zoo, () => int(1000)));
-        const row = `(?${', ?'.repeat(ZOO.length)})`;
+        const row = `(?${', ?'.repeat(ZOO_COLUMNS.length)})`;
         op(
-          `INSERT INTO type_zoo (id, ${ZOO.join(', ')}) VALUES ${ids.map(() => row).join(', ')}`,
-          ids.flatMap((id) => [id, ...ZOO.map((c) => zooValue(next, c))]),
+          `INSERT INTO type_zoo (id, ${ZOO_COLUMNS.join(', ')}) VALUES ${ids.map(() => row).join(', ')}`,
+          ids.flatMap((id) => [id, ...ZOO_COLUMNS.map((c) => zooValue(next, c))]),
         );
       } else if (r < 0.65) {
         const id = pick(zoo);
-        const columns = ZOO.filter(() => next() < 0.25);
+        const columns = ZOO_COLUMNS.filter(() => next() < 0.25);
         const sets = columns.map((c) => `${c} = ?`);
         const params: unknown[] = columns.map((c) => zooValue(next, c));
         if (next() < 0.15) {
