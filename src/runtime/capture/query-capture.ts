@@ -240,7 +240,6 @@ async function scanTable(pass: Pass, batchRows: number): Promise<void> {
   );
   // Every row of the table has an entry now; as many entries as rows means none is left over.
   if (Number(counted[0].n) <= tableRows) return;
-  const order = await handle.dialect.keyOrder(handle.client, table);
   let after: string | null = null;
   for (;;) {
     const { rows }: { rows: Row[] } = await handle.client.query<Row>(
