@@ -2,11 +2,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../../src/config/config.ts';
+import type { Config, NodeConfig } from '../../src/config/config.ts';
 import type { DbClient, Dialect, DialectName, Row } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
+import { type GeneratedFile, generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 import { applyFixtureSchema, fixtureConfig } from './fixtures.ts';
@@ -21,6 +21,27 @@ export interface SyncNode {
   close(): Promise<void>;
 }
 
+/**
+ * On `client`, node `node` of `config`: the fixture tables (then `extraDdl`), and its sync objects
+ * generated into `generatedDir/<node>` and applied, as `dsync generate` and `dsync apply` would.
+ */
+export async function setUpFixtureNode(
+  config: Config,
+  node: NodeConfig,
+  dialect: Dialect,
+  client: DbClient,
+  generatedDir: string,
+  extraDdl: readonly string[] = [],
+): Promise<{ schemas: TableSchema[]; files: GeneratedFile[] }> {
+  await applyFixtureSchema(client);
+  for (const statement of extraDdl) await client.exec(statement);
+  const schemas = await introspectTables(config, dialect, client);
+  const files = generateNode(config, node, dialect, schemas);
+  writeFiles(join(generatedDir, node.name), files);
+  await applyNode(config, node, dialect, client);
+  return { schemas, files };
+}
+
 /** Creates the database, the fixture tables, generates into a temp dir and applies. */
 export async function createSyncNode(dialectName: DialectName): Promise<SyncNode> {
   const db = await createTestDatabase(dialectName);
@@ -29,10 +50,7 @@ export async function createSyncNode(dialectName: DialectName): Promise<SyncNode
   const dialect = await getDialect(dialectName);
   const node = config.nodes[dialectName];
   const client = await dialect.connect(node.url, node.name);
-  await applyFixtureSchema(client);
-  const schemas = await introspectTables(config, dialect, client);
-  writeFiles(join(generatedDir, node.name), generateNode(config, node, dialect, schemas));
-  await applyNode(config, node, dialect, client);
+  const { schemas } = await setUpFixtureNode(config, node, dialect, client, generatedDir);
   return {
     db,
     config,

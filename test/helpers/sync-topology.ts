@@ -9,12 +9,11 @@ import { type Config, parseConfig } from '../../src/config/config.ts';
 import type { ConflictPolicy } from '../../src/config/config.ts';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
-import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
-import { applyNode } from '../../src/migrate/apply.ts';
 import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
 import { compareTables, type CompareResult } from '../../src/verify/compare-tables.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
-import { applyFixtureSchema, FIXTURES } from './fixtures.ts';
+import { FIXTURES } from './fixtures.ts';
+import { setUpFixtureNode } from './sync-node.ts';
 
 export interface TopologySpec {
   /** Node name → brand. */
@@ -66,10 +65,7 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
     const tables: Record<string, Record<string, TableSchema>> = {};
     for (const name of names) {
       const handle = await nodes.get(name);
-      await applyFixtureSchema(handle.client);
-      const schemas = await introspectTables(config, handle.dialect, handle.client);
-      writeFiles(join(generatedDir, name), generateNode(config, handle.node, handle.dialect, schemas));
-      await applyNode(config, handle.node, handle.dialect, handle.client);
+      const { schemas } = await setUpFixtureNode(config, handle.node, handle.dialect, handle.client, generatedDir);
       handles[name] = handle;
       tables[name] = Object.fromEntries(schemas.map((s) => [s.name, s]));
     }

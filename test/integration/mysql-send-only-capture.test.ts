@@ -14,11 +14,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/config.ts';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
-import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
-import { applyNode } from '../../src/migrate/apply.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
-import { applyFixtureSchema, FIXTURES } from '../helpers/fixtures.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
+import { setUpFixtureNode } from '../helpers/sync-node.ts';
 import { ZOO_COLUMNS, zooValue } from '../helpers/mysql-zoo.ts';
 import { oddText, random } from '../helpers/random.ts';
 import { extraSessions } from '../helpers/sync-pair.ts';
@@ -285,10 +284,7 @@ describe.skipIf(!live.includes('mysql'))('mysql capture on a send-only node', ()
     nodes = new NodeSet(config);
     for (const name of NODES) {
       const handle = await nodes.get(name);
-      await applyFixtureSchema(handle.client);
-      const schemas = await introspectTables(config, handle.dialect, handle.client);
-      writeFiles(join(generatedDir, name), generateNode(config, handle.node, handle.dialect, schemas));
-      await applyNode(config, handle.node, handle.dialect, handle.client);
+      await setUpFixtureNode(config, handle.node, handle.dialect, handle.client, generatedDir);
       clients[name] = handle.client;
     }
   });

@@ -18,10 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/config.ts';
 import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
-import { applyNode } from '../../src/migrate/apply.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
-import { applyFixtureSchema, FIXTURES } from '../helpers/fixtures.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
+import { setUpFixtureNode } from '../helpers/sync-node.ts';
 import { oddText, random } from '../helpers/random.ts';
 
 const live = (await liveDialects()).includes('postgres');
@@ -62,11 +61,7 @@ async function createNode(sendOnly: boolean): Promise<Node> {
   const dialect = await getDialect('postgres');
   const node = config.nodes.pg;
   const client = await dialect.connect(node.url, node.name);
-  await applyFixtureSchema(client);
-  for (const statement of PARTITIONED) await client.exec(statement);
-  const schemas = await introspectTables(config, dialect, client);
-  writeFiles(join(generatedDir, node.name), generateNode(config, node, dialect, schemas));
-  await applyNode(config, node, dialect, client);
+  await setUpFixtureNode(config, node, dialect, client, generatedDir, PARTITIONED);
   return {
     db,
     client,

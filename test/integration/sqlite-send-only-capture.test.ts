@@ -18,10 +18,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Config, parseConfig } from '../../src/config/config.ts';
 import type { DbClient, OriginFlag, Row } from '../../src/core/dialect.ts';
 import { setOrigin, sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
-import { type GeneratedFile, generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
-import { applyNode } from '../../src/migrate/apply.ts';
+import type { GeneratedFile } from '../../src/generate/generate.ts';
 import { createTestDatabase, REQUIRE_SERVERS, type TestDatabase } from '../helpers/databases.ts';
-import { applyFixtureSchema, FIXTURES } from '../helpers/fixtures.ts';
+import { FIXTURES } from '../helpers/fixtures.ts';
+import { setUpFixtureNode } from '../helpers/sync-node.ts';
 import { oddText, random } from '../helpers/random.ts';
 
 const SEED = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 1_000_000);
@@ -56,11 +56,7 @@ async function createNode(sendOnly: boolean): Promise<Node> {
   );
   const node = config.nodes.lite;
   const client = await sqliteDialect.connect(node.url, node.name);
-  await applyFixtureSchema(client);
-  const schemas = await introspectTables(config, sqliteDialect, client);
-  const files = generateNode(config, node, sqliteDialect, schemas);
-  writeFiles(join(generatedDir, node.name), files);
-  await applyNode(config, node, sqliteDialect, client);
+  const { files } = await setUpFixtureNode(config, node, sqliteDialect, client, generatedDir);
   return {
     db,
     client,
