@@ -42,11 +42,12 @@ export async function setUpFixtureNode(
   return { schemas, files };
 }
 
-/** Creates the database, the fixture tables, generates into a temp dir and applies. */
-export async function createSyncNode(dialectName: DialectName): Promise<SyncNode> {
+/** Creates the database, the fixture tables, generates into a temp dir and applies; `sendOnly` marks the node so. */
+export async function createSyncNode(dialectName: DialectName, options: { sendOnly?: boolean } = {}): Promise<SyncNode> {
   const db = await createTestDatabase(dialectName);
   const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-gen-'));
   const config = fixtureConfig({ [dialectName]: db.url }, generatedDir);
+  if (options.sendOnly) config.nodes[dialectName] = { ...config.nodes[dialectName], sendOnly: true };
   const dialect = await getDialect(dialectName);
   const node = config.nodes[dialectName];
   const client = await dialect.connect(node.url, node.name);

@@ -5,7 +5,8 @@
  * a later bulk statement's old and new transition tables by a nested loop without an index
  * (quadratic in its rows: docs/performance.md, "Capture, issue 13 continued"). The plans are
  * read from auto_explain (JSON, nested statements), not timed: every nested loop of the
- * capture's queries must have an index scan on its inner side.
+ * capture's queries must have an index scan on its inner side. Both kinds of node: with a version
+ * store, and send-only (whose UPDATE pairs the two tables in one query).
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,12 +29,15 @@ function unindexedNestedLoops(node: PlanNode): PlanNode[] {
   return [...here, ...(node.Plans ?? []).flatMap(unindexedNestedLoops)];
 }
 
-describe.runIf(live)('postgres capture plans after one-row statements', () => {
+describe.runIf(live).each([
+  ['with a version store', false],
+  ['send-only', true],
+])('postgres capture plans after one-row statements, %s', (_kind, sendOnly) => {
   let node: SyncNode;
   let session: pg.Client;
   let embedded = false;
   beforeAll(async () => {
-    node = await createSyncNode('postgres');
+    node = await createSyncNode('postgres', { sendOnly });
     embedded = node.db.embedded;
     if (!embedded) {
       session = new pg.Client({ connectionString: node.db.url });
