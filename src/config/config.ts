@@ -18,7 +18,7 @@ export const CONFLICT_POLICIES = ['latest-wins', 'source-wins', 'target-wins', '
 export type ConflictPolicy = (typeof CONFLICT_POLICIES)[number];
 
 /** How a table's changes reach the outbox (docs/capture-modes.md). */
-export const CAPTURE_MODES = ['trigger', 'api', 'query', 'log'] as const;
+export const CAPTURE_MODES = ['trigger', 'api', 'query', 'keys', 'log'] as const;
 export type CaptureMode = (typeof CAPTURE_MODES)[number];
 
 /** Defaults of a query-mode table's keys (docs/capture-modes.md#query). */

@@ -19,9 +19,10 @@ export interface SyncObject {
   tables?: CaptureTable[];
 }
 
-/** api: no triggers; log: no triggers, and the table joins the change log's publication. */
+/** api: no triggers; keys: triggers that note the keys of changed rows only; log: no triggers, and the table joins the change log's publication. */
 function captureTemplate(mode: CaptureMode, dialect: Pick<Dialect, 'changeLog'>): string {
   if (mode === 'trigger') return 'capture';
+  if (mode === 'keys') return 'capture_keys';
   return mode === 'log' && dialect.changeLog ? 'capture_log' : 'capture_none';
 }
 
