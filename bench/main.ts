@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DialectName } from '../src/core/dialect.ts';
-import { BRAND, captureAppLike, captureBulk, captureQuery } from './cases/capture.ts';
+import { BRAND, captureAppLike, captureBulk, captureKeysMode, captureQuery } from './cases/capture.ts';
 import { captureLog } from './cases/capture-log.ts';
 import { capturePsqlScript } from './cases/capture-psql.ts';
 import { createSourceGroup, type DrainSpec, drainCase, pairName } from './cases/drain.ts';
@@ -139,6 +139,13 @@ export async function main(argv: string[]): Promise<number> {
       if (available.has(dialect))
         rows.push(...(await guarded('2q capture, query mode', BRAND[dialect], async () => [await captureQuery(dialect, options.scale)])));
       else rows.push(skipped('2q capture, query mode', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
+    }
+  }
+  if (options.cases.has('keys')) {
+    for (const dialect of ['postgres', 'sqlite', 'mysql'] as const) {
+      if (available.has(dialect))
+        rows.push(...(await guarded('1k capture, app-like, keys mode', BRAND[dialect], () => captureKeysMode(dialect, options.scale))));
+      else rows.push(skipped('1k capture, app-like, keys mode', BRAND[dialect], machine.unavailable[dialect] ?? 'unavailable'));
     }
   }
   if (options.cases.has('log')) {

@@ -25,7 +25,7 @@ export interface BenchNodeSpec {
   /** A node whose setup fails is left out with the reason (setup.unavailable) instead of failing the case. */
   optional?: boolean;
   /** sales_order's capture mode on this node (default trigger). */
-  capture?: 'query';
+  capture?: 'query' | 'keys';
   /** The node only sends (`nodes.<n>.sendOnly`): its capture keeps no version store. */
   sendOnly?: boolean;
 }

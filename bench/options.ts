@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 
-export const CASES = ['capture', 'bulk', 'query', 'log', 'drain', 'latency', 'scale', 'verify', 'startup', 'load'] as const;
+export const CASES = ['capture', 'bulk', 'query', 'keys', 'log', 'drain', 'latency', 'scale', 'verify', 'startup', 'load'] as const;
 export type CaseName = (typeof CASES)[number];
 
 export interface BenchOptions {

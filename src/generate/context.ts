@@ -4,9 +4,9 @@
  * SQL text for names and values only through the `ident`/`lit` helpers and the
  * dialect's own helpers (templateHelpers).
  */
-import { createHash } from 'node:crypto';
 import { type ProgramConfig, programHome } from '../config/config.ts';
 import type { DialectName } from '../core/dialect.ts';
+import { keyNotesTable, safeName } from '../core/safe-name.ts';
 import { type ColumnSchema, type TableSchema, syncedColumns } from '../core/schema.ts';
 
 export interface CaptureColumn extends ColumnSchema {
@@ -19,6 +19,8 @@ export interface CaptureTable {
   schema: string | null;
   /** A short, safe, unique stem for trigger and function names (`ds_<safeName>_ins`). */
   safeName: string;
+  /** Capture mode keys: the table its key triggers note keys in (`ds_key_<safeName>`). */
+  notesTable: string;
   columns: CaptureColumn[];
   keyColumns: CaptureColumn[];
   /** Key column names joined by commas (object_pk_attribute). */
@@ -61,18 +63,6 @@ export interface GenerateContext {
   programs: ProgramRow[];
 }
 
-/** Lowercase letters, digits and `_`; a hash suffix when the name had to change, so stems stay unique. */
-export function safeName(name: string, maxLength = 40): string {
-  const plain =
-    name
-      .toLowerCase()
-      .replace(/[^a-z0-9_]+/g, '_')
-      .replace(/^_+|_+$/g, '') || 't';
-  if (plain === name && plain.length <= maxLength) return plain;
-  const hash = createHash('sha256').update(name).digest('hex').slice(0, 6);
-  return `${plain.slice(0, maxLength - 7)}_${hash}`;
-}
-
 /** `base`, or `base` with the first number that makes it differ from every name in `taken` (case-folded, as unquoted SQL names are). */
 function freeAlias(base: string, taken: Set<string>): string {
   let alias = base;
@@ -88,6 +78,7 @@ export function captureTable(schema: TableSchema): CaptureTable {
     name: schema.name,
     schema: schema.schema,
     safeName: safeName(schema.name),
+    notesTable: keyNotesTable(schema.name),
     columns,
     keyColumns,
     keyNames: schema.primaryKey.join(','),

@@ -44,6 +44,8 @@ export interface SyncPairOptions {
   databases?: [TestDatabase, TestDatabase];
   /** Tables node a captures in mode query (capture passes read them; no triggers there). */
   queryTables?: string[];
+  /** Tables node a captures in mode keys (its triggers note the keys; capture passes read them). */
+  keysTables?: string[];
   /** Extra keys of table entries (e.g. `deleteScanEvery`), by table name. */
   tableSettings?: Record<string, Record<string, unknown>>;
 }
@@ -60,6 +62,7 @@ export async function createSyncPair(
     ...Object.fromEntries((options.apiTables ?? []).map((t) => [t, 'api'])),
     ...Object.fromEntries((options.logTables ?? []).map((t) => [t, 'log'])),
     ...Object.fromEntries((options.queryTables ?? []).map((t) => [t, 'query'])),
+    ...Object.fromEntries((options.keysTables ?? []).map((t) => [t, 'keys'])),
   };
   const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-pair-'));
   const config = parseConfig(

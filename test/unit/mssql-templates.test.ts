@@ -18,7 +18,8 @@ import {
   mssqlKeyJsonExpression,
   mssqlKeyMatch,
 } from '../../src/dialects/mssql/mssql-sql.ts';
-import { captureTable, safeName } from '../../src/generate/context.ts';
+import { safeName } from '../../src/core/safe-name.ts';
+import { captureTable } from '../../src/generate/context.ts';
 import { compareFiles, type GeneratedFile, generateNode } from '../../src/generate/generate.ts';
 import { rendererFor } from '../../src/generate/render.ts';
 import { generateMssqlOffline, mssqlFixtureConfig, mssqlFixtureSchemas, mssqlGeneratedDir } from '../helpers/mssql-offline.ts';

@@ -1,27 +1,27 @@
 /**
- * `dsync capture`: one capture pass over the tables of a node whose changes no trigger
- * and no application writes, but dsync itself reads (docs/capture-modes.md): mode query
- * here. One branch per mode; `dsync sync` and `dsync run` call the same pass.
+ * `dsync capture`: one capture pass over the tables of a node whose changes dsync itself
+ * reads into the outbox (docs/capture-modes.md): modes query, keys and log. One branch per
+ * mode; `dsync sync` and `dsync run` call the same pass.
  */
 import { captureMode, type CaptureMode, type Config, getNode, queryCaptureSettings } from '../../config/config.ts';
 import { ConfigError } from '../../core/errors.ts';
 import type { NodeSet } from '../nodes.ts';
 import { captureLogPass, type LogCaptureResult } from './log-capture.ts';
-import { type QueryCaptureOptions, type QueryCaptureResult, queryCapturePass } from './query-capture.ts';
+import { keysCapturePass, type QueryCaptureOptions, type QueryCaptureResult, queryCapturePass } from './query-capture.ts';
 
 /** The modes whose changes a capture pass reads. */
-const PASS_MODES: readonly CaptureMode[] = ['query', 'log'];
+const PASS_MODES: readonly CaptureMode[] = ['query', 'keys', 'log'];
 
 export interface CapturePassOptions {
   /** Only this table (it must be in a pass mode on the node). */
   table?: string;
-  /** Look for deletes now (mode query: the whole-table scan), whatever the schedule. */
+  /** Look for deletes now (modes query and keys: the whole-table scan), whatever the schedule. */
   deletes?: boolean;
-  /** Passed to the query pass (tests). */
+  /** Passed to the query and keys passes (tests). */
   query?: Pick<QueryCaptureOptions, 'batchRows' | 'afterOutbox'>;
 }
 
-export type CaptureResult = ({ node: string; mode: 'query' } & QueryCaptureResult) | ({ mode: 'log' } & LogCaptureResult);
+export type CaptureResult = ({ node: string; mode: 'query' | 'keys' } & QueryCaptureResult) | ({ mode: 'log' } & LogCaptureResult);
 
 /** The tables of `nodeName` that a capture pass reads, with their mode, in config order. */
 export function passCaptured(config: Pick<Config, 'nodes' | 'tables'>, nodeName: string): Array<{ table: string; mode: CaptureMode }> {
@@ -75,6 +75,9 @@ export async function capturePass(
           mode,
           ...(await queryCapturePass(handle, table, queryCaptureSettings(config, table), { ...options.query, deletes: options.deletes })),
         });
+        break;
+      case 'keys':
+        results.push({ node: nodeName, mode, ...(await keysCapturePass(handle, table, { ...options.query, deletes: options.deletes })) });
         break;
       default:
         throw new Error(`capture mode ${mode} has no capture pass`);

@@ -83,24 +83,25 @@ export async function writeShadow(tx: DbClient, table: string, entries: ShadowEn
   );
 }
 
-/** A row as its shadow entry. */
-export function shadowOf(table: TableSchema, row: ValueMap, updateColumn: string): ShadowEntry {
+/** A row as its shadow entry; `updateColumn` null for a table without one (capture mode keys). */
+export function shadowOf(table: TableSchema, row: ValueMap, updateColumn: string | null): ShadowEntry {
   const values: ValueMap = {};
   for (const c of syncedColumns(table)) values[c.name] = row[c.name] ?? null;
-  const time = row[updateColumn];
+  const time = updateColumn === null ? null : row[updateColumn];
   return { rowKey: canonicalKeyText(table, row), updateTime: time === null || time === undefined ? null : String(time), values };
 }
 
 /**
  * The import's side of the no-echo rule (docs/capture-modes.md#query): after it wrote
- * rows of query-mode tables (`queryTables`: table name → update-time column), in the same
+ * rows of query- or keys-mode tables (`queryTables`: table name → update-time column, null
+ * in mode keys), in the same
  * transaction, their shadow takes the values it wrote, read back as the database now holds
  * them, so that the next pass does not send them again as local changes. Only the columns
  * it wrote: a local change to another column, not yet captured, still differs from the
  * shadow and is captured. A row the shadow did not know (a local insert not yet captured)
  * stays unknown, unless the import inserted it. A deleted row leaves the shadow.
  */
-export async function shadowImportWrites(tx: DbClient, ops: PlannedOp[], queryTables: ReadonlyMap<string, string>): Promise<void> {
+export async function shadowImportWrites(tx: DbClient, ops: PlannedOp[], queryTables: ReadonlyMap<string, string | null>): Promise<void> {
   const touched = new Map<TableSchema, Map<string, { key: ValueMap; columns: Set<string>; inserted: boolean }>>();
   const removed = new Map<TableSchema, Set<string>>();
   for (const { table, op } of ops) {
@@ -152,7 +153,8 @@ export async function shadowImportWrites(tx: DbClient, ops: PlannedOp[], queryTa
       }
       const values = { ...before.values };
       for (const c of columns) values[c] = row[c] ?? null;
-      const updateTime = columns.has(updateColumn) ? shadowOf(table, row, updateColumn).updateTime : before.updateTime;
+      const updateTime =
+        updateColumn !== null && columns.has(updateColumn) ? shadowOf(table, row, updateColumn).updateTime : before.updateTime;
       writes.push({ rowKey: keyText, updateTime, values });
     }
     await dropShadow(tx, table.name, gone);
@@ -161,12 +163,12 @@ export async function shadowImportWrites(tx: DbClient, ops: PlannedOp[], queryTa
 }
 
 /**
- * `dsync load` into a query-mode table: the rows of a chunk (by row key) that have no
+ * `dsync load` into a query- or keys-mode table: the rows of a chunk (by row key) that have no
  * shadow entry get one, as the load left them, in the chunk's transaction. A load's writes
  * are never captured in any mode (they come from the source), so the next scan must not
  * send them back as inserts. Rows the shadow knows keep their entries.
  */
-export async function shadowLoadedRows(tx: DbClient, table: TableSchema, rowKeys: string[], updateColumn: string): Promise<void> {
+export async function shadowLoadedRows(tx: DbClient, table: TableSchema, rowKeys: string[], updateColumn: string | null): Promise<void> {
   if (rowKeys.length === 0) return;
   const known = await readShadow(tx, table.name, rowKeys);
   const missing = rowKeys.filter((k) => !known.has(k)).map((k) => parseRowKey(table, k));

@@ -1,6 +1,6 @@
 /**
- * Capture mode query (docs/capture-modes.md#query), for databases where triggers cannot
- * go: a pass reads the rows whose update-time column is at or above the table's watermark
+ * Capture modes query and keys (docs/capture-modes.md#query, #keys). Mode query, for
+ * databases where triggers cannot go: a pass reads the rows whose update-time column is at or above the table's watermark
  * minus an overlap window, compares each with its shadow (capture-shadow.ts) and writes
  * one outbox row per changed row through captureChange, so the rows are the ones a trigger
  * writes (canonical values, only the changed columns with their old values, versions in
@@ -8,18 +8,26 @@
  * scans the whole table by key ranges against the shadow: rows gone are deletes, and rows
  * the time window missed (an update that left the update time alone) are caught there.
  *
+ * Mode keys: the table's triggers note only the keys of the rows a statement wrote, in
+ * the table's notes ds_key_<table> (the cheapest capture a trigger can do, as Bucardo's), and a pass
+ * (keysCapturePass) compares exactly those rows with their shadow the same way.
+ *
  * Each batch is one transaction that locks the table rows, then their shadow entries,
- * then writes the outbox rows, the shadow and the watermark: a pass killed at any moment
- * leaves either all of a batch or none of it, so nothing is lost or sent twice.
+ * then writes the outbox rows, the shadow and the watermark (mode keys: deletes the notes
+ * it read): a pass killed at any moment leaves either all of a batch or none of it, so
+ * nothing is lost or sent twice.
  */
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
+import { RuntimeError } from '../../core/errors.ts';
+import { keyNotesTable } from '../../core/safe-name.ts';
 import { type ColumnSchema, syncedColumns, type TableSchema } from '../../core/schema.ts';
 import { tableRef } from '../../core/table-ref.ts';
 import { comparableEncoder } from '../../verify/row-encoding.ts';
 import { RangeReader } from '../../verify/range-reader.ts';
 import { fetchRows } from '../import/dml.ts';
+import { keyMap } from '../import/decode-change.ts';
 import type { NodeHandle } from '../nodes.ts';
 import { requireSyncObjects } from '../nodes.ts';
 import { type AppChange, captureChanges } from './capture-api.ts';
@@ -61,7 +69,8 @@ interface Pass {
   table: TableSchema;
   columns: ColumnSchema[];
   encoders: Map<string, (v: ValueMap[string]) => string>;
-  updateColumn: ColumnSchema;
+  /** The update-time column (mode query); null in mode keys, where triggers name the changed rows. */
+  updateColumn: ColumnSchema | null;
   options: QueryCaptureOptions;
   result: QueryCaptureResult;
 }
@@ -114,9 +123,10 @@ const pick = (row: ValueMap, names: readonly string[]): ValueMap => Object.fromE
 
 /**
  * One batch: the rows of `keys` as they are now (locked) against their shadow entries;
- * an outbox row for each difference; the shadow and the watermark moved with them.
+ * an outbox row for each difference; the shadow and the watermark moved with them, and
+ * `consume` (mode keys: the key notes read) in the same transaction.
  */
-async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
+async function captureKeys(pass: Pass, keys: ValueMap[], consume?: (tx: DbClient) => Promise<void>): Promise<void> {
   const { handle, table, columns, encoders, updateColumn, result } = pass;
   const keyText = (k: ValueMap) => canonicalKeyText(table, k);
   const node = { name: handle.node.name, serverId: handle.node.serverId, sendOnly: handle.node.sendOnly };
@@ -136,7 +146,7 @@ async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
       const before = shadow.get(text);
       let change: AppChange | null = null;
       if (row) {
-        watermark = newer(watermark, row[updateColumn.name]);
+        if (updateColumn) watermark = newer(watermark, row[updateColumn.name]);
         if (!before) {
           change = {
             table: table.name,
@@ -163,7 +173,7 @@ async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
             counts.updated++;
           }
         }
-        if (change) writes.push(shadowOf(table, row, updateColumn.name));
+        if (change) writes.push(shadowOf(table, row, updateColumn?.name ?? null));
       } else if (before) {
         change = { table: table.name, operation: 'D', key: pick(before.values, table.primaryKey), oldValues: before.values };
         gone.push(text);
@@ -175,6 +185,7 @@ async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
     await pass.options.afterOutbox?.(tx);
     await dropShadow(tx, table.name, gone);
     await writeShadow(tx, table.name, writes);
+    await consume?.(tx);
     if (watermark !== mark.watermark) {
       await tx.query(
         `UPDATE ds_capture_watermark SET watermark = ${tx.dialect.sql.param(1)} WHERE table_name = ${tx.dialect.sql.param(2)}`,
@@ -192,8 +203,8 @@ async function captureKeys(pass: Pass, keys: ValueMap[]): Promise<void> {
 }
 
 /** The time window: keys of rows whose update time is at or above `from`, oldest first (so a batch's watermark never passes a later batch's rows). */
-async function windowKeys(pass: Pass, from: string): Promise<ValueMap[]> {
-  const { handle, table, updateColumn } = pass;
+async function windowKeys(pass: Pass, updateColumn: ColumnSchema, from: string): Promise<ValueMap[]> {
+  const { handle, table } = pass;
   const { sql } = handle.dialect;
   const keyColumns = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
   const names = [...keyColumns, updateColumn].map((c) => sql.ident(c.name));
@@ -298,29 +309,113 @@ export async function queryCapturePass(
   const scan = watermark === null || options.deletes === true || passes % settings.deleteScanEvery === 0;
   const table = await tableSchema(handle, tableName, scan);
   const updateColumn = requireUpdateTimeColumn(table, settings.updateTimeColumn, handle.node.name);
+  const pass = newPass(handle, table, updateColumn, options);
+  pass.result.watermark = watermark;
+  if (watermark !== null) {
+    const keys = await windowKeys(pass, updateColumn, timeMinus(watermark, settings.overlapSeconds, updateColumn.family));
+    for (let i = 0; i < keys.length; i += batchRows) await captureKeys(pass, keys.slice(i, i + batchRows));
+  }
+  if (scan) await scanTable(pass, batchRows);
+  return finishPass(pass, passes, scan);
+}
+
+function newPass(handle: NodeHandle, table: TableSchema, updateColumn: ColumnSchema | null, options: QueryCaptureOptions): Pass {
   const columns = syncedColumns(table);
-  const pass: Pass = {
+  return {
     handle,
     table,
     columns,
     encoders: new Map(columns.map((c) => [c.name, comparableEncoder(c)])),
     updateColumn,
     options,
-    result: { table: tableName, inserted: 0, updated: 0, deleted: 0, read: 0, scanned: false, watermark: null },
+    result: { table: table.name, inserted: 0, updated: 0, deleted: 0, read: 0, scanned: false, watermark: null },
   };
-  pass.result.watermark = watermark;
-  if (watermark !== null) {
-    const keys = await windowKeys(pass, timeMinus(watermark, settings.overlapSeconds, updateColumn.family));
-    for (let i = 0; i < keys.length; i += batchRows) await captureKeys(pass, keys.slice(i, i + batchRows));
-  }
-  if (scan) await scanTable(pass, batchRows);
-  pass.result.scanned = scan;
+}
+
+/** The pass counted (and the time of a scan) on the table's watermark row. */
+async function finishPass(pass: Pass, passes: number, scan: boolean): Promise<QueryCaptureResult> {
+  const { handle, table } = pass;
   const { sql } = handle.dialect;
+  pass.result.scanned = scan;
   await handle.client.query(
     scan
       ? `UPDATE ds_capture_watermark SET passes = ${sql.param(1)}, scanned_at = ${sql.param(2)} WHERE table_name = ${sql.param(3)}`
       : `UPDATE ds_capture_watermark SET passes = ${sql.param(1)} WHERE table_name = ${sql.param(2)}`,
-    scan ? [passes, utcNow(), tableName] : [passes, tableName],
+    scan ? [passes, utcNow(), table.name] : [passes, table.name],
   );
   return pass.result;
+}
+
+/**
+ * One capture pass in mode keys over `table` of `handle`'s node: the keys its triggers noted in
+ * the table's notes (`ds_key_<table>`, keyNotesTable), oldest first, up to the newest noted when
+ * the pass began (writers that go on do not keep one pass running), in batches of `batchRows`
+ * notes. Each batch compares its rows with their shadow as mode query does (the same row noted
+ * twice is compared once) and deletes exactly the notes it read, by id, in its transaction: a
+ * note committed late under a lower id stays for the next pass, and a kill leaves a batch whole
+ * or untouched. The first pass (and `deletes`) first scans the whole table against the shadow, as
+ * mode query's first pass does: rows the table held before its triggers are sent as inserts (or
+ * brought by `dsync load`, docs/onboarding.md).
+ */
+export async function keysCapturePass(
+  handle: NodeHandle,
+  tableName: string,
+  options: Pick<QueryCaptureOptions, 'deletes' | 'batchRows' | 'afterOutbox'> = {},
+): Promise<QueryCaptureResult> {
+  const notes = keyNotesTable(tableName);
+  await requireSyncObjects(handle, ['ds_change_outbox', 'ds_row_version', 'ds_capture_shadow', 'ds_capture_watermark', notes]);
+  const batchRows = options.batchRows ?? 500;
+  const { sql } = handle.dialect;
+  const from = sql.ident(notes);
+  await ensureWatermark(handle.client, tableName);
+  const { rows: marks } = await handle.client.query<Row>(
+    `SELECT passes FROM ds_capture_watermark WHERE table_name = ${sql.param(1)}`,
+    [tableName],
+  );
+  const done = Number(marks[0].passes);
+  const scan = done === 0 || options.deletes === true;
+  const table = await tableSchema(handle, tableName, scan);
+  const pass = newPass(handle, table, null, options);
+  const { rows: newest } = await handle.client.query<Row>(`SELECT max(id) AS id FROM ${from}`);
+  if (scan) await scanTable(pass, batchRows);
+  const last = newest[0]?.id;
+  if (last !== null && last !== undefined) {
+    for (;;) {
+      const { rows } = await handle.client.query<Row>(
+        `SELECT id, row_key FROM ${from} WHERE id <= ${sql.param(1)} ORDER BY id ${sql.limit(batchRows)}`,
+        [last],
+      );
+      if (rows.length === 0) break;
+      const keys = new Map<string, ValueMap>();
+      for (const row of rows) {
+        let key: ValueMap;
+        try {
+          key = keyMap(table, row.row_key === null ? null : String(row.row_key), `${notes} row ${row.id}`);
+        } catch (error) {
+          throw new RuntimeError(
+            'bad_key_note',
+            `capture of ${table.name} on node ${handle.node.name}: ${notes} row ${row.id} does not name a row of ${table.name} (${(error as Error).message})`,
+            {
+              hint: `the key triggers write only keys they read from the table: delete that row (DELETE FROM ${notes} WHERE id = ${row.id}) and run \`dsync capture --deletes\` to compare the whole table`,
+            },
+          );
+        }
+        keys.set(canonicalKeyText(table, key), key);
+      }
+      const ids = rows.map((r) => r.id);
+      await captureKeys(pass, [...keys.values()], (tx) => deleteNotes(tx, from, ids));
+      if (rows.length < batchRows) break;
+    }
+  }
+  return finishPass(pass, done + 1, scan);
+}
+
+/** The notes a batch read, by id (a parameter list per the brand's limit). */
+async function deleteNotes(tx: DbClient, from: string, ids: unknown[]): Promise<void> {
+  const { sql } = tx.dialect;
+  const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
+  for (let i = 0; i < ids.length; i += perQuery) {
+    const chunk = ids.slice(i, i + perQuery);
+    await tx.query(`DELETE FROM ${from} WHERE id IN (${chunk.map((_, j) => sql.param(j + 1)).join(', ')})`, chunk);
+  }
 }

@@ -45,7 +45,7 @@ export interface BatchContext {
   tables: Map<string, TableSchema>;
   policies: Map<string, ConflictPolicy>;
   /** Tables in capture mode query on this node → their update-time column: their shadow follows the import's writes. */
-  queryTables?: ReadonlyMap<string, string>;
+  queryTables?: ReadonlyMap<string, string | null>;
   /** Record applied changes in the outbox for forwarding (the node has a transport program of its own). */
   forwards: boolean;
   /**

@@ -54,7 +54,7 @@ function valueMap(table: TableSchema, raw: unknown, what: string): ValueMap {
 }
 
 /** object_id: a JSON scalar for a one-column key, an object for a composite one. */
-function keyMap(table: TableSchema, text: string | null, what: string): ValueMap {
+export function keyMap(table: TableSchema, text: string | null, what: string): ValueMap {
   const raw = parseJson(text, what);
   const asObject = table.primaryKey.length === 1 && (raw === null || typeof raw !== 'object') ? { [table.primaryKey[0]]: raw } : raw;
   const key = valueMap(table, asObject, what);

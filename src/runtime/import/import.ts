@@ -51,7 +51,8 @@ export interface ImportContext {
   tables: Map<string, TableSchema>;
   policies: Map<string, ConflictPolicy>;
   /** Tables in capture mode query on this node → their update-time column. */
-  queryTables: Map<string, string>;
+  /** Tables with a capture shadow (modes query and keys) → their update-time column (null in mode keys). */
+  queryTables: Map<string, string | null>;
   /**
    * The node has a transport program of its own: what the import applies is recorded in
    * its outbox to be forwarded (a hub). Without one nobody would read that record, and
@@ -84,11 +85,13 @@ export interface ImportResult {
  */
 export async function importContext(config: Config, handle: NodeHandle, programId: number, fresh = true): Promise<ImportContext> {
   const policies = new Map(config.tables.map((t) => [t.name, t.conflict]));
-  const queryTables = new Map(
-    config.tables
-      .filter((t) => captureMode(config, handle.node.name, t.name) === 'query')
-      .map((t) => [t.name, queryCaptureSettings(config, t.name).updateTimeColumn]),
-  );
+  // Tables whose capture pass compares rows with a shadow (modes query and keys): the import keeps it.
+  const queryTables = new Map<string, string | null>();
+  for (const t of config.tables) {
+    const mode = captureMode(config, handle.node.name, t.name);
+    if (mode === 'query') queryTables.set(t.name, queryCaptureSettings(config, t.name).updateTimeColumn);
+    else if (mode === 'keys') queryTables.set(t.name, null);
+  }
   const forwards = config.programs.some((p) => p.type === 'transport' && p.from === handle.node.name);
   if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables, forwards };
   await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter', 'ds_row_version']);

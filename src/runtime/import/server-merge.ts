@@ -23,7 +23,7 @@ export const SERVER_MERGE_AT_LEAST = 64;
 export interface ServerMergeScope {
   forwards: boolean;
   tables: ReadonlyMap<string, TableSchema>;
-  queryTables?: ReadonlyMap<string, string>;
+  queryTables?: ReadonlyMap<string, string | null>;
 }
 
 /**
