@@ -31,6 +31,15 @@ import { setUpFixtureNode } from '../helpers/sync-node.ts';
 const SEED = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 100_000);
 const STEPS = 150;
 const dialects = await liveDialects();
+// PostgreSQL twice: statement-level triggers, and row-level ones (every table with an inheritance
+// child, as a partitioned or inherited table gets them: CaptureTable.rowTriggers).
+const VARIANTS = [
+  ...dialects.map((dialect) => ({ dialect, label: dialect, rowTriggers: false })),
+  ...(dialects.includes('postgres') ? [{ dialect: 'postgres' as DialectName, label: 'postgres, row-level triggers', rowTriggers: true }] : []),
+];
+const CHILD_TABLES = ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map(
+  (name, i) => `CREATE TABLE ds_test_child_${i} () INHERITS (${JSON.stringify(name)})`,
+);
 
 type Key = Array<string | number>;
 
@@ -78,14 +87,14 @@ interface Node {
 }
 
 /** A fresh node with the fixture tables, every table in capture mode `mode` (a node-level override, as docs/config.md has it). */
-async function createNode(dialectName: DialectName, mode: 'keys' | 'trigger'): Promise<Node> {
+async function createNode(dialectName: DialectName, mode: 'keys' | 'trigger', extraDdl: readonly string[] = []): Promise<Node> {
   const db = await createTestDatabase(dialectName);
   const generatedDir = mkdtempSync(join(tmpdir(), 'dsync-keys-'));
   const config = fixtureConfig({ [dialectName]: db.url }, generatedDir);
   const node = setMode(config, dialectName, mode);
   const dialect = await getDialect(dialectName);
   const client = await dialect.connect(node.url, node.name);
-  await setUpFixtureNode(config, node, dialect, client, generatedDir);
+  await setUpFixtureNode(config, node, dialect, client, generatedDir, extraDdl);
   return { db, config, node, dialect, client, generatedDir };
 }
 
@@ -125,11 +134,18 @@ const keySet = (rows: Array<{ table: string; key: string }>) => [...new Set(rows
 
 class Rollback extends Error {}
 
-describe.each(dialects)('capture mode keys on %s', (dialectName) => {
+describe.each(VARIANTS)('capture mode keys on $label', ({ dialect: dialectName, label, rowTriggers }) => {
   let keys: Node;
   let twin: Node;
   beforeAll(async () => {
-    [keys, twin] = await Promise.all([createNode(dialectName, 'keys'), createNode(dialectName, 'trigger')]);
+    const extraDdl = rowTriggers ? CHILD_TABLES : [];
+    [keys, twin] = await Promise.all([createNode(dialectName, 'keys', extraDdl), createNode(dialectName, 'trigger', extraDdl)]);
+    if (rowTriggers) {
+      const { rows } = await keys.client.query<Row>(
+        `SELECT count(*) AS n FROM pg_trigger WHERE tgname LIKE 'ds\\_%' AND NOT tgisinternal AND tgtype & 1 = 1`,
+      );
+      expect(Number(rows[0].n)).toBe(3 * 4);
+    }
   }, 180_000);
   afterAll(async () => {
     for (const n of [keys, twin]) {
@@ -147,7 +163,7 @@ describe.each(dialects)('capture mode keys on %s', (dialectName) => {
   const anyOf = (t: TableSpec, ks: Key[]) => ks.map((k) => keyPred(t, k)).join(' OR ');
 
   it(`notes exactly the keys trigger capture would send, spelled as its object_id (seed ${SEED})`, async () => {
-    console.log(`capture-keys-triggers ${dialectName}: seed ${SEED} (DSYNC_TEST_SEED=${SEED} replays)`);
+    console.log(`capture-keys-triggers ${label}: seed ${SEED} (DSYNC_TEST_SEED=${SEED} replays)`);
     const rnd = random(SEED);
     const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
     const pick = <T>(items: T[], n: number): T[] => {
@@ -289,7 +305,7 @@ describe.each(dialects)('capture mode keys on %s', (dialectName) => {
       expect(noted.length, `${where}: no key twice`).toBe(keySet(noted).length);
       expect(await maxId(keys.client, 'ds_change_outbox'), `${where}: keys mode writes no outbox row`).toBe(0);
     }
-    console.log(`capture-keys-triggers ${dialectName}: ${JSON.stringify(seen)}`);
+    console.log(`capture-keys-triggers ${label}: ${JSON.stringify(seen)}`);
     expect(seen.insert + seen.update + seen.move + seen.delete).toBeGreaterThan(10);
   }, 240_000);
 
