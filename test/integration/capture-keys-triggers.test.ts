@@ -35,7 +35,9 @@ const dialects = await liveDialects();
 // child, as a partitioned or inherited table gets them: CaptureTable.rowTriggers).
 const VARIANTS = [
   ...dialects.map((dialect) => ({ dialect, label: dialect, rowTriggers: false })),
-  ...(dialects.includes('postgres') ? [{ dialect: 'postgres' as DialectName, label: 'postgres, row-level triggers', rowTriggers: true }] : []),
+  ...(dialects.includes('postgres')
+    ? [{ dialect: 'postgres' as DialectName, label: 'postgres, row-level triggers', rowTriggers: true }]
+    : []),
 ];
 const CHILD_TABLES = ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map(
   (name, i) => `CREATE TABLE ds_test_child_${i} () INHERITS (${JSON.stringify(name)})`,
@@ -54,10 +56,11 @@ interface TableSpec {
   fresh: (n: number) => string | number;
 }
 
-// Text keys with what JSON escapes (quote, backslash, tab, a control character MariaDB's key
-// fix rewrites), a non-BMP character and a non-ASCII one; never two that differ only in case
-// or trailing spaces (MariaDB's collation would take them for one key).
-const TEXT_KEYS = ['a1', 'b"2', 'c\\3', 'd\t4', 'e\u00015', 'f😀6', 'g é7', 'h/8', 'i9', 'j10', 'k11', 'l12'];
+// Text keys with what JSON escapes (quote, backslash, tab, control characters MariaDB's key fix
+// rewrites: JSON_QUOTE spells \u001F where object_id has \u001f), a non-BMP character and a
+// non-ASCII one; never two that differ only in case or trailing spaces (MariaDB's collation
+// would take them for one key).
+const TEXT_KEYS = ['a1', 'b"2', 'c\\3', 'd\t4', 'e\u001f5', 'f😀6', 'g é7', 'h/8', 'i9', 'j10', 'k11', 'l\u000b12'];
 const TABLES: TableSpec[] = [
   { name: 'sales_order', keyColumns: ['order_id'], valueColumn: 'description', pool: TEXT_KEYS.map((k) => [k]), fresh: (n) => `d${n}` },
   {
@@ -74,7 +77,13 @@ const TABLES: TableSpec[] = [
     pool: [-3, -1, 0, 1, 2, 7, 42, 1000, 65536, 2147483000, 11, 12].map((k) => [k]),
     fresh: (n) => n,
   },
-  { name: 'Odd Names', keyColumns: ['Key Col'], valueColumn: 'select', pool: Array.from({ length: 12 }, (_, i) => [i + 1]), fresh: (n) => `s${n}` },
+  {
+    name: 'Odd Names',
+    keyColumns: ['Key Col'],
+    valueColumn: 'select',
+    pool: Array.from({ length: 12 }, (_, i) => [i + 1]),
+    fresh: (n) => `s${n}`,
+  },
 ];
 
 interface Node {
@@ -126,7 +135,9 @@ async function outboxKeys(client: DbClient, after: number): Promise<Array<{ tabl
     `SELECT object_table, object_id, object_id_old FROM ds_change_outbox WHERE id > ${after} ORDER BY id`,
   );
   return rows.flatMap((r) =>
-    [r.object_id, r.object_id_old].filter((k) => k !== null && k !== undefined).map((k) => ({ table: String(r.object_table), key: String(k) })),
+    [r.object_id, r.object_id_old]
+      .filter((k) => k !== null && k !== undefined)
+      .map((k) => ({ table: String(r.object_table), key: String(k) })),
   );
 }
 
