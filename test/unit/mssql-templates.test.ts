@@ -636,3 +636,97 @@ describe('mssql capture on a send-only node (nodes.<n>.sendOnly, issue 13)', () 
     expect(mssqlDialect.splitScript(statements.join('\nGO\n'))).toHaveLength(3);
   });
 });
+
+describe('mssql capture mode keys (capture_keys.sql.hbs): key-only triggers into dbo.ds_capture_key', () => {
+  const keysConfig = mssqlFixtureConfig();
+  keysConfig.nodes.mssql = {
+    ...keysConfig.nodes.mssql,
+    capture: Object.fromEntries(keysConfig.tables.map((t) => [t.name, 'keys' as const])),
+  };
+  const captureFiles = (files: GeneratedFile[]) => files.filter((f) => /^01\d\d_capture_/.test(f.fileName));
+  const keyFiles = captureFiles(generateMssqlOffline(keysConfig));
+  const triggerFiles = captureFiles(generateMssqlOffline());
+  const schemas = mssqlFixtureSchemas();
+  const triggersOf = (file: GeneratedFile) => mssqlDialect.splitScript(file.content).slice(1);
+
+  it('creates the table when missing, its (table_name, id) index with it, then three triggers named as capture names them', () => {
+    expect(keyFiles.map((f) => f.fileName)).toEqual(triggerFiles.map((f) => f.fileName));
+    for (const [i, file] of keyFiles.entries()) {
+      expect(file.content).toContain(`object: key triggers (keys capture) of ${schemas[i].name}`);
+      const statements = mssqlDialect.splitScript(file.content);
+      expect(statements).toHaveLength(4);
+      expect(statements[0]).toMatch(/IF OBJECT_ID\(N'dbo\.ds_capture_key', N'U'\) IS NULL\s+CREATE TABLE dbo\.ds_capture_key \(/);
+      expect(statements[0]).toMatch(/id bigint IDENTITY\(1, 1\) NOT NULL CONSTRAINT ds_capture_key_pk PRIMARY KEY,/);
+      expect(statements[0]).toContain('table_name nvarchar(128) NOT NULL,');
+      expect(statements[0]).toContain('row_key nvarchar(max) COLLATE Latin1_General_100_BIN2 NOT NULL,');
+      expect(statements[0]).toContain('INDEX ds_capture_key_table (table_name, id)');
+      const names = (statements: string[]) => statements.map((s) => /CREATE OR ALTER TRIGGER (\S+)/.exec(s)?.[1]);
+      expect(names(triggersOf(file))).toEqual(names(mssqlDialect.splitScript(triggerFiles[i].content)).filter(Boolean));
+    }
+  });
+
+  it('notes the key as capture spells object_id: its expression, a scalar for one column, an object for a composite key', () => {
+    for (const [i, file] of keyFiles.entries()) {
+      const { keyColumns, name } = captureTable(schemas[i]);
+      const [insert, , remove] = triggersOf(file);
+      const inserted = mssqlKeyJsonExpression(keyColumns, 'i');
+      expect(insert).toContain(`SELECT ${mssqlDialect.sql.literal(name)}, ${inserted}\n  FROM inserted AS i;`);
+      expect(remove).toContain(
+        `SELECT ${mssqlDialect.sql.literal(name)}, ${mssqlKeyJsonExpression(keyColumns, 'd')}\n  FROM deleted AS d;`,
+      );
+      expect(triggerFiles[i].content).toContain(inserted);
+    }
+    const [orderLine] = keyFiles.filter((f) => f.fileName.endsWith('_capture_order_line.sql'));
+    expect(triggersOf(orderLine)[0]).toContain(`CONCAT(CAST(N'' AS nvarchar(max)),\n      N'{"order_id":'`);
+    expect(triggersOf(orderLine)[0]).toContain(`N',"line_no":'`);
+  });
+
+  it('notes every new and every old key of an update once: a UNION under a binary collation, inserted and deleted never paired', () => {
+    for (const file of keyFiles) {
+      const update = triggersOf(file)[1];
+      expect(update).toMatch(
+        /COLLATE Latin1_General_100_BIN2 AS row_key FROM inserted AS i\n {4}UNION\n {4}SELECT [\s\S]* COLLATE Latin1_General_100_BIN2 FROM deleted AS d\n {2}\) AS u;/,
+      );
+      expect(update).not.toMatch(/\bJOIN\b|UNION ALL|EXISTS \(SELECT 1 FROM deleted/);
+    }
+  });
+
+  it('returns at once while the import silences capture; writes no outbox row, no version entry, no origin', () => {
+    for (const file of keyFiles) {
+      for (const trigger of triggersOf(file)) {
+        expect(trigger).toContain("IF CAST(SESSION_CONTEXT(N'dsync.capture_off') AS bigint) = CURRENT_TRANSACTION_ID() RETURN;");
+        expect(trigger).toContain('SET NOCOUNT ON;');
+        expect(trigger).not.toMatch(/ds_change_outbox|ds_row_version|dsync\.origin/);
+        expect(trigger.match(/INSERT INTO dbo\.ds_capture_key \(table_name, row_key\)/g)).toHaveLength(1);
+      }
+    }
+  });
+
+  it("writes key inserts that a T-SQL grammar parses (node-sql-parser's)", () => {
+    const parser = new Parser();
+    let parsed = 0;
+    for (const file of keyFiles) {
+      for (const trigger of triggersOf(file)) {
+        const insert = /INSERT INTO dbo\.ds_capture_key[\s\S]*?;/.exec(trigger)?.[0] ?? '';
+        // The grammar knows no COLLATE clause on an expression.
+        const sql = insert
+          .replace(/\[(?:[^\]]|\]\])*\]/g, (name) => (name.includes(']]') ? '[bracketed]' : name))
+          .replace(/ COLLATE Latin1_General_100_BIN2/g, '');
+        expect(() => parser.astify(sql, { database: 'transactsql' }), `${file.fileName}: ${sql.slice(0, 80)}`).not.toThrow();
+        parsed++;
+      }
+    }
+    expect(parsed).toBe(4 * 3);
+  });
+
+  it('puts every hostile name and value only inside brackets or N-quotes', () => {
+    const statements = rendererFor(mssqlDialect).render('capture_keys', context(hostileTable));
+    expect(statements).toHaveLength(4);
+    const outside = statements.map(outsideQuotes).join('\n');
+    for (const fragment of ["it's", '"hi"', '`', 'tilde~', 'semi;', 'dash', 'star', 'Mixed Case', '😀', '[odd]']) {
+      expect(outside, fragment).not.toContain(fragment);
+    }
+    expect(statements.join('\n')).toContain(`N'{"it''s":'`);
+    expect(mssqlDialect.splitScript(statements.join('\nGO\n'))).toHaveLength(4);
+  });
+});
