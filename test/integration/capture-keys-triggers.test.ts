@@ -1,11 +1,11 @@
 /**
  * Capture mode keys (templates/<dialect>/capture_keys.sql.hbs): the triggers note only the keys
- * of changed rows in ds_capture_key, spelled as trigger capture spells object_id. Per live
+ * of changed rows in the table's notes (ds_key_<table>), spelled as trigger capture spells object_id. Per live
  * dialect, two fresh nodes with the fixture tables: `keys`, every table in mode keys, and
  * `twin`, in trigger mode. Seeded random statements run on both (one- and multi-row inserts,
  * updates that keep or move keys, updates that change nothing, deletes; some in a transaction
  * rolled back, some with capture silenced as the import silences it). After each statement the
- * keys node's new ds_capture_key rows must be exactly, byte for byte, the twin's new object_id
+ * keys node's new notes must be exactly, byte for byte, the twin's new object_id
  * and object_id_old values: every new key, every old key of a key change, nothing for a
  * rolled-back or silenced write. An update that changes nothing writes no outbox row on the
  * twin but is noted on the keys node (the capture pass finds the row equal to its shadow): its
@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config, NodeConfig } from '../../src/config/config.ts';
 import type { DbClient, Dialect, DialectName, Row } from '../../src/core/dialect.ts';
+import { keyNotesTable } from '../../src/core/safe-name.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
@@ -124,9 +125,28 @@ async function maxId(client: DbClient, table: string): Promise<number> {
   return Number(rows[0].id ?? 0);
 }
 
-async function notedKeys(client: DbClient, after: number): Promise<Array<{ table: string; key: string }>> {
-  const { rows } = await client.query<Row>(`SELECT table_name, row_key FROM ds_capture_key WHERE id > ${after} ORDER BY id`);
-  return rows.map((r) => ({ table: String(r.table_name), key: String(r.row_key) }));
+/** Each table's newest note id (0 when none): what notedKeys reads after. */
+async function noteMark(client: DbClient, tables = TABLES.map((t) => t.name)): Promise<Map<string, number>> {
+  const mark = new Map<string, number>();
+  for (const t of tables) mark.set(t, await maxId(client, client.dialect.sql.ident(keyNotesTable(t))));
+  return mark;
+}
+
+/** The notes after `after` of each table (ds_key_<table>), table by table in TABLES' order, each in id order. */
+async function notedKeys(
+  client: DbClient,
+  after: Map<string, number> | 0,
+  tables = TABLES.map((t) => t.name),
+): Promise<Array<{ table: string; key: string }>> {
+  const noted: Array<{ table: string; key: string }> = [];
+  for (const t of tables) {
+    const from = after === 0 ? 0 : (after.get(t) ?? 0);
+    const { rows } = await client.query<Row>(
+      `SELECT row_key FROM ${client.dialect.sql.ident(keyNotesTable(t))} WHERE id > ${from} ORDER BY id`,
+    );
+    noted.push(...rows.map((r) => ({ table: t, key: String(r.row_key) })));
+  }
+  return noted;
 }
 
 /** object_id and object_id_old of the outbox rows after `after`, as the trigger capture wrote them. */
@@ -258,7 +278,7 @@ describe.each(VARIANTS)('capture mode keys on $label', ({ dialect: dialectName, 
       if (!w) continue;
       const mode = rnd();
       const where = `step ${step} (${w.kind}${mode < 0.12 ? ', rolled back' : mode < 0.24 ? ', silenced' : ''}): ${w.sql}`;
-      const keysBefore = await maxId(keys.client, 'ds_capture_key');
+      const keysBefore = await noteMark(keys.client);
       const twinBefore = await maxId(twin.client, 'ds_change_outbox');
       let expected: Array<{ table: string; key: string }>;
       if (mode < 0.12) {
@@ -348,7 +368,7 @@ describe.each(VARIANTS)('capture mode keys on $label', ({ dialect: dialectName, 
     await twin.client.query(`UPDATE ${ident(t.name)} SET line_no = line_no + 10 WHERE order_id = ${lit('zz')}`);
     await twin.client.query(`DELETE FROM ${ident(t.name)} WHERE order_id = ${lit('zz')}`);
     expect(await maxId(twin.client, 'ds_change_outbox')).toBe(outboxBefore);
-    const noted = (await notedKeys(twin.client, 0)).map((r) => r.key);
+    const noted = (await notedKeys(twin.client, 0, [t.name])).map((r) => r.key);
     const k = (n: number) => `{"order_id":"zz","line_no":${n}}`;
     const sorted = (keys: string[]) => [...keys].sort();
     expect(sorted(noted.slice(0, 2))).toEqual(sorted([k(1), k(2)]));

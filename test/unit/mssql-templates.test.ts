@@ -18,7 +18,7 @@ import {
   mssqlKeyJsonExpression,
   mssqlKeyMatch,
 } from '../../src/dialects/mssql/mssql-sql.ts';
-import { safeName } from '../../src/core/safe-name.ts';
+import { keyNotesTable, safeName } from '../../src/core/safe-name.ts';
 import { captureTable } from '../../src/generate/context.ts';
 import { compareFiles, type GeneratedFile, generateNode } from '../../src/generate/generate.ts';
 import { rendererFor } from '../../src/generate/render.ts';
@@ -637,7 +637,7 @@ describe('mssql capture on a send-only node (nodes.<n>.sendOnly, issue 13)', () 
   });
 });
 
-describe('mssql capture mode keys (capture_keys.sql.hbs): key-only triggers into dbo.ds_capture_key', () => {
+describe('mssql capture mode keys (capture_keys.sql.hbs): key-only triggers into the table’s notes, dbo.ds_key_<table>', () => {
   const keysConfig = mssqlFixtureConfig();
   keysConfig.nodes.mssql = {
     ...keysConfig.nodes.mssql,
@@ -649,17 +649,17 @@ describe('mssql capture mode keys (capture_keys.sql.hbs): key-only triggers into
   const schemas = mssqlFixtureSchemas();
   const triggersOf = (file: GeneratedFile) => mssqlDialect.splitScript(file.content).slice(1);
 
-  it('creates the table when missing, its (table_name, id) index with it, then three triggers named as capture names them', () => {
+  it('creates the table’s notes when missing (an id and a key, no other index), then three triggers named as capture names them', () => {
     expect(keyFiles.map((f) => f.fileName)).toEqual(triggerFiles.map((f) => f.fileName));
     for (const [i, file] of keyFiles.entries()) {
       expect(file.content).toContain(`object: key triggers (keys capture) of ${schemas[i].name}`);
       const statements = mssqlDialect.splitScript(file.content);
       expect(statements).toHaveLength(4);
-      expect(statements[0]).toMatch(/IF OBJECT_ID\(N'dbo\.ds_capture_key', N'U'\) IS NULL\s+CREATE TABLE dbo\.ds_capture_key \(/);
-      expect(statements[0]).toMatch(/id bigint IDENTITY\(1, 1\) NOT NULL CONSTRAINT ds_capture_key_pk PRIMARY KEY,/);
-      expect(statements[0]).toContain('table_name nvarchar(128) NOT NULL,');
-      expect(statements[0]).toContain('row_key nvarchar(max) COLLATE Latin1_General_100_BIN2 NOT NULL,');
-      expect(statements[0]).toContain('INDEX ds_capture_key_table (table_name, id)');
+      const notes = keyNotesTable(schemas[i].name);
+      expect(statements[0]).toContain(`IF OBJECT_ID(N'dbo.${notes}', N'U') IS NULL\nCREATE TABLE dbo.${mssqlDialect.sql.ident(notes)} (`);
+      expect(statements[0]).toContain(`id bigint IDENTITY(1, 1) NOT NULL CONSTRAINT ${mssqlDialect.sql.ident(`${notes}_pk`)} PRIMARY KEY,`);
+      expect(statements[0]).toContain('row_key nvarchar(max) COLLATE Latin1_General_100_BIN2 NOT NULL\n);');
+      expect(statements[0]).not.toMatch(/INDEX|table_name/);
       const names = (statements: string[]) => statements.map((s) => /CREATE OR ALTER TRIGGER (\S+)/.exec(s)?.[1]);
       expect(names(triggersOf(file))).toEqual(names(mssqlDialect.splitScript(triggerFiles[i].content)).filter(Boolean));
     }
@@ -667,13 +667,11 @@ describe('mssql capture mode keys (capture_keys.sql.hbs): key-only triggers into
 
   it('notes the key as capture spells object_id: its expression, a scalar for one column, an object for a composite key', () => {
     for (const [i, file] of keyFiles.entries()) {
-      const { keyColumns, name } = captureTable(schemas[i]);
+      const { keyColumns } = captureTable(schemas[i]);
       const [insert, , remove] = triggersOf(file);
       const inserted = mssqlKeyJsonExpression(keyColumns, 'i');
-      expect(insert).toContain(`SELECT ${mssqlDialect.sql.literal(name)}, ${inserted}\n  FROM inserted AS i;`);
-      expect(remove).toContain(
-        `SELECT ${mssqlDialect.sql.literal(name)}, ${mssqlKeyJsonExpression(keyColumns, 'd')}\n  FROM deleted AS d;`,
-      );
+      expect(insert).toContain(`SELECT ${inserted}\n  FROM inserted AS i;`);
+      expect(remove).toContain(`SELECT ${mssqlKeyJsonExpression(keyColumns, 'd')}\n  FROM deleted AS d;`);
       expect(triggerFiles[i].content).toContain(inserted);
     }
     const [orderLine] = keyFiles.filter((f) => f.fileName.endsWith('_capture_order_line.sql'));
@@ -697,7 +695,7 @@ describe('mssql capture mode keys (capture_keys.sql.hbs): key-only triggers into
         expect(trigger).toContain("IF CAST(SESSION_CONTEXT(N'dsync.capture_off') AS bigint) = CURRENT_TRANSACTION_ID() RETURN;");
         expect(trigger).toContain('SET NOCOUNT ON;');
         expect(trigger).not.toMatch(/ds_change_outbox|ds_row_version|dsync\.origin/);
-        expect(trigger.match(/INSERT INTO dbo\.ds_capture_key \(table_name, row_key\)/g)).toHaveLength(1);
+        expect(trigger.match(/INSERT INTO dbo\.\S+ \(row_key\)/g)).toHaveLength(1);
       }
     }
   });
@@ -707,7 +705,7 @@ describe('mssql capture mode keys (capture_keys.sql.hbs): key-only triggers into
     let parsed = 0;
     for (const file of keyFiles) {
       for (const trigger of triggersOf(file)) {
-        const insert = /INSERT INTO dbo\.ds_capture_key[\s\S]*?;/.exec(trigger)?.[0] ?? '';
+        const insert = /INSERT INTO dbo\.[\s\S]*?;/.exec(trigger)?.[0] ?? '';
         // The grammar knows no COLLATE clause on an expression.
         const sql = insert
           .replace(/\[(?:[^\]]|\]\])*\]/g, (name) => (name.includes(']]') ? '[bracketed]' : name))

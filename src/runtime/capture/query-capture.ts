@@ -368,10 +368,9 @@ export async function keysCapturePass(
   const { sql } = handle.dialect;
   const from = sql.ident(notes);
   await ensureWatermark(handle.client, tableName);
-  const { rows: marks } = await handle.client.query<Row>(
-    `SELECT passes FROM ds_capture_watermark WHERE table_name = ${sql.param(1)}`,
-    [tableName],
-  );
+  const { rows: marks } = await handle.client.query<Row>(`SELECT passes FROM ds_capture_watermark WHERE table_name = ${sql.param(1)}`, [
+    tableName,
+  ]);
   const done = Number(marks[0].passes);
   const scan = done === 0 || options.deletes === true;
   const table = await tableSchema(handle, tableName, scan);
