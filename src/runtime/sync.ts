@@ -14,7 +14,7 @@ import type { Halves } from './transport/nats-transport.ts';
 
 export interface SyncReport {
   rounds: number;
-  /** Capture passes over tables in capture mode query or log (per node and round). */
+  /** Capture passes over tables in capture mode query, keys or log (per node and round). */
   captures: CaptureResult[];
   /** Rows still held back by a horizon when sync gave up waiting (an open transaction on a node). */
   heldBack: number;

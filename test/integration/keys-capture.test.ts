@@ -16,6 +16,7 @@ import { keyNotesTable } from '../../src/core/safe-name.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { keysCapturePass } from '../../src/runtime/capture/query-capture.ts';
+import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { random } from '../helpers/random.ts';
@@ -151,6 +152,27 @@ describe.each(PAIRS)('capture mode keys, %s → %s', (from, to) => {
     await a.query(`DELETE FROM ds_key_sales_order WHERE row_key = ${p(1)}`, ['{not json']);
     await keysCapturePass(pair.a, 'sales_order');
   });
+
+  it('dsync run captures the table at its interval and delivers the change', async () => {
+    const a = pair.a.client;
+    await a.query(`INSERT INTO sales_order (order_id, description) VALUES (${p(1)}, ${p(2)})`, ['r1', 'by the daemon']);
+    const stop = new AbortController();
+    const daemon = new Daemon(pair.config, { signal: stop.signal });
+    const running = daemon.run();
+    try {
+      // Waits for the row (no time is asserted; the deadline only ends a broken run).
+      const deadline = Date.now() + 120_000;
+      let arrived = false;
+      while (!arrived && Date.now() < deadline) {
+        arrived = (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).some((r) => r.order_id === 'r1');
+        if (!arrived) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(arrived).toBe(true);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  }, 180_000);
 
   it.runIf(from !== 'sqlite')('reads a note committed late under a lower id in a later pass', async () => {
     // A second session on a: its transaction notes its row first (the lower id) and commits last.
