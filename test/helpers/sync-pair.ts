@@ -10,6 +10,8 @@ import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { generateNode, introspectTables, writeFiles } from '../../src/generate/generate.ts';
 import { applyNode } from '../../src/migrate/apply.ts';
+import { Daemon } from '../../src/runtime/daemon/daemon.ts';
+import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
 import { runProgramOnce, runProgramSettled, syncAll } from '../../src/runtime/sync.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
@@ -151,4 +153,32 @@ export function extraSessions(connect: () => Promise<DbClient>) {
       for (const s of open.splice(0)) await s.close().catch(() => undefined);
     },
   };
+}
+
+/** Each of `tables` on one side of the pair, every row (selectAllRows), by table name. */
+export async function pairRows(pair: SyncPair, side: 'a' | 'b', tables: readonly string[]): Promise<Record<string, Row[]>> {
+  const client = side === 'a' ? pair.a.client : pair.b.client;
+  const rows: Record<string, Row[]> = {};
+  for (const name of tables) rows[name] = await selectAllRows(client, pair.tables[side][name]);
+  return rows;
+}
+
+/**
+ * `dsync run` (the Daemon) on the pair's config until `arrived()` holds, polled every 200 ms; false
+ * when it did not within two minutes (no time is asserted: the deadline only ends a broken run).
+ */
+export async function daemonDelivers(pair: SyncPair, arrived: () => Promise<boolean>): Promise<boolean> {
+  const stop = new AbortController();
+  const running = new Daemon(pair.config, { signal: stop.signal }).run();
+  try {
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      if (await arrived()) return true;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return false;
+  } finally {
+    stop.abort();
+    await running;
+  }
 }

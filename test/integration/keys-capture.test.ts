@@ -16,11 +16,10 @@ import { keyNotesTable } from '../../src/core/safe-name.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { keysCapturePass } from '../../src/runtime/capture/query-capture.ts';
-import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { random } from '../helpers/random.ts';
-import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { createSyncPair, daemonDelivers, pairRows, type SyncPair } from '../helpers/sync-pair.ts';
 import { workload, writeRow } from '../helpers/workload.ts';
 
 const live = await liveDialects();
@@ -156,22 +155,8 @@ describe.each(PAIRS)('capture mode keys, %s → %s', (from, to) => {
   it('dsync run captures the table at its interval and delivers the change', async () => {
     const a = pair.a.client;
     await a.query(`INSERT INTO sales_order (order_id, description) VALUES (${p(1)}, ${p(2)})`, ['r1', 'by the daemon']);
-    const stop = new AbortController();
-    const daemon = new Daemon(pair.config, { signal: stop.signal });
-    const running = daemon.run();
-    try {
-      // Waits for the row (no time is asserted; the deadline only ends a broken run).
-      const deadline = Date.now() + 120_000;
-      let arrived = false;
-      while (!arrived && Date.now() < deadline) {
-        arrived = (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).some((r) => r.order_id === 'r1');
-        if (!arrived) await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      expect(arrived).toBe(true);
-    } finally {
-      stop.abort();
-      await running;
-    }
+    const arrived = async () => (await selectAllRows(pair.b.client, pair.tables.b.sales_order)).some((r) => r.order_id === 'r1');
+    expect(await daemonDelivers(pair, arrived)).toBe(true);
   }, 180_000);
 
   it.runIf(from !== 'sqlite')('reads a note committed late under a lower id in a later pass', async () => {
@@ -212,13 +197,7 @@ describe.each(PAIRS)('a random workload in capture mode keys and in trigger mode
       else await pair.a.client.transaction((tx) => writeRow(tx, step));
     }
     await sync();
-    const rows = async (side: 'a' | 'b') => {
-      const client = side === 'a' ? pair.a.client : pair.b.client;
-      return {
-        sales_order: await selectAllRows(client, pair.tables[side].sales_order),
-        order_line: await selectAllRows(client, pair.tables[side].order_line),
-      };
-    };
+    const rows = (side: 'a' | 'b') => pairRows(pair, side, ['sales_order', 'order_line']);
     return {
       errors: await pair.count(pair.b.client, 'SELECT count(*) FROM ds_change_error'),
       notes: mode === 'keys' ? await notes(pair.a.client) : 0,

@@ -29,7 +29,7 @@ import { FIXTURES, ROOT } from '../helpers/fixtures.ts';
 import { type PrivatePostgres, postgresBinDir, startPrivatePostgres } from '../helpers/private-postgres.ts';
 import { random } from '../helpers/random.ts';
 import { SEED_ORDER } from '../helpers/seed-order.ts';
-import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { createSyncPair, pairRows, type SyncPair } from '../helpers/sync-pair.ts';
 
 const SEED = Number(process.env.DSYNC_SEED ?? 20261130);
 const haveServer = postgresBinDir() !== undefined;
@@ -183,13 +183,7 @@ describe.runIf(haveServer)('capture mode log on PostgreSQL', () => {
         }
         if (mode === 'log') await captureLogPass(pair.config, pair.a);
         await pair.forward();
-        const rows = async (side: 'a' | 'b') => {
-          const client = side === 'a' ? pair.a.client : pair.b.client;
-          return {
-            sales_order: await selectAllRows(client, pair.tables[side].sales_order),
-            order_line: await selectAllRows(client, pair.tables[side].order_line),
-          };
-        };
+        const rows = (side: 'a' | 'b') => pairRows(pair, side, ['sales_order', 'order_line']);
         return {
           changes,
           outbox: await outboxRows(pair.a.client),
