@@ -79,7 +79,8 @@ export async function captureAppLike(
 
 /**
  * Case 2: one INSERT … SELECT of n rows and one UPDATE of all of them, with triggers ÷ without; and the
- * same on a send-only node (no version store). The captured tables take turns going first.
+ * same on a send-only node (no version store) and on a table in capture mode keys (key triggers only: its
+ * changes reach the outbox by passes, priced in case 1k). The captured tables take turns going first.
  */
 export async function captureBulk(dialect: DialectName, scale: number): Promise<ResultRow[]> {
   const n = Math.max(1, Math.round(100_000 * scale));
@@ -87,10 +88,11 @@ export async function captureBulk(dialect: DialectName, scale: number): Promise<
     { name: 'plain', dialect, sync: false },
     { name: 'src', dialect, sync: true },
     { name: 'so', dialect, sync: true, sendOnly: true },
+    { name: 'k', dialect, sync: true, capture: 'keys' },
   ]);
   try {
     const client = async (name: string) => (await setup.handle(name)).client;
-    const [plain, captured, sendOnly] = [await client('plain'), await client('src'), await client('so')];
+    const [plain, captured, sendOnly, keyed] = [await client('plain'), await client('src'), await client('so'), await client('k')];
     const timed = async (what: string, fn: () => Promise<void>) => {
       progress(`bulk ${BRAND[dialect]}: ${what}`);
       const started = performance.now();
@@ -100,6 +102,8 @@ export async function captureBulk(dialect: DialectName, scale: number): Promise<
     const insertPlain = await timed(`INSERT … SELECT of ${n} rows without triggers`, () => insertGeneratedRows(plain, 0, n));
     const insertCaptured = await timed(`INSERT … SELECT of ${n} rows with triggers`, () => insertGeneratedRows(captured, 0, n));
     const insertSendOnly = await timed(`INSERT … SELECT of ${n} rows, send-only node`, () => insertGeneratedRows(sendOnly, 0, n));
+    const insertKeys = await timed(`INSERT … SELECT of ${n} rows, key triggers`, () => insertGeneratedRows(keyed, 0, n));
+    const updateKeys = await timed('UPDATE of every row, key triggers', () => updateAllRows(keyed));
     const updateSendOnly = await timed('UPDATE of every row, send-only node', () => updateAllRows(sendOnly));
     const updateCaptured = await timed('UPDATE of every row with triggers', () => updateAllRows(captured));
     const updatePlain = await timed('UPDATE of every row without triggers', () => updateAllRows(plain));
@@ -121,6 +125,7 @@ export async function captureBulk(dialect: DialectName, scale: number): Promise<
     return [
       row('2 capture, bulk', 'with triggers', insertCaptured, updateCaptured),
       row('2 capture, bulk, send-only node', "with a send-only node's triggers", insertSendOnly, updateSendOnly),
+      row('2 capture, bulk, keys mode', 'with key triggers (the outbox rows by passes, case 1k)', insertKeys, updateKeys),
     ];
   } finally {
     await setup.close();
