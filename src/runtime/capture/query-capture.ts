@@ -1,16 +1,16 @@
 /**
  * Capture modes query and keys (docs/capture-modes.md#query, #keys). Mode query, for
- * databases where triggers cannot go: a pass reads the rows whose update-time column is at or above the table's watermark
- * minus an overlap window, compares each with its shadow (capture-shadow.ts) and writes
- * one outbox row per changed row through captureChange, so the rows are the ones a trigger
- * writes (canonical values, only the changed columns with their old values, versions in
- * ds_row_version, this node as origin). Every Nth pass (or `dsync capture --deletes`) also
+ * databases where triggers cannot go: a pass reads the rows whose update-time column is at
+ * or above the table's watermark minus an overlap window, compares each with its shadow
+ * (capture-shadow.ts) and writes one outbox row per changed row through captureChange, so
+ * the rows are the ones a trigger writes (canonical values, only the changed columns with
+ * their old values, versions in ds_row_version, this node as origin). Every Nth pass (or `dsync capture --deletes`) also
  * scans the whole table by key ranges against the shadow: rows gone are deletes, and rows
  * the time window missed (an update that left the update time alone) are caught there.
  *
- * Mode keys: the table's triggers note only the keys of the rows a statement wrote, in
- * the table's notes ds_key_<table> (the cheapest capture a trigger can do, as Bucardo's), and a pass
- * (keysCapturePass) compares exactly those rows with their shadow the same way.
+ * Mode keys: the table's triggers note only the keys of the rows a statement wrote, in the
+ * table's notes ds_key_<table> (the cheapest capture a trigger can do, as Bucardo's), and a
+ * pass (keysCapturePass) compares exactly those rows with their shadow the same way.
  *
  * Each batch is one transaction that locks the table rows, then their shadow entries,
  * then writes the outbox rows, the shadow and the watermark (mode keys: deletes the notes
