@@ -4,11 +4,11 @@
  * (ds_key_<table>), and by passes that compare those rows with their shadow. A pass sends
  * inserts, only the changed columns of an update with their old values, deletes and key
  * changes at once (no scan needed), and consumes exactly the notes it read; what the import
- * writes is neither noted nor sent back; a pass that fails midway leaves its notes and no
- * outbox row; a note committed late under a lower id is read by a later pass; a note that
- * names no row stops the pass with the fix. Then a seeded random workload in mode keys ends
- * with the same rows at the target as in trigger mode (the seed is in the test's name;
- * DSYNC_SEED=<seed> replays it).
+ * writes, or a load brings, is neither noted nor sent back; a pass that fails midway leaves
+ * its notes and no outbox row; a note committed late under a lower id is read by a later
+ * pass, also with concurrent writers; a note that names no row stops the pass with the fix.
+ * Then a seeded random workload in mode keys ends with the same rows at the target as in
+ * trigger mode (the seed is in the test's name; DSYNC_SEED=<seed> replays it).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
@@ -17,6 +17,7 @@ import { getDialect } from '../../src/dialects/registry.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { keysCapturePass } from '../../src/runtime/capture/query-capture.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
+import { loadNodes } from '../../src/runtime/load/load.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { random } from '../helpers/random.ts';
 import { createSyncPair, daemonDelivers, pairRows, type SyncPair } from '../helpers/sync-pair.ts';
@@ -150,6 +151,19 @@ describe.each(PAIRS)('capture mode keys, %s → %s', (from, to) => {
     });
     await a.query(`DELETE FROM ds_key_sales_order WHERE row_key = ${p(1)}`, ['{not json']);
     await keysCapturePass(pair.a, 'sales_order');
+  });
+
+  it('does not send back the rows a load brought, even to a pass that compares the whole table', async () => {
+    const b = pair.b.client;
+    const q = pair.b.dialect.sql.param;
+    // A row b holds that a never had: as before the two were synchronized (b's outbox row dropped).
+    await b.query(`INSERT INTO sales_order (order_id, description) VALUES (${q(1)}, ${q(2)})`, ['l1', 'loaded']);
+    await b.query('DELETE FROM ds_change_outbox WHERE object_id = \'"l1"\'');
+    const noted = await notes(pair.a.client);
+    await loadNodes(pair.config, pair.b, pair.a, ['sales_order']);
+    expect((await selectAllRows(pair.a.client, pair.tables.a.sales_order)).some((r) => r.order_id === 'l1')).toBe(true);
+    expect(await notes(pair.a.client)).toBe(noted);
+    expect(sum(await capture(true))).toEqual({ inserted: 0, updated: 0, deleted: 0 });
   });
 
   it('dsync run captures the table at its interval and delivers the change', async () => {
