@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Config, parseConfig } from '../../src/config/config.ts';
-import type { ConflictPolicy } from '../../src/config/config.ts';
+import type { CaptureMode, ConflictPolicy } from '../../src/config/config.ts';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
 import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
@@ -14,6 +14,8 @@ import { compareTables, type CompareResult } from '../../src/verify/compare-tabl
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 import { FIXTURES } from './fixtures.ts';
 import { setUpFixtureNode } from './sync-node.ts';
+
+const TABLES = ['sales_order', 'order_line'];
 
 export interface TopologySpec {
   /** Node name → brand. */
@@ -24,6 +26,8 @@ export interface TopologySpec {
   batchSize?: number;
   /** Nodes that only send (`nodes.<n>.sendOnly`). */
   sendOnly?: string[];
+  /** Node name → capture mode of every fixture table on that node (`nodes.<n>.capture`); trigger when absent. */
+  capture?: Record<string, CaptureMode>;
 }
 
 export interface Topology {
@@ -49,10 +53,16 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
         nodes: Object.fromEntries(
           names.map((n, i) => [
             n,
-            { dialect: spec.nodes[n], url: dbs[i].url, serverId: `server-${n}`, ...(spec.sendOnly?.includes(n) ? { sendOnly: true } : {}) },
+            {
+              dialect: spec.nodes[n],
+              url: dbs[i].url,
+              serverId: `server-${n}`,
+              ...(spec.sendOnly?.includes(n) ? { sendOnly: true } : {}),
+              ...(spec.capture?.[n] ? { capture: Object.fromEntries(TABLES.map((t) => [t, spec.capture![n]])) } : {}),
+            },
           ]),
         ),
-        tables: ['sales_order', 'order_line'].map((name) => ({ name, conflict: spec.conflict ?? 'latest-wins' })),
+        tables: TABLES.map((name) => ({ name, conflict: spec.conflict ?? 'latest-wins' })),
         programs: (spec.programs ?? []).map((p) => ({ batchSize: batch, ...(p as object) })),
         links: (spec.links ?? []).map((l) => ({ batchSize: batch, ...(l as object) })),
         generatedDir,

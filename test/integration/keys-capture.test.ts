@@ -108,16 +108,19 @@ describe.each(PAIRS)('capture mode keys, %s → %s', (from, to) => {
     const q = pair.b.dialect.sql.param;
     await b.query(`INSERT INTO sales_order (order_id, description) VALUES (${q(1)}, ${q(2)})`, ['k9', 'made on b']);
     await b.query(`UPDATE sales_order SET customer_id = ${q(1)} WHERE order_id = ${q(2)}`, ['from-b', 'k3']);
-    // A local change on a, not yet captured, to another column of a row the import changes.
+    // A local change on a, not yet captured, to another column of a row the import changes: the
+    // import captures it first (captureBeforeMerge), alone, and leaves the note, in which the pass
+    // then finds nothing.
     await a.query(`UPDATE sales_order SET description = ${p(1)} WHERE order_id = ${p(2)}`, ['local on a', 'k3']);
     const noted = await notes(a);
     const sent = (await outboxRows(a)).length;
     await pair.backward();
     expect(await notes(a)).toBe(noted);
     expect((await selectAllRows(a, pair.tables.a.sales_order)).find((r) => r.order_id === 'k9')).toBeTruthy();
-    expect(sum(await capture())).toEqual({ inserted: 0, updated: 1, deleted: 0 });
-    const local = (await outboxRows(a)).slice(sent).filter((r) => r.origin_change_id === null);
-    expect(local.map((r) => r.object_attribute)).toEqual(['description']);
+    const local = async () => (await outboxRows(a)).slice(sent).filter((r) => r.origin_change_id === null);
+    expect((await local()).map((r) => r.object_attribute)).toEqual(['description']);
+    expect(sum(await capture())).toEqual({ inserted: 0, updated: 0, deleted: 0 });
+    expect(await local()).toHaveLength(1);
     await pair.forward();
     await pair.backward();
     expect(await selectAllRows(b, pair.tables.b.sales_order)).toEqual(await selectAllRows(a, pair.tables.a.sales_order));

@@ -158,16 +158,15 @@ describe.each(PAIRS)('capture mode query, %s → %s', (from, to) => {
       `INSERT INTO sales_order (order_id, description, update_datetime) VALUES (${pair.b.dialect.sql.param(1)}, ${pair.b.dialect.sql.param(2)}, ${pair.b.dialect.sql.param(3)})`,
       ['q9', 'made on b', '2031-01-01 00:00:00'],
     );
-    // A local change on a, not yet captured, to another column of the row the import changes.
+    // A local change on a, not yet captured, to another column of the row the import changes:
+    // the import captures it first (captureBeforeMerge), alone, and the pass then finds nothing.
     await exec(a, `UPDATE sales_order SET description = ${p(1)} WHERE order_id = ${p(2)}`, ['local on a', 'q2']);
     await pair.backward();
     expect((await selectAllRows(a, pair.tables.a.sales_order)).find((r) => r.order_id === 'q9')).toBeTruthy();
     const local = () => outboxRows(a).then((rows) => rows.slice(before).filter((r) => r.origin_change_id === null));
-    expect(await local()).toEqual([]);
-    expect(sum(await capture(true))).toEqual({ inserted: 0, updated: 1, deleted: 0 });
-    const [change] = await local();
-    expect(change.object_attribute).toBe('description');
+    expect((await local()).map((r) => r.object_attribute)).toEqual(['description']);
     expect(sum(await capture(true))).toEqual({ inserted: 0, updated: 0, deleted: 0 });
+    expect(await local()).toHaveLength(1);
     await pair.forward();
     await pair.backward();
     expect(await selectAllRows(b, pair.tables.b.sales_order)).toEqual(await selectAllRows(a, pair.tables.a.sales_order));

@@ -127,79 +127,107 @@ const pick = (row: ValueMap, names: readonly string[]): ValueMap => Object.fromE
  * `consume` (mode keys: the key notes read) in the same transaction.
  */
 async function captureKeys(pass: Pass, keys: ValueMap[], consume?: (tx: DbClient) => Promise<void>): Promise<void> {
-  const { handle, table, columns, encoders, updateColumn, result } = pass;
+  const { counts, watermark } = await inTransaction(pass.handle.client, (tx) => captureKeysIn(tx, pass, keys, { consume }));
+  const { result } = pass;
+  result.inserted += counts.inserted;
+  result.updated += counts.updated;
+  result.deleted += counts.deleted;
+  result.read += keys.length;
+  result.watermark = watermark;
+}
+
+/**
+ * The import's side of capture modes query and keys: before a batch merges changes into rows of
+ * `table`, in its transaction, the local changes of those rows that no pass has captured yet are
+ * captured (as a pass would, their notes left for the pass, which then finds nothing). The merge
+ * then weighs them against the incoming changes through the version store, as it weighs trigger
+ * capture's; without this, a local delete not yet captured let an older insert arriving by a
+ * second path bring the row back, and a local insert overwritten by the import was never sent.
+ */
+export async function captureBeforeMerge(
+  tx: DbClient,
+  handle: NodeHandle,
+  table: TableSchema,
+  updateColumn: string | null,
+  keys: ValueMap[],
+): Promise<void> {
+  const column = updateColumn === null ? null : requireUpdateTimeColumn(table, updateColumn, handle.node.name);
+  // The watermark stays: the window's rows below this batch's times may not be captured yet.
+  await captureKeysIn(tx, newPass(handle, table, column, {}), keys, { moveWatermark: false });
+}
+
+/** captureKeys' work, in `tx`. */
+async function captureKeysIn(
+  tx: DbClient,
+  pass: Pass,
+  keys: ValueMap[],
+  { consume, moveWatermark = true }: { consume?: (tx: DbClient) => Promise<void>; moveWatermark?: boolean },
+): Promise<{ counts: { inserted: number; updated: number; deleted: number }; watermark: string | null }> {
+  const { handle, table, columns, encoders, updateColumn } = pass;
   const keyText = (k: ValueMap) => canonicalKeyText(table, k);
   const node = { name: handle.node.name, serverId: handle.node.serverId, sendOnly: handle.node.sendOnly };
-  await inTransaction(handle.client, async (tx) => {
-    const mark = await lockWatermark(tx, table.name);
-    // Rows first, then their shadow: the order the import locks them in (rows, then its own stores).
-    const rows = await fetchRows(tx, table, keys, keyText);
-    const texts = [...new Set(keys.map(keyText))].sort();
-    const shadow = await readShadow(tx, table.name, texts);
-    const counts = { inserted: 0, updated: 0, deleted: 0 };
-    const writes: ShadowEntry[] = [];
-    const gone: string[] = [];
-    let watermark = mark.watermark;
-    const changes: AppChange[] = [];
-    for (const text of texts) {
-      const row = rows.get(text);
-      const before = shadow.get(text);
-      let change: AppChange | null = null;
-      if (row) {
-        if (updateColumn) watermark = newer(watermark, row[updateColumn.name]);
-        if (!before) {
+  const mark = await lockWatermark(tx, table.name);
+  // Rows first, then their shadow: the order the import locks them in (rows, then its own stores).
+  const rows = await fetchRows(tx, table, keys, keyText);
+  const texts = [...new Set(keys.map(keyText))].sort();
+  const shadow = await readShadow(tx, table.name, texts);
+  const counts = { inserted: 0, updated: 0, deleted: 0 };
+  const writes: ShadowEntry[] = [];
+  const gone: string[] = [];
+  let watermark = mark.watermark;
+  const changes: AppChange[] = [];
+  for (const text of texts) {
+    const row = rows.get(text);
+    const before = shadow.get(text);
+    let change: AppChange | null = null;
+    if (row) {
+      if (updateColumn) watermark = newer(watermark, row[updateColumn.name]);
+      if (!before) {
+        change = {
+          table: table.name,
+          operation: 'I',
+          key: pick(row, table.primaryKey),
+          values: pick(
+            row,
+            columns.map((c) => c.name),
+          ),
+        };
+        counts.inserted++;
+      } else {
+        const changed = columns
+          .filter((c) => encoders.get(c.name)!(row[c.name] ?? null) !== encoders.get(c.name)!(before.values[c.name] ?? null))
+          .map((c) => c.name);
+        if (changed.length) {
           change = {
             table: table.name,
-            operation: 'I',
+            operation: 'U',
             key: pick(row, table.primaryKey),
-            values: pick(
-              row,
-              columns.map((c) => c.name),
-            ),
+            values: pick(row, changed),
+            oldValues: pick(before.values, changed),
           };
-          counts.inserted++;
-        } else {
-          const changed = columns
-            .filter((c) => encoders.get(c.name)!(row[c.name] ?? null) !== encoders.get(c.name)!(before.values[c.name] ?? null))
-            .map((c) => c.name);
-          if (changed.length) {
-            change = {
-              table: table.name,
-              operation: 'U',
-              key: pick(row, table.primaryKey),
-              values: pick(row, changed),
-              oldValues: pick(before.values, changed),
-            };
-            counts.updated++;
-          }
+          counts.updated++;
         }
-        if (change) writes.push(shadowOf(table, row, updateColumn?.name ?? null));
-      } else if (before) {
-        change = { table: table.name, operation: 'D', key: pick(before.values, table.primaryKey), oldValues: before.values };
-        gone.push(text);
-        counts.deleted++;
       }
-      if (change) changes.push(change);
+      if (change) writes.push(shadowOf(table, row, updateColumn?.name ?? null));
+    } else if (before) {
+      change = { table: table.name, operation: 'D', key: pick(before.values, table.primaryKey), oldValues: before.values };
+      gone.push(text);
+      counts.deleted++;
     }
-    await captureChanges(tx, changes, { node, schema: table });
-    await pass.options.afterOutbox?.(tx);
-    await dropShadow(tx, table.name, gone);
-    await writeShadow(tx, table.name, writes);
-    await consume?.(tx);
-    if (watermark !== mark.watermark) {
-      await tx.query(
-        `UPDATE ds_capture_watermark SET watermark = ${tx.dialect.sql.param(1)} WHERE table_name = ${tx.dialect.sql.param(2)}`,
-        [watermark, table.name],
-      );
-    }
-    return { counts, watermark };
-  }).then(({ counts, watermark }) => {
-    result.inserted += counts.inserted;
-    result.updated += counts.updated;
-    result.deleted += counts.deleted;
-    result.read += keys.length;
-    result.watermark = watermark;
-  });
+    if (change) changes.push(change);
+  }
+  await captureChanges(tx, changes, { node, schema: table });
+  await pass.options.afterOutbox?.(tx);
+  await dropShadow(tx, table.name, gone);
+  await writeShadow(tx, table.name, writes);
+  await consume?.(tx);
+  if (moveWatermark && watermark !== mark.watermark) {
+    await tx.query(`UPDATE ds_capture_watermark SET watermark = ${tx.dialect.sql.param(1)} WHERE table_name = ${tx.dialect.sql.param(2)}`, [
+      watermark,
+      table.name,
+    ]);
+  }
+  return { counts, watermark };
 }
 
 /** The time window: keys of rows whose update time is at or above `from`, oldest first (so a batch's watermark never passes a later batch's rows). */

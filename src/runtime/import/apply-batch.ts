@@ -72,6 +72,12 @@ export interface BatchContext {
   deferWrites?: boolean;
   /** The batch's rows and entries read already, with its first statements (readAhead; taken). */
   readAhead?: ReadAhead;
+  /**
+   * Capture modes query and keys (`queryTables`): captures the local changes of the batch's rows
+   * that no pass has captured yet, before their rows and entries are read (captureBeforeMerge).
+   * Never with `readAhead`, which reads them first.
+   */
+  captureFirst?: (tx: DbClient, items: readonly BatchItem[]) => Promise<void>;
 }
 
 /**
@@ -280,6 +286,7 @@ export async function applyBatch(
   /** The items are pending updates taken up again: their ds_change_pending rows go once they merge. */
   fromPending = false,
 ): Promise<BatchOutcome> {
+  await ctx.captureFirst?.(tx, items);
   const state = ctx.readAhead?.state ?? new BatchState();
   await state.load(tx, items, ctx.tables);
   const ops: PlannedOp[] = [];

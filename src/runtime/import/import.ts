@@ -11,7 +11,7 @@
  * so the failing change is parked with its reason and the others go on (guarantee 6).
  */
 import { captureMode, type Config, type ConflictPolicy, type ProgramConfig, queryCaptureSettings } from '../../config/config.ts';
-import type { ChangeEvent, InboxRow } from '../../core/change.ts';
+import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
 import { CHANGE_ROW_COLUMNS } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { describeError, DsyncError, IntrospectionError, RuntimeError, TransientError } from '../../core/errors.ts';
@@ -31,6 +31,7 @@ import { mergeOnServer, serverMergeMay } from './server-merge.ts';
 import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, inboxRowsOf, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
+import { captureBeforeMerge } from '../capture/query-capture.ts';
 import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
 import {
   forgetPointer,
@@ -257,7 +258,21 @@ function batchContext(ctx: ImportContext): BatchContext {
     policies: ctx.policies,
     queryTables: ctx.queryTables,
     forwards: ctx.forwards,
+    captureFirst: ctx.queryTables.size > 0 ? (tx, items) => captureLocalFirst(tx, ctx, items) : undefined,
   };
+}
+
+/** The keys (old keys too) of `items` in tables of capture mode query or keys, captured first (BatchContext.captureFirst). */
+async function captureLocalFirst(tx: DbClient, ctx: ImportContext, items: readonly BatchItem[]): Promise<void> {
+  const keys = new Map<string, ValueMap[]>();
+  for (const { change } of items) {
+    if (!ctx.queryTables.has(change.table)) continue;
+    const some = keys.get(change.table) ?? [];
+    some.push(change.key);
+    if (change.keyOld) some.push(change.keyOld);
+    keys.set(change.table, some);
+  }
+  for (const [name, some] of keys) await captureBeforeMerge(tx, ctx.handle, ctx.tables.get(name)!, ctx.queryTables.get(name)!, some);
 }
 
 /**
@@ -678,7 +693,7 @@ async function importPass(
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
           // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
           const ahead =
-            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST
+            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && ctx.queryTables.size === 0
               ? readAhead(tx.dialect, (decoded ??= decodeAll(ctx, rows)).filter((d) => d.change !== null) as BatchItem[], ctx.tables)
               : null;
           const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch, ahead?.statements);
