@@ -4,9 +4,11 @@
  * outbox rows. W on three databases of one private cluster (wal_level=logical, which the
  * shared server does not have): without dsync, with dsync's triggers, and in mode log (no
  * triggers, REPLICA IDENTITY FULL, a slot). Phases alternate their order so that a slow
- * minute of a shared machine lands on all three. Then one capture pass drains the log.
+ * minute of a shared machine lands on all three. Then one capture pass drains the log. Then W
+ * once more as psql scripts (case 1's psql variant, the peers' way of measuring) without dsync
+ * and in mode log, against issue 13's psql goal.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/config.ts';
@@ -16,9 +18,10 @@ import { applyNode } from '../../src/migrate/apply.ts';
 import { captureLogPass } from '../../src/runtime/capture/log-capture.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { startPrivatePostgres } from '../../test/helpers/private-postgres.ts';
-import { salesOrderDdl } from '../nodes.ts';
+import { salesOrderDdl, TABLE } from '../nodes.ts';
 import { fmt, perSecond, progress, type ResultRow, seconds, verdict } from '../report.ts';
-import { changeCount, PHASES, runPhase, workloadW } from '../workload.ts';
+import { changeCount, PHASES, type Phase, runPhase, workloadW } from '../workload.ts';
+import { PSQL_TARGET, psql, psqlScript } from './capture-psql.ts';
 
 const KINDS = ['plain', 'trigger', 'log'] as const;
 type Kind = (typeof KINDS)[number];
@@ -86,6 +89,23 @@ export async function captureLog(scale: number): Promise<ResultRow[]> {
       if (pass.captured !== changes || outboxRows !== changes)
         throw new Error(`log capture wrote ${outboxRows} outbox rows (pass: ${pass.captured}) for ${changes} changes of W`);
 
+      // W again as psql scripts, on the emptied tables (their rows gone by one DELETE each, then vacuumed).
+      const viaPsql = { plain: { insert: 0, update: 0, delete: 0 }, log: { insert: 0, update: 0, delete: 0 } };
+      for (const kind of ['plain', 'log'] as const) {
+        await clients[kind].exec(`DELETE FROM ${TABLE}`);
+        await clients[kind].exec(`VACUUM ${TABLE}`);
+      }
+      for (const [i, phase] of PHASES.entries()) {
+        const file = join(dir, `${phase}.sql`);
+        writeFileSync(file, psqlScript(w, phase));
+        for (const kind of i % 2 === 0 ? (['plain', 'log'] as const) : (['log', 'plain'] as const)) {
+          progress(`log: W ${phase}s as a psql script, ${kind}`);
+          viaPsql[kind][phase] = await psql(urls[kind], file);
+        }
+      }
+      const psqlTotal = (m: Record<Phase, number>) => m.insert + m.update + m.delete;
+      const psqlRatio = psqlTotal(viaPsql.plain) / psqlTotal(viaPsql.log);
+
       const slowdown = (k: Kind) => total(k) / total('plain');
       const ratio = total('plain') / total('log');
       const passRate = perSecond(changes, passMs);
@@ -101,6 +121,17 @@ export async function captureLog(scale: number): Promise<ResultRow[]> {
           verdict: verdict(ratio >= LOG_TARGET),
           note: `slowdown ${fmt(slowdown('log'), 2)} in mode log, ${fmt(slowdown('trigger'), 2)} with triggers; per phase (without ÷ log): ${perPhase('log')}; (without ÷ triggers): ${perPhase('trigger')}`,
           data: { changes, ms },
+        },
+        {
+          case: '2l capture, log mode, psql script (W slowdown)',
+          subject: 'PostgreSQL',
+          measured: `${fmt(perSecond(changes, psqlTotal(viaPsql.log)))} changes/s in mode log (${seconds(psqlTotal(viaPsql.log))})`,
+          baseline: `${fmt(perSecond(changes, psqlTotal(viaPsql.plain)))} changes/s without dsync (${seconds(psqlTotal(viaPsql.plain))})`,
+          ratio: psqlRatio,
+          target: `≥ ${fmt(PSQL_TARGET, 2)} (slowdown ≤ 1.3)`,
+          verdict: verdict(psqlRatio >= PSQL_TARGET),
+          note: `slowdown ${fmt(1 / psqlRatio, 2)}; per phase (without ÷ log): ${PHASES.map((p) => `${p} ${fmt(viaPsql.plain[p] / viaPsql.log[p], 2)}`).join(', ')}`,
+          data: { changes, viaPsql },
         },
         {
           case: '2l capture, log mode (pass rate)',
