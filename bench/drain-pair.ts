@@ -1,7 +1,7 @@
 import type { DbClient, DialectName } from '../src/core/dialect.ts';
 import { forgetPointer } from '../src/runtime/program-state.ts';
 import { insertGeneratedRows, updateAllRows } from './bulk-sql.ts';
-import { createBenchSetup, TABLE } from './nodes.ts';
+import { type BenchNodeSpec, createBenchSetup, TABLE } from './nodes.ts';
 
 /**
  * A probe's target as it was after the transport: an empty table, no entries, the pointer of
@@ -28,7 +28,8 @@ export async function createDrainPair(from: DialectName, to: DialectName, n: num
   const setup = await createBenchSetup(
     [
       { name: 'src', dialect: from, sync: true },
-      { name: 'tgt', dialect: to, sync: true },
+      // DSYNC_PROBE_TARGET_CAPTURE=keys: the target's table in that capture mode (what the import's shadow and capture-first cost).
+      { name: 'tgt', dialect: to, sync: true, capture: process.env.DSYNC_PROBE_TARGET_CAPTURE as BenchNodeSpec['capture'] },
     ],
     [
       { id: 1000, type: 'transport', from: 'src', to: 'tgt', batchSize: 10000 },

@@ -272,7 +272,9 @@ async function captureLocalFirst(tx: DbClient, ctx: ImportContext, items: readon
     if (change.keyOld) some.push(change.keyOld);
     keys.set(change.table, some);
   }
-  for (const [name, some] of keys) await captureBeforeMerge(tx, ctx.handle, ctx.tables.get(name)!, ctx.queryTables.get(name)!, some);
+  // Tables in name order: two imports into one node take the tables' watermark locks in the same order.
+  for (const name of [...keys.keys()].sort())
+    await captureBeforeMerge(tx, ctx.handle, ctx.tables.get(name)!, ctx.queryTables.get(name)!, keys.get(name)!);
 }
 
 /**
