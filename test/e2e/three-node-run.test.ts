@@ -5,7 +5,9 @@
  * restarted, PostgreSQL is stopped and started, and one site's daemon (the NATS
  * consumer of its link) is away for a while. At the end every pair verifies equal
  * (`dsync verify`, exit 0), each node holds exactly the rows its writers' models say,
- * and no change was received, recorded or applied twice.
+ * and no change was received, recorded or applied twice. It runs twice: with every site in
+ * trigger capture, and with the PostgreSQL site in capture mode keys (its daemon's capture
+ * passes send its changes; the imports into it capture first what those have not read yet).
  *
  * PostgreSQL is a private cluster and NATS a private server (test/helpers), so that
  * stopping them disturbs no other test. DSYNC_THREE_NODE_SEED replays a run.
@@ -13,7 +15,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
 import { compareTables, hasDifferences } from '../../src/verify/compare-tables.ts';
@@ -137,29 +139,42 @@ class Writer {
 
 const dir = mkdtempSync(join(tmpdir(), 'dsync-three-'));
 const cleanups: Array<() => Promise<void> | void> = [];
-afterAll(async () => {
-  for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
-  rmSync(dir, { recursive: true, force: true });
+// Each run's servers and daemons go before the next run starts its own.
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-describe.skipIf(why !== null)('three nodes under dsync run, one link over JetStream', () => {
+/** The runs: every site in trigger capture, and the PostgreSQL site in capture mode keys (its passes run in its daemon). */
+const VARIANTS: Array<{ name: string; keys: Site | null }> = [
+  { name: 'trigger capture everywhere', keys: null },
+  { name: 'the PostgreSQL site in capture mode keys', keys: 'pg' },
+];
+
+describe.skipIf(why !== null).each(VARIANTS)('three nodes under dsync run, one link over JetStream: $name', ({ keys }) => {
   it(`writes everywhere arrive everywhere once through restarts and an offline site (seed ${seed})`, {
     timeout: TEST_TIMEOUT_MS,
   }, async () => {
     console.log(`three-node run: seed ${seed} (replay with DSYNC_THREE_NODE_SEED=${seed})`);
+    const runDir = mkdtempSync(join(dir, 'run-'));
     const nats = (await startPrivateNats()) as PrivateNats;
     cleanups.push(() => nats.destroy());
     const pg: PrivatePostgres = await startPrivatePostgres();
     cleanups.push(() => pg.destroy());
     const maria: TestDatabase = await createTestDatabase('mysql', 'dsync_three');
     cleanups.push(() => maria.drop());
-    const urls: Record<Site, string> = { pg: await pg.createDatabase('dsync_three'), lite: join(dir, 'lite.db'), maria: maria.url };
+    const urls: Record<Site, string> = { pg: await pg.createDatabase('dsync_three'), lite: join(runDir, 'lite.db'), maria: maria.url };
 
-    const config = join(dir, 'dsync.config.json');
+    const config = join(runDir, 'dsync.config.json');
     writeFileSync(
       config,
       JSON.stringify({
-        nodes: Object.fromEntries(SITES.map((s) => [s, { dialect: DIALECTS[s], url: urls[s], serverId: `server-${s}` }])),
+        nodes: Object.fromEntries(
+          SITES.map((s) => [
+            s,
+            { dialect: DIALECTS[s], url: urls[s], serverId: `server-${s}`, ...(s === keys ? { capture: { item: 'keys' } } : {}) },
+          ]),
+        ),
         tables: ['item'],
         links: [
           { between: ['pg', 'lite'], intervalSeconds: 1, batchSize: 200 },
@@ -167,7 +182,7 @@ describe.skipIf(why !== null)('three nodes under dsync run, one link over JetStr
           { between: ['pg', 'maria'], intervalSeconds: 1, batchSize: 200, via: nats.url },
         ],
         nats: { ackWaitSeconds: 5 },
-        generatedDir: join(dir, 'generated'),
+        generatedDir: join(runDir, 'generated'),
       }),
     );
     const clients = {} as Record<Site, DbClient>;
@@ -189,7 +204,7 @@ describe.skipIf(why !== null)('three nodes under dsync run, one link over JetStr
 
     const daemons = {} as Record<Site, DaemonProcess>;
     const startDaemon = (site: Site) => {
-      daemons[site] = spawnDaemon(['--config', config, 'run', '--node', site, '--port', '0', '--log-format', 'json'], dir);
+      daemons[site] = spawnDaemon(['--config', config, 'run', '--node', site, '--port', '0', '--log-format', 'json'], runDir);
     };
     cleanups.push(async () => {
       for (const site of SITES) await daemons[site]?.stop();
@@ -299,6 +314,8 @@ describe.skipIf(why !== null)('three nodes under dsync run, one link over JetStr
       expect(await count(c, 'SELECT count(*) FROM ds_change_error'), `seed ${seed}: ${site} parked a change`).toBe(0);
       expect(await count(c, 'SELECT count(*) FROM ds_change_pending'), `seed ${seed}: ${site} kept a pending update`).toBe(0);
     }
+    // The keys-mode site's passes read every note its triggers wrote.
+    if (keys) expect(await count(clients[keys], 'SELECT count(*) FROM ds_key_item'), `seed ${seed}: ${keys}'s notes left unread`).toBe(0);
     for (const site of SITES) expect(await stopWithin(daemons[site], 60_000), output()).toBe(0);
   });
 });
