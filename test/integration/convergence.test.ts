@@ -2,7 +2,8 @@
  * Two-way sync converges, on real databases of three brands (docs/convergence.md): every
  * node takes random inserts (keys reused after deletes), updates of one or two columns,
  * key changes and deletes through its own triggers, while random programs run one pass
- * each so changes cross in flight; then everything syncs until nothing moves. Every node
+ * each so changes cross in flight (and, on nodes in capture mode keys, random capture passes
+ * send what the key triggers noted); then everything syncs until nothing moves. Every node
  * must hold the same rows (compared by value with src/verify), no change may come back
  * to its origin, none may be recorded twice on a node, and nothing may stay parked or
  * pending. Seeded: the seed is in the test name; DSYNC_CONVERGENCE_SEEDS runs more.
