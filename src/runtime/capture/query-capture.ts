@@ -4,9 +4,10 @@
  * or above the table's watermark minus an overlap window, compares each with its shadow
  * (capture-shadow.ts) and writes one outbox row per changed row through captureChange, so
  * the rows are the ones a trigger writes (canonical values, only the changed columns with
- * their old values, versions in ds_row_version, this node as origin). Every Nth pass (or `dsync capture --deletes`) also
- * scans the whole table by key ranges against the shadow: rows gone are deletes, and rows
- * the time window missed (an update that left the update time alone) are caught there.
+ * their old values, versions in ds_row_version, this node as origin). Every Nth pass (or
+ * `dsync capture --deletes`) also scans the whole table by key ranges against the shadow:
+ * rows gone are deletes, and rows the time window missed (an update that left the update
+ * time alone) are caught there.
  *
  * Mode keys: the table's triggers note only the keys of the rows a statement wrote, in the
  * table's notes ds_key_<table> (the cheapest capture a trigger can do, as Bucardo's), and a
@@ -151,7 +152,9 @@ export async function captureBeforeMerge(
   updateColumn: string | null,
   keys: ValueMap[],
 ): Promise<void> {
-  const column = updateColumn === null ? null : requireUpdateTimeColumn(table, updateColumn, handle.node.name);
+  // A table whose update-time column is missing is the pass's to refuse (requireUpdateTimeColumn), not
+  // the import's: the rows are compared all the same, and the column only stamps the shadow entries.
+  const column = table.columns.find((c) => c.name === updateColumn) ?? null;
   // The watermark stays: the window's rows below this batch's times may not be captured yet.
   await captureKeysIn(tx, newPass(handle, table, column, {}), keys, { moveWatermark: false });
 }
@@ -378,12 +381,12 @@ async function finishPass(pass: Pass, passes: number, scan: boolean): Promise<Qu
  * One capture pass in mode keys over `table` of `handle`'s node: the keys its triggers noted in
  * the table's notes (`ds_key_<table>`, keyNotesTable), oldest first, up to the newest noted when
  * the pass began (writers that go on do not keep one pass running), in batches of `batchRows`
- * notes (default 2,000). Each batch compares its rows with their shadow as mode query does (the same row noted
- * twice is compared once) and deletes exactly the notes it read, by id, in its transaction: a
- * note committed late under a lower id stays for the next pass, and a kill leaves a batch whole
- * or untouched. The first pass (and `deletes`) first scans the whole table against the shadow, as
- * mode query's first pass does: rows the table held before its triggers are sent as inserts (or
- * brought by `dsync load`, docs/onboarding.md).
+ * notes (default 2,000). Each batch compares its rows with their shadow as mode query does
+ * (the same row noted twice is compared once) and deletes exactly the notes it read, by id,
+ * in its transaction: a note committed late under a lower id stays for the next pass, and a
+ * kill leaves a batch whole or untouched. The first pass (and `deletes`) first scans the whole
+ * table against the shadow, as mode query's first pass does: rows the table held before its
+ * triggers are sent as inserts (or brought by `dsync load`, docs/onboarding.md).
  */
 export async function keysCapturePass(
   handle: NodeHandle,
