@@ -43,6 +43,33 @@ const outboxRows = async (client: DbClient) =>
     )
   ).rows;
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Each of `sessions` runs `write` (with its index) while `round` (with its number) runs over and
+ * over, 5 ms apart, until every writer is done; the sessions are closed at the end.
+ */
+async function writeWhileMoving(
+  sessions: DbClient[],
+  round: (n: number) => Promise<void>,
+  write: (session: DbClient, w: number) => Promise<void>,
+): Promise<void> {
+  let writing = true;
+  const mover = (async () => {
+    for (let n = 0; writing; n++) {
+      await round(n);
+      await sleep(5);
+    }
+  })();
+  try {
+    await Promise.all(sessions.map(write));
+  } finally {
+    writing = false;
+    await mover;
+    for (const session of sessions) await session.close();
+  }
+}
+
 /** Notes not yet read, of every table in mode keys. */
 async function notes(client: DbClient): Promise<number> {
   let n = 0;
@@ -250,59 +277,49 @@ describe.each(PAIRS.filter(([from]) => from !== 'sqlite'))('capture mode keys wi
     pair = await createSyncPair(from, to, 'latest-wins', { keysTables: TABLES });
     const dialect = await getDialect(from);
     const sessions = await Promise.all([0, 1, 2].map(() => dialect.connect(pair.a.node.url, 'a')));
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    let writing = true;
-    const mover = (async () => {
-      while (writing) {
+    await writeWhileMoving(
+      sessions,
+      async () => {
         await capturePass(pair.config, pair.nodes, 'a');
         await pair.forward();
-        await sleep(5);
-      }
-    })();
-    try {
-      await Promise.all(
-        sessions.map(async (session, w) => {
-          const rnd = random(SEED * 10 + w);
-          const p = session.dialect.sql.param;
-          const order = `w${w}`;
-          for (let t = 0; t < 40; t++) {
-            await session
-              .transaction(async (tx) => {
-                for (let op = 0, ops = 1 + Math.floor(rnd() * 4); op < ops; op++) {
-                  const line = Math.floor(rnd() * 6);
-                  const roll = rnd();
-                  if (roll < 0.4)
-                    await tx.query(
-                      `INSERT INTO order_line (order_id, line_no, product, amount) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
-                      [order, line, `p${t}.${op}`, (rnd() * 100).toFixed(2)],
-                    );
-                  else if (roll < 0.7)
-                    await tx.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)} AND line_no = ${p(3)}`, [
-                      `u${t}.${op}`,
-                      order,
-                      line,
-                    ]);
-                  else if (roll < 0.8)
-                    await tx.query(`UPDATE order_line SET line_no = ${p(1)} WHERE order_id = ${p(2)} AND line_no = ${p(3)}`, [
-                      6 + Math.floor(rnd() * 3),
-                      order,
-                      line,
-                    ]);
-                  else await tx.query(`DELETE FROM order_line WHERE order_id = ${p(1)} AND line_no = ${p(2)}`, [order, line]);
-                  // Held open across the passes of the other sessions' commits.
-                  if (rnd() < 0.3) await sleep(Math.floor(rnd() * 30));
-                }
-                if (rnd() < 0.2) throw new Error('rolled back');
-              })
-              .catch(() => undefined); // A rollback, or a duplicate key: the application would get the same error.
-          }
-        }),
-      );
-    } finally {
-      writing = false;
-      await mover;
-      for (const session of sessions) await session.close();
-    }
+      },
+      async (session, w) => {
+        const rnd = random(SEED * 10 + w);
+        const p = session.dialect.sql.param;
+        const order = `w${w}`;
+        for (let t = 0; t < 40; t++) {
+          await session
+            .transaction(async (tx) => {
+              for (let op = 0, ops = 1 + Math.floor(rnd() * 4); op < ops; op++) {
+                const line = Math.floor(rnd() * 6);
+                const roll = rnd();
+                if (roll < 0.4)
+                  await tx.query(
+                    `INSERT INTO order_line (order_id, line_no, product, amount) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
+                    [order, line, `p${t}.${op}`, (rnd() * 100).toFixed(2)],
+                  );
+                else if (roll < 0.7)
+                  await tx.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)} AND line_no = ${p(3)}`, [
+                    `u${t}.${op}`,
+                    order,
+                    line,
+                  ]);
+                else if (roll < 0.8)
+                  await tx.query(`UPDATE order_line SET line_no = ${p(1)} WHERE order_id = ${p(2)} AND line_no = ${p(3)}`, [
+                    6 + Math.floor(rnd() * 3),
+                    order,
+                    line,
+                  ]);
+                else await tx.query(`DELETE FROM order_line WHERE order_id = ${p(1)} AND line_no = ${p(2)}`, [order, line]);
+                // Held open across the passes of the other sessions' commits.
+                if (rnd() < 0.3) await sleep(Math.floor(rnd() * 30));
+              }
+              if (rnd() < 0.2) throw new Error('rolled back');
+            })
+            .catch(() => undefined); // A rollback, or a duplicate key: the application would get the same error.
+        }
+      },
+    );
     await capturePass(pair.config, pair.nodes, 'a');
     await pair.forward();
     expect(await notes(pair.a.client)).toBe(0);
@@ -331,57 +348,47 @@ describe.each(PAIRS.filter(([from]) => from !== 'sqlite'))(
         ...(await Promise.all([0, 1].map(async () => (await getDialect(from)).connect(pair.a.node.url, 'a')))),
         await (await getDialect(to)).connect(pair.b.node.url, 'b'),
       ];
-      const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-      let writing = true;
       // a's passes run every fourth round only: the import into a mostly meets local changes no pass has read.
-      const mover = (async () => {
-        for (let round = 0; writing; round++) {
+      await writeWhileMoving(
+        sessions,
+        async (round) => {
           if (round % 4 === 0) await capturePass(pair.config, pair.nodes, 'a');
           await pair.forward();
           await pair.backward();
-          await sleep(5);
-        }
-      })();
-      try {
-        await Promise.all(
-          sessions.map(async (session, w) => {
-            const rnd = random(SEED * 10 + w);
-            const p = session.dialect.sql.param;
-            // SQLite in this process: a transaction held across awaits would make the import's
-            // synchronous busy wait block the very writer it waits for; its writes commit alone.
-            const inProcess = session.dialect.name === 'sqlite';
-            const run = (fn: (tx: DbClient) => Promise<void>) => (inProcess ? fn(session) : session.transaction(fn));
-            for (let t = 0; t < 40; t++) {
-              await run(async (tx) => {
-                for (let op = 0, ops = 1 + Math.floor(rnd() * 3); op < ops; op++) {
-                  // Every session writes the same few rows: changes cross and conflict.
-                  const order = `s${Math.floor(rnd() * 2)}`;
-                  const line = Math.floor(rnd() * 4);
-                  const roll = rnd();
-                  if (roll < 0.4)
-                    await tx.query(
-                      `INSERT INTO order_line (order_id, line_no, product, amount) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
-                      [order, line, `w${w}.${t}.${op}`, (rnd() * 100).toFixed(2)],
-                    );
-                  else if (roll < 0.8)
-                    await tx.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)} AND line_no = ${p(3)}`, [
-                      `u${w}.${t}.${op}`,
-                      order,
-                      line,
-                    ]);
-                  else await tx.query(`DELETE FROM order_line WHERE order_id = ${p(1)} AND line_no = ${p(2)}`, [order, line]);
-                  if (!inProcess && rnd() < 0.3) await sleep(Math.floor(rnd() * 20));
-                }
-                if (!inProcess && rnd() < 0.2) throw new Error('rolled back');
-              }).catch(() => undefined); // A rollback, a duplicate key or a deadlock: the application would get the same error.
-            }
-          }),
-        );
-      } finally {
-        writing = false;
-        await mover;
-        for (const session of sessions) await session.close();
-      }
+        },
+        async (session, w) => {
+          const rnd = random(SEED * 10 + w);
+          const p = session.dialect.sql.param;
+          // SQLite in this process: a transaction held across awaits would make the import's
+          // synchronous busy wait block the very writer it waits for; its writes commit alone.
+          const inProcess = session.dialect.name === 'sqlite';
+          const run = (fn: (tx: DbClient) => Promise<void>) => (inProcess ? fn(session) : session.transaction(fn));
+          for (let t = 0; t < 40; t++) {
+            await run(async (tx) => {
+              for (let op = 0, ops = 1 + Math.floor(rnd() * 3); op < ops; op++) {
+                // Every session writes the same few rows: changes cross and conflict.
+                const order = `s${Math.floor(rnd() * 2)}`;
+                const line = Math.floor(rnd() * 4);
+                const roll = rnd();
+                if (roll < 0.4)
+                  await tx.query(
+                    `INSERT INTO order_line (order_id, line_no, product, amount) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
+                    [order, line, `w${w}.${t}.${op}`, (rnd() * 100).toFixed(2)],
+                  );
+                else if (roll < 0.8)
+                  await tx.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)} AND line_no = ${p(3)}`, [
+                    `u${w}.${t}.${op}`,
+                    order,
+                    line,
+                  ]);
+                else await tx.query(`DELETE FROM order_line WHERE order_id = ${p(1)} AND line_no = ${p(2)}`, [order, line]);
+                if (!inProcess && rnd() < 0.3) await sleep(Math.floor(rnd() * 20));
+              }
+              if (!inProcess && rnd() < 0.2) throw new Error('rolled back');
+            }).catch(() => undefined); // A rollback, a duplicate key or a deadlock: the application would get the same error.
+          }
+        },
+      );
       const report = await pair.syncAll();
       expect(report.heldBack).toBe(0);
       for (const handle of [pair.a, pair.b]) {
