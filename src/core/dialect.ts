@@ -388,6 +388,13 @@ export interface Dialect {
    * Decided by SQLSTATE / errno / result code, never by message text.
    */
   isTransient(error: unknown): boolean;
+  /**
+   * True when `error` (or one of its causes) is a write refused on a primary or unique key that
+   * another row holds. In the import's slow path such a change is planned again on a fresh read
+   * before it is parked: a local writer that inserted the row between the import's read and its
+   * write (PostgreSQL locks no absent key) is a race, not bad data (import.ts KEY_COLLISION_ATTEMPTS).
+   */
+  isKeyCollision(error: unknown): boolean;
   /** Handlebars helpers for this brand's templates, beyond `ident` and `lit`. */
   readonly templateHelpers: Record<string, (...args: any[]) => unknown>;
   /** Turns a plain formatted statement through sql-formatter's language for this brand; null when the brand's objects are not formatted. */

@@ -3,7 +3,8 @@
  * a chain behind one head that retry/skip releases whole, also while an import pass runs;
  * a change that cannot even be parked as it is still parks (bounded key, unparkable
  * fallback); transient failures (a lock timeout, a killed backend) retry the batch and
- * never park a good change; the inbox holds what a SQLite outbox can hold.
+ * never park a good change, nor does a local writer that takes the key the import is about
+ * to insert, while a key that stays taken parks; the inbox holds what a SQLite outbox can hold.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { insertRow, selectRow, updateRow } from '../../src/runtime/import/dml.ts
 import { listParked } from '../../src/runtime/import/parking.ts';
 import { resolveParkedChange } from '../../src/runtime/import/resolve-parked.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
+import { getDialect } from '../../src/dialects/registry.ts';
 import { runProgramOnce } from '../../src/runtime/sync.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
@@ -201,6 +203,112 @@ describe.skipIf(!live.includes('postgres'))('parking PostgreSQL → PostgreSQL',
     expect(await description('k2')).toBe('d');
     expect(await unresolved()).toEqual([]);
     expect(await doubled(await b())).toEqual([]);
+  });
+});
+
+// PostgreSQL locks no absent key: between the import's read of a row it found absent and its
+// insert, a local writer can insert the row, and the insert fails on the key. In trigger mode the
+// writer's trigger then waits on the version entry the import holds; in modes keys and query the
+// writer touches no store of the import's, so the slow path can be raced again, the same way.
+// Neither may park the change: planned again on a fresh read, it meets the local row and merges
+// with it (import.ts KEY_COLLISION_ATTEMPTS).
+describe.skipIf(!live.includes('postgres'))('a local writer racing the import for a key, PostgreSQL in mode keys', () => {
+  let pair: SyncPair;
+  afterAll(async () => {
+    await pair?.close();
+  });
+
+  it('never parks the change, raced in the batch and again in the slow path', async () => {
+    pair = await createSyncPair('postgres', 'postgres', 'latest-wins', { keysTables: ['order_line'] });
+    const program = (id: number) => pair.config.programs.find((p) => p.id === id)!;
+    const connect = async (name: string) => (await getDialect('postgres')).connect(pair.a.node.url, name);
+    const [locks, writer, holder] = [await connect('locks'), await connect('writer'), await connect('holder')];
+    try {
+      // The import's inserts into order_line wait, the first on advisory lock 4201 and the second
+      // on 4202, while the test holds them; the test's own writers pass (dsync_test.writer).
+      await locks.exec(`
+        CREATE SEQUENCE ds_test_race;
+        CREATE FUNCTION ds_test_race() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF current_setting('dsync_test.writer', true) IS DISTINCT FROM 'on' THEN
+            PERFORM pg_advisory_xact_lock(4200 + nextval('ds_test_race'));
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER ds_test_race BEFORE INSERT ON order_line FOR EACH ROW EXECUTE FUNCTION ds_test_race();
+        SELECT pg_advisory_lock(4201), pg_advisory_lock(4202);`);
+      for (const w of [writer, holder]) await w.query("SET dsync_test.writer = 'on'");
+      // Inserted a second time on node b (row_cl 3), whose clock runs an hour ahead: its insert
+      // outweighs every write of the row on node a here (row_cl 1, each earlier).
+      const key = { order_id: 'race', line_no: 1 };
+      await insertRow(pair.b.client, pair.tables.b.order_line, { ...key, product: 'first', amount: '1.00' });
+      await pair.b.client.query("DELETE FROM order_line WHERE order_id = 'race'");
+      await insertRow(pair.b.client, pair.tables.b.order_line, { ...key, product: 'remote', amount: '1.00' });
+      await runProgramOnce(pair.config, pair.nodes, program(1002));
+      await pair.a.client.query('UPDATE ds_change_inbox SET change_version = change_version + 3600000000');
+      const { rows } = await pair.a.client.query<Row>('SELECT pg_backend_pid() AS pid');
+      const waits = async (lock: string) => {
+        for (let i = 0; i < 400; i++) {
+          const found = await locks.query<Row>(`SELECT 1 FROM pg_locks WHERE pid = $1 AND NOT granted AND ${lock}`, [rows[0].pid]);
+          if (found.rows.length > 0) return;
+          await sleep(25);
+        }
+        throw new Error(`the import never waited on ${lock}`);
+      };
+      const insertLocal = (product: string) =>
+        writer.query("INSERT INTO order_line (order_id, line_no, product, amount) VALUES ('race', 1, $1, 2)", [product]);
+      const pass = runProgramOnce(pair.config, pair.nodes, program(1003));
+      // The batch found the row absent and waits before its insert: the writer inserts it.
+      await waits("locktype = 'advisory' AND objid = 4201");
+      await insertLocal('local 1');
+      await holder.query('BEGIN');
+      await holder.query("SELECT * FROM order_line WHERE order_id = 'race' FOR UPDATE");
+      await locks.query('SELECT pg_advisory_unlock(4201)');
+      // The batch failed on the key; the slow path's read waits on the holder, which deletes the row.
+      await waits("locktype = 'transactionid'");
+      await holder.query("DELETE FROM order_line WHERE order_id = 'race'");
+      await holder.query('COMMIT');
+      // The slow path found the row absent again and waits before its insert: the writer inserts it again.
+      await waits("locktype = 'advisory' AND objid = 4202");
+      await insertLocal('local 2');
+      await locks.query('SELECT pg_advisory_unlock(4202)');
+      await pass;
+      expect(await listParked(pair.a.client)).toEqual([]);
+      const product = async (client: DbClient) => (await selectRow(client, pair.tables.a.order_line, key))?.product;
+      expect(await product(pair.a.client)).toBe('remote');
+      // The local writes reach node b and lose there too; nothing is applied twice.
+      await pair.syncAll();
+      expect([await product(pair.a.client), await product(pair.b.client)]).toEqual(['remote', 'remote']);
+      for (const side of [pair.a.client, pair.b.client]) expect(await doubled(side)).toEqual([]);
+    } finally {
+      for (const c of [locks, writer, holder]) await c.close();
+    }
+  });
+});
+
+// The other side of planning a change again when its key is taken: a key that stays taken (here
+// another unique key, held by a local row) parks the change after its attempts, on every brand,
+// and the changes after it flow.
+describe.each(live.filter(() => live.includes('sqlite')))('a key that stays taken, SQLite → %s', (to) => {
+  let pair: SyncPair;
+  afterAll(async () => {
+    await pair?.close();
+  });
+
+  it('parks the change whose insert meets it, and applies the rest', async () => {
+    pair = await createSyncPair('sqlite', to);
+    await pair.b.client.exec('CREATE UNIQUE INDEX order_line_product ON order_line (product)');
+    const line = (order_id: string, product: string) => ({ order_id, line_no: 1, product, amount: '1.00' });
+    await insertRow(pair.b.client, pair.tables.b.order_line, line('held', 'same'));
+    await insertRow(pair.a.client, pair.tables.a.order_line, line('taken', 'same'));
+    await insertRow(pair.a.client, pair.tables.a.order_line, line('after', 'other'));
+    await pair.forward();
+    const parked = (await listParked(pair.b.client)).filter((p) => p.status === 'open');
+    expect(parked.map((p) => p.reason)).toEqual([
+      expect.stringMatching(/^insert of order_line \{"order_id":"taken","line_no":1\} failed: /),
+    ]);
+    expect(await selectRow(pair.b.client, pair.tables.b.order_line, { order_id: 'after', line_no: 1 })).toBeTruthy();
+    expect(await selectRow(pair.b.client, pair.tables.b.order_line, { order_id: 'taken', line_no: 1 })).toBeNull();
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { RuntimeError, TransientError } from '../../src/core/errors.ts';
+import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
 import { postgresDialect } from '../../src/dialects/postgres/postgres-dialect.ts';
 import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
@@ -41,5 +42,31 @@ describe('isTransient', () => {
     const lost = new TransientError('connection_lost', 'gone');
     for (const d of [postgresDialect, mysqlDialect, sqliteDialect]) expect(d.isTransient(lost)).toBe(true);
     expect(postgresDialect.isTransient(new RuntimeError('x', 'y'))).toBe(false);
+  });
+});
+
+// A write refused on a taken key is planned again on a fresh read before it parks (import.ts
+// KEY_COLLISION_ATTEMPTS); other constraint failures park at once, and neither is transient.
+describe('isKeyCollision', () => {
+  it("knows each brand's primary and unique key refusals, through causes, and nothing else", () => {
+    const cases: Array<[typeof postgresDialect, Record<string, unknown>[], Record<string, unknown>[]]> = [
+      [postgresDialect, [{ code: '23505' }], [{ code: '23503' }, { code: '23502' }, { code: '40P01' }]],
+      [mysqlDialect, [{ errno: 1062 }, { errno: 1022 }], [{ errno: 1452 }, { errno: 1048 }, { errno: 1213 }]],
+      [
+        sqliteDialect,
+        [{ code: 'SQLITE_CONSTRAINT_PRIMARYKEY' }, { code: 'SQLITE_CONSTRAINT_UNIQUE' }],
+        [{ code: 'SQLITE_CONSTRAINT_NOTNULL' }, { code: 'SQLITE_CONSTRAINT_FOREIGNKEY' }, { code: 'SQLITE_BUSY' }],
+      ],
+      [mssqlDialect, [{ number: 2627 }, { number: 2601 }], [{ number: 547 }, { number: 515 }, { number: 1205 }]],
+    ];
+    for (const [dialect, taken, other] of cases) {
+      for (const fields of taken) {
+        expect(dialect.isKeyCollision(err(fields)), `${dialect.name} ${JSON.stringify(fields)}`).toBe(true);
+        expect(dialect.isKeyCollision(new RuntimeError('x', 'outer', {}, { cause: err(fields) })), dialect.name).toBe(true);
+        expect(dialect.isTransient(err(fields)), dialect.name).toBe(false);
+      }
+      for (const fields of other)
+        expect(dialect.isKeyCollision(err(fields, 'duplicate key')), `${dialect.name} ${JSON.stringify(fields)}`).toBe(false);
+    }
   });
 });

@@ -3,7 +3,7 @@
  * interface, plus the two runtime duties that need the engine: the safe horizon and the
  * origin flag. Status: generated and unit-tested; see docs/dialects/mssql.md.
  */
-import { isMssqlTransient } from './mssql-errors.ts';
+import { isMssqlKeyCollision, isMssqlTransient } from './mssql-errors.ts';
 import { toCanonical } from '../../core/canonical.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
@@ -161,4 +161,5 @@ export const mssqlDialect: Dialect = {
   },
   formatterLanguage: 'transactsql',
   isTransient: isMssqlTransient,
+  isKeyCollision: isMssqlKeyCollision,
 };

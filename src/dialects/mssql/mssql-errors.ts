@@ -33,6 +33,13 @@ const TRANSIENT_NUMBERS = new Set([
 ]);
 const TRANSIENT_CODES = new Set([REQUEST_TIMEOUT, ...CONNECTION_CODES, ...SOCKET_ERROR_CODES]);
 
+export const UNIQUE_CONSTRAINT_VIOLATION = 2627;
+export const DUPLICATE_KEY_IN_UNIQUE_INDEX = 2601;
+
+export function isMssqlKeyCollision(error: unknown): boolean {
+  return anyCause(error, (e) => e.number === UNIQUE_CONSTRAINT_VIOLATION || e.number === DUPLICATE_KEY_IN_UNIQUE_INDEX);
+}
+
 export function isMssqlTransient(error: unknown): boolean {
   return anyCause(
     error,

@@ -3,7 +3,7 @@
  * interface, plus the two runtime duties that need the engine: the safe horizon and
  * the origin flag.
  */
-import { isMysqlTransient } from './mysql-errors.ts';
+import { isMysqlKeyCollision, isMysqlTransient } from './mysql-errors.ts';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toCanonical } from '../../core/canonical.ts';
@@ -310,4 +310,5 @@ export const mysqlDialect: Dialect = {
   },
   formatterLanguage: 'mysql',
   isTransient: isMysqlTransient,
+  isKeyCollision: isMysqlKeyCollision,
 };

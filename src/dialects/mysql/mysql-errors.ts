@@ -50,6 +50,13 @@ const TRANSIENT_ERRNOS = new Set([
 ]);
 const TRANSIENT_CODES = new Set([PROTOCOL_CONNECTION_LOST, PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR, ...SOCKET_ERROR_CODES]);
 
+export const ER_DUP_ENTRY = 1062;
+export const ER_DUP_KEY = 1022;
+
+export function isMysqlKeyCollision(error: unknown): boolean {
+  return anyCause(error, (e) => e.errno === ER_DUP_ENTRY || e.errno === ER_DUP_KEY);
+}
+
 export function isMysqlTransient(error: unknown): boolean {
   return anyCause(
     error,

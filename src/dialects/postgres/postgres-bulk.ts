@@ -14,6 +14,7 @@ import type { ValueMap } from '../../core/change.ts';
 import type { BulkWriter, DbClient } from '../../core/dialect.ts';
 import { type ColumnSchema, columnByName, type TableSchema } from '../../core/schema.ts';
 import { bracketed, postgresParam, postgresSql } from './postgres-sql.ts';
+import { UNIQUE_VIOLATION } from './postgres-errors.ts';
 import { tableRef } from '../../core/table-ref.ts';
 
 const sql = postgresSql;
@@ -158,8 +159,6 @@ interface CopyClient extends DbClient {
 }
 
 const canCopy = (tx: DbClient): tx is CopyClient => typeof (tx as Partial<CopyClient>).copyFrom === 'function';
-
-const UNIQUE_VIOLATION = '23505';
 
 /** One value in COPY's text format: `\N` for NULL, backslash, tab and line ends escaped, bytea as `\\x` hex. */
 function copyField(value: unknown): string {

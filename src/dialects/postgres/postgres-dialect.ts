@@ -3,7 +3,7 @@
  * plus the two runtime duties that need the engine: the safe horizon and the origin flag.
  */
 import { postgresServerMerge } from './postgres-server-merge.ts';
-import { isPostgresTransient } from './postgres-errors.ts';
+import { isPostgresKeyCollision, isPostgresTransient } from './postgres-errors.ts';
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import type { Dialect, DbClient, OriginFlag, Row } from '../../core/dialect.ts';
 import { splitSqlScript } from '../../core/sql-script.ts';
@@ -268,4 +268,5 @@ export const postgresDialect: Dialect = {
   },
   formatterLanguage: 'postgresql',
   isTransient: isPostgresTransient,
+  isKeyCollision: isPostgresKeyCollision,
 };

@@ -32,6 +32,12 @@ const TRANSIENT = new Set([
   CANNOT_CONNECT_NOW,
 ]);
 
+export const UNIQUE_VIOLATION = '23505';
+
+export function isPostgresKeyCollision(error: unknown): boolean {
+  return anyCause(error, (e) => e.code === UNIQUE_VIOLATION);
+}
+
 export function isPostgresTransient(error: unknown): boolean {
   return anyCause(
     error,

@@ -20,7 +20,7 @@
  *                silently. Declare a column TEXT to keep every digit.
  * https://www.sqlite.org/datatype3.html
  */
-import { isSqliteTransient } from './sqlite-errors.ts';
+import { isSqliteKeyCollision, isSqliteTransient } from './sqlite-errors.ts';
 import { type CanonicalValue, toCanonical } from '../../core/canonical.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { DbClient, Dialect, OriginFlag } from '../../core/dialect.ts';
@@ -295,5 +295,6 @@ export const sqliteDialect: Dialect = {
   },
   formatterLanguage: 'sqlite',
   isTransient: isSqliteTransient,
+  isKeyCollision: isSqliteKeyCollision,
   serverMerge: sqliteServerMerge,
 };

@@ -13,6 +13,13 @@ export const SQLITE_INTERRUPT = 'SQLITE_INTERRUPT';
 
 const TRANSIENT = [SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_INTERRUPT];
 
+/** Extended result codes of a refused primary or unique key. */
+const KEY_COLLISIONS = new Set(['SQLITE_CONSTRAINT_PRIMARYKEY', 'SQLITE_CONSTRAINT_UNIQUE']);
+
+export function isSqliteKeyCollision(error: unknown): boolean {
+  return anyCause(error, (e) => typeof e.code === 'string' && KEY_COLLISIONS.has(e.code));
+}
+
 export function isSqliteTransient(error: unknown): boolean {
   return anyCause(
     error,

@@ -467,7 +467,7 @@ async function applyBatchOneByOne(
       continue;
     }
     try {
-      const { status, conflict } = await applyDecoded(tx, ctx, d.row, d.change, d.identity);
+      const { status, conflict } = await applyPlanningAgain(tx, ctx, d.row, d.change, d.identity);
       if (conflict) tally.conflicts++;
       if (status === 'manual') await parkFailed(tx, ctx, d, manualReason(conflict!), 'conflict_manual', blocked, tally);
       else if (status === 'applied') tally.applied++;
@@ -481,6 +481,34 @@ async function applyBatchOneByOne(
         throw error;
       }
       await parkFailed(tx, ctx, d, reason, kindOf(error, 'apply_failed'), blocked, tally);
+    }
+  }
+}
+
+/**
+ * Attempts of one change in the slow path while its write meets a key another row holds. The
+ * import reads a row and then writes it; PostgreSQL locks no absent key in between, so a local
+ * writer can insert the row there, and the import's insert then fails on the key. Planned again on
+ * a fresh read, the change meets that row and merges with it; each further failure needs a new
+ * race of the same row, and only a key that stays taken (another unique key, bad data) parks.
+ */
+export const KEY_COLLISION_ATTEMPTS = 5;
+
+/** applyDecoded, planned again on a fresh read while its write meets a taken key (KEY_COLLISION_ATTEMPTS). */
+async function applyPlanningAgain(
+  tx: DbClient,
+  ctx: ImportContext,
+  row: InboxRow,
+  change: ChangeEvent,
+  identity: string,
+): ReturnType<typeof applyDecoded> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyDecoded(tx, ctx, row, change, identity);
+    } catch (error) {
+      // A doomed transaction (SQL Server) cannot plan again: the replay parks the change.
+      const doomed = error instanceof DsyncError && error.code === 'transaction_doomed';
+      if (attempt >= KEY_COLLISION_ATTEMPTS || doomed || !tx.dialect.isKeyCollision(error) || tx.dialect.isTransient(error)) throw error;
     }
   }
 }
