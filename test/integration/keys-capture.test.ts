@@ -20,6 +20,7 @@ import { keysCapturePass } from '../../src/runtime/capture/query-capture.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { loadNodes } from '../../src/runtime/load/load.ts';
 import { liveDialects } from '../helpers/databases.ts';
+import { expectSettledAndEqual, sharedRowsWriter, writeWhileMoving } from '../helpers/concurrent-writers.ts';
 import { random } from '../helpers/random.ts';
 import { createSyncPair, daemonDelivers, pairRows, type SyncPair } from '../helpers/sync-pair.ts';
 import { workload, writeRow } from '../helpers/workload.ts';
@@ -44,31 +45,6 @@ const outboxRows = async (client: DbClient) =>
   ).rows;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Each of `sessions` runs `write` (with its index) while `round` (with its number) runs over and
- * over, 5 ms apart, until every writer is done; the sessions are closed at the end.
- */
-async function writeWhileMoving(
-  sessions: DbClient[],
-  round: (n: number) => Promise<void>,
-  write: (session: DbClient, w: number) => Promise<void>,
-): Promise<void> {
-  let writing = true;
-  const mover = (async () => {
-    for (let n = 0; writing; n++) {
-      await round(n);
-      await sleep(5);
-    }
-  })();
-  try {
-    await Promise.all(sessions.map(write));
-  } finally {
-    writing = false;
-    await mover;
-    for (const session of sessions) await session.close();
-  }
-}
 
 /** Notes not yet read, of every table in mode keys. */
 async function notes(client: DbClient): Promise<number> {
@@ -356,54 +332,9 @@ describe.each(PAIRS.filter(([from]) => from !== 'sqlite'))(
           await pair.forward();
           await pair.backward();
         },
-        async (session, w) => {
-          const rnd = random(SEED * 10 + w);
-          const p = session.dialect.sql.param;
-          // SQLite in this process: a transaction held across awaits would make the import's
-          // synchronous busy wait block the very writer it waits for; its writes commit alone.
-          const inProcess = session.dialect.name === 'sqlite';
-          const run = (fn: (tx: DbClient) => Promise<void>) => (inProcess ? fn(session) : session.transaction(fn));
-          for (let t = 0; t < 40; t++) {
-            await run(async (tx) => {
-              for (let op = 0, ops = 1 + Math.floor(rnd() * 3); op < ops; op++) {
-                // Every session writes the same few rows: changes cross and conflict.
-                const order = `s${Math.floor(rnd() * 2)}`;
-                const line = Math.floor(rnd() * 4);
-                const roll = rnd();
-                if (roll < 0.4)
-                  await tx.query(
-                    `INSERT INTO order_line (order_id, line_no, product, amount) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
-                    [order, line, `w${w}.${t}.${op}`, (rnd() * 100).toFixed(2)],
-                  );
-                else if (roll < 0.8)
-                  await tx.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)} AND line_no = ${p(3)}`, [
-                    `u${w}.${t}.${op}`,
-                    order,
-                    line,
-                  ]);
-                else await tx.query(`DELETE FROM order_line WHERE order_id = ${p(1)} AND line_no = ${p(2)}`, [order, line]);
-                if (!inProcess && rnd() < 0.3) await sleep(Math.floor(rnd() * 20));
-              }
-              if (!inProcess && rnd() < 0.2) throw new Error('rolled back');
-            }).catch(() => undefined); // A rollback, a duplicate key or a deadlock: the application would get the same error.
-          }
-        },
+        sharedRowsWriter(SEED),
       );
-      const report = await pair.syncAll();
-      expect(report.heldBack).toBe(0);
-      for (const handle of [pair.a, pair.b]) {
-        const parked = await handle.client.query<{ status: string; reason: string }>(
-          'SELECT status, reason FROM ds_change_error ORDER BY id',
-        );
-        expect(parked.rows, `seed ${SEED}: parked on ${handle.node.name}`).toEqual([]);
-        expect(
-          await pair.count(handle.client, 'SELECT count(*) FROM ds_change_pending'),
-          `seed ${SEED}: pending on ${handle.node.name}`,
-        ).toBe(0);
-      }
-      const a = await selectAllRows(pair.a.client, pair.tables.a.order_line);
-      expect(a.length, `seed ${SEED}: some rows were left`).toBeGreaterThan(0);
-      expect(await selectAllRows(pair.b.client, pair.tables.b.order_line), `seed ${SEED}`).toEqual(a);
+      await expectSettledAndEqual(pair, SEED);
     });
   },
 );
