@@ -48,8 +48,8 @@ export interface ChangeLogReader {
   slotState(client: DbClient, nodeName: string): Promise<LogSlotState | null>;
   /** The log's end now: a pass reads up to here. */
   currentPosition(client: DbClient): Promise<bigint>;
-  /** Whole committed transactions after the slot's confirmed position, up to `upto`, in commit order; consumes nothing. */
-  read(client: DbClient, slot: string, upto: bigint, maxMessages: number): Promise<LogTransaction[]>;
+  /** Whole committed transactions after the slot's confirmed position, up to `upto`, in commit order; consumes nothing. `maxMessages` null: all of them. */
+  read(client: DbClient, slot: string, upto: bigint, maxMessages: number | null): Promise<LogTransaction[]>;
   /** Lets the slot forget everything before `position` (call it only after the outbox commit). */
   confirm(client: DbClient, slot: string, position: bigint): Promise<void>;
   parsePosition(text: string): bigint;
@@ -57,6 +57,8 @@ export interface ChangeLogReader {
   /** Takes the node's one-pass-at-a-time lock for `slot` on this session; false when another pass holds it. */
   tryLockPass(client: DbClient, slot: string): Promise<boolean>;
   unlockPass(client: DbClient, slot: string): Promise<void>;
+  /** Takes the same lock for the rest of transaction `tx`, waiting for a pass that holds it (the import's capture-first). */
+  lockPassInTransaction(tx: DbClient, slot: string): Promise<void>;
   /** In the outbox transaction: the last source commit written for `slot` (locked until commit), -1 when none. */
   readWritten(tx: DbClient, slot: string): Promise<bigint>;
   /** In the outbox transaction: records `position` as the last source commit written for `slot`. */

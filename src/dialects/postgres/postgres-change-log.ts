@@ -120,7 +120,7 @@ interface Relation {
  * out under its DateStyle and TimeZone, like a SELECT's.
  * https://www.postgresql.org/docs/15/functions-admin.html#FUNCTIONS-REPLICATION
  */
-export async function readLog(client: DbClient, slot: string, upto: bigint, maxMessages: number): Promise<LogTransaction[]> {
+export async function readLog(client: DbClient, slot: string, upto: bigint, maxMessages: number | null): Promise<LogTransaction[]> {
   const parse = await postgresTextParser();
   const { rows } = await client.query<Row>(
     `SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3, 'proto_version', '1',
@@ -206,6 +206,11 @@ export async function tryLockPass(client: DbClient, slot: string): Promise<boole
 
 export async function unlockPass(client: DbClient, slot: string): Promise<void> {
   await client.query("SELECT pg_advisory_unlock(hashtext('dsync.log_capture'), hashtext($1))", [slot]);
+}
+
+/** The pass's lock, held to the end of `tx`; a transaction-level advisory lock conflicts with the session-level one. */
+export async function lockPassInTransaction(tx: DbClient, slot: string): Promise<void> {
+  await tx.query("SELECT pg_advisory_xact_lock(hashtext('dsync.log_capture'), hashtext($1))", [slot]);
 }
 
 export async function readWritten(tx: DbClient, slot: string): Promise<bigint> {

@@ -19,6 +19,7 @@ import {
   readSlotState,
   readWritten,
   recordWritten,
+  lockPassInTransaction,
   tryLockPass,
   unlockPass,
 } from './postgres-change-log.ts';
@@ -234,6 +235,7 @@ export const postgresDialect: Dialect = {
     formatPosition: formatLsn,
     tryLockPass,
     unlockPass,
+    lockPassInTransaction,
     readWritten,
     recordWritten,
   },

@@ -18,6 +18,9 @@ import type { LogRowChange, LogTransaction } from '../../core/change-log.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { RuntimeError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
+import { canonicalKeyText } from '../../core/canonical-key.ts';
+import type { ValueMap } from '../../core/change.ts';
+import { fetchRows } from '../import/dml.ts';
 import { utcNow } from '../../core/utc-time.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { type AppChange, type CaptureOptions, captureChanges } from './capture-api.ts';
@@ -52,10 +55,15 @@ interface LogTable {
   since: bigint;
 }
 
-/** The log-mode tables of a node, by `schema.table` as the log names them. */
-async function logTables(config: Config, handle: NodeHandle, parse: (text: string) => bigint): Promise<Map<string, LogTable>> {
-  const names = config.tables.filter((t) => captureMode(config, handle.node.name, t.name) === 'log').map((t) => t.name);
-  const { rows } = await handle.client.query<Row>('SELECT table_name, since_lsn FROM ds_log_capture_table');
+/** The log-mode tables of a node, by `schema.table` as the log names them; `schemaOf` (the import's) else introspected. */
+async function logTables(
+  client: DbClient,
+  handle: NodeHandle,
+  names: readonly string[],
+  schemaOf: (name: string) => Promise<TableSchema> = (name) => handle.dialect.introspect(handle.client, name),
+): Promise<Map<string, LogTable>> {
+  const parse = handle.dialect.changeLog!.parsePosition;
+  const { rows } = await client.query<Row>('SELECT table_name, since_lsn FROM ds_log_capture_table');
   const since = new Map(rows.map((r) => [String(r.table_name), parse(String(r.since_lsn))]));
   const tables = new Map<string, LogTable>();
   for (const name of names) {
@@ -69,7 +77,7 @@ async function logTables(config: Config, handle: NodeHandle, parse: (text: strin
         },
       );
     }
-    const schema = await handle.dialect.introspect(handle.client, name);
+    const schema = await schemaOf(name);
     const bare = name.includes('.') ? name.slice(name.indexOf('.') + 1) : name;
     tables.set(`${schema.schema ?? 'public'}.${bare}`, { schema, since: at });
   }
@@ -158,7 +166,7 @@ export async function captureLogPass(config: Config, handle: NodeHandle, options
   // One pass per slot at a time (the daemon and a `dsync capture` may overlap).
   if (!(await log.tryLockPass(client, state.slot))) return { ...result, busy: true };
   try {
-    const tables = await logTables(config, handle, log.parsePosition);
+    const tables = await logTables(client, handle, logTableNames(config, node.name));
     const target = await log.currentPosition(client);
     result.target = log.formatPosition(target);
     const batch = options.batchMessages ?? 2000;
@@ -193,36 +201,104 @@ async function writeBatch(
   transactions: LogTransaction[],
   result: LogCaptureResult,
 ): Promise<void> {
-  const log = client.dialect.changeLog!;
-  await client.transaction(async (tx) => {
-    const written = await log.readWritten(tx, slot);
-    let last = written;
-    let captured = 0;
-    const batch: AppChange[] = [];
-    for (const txn of transactions) {
-      result.transactions++;
-      if (txn.commitLsn <= written) {
-        result.skippedWritten++;
-        continue;
-      }
-      last = txn.commitLsn;
-      if (txn.own) {
-        result.skippedOwn++;
-        continue;
-      }
-      for (const change of txn.changes) {
-        const table = tables.get(`${change.schema}.${change.table}`);
-        // A table of the publication that is no longer in mode log here, or a change from before the log took over.
-        if (!table || txn.commitLsn <= table.since) continue;
-        const app = appChange(node.name, table.schema, change, txn.commitMicros);
-        if (app) batch.push(app);
-      }
+  await client.transaction((tx) => writeTransactions(tx, node, slot, tables, transactions, result));
+}
+
+/** writeBatch's work, in `tx`: transactions at or below the mark are skipped, the mark moved past the rest. */
+async function writeTransactions(
+  tx: DbClient,
+  node: CaptureOptions['node'],
+  slot: string,
+  tables: Map<string, LogTable>,
+  transactions: LogTransaction[],
+  result: Pick<LogCaptureResult, 'transactions' | 'captured' | 'skippedOwn' | 'skippedWritten'>,
+): Promise<void> {
+  const log = tx.dialect.changeLog!;
+  const written = await log.readWritten(tx, slot);
+  let last = written;
+  const batch: AppChange[] = [];
+  for (const txn of transactions) {
+    result.transactions++;
+    if (txn.commitLsn <= written) {
+      result.skippedWritten++;
+      continue;
     }
-    // One version-store read and write and one outbox statement for the batch, in commit order.
-    await captureChanges(tx, batch, { node });
-    captured += batch.length;
-    if (last === written) return;
-    await log.recordWritten(tx, slot, last, utcNow());
-    result.captured += captured;
-  });
+    last = txn.commitLsn;
+    if (txn.own) {
+      result.skippedOwn++;
+      continue;
+    }
+    for (const change of txn.changes) {
+      const table = tables.get(`${change.schema}.${change.table}`);
+      // A table of the publication that is no longer in mode log here, or a change from before the log took over.
+      if (!table || txn.commitLsn <= table.since) continue;
+      const app = appChange(node.name, table.schema, change, txn.commitMicros);
+      if (app) batch.push(app);
+    }
+  }
+  // One version-store read and write and one outbox statement for the batch, in commit order.
+  await captureChanges(tx, batch, { node });
+  if (last === written) return;
+  await log.recordWritten(tx, slot, last, utcNow());
+  result.captured += batch.length;
+}
+
+/** The node's tables in capture mode log. */
+export function logTableNames(config: Pick<Config, 'nodes' | 'tables'>, nodeName: string): string[] {
+  return config.tables.filter((t) => captureMode(config, nodeName, t.name) === 'log').map((t) => t.name);
+}
+
+/** Where the log was read to by the import's capture: the slot may be confirmed there once the import commits. */
+export interface LogReadMark {
+  slot: string;
+  position: bigint;
+}
+
+/**
+ * The import's side of capture mode log, as captureBeforeMerge is for modes query and keys: before
+ * a batch merges changes into rows of log-mode tables, in its transaction, the log is captured up
+ * to its end, so that the merge weighs the local writes no pass has read yet through the version
+ * store. The batch's rows are locked first: a writer that changed one committed before, its commit
+ * is in the log read; a later one waits for the import. (A row found absent is not locked; a
+ * writer's insert of it fails the import's insert on the key, and the change is planned again.)
+ * The pass's lock is held to the end of the transaction, and what is captured moves the pass's
+ * mark with it; the slot is confirmed after the commit (confirmAfterImport), as a pass does. A
+ * node whose slot is missing is left to the pass, which stops with the fix.
+ */
+export async function captureLogBeforeMerge(
+  tx: DbClient,
+  handle: NodeHandle,
+  names: readonly string[],
+  schemas: ReadonlyMap<string, TableSchema>,
+  keys: ReadonlyMap<string, ValueMap[]>,
+): Promise<LogReadMark | null> {
+  const log = tx.dialect.changeLog!;
+  const state = await log.slotState(tx, handle.node.name);
+  if (!state) return null;
+  for (const name of [...keys.keys()].sort()) {
+    const table = schemas.get(name)!;
+    await fetchRows(tx, table, keys.get(name)!, (k) => canonicalKeyText(table, k));
+  }
+  await log.lockPassInTransaction(tx, state.slot);
+  const target = await log.currentPosition(tx);
+  const tables = await logTables(tx, handle, names, async (name) => schemas.get(name)!);
+  const transactions = await log.read(tx, state.slot, target, null);
+  const node = { name: handle.node.name, serverId: handle.node.serverId, sendOnly: handle.node.sendOnly };
+  await writeTransactions(tx, node, state.slot, tables, transactions, { transactions: 0, captured: 0, skippedOwn: 0, skippedWritten: 0 });
+  const end = transactions.length > 0 ? transactions[transactions.length - 1].endLsn : target;
+  return { slot: state.slot, position: end > target ? end : target };
+}
+
+/** After the import's commit: the slot confirmed to where its capture read, unless a pass holds the slot (it confirms then). */
+export async function confirmAfterImport(client: DbClient, handle: NodeHandle, mark: LogReadMark): Promise<void> {
+  const log = client.dialect.changeLog!;
+  if (!(await log.tryLockPass(client, mark.slot))) return;
+  try {
+    // Never back: a pass (or another import) may have confirmed further since.
+    const confirmed = (await log.slotState(client, handle.node.name))?.confirmedLsn;
+    if (confirmed === undefined) return;
+    if (confirmed === null || log.parsePosition(confirmed) < mark.position) await log.confirm(client, mark.slot, mark.position);
+  } finally {
+    await log.unlockPass(client, mark.slot).catch(() => undefined);
+  }
 }

@@ -32,6 +32,7 @@ import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, inboxRowsOf, stampOf, te
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { captureBeforeMerge } from '../capture/query-capture.ts';
+import { captureLogBeforeMerge, confirmAfterImport, type LogReadMark, logTableNames } from '../capture/log-capture.ts';
 import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
 import {
   forgetPointer,
@@ -51,9 +52,12 @@ export interface ImportContext {
   programId: number;
   tables: Map<string, TableSchema>;
   policies: Map<string, ConflictPolicy>;
-  /** Tables in capture mode query on this node → their update-time column. */
   /** Tables with a capture shadow (modes query and keys) → their update-time column (null in mode keys). */
   queryTables: Map<string, string | null>;
+  /** Tables in capture mode log on this node: the log is captured before a batch merges into them. */
+  logTables: string[];
+  /** Where the batch's capture read the log to (captureLogBeforeMerge): the slot is confirmed there after the commit. */
+  logMark?: LogReadMark | null;
   /**
    * The node has a transport program of its own: what the import applies is recorded in
    * its outbox to be forwarded (a hub). Without one nobody would read that record, and
@@ -93,8 +97,9 @@ export async function importContext(config: Config, handle: NodeHandle, programI
     if (mode === 'query') queryTables.set(t.name, queryCaptureSettings(config, t.name).updateTimeColumn);
     else if (mode === 'keys') queryTables.set(t.name, null);
   }
+  const logTables = handle.dialect.changeLog ? logTableNames(config, handle.node.name) : [];
   const forwards = config.programs.some((p) => p.type === 'transport' && p.from === handle.node.name);
-  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables, forwards };
+  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables, logTables, forwards };
   await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter', 'ds_row_version']);
   // Read before the catalog: an apply that lands between the two is seen by the next pass.
   const stamp = await ledgerStamp(handle.client);
@@ -109,7 +114,7 @@ export async function importContext(config: Config, handle: NodeHandle, programI
   }
   handle.tables = tables;
   handle.tablesStamp = stamp;
-  return { handle, programId, tables, policies, queryTables, forwards };
+  return { handle, programId, tables, policies, queryTables, logTables, forwards };
 }
 
 /**
@@ -258,23 +263,32 @@ function batchContext(ctx: ImportContext): BatchContext {
     policies: ctx.policies,
     queryTables: ctx.queryTables,
     forwards: ctx.forwards,
-    captureFirst: ctx.queryTables.size > 0 ? (tx, items) => captureLocalFirst(tx, ctx, items) : undefined,
+    captureFirst: capturesFirst(ctx) ? (tx, items) => captureLocalFirst(tx, ctx, items) : undefined,
   };
 }
 
-/** The keys (old keys too) of `items` in tables of capture mode query or keys, captured first (BatchContext.captureFirst). */
+/** The node has tables whose local writes a pass captures (modes query, keys, log): the import captures them first. */
+const capturesFirst = (ctx: ImportContext) => ctx.queryTables.size > 0 || ctx.logTables.length > 0;
+
+/**
+ * The keys (old keys too) of `items` in tables of capture mode query or keys, captured first
+ * (BatchContext.captureFirst); where they are in mode log, the log up to its end.
+ */
 async function captureLocalFirst(tx: DbClient, ctx: ImportContext, items: readonly BatchItem[]): Promise<void> {
   const keys = new Map<string, ValueMap[]>();
+  const logKeys = new Map<string, ValueMap[]>();
   for (const { change } of items) {
-    if (!ctx.queryTables.has(change.table)) continue;
-    const some = keys.get(change.table) ?? [];
+    const into = ctx.queryTables.has(change.table) ? keys : ctx.logTables.includes(change.table) ? logKeys : null;
+    if (!into) continue;
+    const some = into.get(change.table) ?? [];
     some.push(change.key);
     if (change.keyOld) some.push(change.keyOld);
-    keys.set(change.table, some);
+    into.set(change.table, some);
   }
   // Tables in name order: two imports into one node take the tables' watermark locks in the same order.
   for (const name of [...keys.keys()].sort())
     await captureBeforeMerge(tx, ctx.handle, ctx.tables.get(name)!, ctx.queryTables.get(name)!, keys.get(name)!);
+  if (logKeys.size > 0) ctx.logMark = (await captureLogBeforeMerge(tx, ctx.handle, ctx.logTables, ctx.tables, logKeys)) ?? ctx.logMark;
 }
 
 /**
@@ -723,7 +737,7 @@ async function importPass(
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
           // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
           const ahead =
-            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && ctx.queryTables.size === 0
+            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx)
               ? readAhead(tx.dialect, (decoded ??= decodeAll(ctx, rows)).filter((d) => d.change !== null) as BatchItem[], ctx.tables)
               : null;
           const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch, ahead?.statements);
@@ -772,7 +786,9 @@ async function importPass(
       let planned = true;
       for (let attempt = 1; tally === undefined; attempt++) {
         try {
+          ctx.logMark = null;
           tally = await runBatch(planned);
+          if (ctx.logMark) await confirmAfterImport(client, handle, ctx.logMark);
           if (!planned) result.replayed++;
         } catch (error) {
           if (error instanceof SendingMissed) throw error;

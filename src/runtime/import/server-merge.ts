@@ -24,6 +24,8 @@ export interface ServerMergeScope {
   forwards: boolean;
   tables: ReadonlyMap<string, TableSchema>;
   queryTables?: ReadonlyMap<string, string | null>;
+  /** Tables in capture mode log: the planner captures the log before it merges into them. */
+  logTables?: readonly string[];
 }
 
 /**
@@ -60,7 +62,9 @@ export async function mergeOnServer(
   exclude: readonly number[],
 ): Promise<Set<number>> {
   const merge = tx.dialect.serverMerge!;
-  const tables = [...scope.tables.values()].filter((t) => tableNames.has(t.name) && !scope.queryTables?.has(t.name) && merge.supports(t));
+  const tables = [...scope.tables.values()].filter(
+    (t) => tableNames.has(t.name) && !scope.queryTables?.has(t.name) && !scope.logTables?.includes(t.name) && merge.supports(t),
+  );
   const taken = new Set<number>();
   if (tables.length === 0) return taken;
   try {
