@@ -285,8 +285,10 @@ export async function captureLogBeforeMerge(
   const transactions = await log.read(tx, state.slot, target, null);
   const node = { name: handle.node.name, serverId: handle.node.serverId, sendOnly: handle.node.sendOnly };
   await writeTransactions(tx, node, state.slot, tables, transactions, { transactions: 0, captured: 0, skippedOwn: 0, skippedWritten: 0 });
-  const end = transactions.length > 0 ? transactions[transactions.length - 1].endLsn : target;
-  return { slot: state.slot, position: end > target ? end : target };
+  // Everything committed below the target was read; the last transaction may end past it (bigints: no Math.max).
+  let position = target;
+  for (const txn of transactions) if (txn.endLsn > position) position = txn.endLsn;
+  return { slot: state.slot, position };
 }
 
 /** After the import's commit: the slot confirmed to where its capture read, unless a pass holds the slot (it confirms then). */
