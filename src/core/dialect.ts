@@ -159,6 +159,13 @@ export interface DialectSql {
    * table's size and statistics (docs/performance.md, "2026-12-01, branch scale").
    */
   inArray?(expr: string, param: string, column?: ColumnSchema): string;
+  /**
+   * A composite key's columns `exprs` equal, together, to the elements at one position of the
+   * array parameters `params` (one array per column, in the same order; PostgreSQL: a semi-join
+   * with `unnest` of them), or null where a column's type cannot go into an array as its values go
+   * alone: the keys then stay a list of parameters. Found by the primary key's index as inArray's.
+   */
+  inArrays?(exprs: readonly string[], params: readonly string[], columns: readonly ColumnSchema[]): string | null;
   /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */
   lockHint?: string;
   /**

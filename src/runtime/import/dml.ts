@@ -162,18 +162,31 @@ export const ARRAY_KEYS_ABOVE = 126;
 /** Key families whose values go into an array parameter exactly as they go alone (text, whole numbers). */
 const ARRAY_FAMILIES: ReadonlySet<string> = new Set(['text', 'integer', 'bigint']);
 
-/** The key column whose `count` keys a read names in one array parameter, or null where they stay a list of parameters. */
-function arrayKeyColumn(dialect: Dialect, table: TableSchema, count: number): ColumnSchema | null {
-  if (!dialect.sql.inArray || count <= ARRAY_KEYS_ABOVE || table.primaryKey.length !== 1) return null;
-  const col = column(table, table.primaryKey[0]);
-  return ARRAY_FAMILIES.has(col.family) ? col : null;
+/**
+ * The key's columns whose `count` keys a read names in one array parameter each, or null where
+ * they stay a list of parameters (DialectSql.inArray for one column, inArrays for several).
+ */
+function arrayKeyColumns(dialect: Dialect, table: TableSchema, count: number): ColumnSchema[] | null {
+  if (count <= ARRAY_KEYS_ABOVE) return null;
+  const columns = table.primaryKey.map((k) => column(table, k));
+  if (!columns.every((c) => ARRAY_FAMILIES.has(c.family))) return null;
+  if (columns.length === 1) return dialect.sql.inArray ? columns : null;
+  const { inArrays, ident, param } = dialect.sql;
+  return inArrays?.(
+    columns.map((c) => ident(c.name)),
+    columns.map((_, i) => param(i + 1)),
+    columns,
+  )
+    ? columns
+    : null;
 }
 
 function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[], params: Params): string {
   const columns = table.columns.filter((c) => !c.generated);
-  const arrayColumn = arrayKeyColumn(dialect, table, keys.length);
-  if (arrayColumn) {
-    // Each value converted as params.add would, the array as one parameter.
+  const arrayColumns = arrayKeyColumns(dialect, table, keys.length);
+  const arrayParams: string[] = [];
+  for (const arrayColumn of arrayColumns ?? []) {
+    // Each value converted as params.add would, each column's array as one parameter.
     const values = new Array<unknown>(keys.length);
     for (let i = 0; i < keys.length; i++) {
       const value = keys[i][arrayColumn.name];
@@ -182,9 +195,13 @@ function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[]
       values[i] = dialect.toParam(arrayColumn, value);
     }
     params.values.push(values);
+    arrayParams.push(dialect.sql.param(params.values.length));
   }
-  const where = arrayColumn
-    ? dialect.sql.inArray!(dialect.sql.ident(arrayColumn.name), dialect.sql.param(params.values.length), arrayColumn)
+  const idents = (arrayColumns ?? []).map((c) => dialect.sql.ident(c.name));
+  const where = arrayColumns
+    ? arrayColumns.length === 1
+      ? dialect.sql.inArray!(idents[0], arrayParams[0], arrayColumns[0])
+      : dialect.sql.inArrays!(idents, arrayParams, arrayColumns)!
     : table.primaryKey.length === 1
       ? `${dialect.sql.ident(table.primaryKey[0])} IN (${keys.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
       : keys.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
@@ -256,7 +273,7 @@ export function rowsWithEntriesRead(
   const unique = distinct ? keys : uniqueKeys(keys, identity);
   const uniqueRowKeys = distinct ? rowKeys : [...new Set(rowKeys)];
   const entryArray = dialect.sql.inArray !== undefined && uniqueRowKeys.length > ARRAY_KEYS_ABOVE;
-  const rowParameters = arrayKeyColumn(dialect, table, unique.length) ? 1 : unique.length * table.primaryKey.length;
+  const rowParameters = arrayKeyColumns(dialect, table, unique.length) ? table.primaryKey.length : unique.length * table.primaryKey.length;
   if (rowParameters + 1 + (entryArray ? 1 : uniqueRowKeys.length) > dialect.capabilities.maxParameters - 10) return undefined;
   const params = new Params(dialect);
   const rowsSql = lockedRowsSelect(dialect, table, unique, params);
