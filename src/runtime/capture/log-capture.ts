@@ -14,7 +14,7 @@
  * its changes in the outbox itself (guarantee 4).
  */
 import { captureMode, type Config } from '../../config/config.ts';
-import type { LogRowChange, LogTransaction } from '../../core/change-log.ts';
+import type { LogRowChange, LogSlotState, LogTransaction } from '../../core/change-log.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { RuntimeError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
@@ -152,44 +152,58 @@ export async function captureLogPass(config: Config, handle: NodeHandle, options
       hint: `run \`dsync apply --node ${node.name}\` to create it; changes written while it was missing are not in the log: check with \`dsync verify\``,
     });
   }
-  const result: LogCaptureResult = {
-    node: node.name,
-    slot: state.slot,
-    transactions: 0,
-    captured: 0,
-    skippedOwn: 0,
-    skippedWritten: 0,
-    target: state.currentLsn,
-    confirmed: state.confirmedLsn,
-    busy: false,
-  };
+  const result = startResult(node.name, state);
   // One pass per slot at a time (the daemon and a `dsync capture` may overlap).
   if (!(await log.tryLockPass(client, state.slot))) return { ...result, busy: true };
   try {
     const tables = await logTables(client, handle, logTableNames(config, node.name));
-    const target = await log.currentPosition(client);
-    result.target = log.formatPosition(target);
-    const batch = options.batchMessages ?? 2000;
-    for (;;) {
-      const transactions = await log.read(client, state.slot, target, batch);
-      if (transactions.length === 0) {
-        // Nothing committed before the target is left: the slot need not keep the WAL up to it.
-        if (state.confirmedLsn === null || log.parsePosition(result.confirmed ?? state.confirmedLsn) < target) {
-          await log.confirm(client, state.slot, target);
-          result.confirmed = log.formatPosition(target);
-        }
-        break;
-      }
-      await writeBatch(client, node, state.slot, tables, transactions, result);
-      const end = transactions[transactions.length - 1].endLsn;
-      await log.confirm(client, state.slot, end);
-      result.confirmed = log.formatPosition(end);
-      if (end >= target) break;
-    }
+    await readToEnd(client, node, state, tables, result, options.batchMessages ?? 2000);
   } finally {
     await log.unlockPass(client, state.slot).catch(() => undefined);
   }
   return result;
+}
+
+const startResult = (node: string, state: LogSlotState): LogCaptureResult => ({
+  node,
+  slot: state.slot,
+  transactions: 0,
+  captured: 0,
+  skippedOwn: 0,
+  skippedWritten: 0,
+  target: state.currentLsn,
+  confirmed: state.confirmedLsn,
+  busy: false,
+});
+
+/** A pass's work, under its lock: the slot read up to the log's end as it is now, batch by batch, each written, then confirmed. */
+async function readToEnd(
+  client: DbClient,
+  node: CaptureOptions['node'],
+  state: LogSlotState,
+  tables: Map<string, LogTable>,
+  result: LogCaptureResult,
+  batch: number,
+): Promise<void> {
+  const log = client.dialect.changeLog!;
+  const target = await log.currentPosition(client);
+  result.target = log.formatPosition(target);
+  for (;;) {
+    const transactions = await log.read(client, state.slot, target, batch);
+    if (transactions.length === 0) {
+      // Nothing committed before the target is left: the slot need not keep the WAL up to it.
+      if (state.confirmedLsn === null || log.parsePosition(result.confirmed ?? state.confirmedLsn) < target) {
+        await log.confirm(client, state.slot, target);
+        result.confirmed = log.formatPosition(target);
+      }
+      break;
+    }
+    await writeBatch(client, node, state.slot, tables, transactions, result);
+    const end = transactions[transactions.length - 1].endLsn;
+    await log.confirm(client, state.slot, end);
+    result.confirmed = log.formatPosition(end);
+    if (end >= target) break;
+  }
 }
 
 /** One outbox transaction: the batch's changes and the mark of the last source commit written. */
@@ -248,12 +262,6 @@ export function logTableNames(config: Pick<Config, 'nodes' | 'tables'>, nodeName
   return config.tables.filter((t) => captureMode(config, nodeName, t.name) === 'log').map((t) => t.name);
 }
 
-/** Where the log was read to by the import's capture: the slot may be confirmed there once the import commits. */
-export interface LogReadMark {
-  slot: string;
-  position: bigint;
-}
-
 /**
  * The import's side of capture mode log, as captureBeforeMerge is for modes query and keys: before
  * a batch merges changes into rows of log-mode tables, in its transaction, the log is captured up
@@ -262,8 +270,8 @@ export interface LogReadMark {
  * is in the log read; a later one waits for the import. (A row found absent is not locked; a
  * writer's insert of it fails the import's insert on the key, and the change is planned again.)
  * The pass's lock is held to the end of the transaction, and what is captured moves the pass's
- * mark with it; the slot is confirmed after the commit (confirmAfterImport), as a pass does. A
- * node whose slot is missing is left to the pass, which stops with the fix.
+ * mark with it; the slot is confirmed by the next pass (catchUpLog before the next batch). A node
+ * whose slot is missing is left to the pass, which stops with the fix.
  */
 export async function captureLogBeforeMerge(
   tx: DbClient,
@@ -271,10 +279,10 @@ export async function captureLogBeforeMerge(
   names: readonly string[],
   schemas: ReadonlyMap<string, TableSchema>,
   keys: ReadonlyMap<string, ValueMap[]>,
-): Promise<LogReadMark | null> {
+): Promise<void> {
   const log = tx.dialect.changeLog!;
   const state = await log.slotState(tx, handle.node.name);
-  if (!state) return null;
+  if (!state) return;
   for (const name of [...keys.keys()].sort()) {
     const table = schemas.get(name)!;
     await fetchRows(tx, table, keys.get(name)!, (k) => canonicalKeyText(table, k));
@@ -283,24 +291,29 @@ export async function captureLogBeforeMerge(
   const target = await log.currentPosition(tx);
   const tables = await logTables(tx, handle, names, async (name) => schemas.get(name)!);
   const transactions = await log.read(tx, state.slot, target, null);
-  const node = { name: handle.node.name, serverId: handle.node.serverId, sendOnly: handle.node.sendOnly };
-  await writeTransactions(tx, node, state.slot, tables, transactions, { transactions: 0, captured: 0, skippedOwn: 0, skippedWritten: 0 });
-  // Everything committed below the target was read; the last transaction may end past it (bigints: no Math.max).
-  let position = target;
-  for (const txn of transactions) if (txn.endLsn > position) position = txn.endLsn;
-  return { slot: state.slot, position };
+  await writeTransactions(tx, handle.node, state.slot, tables, transactions, startResult(handle.node.name, state));
 }
 
-/** After the import's commit: the slot confirmed to where its capture read, unless a pass holds the slot (it confirms then). */
-export async function confirmAfterImport(client: DbClient, handle: NodeHandle, mark: LogReadMark): Promise<void> {
+/**
+ * Before an import batch into a node with log-mode tables: a pass over what the slot holds (the
+ * last batch's own writes, skipped, and local writes since), under the pass's lock, so that the
+ * batch's own read of the log in its transaction (captureLogBeforeMerge, which cannot confirm the
+ * slot and so reads it whole) holds only what comes in between. Skipped while a pass holds the
+ * slot; it does the same.
+ */
+export async function catchUpLog(
+  client: DbClient,
+  handle: NodeHandle,
+  names: readonly string[],
+  schemas: ReadonlyMap<string, TableSchema>,
+): Promise<void> {
   const log = client.dialect.changeLog!;
-  if (!(await log.tryLockPass(client, mark.slot))) return;
+  const state = await log.slotState(client, handle.node.name);
+  if (!state || !(await log.tryLockPass(client, state.slot))) return;
   try {
-    // Never back: a pass (or another import) may have confirmed further since.
-    const confirmed = (await log.slotState(client, handle.node.name))?.confirmedLsn;
-    if (confirmed === undefined) return;
-    if (confirmed === null || log.parsePosition(confirmed) < mark.position) await log.confirm(client, mark.slot, mark.position);
+    const tables = await logTables(client, handle, names, async (name) => schemas.get(name)!);
+    await readToEnd(client, handle.node, state, tables, startResult(handle.node.name, state), 2000);
   } finally {
-    await log.unlockPass(client, mark.slot).catch(() => undefined);
+    await log.unlockPass(client, state.slot).catch(() => undefined);
   }
 }

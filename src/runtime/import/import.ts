@@ -32,7 +32,7 @@ import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, inboxRowsOf, stampOf, te
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { captureBeforeMerge } from '../capture/query-capture.ts';
-import { captureLogBeforeMerge, confirmAfterImport, type LogReadMark, logTableNames } from '../capture/log-capture.ts';
+import { captureLogBeforeMerge, catchUpLog, logTableNames } from '../capture/log-capture.ts';
 import { beginImportBatch, parkChange, rawRowIdentity, rowIdentity, storedKey } from './parking.ts';
 import {
   forgetPointer,
@@ -56,8 +56,6 @@ export interface ImportContext {
   queryTables: Map<string, string | null>;
   /** Tables in capture mode log on this node: the log is captured before a batch merges into them. */
   logTables: string[];
-  /** Where the batch's capture read the log to (captureLogBeforeMerge): the slot is confirmed there after the commit. */
-  logMark?: LogReadMark | null;
   /**
    * The node has a transport program of its own: what the import applies is recorded in
    * its outbox to be forwarded (a hub). Without one nobody would read that record, and
@@ -288,7 +286,7 @@ async function captureLocalFirst(tx: DbClient, ctx: ImportContext, items: readon
   // Tables in name order: two imports into one node take the tables' watermark locks in the same order.
   for (const name of [...keys.keys()].sort())
     await captureBeforeMerge(tx, ctx.handle, ctx.tables.get(name)!, ctx.queryTables.get(name)!, keys.get(name)!);
-  if (logKeys.size > 0) ctx.logMark = (await captureLogBeforeMerge(tx, ctx.handle, ctx.logTables, ctx.tables, logKeys)) ?? ctx.logMark;
+  if (logKeys.size > 0) await captureLogBeforeMerge(tx, ctx.handle, ctx.logTables, ctx.tables, logKeys);
 }
 
 /**
@@ -784,11 +782,11 @@ async function importPass(
       };
       let tally: Tally | undefined;
       let planned = true;
+      // The log read to here first, so that the batch's capture-first reads only what comes after (a failure is the pass's to report).
+      if (ctx.logTables.length > 0) await catchUpLog(client, handle, ctx.logTables, ctx.tables).catch(() => undefined);
       for (let attempt = 1; tally === undefined; attempt++) {
         try {
-          ctx.logMark = null;
           tally = await runBatch(planned);
-          if (ctx.logMark) await confirmAfterImport(client, handle, ctx.logMark);
           if (!planned) result.replayed++;
         } catch (error) {
           if (error instanceof SendingMissed) throw error;
