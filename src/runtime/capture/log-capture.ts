@@ -267,11 +267,13 @@ export function logTableNames(config: Pick<Config, 'nodes' | 'tables'>, nodeName
  * a batch merges changes into rows of log-mode tables, in its transaction, the log is captured up
  * to its end, so that the merge weighs the local writes no pass has read yet through the version
  * store. The batch's rows are locked first: a writer that changed one committed before, its commit
- * is in the log read; a later one waits for the import. (A row found absent is not locked; a
- * writer's insert of it fails the import's insert on the key, and the change is planned again.)
+ * is in the log read; a later one waits for the import. (A row found absent is not locked: a
+ * writer's insert of it before the batch reads it sends the batch round again, after that it fails
+ * the import's insert on the key, and the change is planned again.)
  * The pass's lock is held to the end of the transaction, and what is captured moves the pass's
- * mark with it; the slot is confirmed by the next pass (catchUpLog before the next batch). A node
- * whose slot is missing is left to the pass, which stops with the fix.
+ * mark with it; the slot is confirmed by the next pass (catchUpLog before the next batch). Returns
+ * the rows it found absent (BatchState.requireStillAbsent). A node whose slot is missing is left
+ * to the pass, which stops with the fix.
  */
 export async function captureLogBeforeMerge(
   tx: DbClient,
@@ -279,19 +281,23 @@ export async function captureLogBeforeMerge(
   names: readonly string[],
   schemas: ReadonlyMap<string, TableSchema>,
   keys: ReadonlyMap<string, ValueMap[]>,
-): Promise<void> {
+): Promise<Array<{ table: string; rowKey: string }>> {
   const log = tx.dialect.changeLog!;
   const state = await log.slotState(tx, handle.node.name);
-  if (!state) return;
+  if (!state) return [];
+  const absent: Array<{ table: string; rowKey: string }> = [];
   for (const name of [...keys.keys()].sort()) {
     const table = schemas.get(name)!;
-    await fetchRows(tx, table, keys.get(name)!, (k) => canonicalKeyText(table, k));
+    const text = (k: ValueMap) => canonicalKeyText(table, k);
+    const found = await fetchRows(tx, table, keys.get(name)!, text);
+    for (const key of keys.get(name)!) if (!found.has(text(key))) absent.push({ table: name, rowKey: text(key) });
   }
   await log.lockPassInTransaction(tx, state.slot);
   const target = await log.currentPosition(tx);
   const tables = await logTables(tx, handle, names, async (name) => schemas.get(name)!);
   const transactions = await log.read(tx, state.slot, target, null);
   await writeTransactions(tx, handle.node, state.slot, tables, transactions, startResult(handle.node.name, state));
+  return absent;
 }
 
 /**

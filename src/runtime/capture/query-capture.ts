@@ -140,7 +140,8 @@ async function captureKeys(pass: Pass, keys: ValueMap[], consume?: (tx: DbClient
 /**
  * The import's side of capture modes query and keys: before a batch merges changes into rows of
  * `table`, in its transaction, the local changes of those rows that no pass has captured yet are
- * captured (as a pass would, their notes left for the pass, which then finds nothing). The merge
+ * captured (as a pass would, their notes left for the pass, which then finds nothing); returns the
+ * row keys of the rows it found absent (BatchState.requireStillAbsent). The merge
  * then weighs them against the incoming changes through the version store, as it weighs trigger
  * capture's; without this, a local delete not yet captured let an older insert arriving by a
  * second path bring the row back, and a local insert overwritten by the import was never sent.
@@ -151,12 +152,12 @@ export async function captureBeforeMerge(
   table: TableSchema,
   updateColumn: string | null,
   keys: ValueMap[],
-): Promise<void> {
+): Promise<string[]> {
   // A table whose update-time column is missing is the pass's to refuse (requireUpdateTimeColumn), not
   // the import's: the rows are compared all the same, and the column only stamps the shadow entries.
   const column = table.columns.find((c) => c.name === updateColumn) ?? null;
   // The watermark stays: the window's rows below this batch's times may not be captured yet.
-  await captureKeysIn(tx, newPass(handle, table, column, {}), keys, { moveWatermark: false });
+  return (await captureKeysIn(tx, newPass(handle, table, column, {}), keys, { moveWatermark: false })).absent;
 }
 
 /** captureKeys' work, in `tx`. */
@@ -165,7 +166,7 @@ async function captureKeysIn(
   pass: Pass,
   keys: ValueMap[],
   { consume, moveWatermark = true }: { consume?: (tx: DbClient) => Promise<void>; moveWatermark?: boolean },
-): Promise<{ counts: { inserted: number; updated: number; deleted: number }; watermark: string | null }> {
+): Promise<{ counts: { inserted: number; updated: number; deleted: number }; watermark: string | null; absent: string[] }> {
   const { handle, table, columns, encoders, updateColumn } = pass;
   const keyText = (k: ValueMap) => canonicalKeyText(table, k);
   const node = { name: handle.node.name, serverId: handle.node.serverId, sendOnly: handle.node.sendOnly };
@@ -230,7 +231,7 @@ async function captureKeysIn(
       table.name,
     ]);
   }
-  return { counts, watermark };
+  return { counts, watermark, absent: texts.filter((t) => !rows.has(t)) };
 }
 
 /** The time window: keys of rows whose update time is at or above `from`, oldest first (so a batch's watermark never passes a later batch's rows). */

@@ -10,6 +10,7 @@ import type { ConflictPolicy } from '../../config/config.ts';
 import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { ChangeEvent, InboxRow, ValueMap } from '../../core/change.ts';
 import type { DbClient, Dialect, QueryResult, Row } from '../../core/dialect.ts';
+import { TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
@@ -73,11 +74,12 @@ export interface BatchContext {
   /** The batch's rows and entries read already, with its first statements (readAhead; taken). */
   readAhead?: ReadAhead;
   /**
-   * Capture modes query and keys (`queryTables`): captures the local changes of the batch's rows
-   * that no pass has captured yet, before their rows and entries are read (captureBeforeMerge).
+   * Capture modes query, keys and log: captures the local changes of the batch's rows that no pass
+   * has captured yet, before their rows and entries are read (captureBeforeMerge,
+   * captureLogBeforeMerge), and says which rows it found absent (BatchState.requireStillAbsent).
    * Never with `readAhead`, which reads them first.
    */
-  captureFirst?: (tx: DbClient, items: readonly BatchItem[]) => Promise<void>;
+  captureFirst?: (tx: DbClient, items: readonly BatchItem[]) => Promise<CapturedFirst>;
 }
 
 /**
@@ -102,6 +104,11 @@ function deferring(tx: DbClient): DbClient {
 }
 
 const stateKey = (table: string, rowKey: string) => `${table}\u0000${rowKey}`;
+
+/** What captureFirst found: the rows it found absent, by table name and row key. */
+export interface CapturedFirst {
+  absent: ReadonlyArray<{ table: string; rowKey: string }>;
+}
 
 interface KeyText {
   table: TableSchema;
@@ -190,6 +197,22 @@ export class BatchState {
       const rows = both ? both.rows : await fetchRows(tx, table, keys, identity, true);
       const entries = both ? entriesFromRows(both.entries) : await readEntries(tx, table.name, rowKeys, true);
       this.fill(unread, rows, entries);
+    }
+  }
+
+  /**
+   * Rows the capture-first found absent must still be absent when the batch reads them: no lock
+   * holds an absent key (PostgreSQL), so a local insert can commit in between, and the merge would
+   * then weigh it against an entry that has not seen it. The batch is rolled back and tried again
+   * (a transient failure: nothing is parked), and its capture-first then captures the insert.
+   */
+  requireStillAbsent(absent: CapturedFirst['absent']): void {
+    for (const { table, rowKey } of absent) {
+      if (!this.states.get(stateKey(table, rowKey))?.row) continue;
+      throw new TransientError(
+        'local_write_raced',
+        `a local insert into ${table} committed between the import's capture of the row and its read; the batch is tried again`,
+      );
     }
   }
 
@@ -286,9 +309,10 @@ export async function applyBatch(
   /** The items are pending updates taken up again: their ds_change_pending rows go once they merge. */
   fromPending = false,
 ): Promise<BatchOutcome> {
-  await ctx.captureFirst?.(tx, items);
+  const captured = await ctx.captureFirst?.(tx, items);
   const state = ctx.readAhead?.state ?? new BatchState();
   await state.load(tx, items, ctx.tables);
+  if (captured) state.requireStillAbsent(captured.absent);
   const ops: PlannedOp[] = [];
   const applied: AppliedRecord[] = [];
   const conflicts: Array<{ item: BatchItem; conflict: Conflict; policy: ConflictPolicy }> = [];

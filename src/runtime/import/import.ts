@@ -20,6 +20,7 @@ import {
   applyBatch,
   type BatchContext,
   type BatchItem,
+  type CapturedFirst,
   caughtUpPending,
   type ItemResult,
   pendingInboxIds,
@@ -272,7 +273,7 @@ const capturesFirst = (ctx: ImportContext) => ctx.queryTables.size > 0 || ctx.lo
  * The keys (old keys too) of `items` in tables of capture mode query or keys, captured first
  * (BatchContext.captureFirst); where they are in mode log, the log up to its end.
  */
-async function captureLocalFirst(tx: DbClient, ctx: ImportContext, items: readonly BatchItem[]): Promise<void> {
+async function captureLocalFirst(tx: DbClient, ctx: ImportContext, items: readonly BatchItem[]): Promise<CapturedFirst> {
   const keys = new Map<string, ValueMap[]>();
   const logKeys = new Map<string, ValueMap[]>();
   for (const { change } of items) {
@@ -283,10 +284,14 @@ async function captureLocalFirst(tx: DbClient, ctx: ImportContext, items: readon
     if (change.keyOld) some.push(change.keyOld);
     into.set(change.table, some);
   }
+  const absent: Array<{ table: string; rowKey: string }> = [];
   // Tables in name order: two imports into one node take the tables' watermark locks in the same order.
-  for (const name of [...keys.keys()].sort())
-    await captureBeforeMerge(tx, ctx.handle, ctx.tables.get(name)!, ctx.queryTables.get(name)!, keys.get(name)!);
-  if (logKeys.size > 0) await captureLogBeforeMerge(tx, ctx.handle, ctx.logTables, ctx.tables, logKeys);
+  for (const name of [...keys.keys()].sort()) {
+    const texts = await captureBeforeMerge(tx, ctx.handle, ctx.tables.get(name)!, ctx.queryTables.get(name)!, keys.get(name)!);
+    for (const rowKey of texts) absent.push({ table: name, rowKey });
+  }
+  if (logKeys.size > 0) absent.push(...(await captureLogBeforeMerge(tx, ctx.handle, ctx.logTables, ctx.tables, logKeys)));
+  return { absent };
 }
 
 /**
