@@ -5,6 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { DbClient } from '../../src/core/dialect.ts';
+import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { random } from './random.ts';
 import type { SyncPair } from './sync-pair.ts';
@@ -35,6 +36,18 @@ export async function writeWhileMoving(
     for (const session of sessions) await session.close();
   }
 }
+
+/**
+ * The mover's round: both ways, with node a's capture passes (modes query, keys, log) every
+ * fourth round only, so that the import into a mostly meets local changes no pass has read.
+ */
+export const movingBothWays =
+  (pair: SyncPair) =>
+  async (round: number): Promise<void> => {
+    if (round % 4 === 0) await capturePass(pair.config, pair.nodes, 'a');
+    await pair.forward();
+    await pair.backward();
+  };
 
 /**
  * Writer `w` of a seeded run: 40 transactions of 1–3 inserts, updates and deletes of the same

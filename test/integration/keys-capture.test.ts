@@ -20,7 +20,7 @@ import { keysCapturePass } from '../../src/runtime/capture/query-capture.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { loadNodes } from '../../src/runtime/load/load.ts';
 import { liveDialects } from '../helpers/databases.ts';
-import { expectSettledAndEqual, sharedRowsWriter, writeWhileMoving } from '../helpers/concurrent-writers.ts';
+import { expectSettledAndEqual, movingBothWays, sharedRowsWriter, writeWhileMoving } from '../helpers/concurrent-writers.ts';
 import { random } from '../helpers/random.ts';
 import { createSyncPair, daemonDelivers, pairRows, type SyncPair } from '../helpers/sync-pair.ts';
 import { workload, writeRow } from '../helpers/workload.ts';
@@ -325,15 +325,7 @@ describe.each(PAIRS.filter(([from]) => from !== 'sqlite'))(
         await (await getDialect(to)).connect(pair.b.node.url, 'b'),
       ];
       // a's passes run every fourth round only: the import into a mostly meets local changes no pass has read.
-      await writeWhileMoving(
-        sessions,
-        async (round) => {
-          if (round % 4 === 0) await capturePass(pair.config, pair.nodes, 'a');
-          await pair.forward();
-          await pair.backward();
-        },
-        sharedRowsWriter(SEED),
-      );
+      await writeWhileMoving(sessions, movingBothWays(pair), sharedRowsWriter(SEED));
       await expectSettledAndEqual(pair, SEED);
     });
   },

@@ -76,6 +76,7 @@ export const mysqlSql: DialectSql = {
     return `${multiRowInsert(this, table, columns, rowCount)} ON DUPLICATE KEY UPDATE ${first} = ${first}`;
   },
   forUpdate: ' FOR UPDATE',
+  rowValueIn: true,
   // A FLOAT's text form keeps 6 digits (0.1234567 reads as 0.123457); as a double it is exact.
   selectColumn(column) {
     const name = this.ident(column.name);

@@ -204,8 +204,24 @@ function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[]
       : dialect.sql.inArrays!(idents, arrayParams, arrayColumns)!
     : table.primaryKey.length === 1
       ? `${dialect.sql.ident(table.primaryKey[0])} IN (${keys.map((k) => params.add(column(table, table.primaryKey[0]), k[table.primaryKey[0]])).join(', ')})`
-      : keys.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
+      : dialect.sql.rowValueIn && keys.length > 1
+        ? rowValueList(dialect, table, keys, params)
+        : keys.map((k) => `(${whereKey(dialect, table, k, params)})`).join(' OR ');
   return `SELECT ${columns.map((c) => dialect.sql.ident(c.name)).join(', ')} FROM ${qualifiedTable(dialect, table)}${dialect.sql.lockHint ?? ''} WHERE ${where}${dialect.sql.forUpdate ?? ''}`;
+}
+
+/** `(a, b) IN ((?, ?), …)`: a composite key's keys as one row-value list (DialectSql.rowValueIn). */
+function rowValueList(dialect: Dialect, table: TableSchema, keys: ValueMap[], params: Params): string {
+  const columns = table.primaryKey.map((k) => column(table, k));
+  const tuples = keys.map((k) => {
+    const values = columns.map((c) => {
+      const value = k[c.name];
+      if (value === null || value === undefined) throw new ChangeError('bad_key', `change of ${table.name} lacks key column ${c.name}`);
+      return params.add(c, value);
+    });
+    return `(${values.join(', ')})`;
+  });
+  return `(${columns.map((c) => dialect.sql.ident(c.name)).join(', ')}) IN (${tuples.join(', ')})`;
 }
 
 /** A row read as an array of `columns`' values, canonical, keyed by its identity. */
