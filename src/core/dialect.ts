@@ -169,7 +169,7 @@ export interface DialectSql {
   /**
    * A composite key's keys, where inArrays is absent or refuses them, go as one row-value list,
    * `(a, b) IN ((?, ?), …)`, not as ORs of ANDs: MariaDB reads the list as ranges of the primary
-   * key, and 10,000 ORs ~40 times slower (docs/performance.md, "composite keys").
+   * key, and 10,000 ORs ~40 times slower (docs/performance.md, "a composite key's batch read").
    */
   rowValueIn?: boolean;
   /** After the table name in such a SELECT, where the brand locks by table hint (SQL Server ` WITH (UPDLOCK, ROWLOCK)`). */

@@ -88,7 +88,7 @@ UNION ALL SELECT TRUE, ${rows}, ${second.columns.map((c) => `e.${c.name}`).join(
   // Each array hidden from the planner as inArray's (a scalar sub-SELECT, an InitPlan), so that
   // unnest is planned as a few rows: one index probe per key, not a scan of the table. Before, a
   // composite key's 10,000 keys were 10,000 ORs, planned and run at ~1 s per batch
-  // (docs/performance.md, "composite keys").
+  // (docs/performance.md, "a composite key's batch read on PostgreSQL").
   inArrays: (exprs, params, columns) => {
     const elements = columns.map(arrayElementType);
     if (elements.some((e) => e === null)) return null;

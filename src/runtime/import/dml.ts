@@ -172,6 +172,7 @@ function arrayKeyColumns(dialect: Dialect, table: TableSchema, count: number): C
   if (!columns.every((c) => ARRAY_FAMILIES.has(c.family))) return null;
   if (columns.length === 1) return dialect.sql.inArray ? columns : null;
   const { inArrays, ident, param } = dialect.sql;
+  // Asked only whether the columns' types can go into arrays (null when not); its text is not kept.
   return inArrays?.(
     columns.map((c) => ident(c.name)),
     columns.map((_, i) => param(i + 1)),
