@@ -12,6 +12,10 @@
  * and skips those at or below that mark. Transactions dsync wrote itself (the import, a
  * load: they silence capture, which marks them in the log) are skipped: the import records
  * its changes in the outbox itself (guarantee 4).
+ *
+ * Two-way: the import captures the log itself before it merges into a log-mode table
+ * (captureLogBeforeMerge, in its batch, after a pass over the slot: catchUpLog), so that the
+ * merge weighs every local write committed before it (docs/capture-modes.md, log section).
  */
 import { captureMode, type Config } from '../../config/config.ts';
 import type { LogRowChange, LogSlotState, LogTransaction } from '../../core/change-log.ts';
