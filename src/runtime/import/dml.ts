@@ -28,12 +28,16 @@ class Params {
   }
 }
 
+/** The value of key column `name` in `key`; a change without it is refused (parked with the reason). */
+function keyValue(table: TableSchema, key: ValueMap, name: string): ValueMap[string] {
+  const value = key[name];
+  if (value === null || value === undefined) throw new ChangeError('bad_key', `change of ${table.name} lacks key column ${name}`);
+  return value;
+}
+
 function whereKey(dialect: Dialect, table: TableSchema, key: ValueMap, params: Params): string {
   return table.primaryKey
-    .map((name) => {
-      if (!(name in key) || key[name] === null) throw new ChangeError('bad_key', `change of ${table.name} lacks key column ${name}`);
-      return `${dialect.sql.ident(name)} = ${params.add(column(table, name), key[name])}`;
-    })
+    .map((name) => `${dialect.sql.ident(name)} = ${params.add(column(table, name), keyValue(table, key, name))}`)
     .join(' AND ');
 }
 
@@ -189,12 +193,7 @@ function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[]
   for (const arrayColumn of arrayColumns ?? []) {
     // Each value converted as params.add would, each column's array as one parameter.
     const values = new Array<unknown>(keys.length);
-    for (let i = 0; i < keys.length; i++) {
-      const value = keys[i][arrayColumn.name];
-      if (value === null || value === undefined)
-        throw new ChangeError('bad_key', `change of ${table.name} lacks key column ${arrayColumn.name}`);
-      values[i] = dialect.toParam(arrayColumn, value);
-    }
+    for (let i = 0; i < keys.length; i++) values[i] = dialect.toParam(arrayColumn, keyValue(table, keys[i], arrayColumn.name));
     params.values.push(values);
     arrayParams.push(dialect.sql.param(params.values.length));
   }
@@ -214,14 +213,7 @@ function lockedRowsSelect(dialect: Dialect, table: TableSchema, keys: ValueMap[]
 /** `(a, b) IN ((?, ?), …)`: a composite key's keys as one row-value list (DialectSql.rowValueIn). */
 function rowValueList(dialect: Dialect, table: TableSchema, keys: ValueMap[], params: Params): string {
   const columns = table.primaryKey.map((k) => column(table, k));
-  const tuples = keys.map((k) => {
-    const values = columns.map((c) => {
-      const value = k[c.name];
-      if (value === null || value === undefined) throw new ChangeError('bad_key', `change of ${table.name} lacks key column ${c.name}`);
-      return params.add(c, value);
-    });
-    return `(${values.join(', ')})`;
-  });
+  const tuples = keys.map((k) => `(${columns.map((c) => params.add(c, keyValue(table, k, c.name))).join(', ')})`);
   return `(${columns.map((c) => dialect.sql.ident(c.name)).join(', ')}) IN (${tuples.join(', ')})`;
 }
 

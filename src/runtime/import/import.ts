@@ -493,7 +493,7 @@ async function applyBatchOneByOne(
     } catch (error) {
       if (tx.dialect.isTransient(error)) throw error;
       const reason = `${operationName[d.change.operation]} of ${d.change.table} ${JSON.stringify(d.change.key)} failed: ${describeError(error)}`;
-      if (error instanceof DsyncError && error.code === 'transaction_doomed') {
+      if (doomedTransaction(error)) {
         doomed.set(d.row.id, { reason, kind: kindOf(error.cause, 'apply_failed') });
         throw error;
       }
@@ -501,6 +501,9 @@ async function applyBatchOneByOne(
     }
   }
 }
+
+/** A failure that left the whole transaction unusable (SQL Server): the change is parked on the replay, without running it. */
+const doomedTransaction = (error: unknown): error is DsyncError => error instanceof DsyncError && error.code === 'transaction_doomed';
 
 /**
  * Attempts of one change in the slow path while its write meets a key another row holds. The
@@ -524,8 +527,13 @@ async function applyPlanningAgain(
       return await applyDecoded(tx, ctx, row, change, identity);
     } catch (error) {
       // A doomed transaction (SQL Server) cannot plan again: the replay parks the change.
-      const doomed = error instanceof DsyncError && error.code === 'transaction_doomed';
-      if (attempt >= KEY_COLLISION_ATTEMPTS || doomed || !tx.dialect.isKeyCollision(error) || tx.dialect.isTransient(error)) throw error;
+      if (
+        attempt >= KEY_COLLISION_ATTEMPTS ||
+        doomedTransaction(error) ||
+        !tx.dialect.isKeyCollision(error) ||
+        tx.dialect.isTransient(error)
+      )
+        throw error;
     }
   }
 }
@@ -819,7 +827,7 @@ async function importPass(
             await sleep(backoffMs(attempt));
             continue;
           }
-          if (!planned && !(error instanceof DsyncError && error.code === 'transaction_doomed')) throw error;
+          if (!planned && !doomedTransaction(error)) throw error;
           if (planned && kept) {
             // A write failed: the schema may have changed under a long run (a table dropped stops here with the fix).
             ctx = await importContext(config, handle, program.id, true);
