@@ -13,8 +13,14 @@ export interface StatementStats {
 
 export class StatementTrace {
   private readonly byShape = new Map<string, StatementStats>();
+  /** With `timeline`: every statement in order, its start and end (performance.now()). */
+  readonly sequence: Array<{ shape: string; start: number; end: number }> = [];
+
+  constructor(private readonly timeline = false) {}
 
   record(sql: string, ms: number): void {
+    if (this.timeline)
+      this.sequence.push({ shape: sql.replace(/\s+/g, ' ').slice(0, 60), start: performance.now() - ms, end: performance.now() });
     const shape = sql
       .replace(/\s+/g, ' ')
       .replace(/\$\d+|\?/g, '?')

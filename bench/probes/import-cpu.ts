@@ -63,7 +63,7 @@ try {
   const realTime = (p: number, priority: number) =>
     execFileSync('chrt', ['-a', '-p', ...(priority ? ['-f', String(priority)] : ['-o', '0']), String(p)]);
   if (process.env.RT) for (const p of [process.pid, pid]) realTime(p, 10);
-  const trace = new StatementTrace();
+  const trace = new StatementTrace(process.env.TRACE === 'timeline');
   // TRACE=1: statements by shape, timed; TRACE=cpu: by the backend's CPU during each (10 ms ticks).
   const clock = process.env.TRACE === 'cpu' ? () => backendCpu(pid) * 1000 : undefined;
   const target = process.env.TRACE ? { ...tgt, client: traceClient(tgt.client, trace, clock) } : tgt;
@@ -102,7 +102,13 @@ try {
         .map(([name, cpu]) => `${name} ${cpu.toFixed(2)} s`)
         .join(', ')}`,
     );
-  if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
+  // TRACE=timeline: every statement in order, with the time before it (this process's own work) and its own.
+  if (process.env.TRACE === 'timeline')
+    for (let i = 0, last = t0; i < trace.sequence.length; last = trace.sequence[i++].end) {
+      const { shape, start, end } = trace.sequence[i];
+      console.log(`  +${(start - last).toFixed(1).padStart(6)} ms before, ${(end - start).toFixed(1).padStart(6)} ms  ${shape}`);
+    }
+  else if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
 } finally {
   await setup.close();
 }
