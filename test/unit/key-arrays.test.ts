@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { ColumnSchema, TableSchema } from '../../src/core/schema.ts';
 import { postgresDialect } from '../../src/dialects/postgres/postgres-dialect.ts';
-import { ARRAY_KEYS_ABOVE, rowsWithEntriesRead } from '../../src/runtime/import/dml.ts';
+import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
+import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
+import { ARRAY_KEYS_ABOVE, inLists, rowsWithEntriesRead } from '../../src/runtime/import/dml.ts';
 
 const col = (name: string, family: ColumnSchema['family'], nativeType: string): ColumnSchema => ({
   name,
@@ -83,6 +85,38 @@ describe('rows and entries read with keys as an array', () => {
       const r = read(table([col('id', family, nativeType)]), many(family));
       if (element === null) expect(r.sql, nativeType).toContain('WHERE id = ANY($1)');
       else expect(r.sql, nativeType).toContain(`WHERE id = ANY(ARRAY(SELECT unnest($1::${element}[])))`);
+    }
+  });
+});
+
+describe('inLists: the key lists of the capture passes, the shadow and the key notes', () => {
+  const values = (n: number) => Array.from({ length: n }, (_, i) => `k${i}`);
+
+  it('names more than ARRAY_KEYS_ABOVE values in one array parameter on PostgreSQL, typed by the column where given', () => {
+    const [only, ...rest] = inLists(postgresDialect, 'row_key', values(10_000), 2);
+    expect(rest).toEqual([]);
+    expect(only.sql).toBe('row_key = ANY(ARRAY(SELECT unnest($2::text[])))');
+    expect(only.params).toEqual([values(10_000)]);
+    const ids = inLists(postgresDialect, 'id', [1, 2, 3].concat(Array(ARRAY_KEYS_ABOVE).fill(4)), 1, col('id', 'bigint', 'bigint'));
+    expect(ids[0].sql).toBe('id = ANY(ARRAY(SELECT unnest($1::bigint[])))');
+  });
+
+  it('keeps a list of parameters at ARRAY_KEYS_ABOVE values and below, numbered from the first', () => {
+    const [only] = inLists(postgresDialect, 'row_key', values(3), 2);
+    expect(only).toEqual({ sql: 'row_key IN ($2, $3, $4)', params: values(3) });
+    expect(inLists(postgresDialect, 'row_key', values(ARRAY_KEYS_ABOVE), 2)[0].sql).not.toContain('ANY(');
+  });
+
+  it("cuts the list within the brand's parameters where it has no array, every value once and in order", () => {
+    for (const dialect of [mysqlDialect, sqliteDialect]) {
+      const many = values(dialect.capabilities.maxParameters * 2 + 5);
+      const pieces = inLists(dialect, 'row_key', many, 2);
+      expect(pieces.length, dialect.name).toBeGreaterThan(2);
+      for (const piece of pieces) {
+        expect(piece.params.length + 1, dialect.name).toBeLessThanOrEqual(dialect.capabilities.maxParameters);
+        expect(piece.sql.match(/\?/g)?.length, dialect.name).toBe(piece.params.length);
+      }
+      expect(pieces.flatMap((p) => p.params)).toEqual(many);
     }
   });
 });

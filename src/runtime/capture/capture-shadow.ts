@@ -14,7 +14,7 @@ import { canonicalKeyText } from '../../core/canonical-key.ts';
 import type { ValueMap } from '../../core/change.ts';
 import type { DbClient, Row } from '../../core/dialect.ts';
 import { syncedColumns, type TableSchema } from '../../core/schema.ts';
-import { fetchRows } from '../import/dml.ts';
+import { fetchRows, inLists } from '../import/dml.ts';
 import type { PlannedOp } from '../import/row-writer.ts';
 import { writeRows } from '../import/row-writer.ts';
 
@@ -31,15 +31,12 @@ const COLUMNS = ['table_name', 'row_key', 'update_time', 'row_values'] as const;
 /** The shadow entries of `rowKeys`, keyed by row key; locked for the transaction where the brand can. */
 export async function readShadow(tx: DbClient, table: string, rowKeys: string[]): Promise<Map<string, ShadowEntry>> {
   const found = new Map<string, ShadowEntry>();
-  const unique = [...new Set(rowKeys)];
   const { sql } = tx.dialect;
-  const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
-  for (let i = 0; i < unique.length; i += perQuery) {
-    const chunk = unique.slice(i, i + perQuery);
+  for (const keys of inLists(tx.dialect, 'row_key', [...new Set(rowKeys)], 2)) {
     const { rows } = await tx.query<Row>(
       `SELECT row_key, update_time, row_values FROM ds_capture_shadow${sql.lockHint ?? ''}
-       WHERE table_name = ${sql.param(1)} AND row_key IN (${chunk.map((_, j) => sql.param(j + 2)).join(', ')})${sql.forUpdate ?? ''}`,
-      [table, ...chunk],
+       WHERE table_name = ${sql.param(1)} AND ${keys.sql}${sql.forUpdate ?? ''}`,
+      [table, ...keys.params],
     );
     for (const row of rows) found.set(String(row.row_key), toEntry(row));
   }
@@ -56,15 +53,8 @@ export function toEntry(row: Row): ShadowEntry {
 
 /** Removes the entries of `rowKeys`. */
 export async function dropShadow(tx: DbClient, table: string, rowKeys: string[]): Promise<void> {
-  const { sql } = tx.dialect;
-  const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
-  for (let i = 0; i < rowKeys.length; i += perQuery) {
-    const chunk = rowKeys.slice(i, i + perQuery);
-    await tx.query(
-      `DELETE FROM ds_capture_shadow WHERE table_name = ${sql.param(1)} AND row_key IN (${chunk.map((_, j) => sql.param(j + 2)).join(', ')})`,
-      [table, ...chunk],
-    );
-  }
+  for (const keys of inLists(tx.dialect, 'row_key', rowKeys, 2))
+    await tx.query(`DELETE FROM ds_capture_shadow WHERE table_name = ${tx.dialect.sql.param(1)} AND ${keys.sql}`, [table, ...keys.params]);
 }
 
 /** Replaces the entries of these rows. */

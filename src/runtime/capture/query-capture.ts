@@ -27,7 +27,7 @@ import { type ColumnSchema, syncedColumns, type TableSchema } from '../../core/s
 import { tableRef } from '../../core/table-ref.ts';
 import { comparableEncoder } from '../../verify/row-encoding.ts';
 import { RangeReader } from '../../verify/range-reader.ts';
-import { fetchRows } from '../import/dml.ts';
+import { fetchRows, inLists } from '../import/dml.ts';
 import { keyMap } from '../import/decode-change.ts';
 import type { NodeHandle } from '../nodes.ts';
 import { requireSyncObjects } from '../nodes.ts';
@@ -445,10 +445,8 @@ export async function keysCapturePass(
 
 /** The notes a batch read, by id (a parameter list per the brand's limit). */
 async function deleteNotes(tx: DbClient, from: string, ids: unknown[]): Promise<void> {
-  const { sql } = tx.dialect;
-  const perQuery = Math.max(1, tx.dialect.capabilities.maxParameters - 10);
-  for (let i = 0; i < ids.length; i += perQuery) {
-    const chunk = ids.slice(i, i + perQuery);
-    await tx.query(`DELETE FROM ${from} WHERE id IN (${chunk.map((_, j) => sql.param(j + 1)).join(', ')})`, chunk);
-  }
+  for (const list of inLists(tx.dialect, 'id', ids, 1, NOTE_ID)) await tx.query(`DELETE FROM ${from} WHERE ${list.sql}`, list.params);
 }
+
+/** A key-notes table's id, as inLists compares with it (templates: `id bigint` or the brand's like). */
+const NOTE_ID: ColumnSchema = { name: 'id', nativeType: 'bigint', family: 'bigint', nullable: false, default: null };

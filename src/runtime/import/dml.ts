@@ -163,6 +163,32 @@ function uniqueKeys(keys: ValueMap[], identity: (key: ValueMap) => string): Valu
  */
 export const ARRAY_KEYS_ABOVE = 126;
 
+/**
+ * `expr IN (…)` of `values`, in statements whose list starts at parameter `first`, one piece per
+ * statement: all of them in one array parameter where the brand takes one (DialectSql.inArray) and
+ * there are more than ARRAY_KEYS_ABOVE, as the batch reads name their keys; else lists of
+ * parameters, each within the brand's limit. `element`: the column the values compare with, where
+ * it is not text (an id).
+ */
+export function inLists(
+  dialect: Dialect,
+  expr: string,
+  values: readonly unknown[],
+  first: number,
+  element?: ColumnSchema,
+): Array<{ sql: string; params: unknown[] }> {
+  const p = dialect.sql.param;
+  if (dialect.sql.inArray && values.length > ARRAY_KEYS_ABOVE)
+    return [{ sql: dialect.sql.inArray(expr, p(first), element), params: [values] }];
+  const perQuery = Math.max(1, dialect.capabilities.maxParameters - 10 - first);
+  const pieces: Array<{ sql: string; params: unknown[] }> = [];
+  for (let i = 0; i < values.length; i += perQuery) {
+    const chunk = values.slice(i, i + perQuery);
+    pieces.push({ sql: `${expr} IN (${chunk.map((_, j) => p(first + j)).join(', ')})`, params: chunk });
+  }
+  return pieces;
+}
+
 /** Key families whose values go into an array parameter exactly as they go alone (text, whole numbers). */
 const ARRAY_FAMILIES: ReadonlySet<string> = new Set(['text', 'integer', 'bigint']);
 
