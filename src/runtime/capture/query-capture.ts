@@ -443,7 +443,7 @@ export async function keysCapturePass(
   return finishPass(pass, done + 1, scan);
 }
 
-/** The notes a batch read, by id (a parameter list per the brand's limit). */
+/** The notes a batch read, by id (inLists: one array on PostgreSQL, else lists within the brand's limit). */
 async function deleteNotes(tx: DbClient, from: string, ids: unknown[]): Promise<void> {
   for (const list of inLists(tx.dialect, 'id', ids, 1, NOTE_ID)) await tx.query(`DELETE FROM ${from} WHERE ${list.sql}`, list.params);
 }
