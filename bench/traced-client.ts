@@ -32,6 +32,14 @@ export class StatementTrace {
     stats.ms += ms;
   }
 
+  /** With `timeline`: each statement in order, with the time before it (the process's own work since the last ended) and its own. */
+  timelineLines(from: number): string[] {
+    return this.sequence.map(({ shape, start, end }, i) => {
+      const before = start - (i === 0 ? from : this.sequence[i - 1].end);
+      return `  +${before.toFixed(1).padStart(6)} ms before, ${(end - start).toFixed(1).padStart(6)} ms  ${shape}`;
+    });
+  }
+
   /** Most time first. */
   top(n = 15): StatementStats[] {
     return [...this.byShape.values()]

@@ -103,11 +103,7 @@ try {
         .join(', ')}`,
     );
   // TRACE=timeline: every statement in order, with the time before it (this process's own work) and its own.
-  if (process.env.TRACE === 'timeline')
-    for (let i = 0, last = t0; i < trace.sequence.length; last = trace.sequence[i++].end) {
-      const { shape, start, end } = trace.sequence[i];
-      console.log(`  +${(start - last).toFixed(1).padStart(6)} ms before, ${(end - start).toFixed(1).padStart(6)} ms  ${shape}`);
-    }
+  if (process.env.TRACE === 'timeline') for (const line of trace.timelineLines(t0)) console.log(line);
   else if (process.env.TRACE) for (const t of trace.top(14)) console.log(`  ${t.count} × ${t.ms} ms  ${t.shape}`);
 } finally {
   await setup.close();

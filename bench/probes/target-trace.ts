@@ -57,7 +57,8 @@ for (const pair of pairs) {
       for (const r of rows) await tgt.client.exec(`DROP TRIGGER ${tgt.dialect.sql.ident(r.name)}`);
     }
     for (const phase of ['transport', 'import'] as const) {
-      const trace = new StatementTrace();
+      // TIMELINE=1: the import's statements in order, each with this process's own time before it.
+      const trace = new StatementTrace(process.env.TIMELINE !== undefined && phase === 'import');
       const traced = { ...tgt, client: traceClient(serverTimed(tgt.client), trace) };
       const before = new Map(serverTrace.top(100).map((x) => [x.shape, x.ms]));
       const t0 = performance.now();
@@ -77,6 +78,7 @@ for (const pair of pairs) {
         const cpu = server.has(s.shape) ? ` (server CPU ${String(server.get(s.shape)).padStart(5)} ms)` : '';
         console.log(`  ${String(s.ms).padStart(6)} ms${cpu} ${String(s.count).padStart(4)}× ${s.shape}`);
       }
+      for (const line of trace.timelineLines(t0)) console.log(line);
     }
   } finally {
     await setup.close();
