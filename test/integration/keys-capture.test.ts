@@ -17,7 +17,7 @@ import { keyNotesTable } from '../../src/core/safe-name.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { keysCapturePass } from '../../src/runtime/capture/query-capture.ts';
-import { selectAllRows } from '../../src/runtime/import/dml.ts';
+import { ARRAY_KEYS_ABOVE, selectAllRows } from '../../src/runtime/import/dml.ts';
 import { loadNodes } from '../../src/runtime/load/load.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { expectSettledAndEqual, movingBothWays, sharedRowsWriter, writeWhileMoving } from '../helpers/concurrent-writers.ts';
@@ -102,6 +102,34 @@ describe.each(PAIRS)('capture mode keys, %s → %s', (from, to) => {
     await a.query(`UPDATE sales_order SET order_id = ${p(1)} WHERE order_id = ${p(2)}`, ['k3', 'k2']);
     expect(sum(await capture())).toEqual({ inserted: 1, updated: 0, deleted: 2 });
     expect(await notes(a)).toBe(0);
+    await pair.forward();
+    expect(await selectAllRows(pair.b.client, pair.tables.b.sales_order)).toEqual(await selectAllRows(a, pair.tables.a.sales_order));
+  });
+
+  it('a pass over more keys than ARRAY_KEYS_ABOVE reads and drops the shadow and its notes as one array where the brand can', async () => {
+    const a = pair.a.client;
+    const n = 2 * ARRAY_KEYS_ABOVE + 7;
+    const ids = Array.from({ length: n }, (_, i) => `many${i}`);
+    for (let i = 0; i < n; i += 100) {
+      const chunk = ids.slice(i, i + 100);
+      await a.query(
+        `INSERT INTO sales_order (order_id, quantity) VALUES ${chunk.map((_, j) => `(${p(2 * j + 1)}, ${p(2 * j + 2)})`).join(', ')}`,
+        chunk.flatMap((id, j) => [id, i + j]),
+      );
+    }
+    expect(sum(await capture())).toEqual({ inserted: n, updated: 0, deleted: 0 });
+    expect(await notes(a)).toBe(0);
+    // Every row again, then most of them gone: the pass reads n shadow entries, drops the deleted ones.
+    await a.query(`UPDATE sales_order SET quantity = quantity + 1000 WHERE order_id LIKE ${p(1)}`, ['many%']);
+    await a.query(`DELETE FROM sales_order WHERE order_id LIKE ${p(1)} AND quantity >= ${p(2)}`, ['many%', 1000 + ARRAY_KEYS_ABOVE]);
+    const gone = n - ARRAY_KEYS_ABOVE;
+    expect(sum(await capture())).toEqual({ inserted: 0, updated: ARRAY_KEYS_ABOVE, deleted: gone });
+    expect(await notes(a)).toBe(0);
+    const shadow = await a.query<Row>(`SELECT count(*) AS n FROM ds_capture_shadow WHERE table_name = ${p(1)} AND row_key LIKE ${p(2)}`, [
+      'sales_order',
+      '"many%',
+    ]);
+    expect(Number(shadow.rows[0].n)).toBe(ARRAY_KEYS_ABOVE);
     await pair.forward();
     expect(await selectAllRows(pair.b.client, pair.tables.b.sales_order)).toEqual(await selectAllRows(a, pair.tables.a.sales_order));
   });

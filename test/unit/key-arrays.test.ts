@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
 import type { ColumnSchema, TableSchema } from '../../src/core/schema.ts';
 import { postgresDialect } from '../../src/dialects/postgres/postgres-dialect.ts';
+import { mssqlDialect } from '../../src/dialects/mssql/mssql-dialect.ts';
 import { mysqlDialect } from '../../src/dialects/mysql/mysql-dialect.ts';
 import { sqliteDialect } from '../../src/dialects/sqlite/sqlite-dialect.ts';
 import { ARRAY_KEYS_ABOVE, inLists, rowsWithEntriesRead } from '../../src/runtime/import/dml.ts';
@@ -118,5 +119,16 @@ describe('inLists: the key lists of the capture passes, the shadow and the key n
       }
       expect(pieces.flatMap((p) => p.params)).toEqual(many);
     }
+  });
+
+  it('keeps SQL Server (no array parameter) within its 2,100 parameters, each piece numbered from the first', () => {
+    const many = values(4005);
+    const pieces = inLists(mssqlDialect, 'row_key', many, 2);
+    expect(pieces.length).toBeGreaterThan(2);
+    for (const piece of pieces) {
+      expect(piece.params.length + 1).toBeLessThanOrEqual(mssqlDialect.capabilities.maxParameters);
+      expect(piece.sql).toBe(`row_key IN (${piece.params.map((_, j) => mssqlDialect.sql.param(2 + j)).join(', ')})`);
+    }
+    expect(pieces.flatMap((p) => p.params)).toEqual(many);
   });
 });
