@@ -5,6 +5,8 @@
  * shows the failure in /metrics, /healthz (past failAfterSeconds) and the status page,
  * and once the node is back every change arrives exactly once. And SIGTERM in the middle
  * of a drain: exit 0, the batch in hand committed or rolled back, nothing lost or doubled.
+ * And a stop held up by a lock another session keeps: the daemon says what it waits for,
+ * a second SIGTERM ends it at once, and a later sync still delivers every change once.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -209,6 +211,68 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
     } finally {
       await a.close();
       await b.close();
+      for (const db of dbs) await db.drop();
+    }
+  }, 120_000);
+
+  it('a stop held up by a lock says what it waits for, and a second SIGTERM ends it at once, losing nothing', async () => {
+    const dbs: TestDatabase[] = [await createTestDatabase('postgres', 'dsync_ha'), await createTestDatabase('postgres', 'dsync_hb')];
+    const config = join(dir, 'held.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        nodes: {
+          a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' },
+          b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' },
+        },
+        tables: ['sales_order'],
+        links: [{ between: ['a', 'b'], intervalSeconds: 0.2 }],
+        generatedDir: join(dir, 'generated-held'),
+      }),
+    );
+    const d = await getDialect('postgres');
+    const [a, b, blocker] = [await d.connect(dbs[0].url, 'a'), await d.connect(dbs[1].url, 'b'), await d.connect(dbs[1].url, 'b')];
+    try {
+      for (const c of [a, b])
+        await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
+      expect((await runCli(['--config', config, 'generate'])).code).toBe(0);
+      expect((await runCli(['--config', config, 'apply'])).code).toBe(0);
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', config, 'run', '--port', '0'], { cwd: dir });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      let ended: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+      const exited = new Promise<void>((resolve) => child.on('exit', (code, signal) => resolve(void (ended = { code, signal }))));
+      const count = async (c: DbClient, sql: string) => Number(Object.values((await c.query<Row>(sql)).rows[0])[0]);
+      await a.exec("INSERT INTO sales_order VALUES ('h0', 'first')");
+      for (let i = 0; i < 300 && (await count(b, 'SELECT count(*) FROM sales_order')) === 0; i++) await sleep(50);
+      expect(await count(b, 'SELECT count(*) FROM sales_order'), output).toBe(1);
+      // Every program row of b locked: b's import (and the transport whose pointer b keeps) waits in its next pass.
+      await blocker.exec('BEGIN');
+      await blocker.query('SELECT id FROM ds_program_parameter FOR UPDATE');
+      await a.exec("INSERT INTO sales_order SELECT 'h' || g, 'held' FROM generate_series(1, 20) g");
+      await sleep(1500);
+      child.kill('SIGTERM');
+      for (let i = 0; i < 300 && !/still stopping after/.test(output); i++) await sleep(100);
+      // b's import, at least, is named with what it does.
+      expect(output).toMatch(/"msg":"still stopping after 1\d s; waiting for: [^"]*program 1001 \(a pass, \d+\.\d s\)/);
+      expect(ended, output).toBeNull();
+      child.kill('SIGTERM');
+      await exited;
+      expect(ended, output).toEqual({ code: null, signal: 'SIGTERM' });
+      await blocker.exec('ROLLBACK');
+      // A plain sync after the killed daemon: every row, each change once.
+      expect((await runCli(['--config', config, 'sync'])).code).toBe(0);
+      const table = await d.introspect(a, 'sales_order');
+      expect(hasDifferences(await compareTables({ client: a, table }, { client: b, table }))).toBe(false);
+      expect(await count(b, 'SELECT count(*) FROM sales_order')).toBe(21);
+      expect(await count(b, "SELECT count(*) FROM ds_change_inbox WHERE updated_by_server_id = 's-a'")).toBe(
+        await count(a, "SELECT count(*) FROM ds_change_outbox WHERE updated_by_server_id = 's-a'"),
+      );
+      expect(await count(b, 'SELECT count(*) FROM ds_change_error')).toBe(0);
+    } finally {
+      await blocker.exec('ROLLBACK').catch(() => undefined);
+      for (const c of [a, b, blocker]) await c.close();
       for (const db of dbs) await db.drop();
     }
   }, 120_000);

@@ -41,8 +41,11 @@ export const runCommand: Command<GlobalArgs & { port?: number; host?: string; no
     }
     const logger = createLogger({ format: args.logFormat, level: args.logLevel });
     const controller = new AbortController();
+    // The first signal stops gracefully; with its handlers gone, a second one ends the process at once.
     const stop = (signal: NodeJS.Signals) => {
-      logger.info({ event: 'stopping', signal }, `dsync run: ${signal}: finishing the passes in hand`);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      logger.info({ event: 'stopping', signal }, `dsync run: ${signal}: finishing the passes in hand (a second signal ends at once)`);
       controller.abort();
     };
     process.once('SIGINT', stop);

@@ -31,6 +31,9 @@ const MARKER_POLL_SECONDS = 0.1;
 /** The longest a direct transport waits for the pass of the import it woke before it finishes its own (afterNextPass). */
 const PASS_WAIT_MS = 50;
 
+/** How often a daemon asked to stop reports the loops it still waits for (reportStopping). */
+const STOP_REPORT_SECONDS = 10;
+
 /** Most inbox rows kept for an import's next pass (handOver): more are read from the inbox as always. */
 const HANDED_AT_MOST = 1000;
 
@@ -79,6 +82,8 @@ export interface DaemonOptions {
   node?: string;
   /** The longest a direct transport waits for the pass of the import it woke before its own tail (default 50 ms; see afterNextPass). */
   passWaitMs?: number;
+  /** While stopping, how often the loops still running are logged (default 10 s; see reportStopping). */
+  stopReportSeconds?: number;
 }
 
 /** Runs every program of a config in its own loop until stopped; {@link startDaemon} starts one with its HTTP endpoints. */
@@ -94,6 +99,10 @@ export class Daemon {
   /** Wake-ups that came while their loop was busy: its next sleep returns at once instead of losing them. */
   private readonly pendingWakes = new Set<string>();
   private stopping = false;
+  /** When stop() was first called, and its timer of reportStopping. */
+  private stopAsked: { at: number; timer: NodeJS.Timeout } | null = null;
+  /** What each running loop is doing and since when, by the loop's name (doing): reportStopping names the ones a stop waits for. */
+  private readonly activity = new Map<string, { what: string; since: number }>();
   private readonly sleepers = new Set<() => void>();
   /** One pass at a time per node whose brand cannot take concurrent writers (SQLite): see withWriters. */
   private readonly nodeLocks = new Map<string, Promise<void>>();
@@ -156,21 +165,54 @@ export class Daemon {
       await Promise.all([
         ...this.programs()
           .filter((p) => !p.paused)
-          .map((program) => this.loop(program)),
-        this.purgeLoop(),
-        this.sampleLoop(),
-        ...this.captureNodes().map((n) => this.captureLoop(n)),
-        ...this.watchedNodes().map((n) => this.watch(n)),
+          .map((program) => this.tracked(`program ${program.id}`, (loop) => this.loop(loop, program))),
+        this.tracked('purge', (loop) => this.purgeLoop(loop)),
+        this.tracked('sampler', (loop) => this.sampleLoop(loop)),
+        ...this.captureNodes().map((n) => this.tracked(`capture ${n}`, (loop) => this.captureLoop(loop, n))),
+        ...this.watchedNodes().map((n) => this.tracked(`watch ${n}`, (loop) => this.watch(loop, n))),
       ]);
     } finally {
       this.options.signal?.removeEventListener('abort', onAbort);
+      if (this.stopAsked) clearInterval(this.stopAsked.timer);
     }
   }
 
   stop(): void {
     this.stopping = true;
+    if (!this.stopAsked) {
+      const timer = setInterval(() => this.reportStopping(), (this.options.stopReportSeconds ?? STOP_REPORT_SECONDS) * 1000);
+      this.stopAsked = { at: Date.now(), timer: timer.unref() };
+    }
     for (const wake of this.sleepers) wake();
     for (const waiters of this.passWaiters.values()) for (const done of waiters) done();
+  }
+
+  /** The loops still running, each with what it is doing and for how long, as in reportStopping's line. */
+  stillRunning(now = Date.now()): string[] {
+    return [...this.activity].map(([loop, { what, since }]) => `${loop} (${what}, ${((now - since) / 1000).toFixed(1)} s)`);
+  }
+
+  /** A stop that takes long says what it waits for: a pass that holds a lock, a node that does not answer. */
+  private reportStopping(): void {
+    if (!this.stopAsked || this.activity.size === 0) return;
+    const seconds = Math.round((Date.now() - this.stopAsked.at) / 1000);
+    const waiting = this.stillRunning();
+    this.log.warn({ event: 'still_stopping', seconds, waiting }, `still stopping after ${seconds} s; waiting for: ${waiting.join('; ')}`);
+  }
+
+  /** Runs the loop `body`, known as `loop` to doing and reportStopping while it runs. */
+  private async tracked(loop: string, body: (loop: string) => Promise<void>): Promise<void> {
+    this.doing(loop, 'starting');
+    try {
+      await body(loop);
+    } finally {
+      this.activity.delete(loop);
+    }
+  }
+
+  /** Records what loop `loop` does now (reportStopping). */
+  private doing(loop: string, what: string): void {
+    this.activity.set(loop, { what, since: Date.now() });
   }
 
   /** Healthy while no program has been failing for longer than its failAfterSeconds: one failed pass is not an outage. */
@@ -271,8 +313,9 @@ export class Daemon {
    * connections to one SQLite file, and one loop's (synchronous) busy wait for the
    * write lock would block the event loop that the other needs to reach its COMMIT.
    */
-  private async withWriters<T>(nodes: NodeSet, names: string[], fn: () => Promise<T>): Promise<T> {
+  private async withWriters<T>(loop: string, nodes: NodeSet, names: string[], fn: () => Promise<T>): Promise<T> {
     const exclusive: string[] = [];
+    const before = this.activity.get(loop);
     for (const name of [...new Set(names)].sort()) {
       if (!(await nodes.get(name)).dialect.capabilities.concurrentWriters) exclusive.push(name);
     }
@@ -284,12 +327,14 @@ export class Daemon {
         const held = new Promise<void>((resolve) => (release = resolve));
         const chained = previous.then(() => held);
         this.nodeLocks.set(name, chained);
+        this.doing(loop, `waiting for node ${name}, which takes one writer at a time`);
         await previous;
         releases.push(() => {
           release();
           if (this.nodeLocks.get(name) === chained) this.nodeLocks.delete(name);
         });
       }
+      if (before && exclusive.length > 0) this.activity.set(loop, before);
       return await fn();
     } finally {
       for (const release of releases.reverse()) release();
@@ -320,7 +365,7 @@ export class Daemon {
    * that notify (PostgreSQL LISTEN) are listened to; the others are polled with a cheap
    * marker (the tables' highest ids) every MARKER_POLL_SECONDS.
    */
-  private async watch(name: string): Promise<void> {
+  private async watch(loop: string, name: string): Promise<void> {
     const node = this.config.nodes[name];
     const nodes = new NodeSet(this.config);
     let failures = 0;
@@ -328,6 +373,7 @@ export class Daemon {
       while (!this.stopping) {
         let listener: { close(): Promise<void> } | null = null;
         try {
+          this.doing(loop, `connecting to node ${name}`);
           const { dialect } = await nodes.get(name);
           if (dialect.listenForChanges) {
             listener = await dialect.listenForChanges(node.url, name, (table, session) => this.heard(name, table, session));
@@ -335,13 +381,15 @@ export class Daemon {
             if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
             failures = 0;
             // A failure may have cut the LISTEN connection without a word: it is reopened when a program using this node recovers.
+            this.doing(loop, 'listening');
             await this.sleep(3600, `relisten:${name}`);
             continue;
           }
           let last: Record<string, number | null> = {};
           while (!this.stopping) {
             const now: Record<string, number | null> = {};
-            await this.withWriters(nodes, [name], async () => {
+            this.doing(loop, `reading node ${name}'s change marker`);
+            await this.withWriters(loop, nodes, [name], async () => {
               for (const table of ['outbox', 'inbox'] as const) {
                 const { rows } = await (await nodes.get(name)).client.query<Row>(`SELECT max(id) AS id FROM ds_change_${table}`);
                 now[table] = rows[0].id === null ? null : Number(rows[0].id);
@@ -351,6 +399,7 @@ export class Daemon {
             last = now;
             if (failures > 0) this.log.info({ event: 'watch_resumed', node: name }, `node ${name}: change watch resumed`);
             failures = 0;
+            this.doing(loop, 'sleeping');
             await this.sleep(MARKER_POLL_SECONDS, null);
           }
         } catch (error) {
@@ -366,11 +415,12 @@ export class Daemon {
           if (!this.stopping) await this.sleep(retryDelaySeconds(MARKER_POLL_SECONDS, failures), null);
         } finally {
           this.listening.delete(name);
+          if (listener) this.doing(loop, `closing its LISTEN connection to node ${name}`);
           await listener?.close().catch(() => undefined);
         }
       }
     } finally {
-      await nodes.closeAll();
+      await this.closing(loop, nodes);
     }
   }
 
@@ -387,7 +437,7 @@ export class Daemon {
    * changes. A failure is logged and retried with backoff; the passes keep their state in
    * the database, so a retry continues where the failed one stopped.
    */
-  private async captureLoop(name: string): Promise<void> {
+  private async captureLoop(loop: string, name: string): Promise<void> {
     const nodes = new NodeSet(this.config);
     const intervals = this.config.programs.filter((p) => p.type === 'transport' && p.from === name).map((p) => p.intervalSeconds);
     const interval = intervals.length ? Math.min(...intervals) : 5;
@@ -395,8 +445,9 @@ export class Daemon {
     try {
       while (!this.stopping) {
         let busy = false;
+        this.doing(loop, 'a capture pass');
         try {
-          const results = await this.withWriters(nodes, [name], () => capturePass(this.config, nodes, name));
+          const results = await this.withWriters(loop, nodes, [name], () => capturePass(this.config, nodes, name));
           const count = results.reduce((n, r) => n + captured(r), 0);
           busy = count > 0;
           if (busy) {
@@ -410,24 +461,27 @@ export class Daemon {
           await nodes.closeAll();
         }
         if (this.stopping) break;
+        this.doing(loop, 'sleeping');
         if (failures > 0) await this.sleep(retryDelaySeconds(interval, failures), null);
         else if (!busy) await this.sleep(interval, null);
       }
     } finally {
-      await nodes.closeAll();
+      await this.closing(loop, nodes);
     }
   }
 
   /** Retention: consumed outbox and inbox rows are purged every `retention.purgeIntervalSeconds`. */
-  private async purgeLoop(): Promise<void> {
+  private async purgeLoop(loop: string): Promise<void> {
     const nodes = new NodeSet(this.config);
     try {
       while (!this.stopping) {
+        this.doing(loop, 'sleeping');
         await this.sleep(this.config.retention.purgeIntervalSeconds, null);
         if (this.stopping) break;
         for (const name of this.watchedNodes()) {
+          this.doing(loop, `purging node ${name}`);
           try {
-            const r = await this.withWriters(nodes, [name], () => purgeNode(this.config, nodes, name));
+            const r = await this.withWriters(loop, nodes, [name], () => purgeNode(this.config, nodes, name));
             if (r.outboxDeleted + r.inboxDeleted > 0) {
               this.log.info(
                 { event: 'purged', node: name, outboxDeleted: r.outboxDeleted, inboxDeleted: r.inboxDeleted },
@@ -441,7 +495,7 @@ export class Daemon {
         }
       }
     } finally {
-      await nodes.closeAll();
+      await this.closing(loop, nodes);
     }
   }
 
@@ -449,15 +503,16 @@ export class Daemon {
    * Every SAMPLE_SECONDS: each program's backlog and lag (history and gauges) and each
    * import node's parked changes. A node that does not answer leaves a gap, nothing more.
    */
-  private async sampleLoop(): Promise<void> {
+  private async sampleLoop(loop: string): Promise<void> {
     const nodes = new NodeSet(this.config);
     const importNodes = [...new Set(this.config.programs.filter((p) => p.type === 'import').map(programHome))];
     try {
       while (!this.stopping) {
         for (const program of this.config.programs) {
           const home = programHome(program);
+          this.doing(loop, `reading program ${program.id}'s backlog at node ${home}`);
           try {
-            const backlog = await this.withWriters(nodes, [home], async () => {
+            const backlog = await this.withWriters(loop, nodes, [home], async () => {
               const handle = await nodes.get(home);
               return readBacklog(handle, program, (await readProgramState(handle.client, program, home)).pointer);
             });
@@ -469,21 +524,23 @@ export class Daemon {
           }
         }
         for (const name of importNodes) {
+          this.doing(loop, `reading node ${name}'s parked changes`);
           try {
-            const p = await this.withWriters(nodes, [name], async () => readParked(await nodes.get(name), name));
+            const p = await this.withWriters(loop, nodes, [name], async () => readParked(await nodes.get(name), name));
             this.prom.parked(name, p.open ?? 0, p.waiting ?? 0, p.conflicts ?? 0);
           } catch {
             await nodes.closeAll();
           }
         }
+        this.doing(loop, 'sleeping');
         await this.sleep(SAMPLE_SECONDS, null);
       }
     } finally {
-      await nodes.closeAll();
+      await this.closing(loop, nodes);
     }
   }
 
-  private async loop(program: ProgramConfig): Promise<void> {
+  private async loop(loop: string, program: ProgramConfig): Promise<void> {
     const metrics = this.metrics.get(program.id)!;
     const fields = { program: program.id, node: programHome(program) };
     /** A direct transport: its commits in the destination's inbox are heard as its own (inboxWriter). */
@@ -529,8 +586,9 @@ export class Daemon {
         let answered: Set<() => void> | undefined;
         let writer: string | undefined;
         let sent: OfferedWrite | undefined;
+        this.doing(loop, 'a pass');
         try {
-          const result = await this.withWriters(nodes, this.nodesOf(program), async () => {
+          const result = await this.withWriters(loop, nodes, this.nodesOf(program), async () => {
             // A wake-up that came before this pass reads its table is answered by it: only one that comes later makes another pass.
             this.pendingWakes.delete(wakeOn);
             answered = this.takePassWaiters(wakeOn);
@@ -646,6 +704,7 @@ export class Daemon {
           this.options.onPass?.(metrics, null);
         }
         if (this.stopping) break;
+        this.doing(loop, 'sleeping');
         // Backoff ignores wake-ups (a source that keeps writing must not hammer a target that is down); they wait for the next sleep.
         if (retryIn !== null) await this.sleep(retryIn, null);
         // Rows held back by an open transaction become safe when it ends: look again soon (not faster than MySQL's 100 ms list refresh).
@@ -654,7 +713,13 @@ export class Daemon {
     } finally {
       if (program.type === 'import') this.answering.delete(wakeOn);
       for (const done of this.takePassWaiters(wakeOn) ?? []) done();
-      await nodes.closeAll();
+      await this.closing(loop, nodes);
     }
+  }
+
+  /** A loop's last step: its connections closed, which reportStopping names while it lasts (a node that does not answer). */
+  private closing(loop: string, nodes: NodeSet): Promise<void> {
+    this.doing(loop, 'closing its connections');
+    return nodes.closeAll();
   }
 }

@@ -53,7 +53,13 @@ export async function startDaemon(config: Config, options: StartDaemonOptions = 
   const url = server
     ? `http://${host.includes(':') ? `[${host}]` : host}:${typeof address === 'object' && address ? address.port : port}/`
     : null;
-  const done = daemon.run().finally(() => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined));
+  // Once the loops have ended, a request still being answered (a status page waiting for a node that does not answer) is cut.
+  const done = daemon.run().finally(() => {
+    if (!server) return undefined;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    return closed;
+  });
   return {
     daemon,
     url,
