@@ -53,7 +53,10 @@ describe.each(brands)('daemon stop, postgres → %s', (brand) => {
       await blocker.exec('BEGIN');
       await blocker.query('SELECT id FROM ds_program_parameter WHERE id = 1001 FOR UPDATE');
       await insertRow(pair.a.client, pair.tables.a.sales_order, { order_id: 'held', description: 'held', quantity: 1 });
-      expect(await until(async () => (await pair!.count(pair!.b.client, 'SELECT count(*) AS n FROM ds_change_inbox')) > 0), lines.join('\n')).toBe(true);
+      expect(
+        await until(async () => (await pair!.count(pair!.b.client, 'SELECT count(*) AS n FROM ds_change_inbox')) > 0),
+        lines.join('\n'),
+      ).toBe(true);
       // The import's pass is under way (woken by the inbox write) and waits for the lock.
       expect(await until(() => daemon.stillRunning().some((l) => l.startsWith('program 1001 (a pass,')))).toBe(true);
       await sleep(300);
@@ -62,7 +65,9 @@ describe.each(brands)('daemon stop, postgres → %s', (brand) => {
       const report = () => lines.filter((l) => l.includes('still stopping after'));
       expect(await until(() => report().length >= 2)).toBe(true);
       // Every other loop has ended: the report names the held import alone.
-      expect(report().at(-1)).toMatch(/still stopping after \d+ s; waiting for: program 1001 \(a pass, \d+\.\d s\)  event=still_stopping/);
+      expect(report().at(-1)).toMatch(
+        /still stopping after \d+ s; waiting for: program 1001 \(a pass, \d+\.\d s\) {2}event=still_stopping/,
+      );
       expect(stopped).toBe(false);
       await blocker.exec('COMMIT');
       await running;
