@@ -2,13 +2,18 @@
  * `dsync [--config FILE] COMMAND`: the command modules in ./commands, exit codes
  * 0 ok, 1 differences found, 2 usage or config error, 3 runtime failure.
  */
-import yargs from 'yargs';
 import { DSYNC_VERSION } from '../core/version.ts';
 import { ConfigError } from '../core/errors.ts';
-import { commands } from './commands/index.ts';
-import { EXIT, exitCodeFor, printError } from './output.ts';
+import { commandsFor, namedCommand } from './commands/index.ts';
+import { EXIT, exitCodeFor, printError, printLine } from './output.ts';
 
 export async function main(argv: string[]): Promise<number> {
+  // `dsync --version` answers before the argument parser and the commands load (they cost more than Node's own start).
+  if (namedCommand(argv) === undefined && argv.includes('--version') && !argv.includes('--help')) {
+    printLine(DSYNC_VERSION);
+    return EXIT.ok;
+  }
+  const [{ default: yargs }, commands] = await Promise.all([import('yargs'), commandsFor(argv)]);
   let exitCode: number = EXIT.ok;
   let verbose = argv.includes('--verbose');
   const parser = yargs(argv)
