@@ -17,7 +17,8 @@ const SUFFIX = '.sql.hbs';
 export function precompiledModule(dialect: string, dir = TEMPLATES_DIR): string {
   const handlebars = createRequire(import.meta.url)('handlebars') as typeof HandlebarsType;
   const entries: string[] = [];
-  for (const file of readdirSync(join(dir, dialect)).filter((f) => f.endsWith(SUFFIX)).sort()) {
+  const files = readdirSync(join(dir, dialect)).filter((f) => f.endsWith(SUFFIX));
+  for (const file of files.sort()) {
     const text = readFileSync(join(dir, dialect, file), 'utf8');
     const name = JSON.stringify(file.slice(0, -SUFFIX.length));
     entries.push(`  ${name}: { hash: ${JSON.stringify(templateHash(text))}, spec: ${handlebars.precompile(text, COMPILE_OPTIONS)} },`);
