@@ -479,6 +479,8 @@ export class Daemon {
         await this.sleep(this.config.retention.purgeIntervalSeconds, null);
         if (this.stopping) break;
         for (const name of this.watchedNodes()) {
+          // A stop waits for the node in hand, not for the others: what is left waits for the next purge.
+          if (this.stopping) break;
           this.doing(loop, `purging node ${name}`);
           try {
             const r = await this.withWriters(loop, nodes, [name], () => purgeNode(this.config, nodes, name));
@@ -509,6 +511,8 @@ export class Daemon {
     try {
       while (!this.stopping) {
         for (const program of this.config.programs) {
+          // A stop does not wait for the rest of a round: samples only feed the chart and the gauges.
+          if (this.stopping) break;
           const home = programHome(program);
           this.doing(loop, `reading program ${program.id}'s backlog at node ${home}`);
           try {
@@ -524,6 +528,7 @@ export class Daemon {
           }
         }
         for (const name of importNodes) {
+          if (this.stopping) break;
           this.doing(loop, `reading node ${name}'s parked changes`);
           try {
             const p = await this.withWriters(loop, nodes, [name], async () => readParked(await nodes.get(name), name));
@@ -532,6 +537,7 @@ export class Daemon {
             await nodes.closeAll();
           }
         }
+        if (this.stopping) break;
         this.doing(loop, 'sleeping');
         await this.sleep(SAMPLE_SECONDS, null);
       }
