@@ -41,6 +41,43 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
+/** Two fresh PostgreSQL nodes a and b with `sales_order` and their sync objects, linked both ways by `link`'s settings. */
+async function linkedPair(name: string, link: Record<string, unknown>) {
+  const dbs: TestDatabase[] = [
+    await createTestDatabase('postgres', `dsync_${name}a`),
+    await createTestDatabase('postgres', `dsync_${name}b`),
+  ];
+  const config = join(dir, `${name}.json`);
+  writeFileSync(
+    config,
+    JSON.stringify({
+      nodes: {
+        a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' },
+        b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' },
+      },
+      tables: ['sales_order'],
+      links: [{ between: ['a', 'b'], ...link }],
+      generatedDir: join(dir, `generated-${name}`),
+    }),
+  );
+  const d = await getDialect('postgres');
+  const [a, b] = [await d.connect(dbs[0].url, 'a'), await d.connect(dbs[1].url, 'b')];
+  for (const c of [a, b]) await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
+  expect((await runCli(['--config', config, 'generate'])).code).toBe(0);
+  expect((await runCli(['--config', config, 'apply'])).code).toBe(0);
+  return {
+    config,
+    d,
+    a,
+    b,
+    urls: { a: dbs[0].url, b: dbs[1].url },
+    async close() {
+      for (const c of [a, b]) await c.close();
+      for (const db of dbs) await db.drop();
+    },
+  };
+}
+
 describe.runIf(server)('dsync run with a database that goes away and comes back', () => {
   it('keeps running, reports the failure, and delivers every change once', async () => {
     const dbs: TestDatabase[] = [await createTestDatabase('postgres', 'dsync_fa'), await createTestDatabase('postgres', 'dsync_fb')];
@@ -160,27 +197,8 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
   }, 150_000);
 
   it('SIGTERM in the middle of a drain exits 0 and loses or doubles nothing', async () => {
-    const dbs: TestDatabase[] = [await createTestDatabase('postgres', 'dsync_ta'), await createTestDatabase('postgres', 'dsync_tb')];
-    const config = join(dir, 'term.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        nodes: {
-          a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' },
-          b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' },
-        },
-        tables: ['sales_order'],
-        links: [{ between: ['a', 'b'], intervalSeconds: 0.2, batchSize: 50 }],
-        generatedDir: join(dir, 'generated-term'),
-      }),
-    );
-    const d = await getDialect('postgres');
-    const [a, b] = [await d.connect(dbs[0].url, 'a'), await d.connect(dbs[1].url, 'b')];
+    const { config, d, a, b, close } = await linkedPair('term', { intervalSeconds: 0.2, batchSize: 50 });
     try {
-      for (const c of [a, b])
-        await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
-      expect((await runCli(['--config', config, 'generate'])).code).toBe(0);
-      expect((await runCli(['--config', config, 'apply'])).code).toBe(0);
       await a.exec("INSERT INTO sales_order SELECT 't' || g, 'row ' || g FROM generate_series(1, 3000) g");
       const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', config, 'run', '--port', '0'], { cwd: dir });
       let output = '';
@@ -209,34 +227,14 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
         await count(a, "SELECT count(*) FROM ds_change_outbox WHERE updated_by_server_id = 's-a'"),
       );
     } finally {
-      await a.close();
-      await b.close();
-      for (const db of dbs) await db.drop();
+      await close();
     }
   }, 120_000);
 
   it('a stop held up by a lock says what it waits for, and a second SIGTERM ends it at once, losing nothing', async () => {
-    const dbs: TestDatabase[] = [await createTestDatabase('postgres', 'dsync_ha'), await createTestDatabase('postgres', 'dsync_hb')];
-    const config = join(dir, 'held.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        nodes: {
-          a: { dialect: 'postgres', url: dbs[0].url, serverId: 's-a' },
-          b: { dialect: 'postgres', url: dbs[1].url, serverId: 's-b' },
-        },
-        tables: ['sales_order'],
-        links: [{ between: ['a', 'b'], intervalSeconds: 0.2 }],
-        generatedDir: join(dir, 'generated-held'),
-      }),
-    );
-    const d = await getDialect('postgres');
-    const [a, b, blocker] = [await d.connect(dbs[0].url, 'a'), await d.connect(dbs[1].url, 'b'), await d.connect(dbs[1].url, 'b')];
+    const { config, d, a, b, urls, close } = await linkedPair('held', { intervalSeconds: 0.2 });
+    const blocker = await d.connect(urls.b, 'b');
     try {
-      for (const c of [a, b])
-        await c.exec('CREATE TABLE sales_order (order_id VARCHAR(20) PRIMARY KEY NOT NULL, description VARCHAR(200))');
-      expect((await runCli(['--config', config, 'generate'])).code).toBe(0);
-      expect((await runCli(['--config', config, 'apply'])).code).toBe(0);
       const child = spawn(process.execPath, [join(ROOT, 'bin', 'dsync.js'), '--config', config, 'run', '--port', '0'], { cwd: dir });
       let output = '';
       child.stdout.on('data', (chunk) => (output += chunk));
@@ -272,8 +270,8 @@ describe.runIf(server)('dsync run with a database that goes away and comes back'
       expect(await count(b, 'SELECT count(*) FROM ds_change_error')).toBe(0);
     } finally {
       await blocker.exec('ROLLBACK').catch(() => undefined);
-      for (const c of [a, b, blocker]) await c.close();
-      for (const db of dbs) await db.drop();
+      await blocker.close();
+      await close();
     }
   }, 120_000);
 });

@@ -16,22 +16,12 @@ import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { insertRow } from '../../src/runtime/import/dml.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { sleep, until } from '../helpers/until.ts';
 
 const live = await liveDialects();
 const server = live.includes('postgres') && (await postgresMode()) === 'server';
 const brands = (['postgres', 'mysql'] as DialectName[]).filter((d) => server && live.includes(d));
 if (!server) console.warn('skipping daemon-stop tests: they need concurrent sessions of a PostgreSQL server');
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 describe.each(brands)('daemon stop, postgres → %s', (brand) => {
   let pair: SyncPair | undefined;

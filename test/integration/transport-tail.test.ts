@@ -17,21 +17,11 @@ import { NodeSet } from '../../src/runtime/nodes.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
 import { random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
+import { sleep, until } from '../helpers/until.ts';
 
 const live = await liveDialects();
 const server = live.includes('postgres') && (await postgresMode()) === 'server';
 if (!server) console.warn('skipping transport-tail tests: they need concurrent sessions of a PostgreSQL server');
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 /** One `dsync import` of program 1001 into node b, on a connection of its own. */
 async function importBeside(config: Config) {
