@@ -15,6 +15,7 @@ import type { DbClient, DialectName } from '../../src/core/dialect.ts';
 import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { insertRow } from '../../src/runtime/import/dml.ts';
 import { liveDialects, postgresMode } from '../helpers/databases.ts';
+import { random } from '../helpers/random.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 import { sleep, until } from '../helpers/until.ts';
 
@@ -77,4 +78,28 @@ describe.each(brands)('daemon stop, postgres → %s', (brand) => {
       await running;
     }
   }, 120_000);
+
+  it('ends soon whenever the stop comes: while its loops connect, listen, pass or sleep (seeded)', async () => {
+    // A stop that lands while a loop is between its stopping check and its next sleep (a LISTEN being
+    // opened, a pass ending) must not leave that sleep to run its course (an hour for a listener).
+    const seed = Number(process.env.DSYNC_STOP_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`daemon stop timing: seed ${seed} (replay: DSYNC_STOP_SEED=${seed})`);
+    const next = random(seed);
+    pair = await createSyncPair('postgres', brand);
+    for (let round = 0; round < 25; round++) {
+      if (next() < 0.5) {
+        await insertRow(pair.a.client, pair.tables.a.sales_order, { order_id: `t${round}`, description: 'timing', quantity: round });
+      }
+      const daemon = new Daemon(pair.config, { stopReportSeconds: 1 });
+      const running = daemon.run();
+      await sleep(Math.floor(next() * 60));
+      daemon.stop();
+      const ended = await Promise.race([running.then(() => true), sleep(20_000).then(() => false)]);
+      expect(ended, `seed ${seed}, round ${round}: still running ${daemon.stillRunning().join('; ')}`).toBe(true);
+    }
+    await pair.forward();
+    expect(await pair.count(pair.b.client, "SELECT count(*) AS n FROM sales_order WHERE description = 'timing'")).toBe(
+      await pair.count(pair.a.client, "SELECT count(*) AS n FROM sales_order WHERE description = 'timing'"),
+    );
+  }, 300_000);
 });

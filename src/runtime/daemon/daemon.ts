@@ -179,7 +179,8 @@ export class Daemon {
 
   stop(): void {
     this.stopping = true;
-    if (!this.stopAsked) {
+    // Reported only while loops run: run() clears the timer when the last one ends.
+    if (!this.stopAsked && this.activity.size > 0) {
       const timer = setInterval(() => this.reportStopping(), (this.options.stopReportSeconds ?? STOP_REPORT_SECONDS) * 1000);
       this.stopAsked = { at: Date.now(), timer: timer.unref() };
     }
@@ -292,6 +293,8 @@ export class Daemon {
   }
 
   private sleep(seconds: number, wakeOn: string | null): Promise<void> {
+    // stop() wakes the sleepers of its moment; a loop that was between its check and its sleep then must not sleep at all.
+    if (this.stopping) return Promise.resolve();
     if (wakeOn && this.pendingWakes.delete(wakeOn)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
