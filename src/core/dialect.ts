@@ -6,7 +6,7 @@
 import type { ChangeLogReader } from './change-log.ts';
 import type { CanonicalValue } from './canonical.ts';
 import type { ValueMap } from './change.ts';
-import type { ColumnSchema, TableSchema } from './schema.ts';
+import type { ColumnSchema, TableSchema, TypeFamily } from './schema.ts';
 
 export const DIALECT_NAMES = ['postgres', 'sqlite', 'mysql', 'mssql'] as const;
 export type DialectName = (typeof DIALECT_NAMES)[number];
@@ -92,6 +92,13 @@ export interface DialectCapabilities {
   insteadOfInsertFence?: boolean;
   /** Most bound parameters one statement may carry (SQL Server: 2100). Batches are sized to stay below it. */
   maxParameters: number;
+  /**
+   * Statements given to one connection without waiting for the one before go to the server in
+   * the order given, each as soon as the one before it ended (PostgreSQL: node-pg's queue). An
+   * import batch then builds its version entries' statement while the server runs its table
+   * writes.
+   */
+  queuesStatements?: boolean;
 }
 
 /** Identifier and literal quoting, and the parameter placeholder. */
@@ -195,6 +202,20 @@ export interface BulkWriter {
    * Absent: the runtime deletes the keys and inserts.
    */
   upsertRows?(tx: DbClient, table: string, columns: readonly string[], key: readonly string[], rows: unknown[][]): Promise<void>;
+  /**
+   * Rows of driver-ready values, each naming an existing row of a system table by `key`: the
+   * other columns of that row set to them. `families` gives each column's family (text, integer
+   * or bigint). Returns how many rows it matched; the caller writes the rows it did not match
+   * another way. Absent, or undefined for a column it cannot type: the caller upserts.
+   */
+  updateRows?(
+    tx: DbClient,
+    table: string,
+    columns: readonly string[],
+    families: readonly TypeFamily[],
+    key: readonly string[],
+    rows: unknown[][],
+  ): Promise<number | undefined>;
   /**
    * `rows` rows given as COPY text (PostgreSQL's text format: fields by tab, rows by newline,
    * backslash escapes, `\N` for NULL; whole rows per piece, UTF-8) into a system table whose

@@ -221,7 +221,13 @@ const postgresLazyCommits = {
 
 export const postgresDialect: Dialect = {
   name: 'postgres',
-  capabilities: { transactionalDdl: true, concurrentWriters: true, silenceEndsWithTransaction: true, maxParameters: 65535 },
+  capabilities: {
+    transactionalDdl: true,
+    concurrentWriters: true,
+    silenceEndsWithTransaction: true,
+    maxParameters: 65535,
+    queuesStatements: true,
+  },
   sql: postgresSql,
   connect: (url, nodeName) => connectPostgres(postgresDialect, url, nodeName),
   listenForChanges: listenPostgres,

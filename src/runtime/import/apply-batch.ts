@@ -381,12 +381,31 @@ export async function applyBatch(
 
   if (!ctx.silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: ctx.lazyCommit });
   const defer = ctx.deferWrites === true && tx.defer !== undefined && items.length <= DEFER_AT_MOST;
-  await executeOps(tx, ops, defer);
-  await recordApplied(tx, ctx.node, applied);
-  if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
-  // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
-  if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
-  await writeEntries(defer ? deferring(tx) : tx, state.entryWrites(), true);
+  // The entries depend on the plan alone, not on the table writes: where the connection queues
+  // statements, their statement is built while the server runs the batch's first table write, and
+  // goes right after it.
+  const beside = !defer && items.length > DEFER_AT_MOST && tx.dialect.capabilities.queuesStatements === true;
+  const writing = executeOps(tx, ops, defer);
+  const entries = beside ? writeBeside(tx, writing, state) : undefined;
+  // The first failure in time is the server's first: each statement is sent once the one before it
+  // ended, so a statement that a failure aborted fails a round trip later. That one is thrown.
+  let failure: { error: unknown } | undefined;
+  const failed = (error: unknown) => {
+    failure ??= { error };
+  };
+  entries?.catch(failed);
+  try {
+    await writing;
+    await recordApplied(tx, ctx.node, applied);
+    if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
+    // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
+    if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
+    await (entries ?? writeEntries(defer ? deferring(tx) : tx, state.entryWrites(), true));
+  } catch (error) {
+    failed(error);
+    await entries?.catch(() => {});
+    throw failure!.error;
+  }
   await writePending(
     tx,
     pendingAdds.filter((p, i, all) => all.findIndex((q) => q.item.row.id === p.item.row.id) === i),
@@ -399,6 +418,21 @@ export async function applyBatch(
     });
   }
   return { results, released };
+}
+
+/**
+ * The batch's entries written beside its table writes (`writing`, under way): after one turn of the
+ * event loop, by which `writing` has sent its first statement, their statement is built and queued
+ * (DialectCapabilities.queuesStatements). Nothing is written when `writing` failed first.
+ */
+async function writeBeside(tx: DbClient, writing: Promise<void>, state: BatchState): Promise<void> {
+  let failed = false;
+  writing.catch(() => {
+    failed = true;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  if (failed) return;
+  await writeEntries(tx, state.entryWrites(), true);
 }
 
 async function writePending(tx: DbClient, adds: Array<{ item: BatchItem; rowKey: string; cl: number }>, done: number[]): Promise<void> {

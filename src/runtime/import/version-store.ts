@@ -5,11 +5,13 @@
  * as the row, so that no decision depends on outbox or inbox rows that purge removes.
  */
 import type { DbClient, Row } from '../../core/dialect.ts';
+import type { TypeFamily } from '../../core/schema.ts';
 import { ENTRY_COLUMNS } from './dml.ts';
 import { NO_VERSION, type RowEntry, type Version } from './merge.ts';
 import { writeRows } from './row-writer.ts';
 
 const COLUMNS = ['table_name', 'row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'] as const;
+const KEY = ['table_name', 'row_key'] as const;
 
 function parseColumns(text: unknown): Record<string, Version> {
   const out: Record<string, Version> = {};
@@ -105,13 +107,17 @@ export interface EntryWrite {
   rowKey: string;
   entry: RowEntry;
   /**
-   * The row had no entry when the writer read it: the entry is inserted, never upserted,
+   * True: the row had no entry when the writer read it: the entry is inserted, never upserted,
    * so that a concurrent writer that stored one meanwhile (a load's chunk, another import)
    * makes this write fail on the key and the batch plan again, instead of one overwriting
-   * the other's decision (docs/onboarding.md "Why a load is safe").
+   * the other's decision (docs/onboarding.md "Why a load is safe"). False: the writer read the
+   * entry under a lock its transaction still holds, so it is there to be updated. Unknown: upserted.
    */
   isNew?: boolean;
 }
+
+/** The families of COLUMNS, for BulkWriter.updateRows. */
+const FAMILIES: readonly TypeFamily[] = ['text', 'text', 'bigint', 'bigint', 'bigint', 'text', 'text'];
 
 const entryRow = ({ table, rowKey, entry }: EntryWrite) => [
   table,
@@ -137,13 +143,21 @@ export async function writeEntries(tx: DbClient, writes: EntryWrite[], distinct 
   }
   if (all.length === 0) return;
   const fresh: EntryWrite[] = [];
-  const replaced: EntryWrite[] = [];
-  for (const w of all) (w.isNew ? fresh : replaced).push(w);
+  const locked: EntryWrite[] = [];
+  let replaced: EntryWrite[] = [];
+  for (const w of all) (w.isNew ? fresh : w.isNew === false ? locked : replaced).push(w);
   if (fresh.length > 0) await writeRows(tx, 'ds_row_version', COLUMNS, fresh.map(entryRow));
+  const bulk = tx.dialect.bulk;
+  if (locked.length > 0) {
+    // Entries known to be there are updated, which costs the server less than an upsert; should one be
+    // missing after all, all of them are upserted below (the same values again for those found).
+    const matched = await bulk?.updateRows?.(tx, 'ds_row_version', COLUMNS, FAMILIES, KEY, locked.map(entryRow));
+    if (matched !== locked.length) replaced = replaced.concat(locked);
+  }
   if (replaced.length === 0) return;
   const rows = replaced.map(entryRow);
   // One write per entry where the brand can upsert; else the old ones go first.
-  if (tx.dialect.bulk?.upsertRows) return tx.dialect.bulk.upsertRows(tx, 'ds_row_version', COLUMNS, ['table_name', 'row_key'], rows);
+  if (bulk?.upsertRows) return bulk.upsertRows(tx, 'ds_row_version', COLUMNS, KEY, rows);
   const byTable = new Map<string, string[]>();
   for (const w of replaced) {
     const keys = byTable.get(w.table);

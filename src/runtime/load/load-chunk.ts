@@ -229,7 +229,7 @@ export async function mergeChunk(
   plans.forEach(({ plan }, i) => {
     const entry = plan.entry ?? (plan.write !== 'none' ? NEUTRAL_ENTRY : null);
     if (!entry) return;
-    if (entries.has(texts[i])) replaced.push({ table: tableName, rowKey: texts[i], entry });
+    if (entries.has(texts[i])) replaced.push({ table: tableName, rowKey: texts[i], entry, isNew: false });
     else added.push([tableName, texts[i], entry.cl, entry.maxVersion, entry.base.time, entry.base.server, encodeColumns(entry.columns)]);
   });
   await writeEntries(tx, replaced);
