@@ -400,7 +400,7 @@ export async function applyBatch(
     if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
     // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
     if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
-    await (entries ?? writeEntries(defer ? deferring(tx) : tx, state.entryWrites(), true));
+    await (entries ?? writeEntries(defer ? deferring(tx) : tx, state.entryWrites(), true, !defer));
   } catch (error) {
     failed(error);
     await entries?.catch(() => {});

@@ -134,7 +134,13 @@ const entryRow = ({ table, rowKey, entry }: EntryWrite) => [
  * inserted (see EntryWrite.isNew). `distinct`: no row is written twice in `writes` (an import
  * batch's, one per row it touched), so they are not sorted out again.
  */
-export async function writeEntries(tx: DbClient, writes: EntryWrite[], distinct = false): Promise<void> {
+export async function writeEntries(
+  tx: DbClient,
+  writes: EntryWrite[],
+  distinct = false,
+  /** False where a statement's count is not known when it is given (DbClient.defer): every known entry is upserted. */
+  counted = true,
+): Promise<void> {
   let all = writes;
   if (!distinct) {
     const last = new Map<string, EntryWrite>();
@@ -148,12 +154,11 @@ export async function writeEntries(tx: DbClient, writes: EntryWrite[], distinct 
   for (const w of all) (w.isNew ? fresh : w.isNew === false ? locked : replaced).push(w);
   if (fresh.length > 0) await writeRows(tx, 'ds_row_version', COLUMNS, fresh.map(entryRow));
   const bulk = tx.dialect.bulk;
-  if (locked.length > 0) {
-    // Entries known to be there are updated, which costs the server less than an upsert; should one be
-    // missing after all, all of them are upserted below (the same values again for those found).
-    const matched = await bulk?.updateRows?.(tx, 'ds_row_version', COLUMNS, FAMILIES, KEY, locked.map(entryRow));
-    if (matched !== locked.length) replaced = replaced.concat(locked);
-  }
+  // Entries known to be there are updated, which costs the server less than an upsert; should one be
+  // missing after all, all of them are upserted below (the same values again for those found).
+  const matched =
+    locked.length > 0 && counted ? await bulk?.updateRows?.(tx, 'ds_row_version', COLUMNS, FAMILIES, KEY, locked.map(entryRow)) : 0;
+  if (matched !== locked.length) replaced = replaced.concat(locked);
   if (replaced.length === 0) return;
   const rows = replaced.map(entryRow);
   // One write per entry where the brand can upsert; else the old ones go first.
