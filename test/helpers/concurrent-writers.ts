@@ -20,12 +20,14 @@ export async function writeWhileMoving(
   sessions: DbClient[],
   round: (n: number) => Promise<void>,
   write: (session: DbClient, w: number) => Promise<void>,
+  /** The mover's pause between rounds: a longer one lets changes pile up into larger batches. */
+  pauseMs = 5,
 ): Promise<void> {
   let writing = true;
   const mover = (async () => {
     for (let n = 0; writing; n++) {
       await round(n);
-      await sleep(5);
+      await sleep(pauseMs);
     }
   })();
   try {
@@ -50,20 +52,20 @@ export const movingBothWays =
   };
 
 /**
- * Writer `w` of a seeded run: 40 transactions of 1–3 inserts, updates and deletes of the same
+ * Writer `w` of a seeded run: 40 (`transactions`) transactions of 1–3 inserts, updates and deletes of the same
  * eight order_line rows every writer writes, so that changes cross and conflict. A transaction is
  * held open across short sleeps and one in five rolls back; a duplicate key or a deadlock fails it
  * as it would fail the application's. SQLite in this process commits each statement alone: a
  * transaction held across awaits would make dsync's synchronous busy wait block the very writer
  * it waits for.
  */
-export function sharedRowsWriter(seed: number): (session: DbClient, w: number) => Promise<void> {
+export function sharedRowsWriter(seed: number, transactions = 40): (session: DbClient, w: number) => Promise<void> {
   return async (session, w) => {
     const rnd = random(seed * 10 + w);
     const p = session.dialect.sql.param;
     const inProcess = session.dialect.name === 'sqlite';
     const run = (fn: (tx: DbClient) => Promise<void>) => (inProcess ? fn(session) : session.transaction(fn));
-    for (let t = 0; t < 40; t++) {
+    for (let t = 0; t < transactions; t++) {
       await run(async (tx) => {
         for (let op = 0, ops = 1 + Math.floor(rnd() * 3); op < ops; op++) {
           const order = `s${Math.floor(rnd() * 2)}`;

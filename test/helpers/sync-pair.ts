@@ -50,6 +50,8 @@ export interface SyncPairOptions {
   keysTables?: string[];
   /** Extra keys of table entries (e.g. `deleteScanEvery`), by table name. */
   tableSettings?: Record<string, Record<string, unknown>>;
+  /** The programs' batch size (50). */
+  batchSize?: number;
 }
 
 export async function createSyncPair(
@@ -59,6 +61,7 @@ export async function createSyncPair(
   options: SyncPairOptions = {},
 ): Promise<SyncPair> {
   const via = options.via ? { via: options.via } : {};
+  const batchSize = options.batchSize ?? 50;
   const dbs: TestDatabase[] = options.databases ?? [await createTestDatabase(from, 'dsync_a'), await createTestDatabase(to, 'dsync_b')];
   const modes = {
     ...Object.fromEntries((options.apiTables ?? []).map((t) => [t, 'api'])),
@@ -80,10 +83,10 @@ export async function createSyncPair(
       },
       tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict, ...options.tableSettings?.[name] })),
       programs: [
-        { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize: 50, ...via },
-        { id: 1001, type: 'import', node: 'b', batchSize: 50 },
-        { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize: 50, ...via },
-        { id: 1003, type: 'import', node: 'a', batchSize: 50 },
+        { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize, ...via },
+        { id: 1001, type: 'import', node: 'b', batchSize },
+        { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize, ...via },
+        { id: 1003, type: 'import', node: 'a', batchSize },
       ],
       generatedDir,
       ...(options.nats ? { nats: options.nats } : {}),
