@@ -4,7 +4,8 @@
  * mover loop runs transports, imports and capture passes all along.
  */
 import { expect } from 'vitest';
-import type { DbClient } from '../../src/core/dialect.ts';
+import type { DbClient, DialectName } from '../../src/core/dialect.ts';
+import { getDialect } from '../../src/dialects/registry.ts';
 import { capturePass } from '../../src/runtime/capture/capture-pass.ts';
 import { selectAllRows } from '../../src/runtime/import/dml.ts';
 import { random } from './random.ts';
@@ -14,7 +15,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Each of `sessions` runs `write` (with its index) while `round` (with its number) runs over and
- * over, 5 ms apart, until every writer is done; the sessions are closed at the end.
+ * over, `pauseMs` apart, until every writer is done; the sessions are closed at the end.
  */
 export async function writeWhileMoving(
   sessions: DbClient[],
@@ -39,6 +40,13 @@ export async function writeWhileMoving(
   }
 }
 
+/** The writers' sessions of a pair: two on each server node, one on a SQLite node, which takes one writer at a time. */
+export async function writerSessions(pair: SyncPair): Promise<DbClient[]> {
+  const sessions = async (brand: DialectName, url: string, name: string) =>
+    Promise.all((brand === 'sqlite' ? [0] : [0, 1]).map(async () => (await getDialect(brand)).connect(url, name)));
+  return [...(await sessions(pair.a.dialect.name, pair.a.node.url, 'a')), ...(await sessions(pair.b.dialect.name, pair.b.node.url, 'b'))];
+}
+
 /**
  * The mover's round: both ways, with node a's capture passes (modes query, keys, log) every
  * fourth round only, so that the import into a mostly meets local changes no pass has read.
@@ -52,7 +60,7 @@ export const movingBothWays =
   };
 
 /**
- * Writer `w` of a seeded run: 40 (`transactions`) transactions of 1–3 inserts, updates and deletes of the same
+ * Writer `w` of a seeded run: `transactions` (40) transactions of 1–3 inserts, updates and deletes of the same
  * eight order_line rows every writer writes, so that changes cross and conflict. A transaction is
  * held open across short sleeps and one in five rolls back; a duplicate key or a deadlock fails it
  * as it would fail the application's. SQLite in this process commits each statement alone: a

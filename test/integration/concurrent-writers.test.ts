@@ -12,7 +12,13 @@
 import { afterAll, describe, it } from 'vitest';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { expectSettledAndEqual, movingBothWays, sharedRowsWriter, writeWhileMoving } from '../helpers/concurrent-writers.ts';
+import {
+  expectSettledAndEqual,
+  movingBothWays,
+  sharedRowsWriter,
+  writerSessions,
+  writeWhileMoving,
+} from '../helpers/concurrent-writers.ts';
 import { liveDialects, type TestDatabase } from '../helpers/databases.ts';
 import { type PrivatePostgres, postgresBinDir, startPrivatePostgres } from '../helpers/private-postgres.ts';
 import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
@@ -36,12 +42,8 @@ describe.each(PAIRS)('trigger mode both ways with writers on both nodes, %s ↔ 
 
   it(`seed ${SEED}: both nodes end with the same rows`, { timeout: 300_000 }, async () => {
     pair = await createSyncPair(from, to, 'latest-wins');
-    // Two writers on each server brand; one on SQLite, which takes one writer at a time.
-    const writers = async (brand: DialectName, url: string, name: string) =>
-      Promise.all((brand === 'sqlite' ? [0] : [0, 1]).map(async () => (await getDialect(brand)).connect(url, name)));
-    const sessions = [...(await writers(from, pair.a.node.url, 'a')), ...(await writers(to, pair.b.node.url, 'b'))];
     await writeWhileMoving(
-      sessions,
+      await writerSessions(pair),
       movingBothWays(pair), // no pass-captured table: its passes find nothing to do
       sharedRowsWriter(SEED),
     );
@@ -49,7 +51,7 @@ describe.each(PAIRS)('trigger mode both ways with writers on both nodes, %s ↔ 
   });
 });
 
-// The same with the mover pausing 300 ms between rounds and batches of up to 1,000 changes: what piles
+// The same with the mover pausing 500 ms between rounds and batches of up to 1,000 changes: what piles
 // up meanwhile arrives in batches of more than 63 changes, which a PostgreSQL target writes with its
 // version entries beside its table writes (apply-batch.ts), while the writers hold the same rows.
 describe.each(PAIRS.filter((pair) => pair.includes('postgres')))(
@@ -62,10 +64,7 @@ describe.each(PAIRS.filter((pair) => pair.includes('postgres')))(
 
     it(`seed ${SEED}: both nodes end with the same rows`, { timeout: 300_000 }, async () => {
       pair = await createSyncPair(from, to, 'latest-wins', { batchSize: 1000 });
-      const writers = async (brand: DialectName, url: string, name: string) =>
-        Promise.all((brand === 'sqlite' ? [0] : [0, 1]).map(async () => (await getDialect(brand)).connect(url, name)));
-      const sessions = [...(await writers(from, pair.a.node.url, 'a')), ...(await writers(to, pair.b.node.url, 'b'))];
-      await writeWhileMoving(sessions, movingBothWays(pair), sharedRowsWriter(SEED, 300), 500);
+      await writeWhileMoving(await writerSessions(pair), movingBothWays(pair), sharedRowsWriter(SEED, 300), 500);
       await expectSettledAndEqual(pair, SEED);
     });
   },
