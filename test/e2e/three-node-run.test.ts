@@ -5,7 +5,8 @@
  * restarted, PostgreSQL is stopped and started, and one site's daemon (the NATS
  * consumer of its link) is away for a while. At the end every pair verifies equal
  * (`dsync verify`, exit 0), each node holds exactly the rows its writers' models say,
- * and no change was received, recorded or applied twice. It runs twice: with every site in
+ * and, once every inbox holds every change captured at the other sites (rows can be equal
+ * before the copies of overwritten changes land), no change was received, recorded or applied twice. It runs twice: with every site in
  * trigger capture, and with the PostgreSQL site in capture mode keys (its daemon's capture
  * passes send its changes; the imports into it capture first what those have not read yet).
  *
