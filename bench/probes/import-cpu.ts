@@ -7,6 +7,8 @@
  * statements by shape: `npx tsx bench/probes/import-cpu.ts [N] [postgres>postgres] [rounds]`.
  * Also printed: the main thread's CPU (/proc/self/task/<pid>/stat: the process's CPU less V8's
  * helper threads, its concurrent marking among them) and the collector's pauses during the import.
+ * Also printed: the transport's wall time and its statements at the target (the inbox's write), and with TRACE=1 the
+ * import's reads of the inbox: what a direct link, merging from the source's outbox, would not pay.
  * Run from two trees one after the other, alternating, to compare them under one load.
  */
 import { execFileSync } from 'node:child_process';
@@ -52,8 +54,14 @@ const { setup, src, tgt } = await createDrainPair(from, to, n);
 try {
   await src.client.exec(`DELETE FROM ${TABLE} WHERE quantity % 5 = 0`);
   const total = Number((await src.client.query('SELECT count(*) AS n FROM ds_change_outbox')).rows[0].n);
+  // The transport, timed, with the target's statements in it (the inbox write): the part of a drain a direct link would not pay.
+  const sent = new StatementTrace();
+  const ts0 = performance.now();
   let moved = 0;
-  for (let pass = 0; moved < total && pass < 50; pass++) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
+  for (let pass = 0; moved < total && pass < 50; pass++)
+    moved += (await transportOnce(setup.config.programs[0] as never, src, { ...tgt, client: traceClient(tgt.client, sent) })).moved;
+  const transportSeconds = (performance.now() - ts0) / 1000;
+  const inboxWrite = sent.top(100).reduce((ms, t) => ms + (/ds_change_inbox/.test(t.shape) ? t.ms : 0), 0) / 1000;
   const pid = Number((await tgt.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
   // NICE=-10 (as root): this process and its backend ahead of others' work during the import, so that
   // the wall time on a shared machine says more about the import than about the load.
@@ -94,6 +102,10 @@ try {
     `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s (main thread ${(m1 - m0).toFixed(2)} s), backend CPU ${(s1 - s0).toFixed(2)} s, ` +
       `both ${(cpu + s1 - s0).toFixed(2)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB, ${gcs}; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
   );
+  console.log(`  transport ${transportSeconds.toFixed(2)} s, of it the inbox's write ${inboxWrite.toFixed(2)} s (its statements at the target)`);
+  // With TRACE=1: the import's reads of the inbox (what a direct link would read from the source's outbox instead).
+  if (process.env.TRACE && process.env.TRACE !== 'timeline')
+    console.log(`  the import's inbox reads ${(trace.top(100).reduce((ms, t) => ms + (/FROM ds_change_inbox|^SELECT id, origin_change_id/.test(t.shape) ? t.ms : 0), 0) / 1000).toFixed(2)} s`);
   if (process.env.THREADS)
     console.log(
       `  threads: ${[...t1s]
