@@ -47,6 +47,10 @@ const threadCpus = () => {
   return out;
 };
 
+/** The seconds a trace's statements whose shape matches `shape` took. */
+const secondsOf = (trace: StatementTrace, shape: RegExp) =>
+  trace.top(1000).reduce((ms, t) => ms + (shape.test(t.shape) ? t.ms : 0), 0) / 1000;
+
 /** This process's main thread's CPU seconds (its task's stat, whose id is the process's). */
 const mainCpu = () => backendCpu(process.pid, `/proc/self/task/${process.pid}/stat`);
 
@@ -61,7 +65,7 @@ try {
   for (let pass = 0; moved < total && pass < 50; pass++)
     moved += (await transportOnce(setup.config.programs[0] as never, src, { ...tgt, client: traceClient(tgt.client, sent) })).moved;
   const transportSeconds = (performance.now() - ts0) / 1000;
-  const inboxWrite = sent.top(100).reduce((ms, t) => ms + (/ds_change_inbox/.test(t.shape) ? t.ms : 0), 0) / 1000;
+  const inboxWrite = secondsOf(sent, /ds_change_inbox/);
   const pid = Number((await tgt.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid);
   // NICE=-10 (as root): this process and its backend ahead of others' work during the import, so that
   // the wall time on a shared machine says more about the import than about the load.
@@ -102,10 +106,12 @@ try {
     `${from}>${to} ${total} changes: import ${((t1 - t0) / 1000).toFixed(2)} s, process CPU ${cpu.toFixed(2)} s (main thread ${(m1 - m0).toFixed(2)} s), backend CPU ${(s1 - s0).toFixed(2)} s, ` +
       `both ${(cpu + s1 - s0).toFixed(2)} s, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB, ${gcs}; ${hasDifferences(compared) ? 'TARGET DIFFERS' : 'target equals source'}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}`,
   );
-  console.log(`  transport ${transportSeconds.toFixed(2)} s, of it the inbox's write ${inboxWrite.toFixed(2)} s (its statements at the target)`);
+  console.log(
+    `  transport ${transportSeconds.toFixed(2)} s, of it the inbox's write ${inboxWrite.toFixed(2)} s (its statements at the target)`,
+  );
   // With TRACE=1: the import's reads of the inbox (what a direct link would read from the source's outbox instead).
   if (process.env.TRACE && process.env.TRACE !== 'timeline')
-    console.log(`  the import's inbox reads ${(trace.top(100).reduce((ms, t) => ms + (/FROM ds_change_inbox|^SELECT id, origin_change_id/.test(t.shape) ? t.ms : 0), 0) / 1000).toFixed(2)} s`);
+    console.log(`  the import's inbox reads ${secondsOf(trace, /FROM ds_change_inbox|^SELECT id, origin_change_id/).toFixed(2)} s`);
   if (process.env.THREADS)
     console.log(
       `  threads: ${[...t1s]
