@@ -91,7 +91,7 @@ try {
       () => moved >= job.total,
     );
     transported = performance.now();
-    emit({ event: 'transported', ms: transported - started, moved, passes });
+    emit({ event: 'transported', ms: transported - started, moved, passes, maxRssKb: process.resourceUsage().maxRSS });
   };
   // The sum of every pass's counts (applied, conflicts, parked, …) and the last pointer.
   const imported: Record<string, number> = {};

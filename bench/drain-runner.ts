@@ -1,8 +1,9 @@
 /**
- * Runs drain-child.ts in its own Node process and watches it: the import program's
- * pointer (for progress), the process's peak RSS (/proc/<pid>/status VmHWM), and a time
- * budget. A drain that outlasts the budget is stopped; its rate is then estimated from
- * what it did (transport time plus the import's rate so far), and marked as estimated.
+ * Runs drain-child.ts in its own Node process and watches it: the programs' pointers
+ * (for progress, as counts of the changes they passed), the process's peak RSS
+ * (/proc/<pid>/status VmHWM), and a time budget. A drain that outlasts the budget is
+ * stopped; its rate is then estimated from what it did (transport time plus the import's
+ * rate so far), and marked as estimated.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,6 +47,8 @@ export interface DrainRun {
   rate: number;
   estimated: boolean;
   peakRssMb: number | null;
+  /** The peak RSS when the transport had moved everything (with the import beside it in a concurrent drain): which phase sets the peak. */
+  transportPeakRssMb: number | null;
   /** RSS when the drain started: Node, tsx's loader and the loaded modules, connections open. */
   startRssMb: number | null;
   /** V8 flags the drain process set for itself (src/runtime/heap.ts, as `dsync run`/`sync` do). */
@@ -104,6 +107,22 @@ async function programPointer(setup: BenchSetup, nodeName: string, programId: nu
   return Number(rows[0]?.last_pointer ?? 0);
 }
 
+/**
+ * How many rows of `table` at `nodeName` have ids up to `pointer`: a program's pointer is an id, and ids
+ * skip (MariaDB's auto-increment reserves them in blocks for a bulk write such as the transport's LOAD DATA:
+ * a drain of 990,000 changes into MariaDB reached inbox id ~1,470,000), so a pointer is not a count.
+ */
+async function rowsUpTo(
+  setup: BenchSetup,
+  nodeName: string,
+  table: 'ds_change_outbox' | 'ds_change_inbox',
+  pointer: number,
+): Promise<number> {
+  const { client } = await setup.handle(nodeName);
+  const { rows } = await client.query(`SELECT count(*) AS n FROM ${table} WHERE id <= ${client.dialect.sql.param(1)}`, [pointer]);
+  return Number(rows[0]?.n ?? 0);
+}
+
 export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   const { setup, total } = options;
   const importer = setup.config.programs.find((p) => p.id === options.importProgram)!;
@@ -133,6 +152,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   let startRss: number | null = null;
   let heapFlags: string[] = [];
   let transportedAt: number | null = null;
+  let transportPeakKb: number | null = null;
   let done: Record<string, any> | null = null;
   let stoppedStatements: { total: number; top: StatementStats[] } | undefined;
   let buffered = '';
@@ -150,6 +170,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
       }
       if (event.event === 'transported') {
         transportedAt = performance.now();
+        transportPeakKb = typeof event.maxRssKb === 'number' ? event.maxRssKb : null;
         progress(`  ${options.label}: transport moved ${event.moved} in ${(event.ms / 1000).toFixed(1)} s`);
       }
       if (event.event === 'done') done = event;
@@ -163,6 +184,9 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   let movedSoFar = 0;
   let lastReport = 0;
   const transporter = setup.config.programs.find((p) => p.id === options.transportProgram)!;
+  // The programs' pointers as counts of changes: the import's in the inbox, the transport's in the source's outbox.
+  const appliedSoFar = async (pointer: number) => rowsUpTo(setup, programHome(importer), 'ds_change_inbox', pointer);
+  const movedUpTo = async (pointer: number) => rowsUpTo(setup, programHome(transporter), 'ds_change_outbox', pointer);
   const watch = setInterval(async () => {
     peak = Math.max(peak ?? 0, rssKb(child.pid!, 'VmHWM') ?? 0) || peak;
     if (!readyAt || stopped) return;
@@ -171,8 +195,9 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     else movedSoFar = await programPointer(setup, programHome(transporter), transporter.id).catch(() => movedSoFar);
     if (performance.now() - lastReport > 15_000) {
       lastReport = performance.now();
+      const so = await (transportedAt === null ? movedUpTo(movedSoFar) : appliedSoFar(applied)).catch(() => null);
       progress(
-        `  ${options.label}: ${transportedAt === null ? `transport at outbox id ${movedSoFar}` : `applied ${applied}`} of ${total} after ${(elapsed / 1000).toFixed(0)} s`,
+        `  ${options.label}: ${transportedAt === null ? 'transport moved' : 'applied'} ${so ?? '?'} of ${total} after ${(elapsed / 1000).toFixed(0)} s`,
       );
     }
     const phaseElapsed = performance.now() - (transportedAt ?? readyAt);
@@ -204,6 +229,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
       rate: (total * 1000) / elapsedMs,
       estimated: false,
       peakRssMb: Math.max(result.maxRssKb, peak ?? 0) / 1024,
+      transportPeakRssMb: transportPeakKb === null ? null : transportPeakKb / 1024,
       startRssMb: startRss === null ? null : startRss / 1024,
       heapFlags,
       statements: statements ? { ...statements, perChange: statements.total / Math.max(1, total) } : undefined,
@@ -212,7 +238,8 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   }
   if (!stopped)
     throw new Error(`the drain process of ${options.label} failed (exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' / ')}`);
-  applied = transportedAt === null ? 0 : await programPointer(setup, programHome(importer), importer.id).catch(() => applied);
+  applied = transportedAt === null ? 0 : await programPointer(setup, programHome(importer), importer.id).then(appliedSoFar);
+  if (transportedAt === null) movedSoFar = await movedUpTo(movedSoFar);
   const elapsedMs = endedAt - readyAt;
   const transportMs = transportedAt === null ? null : transportedAt - readyAt;
   const importMs = transportMs === null ? null : elapsedMs - transportMs;
@@ -236,6 +263,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     rate: (total * 1000) / estimatedMs,
     estimated: true,
     peakRssMb: peak === null ? null : peak / 1024,
+    transportPeakRssMb: transportPeakKb === null ? null : transportPeakKb / 1024,
     startRssMb: startRss === null ? null : startRss / 1024,
     heapFlags,
     // Per change of what was applied by then (the transport's statements included).

@@ -156,7 +156,10 @@ export async function drainCase(
     if (target.dialect === 'mysql') notes.push(await openTransactionsNote(group, target));
   }
   if (run.importPasses !== undefined) notes.push(`${fmt(run.importPasses)} import passes`);
-  if (run.peakRssMb !== null) notes.push(`drain process RSS ${fmt(run.startRssMb ?? 0)} MB at start, ${fmt(run.peakRssMb)} MB peak`);
+  if (run.peakRssMb !== null)
+    notes.push(
+      `drain process RSS ${fmt(run.startRssMb ?? 0)} MB at start, ${fmt(run.peakRssMb)} MB peak${run.transportPeakRssMb === null ? '' : ` (${fmt(run.transportPeakRssMb)} MB when the transport ended)`}`,
+    );
   if (run.statements) {
     const done = run.completed ? total : run.applied;
     notes.push(

@@ -1,0 +1,32 @@
+/**
+ * Probe: the transport's memory alone. The drain-ab workload (N inserts, then an UPDATE of every row)
+ * moved by transportOnce passes; `process.memoryUsage()` sampled every 50 ms, and printed before the
+ * transport and at its highest RSS (V8's heap used and reserved, memory outside it): which part of a
+ * drain's peak the transport holds, and whether in V8's heap or outside it. Run with the drain's heap
+ * flag: `node --heap-growing-percent=10 --import tsx bench/probes/transport-memory.ts [N] [postgres>sqlite]`.
+ */
+import type { DialectName } from '../../src/core/dialect.ts';
+import { transportOnce } from '../../src/runtime/transport/transport.ts';
+import { createDrainPair } from '../drain-pair.ts';
+
+const n = Number(process.argv[2] ?? 200000);
+const [from, to] = (process.argv[3] ?? 'postgres>sqlite').split('>') as [DialectName, DialectName];
+const mb = (bytes: number) => Math.round(bytes / 1048576);
+const shown = (m: NodeJS.MemoryUsage) =>
+  `RSS ${mb(m.rss)} MB, V8 heap ${mb(m.heapUsed)} MB used of ${mb(m.heapTotal)}, external ${mb(m.external)} MB (array buffers ${mb(m.arrayBuffers)})`;
+
+const { setup, src, tgt } = await createDrainPair(from, to, n);
+try {
+  const before = process.memoryUsage();
+  let highest = before;
+  const sampler = setInterval(() => {
+    const now = process.memoryUsage();
+    if (now.rss > highest.rss) highest = now;
+  }, 50);
+  let moved = 0;
+  for (let pass = 0; moved < 2 * n && pass < 50; pass++) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
+  clearInterval(sampler);
+  console.log(`${from}>${to}: ${moved} changes moved; before: ${shown(before)}; at the highest RSS: ${shown(highest)}`);
+} finally {
+  await setup.close();
+}
