@@ -4,50 +4,17 @@
  * heap snapshot is taken (V8 collects first, so it holds what is live) and summed by object kind and
  * constructor: `npx tsx bench/probes/import-live-heap.ts [N] [at ms] [dir]`.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
 import { importOnce } from '../../src/runtime/import/import.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
 import { TABLE } from '../nodes.ts';
+import { summarizeHeapSnapshot } from './heap-summary.ts';
 
 const n = Number(process.argv[2] ?? 50000);
 const at = Number(process.argv[3] ?? 1500);
 const dir = process.argv[4] ?? '.';
-
-/** The snapshot's objects summed by type and name (self sizes): the 25 largest. */
-function summarize(file: string): string[] {
-  const snap = JSON.parse(readFileSync(file, 'utf8')) as {
-    snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
-    nodes: number[];
-    strings: string[];
-  };
-  const fields = snap.snapshot.meta.node_fields;
-  const width = fields.length;
-  const [typeAt, nameAt, sizeAt] = ['type', 'name', 'self_size'].map((f) => fields.indexOf(f));
-  const types = snap.snapshot.meta.node_types[0];
-  const sums = new Map<string, { count: number; bytes: number }>();
-  let total = 0;
-  for (let i = 0; i < snap.nodes.length; i += width) {
-    const type = types[snap.nodes[i + typeAt]];
-    const name = type === 'object' || type === 'closure' ? snap.strings[snap.nodes[i + nameAt]] : '';
-    const key = `${type} ${name}`.trim();
-    const size = snap.nodes[i + sizeAt];
-    total += size;
-    const s = sums.get(key) ?? { count: 0, bytes: 0 };
-    s.count++;
-    s.bytes += size;
-    sums.set(key, s);
-  }
-  return [
-    `live: ${(total / 1e6).toFixed(1)} MB`,
-    ...[...sums]
-      .sort((a, b) => b[1].bytes - a[1].bytes)
-      .slice(0, 25)
-      .map(([k, s]) => `  ${(s.bytes / 1e6).toFixed(2)} MB  ${s.count}  ${k}`),
-  ];
-}
 
 const { setup, src, tgt } = await createDrainPair('postgres', 'postgres', n);
 try {
@@ -65,7 +32,7 @@ try {
     done += r.applied + r.unchanged + r.parked + r.waiting;
   }
   clearTimeout(timer);
-  if (file) for (const line of summarize(file)) console.log(line);
+  if (file) for (const line of summarizeHeapSnapshot(file)) console.log(line);
   else console.log('the import ended before the snapshot');
 } finally {
   await setup.close();

@@ -4,10 +4,15 @@
  * transport and at its highest RSS (V8's heap used and reserved, memory outside it): which part of a
  * drain's peak the transport holds, and whether in V8's heap or outside it. Run with the drain's heap
  * flag: `node --heap-growing-percent=10 --import tsx bench/probes/transport-memory.ts [N] [postgres>sqlite]`.
+ * SNAPSHOT_AT=<ms>: a heap snapshot that far into the transport (V8 collects first: what is live), summed
+ * by kind and constructor, written to SNAPSHOT_DIR (default the working directory).
  */
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
+import { summarizeHeapSnapshot } from './heap-summary.ts';
 
 const n = Number(process.argv[2] ?? 200000);
 const [from, to] = (process.argv[3] ?? 'postgres>sqlite').split('>') as [DialectName, DialectName];
@@ -23,10 +28,20 @@ try {
     const now = process.memoryUsage();
     if (now.rss > highest.rss) highest = now;
   }, 50);
+  let snapshot = '';
+  const snapshotAt = process.env.SNAPSHOT_AT;
+  const timer = snapshotAt
+    ? setTimeout(() => {
+        snapshot = writeHeapSnapshot(join(process.env.SNAPSHOT_DIR ?? '.', 'transport-live.heapsnapshot'));
+      }, Number(snapshotAt))
+    : undefined;
   let moved = 0;
   for (let pass = 0; moved < 2 * n && pass < 50; pass++) moved += (await transportOnce(setup.config.programs[0] as never, src, tgt)).moved;
   clearInterval(sampler);
+  clearTimeout(timer);
   console.log(`${from}>${to}: ${moved} changes moved; before: ${shown(before)}; at the highest RSS: ${shown(highest)}`);
+  if (snapshot) for (const line of summarizeHeapSnapshot(snapshot)) console.log(line);
+  else if (snapshotAt) console.log('the transport ended before the snapshot');
 } finally {
   await setup.close();
 }
