@@ -1,6 +1,6 @@
 /**
  * Runs drain-child.ts in its own Node process and watches it: the programs' pointers
- * (for progress, as counts of the changes they passed), the process's peak RSS
+ * (for progress), the process's peak RSS
  * (/proc/<pid>/status VmHWM), and a time budget. A drain that outlasts the budget is
  * stopped; its rate is then estimated from what it did (transport time plus the import's
  * rate so far), and marked as estimated.
@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { programHome } from '../src/config/config.ts';
+import { countAbove } from '../src/runtime/transport/transport.ts';
 import type { DrainJob } from './drain-child.ts';
 import type { BenchSetup } from './nodes.ts';
 import { BENCH_DIR, ROOT } from './paths.ts';
@@ -107,22 +108,6 @@ async function programPointer(setup: BenchSetup, nodeName: string, programId: nu
   return Number(rows[0]?.last_pointer ?? 0);
 }
 
-/**
- * How many rows of `table` at `nodeName` have ids up to `pointer`: a program's pointer is an id, and ids
- * skip (MariaDB's auto-increment reserves them in blocks for a bulk write such as the transport's LOAD DATA:
- * a drain of 990,000 changes into MariaDB reached inbox id ~1,470,000), so a pointer is not a count.
- */
-async function rowsUpTo(
-  setup: BenchSetup,
-  nodeName: string,
-  table: 'ds_change_outbox' | 'ds_change_inbox',
-  pointer: number,
-): Promise<number> {
-  const { client } = await setup.handle(nodeName);
-  const { rows } = await client.query(`SELECT count(*) AS n FROM ${table} WHERE id <= ${client.dialect.sql.param(1)}`, [pointer]);
-  return Number(rows[0]?.n ?? 0);
-}
-
 export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   const { setup, total } = options;
   const importer = setup.config.programs.find((p) => p.id === options.importProgram)!;
@@ -184,9 +169,15 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   let movedSoFar = 0;
   let lastReport = 0;
   const transporter = setup.config.programs.find((p) => p.id === options.transportProgram)!;
-  // The programs' pointers as counts of changes: the import's in the inbox, the transport's in the source's outbox.
-  const appliedSoFar = async (pointer: number) => rowsUpTo(setup, programHome(importer), 'ds_change_inbox', pointer);
-  const movedUpTo = async (pointer: number) => rowsUpTo(setup, programHome(transporter), 'ds_change_outbox', pointer);
+  // A program's pointer is an id, not a count: ids skip (MariaDB's auto-increment reserves them in blocks for a
+  // bulk write such as the transport's LOAD DATA: a drain of 990,000 changes into MariaDB reached inbox id
+  // ~1,470,000). Every change of the backlog is in the source's outbox, and once the transport is done in the
+  // target's inbox, so what a program passed is the backlog less the rows above its pointer (counted at the stop
+  // only, not while the drain is timed).
+  const passed = async (nodeName: string, table: 'ds_change_outbox' | 'ds_change_inbox', pointer: number) => {
+    const { client } = await setup.handle(nodeName);
+    return total - (await countAbove(client, table, pointer));
+  };
   const watch = setInterval(async () => {
     peak = Math.max(peak ?? 0, rssKb(child.pid!, 'VmHWM') ?? 0) || peak;
     if (!readyAt || stopped) return;
@@ -195,9 +186,8 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
     else movedSoFar = await programPointer(setup, programHome(transporter), transporter.id).catch(() => movedSoFar);
     if (performance.now() - lastReport > 15_000) {
       lastReport = performance.now();
-      const so = await (transportedAt === null ? movedUpTo(movedSoFar) : appliedSoFar(applied)).catch(() => null);
       progress(
-        `  ${options.label}: ${transportedAt === null ? 'transport moved' : 'applied'} ${so ?? '?'} of ${total} after ${(elapsed / 1000).toFixed(0)} s`,
+        `  ${options.label}: ${transportedAt === null ? `transport at outbox id ${movedSoFar}` : `import at inbox id ${applied}`} (${total} changes) after ${(elapsed / 1000).toFixed(0)} s`,
       );
     }
     const phaseElapsed = performance.now() - (transportedAt ?? readyAt);
@@ -238,8 +228,9 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   }
   if (!stopped)
     throw new Error(`the drain process of ${options.label} failed (exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' / ')}`);
-  applied = transportedAt === null ? 0 : await programPointer(setup, programHome(importer), importer.id).then(appliedSoFar);
-  if (transportedAt === null) movedSoFar = await movedUpTo(movedSoFar);
+  const importHome = programHome(importer);
+  applied = transportedAt === null ? 0 : await passed(importHome, 'ds_change_inbox', await programPointer(setup, importHome, importer.id));
+  if (transportedAt === null) movedSoFar = await passed(programHome(transporter), 'ds_change_outbox', movedSoFar);
   const elapsedMs = endedAt - readyAt;
   const transportMs = transportedAt === null ? null : transportedAt - readyAt;
   const importMs = transportMs === null ? null : elapsedMs - transportMs;

@@ -2,8 +2,9 @@
  * Probe: the transport's memory alone. The drain-ab workload (N inserts, then an UPDATE of every row)
  * moved by transportOnce passes; `process.memoryUsage()` sampled every 50 ms, and printed before the
  * transport and at its highest RSS (V8's heap used and reserved, memory outside it): which part of a
- * drain's peak the transport holds, and whether in V8's heap or outside it. Run with the drain's heap
- * flag: `node --heap-growing-percent=10 --import tsx bench/probes/transport-memory.ts [N] [postgres>sqlite]`.
+ * drain's peak the transport holds, and whether in V8's heap or outside it. With the drain's heap flag:
+ * `HEAP_FLAGS=1 npx tsx bench/probes/transport-memory.ts [N] [postgres>sqlite]` (as the other probes; the same
+ * as `node --heap-growing-percent=10 --import tsx …`).
  * SNAPSHOT_AT=<ms>: a heap snapshot that far into the transport (V8 collects first: what is live), summed
  * by kind and constructor, written to SNAPSHOT_DIR (default the working directory).
  */
@@ -12,8 +13,10 @@ import { writeHeapSnapshot } from 'node:v8';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { transportOnce } from '../../src/runtime/transport/transport.ts';
 import { createDrainPair } from '../drain-pair.ts';
+import { probeHeapFlags } from './gc-pauses.ts';
 import { summarizeHeapSnapshot } from './heap-summary.ts';
 
+probeHeapFlags();
 const n = Number(process.argv[2] ?? 200000);
 const [from, to] = (process.argv[3] ?? 'postgres>sqlite').split('>') as [DialectName, DialectName];
 const mb = (bytes: number) => Math.round(bytes / 1048576);
