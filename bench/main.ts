@@ -16,7 +16,7 @@ import { scaleCase } from './cases/scale.ts';
 import { startupCase } from './cases/startup.ts';
 import { verifyCase } from './cases/verify.ts';
 import { describeMachine, machineLines } from './machine.ts';
-import { type BenchOptions, parseOptions } from './options.ts';
+import { type BenchOptions, type DrainPairName, parseOptions } from './options.ts';
 import { RESULTS_DIR } from './paths.ts';
 import { printReport, progress, type ResultRow, type RunReport, writeReport } from './report.ts';
 import { workloadW } from './workload.ts';
@@ -60,7 +60,12 @@ async function sourceCases(
 ): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   const w = workloadW(options.scale);
-  const drains = options.cases.has('drain') ? (DRAIN_TARGETS[source] ?? []).filter((t) => available.has(t.dialect)) : [];
+  const drains = options.cases.has('drain')
+    ? (DRAIN_TARGETS[source] ?? []).filter(
+        (t) =>
+          available.has(t.dialect) && (options.drains?.has(`${source}>${t.dialect}${t.concurrent ? ':run' : ''}` as DrainPairName) ?? true),
+      )
+    : [];
   if (!options.cases.has('capture') && drains.length === 0) return rows;
   progress(
     `${BRAND[source]}: fresh databases for W (${w.inserts} inserts, ${w.updates} updates, ${w.deletes} deletes)${drains.length ? ` and drains to ${drains.map((d) => pairName(source, d).slice(BRAND[source].length + 3)).join(', ')}` : ''}`,

@@ -1,7 +1,7 @@
 /**
- * `npm run bench [-- --scale 0.1] [--cases capture,drain] [--budget 60] [--profile]`.
+ * `npm run bench [-- --scale 0.1] [--cases capture,drain] [--drains postgres>sqlite] [--budget 60] [--profile]`.
  * Each flag also reads from the environment (DSYNC_BENCH_SCALE, DSYNC_BENCH_CASES,
- * DSYNC_BENCH_BUDGET, DSYNC_BENCH_PROFILE=1, DSYNC_BENCH_LATENCY_INTERVAL, DSYNC_BENCH_LATENCY_WATCH,
+ * DSYNC_BENCH_DRAINS, DSYNC_BENCH_BUDGET, DSYNC_BENCH_PROFILE=1, DSYNC_BENCH_LATENCY_INTERVAL, DSYNC_BENCH_LATENCY_WATCH,
  * DSYNC_BENCH_LATENCY_IDLE).
  */
 import { parseArgs } from 'node:util';
@@ -34,9 +34,22 @@ export interface BenchOptions {
   latencySamples: number;
   /** Changes moved/applied per transaction in the drains (program batchSize). */
   batchSize: number;
+  /** The drain pairs to run (DRAIN_PAIRS' names, `postgres>sqlite`…); undefined: every pair. */
+  drains?: Set<DrainPairName>;
 }
 
-const USAGE = `usage: npm run bench -- [--scale N] [--cases ${CASES.join(',')}] [--budget SECONDS] [--batch-size N] [--latency-interval SECONDS] [--latency-watch notify|poll] [--latency-idle SECONDS] [--latency-samples N] [--profile]`;
+/** Every drain pair case 3 runs, by name: `run` is PostgreSQL → PostgreSQL as `dsync run` (transport and import at once). */
+export const DRAIN_PAIRS = [
+  'postgres>postgres',
+  'postgres>postgres:run',
+  'postgres>sqlite',
+  'postgres>mysql',
+  'sqlite>postgres',
+  'mysql>postgres',
+] as const;
+export type DrainPairName = (typeof DRAIN_PAIRS)[number];
+
+const USAGE = `usage: npm run bench -- [--scale N] [--cases ${CASES.join(',')}] [--drains ${DRAIN_PAIRS.join(',')}] [--budget SECONDS] [--batch-size N] [--latency-interval SECONDS] [--latency-watch notify|poll] [--latency-idle SECONDS] [--latency-samples N] [--profile]`;
 
 export function parseOptions(argv: string[], env = process.env): BenchOptions {
   const { values } = parseArgs({
@@ -44,6 +57,7 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
     options: {
       scale: { type: 'string' },
       cases: { type: 'string' },
+      drains: { type: 'string' },
       budget: { type: 'string' },
       'batch-size': { type: 'string' },
       'latency-interval': { type: 'string' },
@@ -73,6 +87,13 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
   const idle = values['latency-idle'] ?? env.DSYNC_BENCH_LATENCY_IDLE ?? '60';
   if (!(Number(idle) >= 0)) throw new Error(`--latency-idle must be a number of seconds (0 or more), got "${idle}"\n${USAGE}`);
   for (const c of caseList) if (!(CASES as readonly string[]).includes(c)) throw new Error(`unknown case "${c}"\n${USAGE}`);
+  const drainList = (values.drains ?? env.DSYNC_BENCH_DRAINS)
+    ?.split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
+  for (const d of drainList ?? [])
+    if (!(DRAIN_PAIRS as readonly string[]).includes(d))
+      throw new Error(`unknown drain pair "${d}" (name one of ${DRAIN_PAIRS.join(', ')})\n${USAGE}`);
   return {
     scale: number('scale', values.scale ?? env.DSYNC_BENCH_SCALE, 1),
     cases: new Set(caseList as CaseName[]),
@@ -83,5 +104,6 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions {
     latencyIdleSeconds: Number(idle),
     latencySamples: Math.round(number('latency-samples', values['latency-samples'] ?? env.DSYNC_BENCH_LATENCY_SAMPLES, 50)),
     profile: values.profile ?? env.DSYNC_BENCH_PROFILE === '1',
+    drains: drainList?.length ? new Set(drainList as DrainPairName[]) : undefined,
   };
 }

@@ -238,10 +238,10 @@ export class OutboxCopyReader {
 
 /**
  * The inbox rows of a COPY text as the transport's values (INBOX_COLUMNS order, toInboxValues'
- * types: text, or null, and the origin change id a number), for the paths that bind values.
+ * types: text, or null, and the origin change id a number), for the paths that bind values: one
+ * row made at a time, so that a caller that writes them in chunks holds a chunk's values only.
  */
-export function copyBatchValues(text: readonly Buffer[]): unknown[][] {
-  const rows: unknown[][] = [];
+export function* copyTextRows(text: readonly Buffer[]): Generator<unknown[]> {
   for (const piece of text) {
     let start = 0;
     while (start < piece.length) {
@@ -255,9 +255,11 @@ export function copyBatchValues(text: readonly Buffer[]): unknown[][] {
         }
       }
       row[row.length - 1] = Number(row[row.length - 1]);
-      rows.push(row);
+      yield row;
       start = end + 1;
     }
   }
-  return rows;
 }
+
+/** Every row of copyTextRows at once. */
+export const copyBatchValues = (text: readonly Buffer[]): unknown[][] => Array.from(copyTextRows(text));

@@ -22,7 +22,15 @@ import {
 } from '../program-state.ts';
 import { writeRows } from '../import/row-writer.ts';
 import { CopyTextWriter } from './copy-text-writer.ts';
-import { type CopyBatch, canCopyOut, copyBatchValues, type CopyOutClient, OutboxCopyReader, recycleCopyBatch } from './outbox-copy.ts';
+import {
+  type CopyBatch,
+  canCopyOut,
+  copyBatchValues,
+  type CopyOutClient,
+  copyTextRows,
+  OutboxCopyReader,
+  recycleCopyBatch,
+} from './outbox-copy.ts';
 
 export const INBOX_COLUMNS = [...CHANGE_ROW_COLUMNS, 'origin_change_id'] as const;
 
@@ -183,15 +191,30 @@ async function readOutboxCopy(
   return reader.finish();
 }
 
+/** Rows of a COPY batch made into values at once where the destination's brand does not take the text (writeInboxCopy). */
+const VALUES_AT_ONCE = 1000;
+
 /**
  * A COPY batch into the inbox as the destination's brand takes the text (BulkWriter.insertCopyText),
- * atomic by itself. When it writes nothing (a resent change refused by the inbox's unique origin
- * key, a value its load would bend, a small batch), the batch is written by the path that binds
- * values and skips the rows already there (guarantee 3, docs/guarantees.md).
+ * atomic by itself. Where the brand takes no text, or the text wrote nothing (a resent change
+ * refused by the inbox's unique origin key, a value its load would bend, a small batch), the batch
+ * is written by the path that binds values and skips the rows already there (guarantee 3,
+ * docs/guarantees.md), in one transaction, its values made a thousand rows at a time: the batch
+ * waits as bytes, not as a value per field (docs/performance.md, "the transport into SQLite").
  */
 async function writeInboxCopy(target: NodeHandle, batch: CopyBatch): Promise<void> {
   const copied = await target.dialect.bulk?.insertCopyText?.(target.client, 'ds_change_inbox', INBOX_COLUMNS, batch.text, batch.rows);
-  if (!copied) await target.client.transaction((tx) => writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, copyBatchValues(batch.text), true));
+  if (copied) return;
+  await target.client.transaction(async (tx) => {
+    let chunk: unknown[][] = [];
+    for (const row of copyTextRows(batch.text)) {
+      chunk.push(row);
+      if (chunk.length < VALUES_AT_ONCE) continue;
+      await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, chunk, true);
+      chunk = [];
+    }
+    await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, chunk, true);
+  });
 }
 
 /**
@@ -215,8 +238,9 @@ export async function transportOnce(
   const start = await programPointer(src, program, source.node.name);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
-  // Batches as COPY text where the source can COPY out and the destination take its text (outbox-copy.ts).
-  const copyOut = canCopyOut(src) && target.dialect.bulk?.insertCopyText ? src : null;
+  // Batches as COPY text wherever the source can COPY out (outbox-copy.ts): passed through where the
+  // destination's brand takes the text, else made into values a chunk at a time (writeInboxCopy).
+  const copyOut = canCopyOut(src) ? src : null;
   // The first batch comes with the horizon where the brand reads both in one round trip. With COPY,
   // only a small one (the daemon hands it to the import, HAND_OVER_AT_MOST): a larger one is read
   // again by COPY, which costs the client less than the driver's rows (docs/performance.md).
