@@ -70,6 +70,13 @@ async function passesUntil(pass: () => Promise<number>, enough: () => boolean): 
   return passes;
 }
 
+// The process's memory at its highest sampled RSS: V8's heap (used, reserved) against the rest (SQLite's, the
+// drivers' buffers, malloc's), to tell which part sets the drain's peak.
+let highest = process.memoryUsage();
+const sampler = setInterval(() => {
+  const now = process.memoryUsage();
+  if (now.rss > highest.rss) highest = now;
+}, 100);
 try {
   const source = await open(transport.from);
   const target = await open(transport.to);
@@ -122,8 +129,10 @@ try {
     imported,
     importPasses,
     maxRssKb: process.resourceUsage().maxRSS,
+    atHighestRss: { rss: highest.rss, heapUsed: highest.heapUsed, heapTotal: highest.heapTotal, external: highest.external },
     statements: job.trace ? { total: trace.statements, top: trace.top() } : undefined,
   });
 } finally {
+  clearInterval(sampler);
   for (const h of handles) await h.client.close().catch(() => undefined);
 }

@@ -50,6 +50,8 @@ export interface DrainRun {
   peakRssMb: number | null;
   /** The peak RSS when the transport had moved everything (with the import beside it in a concurrent drain): which phase sets the peak. */
   transportPeakRssMb: number | null;
+  /** The drain process's memory at its highest RSS sampled (every 100 ms), MB: V8's heap used and reserved, and its external memory. */
+  atHighestRss?: { rss: number; heapUsed: number; heapTotal: number; external: number };
   /** RSS when the drain started: Node, tsx's loader and the loaded modules, connections open. */
   startRssMb: number | null;
   /** V8 flags the drain process set for itself (src/runtime/heap.ts, as `dsync run`/`sync` do). */
@@ -220,6 +222,9 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
       estimated: false,
       peakRssMb: Math.max(result.maxRssKb, peak ?? 0) / 1024,
       transportPeakRssMb: transportPeakKb === null ? null : transportPeakKb / 1024,
+      atHighestRss: result.atHighestRss
+        ? (Object.fromEntries(Object.entries(result.atHighestRss).map(([k, v]) => [k, Number(v) / 1048576])) as DrainRun['atHighestRss'])
+        : undefined,
       startRssMb: startRss === null ? null : startRss / 1024,
       heapFlags,
       statements: statements ? { ...statements, perChange: statements.total / Math.max(1, total) } : undefined,

@@ -160,6 +160,12 @@ export async function drainCase(
     notes.push(
       `drain process RSS ${fmt(run.startRssMb ?? 0)} MB at start, ${fmt(run.peakRssMb)} MB peak${run.transportPeakRssMb === null ? '' : ` (${fmt(run.transportPeakRssMb)} MB when the transport ended)`}`,
     );
+  if (run.atHighestRss) {
+    const m = run.atHighestRss;
+    notes.push(
+      `at its highest sampled RSS (${fmt(m.rss)} MB): V8's heap ${fmt(m.heapUsed)} MB used of ${fmt(m.heapTotal)} reserved, ${fmt(m.external)} MB external, ${fmt(m.rss - m.heapTotal)} MB of the RSS beyond the heap V8 reserved`,
+    );
+  }
   if (run.statements) {
     const done = run.completed ? total : run.applied;
     notes.push(
