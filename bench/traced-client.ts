@@ -9,6 +9,8 @@ export interface StatementStats {
   shape: string;
   count: number;
   ms: number;
+  /** The largest single measurement of the shape. */
+  max: number;
 }
 
 export class StatementTrace {
@@ -27,9 +29,10 @@ export class StatementTrace {
       .replace(/(\(\?(, \?)*\)(, )?){2,}/g, '(…rows…)')
       .slice(0, 90);
     let stats = this.byShape.get(shape);
-    if (!stats) this.byShape.set(shape, (stats = { shape, count: 0, ms: 0 }));
+    if (!stats) this.byShape.set(shape, (stats = { shape, count: 0, ms: 0, max: 0 }));
     stats.count++;
     stats.ms += ms;
+    stats.max = Math.max(stats.max, ms);
   }
 
   /** With `timeline`: each statement in order, with the time before it (the process's own work since the last ended) and its own. */
@@ -55,14 +58,22 @@ export class StatementTrace {
   }
 }
 
-/** `clock`: what a statement is measured by, in ms (default: the time it takes; e.g. a server process's CPU). */
-export function traceClient(client: DbClient, trace: StatementTrace, clock: () => number = () => performance.now()): DbClient {
+/**
+ * `clock`: what a statement is measured by, in ms (default: the time it takes; e.g. a server process's CPU), read
+ * before and after it; `after`, when given, is read after it instead (e.g. a peak since `clock` reset it).
+ */
+export function traceClient(
+  client: DbClient,
+  trace: StatementTrace,
+  clock: () => number = () => performance.now(),
+  after: () => number = clock,
+): DbClient {
   const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
     const started = clock();
     try {
       return await run();
     } finally {
-      trace.record(label, clock() - started);
+      trace.record(label, after() - started);
     }
   };
   return new Proxy(client, {
@@ -83,7 +94,7 @@ export function traceClient(client: DbClient, trace: StatementTrace, clock: () =
         return <T>(fn: (tx: DbClient) => Promise<T>) => {
           trace.record('BEGIN/SAVEPOINT … COMMIT/RELEASE (2 statements)', 0);
           trace.record('BEGIN/SAVEPOINT … COMMIT/RELEASE (2 statements)', 0);
-          return target.transaction((tx) => fn(traceClient(tx, trace, clock)));
+          return target.transaction((tx) => fn(traceClient(tx, trace, clock, after)));
         };
       }
       const value = Reflect.get(target, prop, receiver);

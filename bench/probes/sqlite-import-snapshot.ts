@@ -10,6 +10,8 @@
  *   npx tsx bench/probes/sqlite-import-snapshot.ts run DIR [rounds=3] [pragma …]
  *
  * `TRACE=1` with `run`: the import's statements by shape, timed by this process's CPU (SQLite's included).
+ * `TRACE=peak`: by the RSS each statement adds at its highest above the RSS before it (Linux: the peak reset through
+ * /proc/self/clear_refs before the statement, VmHWM read after), largest first: which statement sets the import's peak.
  *
  * Run `run` from each tree in turn on the same DIR to compare them, or, warmer and from a build,
  * `node bench/probes/sqlite-import-run.mjs TREE DIR` (docs/performance.md).
@@ -25,6 +27,14 @@ import { StatementTrace, traceClient } from '../traced-client.ts';
 import { changeCount, PHASES, runPhase, workloadW } from '../workload.ts';
 
 const [mode, dir, arg3, ...pragmas] = process.argv.slice(2);
+
+/** A field of /proc/self/status (kB) in MB. */
+const statusMb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
+/** The process's peak RSS reset to its RSS now (clear_refs 5: https://docs.kernel.org/filesystems/proc.html), which it returns in MB. */
+const rssReset = () => {
+  writeFileSync('/proc/self/clear_refs', '5');
+  return statusMb('VmRSS');
+};
 if ((mode !== 'make' && mode !== 'run') || !dir) throw new Error('usage: sqlite-import-snapshot.ts make|run DIR [scale|rounds] [pragma …]');
 
 if (mode === 'make') {
@@ -69,7 +79,12 @@ if (mode === 'make') {
       const c = process.cpuUsage();
       return (c.user + c.system) / 1000;
     };
-    const client = process.env.TRACE ? traceClient(connected, trace, cpuMs) : connected;
+    const client =
+      process.env.TRACE === 'peak'
+        ? traceClient(connected, trace, rssReset, () => statusMb('VmHWM'))
+        : process.env.TRACE
+          ? traceClient(connected, trace, cpuMs)
+          : connected;
     const run = { ...config, nodes: { ...config.nodes, tgt: node } };
     try {
       const c0 = process.cpuUsage();
@@ -83,8 +98,15 @@ if (mode === 'make') {
       console.log(
         `import ${applied} changes: CPU ${((c.user + c.system) / 1e6).toFixed(2)} s (user ${(c.user / 1e6).toFixed(2)}, system ${(c.system / 1e6).toFixed(2)}), wall ${((performance.now() - t0) / 1000).toFixed(2)} s`,
       );
-      if (process.env.TRACE)
+      if (process.env.TRACE === 'peak')
+        for (const s of trace
+          .top(100)
+          .sort((a, b) => b.max - a.max)
+          .slice(0, 12))
+          console.log(`  ${s.max.toFixed(0).padStart(5)} MB at most above the RSS before ${String(s.count).padStart(5)}×  ${s.shape}`);
+      else if (process.env.TRACE)
         for (const s of trace.top(12)) console.log(`  ${String(s.ms).padStart(6)} ms CPU ${String(s.count).padStart(5)}×  ${s.shape}`);
+      console.log(`peak RSS of the process ${statusMb('VmHWM').toFixed(0)} MB (since the last statement's reset when TRACE=peak)`);
     } finally {
       await client.close();
       for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) rmSync(f);
