@@ -25,10 +25,19 @@ import { postgresBinDir } from '../test/helpers/private-postgres.ts';
 /** Drain pairs per source brand (issues 5, 13): PostgreSQL to PostgreSQL, SQLite and MariaDB; SQLite and MariaDB to PostgreSQL. */
 // PostgreSQL → PostgreSQL also as `dsync run` drains (transport and import at once), the
 // way the peer benchmark (../shared/peer-bench) times every system's backlog drain.
+// Each pair also into a receive-only node (a replica: docs/convergence.md#receive-only-nodes), which keeps no version entries.
 const DRAIN_TARGETS: Partial<Record<DialectName, DrainSpec[]>> = {
-  postgres: [{ dialect: 'postgres' }, { dialect: 'postgres', concurrent: true }, { dialect: 'sqlite' }, { dialect: 'mysql' }],
-  sqlite: [{ dialect: 'postgres' }],
-  mysql: [{ dialect: 'postgres' }],
+  postgres: [
+    { dialect: 'postgres' },
+    { dialect: 'postgres', concurrent: true },
+    { dialect: 'sqlite' },
+    { dialect: 'mysql' },
+    { dialect: 'postgres', replica: true },
+    { dialect: 'sqlite', replica: true },
+    { dialect: 'mysql', replica: true },
+  ],
+  sqlite: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }],
+  mysql: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }],
 };
 
 /** Runs `fn`, turning a failure into a row that says so, so that one broken case does not lose the others. */
@@ -63,7 +72,8 @@ async function sourceCases(
   const drains = options.cases.has('drain')
     ? (DRAIN_TARGETS[source] ?? []).filter(
         (t) =>
-          available.has(t.dialect) && (options.drains?.has(`${source}>${t.dialect}${t.concurrent ? ':run' : ''}` as DrainPairName) ?? true),
+          available.has(t.dialect) &&
+          (options.drains?.has(`${source}>${t.dialect}${t.concurrent ? ':run' : t.replica ? ':replica' : ''}` as DrainPairName) ?? true),
       )
     : [];
   if (!options.cases.has('capture') && drains.length === 0) return rows;

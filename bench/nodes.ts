@@ -28,6 +28,8 @@ export interface BenchNodeSpec {
   capture?: 'query' | 'keys';
   /** The node only sends (`nodes.<n>.sendOnly`): its capture keeps no version store. */
   sendOnly?: boolean;
+  /** The node only receives (`nodes.<n>.receiveOnly`): nothing is captured there, its import keeps no version store. */
+  receiveOnly?: boolean;
 }
 
 export interface BenchProgram {
@@ -83,6 +85,7 @@ export async function createBenchSetup(specs: BenchNodeSpec[], programs: BenchPr
               serverId: `bench-${s.name}`,
               ...(s.capture ? { capture: { [TABLE]: s.capture } } : {}),
               ...(s.sendOnly ? { sendOnly: true } : {}),
+              ...(s.receiveOnly ? { receiveOnly: true } : {}),
             },
           ]),
         ),

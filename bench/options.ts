@@ -38,7 +38,10 @@ export interface BenchOptions {
   drains?: Set<DrainPairName>;
 }
 
-/** Every drain pair case 3 runs, by name: `run` is PostgreSQL → PostgreSQL as `dsync run` (transport and import at once). */
+/**
+ * Every drain pair case 3 runs, by name: `run` is PostgreSQL → PostgreSQL as `dsync run` (transport and import at once);
+ * `replica`, the target a receive-only node (`nodes.<n>.receiveOnly`: its import keeps no version entries).
+ */
 export const DRAIN_PAIRS = [
   'postgres>postgres',
   'postgres>postgres:run',
@@ -46,6 +49,11 @@ export const DRAIN_PAIRS = [
   'postgres>mysql',
   'sqlite>postgres',
   'mysql>postgres',
+  'postgres>postgres:replica',
+  'postgres>sqlite:replica',
+  'postgres>mysql:replica',
+  'sqlite>postgres:replica',
+  'mysql>postgres:replica',
 ] as const;
 export type DrainPairName = (typeof DRAIN_PAIRS)[number];
 

@@ -18,6 +18,8 @@ import { BRAND } from './capture.ts';
 export interface DrainSpec {
   dialect: DialectName;
   concurrent?: boolean;
+  /** The target is a receive-only node (`nodes.<n>.receiveOnly`). */
+  replica?: boolean;
 }
 
 export interface DrainTarget extends Required<DrainSpec> {
@@ -46,12 +48,23 @@ export async function createSourceGroup(
   if (options.withPlain)
     specs.unshift({ name: 'plain', dialect: source, sync: false }, { name: 'so', dialect: source, sync: true, sendOnly: true });
   const programs: BenchProgram[] = [];
-  const drainTargets: DrainTarget[] = targets.map(({ dialect, concurrent = false }, i) => {
+  const drainTargets: DrainTarget[] = targets.map(({ dialect, concurrent = false, replica = false }, i) => {
     const optional = dialect === 'mysql';
     // Each drain has its own target and its own plain twin for the baseline.
-    const suffix = `${dialect}${concurrent ? '_run' : ''}`;
-    specs.push({ name: `t_${suffix}`, dialect, sync: true, optional }, { name: `base_${suffix}`, dialect, sync: false, optional });
-    const target = { dialect, concurrent, node: `t_${suffix}`, base: `base_${suffix}`, transport: 1000 + 2 * i, import: 1001 + 2 * i };
+    const suffix = `${dialect}${concurrent ? '_run' : ''}${replica ? '_ro' : ''}`;
+    specs.push(
+      { name: `t_${suffix}`, dialect, sync: true, optional, receiveOnly: replica },
+      { name: `base_${suffix}`, dialect, sync: false, optional },
+    );
+    const target = {
+      dialect,
+      concurrent,
+      replica,
+      node: `t_${suffix}`,
+      base: `base_${suffix}`,
+      transport: 1000 + 2 * i,
+      import: 1001 + 2 * i,
+    };
     programs.push(
       { id: target.transport, type: 'transport', from: 'src', to: target.node, batchSize: options.batchSize },
       { id: target.import, type: 'import', node: target.node, batchSize: options.batchSize },
@@ -63,7 +76,7 @@ export async function createSourceGroup(
 }
 
 export const pairName = (source: DialectName, target: DrainSpec) =>
-  `${BRAND[source]} → ${BRAND[target.dialect]}${target.concurrent ? ', transport and import at once (as dsync run)' : ''}`;
+  `${BRAND[source]} → ${BRAND[target.dialect]}${target.concurrent ? ', transport and import at once (as dsync run)' : ''}${target.replica ? ' (receive-only)' : ''}`;
 
 function describeRun(run: DrainRun, concurrent: boolean): string {
   if (run.completed && concurrent)

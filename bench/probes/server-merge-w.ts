@@ -14,8 +14,8 @@ import { PHASES, runPhase, workloadW } from '../workload.ts';
 
 const original = sqliteServerMerge.apply;
 let taken = 0;
-(sqliteServerMerge as { apply: ServerMerge['apply'] }).apply = async (tx, table, range, exclude) => {
-  const ids = await original(tx, table, range, exclude);
+(sqliteServerMerge as { apply: ServerMerge['apply'] }).apply = async (tx, table, range, exclude, keepsVersions) => {
+  const ids = await original(tx, table, range, exclude, keepsVersions);
   console.log(`batch ${range.from}..${range.to}: SQLite took ${ids.length}`);
   taken += ids.length;
   return ids;

@@ -51,6 +51,8 @@ function buildSchema(z: typeof Zod.z) {
     capture: z.record(z.string().min(1), z.enum(CAPTURE_MODES)).optional(),
     /** The node only sends: its capture keeps no version store, and nothing is sent to it. */
     sendOnly: z.boolean().optional(),
+    /** The node only receives, from one upstream that imports nothing: nothing is captured there, its import writes no version entries. */
+    receiveOnly: z.boolean().optional(),
   });
 
   /** A plain string is a table with the default policy. */
@@ -134,6 +136,12 @@ export interface NodeConfig {
    * No program sends to it or imports into it.
    */
   sendOnly?: boolean;
+  /**
+   * The node only receives (`nodes.<n>.receiveOnly`), a replica: one upstream node that imports nothing feeds it,
+   * nothing is captured there, and its import writes no version entries, so each change applies in arrival order
+   * (docs/convergence.md#receive-only-nodes). No program sends from it.
+   */
+  receiveOnly?: boolean;
 }
 
 export interface TableConfig {
@@ -273,7 +281,23 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
     // A url without a scheme is a file (SQLite): relative to the config file, not the working directory.
     const isFile = !/^[a-z][a-z0-9+.-]*:\/\//i.test(node.url) && node.url !== ':memory:';
     const url = isFile && !isAbsolute(node.url) ? resolve(baseDir, node.url) : node.url;
-    nodes[nodeName] = { name: nodeName, dialect: node.dialect, url, serverId: node.serverId, ...(node.sendOnly ? { sendOnly: true } : {}) };
+    if (node.sendOnly && node.receiveOnly) {
+      fail(
+        `nodes.${nodeName}.receiveOnly`,
+        'a node cannot be both sendOnly and receiveOnly; keep the one it is, or neither for a node that does both',
+      );
+    }
+    if (node.receiveOnly && node.capture) {
+      fail(`nodes.${nodeName}.capture`, `a receiveOnly node captures nothing; remove nodes.${nodeName}.capture`);
+    }
+    nodes[nodeName] = {
+      name: nodeName,
+      dialect: node.dialect,
+      url,
+      serverId: node.serverId,
+      ...(node.sendOnly ? { sendOnly: true } : {}),
+      ...(node.receiveOnly ? { receiveOnly: true } : {}),
+    };
   }
   const seenTables = new Set<string>();
   const tables: TableConfig[] = data.tables.map((t, i) => {
@@ -342,6 +366,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   });
   programs.push(...expandLinks(data.links, programs, nodes));
   checkSendOnly(nodes, programs, data.programs.length);
+  checkReceiveOnly(nodes, programs, data.programs.length);
   return {
     path: filePath,
     nodes,
@@ -368,6 +393,49 @@ function checkSendOnly(nodes: Record<string, NodeConfig>, programs: ProgramConfi
   }
 }
 
+/**
+ * A receive-only node keeps no versions, so arrival order must be the order its rows were written in:
+ * nothing leaves it, and one upstream feeds it whose outbox holds only its own captures, in commit
+ * order per row (docs/convergence.md#receive-only-nodes).
+ */
+function checkReceiveOnly(nodes: Record<string, NodeConfig>, programs: ProgramConfig[], listed: number): void {
+  const keyOf = (program: ProgramConfig) => {
+    const i = programs.indexOf(program);
+    return i < listed ? `programs[${i}]` : 'links';
+  };
+  const why = 'see docs/convergence.md#receive-only-nodes';
+  for (const node of Object.values(nodes)) {
+    if (!node.receiveOnly) continue;
+    const name = node.name;
+    const transports = programs.filter((p) => p.type === 'transport');
+    const out = transports.find((p) => p.from === name);
+    if (out)
+      fail(
+        keyOf(out),
+        `transport program ${out.id} sends from node ${name}, which is receiveOnly; remove the program (or link), or remove "receiveOnly" from nodes.${name}`,
+        why,
+      );
+    const upstreams = [...new Set(transports.filter((p) => p.to === name).map((p) => p.from))];
+    if (upstreams.length > 1) {
+      fail(
+        `nodes.${name}.receiveOnly`,
+        `node ${name} is receiveOnly but nodes ${upstreams.join(' and ')} send to it; feed it from one node, or remove "receiveOnly"`,
+        why,
+      );
+    }
+    const upstream = upstreams[0];
+    if (upstream === undefined) continue;
+    const into = programs.find((p) => (p.type === 'transport' ? p.to : p.node) === upstream);
+    if (into) {
+      fail(
+        keyOf(into),
+        `node ${name} is receiveOnly, and its upstream ${upstream} ${into.type === 'transport' ? `receives from ${into.from}` : 'imports'} (program ${into.id}); feed ${name} from a node that imports nothing, or remove "receiveOnly" from nodes.${name}`,
+        why,
+      );
+    }
+  }
+}
+
 /** Mode log reads PostgreSQL's logical decoding: a node of another brand keeps its triggers for that table. */
 function checkLogCapture(nodes: Record<string, NodeConfig>, tables: TableConfig[]): void {
   for (const node of Object.values(nodes)) {
@@ -386,6 +454,8 @@ function checkLogCapture(nodes: Record<string, NodeConfig>, tables: TableConfig[
 
 /** A table's capture mode on a node: the node's override, else the table's mode, else trigger. */
 export function captureMode(config: Pick<Config, 'nodes' | 'tables'>, nodeName: string, tableName: string): CaptureMode {
+  // A receive-only node captures nothing: no triggers, no pass (capture_none, as mode api).
+  if (config.nodes[nodeName]?.receiveOnly) return 'api';
   const override = config.nodes[nodeName]?.capture?.[tableName];
   if (override) return override;
   return config.tables.find((t) => t.name === tableName)?.capture ?? 'trigger';

@@ -292,7 +292,17 @@ export interface ServerMerge {
    */
   readonly byDefault: boolean;
   supports(table: TableSchema): boolean;
-  apply(tx: DbClient, table: TableSchema, range: { from: number; to: number }, exclude: readonly number[]): Promise<number[]>;
+  /**
+   * `keepsVersions` false (a receive-only node, ImportContext.keepsVersions): decide as if no row had an entry, and write
+   * none, as the planner does there; a brand without such a variant takes nothing.
+   */
+  apply(
+    tx: DbClient,
+    table: TableSchema,
+    range: { from: number; to: number },
+    exclude: readonly number[],
+    keepsVersions: boolean,
+  ): Promise<number[]>;
 }
 
 export interface Dialect {

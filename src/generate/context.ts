@@ -54,8 +54,11 @@ export interface ProgramRow {
 
 export interface GenerateContext {
   version: string;
-  /** `sendOnly`: the capture writes no version entries, and its outbox rows no row_cl, row_cl_old or change_version. */
-  node: { name: string; dialect: DialectName; serverId: string; sendOnly: boolean };
+  /**
+   * `sendOnly`: the capture writes no version entries, and its outbox rows no row_cl, row_cl_old or change_version.
+   * `receiveOnly`: nothing is captured (every table's capture file is capture_none).
+   */
+  node: { name: string; dialect: DialectName; serverId: string; sendOnly: boolean; receiveOnly: boolean };
   tables: CaptureTable[];
   /** Tables in capture mode query, with their update-time column (the view reads their time from it). */
   queryTables: Array<CaptureTable & { updateColumn: { name: string; zoned: boolean } }>;

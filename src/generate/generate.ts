@@ -64,7 +64,13 @@ export function generateNode(
     });
   const context: GenerateContext = {
     version: DSYNC_VERSION,
-    node: { name: node.name, dialect: node.dialect, serverId: node.serverId, sendOnly: node.sendOnly === true },
+    node: {
+      name: node.name,
+      dialect: node.dialect,
+      serverId: node.serverId,
+      sendOnly: node.sendOnly === true,
+      receiveOnly: node.receiveOnly === true,
+    },
     tables,
     queryTables,
     programs: programsOnNode(config.programs, node.name),

@@ -47,9 +47,12 @@ export class RangeReader {
   private readonly keyAt: number[];
   private readonly texts = new Map<string, string>();
 
-  /** `columnNames`: the compared columns, in the order both sides use; `keyNames`: the primary key in order. */
-  static async open(side: VerifySide, columnNames: readonly string[], keyNames: readonly string[]): Promise<RangeReader> {
-    return new RangeReader(side, columnNames, keyNames, await side.client.dialect.keyOrder(side.client, side.table));
+  /**
+   * `columnNames`: the compared columns, in the order both sides use; `keyNames`: the primary key in order; `lock`: the
+   * rows read are locked for the transaction (where the brand locks rows: SqlDialect.forUpdate, lockHint).
+   */
+  static async open(side: VerifySide, columnNames: readonly string[], keyNames: readonly string[], lock = false): Promise<RangeReader> {
+    return new RangeReader(side, columnNames, keyNames, await side.client.dialect.keyOrder(side.client, side.table), lock);
   }
 
   private constructor(
@@ -57,6 +60,7 @@ export class RangeReader {
     columnNames: readonly string[],
     keyNames: readonly string[],
     private readonly order: KeyOrder,
+    private readonly lock = false,
   ) {
     const byName = (name: string) => {
       const column = side.table.columns.find((c) => c.name === name);
@@ -87,8 +91,8 @@ export class RangeReader {
     if (hasLo) where.push(keys.length === 1 ? `${keys[0]} > ${sql.param(++n)}` : `(${greater()})`);
     if (hasHi) where.push(keys.length === 1 ? `${keys[0]} <= ${sql.param(++n)}` : `NOT (${greater()})`);
     text = `SELECT ${this.columns.map((c) => sql.selectColumn?.(c) ?? sql.ident(c.name)).join(', ')} FROM ${tableRef(client.dialect.sql, table)}${
-      where.length ? ` WHERE ${where.join(' AND ')}` : ''
-    } ORDER BY ${keys.join(', ')} ${sql.limit(limit)}`;
+      this.lock ? (sql.lockHint ?? '') : ''
+    }${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${keys.join(', ')} ${sql.limit(limit)}${this.lock ? (sql.forUpdate ?? '') : ''}`;
     this.texts.set(cacheKey, text);
     return text;
   }

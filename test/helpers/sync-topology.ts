@@ -26,6 +26,8 @@ export interface TopologySpec {
   batchSize?: number;
   /** Nodes that only send (`nodes.<n>.sendOnly`). */
   sendOnly?: string[];
+  /** Nodes that only receive (`nodes.<n>.receiveOnly`). */
+  receiveOnly?: string[];
   /** Node name → capture mode of every fixture table on that node (`nodes.<n>.capture`); trigger when absent. */
   capture?: Record<string, CaptureMode>;
 }
@@ -58,6 +60,7 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
               url: dbs[i].url,
               serverId: `server-${n}`,
               ...(spec.sendOnly?.includes(n) ? { sendOnly: true } : {}),
+              ...(spec.receiveOnly?.includes(n) ? { receiveOnly: true } : {}),
               ...(spec.capture?.[n] ? { capture: Object.fromEntries(TABLES.map((t) => [t, spec.capture![n]])) } : {}),
             },
           ]),

@@ -85,6 +85,29 @@ describe('parseConfig', () => {
     ],
     ['a sendOnly that is not a boolean', (c) => (c.nodes.testapp1.sendOnly = 'yes'), /^config nodes\.testapp1\.sendOnly: /],
     [
+      'a node both sendOnly and receiveOnly',
+      (c) => Object.assign(c.nodes.testapp1, { sendOnly: true, receiveOnly: true }),
+      /^config nodes\.testapp1\.receiveOnly: a node cannot be both sendOnly and receiveOnly; /,
+    ],
+    [
+      'a capture override on a receive-only node',
+      (c) => Object.assign(c.nodes.testapp2, { receiveOnly: true, capture: { order_line: 'keys' } }),
+      /^config nodes\.testapp2\.capture: a receiveOnly node captures nothing; remove nodes\.testapp2\.capture$/,
+    ],
+    [
+      'a transport from a receive-only node',
+      (c) => (c.nodes.testapp1.receiveOnly = true),
+      /^config programs\[0\]: transport program 1000 sends from node testapp1, which is receiveOnly; remove the program \(or link\), or remove "receiveOnly" from nodes\.testapp1$/,
+    ],
+    [
+      'a receive-only node whose upstream imports',
+      (c) => {
+        c.nodes.testapp2.receiveOnly = true;
+        c.programs.push({ id: 1002, type: 'import', node: 'testapp1' });
+      },
+      /^config programs\[2\]: node testapp2 is receiveOnly, and its upstream testapp1 imports \(program 1002\); feed testapp2 from a node that imports nothing, /,
+    ],
+    [
       'a node override of an unknown table',
       (c) => (c.nodes.testapp2.capture = { sales_orders: 'api' }),
       /^config nodes\.testapp2\.capture\.sales_orders: unknown table "sales_orders"; tables are sales_order, order_line$/,
@@ -203,6 +226,63 @@ describe('links', () => {
         null,
       ),
     ).toThrow(/^config links: transport program 1004 sends to node c, which is sendOnly; /);
+  });
+
+  it('a receive-only node takes one upstream that imports nothing, captures nothing, and no link may leave it', () => {
+    const replica = parseConfig(
+      {
+        nodes: { ...nodes, a: { ...nodes.a, sendOnly: true }, b: { ...nodes.b, receiveOnly: true } },
+        tables: [{ name: 't', capture: 'keys' }],
+        programs: [
+          { id: 1, type: 'transport', from: 'a', to: 'b' },
+          { id: 3, type: 'import', node: 'b' },
+        ],
+      },
+      '/x',
+      null,
+    );
+    expect(replica.nodes.b.receiveOnly).toBe(true);
+    expect(replica.nodes.a.receiveOnly).toBeUndefined();
+    expect(captureMode(replica, 'b', 't')).toBe('api');
+    expect(captureMode(replica, 'a', 't')).toBe('keys');
+    // a receives from c here: b's changes would come from two writers, in an order their versions do not follow.
+    expect(() =>
+      parseConfig(
+        {
+          nodes: { ...nodes, b: { ...nodes.b, receiveOnly: true } },
+          tables: ['t'],
+          programs: [
+            { id: 1, type: 'transport', from: 'a', to: 'b' },
+            { id: 2, type: 'transport', from: 'c', to: 'a' },
+          ],
+        },
+        '/x',
+        null,
+      ),
+    ).toThrow(/^config programs\[1\]: node b is receiveOnly, and its upstream a receives from c \(program 2\); /);
+    expect(() =>
+      parseConfig(
+        {
+          nodes: { ...nodes, b: { ...nodes.b, receiveOnly: true } },
+          tables: ['t'],
+          programs: [
+            { id: 1, type: 'transport', from: 'a', to: 'b' },
+            { id: 2, type: 'transport', from: 'c', to: 'b' },
+          ],
+        },
+        '/x',
+        null,
+      ),
+    ).toThrow(
+      /^config nodes\.b\.receiveOnly: node b is receiveOnly but nodes a and c send to it; feed it from one node, or remove "receiveOnly"$/,
+    );
+    expect(() =>
+      parseConfig(
+        { nodes: { ...nodes, b: { ...nodes.b, receiveOnly: true } }, tables: ['t'], links: [{ between: ['a', 'b'] }] },
+        '/x',
+        null,
+      ),
+    ).toThrow(/^config links: transport program \d+ sends from node b, which is receiveOnly; /);
   });
 
   it('refuses an unknown node and a direction defined twice, naming the key', () => {

@@ -519,6 +519,27 @@ describe('mssql sync objects', () => {
   });
 });
 
+describe('mssql on a receive-only node (nodes.<n>.receiveOnly, issue 13)', () => {
+  const normalConfig = mssqlFixtureConfig();
+  const normal = generateMssqlOffline(normalConfig);
+  const replicaConfig = { ...normalConfig, nodes: { mssql: { ...normalConfig.nodes.mssql, receiveOnly: true } } };
+  const replica = generateNode(replicaConfig, replicaConfig.nodes.mssql, mssqlDialect, mssqlFixtureSchemas());
+
+  it('gets capture files that drop the triggers and create none; every other file as before', () => {
+    expect(replica.map((f) => f.fileName)).toEqual(normal.map((f) => f.fileName));
+    for (const [i, file] of replica.entries()) {
+      if (!/^01\d\d_capture_/.test(file.fileName)) {
+        expect(file.content, file.fileName).toBe(normal[i].content);
+        continue;
+      }
+      expect(normal[i].content, file.fileName).toMatch(/CREATE (OR ALTER )?TRIGGER/i);
+      expect(file.content, file.fileName).toMatch(/is not captured here: node mssql is receive-only/);
+      expect(file.content, file.fileName).not.toMatch(/CREATE (OR ALTER )?TRIGGER/i);
+      expect(file.content, file.fileName).toMatch(/DROP TRIGGER/i);
+    }
+  });
+});
+
 describe('mssql capture on a send-only node (nodes.<n>.sendOnly, issue 13)', () => {
   const normalConfig = mssqlFixtureConfig();
   const normal = generateMssqlOffline(normalConfig);

@@ -217,9 +217,10 @@ export const postgresServerMerge: ServerMerge = {
   // The backend merges alone what the client decoded beside its writes: less CPU in all, not a shorter drain.
   byDefault: false,
   supports: (table) => statementsFor(table) !== null,
-  async apply(tx, table, { from, to }, exclude) {
+  async apply(tx, table, { from, to }, exclude, keepsVersions) {
     const statements = statementsFor(table);
-    if (statements === null) return [];
+    // Off by default here; on a receive-only node its statements would decide by entries that are not kept: the planner does all.
+    if (statements === null || !keepsVersions) return [];
     const params = [from, to, `{${exclude.join(',')}}`];
     await tx.query(statements.lock, params);
     const { rows } = await tx.query<Row>(statements.merge, params);

@@ -116,6 +116,8 @@ interface Statements {
   alone: string;
   /** Fills temp.ds_sm_take with the changes taken. Its parameters: the id range (from, to] and the inbox ids left out (a JSON array). */
   take: string;
+  /** `take` on a receive-only node: as if no row had an entry (its import reads none, and drops the changes' clocks). */
+  takeVersionless: string;
   entries: string;
   deletes: string;
   inserts: string;
@@ -198,7 +200,7 @@ function statements(table: TableSchema): Statements | null {
   const deleteOk = `b.op = 'D' AND ${pkT} IS NOT NULL AND b.cl > coalesce(e.cl, 1)
       AND ((b.o IS NULL AND b.no_old) OR (b.o IS NOT NULL AND ${walk('b.o', columns, (c) => `(${member(c)} AND ${same(c, stored(c, 'j.value'))})`, 0)}))`;
   const patch = `(SELECT json_group_object(j.key, json_array(b.ver, b.srv)) FROM json_each(b.v) j)`;
-  const take = `WITH b0 AS MATERIALIZED (${batch}),
+  const taking = (entry: string) => `WITH b0 AS MATERIALIZED (${batch}),
   -- A seed command (its key is in the command) or a key spelled otherwise anywhere in the table's batch: nothing is taken.
   whole AS (SELECT coalesce(min(b0.rk IS NOT NULL AND ${canonical('b0.rk')} AND (b0.rk_old IS NULL OR ${canonical('b0.rk_old')})
       AND b0.cmd IS NULL), 1) AS ok FROM b0),
@@ -216,7 +218,7 @@ SELECT b.id, b.op, b.k, b.rk, b.v, CASE WHEN b.op = 'U' THEN (SELECT json_group_
   CASE WHEN b.op = 'U' THEN coalesce(e.base_server, '') ELSE b.srv END,
   CASE WHEN b.op = 'U' THEN json_patch(coalesce(nullif(e.col_versions, ''), '{}'), ${patch}) ELSE '{}' END
 FROM b LEFT JOIN ${T} t ON ${pkT} = b.k
-  LEFT JOIN ds_row_version e ON e.table_name = ${name} AND e.row_key = b.rk
+  LEFT JOIN ds_row_version e ON ${entry}
 WHERE (${insertOk}) OR (${updateOk}) OR (${deleteOk})`;
   const value = (c: ColumnSchema) => stored(c, `json_extract(m.v, ${path(c.name)})`);
   return {
@@ -224,7 +226,10 @@ WHERE (${insertOk}) OR (${updateOk}) OR (${deleteOk})`;
       OR EXISTS (SELECT 1 FROM pragma_index_list(${name}) WHERE "unique" AND origin <> 'pk')
       OR EXISTS (SELECT 1 FROM pragma_foreign_key_list(${name}))
       OR EXISTS (SELECT 1 FROM sqlite_schema s, pragma_foreign_key_list(s.name) f WHERE s.type = 'table' AND f."table" = ${name} COLLATE NOCASE) AS busy`,
-    take,
+    take: taking(`e.table_name = ${name} AND e.row_key = b.rk`),
+    // With no entry, the clocks decide nothing the planner's newest-on-arrival would not: an insert of an absent row, an
+    // update of a row whose old values match (cl 1 only), a delete (cl > 1) of one whose old values match.
+    takeVersionless: taking('false'),
     // The entries (merge.ts freshEntry for inserts and deletes, advanced for updates), upserted straight.
     entries: `INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       SELECT ${name}, rk, cl, max_version, base_version, base_server, col_versions FROM temp.ds_sm_take WHERE true
@@ -274,7 +279,7 @@ export const sqliteServerMerge: ServerMerge = {
   // SQLite runs in dsync's process: what it merges is work the planner no longer does, a shorter import.
   byDefault: true,
   supports: (table) => statementsFor(table) !== null,
-  async apply(tx: DbClient, table, { from, to }, exclude) {
+  async apply(tx: DbClient, table, { from, to }, exclude, keepsVersions) {
     const s = statementsFor(table);
     if (s === null) return [];
     if (Number((await tx.query<Row>(s.alone)).rows[0].busy)) return [];
@@ -284,9 +289,9 @@ export const sqliteServerMerge: ServerMerge = {
       await tx.query(`SELECT length(CAST(zeroblob(${HEAP_KEPT}) AS BLOB)) AS n`);
     }
     for (const sql of SETUP) await tx.query(sql);
-    const { rowCount } = await tx.query(s.take, [from, to, JSON.stringify(exclude)]);
+    const { rowCount } = await tx.query(keepsVersions ? s.take : s.takeVersionless, [from, to, JSON.stringify(exclude)]);
     if (rowCount === 0) return [];
-    await tx.query(s.entries);
+    if (keepsVersions) await tx.query(s.entries);
     await tx.query(s.deletes);
     const shapes = await tx.query<Row>("SELECT DISTINCT shape FROM temp.ds_sm_take WHERE op = 'U'");
     for (const { shape } of shapes.rows) await tx.query(s.update(String(shape)), [shape]);

@@ -37,8 +37,9 @@ export interface CaptureOptions {
   /**
    * The node's name (object_database) and server id (updated_by_server_id); `sendOnly` (its config's): no version
    * entries, and the outbox rows carry no causal length or clock, as its triggers' (docs/convergence.md#send-only-nodes).
+   * `receiveOnly`: refused, nothing is captured there (docs/convergence.md#receive-only-nodes).
    */
-  node: { name: string; serverId: string; sendOnly?: boolean };
+  node: { name: string; serverId: string; sendOnly?: boolean; receiveOnly?: boolean };
   /** The table's schema when the caller has it (the query capture pass): saves introspecting it per transaction. */
   schema?: TableSchema;
 }
@@ -138,6 +139,12 @@ export async function captureChange(client: DbClient, change: AppChange, options
  * one call per change. Every change is checked before anything is written.
  */
 export async function captureChanges(client: DbClient, changes: AppChange[], options: CaptureOptions): Promise<void> {
+  if (options.node.receiveOnly) {
+    throw new ChangeError(
+      'receive_only',
+      `node ${options.node.name} is receiveOnly: nothing is captured there; write to its upstream, or remove "receiveOnly" from nodes.${options.node.name} (docs/convergence.md#receive-only-nodes)`,
+    );
+  }
   if (changes.length === 0) return;
   const prepared = [];
   for (const change of changes) {

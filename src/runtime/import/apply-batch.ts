@@ -49,6 +49,8 @@ export interface BatchContext {
   queryTables?: ReadonlyMap<string, string | null>;
   /** Record applied changes in the outbox for forwarding (the node has a transport program of its own). */
   forwards: boolean;
+  /** Read and write the batch's version entries (absent: true); false on a receive-only node (ImportContext.keepsVersions). */
+  keepsVersions?: boolean;
   /**
    * The transaction writes nothing after this batch but dsync's own tables (an import batch's
    * fast path): capture stays silenced to its end instead of being turned on again, one
@@ -185,9 +187,14 @@ export class BatchState {
     }
   }
 
-  async load(tx: DbClient, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): Promise<void> {
+  /** `withEntries` false (a receive-only node, BatchContext.keepsVersions): the rows alone, every entry taken as absent. */
+  async load(tx: DbClient, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>, withEntries = true): Promise<void> {
     for (const unread of this.unread(items, tables)) {
       const { table, keys, rowKeys } = unread;
+      if (!withEntries) {
+        this.fill(unread, await fetchRows(tx, table, keys, (k) => canonicalKeyText(table, k), true), new Map());
+        continue;
+      }
       // Rows first, then their entries: the order in which a capture trigger locks them
       // (the application's write, then the entry), so the two never deadlock.
       // In one statement where the brand can, in that order (fetchRowsWithEntries).
@@ -310,8 +317,9 @@ export async function applyBatch(
   fromPending = false,
 ): Promise<BatchOutcome> {
   const captured = await ctx.captureFirst?.(tx, items);
+  const keepsVersions = ctx.keepsVersions !== false;
   const state = ctx.readAhead?.state ?? new BatchState();
-  await state.load(tx, items, ctx.tables);
+  await state.load(tx, items, ctx.tables, keepsVersions);
   if (captured) state.requireStillAbsent(captured.absent);
   const ops: PlannedOp[] = [];
   const applied: AppliedRecord[] = [];
@@ -364,7 +372,7 @@ export async function applyBatch(
       return true;
     });
     if (fresh.length === 0) continue;
-    await state.load(tx, fresh, ctx.tables);
+    await state.load(tx, fresh, ctx.tables, keepsVersions);
     for (const item of fresh) {
       const result = planOne(item);
       if (result.outcome === 'pending') continue;
@@ -386,7 +394,7 @@ export async function applyBatch(
   // goes right after it.
   const beside = !defer && items.length > DEFER_AT_MOST && tx.dialect.capabilities.queuesStatements === true;
   const writing = executeOps(tx, ops, defer);
-  const entries = beside ? writeBeside(tx, writing, state) : undefined;
+  const entries = beside && keepsVersions ? writeBeside(tx, writing, state) : undefined;
   // The first failure in time is the server's first: each statement is sent once the one before it
   // ended, so a statement that a failure aborted fails a round trip later. That one is thrown.
   let failure: { error: unknown } | undefined;
@@ -400,7 +408,7 @@ export async function applyBatch(
     if (!ctx.silencedToEnd) await tx.dialect.silenceCapture(tx, false);
     // Capture mode query: what the import wrote is not a local change (docs/capture-modes.md#query).
     if (ctx.queryTables?.size) await shadowImportWrites(tx, ops, ctx.queryTables);
-    await (entries ?? writeEntries(defer ? deferring(tx) : tx, state.entryWrites(), true, !defer));
+    if (keepsVersions) await (entries ?? writeEntries(defer ? deferring(tx) : tx, state.entryWrites(), true, !defer));
   } catch (error) {
     failed(error);
     await entries?.catch(() => {});

@@ -79,7 +79,11 @@ export function normalizeChangeTime(value: unknown): string | null {
   return `${p(parts.year, 4)}-${p(parts.month)}-${p(parts.day)} ${p(parts.hour)}:${p(parts.minute)}:${p(parts.second)}.${p(parts.micro, 6)}`;
 }
 
-export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSchema>): ChangeEvent {
+/**
+ * `clocks` false (a receive-only node, ImportContext.keepsVersions): the row's causal lengths and clock are checked
+ * and then dropped, so the change is planned as the newest of its row when it arrives, as a seed-format row is.
+ */
+export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSchema>, clocks = true): ChangeEvent {
   const table = tables.get(row.object_table ?? '');
   if (!table) throw new ChangeError('unknown_table', `table ${row.object_table} is not synchronized here`);
   const origin = {
@@ -130,6 +134,7 @@ export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSch
   if (cl !== null && (cl < 1 || (cl % 2 === 1) !== (operation !== 'D'))) {
     throw new ChangeError('bad_version', `row_cl ${cl} does not fit a${operation === 'D' ? ' delete (even)' : 'n insert or update (odd)'}`);
   }
+  const version = counter(row.change_version, 'change_version');
   return {
     table: table.name,
     operation,
@@ -138,9 +143,7 @@ export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSch
     values,
     oldValues,
     origin,
-    cl,
-    clOld,
-    version: counter(row.change_version, 'change_version'),
+    ...(clocks ? { cl, clOld, version } : { cl: null, clOld: null, version: null }),
   };
 }
 

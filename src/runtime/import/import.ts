@@ -63,6 +63,11 @@ export interface ImportContext {
    * it is not written (docs/performance.md).
    */
   forwards: boolean;
+  /**
+   * The import writes version entries (every node but a receive-only one, `nodes.<n>.receiveOnly`: there each change
+   * applies in arrival order, and only a load's entries are read, docs/convergence.md#receive-only-nodes).
+   */
+  keepsVersions: boolean;
 }
 
 export interface ImportResult {
@@ -98,7 +103,9 @@ export async function importContext(config: Config, handle: NodeHandle, programI
   }
   const logTables = handle.dialect.changeLog ? logTableNames(config, handle.node.name) : [];
   const forwards = config.programs.some((p) => p.type === 'transport' && p.from === handle.node.name);
-  if (!fresh && handle.tables) return { handle, programId, tables: handle.tables, policies, queryTables, logTables, forwards };
+  const keepsVersions = handle.node.receiveOnly !== true;
+  if (!fresh && handle.tables)
+    return { handle, programId, tables: handle.tables, policies, queryTables, logTables, forwards, keepsVersions };
   await requireSyncObjects(handle, ['ds_change_inbox', 'ds_change_error', 'ds_change_conflict', 'ds_program_parameter', 'ds_row_version']);
   // Read before the catalog: an apply that lands between the two is seen by the next pass.
   const stamp = await ledgerStamp(handle.client);
@@ -113,7 +120,7 @@ export async function importContext(config: Config, handle: NodeHandle, programI
   }
   handle.tables = tables;
   handle.tablesStamp = stamp;
-  return { handle, programId, tables, policies, queryTables, logTables, forwards };
+  return { handle, programId, tables, policies, queryTables, logTables, forwards, keepsVersions };
 }
 
 /**
@@ -231,7 +238,7 @@ async function decodeInGaps(ctx: ImportContext, rows: InboxRow[]): Promise<Decod
 function decodeAll(ctx: ImportContext, rows: InboxRow[]): Decoded[] {
   return rows.map((row) => {
     try {
-      const change = decodeChange(row, ctx.tables);
+      const change = decodeChange(row, ctx.tables, ctx.keepsVersions);
       return new DecodedChange(row, change, ctx.tables.get(change.table)!.primaryKey);
     } catch (error) {
       return {
@@ -262,6 +269,7 @@ function batchContext(ctx: ImportContext): BatchContext {
     policies: ctx.policies,
     queryTables: ctx.queryTables,
     forwards: ctx.forwards,
+    keepsVersions: ctx.keepsVersions,
     captureFirst: capturesFirst(ctx) ? (tx, items) => captureLocalFirst(tx, ctx, items) : undefined,
   };
 }
@@ -748,7 +756,7 @@ async function importPass(
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
           // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
           const ahead =
-            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx)
+            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx) && ctx.keepsVersions
               ? readAhead(tx.dialect, (decoded ??= decodeAll(ctx, rows)).filter((d) => d.change !== null) as BatchItem[], ctx.tables)
               : null;
           const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch, ahead?.statements);

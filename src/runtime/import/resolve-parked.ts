@@ -42,7 +42,7 @@ async function tryApply(
 ): Promise<{ reason: string; kind: string } | null> {
   const row = await loadInboxRow(tx, parked.inboxId);
   try {
-    const change = decodeChange(row, ctx.tables);
+    const change = decodeChange(row, ctx.tables, ctx.keepsVersions);
     const identity = rowIdentity(change.table, ctx.tables.get(change.table)!.primaryKey, change.key);
     const { status, conflict } = await applyDecoded(tx, ctx, row, change, identity, resolvingManual ? 'source-wins' : undefined);
     return status === 'manual' ? { reason: manualReason(conflict!), kind: 'conflict_manual' } : null;
@@ -100,7 +100,7 @@ export async function resolveParkedChange(
       await resolveParked(tx, id, 'retried', { attempt: true });
     } else await resolveParked(tx, id, 'skipped');
     if (parked.kind === 'conflict_manual') {
-      const change = decodeChange(await loadInboxRow(tx, parked.inboxId), ctx.tables);
+      const change = decodeChange(await loadInboxRow(tx, parked.inboxId), ctx.tables, ctx.keepsVersions);
       await recordDecision(tx, handle, ctx.tables.get(change.table)!, change);
     }
     const waiting = await waitingBehind(tx, parked.inboxId);

@@ -22,6 +22,8 @@ export const SERVER_MERGE_AT_LEAST = 64;
 
 export interface ServerMergeScope {
   forwards: boolean;
+  /** False on a receive-only node: the server decides as if no row had an entry, and writes none (ServerMerge.apply). */
+  keepsVersions?: boolean;
   tables: ReadonlyMap<string, TableSchema>;
   queryTables?: ReadonlyMap<string, string | null>;
   /** Tables in capture mode log: the planner captures the log before it merges into them. */
@@ -69,7 +71,8 @@ export async function mergeOnServer(
   if (tables.length === 0) return taken;
   try {
     await tx.transaction(async (sp) => {
-      for (const table of tables) for (const id of await merge.apply(sp, table, range, exclude)) taken.add(id);
+      for (const table of tables)
+        for (const id of await merge.apply(sp, table, range, exclude, scope.keepsVersions !== false)) taken.add(id);
     });
   } catch (error) {
     if (tx.dialect.isTransient(error)) throw error;

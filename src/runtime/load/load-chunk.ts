@@ -44,7 +44,8 @@ export class LoadSideReader {
     private readonly rows: RangeReader,
   ) {}
 
-  static async open(client: DbClient, table: TableSchema, columns: string[], lockless: boolean): Promise<LoadSideReader> {
+  /** `lockRows`: the rows read are locked (a receive-only target's, whose import locks no entry: see mergeChunk). */
+  static async open(client: DbClient, table: TableSchema, columns: string[], lockless: boolean, lockRows = false): Promise<LoadSideReader> {
     const slot = new ClientSlot(client, lockless);
     const side = { client: slot, table };
     return new LoadSideReader(
@@ -52,7 +53,7 @@ export class LoadSideReader {
       table,
       columns,
       await RangeReader.open(side, table.primaryKey, table.primaryKey),
-      await RangeReader.open(side, columns, table.primaryKey),
+      await RangeReader.open(side, columns, table.primaryKey, lockRows),
     );
   }
 

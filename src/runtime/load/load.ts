@@ -216,7 +216,9 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   const targetTable = job.ctx.tables.get(name)!;
   const columns = copiedColumns(sourceTable, targetTable, job.warnings);
   const reader = await LoadSideReader.open(source.client, sourceTable, columns, true);
-  const writer = await LoadSideReader.open(target.client, targetTable, columns, false);
+  // A receive-only target's import locks rows, not entries: the chunk locks the rows it reads before the source's read.
+  const lockRows = target.node.receiveOnly === true;
+  const writer = await LoadSideReader.open(target.client, targetTable, columns, false, lockRows);
   const total = await countRows(source.client, sourceTable);
   // Whether the target had no entry of the table before the first chunk (see mergeChunk):
   // then a chunk whose range holds no target row needs no look-up of entries. Not where a
@@ -336,7 +338,7 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   const caps = target.dialect.capabilities;
   const overlap = !dryRun && caps.concurrentWriters && !caps.lockingReadLocksGaps && !options.noOverlap;
   const second = overlap ? await target.dialect.connect(target.node.url, target.node.name) : null;
-  const sides = second ? [writer, await LoadSideReader.open(second, targetTable, columns, false)] : [writer];
+  const sides = second ? [writer, await LoadSideReader.open(second, targetTable, columns, false, lockRows)] : [writer];
   let sequential = !second;
   let lastChunkMs = 0;
   try {
@@ -422,6 +424,31 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
   return report;
 }
 
+/**
+ * A receive-only node keeps no versions of its own, so a load from it would give its rows the versions of an
+ * earlier load; and the entries a load writes into it must be its upstream's, which are below every change that
+ * follows (docs/convergence.md#receive-only-nodes).
+ */
+function refuseReceiveOnly(config: Config, source: string, target: string): void {
+  const hint = 'see docs/convergence.md#receive-only-nodes';
+  if (config.nodes[source]?.receiveOnly) {
+    throw new RuntimeError(
+      'load_from_receive_only',
+      `node ${source} is receiveOnly and keeps no versions: load ${target} from the node that feeds ${source}`,
+      { hint },
+    );
+  }
+  if (!config.nodes[target]?.receiveOnly) return;
+  const upstream = config.programs.find((p) => p.type === 'transport' && p.to === target);
+  if (upstream?.type === 'transport' && upstream.from !== source) {
+    throw new RuntimeError(
+      'load_receive_only',
+      `node ${target} is receiveOnly and fed by ${upstream.from}: load it from ${upstream.from}, not ${source}`,
+      { hint },
+    );
+  }
+}
+
 /** Loads `tables` (default: every synchronized table) from `source` to `target`. */
 export async function loadNodes(
   config: Config,
@@ -430,6 +457,7 @@ export async function loadNodes(
   tables: string[],
   options: LoadOptions = {},
 ): Promise<LoadReport> {
+  refuseReceiveOnly(config, source.node.name, target.node.name);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_row_version', 'ds_change_pending', 'ds_load_state']);
   const importProgram = config.programs.find((p) => p.type === 'import' && p.node === target.node.name);
