@@ -9,6 +9,7 @@ import { type Config, parseConfig } from '../../src/config/config.ts';
 import type { CaptureMode, ConflictPolicy } from '../../src/config/config.ts';
 import type { DbClient, DialectName, Row } from '../../src/core/dialect.ts';
 import type { TableSchema } from '../../src/core/schema.ts';
+import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { type NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
 import { compareTables, type CompareResult } from '../../src/verify/compare-tables.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
@@ -113,5 +114,32 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
     for (const db of dbs) await db.drop().catch(() => undefined);
     rmSync(generatedDir, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** One random change on `node`: a row's insert, update, key change or delete, or a set-wise UPDATE or DELETE of one order. */
+export async function randomOrderLineChange(topology: Topology, node: string, rnd: () => number, step: number): Promise<void> {
+  const { client } = topology.handles[node];
+  const table = topology.tables[node].order_line;
+  const order = `o${Math.floor(rnd() * 4)}`;
+  const key = { order_id: order, line_no: Math.floor(rnd() * 5) };
+  const p = client.dialect.sql.param;
+  const roll = rnd();
+  try {
+    if (roll < 0.35) await insertRow(client, table, { ...key, product: `${node}-p${step}`, amount: (rnd() * 100).toFixed(2) });
+    else if (roll < 0.6)
+      await updateRow(
+        client,
+        table,
+        key,
+        rnd() < 0.5 ? { product: `${node}-u${step}` } : { amount: rnd() < 0.2 ? null : (rnd() * 100).toFixed(2) },
+      );
+    else if (roll < 0.7) await updateRow(client, table, key, { line_no: 5 + Math.floor(rnd() * 3) });
+    else if (roll < 0.8)
+      await client.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)}`, [`${node}-set${step}`, order]);
+    else if (roll < 0.85) await client.query(`DELETE FROM order_line WHERE order_id = ${p(1)}`, [order]);
+    else await deleteRow(client, table, key);
+  } catch {
+    // A duplicate key, or a key change onto a taken key: the application would get the same error.
   }
 }

@@ -18,13 +18,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DbClient, DialectName, QueryResult, Row } from '../../src/core/dialect.ts';
 import { captureChange } from '../../src/runtime/capture/capture-api.ts';
-import { deleteRow, insertRow, updateRow } from '../../src/runtime/import/dml.ts';
+import { insertRow, updateRow } from '../../src/runtime/import/dml.ts';
 import { loadNodes } from '../../src/runtime/load/load.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { runProgramOnce, syncAll } from '../../src/runtime/sync.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { random } from '../helpers/random.ts';
-import { createTopology, type Topology, type TopologySpec } from '../helpers/sync-topology.ts';
+import { createTopology, randomOrderLineChange, type Topology, type TopologySpec } from '../helpers/sync-topology.ts';
 
 const live = await liveDialects();
 const SEEDS = Number(process.env.DSYNC_RECEIVE_ONLY_SEEDS ?? 2);
@@ -48,33 +48,6 @@ const PAIRS = [
   pair('mysql', 'postgres', 13),
   pair('postgres', 'postgres', 25),
 ].filter(([, spec]) => Object.values(spec.nodes).every((d) => live.includes(d)));
-
-/** One random change on `node`: a row's insert, update, key change or delete, or a set-wise UPDATE or DELETE of one order. */
-async function randomChange(topology: Topology, node: string, rnd: () => number, step: number): Promise<void> {
-  const { client } = topology.handles[node];
-  const table = topology.tables[node].order_line;
-  const order = `o${Math.floor(rnd() * 4)}`;
-  const key = { order_id: order, line_no: Math.floor(rnd() * 5) };
-  const p = client.dialect.sql.param;
-  const roll = rnd();
-  try {
-    if (roll < 0.35) await insertRow(client, table, { ...key, product: `${node}-p${step}`, amount: (rnd() * 100).toFixed(2) });
-    else if (roll < 0.6)
-      await updateRow(
-        client,
-        table,
-        key,
-        rnd() < 0.5 ? { product: `${node}-u${step}` } : { amount: rnd() < 0.2 ? null : (rnd() * 100).toFixed(2) },
-      );
-    else if (roll < 0.7) await updateRow(client, table, key, { line_no: 5 + Math.floor(rnd() * 3) });
-    else if (roll < 0.8)
-      await client.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)}`, [`${node}-set${step}`, order]);
-    else if (roll < 0.85) await client.query(`DELETE FROM order_line WHERE order_id = ${p(1)}`, [order]);
-    else await deleteRow(client, table, key);
-  } catch {
-    // A duplicate key, or a key change onto a taken key: the application would get the same error.
-  }
-}
 
 const count = (topology: Topology, node: string, sql: string) => topology.count(topology.handles[node].client, sql);
 
@@ -123,7 +96,7 @@ describe('receive-only nodes', () => {
         let loading: Promise<unknown> | null = null;
         let loaded = false;
         for (let step = 0; step < OPS || (loading && !loaded); step++) {
-          await randomChange(topology, 's', rnd, step);
+          await randomOrderLineChange(topology, 's', rnd, step);
           if (step % 10 === 9) await passes();
           if (withLoad && step === OPS / 2) {
             // Its own connections: the load's chunks run beside the import's batches and the upstream's writes.

@@ -18,7 +18,7 @@ import { loadNodes } from '../../src/runtime/load/load.ts';
 import { runProgramOnce, syncAll } from '../../src/runtime/sync.ts';
 import { liveDialects } from '../helpers/databases.ts';
 import { random } from '../helpers/random.ts';
-import { createTopology, type Topology, type TopologySpec } from '../helpers/sync-topology.ts';
+import { createTopology, randomOrderLineChange, type Topology, type TopologySpec } from '../helpers/sync-topology.ts';
 
 const live = await liveDialects();
 const SEEDS = Number(process.env.DSYNC_SEND_ONLY_SEEDS ?? 2);
@@ -48,33 +48,6 @@ const HUB: [string, TopologySpec] = [
   },
 ];
 const usable = (list: Array<[string, TopologySpec]>) => list.filter(([, spec]) => Object.values(spec.nodes).every((d) => live.includes(d)));
-
-/** One random change on `node`: a row's insert, update, key change or delete, or a set-wise UPDATE or DELETE of one order. */
-async function randomChange(topology: Topology, node: string, rnd: () => number, step: number): Promise<void> {
-  const { client } = topology.handles[node];
-  const table = topology.tables[node].order_line;
-  const order = `o${Math.floor(rnd() * 4)}`;
-  const key = { order_id: order, line_no: Math.floor(rnd() * 5) };
-  const p = client.dialect.sql.param;
-  const roll = rnd();
-  try {
-    if (roll < 0.35) await insertRow(client, table, { ...key, product: `${node}-p${step}`, amount: (rnd() * 100).toFixed(2) });
-    else if (roll < 0.6)
-      await updateRow(
-        client,
-        table,
-        key,
-        rnd() < 0.5 ? { product: `${node}-u${step}` } : { amount: rnd() < 0.2 ? null : (rnd() * 100).toFixed(2) },
-      );
-    else if (roll < 0.7) await updateRow(client, table, key, { line_no: 5 + Math.floor(rnd() * 3) });
-    else if (roll < 0.8)
-      await client.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = ${p(2)}`, [`${node}-set${step}`, order]);
-    else if (roll < 0.85) await client.query(`DELETE FROM order_line WHERE order_id = ${p(1)}`, [order]);
-    else await deleteRow(client, table, key);
-  } catch {
-    // A duplicate key, or a key change onto a taken key: the application would get the same error.
-  }
-}
 
 async function count(topology: Topology, node: string, sql: string): Promise<number> {
   return topology.count(topology.handles[node].client, sql);
@@ -118,7 +91,7 @@ describe('send-only nodes', () => {
         topology = await createTopology(spec);
         const rnd = random(seed * 104_729);
         for (let step = 0; step < OPS; step++) {
-          await randomChange(topology, 's', rnd, step);
+          await randomOrderLineChange(topology, 's', rnd, step);
           if (step % 20 === 19) await randomPasses(topology, rnd);
           // Loads halfway, t from s (s has no entries to give), then u from t: what a load writes is not forwarded
           // (docs/onboarding.md), so a chain is loaded link by link. What they copy and what the outboxes bring must agree.
@@ -148,7 +121,7 @@ describe('send-only nodes', () => {
         const rnd = random(seed * 7_757);
         const writers = ['s', 'h', 'p'];
         for (let step = 0; step < OPS * 2; step++) {
-          await randomChange(topology, writers[Math.floor(rnd() * writers.length)], rnd, step);
+          await randomOrderLineChange(topology, writers[Math.floor(rnd() * writers.length)], rnd, step);
           if (step % 20 === 19) await randomPasses(topology, rnd);
         }
         const report = await syncAll(topology.config, topology.nodes);

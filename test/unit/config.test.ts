@@ -245,44 +245,20 @@ describe('links', () => {
     expect(replica.nodes.a.receiveOnly).toBeUndefined();
     expect(captureMode(replica, 'b', 't')).toBe('api');
     expect(captureMode(replica, 'a', 't')).toBe('keys');
+    // b is the replica in each: a config of these programs or links.
+    const withReplica = (more: object) => () =>
+      parseConfig({ nodes: { ...nodes, b: { ...nodes.b, receiveOnly: true } }, tables: ['t'], ...more }, '/x', null);
+    const toB = { id: 1, type: 'transport', from: 'a', to: 'b' };
     // a receives from c here: b's changes would come from two writers, in an order their versions do not follow.
-    expect(() =>
-      parseConfig(
-        {
-          nodes: { ...nodes, b: { ...nodes.b, receiveOnly: true } },
-          tables: ['t'],
-          programs: [
-            { id: 1, type: 'transport', from: 'a', to: 'b' },
-            { id: 2, type: 'transport', from: 'c', to: 'a' },
-          ],
-        },
-        '/x',
-        null,
-      ),
-    ).toThrow(/^config programs\[1\]: node b is receiveOnly, and its upstream a receives from c \(program 2\); /);
-    expect(() =>
-      parseConfig(
-        {
-          nodes: { ...nodes, b: { ...nodes.b, receiveOnly: true } },
-          tables: ['t'],
-          programs: [
-            { id: 1, type: 'transport', from: 'a', to: 'b' },
-            { id: 2, type: 'transport', from: 'c', to: 'b' },
-          ],
-        },
-        '/x',
-        null,
-      ),
-    ).toThrow(
+    expect(withReplica({ programs: [toB, { id: 2, type: 'transport', from: 'c', to: 'a' }] })).toThrow(
+      /^config programs\[1\]: node b is receiveOnly, and its upstream a receives from c \(program 2\); /,
+    );
+    expect(withReplica({ programs: [toB, { id: 2, type: 'transport', from: 'c', to: 'b' }] })).toThrow(
       /^config nodes\.b\.receiveOnly: node b is receiveOnly but nodes a and c send to it; feed it from one node, or remove "receiveOnly"$/,
     );
-    expect(() =>
-      parseConfig(
-        { nodes: { ...nodes, b: { ...nodes.b, receiveOnly: true } }, tables: ['t'], links: [{ between: ['a', 'b'] }] },
-        '/x',
-        null,
-      ),
-    ).toThrow(/^config links: transport program \d+ sends from node b, which is receiveOnly; /);
+    expect(withReplica({ links: [{ between: ['a', 'b'] }] })).toThrow(
+      /^config links: transport program \d+ sends from node b, which is receiveOnly; /,
+    );
   });
 
   it('refuses an unknown node and a direction defined twice, naming the key', () => {
