@@ -143,7 +143,9 @@ export function decodeChange(row: InboxRow, tables: ReadonlyMap<string, TableSch
     values,
     oldValues,
     origin,
-    ...(clocks ? { cl, clOld, version } : { cl: null, clOld: null, version: null }),
+    cl: clocks ? cl : null,
+    clOld: clocks ? clOld : null,
+    version: clocks ? version : null,
   };
 }
 

@@ -64,8 +64,8 @@ export interface ImportContext {
    */
   forwards: boolean;
   /**
-   * The import writes version entries (every node but a receive-only one, `nodes.<n>.receiveOnly`: there each change
-   * applies in arrival order, and only a load's entries are read, docs/convergence.md#receive-only-nodes).
+   * The import reads and writes version entries: every node but a receive-only one (`nodes.<n>.receiveOnly`), where
+   * each change drops its clocks and applies in arrival order, no entry read or written (docs/convergence.md#receive-only-nodes).
    */
   keepsVersions: boolean;
 }

@@ -425,9 +425,9 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
 }
 
 /**
- * A receive-only node keeps no versions of its own, so a load from it would give its rows the versions of an
- * earlier load; and the entries a load writes into it must be its upstream's, which are below every change that
- * follows (docs/convergence.md#receive-only-nodes).
+ * A receive-only node keeps no versions, so a load from it would give its rows versions it does not have; and a
+ * load into it must copy its upstream, whose changes from the load's position on then arrive after the copy, in
+ * their order, and bring every row to where the upstream is (docs/convergence.md#receive-only-nodes).
  */
 function refuseReceiveOnly(config: Config, source: string, target: string): void {
   const hint = 'see docs/convergence.md#receive-only-nodes';
