@@ -214,4 +214,25 @@ describe('receive-only nodes', () => {
     expect(await count(topology, 'r', 'SELECT count(*) FROM ds_change_outbox')).toBe(0);
     await loadNodes(config, handles.s, handles.r, ['order_line']);
   });
+
+  it('refuses a load into it of a table whose conflict policy is manual, before it writes anything', async () => {
+    topology = await createTopology({
+      nodes: { s: 'sqlite', r: 'sqlite' },
+      receiveOnly: ['r'],
+      conflict: 'manual',
+      programs: [
+        { id: 1000, type: 'transport', from: 's', to: 'r' },
+        { id: 1001, type: 'import', node: 'r' },
+      ],
+    });
+    const { config, handles } = topology;
+    await handles.s.client.query("INSERT INTO order_line (order_id, line_no, product, amount) VALUES ('o', 1, 'p', '1.00')");
+    const i = config.tables.findIndex((t) => t.name === 'order_line');
+    await expect(loadNodes(config, handles.s, handles.r, ['order_line'], { dryRun: true })).rejects.toThrow(
+      `table order_line has conflict policy manual, which would park the changes a load into receiveOnly node r replays (its copy already holds them); set tables[${i}].conflict to "latest-wins" (or "source-wins") for the load`,
+    );
+    await expect(loadNodes(config, handles.s, handles.r, ['order_line'])).rejects.toThrow(/conflict policy manual/);
+    expect(await count(topology, 'r', 'SELECT count(*) FROM order_line')).toBe(0);
+    expect(await count(topology, 'r', 'SELECT count(*) FROM ds_load_state')).toBe(0);
+  });
 });

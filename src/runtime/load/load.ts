@@ -429,7 +429,7 @@ async function loadTable(job: TableJob, options: LoadOptions): Promise<LoadTable
  * load into it must copy its upstream, whose changes from the load's position on then arrive after the copy, in
  * their order, and bring every row to where the upstream is (docs/convergence.md#receive-only-nodes).
  */
-function refuseReceiveOnly(config: Config, source: string, target: string): void {
+function refuseReceiveOnly(config: Config, source: string, target: string, tables: string[]): void {
   const hint = 'see docs/convergence.md#receive-only-nodes';
   if (config.nodes[source]?.receiveOnly) {
     throw new RuntimeError(
@@ -447,6 +447,15 @@ function refuseReceiveOnly(config: Config, source: string, target: string): void
       { hint },
     );
   }
+  // The replica applies again the changes its copy already holds, each found changed (its old values differ): manual parks them all.
+  const manual = config.tables.findIndex((t) => tables.includes(t.name) && t.conflict === 'manual');
+  if (manual >= 0) {
+    throw new RuntimeError(
+      'load_receive_only_manual',
+      `table ${config.tables[manual].name} has conflict policy manual, which would park the changes a load into receiveOnly node ${target} replays (its copy already holds them); set tables[${manual}].conflict to "latest-wins" (or "source-wins") for the load`,
+      { hint },
+    );
+  }
 }
 
 /** Loads `tables` (default: every synchronized table) from `source` to `target`. */
@@ -457,7 +466,7 @@ export async function loadNodes(
   tables: string[],
   options: LoadOptions = {},
 ): Promise<LoadReport> {
-  refuseReceiveOnly(config, source.node.name, target.node.name);
+  refuseReceiveOnly(config, source.node.name, target.node.name, tables);
   await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
   await requireSyncObjects(target, ['ds_row_version', 'ds_change_pending', 'ds_load_state']);
   const importProgram = config.programs.find((p) => p.type === 'import' && p.node === target.node.name);
