@@ -200,7 +200,8 @@ function statements(table: TableSchema): Statements | null {
   const deleteOk = `b.op = 'D' AND ${pkT} IS NOT NULL AND b.cl > coalesce(e.cl, 1)
       AND ((b.o IS NULL AND b.no_old) OR (b.o IS NOT NULL AND ${walk('b.o', columns, (c) => `(${member(c)} AND ${same(c, stored(c, 'j.value'))})`, 0)}))`;
   const patch = `(SELECT json_group_object(j.key, json_array(b.ver, b.srv)) FROM json_each(b.v) j)`;
-  const taking = (entry: string) => `WITH b0 AS MATERIALIZED (${batch}),
+  /** `entry`: how a row's entry is found, or null on a receive-only node (none read, none to write: the take's entry columns stay NULL). */
+  const taking = (entry: string | null) => `WITH b0 AS MATERIALIZED (${batch}),
   -- A seed command (its key is in the command) or a key spelled otherwise anywhere in the table's batch: nothing is taken.
   whole AS (SELECT coalesce(min(b0.rk IS NOT NULL AND ${canonical('b0.rk')} AND (b0.rk_old IS NULL OR ${canonical('b0.rk_old')})
       AND b0.cmd IS NULL), 1) AS ok FROM b0),
@@ -213,12 +214,16 @@ function statements(table: TableSchema): Statements | null {
       AND b0.rk NOT IN (SELECT k FROM twice))
 INSERT INTO temp.ds_sm_take (id, op, k, rk, v, shape, cl, max_version, base_version, base_server, col_versions)
 SELECT b.id, b.op, b.k, b.rk, b.v, CASE WHEN b.op = 'U' THEN (SELECT json_group_array(j.key) FROM json_each(b.v) j) END,
-  b.cl, max(coalesce(e.max_version, 0), b.ver),
+  ${
+    entry === null
+      ? 'NULL, NULL, NULL, NULL, NULL'
+      : `b.cl, max(coalesce(e.max_version, 0), b.ver),
   CASE WHEN b.op = 'U' THEN coalesce(e.base_version, 0) ELSE b.ver END,
   CASE WHEN b.op = 'U' THEN coalesce(e.base_server, '') ELSE b.srv END,
-  CASE WHEN b.op = 'U' THEN json_patch(coalesce(nullif(e.col_versions, ''), '{}'), ${patch}) ELSE '{}' END
+  CASE WHEN b.op = 'U' THEN json_patch(coalesce(nullif(e.col_versions, ''), '{}'), ${patch}) ELSE '{}' END`
+  }
 FROM b LEFT JOIN ${T} t ON ${pkT} = b.k
-  LEFT JOIN ds_row_version e ON ${entry}
+  LEFT JOIN ds_row_version e ON ${entry ?? 'false'}
 WHERE (${insertOk}) OR (${updateOk}) OR (${deleteOk})`;
   const value = (c: ColumnSchema) => stored(c, `json_extract(m.v, ${path(c.name)})`);
   return {
@@ -229,7 +234,7 @@ WHERE (${insertOk}) OR (${updateOk}) OR (${deleteOk})`;
     take: taking(`e.table_name = ${name} AND e.row_key = b.rk`),
     // With no entry, the clocks decide nothing the planner's newest-on-arrival would not: an insert of an absent row, an
     // update of a row whose old values match (cl 1 only), a delete (cl > 1) of one whose old values match.
-    takeVersionless: taking('false'),
+    takeVersionless: taking(null),
     // The entries (merge.ts freshEntry for inserts and deletes, advanced for updates), upserted straight.
     entries: `INSERT INTO ds_row_version (table_name, row_key, cl, max_version, base_version, base_server, col_versions)
       SELECT ${name}, rk, cl, max_version, base_version, base_server, col_versions FROM temp.ds_sm_take WHERE true
