@@ -447,7 +447,7 @@ function refuseReceiveOnly(config: Config, source: string, target: string, table
       { hint },
     );
   }
-  // The replica applies again the changes its copy already holds, each found changed (its old values differ): manual parks them all.
+  // The replica applies again the changes its copy already holds: one whose old values differ from the row is a conflict, which manual parks.
   const manual = config.tables.findIndex((t) => tables.includes(t.name) && t.conflict === 'manual');
   if (manual >= 0) {
     throw new RuntimeError(
