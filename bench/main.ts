@@ -188,6 +188,12 @@ export async function main(argv: string[]): Promise<number> {
         ])),
       );
     }
+    // The same at the production interval into a replica, whose import reads no version entries.
+    rows.push(
+      ...(await guarded('4 latency', 'PostgreSQL → PostgreSQL (receive-only)', async () => [
+        await latencyCase(1, { watch: options.latencyWatch, idleSeconds: 0, samples: options.latencySamples, replica: true }),
+      ])),
+    );
   }
   if (options.cases.has('scale')) {
     rows.push(

@@ -45,20 +45,23 @@ export interface LatencyOptions {
   idleSeconds?: number;
   /** Changes timed (default 50). */
   samples?: number;
+  /** The target is a receive-only node (`nodes.<n>.receiveOnly`: docs/convergence.md#receive-only-nodes). */
+  replica?: boolean;
 }
 
 export async function latencyCase(intervalSeconds: number, options: LatencyOptions = {}): Promise<ResultRow> {
   const watch = options.watch ?? 'notify';
   const idleSeconds = options.idleSeconds ?? IDLE_SECONDS;
   const count = options.samples ?? 50;
-  const subject = 'PostgreSQL → PostgreSQL, dsync run';
+  const replica = options.replica ?? false;
+  const subject = `PostgreSQL → PostgreSQL${replica ? ' (receive-only)' : ''}, dsync run`;
   // Wake on change makes the interval an upper bound: the goal holds at a production interval (1 s).
   const target = intervalSeconds >= 1 ? 'p50 ≤ 5 ms, p95 ≤ 20 ms' : 'p50 ≤ 15 ms, p95 ≤ 50 ms';
   const [p50Goal, p95Goal] = intervalSeconds >= 1 ? [5, 20] : [15, 50];
   const setup = await createBenchSetup(
     [
       { name: 'src', dialect: 'postgres', sync: true },
-      { name: 'tgt', dialect: 'postgres', sync: true },
+      { name: 'tgt', dialect: 'postgres', sync: true, receiveOnly: replica },
     ],
     [
       { id: 1000, type: 'transport', from: 'src', to: 'tgt', intervalSeconds },
@@ -71,7 +74,12 @@ export async function latencyCase(intervalSeconds: number, options: LatencyOptio
   writeFileSync(
     configFile,
     JSON.stringify({
-      nodes: Object.fromEntries(Object.values(config.nodes).map((n) => [n.name, { dialect: n.dialect, url: n.url, serverId: n.serverId }])),
+      nodes: Object.fromEntries(
+        Object.values(config.nodes).map((n) => [
+          n.name,
+          { dialect: n.dialect, url: n.url, serverId: n.serverId, ...(n.receiveOnly ? { receiveOnly: true } : {}) },
+        ]),
+      ),
       tables: config.tables,
       programs: config.programs.map((p) =>
         p.type === 'transport'
