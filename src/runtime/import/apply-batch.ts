@@ -14,7 +14,7 @@ import { TransientError } from '../../core/errors.ts';
 import type { TableSchema } from '../../core/schema.ts';
 import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
-import { fetchRows, fetchRowsWithEntries, type RowsWithEntriesRead, rowsWithEntriesRead } from './dml.ts';
+import { fetchRows, fetchRowsWithEntries, type RowsWithEntriesRead, rowsOnlyRead, rowsWithEntriesRead } from './dml.ts';
 import { type Conflict, localCl, type Outcome, planChange, type RowState } from './merge.ts';
 import { recordConflict } from './parking.ts';
 import { executeOps, type PlannedOp } from './row-writer.ts';
@@ -260,7 +260,8 @@ export class BatchState {
 }
 
 /**
- * A batch's locked reads of its rows and entries (fetchRowsWithEntries' statements), made before
+ * A batch's locked reads of its rows and entries (fetchRowsWithEntries' statements; its rows alone on a
+ * receive-only node, rowsOnlyRead), made before
  * its transaction has sent anything, so that they go with its first statements in one round trip
  * (beginImportBatch): send `statements` in that order, give their results to `take`, and applyBatch
  * (BatchContext.readAhead) starts from what they read. The reads lock in the order applyBatch's
@@ -272,12 +273,21 @@ export interface ReadAhead {
   readonly state: BatchState;
 }
 
-export function readAhead(dialect: Dialect, items: readonly BatchItem[], tables: ReadonlyMap<string, TableSchema>): ReadAhead | null {
+export function readAhead(
+  dialect: Dialect,
+  items: readonly BatchItem[],
+  tables: ReadonlyMap<string, TableSchema>,
+  /** false on a receive-only node (BatchContext.keepsVersions): the rows alone, as BatchState.load reads them there. */
+  withEntries = true,
+): ReadAhead | null {
   const state = new BatchState();
   const reads: Array<{ unread: Unread; read: RowsWithEntriesRead }> = [];
   for (const unread of state.unread(items, tables)) {
     const { table, keys, rowKeys } = unread;
-    const read = rowsWithEntriesRead(dialect, table, keys, (k) => canonicalKeyText(table, k), rowKeys, true);
+    const identity = (k: ValueMap) => canonicalKeyText(table, k);
+    const read = withEntries
+      ? rowsWithEntriesRead(dialect, table, keys, identity, rowKeys, true)
+      : rowsOnlyRead(dialect, table, keys, identity, true);
     if (!read) return null;
     reads.push({ unread, read });
   }

@@ -138,6 +138,31 @@ export async function fetchRows(
   return found;
 }
 
+/**
+ * fetchRows' statement for keys that fit in one, without sending it, read as rowsWithEntriesRead's with no entries
+ * (readAhead on a receive-only node, whose import reads rows alone); undefined where they do not fit.
+ */
+export function rowsOnlyRead(
+  dialect: Dialect,
+  table: TableSchema,
+  keys: ValueMap[],
+  identity: (key: ValueMap) => string,
+  distinct = false,
+): RowsWithEntriesRead | undefined {
+  const columns = table.columns.filter((c) => !c.generated);
+  const unique = distinct ? keys : uniqueKeys(keys, identity);
+  const parameters = arrayKeyColumns(dialect, table, unique.length) ? table.primaryKey.length : unique.length * table.primaryKey.length;
+  if (unique.length === 0 || parameters > dialect.capabilities.maxParameters - 10) return undefined;
+  const params = new Params(dialect);
+  const sql = lockedRowsSelect(dialect, table, unique, params);
+  const parse = (rows: unknown[][]) => {
+    const found = new Map<string, ValueMap>();
+    for (const row of rows) addCanonical(dialect, columns, row, identity, found);
+    return { rows: found, entries: [] };
+  };
+  return { sql, params: params.values, names: columns.map((c) => c.name), parse };
+}
+
 /** The keys with each identity once, in their first order. */
 function uniqueKeys(keys: ValueMap[], identity: (key: ValueMap) => string): ValueMap[] {
   const unique: ValueMap[] = [];

@@ -756,8 +756,13 @@ async function importPass(
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
           // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
           const ahead =
-            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx) && ctx.keepsVersions
-              ? readAhead(tx.dialect, (decoded ??= decodeAll(ctx, rows)).filter((d) => d.change !== null) as BatchItem[], ctx.tables)
+            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx)
+              ? readAhead(
+                  tx.dialect,
+                  (decoded ??= decodeAll(ctx, rows)).filter((d) => d.change !== null) as BatchItem[],
+                  ctx.tables,
+                  ctx.keepsVersions,
+                )
               : null;
           const begun = await beginImportBatch(tx, program.id, { from, to: target }, { lazyCommit: true }, stampInBatch, ahead?.statements);
           if (!begun.moved) throw pointerMovedError(program.id, from);
