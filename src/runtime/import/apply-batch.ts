@@ -287,7 +287,7 @@ export function readAhead(
     const identity = (k: ValueMap) => canonicalKeyText(table, k);
     const read = withEntries
       ? rowsWithEntriesRead(dialect, table, keys, identity, rowKeys, true)
-      : rowsOnlyRead(dialect, table, keys, identity, true);
+      : rowsOnlyRead(dialect, table, keys, identity);
     if (!read) return null;
     reads.push({ unread, read });
   }

@@ -133,34 +133,32 @@ export async function fetchRows(
     const params = new Params(dialect);
     // As arrays (DbClient.queryArrays): a batch's 10,000 rows are made into canonical objects here anyway.
     const rows = await queryArrays(client, lockedRowsSelect(dialect, table, chunk, params), params.values, names);
-    for (const row of rows) addCanonical(dialect, columns, row, identity, found);
+    canonicalRows(dialect, columns, rows, identity, found);
   }
   return found;
 }
 
 /**
- * fetchRows' statement for keys that fit in one, without sending it, read as rowsWithEntriesRead's with no entries
- * (readAhead on a receive-only node, whose import reads rows alone); undefined where they do not fit.
+ * fetchRows' statement for distinct keys that fit in one, without sending it, read as rowsWithEntriesRead's with no
+ * entries (readAhead on a receive-only node, whose import reads rows alone); undefined where they do not fit.
  */
 export function rowsOnlyRead(
   dialect: Dialect,
   table: TableSchema,
   keys: ValueMap[],
   identity: (key: ValueMap) => string,
-  distinct = false,
 ): RowsWithEntriesRead | undefined {
+  if (keys.length === 0 || keyParameters(dialect, table, keys.length) > dialect.capabilities.maxParameters - 10) return undefined;
   const columns = table.columns.filter((c) => !c.generated);
-  const unique = distinct ? keys : uniqueKeys(keys, identity);
-  const parameters = arrayKeyColumns(dialect, table, unique.length) ? table.primaryKey.length : unique.length * table.primaryKey.length;
-  if (unique.length === 0 || parameters > dialect.capabilities.maxParameters - 10) return undefined;
   const params = new Params(dialect);
-  const sql = lockedRowsSelect(dialect, table, unique, params);
-  const parse = (rows: unknown[][]) => {
-    const found = new Map<string, ValueMap>();
-    for (const row of rows) addCanonical(dialect, columns, row, identity, found);
-    return { rows: found, entries: [] };
-  };
+  const sql = lockedRowsSelect(dialect, table, keys, params);
+  const parse = (rows: unknown[][]) => ({ rows: canonicalRows(dialect, columns, rows, identity), entries: [] });
   return { sql, params: params.values, names: columns.map((c) => c.name), parse };
+}
+
+/** How many parameters lockedRowsSelect binds for `count` keys: one array per key column, or each key's columns. */
+function keyParameters(dialect: Dialect, table: TableSchema, count: number): number {
+  return arrayKeyColumns(dialect, table, count) ? table.primaryKey.length : count * table.primaryKey.length;
 }
 
 /** The keys with each identity once, in their first order. */
@@ -268,17 +266,20 @@ function rowValueList(dialect: Dialect, table: TableSchema, keys: ValueMap[], pa
   return `(${columns.map((c) => dialect.sql.ident(c.name)).join(', ')}) IN (${tuples.join(', ')})`;
 }
 
-/** A row read as an array of `columns`' values, canonical, keyed by its identity. */
-function addCanonical(
+/** Rows read as arrays of `columns`' values, canonical, added to `found` by identity (fetchRows, rowsOnlyRead). */
+function canonicalRows(
   dialect: Dialect,
   columns: readonly ColumnSchema[],
-  row: readonly unknown[],
+  rows: readonly (readonly unknown[])[],
   identity: (key: ValueMap) => string,
-  found: Map<string, ValueMap>,
-): void {
-  const canonical: ValueMap = {};
-  for (let i = 0; i < columns.length; i++) canonical[columns[i].name] = dialect.fromDriver(columns[i], row[i]);
-  found.set(identity(canonical), canonical);
+  found = new Map<string, ValueMap>(),
+): Map<string, ValueMap> {
+  for (const row of rows) {
+    const canonical: ValueMap = {};
+    for (let i = 0; i < columns.length; i++) canonical[columns[i].name] = dialect.fromDriver(columns[i], row[i]);
+    found.set(identity(canonical), canonical);
+  }
+  return found;
 }
 
 /** The version-store columns fetchRowsWithEntries reads, under names no synchronized column has (see there). */
@@ -333,8 +334,8 @@ export function rowsWithEntriesRead(
   const unique = distinct ? keys : uniqueKeys(keys, identity);
   const uniqueRowKeys = distinct ? rowKeys : [...new Set(rowKeys)];
   const entryArray = dialect.sql.inArray !== undefined && uniqueRowKeys.length > ARRAY_KEYS_ABOVE;
-  const rowParameters = arrayKeyColumns(dialect, table, unique.length) ? table.primaryKey.length : unique.length * table.primaryKey.length;
-  if (rowParameters + 1 + (entryArray ? 1 : uniqueRowKeys.length) > dialect.capabilities.maxParameters - 10) return undefined;
+  if (keyParameters(dialect, table, unique.length) + 1 + (entryArray ? 1 : uniqueRowKeys.length) > dialect.capabilities.maxParameters - 10)
+    return undefined;
   const params = new Params(dialect);
   const rowsSql = lockedRowsSelect(dialect, table, unique, params);
   const p = dialect.sql.param;
