@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImportResult, importOnce } from '../src/runtime/import/import.ts';
 import type { NodeHandle } from '../src/runtime/nodes.ts';
 import { workDone } from '../src/runtime/sync.ts';
+import { type DirectTransportResult, directTransportOnce } from '../src/runtime/transport/direct-apply.ts';
 import { transportOnce } from '../src/runtime/transport/transport.ts';
 import { StatementTrace, traceClient } from './traced-client.ts';
 
@@ -86,12 +87,18 @@ try {
   const started = performance.now();
   let transported = 0;
   let moved = 0;
+  // Into a directApply node the transport applies the changes itself; the import takes only what it wrote to the inbox.
+  const direct = config.nodes[transport.to]?.directApply === true;
+  let inboxed = 0;
   // Passes repeat until everything has moved: a reader's safe horizon may hold back rows
   // for a pass (a fence not yet passed), as it would under `dsync sync` or the daemon.
   const transportLoop = async () => {
     const passes = await passesUntil(
       async () => {
-        const result = await transportOnce(transport, source, target);
+        const result = direct
+          ? await directTransportOnce(config, transport, source, target)
+          : await transportOnce(transport, source, target);
+        if (direct) inboxed += (result as DirectTransportResult).inboxed;
         moved += workDone(result);
         return workDone(result);
       },
@@ -112,7 +119,7 @@ try {
         consumed += workDone(result);
         return workDone(result);
       },
-      () => consumed >= job.total,
+      () => (direct ? transported > 0 && consumed >= inboxed : consumed >= job.total),
     );
   let importPasses: number;
   if (job.concurrent) [, importPasses] = await Promise.all([transportLoop(), importLoop()]);

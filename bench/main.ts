@@ -25,7 +25,8 @@ import { postgresBinDir } from '../test/helpers/private-postgres.ts';
 /** Drain pairs per source brand (issues 5, 13): PostgreSQL to PostgreSQL, SQLite and MariaDB; SQLite and MariaDB to PostgreSQL. */
 // PostgreSQL → PostgreSQL also as `dsync run` drains (transport and import at once), the
 // way the peer benchmark (../shared/peer-bench) times every system's backlog drain.
-// Each pair also into a receive-only node (a replica: docs/convergence.md#receive-only-nodes), which keeps no version entries.
+// Each pair also into a receive-only node (a replica: docs/convergence.md#receive-only-nodes), which keeps no version entries,
+// and into one whose transport applies the changes itself (directApply: docs/convergence.md#direct-apply).
 const DRAIN_TARGETS: Partial<Record<DialectName, DrainSpec[]>> = {
   postgres: [
     { dialect: 'postgres' },
@@ -35,9 +36,12 @@ const DRAIN_TARGETS: Partial<Record<DialectName, DrainSpec[]>> = {
     { dialect: 'postgres', replica: true },
     { dialect: 'sqlite', replica: true },
     { dialect: 'mysql', replica: true },
+    { dialect: 'postgres', replica: true, direct: true },
+    { dialect: 'sqlite', replica: true, direct: true },
+    { dialect: 'mysql', replica: true, direct: true },
   ],
-  sqlite: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }],
-  mysql: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }],
+  sqlite: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }, { dialect: 'postgres', replica: true, direct: true }],
+  mysql: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }, { dialect: 'postgres', replica: true, direct: true }],
 };
 
 /** Runs `fn`, turning a failure into a row that says so, so that one broken case does not lose the others. */
@@ -73,7 +77,10 @@ async function sourceCases(
     ? (DRAIN_TARGETS[source] ?? []).filter(
         (t) =>
           available.has(t.dialect) &&
-          (options.drains?.has(`${source}>${t.dialect}${t.concurrent ? ':run' : t.replica ? ':replica' : ''}` as DrainPairName) ?? true),
+          (options.drains?.has(
+            `${source}>${t.dialect}${t.concurrent ? ':run' : t.direct ? ':direct' : t.replica ? ':replica' : ''}` as DrainPairName,
+          ) ??
+            true),
       )
     : [];
   if (!options.cases.has('capture') && drains.length === 0) return rows;

@@ -30,6 +30,8 @@ export interface BenchNodeSpec {
   sendOnly?: boolean;
   /** The node only receives (`nodes.<n>.receiveOnly`): nothing is captured there, its import keeps no version store. */
   receiveOnly?: boolean;
+  /** Its transport applies the changes itself (`nodes.<n>.directApply`; a receive-only node). */
+  directApply?: boolean;
 }
 
 export interface BenchProgram {
@@ -86,6 +88,7 @@ export async function createBenchSetup(specs: BenchNodeSpec[], programs: BenchPr
               ...(s.capture ? { capture: { [TABLE]: s.capture } } : {}),
               ...(s.sendOnly ? { sendOnly: true } : {}),
               ...(s.receiveOnly ? { receiveOnly: true } : {}),
+              ...(s.directApply ? { directApply: true } : {}),
             },
           ]),
         ),

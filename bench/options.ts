@@ -40,7 +40,8 @@ export interface BenchOptions {
 
 /**
  * Every drain pair case 3 runs, by name: `run` is PostgreSQL → PostgreSQL as `dsync run` (transport and import at once);
- * `replica`, the target a receive-only node (`nodes.<n>.receiveOnly`: its import keeps no version entries).
+ * `replica`, the target a receive-only node (`nodes.<n>.receiveOnly`: its import keeps no version entries);
+ * `direct`, a receive-only node whose transport applies the changes itself (`nodes.<n>.directApply`).
  */
 export const DRAIN_PAIRS = [
   'postgres>postgres',
@@ -54,6 +55,11 @@ export const DRAIN_PAIRS = [
   'postgres>mysql:replica',
   'sqlite>postgres:replica',
   'mysql>postgres:replica',
+  'postgres>postgres:direct',
+  'postgres>sqlite:direct',
+  'postgres>mysql:direct',
+  'sqlite>postgres:direct',
+  'mysql>postgres:direct',
 ] as const;
 export type DrainPairName = (typeof DRAIN_PAIRS)[number];
 

@@ -20,6 +20,8 @@ export interface DrainSpec {
   concurrent?: boolean;
   /** The target is a receive-only node (`nodes.<n>.receiveOnly`). */
   replica?: boolean;
+  /** The receive-only target's transport applies the changes itself (`nodes.<n>.directApply`). */
+  direct?: boolean;
 }
 
 export interface DrainTarget extends Required<DrainSpec> {
@@ -48,18 +50,19 @@ export async function createSourceGroup(
   if (options.withPlain)
     specs.unshift({ name: 'plain', dialect: source, sync: false }, { name: 'so', dialect: source, sync: true, sendOnly: true });
   const programs: BenchProgram[] = [];
-  const drainTargets: DrainTarget[] = targets.map(({ dialect, concurrent = false, replica = false }, i) => {
+  const drainTargets: DrainTarget[] = targets.map(({ dialect, concurrent = false, replica = false, direct = false }, i) => {
     const optional = dialect === 'mysql';
     // Each drain has its own target and its own plain twin for the baseline.
-    const suffix = `${dialect}${concurrent ? '_run' : ''}${replica ? '_ro' : ''}`;
+    const suffix = `${dialect}${concurrent ? '_run' : ''}${replica ? '_ro' : ''}${direct ? '_direct' : ''}`;
     specs.push(
-      { name: `t_${suffix}`, dialect, sync: true, optional, receiveOnly: replica },
+      { name: `t_${suffix}`, dialect, sync: true, optional, receiveOnly: replica, directApply: direct },
       { name: `base_${suffix}`, dialect, sync: false, optional },
     );
     const target = {
       dialect,
       concurrent,
       replica,
+      direct,
       node: `t_${suffix}`,
       base: `base_${suffix}`,
       transport: 1000 + 2 * i,
@@ -76,7 +79,7 @@ export async function createSourceGroup(
 }
 
 export const pairName = (source: DialectName, target: DrainSpec) =>
-  `${BRAND[source]} → ${BRAND[target.dialect]}${target.concurrent ? ', transport and import at once (as dsync run)' : ''}${target.replica ? ' (receive-only)' : ''}`;
+  `${BRAND[source]} → ${BRAND[target.dialect]}${target.concurrent ? ', transport and import at once (as dsync run)' : ''}${target.direct ? ' (receive-only, direct apply)' : target.replica ? ' (receive-only)' : ''}`;
 
 function describeRun(run: DrainRun, concurrent: boolean): string {
   if (run.completed && concurrent)

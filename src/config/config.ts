@@ -53,6 +53,8 @@ function buildSchema(z: typeof Zod.z) {
     sendOnly: z.boolean().optional(),
     /** The node only receives, from one upstream that imports nothing: nothing is captured there, its import writes no version entries. */
     receiveOnly: z.boolean().optional(),
+    /** A receive-only node's transport applies what arrives to its tables itself; the inbox holds only what must wait. */
+    directApply: z.boolean().optional(),
   });
 
   /** A plain string is a table with the default policy. */
@@ -142,6 +144,14 @@ export interface NodeConfig {
    * (docs/convergence.md#receive-only-nodes). No program sends from it.
    */
   receiveOnly?: boolean;
+  /**
+   * The transport into this receive-only node applies each batch to its tables itself, in the
+   * transaction that moves the node's own record of what arrived (`nodes.<n>.directApply`): no inbox
+   * write and read. A batch that would park, log a conflict or fail goes into the inbox as before, and
+   * nothing is applied directly while the inbox holds changes not yet imported
+   * (docs/convergence.md#direct-apply).
+   */
+  directApply?: boolean;
 }
 
 export interface TableConfig {
@@ -287,6 +297,13 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
         'a node cannot be both sendOnly and receiveOnly; keep the one it is, or neither for a node that does both',
       );
     }
+    if (node.directApply && !node.receiveOnly) {
+      fail(
+        `nodes.${nodeName}.directApply`,
+        `directApply is for a receiveOnly node; add "receiveOnly": true to nodes.${nodeName}, or remove "directApply"`,
+        'see docs/convergence.md#direct-apply',
+      );
+    }
     if (node.receiveOnly && node.capture) {
       fail(`nodes.${nodeName}.capture`, `a receiveOnly node captures nothing; remove nodes.${nodeName}.capture`);
     }
@@ -297,6 +314,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
       serverId: node.serverId,
       ...(node.sendOnly ? { sendOnly: true } : {}),
       ...(node.receiveOnly ? { receiveOnly: true } : {}),
+      ...(node.directApply ? { directApply: true } : {}),
     };
   }
   const seenTables = new Set<string>();
@@ -423,6 +441,7 @@ function checkReceiveOnly(nodes: Record<string, NodeConfig>, programs: ProgramCo
         why,
       );
     }
+    if (node.directApply) checkDirectApply(name, programs, keyOf);
     const upstream = upstreams[0];
     if (upstream === undefined) continue;
     const into = programs.find((p) => (p.type === 'transport' ? p.to : p.node) === upstream);
@@ -434,6 +453,34 @@ function checkReceiveOnly(nodes: Record<string, NodeConfig>, programs: ProgramCo
       );
     }
   }
+}
+
+/**
+ * A directApply node's transport applies changes itself, and its import takes what must wait (parks,
+ * conflicts): so its changes come by one direct transport, and an import program runs there.
+ */
+function checkDirectApply(name: string, programs: ProgramConfig[], keyOf: (program: ProgramConfig) => string): void {
+  const why = 'see docs/convergence.md#direct-apply';
+  const into = programs.filter((p) => p.type === 'transport' && p.to === name);
+  const viaNats = into.find((p) => p.type === 'transport' && p.via);
+  if (viaNats)
+    fail(
+      keyOf(viaNats),
+      `transport program ${viaNats.id} reaches directApply node ${name} through NATS, which delivers into the inbox; remove "via" from it, or remove "directApply" from nodes.${name}`,
+      why,
+    );
+  if (into.length > 1)
+    fail(
+      `nodes.${name}.directApply`,
+      `node ${name} is directApply and transport programs ${into.map((p) => p.id).join(' and ')} send to it; keep one, or remove "directApply"`,
+      why,
+    );
+  if (!programs.some((p) => p.type === 'import' && p.node === name))
+    fail(
+      `nodes.${name}.directApply`,
+      `node ${name} is directApply but no import program runs there to take the changes that must wait; add an import program for ${name} (or a link to it)`,
+      why,
+    );
 }
 
 /** Mode log reads PostgreSQL's logical decoding: a node of another brand keeps its triggers for that table. */

@@ -93,10 +93,13 @@ export function captureTable(schema: TableSchema): CaptureTable {
   };
 }
 
-/** A transport program's row lives on its source node; an import program's on its node. */
-export function programsOnNode(programs: ProgramConfig[], nodeName: string): ProgramRow[] {
+/**
+ * A transport program's row lives on its source node; an import program's on its node. A transport
+ * into a directApply node has a second row there, its record of what it applied (`directInto`).
+ */
+export function programsOnNode(programs: ProgramConfig[], nodeName: string, directInto = false): ProgramRow[] {
   return programs
-    .filter((p) => programHome(p) === nodeName)
+    .filter((p) => programHome(p) === nodeName || (directInto && p.type === 'transport' && p.to === nodeName))
     .map((p) => ({
       id: p.id,
       name: p.name,

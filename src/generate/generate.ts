@@ -73,7 +73,7 @@ export function generateNode(
     },
     tables,
     queryTables,
-    programs: programsOnNode(config.programs, node.name),
+    programs: programsOnNode(config.programs, node.name, node.directApply === true),
   };
   const renderer = rendererFor(dialect);
   const objects = syncObjects(tables, dialect, modeOf);

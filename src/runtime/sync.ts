@@ -9,6 +9,7 @@ import { type CaptureResult, capturePass, captured, passCaptured } from './captu
 import { type ImportResult, importOnce } from './import/import.ts';
 import type { NodeSet } from './nodes.ts';
 import { checkPointer, readProgramState, saveProgramState } from './program-state.ts';
+import { directTransportOnce } from './transport/direct-apply.ts';
 import { type MovedBatch, type SendingBatch, type TransportResult, transportOnce } from './transport/transport.ts';
 import type { Halves } from './transport/nats-transport.ts';
 
@@ -62,6 +63,9 @@ export async function runProgramOnce(
     if (halves?.publish !== false) await refuseViaPointerAhead(nodes, program);
     const { natsTransportOnce } = await import('./transport/nats-transport.ts');
     return natsTransportOnce(config, nodes, program, halves);
+  }
+  if (program.type === 'transport' && config.nodes[program.to]?.directApply) {
+    return directTransportOnce(config, program, await nodes.get(program.from), await nodes.get(program.to), handOver.onMoved);
   }
   if (program.type === 'transport')
     return transportOnce(program, await nodes.get(program.from), await nodes.get(program.to), handOver.onMoved, handOver.onSending);

@@ -29,6 +29,8 @@ export interface TopologySpec {
   sendOnly?: string[];
   /** Nodes that only receive (`nodes.<n>.receiveOnly`). */
   receiveOnly?: string[];
+  /** Receive-only nodes whose transport applies the changes itself (`nodes.<n>.directApply`). */
+  directApply?: string[];
   /** Node name → capture mode of every fixture table on that node (`nodes.<n>.capture`); trigger when absent. */
   capture?: Record<string, CaptureMode>;
 }
@@ -62,6 +64,7 @@ export async function createTopology(spec: TopologySpec): Promise<Topology> {
               serverId: `server-${n}`,
               ...(spec.sendOnly?.includes(n) ? { sendOnly: true } : {}),
               ...(spec.receiveOnly?.includes(n) ? { receiveOnly: true } : {}),
+              ...(spec.directApply?.includes(n) ? { directApply: true } : {}),
               ...(spec.capture?.[n] ? { capture: Object.fromEntries(TABLES.map((t) => [t, spec.capture![n]])) } : {}),
             },
           ]),

@@ -13,7 +13,9 @@
  *   a row in the chunk is captured, sent and imported. The chunk's lock on the replica's rows
  *   must hold that import back, or the chunk overwrites it with the older copy.
  * The replica must end equal to the upstream, nothing parked or pending, no outbox row, and no
- * version entry but what a load wrote. DSYNC_RECEIVE_ONLY_SEEDS runs more seeds.
+ * version entry but what a load wrote. Each pair runs also with `directApply` (the transport applies
+ * what arrives, the inbox takes only what the import must decide: the load's replays, the conflict).
+ * DSYNC_RECEIVE_ONLY_SEEDS runs more seeds.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DbClient, DialectName, QueryResult, Row } from '../../src/core/dialect.ts';
@@ -30,11 +32,12 @@ const live = await liveDialects();
 const SEEDS = Number(process.env.DSYNC_RECEIVE_ONLY_SEEDS ?? 2);
 const OPS = 160;
 
-const pair = (s: DialectName, r: DialectName, batchSize: number): [string, TopologySpec] => [
-  `${s} -> receive-only ${r}`,
+const pair = (s: DialectName, r: DialectName, batchSize: number, direct = false): [string, TopologySpec] => [
+  `${s} -> receive-only ${r}${direct ? ', direct apply' : ''}`,
   {
     nodes: { s, r },
     receiveOnly: ['r'],
+    ...(direct ? { directApply: ['r'] } : {}),
     batchSize,
     programs: [
       { id: 1000, type: 'transport', from: 's', to: 'r' },
@@ -47,6 +50,11 @@ const PAIRS = [
   pair('sqlite', 'mysql', 40),
   pair('mysql', 'postgres', 13),
   pair('postgres', 'postgres', 25),
+  // The transport applies what arrives itself (docs/convergence.md#direct-apply): the same promises.
+  pair('postgres', 'sqlite', 11, true),
+  pair('sqlite', 'mysql', 40, true),
+  pair('mysql', 'postgres', 13, true),
+  pair('postgres', 'postgres', 25, true),
 ].filter(([, spec]) => Object.values(spec.nodes).every((d) => live.includes(d)));
 
 const count = (topology: Topology, node: string, sql: string) => topology.count(topology.handles[node].client, sql);

@@ -180,7 +180,7 @@ const operationName = { I: 'insert', U: 'update', D: 'delete' } as const;
 type Tally = Pick<ImportResult, 'applied' | 'unchanged' | 'conflicts' | 'parked' | 'waiting' | 'pending'>;
 const emptyTally = (): Tally => ({ applied: 0, unchanged: 0, conflicts: 0, parked: 0, waiting: 0, pending: 0 });
 
-interface Decoded {
+export interface Decoded {
   row: InboxRow;
   change: ChangeEvent | null;
   error: string | null;
@@ -440,6 +440,46 @@ async function applyBatchPlanned(
     const d = decoded.find((x) => x.row.id === r.item.row.id) ?? { row: r.item.row, identity: r.item.identity, oldIdentity: null };
     await parkFailed(tx, ctx, d, manualReason(r.conflict!), 'conflict_manual', blocked, tally);
   }
+}
+
+/** A batch a direct apply leaves to the inbox (applyDirect): rolled back, then written there as the transport always did. */
+export class DirectRefused extends Error {}
+
+/** A batch of the transport into a directApply node, decoded for applyDirect with the context it will be applied in. */
+export interface DirectBatch {
+  readonly ctx: ImportContext;
+  readonly decoded: Decoded[];
+}
+
+/** `rows` decoded for applyDirect a slice at a time (decodeInGaps): begun while the batch before is applied. */
+export async function decodeDirect(ctx: ImportContext, rows: InboxRow[]): Promise<DirectBatch> {
+  return { ctx, decoded: await decodeInGaps(ctx, rows) };
+}
+
+/**
+ * One batch applied by the transport into a directApply node (docs/convergence.md#direct-apply), in
+ * `tx`, the transaction that moves the transport's record on this node: the rows as the inbox would
+ * hold them (decodeDirect), their ids the source's outbox ids. The import's row is locked first, as its
+ * batches lock it, and the parked set read under that lock. Refused (DirectRefused) while the inbox
+ * holds a change the import has not taken (arrival order decides on such a node, so nothing may
+ * overtake it), and when a change would park, wait or log a conflict: those point to their inbox row
+ * (ds_change_error, ds_change_conflict), so the batch goes there and the import decides them as
+ * before. Returns the changes applied or found already there.
+ */
+export async function applyDirect(tx: DbClient, { ctx, decoded }: DirectBatch): Promise<number> {
+  const p = tx.dialect.sql.param;
+  const { rows: state } = await tx.query<Row>(`SELECT last_pointer FROM ds_program_parameter WHERE id = ${p(1)}`, [ctx.programId]);
+  if (state.length === 0) throw new DirectRefused(`no ds_program_parameter row for import program ${ctx.programId}`);
+  const at = Number(state[0].last_pointer);
+  const begun = await beginImportBatch(tx, ctx.programId, { from: at, to: at }, {});
+  if (!begun.moved) throw new DirectRefused(`import program ${ctx.programId} moved its pointer`);
+  const { rows: behind } = await tx.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)}`, [at]);
+  if (behind[0].id !== null && behind[0].id !== undefined) throw new DirectRefused(`inbox id ${behind[0].id} is not imported yet`);
+  const tally = emptyTally();
+  await applyBatchPlanned(tx, ctx, decoded, { ...begun.parked, silenced: begun.silenced, ahead: undefined }, tally);
+  if (tally.parked + tally.waiting + tally.conflicts + tally.pending > 0)
+    throw new DirectRefused(`conflicts ${tally.conflicts}, parked ${tally.parked}, waiting ${tally.waiting}, pending ${tally.pending}`);
+  return tally.applied + tally.unchanged;
 }
 
 export type ApplyStatus = 'applied' | 'unchanged' | 'manual' | 'pending';

@@ -45,7 +45,7 @@ export const BATCH_COLUMNS = [
 ] as const;
 
 /** An inbox row as read in BATCH_COLUMNS order; the columns not read are null. One literal, as toInboxRow. */
-function batchInboxRow(v: readonly unknown[]): InboxRow {
+export function batchInboxRow(v: readonly unknown[]): InboxRow {
   return {
     id: Number(v[0]),
     origin_change_id: Number(v[1]),

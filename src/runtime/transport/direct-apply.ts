@@ -1,0 +1,220 @@
+/**
+ * The transport into a directApply node (docs/convergence.md#direct-apply): each batch of the
+ * source's outbox is applied to the node's tables by this transport, in one transaction with
+ * the transport's own record on that node of what it delivered (its ds_program_parameter row
+ * there, "the mark"), with no inbox write and no inbox read. A batch the direct apply refuses
+ * (applyDirect: a change would park, wait or log a conflict, or the inbox holds changes not yet
+ * imported) is written into the inbox instead, in a transaction that moves the mark too, and the
+ * node's import takes it as always; the rest of the pass goes there as well.
+ *
+ * The mark, not the source's pointer, says what was delivered: every delivery (applied or written
+ * to the inbox) moves it by compare-and-set in the delivery's own transaction, so a batch is
+ * delivered once whatever fails between the two databases, and a second transport pass of the same
+ * program stops at the first batch the other delivered. The source's pointer follows after each
+ * delivery (a crash between the two leaves it behind, and the next pass starts from the mark), and
+ * only after the delivery is on the node's disk: a purge of the source's outbox goes by it.
+ */
+import type { Config, TransportProgram } from '../../config/config.ts';
+import { boundedServerId } from '../../core/bounded-text.ts';
+import type { InboxRow } from '../../core/change.ts';
+import { type DbClient, queryArrays } from '../../core/dialect.ts';
+import { normalizeChangeTime } from '../import/decode-change.ts';
+import { applyDirect, type DirectBatch, decodeDirect, type ImportContext, importContext, ledgerStamp } from '../import/import.ts';
+import { BATCH_COLUMNS, batchInboxRow } from '../import/inbox-batches.ts';
+import { writeRows } from '../import/row-writer.ts';
+import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
+import {
+  forgetPointer,
+  keepPointer,
+  pointerBatches,
+  programPointer,
+  readHorizonAndBatch,
+  refusePointerAhead,
+  saveKeptProgramState,
+  saveProgramState,
+} from '../program-state.ts';
+import {
+  countAbove,
+  INBOX_COLUMNS,
+  inboxValuesOf,
+  type MovedBatch,
+  outboxBatchSql,
+  readAhead,
+  type TransportResult,
+} from './transport.ts';
+
+/** The columns of the outbox batch read for the transport's inbox write (outboxBatchSql), in order: the id, then INBOX_COLUMNS. */
+const OUTBOX_COLUMNS = ['id', ...INBOX_COLUMNS] as const;
+
+/**
+ * The outbox columns a direct batch reads: the import's (BATCH_COLUMNS), the id the outbox id; not the
+ * ones nothing of the import reads, which only a batch written to the inbox needs (read again then).
+ */
+const directBatchSelect = (after: string, upTo: string) =>
+  `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_outbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
+
+const TIME_AT = BATCH_COLUMNS.indexOf('update_datetime');
+
+/** An outbox row (BATCH_COLUMNS order) as the import reads its inbox row: the values the transport would have written (inboxValuesOf). */
+function asInboxRow(values: readonly unknown[], sourceServerId: string): InboxRow {
+  const row = batchInboxRow(values);
+  if (values[1] === null || values[1] === undefined) row.origin_change_id = row.id;
+  row.updated_by_server_id = boundedServerId(row.updated_by_server_id ?? sourceServerId);
+  // A text is left as the source spelled it (decodeChange reads any spelling); a Date the driver made is spelled as the transport would.
+  const time = values[TIME_AT];
+  if (typeof time !== 'string') row.update_datetime = normalizeChangeTime(time);
+  return row;
+}
+
+const SERVER_AT = INBOX_COLUMNS.indexOf('updated_by_server_id');
+
+/** A batch of the source's outbox: how many rows it read, the changes it carries for the node, decoded for applyDirect. */
+interface OutboxBatch {
+  length: number;
+  changes: number;
+  skippedEcho: number;
+  decoded: Promise<DirectBatch> | null;
+}
+
+/** Another pass of this program delivered the batch first (the mark was not where this pass left it). */
+class MarkMoved extends Error {}
+
+export interface DirectTransportResult extends TransportResult {
+  /** Changes applied to the node's tables by the transport itself. */
+  applied: number;
+  /** Changes written into the node's inbox for its import (a refused batch and the rest of its pass). */
+  inboxed: number;
+}
+
+/** The import's context for a pass: the kept tables, read again when `dsync apply` ran since (the ledger's stamp moved). */
+async function passContext(config: Config, target: NodeHandle, importProgram: number): Promise<ImportContext> {
+  const kept = await importContext(config, target, importProgram, false);
+  if (target.tablesStamp === undefined || (await ledgerStamp(target.client)) === target.tablesStamp) return kept;
+  return importContext(config, target, importProgram, true);
+}
+
+/**
+ * One pass of the transport `program` into directApply node `target`. `onMoved` is called after a
+ * commit that wrote the node's inbox (the daemon wakes the import there), as transportOnce's.
+ */
+export async function directTransportOnce(
+  config: Config,
+  program: TransportProgram,
+  source: NodeHandle,
+  target: NodeHandle,
+  onMoved?: (moved: MovedBatch) => Promise<void> | void,
+): Promise<DirectTransportResult> {
+  const src = source.client;
+  const dst = target.client;
+  const importer = config.programs.find((p) => p.type === 'import' && p.node === target.node.name);
+  if (!importer) throw new Error(`node ${target.node.name} has no import program (the config check requires one)`);
+  await requireSyncObjects(source, ['ds_change_outbox', 'ds_row_version']);
+  await requireSyncObjects(target, ['ds_change_inbox', 'ds_row_version']);
+  const sent = await programPointer(src, program, source.node.name);
+  let mark = await programPointer(dst, program, target.node.name);
+  // The mark is ahead after a crash between a delivery and the source's pointer; the source's pointer is
+  // ahead when the node took its changes through the inbox before it was directApply (the inbox dedupes those).
+  const start = Math.max(sent, mark);
+  const { horizon, rows: read } = await readHorizonAndBatch(src, 'ds_change_outbox', directBatchSelect, start, program.batchSize);
+  await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
+  const echo = boundedServerId(target.node.serverId);
+  // The import's context for the pass, once there is something to apply.
+  const ctx = horizon > start ? await passContext(config, target, importer.id) : null;
+  /** A batch's rows as the import reads inbox rows, decoded a slice at a time (beside the batch before, when read ahead). */
+  const prepare = (raw: readonly unknown[][]): OutboxBatch => {
+    const rows: InboxRow[] = [];
+    let skippedEcho = 0;
+    for (const values of raw) {
+      const row = asInboxRow(values, source.node.serverId);
+      if (row.updated_by_server_id === echo) skippedEcho++;
+      else rows.push(row);
+    }
+    const decoded = ctx && rows.length > 0 ? decodeDirect(ctx, rows) : null;
+    decoded?.catch(() => undefined); // awaited with its batch, or dropped with the pass
+    return { length: raw.length, changes: rows.length, skippedEcho, decoded };
+  };
+  const first = read === null ? null : prepare(read.map((row) => BATCH_COLUMNS.map((c) => row[c])));
+  const select = directBatchSelect(src.dialect.sql.param(1), src.dialect.sql.param(2));
+  const readBatch = async (after: number, upTo: number) => prepare(await queryArrays(src, select, [after, upTo], BATCH_COLUMNS));
+  /** A batch's rows as the transport writes them into the inbox (read again: the direct read left columns out). */
+  const inboxValues = async (after: number, upTo: number) => {
+    const rows = await queryArrays(src, outboxBatchSql(src), [after, upTo], OUTBOX_COLUMNS);
+    return rows.map((row) => inboxValuesOf(row, source.node.serverId)).filter((values) => values[SERVER_AT] !== echo);
+  };
+  const result: DirectTransportResult = {
+    program: program.id,
+    moved: 0,
+    skippedEcho: 0,
+    pointer: start,
+    horizon,
+    heldBack: 0,
+    applied: 0,
+    inboxed: 0,
+  };
+  let inboxing = false;
+  let pointer = start;
+  let sourcePointer = sent;
+  try {
+    for await (const { rows: batch, upTo } of readAhead(
+      pointerBatches(src, 'ds_change_outbox', readBatch, pointer, horizon, program.batchSize, first),
+    )) {
+      result.skippedEcho += batch.skippedEcho;
+      const changes = batch.changes;
+      const moveMark = async (tx: DbClient) => {
+        const message = `delivered ${result.moved + changes}`;
+        if (!(await saveProgramState(tx, program.id, { pointer: upTo, status: 'ok', message, expect: mark }))) throw new MarkMoved();
+      };
+      let direct = false;
+      if (batch.decoded && !inboxing) {
+        const decoded = await batch.decoded;
+        try {
+          await dst.transaction(async (tx) => {
+            await moveMark(tx);
+            await applyDirect(tx, decoded);
+          });
+          direct = true;
+        } catch (error) {
+          if (error instanceof MarkMoved || dst.lost) throw error;
+          // Refused, or a write failed: the inbox takes the batch, and the import decides it change by change.
+          inboxing = true;
+        }
+      }
+      if (!direct) {
+        const values = changes > 0 ? await inboxValues(pointer, upTo) : [];
+        await dst.transaction(async (tx) => {
+          await moveMark(tx);
+          if (values.length > 0) await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true);
+        });
+      }
+      mark = upTo;
+      keepPointer(dst, program.id, upTo);
+      // The delivery on the node's disk before the source's pointer says it was delivered (the import's commits are lazy).
+      await target.dialect.lazyCommits?.flush(dst);
+      if (direct) result.applied += changes;
+      else if (changes > 0) {
+        result.inboxed += changes;
+        await onMoved?.({ last: upTo >= horizon });
+      }
+      result.moved += changes;
+      pointer = upTo;
+      // Another pass moved the source's pointer: the mark keeps what this one delivered; the next pass starts from there.
+      if (!(await saveKeptProgramState(src, program.id, sourcePointer, { pointer: upTo, status: 'ok', message: `moved ${result.moved}` })))
+        break;
+      sourcePointer = upTo;
+    }
+    result.pointer = pointer;
+    result.heldBack = await countAbove(src, 'ds_change_outbox', horizon);
+    if (pointer === start) await saveKeptProgramState(src, program.id, sourcePointer, { status: 'ok', message: 'nothing to move' });
+    return result;
+  } catch (error) {
+    forgetPointer(src, program.id);
+    forgetPointer(dst, program.id);
+    if (error instanceof MarkMoved) {
+      result.pointer = pointer;
+      result.heldBack = await countAbove(src, 'ds_change_outbox', horizon);
+      return result;
+    }
+    await saveProgramState(src, program.id, { status: 'error', message: (error as Error).message }).catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * directApply (docs/convergence.md#direct-apply): the transport into a receive-only node applies
+ * each batch to its tables itself, in one transaction with its mark there, and writes into the
+ * inbox only a batch the import must decide (a conflict, a park), and every batch after it until
+ * the import has taken them. This tries to break what that promises, on real databases:
+ * - plain changes never touch the inbox (the direct path is the one taken);
+ * - a pass that finds the source's pointer set back (a crash between the delivery and the pointer's
+ *   save) delivers nothing twice: the mark decides;
+ * - two passes of the same program at once deliver each change once;
+ * - seeded: random changes upstream and random writes on the replica itself, passes in random order;
+ *   batches fall back to the inbox and come back, and the replica ends equal to its upstream once
+ *   the upstream has written every row again, with no change overtaking one the inbox still holds;
+ * - under `manual`, a parked row holds its later changes while the other rows go on directly.
+ * DSYNC_DIRECT_APPLY_SEEDS runs more seeds.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DialectName } from '../../src/core/dialect.ts';
+import { Daemon } from '../../src/runtime/daemon/daemon.ts';
+import { updateRow } from '../../src/runtime/import/dml.ts';
+import { NodeSet } from '../../src/runtime/nodes.ts';
+import { runProgramOnce, syncAll } from '../../src/runtime/sync.ts';
+import type { DirectTransportResult } from '../../src/runtime/transport/direct-apply.ts';
+import { liveDialects } from '../helpers/databases.ts';
+import { random } from '../helpers/random.ts';
+import { createTopology, randomOrderLineChange, type Topology, type TopologySpec } from '../helpers/sync-topology.ts';
+import { until } from '../helpers/until.ts';
+
+const live = await liveDialects();
+const SEEDS = Number(process.env.DSYNC_DIRECT_APPLY_SEEDS ?? 2);
+
+const spec = (s: DialectName, r: DialectName, batchSize = 10, conflict?: 'manual'): TopologySpec => ({
+  nodes: { s, r },
+  receiveOnly: ['r'],
+  directApply: ['r'],
+  batchSize,
+  ...(conflict ? { conflict } : {}),
+  programs: [
+    { id: 1000, type: 'transport', from: 's', to: 'r' },
+    { id: 1001, type: 'import', node: 'r' },
+  ],
+});
+
+/** Upstream brand → replica brand, each brand a replica once. */
+const PAIRS = (
+  [
+    ['postgres', 'sqlite'],
+    ['sqlite', 'mysql'],
+    ['mysql', 'postgres'],
+    ['postgres', 'postgres'],
+  ] as Array<[DialectName, DialectName]>
+).filter((pair) => pair.every((d) => live.includes(d)));
+
+/**
+ * Transport passes until none holds a change back (a MariaDB source's horizon waits for every transaction
+ * open on its server, another test's included), their counts summed.
+ */
+async function transport(topology: Topology, nodes = topology.nodes): Promise<DirectTransportResult> {
+  let sum: DirectTransportResult | undefined;
+  for (let pass = 0; pass < 200; pass++) {
+    const result = (await runProgramOnce(topology.config, nodes, topology.config.programs[0])) as DirectTransportResult;
+    sum = sum
+      ? { ...result, moved: sum.moved + result.moved, applied: sum.applied + result.applied, inboxed: sum.inboxed + result.inboxed }
+      : result;
+    if (result.heldBack === 0) return sum;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('the transport kept holding changes back');
+}
+const importPass = (topology: Topology) => runProgramOnce(topology.config, topology.nodes, topology.config.programs[1]);
+const count = (topology: Topology, node: string, sql: string) => topology.count(topology.handles[node].client, sql);
+const inboxRows = (topology: Topology) => count(topology, 'r', 'SELECT count(*) FROM ds_change_inbox');
+
+async function insertLines(topology: Topology, order: string, from: number, n: number): Promise<void> {
+  const s = topology.handles.s.client;
+  const p = s.dialect.sql.param;
+  for (let i = from; i < from + n; i++)
+    await s.query(`INSERT INTO order_line (order_id, line_no, product, amount) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`, [
+      order,
+      i,
+      `p${i}`,
+      '1.00',
+    ]);
+}
+
+async function expectEqual(topology: Topology, why: string): Promise<void> {
+  const [{ result }] = await topology.compare('order_line');
+  expect(result.differences, why).toEqual([]);
+  expect(result.differenceCount, why).toBe(0);
+}
+
+describe('directApply', () => {
+  let topology: Topology | undefined;
+  const extra: NodeSet[] = [];
+  afterEach(async () => {
+    for (const nodes of extra.splice(0)) await nodes.closeAll();
+    await topology?.close();
+    topology = undefined;
+  });
+
+  describe.each(PAIRS)('%s -> directApply %s', (s, r) => {
+    it('applies plain changes without the inbox, and a pass that finds the source pointer set back delivers nothing twice', async () => {
+      topology = await createTopology(spec(s, r, 7));
+      await insertLines(topology, 'o', 0, 30);
+      const first = await transport(topology);
+      expect(first).toMatchObject({ moved: 30, applied: 30, inboxed: 0 });
+      expect(await inboxRows(topology), 'a plain change went through the inbox').toBe(0);
+      await expectEqual(topology, 'after the first pass');
+      // As after a crash between the mark's commit and the pointer's save: the source's pointer is behind.
+      await topology.handles.s.client.query('UPDATE ds_program_parameter SET last_pointer = 0 WHERE id = 1000');
+      await insertLines(topology, 'o', 30, 5);
+      const restarted = new NodeSet(topology.config);
+      extra.push(restarted);
+      const again = await transport(topology, restarted);
+      expect(again.moved, 'changes delivered before the source pointer was set back were delivered again').toBe(5);
+      expect(await count(topology, 'r', 'SELECT count(*) FROM ds_change_conflict')).toBe(0);
+      expect(await inboxRows(topology)).toBe(0);
+      await expectEqual(topology, 'after the pass begun again');
+      expect(
+        Number(
+          (await topology.handles.s.client.query('SELECT last_pointer FROM ds_program_parameter WHERE id = 1000')).rows[0].last_pointer,
+        ),
+      ).toBe(again.pointer);
+    }, 60_000);
+
+    it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))(
+      'seed %i: writes on the replica send batches through the inbox and back, and the replica ends equal',
+      async (seed) => {
+        topology = await createTopology(spec(s, r, 1 + (seed % 7)));
+        const rnd = random(seed * 7_919);
+        let fellBack = 0;
+        const passes = async () => {
+          for (const program of rnd() < 0.5 ? [0, 1] : [1, 0]) {
+            if (rnd() < 0.3) continue;
+            const result = await runProgramOnce(topology!.config, topology!.nodes, topology!.config.programs[program]);
+            if (program === 0) fellBack += (result as DirectTransportResult).inboxed;
+          }
+        };
+        for (let step = 0; step < 120; step++) {
+          await randomOrderLineChange(topology, 's', rnd, step);
+          if (rnd() < 0.15) {
+            // A write on the replica itself: the upstream's next change of the row finds it (a conflict, decided by the import).
+            const { rows } = await topology.handles.r.client.query('SELECT order_id, line_no FROM order_line');
+            if (rows.length > 0) {
+              const row = rows[Math.floor(rnd() * rows.length)];
+              await updateRow(
+                topology.handles.r.client,
+                topology.tables.r.order_line,
+                { order_id: String(row.order_id), line_no: Number(row.line_no) },
+                { product: `replica-${step}` },
+              );
+            }
+          }
+          if (step % 6 === 5) await passes();
+        }
+        // Every row written again upstream: whatever the replica wrote itself is overwritten.
+        await topology.handles.s.client.query("UPDATE order_line SET product = 'final', amount = '9.00'");
+        const report = await syncAll(topology.config, topology.nodes);
+        expect(report.heldBack, `seed ${seed}`).toBe(0);
+        await expectEqual(topology, `seed ${seed}: the replica differs from its upstream`);
+        expect(
+          await count(topology, 'r', "SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')"),
+          `seed ${seed}: parked`,
+        ).toBe(0);
+        expect(fellBack, `seed ${seed}: no batch went through the inbox (the replica's writes met no change)`).toBeGreaterThan(0);
+        // Back to the direct path once the import has taken the inbox.
+        const inbox = await inboxRows(topology);
+        await insertLines(topology, 'after', 0, 3);
+        expect(await transport(topology), `seed ${seed}`).toMatchObject({ applied: 3, inboxed: 0 });
+        expect(await inboxRows(topology), `seed ${seed}: the direct path did not come back`).toBe(inbox);
+        await expectEqual(topology, `seed ${seed}: after the direct path came back`);
+      },
+      120_000,
+    );
+
+    it('under manual, a parked row holds its later changes in the inbox while the other rows go on directly', async () => {
+      topology = await createTopology(spec(s, r, 50, 'manual'));
+      await insertLines(topology, 'o', 0, 3);
+      await transport(topology);
+      const key = { order_id: 'o', line_no: 1 };
+      await updateRow(topology.handles.r.client, topology.tables.r.order_line, key, { product: 'replica' });
+      const sc = topology.handles.s.client;
+      const p = sc.dialect.sql.param;
+      const setProduct = (line: number, product: string) =>
+        sc.query(`UPDATE order_line SET product = ${p(1)} WHERE order_id = 'o' AND line_no = ${p(2)}`, [product, line]);
+      await setProduct(1, 'upstream 1');
+      expect(await transport(topology), 'a conflicting change was applied directly').toMatchObject({ applied: 0, inboxed: 1 });
+      // Not imported yet: a later change of any row waits behind the inbox, in arrival order.
+      await setProduct(2, 'upstream 2');
+      expect(await transport(topology), 'a change overtook one the inbox holds').toMatchObject({ applied: 0, inboxed: 1 });
+      await importPass(topology);
+      expect(await count(topology, 'r', "SELECT count(*) FROM ds_change_error WHERE status = 'open'")).toBe(1);
+      // The parked row's next change parks behind it; another row's goes on directly.
+      await setProduct(1, 'upstream 1 again');
+      expect(await transport(topology), 'a change of a parked row was applied directly').toMatchObject({ applied: 0, inboxed: 1 });
+      await importPass(topology);
+      expect(await count(topology, 'r', "SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')")).toBe(2);
+      await setProduct(0, 'upstream 0');
+      expect(await transport(topology), 'a change of a free row did not go on directly').toMatchObject({ applied: 1, inboxed: 0 });
+      const { rows } = await topology.handles.r.client.query(
+        "SELECT line_no, product FROM order_line WHERE order_id = 'o' ORDER BY line_no",
+      );
+      expect(rows.map((row) => [Number(row.line_no), row.product])).toEqual([
+        [0, 'upstream 0'],
+        [1, 'replica'],
+        [2, 'upstream 2'],
+      ]);
+    }, 60_000);
+  });
+
+  it.runIf(PAIRS.length > 0)(
+    'under dsync run, applies directly, and a batch it leaves to the inbox wakes the import',
+    async () => {
+      const [s, r] = PAIRS[PAIRS.length - 1];
+      topology = await createTopology(spec(s, r, 20));
+      const stop = new AbortController();
+      const daemon = new Daemon(topology.config, { signal: stop.signal, log: () => undefined });
+      const running = daemon.run();
+      const equal = async () => (await topology!.compare('order_line'))[0].result.differenceCount === 0;
+      try {
+        await insertLines(topology, 'o', 0, 25);
+        expect(await until(async () => (await count(topology!, 'r', 'SELECT count(*) FROM order_line')) === 25 && (await equal()))).toBe(
+          true,
+        );
+        expect(await inboxRows(topology), 'a plain change went through the inbox').toBe(0);
+        // A write on the replica, then the upstream's change of the row: the inbox takes it, the woken import decides it.
+        await updateRow(topology.handles.r.client, topology.tables.r.order_line, { order_id: 'o', line_no: 3 }, { product: 'replica' });
+        await topology.handles.s.client.query("UPDATE order_line SET product = 'upstream' WHERE order_id = 'o' AND line_no = 3");
+        expect(await until(equal)).toBe(true);
+        expect(await inboxRows(topology)).toBe(1);
+        await insertLines(topology, 'o', 25, 5);
+        expect(await until(async () => (await count(topology!, 'r', 'SELECT count(*) FROM order_line')) === 30 && (await equal()))).toBe(
+          true,
+        );
+        expect(await inboxRows(topology), 'the direct path did not come back under the daemon').toBe(1);
+      } finally {
+        stop.abort();
+        await running;
+      }
+    },
+    90_000,
+  );
+
+  it.runIf(live.includes('postgres'))(
+    'two passes of the same program at once deliver each change once',
+    async () => {
+      for (const seed of [1, 2, 3]) {
+        topology = await createTopology(spec('postgres', 'postgres', 5 + seed * 3));
+        const rnd = random(seed * 104_729);
+        const total = 80 + Math.floor(rnd() * 80);
+        await insertLines(topology, 'o', 0, total);
+        const others = [new NodeSet(topology.config), new NodeSet(topology.config)];
+        extra.push(...others);
+        let moved = 0;
+        for (let round = 0; round < 50 && moved < total; round++) {
+          const results = await Promise.all(others.map((nodes) => transport(topology!, nodes)));
+          moved += results.reduce((sum, result) => sum + result.moved, 0);
+        }
+        expect(moved, `seed ${seed}: changes delivered by the two passes`).toBe(total);
+        expect(await inboxRows(topology), `seed ${seed}`).toBe(0);
+        expect(await count(topology, 'r', 'SELECT count(*) FROM ds_change_conflict'), `seed ${seed}: a change applied twice`).toBe(0);
+        await expectEqual(topology, `seed ${seed}`);
+        for (const nodes of extra.splice(0)) await nodes.closeAll();
+        await topology.close();
+        topology = undefined;
+      }
+    },
+    120_000,
+  );
+});
