@@ -33,15 +33,7 @@ import {
   saveKeptProgramState,
   saveProgramState,
 } from '../program-state.ts';
-import {
-  countAbove,
-  INBOX_COLUMNS,
-  inboxValuesOf,
-  type MovedBatch,
-  outboxBatchSql,
-  readAhead,
-  type TransportResult,
-} from './transport.ts';
+import { countAbove, INBOX_COLUMNS, inboxValuesOf, type MovedBatch, outboxBatchSql, readAhead, type TransportResult } from './transport.ts';
 
 /** The columns of the outbox batch read for the transport's inbox write (outboxBatchSql), in order: the id, then INBOX_COLUMNS. */
 const OUTBOX_COLUMNS = ['id', ...INBOX_COLUMNS] as const;
