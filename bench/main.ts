@@ -200,6 +200,10 @@ export async function main(argv: string[]): Promise<number> {
       ...(await guarded('4 latency', 'PostgreSQL → PostgreSQL (receive-only)', async () => [
         await latencyCase(1, { watch: options.latencyWatch, idleSeconds: 0, samples: options.latencySamples, replica: true }),
       ])),
+      // And into one whose transport applies the changes itself.
+      ...(await guarded('4 latency', 'PostgreSQL → PostgreSQL (receive-only, direct apply)', async () => [
+        await latencyCase(1, { watch: options.latencyWatch, idleSeconds: 0, samples: options.latencySamples, direct: true }),
+      ])),
     );
   }
   if (options.cases.has('scale')) {

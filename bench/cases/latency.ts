@@ -47,21 +47,24 @@ export interface LatencyOptions {
   samples?: number;
   /** The target is a receive-only node (`nodes.<n>.receiveOnly`: docs/convergence.md#receive-only-nodes). */
   replica?: boolean;
+  /** The receive-only target's transport applies the changes itself (`nodes.<n>.directApply`: docs/convergence.md#direct-apply). */
+  direct?: boolean;
 }
 
 export async function latencyCase(intervalSeconds: number, options: LatencyOptions = {}): Promise<ResultRow> {
   const watch = options.watch ?? 'notify';
   const idleSeconds = options.idleSeconds ?? IDLE_SECONDS;
   const count = options.samples ?? 50;
-  const replica = options.replica ?? false;
-  const subject = `PostgreSQL → PostgreSQL${replica ? ' (receive-only)' : ''}, dsync run`;
+  const direct = options.direct ?? false;
+  const replica = (options.replica ?? false) || direct;
+  const subject = `PostgreSQL → PostgreSQL${direct ? ' (receive-only, direct apply)' : replica ? ' (receive-only)' : ''}, dsync run`;
   // Wake on change makes the interval an upper bound: the goal holds at a production interval (1 s).
   const target = intervalSeconds >= 1 ? 'p50 ≤ 5 ms, p95 ≤ 20 ms' : 'p50 ≤ 15 ms, p95 ≤ 50 ms';
   const [p50Goal, p95Goal] = intervalSeconds >= 1 ? [5, 20] : [15, 50];
   const setup = await createBenchSetup(
     [
       { name: 'src', dialect: 'postgres', sync: true },
-      { name: 'tgt', dialect: 'postgres', sync: true, receiveOnly: replica },
+      { name: 'tgt', dialect: 'postgres', sync: true, receiveOnly: replica, directApply: direct },
     ],
     [
       { id: 1000, type: 'transport', from: 'src', to: 'tgt', intervalSeconds },
@@ -77,7 +80,13 @@ export async function latencyCase(intervalSeconds: number, options: LatencyOptio
       nodes: Object.fromEntries(
         Object.values(config.nodes).map((n) => [
           n.name,
-          { dialect: n.dialect, url: n.url, serverId: n.serverId, ...(n.receiveOnly ? { receiveOnly: true } : {}) },
+          {
+            dialect: n.dialect,
+            url: n.url,
+            serverId: n.serverId,
+            ...(n.receiveOnly ? { receiveOnly: true } : {}),
+            ...(n.directApply ? { directApply: true } : {}),
+          },
         ]),
       ),
       tables: config.tables,

@@ -3,7 +3,9 @@
  * (PostgreSQL → PostgreSQL), every statement they send printed in order with its time:
  * what a latency sample is made of, in round trips. Several rounds, warm connections.
  *
- *   npx tsx bench/probes/pass-trace.ts [rounds]
+ *   npx tsx bench/probes/pass-trace.ts [rounds] [direct]
+ *
+ * `direct`: the target a receive-only node whose transport applies the change itself (directApply).
  */
 import type { DbClient } from '../../src/core/dialect.ts';
 import type { NodeHandle, NodeSet } from '../../src/runtime/nodes.ts';
@@ -12,6 +14,7 @@ import { createBenchSetup } from '../nodes.ts';
 import { COLUMNS, orderRow } from '../workload.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
+const direct = process.argv[3] === 'direct';
 const log: Array<{ sql: string; ms: number }> = [];
 
 function traced(client: DbClient): DbClient {
@@ -55,7 +58,7 @@ function traceNodes(nodes: NodeSet): void {
 const setup = await createBenchSetup(
   [
     { name: 'src', dialect: 'postgres', sync: true },
-    { name: 'tgt', dialect: 'postgres', sync: true },
+    { name: 'tgt', dialect: 'postgres', sync: true, receiveOnly: direct, directApply: direct },
   ],
   [
     { id: 1000, type: 'transport', from: 'src', to: 'tgt', intervalSeconds: 1 },

@@ -52,6 +52,8 @@ export interface SyncPairOptions {
   tableSettings?: Record<string, Record<string, unknown>>;
   /** The programs' batch size (50). */
   batchSize?: number;
+  /** Node b a receive-only node whose transport applies the changes itself (`receiveOnly` and `directApply`). */
+  directApply?: boolean;
 }
 
 export async function createSyncPair(
@@ -79,14 +81,19 @@ export async function createSyncPair(
           serverId: 'server-a',
           ...(Object.keys(modes).length > 0 ? { capture: modes } : {}),
         },
-        b: { dialect: to, url: dbs[1].url, serverId: 'server-b' },
+        b: { dialect: to, url: dbs[1].url, serverId: 'server-b', ...(options.directApply ? { receiveOnly: true, directApply: true } : {}) },
       },
       tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict, ...options.tableSettings?.[name] })),
       programs: [
         { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize, ...via },
         { id: 1001, type: 'import', node: 'b', batchSize },
-        { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize, ...via },
-        { id: 1003, type: 'import', node: 'a', batchSize },
+        // A receive-only b sends nothing back.
+        ...(options.directApply
+          ? []
+          : [
+              { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize, ...via },
+              { id: 1003, type: 'import', node: 'a', batchSize },
+            ]),
       ],
       generatedDir,
       ...(options.nats ? { nats: options.nats } : {}),

@@ -5,6 +5,9 @@
  * target trigger rejects some rows for a while), and the import's connection is killed
  * from another session. At the end, after the faults stop and what is parked is retried:
  * the target equals the source, nothing is left parked, nothing was applied twice.
+ * A receive-only target whose transport applies the changes itself (directApply) runs the same:
+ * its deliveries are counted by its mark, not by the inbox, and a change applied twice would
+ * show as a conflict (nothing is written there but by dsync).
  * DSYNC_FAULT_SECONDS sets how long the faults run per pair (default 20).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -28,10 +31,11 @@ import { createSyncPair, type SyncPair } from '../helpers/sync-pair.ts';
 const live = await liveDialects();
 const PAIRS = (
   [
-    ['postgres', 'mysql'],
-    ['mysql', 'postgres'],
-    ['sqlite', 'postgres'],
-  ] as Array<[DialectName, DialectName]>
+    ['postgres', 'mysql', ''],
+    ['mysql', 'postgres', ''],
+    ['sqlite', 'postgres', ''],
+    ['postgres', 'mysql', ' (directApply)'],
+  ] as Array<[DialectName, DialectName, string]>
 ).filter(([a, b]) => live.includes(a) && live.includes(b));
 const SECONDS = Number(process.env.DSYNC_FAULT_SECONDS ?? 20);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -82,7 +86,8 @@ async function killImportConnections(killer: DbClient, keep: DbClient[]): Promis
   }
 }
 
-describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
+describe.each(PAIRS)('fault injection %s → %s%s', (from, to, variant) => {
+  const directApply = variant !== '';
   let pair: SyncPair | undefined;
   let killerNodes: NodeSet | undefined;
   const dir = mkdtempSync(join(tmpdir(), 'dsync-fault-'));
@@ -96,7 +101,7 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
     const seed = Number(process.env.DSYNC_FAULT_SEED ?? Math.floor(Math.random() * 1e9));
     const label = `seed ${seed} (replay: DSYNC_FAULT_SEED=${seed})`;
     try {
-      pair = await createSyncPair(from, to);
+      pair = await createSyncPair(from, to, 'latest-wins', { directApply });
       const p = pair;
       const rnd = random(seed);
       killerNodes = new NodeSet(p.config);
@@ -107,6 +112,7 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
         dialect: p.config.nodes[name].dialect,
         url: p.config.nodes[name].url,
         serverId: p.config.nodes[name].serverId,
+        ...(p.config.nodes[name].directApply ? { receiveOnly: true, directApply: true } : {}),
       });
       writeFileSync(
         configPath,
@@ -194,7 +200,7 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
         retried += heads.length;
       }
       console.log(
-        `fault injection ${from} → ${to}: ${label}, ${writes} writes, ${runs} sync runs, ${kills} SIGKILLed, ${connectionKills} connection kills, ${retried} parked changes retried`,
+        `fault injection ${from} → ${to}${variant}: ${label}, ${writes} writes, ${runs} sync runs, ${kills} SIGKILLed, ${connectionKills} connection kills, ${retried} parked changes retried`,
       );
       const b = (await p.nodes.get('b')).client;
       expect(await listParked(b), label).toEqual([]);
@@ -204,6 +210,8 @@ describe.each(PAIRS)('fault injection %s → %s', (from, to) => {
         'SELECT updated_by_server_id, origin_change_id, count(*) AS n FROM ds_change_outbox WHERE origin_change_id IS NOT NULL GROUP BY updated_by_server_id, origin_change_id HAVING count(*) > 1',
       );
       expect(twice, label).toEqual([]);
+      // A replica records nothing it applied (it forwards nothing): a change applied again over a later one conflicts.
+      if (directApply) expect(Number((await b.query<Row>('SELECT count(*) AS n FROM ds_change_conflict')).rows[0].n), label).toBe(0);
       expect(writes, label).toBeGreaterThan(50);
       expect(kills, label).toBeGreaterThan(0);
     } catch (error) {

@@ -555,7 +555,8 @@ export class Daemon {
     /** A direct transport: its commits in the destination's inbox are heard as its own (inboxWriter). */
     const direct = program.type === 'transport' && !program.via ? program : undefined;
     // A direct transport's commits do not wait for the disk: it flushes its destination before moving its pointer (transportOnce).
-    const nodes = new NodeSet(this.config, { lazyCommits: direct !== undefined });
+    // Not into a directApply node, whose transport commits each batch where it is applied: a flush after each would cost a round trip.
+    const nodes = new NodeSet(this.config, { lazyCommits: direct !== undefined && !this.config.nodes[direct.to]?.directApply });
     const wakeOn = program.type === 'import' ? `inbox:${program.node}` : `outbox:${program.from}`;
     // A direct transport wakes its destination's import as soon as the inbox write commits, not at the end of its pass;
     // after its pass's last batch it lets that import's pass run before its own tail (flush, pointer save, held-back count),

@@ -468,15 +468,37 @@ export async function decodeDirect(ctx: ImportContext, rows: InboxRow[]): Promis
  */
 export async function applyDirect(tx: DbClient, { ctx, decoded }: DirectBatch): Promise<number> {
   const p = tx.dialect.sql.param;
-  const { rows: state } = await tx.query<Row>(`SELECT last_pointer FROM ds_program_parameter WHERE id = ${p(1)}`, [ctx.programId]);
+  // No inbox row is written meanwhile: the caller holds the transport's mark, which every inbox write of it moves.
+  const { rows: state } = await tx.query<Row>(
+    `SELECT last_pointer, (SELECT min(i.id) FROM ds_change_inbox i WHERE i.id > last_pointer) AS behind FROM ds_program_parameter WHERE id = ${p(1)}`,
+    [ctx.programId],
+  );
   if (state.length === 0) throw new DirectRefused(`no ds_program_parameter row for import program ${ctx.programId}`);
-  const at = Number(state[0].last_pointer);
-  const begun = await beginImportBatch(tx, ctx.programId, { from: at, to: at }, {});
+  const [at, behind] = [Number(state[0].last_pointer), state[0].behind];
+  if (behind !== null && behind !== undefined) throw new DirectRefused(`inbox id ${behind} is not imported yet`);
+  // Its commit waits for the disk: capture is silenced here without lazyCommit, so applyBatch does not silence it again.
+  const stamped = ctx.handle.tablesStamp !== undefined && ctx.handle.tablesStamp !== 'none';
+  // A small batch's rows are read in the same round trip, where the driver pipelines (as an import batch's).
+  const ahead =
+    tx.queryPipelined && decoded.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx)
+      ? readAhead(tx.dialect, decoded.filter((d) => d.change !== null) as BatchItem[], ctx.tables, ctx.keepsVersions)
+      : null;
+  const begun = await beginImportBatch(tx, ctx.programId, { from: at, to: at }, {}, stamped, ahead?.statements);
   if (!begun.moved) throw new DirectRefused(`import program ${ctx.programId} moved its pointer`);
-  const { rows: behind } = await tx.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)}`, [at]);
-  if (behind[0].id !== null && behind[0].id !== undefined) throw new DirectRefused(`inbox id ${behind[0].id} is not imported yet`);
+  if (begun.following) ahead!.take(begun.following);
+  if (stamped && begun.stamp !== ctx.handle.tablesStamp) {
+    // `dsync apply` ran since the tables were read: the inbox takes the batch (the import reads them again), and so does the next pass.
+    ctx.handle.tables = undefined;
+    throw new DirectRefused('the tables changed since they were read');
+  }
   const tally = emptyTally();
-  await applyBatchPlanned(tx, ctx, decoded, { ...begun.parked, silenced: begun.silenced, ahead: undefined }, tally);
+  await applyBatchPlanned(
+    tx,
+    ctx,
+    decoded,
+    { ...begun.parked, silenced: begun.silenced, ahead: begun.following ? ahead! : undefined },
+    tally,
+  );
   if (tally.parked + tally.waiting + tally.conflicts + tally.pending > 0)
     throw new DirectRefused(`conflicts ${tally.conflicts}, parked ${tally.parked}, waiting ${tally.waiting}, pending ${tally.pending}`);
   return tally.applied + tally.unchanged;

@@ -19,7 +19,7 @@ import { boundedServerId } from '../../core/bounded-text.ts';
 import type { InboxRow } from '../../core/change.ts';
 import { type DbClient, queryArrays } from '../../core/dialect.ts';
 import { normalizeChangeTime } from '../import/decode-change.ts';
-import { applyDirect, type DirectBatch, decodeDirect, type ImportContext, importContext, ledgerStamp } from '../import/import.ts';
+import { applyDirect, type DirectBatch, decodeDirect, importContext } from '../import/import.ts';
 import { BATCH_COLUMNS, batchInboxRow } from '../import/inbox-batches.ts';
 import { writeRows } from '../import/row-writer.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
@@ -78,13 +78,6 @@ export interface DirectTransportResult extends TransportResult {
   inboxed: number;
 }
 
-/** The import's context for a pass: the kept tables, read again when `dsync apply` ran since (the ledger's stamp moved). */
-async function passContext(config: Config, target: NodeHandle, importProgram: number): Promise<ImportContext> {
-  const kept = await importContext(config, target, importProgram, false);
-  if (target.tablesStamp === undefined || (await ledgerStamp(target.client)) === target.tablesStamp) return kept;
-  return importContext(config, target, importProgram, true);
-}
-
 /**
  * One pass of the transport `program` into directApply node `target`. `onMoved` is called after a
  * commit that wrote the node's inbox (the daemon wakes the import there), as transportOnce's.
@@ -111,7 +104,7 @@ export async function directTransportOnce(
   await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
   const echo = boundedServerId(target.node.serverId);
   // The import's context for the pass, once there is something to apply.
-  const ctx = horizon > start ? await passContext(config, target, importer.id) : null;
+  const ctx = horizon > start ? await importContext(config, target, importer.id, false) : null;
   /** A batch's rows as the import reads inbox rows, decoded a slice at a time (beside the batch before, when read ahead). */
   const prepare = (raw: readonly unknown[][]): OutboxBatch => {
     const rows: InboxRow[] = [];
@@ -180,8 +173,8 @@ export async function directTransportOnce(
       }
       mark = upTo;
       keepPointer(dst, program.id, upTo);
-      // The delivery on the node's disk before the source's pointer says it was delivered (the import's commits are lazy).
-      await target.dialect.lazyCommits?.flush(dst);
+      // The delivery on the node's disk before the source's pointer says it was delivered (a purge of the source goes by it).
+      if (target.lazyCommits) await target.dialect.lazyCommits?.flush(dst);
       if (direct) result.applied += changes;
       else if (changes > 0) {
         result.inboxed += changes;
@@ -196,7 +189,9 @@ export async function directTransportOnce(
     }
     result.pointer = pointer;
     result.heldBack = await countAbove(src, 'ds_change_outbox', horizon);
-    if (pointer === start) await saveKeptProgramState(src, program.id, sourcePointer, { status: 'ok', message: 'nothing to move' });
+    // A source pointer a crash left behind the mark catches up here too (what the mark delivered was applied).
+    if (pointer === start)
+      await saveKeptProgramState(src, program.id, sourcePointer, { pointer: start, status: 'ok', message: 'nothing to move' });
     return result;
   } catch (error) {
     forgetPointer(src, program.id);
