@@ -33,10 +33,16 @@ import {
   saveKeptProgramState,
   saveProgramState,
 } from '../program-state.ts';
-import { countAbove, INBOX_COLUMNS, inboxValuesOf, type MovedBatch, outboxBatchSql, readAhead, type TransportResult } from './transport.ts';
-
-/** The columns of the outbox batch read for the transport's inbox write (outboxBatchSql), in order: the id, then INBOX_COLUMNS. */
-const OUTBOX_COLUMNS = ['id', ...INBOX_COLUMNS] as const;
+import {
+  countAbove,
+  INBOX_COLUMNS,
+  inboxValuesOf,
+  type MovedBatch,
+  OUTBOX_BATCH_COLUMNS,
+  outboxBatchSql,
+  readAhead,
+  type TransportResult,
+} from './transport.ts';
 
 /**
  * The outbox columns a direct batch reads: the import's (BATCH_COLUMNS), the id the outbox id; not the
@@ -45,12 +51,14 @@ const OUTBOX_COLUMNS = ['id', ...INBOX_COLUMNS] as const;
 const directBatchSelect = (after: string, upTo: string) =>
   `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_outbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
 
+const ORIGIN_AT = BATCH_COLUMNS.indexOf('origin_change_id');
 const TIME_AT = BATCH_COLUMNS.indexOf('update_datetime');
 
 /** An outbox row (BATCH_COLUMNS order) as the import reads its inbox row: the values the transport would have written (inboxValuesOf). */
 function asInboxRow(values: readonly unknown[], sourceServerId: string): InboxRow {
   const row = batchInboxRow(values);
-  if (values[1] === null || values[1] === undefined) row.origin_change_id = row.id;
+  // A change captured at the source has no origin of its own: its outbox id is it (as inboxValuesOf).
+  if (values[ORIGIN_AT] === null || values[ORIGIN_AT] === undefined) row.origin_change_id = row.id;
   row.updated_by_server_id = boundedServerId(row.updated_by_server_id ?? sourceServerId);
   // A text is left as the source spelled it (decodeChange reads any spelling); a Date the driver made is spelled as the transport would.
   const time = values[TIME_AT];
@@ -123,7 +131,7 @@ export async function directTransportOnce(
   const readBatch = async (after: number, upTo: number) => prepare(await queryArrays(src, select, [after, upTo], BATCH_COLUMNS));
   /** A batch's rows as the transport writes them into the inbox (read again: the direct read left columns out). */
   const inboxValues = async (after: number, upTo: number) => {
-    const rows = await queryArrays(src, outboxBatchSql(src), [after, upTo], OUTBOX_COLUMNS);
+    const rows = await queryArrays(src, outboxBatchSql(src), [after, upTo], OUTBOX_BATCH_COLUMNS);
     return rows.map((row) => inboxValuesOf(row, source.node.serverId)).filter((values) => values[SERVER_AT] !== echo);
   };
   const result: DirectTransportResult = {

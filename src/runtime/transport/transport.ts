@@ -45,7 +45,7 @@ export function outboxBatchSql(client: DbClient): string {
 }
 
 /** The columns of outboxBatchSelect, in order: the id, then INBOX_COLUMNS. */
-const OUTBOX_BATCH_COLUMNS = ['id', ...INBOX_COLUMNS] as const;
+export const OUTBOX_BATCH_COLUMNS = ['id', ...INBOX_COLUMNS] as const;
 const SERVER_AT = INBOX_COLUMNS.indexOf('updated_by_server_id');
 const TIME_AT = INBOX_COLUMNS.indexOf('update_datetime');
 const ORIGIN_AT = INBOX_COLUMNS.indexOf('origin_change_id');
