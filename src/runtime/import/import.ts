@@ -476,13 +476,13 @@ export async function applyDirect(tx: DbClient, { ctx, decoded }: DirectBatch): 
   if (state.length === 0) throw new DirectRefused(`no ds_program_parameter row for import program ${ctx.programId}`);
   const [at, behind] = [Number(state[0].last_pointer), state[0].behind];
   if (behind !== null && behind !== undefined) throw new DirectRefused(`inbox id ${behind} is not imported yet`);
-  // Its commit waits for the disk: capture is silenced here without lazyCommit, so applyBatch does not silence it again.
   const stamped = ctx.handle.tablesStamp !== undefined && ctx.handle.tablesStamp !== 'none';
   // A small batch's rows are read in the same round trip, where the driver pipelines (as an import batch's).
   const ahead =
     tx.queryPipelined && decoded.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx)
       ? readAhead(tx.dialect, decoded.filter((d) => d.change !== null) as BatchItem[], ctx.tables, ctx.keepsVersions)
       : null;
+  // The commit waits for the disk: capture is silenced here without lazyCommit, and applyBatch does not silence it again.
   const begun = await beginImportBatch(tx, ctx.programId, { from: at, to: at }, {}, stamped, ahead?.statements);
   if (!begun.moved) throw new DirectRefused(`import program ${ctx.programId} moved its pointer`);
   if (begun.following) ahead!.take(begun.following);
