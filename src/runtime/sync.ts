@@ -122,6 +122,7 @@ export async function runProgramSettled(
       'waiting',
       'pending',
       'replayed',
+      'inboxed',
     ] as const) {
       if (key in first) (first as unknown as Record<string, number>)[key] += (last as unknown as Record<string, number>)[key];
     }
