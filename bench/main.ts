@@ -26,7 +26,8 @@ import { postgresBinDir } from '../test/helpers/private-postgres.ts';
 // PostgreSQL → PostgreSQL also as `dsync run` drains (transport and import at once), the
 // way the peer benchmark (../shared/peer-bench) times every system's backlog drain.
 // Each pair also into a receive-only node (a replica: docs/convergence.md#receive-only-nodes), which keeps no version entries,
-// and into one whose transport applies the changes itself (directApply: docs/convergence.md#direct-apply).
+// and into one whose transport applies the changes itself (directApply: docs/convergence.md#direct-apply), a replica
+// and a node that keeps versions.
 const DRAIN_TARGETS: Partial<Record<DialectName, DrainSpec[]>> = {
   postgres: [
     { dialect: 'postgres' },
@@ -39,10 +40,27 @@ const DRAIN_TARGETS: Partial<Record<DialectName, DrainSpec[]>> = {
     { dialect: 'postgres', replica: true, direct: true },
     { dialect: 'sqlite', replica: true, direct: true },
     { dialect: 'mysql', replica: true, direct: true },
+    { dialect: 'postgres', direct: true },
+    { dialect: 'sqlite', direct: true },
+    { dialect: 'mysql', direct: true },
   ],
-  sqlite: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }, { dialect: 'postgres', replica: true, direct: true }],
-  mysql: [{ dialect: 'postgres' }, { dialect: 'postgres', replica: true }, { dialect: 'postgres', replica: true, direct: true }],
+  sqlite: [
+    { dialect: 'postgres' },
+    { dialect: 'postgres', replica: true },
+    { dialect: 'postgres', replica: true, direct: true },
+    { dialect: 'postgres', direct: true },
+  ],
+  mysql: [
+    { dialect: 'postgres' },
+    { dialect: 'postgres', replica: true },
+    { dialect: 'postgres', replica: true, direct: true },
+    { dialect: 'postgres', direct: true },
+  ],
 };
+
+/** A drain's name in `--drains` (DRAIN_PAIRS). */
+const drainPairName = (source: DialectName, t: DrainSpec) =>
+  `${source}>${t.dialect}${t.concurrent ? ':run' : t.direct ? (t.replica ? ':direct' : ':any-direct') : t.replica ? ':replica' : ''}` as DrainPairName;
 
 /** Runs `fn`, turning a failure into a row that says so, so that one broken case does not lose the others. */
 async function guarded(name: string, subject: string, fn: () => Promise<ResultRow[]>): Promise<ResultRow[]> {
@@ -74,14 +92,7 @@ async function sourceCases(
   const rows: ResultRow[] = [];
   const w = workloadW(options.scale);
   const drains = options.cases.has('drain')
-    ? (DRAIN_TARGETS[source] ?? []).filter(
-        (t) =>
-          available.has(t.dialect) &&
-          (options.drains?.has(
-            `${source}>${t.dialect}${t.concurrent ? ':run' : t.direct ? ':direct' : t.replica ? ':replica' : ''}` as DrainPairName,
-          ) ??
-            true),
-      )
+    ? (DRAIN_TARGETS[source] ?? []).filter((t) => available.has(t.dialect) && (options.drains?.has(drainPairName(source, t)) ?? true))
     : [];
   if (!options.cases.has('capture') && drains.length === 0) return rows;
   progress(

@@ -30,7 +30,7 @@ export interface BenchNodeSpec {
   sendOnly?: boolean;
   /** The node only receives (`nodes.<n>.receiveOnly`): nothing is captured there, its import keeps no version store. */
   receiveOnly?: boolean;
-  /** Its transport applies the changes itself (`nodes.<n>.directApply`; a receive-only node). */
+  /** Its transport applies the changes itself (`nodes.<n>.directApply`). */
   directApply?: boolean;
 }
 

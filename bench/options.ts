@@ -41,7 +41,8 @@ export interface BenchOptions {
 /**
  * Every drain pair case 3 runs, by name: `run` is PostgreSQL → PostgreSQL as `dsync run` (transport and import at once);
  * `replica`, the target a receive-only node (`nodes.<n>.receiveOnly`: its import keeps no version entries);
- * `direct`, a receive-only node whose transport applies the changes itself (`nodes.<n>.directApply`).
+ * `direct`, a receive-only node whose transport applies the changes itself (`nodes.<n>.directApply`);
+ * `any-direct`, a node that keeps versions (as the plain pair's) whose transport applies the changes itself.
  */
 export const DRAIN_PAIRS = [
   'postgres>postgres',
@@ -60,6 +61,11 @@ export const DRAIN_PAIRS = [
   'postgres>mysql:direct',
   'sqlite>postgres:direct',
   'mysql>postgres:direct',
+  'postgres>postgres:any-direct',
+  'postgres>sqlite:any-direct',
+  'postgres>mysql:any-direct',
+  'sqlite>postgres:any-direct',
+  'mysql>postgres:any-direct',
 ] as const;
 export type DrainPairName = (typeof DRAIN_PAIRS)[number];
 

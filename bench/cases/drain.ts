@@ -20,7 +20,7 @@ export interface DrainSpec {
   concurrent?: boolean;
   /** The target is a receive-only node (`nodes.<n>.receiveOnly`). */
   replica?: boolean;
-  /** The receive-only target's transport applies the changes itself (`nodes.<n>.directApply`). */
+  /** The target's transport applies the changes itself (`nodes.<n>.directApply`). */
   direct?: boolean;
 }
 
@@ -79,7 +79,7 @@ export async function createSourceGroup(
 }
 
 export const pairName = (source: DialectName, target: DrainSpec) =>
-  `${BRAND[source]} → ${BRAND[target.dialect]}${target.concurrent ? ', transport and import at once (as dsync run)' : ''}${target.direct ? ' (receive-only, direct apply)' : target.replica ? ' (receive-only)' : ''}`;
+  `${BRAND[source]} → ${BRAND[target.dialect]}${target.concurrent ? ', transport and import at once (as dsync run)' : ''}${target.direct ? (target.replica ? ' (receive-only, direct apply)' : ' (direct apply)') : target.replica ? ' (receive-only)' : ''}`;
 
 function describeRun(run: DrainRun, concurrent: boolean): string {
   if (run.completed && concurrent)

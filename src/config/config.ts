@@ -145,7 +145,7 @@ export interface NodeConfig {
    */
   receiveOnly?: boolean;
   /**
-   * The transport into this receive-only node applies each batch to its tables itself, in the
+   * The transport into this node applies each batch to its tables itself, in the
    * transaction that moves the node's own record of what arrived (`nodes.<n>.directApply`): no inbox
    * write and read. A batch that would park, log a conflict or fail goes into the inbox as before, and
    * nothing is applied directly while the inbox holds changes not yet imported
@@ -297,10 +297,10 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
         'a node cannot be both sendOnly and receiveOnly; keep the one it is, or neither for a node that does both',
       );
     }
-    if (node.directApply && !node.receiveOnly) {
+    if (node.directApply && node.sendOnly) {
       fail(
         `nodes.${nodeName}.directApply`,
-        `directApply is for a receiveOnly node; add "receiveOnly": true to nodes.${nodeName}, or remove "directApply"`,
+        `a sendOnly node receives nothing to apply; remove "directApply" from nodes.${nodeName}, or "sendOnly" if it should receive`,
         'see docs/convergence.md#direct-apply',
       );
     }
@@ -385,6 +385,7 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   programs.push(...expandLinks(data.links, programs, nodes));
   checkSendOnly(nodes, programs, data.programs.length);
   checkReceiveOnly(nodes, programs, data.programs.length);
+  checkDirectApply(nodes, programs, data.programs.length);
   return {
     path: filePath,
     nodes,
@@ -397,14 +398,22 @@ export function parseConfig(raw: unknown, baseDir: string, filePath: string | nu
   };
 }
 
+/** The config key that names `program`: its `programs[i]` entry, or `links` for one a link made (they come after the `listed` ones). */
+function programKey(programs: ProgramConfig[], listed: number): (program: ProgramConfig) => string {
+  return (program) => {
+    const i = programs.indexOf(program);
+    return i < listed ? `programs[${i}]` : 'links';
+  };
+}
+
 /** A send-only node's capture keeps no versions: a change merged into it could not be ordered against its own (docs/convergence.md#send-only-nodes). */
 function checkSendOnly(nodes: Record<string, NodeConfig>, programs: ProgramConfig[], listed: number): void {
-  for (const [i, program] of programs.entries()) {
+  const keyOf = programKey(programs, listed);
+  for (const program of programs) {
     const into = program.type === 'transport' ? program.to : program.node;
     if (!nodes[into].sendOnly) continue;
-    const key = i < listed ? `programs[${i}]` : 'links';
     fail(
-      key,
+      keyOf(program),
       `${program.type === 'transport' ? 'transport program' : 'import program'} ${program.id} ${program.type === 'transport' ? 'sends to' : 'imports into'} node ${into}, which is sendOnly; remove the program (or link), or remove "sendOnly" from nodes.${into}, regenerate and apply`,
       'a node that receives keeps versions: see docs/convergence.md#send-only-nodes',
     );
@@ -417,10 +426,7 @@ function checkSendOnly(nodes: Record<string, NodeConfig>, programs: ProgramConfi
  * order per row (docs/convergence.md#receive-only-nodes).
  */
 function checkReceiveOnly(nodes: Record<string, NodeConfig>, programs: ProgramConfig[], listed: number): void {
-  const keyOf = (program: ProgramConfig) => {
-    const i = programs.indexOf(program);
-    return i < listed ? `programs[${i}]` : 'links';
-  };
+  const keyOf = programKey(programs, listed);
   const why = 'see docs/convergence.md#receive-only-nodes';
   for (const node of Object.values(nodes)) {
     if (!node.receiveOnly) continue;
@@ -441,7 +447,6 @@ function checkReceiveOnly(nodes: Record<string, NodeConfig>, programs: ProgramCo
         why,
       );
     }
-    if (node.directApply) checkDirectApply(name, programs, keyOf);
     const upstream = upstreams[0];
     if (upstream === undefined) continue;
     const into = programs.find((p) => (p.type === 'transport' ? p.to : p.node) === upstream);
@@ -457,9 +462,15 @@ function checkReceiveOnly(nodes: Record<string, NodeConfig>, programs: ProgramCo
 
 /**
  * A directApply node's transport applies changes itself, and its import takes what must wait (parks,
- * conflicts): so its changes come by one direct transport, and an import program runs there.
+ * conflicts): so its changes come by one direct transport (the inbox, which dedupes a change that comes
+ * by two paths, is skipped), and an import program runs there.
  */
-function checkDirectApply(name: string, programs: ProgramConfig[], keyOf: (program: ProgramConfig) => string): void {
+function checkDirectApply(nodes: Record<string, NodeConfig>, programs: ProgramConfig[], listed: number): void {
+  for (const { name, directApply } of Object.values(nodes))
+    if (directApply) checkDirectApplyNode(name, programs, programKey(programs, listed));
+}
+
+function checkDirectApplyNode(name: string, programs: ProgramConfig[], keyOf: (program: ProgramConfig) => string): void {
   const why = 'see docs/convergence.md#direct-apply';
   const into = programs.filter((p) => p.type === 'transport' && p.to === name);
   const viaNats = into.find((p) => p.type === 'transport' && p.via);

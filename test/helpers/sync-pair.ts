@@ -52,8 +52,11 @@ export interface SyncPairOptions {
   tableSettings?: Record<string, Record<string, unknown>>;
   /** The programs' batch size (50). */
   batchSize?: number;
-  /** Node b a receive-only node whose transport applies the changes itself (`receiveOnly` and `directApply`). */
-  directApply?: boolean;
+  /**
+   * The transport into node b applies the changes itself (`directApply`): `replica`, b is a receive-only
+   * node too (and sends nothing back); `versioned`, b keeps versions and syncs both ways as usual.
+   */
+  directApply?: 'replica' | 'versioned';
 }
 
 export async function createSyncPair(
@@ -81,14 +84,20 @@ export async function createSyncPair(
           serverId: 'server-a',
           ...(Object.keys(modes).length > 0 ? { capture: modes } : {}),
         },
-        b: { dialect: to, url: dbs[1].url, serverId: 'server-b', ...(options.directApply ? { receiveOnly: true, directApply: true } : {}) },
+        b: {
+          dialect: to,
+          url: dbs[1].url,
+          serverId: 'server-b',
+          ...(options.directApply ? { directApply: true } : {}),
+          ...(options.directApply === 'replica' ? { receiveOnly: true } : {}),
+        },
       },
       tables: ['sales_order', 'order_line', 'type_zoo', 'Odd Names'].map((name) => ({ name, conflict, ...options.tableSettings?.[name] })),
       programs: [
         { id: 1000, type: 'transport', from: 'a', to: 'b', batchSize, ...via },
         { id: 1001, type: 'import', node: 'b', batchSize },
         // A receive-only b sends nothing back.
-        ...(options.directApply
+        ...(options.directApply === 'replica'
           ? []
           : [
               { id: 1002, type: 'transport', from: 'b', to: 'a', batchSize, ...via },

@@ -29,7 +29,7 @@ export interface TopologySpec {
   sendOnly?: string[];
   /** Nodes that only receive (`nodes.<n>.receiveOnly`). */
   receiveOnly?: string[];
-  /** Receive-only nodes whose transport applies the changes itself (`nodes.<n>.directApply`). */
+  /** Nodes whose transport applies the changes itself (`nodes.<n>.directApply`). */
   directApply?: string[];
   /** Node name → capture mode of every fixture table on that node (`nodes.<n>.capture`); trigger when absent. */
   capture?: Record<string, CaptureMode>;

@@ -6,7 +6,9 @@
  * send what the key triggers noted); then everything syncs until nothing moves. Every node
  * must hold the same rows (compared by value with src/verify), no change may come back
  * to its origin, none may be recorded twice on a node, and nothing may stay parked or
- * pending. Seeded: the seed is in the test name; DSYNC_CONVERGENCE_SEEDS runs more.
+ * pending. Topologies with directApply nodes (their transport applies a batch itself, the inbox
+ * taking only what conflicts) must also have applied some batches that way. Seeded: the seed is
+ * in the test name; DSYNC_CONVERGENCE_SEEDS runs more.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ValueMap } from '../../src/core/change.ts';
@@ -56,6 +58,34 @@ const TOPOLOGIES: Array<[string, TopologySpec]> = [
     'PostgreSQL in capture mode keys <-> SQLite',
     { nodes: { a: 'postgres', b: 'sqlite' }, links: [{ between: ['a', 'b'] }], capture: { a: 'keys' } },
   ],
+  // Direct apply (docs/convergence.md#direct-apply): a node fed by one transport takes its batches without the inbox.
+  [
+    'PostgreSQL <-> SQLite, both directApply',
+    { nodes: { a: 'postgres', b: 'sqlite' }, links: [{ between: ['a', 'b'] }], directApply: ['a', 'b'] },
+  ],
+  [
+    'ring PostgreSQL -> MariaDB -> SQLite -> PostgreSQL, every node directApply',
+    {
+      nodes: { a: 'postgres', b: 'mysql', c: 'sqlite' },
+      programs: [
+        { id: 1000, type: 'transport', from: 'a', to: 'b' },
+        { id: 1001, type: 'import', node: 'b' },
+        { id: 1002, type: 'transport', from: 'b', to: 'c' },
+        { id: 1003, type: 'import', node: 'c' },
+        { id: 1004, type: 'transport', from: 'c', to: 'a' },
+        { id: 1005, type: 'import', node: 'a' },
+      ],
+      directApply: ['a', 'b', 'c'],
+    },
+  ],
+  [
+    'hub MariaDB, spokes PostgreSQL and SQLite directApply',
+    { nodes: { hub: 'mysql', s1: 'postgres', s2: 'sqlite' }, links: [{ hub: 'hub', spokes: ['s1', 's2'] }], directApply: ['s1', 's2'] },
+  ],
+  [
+    'PostgreSQL in capture mode keys <-> MariaDB, both directApply',
+    { nodes: { a: 'postgres', b: 'mysql' }, links: [{ between: ['a', 'b'] }], capture: { a: 'keys' }, directApply: ['a', 'b'] },
+  ],
   [
     'mesh of PostgreSQL, SQLite and MariaDB, all in capture mode keys',
     {
@@ -93,14 +123,21 @@ async function randomChange(topology: Topology, node: string, rnd: () => number,
   }
 }
 
-/** Each program, and each node's capture pass (capture mode keys), runs once or not, at random. */
-async function randomPasses(topology: Topology, rnd: () => number): Promise<void> {
+/**
+ * Each program, and each node's capture pass (capture mode keys), runs once or not, at random.
+ * Returns the changes transports into directApply nodes applied themselves (not through the inbox).
+ */
+async function randomPasses(topology: Topology, rnd: () => number): Promise<number> {
   for (const node of Object.keys(topology.handles)) {
     if (passCaptured(topology.config, node).length > 0 && rnd() < 0.5) await capturePass(topology.config, topology.nodes, node);
   }
+  let direct = 0;
   for (const program of topology.config.programs) {
-    if (rnd() < 0.5) await runProgramOnce(topology.config, topology.nodes, program);
+    if (rnd() >= 0.5) continue;
+    const result = await runProgramOnce(topology.config, topology.nodes, program);
+    if ('applied' in result && program.type === 'transport') direct += result.applied;
   }
+  return direct;
 }
 
 async function checkConverged(topology: Topology, seed: number): Promise<void> {
@@ -140,9 +177,10 @@ describe.each(usable)('convergence: %s', (_, spec) => {
       topology = await createTopology(spec);
       const rnd = random(seed * 7919);
       const names = Object.keys(spec.nodes);
+      let direct = 0;
       for (let step = 0; step < OPS_PER_NODE * names.length; step++) {
         await randomChange(topology, names[Math.floor(rnd() * names.length)], rnd, step);
-        if (step % 25 === 24) await randomPasses(topology, rnd);
+        if (step % 25 === 24) direct += await randomPasses(topology, rnd);
         // Retention in the middle of the run must change no outcome.
         if (step === Math.floor(OPS_PER_NODE * names.length * 0.6)) await purge(topology.config, topology.nodes);
       }
@@ -154,6 +192,8 @@ describe.each(usable)('convergence: %s', (_, spec) => {
       for (const handle of Object.values(topology.handles))
         conflicts += await topology.count(handle.client, 'SELECT count(*) FROM ds_change_conflict');
       expect(conflicts, `seed ${seed}: no change ever crossed another`).toBeGreaterThan(0);
+      // A directApply node took batches without its inbox (and the conflicts above through it).
+      if (spec.directApply) expect(direct, `seed ${seed}: no batch was applied directly`).toBeGreaterThan(0);
     },
     240_000,
   );

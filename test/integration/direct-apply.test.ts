@@ -1,15 +1,19 @@
 /**
- * directApply (docs/convergence.md#direct-apply): the transport into a receive-only node applies
- * each batch to its tables itself, in one transaction with its mark there, and writes into the
- * inbox only a batch the import must decide (a conflict, a park), and every batch after it until
- * the import has taken them. This tries to break what that promises, on real databases:
+ * directApply (docs/convergence.md#direct-apply): the transport into a node applies each batch to
+ * its tables itself, in one transaction with its mark there, and writes into the inbox only a batch
+ * the import must decide (a change that parks or waits), and every batch after it until the import
+ * has taken them; a conflict the table's policy resolves is recorded there and then (inbox_id 0).
+ * This tries to break what that promises, on real databases, into receive-only replicas here (nodes
+ * that keep versions, both ways, in convergence.test.ts and fault-injection.test.ts):
  * - plain changes never touch the inbox (the direct path is the one taken);
  * - a pass that finds the source's pointer set back (a crash between the delivery and the pointer's
  *   save) delivers nothing twice: the mark decides;
  * - two passes of the same program at once deliver each change once;
  * - seeded: random changes upstream and random writes on the replica itself, passes in random order;
- *   batches fall back to the inbox and come back, and the replica ends equal to its upstream once
- *   the upstream has written every row again, with no change overtaking one the inbox still holds;
+ *   under `latest-wins` (even seeds) the conflicts are decided directly, under `manual` (odd seeds)
+ *   batches fall back to the inbox, park and come back once retried; the replica ends equal to its
+ *   upstream once the upstream has written every row again, with no change overtaking one the inbox
+ *   still holds;
  * - under `manual`, a parked row holds its later changes while the other rows go on directly.
  * DSYNC_DIRECT_APPLY_SEEDS runs more seeds.
  */
@@ -18,6 +22,7 @@ import type { DialectName } from '../../src/core/dialect.ts';
 import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { updateRow } from '../../src/runtime/import/dml.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
+import { retryAllParkedChanges } from '../../src/runtime/parked.ts';
 import { runProgramOnce, runProgramSettled, syncAll } from '../../src/runtime/sync.ts';
 import type { DirectTransportResult } from '../../src/runtime/transport/direct-apply.ts';
 import { liveDialects } from '../helpers/databases.ts';
@@ -122,9 +127,10 @@ describe('directApply', () => {
     }, 60_000);
 
     it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))(
-      'seed %i: writes on the replica send batches through the inbox and back, and the replica ends equal',
+      'seed %i: writes on the replica meet upstream changes, decided directly or through the inbox, and the replica ends equal',
       async (seed) => {
-        topology = await createTopology(spec(s, r, 1 + (seed % 7)));
+        const manual = seed % 2 === 1;
+        topology = await createTopology(spec(s, r, 1 + (seed % 7), manual ? 'manual' : undefined));
         const rnd = random(seed * 7_919);
         const passes = async () => {
           for (const program of rnd() < 0.5 ? [0, 1] : [1, 0]) {
@@ -135,7 +141,7 @@ describe('directApply', () => {
         for (let step = 0; step < 120; step++) {
           await randomOrderLineChange(topology, 's', rnd, step);
           if (rnd() < 0.15) {
-            // A write on the replica itself: the upstream's next change of the row finds it (a conflict, decided by the import).
+            // A write on the replica itself: the upstream's next change of the row finds it (a conflict).
             const { rows } = await topology.handles.r.client.query('SELECT order_id, line_no FROM order_line');
             if (rows.length > 0) {
               const row = rows[Math.floor(rnd() * rows.length)];
@@ -149,19 +155,34 @@ describe('directApply', () => {
           }
           if (step % 6 === 5) await passes();
         }
+        /** Everything delivered and imported, and (manual) every parked change retried, as a person would, until none is left. */
+        const settle = async () => {
+          for (let round = 0; ; round++) {
+            expect((await syncAll(topology!.config, topology!.nodes)).heldBack, `seed ${seed}`).toBe(0);
+            const { retried, failed } = await retryAllParkedChanges(topology!.config, topology!.nodes, { node: 'r' });
+            expect(failed, `seed ${seed}: a retry failed`).toEqual([]);
+            if (retried.length === 0) return;
+            expect(round, `seed ${seed}: still parking after ${round} rounds`).toBeLessThan(10);
+          }
+        };
+        await settle();
         // Every row written again upstream: whatever the replica wrote itself is overwritten.
         await topology.handles.s.client.query("UPDATE order_line SET product = 'final', amount = '9.00'");
-        const report = await syncAll(topology.config, topology.nodes);
-        expect(report.heldBack, `seed ${seed}`).toBe(0);
+        await settle();
         await expectEqual(topology, `seed ${seed}: the replica differs from its upstream`);
         expect(
           await count(topology, 'r', "SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')"),
           `seed ${seed}: parked`,
         ).toBe(0);
-        // Whatever pass delivered them (a random one or the final sync's), the replica's writes sent batches through the inbox.
         const inbox = await inboxRows(topology);
-        expect(inbox, `seed ${seed}: no batch went through the inbox (the replica's writes met no change)`).toBeGreaterThan(0);
-        // Back to the direct path once the import has taken the inbox.
+        if (manual) {
+          // Whatever pass delivered them (a random one or the final sync's), the replica's writes parked changes, through the inbox.
+          expect(inbox, `seed ${seed}: no batch went through the inbox (the replica's writes met no change)`).toBeGreaterThan(0);
+        } else {
+          const direct = await count(topology, 'r', 'SELECT count(*) FROM ds_change_conflict WHERE inbox_id = 0');
+          expect(direct, `seed ${seed}: no conflict was decided by the direct apply`).toBeGreaterThan(0);
+        }
+        // Back to (or still on) the direct path once the import has taken the inbox.
         await insertLines(topology, 'after', 0, 3);
         expect(await transport(topology), `seed ${seed}`).toMatchObject({ applied: 3, inboxed: 0 });
         expect(await inboxRows(topology), `seed ${seed}: the direct path did not come back`).toBe(inbox);
@@ -209,27 +230,27 @@ describe('directApply', () => {
     'under dsync run, applies directly, and a batch it leaves to the inbox wakes the import',
     async () => {
       const [s, r] = PAIRS[PAIRS.length - 1];
-      topology = await createTopology(spec(s, r, 20));
+      topology = await createTopology(spec(s, r, 20, 'manual'));
       const stop = new AbortController();
       const daemon = new Daemon(topology.config, { signal: stop.signal, log: () => undefined });
       const running = daemon.run();
       const equal = async () => (await topology!.compare('order_line'))[0].result.differenceCount === 0;
+      const lines = async (n: number) => (await count(topology!, 'r', 'SELECT count(*) FROM order_line')) === n;
       try {
         await insertLines(topology, 'o', 0, 25);
-        expect(await until(async () => (await count(topology!, 'r', 'SELECT count(*) FROM order_line')) === 25 && (await equal()))).toBe(
-          true,
-        );
+        expect(await until(async () => (await lines(25)) && (await equal()))).toBe(true);
         expect(await inboxRows(topology), 'a plain change went through the inbox').toBe(0);
-        // A write on the replica, then the upstream's change of the row: the inbox takes it, the woken import decides it.
+        // A write on the replica, then the upstream's change of the row: under manual it parks, so the inbox takes it and the woken import parks it.
         await updateRow(topology.handles.r.client, topology.tables.r.order_line, { order_id: 'o', line_no: 3 }, { product: 'replica' });
         await topology.handles.s.client.query("UPDATE order_line SET product = 'upstream' WHERE order_id = 'o' AND line_no = 3");
-        expect(await until(equal)).toBe(true);
+        const parked = () => count(topology!, 'r', "SELECT count(*) FROM ds_change_error WHERE status = 'open'");
+        expect(await until(async () => (await parked()) === 1)).toBe(true);
         expect(await inboxRows(topology)).toBe(1);
         await insertLines(topology, 'o', 25, 5);
-        expect(await until(async () => (await count(topology!, 'r', 'SELECT count(*) FROM order_line')) === 30 && (await equal()))).toBe(
-          true,
-        );
+        expect(await until(() => lines(30))).toBe(true);
         expect(await inboxRows(topology), 'the direct path did not come back under the daemon').toBe(1);
+        await retryAllParkedChanges(topology.config, topology.nodes, { node: 'r' });
+        expect(await until(equal)).toBe(true);
       } finally {
         stop.abort();
         await running;

@@ -261,22 +261,28 @@ describe('links', () => {
     );
   });
 
-  it('directApply is for a receive-only node fed by one direct transport, with an import program there', () => {
+  it('directApply is for a node fed by one direct transport, with an import program there', () => {
     const direct = (b: object, programs: object[]) => () =>
       parseConfig({ nodes: { ...nodes, b: { ...nodes.b, ...b } }, tables: ['t'], programs }, '/x', null);
     const toB = { id: 1, type: 'transport', from: 'a', to: 'b' };
     const importB = { id: 2, type: 'import', node: 'b' };
+    const back = [
+      { id: 4, type: 'transport', from: 'b', to: 'a' },
+      { id: 5, type: 'import', node: 'a' },
+    ];
     expect(direct({ receiveOnly: true, directApply: true }, [toB, importB])().nodes.b.directApply).toBe(true);
-    expect(direct({ directApply: true }, [toB, importB])).toThrow(
-      /^config nodes\.b\.directApply: directApply is for a receiveOnly node; add "receiveOnly": true to nodes\.b, or remove "directApply"$/,
+    // A node that keeps versions too, both ways.
+    expect(direct({ directApply: true }, [toB, importB, ...back])().nodes.b.directApply).toBe(true);
+    expect(direct({ sendOnly: true, directApply: true }, back)).toThrow(
+      /^config nodes\.b\.directApply: a sendOnly node receives nothing to apply; remove "directApply" from nodes\.b, or "sendOnly" if it should receive/,
     );
-    expect(direct({ receiveOnly: true, directApply: true }, [toB])).toThrow(
+    expect(direct({ directApply: true }, [toB])).toThrow(
       /^config nodes\.b\.directApply: node b is directApply but no import program runs there to take the changes that must wait; add an import program for b \(or a link to it\)/,
     );
-    expect(direct({ receiveOnly: true, directApply: true }, [{ ...toB, via: 'nats://127.0.0.1:4222' }, importB])).toThrow(
+    expect(direct({ directApply: true }, [{ ...toB, via: 'nats://127.0.0.1:4222' }, importB])).toThrow(
       /^config programs\[0\]: transport program 1 reaches directApply node b through NATS, which delivers into the inbox; remove "via" from it, or remove "directApply" from nodes\.b/,
     );
-    expect(direct({ receiveOnly: true, directApply: true }, [toB, { ...toB, id: 3 }, importB])).toThrow(
+    expect(direct({ directApply: true }, [toB, { ...toB, id: 3 }, importB])).toThrow(
       /^config nodes\.b\.directApply: node b is directApply and transport programs 1 and 3 send to it; keep one, or remove "directApply"/,
     );
   });

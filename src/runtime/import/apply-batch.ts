@@ -76,6 +76,11 @@ export interface BatchContext {
   /** The batch's rows and entries read already, with its first statements (readAhead; taken). */
   readAhead?: ReadAhead;
   /**
+   * The items are not inbox rows but a batch a direct transport applies (applyDirect), their ids
+   * the source's outbox ids: a conflict is recorded with inbox_id 0, no inbox row being there.
+   */
+  notInInbox?: boolean;
+  /**
    * Capture modes query, keys and log: captures the local changes of the batch's rows that no pass
    * has captured yet, before their rows and entries are read (captureBeforeMerge,
    * captureLogBeforeMerge), and says which rows it found absent (BatchState.requireStillAbsent).
@@ -430,7 +435,7 @@ export async function applyBatch(
     pendingDone,
   );
   for (const { item, conflict, policy } of conflicts) {
-    await recordConflict(tx, ctx.programId, item.row, policy, conflict, item.identity, {
+    await recordConflict(tx, ctx.programId, ctx.notInInbox ? { ...item.row, id: 0 } : item.row, policy, conflict, item.identity, {
       values: item.change.values,
       oldValues: item.change.oldValues,
     });

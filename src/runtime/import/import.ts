@@ -402,7 +402,8 @@ async function applyBatchPlanned(
     anyPending,
     silenced,
     ahead,
-  }: { blocked: Map<string, number>; anyPending: boolean; silenced: boolean; ahead: ReadAhead | undefined },
+    notInInbox,
+  }: { blocked: Map<string, number>; anyPending: boolean; silenced: boolean; ahead: ReadAhead | undefined; notInInbox?: boolean },
   tally: Tally,
 ): Promise<void> {
   const items: BatchItem[] = [];
@@ -426,6 +427,7 @@ async function applyBatchPlanned(
       nothingPending: !anyPending,
       deferWrites: true,
       readAhead: ahead,
+      notInInbox,
     },
     items,
     pendingLoader(ctx, anyPending),
@@ -461,12 +463,13 @@ export async function decodeDirect(ctx: ImportContext, rows: InboxRow[]): Promis
  * `tx`, the transaction that moves the transport's record on this node: the rows as the inbox would
  * hold them (decodeDirect), their ids the source's outbox ids. The import's row is locked first, as its
  * batches lock it, and the parked set read under that lock. Refused (DirectRefused) while the inbox
- * holds a change the import has not taken (arrival order decides on such a node, so nothing may
- * overtake it), and when a change would park, wait or log a conflict: those point to their inbox row
- * (ds_change_error, ds_change_conflict), so the batch goes there and the import decides them as
- * before. Returns the changes applied or found already there.
+ * holds a change the import has not taken (on a replica arrival order decides, and on any node a later
+ * change of a row must not overtake one the inbox holds), and when a change would park or wait: those
+ * point to their inbox row (ds_change_error), so the batch goes there and the import decides them as
+ * before. A conflict the table's policy resolves is recorded as the import records it, with inbox_id 0.
+ * Returns the changes applied or found already there, and the conflicts recorded.
  */
-export async function applyDirect(tx: DbClient, { ctx, decoded }: DirectBatch): Promise<number> {
+export async function applyDirect(tx: DbClient, { ctx, decoded }: DirectBatch): Promise<{ changes: number; conflicts: number }> {
   const p = tx.dialect.sql.param;
   // No inbox row is written meanwhile: the caller holds the transport's mark, which every inbox write of it moves.
   const { rows: state } = await tx.query<Row>(
@@ -496,12 +499,12 @@ export async function applyDirect(tx: DbClient, { ctx, decoded }: DirectBatch): 
     tx,
     ctx,
     decoded,
-    { ...begun.parked, silenced: begun.silenced, ahead: begun.following ? ahead! : undefined },
+    { ...begun.parked, silenced: begun.silenced, ahead: begun.following ? ahead! : undefined, notInInbox: true },
     tally,
   );
-  if (tally.parked + tally.waiting + tally.conflicts + tally.pending > 0)
-    throw new DirectRefused(`conflicts ${tally.conflicts}, parked ${tally.parked}, waiting ${tally.waiting}, pending ${tally.pending}`);
-  return tally.applied + tally.unchanged;
+  if (tally.parked + tally.waiting + tally.pending > 0)
+    throw new DirectRefused(`parked ${tally.parked}, waiting ${tally.waiting}, pending ${tally.pending}`);
+  return { changes: tally.applied + tally.unchanged, conflicts: tally.conflicts };
 }
 
 export type ApplyStatus = 'applied' | 'unchanged' | 'manual' | 'pending';

@@ -3,9 +3,9 @@
  * source's outbox is applied to the node's tables by this transport, in one transaction with
  * the transport's own record on that node of what it delivered (its ds_program_parameter row
  * there, "the mark"), with no inbox write and no inbox read. A batch the direct apply refuses
- * (applyDirect: a change would park, wait or log a conflict, or the inbox holds changes not yet
- * imported) is written into the inbox instead, in a transaction that moves the mark too, and the
- * node's import takes it as always; the rest of the pass goes there as well.
+ * (applyDirect: a change would park or wait, or the inbox holds changes not yet imported) is
+ * written into the inbox instead, in a transaction that moves the mark too, and the node's import
+ * takes it as always; the rest of the pass goes there as well.
  *
  * The mark, not the source's pointer, says what was delivered: every delivery (applied or written
  * to the inbox) moves it by compare-and-set in the delivery's own transaction, so a batch is
@@ -84,6 +84,8 @@ export interface DirectTransportResult extends TransportResult {
   applied: number;
   /** Changes written into the node's inbox for its import (a refused batch and the rest of its pass). */
   inboxed: number;
+  /** Conflicts the changes applied here met and recorded (ds_change_conflict, inbox_id 0). */
+  conflicts: number;
 }
 
 /**
@@ -143,6 +145,7 @@ export async function directTransportOnce(
     heldBack: 0,
     applied: 0,
     inboxed: 0,
+    conflicts: 0,
   };
   let inboxing = false;
   let pointer = start;
@@ -158,12 +161,13 @@ export async function directTransportOnce(
         if (!(await saveProgramState(tx, program.id, { pointer: upTo, status: 'ok', message, expect: mark }))) throw new MarkMoved();
       };
       let direct = false;
+      let conflicts = 0;
       if (batch.decoded && !inboxing) {
         const decoded = await batch.decoded;
         try {
           await dst.transaction(async (tx) => {
             await moveMark(tx);
-            await applyDirect(tx, decoded);
+            ({ conflicts } = await applyDirect(tx, decoded));
           });
           direct = true;
         } catch (error) {
@@ -183,8 +187,10 @@ export async function directTransportOnce(
       keepPointer(dst, program.id, upTo);
       // The delivery on the node's disk before the source's pointer says it was delivered (a purge of the source goes by it).
       if (target.lazyCommits) await target.dialect.lazyCommits?.flush(dst);
-      if (direct) result.applied += changes;
-      else if (changes > 0) {
+      if (direct) {
+        result.applied += changes;
+        result.conflicts += conflicts;
+      } else if (changes > 0) {
         result.inboxed += changes;
         await onMoved?.({ last: upTo >= horizon });
       }
