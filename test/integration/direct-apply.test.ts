@@ -22,6 +22,7 @@ import type { DialectName } from '../../src/core/dialect.ts';
 import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { updateRow } from '../../src/runtime/import/dml.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
+import { SERVER_MERGE_AT_LEAST } from '../../src/runtime/import/server-merge.ts';
 import { retryAllParkedChanges } from '../../src/runtime/parked.ts';
 import { runProgramOnce, runProgramSettled, syncAll } from '../../src/runtime/sync.ts';
 import type { DirectTransportResult } from '../../src/runtime/transport/direct-apply.ts';
@@ -257,6 +258,39 @@ describe('directApply', () => {
       }
     },
     90_000,
+  );
+
+  it.runIf(live.includes('postgres') && live.includes('sqlite'))(
+    'into SQLite, whose import merges a backlog on the server, a backlog goes through the inbox and a small batch directly; DSYNC_SERVER_MERGE=off applies it directly',
+    async () => {
+      const said = process.env.DSYNC_SERVER_MERGE;
+      try {
+        for (const merge of ['on', 'off']) {
+          process.env.DSYNC_SERVER_MERGE = merge;
+          topology = await createTopology({ ...spec('postgres', 'sqlite', 500), receiveOnly: [] });
+          const backlog = SERVER_MERGE_AT_LEAST + 36;
+          await insertLines(topology, 'o', 0, backlog);
+          await topology.handles.s.client.query("UPDATE order_line SET product = 'again' WHERE line_no % 3 = 0");
+          const changes = backlog + Math.ceil(backlog / 3);
+          const first = await transport(topology);
+          expect(first, `server merge ${merge}`).toMatchObject(
+            merge === 'on' ? { applied: 0, inboxed: changes } : { applied: changes, inboxed: 0 },
+          );
+          expect((await importPass(topology)).applied, `server merge ${merge}: the import's share`).toBe(merge === 'on' ? changes : 0);
+          await expectEqual(topology, `server merge ${merge}, after the backlog`);
+          // A batch too small for the server merge is applied directly either way.
+          await insertLines(topology, 'small', 0, 5);
+          expect(await transport(topology), `server merge ${merge}`).toMatchObject({ applied: 5, inboxed: 0 });
+          await expectEqual(topology, `server merge ${merge}, after the small batch`);
+          await topology.close();
+          topology = undefined;
+        }
+      } finally {
+        if (said === undefined) delete process.env.DSYNC_SERVER_MERGE;
+        else process.env.DSYNC_SERVER_MERGE = said;
+      }
+    },
+    60_000,
   );
 
   it.runIf(live.includes('postgres'))(

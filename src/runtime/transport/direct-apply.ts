@@ -5,7 +5,10 @@
  * there, "the mark"), with no inbox write and no inbox read. A batch the direct apply refuses
  * (applyDirect: a change would park or wait, or the inbox holds changes not yet imported) is
  * written into the inbox instead, in a transaction that moves the mark too, and the node's import
- * takes it as always; the rest of the pass goes there as well.
+ * takes it as always; the rest of the pass goes there as well. Into a node whose import merges a
+ * large batch on the server (SQLite by default: server-merge.ts), a pass with a backlog writes it to
+ * the inbox from its first batch, as that merge is the faster there; a batch too small for the
+ * merge is applied directly.
  *
  * The mark, not the source's pointer, says what was delivered: every delivery (applied or written
  * to the inbox) moves it by compare-and-set in the delivery's own transaction, so a batch is
@@ -22,6 +25,7 @@ import { normalizeChangeTime } from '../import/decode-change.ts';
 import { applyDirect, type DirectBatch, decodeDirect, importContext } from '../import/import.ts';
 import { BATCH_COLUMNS, batchInboxRow } from '../import/inbox-batches.ts';
 import { writeRows } from '../import/row-writer.ts';
+import { serverMergeMay } from '../import/server-merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import {
   forgetPointer,
@@ -74,6 +78,8 @@ interface OutboxBatch {
   changes: number;
   skippedEcho: number;
   decoded: Promise<DirectBatch> | null;
+  /** The batch as inbox values (INBOX_COLUMNS), when it was read for the inbox. */
+  values?: unknown[][];
 }
 
 /** Another pass of this program delivered the batch first (the mark was not where this pass left it). */
@@ -115,6 +121,10 @@ export async function directTransportOnce(
   const echo = boundedServerId(target.node.serverId);
   // The import's context for the pass, once there is something to apply.
   const ctx = horizon > start ? await importContext(config, target, importer.id, false) : null;
+  // Where the node's import merges a large batch on the server (serverMergeMay: SQLite's default), that merge
+  // of the inbox is faster than the planner this transport applies with (docs/performance.md, "direct apply on
+  // any node"): a backlog goes through the inbox, and only a batch too small for the merge is applied here.
+  let inboxing = ctx !== null && serverMergeMay(dst.dialect, ctx, read?.length ?? Math.min(horizon - start, program.batchSize));
   /** A batch's rows as the import reads inbox rows, decoded a slice at a time (beside the batch before, when read ahead). */
   const prepare = (raw: readonly unknown[][]): OutboxBatch => {
     const rows: InboxRow[] = [];
@@ -124,18 +134,20 @@ export async function directTransportOnce(
       if (row.updated_by_server_id === echo) skippedEcho++;
       else rows.push(row);
     }
-    const decoded = ctx && rows.length > 0 ? decodeDirect(ctx, rows) : null;
+    const decoded = ctx && rows.length > 0 && !inboxing ? decodeDirect(ctx, rows) : null;
     decoded?.catch(() => undefined); // awaited with its batch, or dropped with the pass
     return { length: raw.length, changes: rows.length, skippedEcho, decoded };
   };
-  const first = read === null ? null : prepare(read.map((row) => BATCH_COLUMNS.map((c) => row[c])));
-  const select = directBatchSelect(src.dialect.sql.param(1), src.dialect.sql.param(2));
-  const readBatch = async (after: number, upTo: number) => prepare(await queryArrays(src, select, [after, upTo], BATCH_COLUMNS));
-  /** A batch's rows as the transport writes them into the inbox (read again: the direct read left columns out). */
-  const inboxValues = async (after: number, upTo: number) => {
-    const rows = await queryArrays(src, outboxBatchSql(src), [after, upTo], OUTBOX_BATCH_COLUMNS);
-    return rows.map((row) => inboxValuesOf(row, source.node.serverId)).filter((values) => values[SERVER_AT] !== echo);
+  /** A batch's rows as the transport writes them into the inbox (all of the outbox's columns). */
+  const inboxBatch = async (after: number, upTo: number): Promise<OutboxBatch> => {
+    const raw = await queryArrays(src, outboxBatchSql(src), [after, upTo], OUTBOX_BATCH_COLUMNS);
+    const values = raw.map((row) => inboxValuesOf(row, source.node.serverId)).filter((v) => v[SERVER_AT] !== echo);
+    return { length: raw.length, changes: values.length, skippedEcho: raw.length - values.length, decoded: null, values };
   };
+  const first = read === null || inboxing ? null : prepare(read.map((row) => BATCH_COLUMNS.map((c) => row[c])));
+  const select = directBatchSelect(src.dialect.sql.param(1), src.dialect.sql.param(2));
+  const readBatch = async (after: number, upTo: number) =>
+    inboxing ? inboxBatch(after, upTo) : prepare(await queryArrays(src, select, [after, upTo], BATCH_COLUMNS));
   const result: DirectTransportResult = {
     program: program.id,
     moved: 0,
@@ -147,7 +159,6 @@ export async function directTransportOnce(
     inboxed: 0,
     conflicts: 0,
   };
-  let inboxing = false;
   let pointer = start;
   let sourcePointer = sent;
   try {
@@ -177,7 +188,8 @@ export async function directTransportOnce(
         }
       }
       if (!direct) {
-        const values = changes > 0 ? await inboxValues(pointer, upTo) : [];
+        // Read again for the inbox when it was read for a direct apply (that read left columns out).
+        const values = batch.values ?? (changes > 0 ? (await inboxBatch(pointer, upTo)).values! : []);
         await dst.transaction(async (tx) => {
           await moveMark(tx);
           if (values.length > 0) await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true);
@@ -191,6 +203,8 @@ export async function directTransportOnce(
         result.applied += changes;
         result.conflicts += conflicts;
       } else if (changes > 0) {
+        // The import takes the inbox's changes before a direct apply may follow them (applyDirect): the rest of the pass goes there too.
+        inboxing = true;
         result.inboxed += changes;
         await onMoved?.({ last: upTo >= horizon });
       }
