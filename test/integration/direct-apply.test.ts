@@ -21,6 +21,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DialectName } from '../../src/core/dialect.ts';
 import { Daemon } from '../../src/runtime/daemon/daemon.ts';
 import { updateRow } from '../../src/runtime/import/dml.ts';
+import type { ImportResult } from '../../src/runtime/import/import.ts';
 import { NodeSet } from '../../src/runtime/nodes.ts';
 import { SERVER_MERGE_AT_LEAST } from '../../src/runtime/import/server-merge.ts';
 import { retryAllParkedChanges } from '../../src/runtime/parked.ts';
@@ -60,7 +61,8 @@ const PAIRS = (
 const transport = (topology: Topology, nodes = topology.nodes) =>
   runProgramSettled(topology.config, nodes, topology.config.programs[0]) as Promise<DirectTransportResult>;
 /** Import passes until none holds a change back, as transport. */
-const importPass = (topology: Topology) => runProgramSettled(topology.config, topology.nodes, topology.config.programs[1]);
+const importPass = (topology: Topology) =>
+  runProgramSettled(topology.config, topology.nodes, topology.config.programs[1]) as Promise<ImportResult>;
 const count = (topology: Topology, node: string, sql: string) => topology.count(topology.handles[node].client, sql);
 const inboxRows = (topology: Topology) => count(topology, 'r', 'SELECT count(*) FROM ds_change_inbox');
 
