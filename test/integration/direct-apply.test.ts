@@ -278,7 +278,12 @@ describe('directApply', () => {
           expect(first, `server merge ${merge}`).toMatchObject(
             merge === 'on' ? { applied: 0, inboxed: changes } : { applied: changes, inboxed: 0 },
           );
-          expect((await importPass(topology)).applied, `server merge ${merge}: the import's share`).toBe(merge === 'on' ? changes : 0);
+          // Before the import has taken the backlog, a small batch must not overtake it: it follows into the inbox.
+          await insertLines(topology, 'behind', 0, 2);
+          expect(await transport(topology), `server merge ${merge}: a small batch overtook the inbox`).toMatchObject(
+            merge === 'on' ? { applied: 0, inboxed: 2 } : { applied: 2, inboxed: 0 },
+          );
+          expect((await importPass(topology)).applied, `server merge ${merge}: the import's share`).toBe(merge === 'on' ? changes + 2 : 0);
           await expectEqual(topology, `server merge ${merge}, after the backlog`);
           // A batch too small for the server merge is applied directly either way.
           await insertLines(topology, 'small', 0, 5);
