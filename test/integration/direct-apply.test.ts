@@ -14,7 +14,11 @@
  *   batches fall back to the inbox, park and come back once retried; the replica ends equal to its
  *   upstream once the upstream has written every row again, with no change overtaking one the inbox
  *   still holds;
- * - under `manual`, a parked row holds its later changes while the other rows go on directly.
+ * - under `manual`, a parked row holds its later changes while the other rows go on directly;
+ * - into SQLite, whose import merges a backlog on the server: seeded bursts, some large enough to go
+ *   through the inbox and some small enough to be applied directly, with the import run or not between
+ *   them; a receive-only replica (odd seeds) is compared after every pass that applied directly, a node
+ *   that keeps versions and is written itself (even seeds) at the end.
  * DSYNC_DIRECT_APPLY_SEEDS runs more seeds.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -298,6 +302,82 @@ describe('directApply', () => {
       }
     },
     60_000,
+  );
+
+  /** Upstream brands of the seeded SQLite runs below: seed i takes the i-th, round robin. */
+  const burstSources = (['postgres', 'mysql'] as DialectName[]).filter((d) => live.includes(d));
+  it.runIf(live.includes('sqlite') && burstSources.length > 0).each(Array.from({ length: SEEDS }, (_, i) => i + 1))(
+    'seed %i: into SQLite, bursts that reach the server merge (inbox) mixed with small ones (direct) end equal, nothing parked',
+    async (seed) => {
+      // Odd seeds: a receive-only replica under manual, which keeps no versions: a change that overtook an older
+      // one the inbox held would be overwritten by it, and the replica would differ. Even seeds: a node that keeps
+      // versions, under latest-wins, with writes on the node itself.
+      const manual = seed % 2 === 1;
+      const source = burstSources[(seed - 1) % burstSources.length];
+      const rnd = random(seed * 15_485_863);
+      const batchSize = SERVER_MERGE_AT_LEAST + Math.floor(rnd() * 100);
+      topology = await createTopology({
+        ...spec(source, 'sqlite', batchSize, manual ? 'manual' : undefined),
+        receiveOnly: manual ? ['r'] : [],
+      });
+      const why = `seed ${seed} (${source} -> sqlite ${manual ? 'replica, manual' : 'keeps versions, latest-wins'}, batch ${batchSize})`;
+      const sums = { applied: 0, inboxed: 0 };
+      const settle = async () => {
+        const transported = await transport(topology!);
+        sums.applied += transported.applied;
+        sums.inboxed += transported.inboxed;
+        expect((await syncAll(topology!.config, topology!.nodes)).heldBack, why).toBe(0);
+      };
+      let step = 0;
+      for (let round = 0; round < 20; round++) {
+        const burst = rnd() < 0.5 ? 1 + Math.floor(rnd() * 30) : SERVER_MERGE_AT_LEAST + 16 + Math.floor(rnd() * 120);
+        for (let i = 0; i < burst; i++) await randomOrderLineChange(topology, 's', rnd, step++);
+        if (!manual && rnd() < 0.5) {
+          const { rows } = await topology.handles.r.client.query('SELECT order_id, line_no FROM order_line');
+          for (const row of rows.filter(() => rnd() < 0.2))
+            await updateRow(
+              topology.handles.r.client,
+              topology.tables.r.order_line,
+              { order_id: String(row.order_id), line_no: Number(row.line_no) },
+              { product: `node-${round}` },
+            );
+        }
+        // The transport, then at times the import (otherwise the inbox still holds a backlog when the next burst comes).
+        let applied = 0;
+        if (rnd() < 0.9) {
+          const result = (await runProgramOnce(topology.config, topology.nodes, topology.config.programs[0])) as DirectTransportResult;
+          sums.applied += result.applied;
+          sums.inboxed += result.inboxed;
+          applied = result.applied;
+        }
+        if (rnd() < 0.4) await runProgramOnce(topology.config, topology.nodes, topology.config.programs[1]);
+        // After a batch applied directly (had it overtaken a backlog the inbox held, the import would now put older values
+        // back), and now and then: everything delivered and imported, and compared.
+        if (manual && (applied > 0 || rnd() < 0.2)) {
+          await settle();
+          await expectEqual(topology, `${why}, round ${round}`);
+          expect(await count(topology, 'r', 'SELECT count(*) FROM ds_change_error'), `${why}, round ${round}: parked`).toBe(0);
+          expect(await count(topology, 'r', 'SELECT count(*) FROM ds_change_conflict'), `${why}, round ${round}: a conflict`).toBe(0);
+        }
+      }
+      await settle();
+      if (manual) {
+        expect(await count(topology, 'r', 'SELECT count(*) FROM ds_change_error'), `${why}: parked`).toBe(0);
+        expect(await count(topology, 'r', 'SELECT count(*) FROM ds_change_conflict'), `${why}: a conflict`).toBe(0);
+      } else {
+        // Every row written again upstream: whatever the node wrote itself is overwritten.
+        await topology.handles.s.client.query("UPDATE order_line SET product = 'final', amount = '9.00'");
+        await settle();
+        expect(
+          await count(topology, 'r', "SELECT count(*) FROM ds_change_error WHERE status IN ('open', 'waiting')"),
+          `${why}: parked`,
+        ).toBe(0);
+      }
+      await expectEqual(topology, `${why}: the node differs from its upstream`);
+      expect(sums.inboxed, `${why}: no backlog went through the inbox`).toBeGreaterThan(0);
+      expect(sums.applied, `${why}: no small batch was applied directly`).toBeGreaterThan(0);
+    },
+    180_000,
   );
 
   it.runIf(live.includes('postgres'))(
