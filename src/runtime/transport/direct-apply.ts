@@ -37,7 +37,9 @@ import {
   saveKeptProgramState,
   saveProgramState,
 } from '../program-state.ts';
+import { canCopyOut, recycleCopyBatch } from './outbox-copy.ts';
 import {
+  copyInboxValues,
   countAbove,
   INBOX_COLUMNS,
   inboxValuesOf,
@@ -45,6 +47,7 @@ import {
   OUTBOX_BATCH_COLUMNS,
   outboxBatchSql,
   readAhead,
+  readOutboxCopy,
   type TransportResult,
 } from './transport.ts';
 
@@ -138,8 +141,15 @@ export async function directTransportOnce(
     decoded?.catch(() => undefined); // awaited with its batch, or dropped with the pass
     return { length: raw.length, changes: rows.length, skippedEcho, decoded };
   };
-  /** A batch's rows as the transport writes them into the inbox (all of the outbox's columns). */
+  /** A batch's rows as the transport writes them into the inbox (all of the outbox's columns), by COPY where the source has it (as transportOnce reads). */
+  const copyOut = canCopyOut(src) ? src : null;
   const inboxBatch = async (after: number, upTo: number): Promise<OutboxBatch> => {
+    if (copyOut) {
+      const copy = await readOutboxCopy(copyOut, after, upTo, source.node.serverId, target.node.serverId);
+      const values = copyInboxValues(copy);
+      recycleCopyBatch(copy);
+      return { length: copy.length, changes: values.length, skippedEcho: copy.skippedEcho, decoded: null, values };
+    }
     const raw = await queryArrays(src, outboxBatchSql(src), [after, upTo], OUTBOX_BATCH_COLUMNS);
     const values = raw.map((row) => inboxValuesOf(row, source.node.serverId)).filter((v) => v[SERVER_AT] !== echo);
     return { length: raw.length, changes: values.length, skippedEcho: raw.length - values.length, decoded: null, values };

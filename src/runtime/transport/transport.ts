@@ -176,7 +176,7 @@ export async function* readAhead<T>(batches: AsyncGenerator<T>): AsyncGenerator<
 }
 
 /** Outbox rows in (after, upTo] as inbox rows in COPY's text format (outbox-copy.ts). */
-async function readOutboxCopy(
+export async function readOutboxCopy(
   client: CopyOutClient,
   after: number,
   upTo: number,
@@ -190,6 +190,10 @@ async function readOutboxCopy(
   await client.copyQueryOut(outboxBatchSelect(String(after), String(upTo)), (bytes) => reader.add(bytes));
   return reader.finish();
 }
+
+/** A COPY batch's inbox rows as values (INBOX_COLUMNS), its bytes decoded as UTF-8 when they are not (the driver's path does the same). */
+export const copyInboxValues = (batch: CopyBatch): unknown[][] =>
+  batch.utf8 ? copyBatchValues(batch.text) : copyBatchValues(batch.text.map((piece) => Buffer.from(piece.toString('utf8'))));
 
 /** Rows of a COPY batch made into values at once where the destination's brand does not take the text (writeInboxCopy). */
 const VALUES_AT_ONCE = 1000;
@@ -286,10 +290,7 @@ export async function transportOnce(
         result.skippedEcho += batch.skippedEcho;
         // A batch handed to the import, or bytes that are not UTF-8, take the path that binds values.
         if (batch.utf8 && !(onMoved && batch.rows <= HAND_OVER_AT_MOST)) copy = batch;
-        else
-          values = batch.utf8
-            ? copyBatchValues(batch.text)
-            : copyBatchValues(batch.text.map((piece) => Buffer.from(piece.toString('utf8'))));
+        else values = copyInboxValues(batch);
       } else
         for (const row of batch) {
           // Arrays, or objects where the first batch came with the horizon.
