@@ -25,7 +25,7 @@ import { normalizeChangeTime } from '../import/decode-change.ts';
 import { applyDirect, type DirectBatch, decodeDirect, importContext } from '../import/import.ts';
 import { BATCH_COLUMNS, batchInboxRow } from '../import/inbox-batches.ts';
 import { writeRows } from '../import/row-writer.ts';
-import { serverMergeMay } from '../import/server-merge.ts';
+import { SERVER_MERGE_AT_LEAST, serverMergeMay } from '../import/server-merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import {
   forgetPointer,
@@ -37,7 +37,7 @@ import {
   saveKeptProgramState,
   saveProgramState,
 } from '../program-state.ts';
-import { canCopyOut, recycleCopyBatch } from './outbox-copy.ts';
+import { type CopyBatch, canCopyOut, recycleCopyBatch } from './outbox-copy.ts';
 import {
   copyInboxValues,
   countAbove,
@@ -49,6 +49,7 @@ import {
   readAhead,
   readOutboxCopy,
   type TransportResult,
+  writeCopyValues,
 } from './transport.ts';
 
 /**
@@ -83,6 +84,8 @@ interface OutboxBatch {
   decoded: Promise<DirectBatch> | null;
   /** The batch as inbox values (INBOX_COLUMNS), when it was read for the inbox. */
   values?: unknown[][];
+  /** Or as COPY text (UTF-8), when it was read for the inbox by COPY: made into values a thousand rows at a time as it is written. */
+  copy?: CopyBatch;
 }
 
 /** Another pass of this program delivered the batch first (the mark was not where this pass left it). */
@@ -119,7 +122,17 @@ export async function directTransportOnce(
   // The mark is ahead after a crash between a delivery and the source's pointer; the source's pointer is
   // ahead when the node took its changes through the inbox before it was directApply (the inbox dedupes those).
   const start = Math.max(sent, mark);
-  const { horizon, rows: read } = await readHorizonAndBatch(src, 'ds_change_outbox', directBatchSelect, start, program.batchSize);
+  // Into a node whose import may merge on the server, the first batch read with the horizon is cut at the size that
+  // sends a backlog to the inbox: a smaller one is whole and applied here; a backlog is read again for the inbox.
+  const cut = dst.dialect.serverMerge !== undefined ? SERVER_MERGE_AT_LEAST : null;
+  const { horizon, rows: firstRows } = await readHorizonAndBatch(
+    src,
+    'ds_change_outbox',
+    cut === null ? directBatchSelect : (after, upTo) => `${directBatchSelect(after, upTo)} ${src.dialect.sql.limit(cut)}`,
+    start,
+    program.batchSize,
+  );
+  const read = firstRows !== null && (cut === null || firstRows.length < cut) ? firstRows : null;
   await refusePointerAhead(src, program.id, 'ds_change_outbox', start, horizon);
   const echo = boundedServerId(target.node.serverId);
   // The import's context for the pass, once there is something to apply.
@@ -146,9 +159,11 @@ export async function directTransportOnce(
   const inboxBatch = async (after: number, upTo: number): Promise<OutboxBatch> => {
     if (copyOut) {
       const copy = await readOutboxCopy(copyOut, after, upTo, source.node.serverId, target.node.serverId);
+      const batch = { length: copy.length, changes: copy.rows, skippedEcho: copy.skippedEcho, decoded: null };
+      if (copy.utf8) return { ...batch, copy };
       const values = copyInboxValues(copy);
       recycleCopyBatch(copy);
-      return { length: copy.length, changes: values.length, skippedEcho: copy.skippedEcho, decoded: null, values };
+      return { ...batch, values };
     }
     const raw = await queryArrays(src, outboxBatchSql(src), [after, upTo], OUTBOX_BATCH_COLUMNS);
     const values = raw.map((row) => inboxValuesOf(row, source.node.serverId)).filter((v) => v[SERVER_AT] !== echo);
@@ -199,11 +214,13 @@ export async function directTransportOnce(
       }
       if (!direct) {
         // Read again for the inbox when it was read for a direct apply (that read left columns out).
-        const values = batch.values ?? (changes > 0 ? (await inboxBatch(pointer, upTo)).values! : []);
+        const rows = batch.values || batch.copy ? batch : changes > 0 ? await inboxBatch(pointer, upTo) : null;
         await dst.transaction(async (tx) => {
           await moveMark(tx);
-          if (values.length > 0) await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, values, true);
+          if (rows?.copy) await writeCopyValues(tx, rows.copy.text);
+          else if (rows?.values && rows.values.length > 0) await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, rows.values, true);
         });
+        if (rows?.copy) recycleCopyBatch(rows.copy);
       }
       mark = upTo;
       keepPointer(dst, program.id, upTo);

@@ -209,16 +209,19 @@ const VALUES_AT_ONCE = 1000;
 async function writeInboxCopy(target: NodeHandle, batch: CopyBatch): Promise<void> {
   const copied = await target.dialect.bulk?.insertCopyText?.(target.client, 'ds_change_inbox', INBOX_COLUMNS, batch.text, batch.rows);
   if (copied) return;
-  await target.client.transaction(async (tx) => {
-    let chunk: unknown[][] = [];
-    for (const row of copyTextRows(batch.text)) {
-      chunk.push(row);
-      if (chunk.length < VALUES_AT_ONCE) continue;
-      await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, chunk, true);
-      chunk = [];
-    }
+  await target.client.transaction((tx) => writeCopyValues(tx, batch.text));
+}
+
+/** COPY text's rows into the inbox by the path that binds values (skipping the rows already there), made a thousand at a time, in `tx`. */
+export async function writeCopyValues(tx: DbClient, text: readonly Buffer[]): Promise<void> {
+  let chunk: unknown[][] = [];
+  for (const row of copyTextRows(text)) {
+    chunk.push(row);
+    if (chunk.length < VALUES_AT_ONCE) continue;
     await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, chunk, true);
-  });
+    chunk = [];
+  }
+  await writeRows(tx, 'ds_change_inbox', INBOX_COLUMNS, chunk, true);
 }
 
 /**
