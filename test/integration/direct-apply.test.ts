@@ -304,6 +304,20 @@ describe('directApply', () => {
     60_000,
   );
 
+  it.runIf(live.includes('postgres') && live.includes('sqlite'))(
+    'into SQLite, a pass of SERVER_MERGE_AT_LEAST - 1 changes is applied directly and one of SERVER_MERGE_AT_LEAST goes through the inbox',
+    async () => {
+      topology = await createTopology({ ...spec('postgres', 'sqlite', 500), receiveOnly: [] });
+      await insertLines(topology, 'below', 0, SERVER_MERGE_AT_LEAST - 1);
+      expect(await transport(topology)).toMatchObject({ applied: SERVER_MERGE_AT_LEAST - 1, inboxed: 0 });
+      await insertLines(topology, 'at', 0, SERVER_MERGE_AT_LEAST);
+      expect(await transport(topology)).toMatchObject({ applied: 0, inboxed: SERVER_MERGE_AT_LEAST });
+      expect((await importPass(topology)).applied).toBe(SERVER_MERGE_AT_LEAST);
+      await expectEqual(topology, 'after both passes');
+    },
+    60_000,
+  );
+
   /** Upstream brands of the seeded SQLite runs below: seed i takes the i-th, round robin. */
   const burstSources = (['postgres', 'mysql'] as DialectName[]).filter((d) => live.includes(d));
   it.runIf(live.includes('sqlite') && burstSources.length > 0).each(Array.from({ length: SEEDS }, (_, i) => i + 1))(
