@@ -7,6 +7,7 @@ import {
   sameValue,
   singleRounding,
   toCanonical,
+  wireDateTimeParts,
 } from '../../src/core/canonical.ts';
 import type { ColumnSchema, TypeFamily } from '../../src/core/schema.ts';
 
@@ -205,5 +206,49 @@ describe('plainDateTime (the fast reader of the wire spellings)', () => {
       }
     }
     expect(read).toBeGreaterThan(1000);
+  });
+});
+
+describe('wireDateTimeParts (a change time read without a regular expression)', () => {
+  it('reads the wire spelling as parseDateTime does, and leaves every other text to it (randomized)', () => {
+    const seed = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 1_000_000);
+    console.log(`wireDateTimeParts randomized: seed ${seed} (DSYNC_TEST_SEED=${seed} repeats it)`);
+    let s = seed >>> 0;
+    const random = () => {
+      s = (s * 1664525 + 1013904223) >>> 0;
+      return s / 4294967296;
+    };
+    const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+    const num = (max: number, w: number) => String(Math.floor(random() * max)).padStart(w, '0');
+    let read = 0;
+    let left = 0;
+    for (let i = 0; i < 20000; i++) {
+      const month = pick([String(1 + Math.floor(random() * 12)).padStart(2, '0'), '02', '12', num(14, 2)]);
+      const day = pick([String(1 + Math.floor(random() * 28)).padStart(2, '0'), '29', '31', '30', num(32, 2)]);
+      const date = `${pick([num(10000, 4), num(10000, 4), '0000', '0099', '2024', '1900', num(100, 3), '+202'])}-${month}-${day}`;
+      const time = `${pick(['T', ' ', ' ', 'T', 't', '_'])}${pick([num(24, 2), num(26, 2)])}:${pick([num(60, 2), num(61, 2)])}:${pick([num(60, 2), num(62, 2), '60'])}`;
+      const fraction =
+        pick(['.', '.', '.', '.', ',', ':'] as const) +
+        pick([num(1_000_000, 6), num(1_000_000, 6), '12345', '1234567', '12a456', '999999']);
+      const tail = pick(['', '', '', '', 'Z', ' ', '+00']);
+      const text = `${date}${time}${fraction}${tail}`;
+      const fast = wireDateTimeParts(text);
+      if (fast === null) {
+        left++;
+        continue;
+      }
+      read++;
+      expect(fast, text).toEqual(parseDateTime(text));
+    }
+    expect(read, 'texts read').toBeGreaterThan(1000);
+    expect(left, 'texts left to parseDateTime').toBeGreaterThan(1500);
+    for (const other of [
+      '2023-02-29T00:00:00.000000',
+      '2025-01-01 24:00:00.000000',
+      '2025-01-01T10:00:00.00000Z',
+      ' 2025-01-01T10:00:00.00000',
+    ])
+      expect(wireDateTimeParts(other), other).toBeNull();
+    expect(wireDateTimeParts('2024-02-29 23:59:60.000001')).toEqual(parseDateTime('2024-02-29 23:59:60.000001'));
   });
 });

@@ -11,7 +11,7 @@
  * changed row) are returned for ds_change_conflict; the table's policy decides them.
  */
 import type { ConflictPolicy } from '../../config/config.ts';
-import { parseDateTime, sameValue } from '../../core/canonical.ts';
+import { parseDateTime, sameValue, wireDateTimeParts } from '../../core/canonical.ts';
 import type { ChangeEvent, Operation, ValueMap } from '../../core/change.ts';
 import { columnByName, syncedColumns, type TableSchema } from '../../core/schema.ts';
 
@@ -111,7 +111,7 @@ export function changeVersion(change: ChangeEvent, now: () => number = () => Dat
 }
 
 export function timeToMicros(time: string | null): number | null {
-  const parts = parseDateTime(time);
+  const parts = (time !== null && wireDateTimeParts(time)) || parseDateTime(time);
   if (!parts) return null;
   const ms = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second);
   return ms * 1000 + parts.micro;
