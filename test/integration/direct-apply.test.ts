@@ -318,6 +318,30 @@ describe('directApply', () => {
     60_000,
   );
 
+  it.runIf(live.includes('postgres') && live.includes('sqlite'))(
+    'into SQLite that forwards (no server merge there), a first batch of more than SERVER_MERGE_AT_LEAST changes is applied whole',
+    async () => {
+      topology = await createTopology({
+        nodes: { s: 'postgres', r: 'sqlite', t: 'postgres' },
+        directApply: ['r'],
+        batchSize: 500,
+        programs: [
+          { id: 1000, type: 'transport', from: 's', to: 'r' },
+          { id: 1001, type: 'import', node: 'r' },
+          { id: 1002, type: 'transport', from: 'r', to: 't' },
+          { id: 1003, type: 'import', node: 't' },
+        ],
+      });
+      const lines = SERVER_MERGE_AT_LEAST + 36;
+      await insertLines(topology, 'o', 0, lines);
+      // The first batch read with the horizon is cut at SERVER_MERGE_AT_LEAST rows; a node that forwards applies it here, read whole.
+      expect(await transport(topology)).toMatchObject({ moved: lines, applied: lines, inboxed: 0 });
+      expect(await inboxRows(topology)).toBe(0);
+      await expectEqual(topology, 'after the pass');
+    },
+    60_000,
+  );
+
   /** Upstream brands of the seeded SQLite runs below: seed i takes the i-th, round robin. */
   const burstSources = (['postgres', 'mysql'] as DialectName[]).filter((d) => live.includes(d));
   it.runIf(live.includes('sqlite') && burstSources.length > 0).each(Array.from({ length: SEEDS }, (_, i) => i + 1))(

@@ -10,6 +10,17 @@ import {
   wireDateTimeParts,
 } from '../../src/core/canonical.ts';
 import type { ColumnSchema, TypeFamily } from '../../src/core/schema.ts';
+import { random as seeded } from '../helpers/random.ts';
+
+/** A seeded generator for a randomized test (the seed printed; DSYNC_TEST_SEED repeats a run), with a pick from a list and zero-padded numbers. */
+function seededTexts(name: string) {
+  const seed = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 1_000_000);
+  console.log(`${name} randomized: seed ${seed} (DSYNC_TEST_SEED=${seed} repeats it)`);
+  const random = seeded(seed);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+  const num = (max: number, w: number) => String(Math.floor(random() * max)).padStart(w, '0');
+  return { random, pick, num };
+}
 
 const col = (family: TypeFamily, name = 'c'): ColumnSchema => ({ name, family, nativeType: family, nullable: true, default: null });
 
@@ -181,15 +192,7 @@ describe('plainDateTime (the fast reader of the wire spellings)', () => {
   });
 
   it('agrees with parseDateTime on every text it reads (randomized)', () => {
-    const seed = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 1_000_000);
-    console.log(`plainDateTime randomized: seed ${seed} (DSYNC_TEST_SEED=${seed} repeats it)`);
-    let s = seed >>> 0;
-    const random = () => {
-      s = (s * 1664525 + 1013904223) >>> 0;
-      return s / 4294967296;
-    };
-    const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
-    const num = (max: number, w: number) => String(Math.floor(random() * max)).padStart(w, '0');
+    const { random, pick, num } = seededTexts('plainDateTime');
     let read = 0;
     for (let i = 0; i < 20000; i++) {
       const date = `${pick([num(10000, 4), '0000', '2024', '1900', '2000', num(100, 3)])}-${pick([num(14, 2), '02', '12'])}-${pick([num(32, 2), '29', '28', '31', '30'])}`;
@@ -211,15 +214,7 @@ describe('plainDateTime (the fast reader of the wire spellings)', () => {
 
 describe('wireDateTimeParts (a change time read without a regular expression)', () => {
   it('reads the wire spelling as parseDateTime does, and leaves every other text to it (randomized)', () => {
-    const seed = Number(process.env.DSYNC_TEST_SEED ?? Date.now() % 1_000_000);
-    console.log(`wireDateTimeParts randomized: seed ${seed} (DSYNC_TEST_SEED=${seed} repeats it)`);
-    let s = seed >>> 0;
-    const random = () => {
-      s = (s * 1664525 + 1013904223) >>> 0;
-      return s / 4294967296;
-    };
-    const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
-    const num = (max: number, w: number) => String(Math.floor(random() * max)).padStart(w, '0');
+    const { random, pick, num } = seededTexts('wireDateTimeParts');
     let read = 0;
     let left = 0;
     for (let i = 0; i < 20000; i++) {

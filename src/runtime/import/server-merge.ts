@@ -45,10 +45,15 @@ function turnedOn(merge: ServerMerge): boolean {
   });
 }
 
+/** The brand merges a large batch on the server, and DSYNC_SERVER_MERGE leaves that on. */
+export function serverMergeOn(dialect: DbClient['dialect']): boolean {
+  const merge = dialect.serverMerge;
+  return merge !== undefined && turnedOn(merge);
+}
+
 /** The batch may be merged by the server as far as the node and its size go (the parked set is looked at in the transaction). */
 export function serverMergeMay(dialect: DbClient['dialect'], scope: ServerMergeScope, size: number): boolean {
-  const merge = dialect.serverMerge;
-  return merge !== undefined && !scope.forwards && size >= SERVER_MERGE_AT_LEAST && turnedOn(merge);
+  return !scope.forwards && size >= SERVER_MERGE_AT_LEAST && serverMergeOn(dialect);
 }
 
 /**

@@ -25,7 +25,7 @@ import { normalizeChangeTime } from '../import/decode-change.ts';
 import { applyDirect, type DirectBatch, decodeDirect, importContext } from '../import/import.ts';
 import { BATCH_COLUMNS, batchInboxRow } from '../import/inbox-batches.ts';
 import { writeRows } from '../import/row-writer.ts';
-import { SERVER_MERGE_AT_LEAST, serverMergeMay } from '../import/server-merge.ts';
+import { SERVER_MERGE_AT_LEAST, serverMergeMay, serverMergeOn } from '../import/server-merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import {
   forgetPointer,
@@ -124,7 +124,7 @@ export async function directTransportOnce(
   const start = Math.max(sent, mark);
   // Into a node whose import may merge on the server, the first batch read with the horizon is cut at the size that
   // sends a backlog to the inbox: a smaller one is whole and applied here; a backlog is read again for the inbox.
-  const cut = dst.dialect.serverMerge !== undefined ? SERVER_MERGE_AT_LEAST : null;
+  const cut = serverMergeOn(dst.dialect) ? SERVER_MERGE_AT_LEAST : null;
   const { horizon, rows: firstRows } = await readHorizonAndBatch(
     src,
     'ds_change_outbox',
