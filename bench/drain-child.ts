@@ -33,8 +33,16 @@ export interface DrainJob {
 }
 
 // The heap settings of `dsync run`/`sync`/`transport`/`import` (src/runtime/heap.ts), so that
-// the peak RSS measured here is what those commands would reach; DSYNC_V8_DEFAULTS=1 compares.
-const heapFlags = boundHeap();
+// the peak RSS measured here is what those commands would reach; DSYNC_V8_DEFAULTS=1 compares. Reported with
+// the heap flags given on this process's command line (DSYNC_BENCH_DRAIN_NODE_OPTIONS), which win over dsync's.
+const HEAP_FLAGS = [
+  '--heap-growing-percent',
+  '--max-semi-space-size',
+  '--min-semi-space-size',
+  '--max-old-space-size',
+  '--semi-space-growth-factor',
+];
+const heapFlags = [...boundHeap(), ...process.execArgv.filter((arg) => HEAP_FLAGS.includes(arg.replace(/_/g, '-').split('=')[0]))];
 const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8')) as DrainJob;

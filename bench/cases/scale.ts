@@ -76,7 +76,7 @@ export async function scaleCase(
       ratio: null,
       target: `≤ ${RSS_LIMIT_MB} MB`,
       verdict: verdict(peak > 0 && peak <= RSS_LIMIT_MB),
-      note: `RSS at the start of the drain (Node, the bundled library, connections): ${fmt(runSmall.startRssMb ?? 0)} MB${runLarge.completed ? '' : '; peak until the drain was stopped'}; V8 flags of dsync run/sync: ${runLarge.heapFlags.join(' ') || 'none (DSYNC_V8_DEFAULTS=1)'}`,
+      note: `RSS at the start of the drain (Node, the bundled library, connections): ${fmt(runSmall.startRssMb ?? 0)} MB${runLarge.completed ? '' : '; peak until the drain was stopped'}; V8 heap flags of the drain: ${runLarge.heapFlags.join(' ') || "none, V8's defaults (DSYNC_V8_DEFAULTS=1)"}`,
     },
   ];
 }
