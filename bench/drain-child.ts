@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config, ImportProgram, TransportProgram } from '../src/config/config.ts';
 import { getDialect } from '../src/dialects/registry.ts';
-import { boundHeap } from '../src/runtime/heap.ts';
+import { boundHeap, flagName, givenFlags } from '../src/runtime/heap.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ImportResult, importOnce } from '../src/runtime/import/import.ts';
 import type { NodeHandle } from '../src/runtime/nodes.ts';
@@ -34,15 +34,9 @@ export interface DrainJob {
 
 // The heap settings of `dsync run`/`sync`/`transport`/`import` (src/runtime/heap.ts), so that
 // the peak RSS measured here is what those commands would reach; DSYNC_V8_DEFAULTS=1 compares. Reported with
-// the heap flags given on this process's command line (DSYNC_BENCH_DRAIN_NODE_OPTIONS), which win over dsync's.
-const HEAP_FLAGS = [
-  '--heap-growing-percent',
-  '--max-semi-space-size',
-  '--min-semi-space-size',
-  '--max-old-space-size',
-  '--semi-space-growth-factor',
-];
-const heapFlags = [...boundHeap(), ...process.execArgv.filter((arg) => HEAP_FLAGS.includes(arg.replace(/_/g, '-').split('=')[0]))];
+// the heap flags given to this process (DSYNC_BENCH_DRAIN_NODE_OPTIONS, NODE_OPTIONS), which win over dsync's.
+const HEAP_FLAGS = ['heap-growing-percent', 'max-semi-space-size', 'min-semi-space-size', 'max-old-space-size', 'semi-space-growth-factor'];
+const heapFlags = [...boundHeap(), ...givenFlags().filter((arg) => HEAP_FLAGS.includes(flagName(arg)))];
 const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
 
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8')) as DrainJob;

@@ -26,10 +26,17 @@ import { setFlagsFromString } from 'node:v8';
 
 export const DRAIN_HEAP_FLAGS = ['--heap-growing-percent=10'] as const;
 
+/** A node flag's name as V8 reads it: `--max_semi_space_size=8` is `max-semi-space-size`. */
+export const flagName = (arg: string) => arg.replace(/^--/, '').replace(/_/g, '-').split('=')[0];
+
+/** The flags given to this process: on node's command line, then in NODE_OPTIONS. */
+export const givenFlags = (env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string[] =>
+  [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].filter(Boolean);
+
 /** The flags set (none when V8's defaults were asked for, or each one the user gave already). */
 export function boundHeap(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): string[] {
   if (env.DSYNC_V8_DEFAULTS === '1') return [];
-  const given = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].map((a) => a.replace(/^--/, '').replace(/_/g, '-').split('=')[0]);
+  const given = givenFlags(env, execArgv).map(flagName);
   const set: string[] = [];
   for (const flag of DRAIN_HEAP_FLAGS) {
     const name = flag.slice(2).split('=')[0];
