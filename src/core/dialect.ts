@@ -205,8 +205,9 @@ export interface BulkWriter {
   /**
    * Rows of driver-ready values, each naming an existing row of a system table by `key`: the
    * other columns of that row set to them. `families` gives each column's family (text, integer
-   * or bigint). Returns how many rows it matched; the caller writes the rows it did not match
-   * another way. Absent, or undefined for a column it cannot type: the caller upserts.
+   * or bigint). `fixed`: a key column with one value for every row, given once instead of in each
+   * row (not among `columns` or `key`). Returns how many rows it matched; the caller writes the rows
+   * it did not match another way. Absent, or undefined for a column it cannot type: the caller upserts.
    */
   updateRows?(
     tx: DbClient,
@@ -215,6 +216,7 @@ export interface BulkWriter {
     families: readonly TypeFamily[],
     key: readonly string[],
     rows: unknown[][],
+    fixed?: { column: string; value: string },
   ): Promise<number | undefined>;
   /**
    * `rows` rows given as COPY text (PostgreSQL's text format: fields by tab, rows by newline,

@@ -271,7 +271,7 @@ export const postgresBulk: BulkWriter = {
     );
   },
 
-  async updateRows(tx, table, columns, families, key, rows) {
+  async updateRows(tx, table, columns, families, key, rows, fixed) {
     const types = families.map((f) => ARRAY_TYPES[f]);
     if (types.some((t) => t === undefined)) return undefined;
     const s = (c: string) => `s.${sql.ident(c)}`;
@@ -280,10 +280,14 @@ export const postgresBulk: BulkWriter = {
     // seen, a custom plan would know how many rows they hold and might read the whole table instead
     // of probing its key once per row.
     const arrays = columns.map((_, i) => `(SELECT $${i + 1}::${types[i]}[])`).join(', ');
+    const match = key.map((k) => `d.${sql.ident(k)} = ${s(k)}`);
+    if (fixed) match.unshift(`d.${sql.ident(fixed.column)} = $${columns.length + 1}`);
+    const params: unknown[] = columns.map((_, i) => rows.map((r) => r[i]));
+    if (fixed) params.push(fixed.value);
     const { rowCount } = await tx.query(
       `UPDATE ${sql.ident(table)} AS d SET ${set.join(', ')} FROM unnest(${arrays}) AS s (${columns.map((c) => sql.ident(c)).join(', ')})
-       WHERE ${key.map((k) => `d.${sql.ident(k)} = ${s(k)}`).join(' AND ')}`,
-      columns.map((_, i) => rows.map((r) => r[i])),
+       WHERE ${match.join(' AND ')}`,
+      params,
     );
     return rowCount;
   },

@@ -15,7 +15,7 @@ import type { TableSchema } from '../../core/schema.ts';
 import { shadowImportWrites } from '../capture/capture-shadow.ts';
 import { type AppliedRecord, recordApplied } from './applied-log.ts';
 import { fetchRows, fetchRowsWithEntries, type RowsWithEntriesRead, rowsOnlyRead, rowsWithEntriesRead } from './dml.ts';
-import { type Conflict, localCl, type Outcome, planChange, type RowState } from './merge.ts';
+import { type Conflict, localCl, type Outcome, planChange, type RowEntry, type RowState } from './merge.ts';
 import { recordConflict } from './parking.ts';
 import { executeOps, type PlannedOp } from './row-writer.ts';
 import { type EntryWrite, entriesFromRows, readEntries, writeEntries } from './version-store.ts';
@@ -137,7 +137,8 @@ interface Touched {
   table: TableSchema;
   rowKey: string;
   clBefore: number;
-  hadEntry: boolean;
+  /** The row's entry as the batch read it (null: none). */
+  entryBefore: RowEntry | null;
 }
 
 /** The rows a batch reads and writes, with their entries, as the planning moves on. */
@@ -237,16 +238,16 @@ export class BatchState {
   setState({ table, rowKey, id }: KeyText, state: RowState): void {
     if (!this.touched.has(id)) {
       const before = this.states.get(id) ?? { row: null, entry: null };
-      this.touched.set(id, { id, table, rowKey, clBefore: localCl(before), hadEntry: before.entry !== null });
+      this.touched.set(id, { id, table, rowKey, clBefore: localCl(before), entryBefore: before.entry });
     }
     this.states.set(id, state);
   }
 
   entryWrites(): EntryWrite[] {
     const out: EntryWrite[] = [];
-    for (const { id, table, rowKey, hadEntry } of this.touched.values()) {
+    for (const { id, table, rowKey, entryBefore } of this.touched.values()) {
       const entry = this.states.get(id)?.entry;
-      if (entry) out.push({ table: table.name, rowKey, entry, isNew: !hadEntry });
+      if (entry) out.push({ table: table.name, rowKey, entry, isNew: entryBefore === null, before: entryBefore ?? undefined });
     }
     return out;
   }

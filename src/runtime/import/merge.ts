@@ -160,7 +160,7 @@ function advanced(previous: RowEntry | null, cl: number, version: Version, won: 
   return { cl, maxVersion: Math.max(previous?.maxVersion ?? 0, version.time), base: previous?.base ?? NO_VERSION, columns };
 }
 
-const sameVersion = (a: Version, b: Version) => a.time === b.time && a.server === b.server;
+export const sameVersion = (a: Version, b: Version) => a.time === b.time && a.server === b.server;
 
 function sameEntry(a: RowEntry | null, b: RowEntry | null): boolean {
   if (a === b) return true;
