@@ -121,8 +121,8 @@ export interface EntryWrite {
 /**
  * How an entry known to be there is updated (BulkWriter.updateRows, table_name given once per table): all of it,
  * or, where its causal length and base are as read (an update's change, most of them), its clock and column
- * versions alone. In a probe (12,000 of 200,000 entries updated from arrays on PostgreSQL) the seven arrays
- * took 61–82 ms, table_name given once 52–69 ms, and the three columns 34–43 ms (docs/performance.md,
+ * versions alone. bench/probes/entry-update.ts (12,000 of 200,000 freshly written entries, on PostgreSQL): the
+ * seven arrays 109–110 ms (median of 8), table_name given once 103, the three columns 88–89 (docs/performance.md,
  * "the twenty-first session").
  */
 const UPDATES: ReadonlyArray<{ columns: string[]; families: TypeFamily[]; values: (w: EntryWrite) => unknown[] }> = [
