@@ -154,6 +154,7 @@ async function updateEntries(tx: DbClient, bulk: BulkWriter, writes: EntryWrite[
   for (const w of writes) {
     let shapes = byTable.get(w.table);
     if (!shapes) byTable.set(w.table, (shapes = [[], []]));
+    // By UPDATES' order: every column, then the clock-only shape.
     shapes[movedClockOnly(w) ? 1 : 0].push(w);
   }
   let matched = 0;
