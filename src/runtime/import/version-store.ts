@@ -118,6 +118,17 @@ export interface EntryWrite {
   before?: RowEntry;
 }
 
+/** An entry as its row of COLUMNS. */
+const entryRow = ({ table, rowKey, entry }: EntryWrite) => [
+  table,
+  rowKey,
+  entry.cl,
+  entry.maxVersion,
+  entry.base.time,
+  entry.base.server,
+  encodeColumns(entry.columns),
+];
+
 /**
  * How an entry known to be there is updated (BulkWriter.updateRows, table_name given once per table): all of it,
  * or, where its causal length and base are as read (an update's change, most of them), its clock and column
@@ -127,16 +138,10 @@ export interface EntryWrite {
  */
 const UPDATES: ReadonlyArray<{ columns: string[]; families: TypeFamily[]; values: (w: EntryWrite) => unknown[] }> = [
   {
-    columns: ['row_key', 'cl', 'max_version', 'base_version', 'base_server', 'col_versions'],
+    // The whole row but its table: a delete's, a new incarnation's, and every write that carries no `before`.
+    columns: COLUMNS.slice(1),
     families: ['text', 'bigint', 'bigint', 'bigint', 'text', 'text'],
-    values: ({ rowKey, entry }: EntryWrite) => [
-      rowKey,
-      entry.cl,
-      entry.maxVersion,
-      entry.base.time,
-      entry.base.server,
-      encodeColumns(entry.columns),
-    ],
+    values: (w: EntryWrite) => entryRow(w).slice(1),
   },
   {
     columns: ['row_key', 'max_version', 'col_versions'],
@@ -170,16 +175,6 @@ async function updateEntries(tx: DbClient, bulk: BulkWriter, writes: EntryWrite[
   }
   return matched;
 }
-
-const entryRow = ({ table, rowKey, entry }: EntryWrite) => [
-  table,
-  rowKey,
-  entry.cl,
-  entry.maxVersion,
-  entry.base.time,
-  entry.base.server,
-  encodeColumns(entry.columns),
-];
 
 /**
  * Replaces the entries of these rows (the last write of a row wins); new entries are
