@@ -5,7 +5,7 @@
  * that: versions live in ds_row_version (docs/convergence.md), so a purge in the middle
  * of a run changes no outcome.
  */
-import { type Config, programHome } from '../config/config.ts';
+import { type Config, type ProgramConfig, programHome } from '../config/config.ts';
 import type { DbClient, Row } from '../core/dialect.ts';
 import type { NodeSet } from './nodes.ts';
 import { readProgramState } from './program-state.ts';
@@ -33,20 +33,29 @@ async function deleteUpTo(client: DbClient, table: 'ds_change_outbox' | 'ds_chan
   return deleted;
 }
 
+/**
+ * The lowest pointer of `programs` on the node, read one after the other: queries queued on one connection
+ * behind one that waits are what node-postgres warns about (a DeprecationWarning on the user's terminal) and
+ * its next major refuses, and they would run one at a time all the same.
+ */
+async function lowestPointer(client: DbClient, programs: readonly ProgramConfig[], nodeName: string): Promise<number> {
+  let lowest = Number.POSITIVE_INFINITY;
+  for (const program of programs) lowest = Math.min(lowest, (await readProgramState(client, program, nodeName)).pointer);
+  return lowest;
+}
+
 export async function purgeNode(config: Config, nodes: NodeSet, nodeName: string): Promise<PurgeResult> {
   const { client } = await nodes.get(nodeName);
   const result: PurgeResult = { node: nodeName, outboxDeleted: 0, inboxDeleted: 0, outboxUpTo: null, inboxUpTo: null };
   const home = config.programs.filter((p) => programHome(p) === nodeName);
   const transports = home.filter((p) => p.type === 'transport');
   if (transports.length > 0) {
-    const pointers = await Promise.all(transports.map(async (p) => (await readProgramState(client, p, nodeName)).pointer));
-    result.outboxUpTo = Math.min(...pointers);
+    result.outboxUpTo = await lowestPointer(client, transports, nodeName);
     result.outboxDeleted = await deleteUpTo(client, 'ds_change_outbox', result.outboxUpTo);
   }
   const imports = home.filter((p) => p.type === 'import');
   if (imports.length > 0) {
-    const pointers = await Promise.all(imports.map(async (p) => (await readProgramState(client, p, nodeName)).pointer));
-    result.inboxUpTo = Math.min(...pointers);
+    result.inboxUpTo = await lowestPointer(client, imports, nodeName);
     result.inboxDeleted = await deleteUpTo(
       client,
       'ds_change_inbox',
