@@ -1,6 +1,6 @@
 /**
  * `dsync purge` on a hub: the outbox is purged up to the lowest pointer of the transports that read it,
- * the inbox up to its import's, and nothing is purged that a transport has not delivered. The hub's
+ * so nothing is purged that a transport has not delivered. The hub's
  * pointers are read one after the other on its one connection: node-postgres warns (and its next major
  * refuses) when a query is queued behind another that waits (a DeprecationWarning on the user's terminal).
  */
