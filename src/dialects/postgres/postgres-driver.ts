@@ -93,6 +93,17 @@ class StatementNames {
 const statementNames = new WeakMap<pg.Client, StatementNames>();
 
 /**
+ * Each connection's last statement asked for (PostgresClient.inTurn): the next one is handed to pg
+ * once it has ended, so pg never holds one waiting behind another. dsync asks for two at once on
+ * purpose: a transport reads its next batch ahead on the source's connection and saves the source's
+ * pointer on it meanwhile (transport.ts readAhead). pg queues such a query, but warns once two wait
+ * ("DeprecationWarning: Calling client.query() when the client is already executing a query"), and
+ * its message says pg 9 removes the queue: the order is kept here instead, as pg's message asks.
+ */
+const lastAsked = new WeakMap<pg.Client, Promise<unknown>>();
+const ignore = () => undefined;
+
+/**
  * An outermost transaction's state on the client side: its BEGIN not sent yet (it goes with the
  * first statement, PostgresClient.transaction), and writes deferred to the next statement
  * (PostgresClient.defer).
@@ -317,8 +328,20 @@ export class PostgresClient implements DbClient {
     return lostClients.has(this.client);
   }
 
-  /** A statement on a connection that went away fails with the `connection_lost` code (transient), whatever pg says. */
-  private async run<T>(statement: () => Promise<T>): Promise<T> {
+  /** `statement` once every statement asked for before it on this connection has ended, failed or not (lastAsked). */
+  private inTurn<T>(statement: () => Promise<T>): Promise<T> {
+    const before = lastAsked.get(this.client);
+    const result = before ? before.then(statement) : statement();
+    lastAsked.set(this.client, result.then(ignore, ignore));
+    return result;
+  }
+
+  /** A statement, in turn (inTurn); on a connection that went away it fails with the `connection_lost` code (transient), whatever pg says. */
+  private run<T>(statement: () => Promise<T>): Promise<T> {
+    return this.inTurn(() => this.attempt(statement));
+  }
+
+  private async attempt<T>(statement: () => Promise<T>): Promise<T> {
     if (this.lost) throw new TransientError('connection_lost', 'the PostgreSQL connection was lost', { hint: 'the next pass reconnects' });
     try {
       return await statement();
@@ -550,7 +573,7 @@ export class PostgresClient implements DbClient {
           begin.pending = false;
           return Promise.resolve();
         }
-        return this.client.query('ROLLBACK').then(
+        return this.inTurn(() => this.client.query('ROLLBACK')).then(
           () => undefined,
           () => undefined,
         );
