@@ -34,9 +34,8 @@ async function deleteUpTo(client: DbClient, table: 'ds_change_outbox' | 'ds_chan
 }
 
 /**
- * The lowest pointer of `programs` on the node, read one after the other: queries queued on one connection
- * behind one that waits are what node-postgres warns about (a DeprecationWarning on the user's terminal) and
- * its next major refuses, and they would run one at a time all the same.
+ * The lowest pointer of `programs` on the node, read one after the other: statements asked for at once on
+ * one connection would run one at a time all the same (postgres-driver.ts inTurn).
  */
 async function lowestPointer(client: DbClient, programs: readonly ProgramConfig[], nodeName: string): Promise<number> {
   let lowest = Number.POSITIVE_INFINITY;
