@@ -15,7 +15,7 @@ import type { NodeHandle } from '../src/runtime/nodes.ts';
 import { workDone } from '../src/runtime/sync.ts';
 import { type DirectTransportResult, directTransportOnce } from '../src/runtime/transport/direct-apply.ts';
 import { transportOnce } from '../src/runtime/transport/transport.ts';
-import { StatementTrace, traceClient } from './traced-client.ts';
+import { StatementTrace, type TracedStatements, traceClient } from './traced-client.ts';
 
 export interface DrainJob {
   config: Config;
@@ -42,11 +42,18 @@ const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.st
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8')) as DrainJob;
 const { config } = job;
 const trace = new StatementTrace();
+/** What the trace found: statements by shape, most time first, and those during which the peak RSS rose. */
+const traced = (): TracedStatements => ({
+  total: trace.statements,
+  top: trace.top(),
+  peakRises: trace.peakRises(),
+  peakRiseKb: trace.peakRiseKb,
+});
 
 // Stopped by the runner's budget: report the statements so far, then exit normally, so
 // that --cpu-prof still writes its profile.
 process.on('SIGTERM', () => {
-  if (job.trace) emit({ event: 'stopped', statements: { total: trace.statements, top: trace.top() } });
+  if (job.trace) emit({ event: 'stopped', statements: traced() });
   process.exit(143);
 });
 const handles: NodeHandle[] = [];
@@ -139,7 +146,7 @@ try {
     importPasses,
     maxRssKb: process.resourceUsage().maxRSS,
     atHighestRss: { rss: highest.rss, heapUsed: highest.heapUsed, heapTotal: highest.heapTotal, external: highest.external },
-    statements: job.trace ? { total: trace.statements, top: trace.top() } : undefined,
+    statements: job.trace ? traced() : undefined,
   });
 } finally {
   clearInterval(sampler);

@@ -16,7 +16,7 @@ import type { BenchSetup } from './nodes.ts';
 import { BENCH_DIR, ROOT } from './paths.ts';
 import { type ProfileSummary, summarizeProfile } from './profile-summary.ts';
 import { progress } from './report.ts';
-import type { StatementStats } from './traced-client.ts';
+import type { TracedStatements } from './traced-client.ts';
 
 export interface DrainOptions {
   setup: BenchSetup;
@@ -56,7 +56,7 @@ export interface DrainRun {
   startRssMb: number | null;
   /** V8 flags the drain process set for itself (src/runtime/heap.ts, as `dsync run`/`sync` do). */
   heapFlags: string[];
-  statements?: { total: number; perChange: number; top: StatementStats[] };
+  statements?: TracedStatements & { perChange: number };
   profile?: ProfileSummary;
 }
 
@@ -141,7 +141,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   let transportedAt: number | null = null;
   let transportPeakKb: number | null = null;
   let done: Record<string, any> | null = null;
-  let stoppedStatements: { total: number; top: StatementStats[] } | undefined;
+  let stoppedStatements: TracedStatements | undefined;
   let buffered = '';
   child.stdout.on('data', (chunk) => {
     buffered += chunk;
@@ -209,7 +209,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainRun> {
   const result = done as Record<string, any> | null;
   if (result) {
     const elapsedMs = result.transportMs + result.importMs;
-    const statements = result.statements as { total: number; top: StatementStats[] } | undefined;
+    const statements = result.statements as TracedStatements | undefined;
     return {
       completed: true,
       elapsedMs,

@@ -11,6 +11,19 @@ export interface StatementStats {
   ms: number;
   /** The largest single measurement of the shape. */
   max: number;
+  /** KiB by which the process's peak RSS rose inside statements of the shape, where they run in the process (traceClient). */
+  peakRiseKb: number;
+}
+
+/** A trace's findings as a drain reports them (StatementTrace). */
+export interface TracedStatements {
+  total: number;
+  /** Most time first. */
+  top: StatementStats[];
+  /** The in-process shapes inside which the peak RSS rose most (absent in results written before they were traced). */
+  peakRises?: StatementStats[];
+  /** KiB the peak rose inside in-process statements in all. */
+  peakRiseKb?: number;
 }
 
 export class StatementTrace {
@@ -20,7 +33,7 @@ export class StatementTrace {
 
   constructor(private readonly timeline = false) {}
 
-  record(sql: string, ms: number): void {
+  record(sql: string, ms: number, peakRiseKb = 0): void {
     if (this.timeline)
       this.sequence.push({ shape: sql.replace(/\s+/g, ' ').slice(0, 60), start: performance.now() - ms, end: performance.now() });
     const shape = sql
@@ -29,10 +42,11 @@ export class StatementTrace {
       .replace(/(\(\?(, \?)*\)(, )?){2,}/g, '(…rows…)')
       .slice(0, 90);
     let stats = this.byShape.get(shape);
-    if (!stats) this.byShape.set(shape, (stats = { shape, count: 0, ms: 0, max: 0 }));
+    if (!stats) this.byShape.set(shape, (stats = { shape, count: 0, ms: 0, max: 0, peakRiseKb: 0 }));
     stats.count++;
     stats.ms += ms;
     stats.max = Math.max(stats.max, ms);
+    stats.peakRiseKb += peakRiseKb;
   }
 
   /** With `timeline`: each statement in order, with the time before it (the process's own work since the last ended) and its own. */
@@ -51,6 +65,22 @@ export class StatementTrace {
       .map((s) => ({ ...s, ms: Math.round(s.ms) }));
   }
 
+  /** The shapes inside which the process's peak RSS rose, most first: what sets a drain's peak where the database runs in the process. */
+  peakRises(n = 3): StatementStats[] {
+    return [...this.byShape.values()]
+      .filter((s) => s.peakRiseKb > 0)
+      .sort((a, b) => b.peakRiseKb - a.peakRiseKb)
+      .slice(0, n)
+      .map((s) => ({ ...s, ms: Math.round(s.ms) }));
+  }
+
+  /** KiB by which the peak rose inside in-process statements (the rest of a drain's rise came outside them). */
+  get peakRiseKb(): number {
+    let kb = 0;
+    for (const s of this.byShape.values()) kb += s.peakRiseKb;
+    return kb;
+  }
+
   get statements(): number {
     let n = 0;
     for (const s of this.byShape.values()) n += s.count;
@@ -58,9 +88,15 @@ export class StatementTrace {
   }
 }
 
+/** The process's peak RSS so far, in KiB (getrusage). */
+const peakRssKb = () => process.resourceUsage().maxRSS;
+
 /**
  * `clock`: what a statement is measured by, in ms (default: the time it takes; e.g. a server process's CPU), read
- * before and after it; `after`, when given, is read after it instead (e.g. a peak since `clock` reset it).
+ * before and after it; `after`, when given, is read after it instead (e.g. a peak since `clock` reset it). Where the
+ * database runs in the process (SQLite: better-sqlite3 runs a statement synchronously, where no timer can sample the
+ * memory it takes), the rise of the process's peak RSS inside each statement is recorded besides; a server's
+ * statement is awaited while the process does other work, so a rise then is not the statement's.
  */
 export function traceClient(
   client: DbClient,
@@ -68,12 +104,14 @@ export function traceClient(
   clock: () => number = () => performance.now(),
   after: () => number = clock,
 ): DbClient {
+  const inProcess = client.dialect.name === 'sqlite';
   const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
+    const peak = inProcess ? peakRssKb() : 0;
     const started = clock();
     try {
       return await run();
     } finally {
-      trace.record(label, after() - started);
+      trace.record(label, after() - started, inProcess ? peakRssKb() - peak : 0);
     }
   };
   return new Proxy(client, {
