@@ -42,7 +42,7 @@ const emit = (event: Record<string, unknown>) => process.stdout.write(`${JSON.st
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8')) as DrainJob;
 const { config } = job;
 const trace = new StatementTrace();
-/** What the trace found: statements by shape, most time first, and those during which the peak RSS rose. */
+/** What the trace found: statements by shape, most time first, and the SQLite ones inside which the peak RSS rose. */
 const traced = (): TracedStatements => ({
   total: trace.statements,
   top: trace.top(),
