@@ -20,10 +20,10 @@ export interface TracedStatements {
   total: number;
   /** Most time first. */
   top: StatementStats[];
-  /** The in-process shapes inside which the peak RSS rose most (absent in results written before they were traced). */
-  peakRises?: StatementStats[];
+  /** The in-process shapes inside which the peak RSS rose most. */
+  peakRises: StatementStats[];
   /** KiB the peak rose inside in-process statements in all. */
-  peakRiseKb?: number;
+  peakRiseKb: number;
 }
 
 export class StatementTrace {

@@ -187,10 +187,10 @@ export async function drainCase(
     notes.push(
       `${fmt(run.statements.total)} statements for ${fmt(done)} changes ${run.completed ? '' : 'applied when stopped '}(${done ? fmt(run.statements.perChange, 3) : '-'} per change)`,
     );
-    const rises = run.statements.peakRises ?? [];
+    const rises = run.statements.peakRises;
     if (rises.length > 0)
       notes.push(
-        `the peak RSS rose ${fmt((run.statements.peakRiseKb ?? 0) / 1024)} MB inside SQLite's statements, most inside ${rises
+        `the peak RSS rose ${fmt(run.statements.peakRiseKb / 1024)} MB inside SQLite's statements, most inside ${rises
           .map((s) => `${s.shape.slice(0, 50)}… (+${fmt(s.peakRiseKb / 1024)} MB, ${fmt(s.count)} statements)`)
           .join('; ')}`,
       );

@@ -3,8 +3,8 @@
  * reads its next batch ahead on the source's connection while it saves the source's pointer there
  * (transport.ts readAhead). Here: every kind of statement the client sends, asked for all at once,
  * runs once, statements of one kind in the order asked; one failing among them fails alone; and
- * node-postgres is never left with one waiting behind another (its DeprecationWarning, which says
- * pg 9 refuses that, is never emitted).
+ * node-postgres never has two waiting behind the one it runs (its DeprecationWarning, which says
+ * pg 9 refuses a queue, is never emitted).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient, Row } from '../../src/core/dialect.ts';

@@ -94,7 +94,9 @@ const statementNames = new WeakMap<pg.Client, StatementNames>();
 
 /**
  * Each connection's last statement asked for (PostgresClient.inTurn): the next one is handed to pg
- * once it has ended, so pg never holds one waiting behind another. dsync asks for two at once on
+ * once it has settled, so pg holds none waiting behind the one it runs (but for the moment between a
+ * failed statement's error, where pg settles it, and the server's ReadyForQuery after it, when the
+ * next may wait in pg's queue alone, which pg allows without a word). dsync asks for two at once on
  * purpose: a transport reads its next batch ahead on the source's connection and saves the source's
  * pointer on it meanwhile (transport.ts readAhead). pg queues such a query, but warns once two wait
  * ("DeprecationWarning: Calling client.query() when the client is already executing a query"), and
