@@ -105,13 +105,19 @@ export function traceClient(
   after: () => number = clock,
 ): DbClient {
   const inProcess = client.dialect.name === 'sqlite';
+  /** A point to time from: the clock and the process's peak RSS. */
+  const markNow = () => ({ started: clock(), peak: inProcess ? peakRssKb() : 0 });
+  /** Records `label` from `mark` to now; the next mark. */
+  const recorded = (label: string, mark: { started: number; peak: number }) => {
+    trace.record(label, after() - mark.started, inProcess ? peakRssKb() - mark.peak : 0);
+    return markNow();
+  };
   const timed = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
-    const peak = inProcess ? peakRssKb() : 0;
-    const started = clock();
+    const mark = markNow();
     try {
       return await run();
     } finally {
-      trace.record(label, after() - started, inProcess ? peakRssKb() - peak : 0);
+      recorded(label, mark);
     }
   };
   return new Proxy(client, {
@@ -128,11 +134,25 @@ export function traceClient(
         return (statements: readonly string[]) =>
           timed(`[${statements.length} in one round trip] ${statements.join('; ')}`, () => target.queryMany!(statements));
       if (prop === 'transaction') {
-        // BEGIN/COMMIT (or SAVEPOINT/RELEASE) are two more round trips, counted under one shape.
-        return <T>(fn: (tx: DbClient) => Promise<T>) => {
-          trace.record('BEGIN/SAVEPOINT … COMMIT/RELEASE (2 statements)', 0);
-          trace.record('BEGIN/SAVEPOINT … COMMIT/RELEASE (2 statements)', 0);
-          return target.transaction((tx) => fn(traceClient(tx, trace, clock, after)));
+        // Its BEGIN (or SAVEPOINT) is timed until the body starts, its COMMIT (or RELEASE) from the body's end until the
+        // transaction returns: a commit's own work shows (on SQLite, the WAL write and any checkpoint it runs).
+        return async <T>(fn: (tx: DbClient) => Promise<T>): Promise<T> => {
+          let mark = markNow();
+          try {
+            const result = await target.transaction(async (tx) => {
+              mark = recorded('BEGIN or SAVEPOINT', mark);
+              try {
+                return await fn(traceClient(tx, trace, clock, after));
+              } finally {
+                mark = markNow();
+              }
+            });
+            recorded('COMMIT or RELEASE', mark);
+            return result;
+          } catch (error) {
+            recorded('ROLLBACK or ROLLBACK TO', mark);
+            throw error;
+          }
         };
       }
       const value = Reflect.get(target, prop, receiver);
