@@ -16,6 +16,9 @@ export const BRAND: Record<DialectName, string> = { postgres: 'PostgreSQL', sqli
 /** Throughput ratio targets of W through a driver with bound parameters (issue 13). */
 const APP_TARGET: Record<DialectName, number> = { postgres: 0.85, sqlite: 0.7, mysql: 0.7, mssql: 0.7 };
 
+/** An SQLite application's connection: better-sqlite3's WAL commits (NORMAL) and SQLite's own automatic checkpoint. */
+const SQLITE_APP_SETTINGS = 'PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 1000';
+
 /** The databases W runs on in case 1: without dsync, with its triggers, and with a send-only node's triggers. */
 const APP_KINDS = ['plain', 'captured', 'sendOnly'] as const;
 type AppKind = (typeof APP_KINDS)[number];
@@ -45,8 +48,9 @@ export async function captureAppLike(
     Record<(typeof PHASES)[number], number>
   >;
   // The application's writes at better-sqlite3's own WAL setting (NORMAL), as this case always ran them: dsync's
-  // connections commit at FULL, and an fsync per commit on both sides would measure the disk, not the triggers.
-  if (dialect === 'sqlite') for (const k of kinds) await clients[k]!.exec('PRAGMA synchronous = NORMAL');
+  // connections commit at FULL, and an fsync per commit on both sides would measure the disk, not the triggers. And
+  // with SQLite's own automatic checkpoint, as an application's connection has (dsync's run theirs off the commit).
+  if (dialect === 'sqlite') for (const k of kinds) await clients[k]!.exec(SQLITE_APP_SETTINGS);
   for (const [i, phase] of PHASES.entries()) {
     for (const which of [...kinds.slice(i % kinds.length), ...kinds.slice(0, i % kinds.length)]) {
       progress(`capture ${BRAND[dialect]}: W ${phase}s ${APP_LABEL[which]}`);
@@ -204,7 +208,7 @@ export async function captureKeysMode(dialect: DialectName, scale: number): Prom
     // The first pass scans the (empty) table: its one-time cost is not the mode's rate.
     await capturePass(setup.config, setup.nodes, 'k');
     const clients = { plain, keys: keyed };
-    if (dialect === 'sqlite') for (const c of Object.values(clients)) await c.exec('PRAGMA synchronous = NORMAL');
+    if (dialect === 'sqlite') for (const c of Object.values(clients)) await c.exec(SQLITE_APP_SETTINGS);
     const ms = { plain: { insert: 0, update: 0, delete: 0 }, keys: { insert: 0, update: 0, delete: 0 } };
     for (const [i, phase] of PHASES.entries()) {
       for (const kind of i % 2 === 0 ? (['plain', 'keys'] as const) : (['keys', 'plain'] as const)) {
