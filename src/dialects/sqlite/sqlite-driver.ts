@@ -37,7 +37,7 @@ const CHECKPOINT_FRAMES = 1000;
 const CHECKPOINT_NOW_FRAMES = 10 * CHECKPOINT_FRAMES;
 
 interface WalCheckpoints {
-  /** `PRAGMA wal_checkpoint(NOOP)`: the WAL's frames and how many of them are checkpointed, nothing done. */
+  /** `PRAGMA wal_checkpoint(NOOP)`, as arrays: [busy, the WAL's frames, how many of them are checkpointed]; nothing done. */
   readonly status: BetterSqlite3.Statement;
   readonly passive: BetterSqlite3.Statement;
   /** A checkpoint is waiting for the next idle moment. */
@@ -65,7 +65,7 @@ export const reportsCheckpoints = (version: string) => {
 function afterWrite(connection: Connection, committed: boolean): void {
   const checkpoints = connection.checkpoints;
   if (!checkpoints || checkpoints.due) return;
-  const [, frames, copied] = checkpoints.status.raw(true).get() as [unknown, unknown, unknown];
+  const [, frames, copied] = checkpoints.status.get() as [unknown, unknown, unknown];
   const waiting = Number(frames) - Number(copied);
   if (waiting < CHECKPOINT_FRAMES) return;
   if (!committed || waiting >= CHECKPOINT_NOW_FRAMES) {
@@ -294,7 +294,7 @@ export async function connectSqlite(dialect: Dialect, url: string, nodeName: str
       // The WAL's checkpoints are run by afterWrite, not inside the commit of a batch.
       db.pragma('wal_autocheckpoint = 0');
       checkpoints = {
-        status: db.prepare('PRAGMA wal_checkpoint(NOOP)'),
+        status: db.prepare('PRAGMA wal_checkpoint(NOOP)').raw(true),
         passive: db.prepare('PRAGMA wal_checkpoint(PASSIVE)'),
         due: false,
       };
