@@ -61,23 +61,44 @@ const fill = (client: DbClient, first: number, rows: number) =>
     [first, first + rows - 1],
   );
 
+/**
+ * `rounds` transactions of DUE to 3 × DUE rows each (drawn by `next`) in turn, with no idle moment between them;
+ * `check` after each commit, with the rows it wrote. Returns how many rows were written.
+ */
+async function commitRounds(db: Db, next: () => number, rounds: number, check: (round: number, rows: number) => Promise<void>) {
+  let first = 1;
+  for (let round = 0; round < rounds; round++) {
+    const rows = DUE + Math.floor(next() * 2 * DUE);
+    await db.client.transaction(async (tx) => {
+      await fill(tx, first, rows);
+    });
+    first += rows;
+    await check(round, rows);
+  }
+  return first - 1;
+}
+
+/** Makes the connection's checkpoints fail, as a failing file would: the statement the driver runs them by throws. */
+function failCheckpoints(client: DbClient): void {
+  const connection = (client as unknown as { connection: { checkpoints: { passive: { get(): unknown } } } }).connection;
+  connection.checkpoints.passive = {
+    get() {
+      throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+    },
+  };
+}
+
 describe(`SQLite WAL checkpoints (seed ${SEED})`, () => {
   it('a transaction past the threshold leaves its checkpoint to the next idle moment, then it is done', async () => {
     const next = random(SEED);
     await withDb('deferred', async (db) => {
-      let first = 1;
-      for (let round = 0; round < 4; round++) {
-        const rows = DUE + Math.floor(next() * 2 * DUE);
-        await db.client.transaction(async (tx) => {
-          await fill(tx, first, rows);
-        });
-        first += rows;
+      const written = await commitRounds(db, next, 4, async (round, rows) => {
         // Committed, not yet copied: the commit did not checkpoint.
         expect(db.wal().waiting, `round ${round}`).toBeGreaterThanOrEqual(rows);
         await idle();
         expect(db.wal().waiting, `round ${round}`).toBe(0);
-      }
-      expect((await db.client.query('SELECT count(*) AS n FROM t')).rows[0].n).toBe(first - 1);
+      });
+      expect((await db.client.query('SELECT count(*) AS n FROM t')).rows[0].n).toBe(written);
     });
   });
 
@@ -103,17 +124,11 @@ describe(`SQLite WAL checkpoints (seed ${SEED})`, () => {
   it('commits that follow each other with no idle moment between them keep the WAL under ten times the threshold', async () => {
     const next = random(SEED + 1);
     await withDb('back-to-back', async (db) => {
-      let first = 1;
       // No turn of the event loop between these transactions (better-sqlite3 answers at once): the deferred
       // checkpoint of the first never runs among them, so only the bound keeps the WAL from growing with the pass.
-      for (let round = 0; round < 8; round++) {
-        const rows = DUE + Math.floor(next() * 2 * DUE);
-        await db.client.transaction(async (tx) => {
-          await fill(tx, first, rows);
-        });
-        first += rows;
+      await commitRounds(db, next, 8, async (round) => {
         expect(db.wal().waiting, `round ${round}`).toBeLessThan(NOW);
-      }
+      });
       await idle();
       expect(db.wal().waiting).toBe(0);
     });
@@ -134,6 +149,25 @@ describe(`SQLite WAL checkpoints (seed ${SEED})`, () => {
       });
       await idle();
       expect(db.wal().waiting).toBe(0);
+    });
+  });
+});
+
+describe('SQLite WAL checkpoints that fail', () => {
+  it('leave every write that committed reported as committed, and the WAL for later', async () => {
+    await withDb('failing', async (db) => {
+      failCheckpoints(db.client);
+      // A write outside a transaction past the threshold, a commit past ten times it, a commit that defers its checkpoint.
+      await fill(db.client, 1, DUE + 10);
+      await db.client.transaction(async (tx) => {
+        await fill(tx, DUE + 11, NOW);
+      });
+      await db.client.transaction(async (tx) => {
+        await fill(tx, DUE + NOW + 11, 10);
+      });
+      await idle();
+      expect((await db.client.query('SELECT count(*) AS n FROM t')).rows[0].n).toBe(DUE + NOW + 20);
+      expect(db.wal().waiting).toBeGreaterThan(NOW);
     });
   });
 });

@@ -71,20 +71,27 @@ function afterWrite(connection: Connection, committed: boolean): void {
   // Looked at whether or not one is due already: commits that follow each other without an idle moment between
   // them (an import pass into SQLite alone) still meet the bound.
   if (!committed || waiting >= CHECKPOINT_NOW_FRAMES) {
-    checkpoints.passive.get();
+    checkpoint(checkpoints);
     return;
   }
   if (checkpoints.due) return;
   checkpoints.due = true;
   setImmediate(() => {
     checkpoints.due = false;
-    // Inside a transaction the next commit looks again; so does the next write after a checkpoint that failed (a
-    // closed or busy file): it copies nothing that must be copied now.
-    if (!connection.db.open || connection.db.inTransaction) return;
-    try {
-      checkpoints.passive.get();
-    } catch {}
+    // Inside a transaction the next commit looks again.
+    if (connection.db.open && !connection.db.inTransaction) checkpoint(checkpoints);
   });
+}
+
+/**
+ * One PASSIVE checkpoint, best-effort as SQLite's automatic one: the write before it has committed, so a checkpoint
+ * that fails (a busy or failing file) must not report that write as failed; the next write looks again, and it
+ * copies nothing that must be copied now.
+ */
+function checkpoint(checkpoints: WalCheckpoints): void {
+  try {
+    checkpoints.passive.get();
+  } catch {}
 }
 
 const CLEAR_SYNC_STATE =
