@@ -1,12 +1,13 @@
 /**
- * inboxRowsOf (inbox-batches.ts): the rows of a light batch read back whole after the server's
- * merge, by id (in statements of IDS_PER_READ ids) or by the batch's range, in id order, the
- * same as the batch read gives them; a row missing below the horizon is a fault named as such.
+ * inboxRowsOf, inboxRowsIn and inboxKeysIn (inbox-batches.ts): the rows of a light batch read
+ * back whole after the server's merge, by id (in statements of IDS_PER_READ ids) or by the
+ * batch's range, in id order, the same as the batch read gives them; a row missing below the
+ * horizon is a fault named as such.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DbClient } from '../../src/core/dialect.ts';
 import { getDialect } from '../../src/dialects/registry.ts';
-import { BATCH_COLUMNS, inboxBatchSelect, inboxRowsOf } from '../../src/runtime/import/inbox-batches.ts';
+import { BATCH_COLUMNS, inboxBatchSelect, inboxKeysIn, inboxRowsIn, inboxRowsOf } from '../../src/runtime/import/inbox-batches.ts';
 import { createTestDatabase, liveDialects, type TestDatabase } from '../helpers/databases.ts';
 
 const live = (await liveDialects()).includes('sqlite');
@@ -35,7 +36,12 @@ describe.skipIf(!live)('inboxRowsOf reads the rows of a batch back whole', () =>
   it('gives every other row, all of them or none, in id order, with the values the batch read gives', async () => {
     const p = client.dialect.sql.param;
     const all = (await client.query(inboxBatchSelect(false)(p(1), p(2)), [0, 2900])).rows.map((r) => Number(r.id));
-    const whole = await inboxRowsOf(client, all, { from: 0, to: 2900 });
+    expect((await inboxKeysIn(client, { from: 0, to: 2900 }, { size: all.length, tables: new Set(['t']) })).map((r) => r.id)).toEqual(all);
+    const keys = await inboxKeysIn(client, { from: 6, to: 13 }, { size: 6, tables: new Set(['t']) });
+    expect(keys.map((r) => [r.id, r.object_table, r.object_id, r.object_value])).toEqual(
+      [8, 9, 10, 11, 12, 13].map((id) => [id, 't', `"k${id}"`, null]),
+    );
+    const whole = await inboxRowsIn(client, { from: 0, to: 2900 }, { size: all.length, tables: new Set(['t']) });
     expect(whole.map((r) => r.id)).toEqual(all);
     const everyOther = all.filter((_, i) => i % 2 === 1);
     const some = await inboxRowsOf(client, everyOther);
@@ -48,6 +54,9 @@ describe.skipIf(!live)('inboxRowsOf reads the rows of a batch back whole', () =>
 
   it('names a row missing below the horizon instead of skipping it', async () => {
     await expect(inboxRowsOf(client, [1, 7, 8])).rejects.toMatchObject({ code: 'inbox_changed' });
-    await expect(inboxRowsOf(client, [1, 2], { from: 0, to: 3 })).rejects.toMatchObject({ code: 'inbox_changed' });
+    // A range the census counted seven rows in (ids 1..7) that holds six now (id 7 is missing).
+    const counted = { size: 7, tables: new Set(['t']) };
+    await expect(inboxRowsIn(client, { from: 0, to: 7 }, counted)).rejects.toMatchObject({ code: 'inbox_changed' });
+    await expect(inboxKeysIn(client, { from: 0, to: 7 }, counted)).rejects.toMatchObject({ code: 'inbox_changed' });
   });
 });

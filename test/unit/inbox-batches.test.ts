@@ -3,7 +3,10 @@ import type { DbClient, Row } from '../../src/core/dialect.ts';
 import { postgresDialect } from '../../src/dialects/postgres/postgres-dialect.ts';
 import { inboxBatches } from '../../src/runtime/import/inbox-batches.ts';
 
-/** A client that answers the import's inbox reads from `ids` (an inbox with holes), recording them; arrays by queryArrays. */
+/**
+ * A client that answers the import's inbox reads from `ids` (an inbox with holes), recording them; arrays by queryArrays,
+ * a light batch's count by table (an id's table: `t` when even, `u` when odd) and the next id by query.
+ */
 function fakeInbox(ids: number[]) {
   const log: string[] = [];
   const rowOf = (id: number, stamp: boolean) => {
@@ -17,10 +20,22 @@ function fakeInbox(ids: number[]) {
       log.push(`read ${from}..${to}${sql.includes('ds_ledger_n') ? ' +stamp' : ''}`);
       return ids.filter((id) => id > from && id <= to).map((id) => rowOf(id, sql.includes('ds_ledger_n')));
     },
-    async query(_sql: string, params: readonly unknown[] = []) {
+    async query(sql: string, params: readonly unknown[] = []) {
       const [from, to] = params as number[];
-      log.push(`min ${from}..${to}`);
       const above = ids.filter((id) => id > from && id <= to);
+      if (sql.includes('GROUP BY object_table')) {
+        log.push(`count ${from}..${to}${sql.includes('ds_ledger_n') ? ' +stamp' : ''}`);
+        const rows = ['t', 'u']
+          .map((t) => ({
+            object_table: t,
+            n: String(above.filter((id) => (id % 2 === 0) === (t === 't')).length),
+            ds_ledger_n: 3,
+            ds_ledger_at: 'at',
+          }))
+          .filter((g) => g.n !== '0');
+        return { rows, rowCount: rows.length };
+      }
+      log.push(`min ${from}..${to}`);
       return { rows: [{ id: above.length ? Math.min(...above) : null }] as Row[], rowCount: 1 };
     },
   } as unknown as DbClient;
@@ -115,5 +130,60 @@ describe('inboxBatches', () => {
     const none = fakeInbox([1]);
     for await (const _ of inboxBatches(none.client, 5, 5, 10, false, async () => null)) expect.unreachable();
     expect(none.log).toEqual([]);
+  });
+
+  it('counts a batch the server may merge instead of reading it, neither prepared nor read ahead as rows', async () => {
+    const { client, log } = fakeInbox([1, 2, 3, 4, 5, 40, 41, 90]);
+    // Light from the third read on: the first batch whole, the rest counted (the read ahead asks as it is sent).
+    let asked = 0;
+    const prepared: number[][] = [];
+    const seen: Array<{ ids: number[]; upTo: number; stamp: string | null; light: unknown }> = [];
+    for await (const b of inboxBatches(
+      client,
+      0,
+      95,
+      3,
+      true,
+      async (rows) => prepared.push(rows.map((r) => r.id)),
+      { rows: null },
+      () => ++asked >= 3,
+    ))
+      seen.push({
+        ids: b.rows.map((r) => r.id),
+        upTo: b.upTo,
+        stamp: b.stamp,
+        light: b.light && { ...b.light, tables: [...b.light.tables] },
+      });
+    expect(seen.slice(0, 3)).toEqual([
+      { ids: [1, 2, 3], upTo: 3, stamp: '3/at', light: null },
+      { ids: [4, 5], upTo: 6, stamp: null, light: null },
+      { ids: [], upTo: 39, stamp: null, light: { size: 0, tables: [] } },
+    ]);
+    // Every id counted once, by its table; an empty count moves on to the next row there is.
+    const counted = seen.filter((b) => b.light !== null) as Array<{ light: { size: number; tables: string[] } }>;
+    expect(counted.reduce((n, b) => n + b.light.size, 0)).toBe(3);
+    expect(counted.find((b) => b.light.size === 2)?.light.tables.sort()).toEqual(['t', 'u']);
+    expect(prepared).toEqual([[4, 5]]);
+    expect(log.filter((l) => l.startsWith('count'))).not.toHaveLength(0);
+    expect(log.filter((l) => l.includes('+stamp'))).toEqual(['read 0..3 +stamp']);
+    expect(seen.at(-1)!.upTo).toBe(95);
+  });
+
+  it('brings the ledger stamp with the first batch when that one is counted', async () => {
+    const { client, log } = fakeInbox([1, 2]);
+    const seen: Array<{ stamp: string | null; size: number | undefined }> = [];
+    for await (const b of inboxBatches(
+      client,
+      0,
+      2,
+      10,
+      true,
+      async () => null,
+      { rows: null },
+      () => true,
+    ))
+      seen.push({ stamp: b.stamp, size: b.light?.size });
+    expect(seen).toEqual([{ stamp: '3/at', size: 2 }]);
+    expect(log).toEqual(['count 0..2 +stamp']);
   });
 });

@@ -29,7 +29,7 @@ import {
 } from './apply-batch.ts';
 import { decodeChange, normalizeChangeTime } from './decode-change.ts';
 import { mergeOnServer, serverMergeMay } from './server-merge.ts';
-import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, inboxRowsOf, stampOf, text } from './inbox-batches.ts';
+import { BATCH_COLUMNS, inboxBatchSelect, inboxBatches, inboxKeysIn, inboxRowsIn, inboxRowsOf, stampOf, text } from './inbox-batches.ts';
 import type { Conflict } from './merge.ts';
 import { type NodeHandle, requireSyncObjects } from '../nodes.ts';
 import { captureBeforeMerge } from '../capture/query-capture.ts';
@@ -778,18 +778,19 @@ async function importPass(
       // A batch the server may merge is decoded once it is known which of its changes the server left (mergeOnServer).
       return { used, decoded: serverMergeMay(client.dialect, used, rows.length) ? null : await decodeInGaps(used, rows) };
     };
-    // A batch the server may merge is read light (ids, tables, keys): the rows it leaves are read whole after the merge.
+    // A batch the server may merge is counted, not read (light): the rows it leaves are read whole after the merge.
     for await (const batch of inboxBatches(client, pointer, horizon, program.batchSize, withStamp, decodeAhead, first, () =>
       serverMergeMay(client.dialect, ctx, Number.POSITIVE_INFINITY),
     )) {
       const { upTo, stamp: read, prepared } = batch;
       let { rows, light } = batch;
       const range = { from: pointer, to: upTo };
-      /** The batch's rows read whole where they were read light (once; `on` the transaction's client inside it). */
+      const size = light ? light.size : rows.length;
+      /** The batch's rows, read whole where it was counted (once; `on` the transaction's client inside it). */
       const whole = async (on: DbClient): Promise<InboxRow[]> => {
         if (light) {
-          rows = await inboxRowsOf(on, idsOf(rows), range);
-          light = false;
+          rows = await inboxRowsIn(on, range, light);
+          light = null;
         }
         return rows;
       };
@@ -804,7 +805,7 @@ async function importPass(
       }
       const early = prepared ? await prepared : null;
       let decoded: Decoded[] | null =
-        early?.used === ctx ? early.decoded : serverMergeMay(client.dialect, ctx, rows.length) ? null : decodeAll(ctx, await whole(client));
+        early?.used === ctx ? early.decoded : serverMergeMay(client.dialect, ctx, size) ? null : decodeAll(ctx, await whole(client));
       if (kept && decoded?.some(unknownName)) {
         // The kept schema may predate a new column or table: read the catalog again before parking anything.
         ctx = await importContext(config, handle, program.id, true);
@@ -821,10 +822,10 @@ async function importPass(
           // Capture may be silenced with them, the commit made lazy (see applyBatchPlanned; the slow path's commit is as safe lazy).
           // A small batch's fast path reads its rows and entries in the same round trip (readAhead), where the driver pipelines.
           const ahead =
-            planned && tx.queryPipelined && rows.length <= READ_AHEAD_AT_MOST && !capturesFirst(ctx)
+            planned && tx.queryPipelined && size <= READ_AHEAD_AT_MOST && !capturesFirst(ctx)
               ? readAhead(
                   tx.dialect,
-                  (decoded ??= decodeAll(ctx, rows)).filter((d) => d.change !== null) as BatchItem[],
+                  (decoded ??= decodeAll(ctx, await whole(tx))).filter((d) => d.change !== null) as BatchItem[],
                   ctx.tables,
                   ctx.keepsVersions,
                 )
@@ -841,28 +842,35 @@ async function importPass(
             return;
           }
           let silenced = begun.silenced;
+          /** A light batch's ids, tables and keys, once read. */
+          let keys: InboxRow[] | null = null;
           let taken = new Set<number>();
-          if (serverMergeMay(tx.dialect, ctx, rows.length) && !parked.anyPending) {
+          if (serverMergeMay(tx.dialect, ctx, size) && !parked.anyPending) {
             if (!silenced) await tx.dialect.silenceCapture(tx, true, { lazyCommit: true });
             silenced = true;
             // Changes of a row with a parked change wait behind it: the planner parks them (parkIfBlocked).
+            if (light && parked.blocked.size > 0) keys = await inboxKeysIn(tx, range, light);
             const waits =
               parked.blocked.size === 0
                 ? []
-                : rows
+                : (keys ?? rows)
                     .filter((r) =>
                       parked.blocked.has(storedKey(rawRowIdentity(r, ctx.tables.get(r.object_table ?? '')?.primaryKey ?? null))),
                     )
                     .map((r) => r.id);
-            taken = await mergeOnServer(tx, ctx, new Set(rows.map((r) => r.object_table ?? '')), { from, to: target }, waits);
+            const tables = light ? light.tables : new Set(rows.map((r) => r.object_table ?? ''));
+            taken = await mergeOnServer(tx, ctx, tables, { from, to: target }, waits);
             tally.applied += taken.size;
           }
           let rest: Decoded[];
           if (decoded !== null) rest = taken.size === 0 ? decoded : decoded.filter((d) => !taken.has(d.row.id));
           else {
             // Only the rows the server left are read whole (all of them when it took none: kept for a replay).
-            const others = taken.size === 0 ? null : rows.filter((r) => !taken.has(r.id));
-            const left = others === null ? await whole(tx) : light ? await inboxRowsOf(tx, idsOf(others)) : others;
+            let left: InboxRow[];
+            if (taken.size === 0) left = await whole(tx);
+            else if (!light) left = rows.filter((r) => !taken.has(r.id));
+            else if (taken.size === light.size) left = [];
+            else left = await inboxRowsOf(tx, idsOf((keys ??= await inboxKeysIn(tx, range, light)).filter((r) => !taken.has(r.id))));
             rest = decodeAll(ctx, left);
             // As above for a batch decoded early: the kept schema may predate a new column or table (rolled back, read again).
             if (kept && rest.some(unknownName)) throw new LedgerMoved();

@@ -70,16 +70,65 @@ export function batchInboxRow(v: readonly unknown[]): InboxRow {
 }
 
 /**
- * The inbox columns of a batch the server may merge (`light`): what the import looks at before
- * the merge (the tables, the rows a parked change blocks). The rows the merge leaves are read
- * whole in the batch's transaction (inboxRowsOf): a batch the merge takes is neither read nor
- * decoded here, payloads included.
+ * What the import knows of a batch the server may merge (`light`) before the merge: how many
+ * changes it holds and of which tables, counted by the database, not read. The rows the merge
+ * leaves are read whole in the batch's transaction (inboxRowsOf): a batch the merge takes is
+ * neither read nor decoded here, payloads, ids and keys included (reading ids, tables and keys
+ * of 10,000 rows as arrays cost ~14 ms a batch into SQLite, the count ~3; docs/performance.md).
  */
-export const LIGHT_COLUMNS = ['id', 'object_table', 'object_id'] as const;
+export interface Census {
+  size: number;
+  tables: ReadonlySet<string>;
+}
 
-/** An inbox row as read in LIGHT_COLUMNS order; every other column null (the batch is `light`). */
-function lightInboxRow(v: readonly unknown[]): InboxRow {
-  return {
+/** Inbox ids per statement of inboxRowsOf (an IN list of bound ids). */
+const IDS_PER_READ = 1000;
+
+/** The inbox_changed fault: rows below the horizon read again are not those the batch counted or named. */
+const inboxChanged = (what: string, found: number, expected: number) =>
+  new RuntimeError('inbox_changed', `the inbox rows of ${what} read again are not those of the batch (${found} of ${expected} found)`, {
+    hint: 'something deleted or rewrote inbox rows below the horizon during an import; run the import again',
+  });
+
+/**
+ * The whole inbox rows (BATCH_COLUMNS) of `ids` (those the merge left of a light batch,
+ * ascending), in that order. The inbox below the horizon does not change under an import: a
+ * row not found is a fault, not a change skipped.
+ */
+export async function inboxRowsOf(client: DbClient, ids: readonly number[]): Promise<InboxRow[]> {
+  const rows: InboxRow[] = [];
+  const p = client.dialect.sql.param;
+  for (let i = 0; i < ids.length; i += IDS_PER_READ) {
+    const some = ids.slice(i, i + IDS_PER_READ);
+    const sql = `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_inbox WHERE id IN (${some.map((_, k) => p(k + 1)).join(', ')}) ORDER BY id`;
+    for (const v of await queryArrays(client, sql, some, BATCH_COLUMNS)) rows.push(batchInboxRow(v));
+  }
+  if (rows.length !== ids.length || rows.some((r, i) => r.id !== ids[i]))
+    throw inboxChanged(`ids ${ids[0]}..${ids[ids.length - 1]}`, rows.length, ids.length);
+  return rows;
+}
+
+/** The whole inbox rows of a light batch, by one range read: as many as its census counted, else a fault (as inboxRowsOf). */
+export async function inboxRowsIn(client: DbClient, range: { from: number; to: number }, census: Census): Promise<InboxRow[]> {
+  const p = client.dialect.sql.param;
+  const rows: InboxRow[] = [];
+  for (const v of await queryArrays(client, inboxBatchSelect(false)(p(1), p(2)), [range.from, range.to], BATCH_COLUMNS))
+    rows.push(batchInboxRow(v));
+  if (rows.length !== census.size) throw inboxChanged(`ids ${range.from + 1}..${range.to}`, rows.length, census.size);
+  return rows;
+}
+
+/**
+ * The ids, tables and keys of a light batch's rows, in id order, every other column null: what the import looks at
+ * when a parked change blocks rows (those of the batch wait behind it) and when the merge left some of the batch
+ * (to read those whole with inboxRowsOf); as many as its census counted, else a fault.
+ */
+export async function inboxKeysIn(client: DbClient, range: { from: number; to: number }, census: Census): Promise<InboxRow[]> {
+  const p = client.dialect.sql.param;
+  const sql = `SELECT id, object_table, object_id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
+  const keys = await queryArrays(client, sql, [range.from, range.to], ['id', 'object_table', 'object_id']);
+  if (keys.length !== census.size) throw inboxChanged(`ids ${range.from + 1}..${range.to}`, keys.length, census.size);
+  return keys.map((v) => ({
     id: Number(v[0]),
     origin_change_id: 0,
     object_database: null,
@@ -99,38 +148,7 @@ function lightInboxRow(v: readonly unknown[]): InboxRow {
     row_cl: null,
     row_cl_old: null,
     change_version: null,
-  };
-}
-
-/** Inbox ids per statement of inboxRowsOf (an IN list of bound ids). */
-const IDS_PER_READ = 1000;
-
-/**
- * The whole inbox rows (BATCH_COLUMNS) of `ids` (a light batch's, ascending, or those the merge
- * left of it), in that order; by one range read where they are all of the batch's `range`. The
- * inbox below the horizon does not change under an import: a row not found is a fault, not a
- * change skipped.
- */
-export async function inboxRowsOf(client: DbClient, ids: readonly number[], range?: { from: number; to: number }): Promise<InboxRow[]> {
-  const rows: InboxRow[] = [];
-  if (range) {
-    const p = client.dialect.sql.param;
-    for (const v of await queryArrays(client, inboxBatchSelect(false)(p(1), p(2)), [range.from, range.to], BATCH_COLUMNS))
-      rows.push(batchInboxRow(v));
-  }
-  for (let i = 0; !range && i < ids.length; i += IDS_PER_READ) {
-    const some = ids.slice(i, i + IDS_PER_READ);
-    const p = client.dialect.sql.param;
-    const sql = `SELECT ${BATCH_COLUMNS.join(', ')} FROM ds_change_inbox WHERE id IN (${some.map((_, k) => p(k + 1)).join(', ')}) ORDER BY id`;
-    for (const v of await queryArrays(client, sql, some, BATCH_COLUMNS)) rows.push(batchInboxRow(v));
-  }
-  if (rows.length !== ids.length || rows.some((r, i) => r.id !== ids[i]))
-    throw new RuntimeError(
-      'inbox_changed',
-      `the inbox rows of ids ${ids[0]}..${ids[ids.length - 1]} read again are not those of the batch (${rows.length} of ${ids.length} found)`,
-      { hint: 'something deleted or rewrote inbox rows below the horizon during an import; run the import again' },
-    );
-  return rows;
+  }));
 }
 
 /** A row of inboxBatchSelect read as an object, as the arrays queryArrays returns. */
@@ -138,14 +156,15 @@ const rowValues = (row: Row): unknown[] => [...BATCH_COLUMNS, 'ds_ledger_n', 'ds
 
 /** A batch of the inbox as inboxBatches hands it out. */
 export interface InboxBatch<T> {
+  /** Its rows; none when it is light. */
   rows: InboxRow[];
   upTo: number;
   /** The ledger's stamp, when the first batch brought it. */
   stamp: string | null;
   /** What `prepare` made of a batch read ahead, while the batch before it was written; null for a batch not read ahead or light. */
   prepared: Promise<T> | null;
-  /** The rows hold LIGHT_COLUMNS only (inboxRowsOf reads them whole). */
-  light: boolean;
+  /** The batch was counted, not read (`rows` is empty; inboxRowsIn reads them whole). */
+  light: Census | null;
 }
 
 /**
@@ -154,9 +173,9 @@ export interface InboxBatch<T> {
  * first batch where the brand reads it with the horizon.
  */
 export const inboxBatchSelect =
-  (withStamp: boolean, columns: readonly string[] = BATCH_COLUMNS) =>
+  (withStamp: boolean) =>
   (after: string, upTo: string): string =>
-    `SELECT ${columns.join(', ')}${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
+    `SELECT ${BATCH_COLUMNS.join(', ')}${withStamp ? `, ${LEDGER_STAMP_COLUMNS}` : ''} FROM ds_change_inbox WHERE id > ${after} AND id <= ${upTo} ORDER BY id`;
 
 /**
  * The inbox in batches from `pointer` up to `horizon`, as pointerBatches reads them, each
@@ -164,8 +183,8 @@ export const inboxBatchSelect =
  * so it goes on the connection ahead of that batch's transaction (the inbox below the
  * horizon does not change under an import), and once its rows are here, `prepare` (the
  * decoding) works on them in the gaps while this batch's statements run on the server.
- * A batch read when `light()` says so (the server may merge it) holds LIGHT_COLUMNS only and is
- * not prepared; the first batch given (`first.rows`) is whole. `first` is a holder the generator
+ * A batch read when `light()` says so (the server may merge it) is counted (Census), not read, nor
+ * prepared; the first batch given (`first.rows`) is whole. `first` is a holder the generator
  * empties once it has taken the rows: a suspended generator keeps its parameters' registers, so
  * rows passed as a parameter (10,000 row objects) stayed alive for the whole pass (a heap snapshot
  * mid-import, bench/probes/import-live-heap.ts).
@@ -181,50 +200,56 @@ export async function* inboxBatches<T>(
   light: () => boolean = () => false,
 ): AsyncGenerator<InboxBatch<T>> {
   const p = client.dialect.sql.param;
-  const read = (from: number, upTo: number, stamp: boolean, lightly: boolean) => {
-    const columns = lightly ? LIGHT_COLUMNS : BATCH_COLUMNS;
-    const names: string[] = stamp ? [...columns, 'ds_ledger_n', 'ds_ledger_at'] : [...columns];
-    return queryArrays(client, inboxBatchSelect(stamp, columns)(p(1), p(2)), [from, upTo], names);
+  type Read = Omit<InboxBatch<T>, 'upTo'>;
+  /** A batch as rows (the driver's arrays are not kept: they would live as long as the batch) or, `lightly`, counted. */
+  const read = async (from: number, upTo: number, stamp: boolean, lightly: boolean): Promise<Read> => {
+    const stampColumns = stamp ? `, ${LEDGER_STAMP_COLUMNS}` : '';
+    if (lightly) {
+      const sql = `SELECT object_table, count(*) AS n${stampColumns} FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} GROUP BY object_table`;
+      const groups = (await client.query<Row>(sql, [from, upTo])).rows;
+      const census = { size: groups.reduce((n, g) => n + Number(g.n), 0), tables: new Set(groups.map((g) => text(g.object_table) ?? '')) };
+      return { rows: [], stamp: stamp && groups.length > 0 ? stampOf(groups[0]) : null, prepared: null, light: census };
+    }
+    const names = stamp ? [...BATCH_COLUMNS, 'ds_ledger_n', 'ds_ledger_at'] : BATCH_COLUMNS;
+    const raw = await queryArrays(client, inboxBatchSelect(stamp)(p(1), p(2)), [from, upTo], names);
+    return asRead(raw, stamp);
   };
-  const asRows = (raw: unknown[][], lightly: boolean) => {
+  const asRead = (raw: unknown[][], stamp: boolean): Read => {
+    const width = BATCH_COLUMNS.length;
+    const at = stamp && raw.length > 0 ? stampOf({ ds_ledger_n: raw[0][width], ds_ledger_at: raw[0][width + 1] }) : null;
     const rows = new Array<InboxRow>(raw.length);
-    for (let i = 0; i < raw.length; i++) rows[i] = lightly ? lightInboxRow(raw[i]) : batchInboxRow(raw[i]);
-    return rows;
+    for (let i = 0; i < raw.length; i++) rows[i] = batchInboxRow(raw[i]);
+    return { rows, stamp: at, prepared: null, light: null };
   };
   let stampFirst = withStamp;
-  // A batch read ahead is kept as InboxRows only (the driver's arrays would live as long as the batch).
-  let ahead: Promise<{ rows: InboxRow[]; prepared: Promise<T> | null; lightly: boolean }> | null = null;
+  let ahead: Promise<Read> | null = null;
   while (pointer < horizon) {
     let upTo = Math.min(horizon, pointer + batchSize);
-    const got = ahead ? await ahead : null;
-    ahead = null;
     // The first batch may have come with the horizon (inboxBatchSelect's columns, as objects).
-    const lightly = got ? got.lightly : first.rows === null && light();
-    let raw = got ? null : first.rows ? first.rows.map(rowValues) : await read(pointer, upTo, stampFirst, lightly);
+    const got = ahead
+      ? await ahead
+      : first.rows
+        ? asRead(first.rows.map(rowValues), stampFirst)
+        : await read(pointer, upTo, stampFirst, light());
+    ahead = null;
     first.rows = null;
-    const width = lightly ? LIGHT_COLUMNS.length : BATCH_COLUMNS.length;
-    const stamp =
-      stampFirst && raw !== null && raw.length > 0 ? stampOf({ ds_ledger_n: raw[0][width], ds_ledger_at: raw[0][width + 1] }) : null;
     stampFirst = false;
-    const rows = got ? got.rows : asRows(raw!, lightly);
-    raw = null;
-    if (rows.length === 0) {
+    if ((got.light ? got.light.size : got.rows.length) === 0) {
       const next = await client.query<Row>(`SELECT min(id) AS id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)}`, [
         upTo,
         horizon,
       ]);
       upTo = next.rows[0].id === null ? horizon : Number(next.rows[0].id) - 1;
     } else if (upTo < horizon) {
-      const lightAhead = light();
-      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false, lightAhead).then((rawAhead) => {
-        const rows = asRows(rawAhead, lightAhead);
-        const prepared = lightAhead ? null : prepare(rows);
-        prepared?.catch(() => undefined); // awaited with the batch, or dropped with the pass
-        return { rows, prepared, lightly: lightAhead };
+      ahead = read(upTo, Math.min(horizon, upTo + batchSize), false, light()).then((next) => {
+        if (next.light) return next;
+        const prepared = prepare(next.rows);
+        prepared.catch(() => undefined); // awaited with the batch, or dropped with the pass
+        return { ...next, prepared };
       });
       ahead.catch(() => undefined); // its failure goes up where it is awaited, if it is
     }
-    yield { rows, upTo, stamp, prepared: got ? got.prepared : null, light: lightly };
+    yield { ...got, upTo };
     pointer = upTo;
   }
 }
