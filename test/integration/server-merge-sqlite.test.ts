@@ -13,7 +13,8 @@
  * the merge is made to leave the changes of every other row (as it leaves those waiting behind a
  * parked change), or to fail now and then after its writes (rolled back: the planner does the
  * batch), so that the import reads back whole the rows of a light batch (inbox-batches.ts) for
- * every share the merge may take; in a clean round (new rows only) it takes every change of a batch it never read. Seeded: the seed is printed, DSYNC_SERVER_MERGE_SEED replays it.
+ * every share the merge may take; in a clean round (new rows only) it must take every change of
+ * batches it never read. Seeded: the seed is printed, DSYNC_SERVER_MERGE_SEED replays it.
  */
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -74,7 +74,7 @@ export function batchInboxRow(v: readonly unknown[]): InboxRow {
  * changes it holds and of which tables, counted by the database, not read. The rows the merge
  * leaves are read whole in the batch's transaction (inboxRowsOf): a batch the merge takes is
  * neither read nor decoded here, payloads, ids and keys included (reading ids, tables and keys
- * of 10,000 rows as arrays cost ~14 ms a batch into SQLite, the count ~3; docs/performance.md).
+ * of 10,000 rows as objects cost ~14 ms a batch into SQLite, the count ~3–5; docs/performance.md).
  */
 export interface Census {
   size: number;
@@ -89,6 +89,12 @@ const inboxChanged = (what: string, found: number, expected: number) =>
   new RuntimeError('inbox_changed', `the inbox rows of ${what} read again are not those of the batch (${found} of ${expected} found)`, {
     hint: 'something deleted or rewrote inbox rows below the horizon during an import; run the import again',
   });
+
+/** `found` rows read again over a light batch's range, as many as its census counted; else the inbox_changed fault. */
+function asCounted<R>(found: R[], range: { from: number; to: number }, census: Census): R[] {
+  if (found.length !== census.size) throw inboxChanged(`ids ${range.from + 1}..${range.to}`, found.length, census.size);
+  return found;
+}
 
 /**
  * The whole inbox rows (BATCH_COLUMNS) of `ids` (those the merge left of a light batch,
@@ -111,11 +117,8 @@ export async function inboxRowsOf(client: DbClient, ids: readonly number[]): Pro
 /** The whole inbox rows of a light batch, by one range read: as many as its census counted, else a fault (as inboxRowsOf). */
 export async function inboxRowsIn(client: DbClient, range: { from: number; to: number }, census: Census): Promise<InboxRow[]> {
   const p = client.dialect.sql.param;
-  const rows: InboxRow[] = [];
-  for (const v of await queryArrays(client, inboxBatchSelect(false)(p(1), p(2)), [range.from, range.to], BATCH_COLUMNS))
-    rows.push(batchInboxRow(v));
-  if (rows.length !== census.size) throw inboxChanged(`ids ${range.from + 1}..${range.to}`, rows.length, census.size);
-  return rows;
+  const raw = await queryArrays(client, inboxBatchSelect(false)(p(1), p(2)), [range.from, range.to], BATCH_COLUMNS);
+  return asCounted(raw, range, census).map(batchInboxRow);
 }
 
 /**
@@ -127,8 +130,7 @@ export async function inboxKeysIn(client: DbClient, range: { from: number; to: n
   const p = client.dialect.sql.param;
   const sql = `SELECT id, object_table, object_id FROM ds_change_inbox WHERE id > ${p(1)} AND id <= ${p(2)} ORDER BY id`;
   const keys = await queryArrays(client, sql, [range.from, range.to], ['id', 'object_table', 'object_id']);
-  if (keys.length !== census.size) throw inboxChanged(`ids ${range.from + 1}..${range.to}`, keys.length, census.size);
-  return keys.map((v) => ({
+  return asCounted(keys, range, census).map((v) => ({
     id: Number(v[0]),
     origin_change_id: 0,
     object_database: null,
